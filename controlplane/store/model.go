@@ -1,0 +1,212 @@
+package store
+
+import "time"
+
+// ClientID identifies an API client (a tenant). Every other entity belongs to
+// exactly one client.
+type ClientID string
+
+// UserID identifies a user of one client.
+type UserID string
+
+// SpaceID identifies a space.
+type SpaceID string
+
+// RoomID identifies a room.
+type RoomID string
+
+// Client is an API client: an integrator's backend with its own credentials.
+type Client struct {
+	ID         ClientID
+	Name       string
+	SecretHash string // encoded hash of the client secret; the secret itself is never stored
+	CreatedAt  time.Time
+}
+
+// User is a person signed in through a client. Email is unique per client
+// (case-insensitively).
+type User struct {
+	ID           UserID
+	ClientID     ClientID
+	Email        string
+	Username     string
+	Phone        string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// PersonalToken is a long-lived user token made by the user itself. Only a
+// hash of the token is stored; the token is shown once at creation.
+type PersonalToken struct {
+	ID        string
+	ClientID  ClientID
+	UserID    UserID
+	Name      string
+	TokenHash string // lookup key: a fast hash (SHA-256 hex) of the random token
+	CreatedAt time.Time
+	ExpiresAt *time.Time
+}
+
+// SpaceRole is a user's role in a space.
+type SpaceRole string
+
+// Space roles, as the reference names them.
+const (
+	SpaceRoleOwner     SpaceRole = "role_space_owner"
+	SpaceRoleModerator SpaceRole = "role_space_moderator"
+	SpaceRoleUser      SpaceRole = "role_space_user"
+)
+
+// Space groups rooms. A public space is open to every user of its client; a
+// private one to its owner, its moderators and the users it invited.
+type Space struct {
+	ID             SpaceID
+	ClientID       ClientID
+	OwnerID        UserID
+	Name           string
+	Description    string
+	Logo           string
+	IsPublic       bool
+	AllowedOrigins []string // origins allowed to frame the room page (CSP frame-ancestors)
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// SpaceMember is a user's membership of a space.
+type SpaceMember struct {
+	SpaceID   SpaceID
+	UserID    UserID
+	Role      SpaceRole
+	CreatedAt time.Time
+}
+
+// Invite is a single-use invitation into a space with a role.
+type Invite struct {
+	ID        string
+	ClientID  ClientID
+	SpaceID   SpaceID
+	Role      SpaceRole
+	CreatedBy UserID
+	CreatedAt time.Time
+	ExpiresAt *time.Time
+	UsedBy    UserID // empty until activated
+	UsedAt    *time.Time
+}
+
+// RoomType is the kind of call a room holds.
+type RoomType string
+
+// Room types of the reference.
+const (
+	RoomTypeLesson  RoomType = "lesson"
+	RoomTypeWebinar RoomType = "webinar"
+)
+
+// RoomRole is a user's role in a room.
+type RoomRole string
+
+// Room roles, as the reference names them.
+const (
+	RoomRoleOwner     RoomRole = "role_room_owner"
+	RoomRoleModerator RoomRole = "role_room_moderator"
+	RoomRoleUser      RoomRole = "role_room_user"
+)
+
+// RoomFlags are the switches of the reference's room object.
+type RoomFlags struct {
+	IsChatAllowed                  bool
+	IsScreensharingAllowed         bool
+	IsCameraPublishingAllowed      bool
+	IsMicrophonePublishingAllowed  bool
+	IsScreenMediaPublishingAllowed bool
+	IsRecordAllowed                bool
+	IsAutoRecordingAllowed         bool
+	IsHandRaisingAllowed           bool
+	IsSelfRenamingAllowed          bool
+	WaitingRoomAudience            string // "nobody", "guests", "everyone"
+	RedirectURL                    string
+}
+
+// Room is one call place: a meeting (lesson) or a webinar.
+type Room struct {
+	ID              RoomID
+	ClientID        ClientID
+	SpaceID         SpaceID
+	OwnerID         UserID
+	Alias           string // short random URL-safe string, unique across the deployment
+	ChannelID       string
+	Name            string
+	Type            RoomType
+	IsPublic        bool
+	MaxParticipants int // 0 means the deployment default
+	Flags           RoomFlags
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// RoomMember is a user's explicit role in a room.
+type RoomMember struct {
+	RoomID    RoomID
+	UserID    UserID
+	Role      RoomRole
+	CreatedAt time.Time
+}
+
+// LinkRole is the role a generate-access link grants.
+type LinkRole string
+
+// Link roles of the reference.
+const (
+	LinkRoleUser      LinkRole = "user"
+	LinkRoleModerator LinkRole = "moderator"
+)
+
+// AccessLink is a guest invitation to one room (the reference's
+// generate-access). Unless permanent it is spent on first redemption.
+type AccessLink struct {
+	ID                string // also the token's jti
+	ClientID          ClientID
+	SpaceID           SpaceID
+	RoomID            RoomID
+	Username          string
+	Role              LinkRole
+	ExternalUserID    string
+	ExternalMeetingID string
+	Email             string
+	Phone             string
+	IsPermanent       bool
+	CreatedBy         UserID
+	CreatedAt         time.Time
+	ExpiresAt         time.Time
+	UsedAt            *time.Time
+	Uses              int // number of successful redemptions
+}
+
+// Webhook is a space's event subscription.
+type Webhook struct {
+	SpaceID   SpaceID
+	ClientID  ClientID
+	URL       string
+	Secret    string // HMAC key; returned to its owner, so stored as is
+	IsActive  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SigningKey is a JWT signing key. Keys rotate: the newest active key signs,
+// every key that has not expired verifies.
+type SigningKey struct {
+	ID        string // the JWT "kid"
+	Secret    []byte
+	CreatedAt time.Time
+	// RetiredAt is when the key stopped signing (nil while it is current).
+	RetiredAt *time.Time
+	// ExpiresAt is when the key stops verifying (nil: never scheduled).
+	ExpiresAt *time.Time
+}
+
+// Page selects a window of a list.
+type Page struct {
+	Offset int
+	Limit  int // 0 means the default (50); implementations cap it at 500
+}

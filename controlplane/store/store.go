@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w; callers test with
+// errors.Is. The HTTP layer maps them to status codes in one place.
+var (
+	// ErrNotFound: no such entity for this client (a foreign id is not found).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a unique key is taken (e-mail per client, room alias, ...).
+	ErrConflict = errors.New("store: conflict")
+	// ErrUsed: a single-use invite or link was already spent.
+	ErrUsed = errors.New("store: already used")
+	// ErrExpired: an invite or link is past its expiry.
+	ErrExpired = errors.New("store: expired")
+)
+
+// Store is the control plane's persistence. Every method is a single atomic
+// operation; methods that take a ClientID never see or touch rows of another
+// client and answer ErrNotFound for them. Implementations are safe for
+// concurrent use.
+type Store interface {
+	Clients
+	Users
+	Spaces
+	Rooms
+	Access
+	Webhooks
+	SigningKeys
+
+	// Ping reports whether the store can serve requests (for /readyz).
+	Ping(ctx context.Context) error
+	// Close releases the store's resources; safe to call twice.
+	Close() error
+}
+
+// Clients are the API clients (tenants), managed by the operator.
+type Clients interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id ClientID) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	// SetClientSecret replaces the stored secret hash.
+	SetClientSecret(ctx context.Context, id ClientID, secretHash string) error
+	// DeleteClient removes the client and everything it owns.
+	DeleteClient(ctx context.Context, id ClientID) error
+}
+
+// Users are the people of one client, and their personal tokens.
+type Users interface {
+	// CreateUser fails with ErrConflict when the e-mail is taken in the client
+	// (compared case-insensitively).
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, client ClientID, id UserID) (User, error)
+	GetUserByEmail(ctx context.Context, client ClientID, email string) (User, error)
+	// DeleteUser removes the user, its memberships, room roles and personal
+	// tokens.
+	DeleteUser(ctx context.Context, client ClientID, id UserID) error
+
+	CreatePersonalToken(ctx context.Context, t PersonalToken) error
+	ListPersonalTokens(ctx context.Context, client ClientID, user UserID) ([]PersonalToken, error)
+	// GetPersonalTokenByHash finds a token by the hash of its secret value.
+	GetPersonalTokenByHash(ctx context.Context, tokenHash string) (PersonalToken, error)
+	DeletePersonalToken(ctx context.Context, client ClientID, user UserID, id string) error
+}
+
+// Spaces are spaces, their members and their invites.
+type Spaces interface {
+	// CreateSpace stores the space and makes its owner a member with
+	// SpaceRoleOwner, in one transaction.
+	CreateSpace(ctx context.Context, s Space) error
+	GetSpace(ctx context.Context, client ClientID, id SpaceID) (Space, error)
+	// ListSpacesForUser lists the spaces the user owns or is a member of,
+	// newest first, with the total count.
+	ListSpacesForUser(ctx context.Context, client ClientID, user UserID, p Page) ([]Space, int, error)
+	// UpdateSpace replaces the mutable fields (name, description, logo,
+	// isPublic, allowed origins) and UpdatedAt.
+	UpdateSpace(ctx context.Context, s Space) error
+	// DeleteSpace removes the space with its rooms, members, invites, links
+	// and webhook.
+	DeleteSpace(ctx context.Context, client ClientID, id SpaceID) error
+
+	GetSpaceMember(ctx context.Context, client ClientID, space SpaceID, user UserID) (SpaceMember, error)
+	ListSpaceMembers(ctx context.Context, client ClientID, space SpaceID) ([]SpaceMember, error)
+
+	CreateInvite(ctx context.Context, inv Invite) error
+	GetInvite(ctx context.Context, client ClientID, space SpaceID, id string) (Invite, error)
+	// ActivateInvite spends the invite for user and makes the user a member
+	// with the invite's role (never lowering a role the user already has), in
+	// one atomic operation. Of any number of concurrent callers exactly one
+	// succeeds; the others get ErrUsed. A past-expiry invite gives ErrExpired.
+	ActivateInvite(ctx context.Context, client ClientID, space SpaceID, id string, user UserID, now time.Time) (Invite, error)
+}
+
+// Rooms are rooms and their explicit roles.
+type Rooms interface {
+	// CreateRoom stores the room and gives its owner RoomRoleOwner, in one
+	// transaction. A taken alias gives ErrConflict (the caller draws another).
+	CreateRoom(ctx context.Context, r Room) error
+	GetRoom(ctx context.Context, client ClientID, space SpaceID, id RoomID) (Room, error)
+	// GetRoomByAlias looks a room up by its deployment-wide alias. It is not
+	// scoped by client: the public join path has no client yet; callers that
+	// hold a client compare Room.ClientID themselves.
+	GetRoomByAlias(ctx context.Context, alias string) (Room, error)
+	// ListRooms lists the rooms of a space, newest first, with the total.
+	ListRooms(ctx context.Context, client ClientID, space SpaceID, p Page) ([]Room, int, error)
+	// UpdateRoom replaces the mutable fields (name, type, isPublic, max
+	// participants, flags) and UpdatedAt.
+	UpdateRoom(ctx context.Context, r Room) error
+	// DeleteRoom removes the room, its roles and its access links.
+	DeleteRoom(ctx context.Context, client ClientID, space SpaceID, id RoomID) error
+
+	// SetRoomMember inserts or replaces a user's role in a room.
+	SetRoomMember(ctx context.Context, client ClientID, m RoomMember) error
+	GetRoomMember(ctx context.Context, client ClientID, room RoomID, user UserID) (RoomMember, error)
+	ListRoomMembers(ctx context.Context, client ClientID, room RoomID) ([]RoomMember, error)
+}
+
+// Access are the generate-access links of rooms.
+type Access interface {
+	CreateAccessLink(ctx context.Context, l AccessLink) error
+	GetAccessLink(ctx context.Context, client ClientID, id string) (AccessLink, error)
+	// RedeemAccessLink spends a single-use link (or counts a use of a
+	// permanent one) in one atomic operation and returns it as redeemed. Of
+	// any number of concurrent redeemers of a single-use link exactly one
+	// succeeds; the others get ErrUsed. A link past ExpiresAt gives
+	// ErrExpired, whether or not it was used.
+	RedeemAccessLink(ctx context.Context, client ClientID, id string, now time.Time) (AccessLink, error)
+}
+
+// Webhooks are the per-space webhook subscriptions.
+type Webhooks interface {
+	// PutWebhook inserts or replaces the space's webhook.
+	PutWebhook(ctx context.Context, w Webhook) error
+	GetWebhook(ctx context.Context, client ClientID, space SpaceID) (Webhook, error)
+	DeleteWebhook(ctx context.Context, client ClientID, space SpaceID) error
+}
+
+// SigningKeys are the JWT signing keys shared by every control-plane replica.
+type SigningKeys interface {
+	// AddSigningKey stores a new key; it fails with ErrConflict for a used id.
+	AddSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every stored key, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey stops a key from signing and schedules its expiry.
+	RetireSigningKey(ctx context.Context, id string, retiredAt, expiresAt time.Time) error
+	// DeleteExpiredSigningKeys removes keys whose ExpiresAt is before now.
+	DeleteExpiredSigningKeys(ctx context.Context, now time.Time) error
+}
