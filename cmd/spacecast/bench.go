@@ -2,10 +2,42 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 )
 
-// runBench is a placeholder until the bench role lands.
-func runBench(_ context.Context, _ env, _ []string) error {
-	return errors.New("not built yet")
+// benchScenario is one `spacecast bench` scenario.
+type benchScenario struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func benchScenarios() []benchScenario {
+	return []benchScenario{
+		{"api", "REST load: token issue, room GET, room create, generate-access + join", runBenchAPI},
+		{"rooms", "simulated participants publishing and subscribing through the edges", runBenchRooms},
+		{"turn", "TURN allocations relaying traffic at saturation", runBenchTurn},
+		{"gossip", "gossip cluster convergence, failure detection and bandwidth", runBenchGossip},
+	}
+}
+
+func runBench(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(e.stderr, "usage: spacecast bench <scenario> [flags]")
+		fmt.Fprintln(e.stderr)
+		for _, s := range benchScenarios() {
+			fmt.Fprintf(e.stderr, "  %-8s %s\n", s.name, s.summary)
+		}
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	for _, s := range benchScenarios() {
+		if s.name == args[0] {
+			return s.run(ctx, e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "spacecast bench: unknown scenario %q\n", args[0])
+	return errUsage
 }
