@@ -1,0 +1,9 @@
+// Package placement decides which edge a participant joins: the region (from
+// an explicit hint, from RTTs the client measured, from a CIDR map, else the
+// default), then within the region an edge already hosting the room, else the
+// least loaded one, never a draining, dead or full node.
+//
+// The Placer interface is what the control plane's join endpoint calls. Static
+// serves a single known edge (spacecast dev, one-box deployments); the
+// gossip-backed placer serves a fleet.
+package placement
