@@ -1,0 +1,124 @@
+package grant
+
+import (
+	"fmt"
+	"time"
+
+	lkauth "github.com/livekit/protocol/auth"
+
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+// Role is a participant's role in a call.
+type Role string
+
+// Roles of the join answer.
+const (
+	RoleOwner       Role = "owner"
+	RoleModerator   Role = "moderator"
+	RoleParticipant Role = "participant"
+	RoleViewer      Role = "viewer"
+)
+
+// Track sources, as LiveKit names them in canPublishSources.
+const (
+	SourceCamera           = "camera"
+	SourceMicrophone       = "microphone"
+	SourceScreenShare      = "screen_share"
+	SourceScreenShareAudio = "screen_share_audio"
+)
+
+// InRoom returns the role a participant has in a room of type t: in a
+// webinar, a participant only watches.
+func InRoom(r Role, t store.RoomType) Role {
+	if r == RoleParticipant && t == store.RoomTypeWebinar {
+		return RoleViewer
+	}
+	return r
+}
+
+// Grants are the permissions of one participant, in the join answer's JSON
+// form.
+type Grants struct {
+	CanPublish           bool     `json:"canPublish"`
+	CanPublishSources    []string `json:"canPublishSources"`
+	CanSubscribe         bool     `json:"canSubscribe"`
+	CanPublishData       bool     `json:"canPublishData"`
+	CanUpdateOwnMetadata bool     `json:"canUpdateOwnMetadata"`
+	RoomAdmin            bool     `json:"roomAdmin"`
+	Hidden               bool     `json:"hidden"`
+}
+
+// For derives the grants of role in a room of type t with flags f. The role
+// is first passed through InRoom.
+func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
+	role = InRoom(role, t)
+	g := Grants{CanSubscribe: true, CanPublishSources: []string{}}
+	switch role {
+	case RoleOwner, RoleModerator:
+		g.CanPublishSources = []string{SourceCamera, SourceMicrophone, SourceScreenShare, SourceScreenShareAudio}
+		g.CanPublishData = true
+		g.CanUpdateOwnMetadata = true
+		g.RoomAdmin = true
+	case RoleParticipant:
+		if f.IsCameraPublishingAllowed {
+			g.CanPublishSources = append(g.CanPublishSources, SourceCamera)
+		}
+		if f.IsMicrophonePublishingAllowed {
+			g.CanPublishSources = append(g.CanPublishSources, SourceMicrophone)
+		}
+		if f.IsScreensharingAllowed {
+			g.CanPublishSources = append(g.CanPublishSources, SourceScreenShare)
+			if f.IsScreenMediaPublishingAllowed {
+				g.CanPublishSources = append(g.CanPublishSources, SourceScreenShareAudio)
+			}
+		}
+		fallthrough
+	default: // viewer, or an unknown role: the least rights
+		g.CanPublishData = f.IsChatAllowed
+		g.CanUpdateOwnMetadata = f.IsSelfRenamingAllowed || f.IsHandRaisingAllowed
+	}
+	g.CanPublish = len(g.CanPublishSources) > 0
+	return g
+}
+
+// Video converts the grants into a LiveKit VideoGrant for room.
+func (g Grants) Video(room string) *lkauth.VideoGrant {
+	v := &lkauth.VideoGrant{RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden}
+	v.SetCanPublish(g.CanPublish)
+	v.SetCanSubscribe(g.CanSubscribe)
+	v.SetCanPublishData(g.CanPublishData)
+	v.SetCanUpdateOwnMetadata(g.CanUpdateOwnMetadata)
+	// An explicit list, even empty, so that an edge never widens it.
+	v.CanPublishSources = append([]string{}, g.CanPublishSources...)
+	return v
+}
+
+// Media describes one media token.
+type Media struct {
+	APIKey, APISecret string
+	Identity, Name    string
+	// Room is the LiveKit room name: Spacecast uses the room's id.
+	Room   string
+	Role   Role
+	Grants Grants
+	TTL    time.Duration
+}
+
+// RoleAttribute is the participant attribute that carries the role.
+const RoleAttribute = "spacecast.role"
+
+// MediaToken mints the LiveKit access token for m.
+func MediaToken(m Media) (string, error) {
+	tok := lkauth.NewAccessToken(m.APIKey, m.APISecret).
+		SetIdentity(m.Identity).
+		SetName(m.Name).
+		SetValidFor(m.TTL).
+		SetVideoGrant(m.Grants.Video(m.Room)).
+		SetAttributes(map[string]string{RoleAttribute: string(m.Role)})
+	s, err := tok.ToJWT()
+	if err != nil {
+		return "", fmt.Errorf("grant: media token: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,93 @@
+package grant
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	lkauth "github.com/livekit/protocol/auth"
+
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+func TestFor(t *testing.T) {
+	all := store.RoomFlags{IsChatAllowed: true, IsScreensharingAllowed: true, IsCameraPublishingAllowed: true,
+		IsMicrophonePublishingAllowed: true, IsScreenMediaPublishingAllowed: true, IsHandRaisingAllowed: true}
+	none := store.RoomFlags{}
+	everything := []string{SourceCamera, SourceMicrophone, SourceScreenShare, SourceScreenShareAudio}
+	tests := []struct {
+		name  string
+		role  Role
+		typ   store.RoomType
+		flags store.RoomFlags
+		want  Grants
+	}{
+		{"lesson owner", RoleOwner, store.RoomTypeLesson, none,
+			Grants{true, everything, true, true, true, true, false}},
+		{"webinar moderator", RoleModerator, store.RoomTypeWebinar, none,
+			Grants{true, everything, true, true, true, true, false}},
+		{"lesson participant, all flags", RoleParticipant, store.RoomTypeLesson, all,
+			Grants{true, everything, true, true, true, false, false}},
+		{"lesson participant, no flags", RoleParticipant, store.RoomTypeLesson, none,
+			Grants{false, []string{}, true, false, false, false, false}},
+		{"webinar participant becomes viewer", RoleParticipant, store.RoomTypeWebinar, all,
+			Grants{false, []string{}, true, true, true, false, false}},
+		{"viewer", RoleViewer, store.RoomTypeLesson, all,
+			Grants{false, []string{}, true, true, true, false, false}},
+		{"camera only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsCameraPublishingAllowed: true},
+			Grants{true, []string{SourceCamera}, true, false, false, false, false}},
+		{"microphone only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsMicrophonePublishingAllowed: true},
+			Grants{true, []string{SourceMicrophone}, true, false, false, false, false}},
+		{"screen without its audio", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsScreensharingAllowed: true},
+			Grants{true, []string{SourceScreenShare}, true, false, false, false, false}},
+		{"screen audio needs screen share", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsScreenMediaPublishingAllowed: true},
+			Grants{false, []string{}, true, false, false, false, false}},
+		{"chat only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsChatAllowed: true},
+			Grants{false, []string{}, true, true, false, false, false}},
+		{"self renaming", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsSelfRenamingAllowed: true},
+			Grants{false, []string{}, true, false, true, false, false}},
+		{"unknown role gets the least", Role("x"), store.RoomTypeLesson, all,
+			Grants{false, []string{}, true, true, true, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := For(tt.role, tt.typ, tt.flags); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("For = %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMediaToken(t *testing.T) {
+	const key, secret = "APIkey", "0123456789abcdef0123456789abcdef"
+	g := For(RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsCameraPublishingAllowed: true})
+	tok, err := MediaToken(Media{APIKey: key, APISecret: secret, Identity: "u-1", Name: "Ann", Room: "room1",
+		Role: RoleParticipant, Grants: g, TTL: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := lkauth.ParseAPIToken(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, claims, err := v.Verify(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vg := claims.Video
+	if claims.Identity != "u-1" || claims.Name != "Ann" || !vg.RoomJoin || vg.Room != "room1" {
+		t.Fatalf("claims %+v", claims)
+	}
+	if !vg.GetCanPublish() || vg.GetCanPublishData() || !vg.GetCanSubscribe() || vg.RoomAdmin {
+		t.Fatalf("video grant %+v", vg)
+	}
+	if !reflect.DeepEqual(vg.CanPublishSources, []string{SourceCamera}) {
+		t.Fatalf("sources %v", vg.CanPublishSources)
+	}
+	if claims.Attributes[RoleAttribute] != "participant" {
+		t.Fatalf("attributes %v", claims.Attributes)
+	}
+	if _, _, err := v.Verify("wrong-secret-wrong-secret-wrong-secret"); err == nil {
+		t.Fatal("verified with the wrong secret")
+	}
+}
