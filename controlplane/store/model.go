@@ -210,3 +210,24 @@ type Page struct {
 	Offset int
 	Limit  int // 0 means the default (50); implementations cap it at 500
 }
+
+// Page limits shared by every implementation.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 500
+)
+
+// Normalize returns p with a negative offset raised to 0, a zero or negative
+// limit replaced by DefaultPageLimit and a larger one capped at MaxPageLimit.
+func (p Page) Normalize() Page {
+	if p.Offset < 0 {
+		p.Offset = 0
+	}
+	switch {
+	case p.Limit <= 0:
+		p.Limit = DefaultPageLimit
+	case p.Limit > MaxPageLimit:
+		p.Limit = MaxPageLimit
+	}
+	return p
+}

@@ -21,8 +21,10 @@ var (
 
 // Store is the control plane's persistence. Every method is a single atomic
 // operation; methods that take a ClientID never see or touch rows of another
-// client and answer ErrNotFound for them. Implementations are safe for
-// concurrent use.
+// client and answer ErrNotFound for them (so does a create whose parent
+// entity, such as the space of a new room, is missing or foreign).
+// Implementations are safe for concurrent use. Times are kept at millisecond
+// precision and returned in UTC.
 type Store interface {
 	Clients
 	Users
