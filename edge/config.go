@@ -1,0 +1,140 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrInvalidConfig marks an unusable `edge:` section.
+var ErrInvalidConfig = errors.New("edge: invalid config")
+
+// Config is the `edge:` section of a config file.
+type Config struct {
+	// Listen is the signalling HTTP address (WebSocket /rtc, /rtc/validate,
+	// Twirp RoomService). Used by `spacecast edge`; an embedding caller may
+	// mount Handler on its own listener instead.
+	Listen string `yaml:"listen"`
+	// PublicURL is the signalling URL clients are given (ws:// or wss://).
+	PublicURL string `yaml:"publicURL"`
+	// NodeID names this edge in logs, ServerInfo and gossip.
+	NodeID string `yaml:"nodeID"`
+	// Region is the region this edge serves.
+	Region string `yaml:"region"`
+	// RTC is the media transport.
+	RTC RTCConfig `yaml:"rtc"`
+	// Room holds room limits and timeouts.
+	Room RoomConfig `yaml:"room"`
+	// TURNURLs are handed to clients in JoinResponse.ice_servers with TURN
+	// REST credentials derived from the cluster's first TURN secret
+	// (e.g. "turn:turn.example.com:3478?transport=udp").
+	TURNURLs []string `yaml:"turnURLs"`
+	// TURNCredentialTTL is how long those credentials stay valid.
+	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"`
+	// MaxSignalMessageBytes caps one signalling message.
+	MaxSignalMessageBytes int `yaml:"maxSignalMessageBytes"`
+}
+
+// RTCConfig is the `edge.rtc:` section.
+type RTCConfig struct {
+	// UDPPort is the single UDP port all ICE traffic goes through (pion's
+	// ICE UDP mux). 0 picks a free port (tests).
+	UDPPort int `yaml:"udpPort"`
+	// TCPPort is the optional ICE-TCP port (0 disables it).
+	TCPPort int `yaml:"tcpPort"`
+	// BindIP is the address the UDP/TCP sockets bind to ("" = all).
+	BindIP string `yaml:"bindIP"`
+	// NodeIPs are advertised as host candidates instead of the interface
+	// addresses (1:1 NAT, e.g. a cloud VM's public address).
+	NodeIPs []string `yaml:"nodeIPs"`
+	// Interfaces, when set, limits candidate gathering to these interfaces.
+	Interfaces []string `yaml:"interfaces"`
+}
+
+// RoomConfig is the `edge.room:` section.
+type RoomConfig struct {
+	// MaxParticipants per room (0 = no limit).
+	MaxParticipants int `yaml:"maxParticipants"`
+	// EmptyTimeout closes a room that has had nobody in it this long.
+	EmptyTimeout time.Duration `yaml:"emptyTimeout"`
+	// DepartureTimeout keeps a participant whose signalling dropped this long,
+	// so it can resume with the same sid.
+	DepartureTimeout time.Duration `yaml:"departureTimeout"`
+}
+
+// DefaultConfig is the configuration a file's values are applied over.
+func DefaultConfig() Config {
+	return Config{
+		Listen:    "127.0.0.1:7880",
+		PublicURL: "ws://127.0.0.1:7880",
+		NodeID:    "edge-1",
+		Region:    "local",
+		RTC: RTCConfig{
+			UDPPort: 7882,
+		},
+		Room: RoomConfig{
+			MaxParticipants:  0,
+			EmptyTimeout:     5 * time.Minute,
+			DepartureTimeout: 20 * time.Second,
+		},
+		TURNCredentialTTL:     24 * time.Hour,
+		MaxSignalMessageBytes: 256 << 10,
+	}
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...))
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("listen %q: %v", c.Listen, err)
+		}
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("publicURL %q: want ws://host[:port] or wss://host[:port]", c.PublicURL)
+	}
+	if c.NodeID == "" {
+		bad("nodeID is required")
+	}
+	if c.RTC.UDPPort < 0 || c.RTC.UDPPort > 65535 {
+		bad("rtc.udpPort %d out of range", c.RTC.UDPPort)
+	}
+	if c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 {
+		bad("rtc.tcpPort %d out of range", c.RTC.TCPPort)
+	}
+	if c.RTC.BindIP != "" && net.ParseIP(c.RTC.BindIP) == nil {
+		bad("rtc.bindIP %q is not an IP address", c.RTC.BindIP)
+	}
+	for _, ip := range c.RTC.NodeIPs {
+		if net.ParseIP(ip) == nil {
+			bad("rtc.nodeIPs: %q is not an IP address", ip)
+		}
+	}
+	if c.Room.MaxParticipants < 0 {
+		bad("room.maxParticipants must be >= 0")
+	}
+	if c.Room.EmptyTimeout <= 0 {
+		bad("room.emptyTimeout must be > 0")
+	}
+	if c.Room.DepartureTimeout <= 0 {
+		bad("room.departureTimeout must be > 0")
+	}
+	for _, u := range c.TURNURLs {
+		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
+			bad("turnURLs: %q must start with turn:, turns: or stun:", u)
+		}
+	}
+	if len(c.TURNURLs) > 0 && c.TURNCredentialTTL <= 0 {
+		bad("turnCredentialTTL must be > 0")
+	}
+	if c.MaxSignalMessageBytes < 4096 {
+		bad("maxSignalMessageBytes must be at least 4096")
+	}
+	return errors.Join(errs...)
+}

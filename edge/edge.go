@@ -1,0 +1,201 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/edge/room"
+	"github.com/spacecast/spacecast/edge/token"
+	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/turn"
+)
+
+// Version is reported to clients in ServerInfo. LiveKit clients compare it
+// with LiveKit server versions to pick features; the edge speaks the
+// protocol of that release.
+const Version = "1.9.0"
+
+// Deps are what the caller gives the edge.
+type Deps struct {
+	Logger     *slog.Logger
+	Cluster    cluster.Config
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	// UDP is the single ICE UDP socket (required). The edge owns it from
+	// New on and closes it in Close.
+	UDP net.PacketConn
+	// TCP optionally accepts ICE over TCP; owned like UDP.
+	TCP net.Listener
+	// Signal, when set, is where Run serves the HTTP handler. Leave it nil
+	// to mount Handler on your own server (spacecast dev).
+	Signal net.Listener
+}
+
+// Edge is one media edge.
+type Edge struct {
+	cfg      Config
+	log      *slog.Logger
+	verifier *token.Verifier
+	rooms    *room.Manager
+	handler  http.Handler
+	signal   net.Listener
+	udp      net.PacketConn
+	tcp      net.Listener
+
+	mu       sync.Mutex
+	closed   bool
+	sessions sync.WaitGroup // signalling connections being served
+	conns    map[*http.Request]func()
+	once     sync.Once
+}
+
+// New validates cfg and builds the edge; it starts nothing.
+func New(cfg Config, deps Deps) (*Edge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := deps.Cluster.Validate(); err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if deps.UDP == nil {
+		return nil, fmt.Errorf("%w: Deps.UDP (the ICE UDP socket) is required", ErrInvalidConfig)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "edge", "node", cfg.NodeID, "region", cfg.Region)
+	loopback := false
+	if a, ok := deps.UDP.LocalAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
+		loopback = true
+	}
+	api, err := room.NewAPI(room.APIOptions{
+		UDP: deps.UDP, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
+		Loopback: loopback, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := room.NewMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Edge{
+		cfg: cfg, log: log, verifier: token.NewVerifier(deps.Cluster.APIKeys),
+		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
+	}
+	turnSecret := ""
+	if len(deps.Cluster.TURNSecrets) > 0 {
+		turnSecret = deps.Cluster.TURNSecrets[0]
+	}
+	e.rooms, err = room.NewManager(room.Config{
+		API: api, NodeID: cfg.NodeID, Region: cfg.Region, Version: Version,
+		MaxParticipants: cfg.Room.MaxParticipants, EmptyTimeout: cfg.Room.EmptyTimeout,
+		DepartureTimeout: cfg.Room.DepartureTimeout,
+		ICEServers:       func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },
+		Logger:           log, Metrics: metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/rtc", e.serveRTC)
+	mux.HandleFunc("/rtc/validate", e.serveValidate)
+	mux.HandleFunc("/rtc/v1", e.serveV1)
+	mux.HandleFunc("/rtc/v1/validate", e.serveV1)
+	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
+	e.handler = mux
+	return e, nil
+}
+
+// iceServers are the STUN/TURN servers for one participant, with TURN REST
+// credentials valid for cfg.TURNCredentialTTL.
+func iceServers(cfg Config, secret, identity string) []*livekit.ICEServer {
+	var stun, turnURLs []string
+	for _, u := range cfg.TURNURLs {
+		if len(u) > 5 && u[:5] == "stun:" {
+			stun = append(stun, u)
+		} else {
+			turnURLs = append(turnURLs, u)
+		}
+	}
+	var out []*livekit.ICEServer
+	if len(stun) > 0 {
+		out = append(out, &livekit.ICEServer{Urls: stun})
+	}
+	if len(turnURLs) > 0 && secret != "" {
+		user, pass := turn.Credential(secret, identity, time.Now().Add(cfg.TURNCredentialTTL))
+		out = append(out, &livekit.ICEServer{Urls: turnURLs, Username: user, Credential: pass})
+	}
+	return out
+}
+
+// Handler serves /rtc, /rtc/validate and the Twirp RoomService.
+func (e *Edge) Handler() http.Handler { return e.handler }
+
+// Rooms is the room manager (for the control plane's in-process use and
+// tests).
+func (e *Edge) Rooms() *room.Manager { return e.rooms }
+
+// Serve serves Handler on ln until ctx ends.
+func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: e.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+		<-errc
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("edge: serve: %w", err)
+	}
+}
+
+// Run serves Deps.Signal (when given) until ctx ends, then closes the edge.
+func (e *Edge) Run(ctx context.Context) error {
+	defer e.Close()
+	if e.signal == nil {
+		<-ctx.Done()
+		return nil
+	}
+	e.log.Info("edge listening", "signal", e.signal.Addr().String(), "udp", e.udp.LocalAddr().String())
+	return e.Serve(ctx, e.signal)
+}
+
+// Close disconnects everyone (SERVER_SHUTDOWN), waits for every goroutine
+// and closes the sockets. Safe to call twice.
+func (e *Edge) Close() error {
+	e.once.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		aborts := make([]func(), 0, len(e.conns))
+		for _, f := range e.conns {
+			aborts = append(aborts, f)
+		}
+		e.mu.Unlock()
+		e.rooms.Close()
+		for _, f := range aborts {
+			f()
+		}
+		e.sessions.Wait()
+		_ = e.udp.Close()
+		if e.tcp != nil {
+			_ = e.tcp.Close()
+		}
+	})
+	return nil
+}

@@ -1,0 +1,233 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/auth"
+	"go.uber.org/goleak"
+
+	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/netns"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperMain())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// fixture is a running edge with its HTTP signalling URL.
+type fixture struct {
+	t       *testing.T
+	edge    *Edge
+	url     string // ws://host:port
+	httpURL string
+	cluster cluster.Config
+	net     *netns.Network
+	host    *netns.Host
+}
+
+type fixtureOpts struct {
+	netns  bool // SDK participants: edge on the bridge, participants in a namespace
+	mutate func(*Config)
+}
+
+func newFixture(t *testing.T, o fixtureOpts) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := cluster.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, cluster: cl}
+	ip := "127.0.0.1"
+	cfg := DefaultConfig()
+	if o.netns {
+		if err := netns.Available(); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("network namespaces needed in CI: %v", err)
+			}
+			t.Skipf("no network namespaces: %v", err)
+		}
+		if f.net, err = netns.NewNetwork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.net.Close() })
+		if f.host, err = f.net.AddHost(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ip = f.net.Gateway().String()
+		cfg.RTC.Interfaces = []string{f.net.BridgeName()}
+	}
+	sig, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := net.ListenPacket("udp4", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.httpURL = "http://" + sig.Addr().String()
+	f.url = "ws://" + sig.Addr().String()
+	cfg.PublicURL = f.url
+	cfg.Room.EmptyTimeout = time.Second
+	cfg.Room.DepartureTimeout = 3 * time.Second
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.edge.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run() = %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("edge did not stop")
+		}
+	})
+	return f
+}
+
+// token mints a LiveKit access token signed with the cluster key.
+func (f *fixture) token(identity string, g *auth.VideoGrant, ttl time.Duration) string {
+	f.t.Helper()
+	key, secret := f.cluster.SigningSecret()
+	at := auth.NewAccessToken(key, secret).SetIdentity(identity).SetName(identity).SetValidFor(ttl).SetVideoGrant(g)
+	s, err := at.ToJWT()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
+}
+
+func joinGrant(room string) *auth.VideoGrant {
+	return &auth.VideoGrant{RoomJoin: true, Room: room}
+}
+
+// proc is one SDK participant in a child process.
+type proc struct {
+	t        *testing.T
+	identity string
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	events   chan event
+	stderr   *bytes.Buffer
+	done     chan struct{}
+	waitOnce sync.Once
+}
+
+func (f *fixture) spawn(identity, token string) *proc {
+	f.t.Helper()
+	if f.host == nil {
+		f.t.Fatal("spawn needs a netns fixture")
+	}
+	cmd := f.host.Command(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "SC_URL="+f.url, "SC_TOKEN="+token)
+	p := &proc{t: f.t, identity: identity, cmd: cmd, events: make(chan event, 256), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	go func() {
+		defer close(p.events)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		for sc.Scan() {
+			var e event
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				p.events <- e
+			}
+		}
+	}()
+	f.t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *proc) send(line string) {
+	_, _ = io.WriteString(p.stdin, line+"\n")
+}
+
+// waitFor returns the first event matching pred, failing after timeout.
+func (p *proc) waitFor(what string, timeout time.Duration, pred func(event) bool) event {
+	p.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case e, ok := <-p.events:
+			if !ok {
+				p.t.Fatalf("%s: helper exited waiting for %s; stderr:\n%s", p.identity, what, tail(p.stderr))
+			}
+			if e.Ev == "error" {
+				p.t.Logf("%s: helper error: %s", p.identity, e.Msg)
+			}
+			if pred(e) {
+				return e
+			}
+		case <-deadline.C:
+			p.t.Fatalf("%s: timed out waiting for %s; stderr:\n%s", p.identity, what, tail(p.stderr))
+		}
+	}
+}
+
+func (p *proc) ev(name string) func(event) bool { return func(e event) bool { return e.Ev == name } }
+
+// quit asks for the report and waits for the process.
+func (p *proc) quit() map[string]trackReport {
+	p.t.Helper()
+	p.send("quit")
+	e := p.waitFor("report", 20*time.Second, p.ev("report"))
+	p.kill()
+	return e.Received
+}
+
+func (p *proc) kill() {
+	p.waitOnce.Do(func() {
+		_ = p.stdin.Close()
+		exited := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-exited
+		}
+		for range p.events {
+		}
+	})
+}
+
+func tail(b *bytes.Buffer) string {
+	s := b.String()
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	return s
+}

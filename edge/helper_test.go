@@ -1,0 +1,198 @@
+package edge
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// The helper participant runs in a child process inside a network
+// namespace (the SDK gathers ICE on every non-loopback interface, so it must
+// not run in the test's own namespace). The test drives it with commands on
+// stdin and reads JSON events on stdout:
+//
+//	stdin:  "publish", "mute video", "unmute video",
+//	        "data <reliable|lossy> <dest|*> <payload>", "quit"
+//	stdout: {"ev":"connected"|"published"|"subscribed"|"muted"|"unmuted"|
+//	         "data"|"disconnected"|"error"|"report", ...}
+const helperEnv = "SPACECAST_EDGE_HELPER"
+
+type event struct {
+	Ev       string                 `json:"ev"`
+	SID      string                 `json:"sid,omitempty"`
+	Kind     string                 `json:"kind,omitempty"`
+	Track    string                 `json:"track,omitempty"`
+	From     string                 `json:"from,omitempty"`
+	Payload  string                 `json:"payload,omitempty"`
+	Reason   string                 `json:"reason,omitempty"`
+	Msg      string                 `json:"msg,omitempty"`
+	Received map[string]trackReport `json:"received,omitempty"`
+}
+
+type trackReport struct {
+	Kind    string `json:"kind"`
+	Packets int    `json:"packets"`
+	Gaps    int    `json:"gaps"`
+}
+
+func helperMain() int {
+	out := json.NewEncoder(os.Stdout)
+	var outMu sync.Mutex
+	emit := func(e event) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		_ = out.Encode(e)
+	}
+	var mu sync.Mutex
+	received := map[string]*trackReport{}
+	cb := lksdk.NewRoomCallback()
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+		sid := pub.SID()
+		mu.Lock()
+		rep := &trackReport{Kind: track.Kind().String()}
+		received[sid] = rep
+		mu.Unlock()
+		emit(event{Ev: "subscribed", Track: sid, Kind: track.Kind().String(), From: rp.Identity()})
+		go func() {
+			var last uint16
+			first := true
+			for {
+				pkt, _, err := track.ReadRTP()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				rep.Packets++
+				if !first {
+					if d := pkt.SequenceNumber - last; d > 1 && d < 0x8000 {
+						rep.Gaps += int(d - 1)
+					}
+				}
+				if first || pkt.SequenceNumber-last < 0x8000 {
+					last = pkt.SequenceNumber
+				}
+				first = false
+				mu.Unlock()
+			}
+		}()
+	}
+	cb.OnTrackMuted = func(pub lksdk.TrackPublication, p lksdk.Participant) {
+		emit(event{Ev: "muted", Track: pub.SID(), From: p.Identity()})
+	}
+	cb.OnTrackUnmuted = func(pub lksdk.TrackPublication, p lksdk.Participant) {
+		emit(event{Ev: "unmuted", Track: pub.SID(), From: p.Identity()})
+	}
+	cb.OnDataPacket = func(data lksdk.DataPacket, params lksdk.DataReceiveParams) {
+		if u, ok := data.(*lksdk.UserDataPacket); ok {
+			emit(event{Ev: "data", From: params.SenderIdentity, Payload: string(u.Payload)})
+		}
+	}
+	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) {
+		emit(event{Ev: "disconnected", Reason: string(reason)})
+	}
+	room, err := lksdk.ConnectToRoomWithToken(os.Getenv("SC_URL"), os.Getenv("SC_TOKEN"), cb, lksdk.WithAutoSubscribe(true))
+	if err != nil {
+		emit(event{Ev: "error", Msg: "connect: " + err.Error()})
+		return 1
+	}
+	emit(event{Ev: "connected", SID: room.LocalParticipant.SID()})
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	pubs := map[string]*lksdk.LocalTrackPublication{}
+	publish := func() error {
+		video, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
+		if err != nil {
+			return err
+		}
+		vp, err := room.LocalParticipant.PublishTrack(video, &lksdk.TrackPublicationOptions{Name: "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: 320, VideoHeight: 240})
+		if err != nil {
+			return fmt.Errorf("publish video: %w", err)
+		}
+		pubs["video"] = vp
+		emit(event{Ev: "published", Kind: "video", SID: vp.SID()})
+		audio, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+		if err != nil {
+			return err
+		}
+		ap, err := room.LocalParticipant.PublishTrack(audio, &lksdk.TrackPublicationOptions{Name: "mic", Source: livekit.TrackSource_MICROPHONE})
+		if err != nil {
+			return fmt.Errorf("publish audio: %w", err)
+		}
+		pubs["audio"] = ap
+		emit(event{Ev: "published", Kind: "audio", SID: ap.SID()})
+		write := func(t *lksdk.LocalTrack, every time.Duration, size int, key func(i int) byte) {
+			defer wg.Done()
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				b := make([]byte, size)
+				b[0] = key(i)
+				_ = t.WriteSample(media.Sample{Data: b, Duration: every}, nil)
+			}
+		}
+		wg.Add(2)
+		// VP8: bit 0 of the first byte clear marks a keyframe (every 30th).
+		go write(video, 33*time.Millisecond, 600, func(i int) byte {
+			if i%30 == 0 {
+				return 0x10
+			}
+			return 0x11
+		})
+		go write(audio, 20*time.Millisecond, 60, func(int) byte { return 0x78 })
+		return nil
+	}
+
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.SplitN(in.Text(), " ", 4)
+		switch f[0] {
+		case "publish":
+			if err := publish(); err != nil {
+				emit(event{Ev: "error", Msg: err.Error()})
+			}
+		case "mute", "unmute":
+			if p := pubs[f[1]]; p != nil {
+				p.SetMuted(f[0] == "mute")
+			}
+		case "data":
+			if len(f) < 4 {
+				continue
+			}
+			opts := []lksdk.DataPublishOption{lksdk.WithDataPublishReliable(f[1] == "reliable")}
+			if f[2] != "*" {
+				opts = append(opts, lksdk.WithDataPublishDestination([]string{f[2]}))
+			}
+			if err := room.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte(f[3])), opts...); err != nil {
+				emit(event{Ev: "error", Msg: "data: " + err.Error()})
+			}
+		case "quit":
+			close(stop)
+			wg.Wait()
+			mu.Lock()
+			rep := map[string]trackReport{}
+			for k, v := range received {
+				rep[k] = *v
+			}
+			mu.Unlock()
+			emit(event{Ev: "report", Received: rep})
+			room.Disconnect()
+			return 0
+		}
+	}
+	return 0
+}

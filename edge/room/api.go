@@ -1,0 +1,157 @@
+package room
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// APIOptions configure the pion API every peer connection of the edge uses.
+type APIOptions struct {
+	// UDP is the one UDP socket all ICE traffic goes through.
+	UDP net.PacketConn
+	// TCP optionally accepts ICE-TCP.
+	TCP net.Listener
+	// NodeIPs replace host candidate addresses (1:1 NAT).
+	NodeIPs []string
+	// Interfaces limits gathering to these interface names (empty = all).
+	Interfaces []string
+	// Loopback gathers loopback candidates too (tests, dev on one box).
+	Loopback bool
+	Logger   *slog.Logger
+}
+
+// NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1 without RTX;
+// NACK, PLI, FIR, transport-cc feedback), the interceptors (NACK generator
+// and responder, RTCP sender/receiver reports, transport-cc feedback) and the
+// SettingEngine (UDP mux, optional TCP mux, NAT 1:1, interface filter).
+func NewAPI(o APIOptions) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(m, ir); err != nil {
+		return nil, fmt.Errorf("room: nack: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("room: reports: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, fmt.Errorf("room: twcc: %w", err)
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, fmt.Errorf("room: simulcast extensions: %w", err)
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := webrtc.SettingEngine{LoggerFactory: pionLogs{logger}}
+	if o.UDP != nil {
+		s.SetICEUDPMux(webrtc.NewICEUDPMux(s.LoggerFactory.NewLogger("udpmux"), o.UDP))
+	}
+	nets := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if o.TCP != nil {
+		s.SetICETCPMux(webrtc.NewICETCPMux(s.LoggerFactory.NewLogger("tcpmux"), o.TCP, 32))
+		nets = append(nets, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	s.SetNetworkTypes(nets)
+	if len(o.NodeIPs) > 0 {
+		s.SetNAT1To1IPs(o.NodeIPs, webrtc.ICECandidateTypeHost)
+	}
+	if len(o.Interfaces) > 0 {
+		allowed := map[string]bool{}
+		for _, n := range o.Interfaces {
+			allowed[n] = true
+		}
+		s.SetInterfaceFilter(func(name string) bool { return allowed[name] })
+	}
+	s.SetIncludeLoopbackCandidate(o.Loopback)
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)), nil
+}
+
+var videoFeedback = []webrtc.RTCPFeedback{
+	{Type: webrtc.TypeRTCPFBGoogREMB}, {Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+	{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+}
+
+func registerCodecs(m *webrtc.MediaEngine) error {
+	audio := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63},
+	}
+	for _, c := range audio {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
+		}
+	}
+	h264 := func(pt webrtc.PayloadType, fmtp string) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: fmtp, RTCPFeedback: videoFeedback}, PayloadType: pt}
+	}
+	video := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFeedback}, PayloadType: 98},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2", RTCPFeedback: videoFeedback}, PayloadType: 100},
+		h264(125, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+		h264(108, "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f"),
+		h264(127, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"),
+		h264(123, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"),
+		h264(112, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f"),
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 35},
+	}
+	for _, c := range video {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
+		}
+	}
+	exts := []struct {
+		uri  string
+		kind webrtc.RTPCodecType
+	}{
+		{"urn:ietf:params:rtp-hdrext:ssrc-audio-level", webrtc.RTPCodecTypeAudio},
+		{"urn:ietf:params:rtp-hdrext:sdes:mid", webrtc.RTPCodecTypeAudio},
+		{"urn:ietf:params:rtp-hdrext:sdes:mid", webrtc.RTPCodecTypeVideo},
+		{"http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", webrtc.RTPCodecTypeVideo},
+		{"https://aomediacodec.github.io/av1-rtp-spec/#dependency-descriptor-rtp-header-extension", webrtc.RTPCodecTypeVideo},
+	}
+	for _, e := range exts {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, e.kind); err != nil {
+			return fmt.Errorf("room: extension %s: %w", e.uri, err)
+		}
+	}
+	return nil
+}
+
+// pionLogs routes pion's logs into slog: errors and warnings as such, info as
+// debug, debug and trace dropped.
+type pionLogs struct{ l *slog.Logger }
+
+func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{f.l.With("component", "pion/"+scope)}
+}
+
+type pionLogger struct{ l *slog.Logger }
+
+func (pionLogger) Trace(string)          {}
+func (pionLogger) Tracef(string, ...any) {}
+func (pionLogger) Debug(string)          {}
+func (pionLogger) Debugf(string, ...any) {}
+func (p pionLogger) Info(m string)       { p.l.Debug(m) }
+func (p pionLogger) Infof(f string, a ...any) {
+	p.l.Debug(fmt.Sprintf(f, a...))
+}
+func (p pionLogger) Warn(m string) { p.l.Warn(m) }
+func (p pionLogger) Warnf(f string, a ...any) {
+	p.l.Warn(fmt.Sprintf(f, a...))
+}
+func (p pionLogger) Error(m string) { p.l.Error(m) }
+func (p pionLogger) Errorf(f string, a ...any) {
+	p.l.Error(fmt.Sprintf(f, a...))
+}

@@ -1,0 +1,191 @@
+package room
+
+import (
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
+)
+
+// Data channel labels LiveKit clients use.
+const (
+	reliableLabel = "_reliable"
+	lossyLabel    = "_lossy"
+	maxDataPacket = 64 << 10
+)
+
+// wireCallbacks routes pion's callbacks into the mailbox.
+func (p *Participant) wireCallbacks() {
+	trickle := func(target livekit.SignalTarget) func(*webrtc.ICECandidate) {
+		return func(c *webrtc.ICECandidate) {
+			if c == nil {
+				return
+			}
+			init := c.ToJSON()
+			b, err := jsonCandidate(init)
+			if err != nil {
+				return
+			}
+			p.sendAsync(&livekit.SignalResponse{Message: &livekit.SignalResponse_Trickle{Trickle: &livekit.TrickleRequest{
+				CandidateInit: b, Target: target,
+			}}})
+		}
+	}
+	p.pub.OnICECandidate(trickle(livekit.SignalTarget_PUBLISHER))
+	p.sub.OnICECandidate(trickle(livekit.SignalTarget_SUBSCRIBER))
+	p.pub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			p.post(func() { p.setState(livekit.ParticipantInfo_ACTIVE) })
+		}
+	})
+	p.pub.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		p.post(func() { p.onTrack(remote, recv) })
+	})
+	p.pub.OnDataChannel(func(dc *webrtc.DataChannel) {
+		var kind livekit.DataPacket_Kind
+		switch dc.Label() {
+		case reliableLabel:
+			kind = livekit.DataPacket_RELIABLE
+		case lossyLabel:
+			kind = livekit.DataPacket_LOSSY
+		default:
+			return
+		}
+		dc.OnOpen(func() {
+			p.post(func() {
+				cur := p.dcs.Load()
+				n := &dataChannels{}
+				if cur != nil {
+					*n = *cur
+				}
+				if kind == livekit.DataPacket_RELIABLE {
+					n.reliable = dc
+				} else {
+					n.lossy = dc
+				}
+				p.dcs.Store(n)
+			})
+		})
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.onData(kind, m) })
+	})
+}
+
+func qualityOfRID(rid string) int {
+	switch rid {
+	case "q":
+		return 0
+	case "h":
+		return 1
+	case "f":
+		return 2
+	}
+	return 0
+}
+
+// onTrack binds a received track (layer) to an announced AddTrack request
+// and starts forwarding it. Tracks nobody announced (or that the
+// participant may not publish) are never read.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	cid := remote.ID()
+	t := p.byCID[cid]
+	if t == nil {
+		info := p.pending[cid]
+		if info == nil {
+			// Clients whose msid differs from the cid: take the oldest
+			// pending request of the same kind.
+			want := livekit.TrackType_AUDIO
+			if remote.Kind() == webrtc.RTPCodecTypeVideo {
+				want = livekit.TrackType_VIDEO
+			}
+			for c, i := range p.pending {
+				if i.Type == want {
+					cid, info = c, i
+					break
+				}
+			}
+		}
+		if info == nil {
+			p.log.Warn("media for a track that was never announced", "msid", remote.ID())
+			p.room.mgr.metrics.signalErrors.Inc()
+			return
+		}
+		delete(p.pending, cid)
+		info = proto.Clone(info).(*livekit.TrackInfo)
+		info.MimeType = remote.Codec().MimeType
+		if remote.RID() != "" {
+			info.Simulcast = true
+		}
+		t = newPubTrack(p, info, remote.Kind())
+		p.byCID[cid] = t
+	}
+	l := &layer{track: t, quality: qualityOfRID(remote.RID()), remote: remote, ssrc: uint32(remote.SSRC())}
+	if !t.addLayer(l) {
+		return
+	}
+	var levelExt uint8
+	if remote.Kind() == webrtc.RTPCodecTypeAudio {
+		for _, e := range recv.GetParameters().HeaderExtensions {
+			if e.URI == audioLevelURI {
+				levelExt = uint8(e.ID)
+			}
+		}
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		l.read(levelExt)
+		// The publisher removed the track (or the connection closed).
+		p.post(func() { p.unpublish(t.sid) })
+	}()
+	if p.published[t.sid] == nil {
+		p.published[t.sid] = t
+		p.setInfo(p.syncTracks)
+		p.room.publish(t)
+		p.log.Info("track published", "track", t.sid, "kind", remote.Kind().String(), "codec", remote.Codec().MimeType)
+	}
+	t.requestKeyframe(l.quality)
+}
+
+// onData routes a data packet from p (pion's goroutine). The sender's
+// identity is set by the edge, never trusted from the client.
+func (p *Participant) onData(kind livekit.DataPacket_Kind, m webrtc.DataChannelMessage) {
+	metrics := p.room.mgr.metrics
+	metrics.dataIn.Inc()
+	if !p.Info().Permission.GetCanPublishData() || len(m.Data) > maxDataPacket || m.IsString {
+		metrics.dataDenied.Inc()
+		return
+	}
+	pkt := &livekit.DataPacket{}
+	if err := proto.Unmarshal(m.Data, pkt); err != nil {
+		metrics.dataDenied.Inc()
+		return
+	}
+	info := p.Info()
+	pkt.ParticipantIdentity = info.Identity
+	pkt.ParticipantSid = info.Sid
+	dest := pkt.DestinationIdentities
+	if u := pkt.GetUser(); u != nil {
+		u.ParticipantIdentity = info.Identity
+		u.ParticipantSid = info.Sid
+		if len(dest) == 0 {
+			dest = u.DestinationIdentities
+		}
+	}
+	pkt.Kind = kind
+	p.room.route(p, pkt, kind, dest)
+}
+
+// sendData writes an encoded data packet to p's data channel of kind (any
+// goroutine).
+func (p *Participant) sendData(kind livekit.DataPacket_Kind, b []byte) {
+	dcs := p.dcs.Load()
+	if dcs == nil {
+		return
+	}
+	dc := dcs.reliable
+	if kind == livekit.DataPacket_LOSSY && dcs.lossy != nil {
+		dc = dcs.lossy
+	}
+	if dc != nil {
+		_ = dc.Send(b)
+	}
+}

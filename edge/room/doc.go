@@ -1,0 +1,10 @@
+// Package room holds the edge's rooms and participants and carries their
+// media. Each participant is an actor (Galène's design): its signalling
+// reader and writer run in the HTTP handler that owns the WebSocket, and one
+// loop goroutine owns the participant's state and both peer connections;
+// everyone else talks to it by posting to its mailbox, which never blocks.
+// Rooms keep immutable snapshots of participant info under a mutex and post
+// to mailboxes only after releasing it. Media fans out from one reader
+// goroutine per received track layer to the subscribers' down tracks through
+// a copy-on-write slice: no lock and no allocation per packet.
+package room

@@ -1,0 +1,196 @@
+package room
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v4"
+)
+
+// Sentinel errors.
+var (
+	ErrClosed   = errors.New("room: edge is closing")
+	ErrFull     = errors.New("room: room is full")
+	ErrNotFound = errors.New("room: not found")
+)
+
+// Config is what the manager needs from the edge.
+type Config struct {
+	API              *webrtc.API
+	NodeID, Region   string
+	Version          string
+	MaxParticipants  int
+	EmptyTimeout     time.Duration
+	DepartureTimeout time.Duration
+	// ICEServers returns the STUN/TURN servers (with credentials) handed to
+	// a joining participant.
+	ICEServers func(identity string) []*livekit.ICEServer
+	Logger     *slog.Logger
+	Metrics    *Metrics
+}
+
+// Manager owns the rooms of one edge.
+type Manager struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewManager makes an empty manager; it starts nothing.
+func NewManager(cfg Config) (*Manager, error) {
+	if cfg.API == nil {
+		return nil, errors.New("room: Config.API is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		m, err := NewMetrics(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Metrics = m
+	}
+	if cfg.ICEServers == nil {
+		cfg.ICEServers = func(string) []*livekit.ICEServer { return nil }
+	}
+	if cfg.EmptyTimeout <= 0 {
+		cfg.EmptyTimeout = 5 * time.Minute
+	}
+	if cfg.DepartureTimeout <= 0 {
+		cfg.DepartureTimeout = 20 * time.Second
+	}
+	return &Manager{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, rooms: map[string]*Room{}}, nil
+}
+
+// JoinParams describe a verified join.
+type JoinParams struct {
+	Room          string
+	Identity      string
+	Name          string
+	Metadata      string
+	Attributes    map[string]string
+	Permission    *livekit.ParticipantPermission
+	Admin         bool
+	AutoSubscribe bool
+	Kind          livekit.ParticipantInfo_Kind
+	Client        *livekit.ClientInfo
+}
+
+// Join adds a participant to a room (creating the room), replacing a
+// participant with the same identity. The participant waits for Attach.
+func (m *Manager) Join(jp JoinParams) (*Participant, error) {
+	for {
+		r, err := m.roomFor(jp.Room)
+		if err != nil {
+			return nil, err
+		}
+		p, err := r.join(jp)
+		if errors.Is(err, ErrClosed) {
+			continue // the room closed under us; make a new one
+		}
+		return p, err
+	}
+}
+
+// Resume finds the participant sid of identity in room, for a reconnecting
+// client.
+func (m *Manager) Resume(room, identity, sid string) (*Participant, error) {
+	r := m.Room(room)
+	if r == nil {
+		return nil, fmt.Errorf("%w: room %q", ErrNotFound, room)
+	}
+	p := r.Participant(identity)
+	if p == nil || p.sid != sid {
+		return nil, fmt.Errorf("%w: participant %q", ErrNotFound, sid)
+	}
+	return p, nil
+}
+
+func (m *Manager) roomFor(name string) (*Room, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if r, ok := m.rooms[name]; ok && !r.isClosed() {
+		return r, nil
+	}
+	r := newRoom(m, name)
+	m.rooms[name] = r
+	m.metrics.rooms.Inc()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		r.run()
+	}()
+	return r, nil
+}
+
+func (m *Manager) forget(r *Room) {
+	m.mu.Lock()
+	if m.rooms[r.name] == r {
+		delete(m.rooms, r.name)
+		m.metrics.rooms.Dec()
+	}
+	m.mu.Unlock()
+}
+
+// Room returns an open room, or nil.
+func (m *Manager) Room(name string) *Room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.rooms[name]; ok && !r.isClosed() {
+		return r
+	}
+	return nil
+}
+
+// Rooms lists the open rooms by name.
+func (m *Manager) Rooms() []*Room {
+	m.mu.Lock()
+	out := make([]*Room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		out = append(out, r)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// Close closes every room (participants get a SERVER_SHUTDOWN leave) and
+// waits for all their goroutines. It is safe to call twice.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	rooms := make([]*Room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		rooms = append(rooms, r)
+	}
+	m.mu.Unlock()
+	for _, r := range rooms {
+		r.Close(livekit.DisconnectReason_SERVER_SHUTDOWN)
+	}
+	m.wg.Wait()
+}
+
+func newID(prefix string) string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return prefix + string(b)
+}

@@ -1,0 +1,55 @@
+package room
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the edge's media and room counters. Nothing is logged per
+// packet; it is counted here.
+type Metrics struct {
+	rooms            prometheus.Gauge
+	participants     prometheus.Gauge
+	packetsIn        prometheus.Counter
+	packetsOut       prometheus.Counter
+	packetsDropped   prometheus.Counter
+	packetsMalformed prometheus.Counter
+	pliSent          prometheus.Counter
+	dataIn           prometheus.Counter
+	dataDenied       prometheus.Counter
+	signalErrors     prometheus.Counter
+}
+
+// NewMetrics makes the metrics and registers them with reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "spacecast", Subsystem: "edge", Name: name, Help: help})
+	}
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "spacecast", Subsystem: "edge", Name: name, Help: help})
+	}
+	m := &Metrics{
+		rooms:            g("rooms", "Open rooms."),
+		participants:     g("participants", "Participants in rooms."),
+		packetsIn:        c("rtp_packets_received_total", "RTP packets received from publishers."),
+		packetsOut:       c("rtp_packets_forwarded_total", "RTP packets forwarded to subscribers."),
+		packetsDropped:   c("rtp_packets_dropped_total", "RTP packets that could not be written to a subscriber."),
+		packetsMalformed: c("rtp_packets_malformed_total", "Received RTP packets that did not parse."),
+		pliSent:          c("pli_sent_total", "Keyframe requests sent to publishers."),
+		dataIn:           c("data_packets_received_total", "Data packets received from participants."),
+		dataDenied:       c("data_packets_denied_total", "Data packets dropped for lack of canPublishData or for being malformed."),
+		signalErrors:     c("signal_errors_total", "Signalling messages refused (malformed, out of order, not allowed)."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.packetsIn, m.packetsOut, m.packetsDropped,
+		m.packetsMalformed, m.pliSent, m.dataIn, m.dataDenied, m.signalErrors} {
+		if err := reg.Register(col); err != nil {
+			return nil, fmt.Errorf("room: metrics: %w", err)
+		}
+	}
+	return m, nil
+}

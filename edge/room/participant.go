@@ -1,0 +1,345 @@
+package room
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/spacecast/spacecast/edge/signal"
+)
+
+// Participant tuning.
+const (
+	mailboxLimit   = 4096
+	candidateLimit = 64
+	pingInterval   = 5  // seconds, told to clients
+	pingTimeout    = 15 // seconds
+)
+
+// Participant is one client in a room: an actor whose loop goroutine owns
+// its state and peer connections.
+type Participant struct {
+	room          *Room
+	sid, identity string
+	hidden, admin bool
+	autoSubscribe bool
+	client        *livekit.ClientInfo
+	log           *slog.Logger
+
+	info     atomic.Pointer[livekit.ParticipantInfo] // immutable snapshot
+	replaced atomic.Bool
+	dcs      atomic.Pointer[dataChannels]
+
+	mu     sync.Mutex // guards the mailbox
+	queue  []func()
+	wake   chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+	done   chan struct{}
+	reason atomic.Int32 // livekit.DisconnectReason of a Close
+
+	wg sync.WaitGroup // media goroutines (layer readers, RTCP readers)
+
+	// Owned by the loop goroutine.
+	conn          *signal.Conn
+	pub, sub      *webrtc.PeerConnection
+	pending       map[string]*livekit.TrackInfo // AddTrack requests by cid
+	byCID         map[string]*PubTrack
+	published     map[string]*PubTrack // by sid
+	downs         map[string]*DownTrack
+	subOffering   bool // an offer is waiting for the client's answer
+	subDirty      bool // transceivers changed since the last offer
+	subScheduled  bool
+	iceRestart    bool
+	pubCandidates []webrtc.ICECandidateInit
+	subCandidates []webrtc.ICECandidateInit
+	depart        *time.Timer
+	departC       <-chan time.Time
+	leaving       bool
+}
+
+type dataChannels struct {
+	reliable, lossy *webrtc.DataChannel
+}
+
+func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
+	perm := jp.Permission
+	if perm == nil {
+		perm = &livekit.ParticipantPermission{}
+	}
+	sid := newID("PA_")
+	p := &Participant{
+		room: r, sid: sid, identity: jp.Identity,
+		hidden: perm.Hidden, admin: jp.Admin, autoSubscribe: jp.AutoSubscribe,
+		client:  jp.Client,
+		log:     r.log.With("participant", jp.Identity, "sid", sid),
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		pending: map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{},
+		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{},
+	}
+	now := time.Now()
+	p.info.Store(&livekit.ParticipantInfo{
+		Sid: sid, Identity: jp.Identity, Name: jp.Name, Metadata: jp.Metadata,
+		Attributes: jp.Attributes, State: livekit.ParticipantInfo_JOINING,
+		JoinedAt: now.Unix(), JoinedAtMs: now.UnixMilli(), Permission: perm,
+		Kind: jp.Kind, Version: 1,
+	})
+	cfg := webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, BundlePolicy: webrtc.BundlePolicyMaxBundle}
+	var err error
+	if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
+		return nil, fmt.Errorf("room: publisher peer connection: %w", err)
+	}
+	if p.sub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
+		_ = p.pub.Close()
+		return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
+	}
+	p.wireCallbacks()
+	return p, nil
+}
+
+// discard releases a participant that never joined.
+func (p *Participant) discard() {
+	_ = p.pub.Close()
+	_ = p.sub.Close()
+}
+
+// SID is the participant's id.
+func (p *Participant) SID() string { return p.sid }
+
+// Identity is the participant's identity.
+func (p *Participant) Identity() string { return p.identity }
+
+// Info is the participant's current snapshot (do not modify).
+func (p *Participant) Info() *livekit.ParticipantInfo { return p.info.Load() }
+
+// Done is closed when the participant has left and released everything.
+func (p *Participant) Done() <-chan struct{} { return p.done }
+
+// post queues f for the loop. It never blocks; a participant whose mailbox
+// overflows is closed.
+func (p *Participant) post(f func()) bool {
+	p.mu.Lock()
+	if len(p.queue) >= mailboxLimit {
+		p.mu.Unlock()
+		p.log.Warn("mailbox overflow, closing participant")
+		p.Close(livekit.DisconnectReason_STATE_MISMATCH)
+		return false
+	}
+	p.queue = append(p.queue, f)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// sendAsync queues a response for the client.
+func (p *Participant) sendAsync(msg *livekit.SignalResponse) {
+	p.post(func() { p.send(msg) })
+}
+
+// Close makes the participant leave with reason (sent to the client in a
+// LeaveRequest). Safe from any goroutine, any number of times.
+func (p *Participant) Close(reason livekit.DisconnectReason) {
+	p.once.Do(func() {
+		p.reason.Store(int32(reason))
+		close(p.stop)
+	})
+}
+
+// Attach gives the participant its signalling connection: a fresh join gets
+// a JoinResponse, a resume a ReconnectResponse and an ICE restart.
+func (p *Participant) Attach(c *signal.Conn, resume bool) bool {
+	return p.post(func() { p.attach(c, resume) })
+}
+
+// Deliver hands the participant a request read from c.
+func (p *Participant) Deliver(c *signal.Conn, req *livekit.SignalRequest) bool {
+	return p.post(func() {
+		if c == p.conn {
+			p.handle(req)
+		}
+	})
+}
+
+// Detach tells the participant that c ended with err. A malformed message
+// ends the session with a LeaveRequest; a dropped connection starts the
+// departure timeout, during which the client may resume.
+func (p *Participant) Detach(c *signal.Conn, err error) {
+	if !p.post(func() { p.detach(c, err) }) {
+		c.Close("")
+	}
+}
+
+func (p *Participant) loop() {
+	defer close(p.done)
+	defer p.cleanup()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.departC:
+			p.log.Info("departure timeout")
+			p.Close(livekit.DisconnectReason_SIGNAL_CLOSE)
+		case <-p.wake:
+			p.mu.Lock()
+			q := p.queue
+			p.queue = nil
+			p.mu.Unlock()
+			for _, f := range q {
+				select {
+				case <-p.stop:
+					return
+				default:
+				}
+				f()
+			}
+		}
+	}
+}
+
+func (p *Participant) cleanup() {
+	reason := livekit.DisconnectReason(p.reason.Load())
+	if p.depart != nil {
+		p.depart.Stop()
+	}
+	if p.conn != nil {
+		if !p.leaving {
+			_ = p.conn.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
+				Reason: reason, Action: livekit.LeaveRequest_DISCONNECT,
+			}}})
+		}
+		p.conn.Close(reason.String())
+		p.conn = nil
+	}
+	for sid := range p.downs {
+		p.dropDown(sid)
+	}
+	for _, t := range p.published {
+		p.room.unpublish(t)
+		t.close()
+	}
+	_ = p.pub.Close()
+	_ = p.sub.Close()
+	p.wg.Wait()
+	p.room.remove(p, !p.replaced.Load())
+	p.log.Info("participant left", "reason", reason.String())
+}
+
+func (p *Participant) send(msg *livekit.SignalResponse) {
+	if p.conn == nil {
+		return
+	}
+	if err := p.conn.Send(msg); err != nil && errors.Is(err, signal.ErrQueueFull) {
+		p.log.Warn("signal queue full, closing participant")
+		p.Close(livekit.DisconnectReason_STATE_MISMATCH)
+	}
+}
+
+// setInfo changes the participant's info and tells everyone (itself too).
+func (p *Participant) setInfo(f func(*livekit.ParticipantInfo)) {
+	n := proto.Clone(p.info.Load()).(*livekit.ParticipantInfo)
+	f(n)
+	n.Version++
+	p.info.Store(n)
+	p.room.broadcast(p, n)
+	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Update{Update: &livekit.ParticipantUpdate{Participants: []*livekit.ParticipantInfo{n}}}})
+}
+
+func (p *Participant) syncTracks(n *livekit.ParticipantInfo) {
+	n.Tracks = n.Tracks[:0]
+	for _, t := range p.published {
+		n.Tracks = append(n.Tracks, t.Info())
+	}
+	n.IsPublisher = len(n.Tracks) > 0
+}
+
+func (p *Participant) attach(c *signal.Conn, resume bool) {
+	if p.conn != nil && p.conn != c {
+		p.conn.Close("replaced by a new connection")
+	}
+	p.conn = c
+	if p.depart != nil {
+		p.depart.Stop()
+		p.depart, p.departC = nil, nil
+	}
+	ice := p.room.mgr.cfg.ICEServers(p.identity)
+	if resume {
+		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{IceServers: ice}}})
+		p.iceRestart = true
+		p.subDirty = true
+		p.scheduleOffer()
+		return
+	}
+	p.setState(livekit.ParticipantInfo_JOINED)
+	cfg := p.room.mgr.cfg
+	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Join{Join: &livekit.JoinResponse{
+		Room:              p.room.Proto(),
+		Participant:       p.Info(),
+		OtherParticipants: p.room.others(p),
+		ServerVersion:     cfg.Version,
+		ServerRegion:      cfg.Region,
+		IceServers:        ice,
+		SubscriberPrimary: false,
+		PingInterval:      pingInterval,
+		PingTimeout:       pingTimeout,
+		ServerInfo: &livekit.ServerInfo{
+			Edition: livekit.ServerInfo_Standard, Version: cfg.Version, Protocol: 16,
+			Region: cfg.Region, NodeId: cfg.NodeID,
+		},
+	}}})
+	if p.autoSubscribe {
+		for _, t := range p.room.tracksOf(p) {
+			p.subscribe(t)
+		}
+	}
+}
+
+func (p *Participant) setState(s livekit.ParticipantInfo_State) {
+	if p.Info().State == s {
+		return
+	}
+	n := proto.Clone(p.info.Load()).(*livekit.ParticipantInfo)
+	n.State = s
+	n.Version++
+	p.info.Store(n)
+	if s == livekit.ParticipantInfo_ACTIVE || s == livekit.ParticipantInfo_JOINED {
+		p.room.broadcast(p, n)
+	}
+}
+
+func (p *Participant) detach(c *signal.Conn, err error) {
+	if c != p.conn {
+		c.Close("")
+		return
+	}
+	if errors.Is(err, signal.ErrTooLarge) || errors.Is(err, signal.ErrMalformed) || errors.Is(err, signal.ErrEmpty) {
+		p.room.mgr.metrics.signalErrors.Inc()
+		p.log.Warn("bad signalling message, closing", "error", err)
+		p.Close(livekit.DisconnectReason_STATE_MISMATCH)
+		return
+	}
+	c.Close("")
+	p.conn = nil
+	if p.leaving {
+		return
+	}
+	p.depart = time.NewTimer(p.room.mgr.cfg.DepartureTimeout)
+	p.departC = p.depart.C
+}
+
+// writePublisherRTCP sends RTCP to the publisher (any goroutine).
+func (p *Participant) writePublisherRTCP(pkt rtcp.Packet) {
+	_ = p.pub.WriteRTCP([]rtcp.Packet{pkt})
+}

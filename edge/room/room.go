@@ -1,0 +1,388 @@
+package room
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
+)
+
+// Room timing.
+const (
+	tick            = 250 * time.Millisecond
+	speakerEvery    = 1  // ticks
+	qualityEvery    = 12 // ticks (3 s)
+	speakingBelow   = 55 // dBov: louder than this counts as speaking
+	speakerHoldTick = 4  // ticks a speaker stays active after its last loud packet
+)
+
+// Room is one conference on this edge.
+type Room struct {
+	mgr     *Manager
+	name    string
+	sid     string
+	created time.Time
+	log     *slog.Logger
+
+	mu           sync.Mutex
+	participants map[string]*Participant // by identity
+	tracks       map[string]*PubTrack    // by sid
+	metadata     string
+	closed       bool
+	emptySince   time.Time
+	speaking     map[string]int // participant sid → ticks left
+
+	wg   sync.WaitGroup // participant loops
+	stop chan struct{}
+	once sync.Once
+}
+
+func newRoom(m *Manager, name string) *Room {
+	sid := newID("RM_")
+	return &Room{
+		mgr: m, name: name, sid: sid, created: time.Now(),
+		log:          m.log.With("room", name),
+		participants: map[string]*Participant{},
+		tracks:       map[string]*PubTrack{},
+		emptySince:   time.Now(),
+		speaking:     map[string]int{},
+		stop:         make(chan struct{}),
+	}
+}
+
+// Name is the room's name.
+func (r *Room) Name() string { return r.name }
+
+func (r *Room) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// Close disconnects everyone with reason and ends the room.
+func (r *Room) Close(reason livekit.DisconnectReason) {
+	r.mu.Lock()
+	r.closed = true
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	for _, p := range ps {
+		p.Close(reason)
+	}
+	r.once.Do(func() { close(r.stop) })
+}
+
+func (r *Room) participantsLocked() []*Participant {
+	out := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Participants lists the participants (hidden ones too) by identity.
+func (r *Room) Participants() []*Participant {
+	r.mu.Lock()
+	out := r.participantsLocked()
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].identity < out[j].identity })
+	return out
+}
+
+// Participant returns the participant with identity, or nil.
+func (r *Room) Participant(identity string) *Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.participants[identity]
+}
+
+// Proto is the room as LiveKit clients see it.
+func (r *Room) Proto() *livekit.Room {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, pubs := 0, 0
+	for _, p := range r.participants {
+		if !p.hidden {
+			n++
+		}
+		if len(p.Info().Tracks) > 0 {
+			pubs++
+		}
+	}
+	return &livekit.Room{
+		Sid: r.sid, Name: r.name, Metadata: r.metadata,
+		EmptyTimeout:     uint32(r.mgr.cfg.EmptyTimeout / time.Second),
+		DepartureTimeout: uint32(r.mgr.cfg.DepartureTimeout / time.Second),
+		MaxParticipants:  uint32(r.mgr.cfg.MaxParticipants),
+		CreationTime:     r.created.Unix(), CreationTimeMs: r.created.UnixMilli(),
+		NumParticipants: uint32(n), NumPublishers: uint32(pubs),
+	}
+}
+
+// SetMetadata changes the room's metadata and tells everyone.
+func (r *Room) SetMetadata(md string) {
+	r.mu.Lock()
+	r.metadata = md
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_RoomUpdate{RoomUpdate: &livekit.RoomUpdate{Room: r.Proto()}}}
+	for _, p := range ps {
+		p.sendAsync(msg)
+	}
+}
+
+func (r *Room) join(jp JoinParams) (*Participant, error) {
+	p, err := newParticipant(r, jp)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		p.discard()
+		return nil, ErrClosed
+	}
+	old := r.participants[jp.Identity]
+	count := len(r.participants)
+	if old != nil {
+		count--
+	}
+	if max := r.mgr.cfg.MaxParticipants; max > 0 && count >= max {
+		r.mu.Unlock()
+		p.discard()
+		return nil, fmt.Errorf("%w: %d participants", ErrFull, count)
+	}
+	if old != nil {
+		delete(r.participants, jp.Identity)
+		old.replaced.Store(true)
+	}
+	r.participants[jp.Identity] = p
+	r.wg.Add(1)
+	r.mu.Unlock()
+	r.mgr.metrics.participants.Inc()
+	go func() {
+		defer r.wg.Done()
+		p.loop()
+	}()
+	if old != nil {
+		old.Close(livekit.DisconnectReason_DUPLICATE_IDENTITY)
+	}
+	return p, nil
+}
+
+// remove takes p out of the room (called by p's loop on exit).
+func (r *Room) remove(p *Participant, broadcast bool) {
+	r.mu.Lock()
+	if r.participants[p.identity] == p {
+		delete(r.participants, p.identity)
+	}
+	var gone []*PubTrack
+	for sid, t := range r.tracks {
+		if t.owner == p {
+			delete(r.tracks, sid)
+			gone = append(gone, t)
+		}
+	}
+	delete(r.speaking, p.sid)
+	if len(r.participants) == 0 {
+		r.emptySince = time.Now()
+	}
+	others := r.participantsLocked()
+	r.mu.Unlock()
+	r.mgr.metrics.participants.Dec()
+	for _, t := range gone {
+		for _, o := range others {
+			o.post(func() { o.unsubscribe(t.sid) })
+		}
+	}
+	if broadcast && !p.hidden {
+		info := proto.Clone(p.Info()).(*livekit.ParticipantInfo)
+		info.State = livekit.ParticipantInfo_DISCONNECTED
+		info.Tracks = nil
+		r.broadcast(p, info)
+	}
+}
+
+// broadcast sends info to every participant except p.
+func (r *Room) broadcast(from *Participant, info *livekit.ParticipantInfo) {
+	if from.hidden {
+		return
+	}
+	r.mu.Lock()
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_Update{Update: &livekit.ParticipantUpdate{Participants: []*livekit.ParticipantInfo{info}}}}
+	for _, o := range ps {
+		if o != from {
+			o.sendAsync(msg)
+		}
+	}
+}
+
+// others lists the infos of the visible participants other than p.
+func (r *Room) others(p *Participant) []*livekit.ParticipantInfo {
+	r.mu.Lock()
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	var out []*livekit.ParticipantInfo
+	for _, o := range ps {
+		if o != p && !o.hidden {
+			out = append(out, o.Info())
+		}
+	}
+	return out
+}
+
+// publish makes t subscribable and subscribes the auto-subscribers.
+func (r *Room) publish(t *PubTrack) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.tracks[t.sid] = t
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	for _, o := range ps {
+		if o != t.owner && o.autoSubscribe {
+			o.post(func() { o.subscribe(t) })
+		}
+	}
+}
+
+// unpublish withdraws t.
+func (r *Room) unpublish(t *PubTrack) {
+	r.mu.Lock()
+	delete(r.tracks, t.sid)
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	for _, o := range ps {
+		if o != t.owner {
+			o.post(func() { o.unsubscribe(t.sid) })
+		}
+	}
+}
+
+// Track returns a published track.
+func (r *Room) Track(sid string) *PubTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tracks[sid]
+}
+
+func (r *Room) tracksOf(p *Participant) []*PubTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*PubTrack
+	for _, t := range r.tracks {
+		if t.owner != p {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// run ticks speaker and connection-quality updates and closes the room when
+// it has been empty for EmptyTimeout or when Close is called.
+func (r *Room) run() {
+	defer r.mgr.forget(r)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-r.stop:
+			r.wg.Wait()
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		empty := len(r.participants) == 0 && time.Since(r.emptySince) >= r.mgr.cfg.EmptyTimeout
+		r.mu.Unlock()
+		if empty {
+			r.log.Info("closing empty room")
+			r.Close(livekit.DisconnectReason_ROOM_CLOSED)
+			continue
+		}
+		if n%speakerEvery == 0 {
+			r.speakers()
+		}
+		if n%qualityEvery == 0 {
+			r.quality()
+		}
+	}
+}
+
+func (r *Room) speakers() {
+	r.mu.Lock()
+	var changed []*livekit.SpeakerInfo
+	for _, t := range r.tracks {
+		if t.kind != webrtc.RTPCodecTypeAudio || t.owner.hidden {
+			continue
+		}
+		lvl := t.loudest.Swap(127)
+		sid := t.owner.sid
+		if lvl < speakingBelow && !t.Info().Muted {
+			if _, was := r.speaking[sid]; !was {
+				changed = append(changed, &livekit.SpeakerInfo{Sid: sid, Level: float32(math.Pow(10, -float64(lvl)/20)), Active: true})
+			}
+			r.speaking[sid] = speakerHoldTick
+		}
+	}
+	for sid, left := range r.speaking {
+		if left--; left <= 0 {
+			delete(r.speaking, sid)
+			changed = append(changed, &livekit.SpeakerInfo{Sid: sid, Active: false})
+		} else {
+			r.speaking[sid] = left
+		}
+	}
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	if len(changed) == 0 {
+		return
+	}
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: &livekit.SpeakersChanged{Speakers: changed}}}
+	for _, p := range ps {
+		p.sendAsync(msg)
+	}
+}
+
+func (r *Room) quality() {
+	r.mu.Lock()
+	ps := r.participantsLocked()
+	loss := map[*Participant]float64{}
+	for _, t := range r.tracks {
+		if l := t.loss(); l > loss[t.owner] {
+			loss[t.owner] = l
+		}
+	}
+	r.mu.Unlock()
+	var ups []*livekit.ConnectionQualityInfo
+	for _, p := range ps {
+		if p.hidden {
+			continue
+		}
+		q, score := livekit.ConnectionQuality_EXCELLENT, float32(5)
+		switch l := loss[p]; {
+		case p.Info().State != livekit.ParticipantInfo_ACTIVE:
+			q, score = livekit.ConnectionQuality_POOR, 1
+		case l > 0.08:
+			q, score = livekit.ConnectionQuality_POOR, 2
+		case l > 0.02:
+			q, score = livekit.ConnectionQuality_GOOD, 3.5
+		}
+		ups = append(ups, &livekit.ConnectionQualityInfo{ParticipantSid: p.sid, Quality: q, Score: score})
+	}
+	if len(ups) == 0 {
+		return
+	}
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_ConnectionQuality{ConnectionQuality: &livekit.ConnectionQualityUpdate{Updates: ups}}}
+	for _, p := range ps {
+		p.sendAsync(msg)
+	}
+}

@@ -1,0 +1,222 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	"github.com/twitchtv/twirp"
+
+	"github.com/spacecast/spacecast/edge/room"
+	"github.com/spacecast/spacecast/edge/token"
+)
+
+// roomService implements LiveKit's RoomService over Twirp for this edge's
+// rooms, so server-sdk-go's RoomServiceClient and the control plane can
+// moderate. Calls need a token with roomAdmin (for that room), roomList or
+// roomCreate, as LiveKit's server asks.
+type roomService struct{ e *Edge }
+
+type grantsKey struct{}
+
+func (e *Edge) roomService() http.Handler {
+	srv := livekit.NewRoomServiceServer(roomService{e})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g, err := e.verifier.Verify(bearer(r))
+		if err != nil {
+			_ = twirp.WriteError(w, twirp.NewError(twirp.Unauthenticated, err.Error()))
+			return
+		}
+		srv.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantsKey{}, g)))
+	})
+}
+
+func grants(ctx context.Context) *auth.ClaimGrants {
+	g, _ := ctx.Value(grantsKey{}).(*auth.ClaimGrants)
+	return g
+}
+
+// twirpError maps errors to Twirp codes: the one place that does.
+func twirpError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, token.ErrForbidden):
+		return twirp.NewError(twirp.PermissionDenied, err.Error())
+	case errors.Is(err, room.ErrNotFound):
+		return twirp.NewError(twirp.NotFound, err.Error())
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return twirp.NewError(twirp.DeadlineExceeded, err.Error())
+	}
+	return twirp.InternalErrorWith(err)
+}
+
+func (s roomService) admin(ctx context.Context, name string) (*room.Room, error) {
+	if err := token.Admin(grants(ctx), name); err != nil {
+		return nil, twirpError(err)
+	}
+	r := s.e.rooms.Room(name)
+	if r == nil {
+		return nil, twirp.NewError(twirp.NotFound, "room "+name+" not found on this edge")
+	}
+	return r, nil
+}
+
+func (s roomService) participant(ctx context.Context, roomName, identity string) (*room.Participant, error) {
+	r, err := s.admin(ctx, roomName)
+	if err != nil {
+		return nil, err
+	}
+	p := r.Participant(identity)
+	if p == nil {
+		return nil, twirp.NewError(twirp.NotFound, "participant "+identity+" not found")
+	}
+	return p, nil
+}
+
+func (s roomService) CreateRoom(ctx context.Context, req *livekit.CreateRoomRequest) (*livekit.Room, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "rooms are created by the control plane and opened on first join")
+}
+
+func (s roomService) ListRooms(ctx context.Context, req *livekit.ListRoomsRequest) (*livekit.ListRoomsResponse, error) {
+	if err := token.List(grants(ctx)); err != nil {
+		return nil, twirpError(err)
+	}
+	want := map[string]bool{}
+	for _, n := range req.Names {
+		want[n] = true
+	}
+	out := &livekit.ListRoomsResponse{}
+	for _, r := range s.e.rooms.Rooms() {
+		if len(want) == 0 || want[r.Name()] {
+			out.Rooms = append(out.Rooms, r.Proto())
+		}
+	}
+	return out, nil
+}
+
+func (s roomService) DeleteRoom(ctx context.Context, req *livekit.DeleteRoomRequest) (*livekit.DeleteRoomResponse, error) {
+	g := grants(ctx)
+	if token.Create(g) != nil {
+		if err := token.Admin(g, req.Room); err != nil {
+			return nil, twirpError(err)
+		}
+	}
+	if r := s.e.rooms.Room(req.Room); r != nil {
+		r.Close(livekit.DisconnectReason_ROOM_DELETED)
+	}
+	return &livekit.DeleteRoomResponse{}, nil
+}
+
+func (s roomService) ListParticipants(ctx context.Context, req *livekit.ListParticipantsRequest) (*livekit.ListParticipantsResponse, error) {
+	r, err := s.admin(ctx, req.Room)
+	if err != nil {
+		return nil, err
+	}
+	out := &livekit.ListParticipantsResponse{}
+	for _, p := range r.Participants() {
+		out.Participants = append(out.Participants, p.Info())
+	}
+	return out, nil
+}
+
+func (s roomService) GetParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.ParticipantInfo, error) {
+	p, err := s.participant(ctx, req.Room, req.Identity)
+	if err != nil {
+		return nil, err
+	}
+	return p.Info(), nil
+}
+
+func (s roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.RemoveParticipantResponse, error) {
+	p, err := s.participant(ctx, req.Room, req.Identity)
+	if err != nil {
+		return nil, err
+	}
+	p.Close(livekit.DisconnectReason_PARTICIPANT_REMOVED)
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		return nil, twirpError(ctx.Err())
+	}
+	return &livekit.RemoveParticipantResponse{}, nil
+}
+
+func (s roomService) MutePublishedTrack(ctx context.Context, req *livekit.MuteRoomTrackRequest) (*livekit.MuteRoomTrackResponse, error) {
+	p, err := s.participant(ctx, req.Room, req.Identity)
+	if err != nil {
+		return nil, err
+	}
+	info, err := p.MuteTrack(ctx, req.TrackSid, req.Muted)
+	if err != nil {
+		return nil, twirpError(err)
+	}
+	return &livekit.MuteRoomTrackResponse{Track: info}, nil
+}
+
+func (s roomService) UpdateParticipant(ctx context.Context, req *livekit.UpdateParticipantRequest) (*livekit.ParticipantInfo, error) {
+	p, err := s.participant(ctx, req.Room, req.Identity)
+	if err != nil {
+		return nil, err
+	}
+	var name, md *string
+	if req.Name != "" {
+		name = &req.Name
+	}
+	if req.Metadata != "" {
+		md = &req.Metadata
+	}
+	info, err := p.Update(ctx, name, md, req.Attributes, req.Permission)
+	return info, twirpError(err)
+}
+
+func (s roomService) UpdateSubscriptions(ctx context.Context, req *livekit.UpdateSubscriptionsRequest) (*livekit.UpdateSubscriptionsResponse, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "UpdateSubscriptions is not supported")
+}
+
+func (s roomService) SendData(ctx context.Context, req *livekit.SendDataRequest) (*livekit.SendDataResponse, error) {
+	r, err := s.admin(ctx, req.Room)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Data) > 64<<10 {
+		return nil, twirp.NewError(twirp.InvalidArgument, "data over 64 KiB")
+	}
+	dest := append([]string(nil), req.DestinationIdentities...)
+	if len(req.DestinationSids) > 0 {
+		for _, p := range r.Participants() {
+			for _, sid := range req.DestinationSids {
+				if p.SID() == sid {
+					dest = append(dest, p.Identity())
+				}
+			}
+		}
+	}
+	user := &livekit.UserPacket{Payload: req.Data, Topic: req.Topic, Nonce: req.Nonce, DestinationIdentities: dest}
+	pkt := &livekit.DataPacket{Kind: req.Kind, DestinationIdentities: dest, Value: &livekit.DataPacket_User{User: user}}
+	r.SendData(pkt, req.Kind, dest)
+	return &livekit.SendDataResponse{}, nil
+}
+
+func (s roomService) UpdateRoomMetadata(ctx context.Context, req *livekit.UpdateRoomMetadataRequest) (*livekit.Room, error) {
+	r, err := s.admin(ctx, req.Room)
+	if err != nil {
+		return nil, err
+	}
+	r.SetMetadata(req.Metadata)
+	return r.Proto(), nil
+}
+
+func (s roomService) ForwardParticipant(context.Context, *livekit.ForwardParticipantRequest) (*livekit.ForwardParticipantResponse, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "ForwardParticipant is not supported")
+}
+
+func (s roomService) MoveParticipant(context.Context, *livekit.MoveParticipantRequest) (*livekit.MoveParticipantResponse, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "MoveParticipant is not supported")
+}
+
+func (s roomService) PerformRpc(context.Context, *livekit.PerformRpcRequest) (*livekit.PerformRpcResponse, error) {
+	return nil, twirp.NewError(twirp.Unimplemented, "PerformRpc is not supported")
+}

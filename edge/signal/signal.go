@@ -1,0 +1,154 @@
+package signal
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/livekit/protocol/livekit"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Sentinel errors.
+var (
+	ErrTooLarge  = errors.New("signal: message too large")
+	ErrMalformed = errors.New("signal: malformed message")
+	ErrEmpty     = errors.New("signal: message without content")
+	ErrQueueFull = errors.New("signal: send queue full")
+	ErrClosed    = errors.New("signal: connection closed")
+)
+
+// Tuning.
+const (
+	sendQueue    = 256
+	writeTimeout = 5 * time.Second
+	closeGrace   = time.Second
+)
+
+// Decode parses one client message. text selects JSON (protojson) instead of
+// binary protobuf. Messages larger than max bytes, that do not parse, or that
+// carry no request are refused.
+func Decode(b []byte, text bool, max int) (*livekit.SignalRequest, error) {
+	if len(b) > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), max)
+	}
+	req := &livekit.SignalRequest{}
+	var err error
+	if text {
+		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, req)
+	} else {
+		err = proto.UnmarshalOptions{RecursionLimit: 32}.Unmarshal(b, req)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if req.Message == nil {
+		return nil, ErrEmpty
+	}
+	return req, nil
+}
+
+// Conn is one client WebSocket. ReadRequest is called by one reader
+// goroutine; Send may be called from any goroutine; WriteLoop runs in the
+// goroutine the owner starts and waits for.
+type Conn struct {
+	ws   *websocket.Conn
+	max  int
+	out  chan []byte
+	done chan struct{}
+
+	mu        sync.Mutex
+	closed    bool
+	closeMsg  []byte // close frame to send after the queue drains
+	closeOnce sync.Once
+}
+
+// NewConn wraps an upgraded WebSocket; messages over max bytes are refused.
+func NewConn(ws *websocket.Conn, max int) *Conn {
+	ws.SetReadLimit(int64(max))
+	return &Conn{ws: ws, max: max, out: make(chan []byte, sendQueue), done: make(chan struct{})}
+}
+
+// ReadRequest blocks for the next client message.
+func (c *Conn) ReadRequest() (*livekit.SignalRequest, error) {
+	for {
+		typ, b, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, c.max)
+			}
+			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		switch typ {
+		case websocket.BinaryMessage:
+			return Decode(b, false, c.max)
+		case websocket.TextMessage:
+			return Decode(b, true, c.max)
+		}
+	}
+}
+
+// Send queues a response. It never blocks: a full queue means the client is
+// not reading, and the caller should drop it.
+func (c *Conn) Send(resp *livekit.SignalResponse) error {
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("signal: marshal: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	select {
+	case c.out <- b:
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// Close sends what is queued, then a close frame with reason, then closes the
+// socket. It is safe to call more than once and from any goroutine.
+func (c *Conn) Close(reason string) {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		if len(reason) > 120 {
+			reason = reason[:120]
+		}
+		c.closeMsg = websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
+		close(c.out)
+	}
+	c.mu.Unlock()
+}
+
+// Abort closes the socket at once (the reader unblocks).
+func (c *Conn) Abort() {
+	c.closeOnce.Do(func() { _ = c.ws.Close() })
+}
+
+// Done is closed when WriteLoop has returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// WriteLoop writes queued messages until Close, then closes the socket.
+func (c *Conn) WriteLoop() {
+	defer close(c.done)
+	defer c.Abort()
+	for b := range c.out {
+		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+			c.Close("")
+			for range c.out { // drain so Close's senders never block
+			}
+			return
+		}
+	}
+	c.mu.Lock()
+	msg := c.closeMsg
+	c.mu.Unlock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+}
