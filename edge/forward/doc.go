@@ -1,0 +1,27 @@
+// Package forward is the per-subscriber, per-track media path of the edge:
+// what LiveKit calls a down track, without any pion dependency in its core.
+//
+// A Source stands for one published track (all its simulcast layers): it
+// parses each incoming RTP packet once (Parse), keeps the publisher's sender
+// reports per layer for timestamp mapping, measures each layer's bitrate and
+// collapses the keyframe requests (PLI/FIR) of all subscribers into at most one
+// per layer per interval.
+//
+// A Forwarder is one subscriber's view of a Source. For every parsed packet it
+// decides whether to send it (the selected layer only, switching only at a
+// keyframe), rewrites SSRC, sequence number, timestamp and — for VP8 — picture
+// ID, TL0PICIDX and KEYIDX so the subscriber sees one continuous stream across
+// layer switches, pauses and resumes, and copies the result into a bounded
+// Queue. A Queue that is full drops and counts, so one slow subscriber never
+// slows the others. NACKs from the subscriber (in its rewritten sequence space)
+// map back to (layer, source sequence number) for edge/cache, and Retransmit
+// rewrites the cached packet the same way.
+//
+// Nothing on the forwarding path allocates (see BenchmarkForward).
+//
+// Threading: Forward and Retransmit may be called from several goroutines (one
+// per simulcast layer, plus the RTCP reader); a Forwarder serialises them with
+// a mutex that is uncontended in the common case. SetTarget, Target and Stats
+// may be called from any goroutine. A Queue has any number of producers and one
+// consumer.
+package forward

@@ -1,0 +1,329 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/spacecast/spacecast/edge/codec"
+)
+
+// ErrLayer is returned for a layer outside the Source's layers.
+var ErrLayer = errors.New("forward: layer out of range")
+
+// Config describes one subscriber's copy of a Source.
+type Config struct {
+	Source *Source // required
+	Queue  *Queue  // required; may be shared by all tracks of a subscriber
+	// SSRC is the subscriber-side SSRC written into every packet.
+	SSRC uint32
+	// PayloadType is the subscriber-side payload type; 0 keeps the
+	// publisher's (WebRTC video and Opus never use static type 0).
+	PayloadType uint8
+	// Tag is queued with every packet so a shared Queue's consumer knows
+	// which track it belongs to.
+	Tag uint32
+	// Layer is the initial target layer; -1 starts paused.
+	Layer int
+	// KeepExtensions forwards the publisher's RTP header extensions as they
+	// are. By default they are stripped (see rewrite.apply).
+	KeepExtensions bool
+}
+
+// Verdict says what Forward did with a packet.
+type Verdict uint8
+
+// Verdicts.
+const (
+	// Sent: rewritten and queued.
+	Sent Verdict = iota + 1
+	// Filtered: not for this subscriber (another layer, waiting for a
+	// keyframe, paused, a duplicate, or older than the current segment).
+	Filtered
+	// Dropped: the subscriber's queue was full (counted).
+	Dropped
+)
+
+// Result is the outcome of Forward.
+type Result struct {
+	Verdict Verdict
+	// Switched: this packet started a new segment (first packet, a layer
+	// switch or a resume).
+	Switched bool
+	// KeyframeLayer >= 0: the forwarder waits for a keyframe on that layer.
+	// Pass it to Source.RequestKeyframe, which rate-limits, and send a PLI
+	// to that layer's SSRC when it reports true.
+	KeyframeLayer int8
+}
+
+// segHistory is how many segments (stretches of packets forwarded from one
+// layer with one set of offsets) are kept for mapping NACKs.
+const segHistory = 32
+
+// extBase is where extended outgoing sequence numbers start.
+const extBase = 1 << 32
+
+// segment is a run of packets from one layer forwarded with fixed offsets:
+// out seq = outStart + (src seq - srcStart), out ts = src ts + tsOffset,
+// VP8 fields out = src - offset.
+type segment struct {
+	outStart     uint64
+	srcStart     uint16
+	layer        int8
+	tsOffset     uint32
+	picOffset    uint16
+	tl0Offset    uint8
+	keyIdxOffset uint8
+}
+
+// Forwarder rewrites one Source's packets for one subscriber. See the package
+// documentation.
+type Forwarder struct {
+	src     *Source
+	q       *Queue
+	ssrc    uint32
+	pt      uint8
+	tag     uint32
+	keepExt bool
+
+	target  atomic.Int32
+	current atomic.Int32
+
+	mu      sync.Mutex
+	cur     int8
+	started bool
+	segs    [segHistory]segment
+	nsegs   int
+
+	lastOut     uint64 // extended outgoing seq of the newest forwarded packet
+	lastSrcSeq  uint16
+	lastLayer   int8
+	lastSrcTS   uint32
+	lastOutTS   uint32
+	lastArrival int64
+	lastPic     uint16
+	lastTl0     uint8
+	lastKeyIdx  uint8
+
+	stats Stats
+}
+
+// New builds a Forwarder.
+func New(cfg Config) (*Forwarder, error) {
+	if cfg.Source == nil || cfg.Queue == nil {
+		return nil, fmt.Errorf("%w: Source and Queue are required", ErrConfig)
+	}
+	if cfg.Layer >= cfg.Source.nlayers {
+		return nil, fmt.Errorf("%w: %d of %d", ErrLayer, cfg.Layer, cfg.Source.nlayers)
+	}
+	f := &Forwarder{
+		src:     cfg.Source,
+		q:       cfg.Queue,
+		ssrc:    cfg.SSRC,
+		pt:      cfg.PayloadType,
+		tag:     cfg.Tag,
+		keepExt: cfg.KeepExtensions,
+		cur:     -1,
+	}
+	t := max(cfg.Layer, -1)
+	f.target.Store(int32(t))
+	f.current.Store(-1)
+	return f, nil
+}
+
+// SetTarget selects the layer to forward (-1 pauses). Layers above the
+// Source's are clamped. The switch happens at the next keyframe of that
+// layer; until then the current layer keeps flowing. It reports whether a
+// keyframe is needed: the caller should then call
+// Source.RequestKeyframe(layer, now, true).
+func (f *Forwarder) SetTarget(layer int) (needKeyframe bool) {
+	layer = min(max(layer, -1), f.src.nlayers-1)
+	f.target.Store(int32(layer))
+	return layer >= 0 && int32(layer) != f.current.Load() && f.src.kind.IsVideo()
+}
+
+// Target is the selected layer (-1: paused).
+func (f *Forwarder) Target() int { return int(f.target.Load()) }
+
+// Current is the layer being forwarded (-1: none).
+func (f *Forwarder) Current() int { return int(f.current.Load()) }
+
+// Forward rewrites and queues p if this subscriber should get it. It never
+// allocates. See Result for what the caller must do afterwards.
+func (f *Forwarder) Forward(p *Packet) Result {
+	t := int8(f.target.Load())
+	res := Result{KeyframeLayer: -1}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switched := false
+	if p.Layer != f.cur {
+		if t < 0 || p.Layer != t {
+			if t >= 0 && t != f.cur {
+				res.KeyframeLayer = t
+			}
+			return f.filter(res)
+		}
+		if !p.Keyframe {
+			res.KeyframeLayer = t
+			return f.filter(res)
+		}
+		f.startSegment(p)
+		switched = true
+	} else if t < 0 {
+		f.cur = -1 // pause now: the subscriber asked for nothing
+		f.current.Store(-1)
+		return f.filter(res)
+	}
+	if t != f.cur && t >= 0 {
+		res.KeyframeLayer = t
+	}
+	seg := &f.segs[(f.nsegs-1)%segHistory]
+	d := int16(p.Header.Seq - f.lastSrcSeq)
+	var out uint64
+	if d > 0 {
+		out = f.lastOut + uint64(d)
+	} else if d == 0 || int16(p.Header.Seq-seg.srcStart) < 0 {
+		return f.filter(res) // duplicate, or belongs before this segment
+	} else {
+		out = f.lastOut - uint64(-int64(d))
+	}
+	rw := rewrite{
+		pkt:      p.Buf,
+		h:        p.Header,
+		seq:      uint16(out),
+		ts:       p.Header.Timestamp + seg.tsOffset,
+		ssrc:     f.ssrc,
+		pt:       f.pt,
+		stripExt: !f.keepExt,
+	}
+	if p.HasVP8 {
+		f.mungeVP8(&rw, &p.VP8, seg)
+	}
+	if d > 0 {
+		f.lastOut = out
+		f.lastSrcSeq = p.Header.Seq
+		f.lastLayer = p.Layer
+		f.lastSrcTS = p.Header.Timestamp
+		f.lastOutTS = rw.ts
+		f.lastArrival = p.Arrival
+		if rw.vp8 {
+			if rw.vd.HasPictureID {
+				f.lastPic = rw.pic
+			}
+			if rw.vd.HasTL0PicIdx {
+				f.lastTl0 = rw.tl0
+			}
+			if rw.vd.HasKeyIdx {
+				f.lastKeyIdx = rw.keyIdx
+			}
+		}
+	}
+	res.Switched = switched
+	n := f.q.push(f.tag, &rw)
+	if n == 0 {
+		f.stats.QueueDrops++
+		res.Verdict = Dropped
+		return res
+	}
+	f.stats.Packets++
+	f.stats.Bytes += uint64(n)
+	res.Verdict = Sent
+	return res
+}
+
+func (f *Forwarder) filter(res Result) Result {
+	f.stats.Filtered++
+	res.Verdict = Filtered
+	return res
+}
+
+// mungeVP8 fills rw's VP8 fields from the segment's offsets.
+func (f *Forwarder) mungeVP8(rw *rewrite, d *codec.VP8Descriptor, seg *segment) {
+	rw.vp8 = true
+	rw.vd = *d
+	rw.pic = (d.PictureID - seg.picOffset) & pictureIDMask(d.LongPictureID)
+	rw.tl0 = d.TL0PicIdx - seg.tl0Offset
+	rw.keyIdx = (d.KeyIdx - seg.keyIdxOffset) & 0x1f
+}
+
+// startSegment begins forwarding p's layer at p, a keyframe. The first
+// segment passes sequence numbers, timestamps and VP8 fields through; later
+// ones continue from the last forwarded packet so the subscriber sees no
+// gap: the next sequence number, a timestamp advanced by the time between
+// the two packets (from the publisher's sender reports when both layers
+// have one, else from arrival times), the next picture ID and TL0PICIDX.
+func (f *Forwarder) startSegment(p *Packet) {
+	seg := segment{srcStart: p.Header.Seq, layer: p.Layer}
+	if !f.started {
+		f.started = true
+		f.lastOut = extBase + uint64(p.Header.Seq) - 1
+		if p.HasVP8 {
+			f.lastPic = p.VP8.PictureID - 1
+			f.lastTl0 = p.VP8.TL0PicIdx - 1
+			f.lastKeyIdx = p.VP8.KeyIdx - 1
+		}
+	} else {
+		delta := f.timestampDelta(p)
+		seg.tsOffset = f.lastOutTS + uint32(delta) - p.Header.Timestamp
+		if p.HasVP8 {
+			d := &p.VP8
+			seg.picOffset = (d.PictureID - (f.lastPic + 1)) & pictureIDMask(d.LongPictureID)
+			seg.tl0Offset = d.TL0PicIdx - (f.lastTl0 + 1)
+			seg.keyIdxOffset = (d.KeyIdx - (f.lastKeyIdx + 1)) & 0x1f
+		}
+	}
+	seg.outStart = f.lastOut + 1
+	f.nsegs++
+	f.segs[(f.nsegs-1)%segHistory] = seg
+	f.lastSrcSeq = p.Header.Seq - 1
+	f.cur = p.Layer
+	f.current.Store(int32(p.Layer))
+	f.stats.Switches++
+}
+
+// maxElapsed bounds the arrival-time gap used for timestamps (an hour), so
+// the tick arithmetic cannot overflow.
+const maxElapsed = int64(3600e9)
+
+// timestampDelta is how many RTP ticks the first packet of a new segment
+// should follow the last forwarded one by. It maps both packets to the
+// publisher's wall clock through the sender reports (RFC 3550 §6.4.1) of
+// their layers; the same layer needs no report. Without reports, or when
+// the mapping disagrees with the arrival times by more than a second (a
+// stale report, a restarted encoder), it uses the time between arrivals.
+// The result is at least 1, so timestamps always move forward.
+func (f *Forwarder) timestampDelta(p *Packet) int64 {
+	cr := int64(f.src.clockRate)
+	el := min(max(p.Arrival-f.lastArrival, 0), maxElapsed)
+	elapsed := el * cr / 1e9
+	d, ok := f.src.mapTimestamp(f.lastLayer, f.lastSrcTS, p.Layer, p.Header.Timestamp)
+	if !ok || d-elapsed > cr || elapsed-d > cr {
+		d = elapsed
+	}
+	return max(d, 1)
+}
+
+// Stats are a Forwarder's counters.
+type Stats struct {
+	Packets    uint64 // packets queued for the subscriber (retransmissions excluded)
+	Bytes      uint64 // bytes of those packets
+	Filtered   uint64 // packets not for this subscriber
+	QueueDrops uint64 // packets dropped because the queue was full
+	Switches   uint64 // segments started (start, layer switches, resumes)
+	NACKs      uint64 // sequence numbers the subscriber asked for again
+	NACKMisses uint64 // of those, not mappable or no longer cached
+	Resent     uint64 // of those, queued again
+	Current    int    // layer being forwarded, -1 none
+	Target     int    // layer selected, -1 paused
+}
+
+// Stats returns the forwarder's counters.
+func (f *Forwarder) Stats() Stats {
+	f.mu.Lock()
+	s := f.stats
+	f.mu.Unlock()
+	s.Current = f.Current()
+	s.Target = f.Target()
+	return s
+}

@@ -1,0 +1,173 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Queue defaults.
+const (
+	DefaultQueueSize = 256  // packets: ~0.25 s of 4 Mbit/s video
+	DefaultMaxPacket = 1500 // bytes
+)
+
+// ErrConfig is returned for an invalid configuration.
+var ErrConfig = errors.New("forward: invalid config")
+
+// QueueConfig sizes a Queue. Zero values mean the defaults.
+type QueueConfig struct {
+	Size      int // packets
+	MaxPacket int // bytes per packet; longer packets are dropped
+}
+
+// Validate checks the config.
+func (c QueueConfig) Validate() error {
+	if c.Size < 0 || c.Size > 1<<16 {
+		return fmt.Errorf("%w: queue size %d", ErrConfig, c.Size)
+	}
+	if c.MaxPacket < 0 || c.MaxPacket > 1<<16 {
+		return fmt.Errorf("%w: queue max packet %d", ErrConfig, c.MaxPacket)
+	}
+	return nil
+}
+
+// Queue is a bounded ring of preallocated packet buffers between forwarders
+// (producers) and the goroutine that writes to one subscriber's transport
+// (the consumer). A push to a full queue drops the packet and counts it.
+// Every packet carries the Tag of the Forwarder that queued it, so one queue
+// can serve all the tracks of a subscriber.
+type Queue struct {
+	mu       sync.Mutex
+	slotSize int
+	buf      []byte
+	lens     []int32
+	tags     []uint32
+	head     uint64 // next to pop
+	tail     uint64 // next to push
+	pushed   uint64
+	dropped  uint64
+	ready    chan struct{}
+}
+
+// NewQueue allocates a Queue.
+func NewQueue(cfg QueueConfig) (*Queue, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Size == 0 {
+		cfg.Size = DefaultQueueSize
+	}
+	if cfg.MaxPacket == 0 {
+		cfg.MaxPacket = DefaultMaxPacket
+	}
+	return &Queue{
+		slotSize: cfg.MaxPacket,
+		buf:      make([]byte, cfg.Size*cfg.MaxPacket),
+		lens:     make([]int32, cfg.Size),
+		tags:     make([]uint32, cfg.Size),
+		ready:    make(chan struct{}, 1),
+	}, nil
+}
+
+// Ready is signalled when a packet is pushed into an empty queue. The
+// consumer pops until Pop reports false, then waits on Ready again.
+func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// push writes the packet described by rw into the next slot and returns its
+// length, or 0 (a counted drop) if the queue is full or the packet does not fit.
+func (q *Queue) push(tag uint32, rw *rewrite) int {
+	q.mu.Lock()
+	if q.tail-q.head == uint64(len(q.lens)) {
+		q.dropped++
+		q.mu.Unlock()
+		return 0
+	}
+	i := int(q.tail % uint64(len(q.lens)))
+	off := i * q.slotSize
+	n := rw.apply(q.buf[off : off+q.slotSize])
+	if n <= 0 {
+		q.dropped++
+		q.mu.Unlock()
+		return 0
+	}
+	q.lens[i] = int32(n)
+	q.tags[i] = tag
+	wasEmpty := q.tail == q.head
+	q.tail++
+	q.pushed++
+	q.mu.Unlock()
+	if wasEmpty {
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+	return n
+}
+
+// Pop copies the oldest packet into dst and removes it. It reports false if
+// the queue is empty. A packet longer than dst is dropped (and counted).
+func (q *Queue) Pop(dst []byte) (n int, tag uint32, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.head != q.tail {
+		i := int(q.head % uint64(len(q.lens)))
+		q.head++
+		l := int(q.lens[i])
+		if l > len(dst) {
+			q.dropped++
+			continue
+		}
+		off := i * q.slotSize
+		return copy(dst, q.buf[off:off+l]), q.tags[i], true
+	}
+	return 0, 0, false
+}
+
+// Front returns the oldest packet without copying it. The slice stays valid
+// (producers never overwrite it) until the consumer calls Advance; only the
+// single consumer may call Front and Advance.
+func (q *Queue) Front() (pkt []byte, tag uint32, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == q.tail {
+		return nil, 0, false
+	}
+	i := int(q.head % uint64(len(q.lens)))
+	off := i * q.slotSize
+	return q.buf[off : off+int(q.lens[i]) : off+int(q.lens[i])], q.tags[i], true
+}
+
+// Advance removes the packet returned by Front.
+func (q *Queue) Advance() {
+	q.mu.Lock()
+	if q.head != q.tail {
+		q.head++
+	}
+	q.mu.Unlock()
+}
+
+// Len is the number of queued packets.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return int(q.tail - q.head)
+}
+
+// Cap is the queue's capacity in packets.
+func (q *Queue) Cap() int { return len(q.lens) }
+
+// QueueStats are a Queue's counters since it was made.
+type QueueStats struct {
+	Pushed  uint64 // packets queued
+	Dropped uint64 // packets dropped because the queue was full
+	Len     int    // packets waiting now
+}
+
+// Stats returns the queue's counters.
+func (q *Queue) Stats() QueueStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return QueueStats{Pushed: q.pushed, Dropped: q.dropped, Len: int(q.tail - q.head)}
+}

@@ -1,0 +1,275 @@
+package forward
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spacecast/spacecast/edge/codec"
+	"github.com/spacecast/spacecast/edge/simulcast"
+)
+
+// MaxLayers is the largest number of simulcast layers a Source carries.
+const MaxLayers = 4
+
+// Keyframe request defaults.
+const (
+	DefaultKeyframeInterval       = 500 * time.Millisecond
+	DefaultForcedKeyframeInterval = 100 * time.Millisecond
+)
+
+// SourceConfig describes a published track. Zero values mean defaults.
+type SourceConfig struct {
+	Codec     codec.Kind
+	ClockRate uint32 // Hz; default 90000 for video, 48000 for audio
+	Layers    int    // simulcast layers, 1..MaxLayers; default 1
+	// KeyframeInterval is the least time between two keyframe requests
+	// (PLI/FIR) sent to the publisher for one layer, whatever the number of
+	// subscribers asking.
+	KeyframeInterval time.Duration
+	// ForcedKeyframeInterval is the same for forced requests (a subscriber
+	// switching layers or resuming), which may come sooner.
+	ForcedKeyframeInterval time.Duration
+	// RateWindow is the sliding window over which each layer's bitrate is
+	// measured; default simulcast.DefaultRateWindow.
+	RateWindow time.Duration
+}
+
+// Validate checks the config.
+func (c SourceConfig) Validate() error {
+	if c.Layers < 0 || c.Layers > MaxLayers {
+		return fmt.Errorf("%w: layers %d not in [1, %d]", ErrConfig, c.Layers, MaxLayers)
+	}
+	if c.KeyframeInterval < 0 || c.ForcedKeyframeInterval < 0 || c.RateWindow < 0 {
+		return fmt.Errorf("%w: negative interval", ErrConfig)
+	}
+	return nil
+}
+
+type senderReport struct {
+	ntpNanos int64 // NTP time of the report, as Unix-epoch-agnostic nanoseconds
+	rtp      uint32
+	valid    bool
+}
+
+type sourceLayer struct {
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	rate    *simulcast.Rate
+
+	lastKeyframeReq atomic.Int64 // arrival-clock nanoseconds + 1; 0 = never
+	keyframeReqs    atomic.Uint64
+	suppressed      atomic.Uint64
+}
+
+// Source is the shared, publisher-side state of one published track. All
+// methods are safe for concurrent use.
+type Source struct {
+	kind      codec.Kind
+	clockRate uint32
+	nlayers   int
+	kfEvery   int64
+	kfForced  int64
+
+	layers [MaxLayers]sourceLayer
+
+	mu  sync.Mutex
+	srs [MaxLayers]senderReport
+}
+
+// NewSource builds a Source.
+func NewSource(cfg SourceConfig) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Layers == 0 {
+		cfg.Layers = 1
+	}
+	if cfg.ClockRate == 0 {
+		cfg.ClockRate = 48000
+		if cfg.Codec.IsVideo() {
+			cfg.ClockRate = 90000
+		}
+	}
+	if cfg.KeyframeInterval == 0 {
+		cfg.KeyframeInterval = DefaultKeyframeInterval
+	}
+	if cfg.ForcedKeyframeInterval == 0 {
+		cfg.ForcedKeyframeInterval = DefaultForcedKeyframeInterval
+	}
+	s := &Source{
+		kind:      cfg.Codec,
+		clockRate: cfg.ClockRate,
+		nlayers:   cfg.Layers,
+		kfEvery:   int64(cfg.KeyframeInterval),
+		kfForced:  int64(cfg.ForcedKeyframeInterval),
+	}
+	for i := range s.layers[:cfg.Layers] {
+		r, err := simulcast.NewRate(cfg.RateWindow)
+		if err != nil {
+			return nil, fmt.Errorf("forward: layer %d rate: %w", i, err)
+		}
+		s.layers[i].rate = r
+	}
+	return s, nil
+}
+
+// Codec is the track's codec.
+func (s *Source) Codec() codec.Kind { return s.kind }
+
+// ClockRate is the RTP clock rate in Hz.
+func (s *Source) ClockRate() uint32 { return s.clockRate }
+
+// Layers is the number of simulcast layers.
+func (s *Source) Layers() int { return s.nlayers }
+
+// Packet is one incoming RTP packet, parsed once by Source.Parse and then
+// handed to every Forwarder of the Source. It refers to, and does not own,
+// the caller's buffer.
+type Packet struct {
+	Buf     []byte
+	Header  codec.Header
+	Layer   int8
+	Arrival int64 // nanoseconds on the caller's monotonic clock
+	// Keyframe: first packet of a keyframe, a point where a subscriber can
+	// start decoding (for audio: every packet).
+	Keyframe bool
+	HasVP8   bool
+	VP8      codec.VP8Descriptor
+}
+
+// Payload returns the RTP payload without padding.
+func (p *Packet) Payload() []byte { return p.Buf[p.Header.PayloadOffset:p.Header.PayloadEnd] }
+
+// Parse parses an RTP packet of the given layer that arrived at arrival
+// (nanoseconds on any monotonic clock, the same for all calls on this Source
+// and its Forwarders, e.g. time.Since(edgeStart)), counts it and feeds the
+// layer's bitrate meter. It does not allocate.
+func (s *Source) Parse(buf []byte, layer int, arrival int64) (Packet, error) {
+	p := Packet{Buf: buf, Layer: int8(layer), Arrival: arrival}
+	if layer < 0 || layer >= s.nlayers {
+		return p, fmt.Errorf("%w: layer %d of %d", ErrLayer, layer, s.nlayers)
+	}
+	h, err := codec.ParseRTP(buf)
+	if err != nil {
+		return p, fmt.Errorf("forward: %w", err)
+	}
+	p.Header = h
+	l := &s.layers[layer]
+	l.packets.Add(1)
+	l.bytes.Add(uint64(len(buf)))
+	l.rate.Add(len(buf), arrival)
+	payload := buf[h.PayloadOffset:h.PayloadEnd]
+	switch s.kind {
+	case codec.VP8:
+		if d, err := codec.ParseVP8(payload); err == nil {
+			p.HasVP8 = true
+			p.VP8 = d
+			p.Keyframe = d.Keyframe
+		}
+	case codec.VP9, codec.H264, codec.AV1:
+		p.Keyframe = codec.IsKeyframe(s.kind, payload)
+	default:
+		p.Keyframe = true
+	}
+	return p, nil
+}
+
+// SenderReport records an RTCP sender report (RFC 3550 §6.4.1) of a layer:
+// its 64-bit NTP timestamp and the RTP timestamp of the same instant. The
+// forwarders use them to keep timestamps continuous when they switch layers.
+func (s *Source) SenderReport(layer int, ntp uint64, rtpTS uint32) {
+	if layer < 0 || layer >= s.nlayers {
+		return
+	}
+	s.mu.Lock()
+	s.srs[layer] = senderReport{ntpNanos: ntpToNanos(ntp), rtp: rtpTS, valid: true}
+	s.mu.Unlock()
+}
+
+// ntpToNanos converts a 64-bit NTP timestamp (32.32 fixed point seconds) to
+// nanoseconds. Only differences matter, so the epoch is irrelevant.
+func ntpToNanos(ntp uint64) int64 {
+	sec := int64(ntp >> 32)
+	frac := int64((ntp & 0xffffffff) * 1e9 >> 32)
+	return sec*1e9 + frac
+}
+
+// mapTimestamp returns how many RTP ticks separate fromTS of layer from and
+// toTS of layer to, using each layer's sender report. ok is false if a
+// report is missing.
+func (s *Source) mapTimestamp(from int8, fromTS uint32, to int8, toTS uint32) (int64, bool) {
+	if from == to {
+		return int64(int32(toTS - fromTS)), true
+	}
+	s.mu.Lock()
+	a, b := s.srs[from], s.srs[to]
+	s.mu.Unlock()
+	if !a.valid || !b.valid {
+		return 0, false
+	}
+	cr := int64(s.clockRate)
+	ta := a.ntpNanos + int64(int32(fromTS-a.rtp))*1e9/cr
+	tb := b.ntpNanos + int64(int32(toTS-b.rtp))*1e9/cr
+	return (tb - ta) * cr / 1e9, true
+}
+
+// RequestKeyframe asks whether a keyframe request (PLI, RFC 4585 §6.3.1, or
+// FIR, RFC 5104 §4.3.1) should be sent to the publisher for layer now. It
+// reports true at most once per KeyframeInterval per layer (once per
+// ForcedKeyframeInterval when forced), however many subscribers ask; the
+// caller sends the request when it gets true. now is on the Parse clock.
+func (s *Source) RequestKeyframe(layer int, now int64, forced bool) bool {
+	if layer < 0 || layer >= s.nlayers || !s.kind.IsVideo() {
+		return false
+	}
+	l := &s.layers[layer]
+	every := s.kfEvery
+	if forced {
+		every = s.kfForced
+	}
+	for {
+		last := l.lastKeyframeReq.Load()
+		if last != 0 && now+1-last < every {
+			l.suppressed.Add(1)
+			return false
+		}
+		if l.lastKeyframeReq.CompareAndSwap(last, now+1) {
+			l.keyframeReqs.Add(1)
+			return true
+		}
+	}
+}
+
+// LayerStats are the counters of one published layer.
+type LayerStats struct {
+	Packets, Bytes uint64
+	Bitrate        uint64 // bits/s over the rate window
+	// KeyframeRequests is the number of requests let through to the
+	// publisher; Suppressed the number collapsed by the rate limit.
+	KeyframeRequests, Suppressed uint64
+}
+
+// LayerStats returns the counters of a layer; now is on the Parse clock.
+func (s *Source) LayerStats(layer int, now int64) LayerStats {
+	if layer < 0 || layer >= s.nlayers {
+		return LayerStats{}
+	}
+	l := &s.layers[layer]
+	return LayerStats{
+		Packets:          l.packets.Load(),
+		Bytes:            l.bytes.Load(),
+		Bitrate:          l.rate.Bitrate(now),
+		KeyframeRequests: l.keyframeReqs.Load(),
+		Suppressed:       l.suppressed.Load(),
+	}
+}
+
+// Bitrate is the measured bitrate of a layer in bits/s.
+func (s *Source) Bitrate(layer int, now int64) uint64 {
+	if layer < 0 || layer >= s.nlayers {
+		return 0
+	}
+	return s.layers[layer].rate.Bitrate(now)
+}
