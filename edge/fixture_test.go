@@ -134,6 +134,7 @@ type proc struct {
 	stderr   *bytes.Buffer
 	done     chan struct{}
 	waitOnce sync.Once
+	backlog  []event // events that no waitFor has taken yet
 }
 
 func (f *fixture) spawn(identity, token string) *proc {
@@ -177,6 +178,12 @@ func (p *proc) send(line string) {
 // waitFor returns the first event matching pred, failing after timeout.
 func (p *proc) waitFor(what string, timeout time.Duration, pred func(event) bool) event {
 	p.t.Helper()
+	for i, e := range p.backlog {
+		if pred(e) {
+			p.backlog = append(p.backlog[:i:i], p.backlog[i+1:]...)
+			return e
+		}
+	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -190,6 +197,9 @@ func (p *proc) waitFor(what string, timeout time.Duration, pred func(event) bool
 			}
 			if pred(e) {
 				return e
+			}
+			if e.Ev != "report" {
+				p.backlog = append(p.backlog, e)
 			}
 		case <-deadline.C:
 			p.t.Fatalf("%s: timed out waiting for %s; stderr:\n%s", p.identity, what, tail(p.stderr))
@@ -230,4 +240,23 @@ func tail(b *bytes.Buffer) string {
 		s = s[len(s)-4000:]
 	}
 	return s
+}
+
+// stats polls the participant's receive report until ok accepts it.
+func (p *proc) stats(what string, timeout time.Duration, ok func(map[string]trackReport) bool) map[string]trackReport {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		p.send("stats")
+		rep := p.waitFor("report", 10*time.Second, p.ev("report")).Received
+		if ok(rep) {
+			return rep
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %s not reached: %+v", p.identity, what, rep)
+		}
+		select {
+		case <-time.After(200 * time.Millisecond): // polling interval
+		}
+	}
 }

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -20,7 +20,7 @@ import (
 // not run in the test's own namespace). The test drives it with commands on
 // stdin and reads JSON events on stdout:
 //
-//	stdin:  "publish", "mute video", "unmute video",
+//	stdin:  "publish", "mute video", "unmute video", "stats",
 //	        "data <reliable|lossy> <dest|*> <payload>", "quit"
 //	stdout: {"ev":"connected"|"published"|"subscribed"|"muted"|"unmuted"|
 //	         "data"|"disconnected"|"error"|"report", ...}
@@ -180,9 +180,11 @@ func helperMain() int {
 			if err := room.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte(f[3])), opts...); err != nil {
 				emit(event{Ev: "error", Msg: "data: " + err.Error()})
 			}
-		case "quit":
-			close(stop)
-			wg.Wait()
+		case "stats", "quit":
+			if f[0] == "quit" {
+				close(stop)
+				wg.Wait()
+			}
 			mu.Lock()
 			rep := map[string]trackReport{}
 			for k, v := range received {
@@ -190,8 +192,10 @@ func helperMain() int {
 			}
 			mu.Unlock()
 			emit(event{Ev: "report", Received: rep})
-			room.Disconnect()
-			return 0
+			if f[0] == "quit" {
+				room.Disconnect()
+				return 0
+			}
 		}
 	}
 	return 0

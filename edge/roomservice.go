@@ -131,11 +131,15 @@ func (s roomService) GetParticipant(ctx context.Context, req *livekit.RoomPartic
 }
 
 func (s roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.RemoveParticipantResponse, error) {
-	p, err := s.participant(ctx, req.Room, req.Identity)
+	r, err := s.admin(ctx, req.Room)
 	if err != nil {
 		return nil, err
 	}
-	p.Close(livekit.DisconnectReason_PARTICIPANT_REMOVED)
+	p := r.Participant(req.Identity)
+	if p == nil {
+		return nil, twirp.NewError(twirp.NotFound, "participant "+req.Identity+" not found")
+	}
+	r.Remove(p)
 	select {
 	case <-p.Done():
 	case <-ctx.Done():

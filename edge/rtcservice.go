@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/auth"
@@ -21,7 +22,7 @@ func httpStatus(err error) int {
 	switch {
 	case token.Unauthenticated(err):
 		return http.StatusUnauthorized
-	case errors.Is(err, token.ErrForbidden), errors.Is(err, room.ErrFull):
+	case errors.Is(err, token.ErrForbidden), errors.Is(err, room.ErrFull), errors.Is(err, room.ErrRemoved):
 		return http.StatusForbidden
 	case errors.Is(err, room.ErrClosed):
 		return http.StatusServiceUnavailable
@@ -61,21 +62,21 @@ func boolParam(r *http.Request, name string, def bool) bool {
 }
 
 // authorize verifies the token and its join grant.
-func (e *Edge) authorize(r *http.Request) (*auth.ClaimGrants, string, error) {
-	g, err := e.verifier.Verify(bearer(r))
+func (e *Edge) authorize(r *http.Request) (*auth.ClaimGrants, string, time.Time, error) {
+	g, iat, err := e.verifier.VerifyIssued(bearer(r))
 	if err != nil {
-		return nil, "", err
+		return nil, "", iat, err
 	}
 	name, err := token.Join(g)
 	if err != nil {
-		return nil, "", err
+		return nil, "", iat, err
 	}
-	return g, name, nil
+	return g, name, iat, nil
 }
 
 // serveValidate answers the SDKs' pre-flight / post-failure check.
 func (e *Edge) serveValidate(w http.ResponseWriter, r *http.Request) {
-	if _, _, err := e.authorize(r); err != nil {
+	if _, _, _, err := e.authorize(r); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -98,7 +99,7 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "websocket upgrade required", http.StatusBadRequest)
 		return
 	}
-	g, roomName, err := e.authorize(r)
+	g, roomName, iat, err := e.authorize(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -119,7 +120,9 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		p, err = e.rooms.Join(joinParams(r, g, roomName))
+		jp := joinParams(r, g, roomName)
+		jp.IssuedAt = iat
+		p, err = e.rooms.Join(jp)
 		if err != nil {
 			writeError(w, err)
 			return

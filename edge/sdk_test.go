@@ -1,8 +1,14 @@
 package edge
 
 import (
+	"context"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 )
 
 func TestSDKPublishSubscribe(t *testing.T) {
@@ -42,7 +48,9 @@ func TestSDKPublishSubscribe(t *testing.T) {
 	if m.Track != video.SID {
 		t.Fatalf("muted %s, want %s", m.Track, video.SID)
 	}
-	time.Sleep(2 * time.Second) // let media flow: the report counts packets
+	sub.stats("100 video packets", 20*time.Second, func(r map[string]trackReport) bool {
+		return r[video.SID].Packets >= 100 && r[audio.SID].Packets >= 100
+	})
 	rep := sub.quit()
 	pub.quit()
 	for sid, kind := range map[string]string{video.SID: "video", audio.SID: "audio"} {
@@ -55,4 +63,134 @@ func TestSDKPublishSubscribe(t *testing.T) {
 		}
 		t.Logf("%s: %d packets, %d gaps", kind, r.Packets, r.Gaps)
 	}
+}
+
+func TestSDKIdentityReplacement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with SDK participants in a namespace")
+	}
+	f := newFixture(t, fixtureOpts{netns: true})
+	g := joinGrant("r2")
+	first := f.spawn("alice#1", f.token("alice", g, time.Minute))
+	c1 := first.waitFor("connected", 20*time.Second, first.ev("connected"))
+	second := f.spawn("alice#2", f.token("alice", g, time.Minute))
+	c2 := second.waitFor("connected", 20*time.Second, second.ev("connected"))
+	d := first.waitFor("disconnect", 10*time.Second, first.ev("disconnected"))
+	if d.Reason != string(lksdk.DuplicateIdentity) {
+		t.Fatalf("first session disconnected with %q, want %q", d.Reason, lksdk.DuplicateIdentity)
+	}
+	p := f.edge.Rooms().Room("r2").Participant("alice")
+	if p == nil || p.SID() != c2.SID || c1.SID == c2.SID {
+		t.Fatalf("room holds %v, want the second session %s", p, c2.SID)
+	}
+	second.quit()
+}
+
+func TestSDKModeration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with SDK participants in a namespace")
+	}
+	f := newFixture(t, fixtureOpts{netns: true})
+	g := joinGrant("r3")
+	aliceTok := f.token("alice", g, time.Minute)
+	alice := f.spawn("alice", aliceTok)
+	alice.waitFor("connected", 20*time.Second, alice.ev("connected"))
+	bob := f.spawn("bob", f.token("bob", g, time.Minute))
+	bob.waitFor("connected", 20*time.Second, bob.ev("connected"))
+	alice.send("publish")
+	video := alice.waitFor("video published", 20*time.Second, func(e event) bool { return e.Ev == "published" && e.Kind == "video" })
+	bob.waitFor("subscribed", 20*time.Second, func(e event) bool { return e.Ev == "subscribed" && e.Track == video.SID })
+
+	key, secret := f.cluster.SigningSecret()
+	rs := lksdk.NewRoomServiceClient(f.httpURL, key, secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// A moderator mutes alice's camera: alice is told, bob sees it muted.
+	res, err := rs.MutePublishedTrack(ctx, &livekit.MuteRoomTrackRequest{Room: "r3", Identity: "alice", TrackSid: video.SID, Muted: true})
+	if err != nil {
+		t.Fatalf("MutePublishedTrack: %v", err)
+	}
+	if !res.Track.Muted {
+		t.Fatalf("track not muted: %+v", res.Track)
+	}
+	bob.waitFor("muted", 10*time.Second, func(e event) bool { return e.Ev == "muted" && e.Track == video.SID })
+
+	list, err := rs.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: "r3"})
+	if err != nil || len(list.Participants) != 2 {
+		t.Fatalf("ListParticipants = %v, %v", list, err)
+	}
+
+	// A moderator removes alice: she is disconnected and stays out.
+	if _, err := rs.RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: "r3", Identity: "alice"}); err != nil {
+		t.Fatalf("RemoveParticipant: %v", err)
+	}
+	d := alice.waitFor("disconnect", 10*time.Second, alice.ev("disconnected"))
+	if d.Reason != string(lksdk.ParticipantRemoved) {
+		t.Fatalf("alice disconnected with %q, want %q", d.Reason, lksdk.ParticipantRemoved)
+	}
+	if f.edge.Rooms().Room("r3").Participant("alice") != nil {
+		t.Fatal("alice is still in the room")
+	}
+	// Her old token no longer gets her in.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.httpURL+"/rtc?access_token="+aliceTok, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("rejoin with the old token: HTTP %d, want 403", resp.StatusCode)
+	}
+
+	// Not an admin: refused.
+	other := lksdk.NewRoomServiceClient(f.httpURL, key, "wrong-secret-wrong-secret-wrong-secret")
+	if _, err := other.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: "r3"}); err == nil {
+		t.Fatal("a client with a wrong secret listed participants")
+	}
+	bob.quit()
+}
+
+func TestSDKPermissions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with SDK participants in a namespace")
+	}
+	f := newFixture(t, fixtureOpts{netns: true})
+	no := false
+	alice := f.spawn("alice", f.token("alice", joinGrant("r4"), time.Minute))
+	alice.waitFor("connected", 20*time.Second, alice.ev("connected"))
+	mute := f.spawn("mute", f.token("mute", &auth.VideoGrant{RoomJoin: true, Room: "r4", CanPublish: &no, CanPublishData: &no}, time.Minute))
+	mute.waitFor("connected", 20*time.Second, mute.ev("connected"))
+	deaf := f.spawn("deaf", f.token("deaf", &auth.VideoGrant{RoomJoin: true, Room: "r4", CanSubscribe: &no}, time.Minute))
+	deaf.waitFor("connected", 20*time.Second, deaf.ev("connected"))
+
+	// canPublishData=false: mute's data is dropped; alice's arrives.
+	mute.send("data reliable * from-mute")
+	deaf.send("data reliable * from-deaf")
+	d := alice.waitFor("data", 10*time.Second, alice.ev("data"))
+	if d.From != "deaf" || d.Payload != "from-deaf" {
+		t.Fatalf("alice got %+v, want deaf's packet only", d)
+	}
+
+	alice.send("publish")
+	video := alice.waitFor("video published", 20*time.Second, func(e event) bool { return e.Ev == "published" && e.Kind == "video" })
+
+	// canPublish=false: the edge refuses the track.
+	mute.send("publish")
+	e := mute.waitFor("publish refused", 20*time.Second, mute.ev("error"))
+	t.Logf("refused publish: %s", e.Msg)
+	if n := len(f.edge.Rooms().Room("r4").Participant("mute").Info().Tracks); n != 0 {
+		t.Fatalf("mute has %d published tracks", n)
+	}
+	// canSubscribe=false: deaf receives nothing while mute (allowed) does.
+	mute.waitFor("subscribed", 20*time.Second, func(e event) bool { return e.Ev == "subscribed" && e.Track == video.SID })
+	if rep := deaf.quit(); len(rep) != 0 {
+		t.Fatalf("deaf received tracks: %+v", rep)
+	}
+	mute.quit()
+	alice.quit()
 }

@@ -18,6 +18,7 @@ var (
 	ErrClosed   = errors.New("room: edge is closing")
 	ErrFull     = errors.New("room: room is full")
 	ErrNotFound = errors.New("room: not found")
+	ErrRemoved  = errors.New("room: removed from this room; a token issued after the removal is needed")
 )
 
 // Config is what the manager needs from the edge.
@@ -86,6 +87,9 @@ type JoinParams struct {
 	AutoSubscribe bool
 	Kind          livekit.ParticipantInfo_Kind
 	Client        *livekit.ClientInfo
+	// IssuedAt is when the token was issued: a participant removed by a
+	// moderator cannot come back with a token issued before the removal.
+	IssuedAt time.Time
 }
 
 // Join adds a participant to a room (creating the room), replacing a

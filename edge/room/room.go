@@ -36,7 +36,8 @@ type Room struct {
 	metadata     string
 	closed       bool
 	emptySince   time.Time
-	speaking     map[string]int // participant sid → ticks left
+	speaking     map[string]int       // participant sid → ticks left
+	removed      map[string]time.Time // identity → when a moderator removed it
 
 	wg   sync.WaitGroup // participant loops
 	stop chan struct{}
@@ -52,6 +53,7 @@ func newRoom(m *Manager, name string) *Room {
 		tracks:       map[string]*PubTrack{},
 		emptySince:   time.Now(),
 		speaking:     map[string]int{},
+		removed:      map[string]time.Time{},
 		stop:         make(chan struct{}),
 	}
 }
@@ -147,6 +149,11 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		p.discard()
 		return nil, ErrClosed
 	}
+	if at, ok := r.removed[jp.Identity]; ok && !jp.IssuedAt.After(at) {
+		r.mu.Unlock()
+		p.discard()
+		return nil, ErrRemoved
+	}
 	old := r.participants[jp.Identity]
 	count := len(r.participants)
 	if old != nil {
@@ -173,6 +180,15 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		old.Close(livekit.DisconnectReason_DUPLICATE_IDENTITY)
 	}
 	return p, nil
+}
+
+// Remove disconnects p with PARTICIPANT_REMOVED and keeps it out: only a
+// token issued after now lets the same identity back in.
+func (r *Room) Remove(p *Participant) {
+	r.mu.Lock()
+	r.removed[p.identity] = time.Now()
+	r.mu.Unlock()
+	p.Close(livekit.DisconnectReason_PARTICIPANT_REMOVED)
 }
 
 // remove takes p out of the room (called by p's loop on exit).

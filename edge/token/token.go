@@ -3,6 +3,7 @@ package token
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
@@ -33,22 +34,33 @@ func NewVerifier(keys map[string]string) *Verifier {
 
 // Verify checks the signature, issuer and expiry of raw and returns its grants.
 func (v *Verifier) Verify(raw string) (*auth.ClaimGrants, error) {
+	g, _, err := v.VerifyIssued(raw)
+	return g, err
+}
+
+// VerifyIssued is Verify that also returns when the token was issued (zero
+// when it does not say).
+func (v *Verifier) VerifyIssued(raw string) (*auth.ClaimGrants, time.Time, error) {
 	if raw == "" {
-		return nil, ErrMissing
+		return nil, time.Time{}, ErrMissing
 	}
 	p, err := auth.ParseAPIToken(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	secret, ok := v.keys[p.APIKey()]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, p.APIKey())
+		return nil, time.Time{}, fmt.Errorf("%w: %q", ErrUnknownKey, p.APIKey())
 	}
-	_, grants, err := p.Verify(secret)
+	claims, grants, err := p.Verify(secret)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return grants, nil
+	var iat time.Time
+	if claims.IssuedAt != nil {
+		iat = claims.IssuedAt.Time
+	}
+	return grants, iat, nil
 }
 
 // Unauthenticated reports whether err means "who are you?" (401) rather
