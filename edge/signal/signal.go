@@ -3,6 +3,7 @@ package signal
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -66,21 +67,32 @@ type Conn struct {
 	closeOnce sync.Once
 }
 
+// drainLimit is how much of an oversized message is read and discarded so
+// the LeaveRequest that follows reaches the client before the socket closes
+// (closing with unread data would reset the connection). Beyond it the
+// socket is simply dropped.
+const drainLimit = 4 << 20
+
 // NewConn wraps an upgraded WebSocket; messages over max bytes are refused.
 func NewConn(ws *websocket.Conn, max int) *Conn {
-	ws.SetReadLimit(int64(max))
+	ws.SetReadLimit(int64(max) + drainLimit)
 	return &Conn{ws: ws, max: max, out: make(chan []byte, sendQueue), done: make(chan struct{})}
 }
 
 // ReadRequest blocks for the next client message.
 func (c *Conn) ReadRequest() (*livekit.SignalRequest, error) {
 	for {
-		typ, b, err := c.ws.ReadMessage()
+		typ, r, err := c.ws.NextReader()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, c.max)
-			}
 			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(r, int64(c.max)+1))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		if len(b) > c.max {
+			_, _ = io.Copy(io.Discard, r)
+			return nil, fmt.Errorf("%w: over %d bytes", ErrTooLarge, c.max)
 		}
 		switch typ {
 		case websocket.BinaryMessage:
