@@ -296,7 +296,7 @@ const maxElapsed = int64(3600e9)
 func (f *Forwarder) timestampDelta(p *Packet) int64 {
 	cr := int64(f.src.clockRate)
 	el := min(max(p.Arrival-f.lastArrival, 0), maxElapsed)
-	elapsed := el * cr / 1e9
+	elapsed := (el*cr + 5e8) / 1e9
 	d, ok := f.src.mapTimestamp(f.lastLayer, f.lastSrcTS, p.Layer, p.Header.Timestamp)
 	if !ok || d-elapsed > cr || elapsed-d > cr {
 		d = elapsed

@@ -209,10 +209,10 @@ func (s *Source) mapTimestamp(from int8, fromTS uint32, to int8, toTS uint32) (i
 	if !a.valid || !b.valid {
 		return 0, false
 	}
-	cr := int64(s.clockRate)
-	ta := a.ntpNanos + int64(int32(fromTS-a.rtp))*1e9/cr
-	tb := b.ntpNanos + int64(int32(toTS-b.rtp))*1e9/cr
-	return (tb - ta) * cr / 1e9, true
+	// Ticks from a's report to b's report, plus each packet's distance to
+	// its own report; only the NTP difference needs converting.
+	ntpTicks := ((b.ntpNanos-a.ntpNanos)*int64(s.clockRate) + 5e8) / 1e9
+	return ntpTicks + int64(int32(toTS-b.rtp)) - int64(int32(fromTS-a.rtp)), true
 }
 
 // RequestKeyframe asks whether a keyframe request (PLI, RFC 4585 §6.3.1, or
