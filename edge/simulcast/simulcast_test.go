@@ -1,0 +1,319 @@
+package simulcast
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const ms = int64(time.Millisecond)
+
+// three is a typical camera simulcast: 180p, 360p, 720p.
+func three() []Layer {
+	return []Layer{
+		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180, Bitrate: 150_000, Active: true},
+		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360, Bitrate: 500_000, Active: true},
+		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720, Bitrate: 1_700_000, Active: true},
+	}
+}
+
+func TestWanted(t *testing.T) {
+	inactiveHigh := three()
+	inactiveHigh[2].Active = false
+	none := three()
+	for i := range none {
+		none[i].Active = false
+	}
+	tests := []struct {
+		name   string
+		layers []Layer
+		req    Request
+		want   int
+	}{
+		{"high", three(), Request{Quality: livekit.VideoQuality_HIGH}, 2},
+		{"medium", three(), Request{Quality: livekit.VideoQuality_MEDIUM}, 1},
+		{"low", three(), Request{Quality: livekit.VideoQuality_LOW}, 0},
+		{"off pauses", three(), Request{Quality: livekit.VideoQuality_OFF}, -1},
+		{"disabled pauses", three(), Request{Disabled: true, Quality: livekit.VideoQuality_HIGH}, -1},
+		{"dimensions: smallest layer that covers", three(), Request{Width: 400, Height: 200}, 1},
+		{"dimensions: exact", three(), Request{Width: 320, Height: 180}, 0},
+		{"dimensions: larger than all", three(), Request{Width: 1920, Height: 1080}, 2},
+		{"dimensions win over quality", three(), Request{Quality: livekit.VideoQuality_LOW, Width: 1280, Height: 720}, 2},
+		{"inactive layer skipped", inactiveHigh, Request{Quality: livekit.VideoQuality_HIGH}, 1},
+		{"nothing active", none, Request{Quality: livekit.VideoQuality_HIGH}, -1},
+		{"single layer track", []Layer{{Quality: livekit.VideoQuality_HIGH, Active: true}}, Request{Quality: livekit.VideoQuality_LOW}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Wanted(tt.layers, tt.req); got != tt.want {
+				t.Fatalf("Wanted = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// tick is one Select call: estimate at time at; want the chosen layer.
+type tick struct {
+	at       int64
+	estimate uint64
+	want     int
+	req      *Request
+	layers   []Layer
+}
+
+func TestSelector(t *testing.T) {
+	high := Request{Quality: livekit.VideoQuality_HIGH}
+	low := Request{Quality: livekit.VideoQuality_LOW}
+	off := Request{Disabled: true}
+	noMedium := three()
+	noMedium[1].Active = false
+	tests := []struct {
+		name  string
+		cfg   SelectorConfig
+		ticks []tick
+	}{
+		{"unknown estimate: best wanted", SelectorConfig{}, []tick{{0, 0, 2, nil, nil}}},
+		{"start within the estimate", SelectorConfig{}, []tick{{0, 800_000, 1, nil, nil}}},
+		{"start: nothing fits, lowest kept", SelectorConfig{}, []tick{{0, 50_000, 0, nil, nil}}},
+		{"start: nothing fits, pause", SelectorConfig{PauseWhenShort: true}, []tick{{0, 50_000, -1, nil, nil}}},
+		{"down only after the hold", SelectorConfig{}, []tick{
+			{0, 2_500_000, 2, nil, nil},
+			{100 * ms, 1_000_000, 2, nil, nil},
+			{399 * ms, 1_000_000, 2, nil, nil},
+			{400 * ms, 1_000_000, 1, nil, nil},
+		}},
+		{"a short dip is ignored", SelectorConfig{}, []tick{
+			{0, 2_500_000, 2, nil, nil},
+			{100 * ms, 1_000_000, 2, nil, nil},
+			{200 * ms, 2_500_000, 2, nil, nil},
+			{450 * ms, 1_000_000, 2, nil, nil},
+		}},
+		{"small overshoot tolerated", SelectorConfig{}, []tick{
+			{0, 2_500_000, 2, nil, nil},
+			{100 * ms, 1_600_000, 2, nil, nil}, // 1.7 M <= 1.6 M × 1.1
+			{1000 * ms, 1_600_000, 2, nil, nil},
+		}},
+		{"down jumps to what fits", SelectorConfig{DownHold: time.Nanosecond}, []tick{
+			{0, 2_500_000, 2, nil, nil},
+			{1, 200_000, 2, nil, nil},
+			{2, 200_000, 0, nil, nil},
+		}},
+		{"up needs margin and hold", SelectorConfig{}, []tick{
+			{0, 800_000, 1, nil, nil},
+			{100 * ms, 1_800_000, 1, nil, nil}, // fits, but not with 20 % margin
+			{5000 * ms, 1_800_000, 1, nil, nil},
+			{5100 * ms, 2_100_000, 1, nil, nil}, // margin: hold starts
+			{7099 * ms, 2_100_000, 1, nil, nil},
+			{7100 * ms, 2_100_000, 2, nil, nil},
+		}},
+		{"interrupted up hold restarts", SelectorConfig{}, []tick{
+			{0, 800_000, 1, nil, nil},
+			{0, 2_100_000, 1, nil, nil},
+			{1500 * ms, 900_000, 1, nil, nil},
+			{1600 * ms, 2_100_000, 1, nil, nil},
+			{3500 * ms, 2_100_000, 1, nil, nil},
+			{3600 * ms, 2_100_000, 2, nil, nil},
+		}},
+		{"request change applies at once", SelectorConfig{}, []tick{
+			{0, 0, 2, nil, nil},
+			{1, 0, 0, &low, nil},
+			{2, 0, -1, &off, nil},
+			{3, 0, 2, &high, nil},
+		}},
+		{"layer stopped by publisher: move at once", SelectorConfig{}, []tick{
+			{0, 1_000_000, 1, nil, nil},
+			{1, 1_000_000, 0, nil, noMedium},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewSelector(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, layers := high, three()
+			for i, tk := range tt.ticks {
+				if tk.req != nil {
+					req = *tk.req
+				}
+				if tk.layers != nil {
+					layers = tk.layers
+				}
+				if got := s.Select(layers, req, tk.estimate, tk.at); got != tk.want {
+					t.Fatalf("tick %d: layer %d, want %d", i, got, tk.want)
+				}
+				if s.Current() != tk.want {
+					t.Fatalf("tick %d: Current %d", i, s.Current())
+				}
+			}
+		})
+	}
+}
+
+// An estimate oscillating around a layer's bitrate every 100 ms must not
+// make the selection flap.
+func TestSelectorDoesNotFlap(t *testing.T) {
+	s, err := NewSelector(SelectorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := three()
+	req := Request{Quality: livekit.VideoQuality_HIGH}
+	switches, last := 0, -2
+	for i := int64(0); i < 600; i++ { // one minute
+		est := uint64(1_550_000)
+		if i%2 == 0 {
+			est = 1_900_000
+		}
+		if got := s.Select(layers, req, est, i*100*ms); got != last {
+			switches++
+			last = got
+		}
+	}
+	if switches > 2 {
+		t.Fatalf("%d layer changes in a minute of a jittery estimate", switches)
+	}
+}
+
+func TestSelectorConfig(t *testing.T) {
+	for _, cfg := range []SelectorConfig{{UpMargin: -1}, {UpHold: -1}, {UpMargin: 1.0, DownMargin: 1.5}} {
+		if _, err := NewSelector(cfg); !errors.Is(err, ErrConfig) {
+			t.Fatalf("%+v: err = %v", cfg, err)
+		}
+	}
+}
+
+func TestDemand(t *testing.T) {
+	type op struct {
+		sub     string
+		layer   int // -2: remove
+		changed bool
+		enabled [3]bool
+	}
+	tests := []struct {
+		name string
+		ops  []op
+	}{
+		{"nobody watches", []op{{"a", -1, false, [3]bool{}}}},
+		{"one subscriber enables the layers up to its wish", []op{{"a", 1, true, [3]bool{true, true, false}}}},
+		{"highest wish wins", []op{
+			{"a", 0, true, [3]bool{true, false, false}},
+			{"b", 2, true, [3]bool{true, true, true}},
+			{"c", 1, false, [3]bool{true, true, true}},
+			{"b", -2, true, [3]bool{true, true, false}},
+			{"c", 0, true, [3]bool{true, false, false}},
+			{"a", -2, false, [3]bool{true, false, false}},
+			{"c", -1, true, [3]bool{}},
+		}},
+		{"change of mind", []op{{"a", 2, true, [3]bool{true, true, true}}, {"a", 0, true, [3]bool{true, false, false}}}},
+		{"wish above the layers is clamped", []op{{"a", 9, true, [3]bool{true, true, true}}}},
+		{"removing a stranger", []op{{"x", -2, false, [3]bool{}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := NewDemand(3)
+			for i, o := range tt.ops {
+				var changed bool
+				if o.layer == -2 {
+					changed = d.Remove(o.sub)
+				} else {
+					changed = d.Set(o.sub, o.layer)
+				}
+				if changed != o.changed {
+					t.Fatalf("op %d: changed %v, want %v", i, changed, o.changed)
+				}
+				for l := 0; l < 3; l++ {
+					if d.Enabled(l) != o.enabled[l] {
+						t.Fatalf("op %d: layer %d enabled %v, want %v", i, l, d.Enabled(l), o.enabled[l])
+					}
+				}
+			}
+		})
+	}
+	d := NewDemand(3)
+	d.Set("a", 1)
+	qs := d.SubscribedQualities([]livekit.VideoQuality{livekit.VideoQuality_LOW, livekit.VideoQuality_MEDIUM, livekit.VideoQuality_HIGH})
+	if len(qs) != 3 || !qs[0].Enabled || !qs[1].Enabled || qs[2].Enabled || qs[2].Quality != livekit.VideoQuality_HIGH {
+		t.Fatalf("SubscribedQualities = %v", qs)
+	}
+}
+
+func TestRate(t *testing.T) {
+	tests := []struct {
+		name   string
+		bytes  int
+		every  int64
+		until  int64
+		at     int64
+		want   uint64
+		within float64
+	}{
+		{"steady 1 Mbit/s", 1250, 10 * ms, 5000 * ms, 5000 * ms, 1_000_000, 0.05},
+		{"steady 100 kbit/s", 125, 10 * ms, 3000 * ms, 3000 * ms, 100_000, 0.05},
+		{"young stream is not underestimated", 1250, 10 * ms, 300 * ms, 300 * ms, 1_000_000, 0.1},
+		{"silence drains the window", 1250, 10 * ms, 1000 * ms, 2500 * ms, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewRate(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for now := int64(0); now < tt.until; now += tt.every {
+				r.Add(tt.bytes, now)
+			}
+			got := float64(r.Bitrate(tt.at))
+			if d := got - float64(tt.want); d > float64(tt.want)*tt.within || -d > float64(tt.want)*tt.within {
+				t.Fatalf("bitrate %.0f, want %d ± %.0f %%", got, tt.want, tt.within*100)
+			}
+		})
+	}
+	if r, _ := NewRate(0); r.Bitrate(0) != 0 {
+		t.Fatal("empty rate is not 0")
+	}
+	if _, err := NewRate(-time.Second); !errors.Is(err, ErrConfig) {
+		t.Fatal("negative window accepted")
+	}
+}
+
+func TestRateConcurrentRead(t *testing.T) {
+	r, err := NewRate(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				_ = r.Bitrate(500 * ms)
+			}
+		}
+	}()
+	for i := int64(0); i < 10000; i++ {
+		r.Add(100, i*ms/10)
+	}
+	close(done)
+	wg.Wait()
+}
+
+func BenchmarkRateAdd(b *testing.B) {
+	r, _ := NewRate(0)
+	b.ReportAllocs()
+	var now int64
+	for b.Loop() {
+		r.Add(1200, now)
+		now += 100_000
+	}
+}
