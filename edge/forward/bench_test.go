@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/pion/rtp"
+
 	"github.com/spacecast/spacecast/edge/codec"
 )
 
@@ -125,5 +127,36 @@ func BenchmarkHandleNACK(b *testing.B) {
 			b.Fatal("not resent")
 		}
 		r.q.Pop(dst)
+	}
+}
+
+type discard struct{ n int }
+
+func (d *discard) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	d.n += len(payload)
+	return len(payload), nil
+}
+
+// BenchmarkForwardAndSend adds the Sender's hand-over to a pion-style
+// Writer (header unmarshal into a reused rtp.Header) to BenchmarkForward.
+func BenchmarkForwardAndSend(b *testing.B) {
+	r := newRig(b, 1, Config{Tag: 1}, 256)
+	s := NewSender(r.q)
+	s.SetWriter(1, &discard{})
+	pkt := benchPacket()
+	b.ReportAllocs()
+	var i uint32
+	for b.Loop() {
+		binary.BigEndian.PutUint16(pkt[codec.SeqOffset:], uint16(i))
+		p, err := r.src.Parse(pkt, 0, int64(i)*frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.f.Forward(&p)
+		s.Flush()
+		i++
+	}
+	if s.Stats().Written == 0 {
+		b.Fatal("nothing written")
 	}
 }
