@@ -77,7 +77,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	if a, ok := deps.UDP.LocalAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
 		loopback = true
 	}
-	api, err := room.NewAPI(room.APIOptions{
+	api, subAPI, err := room.NewAPIs(room.APIOptions{
 		UDP: deps.UDP, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
 		Loopback: loopback, Logger: log,
 	})
@@ -97,7 +97,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		turnSecret = deps.Cluster.TURNSecrets[0]
 	}
 	e.rooms, err = room.NewManager(room.Config{
-		API: api, NodeID: cfg.NodeID, Region: cfg.Region, Version: Version,
+		API: api, SubAPI: subAPI, NodeID: cfg.NodeID, Region: cfg.Region, Version: Version,
 		MaxParticipants: cfg.Room.MaxParticipants, EmptyTimeout: cfg.Room.EmptyTimeout,
 		DepartureTimeout: cfg.Room.DepartureTimeout,
 		ICEServers:       func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },

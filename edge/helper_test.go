@@ -130,7 +130,7 @@ func helperMain() int {
 		}
 		pubs["audio"] = ap
 		emit(event{Ev: "published", Kind: "audio", SID: ap.SID()})
-		write := func(t *lksdk.LocalTrack, every time.Duration, size int, key func(i int) byte) {
+		write := func(t *lksdk.LocalTrack, every time.Duration, size int, frame func(i int, b []byte)) {
 			defer wg.Done()
 			tick := time.NewTicker(every)
 			defer tick.Stop()
@@ -141,19 +141,22 @@ func helperMain() int {
 				case <-tick.C:
 				}
 				b := make([]byte, size)
-				b[0] = key(i)
+				frame(i, b)
 				_ = t.WriteSample(media.Sample{Data: b, Duration: every}, nil)
 			}
 		}
 		wg.Add(2)
-		// VP8: bit 0 of the first byte clear marks a keyframe (every 30th).
-		go write(video, 33*time.Millisecond, 600, func(i int) byte {
+		// VP8 (RFC 6386 §9.1): a keyframe every 30 frames (bit 0 of the
+		// first byte clear, start code 9d 01 2a, 320x240), interframes
+		// between.
+		go write(video, 33*time.Millisecond, 600, func(i int, b []byte) {
 			if i%30 == 0 {
-				return 0x10
+				copy(b, []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00})
+				return
 			}
-			return 0x11
+			b[0] = 0x11
 		})
-		go write(audio, 20*time.Millisecond, 60, func(int) byte { return 0x78 })
+		go write(audio, 20*time.Millisecond, 60, func(_ int, b []byte) { b[0] = 0x78 })
 		return nil
 	}
 

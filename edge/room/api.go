@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -24,26 +25,64 @@ type APIOptions struct {
 	// Loopback gathers loopback candidates too (tests, dev on one box).
 	Loopback bool
 	Logger   *slog.Logger
+	// Subscriber builds the API of subscriber peer connections: no NACK
+	// interceptors (the edge answers NACKs from its own packet cache) and no
+	// receive-side feedback.
+	Subscriber bool
+
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+}
+
+// NewAPIs builds the publisher and subscriber APIs over one UDP mux (and
+// one TCP mux).
+func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
+	logs := pionLogs{o.Logger}
+	if o.Logger == nil {
+		logs = pionLogs{slog.New(slog.DiscardHandler)}
+	}
+	if o.UDP != nil {
+		o.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), o.UDP)
+	}
+	if o.TCP != nil {
+		o.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), o.TCP, 32)
+	}
+	o.Subscriber = false
+	if pub, err = NewAPI(o); err != nil {
+		return nil, nil, err
+	}
+	o.Subscriber = true
+	if sub, err = NewAPI(o); err != nil {
+		return nil, nil, err
+	}
+	return pub, sub, nil
 }
 
 // NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1 without RTX;
-// NACK, PLI, FIR, transport-cc feedback), the interceptors (NACK generator
-// and responder, RTCP sender/receiver reports, transport-cc feedback) and the
-// SettingEngine (UDP mux, optional TCP mux, NAT 1:1, interface filter).
+// NACK, PLI, FIR, transport-cc feedback), the interceptors (publishers: NACK
+// generator, receiver reports, transport-cc feedback; subscribers: sender
+// reports) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
+// interface filter). The UDP and TCP muxes are shared by every API built on
+// the same sockets only if built once: build the publisher and subscriber
+// APIs with NewAPIs.
 func NewAPI(o APIOptions) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, ir); err != nil {
-		return nil, fmt.Errorf("room: nack: %w", err)
-	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("room: reports: %w", err)
 	}
-	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-		return nil, fmt.Errorf("room: twcc: %w", err)
+	if !o.Subscriber {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("room: nack: %w", err)
+		}
+		ir.Add(gen)
+		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+			return nil, fmt.Errorf("room: twcc: %w", err)
+		}
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, fmt.Errorf("room: simulcast extensions: %w", err)
@@ -53,12 +92,18 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := webrtc.SettingEngine{LoggerFactory: pionLogs{logger}}
-	if o.UDP != nil {
-		s.SetICEUDPMux(webrtc.NewICEUDPMux(s.LoggerFactory.NewLogger("udpmux"), o.UDP))
+	if o.udpMux == nil && o.UDP != nil {
+		o.udpMux = webrtc.NewICEUDPMux(s.LoggerFactory.NewLogger("udpmux"), o.UDP)
+	}
+	if o.udpMux != nil {
+		s.SetICEUDPMux(o.udpMux)
 	}
 	nets := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
-	if o.TCP != nil {
-		s.SetICETCPMux(webrtc.NewICETCPMux(s.LoggerFactory.NewLogger("tcpmux"), o.TCP, 32))
+	if o.tcpMux == nil && o.TCP != nil {
+		o.tcpMux = webrtc.NewICETCPMux(s.LoggerFactory.NewLogger("tcpmux"), o.TCP, 32)
+	}
+	if o.tcpMux != nil {
+		s.SetICETCPMux(o.tcpMux)
 		nets = append(nets, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	s.SetNetworkTypes(nets)

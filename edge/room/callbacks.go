@@ -114,7 +114,11 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		if remote.RID() != "" {
 			info.Simulcast = true
 		}
-		t = newPubTrack(p, info, remote.Kind())
+		var err error
+		if t, err = newPubTrack(p, info, remote); err != nil {
+			p.log.Warn("track refused", "error", err)
+			return
+		}
 		p.byCID[cid] = t
 	}
 	l := &layer{track: t, quality: qualityOfRID(remote.RID()), remote: remote, ssrc: uint32(remote.SSRC())}
@@ -142,7 +146,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		p.room.publish(t)
 		p.log.Info("track published", "track", t.sid, "kind", remote.Kind().String(), "codec", remote.Codec().MimeType)
 	}
-	t.requestKeyframe(l.quality)
+	t.keyframe(l.quality, p.room.mgr.now(), true)
 }
 
 // onData routes a data packet from p (pion's goroutine). The sender's

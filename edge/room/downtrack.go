@@ -2,46 +2,43 @@ package room
 
 import (
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
+// layerIdle is how long a layer may go without packets and still count as
+// sent by the publisher.
+const layerIdle = 2 * time.Second
+
 // DownTrack forwards one PubTrack to one subscriber. It is the pion
-// TrackLocal added to the subscriber's peer connection: SSRC and payload type
-// are rewritten to the subscriber's, header extensions are stripped (the
-// subscriber's interceptors add their own), and for simulcast one chosen
-// layer is forwarded with sequence numbers and timestamps made continuous
-// across switches.
+// TrackLocal added to the subscriber's peer connection. A forward.Forwarder
+// picks the layer and rewrites sequence numbers, timestamps and VP8 picture
+// ids into the subscriber's bounded queue; the subscriber's writer goroutine
+// sends from there with the negotiated SSRC and payload type.
 type DownTrack struct {
 	track    *PubTrack
 	sub      *Participant
+	tag      uint32
 	streamID string
+	fwd      *forward.Forwarder
 
 	bound atomic.Pointer[binding]
 
-	// target is the wanted layer (-1 paused); current is the forwarded one.
-	target  atomic.Int32
-	current atomic.Int32
+	// Layer choice, owned by the subscriber's loop.
+	sel     *simulcast.Selector
+	req     simulcast.Request
+	wanted  int
+	scratch []simulcast.Layer
 
-	mu sync.Mutex // held per packet only for simulcast tracks (uncontended)
-
-	// Written by the forwarding goroutine only.
-	hdr      rtp.Header
-	ext      [4]rtp.Extension
-	seqOff   uint16
-	tsOff    uint32
-	lastSeq  uint16
-	lastTS   uint32
-	lastAt   int64
-	wroteAny bool
-
-	packets atomic.Uint64
-	dropped atomic.Uint64
+	hdr rtp.Header // used by the subscriber's writer goroutine only
 
 	sender *webrtc.RTPSender
 }
@@ -52,14 +49,19 @@ type binding struct {
 	pt   uint8
 }
 
-func newDownTrack(t *PubTrack, sub *Participant, target int) *DownTrack {
-	d := &DownTrack{track: t, sub: sub, streamID: t.owner.sid + "|" + t.sid}
-	d.target.Store(int32(target))
-	d.current.Store(-1)
-	if !t.simulcast {
-		d.current.Store(int32(t.bestLayer(target)))
+func newDownTrack(t *PubTrack, sub *Participant, tag uint32) (*DownTrack, error) {
+	fwd, err := forward.New(forward.Config{Source: t.src, Queue: sub.queue, Tag: tag, Layer: -1})
+	if err != nil {
+		return nil, err
 	}
-	return d
+	d := &DownTrack{track: t, sub: sub, tag: tag, streamID: t.owner.sid + "|" + t.sid, fwd: fwd, wanted: -2}
+	d.req = simulcast.Request{Quality: livekit.VideoQuality_HIGH}
+	if t.simulcast {
+		if d.sel, err = simulcast.NewSelector(simulcast.SelectorConfig{}); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // ID is the track sid: the SDK reads it from a=msid.
@@ -74,13 +76,14 @@ func (d *DownTrack) StreamID() string { return d.streamID }
 // Kind is audio or video.
 func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.track.kind }
 
-// Bind picks the negotiated codec that matches the publisher's.
+// Bind picks the negotiated codec that matches the publisher's and starts
+// forwarding (at the next keyframe).
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	want := d.track.codec.Load()
 	for _, c := range ctx.CodecParameters() {
 		if want == nil || strings.EqualFold(c.MimeType, want.MimeType) && fmtpMatch(c, *want) {
 			d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType)})
-			d.track.requestKeyframe(int(d.current.Load()))
+			d.sub.post(func() { d.sub.selectLayer(d, true) })
 			return c, nil
 		}
 	}
@@ -109,82 +112,34 @@ func fmtpMatch(a, b webrtc.RTPCodecParameters) bool {
 		strings.EqualFold(get(a.SDPFmtpLine, "profile-level-id"), get(b.SDPFmtpLine, "profile-level-id"))
 }
 
-// setTarget chooses the layer to forward (-1 pauses).
-func (d *DownTrack) setTarget(q int) {
-	if old := d.target.Swap(int32(q)); int(old) != q && q >= 0 {
-		d.track.requestKeyframe(d.track.bestLayer(q))
-	}
-	if !d.track.simulcast {
-		if q < 0 {
-			d.current.Store(-1)
-		} else {
-			d.current.Store(int32(d.track.bestLayer(q)))
-		}
-	}
-}
-
-// write forwards one packet received on layer q.
-func (d *DownTrack) write(q int, src *rtp.Header, payload []byte) {
-	if !d.track.simulcast {
-		if int32(q) != d.current.Load() {
-			return
-		}
-		d.forward(src, payload)
-		return
-	}
-	cur, tgt := d.current.Load(), d.target.Load()
-	if int32(q) != cur && int32(q) != int32(d.track.bestLayer(int(tgt))) {
-		return
-	}
-	if tgt < 0 {
-		return
-	}
-	d.mu.Lock()
-	if int32(q) != d.current.Load() {
-		// Switch: continue the sequence and timestamp where the last
-		// layer stopped.
-		if d.wroteAny {
-			d.seqOff = d.lastSeq + 1 - src.SequenceNumber
-			elapsed := uint32(time.Duration(time.Now().UnixNano()-d.lastAt) * 90 / time.Millisecond)
-			d.tsOff = d.lastTS + max(elapsed, 1) - src.Timestamp
-		}
-		d.current.Store(int32(q))
-	}
-	d.forward(src, payload)
-	d.mu.Unlock()
-}
-
-func (d *DownTrack) forward(src *rtp.Header, payload []byte) {
+// send writes one rewritten packet from the subscriber's queue (the
+// subscriber's writer goroutine only).
+func (d *DownTrack) send(pkt []byte) {
 	b := d.bound.Load()
 	if b == nil {
 		return
 	}
-	h := &d.hdr
-	*h = *src
-	h.SSRC = b.ssrc
-	h.PayloadType = b.pt
-	h.Extension = false
-	h.Extensions = d.ext[:0]
-	h.SequenceNumber += d.seqOff
-	h.Timestamp += d.tsOff
-	if _, err := b.w.WriteRTP(h, payload); err != nil {
-		d.dropped.Add(1)
+	n, err := d.hdr.Unmarshal(pkt)
+	if err != nil {
+		return
+	}
+	d.hdr.SSRC = b.ssrc
+	d.hdr.PayloadType = b.pt
+	if _, err := b.w.WriteRTP(&d.hdr, pkt[n:]); err != nil {
 		d.sub.room.mgr.metrics.packetsDropped.Inc()
 		return
 	}
-	d.lastSeq, d.lastTS, d.wroteAny = h.SequenceNumber, h.Timestamp, true
-	if d.track.simulcast {
-		d.lastAt = time.Now().UnixNano()
-	}
-	d.packets.Add(1)
 	d.sub.room.mgr.metrics.packetsOut.Inc()
 }
 
 // readRTCP handles the subscriber's feedback for this track until the
-// sender stops: PLI and FIR become rate-limited keyframe requests to the
-// publisher (NACKs are answered by the NACK responder interceptor).
+// sender stops: NACKs are answered from the track's packet cache, PLI and
+// FIR become rate-limited keyframe requests to the publisher.
 func (d *DownTrack) readRTCP() {
 	buf := make([]byte, 1500)
+	scratch := make([]byte, 1500)
+	caches := d.track.caches[:]
+	m := d.sub.room.mgr
 	for {
 		n, _, err := d.sender.Read(buf)
 		if err != nil {
@@ -195,9 +150,13 @@ func (d *DownTrack) readRTCP() {
 			continue
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.track.requestKeyframe(int(d.current.Load()))
+				d.track.keyframe(d.fwd.Current(), m.now(), false)
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), caches, scratch)
+				}
 			}
 		}
 	}

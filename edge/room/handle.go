@@ -9,6 +9,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/spacecast/spacecast/edge/simulcast"
 	"github.com/spacecast/spacecast/edge/token"
 )
 
@@ -196,7 +197,9 @@ func (p *Participant) muteTrack(t *PubTrack, muted bool) {
 	t.updateInfo(func(i *livekit.TrackInfo) { i.Muted = muted })
 	p.setInfo(p.syncTracks)
 	if !muted {
-		t.requestKeyframe(t.bestLayer(maxLayers - 1))
+		for q := 0; q < maxLayers; q++ {
+			t.keyframe(q, p.room.mgr.now(), true)
+		}
 	}
 }
 
@@ -347,35 +350,9 @@ func (p *Participant) onTrackSettings(s *livekit.UpdateTrackSettings) {
 		if d == nil {
 			continue
 		}
-		if s.Disabled {
-			d.setTarget(-1)
-			continue
-		}
-		d.setTarget(wantedLayer(d.track.Info(), s))
+		d.req = simulcast.Request{Disabled: s.Disabled, Quality: s.Quality, Width: s.Width, Height: s.Height}
+		p.selectLayer(d, false)
 	}
-}
-
-// wantedLayer maps requested quality or dimensions to a layer index.
-func wantedLayer(info *livekit.TrackInfo, s *livekit.UpdateTrackSettings) int {
-	if s.Width == 0 && s.Height == 0 {
-		q := int(s.Quality)
-		if q < 0 || q >= maxLayers {
-			q = maxLayers - 1
-		}
-		return q
-	}
-	want := max(s.Width, s.Height)
-	best := 0
-	for _, l := range info.Layers {
-		if int(l.Quality) >= maxLayers || int(l.Quality) < 0 {
-			continue
-		}
-		best = int(l.Quality)
-		if max(l.Width, l.Height) >= want {
-			break
-		}
-	}
-	return best
 }
 
 // subscribe forwards t to p (loop only).
@@ -388,11 +365,12 @@ func (p *Participant) subscribe(t *PubTrack) {
 		return
 	default:
 	}
-	target := 0
-	if t.kind == webrtc.RTPCodecTypeVideo {
-		target = maxLayers - 1
+	p.nextTag++
+	d, err := newDownTrack(t, p, p.nextTag)
+	if err != nil {
+		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
+		return
 	}
-	d := newDownTrack(t, p, target)
 	tr, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
@@ -408,6 +386,11 @@ func (p *Participant) subscribe(t *PubTrack) {
 		d.readRTCP()
 	}()
 	p.downs[t.sid] = d
+	tags := make(map[uint32]*DownTrack, len(p.downs))
+	for _, x := range p.downs {
+		tags[x.tag] = x
+	}
+	p.tags.Store(&tags)
 	t.addDown(d)
 	p.subDirty = true
 	p.scheduleOffer()
@@ -426,6 +409,11 @@ func (p *Participant) unsubscribe(sid string) {
 func (p *Participant) dropDown(sid string) {
 	d := p.downs[sid]
 	delete(p.downs, sid)
+	tags := make(map[uint32]*DownTrack, len(p.downs))
+	for _, x := range p.downs {
+		tags[x.tag] = x
+	}
+	p.tags.Store(&tags)
 	d.track.removeDown(d)
 	if d.sender != nil {
 		_ = p.sub.RemoveTrack(d.sender)

@@ -23,7 +23,9 @@ var (
 
 // Config is what the manager needs from the edge.
 type Config struct {
-	API              *webrtc.API
+	// API makes publisher peer connections, SubAPI subscriber ones (nil:
+	// API). Build both with NewAPIs.
+	API, SubAPI      *webrtc.API
 	NodeID, Region   string
 	Version          string
 	MaxParticipants  int
@@ -42,6 +44,8 @@ type Manager struct {
 	log     *slog.Logger
 	metrics *Metrics
 
+	epoch time.Time // the media clock: now() is nanoseconds since epoch
+
 	mu     sync.Mutex
 	rooms  map[string]*Room
 	closed bool
@@ -52,6 +56,9 @@ type Manager struct {
 func NewManager(cfg Config) (*Manager, error) {
 	if cfg.API == nil {
 		return nil, errors.New("room: Config.API is required")
+	}
+	if cfg.SubAPI == nil {
+		cfg.SubAPI = cfg.API
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -72,7 +79,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.DepartureTimeout <= 0 {
 		cfg.DepartureTimeout = 20 * time.Second
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, rooms: map[string]*Room{}}, nil
+	return &Manager{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, rooms: map[string]*Room{}, epoch: time.Now()}, nil
 }
 
 // JoinParams describe a verified join.
@@ -198,3 +205,6 @@ func newID(prefix string) string {
 	}
 	return prefix + string(b)
 }
+
+// now is the media clock (monotonic nanoseconds) shared by all tracks.
+func (m *Manager) now() int64 { return int64(time.Since(m.epoch)) }

@@ -13,12 +13,16 @@ import (
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/signal"
+	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
 // Participant tuning.
 const (
 	mailboxLimit   = 4096
+	mediaQueue     = 256 // packets queued for one subscriber, all tracks
+	selectEvery    = 500 * time.Millisecond
 	candidateLimit = 64
 	pingInterval   = 5  // seconds, told to clients
 	pingTimeout    = 15 // seconds
@@ -39,14 +43,19 @@ type Participant struct {
 	dcs      atomic.Pointer[dataChannels]
 
 	mu     sync.Mutex // guards the mailbox
-	queue  []func()
+	mbox   []func()
 	wake   chan struct{}
 	stop   chan struct{}
 	once   sync.Once
 	done   chan struct{}
 	reason atomic.Int32 // livekit.DisconnectReason of a Close
 
-	wg sync.WaitGroup // media goroutines (layer readers, RTCP readers)
+	wg sync.WaitGroup // media goroutines (layer readers, RTCP readers, writer)
+
+	// Media to this subscriber: every down track's forwarder fills queue;
+	// one writer goroutine drains it.
+	queue *forward.Queue
+	tags  atomic.Pointer[map[uint32]*DownTrack]
 
 	// Owned by the loop goroutine.
 	conn          *signal.Conn
@@ -64,6 +73,7 @@ type Participant struct {
 	depart        *time.Timer
 	departC       <-chan time.Time
 	leaving       bool
+	nextTag       uint32
 }
 
 type dataChannels struct {
@@ -99,10 +109,15 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
 		return nil, fmt.Errorf("room: publisher peer connection: %w", err)
 	}
-	if p.sub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
+	if p.sub, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
 	}
+	if p.queue, err = forward.NewQueue(forward.QueueConfig{Size: mediaQueue}); err != nil {
+		p.discard()
+		return nil, err
+	}
+	p.tags.Store(&map[uint32]*DownTrack{})
 	p.wireCallbacks()
 	return p, nil
 }
@@ -129,13 +144,13 @@ func (p *Participant) Done() <-chan struct{} { return p.done }
 // overflows is closed.
 func (p *Participant) post(f func()) bool {
 	p.mu.Lock()
-	if len(p.queue) >= mailboxLimit {
+	if len(p.mbox) >= mailboxLimit {
 		p.mu.Unlock()
 		p.log.Warn("mailbox overflow, closing participant")
 		p.Close(livekit.DisconnectReason_STATE_MISMATCH)
 		return false
 	}
-	p.queue = append(p.queue, f)
+	p.mbox = append(p.mbox, f)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -185,17 +200,28 @@ func (p *Participant) Detach(c *signal.Conn, err error) {
 func (p *Participant) loop() {
 	defer close(p.done)
 	defer p.cleanup()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.writeMedia()
+	}()
+	tick := time.NewTicker(selectEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
+		case <-tick.C:
+			for _, d := range p.downs {
+				p.selectLayer(d, false)
+			}
 		case <-p.departC:
 			p.log.Info("departure timeout")
 			p.Close(livekit.DisconnectReason_SIGNAL_CLOSE)
 		case <-p.wake:
 			p.mu.Lock()
-			q := p.queue
-			p.queue = nil
+			q := p.mbox
+			p.mbox = nil
 			p.mu.Unlock()
 			for _, f := range q {
 				select {
@@ -342,4 +368,54 @@ func (p *Participant) detach(c *signal.Conn, err error) {
 // writePublisherRTCP sends RTCP to the publisher (any goroutine).
 func (p *Participant) writePublisherRTCP(pkt rtcp.Packet) {
 	_ = p.pub.WriteRTCP([]rtcp.Packet{pkt})
+}
+
+// writeMedia drains the subscriber's queue into its down tracks until the
+// participant stops. It is the only writer of the subscriber's RTP.
+func (p *Participant) writeMedia() {
+	buf := make([]byte, 1500)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.queue.Ready():
+		}
+		for {
+			n, tag, ok := p.queue.Pop(buf)
+			if !ok {
+				break
+			}
+			if d := (*p.tags.Load())[tag]; d != nil {
+				d.send(buf[:n])
+			}
+		}
+	}
+}
+
+// selectLayer chooses the layer d forwards from the subscriber's request,
+// the layers the publisher sends and their bitrates (loop only). bind is
+// true when the track was just negotiated.
+func (p *Participant) selectLayer(d *DownTrack, bind bool) {
+	if d.bound.Load() == nil {
+		return
+	}
+	now := p.room.mgr.now()
+	layer, wanted := 0, 0
+	if d.req.Disabled {
+		layer, wanted = -1, -1
+	}
+	if d.sel != nil {
+		d.scratch = d.track.simLayers(now, d.scratch)
+		wanted = simulcast.Wanted(d.scratch, d.req)
+		layer = d.sel.Select(d.scratch, d.req, 0, now)
+	}
+	if wanted != d.wanted {
+		d.wanted = wanted
+		d.track.setDemand(p.sid, wanted)
+	}
+	if layer != d.fwd.Target() || bind {
+		if d.fwd.SetTarget(layer) {
+			d.track.keyframe(layer, now, true)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/signal"
 )
 
@@ -82,37 +84,10 @@ func TestJoinLimitsAndReplacement(t *testing.T) {
 	}
 }
 
-func TestWantedLayer(t *testing.T) {
-	info := &livekit.TrackInfo{Layers: []*livekit.VideoLayer{
-		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180},
-		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360},
-		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720},
-	}}
-	tests := []struct {
-		name string
-		s    *livekit.UpdateTrackSettings
-		want int
-	}{
-		{"quality low", &livekit.UpdateTrackSettings{Quality: livekit.VideoQuality_LOW}, 0},
-		{"quality high", &livekit.UpdateTrackSettings{Quality: livekit.VideoQuality_HIGH}, 2},
-		{"quality off maps to high", &livekit.UpdateTrackSettings{Quality: livekit.VideoQuality_OFF}, 2},
-		{"small window", &livekit.UpdateTrackSettings{Width: 200, Height: 100}, 0},
-		{"medium window", &livekit.UpdateTrackSettings{Width: 500, Height: 300}, 1},
-		{"huge window", &livekit.UpdateTrackSettings{Width: 4000, Height: 3000}, 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := wantedLayer(info, tt.s); got != tt.want {
-				t.Fatalf("wantedLayer() = %d, want %d", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestLayerLoss(t *testing.T) {
 	l := &layer{}
 	for _, seq := range []uint16{65530, 65531, 65533, 65535, 0, 1, 4} {
-		l.count(seq, 100)
+		l.count(seq, 1)
 	}
 	if got, want := l.expected.Load(), uint64(11); got != want {
 		t.Fatalf("expected = %d, want %d (wrap at 65535)", got, want)
@@ -123,68 +98,140 @@ func TestLayerLoss(t *testing.T) {
 }
 
 // discard is a TrackLocalWriter that drops what it is given.
-type discard struct{ n int }
+type discard struct {
+	n    int
+	last rtp.Header
+}
 
-func (d *discard) WriteRTP(h *rtp.Header, p []byte) (int, error) { d.n++; return len(p), nil }
-func (d *discard) Write(b []byte) (int, error)                   { d.n++; return len(b), nil }
+func (d *discard) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	d.n++
+	d.last = *h
+	return len(p), nil
+}
+func (d *discard) Write(b []byte) (int, error) { d.n++; return len(b), nil }
 
-func benchDown(simulcast bool) (*DownTrack, *discard) {
+// mediaPath is one publisher track with n subscribers whose down tracks
+// write into discard writers, without pion in between.
+type mediaPath struct {
+	track *PubTrack
+	subs  []*Participant
+	downs []*DownTrack
+	ws    []*discard
+	buf   []byte
+}
+
+func newMediaPath(t testing.TB, n int) *mediaPath {
 	m, _ := NewMetrics(nil)
-	mgr := &Manager{metrics: m}
+	mgr := &Manager{metrics: m, epoch: time.Now()}
 	r := &Room{mgr: mgr}
 	owner := &Participant{room: r, sid: "PA_pub"}
-	sub := &Participant{room: r, sid: "PA_sub"}
-	t := newPubTrack(owner, &livekit.TrackInfo{Sid: "TR_1", Simulcast: simulcast}, webrtc.RTPCodecTypeVideo)
-	t.layers[0].Store(&layer{track: t})
-	d := newDownTrack(t, sub, 0)
-	w := &discard{}
-	d.bound.Store(&binding{w: w, ssrc: 1234, pt: 96})
-	return d, w
-}
-
-func TestDownTrackRewrite(t *testing.T) {
-	d, w := benchDown(false)
-	h := rtp.Header{Version: 2, SSRC: 99, PayloadType: 100, SequenceNumber: 7}
-	if err := h.SetExtension(3, []byte{1}); err != nil {
+	info := &livekit.TrackInfo{Sid: "TR_1"}
+	tr, err := newPubTrackCodec(owner, info, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96})
+	if err != nil {
 		t.Fatal(err)
 	}
-	d.write(0, &h, []byte{1, 2, 3})
-	if w.n != 1 || d.hdr.SSRC != 1234 || d.hdr.PayloadType != 96 || d.hdr.Extension || len(d.hdr.Extensions) != 0 {
-		t.Fatalf("rewritten header %+v (writes %d)", d.hdr, w.n)
+	tr.layers[0].Store(&layer{track: tr})
+	mp := &mediaPath{track: tr, buf: make([]byte, 1500)}
+	for i := 0; i < n; i++ {
+		sub := &Participant{room: r, sid: "PA_sub", stop: make(chan struct{})}
+		if sub.queue, err = forward.NewQueue(forward.QueueConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := newDownTrack(tr, sub, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &discard{}
+		d.bound.Store(&binding{w: w, ssrc: 1234, pt: 100})
+		d.fwd.SetTarget(0)
+		tr.addDown(d)
+		mp.subs, mp.downs, mp.ws = append(mp.subs, sub), append(mp.downs, d), append(mp.ws, w)
 	}
-	if len(h.Extensions) != 1 || h.SSRC != 99 {
-		t.Fatal("source header modified")
+	return mp
+}
+
+// packet builds a VP8 RTP packet (keyframe when key).
+func vp8Packet(seq uint16, ts uint32, key bool) []byte {
+	h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: 99, Marker: true}
+	b, _ := h.Marshal()
+	frame := []byte{0x10, 0, 0, 0x11, 0x02, 0x00} // VP8 descriptor (S=1), then frame header
+	if key {
+		frame = []byte{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}
+	} else {
+		frame[1] = 0x11
 	}
-	d.write(1, &h, []byte{1})
-	if w.n != 1 {
-		t.Fatal("forwarded a layer that was not chosen")
+	b = append(b, frame...)
+	return append(b, make([]byte, 900)...)
+}
+
+// forward runs pkt through the track's per-packet path and every
+// subscriber's writer.
+func (mp *mediaPath) forward(pkt []byte) {
+	t := mp.track
+	now := t.owner.room.mgr.now()
+	p, err := t.src.Parse(pkt, 0, now)
+	if err != nil {
+		return
 	}
-	d.setTarget(-1)
-	d.write(0, &h, []byte{1})
-	if w.n != 1 {
-		t.Fatal("forwarded while paused")
+	t.caches[0].StoreParsed(pkt, p.Header.Seq, p.Header.Timestamp, p.Keyframe)
+	for _, d := range *t.downs.Load() {
+		d.fwd.Forward(&p)
+	}
+	for i, sub := range mp.subs {
+		for {
+			n, _, ok := sub.queue.Pop(mp.buf)
+			if !ok {
+				break
+			}
+			mp.downs[i].send(mp.buf[:n])
+		}
 	}
 }
 
-// BenchmarkDownTrackWrite measures the edge's own per-packet forwarding
-// work (pion's interceptors and SRTP excluded): it must not allocate.
-func BenchmarkDownTrackWrite(b *testing.B) {
-	for _, sc := range []bool{false, true} {
-		name := "single"
-		if sc {
-			name = "simulcast"
-		}
-		b.Run(name, func(b *testing.B) {
-			d, _ := benchDown(sc)
-			h := rtp.Header{Version: 2, SSRC: 99, PayloadType: 96}
-			payload := make([]byte, 1000)
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				h.SequenceNumber = uint16(i)
-				d.write(0, &h, payload)
-			}
-		})
+func TestMediaPathRewrite(t *testing.T) {
+	mp := newMediaPath(t, 2)
+	mp.forward(vp8Packet(10, 1000, false)) // no keyframe yet: held back
+	if mp.ws[0].n != 0 {
+		t.Fatal("forwarded before a keyframe")
 	}
+	mp.forward(vp8Packet(11, 4000, true))
+	mp.forward(vp8Packet(12, 7000, false))
+	for i, w := range mp.ws {
+		if w.n != 2 || w.last.SSRC != 1234 || w.last.PayloadType != 100 {
+			t.Fatalf("subscriber %d: %d packets, last %+v", i, w.n, w.last)
+		}
+	}
+	first := mp.ws[0].last.SequenceNumber
+	mp.forward(vp8Packet(13, 10000, false))
+	if got := mp.ws[0].last.SequenceNumber; got != first+1 {
+		t.Fatalf("sequence %d after %d", got, first)
+	}
+	mp.downs[1].fwd.SetTarget(-1)
+	mp.forward(vp8Packet(14, 13000, false))
+	if mp.ws[1].n != 3 || mp.ws[0].n != 4 {
+		t.Fatalf("paused subscriber got %d, other %d", mp.ws[1].n, mp.ws[0].n)
+	}
+}
+
+// BenchmarkForward measures the edge's per-packet work for one packet
+// fanned out to 10 subscribers: parse, cache, forwarders, queues and the
+// writers' header rewrite (pion's interceptors and SRTP excluded). It must
+// not allocate.
+func BenchmarkForward(b *testing.B) {
+	mp := newMediaPath(b, 10)
+	mp.forward(vp8Packet(0, 0, true))
+	pkts := make([][]byte, 64)
+	for i := range pkts {
+		pkts[i] = vp8Packet(uint16(i+1), uint32(i+1)*3000, false)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		pkt := pkts[i%len(pkts)]
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i+1))
+		mp.forward(pkt)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10, "ns/forwarded-packet")
 }
 
 func FuzzHandle(f *testing.F) {

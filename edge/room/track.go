@@ -3,31 +3,42 @@ package room
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/spacecast/spacecast/edge/cache"
+	"github.com/spacecast/spacecast/edge/codec"
+	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
 // Simulcast layers by quality index (livekit.VideoQuality LOW, MEDIUM, HIGH).
 const maxLayers = 3
 
-// keyframeInterval rate-limits the PLIs sent to a publisher per layer.
-const keyframeInterval = 500 * time.Millisecond
+// Packet cache sizes per layer.
+const (
+	videoCache = 512
+	audioCache = 64
+)
 
 // audioLevelURI is RFC 6464's client-to-mixer audio level extension.
 const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
-// PubTrack is one published track: up to three received layers and the down
-// tracks that forward it to subscribers.
+// PubTrack is one published track: up to three received layers, the shared
+// forward.Source, one packet cache per layer, and the down tracks that
+// forward it to subscribers.
 type PubTrack struct {
 	sid       string
 	owner     *Participant
 	kind      webrtc.RTPCodecType
 	simulcast bool
+	src       *forward.Source
+	caches    [maxLayers]*cache.Cache
+	demand    *simulcast.Demand
 
 	info atomic.Pointer[livekit.TrackInfo] // immutable snapshot
 
@@ -50,22 +61,46 @@ type layer struct {
 	remote  *webrtc.TrackRemote
 	ssrc    uint32
 
-	lastPLI atomic.Int64
-
 	// Reception statistics, written by the layer's reader only.
 	packets  atomic.Uint64
-	bytes    atomic.Uint64
 	expected atomic.Uint64
+	lastAt   atomic.Int64 // arrival of the newest packet (manager clock)
 	started  bool
 	highest  uint32 // extended highest sequence number
 }
 
-func newPubTrack(owner *Participant, info *livekit.TrackInfo, kind webrtc.RTPCodecType) *PubTrack {
-	t := &PubTrack{sid: info.Sid, owner: owner, kind: kind, simulcast: info.Simulcast, closed: make(chan struct{})}
+func newPubTrack(owner *Participant, info *livekit.TrackInfo, remote *webrtc.TrackRemote) (*PubTrack, error) {
+	return newPubTrackCodec(owner, info, remote.Kind(), remote.Codec())
+}
+
+func newPubTrackCodec(owner *Participant, info *livekit.TrackInfo, kindRTP webrtc.RTPCodecType, c webrtc.RTPCodecParameters) (*PubTrack, error) {
+	kind := codec.KindFromMime(c.MimeType)
+	layers := 1
+	if info.Simulcast {
+		layers = maxLayers
+	}
+	src, err := forward.NewSource(forward.SourceConfig{Codec: kind, ClockRate: c.ClockRate, Layers: layers})
+	if err != nil {
+		return nil, err
+	}
+	t := &PubTrack{
+		sid: info.Sid, owner: owner, kind: kindRTP, simulcast: info.Simulcast, src: src,
+		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
+	}
+	size := audioCache
+	if kind.IsVideo() {
+		size = videoCache
+	}
+	for i := 0; i < layers; i++ {
+		if t.caches[i], err = cache.New(cache.Config{Capacity: size, Codec: kind}); err != nil {
+			return nil, err
+		}
+	}
+	t.codec.Store(&c)
 	t.info.Store(info)
 	t.downs.Store(&[]*DownTrack{})
 	t.loudest.Store(127)
-	return t
+	return t, nil
 }
 
 // Info is the track's current TrackInfo snapshot (do not modify).
@@ -87,29 +122,11 @@ func (t *PubTrack) updateInfo(f func(*livekit.TrackInfo)) *livekit.TrackInfo {
 func (t *PubTrack) addLayer(l *layer) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.layers[l.quality].Load() != nil {
+	if l.quality >= t.src.Layers() || t.layers[l.quality].Load() != nil {
 		return false
 	}
-	c := l.remote.Codec()
-	t.codec.CompareAndSwap(nil, &c)
 	t.layers[l.quality].Store(l)
 	return true
-}
-
-// bestLayer is the highest received layer not above want (or the lowest
-// received one when none is), -1 when nothing is received yet.
-func (t *PubTrack) bestLayer(want int) int {
-	for q := want; q >= 0; q-- {
-		if t.layers[q].Load() != nil {
-			return q
-		}
-	}
-	for q := want + 1; q < maxLayers; q++ {
-		if t.layers[q].Load() != nil {
-			return q
-		}
-	}
-	return -1
 }
 
 func (t *PubTrack) addDown(d *DownTrack) {
@@ -124,7 +141,6 @@ func (t *PubTrack) addDown(d *DownTrack) {
 
 func (t *PubTrack) removeDown(d *DownTrack) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	old := *t.downs.Load()
 	n := make([]*DownTrack, 0, len(old))
 	for _, x := range old {
@@ -133,6 +149,10 @@ func (t *PubTrack) removeDown(d *DownTrack) {
 		}
 	}
 	t.downs.Store(&n)
+	t.mu.Unlock()
+	if t.demand.Remove(d.sub.sid) {
+		t.sendDemand()
+	}
 }
 
 // subscribers is the number of down tracks.
@@ -140,23 +160,58 @@ func (t *PubTrack) subscribers() int { return len(*t.downs.Load()) }
 
 func (t *PubTrack) close() { t.once.Do(func() { close(t.closed) }) }
 
-// requestKeyframe asks the publisher for a keyframe on layer q, at most once
-// per keyframeInterval.
-func (t *PubTrack) requestKeyframe(q int) {
-	if t.kind != webrtc.RTPCodecTypeVideo || q < 0 || q >= maxLayers {
+// keyframe asks the publisher for a keyframe on layer q; forward.Source
+// collapses the requests of all subscribers into one per interval.
+func (t *PubTrack) keyframe(q int, now int64, forced bool) {
+	if q < 0 || q >= maxLayers || !t.src.RequestKeyframe(q, now, forced) {
 		return
 	}
 	l := t.layers[q].Load()
 	if l == nil {
 		return
 	}
-	now := time.Now().UnixNano()
-	last := l.lastPLI.Load()
-	if now-last < int64(keyframeInterval) || !l.lastPLI.CompareAndSwap(last, now) {
-		return
-	}
 	t.owner.writePublisherRTCP(&rtcp.PictureLossIndication{MediaSSRC: l.ssrc})
 	t.owner.room.mgr.metrics.pliSent.Inc()
+}
+
+// simLayers describes the layers for simulcast.Selector, lowest first.
+func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer {
+	dst = dst[:0]
+	info := t.Info()
+	for q := 0; q < t.src.Layers(); q++ {
+		l := simulcast.Layer{Quality: livekit.VideoQuality(q), Bitrate: t.src.Bitrate(q, now)}
+		for _, vl := range info.Layers {
+			if int(vl.Quality) == q {
+				l.Width, l.Height = vl.Width, vl.Height
+			}
+		}
+		if x := t.layers[q].Load(); x != nil && now-x.lastAt.Load() < int64(layerIdle) {
+			l.Active = true
+		}
+		dst = append(dst, l)
+	}
+	return dst
+}
+
+// setDemand records the highest layer a subscriber wants and tells the
+// publisher which layers somebody watches (dynacast).
+func (t *PubTrack) setDemand(subscriber string, maxLayer int) {
+	if t.simulcast && t.demand.Set(subscriber, maxLayer) {
+		t.sendDemand()
+	}
+}
+
+func (t *PubTrack) sendDemand() {
+	if !t.simulcast {
+		return
+	}
+	qs := make([]livekit.VideoQuality, t.src.Layers())
+	for i := range qs {
+		qs[i] = livekit.VideoQuality(i)
+	}
+	t.owner.sendAsync(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscribedQualityUpdate{
+		SubscribedQualityUpdate: &livekit.SubscribedQualityUpdate{TrackSid: t.sid, SubscribedQualities: t.demand.SubscribedQualities(qs)},
+	}})
 }
 
 // loss returns the fraction of packets lost on the best layer since start.
@@ -174,70 +229,65 @@ func (t *PubTrack) loss() float64 {
 }
 
 // read forwards a received layer until it ends. It runs in its own
-// goroutine owned by the publishing participant. Per packet it allocates
-// nothing and takes no lock.
+// goroutine owned by the publishing participant. Per packet it parses once,
+// caches, and hands the packet to every subscriber's forwarder (which copies
+// it into that subscriber's bounded queue): no allocation, no lock besides
+// the forwarders' uncontended ones.
 func (l *layer) read(levelExt uint8) {
 	t := l.track
-	m := t.owner.room.mgr.metrics
+	m := t.owner.room.mgr
 	buf := make([]byte, 1500)
 	var h rtp.Header
+	c := t.caches[l.quality]
 	for {
 		n, _, err := l.remote.Read(buf)
 		if err != nil {
 			return
 		}
-		hl, err := h.Unmarshal(buf[:n])
+		now := m.now()
+		pkt, err := t.src.Parse(buf[:n], l.quality, now)
 		if err != nil {
-			m.packetsMalformed.Inc()
+			m.metrics.packetsMalformed.Inc()
 			continue
 		}
-		end := n
-		if h.Padding {
-			pad := int(buf[n-1])
-			if pad == 0 || hl+pad > n {
-				m.packetsMalformed.Inc()
-				continue
-			}
-			end = n - pad
-			h.Padding = false
-			h.PaddingSize = 0
-		}
-		l.count(h.SequenceNumber, n)
+		l.count(pkt.Header.Seq, now)
 		if levelExt != 0 {
-			if e := h.GetExtension(levelExt); len(e) > 0 {
-				lvl := uint32(e[0] & 0x7f)
-				if lvl < t.loudest.Load() {
-					t.loudest.Store(lvl)
+			if _, err := h.Unmarshal(buf[:n]); err == nil {
+				if e := h.GetExtension(levelExt); len(e) > 0 {
+					if lvl := uint32(e[0] & 0x7f); lvl < t.loudest.Load() {
+						t.loudest.Store(lvl)
+					}
 				}
 			}
 		}
-		if end == hl {
+		if pkt.Header.PayloadLen() == 0 {
 			continue // padding only (bandwidth probe)
 		}
-		payload := buf[hl:end]
-		m.packetsIn.Inc()
+		m.metrics.packetsIn.Inc()
+		c.StoreParsed(buf[:n], pkt.Header.Seq, pkt.Header.Timestamp, pkt.Keyframe)
 		for _, d := range *t.downs.Load() {
-			d.write(l.quality, &h, payload)
+			res := d.fwd.Forward(&pkt)
+			if res.Verdict == forward.Dropped {
+				m.metrics.packetsDropped.Inc()
+			}
+			if res.KeyframeLayer >= 0 {
+				t.keyframe(int(res.KeyframeLayer), now, false)
+			}
 		}
 	}
 }
 
-func (l *layer) count(seq uint16, n int) {
+func (l *layer) count(seq uint16, now int64) {
 	l.packets.Add(1)
-	l.bytes.Add(uint64(n))
+	l.lastAt.Store(now)
 	if !l.started {
 		l.started = true
 		l.highest = uint32(seq)
 		l.expected.Store(1)
 		return
 	}
-	cycles := l.highest &^ 0xffff
-	ext := cycles | uint32(seq)
-	if diff := int32(uint16(seq) - uint16(l.highest)); diff > 0 {
-		if uint16(seq) < uint16(l.highest) {
-			ext += 1 << 16
-		}
+	if diff := int32(int16(seq - uint16(l.highest))); diff > 0 {
 		l.expected.Add(uint64(diff))
-		l.highest = ext
+		l.highest += uint32(diff)
 	}
 }
