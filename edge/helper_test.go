@@ -20,9 +20,11 @@ import (
 // not run in the test's own namespace). The test drives it with commands on
 // stdin and reads JSON events on stdout:
 //
-//	stdin:  "publish", "mute video", "unmute video", "stats",
+//	stdin:  "publish", "simulcast", "mute video", "unmute video", "stats",
+//	        "quality <track> low|medium|high", "unpublish video", "reconnect",
 //	        "data <reliable|lossy> <dest|*> <payload>", "quit"
 //	stdout: {"ev":"connected"|"published"|"subscribed"|"muted"|"unmuted"|
+//	         "unpublished"|"reconnected"|
 //	         "data"|"disconnected"|"error"|"report", ...}
 const helperEnv = "SPACECAST_EDGE_HELPER"
 
@@ -39,9 +41,10 @@ type event struct {
 }
 
 type trackReport struct {
-	Kind    string `json:"kind"`
-	Packets int    `json:"packets"`
-	Gaps    int    `json:"gaps"`
+	Kind     string `json:"kind"`
+	Packets  int    `json:"packets"`
+	Gaps     int    `json:"gaps"`
+	LastSize int    `json:"lastSize"` // payload bytes of the newest packet
 }
 
 func helperMain() int {
@@ -54,10 +57,16 @@ func helperMain() int {
 	}
 	var mu sync.Mutex
 	received := map[string]*trackReport{}
+	remotes := map[string]*lksdk.RemoteTrackPublication{}
 	cb := lksdk.NewRoomCallback()
+	cb.OnReconnected = func() { emit(event{Ev: "reconnected"}) }
+	cb.OnTrackUnpublished = func(pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+		emit(event{Ev: "unpublished", Track: pub.SID(), From: rp.Identity()})
+	}
 	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
 		sid := pub.SID()
 		mu.Lock()
+		remotes[sid] = pub
 		rep := &trackReport{Kind: track.Kind().String()}
 		received[sid] = rep
 		mu.Unlock()
@@ -72,6 +81,7 @@ func helperMain() int {
 				}
 				mu.Lock()
 				rep.Packets++
+				rep.LastSize = len(pkt.Payload)
 				if !first {
 					if d := pkt.SequenceNumber - last; d > 1 && d < 0x8000 {
 						rep.Gaps += int(d - 1)
@@ -99,6 +109,9 @@ func helperMain() int {
 	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) {
 		emit(event{Ev: "disconnected", Reason: string(reason)})
 	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	pubs := map[string]*lksdk.LocalTrackPublication{}
 	room, err := lksdk.ConnectToRoomWithToken(os.Getenv("SC_URL"), os.Getenv("SC_TOKEN"), cb, lksdk.WithAutoSubscribe(true))
 	if err != nil {
 		emit(event{Ev: "error", Msg: "connect: " + err.Error()})
@@ -106,9 +119,15 @@ func helperMain() int {
 	}
 	emit(event{Ev: "connected", SID: room.LocalParticipant.SID()})
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	pubs := map[string]*lksdk.LocalTrackPublication{}
+	// VP8 (RFC 6386 §9.1): a keyframe every 30 frames (bit 0 of the first
+	// byte clear, start code 9d 01 2a), interframes between.
+	vp8 := func(i int, b []byte) {
+		if i%30 == 0 {
+			copy(b, []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00})
+			return
+		}
+		b[0] = 0x11
+	}
 	publish := func() error {
 		video, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
 		if err != nil {
@@ -146,17 +165,47 @@ func helperMain() int {
 			}
 		}
 		wg.Add(2)
-		// VP8 (RFC 6386 §9.1): a keyframe every 30 frames (bit 0 of the
-		// first byte clear, start code 9d 01 2a, 320x240), interframes
-		// between.
-		go write(video, 33*time.Millisecond, 600, func(i int, b []byte) {
-			if i%30 == 0 {
-				copy(b, []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00})
-				return
-			}
-			b[0] = 0x11
-		})
+		go write(video, 33*time.Millisecond, 600, vp8)
 		go write(audio, 20*time.Millisecond, 60, func(_ int, b []byte) { b[0] = 0x78 })
+		return nil
+	}
+
+	publishSimulcast := func() error {
+		var tracks []*lksdk.LocalTrack
+		sizes := map[livekit.VideoQuality]int{livekit.VideoQuality_LOW: 200, livekit.VideoQuality_MEDIUM: 500, livekit.VideoQuality_HIGH: 900}
+		for _, l := range []*livekit.VideoLayer{
+			{Quality: livekit.VideoQuality_LOW, Width: 160, Height: 120},
+			{Quality: livekit.VideoQuality_MEDIUM, Width: 320, Height: 240},
+			{Quality: livekit.VideoQuality_HIGH, Width: 640, Height: 480},
+		} {
+			t, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, lksdk.WithSimulcast("sim", l))
+			if err != nil {
+				return err
+			}
+			tracks = append(tracks, t)
+			wg.Add(1)
+			go func(t *lksdk.LocalTrack, size int) {
+				defer wg.Done()
+				tick := time.NewTicker(33 * time.Millisecond)
+				defer tick.Stop()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+					b := make([]byte, size)
+					vp8(i, b)
+					_ = t.WriteSample(media.Sample{Data: b, Duration: 33 * time.Millisecond}, nil)
+				}
+			}(t, sizes[l.Quality])
+		}
+		p, err := room.LocalParticipant.PublishSimulcastTrack(tracks, &lksdk.TrackPublicationOptions{Name: "sim", Source: livekit.TrackSource_CAMERA, VideoWidth: 640, VideoHeight: 480})
+		if err != nil {
+			return fmt.Errorf("publish simulcast: %w", err)
+		}
+		pubs["video"] = p
+		emit(event{Ev: "published", Kind: "video", SID: p.SID()})
 		return nil
 	}
 
@@ -168,6 +217,26 @@ func helperMain() int {
 			if err := publish(); err != nil {
 				emit(event{Ev: "error", Msg: err.Error()})
 			}
+		case "simulcast":
+			if err := publishSimulcast(); err != nil {
+				emit(event{Ev: "error", Msg: err.Error()})
+			}
+		case "quality":
+			mu.Lock()
+			p := remotes[f[1]]
+			mu.Unlock()
+			q := map[string]livekit.VideoQuality{"low": livekit.VideoQuality_LOW, "medium": livekit.VideoQuality_MEDIUM, "high": livekit.VideoQuality_HIGH}[f[2]]
+			if p != nil {
+				_ = p.SetVideoQuality(q)
+			}
+		case "unpublish":
+			if p := pubs[f[1]]; p != nil {
+				if err := room.LocalParticipant.UnpublishTrack(p.SID()); err != nil {
+					emit(event{Ev: "error", Msg: "unpublish: " + err.Error()})
+				}
+			}
+		case "reconnect":
+			room.Simulate(lksdk.SimulateSignalReconnect)
 		case "mute", "unmute":
 			if p := pubs[f[1]]; p != nil {
 				p.SetMuted(f[0] == "mute")

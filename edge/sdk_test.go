@@ -194,3 +194,80 @@ func TestSDKPermissions(t *testing.T) {
 	mute.quit()
 	alice.quit()
 }
+
+func TestSDKSimulcastAndUnpublish(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with SDK participants in a namespace")
+	}
+	f := newFixture(t, fixtureOpts{netns: true})
+	g := joinGrant("r5")
+	pub := f.spawn("alice", f.token("alice", g, time.Minute))
+	pub.waitFor("connected", 20*time.Second, pub.ev("connected"))
+	sub := f.spawn("bob", f.token("bob", g, time.Minute))
+	sub.waitFor("connected", 20*time.Second, sub.ev("connected"))
+	pub.send("simulcast")
+	video := pub.waitFor("simulcast published", 20*time.Second, pub.ev("published"))
+	sub.waitFor("subscribed", 20*time.Second, func(e event) bool { return e.Ev == "subscribed" && e.Track == video.SID })
+
+	// The high layer (900-byte frames) by default.
+	sub.stats("high layer", 20*time.Second, func(r map[string]trackReport) bool {
+		return r[video.SID].Packets >= 30 && r[video.SID].LastSize > 800
+	})
+	// Ask for the low layer: the edge switches at a keyframe, without a
+	// sequence gap.
+	sub.send("quality " + video.SID + " low")
+	rep := sub.stats("low layer", 20*time.Second, func(r map[string]trackReport) bool {
+		return r[video.SID].LastSize > 0 && r[video.SID].LastSize < 300
+	})
+	if g := rep[video.SID].Gaps; g != 0 {
+		t.Fatalf("%d sequence gaps across the layer switch", g)
+	}
+	sub.send("quality " + video.SID + " medium")
+	sub.stats("medium layer", 20*time.Second, func(r map[string]trackReport) bool {
+		return r[video.SID].LastSize > 300 && r[video.SID].LastSize < 800
+	})
+
+	pub.send("unpublish video")
+	sub.waitFor("unpublished", 20*time.Second, func(e event) bool { return e.Ev == "unpublished" && e.Track == video.SID })
+	if n := len(f.edge.Rooms().Room("r5").Participant("alice").Info().Tracks); n != 0 {
+		t.Fatalf("alice still lists %d tracks", n)
+	}
+	rep = sub.quit()
+	if g := rep[video.SID].Gaps; g != 0 {
+		t.Fatalf("%d sequence gaps", g)
+	}
+	pub.quit()
+}
+
+func TestSDKResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with SDK participants in a namespace")
+	}
+	f := newFixture(t, fixtureOpts{netns: true})
+	g := joinGrant("r6")
+	pub := f.spawn("alice", f.token("alice", g, time.Minute))
+	pub.waitFor("connected", 20*time.Second, pub.ev("connected"))
+	sub := f.spawn("bob", f.token("bob", g, time.Minute))
+	c := sub.waitFor("connected", 20*time.Second, sub.ev("connected"))
+	pub.send("publish")
+	video := pub.waitFor("video published", 20*time.Second, func(e event) bool { return e.Ev == "published" && e.Kind == "video" })
+	sub.waitFor("subscribed", 20*time.Second, func(e event) bool { return e.Ev == "subscribed" && e.Track == video.SID })
+	before := sub.stats("media", 20*time.Second, func(r map[string]trackReport) bool { return r[video.SID].Packets >= 20 })[video.SID].Packets
+
+	// Both drop their signalling connection and resume: same session, ICE
+	// restarted on both peer connections, media keeps flowing.
+	sub.send("reconnect")
+	pub.send("reconnect")
+	sub.waitFor("reconnected", 30*time.Second, sub.ev("reconnected"))
+	pub.waitFor("reconnected", 30*time.Second, pub.ev("reconnected"))
+	if p := f.edge.Rooms().Room("r6").Participant("bob"); p == nil || p.SID() != c.SID {
+		t.Fatal("bob did not resume his session")
+	}
+	sub.stats("media after resume", 20*time.Second, func(r map[string]trackReport) bool {
+		return r[video.SID].Packets >= before+60
+	})
+	pub.send("data reliable * after-resume")
+	sub.waitFor("data after resume", 10*time.Second, func(e event) bool { return e.Ev == "data" && e.Payload == "after-resume" })
+	sub.quit()
+	pub.quit()
+}
