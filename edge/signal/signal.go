@@ -27,6 +27,11 @@ const (
 	sendQueue    = 256
 	writeTimeout = 5 * time.Second
 	closeGrace   = time.Second
+	// pingEvery and readTimeout detect a dead client: the server pings at
+	// the WebSocket level (clients answer without help from the SDK), and a
+	// connection silent for readTimeout is closed.
+	pingEvery   = 5 * time.Second
+	readTimeout = 20 * time.Second
 )
 
 // Decode parses one client message. text selects JSON (protojson) instead of
@@ -58,6 +63,7 @@ func Decode(b []byte, text bool, max int) (*livekit.SignalRequest, error) {
 type Conn struct {
 	ws   *websocket.Conn
 	max  int
+	opts Options
 	out  chan []byte
 	done chan struct{}
 
@@ -73,15 +79,37 @@ type Conn struct {
 // socket is simply dropped.
 const drainLimit = 4 << 20
 
+// Options tune a Conn; zero values mean the defaults.
+type Options struct {
+	// Ping is the interval of WebSocket pings from the server.
+	Ping time.Duration
+	// Timeout closes a connection from which nothing (not even a pong)
+	// arrived for this long.
+	Timeout time.Duration
+}
+
 // NewConn wraps an upgraded WebSocket; messages over max bytes are refused.
 func NewConn(ws *websocket.Conn, max int) *Conn {
+	return NewConnWith(ws, max, Options{})
+}
+
+// NewConnWith is NewConn with options.
+func NewConnWith(ws *websocket.Conn, max int, o Options) *Conn {
+	if o.Ping <= 0 {
+		o.Ping = pingEvery
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = readTimeout
+	}
 	ws.SetReadLimit(int64(max) + drainLimit)
-	return &Conn{ws: ws, max: max, out: make(chan []byte, sendQueue), done: make(chan struct{})}
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(o.Timeout)) })
+	return &Conn{ws: ws, max: max, opts: o, out: make(chan []byte, sendQueue), done: make(chan struct{})}
 }
 
 // ReadRequest blocks for the next client message.
 func (c *Conn) ReadRequest() (*livekit.SignalRequest, error) {
 	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.Timeout))
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
@@ -150,17 +178,38 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 func (c *Conn) WriteLoop() {
 	defer close(c.done)
 	defer c.Abort()
-	for b := range c.out {
+	ping := time.NewTicker(c.opts.Ping)
+	defer ping.Stop()
+	for {
+		var b []byte
+		select {
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				c.fail()
+				return
+			}
+			continue
+		case m, ok := <-c.out:
+			if !ok {
+				c.mu.Lock()
+				msg := c.closeMsg
+				c.mu.Unlock()
+				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+				return
+			}
+			b = m
+		}
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
-			c.Close("")
-			for range c.out { // drain so Close's senders never block
-			}
+			c.fail()
 			return
 		}
 	}
-	c.mu.Lock()
-	msg := c.closeMsg
-	c.mu.Unlock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+}
+
+// fail ends a connection whose writes fail.
+func (c *Conn) fail() {
+	c.Close("")
+	for range c.out { // drain: Close has closed it
+	}
 }
