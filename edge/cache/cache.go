@@ -201,3 +201,12 @@ func (c *Cache) Keyframe() (first, last uint16, ok bool) {
 	}
 	return uint16(f - 1), uint16(f - 1 + more), true
 }
+
+// Newest returns the sequence number of the newest stored packet.
+func (c *Cache) Newest() (uint16, bool) {
+	top := c.top.Load()
+	if top == 0 {
+		return 0, false
+	}
+	return uint16(top - 1), true
+}

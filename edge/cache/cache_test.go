@@ -252,3 +252,16 @@ func BenchmarkGet(b *testing.B) {
 		i++
 	}
 }
+
+func TestNewest(t *testing.T) {
+	c := newCache(t, 16)
+	if _, ok := c.Newest(); ok {
+		t.Fatal("empty cache has a newest packet")
+	}
+	for _, s := range []uint16{65535, 0, 2, 1} {
+		c.Store(packet(s, 0, false, 50))
+	}
+	if n, ok := c.Newest(); !ok || n != 2 {
+		t.Fatalf("Newest = %d, %v; want 2", n, ok)
+	}
+}

@@ -61,6 +61,10 @@ type Result struct {
 // layer with one set of offsets) are kept for mapping NACKs.
 const segHistory = 32
 
+// maxJump is the largest sequence number jump within one layer taken as
+// loss or reordering; a larger one is a restarted stream.
+const maxJump = 3000
+
 // extBase is where extended outgoing sequence numbers start.
 const extBase = 1 << 32
 
@@ -178,8 +182,20 @@ func (f *Forwarder) Forward(p *Packet) Result {
 	if t != f.cur && t >= 0 {
 		res.KeyframeLayer = t
 	}
-	seg := &f.segs[(f.nsegs-1)%segHistory]
 	d := int16(p.Header.Seq - f.lastSrcSeq)
+	if !switched && (d > maxJump || d < -maxJump) {
+		// The publisher restarted the stream (a new encoder, an ICE
+		// restart): start a new segment at its next keyframe so the
+		// subscriber sees neither a jump nor a stall.
+		if !p.Keyframe {
+			res.KeyframeLayer = p.Layer
+			return f.filter(res)
+		}
+		f.startSegment(p)
+		switched = true
+		d = 1
+	}
+	seg := &f.segs[(f.nsegs-1)%segHistory]
 	var out uint64
 	if d > 0 {
 		out = f.lastOut + uint64(d)
@@ -290,15 +306,16 @@ const maxElapsed = int64(3600e9)
 // should follow the last forwarded one by. It maps both packets to the
 // publisher's wall clock through the sender reports (RFC 3550 §6.4.1) of
 // their layers; the same layer needs no report. Without reports, or when
-// the mapping disagrees with the arrival times by more than a second (a
-// stale report, a restarted encoder), it uses the time between arrivals.
+// the mapping goes backwards or disagrees with the arrival times by more
+// than a second (a stale report, a restarted encoder), it uses the time
+// between arrivals.
 // The result is at least 1, so timestamps always move forward.
 func (f *Forwarder) timestampDelta(p *Packet) int64 {
 	cr := int64(f.src.clockRate)
 	el := min(max(p.Arrival-f.lastArrival, 0), maxElapsed)
 	elapsed := (el*cr + 5e8) / 1e9
 	d, ok := f.src.mapTimestamp(f.lastLayer, f.lastSrcTS, p.Layer, p.Header.Timestamp)
-	if !ok || d-elapsed > cr || elapsed-d > cr {
+	if !ok || d < 1 || d-elapsed > cr || elapsed-d > cr {
 		d = elapsed
 	}
 	return max(d, 1)

@@ -162,6 +162,24 @@ func TestRewrite(t *testing.T) {
 			},
 		},
 		{
+			name: "publisher restart: jump in sequence numbers waits for a keyframe", layers: 1,
+			steps: []step{
+				sent(l0(100, 0, true), 100, 9000),
+				sent(l0(101, 1, false), 101, 12000),
+				filtered(pk{seq: 40000, ts: 5, arrival: 2 * frame, pic: 1}, 0),
+				sent(pk{seq: 40001, ts: 3005, key: true, arrival: 3 * frame, pic: 2}, 102, 18000),
+				sent(pk{seq: 40002, ts: 6005, arrival: 4 * frame, pic: 3}, 103, 21000),
+			},
+		},
+		{
+			name: "publisher restart backwards", layers: 1,
+			steps: []step{
+				sent(l0(30000, 0, true), 30000, 9000),
+				sent(pk{seq: 7, ts: 1, key: true, arrival: frame}, 30001, 12000),
+				sent(pk{seq: 8, ts: 3001, arrival: 2 * frame}, 30002, 15000),
+			},
+		},
+		{
 			name: "start paused", layers: 1,
 			steps: []step{
 				filtered(l0(100, 0, true), -1).then(target(-1, false)),
@@ -425,6 +443,54 @@ func TestConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.fn(); !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestPrime(t *testing.T) {
+	tests := []struct {
+		name    string
+		target  int
+		packets int // after the keyframe, including it
+		started bool
+		want    int
+	}{
+		{"replays keyframe and what follows", 0, 5, false, 5},
+		{"not twice", 0, 5, true, 0},
+		{"paused", -1, 5, false, 0},
+		{"too much to replay", 0, 40, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, 1, Config{Layer: tt.target}, 64)
+			c := newBenchCache(t)[0]
+			c.Store(vp8Packet(pk{seq: 9, ts: 0, pic: 1})) // before the keyframe
+			for i := 0; i < tt.packets; i++ {
+				c.Store(vp8Packet(pk{seq: uint16(10 + i), ts: 3000 + uint32(i/3)*3000, key: i == 0, pic: 2 + uint16(i/3)}))
+			}
+			if tt.started {
+				r.feed(pk{seq: 5, key: true})
+				r.drain()
+			}
+			if got := r.f.Prime(c, make([]byte, 1500), 0); got != tt.want {
+				t.Fatalf("Prime queued %d, want %d", got, tt.want)
+			}
+			outs := r.drain()
+			if len(outs) != tt.want {
+				t.Fatalf("%d packets in the queue", len(outs))
+			}
+			if tt.want > 0 {
+				if outs[0].seq != 10 || outs[len(outs)-1].seq != uint16(10+tt.packets-1) {
+					t.Fatalf("replayed %d..%d", outs[0].seq, outs[len(outs)-1].seq)
+				}
+				// Live packets continue the sequence.
+				if res := r.feed(pk{seq: uint16(10 + tt.packets), ts: 90000, pic: 50}); res.Verdict != Sent {
+					t.Fatalf("live packet after prime: %v", res.Verdict)
+				}
+				if st := r.src.LayerStats(0, 0); st.Packets != 1 {
+					t.Fatalf("replayed packets counted as received: %+v", st)
+				}
 			}
 		})
 	}

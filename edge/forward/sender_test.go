@@ -123,4 +123,3 @@ func TestSender(t *testing.T) {
 		t.Fatalf("after removal: %+v, %d written", s.Stats(), rec.count())
 	}
 }
-

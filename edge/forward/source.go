@@ -147,6 +147,10 @@ func (p *Packet) Payload() []byte { return p.Buf[p.Header.PayloadOffset:p.Header
 // and its Forwarders, e.g. time.Since(edgeStart)), counts it and feeds the
 // layer's bitrate meter. It does not allocate.
 func (s *Source) Parse(buf []byte, layer int, arrival int64) (Packet, error) {
+	return s.parse(buf, layer, arrival, true)
+}
+
+func (s *Source) parse(buf []byte, layer int, arrival int64, count bool) (Packet, error) {
 	p := Packet{Buf: buf, Layer: int8(layer), Arrival: arrival}
 	if layer < 0 || layer >= s.nlayers {
 		return p, fmt.Errorf("%w: layer %d of %d", ErrLayer, layer, s.nlayers)
@@ -156,10 +160,12 @@ func (s *Source) Parse(buf []byte, layer int, arrival int64) (Packet, error) {
 		return p, fmt.Errorf("forward: %w", err)
 	}
 	p.Header = h
-	l := &s.layers[layer]
-	l.packets.Add(1)
-	l.bytes.Add(uint64(len(buf)))
-	l.rate.Add(len(buf), arrival)
+	if count {
+		l := &s.layers[layer]
+		l.packets.Add(1)
+		l.bytes.Add(uint64(len(buf)))
+		l.rate.Add(len(buf), arrival)
+	}
 	payload := buf[h.PayloadOffset:h.PayloadEnd]
 	switch s.kind {
 	case codec.VP8:

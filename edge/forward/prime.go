@@ -1,0 +1,41 @@
+package forward
+
+import "github.com/spacecast/spacecast/edge/cache"
+
+// Prime starts a Forwarder that has not sent anything yet from the newest
+// keyframe in c (the cache of its target layer) instead of waiting for the
+// publisher to answer a keyframe request: it replays that keyframe and the
+// packets after it, up to the newest, through Forward. This takes a round
+// trip and an encoder keyframe off a new subscriber's time to first frame.
+// Live packets may be forwarded concurrently; ones that overtake the replay
+// reach the subscriber out of order, which its jitter buffer absorbs.
+//
+// It does nothing (and returns 0) if the forwarder has started, is paused,
+// c has no keyframe, or the replay would fill more than half the queue.
+// scratch must hold the cache's largest packet. now is on the Parse clock.
+func (f *Forwarder) Prime(c *cache.Cache, scratch []byte, now int64) (queued int) {
+	layer := f.Target()
+	f.mu.Lock()
+	started := f.started
+	f.mu.Unlock()
+	if started || layer < 0 || c == nil {
+		return 0
+	}
+	first, _, ok := c.Keyframe()
+	newest, ok2 := c.Newest()
+	if !ok || !ok2 || int(newest-first)+1 > f.q.Cap()/2 {
+		return 0
+	}
+	for seq := first; ; seq++ {
+		if n, ok := c.Get(seq, scratch); ok {
+			if p, err := f.src.parse(scratch[:n], layer, now, false); err == nil {
+				if f.Forward(&p).Verdict == Sent {
+					queued++
+				}
+			}
+		}
+		if seq == newest {
+			return queued
+		}
+	}
+}
