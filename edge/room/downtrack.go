@@ -134,7 +134,8 @@ func (d *DownTrack) send(pkt []byte) {
 
 // readRTCP handles the subscriber's feedback for this track until the
 // sender stops: NACKs are answered from the track's packet cache, PLI and
-// FIR become rate-limited keyframe requests to the publisher.
+// FIR become rate-limited keyframe requests to the publisher, REMB updates
+// the subscriber's bandwidth estimate that drives layer choice.
 func (d *DownTrack) readRTCP() {
 	buf := make([]byte, 1500)
 	scratch := make([]byte, 1500)
@@ -153,6 +154,11 @@ func (d *DownTrack) readRTCP() {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.track.keyframe(d.fwd.Current(), m.now(), false)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				// The subscriber's receive-side estimate for the whole
+				// connection (REMB: negotiated instead of transport-cc on
+				// subscriber connections).
+				d.sub.estimate.Store(uint64(p.Bitrate))
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), caches, scratch)

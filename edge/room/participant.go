@@ -23,6 +23,7 @@ const (
 	mailboxLimit   = 4096
 	mediaQueue     = 256 // packets queued for one subscriber, all tracks
 	selectEvery    = 500 * time.Millisecond
+	audioBudget    = 64_000 // bits/s set aside per audio track
 	candidateLimit = 64
 	pingInterval   = 5  // seconds, told to clients
 	pingTimeout    = 15 // seconds
@@ -56,6 +57,9 @@ type Participant struct {
 	// one writer goroutine drains it.
 	queue *forward.Queue
 	tags  atomic.Pointer[map[uint32]*DownTrack]
+	// estimate is the subscriber's bandwidth estimate in bits/s (REMB;
+	// 0: unknown).
+	estimate atomic.Uint64
 
 	// Owned by the loop goroutine.
 	conn          *signal.Conn
@@ -367,6 +371,9 @@ func (p *Participant) detach(c *signal.Conn, err error) {
 
 // writePublisherRTCP sends RTCP to the publisher (any goroutine).
 func (p *Participant) writePublisherRTCP(pkt rtcp.Packet) {
+	if p.pub == nil {
+		return
+	}
 	_ = p.pub.WriteRTCP([]rtcp.Packet{pkt})
 }
 
@@ -407,7 +414,7 @@ func (p *Participant) selectLayer(d *DownTrack, bind bool) {
 	if d.sel != nil {
 		d.scratch = d.track.simLayers(now, d.scratch)
 		wanted = simulcast.Wanted(d.scratch, d.req)
-		layer = d.sel.Select(d.scratch, d.req, 0, now)
+		layer = d.sel.Select(d.scratch, d.req, p.trackBudget(), now)
 	}
 	if wanted != d.wanted {
 		d.wanted = wanted
@@ -418,4 +425,22 @@ func (p *Participant) selectLayer(d *DownTrack, bind bool) {
 			d.track.keyframe(layer, now, true)
 		}
 	}
+}
+
+// trackBudget splits the subscriber's bandwidth estimate evenly across its
+// video tracks, after what its audio tracks take (0: no estimate).
+func (p *Participant) trackBudget() uint64 {
+	est := p.estimate.Load()
+	if est == 0 {
+		return 0
+	}
+	video := 0
+	for _, d := range p.downs {
+		if d.track.kind == webrtc.RTPCodecTypeVideo {
+			video++
+		} else if est > audioBudget {
+			est -= audioBudget
+		}
+	}
+	return est / uint64(max(video, 1))
 }

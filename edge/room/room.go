@@ -334,6 +334,19 @@ func (r *Room) run() {
 }
 
 func (r *Room) speakers() {
+	changed, ps := r.speakerChanges()
+	if len(changed) == 0 {
+		return
+	}
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: &livekit.SpeakersChanged{Speakers: changed}}}
+	for _, p := range ps {
+		p.sendAsync(msg)
+	}
+}
+
+// speakerChanges updates who speaks from the audio levels (RFC 6464) seen
+// since the last tick and returns the changes and who to tell.
+func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 	r.mu.Lock()
 	var changed []*livekit.SpeakerInfo
 	for _, t := range r.tracks {
@@ -359,13 +372,7 @@ func (r *Room) speakers() {
 	}
 	ps := r.participantsLocked()
 	r.mu.Unlock()
-	if len(changed) == 0 {
-		return
-	}
-	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: &livekit.SpeakersChanged{Speakers: changed}}}
-	for _, p := range ps {
-		p.sendAsync(msg)
-	}
+	return changed, ps
 }
 
 func (r *Room) quality() {

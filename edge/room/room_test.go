@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/signal"
+	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -260,4 +262,95 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("participant stuck handling %v", req)
 		}
 	})
+}
+
+func TestBandwidthDrivesLayer(t *testing.T) {
+	m, _ := NewMetrics(nil)
+	mgr := &Manager{metrics: m, epoch: time.Now().Add(-time.Hour)}
+	r := &Room{mgr: mgr}
+	owner := &Participant{room: r, sid: "PA_pub", wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	info := &livekit.TrackInfo{Sid: "TR_1", Simulcast: true, Layers: []*livekit.VideoLayer{
+		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180},
+		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360},
+		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720},
+	}}
+	tr, err := newPubTrackCodec(owner, info, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three layers at 100 kbit/s, 500 kbit/s, 2 Mbit/s for one second.
+	now := mgr.now()
+	for q, size := range []int{417, 2083, 8333} { // bytes per 1/30 s
+		tr.layers[q].Store(&layer{track: tr, quality: q})
+		tr.layers[q].Load().lastAt.Store(now)
+		for i := 0; i < 30; i++ {
+			pkt := vp8Packet(uint16(i), uint32(i)*3000, i == 0)
+			pkt = append(pkt[:12], make([]byte, size)...)
+			copy(pkt[12:], []byte{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a})
+			_, _ = tr.src.Parse(pkt, q, now-int64(time.Second)+int64(i)*int64(time.Second)/30)
+		}
+	}
+	sub := &Participant{room: r, sid: "PA_sub", downs: map[string]*DownTrack{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	if sub.queue, err = forward.NewQueue(forward.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDownTrack(tr, sub, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.bound.Store(&binding{w: &discard{}})
+	sub.downs["TR_1"] = d
+	tests := []struct {
+		name     string
+		estimate uint64
+		want     int
+	}{
+		{"no estimate: highest", 0, 2},
+		{"1 Mbit/s: medium", 1_000_000, 1},
+		{"150 kbit/s: low", 150_000, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
+			sub.estimate.Store(tt.estimate)
+			sub.selectLayer(d, true)
+			if got := d.fwd.Target(); got != tt.want {
+				t.Fatalf("target layer %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSpeakerChanges(t *testing.T) {
+	m, _ := NewMetrics(nil)
+	mgr := &Manager{metrics: m, epoch: time.Now(), log: slog.New(slog.DiscardHandler)}
+	r := newRoom(mgr, "r")
+	alice := &Participant{room: r, sid: "PA_a"}
+	tr, err := newPubTrackCodec(alice, &livekit.TrackInfo{Sid: "TR_a"}, webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.tracks[tr.sid] = tr
+	tr.loudest.Store(20) // -20 dBov: speaking
+	ch, _ := r.speakerChanges()
+	if len(ch) != 1 || !ch[0].Active || ch[0].Sid != "PA_a" || ch[0].Level <= 0 {
+		t.Fatalf("changes %v, want alice speaking", ch)
+	}
+	tr.loudest.Store(20)
+	if ch, _ := r.speakerChanges(); len(ch) != 0 {
+		t.Fatalf("repeated speaker reported again: %v", ch)
+	}
+	var stopped []*livekit.SpeakerInfo
+	for i := 0; i < speakerHoldTick+1 && len(stopped) == 0; i++ {
+		stopped, _ = r.speakerChanges() // silence (127) from now on
+	}
+	if len(stopped) != 1 || stopped[0].Active {
+		t.Fatalf("changes %v, want alice stopped", stopped)
+	}
+	tr.loudest.Store(100) // quiet: not speaking
+	if ch, _ := r.speakerChanges(); len(ch) != 0 {
+		t.Fatalf("quiet track reported: %v", ch)
+	}
 }
