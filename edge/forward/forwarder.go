@@ -158,6 +158,15 @@ func (f *Forwarder) Current() int { return int(f.current.Load()) }
 func (f *Forwarder) Forward(p *Packet) Result {
 	t := int8(f.target.Load())
 	res := Result{KeyframeLayer: -1}
+	if c := int8(f.current.Load()); p.Layer != t && p.Layer != c {
+		// Fast path, no lock: a layer this subscriber neither gets nor
+		// waits for (two of three simulcast layers). Not counted.
+		if t >= 0 && t != c {
+			res.KeyframeLayer = t
+		}
+		res.Verdict = Filtered
+		return res
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switched := false
@@ -325,7 +334,7 @@ func (f *Forwarder) timestampDelta(p *Packet) int64 {
 type Stats struct {
 	Packets    uint64 // packets queued for the subscriber (retransmissions excluded)
 	Bytes      uint64 // bytes of those packets
-	Filtered   uint64 // packets not for this subscriber
+	Filtered   uint64 // packets of the current or target layer not sent (waiting for a keyframe, paused, late, duplicate)
 	QueueDrops uint64 // packets dropped because the queue was full
 	Switches   uint64 // segments started (start, layer switches, resumes)
 	NACKs      uint64 // sequence numbers the subscriber asked for again
