@@ -24,7 +24,7 @@ import (
 //	        "quality <track> low|medium|high", "unpublish video", "reconnect",
 //	        "data <reliable|lossy> <dest|*> <payload>", "quit"
 //	stdout: {"ev":"connected"|"published"|"subscribed"|"muted"|"unmuted"|
-//	         "unpublished"|"reconnected"|
+//	         "unpublished"|"reconnected"|"quality"|
 //	         "data"|"disconnected"|"error"|"report", ...}
 const helperEnv = "SPACECAST_EDGE_HELPER"
 
@@ -60,6 +60,9 @@ func helperMain() int {
 	remotes := map[string]*lksdk.RemoteTrackPublication{}
 	cb := lksdk.NewRoomCallback()
 	cb.OnReconnected = func() { emit(event{Ev: "reconnected"}) }
+	cb.OnConnectionQualityChanged = func(u *livekit.ConnectionQualityInfo, p lksdk.Participant) {
+		emit(event{Ev: "quality", From: p.Identity(), Msg: u.Quality.String()})
+	}
 	cb.OnTrackUnpublished = func(pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
 		emit(event{Ev: "unpublished", Track: pub.SID(), From: rp.Identity()})
 	}

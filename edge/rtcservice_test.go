@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -384,4 +385,72 @@ func TestResume(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling
 	}
+}
+
+func TestPublishSources(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	c, _ := f.join("alice", "r", &auth.VideoGrant{RoomJoin: true, Room: "r", CanPublishSources: []string{"camera", "microphone"}})
+	tests := []struct {
+		name   string
+		source livekit.TrackSource
+		typ    livekit.TrackType
+		ok     bool
+	}{
+		{"camera allowed", livekit.TrackSource_CAMERA, livekit.TrackType_VIDEO, true},
+		{"microphone allowed", livekit.TrackSource_MICROPHONE, livekit.TrackType_AUDIO, true},
+		{"screen share refused", livekit.TrackSource_SCREEN_SHARE, livekit.TrackType_VIDEO, false},
+		{"screen share audio refused", livekit.TrackSource_SCREEN_SHARE_AUDIO, livekit.TrackType_AUDIO, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.t = t
+			cid := "cid" + string(rune('a'+i))
+			c.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: &livekit.AddTrackRequest{Cid: cid, Type: tt.typ, Source: tt.source}}})
+			m := c.expect("answer to AddTrack", func(m *livekit.SignalResponse) bool {
+				return m.GetTrackPublished() != nil || m.GetRequestResponse() != nil
+			})
+			if got := m.GetTrackPublished().GetCid() == cid; got != tt.ok {
+				t.Fatalf("published=%v (%v), want %v", got, m, tt.ok)
+			}
+			if !tt.ok && m.GetRequestResponse().GetReason() != livekit.RequestResponse_NOT_ALLOWED {
+				t.Fatalf("refusal %v", m)
+			}
+		})
+	}
+}
+
+func TestRoomServiceDeleteAndAuth(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	c, _ := f.join("alice", "doomed", nil)
+	key, secret := f.cluster.SigningSecret()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// A participant's own join token is not a moderator's.
+	joinOnly := f.token("alice", joinGrant("doomed"), time.Minute)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.httpURL+"/twirp/livekit.RoomService/ListParticipants", strings.NewReader(`{"room":"doomed"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+joinOnly)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("ListParticipants with a join token: HTTP %d, want 403", resp.StatusCode)
+	}
+
+	rs := lksdk.NewRoomServiceClient(f.httpURL, key, secret)
+	rooms, err := rs.ListRooms(ctx, &livekit.ListRoomsRequest{})
+	if err != nil || len(rooms.Rooms) != 1 || rooms.Rooms[0].Name != "doomed" || rooms.Rooms[0].NumParticipants != 1 {
+		t.Fatalf("ListRooms = %v, %v", rooms, err)
+	}
+	if _, err := rs.SendData(ctx, &livekit.SendDataRequest{Room: "doomed", Data: []byte("x"), Kind: livekit.DataPacket_RELIABLE}); err != nil {
+		t.Fatalf("SendData: %v", err)
+	}
+	if _, err := rs.DeleteRoom(ctx, &livekit.DeleteRoomRequest{Room: "doomed"}); err != nil {
+		t.Fatalf("DeleteRoom: %v", err)
+	}
+	c.expect("leave", isLeave(livekit.DisconnectReason_ROOM_DELETED))
+	c.expectClosed()
 }

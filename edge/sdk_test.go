@@ -42,6 +42,12 @@ func TestSDKPublishSubscribe(t *testing.T) {
 	if d.From != "alice" || d.Payload != "hello-reliable" {
 		t.Fatalf("data = %+v", d)
 	}
+	pub.send("data lossy bob hello-lossy")
+	sub.waitFor("lossy data", 10*time.Second, func(e event) bool { return e.Ev == "data" && e.Payload == "hello-lossy" })
+	q := sub.waitFor("connection quality", 10*time.Second, func(e event) bool { return e.Ev == "quality" && e.From == "alice" })
+	if q.Msg != "EXCELLENT" {
+		t.Errorf("alice's connection quality %s on a clean link", q.Msg)
+	}
 
 	pub.send("mute video")
 	m := sub.waitFor("mute", 10*time.Second, sub.ev("muted"))
@@ -168,12 +174,22 @@ func TestSDKPermissions(t *testing.T) {
 	deaf := f.spawn("deaf", f.token("deaf", &auth.VideoGrant{RoomJoin: true, Room: "r4", CanSubscribe: &no}, time.Minute))
 	deaf.waitFor("connected", 20*time.Second, deaf.ev("connected"))
 
-	// canPublishData=false: mute's data is dropped; alice's arrives.
+	// canPublishData=false: mute's data is dropped; deaf's arrives.
 	mute.send("data reliable * from-mute")
 	deaf.send("data reliable * from-deaf")
 	d := alice.waitFor("data", 10*time.Second, alice.ev("data"))
 	if d.From != "deaf" || d.Payload != "from-deaf" {
 		t.Fatalf("alice got %+v, want deaf's packet only", d)
+	}
+	// Destinations: a packet for deaf reaches deaf and nobody else.
+	alice.send("data reliable deaf for-deaf")
+	alice.send("data reliable * for-all")
+	fromAlice := func(e event) bool { return e.Ev == "data" && e.From == "alice" }
+	if e := deaf.waitFor("data", 10*time.Second, fromAlice); e.Payload != "for-deaf" {
+		t.Fatalf("deaf got %+v first", e)
+	}
+	if e := mute.waitFor("data", 10*time.Second, fromAlice); e.Payload != "for-all" {
+		t.Fatalf("mute got %+v, a packet addressed to deaf", e)
 	}
 
 	alice.send("publish")
