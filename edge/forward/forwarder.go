@@ -205,6 +205,12 @@ func (f *Forwarder) Forward(p *Packet) Result {
 		d = 1
 	}
 	seg := &f.segs[(f.nsegs-1)%segHistory]
+	if p.Header.PayloadLen() == 0 && !switched {
+		if d > 0 {
+			f.skipPadding(p, d, seg)
+		}
+		return f.filter(res)
+	}
 	var out uint64
 	if d > 0 {
 		out = f.lastOut + uint64(d)
@@ -261,6 +267,25 @@ func (f *Forwarder) filter(res Result) Result {
 	f.stats.Filtered++
 	res.Verdict = Filtered
 	return res
+}
+
+// skipPadding takes a padding-only packet (RFC 3550 §5.1: no payload, only
+// padding, as in a bandwidth probe) out of the subscriber's sequence space,
+// so it leaves no hole: the next packet continues at lastOut+1 in a new
+// segment with the same offsets. Source packets lost just before it keep
+// their place (and stay NACKable). A burst of padding makes one segment.
+func (f *Forwarder) skipPadding(p *Packet, d int16, seg *segment) {
+	f.lastSrcSeq = p.Header.Seq
+	if d == 1 && seg.outStart == f.lastOut+1 {
+		seg.srcStart = p.Header.Seq + 1 // nothing forwarded in seg yet
+		return
+	}
+	f.lastOut += uint64(d - 1) // the lost packets before the padding
+	next := *seg
+	next.srcStart = p.Header.Seq + 1
+	next.outStart = f.lastOut + 1
+	f.nsegs++
+	f.segs[(f.nsegs-1)%segHistory] = next
 }
 
 // mungeVP8 fills rw's VP8 fields from the segment's offsets.

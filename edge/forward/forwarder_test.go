@@ -180,6 +180,30 @@ func TestRewrite(t *testing.T) {
 			},
 		},
 		{
+			name: "padding-only packets leave no hole", layers: 1,
+			steps: []step{
+				sent(l0(10, 0, true), 10, 9000),
+				sent(l0(11, 1, false), 11, 12000),
+				filtered(pk{seq: 12, ts: 12000, padOnly: true}, -1),
+				sent(l0(13, 2, false), 12, 15000),
+				filtered(pk{seq: 14, ts: 15000, padOnly: true}, -1),
+				filtered(pk{seq: 15, ts: 15000, padOnly: true}, -1),
+				filtered(pk{seq: 16, ts: 15000, padOnly: true}, -1),
+				sent(l0(17, 3, false), 13, 18000),
+				sent(l0(18, 4, false), 14, 21000),
+			},
+		},
+		{
+			name: "a loss before padding stays a hole", layers: 1,
+			steps: []step{
+				sent(l0(10, 0, true), 10, 9000),
+				// 11 and 12 lost upstream
+				filtered(pk{seq: 13, ts: 9000, padOnly: true}, -1),
+				sent(l0(14, 1, false), 13, 12000),
+				sent(l0(15, 2, false), 14, 15000),
+			},
+		},
+		{
 			name: "start paused", layers: 1,
 			steps: []step{
 				filtered(l0(100, 0, true), -1).then(target(-1, false)),
@@ -493,5 +517,26 @@ func TestPrime(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestNACKAcrossPadding(t *testing.T) {
+	r := newRig(t, 1, Config{}, 64)
+	r.feed(pk{seq: 10, key: true})
+	// 11 lost upstream, 12 padding, 13 media.
+	r.feed(pk{seq: 12, padOnly: true})
+	r.feed(pk{seq: 13})
+	r.feed(pk{seq: 14})
+	tests := []struct {
+		out uint16
+		src uint16
+	}{{10, 10}, {11, 11}, {12, 13}, {13, 14}}
+	for _, tt := range tests {
+		if _, src, ok := r.f.MapNACK(tt.out); !ok || src != tt.src {
+			t.Fatalf("MapNACK(%d) = %d, %v; want %d", tt.out, src, ok, tt.src)
+		}
+	}
+	if _, _, ok := r.f.MapNACK(14); ok {
+		t.Fatal("mapped a sequence number never sent")
 	}
 }

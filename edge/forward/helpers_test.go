@@ -25,6 +25,7 @@ type pk struct {
 	arrival int64 // ns
 	ext     bool  // carry a header extension
 	cont    bool  // continuation packet (S=0)
+	padOnly bool  // no payload, only 8 octets of padding
 }
 
 var layerSSRC = [MaxLayers]uint32{0x1000, 0x1001, 0x1002, 0x1003}
@@ -41,6 +42,10 @@ func vp8Packet(p pk) []byte {
 	if p.ext {
 		b[0] |= 0x10
 		b = append(b, 0xbe, 0xde, 0x00, 0x01, 0x32, 0xaa, 0xbb, 0xcc)
+	}
+	if p.padOnly {
+		b[0] |= 0x20
+		return append(b, 0, 0, 0, 0, 0, 0, 0, 8)
 	}
 	s := byte(0x10)
 	if p.cont {
