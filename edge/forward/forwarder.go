@@ -147,6 +147,14 @@ func (f *Forwarder) SetTarget(layer int) (needKeyframe bool) {
 	return layer >= 0 && int32(layer) != f.current.Load() && f.src.kind.IsVideo()
 }
 
+// SetOutput sets the subscriber-side SSRC and payload type (0 keeps the
+// publisher's), for callers that learn them after New (pion's Bind).
+func (f *Forwarder) SetOutput(ssrc uint32, payloadType uint8) {
+	f.mu.Lock()
+	f.ssrc, f.pt = ssrc, payloadType
+	f.mu.Unlock()
+}
+
 // Target is the selected layer (-1: paused).
 func (f *Forwarder) Target() int { return int(f.target.Load()) }
 
@@ -217,7 +225,7 @@ func (f *Forwarder) Forward(p *Packet) Result {
 	} else if d == 0 || int16(p.Header.Seq-seg.srcStart) < 0 {
 		return f.filter(res) // duplicate, or belongs before this segment
 	} else {
-		out = f.lastOut - uint64(-int64(d))
+		out = seg.outStart + uint64(p.Header.Seq-seg.srcStart) // late, within the segment
 	}
 	rw := rewrite{
 		pkt:      p.Buf,

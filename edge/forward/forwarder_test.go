@@ -540,3 +540,13 @@ func TestNACKAcrossPadding(t *testing.T) {
 		t.Fatal("mapped a sequence number never sent")
 	}
 }
+
+func TestSetOutput(t *testing.T) {
+	r := newRig(t, 1, Config{}, 8)
+	r.f.SetOutput(0x777, 111)
+	r.feed(pk{seq: 1, key: true})
+	o := r.drain()[0]
+	if o.ssrc != 0x777 || o.pt != 111 {
+		t.Fatalf("ssrc %#x pt %d", o.ssrc, o.pt)
+	}
+}
