@@ -17,6 +17,14 @@
 // map back to (layer, source sequence number) for edge/cache, and Retransmit
 // rewrites the cached packet the same way.
 //
+// Padding-only packets (bandwidth probes) are taken out of the subscriber's
+// sequence space, and a jump of thousands of sequence numbers (a restarted
+// publisher stream) starts a new segment at the next keyframe. Prime replays
+// the newest cached keyframe so a new subscriber need not wait for one.
+// Sender drains a Queue into pion-style writers (the only pion type used
+// here is rtp.Header, to hand packets over without allocating). Payload
+// parsing lives in edge/codec, which this work also owns.
+//
 // Nothing on the forwarding path allocates (see BenchmarkForward).
 //
 // Threading: Forward and Retransmit may be called from several goroutines (one
