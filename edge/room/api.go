@@ -179,7 +179,7 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 type pionLogs struct{ l *slog.Logger }
 
 func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{f.l.With("component", "pion/"+scope)}
+	return pionLogger{f.l.With("subsystem", "pion/"+scope)}
 }
 
 type pionLogger struct{ l *slog.Logger }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -67,10 +68,10 @@ type Conn struct {
 	out  chan []byte
 	done chan struct{}
 
-	mu        sync.Mutex
-	closed    bool
-	closeMsg  []byte // close frame to send after the queue drains
+	closing   chan struct{} // closed by Close
+	closeMsg  atomic.Pointer[[]byte]
 	closeOnce sync.Once
+	abortOnce sync.Once
 }
 
 // drainLimit is how much of an oversized message is read and discarded so
@@ -103,7 +104,7 @@ func NewConnWith(ws *websocket.Conn, max int, o Options) *Conn {
 	}
 	ws.SetReadLimit(int64(max) + drainLimit)
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(o.Timeout)) })
-	return &Conn{ws: ws, max: max, opts: o, out: make(chan []byte, sendQueue), done: make(chan struct{})}
+	return &Conn{ws: ws, max: max, opts: o, out: make(chan []byte, sendQueue), done: make(chan struct{}), closing: make(chan struct{})}
 }
 
 // ReadRequest blocks for the next client message.
@@ -138,10 +139,10 @@ func (c *Conn) Send(resp *livekit.SignalResponse) error {
 	if err != nil {
 		return fmt.Errorf("signal: marshal: %w", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	select {
+	case <-c.closing:
 		return ErrClosed
+	default:
 	}
 	select {
 	case c.out <- b:
@@ -154,21 +155,19 @@ func (c *Conn) Send(resp *livekit.SignalResponse) error {
 // Close sends what is queued, then a close frame with reason, then closes the
 // socket. It is safe to call more than once and from any goroutine.
 func (c *Conn) Close(reason string) {
-	c.mu.Lock()
-	if !c.closed {
-		c.closed = true
+	c.closeOnce.Do(func() {
 		if len(reason) > 120 {
 			reason = reason[:120]
 		}
-		c.closeMsg = websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
-		close(c.out)
-	}
-	c.mu.Unlock()
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason)
+		c.closeMsg.Store(&msg)
+		close(c.closing)
+	})
 }
 
 // Abort closes the socket at once (the reader unblocks).
 func (c *Conn) Abort() {
-	c.closeOnce.Do(func() { _ = c.ws.Close() })
+	c.abortOnce.Do(func() { _ = c.ws.Close() })
 }
 
 // Done is closed when WriteLoop has returned.
@@ -189,15 +188,23 @@ func (c *Conn) WriteLoop() {
 				return
 			}
 			continue
-		case m, ok := <-c.out:
-			if !ok {
-				c.mu.Lock()
-				msg := c.closeMsg
-				c.mu.Unlock()
-				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
-				return
+		case <-c.closing:
+			// Send what was queued before Close, then the close frame.
+			for {
+				select {
+				case b := <-c.out:
+					_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+					if c.ws.WriteMessage(websocket.BinaryMessage, b) != nil {
+						return
+					}
+					continue
+				default:
+				}
+				break
 			}
-			b = m
+			_ = c.ws.WriteControl(websocket.CloseMessage, *c.closeMsg.Load(), time.Now().Add(closeGrace))
+			return
+		case b = <-c.out:
 		}
 		_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
@@ -208,8 +215,4 @@ func (c *Conn) WriteLoop() {
 }
 
 // fail ends a connection whose writes fail.
-func (c *Conn) fail() {
-	c.Close("")
-	for range c.out { // drain: Close has closed it
-	}
-}
+func (c *Conn) fail() { c.Close("") }
