@@ -1,6 +1,8 @@
 package room
 
 import (
+	"encoding/binary"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,9 @@ type binding struct {
 	w    webrtc.TrackLocalWriter
 	ssrc uint32
 	pt   uint8
+	// redToOpus: the publisher sends RED (RFC 2198) but this subscriber
+	// negotiated plain Opus; only the primary encoding is sent.
+	redToOpus bool
 }
 
 func newDownTrack(t *PubTrack, sub *Participant, tag uint32) (*DownTrack, error) {
@@ -80,11 +85,21 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.track.kind }
 // forwarding (at the next keyframe).
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	want := d.track.codec.Load()
+	bind := func(c webrtc.RTPCodecParameters, redToOpus bool) (webrtc.RTPCodecParameters, error) {
+		d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), redToOpus: redToOpus})
+		d.sub.post(func() { d.sub.selectLayer(d, true) })
+		return c, nil
+	}
 	for _, c := range ctx.CodecParameters() {
 		if want == nil || strings.EqualFold(c.MimeType, want.MimeType) && fmtpMatch(c, *want) {
-			d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType)})
-			d.sub.post(func() { d.sub.selectLayer(d, true) })
-			return c, nil
+			return bind(c, false)
+		}
+	}
+	if want != nil && strings.EqualFold(want.MimeType, mimeRED) {
+		for _, c := range ctx.CodecParameters() {
+			if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
+				return bind(c, true)
+			}
 		}
 	}
 	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
@@ -125,11 +140,47 @@ func (d *DownTrack) send(pkt []byte) {
 	}
 	d.hdr.SSRC = b.ssrc
 	d.hdr.PayloadType = b.pt
-	if _, err := b.w.WriteRTP(&d.hdr, pkt[n:]); err != nil {
+	payload := pkt[n:]
+	if b.redToOpus {
+		if payload, err = primaryFromRED(payload); err != nil {
+			return
+		}
+	}
+	if _, err := b.w.WriteRTP(&d.hdr, payload); err != nil {
 		d.sub.room.mgr.metrics.packetsDropped.Inc()
 		return
 	}
 	d.sub.room.mgr.metrics.packetsOut.Inc()
+}
+
+// mimeRED is RFC 2198 redundant audio, as LiveKit clients publish Opus.
+const mimeRED = "audio/red"
+
+var errRED = errors.New("room: malformed RED payload")
+
+// primaryFromRED returns the primary (last) encoding of a RED payload
+// (RFC 2198 §3): 4-byte headers for the redundant blocks, each with its
+// length, then a 1-byte header for the primary; the data follow in order.
+func primaryFromRED(p []byte) ([]byte, error) {
+	i, skip := 0, 0
+	for {
+		if i >= len(p) {
+			return nil, errRED
+		}
+		if p[i]&0x80 == 0 {
+			i++
+			break
+		}
+		if i+4 > len(p) {
+			return nil, errRED
+		}
+		skip += int(binary.BigEndian.Uint16(p[i+2:]) & 0x3ff)
+		i += 4
+	}
+	if i+skip > len(p) {
+		return nil, errRED
+	}
+	return p[i+skip:], nil
 }
 
 // readRTCP handles the subscriber's feedback for this track until the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -377,7 +378,13 @@ func (p *Participant) subscribe(t *PubTrack) {
 		return
 	}
 	if c := t.codec.Load(); c != nil {
-		_ = tr.SetCodecPreferences([]webrtc.RTPCodecParameters{*c})
+		prefs := []webrtc.RTPCodecParameters{*c}
+		if strings.EqualFold(c.MimeType, mimeRED) {
+			// Subscribers without RED get the primary Opus encoding.
+			prefs = append(prefs, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}})
+		}
+		_ = tr.SetCodecPreferences(prefs)
 	}
 	d.sender = tr.Sender()
 	p.wg.Add(1)

@@ -354,3 +354,27 @@ func TestSpeakerChanges(t *testing.T) {
 		t.Fatalf("quiet track reported: %v", ch)
 	}
 }
+
+func TestPrimaryFromRED(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want []byte
+		ok   bool
+	}{
+		{"primary only", []byte{111, 1, 2, 3}, []byte{1, 2, 3}, true},
+		{"one redundant block", []byte{0x80 | 111, 0, 0, 2, 111, 9, 9, 1, 2}, []byte{1, 2}, true},
+		{"two redundant blocks", []byte{0x80 | 111, 0x10, 0, 1, 0x80 | 111, 0x08, 0, 1, 111, 7, 8, 5}, []byte{5}, true},
+		{"truncated header", []byte{0x80 | 111, 0}, nil, false},
+		{"block longer than payload", []byte{0x80 | 111, 0, 0, 9, 111, 1}, nil, false},
+		{"empty", nil, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := primaryFromRED(tt.in)
+			if (err == nil) != tt.ok || string(got) != string(tt.want) {
+				t.Fatalf("primaryFromRED() = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
