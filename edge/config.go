@@ -52,6 +52,10 @@ type RTCConfig struct {
 	NodeIPs []string `yaml:"nodeIPs"`
 	// Interfaces, when set, limits candidate gathering to these interfaces.
 	Interfaces []string `yaml:"interfaces"`
+	// SubscriberQueue is the number of packets that may wait for one
+	// subscriber before new ones are dropped (and counted): a slow
+	// subscriber loses packets instead of slowing the room.
+	SubscriberQueue int `yaml:"subscriberQueue"`
 }
 
 // RoomConfig is the `edge.room:` section.
@@ -73,7 +77,8 @@ func DefaultConfig() Config {
 		NodeID:    "edge-1",
 		Region:    "local",
 		RTC: RTCConfig{
-			UDPPort: 7882,
+			UDPPort:         7882,
+			SubscriberQueue: 128,
 		},
 		Room: RoomConfig{
 			MaxParticipants:  0,
@@ -107,6 +112,9 @@ func (c Config) Validate() error {
 	}
 	if c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 {
 		bad("rtc.tcpPort %d out of range", c.RTC.TCPPort)
+	}
+	if c.RTC.SubscriberQueue < 16 || c.RTC.SubscriberQueue > 4096 {
+		bad("rtc.subscriberQueue %d not in [16, 4096]", c.RTC.SubscriberQueue)
 	}
 	if c.RTC.BindIP != "" && net.ParseIP(c.RTC.BindIP) == nil {
 		bad("rtc.bindIP %q is not an IP address", c.RTC.BindIP)

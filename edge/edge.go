@@ -99,9 +99,9 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	e.rooms, err = room.NewManager(room.Config{
 		API: api, SubAPI: subAPI, NodeID: cfg.NodeID, Region: cfg.Region, Version: Version,
 		MaxParticipants: cfg.Room.MaxParticipants, EmptyTimeout: cfg.Room.EmptyTimeout,
-		DepartureTimeout: cfg.Room.DepartureTimeout,
-		ICEServers:       func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },
-		Logger:           log, Metrics: metrics,
+		DepartureTimeout: cfg.Room.DepartureTimeout, SubscriberQueue: cfg.RTC.SubscriberQueue,
+		ICEServers: func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },
+		Logger:     log, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, err

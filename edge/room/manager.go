@@ -31,6 +31,9 @@ type Config struct {
 	MaxParticipants  int
 	EmptyTimeout     time.Duration
 	DepartureTimeout time.Duration
+	// SubscriberQueue is how many packets may wait for one subscriber (all
+	// its tracks) before new ones are dropped and counted; 0 means 128.
+	SubscriberQueue int
 	// ICEServers returns the STUN/TURN servers (with credentials) handed to
 	// a joining participant.
 	ICEServers func(identity string) []*livekit.ICEServer
@@ -69,6 +72,9 @@ func NewManager(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 		cfg.Metrics = m
+	}
+	if cfg.SubscriberQueue <= 0 {
+		cfg.SubscriberQueue = 128
 	}
 	if cfg.ICEServers == nil {
 		cfg.ICEServers = func(string) []*livekit.ICEServer { return nil }

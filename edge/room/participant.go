@@ -21,7 +21,6 @@ import (
 // Participant tuning.
 const (
 	mailboxLimit   = 4096
-	mediaQueue     = 256 // packets queued for one subscriber, all tracks
 	selectEvery    = 500 * time.Millisecond
 	audioBudget    = 64_000 // bits/s set aside per audio track
 	candidateLimit = 64
@@ -117,7 +116,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
 	}
-	if p.queue, err = forward.NewQueue(forward.QueueConfig{Size: mediaQueue}); err != nil {
+	if p.queue, err = forward.NewQueue(forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}); err != nil {
 		p.discard()
 		return nil, err
 	}
@@ -307,6 +306,9 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 	ice := p.room.mgr.cfg.ICEServers(p.identity)
 	if resume {
 		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{IceServers: ice}}})
+		// An offer in flight when the connection dropped is lost: make
+		// a new one, restarting ICE.
+		p.subOffering = false
 		p.iceRestart = true
 		p.subDirty = true
 		p.scheduleOffer()
