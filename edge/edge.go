@@ -37,6 +37,9 @@ type Deps struct {
 	// Signal, when set, is where Run serves the HTTP handler. Leave it nil
 	// to mount Handler on your own server (spacecast dev).
 	Signal net.Listener
+	// Observer hears room, participant and track events (webhooks, the
+	// room directory); nil: nobody. See room.Observer for its contract.
+	Observer room.Observer
 }
 
 // Edge is one media edge.

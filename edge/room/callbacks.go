@@ -144,6 +144,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		p.published[t.sid] = t
 		p.setInfo(p.syncTracks)
 		p.room.publish(t)
+		p.room.mgr.cfg.Observer.TrackPublished(p.room.Proto(), p.Info(), t.Info())
 		p.log.Info("track published", "track", t.sid, "kind", remote.Kind().String(), "codec", remote.Codec().MimeType)
 	}
 	t.keyframe(l.quality, p.room.mgr.now(), true)

@@ -483,5 +483,6 @@ func (p *Participant) unpublish(sid string) {
 	p.room.unpublish(t)
 	t.close()
 	p.setInfo(p.syncTracks)
+	p.room.mgr.cfg.Observer.TrackUnpublished(p.room.Proto(), p.Info(), t.Info())
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackUnpublished{TrackUnpublished: &livekit.TrackUnpublishedResponse{TrackSid: sid}}})
 }

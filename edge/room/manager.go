@@ -39,6 +39,8 @@ type Config struct {
 	ICEServers func(identity string) []*livekit.ICEServer
 	Logger     *slog.Logger
 	Metrics    *Metrics
+	// Observer hears room, participant and track events (nil: nobody).
+	Observer Observer
 }
 
 // Manager owns the rooms of one edge.
@@ -72,6 +74,9 @@ func NewManager(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 		cfg.Metrics = m
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
 	}
 	if cfg.SubscriberQueue <= 0 {
 		cfg.SubscriberQueue = 128
@@ -109,9 +114,12 @@ type JoinParams struct {
 // participant with the same identity. The participant waits for Attach.
 func (m *Manager) Join(jp JoinParams) (*Participant, error) {
 	for {
-		r, err := m.roomFor(jp.Room)
+		r, created, err := m.roomFor(jp.Room)
 		if err != nil {
 			return nil, err
+		}
+		if created {
+			m.cfg.Observer.RoomStarted(r.Proto())
 		}
 		p, err := r.join(jp)
 		if errors.Is(err, ErrClosed) {
@@ -135,14 +143,14 @@ func (m *Manager) Resume(room, identity, sid string) (*Participant, error) {
 	return p, nil
 }
 
-func (m *Manager) roomFor(name string) (*Room, error) {
+func (m *Manager) roomFor(name string) (*Room, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if r, ok := m.rooms[name]; ok && !r.isClosed() {
-		return r, nil
+		return r, false, nil
 	}
 	r := newRoom(m, name)
 	m.rooms[name] = r
@@ -152,7 +160,7 @@ func (m *Manager) roomFor(name string) (*Room, error) {
 		defer m.wg.Done()
 		r.run()
 	}()
-	return r, nil
+	return r, true, nil
 }
 
 func (m *Manager) forget(r *Room) {
@@ -162,6 +170,7 @@ func (m *Manager) forget(r *Room) {
 		m.metrics.rooms.Dec()
 	}
 	m.mu.Unlock()
+	m.cfg.Observer.RoomFinished(r.Proto())
 }
 
 // Room returns an open room, or nil.

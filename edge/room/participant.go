@@ -263,6 +263,7 @@ func (p *Participant) cleanup() {
 	_ = p.sub.Close()
 	p.wg.Wait()
 	p.room.remove(p, !p.replaced.Load())
+	p.room.mgr.cfg.Observer.ParticipantLeft(p.room.Proto(), p.Info(), reason)
 	p.log.Info("participant left", "reason", reason.String())
 }
 
@@ -316,6 +317,7 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 	}
 	p.setState(livekit.ParticipantInfo_JOINED)
 	cfg := p.room.mgr.cfg
+	cfg.Observer.ParticipantJoined(p.room.Proto(), p.Info())
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Join{Join: &livekit.JoinResponse{
 		Room:              p.room.Proto(),
 		Participant:       p.Info(),

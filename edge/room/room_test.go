@@ -3,8 +3,10 @@ package room
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,5 +378,49 @@ func TestPrimaryFromRED(t *testing.T) {
 				t.Fatalf("primaryFromRED() = %v, %v; want %v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// recorder is an Observer that records event names.
+type recorder struct {
+	NopObserver
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) add(e string)                    { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+func (r *recorder) RoomStarted(room *livekit.Room)  { r.add("started " + room.Name) }
+func (r *recorder) RoomFinished(room *livekit.Room) { r.add("finished " + room.Name) }
+func (r *recorder) ParticipantJoined(_ *livekit.Room, p *livekit.ParticipantInfo) {
+	r.add("joined " + p.Identity)
+}
+func (r *recorder) ParticipantLeft(_ *livekit.Room, p *livekit.ParticipantInfo, reason livekit.DisconnectReason) {
+	r.add("left " + p.Identity + " " + reason.String())
+}
+func (r *recorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
+
+func TestObserver(t *testing.T) {
+	rec := &recorder{}
+	m := newTestManager(t, func(c *Config) { c.Observer = rec; c.EmptyTimeout = 100 * time.Millisecond })
+	p, err := m.Join(JoinParams{Room: "obs", Identity: "a", Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Attach(nil, false)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.list()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling
+	}
+	p.Close(livekit.DisconnectReason_CLIENT_INITIATED)
+	for len(rec.list()) < 4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling: the room closes after its empty timeout
+	}
+	want := []string{"started obs", "joined a", "left a CLIENT_INITIATED", "finished obs"}
+	if got := rec.list(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }
