@@ -276,17 +276,29 @@ func TestHeaderRewrite(t *testing.T) {
 		ext     bool
 		wantExt bool
 		wantPT  uint8
+		padded  bool
 	}{
-		{"extensions stripped", Config{}, true, false, 96},
-		{"extensions kept", Config{KeepExtensions: true}, true, true, 96},
-		{"no extensions", Config{}, false, false, 96},
-		{"payload type rewritten", Config{PayloadType: 100}, false, false, 100},
+		{"extensions stripped", Config{}, true, false, 96, false},
+		{"extensions kept", Config{KeepExtensions: true}, true, true, 96, false},
+		{"no extensions", Config{}, false, false, 96, false},
+		{"payload type rewritten", Config{PayloadType: 100}, false, false, 100, false},
+		{"padding removed", Config{}, false, false, 96, true},
+		{"padding removed, extensions kept", Config{KeepExtensions: true}, true, true, 96, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, 1, tt.cfg, 8)
 			in := pk{seq: 7, ts: 1, key: true, pic: 3, ext: tt.ext}
-			if res := r.feed(in); res.Verdict != Sent {
+			raw := vp8Packet(in)
+			if tt.padded {
+				raw[0] |= 0x20
+				raw = append(raw, 0, 0, 0, 4)
+			}
+			pkt, err := r.src.Parse(raw, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := r.f.Forward(&pkt); res.Verdict != Sent {
 				t.Fatalf("verdict %v", res.Verdict)
 			}
 			o := r.drain()[0]
@@ -296,8 +308,11 @@ func TestHeaderRewrite(t *testing.T) {
 			src := vp8Packet(in)
 			sh, _ := codec.ParseRTP(src)
 			oh, _ := codec.ParseRTP(o.raw)
-			if !bytes.Equal(src[sh.PayloadOffset:], o.raw[oh.PayloadOffset:]) {
+			if !bytes.Equal(src[sh.PayloadOffset:sh.PayloadEnd], o.raw[oh.PayloadOffset:oh.PayloadEnd]) {
 				t.Fatal("payload changed")
+			}
+			if tt.padded && (o.raw[0]&0x20 != 0 || oh.PayloadEnd != len(o.raw)) {
+				t.Fatal("padding forwarded")
 			}
 			if o.raw[1]&0x80 != src[1]&0x80 {
 				t.Fatal("marker bit changed")

@@ -31,26 +31,27 @@ type rewrite struct {
 // With stripExt the RTP header extension (RFC 3550 §5.3.1) is removed: the
 // publisher's extension IDs need not match the subscriber's negotiation, and
 // the subscriber's own interceptors (TWCC, abs-send-time) add theirs.
+// Padding (RFC 3550 §5.1, P bit) is always removed: it served the
+// publisher's link, and a P bit reaching pion's writer with a stale
+// Header.PaddingSize makes it index past its buffer.
 func (rw *rewrite) apply(dst []byte) int {
 	pkt := rw.pkt
 	hl := 12 + 4*int(pkt[0]&0x0f)
-	var n, po int
-	if rw.stripExt && pkt[0]&0x10 != 0 {
-		n = hl + len(pkt) - rw.h.PayloadOffset
-		if n > len(dst) {
-			return 0
-		}
-		copy(dst, pkt[:hl])
-		copy(dst[hl:], pkt[rw.h.PayloadOffset:])
+	payload := pkt[rw.h.PayloadOffset:rw.h.PayloadEnd]
+	head := pkt[:rw.h.PayloadOffset]
+	if rw.stripExt {
+		head = pkt[:hl]
+	}
+	n := len(head) + len(payload)
+	if n > len(dst) {
+		return 0
+	}
+	copy(dst, head)
+	copy(dst[len(head):], payload)
+	po := len(head)
+	dst[0] &^= 0x20 // no padding
+	if rw.stripExt {
 		dst[0] &^= 0x10
-		po = hl
-	} else {
-		n = len(pkt)
-		if n > len(dst) {
-			return 0
-		}
-		copy(dst, pkt)
-		po = rw.h.PayloadOffset
 	}
 	if rw.pt != 0 {
 		dst[1] = dst[1]&0x80 | rw.pt&0x7f
