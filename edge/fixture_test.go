@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/auth"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/internal/cluster"
@@ -22,6 +23,9 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
+		if os.Getenv("SC_MULTI") != "" {
+			os.Exit(helperMulti())
+		}
 		os.Exit(helperMain())
 	}
 	goleak.VerifyTestMain(m)
@@ -29,7 +33,7 @@ func TestMain(m *testing.M) {
 
 // fixture is a running edge with its HTTP signalling URL.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	edge    *Edge
 	url     string // ws://host:port
 	httpURL string
@@ -39,11 +43,12 @@ type fixture struct {
 }
 
 type fixtureOpts struct {
-	netns  bool // SDK participants: edge on the bridge, participants in a namespace
-	mutate func(*Config)
+	netns      bool // SDK participants: edge on the bridge, participants in a namespace
+	mutate     func(*Config)
+	registerer prometheus.Registerer
 }
 
-func newFixture(t *testing.T, o fixtureOpts) *fixture {
+func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -87,7 +92,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
-	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig})
+	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Registerer: o.registerer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +131,7 @@ func joinGrant(room string) *auth.VideoGrant {
 
 // proc is one SDK participant in a child process.
 type proc struct {
-	t        *testing.T
+	t        testing.TB
 	identity string
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
@@ -139,11 +144,17 @@ type proc struct {
 
 func (f *fixture) spawn(identity, token string) *proc {
 	f.t.Helper()
+	return f.spawnEnv(identity, "SC_TOKEN="+token)
+}
+
+// spawnEnv starts a helper process with extra environment variables.
+func (f *fixture) spawnEnv(identity string, env ...string) *proc {
+	f.t.Helper()
 	if f.host == nil {
 		f.t.Fatal("spawn needs a netns fixture")
 	}
 	cmd := f.host.Command(context.Background(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "SC_URL="+f.url, "SC_TOKEN="+token)
+	cmd.Env = append(append(os.Environ(), helperEnv+"=1", "SC_URL="+f.url), env...)
 	p := &proc{t: f.t, identity: identity, cmd: cmd, events: make(chan event, 256), stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()

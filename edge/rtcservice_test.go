@@ -87,7 +87,7 @@ func expired(t *testing.T, key, secret string) string {
 
 // wsClient is a raw signalling client.
 type wsClient struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 }
 
