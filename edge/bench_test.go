@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +18,9 @@ import (
 // ~30 packets/s and Opus at 50 packets/s) and N SDK subscribers in child
 // processes inside a network namespace; the edge runs in this process, so
 // this process's CPU time is the edge's. It reports CPU microseconds per
-// forwarded packet and resident memory per subscriber. Run with
+// forwarded packet, resident memory per subscriber and the median time from
+// a subscriber's connect call to its first RTP packet (all N connect at
+// once, from one process). Run with
 //
 //	go test -run '^$' -bench Fanout -benchtime 1x ./edge
 //
@@ -54,12 +57,17 @@ func BenchmarkFanout(b *testing.B) {
 	time.Sleep(10 * time.Second) // measurement window
 	out1, cpu1 := forwarded(reg), cpuTime()
 	b.StopTimer()
-	subs.send("quit")
-	subs.waitFor("report", 30*time.Second, subs.ev("report"))
-	pub.quit()
 	pkts := out1 - out0
 	if pkts <= 0 {
 		b.Fatal("nothing forwarded")
+	}
+	subs.send("quit")
+	rep := subs.waitFor("report", 30*time.Second, subs.ev("report"))
+	pub.quit()
+	var firsts []int64
+	if err := json.Unmarshal([]byte(rep.Payload), &firsts); err == nil && len(firsts) > 0 {
+		slices.Sort(firsts)
+		b.ReportMetric(float64(firsts[len(firsts)/2]), "ms-connect-to-first-RTP-p50")
 	}
 	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/pkts, "cpu-µs/fwd-pkt")
 	b.ReportMetric(pkts/10, "fwd-pkts/s")

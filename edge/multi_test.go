@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
@@ -24,6 +25,8 @@ func helperMulti() int {
 		return 1
 	}
 	var packets atomic.Int64
+	var firstMu sync.Mutex
+	var firsts []int64 // ms from connect start to the first RTP packet
 	var rooms []*lksdk.Room
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -32,6 +35,8 @@ func helperMulti() int {
 		wg.Add(1)
 		go func(tok string) {
 			defer wg.Done()
+			start := time.Now()
+			var first sync.Once
 			cb := lksdk.NewRoomCallback()
 			cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
 				go func() {
@@ -40,6 +45,11 @@ func helperMulti() int {
 						if _, _, err := track.Read(buf); err != nil {
 							return
 						}
+						first.Do(func() {
+							firstMu.Lock()
+							firsts = append(firsts, time.Since(start).Milliseconds())
+							firstMu.Unlock()
+						})
 						packets.Add(1)
 					}
 				}()
@@ -61,7 +71,10 @@ func helperMulti() int {
 	}
 	_ = out.Encode(event{Ev: "connected", Msg: strconv.Itoa(len(rooms))})
 	_, _ = os.Stdin.Read(make([]byte, 64)) // any command (or EOF) ends the run
-	_ = out.Encode(event{Ev: "report", Msg: fmt.Sprint(packets.Load())})
+	firstMu.Lock()
+	fj, _ := json.Marshal(firsts)
+	firstMu.Unlock()
+	_ = out.Encode(event{Ev: "report", Msg: fmt.Sprint(packets.Load()), Payload: string(fj)})
 	for _, r := range rooms {
 		r.Disconnect()
 	}
