@@ -27,13 +27,39 @@ type Request struct {
 	Disabled bool
 	// Quality is the highest quality wanted; VideoQuality_OFF pauses.
 	Quality livekit.VideoQuality
-	// Width and Height, when set, ask for the smallest layer at least that
-	// large (and take precedence over Quality).
+	// Width and Height, when set, ask for the smallest layer large enough
+	// for a video element of that size (and take precedence over Quality).
 	Width, Height uint32
 }
 
+// dimensionTolerance lets a layer up to 10 % smaller than the requested
+// size serve it (a 180p layer for a 200-pixel-high tile).
+const dimensionTolerance = 0.9
+
+// shortSide returns the layer's dimension to compare and the request's
+// matching one: heights for a landscape layer, widths for a portrait one.
+func shortSide(l Layer, req Request) (have, want uint32) {
+	if l.Width == 0 && l.Height == 0 {
+		// Not announced: assume 180p, 360p and 720p by quality.
+		switch l.Quality {
+		case livekit.VideoQuality_LOW:
+			return 180, req.Height
+		case livekit.VideoQuality_MEDIUM:
+			return 360, req.Height
+		}
+		return 720, req.Height
+	}
+	if l.Width < l.Height {
+		return l.Width, req.Width
+	}
+	return l.Height, req.Height
+}
+
 // Wanted returns the highest layer index the request allows among the
-// active layers, ignoring bandwidth, or -1 for none.
+// active layers, ignoring bandwidth, or -1 for none. With a width and
+// height (adaptive stream: the size of the subscriber's video element) it
+// is the smallest layer whose short side covers the element's within 10 %
+// (as LiveKit does); the largest layer if none does.
 func Wanted(layers []Layer, req Request) int {
 	if req.Disabled || (req.Width == 0 && req.Height == 0 && req.Quality == livekit.VideoQuality_OFF) {
 		return -1
@@ -45,7 +71,8 @@ func Wanted(layers []Layer, req Request) int {
 		}
 		if req.Width != 0 || req.Height != 0 {
 			best = i
-			if l.Width >= req.Width && l.Height >= req.Height {
+			have, want := shortSide(l, req)
+			if float64(have) >= float64(want)*dimensionTolerance {
 				return i
 			}
 			continue

@@ -23,6 +23,22 @@ func three() []Layer {
 	}
 }
 
+func portrait() []Layer {
+	l := three()
+	for i := range l {
+		l[i].Width, l[i].Height = l[i].Height, l[i].Width
+	}
+	return l
+}
+
+func unsized() []Layer {
+	l := three()
+	for i := range l {
+		l[i].Width, l[i].Height = 0, 0
+	}
+	return l
+}
+
 func TestWanted(t *testing.T) {
 	inactiveHigh := three()
 	inactiveHigh[2].Active = false
@@ -41,9 +57,13 @@ func TestWanted(t *testing.T) {
 		{"low", three(), Request{Quality: livekit.VideoQuality_LOW}, 0},
 		{"off pauses", three(), Request{Quality: livekit.VideoQuality_OFF}, -1},
 		{"disabled pauses", three(), Request{Disabled: true, Quality: livekit.VideoQuality_HIGH}, -1},
-		{"dimensions: smallest layer that covers", three(), Request{Width: 400, Height: 200}, 1},
-		{"dimensions: exact", three(), Request{Width: 320, Height: 180}, 0},
+		{"dimensions: within tolerance of the small layer", three(), Request{Width: 300, Height: 200}, 0},
+		{"dimensions: tall tile needs the next layer", three(), Request{Width: 200, Height: 250}, 1},
+		{"dimensions: exact", three(), Request{Width: 640, Height: 360}, 1},
 		{"dimensions: larger than all", three(), Request{Width: 1920, Height: 1080}, 2},
+		{"dimensions: portrait source compares widths", portrait(), Request{Width: 400, Height: 700}, 1},
+		{"dimensions: portrait source, narrow tile", portrait(), Request{Width: 170, Height: 900}, 0},
+		{"dimensions: unannounced sizes use 180/360/720", unsized(), Request{Width: 500, Height: 300}, 1},
 		{"dimensions win over quality", three(), Request{Quality: livekit.VideoQuality_LOW, Width: 1280, Height: 720}, 2},
 		{"inactive layer skipped", inactiveHigh, Request{Quality: livekit.VideoQuality_HIGH}, 1},
 		{"nothing active", none, Request{Quality: livekit.VideoQuality_HIGH}, -1},
