@@ -512,7 +512,7 @@ func TestPrime(t *testing.T) {
 				r.feed(pk{seq: 5, key: true})
 				r.drain()
 			}
-			if got := r.f.Prime(c, make([]byte, 1500), 0); got != tt.want {
+			if got := r.f.Prime([]*cache.Cache{c}, make([]byte, 1500), 0); got != tt.want {
 				t.Fatalf("Prime queued %d, want %d", got, tt.want)
 			}
 			outs := r.drain()

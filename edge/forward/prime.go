@@ -3,7 +3,8 @@ package forward
 import "github.com/spacecast/spacecast/edge/cache"
 
 // Prime starts a Forwarder that has not sent anything yet from the newest
-// keyframe in c (the cache of its target layer) instead of waiting for the
+// keyframe in caches[target layer] (one cache per layer, as for HandleNACK;
+// nil entries allowed) instead of waiting for the
 // publisher to answer a keyframe request: it replays that keyframe and the
 // packets after it, up to the newest, through Forward. This takes a round
 // trip and an encoder keyframe off a new subscriber's time to first frame.
@@ -11,16 +12,18 @@ import "github.com/spacecast/spacecast/edge/cache"
 // reach the subscriber out of order, which its jitter buffer absorbs.
 //
 // It does nothing (and returns 0) if the forwarder has started, is paused,
-// c has no keyframe, or the replay would fill more than half the queue.
+// the cache has no keyframe, or the replay would fill more than half the
+// queue. Call it right after SetTarget.
 // scratch must hold the cache's largest packet. now is on the Parse clock.
-func (f *Forwarder) Prime(c *cache.Cache, scratch []byte, now int64) (queued int) {
+func (f *Forwarder) Prime(caches []*cache.Cache, scratch []byte, now int64) (queued int) {
 	layer := f.Target()
 	f.mu.Lock()
 	started := f.started
 	f.mu.Unlock()
-	if started || layer < 0 || c == nil {
+	if started || layer < 0 || layer >= len(caches) || caches[layer] == nil {
 		return 0
 	}
+	c := caches[layer]
 	first, _, ok := c.Keyframe()
 	newest, ok2 := c.Newest()
 	if !ok || !ok2 || int(newest-first)+1 > f.q.Cap()/2 {
