@@ -1,0 +1,116 @@
+package turn
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Listen opens the sockets cfg asks for: UDPSockets UDP sockets sharing
+// Listen with SO_REUSEPORT (the kernel spreads clients over them, so relaying
+// uses every core), a TCP listener on Listen, and a TLS listener on TLSListen
+// unless it is "off".
+func Listen(ctx context.Context, cfg Config) (Sockets, error) {
+	var socks Sockets
+	lc := net.ListenConfig{Control: reusePort}
+	for range cfg.UDPSockets {
+		pc, err := lc.ListenPacket(ctx, "udp", cfg.Listen)
+		if err != nil {
+			socks.Close()
+			return Sockets{}, fmt.Errorf("turn: listen udp %s: %w", cfg.Listen, err)
+		}
+		uc, _ := pc.(*net.UDPConn)
+		socks.UDP = append(socks.UDP, uc)
+		if cfg.Listen[len(cfg.Listen)-2:] == ":0" {
+			// An ephemeral port: the next sockets share the one just chosen.
+			cfg.Listen = uc.LocalAddr().String()
+		}
+	}
+	tl, err := lc.Listen(ctx, "tcp", cfg.Listen)
+	if err != nil {
+		socks.Close()
+		return Sockets{}, fmt.Errorf("turn: listen tcp %s: %w", cfg.Listen, err)
+	}
+	socks.TCP = append(socks.TCP, tl)
+	if cfg.TLSListen != TLSOff {
+		tc, err := TLSConfig(cfg)
+		if err != nil {
+			socks.Close()
+			return Sockets{}, err
+		}
+		l, err := lc.Listen(ctx, "tcp", cfg.TLSListen)
+		if err != nil {
+			socks.Close()
+			return Sockets{}, fmt.Errorf("turn: listen tls %s: %w", cfg.TLSListen, err)
+		}
+		socks.TLS = append(socks.TLS, tls.NewListener(l, tc))
+	}
+	return socks, nil
+}
+
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) //nolint:gosec
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// ErrTLS marks an unusable certificate.
+var ErrTLS = errors.New("turn: tls")
+
+// TLSConfig loads CertFile/KeyFile, or makes a self-signed certificate when
+// both are empty (development: clients must be told not to verify it).
+func TLSConfig(cfg Config) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	if cfg.CertFile != "" {
+		cert, err = tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	} else {
+		cert, err = selfSigned(cfg.Realm)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTLS, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func selfSigned(name string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name, "localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}

@@ -1,0 +1,412 @@
+package turn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/logging"
+	pionturn "github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Server errors.
+var (
+	ErrNoSockets = errors.New("turn: no sockets to serve")
+	ErrNoSecrets = errors.New("turn: no TURN secret")
+	ErrClosed    = errors.New("turn: server closed")
+)
+
+// AllocateListenerConfig and AllocateConnConfig are pion/turn's relay
+// allocation parameters.
+type (
+	AllocateListenerConfig = pionturn.AllocateListenerConfig
+	AllocateConnConfig     = pionturn.AllocateConnConfig
+)
+
+// Sockets are what the server serves on; the caller opens them (Listen does
+// it from a Config) and the server owns them from New on: Close closes them.
+type Sockets struct {
+	UDP []*net.UDPConn // several, bound with SO_REUSEPORT, to use every core
+	TCP []net.Listener // TURN over TCP
+	TLS []net.Listener // TURN over TLS (already wrapped by crypto/tls)
+}
+
+// Close closes every socket.
+func (k Sockets) Close() {
+	for _, c := range k.UDP {
+		_ = c.Close()
+	}
+	for _, l := range append(append([]net.Listener{}, k.TCP...), k.TLS...) {
+		_ = l.Close()
+	}
+}
+
+// Option tunes a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithRegisterer registers the server's metrics on r.
+func WithRegisterer(r prometheus.Registerer) Option { return func(s *Server) { s.reg = r } }
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// withRelayListen replaces how relay sockets are bound (tests).
+func withRelayListen(f func(network, addr string) (*net.UDPConn, error)) Option {
+	return func(s *Server) { s.listenRelay = f }
+}
+
+// withSendGuard makes every packet to a peer ask ok first (tests: it keeps
+// test traffic on loopback even if the policy were broken).
+func withSendGuard(ok func(netip.AddrPort) bool) Option {
+	return func(s *Server) { s.sendGuard = ok }
+}
+
+// Server is the TURN/STUN server (RFC 8656 over pion/turn).
+type Server struct {
+	cfg         Config
+	socks       Sockets
+	log         *slog.Logger
+	reg         prometheus.Registerer
+	now         func() time.Time
+	listenRelay func(network, addr string) (*net.UDPConn, error)
+	sendGuard   func(netip.AddrPort) bool
+	policy      *policy
+	keys        *keyring
+	m           *metrics
+	relayIP     netip.Addr
+	relayBind   netip.Addr
+	udp         []*udpListener
+	tcp         []*trackListener
+
+	mu       sync.Mutex
+	relays   map[netip.AddrPort]*relayConn
+	quota    map[string]int
+	closed   bool
+	running  bool
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// New checks cfg (after WithDefaults) and prepares a server on socks with the
+// TURN secrets that verify credentials (the first one is the one that signs,
+// see Credential). It starts nothing.
+func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(secrets) == 0 {
+		return nil, ErrNoSecrets
+	}
+	if len(socks.UDP)+len(socks.TCP)+len(socks.TLS) == 0 {
+		return nil, ErrNoSockets
+	}
+	pol, err := newPolicy(cfg.Deny, cfg.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		socks:  socks,
+		log:    slog.New(slog.DiscardHandler),
+		now:    time.Now,
+		policy: pol,
+		m:      newMetrics(),
+		relays: map[netip.AddrPort]*relayConn{},
+		quota:  map[string]int{},
+		stop:   make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = s.log.With("component", "turn")
+	s.keys = newKeyring(secrets, s.now)
+	if cfg.RelayIP != "" {
+		s.relayIP = netip.MustParseAddr(cfg.RelayIP)
+	}
+	s.relayBind = netip.MustParseAddr(cfg.RelayBind)
+	for _, c := range socks.UDP {
+		l := newUDPListener(s, c)
+		s.udp = append(s.udp, l)
+		s.m.track(&l.t)
+	}
+	for _, l := range append(append([]net.Listener{}, socks.TCP...), socks.TLS...) {
+		s.tcp = append(s.tcp, &trackListener{Listener: l, s: s, conns: map[net.Conn]struct{}{}})
+	}
+	if s.reg != nil {
+		if err := s.reg.Register(collector{s.m}); err != nil {
+			return nil, fmt.Errorf("turn: register metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// SetSecrets replaces the TURN secrets (rotation: add the new one first,
+// keep the old one until its credentials have expired).
+func (s *Server) SetSecrets(secrets []string) { s.keys.setSecrets(secrets) }
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats { return s.m.stats() }
+
+// Run serves until ctx ends or Close is called.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed || s.running {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.running = true
+	s.mu.Unlock()
+
+	sc := pionturn.ServerConfig{
+		Realm:             s.cfg.Realm,
+		AuthHandler:       s.authenticate,
+		QuotaHandler:      s.quotaOK,
+		EventHandler:      s.events(),
+		LoggerFactory:     pionLogs{s.log},
+		InboundMTU:        maxDatagram,
+		PermissionTimeout: 0,
+	}
+	for _, l := range s.udp {
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, pionturn.PacketConnConfig{
+			PacketConn:            l,
+			RelayAddressGenerator: &relayGen{s: s, turn: l},
+			PermissionHandler:     s.permit,
+		})
+	}
+	for _, l := range s.tcp {
+		sc.ListenerConfigs = append(sc.ListenerConfigs, pionturn.ListenerConfig{
+			Listener:              l,
+			RelayAddressGenerator: &relayGen{s: s},
+			PermissionHandler:     s.permit,
+		})
+	}
+	srv, err := pionturn.NewServer(sc)
+	if err != nil {
+		s.socks.Close()
+		return fmt.Errorf("turn: start: %w", err)
+	}
+	s.log.Info("TURN server running", "udp", len(s.udp), "tcp+tls", len(s.tcp), "realm", s.cfg.Realm)
+	select {
+	case <-ctx.Done():
+	case <-s.stop:
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	_ = srv.Close()
+	for _, l := range s.tcp {
+		_ = l.Close()
+	}
+	s.closeRelays()
+	if s.reg != nil {
+		s.reg.Unregister(collector{s.m})
+	}
+	return nil
+}
+
+// Close stops Run. It is safe to call more than once, and before Run.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.mu.Lock()
+		running := s.running
+		s.closed = true
+		s.mu.Unlock()
+		if !running {
+			s.socks.Close()
+		}
+	})
+	return nil
+}
+
+// closeRelays closes every relay socket and waits (briefly) for pion to
+// delete their allocations, so no goroutine outlives Run.
+func (s *Server) closeRelays() {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		s.mu.Lock()
+		rs := make([]*relayConn, 0, len(s.relays))
+		for _, r := range s.relays {
+			rs = append(rs, r)
+		}
+		s.mu.Unlock()
+		for _, r := range rs {
+			_ = r.Close()
+		}
+		if s.m.allocations.Load() <= 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *Server) addRelay(r *relayConn) {
+	s.mu.Lock()
+	s.relays[r.key] = r
+	s.mu.Unlock()
+	s.m.track(&r.t)
+}
+
+func (s *Server) dropRelay(r *relayConn) {
+	s.mu.Lock()
+	if s.relays[r.key] == r {
+		delete(s.relays, r.key)
+	}
+	s.mu.Unlock()
+	s.release(r.identity)
+	s.m.retire(&r.t)
+}
+
+func (s *Server) relayFor(a net.Addr) *relayConn {
+	k := addrPortOf(a)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.relays[k]
+}
+
+// reserve charges one allocation to identity, within the quota.
+func (s *Server) reserve(identity string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quota[identity] >= s.cfg.UserQuota {
+		return false
+	}
+	s.quota[identity]++
+	return true
+}
+
+func (s *Server) release(identity string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quota[identity] <= 1 {
+		delete(s.quota, identity)
+		return
+	}
+	s.quota[identity]--
+}
+
+// quotaOK is pion's QuotaHandler: 486 Allocation Quota Reached (RFC 8656
+// §7.2 step 7) once the identity holds UserQuota allocations.
+func (s *Server) quotaOK(identity, _ string, _ net.Addr) bool {
+	s.mu.Lock()
+	ok := s.quota[identity] < s.cfg.UserQuota
+	s.mu.Unlock()
+	if !ok {
+		s.m.quotaRejections.Add(1)
+	}
+	return ok
+}
+
+// permit is pion's PermissionHandler: CreatePermission answers 403 for a
+// denied peer (RFC 8656 §10.2).
+func (s *Server) permit(_ net.Addr, peer net.IP) bool {
+	ip, ok := netip.AddrFromSlice(peer)
+	if ok && s.policy.allowed(ip) {
+		return true
+	}
+	s.m.refusedPeers.Add(1)
+	return false
+}
+
+// authenticate is pion's AuthHandler for TURN REST credentials. The key it
+// returns is the one screen found for this username; pion checks the
+// message with it.
+func (s *Server) authenticate(ra *pionturn.RequestAttributes) (string, []byte, bool) {
+	identity, _, err := s.keys.check(ra.Username)
+	switch {
+	case errors.Is(err, ErrExpired):
+		s.m.authExpired.Add(1)
+		return "", nil, false
+	case err != nil:
+		s.m.authBad.Add(1)
+		return "", nil, false
+	}
+	return identity, s.keys.key(ra.Username, ra.Realm), true
+}
+
+func (s *Server) events() pionturn.EventHandler {
+	return pionturn.EventHandler{
+		OnAuth: func(_, _ net.Addr, _, _, _, _ string, ok bool) {
+			if !ok {
+				s.m.authForged.Add(1)
+			}
+		},
+		OnAllocationCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
+			s.m.allocations.Add(1)
+		},
+		OnAllocationDeleted: func(_, _ net.Addr, _, _, _ string) {
+			s.m.allocations.Add(-1)
+		},
+		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ net.IP) {
+			s.m.permissions.Add(1)
+		},
+		OnPermissionDeleted: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ net.IP) {
+			s.m.permissions.Add(-1)
+		},
+		OnChannelCreated: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
+			s.m.channels.Add(1)
+			r := s.relayFor(relay)
+			if r == nil {
+				return
+			}
+			client, p := addrPortOf(src), addrPortOf(peer)
+			if !s.policy.allowed(p.Addr()) {
+				return // pion asked us first; never route to a denied peer
+			}
+			r.addChannel(client, p, ch)
+			if r.turn != nil {
+				r.turn.addRoute(routeKey{client, ch}, route{relay: r, peer: p})
+			}
+		},
+		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
+			s.m.channels.Add(-1)
+			r := s.relayFor(relay)
+			if r == nil {
+				return
+			}
+			r.removeChannel(addrPortOf(peer))
+			if r.turn != nil {
+				r.turn.removeRoute(routeKey{addrPortOf(src), ch})
+			}
+		},
+	}
+}
+
+// pionLogs routes pion's logs into slog; pion's debug and trace output is
+// per packet, so it is dropped.
+type pionLogs struct{ l *slog.Logger }
+
+func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{p.l.With("scope", scope)}
+}
+
+type pionLogger struct{ l *slog.Logger }
+
+func (pionLogger) Trace(string)          {}
+func (pionLogger) Tracef(string, ...any) {}
+func (pionLogger) Debug(string)          {}
+func (pionLogger) Debugf(string, ...any) {}
+func (p pionLogger) Info(m string)       { p.l.Debug(m) }
+func (p pionLogger) Infof(f string, a ...any) {
+	p.l.Debug(fmt.Sprintf(f, a...))
+}
+func (p pionLogger) Warn(m string) { p.l.Warn(m) }
+func (p pionLogger) Warnf(f string, a ...any) {
+	p.l.Warn(fmt.Sprintf(f, a...))
+}
+func (p pionLogger) Error(m string) { p.l.Error(m) }
+func (p pionLogger) Errorf(f string, a ...any) {
+	p.l.Error(fmt.Sprintf(f, a...))
+}
+
+var _ io.Closer = (*Server)(nil)
