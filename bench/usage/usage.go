@@ -1,0 +1,306 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/procfs"
+
+	"github.com/spacecast/spacecast/bench/result"
+)
+
+// Source reads a process's cumulative CPU seconds and its resident memory.
+type Source interface {
+	Name() string
+	Kind() string // "self", "/proc" or "prometheus"
+	Read(ctx context.Context) (cpuSeconds, rssBytes float64, err error)
+}
+
+// Self is the bench process.
+func Self() Source { return procSource{name: "generator", kind: "self", pid: 0} }
+
+// Proc is a local process read from /proc.
+func Proc(name string, pid int) Source { return procSource{name: name, kind: "/proc", pid: pid} }
+
+type procSource struct {
+	name, kind string
+	pid        int
+}
+
+func (p procSource) Name() string { return p.name }
+func (p procSource) Kind() string { return p.kind }
+
+func (p procSource) Read(context.Context) (float64, float64, error) {
+	var proc procfs.Proc
+	var err error
+	if p.pid == 0 {
+		proc, err = procfs.Self()
+	} else {
+		proc, err = procfs.NewProc(p.pid)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: %s: %w", p.name, err)
+	}
+	st, err := proc.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: %s: %w", p.name, err)
+	}
+	return st.CPUTime(), float64(st.ResidentMemory()), nil
+}
+
+// Prometheus is a server whose metrics endpoint (a /metrics URL) exports
+// the standard process collector.
+func Prometheus(name, url string, client *http.Client) Source {
+	if client == nil {
+		client = &http.Client{Timeout: 5 * time.Second}
+	}
+	return promSource{name: name, url: url, client: client}
+}
+
+type promSource struct {
+	name, url string
+	client    *http.Client
+}
+
+func (p promSource) Name() string { return p.name }
+func (p promSource) Kind() string { return "prometheus" }
+
+// ErrNoProcessMetrics means the endpoint lacks the process collector.
+var ErrNoProcessMetrics = errors.New("usage: no process_cpu_seconds_total in metrics")
+
+func (p promSource) Read(ctx context.Context) (float64, float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: %s: %w", p.name, err)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: %s: %w", p.name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("usage: %s: metrics answered %s", p.name, resp.Status)
+	}
+	return ParseProcessMetrics(io.LimitReader(resp.Body, 16<<20))
+}
+
+// ParseProcessMetrics reads process_cpu_seconds_total and
+// process_resident_memory_bytes from Prometheus text exposition.
+func ParseProcessMetrics(r io.Reader) (cpuSeconds, rssBytes float64, err error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: metrics: %w", err)
+	}
+	get := func(name string) (float64, bool) {
+		f, ok := fams[name]
+		if !ok || len(f.GetMetric()) == 0 {
+			return 0, false
+		}
+		m := f.GetMetric()[0]
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue(), true
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue(), true
+		case m.GetUntyped() != nil:
+			return m.GetUntyped().GetValue(), true
+		}
+		return 0, false
+	}
+	cpu, ok := get("process_cpu_seconds_total")
+	if !ok {
+		return 0, 0, ErrNoProcessMetrics
+	}
+	rss, _ := get("process_resident_memory_bytes")
+	return cpu, rss, nil
+}
+
+// Sampler samples sources at a fixed interval while Run blocks.
+type Sampler struct {
+	interval time.Duration
+	sources  []Source
+	start    time.Time
+
+	mu      sync.Mutex
+	stats   []*stat
+	machine *stat // whole-machine busy percent (of one core)
+}
+
+type stat struct {
+	lastCPU  float64
+	lastAt   time.Time
+	has      bool
+	cpu      []result.Point
+	rssMax   float64
+	rssLast  float64
+	err      error
+	cpuTotal float64
+	first    time.Time
+	firstCPU float64
+}
+
+// NewSampler makes a sampler; start is the run's time origin for series.
+func NewSampler(interval time.Duration, start time.Time, sources ...Source) *Sampler {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	s := &Sampler{interval: interval, sources: sources, start: start, machine: &stat{}}
+	for range sources {
+		s.stats = append(s.stats, &stat{})
+	}
+	return s
+}
+
+// Run samples until ctx ends, then takes a last sample.
+func (s *Sampler) Run(ctx context.Context) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	s.sample(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			s.sample(context.Background())
+			return nil
+		case <-t.C:
+			s.sample(ctx)
+		}
+	}
+}
+
+func (s *Sampler) sample(ctx context.Context) {
+	now := time.Now()
+	type reading struct {
+		cpu, rss float64
+		err      error
+	}
+	rs := make([]reading, len(s.sources))
+	for i, src := range s.sources {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		rs[i].cpu, rs[i].rss, rs[i].err = src.Read(rctx)
+		cancel()
+	}
+	busy, busyErr := machineBusySeconds()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range rs {
+		s.stats[i].add(now, s.start, r.cpu, r.rss, r.err)
+	}
+	s.machine.add(now, s.start, busy, 0, busyErr)
+}
+
+func (st *stat) add(now, origin time.Time, cpu, rss float64, err error) {
+	if err != nil {
+		st.err = err
+		return
+	}
+	if st.has {
+		dt := now.Sub(st.lastAt).Seconds()
+		if dt > 0 {
+			st.cpu = append(st.cpu, result.Point{T: now.Sub(origin).Seconds(), V: 100 * (cpu - st.lastCPU) / dt})
+		}
+	} else {
+		st.first, st.firstCPU = now, cpu
+	}
+	st.has = true
+	st.lastCPU, st.lastAt = cpu, now
+	st.cpuTotal = cpu - st.firstCPU
+	st.rssLast = rss
+	st.rssMax = max(st.rssMax, rss)
+}
+
+func (st *stat) usage(name, kind string) result.Usage {
+	u := result.Usage{Name: name, Source: kind, RSSBytes: st.rssLast, RSSMaxBytes: st.rssMax, Samples: len(st.cpu)}
+	if d := st.lastAt.Sub(st.first).Seconds(); d > 0 {
+		u.CPUPercent = 100 * st.cpuTotal / d
+	}
+	for _, p := range st.cpu {
+		u.CPUPercentMax = max(u.CPUPercentMax, p.V)
+	}
+	return u
+}
+
+func machineBusySeconds() (float64, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, err
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return 0, err
+	}
+	c := st.CPUTotal
+	return c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal, nil
+}
+
+// Report is what the sampler saw.
+type Report struct {
+	Usages      []result.Usage  // one per source, in order
+	Series      []result.Series // CPU percent over time, one per source
+	MachineBusy float64         // mean busy percent of the machine (100 per core)
+	Errors      []error         // sources that could not be read
+}
+
+// Report summarises the samples so far.
+func (s *Sampler) Report() Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rep Report
+	for i, src := range s.sources {
+		st := s.stats[i]
+		if !st.has {
+			if st.err != nil {
+				rep.Errors = append(rep.Errors, st.err)
+			}
+			continue
+		}
+		rep.Usages = append(rep.Usages, st.usage(src.Name(), src.Kind()))
+		rep.Series = append(rep.Series, result.Series{Name: "cpu " + src.Name(), Unit: result.UnitPercent, Points: append([]result.Point(nil), st.cpu...)})
+	}
+	if s.machine.has {
+		rep.MachineBusy = s.machine.usage("machine", "/proc").CPUPercent
+	}
+	return rep
+}
+
+// Fill copies the report into r's resources and series, and decides
+// whether the generator limited the run: it did when it kept its own cores
+// at least 85% busy, or when the machine was saturated (at least 90% of
+// every core) while the generator used more CPU than the servers together.
+func (rep Report) Fill(r *result.Result) {
+	for i, u := range rep.Usages {
+		if u.Source == "self" {
+			r.Resources.Generator = u
+		} else {
+			r.Resources.Servers = append(r.Resources.Servers, u)
+		}
+		r.Series = append(r.Series, rep.Series[i])
+	}
+	for _, err := range rep.Errors {
+		r.Warn("resource sampling: %v", err)
+	}
+	gen := r.Resources.Generator
+	var servers float64
+	for _, u := range r.Resources.Servers {
+		servers += u.CPUPercent
+	}
+	cores := float64(min(runtime.GOMAXPROCS(0), runtime.NumCPU()))
+	r.Add("machine_cpu", result.UnitPercent, rep.MachineBusy, "mean busy CPU of the whole machine (100 per core)")
+	r.Add("generator_cpu", result.UnitPercent, gen.CPUPercent, "mean CPU of the load generator (100 per core)")
+	switch {
+	case gen.CPUPercent >= 85*cores:
+		r.Resources.GeneratorLimited = true
+		r.Warn("the load generator kept its %g cores %.0f%% busy: it limited this run, the numbers are a lower bound", cores, gen.CPUPercent/cores)
+	case rep.MachineBusy >= 90*float64(runtime.NumCPU()) && gen.CPUPercent > servers:
+		r.Resources.GeneratorLimited = true
+		r.Warn("the machine was saturated (%.0f%% of %d cores) and the generator used more CPU (%.0f%%) than the servers (%.0f%%): run the generator on another machine for the servers' true limit", rep.MachineBusy/float64(runtime.NumCPU()), runtime.NumCPU(), gen.CPUPercent, servers)
+	}
+}
