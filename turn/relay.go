@@ -39,6 +39,7 @@ type relayConn struct {
 	mu     sync.RWMutex
 	client netip.AddrPort
 	peers  map[netip.AddrPort]uint16 // channel peer → channel number
+	perms  map[netip.Addr]int        // permitted peer IPs (counted for metrics)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -77,7 +78,14 @@ func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			}
 		}
 		// Not a channel peer: pion sends a Data indication if the peer has
-		// a permission, and drops it otherwise (not counted as relayed).
+		// a permission, and drops it otherwise.
+		r.mu.RLock()
+		permitted := r.perms[from.Addr()] > 0
+		r.mu.RUnlock()
+		if permitted {
+			r.t.toClientPackets.Add(1)
+			r.t.toClientBytes.Add(uint64(n)) //nolint:gosec
+		}
 		return copy(p, r.buf[channelHeader:channelHeader+n]), net.UDPAddrFromAddrPort(from), nil
 	}
 }
@@ -125,6 +133,14 @@ func (r *relayConn) addChannel(client, peer netip.AddrPort, ch uint16) {
 	r.mu.Unlock()
 }
 
+func (r *relayConn) permission(ip netip.Addr, delta int) {
+	r.mu.Lock()
+	if r.perms[ip] += delta; r.perms[ip] <= 0 {
+		delete(r.perms, ip)
+	}
+	r.mu.Unlock()
+}
+
 func (r *relayConn) removeChannel(peer netip.AddrPort) {
 	r.mu.Lock()
 	delete(r.peers, peer)
@@ -163,12 +179,15 @@ func (g *relayGen) Validate() error { return nil }
 // after charging the identity's quota.
 func (g *relayGen) AllocatePacketConn(conf AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
 	s := g.s
-	if !s.reserve(conf.UserID) {
+	// pion probes for an even port (EVEN-PORT) with no user: not charged.
+	if conf.UserID != "" && !s.reserve(conf.UserID) {
 		return nil, nil, fmt.Errorf("%w for %q", ErrQuota, conf.UserID)
 	}
-	conn, err := s.bindRelay(conf.Network)
+	conn, err := s.bindRelay(conf.Network, conf.RequestedPort)
 	if err != nil {
-		s.release(conf.UserID)
+		if conf.UserID != "" {
+			s.release(conf.UserID)
+		}
 		return nil, nil, err
 	}
 	local, _ := conn.LocalAddr().(*net.UDPAddr)
@@ -185,6 +204,7 @@ func (g *relayGen) AllocatePacketConn(conf AllocateListenerConfig) (net.PacketCo
 		turn:       g.turn,
 		bucket:     newBucket(s.cfg.BandwidthBytes, s.now),
 		peers:      map[netip.AddrPort]uint16{},
+		perms:      map[netip.Addr]int{},
 		buf:        make([]byte, channelHeader+maxDatagram),
 	}
 	r.key = netip.AddrPortFrom(r.key.Addr().Unmap(), r.key.Port())
@@ -203,10 +223,14 @@ func (g *relayGen) AllocateConn(AllocateConnConfig) (net.Conn, error) {
 
 const maxDatagram = 65535
 
-// bindRelay binds a UDP socket on a random port of the relay range.
-func (s *Server) bindRelay(network string) (*net.UDPConn, error) {
-	if s.listenRelay != nil {
-		return s.listenRelay(network, net.JoinHostPort(s.cfg.RelayBind, "0"))
+// bindRelay binds a UDP socket on port, or on a random port of the relay
+// range when port is 0.
+func (s *Server) bindRelay(network string, port int) (*net.UDPConn, error) {
+	if port != 0 {
+		if port < s.cfg.RelayPortMin || port > s.cfg.RelayPortMax {
+			return nil, fmt.Errorf("%w: port %d is outside the relay range", errNoRelayPort, port)
+		}
+		return net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.relayBind, uint16(port)))) //nolint:gosec
 	}
 	span := s.cfg.RelayPortMax - s.cfg.RelayPortMin + 1
 	for range 64 {

@@ -60,11 +60,6 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(s *Server) { s
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
-// withRelayListen replaces how relay sockets are bound (tests).
-func withRelayListen(f func(network, addr string) (*net.UDPConn, error)) Option {
-	return func(s *Server) { s.listenRelay = f }
-}
-
 // withSendGuard makes every packet to a peer ask ok first (tests: it keeps
 // test traffic on loopback even if the policy were broken).
 func withSendGuard(ok func(netip.AddrPort) bool) Option {
@@ -78,7 +73,6 @@ type Server struct {
 	log         *slog.Logger
 	reg         prometheus.Registerer
 	now         func() time.Time
-	listenRelay func(network, addr string) (*net.UDPConn, error)
 	sendGuard   func(netip.AddrPort) bool
 	policy      *policy
 	keys        *keyring
@@ -263,7 +257,9 @@ func (s *Server) dropRelay(r *relayConn) {
 		delete(s.relays, r.key)
 	}
 	s.mu.Unlock()
-	s.release(r.identity)
+	if r.identity != "" {
+		s.release(r.identity)
+	}
 	s.m.retire(&r.t)
 }
 
@@ -347,11 +343,19 @@ func (s *Server) events() pionturn.EventHandler {
 		OnAllocationDeleted: func(_, _ net.Addr, _, _, _ string) {
 			s.m.allocations.Add(-1)
 		},
-		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ net.IP) {
+		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
 			s.m.permissions.Add(1)
+			if r := s.relayFor(relay); r != nil {
+				ip, _ := netip.AddrFromSlice(peer)
+				r.permission(ip.Unmap(), 1)
+			}
 		},
-		OnPermissionDeleted: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ net.IP) {
+		OnPermissionDeleted: func(_, _ net.Addr, _, _, _ string, relay net.Addr, peer net.IP) {
 			s.m.permissions.Add(-1)
+			if r := s.relayFor(relay); r != nil {
+				ip, _ := netip.AddrFromSlice(peer)
+				r.permission(ip.Unmap(), -1)
+			}
 		},
 		OnChannelCreated: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
 			s.m.channels.Add(1)
