@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -92,7 +93,11 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
-	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Registerer: o.registerer})
+	var log *slog.Logger
+	if os.Getenv("SC_EDGE_LOG") != "" { // debugging: the edge's log on stderr
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Registerer: o.registerer, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +141,7 @@ type proc struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	events   chan event
-	stderr   *bytes.Buffer
+	stderr   *lockedBuffer
 	done     chan struct{}
 	waitOnce sync.Once
 	backlog  []event // events that no waitFor has taken yet
@@ -155,7 +160,7 @@ func (f *fixture) spawnEnv(identity string, env ...string) *proc {
 	}
 	cmd := f.host.Command(context.Background(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), helperEnv+"=1", "SC_URL="+f.url), env...)
-	p := &proc{t: f.t, identity: identity, cmd: cmd, events: make(chan event, 256), stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p := &proc{t: f.t, identity: identity, cmd: cmd, events: make(chan event, 256), stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -245,7 +250,25 @@ func (p *proc) kill() {
 	})
 }
 
-func tail(b *bytes.Buffer) string {
+// lockedBuffer is a bytes.Buffer that exec may write while a test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func tail(b *lockedBuffer) string {
 	s := b.String()
 	if len(s) > 4000 {
 		s = s[len(s)-4000:]

@@ -174,6 +174,22 @@ func TestSDKPermissions(t *testing.T) {
 	deaf := f.spawn("deaf", f.token("deaf", &auth.VideoGrant{RoomJoin: true, Room: "r4", CanSubscribe: &no}, time.Minute))
 	deaf.waitFor("connected", 20*time.Second, deaf.ev("connected"))
 
+	alice.send("publish")
+	video := alice.waitFor("video published", 20*time.Second, func(e event) bool { return e.Ev == "published" && e.Kind == "video" })
+
+	// canPublish=false: the edge refuses the track.
+	mute.send("publish")
+	e := mute.waitFor("publish refused", 20*time.Second, mute.ev("error"))
+	t.Logf("refused publish: %s", e.Msg)
+	if n := len(f.edge.Rooms().Room("r4").Participant("mute").Info().Tracks); n != 0 {
+		t.Fatalf("mute has %d published tracks", n)
+	}
+	// canSubscribe=false: deaf receives nothing while mute (allowed) does.
+	mute.waitFor("subscribed", 20*time.Second, func(e event) bool { return e.Ev == "subscribed" && e.Track == video.SID })
+
+	// (Data after the publish attempt: deaf, who may not subscribe, has a
+	// publisher-primary connection, and the Go SDK sends data on it without
+	// waiting for its data channels to open.)
 	// canPublishData=false: mute's data is dropped; deaf's arrives.
 	mute.send("data reliable * from-mute")
 	deaf.send("data reliable * from-deaf")
@@ -192,18 +208,6 @@ func TestSDKPermissions(t *testing.T) {
 		t.Fatalf("mute got %+v, a packet addressed to deaf", e)
 	}
 
-	alice.send("publish")
-	video := alice.waitFor("video published", 20*time.Second, func(e event) bool { return e.Ev == "published" && e.Kind == "video" })
-
-	// canPublish=false: the edge refuses the track.
-	mute.send("publish")
-	e := mute.waitFor("publish refused", 20*time.Second, mute.ev("error"))
-	t.Logf("refused publish: %s", e.Msg)
-	if n := len(f.edge.Rooms().Room("r4").Participant("mute").Info().Tracks); n != 0 {
-		t.Fatalf("mute has %d published tracks", n)
-	}
-	// canSubscribe=false: deaf receives nothing while mute (allowed) does.
-	mute.waitFor("subscribed", 20*time.Second, func(e event) bool { return e.Ev == "subscribed" && e.Track == video.SID })
 	if rep := deaf.quit(); len(rep) != 0 {
 		t.Fatalf("deaf received tracks: %+v", rep)
 	}

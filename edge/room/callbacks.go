@@ -182,15 +182,19 @@ func (p *Participant) onData(kind livekit.DataPacket_Kind, m webrtc.DataChannelM
 // sendData writes an encoded data packet to p's data channel of kind (any
 // goroutine).
 func (p *Participant) sendData(kind livekit.DataPacket_Kind, b []byte) {
-	dcs := p.dcs.Load()
+	dcs := p.subDCs.Load()
 	if dcs == nil {
+		dcs = p.dcs.Load()
+	}
+	if dcs == nil {
+		p.room.mgr.metrics.dataUndelivered.Inc()
 		return
 	}
 	dc := dcs.reliable
 	if kind == livekit.DataPacket_LOSSY && dcs.lossy != nil {
 		dc = dcs.lossy
 	}
-	if dc != nil {
-		_ = dc.Send(b)
+	if dc == nil || dc.Send(b) != nil {
+		p.room.mgr.metrics.dataUndelivered.Inc()
 	}
 }

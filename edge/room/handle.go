@@ -444,7 +444,7 @@ func (p *Participant) offer() {
 	if !p.subDirty || p.subOffering || p.conn == nil {
 		return
 	}
-	if len(p.sub.GetTransceivers()) == 0 && p.sub.RemoteDescription() == nil {
+	if len(p.sub.GetTransceivers()) == 0 && p.sub.RemoteDescription() == nil && !p.subPrimary {
 		p.subDirty = false
 		return
 	}

@@ -18,6 +18,7 @@ type Metrics struct {
 	pliSent          prometheus.Counter
 	dataIn           prometheus.Counter
 	dataDenied       prometheus.Counter
+	dataUndelivered  prometheus.Counter
 	signalErrors     prometheus.Counter
 }
 
@@ -40,13 +41,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		pliSent:          c("pli_sent_total", "Keyframe requests sent to publishers."),
 		dataIn:           c("data_packets_received_total", "Data packets received from participants."),
 		dataDenied:       c("data_packets_denied_total", "Data packets dropped for lack of canPublishData or for being malformed."),
+		dataUndelivered:  c("data_packets_undelivered_total", "Data packets for a participant whose data channel was not open or refused them."),
 		signalErrors:     c("signal_errors_total", "Signalling messages refused (malformed, out of order, not allowed)."),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.packetsIn, m.packetsOut, m.packetsDropped,
-		m.packetsMalformed, m.pliSent, m.dataIn, m.dataDenied, m.signalErrors} {
+		m.packetsMalformed, m.pliSent, m.dataIn, m.dataDenied, m.dataUndelivered, m.signalErrors} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("room: metrics: %w", err)
 		}

@@ -40,7 +40,8 @@ type Participant struct {
 
 	info     atomic.Pointer[livekit.ParticipantInfo] // immutable snapshot
 	replaced atomic.Bool
-	dcs      atomic.Pointer[dataChannels]
+	dcs      atomic.Pointer[dataChannels] // the publisher connection's (client-made)
+	subDCs   atomic.Pointer[dataChannels] // the subscriber connection's (edge-made)
 
 	mu     sync.Mutex // guards the mailbox
 	mbox   []func()
@@ -77,6 +78,7 @@ type Participant struct {
 	departC       <-chan time.Time
 	leaving       bool
 	nextTag       uint32
+	subPrimary    bool // the subscriber connection is primary (carries data down)
 }
 
 type dataChannels struct {
@@ -318,6 +320,18 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 	p.setState(livekit.ParticipantInfo_JOINED)
 	cfg := p.room.mgr.cfg
 	cfg.Observer.ParticipantJoined(p.room.Proto(), p.Info())
+	perm := p.Info().Permission
+	// Like LiveKit's server: a participant that may subscribe gets the
+	// subscriber connection as primary, offered at once with the edge's
+	// data channels (so the SDKs wait for data to be ready before sending);
+	// one that may publish negotiates its publisher connection at once too.
+	p.subPrimary = perm.GetCanSubscribe()
+	if p.subPrimary {
+		if err := p.createSubDataChannels(); err != nil {
+			p.log.Warn("subscriber data channels", "error", err)
+			p.subPrimary = false
+		}
+	}
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Join{Join: &livekit.JoinResponse{
 		Room:              p.room.Proto(),
 		Participant:       p.Info(),
@@ -325,7 +339,8 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 		ServerVersion:     cfg.Version,
 		ServerRegion:      cfg.Region,
 		IceServers:        ice,
-		SubscriberPrimary: false,
+		SubscriberPrimary: p.subPrimary,
+		FastPublish:       perm.GetCanPublish(),
 		PingInterval:      pingInterval,
 		PingTimeout:       pingTimeout,
 		ServerInfo: &livekit.ServerInfo{
@@ -338,6 +353,40 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 			p.subscribe(t)
 		}
 	}
+	if p.subPrimary {
+		p.subDirty = true
+		p.scheduleOffer()
+	}
+}
+
+// createSubDataChannels makes the edge's data channels on the subscriber
+// connection, the way LiveKit clients expect them when it is primary.
+func (p *Participant) createSubDataChannels() error {
+	ordered, unordered, none := true, false, uint16(0)
+	rel, err := p.sub.CreateDataChannel(reliableLabel, &webrtc.DataChannelInit{Ordered: &ordered})
+	if err != nil {
+		return err
+	}
+	lossy, err := p.sub.CreateDataChannel(lossyLabel, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &none})
+	if err != nil {
+		return err
+	}
+	dcs := &dataChannels{reliable: rel, lossy: lossy}
+	var opened atomic.Int32
+	for _, dc := range []*webrtc.DataChannel{rel, lossy} {
+		kind := livekit.DataPacket_RELIABLE
+		if dc == lossy {
+			kind = livekit.DataPacket_LOSSY
+		}
+		dc.OnOpen(func() {
+			if opened.Add(1) == 2 {
+				p.subDCs.Store(dcs)
+			}
+		})
+		// Clients may send on these too.
+		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.onData(kind, m) })
+	}
+	return nil
 }
 
 func (p *Participant) setState(s livekit.ParticipantInfo_State) {
