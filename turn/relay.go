@@ -234,7 +234,7 @@ func (s *Server) bindRelay(network string, port int) (*net.UDPConn, error) {
 	}
 	span := s.cfg.RelayPortMax - s.cfg.RelayPortMin + 1
 	for range 64 {
-		port := s.cfg.RelayPortMin + rand.IntN(span) //nolint:gosec // port choice, not a secret
+		port := s.cfg.RelayPortMin + rand.IntN(span)                                                             //nolint:gosec // port choice, not a secret
 		c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.relayBind, uint16(port)))) //nolint:gosec
 		if err == nil {
 			return c, nil

@@ -68,19 +68,19 @@ func withSendGuard(ok func(netip.AddrPort) bool) Option {
 
 // Server is the TURN/STUN server (RFC 8656 over pion/turn).
 type Server struct {
-	cfg         Config
-	socks       Sockets
-	log         *slog.Logger
-	reg         prometheus.Registerer
-	now         func() time.Time
-	sendGuard   func(netip.AddrPort) bool
-	policy      *policy
-	keys        *keyring
-	m           *metrics
-	relayIP     netip.Addr
-	relayBind   netip.Addr
-	udp         []*udpListener
-	tcp         []*trackListener
+	cfg       Config
+	socks     Sockets
+	log       *slog.Logger
+	reg       prometheus.Registerer
+	now       func() time.Time
+	sendGuard func(netip.AddrPort) bool
+	policy    *policy
+	keys      *keyring
+	m         *metrics
+	relayIP   netip.Addr
+	relayBind netip.Addr
+	udp       []*udpListener
+	tcp       []*trackListener
 
 	mu       sync.Mutex
 	relays   map[netip.AddrPort]*relayConn

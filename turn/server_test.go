@@ -308,4 +308,3 @@ func TestMetricsRegistered(t *testing.T) {
 		t.Fatalf("Run after Close = %v", err)
 	}
 }
-

@@ -1,0 +1,53 @@
+package turn
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v4"
+)
+
+// FuzzParseUsername: usernames come from anyone on the Internet.
+func FuzzParseUsername(f *testing.F) {
+	for _, s := range []string{"1800000000:alice", "1:a:b", ":", "", "99999999999999999999:x", "-5:x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		exp, id, err := ParseUsername(s)
+		if err != nil {
+			return
+		}
+		if id == "" || !strings.HasSuffix(s, ":"+id) || exp.Unix() < 0 {
+			t.Fatalf("ParseUsername(%q) = %v, %q", s, exp, id)
+		}
+	})
+}
+
+// FuzzScreen: every STUN message reaches screen before pion, and TCP
+// streams reach the frame parser of sniffConn.
+func FuzzScreen(f *testing.F) {
+	user, pass := Credential(testSecret, "fuzz", time.Unix(1<<40, 0))
+	m := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest),
+		xorPeer{&stun.XORMappedAddress{IP: []byte{10, 0, 0, 1}, Port: 9}}, channelNumber(0x4000),
+		stun.NewUsername(user), stun.NewRealm(DefaultRealm), stun.NewNonce("n"),
+		stun.NewLongTermIntegrity(user, DefaultRealm, pass), stun.Fingerprint)
+	f.Add(m.Raw)
+	f.Add([]byte{0x40, 0x00, 0x00, 0x03, 1, 2, 3, 0})
+	f.Add([]byte{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	pol, err := newPolicy(nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Server{policy: pol, m: newMetrics(), keys: newKeyring([]string{testSecret}, time.Now)}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s.screen(b, netip.MustParseAddrPort("127.0.0.1:1"), nil)
+		c := &sniffConn{s: s}
+		c.feed(b)
+		c.feed(b)
+		if len(c.pending) > maxFrame {
+			t.Fatalf("pending grew to %d", len(c.pending))
+		}
+	})
+}
