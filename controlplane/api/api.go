@@ -1,0 +1,244 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/internal/cluster"
+)
+
+// Options are the API's dependencies and settings.
+type Options struct {
+	Store   store.Store
+	Tokens  *auth.Tokens
+	Placer  placement.Placer
+	Cluster cluster.Config
+	Logger  *slog.Logger
+	Now     func() time.Time
+
+	// PublicURL is the web base of generate-access URLs (no trailing slash).
+	PublicURL string
+
+	AccessTTL  time.Duration // REST access tokens
+	RefreshTTL time.Duration // REST refresh tokens
+	SessionTTL time.Duration // join session credentials
+	MediaTTL   time.Duration // LiveKit media tokens
+	TURNTTL    time.Duration // TURN credentials
+
+	// TokenPerAddress and TokenPerClient limit POST /v1/auth/token; nil
+	// means no limit.
+	TokenPerAddress *ratelimit.Limiter
+	TokenPerClient  *ratelimit.Limiter
+
+	// RequestTimeout bounds the storage work of one request.
+	RequestTimeout time.Duration
+}
+
+// API serves the /v1 surface.
+type API struct {
+	o  Options
+	rt router
+}
+
+// New checks the options and registers every route.
+func New(o Options) (*API, error) {
+	if o.Store == nil || o.Tokens == nil || o.Placer == nil {
+		return nil, errors.New("api: Store, Tokens and Placer are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
+	a := &API{o: o}
+	a.routes()
+	return a, nil
+}
+
+// Routes lists every registered route (for the OpenAPI cross-check).
+func (a *API) Routes() []Route {
+	out := make([]Route, len(a.rt.routes))
+	for i, r := range a.rt.routes {
+		out[i] = *r
+	}
+	return out
+}
+
+func (a *API) routes() {
+	r := &a.rt
+	r.add("POST", "/v1/auth/token", "issueToken", a.issueToken)
+
+	r.add("POST", "/v1/users", "createUser", a.createUser)
+	r.add("GET", "/v1/users/me", "getMe", a.getMe)
+	r.add("POST", "/v1/users/me/tokens", "createPersonalToken", a.createPersonalToken)
+	r.add("GET", "/v1/users/me/tokens", "listPersonalTokens", a.listPersonalTokens)
+	r.add("DELETE", "/v1/users/me/tokens/{tokenId}", "deletePersonalToken", a.deletePersonalToken)
+
+	r.add("POST", "/v1/spaces", "createSpace", a.createSpace)
+	r.add("GET", "/v1/spaces", "listSpaces", a.listSpaces)
+	r.add("GET", "/v1/spaces/room-by-alias/{alias}", "getRoomByAlias", a.getRoomByAlias)
+	r.add("GET", "/v1/spaces/{spaceId}", "getSpace", a.getSpace)
+	r.add("PUT", "/v1/spaces/{spaceId}", "updateSpace", a.updateSpace)
+	r.add("DELETE", "/v1/spaces/{spaceId}", "deleteSpace", a.deleteSpace)
+	r.add("GET", "/v1/spaces/{spaceId}/allowed-origins", "getAllowedOrigins", a.getAllowedOrigins)
+	r.add("PUT", "/v1/spaces/{spaceId}/allowed-origins", "putAllowedOrigins", a.putAllowedOrigins)
+
+	r.add("POST", "/v1/spaces/{spaceId}/invites", "createInvite", a.createInvite)
+	r.add("POST", "/v1/spaces/{spaceId}/invites/{inviteId}/activate", "activateInvite", a.activateInvite)
+
+	r.add("POST", "/v1/spaces/{spaceId}/rooms", "createRoom", a.createRoom)
+	r.add("GET", "/v1/spaces/{spaceId}/rooms", "listRooms", a.listRooms)
+	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}", "getRoom", a.getRoom)
+	r.add("PUT", "/v1/spaces/{spaceId}/rooms/{roomId}", "updateRoom", a.updateRoom)
+	r.add("DELETE", "/v1/spaces/{spaceId}/rooms/{roomId}", "deleteRoom", a.deleteRoom)
+	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "setRoomRole", a.setRoomRole)
+	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "listRoomRoles", a.listRoomRoles)
+	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", a.generateAccess)
+
+	r.add("POST", "/v1/spaces/{spaceId}/webhook", "createWebhook", a.createWebhook)
+	r.add("PUT", "/v1/spaces/{spaceId}/webhook", "updateWebhook", a.updateWebhook)
+	r.add("GET", "/v1/spaces/{spaceId}/webhook", "getWebhook", a.getWebhook)
+	r.add("DELETE", "/v1/spaces/{spaceId}/webhook", "deleteWebhook", a.deleteWebhook)
+	r.add("PUT", "/v1/spaces/{spaceId}/webhook/refresh-secret", "refreshWebhookSecret", a.refreshWebhookSecret)
+
+	r.add("POST", "/v1/rooms/{alias}/join", "joinRoom", a.joinRoom)
+}
+
+// request is one call being served.
+type request struct {
+	ctx context.Context
+	c   *fasthttp.RequestCtx
+	p   params
+	a   *API
+	now time.Time
+}
+
+// Handle serves one request under /v1. It answers 404 for unknown paths
+// and 405 for known paths with another method.
+func (a *API) Handle(c *fasthttp.RequestCtx) {
+	path := string(c.Path())
+	method := string(c.Method())
+	var r request
+	route, found := a.rt.match(method, path, &r.p)
+	if route == nil {
+		if found {
+			c.Response.Header.Set("Allow", a.rt.allowed(path))
+			writeError(c, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: method + " is not allowed on this path"})
+			return
+		}
+		writeError(c, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such API path"})
+		return
+	}
+	// Storage work is bound to a fresh context, not to the fasthttp
+	// context, whose Done closes at shutdown: in-flight requests finish.
+	ctx, cancel := context.WithTimeout(context.Background(), a.o.RequestTimeout)
+	defer cancel()
+	r.ctx, r.c, r.a, r.now = ctx, c, a, a.o.Now()
+	if err := route.handle(&r); err != nil {
+		e := classify(err)
+		if e.Status >= 500 {
+			a.o.Logger.Error("request failed", "method", method, "route", route.Pattern, "err", err)
+		}
+		if e.Status == http.StatusServiceUnavailable {
+			c.Response.Header.Set("Retry-After", "5")
+		}
+		writeError(c, e)
+	}
+}
+
+func writeError(c *fasthttp.RequestCtx, e *Error) {
+	writeJSON(c, e.Status, errorBody{Code: e.Code, Message: e.Message, Field: e.Field})
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(c *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"code":"internal","message":"internal error"}`)
+	}
+	c.SetStatusCode(status)
+	c.SetContentType("application/json")
+	c.SetBody(b)
+}
+
+// TooLarge answers the 413 of a body over the server's limit.
+func TooLarge(c *fasthttp.RequestCtx) {
+	writeError(c, &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "the request body is too large"})
+}
+
+// WriteError answers err in the API's error form.
+func WriteError(c *fasthttp.RequestCtx, status int, code, message string) {
+	writeError(c, &Error{Status: status, Code: code, Message: message})
+}
+
+func (r *request) json(status int, v any) error {
+	writeJSON(r.c, status, v)
+	return nil
+}
+
+// decode decodes the body into dst.
+func (r *request) decode(dst any) error { return decodeJSON(r.c.PostBody(), dst) }
+
+// id returns path parameter i after checking it has the shape of an id.
+func (r *request) id(i int, name string) (string, error) {
+	s := r.p.get(i)
+	if !validID(s) {
+		return "", badInput("invalid_id", name, fieldf(name, "is not a valid id"))
+	}
+	return s, nil
+}
+
+// page reads offset and limit from the query.
+func (r *request) page() (store.Page, error) {
+	var p store.Page
+	args := r.c.QueryArgs()
+	for _, q := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{{"offset", &p.Offset, 1 << 30}, {"limit", &p.Limit, 500}} {
+		v := args.Peek(q.name)
+		if v == nil {
+			continue
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n < 0 || n > q.max {
+			return p, badInput("invalid_query", q.name, fieldf(q.name, "must be an integer between 0 and %d", q.max))
+		}
+		*q.dst = n
+	}
+	return p, nil
+}
+
+// list is the reference's list form.
+type list[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+}
+
+// idOnly is the answer of most creates.
+type idOnly struct {
+	ID string `json:"id"`
+}

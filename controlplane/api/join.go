@@ -1,0 +1,310 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/grant"
+	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/turn"
+)
+
+// JoinRequest is the body of POST /v1/rooms/{alias}/join. Every field is
+// optional; an empty body joins a public room as a guest.
+type JoinRequest struct {
+	// AccessToken is a generate-access token (spent on use unless permanent).
+	AccessToken string `json:"accessToken"`
+	// SessionToken is the session credential of an earlier join (reconnect).
+	SessionToken    string           `json:"sessionToken"`
+	ParticipantName string           `json:"participantName"`
+	RegionHint      string           `json:"regionHint"`
+	RTTs            map[string]int64 `json:"rtts"` // region → measured RTT in ms
+}
+
+// JoinAnswer is what a join returns: who the participant is, what it may
+// do, where to connect, and how to come back.
+type JoinAnswer struct {
+	Identity   string       `json:"identity"`
+	Name       string       `json:"name"`
+	Role       grant.Role   `json:"role"`
+	Grants     grant.Grants `json:"grants"`
+	Room       roomView     `json:"room"`
+	Session    Session      `json:"session"`
+	Edge       Edge         `json:"edge"`
+	MediaToken string       `json:"mediaToken"`
+	// MediaTokenExpiresAt is when MediaToken stops being accepted for a new
+	// connection.
+	MediaTokenExpiresAt time.Time   `json:"mediaTokenExpiresAt"`
+	ICEServers          []ICEServer `json:"iceServers"`
+}
+
+// Session is the reconnect credential: a later join accepts Token in place
+// of the spent link.
+type Session struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Edge is the media edge chosen for the participant.
+type Edge struct {
+	URL    string `json:"url"` // LiveKit signalling base URL (ws:// or wss://)
+	Region string `json:"region"`
+	NodeID string `json:"nodeId"`
+}
+
+// ICEServer is one RTCIceServer entry.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+func (q *JoinRequest) validate() error {
+	var c check
+	c.length("participantName", q.ParticipantName, 0, 100)
+	c.length("regionHint", q.RegionHint, 0, 64)
+	if len(q.AccessToken) > 4096 {
+		c.fail(invalid("too_long", "accessToken", "accessToken: too long"))
+	}
+	if len(q.SessionToken) > 4096 {
+		c.fail(invalid("too_long", "sessionToken", "sessionToken: too long"))
+	}
+	if len(q.RTTs) > 64 {
+		c.fail(invalid("too_long", "rtts", "rtts: at most 64 regions"))
+	}
+	for region, ms := range q.RTTs {
+		c.length("rtts", region, 1, 64)
+		c.between("rtts."+region, ms, 0, 60000)
+	}
+	return c.err
+}
+
+// decodeJoin decodes a join body; an empty body is an empty request.
+func decodeJoin(body []byte) (JoinRequest, error) {
+	var q JoinRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSON(body, &q); err != nil {
+			return q, err
+		}
+	}
+	return q, q.validate()
+}
+
+// joiner is who is joining, once the credential is checked.
+type joiner struct {
+	identity string
+	name     string
+	role     grant.Role
+	link     *store.AccessLink // to redeem after placement
+}
+
+var errRoomPrivate = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
+
+// joinRoom: POST /v1/rooms/{alias}/join. The credential is, in order of
+// precedence: sessionToken, accessToken, the Authorization user token,
+// nothing (public rooms only).
+func (a *API) joinRoom(r *request) error {
+	alias := r.p.get(0)
+	if !validAlias(alias) {
+		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
+	}
+	q, err := decodeJoin(r.c.PostBody())
+	if err != nil {
+		return err
+	}
+	rm, err := a.o.Store.GetRoomByAlias(r.ctx, alias)
+	if err != nil {
+		return about("room", "room", err)
+	}
+	j, err := a.whoJoins(r, q, rm)
+	if err != nil {
+		return err
+	}
+	req := placement.Request{RoomID: string(rm.ID), RoomAlias: rm.Alias, ClientID: string(rm.ClientID), RegionHint: q.RegionHint}
+	if len(q.RTTs) > 0 {
+		req.RTTs = make(map[string]time.Duration, len(q.RTTs))
+		for k, ms := range q.RTTs {
+			req.RTTs[k] = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if ip, ok := netip.AddrFromSlice(r.c.RemoteIP()); ok {
+		req.ClientAddr = ip.Unmap()
+	}
+	// Place before spending the link: a refused placement leaves it usable.
+	pl, err := a.o.Placer.Place(r.ctx, req)
+	if err != nil {
+		return err
+	}
+	if j.link != nil {
+		if _, err := a.o.Store.RedeemAccessLink(r.ctx, j.link.ClientID, j.link.ID, r.now); err != nil {
+			return about("access link", "access_link", err)
+		}
+	}
+	ans, err := a.answer(r, rm, j, pl)
+	if err != nil {
+		return err
+	}
+	r.c.Response.Header.Set("Cache-Control", "no-store")
+	return r.json(http.StatusOK, ans)
+}
+
+func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error) {
+	selfName := func(def string) string {
+		if q.ParticipantName != "" && (rm.Flags.IsSelfRenamingAllowed || def == "") {
+			return q.ParticipantName
+		}
+		return def
+	}
+	switch {
+	case q.SessionToken != "":
+		c, err := a.o.Tokens.Verify(r.ctx, q.SessionToken, auth.TypeSession, auth.AudSession)
+		if err != nil {
+			return joiner{}, about("session", "session", err)
+		}
+		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
+			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "sessionToken", Message: "sessionToken: the session is for another room"}
+		}
+		return joiner{identity: c.Subject, name: c.Name, role: grant.Role(c.Role)}, nil
+	case q.AccessToken != "":
+		c, err := a.o.Tokens.Verify(r.ctx, q.AccessToken, auth.TypeLink, auth.AudLink)
+		if errors.Is(err, auth.ErrTokenExpired) {
+			return joiner{}, about("access link", "access_link", store.ErrExpired)
+		}
+		if err != nil {
+			return joiner{}, err
+		}
+		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
+			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "accessToken", Message: "accessToken: the link is for another room"}
+		}
+		l, err := a.o.Store.GetAccessLink(r.ctx, rm.ClientID, c.ID)
+		if err != nil {
+			return joiner{}, about("access link", "access_link", err)
+		}
+		if !l.IsPermanent && l.UsedAt != nil {
+			return joiner{}, about("access link", "access_link", store.ErrUsed)
+		}
+		j := joiner{name: selfName(l.Username), role: grant.RoleParticipant, link: &l}
+		if l.Role == store.LinkRoleModerator {
+			j.role = grant.RoleModerator
+		}
+		switch {
+		case l.ExternalUserID != "":
+			j.identity = "x_" + l.ExternalUserID
+		case l.IsPermanent:
+			suffix, err := auth.RandomString("", 6)
+			if err != nil {
+				return joiner{}, err
+			}
+			j.identity = "l_" + l.ID + "_" + suffix
+		default:
+			j.identity = "l_" + l.ID
+		}
+		return j, nil
+	case r.bearer() != "":
+		p, err := r.authenticate()
+		if err != nil {
+			return joiner{}, err
+		}
+		if p.client != rm.ClientID {
+			return joiner{}, about("room", "room", store.ErrNotFound)
+		}
+		if !p.isUser() {
+			return joiner{}, errUserToken
+		}
+		u, err := a.o.Store.GetUser(r.ctx, p.client, p.user)
+		if err != nil {
+			return joiner{}, about("user", "user", err)
+		}
+		role, err := a.userRole(r, p, rm)
+		if err != nil {
+			return joiner{}, err
+		}
+		return joiner{identity: "u_" + string(u.ID), name: selfName(u.Username), role: role}, nil
+	default:
+		if !rm.IsPublic {
+			return joiner{}, errRoomPrivate
+		}
+		id, err := auth.RandomString("g_", 9)
+		if err != nil {
+			return joiner{}, err
+		}
+		name := q.ParticipantName
+		if name == "" {
+			name = "Guest"
+		}
+		return joiner{identity: id, name: name, role: grant.RoleParticipant}, nil
+	}
+}
+
+// userRole is a signed-in user's call role: the room's owner and
+// moderators by their room role, then room users; in a public room that
+// the user may see, the space's owner and moderators moderate and everyone
+// else participates.
+func (a *API) userRole(r *request, p principal, rm store.Room) (grant.Role, error) {
+	rrole, err := r.roomRole(p, rm.ID)
+	if err != nil {
+		return "", err
+	}
+	switch rrole {
+	case store.RoomRoleOwner:
+		return grant.RoleOwner, nil
+	case store.RoomRoleModerator:
+		return grant.RoleModerator, nil
+	case store.RoomRoleUser:
+		return grant.RoleParticipant, nil
+	}
+	if !rm.IsPublic {
+		return "", forbidden("this room is private")
+	}
+	s, err := a.o.Store.GetSpace(r.ctx, p.client, rm.SpaceID)
+	if err != nil {
+		return "", about("space", "space", err)
+	}
+	srole, err := r.spaceRole(p, s.ID)
+	if err != nil {
+		return "", err
+	}
+	if !canSeeSpace(s, srole) {
+		return "", forbidden("this room's space is private")
+	}
+	if canManageSpace(srole) {
+		return grant.RoleModerator, nil
+	}
+	return grant.RoleParticipant, nil
+}
+
+func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement) (JoinAnswer, error) {
+	role := grant.InRoom(j.role, rm.Type)
+	g := grant.For(role, rm.Type, rm.Flags)
+	key, secret := a.o.Cluster.SigningSecret()
+	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
+		Room: string(rm.ID), Role: role, Grants: g, TTL: a.o.MediaTTL})
+	if err != nil {
+		return JoinAnswer{}, err
+	}
+	sess, sessExp, err := a.o.Tokens.Issue(r.ctx, auth.Claims{Subject: j.identity, Audience: auth.AudSession, Type: auth.TypeSession,
+		ClientID: string(rm.ClientID), Room: string(rm.ID), Role: string(j.role), Name: j.name}, a.o.SessionTTL)
+	if err != nil {
+		return JoinAnswer{}, err
+	}
+	ans := JoinAnswer{
+		Identity: j.identity, Name: j.name, Role: role, Grants: g, Room: viewRoom(rm, ""),
+		Session:    Session{Token: sess, ExpiresAt: sessExp},
+		Edge:       Edge{URL: pl.SignalURL, Region: pl.Region, NodeID: pl.NodeID},
+		MediaToken: media, MediaTokenExpiresAt: r.now.Add(a.o.MediaTTL).Truncate(time.Second),
+		ICEServers: []ICEServer{},
+	}
+	if len(pl.TURNURLs) > 0 {
+		ice := ICEServer{URLs: pl.TURNURLs}
+		if len(a.o.Cluster.TURNSecrets) > 0 {
+			ice.Username, ice.Credential = turn.Credential(a.o.Cluster.TURNSecrets[0], j.identity, r.now.Add(a.o.TURNTTL))
+		}
+		ans.ICEServers = append(ans.ICEServers, ice)
+	}
+	return ans, nil
+}

@@ -1,0 +1,465 @@
+package api
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+type roomRequest struct {
+	Name                           *string `json:"name"`
+	IsPublic                       *bool   `json:"isPublic"`
+	Type                           *string `json:"type"`
+	MaxParticipants                *int64  `json:"maxParticipants"`
+	IsChatAllowed                  *bool   `json:"isChatAllowed"`
+	IsScreensharingAllowed         *bool   `json:"isScreensharingAllowed"`
+	IsCameraPublishingAllowed      *bool   `json:"isCameraPublishingAllowed"`
+	IsMicrophonePublishingAllowed  *bool   `json:"isMicrophonePublishingAllowed"`
+	IsScreenMediaPublishingAllowed *bool   `json:"isScreenMediaPublishingAllowed"`
+	IsRecordAllowed                *bool   `json:"isRecordAllowed"`
+	IsAutoRecordingAllowed         *bool   `json:"isAutoRecordingAllowed"`
+	IsHandRaisingAllowed           *bool   `json:"isHandRaisingAllowed"`
+	IsSelfRenamingAllowed          *bool   `json:"isSelfRenamingAllowed"`
+	WaitingRoomAudience            *string `json:"waitingRoomAudience"`
+	RedirectURL                    *string `json:"redirectUrl"`
+}
+
+// Waiting-room audiences.
+var waitingAudiences = []string{"nobody", "guests", "everyone"}
+
+// newRoomDefaults are the values of a room whose create request leaves them
+// out: a lesson where everyone may use camera, microphone, screen and chat.
+func newRoomDefaults() store.Room {
+	return store.Room{Type: store.RoomTypeLesson, Flags: store.RoomFlags{
+		IsChatAllowed: true, IsScreensharingAllowed: true, IsCameraPublishingAllowed: true,
+		IsMicrophonePublishingAllowed: true, IsScreenMediaPublishingAllowed: true, IsHandRaisingAllowed: true,
+		WaitingRoomAudience: "nobody",
+	}}
+}
+
+func (q *roomRequest) apply(rm *store.Room, create bool) error {
+	var c check
+	if create || q.Name != nil {
+		rm.Name = c.required("name", q.Name)
+		c.length("name", rm.Name, 1, 200)
+	}
+	if q.Type != nil {
+		c.oneOf("type", *q.Type, string(store.RoomTypeLesson), string(store.RoomTypeWebinar))
+		rm.Type = store.RoomType(*q.Type)
+	}
+	if q.MaxParticipants != nil {
+		c.between("maxParticipants", *q.MaxParticipants, 0, 10000)
+		rm.MaxParticipants = int(*q.MaxParticipants)
+	}
+	if q.WaitingRoomAudience != nil {
+		c.oneOf("waitingRoomAudience", *q.WaitingRoomAudience, waitingAudiences...)
+		rm.Flags.WaitingRoomAudience = *q.WaitingRoomAudience
+	}
+	if q.RedirectURL != nil {
+		if *q.RedirectURL != "" {
+			c.httpURL("redirectUrl", *q.RedirectURL)
+		}
+		rm.Flags.RedirectURL = *q.RedirectURL
+	}
+	set := func(dst *bool, v *bool) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&rm.IsPublic, q.IsPublic)
+	f := &rm.Flags
+	set(&f.IsChatAllowed, q.IsChatAllowed)
+	set(&f.IsScreensharingAllowed, q.IsScreensharingAllowed)
+	set(&f.IsCameraPublishingAllowed, q.IsCameraPublishingAllowed)
+	set(&f.IsMicrophonePublishingAllowed, q.IsMicrophonePublishingAllowed)
+	set(&f.IsScreenMediaPublishingAllowed, q.IsScreenMediaPublishingAllowed)
+	set(&f.IsRecordAllowed, q.IsRecordAllowed)
+	set(&f.IsAutoRecordingAllowed, q.IsAutoRecordingAllowed)
+	set(&f.IsHandRaisingAllowed, q.IsHandRaisingAllowed)
+	set(&f.IsSelfRenamingAllowed, q.IsSelfRenamingAllowed)
+	return c.err
+}
+
+// roomView is a room as the API shows it: the reference's flags at the top
+// level.
+type roomView struct {
+	ID                             string    `json:"id"`
+	Alias                          string    `json:"alias"`
+	ChannelID                      string    `json:"channelId"`
+	SpaceID                        string    `json:"spaceId"`
+	OwnerID                        string    `json:"ownerId"`
+	Name                           string    `json:"name"`
+	Type                           string    `json:"type"`
+	IsPublic                       bool      `json:"isPublic"`
+	MaxParticipants                int       `json:"maxParticipants"`
+	IsChatAllowed                  bool      `json:"isChatAllowed"`
+	IsScreensharingAllowed         bool      `json:"isScreensharingAllowed"`
+	IsCameraPublishingAllowed      bool      `json:"isCameraPublishingAllowed"`
+	IsMicrophonePublishingAllowed  bool      `json:"isMicrophonePublishingAllowed"`
+	IsScreenMediaPublishingAllowed bool      `json:"isScreenMediaPublishingAllowed"`
+	IsRecordAllowed                bool      `json:"isRecordAllowed"`
+	IsAutoRecordingAllowed         bool      `json:"isAutoRecordingAllowed"`
+	IsHandRaisingAllowed           bool      `json:"isHandRaisingAllowed"`
+	IsSelfRenamingAllowed          bool      `json:"isSelfRenamingAllowed"`
+	WaitingRoomAudience            string    `json:"waitingRoomAudience"`
+	RedirectURL                    string    `json:"redirectUrl"`
+	Role                           string    `json:"role,omitempty"` // the caller's room role
+	CreatedAt                      time.Time `json:"createdAt"`
+	UpdatedAt                      time.Time `json:"updatedAt"`
+}
+
+func viewRoom(rm store.Room, role store.RoomRole) roomView {
+	f := rm.Flags
+	return roomView{ID: string(rm.ID), Alias: rm.Alias, ChannelID: rm.ChannelID, SpaceID: string(rm.SpaceID), OwnerID: string(rm.OwnerID),
+		Name: rm.Name, Type: string(rm.Type), IsPublic: rm.IsPublic, MaxParticipants: rm.MaxParticipants,
+		IsChatAllowed: f.IsChatAllowed, IsScreensharingAllowed: f.IsScreensharingAllowed, IsCameraPublishingAllowed: f.IsCameraPublishingAllowed,
+		IsMicrophonePublishingAllowed: f.IsMicrophonePublishingAllowed, IsScreenMediaPublishingAllowed: f.IsScreenMediaPublishingAllowed,
+		IsRecordAllowed: f.IsRecordAllowed, IsAutoRecordingAllowed: f.IsAutoRecordingAllowed, IsHandRaisingAllowed: f.IsHandRaisingAllowed,
+		IsSelfRenamingAllowed: f.IsSelfRenamingAllowed, WaitingRoomAudience: f.WaitingRoomAudience, RedirectURL: f.RedirectURL,
+		Role: string(role), CreatedAt: rm.CreatedAt, UpdatedAt: rm.UpdatedAt}
+}
+
+// roomRole is the caller's explicit role in a room ("" for none).
+func (r *request) roomRole(p principal, id store.RoomID) (store.RoomRole, error) {
+	if !p.isUser() {
+		return "", nil
+	}
+	m, err := r.a.o.Store.GetRoomMember(r.ctx, p.client, id, p.user)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return m.Role, err
+}
+
+// room loads the space (parameter 0) and the room (parameter 1) of the
+// caller's client, with the caller's roles in both.
+func (r *request) room(p principal) (store.Space, store.SpaceRole, store.Room, store.RoomRole, error) {
+	s, srole, err := r.space(p, 0)
+	if err != nil {
+		return s, "", store.Room{}, "", err
+	}
+	rid, err := r.id(1, "roomId")
+	if err != nil {
+		return s, "", store.Room{}, "", err
+	}
+	rm, err := r.a.o.Store.GetRoom(r.ctx, p.client, s.ID, store.RoomID(rid))
+	if err != nil {
+		return s, "", rm, "", about("room", "room", err)
+	}
+	rrole, err := r.roomRole(p, rm.ID)
+	return s, srole, rm, rrole, err
+}
+
+// canSeeRoom: the room's owner and members always; others when the room is
+// public and its space is open to them. A private room keeps even the
+// space's owner out unless the room grants a role.
+func canSeeRoom(s store.Space, srole store.SpaceRole, rm store.Room, rrole store.RoomRole) bool {
+	return rrole != "" || (rm.IsPublic && canSeeSpace(s, srole))
+}
+
+func canManageRoom(rrole store.RoomRole) bool {
+	return rrole == store.RoomRoleOwner || rrole == store.RoomRoleModerator
+}
+
+// aliasAlphabet is URL-safe and unambiguous in print.
+const aliasAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+
+func newAlias() (string, error) {
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("api: random: %w", err)
+	}
+	for i := range b { // 256 is a multiple of 32: uniform
+		b[i] = aliasAlphabet[int(b[i])%len(aliasAlphabet)]
+	}
+	return string(b), nil
+}
+
+// createRoom: POST /v1/spaces/{spaceId}/rooms, space owner or moderator;
+// the caller becomes the room's owner.
+func (a *API) createRoom(r *request) error {
+	p, err := r.user()
+	if err != nil {
+		return err
+	}
+	s, srole, err := r.space(p, 0)
+	if err != nil {
+		return err
+	}
+	if !canManageSpace(srole) {
+		return forbidden("only the space's owner and moderators may create rooms")
+	}
+	var q roomRequest
+	if err := r.decode(&q); err != nil {
+		return err
+	}
+	rm := newRoomDefaults()
+	if err := q.apply(&rm, true); err != nil {
+		return err
+	}
+	id, err := auth.RandomID()
+	if err != nil {
+		return err
+	}
+	channel, err := auth.RandomID()
+	if err != nil {
+		return err
+	}
+	rm.ID, rm.ClientID, rm.SpaceID, rm.OwnerID, rm.ChannelID = store.RoomID(id), p.client, s.ID, p.user, channel
+	rm.CreatedAt, rm.UpdatedAt = r.now, r.now
+	for attempt := 0; ; attempt++ {
+		if rm.Alias, err = newAlias(); err != nil {
+			return err
+		}
+		err = a.o.Store.CreateRoom(r.ctx, rm)
+		if !errors.Is(err, store.ErrConflict) || attempt == 4 {
+			break
+		}
+	}
+	if err != nil {
+		return about("room", "room", err)
+	}
+	return r.json(http.StatusCreated, struct {
+		ID        string `json:"id"`
+		Alias     string `json:"alias"`
+		ChannelID string `json:"channelId"`
+	}{id, rm.Alias, channel})
+}
+
+// listRooms: GET /v1/spaces/{spaceId}/rooms: the rooms of the space the
+// caller may see.
+func (a *API) listRooms(r *request) error {
+	p, err := r.user()
+	if err != nil {
+		return err
+	}
+	s, srole, err := r.space(p, 0)
+	if err != nil {
+		return err
+	}
+	if !canSeeSpace(s, srole) {
+		return forbidden("this space is private")
+	}
+	pg, err := r.page()
+	if err != nil {
+		return err
+	}
+	// Visibility depends on the caller's room roles: filter the whole
+	// space (capped at 500 rooms), then page.
+	rooms, _, err := a.o.Store.ListRooms(r.ctx, p.client, s.ID, store.Page{Limit: 500})
+	if err != nil {
+		return err
+	}
+	visible := make([]roomView, 0, len(rooms))
+	for _, rm := range rooms {
+		rrole, err := r.roomRole(p, rm.ID)
+		if err != nil {
+			return err
+		}
+		if canSeeRoom(s, srole, rm, rrole) {
+			visible = append(visible, viewRoom(rm, rrole))
+		}
+	}
+	total := len(visible)
+	limit := pg.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	visible = visible[min(pg.Offset, total):min(pg.Offset+limit, total)]
+	return r.json(http.StatusOK, list[roomView]{Items: visible, Total: total})
+}
+
+// getRoom: GET /v1/spaces/{spaceId}/rooms/{roomId}.
+func (a *API) getRoom(r *request) error {
+	p, err := r.user()
+	if err != nil {
+		return err
+	}
+	s, srole, rm, rrole, err := r.room(p)
+	if err != nil {
+		return err
+	}
+	if !canSeeRoom(s, srole, rm, rrole) {
+		return forbidden("this room is private")
+	}
+	return r.json(http.StatusOK, viewRoom(rm, rrole))
+}
+
+// updateRoom: PUT /v1/spaces/{spaceId}/rooms/{roomId}, room owner or
+// moderator; fields left out keep their value.
+func (a *API) updateRoom(r *request) error {
+	p, err := r.user()
+	if err != nil {
+		return err
+	}
+	_, _, rm, rrole, err := r.room(p)
+	if err != nil {
+		return err
+	}
+	if !canManageRoom(rrole) {
+		return forbidden("only the room's owner and moderators may change it")
+	}
+	var q roomRequest
+	if err := r.decode(&q); err != nil {
+		return err
+	}
+	if err := q.apply(&rm, false); err != nil {
+		return err
+	}
+	rm.UpdatedAt = r.now
+	if err := a.o.Store.UpdateRoom(r.ctx, rm); err != nil {
+		return about("room", "room", err)
+	}
+	return r.json(http.StatusOK, viewRoom(rm, rrole))
+}
+
+// deleteRoom: DELETE /v1/spaces/{spaceId}/rooms/{roomId}, the room's owner
+// or the space's owner.
+func (a *API) deleteRoom(r *request) error {
+	p, err := r.user()
+	if err != nil {
+		return err
+	}
+	s, srole, rm, rrole, err := r.room(p)
+	if err != nil {
+		return err
+	}
+	if rrole != store.RoomRoleOwner && srole != store.SpaceRoleOwner {
+		return forbidden("only the room's owner or the space's owner may delete it")
+	}
+	if err := a.o.Store.DeleteRoom(r.ctx, p.client, s.ID, rm.ID); err != nil {
+		return about("room", "room", err)
+	}
+	return r.json(http.StatusOK, idOnly{ID: string(rm.ID)})
+}
+
+// getRoomByAlias: GET /v1/spaces/room-by-alias/{alias}. A client token may
+// read a public room of its client; a user token follows canSeeRoom. A room
+// of another client is 404.
+func (a *API) getRoomByAlias(r *request) error {
+	p, err := r.authenticate()
+	if err != nil {
+		return err
+	}
+	alias := r.p.get(0)
+	if !validAlias(alias) {
+		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
+	}
+	rm, err := a.o.Store.GetRoomByAlias(r.ctx, alias)
+	if err == nil && rm.ClientID != p.client {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return about("room", "room", err)
+	}
+	if !p.isUser() {
+		if !rm.IsPublic {
+			return forbidden("a client token may read public rooms only")
+		}
+		return r.json(http.StatusOK, viewRoom(rm, ""))
+	}
+	s, err := a.o.Store.GetSpace(r.ctx, p.client, rm.SpaceID)
+	if err != nil {
+		return about("space", "space", err)
+	}
+	srole, err := r.spaceRole(p, s.ID)
+	if err != nil {
+		return err
+	}
+	rrole, err := r.roomRole(p, rm.ID)
+	if err != nil {
+		return err
+	}
+	if !canSeeRoom(s, srole, rm, rrole) {
+		return forbidden("this room is private")
+	}
+	return r.json(http.StatusOK, viewRoom(rm, rrole))
+}
+
+type roleRequest struct {
+	TargetUserID *string `json:"targetUserId"`
+	Role         *string `json:"role"`
+}
+
+type roleView struct {
+	RoomID string `json:"roomId"`
+	UserID string `json:"userId"`
+	Role   string `json:"role"`
+}
+
+// setRoomRole: POST /v1/spaces/{spaceId}/rooms/{roomId}/roles. The room's
+// owner grants user or moderator, a moderator grants user; the owner's own
+// role cannot change.
+func (a *API) setRoomRole(r *request) error {
+	p, err := r.user()
+	if err != nil {
+		return err
+	}
+	_, _, rm, rrole, err := r.room(p)
+	if err != nil {
+		return err
+	}
+	if !canManageRoom(rrole) {
+		return forbidden("only the room's owner and moderators may grant roles")
+	}
+	var q roleRequest
+	if err := r.decode(&q); err != nil {
+		return err
+	}
+	var c check
+	target := c.required("targetUserId", q.TargetUserID)
+	role := c.required("role", q.Role)
+	if c.err == nil {
+		if !validID(target) {
+			c.fail(invalid("invalid_id", "targetUserId", "targetUserId: is not a valid id"))
+		}
+		c.oneOf("role", role, string(store.RoomRoleUser), string(store.RoomRoleModerator))
+	}
+	if c.err != nil {
+		return c.err
+	}
+	if store.RoomRole(role) == store.RoomRoleModerator && rrole != store.RoomRoleOwner {
+		return forbidden("only the room's owner may grant the moderator role")
+	}
+	if store.UserID(target) == rm.OwnerID {
+		return &Error{Status: http.StatusConflict, Code: "owner_role", Field: "targetUserId", Message: "targetUserId: the room's owner keeps role_room_owner"}
+	}
+	if _, err := a.o.Store.GetUser(r.ctx, p.client, store.UserID(target)); err != nil {
+		return about("user", "user", err)
+	}
+	m := store.RoomMember{RoomID: rm.ID, UserID: store.UserID(target), Role: store.RoomRole(role), CreatedAt: r.now}
+	if err := a.o.Store.SetRoomMember(r.ctx, p.client, m); err != nil {
+		return about("room", "room", err)
+	}
+	return r.json(http.StatusOK, roleView{RoomID: string(rm.ID), UserID: target, Role: role})
+}
+
+// listRoomRoles: GET /v1/spaces/{spaceId}/rooms/{roomId}/roles, room owner
+// or moderator.
+func (a *API) listRoomRoles(r *request) error {
+	p, err := r.user()
+	if err != nil {
+		return err
+	}
+	_, _, rm, rrole, err := r.room(p)
+	if err != nil {
+		return err
+	}
+	if !canManageRoom(rrole) {
+		return forbidden("only the room's owner and moderators may list roles")
+	}
+	ms, err := a.o.Store.ListRoomMembers(r.ctx, p.client, rm.ID)
+	if err != nil {
+		return err
+	}
+	out := list[roleView]{Items: make([]roleView, 0, len(ms)), Total: len(ms)}
+	for _, m := range ms {
+		out.Items = append(out.Items, roleView{RoomID: string(m.RoomID), UserID: string(m.UserID), Role: string(m.Role)})
+	}
+	return r.json(http.StatusOK, out)
+}

@@ -1,0 +1,250 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+// tokenRequest is the body of POST /v1/auth/token, as JSON or as
+// application/x-www-form-urlencoded.
+type tokenRequest struct {
+	GrantType    string `json:"grant_type"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+type tokenReply struct {
+	TokenType    string `json:"token_type"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+// oauthError is the OAuth2 error form (RFC 6749 §5.2) of the token endpoint.
+type oauthError struct {
+	status int
+	Code   string `json:"error"`
+	Desc   string `json:"error_description"`
+}
+
+func (e *oauthError) Error() string { return e.Code + ": " + e.Desc }
+
+func oauthErr(status int, code, desc string) *oauthError {
+	return &oauthError{status: status, Code: code, Desc: desc}
+}
+
+// decodeTokenRequest reads a token request from a JSON or form body, and
+// client credentials from HTTP Basic auth if present.
+func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthError) {
+	var req tokenRequest
+	ct := string(bytes.TrimSpace(bytes.ToLower(contentType)))
+	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return req, oauthErr(http.StatusBadRequest, "invalid_request", "malformed form body")
+		}
+		req = tokenRequest{GrantType: v.Get("grant_type"), ClientID: v.Get("client_id"), ClientSecret: v.Get("client_secret"),
+			Username: v.Get("username"), Password: v.Get("password"), RefreshToken: v.Get("refresh_token")}
+	} else {
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 || trimmed[0] != '{' {
+			return req, oauthErr(http.StatusBadRequest, "invalid_request", "the body must be a JSON object or a form")
+		}
+		if err := json.Unmarshal(trimmed, &req); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return req, oauthErr(http.StatusBadRequest, "invalid_request", te.Field+": must be a string")
+			}
+			return req, oauthErr(http.StatusBadRequest, "invalid_request", "malformed JSON")
+		}
+	}
+	if len(basic) > 6 && bytes.EqualFold(basic[:6], []byte("Basic ")) {
+		raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(basic[6:])))
+		if err != nil {
+			return req, oauthErr(http.StatusUnauthorized, "invalid_client", "malformed Basic credentials")
+		}
+		id, secret, _ := strings.Cut(string(raw), ":")
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+		req.ClientID, req.ClientSecret = id, secret
+	}
+	for name, v := range map[string]string{"grant_type": req.GrantType, "client_id": req.ClientID, "client_secret": req.ClientSecret,
+		"username": req.Username, "password": req.Password, "refresh_token": req.RefreshToken} {
+		if len(v) > 4096 {
+			return req, oauthErr(http.StatusBadRequest, "invalid_request", name+": too long")
+		}
+	}
+	return req, nil
+}
+
+func (a *API) issueToken(r *request) error {
+	if !r.limit(a.o.TokenPerAddress, "a:"+r.c.RemoteIP().String()) {
+		return nil
+	}
+	var basic []byte
+	if h := r.c.Request.Header.Peek("Authorization"); len(h) > 6 && bytes.EqualFold(h[:6], []byte("Basic ")) {
+		basic = h
+	}
+	req, oerr := decodeTokenRequest(r.c.Request.Header.ContentType(), r.c.PostBody(), basic)
+	if oerr == nil {
+		if req.ClientID != "" && !r.limit(a.o.TokenPerClient, "c:"+req.ClientID) {
+			return nil
+		}
+		var reply tokenReply
+		reply, oerr = a.grant(r, req)
+		if oerr == nil {
+			r.c.Response.Header.Set("Cache-Control", "no-store")
+			return r.json(http.StatusOK, reply)
+		}
+	}
+	if oerr.status == 0 {
+		oerr.status = http.StatusBadRequest
+	}
+	writeJSON(r.c, oerr.status, oerr)
+	return nil
+}
+
+// limit takes a token of key's bucket; when refused it answers 429 and
+// returns false. The RateLimit-* headers are set either way.
+func (r *request) limit(l *ratelimit.Limiter, key string) bool {
+	if l == nil {
+		return true
+	}
+	d := l.Allow(key, r.now)
+	if d.Limit == 0 {
+		return true
+	}
+	h := &r.c.Response.Header
+	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset.Seconds())))
+	if d.Allowed {
+		return true
+	}
+	h.Set("Retry-After", strconv.Itoa(ceilSeconds(d.RetryAfter.Seconds())))
+	writeJSON(r.c, http.StatusTooManyRequests, oauthErr(0, "slow_down", "too many token requests; retry after the Retry-After delay"))
+	return false
+}
+
+func ceilSeconds(s float64) int {
+	return int(math.Max(1, math.Ceil(s)))
+}
+
+func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
+	switch req.GrantType {
+	case "client_credentials":
+		client, oerr := a.authClient(r, req, false)
+		if oerr != nil {
+			return tokenReply{}, oerr
+		}
+		return a.tokenPair(r, auth.AudClient, string(client), client)
+	case "password":
+		client, oerr := a.authClient(r, req, true)
+		if oerr != nil {
+			return tokenReply{}, oerr
+		}
+		if req.Username == "" || req.Password == "" {
+			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
+		}
+		u, err := a.o.Store.GetUserByEmail(r.ctx, client, req.Username)
+		if errors.Is(err, store.ErrNotFound) {
+			auth.BurnPasswordCheck(req.Password)
+			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
+		}
+		if err != nil {
+			return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+		}
+		if ok, _ := auth.VerifyPassword(u.PasswordHash, req.Password); !ok {
+			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
+		}
+		return a.tokenPair(r, auth.AudUser, string(u.ID), client)
+	case "refresh_token":
+		if req.RefreshToken == "" {
+			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "refresh_token is required")
+		}
+		c, err := a.o.Tokens.Verify(r.ctx, req.RefreshToken, auth.TypeRefresh, auth.AudClient, auth.AudUser)
+		if err != nil {
+			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token is invalid or expired")
+		}
+		if req.ClientID != "" && req.ClientID != c.ClientID {
+			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token belongs to another client")
+		}
+		if req.ClientSecret != "" {
+			if _, oerr := a.authClient(r, req, false); oerr != nil {
+				return tokenReply{}, oerr
+			}
+		}
+		client := store.ClientID(c.ClientID)
+		if c.Audience == auth.AudUser {
+			_, err = a.o.Store.GetUser(r.ctx, client, store.UserID(c.Subject))
+		} else {
+			_, err = a.o.Store.GetClient(r.ctx, client)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the token's subject no longer exists")
+		} else if err != nil {
+			return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+		}
+		return a.tokenPair(r, c.Audience, c.Subject, client)
+	case "":
+		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required")
+	}
+	return tokenReply{}, oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials, password or refresh_token")
+}
+
+// authClient checks the client credentials. With allowBearer, a client
+// token in Authorization stands in for the secret (the password grant of
+// the reference's SDK).
+func (a *API) authClient(r *request, req tokenRequest, allowBearer bool) (store.ClientID, *oauthError) {
+	if req.ClientSecret == "" && allowBearer {
+		if tok := r.bearer(); tok != "" {
+			c, err := a.o.Tokens.Verify(r.ctx, tok, auth.TypeAccess, auth.AudClient)
+			if err != nil || (req.ClientID != "" && req.ClientID != c.ClientID) {
+				return "", oauthErr(http.StatusUnauthorized, "invalid_client", "the client token is invalid")
+			}
+			return store.ClientID(c.ClientID), nil
+		}
+	}
+	if req.ClientID == "" || req.ClientSecret == "" {
+		return "", oauthErr(http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required")
+	}
+	cl, err := a.o.Store.GetClient(r.ctx, store.ClientID(req.ClientID))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+	}
+	if err != nil || !auth.VerifySecret(cl.SecretHash, req.ClientSecret) {
+		return "", oauthErr(http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+	}
+	return cl.ID, nil
+}
+
+func (a *API) tokenPair(r *request, aud, sub string, client store.ClientID) (tokenReply, *oauthError) {
+	base := auth.Claims{Subject: sub, Audience: aud, ClientID: string(client)}
+	access := base
+	access.Type = auth.TypeAccess
+	at, _, err := a.o.Tokens.Issue(r.ctx, access, a.o.AccessTTL)
+	if err != nil {
+		return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+	}
+	refresh := base
+	refresh.Type = auth.TypeRefresh
+	rt, _, err := a.o.Tokens.Issue(r.ctx, refresh, a.o.RefreshTTL)
+	if err != nil {
+		return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+	}
+	return tokenReply{TokenType: "Bearer", AccessToken: at, RefreshToken: rt, ExpiresIn: int64(a.o.AccessTTL.Seconds())}, nil
+}

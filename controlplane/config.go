@@ -1,0 +1,127 @@
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// ErrInvalidConfig marks an unusable `controlplane:` section.
+var ErrInvalidConfig = errors.New("controlplane: invalid config")
+
+// Config is the `controlplane:` section of the config file.
+type Config struct {
+	// Listen is the API's address (host:port).
+	Listen string `yaml:"listen"`
+	// PublicURL is the public web base (scheme://host[:port], no path) used
+	// in generate-access URLs: <publicURL>/room/<alias>?...
+	PublicURL string `yaml:"publicURL"`
+
+	AccessTokenTTL    time.Duration `yaml:"accessTokenTTL"`    // REST access tokens (7 days)
+	RefreshTokenTTL   time.Duration `yaml:"refreshTokenTTL"`   // REST refresh tokens (30 days)
+	SessionTTL        time.Duration `yaml:"sessionTTL"`        // join session credentials (4 h)
+	MediaTokenTTL     time.Duration `yaml:"mediaTokenTTL"`     // LiveKit media tokens (10 min)
+	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"` // TURN REST credentials (12 h)
+	// KeyRefresh is how often a replica re-reads the signing keys (30 s).
+	KeyRefresh time.Duration `yaml:"keyRefresh"`
+
+	// MaxBodyBytes caps request bodies (1 MiB); larger ones get 413.
+	MaxBodyBytes int `yaml:"maxBodyBytes"`
+	// RequestTimeout bounds the storage work of one request (10 s).
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	// ShutdownTimeout bounds the drain of in-flight requests (30 s).
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+
+	RateLimit RateLimitConfig `yaml:"rateLimit"`
+
+	// DevEdge is the single edge served when Deps.Placer is nil
+	// (spacecast dev, one-box deployments).
+	DevEdge EdgeConfig `yaml:"devEdge"`
+}
+
+// RateLimitConfig limits POST /v1/auth/token (password guessing).
+type RateLimitConfig struct {
+	// TokenPerAddress is per source address.
+	TokenPerAddress Bucket `yaml:"tokenPerAddress"`
+	// TokenPerClient is per client_id.
+	TokenPerClient Bucket `yaml:"tokenPerClient"`
+	// MaxKeys bounds the buckets kept per limiter (100,000).
+	MaxKeys int `yaml:"maxKeys"`
+}
+
+// Bucket is a token bucket: Rate per second, up to Burst. Rate 0 disables.
+type Bucket struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+}
+
+// EdgeConfig describes one edge for the static placer.
+type EdgeConfig struct {
+	URL      string   `yaml:"url"` // ws:// or wss:// signalling base
+	Region   string   `yaml:"region"`
+	NodeID   string   `yaml:"nodeId"`
+	TURNURLs []string `yaml:"turnURLs"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:            "127.0.0.1:8080",
+		PublicURL:         "http://127.0.0.1:8080",
+		AccessTokenTTL:    7 * 24 * time.Hour,
+		RefreshTokenTTL:   30 * 24 * time.Hour,
+		SessionTTL:        4 * time.Hour,
+		MediaTokenTTL:     10 * time.Minute,
+		TURNCredentialTTL: 12 * time.Hour,
+		KeyRefresh:        30 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		RequestTimeout:    10 * time.Second,
+		ShutdownTimeout:   30 * time.Second,
+		RateLimit: RateLimitConfig{
+			TokenPerAddress: Bucket{Rate: 5, Burst: 20},
+			TokenPerClient:  Bucket{Rate: 50, Burst: 100},
+			MaxKeys:         100_000,
+		},
+		DevEdge: EdgeConfig{Region: "local", NodeID: "dev"},
+	}
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if c.Listen == "" {
+		bad("listen: required")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" {
+		bad("publicURL: want scheme://host[:port] without a path, got %q", c.PublicURL)
+	}
+	for name, d := range map[string]time.Duration{"accessTokenTTL": c.AccessTokenTTL, "refreshTokenTTL": c.RefreshTokenTTL,
+		"sessionTTL": c.SessionTTL, "mediaTokenTTL": c.MediaTokenTTL, "turnCredentialTTL": c.TURNCredentialTTL,
+		"keyRefresh": c.KeyRefresh, "requestTimeout": c.RequestTimeout, "shutdownTimeout": c.ShutdownTimeout} {
+		if d <= 0 {
+			bad("%s: must be positive", name)
+		}
+	}
+	if c.RefreshTokenTTL < c.AccessTokenTTL {
+		bad("refreshTokenTTL: must not be shorter than accessTokenTTL")
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
+		bad("maxBodyBytes: between 1 KiB and 64 MiB")
+	}
+	for name, b := range map[string]Bucket{"tokenPerAddress": c.RateLimit.TokenPerAddress, "tokenPerClient": c.RateLimit.TokenPerClient} {
+		if b.Rate < 0 || (b.Rate > 0 && b.Burst < 1) {
+			bad("rateLimit.%s: rate >= 0 and, when rate > 0, burst >= 1", name)
+		}
+	}
+	if c.DevEdge.URL != "" {
+		if u, err := url.Parse(c.DevEdge.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			bad("devEdge.url: want ws:// or wss://, got %q", c.DevEdge.URL)
+		}
+	}
+	return errors.Join(errs...)
+}

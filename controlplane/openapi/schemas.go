@@ -1,0 +1,118 @@
+package openapi
+
+func str(desc string) obj     { return obj{"type": "string", "description": desc} }
+func strMax(n int) obj        { return obj{"type": "string", "maxLength": n} }
+func boolean(desc string) obj { return obj{"type": "boolean", "description": desc} }
+func date() obj               { return obj{"type": "string", "format": "date-time"} }
+func enum(vals ...string) obj { return obj{"type": "string", "enum": vals} }
+func array(items any) obj     { return obj{"type": "array", "items": items} }
+func object(props obj, required ...string) obj {
+	o := obj{"type": "object", "properties": props}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+func listOf(name string) obj {
+	return object(obj{"items": array(ref(name)), "total": obj{"type": "integer"}}, "items", "total")
+}
+
+var roomFlags = []string{"isChatAllowed", "isScreensharingAllowed", "isCameraPublishingAllowed", "isMicrophonePublishingAllowed",
+	"isScreenMediaPublishingAllowed", "isRecordAllowed", "isAutoRecordingAllowed", "isHandRaisingAllowed", "isSelfRenamingAllowed"}
+
+func roomProps() obj {
+	p := obj{
+		"name":                strMax(200),
+		"isPublic":            boolean("Public rooms admit every user who may see the space, and guests without credentials"),
+		"type":                obj{"type": "string", "enum": []string{"lesson", "webinar"}, "description": "lesson: everyone may broadcast (within the flags); webinar: only owner and moderators broadcast"},
+		"maxParticipants":     obj{"type": "integer", "minimum": 0, "maximum": 10000, "description": "0: the deployment default"},
+		"waitingRoomAudience": enum("nobody", "guests", "everyone"),
+		"redirectUrl":         obj{"type": "string", "format": "uri", "maxLength": 2048, "description": "Where the page goes when the call ends"},
+	}
+	for _, f := range roomFlags {
+		p[f] = obj{"type": "boolean"}
+	}
+	return p
+}
+
+func schemas() obj {
+	room := roomProps()
+	extra := obj{"id": str("Room id"), "alias": str("Short random URL-safe alias"), "channelId": str(""), "spaceId": str(""),
+		"ownerId": str(""), "role": str("The caller's room role, if any"), "createdAt": date(), "updatedAt": date()}
+	for k, v := range extra {
+		room[k] = v
+	}
+	roomRequest := object(roomProps(), "name")
+	roomRequest["description"] = "Create requires name; update applies only the fields present."
+	return obj{
+		"Error": object(obj{"code": str("Machine code"), "message": str("Human text"), "field": str("The offending request field")}, "code", "message"),
+		"OAuthError": object(obj{"error": enum("invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "slow_down"),
+			"error_description": str("")}, "error"),
+		"TokenRequest": object(obj{
+			"grant_type":    enum("client_credentials", "password", "refresh_token"),
+			"client_id":     str("Required for client_credentials and password (unless a client token is in Authorization)"),
+			"client_secret": str(""),
+			"username":      str("The user's e-mail (password grant)"),
+			"password":      str("password grant"),
+			"refresh_token": str("refresh_token grant"),
+		}, "grant_type"),
+		"TokenReply": object(obj{"token_type": enum("Bearer"), "access_token": str("JWT (HS256, kid header); claims sub, aud client|user, type, cId, jti, iat, exp"),
+			"refresh_token": str("JWT"), "expires_in": obj{"type": "integer", "description": "Access token lifetime in seconds"}},
+			"token_type", "access_token", "refresh_token"),
+		"IDReply": object(obj{"id": str("")}, "id"),
+		"CreateUser": object(obj{"email": obj{"type": "string", "format": "email", "maxLength": 254}, "password": obj{"type": "string", "minLength": 8, "maxLength": 256},
+			"username": strMax(100), "phone": strMax(32)}, "email", "password", "username"),
+		"User":                object(obj{"id": str(""), "email": str(""), "username": str(""), "phone": str(""), "createdAt": date()}, "id", "email", "username"),
+		"CreatePersonalToken": object(obj{"name": strMax(100), "expiresIn": obj{"type": "integer", "minimum": 0, "description": "Seconds; 0 or absent: no expiry"}}, "name"),
+		"PersonalToken": object(obj{"id": str(""), "name": str(""), "token": str("scp_...: only in the create answer"),
+			"createdAt": date(), "expiresAt": obj{"type": []string{"string", "null"}, "format": "date-time"}}, "id", "name", "createdAt"),
+		"PersonalTokenList": listOf("PersonalToken"),
+		"Space": object(obj{"name": strMax(200), "isPublic": boolean("Open to every user of the client"), "description": strMax(2000),
+			"logo": obj{"type": "string", "format": "uri"}, "allowedOrigins": array(str("Origin allowed to frame the room page"))}, "name"),
+		"SpaceView": object(obj{"id": str(""), "name": str(""), "description": str(""), "logo": str(""), "isPublic": boolean(""), "ownerId": str(""),
+			"allowedOrigins": array(obj{"type": "string"}), "role": enum("role_space_owner", "role_space_moderator", "role_space_user"),
+			"createdAt": date(), "updatedAt": date()}, "id", "name", "isPublic"),
+		"SpaceList":       listOf("SpaceView"),
+		"Origins":         object(obj{"origins": array(obj{"type": "string", "examples": []string{"https://example.com", "https://*.example.com"}})}, "origins"),
+		"CreateInvite":    object(obj{"role": enum("role_space_moderator", "role_space_user"), "ttl": obj{"type": "integer", "minimum": 60, "maximum": 2592000}}, "role"),
+		"Invite":          object(obj{"id": str(""), "spaceId": str(""), "role": str(""), "expiresAt": date()}, "id", "spaceId", "role"),
+		"Room":            roomRequest,
+		"RoomView":        object(room, "id", "alias", "name", "type"),
+		"RoomList":        listOf("RoomView"),
+		"CreateRoomReply": object(obj{"id": str(""), "alias": str(""), "channelId": str("")}, "id", "alias", "channelId"),
+		"RoleRequest":     object(obj{"targetUserId": str(""), "role": enum("role_room_user", "role_room_moderator")}, "targetUserId", "role"),
+		"RoomRole":        object(obj{"roomId": str(""), "userId": str(""), "role": enum("role_room_owner", "role_room_moderator", "role_room_user")}, "roomId", "userId", "role"),
+		"RoomRoleList":    listOf("RoomRole"),
+		"GenerateAccess": object(obj{"username": strMax(100), "role": enum("user", "moderator"), "externalUserId": strMax(200),
+			"externalMeetingId": strMax(200), "ttl": obj{"type": "integer", "minimum": 1, "maximum": 432000, "default": 86400},
+			"isPermanent": boolean("Reusable until expiry; otherwise single-use"), "email": obj{"type": "string", "format": "email"}, "phone": strMax(32)},
+			"username", "role"),
+		"GenerateAccessReply": object(obj{"url": str("<publicURL>/room/<alias>?participantName=<username>&accessToken=<token>"),
+			"accessToken": str("The link's token (a JWT)"), "expiresAt": date()}, "url"),
+		"WebhookRequest": object(obj{"url": obj{"type": "string", "format": "uri"}, "isActive": boolean("")}),
+		"Webhook": object(obj{"url": str(""), "secret": str("HMAC-SHA256 key of deliveries"), "isActive": boolean(""),
+			"createdAt": date(), "updatedAt": date()}, "url", "secret", "isActive"),
+		"JoinRequest": object(obj{
+			"accessToken":     str("A generate-access token"),
+			"sessionToken":    str("The session.token of an earlier join (reconnect)"),
+			"participantName": strMax(100),
+			"regionHint":      strMax(64),
+			"rtts":            obj{"type": "object", "additionalProperties": obj{"type": "integer", "minimum": 0, "maximum": 60000}, "description": "region → measured RTT in ms"},
+		}),
+		"Grants": object(obj{"canPublish": boolean(""), "canPublishSources": array(enum("camera", "microphone", "screen_share", "screen_share_audio")),
+			"canSubscribe": boolean(""), "canPublishData": boolean(""), "canUpdateOwnMetadata": boolean(""), "roomAdmin": boolean(""), "hidden": boolean("")},
+			"canPublish", "canPublishSources", "canSubscribe", "canPublishData", "canUpdateOwnMetadata", "roomAdmin", "hidden"),
+		"JoinAnswer": object(obj{
+			"identity":            str("Unique in the room: u_<userId>, l_<linkId>, x_<externalUserId>, g_<random>"),
+			"name":                str("Display name"),
+			"role":                enum("owner", "moderator", "participant", "viewer"),
+			"grants":              ref("Grants"),
+			"room":                ref("RoomView"),
+			"session":             object(obj{"token": str("Accepted by a later join as sessionToken"), "expiresAt": date()}, "token", "expiresAt"),
+			"edge":                object(obj{"url": str("LiveKit signalling base URL (ws:// or wss://)"), "region": str(""), "nodeId": str("")}, "url", "region", "nodeId"),
+			"mediaToken":          str("LiveKit access token (HS256, signed with the cluster's API key); video grant room = the room's id"),
+			"mediaTokenExpiresAt": date(),
+			"iceServers":          array(object(obj{"urls": array(obj{"type": "string"}), "username": str("TURN REST username <expiry>:<identity>"), "credential": str("")}, "urls")),
+		}, "identity", "name", "role", "grants", "room", "session", "edge", "mediaToken", "iceServers"),
+	}
+}

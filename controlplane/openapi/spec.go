@@ -1,0 +1,248 @@
+package openapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+type obj = map[string]any
+
+// Operation is one method of the API as the document describes it.
+type Operation struct {
+	Method, Path, ID, Tag, Summary, Description string
+	// Auth is who may call: "none", "client" (client token), "user" (user
+	// or personal token), "any" (client or user token), "optionalUser".
+	Auth     string
+	Request  string // schema name of the JSON body, "" for none
+	Status   int    // success status
+	Response string // schema name of the success body
+	Errors   []int
+}
+
+// Operations is every method of /v1 (the openapi.json route itself aside).
+func Operations() []Operation {
+	const spaceRoles = " Space roles: role_space_owner (creator), role_space_moderator, role_space_user (invited)."
+	return []Operation{
+		{"POST", "/v1/auth/token", "issueToken", "auth", "Issue tokens",
+			"OAuth2 token endpoint. grant_type client_credentials (client_id, client_secret) gives a client token; password (client credentials, or a client token in Authorization, plus username = e-mail and password) gives a user token; refresh_token gives a new pair. Accepts JSON or application/x-www-form-urlencoded and HTTP Basic client authentication. The x-cl-id header is accepted and ignored. Errors use the OAuth2 form {error, error_description}. Rate-limited per source address and per client_id: 429 with Retry-After and RateLimit-Limit/Remaining/Reset.",
+			"none", "TokenRequest", 200, "TokenReply", []int{400, 401, 413, 429}},
+		{"POST", "/v1/users", "createUser", "users", "Create a user", "With a client token (or a user token) of the client. The e-mail is unique per client, case-insensitively.",
+			"any", "CreateUser", 201, "IDReply", []int{400, 401, 409, 413, 422}},
+		{"GET", "/v1/users/me", "getMe", "users", "The current user", "User token only; a client token gets 403.",
+			"user", "", 200, "User", []int{401, 403, 404}},
+		{"POST", "/v1/users/me/tokens", "createPersonalToken", "users", "Create a personal token",
+			"A long-lived user token (prefix scp_), usable as a Bearer token wherever a user token is. Shown once in this answer; only its hash is stored. At most 50 per user.",
+			"user", "CreatePersonalToken", 201, "PersonalToken", []int{400, 401, 403, 413, 422}},
+		{"GET", "/v1/users/me/tokens", "listPersonalTokens", "users", "List personal tokens", "Without their values.",
+			"user", "", 200, "PersonalTokenList", []int{401, 403}},
+		{"DELETE", "/v1/users/me/tokens/{tokenId}", "deletePersonalToken", "users", "Revoke a personal token", "The token stops working at once.",
+			"user", "", 200, "IDReply", []int{400, 401, 403, 404}},
+
+		{"POST", "/v1/spaces", "createSpace", "spaces", "Create a space", "User token; a client token gets 403. The caller becomes the owner." + spaceRoles,
+			"user", "Space", 201, "IDReply", []int{400, 401, 403, 413, 422}},
+		{"GET", "/v1/spaces", "listSpaces", "spaces", "List my spaces", "The spaces the user owns or belongs to, newest first. Query: offset, limit (default 50, max 500).",
+			"user", "", 200, "SpaceList", []int{400, 401, 403}},
+		{"GET", "/v1/spaces/room-by-alias/{alias}", "getRoomByAlias", "rooms", "Find a room by alias",
+			"A client token may read a public room of its client (a private one: 403). A user token follows the room visibility rules. A room of another client: 404.",
+			"any", "", 200, "RoomView", []int{400, 401, 403, 404}},
+		{"GET", "/v1/spaces/{spaceId}", "getSpace", "spaces", "Get a space", "Public spaces are open to every user of the client; a private one to its members (403 otherwise). Another client's space: 404.",
+			"user", "", 200, "SpaceView", []int{400, 401, 403, 404}},
+		{"PUT", "/v1/spaces/{spaceId}", "updateSpace", "spaces", "Update a space", "Space owner or moderator. Fields left out keep their value.",
+			"user", "Space", 200, "SpaceView", []int{400, 401, 403, 404, 413, 422}},
+		{"DELETE", "/v1/spaces/{spaceId}", "deleteSpace", "spaces", "Delete a space", "Space owner only; removes its rooms, invites, links and webhook.",
+			"user", "", 200, "IDReply", []int{400, 401, 403, 404}},
+		{"GET", "/v1/spaces/{spaceId}/allowed-origins", "getAllowedOrigins", "spaces", "Origins allowed to frame the room page",
+			"Space owner or moderator. The room page of the space's rooms may be framed (CSP frame-ancestors) by these origins. Also shown as allowedOrigins of the space.",
+			"user", "", 200, "Origins", []int{400, 401, 403, 404}},
+		{"PUT", "/v1/spaces/{spaceId}/allowed-origins", "putAllowedOrigins", "spaces", "Set the origins allowed to frame the room page",
+			"Space owner. Each origin is scheme://host[:port]; the host may start with *. for any subdomain. At most 50.",
+			"user", "Origins", 200, "Origins", []int{400, 401, 403, 404, 413, 422}},
+		{"POST", "/v1/spaces/{spaceId}/invites", "createInvite", "spaces", "Invite into a space",
+			"The owner invites moderators and users, a moderator invites users. Single use: activation by one user, once. ttl in seconds, default 7 days, at most 30 days.",
+			"user", "CreateInvite", 201, "Invite", []int{400, 401, 403, 404, 413, 422}},
+		{"POST", "/v1/spaces/{spaceId}/invites/{inviteId}/activate", "activateInvite", "spaces", "Activate an invite",
+			"The signed-in user joins the space with the invite's role (never lowering a role held). A second activation: 410 invite_used; past expiry: 410 invite_expired.",
+			"user", "", 200, "Invite", []int{400, 401, 403, 404, 410}},
+
+		{"POST", "/v1/spaces/{spaceId}/rooms", "createRoom", "rooms", "Create a room",
+			"Space owner or moderator; the caller becomes role_room_owner. Flags left out default to a lesson where camera, microphone, screen (with audio), chat and hand raising are allowed. Answers a short random URL-safe alias.",
+			"user", "Room", 201, "CreateRoomReply", []int{400, 401, 403, 404, 413, 422}},
+		{"GET", "/v1/spaces/{spaceId}/rooms", "listRooms", "rooms", "List rooms", "The rooms of the space the caller may see. Query: offset, limit.",
+			"user", "", 200, "RoomList", []int{400, 401, 403, 404}},
+		{"GET", "/v1/spaces/{spaceId}/rooms/{roomId}", "getRoom", "rooms", "Get a room",
+			"Room owner and members always; others when the room is public and its space open to them. A private room keeps even the space's owner out unless the room grants a role.",
+			"user", "", 200, "RoomView", []int{400, 401, 403, 404}},
+		{"PUT", "/v1/spaces/{spaceId}/rooms/{roomId}", "updateRoom", "rooms", "Update a room", "Room owner or moderator. Fields left out keep their value.",
+			"user", "Room", 200, "RoomView", []int{400, 401, 403, 404, 413, 422}},
+		{"DELETE", "/v1/spaces/{spaceId}/rooms/{roomId}", "deleteRoom", "rooms", "Delete a room", "The room's owner or the space's owner.",
+			"user", "", 200, "IDReply", []int{400, 401, 403, 404}},
+		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "setRoomRole", "rooms", "Grant a room role",
+			"The room's owner grants role_room_user or role_room_moderator; a moderator grants role_room_user. The owner keeps role_room_owner (409).",
+			"user", "RoleRequest", 200, "RoomRole", []int{400, 401, 403, 404, 409, 413, 422}},
+		{"GET", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "listRoomRoles", "rooms", "List room roles", "Room owner or moderator.",
+			"user", "", 200, "RoomRoleList", []int{400, 401, 403, 404}},
+		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", "rooms", "Generate a guest link",
+			"Room owner or moderator. Answers url = <publicURL>/room/<alias>?participantName=<username>&accessToken=<token>. ttl in seconds: default 86400, at most 432000. Single-use unless isPermanent: the first join spends it, later joins get 410 access_link_used.",
+			"user", "GenerateAccess", 200, "GenerateAccessReply", []int{400, 401, 403, 404, 413, 422}},
+
+		{"POST", "/v1/spaces/{spaceId}/webhook", "createWebhook", "webhooks", "Create the space's webhook", "Space owner. 409 if the space has one. The answer carries the HMAC secret.",
+			"user", "WebhookRequest", 201, "Webhook", []int{400, 401, 403, 404, 409, 413, 422}},
+		{"PUT", "/v1/spaces/{spaceId}/webhook", "updateWebhook", "webhooks", "Update the space's webhook", "Space owner. {url?, isActive?}.",
+			"user", "WebhookRequest", 200, "Webhook", []int{400, 401, 403, 404, 413, 422}},
+		{"GET", "/v1/spaces/{spaceId}/webhook", "getWebhook", "webhooks", "Get the space's webhook", "Space owner.",
+			"user", "", 200, "Webhook", []int{400, 401, 403, 404}},
+		{"DELETE", "/v1/spaces/{spaceId}/webhook", "deleteWebhook", "webhooks", "Delete the space's webhook", "Space owner.",
+			"user", "", 200, "IDReply", []int{400, 401, 403, 404}},
+		{"PUT", "/v1/spaces/{spaceId}/webhook/refresh-secret", "refreshWebhookSecret", "webhooks", "Draw a new webhook secret", "Space owner.",
+			"user", "", 200, "Webhook", []int{400, 401, 403, 404}},
+
+		{"POST", "/v1/rooms/{alias}/join", "joinRoom", "join", "Join a room",
+			"What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), the Authorization user token, or nothing for a public room. Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. 503 with Retry-After when no edge can take the call.",
+			"optionalUser", "JoinRequest", 200, "JoinAnswer", []int{400, 401, 403, 404, 410, 413, 422, 503}},
+	}
+}
+
+// Document builds the OpenAPI 3.1 document as indented JSON.
+func Document() ([]byte, error) {
+	paths := obj{}
+	for _, op := range Operations() {
+		item, _ := paths[op.Path].(obj)
+		if item == nil {
+			item = obj{}
+			paths[op.Path] = item
+		}
+		item[strings.ToLower(op.Method)] = operation(op)
+	}
+	paths["/v1/openapi.json"] = obj{"get": obj{
+		"operationId": "getOpenAPI", "tags": []string{"meta"}, "summary": "This document", "security": []any{},
+		"responses": obj{"200": obj{"description": "The OpenAPI 3.1 document", "content": obj{"application/json": obj{"schema": obj{"type": "object"}}}}},
+	}}
+	doc := obj{
+		"openapi": "3.1.0",
+		"info": obj{
+			"title":   "Spacecast API",
+			"version": "1",
+			"description": "The /v1 REST API of Spacecast, compatible with the hosted API it replaces. JSON bodies, camelCase fields, " +
+				"Authorization: Bearer <token>. Errors are {code, message, field?} (the token endpoint uses the OAuth2 form). " +
+				"Unknown request fields are ignored; a wrong type is 400, a missing or invalid value 422, a body over 1 MiB 413. " +
+				"Tenant isolation: an entity of another API client answers 404 exactly like a missing one.\n\n" + accessMatrix,
+		},
+		"servers": []obj{{"url": "/"}},
+		"tags": []obj{
+			{"name": "auth", "description": "Tokens"}, {"name": "users", "description": "Users and personal tokens"},
+			{"name": "spaces", "description": "Spaces, invites, framing origins"}, {"name": "rooms", "description": "Rooms, roles, guest links"},
+			{"name": "webhooks", "description": "Per-space webhooks"}, {"name": "join", "description": "Joining a call"},
+			{"name": "meta", "description": "This document"},
+		},
+		"paths": paths,
+		"components": obj{
+			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT or scp_ personal token"}},
+			"schemas":         schemas(),
+			"responses":       errorResponses(),
+		},
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("openapi: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+const accessMatrix = `Access matrix:
+
+| method | client token | user token |
+|---|---|---|
+| POST /v1/users | yes | yes |
+| users/me, personal tokens | 403 | yes |
+| spaces: create, list | 403 | yes |
+| space: get | 403 | public space, or member |
+| space: update | 403 | space owner, moderator |
+| space: delete, allowed-origins PUT, webhook | 403 | space owner |
+| invites: create | 403 | owner (any role), moderator (role_space_user) |
+| rooms: create | 403 | space owner, moderator |
+| room: get, list | 403 | room owner/member; public room in a visible space |
+| room-by-alias | public room | as room: get |
+| room: update, roles, generate-access | 403 | room owner, room moderator (moderator grants role_room_user only) |
+| room: delete | 403 | room owner, space owner |
+| join | no (use a link) | room role, or public room |`
+
+func operation(op Operation) obj {
+	o := obj{"operationId": op.ID, "tags": []string{op.Tag}, "summary": op.Summary, "description": op.Description}
+	switch op.Auth {
+	case "none":
+		o["security"] = []any{}
+	case "optionalUser":
+		o["security"] = []any{obj{}, obj{"bearer": []string{}}}
+	default:
+		o["security"] = []any{obj{"bearer": []string{}}}
+	}
+	var params []obj
+	for _, seg := range strings.Split(op.Path, "/") {
+		if strings.HasPrefix(seg, "{") {
+			name := strings.Trim(seg, "{}")
+			p := obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string", "pattern": "^[0-9a-f]{24}$"}}
+			if name == "alias" {
+				p["schema"] = obj{"type": "string", "pattern": "^[A-Za-z0-9_-]{4,64}$"}
+			}
+			params = append(params, p)
+		}
+	}
+	if op.ID == "listSpaces" || op.ID == "listRooms" {
+		params = append(params,
+			obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}},
+			obj{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 0, "maximum": 500}})
+	}
+	if params != nil {
+		o["parameters"] = params
+	}
+	if op.ID == "issueToken" {
+		o["parameters"] = []obj{{"name": "x-cl-id", "in": "header", "required": false, "description": "Accepted and ignored.", "schema": obj{"type": "string"}}}
+	}
+	if op.Request != "" {
+		content := obj{"application/json": obj{"schema": ref(op.Request)}}
+		if op.ID == "issueToken" {
+			content["application/x-www-form-urlencoded"] = obj{"schema": ref(op.Request)}
+		}
+		o["requestBody"] = obj{"required": op.Auth != "optionalUser", "content": content}
+	}
+	responses := obj{fmt.Sprint(op.Status): obj{"description": "Success", "content": obj{"application/json": obj{"schema": ref(op.Response)}}}}
+	errs := append([]int(nil), op.Errors...)
+	sort.Ints(errs)
+	for _, code := range errs {
+		if op.ID == "issueToken" && code != 413 {
+			responses[fmt.Sprint(code)] = obj{"$ref": "#/components/responses/OAuth" + fmt.Sprint(code)}
+			continue
+		}
+		responses[fmt.Sprint(code)] = obj{"$ref": fmt.Sprintf("#/components/responses/E%d", code)}
+	}
+	o["responses"] = responses
+	return o
+}
+
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+func errorResponses() obj {
+	out := obj{}
+	texts := map[int]string{
+		400: "Malformed JSON, wrong type, invalid id or query (codes invalid_json, invalid_type, invalid_id, invalid_query)",
+		401: "Missing, invalid or expired token (codes unauthorized, invalid_token)",
+		403: "Wrong token kind (user_token_required) or role (forbidden, wrong_room)",
+		404: "Unknown or foreign entity (not_found)",
+		409: "Conflict (conflict, email_taken, webhook_exists, owner_role)",
+		410: "Single-use token or invite already used or expired (access_link_used, access_link_expired, invite_used, invite_expired, session_expired)",
+		413: "Body over the limit (body_too_large)",
+		422: "Missing or unacceptable value (missing_field, invalid_value, invalid_enum, too_long, too_short, out_of_range)",
+		429: "Rate-limited; see Retry-After",
+		503: "No edge can take the call (no_edge), or the service is busy; see Retry-After",
+	}
+	for code, text := range texts {
+		out[fmt.Sprintf("E%d", code)] = obj{"description": text, "content": obj{"application/json": obj{"schema": ref("Error")}}}
+	}
+	for _, code := range []int{400, 401, 429} {
+		out[fmt.Sprintf("OAuth%d", code)] = obj{"description": "OAuth2 error: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, slow_down",
+			"content": obj{"application/json": obj{"schema": ref("OAuthError")}}}
+	}
+	return out
+}

@@ -1,0 +1,203 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/spacecast/spacecast/controlplane/api"
+	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/openapi"
+	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/internal/cluster"
+)
+
+// Deps are what the control plane is built on.
+type Deps struct {
+	Store   store.Store
+	Logger  *slog.Logger
+	Cluster cluster.Config
+	// Placer picks edges; nil means a static placer over Config.DevEdge.
+	Placer placement.Placer
+	// Page serves /room/* and /assets/* (the embeddable room page); nil
+	// answers 404 there.
+	Page fasthttp.RequestHandler
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the control plane's HTTP server.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	keys    *auth.Keyring
+	api     *api.API
+	spec    []byte
+	docs    fasthttp.RequestHandler
+	handler fasthttp.RequestHandler
+}
+
+// New validates cfg and deps and builds the server; it starts nothing.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil {
+		return nil, fmt.Errorf("%w: Deps.Store is required", ErrInvalidConfig)
+	}
+	if err := deps.Cluster.Validate(); err != nil {
+		return nil, fmt.Errorf("controlplane: %w", err)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Placer == nil {
+		e := cfg.DevEdge
+		deps.Placer = placement.Static{Edge: placement.Placement{NodeID: e.NodeID, Region: e.Region, SignalURL: e.URL, TURNURLs: e.TURNURLs}}
+	}
+	log := deps.Logger.With("component", "controlplane")
+	keys := auth.NewKeyring(deps.Store, deps.Now, cfg.KeyRefresh)
+	rl := cfg.RateLimit
+	a, err := api.New(api.Options{
+		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Placer: deps.Placer, Cluster: deps.Cluster,
+		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionTTL: cfg.SessionTTL,
+		MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL,
+		TokenPerAddress: ratelimit.New(rl.TokenPerAddress.Rate, rl.TokenPerAddress.Burst, rl.MaxKeys),
+		TokenPerClient:  ratelimit.New(rl.TokenPerClient.Rate, rl.TokenPerClient.Burst, rl.MaxKeys),
+		RequestTimeout:  cfg.RequestTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	spec, err := openapi.Document()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, api: a, spec: spec, docs: openapi.UI("/docs")}
+	s.handler = s.serve
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		s.handler = s.logged
+	}
+	return s, nil
+}
+
+// Routes lists the API's routes.
+func (s *Server) Routes() []api.Route { return s.api.Routes() }
+
+// Handler is the control plane's request handler (without the body limit,
+// which the fasthttp.Server of Run enforces).
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
+
+// Keyring is the REST token signing keyring (for rotation).
+func (s *Server) Keyring() *auth.Keyring { return s.keys }
+
+func (s *Server) serve(c *fasthttp.RequestCtx) {
+	path := c.Path()
+	switch {
+	case hasPrefix(path, "/v1/openapi.json"):
+		c.SetContentType("application/json")
+		c.SetBody(s.spec)
+	case hasPrefix(path, "/v1/"):
+		s.api.Handle(c)
+	case string(path) == "/healthz":
+		c.SetContentType("application/json")
+		c.SetBodyString(`{"status":"ok"}`)
+	case string(path) == "/readyz":
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := s.deps.Store.Ping(ctx)
+		cancel()
+		if err != nil {
+			api.WriteError(c, http.StatusServiceUnavailable, "not_ready", "the store is unavailable")
+			return
+		}
+		c.SetContentType("application/json")
+		c.SetBodyString(`{"status":"ready"}`)
+	case string(path) == "/docs" || hasPrefix(path, "/docs/"):
+		s.docs(c)
+	case hasPrefix(path, "/room/") || hasPrefix(path, "/assets/"):
+		if s.deps.Page == nil {
+			api.WriteError(c, http.StatusNotFound, "not_found", "the room page is not served here")
+			return
+		}
+		s.deps.Page(c)
+	case string(path) == "/":
+		c.Redirect("/docs", http.StatusFound)
+	default:
+		api.WriteError(c, http.StatusNotFound, "not_found", "no such path")
+	}
+}
+
+func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
+
+// logged serves and writes a debug access log line. The query string is
+// left out: it can carry access tokens.
+func (s *Server) logged(c *fasthttp.RequestCtx) {
+	start := time.Now()
+	s.serve(c)
+	s.log.Debug("http", "method", string(c.Method()), "path", string(c.Path()), "status", c.Response.StatusCode(),
+		"bytes", len(c.Response.Body()), "dur", time.Since(start))
+}
+
+// Run initialises the signing keys and serves on ln until ctx is
+// cancelled, then stops accepting and waits (up to ShutdownTimeout) for
+// in-flight requests to finish. ln is closed on return.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	defer ln.Close()
+	if err := s.keys.Init(ctx); err != nil {
+		return fmt.Errorf("controlplane: signing keys: %w", err)
+	}
+	srv := &fasthttp.Server{
+		Handler:            s.handler,
+		Name:               "spacecast",
+		MaxRequestBodySize: s.cfg.MaxBodyBytes,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		CloseOnShutdown:    true,
+		ErrorHandler: func(c *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				api.TooLarge(c)
+				return
+			}
+			api.WriteError(c, http.StatusBadRequest, "bad_request", "the HTTP request could not be read")
+		},
+		Logger: fasthttpLogger{s.log},
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("controlplane: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.ShutdownWithContext(sctx)
+	if serr := <-errc; serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("controlplane: shutdown: %w", err)
+	}
+	return nil
+}
+
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...))
+}
