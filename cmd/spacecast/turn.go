@@ -3,9 +3,78 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/turn"
 )
 
-// runTurn is a placeholder until the turn role lands.
-func runTurn(_ context.Context, _ env, _ []string) error {
-	return errors.New("not built yet")
+// turnFile is the config file of `spacecast turn`: the `turn:` section and
+// the `cluster:` section that holds the TURN secrets (only turnSecrets is
+// used here; SPACECAST_TURN_SECRETS overrides it).
+type turnFile struct {
+	Turn    turn.Config    `yaml:"turn"`
+	Cluster cluster.Config `yaml:"cluster"`
+}
+
+// runTurn runs the TURN/STUN server alone.
+func runTurn(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "turn")
+	path := fs.String("config", "", "config file with turn: and cluster: sections (see deploy/turn.yaml)")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var f turnFile
+	if *path != "" {
+		if err := config.Load(*path, &f); err != nil {
+			return err
+		}
+	}
+	if err := f.Cluster.ApplyEnv(e.getenv); err != nil {
+		return err
+	}
+	if len(f.Cluster.TURNSecrets) == 0 {
+		return fmt.Errorf("%w: no TURN secret: set cluster.turnSecrets or %s", turn.ErrNoSecrets, cluster.EnvTURNSecrets)
+	}
+	for i, s := range f.Cluster.TURNSecrets {
+		if len(s) < 16 {
+			return fmt.Errorf("%w: turnSecrets[%d]: at least 16 characters", cluster.ErrInvalid, i)
+		}
+	}
+	cfg := f.Turn.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	socks, err := turn.Listen(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	srv, err := turn.New(cfg, f.Cluster.TURNSecrets, socks, turn.WithLogger(log))
+	if err != nil {
+		socks.Close()
+		return err
+	}
+	attrs := []any{"component", "turn", "udpSockets", len(socks.UDP)}
+	if len(socks.UDP) > 0 {
+		attrs = append(attrs, "udp", socks.UDP[0].LocalAddr().String())
+	}
+	for _, l := range socks.TCP {
+		attrs = append(attrs, "tcp", l.Addr().String())
+	}
+	for _, l := range socks.TLS {
+		attrs = append(attrs, "tls", l.Addr().String())
+	}
+	log.Info("listening", attrs...)
+	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return srv.Close()
 }
