@@ -1,0 +1,129 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spacecast/spacecast/bench/hist"
+	"github.com/spacecast/spacecast/bench/result"
+)
+
+func sample() *result.Result {
+	r := result.New("rooms", "http://127.0.0.1:1", time.Now())
+	r.Meta.DurationSec = 12
+	h := hist.New()
+	for i := 1; i <= 5000; i++ {
+		h.RecordDuration(time.Duration(i%97+1) * 300 * time.Microsecond)
+	}
+	r.AddLatency("join", h)
+	r.Add("loss", result.UnitPercent, 1.5, "packets lost per subscriber")
+	r.Add("get_baseline_ratio", result.UnitRatio, 0.7, "")
+	var loss, rate result.Series
+	loss.Name, loss.Unit = "loss", result.UnitPercent
+	rate.Name, rate.Unit = "bitrate", result.UnitBps
+	for i := 0; i < 12; i++ {
+		loss.Points = append(loss.Points, result.Point{T: float64(i), V: float64(i % 3)})
+		rate.Points = append(rate.Points, result.Point{T: float64(i), V: 1e6 + float64(i)*1e4})
+	}
+	r.Series = append(r.Series, loss, rate)
+	r.Sweeps = append(r.Sweeps, result.Sweep{Name: "get", Points: []result.SweepPoint{
+		{OfferedPerSec: 1000, AchievedPerSec: 1000, P99Ms: 1}, {OfferedPerSec: 2000, AchievedPerSec: 1990, P99Ms: 2}, {OfferedPerSec: 4000, AchievedPerSec: 3100, P99Ms: 30},
+	}})
+	r.AddCheck("exactly_once", true, "200 links joined once")
+	r.AddCheck("second_join_410", false, "1 of 20 second joins succeeded")
+	r.Warn("a <warning> & more")
+	return r
+}
+
+func TestText(t *testing.T) {
+	var b bytes.Buffer
+	if err := Text(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"join", "loss", "1.5 %", "FAIL second_join_410", "warning: a <warning>"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestHTMLSelfContained(t *testing.T) {
+	var b bytes.Buffer
+	if err := HTML(&b, sample()); err != nil {
+		t.Fatal(err)
+	}
+	s := b.String()
+	if n := strings.Count(s, "<svg"); n != 5 { // join distribution, 2 series units, 2 sweep charts
+		t.Errorf("%d charts, want 5", n)
+	}
+	for _, bad := range []string{"<script", " src=", "href=", "<link"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("report is not self-contained: holds %q", bad)
+		}
+	}
+	if !strings.Contains(s, "a &lt;warning&gt; &amp; more") {
+		t.Error("warning not escaped")
+	}
+}
+
+// TestHTMLRendersInChromium opens the report in headless Chromium and checks
+// the screenshot holds a drawn page.
+func TestHTMLRendersInChromium(t *testing.T) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is required in CI (apt-get install chromium)")
+		}
+		t.Skip("chromium not installed")
+	}
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	if err := WriteHTML(page, sample()); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(dir, "shot.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := Screenshot(ctx, bin, page, shot, dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rendered report has many distinct colours (text, bars, lines).
+	colors := map[uint32]bool{}
+	bnd := img.Bounds()
+	for y := bnd.Min.Y; y < bnd.Max.Y; y += 3 {
+		for x := bnd.Min.X; x < bnd.Max.X; x += 3 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colors[r>>8<<16|g>>8<<8|b>>8] = true
+		}
+	}
+	if bnd.Dx() < 800 || len(colors) < 20 {
+		t.Fatalf("screenshot %dx%d with %d colours: not a rendered report", bnd.Dx(), bnd.Dy(), len(colors))
+	}
+	if os.Getenv("BENCH_KEEP_SCREENSHOT") != "" {
+		_ = os.WriteFile(os.Getenv("BENCH_KEEP_SCREENSHOT"), mustRead(t, shot), 0o644)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
