@@ -1,0 +1,167 @@
+package controlplane
+
+import (
+	"net/url"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	lkauth "github.com/livekit/protocol/auth"
+
+	"github.com/spacecast/spacecast/turn"
+)
+
+// TestReferenceFlow is the reference's whole flow: client token → user →
+// user token → space → room → generate-access → join → second join with the
+// same single-use link gets 410, and the session credential rejoins.
+func TestReferenceFlow(t *testing.T) {
+	e := start(t, envOpts{})
+	owner := e.newUser(t, e.newClient(t, "acme"), "ann@example.com")
+
+	// x-cl-id is accepted and ignored; a form body works too.
+	form := url.Values{"grant_type": {"password"}, "client_id": {owner.clientID}, "client_secret": {owner.secret},
+		"username": {owner.email}, "password": {owner.password}}
+	r := e.postForm(t, "/v1/auth/token", form, map[string]string{"x-cl-id": owner.clientID})
+	if r.status != 200 || r.str(t, "token_type") != "Bearer" || r.str(t, "refresh_token") == "" {
+		t.Fatalf("form password grant: %d %s", r.status, r.body)
+	}
+	refresh := r.str(t, "refresh_token")
+	r = e.must(t, 200, "POST", "/v1/auth/token", "", map[string]string{"grant_type": "refresh_token", "refresh_token": refresh})
+	if r.str(t, "access_token") == "" {
+		t.Fatal("refresh gave no access token")
+	}
+
+	me := e.must(t, 200, "GET", "/v1/users/me", owner.userToken, nil).json(t)
+	if me["email"] != owner.email || me["id"] != owner.userID || me["passwordHash"] != nil {
+		t.Fatalf("me = %v", me)
+	}
+
+	sp := e.must(t, 201, "POST", "/v1/spaces", owner.userToken, map[string]any{"name": "School", "isPublic": false}).str(t, "id")
+	rr := e.must(t, 201, "POST", "/v1/spaces/"+sp+"/rooms", owner.userToken, map[string]any{"name": "Maths", "type": "lesson",
+		"isChatAllowed": true, "isScreensharingAllowed": false}).json(t)
+	roomID, alias := rr["id"].(string), rr["alias"].(string)
+	if roomID == "" || len(alias) < 6 || rr["channelId"] == "" {
+		t.Fatalf("create room = %v", rr)
+	}
+	room := e.must(t, 200, "GET", "/v1/spaces/"+sp+"/rooms/"+roomID, owner.userToken, nil).json(t)
+	if room["alias"] != alias || room["isScreensharingAllowed"] != false || room["isCameraPublishingAllowed"] != true || room["type"] != "lesson" {
+		t.Fatalf("room = %v", room)
+	}
+
+	link := e.must(t, 200, "POST", "/v1/spaces/"+sp+"/rooms/"+roomID+"/generate-access", owner.userToken,
+		map[string]any{"username": "Guest Bob", "role": "user"}).str(t, "url")
+	u, err := url.Parse(link)
+	if err != nil || !strings.HasPrefix(link, e.base+"/room/"+alias+"?") || u.Query().Get("participantName") != "Guest Bob" {
+		t.Fatalf("url = %q", link)
+	}
+	token := u.Query().Get("accessToken")
+
+	ans := e.must(t, 200, "POST", "/v1/rooms/"+alias+"/join", "", map[string]any{"accessToken": token, "rtts": map[string]int{"local": 3}}).json(t)
+	if ans["role"] != "participant" || ans["name"] != "Guest Bob" || !strings.HasPrefix(ans["identity"].(string), "l_") {
+		t.Fatalf("join = %v", ans)
+	}
+	grants := ans["grants"].(map[string]any)
+	if !reflect.DeepEqual(grants["canPublishSources"], []any{"camera", "microphone"}) || grants["canPublishData"] != true || grants["roomAdmin"] != false {
+		t.Fatalf("grants = %v", grants)
+	}
+	edge := ans["edge"].(map[string]any)
+	if edge["url"] != testEdge.SignalURL || edge["nodeId"] != "edge-1" || edge["region"] != "local" {
+		t.Fatalf("edge = %v", edge)
+	}
+	// The media token verifies with the cluster's signing key.
+	key, secret := e.cluster.SigningSecret()
+	v, err := lkauth.ParseAPIToken(ans["mediaToken"].(string))
+	if err != nil || v.APIKey() != key {
+		t.Fatalf("media token: %v", err)
+	}
+	_, claims, err := v.Verify(secret)
+	if err != nil || claims.Identity != ans["identity"] || claims.Video.Room != roomID || !claims.Video.RoomJoin {
+		t.Fatalf("media claims %+v, %v", claims, err)
+	}
+	ice := ans["iceServers"].([]any)[0].(map[string]any)
+	wantUser, wantCred := "", ""
+	if name, ok := ice["username"].(string); ok {
+		exp := strings.SplitN(name, ":", 2)
+		if len(exp) != 2 || exp[1] != ans["identity"] {
+			t.Fatalf("TURN username %q", name)
+		}
+		wantUser = name
+		_, wantCred = turnCredential(e, name)
+	}
+	if ice["username"] != wantUser || ice["credential"] != wantCred {
+		t.Fatalf("ice = %v", ice)
+	}
+
+	// Second join with the same single-use link: 410.
+	r = e.must(t, 410, "POST", "/v1/rooms/"+alias+"/join", "", map[string]any{"accessToken": token})
+	if r.str(t, "code") != "access_link_used" {
+		t.Fatalf("second join: %s", r.body)
+	}
+	// The session credential rejoins without the spent link.
+	sess := ans["session"].(map[string]any)["token"].(string)
+	again := e.must(t, 200, "POST", "/v1/rooms/"+alias+"/join", "", map[string]any{"sessionToken": sess}).json(t)
+	if again["identity"] != ans["identity"] || again["role"] != "participant" {
+		t.Fatalf("session rejoin = %v", again)
+	}
+	// The owner joins with the user token as owner; private room, no credentials: 401.
+	own := e.must(t, 200, "POST", "/v1/rooms/"+alias+"/join", owner.userToken, "").json(t)
+	if own["role"] != "owner" || own["grants"].(map[string]any)["roomAdmin"] != true {
+		t.Fatalf("owner join = %v", own)
+	}
+	e.must(t, 401, "POST", "/v1/rooms/"+alias+"/join", "", "")
+}
+
+// turnCredential recomputes the TURN credential for a username.
+func turnCredential(e *env, username string) (string, string) {
+	parts := strings.SplitN(username, ":", 2)
+	var exp int64
+	for _, c := range parts[0] {
+		exp = exp*10 + int64(c-'0')
+	}
+	return turn.Credential(e.cluster.TURNSecrets[0], parts[1], unix(exp))
+}
+
+// TestConcurrentRedeem: 200 concurrent joins with one single-use link →
+// exactly one 200, the others 410.
+func TestConcurrentRedeem(t *testing.T) {
+	e := start(t, envOpts{})
+	owner := e.newUser(t, e.newClient(t, "acme"), "ann@example.com")
+	sp := e.must(t, 201, "POST", "/v1/spaces", owner.userToken, map[string]any{"name": "S"}).str(t, "id")
+	rr := e.must(t, 201, "POST", "/v1/spaces/"+sp+"/rooms", owner.userToken, map[string]any{"name": "R"}).json(t)
+	roomID, alias := rr["id"].(string), rr["alias"].(string)
+	tok := e.must(t, 200, "POST", "/v1/spaces/"+sp+"/rooms/"+roomID+"/generate-access", owner.userToken,
+		map[string]any{"username": "x", "role": "user"}).str(t, "accessToken")
+	const n = 200
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	codes := make([]string, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := e.do(t, "POST", "/v1/rooms/"+alias+"/join", "", map[string]any{"accessToken": tok})
+			statuses[i] = r.status
+			if r.status != 200 {
+				codes[i] = r.str(t, "code")
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	ok := 0
+	for i, s := range statuses {
+		switch {
+		case s == 200:
+			ok++
+		case s == 410 && codes[i] == "access_link_used":
+		default:
+			t.Errorf("redeemer %d: %d %s", i, s, codes[i])
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d redeemers won, want exactly 1", ok)
+	}
+}
