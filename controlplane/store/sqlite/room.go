@@ -1,0 +1,172 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+func scanRoom(r scanner) (store.Room, error) {
+	var rm store.Room
+	var public, chat, share, cam, mic, screen, rec, autoRec, hand, rename int64
+	var created, updated int64
+	f := &rm.Flags
+	if err := r.Scan(&rm.ClientID, &rm.ID, &rm.SpaceID, &rm.OwnerID, &rm.Alias, &rm.ChannelID, &rm.Name,
+		&rm.Type, &public, &rm.MaxParticipants, &chat, &share, &cam, &mic, &screen, &rec, &autoRec, &hand,
+		&rename, &f.WaitingRoomAudience, &f.RedirectURL, &created, &updated); err != nil {
+		return store.Room{}, err
+	}
+	rm.IsPublic = public != 0
+	f.IsChatAllowed = chat != 0
+	f.IsScreensharingAllowed = share != 0
+	f.IsCameraPublishingAllowed = cam != 0
+	f.IsMicrophonePublishingAllowed = mic != 0
+	f.IsScreenMediaPublishingAllowed = screen != 0
+	f.IsRecordAllowed = rec != 0
+	f.IsAutoRecordingAllowed = autoRec != 0
+	f.IsHandRaisingAllowed = hand != 0
+	f.IsSelfRenamingAllowed = rename != 0
+	rm.CreatedAt = fromMS(created)
+	rm.UpdatedAt = fromMS(updated)
+	return rm, nil
+}
+
+// flagArgs are the flag columns in schema order.
+func flagArgs(f store.RoomFlags) []any {
+	return []any{
+		boolInt(f.IsChatAllowed), boolInt(f.IsScreensharingAllowed), boolInt(f.IsCameraPublishingAllowed),
+		boolInt(f.IsMicrophonePublishingAllowed), boolInt(f.IsScreenMediaPublishingAllowed),
+		boolInt(f.IsRecordAllowed), boolInt(f.IsAutoRecordingAllowed), boolInt(f.IsHandRaisingAllowed),
+		boolInt(f.IsSelfRenamingAllowed), f.WaitingRoomAudience, f.RedirectURL,
+	}
+}
+
+// CreateRoom stores the room and gives its owner store.RoomRoleOwner, in one
+// transaction. A taken alias or id gives store.ErrConflict; a space or owner
+// that is not of the client store.ErrNotFound.
+func (s *Store) CreateRoom(ctx context.Context, r store.Room) error {
+	const op = "create room"
+	args := append([]any{r.ClientID, r.ID, r.SpaceID, r.OwnerID, r.Alias, r.ChannelID, r.Name, r.Type,
+		boolInt(r.IsPublic), r.MaxParticipants}, flagArgs(r.Flags)...)
+	args = append(args, ms(r.CreatedAt), ms(r.UpdatedAt))
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.st.insertRoom).ExecContext(ctx, args...); err != nil {
+			return translate(op, err)
+		}
+		_, err := tx.StmtContext(ctx, s.st.upsertRoomMember).ExecContext(ctx, r.ClientID, r.ID, r.OwnerID,
+			store.RoomRoleOwner, ms(r.CreatedAt))
+		return translate(op, err)
+	})
+}
+
+// GetRoom returns one room of a space of the client.
+func (s *Store) GetRoom(ctx context.Context, client store.ClientID, space store.SpaceID, id store.RoomID) (store.Room, error) {
+	r, err := scanRoom(s.st.getRoom.QueryRowContext(ctx, client, space, id))
+	return r, translate("get room", err)
+}
+
+// GetRoomByAlias returns the room with the alias, whatever its client.
+func (s *Store) GetRoomByAlias(ctx context.Context, alias string) (store.Room, error) {
+	r, err := scanRoom(s.st.getRoomByAlias.QueryRowContext(ctx, alias))
+	return r, translate("get room by alias", err)
+}
+
+// ListRooms lists the rooms of a space, newest first, with their total. An
+// unknown space gives store.ErrNotFound.
+func (s *Store) ListRooms(ctx context.Context, client store.ClientID, space store.SpaceID, p store.Page) ([]store.Room, int, error) {
+	const op = "list rooms"
+	p = p.Normalize()
+	var out []store.Room
+	var total int
+	err := s.readTx(ctx, op, func(tx *sql.Tx) error {
+		if err := exists(ctx, tx, s.st.spaceExists, client, space); err != nil {
+			return translate(op, err)
+		}
+		if err := tx.StmtContext(ctx, s.st.countRooms).QueryRowContext(ctx, client, space).Scan(&total); err != nil {
+			return translate(op, err)
+		}
+		rows, err := tx.StmtContext(ctx, s.st.listRooms).QueryContext(ctx, client, space, p.Limit, p.Offset)
+		if err != nil {
+			return translate(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanRoom(rows)
+			if err != nil {
+				return translate(op, err)
+			}
+			out = append(out, r)
+		}
+		return translate(op, rows.Err())
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// UpdateRoom replaces the mutable fields (name, type, isPublic, max
+// participants, flags) and UpdatedAt.
+func (s *Store) UpdateRoom(ctx context.Context, r store.Room) error {
+	args := append([]any{r.Name, r.Type, boolInt(r.IsPublic), r.MaxParticipants}, flagArgs(r.Flags)...)
+	args = append(args, ms(r.UpdatedAt), r.ClientID, r.SpaceID, r.ID)
+	res, err := s.st.updateRoom.ExecContext(ctx, args...)
+	return one("update room", res, err)
+}
+
+// DeleteRoom removes the room with its roles and access links.
+func (s *Store) DeleteRoom(ctx context.Context, client store.ClientID, space store.SpaceID, id store.RoomID) error {
+	res, err := s.st.deleteRoom.ExecContext(ctx, client, space, id)
+	return one("delete room", res, err)
+}
+
+func scanRoomMember(r scanner) (store.RoomMember, error) {
+	var m store.RoomMember
+	var created int64
+	if err := r.Scan(&m.RoomID, &m.UserID, &m.Role, &created); err != nil {
+		return store.RoomMember{}, err
+	}
+	m.CreatedAt = fromMS(created)
+	return m, nil
+}
+
+// SetRoomMember inserts or replaces a user's role in a room. A room or user
+// that is not of the client gives store.ErrNotFound. Replacing keeps the
+// original CreatedAt.
+func (s *Store) SetRoomMember(ctx context.Context, client store.ClientID, m store.RoomMember) error {
+	_, err := s.st.upsertRoomMember.ExecContext(ctx, client, m.RoomID, m.UserID, m.Role, ms(m.CreatedAt))
+	return translate("set room member", err)
+}
+
+// GetRoomMember returns a user's role in a room.
+func (s *Store) GetRoomMember(ctx context.Context, client store.ClientID, room store.RoomID, user store.UserID) (store.RoomMember, error) {
+	m, err := scanRoomMember(s.st.getRoomMember.QueryRowContext(ctx, client, room, user))
+	return m, translate("get room member", err)
+}
+
+// ListRoomMembers lists a room's explicit roles, oldest first. An unknown
+// room gives store.ErrNotFound.
+func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID) ([]store.RoomMember, error) {
+	const op = "list room members"
+	var out []store.RoomMember
+	err := s.readTx(ctx, op, func(tx *sql.Tx) error {
+		if err := exists(ctx, tx, s.st.roomExists, client, room); err != nil {
+			return translate(op, err)
+		}
+		rows, err := tx.StmtContext(ctx, s.st.listRoomMembers).QueryContext(ctx, client, room)
+		if err != nil {
+			return translate(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanRoomMember(rows)
+			if err != nil {
+				return translate(op, err)
+			}
+			out = append(out, m)
+		}
+		return translate(op, rows.Err())
+	})
+	return out, err
+}

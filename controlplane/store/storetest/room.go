@@ -1,0 +1,326 @@
+package storetest
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+func testRooms(f *fx) {
+	c := f.client()
+	owner := f.user(c.ID)
+	sp, sp2 := f.space(c.ID, owner.ID), f.space(c.ID, owner.ID)
+	at := f.at()
+	r := store.Room{ID: store.RoomID(newID("rm")), ClientID: c.ID, SpaceID: sp.ID, OwnerID: owner.ID,
+		Alias: newID("a"), ChannelID: newID("ch"), Name: "Lecture", Type: store.RoomTypeWebinar, IsPublic: false,
+		MaxParticipants: 25,
+		Flags: store.RoomFlags{IsChatAllowed: true, IsScreensharingAllowed: false, IsCameraPublishingAllowed: true,
+			IsMicrophonePublishingAllowed: false, IsScreenMediaPublishingAllowed: true, IsRecordAllowed: true,
+			IsAutoRecordingAllowed: false, IsHandRaisingAllowed: true, IsSelfRenamingAllowed: true,
+			WaitingRoomAudience: "guests", RedirectURL: "https://bye.example/"},
+		CreatedAt: at, UpdatedAt: at}
+	f.must(f.s.CreateRoom(f.ctx, r), "create room")
+
+	got, err := f.s.GetRoom(f.ctx, c.ID, sp.ID, r.ID)
+	f.must(err, "get room")
+	f.eq(got, r, "get room")
+	got, err = f.s.GetRoomByAlias(f.ctx, r.Alias)
+	f.must(err, "get room by alias")
+	f.eq(got, r, "get room by alias")
+	m, err := f.s.GetRoomMember(f.ctx, c.ID, r.ID, owner.ID)
+	f.must(err, "owner role")
+	if m.Role != store.RoomRoleOwner || m.RoomID != r.ID || m.UserID != owner.ID {
+		f.t.Fatalf("owner role: %+v", m)
+	}
+
+	_, err = f.s.GetRoom(f.ctx, c.ID, sp2.ID, r.ID)
+	f.is(err, store.ErrNotFound, "get room through another space")
+	_, err = f.s.GetRoomByAlias(f.ctx, "missing")
+	f.is(err, store.ErrNotFound, "get room by unknown alias")
+	_, err = f.s.GetRoom(f.ctx, c.ID, sp.ID, "missing")
+	f.is(err, store.ErrNotFound, "get missing room")
+
+	dupAlias := r
+	dupAlias.ID = store.RoomID(newID("rm"))
+	f.is(f.s.CreateRoom(f.ctx, dupAlias), store.ErrConflict, "create room with a used alias")
+	dupID := r
+	dupID.Alias = newID("a")
+	f.is(f.s.CreateRoom(f.ctx, dupID), store.ErrConflict, "create room with a used id")
+
+	for _, tc := range []struct {
+		name string
+		edit func(*store.Room)
+	}{
+		{"missing space", func(x *store.Room) { x.SpaceID = "missing" }},
+		{"missing owner", func(x *store.Room) { x.OwnerID = "missing" }},
+		{"missing client", func(x *store.Room) { x.ClientID = "missing" }},
+	} {
+		bad := r
+		bad.ID, bad.Alias = store.RoomID(newID("rm")), newID("a")
+		tc.edit(&bad)
+		f.is(f.s.CreateRoom(f.ctx, bad), store.ErrNotFound, "create room with a "+tc.name)
+		_, err = f.s.GetRoomByAlias(f.ctx, bad.Alias)
+		f.is(err, store.ErrNotFound, "room of a failed create with a "+tc.name)
+	}
+
+	upd := r
+	upd.Name, upd.Type, upd.IsPublic, upd.MaxParticipants = "Seminar", store.RoomTypeLesson, true, 0
+	upd.Flags = store.RoomFlags{IsScreensharingAllowed: true, IsMicrophonePublishingAllowed: true,
+		IsAutoRecordingAllowed: true, WaitingRoomAudience: "everyone"}
+	upd.UpdatedAt = f.at()
+	upd.Alias, upd.ChannelID, upd.OwnerID, upd.CreatedAt = "changed", "changed", "changed", f.now // immutable: ignored
+	f.must(f.s.UpdateRoom(f.ctx, upd), "update room")
+	got, err = f.s.GetRoom(f.ctx, c.ID, sp.ID, r.ID)
+	f.must(err, "get updated room")
+	want := upd
+	want.Alias, want.ChannelID, want.OwnerID, want.CreatedAt = r.Alias, r.ChannelID, r.OwnerID, r.CreatedAt
+	f.eq(got, want, "updated room")
+
+	wrongSpace := upd
+	wrongSpace.SpaceID = sp2.ID
+	f.is(f.s.UpdateRoom(f.ctx, wrongSpace), store.ErrNotFound, "update room through another space")
+	f.is(f.s.DeleteRoom(f.ctx, c.ID, sp2.ID, r.ID), store.ErrNotFound, "delete room through another space")
+
+	f.must(f.s.DeleteRoom(f.ctx, c.ID, sp.ID, r.ID), "delete room")
+	_, err = f.s.GetRoom(f.ctx, c.ID, sp.ID, r.ID)
+	f.is(err, store.ErrNotFound, "get deleted room")
+	_, err = f.s.GetRoomByAlias(f.ctx, r.Alias)
+	f.is(err, store.ErrNotFound, "get deleted room by alias")
+	f.is(f.s.DeleteRoom(f.ctx, c.ID, sp.ID, r.ID), store.ErrNotFound, "delete room twice")
+	f.is(f.s.UpdateRoom(f.ctx, upd), store.ErrNotFound, "update deleted room")
+}
+
+func testRoomList(f *fx) {
+	c := f.client()
+	owner := f.user(c.ID)
+	sp, other, empty := f.space(c.ID, owner.ID), f.space(c.ID, owner.ID), f.space(c.ID, owner.ID)
+	var want []store.Room
+	for i := range 7 {
+		want = slices.Insert(want, 0, f.room(c.ID, sp.ID, owner.ID))
+		if i < 2 {
+			f.room(c.ID, other.ID, owner.ID)
+		}
+	}
+	id := func(r store.Room) string { return string(r.ID) }
+	cases := []struct {
+		name  string
+		page  store.Page
+		want  []store.Room
+		total int
+	}{
+		{"default page", store.Page{}, want, 7},
+		{"first page", store.Page{Limit: 3}, want[:3], 7},
+		{"middle page", store.Page{Offset: 3, Limit: 3}, want[3:6], 7},
+		{"last page", store.Page{Offset: 6, Limit: 3}, want[6:], 7},
+		{"past the end", store.Page{Offset: 7, Limit: 3}, nil, 7},
+		{"over the cap", store.Page{Limit: store.MaxPageLimit + 100}, want, 7},
+	}
+	for _, tc := range cases {
+		got, total, err := f.s.ListRooms(f.ctx, c.ID, sp.ID, tc.page)
+		f.must(err, tc.name)
+		if total != tc.total || ids(got, id) != ids(tc.want, id) {
+			f.t.Fatalf("%s: got %s (total %d), want %s (total %d)", tc.name, ids(got, id), total, ids(tc.want, id), tc.total)
+		}
+	}
+	got, _, err := f.s.ListRooms(f.ctx, c.ID, sp.ID, store.Page{Limit: 1})
+	f.must(err, "list one")
+	f.eq(got, want[:1], "listed room is complete")
+
+	got, total, err := f.s.ListRooms(f.ctx, c.ID, empty.ID, store.Page{})
+	f.must(err, "list rooms of an empty space")
+	if len(got) != 0 || total != 0 {
+		f.t.Fatalf("empty space: %d rooms, total %d", len(got), total)
+	}
+	_, _, err = f.s.ListRooms(f.ctx, c.ID, "missing", store.Page{})
+	f.is(err, store.ErrNotFound, "list rooms of a missing space")
+}
+
+func testRoomMembers(f *fx) {
+	c := f.client()
+	owner, u2, u3 := f.user(c.ID), f.user(c.ID), f.user(c.ID)
+	sp := f.space(c.ID, owner.ID)
+	r, r2 := f.room(c.ID, sp.ID, owner.ID), f.room(c.ID, sp.ID, owner.ID)
+
+	m2 := store.RoomMember{RoomID: r.ID, UserID: u2.ID, Role: store.RoomRoleModerator, CreatedAt: f.at()}
+	m3 := store.RoomMember{RoomID: r.ID, UserID: u3.ID, Role: store.RoomRoleUser, CreatedAt: f.at()}
+	f.must(f.s.SetRoomMember(f.ctx, c.ID, m2), "set moderator")
+	f.must(f.s.SetRoomMember(f.ctx, c.ID, m3), "set user")
+	got, err := f.s.GetRoomMember(f.ctx, c.ID, r.ID, u2.ID)
+	f.must(err, "get moderator")
+	f.eq(got, m2, "get moderator")
+
+	f.must(f.s.SetRoomMember(f.ctx, c.ID, store.RoomMember{RoomID: r.ID, UserID: u2.ID, Role: store.RoomRoleUser, CreatedAt: f.at()}), "replace role")
+	got, err = f.s.GetRoomMember(f.ctx, c.ID, r.ID, u2.ID)
+	f.must(err, "get replaced role")
+	if got.Role != store.RoomRoleUser {
+		f.t.Fatalf("replaced role: %s", got.Role)
+	}
+
+	list, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID)
+	f.must(err, "list room members")
+	roles := map[store.UserID]store.RoomRole{}
+	for _, m := range list {
+		if m.RoomID != r.ID {
+			f.t.Fatalf("member of room %s listed for %s", m.RoomID, r.ID)
+		}
+		roles[m.UserID] = m.Role
+	}
+	wantRoles := map[store.UserID]store.RoomRole{owner.ID: store.RoomRoleOwner, u2.ID: store.RoomRoleUser, u3.ID: store.RoomRoleUser}
+	f.eq(roles, wantRoles, "room roles")
+	if len(list) != len(wantRoles) {
+		f.t.Fatalf("%d members listed, want %d", len(list), len(wantRoles))
+	}
+
+	_, err = f.s.GetRoomMember(f.ctx, c.ID, r2.ID, u2.ID)
+	f.is(err, store.ErrNotFound, "role in another room")
+	_, err = f.s.ListRoomMembers(f.ctx, c.ID, "missing")
+	f.is(err, store.ErrNotFound, "list members of a missing room")
+	f.is(f.s.SetRoomMember(f.ctx, c.ID, store.RoomMember{RoomID: r.ID, UserID: "missing", Role: store.RoomRoleUser, CreatedAt: f.at()}),
+		store.ErrNotFound, "set role of a missing user")
+	f.is(f.s.SetRoomMember(f.ctx, c.ID, store.RoomMember{RoomID: "missing", UserID: u2.ID, Role: store.RoomRoleUser, CreatedAt: f.at()}),
+		store.ErrNotFound, "set role in a missing room")
+}
+
+func testInvites(f *fx) {
+	c := f.client()
+	owner, invitee, late := f.user(c.ID), f.user(c.ID), f.user(c.ID)
+	sp, sp2 := f.space(c.ID, owner.ID), f.space(c.ID, owner.ID)
+	expires := f.now.Add(time.Hour)
+	inv := f.invite(c.ID, sp.ID, owner.ID, store.SpaceRoleModerator, &expires)
+
+	got, err := f.s.GetInvite(f.ctx, c.ID, sp.ID, inv.ID)
+	f.must(err, "get invite")
+	f.eq(got, inv, "get invite")
+	_, err = f.s.GetInvite(f.ctx, c.ID, sp2.ID, inv.ID)
+	f.is(err, store.ErrNotFound, "get invite through another space")
+	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp2.ID, inv.ID, invitee.ID, f.at())
+	f.is(err, store.ErrNotFound, "activate invite through another space")
+
+	f.is(f.s.CreateInvite(f.ctx, inv), store.ErrConflict, "create invite with a used id")
+	orphan := inv
+	orphan.ID, orphan.SpaceID = newID("inv"), "missing"
+	f.is(f.s.CreateInvite(f.ctx, orphan), store.ErrNotFound, "create invite into a missing space")
+
+	// A user who is not of the client cannot spend it.
+	stranger := f.user(f.client().ID)
+	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, stranger.ID, f.at())
+	f.is(err, store.ErrNotFound, "activate by a user of another client")
+
+	used := f.at()
+	act, err := f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, invitee.ID, used)
+	f.must(err, "activate invite")
+	want := inv
+	want.UsedBy, want.UsedAt = invitee.ID, &used
+	f.eq(act, want, "activated invite")
+	got, err = f.s.GetInvite(f.ctx, c.ID, sp.ID, inv.ID)
+	f.must(err, "get activated invite")
+	f.eq(got, want, "stored activated invite")
+	m, err := f.s.GetSpaceMember(f.ctx, c.ID, sp.ID, invitee.ID)
+	f.must(err, "membership from the invite")
+	f.eq(m, store.SpaceMember{SpaceID: sp.ID, UserID: invitee.ID, Role: store.SpaceRoleModerator, CreatedAt: used}, "membership")
+
+	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, invitee.ID, f.at())
+	f.is(err, store.ErrUsed, "activate twice by the same user")
+	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, late.ID, f.at())
+	f.is(err, store.ErrUsed, "activate a spent invite")
+	_, err = f.s.GetSpaceMember(f.ctx, c.ID, sp.ID, late.ID)
+	f.is(err, store.ErrNotFound, "membership from a refused activation")
+	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, late.ID, expires.Add(time.Second))
+	f.is(err, store.ErrExpired, "activate a spent invite after expiry")
+	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, "missing", late.ID, f.at())
+	f.is(err, store.ErrNotFound, "activate a missing invite")
+
+	for _, tc := range []struct {
+		name    string
+		expires time.Time
+	}{
+		{"past expiry", f.now.Add(-time.Millisecond)},
+		{"at expiry", f.now},
+	} {
+		e := f.invite(c.ID, sp.ID, owner.ID, store.SpaceRoleUser, &tc.expires)
+		_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, e.ID, late.ID, f.now)
+		f.is(err, store.ErrExpired, tc.name)
+		got, err = f.s.GetInvite(f.ctx, c.ID, sp.ID, e.ID)
+		f.must(err, tc.name)
+		if got.UsedAt != nil || got.UsedBy != "" {
+			f.t.Fatalf("%s: expired invite was spent: %+v", tc.name, got)
+		}
+	}
+
+	forever := f.invite(c.ID, sp.ID, owner.ID, store.SpaceRoleUser, nil)
+	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, forever.ID, late.ID, f.now.AddDate(10, 0, 0))
+	f.must(err, "activate an invite without expiry years later")
+}
+
+func testInviteNeverLowersRole(f *fx) {
+	c := f.client()
+	owner := f.user(c.ID)
+	cases := []struct {
+		name   string
+		before store.SpaceRole // "" : not a member
+		invite store.SpaceRole
+		want   store.SpaceRole
+	}{
+		{"newcomer gets the role", "", store.SpaceRoleUser, store.SpaceRoleUser},
+		{"user is raised to moderator", store.SpaceRoleUser, store.SpaceRoleModerator, store.SpaceRoleModerator},
+		{"moderator keeps moderator", store.SpaceRoleModerator, store.SpaceRoleUser, store.SpaceRoleModerator},
+		{"owner keeps owner", store.SpaceRoleOwner, store.SpaceRoleModerator, store.SpaceRoleOwner},
+	}
+	for _, tc := range cases {
+		sp := f.space(c.ID, owner.ID)
+		u := owner
+		if tc.before != store.SpaceRoleOwner {
+			u = f.user(c.ID)
+		}
+		if tc.before == store.SpaceRoleUser || tc.before == store.SpaceRoleModerator {
+			first := f.invite(c.ID, sp.ID, owner.ID, tc.before, nil)
+			_, err := f.s.ActivateInvite(f.ctx, c.ID, sp.ID, first.ID, u.ID, f.at())
+			f.must(err, tc.name+": first invite")
+		}
+		inv := f.invite(c.ID, sp.ID, owner.ID, tc.invite, nil)
+		_, err := f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, u.ID, f.at())
+		f.must(err, tc.name)
+		m, err := f.s.GetSpaceMember(f.ctx, c.ID, sp.ID, u.ID)
+		f.must(err, tc.name)
+		if m.Role != tc.want {
+			f.t.Fatalf("%s: role %s, want %s", tc.name, m.Role, tc.want)
+		}
+		if !strings.HasPrefix(string(m.Role), "role_space_") {
+			f.t.Fatalf("%s: odd role %q", tc.name, m.Role)
+		}
+	}
+}
+
+func testInviteConcurrent(f *fx) {
+	c := f.client()
+	owner := f.user(c.ID)
+	sp := f.space(c.ID, owner.ID)
+	users := make([]store.User, Concurrent)
+	for i := range users {
+		users[i] = f.user(c.ID)
+	}
+	inv := f.invite(c.ID, sp.ID, owner.ID, store.SpaceRoleUser, ptr(f.now.Add(time.Hour)))
+	at := f.at()
+
+	errs := race(Concurrent, func(i int) error {
+		_, err := f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, users[i].ID, at)
+		return err
+	})
+	wins, losses := f.tally(errs, store.ErrUsed)
+	if wins != 1 || losses != Concurrent-1 {
+		f.t.Fatalf("%d activations won, %d got ErrUsed; want 1 and %d", wins, losses, Concurrent-1)
+	}
+	winner := users[slices.IndexFunc(errs, func(e error) bool { return e == nil })]
+	got, err := f.s.GetInvite(f.ctx, c.ID, sp.ID, inv.ID)
+	f.must(err, "get invite")
+	if got.UsedBy != winner.ID {
+		f.t.Fatalf("invite used by %s, winner was %s", got.UsedBy, winner.ID)
+	}
+	members, err := f.s.ListSpaceMembers(f.ctx, c.ID, sp.ID)
+	f.must(err, "list members")
+	if len(members) != 2 {
+		f.t.Fatalf("%d members after one activation, want 2 (owner and winner)", len(members))
+	}
+}
