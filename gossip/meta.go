@@ -1,0 +1,198 @@
+package gossip
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// MetaLimit is memberlist's limit on node metadata.
+const MetaLimit = 512
+
+// ErrMetaTooLarge means the encoded metadata does not fit in MetaLimit bytes.
+var ErrMetaTooLarge = errors.New("gossip: metadata larger than 512 bytes")
+
+// errMeta marks metadata that cannot be decoded.
+var errMeta = errors.New("gossip: malformed metadata")
+
+// Load is a node's current load, as the edge measures it.
+type Load struct {
+	// CPU is the CPU use in percent of the whole machine (0–100).
+	CPU float64
+	// Participants and Tracks are the counts on this node.
+	Participants int
+	Tracks       int
+	// BandwidthKbps is the outgoing media bandwidth in kbit/s.
+	BandwidthKbps int
+}
+
+// Meta is what a node tells the cluster about itself. The node ID and role
+// and region come from Config; the rest from UpdateMeta, SetLoad and
+// SetDraining.
+type Meta struct {
+	NodeID string
+	Role   string
+	Region string
+	// SignalURL is the edge's LiveKit signalling base URL (ws:// or wss://).
+	SignalURL string
+	// TURNURLs are the edge's TURN/STUN URLs.
+	TURNURLs []string
+	// RelayAddr is the host:port of the inter-region relay.
+	RelayAddr string
+	// ProbeURL is the URL clients measure their RTT to (see RegionList).
+	ProbeURL string
+	Load     Load
+	Draining bool
+	// Leaving is set by a node that is shutting down gracefully, just before
+	// it leaves: the others then report EventLeave rather than EventFail.
+	Leaving bool
+	// MaxParticipants is the capacity; 0 means unlimited.
+	MaxParticipants int
+	Version         string
+}
+
+// Full reports whether the node cannot take one more participant.
+func (m Meta) Full() bool {
+	return m.MaxParticipants > 0 && m.Load.Participants >= m.MaxParticipants
+}
+
+// Layout (version 1): a version byte, then in order: node id, role, region,
+// signal URL, TURN URL count + URLs, relay address, probe URL, software
+// version (each a uvarint length + bytes); then CPU in per-mille,
+// participants, tracks, bandwidth, max participants (uvarints) and a flags
+// byte (bit 0: draining, bit 1: leaving).
+const metaVersion = 1
+
+func (m Meta) encode() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, metaVersion)
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	str(m.NodeID)
+	str(m.Role)
+	str(m.Region)
+	str(m.SignalURL)
+	b = binary.AppendUvarint(b, uint64(len(m.TURNURLs)))
+	for _, u := range m.TURNURLs {
+		str(u)
+	}
+	str(m.RelayAddr)
+	str(m.ProbeURL)
+	str(m.Version)
+	cpu := m.Load.CPU
+	if cpu < 0 || math.IsNaN(cpu) {
+		cpu = 0
+	}
+	b = binary.AppendUvarint(b, uint64(math.Min(cpu, 1e6)*10))
+	b = binary.AppendUvarint(b, nonNeg(m.Load.Participants))
+	b = binary.AppendUvarint(b, nonNeg(m.Load.Tracks))
+	b = binary.AppendUvarint(b, nonNeg(m.Load.BandwidthKbps))
+	b = binary.AppendUvarint(b, nonNeg(m.MaxParticipants))
+	var flags byte
+	if m.Draining {
+		flags |= 1
+	}
+	if m.Leaving {
+		flags |= 2
+	}
+	b = append(b, flags)
+	if len(b) > MetaLimit {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrMetaTooLarge, len(b))
+	}
+	return b, nil
+}
+
+func nonNeg(v int) uint64 {
+	if v < 0 {
+		return 0
+	}
+	return uint64(v)
+}
+
+// decodeMeta parses metadata from the network (untrusted beyond the
+// keyring; fuzzed).
+func decodeMeta(b []byte) (Meta, error) {
+	d := metaDecoder{b: b}
+	if v := d.byte(); v != metaVersion {
+		return Meta{}, fmt.Errorf("%w: version %d", errMeta, v)
+	}
+	var m Meta
+	m.NodeID = d.str()
+	m.Role = d.str()
+	m.Region = d.str()
+	m.SignalURL = d.str()
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return Meta{}, fmt.Errorf("%w: %d TURN URLs", errMeta, n)
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		m.TURNURLs = append(m.TURNURLs, d.str())
+	}
+	m.RelayAddr = d.str()
+	m.ProbeURL = d.str()
+	m.Version = d.str()
+	m.Load.CPU = float64(d.uvarint()) / 10
+	m.Load.Participants = d.int()
+	m.Load.Tracks = d.int()
+	m.Load.BandwidthKbps = d.int()
+	m.MaxParticipants = d.int()
+	flags := d.byte()
+	m.Draining = flags&1 != 0
+	m.Leaving = flags&2 != 0
+	if d.err != nil {
+		return Meta{}, d.err
+	}
+	return m, nil
+}
+
+type metaDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *metaDecoder) fail() {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated", errMeta)
+	}
+	d.b = nil
+}
+
+func (d *metaDecoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *metaDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *metaDecoder) int() int {
+	v := d.uvarint()
+	if v > math.MaxInt32 {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (d *metaDecoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}

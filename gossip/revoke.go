@@ -1,0 +1,118 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RevokeKind says what a revocation matches.
+type RevokeKind uint8
+
+// Revocation kinds.
+const (
+	// RevokeParticipant matches one identity in one room.
+	RevokeParticipant RevokeKind = iota + 1
+	// RevokeUser matches an identity in every room.
+	RevokeUser
+	// RevokeToken matches one token id (the JWT "jti").
+	RevokeToken
+)
+
+// ErrRevocation marks an unusable revocation.
+var ErrRevocation = errors.New("gossip: invalid revocation")
+
+// Revocation bars a participant, user or token until Until. Set Until to
+// the expiry of the longest-lived credential it must stop (a media token's
+// expiry): after that the credential is dead anyway.
+type Revocation struct {
+	Kind RevokeKind `json:"k"`
+	// Room is the room for RevokeParticipant.
+	Room string `json:"r,omitempty"`
+	// Subject is the identity (participant, user) or the token id.
+	Subject string    `json:"s"`
+	Until   time.Time `json:"u"`
+}
+
+func (r Revocation) validate() error {
+	switch {
+	case r.Kind < RevokeParticipant || r.Kind > RevokeToken:
+		return fmt.Errorf("%w: kind %d", ErrRevocation, r.Kind)
+	case r.Subject == "":
+		return fmt.Errorf("%w: no subject", ErrRevocation)
+	case r.Kind == RevokeParticipant && r.Room == "":
+		return fmt.Errorf("%w: a participant revocation needs a room", ErrRevocation)
+	case r.Until.IsZero():
+		return fmt.Errorf("%w: no expiry", ErrRevocation)
+	}
+	return nil
+}
+
+type revokeKey struct {
+	kind    RevokeKind
+	room    string
+	subject string
+}
+
+func (r Revocation) key() revokeKey {
+	k := revokeKey{kind: r.Kind, subject: r.Subject}
+	if r.Kind == RevokeParticipant {
+		k.room = r.Room
+	}
+	return k
+}
+
+// revocations is a grow-only set with expiries: merging keeps the later
+// expiry, so every copy converges to the union. Not safe for concurrent use.
+type revocations struct {
+	m map[revokeKey]time.Time
+}
+
+func newRevocations() *revocations { return &revocations{m: map[revokeKey]time.Time{}} }
+
+// add merges r and reports whether it was news.
+func (s *revocations) add(r Revocation, now time.Time) bool {
+	if r.validate() != nil || !r.Until.After(now) {
+		return false
+	}
+	k := r.key()
+	if cur, ok := s.m[k]; ok && !r.Until.After(cur) {
+		return false
+	}
+	s.m[k] = r.Until
+	return true
+}
+
+func (s *revocations) revoked(room, identity, tokenID string, now time.Time) bool {
+	live := func(k revokeKey) bool {
+		until, ok := s.m[k]
+		return ok && until.After(now)
+	}
+	if identity != "" {
+		if live(revokeKey{kind: RevokeUser, subject: identity}) {
+			return true
+		}
+		if room != "" && live(revokeKey{kind: RevokeParticipant, room: room, subject: identity}) {
+			return true
+		}
+	}
+	return tokenID != "" && live(revokeKey{kind: RevokeToken, subject: tokenID})
+}
+
+func (s *revocations) expire(now time.Time) {
+	for k, until := range s.m {
+		if !until.After(now) {
+			delete(s.m, k)
+		}
+	}
+}
+
+func (s *revocations) list(now time.Time) []Revocation {
+	out := make([]Revocation, 0, len(s.m))
+	for k, until := range s.m {
+		if until.After(now) {
+			out = append(out, Revocation{Kind: k.kind, Room: k.room, Subject: k.subject, Until: until})
+		}
+	}
+	return out
+}
