@@ -20,6 +20,9 @@ import (
 var (
 	ErrSLOBroken   = errors.New("harness: SLO broken")
 	ErrCheckFailed = errors.New("harness: correctness check failed")
+	// ErrFlags marks a command line the flag set refused (it has already
+	// printed why).
+	ErrFlags = errors.New("harness: bad flags")
 )
 
 // Scenario is one bench scenario: it runs its load and measures, showing
@@ -47,7 +50,7 @@ func Flags(fs *flag.FlagSet, c *scenario.Common) *string {
 // flags given on the command line override it.
 func Parse(fs *flag.FlagSet, args []string, name string, dst scenario.File, path *string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrFlags, err)
 	}
 	if *path == "" {
 		return nil
@@ -56,7 +59,10 @@ func Parse(fs *flag.FlagSet, args []string, name string, dst scenario.File, path
 		return err
 	}
 	// Parse again: explicit flags win over the file.
-	return fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", ErrFlags, err)
+	}
+	return nil
 }
 
 // CheckSLO parses an SLO string early, so a typo fails before a long run.

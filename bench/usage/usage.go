@@ -295,6 +295,9 @@ func (rep Report) Fill(r *result.Result) {
 	cores := float64(min(runtime.GOMAXPROCS(0), runtime.NumCPU()))
 	r.Add("machine_cpu", result.UnitPercent, rep.MachineBusy, "mean busy CPU of the whole machine (100 per core)")
 	r.Add("generator_cpu", result.UnitPercent, gen.CPUPercent, "mean CPU of the load generator (100 per core)")
+	if others := rep.MachineBusy - gen.CPUPercent - servers; rep.MachineBusy >= 80*float64(runtime.NumCPU()) && others > 50 {
+		r.Warn("other processes used about %.0f%% CPU (100 per core) of this %d-core machine during the run: the figures are depressed by them", others, runtime.NumCPU())
+	}
 	switch {
 	case gen.CPUPercent >= 85*cores:
 		r.Resources.GeneratorLimited = true
