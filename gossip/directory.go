@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"time"
 )
@@ -113,8 +114,8 @@ func (d *directory) remove(name string) (dirDelta, bool) {
 // and returns deltas that restate every room we have and delete every room
 // the copy has that we do not.
 func (d *directory) refute(claimed uint64, theirRooms map[string]roomEntry) []dirDelta {
-	if claimed < d.counter {
-		return nil
+	if claimed < d.counter || claimed > math.MaxUint64/2 {
+		return nil // not newer, or absurd (a counter is nanoseconds + changes)
 	}
 	d.counter = claimed
 	var out []dirDelta
