@@ -30,7 +30,8 @@ const spaceRank = `CASE %s WHEN 'role_space_owner' THEN 3 WHEN 'role_space_moder
 // run on the single writer connection (inside transactions through
 // tx.StmtContext); reader statements on the reader pool.
 type statements struct {
-	all []*sql.Stmt
+	all     []*sql.Stmt
+	queries []string // the SQL of all[i], for the query-plan test
 
 	ping *sql.Stmt
 
@@ -164,6 +165,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		}
 		*p.dst = s
 		st.all = append(st.all, s)
+		st.queries = append(st.queries, p.q)
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ CREATE TABLE spaces (
     updated_at      INTEGER NOT NULL,
     PRIMARY KEY (client_id, id)
 );
-CREATE INDEX spaces_owner ON spaces (client_id, owner_id);
+CREATE INDEX spaces_owner ON spaces (client_id, owner_id, id);
 
 CREATE TABLE space_members (
     client_id  TEXT    NOT NULL,
@@ -63,7 +63,7 @@ CREATE TABLE space_members (
     FOREIGN KEY (client_id, space_id) REFERENCES spaces (client_id, id) ON DELETE CASCADE,
     FOREIGN KEY (client_id, user_id) REFERENCES users (client_id, id) ON DELETE CASCADE
 );
-CREATE INDEX space_members_user ON space_members (client_id, user_id);
+CREATE INDEX space_members_user ON space_members (client_id, user_id, space_id);
 
 CREATE TABLE invites (
     client_id  TEXT    NOT NULL,
