@@ -3,9 +3,119 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/spacecast/spacecast/controlplane"
+	"github.com/spacecast/spacecast/controlplane/store/sqlite"
+	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/internal/logging"
 )
 
-// runControlplane is a placeholder until the controlplane role lands.
-func runControlplane(_ context.Context, _ env, _ []string) error {
-	return errors.New("not built yet")
+// controlplaneFile is the config file of `spacecast controlplane` (see
+// deploy/controlplane.yaml).
+type controlplaneFile struct {
+	Log          logging.Config      `yaml:"log"`
+	Cluster      cluster.Config      `yaml:"cluster"`
+	Controlplane controlplane.Config `yaml:"controlplane"`
+	Store        storeSection        `yaml:"store"`
+}
+
+// storeSection is the `store:` section.
+type storeSection struct {
+	// Driver is "sqlite" (PostgreSQL comes later).
+	Driver string `yaml:"driver"`
+	// DataDir holds the SQLite file spacecast.db.
+	DataDir string `yaml:"dataDir"`
+}
+
+func defaultControlplaneFile() controlplaneFile {
+	return controlplaneFile{Log: logging.Default(), Controlplane: controlplane.DefaultConfig(), Store: storeSection{Driver: "sqlite", DataDir: "data"}}
+}
+
+// loadControlplaneFile reads a config file strictly, then the environment
+// overrides of the cluster secrets.
+func loadControlplaneFile(path string, getenv func(string) string) (controlplaneFile, error) {
+	cfg := defaultControlplaneFile()
+	if err := config.Load(path, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Cluster.ApplyEnv(getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// openStore opens the configured store.
+func (s storeSection) open(ctx context.Context, log *slog.Logger) (*sqlite.Store, error) {
+	switch s.Driver {
+	case "", "sqlite":
+	default:
+		return nil, fmt.Errorf("store.driver %q: only sqlite is supported", s.Driver)
+	}
+	if s.DataDir == "" {
+		return nil, errors.New("store.dataDir is required")
+	}
+	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, filepath.Join(s.DataDir, "spacecast.db"), log)
+}
+
+// runControlplane runs the control plane from a config file: it listens on
+// the API port before serving, prints the URLs it serves, and drains on
+// SIGTERM/SIGINT (ctx cancelled).
+func runControlplane(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "controlplane")
+	path := fs.String("config", "", "config file (sections log, cluster, controlplane, store)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		fmt.Fprintln(e.stderr, "spacecast controlplane: --config FILE is required")
+		return errUsage
+	}
+	cfg, err := loadControlplaneFile(*path, e.getenv)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Cluster.Validate(); err != nil {
+		return err
+	}
+	if err := cfg.Controlplane.Validate(); err != nil {
+		return err
+	}
+	log, err := cfg.Log.New(e.stderr)
+	if err != nil {
+		return err
+	}
+	st, err := cfg.Store.open(ctx, log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := controlplane.New(cfg.Controlplane, controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Controlplane.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Controlplane.Listen, err)
+	}
+	printURLs(e, "http://"+ln.Addr().String(), cfg.Controlplane.PublicURL)
+	return srv.Run(ctx, ln)
+}
+
+// printURLs tells the operator what is served where.
+func printURLs(e env, base, public string) {
+	fmt.Fprintf(e.stdout, "spacecast control plane listening on %s\n", base)
+	fmt.Fprintf(e.stdout, "  API         %s/v1\n", base)
+	fmt.Fprintf(e.stdout, "  OpenAPI     %s/v1/openapi.json\n", base)
+	fmt.Fprintf(e.stdout, "  Swagger UI  %s/docs\n", base)
+	fmt.Fprintf(e.stdout, "  health      %s/healthz  %s/readyz\n", base, base)
+	fmt.Fprintf(e.stdout, "  room pages  %s/room/<alias>\n", public)
 }
