@@ -187,3 +187,37 @@ func (h *Histogram) Buckets(perDecade int) []Bucket {
 	}
 	return out
 }
+
+// Raw is one non-empty bucket in the histogram's own resolution: Count
+// values near Value. Raw buckets let another process's histogram be merged
+// (see Histogram.Raw and RecordN).
+type Raw struct {
+	Value int64  `json:"v"`
+	Count uint64 `json:"n"`
+}
+
+// Raw returns the non-empty buckets, each at its midpoint.
+func (h *Histogram) Raw() []Raw {
+	var out []Raw
+	for i, c := range h.counts {
+		if c > 0 {
+			lo, hi := bounds(i)
+			out = append(out, Raw{Value: lo + (hi-lo)/2, Count: c})
+		}
+	}
+	return out
+}
+
+// RecordN counts v n times.
+func (h *Histogram) RecordN(v int64, n uint64) {
+	if n == 0 {
+		return
+	}
+	h.Record(v)
+	if n > 1 {
+		v = max(0, min(v, maxValue))
+		h.counts[index(v)] += n - 1
+		h.n += n - 1
+		h.sum += float64(v) * float64(n-1)
+	}
+}

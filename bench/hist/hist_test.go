@@ -96,3 +96,23 @@ func BenchmarkRecord(b *testing.B) {
 		h.Record(int64(i) * 997)
 	}
 }
+
+func TestRawRoundTrip(t *testing.T) {
+	a := New()
+	for i := 1; i <= 1000; i++ {
+		a.RecordDuration(time.Duration(i) * time.Microsecond)
+	}
+	b := New()
+	for _, r := range a.Raw() {
+		b.RecordN(r.Value, r.Count)
+	}
+	if b.Count() != a.Count() {
+		t.Fatalf("count %d != %d", b.Count(), a.Count())
+	}
+	for _, q := range []float64{0.5, 0.99} {
+		x, y := float64(a.Quantile(q)), float64(b.Quantile(q))
+		if math.Abs(x-y)/x > 0.02 {
+			t.Fatalf("q%v: %v vs %v", q, x, y)
+		}
+	}
+}
