@@ -4,6 +4,8 @@
 // least loaded one, never a draining, dead or full node.
 //
 // The Placer interface is what the control plane's join endpoint calls. Static
-// serves a single known edge (spacecast dev, one-box deployments); the
-// gossip-backed placer serves a fleet.
+// serves a single known edge (spacecast dev, one-box deployments); Gossip
+// serves a fleet from a gossip node's view and room directory. Choose is the
+// pure decision both rest on, and Regions is the region list with probe URLs
+// that clients measure.
 package placement
