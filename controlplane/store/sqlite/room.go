@@ -7,39 +7,63 @@ import (
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
+// roomBits are the bits of rooms.flags.
+const (
+	bitPublic = 1 << iota
+	bitChat
+	bitScreensharing
+	bitCamera
+	bitMicrophone
+	bitScreenMedia
+	bitRecord
+	bitAutoRecording
+	bitHandRaising
+	bitSelfRenaming
+)
+
+// roomBits packs IsPublic and the boolean flags into rooms.flags.
+func roomBits(r store.Room) int64 {
+	var b int64
+	set := func(on bool, bit int64) {
+		if on {
+			b |= bit
+		}
+	}
+	f := r.Flags
+	set(r.IsPublic, bitPublic)
+	set(f.IsChatAllowed, bitChat)
+	set(f.IsScreensharingAllowed, bitScreensharing)
+	set(f.IsCameraPublishingAllowed, bitCamera)
+	set(f.IsMicrophonePublishingAllowed, bitMicrophone)
+	set(f.IsScreenMediaPublishingAllowed, bitScreenMedia)
+	set(f.IsRecordAllowed, bitRecord)
+	set(f.IsAutoRecordingAllowed, bitAutoRecording)
+	set(f.IsHandRaisingAllowed, bitHandRaising)
+	set(f.IsSelfRenamingAllowed, bitSelfRenaming)
+	return b
+}
+
 func scanRoom(r scanner) (store.Room, error) {
 	var rm store.Room
-	var public, chat, share, cam, mic, screen, rec, autoRec, hand, rename int64
-	var created, updated int64
+	var bits, created, updated int64
 	f := &rm.Flags
 	if err := r.Scan(&rm.ClientID, &rm.ID, &rm.SpaceID, &rm.OwnerID, &rm.Alias, &rm.ChannelID, &rm.Name,
-		&rm.Type, &public, &rm.MaxParticipants, &chat, &share, &cam, &mic, &screen, &rec, &autoRec, &hand,
-		&rename, &f.WaitingRoomAudience, &f.RedirectURL, &created, &updated); err != nil {
+		&rm.Type, &rm.MaxParticipants, &bits, &f.WaitingRoomAudience, &f.RedirectURL, &created, &updated); err != nil {
 		return store.Room{}, err
 	}
-	rm.IsPublic = public != 0
-	f.IsChatAllowed = chat != 0
-	f.IsScreensharingAllowed = share != 0
-	f.IsCameraPublishingAllowed = cam != 0
-	f.IsMicrophonePublishingAllowed = mic != 0
-	f.IsScreenMediaPublishingAllowed = screen != 0
-	f.IsRecordAllowed = rec != 0
-	f.IsAutoRecordingAllowed = autoRec != 0
-	f.IsHandRaisingAllowed = hand != 0
-	f.IsSelfRenamingAllowed = rename != 0
+	rm.IsPublic = bits&bitPublic != 0
+	f.IsChatAllowed = bits&bitChat != 0
+	f.IsScreensharingAllowed = bits&bitScreensharing != 0
+	f.IsCameraPublishingAllowed = bits&bitCamera != 0
+	f.IsMicrophonePublishingAllowed = bits&bitMicrophone != 0
+	f.IsScreenMediaPublishingAllowed = bits&bitScreenMedia != 0
+	f.IsRecordAllowed = bits&bitRecord != 0
+	f.IsAutoRecordingAllowed = bits&bitAutoRecording != 0
+	f.IsHandRaisingAllowed = bits&bitHandRaising != 0
+	f.IsSelfRenamingAllowed = bits&bitSelfRenaming != 0
 	rm.CreatedAt = fromMS(created)
 	rm.UpdatedAt = fromMS(updated)
 	return rm, nil
-}
-
-// flagArgs are the flag columns in schema order.
-func flagArgs(f store.RoomFlags) []any {
-	return []any{
-		boolInt(f.IsChatAllowed), boolInt(f.IsScreensharingAllowed), boolInt(f.IsCameraPublishingAllowed),
-		boolInt(f.IsMicrophonePublishingAllowed), boolInt(f.IsScreenMediaPublishingAllowed),
-		boolInt(f.IsRecordAllowed), boolInt(f.IsAutoRecordingAllowed), boolInt(f.IsHandRaisingAllowed),
-		boolInt(f.IsSelfRenamingAllowed), f.WaitingRoomAudience, f.RedirectURL,
-	}
 }
 
 // CreateRoom stores the room and gives its owner store.RoomRoleOwner, in one
@@ -47,9 +71,8 @@ func flagArgs(f store.RoomFlags) []any {
 // that is not of the client store.ErrNotFound.
 func (s *Store) CreateRoom(ctx context.Context, r store.Room) error {
 	const op = "create room"
-	args := append([]any{r.ClientID, r.ID, r.SpaceID, r.OwnerID, r.Alias, r.ChannelID, r.Name, r.Type,
-		boolInt(r.IsPublic), r.MaxParticipants}, flagArgs(r.Flags)...)
-	args = append(args, ms(r.CreatedAt), ms(r.UpdatedAt))
+	args := []any{r.ClientID, r.ID, r.SpaceID, r.OwnerID, r.Alias, r.ChannelID, r.Name, r.Type,
+		r.MaxParticipants, roomBits(r), r.Flags.WaitingRoomAudience, r.Flags.RedirectURL, ms(r.CreatedAt), ms(r.UpdatedAt)}
 	return s.inTx(ctx, op, func(tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, s.st.insertRoom).ExecContext(ctx, args...); err != nil {
 			return translate(op, err)
@@ -109,8 +132,8 @@ func (s *Store) ListRooms(ctx context.Context, client store.ClientID, space stor
 // UpdateRoom replaces the mutable fields (name, type, isPublic, max
 // participants, flags) and UpdatedAt.
 func (s *Store) UpdateRoom(ctx context.Context, r store.Room) error {
-	args := append([]any{r.Name, r.Type, boolInt(r.IsPublic), r.MaxParticipants}, flagArgs(r.Flags)...)
-	args = append(args, ms(r.UpdatedAt), r.ClientID, r.SpaceID, r.ID)
+	args := []any{r.Name, r.Type, r.MaxParticipants, roomBits(r), r.Flags.WaitingRoomAudience, r.Flags.RedirectURL,
+		ms(r.UpdatedAt), r.ClientID, r.SpaceID, r.ID}
 	res, err := s.st.updateRoom.ExecContext(ctx, args...)
 	return one("update room", res, err)
 }

@@ -13,9 +13,7 @@ const (
 	tokenCols  = `client_id, id, user_id, name, token_hash, created_at, expires_at`
 	spaceCols  = `client_id, id, owner_id, name, description, logo, is_public, allowed_origins, created_at, updated_at`
 	inviteCols = `client_id, id, space_id, role, created_by, created_at, expires_at, used_by, used_at`
-	roomCols   = `client_id, id, space_id, owner_id, alias, channel_id, name, type, is_public, max_participants,
-		chat_allowed, screensharing_allowed, camera_allowed, microphone_allowed, screen_media_allowed,
-		record_allowed, auto_recording_allowed, hand_raising_allowed, self_renaming_allowed,
+	roomCols   = `client_id, id, space_id, owner_id, alias, channel_id, name, type, max_participants, flags,
 		waiting_room_audience, redirect_url, created_at, updated_at`
 	linkCols = `client_id, id, space_id, room_id, username, role, external_user_id, external_meeting_id,
 		email, phone, is_permanent, created_by, created_at, expires_at, used_at, uses`
@@ -115,16 +113,14 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			WHERE ` + fmt.Sprintf(spaceRank, "excluded.role") + ` > ` + fmt.Sprintf(spaceRank, "space_members.role")},
 
 		{&st.insertRoom, w, `INSERT INTO rooms (` + roomCols + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.getRoom, r, `SELECT ` + roomCols + ` FROM rooms WHERE client_id = ? AND space_id = ? AND id = ?`},
 		{&st.getRoomByAlias, r, `SELECT ` + roomCols + ` FROM rooms WHERE alias = ?`},
 		{&st.listRooms, r, `SELECT ` + roomCols + ` FROM rooms WHERE client_id = ? AND space_id = ?
 			ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`},
 		{&st.countRooms, r, `SELECT COUNT(*) FROM rooms WHERE client_id = ? AND space_id = ?`},
-		{&st.updateRoom, w, `UPDATE rooms SET name = ?, type = ?, is_public = ?, max_participants = ?,
-			chat_allowed = ?, screensharing_allowed = ?, camera_allowed = ?, microphone_allowed = ?,
-			screen_media_allowed = ?, record_allowed = ?, auto_recording_allowed = ?, hand_raising_allowed = ?,
-			self_renaming_allowed = ?, waiting_room_audience = ?, redirect_url = ?, updated_at = ?
+		{&st.updateRoom, w, `UPDATE rooms SET name = ?, type = ?, max_participants = ?, flags = ?,
+			waiting_room_audience = ?, redirect_url = ?, updated_at = ?
 			WHERE client_id = ? AND space_id = ? AND id = ?`},
 		{&st.deleteRoom, w, `DELETE FROM rooms WHERE client_id = ? AND space_id = ? AND id = ?`},
 		{&st.roomExists, r, `SELECT 1 FROM rooms WHERE client_id = ? AND id = ?`},

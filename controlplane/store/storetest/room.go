@@ -63,6 +63,40 @@ func testRooms(f *fx) {
 		f.is(err, store.ErrNotFound, "room of a failed create with a "+tc.name)
 	}
 
+	// Every boolean survives on its own (no two share storage).
+	for _, tc := range []struct {
+		name string
+		set  func(*store.Room)
+	}{
+		{"isPublic", func(x *store.Room) { x.IsPublic = true }},
+		{"isChatAllowed", func(x *store.Room) { x.Flags.IsChatAllowed = true }},
+		{"isScreensharingAllowed", func(x *store.Room) { x.Flags.IsScreensharingAllowed = true }},
+		{"isCameraPublishingAllowed", func(x *store.Room) { x.Flags.IsCameraPublishingAllowed = true }},
+		{"isMicrophonePublishingAllowed", func(x *store.Room) { x.Flags.IsMicrophonePublishingAllowed = true }},
+		{"isScreenMediaPublishingAllowed", func(x *store.Room) { x.Flags.IsScreenMediaPublishingAllowed = true }},
+		{"isRecordAllowed", func(x *store.Room) { x.Flags.IsRecordAllowed = true }},
+		{"isAutoRecordingAllowed", func(x *store.Room) { x.Flags.IsAutoRecordingAllowed = true }},
+		{"isHandRaisingAllowed", func(x *store.Room) { x.Flags.IsHandRaisingAllowed = true }},
+		{"isSelfRenamingAllowed", func(x *store.Room) { x.Flags.IsSelfRenamingAllowed = true }},
+	} {
+		one := r
+		one.ID, one.Alias, one.IsPublic, one.Flags = store.RoomID(newID("rm")), newID("a"), false, store.RoomFlags{}
+		tc.set(&one)
+		f.must(f.s.CreateRoom(f.ctx, one), "create room with only "+tc.name)
+		got, err := f.s.GetRoom(f.ctx, c.ID, sp.ID, one.ID)
+		f.must(err, "get room with only "+tc.name)
+		f.eq(got, one, "room with only "+tc.name)
+		only := one
+		only.IsPublic, only.Flags = false, store.RoomFlags{}
+		only.UpdatedAt = f.at()
+		f.must(f.s.UpdateRoom(f.ctx, only), "clear "+tc.name)
+		tc.set(&only) // and back on through an update
+		f.must(f.s.UpdateRoom(f.ctx, only), "set "+tc.name)
+		got, err = f.s.GetRoom(f.ctx, c.ID, sp.ID, one.ID)
+		f.must(err, "get updated room with only "+tc.name)
+		f.eq(got, only, "updated room with only "+tc.name)
+	}
+
 	upd := r
 	upd.Name, upd.Type, upd.IsPublic, upd.MaxParticipants = "Seminar", store.RoomTypeLesson, true, 0
 	upd.Flags = store.RoomFlags{IsScreensharingAllowed: true, IsMicrophonePublishingAllowed: true,
