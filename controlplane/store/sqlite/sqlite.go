@@ -80,7 +80,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		_ = writer.Close()
 		return nil, err
 	}
-	n := max(4, 2*runtime.GOMAXPROCS(0))
+	n := max(8, 4*runtime.GOMAXPROCS(0))
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 	reader.SetConnMaxLifetime(0)
