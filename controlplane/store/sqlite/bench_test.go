@@ -255,6 +255,20 @@ func BenchmarkGetRoomMember(b *testing.B) {
 	})
 }
 
+func BenchmarkGetSpace(b *testing.B) {
+	benchRead(b, func(ctx context.Context, w *benchWorld, _ int) error {
+		_, err := w.s.GetSpace(ctx, w.c, w.space)
+		return err
+	})
+}
+
+func BenchmarkGetSpaceMember(b *testing.B) {
+	benchRead(b, func(ctx context.Context, w *benchWorld, _ int) error {
+		_, err := w.s.GetSpaceMember(ctx, w.c, w.space, w.users[0].ID)
+		return err
+	})
+}
+
 func BenchmarkListRooms(b *testing.B) {
 	benchRead(b, func(ctx context.Context, w *benchWorld, i int) error {
 		_, _, err := w.s.ListRooms(ctx, w.c, w.space, store.Page{Offset: i % 950, Limit: 50})

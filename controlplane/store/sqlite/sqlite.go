@@ -58,7 +58,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		"foreign_keys(1)",
 		"temp_store(memory)",
 	}
-	writer, err := openDB(path, append(pragmas, "journal_mode(WAL)", "synchronous(NORMAL)"), "&_txlock=immediate")
+	writer, err := openDB(path, append(pragmas, "journal_mode(WAL)", "synchronous(NORMAL)", "journal_size_limit(67108864)"), "&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
