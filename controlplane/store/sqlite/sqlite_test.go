@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -50,6 +52,7 @@ func TestPragmas(t *testing.T) {
 		{"writer synchronous", s.writer, "synchronous", "1"},
 		{"writer foreign keys", s.writer, "foreign_keys", "1"},
 		{"writer busy timeout", s.writer, "busy_timeout", "10000"},
+		{"writer journal size limit", s.writer, "journal_size_limit", "67108864"},
 		{"reader journal", s.reader, "journal_mode", "wal"},
 		{"reader query only", s.reader, "query_only", "1"},
 		{"reader busy timeout", s.reader, "busy_timeout", "10000"},
@@ -211,4 +214,71 @@ func hasTable(t *testing.T, db *sql.DB, name string) bool {
 		t.Fatal(err)
 	}
 	return n == 1
+}
+
+// TestTwoStoresOneFile is the admin CLI writing while the server runs: two
+// stores (two writer connections) on one file. Writes wait for each other
+// instead of failing with SQLITE_BUSY, and a single-use link is still spent
+// exactly once.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "spacecast.db")
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	now := time.Now().UTC()
+	a := stores[0]
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(a.CreateClient(ctx, store.Client{ID: "c", Name: "c", SecretHash: "h", CreatedAt: now}))
+	must(a.CreateUser(ctx, store.User{ID: "u", ClientID: "c", Email: "u@example.com", CreatedAt: now}))
+	must(a.CreateSpace(ctx, store.Space{ID: "s", ClientID: "c", OwnerID: "u", CreatedAt: now, UpdatedAt: now}))
+	must(a.CreateRoom(ctx, store.Room{ID: "r", ClientID: "c", SpaceID: "s", OwnerID: "u", Alias: "al", CreatedAt: now, UpdatedAt: now}))
+	must(a.CreateAccessLink(ctx, store.AccessLink{ID: "l", ClientID: "c", SpaceID: "s", RoomID: "r", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+
+	const n = 100
+	errs := make(chan error, 2*n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		s := stores[i%2]
+		wg.Go(func() {
+			<-start
+			if i%10 == 0 { // meanwhile, unrelated writes through both files
+				if err := s.SetClientSecret(ctx, "c", fmt.Sprint(i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			_, err := s.RedeemAccessLink(ctx, "c", "l", now)
+			errs <- err
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	wins := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, store.ErrUsed):
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d redemptions won across two stores, want 1", wins)
+	}
 }
