@@ -40,7 +40,7 @@ func (a *API) generateAccess(r *request) error {
 	if err != nil {
 		return err
 	}
-	_, _, rm, rrole, err := r.room(p)
+	rm, rrole, err := r.room(p)
 	if err != nil {
 		return err
 	}

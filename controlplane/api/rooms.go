@@ -136,23 +136,44 @@ func (r *request) roomRole(p principal, id store.RoomID) (store.RoomRole, error)
 	return m.Role, err
 }
 
-// room loads the space (parameter 0) and the room (parameter 1) of the
-// caller's client, with the caller's roles in both.
-func (r *request) room(p principal) (store.Space, store.SpaceRole, store.Room, store.RoomRole, error) {
-	s, srole, err := r.space(p, 0)
+// room loads the room of path parameters 0 (space) and 1 (room) in the
+// caller's client, with the caller's role in it. A missing or foreign space
+// or room is 404. The space itself is loaded only where a rule needs it.
+func (r *request) room(p principal) (store.Room, store.RoomRole, error) {
+	sid, err := r.id(0, "spaceId")
 	if err != nil {
-		return s, "", store.Room{}, "", err
+		return store.Room{}, "", err
 	}
 	rid, err := r.id(1, "roomId")
 	if err != nil {
-		return s, "", store.Room{}, "", err
+		return store.Room{}, "", err
 	}
-	rm, err := r.a.o.Store.GetRoom(r.ctx, p.client, s.ID, store.RoomID(rid))
+	rm, err := r.a.o.Store.GetRoom(r.ctx, p.client, store.SpaceID(sid), store.RoomID(rid))
 	if err != nil {
-		return s, "", rm, "", about("room", "room", err)
+		return rm, "", about("room", "room", err)
 	}
 	rrole, err := r.roomRole(p, rm.ID)
-	return s, srole, rm, rrole, err
+	return rm, rrole, err
+}
+
+// roomVisible applies canSeeRoom, loading the space only when the caller
+// has no room role and the room is public.
+func (r *request) roomVisible(p principal, rm store.Room, rrole store.RoomRole) (bool, error) {
+	if rrole != "" {
+		return true, nil
+	}
+	if !rm.IsPublic {
+		return false, nil
+	}
+	s, err := r.a.o.Store.GetSpace(r.ctx, p.client, rm.SpaceID)
+	if err != nil {
+		return false, about("space", "space", err)
+	}
+	srole, err := r.spaceRole(p, s.ID)
+	if err != nil {
+		return false, err
+	}
+	return canSeeSpace(s, srole), nil
 }
 
 // canSeeRoom: the room's owner and members always; others when the room is
@@ -280,11 +301,13 @@ func (a *API) getRoom(r *request) error {
 	if err != nil {
 		return err
 	}
-	s, srole, rm, rrole, err := r.room(p)
+	rm, rrole, err := r.room(p)
 	if err != nil {
 		return err
 	}
-	if !canSeeRoom(s, srole, rm, rrole) {
+	if ok, err := r.roomVisible(p, rm, rrole); err != nil {
+		return err
+	} else if !ok {
 		return forbidden("this room is private")
 	}
 	return r.json(http.StatusOK, viewRoom(rm, rrole))
@@ -297,7 +320,7 @@ func (a *API) updateRoom(r *request) error {
 	if err != nil {
 		return err
 	}
-	_, _, rm, rrole, err := r.room(p)
+	rm, rrole, err := r.room(p)
 	if err != nil {
 		return err
 	}
@@ -325,14 +348,20 @@ func (a *API) deleteRoom(r *request) error {
 	if err != nil {
 		return err
 	}
-	s, srole, rm, rrole, err := r.room(p)
+	rm, rrole, err := r.room(p)
 	if err != nil {
 		return err
 	}
-	if rrole != store.RoomRoleOwner && srole != store.SpaceRoleOwner {
-		return forbidden("only the room's owner or the space's owner may delete it")
+	if rrole != store.RoomRoleOwner {
+		srole, err := r.spaceRole(p, rm.SpaceID)
+		if err != nil {
+			return err
+		}
+		if srole != store.SpaceRoleOwner {
+			return forbidden("only the room's owner or the space's owner may delete it")
+		}
 	}
-	if err := a.o.Store.DeleteRoom(r.ctx, p.client, s.ID, rm.ID); err != nil {
+	if err := a.o.Store.DeleteRoom(r.ctx, p.client, rm.SpaceID, rm.ID); err != nil {
 		return about("room", "room", err)
 	}
 	return r.json(http.StatusOK, idOnly{ID: string(rm.ID)})
@@ -363,19 +392,13 @@ func (a *API) getRoomByAlias(r *request) error {
 		}
 		return r.json(http.StatusOK, viewRoom(rm, ""))
 	}
-	s, err := a.o.Store.GetSpace(r.ctx, p.client, rm.SpaceID)
-	if err != nil {
-		return about("space", "space", err)
-	}
-	srole, err := r.spaceRole(p, s.ID)
-	if err != nil {
-		return err
-	}
 	rrole, err := r.roomRole(p, rm.ID)
 	if err != nil {
 		return err
 	}
-	if !canSeeRoom(s, srole, rm, rrole) {
+	if ok, err := r.roomVisible(p, rm, rrole); err != nil {
+		return err
+	} else if !ok {
 		return forbidden("this room is private")
 	}
 	return r.json(http.StatusOK, viewRoom(rm, rrole))
@@ -400,7 +423,7 @@ func (a *API) setRoomRole(r *request) error {
 	if err != nil {
 		return err
 	}
-	_, _, rm, rrole, err := r.room(p)
+	rm, rrole, err := r.room(p)
 	if err != nil {
 		return err
 	}
@@ -446,7 +469,7 @@ func (a *API) listRoomRoles(r *request) error {
 	if err != nil {
 		return err
 	}
-	_, _, rm, rrole, err := r.room(p)
+	rm, rrole, err := r.room(p)
 	if err != nil {
 		return err
 	}

@@ -230,7 +230,7 @@ func TestVerifyRejects(t *testing.T) {
 	}
 	refresh, _, _ := tk.Issue(ctx, Claims{Subject: "u", Audience: AudUser, Type: TypeRefresh, ClientID: "c"}, time.Hour)
 	kid := kidOf(t, good)
-	secret, _ := kr.verifyKey(ctx, kid)
+	secret, _, _ := kr.verifyKey(ctx, kid)
 	none := jwt.NewWithClaims(jwt.SigningMethodNone, &Claims{Subject: "u", Audience: AudUser, Type: TypeAccess, ClientID: "c", ExpiresAt: clk.Now().Add(time.Hour).Unix()})
 	none.Header["kid"] = kid
 	noneTok, _ := none.SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -288,5 +288,37 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := tk.Verify(ctx, tok, TypeAccess, AudUser); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCacheHonoursForeignRetirement: a token cached as verified stops
+// verifying once another replica retires its key and the grace ends.
+func TestCacheHonoursForeignRetirement(t *testing.T) {
+	ctx := ctxT(t)
+	clk := newClock()
+	st := &memKeys{}
+	a := NewKeyring(st, clk.Now, time.Minute)
+	b := NewKeyring(st, clk.Now, time.Minute)
+	if err := a.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tb := NewTokens(b, clk.Now)
+	tok, _, err := NewTokens(a, clk.Now).Issue(ctx, Claims{Subject: "u", Audience: AudUser, Type: TypeAccess, ClientID: "c"}, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tb.Verify(ctx, tok, TypeAccess, AudUser); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Rotate(ctx, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(5 * time.Minute) // b reloads (refresh 1 min); the grace holds
+	if _, err := tb.Verify(ctx, tok, TypeAccess, AudUser); err != nil {
+		t.Fatalf("within the grace: %v", err)
+	}
+	clk.Add(6 * time.Minute)
+	if _, err := tb.Verify(ctx, tok, TypeAccess, AudUser); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("after the grace: %v", err)
 	}
 }

@@ -156,15 +156,7 @@ func (k *Keyring) signingKey(ctx context.Context) (string, []byte, error) {
 	if id != "" && k.now().Sub(at) < k.refresh {
 		return id, secret, nil
 	}
-	k.reload.Lock()
-	k.mu.RLock()
-	fresh := k.signID != "" && k.now().Sub(k.loadedAt) < k.refresh
-	k.mu.RUnlock()
-	var err error
-	if !fresh {
-		err = k.loadLocked(ctx)
-	}
-	k.reload.Unlock()
+	err := k.refreshIfStale(ctx)
 	k.mu.RLock()
 	id, secret = k.signID, k.signSecret
 	k.mu.RUnlock()
@@ -177,10 +169,11 @@ func (k *Keyring) signingKey(ctx context.Context) (string, []byte, error) {
 	return id, secret, nil
 }
 
-// verifyKey returns the secret of key id if it may verify at now. An unknown
+// verifyKey returns the secret of key id and its expiry (zero: none
+// scheduled) if it may verify at now. An unknown
 // id triggers one reload (at most once a second) in case another replica
 // rotated.
-func (k *Keyring) verifyKey(ctx context.Context, id string) ([]byte, bool) {
+func (k *Keyring) verifyKey(ctx context.Context, id string) ([]byte, time.Time, bool) {
 	now := k.now()
 	k.mu.RLock()
 	vk, ok := k.verify[id]
@@ -198,7 +191,37 @@ func (k *Keyring) verifyKey(ctx context.Context, id string) ([]byte, bool) {
 		k.mu.RUnlock()
 	}
 	if !ok || (!vk.expiresAt.IsZero() && !now.Before(vk.expiresAt)) {
-		return nil, false
+		return nil, time.Time{}, false
 	}
-	return vk.secret, true
+	return vk.secret, vk.expiresAt, true
+}
+
+// stillVerifies reports, from the cache alone, whether key id verifies at
+// now (a rotation may have scheduled its expiry since a token was cached).
+func (k *Keyring) stillVerifies(id string, now time.Time) bool {
+	k.mu.RLock()
+	vk, ok := k.verify[id]
+	k.mu.RUnlock()
+	return ok && (vk.expiresAt.IsZero() || now.Before(vk.expiresAt))
+}
+
+// refreshIfStale reloads the keys when the cache is older than the refresh
+// interval (or holds no signing key), so that rotations made by another
+// replica reach this one.
+func (k *Keyring) refreshIfStale(ctx context.Context) error {
+	k.mu.RLock()
+	fresh := k.signID != "" && k.now().Sub(k.loadedAt) < k.refresh
+	k.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	k.reload.Lock()
+	defer k.reload.Unlock()
+	k.mu.RLock()
+	fresh = k.signID != "" && k.now().Sub(k.loadedAt) < k.refresh
+	k.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	return k.loadLocked(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -17,12 +18,27 @@ var ErrInvalidToken = errors.New("auth: invalid token")
 // ErrInvalidToken).
 var ErrTokenExpired = fmt.Errorf("%w: expired", ErrInvalidToken)
 
-// Tokens signs and verifies REST JWTs with a Keyring.
+// Tokens signs and verifies REST JWTs with a Keyring. Verified tokens are
+// cached (by their exact text, until the earlier of their exp and their
+// key's expiry), so the hot path of an authenticated request skips the
+// HMAC and the JSON decoding.
 type Tokens struct {
 	keys   *Keyring
 	now    func() time.Time
 	parser *jwt.Parser
+
+	mu    sync.RWMutex
+	cache map[string]cached
 }
+
+type cached struct {
+	claims     Claims
+	kid        string
+	validUntil time.Time
+}
+
+// cacheSize bounds the verified-token cache.
+const cacheSize = 10_000
 
 // NewTokens makes a signer/verifier over keys. now may be nil (time.Now).
 func NewTokens(keys *Keyring, now func() time.Time) *Tokens {
@@ -30,8 +46,9 @@ func NewTokens(keys *Keyring, now func() time.Time) *Tokens {
 		now = time.Now
 	}
 	return &Tokens{
-		keys: keys,
-		now:  now,
+		keys:  keys,
+		now:   now,
+		cache: make(map[string]cached),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
@@ -69,16 +86,27 @@ func (t *Tokens) Issue(ctx context.Context, c Claims, ttl time.Duration) (string
 // type and that the audience is one of audiences, and returns the claims. Every failure matches
 // ErrInvalidToken.
 func (t *Tokens) Verify(ctx context.Context, token, typ string, audiences ...string) (Claims, error) {
+	now := t.now()
+	_ = t.keys.refreshIfStale(ctx) // a failed reload keeps the cached keys
+	t.mu.RLock()
+	hit, ok := t.cache[token]
+	t.mu.RUnlock()
+	if ok && now.Before(hit.validUntil) && t.keys.stillVerifies(hit.kid, now) {
+		return check(hit.claims, typ, audiences)
+	}
 	var c Claims
+	var keyExpiry time.Time
+	var keyID string
 	_, err := t.parser.ParseWithClaims(token, &c, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("no kid")
 		}
-		secret, ok := t.keys.verifyKey(ctx, kid)
+		secret, exp, ok := t.keys.verifyKey(ctx, kid)
 		if !ok {
 			return nil, errors.New("unknown or expired key")
 		}
+		keyExpiry, keyID = exp, kid
 		return secret, nil
 	})
 	switch {
@@ -87,6 +115,24 @@ func (t *Tokens) Verify(ctx context.Context, token, typ string, audiences ...str
 	case err != nil:
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	until := time.Unix(c.ExpiresAt, 0)
+	if !keyExpiry.IsZero() && keyExpiry.Before(until) {
+		until = keyExpiry
+	}
+	t.mu.Lock()
+	if len(t.cache) >= cacheSize {
+		for k, v := range t.cache { // drop the expired, else an arbitrary half
+			if !now.Before(v.validUntil) || len(t.cache) >= cacheSize/2 {
+				delete(t.cache, k)
+			}
+		}
+	}
+	t.cache[token] = cached{claims: c, kid: keyID, validUntil: until}
+	t.mu.Unlock()
+	return check(c, typ, audiences)
+}
+
+func check(c Claims, typ string, audiences []string) (Claims, error) {
 	if c.Type != typ || c.Subject == "" || c.ClientID == "" {
 		return Claims{}, fmt.Errorf("%w: wrong type", ErrInvalidToken)
 	}
