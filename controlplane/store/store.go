@@ -44,6 +44,7 @@ type Store interface {
 type Clients interface {
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id ClientID) (Client, error)
+	// ListClients returns every client, newest first.
 	ListClients(ctx context.Context) ([]Client, error)
 	// SetClientSecret replaces the stored secret hash.
 	SetClientSecret(ctx context.Context, id ClientID, secretHash string) error
@@ -63,6 +64,8 @@ type Users interface {
 	DeleteUser(ctx context.Context, client ClientID, id UserID) error
 
 	CreatePersonalToken(ctx context.Context, t PersonalToken) error
+	// ListPersonalTokens lists the user's tokens, newest first; an unknown
+	// user gives ErrNotFound.
 	ListPersonalTokens(ctx context.Context, client ClientID, user UserID) ([]PersonalToken, error)
 	// GetPersonalTokenByHash finds a token by the hash of its secret value.
 	GetPersonalTokenByHash(ctx context.Context, tokenHash string) (PersonalToken, error)
@@ -76,7 +79,7 @@ type Spaces interface {
 	CreateSpace(ctx context.Context, s Space) error
 	GetSpace(ctx context.Context, client ClientID, id SpaceID) (Space, error)
 	// ListSpacesForUser lists the spaces the user owns or is a member of,
-	// newest first, with the total count.
+	// newest first, with the total count; an unknown user gives ErrNotFound.
 	ListSpacesForUser(ctx context.Context, client ClientID, user UserID, p Page) ([]Space, int, error)
 	// UpdateSpace replaces the mutable fields (name, description, logo,
 	// isPublic, allowed origins) and UpdatedAt.
@@ -86,6 +89,8 @@ type Spaces interface {
 	DeleteSpace(ctx context.Context, client ClientID, id SpaceID) error
 
 	GetSpaceMember(ctx context.Context, client ClientID, space SpaceID, user UserID) (SpaceMember, error)
+	// ListSpaceMembers lists the members, oldest first; an unknown space
+	// gives ErrNotFound.
 	ListSpaceMembers(ctx context.Context, client ClientID, space SpaceID) ([]SpaceMember, error)
 
 	CreateInvite(ctx context.Context, inv Invite) error
@@ -107,7 +112,8 @@ type Rooms interface {
 	// scoped by client: the public join path has no client yet; callers that
 	// hold a client compare Room.ClientID themselves.
 	GetRoomByAlias(ctx context.Context, alias string) (Room, error)
-	// ListRooms lists the rooms of a space, newest first, with the total.
+	// ListRooms lists the rooms of a space, newest first, with the total; an
+	// unknown space gives ErrNotFound.
 	ListRooms(ctx context.Context, client ClientID, space SpaceID, p Page) ([]Room, int, error)
 	// UpdateRoom replaces the mutable fields (name, type, isPublic, max
 	// participants, flags) and UpdatedAt.
@@ -118,6 +124,8 @@ type Rooms interface {
 	// SetRoomMember inserts or replaces a user's role in a room.
 	SetRoomMember(ctx context.Context, client ClientID, m RoomMember) error
 	GetRoomMember(ctx context.Context, client ClientID, room RoomID, user UserID) (RoomMember, error)
+	// ListRoomMembers lists the room's explicit roles, oldest first; an
+	// unknown room gives ErrNotFound.
 	ListRoomMembers(ctx context.Context, client ClientID, room RoomID) ([]RoomMember, error)
 }
 
