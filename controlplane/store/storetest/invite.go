@@ -45,6 +45,11 @@ func testInvites(f *fx) {
 	m, err := f.s.GetSpaceMember(f.ctx, c.ID, sp.ID, invitee.ID)
 	f.must(err, "membership from the invite")
 	f.eq(m, store.SpaceMember{SpaceID: sp.ID, UserID: invitee.ID, Role: store.SpaceRoleModerator, CreatedAt: used}, "membership")
+	owned, err := f.s.GetSpaceMember(f.ctx, c.ID, sp.ID, owner.ID)
+	f.must(err, "owner membership")
+	members, err := f.s.ListSpaceMembers(f.ctx, c.ID, sp.ID)
+	f.must(err, "list members")
+	f.eq(members, []store.SpaceMember{owned, m}, "members, oldest first")
 
 	_, err = f.s.ActivateInvite(f.ctx, c.ID, sp.ID, inv.ID, invitee.ID, f.at())
 	f.is(err, store.ErrUsed, "activate twice by the same user")

@@ -192,6 +192,9 @@ func testRoomMembers(f *fx) {
 
 	list, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID)
 	f.must(err, "list room members")
+	if len(list) == 3 && (list[0].UserID != owner.ID || list[1].UserID != u2.ID || list[2].UserID != u3.ID) {
+		f.t.Fatalf("room members not oldest first: %+v", list)
+	}
 	roles := map[store.UserID]store.RoomRole{}
 	for _, m := range list {
 		if m.RoomID != r.ID {
