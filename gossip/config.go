@@ -112,19 +112,24 @@ type Timing struct {
 // LANTiming is the profile for one region (sub-millisecond to few-ms RTTs).
 //
 // Memberlist's LAN defaults (probe every 1 s, timeout 500 ms, SuspicionMult
-// 4) take 7–40 s to declare a node dead at N = 50. We probe every 400 ms and
-// keep Lifeguard (suspicion confirmations, local-health awareness, nacks):
-// with SuspicionMult 3, one independent confirmation brings the suspicion
-// timeout to its minimum 3 × log10(N) × 400 ms (1.2 s at N = 10, 2 s at
-// N = 50), plus under one probe round to first suspect. ProbeTimeout 200 ms
-// is still two orders of magnitude above a LAN RTT, and awareness multiplies
-// it up to 8× on a node that is itself overloaded, which is what keeps false
-// positives down. Idle cost: one ping/ack pair per interval each way, about
-// 400 B/s with encryption, plus the stretched push/pull.
+// 4) take 7–40 s to declare a node dead at N = 50. We probe every 300 ms and
+// keep all of Lifeguard (suspicion confirmations, local-health awareness,
+// nacks): with SuspicionMult 3, one independent confirmation brings the
+// suspicion timeout down to its minimum 3 × log10(N) × 300 ms (0.9 s at
+// N = 10, 1.5 s at N = 50, 2.1 s at N = 200); add one probe round to first
+// suspect and a few gossip rounds to spread the verdict. Without a
+// confirmation the timeout stays SuspicionMaxMult (6) times longer, which is
+// what protects a node that only one slow peer fails to reach. ProbeTimeout
+// 150 ms is still two orders of magnitude above a LAN RTT, and awareness
+// multiplies it (and the interval) up to 8× on a node that is itself
+// overloaded, which is what keeps false positives down when a host stalls.
+// Idle cost: one ping/ack pair per interval each way, under 500 B/s with
+// encryption, plus the push/pull anti-entropy every 60 s (stretched by
+// memberlist beyond 32 nodes).
 func LANTiming() Timing {
 	return Timing{
-		ProbeInterval:    400 * time.Millisecond,
-		ProbeTimeout:     200 * time.Millisecond,
+		ProbeInterval:    300 * time.Millisecond,
+		ProbeTimeout:     150 * time.Millisecond,
 		IndirectChecks:   3,
 		SuspicionMult:    3,
 		SuspicionMaxMult: 6,
