@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -53,6 +54,7 @@ type envOpts struct {
 	mutate func(*Config)
 	placer placement.Placer
 	page   fasthttp.RequestHandler
+	logger *slog.Logger
 }
 
 func start(t testing.TB, o envOpts) *env {
@@ -80,7 +82,7 @@ func start(t testing.TB, o envOpts) *env {
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page})
+	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Logger: o.logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,10 @@ func oauthErr(status int, code, desc string) *oauthError {
 func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthError) {
 	var req tokenRequest
 	ct := string(bytes.TrimSpace(bytes.ToLower(contentType)))
-	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+	trimmedBody := bytes.TrimSpace(body)
+	isForm := strings.HasPrefix(ct, "application/x-www-form-urlencoded") ||
+		(ct == "" && len(trimmedBody) > 0 && trimmedBody[0] != '{') // a form sent without its header
+	if isForm {
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
 			return req, oauthErr(http.StatusBadRequest, "invalid_request", "malformed form body")
