@@ -41,7 +41,10 @@ var lossRE = regexp.MustCompile(`Total lost packets (\d+) \(([0-9.]+)%\)`)
 
 // TestCoturnUclient runs coturn's turnutils_uclient through our server to a
 // turnutils_peer echo peer over UDP, TCP and TLS: every packet comes back.
-// With a wrong or expired credential it gets no allocation.
+// With a wrong or expired credential it gets no allocation. (-c: no RTCP
+// allocation; uclient reserves it with EVEN-PORT + RESERVATION-TOKEN, and
+// pion/turn keeps reservations per server socket, so with SO_REUSEPORT the
+// second request may land on a socket that does not know the token.)
 func TestCoturnUclient(t *testing.T) {
 	uclient := needTool(t, "turnutils_uclient")
 	peerBin := needTool(t, "turnutils_peer")
@@ -63,12 +66,12 @@ func TestCoturnUclient(t *testing.T) {
 		secret   string
 		wantFail bool
 	}{
-		{"udp", nil, ts.udp, testSecret, false},
-		{"tcp", []string{"-t"}, ts.tcp, testSecret, false},
-		{"tls", []string{"-t", "-S"}, ts.tls, testSecret, false},
-		{"udp channels off (send indications)", []string{"-c", "-s"}, ts.udp, testSecret, false},
-		{"wrong secret", nil, ts.udp, "not-the-secret-at-all", true},
-		{"expired", nil, ts.udp, "", true},
+		{"udp", []string{"-c"}, ts.udp, testSecret, false},
+		{"tcp", []string{"-c", "-t"}, ts.tcp, testSecret, false},
+		{"tls", []string{"-c", "-t", "-S"}, ts.tls, testSecret, false},
+		{"udp send indications", []string{"-c", "-s"}, ts.udp, testSecret, false},
+		{"wrong secret", []string{"-c"}, ts.udp, "not-the-secret-at-all", true},
+		{"expired", []string{"-c"}, ts.udp, "", true},
 	}
 	expiredUser, expiredPass := creds(testSecret, "late", -time.Minute)
 	t.Cleanup(cancel) // after the parallel subtests

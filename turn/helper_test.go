@@ -56,7 +56,7 @@ type testServer struct {
 
 // startServer runs a server on 127.0.0.1:0 sockets (2 UDP with
 // SO_REUSEPORT, TCP, TLS with a self-signed certificate).
-func startServer(t *testing.T, mutate func(*Config), secrets ...string) *testServer {
+func startServer(t testing.TB, mutate func(*Config), secrets ...string) *testServer {
 	t.Helper()
 	cfg := Config{
 		Listen:      "127.0.0.1:0",
@@ -107,7 +107,7 @@ func startServer(t *testing.T, mutate func(*Config), secrets ...string) *testSer
 
 // rawClient speaks just enough TURN over UDP to test the server's answers.
 type rawClient struct {
-	t           *testing.T
+	t           testing.TB
 	conn        *net.UDPConn
 	user, pass  string
 	realm       string
@@ -117,7 +117,7 @@ type rawClient struct {
 	lastMessage *stun.Message
 }
 
-func newRawClient(t *testing.T, server, user, pass string) *rawClient {
+func newRawClient(t testing.TB, server, user, pass string) *rawClient {
 	t.Helper()
 	ra, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
@@ -283,7 +283,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // udpPeer is a peer on 127.0.0.1 that records what it receives.
-func udpPeer(t *testing.T) (*net.UDPConn, netip.AddrPort) {
+func udpPeer(t testing.TB) (*net.UDPConn, netip.AddrPort) {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

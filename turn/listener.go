@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v4"
+	"golang.org/x/sys/unix"
 )
 
 // routeKey names a channel of a client on one UDP socket.
@@ -16,53 +18,69 @@ type routeKey struct {
 	ch     uint16
 }
 
+// route is where a channel's data goes, with the peer's sockaddr ready.
 type route struct {
 	relay *relayConn
 	peer  netip.AddrPort
+	sa    unix.RawSockaddrInet6
+	salen uint32
 }
 
-// udpListener wraps one of the server's UDP sockets for pion/turn. Channel
-// data from clients (the bulk of the traffic) is relayed to the peer right
-// here, with no allocation and without entering pion; STUN messages are
-// screened (credential check against every secret, relay policy for
-// ChannelBind) and then handed to pion.
+// udpListener is one of the server's UDP sockets as pion/turn sees it. Its
+// poller reads the socket: channel data from clients (the bulk of the
+// traffic) is relayed to peers there, with no allocation and without
+// entering pion; STUN messages come out of ReadFrom, screened (credentials
+// against every secret, relay policy for ChannelBind).
 type udpListener struct {
 	s    *Server
 	conn *net.UDPConn
+	p    *poller
 	t    traffic
-	buf  []byte // owned by the ReadFrom goroutine
 
 	mu     sync.RWMutex
-	routes map[routeKey]route
+	routes map[routeKey]*route
+
+	started   atomic.Bool
+	closeOnce sync.Once
 }
 
-func newUDPListener(s *Server, c *net.UDPConn) *udpListener {
-	return &udpListener{s: s, conn: c, buf: make([]byte, maxDatagram), routes: map[routeKey]route{}}
+func newUDPListener(s *Server, c *net.UDPConn) (*udpListener, error) {
+	l := &udpListener{s: s, conn: c, routes: map[routeKey]*route{}}
+	p, err := newPoller(l)
+	if err != nil {
+		return nil, err
+	}
+	l.p = p
+	return l, nil
 }
 
-// ReadFrom returns the next STUN message for pion and relays channel data
-// on the way.
-func (l *udpListener) ReadFrom(p []byte) (int, net.Addr, error) {
+// start runs the poller; wg waits for it.
+func (l *udpListener) start(wg *sync.WaitGroup) {
+	l.started.Store(true)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.p.run()
+	}()
+}
+
+// ReadFrom returns the next STUN message for pion.
+func (l *udpListener) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(l.buf)
-		if err != nil {
-			return 0, nil, err
+		select {
+		case pkt := <-l.p.stun:
+			if !l.s.screen(pkt.data, pkt.from, l.conn) {
+				continue
+			}
+			return copy(b, pkt.data), net.UDPAddrFromAddrPort(pkt.from), nil
+		case <-l.p.done:
+			return 0, nil, net.ErrClosed
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		b := l.buf[:n]
-		if n >= channelHeader && b[0]&0xc0 == 0x40 {
-			l.channelData(b, from)
-			continue
-		}
-		if !l.s.screen(b, from, l.conn) {
-			continue
-		}
-		return copy(p, b), net.UDPAddrFromAddrPort(from), nil
 	}
 }
 
-// channelData relays one ChannelData message (RFC 8656 §12.4); anything on
-// an unbound channel is dropped, as pion would.
+// channelData relays one ChannelData message (RFC 8656 §12.4) from the
+// poller; anything on an unbound channel is dropped, as pion would.
 func (l *udpListener) channelData(b []byte, from netip.AddrPort) {
 	ch := binary.BigEndian.Uint16(b[0:2])
 	size := int(binary.BigEndian.Uint16(b[2:4]))
@@ -70,15 +88,16 @@ func (l *udpListener) channelData(b []byte, from netip.AddrPort) {
 		return
 	}
 	l.mu.RLock()
-	r, ok := l.routes[routeKey{from, ch}]
+	r := l.routes[routeKey{from, ch}]
 	l.mu.RUnlock()
-	if !ok {
+	if r == nil {
 		return
 	}
-	_ = r.relay.sendToPeer(b[channelHeader:channelHeader+size], r.peer, &l.t)
+	_ = r.relay.sendToPeer(b[channelHeader:channelHeader+size], r.peer, &r.sa, r.salen, &l.t)
 }
 
-func (l *udpListener) addRoute(k routeKey, r route) {
+func (l *udpListener) addRoute(k routeKey, r *route) {
+	r.salen = sockaddr(&r.sa, r.peer, r.relay.family)
 	l.mu.Lock()
 	l.routes[k] = r
 	l.mu.Unlock()
@@ -93,11 +112,28 @@ func (l *udpListener) removeRoute(k routeKey) {
 func (l *udpListener) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return l.conn.WriteTo(p, addr)
 }
-func (l *udpListener) Close() error                       { return l.conn.Close() }
+
+// Close stops the poller, then closes the socket. Safe twice.
+func (l *udpListener) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		if l.started.Load() {
+			l.p.stop()
+		} else {
+			l.p.mu.Lock()
+			l.p.stopped = true
+			l.p.mu.Unlock()
+			l.p.release()
+			close(l.p.done)
+		}
+		err = l.conn.Close()
+	})
+	return err
+}
 func (l *udpListener) LocalAddr() net.Addr                { return l.conn.LocalAddr() }
-func (l *udpListener) SetDeadline(t time.Time) error      { return l.conn.SetDeadline(t) }
-func (l *udpListener) SetReadDeadline(t time.Time) error  { return l.conn.SetReadDeadline(t) }
-func (l *udpListener) SetWriteDeadline(t time.Time) error { return l.conn.SetWriteDeadline(t) }
+func (l *udpListener) SetDeadline(t time.Time) error      { return nil }
+func (l *udpListener) SetReadDeadline(t time.Time) error  { return nil }
+func (l *udpListener) SetWriteDeadline(t time.Time) error { return nil }
 
 // screen looks at a STUN message before pion does. It verifies credentials
 // against every TURN secret (so that pion gets the right key) and answers a

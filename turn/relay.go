@@ -1,7 +1,6 @@
 package turn
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,8 +8,9 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Relay errors.
@@ -21,72 +21,42 @@ var (
 	errNoRelayPort        = errors.New("turn: no free relay port")
 )
 
-// relayConn is one allocation's relayed transport address (RFC 8656 §2).
-// pion/turn reads and writes it as a net.PacketConn for Send/Data
-// indications; channel traffic of allocations made over UDP skips pion:
-// client→peer in udpListener.ReadFrom, peer→client in ReadFrom here.
+// relayConn is one allocation's relayed transport address (RFC 8656 §2), a
+// UDP socket read by its poller. pion/turn sees it as a net.PacketConn for
+// Send and Data indications; channel traffic of allocations made over UDP
+// never enters pion (see poller).
 type relayConn struct {
 	s          *Server
-	conn       *net.UDPConn
+	fd         int
+	family     int
+	p          *poller
 	advertised *net.UDPAddr
 	key        netip.AddrPort // advertised, as the server's map key
 	identity   string
 	turn       *udpListener // the client's UDP socket; nil for TCP/TLS clients
 	bucket     *bucket      // nil when there is no bandwidth cap
 	t          traffic
-	lifetime   *time.Timer
+	lifetime   *time.Timer // guarded by mu
+	in         chan packet // non-channel peer traffic for pion
+	done       chan struct{}
+	fdDone     chan struct{} // closed with the socket
 
-	mu     sync.RWMutex
-	client netip.AddrPort
-	peers  map[netip.AddrPort]uint16 // channel peer → channel number
-	perms  map[netip.Addr]int        // permitted peer IPs (counted for metrics)
+	mu       sync.RWMutex
+	fdClosed bool
+	client   netip.AddrPort
+	peers    map[netip.AddrPort]uint16 // channel peer → channel number
+	perms    map[netip.Addr]int        // permitted peer IPs (counted for metrics)
 
-	closed    atomic.Bool
 	closeOnce sync.Once
-	buf       []byte // owned by the ReadFrom goroutine
 }
 
-// ReadFrom serves pion's relay loop. Packets from channel peers are relayed
-// to the client here, without allocating; others are handed to pion (Data
-// indications, or dropped when there is no permission).
+// ReadFrom gives pion the peer packets that are not channel traffic.
 func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		// Read after a 4-byte gap so the ChannelData header (RFC 8656 §12.4)
-		// goes in front of the payload without a copy.
-		n, from, err := r.conn.ReadFromUDPAddrPort(r.buf[channelHeader:])
-		if err != nil {
-			return 0, nil, err
-		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if !r.bucket.take(n) {
-			r.t.dropped.Add(1)
-			continue
-		}
-		if r.turn != nil {
-			r.mu.RLock()
-			ch, ok := r.peers[from]
-			client := r.client
-			r.mu.RUnlock()
-			if ok {
-				binary.BigEndian.PutUint16(r.buf[0:2], ch)
-				binary.BigEndian.PutUint16(r.buf[2:4], uint16(n)) //nolint:gosec // n < len(buf) <= 64 KiB
-				if _, err := r.turn.conn.WriteToUDPAddrPort(r.buf[:channelHeader+n], client); err == nil {
-					r.t.toClientPackets.Add(1)
-					r.t.toClientBytes.Add(uint64(n)) //nolint:gosec
-				}
-				continue
-			}
-		}
-		// Not a channel peer: pion sends a Data indication if the peer has
-		// a permission, and drops it otherwise.
-		r.mu.RLock()
-		permitted := r.perms[from.Addr()] > 0
-		r.mu.RUnlock()
-		if permitted {
-			r.t.toClientPackets.Add(1)
-			r.t.toClientBytes.Add(uint64(n)) //nolint:gosec
-		}
-		return copy(p, r.buf[channelHeader:channelHeader+n]), net.UDPAddrFromAddrPort(from), nil
+	select {
+	case pkt := <-r.in:
+		return copy(p, pkt.data), net.UDPAddrFromAddrPort(pkt.from), nil
+	case <-r.done:
+		return 0, nil, net.ErrClosed
 	}
 }
 
@@ -99,18 +69,22 @@ func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return 0, fmt.Errorf("%w: %v", ErrPeerDenied, addr)
 	}
 	ap := ua.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	if !r.s.policy.allowed(ap.Addr()) {
 		r.s.m.refusedPeers.Add(1)
 		return 0, fmt.Errorf("%w: %v", ErrPeerDenied, addr)
 	}
-	if err := r.sendToPeer(p, ap, &r.t); err != nil {
+	var sa unix.RawSockaddrInet6
+	n := sockaddr(&sa, ap, r.family)
+	if err := r.sendToPeer(p, ap, &sa, n, &r.t); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
-// sendToPeer writes one payload to a peer. t is the caller's counters.
-func (r *relayConn) sendToPeer(p []byte, peer netip.AddrPort, t *traffic) error {
+// sendToPeer writes one payload to a peer whose sockaddr is sa (n bytes).
+// t is the caller's counters.
+func (r *relayConn) sendToPeer(p []byte, peer netip.AddrPort, sa *unix.RawSockaddrInet6, n uint32, t *traffic) error {
 	if r.s.sendGuard != nil && !r.s.sendGuard(peer) {
 		return fmt.Errorf("%w: %v (send guard)", ErrPeerDenied, peer)
 	}
@@ -118,7 +92,14 @@ func (r *relayConn) sendToPeer(p []byte, peer netip.AddrPort, t *traffic) error 
 		t.dropped.Add(1)
 		return nil
 	}
-	if _, err := r.conn.WriteToUDPAddrPort(p, peer); err != nil {
+	r.mu.RLock()
+	if r.fdClosed {
+		r.mu.RUnlock()
+		return net.ErrClosed
+	}
+	err := sendto(r.fd, p, sa, n)
+	r.mu.RUnlock()
+	if err != nil {
 		return fmt.Errorf("turn: relay write: %w", err)
 	}
 	t.toPeerPackets.Add(1)
@@ -150,20 +131,35 @@ func (r *relayConn) removeChannel(peer netip.AddrPort) {
 // Close releases the relay socket; pion then deletes the allocation. It is
 // also how MaxLifetime ends an allocation.
 func (r *relayConn) Close() error {
-	var err error
 	r.closeOnce.Do(func() {
-		r.closed.Store(true)
-		r.lifetime.Stop()
-		err = r.conn.Close()
+		close(r.done)
+		r.mu.Lock()
+		if r.lifetime != nil {
+			r.lifetime.Stop()
+		}
+		r.mu.Unlock()
+		r.p.unregister(r)
+		<-r.fdDone // the port is free again when Close returns
 		r.s.dropRelay(r)
 	})
-	return err
+	return nil
 }
 
-func (r *relayConn) LocalAddr() net.Addr                { return r.advertised }
-func (r *relayConn) SetDeadline(t time.Time) error      { return r.conn.SetDeadline(t) }
-func (r *relayConn) SetReadDeadline(t time.Time) error  { return r.conn.SetReadDeadline(t) }
-func (r *relayConn) SetWriteDeadline(t time.Time) error { return r.conn.SetWriteDeadline(t) }
+// closeFD closes the socket once; the poller calls it from its loop.
+func (r *relayConn) closeFD() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.fdClosed {
+		r.fdClosed = true
+		_ = unix.Close(r.fd)
+		close(r.fdDone)
+	}
+}
+
+func (r *relayConn) LocalAddr() net.Addr              { return r.advertised }
+func (r *relayConn) SetDeadline(time.Time) error      { return nil }
+func (r *relayConn) SetReadDeadline(time.Time) error  { return nil }
+func (r *relayConn) SetWriteDeadline(time.Time) error { return nil }
 
 const channelHeader = 4
 
@@ -176,28 +172,37 @@ type relayGen struct {
 func (g *relayGen) Validate() error { return nil }
 
 // AllocatePacketConn binds a relay socket in the configured port range,
-// after charging the identity's quota.
+// after charging the identity's quota, and hands it to a poller.
 func (g *relayGen) AllocatePacketConn(conf AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
 	s := g.s
 	// pion probes for an even port (EVEN-PORT) with no user: not charged.
 	if conf.UserID != "" && !s.reserve(conf.UserID) {
 		return nil, nil, fmt.Errorf("%w for %q", ErrQuota, conf.UserID)
 	}
-	conn, err := s.bindRelay(conf.Network, conf.RequestedPort)
-	if err != nil {
+	release := func() {
 		if conf.UserID != "" {
 			s.release(conf.UserID)
 		}
+	}
+	fd, local, err := s.bindRelay(conf.Network, conf.RequestedPort)
+	if err != nil {
+		release()
 		return nil, nil, err
 	}
-	local, _ := conn.LocalAddr().(*net.UDPAddr)
-	adv := &net.UDPAddr{IP: local.IP, Port: local.Port}
+	adv := net.UDPAddrFromAddrPort(local)
 	if s.relayIP.IsValid() {
 		adv.IP = net.IP(s.relayIP.AsSlice())
 	}
+	fam := unix.AF_INET
+	if !local.Addr().Is4() {
+		fam = unix.AF_INET6
+	}
+	p := s.pollerFor(g.turn)
 	r := &relayConn{
 		s:          s,
-		conn:       conn,
+		fd:         fd,
+		family:     fam,
+		p:          p,
 		advertised: adv,
 		key:        adv.AddrPort(),
 		identity:   conf.UserID,
@@ -205,10 +210,19 @@ func (g *relayGen) AllocatePacketConn(conf AllocateListenerConfig) (net.PacketCo
 		bucket:     newBucket(s.cfg.BandwidthBytes, s.now),
 		peers:      map[netip.AddrPort]uint16{},
 		perms:      map[netip.Addr]int{},
-		buf:        make([]byte, channelHeader+maxDatagram),
+		in:         make(chan packet, 64),
+		done:       make(chan struct{}),
+		fdDone:     make(chan struct{}),
 	}
 	r.key = netip.AddrPortFrom(r.key.Addr().Unmap(), r.key.Port())
+	if err := p.register(r); err != nil {
+		_ = unix.Close(fd)
+		release()
+		return nil, nil, err
+	}
+	r.mu.Lock()
 	r.lifetime = time.AfterFunc(s.cfg.MaxLifetime, func() { _ = r.Close() })
+	r.mu.Unlock()
 	s.addRelay(r)
 	return r, adv, nil
 }
@@ -223,24 +237,46 @@ func (g *relayGen) AllocateConn(AllocateConnConfig) (net.Conn, error) {
 
 const maxDatagram = 65535
 
-// bindRelay binds a UDP socket on port, or on a random port of the relay
-// range when port is 0.
-func (s *Server) bindRelay(network string, port int) (*net.UDPConn, error) {
-	if port != 0 {
-		if port < s.cfg.RelayPortMin || port > s.cfg.RelayPortMax {
-			return nil, fmt.Errorf("%w: port %d is outside the relay range", errNoRelayPort, port)
-		}
-		return net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.relayBind, uint16(port)))) //nolint:gosec
+// bindRelay binds a non-blocking UDP socket on port, or on a random port of
+// the relay range when port is 0.
+func (s *Server) bindRelay(network string, port int) (int, netip.AddrPort, error) {
+	bind := s.relayBind
+	if network == "udp6" && bind.Is4() {
+		return -1, netip.AddrPort{}, fmt.Errorf("%w: relayBind %v is IPv4", errNoRelayPort, bind)
+	}
+	if port != 0 && (port < s.cfg.RelayPortMin || port > s.cfg.RelayPortMax) {
+		return -1, netip.AddrPort{}, fmt.Errorf("%w: port %d is outside the relay range", errNoRelayPort, port)
+	}
+	fam := unix.AF_INET
+	if !bind.Is4() {
+		fam = unix.AF_INET6
 	}
 	span := s.cfg.RelayPortMax - s.cfg.RelayPortMin + 1
 	for range 64 {
-		port := s.cfg.RelayPortMin + rand.IntN(span)                                                             //nolint:gosec // port choice, not a secret
-		c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.relayBind, uint16(port)))) //nolint:gosec
-		if err == nil {
-			return c, nil
+		try := port
+		if try == 0 {
+			try = s.cfg.RelayPortMin + rand.IntN(span) //nolint:gosec // port choice, not a secret
 		}
+		fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, netip.AddrPort{}, fmt.Errorf("turn: relay socket: %w", err)
+		}
+		var sa unix.Sockaddr
+		if fam == unix.AF_INET {
+			sa = &unix.SockaddrInet4{Port: try, Addr: bind.As4()}
+		} else {
+			sa = &unix.SockaddrInet6{Port: try, Addr: bind.As16()}
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			_ = unix.Close(fd)
+			if port != 0 {
+				return -1, netip.AddrPort{}, fmt.Errorf("turn: relay bind: %w", err)
+			}
+			continue
+		}
+		return fd, netip.AddrPortFrom(bind, uint16(try)), nil //nolint:gosec
 	}
-	return nil, fmt.Errorf("%w in %s:%d-%d", errNoRelayPort, s.cfg.RelayBind, s.cfg.RelayPortMin, s.cfg.RelayPortMax)
+	return -1, netip.AddrPort{}, fmt.Errorf("%w in %s:%d-%d", errNoRelayPort, s.cfg.RelayBind, s.cfg.RelayPortMin, s.cfg.RelayPortMax)
 }
 
 // bucket is a token bucket in bytes: rate per second, one second of burst.

@@ -87,6 +87,7 @@ type Server struct {
 	quota    map[string]int
 	closed   bool
 	running  bool
+	rr       int
 	stop     chan struct{}
 	stopOnce sync.Once
 }
@@ -128,8 +129,17 @@ func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, 
 		s.relayIP = netip.MustParseAddr(cfg.RelayIP)
 	}
 	s.relayBind = netip.MustParseAddr(cfg.RelayBind)
+	if len(socks.UDP) == 0 {
+		return nil, fmt.Errorf("%w: at least one UDP socket is needed", ErrNoSockets)
+	}
 	for _, c := range socks.UDP {
-		l := newUDPListener(s, c)
+		l, err := newUDPListener(s, c)
+		if err != nil {
+			for _, l := range s.udp {
+				_ = l.Close()
+			}
+			return nil, fmt.Errorf("turn: %w", err)
+		}
 		s.udp = append(s.udp, l)
 		s.m.track(&l.t)
 	}
@@ -184,9 +194,14 @@ func (s *Server) Run(ctx context.Context) error {
 			PermissionHandler:     s.permit,
 		})
 	}
+	var pollers sync.WaitGroup
+	for _, l := range s.udp {
+		l.start(&pollers)
+	}
 	srv, err := pionturn.NewServer(sc)
 	if err != nil {
-		s.socks.Close()
+		s.closeSockets()
+		pollers.Wait()
 		return fmt.Errorf("turn: start: %w", err)
 	}
 	s.log.Info("TURN server running", "udp", len(s.udp), "tcp+tls", len(s.tcp), "realm", s.cfg.Realm)
@@ -198,9 +213,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.closed = true
 	s.mu.Unlock()
 	_ = srv.Close()
-	for _, l := range s.tcp {
-		_ = l.Close()
-	}
+	s.closeSockets()
+	pollers.Wait()
 	s.closeRelays()
 	if s.reg != nil {
 		s.reg.Unregister(collector{s.m})
@@ -217,10 +231,33 @@ func (s *Server) Close() error {
 		s.closed = true
 		s.mu.Unlock()
 		if !running {
-			s.socks.Close()
+			s.closeSockets()
 		}
 	})
 	return nil
+}
+
+// closeSockets closes the client sockets (and stops their pollers).
+func (s *Server) closeSockets() {
+	for _, l := range s.udp {
+		_ = l.Close()
+	}
+	for _, l := range s.tcp {
+		_ = l.Close()
+	}
+}
+
+// pollerFor picks the poller of a relay socket: its client's UDP socket's,
+// or for TCP/TLS clients one in turn.
+func (s *Server) pollerFor(l *udpListener) *poller {
+	if l != nil {
+		return l.p
+	}
+	s.mu.Lock()
+	s.rr++
+	i := s.rr % len(s.udp)
+	s.mu.Unlock()
+	return s.udp[i].p
 }
 
 // closeRelays closes every relay socket and waits (briefly) for pion to
@@ -337,6 +374,9 @@ func (s *Server) events() pionturn.EventHandler {
 				s.m.authForged.Add(1)
 			}
 		},
+		OnAllocationError: func(src, _ net.Addr, _, msg string) {
+			s.log.Debug("request failed", "client", src.String(), "error", msg)
+		},
 		OnAllocationCreated: func(_, _ net.Addr, _, _, _ string, _ net.Addr, _ int) {
 			s.m.allocations.Add(1)
 		},
@@ -369,7 +409,7 @@ func (s *Server) events() pionturn.EventHandler {
 			}
 			r.addChannel(client, p, ch)
 			if r.turn != nil {
-				r.turn.addRoute(routeKey{client, ch}, route{relay: r, peer: p})
+				r.turn.addRoute(routeKey{client, ch}, &route{relay: r, peer: p})
 			}
 		},
 		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
