@@ -2,10 +2,327 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/spacecast/spacecast/controlplane"
+	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/store/sqlite"
+	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/turn"
 )
 
-// runDev is a placeholder until the dev role lands.
-func runDev(_ context.Context, _ env, _ []string) error {
-	return errors.New("not built yet")
+// Files that `spacecast dev` keeps in its data folder.
+const (
+	devClusterFile = "cluster.yaml"    // generated cluster secrets (mode 0600)
+	devClientFile  = "dev-client.json" // the API client made on first start (mode 0600)
+)
+
+// devFlags are the command line of `spacecast dev`.
+type devFlags struct {
+	data       string
+	listen     string // control plane (API and pages)
+	edgeListen string // edge signalling
+	rtcPort    int    // edge ICE UDP port
+	turnListen string // TURN UDP+TCP
+	turnTLS    string // TURN over TLS, or "off"
+	logLevel   string
+}
+
+// parseDevFlags reads the flags; the edge and TURN ports default to fixed
+// well-known ports beside the API's, or to ephemeral ports when the API's
+// port is 0 (tests and the bench harness).
+func parseDevFlags(e env, args []string) (devFlags, error) {
+	fs := newFlagSet(e, "dev")
+	f := devFlags{}
+	fs.StringVar(&f.data, "data", "data", "data folder (SQLite store, generated secrets, the dev API client)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "control plane address: REST API, room pages, /docs")
+	fs.StringVar(&f.edgeListen, "edge-listen", "", "edge signalling address (default: the API host, port 7880, or 0 when --listen has port 0)")
+	fs.IntVar(&f.rtcPort, "rtc-port", -1, "edge ICE UDP port (default 7882, or 0 when --listen has port 0)")
+	fs.StringVar(&f.turnListen, "turn-listen", "", "TURN UDP/TCP address (default: the API host, port 3478, or 0)")
+	fs.StringVar(&f.turnTLS, "turn-tls-listen", "", `TURN over TLS address with a self-signed certificate, or "off" (default: the API host, port 5349, or 0)`)
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return f, err
+	}
+	host, port, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "spacecast dev: --listen %q: want HOST:PORT\n", f.listen)
+		return f, errUsage
+	}
+	ephemeral := port == "0"
+	pick := func(def int) string {
+		if ephemeral {
+			return net.JoinHostPort(host, "0")
+		}
+		return net.JoinHostPort(host, strconv.Itoa(def))
+	}
+	if f.edgeListen == "" {
+		f.edgeListen = pick(7880)
+	}
+	if f.turnListen == "" {
+		f.turnListen = pick(3478)
+	}
+	if f.turnTLS == "" {
+		f.turnTLS = pick(5349)
+	}
+	if f.rtcPort < 0 {
+		f.rtcPort = 7882
+		if ephemeral {
+			f.rtcPort = 0
+		}
+	}
+	return f, nil
+}
+
+// runDev runs the control plane, an edge and TURN in one process on SQLite
+// in the data folder: the README's first command. Everything it needs is
+// made on first start and kept in the data folder.
+func runDev(ctx context.Context, e env, args []string) error {
+	f, err := parseDevFlags(e, args)
+	if err != nil {
+		return err
+	}
+	log, err := logging.Config{Level: f.logLevel}.New(e.stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	cl, err := devCluster(filepath.Join(f.data, devClusterFile))
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(f.data, "spacecast.db"), log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	client, err := devClient(ctx, st, filepath.Join(f.data, devClientFile))
+	if err != nil {
+		return err
+	}
+
+	// Listen on every port before serving anything.
+	l, err := listenDev(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	host, _, _ := net.SplitHostPort(f.listen)
+	apiURL := "http://" + l.api.Addr().String()
+	edgeURL := "ws://" + l.edge.Addr().String()
+
+	reg := prometheus.NewRegistry()
+	turnCfg := turn.Config{
+		Listen:     l.turnAddr(),
+		TLSListen:  f.turnTLS,
+		UDPSockets: len(l.turn.UDP),
+		// Dev runs on one machine: participants relay to the edge on
+		// loopback, which production refuses by default.
+		Allow:      []string{"127.0.0.0/8", "::1/128"},
+		PublicHost: host,
+	}.WithDefaults()
+	if len(l.turn.TLS) > 0 {
+		turnCfg.TLSListen = l.turn.TLS[0].Addr().String()
+	}
+	if err := turnCfg.Validate(); err != nil {
+		return err
+	}
+	turnURLs := devTURNURLs(turnCfg, host)
+	ts, err := turn.New(turnCfg, cl.TURNSecrets, l.turn, turn.WithLogger(log), turn.WithRegisterer(reg))
+	if err != nil {
+		return err
+	}
+	l.turn = turn.Sockets{} // owned by the TURN server now
+
+	edgeCfg := edge.DefaultConfig()
+	edgeCfg.Listen = l.edge.Addr().String()
+	edgeCfg.PublicURL = edgeURL
+	edgeCfg.NodeID = "dev-edge"
+	edgeCfg.Region = "dev"
+	edgeCfg.RTC.UDPPort = l.rtc.LocalAddr().(*net.UDPAddr).Port
+	edgeCfg.TURNURLs = turnURLs
+	ed, err := edge.New(edgeCfg, edge.Deps{Logger: log, Cluster: cl, Registerer: reg, UDP: l.rtc, Signal: l.edge})
+	if err != nil {
+		return err
+	}
+	l.rtc, l.edge = nil, nil // owned by the edge now
+
+	cpCfg := controlplane.DefaultConfig()
+	cpCfg.Listen = l.api.Addr().String()
+	cpCfg.PublicURL = apiURL
+	cp, err := controlplane.New(cpCfg, controlplane.Deps{
+		Store: st, Logger: log, Cluster: cl,
+		Placer: placement.Static{Edge: placement.Placement{
+			NodeID: edgeCfg.NodeID, Region: edgeCfg.Region, SignalURL: edgeURL, TURNURLs: turnURLs,
+		}},
+	})
+	if err != nil {
+		return err
+	}
+
+	printDev(e, apiURL, edgeURL, turnURLs, f.data, client)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return ts.Run(gctx) })
+	g.Go(func() error { return ed.Run(gctx) })
+	api := l.api
+	l.api = nil
+	g.Go(func() error { return cp.Run(gctx, api) })
+	err = g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("spacecast dev stopped")
+	return nil
+}
+
+// devListeners are the sockets of `spacecast dev`, opened before serving.
+type devListeners struct {
+	api  net.Listener
+	edge net.Listener
+	rtc  net.PacketConn
+	turn turn.Sockets
+}
+
+func listenDev(ctx context.Context, f devFlags) (*devListeners, error) {
+	l := &devListeners{}
+	var err error
+	if l.api, err = net.Listen("tcp", f.listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", f.listen, err)
+	}
+	if l.edge, err = net.Listen("tcp", f.edgeListen); err != nil {
+		l.close()
+		return nil, fmt.Errorf("edge listen %s: %w", f.edgeListen, err)
+	}
+	host, _, _ := net.SplitHostPort(f.listen)
+	if l.rtc, err = net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(f.rtcPort))); err != nil {
+		l.close()
+		return nil, fmt.Errorf("edge rtc udp port %d: %w", f.rtcPort, err)
+	}
+	tc := turn.Config{Listen: f.turnListen, TLSListen: f.turnTLS, UDPSockets: 2}.WithDefaults()
+	if l.turn, err = turn.Listen(ctx, tc); err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// turnAddr is the bound TURN UDP/TCP address (the ports match).
+func (l *devListeners) turnAddr() string { return l.turn.UDP[0].LocalAddr().String() }
+
+// close closes what no server has taken over yet.
+func (l *devListeners) close() {
+	if l.api != nil {
+		_ = l.api.Close()
+	}
+	if l.edge != nil {
+		_ = l.edge.Close()
+	}
+	if l.rtc != nil {
+		_ = l.rtc.Close()
+	}
+	l.turn.Close()
+}
+
+// devTURNURLs are the TURN URLs handed to participants.
+func devTURNURLs(c turn.Config, host string) []string {
+	var urls []string
+	for _, s := range turn.ICEServers(c, host, "unused", "unused", time.Now()) {
+		urls = append(urls, s.URLs...)
+	}
+	return urls
+}
+
+// devCluster loads the generated cluster secrets, making them on first start.
+func devCluster(path string) (cluster.Config, error) {
+	var c cluster.Config
+	err := config.Load(path, &c)
+	if err == nil {
+		return c, c.Validate()
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return c, err
+	}
+	if c, err = cluster.Generate(); err != nil {
+		return c, err
+	}
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return c, fmt.Errorf("dev cluster: %w", err)
+	}
+	header := "# Secrets generated by `spacecast dev` on first start. Keep this file private.\n"
+	if err := os.WriteFile(path, append([]byte(header), b...), 0o600); err != nil {
+		return c, fmt.Errorf("dev cluster: %w", err)
+	}
+	return c, nil
+}
+
+// devClientCreds is the API client `spacecast dev` makes on first start. Its
+// secret is kept in the data folder so that the README's commands can use
+// it: production never stores a client secret (see `spacecast admin`).
+type devClientCreds struct {
+	ClientID     string `json:"clientId"`
+	ClientSecret string `json:"clientSecret"`
+}
+
+func devClient(ctx context.Context, st store.Clients, path string) (devClientCreds, error) {
+	var c devClientCreds
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if err := json.Unmarshal(b, &c); err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		if _, err := st.GetClient(ctx, store.ClientID(c.ClientID)); err == nil {
+			return c, nil
+		}
+		// The store was reset: make a new client below.
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return c, err
+	}
+	id, secret, err := controlplane.CreateClient(ctx, st, "dev", time.Now())
+	if err != nil {
+		return c, err
+	}
+	c = devClientCreds{ClientID: string(id), ClientSecret: secret}
+	b, err = json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return c, err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return c, fmt.Errorf("dev client: %w", err)
+	}
+	return c, nil
+}
+
+func printDev(e env, apiURL, edgeURL string, turnURLs []string, data string, c devClientCreds) {
+	w := e.stdout
+	fmt.Fprintf(w, "spacecast dev is running (control plane, edge and TURN in one process; data in %s)\n", data)
+	fmt.Fprintf(w, "  API          %s/v1\n", apiURL)
+	fmt.Fprintf(w, "  Swagger UI   %s/docs\n", apiURL)
+	fmt.Fprintf(w, "  OpenAPI      %s/v1/openapi.json\n", apiURL)
+	fmt.Fprintf(w, "  room pages   %s/room/<alias>\n", apiURL)
+	fmt.Fprintf(w, "  health       %s/healthz  %s/readyz\n", apiURL, apiURL)
+	fmt.Fprintf(w, "  edge         %s (LiveKit protocol)\n", edgeURL)
+	for _, u := range turnURLs {
+		fmt.Fprintf(w, "  TURN         %s\n", u)
+	}
+	fmt.Fprintf(w, "  API client   %s (secret in %s)\n", c.ClientID, filepath.Join(data, devClientFile))
+	fmt.Fprintln(w, "Press Ctrl-C to stop (a second Ctrl-C forces).")
 }
