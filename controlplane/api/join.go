@@ -100,7 +100,9 @@ type joiner struct {
 	identity string
 	name     string
 	role     grant.Role
-	link     *store.AccessLink // to redeem after placement
+	// linkID is a link to redeem after placement; identity, name and role
+	// then come from the redeemed link.
+	linkID string
 }
 
 var errRoomPrivate = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
@@ -140,9 +142,13 @@ func (a *API) joinRoom(r *request) error {
 	if err != nil {
 		return err
 	}
-	if j.link != nil {
-		if _, err := a.o.Store.RedeemAccessLink(r.ctx, j.link.ClientID, j.link.ID, r.now); err != nil {
+	if j.linkID != "" {
+		l, err := a.o.Store.RedeemAccessLink(r.ctx, rm.ClientID, j.linkID, r.now)
+		if err != nil {
 			return about("access link", "access_link", err)
+		}
+		if j, err = linkJoiner(l, rm, q.ParticipantName); err != nil {
+			return err
 		}
 	}
 	ans, err := a.answer(r, rm, j, pl)
@@ -153,13 +159,37 @@ func (a *API) joinRoom(r *request) error {
 	return r.json(http.StatusOK, ans)
 }
 
-func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error) {
-	selfName := func(def string) string {
-		if q.ParticipantName != "" && (rm.Flags.IsSelfRenamingAllowed || def == "") {
-			return q.ParticipantName
-		}
-		return def
+// selfName is the display name: the participant's own choice when the room
+// lets participants rename themselves (or there is no default).
+func selfName(rm store.Room, asked, def string) string {
+	if asked != "" && (rm.Flags.IsSelfRenamingAllowed || def == "") {
+		return asked
 	}
+	return def
+}
+
+// linkJoiner is the participant a redeemed link admits.
+func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error) {
+	j := joiner{name: selfName(rm, asked, l.Username), role: grant.RoleParticipant}
+	if l.Role == store.LinkRoleModerator {
+		j.role = grant.RoleModerator
+	}
+	switch {
+	case l.ExternalUserID != "":
+		j.identity = "x_" + l.ExternalUserID
+	case l.IsPermanent:
+		suffix, err := auth.RandomString("", 6)
+		if err != nil {
+			return joiner{}, err
+		}
+		j.identity = "l_" + l.ID + "_" + suffix
+	default:
+		j.identity = "l_" + l.ID
+	}
+	return j, nil
+}
+
+func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error) {
 	switch {
 	case q.SessionToken != "":
 		c, err := a.o.Tokens.Verify(r.ctx, q.SessionToken, auth.TypeSession, auth.AudSession)
@@ -181,30 +211,9 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
 			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "accessToken", Message: "accessToken: the link is for another room"}
 		}
-		l, err := a.o.Store.GetAccessLink(r.ctx, rm.ClientID, c.ID)
-		if err != nil {
-			return joiner{}, about("access link", "access_link", err)
-		}
-		if !l.IsPermanent && l.UsedAt != nil {
-			return joiner{}, about("access link", "access_link", store.ErrUsed)
-		}
-		j := joiner{name: selfName(l.Username), role: grant.RoleParticipant, link: &l}
-		if l.Role == store.LinkRoleModerator {
-			j.role = grant.RoleModerator
-		}
-		switch {
-		case l.ExternalUserID != "":
-			j.identity = "x_" + l.ExternalUserID
-		case l.IsPermanent:
-			suffix, err := auth.RandomString("", 6)
-			if err != nil {
-				return joiner{}, err
-			}
-			j.identity = "l_" + l.ID + "_" + suffix
-		default:
-			j.identity = "l_" + l.ID
-		}
-		return j, nil
+		// Redeemed after placement (one atomic store call decides the
+		// winner); the link's fields are known then.
+		return joiner{linkID: c.ID}, nil
 	case r.bearer() != "":
 		p, err := r.authenticate()
 		if err != nil {
@@ -224,7 +233,7 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		if err != nil {
 			return joiner{}, err
 		}
-		return joiner{identity: "u_" + string(u.ID), name: selfName(u.Username), role: role}, nil
+		return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role}, nil
 	default:
 		if !rm.IsPublic {
 			return joiner{}, errRoomPrivate
