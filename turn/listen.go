@@ -33,6 +33,10 @@ func Listen(ctx context.Context, cfg Config) (Sockets, error) {
 		}
 		uc, _ := pc.(*net.UDPConn)
 		socks.UDP = append(socks.UDP, uc)
+		// Room for bursts while a poller is descheduled (the kernel caps it
+		// at net.core.rmem_max / wmem_max).
+		_ = uc.SetReadBuffer(socketBuffer)
+		_ = uc.SetWriteBuffer(socketBuffer)
 		if cfg.Listen[len(cfg.Listen)-2:] == ":0" {
 			// An ephemeral port: the next sockets share the one just chosen.
 			cfg.Listen = uc.LocalAddr().String()
@@ -59,6 +63,10 @@ func Listen(ctx context.Context, cfg Config) (Sockets, error) {
 	}
 	return socks, nil
 }
+
+// socketBuffer is the receive and send buffer asked for the server's UDP
+// sockets.
+const socketBuffer = 4 << 20
 
 func reusePort(_, _ string, c syscall.RawConn) error {
 	var serr error

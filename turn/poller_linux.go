@@ -1,7 +1,6 @@
 package turn
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,6 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Every syscall here is non-blocking (MSG_DONTWAIT, epoll timeout 0), so
+// they are made with RawSyscall: no scheduler hand-off, no sysmon wake-up.
+//
 // The relay data path runs outside Go's netpoller: one poller per UDP
 // server socket (one per core with SO_REUSEPORT) waits in epoll_wait on that
 // socket and on the relay sockets of its allocations, reads with recvmmsg,
@@ -68,7 +70,7 @@ func (b *mmsgBatch) prepRecv(i, off int) {
 
 // recvmmsg reads up to n messages from fd without blocking.
 func (b *mmsgBatch) recvmmsg(fd, n int) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -78,7 +80,7 @@ func (b *mmsgBatch) recvmmsg(fd, n int) (int, error) {
 // sendmmsg sends messages [0,n) to fd, retrying partial sends.
 func (b *mmsgBatch) sendmmsg(fd, n int) (sent int, err error) {
 	for sent < n {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[sent])), uintptr(n-sent), unix.MSG_DONTWAIT, 0, 0)
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[sent])), uintptr(n-sent), unix.MSG_DONTWAIT, 0, 0)
 		if e != 0 {
 			if e == unix.EINTR {
 				continue
@@ -127,7 +129,7 @@ func sendto(fd int, p []byte, sa *unix.RawSockaddrInet6, n uint32) error {
 	if len(p) == 0 {
 		return nil
 	}
-	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
 		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(sa)), uintptr(n))
 	if e != 0 {
 		return e
@@ -246,9 +248,14 @@ func (p *poller) release() {
 // wait polls the epoll set without blocking; false parks the goroutine
 // until the epoll fd becomes readable.
 func (p *poller) wait(uintptr) bool {
-	p.nev, p.everr = unix.EpollWait(p.epfd, p.events, 0)
-	if errors.Is(p.everr, unix.EINTR) {
-		p.nev, p.everr = 0, nil
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&p.events[0])),
+		uintptr(len(p.events)), 0, 0, 0)
+	p.nev, p.everr = int(r), nil
+	switch {
+	case e == unix.EINTR:
+		p.nev = 0
+	case e != 0:
+		p.nev, p.everr = 0, e
 	}
 	return p.nev > 0 || p.everr != nil
 }
