@@ -110,6 +110,20 @@ func BenchmarkRedeemAccessLink(b *testing.B) {
 	})
 }
 
+// BenchmarkRedeemAccessLinkSerial is one redeemer at a time: the latency of
+// one redemption.
+func BenchmarkRedeemAccessLinkSerial(b *testing.B) {
+	w := newBenchWorld(b, 10, 10)
+	ids := w.bulkLinks(b, fmt.Sprintf("ser%d-", b.N), b.N, false)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := w.s.RedeemAccessLink(ctx, w.c, ids[i], w.now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkRedeemAccessLinkPermanent(b *testing.B) {
 	w := newBenchWorld(b, 10, 10)
 	ids := w.bulkLinks(b, "perm", 64, true)

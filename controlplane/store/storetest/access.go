@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -137,4 +138,34 @@ func testAccessLinkConcurrent(f *fx) {
 	if got.Uses != 1 {
 		f.t.Fatalf("uses %d after one winning redemption", got.Uses)
 	}
+}
+
+// testCanceledContext: an operation whose context is already canceled fails
+// and changes nothing.
+func testCanceledContext(f *fx) {
+	c := f.client()
+	owner := f.user(c.ID)
+	sp := f.space(c.ID, owner.ID)
+	r := f.room(c.ID, sp.ID, owner.ID)
+	l := f.link(r, false, f.now.Add(time.Hour))
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+
+	_, err := f.s.RedeemAccessLink(ctx, c.ID, l.ID, f.at())
+	if err == nil {
+		f.t.Fatal("redeem with a canceled context succeeded")
+	}
+	got, err := f.s.GetAccessLink(f.ctx, c.ID, l.ID)
+	f.must(err, "get link")
+	if got.Uses != 0 || got.UsedAt != nil {
+		f.t.Fatalf("a canceled redemption spent the link: %+v", got)
+	}
+	nr := r
+	nr.ID, nr.Alias = store.RoomID(newID("rm")), newID("a")
+	if err := f.s.CreateRoom(ctx, nr); err == nil {
+		f.t.Fatal("create room with a canceled context succeeded")
+	}
+	f.is(second(f.s.GetRoomByAlias(f.ctx, nr.Alias)), store.ErrNotFound, "room of a canceled create")
+	_, err = f.s.RedeemAccessLink(f.ctx, c.ID, l.ID, f.at())
+	f.must(err, "redeem afterwards")
 }

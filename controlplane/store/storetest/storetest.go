@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CascadeUser", testCascadeUser},
 		{"CascadeClient", testCascadeClient},
 		{"TenantIsolation", testTenantIsolation},
+		{"CanceledContext", testCanceledContext},
 		{"PingClose", testPingClose},
 	}
 	for _, tc := range cases {
