@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -84,6 +85,15 @@ func TestReopenKeepsData(t *testing.T) {
 	c := store.Client{ID: "c1", Name: "one", SecretHash: "h", CreatedAt: time.UnixMilli(1_700_000_000_123).UTC()}
 	if err := s.CreateClient(ctx, c); err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s has mode %v: others may read the signing keys", filepath.Base(p), mode)
+		}
 	}
 	v, err := s.SchemaVersion(ctx)
 	if err != nil {
