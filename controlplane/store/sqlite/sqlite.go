@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +68,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		"foreign_keys(1)",
 		"temp_store(memory)",
 	}
-	writer, err := openDB(path, append(pragmas, "journal_mode(WAL)", "synchronous(NORMAL)", "journal_size_limit(67108864)"), "&_txlock=immediate")
+	writer, err := openDB(path, slices.Concat(pragmas, []string{"journal_mode(WAL)", "synchronous(NORMAL)", "journal_size_limit(67108864)"}), "&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +85,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		return nil, err
 	}
 
-	reader, err := openDB(path, append(pragmas, "query_only(1)"), "")
+	reader, err := openDB(path, slices.Concat(pragmas, []string{"query_only(1)"}), "")
 	if err != nil {
 		_ = writer.Close()
 		return nil, err
