@@ -53,6 +53,9 @@ func runTurn(ctx context.Context, e env, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.TLSListen != turn.TLSOff && cfg.CertFile == "" {
+		log.Warn("no certFile/keyFile: TURN over TLS uses a self-signed certificate (development only)", "component", "turn")
+	}
 	socks, err := turn.Listen(ctx, cfg)
 	if err != nil {
 		return err
