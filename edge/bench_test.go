@@ -71,13 +71,20 @@ func BenchmarkFanout(b *testing.B) {
 	}
 	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/pkts, "cpu-µs/fwd-pkt")
 	b.ReportMetric(pkts/10, "fwd-pkts/s")
+	in := counter(reg, "spacecast_edge_rtp_packets_received_total")
+	b.ReportMetric(counter(reg, "spacecast_edge_rtp_packets_dropped_total"), "dropped")
+	b.ReportMetric(in, "received")
 	b.ReportMetric(float64(rssAfter-rssBefore)/float64(n)/(1<<20), "MiB-RSS/subscriber")
 }
 
 func forwarded(reg *prometheus.Registry) float64 {
+	return counter(reg, "spacecast_edge_rtp_packets_forwarded_total")
+}
+
+func counter(reg *prometheus.Registry, name string) float64 {
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() == "spacecast_edge_rtp_packets_forwarded_total" {
+		if mf.GetName() == name {
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}

@@ -32,6 +32,11 @@ func (p *Participant) wireCallbacks() {
 	}
 	p.pub.OnICECandidate(trickle(livekit.SignalTarget_PUBLISHER))
 	p.sub.OnICECandidate(trickle(livekit.SignalTarget_SUBSCRIBER))
+	if sctp := p.sub.SCTP(); sctp != nil {
+		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+			p.setInline(pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP)
+		})
+	}
 	p.pub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if s == webrtc.ICEConnectionStateConnected {
 			p.post(func() { p.setState(livekit.ParticipantInfo_ACTIVE) })

@@ -214,6 +214,7 @@ func (d *DownTrack) readRTCP() {
 				for _, pair := range p.Nacks {
 					d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), caches, scratch)
 				}
+				d.sub.flush()
 			}
 		}
 	}

@@ -60,6 +60,14 @@ type Participant struct {
 	// estimate is the subscriber's bandwidth estimate in bits/s (REMB;
 	// 0: unknown).
 	estimate atomic.Uint64
+	// Over UDP (inline) the goroutine that queued a packet sends it at once
+	// (whoever holds draining drains the queue), which spares a goroutine
+	// wake-up per packet; over TCP, whose writes can block, the writer
+	// goroutine does, so a slow subscriber never holds a publisher's reader.
+	inline      atomic.Bool
+	draining    atomic.Bool
+	modeChanged chan struct{}
+	drainBuf    []byte // used by the holder of draining
 
 	// Owned by the loop goroutine.
 	conn          *signal.Conn
@@ -94,12 +102,14 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	p := &Participant{
 		room: r, sid: sid, identity: jp.Identity,
 		hidden: perm.Hidden, admin: jp.Admin, autoSubscribe: jp.AutoSubscribe,
-		client:  jp.Client,
-		log:     r.log.With("participant", jp.Identity, "sid", sid),
-		wake:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		pending: map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{},
+		client:      jp.Client,
+		log:         r.log.With("participant", jp.Identity, "sid", sid),
+		wake:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
+		modeChanged: make(chan struct{}, 1),
+		drainBuf:    make([]byte, 1500),
+		pending:     map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{},
 		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{},
 	}
 	now := time.Now()
@@ -323,8 +333,10 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 	perm := p.Info().Permission
 	// Like LiveKit's server: a participant that may subscribe gets the
 	// subscriber connection as primary, offered at once with the edge's
-	// data channels (so the SDKs wait for data to be ready before sending);
-	// one that may publish negotiates its publisher connection at once too.
+	// data channels (so the SDKs wait for data to be ready before sending).
+	// FastPublish stays off: the publisher connection is negotiated on the
+	// first publish or data packet, so pure subscribers cost one peer
+	// connection, not two.
 	p.subPrimary = perm.GetCanSubscribe()
 	if p.subPrimary {
 		if err := p.createSubDataChannels(); err != nil {
@@ -340,7 +352,6 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 		ServerRegion:      cfg.Region,
 		IceServers:        ice,
 		SubscriberPrimary: p.subPrimary,
-		FastPublish:       perm.GetCanPublish(),
 		PingInterval:      pingInterval,
 		PingTimeout:       pingTimeout,
 		ServerInfo: &livekit.ServerInfo{
@@ -430,24 +441,64 @@ func (p *Participant) writePublisherRTCP(pkt rtcp.Packet) {
 	_ = p.pub.WriteRTCP([]rtcp.Packet{pkt})
 }
 
-// writeMedia drains the subscriber's queue into its down tracks until the
-// participant stops. It is the only writer of the subscriber's RTP.
+// writeMedia drains the subscriber's queue when its connection is not
+// inline (TCP, or not yet connected), until the participant stops.
 func (p *Participant) writeMedia() {
-	buf := make([]byte, 1500)
 	for {
+		if p.inline.Load() {
+			select {
+			case <-p.stop:
+				return
+			case <-p.modeChanged:
+			}
+			continue
+		}
 		select {
 		case <-p.stop:
 			return
+		case <-p.modeChanged:
 		case <-p.queue.Ready():
+			p.drain()
 		}
+	}
+}
+
+// flush sends what is queued for p if its connection is inline; called by
+// whoever just queued packets (a publisher's reader, an RTCP reader).
+func (p *Participant) flush() {
+	if p.inline.Load() {
+		p.drain()
+	}
+}
+
+// drain sends everything queued, unless another goroutine is draining
+// already (it will see the new packets: the check after releasing
+// draining closes the gap).
+func (p *Participant) drain() {
+	for p.draining.CompareAndSwap(false, true) {
 		for {
-			n, tag, ok := p.queue.Pop(buf)
+			n, tag, ok := p.queue.Pop(p.drainBuf)
 			if !ok {
 				break
 			}
 			if d := (*p.tags.Load())[tag]; d != nil {
-				d.send(buf[:n])
+				d.send(p.drainBuf[:n])
 			}
+		}
+		p.draining.Store(false)
+		if p.queue.Len() == 0 {
+			return
+		}
+	}
+}
+
+// setInline switches between sending from the producers (UDP) and from the
+// writer goroutine (TCP).
+func (p *Participant) setInline(on bool) {
+	if p.inline.Swap(on) != on {
+		select {
+		case p.modeChanged <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -138,7 +138,7 @@ func newMediaPath(t testing.TB, n int) *mediaPath {
 	tr.layers[0].Store(&layer{track: tr})
 	mp := &mediaPath{track: tr, buf: make([]byte, 1500)}
 	for i := 0; i < n; i++ {
-		sub := &Participant{room: r, sid: "PA_sub", stop: make(chan struct{})}
+		sub := &Participant{room: r, sid: "PA_sub", stop: make(chan struct{}), drainBuf: make([]byte, 1500), modeChanged: make(chan struct{}, 1)}
 		if sub.queue, err = forward.NewQueue(forward.QueueConfig{}); err != nil {
 			t.Fatal(err)
 		}
@@ -149,6 +149,7 @@ func newMediaPath(t testing.TB, n int) *mediaPath {
 		w := &discard{}
 		d.bound.Store(&binding{w: w, ssrc: 1234, pt: 100})
 		d.fwd.SetTarget(0)
+		sub.tags.Store(&map[uint32]*DownTrack{1: d})
 		tr.addDown(d)
 		mp.subs, mp.downs, mp.ws = append(mp.subs, sub), append(mp.downs, d), append(mp.ws, w)
 	}
@@ -422,5 +423,29 @@ func TestObserver(t *testing.T) {
 	want := []string{"started obs", "joined a", "left a CLIENT_INITIATED", "finished obs"}
 	if got := rec.list(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+func TestInlineFlush(t *testing.T) {
+	mp := newMediaPath(t, 1)
+	sub, d := mp.subs[0], mp.downs[0]
+	send := func(seq uint16, key bool) {
+		p, err := mp.track.src.Parse(vp8Packet(seq, uint32(seq)*3000, key), 0, mp.track.owner.room.mgr.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.fwd.Forward(&p).Verdict == forward.Sent {
+			sub.flush()
+		}
+	}
+	send(1, true)
+	if mp.ws[0].n != 0 || sub.queue.Len() != 1 {
+		t.Fatalf("not inline: %d written, %d queued; want 0 and 1", mp.ws[0].n, sub.queue.Len())
+	}
+	sub.drain() // what the writer goroutine does
+	sub.setInline(true)
+	send(2, false)
+	if mp.ws[0].n != 2 || sub.queue.Len() != 0 {
+		t.Fatalf("inline: %d written, %d queued; want 2 and 0", mp.ws[0].n, sub.queue.Len())
 	}
 }

@@ -267,7 +267,10 @@ func (l *layer) read(levelExt uint8) {
 		c.StoreParsed(buf[:n], pkt.Header.Seq, pkt.Header.Timestamp, pkt.Keyframe)
 		for _, d := range *t.downs.Load() {
 			res := d.fwd.Forward(&pkt)
-			if res.Verdict == forward.Dropped {
+			switch res.Verdict {
+			case forward.Sent:
+				d.sub.flush()
+			case forward.Dropped:
 				m.metrics.packetsDropped.Inc()
 			}
 			if res.KeyframeLayer >= 0 {
