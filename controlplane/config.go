@@ -33,6 +33,10 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"requestTimeout"`
 	// ShutdownTimeout bounds the drain of in-flight requests (30 s).
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ReadCacheTTL caches rooms and room roles for authenticated reads on
+	// this replica (1 s; 0 disables). This replica's writes clear it at
+	// once; another replica's writes show within the TTL.
+	ReadCacheTTL time.Duration `yaml:"readCacheTTL"`
 
 	RateLimit RateLimitConfig `yaml:"rateLimit"`
 
@@ -79,6 +83,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      1 << 20,
 		RequestTimeout:    10 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
+		ReadCacheTTL:      time.Second,
 		RateLimit: RateLimitConfig{
 			TokenPerAddress: Bucket{Rate: 5, Burst: 20},
 			TokenPerClient:  Bucket{Rate: 50, Burst: 100},
@@ -106,6 +111,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			bad("%s: must be positive", name)
 		}
+	}
+	if c.ReadCacheTTL < 0 || c.ReadCacheTTL > time.Minute {
+		bad("readCacheTTL: between 0 (off) and 1m")
 	}
 	if c.RefreshTokenTTL < c.AccessTokenTTL {
 		bad("refreshTokenTTL: must not be shorter than accessTokenTTL")

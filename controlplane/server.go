@@ -79,6 +79,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		TokenPerAddress: ratelimit.New(rl.TokenPerAddress.Rate, rl.TokenPerAddress.Burst, rl.MaxKeys),
 		TokenPerClient:  ratelimit.New(rl.TokenPerClient.Rate, rl.TokenPerClient.Burst, rl.MaxKeys),
 		RequestTimeout:  cfg.RequestTimeout,
+		ReadCacheTTL:    cfg.ReadCacheTTL,
 	})
 	if err != nil {
 		return nil, err

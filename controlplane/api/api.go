@@ -43,12 +43,19 @@ type Options struct {
 
 	// RequestTimeout bounds the storage work of one request.
 	RequestTimeout time.Duration
+
+	// ReadCacheTTL is how long rooms and room roles read by authenticated
+	// requests are cached on this replica (0 disables the cache). Writes
+	// through this replica clear it; other replicas' writes show within
+	// the TTL.
+	ReadCacheTTL time.Duration
 }
 
 // API serves the /v1 surface.
 type API struct {
-	o  Options
-	rt router
+	o     Options
+	rt    router
+	cache *readCache // nil when disabled
 }
 
 // New checks the options and registers every route.
@@ -66,6 +73,9 @@ func New(o Options) (*API, error) {
 		o.RequestTimeout = 10 * time.Second
 	}
 	a := &API{o: o}
+	if o.ReadCacheTTL > 0 {
+		a.cache = newReadCache(o.ReadCacheTTL)
+	}
 	a.routes()
 	return a, nil
 }
@@ -149,7 +159,13 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.o.RequestTimeout)
 	defer cancel()
 	r.ctx, r.c, r.a, r.now = ctx, c, a, a.o.Now()
-	if err := route.handle(&r); err != nil {
+	err := route.handle(&r)
+	if route.invalidates {
+		// Cleared after the write whatever its outcome, so no read that
+		// raced with it keeps a stale entry past this point.
+		a.cache.clear()
+	}
+	if err != nil {
 		e := classify(err)
 		if e.Status >= 500 {
 			a.o.Logger.Error("request failed", "method", method, "route", route.Pattern, "err", err)

@@ -129,9 +129,17 @@ func (r *request) roomRole(p principal, id store.RoomID) (store.RoomRole, error)
 	if !p.isUser() {
 		return "", nil
 	}
+	key := memberKey{p.client, id, p.user}
+	if role, ok := r.a.cache.role(key, r.now); ok {
+		return role, nil
+	}
+	gen := r.a.cache.generation()
 	m, err := r.a.o.Store.GetRoomMember(r.ctx, p.client, id, p.user)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
+		err = nil
+	}
+	if err == nil {
+		r.a.cache.putRole(gen, key, m.Role, r.now)
 	}
 	return m.Role, err
 }
@@ -148,9 +156,14 @@ func (r *request) room(p principal) (store.Room, store.RoomRole, error) {
 	if err != nil {
 		return store.Room{}, "", err
 	}
-	rm, err := r.a.o.Store.GetRoom(r.ctx, p.client, store.SpaceID(sid), store.RoomID(rid))
-	if err != nil {
-		return rm, "", about("room", "room", err)
+	key := roomKey{p.client, store.SpaceID(sid), store.RoomID(rid)}
+	rm, ok := r.a.cache.room(key, r.now)
+	if !ok {
+		gen := r.a.cache.generation()
+		if rm, err = r.a.o.Store.GetRoom(r.ctx, p.client, key.space, key.room); err != nil {
+			return rm, "", about("room", "room", err)
+		}
+		r.a.cache.putRoom(gen, key, rm, r.now)
 	}
 	rrole, err := r.roomRole(p, rm.ID)
 	return rm, rrole, err

@@ -11,6 +11,8 @@ type Route struct {
 	Operation string
 	handle    handler
 	segs      []string
+	// invalidates marks a write that can change what the read cache holds.
+	invalidates bool
 }
 
 type handler func(r *request) error
@@ -29,7 +31,8 @@ type router struct {
 
 func (rt *router) add(method, pattern, op string, h handler) {
 	rt.routes = append(rt.routes, &Route{Method: method, Pattern: pattern, Operation: op, handle: h,
-		segs: strings.Split(strings.Trim(pattern, "/"), "/")})
+		segs:        strings.Split(strings.Trim(pattern, "/"), "/"),
+		invalidates: method != "GET" && strings.HasPrefix(pattern, "/v1/spaces/{spaceId}")})
 }
 
 // match finds the route for method and path. found reports whether the
