@@ -99,9 +99,42 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // Routes lists the API's routes.
 func (s *Server) Routes() []api.Route { return s.api.Routes() }
 
-// Handler is the control plane's request handler (without the body limit,
-// which the fasthttp.Server of Run enforces).
+// Handler is the control plane's request handler. Serving it on your own
+// fasthttp.Server? Call Init first, and start from FastHTTPServer for the
+// body limit, the 413 answer and the timeouts.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
+
+// Init loads the REST signing keys, creating the first one in a fresh
+// store. Run calls it; call it yourself only when serving Handler on
+// another server.
+func (s *Server) Init(ctx context.Context) error {
+	if err := s.keys.Init(ctx); err != nil {
+		return fmt.Errorf("controlplane: signing keys: %w", err)
+	}
+	return nil
+}
+
+// FastHTTPServer returns a new fasthttp.Server configured as Run serves:
+// Handler, the body limit with its 413 {code, message} answer, timeouts.
+func (s *Server) FastHTTPServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:            s.handler,
+		Name:               "spacecast",
+		MaxRequestBodySize: s.cfg.MaxBodyBytes,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		CloseOnShutdown:    true,
+		ErrorHandler: func(c *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				api.TooLarge(c)
+				return
+			}
+			api.WriteError(c, http.StatusBadRequest, "bad_request", "the HTTP request could not be read")
+		},
+		Logger: fasthttpLogger{s.log},
+	}
+}
 
 // Keyring is the REST token signing keyring (for rotation).
 func (s *Server) Keyring() *auth.Keyring { return s.keys }
@@ -158,26 +191,10 @@ func (s *Server) logged(c *fasthttp.RequestCtx) {
 // in-flight requests to finish. ln is closed on return.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
-	if err := s.keys.Init(ctx); err != nil {
-		return fmt.Errorf("controlplane: signing keys: %w", err)
+	if err := s.Init(ctx); err != nil {
+		return err
 	}
-	srv := &fasthttp.Server{
-		Handler:            s.handler,
-		Name:               "spacecast",
-		MaxRequestBodySize: s.cfg.MaxBodyBytes,
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        60 * time.Second,
-		CloseOnShutdown:    true,
-		ErrorHandler: func(c *fasthttp.RequestCtx, err error) {
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				api.TooLarge(c)
-				return
-			}
-			api.WriteError(c, http.StatusBadRequest, "bad_request", "the HTTP request could not be read")
-		},
-		Logger: fasthttpLogger{s.log},
-	}
+	srv := s.FastHTTPServer()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
