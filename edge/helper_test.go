@@ -24,7 +24,7 @@ import (
 //	        "quality <track> low|medium|high", "unpublish video", "reconnect",
 //	        "data <reliable|lossy> <dest|*> <payload>", "quit"
 //	stdout: {"ev":"connected"|"published"|"subscribed"|"muted"|"unmuted"|
-//	         "unpublished"|"reconnected"|"quality"|
+//	         "unpublished"|"reconnecting"|"reconnected"|"quality"|
 //	         "data"|"disconnected"|"error"|"report", ...}
 const helperEnv = "SPACECAST_EDGE_HELPER"
 
@@ -60,6 +60,7 @@ func helperMain() int {
 	remotes := map[string]*lksdk.RemoteTrackPublication{}
 	cb := lksdk.NewRoomCallback()
 	cb.OnReconnected = func() { emit(event{Ev: "reconnected"}) }
+	cb.OnReconnecting = func() { emit(event{Ev: "reconnecting"}) }
 	cb.OnConnectionQualityChanged = func(u *livekit.ConnectionQualityInfo, p lksdk.Participant) {
 		emit(event{Ev: "quality", From: p.Identity(), Msg: u.Quality.String()})
 	}

@@ -291,3 +291,42 @@ func TestSDKResume(t *testing.T) {
 	sub.quit()
 	pub.quit()
 }
+
+func TestSDKNetworkDrop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with SDK participants in a namespace; waits for ICE to fail")
+	}
+	f := newFixture(t, fixtureOpts{netns: true, mutate: func(c *Config) { c.Room.DepartureTimeout = time.Minute }})
+	g := joinGrant("r7")
+	pub := f.spawn("alice", f.token("alice", g, time.Minute))
+	pub.waitFor("connected", 20*time.Second, pub.ev("connected"))
+	sub := f.spawn("bob", f.token("bob", g, time.Minute))
+	c := sub.waitFor("connected", 20*time.Second, sub.ev("connected"))
+	pub.send("publish")
+	video := pub.waitFor("video published", 20*time.Second, func(e event) bool { return e.Ev == "published" && e.Kind == "video" })
+	sub.waitFor("subscribed", 20*time.Second, func(e event) bool { return e.Ev == "subscribed" && e.Track == video.SID })
+	before := sub.stats("media", 20*time.Second, func(r map[string]trackReport) bool { return r[video.SID].Packets >= 20 })[video.SID].Packets
+
+	// The participants' network goes away long enough for ICE to fail,
+	// then comes back: the SDKs resume (same session) with an ICE restart.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := f.host.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	sub.waitFor("reconnecting", 60*time.Second, sub.ev("reconnecting"))
+	t.Logf("SDK noticed the drop after %v", time.Since(start).Round(time.Second))
+	if err := f.host.Reconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub.waitFor("reconnected", 60*time.Second, sub.ev("reconnected"))
+	if p := f.edge.Rooms().Room("r7").Participant("bob"); p == nil || p.SID() != c.SID {
+		t.Fatal("bob did not resume his session")
+	}
+	sub.stats("media after the drop", 30*time.Second, func(r map[string]trackReport) bool {
+		return r[video.SID].Packets >= before+60
+	})
+	sub.quit()
+	pub.quit()
+}
