@@ -185,3 +185,31 @@ func TestNoEdge(t *testing.T) {
 		t.Fatalf("link after refused placements: %+v, %v", l, err)
 	}
 }
+
+// TestWebhook: create (201, secret), POST again replaces the url and keeps
+// the secret (200), PUT, refresh-secret, delete.
+func TestWebhook(t *testing.T) {
+	e := start(t, envOpts{})
+	w := e.buildWorld(t, "alpha") // has a webhook already
+	base := "/v1/spaces/" + w.space + "/webhook"
+	first := e.must(t, 200, "GET", base, w.owner.userToken, nil).json(t)
+	again := e.must(t, 200, "POST", base, w.owner.userToken, map[string]any{"url": "https://new.example/h"}).json(t)
+	if again["secret"] != first["secret"] || again["url"] != "https://new.example/h" || again["isActive"] != true {
+		t.Fatalf("POST over an existing webhook = %v", again)
+	}
+	off := e.must(t, 200, "PUT", base, w.owner.userToken, map[string]any{"isActive": false}).json(t)
+	if off["isActive"] != false || off["url"] != "https://new.example/h" {
+		t.Fatalf("PUT = %v", off)
+	}
+	fresh := e.must(t, 200, "PUT", base+"/refresh-secret", w.owner.userToken, nil).json(t)
+	if fresh["secret"] == first["secret"] || len(fresh["secret"].(string)) < 32 {
+		t.Fatalf("refresh-secret = %v", fresh)
+	}
+	e.must(t, 403, "GET", base, w.member.userToken, nil)
+	e.must(t, 200, "DELETE", base, w.owner.userToken, nil)
+	e.must(t, 404, "GET", base, w.owner.userToken, nil)
+	e.must(t, 404, "PUT", base+"/refresh-secret", w.owner.userToken, nil)
+	if r := e.must(t, 201, "POST", base, w.owner.userToken, map[string]any{"url": "https://x.example/"}).json(t); r["secret"] == fresh["secret"] {
+		t.Fatal("a new webhook reused the old secret")
+	}
+}

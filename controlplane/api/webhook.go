@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -44,8 +45,9 @@ func (r *request) ownedSpace() (principal, store.Space, error) {
 	return p, s, nil
 }
 
-// createWebhook: POST /v1/spaces/{spaceId}/webhook {url} → 201 {url, secret,
-// isActive}; 409 if the space has one.
+// createWebhook: POST /v1/spaces/{spaceId}/webhook {url, isActive?} →
+// 201 {url, secret, isActive} with a new secret. On a space that has a
+// webhook it replaces url (and isActive) and keeps the secret: 200.
 func (a *API) createWebhook(r *request) error {
 	p, s, err := r.ownedSpace()
 	if err != nil {
@@ -63,22 +65,26 @@ func (a *API) createWebhook(r *request) error {
 	if c.err != nil {
 		return c.err
 	}
-	if _, err := a.o.Store.GetWebhook(r.ctx, p.client, s.ID); err == nil {
-		return &Error{Status: http.StatusConflict, Code: "webhook_exists", Message: "the space already has a webhook; use PUT to change it"}
-	}
-	secret, err := newWebhookSecret()
-	if err != nil {
+	status := http.StatusOK
+	w, err := a.o.Store.GetWebhook(r.ctx, p.client, s.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		status = http.StatusCreated
+		if w.Secret, err = newWebhookSecret(); err != nil {
+			return err
+		}
+		w = store.Webhook{SpaceID: s.ID, ClientID: p.client, Secret: w.Secret, IsActive: true, CreatedAt: r.now}
+	case err != nil:
 		return err
 	}
-	active := true
+	w.URL, w.UpdatedAt = u, r.now
 	if q.IsActive != nil {
-		active = *q.IsActive
+		w.IsActive = *q.IsActive
 	}
-	w := store.Webhook{SpaceID: s.ID, ClientID: p.client, URL: u, Secret: secret, IsActive: active, CreatedAt: r.now, UpdatedAt: r.now}
 	if err := a.o.Store.PutWebhook(r.ctx, w); err != nil {
 		return about("webhook", "webhook", err)
 	}
-	return r.json(http.StatusCreated, viewWebhook(w))
+	return r.json(status, viewWebhook(w))
 }
 
 // updateWebhook: PUT /v1/spaces/{spaceId}/webhook {url?, isActive?}.
