@@ -177,7 +177,7 @@ func joinParams(r *http.Request, g *auth.ClaimGrants, roomName string) room.Join
 	perm := token.Permission(g)
 	return room.JoinParams{
 		Room: roomName, Identity: g.Identity, Name: g.Name, Metadata: g.Metadata,
-		Attributes: g.Attributes, Permission: perm, Admin: g.Video.RoomAdmin,
+		Attributes: g.Attributes, Permission: perm,
 		AutoSubscribe: boolParam(r, "auto_subscribe", true), Kind: g.GetParticipantKind(),
 		Client: &livekit.ClientInfo{
 			Sdk:     livekit.ClientInfo_SDK(livekit.ClientInfo_SDK_value[strings.ToUpper(q.Get("sdk"))]),

@@ -440,6 +440,21 @@ func TestRoomServiceDeleteAndAuth(t *testing.T) {
 		t.Fatalf("ListParticipants with a join token: HTTP %d, want 403", resp.StatusCode)
 	}
 
+	// A moderator's join token (roomJoin + roomAdmin for this room) is.
+	mod := f.token("mod", &auth.VideoGrant{RoomJoin: true, Room: "doomed", RoomAdmin: true}, time.Minute)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, f.httpURL+"/twirp/livekit.RoomService/ListParticipants", strings.NewReader(`{"room":"doomed"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+mod)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"alice"`) {
+		t.Fatalf("ListParticipants with a moderator token: HTTP %d %s", resp.StatusCode, body)
+	}
+
 	rs := lksdk.NewRoomServiceClient(f.httpURL, key, secret)
 	rooms, err := rs.ListRooms(ctx, &livekit.ListRoomsRequest{})
 	if err != nil || len(rooms.Rooms) != 1 || rooms.Rooms[0].Name != "doomed" || rooms.Rooms[0].NumParticipants != 1 {

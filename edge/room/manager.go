@@ -101,7 +101,6 @@ type JoinParams struct {
 	Metadata      string
 	Attributes    map[string]string
 	Permission    *livekit.ParticipantPermission
-	Admin         bool
 	AutoSubscribe bool
 	Kind          livekit.ParticipantInfo_Kind
 	Client        *livekit.ClientInfo

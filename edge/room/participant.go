@@ -33,7 +33,7 @@ const (
 type Participant struct {
 	room          *Room
 	sid, identity string
-	hidden, admin bool
+	hidden        bool
 	autoSubscribe bool
 	client        *livekit.ClientInfo
 	log           *slog.Logger
@@ -101,7 +101,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	sid := newID("PA_")
 	p := &Participant{
 		room: r, sid: sid, identity: jp.Identity,
-		hidden: perm.Hidden, admin: jp.Admin, autoSubscribe: jp.AutoSubscribe,
+		hidden: perm.Hidden, autoSubscribe: jp.AutoSubscribe,
 		client:      jp.Client,
 		log:         r.log.With("participant", jp.Identity, "sid", sid),
 		wake:        make(chan struct{}, 1),

@@ -449,3 +449,34 @@ func TestInlineFlush(t *testing.T) {
 		t.Fatalf("inline: %d written, %d queued; want 2 and 0", mp.ws[0].n, sub.queue.Len())
 	}
 }
+
+func TestDemandTellsPublisher(t *testing.T) {
+	m, _ := NewMetrics(nil)
+	mgr := &Manager{metrics: m, epoch: time.Now(), log: slog.New(slog.DiscardHandler)}
+	r := newRoom(mgr, "r")
+	owner := &Participant{room: r, sid: "PA_pub", wake: make(chan struct{}, 1), stop: make(chan struct{}), log: mgr.log}
+	tr, err := newPubTrackCodec(owner, &livekit.TrackInfo{Sid: "TR_1", Simulcast: true}, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := func() []bool {
+		var out []bool
+		for _, q := range tr.demandUpdate().SubscribedQualities {
+			out = append(out, q.Enabled)
+		}
+		return out
+	}
+	tr.setDemand("PA_a", 0)
+	tr.setDemand("PA_b", 1)
+	if got := fmt.Sprint(enabled()); got != "[true true false]" {
+		t.Fatalf("enabled %s: nobody wants HIGH", got)
+	}
+	if n := len(owner.mbox); n != 2 {
+		t.Fatalf("%d updates queued for the publisher, want 2", n)
+	}
+	tr.setDemand("PA_a", 0) // no change: no update
+	if n := len(owner.mbox); n != 2 {
+		t.Fatalf("%d updates queued after a no-op, want 2", n)
+	}
+}

@@ -155,9 +155,6 @@ func (t *PubTrack) removeDown(d *DownTrack) {
 	}
 }
 
-// subscribers is the number of down tracks.
-func (t *PubTrack) subscribers() int { return len(*t.downs.Load()) }
-
 func (t *PubTrack) close() { t.once.Do(func() { close(t.closed) }) }
 
 // keyframe asks the publisher for a keyframe on layer q; forward.Source
@@ -205,13 +202,18 @@ func (t *PubTrack) sendDemand() {
 	if !t.simulcast {
 		return
 	}
+	t.owner.sendAsync(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscribedQualityUpdate{
+		SubscribedQualityUpdate: t.demandUpdate(),
+	}})
+}
+
+// demandUpdate says which layers somebody watches.
+func (t *PubTrack) demandUpdate() *livekit.SubscribedQualityUpdate {
 	qs := make([]livekit.VideoQuality, t.src.Layers())
 	for i := range qs {
 		qs[i] = livekit.VideoQuality(i)
 	}
-	t.owner.sendAsync(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscribedQualityUpdate{
-		SubscribedQualityUpdate: &livekit.SubscribedQualityUpdate{TrackSid: t.sid, SubscribedQualities: t.demand.SubscribedQualities(qs)},
-	}})
+	return &livekit.SubscribedQualityUpdate{TrackSid: t.sid, SubscribedQualities: t.demand.SubscribedQualities(qs)}
 }
 
 // loss returns the fraction of packets lost on the best layer since start.
