@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
@@ -163,5 +164,48 @@ func TestConcurrentRedeem(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Fatalf("%d redeemers won, want exactly 1", ok)
+	}
+}
+
+// TestConcurrentInviteActivation: of many users activating one invite at
+// once, exactly one joins the space; the others get 410 invite_used.
+func TestConcurrentInviteActivation(t *testing.T) {
+	e := start(t, envOpts{})
+	cl := e.newClient(t, "acme")
+	owner := e.newUser(t, cl, "owner@acme.test")
+	sp := e.must(t, 201, "POST", "/v1/spaces", owner.userToken, map[string]any{"name": "S"}).str(t, "id")
+	inv := e.must(t, 201, "POST", "/v1/spaces/"+sp+"/invites", owner.userToken, map[string]any{"role": "role_space_user"}).str(t, "id")
+	const n = 20
+	users := make([]tenant, n)
+	for i := range users {
+		users[i] = e.newUser(t, cl, fmt.Sprintf("u%d@acme.test", i))
+	}
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	go1 := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-go1
+			statuses[i] = e.do(t, "POST", "/v1/spaces/"+sp+"/invites/"+inv+"/activate", users[i].userToken, nil).status
+		}()
+	}
+	close(go1)
+	wg.Wait()
+	won := 0
+	for i, s := range statuses {
+		switch s {
+		case 200:
+			won++
+			e.must(t, 200, "GET", "/v1/spaces/"+sp, users[i].userToken, nil)
+		case 410:
+			e.must(t, 403, "GET", "/v1/spaces/"+sp, users[i].userToken, nil)
+		default:
+			t.Errorf("activator %d: %d", i, s)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d activations won, want 1", won)
 	}
 }

@@ -214,8 +214,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// fasthttpLogger logs fasthttp's own messages without their arguments:
+// those can quote raw request bytes (a query string with an access token).
 type fasthttpLogger struct{ log *slog.Logger }
 
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Warn(fmt.Sprintf(format, args...))
+func (l fasthttpLogger) Printf(format string, _ ...any) {
+	l.log.Warn("http server", "event", format)
 }
