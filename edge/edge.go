@@ -115,8 +115,27 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	mux.HandleFunc("/rtc/v1", e.serveV1)
 	mux.HandleFunc("/rtc/v1/validate", e.serveV1)
 	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
-	e.handler = mux
+	e.handler = cors(mux)
 	return e, nil
+}
+
+// cors lets pages on other origins (the control plane's room page) call the
+// edge: livekit-client fetches /rtc/validate (and /rtc/v1/validate, whose
+// 404 makes it fall back to /rtc) from the page. Access is granted by the
+// token in the request, never by cookies, so any origin may ask.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Twirp-Version")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // iceServers are the STUN/TURN servers for one participant, with TURN REST

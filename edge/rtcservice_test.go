@@ -67,6 +67,9 @@ func TestValidateStatus(t *testing.T) {
 			if tt.want != http.StatusOK && len(strings.TrimSpace(string(body))) == 0 {
 				t.Fatal("error without a message")
 			}
+			if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Fatal("no CORS header: a browser page on another origin could not read this")
+			}
 		})
 	}
 }
@@ -468,4 +471,21 @@ func TestRoomServiceDeleteAndAuth(t *testing.T) {
 	}
 	c.expect("leave", isLeave(livekit.DisconnectReason_ROOM_DELETED))
 	c.expectClosed()
+}
+
+func TestCORSPreflight(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodOptions, f.httpURL+"/twirp/livekit.RoomService/ListRooms", nil)
+	req.Header.Set("Origin", "http://page.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: HTTP %d, headers %v", resp.StatusCode, resp.Header)
+	}
 }
