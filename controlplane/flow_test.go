@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -61,6 +62,15 @@ func TestReferenceFlow(t *testing.T) {
 	ans := e.must(t, 200, "POST", "/v1/rooms/"+alias+"/join", "", map[string]any{"accessToken": token, "rtts": map[string]int{"local": 3}}).json(t)
 	if ans["role"] != "participant" || ans["name"] != "Guest Bob" || !strings.HasPrefix(ans["identity"].(string), "l_") {
 		t.Fatalf("join = %v", ans)
+	}
+	// The join answer's shape is a contract of the room page and the edge.
+	var keys []string
+	for k := range ans {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if want := []string{"edge", "grants", "iceServers", "identity", "mediaToken", "mediaTokenExpiresAt", "name", "role", "room", "session"}; !reflect.DeepEqual(keys, want) {
+		t.Fatalf("join answer keys %v, want %v", keys, want)
 	}
 	grants := ans["grants"].(map[string]any)
 	if !reflect.DeepEqual(grants["canPublishSources"], []any{"camera", "microphone"}) || grants["canPublishData"] != true || grants["roomAdmin"] != false {

@@ -33,7 +33,7 @@ type JoinAnswer struct {
 	Name       string       `json:"name"`
 	Role       grant.Role   `json:"role"`
 	Grants     grant.Grants `json:"grants"`
-	Room       roomView     `json:"room"`
+	Room       RoomView     `json:"room"`
 	Session    Session      `json:"session"`
 	Edge       Edge         `json:"edge"`
 	MediaToken string       `json:"mediaToken"`

@@ -85,9 +85,9 @@ func (q *roomRequest) apply(rm *store.Room, create bool) error {
 	return c.err
 }
 
-// roomView is a room as the API shows it: the reference's flags at the top
+// RoomView is a room as the API shows it: the reference's flags at the top
 // level.
-type roomView struct {
+type RoomView struct {
 	ID                             string    `json:"id"`
 	Alias                          string    `json:"alias"`
 	ChannelID                      string    `json:"channelId"`
@@ -113,9 +113,9 @@ type roomView struct {
 	UpdatedAt                      time.Time `json:"updatedAt"`
 }
 
-func viewRoom(rm store.Room, role store.RoomRole) roomView {
+func viewRoom(rm store.Room, role store.RoomRole) RoomView {
 	f := rm.Flags
-	return roomView{ID: string(rm.ID), Alias: rm.Alias, ChannelID: rm.ChannelID, SpaceID: string(rm.SpaceID), OwnerID: string(rm.OwnerID),
+	return RoomView{ID: string(rm.ID), Alias: rm.Alias, ChannelID: rm.ChannelID, SpaceID: string(rm.SpaceID), OwnerID: string(rm.OwnerID),
 		Name: rm.Name, Type: string(rm.Type), IsPublic: rm.IsPublic, MaxParticipants: rm.MaxParticipants,
 		IsChatAllowed: f.IsChatAllowed, IsScreensharingAllowed: f.IsScreensharingAllowed, IsCameraPublishingAllowed: f.IsCameraPublishingAllowed,
 		IsMicrophonePublishingAllowed: f.IsMicrophonePublishingAllowed, IsScreenMediaPublishingAllowed: f.IsScreenMediaPublishingAllowed,
@@ -289,7 +289,7 @@ func (a *API) listRooms(r *request) error {
 	if err != nil {
 		return err
 	}
-	visible := make([]roomView, 0, len(rooms))
+	visible := make([]RoomView, 0, len(rooms))
 	for _, rm := range rooms {
 		rrole, err := r.roomRole(p, rm.ID)
 		if err != nil {
@@ -305,7 +305,7 @@ func (a *API) listRooms(r *request) error {
 		limit = 50
 	}
 	visible = visible[min(pg.Offset, total):min(pg.Offset+limit, total)]
-	return r.json(http.StatusOK, list[roomView]{Items: visible, Total: total})
+	return r.json(http.StatusOK, list[RoomView]{Items: visible, Total: total})
 }
 
 // getRoom: GET /v1/spaces/{spaceId}/rooms/{roomId}.
