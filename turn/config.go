@@ -31,7 +31,8 @@ type Config struct {
 	UDPSockets int `yaml:"udpSockets"`
 
 	// RelayIP is the public IP advertised in XOR-RELAYED-ADDRESS. Empty means
-	// the address relay sockets are bound to.
+	// the address relay sockets are bound to (then relayBind must be a
+	// specific address).
 	RelayIP string `yaml:"relayIP"`
 	// RelayBind is the local IP relay sockets bind to (default 0.0.0.0).
 	RelayBind string `yaml:"relayBind"`
@@ -137,8 +138,12 @@ func (c Config) Validate() error {
 			return bad("relayIP: %v", err)
 		}
 	}
-	if _, err := netip.ParseAddr(c.RelayBind); err != nil {
+	bind, err := netip.ParseAddr(c.RelayBind)
+	if err != nil {
 		return bad("relayBind: %v", err)
+	}
+	if c.RelayIP == "" && bind.IsUnspecified() {
+		return bad("relayIP is required when relayBind is %s: it is the address put in XOR-RELAYED-ADDRESS", c.RelayBind)
 	}
 	if c.RelayPortMin < 1 || c.RelayPortMax > 65535 || c.RelayPortMin > c.RelayPortMax {
 		return bad("relay ports %d..%d: want 1 <= min <= max <= 65535", c.RelayPortMin, c.RelayPortMax)

@@ -59,7 +59,7 @@ func TestPolicy(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := (Config{}).WithDefaults().Validate(); err != nil {
+	if err := (Config{RelayIP: "203.0.113.1"}).WithDefaults().Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
 	tests := []struct {
@@ -72,6 +72,7 @@ func TestConfigValidate(t *testing.T) {
 		{"too many sockets", func(c *Config) { c.UDPSockets = 1000 }},
 		{"bad relay ip", func(c *Config) { c.RelayIP = "x" }},
 		{"bad relay bind", func(c *Config) { c.RelayBind = "x" }},
+		{"no relay ip with unspecified bind", func(c *Config) { c.RelayIP = "" }},
 		{"port range upside down", func(c *Config) { c.RelayPortMin, c.RelayPortMax = 60000, 50000 }},
 		{"negative quota", func(c *Config) { c.UserQuota = -1 }},
 		{"negative bandwidth", func(c *Config) { c.BandwidthBytes = -1 }},
@@ -82,7 +83,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Config{}.WithDefaults()
+			c := Config{RelayIP: "203.0.113.1"}.WithDefaults()
 			tt.mutate(&c)
 			if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)

@@ -177,7 +177,7 @@ func (s *Server) Run(ctx context.Context) error {
 		QuotaHandler:      s.quotaOK,
 		EventHandler:      s.events(),
 		LoggerFactory:     pionLogs{s.log},
-		InboundMTU:        maxDatagram,
+		InboundMTU:        slotSize, // pion's buffer per UDP socket and per TCP connection
 		PermissionTimeout: 0,
 	}
 	for _, l := range s.udp {

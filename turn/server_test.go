@@ -285,7 +285,7 @@ func TestBandwidthCap(t *testing.T) {
 
 func TestMetricsRegistered(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	cfg := Config{Listen: "127.0.0.1:0", TLSListen: TLSOff, UDPSockets: 1}.WithDefaults()
+	cfg := Config{Listen: "127.0.0.1:0", TLSListen: TLSOff, UDPSockets: 1, RelayBind: "127.0.0.1"}.WithDefaults()
 	socks, err := Listen(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

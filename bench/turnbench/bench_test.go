@@ -63,7 +63,7 @@ func TestRunAgainstOurServer(t *testing.T) {
 func TestRunRefusedCredential(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cfg := turn.Config{Listen: "127.0.0.1:0", TLSListen: turn.TLSOff, UDPSockets: 1}.WithDefaults()
+	cfg := turn.Config{Listen: "127.0.0.1:0", TLSListen: turn.TLSOff, UDPSockets: 1, RelayBind: "127.0.0.1"}.WithDefaults()
 	socks, err := turn.Listen(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
