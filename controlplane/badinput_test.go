@@ -259,3 +259,34 @@ func TestBodyTooLarge(t *testing.T) {
 	pad := strings.Repeat("p", 1<<20-64)
 	e.must(t, 201, "POST", "/v1/spaces", w.owner.userToken, `{"name":"b","pad":"`+pad+`"}`)
 }
+
+// TestTokenBodyForms: JSON labelled as a form (curl -d '{...}'), a form
+// without a content type, and a form with one all work.
+func TestTokenBodyForms(t *testing.T) {
+	e := start(t, envOpts{})
+	cl := e.newClient(t, "acme")
+	js := `{"grant_type":"client_credentials","client_id":"` + cl.clientID + `","client_secret":"` + cl.secret + `"}`
+	form := "grant_type=client_credentials&client_id=" + cl.clientID + "&client_secret=" + cl.secret
+	for _, tt := range []struct{ name, ct, body string }{
+		{"json as form", "application/x-www-form-urlencoded", js},
+		{"json without type", "", js},
+		{"form without type", "", form},
+		{"form", "application/x-www-form-urlencoded; charset=utf-8", form},
+		{"json", "application/json", js},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.base+"/v1/auth/token", strings.NewReader(tt.body))
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			resp, err := e.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		})
+	}
+}

@@ -53,8 +53,10 @@ func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthEr
 	var req tokenRequest
 	ct := string(bytes.TrimSpace(bytes.ToLower(contentType)))
 	trimmedBody := bytes.TrimSpace(body)
-	isForm := strings.HasPrefix(ct, "application/x-www-form-urlencoded") ||
-		(ct == "" && len(trimmedBody) > 0 && trimmedBody[0] != '{') // a form sent without its header
+	// The body's first byte decides: curl -d '{...}' labels JSON as a form,
+	// and some clients send a form without its content type.
+	isForm := len(trimmedBody) > 0 && trimmedBody[0] != '{' &&
+		(ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded"))
 	if isForm {
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
