@@ -87,9 +87,7 @@ func (a *API) generateAccess(r *request) error {
 	if err := a.o.Store.CreateAccessLink(r.ctx, l); err != nil {
 		return about("access link", "access_link", err)
 	}
-	v := url.Values{}
-	v.Set("participantName", username)
-	v.Set("accessToken", tok)
-	u := a.o.PublicURL + "/room/" + url.PathEscape(rm.Alias) + "?" + v.Encode()
+	// The reference's parameter order: participantName, then accessToken.
+	u := a.o.PublicURL + "/room/" + url.PathEscape(rm.Alias) + "?participantName=" + url.QueryEscape(username) + "&accessToken=" + tok
 	return r.json(http.StatusOK, generateAccessReply{URL: u, AccessToken: tok, ExpiresAt: exp})
 }
