@@ -49,5 +49,11 @@ func FuzzScreen(f *testing.F) {
 		if len(c.pending) > maxFrame {
 			t.Fatalf("pending grew to %d", len(c.pending))
 		}
+		// Nothing is lost or invented: what is not pending is ready (no
+		// reply function can drop a frame here: replies go nowhere, and
+		// only a verified ChannelBind to a denied peer is dropped).
+		if len(c.ready)+len(c.pending) > 2*len(b) {
+			t.Fatalf("%d ready + %d pending from 2×%d bytes", len(c.ready), len(c.pending), len(b))
+		}
 	})
 }

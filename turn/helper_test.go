@@ -3,6 +3,7 @@ package turn
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -109,6 +110,7 @@ func startServer(t testing.TB, mutate func(*Config), secrets ...string) *testSer
 type rawClient struct {
 	t           testing.TB
 	conn        *net.UDPConn
+	stream      net.Conn // TCP instead of conn when set
 	user, pass  string
 	realm       string
 	nonce       string
@@ -169,8 +171,55 @@ func (c *rawClient) request(method stun.Method, attrs ...stun.Setter) *stun.Mess
 	return c.lastMessage
 }
 
+// newRawTCPClient speaks TURN over TCP.
+func newRawTCPClient(t testing.TB, server, user, pass string) *rawClient {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", server, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &rawClient{t: t, stream: c, user: user, pass: pass}
+}
+
+func (c *rawClient) roundTripStream(req *stun.Message) *stun.Message {
+	c.t.Helper()
+	if _, err := c.stream.Write(req.Raw); err != nil {
+		c.t.Fatal(err)
+	}
+	_ = c.stream.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		hdr := make([]byte, 20)
+		if _, err := io.ReadFull(c.stream, hdr[:4]); err != nil {
+			return nil
+		}
+		var body []byte
+		if hdr[0]&0xc0 == 0x40 { // ChannelData, padded
+			body = make([]byte, (int(hdr[2])<<8|int(hdr[3])+3)&^3)
+			if _, err := io.ReadFull(c.stream, body); err != nil {
+				return nil
+			}
+			continue
+		}
+		if _, err := io.ReadFull(c.stream, hdr[4:]); err != nil {
+			return nil
+		}
+		body = make([]byte, int(hdr[2])<<8|int(hdr[3]))
+		if _, err := io.ReadFull(c.stream, body); err != nil {
+			return nil
+		}
+		m := &stun.Message{Raw: append(hdr, body...)}
+		if m.Decode() == nil && m.TransactionID == req.TransactionID {
+			return m
+		}
+	}
+}
+
 func (c *rawClient) roundTrip(req *stun.Message) *stun.Message {
 	c.t.Helper()
+	if c.stream != nil {
+		return c.roundTripStream(req)
+	}
 	if _, err := c.conn.Write(req.Raw); err != nil {
 		c.t.Fatal(err)
 	}
@@ -230,16 +279,30 @@ func (c *rawClient) sendData(peer netip.AddrPort, data []byte) {
 	pa := &stun.XORMappedAddress{IP: peer.Addr().AsSlice(), Port: int(peer.Port())}
 	m := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodSend, stun.ClassIndication), xorPeer{pa},
 		stun.RawAttribute{Type: stun.AttrData, Value: data}, stun.Fingerprint)
-	if _, err := c.conn.Write(m.Raw); err != nil {
-		c.t.Fatal(err)
-	}
+	c.write(m.Raw)
 }
 
 // channelData sends a ChannelData message.
 func (c *rawClient) channelData(ch uint16, data []byte) {
 	c.t.Helper()
 	b := append([]byte{byte(ch >> 8), byte(ch), byte(len(data) >> 8), byte(len(data))}, data...)
-	if _, err := c.conn.Write(b); err != nil {
+	if c.stream != nil {
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+	}
+	c.write(b)
+}
+
+func (c *rawClient) write(b []byte) {
+	c.t.Helper()
+	var err error
+	if c.stream != nil {
+		_, err = c.stream.Write(b)
+	} else {
+		_, err = c.conn.Write(b)
+	}
+	if err != nil {
 		c.t.Fatal(err)
 	}
 }

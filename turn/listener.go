@@ -69,7 +69,10 @@ func (l *udpListener) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		select {
 		case pkt := <-l.p.stun:
-			if !l.s.screen(pkt.data, pkt.from, l.conn) {
+			from := pkt.from
+			if !l.s.screen(pkt.data, pkt.from, func(b []byte) {
+				_, _ = l.conn.WriteToUDPAddrPort(b, from)
+			}) {
 				continue
 			}
 			return copy(b, pkt.data), net.UDPAddrFromAddrPort(pkt.from), nil
@@ -139,8 +142,9 @@ func (l *udpListener) SetWriteDeadline(t time.Time) error { return nil }
 // against every TURN secret (so that pion gets the right key) and answers a
 // ChannelBind to a denied peer with 403 Forbidden itself (pion/turn v5
 // answers 401 there). It reports whether pion should see the message.
-// reply is nil when no answer can be sent (TCP: pion answers).
-func (s *Server) screen(b []byte, from netip.AddrPort, reply net.PacketConn) bool {
+// reply sends an answer to the client; with a nil reply the message is only
+// checked.
+func (s *Server) screen(b []byte, from netip.AddrPort, reply func([]byte)) bool {
 	msg := &stun.Message{Raw: append([]byte(nil), b...)}
 	if err := msg.Decode(); err != nil {
 		return true // pion decides what to do with garbage
@@ -169,36 +173,61 @@ func (s *Server) screen(b []byte, from netip.AddrPort, reply net.PacketConn) boo
 		stun.Fingerprint,
 	)
 	if err == nil {
-		_, _ = reply.WriteTo(resp.Raw, net.UDPAddrFromAddrPort(from))
+		reply(resp.Raw)
 	}
 	return false
 }
 
-// sniffConn wraps a TCP/TLS client connection: it passes the stream to pion
-// unchanged, and screens each STUN frame on the way so that credentials
-// signed by any TURN secret verify.
+// sniffConn wraps a TCP/TLS client connection: it cuts the stream into
+// STUN and ChannelData frames (RFC 8656 §12.5: ChannelData over TCP is
+// padded to 4 bytes) and screens each STUN frame as the UDP path does, so
+// that credentials of every secret verify and a ChannelBind to a denied
+// peer gets 403. pion reads the frames that pass.
 type sniffConn struct {
 	net.Conn
 	s       *Server
 	from    netip.AddrPort
-	pending []byte
+	rbuf    []byte
+	pending []byte // an incomplete frame
+	ready   []byte // frames for pion
+	err     error
+	wmu     sync.Mutex
 }
 
 // maxFrame bounds the bytes held while a frame is incomplete.
 const maxFrame = 0x10000 + 20
 
 func (c *sniffConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.feed(p[:n])
+	for {
+		if len(c.ready) > 0 {
+			n := copy(p, c.ready)
+			c.ready = c.ready[n:]
+			return n, nil
+		}
+		if c.err != nil {
+			return 0, c.err
+		}
+		if c.rbuf == nil {
+			c.rbuf = make([]byte, 4096)
+		}
+		n, err := c.Conn.Read(c.rbuf)
+		c.feed(c.rbuf[:n])
+		c.err = err
 	}
-	return n, err
 }
 
-// feed parses the stream into STUN and ChannelData frames (RFC 8656 §12.5:
-// ChannelData over TCP is padded to 4 bytes).
+func (c *sniffConn) reply(b []byte) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, _ = c.Conn.Write(b)
+}
+
+// feed parses complete frames out of the stream into ready.
 func (c *sniffConn) feed(b []byte) {
 	c.pending = append(c.pending, b...)
+	if len(c.ready) == 0 {
+		c.ready = c.ready[:0]
+	}
 	for {
 		buf := c.pending
 		if len(buf) < 4 {
@@ -213,13 +242,15 @@ func (c *sniffConn) feed(b []byte) {
 		if len(buf) < size {
 			break
 		}
-		if buf[0]&0xc0 == 0 {
-			c.s.screen(buf[:size], c.from, nil)
+		if buf[0]&0xc0 != 0 || c.s.screen(buf[:size], c.from, c.reply) {
+			c.ready = append(c.ready, buf[:size]...)
 		}
 		c.pending = buf[size:]
 	}
 	if len(c.pending) > maxFrame {
-		c.pending = nil // not TURN; pion will give up on this stream
+		// Not TURN: hand it over, pion gives up on this stream.
+		c.ready = append(c.ready, c.pending...)
+		c.pending = nil
 	}
 	if len(c.pending) == 0 {
 		c.pending = nil

@@ -124,12 +124,28 @@ func TestChannelFastPath(t *testing.T) {
 	}
 }
 
-// TestDeniedPeers asks to relay to addresses the policy refuses: the server
-// answers 403 and sends nothing.
+// TestDeniedPeers asks to relay to addresses the policy refuses, over UDP
+// and TCP: the server answers 403 and sends nothing.
 func TestDeniedPeers(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.Allow = nil }) // loopback not opened
 	user, pass := creds(testSecret, "mallory", time.Hour)
-	c := newRawClient(t, ts.udp, user, pass)
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			var c *rawClient
+			if transport == "udp" {
+				c = newRawClient(t, ts.udp, user, pass)
+			} else {
+				c = newRawTCPClient(t, ts.tcp, user, pass)
+			}
+			testDenied(t, ts, c)
+		})
+	}
+	if n := ts.guard.count(); n != 0 {
+		t.Fatalf("%d packets reached the send guard: the policy let them through", n)
+	}
+}
+
+func testDenied(t *testing.T, ts *testServer, c *rawClient) {
 	if code := c.allocate(); code != 0 {
 		t.Fatalf("allocate: %v", code)
 	}
@@ -170,9 +186,6 @@ func TestDeniedPeers(t *testing.T) {
 			}
 		})
 	}
-	if n := ts.guard.count(); n != 0 {
-		t.Fatalf("%d packets reached the send guard: the policy let them through", n)
-	}
 }
 
 func TestCredentials(t *testing.T) {
@@ -209,6 +222,11 @@ func TestCredentials(t *testing.T) {
 				t.Fatalf("auth failures +%d", failed)
 			}
 		})
+	}
+	// Over TCP too (the stream is screened frame by frame).
+	u, p = creds(testSecret, "tcp-old", time.Hour)
+	if code := newRawTCPClient(t, ts.tcp, u, p).allocate(); code != 0 {
+		t.Fatalf("old secret over TCP: %v", code)
 	}
 	// Rotation done: the old secret goes away.
 	ts.SetSecrets([]string{otherSecret})
