@@ -80,6 +80,9 @@ type Report struct {
 	Rows   []Row     `json:"rows"`
 }
 
+// formWave is how many nodes start at once while a cluster forms.
+const formWave = 10
+
 // Progress receives a line of progress (may be nil).
 type Progress func(format string, args ...any)
 
@@ -262,7 +265,9 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 	defer c.stopAll()
 	row := Row{N: size}
 
-	// Formation: the nodes join through a handful of seeds.
+	// Formation: the nodes join through a handful of seeds, in waves of
+	// formWave (a fleet boots by rollout, not all at one instant), each wave
+	// given time to converge before the next.
 	t0 := time.Now()
 	for i := range size {
 		var seeds []string
@@ -274,9 +279,11 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 			return row, err
 		}
 		c.nodes = append(c.nodes, b)
-	}
-	if err := c.waitAll(ctx, size, cfg.Timeout); err != nil {
-		return row, err
+		if len(c.nodes)%formWave == 0 || len(c.nodes) == size {
+			if err := c.waitAll(ctx, len(c.nodes), cfg.Timeout); err != nil {
+				return row, err
+			}
+		}
 	}
 	row.FormMs = ms(time.Since(t0))
 	progress("N=%d: formed in %.0f ms", size, row.FormMs)

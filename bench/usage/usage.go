@@ -21,22 +21,36 @@ import (
 type Source interface {
 	Name() string
 	Kind() string // "self", "/proc" or "prometheus"
+	// Generator is true for processes of the load generator (their usage
+	// is summed as the generator's), false for servers under test.
+	Generator() bool
 	Read(ctx context.Context) (cpuSeconds, rssBytes float64, err error)
 }
 
-// Self is the bench process.
-func Self() Source { return procSource{name: "generator", kind: "self", pid: 0} }
+// Self is the bench process as the load generator.
+func Self() Source { return procSource{name: "generator", kind: "self", gen: true} }
 
-// Proc is a local process read from /proc.
+// SelfServer is the bench process when it hosts the servers under test
+// (a self-contained run whose load comes from agent processes).
+func SelfServer(name string) Source { return procSource{name: name, kind: "self"} }
+
+// Proc is a local server process read from /proc.
 func Proc(name string, pid int) Source { return procSource{name: name, kind: "/proc", pid: pid} }
+
+// GeneratorProc is a local process of the load generator (an agent).
+func GeneratorProc(name string, pid int) Source {
+	return procSource{name: name, kind: "/proc", pid: pid, gen: true}
+}
 
 type procSource struct {
 	name, kind string
 	pid        int
+	gen        bool
 }
 
-func (p procSource) Name() string { return p.name }
-func (p procSource) Kind() string { return p.kind }
+func (p procSource) Name() string    { return p.name }
+func (p procSource) Kind() string    { return p.kind }
+func (p procSource) Generator() bool { return p.gen }
 
 func (p procSource) Read(context.Context) (float64, float64, error) {
 	var proc procfs.Proc
@@ -70,8 +84,9 @@ type promSource struct {
 	client    *http.Client
 }
 
-func (p promSource) Name() string { return p.name }
-func (p promSource) Kind() string { return "prometheus" }
+func (p promSource) Name() string    { return p.name }
+func (p promSource) Kind() string    { return "prometheus" }
+func (p promSource) Generator() bool { return false }
 
 // ErrNoProcessMetrics means the endpoint lacks the process collector.
 var ErrNoProcessMetrics = errors.New("usage: no process_cpu_seconds_total in metrics")
@@ -247,6 +262,7 @@ type Report struct {
 	Series      []result.Series // CPU percent over time, one per source
 	MachineBusy float64         // mean busy percent of the machine (100 per core)
 	Errors      []error         // sources that could not be read
+	generator   []bool          // per usage: part of the load generator
 }
 
 // Report summarises the samples so far.
@@ -263,6 +279,7 @@ func (s *Sampler) Report() Report {
 			continue
 		}
 		rep.Usages = append(rep.Usages, st.usage(src.Name(), src.Kind()))
+		rep.generator = append(rep.generator, src.Generator())
 		rep.Series = append(rep.Series, result.Series{Name: "cpu " + src.Name(), Unit: result.UnitPercent, Points: append([]result.Point(nil), st.cpu...)})
 	}
 	if s.machine.has {
@@ -276,14 +293,16 @@ func (s *Sampler) Report() Report {
 // at least 85% busy, or when the machine was saturated (at least 90% of
 // every core) while the generator used more CPU than the servers together.
 func (rep Report) Fill(r *result.Result) {
+	var gens []result.Usage
 	for i, u := range rep.Usages {
-		if u.Source == "self" {
-			r.Resources.Generator = u
+		if i < len(rep.generator) && rep.generator[i] {
+			gens = append(gens, u)
 		} else {
 			r.Resources.Servers = append(r.Resources.Servers, u)
 		}
 		r.Series = append(r.Series, rep.Series[i])
 	}
+	r.Resources.Generator = sum(gens)
 	for _, err := range rep.Errors {
 		r.Warn("resource sampling: %v", err)
 	}
@@ -306,4 +325,20 @@ func (rep Report) Fill(r *result.Result) {
 		r.Resources.GeneratorLimited = true
 		r.Warn("the machine was saturated (%.0f%% of %d cores) and the generator used more CPU (%.0f%%) than the servers (%.0f%%): run the generator on another machine for the servers' true limit", rep.MachineBusy/float64(runtime.NumCPU()), runtime.NumCPU(), gen.CPUPercent, servers)
 	}
+}
+
+// sum adds up the generator's processes into one usage.
+func sum(us []result.Usage) result.Usage {
+	if len(us) == 1 {
+		return us[0]
+	}
+	out := result.Usage{Name: fmt.Sprintf("generator (%d processes)", len(us)), Source: "/proc"}
+	for _, u := range us {
+		out.CPUPercent += u.CPUPercent
+		out.CPUPercentMax += u.CPUPercentMax // an upper bound: peaks may not coincide
+		out.RSSBytes += u.RSSBytes
+		out.RSSMaxBytes += u.RSSMaxBytes
+		out.Samples = max(out.Samples, u.Samples)
+	}
+	return out
 }

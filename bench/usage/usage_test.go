@@ -89,8 +89,9 @@ func TestFillGeneratorLimited(t *testing.T) {
 		rep     Report
 		limited bool
 	}{
-		{"idle", Report{Usages: []result.Usage{{Source: "self", CPUPercent: 10}}, Series: make([]result.Series, 1)}, false},
-		{"generator saturated", Report{Usages: []result.Usage{{Source: "self", CPUPercent: 1000}}, Series: make([]result.Series, 1)}, true},
+		{"idle", Report{Usages: []result.Usage{{Source: "self", CPUPercent: 10}}, Series: make([]result.Series, 1), generator: []bool{true}}, false},
+		{"generator saturated", Report{Usages: []result.Usage{{Source: "self", CPUPercent: 1000}}, Series: make([]result.Series, 1), generator: []bool{true}}, true},
+		{"agents summed", Report{Usages: []result.Usage{{CPUPercent: 500}, {CPUPercent: 500}, {CPUPercent: 5}}, Series: make([]result.Series, 3), generator: []bool{true, true, false}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

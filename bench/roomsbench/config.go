@@ -1,0 +1,116 @@
+package roomsbench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spacecast/spacecast/bench/scenario"
+)
+
+// Config is the rooms scenario's settings (and its scenario-file format).
+type Config struct {
+	scenario.Common `yaml:",inline"`
+	// Rooms, Participants per room, and how many of them publish.
+	Rooms        int `yaml:"rooms" json:"rooms"`
+	Participants int `yaml:"participants" json:"participants"`
+	Publishers   int `yaml:"publishers" json:"publishers"`
+	// Agents is the number of agent processes the participants spread over.
+	Agents int `yaml:"agents" json:"agents"`
+	// Duration is how long every participant stays after the first join.
+	Duration time.Duration `yaml:"duration" json:"duration"`
+	// Spread is the time between two joins (0 with Storm).
+	Spread time.Duration `yaml:"spread" json:"spread"`
+	// Storm makes every participant join within StormWindow.
+	Storm       bool          `yaml:"storm" json:"storm"`
+	StormWindow time.Duration `yaml:"stormWindow" json:"stormWindow"`
+	// Simulcast publishes three VP8 layers per camera.
+	Simulcast bool `yaml:"simulcast" json:"simulcast"`
+	// Cut takes one agent's network down for a while (fault injection).
+	Cut *Cut `yaml:"cut" json:"cut,omitempty"`
+
+	// ClientSecret comes from the environment.
+	ClientSecret string `yaml:"-" json:"-"`
+	// Exe is the spacecast binary the agents run (`bench rooms --agent`).
+	Exe string `yaml:"-" json:"-"`
+	// AgentStderr, when set, receives the agents' stderr (debugging).
+	AgentStderr io.Writer `yaml:"-" json:"-"`
+	// AgentEnv is added to the agents' environment.
+	AgentEnv      []string `yaml:"-" json:"-"`
+	SelfContained bool     `yaml:"-" json:"selfContained"`
+}
+
+// Cut is a fault: agent Agent (0-based) loses its link At after the first
+// join, for For.
+type Cut struct {
+	Agent int           `yaml:"agent" json:"agent"`
+	At    time.Duration `yaml:"at" json:"at"`
+	For   time.Duration `yaml:"for" json:"for"`
+}
+
+// DefaultConfig returns the defaults: two rooms of four, two publishing.
+func DefaultConfig() Config {
+	return Config{
+		Common:       scenario.Common{Scenario: "rooms"},
+		Rooms:        2,
+		Participants: 4,
+		Publishers:   2,
+		Agents:       2,
+		Duration:     10 * time.Second,
+		Spread:       50 * time.Millisecond,
+		StormWindow:  2 * time.Second,
+		Simulcast:    true,
+	}
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
+	if c.Rooms < 1 || c.Rooms > 10_000 {
+		bad("rooms: 1 to 10000")
+	}
+	if c.Participants < 1 || c.Participants > 1000 {
+		bad("participants: 1 to 1000 per room")
+	}
+	if c.Publishers < 0 || c.Publishers > c.Participants {
+		bad("publishers: 0 to participants")
+	}
+	if c.Agents < 1 || c.Agents > 200 {
+		bad("agents: 1 to 200")
+	}
+	if c.Duration <= 0 {
+		bad("duration: must be positive")
+	}
+	if c.Spread < 0 || c.StormWindow < 0 {
+		bad("spread and stormWindow: must not be negative")
+	}
+	if c.Cut != nil && (c.Cut.Agent < 0 || c.Cut.Agent >= c.Agents || c.Cut.At < 0 || c.Cut.For <= 0 || c.Cut.At+c.Cut.For >= c.Duration) {
+		bad("cut: agent in [0, agents), at >= 0, for > 0, and at+for within the duration")
+	}
+	if c.Target != "" && (c.ClientID == "" || c.ClientSecret == "") {
+		bad("a run against --target needs --client-id and SPACECAST_BENCH_CLIENT_SECRET")
+	}
+	if c.Target != "" && c.Cut != nil {
+		bad("cut: only in a self-contained run (agents in namespaces)")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("roomsbench: %w", err)
+	}
+	return nil
+}
+
+// total is the number of participants.
+func (c Config) total() int { return c.Rooms * c.Participants }
+
+// spread is the time between two joins.
+func (c Config) spread() time.Duration {
+	if c.Storm {
+		if n := c.total(); n > 1 {
+			return c.StormWindow / time.Duration(n)
+		}
+		return 0
+	}
+	return c.Spread
+}

@@ -1,0 +1,14 @@
+// Package roomsbench is the rooms scenario of `spacecast bench`: the user
+// path under load. Through the REST API it makes a user, a space, rooms
+// and one single-use link per participant; agent processes (each running
+// many simulated participants, see package participant) redeem the links
+// at the control plane's join endpoint and connect to the edge they are
+// given, publish and subscribe; the agents report JSON lines that this
+// package turns into join latency, loss, jitter, bitrate and one-way delay.
+// In a self-contained run it starts a control plane and an edge on a
+// bridge of a throwaway network (internal/netns) and runs each agent in a
+// namespace of its own, because the LiveKit SDK ignores loopback
+// addresses. A join storm is the same scenario with every participant
+// joining within a short window; a cut (an agent's link down for a while)
+// injects packet loss that the report must show.
+package roomsbench

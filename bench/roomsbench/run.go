@@ -1,0 +1,293 @@
+package roomsbench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spacecast/spacecast/bench/participant"
+	"github.com/spacecast/spacecast/bench/progress"
+	"github.com/spacecast/spacecast/bench/result"
+	"github.com/spacecast/spacecast/bench/usage"
+	"github.com/spacecast/spacecast/internal/netns"
+)
+
+// Bench is one run of the rooms scenario.
+type Bench struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New validates cfg. log may be nil.
+func New(cfg Config, log *slog.Logger) (*Bench, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Exe = exe
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Bench{cfg: cfg, log: log}, nil
+}
+
+// agent is one agent process.
+type agent struct {
+	idx    int
+	cmd    *exec.Cmd
+	host   *netns.Host
+	stderr tail
+	done   chan error
+}
+
+// Run makes the rooms and links, runs the agents and measures.
+func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, error) {
+	c := b.cfg
+	start := time.Now()
+	base, clientID, secret := c.Target, c.ClientID, c.ClientSecret
+	var loc *local
+	if c.Target == "" {
+		if err := netns.Available(); err != nil {
+			return nil, fmt.Errorf("roomsbench: a self-contained run puts its participants in network namespaces (the LiveKit SDK skips loopback): %w", err)
+		}
+		p.Printf("self-contained: starting a control plane and an edge on a throwaway bridge network")
+		var err error
+		if loc, err = startLocal(ctx, c.Agents, b.log); err != nil {
+			return nil, err
+		}
+		defer loc.close()
+		base, clientID, secret = loc.info.URL, loc.info.ClientID, loc.info.ClientSecret
+		c.SelfContained = true
+	}
+	r := result.New("rooms", base, start)
+	r.Meta.SelfContained = c.SelfContained
+	r.Config = c
+
+	p.Printf("creating %d rooms with %d single-use links each through %s", c.Rooms, c.Participants, base)
+	all, err := seats(ctx, c, base, clientID, secret)
+	if err != nil {
+		return nil, err
+	}
+
+	// Seat i joins at first + i*spread; agent a gets seats a, a+A, a+2A...
+	spread := c.spread()
+	first := time.Now().Add(1500 * time.Millisecond) // time for the agents to start
+	until := first.Add(time.Duration(len(all)-1)*spread + c.Duration)
+	col := newCollector(first)
+	agents := make([]*agent, c.Agents)
+	for a := range agents {
+		plan := participant.Plan{ControlPlane: base, Simulcast: c.Simulcast, Start: first.Add(time.Duration(a) * spread), Spread: spread * time.Duration(c.Agents), Until: until}
+		for i := a; i < len(all); i += c.Agents {
+			plan.Seats = append(plan.Seats, all[i])
+		}
+		ag := &agent{idx: a, done: make(chan error, 1)}
+		if loc != nil {
+			ag.host = loc.hosts[a]
+			ag.cmd = ag.host.Command(ctx, c.Exe, "bench", "rooms", "--agent")
+		} else {
+			ag.cmd = exec.CommandContext(ctx, c.Exe, "bench", "rooms", "--agent")
+		}
+		if err := b.startAgent(ag, plan, col); err != nil {
+			stopAgents(agents[:a])
+			return nil, err
+		}
+		agents[a] = ag
+	}
+	defer stopAgents(agents)
+
+	sources := []usage.Source{usage.Self()}
+	if loc != nil {
+		sources = []usage.Source{usage.SelfServer("control plane + edge (bench process)")}
+	}
+	for _, ag := range agents {
+		sources = append(sources, usage.GeneratorProc(fmt.Sprintf("agent %d", ag.idx+1), ag.cmd.Process.Pid))
+	}
+	sampler := usage.NewSampler(time.Second, start, sources...)
+	sctx, stopSampler := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); _ = sampler.Run(sctx) }()
+
+	if c.Cut != nil && loc != nil {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			b.cut(sctx, loc.hosts[c.Cut.Agent], first.Add(c.Cut.At), c.Cut.For, p)
+		}()
+	}
+
+	p.Printf("%d participants in %d agents, joins every %s from %s, leaving at %s", len(all), c.Agents, spread, first.Format("15:04:05.000"), until.Format("15:04:05.000"))
+	allDone := make(chan struct{})
+	go func() {
+		for _, ag := range agents {
+			err := <-ag.done
+			ag.done <- err
+		}
+		close(allDone)
+	}()
+	tk := time.NewTicker(time.Second)
+	deadline := time.NewTimer(time.Until(until) + 30*time.Second)
+	var agentErrs []string
+wait:
+	for {
+		select {
+		case <-tk.C:
+			j, rx, loss, errs := col.status()
+			p.Update("joined %d/%d  rx %.0f kbps  loss %.2f%%  errors %d", j, len(all), rx/1e3, loss, errs)
+		case <-allDone:
+			break wait
+		case <-deadline.C:
+			agentErrs = append(agentErrs, "agents did not finish in time: stopped")
+			stopAgents(agents)
+		case <-ctx.Done():
+			stopAgents(agents)
+			<-allDone
+			break wait
+		}
+	}
+	for _, ag := range agents {
+		err := <-ag.done
+		ag.done <- err
+		if err != nil {
+			agentErrs = append(agentErrs, fmt.Sprintf("agent %d: %v: %s", ag.idx+1, err, ag.stderr.String()))
+		}
+	}
+	tk.Stop()
+	deadline.Stop()
+	stopSampler()
+	bg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	col.fill(r, c, len(all))
+	for _, e := range agentErrs {
+		r.Warn("%s", e)
+	}
+	sampler.Report().Fill(r)
+	r.Meta.DurationSec = time.Since(start).Seconds()
+	return r, nil
+}
+
+func (b *Bench) startAgent(ag *agent, plan participant.Plan, col *collector) error {
+	in, err := json.Marshal(plan)
+	if err != nil {
+		return err
+	}
+	ag.cmd.Stdin = bytes.NewReader(in)
+	ag.cmd.Env = append(os.Environ(), b.cfg.AgentEnv...)
+	ag.cmd.Stderr = &ag.stderr
+	if b.cfg.AgentStderr != nil {
+		ag.cmd.Stderr = io.MultiWriter(&ag.stderr, b.cfg.AgentStderr)
+	}
+	ag.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := ag.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := ag.cmd.Start(); err != nil {
+		return fmt.Errorf("roomsbench: start agent: %w", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			var e participant.Event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				col.add(ag.idx, participant.Event{Ev: "error", Msg: "bad agent line: " + truncate(sc.Text(), 200)})
+				continue
+			}
+			col.add(ag.idx, e)
+		}
+		_, _ = io.Copy(io.Discard, out)
+		ag.done <- ag.cmd.Wait()
+	}()
+	return nil
+}
+
+func stopAgents(agents []*agent) {
+	for _, ag := range agents {
+		if ag != nil && ag.cmd.Process != nil && ag.cmd.ProcessState == nil {
+			_ = ag.cmd.Process.Signal(os.Interrupt)
+		}
+	}
+	for _, ag := range agents {
+		if ag == nil || ag.cmd.Process == nil {
+			continue
+		}
+		select {
+		case err := <-ag.done:
+			ag.done <- err
+		case <-time.After(10 * time.Second):
+			_ = ag.cmd.Process.Kill()
+			err := <-ag.done
+			ag.done <- err
+		}
+	}
+}
+
+// cut takes host's link down at at, for d.
+func (b *Bench) cut(ctx context.Context, h *netns.Host, at time.Time, d time.Duration, p *progress.Printer) {
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	if err := h.Disconnect(context.Background()); err != nil {
+		p.Printf("cut: %v", err)
+		return
+	}
+	p.Printf("cut: %s off the network for %s", h.Name, d)
+	t.Reset(d)
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	if err := h.Reconnect(context.Background()); err != nil {
+		p.Printf("cut: reconnect: %v", err)
+	}
+}
+
+// tail keeps the last 4 KiB written (an agent's stderr).
+type tail struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
