@@ -178,6 +178,8 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	if err != nil {
 		return nil, err
 	}
+	defer baseClient.close()
+	defer b.api.close()
 	bst := phase("baseline GET", closed, func(ctx context.Context, _ int) error {
 		return expect(baseClient.do(ctx, "GET", "/v1/spaces/x/rooms/y", b.userToken, nil, nil))
 	})

@@ -18,8 +18,6 @@ func TestMain(m *testing.M) {
 	// the server date ticker, worker-pool reapers) outlive their owners by
 	// design; everything the bench starts must be gone.
 	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"))
 }
@@ -58,7 +56,7 @@ func tiny(info selfhost.Info) Config {
 	cfg.MaxLinks = 300
 	cfg.SecondJoins = 20
 	cfg.RaceLinks = 3
-	cfg.RaceJoiners = 4
+	cfg.RaceJoiners = 9 // more than the connections
 	return cfg
 }
 

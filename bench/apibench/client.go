@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -26,12 +27,19 @@ func newClient(target string, conns int) (*client, error) {
 	}
 	return &client{
 		hc: &fasthttp.HostClient{
-			Addr:                          hostPort(u),
-			IsTLS:                         u.Scheme == "https",
-			MaxConns:                      conns,
-			ReadTimeout:                   30 * time.Second,
-			WriteTimeout:                  30 * time.Second,
-			MaxIdemponentCallAttempts:     1,
+			Addr:                      hostPort(u),
+			IsTLS:                     u.Scheme == "https",
+			MaxConns:                  conns,
+			ReadTimeout:               30 * time.Second,
+			WriteTimeout:              30 * time.Second,
+			MaxIdemponentCallAttempts: 1,
+			// A plain dialer: fasthttp's default one starts a process-wide
+			// cache goroutine that never ends.
+			Dial: func(addr string) (net.Conn, error) {
+				return (&net.Dialer{Timeout: 5 * time.Second}).Dial("tcp", addr)
+			},
+			// Short, so the pool's cleaner goroutine ends soon after close.
+			MaxIdleConnDuration:           300 * time.Millisecond,
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 		},
@@ -96,3 +104,6 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// close drops the idle connections (their cleaner goroutine then ends).
+func (c *client) close() { c.hc.CloseIdleConnections() }

@@ -132,6 +132,11 @@ func (b *Bench) joins(ctx context.Context, r *result.Result, phase phaseFunc) er
 
 	// Concurrent redeemers of one link: exactly one wins.
 	if b.cfg.RaceLinks > 0 && b.cfg.RaceJoiners > 1 {
+		rc, err := newClient(b.cfg.Target, b.cfg.RaceJoiners)
+		if err != nil {
+			return err
+		}
+		defer rc.close()
 		var bad, total int
 		for l := 0; l < b.cfg.RaceLinks; l++ {
 			t, err := generate(ctx)
@@ -144,7 +149,7 @@ func (b *Bench) joins(ctx context.Context, r *result.Result, phase phaseFunc) er
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					code, err := join(ctx, t)
+					code, err := rc.do(ctx, "POST", joinPath, "", mustJSON(map[string]string{"accessToken": t}), nil)
 					switch {
 					case err == nil && code == 200:
 						wins.Add(1)

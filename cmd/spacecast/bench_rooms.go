@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +33,25 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 	fs.BoolVar(&cfg.Storm, "storm", cfg.Storm, "join storm: everyone joins within --storm-window")
 	fs.DurationVar(&cfg.StormWindow, "storm-window", cfg.StormWindow, "join storm window")
 	fs.BoolVar(&cfg.Simulcast, "simulcast", cfg.Simulcast, "publish three VP8 simulcast layers")
+	fs.Func("cut", "fault injection `agent:at:for`: take agent N (0-based) off the network at AT for FOR, e.g. 1:2s:1500ms", func(v string) error {
+		f := strings.Split(v, ":")
+		if len(f) != 3 {
+			return fmt.Errorf("want agent:at:for, got %q", v)
+		}
+		var c roomsbench.Cut
+		var err error
+		if c.Agent, err = strconv.Atoi(f[0]); err != nil {
+			return fmt.Errorf("cut agent: %w", err)
+		}
+		if c.At, err = time.ParseDuration(f[1]); err != nil {
+			return fmt.Errorf("cut at: %w", err)
+		}
+		if c.For, err = time.ParseDuration(f[2]); err != nil {
+			return fmt.Errorf("cut for: %w", err)
+		}
+		cfg.Cut = &c
+		return nil
+	})
 	verbose := fs.Bool("verbose", false, "show the agents' and servers' logs on stderr")
 	agent := fs.Bool("agent", false, "internal: run as an agent of a rooms run (plan on stdin, events on stdout)")
 	if err := harness.Parse(fs, args, "rooms", &cfg, path); err != nil {
