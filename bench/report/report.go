@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spacecast/spacecast/bench/result"
@@ -132,8 +133,12 @@ func HTML(w io.Writer, r *result.Result) error {
 			lineChart(s.Name+": p99 latency against offered load", "offered req/s", "ms", []line{p99}))
 	}
 	if r.Config != nil {
-		b, _ := json.MarshalIndent(r.Config, "", "  ")
-		p.Config = string(b)
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // the template escapes
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r.Config)
+		p.Config = b.String()
 	}
 	return pageTmpl.Execute(w, p)
 }
