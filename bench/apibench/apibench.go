@@ -28,6 +28,10 @@ type Config struct {
 	Connections int `yaml:"connections" json:"connections"`
 	// Duration is the length of each measured phase.
 	Duration time.Duration `yaml:"duration" json:"duration"`
+	// Warmup runs before each repeatable phase (baseline, GET, token,
+	// create) without being measured: connections, caches and the heap
+	// settle first.
+	Warmup time.Duration `yaml:"warmup" json:"warmup"`
 	// Ops are the phases to run: token, get, create, join (default all).
 	Ops []string `yaml:"ops" json:"ops"`
 	// SweepSteps are the offered rates of the GET sweep, as fractions of
@@ -60,6 +64,7 @@ func DefaultConfig() Config {
 		Common:        scenario.Common{Scenario: "api"},
 		Connections:   32,
 		Duration:      5 * time.Second,
+		Warmup:        time.Second,
 		Ops:           []string{"token", "get", "create", "join"},
 		SweepSteps:    []float64{0.1, 0.25, 0.5, 0.75, 0.9, 1.0},
 		SweepDuration: 3 * time.Second,
@@ -84,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.Duration <= 0 {
 		errs = append(errs, errors.New("duration: must be positive"))
+	}
+	if c.Warmup < 0 {
+		errs = append(errs, errors.New("warmup: must not be negative"))
 	}
 	for _, op := range c.Ops {
 		if !slices.Contains([]string{"token", "get", "create", "join"}, op) {
@@ -159,6 +167,10 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		return nil, err
 	}
 	phase := func(name string, o load.Options, op load.Op) load.Stats {
+		if o.Rate == 0 && o.MaxOps == 0 && o.Duration > 0 && b.cfg.Warmup > 0 && name != "join" {
+			p.Update("%-15s warming up for %s", name, b.cfg.Warmup)
+			load.Run(ctx, load.Options{Workers: o.Workers, Duration: b.cfg.Warmup}, op)
+		}
 		o.Tick = func(ops, errs uint64, el time.Duration) {
 			p.Update("%-15s %6.1fs  %8d ok  %6d errors  %8.0f/s", name, el.Seconds(), ops, errs, float64(ops)/el.Seconds())
 		}

@@ -51,6 +51,7 @@ func tiny(info selfhost.Info) Config {
 	cfg.Target, cfg.ClientID, cfg.ClientSecret = info.URL, info.ClientID, info.ClientSecret
 	cfg.Connections = 4
 	cfg.Duration = 400 * time.Millisecond
+	cfg.Warmup = 100 * time.Millisecond
 	cfg.SweepSteps = []float64{0.25, 0.5}
 	cfg.SweepDuration = 300 * time.Millisecond
 	cfg.MaxLinks = 300

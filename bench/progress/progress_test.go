@@ -16,7 +16,7 @@ func TestPrinter(t *testing.T) {
 	}{
 		{"plain lines, throttled", false, func(t *testing.T, out string) {
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			want := []string{"step 0", "phase two", "step 4", "step 8", "step 9"}
+			want := []string{"step 0", "phase two", "step 4", "step 8", "the end"}
 			if strings.Join(lines, "|") != strings.Join(want, "|") {
 				t.Fatalf("lines = %q, want %q", lines, want)
 			}
@@ -28,7 +28,7 @@ func TestPrinter(t *testing.T) {
 			if !strings.Contains(out, "\r\033[Kstep 0") || !strings.Contains(out, "phase two\n") {
 				t.Fatalf("out = %q", out)
 			}
-			if strings.Count(out, "\n") != 1 {
+			if strings.Count(out, "\n") != 2 || strings.Contains(out, "stale\n") {
 				t.Fatalf("tty output has %d newlines: %q", strings.Count(out, "\n"), out)
 			}
 		}},
@@ -46,6 +46,8 @@ func TestPrinter(t *testing.T) {
 				}
 				clock = clock.Add(250 * time.Millisecond) // 4 updates a second
 			}
+			p.Update("stale")
+			p.Printf("the end")
 			p.Done()
 			tt.check(t, buf.String())
 		})

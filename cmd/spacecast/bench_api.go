@@ -26,6 +26,7 @@ func runBenchAPI(ctx context.Context, e env, args []string) error {
 	path := harness.Flags(fs, &cfg.Common)
 	fs.IntVar(&cfg.Connections, "connections", cfg.Connections, "concurrent connections")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each measured phase")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "unmeasured load before each repeatable phase")
 	fs.DurationVar(&cfg.SweepDuration, "sweep-duration", cfg.SweepDuration, "length of each step of the GET rate sweep")
 	fs.Func("ops", "phases to run, comma-separated: token,get,create,join (default all)", func(s string) error {
 		cfg.Ops = strings.Split(s, ",")

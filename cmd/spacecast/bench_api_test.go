@@ -53,7 +53,7 @@ func TestBenchAPISelfContained(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	first := filepath.Join(dir, "first.json")
-	tiny := []string{"bench", "api", "--connections", "4", "--duration", "300ms", "--sweep", "0.5,1", "--sweep-duration", "300ms", "--max-links", "300"}
+	tiny := []string{"bench", "api", "--connections", "4", "--duration", "300ms", "--warmup", "100ms", "--sweep", "0.5,1", "--sweep-duration", "300ms", "--max-links", "300"}
 
 	code, out := benchCmd(t, ctx, os.Getenv, append(tiny, "--out", first, "--html", filepath.Join(dir, "api.html"), "--slo", "get_p99<10s,join_p99<10s")...)
 	if code != 0 {
