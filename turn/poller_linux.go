@@ -260,9 +260,14 @@ func (p *poller) wait(uintptr) bool {
 	return p.nev > 0 || p.everr != nil
 }
 
+// wake interrupts the loop (the eventfd is closed once the loop has ended).
 func (p *poller) wake() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(p.evfd, one[:])
+	one := [8]byte{1}
+	p.mu.Lock()
+	if !p.stopped {
+		_, _ = unix.Write(p.evfd, one[:])
+	}
+	p.mu.Unlock()
 }
 
 // stop ends the loop and waits for it.
