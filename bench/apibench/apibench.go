@@ -320,7 +320,29 @@ type baseline struct {
 }
 
 func startBaseline(context.Context) (*baseline, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return listenBaseline("127.0.0.1:0")
+}
+
+// ServeBaseline serves the bare handler on addr until ctx ends (to load it
+// with another tool, such as wrk, beside the control plane); ready gets
+// its URL.
+func ServeBaseline(ctx context.Context, addr string, ready func(url string)) error {
+	b, err := listenBaseline(addr)
+	if err != nil {
+		return err
+	}
+	ready(b.url)
+	select {
+	case <-ctx.Done():
+		b.close()
+		return nil
+	case err := <-b.done:
+		return err
+	}
+}
+
+func listenBaseline(addr string) (*baseline, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("apibench: baseline: %w", err)
 	}

@@ -51,12 +51,16 @@ func runBenchAPI(ctx context.Context, e env, args []string) error {
 	inProcess := fs.Bool("in-process", false, "self-contained: run the control plane inside the bench process (its CPU is then not told apart from the generator's)")
 	serve := fs.Bool("serve", false, "internal: run a control plane for a self-contained run and print its address and client as JSON")
 	data := fs.String("data", "", "with --serve: data folder")
+	serveBare := fs.String("serve-baseline", "", "serve only the bare fixed-200 handler on `addr` (to load it with wrk); prints its URL")
 	if err := harness.Parse(fs, args, "api", &cfg, path); err != nil {
 		return benchParseError(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "spacecast bench api: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
+	}
+	if *serveBare != "" {
+		return apibench.ServeBaseline(ctx, *serveBare, func(url string) { fmt.Fprintln(e.stdout, url) })
 	}
 	if *serve {
 		return selfhost.Serve(ctx, selfhost.Options{DataDir: *data}, func(info selfhost.Info) {
