@@ -179,4 +179,20 @@ func (c *collector) fill(r *result.Result, cfg Config, total int) {
 		loss.Points = append(loss.Points, result.Point{T: x, V: lossOf(t.expected, t.packets)})
 	}
 	r.Series = append(r.Series, rate, loss)
+
+	// Joins completed per second (the shape of a storm).
+	if len(c.joinAt) > 0 {
+		per := map[int64]float64{}
+		var lo, hi int64 = math.MaxInt64, math.MinInt64
+		for _, at := range c.joinAt {
+			s := int64(math.Floor(at.Sub(r.Meta.Start).Seconds()))
+			per[s]++
+			lo, hi = min(lo, s), max(hi, s)
+		}
+		joins := result.Series{Name: "joins completed", Unit: result.UnitPerSec}
+		for s := lo; s <= hi; s++ {
+			joins.Points = append(joins.Points, result.Point{T: float64(s) + 0.5, V: per[s]})
+		}
+		r.Series = append(r.Series, joins)
+	}
 }

@@ -27,6 +27,9 @@ type Config struct {
 	StormWindow time.Duration `yaml:"stormWindow" json:"stormWindow"`
 	// Simulcast publishes three VP8 layers per camera.
 	Simulcast bool `yaml:"simulcast" json:"simulcast"`
+	// MetricsURLs are the servers' Prometheus endpoints (control plane,
+	// edges), read for their CPU and memory in a run against --target.
+	MetricsURLs []string `yaml:"metricsURLs" json:"metricsURLs,omitempty"`
 	// Cut takes one agent's network down for a while (fault injection).
 	Cut *Cut `yaml:"cut" json:"cut,omitempty"`
 

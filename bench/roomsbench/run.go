@@ -113,6 +113,9 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	if loc != nil {
 		sources = []usage.Source{usage.SelfServer("control plane + edge (bench process)")}
 	}
+	for i, u := range c.MetricsURLs {
+		sources = append(sources, usage.Prometheus(fmt.Sprintf("server %d (%s)", i+1, u), u, nil))
+	}
 	for _, ag := range agents {
 		sources = append(sources, usage.GeneratorProc(fmt.Sprintf("agent %d", ag.idx+1), ag.cmd.Process.Pid))
 	}

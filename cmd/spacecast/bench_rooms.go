@@ -52,6 +52,10 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 		cfg.Cut = &c
 		return nil
 	})
+	fs.Func("metrics-url", "a server's Prometheus `URL` (control plane, edge), for its CPU and memory; repeatable", func(v string) error {
+		cfg.MetricsURLs = append(cfg.MetricsURLs, v)
+		return nil
+	})
 	verbose := fs.Bool("verbose", false, "show the agents' and servers' logs on stderr")
 	agent := fs.Bool("agent", false, "internal: run as an agent of a rooms run (plan on stdin, events on stdout)")
 	if err := harness.Parse(fs, args, "rooms", &cfg, path); err != nil {
