@@ -172,9 +172,9 @@ type poller struct {
 	// epoll_wait.
 	epFile *os.File
 	epRaw  syscall.RawConn
-	waitFn func(uintptr) bool
-	nev    int
-	everr  error
+	stepFn   func(uintptr) bool
+	mustPoll bool
+	everr    error
 
 	// Owned by the loop goroutine.
 	events []unix.EpollEvent
@@ -226,7 +226,8 @@ func newPoller(l *udpListener) (*poller, error) {
 		p.release()
 		return nil, fmt.Errorf("turn: epoll: %w", err)
 	}
-	p.waitFn = p.wait
+	p.stepFn = p.step
+	p.mustPoll = true
 	for _, fd := range []int{evfd, lfd} {
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil { //nolint:gosec
 			p.release()
@@ -245,19 +246,37 @@ func (p *poller) release() {
 	_ = unix.Close(p.evfd)
 }
 
-// wait polls the epoll set without blocking; false parks the goroutine
-// until the epoll fd becomes readable.
-func (p *poller) wait(uintptr) bool {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&p.events[0])),
-		uintptr(len(p.events)), 0, 0, 0)
-	p.nev, p.everr = int(r), nil
-	switch {
-	case e == unix.EINTR:
-		p.nev = 0
-	case e != 0:
-		p.nev, p.everr = 0, e
+// step is the loop body, run inside RawConn.Read so that the readiness
+// flag Go keeps for the epoll fd is never reset between rounds: it returns
+// false to park until the epoll fd signals (at once if it already has), and
+// true to end the loop. Every packet queued on a watched socket signals the
+// epoll fd, so after a round that drained every socket it waits for that
+// signal instead of polling again (one syscall less per wake-up).
+func (p *poller) step(uintptr) bool {
+	for {
+		if !p.mustPoll {
+			p.mustPoll = true
+			return false
+		}
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&p.events[0])),
+			uintptr(len(p.events)), 0, 0, 0)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			p.everr = e
+			return true
+		case r == 0:
+			return false
+		}
+		n := int(r)
+		drained, quit := p.handle(n)
+		p.flush()
+		if quit {
+			return true
+		}
+		p.mustPoll = !drained || n == len(p.events)
 	}
-	return p.nev > 0 || p.everr != nil
 }
 
 // wake interrupts the loop (the eventfd is closed once the loop has ended).
@@ -312,39 +331,40 @@ func (p *poller) unregister(r *relayConn) {
 // run is the loop; it returns after stop.
 func (p *poller) run() {
 	defer close(p.done)
-	for {
-		if err := p.epRaw.Read(p.waitFn); err != nil || p.everr != nil {
-			p.finish()
-			return
-		}
-		n := p.nev
-		for i := range n {
-			fd := p.events[i].Fd
-			switch int(fd) {
-			case p.evfd:
-				var b [8]byte
-				_, _ = unix.Read(p.evfd, b[:])
-				p.closeRelays()
-				select {
-				case <-p.quit:
-					p.flush()
-					p.finish()
-					return
-				default:
-				}
-			case p.lfd:
-				p.readClients()
+	_ = p.epRaw.Read(p.stepFn)
+	p.finish()
+}
+
+// handle serves n epoll events. drained is false when a socket may still
+// hold data (a read limit was hit); quit when stop was asked.
+func (p *poller) handle(n int) (drained, quit bool) {
+	drained = true
+	for i := range n {
+		fd := p.events[i].Fd
+		switch int(fd) {
+		case p.evfd:
+			var b [8]byte
+			_, _ = unix.Read(p.evfd, b[:])
+			p.closeRelays()
+			select {
+			case <-p.quit:
+				return drained, true
 			default:
-				p.mu.Lock()
-				r := p.relays[fd]
-				p.mu.Unlock()
-				if r != nil {
-					p.readRelay(r)
-				}
+			}
+		case p.lfd:
+			if !p.readClients() {
+				drained = false
+			}
+		default:
+			p.mu.Lock()
+			r := p.relays[fd]
+			p.mu.Unlock()
+			if r != nil && !p.readRelay(r) {
+				drained = false
 			}
 		}
-		p.flush()
 	}
+	return drained, false
 }
 
 func (p *poller) closeRelays() {
@@ -376,7 +396,7 @@ func (p *poller) finish() {
 
 // readClients drains the server socket: ChannelData is relayed to peers
 // right away, STUN goes to pion.
-func (p *poller) readClients() {
+func (p *poller) readClients() (drained bool) {
 	b := p.rx
 	for range 8 { // then let the relay sockets have a turn
 		for i := range batchSize {
@@ -384,7 +404,7 @@ func (p *poller) readClients() {
 		}
 		n, err := b.recvmmsg(p.lfd, batchSize)
 		if err != nil || n == 0 {
-			return
+			return true
 		}
 		for i := range n {
 			size := int(b.hdrs[i].Len)
@@ -403,14 +423,15 @@ func (p *poller) readClients() {
 			}
 		}
 		if n < batchSize {
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // readRelay drains one relay socket into the outgoing batch: payloads land
 // 4 bytes into a tx slot, so the ChannelData header goes in front in place.
-func (p *poller) readRelay(r *relayConn) {
+func (p *poller) readRelay(r *relayConn) (drained bool) {
 	for range 4 {
 		free := batchSize - p.ntx
 		if free == 0 {
@@ -431,7 +452,7 @@ func (p *poller) readRelay(r *relayConn) {
 		}
 		n, err := rb.recvmmsg(r.fd, free)
 		if err != nil || n == 0 {
-			return
+			return true
 		}
 		base := p.ntx
 		for i := range n {
@@ -479,9 +500,10 @@ func (p *poller) readRelay(r *relayConn) {
 			}
 		}
 		if n < free {
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // flush sends the ChannelData batched for clients.
