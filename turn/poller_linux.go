@@ -170,8 +170,8 @@ type poller struct {
 	// The epoll fd is itself watched by Go's netpoller: the loop parks like
 	// any goroutine waiting for a socket instead of blocking a thread in
 	// epoll_wait.
-	epFile *os.File
-	epRaw  syscall.RawConn
+	epFile   *os.File
+	epRaw    syscall.RawConn
 	stepFn   func(uintptr) bool
 	mustPoll bool
 	everr    error
