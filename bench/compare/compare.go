@@ -48,7 +48,7 @@ func Rows(base, cur *result.Result) []Row {
 func verdict(unit, name string, b, c float64) string {
 	lowerBetter := false
 	switch unit {
-	case result.UnitMs, result.UnitPercent, result.UnitBytes:
+	case result.UnitMs, result.UnitUs, result.UnitPercent, result.UnitBytes:
 		lowerBetter = true
 	case result.UnitPerSec, result.UnitBps, result.UnitRatio:
 	default:

@@ -122,15 +122,22 @@ func HTML(w io.Writer, r *result.Result) error {
 		p.Series = append(p.Series, lineChart(seriesTitle(u), "seconds since start", u, byUnit[u]))
 	}
 	for _, s := range r.Sweeps {
-		var ach, p99 line
-		ach.name, p99.name = "achieved req/s", "p99 ms"
+		var ach, p99, loss line
+		ach.name, p99.name, loss.name = "achieved /s", "p99 ms", "loss %"
+		var hasP99, hasLoss bool
 		for _, pt := range s.Points {
 			ach.xs, ach.ys = append(ach.xs, pt.OfferedPerSec), append(ach.ys, pt.AchievedPerSec)
 			p99.xs, p99.ys = append(p99.xs, pt.OfferedPerSec), append(p99.ys, pt.P99Ms)
+			loss.xs, loss.ys = append(loss.xs, pt.OfferedPerSec), append(loss.ys, pt.LossPercent)
+			hasP99, hasLoss = hasP99 || pt.P99Ms > 0, hasLoss || pt.LossPercent > 0
 		}
-		p.Sweeps = append(p.Sweeps,
-			lineChart(s.Name+": throughput against offered load", "offered req/s", "achieved req/s", []line{ach}),
-			lineChart(s.Name+": p99 latency against offered load", "offered req/s", "ms", []line{p99}))
+		p.Sweeps = append(p.Sweeps, lineChart(s.Name+": throughput against offered load", "offered /s", "achieved /s", []line{ach}))
+		if hasP99 {
+			p.Sweeps = append(p.Sweeps, lineChart(s.Name+": p99 latency against offered load", "offered /s", "ms", []line{p99}))
+		}
+		if hasLoss {
+			p.Sweeps = append(p.Sweeps, lineChart(s.Name+": loss against offered load", "offered /s", "%", []line{loss}))
+		}
 	}
 	if r.Config != nil {
 		var b strings.Builder

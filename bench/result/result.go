@@ -18,6 +18,7 @@ import (
 // Units used by metrics. SLO thresholds and comparisons understand them.
 const (
 	UnitMs      = "ms"
+	UnitUs      = "us"
 	UnitPercent = "%"
 	UnitPerSec  = "/s"
 	UnitBps     = "bps"
@@ -114,6 +115,9 @@ type SweepPoint struct {
 	P50Ms          float64 `json:"p50Ms"`
 	P99Ms          float64 `json:"p99Ms"`
 	Errors         uint64  `json:"errors"`
+	// LossPercent is the share of the offered load that was not delivered
+	// (for packet scenarios such as TURN).
+	LossPercent float64 `json:"lossPercent,omitempty"`
 }
 
 // Resources is what the run cost, on the generator and on the servers.

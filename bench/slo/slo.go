@@ -157,6 +157,8 @@ func dimOf(unit string) (dim, float64) {
 	switch unit {
 	case result.UnitMs:
 		return dimTime, 1
+	case result.UnitUs:
+		return dimTime, 1e-3
 	case result.UnitPercent:
 		return dimPercent, 1
 	case result.UnitPerSec:
@@ -199,7 +201,8 @@ func Check(r *result.Result, rules []Rule) ([]Outcome, error) {
 		if err != nil {
 			return nil, fmt.Errorf("slo: %s: %w", rule.Text, err)
 		}
-		md, _ := dimOf(unit)
+		md, f := dimOf(unit)
+		v *= f // to the dimension's base unit
 		switch {
 		case md == rule.dim:
 		case unit == result.UnitRatio && rule.dim == dimPercent:

@@ -65,6 +65,7 @@ func TestCheck(t *testing.T) {
 	r := result.New("rooms", "", time.Now())
 	r.Add("loss", result.UnitPercent, 2.5, "")
 	r.Add("get_baseline_ratio", result.UnitRatio, 0.7, "")
+	r.Add("cpu_per_packet", result.UnitUs, 2.5, "")
 	h := hist.New()
 	h.RecordDuration(300 * time.Millisecond)
 	r.AddLatency("join", h)
@@ -79,6 +80,7 @@ func TestCheck(t *testing.T) {
 		{name: "join broken", in: "join_p99<0.2s", ok: []bool{false}},
 		{name: "ratio as percent", in: "get_baseline_ratio>=60%", ok: []bool{true}},
 		{name: "ratio plain", in: "get_baseline_ratio>=0.8", ok: []bool{false}},
+		{name: "microseconds metric", in: "cpu_per_packet<3us,cpu_per_packet<0.002ms", ok: []bool{true, false}},
 		{name: "unknown metric", in: "jion_p99<1s", wantErr: result.ErrUnknownMetric},
 		{name: "unit mismatch", in: "loss<5ms", wantErr: ErrUnits},
 		{name: "missing unit", in: "join_p99<500", wantErr: ErrUnits},
