@@ -141,9 +141,9 @@ func (c *collector) fill(r *result.Result, cfg Config, total int) {
 	pubs, parts := cfg.Publishers, cfg.Participants
 	// Each publisher sends a camera and a microphone to everyone else.
 	wantTracks = cfg.Rooms * (pubs * (parts - 1) * 2)
-	r.Add("tracks_received", result.UnitCount, float64(len(c.tracks)), "subscribed tracks that delivered media")
+	r.Add("tracks_received", result.UnitCount, float64(n), "subscribed tracks that delivered media")
 	r.Add("tracks_expected", result.UnitCount, float64(wantTracks), "tracks every subscriber should have received")
-	r.AddCheck("all_tracks_received", len(c.tracks) >= wantTracks, fmt.Sprintf("%d of %d subscriber tracks delivered media", n, wantTracks))
+	r.AddCheck("all_tracks_received", n >= wantTracks, fmt.Sprintf("%d of %d subscriber tracks delivered media", n, wantTracks))
 	if n > 0 {
 		r.Add("loss", result.UnitPercent, lossSum/float64(n), "mean packet loss per subscriber track (RTP sequence gaps)")
 		r.Add("loss_max", result.UnitPercent, lossMax, "worst subscriber track's packet loss")
