@@ -252,7 +252,12 @@ func record(r *result.Result, name, help string, st load.Stats) {
 	r.Add(name+"_errors", result.UnitCount, float64(st.Errors), help+": failed requests")
 	r.AddLatency(name, st.Hist)
 	if len(st.PerSecond) > 0 {
-		r.Series = append(r.Series, result.Series{Name: name + " req/s", Unit: result.UnitPerSec, Points: st.PerSecond})
+		off := st.Start.Sub(r.Meta.Start).Seconds()
+		pts := make([]result.Point, len(st.PerSecond))
+		for i, p := range st.PerSecond {
+			pts[i] = result.Point{T: p.T + off, V: p.V}
+		}
+		r.Series = append(r.Series, result.Series{Name: name + " req/s", Unit: result.UnitPerSec, Points: pts})
 	}
 	for k, v := range st.Kinds {
 		r.Warn("%s: %d requests failed with %s", name, v, k)

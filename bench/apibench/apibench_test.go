@@ -97,6 +97,15 @@ func TestRunAgainstControlPlane(t *testing.T) {
 	if len(r.Sweeps) != 1 || len(r.Sweeps[0].Points) != 2 {
 		t.Errorf("sweeps = %+v", r.Sweeps)
 	}
+	first := map[string]float64{}
+	for _, s := range r.Series {
+		if len(s.Points) > 0 {
+			first[s.Name] = s.Points[0].T
+		}
+	}
+	if !(first["baseline req/s"] < first["get req/s"] && first["get req/s"] < first["token req/s"]) {
+		t.Errorf("phase series not placed on the run's time line: %v", first)
+	}
 	if r.Resources.Generator.Samples == 0 {
 		t.Errorf("generator usage not sampled: %+v", r.Resources)
 	}

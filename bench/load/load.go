@@ -42,6 +42,7 @@ type Stats struct {
 	Errors  uint64            // failed calls
 	Kinds   map[string]uint64 // failures by kind ("HTTP 429", "transport: ...")
 	Missed  uint64            // open loop: scheduled calls dropped because every worker was busy
+	Start   time.Time         // when the run began (PerSecond is relative to it)
 	Elapsed time.Duration
 	Hist    *hist.Histogram
 	// PerSecond is successful calls per second over the run.
@@ -175,7 +176,7 @@ func Run(ctx context.Context, o Options, op Op) Stats {
 	cancel()
 	pacer.Wait()
 	tickerDone.Wait()
-	st := Stats{Ops: ops.Load(), Errors: errs.Load(), Missed: missed.Load(), Elapsed: time.Since(start), Hist: hist.New(), Kinds: map[string]uint64{}, PerSecond: per}
+	st := Stats{Start: start, Ops: ops.Load(), Errors: errs.Load(), Missed: missed.Load(), Elapsed: time.Since(start), Hist: hist.New(), Kinds: map[string]uint64{}, PerSecond: per}
 	for w := range hists {
 		st.Hist.Merge(hists[w])
 		for k, v := range kinds[w] {

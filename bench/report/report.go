@@ -153,7 +153,7 @@ func HTML(w io.Writer, r *result.Result) error {
 func seriesTitle(unit string) string {
 	switch unit {
 	case result.UnitPercent:
-		return "percentages over time (loss, CPU)"
+		return "percentages over time"
 	case result.UnitBps:
 		return "bitrate over time"
 	case result.UnitPerSec:
