@@ -150,14 +150,14 @@ func Run(ctx context.Context, o Options, op Op) Stats {
 		}()
 	}
 	var per []result.Point
+	var last uint64 // owned by the ticker goroutine until it is waited for
+	lastAt := start
 	var tickerDone sync.WaitGroup
 	tickerDone.Add(1)
 	go func() {
 		defer tickerDone.Done()
 		tk := time.NewTicker(time.Second)
 		defer tk.Stop()
-		var last uint64
-		lastAt := start
 		for {
 			select {
 			case <-ctx.Done():
@@ -176,6 +176,10 @@ func Run(ctx context.Context, o Options, op Op) Stats {
 	cancel()
 	pacer.Wait()
 	tickerDone.Wait()
+	// The last partial second (the only point of a run under a second).
+	if now := time.Now(); now.Sub(lastAt) >= 100*time.Millisecond {
+		per = append(per, result.Point{T: now.Sub(start).Seconds(), V: float64(ops.Load()-last) / now.Sub(lastAt).Seconds()})
+	}
 	st := Stats{Start: start, Ops: ops.Load(), Errors: errs.Load(), Missed: missed.Load(), Elapsed: time.Since(start), Hist: hist.New(), Kinds: map[string]uint64{}, PerSecond: per}
 	for w := range hists {
 		st.Hist.Merge(hists[w])
