@@ -34,10 +34,17 @@ type Scenario interface {
 // Flags binds the common flags of every scenario to c (a config's embedded
 // scenario.Common) and returns where --scenario is stored.
 func Flags(fs *flag.FlagSet, c *scenario.Common) *string {
-	path := new(string)
-	fs.StringVar(path, "scenario", "", "scenario `file` (YAML) with this run's settings; flags given too override it")
 	fs.StringVar(&c.Target, "target", c.Target, "control plane base `URL` (empty: self-contained, start what is needed here)")
 	fs.StringVar(&c.ClientID, "client-id", c.ClientID, "API client id (the secret is read from SPACECAST_BENCH_CLIENT_SECRET)")
+	return OutputFlags(fs, c)
+}
+
+// OutputFlags binds only --scenario, --out, --html, --compare and --slo,
+// for scenarios whose target is not a control plane URL (they define
+// --target themselves).
+func OutputFlags(fs *flag.FlagSet, c *scenario.Common) *string {
+	path := new(string)
+	fs.StringVar(path, "scenario", "", "scenario `file` (YAML) with this run's settings; flags given too override it")
 	fs.StringVar(&c.Out, "out", c.Out, "write the JSON result to `file`")
 	fs.StringVar(&c.HTML, "html", c.HTML, "write the HTML report to `file`")
 	fs.StringVar(&c.Compare, "compare", c.Compare, "print ratios against an earlier result `file`")
