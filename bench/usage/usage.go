@@ -263,6 +263,11 @@ type Report struct {
 	MachineBusy float64         // mean busy percent of the machine (100 per core)
 	Errors      []error         // sources that could not be read
 	generator   []bool          // per usage: part of the load generator
+	machine     []result.Point  // machine busy percent over time
+	// Window, when set (To > 0), is the part of the run, in seconds since
+	// its start, that decides whether the generator limited it: the
+	// phase whose throughput matters, not set-up or a baseline.
+	Window struct{ From, To float64 }
 }
 
 // Report summarises the samples so far.
@@ -284,6 +289,7 @@ func (s *Sampler) Report() Report {
 	}
 	if s.machine.has {
 		rep.MachineBusy = s.machine.usage("machine", "/proc").CPUPercent
+		rep.machine = append([]result.Point(nil), s.machine.cpu...)
 	}
 	return rep
 }
@@ -306,14 +312,30 @@ func (rep Report) Fill(r *result.Result) {
 	for _, err := range rep.Errors {
 		r.Warn("resource sampling: %v", err)
 	}
-	gen := r.Resources.Generator
-	var servers float64
+	r.Add("machine_cpu", result.UnitPercent, rep.MachineBusy, "mean busy CPU of the whole machine (100 per core)")
+	r.Add("generator_cpu", result.UnitPercent, r.Resources.Generator.CPUPercent, "mean CPU of the load generator (100 per core)")
+	genCPU, servers, machine := r.Resources.Generator.CPUPercent, 0.0, rep.MachineBusy
 	for _, u := range r.Resources.Servers {
 		servers += u.CPUPercent
 	}
+	if w := rep.Window; w.To > w.From {
+		genCPU, servers = 0, 0
+		for i := range rep.Usages {
+			m := meanIn(rep.Series[i].Points, w.From, w.To)
+			if i < len(rep.generator) && rep.generator[i] {
+				genCPU += m
+			} else {
+				servers += m
+			}
+		}
+		machine = meanIn(rep.machine, w.From, w.To)
+		r.Add("window_generator_cpu", result.UnitPercent, genCPU, fmt.Sprintf("mean CPU of the load generator from %.1f s to %.1f s (the measured phase)", w.From, w.To))
+		r.Add("window_server_cpu", result.UnitPercent, servers, "mean CPU of the servers in the same window")
+		r.Add("window_machine_cpu", result.UnitPercent, machine, "mean busy CPU of the machine in the same window")
+	}
+	gen := result.Usage{CPUPercent: genCPU}
 	cores := float64(min(runtime.GOMAXPROCS(0), runtime.NumCPU()))
-	r.Add("machine_cpu", result.UnitPercent, rep.MachineBusy, "mean busy CPU of the whole machine (100 per core)")
-	r.Add("generator_cpu", result.UnitPercent, gen.CPUPercent, "mean CPU of the load generator (100 per core)")
+	rep.MachineBusy = machine
 	if others := rep.MachineBusy - gen.CPUPercent - servers; rep.MachineBusy >= 80*float64(runtime.NumCPU()) && others > 50 {
 		r.Warn("other processes used about %.0f%% CPU (100 per core) of this %d-core machine during the run: the figures are depressed by them", others, runtime.NumCPU())
 	}
@@ -341,4 +363,21 @@ func sum(us []result.Usage) result.Usage {
 		out.Samples = max(out.Samples, u.Samples)
 	}
 	return out
+}
+
+// meanIn averages the points with from < T <= to+1 (a sample at T covers
+// the second before it).
+func meanIn(pts []result.Point, from, to float64) float64 {
+	var sum float64
+	var n int
+	for _, p := range pts {
+		if p.T > from && p.T <= to+1 {
+			sum += p.V
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }

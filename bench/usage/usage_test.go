@@ -93,10 +93,23 @@ func TestFillGeneratorLimited(t *testing.T) {
 		{"generator saturated", Report{Usages: []result.Usage{{Source: "self", CPUPercent: 1000}}, Series: make([]result.Series, 1), generator: []bool{true}}, true},
 		{"agents summed", Report{Usages: []result.Usage{{CPUPercent: 500}, {CPUPercent: 500}, {CPUPercent: 5}}, Series: make([]result.Series, 3), generator: []bool{true, true, false}}, true},
 	}
+	windowed := Report{Usages: []result.Usage{{Source: "self", CPUPercent: 900}}, generator: []bool{true},
+		Series: []result.Series{{Points: []result.Point{{T: 1, V: 1700}, {T: 2, V: 1700}, {T: 5, V: 20}, {T: 6, V: 30}}}}}
+	windowed.Window.From, windowed.Window.To = 3.5, 6
+	tests = append(tests, struct {
+		name    string
+		rep     Report
+		limited bool
+	}{"window leaves out a busy set-up", windowed, false})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := result.New("x", "", time.Now())
 			tt.rep.Fill(r)
+			if tt.rep.Window.To > 0 {
+				if v, _, _ := r.Lookup("window_generator_cpu"); v != 25 {
+					t.Fatalf("window_generator_cpu = %v, want 25", v)
+				}
+			}
 			if r.Resources.GeneratorLimited != tt.limited {
 				t.Fatalf("limited = %v, warnings %v", r.Resources.GeneratorLimited, r.Warnings)
 			}
