@@ -22,11 +22,22 @@ const livekitClientJS = "../controlplane/web/app/node_modules/livekit-client/dis
 
 // TestBrowserCall runs two livekit-client pages in headless Chromium inside
 // a network namespace, each publishing its fake camera and microphone: each
-// must decode the other's video, receive its audio and its data packets.
+// must decode the other's video, receive its audio and its data packets, for
+// each video codec (VP8 simulcast; VP9 and AV1 in SVC, as livekit-client
+// publishes them; AV1 is steered to VP9).
 func TestBrowserCall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end with Chromium in a namespace")
 	}
+	for _, tt := range []struct{ ask, want string }{
+		{"vp8", "vp8"}, {"vp9", "vp9"},
+		{"av1", "vp9"}, // the edge steers AV1 to VP9 (see room.videoMime)
+	} {
+		t.Run(tt.ask, func(t *testing.T) { browserCall(t, tt.ask, tt.want) })
+	}
+}
+
+func browserCall(t *testing.T, codec, want string) {
 	chromium, err := exec.LookPath("chromium")
 	if err == nil {
 		_, err = os.Stat(livekitClientJS)
@@ -55,16 +66,17 @@ func TestBrowserCall(t *testing.T) {
 		connected, published bool
 		frames, audio        float64
 		data                 bool
+		codec                string
 	}
 	type line struct {
 		who, kind string
 		args      []json.RawMessage
 	}
 	lines := make(chan line, 1024)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	for _, id := range []string{"ann", "ben"} {
-		page := origin + "/index.html?url=" + url.QueryEscape(f.url) + "&token=" + f.token(id, joinGrant("web"), time.Hour)
+		page := origin + "/index.html?codec=" + codec + "&url=" + url.QueryEscape(f.url) + "&token=" + f.token(id, joinGrant("web"), time.Hour)
 		cmd := f.host.Command(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
 			"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
 			"--autoplay-policy=no-user-gesture-required", "--enable-logging=stderr", "--v=0",
@@ -114,7 +126,7 @@ func TestBrowserCall(t *testing.T) {
 	other := map[string]string{"ann": "ben", "ben": "ann"}
 	done := func() bool {
 		for _, s := range st {
-			if !s.connected || !s.published || s.frames <= 0 || s.audio <= 0 || !s.data {
+			if !s.connected || !s.published || s.frames <= 0 || s.audio <= 0 || !s.data || !strings.EqualFold(s.codec, "video/"+want) {
 				return false
 			}
 		}
@@ -139,9 +151,11 @@ func TestBrowserCall(t *testing.T) {
 				var m map[string]struct {
 					Packets float64 `json:"packets"`
 					Frames  float64 `json:"frames"`
+					Codec   string  `json:"codec"`
 				}
 				if err := json.Unmarshal(l.args[0], &m); err == nil {
 					s.frames = m[other[l.who]+":video"].Frames
+					s.codec = m[other[l.who]+":video"].Codec
 					s.audio = m[other[l.who]+":audio"].Packets
 				}
 			}
@@ -149,5 +163,5 @@ func TestBrowserCall(t *testing.T) {
 			t.Fatalf("browsers did not get there: ann %+v, ben %+v", *st["ann"], *st["ben"])
 		}
 	}
-	t.Logf("ann decoded %v frames of ben's video, ben %v of ann's", st["ann"].frames, st["ben"].frames)
+	t.Logf("ann decoded %v frames of ben's %s video, ben %v of ann's", st["ann"].frames, st["ann"].codec, st["ben"].frames)
 }

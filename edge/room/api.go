@@ -128,19 +128,31 @@ var videoFeedback = []webrtc.RTCPFeedback{
 }
 
 func registerCodecs(m *webrtc.MediaEngine) error {
-	audio := []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63},
-	}
+	audio, video := supportedCodecs()
 	for _, c := range audio {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
 		}
 	}
+	for _, c := range video {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
+		}
+	}
+	return registerExtensions(m)
+}
+
+// supportedCodecs are the codecs the edge negotiates, in its own order of
+// preference.
+func supportedCodecs() (audio, video []webrtc.RTPCodecParameters) {
+	audio = []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63},
+	}
 	h264 := func(pt webrtc.PayloadType, fmtp string) webrtc.RTPCodecParameters {
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: fmtp, RTCPFeedback: videoFeedback}, PayloadType: pt}
 	}
-	video := []webrtc.RTPCodecParameters{
+	video = []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 96},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFeedback}, PayloadType: 98},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2", RTCPFeedback: videoFeedback}, PayloadType: 100},
@@ -151,11 +163,10 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		h264(112, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=64001f"),
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: videoFeedback}, PayloadType: 35},
 	}
-	for _, c := range video {
-		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
-		}
-	}
+	return audio, video
+}
+
+func registerExtensions(m *webrtc.MediaEngine) error {
 	exts := []struct {
 		uri  string
 		kind webrtc.RTPCodecType

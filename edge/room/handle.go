@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -76,6 +75,7 @@ func (p *Participant) onOffer(sd *livekit.SessionDescription) {
 		p.refuse(livekit.RequestResponse_INVALID_REQUEST, "offer refused: "+err.Error(), nil)
 		return
 	}
+	preferOfferedCodecs(p.pub, sd.Sdp, p.wantCodec)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err == nil {
 		err = p.pub.SetLocalDescription(answer)
@@ -169,6 +169,18 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) {
 			Simulcast:  len(req.Layers) > 1 || len(req.SimulcastCodecs) > 0 && len(req.Layers) > 1,
 			DisableDtx: req.DisableDtx, Stereo: req.Stereo, Encryption: req.Encryption, Stream: req.Stream,
 			AudioFeatures: req.AudioFeatures, BackupCodecPolicy: req.BackupCodecPolicy,
+		}
+		// The codec the client chose (livekit-client asks for VP9/AV1/H.264
+		// this way and sends whatever the answer lists first).
+		for _, sc := range req.SimulcastCodecs {
+			if sc.Codec == "" {
+				continue
+			}
+			if mime := videoMime(sc.Codec); mime != "" {
+				p.wantCodec[req.Cid] = mime
+				info.Codecs = append(info.Codecs, &livekit.SimulcastCodecInfo{MimeType: mime, Cid: req.Cid, Layers: req.Layers})
+			}
+			break
 		}
 		p.pending[req.Cid] = info
 	}
@@ -378,13 +390,7 @@ func (p *Participant) subscribe(t *PubTrack) {
 		return
 	}
 	if c := t.codec.Load(); c != nil {
-		prefs := []webrtc.RTPCodecParameters{*c}
-		if strings.EqualFold(c.MimeType, mimeRED) {
-			// Subscribers without RED get the primary Opus encoding.
-			prefs = append(prefs, webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
-				MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}})
-		}
-		_ = tr.SetCodecPreferences(prefs)
+		_ = tr.SetCodecPreferences(subscriberCodecs(*c))
 	}
 	d.sender = tr.Sender()
 	p.wg.Add(1)

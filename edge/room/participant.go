@@ -73,6 +73,7 @@ type Participant struct {
 	conn          *signal.Conn
 	pub, sub      *webrtc.PeerConnection
 	pending       map[string]*livekit.TrackInfo // AddTrack requests by cid
+	wantCodec     map[string]string             // cid → video MIME type the client asked for
 	byCID         map[string]*PubTrack
 	published     map[string]*PubTrack // by sid
 	downs         map[string]*DownTrack
@@ -109,7 +110,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 		done:        make(chan struct{}),
 		modeChanged: make(chan struct{}, 1),
 		drainBuf:    make([]byte, 1500),
-		pending:     map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{},
+		pending:     map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{}, wantCodec: map[string]string{},
 		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{},
 	}
 	now := time.Now()

@@ -266,6 +266,7 @@ func (l *layer) read(levelExt uint8) {
 			continue // padding only (bandwidth probe)
 		}
 		m.metrics.packetsIn.Inc()
+
 		c.StoreParsed(buf[:n], pkt.Header.Seq, pkt.Header.Timestamp, pkt.Keyframe)
 		for _, d := range *t.downs.Load() {
 			res := d.fwd.Forward(&pkt)
