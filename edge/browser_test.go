@@ -24,7 +24,7 @@ const livekitClientJS = "../controlplane/web/app/node_modules/livekit-client/dis
 // a network namespace, each publishing its fake camera and microphone: each
 // must decode the other's video, receive its audio and its data packets, for
 // each video codec (VP8 simulcast; VP9 and AV1 in SVC, as livekit-client
-// publishes them; AV1 is steered to VP9).
+// publishes them; AV1 is steered to VP9; H.264 simulcast).
 func TestBrowserCall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end with Chromium in a namespace")
@@ -32,6 +32,7 @@ func TestBrowserCall(t *testing.T) {
 	for _, tt := range []struct{ ask, want string }{
 		{"vp8", "vp8"}, {"vp9", "vp9"},
 		{"av1", "vp9"}, // the edge steers AV1 to VP9 (see room.videoMime)
+		{"h264", "h264"},
 	} {
 		t.Run(tt.ask, func(t *testing.T) { browserCall(t, tt.ask, tt.want) })
 	}
