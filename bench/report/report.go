@@ -50,6 +50,9 @@ func Text(w io.Writer, r *result.Result) error {
 		}
 		fmt.Fprintf(w, "check %s %s: %s\n", v, c.Name, c.Detail)
 	}
+	for _, t := range r.Tables {
+		fmt.Fprintf(w, "table %q: %d rows (in the JSON result and the HTML report)\n", t.Name, len(t.Rows))
+	}
 	for _, x := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", x)
 	}
@@ -206,6 +209,8 @@ Machine {{.R.Meta.Hostname}}: {{.R.Meta.CPUs}} CPUs ({{.R.Meta.CPUModel}}), {{gi
 <div class="charts">{{range .Latencies}}{{.}}{{end}}</div>{{end}}
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>meaning</th></tr>
 {{range .R.Metrics}}<tr><td>{{.Name}}</td><td>{{val .Value .Unit}}</td><td style="text-align:left">{{.Help}}</td></tr>{{end}}</table>
+{{range .R.Tables}}<h2>{{.Name}}</h2><table><tr><th>{{.Label}}</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+{{range $i, $row := .Rows}}{{if lt $i 500}}<tr><td>{{$row.Label}}</td>{{range $row.Values}}<td>{{printf "%.4g" .}}</td>{{end}}</tr>{{end}}{{end}}</table>{{if gt (len .Rows) 500}}<p>{{len .Rows}} rows: the first 500 are shown, every row is in the JSON result.</p>{{end}}{{end}}
 {{if .Sweeps}}<h2>Throughput against load</h2><div class="charts">{{range .Sweeps}}{{.}}{{end}}</div>{{end}}
 {{if .Series}}<h2>Over time</h2><div class="charts">{{range .Series}}{{.}}{{end}}</div>{{end}}
 <h2>Resources</h2><table><tr><th>process</th><th>source</th><th>mean CPU %</th><th>max CPU %</th><th>max RSS MiB</th></tr>

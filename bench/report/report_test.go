@@ -39,6 +39,8 @@ func sample() *result.Result {
 	r.AddCheck("exactly_once", true, "200 links joined once")
 	r.AddCheck("second_join_410", false, "1 of 20 second joins succeeded")
 	r.Warn("a <warning> & more")
+	r.Tables = append(r.Tables, result.Table{Name: "subscriber tracks", Label: "track", Columns: []string{"loss %", "kbps"},
+		Rows: []result.TableRow{{Label: "p2 <- p1 audio", Values: []float64{0.5, 32}}}})
 	return r
 }
 
@@ -67,6 +69,9 @@ func TestHTMLSelfContained(t *testing.T) {
 		if strings.Contains(s, bad) {
 			t.Errorf("report is not self-contained: holds %q", bad)
 		}
+	}
+	if !strings.Contains(s, "p2 &lt;- p1 audio") || !strings.Contains(s, "<th>loss %</th>") {
+		t.Error("table not rendered")
 	}
 	if !strings.Contains(s, "a &lt;warning&gt; &amp; more") {
 		t.Error("warning not escaped")

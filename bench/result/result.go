@@ -37,6 +37,7 @@ type Result struct {
 	Series    []Series  `json:"series,omitempty"`
 	Sweeps    []Sweep   `json:"sweeps,omitempty"`
 	Resources Resources `json:"resources"`
+	Tables    []Table   `json:"tables,omitempty"`
 	Checks    []Check   `json:"checks,omitempty"`
 	Warnings  []string  `json:"warnings,omitempty"`
 }
@@ -118,6 +119,21 @@ type SweepPoint struct {
 	// LossPercent is the share of the offered load that was not delivered
 	// (for packet scenarios such as TURN).
 	LossPercent float64 `json:"lossPercent,omitempty"`
+}
+
+// Table is per-item detail (one row per subscriber track, per load step,
+// per cluster size...): too many values for named metrics.
+type Table struct {
+	Name    string     `json:"name"`
+	Label   string     `json:"label"`   // what a row's label names
+	Columns []string   `json:"columns"` // value columns, with their units
+	Rows    []TableRow `json:"rows"`
+}
+
+// TableRow is one row of a Table.
+type TableRow struct {
+	Label  string    `json:"label"`
+	Values []float64 `json:"values"`
 }
 
 // Resources is what the run cost, on the generator and on the servers.

@@ -137,10 +137,27 @@ func (c *collector) fill(r *result.Result, cfg Config, total int) {
 			perSub[t.ID] += float64(t.Bytes) * 8 / t.Seconds
 		}
 	}
-	wantTracks := 0
-	pubs, parts := cfg.Publishers, cfg.Participants
 	// Each publisher sends a camera and a microphone to everyone else.
-	wantTracks = cfg.Rooms * (pubs * (parts - 1) * 2)
+	wantTracks := cfg.Rooms * cfg.Publishers * (cfg.Participants - 1) * 2
+	tbl := result.Table{Name: "subscriber tracks", Label: "subscriber <- publisher (kind)",
+		Columns: []string{"packets", "expected", "loss %", "jitter ms", "kbps", "owd p50 ms", "owd p99 ms"}}
+	sort.Slice(c.tracks, func(i, j int) bool {
+		a, b := c.tracks[i], c.tracks[j]
+		return a.ID+a.Publisher+a.Kind < b.ID+b.Publisher+b.Kind
+	})
+	for _, t := range c.tracks {
+		h := hist.New()
+		for _, r := range t.OWD {
+			h.RecordN(r.Value, r.Count)
+		}
+		kbps := 0.0
+		if t.Seconds > 0 {
+			kbps = float64(t.Bytes) * 8 / t.Seconds / 1e3
+		}
+		tbl.Rows = append(tbl.Rows, result.TableRow{Label: fmt.Sprintf("%s <- %s (%s)", t.ID, t.Publisher, t.Kind),
+			Values: []float64{float64(t.Packets), float64(t.Expected), lossOf(t.Expected, t.Packets), t.JitterMs, kbps, float64(h.Quantile(0.5)) / 1e6, float64(h.Quantile(0.99)) / 1e6}})
+	}
+	r.Tables = append(r.Tables, tbl)
 	r.Add("tracks_received", result.UnitCount, float64(n), "subscribed tracks that delivered media")
 	r.Add("tracks_expected", result.UnitCount, float64(wantTracks), "tracks every subscriber should have received")
 	r.AddCheck("all_tracks_received", n >= wantTracks, fmt.Sprintf("%d of %d subscriber tracks delivered media", n, wantTracks))

@@ -92,6 +92,9 @@ func TestCollectorFill(t *testing.T) {
 	}
 	r := result.New("rooms", "", origin)
 	c.fill(r, cfg, 2)
+	if len(r.Tables) != 1 || len(r.Tables[0].Rows) != 2 || r.Tables[0].Rows[1].Values[4] != 800 {
+		t.Errorf("subscriber table = %+v", r.Tables)
+	}
 	for name, want := range map[string]float64{"joined": 2, "join_rest_p50": 2, "join_max": 30, "first_rtp_p50": 50, "owd_p50": 2, "jitter": 2, "subscriber_bitrate": 840000, "join_rate": 1} {
 		v, _, err := r.Lookup(name)
 		if err != nil || v < want*0.97 || v > want*1.03 {
