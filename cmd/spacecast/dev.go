@@ -138,6 +138,9 @@ func runDev(ctx context.Context, e env, args []string) error {
 		// loopback, which production refuses by default.
 		Allow:      []string{"127.0.0.0/8", "::1/128"},
 		PublicHost: host,
+		// Relayed traffic goes to the edge of this process.
+		RelayBind: devRelayIP(host),
+		RelayIP:   devRelayIP(host),
 	}.WithDefaults()
 	if len(l.turn.TLS) > 0 {
 		turnCfg.TLSListen = l.turn.TLS[0].Addr().String()
@@ -239,6 +242,15 @@ func (l *devListeners) close() {
 		_ = l.rtc.Close()
 	}
 	l.turn.Close()
+}
+
+// devRelayIP is where dev's TURN relays from: the API host's address when it
+// is a specific IP, else loopback (the edge, the only peer, is local).
+func devRelayIP(host string) string {
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return ip.String()
+	}
+	return "127.0.0.1"
 }
 
 // devTURNURLs are the TURN URLs handed to participants.
