@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
@@ -19,7 +22,7 @@ type turnFile struct {
 	Cluster cluster.Config `yaml:"cluster"`
 }
 
-// runTurn runs the TURN/STUN server alone.
+// runTurn runs the TURN/STUN server alone. SIGHUP reloads the TURN secrets.
 func runTurn(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "turn")
 	path := fs.String("config", "", "config file with turn: and cluster: sections (see deploy/turn.yaml)")
@@ -33,16 +36,9 @@ func runTurn(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	if err := f.Cluster.ApplyEnv(e.getenv); err != nil {
+	secrets, err := turnSecrets(*path, e.getenv)
+	if err != nil {
 		return err
-	}
-	if len(f.Cluster.TURNSecrets) == 0 {
-		return fmt.Errorf("%w: no TURN secret: set cluster.turnSecrets or %s", turn.ErrNoSecrets, cluster.EnvTURNSecrets)
-	}
-	for i, s := range f.Cluster.TURNSecrets {
-		if len(s) < 16 {
-			return fmt.Errorf("%w: turnSecrets[%d]: at least 16 characters", cluster.ErrInvalid, i)
-		}
 	}
 	cfg := f.Turn.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -60,7 +56,7 @@ func runTurn(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := turn.New(cfg, f.Cluster.TURNSecrets, socks, turn.WithLogger(log))
+	srv, err := turn.New(cfg, secrets, socks, turn.WithLogger(log))
 	if err != nil {
 		socks.Close()
 		return err
@@ -76,8 +72,59 @@ func runTurn(ctx context.Context, e env, args []string) error {
 		attrs = append(attrs, "tls", l.Addr().String())
 	}
 	log.Info("listening", attrs...)
-	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+
+	// SIGHUP re-reads the TURN secrets (file and environment): rotation
+	// without a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloaded := make(chan struct{})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(reloaded)
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-hup:
+				secrets, err := turnSecrets(*path, e.getenv)
+				if err != nil {
+					log.Error("reload TURN secrets", "component", "turn", "error", err)
+					continue
+				}
+				srv.SetSecrets(secrets)
+				log.Info("TURN secrets reloaded", "component", "turn", "count", len(secrets))
+			}
+		}
+	}()
+	err = srv.Run(runCtx)
+	cancel()
+	<-reloaded
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return srv.Close()
+}
+
+// turnSecrets reads the TURN secrets from the config file and environment.
+func turnSecrets(path string, getenv func(string) string) ([]string, error) {
+	var f turnFile
+	if path != "" {
+		if err := config.Load(path, &f); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.Cluster.ApplyEnv(getenv); err != nil {
+		return nil, err
+	}
+	if len(f.Cluster.TURNSecrets) == 0 {
+		return nil, fmt.Errorf("%w: set cluster.turnSecrets or %s", turn.ErrNoSecrets, cluster.EnvTURNSecrets)
+	}
+	for i, s := range f.Cluster.TURNSecrets {
+		if len(s) < 16 {
+			return nil, fmt.Errorf("%w: turnSecrets[%d]: at least 16 characters", cluster.ErrInvalid, i)
+		}
+	}
+	return f.Cluster.TURNSecrets, nil
 }
