@@ -3,12 +3,14 @@ package edge
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
 )
 
 func TestSDKPublishSubscribe(t *testing.T) {
@@ -329,4 +331,75 @@ func TestSDKNetworkDrop(t *testing.T) {
 	})
 	sub.quit()
 	pub.quit()
+}
+
+func TestSDKManualSubscription(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with SDK participants in a namespace")
+	}
+	f := newFixture(t, fixtureOpts{netns: true})
+	alice := f.spawn("alice", f.token("alice", joinGrant("r8"), time.Minute))
+	alice.waitFor("connected", 20*time.Second, alice.ev("connected"))
+	alice.send("publish")
+	video := alice.waitFor("video published", 20*time.Second, func(e event) bool { return e.Ev == "published" && e.Kind == "video" })
+
+	// bob (a raw signalling client) joins without auto-subscribe: his
+	// subscriber offers carry no media until he asks for the track.
+	c, _, err := f.dial("auto_subscribe=0&access_token=" + f.token("bob", joinGrant("r8"), time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offerWith := func(m *livekit.SignalResponse) bool {
+		return m.GetOffer() != nil && strings.Contains(m.GetOffer().Sdp, video.SID)
+	}
+	first := c.expect("join", func(m *livekit.SignalResponse) bool { return m.GetJoin() != nil })
+	if n := len(first.GetJoin().OtherParticipants); n != 1 {
+		t.Fatalf("bob sees %d participants", n)
+	}
+	o := c.expect("the data-channel offer", func(m *livekit.SignalResponse) bool { return m.GetOffer() != nil })
+	if offerWith(o) {
+		t.Fatal("bob was subscribed without asking")
+	}
+	c.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Subscription{Subscription: &livekit.UpdateSubscription{
+		TrackSids: []string{video.SID}, Subscribe: true,
+	}}})
+	// (If alice's media has not arrived yet the edge answers
+	// SE_TRACK_NOTFOUND and subscribes bob when it does.) The first offer is
+	// still unanswered: answering it lets the edge send the next one, with
+	// the track.
+	// A pion peer on loopback makes the answers (its checks never leave
+	// this machine: it gathers on lo only and gets no candidate from the
+	// edge, which trickles them on the signalling connection).
+	se := webrtc.SettingEngine{}
+	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
+	se.SetIncludeLoopbackCandidate(true)
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	answerEmpty := func(offer string) {
+		t.Helper()
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := pc.CreateAnswer(nil)
+		if err == nil {
+			err = pc.SetLocalDescription(a)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Answer{Answer: &livekit.SessionDescription{Type: "answer", Sdp: a.SDP}}})
+	}
+	answerEmpty(o.GetOffer().Sdp)
+	o = c.expect("an offer with the video track", offerWith)
+	answerEmpty(o.GetOffer().Sdp)
+	c.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Subscription{Subscription: &livekit.UpdateSubscription{
+		TrackSids: []string{video.SID}, Subscribe: false,
+	}}})
+	c.expect("an offer without it", func(m *livekit.SignalResponse) bool {
+		return m.GetOffer() != nil && !strings.Contains(m.GetOffer().Sdp, video.SID)
+	})
+	alice.quit()
 }

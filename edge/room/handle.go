@@ -335,12 +335,19 @@ func (p *Participant) onSubscription(u *livekit.UpdateSubscription) {
 	}
 	for _, sid := range sids {
 		if !u.Subscribe {
+			delete(p.wanted, sid)
 			p.unsubscribe(sid)
 			continue
 		}
 		t := p.room.Track(sid)
 		switch {
 		case t == nil:
+			// Not live (yet): say so, and subscribe if it starts (a track
+			// is live once its media arrives, a little after its
+			// TrackPublished).
+			if len(p.wanted) < wantedLimit {
+				p.wanted[sid] = true
+			}
 			p.subscriptionError(sid, livekit.SubscriptionError_SE_TRACK_NOTFOUND)
 		case !p.Info().Permission.GetCanSubscribe():
 			p.room.mgr.metrics.signalErrors.Inc()

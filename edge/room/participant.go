@@ -24,6 +24,7 @@ const (
 	selectEvery    = 500 * time.Millisecond
 	audioBudget    = 64_000 // bits/s set aside per audio track
 	candidateLimit = 64
+	wantedLimit    = 64
 	pingInterval   = 5  // seconds, told to clients
 	pingTimeout    = 15 // seconds
 )
@@ -77,8 +78,9 @@ type Participant struct {
 	byCID         map[string]*PubTrack
 	published     map[string]*PubTrack // by sid
 	downs         map[string]*DownTrack
-	subOffering   bool // an offer is waiting for the client's answer
-	subDirty      bool // transceivers changed since the last offer
+	wanted        map[string]bool // track sids asked for before they were live
+	subOffering   bool            // an offer is waiting for the client's answer
+	subDirty      bool            // transceivers changed since the last offer
 	subScheduled  bool
 	iceRestart    bool
 	pubCandidates []webrtc.ICECandidateInit
@@ -111,7 +113,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 		modeChanged: make(chan struct{}, 1),
 		drainBuf:    make([]byte, 1500),
 		pending:     map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{}, wantCodec: map[string]string{},
-		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{},
+		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{}, wanted: map[string]bool{},
 	}
 	now := time.Now()
 	p.info.Store(&livekit.ParticipantInfo{

@@ -265,8 +265,13 @@ func (r *Room) publish(t *PubTrack) {
 	ps := r.participantsLocked()
 	r.mu.Unlock()
 	for _, o := range ps {
-		if o != t.owner && o.autoSubscribe {
-			o.post(func() { o.subscribe(t) })
+		if o != t.owner {
+			o.post(func() {
+				if o.autoSubscribe || o.wanted[t.sid] {
+					delete(o.wanted, t.sid)
+					o.subscribe(t)
+				}
+			})
 		}
 	}
 }
