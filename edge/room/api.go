@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -207,7 +208,18 @@ func (p pionLogger) Warn(m string) { p.l.Warn(m) }
 func (p pionLogger) Warnf(f string, a ...any) {
 	p.l.Warn(fmt.Sprintf(f, a...))
 }
-func (p pionLogger) Error(m string) { p.l.Error(m) }
+func (p pionLogger) Error(m string) { p.errorf("%s", m) }
 func (p pionLogger) Errorf(f string, a ...any) {
-	p.l.Error(fmt.Sprintf(f, a...))
+	p.errorf(f, a...)
+}
+
+// errorf logs at error level, except pion's reports of reading a socket the
+// edge closed on shutdown.
+func (p pionLogger) errorf(f string, a ...any) {
+	m := fmt.Sprintf(f, a...)
+	if strings.Contains(m, net.ErrClosed.Error()) {
+		p.l.Debug(m)
+		return
+	}
+	p.l.Error(m)
 }
