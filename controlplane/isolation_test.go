@@ -70,6 +70,9 @@ var samples = map[string]any{
 	"deleteWebhook":        "",
 	"refreshWebhookSecret": "",
 	"joinRoom":             "",
+	"listParticipants":     "",
+	"removeParticipant":    "",
+	"muteParticipant":      map[string]any{"source": "camera", "muted": true},
 }
 
 // TestIsolation calls every endpoint that takes an id with a second
@@ -93,7 +96,7 @@ func TestIsolation(t *testing.T) {
 			continue // acts on the caller's own tenant; checked below
 		}
 		path := strings.NewReplacer("{spaceId}", a.space, "{roomId}", a.room, "{inviteId}", a.invite,
-			"{tokenId}", a.tokenID, "{alias}", a.alias).Replace(rt.Pattern)
+			"{tokenId}", a.tokenID, "{alias}", a.alias, "{identity}", "u_"+a.owner.userID).Replace(rt.Pattern)
 		if body == "" {
 			body = nil
 		}

@@ -28,6 +28,9 @@ type Deps struct {
 	Cluster cluster.Config
 	// Placer picks edges; nil means a static placer over Config.DevEdge.
 	Placer placement.Placer
+	// Locator finds the edges that host a room (moderation calls go to
+	// each); nil means api.PlacerLocator over Placer.
+	Locator api.RoomLocator
 	// Page serves /room/* and /assets/* (the embeddable room page); nil
 	// answers 404 there.
 	Page fasthttp.RequestHandler
@@ -80,6 +83,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		TokenPerClient:  ratelimit.New(rl.TokenPerClient.Rate, rl.TokenPerClient.Burst, rl.MaxKeys),
 		RequestTimeout:  cfg.RequestTimeout,
 		ReadCacheTTL:    cfg.ReadCacheTTL,
+		Locator:         deps.Locator,
 	})
 	if err != nil {
 		return nil, err

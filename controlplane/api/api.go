@@ -44,6 +44,17 @@ type Options struct {
 	// RequestTimeout bounds the storage work of one request.
 	RequestTimeout time.Duration
 
+	// Locator finds the edges hosting a room (moderation); nil means
+	// PlacerLocator over Placer.
+	Locator RoomLocator
+	// EdgeClient makes the Twirp calls to edges; nil means a client with a
+	// 5 s timeout and no kept-alive connections (moderation is rare).
+	EdgeClient *http.Client
+	// RemovalTTL is how long a removed participant's credentials issued
+	// before the removal are refused by joins on this replica (the session
+	// TTL when 0).
+	RemovalTTL time.Duration
+
 	// ReadCacheTTL is how long rooms and room roles read by authenticated
 	// requests are cached on this replica (0 disables the cache). Writes
 	// through this replica clear it; other replicas' writes show within
@@ -53,9 +64,10 @@ type Options struct {
 
 // API serves the /v1 surface.
 type API struct {
-	o     Options
-	rt    router
-	cache *readCache // nil when disabled
+	o       Options
+	removed *removals
+	rt      router
+	cache   *readCache // nil when disabled
 }
 
 // New checks the options and registers every route.
@@ -72,7 +84,19 @@ func New(o Options) (*API, error) {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
 	}
-	a := &API{o: o}
+	if o.Locator == nil {
+		o.Locator = PlacerLocator{Placer: o.Placer}
+	}
+	if o.EdgeClient == nil {
+		o.EdgeClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	}
+	if o.RemovalTTL <= 0 {
+		o.RemovalTTL = o.SessionTTL
+	}
+	if o.RemovalTTL <= 0 {
+		o.RemovalTTL = 4 * time.Hour
+	}
+	a := &API{o: o, removed: newRemovals(o.RemovalTTL, 100_000)}
 	if o.ReadCacheTTL > 0 {
 		a.cache = newReadCache(o.ReadCacheTTL)
 	}
@@ -119,6 +143,9 @@ func (a *API) routes() {
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "setRoomRole", a.setRoomRole)
 	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "listRoomRoles", a.listRoomRoles)
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", a.generateAccess)
+	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/participants", "listParticipants", a.listParticipants)
+	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/remove", "removeParticipant", a.removeParticipant)
+	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/mute", "muteParticipant", a.muteParticipant)
 
 	r.add("POST", "/v1/spaces/{spaceId}/webhook", "createWebhook", a.createWebhook)
 	r.add("PUT", "/v1/spaces/{spaceId}/webhook", "updateWebhook", a.updateWebhook)

@@ -103,6 +103,9 @@ type joiner struct {
 	// linkID is a link to redeem after placement; identity, name and role
 	// then come from the redeemed link.
 	linkID string
+	// issued is when the credential was issued (zero for a user token or
+	// none): a credential older than a moderator's removal is refused.
+	issued time.Time
 }
 
 var errRoomPrivate = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
@@ -147,9 +150,14 @@ func (a *API) joinRoom(r *request) error {
 		if err != nil {
 			return about("access link", "access_link", err)
 		}
+		issued := j.issued
 		if j, err = linkJoiner(l, rm, q.ParticipantName); err != nil {
 			return err
 		}
+		j.issued = issued
+	}
+	if err := a.refuseRemoved(string(rm.ID), j.identity, j.issued, r.now); err != nil {
+		return err
 	}
 	ans, err := a.answer(r, rm, j, pl)
 	if err != nil {
@@ -199,7 +207,7 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
 			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "sessionToken", Message: "sessionToken: the session is for another room"}
 		}
-		return joiner{identity: c.Subject, name: c.Name, role: grant.Role(c.Role)}, nil
+		return joiner{identity: c.Subject, name: c.Name, role: grant.Role(c.Role), issued: time.Unix(c.IssuedAt, 0)}, nil
 	case q.AccessToken != "":
 		c, err := a.o.Tokens.Verify(r.ctx, q.AccessToken, auth.TypeLink, auth.AudLink)
 		if errors.Is(err, auth.ErrTokenExpired) {
@@ -213,7 +221,7 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		// Redeemed after placement (one atomic store call decides the
 		// winner); the link's fields are known then.
-		return joiner{linkID: c.ID}, nil
+		return joiner{linkID: c.ID, issued: time.Unix(c.IssuedAt, 0)}, nil
 	case r.bearer() != "":
 		p, err := r.authenticate()
 		if err != nil {

@@ -87,6 +87,16 @@ func Operations() []Operation {
 			"Room owner or moderator. Answers url = <publicURL>/room/<alias>?participantName=<username>&accessToken=<token>. ttl in seconds: default 86400, at most 432000. Single-use unless isPermanent: the first join spends it, later joins get 410 access_link_used.",
 			"user", "GenerateAccess", 200, "GenerateAccessReply", []int{400, 401, 403, 404, 413, 422}},
 
+		{"GET", "/v1/spaces/{spaceId}/rooms/{roomId}/participants", "listParticipants", "moderation", "List the live participants",
+			"Whoever a join makes owner or moderator of the room (room owner and moderators; in a public room the space's owner and moderators). Asks every edge hosting the room (LiveKit RoomService); an empty list when no call is live. 502 edge_unavailable when an edge does not answer.",
+			"user", "", 200, "ParticipantList", []int{400, 401, 403, 404, 502}},
+		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/remove", "removeParticipant", "moderation", "Remove a participant",
+			"Room owner or moderator (as for listParticipants). Disconnects the participant (connected tells whether it was connected) and keeps it out: the edge refuses media tokens issued before the removal, and joins refuse a session or link credential issued before it, and a user token, for the session TTL (403 participant_removed). A credential issued after the removal (a new link) lets the participant back. identity is the join answer's identity, URL-escaped.",
+			"user", "", 200, "RemoveReply", []int{400, 401, 403, 404, 502}},
+		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/mute", "muteParticipant", "moderation", "Mute or unmute a participant's track",
+			"Room owner or moderator (as for listParticipants). {trackSid, muted} changes one track; {source, muted} every track of that source (camera, microphone, screen_share, screen_share_audio). Subscribers see the mute; the publisher is told. Answers the changed tracks; 404 when the participant is not connected (not_found) or publishes no such track (track_not_found).",
+			"user", "MuteRequest", 200, "MuteReply", []int{400, 401, 403, 404, 413, 422, 502}},
+
 		{"POST", "/v1/spaces/{spaceId}/webhook", "createWebhook", "webhooks", "Create or replace the space's webhook",
 			"Space owner. Creates the webhook with a new HMAC secret (201), or, when the space has one, replaces its url (and isActive) keeping the secret (200). The answer carries the secret.",
 			"user", "WebhookRequest", 201, "Webhook", []int{400, 401, 403, 404, 413, 422}},
@@ -134,6 +144,7 @@ func Document() ([]byte, error) {
 		"tags": []obj{
 			{"name": "auth", "description": "Tokens"}, {"name": "users", "description": "Users and personal tokens"},
 			{"name": "spaces", "description": "Spaces, invites, framing origins"}, {"name": "rooms", "description": "Rooms, roles, guest links"},
+			{"name": "moderation", "description": "Live participants: list, mute, remove"},
 			{"name": "webhooks", "description": "Per-space webhooks"}, {"name": "join", "description": "Joining a call"},
 			{"name": "meta", "description": "This document"},
 		},
@@ -167,6 +178,7 @@ const accessMatrix = `Access matrix:
 | room-by-alias | public room | as room: get |
 | room: update, roles, generate-access | 403 | room owner, room moderator (moderator grants role_room_user only) |
 | room: delete | 403 | room owner, space owner |
+| participants: list, mute, remove | 403 | room owner, room moderator; space owner, moderator in a public room |
 | join | no (use a link) | room role, or public room |`
 
 func operation(op Operation) obj {
@@ -184,6 +196,9 @@ func operation(op Operation) obj {
 		if strings.HasPrefix(seg, "{") {
 			name := strings.Trim(seg, "{}")
 			p := obj{"name": name, "in": "path", "required": true, "schema": obj{"type": "string", "pattern": "^[0-9a-f]{24}$"}}
+			if name == "identity" {
+				p["schema"] = obj{"type": "string", "minLength": 1, "maxLength": 256}
+			}
 			if name == "alias" {
 				p["schema"] = obj{"type": "string", "pattern": "^[A-Za-z0-9_-]{4,64}$"}
 			}
@@ -236,6 +251,7 @@ func errorResponses() obj {
 		413: "Body over the limit (body_too_large)",
 		422: "Missing or unacceptable value (missing_field, invalid_value, invalid_enum, too_long, too_short, out_of_range)",
 		429: "Rate-limited; see Retry-After",
+		502: "The edge hosting the room did not answer (edge_unavailable); retry",
 		503: "No edge can take the call (no_edge), or the service is busy; see Retry-After",
 	}
 	for code, text := range texts {
