@@ -51,10 +51,11 @@ type env struct {
 }
 
 type envOpts struct {
-	mutate func(*Config)
-	placer placement.Placer
-	page   fasthttp.RequestHandler
-	logger *slog.Logger
+	mutate   func(*Config)
+	placer   placement.Placer
+	page     fasthttp.RequestHandler
+	internal fasthttp.RequestHandler
+	logger   *slog.Logger
 }
 
 func start(t testing.TB, o envOpts) *env {
@@ -82,7 +83,7 @@ func start(t testing.TB, o envOpts) *env {
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Logger: o.logger})
+	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger})
 	if err != nil {
 		t.Fatal(err)
 	}

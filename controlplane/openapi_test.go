@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 // TestOpenAPIMatchesRoutes fails if a registered route is missing from the
@@ -41,6 +44,11 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	for k := range inSpec {
 		if !registered[k] {
 			extra = append(extra, k)
+		}
+	}
+	for k := range inSpec {
+		if strings.Contains(k, " /internal/") {
+			t.Errorf("the public spec names an internal route: %s", k)
 		}
 	}
 	sort.Strings(missing)
@@ -80,5 +88,30 @@ func TestHealth(t *testing.T) {
 	e.st.Close()
 	if r := e.do(t, "GET", "/readyz", "", nil); r.status != 503 {
 		t.Fatalf("readyz with a closed store = %d", r.status)
+	}
+}
+
+// TestInternalMount: /internal/* reaches Deps.Internal (and nothing else
+// does); without one it is 404.
+func TestInternalMount(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	e := start(t, envOpts{internal: func(c *fasthttp.RequestCtx) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, string(c.Method())+" "+string(c.Path()))
+		c.SetStatusCode(204)
+	}})
+	e.must(t, 204, "POST", "/internal/events", "", map[string]any{"event": "x"})
+	e.must(t, 404, "GET", "/internalx", "", nil)
+	e.must(t, 404, "GET", "/v1/internal/events", "", nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, ",") != "POST /internal/events" {
+		t.Fatalf("internal handler saw %v", seen)
+	}
+	bare := start(t, envOpts{})
+	if r := bare.do(t, "POST", "/internal/events", "", nil); r.status != 404 || r.str(t, "code") != "not_found" {
+		t.Fatalf("no internal handler: %d %s", r.status, r.body)
 	}
 }

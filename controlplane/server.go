@@ -34,6 +34,11 @@ type Deps struct {
 	// Page serves /room/* and /assets/* (the embeddable room page); nil
 	// answers 404 there.
 	Page fasthttp.RequestHandler
+	// Internal serves /internal/* (cluster-internal endpoints such as the
+	// edges' event sink); nil answers 404 there. It is not part of the
+	// public API: the OpenAPI document leaves it out, and the handler
+	// authenticates its callers itself (the cluster's keys).
+	Internal fasthttp.RequestHandler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -172,6 +177,12 @@ func (s *Server) serve(c *fasthttp.RequestCtx) {
 			return
 		}
 		s.deps.Page(c)
+	case hasPrefix(path, "/internal/"):
+		if s.deps.Internal == nil {
+			api.WriteError(c, http.StatusNotFound, "not_found", "no such path")
+			return
+		}
+		s.deps.Internal(c)
 	case string(path) == "/":
 		c.Redirect("/docs", http.StatusFound)
 	default:
