@@ -76,7 +76,7 @@ func (a *API) generateAccess(r *request) error {
 	if err != nil {
 		return err
 	}
-	tok, exp, err := a.o.Tokens.Issue(r.ctx, auth.Claims{Subject: id, ID: id, Audience: auth.AudLink, Type: auth.TypeLink,
+	tok, exp, err := a.o.Tokens.Issue(r.context(), auth.Claims{Subject: id, ID: id, Audience: auth.AudLink, Type: auth.TypeLink,
 		ClientID: string(p.client), Room: string(rm.ID)}, time.Duration(ttl)*time.Second)
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ func (a *API) generateAccess(r *request) error {
 	l := store.AccessLink{ID: id, ClientID: p.client, SpaceID: rm.SpaceID, RoomID: rm.ID, Username: username, Role: store.LinkRole(role),
 		ExternalUserID: q.ExternalUserID, ExternalMeetingID: q.ExternalMeetingID, Email: q.Email, Phone: q.Phone,
 		IsPermanent: q.IsPermanent, CreatedBy: p.user, CreatedAt: r.now, ExpiresAt: exp}
-	if err := a.o.Store.CreateAccessLink(r.ctx, l); err != nil {
+	if err := a.o.Store.CreateAccessLink(r.context(), l); err != nil {
 		return about("access link", "access_link", err)
 	}
 	// The reference's parameter order: participantName, then accessToken.

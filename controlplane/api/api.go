@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -158,11 +159,13 @@ func (a *API) routes() {
 
 // request is one call being served.
 type request struct {
-	ctx context.Context
+	ctx lazyContext
 	c   *fasthttp.RequestCtx
 	p   params
 	a   *API
 	now time.Time
+	// cached is the read-cache entry of the room r.room loaded, if any.
+	cached *cachedRoom
 }
 
 // Handle serves one request under /v1. It answers 404 for unknown paths
@@ -183,9 +186,10 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 	}
 	// Storage work is bound to a fresh context, not to the fasthttp
 	// context, whose Done closes at shutdown: in-flight requests finish.
-	ctx, cancel := context.WithTimeout(context.Background(), a.o.RequestTimeout)
-	defer cancel()
-	r.ctx, r.c, r.a, r.now = ctx, c, a, a.o.Now()
+	// It is made on first use: a read served from the caches needs none.
+	r.ctx.timeout = a.o.RequestTimeout
+	defer r.ctx.release()
+	r.c, r.a, r.now = c, a, a.o.Now()
 	err := route.handle(&r)
 	if route.invalidates {
 		// Cleared after the write whatever its outcome, so no read that
@@ -203,6 +207,36 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 		writeError(c, e)
 	}
 }
+
+// context is the request's storage context (RequestTimeout from its
+// first use).
+func (r *request) context() context.Context { return &r.ctx }
+
+// lazyContext is a context.WithTimeout made on the first call of any of
+// its methods, so that requests that never reach the store or another
+// service do not pay for a timer.
+type lazyContext struct {
+	once    sync.Once
+	timeout time.Duration
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+func (l *lazyContext) get() context.Context {
+	l.once.Do(func() { l.ctx, l.cancel = context.WithTimeout(context.Background(), l.timeout) })
+	return l.ctx
+}
+
+func (l *lazyContext) release() {
+	if l.cancel != nil {
+		l.cancel()
+	}
+}
+
+func (l *lazyContext) Deadline() (time.Time, bool) { return l.get().Deadline() }
+func (l *lazyContext) Done() <-chan struct{}       { return l.get().Done() }
+func (l *lazyContext) Err() error                  { return l.get().Err() }
+func (l *lazyContext) Value(key any) any           { return l.get().Value(key) }
 
 func writeError(c *fasthttp.RequestCtx, e *Error) {
 	writeJSON(c, e.Status, errorBody{Code: e.Code, Message: e.Message, Field: e.Field})

@@ -33,6 +33,11 @@ func TestRouter(t *testing.T) {
 		{"POST", "/v1/spaces/s/invites//activate", "", false, nil},
 		{"GET", "/v1/spaces/abc/extra", "", false, nil},
 		{"GET", "/v1", "", false, nil},
+		{"GET", "/v1/spaces/room-by-alias", "get", true, []string{"room-by-alias"}},
+		{"PUT", "/v1/spaces/room-by-alias", "put", true, []string{"room-by-alias"}},
+		{"GET", "/v1/spaces/room-by-alias/xyz/more", "", false, nil},
+		{"GET", "/v2/spaces", "", false, nil},
+		{"GET", "", "", false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+tt.path, func(t *testing.T) {

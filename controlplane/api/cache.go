@@ -2,6 +2,7 @@ package api
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -16,7 +17,7 @@ type readCache struct {
 
 	mu      sync.RWMutex
 	gen     uint64 // bumped by clear; a put from an older generation is dropped
-	rooms   map[roomKey]cachedRoom
+	rooms   map[roomKey]*cachedRoom
 	members map[memberKey]cachedRole
 }
 
@@ -35,6 +36,41 @@ type memberKey struct {
 type cachedRoom struct {
 	room store.Room
 	at   time.Time
+	// views are the encoded RoomView answers of this room, one per role of
+	// the caller (roleIndex), filled on first use. They are a function of
+	// room alone, so they live and die with the entry.
+	views [4]atomic.Pointer[[]byte]
+}
+
+func roleIndex(r store.RoomRole) int {
+	switch r {
+	case store.RoomRoleOwner:
+		return 1
+	case store.RoomRoleModerator:
+		return 2
+	case store.RoomRoleUser:
+		return 3
+	}
+	return 0
+}
+
+// view is the encoded answer for a caller with role rrole, nil if not
+// encoded yet (or a role this cache does not keep).
+func (e *cachedRoom) view(rrole store.RoomRole) []byte {
+	if e == nil || (rrole != "" && roleIndex(rrole) == 0) {
+		return nil
+	}
+	if b := e.views[roleIndex(rrole)].Load(); b != nil {
+		return *b
+	}
+	return nil
+}
+
+func (e *cachedRoom) setView(rrole store.RoomRole, b []byte) {
+	if e == nil || (rrole != "" && roleIndex(rrole) == 0) {
+		return
+	}
+	e.views[roleIndex(rrole)].Store(&b)
 }
 
 type cachedRole struct {
@@ -45,20 +81,28 @@ type cachedRole struct {
 const maxCacheEntries = 100_000
 
 func newReadCache(ttl time.Duration) *readCache {
-	return &readCache{ttl: ttl, rooms: map[roomKey]cachedRoom{}, members: map[memberKey]cachedRole{}}
+	return &readCache{ttl: ttl, rooms: map[roomKey]*cachedRoom{}, members: map[memberKey]cachedRole{}}
 }
 
 func (c *readCache) room(k roomKey, now time.Time) (store.Room, bool) {
+	if e := c.entry(k, now); e != nil {
+		return e.room, true
+	}
+	return store.Room{}, false
+}
+
+// entry is the live cache entry of k, nil if none.
+func (c *readCache) entry(k roomKey, now time.Time) *cachedRoom {
 	if c == nil {
-		return store.Room{}, false
+		return nil
 	}
 	c.mu.RLock()
-	e, ok := c.rooms[k]
+	e := c.rooms[k]
 	c.mu.RUnlock()
-	if !ok || now.Sub(e.at) >= c.ttl {
-		return store.Room{}, false
+	if e == nil || now.Sub(e.at) >= c.ttl {
+		return nil
 	}
-	return e.room, true
+	return e
 }
 
 // generation is read before a store read whose result will be put.
@@ -71,19 +115,22 @@ func (c *readCache) generation() uint64 {
 	return c.gen
 }
 
-func (c *readCache) putRoom(gen uint64, k roomKey, r store.Room, now time.Time) {
+// putRoom caches r and returns its entry (nil when not cached).
+func (c *readCache) putRoom(gen uint64, k roomKey, r store.Room, now time.Time) *cachedRoom {
 	if c == nil {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
-		return // a write happened meanwhile: the read may be stale
+		return nil // a write happened meanwhile: the read may be stale
 	}
 	if len(c.rooms) >= maxCacheEntries {
-		c.rooms = map[roomKey]cachedRoom{}
+		c.rooms = map[roomKey]*cachedRoom{}
 	}
-	c.rooms[k] = cachedRoom{room: r, at: now}
+	e := &cachedRoom{room: r, at: now}
+	c.rooms[k] = e
+	return e
 }
 
 func (c *readCache) role(k memberKey, now time.Time) (store.RoomRole, bool) {
@@ -121,7 +168,7 @@ func (c *readCache) clear() {
 	}
 	c.mu.Lock()
 	c.gen++
-	c.rooms = map[roomKey]cachedRoom{}
+	c.rooms = map[roomKey]*cachedRoom{}
 	c.members = map[memberKey]cachedRole{}
 	c.mu.Unlock()
 }

@@ -42,3 +42,32 @@ func TestReadCache(t *testing.T) {
 	}
 	off.clear()
 }
+
+// TestReadCacheViews: encoded answers are kept per role with their entry
+// and go with it.
+func TestReadCacheViews(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c := newReadCache(time.Second)
+	k := roomKey{"c", "s", "r"}
+	e := c.putRoom(c.generation(), k, store.Room{Name: "a"}, now)
+	if e == nil || e.view("") != nil {
+		t.Fatal("a new entry has a view")
+	}
+	e.setView(store.RoomRoleOwner, []byte(`owner`))
+	e.setView("", []byte(`none`))
+	if string(c.entry(k, now).view(store.RoomRoleOwner)) != "owner" || string(e.view("")) != "none" || e.view(store.RoomRoleUser) != nil {
+		t.Fatal("views mixed up")
+	}
+	e.setView("role_unknown", []byte(`x`))
+	if e.view("role_unknown") != nil {
+		t.Fatal("an unknown role was kept")
+	}
+	c.clear()
+	if c.entry(k, now) != nil {
+		t.Fatal("clear kept the entry")
+	}
+	e2 := c.putRoom(c.generation(), k, store.Room{Name: "b"}, now)
+	if e2.view(store.RoomRoleOwner) != nil {
+		t.Fatal("a view outlived its entry")
+	}
+}

@@ -122,7 +122,7 @@ func (a *API) joinRoom(r *request) error {
 	if err != nil {
 		return err
 	}
-	rm, err := a.o.Store.GetRoomByAlias(r.ctx, alias)
+	rm, err := a.o.Store.GetRoomByAlias(r.context(), alias)
 	if err != nil {
 		return about("room", "room", err)
 	}
@@ -141,12 +141,12 @@ func (a *API) joinRoom(r *request) error {
 		req.ClientAddr = ip.Unmap()
 	}
 	// Place before spending the link: a refused placement leaves it usable.
-	pl, err := a.o.Placer.Place(r.ctx, req)
+	pl, err := a.o.Placer.Place(r.context(), req)
 	if err != nil {
 		return err
 	}
 	if j.linkID != "" {
-		l, err := a.o.Store.RedeemAccessLink(r.ctx, rm.ClientID, j.linkID, r.now)
+		l, err := a.o.Store.RedeemAccessLink(r.context(), rm.ClientID, j.linkID, r.now)
 		if err != nil {
 			return about("access link", "access_link", err)
 		}
@@ -200,7 +200,7 @@ func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error)
 func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error) {
 	switch {
 	case q.SessionToken != "":
-		c, err := a.o.Tokens.Verify(r.ctx, q.SessionToken, auth.TypeSession, auth.AudSession)
+		c, err := a.o.Tokens.Verify(r.context(), q.SessionToken, auth.TypeSession, auth.AudSession)
 		if err != nil {
 			return joiner{}, about("session", "session", err)
 		}
@@ -209,7 +209,7 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		return joiner{identity: c.Subject, name: c.Name, role: grant.Role(c.Role), issued: time.Unix(c.IssuedAt, 0)}, nil
 	case q.AccessToken != "":
-		c, err := a.o.Tokens.Verify(r.ctx, q.AccessToken, auth.TypeLink, auth.AudLink)
+		c, err := a.o.Tokens.Verify(r.context(), q.AccessToken, auth.TypeLink, auth.AudLink)
 		if errors.Is(err, auth.ErrTokenExpired) {
 			return joiner{}, about("access link", "access_link", store.ErrExpired)
 		}
@@ -233,7 +233,7 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		if !p.isUser() {
 			return joiner{}, errUserToken
 		}
-		u, err := a.o.Store.GetUser(r.ctx, p.client, p.user)
+		u, err := a.o.Store.GetUser(r.context(), p.client, p.user)
 		if err != nil {
 			return joiner{}, about("user", "user", err)
 		}
@@ -278,7 +278,7 @@ func (a *API) userRole(r *request, p principal, rm store.Room) (grant.Role, erro
 	if !rm.IsPublic {
 		return "", forbidden("this room is private")
 	}
-	s, err := a.o.Store.GetSpace(r.ctx, p.client, rm.SpaceID)
+	s, err := a.o.Store.GetSpace(r.context(), p.client, rm.SpaceID)
 	if err != nil {
 		return "", about("space", "space", err)
 	}
@@ -304,7 +304,7 @@ func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement
 	if err != nil {
 		return JoinAnswer{}, err
 	}
-	sess, sessExp, err := a.o.Tokens.Issue(r.ctx, auth.Claims{Subject: j.identity, Audience: auth.AudSession, Type: auth.TypeSession,
+	sess, sessExp, err := a.o.Tokens.Issue(r.context(), auth.Claims{Subject: j.identity, Audience: auth.AudSession, Type: auth.TypeSession,
 		ClientID: string(rm.ClientID), Room: string(rm.ID), Role: string(j.role), Name: j.name}, a.o.SessionTTL)
 	if err != nil {
 		return JoinAnswer{}, err

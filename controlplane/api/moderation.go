@@ -97,7 +97,7 @@ func (a *API) listParticipants(r *request) error {
 		return err
 	}
 	out := list[ParticipantView]{Items: []ParticipantView{}}
-	err = a.onEdges(r.ctx, string(rm.ID), func(ctx context.Context, pl placement.Placement, rs livekit.RoomService) error {
+	err = a.onEdges(r.context(), string(rm.ID), func(ctx context.Context, pl placement.Placement, rs livekit.RoomService) error {
 		res, err := rs.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: string(rm.ID)})
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func (a *API) removeParticipant(r *request) error {
 	}
 	a.removed.add(string(rm.ID), id, r.now)
 	ans := RemoveReply{Identity: id}
-	err = a.onEdges(r.ctx, string(rm.ID), func(ctx context.Context, _ placement.Placement, rs livekit.RoomService) error {
+	err = a.onEdges(r.context(), string(rm.ID), func(ctx context.Context, _ placement.Placement, rs livekit.RoomService) error {
 		_, err := rs.RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: string(rm.ID), Identity: id})
 		if err == nil {
 			ans.Connected = true
@@ -175,7 +175,7 @@ func (a *API) muteParticipant(r *request) error {
 	muted := *q.Muted
 	ans := MuteReply{Tracks: []TrackView{}}
 	found := false
-	err = a.onEdges(r.ctx, string(rm.ID), func(ctx context.Context, _ placement.Placement, rs livekit.RoomService) error {
+	err = a.onEdges(r.context(), string(rm.ID), func(ctx context.Context, _ placement.Placement, rs livekit.RoomService) error {
 		p, err := rs.GetParticipant(ctx, &livekit.RoomParticipantIdentity{Room: string(rm.ID), Identity: id})
 		if err != nil {
 			return err

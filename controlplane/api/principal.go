@@ -42,7 +42,7 @@ func (r *request) authenticate() (principal, error) {
 
 func (r *request) principalOf(tok string) (principal, error) {
 	if strings.HasPrefix(tok, PersonalTokenPrefix) {
-		pt, err := r.a.o.Store.GetPersonalTokenByHash(r.ctx, auth.TokenHash(tok))
+		pt, err := r.a.o.Store.GetPersonalTokenByHash(r.context(), auth.TokenHash(tok))
 		if errors.Is(err, store.ErrNotFound) || (err == nil && pt.ExpiresAt != nil && !r.now.Before(*pt.ExpiresAt)) {
 			return principal{}, auth.ErrInvalidToken
 		}
@@ -51,7 +51,7 @@ func (r *request) principalOf(tok string) (principal, error) {
 		}
 		return principal{client: pt.ClientID, user: pt.UserID}, nil
 	}
-	c, err := r.a.o.Tokens.Verify(r.ctx, tok, auth.TypeAccess, auth.AudClient, auth.AudUser)
+	c, err := r.a.o.Tokens.Verify(r.context(), tok, auth.TypeAccess, auth.AudClient, auth.AudUser)
 	if err != nil {
 		return principal{}, err
 	}

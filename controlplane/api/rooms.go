@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -124,6 +125,27 @@ func viewRoom(rm store.Room, role store.RoomRole) RoomView {
 		Role: string(role), CreatedAt: rm.CreatedAt, UpdatedAt: rm.UpdatedAt}
 }
 
+// roomView answers rm as seen by a caller with room role rrole. When rm
+// came from the read cache (r.cached) the encoded answer is kept with the
+// entry, per role, and reused until the entry goes.
+func (r *request) roomView(rm store.Room, rrole store.RoomRole) error {
+	if r.cached == nil || r.cached.room.ID != rm.ID {
+		return r.json(http.StatusOK, viewRoom(rm, rrole))
+	}
+	b := r.cached.view(rrole)
+	if b == nil {
+		var err error
+		if b, err = json.Marshal(viewRoom(rm, rrole)); err != nil {
+			return err
+		}
+		r.cached.setView(rrole, b)
+	}
+	r.c.SetStatusCode(http.StatusOK)
+	r.c.SetContentType("application/json")
+	r.c.SetBody(b)
+	return nil
+}
+
 // roomRole is the caller's explicit role in a room ("" for none).
 func (r *request) roomRole(p principal, id store.RoomID) (store.RoomRole, error) {
 	if !p.isUser() {
@@ -134,7 +156,7 @@ func (r *request) roomRole(p principal, id store.RoomID) (store.RoomRole, error)
 		return role, nil
 	}
 	gen := r.a.cache.generation()
-	m, err := r.a.o.Store.GetRoomMember(r.ctx, p.client, id, p.user)
+	m, err := r.a.o.Store.GetRoomMember(r.context(), p.client, id, p.user)
 	if errors.Is(err, store.ErrNotFound) {
 		err = nil
 	}
@@ -157,13 +179,15 @@ func (r *request) room(p principal) (store.Room, store.RoomRole, error) {
 		return store.Room{}, "", err
 	}
 	key := roomKey{p.client, store.SpaceID(sid), store.RoomID(rid)}
-	rm, ok := r.a.cache.room(key, r.now)
-	if !ok {
+	var rm store.Room
+	if r.cached = r.a.cache.entry(key, r.now); r.cached != nil {
+		rm = r.cached.room
+	} else {
 		gen := r.a.cache.generation()
-		if rm, err = r.a.o.Store.GetRoom(r.ctx, p.client, key.space, key.room); err != nil {
+		if rm, err = r.a.o.Store.GetRoom(r.context(), p.client, key.space, key.room); err != nil {
 			return rm, "", about("room", "room", err)
 		}
-		r.a.cache.putRoom(gen, key, rm, r.now)
+		r.cached = r.a.cache.putRoom(gen, key, rm, r.now)
 	}
 	rrole, err := r.roomRole(p, rm.ID)
 	return rm, rrole, err
@@ -178,7 +202,7 @@ func (r *request) roomVisible(p principal, rm store.Room, rrole store.RoomRole) 
 	if !rm.IsPublic {
 		return false, nil
 	}
-	s, err := r.a.o.Store.GetSpace(r.ctx, p.client, rm.SpaceID)
+	s, err := r.a.o.Store.GetSpace(r.context(), p.client, rm.SpaceID)
 	if err != nil {
 		return false, about("space", "space", err)
 	}
@@ -250,7 +274,7 @@ func (a *API) createRoom(r *request) error {
 		if rm.Alias, err = newAlias(); err != nil {
 			return err
 		}
-		err = a.o.Store.CreateRoom(r.ctx, rm)
+		err = a.o.Store.CreateRoom(r.context(), rm)
 		if !errors.Is(err, store.ErrConflict) || attempt == 4 {
 			break
 		}
@@ -285,7 +309,7 @@ func (a *API) listRooms(r *request) error {
 	}
 	// Visibility depends on the caller's room roles: filter the whole
 	// space (capped at 500 rooms), then page.
-	rooms, _, err := a.o.Store.ListRooms(r.ctx, p.client, s.ID, store.Page{Limit: 500})
+	rooms, _, err := a.o.Store.ListRooms(r.context(), p.client, s.ID, store.Page{Limit: 500})
 	if err != nil {
 		return err
 	}
@@ -323,7 +347,7 @@ func (a *API) getRoom(r *request) error {
 	} else if !ok {
 		return forbidden("this room is private")
 	}
-	return r.json(http.StatusOK, viewRoom(rm, rrole))
+	return r.roomView(rm, rrole)
 }
 
 // updateRoom: PUT /v1/spaces/{spaceId}/rooms/{roomId}, room owner or
@@ -348,7 +372,7 @@ func (a *API) updateRoom(r *request) error {
 		return err
 	}
 	rm.UpdatedAt = r.now
-	if err := a.o.Store.UpdateRoom(r.ctx, rm); err != nil {
+	if err := a.o.Store.UpdateRoom(r.context(), rm); err != nil {
 		return about("room", "room", err)
 	}
 	return r.json(http.StatusOK, viewRoom(rm, rrole))
@@ -374,7 +398,7 @@ func (a *API) deleteRoom(r *request) error {
 			return forbidden("only the room's owner or the space's owner may delete it")
 		}
 	}
-	if err := a.o.Store.DeleteRoom(r.ctx, p.client, rm.SpaceID, rm.ID); err != nil {
+	if err := a.o.Store.DeleteRoom(r.context(), p.client, rm.SpaceID, rm.ID); err != nil {
 		return about("room", "room", err)
 	}
 	return r.json(http.StatusOK, idOnly{ID: string(rm.ID)})
@@ -392,7 +416,7 @@ func (a *API) getRoomByAlias(r *request) error {
 	if !validAlias(alias) {
 		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
 	}
-	rm, err := a.o.Store.GetRoomByAlias(r.ctx, alias)
+	rm, err := a.o.Store.GetRoomByAlias(r.context(), alias)
 	if err == nil && rm.ClientID != p.client {
 		err = store.ErrNotFound
 	}
@@ -414,7 +438,7 @@ func (a *API) getRoomByAlias(r *request) error {
 	} else if !ok {
 		return forbidden("this room is private")
 	}
-	return r.json(http.StatusOK, viewRoom(rm, rrole))
+	return r.roomView(rm, rrole)
 }
 
 type roleRequest struct {
@@ -465,11 +489,11 @@ func (a *API) setRoomRole(r *request) error {
 	if store.UserID(target) == rm.OwnerID {
 		return &Error{Status: http.StatusConflict, Code: "owner_role", Field: "targetUserId", Message: "targetUserId: the room's owner keeps role_room_owner"}
 	}
-	if _, err := a.o.Store.GetUser(r.ctx, p.client, store.UserID(target)); err != nil {
+	if _, err := a.o.Store.GetUser(r.context(), p.client, store.UserID(target)); err != nil {
 		return about("user", "user", err)
 	}
 	m := store.RoomMember{RoomID: rm.ID, UserID: store.UserID(target), Role: store.RoomRole(role), CreatedAt: r.now}
-	if err := a.o.Store.SetRoomMember(r.ctx, p.client, m); err != nil {
+	if err := a.o.Store.SetRoomMember(r.context(), p.client, m); err != nil {
 		return about("room", "room", err)
 	}
 	return r.json(http.StatusOK, roleView{RoomID: string(rm.ID), UserID: target, Role: role})
@@ -489,7 +513,7 @@ func (a *API) listRoomRoles(r *request) error {
 	if !canManageRoom(rrole) {
 		return forbidden("only the room's owner and moderators may list roles")
 	}
-	ms, err := a.o.Store.ListRoomMembers(r.ctx, p.client, rm.ID)
+	ms, err := a.o.Store.ListRoomMembers(r.context(), p.client, rm.ID)
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (r *request) space(p principal, i int) (store.Space, store.SpaceRole, error
 	if err != nil {
 		return store.Space{}, "", err
 	}
-	s, err := r.a.o.Store.GetSpace(r.ctx, p.client, store.SpaceID(id))
+	s, err := r.a.o.Store.GetSpace(r.context(), p.client, store.SpaceID(id))
 	if err != nil {
 		return s, "", about("space", "space", err)
 	}
@@ -97,7 +97,7 @@ func (r *request) spaceRole(p principal, id store.SpaceID) (store.SpaceRole, err
 	if !p.isUser() {
 		return "", nil
 	}
-	m, err := r.a.o.Store.GetSpaceMember(r.ctx, p.client, id, p.user)
+	m, err := r.a.o.Store.GetSpaceMember(r.context(), p.client, id, p.user)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil
 	}
@@ -129,7 +129,7 @@ func (a *API) createSpace(r *request) error {
 		return err
 	}
 	s.ID, s.ClientID, s.OwnerID, s.CreatedAt, s.UpdatedAt = store.SpaceID(id), p.client, p.user, r.now, r.now
-	if err := a.o.Store.CreateSpace(r.ctx, s); err != nil {
+	if err := a.o.Store.CreateSpace(r.context(), s); err != nil {
 		return about("space", "space", err)
 	}
 	return r.json(http.StatusCreated, idOnly{ID: id})
@@ -146,7 +146,7 @@ func (a *API) listSpaces(r *request) error {
 	if err != nil {
 		return err
 	}
-	ss, total, err := a.o.Store.ListSpacesForUser(r.ctx, p.client, p.user, pg)
+	ss, total, err := a.o.Store.ListSpacesForUser(r.context(), p.client, p.user, pg)
 	if err != nil {
 		return err
 	}
@@ -196,7 +196,7 @@ func (a *API) updateSpace(r *request) error {
 		return err
 	}
 	s.UpdatedAt = r.now
-	if err := a.o.Store.UpdateSpace(r.ctx, s); err != nil {
+	if err := a.o.Store.UpdateSpace(r.context(), s); err != nil {
 		return about("space", "space", err)
 	}
 	return r.json(http.StatusOK, viewSpace(s, role))
@@ -215,7 +215,7 @@ func (a *API) deleteSpace(r *request) error {
 	if role != store.SpaceRoleOwner {
 		return forbidden("only the space's owner may delete it")
 	}
-	if err := a.o.Store.DeleteSpace(r.ctx, p.client, s.ID); err != nil {
+	if err := a.o.Store.DeleteSpace(r.context(), p.client, s.ID); err != nil {
 		return about("space", "space", err)
 	}
 	return r.json(http.StatusOK, idOnly{ID: string(s.ID)})
@@ -272,7 +272,7 @@ func (a *API) putAllowedOrigins(r *request) error {
 		return c.err
 	}
 	s.UpdatedAt = r.now
-	if err := a.o.Store.UpdateSpace(r.ctx, s); err != nil {
+	if err := a.o.Store.UpdateSpace(r.context(), s); err != nil {
 		return about("space", "space", err)
 	}
 	return r.json(http.StatusOK, originsView{Origins: s.AllowedOrigins})
@@ -331,7 +331,7 @@ func (a *API) createInvite(r *request) error {
 	}
 	exp := r.now.Add(time.Duration(ttl) * time.Second)
 	inv := store.Invite{ID: id, ClientID: p.client, SpaceID: s.ID, Role: store.SpaceRole(inviteRole), CreatedBy: p.user, CreatedAt: r.now, ExpiresAt: &exp}
-	if err := a.o.Store.CreateInvite(r.ctx, inv); err != nil {
+	if err := a.o.Store.CreateInvite(r.context(), inv); err != nil {
 		return about("invite", "invite", err)
 	}
 	return r.json(http.StatusCreated, inviteView{ID: id, SpaceID: string(s.ID), Role: inviteRole, ExpiresAt: &exp})
@@ -352,7 +352,7 @@ func (a *API) activateInvite(r *request) error {
 	if err != nil {
 		return err
 	}
-	inv, err := a.o.Store.ActivateInvite(r.ctx, p.client, store.SpaceID(sid), iid, p.user, r.now)
+	inv, err := a.o.Store.ActivateInvite(r.context(), p.client, store.SpaceID(sid), iid, p.user, r.now)
 	if err != nil {
 		return about("invite", "invite", err)
 	}

@@ -165,7 +165,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		if req.Username == "" || req.Password == "" {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
 		}
-		u, err := a.o.Store.GetUserByEmail(r.ctx, client, req.Username)
+		u, err := a.o.Store.GetUserByEmail(r.context(), client, req.Username)
 		if errors.Is(err, store.ErrNotFound) {
 			auth.BurnPasswordCheck(req.Password)
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
@@ -181,7 +181,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		if req.RefreshToken == "" {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "refresh_token is required")
 		}
-		c, err := a.o.Tokens.Verify(r.ctx, req.RefreshToken, auth.TypeRefresh, auth.AudClient, auth.AudUser)
+		c, err := a.o.Tokens.Verify(r.context(), req.RefreshToken, auth.TypeRefresh, auth.AudClient, auth.AudUser)
 		if err != nil {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token is invalid or expired")
 		}
@@ -195,9 +195,9 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		}
 		client := store.ClientID(c.ClientID)
 		if c.Audience == auth.AudUser {
-			_, err = a.o.Store.GetUser(r.ctx, client, store.UserID(c.Subject))
+			_, err = a.o.Store.GetUser(r.context(), client, store.UserID(c.Subject))
 		} else {
-			_, err = a.o.Store.GetClient(r.ctx, client)
+			_, err = a.o.Store.GetClient(r.context(), client)
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the token's subject no longer exists")
@@ -217,7 +217,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 func (a *API) authClient(r *request, req tokenRequest, allowBearer bool) (store.ClientID, *oauthError) {
 	if req.ClientSecret == "" && allowBearer {
 		if tok := r.bearer(); tok != "" {
-			c, err := a.o.Tokens.Verify(r.ctx, tok, auth.TypeAccess, auth.AudClient)
+			c, err := a.o.Tokens.Verify(r.context(), tok, auth.TypeAccess, auth.AudClient)
 			if err != nil || (req.ClientID != "" && req.ClientID != c.ClientID) {
 				return "", oauthErr(http.StatusUnauthorized, "invalid_client", "the client token is invalid")
 			}
@@ -227,7 +227,7 @@ func (a *API) authClient(r *request, req tokenRequest, allowBearer bool) (store.
 	if req.ClientID == "" || req.ClientSecret == "" {
 		return "", oauthErr(http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required")
 	}
-	cl, err := a.o.Store.GetClient(r.ctx, store.ClientID(req.ClientID))
+	cl, err := a.o.Store.GetClient(r.context(), store.ClientID(req.ClientID))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", oauthErr(http.StatusInternalServerError, "server_error", "internal error")
 	}
@@ -241,13 +241,13 @@ func (a *API) tokenPair(r *request, aud, sub string, client store.ClientID) (tok
 	base := auth.Claims{Subject: sub, Audience: aud, ClientID: string(client)}
 	access := base
 	access.Type = auth.TypeAccess
-	at, _, err := a.o.Tokens.Issue(r.ctx, access, a.o.AccessTTL)
+	at, _, err := a.o.Tokens.Issue(r.context(), access, a.o.AccessTTL)
 	if err != nil {
 		return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
 	}
 	refresh := base
 	refresh.Type = auth.TypeRefresh
-	rt, _, err := a.o.Tokens.Issue(r.ctx, refresh, a.o.RefreshTTL)
+	rt, _, err := a.o.Tokens.Issue(r.context(), refresh, a.o.RefreshTTL)
 	if err != nil {
 		return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
 	}

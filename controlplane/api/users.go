@@ -64,7 +64,7 @@ func (a *API) createUser(r *request) error {
 		return err
 	}
 	u.ID, u.ClientID, u.CreatedAt = store.UserID(id), p.client, r.now
-	if err := a.o.Store.CreateUser(r.ctx, u); err != nil {
+	if err := a.o.Store.CreateUser(r.context(), u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &Error{Status: http.StatusConflict, Code: "email_taken", Field: "email", Message: "email: a user with this e-mail already exists"}
 		}
@@ -79,7 +79,7 @@ func (a *API) getMe(r *request) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.o.Store.GetUser(r.ctx, p.client, p.user)
+	u, err := a.o.Store.GetUser(r.context(), p.client, p.user)
 	if err != nil {
 		return about("user", "user", err)
 	}
@@ -121,7 +121,7 @@ func (a *API) createPersonalToken(r *request) error {
 	if c.err != nil {
 		return c.err
 	}
-	existing, err := a.o.Store.ListPersonalTokens(r.ctx, p.client, p.user)
+	existing, err := a.o.Store.ListPersonalTokens(r.context(), p.client, p.user)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (a *API) createPersonalToken(r *request) error {
 		exp := r.now.Add(time.Duration(q.ExpiresIn) * time.Second)
 		t.ExpiresAt = &exp
 	}
-	if err := a.o.Store.CreatePersonalToken(r.ctx, t); err != nil {
+	if err := a.o.Store.CreatePersonalToken(r.context(), t); err != nil {
 		return err
 	}
 	return r.json(http.StatusCreated, personalTokenView{ID: id, Name: name, Token: secret, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt})
@@ -153,7 +153,7 @@ func (a *API) listPersonalTokens(r *request) error {
 	if err != nil {
 		return err
 	}
-	ts, err := a.o.Store.ListPersonalTokens(r.ctx, p.client, p.user)
+	ts, err := a.o.Store.ListPersonalTokens(r.context(), p.client, p.user)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (a *API) deletePersonalToken(r *request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.o.Store.DeletePersonalToken(r.ctx, p.client, p.user, id); err != nil {
+	if err := a.o.Store.DeletePersonalToken(r.context(), p.client, p.user, id); err != nil {
 		return about("personal token", "token", err)
 	}
 	return r.json(http.StatusOK, idOnly{ID: id})

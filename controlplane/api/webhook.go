@@ -66,7 +66,7 @@ func (a *API) createWebhook(r *request) error {
 		return c.err
 	}
 	status := http.StatusOK
-	w, err := a.o.Store.GetWebhook(r.ctx, p.client, s.ID)
+	w, err := a.o.Store.GetWebhook(r.context(), p.client, s.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusCreated
@@ -81,7 +81,7 @@ func (a *API) createWebhook(r *request) error {
 	if q.IsActive != nil {
 		w.IsActive = *q.IsActive
 	}
-	if err := a.o.Store.PutWebhook(r.ctx, w); err != nil {
+	if err := a.o.Store.PutWebhook(r.context(), w); err != nil {
 		return about("webhook", "webhook", err)
 	}
 	return r.json(status, viewWebhook(w))
@@ -97,7 +97,7 @@ func (a *API) updateWebhook(r *request) error {
 	if err := r.decode(&q); err != nil {
 		return err
 	}
-	w, err := a.o.Store.GetWebhook(r.ctx, p.client, s.ID)
+	w, err := a.o.Store.GetWebhook(r.context(), p.client, s.ID)
 	if err != nil {
 		return about("webhook", "webhook", err)
 	}
@@ -113,7 +113,7 @@ func (a *API) updateWebhook(r *request) error {
 		w.IsActive = *q.IsActive
 	}
 	w.UpdatedAt = r.now
-	if err := a.o.Store.PutWebhook(r.ctx, w); err != nil {
+	if err := a.o.Store.PutWebhook(r.context(), w); err != nil {
 		return about("webhook", "webhook", err)
 	}
 	return r.json(http.StatusOK, viewWebhook(w))
@@ -125,7 +125,7 @@ func (a *API) getWebhook(r *request) error {
 	if err != nil {
 		return err
 	}
-	w, err := a.o.Store.GetWebhook(r.ctx, p.client, s.ID)
+	w, err := a.o.Store.GetWebhook(r.context(), p.client, s.ID)
 	if err != nil {
 		return about("webhook", "webhook", err)
 	}
@@ -138,7 +138,7 @@ func (a *API) deleteWebhook(r *request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.o.Store.DeleteWebhook(r.ctx, p.client, s.ID); err != nil {
+	if err := a.o.Store.DeleteWebhook(r.context(), p.client, s.ID); err != nil {
 		return about("webhook", "webhook", err)
 	}
 	return r.json(http.StatusOK, idOnly{ID: string(s.ID)})
@@ -150,7 +150,7 @@ func (a *API) refreshWebhookSecret(r *request) error {
 	if err != nil {
 		return err
 	}
-	w, err := a.o.Store.GetWebhook(r.ctx, p.client, s.ID)
+	w, err := a.o.Store.GetWebhook(r.context(), p.client, s.ID)
 	if err != nil {
 		return about("webhook", "webhook", err)
 	}
@@ -158,7 +158,7 @@ func (a *API) refreshWebhookSecret(r *request) error {
 		return err
 	}
 	w.UpdatedAt = r.now
-	if err := a.o.Store.PutWebhook(r.ctx, w); err != nil {
+	if err := a.o.Store.PutWebhook(r.context(), w); err != nil {
 		return about("webhook", "webhook", err)
 	}
 	return r.json(http.StatusOK, viewWebhook(w))
