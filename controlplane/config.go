@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/spacecast/spacecast/controlplane/clientip"
 )
 
 // ErrInvalidConfig marks an unusable `controlplane:` section.
@@ -39,6 +41,12 @@ type Config struct {
 	ReadCacheTTL time.Duration `yaml:"readCacheTTL"`
 
 	RateLimit RateLimitConfig `yaml:"rateLimit"`
+
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose Forwarded / X-Forwarded-For headers name the client address,
+	// for the per-address rate limit and placement. Empty: the TCP peer is
+	// the client and those headers are ignored.
+	TrustedProxies []string `yaml:"trustedProxies"`
 
 	// DevEdge is the single edge served when Deps.Placer is nil
 	// (spacecast dev, one-box deployments).
@@ -125,6 +133,9 @@ func (c Config) Validate() error {
 		if b.Rate < 0 || (b.Rate > 0 && b.Burst < 1) {
 			bad("rateLimit.%s: rate >= 0 and, when rate > 0, burst >= 1", name)
 		}
+	}
+	if _, err := clientip.New(c.TrustedProxies); err != nil {
+		bad("trustedProxies: %v", err)
 	}
 	if c.DevEdge.URL != "" {
 		if u, err := url.Parse(c.DevEdge.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {

@@ -26,6 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{"rate without burst", func(c *Config) { c.RateLimit.TokenPerAddress = Bucket{Rate: 1} }},
 		{"edge url scheme", func(c *Config) { c.DevEdge.URL = "http://edge" }},
 		{"read cache too long", func(c *Config) { c.ReadCacheTTL = time.Hour }},
+		{"trusted proxy not an address", func(c *Config) { c.TrustedProxies = []string{"proxy.example"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

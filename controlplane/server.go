@@ -14,6 +14,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/api"
 	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/openapi"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
@@ -78,6 +79,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	log := deps.Logger.With("component", "controlplane")
 	keys := auth.NewKeyring(deps.Store, deps.Now, cfg.KeyRefresh)
+	proxies, err := clientip.New(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	rl := cfg.RateLimit
 	a, err := api.New(api.Options{
 		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Placer: deps.Placer, Cluster: deps.Cluster,
@@ -89,6 +94,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		RequestTimeout:  cfg.RequestTimeout,
 		ReadCacheTTL:    cfg.ReadCacheTTL,
 		Locator:         deps.Locator,
+		ClientIP:        proxies,
 	})
 	if err != nil {
 		return nil, err

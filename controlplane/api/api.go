@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -41,6 +43,10 @@ type Options struct {
 	// means no limit.
 	TokenPerAddress *ratelimit.Limiter
 	TokenPerClient  *ratelimit.Limiter
+
+	// ClientIP tells the client's address from the peer's and the
+	// forwarding headers of trusted proxies; nil trusts none.
+	ClientIP *clientip.Resolver
 
 	// RequestTimeout bounds the storage work of one request.
 	RequestTimeout time.Duration
@@ -206,6 +212,17 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 		}
 		writeError(c, e)
 	}
+}
+
+// clientAddr is the address the request came from (through trusted
+// proxies' forwarding headers).
+func (r *request) clientAddr() netip.Addr {
+	peer, _ := netip.AddrFromSlice(r.c.RemoteIP())
+	if r.a.o.ClientIP == nil {
+		return peer.Unmap()
+	}
+	h := &r.c.Request.Header
+	return r.a.o.ClientIP.Addr(peer, h.PeekAll("Forwarded"), h.PeekAll("X-Forwarded-For"))
 }
 
 // context is the request's storage context (RequestTimeout from its

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/auth"
@@ -137,9 +136,7 @@ func (a *API) joinRoom(r *request) error {
 			req.RTTs[k] = time.Duration(ms) * time.Millisecond
 		}
 	}
-	if ip, ok := netip.AddrFromSlice(r.c.RemoteIP()); ok {
-		req.ClientAddr = ip.Unmap()
-	}
+	req.ClientAddr = r.clientAddr()
 	// Place before spending the link: a refused placement leaves it usable.
 	pl, err := a.o.Placer.Place(r.context(), req)
 	if err != nil {

@@ -97,7 +97,7 @@ func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthEr
 }
 
 func (a *API) issueToken(r *request) error {
-	if !r.limit(a.o.TokenPerAddress, "a:"+r.c.RemoteIP().String()) {
+	if !r.limit(a.o.TokenPerAddress, "a:"+r.clientAddr().String()) {
 		return nil
 	}
 	var basic []byte
