@@ -219,6 +219,10 @@ func (f *fakeRooms) MutePublishedTrack(ctx context.Context, q *livekit.MuteRoomT
 	return &livekit.MuteRoomTrackResponse{Track: &livekit.TrackInfo{Sid: q.TrackSid, Source: src, Muted: q.Muted}}, nil
 }
 
+func (f *fakeRooms) RemoveParticipant(ctx context.Context, q *livekit.RoomParticipantIdentity) (*livekit.RemoveParticipantResponse, error) {
+	return nil, twirp.NotFoundError("not connected")
+}
+
 // TestModerationMuteCalls: the Twirp calls a mute makes, and the token
 // they carry (roomAdmin for that room only, signed with the cluster key).
 func TestModerationMuteCalls(t *testing.T) {
@@ -280,6 +284,17 @@ func TestModerationMuteCalls(t *testing.T) {
 			}
 		})
 	}
+	// A removed user stays out even with a fresh user token (for the
+	// session TTL); another user still joins.
+	e.must(t, 200, "POST", "/v1/rooms/"+w.alias+"/join", w.member.userToken, nil)
+	if rm := e.must(t, 200, "POST", "/v1/spaces/"+w.space+"/rooms/"+w.room+"/participants/u_"+w.member.userID+"/remove", w.owner.userToken, nil).json(t); rm["connected"] != false {
+		t.Fatalf("remove = %v", rm)
+	}
+	if r := e.do(t, "POST", "/v1/rooms/"+w.alias+"/join", w.member.userToken, nil); r.status != 403 || r.str(t, "code") != "participant_removed" {
+		t.Fatalf("removed user's join = %d %s", r.status, r.body)
+	}
+	e.must(t, 200, "POST", "/v1/rooms/"+w.alias+"/join", w.owner.userToken, nil)
+
 	// The token: roomAdmin for this room only, signed with the cluster key.
 	h, _ := authz.Load("/twirp/livekit.RoomService/MutePublishedTrack")
 	raw, _ := strings.CutPrefix(h.(string), "Bearer ")
