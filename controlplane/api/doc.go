@@ -28,6 +28,13 @@
 //	room: delete                             403            room owner, space owner
 //	join                                     403            room role; in a public room also space
 //	                                                        owner/moderator (moderator) and others (participant)
+//	participants: list, mute, remove         403            whoever a join makes owner or moderator
+//
+// Moderation calls the LiveKit RoomService (Twirp) of every edge a
+// RoomLocator names for the room, with a one-minute roomAdmin token for
+// that room signed by the cluster's API key. A removal is also remembered
+// on this replica for the session TTL: joins refuse the removed identity a
+// credential issued before the removal (session, link) or a user token.
 //
 // A private room admits only its owner and members, even against the
 // space's owner. Joins also accept a generate-access token, a session
