@@ -41,7 +41,8 @@ type node struct {
 func (rt *router) add(method, pattern, op string, h handler) {
 	r := &Route{Method: method, Pattern: pattern, Operation: op, handle: h,
 		segs:        strings.Split(strings.Trim(pattern, "/"), "/"),
-		invalidates: method != "GET" && strings.HasPrefix(pattern, "/v1/spaces/{spaceId}")}
+		// Moderation acts on edges, not on what the read cache holds.
+		invalidates: method != "GET" && strings.HasPrefix(pattern, "/v1/spaces/{spaceId}") && !strings.Contains(pattern, "/participants")}
 	rt.routes = append(rt.routes, r)
 	n := &rt.root
 	for _, s := range r.segs {
