@@ -40,7 +40,7 @@ type node struct {
 
 func (rt *router) add(method, pattern, op string, h handler) {
 	r := &Route{Method: method, Pattern: pattern, Operation: op, handle: h,
-		segs:        strings.Split(strings.Trim(pattern, "/"), "/"),
+		segs: strings.Split(strings.Trim(pattern, "/"), "/"),
 		// Moderation acts on edges, not on what the read cache holds.
 		invalidates: method != "GET" && strings.HasPrefix(pattern, "/v1/spaces/{spaceId}") && !strings.Contains(pattern, "/participants")}
 	rt.routes = append(rt.routes, r)
