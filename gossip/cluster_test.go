@@ -301,7 +301,11 @@ func TestPartitionHealsAndDirectoryConverges(t *testing.T) {
 	nodes[0].RemoveRoom("before")
 	nodes[0].SetRoom("even", Room{Participants: 3, Tracks: []Track{{SID: "TR_a", Participant: "alice", Kind: "video"}}})
 	nodes[1].SetRoom("odd", Room{Participants: 4})
-	waitFor(t, 5*time.Second, "rooms known on own side", func() bool {
+	// While the cut lasts, memberlist still gossips to the nodes it just
+	// declared dead (GossipToTheDead), so a broadcast's few transmissions can
+	// all go to the unreachable side; the push/pull anti-entropy (10 s in the
+	// local profile) then completes the side's view.
+	waitFor(t, 15*time.Second, "rooms known on own side", func() bool {
 		return len(nodes[2].Hosts("even")) == 1 && len(nodes[3].Hosts("odd")) == 1
 	})
 
