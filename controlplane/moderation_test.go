@@ -314,3 +314,22 @@ func TestModerationMuteCalls(t *testing.T) {
 		t.Fatalf("grants %+v", g.Video)
 	}
 }
+
+// TestModerationEdgeDown: an edge that does not answer is 502
+// edge_unavailable, not an empty list.
+func TestModerationEdgeDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	e := start(t, envOpts{placer: placement.Static{Edge: placement.Placement{NodeID: "gone", SignalURL: "ws://" + addr}}})
+	w := e.buildWorld(t, "alpha")
+	base := "/v1/spaces/" + w.space + "/rooms/" + w.room + "/participants"
+	for _, c := range []struct{ method, path string }{{"GET", base}, {"POST", base + "/u_x/remove"}} {
+		if r := e.do(t, c.method, c.path, w.owner.userToken, nil); r.status != 502 || r.str(t, "code") != "edge_unavailable" {
+			t.Fatalf("%s %s with the edge down = %d %s", c.method, c.path, r.status, r.body)
+		}
+	}
+}
