@@ -71,6 +71,19 @@ func FuzzDecodeJoin(f *testing.F) {
 	})
 }
 
+func FuzzDecodeMute(f *testing.F) {
+	f.Add([]byte(`{"source":"microphone","muted":true}`))
+	f.Add([]byte(`{"trackSid":"TR_abc","muted":false}`))
+	f.Add([]byte(`{"trackSid":"TR_abc","source":"camera","muted":true}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := decodeMute(b)
+		checkErr(t, err)
+		if err == nil && (q.Muted == nil || (q.TrackSID == nil) == (q.Source == nil)) {
+			t.Fatalf("accepted %s", b)
+		}
+	})
+}
+
 func FuzzDecodeToken(f *testing.F) {
 	f.Add([]byte("application/json"), []byte(`{"grant_type":"password","client_id":"c","client_secret":"s","username":"u","password":"p"}`), []byte(""))
 	f.Add([]byte("application/x-www-form-urlencoded"), []byte(`grant_type=refresh_token&refresh_token=x%20y`), []byte("Basic Yzpz"))

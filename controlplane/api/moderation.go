@@ -151,26 +151,9 @@ func (a *API) muteParticipant(r *request) error {
 	if err != nil {
 		return err
 	}
-	var q MuteRequest
-	if err := r.decode(&q); err != nil {
+	q, err := decodeMute(r.c.PostBody())
+	if err != nil {
 		return err
-	}
-	var c check
-	if q.Muted == nil {
-		c.fail(invalid("missing_field", "muted", "muted: is required"))
-	}
-	switch {
-	case q.TrackSID == nil && q.Source == nil:
-		c.fail(invalid("missing_field", "trackSid", "trackSid: give trackSid or source"))
-	case q.TrackSID != nil && q.Source != nil:
-		c.fail(invalid("invalid_value", "source", "source: give trackSid or source, not both"))
-	case q.TrackSID != nil:
-		c.length("trackSid", *q.TrackSID, 1, 64)
-	default:
-		c.oneOf("source", *q.Source, "camera", "microphone", "screen_share", "screen_share_audio")
-	}
-	if c.err != nil {
-		return c.err
 	}
 	muted := *q.Muted
 	ans := MuteReply{Tracks: []TrackView{}}
@@ -206,6 +189,29 @@ func (a *API) muteParticipant(r *request) error {
 		return &Error{Status: http.StatusNotFound, Code: "track_not_found", Message: "the participant publishes no such track"}
 	}
 	return r.json(http.StatusOK, ans)
+}
+
+// decodeMute decodes and checks a mute body.
+func decodeMute(body []byte) (MuteRequest, error) {
+	var q MuteRequest
+	if err := decodeJSON(body, &q); err != nil {
+		return q, err
+	}
+	var c check
+	if q.Muted == nil {
+		c.fail(invalid("missing_field", "muted", "muted: is required"))
+	}
+	switch {
+	case q.TrackSID == nil && q.Source == nil:
+		c.fail(invalid("missing_field", "trackSid", "trackSid: give trackSid or source"))
+	case q.TrackSID != nil && q.Source != nil:
+		c.fail(invalid("invalid_value", "source", "source: give trackSid or source, not both"))
+	case q.TrackSID != nil:
+		c.length("trackSid", *q.TrackSID, 1, 64)
+	default:
+		c.oneOf("source", *q.Source, "camera", "microphone", "screen_share", "screen_share_audio")
+	}
+	return q, c.err
 }
 
 // onEdges calls fn with a RoomService client for every edge hosting room.
