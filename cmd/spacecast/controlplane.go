@@ -11,6 +11,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
+	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
@@ -98,7 +99,11 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := controlplane.New(cfg.Controlplane, controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster})
+	page, err := web.New(web.Deps{Store: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv, err := controlplane.New(cfg.Controlplane, controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler()})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
+	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
@@ -171,8 +172,12 @@ func runDev(ctx context.Context, e env, args []string) error {
 	cpCfg := controlplane.DefaultConfig()
 	cpCfg.Listen = l.api.Addr().String()
 	cpCfg.PublicURL = apiURL
+	page, err := web.New(web.Deps{Store: st, Logger: log})
+	if err != nil {
+		return err
+	}
 	cp, err := controlplane.New(cpCfg, controlplane.Deps{
-		Store: st, Logger: log, Cluster: cl,
+		Store: st, Logger: log, Cluster: cl, Page: page.Handler(),
 		Placer: placement.Static{Edge: placement.Placement{
 			NodeID: edgeCfg.NodeID, Region: edgeCfg.Region, SignalURL: edgeURL, TURNURLs: turnURLs,
 		}},

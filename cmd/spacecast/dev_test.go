@@ -162,6 +162,18 @@ func TestDevQuickStart(t *testing.T) {
 		t.Fatalf("link %q does not point at this server's room page", link.URL)
 	}
 	alias := strings.TrimPrefix(lu.Path, "/room/")
+	// The link opens the room page, framed only by this origin (the space
+	// allows no other).
+	pageResp, err := http.Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageBody, _ := io.ReadAll(pageResp.Body)
+	pageResp.Body.Close()
+	if pageResp.StatusCode != 200 || !strings.Contains(string(pageBody), "/assets/app.js") ||
+		!strings.HasSuffix(pageResp.Header.Get("Content-Security-Policy"), "frame-ancestors 'self'") {
+		t.Fatalf("room page: %d %q", pageResp.StatusCode, pageResp.Header.Get("Content-Security-Policy"))
+	}
 	var join struct {
 		Name       string `json:"name"`
 		MediaToken string `json:"mediaToken"`

@@ -1,0 +1,187 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"path"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+//go:embed page.html
+var pageHTML []byte
+
+//go:embed dist
+var distFS embed.FS
+
+// Lookup is what the page needs of the store: the room behind an alias and
+// its space (for the allowed framing origins).
+type Lookup interface {
+	GetRoomByAlias(ctx context.Context, alias string) (store.Room, error)
+	GetSpace(ctx context.Context, client store.ClientID, id store.SpaceID) (store.Space, error)
+}
+
+// Deps are what the page is built on.
+type Deps struct {
+	Store  Lookup
+	Logger *slog.Logger
+}
+
+// Page serves /room/{alias} and /assets/*.
+type Page struct {
+	store  Lookup
+	log    *slog.Logger
+	assets fs.FS
+}
+
+// New builds the page handler.
+func New(deps Deps) (*Page, error) {
+	if deps.Store == nil {
+		return nil, errors.New("web: Deps.Store is required")
+	}
+	sub, err := fs.Sub(distFS, "dist")
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Page{store: deps.Store, log: log.With("component", "web"), assets: sub}, nil
+}
+
+// Handler serves the page and its assets.
+func (p *Page) Handler() fasthttp.RequestHandler { return p.serve }
+
+func (p *Page) serve(c *fasthttp.RequestCtx) {
+	if !c.IsGet() && !c.IsHead() {
+		c.Error("method not allowed", fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	pth := string(c.Path())
+	switch {
+	case strings.HasPrefix(pth, "/assets/"):
+		p.asset(c, strings.TrimPrefix(pth, "/assets/"))
+	case strings.HasPrefix(pth, "/room/"):
+		p.room(c, strings.TrimPrefix(pth, "/room/"))
+	default:
+		c.Error("not found", fasthttp.StatusNotFound)
+	}
+}
+
+func (p *Page) asset(c *fasthttp.RequestCtx, name string) {
+	if name == "" || strings.Contains(name, "/") || name == "SOURCES.sha256" {
+		c.Error("not found", fasthttp.StatusNotFound)
+		return
+	}
+	b, err := fs.ReadFile(p.assets, name)
+	if err != nil {
+		c.Error("not found", fasthttp.StatusNotFound)
+		return
+	}
+	ct := mime.TypeByExtension(path.Ext(name))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	c.SetContentType(ct)
+	// Assets change only with the binary; a short max-age plus revalidation
+	// keeps upgrades visible.
+	c.Response.Header.Set("Cache-Control", "public, max-age=300")
+	c.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	c.SetBody(b)
+}
+
+// pageConfig is rendered into the page as JSON.
+type pageConfig struct {
+	Alias         string   `json:"alias"`
+	ParentOrigins []string `json:"parentOrigins"`
+}
+
+func (p *Page) room(c *fasthttp.RequestCtx, alias string) {
+	if alias == "" || len(alias) > 64 || strings.ContainsAny(alias, "/?#") {
+		c.Error("not found", fasthttp.StatusNotFound)
+		return
+	}
+	origins := p.allowedOrigins(c, alias)
+	cfg, err := json.Marshal(pageConfig{Alias: alias, ParentOrigins: origins}) // escapes <, >, &
+	if err != nil {
+		c.Error("internal error", fasthttp.StatusInternalServerError)
+		return
+	}
+	body := bytes.Replace(pageHTML, []byte("{{.Config}}"), cfg, 1)
+	c.SetContentType("text/html; charset=utf-8")
+	h := &c.Response.Header
+	h.Set("Content-Security-Policy", CSP(origins))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+	c.SetBody(body)
+}
+
+// allowedOrigins are the origins that may frame the room's page: its
+// space's allowed origins. An unknown alias gets none (the page then shows
+// the not-found state after its join fails).
+func (p *Page) allowedOrigins(c *fasthttp.RequestCtx, alias string) []string {
+	r, err := p.store.GetRoomByAlias(c, alias)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			p.log.Warn("room lookup failed", "alias", alias, "err", err)
+		}
+		return []string{}
+	}
+	s, err := p.store.GetSpace(c, r.ClientID, r.SpaceID)
+	if err != nil {
+		p.log.Warn("space lookup failed", "room", r.ID, "err", err)
+		return []string{}
+	}
+	if s.AllowedOrigins == nil {
+		return []string{}
+	}
+	return s.AllowedOrigins
+}
+
+// CSP is the room page's Content-Security-Policy: scripts, styles and
+// fonts only from this server, media and signalling to any edge, and
+// framing only by this origin and the allowed ones.
+func CSP(frameOrigins []string) string {
+	anc := "'self'"
+	for _, o := range frameOrigins {
+		if safeOrigin(o) {
+			anc += " " + o
+		}
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"media-src 'self' blob: mediastream:; connect-src 'self' ws: wss: http: https:; " +
+		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors " + anc
+}
+
+// safeOrigin keeps a CSP source list well-formed: a scheme://host[:port]
+// without spaces, quotes or separators.
+func safeOrigin(o string) bool {
+	if !(strings.HasPrefix(o, "https://") || strings.HasPrefix(o, "http://")) {
+		return false
+	}
+	return !strings.ContainsAny(o, " ;,'\"\t\r\n")
+}
+
+// Allow is the iframe `allow` list the room page needs.
+const Allow = "camera; microphone; display-capture; fullscreen; autoplay; clipboard-write; picture-in-picture; screen-wake-lock"
+
+// EmbedCode is the ready-to-paste iframe for a room page URL (a
+// generate-access link, or /room/{alias} with a refreshToken).
+func EmbedCode(pageURL string) string {
+	return `<iframe src="` + html.EscapeString(pageURL) + `" allow="` + Allow +
+		`" allowfullscreen style="border:0;width:100%;height:100%;min-height:480px" title="Video call"></iframe>`
+}
