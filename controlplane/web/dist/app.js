@@ -297,5 +297,16 @@
     };
     if (params.get('autojoin') === '1') $('#pre-join-btn').click();
   }
+  // ?probe=1: log the page state to the console once a second, for the
+  // browser tests (tests/browser) that read Chromium's console.
+  if (params.get('probe') === '1') {
+    setInterval(async () => {
+      const vis = [...document.querySelectorAll('.screen')].find((s) => !s.hidden);
+      const st = await window.__spacecast.stats();
+      const pub = ['#btn-mic', '#btn-cam', '#btn-screen'].filter((b) => { const e = $(b); return e && !e.hidden; }).length;
+      console.log('SPACECAST ' + JSON.stringify({ screen: vis ? vis.id : '', code: $('#notice').dataset.code || '',
+        framesDecoded: st.framesDecoded, publishControls: pub, loadToJoinedMs: window.__spacecast.timing().loadToJoinedMs }));
+    }, 1000);
+  }
   start();
 })();
