@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	sclog "github.com/spacecast/spacecast/internal/logging"
 	"io"
 	"log/slog"
 	"net"
@@ -11,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/logging"
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -176,7 +176,7 @@ func (s *Server) Run(ctx context.Context) error {
 		AuthHandler:       s.authenticate,
 		QuotaHandler:      s.quotaOK,
 		EventHandler:      s.events(),
-		LoggerFactory:     pionLogs{s.log},
+		LoggerFactory:     sclog.Pion(s.log),
 		InboundMTU:        slotSize, // pion's buffer per UDP socket and per TCP connection
 		PermissionTimeout: 0,
 	}
@@ -428,29 +428,4 @@ func (s *Server) events() pionturn.EventHandler {
 
 // pionLogs routes pion's logs into slog; pion's debug and trace output is
 // per packet, so it is dropped.
-type pionLogs struct{ l *slog.Logger }
-
-func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{p.l.With("scope", scope)}
-}
-
-type pionLogger struct{ l *slog.Logger }
-
-func (pionLogger) Trace(string)          {}
-func (pionLogger) Tracef(string, ...any) {}
-func (pionLogger) Debug(string)          {}
-func (pionLogger) Debugf(string, ...any) {}
-func (p pionLogger) Info(m string)       { p.l.Debug(m) }
-func (p pionLogger) Infof(f string, a ...any) {
-	p.l.Debug(fmt.Sprintf(f, a...))
-}
-func (p pionLogger) Warn(m string) { p.l.Warn(m) }
-func (p pionLogger) Warnf(f string, a ...any) {
-	p.l.Warn(fmt.Sprintf(f, a...))
-}
-func (p pionLogger) Error(m string) { p.l.Error(m) }
-func (p pionLogger) Errorf(f string, a ...any) {
-	p.l.Error(fmt.Sprintf(f, a...))
-}
-
 var _ io.Closer = (*Server)(nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	sclog "github.com/spacecast/spacecast/internal/logging"
 	"net"
 	"net/netip"
 	"testing"
@@ -47,7 +48,7 @@ func TestPionClientRoundTrip(t *testing.T) {
 			user, pass := creds(testSecret, "alice", time.Hour)
 			client, err := pionturn.NewClient(&pionturn.ClientConfig{
 				TURNServerAddr: server, STUNServerAddr: server,
-				Username: user, Password: pass, Conn: conn, LoggerFactory: pionLogs{discard()},
+				Username: user, Password: pass, Conn: conn, LoggerFactory: sclog.Pion(discard()),
 			})
 			if err != nil {
 				t.Fatal(err)

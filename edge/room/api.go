@@ -2,14 +2,13 @@ package room
 
 import (
 	"fmt"
+	sclog "github.com/spacecast/spacecast/internal/logging"
 	"log/slog"
 	"net"
-	"strings"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -38,9 +37,9 @@ type APIOptions struct {
 // NewAPIs builds the publisher and subscriber APIs over one UDP mux (and
 // one TCP mux).
 func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
-	logs := pionLogs{o.Logger}
+	logs := sclog.Pion(o.Logger)
 	if o.Logger == nil {
-		logs = pionLogs{slog.New(slog.DiscardHandler)}
+		logs = sclog.Pion(slog.New(slog.DiscardHandler))
 	}
 	if o.UDP != nil {
 		o.udpMux = webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), o.UDP)
@@ -92,7 +91,7 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := webrtc.SettingEngine{LoggerFactory: pionLogs{logger}}
+	s := webrtc.SettingEngine{LoggerFactory: sclog.Pion(logger)}
 	if o.udpMux == nil && o.UDP != nil {
 		o.udpMux = webrtc.NewICEUDPMux(s.LoggerFactory.NewLogger("udpmux"), o.UDP)
 	}
@@ -184,42 +183,4 @@ func registerExtensions(m *webrtc.MediaEngine) error {
 		}
 	}
 	return nil
-}
-
-// pionLogs routes pion's logs into slog: errors and warnings as such, info as
-// debug, debug and trace dropped.
-type pionLogs struct{ l *slog.Logger }
-
-func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{f.l.With("subsystem", "pion/"+scope)}
-}
-
-type pionLogger struct{ l *slog.Logger }
-
-func (pionLogger) Trace(string)          {}
-func (pionLogger) Tracef(string, ...any) {}
-func (pionLogger) Debug(string)          {}
-func (pionLogger) Debugf(string, ...any) {}
-func (p pionLogger) Info(m string)       { p.l.Debug(m) }
-func (p pionLogger) Infof(f string, a ...any) {
-	p.l.Debug(fmt.Sprintf(f, a...))
-}
-func (p pionLogger) Warn(m string) { p.l.Warn(m) }
-func (p pionLogger) Warnf(f string, a ...any) {
-	p.l.Warn(fmt.Sprintf(f, a...))
-}
-func (p pionLogger) Error(m string) { p.errorf("%s", m) }
-func (p pionLogger) Errorf(f string, a ...any) {
-	p.errorf(f, a...)
-}
-
-// errorf logs at error level, except pion's reports of reading a socket the
-// edge closed on shutdown.
-func (p pionLogger) errorf(f string, a ...any) {
-	m := fmt.Sprintf(f, a...)
-	if strings.Contains(m, net.ErrClosed.Error()) {
-		p.l.Debug(m)
-		return
-	}
-	p.l.Error(m)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 
 	pionlogging "github.com/pion/logging"
@@ -42,14 +43,15 @@ func (c Config) New(w io.Writer) (*slog.Logger, error) {
 }
 
 // Pion adapts l to pion's LoggerFactory: one logger per pion subsystem,
-// tagged component=pion/<scope>. Pion's info lines are noisy, so they go to
-// debug; trace is dropped.
+// tagged subsystem=pion/<scope> (the caller's component attribute stays).
+// Pion's info lines are noisy, so they go to debug; trace is dropped; its
+// errors about reading a socket that was closed on shutdown go to debug too.
 func Pion(l *slog.Logger) pionlogging.LoggerFactory { return pionFactory{l} }
 
 type pionFactory struct{ l *slog.Logger }
 
 func (f pionFactory) NewLogger(scope string) pionlogging.LeveledLogger {
-	return pionLogger{f.l.With("component", "pion/"+scope)}
+	return pionLogger{f.l.With("subsystem", "pion/"+scope)}
 }
 
 type pionLogger struct{ l *slog.Logger }
@@ -62,8 +64,15 @@ func (p pionLogger) Info(m string)             { p.l.Debug(m) }
 func (p pionLogger) Infof(f string, a ...any)  { p.log(slog.LevelDebug, f, a) }
 func (p pionLogger) Warn(m string)             { p.l.Warn(m) }
 func (p pionLogger) Warnf(f string, a ...any)  { p.log(slog.LevelWarn, f, a) }
-func (p pionLogger) Error(m string)            { p.l.Error(m) }
-func (p pionLogger) Errorf(f string, a ...any) { p.log(slog.LevelError, f, a) }
+func (p pionLogger) Error(m string)            { p.Errorf("%s", m) }
+func (p pionLogger) Errorf(f string, a ...any) {
+	m := fmt.Sprintf(f, a...)
+	if strings.Contains(m, net.ErrClosed.Error()) {
+		p.l.Debug(m)
+		return
+	}
+	p.l.Error(m)
+}
 
 // log formats only when the level is enabled.
 func (p pionLogger) log(lvl slog.Level, f string, a []any) {

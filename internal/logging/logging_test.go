@@ -56,8 +56,9 @@ func TestPion(t *testing.T) {
 	p := Pion(l).NewLogger("ice")
 	p.Infof("quiet %d", 1)
 	p.Warnf("loud %d", 2)
+	p.Errorf("read udp 127.0.0.1:1: %s", "use of closed network connection")
 	out := buf.String()
-	if strings.Contains(out, "quiet") || !strings.Contains(out, "loud 2") || !strings.Contains(out, "component=pion/ice") {
+	if strings.Contains(out, "closed network") || strings.Contains(out, "quiet") || !strings.Contains(out, "loud 2") || !strings.Contains(out, "subsystem=pion/ice") {
 		t.Fatalf("out = %q", out)
 	}
 }
