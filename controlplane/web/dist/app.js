@@ -12,6 +12,7 @@
   let room = null;
   let answer = null;
   let ended = false;
+  let toolbarReady = false;
   const stats = { joinedAt: 0, loadedAt: performance.now() };
 
   // --- parent window -------------------------------------------------------
@@ -162,6 +163,7 @@
       b.hidden = !allowed;
       b.onclick = () => fn().then(render).catch((e) => setStatus(String(e && e.message || e)));
     };
+    toolbarReady = true;
     bind('#btn-mic', can('microphone'), () => lp.setMicrophoneEnabled(!lp.isMicrophoneEnabled));
     bind('#btn-cam', can('camera'), () => lp.setCameraEnabled(!lp.isCameraEnabled));
     bind('#btn-screen', can('screen_share') && answer.room.isScreensharingAllowed !== false, () => lp.setScreenShareEnabled(!lp.isScreenShareEnabled));
@@ -305,7 +307,7 @@
       const st = await window.__spacecast.stats();
       const pub = ['#btn-mic', '#btn-cam', '#btn-screen'].filter((b) => { const e = $(b); return e && !e.hidden; }).length;
       console.log('SPACECAST ' + JSON.stringify({ screen: vis ? vis.id : '', code: $('#notice').dataset.code || '',
-        framesDecoded: st.framesDecoded, publishControls: pub, loadToJoinedMs: window.__spacecast.timing().loadToJoinedMs }));
+        framesDecoded: st.framesDecoded, publishControls: pub, toolbarReady, role: answer ? answer.role : '', loadToJoinedMs: window.__spacecast.timing().loadToJoinedMs }));
     }, 1000);
   }
   start();

@@ -1,0 +1,312 @@
+package browser
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spacecast/spacecast/internal/netns"
+)
+
+// probe is what the room page logs once a second with ?probe=1.
+type probe struct {
+	Screen          string   `json:"screen"`
+	Code            string   `json:"code"`
+	FramesDecoded   float64  `json:"framesDecoded"`
+	PublishControls int      `json:"publishControls"`
+	ToolbarReady    bool     `json:"toolbarReady"`
+	Role            string   `json:"role"`
+	LoadToJoinedMs  *float64 `json:"loadToJoinedMs"`
+}
+
+// need returns chromium's path, or skips (fails in CI) when the test
+// cannot run here.
+func need(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end with Chromium in a namespace")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err == nil {
+		err = netns.Available()
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium and network namespaces are needed in CI: %v", err)
+		}
+		t.Skipf("no chromium or namespaces: %v", err)
+	}
+	return chromium
+}
+
+type stack struct {
+	api   string // http://gw:port
+	host  *netns.Host
+	token string // the space owner's user token
+	space string
+}
+
+var apiLine = regexp.MustCompile(`API\s+(http://\S+)/v1`)
+
+// startStack builds spacecast, runs `spacecast dev` on a namespace's
+// gateway and signs in a user who owns one space.
+func startStack(t *testing.T, ctx context.Context) *stack {
+	t.Helper()
+	n, err := netns.NewNetwork(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	h, err := n.AddHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "spacecast")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/spacecast").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "data")
+	cmd := exec.CommandContext(ctx, bin, "dev", "--data", data, "--listen", net.JoinHostPort(n.Gateway().String(), "0"), "--log-level", "warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan struct{})
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-read
+		_ = cmd.Wait()
+	})
+	apiURL := make(chan string, 1)
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
+				apiURL <- m[1]
+			}
+		}
+	}()
+	s := &stack{host: h}
+	select {
+	case s.api = <-apiURL:
+	case <-ctx.Done():
+		t.Fatalf("spacecast dev did not start: %s", stderr.String())
+	}
+	var creds struct {
+		ClientID     string `json:"clientId"`
+		ClientSecret string `json:"clientSecret"`
+	}
+	b, err := os.ReadFile(filepath.Join(data, "dev-client.json"))
+	if err != nil || json.Unmarshal(b, &creds) != nil {
+		t.Fatalf("dev client: %s %v", b, err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	s.call(t, "POST", "/auth/token", map[string]string{"client_id": creds.ClientID, "client_secret": creds.ClientSecret, "grant_type": "client_credentials"}, &tok)
+	s.token = tok.AccessToken
+	s.call(t, "POST", "/users", map[string]string{"email": "ada@example.com", "password": "correct horse battery", "username": "Ada"}, nil)
+	s.token = ""
+	s.call(t, "POST", "/auth/token", map[string]string{"client_id": creds.ClientID, "client_secret": creds.ClientSecret, "grant_type": "password", "username": "ada@example.com", "password": "correct horse battery"}, &tok)
+	s.token = tok.AccessToken
+	var space struct {
+		ID string `json:"id"`
+	}
+	s.call(t, "POST", "/spaces", map[string]any{"name": "Team", "isPublic": false}, &space)
+	s.space = space.ID
+	return s
+}
+
+func (s *stack) call(t *testing.T, method, path string, body, out any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, s.api+"/v1"+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, rb)
+	}
+	if out != nil {
+		if err := json.Unmarshal(rb, out); err != nil {
+			t.Fatalf("%s %s: %s: %v", method, path, rb, err)
+		}
+	}
+}
+
+// room creates a room and returns it id.
+func (s *stack) room(t *testing.T, fields map[string]any) string {
+	var r struct {
+		ID string `json:"id"`
+	}
+	s.call(t, "POST", "/spaces/"+s.space+"/rooms", fields, &r)
+	return r.ID
+}
+
+// link returns a generate-access link to the room.
+func (s *stack) link(t *testing.T, room, name, role string) string {
+	var l struct {
+		URL string `json:"url"`
+	}
+	s.call(t, "POST", "/spaces/"+s.space+"/rooms/"+room+"/generate-access", map[string]any{"username": name, "role": role}, &l)
+	return l.URL
+}
+
+// browser is one Chromium in the namespace; its page's probes arrive on
+// probes.
+type browser struct {
+	mu   sync.Mutex
+	last probe
+	seen bool
+}
+
+func (b *browser) get() (probe, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last, b.seen
+}
+
+func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page string) *browser {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(page, "?") {
+		sep = "&"
+	}
+	page += sep + "probe=1&autojoin=1"
+	cmd := s.host.Command(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+		"--autoplay-policy=no-user-gesture-required", "--enable-logging=stderr", "--v=0",
+		"--window-size=1280,800",
+		"--user-data-dir="+filepath.Join(t.TempDir(), name), "--unsafely-treat-insecure-origin-as-secure="+s.api, page)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{}
+	read := make(chan struct{})
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-read
+		_ = cmd.Wait()
+	})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			i := strings.Index(line, `"SPACECAST `)
+			if i < 0 {
+				continue
+			}
+			line = line[i+len(`"SPACECAST `):]
+			if j := strings.LastIndex(line, `", source:`); j >= 0 {
+				line = line[:j]
+			}
+			var p probe
+			if json.Unmarshal([]byte(strings.ReplaceAll(line, `\"`, `"`)), &p) == nil {
+				b.mu.Lock()
+				b.last, b.seen = p, true
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
+}
+
+// wait polls the browser's probe until ok or the context ends.
+func wait(t *testing.T, ctx context.Context, name string, b *browser, ok func(probe) bool) probe {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		p, seen := b.get()
+		if seen && ok(p) {
+			return p
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("%s: page did not get there; last probe %+v (seen %v)", name, p, seen)
+		}
+	}
+}
+
+// TestRoomPage: two participants join a room through generate-access
+// links and each decodes the other's video; the spent link then shows the
+// used-link page; a webinar viewer gets no publish controls.
+func TestRoomPage(t *testing.T) {
+	chromium := need(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	s := startStack(t, ctx)
+
+	room := s.room(t, map[string]any{"name": "Standup", "isPublic": false, "type": "lesson", "isChatAllowed": true, "isScreensharingAllowed": true})
+	ann := s.link(t, room, "Ann", "user")
+	ben := s.link(t, room, "Ben", "user")
+	ba := s.open(t, ctx, chromium, "ann", ann)
+	bb := s.open(t, ctx, chromium, "ben", ben)
+	decoding := func(p probe) bool { return p.Screen == "call" && p.ToolbarReady && p.FramesDecoded > 0 }
+	pa := wait(t, ctx, "ann", ba, decoding)
+	pb := wait(t, ctx, "ben", bb, decoding)
+	if pa.PublishControls == 0 || pb.PublishControls == 0 {
+		t.Errorf("participants lack publish controls: ann %+v ben %+v", pa, pb)
+	}
+	if pa.LoadToJoinedMs != nil {
+		t.Logf("page load to joined: ann %.0f ms", *pa.LoadToJoinedMs)
+	}
+	if pb.LoadToJoinedMs != nil {
+		t.Logf("page load to joined: ben %.0f ms", *pb.LoadToJoinedMs)
+	}
+
+	t.Run("spent link", func(t *testing.T) {
+		b := s.open(t, ctx, chromium, "again", ann)
+		p := wait(t, ctx, "again", b, func(p probe) bool { return p.Screen == "notice" })
+		if p.Code != "access_link_used" {
+			t.Fatalf("spent link: notice %q, want access_link_used", p.Code)
+		}
+	})
+
+	t.Run("webinar viewer", func(t *testing.T) {
+		web := s.room(t, map[string]any{"name": "Talk", "isPublic": false, "type": "webinar", "isChatAllowed": true})
+		b := s.open(t, ctx, chromium, "viewer", s.link(t, web, "Vic", "user"))
+		p := wait(t, ctx, "viewer", b, func(p probe) bool { return p.Screen == "call" && p.ToolbarReady })
+		if p.Role != "viewer" || p.PublishControls != 0 {
+			t.Fatalf("webinar viewer: role %q, %d publish controls", p.Role, p.PublishControls)
+		}
+	})
+}
