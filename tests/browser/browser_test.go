@@ -27,8 +27,10 @@ type probe struct {
 	Code            string   `json:"code"`
 	FramesDecoded   float64  `json:"framesDecoded"`
 	PublishControls int      `json:"publishControls"`
+	ModControls     int      `json:"moderatorControls"`
 	ToolbarReady    bool     `json:"toolbarReady"`
 	Role            string   `json:"role"`
+	Microphone      bool     `json:"microphoneEnabled"`
 	LoadToJoinedMs  *float64 `json:"loadToJoinedMs"`
 }
 
@@ -185,9 +187,23 @@ func (s *stack) link(t *testing.T, room, name, role string) string {
 // browser is one Chromium in the namespace; its page's probes arrive on
 // probes.
 type browser struct {
-	mu   sync.Mutex
-	last probe
-	seen bool
+	mu      sync.Mutex
+	last    probe
+	seen    bool
+	micOn   bool     // some probe showed the microphone on
+	host    []string // messages the embedding host page received
+	refused bool     // Chromium refused to frame a page (CSP frame-ancestors)
+}
+
+func (b *browser) hostGot(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, h := range b.host {
+		if strings.Contains(h, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *browser) get() (probe, bool) {
@@ -196,18 +212,25 @@ func (b *browser) get() (probe, bool) {
 	return b.last, b.seen
 }
 
-func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page string) *browser {
-	t.Helper()
+func probeURL(page string) string {
 	sep := "?"
 	if strings.Contains(page, "?") {
 		sep = "&"
 	}
-	page += sep + "probe=1&autojoin=1"
+	return page + sep + "probe=1&autojoin=1"
+}
+
+func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page string, secure ...string) *browser {
+	t.Helper()
+	if strings.HasPrefix(page, s.api) {
+		page = probeURL(page)
+	}
+	secure = append(secure, s.api)
 	cmd := s.host.Command(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
 		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
 		"--autoplay-policy=no-user-gesture-required", "--enable-logging=stderr", "--v=0",
 		"--window-size=1280,800",
-		"--user-data-dir="+filepath.Join(t.TempDir(), name), "--unsafely-treat-insecure-origin-as-secure="+s.api, page)
+		"--user-data-dir="+filepath.Join(t.TempDir(), name), "--unsafely-treat-insecure-origin-as-secure="+strings.Join(secure, ","), page)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -229,6 +252,17 @@ func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page str
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
+			if strings.Contains(line, "Refused to frame") && strings.Contains(line, "frame-ancestors") {
+				b.mu.Lock()
+				b.refused = true
+				b.mu.Unlock()
+			}
+			if i := strings.Index(line, `"HOST `); i >= 0 {
+				b.mu.Lock()
+				b.host = append(b.host, line[i+6:])
+				b.mu.Unlock()
+				continue
+			}
 			i := strings.Index(line, `"SPACECAST `)
 			if i < 0 {
 				continue
@@ -241,11 +275,35 @@ func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page str
 			if json.Unmarshal([]byte(strings.ReplaceAll(line, `\"`, `"`)), &p) == nil {
 				b.mu.Lock()
 				b.last, b.seen = p, true
+				b.micOn = b.micOn || (p.Screen == "call" && p.Microphone)
 				b.mu.Unlock()
 			}
 		}
 	}()
 	return b
+}
+
+// screenshot saves a PNG of the page a few seconds after load into the
+// test's artifact directory (kept with go test -artifacts -outputdir DIR).
+// It is for people to look at; nothing is asserted on it.
+func (s *stack) screenshot(t *testing.T, ctx context.Context, chromium, name, page string) {
+	t.Helper()
+	out := filepath.Join(t.ArtifactDir(), name+".png")
+	sep := "?"
+	if strings.Contains(page, "?") {
+		sep = "&"
+	}
+	cmd := s.host.Command(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+		"--autoplay-policy=no-user-gesture-required", "--window-size=1280,800", "--hide-scrollbars",
+		"--user-data-dir="+filepath.Join(t.TempDir(), name), "--unsafely-treat-insecure-origin-as-secure="+s.api,
+		"--timeout=5000", "--screenshot="+out, page+sep+"autojoin=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("screenshot %s: %v\n%s", name, err, b)
+		return
+	}
+	t.Logf("screenshot: %s", out)
 }
 
 // wait polls the browser's probe until ok or the context ends.
@@ -276,7 +334,7 @@ func TestRoomPage(t *testing.T) {
 	s := startStack(t, ctx)
 
 	room := s.room(t, map[string]any{"name": "Standup", "isPublic": false, "type": "lesson", "isChatAllowed": true, "isScreensharingAllowed": true})
-	ann := s.link(t, room, "Ann", "user")
+	ann := s.link(t, room, "Ann", "moderator")
 	ben := s.link(t, room, "Ben", "user")
 	ba := s.open(t, ctx, chromium, "ann", ann)
 	bb := s.open(t, ctx, chromium, "ben", ben)
@@ -286,6 +344,10 @@ func TestRoomPage(t *testing.T) {
 	if pa.PublishControls == 0 || pb.PublishControls == 0 {
 		t.Errorf("participants lack publish controls: ann %+v ben %+v", pa, pb)
 	}
+	if pa.ModControls != 1 || pb.ModControls != 0 {
+		t.Errorf("moderator controls: moderator Ann sees %d, user Ben sees %d; want 1 and 0", pa.ModControls, pb.ModControls)
+	}
+	s.screenshot(t, ctx, chromium, "call", s.link(t, room, "Cat", "user"))
 	if pa.LoadToJoinedMs != nil {
 		t.Logf("page load to joined: ann %.0f ms", *pa.LoadToJoinedMs)
 	}
@@ -299,6 +361,7 @@ func TestRoomPage(t *testing.T) {
 		if p.Code != "access_link_used" {
 			t.Fatalf("spent link: notice %q, want access_link_used", p.Code)
 		}
+		s.screenshot(t, ctx, chromium, "used-link", ann)
 	})
 
 	t.Run("webinar viewer", func(t *testing.T) {

@@ -102,6 +102,7 @@
       .on(LK.RoomEvent.LocalTrackPublished, render)
       .on(LK.RoomEvent.LocalTrackUnpublished, render)
       .on(LK.RoomEvent.ActiveSpeakersChanged, render)
+      .on(LK.RoomEvent.ParticipantAttributesChanged, render)
       .on(LK.RoomEvent.DataReceived, onData)
       .on(LK.RoomEvent.Reconnecting, () => setStatus('Reconnecting…'))
       .on(LK.RoomEvent.Reconnected, () => setStatus(''))
@@ -167,6 +168,8 @@
     bind('#btn-mic', can('microphone'), () => lp.setMicrophoneEnabled(!lp.isMicrophoneEnabled));
     bind('#btn-cam', can('camera'), () => lp.setCameraEnabled(!lp.isCameraEnabled));
     bind('#btn-screen', can('screen_share') && answer.room.isScreensharingAllowed !== false, () => lp.setScreenShareEnabled(!lp.isScreenShareEnabled));
+    // Raise hand: a participant attribute every page shows on the tile.
+    bind('#btn-hand', true, () => lp.setAttributes({ hand: lp.attributes && lp.attributes.hand === '1' ? '' : '1' }));
     const chatOK = answer.room.isChatAllowed && answer.grants.canPublishData;
     $('#btn-chat').hidden = !answer.room.isChatAllowed;
     $('#btn-chat').onclick = () => { $('#chat').hidden = !$('#chat').hidden; };
@@ -222,11 +225,45 @@
     const mic = p.getTrackPublication(LK.Track.Source.Microphone);
     el.classList.toggle('muted', !mic || mic.isMuted);
     el.classList.toggle('speaking', p.isSpeaking);
+    el.classList.toggle('hand', !!(p.attributes && p.attributes.hand === '1'));
+    if (!local && answer.grants && answer.grants.roomAdmin && !el.querySelector('.mod')) moderation(el, p);
     if (!local && mic && mic.track && !mic.isMuted) {
       let a = el.querySelector('audio');
       if (!a) { a = mic.track.attach(); el.append(a); }
     }
     return el;
+  }
+
+  // Moderators mute and remove others through the edge's RoomService.
+  function moderation(el, p) {
+    const box = document.createElement('div');
+    box.className = 'mod';
+    const who = p.name || p.identity;
+    const btn = (label, text, fn) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'tool small';
+      b.setAttribute('aria-label', label + ' ' + who);
+      b.textContent = text;
+      b.onclick = () => fn().catch((e) => setStatus(String(e && e.message || e)));
+      box.append(b);
+    };
+    btn('Mute', 'Mute', async () => {
+      const mic = p.getTrackPublication(LK.Track.Source.Microphone);
+      if (mic) await roomService('MutePublishedTrack', { identity: p.identity, track_sid: mic.trackSid, muted: true });
+    });
+    btn('Remove', 'Remove', () => roomService('RemoveParticipant', { identity: p.identity }));
+    el.append(box);
+  }
+
+  async function roomService(method, body) {
+    const base = answer.edge.url.replace(/^ws/, 'http').replace(/\/+$/, '');
+    const r = await fetch(base + '/twirp/livekit.RoomService/' + method, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + answer.mediaToken },
+      body: JSON.stringify(Object.assign({ room: answer.room.id }, body)),
+    });
+    if (!r.ok) throw new Error(method + ' failed (' + r.status + ')');
   }
 
   function render() {
@@ -242,6 +279,9 @@
     $('#btn-cam').setAttribute('aria-pressed', String(!lp.isCameraEnabled));
     $('#btn-cam').setAttribute('aria-label', lp.isCameraEnabled ? 'Turn camera off' : 'Turn camera on');
     $('#btn-screen').setAttribute('aria-pressed', String(lp.isScreenShareEnabled));
+    const up = !!(lp.attributes && lp.attributes.hand === '1');
+    $('#btn-hand').setAttribute('aria-pressed', String(up));
+    $('#btn-hand').setAttribute('aria-label', up ? 'Lower hand' : 'Raise hand');
   }
 
   // Test and embedding probe: decoded frames per remote video.
@@ -307,7 +347,8 @@
       const st = await window.__spacecast.stats();
       const pub = ['#btn-mic', '#btn-cam', '#btn-screen'].filter((b) => { const e = $(b); return e && !e.hidden; }).length;
       console.log('SPACECAST ' + JSON.stringify({ screen: vis ? vis.id : '', code: $('#notice').dataset.code || '',
-        framesDecoded: st.framesDecoded, publishControls: pub, toolbarReady, role: answer ? answer.role : '', loadToJoinedMs: window.__spacecast.timing().loadToJoinedMs }));
+        framesDecoded: st.framesDecoded, publishControls: pub,
+        moderatorControls: document.querySelectorAll('#grid .mod').length, handsRaised: document.querySelectorAll('#grid .tile.hand').length, toolbarReady, role: answer ? answer.role : '', microphoneEnabled: st.microphoneEnabled, loadToJoinedMs: window.__spacecast.timing().loadToJoinedMs }));
     }, 1000);
   }
   start();
