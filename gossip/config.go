@@ -143,7 +143,7 @@ func LANTiming() Timing {
 		RejoinInterval:   5 * time.Second,
 		ReconnectTimeout: 24 * time.Hour,
 		SyncFanout:       3,
-		SyncMinInterval:  250 * time.Millisecond,
+		SyncMinInterval:  time.Second,
 		LoadInterval:     5 * time.Second,
 		LeaveTimeout:     2 * time.Second,
 	}
