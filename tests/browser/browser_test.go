@@ -240,6 +240,8 @@ func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page str
 		t.Fatal(err)
 	}
 	b := &browser{}
+	// Chromium's log goes to artifacts/ (gitignored) for a look after a run.
+	logf, _ := os.Create(filepath.Join(artifacts(t), name+".log"))
 	read := make(chan struct{})
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -248,11 +250,17 @@ func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page str
 	})
 	go func() {
 		defer close(read)
+		if logf != nil {
+			defer logf.Close()
+		}
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if strings.Contains(line, "Refused to frame") && strings.Contains(line, "frame-ancestors") {
+			if logf != nil {
+				_, _ = logf.WriteString(line + "\n")
+			}
+			if strings.Contains(line, "frame-ancestors") && (strings.Contains(line, "violates") || strings.Contains(line, "Refused to frame")) {
 				b.mu.Lock()
 				b.refused = true
 				b.mu.Unlock()
@@ -297,7 +305,7 @@ func (s *stack) screenshot(t *testing.T, ctx context.Context, chromium, name, pa
 		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
 		"--autoplay-policy=no-user-gesture-required", "--window-size=1280,800", "--hide-scrollbars",
 		"--user-data-dir="+filepath.Join(t.TempDir(), name), "--unsafely-treat-insecure-origin-as-secure="+s.api,
-		"--timeout=5000", "--screenshot="+out, page+sep+"autojoin=1")
+		"--virtual-time-budget=10000", "--screenshot="+out, page+sep+"autojoin=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Logf("screenshot %s: %v\n%s", name, err, b)
@@ -372,4 +380,14 @@ func TestRoomPage(t *testing.T) {
 			t.Fatalf("webinar viewer: role %q, %d publish controls", p.Role, p.PublishControls)
 		}
 	})
+}
+
+// artifacts is the folder for this test's logs: artifacts/browser/<test>
+// at the repository root.
+func artifacts(t *testing.T) string {
+	d := filepath.Join("..", "..", "artifacts", "browser", strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Logf("artifacts: %v", err)
+	}
+	return d
 }
