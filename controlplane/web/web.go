@@ -22,8 +22,11 @@ import (
 //go:embed page.html
 var pageHTML []byte
 
-//go:embed dist
-var distFS embed.FS
+// The page's own sources are served as they are; dist holds only what the
+// build brings from npm (livekit-client's browser bundle).
+//
+//go:embed app/src dist
+var assetFS embed.FS
 
 // Lookup is what the page needs of the store: the room behind an alias and
 // its space (for the allowed framing origins).
@@ -40,9 +43,10 @@ type Deps struct {
 
 // Page serves /room/{alias} and /assets/*.
 type Page struct {
-	store  Lookup
-	log    *slog.Logger
-	assets fs.FS
+	store Lookup
+	log   *slog.Logger
+	src   fs.FS
+	dist  fs.FS
 }
 
 // New builds the page handler.
@@ -50,7 +54,11 @@ func New(deps Deps) (*Page, error) {
 	if deps.Store == nil {
 		return nil, errors.New("web: Deps.Store is required")
 	}
-	sub, err := fs.Sub(distFS, "dist")
+	src, err := fs.Sub(assetFS, "app/src")
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	dist, err := fs.Sub(assetFS, "dist")
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -58,7 +66,7 @@ func New(deps Deps) (*Page, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Page{store: deps.Store, log: log.With("component", "web"), assets: sub}, nil
+	return &Page{store: deps.Store, log: log.With("component", "web"), src: src, dist: dist}, nil
 }
 
 // Handler serves the page and its assets.
@@ -85,7 +93,10 @@ func (p *Page) asset(c *fasthttp.RequestCtx, name string) {
 		c.Error("not found", fasthttp.StatusNotFound)
 		return
 	}
-	b, err := fs.ReadFile(p.assets, name)
+	b, err := fs.ReadFile(p.src, name)
+	if err != nil {
+		b, err = fs.ReadFile(p.dist, name)
+	}
 	if err != nil {
 		c.Error("not found", fasthttp.StatusNotFound)
 		return

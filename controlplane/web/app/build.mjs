@@ -1,6 +1,6 @@
-// Builds the room page into ../dist: copies the page sources and
-// livekit-client's browser bundle, and records a hash of the sources so a Go
-// test can tell when the committed dist is stale.
+// Builds ../dist: copies livekit-client's browser bundle (the page's own
+// sources in src are served as they are) and records a hash of the sources
+// and the lock file so a Go test can tell when the committed dist is stale.
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,6 @@ import { join } from 'node:path';
 const dist = '../dist';
 mkdirSync(dist, { recursive: true });
 const files = readdirSync('src').sort();
-for (const f of files) copyFileSync(join('src', f), join(dist, f));
 copyFileSync('node_modules/livekit-client/dist/livekit-client.umd.js', join(dist, 'livekit-client.umd.js'));
 writeFileSync(join(dist, 'SOURCES.sha256'), sourcesHash() + '\n');
 
