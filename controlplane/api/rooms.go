@@ -241,16 +241,9 @@ func newAlias() (string, error) {
 // createRoom: POST /v1/spaces/{spaceId}/rooms, space owner or moderator;
 // the caller becomes the room's owner.
 func (a *API) createRoom(r *request) error {
-	p, err := r.user()
+	p, s, _, err := r.managedSpace("create rooms")
 	if err != nil {
 		return err
-	}
-	s, srole, err := r.space(p, 0)
-	if err != nil {
-		return err
-	}
-	if !canManageSpace(srole) {
-		return forbidden("only the space's owner and moderators may create rooms")
 	}
 	var q roomRequest
 	if err := r.decode(&q); err != nil {

@@ -93,6 +93,23 @@ func (r *request) space(p principal, i int) (store.Space, store.SpaceRole, error
 	return s, role, err
 }
 
+// managedSpace loads the space of path parameter 0 for a signed-in user who
+// owns or moderates it; anyone else gets 403 saying they may not action.
+func (r *request) managedSpace(action string) (principal, store.Space, store.SpaceRole, error) {
+	p, err := r.user()
+	if err != nil {
+		return p, store.Space{}, "", err
+	}
+	s, role, err := r.space(p, 0)
+	if err != nil {
+		return p, s, role, err
+	}
+	if !canManageSpace(role) {
+		return p, s, role, forbidden("only the space's owner and moderators may " + action)
+	}
+	return p, s, role, nil
+}
+
 func (r *request) spaceRole(p principal, id store.SpaceID) (store.SpaceRole, error) {
 	if !p.isUser() {
 		return "", nil
@@ -177,16 +194,9 @@ func (a *API) getSpace(r *request) error {
 // updateSpace: PUT /v1/spaces/{spaceId}, space owner or moderator. Fields
 // left out keep their value.
 func (a *API) updateSpace(r *request) error {
-	p, err := r.user()
+	_, s, role, err := r.managedSpace("change it")
 	if err != nil {
 		return err
-	}
-	s, role, err := r.space(p, 0)
-	if err != nil {
-		return err
-	}
-	if !canManageSpace(role) {
-		return forbidden("only the space's owner and moderators may change it")
 	}
 	var q spaceRequest
 	if err := r.decode(&q); err != nil {
@@ -232,16 +242,9 @@ type originsView struct {
 // getAllowedOrigins: GET /v1/spaces/{spaceId}/allowed-origins, space owner
 // or moderator: the origins allowed to frame the space's room pages.
 func (a *API) getAllowedOrigins(r *request) error {
-	p, err := r.user()
+	_, s, role, err := r.managedSpace("see its allowed origins")
 	if err != nil {
 		return err
-	}
-	s, role, err := r.space(p, 0)
-	if err != nil {
-		return err
-	}
-	if !canManageSpace(role) {
-		return forbidden("only the space's owner and moderators may see its allowed origins")
 	}
 	return r.json(http.StatusOK, originsView{Origins: viewSpace(s, role).AllowedOrigins})
 }
@@ -294,16 +297,9 @@ type inviteView struct {
 // createInvite: POST /v1/spaces/{spaceId}/invites. The owner invites
 // moderators and users, a moderator invites users.
 func (a *API) createInvite(r *request) error {
-	p, err := r.user()
+	p, s, role, err := r.managedSpace("invite")
 	if err != nil {
 		return err
-	}
-	s, role, err := r.space(p, 0)
-	if err != nil {
-		return err
-	}
-	if !canManageSpace(role) {
-		return forbidden("only the space's owner and moderators may invite")
 	}
 	var q inviteRequest
 	if err := r.decode(&q); err != nil {
