@@ -40,6 +40,12 @@ type Deps struct {
 	// Observer hears room, participant and track events (webhooks, the
 	// room directory); nil: nobody. See room.Observer for its contract.
 	Observer room.Observer
+	// Revoked, when set, is asked on every join, resume and validate
+	// whether the participant's credential, issued at issued (zero when the
+	// token does not say), was revoked cluster-wide (a moderator's removal
+	// gossiped from the control plane). A revoked credential gets 403. It
+	// must answer quickly: it runs on every connection attempt.
+	Revoked func(room, identity string, issued time.Time) bool
 }
 
 // Edge is one media edge.
@@ -53,8 +59,11 @@ type Edge struct {
 	udp      net.PacketConn
 	tcp      net.Listener
 
+	revoked  func(room, identity string, issued time.Time) bool
+
 	mu       sync.Mutex
 	closed   bool
+	draining bool
 	sessions sync.WaitGroup // signalling connections being served
 	conns    map[*http.Request]func()
 	once     sync.Once
@@ -94,6 +103,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: log, verifier: token.NewVerifier(deps.Cluster.APIKeys),
 		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
+		revoked: deps.Revoked,
 	}
 	turnSecret := ""
 	if len(deps.Cluster.TURNSecrets) > 0 {
@@ -104,7 +114,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		MaxParticipants: cfg.Room.MaxParticipants, EmptyTimeout: cfg.Room.EmptyTimeout,
 		DepartureTimeout: cfg.Room.DepartureTimeout, SubscriberQueue: cfg.RTC.SubscriberQueue,
 		ICEServers: func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },
-		Logger:     log, Metrics: metrics,
+		Logger:     log, Metrics: metrics, Observer: deps.Observer,
 	})
 	if err != nil {
 		return nil, err
@@ -114,6 +124,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	mux.HandleFunc("/rtc/validate", e.serveValidate)
 	mux.HandleFunc("/rtc/v1", e.serveV1)
 	mux.HandleFunc("/rtc/v1/validate", e.serveV1)
+	mux.HandleFunc("/probe", serveProbe)
 	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
 	e.handler = cors(mux)
 	return e, nil

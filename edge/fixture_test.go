@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
 )
@@ -47,6 +48,8 @@ type fixtureOpts struct {
 	netns      bool // SDK participants: edge on the bridge, participants in a namespace
 	mutate     func(*Config)
 	registerer prometheus.Registerer
+	revoked    func(room, identity string, issued time.Time) bool
+	observer   room.Observer
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -97,7 +100,8 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if os.Getenv("SC_EDGE_LOG") != "" { // debugging: the edge's log on stderr
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Registerer: o.registerer, Logger: log})
+	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Registerer: o.registerer, Logger: log,
+		Revoked: o.revoked, Observer: o.observer})
 	if err != nil {
 		t.Fatal(err)
 	}

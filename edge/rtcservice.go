@@ -22,9 +22,10 @@ func httpStatus(err error) int {
 	switch {
 	case token.Unauthenticated(err):
 		return http.StatusUnauthorized
-	case errors.Is(err, token.ErrForbidden), errors.Is(err, room.ErrFull), errors.Is(err, room.ErrRemoved):
+	case errors.Is(err, token.ErrForbidden), errors.Is(err, room.ErrFull), errors.Is(err, room.ErrRemoved),
+		errors.Is(err, ErrRevoked):
 		return http.StatusForbidden
-	case errors.Is(err, room.ErrClosed):
+	case errors.Is(err, room.ErrClosed), errors.Is(err, ErrDraining):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, room.ErrNotFound):
 		return http.StatusNotFound
@@ -71,6 +72,9 @@ func (e *Edge) authorize(r *http.Request) (*auth.ClaimGrants, string, time.Time,
 	if err != nil {
 		return nil, "", iat, err
 	}
+	if e.revoked != nil && e.revoked(name, g.Identity, iat) {
+		return nil, "", iat, ErrRevoked
+	}
 	return g, name, iat, nil
 }
 
@@ -78,6 +82,10 @@ func (e *Edge) authorize(r *http.Request) (*auth.ClaimGrants, string, time.Time,
 func (e *Edge) serveValidate(w http.ResponseWriter, r *http.Request) {
 	if _, _, _, err := e.authorize(r); err != nil {
 		writeError(w, err)
+		return
+	}
+	if e.Draining() && !(boolParam(r, "reconnect", false) && r.URL.Query().Get("sid") != "") {
+		writeError(w, ErrDraining)
 		return
 	}
 	_, _ = w.Write([]byte("success"))
@@ -120,6 +128,10 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
+		if e.Draining() {
+			writeError(w, ErrDraining)
+			return
+		}
 		jp := joinParams(r, g, roomName)
 		jp.IssuedAt = iat
 		p, err = e.rooms.Join(jp)

@@ -152,7 +152,7 @@ func TestRevocationSet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := s.revoked(tc.room, tc.identity, tc.token, tc.at); got != tc.want {
+			if got := s.revoked(tc.room, tc.identity, tc.token, time.Time{}, tc.at); got != tc.want {
 				t.Fatalf("revoked = %v, want %v", got, tc.want)
 			}
 		})
@@ -160,5 +160,54 @@ func TestRevocationSet(t *testing.T) {
 	s.expire(now.Add(2 * time.Minute))
 	if len(s.list(now)) != 0 {
 		t.Fatal("expire kept expired entries")
+	}
+}
+
+// A removal bounded by IssuedBefore bars the credentials issued up to it
+// and lets a fresh invitation in; merging two removals keeps the later
+// bound whatever the order, and an unbounded one wins over both.
+func TestRevocationIssuedBefore(t *testing.T) {
+	now := t0
+	removedAt := now.Add(-time.Minute)
+	later := now.Add(-10 * time.Second)
+	bounded := func(before time.Time) Revocation {
+		return Revocation{Kind: RevokeParticipant, Room: "r", Subject: "alice", Until: now.Add(time.Hour), IssuedBefore: before}
+	}
+	tests := []struct {
+		name   string
+		adds   []Revocation
+		issued time.Time
+		want   bool
+	}{
+		{"old token barred", []Revocation{bounded(removedAt)}, removedAt.Add(-time.Second), true},
+		{"token of the removal second barred", []Revocation{bounded(removedAt)}, removedAt, true},
+		{"fresh token admitted", []Revocation{bounded(removedAt)}, removedAt.Add(time.Second), false},
+		{"unknown issue time barred", []Revocation{bounded(removedAt)}, time.Time{}, true},
+		{"second removal extends the bound", []Revocation{bounded(removedAt), bounded(later)}, later.Add(-time.Second), true},
+		{"order does not matter", []Revocation{bounded(later), bounded(removedAt)}, later.Add(-time.Second), true},
+		{"unbounded wins", []Revocation{bounded(removedAt), bounded(time.Time{})}, now, true},
+		{"unbounded wins in any order", []Revocation{bounded(time.Time{}), bounded(removedAt)}, now, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newRevocations()
+			for _, r := range tc.adds {
+				s.add(r, now)
+			}
+			if got := s.revoked("r", "alice", "", tc.issued, now); got != tc.want {
+				t.Fatalf("revoked = %v, want %v", got, tc.want)
+			}
+			if tc.issued.IsZero() {
+				return
+			}
+			// A copy rebuilt from the list answers the same.
+			c := newRevocations()
+			for _, r := range s.list(now) {
+				c.add(r, now)
+			}
+			if got := c.revoked("r", "alice", "", tc.issued, now); got != tc.want {
+				t.Fatalf("copy: revoked = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -646,6 +646,11 @@ func (n *Node) Revoke(r Revocation) error {
 	}
 	n.mu.Lock()
 	news := n.rev.add(r, n.now())
+	if news {
+		// Broadcast the merged entry: it replaces any queued older one.
+		v := n.rev.m[r.key()]
+		r.Until, r.IssuedBefore = v.until, v.before
+	}
 	n.mu.Unlock()
 	if news {
 		n.queue.QueueBroadcast(broadcast{key: revokeBroadcastKey(r), msg: encodeMsg(msgRevoke, r)})
@@ -661,9 +666,16 @@ func revokeBroadcastKey(r Revocation) string {
 // token with this id is revoked. Edges check it on every join and reconnect;
 // empty arguments match nothing.
 func (n *Node) Revoked(room, identity, tokenID string) bool {
+	return n.RevokedIssued(room, identity, tokenID, time.Time{})
+}
+
+// RevokedIssued is Revoked for a credential issued at issued: revocations
+// bounded by IssuedBefore do not bar credentials issued after it. A zero
+// issued is barred by every matching revocation.
+func (n *Node) RevokedIssued(room, identity, tokenID string, issued time.Time) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.rev.revoked(room, identity, tokenID, n.now())
+	return n.rev.revoked(room, identity, tokenID, issued, n.now())
 }
 
 // Revocations returns the revocations in force.

@@ -32,6 +32,11 @@ type Revocation struct {
 	// Subject is the identity (participant, user) or the token id.
 	Subject string    `json:"s"`
 	Until   time.Time `json:"u"`
+	// IssuedBefore, when set, limits the revocation to credentials issued
+	// at or before it: a moderator's removal bars the tokens the removed
+	// participant holds, not a fresh invitation issued afterwards. Zero
+	// bars every credential of the subject.
+	IssuedBefore time.Time `json:"b,omitzero"`
 }
 
 func (r Revocation) validate() error {
@@ -63,12 +68,39 @@ func (r Revocation) key() revokeKey {
 }
 
 // revocations is a grow-only set with expiries: merging keeps the later
-// expiry, so every copy converges to the union. Not safe for concurrent use.
+// expiry and the later (or unbounded) issue bound, so every copy converges
+// to the same join whatever the order. Not safe for concurrent use.
 type revocations struct {
-	m map[revokeKey]time.Time
+	m map[revokeKey]revokeVal
 }
 
-func newRevocations() *revocations { return &revocations{m: map[revokeKey]time.Time{}} }
+type revokeVal struct {
+	until  time.Time
+	before time.Time // zero: every credential
+}
+
+// covers reports whether b bars at least what a bars.
+func (b revokeVal) covers(a revokeVal) bool {
+	if a.until.After(b.until) {
+		return false
+	}
+	return b.before.IsZero() || (!a.before.IsZero() && !a.before.After(b.before))
+}
+
+func mergeVal(a, b revokeVal) revokeVal {
+	out := a
+	if b.until.After(out.until) {
+		out.until = b.until
+	}
+	if a.before.IsZero() || b.before.IsZero() {
+		out.before = time.Time{}
+	} else if b.before.After(out.before) {
+		out.before = b.before
+	}
+	return out
+}
+
+func newRevocations() *revocations { return &revocations{m: map[revokeKey]revokeVal{}} }
 
 // add merges r and reports whether it was news.
 func (s *revocations) add(r Revocation, now time.Time) bool {
@@ -76,17 +108,26 @@ func (s *revocations) add(r Revocation, now time.Time) bool {
 		return false
 	}
 	k := r.key()
-	if cur, ok := s.m[k]; ok && !r.Until.After(cur) {
-		return false
+	v := revokeVal{until: r.Until, before: r.IssuedBefore}
+	if cur, ok := s.m[k]; ok {
+		if cur.covers(v) {
+			return false
+		}
+		v = mergeVal(cur, v)
 	}
-	s.m[k] = r.Until
+	s.m[k] = v
 	return true
 }
 
-func (s *revocations) revoked(room, identity, tokenID string, now time.Time) bool {
+// revoked reports whether a credential issued at issued (zero: unknown,
+// treated as barred by every revocation) is barred.
+func (s *revocations) revoked(room, identity, tokenID string, issued, now time.Time) bool {
 	live := func(k revokeKey) bool {
-		until, ok := s.m[k]
-		return ok && until.After(now)
+		v, ok := s.m[k]
+		if !ok || !v.until.After(now) {
+			return false
+		}
+		return v.before.IsZero() || issued.IsZero() || !issued.After(v.before)
 	}
 	if identity != "" {
 		if live(revokeKey{kind: RevokeUser, subject: identity}) {
@@ -100,8 +141,8 @@ func (s *revocations) revoked(room, identity, tokenID string, now time.Time) boo
 }
 
 func (s *revocations) expire(now time.Time) {
-	for k, until := range s.m {
-		if !until.After(now) {
+	for k, v := range s.m {
+		if !v.until.After(now) {
 			delete(s.m, k)
 		}
 	}
@@ -109,9 +150,9 @@ func (s *revocations) expire(now time.Time) {
 
 func (s *revocations) list(now time.Time) []Revocation {
 	out := make([]Revocation, 0, len(s.m))
-	for k, until := range s.m {
-		if until.After(now) {
-			out = append(out, Revocation{Kind: k.kind, Room: k.room, Subject: k.subject, Until: until})
+	for k, v := range s.m {
+		if v.until.After(now) {
+			out = append(out, Revocation{Kind: k.kind, Room: k.room, Subject: k.subject, Until: v.until, IssuedBefore: v.before})
 		}
 	}
 	return out

@@ -1,0 +1,136 @@
+package edge
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+
+	"github.com/spacecast/spacecast/edge/room"
+)
+
+func httpStatusOf(t *testing.T, method, url, token string) (int, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header
+}
+
+// A draining edge keeps the participants it has and refuses new ones with
+// 503 (on /rtc and on /rtc/validate, which the SDKs ask after a failed
+// connect); WaitEmpty returns once the last one leaves.
+func TestDrainRefusesNewParticipants(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	alice, _ := f.join("alice", "r", nil)
+	f.edge.Drain()
+	f.edge.Drain() // twice is fine
+	if !f.edge.Draining() {
+		t.Fatal("Draining() = false after Drain")
+	}
+	_, resp, err := f.dial("protocol=16&access_token=" + f.token("bob", joinGrant("r"), time.Minute))
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		t.Fatalf("join on a draining edge: err %v, HTTP %d; want 503", err, code)
+	}
+	if code, _ := httpStatusOf(t, http.MethodGet, f.httpURL+"/rtc/validate", f.token("bob", joinGrant("r"), time.Minute)); code != http.StatusServiceUnavailable {
+		t.Fatalf("validate on a draining edge: HTTP %d, want 503", code)
+	}
+	if n := f.edge.Participants(); n != 1 {
+		t.Fatalf("Participants() = %d, want 1 (alice stays)", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	if f.edge.WaitEmpty(ctx, 10*time.Millisecond) {
+		t.Fatal("WaitEmpty reported empty with alice in the room")
+	}
+	cancel()
+	alice.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Leave{Leave: &livekit.LeaveRequest{}}})
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !f.edge.WaitEmpty(ctx, 10*time.Millisecond) {
+		t.Fatal("edge not empty after the last participant left")
+	}
+}
+
+func TestProbe(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	code, h := httpStatusOf(t, http.MethodGet, f.httpURL+"/probe", "")
+	if code != http.StatusNoContent || h.Get("Cache-Control") != "no-store" || h.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("GET /probe: HTTP %d, headers %v; want 204, no-store, CORS", code, h)
+	}
+	if code, _ := httpStatusOf(t, http.MethodPost, f.httpURL+"/probe", ""); code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /probe: HTTP %d, want 405", code)
+	}
+}
+
+// A credential the cluster revoked is refused on join and validate; a
+// credential issued after the revocation's bound, and other identities,
+// come in.
+func TestRevokedCredentialRefused(t *testing.T) {
+	var mu sync.Mutex
+	bound := time.Now().Add(time.Hour) // every token minted now is older
+	f := newFixture(t, fixtureOpts{revoked: func(room, identity string, issued time.Time) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return room == "r" && identity == "mallory" && !issued.After(bound)
+	}})
+	tok := f.token("mallory", joinGrant("r"), time.Minute)
+	if _, resp, err := f.dial("protocol=16&access_token=" + tok); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("revoked join: err %v; want HTTP 403", err)
+	}
+	if code, _ := httpStatusOf(t, http.MethodGet, f.httpURL+"/rtc/validate", tok); code != http.StatusForbidden {
+		t.Fatalf("revoked validate: HTTP %d, want 403", code)
+	}
+	f.join("trent", "r", nil)
+	mu.Lock()
+	bound = time.Now().Add(-time.Hour) // the revocation no longer covers fresh tokens
+	mu.Unlock()
+	f.join("mallory", "r", nil)
+}
+
+type recordingObserver struct {
+	room.NopObserver
+	mu     sync.Mutex
+	joined []string
+}
+
+func (o *recordingObserver) ParticipantJoined(_ *livekit.Room, p *livekit.ParticipantInfo) {
+	o.mu.Lock()
+	o.joined = append(o.joined, p.Identity)
+	o.mu.Unlock()
+}
+
+// Deps.Observer hears the edge's rooms (webhooks and the room directory
+// depend on it).
+func TestObserverHearsJoins(t *testing.T) {
+	obs := &recordingObserver{}
+	f := newFixture(t, fixtureOpts{observer: obs})
+	f.join("alice", "r", nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		obs.mu.Lock()
+		n := len(obs.joined)
+		obs.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("observer did not hear the join")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
