@@ -59,7 +59,7 @@ type Edge struct {
 	udp      net.PacketConn
 	tcp      net.Listener
 
-	revoked  func(room, identity string, issued time.Time) bool
+	revoked func(room, identity string, issued time.Time) bool
 
 	mu       sync.Mutex
 	closed   bool

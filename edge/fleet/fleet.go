@@ -56,7 +56,7 @@ type Member struct {
 }
 
 type hosted struct {
-	participants map[string]struct{}       // by participant sid
+	participants map[string]struct{}     // by participant sid
 	tracks       map[string]gossip.Track // by track sid
 }
 
