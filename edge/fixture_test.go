@@ -50,6 +50,10 @@ type fixtureOpts struct {
 	registerer prometheus.Registerer
 	revoked    func(room, identity string, issued time.Time) bool
 	observer   room.Observer
+	// setup runs after mutate, with the namespace network up and the cluster
+	// generated, before the edge is made: it may start servers the edge's
+	// config points at (the relay tests' TURN server) and edit cfg.
+	setup func(f *fixture, cfg *Config)
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -95,6 +99,9 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	cfg.Room.DepartureTimeout = 3 * time.Second
 	if o.mutate != nil {
 		o.mutate(&cfg)
+	}
+	if o.setup != nil {
+		o.setup(f, &cfg)
 	}
 	var log *slog.Logger
 	if os.Getenv("SC_EDGE_LOG") != "" { // debugging: the edge's log on stderr

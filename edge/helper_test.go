@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,10 +24,14 @@ import (
 //
 //	stdin:  "publish", "simulcast", "mute video", "unmute video", "stats",
 //	        "quality <track> low|medium|high", "unpublish video", "reconnect",
-//	        "data <reliable|lossy> <dest|*> <payload>", "quit"
+//	        "data <reliable|lossy> <dest|*> <payload>", "ice", "quit"
 //	stdout: {"ev":"connected"|"published"|"subscribed"|"muted"|"unmuted"|
 //	         "unpublished"|"reconnecting"|"reconnected"|"quality"|
-//	         "data"|"disconnected"|"error"|"report", ...}
+//	         "data"|"disconnected"|"error"|"report"|"ice", ...}
+//
+// Optional environment: SC_ICE_POLICY=relay connects relay-only
+// (iceTransportPolicy: relay); SC_CONNECT_TIMEOUT (a duration) replaces the
+// SDK's connect timeout.
 const helperEnv = "SPACECAST_EDGE_HELPER"
 
 type event struct {
@@ -38,6 +44,15 @@ type event struct {
 	Reason   string                 `json:"reason,omitempty"`
 	Msg      string                 `json:"msg,omitempty"`
 	Received map[string]trackReport `json:"received,omitempty"`
+	Pairs    map[string]icePair     `json:"pairs,omitempty"` // "ice": by peer connection
+}
+
+// icePair is the selected ICE candidate pair of one peer connection.
+type icePair struct {
+	Local         string `json:"local"`         // candidate type: host, srflx, prflx, relay
+	RelayProtocol string `json:"relayProtocol"` // udp, tcp or tls to the TURN server (relay only)
+	Remote        string `json:"remote"`
+	RemoteAddr    string `json:"remoteAddr"`
 }
 
 type trackReport struct {
@@ -116,7 +131,14 @@ func helperMain() int {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	pubs := map[string]*lksdk.LocalTrackPublication{}
-	room, err := lksdk.ConnectToRoomWithToken(os.Getenv("SC_URL"), os.Getenv("SC_TOKEN"), cb, lksdk.WithAutoSubscribe(true))
+	opts := []lksdk.ConnectOption{lksdk.WithAutoSubscribe(true)}
+	if os.Getenv("SC_ICE_POLICY") == "relay" {
+		opts = append(opts, lksdk.WithICETransportPolicy(webrtc.ICETransportPolicyRelay))
+	}
+	if d, err := time.ParseDuration(os.Getenv("SC_CONNECT_TIMEOUT")); err == nil {
+		opts = append(opts, lksdk.WithConnectTimeout(d))
+	}
+	room, err := lksdk.ConnectToRoomWithToken(os.Getenv("SC_URL"), os.Getenv("SC_TOKEN"), cb, opts...)
 	if err != nil {
 		emit(event{Ev: "error", Msg: "connect: " + err.Error()})
 		return 1
@@ -256,6 +278,11 @@ func helperMain() int {
 			if err := room.LocalParticipant.PublishDataPacket(lksdk.UserData([]byte(f[3])), opts...); err != nil {
 				emit(event{Ev: "error", Msg: "data: " + err.Error()})
 			}
+		case "ice":
+			emit(event{Ev: "ice", Pairs: map[string]icePair{
+				"publisher":  selectedPair(room.LocalParticipant.GetPublisherPeerConnection()),
+				"subscriber": selectedPair(room.LocalParticipant.GetSubscriberPeerConnection()),
+			}})
 		case "stats", "quit":
 			if f[0] == "quit" {
 				close(stop)
@@ -275,4 +302,36 @@ func helperMain() int {
 		}
 	}
 	return 0
+}
+
+// selectedPair reads a peer connection's selected candidate pair from its
+// stats: the nominated succeeded pair, else the succeeded pair that carried
+// the most bytes (zero when there is none).
+func selectedPair(pc *webrtc.PeerConnection) icePair {
+	if pc == nil {
+		return icePair{}
+	}
+	report := pc.GetStats()
+	var best webrtc.ICECandidatePairStats
+	found := false
+	for _, st := range report {
+		cp, ok := st.(webrtc.ICECandidatePairStats)
+		if !ok || cp.State != webrtc.StatsICECandidatePairStateSucceeded {
+			continue
+		}
+		better := !found || (cp.Nominated && !best.Nominated) ||
+			(cp.Nominated == best.Nominated && cp.BytesReceived+cp.BytesSent > best.BytesReceived+best.BytesSent)
+		if better {
+			best, found = cp, true
+		}
+	}
+	if !found {
+		return icePair{}
+	}
+	l, _ := report[best.LocalCandidateID].(webrtc.ICECandidateStats)
+	r, _ := report[best.RemoteCandidateID].(webrtc.ICECandidateStats)
+	return icePair{
+		Local: l.CandidateType.String(), RelayProtocol: l.RelayProtocol,
+		Remote: r.CandidateType.String(), RemoteAddr: net.JoinHostPort(r.IP, strconv.Itoa(int(r.Port))),
+	}
 }
