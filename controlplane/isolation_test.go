@@ -70,6 +70,7 @@ var samples = map[string]any{
 	"deleteWebhook":        "",
 	"refreshWebhookSecret": "",
 	"joinRoom":             "",
+	"listRegions":          "", // tenant-free: the fleet's regions
 	"listParticipants":     "",
 	"removeParticipant":    "",
 	"muteParticipant":      map[string]any{"source": "camera", "muted": true},

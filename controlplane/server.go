@@ -32,6 +32,12 @@ type Deps struct {
 	// Locator finds the edges that host a room (moderation calls go to
 	// each); nil means api.PlacerLocator over Placer.
 	Locator api.RoomLocator
+	// Revocations spreads moderators' removals over the cluster; nil keeps
+	// them on this replica (see api.Options.Revocations).
+	Revocations api.Revocations
+	// Regions lists the regions clients probe (GET /v1/regions); nil
+	// answers the static edge's region.
+	Regions func() []placement.Region
 	// Page serves /room/* and /assets/* (the embeddable room page); nil
 	// answers 404 there.
 	Page fasthttp.RequestHandler
@@ -94,6 +100,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		RequestTimeout:  cfg.RequestTimeout,
 		ReadCacheTTL:    cfg.ReadCacheTTL,
 		Locator:         deps.Locator,
+		Revocations:     deps.Revocations,
+		Regions:         deps.Regions,
 		ClientIP:        proxies,
 	})
 	if err != nil {

@@ -36,6 +36,13 @@ type Config struct {
 	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"`
 	// MaxSignalMessageBytes caps one signalling message.
 	MaxSignalMessageBytes int `yaml:"maxSignalMessageBytes"`
+	// Capacity is the most participants this edge takes over all its rooms
+	// (0 = unlimited). Gossip advertises it, placement skips a full edge,
+	// and a join beyond it gets 503.
+	Capacity int `yaml:"capacity"`
+	// DrainTimeout is how long `spacecast edge` waits, after SIGTERM, for
+	// its participants to leave before it disconnects the rest and exits.
+	DrainTimeout time.Duration `yaml:"drainTimeout"`
 }
 
 // RTCConfig is the `edge.rtc:` section.
@@ -87,6 +94,7 @@ func DefaultConfig() Config {
 		},
 		TURNCredentialTTL:     24 * time.Hour,
 		MaxSignalMessageBytes: 256 << 10,
+		DrainTimeout:          15 * time.Minute,
 	}
 }
 
@@ -112,6 +120,12 @@ func (c Config) Validate() error {
 	}
 	if c.RTC.TCPPort < 0 || c.RTC.TCPPort > 65535 {
 		bad("rtc.tcpPort %d out of range", c.RTC.TCPPort)
+	}
+	if c.Capacity < 0 {
+		bad("capacity %d is negative", c.Capacity)
+	}
+	if c.DrainTimeout < 0 {
+		bad("drainTimeout %s is negative", c.DrainTimeout)
 	}
 	if c.RTC.SubscriberQueue < 16 || c.RTC.SubscriberQueue > 4096 {
 		bad("rtc.subscriberQueue %d not in [16, 4096]", c.RTC.SubscriberQueue)

@@ -12,6 +12,8 @@ var (
 	// (503): the client goes back to the control plane, which places it on
 	// another edge. Participants already here stay, and may resume.
 	ErrDraining = errors.New("edge: draining, join through the control plane again")
+	// ErrEdgeFull refuses a new participant beyond Config.Capacity (503).
+	ErrEdgeFull = errors.New("edge: at capacity, join through the control plane again")
 	// ErrRevoked refuses a credential revoked cluster-wide (403).
 	ErrRevoked = errors.New("edge: this participant's credential was revoked")
 )

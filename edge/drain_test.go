@@ -134,3 +134,14 @@ func TestObserverHearsJoins(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// An edge at its capacity refuses the next participant with 503, in any
+// room, so that the SDK goes back to the control plane.
+func TestCapacity(t *testing.T) {
+	f := newFixture(t, fixtureOpts{mutate: func(c *Config) { c.Capacity = 1 }})
+	f.join("alice", "r1", nil)
+	_, resp, err := f.dial("protocol=16&access_token=" + f.token("bob", joinGrant("r2"), time.Minute))
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("join beyond capacity: err %v; want HTTP 503", err)
+	}
+}

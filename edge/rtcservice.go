@@ -25,7 +25,7 @@ func httpStatus(err error) int {
 	case errors.Is(err, token.ErrForbidden), errors.Is(err, room.ErrFull), errors.Is(err, room.ErrRemoved),
 		errors.Is(err, ErrRevoked):
 		return http.StatusForbidden
-	case errors.Is(err, room.ErrClosed), errors.Is(err, ErrDraining):
+	case errors.Is(err, room.ErrClosed), errors.Is(err, ErrDraining), errors.Is(err, ErrEdgeFull):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, room.ErrNotFound):
 		return http.StatusNotFound
@@ -130,6 +130,10 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 	} else {
 		if e.Draining() {
 			writeError(w, ErrDraining)
+			return
+		}
+		if e.cfg.Capacity > 0 && e.Participants() >= e.cfg.Capacity {
+			writeError(w, ErrEdgeFull)
 			return
 		}
 		jp := joinParams(r, g, roomName)

@@ -2,54 +2,74 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/edge/fleet"
+	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/turn"
 )
 
-// edgeFile is the config file of `spacecast edge`.
+// edgeFile is the config file of `spacecast edge` (see deploy/edge.yaml).
 type edgeFile struct {
-	Log     edgeLogSection `yaml:"log"`
+	Log     logging.Config `yaml:"log"`
 	Cluster cluster.Config `yaml:"cluster"`
 	Edge    edge.Config    `yaml:"edge"`
+	// Turn is the embedded TURN server (on unless enabled: false).
+	Turn edgeTURN `yaml:"turn"`
+	// Gossip joins the fleet when it names the node or gives seeds.
+	Gossip gossip.Config `yaml:"gossip"`
 }
 
-// edgeLogSection is the `log:` section.
-type edgeLogSection struct {
-	Level  string `yaml:"level"`  // debug, info, warn, error
-	Format string `yaml:"format"` // text or json
+// edgeTURN is the `turn:` section of an edge: turn.Config plus a switch.
+type edgeTURN struct {
+	Enabled     *bool `yaml:"enabled"` // nil: on
+	turn.Config `yaml:",inline"`
 }
 
-func (l edgeLogSection) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(l.Level)); err != nil {
-		return nil, fmt.Errorf("log.level %q: %w", l.Level, err)
+func (t edgeTURN) on() bool { return t.Enabled == nil || *t.Enabled }
+
+func loadEdgeFile(path string, getenv func(string) string) (edgeFile, error) {
+	cfg := edgeFile{Log: logging.Default(), Edge: edge.DefaultConfig(), Gossip: gossip.Default()}
+	if err := config.Load(path, &cfg); err != nil {
+		return cfg, err
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch strings.ToLower(l.Format) {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	if err := cfg.Cluster.ApplyEnv(getenv); err != nil {
+		return cfg, err
 	}
-	return nil, fmt.Errorf("log.format %q: want text or json", l.Format)
+	// The gossip identity follows the edge's unless the section says.
+	cfg.Gossip.Role = gossip.RoleEdge
+	if cfg.Gossip.NodeID == "" && len(cfg.Gossip.Seeds) > 0 {
+		cfg.Gossip.NodeID = cfg.Edge.NodeID
+	}
+	if cfg.Gossip.Region == "" {
+		cfg.Gossip.Region = cfg.Edge.Region
+	}
+	return cfg, nil
 }
 
-// runEdge runs a media edge from a config file: it binds the signalling
-// listener and the single ICE UDP port (and the optional ICE-TCP port)
-// before serving.
+// runEdge runs a media edge from a config file: signalling, the ICE
+// port(s), the embedded TURN server and, with a gossip section, fleet
+// membership. The first SIGTERM/SIGINT drains it: it advertises draining,
+// refuses new participants (503: the SDKs go back to the control plane)
+// and exits when the last participant leaves or edge.drainTimeout passes;
+// a second signal exits at once. SIGHUP reloads the gossip keys and TURN
+// secrets.
 func runEdge(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "edge")
-	path := fs.String("config", "", "config file (sections log, cluster, edge)")
+	path := fs.String("config", "", "config file (sections log, cluster, edge, turn, gossip)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,48 +77,216 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		fmt.Fprintln(e.stderr, "spacecast edge: --config FILE is required")
 		return errUsage
 	}
-	cfg := edgeFile{Log: edgeLogSection{Level: "info", Format: "text"}, Edge: edge.DefaultConfig()}
-	if err := config.Load(*path, &cfg); err != nil {
+	cfg, err := loadEdgeFile(*path, e.getenv)
+	if err != nil {
 		return err
 	}
-	if err := cfg.Cluster.ApplyEnv(e.getenv); err != nil {
-		return err
-	}
-	log, err := cfg.Log.logger(e.stderr)
+	log, err := cfg.Log.New(e.stderr)
 	if err != nil {
 		return err
 	}
 	if err := cfg.Edge.Validate(); err != nil {
 		return err
 	}
-	sig, err := net.Listen("tcp", cfg.Edge.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Edge.Listen, err)
-	}
-	udp, err := net.ListenPacket("udp", net.JoinHostPort(cfg.Edge.RTC.BindIP, strconv.Itoa(cfg.Edge.RTC.UDPPort)))
-	if err != nil {
-		_ = sig.Close()
-		return fmt.Errorf("rtc udp port: %w", err)
-	}
-	var tcp net.Listener
-	if cfg.Edge.RTC.TCPPort > 0 {
-		if tcp, err = net.Listen("tcp", net.JoinHostPort(cfg.Edge.RTC.BindIP, strconv.Itoa(cfg.Edge.RTC.TCPPort))); err != nil {
-			_ = sig.Close()
-			_ = udp.Close()
-			return fmt.Errorf("rtc tcp port: %w", err)
-		}
-	}
-	ed, err := edge.New(cfg.Edge, edge.Deps{
-		Logger: log, Cluster: cfg.Cluster, Registerer: prometheus.DefaultRegisterer,
-		UDP: udp, TCP: tcp, Signal: sig,
-	})
-	if err != nil {
-		_ = sig.Close()
-		_ = udp.Close()
-		if tcp != nil {
-			_ = tcp.Close()
-		}
+	if err := cfg.Cluster.Validate(); err != nil {
 		return err
 	}
-	return ed.Run(ctx)
+	var turnCfg turn.Config
+	if cfg.Turn.on() {
+		turnCfg = cfg.Turn.Config.WithDefaults()
+		if turnCfg.PublicHost == "" {
+			turnCfg.PublicHost = publicHost(cfg.Edge.PublicURL)
+		}
+		if err := turnCfg.Validate(); err != nil {
+			return err
+		}
+		if len(cfg.Edge.TURNURLs) == 0 {
+			cfg.Edge.TURNURLs = devTURNURLs(turnCfg, turnCfg.PublicHost)
+		}
+	}
+	if gossipEnabled(cfg.Gossip) {
+		if err := cfg.Gossip.Validate(); err != nil {
+			return err
+		}
+	}
+
+	s, err := listenEdge(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	reg := prometheus.DefaultRegisterer
+	var ts *turn.Server
+	if cfg.Turn.on() {
+		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" {
+			log.Warn("no certFile/keyFile: TURN over TLS uses a self-signed certificate (development only)", "component", "turn")
+		}
+		if ts, err = turn.New(turnCfg, cfg.Cluster.TURNSecrets, s.turn, turn.WithLogger(log), turn.WithRegisterer(reg)); err != nil {
+			return err
+		}
+		s.turn = turn.Sockets{}
+	}
+	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
+	var node *gossip.Node
+	var member *fleet.Member
+	if gossipEnabled(cfg.Gossip) {
+		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {
+			return err
+		}
+		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log}); err != nil {
+			return err
+		}
+		deps.Observer, deps.Revoked = member, member.Revoked
+		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
+			return err
+		}
+	}
+	ed, err := edge.New(cfg.Edge, deps)
+	if err != nil {
+		return err
+	}
+	s.udp, s.tcp, s.sig = nil, nil, nil // owned by the edge now
+
+	// run is cancelled when the drain ends; ctx (the first signal) starts it.
+	run, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	g, gctx := errgroup.WithContext(run)
+	g.Go(func() error { return ed.Run(gctx) })
+	if ts != nil {
+		g.Go(func() error { return ts.Run(gctx) })
+	}
+	if node != nil {
+		g.Go(func() error { return node.Run(gctx) })
+		g.Go(func() error { return member.Run(gctx) })
+	}
+	g.Go(func() error {
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-ctx.Done():
+		}
+		drainEdge(gctx, ed, member, cfg.Edge, log)
+		stop()
+		return nil
+	})
+	waitHUP := onHangup(gctx, func() {
+		reloaded, err := loadEdgeFile(*path, e.getenv)
+		if err != nil {
+			log.Error("reload config", "error", err)
+			return
+		}
+		if node != nil {
+			reloadGossipKeys(node, func() (cluster.Config, error) { return reloaded.Cluster, nil }, log)
+		}
+		if ts != nil && len(reloaded.Cluster.TURNSecrets) > 0 {
+			ts.SetSecrets(reloaded.Cluster.TURNSecrets)
+			log.Info("TURN secrets reloaded", "component", "turn", "count", len(reloaded.Cluster.TURNSecrets))
+		}
+	})
+	err = g.Wait()
+	stop()
+	waitHUP()
+	if ts != nil {
+		_ = ts.Close()
+	}
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, gossip.ErrClosed) {
+		return err
+	}
+	log.Info("edge stopped")
+	return nil
+}
+
+// drainEdge advertises draining, refuses new participants and waits until
+// the edge is empty or the drain timeout passes (or ctx ends).
+func drainEdge(ctx context.Context, ed *edge.Edge, member *fleet.Member, cfg edge.Config, log *slog.Logger) {
+	ed.Drain()
+	if member != nil {
+		member.SetDraining(true)
+	}
+	left := ed.Participants()
+	log.Info("draining: waiting for participants to leave (a second signal exits now)",
+		"participants", left, "timeout", cfg.DrainTimeout)
+	dctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
+	defer cancel()
+	if ed.WaitEmpty(dctx, 250e6) {
+		log.Info("drained: no participant left")
+		return
+	}
+	log.Warn("drain timeout: disconnecting the participants still here", "participants", ed.Participants())
+}
+
+// edgeMeta is what the edge tells the fleet about itself.
+func edgeMeta(cfg edgeFile) gossip.Meta {
+	return gossip.Meta{
+		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
+		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
+	}
+}
+
+// probeURL is the edge's RTT probe (GET /probe) as a browser fetches it.
+func probeURL(signal string) string {
+	u, err := url.Parse(signal)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/probe"
+	return u.String()
+}
+
+// publicHost is the host clients reach the edge at.
+func publicHost(signal string) string {
+	u, err := url.Parse(signal)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// edgeSockets are an edge's listeners, bound before anything serves.
+type edgeSockets struct {
+	sig, tcp net.Listener
+	udp      net.PacketConn
+	turn     turn.Sockets
+}
+
+func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
+	s := &edgeSockets{}
+	var err error
+	if s.sig, err = net.Listen("tcp", cfg.Edge.Listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Edge.Listen, err)
+	}
+	if s.udp, err = net.ListenPacket("udp", net.JoinHostPort(cfg.Edge.RTC.BindIP, strconv.Itoa(cfg.Edge.RTC.UDPPort))); err != nil {
+		s.close()
+		return nil, fmt.Errorf("rtc udp port: %w", err)
+	}
+	if cfg.Edge.RTC.TCPPort > 0 {
+		if s.tcp, err = net.Listen("tcp", net.JoinHostPort(cfg.Edge.RTC.BindIP, strconv.Itoa(cfg.Edge.RTC.TCPPort))); err != nil {
+			s.close()
+			return nil, fmt.Errorf("rtc tcp port: %w", err)
+		}
+	}
+	if cfg.Turn.on() {
+		tc := cfg.Turn.Config.WithDefaults()
+		if s.turn, err = turn.Listen(ctx, tc); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *edgeSockets) close() {
+	// A nil listener converts to a nil interface here: skipped.
+	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	s.turn.Close()
 }

@@ -58,9 +58,17 @@ type Options struct {
 	// 5 s timeout and no kept-alive connections (moderation is rare).
 	EdgeClient *http.Client
 	// RemovalTTL is how long a removed participant's credentials issued
-	// before the removal are refused by joins on this replica (the session
-	// TTL when 0).
+	// before the removal are refused (the session TTL when 0).
 	RemovalTTL time.Duration
+	// Revocations spreads moderators' removals over the cluster (every
+	// replica and every edge: controlplane/fleet over gossip); nil keeps
+	// them on this replica, which is enough for one replica and one edge
+	// (spacecast dev).
+	Revocations Revocations
+	// Regions lists the regions clients probe before a join (GET
+	// /v1/regions); nil answers the region of the edge Placer gives a
+	// room-less request, without probe URLs.
+	Regions func() []placement.Region
 
 	// ReadCacheTTL is how long rooms and room roles read by authenticated
 	// requests are cached on this replica (0 disables the cache). Writes
@@ -72,7 +80,7 @@ type Options struct {
 // API serves the /v1 surface.
 type API struct {
 	o       Options
-	removed *removals
+	removed Revocations
 	rt      router
 	cache   *readCache // nil when disabled
 }
@@ -103,7 +111,10 @@ func New(o Options) (*API, error) {
 	if o.RemovalTTL <= 0 {
 		o.RemovalTTL = 4 * time.Hour
 	}
-	a := &API{o: o, removed: newRemovals(o.RemovalTTL, 100_000)}
+	a := &API{o: o, removed: o.Revocations}
+	if a.removed == nil {
+		a.removed = newRemovals(o.RemovalTTL, 100_000)
+	}
 	if o.ReadCacheTTL > 0 {
 		a.cache = newReadCache(o.ReadCacheTTL)
 	}
@@ -161,6 +172,7 @@ func (a *API) routes() {
 	r.add("PUT", "/v1/spaces/{spaceId}/webhook/refresh-secret", "refreshWebhookSecret", a.refreshWebhookSecret)
 
 	r.add("POST", "/v1/rooms/{alias}/join", "joinRoom", a.joinRoom)
+	r.add("GET", "/v1/regions", "listRegions", a.listRegions)
 }
 
 // request is one call being served.

@@ -32,9 +32,11 @@
 //
 // Moderation calls the LiveKit RoomService (Twirp) of every edge a
 // RoomLocator names for the room, with a one-minute roomAdmin token for
-// that room signed by the cluster's API key. A removal is also remembered
-// on this replica for the session TTL: joins refuse the removed identity a
-// credential issued before the removal (session, link) or a user token.
+// that room signed by the cluster's API key. A removal is also recorded in
+// Options.Revocations for the session TTL (gossiped to every replica and
+// edge in a fleet, kept on this replica otherwise): joins refuse the removed
+// identity a credential issued before the removal (session, link) or a user
+// token, and edges refuse the media tokens it held.
 //
 // A private room admits only its owner and members, even against the
 // space's owner. Joins also accept a generate-access token, a session

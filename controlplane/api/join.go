@@ -322,3 +322,24 @@ func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement
 	}
 	return ans, nil
 }
+
+// RegionList is the answer of GET /v1/regions.
+type RegionList struct {
+	Regions []placement.Region `json:"regions"`
+}
+
+// listRegions: GET /v1/regions, public. Clients probe each region and send
+// the RTTs with their join.
+func (a *API) listRegions(r *request) error {
+	var regions []placement.Region
+	if a.o.Regions != nil {
+		regions = a.o.Regions()
+	} else if pl, err := a.o.Placer.Place(r.context(), placement.Request{}); err == nil && pl.Region != "" {
+		regions = []placement.Region{{Name: pl.Region, ProbeURLs: []string{}}}
+	}
+	if regions == nil {
+		regions = []placement.Region{}
+	}
+	r.c.Response.Header.Set("Cache-Control", "public, max-age=5")
+	return r.json(http.StatusOK, RegionList{Regions: regions})
+}

@@ -126,7 +126,9 @@ func (a *API) removeParticipant(r *request) error {
 	if err != nil {
 		return err
 	}
-	a.removed.add(string(rm.ID), id, r.now)
+	if err := a.removed.RevokeParticipant(string(rm.ID), id, r.now); err != nil {
+		return err
+	}
 	ans := RemoveReply{Identity: id}
 	err = a.onEdges(r.context(), string(rm.ID), func(ctx context.Context, _ placement.Placement, rs livekit.RoomService) error {
 		_, err := rs.RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: string(rm.ID), Identity: id})
@@ -295,8 +297,7 @@ func sourceName(s livekit.TrackSource) string { return strings.ToLower(s.String(
 // the credential (issued at issued; zero for a user token) is newer than
 // the removal.
 func (a *API) refuseRemoved(room, identity string, issued, now time.Time) error {
-	at, ok := a.removed.since(room, identity, now)
-	if !ok || (!issued.IsZero() && issued.After(at)) {
+	if !a.removed.ParticipantRevoked(room, identity, issued, now) {
 		return nil
 	}
 	return &Error{Status: http.StatusForbidden, Code: "participant_removed", Message: "a moderator removed this participant from the room"}

@@ -113,6 +113,10 @@ func schemas() obj {
 		"Grants": object(obj{"canPublish": boolean(""), "canPublishSources": array(enum("camera", "microphone", "screen_share", "screen_share_audio")),
 			"canSubscribe": boolean(""), "canPublishData": boolean(""), "canUpdateOwnMetadata": boolean(""), "roomAdmin": boolean(""), "hidden": boolean("")},
 			"canPublish", "canPublishSources", "canSubscribe", "canPublishData", "canUpdateOwnMetadata", "roomAdmin", "hidden"),
+		"RegionList": object(obj{"regions": array(object(obj{
+			"name":      str("Region name, as rtts and regionHint name it"),
+			"probeUrls": array(obj{"type": "string", "description": "GET → 204; measure the round trip"}),
+		}, "name", "probeUrls"))}, "regions"),
 		"JoinAnswer": object(obj{
 			"identity":            str("Unique in the room: u_<userId>, l_<linkId>, x_<externalUserId>, g_<random>"),
 			"name":                str("Display name"),

@@ -112,6 +112,9 @@ func Operations() []Operation {
 		{"POST", "/v1/rooms/{alias}/join", "joinRoom", "join", "Join a room",
 			"What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), the Authorization user token, or nothing for a public room. Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. 503 with Retry-After when no edge can take the call.",
 			"optionalUser", "JoinRequest", 200, "JoinAnswer", []int{400, 401, 403, 404, 410, 413, 422, 503}},
+		{"GET", "/v1/regions", "listRegions", "join", "List regions to probe",
+			"The regions that have an edge taking participants, each with its edges' probe URLs (GET answers 204 at once, never cached). A client may fetch one probe URL per region, measure the round trip, and pass the results as rtts (region → ms) to the join: placement then picks the nearest region. Public; may be cached for 5 seconds.",
+			"none", "", 200, "RegionList", nil},
 	}
 }
 

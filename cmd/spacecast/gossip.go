@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spacecast/spacecast/gossip"
+	"github.com/spacecast/spacecast/internal/cluster"
+)
+
+// gossipEnabled reports whether a `gossip:` section asks to join a
+// cluster: it names the node or gives seeds. Without it the process runs
+// alone (one edge, or a control plane with a static edge).
+func gossipEnabled(g gossip.Config) bool { return g.NodeID != "" || len(g.Seeds) > 0 }
+
+// startGossip binds the gossip port and builds the node (it does not run
+// it). The keyring comes from the cluster section (SPACECAST_GOSSIP_KEYS).
+func startGossip(g gossip.Config, cl cluster.Config, log *slog.Logger) (*gossip.Node, error) {
+	keys, err := cl.GossipKeyring()
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		log.Warn("gossip is not encrypted: set cluster.gossipKeys or SPACECAST_GOSSIP_KEYS", "component", "gossip")
+	}
+	pc, ln, err := gossip.Listen(g.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: listen %s: %w", g.BindAddr, err)
+	}
+	node, err := gossip.New(g, gossip.Deps{Logger: log, PacketConn: pc, Listener: ln, Keyring: keys})
+	if err != nil {
+		_ = pc.Close()
+		_ = ln.Close()
+		return nil, err
+	}
+	return node, nil
+}
+
+// onHangup calls reload for every SIGHUP until ctx ends; wait blocks until
+// the goroutine is gone.
+func onHangup(ctx context.Context, reload func()) (wait func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload()
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
+// reloadGossipKeys re-reads the cluster section and gives the node its
+// gossip keys: rotation without a restart.
+func reloadGossipKeys(node *gossip.Node, load func() (cluster.Config, error), log *slog.Logger) {
+	cl, err := load()
+	if err == nil {
+		var keys [][]byte
+		if keys, err = cl.GossipKeyring(); err == nil {
+			err = node.SetKeys(keys)
+		}
+	}
+	if err != nil {
+		log.Error("reload gossip keys", "component", "gossip", "error", err)
+		return
+	}
+	log.Info("gossip keys reloaded", "component", "gossip")
+}
