@@ -48,7 +48,8 @@ func Rows(base, cur *result.Result) []Row {
 func verdict(unit, name string, b, c float64) string {
 	lowerBetter := false
 	switch unit {
-	case result.UnitMs, result.UnitUs, result.UnitPercent, result.UnitBytes:
+	case result.UnitMs, result.UnitUs, result.UnitPercent, result.UnitBytes, result.UnitBytesPerSec:
+		// Byte rates are overhead (gossip traffic per node): less is better.
 		lowerBetter = true
 	case result.UnitPerSec, result.UnitBps, result.UnitRatio:
 	default:

@@ -93,6 +93,7 @@ type page struct {
 	Latencies []template.HTML
 	Series    []template.HTML
 	Sweeps    []template.HTML
+	Plots     []template.HTML
 	Config    string
 }
 
@@ -124,22 +125,21 @@ func HTML(w io.Writer, r *result.Result) error {
 	for _, u := range units {
 		p.Series = append(p.Series, lineChart(seriesTitle(u), "seconds since start", u, byUnit[u]))
 	}
-	for _, s := range r.Sweeps {
-		var ach, p99, loss line
-		ach.name, p99.name, loss.name = "achieved /s", "p99 ms", "loss %"
-		var hasP99, hasLoss bool
-		for _, pt := range s.Points {
-			ach.xs, ach.ys = append(ach.xs, pt.OfferedPerSec), append(ach.ys, pt.AchievedPerSec)
-			p99.xs, p99.ys = append(p99.xs, pt.OfferedPerSec), append(p99.ys, pt.P99Ms)
-			loss.xs, loss.ys = append(loss.xs, pt.OfferedPerSec), append(loss.ys, pt.LossPercent)
-			hasP99, hasLoss = hasP99 || pt.P99Ms > 0, hasLoss || pt.LossPercent > 0
+	p.Sweeps = sweepCharts(r.Sweeps)
+	for _, pl := range r.Plots {
+		var ls []line
+		for _, l := range pl.Lines {
+			if len(l.Points) == 0 {
+				continue
+			}
+			ln := line{name: l.Name}
+			for _, pt := range l.Points {
+				ln.xs, ln.ys = append(ln.xs, pt.X), append(ln.ys, pt.Y)
+			}
+			ls = append(ls, ln)
 		}
-		p.Sweeps = append(p.Sweeps, lineChart(s.Name+": throughput against offered load", "offered /s", "achieved /s", []line{ach}))
-		if hasP99 {
-			p.Sweeps = append(p.Sweeps, lineChart(s.Name+": p99 latency against offered load", "offered /s", "ms", []line{p99}))
-		}
-		if hasLoss {
-			p.Sweeps = append(p.Sweeps, lineChart(s.Name+": loss against offered load", "offered /s", "%", []line{loss}))
+		if len(ls) > 0 {
+			p.Plots = append(p.Plots, chart(pl.Name, pl.XLabel, pl.Unit, ls, pl.LogX))
 		}
 	}
 	if r.Config != nil {
@@ -151,6 +151,63 @@ func HTML(w io.Writer, r *result.Result) error {
 		p.Config = b.String()
 	}
 	return pageTmpl.Execute(w, p)
+}
+
+// sweepCharts draws each sweep's throughput (and p99 and loss when it
+// has them) against offered load. Sweeps of one Group share their charts,
+// one line per sweep, with the offered load as a reference line.
+func sweepCharts(sweeps []result.Sweep) []template.HTML {
+	var out []template.HTML
+	type group struct {
+		name            string
+		ach, p99, loss  []line
+		hasP99, hasLoss bool
+		grouped         bool
+		maxOffered      float64
+		minOffered      float64
+	}
+	var groups []*group
+	byName := map[string]*group{}
+	for _, s := range sweeps {
+		g := byName[s.Group]
+		if g == nil || s.Group == "" {
+			g = &group{name: s.Name, grouped: s.Group != "", minOffered: -1}
+			if s.Group != "" {
+				g.name = s.Group
+				byName[s.Group] = g
+			}
+			groups = append(groups, g)
+		}
+		ach, p99, loss := line{name: "achieved /s"}, line{name: "p99 ms"}, line{name: "loss %"}
+		if g.grouped {
+			ach.name, p99.name, loss.name = s.Name, s.Name, s.Name
+		}
+		for _, pt := range s.Points {
+			ach.xs, ach.ys = append(ach.xs, pt.OfferedPerSec), append(ach.ys, pt.AchievedPerSec)
+			p99.xs, p99.ys = append(p99.xs, pt.OfferedPerSec), append(p99.ys, pt.P99Ms)
+			loss.xs, loss.ys = append(loss.xs, pt.OfferedPerSec), append(loss.ys, pt.LossPercent)
+			g.hasP99, g.hasLoss = g.hasP99 || pt.P99Ms > 0, g.hasLoss || pt.LossPercent > 0
+			g.maxOffered = max(g.maxOffered, pt.OfferedPerSec)
+			if g.minOffered < 0 || pt.OfferedPerSec < g.minOffered {
+				g.minOffered = pt.OfferedPerSec
+			}
+		}
+		g.ach, g.p99, g.loss = append(g.ach, ach), append(g.p99, p99), append(g.loss, loss)
+	}
+	for _, g := range groups {
+		ach := g.ach
+		if g.grouped && g.maxOffered > 0 {
+			ach = append(ach, line{name: "offered", xs: []float64{g.minOffered, g.maxOffered}, ys: []float64{g.minOffered, g.maxOffered}})
+		}
+		out = append(out, lineChart(g.name+": throughput against offered load", "offered /s", "achieved /s", ach))
+		if g.hasP99 {
+			out = append(out, lineChart(g.name+": p99 latency against offered load", "offered /s", "ms", g.p99))
+		}
+		if g.hasLoss {
+			out = append(out, lineChart(g.name+": loss against offered load", "offered /s", "%", g.loss))
+		}
+	}
+	return out
 }
 
 func seriesTitle(unit string) string {
@@ -212,6 +269,7 @@ Machine {{.R.Meta.Hostname}}: {{.R.Meta.CPUs}} CPUs ({{.R.Meta.CPUModel}}), {{gi
 {{range .R.Tables}}<h2>{{.Name}}</h2><table><tr><th>{{.Label}}</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
 {{range $i, $row := .Rows}}{{if lt $i 500}}<tr><td>{{$row.Label}}</td>{{range $row.Values}}<td>{{printf "%.4g" .}}</td>{{end}}</tr>{{end}}{{end}}</table>{{if gt (len .Rows) 500}}<p>{{len .Rows}} rows: the first 500 are shown, every row is in the JSON result.</p>{{end}}{{end}}
 {{if .Sweeps}}<h2>Throughput against load</h2><div class="charts">{{range .Sweeps}}{{.}}{{end}}</div>{{end}}
+{{if .Plots}}<h2>Scaling and cost</h2><div class="charts">{{range .Plots}}{{.}}{{end}}</div>{{end}}
 {{if .Series}}<h2>Over time</h2><div class="charts">{{range .Series}}{{.}}{{end}}</div>{{end}}
 <h2>Resources</h2><table><tr><th>process</th><th>source</th><th>mean CPU %</th><th>max CPU %</th><th>max RSS MiB</th></tr>
 {{with .R.Resources.Generator}}<tr><td>{{.Name}}{{if $.R.Resources.GeneratorLimited}} <span class="bad">(limited the run)</span>{{end}}</td><td>{{.Source}}</td><td>{{printf "%.0f" .CPUPercent}}</td><td>{{printf "%.0f" .CPUPercentMax}}</td><td>{{mib .RSSMaxBytes}}</td></tr>{{end}}

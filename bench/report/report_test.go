@@ -132,3 +132,42 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+func TestHTMLGroupedSweepsAndPlots(t *testing.T) {
+	r := result.New("turn", "ours,coturn", time.Now())
+	for _, name := range []string{"ours", "coturn"} {
+		r.Sweeps = append(r.Sweeps, result.Sweep{Name: name, Group: "turn relay", Points: []result.SweepPoint{
+			{OfferedPerSec: 1000, AchievedPerSec: 1000}, {OfferedPerSec: 2000, AchievedPerSec: 1800, LossPercent: 10},
+		}})
+	}
+	r.Sweeps = append(r.Sweeps, result.Sweep{Name: "alone", Points: []result.SweepPoint{{OfferedPerSec: 1, AchievedPerSec: 1}}})
+	r.Plots = append(r.Plots, result.Plot{Name: "join against N", XLabel: "nodes", Unit: result.UnitMs, LogX: true, Lines: []result.PlotLine{
+		{Name: "join p99", Points: []result.XY{{X: 10, Y: 100}, {X: 50, Y: 180}, {X: 200, Y: 260}}},
+		{Name: "empty"},
+	}})
+	var b bytes.Buffer
+	if err := HTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	s := b.String()
+	tests := []struct {
+		name, want string
+		count      int
+	}{
+		{name: "one throughput chart for the group", want: "turn relay: throughput against offered load", count: 2}, // aria-label and title
+		{name: "one loss chart for the group", want: "turn relay: loss against offered load", count: 2},
+		{name: "ungrouped sweep keeps its own chart", want: "alone: throughput against offered load", count: 2},
+		{name: "both servers named in the legend", want: ">coturn</text>", count: 2},
+		{name: "offered reference line", want: ">offered</text>", count: 1},
+		{name: "plot drawn", want: "join against N", count: 2}, // aria-label and title
+		{name: "plot section", want: "<h2>Scaling and cost</h2>", count: 1},
+		{name: "log ticks on N", want: ">20</text>", count: 1}, // 10 20 50 100 200; Y has no 20
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if n := strings.Count(s, tt.want); n != tt.count {
+				t.Errorf("%q appears %d times, want %d", tt.want, n, tt.count)
+			}
+		})
+	}
+}

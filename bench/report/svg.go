@@ -172,7 +172,14 @@ func bounds(ls []line) (x, y axis) {
 
 // lineChart draws series that share a unit.
 func lineChart(title, xLabel, yLabel string, ls []line) template.HTML {
+	return chart(title, xLabel, yLabel, ls, false)
+}
+
+// chart draws series that share a unit, X on a log scale when logX (and
+// every X is positive).
+func chart(title, xLabel, yLabel string, ls []line, logX bool) template.HTML {
 	x, y := bounds(ls)
+	x.log = logX && x.min > 0 && x.max > x.min
 	f := newFrame(title, xLabel, yLabel, x, y)
 	f.lines(ls)
 	return f.html()

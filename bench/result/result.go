@@ -25,6 +25,8 @@ const (
 	UnitBytes   = "bytes"
 	UnitCount   = "count"
 	UnitRatio   = "ratio"
+	// UnitBytesPerSec is a byte rate (such as gossip traffic per node).
+	UnitBytesPerSec = "B/s"
 )
 
 // Result is one run of one scenario.
@@ -36,6 +38,7 @@ type Result struct {
 	Latencies []Latency `json:"latencies"`
 	Series    []Series  `json:"series,omitempty"`
 	Sweeps    []Sweep   `json:"sweeps,omitempty"`
+	Plots     []Plot    `json:"plots,omitempty"`
 	Resources Resources `json:"resources"`
 	Tables    []Table   `json:"tables,omitempty"`
 	Checks    []Check   `json:"checks,omitempty"`
@@ -106,6 +109,33 @@ type Point struct {
 type Sweep struct {
 	Name   string       `json:"name"`
 	Points []SweepPoint `json:"points"`
+	// Group, when set, draws every sweep of the same group on one chart
+	// (two servers measured side by side).
+	Group string `json:"group,omitempty"`
+}
+
+// Plot is a chart of values against something other than time or offered
+// load (such as cluster size N): one or more lines over a shared X axis.
+type Plot struct {
+	Name   string `json:"name"`
+	XLabel string `json:"xLabel"`
+	// Unit is the Y values' unit.
+	Unit string `json:"unit"`
+	// LogX draws X on a logarithmic scale (sizes such as 10, 50, 200).
+	LogX  bool       `json:"logX,omitempty"`
+	Lines []PlotLine `json:"lines"`
+}
+
+// PlotLine is one named line of a Plot.
+type PlotLine struct {
+	Name   string `json:"name"`
+	Points []XY   `json:"points"`
+}
+
+// XY is one point of a PlotLine.
+type XY struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
 }
 
 // SweepPoint is one load step of a Sweep. OfferedPerSec is 0 for a

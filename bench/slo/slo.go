@@ -37,10 +37,11 @@ const (
 	dimRate        // base: per second
 	dimBitrate     // base: bps
 	dimBytes       // base: bytes
+	dimByteRate    // base: bytes per second
 )
 
 func (d dim) String() string {
-	return [...]string{"a plain number", "a time", "a percentage", "a rate", "a bitrate", "a size"}[d]
+	return [...]string{"a plain number", "a time", "a percentage", "a rate", "a bitrate", "a size", "a byte rate"}[d]
 }
 
 // Rule is one objective: Metric Op Value (Value in the base unit of its
@@ -78,6 +79,12 @@ var units = map[string]struct {
 	"kib":  {dimBytes, 1 << 10},
 	"mib":  {dimBytes, 1 << 20},
 	"gib":  {dimBytes, 1 << 30},
+	// Byte rates (gossip traffic per node).
+	"b/s":   {dimByteRate, 1},
+	"kb/s":  {dimByteRate, 1e3},
+	"mb/s":  {dimByteRate, 1e6},
+	"kib/s": {dimByteRate, 1 << 10},
+	"mib/s": {dimByteRate, 1 << 20},
 }
 
 // Parse reads a comma-separated list of objectives. An empty string is no
@@ -148,7 +155,7 @@ func parseOne(s string) (Rule, error) {
 	}
 	u, ok := units[strings.ToLower(unit)]
 	if !ok {
-		return Rule{}, fmt.Errorf("%w: unknown unit %q (use ns, us, ms, s, %%, /s, bps, kbps, Mbps, B, KB, MB, MiB, or none)", ErrSyntax, unit)
+		return Rule{}, fmt.Errorf("%w: unknown unit %q (use ns, us, ms, s, %%, /s, bps, kbps, Mbps, B, KB, MB, MiB, B/s, KB/s, KiB/s, or none)", ErrSyntax, unit)
 	}
 	return Rule{Text: s, Metric: name, Op: op, Value: v * u.f, dim: u.d}, nil
 }
@@ -167,6 +174,8 @@ func dimOf(unit string) (dim, float64) {
 		return dimBitrate, 1
 	case result.UnitBytes:
 		return dimBytes, 1
+	case result.UnitBytesPerSec:
+		return dimByteRate, 1
 	case result.UnitRatio:
 		return dimNone, 1
 	}
@@ -189,7 +198,7 @@ func (o Outcome) String() string {
 }
 
 func baseUnit(d dim) string {
-	return [...]string{"", "ms", "%", "/s", "bps", "B"}[d]
+	return [...]string{"", "ms", "%", "/s", "bps", "B", "B/s"}[d]
 }
 
 // Check evaluates rules against r. An unknown metric or a unit that does

@@ -24,6 +24,8 @@ func TestParse(t *testing.T) {
 		{name: "seconds and spaces", in: " get_p99 <= 0.005s ", want: []Rule{{Metric: "get_p99", Op: LessEq, Value: 5, dim: dimTime}}},
 		{name: "rate", in: "join_rps>=5000/s", want: []Rule{{Metric: "join_rps", Op: GreaterEq, Value: 5000, dim: dimRate}}},
 		{name: "bitrate", in: "bitrate>1.5Mbps", want: []Rule{{Metric: "bitrate", Op: Greater, Value: 1.5e6, dim: dimBitrate}}},
+		{name: "byte rate", in: "idle<1KiB/s", want: []Rule{{Metric: "idle", Op: Less, Value: 1024, dim: dimByteRate}}},
+		{name: "bytes per second", in: "idle<=500B/s", want: []Rule{{Metric: "idle", Op: LessEq, Value: 500, dim: dimByteRate}}},
 		{name: "plain", in: "ratio>0.6", want: []Rule{{Metric: "ratio", Op: Greater, Value: 0.6, dim: dimNone}}},
 		{name: "exponent", in: "x<1e3ms", want: []Rule{{Metric: "x", Op: Less, Value: 1000, dim: dimTime}}},
 		{name: "no op", in: "join_p99", wantErr: true},
@@ -66,6 +68,7 @@ func TestCheck(t *testing.T) {
 	r.Add("loss", result.UnitPercent, 2.5, "")
 	r.Add("get_baseline_ratio", result.UnitRatio, 0.7, "")
 	r.Add("cpu_per_packet", result.UnitUs, 2.5, "")
+	r.Add("idle_bytes_per_node", result.UnitBytesPerSec, 600, "")
 	h := hist.New()
 	h.RecordDuration(300 * time.Millisecond)
 	r.AddLatency("join", h)
@@ -81,6 +84,8 @@ func TestCheck(t *testing.T) {
 		{name: "ratio as percent", in: "get_baseline_ratio>=60%", ok: []bool{true}},
 		{name: "ratio plain", in: "get_baseline_ratio>=0.8", ok: []bool{false}},
 		{name: "microseconds metric", in: "cpu_per_packet<3us,cpu_per_packet<0.002ms", ok: []bool{true, false}},
+		{name: "byte rate", in: "idle_bytes_per_node<1KB/s,idle_bytes_per_node<500B/s", ok: []bool{true, false}},
+		{name: "byte rate is not a bitrate", in: "idle_bytes_per_node<1kbps", wantErr: ErrUnits},
 		{name: "unknown metric", in: "jion_p99<1s", wantErr: result.ErrUnknownMetric},
 		{name: "unit mismatch", in: "loss<5ms", wantErr: ErrUnits},
 		{name: "missing unit", in: "join_p99<500", wantErr: ErrUnits},
