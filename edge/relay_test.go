@@ -194,6 +194,9 @@ func TestRelayOnlyCall(t *testing.T) {
 		{"tls", func(r *relayTURN) string { return "turns:" + r.tls + "?transport=tcp" }, "tls"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// In parallel: most of each call is pion's wait before it
+			// nominates a relay pair (2 s per connection), not work.
+			t.Parallel()
 			var ts *relayTURN
 			f := newFixture(t, fixtureOpts{netns: true, setup: func(f *fixture, cfg *Config) {
 				ts = startTURN(t, f, relayTURNOpts{})
