@@ -240,23 +240,33 @@ func TestCredentials(t *testing.T) {
 func TestQuota(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.UserQuota = 2 })
 	u, p := creds(testSecret, "carol", time.Hour)
+	var clients []*rawClient
 	for i, want := range []stun.ErrorCode{0, 0, stun.CodeAllocQuotaReached} {
-		if code := newRawClient(t, ts.udp, u, p).allocate(); code != want {
+		c := newRawClient(t, ts.udp, u, p)
+		if code := c.allocate(); code != want {
 			t.Fatalf("allocation %d = %v, want %v", i, code, want)
 		}
+		clients = append(clients, c)
 	}
 	// Another identity has its own quota.
 	u2, p2 := creds(testSecret, "dave", time.Hour)
 	if code := newRawClient(t, ts.udp, u2, p2).allocate(); code != 0 {
 		t.Fatalf("other identity: %v", code)
 	}
-	// Freeing one (Refresh with lifetime 0) makes room again.
 	c := newRawClient(t, ts.udp, u, p)
 	if code := c.allocate(); code != stun.CodeAllocQuotaReached {
 		t.Fatalf("still over quota: %v", code)
 	}
 	if ts.Stats().QuotaRejections < 2 {
 		t.Fatalf("quota rejections = %d", ts.Stats().QuotaRejections)
+	}
+	// Freeing one (Refresh with lifetime 0, RFC 8656 §7.3) makes room again.
+	if resp := clients[0].request(stun.MethodRefresh, lifetimeAttr(0)); resp == nil || resp.Type.Class != stun.ClassSuccessResponse {
+		t.Fatalf("refresh to 0: %v", clients[0].errorCode)
+	}
+	eventually(t, "the freed allocation to end", func() bool { return ts.Stats().Allocations == 2 })
+	if code := newRawClient(t, ts.udp, u, p).allocate(); code != 0 {
+		t.Fatalf("allocation after freeing one = %v, want success", code)
 	}
 }
 
