@@ -232,6 +232,10 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		if !running {
 			s.closeSockets()
+			// Run will not start, so it will not unregister the metrics.
+			if s.reg != nil {
+				s.reg.Unregister(collector{s.m})
+			}
 		}
 	})
 	return nil

@@ -336,4 +336,15 @@ func TestMetricsRegistered(t *testing.T) {
 	if err := s.Run(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Run after Close = %v", err)
 	}
+	// Closed, it has left the registry: a new server registers there.
+	socks, err = Listen(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(cfg, []string{testSecret}, socks, WithRegisterer(reg))
+	if err != nil {
+		socks.Close()
+		t.Fatalf("New on the registry of a closed server: %v", err)
+	}
+	_ = s2.Close()
 }
