@@ -1,6 +1,7 @@
 package gossipbench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,30 +12,51 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spacecast/spacecast/bench/scenario"
 	"github.com/spacecast/spacecast/gossip"
 )
 
-// Config is one bench run.
+// Config is the gossip scenario's settings (and its scenario-file
+// format). An empty Common.Target is self-contained: in-process clusters of
+// every size in Sizes. "gossip:host:port[,host:port...]" joins a running
+// cluster through those seeds as an observer (see Observe); its keyring
+// comes from the environment.
 type Config struct {
-	// Sizes are the cluster sizes to measure.
-	Sizes []int `json:"sizes"`
-	// Profile is the gossip profile (lan: the one the targets are for).
-	Profile string `json:"profile"`
+	scenario.Common `yaml:",inline"`
+	// Sizes are the cluster sizes to measure (self-contained).
+	Sizes []int `yaml:"sizes" json:"sizes"`
+	// Profile is the gossip profile (lan: the one the targets are for);
+	// against a running cluster, the profile the cluster uses.
+	Profile string `yaml:"profile" json:"profile"`
 	// Joins is how many nodes join, one after the other, per size.
-	Joins int `json:"joins"`
+	Joins int `yaml:"joins" json:"joins"`
 	// Kills is how many nodes crash, one after the other, per size.
-	Kills int `json:"kills"`
+	Kills int `yaml:"kills" json:"kills"`
 	// Idle is the window over which idle traffic is measured.
-	Idle time.Duration `json:"idle"`
+	Idle time.Duration `yaml:"idle" json:"idle"`
 	// Encrypt runs the cluster with a keyring (as in production).
-	Encrypt bool `json:"encrypt"`
+	Encrypt bool `yaml:"encrypt" json:"encrypt"`
 	// Timeout bounds each wait (formation, one join, one failure).
-	Timeout time.Duration `json:"timeout"`
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+
+	// Against a running cluster: Probes is how many short-lived probe
+	// nodes join and crash; Settle is how long the observer's member count
+	// must stay unchanged to count as converged; Bind is the address the
+	// observer and the probes listen on (host:port, port 0 for any; empty:
+	// the address this machine reaches the first seed from); Region is
+	// their region.
+	Probes int           `yaml:"probes" json:"probes,omitempty"`
+	Settle time.Duration `yaml:"settle" json:"settle,omitempty"`
+	Bind   string        `yaml:"bind" json:"bind,omitempty"`
+	Region string        `yaml:"region" json:"region,omitempty"`
+	// Keys is the running cluster's keyring, from the environment.
+	Keys [][]byte `yaml:"-" json:"-"`
 }
 
 // DefaultConfig is `spacecast bench gossip` without flags.
 func DefaultConfig() Config {
 	return Config{
+		Common:  scenario.Common{Scenario: "gossip"},
 		Sizes:   []int{10, 50, 200},
 		Profile: gossip.ProfileLAN,
 		Joins:   20,
@@ -42,6 +64,9 @@ func DefaultConfig() Config {
 		Idle:    20 * time.Second,
 		Encrypt: true,
 		Timeout: 60 * time.Second,
+		Probes:  5,
+		Settle:  3 * time.Second,
+		Region:  "bench",
 	}
 }
 
@@ -71,6 +96,11 @@ type Row struct {
 	FalseFailures int `json:"falseFailures"`
 	// Missed counts joins or failures not seen everywhere within Timeout.
 	Missed int `json:"missed"`
+
+	// The samples behind the percentiles, in milliseconds: join until
+	// every member has it, failure until every member and until the first
+	// declared it.
+	joinAll, detectAll, detectFirst []float64
 }
 
 // Report is a run's result.
@@ -86,8 +116,8 @@ const formWave = 10
 // Progress receives a line of progress (may be nil).
 type Progress func(format string, args ...any)
 
-// Run measures every size in cfg.
-func Run(ctx context.Context, cfg Config, progress Progress) (Report, error) {
+// Measure runs in-process clusters of every size in cfg.
+func Measure(ctx context.Context, cfg Config, progress Progress) (Report, error) {
 	if progress == nil {
 		progress = func(string, ...any) {}
 	}
@@ -177,15 +207,24 @@ type cluster struct {
 	seen  *seen
 	log   *slog.Logger
 	nodes []*benchNode
+	// observer is set when the nodes started are the observer and probes
+	// of a running cluster: they bind bind, take the controlplane role (so
+	// placement never sends a room to them) and announce no address.
+	observer bool
+	bind     string
 }
 
 func (c *cluster) start(ctx context.Context, id string, seeds []string, leave bool) (*benchNode, error) {
-	pc, ln, err := gossip.Listen("127.0.0.1:0")
+	bind, role, region := "127.0.0.1:0", gossip.RoleEdge, "bench"
+	if c.observer {
+		bind, role, region = c.bind, gossip.RoleControlPlane, cmp.Or(c.cfg.Region, "bench")
+	}
+	pc, ln, err := gossip.Listen(bind)
 	if err != nil {
 		return nil, err
 	}
 	gc := gossip.Default()
-	gc.NodeID, gc.Region, gc.Profile, gc.BindAddr = id, "bench", c.cfg.Profile, "127.0.0.1:0"
+	gc.NodeID, gc.Role, gc.Region, gc.Profile, gc.BindAddr = id, role, region, c.cfg.Profile, bind
 	gc.Seeds, gc.LeaveOnStop = seeds, leave
 	n, err := gossip.New(gc, gossip.Deps{PacketConn: pc, Listener: ln, Keyring: c.keys, Logger: c.log})
 	if err != nil {
@@ -193,13 +232,18 @@ func (c *cluster) start(ctx context.Context, id string, seeds []string, leave bo
 		_ = ln.Close()
 		return nil, err
 	}
-	// A realistic metadata size: an edge's URLs and load.
-	if err := n.UpdateMeta(gossip.Meta{
+	// A realistic metadata size: an edge's URLs and load. An observer
+	// announces nothing anyone could use.
+	meta := gossip.Meta{
 		SignalURL: "wss://" + id + ".bench.example.com",
 		TURNURLs:  []string{"turn:" + id + ".bench.example.com:3478?transport=udp", "turns:" + id + ".bench.example.com:5349"},
 		RelayAddr: "198.18.0.1:7881", ProbeURL: "https://" + id + ".bench.example.com/probe",
 		MaxParticipants: 1000, Version: "bench",
-	}); err != nil {
+	}
+	if c.observer {
+		meta = gossip.Meta{Version: "bench-observer", Draining: true}
+	}
+	if err := n.UpdateMeta(meta); err != nil {
 		return nil, err
 	}
 	unsub := n.Subscribe(c.seen.record(id))
@@ -343,6 +387,7 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 	}
 	row.JoinP50Ms, row.JoinP99Ms = pct(joinAll, 50), pct(joinAll, 99)
 	row.JoinObserverP99Ms = pct(joinEach, 99)
+	row.joinAll = joinAll
 	progress("N=%d: join p50 %.0f ms, p99 %.0f ms", size, row.JoinP50Ms, row.JoinP99Ms)
 
 	// Failures: a random member (never the first seeds) crashes: no leave.
@@ -371,6 +416,7 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 	}
 	row.DetectFirstP50Ms = pct(first, 50)
 	row.DetectAllP50Ms, row.DetectAllP99Ms = pct(all, 50), pct(all, 99)
+	row.detectAll, row.detectFirst = all, first
 	progress("N=%d: failure detected everywhere p50 %.0f ms, p99 %.0f ms", size, row.DetectAllP50Ms, row.DetectAllP99Ms)
 
 	c.seen.mu.Lock()

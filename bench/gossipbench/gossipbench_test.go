@@ -3,22 +3,31 @@ package gossipbench
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
+	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/gossip"
 	"go.uber.org/goleak"
+
+	"github.com/spacecast/spacecast/bench/progress"
+	"github.com/spacecast/spacecast/gossip"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestRunSmall(t *testing.T) {
+func tinyConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Sizes, cfg.Profile, cfg.Joins, cfg.Kills = []int{3, 6}, gossip.ProfileLocal, 2, 1
+	cfg.Idle, cfg.Timeout = 300*time.Millisecond, 10*time.Second
+	return cfg
+}
+
+func TestMeasureSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	cfg := Config{Sizes: []int{3, 6}, Profile: gossip.ProfileLocal, Joins: 2, Kills: 1, Idle: 300 * time.Millisecond, Encrypt: true, Timeout: 10 * time.Second}
-	rep, err := Run(ctx, cfg, nil)
+	rep, err := Measure(ctx, tinyConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,34 +35,150 @@ func TestRunSmall(t *testing.T) {
 		t.Fatalf("rows = %+v", rep.Rows)
 	}
 	for _, r := range rep.Rows {
-		if r.Missed != 0 || r.JoinP99Ms <= 0 || r.IdleBytesPerSec <= 0 {
+		if r.Missed != 0 || r.JoinP99Ms <= 0 || r.IdleBytesPerSec <= 0 || len(r.joinAll) != 2 {
 			t.Fatalf("row %+v", r)
 		}
 	}
-	if rep.Rows[1].DetectAllP50Ms <= 0 {
+	if rep.Rows[1].DetectAllP50Ms <= 0 || len(rep.Rows[1].detectAll) != 1 {
 		t.Fatalf("no failure measured at N=6: %+v", rep.Rows[1])
 	}
-	var tbl, svg, js bytes.Buffer
+	var tbl bytes.Buffer
 	if err := Table(&tbl, rep); err != nil || strings.Count(tbl.String(), "\n") != 4 {
 		t.Fatalf("table %q %v", tbl.String(), err)
 	}
-	if err := SVG(&svg, rep); err != nil {
+}
+
+// TestBenchSelfContained checks the harness result: per-size latencies
+// and metrics, the worst over sizes, the check, the table and the plots.
+func TestBenchSelfContained(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	cfg := tinyConfig()
+	cfg.Sizes = []int{3, 5}
+	b, err := New(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := xml.Unmarshal(svg.Bytes(), new(struct{})); err != nil {
-		t.Fatalf("SVG is not well-formed XML: %v", err)
+	r, err := b.Run(ctx, progress.Discard())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := JSON(&js, rep); err != nil || !strings.Contains(js.String(), `"joinP99Ms"`) {
-		t.Fatalf("json %v", err)
+	if !r.Meta.SelfContained || len(r.FailedChecks()) != 0 {
+		t.Fatalf("meta %+v, failed checks %+v", r.Meta, r.FailedChecks())
+	}
+	for _, name := range []string{"join_n3_p50", "join_n5_p99", "detect_n5_p99", "detect_first_n5_p50", "join_p99_worst", "detect_p99_worst"} {
+		if v, _, err := r.Lookup(name); err != nil || v <= 0 || v > 10_000 {
+			t.Errorf("%s = %v ms (%v)", name, v, err)
+		}
+	}
+	for _, name := range []string{"idle_bytes_per_node_n3", "idle_bytes_per_node_n5", "idle_bytes_per_node_worst"} {
+		if v, u, err := r.Lookup(name); err != nil || u != "B/s" || v <= 0 || v > 1e6 {
+			t.Errorf("%s = %v %s (%v)", name, v, u, err)
+		}
+	}
+	if len(r.Plots) != 2 || len(r.Plots[0].Lines) < 2 || len(r.Plots[0].Lines[0].Points) != 2 || len(r.Tables) != 1 || len(r.Tables[0].Rows) != 2 {
+		t.Errorf("plots %+v tables %+v", r.Plots, r.Tables)
 	}
 }
 
-func TestRunRejects(t *testing.T) {
-	if _, err := Run(context.Background(), Config{Sizes: []int{1}, Profile: gossip.ProfileLocal}, nil); err == nil {
-		t.Fatal("size 1 accepted")
+// TestObserveRunningCluster joins an in-process cluster of three through
+// one seed as an observer and measures it from outside.
+func TestObserveRunningCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	cfg := tinyConfig()
+	c := &cluster{cfg: cfg, keys: [][]byte{key}, seen: &seen{at: map[seenKey]time.Time{}, alive: map[string]bool{}}, log: slog.New(slog.DiscardHandler)}
+	defer c.stopAll()
+	for i := range 3 {
+		var seeds []string
+		if i > 0 {
+			seeds = []string{c.nodes[0].Addr()}
+		}
+		n, err := c.start(ctx, "member"+strconv.Itoa(i), seeds, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, n)
 	}
-	if _, err := Run(context.Background(), Config{Sizes: []int{3}, Profile: "fast"}, nil); err == nil {
-		t.Fatal("bad profile accepted")
+	if err := c.waitAll(ctx, 3, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	roles := make(chan string, 16)
+	unsub := c.nodes[2].Subscribe(func(e gossip.Event) {
+		if e.Kind == gossip.EventJoin && strings.HasPrefix(e.Member.ID(), "bench-") {
+			select {
+			case roles <- e.Member.Meta.Role:
+			default:
+			}
+		}
+	})
+	defer unsub()
+
+	cfg.Target, cfg.Keys, cfg.Probes, cfg.Settle = "gossip:"+c.nodes[1].Addr(), [][]byte{key}, 2, 500*time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Run(ctx, progress.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Meta.SelfContained || len(r.FailedChecks()) != 0 {
+		t.Fatalf("meta %+v, failed checks %+v", r.Meta, r.FailedChecks())
+	}
+	if v, _, _ := r.Lookup("members"); v != 4 {
+		t.Errorf("members = %v, want 3 and the observer", v)
+	}
+	for _, name := range []string{"observer_converge", "probe_join_p50", "probe_converge_p99", "probe_detect_p50", "probe_detect_p99"} {
+		if v, _, err := r.Lookup(name); err != nil || v <= 0 || v > 10_000 {
+			t.Errorf("%s = %v ms (%v)", name, v, err)
+		}
+	}
+	if v, _, _ := r.Lookup("probe_detect_count"); v != 2 {
+		t.Errorf("probe_detect_count = %v, want 2", v)
+	}
+	if v, _, _ := r.Lookup("idle_bytes_per_node"); v <= 0 {
+		t.Errorf("idle_bytes_per_node = %v", v)
+	}
+	if v, _, _ := r.Lookup("member_failures"); v != 0 {
+		t.Errorf("member_failures = %v", v)
+	}
+	for range 3 { // the observer and two probes
+		select {
+		case role := <-roles:
+			if role != gossip.RoleControlPlane {
+				t.Fatalf("a bench node joined as %q: placement could pick it", role)
+			}
+		case <-ctx.Done():
+			t.Fatal("the cluster did not see the bench's nodes join")
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr string
+	}{
+		{name: "defaults", edit: func(*Config) {}},
+		{name: "remote", edit: func(c *Config) { c.Target = "gossip:198.18.0.1:7946,gossip:198.18.0.2:7946" }},
+		{name: "size 1", edit: func(c *Config) { c.Sizes = []int{1} }, wantErr: "sizes"},
+		{name: "bad profile", edit: func(c *Config) { c.Profile = "fast" }, wantErr: "profile"},
+		{name: "not gossip", edit: func(c *Config) { c.Target = "http://198.18.0.1" }, wantErr: "bad target"},
+		{name: "seed without port", edit: func(c *Config) { c.Target = "gossip:198.18.0.1" }, wantErr: "host:port"},
+		{name: "remote settle", edit: func(c *Config) { c.Target, c.Settle = "gossip:198.18.0.1:7946", 0 }, wantErr: "settle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }
 

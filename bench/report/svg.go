@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/spacecast/spacecast/bench/result"
@@ -23,6 +24,7 @@ var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#
 type axis struct {
 	min, max float64
 	log      bool
+	ticks    []float64 // when set, these instead of computed ones
 }
 
 func (a axis) pos(v float64, lo, hi float64) float64 {
@@ -105,9 +107,12 @@ func newFrame(title, xLabel, yLabel string, x, y axis) *frame {
 	fmt.Fprintf(&f.b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`, chartW, chartH, chartW, chartH, template.HTMLEscapeString(title))
 	fmt.Fprintf(&f.b, `<rect width="100%%" height="100%%" fill="#fff"/><text x="%d" y="16" font-size="13" font-weight="bold">%s</text>`, padL, template.HTMLEscapeString(title))
 	var ticks []float64
-	if x.log {
+	switch {
+	case len(x.ticks) > 0:
+		ticks = x.ticks
+	case x.log:
 		ticks = logTicks(x.min, x.max)
-	} else {
+	default:
 		ticks = niceTicks(x.min, x.max, 6)
 	}
 	for _, t := range ticks {
@@ -180,6 +185,23 @@ func lineChart(title, xLabel, yLabel string, ls []line) template.HTML {
 func chart(title, xLabel, yLabel string, ls []line, logX bool) template.HTML {
 	x, y := bounds(ls)
 	x.log = logX && x.min > 0 && x.max > x.min
+	if x.log {
+		// On a log axis (sizes such as 10, 50, 200) the X values
+		// themselves are the best ticks.
+		seen := map[float64]bool{}
+		for _, l := range ls {
+			for _, v := range l.xs {
+				if !seen[v] {
+					seen[v] = true
+					x.ticks = append(x.ticks, v)
+				}
+			}
+		}
+		sort.Float64s(x.ticks)
+		if len(x.ticks) > 12 {
+			x.ticks = nil
+		}
+	}
 	f := newFrame(title, xLabel, yLabel, x, y)
 	f.lines(ls)
 	return f.html()

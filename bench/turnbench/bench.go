@@ -4,30 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/spacecast/spacecast/bench/hist"
+	"github.com/spacecast/spacecast/bench/progress"
+	"github.com/spacecast/spacecast/bench/usage"
 )
 
-// Config is one benchmark run.
-type Config struct {
-	Server      string        // TURN server UDP address, host:port
-	Username    string        // TURN REST credential (see turn.Credential)
-	Password    string        //nolint:gosec // runtime credential
-	ServerPID   int           // process whose CPU is measured; 0: none
+// Options is one measurement of one server.
+type Options struct {
+	Server   string // TURN server UDP address, host:port
+	Username string // TURN REST credential (see turn.Credential)
+	Password string //nolint:gosec // runtime credential
+	// ServerCPU reads the server's CPU time (usage.Proc for a local
+	// process, usage.Prometheus for a remote one); nil: not measured.
+	ServerCPU usage.Source
+	// Generator reads the load generator's CPU time (default usage.Self()).
+	Generator   usage.Source
 	Allocations int           // allocations (each with one channel and one peer)
 	Payload     int           // bytes per packet
 	Rates       []int         // offered packets/s, both directions together, one step each
 	Step        time.Duration // length of each step
 	PeerIP      netip.Addr    // where the peers bind (default 127.0.0.1)
 	Senders     int           // sending goroutines (default GOMAXPROCS)
+	// Label names the server in progress lines; Progress shows them (nil:
+	// nothing shown).
+	Label    string
+	Progress *progress.Printer
 }
 
 // Step is the measurement at one offered rate.
@@ -39,6 +47,12 @@ type Step struct {
 	ServerCPUPercent  float64 `json:"serverCpuPercent"`
 	ServerCPUMicros   float64 `json:"serverCpuMicrosPerPacket"`
 	GeneratorCPUMicro float64 `json:"generatorCpuMicrosPerPacket"`
+	// GeneratorCPUPercent is the generator's CPU over the step (100 per
+	// core). GeneratorLimited is set when the generator could not offer
+	// the rate (sent below 90% of it) or kept its cores 85% busy: what
+	// was delivered then says more about the generator than the server.
+	GeneratorCPUPercent float64 `json:"generatorCpuPercent"`
+	GeneratorLimited    bool    `json:"generatorLimited"`
 }
 
 // Result is the outcome of a run: plain data, ready for JSON.
@@ -55,15 +69,31 @@ type Result struct {
 	// CPUMicrosPerPacket is the server's CPU time per delivered packet at
 	// the saturation step (0 when no server PID was given).
 	CPUMicrosPerPacket float64 `json:"cpuMicrosPerPacket"`
+	// Saturation is the index in Steps of the saturation step (-1: none).
+	Saturation int `json:"saturationStep"`
+	// Allocate is the time each allocation took (Allocate + ChannelBind
+	// with their authentication round trips), in nanoseconds.
+	Allocate *hist.Histogram `json:"-"`
 }
 
-// ErrConfig marks an unusable Config.
+// SaturationStep returns the step that delivered the most packets/s.
+func (r Result) SaturationStep() (Step, bool) {
+	if r.Saturation < 0 || r.Saturation >= len(r.Steps) {
+		return Step{}, false
+	}
+	return r.Steps[r.Saturation], true
+}
+
+// ErrConfig marks an unusable Config or Options.
 var ErrConfig = errors.New("turnbench: invalid config")
 
-// Run opens the allocations and runs every step.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
+// Measure opens the allocations and runs every step.
+func Measure(ctx context.Context, cfg Options) (Result, error) {
 	if cfg.Allocations < 1 || cfg.Payload < 1 || cfg.Payload > 1400 || len(cfg.Rates) == 0 || cfg.Step <= 0 {
-		return Result{}, fmt.Errorf("%w: %+v", ErrConfig, cfg)
+		return Result{}, fmt.Errorf("%w: %d allocations, %d-byte payload, rates %v, step %v", ErrConfig, cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step)
+	}
+	if cfg.Generator == nil {
+		cfg.Generator = usage.Self()
 	}
 	if !cfg.PeerIP.IsValid() {
 		cfg.PeerIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
@@ -81,14 +111,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 			a.close()
 		}
 	}()
+	res := Result{Scenario: "turn", Server: cfg.Server, Allocations: cfg.Allocations, Payload: cfg.Payload,
+		Started: time.Now().UTC(), Saturation: -1, Allocate: hist.New()}
 	for i := range cfg.Allocations {
+		t0 := time.Now()
 		a, err := open(server, cfg.Username, cfg.Password, cfg.PeerIP, uint16(0x4000+i%0x3fff)) //nolint:gosec
 		if err != nil {
 			return Result{}, fmt.Errorf("allocation %d: %w", i, err)
 		}
+		res.Allocate.RecordDuration(time.Since(t0))
 		allocs = append(allocs, a)
+		cfg.Progress.Update("%s: %d of %d allocations open", cfg.Label, i+1, cfg.Allocations)
 	}
-	log.Info("allocations open", "n", len(allocs), "server", cfg.Server)
+	cfg.Progress.Printf("%s: %d allocations open on %s (p50 %.2f ms each)", cfg.Label, len(allocs), cfg.Server,
+		float64(res.Allocate.Quantile(0.5))/1e6)
 
 	g := &generator{cfg: cfg, allocs: allocs}
 	var wg sync.WaitGroup
@@ -98,7 +134,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 		wg.Wait()
 	}()
 
-	res := Result{Scenario: "turn", Server: cfg.Server, Allocations: cfg.Allocations, Payload: cfg.Payload, Started: time.Now().UTC()}
 	below := 0
 	for _, rate := range cfg.Rates {
 		if ctx.Err() != nil {
@@ -108,13 +143,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		log.Info("step", "offered", rate, "sent", int(st.SentPPS), "delivered", int(st.DeliveredPPS),
-			"loss%", fmt.Sprintf("%.2f", st.LossPercent), "serverCPU%", fmt.Sprintf("%.0f", st.ServerCPUPercent),
-			"cpuµs/pkt", fmt.Sprintf("%.2f", st.ServerCPUMicros))
+		limited := ""
+		if st.GeneratorLimited {
+			limited = "  (generator-limited)"
+		}
+		cfg.Progress.Printf("%s: %8d/s offered  %9.0f sent/s  %9.0f delivered/s  loss %5.2f%%  server %6.2f µs/pkt  generator %6.2f µs/pkt, %3.0f%% CPU%s",
+			cfg.Label, rate, st.SentPPS, st.DeliveredPPS, st.LossPercent, st.ServerCPUMicros, st.GeneratorCPUMicro, st.GeneratorCPUPercent, limited)
 		res.Steps = append(res.Steps, st)
 		if st.DeliveredPPS > res.SaturationPPS {
 			res.SaturationPPS = st.DeliveredPPS
 			res.CPUMicrosPerPacket = st.ServerCPUMicros
+			res.Saturation = len(res.Steps) - 1
 		}
 		// Two steps in a row far below the offered rate: saturated.
 		if st.DeliveredPPS < 0.8*float64(rate) {
@@ -130,7 +169,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Result, error) {
 
 // generator sends paced traffic and counts what arrives.
 type generator struct {
-	cfg    Config
+	cfg    Options
 	allocs []*allocation
 
 	rate      atomic.Int64 // packets/s, both directions
@@ -227,21 +266,37 @@ func (g *generator) send(part []*allocation, share float64) {
 // step offers rate for cfg.Step, drains, and measures.
 func (g *generator) step(ctx context.Context, rate int) (Step, error) {
 	sent0, del0 := g.sent.Load(), g.delivered.Load()
-	srv0, _ := cpuTime(g.cfg.ServerPID)
-	gen0, _ := cpuTime(os.Getpid())
+	srv0 := g.cpu(ctx, g.cfg.ServerCPU)
+	gen0 := g.cpu(ctx, g.cfg.Generator)
 	t0 := time.Now()
 	g.rate.Store(int64(rate))
-	select {
-	case <-ctx.Done():
-	case <-time.After(g.cfg.Step):
+	tick := time.NewTicker(250 * time.Millisecond)
+	end := time.NewTimer(g.cfg.Step)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-end.C:
+			break wait
+		case now := <-tick.C:
+			el := now.Sub(t0).Seconds()
+			g.cfg.Progress.Update("%s: %d/s offered  %.1fs  %.0f sent/s  %.0f delivered/s", g.cfg.Label, rate, el,
+				float64(g.sent.Load()-sent0)/el, float64(g.delivered.Load()-del0)/el)
+		}
 	}
+	tick.Stop()
+	end.Stop()
 	g.rate.Store(0)
 	elapsed := time.Since(t0)
 	// Drain what is still in flight.
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-ctx.Done():
+	case <-time.After(300 * time.Millisecond):
+	}
 	sent, del := g.sent.Load()-sent0, g.delivered.Load()-del0
-	srv1, _ := cpuTime(g.cfg.ServerPID)
-	gen1, _ := cpuTime(os.Getpid())
+	srv1 := g.cpu(ctx, g.cfg.ServerCPU)
+	gen1 := g.cpu(ctx, g.cfg.Generator)
 	st := Step{
 		OfferedPPS:   rate,
 		SentPPS:      float64(sent) / elapsed.Seconds(),
@@ -253,40 +308,31 @@ func (g *generator) step(ctx context.Context, rate int) (Step, error) {
 			st.LossPercent = 0
 		}
 	}
-	if del > 0 {
-		if g.cfg.ServerPID > 0 {
-			st.ServerCPUMicros = float64((srv1 - srv0).Microseconds()) / float64(del)
-			st.ServerCPUPercent = 100 * (srv1 - srv0).Seconds() / elapsed.Seconds()
-		}
-		st.GeneratorCPUMicro = float64((gen1 - gen0).Microseconds()) / float64(del)
+	// The CPU readings span the step and its drain.
+	span := time.Since(t0).Seconds()
+	if srv0 >= 0 && srv1 >= srv0 && del > 0 {
+		st.ServerCPUMicros = 1e6 * (srv1 - srv0) / float64(del)
+		st.ServerCPUPercent = 100 * (srv1 - srv0) / span
 	}
+	if gen0 >= 0 && gen1 >= gen0 {
+		st.GeneratorCPUPercent = 100 * (gen1 - gen0) / span
+		if del > 0 {
+			st.GeneratorCPUMicro = 1e6 * (gen1 - gen0) / float64(del)
+		}
+	}
+	cores := float64(min(runtime.GOMAXPROCS(0), runtime.NumCPU()))
+	st.GeneratorLimited = st.SentPPS < 0.9*float64(rate) || st.GeneratorCPUPercent >= 85*cores
 	return st, ctx.Err()
 }
 
-// cpuTime reads a process's user+system CPU time from /proc/<pid>/stat.
-func cpuTime(pid int) (time.Duration, error) {
-	if pid <= 0 {
-		return 0, nil
+// cpu reads src's CPU seconds; -1 when there is no source or it failed.
+func (g *generator) cpu(ctx context.Context, src usage.Source) float64 {
+	if src == nil {
+		return -1
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	v, _, err := src.Read(ctx)
 	if err != nil {
-		return 0, err
+		return -1
 	}
-	// Fields after the command name (which may hold spaces) in parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("turnbench: bad /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("turnbench: short /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clkTck, nil
+	return v
 }

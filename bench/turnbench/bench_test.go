@@ -2,26 +2,29 @@ package turnbench
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/spacecast/spacecast/bench/progress"
+	"github.com/spacecast/spacecast/bench/usage"
 	"github.com/spacecast/spacecast/turn"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestRunAgainstOurServer drives an in-process server through two short
-// steps and checks that the traffic was delivered and measured.
-func TestRunAgainstOurServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	const secret = "0123456789abcdef-bench"
+const testSecret = "0123456789abcdef-bench"
+
+// startServer runs our TURN server in this process on 127.0.0.1 and
+// returns its UDP address.
+func startServer(t *testing.T, ctx context.Context, secret string, allow []string) string {
+	t.Helper()
 	cfg := turn.Config{Listen: "127.0.0.1:0", TLSListen: turn.TLSOff, UDPSockets: 2, RelayBind: "127.0.0.1",
-		Allow: []string{"127.0.0.0/8"}}.WithDefaults()
+		Allow: allow}.WithDefaults()
 	socks, err := turn.Listen(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -32,63 +35,150 @@ func TestRunAgainstOurServer(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		_ = srv.Close()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
-	}()
-	user, pass := turn.Credential(secret, "bench", time.Now().Add(time.Hour))
-	res, err := Run(ctx, Config{
-		Server: socks.UDP[0].LocalAddr().String(), Username: user, Password: pass, ServerPID: os.Getpid(),
+	})
+	return socks.UDP[0].LocalAddr().String()
+}
+
+// TestMeasureAgainstOurServer drives an in-process server through two
+// short steps and checks that the traffic was delivered and measured.
+func TestMeasureAgainstOurServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := startServer(t, ctx, testSecret, []string{"127.0.0.0/8"})
+	user, pass := turn.Credential(testSecret, "bench", time.Now().Add(time.Hour))
+	res, err := Measure(ctx, Options{
+		Server: addr, Username: user, Password: pass, ServerCPU: usage.Proc("self", os.Getpid()),
 		Allocations: 10, Payload: 100, Rates: []int{1000, 2000}, Step: 300 * time.Millisecond,
-	}, slog.New(slog.DiscardHandler))
+		Progress: progress.Discard(),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Steps) != 2 || res.SaturationPPS < 1000 {
 		t.Fatalf("result %+v", res)
 	}
+	if _, ok := res.SaturationStep(); !ok || res.Allocate.Count() != 10 {
+		t.Fatalf("saturation step %d, %d allocations timed", res.Saturation, res.Allocate.Count())
+	}
 	for _, st := range res.Steps {
-		if st.LossPercent > 5 || st.ServerCPUMicros <= 0 {
+		if st.LossPercent > 5 || st.ServerCPUMicros <= 0 || st.GeneratorCPUPercent <= 0 || st.GeneratorLimited {
 			t.Fatalf("step %+v", st)
 		}
 	}
-	s := srv.Stats()
-	if s.ToPeerPackets == 0 || s.ToClientPackets == 0 || s.Allocations != 10 {
-		t.Fatalf("server stats %+v", s)
-	}
 }
 
-func TestRunRefusedCredential(t *testing.T) {
+func TestMeasureRefusedCredential(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cfg := turn.Config{Listen: "127.0.0.1:0", TLSListen: turn.TLSOff, UDPSockets: 1, RelayBind: "127.0.0.1"}.WithDefaults()
-	socks, err := turn.Listen(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := turn.New(cfg, []string{"0123456789abcdef-bench"}, socks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { _ = srv.Close(); <-done }()
+	addr := startServer(t, ctx, testSecret, nil)
 	user, pass := turn.Credential("another-secret-entirely", "x", time.Now().Add(time.Hour))
-	_, err = Run(ctx, Config{Server: socks.UDP[0].LocalAddr().String(), Username: user, Password: pass,
-		Allocations: 1, Payload: 100, Rates: []int{100}, Step: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
-	if err == nil {
-		t.Fatal("Run with a forged credential succeeded")
+	_, err := Measure(ctx, Options{Server: addr, Username: user, Password: pass,
+		Allocations: 1, Payload: 100, Rates: []int{100}, Step: 100 * time.Millisecond})
+	if !errors.Is(err, ErrTURN) {
+		t.Fatalf("Measure with a forged credential: %v", err)
 	}
 }
 
-func TestCPUTime(t *testing.T) {
-	d, err := cpuTime(os.Getpid())
-	if err != nil || d < 0 {
-		t.Fatalf("cpuTime = %v, %v", d, err)
+// TestBenchRemote runs the scenario against a running server given as
+// turn:host:port (this process: its CPU is read from /proc).
+func TestBenchRemote(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := startServer(t, ctx, testSecret, []string{"127.0.0.0/8"})
+	cfg := DefaultConfig()
+	cfg.Target, cfg.Secret, cfg.ServerPID = "turn:"+addr, testSecret, os.Getpid()
+	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 8, 100, []int{800, 1600}, 300*time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d, err := cpuTime(0); d != 0 || err != nil {
-		t.Fatalf("cpuTime(0) = %v, %v", d, err)
+	r, err := b.Run(ctx, progress.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Meta.SelfContained || r.Scenario != "turn" {
+		t.Errorf("meta %+v", r.Meta)
+	}
+	for _, name := range []string{"saturation_pps", "cpu_us_per_packet", "generator_cpu_us_per_packet", "allocate_p50"} {
+		if v, _, err := r.Lookup(name); err != nil || v <= 0 {
+			t.Errorf("%s = %v (%v)", name, v, err)
+		}
+	}
+	if v, _, _ := r.Lookup("loss"); v > 5 {
+		t.Errorf("loss = %v%% at 800/s on loopback", v)
+	}
+	if len(r.Sweeps) != 1 || len(r.Sweeps[0].Points) != 2 || r.Sweeps[0].Name != "remote" {
+		t.Errorf("sweeps %+v", r.Sweeps)
+	}
+	if len(r.Resources.Servers) != 1 || r.Resources.Servers[0].Samples == 0 {
+		t.Errorf("server usage %+v", r.Resources.Servers)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr string
+	}{
+		{name: "defaults", edit: func(*Config) {}},
+		{name: "side by side", edit: func(c *Config) { c.Target = "ours,coturn" }},
+		{name: "remote with secret", edit: func(c *Config) { c.Target, c.Secret = "turn:198.18.0.1:3478", "s" }},
+		{name: "remote default port", edit: func(c *Config) { c.Target, c.Secret = "turn:turn.example.com", "s" }},
+		{name: "remote without secret", edit: func(c *Config) { c.Target = "turn:198.18.0.1:3478" }, wantErr: "SPACECAST_TURN_SECRETS"},
+		{name: "unknown target", edit: func(c *Config) { c.Target = "url" }, wantErr: "bad target"},
+		{name: "twice", edit: func(c *Config) { c.Target = "ours,ours" }, wantErr: "twice"},
+		{name: "no rates", edit: func(c *Config) { c.Rates = nil }, wantErr: "rates"},
+		{name: "payload", edit: func(c *Config) { c.Payload = 1500 }, wantErr: "payload"},
+		{name: "repeat", edit: func(c *Config) { c.Repeat = 0 }, wantErr: "repeat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// fakeCPU is a source whose CPU seconds the test sets.
+type fakeCPU struct{ v *float64 }
+
+func (fakeCPU) Name() string                                     { return "fake" }
+func (fakeCPU) Kind() string                                     { return "/proc" }
+func (fakeCPU) Generator() bool                                  { return false }
+func (f fakeCPU) Read(context.Context) (float64, float64, error) { return *f.v, 1, nil }
+
+// TestSwitchableMonotonic: measuring two servers one after the other gives
+// one CPU counter that never goes back.
+func TestSwitchableMonotonic(t *testing.T) {
+	a, b := 5.0, 1.0
+	s := &switchable{name: "turn server"}
+	read := func() float64 { v, _, _ := s.Read(context.Background()); return v }
+	steps := []struct {
+		name string
+		do   func()
+		want float64
+	}{
+		{"nothing yet", func() {}, 0},
+		{"first server", func() { s.use(fakeCPU{&a}) }, 5},
+		{"first server works", func() { a = 7 }, 7},
+		{"between servers", func() { s.use(nil) }, 7},
+		{"second server", func() { s.use(fakeCPU{&b}) }, 8},
+		{"second server works", func() { b = 3 }, 10},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := read(); got != st.want {
+			t.Fatalf("%s: %v, want %v", st.name, got, st.want)
+		}
 	}
 }

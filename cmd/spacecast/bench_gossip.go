@@ -3,19 +3,25 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spacecast/spacecast/bench/gossipbench"
+	"github.com/spacecast/spacecast/bench/harness"
+	"github.com/spacecast/spacecast/internal/cluster"
 )
 
-// runBenchGossip is `spacecast bench gossip`: in-process gossip clusters on
-// 127.0.0.1, join convergence, failure detection and idle traffic against N.
+// runBenchGossip is `spacecast bench gossip`: self-contained, in-process
+// gossip clusters on 127.0.0.1 (join convergence, failure detection and
+// idle traffic against N); with --target gossip:host:port, an observer
+// node joins a running cluster (keyring from SPACECAST_GOSSIP_KEYS) and
+// measures it from outside with short-lived probe nodes.
 func runBenchGossip(ctx context.Context, e env, args []string) error {
 	cfg := gossipbench.DefaultConfig()
 	fs := newFlagSet(e, "bench gossip")
-	fs.Func("sizes", "cluster `sizes`, comma-separated (default 10,50,200)", func(s string) error {
+	path := harness.OutputFlags(fs, &cfg.Common)
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "a running cluster's seeds, gossip:`host:port`[,host:port...] (keyring from "+cluster.EnvGossipKeys+"); empty: self-contained")
+	fs.Func("sizes", "self-contained: cluster `sizes`, comma-separated (default 10,50,200)", func(s string) error {
 		cfg.Sizes = nil
 		for _, f := range strings.Split(s, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -26,46 +32,40 @@ func runBenchGossip(ctx context.Context, e env, args []string) error {
 		}
 		return nil
 	})
-	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "gossip profile: lan, wan or local")
-	fs.IntVar(&cfg.Joins, "joins", cfg.Joins, "joins measured per size")
-	fs.IntVar(&cfg.Kills, "kills", cfg.Kills, "crashes measured per size")
-	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "idle traffic window per size")
-	fs.BoolVar(&cfg.Encrypt, "encrypt", cfg.Encrypt, "encrypt gossip (as in production)")
+	fs.StringVar(&cfg.Profile, "profile", cfg.Profile, "gossip profile: lan, wan or local (against a cluster: the one it runs)")
+	fs.IntVar(&cfg.Joins, "joins", cfg.Joins, "self-contained: joins measured per size")
+	fs.IntVar(&cfg.Kills, "kills", cfg.Kills, "self-contained: crashes measured per size")
+	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "idle traffic window (per size)")
+	fs.BoolVar(&cfg.Encrypt, "encrypt", cfg.Encrypt, "self-contained: encrypt gossip (as in production)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on each wait")
-	out := fs.String("out", "", "write the JSON result to `file`")
-	chart := fs.String("chart", "gossip-bench.svg", "write the SVG chart to `file` ('' for none)")
-	if err := parseFlags(fs, args); err != nil {
+	fs.IntVar(&cfg.Probes, "probes", cfg.Probes, "against a cluster: probe nodes that join and crash, one after the other")
+	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "against a cluster: how long the observer's member count must stay unchanged")
+	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "against a cluster: `host:port` the observer and probes listen on (default: this machine's address toward the first seed, any port)")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "against a cluster: the observer's and probes' region")
+	if err := harness.Parse(fs, args, "gossip", &cfg, path); err != nil {
+		return benchParseError(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "spacecast bench gossip: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if err := harness.CheckSLO(cfg.SLO); err != nil {
 		return err
 	}
-	rep, err := gossipbench.Run(ctx, cfg, func(format string, a ...any) {
-		fmt.Fprintf(e.stderr, format+"\n", a...)
-	})
-	if err != nil {
-		return err
-	}
-	if err := gossipbench.Table(e.stdout, rep); err != nil {
-		return err
-	}
-	write := func(path string, f func(*os.File) error) error {
-		if path == "" {
-			return nil
+	if cfg.Target != "" {
+		var cc cluster.Config
+		if err := cc.ApplyEnv(e.getenv); err != nil {
+			return err
 		}
-		fh, err := os.Create(path)
+		keys, err := cc.GossipKeyring()
 		if err != nil {
 			return err
 		}
-		if err := f(fh); err != nil {
-			_ = fh.Close()
-			return err
-		}
-		if err := fh.Close(); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "wrote %s\n", path)
-		return nil
+		cfg.Keys = keys
 	}
-	if err := write(*out, func(f *os.File) error { return gossipbench.JSON(f, rep) }); err != nil {
+	b, err := gossipbench.New(cfg)
+	if err != nil {
 		return err
 	}
-	return write(*chart, func(f *os.File) error { return gossipbench.SVG(f, rep) })
+	return harness.Run(ctx, b, cfg.Common, e.stdout)
 }
