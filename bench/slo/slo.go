@@ -31,13 +31,13 @@ const (
 type dim int
 
 const (
-	dimNone    dim = iota
-	dimTime        // base: ms
-	dimPercent     // base: %
-	dimRate        // base: per second
-	dimBitrate     // base: bps
-	dimBytes       // base: bytes
-	dimByteRate    // base: bytes per second
+	dimNone     dim = iota
+	dimTime         // base: ms
+	dimPercent      // base: %
+	dimRate         // base: per second
+	dimBitrate      // base: bps
+	dimBytes        // base: bytes
+	dimByteRate     // base: bytes per second
 )
 
 func (d dim) String() string {
