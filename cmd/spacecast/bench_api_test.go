@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spacecast/spacecast/bench/report"
 	"github.com/spacecast/spacecast/bench/result"
 )
 
@@ -85,6 +88,7 @@ func TestBenchAPISelfContained(t *testing.T) {
 	if !strings.Contains(out, "all 2 objectives met") {
 		t.Errorf("summary lacks the SLO verdict:\n%s", out)
 	}
+	renderReport(t, filepath.Join(dir, "api.html"), "bench-api")
 
 	t.Run("slo broken exits non-zero", func(t *testing.T) {
 		code, out := benchCmd(t, ctx, os.Getenv, append(tiny, "--ops", "get", "--sweep", "none", "--slo", "get_rps>1000000000/s")...)
@@ -134,4 +138,57 @@ func TestBenchAPISelfContained(t *testing.T) {
 			t.Fatalf("unknown key accepted: exit %d:\n%s", code, out)
 		}
 	})
+}
+
+// envArtifacts names a folder where renderReport keeps the screenshots
+// (CI uploads it).
+const envArtifacts = "BENCH_ARTIFACTS"
+
+// renderReport opens a bench HTML report in headless Chromium, checks that
+// the screenshot holds a drawn page (text, bars, lines: many colours), and
+// keeps it as <name>.png in $BENCH_ARTIFACTS when that is set. Without
+// chromium it fails in CI and only logs elsewhere.
+func renderReport(t *testing.T, page, name string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is required in CI")
+		}
+		t.Log("chromium missing: report not rendered")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	shot := filepath.Join(t.TempDir(), name+".png")
+	if err := report.Screenshot(ctx, bin, page, shot, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	colors := map[uint32]bool{}
+	bnd := img.Bounds()
+	for y := bnd.Min.Y; y < bnd.Max.Y; y += 3 {
+		for x := bnd.Min.X; x < bnd.Max.X; x += 3 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colors[r>>8<<16|g>>8<<8|b>>8] = true
+		}
+	}
+	if bnd.Dx() < 800 || len(colors) < 20 {
+		t.Fatalf("screenshot of %s: %dx%d with %d colours, not a rendered report", page, bnd.Dx(), bnd.Dy(), len(colors))
+	}
+	if dir := os.Getenv(envArtifacts); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644); err != nil { //nolint:gosec // an artifact
+			t.Fatal(err)
+		}
+	}
 }
