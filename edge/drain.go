@@ -74,3 +74,24 @@ func serveProbe(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// Evict disconnects, with PARTICIPANT_REMOVED, the participant with this
+// identity in room (every room when room is "") whose token was issued at
+// or before issuedBefore (zero: whatever its token), and keeps it out as a
+// moderator's removal does. It returns how many it disconnected. The fleet
+// calls it for revocations gossiped from the control plane, so a removal
+// reaches the participant wherever it is connected, even before the room
+// directory says where that is.
+func (e *Edge) Evict(roomName, identity string, issuedBefore time.Time) int {
+	n := 0
+	for _, r := range e.rooms.Rooms() {
+		if roomName != "" && r.Name() != roomName {
+			continue
+		}
+		if r.RemoveIssued(identity, issuedBefore) {
+			n++
+			e.log.Info("participant evicted by a cluster revocation", "room", r.Name(), "participant", identity)
+		}
+	}
+	return n
+}

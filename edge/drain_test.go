@@ -145,3 +145,25 @@ func TestCapacity(t *testing.T) {
 		t.Fatalf("join beyond capacity: err %v; want HTTP 503", err)
 	}
 }
+
+// Evict disconnects a participant whose token the revocation covers, with
+// PARTICIPANT_REMOVED, and keeps that token out; a token issued after the
+// bound is left alone.
+func TestEvict(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	alice, _ := f.join("alice", "r", nil)
+	f.join("bob", "r", nil)
+	if n := f.edge.Evict("r", "bob", time.Now().Add(-time.Hour)); n != 0 {
+		t.Fatalf("evicted %d participants whose token is newer than the bound", n)
+	}
+	if n := f.edge.Evict("other", "alice", time.Time{}); n != 0 {
+		t.Fatalf("evicted %d in another room", n)
+	}
+	if n := f.edge.Evict("", "alice", time.Now().Add(time.Minute)); n != 1 {
+		t.Fatalf("Evict = %d, want 1", n)
+	}
+	alice.expect("leave PARTICIPANT_REMOVED", isLeave(livekit.DisconnectReason_PARTICIPANT_REMOVED))
+	if _, resp, err := f.dial("protocol=16&access_token=" + f.token("alice", joinGrant("r"), time.Minute)); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("evicted participant rejoining with a token of before the eviction: err %v; want 403", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -408,6 +409,64 @@ func TestRevocationPropagates(t *testing.T) {
 	waitFor(t, 5*time.Second, "late node learned revocations", func() bool {
 		return late.Revoked("r1", "alice", "") && late.Revoked("", "carol", "") && late.Revoked("", "", "jti-1")
 	})
+}
+
+// Every node hears a revocation as an EventRevoke (edges disconnect the
+// participant it bars), with the bound in force; a late joiner hears the
+// ones it learns by full-state sync.
+func TestRevocationEvents(t *testing.T) {
+	nodes := startCluster(t, 3)
+	var mu sync.Mutex
+	heard := map[string][]Revocation{}
+	listen := func(n *testNode) {
+		unsub := n.Subscribe(func(e Event) {
+			if e.Kind == EventRevoke {
+				mu.Lock()
+				heard[n.ID()] = append(heard[n.ID()], e.Revocation)
+				mu.Unlock()
+			}
+		})
+		t.Cleanup(unsub)
+	}
+	for _, n := range nodes {
+		listen(n)
+	}
+	before := time.Now().Truncate(time.Second)
+	r := Revocation{Kind: RevokeParticipant, Room: "r1", Subject: "alice", Until: time.Now().Add(time.Hour), IssuedBefore: before}
+	if err := nodes[0].Revoke(r); err != nil {
+		t.Fatal(err)
+	}
+	got := func(id string) []Revocation {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(heard[id])
+	}
+	waitFor(t, 5*time.Second, "every node heard the revocation", func() bool {
+		for _, n := range nodes {
+			if len(got(n.ID())) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range nodes {
+		h := got(n.ID())
+		if len(h) != 1 || h[0].Subject != "alice" || h[0].Room != "r1" || !h[0].IssuedBefore.Equal(before) {
+			t.Fatalf("%s heard %+v", n.ID(), h)
+		}
+	}
+	// Repeating it is no news: nobody hears it twice.
+	if err := nodes[1].Revoke(r); err != nil {
+		t.Fatal(err)
+	}
+	late := startNode(t, "late-rev", []string{nodes[2].Addr()})
+	listen(late)
+	waitFor(t, 5*time.Second, "late node learned the revocation", func() bool { return late.Revoked("r1", "alice", "") })
+	for _, n := range nodes {
+		if h := got(n.ID()); len(h) != 1 {
+			t.Fatalf("%s heard the same revocation %d times", n.ID(), len(h))
+		}
+	}
 }
 
 func TestRevokeRejectsInvalid(t *testing.T) {

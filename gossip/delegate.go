@@ -49,9 +49,13 @@ func (d *delegate) NotifyMsg(b []byte) {
 	case Revocation:
 		n.mu.Lock()
 		news := n.rev.add(m, n.now())
+		if news {
+			m = n.rev.get(m)
+		}
 		n.mu.Unlock()
 		if news {
 			n.queue.QueueBroadcast(broadcast{key: revokeBroadcastKey(m), msg: encodeMsg(msgRevoke, m)})
+			n.events.post(Event{Kind: EventRevoke, Revocation: m})
 		}
 	}
 }
@@ -82,12 +86,18 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 	n.mu.Lock()
 	now := n.now()
 	refute := n.dir.merge(s.Dir)
+	var news []Revocation
 	for _, r := range s.Revoke {
-		n.rev.add(r, now)
+		if n.rev.add(r, now) {
+			news = append(news, n.rev.get(r))
+		}
 	}
 	n.mu.Unlock()
 	for _, r := range refute {
 		n.queueDelta(r)
+	}
+	for _, r := range news {
+		n.events.post(Event{Kind: EventRevoke, Revocation: r})
 	}
 }
 

@@ -56,6 +56,10 @@ const (
 	EventLeave
 	// EventFail: a node was declared dead.
 	EventFail
+	// EventRevoke: a revocation reached this node (or was made here), or an
+	// existing one grew; Event.Revocation holds it as now in force. Edges
+	// use it to disconnect a participant the revocation bars.
+	EventRevoke
 )
 
 func (k EventKind) String() string {
@@ -68,6 +72,8 @@ func (k EventKind) String() string {
 		return "leave"
 	case EventFail:
 		return "fail"
+	case EventRevoke:
+		return "revoke"
 	}
 	return "unknown"
 }
@@ -76,6 +82,8 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind   EventKind
 	Member Member
+	// Revocation is set for EventRevoke.
+	Revocation Revocation
 }
 
 // eventQueueSize bounds the events waiting for delivery; past it, events are

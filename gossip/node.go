@@ -648,12 +648,12 @@ func (n *Node) Revoke(r Revocation) error {
 	news := n.rev.add(r, n.now())
 	if news {
 		// Broadcast the merged entry: it replaces any queued older one.
-		v := n.rev.m[r.key()]
-		r.Until, r.IssuedBefore = v.until, v.before
+		r = n.rev.get(r)
 	}
 	n.mu.Unlock()
 	if news {
 		n.queue.QueueBroadcast(broadcast{key: revokeBroadcastKey(r), msg: encodeMsg(msgRevoke, r)})
+		n.events.post(Event{Kind: EventRevoke, Revocation: r})
 	}
 	return nil
 }

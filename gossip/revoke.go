@@ -119,6 +119,13 @@ func (s *revocations) add(r Revocation, now time.Time) bool {
 	return true
 }
 
+// get returns the entry in force for r's key.
+func (s *revocations) get(r Revocation) Revocation {
+	v := s.m[r.key()]
+	r.Until, r.IssuedBefore = v.until, v.before
+	return r
+}
+
 // revoked reports whether a credential issued at issued (zero: unknown,
 // treated as barred by every revocation) is barred.
 func (s *revocations) revoked(room, identity, tokenID string, issued, now time.Time) bool {

@@ -9,9 +9,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/spacecast/spacecast/controlplane"
+	cpfleet "github.com/spacecast/spacecast/controlplane/fleet"
+	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/controlplane/web"
+	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
@@ -24,6 +29,11 @@ type controlplaneFile struct {
 	Cluster      cluster.Config      `yaml:"cluster"`
 	Controlplane controlplane.Config `yaml:"controlplane"`
 	Store        storeSection        `yaml:"store"`
+	// Gossip joins the fleet when it names the node or gives seeds: joins
+	// are then placed over the fleet's edges (placement section) instead of
+	// controlplane.devEdge.
+	Gossip    gossip.Config    `yaml:"gossip"`
+	Placement placement.Policy `yaml:"placement"`
 }
 
 // storeSection is the `store:` section.
@@ -35,7 +45,10 @@ type storeSection struct {
 }
 
 func defaultControlplaneFile() controlplaneFile {
-	return controlplaneFile{Log: logging.Default(), Controlplane: controlplane.DefaultConfig(), Store: storeSection{Driver: "sqlite", DataDir: "data"}}
+	g := gossip.Default()
+	g.Role = gossip.RoleControlPlane
+	return controlplaneFile{Log: logging.Default(), Controlplane: controlplane.DefaultConfig(),
+		Store: storeSection{Driver: "sqlite", DataDir: "data"}, Gossip: g}
 }
 
 // loadControlplaneFile reads a config file strictly, then the environment
@@ -48,6 +61,7 @@ func loadControlplaneFile(path string, getenv func(string) string) (controlplane
 	if err := cfg.Cluster.ApplyEnv(getenv); err != nil {
 		return cfg, err
 	}
+	cfg.Gossip.Role = gossip.RoleControlPlane
 	return cfg, nil
 }
 
@@ -103,16 +117,72 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := controlplane.New(cfg.Controlplane, controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler()})
+	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler()}
+	var node *gossip.Node
+	if gossipEnabled(cfg.Gossip) {
+		if node, err = fleetDeps(&deps, cfg, log); err != nil {
+			return err
+		}
+	}
+	srv, err := controlplane.New(cfg.Controlplane, deps)
 	if err != nil {
+		if node != nil {
+			_ = node.Close()
+		}
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Controlplane.Listen)
 	if err != nil {
+		if node != nil {
+			_ = node.Close()
+		}
 		return fmt.Errorf("listen %s: %w", cfg.Controlplane.Listen, err)
 	}
 	printURLs(e, "http://"+ln.Addr().String(), cfg.Controlplane.PublicURL)
-	return srv.Run(ctx, ln)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx, ln) })
+	if node != nil {
+		g.Go(func() error { return node.Run(gctx) })
+		waitHUP := onHangup(gctx, func() {
+			reloadGossipKeys(node, func() (cluster.Config, error) {
+				c, err := loadControlplaneFile(*path, e.getenv)
+				return c.Cluster, err
+			}, log)
+		})
+		defer waitHUP()
+	}
+	err = g.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, gossip.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// fleetDeps builds the control plane's gossip node and points placement,
+// moderation, revocations and the region list at the fleet it sees.
+func fleetDeps(deps *controlplane.Deps, cfg controlplaneFile, log *slog.Logger) (*gossip.Node, error) {
+	if err := cfg.Gossip.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Placement.Validate(); err != nil {
+		return nil, err
+	}
+	node, err := startGossip(cfg.Gossip, cfg.Cluster, log)
+	if err != nil {
+		return nil, err
+	}
+	placer, err := placement.NewGossip(node, cfg.Placement)
+	if err != nil {
+		_ = node.Close()
+		return nil, err
+	}
+	fl, err := cpfleet.New(node, cfg.Controlplane.SessionTTL)
+	if err != nil {
+		_ = node.Close()
+		return nil, err
+	}
+	deps.Placer, deps.Locator, deps.Revocations, deps.Regions = placer, fl, fl, fl.Regions
+	return node, nil
 }
 
 // printURLs tells the operator what is served where.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -129,20 +130,26 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
 	var member *fleet.Member
+	var ed *edge.Edge // set below, before anything runs
 	if gossipEnabled(cfg.Gossip) {
 		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {
 			return err
 		}
-		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log}); err != nil {
+		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
+		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict}); err != nil {
+			_ = node.Close()
 			return err
 		}
 		deps.Observer, deps.Revoked = member, member.Revoked
 		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
+			_ = node.Close()
 			return err
 		}
 	}
-	ed, err := edge.New(cfg.Edge, deps)
-	if err != nil {
+	if ed, err = edge.New(cfg.Edge, deps); err != nil {
+		if node != nil {
+			_ = node.Close()
+		}
 		return err
 	}
 	s.udp, s.tcp, s.sig = nil, nil, nil // owned by the edge now

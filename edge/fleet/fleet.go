@@ -24,6 +24,7 @@ type Node interface {
 	SetLoad(l gossip.Load)
 	SetDraining(draining bool)
 	RevokedIssued(room, identity, tokenID string, issued time.Time) bool
+	Subscribe(fn func(gossip.Event)) (unsubscribe func())
 }
 
 var _ Node = (*gossip.Node)(nil)
@@ -38,6 +39,10 @@ type Deps struct {
 	// CPU measures the process's CPU use in percent of the machine since
 	// the last call; nil uses getrusage.
 	CPU func() float64
+	// Evict disconnects the participants a revocation bars (edge.Evict):
+	// room "" means every room, a zero issuedBefore every token. Nil: a
+	// revocation only stops new connections.
+	Evict func(room, identity string, issuedBefore time.Time) int
 }
 
 // Member connects one edge to the cluster. Its observer methods never
@@ -48,6 +53,7 @@ type Member struct {
 	log      *slog.Logger
 	interval time.Duration
 	cpu      func() float64
+	evict    func(room, identity string, issuedBefore time.Time) int
 	kick     chan struct{}
 
 	mu    sync.Mutex
@@ -72,7 +78,7 @@ func New(deps Deps) (*Member, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Member{
-		node: deps.Node, log: log.With("component", "fleet"), interval: deps.LoadInterval, cpu: deps.CPU,
+		node: deps.Node, log: log.With("component", "fleet"), interval: deps.LoadInterval, cpu: deps.CPU, evict: deps.Evict,
 		kick: make(chan struct{}, 1), rooms: map[string]*hosted{}, dirty: map[string]struct{}{},
 	}
 	if m.interval <= 0 {
@@ -97,6 +103,10 @@ func (m *Member) SetDraining(draining bool) { m.node.SetDraining(draining) }
 func (m *Member) Run(ctx context.Context) error {
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
+	if m.evict != nil {
+		unsub := m.node.Subscribe(m.onEvent)
+		defer unsub()
+	}
 	m.publishLoad()
 	for {
 		select {
@@ -108,6 +118,21 @@ func (m *Member) Run(ctx context.Context) error {
 		case <-t.C:
 			m.publishLoad()
 		}
+	}
+}
+
+// onEvent disconnects the participants a new revocation bars. It runs on
+// the gossip node's event goroutine.
+func (m *Member) onEvent(e gossip.Event) {
+	if e.Kind != gossip.EventRevoke {
+		return
+	}
+	r := e.Revocation
+	switch r.Kind {
+	case gossip.RevokeParticipant:
+		m.evict(r.Room, r.Subject, r.IssuedBefore)
+	case gossip.RevokeUser:
+		m.evict("", r.Subject, r.IssuedBefore)
 	}
 }
 

@@ -16,6 +16,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type fakeNode struct {
 	mu       sync.Mutex
+	subs     []func(gossip.Event)
 	rooms    map[string]gossip.Room
 	load     gossip.Load
 	draining bool
@@ -33,6 +34,23 @@ func (f *fakeNode) SetDraining(d bool)     { f.mu.Lock(); f.draining = d; f.mu.U
 func (f *fakeNode) RevokedIssued(_, identity, _ string, issued time.Time) bool {
 	b, ok := f.revoked[identity]
 	return ok && !issued.After(b)
+}
+
+func (f *fakeNode) Subscribe(fn func(gossip.Event)) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subs = append(f.subs, fn)
+	return func() {}
+}
+
+func (f *fakeNode) post(e gossip.Event) bool {
+	f.mu.Lock()
+	subs := append([]func(gossip.Event){}, f.subs...)
+	f.mu.Unlock()
+	for _, fn := range subs {
+		fn(e)
+	}
+	return len(subs) > 0
 }
 
 func (f *fakeNode) snapshot() (map[string]gossip.Room, gossip.Load) {
@@ -121,6 +139,51 @@ func TestMemberRevokedAndDraining(t *testing.T) {
 	}
 	if _, err := New(Deps{}); err == nil {
 		t.Fatal("New without a node succeeded")
+	}
+}
+
+// A gossiped revocation disconnects the participants it bars: one room for
+// a participant revocation, every room for a user revocation; member
+// events are ignored.
+func TestMemberEvictsOnRevocation(t *testing.T) {
+	node := &fakeNode{rooms: map[string]gossip.Room{}, revoked: map[string]time.Time{}}
+	type call struct {
+		room, identity string
+		before         time.Time
+	}
+	calls := make(chan call, 4)
+	m, err := New(Deps{Node: node, Evict: func(room, identity string, before time.Time) int {
+		calls <- call{room, identity, before}
+		return 1
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "subscribed", func() bool { node.mu.Lock(); defer node.mu.Unlock(); return len(node.subs) == 1 })
+	at := time.Unix(1_700_000_000, 0)
+	node.post(gossip.Event{Kind: gossip.EventJoin})
+	node.post(gossip.Event{Kind: gossip.EventRevoke, Revocation: gossip.Revocation{Kind: gossip.RevokeParticipant, Room: "R", Subject: "alice", IssuedBefore: at}})
+	node.post(gossip.Event{Kind: gossip.EventRevoke, Revocation: gossip.Revocation{Kind: gossip.RevokeUser, Subject: "bob"}})
+	node.post(gossip.Event{Kind: gossip.EventRevoke, Revocation: gossip.Revocation{Kind: gossip.RevokeToken, Subject: "jti"}})
+	want := []call{{"R", "alice", at}, {"", "bob", time.Time{}}}
+	for _, w := range want {
+		select {
+		case c := <-calls:
+			if c != w {
+				t.Fatalf("evict(%+v), want %+v", c, w)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no eviction for %+v", w)
+		}
+	}
+	select {
+	case c := <-calls:
+		t.Fatalf("unexpected eviction %+v", c)
+	default:
 	}
 }
 

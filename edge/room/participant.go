@@ -34,6 +34,7 @@ const (
 type Participant struct {
 	room          *Room
 	sid, identity string
+	issuedAt      time.Time // the token's issue time (zero: unknown)
 	hidden        bool
 	autoSubscribe bool
 	client        *livekit.ClientInfo
@@ -103,7 +104,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	}
 	sid := newID("PA_")
 	p := &Participant{
-		room: r, sid: sid, identity: jp.Identity,
+		room: r, sid: sid, identity: jp.Identity, issuedAt: jp.IssuedAt,
 		hidden: perm.Hidden, autoSubscribe: jp.AutoSubscribe,
 		client:      jp.Client,
 		log:         r.log.With("participant", jp.Identity, "sid", sid),

@@ -191,6 +191,18 @@ func (r *Room) Remove(p *Participant) {
 	p.Close(livekit.DisconnectReason_PARTICIPANT_REMOVED)
 }
 
+// RemoveIssued removes the participant with this identity (as Remove) if
+// its token was issued at or before before (a zero before: whatever its
+// token); it reports whether it did. Cluster-wide revocations use it.
+func (r *Room) RemoveIssued(identity string, before time.Time) bool {
+	p := r.Participant(identity)
+	if p == nil || (!before.IsZero() && p.issuedAt.After(before)) {
+		return false
+	}
+	r.Remove(p)
+	return true
+}
+
 // remove takes p out of the room (called by p's loop on exit).
 func (r *Room) remove(p *Participant, broadcast bool) {
 	r.mu.Lock()

@@ -1,0 +1,9 @@
+// Package fleet holds the multi-host test of the edge fleet: a control
+// plane and three edges in two regions, each its own `spacecast` process in
+// its own network namespace with its own address (a bridge and veth pairs
+// the test creates and removes), joined by gossip. It kills an edge, cuts
+// one off the network and heals it, restarts one and drains one, and
+// checks through the REST API what an integrator would see: placement by
+// region and load, sticky rooms, failover of participants, revocations on
+// every edge, the room directory converging after the partition heals.
+package fleet
