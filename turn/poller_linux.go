@@ -490,10 +490,14 @@ func (p *poller) readRelay(r *relayConn) (drained bool) {
 				r.t.toClientBytes.Add(uint64(size)) //nolint:gosec
 				continue
 			}
-			if permitted {
-				r.t.toClientPackets.Add(1)
-				r.t.toClientBytes.Add(uint64(size)) //nolint:gosec
+			if !permitted {
+				// No permission for this peer (RFC 8656 §10.3): discard it
+				// here rather than copy it for pion, which would drop it
+				// too; junk sent to a relay port costs no allocation.
+				continue
 			}
+			r.t.toClientPackets.Add(1)
+			r.t.toClientBytes.Add(uint64(size)) //nolint:gosec
 			select {
 			case r.in <- packet{data: append([]byte(nil), buf[channelHeader:channelHeader+size]...), from: from}:
 			default:

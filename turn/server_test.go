@@ -189,6 +189,65 @@ func testDenied(t *testing.T, ts *testServer, c *rawClient) {
 	}
 }
 
+// TestUnpermittedPeerDropped: packets that reach a relay address from a
+// peer without a permission are discarded (RFC 8656 §10.3), while a
+// permitted peer's packets arrive as Data indications.
+func TestUnpermittedPeerDropped(t *testing.T) {
+	ts := startServer(t, nil)
+	user, pass := creds(testSecret, "grace", time.Hour)
+	c := newRawClient(t, ts.udp, user, pass)
+	if code := c.allocate(); code != 0 {
+		t.Fatalf("allocate: %v", code)
+	}
+	permitted, permittedAddr := udpPeer(t)
+	if code := c.peerRequest(stun.MethodCreatePermission, permittedAddr); code != 0 {
+		t.Fatalf("CreatePermission: %v", code)
+	}
+	// Another loopback address: permissions are per IP (RFC 8656 §9).
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Skipf("no 127.0.0.2: %v", err)
+	}
+	defer stranger.Close()
+	before := ts.Stats()
+	for range 20 {
+		if _, err := stranger.WriteToUDPAddrPort([]byte("junk"), c.relay); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The relay socket's packets are handled in order: once the permitted
+	// peer's packet is at the client, the stranger's are settled.
+	if _, err := permitted.WriteToUDPAddrPort([]byte("fine"), c.relay); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_ = c.conn.SetReadDeadline(deadline)
+		n, err := c.conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no Data indication from the permitted peer: %v", err)
+		}
+		m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		if m.Decode() != nil || m.Type != stun.NewType(stun.MethodData, stun.ClassIndication) {
+			continue
+		}
+		data, err := m.Get(stun.AttrData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data) == "junk" {
+			t.Fatal("a packet from a peer without permission reached the client")
+		}
+		if string(data) == "fine" {
+			break
+		}
+	}
+	if got := ts.Stats().ToClientPackets - before.ToClientPackets; got != 1 {
+		t.Fatalf("counted %d packets to the client, want 1", got)
+	}
+}
+
 func TestCredentials(t *testing.T) {
 	// The server knows the new secret (signing) and the old one (rotation).
 	ts := startServer(t, nil, otherSecret, testSecret)
