@@ -89,3 +89,15 @@ func TestParseFileThenFlags(t *testing.T) {
 		t.Fatalf("cfg = %+v", c)
 	}
 }
+
+func TestJSONIsOut(t *testing.T) {
+	var c scenario.Common
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	path := OutputFlags(fs, &c)
+	if err := Parse(fs, []string{"--json", "r.json", "--html", "r.html"}, "x", &cfg{Common: c}, path); err != nil {
+		t.Fatal(err)
+	}
+	if c.Out != "r.json" || c.HTML != "r.html" {
+		t.Fatalf("common = %+v", c)
+	}
+}

@@ -257,6 +257,20 @@ func (g *generator) send(part []*allocation, share float64) {
 				if err == nil {
 					sent++
 				}
+				// A generator behind its rate sends its backlog in one
+				// burst: stop it when the step ends or the run stops.
+				if next%1024 == 0 {
+					if g.rate.Load() == 0 {
+						done = 0
+						break
+					}
+					select {
+					case <-g.quit:
+						g.sent.Add(sent)
+						return
+					default:
+					}
+				}
 			}
 			g.sent.Add(sent)
 		}

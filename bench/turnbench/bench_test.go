@@ -182,3 +182,36 @@ func TestSwitchableMonotonic(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneratorLimited offers far more than the generator can send: the
+// step, and the result, must say the generator was the limit.
+func TestGeneratorLimited(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := startServer(t, ctx, testSecret, []string{"127.0.0.0/8"})
+	cfg := DefaultConfig()
+	cfg.Target, cfg.Secret, cfg.ServerPID = "turn:"+addr, testSecret, os.Getpid()
+	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 4, 100, []int{1000, 50_000_000}, 300*time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Run(ctx, progress.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Resources.GeneratorLimited {
+		t.Fatalf("50M packets/s offered and not generator-limited: %+v", r.Tables)
+	}
+	var warned bool
+	for _, w := range r.Warnings {
+		warned = warned || strings.Contains(w, "saturation figure is the generator's limit")
+	}
+	if !warned {
+		t.Errorf("no warning: %q", r.Warnings)
+	}
+	// The light step was not limited.
+	if rows := r.Tables[len(r.Tables)-1].Rows; len(rows) != 2 || rows[0].Values[8] != 0 || rows[1].Values[8] != 1 {
+		t.Errorf("steps table %+v", rows)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/report"
 	"github.com/spacecast/spacecast/bench/result"
+	"github.com/spacecast/spacecast/bench/selfhost"
 )
 
 // envReexec makes the test binary act as the spacecast binary: the bench
@@ -113,6 +114,49 @@ func TestBenchAPISelfContained(t *testing.T) {
 			}
 		}
 		t.Fatalf("no get_rps ratio line:\n%s", out)
+	})
+	t.Run("against a running deployment", func(t *testing.T) {
+		// A control plane the bench did not start: its URL and a client
+		// id on the command line, the client secret in the environment.
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, exe, "bench", "api", "--serve", "--data", t.TempDir())
+		child, err := selfhost.Start(ctx, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = child.Stop() }()
+		remote := []string{"bench", "api", "--target", child.URL, "--client-id", child.ClientID, "--connections", "2",
+			"--duration", "200ms", "--warmup", "0s", "--ops", "get", "--sweep", "none"}
+		withSecret := func(k string) string {
+			if k == envBenchSecret {
+				return child.ClientSecret
+			}
+			return os.Getenv(k)
+		}
+		out := filepath.Join(t.TempDir(), "remote.json")
+		code, text := benchCmd(t, ctx, withSecret, append(remote, "--out", out)...)
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, text)
+		}
+		r := readResult(t, out)
+		if r.Meta.SelfContained || r.Meta.Target != child.URL {
+			t.Errorf("meta %+v", r.Meta)
+		}
+		if v, _, err := r.Lookup("get_rps"); err != nil || v <= 0 {
+			t.Errorf("get_rps = %v (%v)", v, err)
+		}
+		noSecret := func(k string) string {
+			if k == envBenchSecret {
+				return ""
+			}
+			return os.Getenv(k)
+		}
+		if code, text := benchCmd(t, ctx, noSecret, remote...); code == 0 || !strings.Contains(text, envBenchSecret) {
+			t.Fatalf("ran without the client secret: exit %d:\n%s", code, text)
+		}
 	})
 	t.Run("scenario file", func(t *testing.T) {
 		sc := filepath.Join(dir, "api.yaml")
