@@ -1,0 +1,374 @@
+package report
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/edge/room"
+)
+
+// Sink takes the edge's batches: Client (HTTP to a control plane) or, in
+// one process, the control plane's tracker itself. Report may block up to
+// ctx; an error makes the Reporter retry.
+type Sink interface {
+	Report(ctx context.Context, b Batch) error
+}
+
+// Config tunes a Reporter. Zero values mean the defaults.
+type Config struct {
+	// Node is the edge's node id (required).
+	Node string `yaml:"-"`
+	// QueueSize bounds the changes waiting to be sent (4096). When it is
+	// full a change is dropped, counted, and the next send is a full
+	// snapshot, which heals the loss.
+	QueueSize int `yaml:"queueSize"`
+	// MaxBatch caps the changes in one batch (500).
+	MaxBatch int `yaml:"maxBatch"`
+	// SnapshotInterval is how often the whole state is sent (15 s): the
+	// control plane's heartbeat from this edge.
+	SnapshotInterval time.Duration `yaml:"snapshotInterval"`
+	// Timeout bounds one send (5 s).
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times a failed send is retried (3) before the
+	// batch is dropped (counted; a snapshot follows).
+	Retries int `yaml:"retries"`
+	// RetryBackoff is the first retry's delay (500 ms), doubled per retry,
+	// with jitter.
+	RetryBackoff time.Duration `yaml:"retryBackoff"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.QueueSize <= 0 {
+		c.QueueSize = 4096
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 500
+	}
+	if c.MaxBatch > MaxRooms {
+		c.MaxBatch = MaxRooms
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 15 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.Retries < 0 {
+		c.Retries = 0
+	} else if c.Retries == 0 {
+		c.Retries = 3
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 500 * time.Millisecond
+	}
+	return c
+}
+
+// Deps are what a Reporter works with.
+type Deps struct {
+	Sink   Sink // required
+	Logger *slog.Logger
+	// Registerer takes the Reporter's counters; nil: not registered.
+	Registerer prometheus.Registerer
+	// Next, when set, hears every event after the Reporter (the edge has
+	// one Observer slot: chain the others here).
+	Next room.Observer
+}
+
+// Reporter is a room.Observer that reports room occupancy to a Sink. Its
+// observer methods never block; Run sends.
+type Reporter struct {
+	cfg  Config
+	sink Sink
+	next room.Observer
+	log  *slog.Logger
+	boot string
+	kick chan struct{}
+	m    metrics
+
+	mu     sync.Mutex
+	rooms  map[string]map[string]struct{} // room → participant sids
+	queue  []RoomState
+	resync bool // a change was lost: send a snapshot
+	seq    uint64
+}
+
+type metrics struct {
+	sent, failed, retried, dropped prometheus.Counter
+}
+
+var _ room.Observer = (*Reporter)(nil)
+
+// New checks cfg and deps and builds a Reporter; it starts nothing.
+func New(cfg Config, deps Deps) (*Reporter, error) {
+	if cfg.Node == "" {
+		return nil, fmt.Errorf("%w: Config.Node is required", ErrInvalid)
+	}
+	if deps.Sink == nil {
+		return nil, fmt.Errorf("%w: Deps.Sink is required", ErrInvalid)
+	}
+	cfg = cfg.withDefaults()
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	next := deps.Next
+	if next == nil {
+		next = room.NopObserver{}
+	}
+	b := make([]byte, 8)
+	if _, err := crand.Read(b); err != nil {
+		return nil, fmt.Errorf("report: random: %w", err)
+	}
+	r := &Reporter{
+		cfg: cfg, sink: deps.Sink, next: next, log: log.With("component", "report", "node", cfg.Node),
+		boot: hex.EncodeToString(b), kick: make(chan struct{}, 1), rooms: map[string]map[string]struct{}{},
+		m: metrics{
+			sent:    prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_sent_total", Help: "Room-state batches the control plane took."}),
+			failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_failed_total", Help: "Room-state batches dropped after their retries."}),
+			retried: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_retries_total", Help: "Retried sends of room-state batches."}),
+			dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_dropped_total", Help: "Room-state changes dropped on a full queue (a snapshot follows)."}),
+		},
+	}
+	if deps.Registerer != nil {
+		for _, c := range []prometheus.Collector{r.m.sent, r.m.failed, r.m.retried, r.m.dropped} {
+			if err := deps.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("report: metrics: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// RoomStarted implements room.Observer.
+func (r *Reporter) RoomStarted(rm *livekit.Room) { r.next.RoomStarted(rm) }
+
+// RoomFinished implements room.Observer: the room has nobody now.
+func (r *Reporter) RoomFinished(rm *livekit.Room) {
+	name := rm.GetName()
+	r.mu.Lock()
+	n := len(r.rooms[name])
+	delete(r.rooms, name)
+	if n > 0 {
+		r.pushLocked(RoomState{Room: name})
+	}
+	r.mu.Unlock()
+	r.wake()
+	r.next.RoomFinished(rm)
+}
+
+// ParticipantJoined implements room.Observer.
+func (r *Reporter) ParticipantJoined(rm *livekit.Room, p *livekit.ParticipantInfo) {
+	r.change(rm.GetName(), p.GetSid(), true)
+	r.next.ParticipantJoined(rm, p)
+}
+
+// ParticipantLeft implements room.Observer.
+func (r *Reporter) ParticipantLeft(rm *livekit.Room, p *livekit.ParticipantInfo, reason livekit.DisconnectReason) {
+	r.change(rm.GetName(), p.GetSid(), false)
+	r.next.ParticipantLeft(rm, p, reason)
+}
+
+// TrackPublished implements room.Observer.
+func (r *Reporter) TrackPublished(rm *livekit.Room, p *livekit.ParticipantInfo, t *livekit.TrackInfo) {
+	r.next.TrackPublished(rm, p, t)
+}
+
+// TrackUnpublished implements room.Observer.
+func (r *Reporter) TrackUnpublished(rm *livekit.Room, p *livekit.ParticipantInfo, t *livekit.TrackInfo) {
+	r.next.TrackUnpublished(rm, p, t)
+}
+
+func (r *Reporter) change(name, sid string, joined bool) {
+	r.mu.Lock()
+	sids := r.rooms[name]
+	before := len(sids)
+	if joined {
+		if sids == nil {
+			sids = map[string]struct{}{}
+			r.rooms[name] = sids
+		}
+		sids[sid] = struct{}{}
+	} else {
+		delete(sids, sid)
+		if len(sids) == 0 {
+			delete(r.rooms, name)
+		}
+	}
+	n := len(sids)
+	if n != before {
+		r.pushLocked(RoomState{Room: name, Participants: n})
+	}
+	r.mu.Unlock()
+	if n != before {
+		r.wake()
+	}
+}
+
+// pushLocked queues a change. Consecutive non-zero counts of one room
+// collapse into the last (only empty ↔ non-empty matters for calls, and
+// every such transition is kept).
+func (r *Reporter) pushLocked(s RoomState) {
+	if k := len(r.queue); k > 0 && r.queue[k-1].Room == s.Room && r.queue[k-1].Participants > 0 && s.Participants > 0 {
+		r.queue[k-1] = s
+		return
+	}
+	if len(r.queue) >= r.cfg.QueueSize {
+		r.resync = true
+		r.m.dropped.Inc()
+		return
+	}
+	r.queue = append(r.queue, s)
+}
+
+func (r *Reporter) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends a snapshot, then the changes as they come and a snapshot every
+// SnapshotInterval, until ctx ends. Then it sends what is queued and a
+// last, empty snapshot (the edge is leaving: it hosts nobody), each within
+// Timeout, and returns nil.
+func (r *Reporter) Run(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.SnapshotInterval)
+	defer t.Stop()
+	r.snapshot(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
+			r.flush(fctx)
+			r.goodbye(fctx)
+			cancel()
+			return nil
+		case <-r.kick:
+			r.flush(ctx)
+		case <-t.C:
+			r.flush(ctx)
+			r.snapshot(ctx)
+		}
+	}
+}
+
+// flush sends the queued changes in batches (or a snapshot when a change
+// was lost).
+func (r *Reporter) flush(ctx context.Context) {
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		if r.resync {
+			r.mu.Unlock()
+			r.snapshot(ctx)
+			return
+		}
+		n := min(len(r.queue), r.cfg.MaxBatch)
+		if n == 0 {
+			r.mu.Unlock()
+			return
+		}
+		rooms := make([]RoomState, n)
+		copy(rooms, r.queue)
+		r.queue = append(r.queue[:0], r.queue[n:]...)
+		b := r.batchLocked(false, rooms)
+		r.mu.Unlock()
+		if !r.send(ctx, b) {
+			r.mu.Lock()
+			r.resync = true
+			r.mu.Unlock()
+			return
+		}
+	}
+}
+
+// snapshot sends the whole state; it supersedes the queued changes.
+func (r *Reporter) snapshot(ctx context.Context) {
+	r.mu.Lock()
+	rooms := make([]RoomState, 0, len(r.rooms))
+	for name, sids := range r.rooms {
+		if len(rooms) == MaxRooms {
+			r.log.Warn("more rooms than a batch carries: the snapshot leaves some out", "rooms", len(r.rooms))
+			break
+		}
+		rooms = append(rooms, RoomState{Room: name, Participants: len(sids)})
+	}
+	r.queue = r.queue[:0]
+	r.resync = false
+	b := r.batchLocked(true, rooms)
+	r.mu.Unlock()
+	if !r.send(ctx, b) {
+		r.mu.Lock()
+		r.resync = true
+		r.mu.Unlock()
+	}
+}
+
+// goodbye tells the control plane that this edge hosts nobody any more.
+func (r *Reporter) goodbye(ctx context.Context) {
+	r.mu.Lock()
+	b := r.batchLocked(true, nil)
+	r.mu.Unlock()
+	r.send(ctx, b)
+}
+
+func (r *Reporter) batchLocked(full bool, rooms []RoomState) Batch {
+	r.seq++
+	return Batch{Edge: r.cfg.Node, Boot: r.boot, Seq: r.seq, Full: full, Rooms: rooms}
+}
+
+// send delivers b with retries; false when it was dropped.
+func (r *Reporter) send(ctx context.Context, b Batch) bool {
+	var err error
+	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
+		if attempt > 0 {
+			r.m.retried.Inc()
+			if !sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)) {
+				break
+			}
+		}
+		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		err = r.sink.Report(actx, b)
+		cancel()
+		if err == nil {
+			r.m.sent.Inc()
+			return true
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	r.m.failed.Inc()
+	if !errors.Is(err, context.Canceled) {
+		r.log.Warn("room-state batch dropped", "seq", b.Seq, "full", b.Full, "rooms", len(b.Rooms), "err", err)
+	}
+	return false
+}
+
+// backoff is base·2^(attempt-1), jittered to between half and all of it.
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base << min(attempt-1, 16)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,327 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/spacecast/spacecast/edge/room"
+	"github.com/spacecast/spacecast/internal/cluster"
+)
+
+// fakeSink records batches; fail decides per call whether to fail, block
+// holds calls until closed.
+type fakeSink struct {
+	mu      sync.Mutex
+	batches []Batch
+	calls   int
+	fail    func(call int) bool
+	block   chan struct{}
+}
+
+func (s *fakeSink) Report(ctx context.Context, b Batch) error {
+	if s.block != nil {
+		select {
+		case <-s.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.fail != nil && s.fail(s.calls) {
+		return errors.New("sink down")
+	}
+	s.batches = append(s.batches, b)
+	return nil
+}
+
+func (s *fakeSink) got() ([]Batch, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Batch(nil), s.batches...), s.calls
+}
+
+func rm(name string) *livekit.Room            { return &livekit.Room{Name: name} }
+func pi(sid string) *livekit.ParticipantInfo { return &livekit.ParticipantInfo{Sid: sid, Identity: sid} }
+
+// run starts r in the bubble and returns a stop that waits for it.
+func run(t *testing.T, r *Reporter) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	}
+}
+
+func TestReporterChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &fakeSink{}
+		r, err := New(Config{Node: "e1", SnapshotInterval: time.Minute}, Deps{Sink: sink})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, r)
+		synctest.Wait()
+		r.RoomStarted(rm("r1"))
+		r.ParticipantJoined(rm("r1"), pi("PA_a"))
+		synctest.Wait()
+		r.ParticipantJoined(rm("r1"), pi("PA_b"))
+		synctest.Wait()
+		r.ParticipantLeft(rm("r1"), pi("PA_a"), livekit.DisconnectReason_CLIENT_INITIATED)
+		r.ParticipantLeft(rm("r1"), pi("PA_b"), livekit.DisconnectReason_CLIENT_INITIATED)
+		synctest.Wait()
+		r.RoomFinished(rm("r1")) // already empty: nothing new
+		synctest.Wait()
+		stop()
+
+		batches, _ := sink.got()
+		var got []string
+		for _, b := range batches {
+			if b.Edge != "e1" || b.Boot == "" {
+				t.Fatalf("batch %+v: edge or boot missing", b)
+			}
+			s := fmt.Sprintf("full=%v", b.Full)
+			for _, rs := range b.Rooms {
+				s += fmt.Sprintf(" %s:%d", rs.Room, rs.Participants)
+			}
+			got = append(got, s)
+		}
+		want := []string{"full=true", "full=false r1:1", "full=false r1:2", "full=false r1:1 r1:0", "full=true"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("batches %q, want %q", got, want)
+		}
+		for i := 1; i < len(batches); i++ {
+			if batches[i].Seq != batches[i-1].Seq+1 {
+				t.Fatalf("seq %d after %d", batches[i].Seq, batches[i-1].Seq)
+			}
+		}
+	})
+}
+
+// A join and a leave queued together keep the empty→non-empty→empty
+// transitions (a short call is still a call); runs of non-zero counts
+// collapse.
+func TestReporterCoalesces(t *testing.T) {
+	r, err := New(Config{Node: "e1"}, Deps{Sink: &fakeSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		r.ParticipantJoined(rm("r1"), pi(fmt.Sprint("PA_", i)))
+	}
+	r.ParticipantLeft(rm("r1"), pi("PA_0"), 0)
+	for i := 1; i < 5; i++ {
+		r.ParticipantLeft(rm("r1"), pi(fmt.Sprint("PA_", i)), 0)
+	}
+	r.ParticipantJoined(rm("r1"), pi("PA_9"))
+	if fmt.Sprint(r.queue) != "[{r1 1} {r1 0} {r1 1}]" {
+		t.Fatalf("queue %v", r.queue)
+	}
+}
+
+// The observer methods never block, even with the sink stuck: the queue is
+// bounded, overflow is counted, and a snapshot heals the loss.
+func TestReporterNeverBlocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sink := &fakeSink{block: make(chan struct{})}
+		r, err := New(Config{Node: "e1", QueueSize: 8, SnapshotInterval: time.Hour, Timeout: time.Hour}, Deps{Sink: sink})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, r)
+		synctest.Wait() // Run is stuck sending its first snapshot
+		const rooms = 100
+		for i := range rooms {
+			r.ParticipantJoined(rm(fmt.Sprint("r", i)), pi("PA_x"))
+		}
+		for i := range rooms / 2 {
+			r.ParticipantLeft(rm(fmt.Sprint("r", i)), pi("PA_x"), 0)
+		}
+		if d := value(r.m.dropped); d != rooms+rooms/2-8 {
+			t.Fatalf("dropped %v, want %d", d, rooms+rooms/2-8)
+		}
+		close(sink.block)
+		synctest.Wait()
+		stop()
+		batches, _ := sink.got()
+		// first snapshot, then a healing snapshot with the 50 rooms left.
+		var heal *Batch
+		for i := range batches[1:] {
+			if batches[1+i].Full {
+				heal = &batches[1+i]
+				break
+			}
+		}
+		if heal == nil || len(heal.Rooms) != rooms/2 {
+			t.Fatalf("no healing snapshot of %d rooms in %+v", rooms/2, batches)
+		}
+		for _, rs := range heal.Rooms {
+			var n int
+			if _, err := fmt.Sscanf(rs.Room, "r%d", &n); err != nil || n < rooms/2 || rs.Participants != 1 {
+				t.Fatalf("snapshot has %+v", rs)
+			}
+		}
+	})
+}
+
+func TestReporterRetries(t *testing.T) {
+	tests := []struct {
+		name      string
+		fail      func(call int) bool
+		wantCalls int
+		sent      float64
+		failed    float64
+		retried   float64
+	}{
+		// call 1 is the first snapshot; calls 2.. are the change.
+		{"fails twice then succeeds", func(c int) bool { return c == 2 || c == 3 }, 4, 2, 0, 2},
+		{"always fails", func(c int) bool { return c >= 2 }, 5, 1, 1, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sink := &fakeSink{fail: tt.fail}
+				r, err := New(Config{Node: "e1", SnapshotInterval: time.Hour}, Deps{Sink: sink})
+				if err != nil {
+					t.Fatal(err)
+				}
+				stop := run(t, r)
+				synctest.Wait()
+				r.ParticipantJoined(rm("r1"), pi("PA_a"))
+				time.Sleep(time.Minute) // fake time: every backoff passes
+				synctest.Wait()
+				_, calls := sink.got()
+				if calls != tt.wantCalls {
+					t.Fatalf("%d sends, want %d", calls, tt.wantCalls)
+				}
+				if s, f, rt := value(r.m.sent), value(r.m.failed), value(r.m.retried); s != tt.sent || f != tt.failed || rt != tt.retried {
+					t.Fatalf("sent %v failed %v retried %v, want %v %v %v", s, f, rt, tt.sent, tt.failed, tt.retried)
+				}
+				if tt.failed > 0 {
+					r.mu.Lock()
+					resync := r.resync
+					r.mu.Unlock()
+					if !resync {
+						t.Fatal("a dropped batch does not schedule a snapshot")
+					}
+				}
+				stop()
+			})
+		})
+	}
+}
+
+type recorder struct {
+	room.NopObserver
+	mu     sync.Mutex
+	joined []string
+}
+
+func (o *recorder) ParticipantJoined(_ *livekit.Room, p *livekit.ParticipantInfo) {
+	o.mu.Lock()
+	o.joined = append(o.joined, p.GetSid())
+	o.mu.Unlock()
+}
+
+func TestReporterChainsNext(t *testing.T) {
+	next := &recorder{}
+	r, err := New(Config{Node: "e1"}, Deps{Sink: &fakeSink{}, Next: next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ParticipantJoined(rm("r1"), pi("PA_a"))
+	if fmt.Sprint(next.joined) != "[PA_a]" {
+		t.Fatalf("next heard %v", next.joined)
+	}
+}
+
+func TestNewRejects(t *testing.T) {
+	if _, err := New(Config{}, Deps{Sink: &fakeSink{}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("no node: %v", err)
+	}
+	if _, err := New(Config{Node: "e1"}, Deps{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("no sink: %v", err)
+	}
+}
+
+// Client signs each batch; the receiving side verifies it with the cluster
+// keys and answers; non-2xx is an error.
+func TestClient(t *testing.T) {
+	cl, err := cluster.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []Batch
+	status := http.StatusNoContent
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := make([]byte, r.ContentLength)
+		if _, err := r.Body.Read(body); err != nil && int64(len(body)) != r.ContentLength {
+			t.Error(err)
+		}
+		tok := r.Header.Get("Authorization")[len("Bearer "):]
+		edge, err := Verify(cl.APIKeys, tok, body, time.Now())
+		if err != nil || r.URL.Path != Path || r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		b, err := Decode(body)
+		if err != nil || b.Edge != edge {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, b)
+		s := status
+		mu.Unlock()
+		w.WriteHeader(s)
+	}))
+	defer srv.Close()
+	c, err := NewClient(srv.URL+"/", cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := Batch{Edge: "e1", Boot: "b", Seq: 1, Rooms: []RoomState{{Room: "r1", Participants: 2}}}
+	if err := c.Report(ctx, b); err != nil {
+		t.Fatalf("Report() = %v", err)
+	}
+	mu.Lock()
+	status = http.StatusServiceUnavailable
+	mu.Unlock()
+	if err := c.Report(ctx, b); err == nil {
+		t.Fatal("Report() with a 503 answer = nil")
+	}
+	if len(got) != 2 || got[0].Rooms[0] != (RoomState{Room: "r1", Participants: 2}) {
+		t.Fatalf("server got %+v", got)
+	}
+	if _, err := NewClient("ftp://x", cl); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("NewClient(ftp) = %v", err)
+	}
+}
+
+func value(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}

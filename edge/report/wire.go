@@ -1,0 +1,184 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Path is where a control plane takes edge batches (POST, JSON Batch,
+// Authorization: Bearer <Sign's token>). It answers 204 when the batch is
+// taken, 400 for a malformed batch, 401 without a valid token, 503 when it
+// cannot take it now (the edge retries).
+const Path = "/internal/v1/edge-events"
+
+// Limits of a batch; Decode refuses more.
+const (
+	MaxRooms        = 10000   // rooms in one batch
+	MaxNameLen      = 256     // bytes in an edge or room name
+	MaxParticipants = 1 << 20 // participants of one room on one edge
+	// MaxBodyBytes bounds an encoded batch (MaxRooms long names fit).
+	MaxBodyBytes = 4 << 20
+)
+
+// Audience is the JWT audience of edge batches: a media token signed with
+// the same cluster key is not accepted here, nor the other way round.
+const Audience = "spacecast:edge-events"
+
+// TokenTTL is how long a batch token is valid (plus Leeway for clock skew).
+const (
+	TokenTTL = time.Minute
+	Leeway   = 30 * time.Second
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalid marks a malformed batch or a bad configuration.
+	ErrInvalid = errors.New("report: invalid")
+	// ErrUnauthorized marks a missing, malformed, expired or forged token, or
+	// one that does not cover the body it came with.
+	ErrUnauthorized = errors.New("report: unauthorized")
+)
+
+// Batch is what an edge sends: the participant counts of rooms that
+// changed, in the order they changed, or (Full) its whole state. Counts are
+// absolute, so applying a batch twice is harmless.
+type Batch struct {
+	// Edge is the sending edge's node id.
+	Edge string `json:"edge"`
+	// Boot identifies one run of the edge's Reporter; Seq grows by one per
+	// batch within it, so a receiver can ignore a stale, late retry.
+	Boot string `json:"boot"`
+	Seq  uint64 `json:"seq"`
+	// Full: Rooms is every room of the edge that has participants; rooms
+	// it leaves out have none.
+	Full  bool        `json:"full"`
+	Rooms []RoomState `json:"rooms"`
+}
+
+// RoomState is the number of participants of a room on the edge.
+type RoomState struct {
+	Room         string `json:"room"`
+	Participants int    `json:"participants"`
+}
+
+// Decode parses and checks a batch (untrusted input: strict JSON, no
+// unknown fields, bounded sizes).
+func Decode(b []byte) (Batch, error) {
+	var out Batch
+	if len(b) > MaxBodyBytes {
+		return out, fmt.Errorf("%w: batch of %d bytes", ErrInvalid, len(b))
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		return Batch{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Batch{}, fmt.Errorf("%w: data after the batch", ErrInvalid)
+	}
+	if err := out.Validate(); err != nil {
+		return Batch{}, err
+	}
+	return out, nil
+}
+
+// Validate checks a batch's fields.
+func (b Batch) Validate() error {
+	if b.Edge == "" || len(b.Edge) > MaxNameLen {
+		return fmt.Errorf("%w: edge must be 1 to %d bytes", ErrInvalid, MaxNameLen)
+	}
+	if len(b.Boot) > MaxNameLen {
+		return fmt.Errorf("%w: boot over %d bytes", ErrInvalid, MaxNameLen)
+	}
+	if len(b.Rooms) > MaxRooms {
+		return fmt.Errorf("%w: %d rooms, at most %d", ErrInvalid, len(b.Rooms), MaxRooms)
+	}
+	for i, r := range b.Rooms {
+		if r.Room == "" || len(r.Room) > MaxNameLen {
+			return fmt.Errorf("%w: rooms[%d].room must be 1 to %d bytes", ErrInvalid, i, MaxNameLen)
+		}
+		if r.Participants < 0 || r.Participants > MaxParticipants {
+			return fmt.Errorf("%w: rooms[%d].participants out of range", ErrInvalid, i)
+		}
+	}
+	return nil
+}
+
+type claims struct {
+	jwt.RegisteredClaims
+	// BodySHA256 is the hex SHA-256 of the request body: a token covers
+	// one batch, so a captured token cannot carry another.
+	BodySHA256 string `json:"sha256"`
+}
+
+// Sign makes the bearer token for body, sent by edge, with the cluster's
+// LiveKit API key (key, secret): HS256, the key as "kid", Audience, a
+// TokenTTL expiry and the body's SHA-256.
+func Sign(key, secret, edge string, body []byte, now time.Time) (string, error) {
+	if key == "" || secret == "" {
+		return "", fmt.Errorf("%w: no signing key", ErrInvalid)
+	}
+	sum := sha256.Sum256(body)
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    edge,
+			Audience:  jwt.ClaimStrings{Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(TokenTTL)),
+		},
+		BodySHA256: hex.EncodeToString(sum[:]),
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	t.Header["kid"] = key
+	s, err := t.SignedString([]byte(secret))
+	if err != nil {
+		return "", fmt.Errorf("report: sign: %w", err)
+	}
+	return s, nil
+}
+
+// Verify checks a bearer token against the cluster's API keys (key →
+// secret; any of them, for rotation) and the body it came with, and
+// returns the edge that signed it. Every failure is ErrUnauthorized.
+func Verify(keys map[string]string, token string, body []byte, now time.Time) (string, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		secret, ok := keys[kid]
+		if kid == "" || !ok || secret == "" {
+			return nil, errors.New("unknown key")
+		}
+		return []byte(secret), nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithAudience(Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	}
+	if c.ExpiresAt.Sub(c.IssuedAt.Time) > TokenTTL {
+		return "", fmt.Errorf("%w: token lives longer than %s", ErrUnauthorized, TokenTTL)
+	}
+	sum := sha256.Sum256(body)
+	want := hex.EncodeToString(sum[:])
+	if subtle.ConstantTimeCompare([]byte(c.BodySHA256), []byte(want)) != 1 {
+		return "", fmt.Errorf("%w: token does not cover this body", ErrUnauthorized)
+	}
+	if c.Issuer == "" {
+		return "", fmt.Errorf("%w: no issuer", ErrUnauthorized)
+	}
+	return c.Issuer, nil
+}
