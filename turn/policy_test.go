@@ -3,6 +3,7 @@ package turn
 import (
 	"errors"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -59,8 +60,13 @@ func TestPolicy(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	if err := (Config{RelayIP: "203.0.113.1"}).WithDefaults().Validate(); err != nil {
+	def := Config{RelayIP: "203.0.113.1"}.WithDefaults()
+	if err := def.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if def.Listen != ":3478" || def.TLSListen != ":5349" || def.UDPSockets != runtime.GOMAXPROCS(0) ||
+		def.RelayPortMin != 49152 || def.RelayPortMax != 65535 || def.UserQuota < 1 {
+		t.Fatalf("defaults: %+v", def)
 	}
 	tests := []struct {
 		name   string
