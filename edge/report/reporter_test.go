@@ -53,8 +53,10 @@ func (s *fakeSink) got() ([]Batch, int) {
 	return append([]Batch(nil), s.batches...), s.calls
 }
 
-func rm(name string) *livekit.Room            { return &livekit.Room{Name: name} }
-func pi(sid string) *livekit.ParticipantInfo { return &livekit.ParticipantInfo{Sid: sid, Identity: sid} }
+func rm(name string) *livekit.Room { return &livekit.Room{Name: name} }
+func pi(sid string) *livekit.ParticipantInfo {
+	return &livekit.ParticipantInfo{Sid: sid, Identity: sid}
+}
 
 // run starts r in the bubble and returns a stop that waits for it.
 func run(t *testing.T, r *Reporter) (stop func()) {
