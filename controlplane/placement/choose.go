@@ -71,10 +71,20 @@ type Policy struct {
 	DefaultRegion string `yaml:"defaultRegion"`
 	// CIDRs map client source prefixes to regions; the longest match wins.
 	CIDRs []CIDRRegion `yaml:"cidrs"`
+	// RecentWindow is how long this replica remembers its own placements
+	// while the fleet's gossiped load and room directory catch up (default
+	// 10 s, twice the LAN load interval): a join storm is spread over the
+	// region's edges instead of piling onto the one that looked idlest, and
+	// a room's second participant follows its first before the directory
+	// says where that one went.
+	RecentWindow time.Duration `yaml:"recentWindow"`
 }
 
 // Validate checks the policy.
 func (p Policy) Validate() error {
+	if p.RecentWindow < 0 {
+		return fmt.Errorf("%w: recentWindow %s is negative", ErrInvalid, p.RecentWindow)
+	}
 	for i, c := range p.CIDRs {
 		if !c.Prefix.IsValid() || c.Region == "" {
 			return fmt.Errorf("%w: cidrs[%d]: want a prefix and a region", ErrInvalid, i)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/spacecast/spacecast/gossip"
 )
@@ -24,6 +25,7 @@ var _ FleetView = (*gossip.Node)(nil)
 type Gossip struct {
 	view   FleetView
 	policy Policy
+	recent *recent
 }
 
 var _ Placer = (*Gossip)(nil)
@@ -36,7 +38,11 @@ func NewGossip(view FleetView, policy Policy) (*Gossip, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, err
 	}
-	return &Gossip{view: view, policy: policy}, nil
+	w := policy.RecentWindow
+	if w == 0 {
+		w = 10 * time.Second
+	}
+	return &Gossip{view: view, policy: policy, recent: newRecent(w, time.Now)}, nil
 }
 
 // Place implements Placer. The room directory is keyed by RoomID (the room
@@ -49,7 +55,8 @@ func (g *Gossip) Place(ctx context.Context, req Request) (Placement, error) {
 	if room == "" {
 		room = req.RoomAlias
 	}
-	return Choose(g.policy, FleetOf(g.view.Nodes(), g.view.Hosts(room)), req)
+	f := FleetOf(g.view.Nodes(), g.view.Hosts(room))
+	return g.recent.place(room, f, func(f Fleet) (Placement, error) { return Choose(g.policy, f, req) })
 }
 
 // FleetOf converts a gossip snapshot to a placement Fleet: edges only,

@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// TestFleet runs a control plane and three edges (a1, a2 in region a; b1
-// in region b), each a process in its own namespace, and walks through
-// what a fleet must survive. Every step names the measured time in the
+// TestFleet runs two control-plane replicas and three edges (a1, a2 in
+// region a; b1 in region b), each a process in its own namespace, and
+// walks through what a fleet must survive; at every step both replicas
+// must list the same regions and edges. Every step names the measured time in the
 // test log (go test -v) so that the detection and convergence times can be
 // read off a run.
 func TestFleet(t *testing.T) {
@@ -20,7 +21,8 @@ func TestFleet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	w := newWorld(t, ctx)
-	w.startControlPlane()
+	w.startControlPlane("cp-1")
+	w.startControlPlane("cp-2") // a second replica: it must see the same fleet
 	a1, a2, b1 := w.addEdge("edge-a1", "a"), w.addEdge("edge-a2", "a"), w.addEdge("edge-b1", "b")
 	probe := func(p *proc) string { return "http://" + p.addr() + ":" + signalPort + "/probe" }
 
@@ -28,7 +30,7 @@ func TestFleet(t *testing.T) {
 		r := w.regions()
 		return slices.Equal(r["a"], sortedURLs(probe(a1), probe(a2))) && slices.Equal(r["b"], []string{probe(b1)})
 	})
-	t.Logf("fleet formed: the control plane lists all three edges %s after they started", took.Round(time.Millisecond))
+	t.Logf("fleet formed: both replicas list all three edges %s after the edges started", took.Round(time.Millisecond))
 	// The probe URLs answer as clients expect.
 	resp, err := w.hc.Get(probe(b1))
 	if err != nil || resp.StatusCode != http.StatusNoContent {
@@ -72,13 +74,15 @@ func TestFleet(t *testing.T) {
 	if firstConn == nil {
 		t.Fatalf("connect to %s: HTTP %d", x, code)
 	}
+	// Each try is a new room: a room placed once follows its first
+	// placement for a while (sticky), even before anyone connects.
 	var y string
-	took = w.eventually("a second room placed on the less loaded edge", 15*time.Second, func() bool {
-		a, c := w.join(r2, hintA)
+	took = w.eventually("a new room placed on the less loaded edge", 15*time.Second, func() bool {
+		a, c := w.join(w.room(owner, space, "probe"), hintA)
 		y = a.Edge.NodeID
 		return c == 200 && y != x
 	})
-	t.Logf("load of %s seen by placement after %s", x, took.Round(time.Millisecond))
+	t.Logf("a new room placed away from %s (busier) after %s", x, took.Round(time.Millisecond))
 	for i := range 3 {
 		a, c := w.join(r1, hintA)
 		if c != 200 || a.Edge.NodeID != x {

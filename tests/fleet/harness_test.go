@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -78,7 +79,8 @@ type world struct {
 	dir    string
 	env    []string
 	net    *netns.Network
-	cp     *proc
+	cp     *proc   // the replica the test calls
+	cps    []*proc // every replica
 	edges  map[string]*proc
 	api    string // http://cp:8080/v1
 	hc     *http.Client
@@ -143,41 +145,58 @@ func (w *world) write(name, body string) string {
 	return p
 }
 
-// startControlPlane creates the API client and starts the control plane.
-func (w *world) startControlPlane() {
+// startControlPlane starts a control-plane replica with a store of its
+// own (SQLite). The first one gets the API client the test uses; others
+// join the fleet through the first and serve the public region list (a
+// shared store is PostgreSQL's job).
+func (w *world) startControlPlane(name string) *proc {
 	w.t.Helper()
 	h, err := w.net.AddHost(w.ctx)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	data := filepath.Join(w.dir, "cp-data")
-	out, err := exec.CommandContext(w.ctx, w.bin, "admin", "client", "create", "--data", data, "--name", "fleet", "--json").Output()
-	if err != nil {
-		w.t.Fatalf("admin client create: %v", err)
+	data := filepath.Join(w.dir, name+"-data")
+	seeds := "[]"
+	if w.cp == nil {
+		out, err := exec.CommandContext(w.ctx, w.bin, "admin", "client", "create", "--data", data, "--name", "fleet", "--json").Output()
+		if err != nil {
+			w.t.Fatalf("admin client create: %v", err)
+		}
+		var c struct{ ClientID, ClientSecret string }
+		if err := json.Unmarshal(out, &c); err != nil {
+			w.t.Fatalf("admin output %s: %v", out, err)
+		}
+		w.client.ID, w.client.Secret = c.ClientID, c.ClientSecret
+	} else {
+		seeds = "[" + w.cp.addr() + ":" + gossipPort + "]"
 	}
-	var c struct{ ClientID, ClientSecret string }
-	if err := json.Unmarshal(out, &c); err != nil {
-		w.t.Fatalf("admin output %s: %v", out, err)
-	}
-	w.client.ID, w.client.Secret = c.ClientID, c.ClientSecret
 	ip := h.Addr().String()
-	cfg := w.write("cp.yaml", fmt.Sprintf(`log: {level: info}
+	cfg := w.write(name+".yaml", fmt.Sprintf(`log: {level: info}
 controlplane:
   listen: %[1]s:%[2]s
   publicURL: http://%[1]s:%[2]s
 store: {dataDir: %[3]s}
 gossip:
-  nodeId: cp-1
+  nodeId: %[5]s
   region: a
   bindAddr: %[1]s:%[4]s
+  seeds: %[6]s
   profile: lan
 placement:
   defaultRegion: a
-`, ip, apiPort, data, gossipPort))
-	w.cp = &proc{name: "cp-1", host: h, args: []string{"controlplane", "--config", cfg}}
-	w.api = "http://" + ip + ":" + apiPort + "/v1"
-	w.run(w.cp)
-	w.eventually("control plane ready", 20*time.Second, func() bool {
+  # Short, so that the steps below check placement over what gossip says
+  # (load, the room directory) rather than this replica's own memory of
+  # its placements (unit-tested in controlplane/placement).
+  recentWindow: 1s
+`, ip, apiPort, data, gossipPort, name, seeds))
+	p := &proc{name: name, host: h, args: []string{"controlplane", "--config", cfg}}
+	if w.cp == nil {
+		w.cp = p
+		w.api = "http://" + ip + ":" + apiPort + "/v1"
+	}
+	w.cps = append(w.cps, p)
+	w.run(p)
+	w.eventually(name+" ready", 20*time.Second, func() bool {
 		resp, err := w.hc.Get("http://" + ip + ":" + apiPort + "/readyz")
 		if err != nil {
 			return false
@@ -185,6 +204,7 @@ placement:
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
+	return p
 }
 
 // addEdge starts an edge of region in a new namespace.
@@ -376,8 +396,25 @@ func (w *world) join(rm room, body map[string]any) (joinAnswer, int) {
 	return a, c
 }
 
-// regions reads GET /v1/regions: region → probe URLs.
+// regions reads GET /v1/regions of the first replica: region → probe
+// URLs. Every replica must give the same answer (one fleet view): when they
+// differ, the answer is nil, and the callers' conditions fail until they
+// converge.
 func (w *world) regions() map[string][]string {
+	w.t.Helper()
+	var first map[string][]string
+	for i, cp := range w.cps {
+		r := w.regionsOf(cp)
+		if i == 0 {
+			first = r
+		} else if !reflect.DeepEqual(first, r) {
+			return nil
+		}
+	}
+	return first
+}
+
+func (w *world) regionsOf(cp *proc) map[string][]string {
 	w.t.Helper()
 	var l struct {
 		Regions []struct {
@@ -385,8 +422,13 @@ func (w *world) regions() map[string][]string {
 			ProbeURLs []string `json:"probeUrls"`
 		} `json:"regions"`
 	}
-	if c := w.call("GET", "/regions", "", nil, &l); c != 200 {
-		w.t.Fatalf("regions: %d", c)
+	resp, err := w.hc.Get("http://" + cp.addr() + ":" + apiPort + "/v1/regions")
+	if err != nil {
+		w.t.Fatalf("regions of %s: %v", cp.name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&l) != nil {
+		w.t.Fatalf("regions of %s: HTTP %d", cp.name, resp.StatusCode)
 	}
 	out := map[string][]string{}
 	for _, r := range l.Regions {
