@@ -95,6 +95,15 @@ func (s *Store) GetRoomByAlias(ctx context.Context, alias string) (store.Room, e
 	return r, translate("get room by alias", err)
 }
 
+// GetRoomByID returns the room with the id, whatever its client (ids are
+// unique deployment-wide). Webhook delivery uses it: edges know a room only
+// by its id. It scans the rooms table (no index on id alone), which is fine
+// at the rate of call starts and ends.
+func (s *Store) GetRoomByID(ctx context.Context, id store.RoomID) (store.Room, error) {
+	r, err := scanRoom(s.st.getRoomByID.QueryRowContext(ctx, id))
+	return r, translate("get room by id", err)
+}
+
 // ListRooms lists the rooms of a space, newest first, with their total. An
 // unknown space gives store.ErrNotFound.
 func (s *Store) ListRooms(ctx context.Context, client store.ClientID, space store.SpaceID, p store.Page) ([]store.Room, int, error) {

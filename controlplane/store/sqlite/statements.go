@@ -44,7 +44,7 @@ type statements struct {
 	insertInvite, getInvite, activateInvite, inviteState, upsertMemberNoLower *sql.Stmt
 	// rooms and room members
 	insertRoom, getRoom, getRoomByAlias, listRooms, countRooms, updateRoom, deleteRoom *sql.Stmt
-	upsertRoomMember, getRoomMember, listRoomMembers, roomExists                       *sql.Stmt
+	upsertRoomMember, getRoomMember, listRoomMembers, roomExists, getRoomByID          *sql.Stmt
 	// access links
 	insertLink, getLink, redeemLink, linkState *sql.Stmt
 	// webhooks
@@ -116,6 +116,7 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&st.getRoom, r, `SELECT ` + roomCols + ` FROM rooms WHERE client_id = ? AND space_id = ? AND id = ?`},
 		{&st.getRoomByAlias, r, `SELECT ` + roomCols + ` FROM rooms WHERE alias = ?`},
+		{&st.getRoomByID, r, `SELECT ` + roomCols + ` FROM rooms WHERE id = ?`},
 		{&st.listRooms, r, `SELECT ` + roomCols + ` FROM rooms WHERE client_id = ? AND space_id = ?
 			ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`},
 		{&st.countRooms, r, `SELECT COUNT(*) FROM rooms WHERE client_id = ? AND space_id = ?`},

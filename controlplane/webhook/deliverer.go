@@ -1,0 +1,416 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+// Sentinel errors.
+var (
+	// ErrInvalidConfig marks an unusable `webhooks:` section or Deps.
+	ErrInvalidConfig = errors.New("webhook: invalid config")
+	// ErrRunning: Run was called twice.
+	ErrRunning = errors.New("webhook: already running")
+	// ErrClosed: the component was closed.
+	ErrClosed = errors.New("webhook: closed")
+)
+
+// Config is the `webhooks:` section.
+type Config struct {
+	// Workers is the number of concurrent deliveries (4). Each room's
+	// events go to one worker, in order.
+	Workers int `yaml:"workers"`
+	// QueueSize bounds the events waiting for delivery (1024, split among
+	// the workers). An event that does not fit is dropped and counted.
+	QueueSize int `yaml:"queueSize"`
+	// Timeout bounds one delivery attempt, connection included (10 s).
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many times an attempt that failed on the network, with
+	// a 5xx or with a 429 is retried (3); then the event is dropped.
+	Retries int `yaml:"retries"`
+	// RetryBackoff is the first retry's delay (1 s), doubled per retry up
+	// to MaxBackoff (30 s), each jittered to between half and all of it. A
+	// 429 or 503 with Retry-After in seconds waits that long (at most
+	// MaxBackoff).
+	RetryBackoff time.Duration `yaml:"retryBackoff"`
+	MaxBackoff   time.Duration `yaml:"maxBackoff"`
+	// AllowPrivate lets deliveries reach loopback, private, link-local and
+	// other non-public addresses. Off in production: a space owner could
+	// otherwise make the control plane call its internal network or the
+	// cloud metadata service.
+	AllowPrivate bool `yaml:"allowPrivate"`
+	// Allow lists non-public prefixes (CIDR or single addresses) that
+	// deliveries may reach anyway (an internal receiver).
+	Allow []string `yaml:"allow"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Workers: 4, QueueSize: 1024, Timeout: 10 * time.Second, Retries: 3,
+		RetryBackoff: time.Second, MaxBackoff: 30 * time.Second}
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...))
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		bad("workers must be 1 to 1024")
+	}
+	if c.QueueSize < c.Workers {
+		bad("queueSize must be at least workers")
+	}
+	if c.Timeout <= 0 {
+		bad("timeout must be > 0")
+	}
+	if c.Retries < 0 || c.Retries > 20 {
+		bad("retries must be 0 to 20")
+	}
+	if c.RetryBackoff <= 0 || c.MaxBackoff < c.RetryBackoff {
+		bad("retryBackoff must be > 0 and maxBackoff at least retryBackoff")
+	}
+	if _, err := newGuard(c.AllowPrivate, c.Allow); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Store is what the Deliverer reads: sqlite.Store has both.
+type Store interface {
+	// GetRoomByID finds a room by id whatever its client.
+	GetRoomByID(ctx context.Context, id store.RoomID) (store.Room, error)
+	GetWebhook(ctx context.Context, client store.ClientID, space store.SpaceID) (store.Webhook, error)
+}
+
+// Deps are what a Deliverer works with.
+type Deps struct {
+	Store  Store // required
+	Logger *slog.Logger
+	// Registerer takes the counters; nil: not registered.
+	Registerer prometheus.Registerer
+}
+
+// Deliverer delivers events to the spaces' webhooks. Deliver may be called
+// from any goroutine and never blocks; Run does the work.
+type Deliverer struct {
+	cfg    Config
+	store  Store
+	log    *slog.Logger
+	tr     *http.Transport
+	client *http.Client
+	queues []chan Event
+	m      delivererMetrics
+
+	mu      sync.Mutex
+	running bool
+	done    chan struct{}
+	once    sync.Once
+}
+
+type delivererMetrics struct {
+	delivered prometheus.Counter
+	retried   prometheus.Counter
+	failed    *prometheus.CounterVec // reason: exhausted, rejected, forbidden_address, bad_url, store
+	dropped   *prometheus.CounterVec // reason: queue_full, closed, shutdown
+	skipped   *prometheus.CounterVec // reason: no_room, no_webhook, inactive
+}
+
+// New checks cfg and deps and builds a Deliverer; it starts nothing.
+func New(cfg Config, deps Deps) (*Deliverer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Store == nil {
+		return nil, fmt.Errorf("%w: Deps.Store is required", ErrInvalidConfig)
+	}
+	g, err := newGuard(cfg.AllowPrivate, cfg.Allow)
+	if err != nil {
+		return nil, err
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second, Control: g.control}
+	tr := &http.Transport{
+		Proxy:                 nil, // a proxy would dial for us, round the guard
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       60 * time.Second,
+		TLSHandshakeTimeout:   cfg.Timeout,
+		ResponseHeaderTimeout: cfg.Timeout,
+	}
+	d := &Deliverer{
+		cfg: cfg, store: deps.Store, log: log.With("component", "webhook"), tr: tr,
+		client: &http.Client{
+			Transport: tr,
+			// A redirect is the receiver's answer, not a new target: the
+			// webhook's URL is what its owner registered.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		done: make(chan struct{}),
+		m: delivererMetrics{
+			delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_delivered_total", Help: "Webhook events the receiver accepted (2xx)."}),
+			retried:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_retries_total", Help: "Retried webhook delivery attempts."}),
+			failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_failed_total",
+				Help: "Webhook events given up on after trying: retries exhausted, refused by the receiver, forbidden address, bad URL, store error."}, []string{"reason"}),
+			dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_dropped_total",
+				Help: "Webhook events dropped before or between attempts: queue full, closed, shutdown."}, []string{"reason"}),
+			skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_skipped_total",
+				Help: "Events with nobody to deliver to: unknown room, no webhook, inactive webhook."}, []string{"reason"}),
+		},
+	}
+	per := cfg.QueueSize / cfg.Workers
+	for range cfg.Workers {
+		d.queues = append(d.queues, make(chan Event, per))
+	}
+	if deps.Registerer != nil {
+		for _, c := range []prometheus.Collector{d.m.delivered, d.m.retried, d.m.failed, d.m.dropped, d.m.skipped} {
+			if err := deps.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("webhook: metrics: %w", err)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Deliver queues ev for delivery; false when it was dropped (a full queue,
+// or the Deliverer is closed). It never blocks.
+func (d *Deliverer) Deliver(ev Event) bool {
+	select {
+	case <-d.done:
+		d.m.dropped.WithLabelValues("closed").Inc()
+		return false
+	default:
+	}
+	h := fnv.New32a()
+	h.Write([]byte(ev.RoomID))
+	select {
+	case d.queues[h.Sum32()%uint32(len(d.queues))] <- ev:
+		return true
+	default:
+		d.m.dropped.WithLabelValues("queue_full").Inc()
+		d.log.Warn("webhook queue full: event dropped", "room", ev.RoomID, "event", ev.Name)
+		return false
+	}
+}
+
+// Run delivers until ctx ends or Close is called, then stops the attempts
+// in flight, counts what is left in the queues as dropped and returns nil.
+func (d *Deliverer) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.running {
+		d.mu.Unlock()
+		return ErrRunning
+	}
+	d.running = true
+	d.mu.Unlock()
+	defer d.tr.CloseIdleConnections()
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, q := range d.queues {
+		wg.Go(func() { d.work(wctx, q) })
+	}
+	select {
+	case <-ctx.Done():
+	case <-d.done:
+	}
+	cancel()
+	wg.Wait()
+	left := 0
+	for _, q := range d.queues {
+		for len(q) > 0 {
+			<-q
+			left++
+		}
+	}
+	if left > 0 {
+		d.m.dropped.WithLabelValues("shutdown").Add(float64(left))
+		d.log.Warn("webhook events left undelivered at shutdown", "events", left)
+	}
+	return nil
+}
+
+// Close stops Run and makes Deliver drop; safe to call twice.
+func (d *Deliverer) Close() error {
+	d.once.Do(func() { close(d.done) })
+	return nil
+}
+
+func (d *Deliverer) work(ctx context.Context, q chan Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-q:
+			d.deliver(ctx, ev)
+		}
+	}
+}
+
+// outcome of one attempt.
+type outcome int
+
+const (
+	delivered outcome = iota
+	retry
+	final
+)
+
+func (d *Deliverer) deliver(ctx context.Context, ev Event) {
+	log := d.log.With("room", string(ev.RoomID), "event", string(ev.Name))
+	if ev.ClientID == "" || ev.SpaceID == "" {
+		rm, err := d.store.GetRoomByID(ctx, ev.RoomID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			d.m.skipped.WithLabelValues("no_room").Inc()
+			return
+		case err != nil:
+			d.fail(ctx, log, "store", err)
+			return
+		}
+		ev.ClientID, ev.SpaceID = rm.ClientID, rm.SpaceID
+	}
+	wh, err := d.store.GetWebhook(ctx, ev.ClientID, ev.SpaceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		d.m.skipped.WithLabelValues("no_webhook").Inc()
+		return
+	case err != nil:
+		d.fail(ctx, log, "store", err)
+		return
+	case !wh.IsActive:
+		d.m.skipped.WithLabelValues("inactive").Inc()
+		return
+	}
+	payload, err := Envelope(wh.Secret, Body{EventName: ev.Name, RoomID: string(ev.RoomID), SpaceID: string(ev.SpaceID), RecordID: ev.RecordID})
+	if err != nil {
+		d.fail(ctx, log, "encode", err)
+		return
+	}
+	id := deliveryID()
+	log = log.With("space", string(ev.SpaceID), "delivery", id)
+	var wait time.Duration
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			d.m.retried.Inc()
+			if !sleep(ctx, wait) {
+				d.m.dropped.WithLabelValues("shutdown").Inc()
+				return
+			}
+		}
+		out, reason, retryAfter, err := d.attempt(ctx, wh.URL, payload, ev.Name, id)
+		switch out {
+		case delivered:
+			d.m.delivered.Inc()
+			log.Debug("webhook delivered", "attempts", attempt+1)
+			return
+		case final:
+			d.fail(ctx, log, reason, err)
+			return
+		}
+		if attempt == d.cfg.Retries {
+			d.fail(ctx, log, "exhausted", err)
+			return
+		}
+		wait = d.backoff(attempt+1, retryAfter)
+	}
+}
+
+func (d *Deliverer) fail(ctx context.Context, log *slog.Logger, reason string, err error) {
+	if ctx.Err() != nil {
+		d.m.dropped.WithLabelValues("shutdown").Inc()
+		return
+	}
+	d.m.failed.WithLabelValues(reason).Inc()
+	log.Warn("webhook delivery failed", "reason", reason, "err", err)
+}
+
+// attempt POSTs once. retryAfter is the receiver's Retry-After (0: none).
+func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, name EventName, id string) (out outcome, reason string, retryAfter time.Duration, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return final, "bad_url", 0, fmt.Errorf("webhook: url %q is not an absolute http(s) URL", raw)
+	}
+	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), bytes.NewReader(payload))
+	if err != nil {
+		return final, "bad_url", 0, fmt.Errorf("webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Spacecast-Webhook/1")
+	req.Header.Set("X-Spacecast-Event", string(name))
+	req.Header.Set("X-Spacecast-Delivery", id)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrForbiddenAddress) {
+			return final, "forbidden_address", 0, err
+		}
+		return retry, "", 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	switch code := resp.StatusCode; {
+	case code/100 == 2:
+		return delivered, "", 0, nil
+	case code == http.StatusTooManyRequests || code/100 == 5:
+		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+			retryAfter = time.Duration(s) * time.Second
+		}
+		return retry, "", retryAfter, fmt.Errorf("webhook: receiver answered %d", code)
+	default:
+		return final, "rejected", 0, fmt.Errorf("webhook: receiver answered %d", code)
+	}
+}
+
+// backoff is the wait before retry n (1, 2, …): RetryBackoff·2^(n-1) up to
+// MaxBackoff, jittered to between half and all of it; a Retry-After
+// replaces it (capped at MaxBackoff).
+func (d *Deliverer) backoff(n int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, d.cfg.MaxBackoff)
+	}
+	b := min(d.cfg.RetryBackoff<<min(n-1, 20), d.cfg.MaxBackoff)
+	return b/2 + rand.N(b/2+1)
+}
+
+func deliveryID() string {
+	b := make([]byte, 12)
+	_, _ = crand.Read(b) // never fails (crypto/rand panics instead)
+	return hex.EncodeToString(b)
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,104 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/internal/cluster"
+)
+
+// Handler serves report.Path on the control plane's internal surface
+// (controlplane.Deps.Internal): edges POST their room-state batches,
+// authenticated with a token signed by a cluster API key (report.Sign).
+type Handler struct {
+	calls *Calls
+	keys  map[string]string
+	log   *slog.Logger
+	now   func() time.Time
+	wait  time.Duration
+}
+
+// NewHandler builds the edge-events handler over calls, accepting tokens
+// signed with any of the cluster's API keys.
+func NewHandler(calls *Calls, cl cluster.Config, log *slog.Logger) (*Handler, error) {
+	if calls == nil {
+		return nil, errors.New("webhook: handler: calls is required")
+	}
+	if len(cl.APIKeys) == 0 {
+		return nil, errors.New("webhook: handler: the cluster has no API keys")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keys := make(map[string]string, len(cl.APIKeys))
+	for k, v := range cl.APIKeys {
+		keys[k] = v
+	}
+	return &Handler{calls: calls, keys: keys, log: log.With("component", "calls"), now: time.Now, wait: 2 * time.Second}, nil
+}
+
+// Serve is the fasthttp handler: 204 when the batch was taken; 401 without
+// a valid token for this body; 403 when the token's edge is not the
+// batch's; 400 for a malformed batch; 405, 404; 503 when the tracker
+// cannot take it now.
+func (h *Handler) Serve(c *fasthttp.RequestCtx) {
+	if string(c.Path()) != report.Path {
+		writeError(c, http.StatusNotFound, "not_found", "no such path")
+		return
+	}
+	if !c.IsPost() {
+		c.Response.Header.Set("Allow", "POST")
+		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return
+	}
+	body := c.PostBody()
+	auth := string(c.Request.Header.Peek("Authorization"))
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || tok == "" {
+		c.Response.Header.Set("WWW-Authenticate", `Bearer realm="spacecast-internal"`)
+		writeError(c, http.StatusUnauthorized, "unauthorized", "a bearer token signed with a cluster key is required")
+		return
+	}
+	edge, err := report.Verify(h.keys, tok, body, h.now())
+	if err != nil {
+		h.log.Warn("edge batch refused", "remote", c.RemoteIP().String(), "err", err)
+		c.Response.Header.Set("WWW-Authenticate", `Bearer realm="spacecast-internal", error="invalid_token"`)
+		writeError(c, http.StatusUnauthorized, "unauthorized", "invalid token")
+		return
+	}
+	b, err := report.Decode(body)
+	if err != nil {
+		writeError(c, http.StatusBadRequest, "invalid_batch", err.Error())
+		return
+	}
+	if b.Edge != edge {
+		writeError(c, http.StatusForbidden, "forbidden", "the token was issued to another edge")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.wait)
+	err = h.calls.Report(ctx, b)
+	cancel()
+	if err != nil {
+		writeError(c, http.StatusServiceUnavailable, "unavailable", "the control plane cannot take the batch now")
+		return
+	}
+	c.SetStatusCode(http.StatusNoContent)
+}
+
+func writeError(c *fasthttp.RequestCtx, status int, code, msg string) {
+	b, _ := json.Marshal(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, msg})
+	c.SetStatusCode(status)
+	c.SetContentType("application/json")
+	c.SetBody(b)
+}
