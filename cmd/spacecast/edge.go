@@ -127,7 +127,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		s.turn = turn.Sockets{}
 	}
-	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
+	media := fleet.Meter(s.udp) // the bandwidth in the advertised load
+	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: media, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
 	var member *fleet.Member
 	var ed *edge.Edge // set below, before anything runs
@@ -136,7 +137,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
-		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict}); err != nil {
+		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: media.BytesOut}); err != nil {
 			_ = node.Close()
 			return err
 		}

@@ -39,6 +39,9 @@ type Deps struct {
 	// CPU measures the process's CPU use in percent of the machine since
 	// the last call; nil uses getrusage.
 	CPU func() float64
+	// BytesOut is the media bytes sent so far (MeteredConn.BytesOut); the
+	// load's bandwidth is its rate. Nil: bandwidth is not reported.
+	BytesOut func() uint64
 	// Evict disconnects the participants a revocation bars (edge.Evict):
 	// room "" means every room, a zero issuedBefore every token. Nil: a
 	// revocation only stops new connections.
@@ -54,7 +57,11 @@ type Member struct {
 	interval time.Duration
 	cpu      func() float64
 	evict    func(room, identity string, issuedBefore time.Time) int
+	bytesOut func() uint64
 	kick     chan struct{}
+
+	lastBytes uint64    // Run's goroutine only
+	lastAt    time.Time // Run's goroutine only
 
 	mu    sync.Mutex
 	rooms map[string]*hosted
@@ -78,7 +85,7 @@ func New(deps Deps) (*Member, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Member{
-		node: deps.Node, log: log.With("component", "fleet"), interval: deps.LoadInterval, cpu: deps.CPU, evict: deps.Evict,
+		node: deps.Node, log: log.With("component", "fleet"), interval: deps.LoadInterval, cpu: deps.CPU, evict: deps.Evict, bytesOut: deps.BytesOut,
 		kick: make(chan struct{}, 1), rooms: map[string]*hosted{}, dirty: map[string]struct{}{},
 	}
 	if m.interval <= 0 {
@@ -175,6 +182,15 @@ func (h *hosted) snapshot() gossip.Room {
 
 func (m *Member) publishLoad() {
 	l := gossip.Load{CPU: m.cpu()}
+	if m.bytesOut != nil {
+		now, b := time.Now(), m.bytesOut()
+		if !m.lastAt.IsZero() {
+			if secs := now.Sub(m.lastAt).Seconds(); secs > 0 {
+				l.BandwidthKbps = int(float64(b-m.lastBytes) * 8 / 1000 / secs)
+			}
+		}
+		m.lastBytes, m.lastAt = b, now
+	}
 	m.mu.Lock()
 	for _, h := range m.rooms {
 		l.Participants += len(h.participants)

@@ -2,7 +2,9 @@ package fleet
 
 import (
 	"context"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,4 +199,58 @@ func TestRusageCPU(t *testing.T) {
 	if v := cpu(); v <= 0 || v > 100 {
 		t.Fatalf("cpu after a busy loop = %v, want (0, 100]", v)
 	}
+}
+
+// The media socket's bytes become the advertised bandwidth.
+func TestBandwidth(t *testing.T) {
+	a, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m := Meter(a)
+	for range 10 {
+		if _, err := m.WriteTo(make([]byte, 1000), b.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.BytesOut() != 10_000 {
+		t.Fatalf("BytesOut = %d, want 10000", m.BytesOut())
+	}
+	node := &fakeNode{rooms: map[string]gossip.Room{}, revoked: map[string]time.Time{}}
+	var sent atomic.Uint64
+	mem, err := New(Deps{Node: node, LoadInterval: 20 * time.Millisecond, BytesOut: sent.Load, CPU: func() float64 { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mem.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// 1 MB/s = 8000 kbit/s, fed in steps.
+	stop := make(chan struct{})
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				sent.Add(5000)
+			}
+		}
+	}()
+	defer func() { close(stop); <-fed }()
+	waitFor(t, "bandwidth near 8000 kbit/s", func() bool {
+		_, l := node.snapshot()
+		return l.BandwidthKbps > 4000 && l.BandwidthKbps < 12000
+	})
 }
