@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/spacecast/spacecast/bench/hist"
 	"github.com/spacecast/spacecast/bench/progress"
 	"github.com/spacecast/spacecast/bench/usage"
@@ -53,6 +55,10 @@ type Step struct {
 	// was delivered then says more about the generator than the server.
 	GeneratorCPUPercent float64 `json:"generatorCpuPercent"`
 	GeneratorLimited    bool    `json:"generatorLimited"`
+	// MachineCPUPercent is the whole machine's busy CPU over the step (100
+	// per core). A saturated machine on which the generator used more CPU
+	// than the server also makes the step generator-limited.
+	MachineCPUPercent float64 `json:"machineCpuPercent"`
 }
 
 // Result is the outcome of a run: plain data, ready for JSON.
@@ -147,8 +153,9 @@ func Measure(ctx context.Context, cfg Options) (Result, error) {
 		if st.GeneratorLimited {
 			limited = "  (generator-limited)"
 		}
-		cfg.Progress.Printf("%s: %8d/s offered  %9.0f sent/s  %9.0f delivered/s  loss %5.2f%%  server %6.2f µs/pkt  generator %6.2f µs/pkt, %3.0f%% CPU%s",
-			cfg.Label, rate, st.SentPPS, st.DeliveredPPS, st.LossPercent, st.ServerCPUMicros, st.GeneratorCPUMicro, st.GeneratorCPUPercent, limited)
+		cfg.Progress.Printf("%s: %8d/s offered  %9.0f sent/s  %9.0f delivered/s  loss %5.2f%%  server %5.2f µs/pkt, %3.0f%% CPU  generator %5.2f µs/pkt, %3.0f%% CPU  machine %3.0f%%%s",
+			cfg.Label, rate, st.SentPPS, st.DeliveredPPS, st.LossPercent, st.ServerCPUMicros, st.ServerCPUPercent,
+			st.GeneratorCPUMicro, st.GeneratorCPUPercent, st.MachineCPUPercent, limited)
 		res.Steps = append(res.Steps, st)
 		if st.DeliveredPPS > res.SaturationPPS {
 			res.SaturationPPS = st.DeliveredPPS
@@ -282,6 +289,7 @@ func (g *generator) step(ctx context.Context, rate int) (Step, error) {
 	sent0, del0 := g.sent.Load(), g.delivered.Load()
 	srv0 := g.cpu(ctx, g.cfg.ServerCPU)
 	gen0 := g.cpu(ctx, g.cfg.Generator)
+	mach0 := machineBusy()
 	t0 := time.Now()
 	g.rate.Store(int64(rate))
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -311,6 +319,7 @@ wait:
 	sent, del := g.sent.Load()-sent0, g.delivered.Load()-del0
 	srv1 := g.cpu(ctx, g.cfg.ServerCPU)
 	gen1 := g.cpu(ctx, g.cfg.Generator)
+	mach1 := machineBusy()
 	st := Step{
 		OfferedPPS:   rate,
 		SentPPS:      float64(sent) / elapsed.Seconds(),
@@ -334,9 +343,28 @@ wait:
 			st.GeneratorCPUMicro = 1e6 * (gen1 - gen0) / float64(del)
 		}
 	}
+	if mach0 >= 0 && mach1 >= mach0 {
+		st.MachineCPUPercent = 100 * (mach1 - mach0) / span
+	}
 	cores := float64(min(runtime.GOMAXPROCS(0), runtime.NumCPU()))
-	st.GeneratorLimited = st.SentPPS < 0.9*float64(rate) || st.GeneratorCPUPercent >= 85*cores
+	st.GeneratorLimited = st.SentPPS < 0.9*float64(rate) || st.GeneratorCPUPercent >= 85*cores ||
+		(st.MachineCPUPercent >= 90*float64(runtime.NumCPU()) && st.ServerCPUPercent > 0 && st.GeneratorCPUPercent > st.ServerCPUPercent)
 	return st, ctx.Err()
+}
+
+// machineBusy is the machine's busy CPU seconds so far (all cores); -1
+// when /proc/stat cannot be read.
+func machineBusy() float64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return -1
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return -1
+	}
+	c := st.CPUTotal
+	return c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal
 }
 
 // cpu reads src's CPU seconds; -1 when there is no source or it failed.

@@ -205,7 +205,7 @@ func TestGeneratorLimited(t *testing.T) {
 	}
 	var warned bool
 	for _, w := range r.Warnings {
-		warned = warned || strings.Contains(w, "saturation figure is the generator's limit")
+		warned = warned || strings.Contains(w, "saturation figure is a lower bound")
 	}
 	if !warned {
 		t.Errorf("no warning: %q", r.Warnings)

@@ -319,7 +319,7 @@ func (b *Bench) fill(r *result.Result, runs []run) {
 		pctPlot.Lines = append(pctPlot.Lines, srvPct, genPct)
 		if s.limited {
 			r.Resources.GeneratorLimited = true
-			r.Warn("%s: at its saturation step the generator could not offer the rate or kept its cores busy (%.0f%% CPU): the saturation figure is the generator's limit, a lower bound for the server", s.t.label, s.sat.GeneratorCPUPercent)
+			r.Warn("%s: at its saturation step the generator could not offer the rate, kept its cores busy, or outweighed the server on a saturated machine (generator %.0f%%, server %.0f%%, machine %.0f%% CPU): the saturation figure is a lower bound for the server", s.t.label, s.sat.GeneratorCPUPercent, s.sat.ServerCPUPercent, s.sat.MachineCPUPercent)
 		}
 		if s.noCPU {
 			r.Warn("%s: the server's CPU was not measured (give --server-pid or --metrics-url): no CPU per packet", s.t.label)
@@ -408,6 +408,7 @@ func summarize(t target, runs []run) summary {
 			ServerCPUMicros:     pick(func(x Step) float64 { return x.ServerCPUMicros }),
 			GeneratorCPUMicro:   pick(func(x Step) float64 { return x.GeneratorCPUMicro }),
 			GeneratorCPUPercent: pick(func(x Step) float64 { return x.GeneratorCPUPercent }),
+			MachineCPUPercent:   pick(func(x Step) float64 { return x.MachineCPUPercent }),
 		})
 	}
 	return s
@@ -420,6 +421,7 @@ func (s summary) metrics(r *result.Result, pre string) {
 	r.Add(pre+"cpu_us_per_packet", result.UnitUs, s.cpuUs, who+": server CPU time per relayed packet at the saturation step")
 	r.Add(pre+"generator_cpu_us_per_packet", result.UnitUs, s.sat.GeneratorCPUMicro, who+": the generator's CPU time per delivered packet at the saturation step")
 	r.Add(pre+"generator_cpu_at_saturation", result.UnitPercent, s.sat.GeneratorCPUPercent, who+": the generator's CPU at the saturation step (100 per core)")
+	r.Add(pre+"machine_cpu_at_saturation", result.UnitPercent, s.sat.MachineCPUPercent, who+": the whole machine's busy CPU at the saturation step (100 per core)")
 	r.Add(pre+"loss_at_saturation", result.UnitPercent, s.sat.LossPercent, who+": packets sent but not delivered at the saturation step")
 	if len(s.steps) > 0 {
 		first := s.steps[0]
@@ -462,7 +464,7 @@ func stepsTable(runs []run) result.Table {
 		Name:  "steps",
 		Label: "target, run, offered /s",
 		Columns: []string{"offered /s", "sent /s", "delivered /s", "loss %", "server CPU %", "server µs/pkt",
-			"generator CPU %", "generator µs/pkt", "generator-limited"},
+			"generator CPU %", "generator µs/pkt", "generator-limited", "machine CPU %"},
 	}
 	for _, rn := range runs {
 		for _, st := range rn.res.Steps {
@@ -473,7 +475,7 @@ func stepsTable(runs []run) result.Table {
 			t.Rows = append(t.Rows, result.TableRow{
 				Label: fmt.Sprintf("%s run %d, %d/s", rn.t.label, rn.n, st.OfferedPPS),
 				Values: []float64{float64(st.OfferedPPS), st.SentPPS, st.DeliveredPPS, st.LossPercent, st.ServerCPUPercent,
-					st.ServerCPUMicros, st.GeneratorCPUPercent, st.GeneratorCPUMicro, lim},
+					st.ServerCPUMicros, st.GeneratorCPUPercent, st.GeneratorCPUMicro, lim, st.MachineCPUPercent},
 			})
 		}
 	}
