@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,7 +22,9 @@ import (
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/controlplane/web"
+	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/edge/report"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
@@ -163,7 +166,11 @@ func runDev(ctx context.Context, e env, args []string) error {
 	edgeCfg.Region = "dev"
 	edgeCfg.RTC.UDPPort = l.rtc.LocalAddr().(*net.UDPAddr).Port
 	edgeCfg.TURNURLs = turnURLs
-	ed, err := edge.New(edgeCfg, edge.Deps{Logger: log, Cluster: cl, Registerer: reg, UDP: l.rtc, Signal: l.edge})
+	hooks, err := devWebhooks(st, cl, edgeCfg.NodeID, log, reg)
+	if err != nil {
+		return err
+	}
+	ed, err := edge.New(edgeCfg, edge.Deps{Logger: log, Cluster: cl, Registerer: reg, UDP: l.rtc, Signal: l.edge, Observer: hooks.reporter})
 	if err != nil {
 		return err
 	}
@@ -177,7 +184,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	cp, err := controlplane.New(cpCfg, controlplane.Deps{
-		Store: st, Logger: log, Cluster: cl, Page: page.Handler(),
+		Store: st, Logger: log, Cluster: cl, Page: page.Handler(), Internal: hooks.internal.Serve,
 		Placer: placement.Static{Edge: placement.Placement{
 			NodeID: edgeCfg.NodeID, Region: edgeCfg.Region, SignalURL: edgeURL, TURNURLs: turnURLs,
 		}},
@@ -190,6 +197,9 @@ func runDev(ctx context.Context, e env, args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ts.Run(gctx) })
 	g.Go(func() error { return ed.Run(gctx) })
+	g.Go(func() error { return hooks.deliverer.Run(gctx) })
+	g.Go(func() error { return hooks.calls.Run(gctx) })
+	g.Go(func() error { return hooks.reporter.Run(gctx) })
 	api := l.api
 	l.api = nil
 	g.Go(func() error { return cp.Run(gctx, api) })
@@ -199,6 +209,39 @@ func runDev(ctx context.Context, e env, args []string) error {
 	}
 	log.Info("spacecast dev stopped")
 	return nil
+}
+
+// devHooks are dev's webhook parts: the edge's Reporter feeds the call
+// tracker in-process (no HTTP), the tracker has the Deliverer send
+// call_started / call_finished. The edge-events endpoint is served too, for
+// edges run apart against this control plane.
+type devHooks struct {
+	deliverer *webhook.Deliverer
+	calls     *webhook.Calls
+	reporter  *report.Reporter
+	internal  *webhook.Handler
+}
+
+func devWebhooks(st webhook.Store, cl cluster.Config, node string, log *slog.Logger, reg prometheus.Registerer) (devHooks, error) {
+	var h devHooks
+	cfg := webhook.DefaultConfig()
+	// Dev serves this machine: receivers on loopback are allowed, the rest
+	// of the non-public addresses are not.
+	cfg.Allow = []string{"127.0.0.0/8", "::1/128"}
+	var err error
+	if h.deliverer, err = webhook.New(cfg, webhook.Deps{Store: st, Logger: log, Registerer: reg}); err != nil {
+		return h, err
+	}
+	if h.calls, err = webhook.NewCalls(webhook.DefaultCallsConfig(), h.deliverer, log, nil); err != nil {
+		return h, err
+	}
+	if h.reporter, err = report.New(report.Config{Node: node}, report.Deps{Sink: h.calls, Logger: log, Registerer: reg}); err != nil {
+		return h, err
+	}
+	if h.internal, err = webhook.NewHandler(h.calls, cl, log); err != nil {
+		return h, err
+	}
+	return h, nil
 }
 
 // devListeners are the sockets of `spacecast dev`, opened before serving.
