@@ -232,7 +232,7 @@ func devWebhooks(st webhook.Store, cl cluster.Config, node string, log *slog.Log
 	if h.deliverer, err = webhook.New(cfg, webhook.Deps{Store: st, Logger: log, Registerer: reg}); err != nil {
 		return h, err
 	}
-	if h.calls, err = webhook.NewCalls(webhook.DefaultCallsConfig(), h.deliverer, log, nil); err != nil {
+	if h.calls, err = webhook.NewCalls(cfg.Calls, h.deliverer, log, nil); err != nil {
 		return h, err
 	}
 	if h.reporter, err = report.New(report.Config{Node: node}, report.Deps{Sink: h.calls, Logger: log, Registerer: reg}); err != nil {

@@ -60,12 +60,14 @@ type Config struct {
 	// Allow lists non-public prefixes (CIDR or single addresses) that
 	// deliveries may reach anyway (an internal receiver).
 	Allow []string `yaml:"allow"`
+	// Calls tunes the call tracker (NewCalls).
+	Calls CallsConfig `yaml:"calls"`
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{Workers: 4, QueueSize: 1024, Timeout: 10 * time.Second, Retries: 3,
-		RetryBackoff: time.Second, MaxBackoff: 30 * time.Second}
+		RetryBackoff: time.Second, MaxBackoff: 30 * time.Second, Calls: DefaultCallsConfig()}
 }
 
 // Validate checks the section.
@@ -90,6 +92,9 @@ func (c Config) Validate() error {
 		bad("retryBackoff must be > 0 and maxBackoff at least retryBackoff")
 	}
 	if _, err := newGuard(c.AllowPrivate, c.Allow); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Calls.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

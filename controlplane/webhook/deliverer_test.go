@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/internal/config"
 )
 
 func TestDeliveryAttempts(t *testing.T) {
@@ -312,5 +314,32 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(DefaultConfig(), Deps{}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("New without a store: %v", err)
+	}
+}
+
+func TestConfigYAML(t *testing.T) {
+	c := DefaultConfig()
+	in := "workers: 8\nqueueSize: 4096\nallowPrivate: false\nallow: [10.20.0.0/16]\ncalls:\n  finishGrace: 10s\n"
+	if err := config.Decode([]byte(in), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Workers != 8 || c.Calls.FinishGrace != 10*time.Second || c.Calls.EdgeTTL != DefaultCallsConfig().EdgeTTL || c.Retries != 3 {
+		t.Fatalf("decoded %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.Decode([]byte("allowPrivat: true\n"), &c); err == nil {
+		t.Fatal("an unknown key decodes")
+	}
+}
+
+func BenchmarkEnvelope(b *testing.B) {
+	body := Body{EventName: CallStarted, RoomID: "6745f0c2a1b2c3d4e5f60718", SpaceID: "6745f0c2a1b2c3d4e5f60719"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Envelope("whsec_0123456789abcdef0123456789abcdef", body); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
@@ -17,7 +18,13 @@ import (
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// fasthttp's process-wide date updater and worker-pool cleaner.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	)
+}
 
 // memStore is the two reads the Deliverer makes.
 type memStore struct {
@@ -166,4 +173,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling
 	}
+}
+
+func roomProto(name string) *livekit.Room { return &livekit.Room{Name: name} }
+func participant(sid string) *livekit.ParticipantInfo {
+	return &livekit.ParticipantInfo{Sid: sid, Identity: sid}
 }

@@ -26,7 +26,11 @@ type Sink interface {
 
 // Config tunes a Reporter. Zero values mean the defaults.
 type Config struct {
-	// Node is the edge's node id (required).
+	// URL is the control plane's base URL (scheme://host[:port]) that
+	// the caller hands to NewClient: `spacecast edge` posts there; empty
+	// means the edge reports to nobody. The Reporter itself does not use it.
+	URL string `yaml:"url"`
+	// Node is the edge's node id (required; set from the edge's config).
 	Node string `yaml:"-"`
 	// QueueSize bounds the changes waiting to be sent (4096). When it is
 	// full a change is dropped, counted, and the next send is a full

@@ -327,3 +327,20 @@ func value(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// BenchmarkObserve is what a join and a leave cost the edge's goroutines.
+func BenchmarkObserve(b *testing.B) {
+	r, err := New(Config{Node: "e1", QueueSize: 1 << 20}, Deps{Sink: &fakeSink{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	room, p := rm("6745f0c2a1b2c3d4e5f60718"), pi("PA_abcdef")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.ParticipantJoined(room, p)
+		r.ParticipantLeft(room, p, 0)
+		r.mu.Lock()
+		r.queue = r.queue[:0]
+		r.mu.Unlock()
+	}
+}
