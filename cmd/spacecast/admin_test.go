@@ -88,6 +88,10 @@ func TestControlplaneCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := strings.Replace(string(sample), "listen: 127.0.0.1:8080", "listen: 127.0.0.1:0", 1)
+	cfg = strings.Replace(cfg, "listen: 127.0.0.1:9101", "listen: 127.0.0.1:0", 1) // metrics
+	if strings.Contains(cfg, "listen: 127.0.0.1:9101") || strings.Contains(cfg, "listen: 127.0.0.1:8080") {
+		t.Fatal("a fixed port is left in the test's config")
+	}
 	cfg = strings.Replace(cfg, "dataDir: data", "dataDir: "+filepath.Join(dir, "data"), 1)
 	path := filepath.Join(dir, "cp.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
@@ -34,6 +36,8 @@ type controlplaneFile struct {
 	// controlplane.devEdge.
 	Gossip    gossip.Config    `yaml:"gossip"`
 	Placement placement.Policy `yaml:"placement"`
+	// Metrics serves Prometheus metrics.
+	Metrics metricsSection `yaml:"metrics"`
 }
 
 // storeSection is the `store:` section.
@@ -117,6 +121,8 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler()}
 	var node *gossip.Node
 	if gossipEnabled(cfg.Gossip) {
@@ -141,6 +147,18 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	printURLs(e, "http://"+ln.Addr().String(), cfg.Controlplane.PublicURL)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx, ln) })
+	if cfg.Metrics.Listen != "" {
+		ml, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			_ = ln.Close()
+			if node != nil {
+				_ = node.Close()
+			}
+			return fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
+		}
+		log.Info("metrics listening", "addr", ml.Addr().String())
+		g.Go(func() error { return metricsServer(gctx, ml, reg, log) })
+	}
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })
 		waitHUP := onHangup(gctx, func() {

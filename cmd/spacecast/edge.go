@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/edge"
@@ -32,6 +33,8 @@ type edgeFile struct {
 	Turn edgeTURN `yaml:"turn"`
 	// Gossip joins the fleet when it names the node or gives seeds.
 	Gossip gossip.Config `yaml:"gossip"`
+	// Metrics serves Prometheus metrics (edge, TURN, Go runtime).
+	Metrics metricsSection `yaml:"metrics"`
 }
 
 // edgeTURN is the `turn:` section of an edge: turn.Config plus a switch.
@@ -116,7 +119,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.close()
-	reg := prometheus.DefaultRegisterer
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var ts *turn.Server
 	if cfg.Turn.on() {
 		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" {
@@ -166,6 +170,12 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })
 		g.Go(func() error { return member.Run(gctx) })
+	}
+	if s.metrics != nil {
+		ml := s.metrics
+		s.metrics = nil
+		log.Info("metrics listening", "addr", ml.Addr().String())
+		g.Go(func() error { return metricsServer(gctx, ml, reg, log) })
 	}
 	g.Go(func() error {
 		select {
@@ -259,6 +269,7 @@ func publicHost(signal string) string {
 // edgeSockets are an edge's listeners, bound before anything serves.
 type edgeSockets struct {
 	sig, tcp net.Listener
+	metrics  net.Listener
 	udp      net.PacketConn
 	turn     turn.Sockets
 }
@@ -279,6 +290,12 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 			return nil, fmt.Errorf("rtc tcp port: %w", err)
 		}
 	}
+	if cfg.Metrics.Listen != "" {
+		if s.metrics, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			s.close()
+			return nil, fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
+		}
+	}
 	if cfg.Turn.on() {
 		tc := cfg.Turn.Config.WithDefaults()
 		if s.turn, err = turn.Listen(ctx, tc); err != nil {
@@ -291,7 +308,7 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 
 func (s *edgeSockets) close() {
 	// A nil listener converts to a nil interface here: skipped.
-	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp} {
+	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp, s.metrics} {
 		if c != nil {
 			_ = c.Close()
 		}

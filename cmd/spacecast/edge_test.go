@@ -21,7 +21,10 @@ import (
 	"github.com/spacecast/spacecast/internal/cluster"
 )
 
-var signalLine = regexp.MustCompile(`msg="edge listening".* signal=(\S+)`)
+var (
+	signalLine  = regexp.MustCompile(`msg="edge listening".* signal=(\S+)`)
+	metricsLine = regexp.MustCompile(`msg="metrics listening".* addr=(\S+)`)
+)
 
 // TestEdgeCommandDrainDeadline runs `spacecast edge` alone (no gossip, TURN
 // off) and checks the drain: after the first signal (ctx cancelled) the
@@ -39,6 +42,7 @@ edge:
   rtc: {udpPort: 0, bindIP: 127.0.0.1}
   drainTimeout: 1500ms
 turn: {enabled: false}
+metrics: {listen: 127.0.0.1:0}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +58,16 @@ turn: {enabled: false}
 		done <- code
 	}()
 	addr := make(chan string, 1)
+	metricsAddr := make(chan string, 1)
 	logs := make(chan string, 256)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			if m := signalLine.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
+			}
+			if m := metricsLine.FindStringSubmatch(sc.Text()); m != nil {
+				metricsAddr <- m[1]
 			}
 			select {
 			case logs <- sc.Text():
@@ -90,6 +98,25 @@ turn: {enabled: false}
 	defer ws.Close()
 	if _, _, err := ws.ReadMessage(); err != nil { // the JoinResponse
 		t.Fatal(err)
+	}
+
+	// Prometheus sees the participant and the process.
+	var mAddr string
+	select {
+	case mAddr = <-metricsAddr:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no metrics listener logged")
+	}
+	resp, err := http.Get("http://" + mAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"spacecast_edge_participants 1", "go_goroutines", "process_resident_memory_bytes"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
 	}
 
 	cancel() // the first SIGTERM
