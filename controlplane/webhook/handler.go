@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,7 +21,7 @@ import (
 // authenticated with a token signed by a cluster API key (report.Sign).
 type Handler struct {
 	calls *Calls
-	keys  map[string]string
+	keys  atomic.Pointer[map[string]string]
 	log   *slog.Logger
 	now   func() time.Time
 	wait  time.Duration
@@ -32,17 +33,28 @@ func NewHandler(calls *Calls, cl cluster.Config, log *slog.Logger) (*Handler, er
 	if calls == nil {
 		return nil, errors.New("webhook: handler: calls is required")
 	}
-	if len(cl.APIKeys) == 0 {
-		return nil, errors.New("webhook: handler: the cluster has no API keys")
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{calls: calls, log: log.With("component", "calls"), now: time.Now, wait: 2 * time.Second}
+	if err := h.SetCluster(cl); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// SetCluster replaces the accepted keys (after a key rotation reloaded the
+// config); safe while serving.
+func (h *Handler) SetCluster(cl cluster.Config) error {
+	if len(cl.APIKeys) == 0 {
+		return errors.New("webhook: handler: the cluster has no API keys")
 	}
 	keys := make(map[string]string, len(cl.APIKeys))
 	for k, v := range cl.APIKeys {
 		keys[k] = v
 	}
-	return &Handler{calls: calls, keys: keys, log: log.With("component", "calls"), now: time.Now, wait: 2 * time.Second}, nil
+	h.keys.Store(&keys)
+	return nil
 }
 
 // Serve is the fasthttp handler: 204 when the batch was taken; 401 without
@@ -67,7 +79,7 @@ func (h *Handler) Serve(c *fasthttp.RequestCtx) {
 		writeError(c, http.StatusUnauthorized, "unauthorized", "a bearer token signed with a cluster key is required")
 		return
 	}
-	edge, err := report.Verify(h.keys, tok, body, h.now())
+	edge, err := report.Verify(*h.keys.Load(), tok, body, h.now())
 	if err != nil {
 		h.log.Warn("edge batch refused", "remote", c.RemoteIP().String(), "err", err)
 		c.Response.Header.Set("WWW-Authenticate", `Bearer realm="spacecast-internal", error="invalid_token"`)

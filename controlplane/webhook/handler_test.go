@@ -117,6 +117,32 @@ func TestHandlerAuth(t *testing.T) {
 	}
 	// Only the valid batch reached the tracker.
 	eventually(t, "call_started", func() bool { return n.String() == "call_started:r1" })
+
+	// Key rotation: after SetCluster, the new cluster's key verifies and
+	// the old one does not.
+	if err := h.SetCluster(other); err != nil {
+		t.Fatal(err)
+	}
+	post := func(auth string, body []byte) int {
+		req, err := http.NewRequest("POST", base+report.Path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	next := []byte(`{"edge":"e1","boot":"b","seq":2,"full":false,"rooms":[{"room":"r2","participants":1}]}`)
+	if c := post(sign(key, secret, "e1", next, time.Now()), next); c != 401 {
+		t.Fatalf("old key after rotation: %d, want 401", c)
+	}
+	if c := post(sign(okey, osecret, "e1", next, time.Now()), next); c != 204 {
+		t.Fatalf("new key after rotation: %d, want 204", c)
+	}
 	http.DefaultClient.CloseIdleConnections()
 }
 

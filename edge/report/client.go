@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spacecast/spacecast/internal/cluster"
@@ -16,11 +17,13 @@ import (
 
 // Client is the Sink that POSTs batches to a control plane.
 type Client struct {
-	endpoint    string
-	key, secret string
-	http        *http.Client
-	now         func() time.Time
+	endpoint string
+	key      atomic.Pointer[signingKey]
+	http     *http.Client
+	now      func() time.Time
 }
+
+type signingKey struct{ key, secret string }
 
 // NewClient builds a Client for the control plane at base (scheme://host[:port],
 // its internal address), signing with the cluster's current LiveKit API key.
@@ -30,18 +33,28 @@ func NewClient(base string, cl cluster.Config) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: control plane URL %q: want http(s)://host[:port]", ErrInvalid, base)
 	}
-	key, secret := cl.SigningSecret()
-	if key == "" || secret == "" {
-		return nil, fmt.Errorf("%w: the cluster has no signing key", ErrInvalid)
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2
-	return &Client{
+	c := &Client{
 		endpoint: strings.TrimSuffix(base, "/") + Path,
-		key:      key, secret: secret,
-		http: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		now:  time.Now,
-	}, nil
+		http:     &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		now:      time.Now,
+	}
+	if err := c.SetCluster(cl); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// SetCluster switches to the cluster's current signing key (after a key
+// rotation reloaded the config); safe while Report runs.
+func (c *Client) SetCluster(cl cluster.Config) error {
+	key, secret := cl.SigningSecret()
+	if key == "" || secret == "" {
+		return fmt.Errorf("%w: the cluster has no signing key", ErrInvalid)
+	}
+	c.key.Store(&signingKey{key: key, secret: secret})
+	return nil
 }
 
 // Report implements Sink: one POST; any answer but 2xx is an error.
@@ -50,7 +63,8 @@ func (c *Client) Report(ctx context.Context, b Batch) error {
 	if err != nil {
 		return fmt.Errorf("report: encode: %w", err)
 	}
-	tok, err := Sign(c.key, c.secret, b.Edge, body, c.now())
+	k := c.key.Load()
+	tok, err := Sign(k.key, k.secret, b.Edge, body, c.now())
 	if err != nil {
 		return err
 	}

@@ -315,6 +315,24 @@ func TestClient(t *testing.T) {
 	if len(got) != 2 || got[0].Rooms[0] != (RoomState{Room: "r1", Participants: 2}) {
 		t.Fatalf("server got %+v", got)
 	}
+	// After a rotation the client signs with the new key, which the old
+	// keys do not verify.
+	mu.Lock()
+	status = http.StatusNoContent
+	mu.Unlock()
+	if err := c.Report(ctx, b); err != nil {
+		t.Fatalf("Report() = %v", err)
+	}
+	rotated, err := cluster.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCluster(rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Report(ctx, b); err == nil {
+		t.Fatal("Report() signed with a key the server does not know = nil")
+	}
 	if _, err := NewClient("ftp://x", cl); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("NewClient(ftp) = %v", err)
 	}
