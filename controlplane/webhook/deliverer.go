@@ -35,10 +35,10 @@ var (
 
 // Config is the `webhooks:` section.
 type Config struct {
-	// Workers is the number of concurrent deliveries (4). Each room's
+	// Workers is the number of concurrent deliveries (16). Each room's
 	// events go to one worker, in order.
 	Workers int `yaml:"workers"`
-	// QueueSize bounds the events waiting for delivery (1024, split among
+	// QueueSize bounds the events waiting for delivery (4096, split among
 	// the workers). An event that does not fit is dropped and counted.
 	QueueSize int `yaml:"queueSize"`
 	// Timeout bounds one delivery attempt, connection included (10 s).
@@ -66,7 +66,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Workers: 4, QueueSize: 1024, Timeout: 10 * time.Second, Retries: 3,
+	return Config{Workers: 16, QueueSize: 4096, Timeout: 10 * time.Second, Retries: 3,
 		RetryBackoff: time.Second, MaxBackoff: 30 * time.Second, Calls: DefaultCallsConfig()}
 }
 
