@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/token"
 	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/httpserve"
 	"github.com/spacecast/spacecast/turn"
 )
 
@@ -180,22 +180,10 @@ func (e *Edge) Rooms() *room.Manager { return e.rooms }
 
 // Serve serves Handler on ln until ctx ends.
 func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: e.handler, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
-		<-errc
-		return nil
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return fmt.Errorf("edge: serve: %w", err)
+	if err := httpserve.Serve(ctx, ln, e.handler, 5*time.Second); err != nil {
+		return fmt.Errorf("edge: %w", err)
 	}
+	return nil
 }
 
 // Run serves Deps.Signal (when given) until ctx ends, then closes the edge.
