@@ -215,3 +215,35 @@ func TestGeneratorLimited(t *testing.T) {
 		t.Errorf("steps table %+v", rows)
 	}
 }
+
+// TestRemoteWithoutCPU: a running server whose CPU cannot be read is not
+// reported as a server using none, and the run says CPU was not measured.
+func TestRemoteWithoutCPU(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := startServer(t, ctx, testSecret, []string{"127.0.0.0/8"})
+	cfg := DefaultConfig()
+	cfg.Target, cfg.Secret = "turn:"+addr, testSecret
+	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 2, 100, []int{500}, 200*time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Run(ctx, progress.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Resources.Servers) != 0 {
+		t.Errorf("servers %+v", r.Resources.Servers)
+	}
+	if v, _, _ := r.Lookup("cpu_us_per_packet"); v != 0 {
+		t.Errorf("cpu_us_per_packet = %v without a CPU source", v)
+	}
+	var warned bool
+	for _, w := range r.Warnings {
+		warned = warned || strings.Contains(w, "CPU was not measured")
+	}
+	if !warned {
+		t.Errorf("warnings %q", r.Warnings)
+	}
+}

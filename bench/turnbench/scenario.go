@@ -199,7 +199,11 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	r.Meta.SelfContained = !slices.ContainsFunc(b.targets, func(t target) bool { return t.kind == "remote" })
 	r.Config = b.cfg
 	server := &switchable{name: "turn server"}
-	sampler := usage.NewSampler(time.Second, start, usage.Self(), server)
+	sources := []usage.Source{usage.Self()}
+	if slices.ContainsFunc(b.targets, func(t target) bool { return t.kind != "remote" }) || b.cfg.ServerPID > 0 || b.cfg.MetricsURL != "" {
+		sources = append(sources, server) // a server whose CPU can be read
+	}
+	sampler := usage.NewSampler(time.Second, start, sources...)
 	sctx, stopSampler := context.WithCancel(ctx)
 	var swg sync.WaitGroup
 	swg.Go(func() { _ = sampler.Run(sctx) })
