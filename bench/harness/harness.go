@@ -46,7 +46,7 @@ func OutputFlags(fs *flag.FlagSet, c *scenario.Common) *string {
 	path := new(string)
 	fs.StringVar(path, "scenario", "", "scenario `file` (YAML) with this run's settings; flags given too override it")
 	fs.StringVar(&c.Out, "out", c.Out, "write the JSON result to `file`")
-	fs.StringVar(&c.Out, "json", c.Out, "the same as --out")
+	fs.StringVar(&c.Out, "json", c.Out, "the same as --out `file`")
 	fs.StringVar(&c.HTML, "html", c.HTML, "write the HTML report to `file`")
 	fs.StringVar(&c.Compare, "compare", c.Compare, "print ratios against an earlier result `file`")
 	fs.StringVar(&c.SLO, "slo", c.SLO, "objectives, e.g. 'join_p99<500ms,loss<1%': exit non-zero when one is broken")
