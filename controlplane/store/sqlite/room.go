@@ -97,8 +97,7 @@ func (s *Store) GetRoomByAlias(ctx context.Context, alias string) (store.Room, e
 
 // GetRoomByID returns the room with the id, whatever its client (ids are
 // unique deployment-wide). Webhook delivery uses it: edges know a room only
-// by its id. It scans the rooms table (no index on id alone), which is fine
-// at the rate of call starts and ends.
+// by its id (index rooms_id, migration 0002).
 func (s *Store) GetRoomByID(ctx context.Context, id store.RoomID) (store.Room, error) {
 	r, err := scanRoom(s.st.getRoomByID.QueryRowContext(ctx, id))
 	return r, translate("get room by id", err)
