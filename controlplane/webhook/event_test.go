@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -83,7 +84,7 @@ func FuzzVerify(f *testing.F) {
 		if json.Unmarshal(b, &env) != nil {
 			t.Fatal("verified a delivery that does not parse")
 		}
-		if !hmac.Equal([]byte(env.Signature), []byte(Sign("whsec_fuzz", env.Body))) {
+		if !strings.EqualFold(env.Signature, Sign("whsec_fuzz", env.Body)) {
 			t.Fatalf("verified %q without the secret's signature", b)
 		}
 	})
