@@ -32,8 +32,10 @@ type Config struct {
 	Joins int `yaml:"joins" json:"joins"`
 	// Kills is how many nodes crash, one after the other, per size.
 	Kills int `yaml:"kills" json:"kills"`
-	// Idle is the window over which idle traffic is measured.
-	Idle time.Duration `yaml:"idle" json:"idle"`
+	// Idle is the window over which idle traffic is measured, after Quiet
+	// (default 3 s) for the formation's broadcasts and syncs to settle.
+	Idle  time.Duration `yaml:"idle" json:"idle"`
+	Quiet time.Duration `yaml:"quiet" json:"quiet"`
 	// Encrypt runs the cluster with a keyring (as in production).
 	Encrypt bool `yaml:"encrypt" json:"encrypt"`
 	// Timeout bounds each wait (formation, one join, one failure).
@@ -62,6 +64,7 @@ func DefaultConfig() Config {
 		Joins:   20,
 		Kills:   5,
 		Idle:    20 * time.Second,
+		Quiet:   3 * time.Second,
 		Encrypt: true,
 		Timeout: 60 * time.Second,
 		Probes:  5,
@@ -333,7 +336,7 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 	progress("N=%d: formed in %.0f ms", size, row.FormMs)
 
 	// Idle traffic: let the formation's broadcasts and syncs settle first.
-	if err := sleep(ctx, 3*time.Second); err != nil {
+	if err := sleep(ctx, cmp.Or(cfg.Quiet, 3*time.Second)); err != nil {
 		return row, err
 	}
 	before := make([]uint64, len(c.nodes))

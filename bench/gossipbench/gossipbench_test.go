@@ -20,30 +20,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func tinyConfig() Config {
 	cfg := DefaultConfig()
 	cfg.Sizes, cfg.Profile, cfg.Joins, cfg.Kills = []int{3, 6}, gossip.ProfileLocal, 2, 1
-	cfg.Idle, cfg.Timeout = 300*time.Millisecond, 10*time.Second
+	cfg.Idle, cfg.Quiet, cfg.Timeout = 300*time.Millisecond, 200*time.Millisecond, 10*time.Second
 	return cfg
 }
 
-func TestMeasureSmall(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-	defer cancel()
-	rep, err := Measure(ctx, tinyConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Rows) != 2 {
-		t.Fatalf("rows = %+v", rep.Rows)
-	}
-	for _, r := range rep.Rows {
-		if r.Missed != 0 || r.JoinP99Ms <= 0 || r.IdleBytesPerSec <= 0 || len(r.joinAll) != 2 {
-			t.Fatalf("row %+v", r)
-		}
-	}
-	if rep.Rows[1].DetectAllP50Ms <= 0 || len(rep.Rows[1].detectAll) != 1 {
-		t.Fatalf("no failure measured at N=6: %+v", rep.Rows[1])
-	}
+func TestTable(t *testing.T) {
 	var tbl bytes.Buffer
-	if err := Table(&tbl, rep); err != nil || strings.Count(tbl.String(), "\n") != 4 {
+	rep := Report{Rows: []Row{{N: 3, JoinP99Ms: 12}, {N: 6, JoinP99Ms: 1500, IdleBytesPerSec: 480}}}
+	if err := Table(&tbl, rep); err != nil || strings.Count(tbl.String(), "\n") != 4 || !strings.Contains(tbl.String(), "| 6 |") || !strings.Contains(tbl.String(), "1.50 s") {
 		t.Fatalf("table %q %v", tbl.String(), err)
 	}
 }
@@ -53,9 +37,7 @@ func TestMeasureSmall(t *testing.T) {
 func TestBenchSelfContained(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
-	cfg := tinyConfig()
-	cfg.Sizes = []int{3, 5}
-	b, err := New(cfg)
+	b, err := New(tinyConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +48,18 @@ func TestBenchSelfContained(t *testing.T) {
 	if !r.Meta.SelfContained || len(r.FailedChecks()) != 0 {
 		t.Fatalf("meta %+v, failed checks %+v", r.Meta, r.FailedChecks())
 	}
-	for _, name := range []string{"join_n3_p50", "join_n5_p99", "detect_n5_p99", "detect_first_n5_p50", "join_p99_worst", "detect_p99_worst"} {
+	for _, name := range []string{"join_n3_p50", "join_n6_p99", "detect_n6_p99", "detect_first_n6_p50", "join_p99_worst", "detect_p99_worst"} {
 		if v, _, err := r.Lookup(name); err != nil || v <= 0 || v > 10_000 {
 			t.Errorf("%s = %v ms (%v)", name, v, err)
 		}
 	}
-	for _, name := range []string{"idle_bytes_per_node_n3", "idle_bytes_per_node_n5", "idle_bytes_per_node_worst"} {
+	if v, _, _ := r.Lookup("join_n6_count"); v != 2 {
+		t.Errorf("join_n6_count = %v, want the 2 joins", v)
+	}
+	if v, _, _ := r.Lookup("detect_n6_count"); v != 1 {
+		t.Errorf("detect_n6_count = %v, want the 1 crash", v)
+	}
+	for _, name := range []string{"idle_bytes_per_node_n3", "idle_bytes_per_node_n6", "idle_bytes_per_node_worst"} {
 		if v, u, err := r.Lookup(name); err != nil || u != "B/s" || v <= 0 || v > 1e6 {
 			t.Errorf("%s = %v %s (%v)", name, v, u, err)
 		}

@@ -36,6 +36,7 @@ func runBenchGossip(ctx context.Context, e env, args []string) error {
 	fs.IntVar(&cfg.Joins, "joins", cfg.Joins, "self-contained: joins measured per size")
 	fs.IntVar(&cfg.Kills, "kills", cfg.Kills, "self-contained: crashes measured per size")
 	fs.DurationVar(&cfg.Idle, "idle", cfg.Idle, "idle traffic window (per size)")
+	fs.DurationVar(&cfg.Quiet, "quiet", cfg.Quiet, "self-contained: wait after a cluster formed before the idle window")
 	fs.BoolVar(&cfg.Encrypt, "encrypt", cfg.Encrypt, "self-contained: encrypt gossip (as in production)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound on each wait")
 	fs.IntVar(&cfg.Probes, "probes", cfg.Probes, "against a cluster: probe nodes that join and crash, one after the other")

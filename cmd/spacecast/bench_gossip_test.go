@@ -21,7 +21,7 @@ func TestBenchGossipSelfContained(t *testing.T) {
 	dir := t.TempDir()
 	out, page := filepath.Join(dir, "gossip.json"), filepath.Join(dir, "gossip.html")
 	code, text := benchCmd(t, ctx, os.Getenv, "bench", "gossip", "--sizes", "3,5", "--joins", "2", "--kills", "1",
-		"--idle", "300ms", "--profile", "local", "--timeout", "10s", "--out", out, "--html", page,
+		"--idle", "300ms", "--quiet", "200ms", "--profile", "local", "--timeout", "10s", "--out", out, "--html", page,
 		"--slo", "join_p99_worst<5s,detect_p99_worst<10s,idle_bytes_per_node_worst<100KB/s")
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, text)
@@ -51,7 +51,7 @@ func TestBenchGossipSelfContained(t *testing.T) {
 
 	t.Run("slo broken exits non-zero", func(t *testing.T) {
 		code, text := benchCmd(t, ctx, os.Getenv, "bench", "gossip", "--sizes", "3", "--joins", "1", "--kills", "0",
-			"--idle", "200ms", "--profile", "local", "--slo", "idle_bytes_per_node_worst<1B/s")
+			"--idle", "200ms", "--quiet", "100ms", "--profile", "local", "--slo", "idle_bytes_per_node_worst<1B/s")
 		if code == 0 || !strings.Contains(text, "BROKEN idle_bytes_per_node_worst<1B/s") {
 			t.Fatalf("exit %d:\n%s", code, text)
 		}
