@@ -26,6 +26,10 @@ type Seat struct {
 	AccessToken string `json:"accessToken"`
 	Name        string `json:"name"`
 	Publish     bool   `json:"publish"`
+	// URL, when set, is a LiveKit-protocol server to connect to directly:
+	// AccessToken is then a LiveKit access token for it (no REST join) and
+	// Name is the identity it carries.
+	URL string `json:"url,omitempty"`
 }
 
 // Plan is an agent's share of a run.
@@ -35,6 +39,8 @@ type Plan struct {
 	Seats        []Seat `json:"seats"`
 	// Simulcast publishes three VP8 layers instead of one.
 	Simulcast bool `json:"simulcast"`
+	// VideoKbps is the single-layer camera's bitrate (0: 145 kbps).
+	VideoKbps int `json:"videoKbps,omitempty"`
 	// Start is when the first seat joins; seat i joins at Start + i*Spread.
 	Start  time.Time     `json:"start"`
 	Spread time.Duration `json:"spread"`
@@ -187,11 +193,19 @@ func join(ctx context.Context, plan Plan, seat Seat) (joinAnswer, error) {
 
 func runSeat(ctx context.Context, plan Plan, seat Seat, emit func(Event), addTrack func(*track)) error {
 	t0 := time.Now()
-	ans, err := join(ctx, plan, seat)
-	if err != nil {
-		return err
+	var (
+		ans    joinAnswer
+		restMs float64
+	)
+	if seat.URL != "" {
+		ans.Edge.URL, ans.MediaToken, ans.Identity = seat.URL, seat.AccessToken, seat.Name
+	} else {
+		var err error
+		if ans, err = join(ctx, plan, seat); err != nil {
+			return err
+		}
+		restMs = msSince(t0)
 	}
-	restMs := msSince(t0)
 	var firstOnce sync.Once
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
@@ -223,7 +237,7 @@ func runSeat(ctx context.Context, plan Plan, seat Seat, emit func(Event), addTra
 	emit(Event{Ev: "joined", ID: ans.Identity, RestMs: restMs, SignalMs: msSince(t0), T: time.Now().UnixNano()})
 	var wg sync.WaitGroup
 	if seat.Publish {
-		if err := publish(ctx, room, plan.Simulcast, &wg); err != nil {
+		if err := publish(ctx, room, plan.Simulcast, frameBytes(plan.VideoKbps), &wg); err != nil {
 			emit(Event{Ev: "error", ID: ans.Identity, Msg: err.Error()})
 		}
 	}
@@ -234,10 +248,19 @@ func runSeat(ctx context.Context, plan Plan, seat Seat, emit func(Event), addTra
 
 func msSince(t time.Time) float64 { return float64(time.Since(t)) / 1e6 }
 
-// publish starts the synthetic camera (simulcast or one layer) and
-// microphone; the writers stop when ctx ends.
-func publish(ctx context.Context, room *lksdk.Room, simulcast bool, wg *sync.WaitGroup) error {
-	const frame = 33 * time.Millisecond
+// frameBytes is the size of one 30 fps frame of the single-layer camera at
+// kbps (600 bytes, about 145 kbps, when 0).
+func frameBytes(kbps int) int {
+	if kbps <= 0 {
+		return 600
+	}
+	return max(kbps*1000/8/30, 10+stampLen)
+}
+
+// publish starts the synthetic camera (simulcast or one layer of size
+// bytes a frame) and microphone; the writers stop when ctx ends.
+func publish(ctx context.Context, room *lksdk.Room, simulcast bool, size int, wg *sync.WaitGroup) error {
+	const frame = time.Second / 30
 	writer := func(t *lksdk.LocalTrack, every time.Duration, fill func(i int, b []byte) []byte) {
 		defer wg.Done()
 		tk := time.NewTicker(every)
@@ -248,7 +271,7 @@ func publish(ctx context.Context, room *lksdk.Room, simulcast bool, wg *sync.Wai
 				return
 			case <-tk.C:
 			}
-			_ = t.WriteSample(media.Sample{Data: fill(i, make([]byte, 1000)), Duration: every}, nil)
+			_ = t.WriteSample(media.Sample{Data: fill(i, make([]byte, max(size, 1000))), Duration: every}, nil)
 		}
 	}
 	vp8Cap := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
@@ -289,7 +312,7 @@ func publish(ctx context.Context, room *lksdk.Room, simulcast bool, wg *sync.Wai
 			return fmt.Errorf("publish video: %w", err)
 		}
 		wg.Add(1)
-		go writer(t, frame, func(n int, b []byte) []byte { vp8Frame(b[:600], n, 30, 640, 480, time.Now()); return b[:600] })
+		go writer(t, frame, func(n int, b []byte) []byte { vp8Frame(b[:size], n, 30, 640, 480, time.Now()); return b[:size] })
 	}
 	audio, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
 	if err != nil {

@@ -90,11 +90,30 @@ func lossOf(expected, got uint64) float64 {
 	return 100 * float64(expected-got) / float64(expected)
 }
 
+// packetsIn is what the subscribers received from the tick at from
+// (excluded) to the tick at to (included), both whole seconds after the
+// origin.
+func (c *collector) packetsIn(from, to time.Time) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lo := int64(math.Round(from.Sub(c.origin).Seconds()))
+	hi := int64(math.Round(to.Sub(c.origin).Seconds()))
+	var n uint64
+	for s, t := range c.ticks {
+		if s > lo && s <= hi {
+			n += t.packets
+		}
+	}
+	return n
+}
+
 // fill writes the measurements into r.
 func (c *collector) fill(r *result.Result, cfg Config, total int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r.AddLatency("join_rest", c.rest)
+	if cfg.LiveKitURL == "" {
+		r.AddLatency("join_rest", c.rest)
+	}
 	r.AddLatency("join", c.signal)
 	r.AddLatency("first_rtp", c.firstRTP)
 	r.AddLatency("owd", c.owd)

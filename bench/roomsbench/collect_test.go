@@ -102,3 +102,7 @@ func TestCollectorFill(t *testing.T) {
 		}
 	}
 }
+
+func eventTick(at time.Time, packets uint64) participant.Event {
+	return participant.Event{Ev: "tick", T: at.UnixNano(), Packets: packets, Expected: packets}
+}

@@ -32,6 +32,21 @@ type Config struct {
 	MetricsURLs []string `yaml:"metricsURLs" json:"metricsURLs,omitempty"`
 	// Cut takes one agent's network down for a while (fault injection).
 	Cut *Cut `yaml:"cut" json:"cut,omitempty"`
+	// VideoKbps is the single-layer camera's bitrate (without Simulcast).
+	VideoKbps int `yaml:"videoKbps" json:"videoKbps"`
+
+	// LiveKitURL, when set, runs the participants directly against any
+	// LiveKit-protocol server (livekit-server, a spacecast edge) with
+	// tokens minted from APIKey/APISecret instead of the REST join. Its
+	// host must be an address in 198.18.0.0/15 of this machine: the
+	// agents reach it from their namespaces.
+	LiveKitURL string `yaml:"livekitURL" json:"livekitURL,omitempty"`
+	// ServerPID is that server's process, read from /proc for its CPU and
+	// memory (0: the process listening on the URL's port).
+	ServerPID int `yaml:"serverPID" json:"serverPID,omitempty"`
+	// APIKey and APISecret sign the tokens; they come from the environment.
+	APIKey    string `yaml:"-" json:"-"`
+	APISecret string `yaml:"-" json:"-"`
 
 	// ClientSecret comes from the environment.
 	ClientSecret string `yaml:"-" json:"-"`
@@ -64,6 +79,7 @@ func DefaultConfig() Config {
 		Spread:       50 * time.Millisecond,
 		StormWindow:  2 * time.Second,
 		Simulcast:    true,
+		VideoKbps:    600,
 	}
 }
 
@@ -97,6 +113,23 @@ func (c Config) Validate() error {
 	}
 	if c.Target != "" && c.Cut != nil {
 		bad("cut: only in a self-contained run (agents in namespaces)")
+	}
+	if c.VideoKbps < 0 || c.VideoKbps > 20_000 {
+		bad("videoKbps: 0 to 20000")
+	}
+	if c.LiveKitURL != "" {
+		if c.Target != "" {
+			bad("livekitURL and target: one or the other")
+		}
+		if _, err := serverAddr(c.LiveKitURL); err != nil {
+			errs = append(errs, err)
+		}
+		if c.APIKey == "" || c.APISecret == "" {
+			bad("a run against --livekit-url needs SPACECAST_BENCH_LK_KEY and SPACECAST_BENCH_LK_SECRET")
+		}
+	}
+	if c.ServerPID < 0 || (c.ServerPID > 0 && c.LiveKitURL == "") {
+		bad("serverPID: only with livekitURL")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("roomsbench: %w", err)

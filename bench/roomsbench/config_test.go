@@ -18,6 +18,18 @@ func TestConfigValidate(t *testing.T) {
 		{"cut beyond the run", func(c *Config) { c.Cut = &Cut{Agent: 0, At: 9 * time.Second, For: 2 * time.Second} }, "cut"},
 		{"cut of a missing agent", func(c *Config) { c.Cut = &Cut{Agent: 5, At: time.Second, For: time.Second} }, "cut"},
 		{"target without secret", func(c *Config) { c.Target = "http://x"; c.ClientID = "c" }, "SPACECAST_BENCH_CLIENT_SECRET"},
+		{"direct", func(c *Config) { c.LiveKitURL, c.APIKey, c.APISecret = "ws://198.19.255.1:7880", "k", "s" }, ""},
+		{"direct with pid", func(c *Config) {
+			c.LiveKitURL, c.APIKey, c.APISecret, c.ServerPID = "ws://198.19.255.1:7880", "k", "s", 42
+		}, ""},
+		{"direct without secret", func(c *Config) { c.LiveKitURL, c.APIKey = "ws://198.19.255.1:7880", "k" }, "SPACECAST_BENCH_LK_SECRET"},
+		{"direct on loopback", func(c *Config) { c.LiveKitURL, c.APIKey, c.APISecret = "ws://127.0.0.1:7880", "k", "s" }, "198.18.0.0/15"},
+		{"direct and target", func(c *Config) {
+			c.LiveKitURL, c.APIKey, c.APISecret = "ws://198.19.255.1:7880", "k", "s"
+			c.Target, c.ClientID, c.ClientSecret = "http://x", "c", "s"
+		}, "one or the other"},
+		{"pid without url", func(c *Config) { c.ServerPID = 42 }, "serverPID"},
+		{"video kbps", func(c *Config) { c.VideoKbps = -1 }, "videoKbps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

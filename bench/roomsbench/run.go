@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -59,8 +60,37 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	c := b.cfg
 	start := time.Now()
 	base, clientID, secret := c.Target, c.ClientID, c.ClientSecret
-	var loc *local
-	if c.Target == "" {
+	var (
+		loc   *local
+		hosts []*netns.Host // the agents' namespaces, if any
+		pid   int           // the server process of a direct run
+	)
+	switch {
+	case c.LiveKitURL != "":
+		addr, err := serverAddr(c.LiveKitURL)
+		if err != nil {
+			return nil, fmt.Errorf("roomsbench: %w", err)
+		}
+		if err := netns.Available(); err != nil {
+			return nil, fmt.Errorf("roomsbench: a run against --livekit-url puts its participants in network namespaces (the LiveKit SDK skips loopback): %w", err)
+		}
+		if err := dialable(ctx, addr); err != nil {
+			return nil, err
+		}
+		if pid = c.ServerPID; pid == 0 {
+			if pid, err = listenerPID(addr.Port()); err != nil {
+				return nil, err
+			}
+		}
+		p.Printf("direct: %s (pid %d), participants on a throwaway bridge network", c.LiveKitURL, pid)
+		n, hs, err := startAgentNetwork(ctx, c.Agents)
+		if err != nil {
+			return nil, err
+		}
+		defer n.Close()
+		hosts, base = hs, c.LiveKitURL
+		c.SelfContained = false
+	case c.Target == "":
 		if err := netns.Available(); err != nil {
 			return nil, fmt.Errorf("roomsbench: a self-contained run puts its participants in network namespaces (the LiveKit SDK skips loopback): %w", err)
 		}
@@ -71,32 +101,48 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		}
 		defer loc.close()
 		base, clientID, secret = loc.info.URL, loc.info.ClientID, loc.info.ClientSecret
+		hosts = loc.hosts
 		c.SelfContained = true
 	}
 	r := result.New("rooms", base, start)
 	r.Meta.SelfContained = c.SelfContained
 	r.Config = c
 
-	p.Printf("creating %d rooms with %d single-use links each through %s", c.Rooms, c.Participants, base)
-	all, err := seats(ctx, c, base, clientID, secret)
+	spread := c.spread()
+	var all []participant.Seat
+	var err error
+	if c.LiveKitURL != "" {
+		p.Printf("minting %d tokens for %d rooms", c.total(), c.Rooms)
+		ttl := time.Duration(c.total())*spread + c.Duration + 10*time.Minute
+		all, err = directSeats(c, strconv.FormatInt(start.Unix(), 36), ttl)
+	} else {
+		p.Printf("creating %d rooms with %d single-use links each through %s", c.Rooms, c.Participants, base)
+		all, err = seats(ctx, c, base, clientID, secret)
+	}
 	if err != nil {
 		return nil, err
 	}
 
 	// Seat i joins at first + i*spread; agent a gets seats a, a+A, a+2A...
-	spread := c.spread()
 	first := time.Now().Add(1500 * time.Millisecond) // time for the agents to start
-	until := first.Add(time.Duration(len(all)-1)*spread + c.Duration)
+	lastJoin := first.Add(time.Duration(len(all)-1) * spread)
+	until := lastJoin.Add(c.Duration)
 	col := newCollector(first)
+	var meter *serverMeter
+	if pid != 0 {
+		if meter, err = newServerMeter(pid, lastJoin, until); err != nil {
+			return nil, err
+		}
+	}
 	agents := make([]*agent, c.Agents)
 	for a := range agents {
-		plan := participant.Plan{ControlPlane: base, Simulcast: c.Simulcast, Start: first.Add(time.Duration(a) * spread), Spread: spread * time.Duration(c.Agents), Until: until}
+		plan := participant.Plan{ControlPlane: base, Simulcast: c.Simulcast, VideoKbps: c.VideoKbps, Start: first.Add(time.Duration(a) * spread), Spread: spread * time.Duration(c.Agents), Until: until}
 		for i := a; i < len(all); i += c.Agents {
 			plan.Seats = append(plan.Seats, all[i])
 		}
 		ag := &agent{idx: a, done: make(chan error, 1)}
-		if loc != nil {
-			ag.host = loc.hosts[a]
+		if hosts != nil {
+			ag.host = hosts[a]
 			ag.cmd = ag.host.Command(ctx, c.Exe, "bench", "rooms", "--agent")
 		} else {
 			ag.cmd = exec.CommandContext(ctx, c.Exe, "bench", "rooms", "--agent")
@@ -113,6 +159,9 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	if loc != nil {
 		sources = []usage.Source{usage.SelfServer("control plane + edge (bench process)")}
 	}
+	if pid != 0 {
+		sources = append(sources, usage.Proc(fmt.Sprintf("server (pid %d)", pid), pid))
+	}
 	for i, u := range c.MetricsURLs {
 		sources = append(sources, usage.Prometheus(fmt.Sprintf("server %d (%s)", i+1, u), u, nil))
 	}
@@ -125,12 +174,16 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	bg.Add(1)
 	go func() { defer bg.Done(); _ = sampler.Run(sctx) }()
 
-	if c.Cut != nil && loc != nil {
+	if c.Cut != nil && hosts != nil {
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			b.cut(sctx, loc.hosts[c.Cut.Agent], first.Add(c.Cut.At), c.Cut.For, p)
+			b.cut(sctx, hosts[c.Cut.Agent], first.Add(c.Cut.At), c.Cut.For, p)
 		}()
+	}
+	if meter != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); meter.run(sctx) }()
 	}
 
 	p.Printf("%d participants in %d agents, joins every %s from %s, leaving at %s", len(all), c.Agents, spread, first.Format("15:04:05.000"), until.Format("15:04:05.000"))
@@ -177,6 +230,9 @@ wait:
 		return nil, err
 	}
 	col.fill(r, c, len(all))
+	if meter != nil {
+		meter.fill(r, col, c.Rooms*(c.Participants-c.Publishers))
+	}
 	for _, e := range agentErrs {
 		r.Warn("%s", e)
 	}

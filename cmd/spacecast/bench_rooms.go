@@ -52,6 +52,9 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 		cfg.Cut = &c
 		return nil
 	})
+	fs.IntVar(&cfg.VideoKbps, "video-kbps", cfg.VideoKbps, "single-layer camera bitrate in kbps (with --simulcast=false)")
+	fs.StringVar(&cfg.LiveKitURL, "livekit-url", cfg.LiveKitURL, "run directly against this LiveKit-protocol server `ws://ADDR:PORT` (livekit-server or a spacecast edge; ADDR in 198.18.0.0/15) with tokens signed by "+envBenchLKKey+" / "+envBenchLKSecret+" instead of the REST join")
+	fs.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "with --livekit-url: the server's `PID` for its CPU and memory (default: the process listening on the URL's port)")
 	fs.Func("metrics-url", "a server's Prometheus `URL` (control plane, edge), for its CPU and memory; repeatable", func(v string) error {
 		cfg.MetricsURLs = append(cfg.MetricsURLs, v)
 		return nil
@@ -72,6 +75,7 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	cfg.ClientSecret = e.getenv(envBenchSecret)
+	cfg.APIKey, cfg.APISecret = e.getenv(envBenchLKKey), e.getenv(envBenchLKSecret)
 	var log *slog.Logger
 	if *verbose {
 		cfg.AgentStderr = e.stderr
@@ -83,6 +87,12 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 	}
 	return harness.Run(ctx, b, cfg.Common, e.stdout)
 }
+
+// The API key and secret that sign the tokens of `bench rooms --livekit-url`.
+const (
+	envBenchLKKey    = "SPACECAST_BENCH_LK_KEY"
+	envBenchLKSecret = "SPACECAST_BENCH_LK_SECRET"
+)
 
 // runRoomsAgent runs the participants of the plan read from in.
 func runRoomsAgent(ctx context.Context, in io.Reader, out io.Writer) error {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/spacecast/spacecast/bench/report"
 	"github.com/spacecast/spacecast/bench/result"
+	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
 )
 
@@ -109,6 +113,139 @@ func TestBenchRoomsSelfContained(t *testing.T) {
 			tt.check(t, r, code, text)
 		})
 	}
+}
+
+// TestBenchRoomsDirect runs the participants straight against a
+// LiveKit-protocol server (here an edge in this process, listening on a
+// bridge of the test's own) with tokens signed from the environment, the
+// way the bench measures livekit-server side by side with an edge.
+func TestBenchRoomsDirect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs SDK participants in network namespaces")
+	}
+	needNetns(t)
+	t.Setenv(envReexec, "1") // the agents are this test binary
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	url, cl := directEdge(t, ctx)
+	key := cl.SigningKey
+	getenv := func(secret string) func(string) string {
+		return func(k string) string {
+			switch k {
+			case envBenchLKKey:
+				return key
+			case envBenchLKSecret:
+				return secret
+			}
+			return os.Getenv(k)
+		}
+	}
+	// One publisher (600 kbps VP8 + Opus), two subscribers.
+	tiny := []string{"bench", "rooms", "--livekit-url", url, "--rooms", "1", "--participants", "3", "--publishers", "1", "--agents", "1",
+		"--simulcast=false", "--video-kbps", "600", "--spread", "100ms"}
+	steady := func(t *testing.T, r *result.Result, code int, out string) {
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		if v, _, _ := r.Lookup("tracks_received"); v != 4 {
+			t.Errorf("tracks_received = %v, want 4 (camera + mic to two subscribers):\n%s", v, out)
+		}
+		if v, _, err := r.Lookup("subscriber_bitrate"); err != nil || v < 400e3 || v > 2e6 {
+			t.Errorf("subscriber_bitrate = %v bps (%v), want about 600 kbps + audio", v, err)
+		}
+		if v, _, err := r.Lookup("first_rtp_p50"); err != nil || v <= 0 || v > 10000 {
+			t.Errorf("first_rtp_p50 = %v ms (%v)", v, err)
+		}
+		if _, _, err := r.Lookup("join_rest_p50"); err == nil {
+			t.Error("a direct run reports a REST join latency")
+		}
+		if v, _, err := r.Lookup("forwarded_pps"); err != nil || v < 100 {
+			t.Errorf("forwarded_pps = %v (%v), want two subscribers' worth of video + audio", v, err)
+		}
+		if v, _, err := r.Lookup("server_cpu_us_per_packet"); err != nil || v <= 0 {
+			t.Errorf("server_cpu_us_per_packet = %v (%v)", v, err)
+		}
+		if _, _, err := r.Lookup("server_rss_per_subscriber"); err != nil {
+			t.Error(err)
+		}
+		want := fmt.Sprintf("pid %d", os.Getpid())
+		if len(r.Resources.Servers) != 1 || !strings.Contains(r.Resources.Servers[0].Name, want) || r.Resources.Servers[0].RSSBytes <= 0 {
+			t.Errorf("servers = %+v, want this process (%s) read from /proc", r.Resources.Servers, want)
+		}
+	}
+	tests := []struct {
+		name   string
+		secret string
+		args   []string
+		check  func(t *testing.T, r *result.Result, code int, out string)
+	}{
+		{name: "server found by its port", secret: cl.APIKeys[key], args: []string{"--duration", "8s"}, check: steady},
+		{name: "server given by pid", secret: cl.APIKeys[key], args: []string{"--duration", "8s", "--server-pid", fmt.Sprint(os.Getpid())}, check: steady},
+		{
+			name: "foreign secret", secret: "not-the-edge-secret-not-the-edge-secret", args: []string{"--duration", "2s"},
+			check: func(t *testing.T, r *result.Result, code int, out string) {
+				if v, _, _ := r.Lookup("joined"); v != 0 {
+					t.Errorf("joined = %v with tokens the edge cannot verify", v)
+				}
+				if v, _, _ := r.Lookup("join_errors"); v != 3 {
+					t.Errorf("join_errors = %v, want 3", v)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "r.json")
+			code, text := benchCmd(t, ctx, getenv(tt.secret), append(append(tiny, "--out", out), tt.args...)...)
+			r, err := result.Read(out)
+			if err != nil {
+				t.Fatalf("no result (exit %d): %v\n%s", code, err, text)
+			}
+			tt.check(t, r, code, text)
+		})
+	}
+}
+
+// directEdge runs an edge on the gateway of a bridge the test makes, and
+// returns its signalling URL and cluster keys.
+func directEdge(t *testing.T, ctx context.Context) (string, cluster.Config) {
+	t.Helper()
+	n, err := netns.NewNetwork(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	cl, err := cluster.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := n.Gateway().String()
+	sig, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := net.ListenPacket("udp4", net.JoinHostPort(gw, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := edge.DefaultConfig()
+	cfg.Listen = sig.Addr().String()
+	cfg.PublicURL = "ws://" + sig.Addr().String()
+	cfg.RTC.Interfaces = []string{n.BridgeName()}
+	e, err := edge.New(cfg, edge.Deps{Cluster: cl, UDP: udp, Signal: sig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("edge: %v", err)
+		}
+	})
+	return cfg.PublicURL, cl
 }
 
 // screenshot renders the report in headless Chromium and checks that it
