@@ -23,6 +23,10 @@ type Options struct {
 	Server   string // TURN server UDP address, host:port
 	Username string // TURN REST credential (see turn.Credential)
 	Password string //nolint:gosec // runtime credential
+	// Credential, when set, gives allocation i its own credential (as
+	// real clients have theirs: a server's per-user quota then does not
+	// cap the run); otherwise every allocation uses Username/Password.
+	Credential func(i int) (username, password string)
 	// ServerCPU reads the server's CPU time (usage.Proc for a local
 	// process, usage.Prometheus for a remote one); nil: not measured.
 	ServerCPU usage.Source
@@ -121,7 +125,11 @@ func Measure(ctx context.Context, cfg Options) (Result, error) {
 		Started: time.Now().UTC(), Saturation: -1, Allocate: hist.New()}
 	for i := range cfg.Allocations {
 		t0 := time.Now()
-		a, err := open(server, cfg.Username, cfg.Password, cfg.PeerIP, uint16(0x4000+i%0x3fff)) //nolint:gosec
+		user, pass := cfg.Username, cfg.Password
+		if cfg.Credential != nil {
+			user, pass = cfg.Credential(i)
+		}
+		a, err := open(server, user, pass, cfg.PeerIP, uint16(0x4000+i%0x3fff)) //nolint:gosec
 		if err != nil {
 			return Result{}, fmt.Errorf("allocation %d: %w", i, err)
 		}

@@ -23,6 +23,13 @@ const testSecret = "0123456789abcdef-bench"
 // returns its UDP address.
 func startServer(t *testing.T, ctx context.Context, secret string, allow []string) string {
 	t.Helper()
+	addr, _ := startServerStats(t, ctx, secret, allow)
+	return addr
+}
+
+// startServerStats is startServer that also returns the server's counters.
+func startServerStats(t *testing.T, ctx context.Context, secret string, allow []string) (string, func() turn.Stats) {
+	t.Helper()
 	cfg := turn.Config{Listen: "127.0.0.1:0", TLSListen: turn.TLSOff, UDPSockets: 2, RelayBind: "127.0.0.1",
 		Allow: allow}.WithDefaults()
 	socks, err := turn.Listen(ctx, cfg)
@@ -41,7 +48,7 @@ func startServer(t *testing.T, ctx context.Context, secret string, allow []strin
 			t.Error(err)
 		}
 	})
-	return socks.UDP[0].LocalAddr().String()
+	return socks.UDP[0].LocalAddr().String(), srv.Stats
 }
 
 // TestMeasureAgainstOurServer drives an in-process server through two
@@ -245,5 +252,31 @@ func TestRemoteWithoutCPU(t *testing.T) {
 	}
 	if !warned {
 		t.Errorf("warnings %q", r.Warnings)
+	}
+}
+
+// TestAllocationsOwnIdentityAndReleased: more allocations than the
+// server's per-user quota (10) open, each under its own identity, and
+// every one is released when the run ends.
+func TestAllocationsOwnIdentityAndReleased(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr, stats := startServerStats(t, ctx, testSecret, []string{"127.0.0.0/8"})
+	cfg := DefaultConfig()
+	cfg.Target, cfg.Secret = "turn:"+addr, testSecret
+	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 15, 100, []int{500}, 200*time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Run(ctx, progress.Discard()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for stats().Allocations != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d allocations left on the server after the run", stats().Allocations)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

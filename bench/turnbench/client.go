@@ -21,9 +21,21 @@ type allocation struct {
 	peer   *net.UDPConn // connected to the relayed address
 	relay  netip.AddrPort
 	ch     uint16
+	turn   *turnClient // set once allocated
 }
 
+// close releases the allocation on the server (a Refresh with lifetime 0,
+// RFC 8656 §7.3, sent once without waiting for the answer: the bench must
+// not leave hundreds of allocations counting against a server's quotas
+// until they expire) and closes the sockets.
 func (a *allocation) close() {
+	if c := a.turn; c != nil && c.nonce != "" {
+		if m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest), lifetime(0),
+			stun.NewUsername(c.user), stun.NewRealm(c.realm), stun.NewNonce(c.nonce),
+			stun.NewLongTermIntegrity(c.user, c.realm, c.pass), stun.Fingerprint); err == nil {
+			_, _ = a.client.Write(m.Raw)
+		}
+	}
 	_ = a.client.Close()
 	if a.peer != nil {
 		_ = a.peer.Close()
@@ -111,6 +123,7 @@ func open(server *net.UDPAddr, user, pass string, peerIP netip.Addr, ch uint16) 
 		a.close()
 		return nil, err
 	}
+	a.turn = c
 	var ra stun.XORMappedAddress
 	if err := ra.GetFromAs(resp, stun.AttrXORRelayedAddress); err != nil {
 		a.close()
@@ -135,6 +148,14 @@ func open(server *net.UDPAddr, user, pass string, peerIP netip.Addr, ch uint16) 
 		return nil, err
 	}
 	return a, nil
+}
+
+// lifetime is the LIFETIME attribute in seconds.
+type lifetime uint32
+
+func (l lifetime) AddTo(m *stun.Message) error {
+	m.Add(stun.AttrLifetime, []byte{byte(l >> 24), byte(l >> 16), byte(l >> 8), byte(l)})
+	return nil
 }
 
 type requestedUDP struct{}

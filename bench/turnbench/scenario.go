@@ -238,7 +238,14 @@ func (b *Bench) once(ctx context.Context, p *progress.Printer, t target, n int, 
 		Allocations: b.cfg.Allocations, Payload: b.cfg.Payload, Rates: b.cfg.Rates, Step: b.cfg.Step,
 		Label: label, Progress: p,
 	}
-	o.Username, o.Password = turn.Credential(b.cfg.Secret, "bench", time.Now().Add(time.Hour))
+	// One identity per allocation, as real clients have: a server's
+	// per-user quota (10 allocations by default) does not cap the run.
+	tag := make([]byte, 4)
+	_, _ = rand.Read(tag)
+	expiry := time.Now().Add(time.Hour)
+	o.Credential = func(i int) (string, string) {
+		return turn.Credential(b.cfg.Secret, fmt.Sprintf("bench-%x-%d", tag, i), expiry)
+	}
 	switch t.kind {
 	case "remote":
 		o.Server = t.addr

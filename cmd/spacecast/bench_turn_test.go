@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/internal/cluster"
@@ -176,13 +181,38 @@ func TestBenchTurnRemote(t *testing.T) {
 		return os.Getenv(k)
 	}
 
+	// This process's CPU as a Prometheus endpoint, as a remote server's.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer metrics.Close()
+
 	tests := []struct {
 		name   string
+		cpu    []string
 		getenv func(string) string
 		check  func(t *testing.T, code int, text string, out string)
 	}{
 		{
+			name:   "CPU from the server's Prometheus endpoint",
+			cpu:    []string{"--metrics-url", metrics.URL + "/metrics"},
+			getenv: withSecret,
+			check: func(t *testing.T, code int, text, out string) {
+				if code != 0 {
+					t.Fatalf("exit %d:\n%s", code, text)
+				}
+				r := readResult(t, out)
+				if len(r.Resources.Servers) != 1 || r.Resources.Servers[0].Source != "prometheus" || r.Resources.Servers[0].RSSMaxBytes < 1<<20 {
+					t.Errorf("server usage not read from its metrics: %+v", r.Resources.Servers)
+				}
+				if v, _, _ := r.Lookup("cpu_us_per_packet"); v <= 0 {
+					t.Errorf("cpu_us_per_packet = %v", v)
+				}
+			},
+		},
+		{
 			name:   "measured with the secret from the environment",
+			cpu:    []string{"--server-pid", strconv.Itoa(os.Getpid())},
 			getenv: withSecret,
 			check: func(t *testing.T, code int, text, out string) {
 				if code != 0 {
@@ -212,8 +242,8 @@ func TestBenchTurnRemote(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "r.json")
-			code, text := benchCmd(t, ctx, tt.getenv, append([]string{"bench", "turn", "--target", target,
-				"--server-pid", strconv.Itoa(os.Getpid()), "--out", out}, tinyTurn...)...)
+			args := append([]string{"bench", "turn", "--target", target, "--out", out}, tt.cpu...)
+			code, text := benchCmd(t, ctx, tt.getenv, append(args, tinyTurn...)...)
 			tt.check(t, code, text, out)
 		})
 	}
