@@ -135,7 +135,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	swg.Wait()
 	sampler.Report().Fill(r)
 	if b.seeds == nil {
-		r.Resources.Generator.Name = "none: the nodes run in the bench process"
+		r.Resources.Generator.Name = "generator (none: the nodes under test run in the bench process)"
 	}
 	r.Meta.DurationSec = time.Since(start).Seconds()
 	return r, nil

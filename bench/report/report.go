@@ -35,7 +35,11 @@ func Text(w io.Writer, r *result.Result) error {
 		return err
 	}
 	res := r.Resources
-	fmt.Fprintf(w, "\ngenerator: %.0f%% CPU (max %.0f%%), %.0f MiB", res.Generator.CPUPercent, res.Generator.CPUPercentMax, res.Generator.RSSMaxBytes/(1<<20))
+	gen := "generator"
+	if n := res.Generator.Name; strings.HasPrefix(n, "generator") {
+		gen = n // "generator (3 processes)", "generator (none: ...)"
+	}
+	fmt.Fprintf(w, "\n%s: %.0f%% CPU (max %.0f%%), %.0f MiB", gen, res.Generator.CPUPercent, res.Generator.CPUPercentMax, res.Generator.RSSMaxBytes/(1<<20))
 	if res.GeneratorLimited {
 		fmt.Fprint(w, "  << LIMITED BY THE GENERATOR")
 	}

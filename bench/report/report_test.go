@@ -46,10 +46,12 @@ func sample() *result.Result {
 
 func TestText(t *testing.T) {
 	var b bytes.Buffer
-	if err := Text(&b, sample()); err != nil {
+	r := sample()
+	r.Resources.Generator.Name = "generator (2 processes)"
+	if err := Text(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"join", "loss", "1.5 %", "FAIL second_join_410", "warning: a <warning>"} {
+	for _, want := range []string{"join", "loss", "1.5 %", "FAIL second_join_410", "warning: a <warning>", "\ngenerator (2 processes): "} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}
