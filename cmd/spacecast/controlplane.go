@@ -18,6 +18,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/controlplane/web"
+	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
@@ -38,6 +39,9 @@ type controlplaneFile struct {
 	Placement placement.Policy `yaml:"placement"`
 	// Metrics serves Prometheus metrics.
 	Metrics metricsSection `yaml:"metrics"`
+	// Webhooks delivers the spaces' signed call events, fed by the edges'
+	// reports at /internal/v1/edge-events.
+	Webhooks webhook.Config `yaml:"webhooks"`
 }
 
 // storeSection is the `store:` section.
@@ -52,7 +56,7 @@ func defaultControlplaneFile() controlplaneFile {
 	g := gossip.Default()
 	g.Role = gossip.RoleControlPlane
 	return controlplaneFile{Log: logging.Default(), Controlplane: controlplane.DefaultConfig(),
-		Store: storeSection{Driver: "sqlite", DataDir: "data"}, Gossip: g}
+		Store: storeSection{Driver: "sqlite", DataDir: "data"}, Gossip: g, Webhooks: webhook.DefaultConfig()}
 }
 
 // loadControlplaneFile reads a config file strictly, then the environment
@@ -108,6 +112,9 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err := cfg.Controlplane.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.Webhooks.Validate(); err != nil {
+		return err
+	}
 	log, err := cfg.Log.New(e.stderr)
 	if err != nil {
 		return err
@@ -123,7 +130,19 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler()}
+	deliverer, err := webhook.New(cfg.Webhooks, webhook.Deps{Store: st, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	calls, err := webhook.NewCalls(cfg.Webhooks.Calls, deliverer, log, nil)
+	if err != nil {
+		return err
+	}
+	events, err := webhook.NewHandler(calls, cfg.Cluster, log)
+	if err != nil {
+		return err
+	}
+	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler(), Internal: events.Serve}
 	var node *gossip.Node
 	if gossipEnabled(cfg.Gossip) {
 		if node, err = fleetDeps(&deps, cfg, log); err != nil {
@@ -147,6 +166,8 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	printURLs(e, "http://"+ln.Addr().String(), cfg.Controlplane.PublicURL)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx, ln) })
+	g.Go(func() error { return deliverer.Run(gctx) })
+	g.Go(func() error { return calls.Run(gctx) })
 	if cfg.Metrics.Listen != "" {
 		ml, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -161,14 +182,26 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	}
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })
-		waitHUP := onHangup(gctx, func() {
-			reloadGossipKeys(node, func() (cluster.Config, error) {
-				c, err := loadControlplaneFile(*path, e.getenv)
-				return c.Cluster, err
-			}, log)
-		})
-		defer waitHUP()
 	}
+	// SIGHUP re-reads the cluster section: gossip keys, and the API keys
+	// that authenticate the edges' event reports.
+	waitHUP := onHangup(gctx, func() {
+		c, err := loadControlplaneFile(*path, e.getenv)
+		if err == nil {
+			err = c.Cluster.Validate()
+		}
+		if err != nil {
+			log.Error("reload config", "error", err)
+			return
+		}
+		if err := events.SetCluster(c.Cluster); err != nil {
+			log.Error("reload cluster keys for edge reports", "error", err)
+		}
+		if node != nil {
+			reloadGossipKeys(node, func() (cluster.Config, error) { return c.Cluster, nil }, log)
+		}
+	})
+	defer waitHUP()
 	err = g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, gossip.ErrClosed) {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/fleet"
+	"github.com/spacecast/spacecast/edge/report"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
@@ -35,6 +36,9 @@ type edgeFile struct {
 	Gossip gossip.Config `yaml:"gossip"`
 	// Metrics serves Prometheus metrics (edge, TURN, Go runtime).
 	Metrics metricsSection `yaml:"metrics"`
+	// Report sends room occupancy to the control plane (report.url), which
+	// turns it into call_started/call_finished webhooks.
+	Report report.Config `yaml:"report"`
 }
 
 // edgeTURN is the `turn:` section of an edge: turn.Config plus a switch.
@@ -136,6 +140,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	var node *gossip.Node
 	var member *fleet.Member
 	var ed *edge.Edge // set below, before anything runs
+	var reportClient *report.Client
 	if gossipEnabled(cfg.Gossip) {
 		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {
 			return err
@@ -150,6 +155,22 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			_ = node.Close()
 			return err
 		}
+	}
+	var rep *report.Reporter
+	if cfg.Report.URL != "" {
+		client, err := report.NewClient(cfg.Report.URL, cfg.Cluster)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		reportClient = client
+		cfg.Report.Node = cfg.Edge.NodeID
+		// Last in the observer chain: it hears the final departures of a
+		// drain before its closing snapshot.
+		if rep, err = report.New(cfg.Report, report.Deps{Sink: client, Logger: log, Registerer: reg, Next: deps.Observer}); err != nil {
+			return err
+		}
+		deps.Observer = rep
 	}
 	if ed, err = edge.New(cfg.Edge, deps); err != nil {
 		if node != nil {
@@ -170,6 +191,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })
 		g.Go(func() error { return member.Run(gctx) })
+	}
+	if rep != nil {
+		g.Go(func() error { return rep.Run(gctx) })
 	}
 	if s.metrics != nil {
 		ml := s.metrics
@@ -195,6 +219,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		if node != nil {
 			reloadGossipKeys(node, func() (cluster.Config, error) { return reloaded.Cluster, nil }, log)
+		}
+		if reportClient != nil {
+			if err := reportClient.SetCluster(reloaded.Cluster); err != nil {
+				log.Error("reload cluster keys for reports", "error", err)
+			}
 		}
 		if ts != nil && len(reloaded.Cluster.TURNSecrets) > 0 {
 			ts.SetSecrets(reloaded.Cluster.TURNSecrets)

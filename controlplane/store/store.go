@@ -112,6 +112,10 @@ type Rooms interface {
 	// scoped by client: the public join path has no client yet; callers that
 	// hold a client compare Room.ClientID themselves.
 	GetRoomByAlias(ctx context.Context, alias string) (Room, error)
+	// GetRoomByID looks a room up by id, not scoped by client: edges know a
+	// room only by its id (the LiveKit room name), and the control plane
+	// resolves their events (webhooks) with it.
+	GetRoomByID(ctx context.Context, id RoomID) (Room, error)
 	// ListRooms lists the rooms of a space, newest first, with the total; an
 	// unknown space gives ErrNotFound.
 	ListRooms(ctx context.Context, client ClientID, space SpaceID, p Page) ([]Room, int, error)

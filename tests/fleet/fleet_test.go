@@ -2,10 +2,14 @@ package fleet
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/controlplane/webhook"
 )
 
 // TestFleet runs two control-plane replicas and three edges (a1, a2 in
@@ -89,6 +93,54 @@ func TestFleet(t *testing.T) {
 			t.Fatalf("join %d of room one: HTTP %d on %s, want %s (sticky room)", i, c, a.Edge.NodeID, x)
 		}
 	}
+
+	t.Run("webhooks from the fleet", func(t *testing.T) {
+		// A receiver on the bridge (the host side of the test network).
+		ln, err := net.Listen("tcp", net.JoinHostPort(w.net.Gateway().String(), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 16)
+		srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			got <- b
+		})}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		var hook struct {
+			Secret string `json:"secret"`
+		}
+		if c := w.call("POST", "/spaces/"+space+"/webhook", owner, map[string]any{"url": "http://" + ln.Addr().String() + "/hook"}, &hook); c/100 != 2 {
+			t.Fatalf("create webhook: HTTP %d", c)
+		}
+		r4 := w.room(owner, space, "four")
+		a, c := w.join(r4, map[string]any{"regionHint": "b"})
+		if c != 200 {
+			t.Fatalf("join: %d", c)
+		}
+		p, code := w.connect(a.Edge.URL, a.MediaToken)
+		if p == nil {
+			t.Fatalf("connect: HTTP %d", code)
+		}
+		expect := func(name webhook.EventName) {
+			t.Helper()
+			select {
+			case b := <-got:
+				body, err := webhook.Verify(hook.Secret, b)
+				if err != nil {
+					t.Fatalf("delivery %s: %v", b, err)
+				}
+				if body.EventName != name || body.RoomID != r4.id || body.SpaceID != space {
+					t.Fatalf("delivery %+v, want %s of room %s", body, name, r4.id)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("no %s delivered", name)
+			}
+		}
+		expect(webhook.CallStarted)
+		p.leave()
+		expect(webhook.CallFinished)
+	})
 
 	t.Run("kill an edge: detected, no more placements, participants re-placed", func(t *testing.T) {
 		killedAt := time.Now()

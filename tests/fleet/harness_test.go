@@ -182,6 +182,9 @@ gossip:
   bindAddr: %[1]s:%[4]s
   seeds: %[6]s
   profile: lan
+webhooks:
+  allow: [198.18.0.0/15] # the test's receiver on the bridge
+  calls: {finishGrace: 1s}
 placement:
   defaultRegion: a
   # Short, so that the steps below check placement over what gossip says
@@ -234,7 +237,9 @@ gossip:
   bindAddr: %[1]s:%[7]s
   seeds: [%[8]s:%[7]s]
   profile: lan
-`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr()))
+report:
+  url: http://%[8]s:%[9]s
+`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort))
 	p := &proc{name: name, host: h, args: []string{"edge", "--config", cfg}}
 	w.edges[name] = p
 	w.run(p)

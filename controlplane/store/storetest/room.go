@@ -27,6 +27,11 @@ func testRooms(f *fx) {
 	got, err = f.s.GetRoomByAlias(f.ctx, r.Alias)
 	f.must(err, "get room by alias")
 	f.eq(got, r, "get room by alias")
+	got, err = f.s.GetRoomByID(f.ctx, r.ID)
+	f.must(err, "get room by id")
+	f.eq(got, r, "get room by id")
+	_, err = f.s.GetRoomByID(f.ctx, "missing")
+	f.is(err, store.ErrNotFound, "get room by unknown id")
 	m, err := f.s.GetRoomMember(f.ctx, c.ID, r.ID, owner.ID)
 	f.must(err, "owner role")
 	if m.Role != store.RoomRoleOwner || m.RoomID != r.ID || m.UserID != owner.ID {
