@@ -2,8 +2,11 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,10 +25,10 @@ import (
 //go:embed page.html
 var pageHTML []byte
 
-// The page's own sources are served as they are; dist holds only what the
-// build brings from npm (livekit-client's browser bundle).
+// dist is the page's built bundle (app/build.mjs; committed, so go build
+// needs no npm).
 //
-//go:embed app/src dist
+//go:embed dist
 var assetFS embed.FS
 
 // Lookup is what the page needs of the store: the room behind an alias and
@@ -43,10 +46,17 @@ type Deps struct {
 
 // Page serves /room/{alias} and /assets/*.
 type Page struct {
-	store Lookup
-	log   *slog.Logger
-	src   fs.FS
-	dist  fs.FS
+	store  Lookup
+	log    *slog.Logger
+	assets map[string]asset
+}
+
+// asset is one file of dist, with its gzip form and validator made once.
+type asset struct {
+	contentType string
+	etag        string
+	raw         []byte
+	gzip        []byte // nil when compressing does not pay
 }
 
 // New builds the page handler.
@@ -54,19 +64,56 @@ func New(deps Deps) (*Page, error) {
 	if deps.Store == nil {
 		return nil, errors.New("web: Deps.Store is required")
 	}
-	src, err := fs.Sub(assetFS, "app/src")
+	assets, err := loadAssets()
 	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
-	}
-	dist, err := fs.Sub(assetFS, "dist")
-	if err != nil {
-		return nil, fmt.Errorf("web: %w", err)
+		return nil, err
 	}
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Page{store: deps.Store, log: log.With("component", "web"), src: src, dist: dist}, nil
+	return &Page{store: deps.Store, log: log.With("component", "web"), assets: assets}, nil
+}
+
+// loadAssets reads dist and compresses what compresses.
+func loadAssets() (map[string]asset, error) {
+	entries, err := fs.ReadDir(assetFS, "dist")
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	out := make(map[string]asset, len(entries))
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || name == "SOURCES.sha256" {
+			continue
+		}
+		b, err := fs.ReadFile(assetFS, "dist/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		ct := mime.TypeByExtension(path.Ext(name))
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		sum := sha256.Sum256(b)
+		a := asset{contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, raw: b}
+		var z bytes.Buffer
+		w, err := gzip.NewWriterLevel(&z, gzip.BestCompression)
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		if _, err := w.Write(b); err != nil {
+			return nil, fmt.Errorf("web: gzip %s: %w", name, err)
+		}
+		if err := w.Close(); err != nil {
+			return nil, fmt.Errorf("web: gzip %s: %w", name, err)
+		}
+		if z.Len() < len(b)*9/10 {
+			a.gzip = z.Bytes()
+		}
+		out[name] = a
+	}
+	return out, nil
 }
 
 // Handler serves the page and its assets.
@@ -89,28 +136,40 @@ func (p *Page) serve(c *fasthttp.RequestCtx) {
 }
 
 func (p *Page) asset(c *fasthttp.RequestCtx, name string) {
-	if name == "" || strings.Contains(name, "/") || name == "SOURCES.sha256" {
+	a, ok := p.assets[name]
+	if !ok {
 		c.Error("not found", fasthttp.StatusNotFound)
 		return
 	}
-	b, err := fs.ReadFile(p.src, name)
-	if err != nil {
-		b, err = fs.ReadFile(p.dist, name)
-	}
-	if err != nil {
-		c.Error("not found", fasthttp.StatusNotFound)
+	h := &c.Response.Header
+	h.Set("Content-Type", a.contentType)
+	// Assets change only with the binary: a short max-age, then a cheap
+	// revalidation against the ETag keeps upgrades visible.
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("ETag", a.etag)
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if inm := c.Request.Header.Peek("If-None-Match"); len(inm) > 0 && etagMatch(string(inm), a.etag) {
+		c.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	ct := mime.TypeByExtension(path.Ext(name))
-	if ct == "" {
-		ct = "application/octet-stream"
+	if a.gzip != nil && c.Request.Header.HasAcceptEncoding("gzip") {
+		h.Set("Content-Encoding", "gzip")
+		c.SetBody(a.gzip)
+		return
 	}
-	c.SetContentType(ct)
-	// Assets change only with the binary; a short max-age plus revalidation
-	// keeps upgrades visible.
-	c.Response.Header.Set("Cache-Control", "public, max-age=300")
-	c.Response.Header.Set("X-Content-Type-Options", "nosniff")
-	c.SetBody(b)
+	c.SetBody(a.raw)
+}
+
+// etagMatch reports whether an If-None-Match list names etag.
+func etagMatch(list, etag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
 }
 
 // pageConfig is rendered into the page as JSON.

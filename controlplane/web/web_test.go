@@ -1,15 +1,22 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
+	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -115,58 +122,162 @@ func TestRoomPageEscapesConfig(t *testing.T) {
 
 func TestAssets(t *testing.T) {
 	h := newPage(t).Handler()
-	for name, ct := range map[string]string{"app.js": "javascript", "style.css": "text/css", "livekit-client.umd.js": "javascript"} {
+	for name, ct := range map[string]string{"app.js": "javascript", "style.css": "text/css"} {
 		r := get(t, h, "/assets/"+name)
 		if r.StatusCode() != 200 || !strings.Contains(string(r.Header.ContentType()), ct) || len(r.Body()) == 0 {
 			t.Fatalf("%s: %d %s", name, r.StatusCode(), r.Header.ContentType())
 		}
+		if len(r.Header.Peek("Content-Encoding")) != 0 {
+			t.Fatalf("%s: compressed for a client that did not ask", name)
+		}
+		etag := string(r.Header.Peek("ETag"))
+		if etag == "" {
+			t.Fatalf("%s: no ETag", name)
+		}
+		var c fasthttp.RequestCtx
+		c.Request.SetRequestURI("/assets/" + name)
+		c.Request.Header.Set("Accept-Encoding", "br, gzip")
+		h(&c)
+		if string(c.Response.Header.Peek("Content-Encoding")) != "gzip" {
+			t.Fatalf("%s: not gzipped for a gzip client", name)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(c.Response.Body()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(plain, r.Body()) {
+			t.Fatalf("%s: gzip body does not inflate to the asset (%v)", name, err)
+		}
+		var c2 fasthttp.RequestCtx
+		c2.Request.SetRequestURI("/assets/" + name)
+		c2.Request.Header.Set("If-None-Match", `W/"other", `+etag)
+		h(&c2)
+		if c2.Response.StatusCode() != fasthttp.StatusNotModified || len(c2.Response.Body()) != 0 {
+			t.Fatalf("%s: revalidation: %d", name, c2.Response.StatusCode())
+		}
 	}
-	for _, bad := range []string{"/assets/SOURCES.sha256", "/assets/../page.html", "/assets/", "/elsewhere"} {
+	for _, bad := range []string{"/assets/SOURCES.sha256", "/assets/../page.html", "/assets/", "/assets/main.ts", "/elsewhere"} {
 		if r := get(t, h, bad); r.StatusCode() != 404 {
 			t.Fatalf("%s: %d, want 404", bad, r.StatusCode())
 		}
 	}
 }
 
-// sourcesHash must match sourcesHash in app/build.mjs.
-func sourcesHash(t *testing.T) string {
+const rebuild = "rebuild it: cd controlplane/web/app && npm ci && npm run build, then commit dist/"
+
+// inputsHash must match inputsHash in app/build.mjs: for each build input,
+// its path (relative to app/) and a newline, then its bytes.
+func inputsHash(t *testing.T) string {
 	t.Helper()
-	entries, err := os.ReadDir("app/src")
+	var files []string
+	err := filepath.WalkDir("app/src", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, strings.TrimPrefix(filepath.ToSlash(p), "app/"))
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
+	sort.Strings(files)
+	files = append(files, "package.json", "package-lock.json", "tsconfig.json", "build.mjs")
 	h := sha256.New()
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join("app/src", n))
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join("app", f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.Write([]byte(n + "\n"))
+		h.Write([]byte(f + "\n"))
 		h.Write(b)
 	}
-	lock, err := os.ReadFile("app/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.Write([]byte("package-lock.json\n"))
-	h.Write(lock)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// TestDistIsFresh fails when app/src changed but dist was not rebuilt
-// (cd controlplane/web/app && npm run build).
+// recorded reads SOURCES.sha256 in dir: name → hash ("inputs" for the
+// build inputs, then one line per output file).
+func recorded(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "SOURCES.sha256"))
+	if err != nil {
+		t.Fatalf("%v: %s", err, rebuild)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("SOURCES.sha256: bad line %q: %s", line, rebuild)
+		}
+		out[name] = sum
+	}
+	return out
+}
+
+// TestDistIsFresh fails, without npm, when app's sources, package files,
+// tsconfig or build script changed since dist was built, or when a file in
+// dist is not the one the build wrote.
 func TestDistIsFresh(t *testing.T) {
-	want, err := os.ReadFile("dist/SOURCES.sha256")
+	rec := recorded(t, "dist")
+	if got := inputsHash(t); rec["inputs"] != got {
+		t.Fatalf("dist is stale: app/ changed since the last build (inputs %s, dist built from %s); %s", got, rec["inputs"], rebuild)
+	}
+	entries, err := os.ReadDir("dist")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sourcesHash(t); strings.TrimSpace(string(want)) != got {
-		t.Fatalf("dist is stale: run `npm run build` in controlplane/web/app (sources %s, dist built from %s)", got, strings.TrimSpace(string(want)))
+	for _, e := range entries {
+		if e.Name() == "SOURCES.sha256" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("dist", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if want, ok := rec[e.Name()]; !ok || want != hex.EncodeToString(sum[:]) {
+			t.Fatalf("dist/%s is not what the build wrote (edited by hand, or left from an older build); %s", e.Name(), rebuild)
+		}
+		delete(rec, e.Name())
+	}
+	delete(rec, "inputs")
+	for name := range rec {
+		t.Fatalf("dist/%s is missing; %s", name, rebuild)
+	}
+}
+
+// TestBundleRebuilds typechecks the sources and rebuilds the bundle into a
+// temporary directory: it must come out byte for byte as committed. It
+// needs node and app/node_modules (npm ci); CI has both.
+func TestBundleRebuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs tsc and esbuild")
+	}
+	_, nodeErr := exec.LookPath("node")
+	_, modErr := os.Stat("app/node_modules/esbuild")
+	if err := errors.Join(nodeErr, modErr); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node and app/node_modules are needed in CI (npm ci in controlplane/web/app): %v", err)
+		}
+		t.Skipf("no node or app/node_modules: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out := t.TempDir()
+	for _, args := range [][]string{
+		{"node_modules/.bin/tsc", "--noEmit", "-p", "."},
+		{"node", "build.mjs", "--out", out},
+	} {
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Dir = "app"
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+	committed := recorded(t, "dist")
+	for name, sum := range recorded(t, out) {
+		if committed[name] != sum {
+			t.Errorf("a fresh build's %s differs from the committed one; %s", name, rebuild)
+		}
 	}
 }
 

@@ -1,0 +1,138 @@
+// The control plane's side of the page: redeem the link (or a refresh
+// token, or the session of an earlier join) for a join answer.
+
+export interface Grants {
+  canPublish: boolean;
+  canPublishSources: string[] | null;
+  canSubscribe: boolean;
+  canPublishData: boolean;
+  canUpdateOwnMetadata: boolean;
+  roomAdmin: boolean;
+  hidden: boolean;
+}
+
+export interface RoomView {
+  id: string;
+  name: string;
+  type: string;
+  isChatAllowed: boolean;
+  isScreensharingAllowed: boolean;
+  isCameraPublishingAllowed: boolean;
+  isMicrophonePublishingAllowed: boolean;
+  isHandRaisingAllowed: boolean;
+  redirectUrl: string;
+}
+
+export interface JoinAnswer {
+  identity: string;
+  name: string;
+  role: string;
+  grants: Grants;
+  room: RoomView;
+  session: { token: string; expiresAt: string };
+  edge: { url: string; region: string; nodeId: string };
+  mediaToken: string;
+  iceServers: RTCIceServer[] | null;
+}
+
+/** JoinError carries the control plane's error code (access_link_used, …). */
+export class JoinError extends Error {
+  constructor(
+    readonly code: string,
+    message?: string,
+  ) {
+    super(message || code);
+  }
+}
+
+interface JoinBody {
+  participantName?: string;
+  sessionToken?: string;
+  accessToken?: string;
+}
+
+function codeOf(status: number): string {
+  switch (status) {
+    case 404:
+      return 'not_found';
+    case 403:
+      return 'forbidden';
+    case 401:
+      return 'unauthorized';
+    default:
+      return 'error';
+  }
+}
+
+/**
+ * Session remembers the reconnect credential of the last join in
+ * sessionStorage, so a reload or a reconnect does not need the spent link.
+ */
+export class Session {
+  private readonly key: string;
+  constructor(alias: string) {
+    this.key = 'spacecast.session.' + alias;
+  }
+  get(): string | null {
+    try {
+      return sessionStorage.getItem(this.key);
+    } catch {
+      return null; // storage blocked (a sandboxed or third-party frame)
+    }
+  }
+  set(token: string): void {
+    try {
+      sessionStorage.setItem(this.key, token);
+    } catch {
+      /* storage blocked: reconnects then need the link again */
+    }
+  }
+  clear(): void {
+    try {
+      sessionStorage.removeItem(this.key);
+    } catch {
+      /* storage blocked */
+    }
+  }
+}
+
+/** join calls POST /v1/rooms/{alias}/join. */
+export async function join(alias: string, params: URLSearchParams, session: Session, name: string): Promise<JoinAnswer> {
+  const body: JoinBody = { participantName: name || undefined };
+  const saved = session.get();
+  if (saved) body.sessionToken = saved;
+  else if (params.get('accessToken')) body.accessToken = params.get('accessToken') ?? undefined;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const refresh = params.get('refreshToken');
+  if (refresh && !body.sessionToken) {
+    const r = await fetch('/v1/auth/token', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ grant_type: 'refresh_token', refresh_token: refresh }),
+    });
+    const t = (await r.json().catch(() => ({}))) as { access_token?: string };
+    if (!r.ok || !t.access_token) throw new JoinError('unauthorized');
+    headers.authorization = 'Bearer ' + t.access_token;
+  }
+  const r = await fetch('/v1/rooms/' + encodeURIComponent(alias) + '/join', {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+  });
+  const a = (await r.json().catch(() => ({}))) as Partial<JoinAnswer> & { code?: string; message?: string };
+  if (!r.ok) {
+    if (body.sessionToken) session.clear();
+    throw new JoinError(a.code || codeOf(r.status), a.message);
+  }
+  const answer = a as JoinAnswer;
+  if (answer.session && answer.session.token) session.set(answer.session.token);
+  return answer;
+}
+
+/** can tells whether the join answer lets the participant publish source. */
+export function can(a: JoinAnswer, source: 'camera' | 'microphone' | 'screen_share'): boolean {
+  const g = a.grants;
+  if (!g || !g.canPublish) return false;
+  const s = g.canPublishSources;
+  return !s || s.length === 0 || s.includes(source);
+}

@@ -1,0 +1,225 @@
+// The Spacecast room page: redeem the link at the control plane, then join
+// the call on the edge with livekit-client. Talks to an embedding parent
+// window with postMessage (see docs/embedding.md).
+import { join, JoinError, Session, type JoinAnswer } from './api';
+import { Call, type Devices, type EndReason } from './call';
+import { $, setStatus, show } from './dom';
+import { Parent } from './parent';
+
+interface PageConfig {
+  alias: string;
+  parentOrigins: string[] | null;
+}
+
+const cfg = JSON.parse($('#spacecast-config').textContent || '{}') as PageConfig;
+const params = new URLSearchParams(location.search);
+const session = new Session(cfg.alias);
+const parent = new Parent(cfg.parentOrigins || []);
+const loadedAt = performance.now();
+let call: Call | null = null;
+let answer: JoinAnswer | null = null;
+
+const notices: Record<string, [string, string]> = {
+  access_link_used: ['This invitation link was already used', 'Invitation links work once. Ask the organiser for a new one.'],
+  access_link_expired: ['This invitation link has expired', 'Ask the organiser for a new link.'],
+  not_found: ['This room does not exist', 'Check the link, or ask the organiser for a new one.'],
+  unauthorized: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
+  forbidden: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
+};
+
+function showNotice(code: string, fallback?: string): void {
+  const [title, text] = notices[code] || ['Could not join the call', fallback || 'Something went wrong. Try again later.'];
+  $('#notice-title').textContent = title;
+  $('#notice-text').textContent = text;
+  $('#notice').dataset.code = code;
+  show('notice');
+  parent.emit('error', { code, message: title });
+}
+
+const endings: Record<EndReason, [string, string]> = {
+  left: ['You left the call', 'You can close this page.'],
+  removed: ['You were removed from the call', 'A moderator removed you from this call. This link cannot be used to join again.'],
+  'room-closed': ['The call has ended', 'The host ended the call for everyone.'],
+  lost: ['The connection was lost', 'The call could not be reached again. Check your network and open the link again.'],
+};
+
+function ended(reason: EndReason): void {
+  // Neither a leave nor a removal may be undone with a reload.
+  session.clear();
+  const [title, text] = endings[reason];
+  $('#ended-title').textContent = title;
+  $('#ended-text').textContent = text;
+  $('#ended').dataset.reason = reason;
+  setStatus('');
+  show('ended');
+  parent.emit('left', { reason });
+  parent.post('ld_finish_call');
+  const to = answer?.room.redirectUrl;
+  if (to && /^https?:\/\//.test(to)) window.setTimeout(() => location.assign(to), 1500);
+}
+
+parent.listen((c) => call?.command(c));
+
+// --- pre-join --------------------------------------------------------------
+
+let previewStream: MediaStream | null = null;
+
+function stopPreview(): void {
+  previewStream?.getTracks().forEach((t) => t.stop());
+  previewStream = null;
+}
+
+async function preview(): Promise<void> {
+  const video = $<HTMLVideoElement>('#preview');
+  if (!navigator.mediaDevices?.getUserMedia) {
+    video.parentElement?.classList.add('off');
+    return;
+  }
+  const camOn = $<HTMLInputElement>('#pre-camera').checked;
+  stopPreview();
+  if (!camOn) {
+    video.srcObject = null;
+    video.parentElement?.classList.add('off');
+    return;
+  }
+  try {
+    const camId = $<HTMLSelectElement>('#pre-camera-dev').value;
+    previewStream = await navigator.mediaDevices.getUserMedia({ video: camId ? { deviceId: { exact: camId } } : true, audio: false });
+    video.srcObject = previewStream;
+    video.parentElement?.classList.remove('off');
+    await listDevices();
+  } catch {
+    video.parentElement?.classList.add('off');
+  }
+}
+
+async function listDevices(): Promise<void> {
+  const devs = await navigator.mediaDevices.enumerateDevices().catch(() => [] as MediaDeviceInfo[]);
+  const fill = (sel: string, kind: MediaDeviceKind): void => {
+    const s = $<HTMLSelectElement>(sel);
+    const list = devs.filter((d) => d.kind === kind && d.deviceId);
+    const was = s.value;
+    s.replaceChildren(
+      ...list.map((d, i) => {
+        const o = document.createElement('option');
+        o.value = d.deviceId;
+        o.textContent = d.label || (kind === 'videoinput' ? 'Camera ' : 'Microphone ') + (i + 1);
+        return o;
+      }),
+    );
+    if (list.some((d) => d.deviceId === was)) s.value = was;
+    s.hidden = list.length < 2;
+  };
+  fill('#pre-camera-dev', 'videoinput');
+  fill('#pre-mic-dev', 'audioinput');
+}
+
+function chosenDevices(): Devices {
+  return {
+    camera: $<HTMLInputElement>('#pre-camera').checked,
+    microphone: $<HTMLInputElement>('#pre-mic').checked,
+    cameraId: $<HTMLSelectElement>('#pre-camera-dev').value || undefined,
+    microphoneId: $<HTMLSelectElement>('#pre-mic-dev').value || undefined,
+  };
+}
+
+async function enter(name: string): Promise<void> {
+  $<HTMLButtonElement>('#pre-join-btn').disabled = true;
+  setStatus('Joining…');
+  try {
+    answer = await join(cfg.alias, params, session, name);
+    stopPreview();
+    const current = new Call(answer, chosenDevices(), {
+      emit: (type, detail) => parent.emit(type, detail),
+      rejoin: async () => (answer = await join(cfg.alias, params, session, answer?.name || name)),
+      ended,
+    });
+    call = current;
+    show('call');
+    await current.connect();
+    setStatus('');
+  } catch (e) {
+    setStatus('');
+    stopPreview();
+    if (e instanceof JoinError) showNotice(e.code, e.message);
+    else showNotice('error', e instanceof Error ? e.message : undefined);
+  }
+}
+
+function start(): void {
+  parent.emit('ready');
+  const name = params.get('participantName') || '';
+  $<HTMLInputElement>('#pre-name').value = name;
+  $('#pre-name-row').hidden = !!name;
+  show('prejoin');
+  void preview();
+  $('#pre-camera').onchange = () => void preview();
+  $('#pre-camera-dev').onchange = () => void preview();
+  $<HTMLFormElement>('#pre-join').onsubmit = (ev) => {
+    ev.preventDefault();
+    void enter($<HTMLInputElement>('#pre-name').value.trim() || name);
+  };
+  window.addEventListener('pagehide', stopPreview);
+  if (params.get('autojoin') === '1') $<HTMLButtonElement>('#pre-join-btn').click();
+}
+
+// --- probe -------------------------------------------------------------------
+
+interface PageState {
+  screen: string;
+  code: string;
+  ended: string;
+  status: string;
+  framesDecoded: number;
+  audioPackets: number;
+  publishControls: number;
+  moderatorControls: number;
+  handsRaised: number;
+  tiles: number;
+  screenTiles: number;
+  chat: string[];
+  toolbarReady: boolean;
+  role: string;
+  microphoneEnabled: boolean;
+  cameraEnabled: boolean;
+  connection: string;
+  loadToJoinedMs: number | null;
+}
+
+async function state(): Promise<PageState> {
+  const vis = [...document.querySelectorAll<HTMLElement>('.screen')].find((s) => !s.hidden);
+  const st = call ? await call.stats() : { framesDecoded: 0, audioPackets: 0 };
+  const lp = call?.room?.localParticipant;
+  const status = $('#status');
+  return {
+    screen: vis ? vis.id : '',
+    code: $('#notice').dataset.code || '',
+    ended: $('#ended').dataset.reason || '',
+    status: status.hidden ? '' : status.textContent || '',
+    framesDecoded: st.framesDecoded,
+    audioPackets: st.audioPackets,
+    publishControls: ['#btn-mic', '#btn-cam', '#btn-screen'].filter((b) => !$(b).hidden).length,
+    moderatorControls: document.querySelectorAll('#grid .mod').length,
+    handsRaised: document.querySelectorAll('#grid .tile.hand').length,
+    tiles: document.querySelectorAll('#grid .tile').length,
+    screenTiles: document.querySelectorAll('#grid .tile.screen-share').length,
+    chat: [...document.querySelectorAll('#chat-log li')].map((li) => li.textContent || ''),
+    toolbarReady: !!call?.toolbarReady,
+    role: answer ? answer.role : '',
+    microphoneEnabled: !!lp?.isMicrophoneEnabled,
+    cameraEnabled: !!lp?.isCameraEnabled,
+    connection: call?.room?.state || '',
+    loadToJoinedMs: call && call.joinedAt ? Math.round(call.joinedAt - loadedAt) : null,
+  };
+}
+
+// window.__spacecast is the page's probe for tests and embedders' debugging.
+(window as unknown as { __spacecast: unknown }).__spacecast = { state };
+
+// ?probe=1 also logs the state to the console once a second, for tests that
+// read Chromium's log.
+if (params.get('probe') === '1') {
+  window.setInterval(() => void state().then((s) => console.log('SPACECAST ' + JSON.stringify(s))), 1000);
+}
+
+start();
