@@ -16,8 +16,8 @@ func benchScenarios() []benchScenario {
 	return []benchScenario{
 		{"api", "REST load: token issue, room GET, room create, generate-access + join", runBenchAPI},
 		{"rooms", "simulated participants publishing and subscribing through the edges", runBenchRooms},
-		{"turn", "TURN allocations relaying traffic at saturation", runBenchTurn},
-		{"gossip", "gossip cluster convergence, failure detection and bandwidth", runBenchGossip},
+		{"turn", "TURN relay: delivered packets/s and CPU per packet up to saturation (ours, coturn, or a running server)", runBenchTurn},
+		{"gossip", "gossip join convergence, failure detection and idle traffic against N (or of a running cluster)", runBenchGossip},
 	}
 }
 
