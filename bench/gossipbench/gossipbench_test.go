@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/bench/progress"
+	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/gossip"
 )
 
@@ -176,5 +177,75 @@ func TestPct(t *testing.T) {
 		if got := pct(vs, p); got != want {
 			t.Errorf("p%v = %v, want %v", p, got, want)
 		}
+	}
+}
+
+// TestObserveSeesAMemberCrash: a member of the running cluster that
+// crashes while the observer watches is counted and warned about.
+func TestObserveSeesAMemberCrash(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	cfg := tinyConfig()
+	c := &cluster{cfg: cfg, seen: &seen{at: map[seenKey]time.Time{}, alive: map[string]bool{}}, log: slog.New(slog.DiscardHandler)}
+	defer c.stopAll()
+	for i := range 4 {
+		var seeds []string
+		if i > 0 {
+			seeds = []string{c.nodes[0].Addr()}
+		}
+		n, err := c.start(ctx, "member"+strconv.Itoa(i), seeds, i < 3) // member3 will crash
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	if err := c.waitAll(ctx, 4, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	observed := make(chan struct{}, 1)
+	unsub := c.nodes[0].Subscribe(func(e gossip.Event) {
+		if e.Kind == gossip.EventJoin && strings.HasSuffix(e.Member.ID(), "-observer") {
+			select {
+			case observed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer unsub()
+	cfg.Target, cfg.Probes, cfg.Settle, cfg.Idle = "gossip:"+c.nodes[0].Addr(), 0, 300*time.Millisecond, 4*time.Second
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		r   *result.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := b.Run(ctx, progress.Discard())
+		done <- outcome{r, err}
+	}()
+	select {
+	case <-observed:
+	case <-ctx.Done():
+		t.Fatal("the observer never joined")
+	}
+	victim := c.nodes[3]
+	c.nodes = c.nodes[:3]
+	victim.stop()
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if v, _, _ := o.r.Lookup("member_failures"); v != 1 {
+		t.Errorf("member_failures = %v, want the crashed member", v)
+	}
+	var warned bool
+	for _, w := range o.r.Warnings {
+		warned = warned || strings.Contains(w, "declared dead")
+	}
+	if !warned {
+		t.Errorf("warnings %q", o.r.Warnings)
 	}
 }
