@@ -36,8 +36,12 @@ type Options struct {
 	Payload     int           // bytes per packet
 	Rates       []int         // offered packets/s, both directions together, one step each
 	Step        time.Duration // length of each step
-	PeerIP      netip.Addr    // where the peers bind (default 127.0.0.1)
-	Senders     int           // sending goroutines (default GOMAXPROCS)
+	// PeerIP is where the peers bind: the server's relay sends to them
+	// (default: this machine's address toward the server, 127.0.0.1 for
+	// a server on loopback).
+	PeerIP netip.Addr
+
+	Senders int // sending goroutines (default GOMAXPROCS)
 	// Label names the server in progress lines; Progress shows them (nil:
 	// nothing shown).
 	Label    string
@@ -105,15 +109,17 @@ func Measure(ctx context.Context, cfg Options) (Result, error) {
 	if cfg.Generator == nil {
 		cfg.Generator = usage.Self()
 	}
-	if !cfg.PeerIP.IsValid() {
-		cfg.PeerIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	}
 	if cfg.Senders < 1 {
 		cfg.Senders = runtime.GOMAXPROCS(0)
 	}
 	server, err := net.ResolveUDPAddr("udp", cfg.Server)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: server: %w", ErrConfig, err)
+	}
+	if !cfg.PeerIP.IsValid() {
+		if cfg.PeerIP, err = routeTo(server); err != nil {
+			return Result{}, err
+		}
 	}
 	allocs := make([]*allocation, 0, cfg.Allocations)
 	defer func() {
@@ -358,6 +364,17 @@ wait:
 	st.GeneratorLimited = st.SentPPS < 0.9*float64(rate) || st.GeneratorCPUPercent >= 85*cores ||
 		(st.MachineCPUPercent >= 90*float64(runtime.NumCPU()) && st.ServerCPUPercent > 0 && st.GeneratorCPUPercent > st.ServerCPUPercent)
 	return st, ctx.Err()
+}
+
+// routeTo is this machine's address toward server (a UDP "connection"
+// sends nothing; it only picks the route).
+func routeTo(server *net.UDPAddr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, server)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("turnbench: no route to %v: %w", server, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
 // machineBusy is the machine's busy CPU seconds so far (all cores); -1

@@ -3,6 +3,7 @@ package turnbench
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -143,6 +144,8 @@ func TestValidate(t *testing.T) {
 		{name: "no rates", edit: func(c *Config) { c.Rates = nil }, wantErr: "rates"},
 		{name: "payload", edit: func(c *Config) { c.Payload = 1500 }, wantErr: "payload"},
 		{name: "repeat", edit: func(c *Config) { c.Repeat = 0 }, wantErr: "repeat"},
+		{name: "peer ip", edit: func(c *Config) { c.PeerIP = "198.18.0.7" }},
+		{name: "bad peer ip", edit: func(c *Config) { c.PeerIP = "198.18.0" }, wantErr: "peerIP"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,5 +281,33 @@ func TestAllocationsOwnIdentityAndReleased(t *testing.T) {
 			t.Fatalf("%d allocations left on the server after the run", stats().Allocations)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRouteTo(t *testing.T) {
+	tests := []struct {
+		name, server, want string
+	}{
+		{"loopback v4", "127.0.0.1:3478", "127.0.0.1"},
+		{"other loopback", "127.0.0.2:3478", "127.0.0.1"},
+		{"loopback v6", "[::1]:3478", "::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ua, err := net.ResolveUDPAddr("udp", tt.server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := routeTo(ua)
+			if err != nil {
+				if tt.want == "::1" {
+					t.Skipf("no IPv6 loopback: %v", err)
+				}
+				t.Fatal(err)
+			}
+			if got.String() != tt.want {
+				t.Fatalf("routeTo(%s) = %v, want %s", tt.server, got, tt.want)
+			}
+		})
 	}
 }

@@ -133,7 +133,10 @@ func open(server *net.UDPAddr, user, pass string, peerIP netip.Addr, ch uint16) 
 	a.relay = netip.AddrPortFrom(ip.Unmap(), uint16(ra.Port)) //nolint:gosec
 	relayAddr := a.relay
 	if relayAddr.Addr().IsUnspecified() {
-		relayAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), relayAddr.Port())
+		// A server relaying on all its addresses: reach the relay where
+		// the server itself is reached.
+		sa := server.AddrPort().Addr().Unmap()
+		relayAddr = netip.AddrPortFrom(sa, relayAddr.Port())
 	}
 	peer, err := net.DialUDP("udp", &net.UDPAddr{IP: peerIP.AsSlice()}, net.UDPAddrFromAddrPort(relayAddr))
 	if err != nil {

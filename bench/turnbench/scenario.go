@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -51,6 +52,10 @@ type Config struct {
 	// say where a running server's CPU is read.
 	ServerPID  int    `yaml:"serverPid" json:"serverPid,omitempty"`
 	MetricsURL string `yaml:"metricsURL" json:"metricsURL,omitempty"`
+	// PeerIP is the address the peer sockets bind, which the server's
+	// relay sends to (its relay policy must allow it); empty: this
+	// machine's address toward the server.
+	PeerIP string `yaml:"peerIP" json:"peerIP,omitempty"`
 
 	// Secret is the TURN shared secret: from the environment, never a
 	// file or a flag. Empty for a self-contained run: one is made up.
@@ -153,6 +158,11 @@ func (c Config) Validate() error {
 	if c.ServerPID < 0 {
 		bad("serverPid: must not be negative")
 	}
+	if c.PeerIP != "" {
+		if _, err := netip.ParseAddr(c.PeerIP); err != nil {
+			bad("peerIP: %v", err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("turnbench: %w", err)
 	}
@@ -237,6 +247,9 @@ func (b *Bench) once(ctx context.Context, p *progress.Printer, t target, n int, 
 	o := Options{
 		Allocations: b.cfg.Allocations, Payload: b.cfg.Payload, Rates: b.cfg.Rates, Step: b.cfg.Step,
 		Label: label, Progress: p,
+	}
+	if b.cfg.PeerIP != "" {
+		o.PeerIP, _ = netip.ParseAddr(b.cfg.PeerIP) // checked by Validate
 	}
 	// One identity per allocation, as real clients have: a server's
 	// per-user quota (10 allocations by default) does not cap the run.

@@ -29,6 +29,7 @@ func runBenchTurn(ctx context.Context, e env, args []string) error {
 	})
 	fs.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "with turn:host:port on this machine: the server process whose CPU is measured")
 	fs.StringVar(&cfg.MetricsURL, "metrics-url", cfg.MetricsURL, "with turn:host:port: the server's Prometheus `URL`, for its CPU")
+	fs.StringVar(&cfg.PeerIP, "peer-ip", cfg.PeerIP, "with turn:host:port: the `address` the peer sockets bind, which the server relays to (default: this machine's address toward the server)")
 	fs.IntVar(&cfg.Repeat, "repeat", cfg.Repeat, "run the targets this many times, alternating (the machine's noise shows in the spread)")
 	fs.IntVar(&cfg.Allocations, "allocations", cfg.Allocations, "allocations, each relaying both ways through one channel")
 	fs.IntVar(&cfg.Payload, "payload", cfg.Payload, "payload bytes per packet")
