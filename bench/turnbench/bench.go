@@ -83,6 +83,8 @@ type Result struct {
 	// CPUMicrosPerPacket is the server's CPU time per delivered packet at
 	// the saturation step (0 when no server PID was given).
 	CPUMicrosPerPacket float64 `json:"cpuMicrosPerPacket"`
+	// ServerCPU says whether the server's CPU was read (Options.ServerCPU).
+	ServerCPU bool `json:"serverCpuMeasured"`
 	// Saturation is the index in Steps of the saturation step (-1: none).
 	Saturation int `json:"saturationStep"`
 	// Allocate is the time each allocation took (Allocate + ChannelBind
@@ -128,7 +130,7 @@ func Measure(ctx context.Context, cfg Options) (Result, error) {
 		}
 	}()
 	res := Result{Scenario: "turn", Server: cfg.Server, Allocations: cfg.Allocations, Payload: cfg.Payload,
-		Started: time.Now().UTC(), Saturation: -1, Allocate: hist.New()}
+		Started: time.Now().UTC(), Saturation: -1, Allocate: hist.New(), ServerCPU: cfg.ServerCPU != nil}
 	for i := range cfg.Allocations {
 		t0 := time.Now()
 		user, pass := cfg.Username, cfg.Password

@@ -399,7 +399,7 @@ func summarize(t target, runs []run) summary {
 		if st, ok := rn.res.SaturationStep(); ok {
 			sats = append(sats, st)
 			s.limited = s.limited || st.GeneratorLimited
-			s.noCPU = s.noCPU || st.ServerCPUMicros == 0
+			s.noCPU = s.noCPU || !rn.res.ServerCPU
 		}
 		for _, st := range rn.res.Steps {
 			if _, ok := byRate[st.OfferedPPS]; !ok {
