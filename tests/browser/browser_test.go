@@ -336,56 +336,6 @@ func wait(t *testing.T, ctx context.Context, name string, b *browser, ok func(pr
 	}
 }
 
-// TestRoomPage: two participants join a room through generate-access
-// links and each decodes the other's video; the spent link then shows the
-// used-link page; a webinar viewer gets no publish controls.
-func TestRoomPage(t *testing.T) {
-	chromium := need(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	s := startStack(t, ctx)
-
-	room := s.room(t, map[string]any{"name": "Standup", "isPublic": false, "type": "lesson", "isChatAllowed": true, "isScreensharingAllowed": true})
-	ann := s.link(t, room, "Ann", "moderator")
-	ben := s.link(t, room, "Ben", "user")
-	ba := s.open(t, ctx, chromium, "ann", ann)
-	bb := s.open(t, ctx, chromium, "ben", ben)
-	decoding := func(p probe) bool { return p.Screen == "call" && p.ToolbarReady && p.FramesDecoded > 0 }
-	pa := wait(t, ctx, "ann", ba, decoding)
-	pb := wait(t, ctx, "ben", bb, decoding)
-	if pa.PublishControls == 0 || pb.PublishControls == 0 {
-		t.Errorf("participants lack publish controls: ann %+v ben %+v", pa, pb)
-	}
-	if pa.ModControls != 1 || pb.ModControls != 0 {
-		t.Errorf("moderator controls: moderator Ann sees %d, user Ben sees %d; want 1 and 0", pa.ModControls, pb.ModControls)
-	}
-	s.screenshot(t, ctx, chromium, "prejoin", s.link(t, room, "Cat", "user"), false)
-	if pa.LoadToJoinedMs != nil {
-		t.Logf("page load to joined: ann %.0f ms", *pa.LoadToJoinedMs)
-	}
-	if pb.LoadToJoinedMs != nil {
-		t.Logf("page load to joined: ben %.0f ms", *pb.LoadToJoinedMs)
-	}
-
-	t.Run("spent link", func(t *testing.T) {
-		b := s.open(t, ctx, chromium, "again", ann)
-		p := wait(t, ctx, "again", b, func(p probe) bool { return p.Screen == "notice" })
-		if p.Code != "access_link_used" {
-			t.Fatalf("spent link: notice %q, want access_link_used", p.Code)
-		}
-		s.screenshot(t, ctx, chromium, "used-link", ann, true)
-	})
-
-	t.Run("webinar viewer", func(t *testing.T) {
-		web := s.room(t, map[string]any{"name": "Talk", "isPublic": false, "type": "webinar", "isChatAllowed": true})
-		b := s.open(t, ctx, chromium, "viewer", s.link(t, web, "Vic", "user"))
-		p := wait(t, ctx, "viewer", b, func(p probe) bool { return p.Screen == "call" && p.ToolbarReady })
-		if p.Role != "viewer" || p.PublishControls != 0 {
-			t.Fatalf("webinar viewer: role %q, %d publish controls", p.Role, p.PublishControls)
-		}
-	})
-}
-
 // artifacts is the folder for this test's logs: artifacts/browser/<test>
 // at the repository root.
 func artifacts(t *testing.T) string {

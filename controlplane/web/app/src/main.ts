@@ -5,6 +5,7 @@ import { join, JoinError, Session, type JoinAnswer } from './api';
 import { Call, type Devices, type EndReason } from './call';
 import { $, setStatus, show } from './dom';
 import { Parent } from './parent';
+import { Track } from 'livekit-client';
 
 interface PageConfig {
   alias: string;
@@ -183,6 +184,7 @@ interface PageState {
   microphoneEnabled: boolean;
   cameraEnabled: boolean;
   connection: string;
+  remoteTracks: number;
   loadToJoinedMs: number | null;
 }
 
@@ -209,12 +211,25 @@ async function state(): Promise<PageState> {
     microphoneEnabled: !!lp?.isMicrophoneEnabled,
     cameraEnabled: !!lp?.isCameraEnabled,
     connection: call?.room?.state || '',
+    remoteTracks: [...(call?.room?.remoteParticipants.values() || [])].reduce((n, p) => n + p.trackPublications.size, 0),
     loadToJoinedMs: call && call.joinedAt ? Math.round(call.joinedAt - loadedAt) : null,
   };
 }
 
+// tryPublish turns the microphone on whatever the toolbar shows, to check
+// that the edge, not only the page, refuses a participant without the grant.
+async function tryPublish(): Promise<{ published: boolean; error: string }> {
+  const lp = call?.room?.localParticipant;
+  if (!lp) return { published: false, error: 'not in a call' };
+  let error = '';
+  await lp.setMicrophoneEnabled(true).catch((e: unknown) => (error = String(e)));
+  await new Promise((r) => setTimeout(r, 1000));
+  const pub = lp.getTrackPublication(Track.Source.Microphone);
+  return { published: !!pub?.trackSid, error };
+}
+
 // window.__spacecast is the page's probe for tests and embedders' debugging.
-(window as unknown as { __spacecast: unknown }).__spacecast = { state };
+(window as unknown as { __spacecast: unknown }).__spacecast = { state, tryPublish };
 
 // ?probe=1 also logs the state to the console once a second, for tests that
 // read Chromium's log.

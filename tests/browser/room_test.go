@@ -1,0 +1,216 @@
+package browser
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRoomPage drives one Chromium (playwright-core) through what
+// participants do, sharing one room between the steps: two generate-access
+// participants decode each other's video; chat over data packets; a raised
+// hand; a screen share; the moderator mutes a participant; the network
+// drops and comes back; the moderator removes a participant, who cannot
+// come back with the link; a spent link; a webinar viewer who has no
+// publish controls and whom the edge does not let publish. Screenshots of
+// each step are saved as test artifacts.
+func TestRoomPage(t *testing.T) {
+	chromium := needDriver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
+	defer cancel()
+	s := startStack(t, ctx)
+	d := s.startDriver(t, ctx, chromium, "chromium")
+
+	room := s.room(t, map[string]any{"name": "Design review", "isPublic": false, "type": "lesson", "isChatAllowed": true, "isScreensharingAllowed": true})
+	annLink := s.link(t, room, "Ann Lee", "moderator")
+	benLink := s.link(t, room, "Ben Ortiz", "user")
+
+	pre := d.open(t, "prejoin", s.link(t, room, "Cat", "user"), 1280, 800)
+	pre.until(t, ctx, "showed the pre-join step", func(st state) bool { return st.Screen == "prejoin" })
+	var previewing bool
+	pre.eval(t, `new Promise((r) => { const v = document.querySelector('#preview'); const ok = () => v.videoWidth > 0; if (ok()) r(true); else v.addEventListener('loadeddata', () => r(ok()), { once: true }); })`, &previewing)
+	pre.shot(t, "prejoin")
+	pre.op(t, "close")
+
+	ann := d.open(t, "ann", probeURL(annLink), 1280, 800)
+	ben := d.open(t, "ben", probeURL(benLink), 1280, 800)
+	decoding := func(st state) bool { return st.Screen == "call" && st.ToolbarReady && st.FramesDecoded > 0 }
+	sa := ann.until(t, ctx, "decoded Ben's video", decoding)
+	sb := ben.until(t, ctx, "decoded Ann's video", decoding)
+	if sa.PublishControls == 0 || sb.PublishControls == 0 {
+		t.Errorf("participants lack publish controls: ann %+v ben %+v", sa, sb)
+	}
+	if sa.ModeratorControls != 1 || sb.ModeratorControls != 0 {
+		t.Errorf("moderator controls: moderator Ann sees %d, user Ben sees %d; want 1 and 0", sa.ModeratorControls, sb.ModeratorControls)
+	}
+	for name, st := range map[string]state{"ann": sa, "ben": sb} {
+		if st.LoadToJoinedMs != nil {
+			t.Logf("page load to joined: %s %.0f ms", name, *st.LoadToJoinedMs)
+		}
+	}
+	ann.shot(t, "call-two")
+
+	t.Run("chat", func(t *testing.T) {
+		ann.click(t, "#btn-chat")
+		ann.op(t, "fill", "selector", "#chat-input", "text", "Hello Ben, can you see the slides?")
+		ann.op(t, "press", "selector", "#chat-input", "key", "Enter")
+		ben.until(t, ctx, "got Ann's message", func(st state) bool { return hasChat(st.Chat, "Ann Lee", "can you see the slides?") })
+		var unread bool
+		ben.eval(t, `document.querySelector('#btn-chat').classList.contains('unread')`, &unread)
+		if !unread {
+			t.Error("Ben's chat button does not show an unread message")
+		}
+		ben.click(t, "#btn-chat")
+		ben.op(t, "fill", "selector", "#chat-input", "text", "Yes, all good.")
+		ben.click(t, "#chat-form button[type=submit]")
+		ann.until(t, ctx, "got Ben's answer", func(st state) bool { return hasChat(st.Chat, "Ben Ortiz", "Yes, all good.") })
+		ann.shot(t, "chat")
+		ann.click(t, "#chat-close")
+		ben.click(t, "#chat-close")
+	})
+
+	t.Run("raise hand", func(t *testing.T) {
+		ben.click(t, "#btn-hand")
+		ann.until(t, ctx, "saw Ben's hand", func(st state) bool { return st.HandsRaised == 1 })
+		var who string
+		ann.eval(t, `document.querySelector('#grid .tile.hand').getAttribute('aria-label')`, &who)
+		if !strings.Contains(who, "Ben Ortiz") || !strings.Contains(who, "hand raised") {
+			t.Errorf("the raised hand is on %q, want Ben's tile", who)
+		}
+		ann.shot(t, "hand")
+		ben.click(t, "#btn-hand")
+		ann.until(t, ctx, "saw Ben's hand go down", func(st state) bool { return st.HandsRaised == 0 })
+	})
+
+	t.Run("screen share", func(t *testing.T) {
+		before := ben.state(t).FramesDecoded
+		ann.click(t, "#btn-screen")
+		ben.until(t, ctx, "showed Ann's screen", func(st state) bool { return st.ScreenTiles == 1 && st.FramesDecoded > before })
+		var stage string
+		ben.eval(t, `(document.querySelector('#grid .tile.stage') || {}).className || ''`, &stage)
+		if !strings.Contains(stage, "screen-share") {
+			t.Errorf("the shared screen is not on the stage: %q", stage)
+		}
+		ben.shot(t, "screen-share")
+		ann.click(t, "#btn-screen")
+		ben.until(t, ctx, "dropped Ann's screen", func(st state) bool { return st.ScreenTiles == 0 })
+	})
+
+	t.Run("phone width", func(t *testing.T) {
+		cat := d.open(t, "cat", probeURL(s.link(t, room, "Cat Nguyen", "user")), 390, 844)
+		cat.until(t, ctx, "joined on a phone", func(st state) bool { return st.Screen == "call" && st.Tiles == 3 && st.FramesDecoded > 0 })
+		var overflow bool
+		cat.eval(t, `document.documentElement.scrollWidth > innerWidth || [...document.querySelectorAll('footer .tool')].some((b) => !b.hidden && b.getBoundingClientRect().right > innerWidth)`, &overflow)
+		if overflow {
+			t.Error("the page is wider than a 390 px phone")
+		}
+		cat.shot(t, "phone")
+		ann.until(t, ctx, "saw three tiles", func(st state) bool { return st.Tiles == 3 })
+		ann.shot(t, "call-three")
+		cat.click(t, "#btn-leave")
+		cat.until(t, ctx, "left", func(st state) bool { return st.Screen == "ended" && st.Ended == "left" })
+		cat.shot(t, "left")
+		cat.op(t, "close")
+		ann.until(t, ctx, "saw Cat leave", func(st state) bool { return st.Tiles == 2 })
+	})
+
+	t.Run("moderator mutes", func(t *testing.T) {
+		ben.until(t, ctx, "had the microphone on", func(st state) bool { return st.Microphone })
+		ann.hover(t, "#grid .tile:not(.local)")
+		ann.click(t, "#grid .mod [data-action=mute]")
+		ben.until(t, ctx, "was muted by the moderator", func(st state) bool { return !st.Microphone })
+		var muted bool
+		ann.eval(t, `!!document.querySelector('#grid .tile.person:not(.local).muted')`, &muted)
+		if !muted {
+			t.Error("Ann's page does not show Ben muted")
+		}
+	})
+
+	t.Run("network drop", func(t *testing.T) {
+		// Every page of this browser loses the network until it notices.
+		if err := s.host.Disconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reconnected := false
+		defer func() {
+			if !reconnected {
+				_ = s.host.Reconnect(context.Background())
+			}
+		}()
+		ben.until(t, ctx, "said it is reconnecting", func(st state) bool { return strings.Contains(st.Status, "Reconnecting") })
+		ben.shot(t, "reconnecting")
+		if err := s.host.Reconnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reconnected = true
+		before := ben.state(t).FramesDecoded
+		ben.until(t, ctx, "came back to the call", func(st state) bool {
+			return st.Screen == "call" && st.Status == "" && st.Connection == "connected" && st.Tiles == 2 && st.FramesDecoded > before
+		})
+		ann.until(t, ctx, "came back to the call", func(st state) bool {
+			return st.Screen == "call" && st.Connection == "connected" && st.Tiles == 2
+		})
+	})
+
+	t.Run("moderator removes", func(t *testing.T) {
+		ann.hover(t, "#grid .tile:not(.local)")
+		ann.click(t, "#grid .mod [data-action=remove]")
+		ben.until(t, ctx, "was told it was removed", func(st state) bool { return st.Screen == "ended" && st.Ended == "removed" })
+		ben.shot(t, "removed")
+		ann.until(t, ctx, "saw Ben go", func(st state) bool { return st.Tiles == 1 })
+		// The same link, in the same tab: spent, and the session is gone.
+		ben.op(t, "reload")
+		st := ben.until(t, ctx, "refused the spent link", func(st state) bool { return st.Screen == "notice" || st.Screen == "call" })
+		if st.Screen != "notice" || st.Code != "access_link_used" {
+			t.Fatalf("a removed participant reopened the link: %+v", st)
+		}
+	})
+
+	t.Run("spent link", func(t *testing.T) {
+		again := d.open(t, "again", probeURL(annLink), 1280, 800)
+		st := again.until(t, ctx, "showed a notice", func(st state) bool { return st.Screen == "notice" })
+		if st.Code != "access_link_used" {
+			t.Fatalf("spent link: notice %q, want access_link_used", st.Code)
+		}
+		var text string
+		again.eval(t, `document.querySelector('#notice').innerText`, &text)
+		if !strings.Contains(text, "already used") {
+			t.Errorf("used-link page says %q", text)
+		}
+		again.shot(t, "used-link")
+		again.op(t, "close")
+	})
+
+	t.Run("webinar viewer", func(t *testing.T) {
+		web := s.room(t, map[string]any{"name": "Quarterly talk", "isPublic": false, "type": "webinar", "isChatAllowed": true})
+		host := d.open(t, "host", probeURL(s.link(t, web, "Hana Host", "moderator")), 1280, 800)
+		host.until(t, ctx, "joined", func(st state) bool { return st.Screen == "call" && st.Camera })
+		vic := d.open(t, "viewer", probeURL(s.link(t, web, "Vic", "user")), 1280, 800)
+		st := vic.until(t, ctx, "watched the host", func(st state) bool { return st.Screen == "call" && st.ToolbarReady && st.FramesDecoded > 0 })
+		if st.Role != "viewer" || st.PublishControls != 0 {
+			t.Fatalf("webinar viewer: role %q, %d publish controls", st.Role, st.PublishControls)
+		}
+		if st.Tiles != 1 {
+			t.Errorf("the viewer sees %d tiles, want the host's only", st.Tiles)
+		}
+		vic.shot(t, "webinar-viewer")
+		var try struct {
+			Published bool   `json:"published"`
+			Error     string `json:"error"`
+		}
+		vic.eval(t, `window.__spacecast.tryPublish()`, &try)
+		if try.Published {
+			t.Fatal("a webinar viewer published a microphone")
+		}
+		t.Logf("viewer's publish attempt: %s", try.Error)
+		if hs := host.state(t); hs.RemoteTracks != 0 {
+			t.Fatalf("the host receives %d tracks from the viewer", hs.RemoteTracks)
+		}
+	})
+}
+
+func hasChat(lines []string, who, text string) bool {
+	return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, who) && strings.Contains(l, text) })
+}
