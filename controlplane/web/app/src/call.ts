@@ -97,7 +97,9 @@ export class Call {
       rtcConfig: { iceServers: this.answer.iceServers || [] },
     });
     this.joinedAt = performance.now();
+    setStatus('');
     $('#room-name').textContent = this.answer.room.name;
+    this.watchSize();
     this.setupToolbar();
     this.render();
     this.hooks.emit('joined', { identity: this.answer.identity, name: this.answer.name, role: this.answer.role });
@@ -307,9 +309,18 @@ export class Call {
     this.renderToolbar(lp);
   }
 
+  private resize: ResizeObserver | null = null;
+
+  private watchSize(): void {
+    if (this.resize || typeof ResizeObserver === 'undefined') return;
+    this.resize = new ResizeObserver(() => this.arrange(this.tiles.size));
+    this.resize.observe($('#grid'));
+  }
+
   private arrange(count: number): void {
     const grid = $('#grid');
     const layout = this.currentLayout();
+    fitGrid(grid, layout === 'grid' ? count : 0);
     grid.dataset.count = String(count);
     grid.dataset.layout = layout;
     grid.classList.toggle('empty', count === 0);
@@ -358,7 +369,7 @@ export class Call {
     el.innerHTML =
       '<video autoplay playsinline muted></video><div class="avatar"><span></span></div>' +
       '<figcaption><span class="mic" aria-hidden="true"></span><span class="name"></span></figcaption>' +
-      '<span class="hand-badge" aria-hidden="true">✋</span>';
+      '<span class="hand-badge" aria-hidden="true"><svg viewBox="0 0 24 24"><path d="M18 11V6a2 2 0 0 0-4 0v5M14 10V4a2 2 0 0 0-4 0v6M10 10.5V6a2 2 0 0 0-4 0v8a8 8 0 0 0 16 0v-3a2 2 0 0 0-4 0"/></svg></span>';
     $('#grid').append(el);
     this.tiles.set(key, el);
     return el;
@@ -406,6 +417,9 @@ export class Call {
     if (!video) return;
     const on = visible(pub);
     if (on && pub?.track && video.dataset.sid !== pub.trackSid) {
+      // The avatar stays until the first frame is there (no black tile).
+      el.classList.add('video-wait');
+      video.onloadeddata = () => el.classList.remove('video-wait');
       pub.track.attach(video);
       video.dataset.sid = pub.trackSid;
     }
@@ -498,6 +512,27 @@ export class Call {
     }
     return out;
   }
+}
+
+// fitGrid sets the tile width at which n 16:9 tiles, in the best number of
+// columns, fill the grid without scrolling (0: the speaker layout's CSS).
+function fitGrid(grid: HTMLElement, n: number): void {
+  if (n === 0) {
+    grid.style.removeProperty('--tile-w');
+    return;
+  }
+  const cs = getComputedStyle(grid);
+  const gap = parseFloat(cs.columnGap) || 0;
+  const w = grid.clientWidth - (parseFloat(cs.paddingLeft) || 0) - (parseFloat(cs.paddingRight) || 0);
+  const h = grid.clientHeight - (parseFloat(cs.paddingTop) || 0) - (parseFloat(cs.paddingBottom) || 0);
+  if (w <= 0 || h <= 0) return;
+  let best = 0;
+  for (let c = 1; c <= n; c++) {
+    const rows = Math.ceil(n / c);
+    best = Math.max(best, Math.min((w - gap * (c - 1)) / c, ((h - gap * (rows - 1)) / rows) * (16 / 9)));
+  }
+  // Below 200 px wide a tile is unreadable: scroll instead.
+  grid.style.setProperty('--tile-w', Math.floor(Math.max(best, Math.min(200, w))) + 'px');
 }
 
 function visible(pub: TrackPublication | undefined): boolean {

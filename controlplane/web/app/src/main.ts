@@ -109,7 +109,7 @@ async function listDevices(): Promise<void> {
       }),
     );
     if (list.some((d) => d.deviceId === was)) s.value = was;
-    s.hidden = list.length < 2;
+    s.hidden = list.length === 0;
   };
   fill('#pre-camera-dev', 'videoinput');
   fill('#pre-mic-dev', 'audioinput');
@@ -152,6 +152,8 @@ function start(): void {
   const name = params.get('participantName') || '';
   $<HTMLInputElement>('#pre-name').value = name;
   $('#pre-name-row').hidden = !!name;
+  $('#pre-as').hidden = !name;
+  $('#pre-as strong').textContent = name;
   show('prejoin');
   void preview();
   $('#pre-camera').onchange = () => void preview();
