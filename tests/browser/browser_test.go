@@ -291,33 +291,6 @@ func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page str
 	return b
 }
 
-// screenshot saves a PNG of the page (after 10 s of Chromium's virtual
-// time, which does not run WebRTC far enough to show a call) into the
-// test's artifact directory (kept with go test -artifacts -outputdir DIR).
-// It is for people to look at; nothing is asserted on it.
-func (s *stack) screenshot(t *testing.T, ctx context.Context, chromium, name, page string, autojoin bool) {
-	t.Helper()
-	out := filepath.Join(t.ArtifactDir(), name+".png")
-	if autojoin {
-		sep := "?"
-		if strings.Contains(page, "?") {
-			sep = "&"
-		}
-		page += sep + "autojoin=1"
-	}
-	cmd := s.host.Command(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
-		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--autoplay-policy=no-user-gesture-required", "--window-size=1280,800", "--hide-scrollbars",
-		"--user-data-dir="+filepath.Join(t.TempDir(), name), "--unsafely-treat-insecure-origin-as-secure="+s.api,
-		"--virtual-time-budget=10000", "--screenshot="+out, page)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Logf("screenshot %s: %v\n%s", name, err, b)
-		return
-	}
-	t.Logf("screenshot: %s", out)
-}
-
 // wait polls the browser's probe until ok or the context ends.
 func wait(t *testing.T, ctx context.Context, name string, b *browser, ok func(probe) bool) probe {
 	t.Helper()

@@ -190,6 +190,7 @@ type state struct {
 	Connection        string   `json:"connection"`
 	RemoteTracks      int      `json:"remoteTracks"`
 	LoadToJoinedMs    *float64 `json:"loadToJoinedMs"`
+	NavToJoinedMs     *float64 `json:"navigationToJoinedMs"`
 }
 
 func (p *page) state(t *testing.T) state {

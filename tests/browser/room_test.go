@@ -31,7 +31,12 @@ func TestRoomPage(t *testing.T) {
 	pre.until(t, ctx, "showed the pre-join step", func(st state) bool { return st.Screen == "prejoin" })
 	var previewing bool
 	pre.eval(t, `new Promise((r) => { const v = document.querySelector('#preview'); const ok = () => v.videoWidth > 0; if (ok()) r(true); else v.addEventListener('loadeddata', () => r(ok()), { once: true }); })`, &previewing)
+	if !previewing {
+		t.Error("the pre-join step shows no camera preview")
+	}
 	pre.shot(t, "prejoin")
+	pre.op(t, "viewport", "width", 390, "height", 844)
+	pre.shot(t, "prejoin-phone")
 	pre.op(t, "close")
 
 	ann := d.open(t, "ann", probeURL(annLink), 1280, 800)
@@ -46,8 +51,8 @@ func TestRoomPage(t *testing.T) {
 		t.Errorf("moderator controls: moderator Ann sees %d, user Ben sees %d; want 1 and 0", sa.ModeratorControls, sb.ModeratorControls)
 	}
 	for name, st := range map[string]state{"ann": sa, "ben": sb} {
-		if st.LoadToJoinedMs != nil {
-			t.Logf("page load to joined: %s %.0f ms", name, *st.LoadToJoinedMs)
+		if st.LoadToJoinedMs != nil && st.NavToJoinedMs != nil {
+			t.Logf("page load to joined: %s: script start %.0f ms, navigation start %.0f ms", name, *st.LoadToJoinedMs, *st.NavToJoinedMs)
 		}
 	}
 	ann.shot(t, "call-two")

@@ -187,7 +187,10 @@ interface PageState {
   cameraEnabled: boolean;
   connection: string;
   remoteTracks: number;
+  /** from this script's start to connected (as the page before TypeScript measured it) */
   loadToJoinedMs: number | null;
+  /** from navigation start (HTML, bundle download and parse included) to connected */
+  navigationToJoinedMs: number | null;
 }
 
 async function state(): Promise<PageState> {
@@ -215,6 +218,7 @@ async function state(): Promise<PageState> {
     connection: call?.room?.state || '',
     remoteTracks: [...(call?.room?.remoteParticipants.values() || [])].reduce((n, p) => n + p.trackPublications.size, 0),
     loadToJoinedMs: call && call.joinedAt ? Math.round(call.joinedAt - loadedAt) : null,
+    navigationToJoinedMs: call && call.joinedAt ? Math.round(call.joinedAt) : null,
   };
 }
 
