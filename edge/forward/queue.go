@@ -32,7 +32,7 @@ func (c QueueConfig) Validate() error {
 	return nil
 }
 
-// Queue is a bounded ring of preallocated packet buffers between forwarders
+// Queue is a bounded ring of packet buffers between forwarders
 // (producers) and the goroutine that writes to one subscriber's transport
 // (the consumer). A push to a full queue drops the packet and counts it.
 // Every packet carries the Tag of the Forwarder that queued it, so one queue
@@ -40,14 +40,16 @@ func (c QueueConfig) Validate() error {
 type Queue struct {
 	mu       sync.Mutex
 	slotSize int
-	buf      []byte
-	lens     []int32
-	tags     []uint32
-	head     uint64 // next to pop
-	tail     uint64 // next to push
-	pushed   uint64
-	dropped  uint64
-	ready    chan struct{}
+	// slots are allocated on first use: a queue drained as fast as it
+	// fills (the common case, see rewind) only ever allocates a few.
+	slots   [][]byte
+	lens    []int32
+	tags    []uint32
+	head    uint64 // next to pop
+	tail    uint64 // next to push
+	pushed  uint64
+	dropped uint64
+	ready   chan struct{}
 }
 
 // NewQueue allocates a Queue.
@@ -63,7 +65,7 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 	}
 	return &Queue{
 		slotSize: cfg.MaxPacket,
-		buf:      make([]byte, cfg.Size*cfg.MaxPacket),
+		slots:    make([][]byte, cfg.Size),
 		lens:     make([]int32, cfg.Size),
 		tags:     make([]uint32, cfg.Size),
 		ready:    make(chan struct{}, 1),
@@ -84,8 +86,10 @@ func (q *Queue) push(tag uint32, rw *rewrite) int {
 		return 0
 	}
 	i := int(q.tail % uint64(len(q.lens)))
-	off := i * q.slotSize
-	n := rw.apply(q.buf[off : off+q.slotSize])
+	if q.slots[i] == nil {
+		q.slots[i] = make([]byte, q.slotSize)
+	}
+	n := rw.apply(q.slots[i])
 	if n <= 0 {
 		q.dropped++
 		q.mu.Unlock()
@@ -119,10 +123,20 @@ func (q *Queue) Pop(dst []byte) (n int, tag uint32, ok bool) {
 			q.dropped++
 			continue
 		}
-		off := i * q.slotSize
-		return copy(dst, q.buf[off:off+l]), q.tags[i], true
+		n = copy(dst, q.slots[i][:l])
+		q.rewind()
+		return n, q.tags[i], true
 	}
 	return 0, 0, false
+}
+
+// rewind starts an empty queue over at its first slot (q.mu held). A
+// subscriber whose packets are sent as soon as they are queued then keeps
+// reusing the first few slots, and the others are never allocated.
+func (q *Queue) rewind() {
+	if q.head == q.tail {
+		q.head, q.tail = 0, 0
+	}
 }
 
 // Front returns the oldest packet without copying it. The slice stays valid
@@ -135,8 +149,8 @@ func (q *Queue) Front() (pkt []byte, tag uint32, ok bool) {
 		return nil, 0, false
 	}
 	i := int(q.head % uint64(len(q.lens)))
-	off := i * q.slotSize
-	return q.buf[off : off+int(q.lens[i]) : off+int(q.lens[i])], q.tags[i], true
+	l := int(q.lens[i])
+	return q.slots[i][:l:l], q.tags[i], true
 }
 
 // Advance removes the packet returned by Front.
@@ -144,6 +158,7 @@ func (q *Queue) Advance() {
 	q.mu.Lock()
 	if q.head != q.tail {
 		q.head++
+		q.rewind()
 	}
 	q.mu.Unlock()
 }

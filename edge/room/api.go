@@ -61,7 +61,8 @@ func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
 // NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1 without RTX;
 // NACK, PLI, FIR, transport-cc feedback), the interceptors (publishers: NACK
 // generator, receiver reports, transport-cc feedback; subscribers: sender
-// reports) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
+// reports, transport-wide sequence numbers and a GCC bandwidth estimator
+// fed by the subscriber's transport-cc feedback) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
 // interface filter). The UDP and TCP muxes are shared by every API built on
 // the same sockets only if built once: build the publisher and subscriber
 // APIs with NewAPIs.
@@ -84,14 +85,22 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 			return nil, fmt.Errorf("room: twcc: %w", err)
 		}
 	}
+	if o.Subscriber {
+		// Send-side bandwidth estimation from transport-cc feedback; the
+		// estimator goes before the extension numbering so that it sees
+		// every packet's transport-wide sequence number. Clients that
+		// answer without transport-cc keep sending REMB.
+		ir.Add(bweFactory{logs: sclog.Pion(loggerOr(o.Logger))})
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+			return nil, fmt.Errorf("room: twcc: %w", err)
+		}
+		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
+		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeAudio)
+	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, fmt.Errorf("room: simulcast extensions: %w", err)
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	s := webrtc.SettingEngine{LoggerFactory: sclog.Pion(logger)}
+	s := webrtc.SettingEngine{LoggerFactory: sclog.Pion(loggerOr(o.Logger))}
 	if o.udpMux == nil && o.UDP != nil {
 		o.udpMux = webrtc.NewICEUDPMux(s.LoggerFactory.NewLogger("udpmux"), o.UDP)
 	}
@@ -183,4 +192,11 @@ func registerExtensions(m *webrtc.MediaEngine) error {
 		}
 	}
 	return nil
+}
+
+func loggerOr(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

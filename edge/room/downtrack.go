@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -185,37 +186,52 @@ func primaryFromRED(p []byte) ([]byte, error) {
 
 // readRTCP handles the subscriber's feedback for this track until the
 // sender stops: NACKs are answered from the track's packet cache, PLI and
-// FIR become rate-limited keyframe requests to the publisher, REMB updates
-// the subscriber's bandwidth estimate that drives layer choice.
+// FIR become rate-limited keyframe requests to the publisher, and the
+// connection's bandwidth estimate that drives layer choice comes from the
+// edge's TWCC estimator (the read's attributes) or, for clients without
+// transport-cc, from REMB.
 func (d *DownTrack) readRTCP() {
 	buf := make([]byte, 1500)
 	scratch := make([]byte, 1500)
-	caches := d.track.caches[:]
-	m := d.sub.room.mgr
 	for {
-		n, _, err := d.sender.Read(buf)
+		n, attrs, err := d.sender.Read(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.track.keyframe(d.fwd.Current(), m.now(), false)
-			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				// The subscriber's receive-side estimate for the whole
-				// connection (REMB: negotiated instead of transport-cc on
-				// subscriber connections).
+		d.handleRTCP(buf[:n], attrs, scratch)
+	}
+}
+
+// handleRTCP acts on one read of the subscriber's RTCP for this track and
+// the attributes the interceptors gave it (readRTCP's goroutine only).
+func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch []byte) {
+	m := d.sub.room.mgr
+	if est, ok := estimateOf(attrs); ok {
+		// The edge's own estimate from the subscriber's transport-cc
+		// feedback; it supersedes REMB from then on.
+		d.sub.twcc.Store(true)
+		d.sub.estimate.Store(est)
+	}
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.track.keyframe(d.fwd.Current(), m.now(), false)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			// The subscriber's receive-side estimate for the whole
+			// connection, from clients that did not negotiate
+			// transport-cc.
+			if !d.sub.twcc.Load() {
 				d.sub.estimate.Store(uint64(p.Bitrate))
-			case *rtcp.TransportLayerNack:
-				for _, pair := range p.Nacks {
-					d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), caches, scratch)
-				}
-				d.sub.flush()
 			}
+		case *rtcp.TransportLayerNack:
+			for _, pair := range p.Nacks {
+				d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), d.track.caches[:], scratch)
+			}
+			d.sub.flush()
 		}
 	}
 }

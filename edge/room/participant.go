@@ -59,9 +59,12 @@ type Participant struct {
 	// one writer goroutine drains it.
 	queue *forward.Queue
 	tags  atomic.Pointer[map[uint32]*DownTrack]
-	// estimate is the subscriber's bandwidth estimate in bits/s (REMB;
-	// 0: unknown).
+	// estimate is the subscriber's bandwidth estimate in bits/s (the
+	// edge's own from TWCC feedback, else the client's REMB; 0: unknown).
 	estimate atomic.Uint64
+	// twcc is set once TWCC feedback produced an estimate: REMB is then
+	// ignored.
+	twcc atomic.Bool
 	// Over UDP (inline) the goroutine that queued a packet sends it at once
 	// (whoever holds draining drains the queue), which spares a goroutine
 	// wake-up per packet; over TCP, whose writes can block, the writer
@@ -69,7 +72,6 @@ type Participant struct {
 	inline      atomic.Bool
 	draining    atomic.Bool
 	modeChanged chan struct{}
-	drainBuf    []byte // used by the holder of draining
 
 	// Owned by the loop goroutine.
 	conn          *signal.Conn
@@ -112,7 +114,6 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 		modeChanged: make(chan struct{}, 1),
-		drainBuf:    make([]byte, 1500),
 		pending:     map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{}, wantCodec: map[string]string{},
 		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{}, wanted: map[string]bool{},
 	}
@@ -481,13 +482,17 @@ func (p *Participant) flush() {
 func (p *Participant) drain() {
 	for p.draining.CompareAndSwap(false, true) {
 		for {
-			n, tag, ok := p.queue.Pop(p.drainBuf)
+			// Sent from the queue's own slot: the holder of draining is the
+			// queue's single consumer, and producers never overwrite a slot
+			// before Advance.
+			pkt, tag, ok := p.queue.Front()
 			if !ok {
 				break
 			}
 			if d := (*p.tags.Load())[tag]; d != nil {
-				d.send(p.drainBuf[:n])
+				d.send(pkt)
 			}
+			p.queue.Advance()
 		}
 		p.draining.Store(false)
 		if p.queue.Len() == 0 {

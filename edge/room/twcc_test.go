@@ -1,0 +1,166 @@
+package room
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+
+	"github.com/spacecast/spacecast/edge/simulcast"
+)
+
+// twccPath is a subscriber connection's interceptors as NewAPI chains them
+// (estimator, then transport-wide numbering), with a simulated subscriber
+// that answers each round of packets with transport-cc feedback.
+type twccPath struct {
+	chain    interceptor.Interceptor
+	send     interceptor.RTPWriter
+	rtcp     interceptor.RTCPReader
+	sent     []sentPkt
+	feedback []byte
+}
+
+type sentPkt struct {
+	seq uint16
+	at  time.Time
+}
+
+const twccExtID = 5
+
+func newTWCCPath(t *testing.T) *twccPath {
+	t.Helper()
+	p := &twccPath{}
+	ir := &interceptor.Registry{}
+	ir.Add(bweFactory{logs: logging.NewDefaultLoggerFactory()})
+	hdr, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir.Add(hdr)
+	if p.chain, err = ir.Build("pc"); err != nil {
+		t.Fatal(err)
+	}
+	info := &interceptor.StreamInfo{SSRC: 1, ClockRate: 90000, MimeType: "video/VP8",
+		RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: twccExtID}}}
+	p.send = p.chain.BindLocalStream(info, interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
+		var ext rtp.TransportCCExtension
+		if err := ext.Unmarshal(h.GetExtension(twccExtID)); err != nil {
+			t.Errorf("packet without a transport-wide sequence number: %v", err)
+		}
+		p.sent = append(p.sent, sentPkt{seq: ext.TransportSequence, at: time.Now()})
+		return len(payload), nil
+	}))
+	p.rtcp = p.chain.BindRTCPReader(interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		return copy(b, p.feedback), a, nil
+	}))
+	return p
+}
+
+// round sends 600 kbit/s of 1200-byte packets for 200 ms over a link that
+// loses every lossEvery-th packet (0: none) and delivers the rest after
+// 20 ms, then reads the subscriber's feedback and returns the estimate it
+// produced.
+func (p *twccPath) round(t *testing.T, lossEvery int) uint64 {
+	t.Helper()
+	p.sent = p.sent[:0]
+	for i := 0; i < 12; i++ {
+		h := &rtp.Header{Version: 2, SSRC: 1, PayloadType: 96}
+		if _, err := p.send.Write(h, make([]byte, 1200), nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond / 12)
+	}
+	rec := twcc.NewRecorder(7)
+	for i, s := range p.sent {
+		if lossEvery > 0 && i%lossEvery == 0 {
+			continue
+		}
+		rec.Record(1, s.seq, s.at.Add(20*time.Millisecond).UnixMicro())
+	}
+	var err error
+	if p.feedback, err = rtcp.Marshal(rec.BuildFeedbackPacket()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, attrs, err := p.rtcp.Read(buf, nil)
+	if err != nil || n != len(p.feedback) {
+		t.Fatalf("rtcp read = %d, %v", n, err)
+	}
+	est, ok := estimateOf(attrs)
+	if !ok {
+		t.Fatal("transport-cc feedback produced no estimate")
+	}
+	return est
+}
+
+// TestTWCCEstimateDrivesLayer: a subscriber whose transport-cc feedback
+// reports heavy loss is moved to the lowest layer, one on a clean link is
+// not, and REMB from the client no longer overrides the TWCC estimate.
+func TestTWCCEstimateDrivesLayer(t *testing.T) {
+	tests := []struct {
+		name      string
+		lossEvery int // every n-th packet lost (0: none)
+		maxEst    uint64
+		minEst    uint64
+		wantLayer func(int) bool
+	}{
+		{"lossy link: lowest layer", 2, 300_000, twccMinBitrate, func(l int) bool { return l == 0 }},
+		{"clean link: above the lowest", 0, twccMaxBitrate, 600_000, func(l int) bool { return l > 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := newTWCCPath(t)
+				defer p.chain.Close()
+				var est uint64
+				for i := 0; i < 60; i++ { // 12 s of feedback
+					est = p.round(t, tt.lossEvery)
+				}
+				t.Logf("estimate after 12 s: %d bit/s", est)
+				if est < tt.minEst || est > tt.maxEst {
+					t.Fatalf("estimate %d bit/s, want within [%d, %d]", est, tt.minEst, tt.maxEst)
+				}
+
+				// The estimate reaches the down track with the feedback read,
+				// and then drives its layer; a REMB that says otherwise does
+				// not count any more.
+				sub, d := layeredSubscriber(t)
+				attrs := interceptor.Attributes{}
+				attrs.Set(estimateKey{}, est)
+				remb, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 10e6, SSRCs: []uint32{1}}})
+				d.handleRTCP(p.feedback, attrs, make([]byte, 1500))
+				d.handleRTCP(remb, nil, make([]byte, 1500))
+				if got := sub.estimate.Load(); got != est || !sub.twcc.Load() {
+					t.Fatalf("subscriber estimate %d (twcc %v), want the TWCC estimate %d", got, sub.twcc.Load(), est)
+				}
+				d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
+				sub.selectLayer(d, true)
+				if got := d.fwd.Target(); !tt.wantLayer(got) {
+					t.Fatalf("estimate %d bit/s: layer %d", est, got)
+				}
+			})
+		})
+	}
+}
+
+// TestREMBWithoutTWCC: a client that negotiated only REMB still drives the
+// layer with it.
+func TestREMBWithoutTWCC(t *testing.T) {
+	sub, d := layeredSubscriber(t)
+	remb, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 150_000, SSRCs: []uint32{1}}})
+	d.handleRTCP(remb, nil, make([]byte, 1500))
+	if got := sub.estimate.Load(); got != 150_000 || sub.twcc.Load() {
+		t.Fatalf("estimate %d (twcc %v), want REMB's 150000", got, sub.twcc.Load())
+	}
+	d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
+	sub.selectLayer(d, true)
+	if got := d.fwd.Target(); got != 0 {
+		t.Fatalf("layer %d at 150 kbit/s, want 0", got)
+	}
+}
