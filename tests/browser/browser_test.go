@@ -13,26 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/spacecast/spacecast/internal/netns"
 )
-
-// probe is what the room page logs once a second with ?probe=1.
-type probe struct {
-	Screen          string   `json:"screen"`
-	Code            string   `json:"code"`
-	FramesDecoded   float64  `json:"framesDecoded"`
-	PublishControls int      `json:"publishControls"`
-	ModControls     int      `json:"moderatorControls"`
-	ToolbarReady    bool     `json:"toolbarReady"`
-	Role            string   `json:"role"`
-	Microphone      bool     `json:"microphoneEnabled"`
-	LoadToJoinedMs  *float64 `json:"loadToJoinedMs"`
-}
 
 // need returns chromium's path, or skips (fails in CI) when the test
 // cannot run here.
@@ -184,129 +169,12 @@ func (s *stack) link(t *testing.T, room, name, role string) string {
 	return l.URL
 }
 
-// browser is one Chromium in the namespace; its page's probes arrive on
-// probes.
-type browser struct {
-	mu      sync.Mutex
-	last    probe
-	seen    bool
-	micOn   bool     // some probe showed the microphone on
-	host    []string // messages the embedding host page received
-	refused bool     // Chromium refused to frame a page (CSP frame-ancestors)
-}
-
-func (b *browser) hostGot(s string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, h := range b.host {
-		if strings.Contains(h, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func (b *browser) get() (probe, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.last, b.seen
-}
-
 func probeURL(page string) string {
 	sep := "?"
 	if strings.Contains(page, "?") {
 		sep = "&"
 	}
 	return page + sep + "probe=1&autojoin=1"
-}
-
-func (s *stack) open(t *testing.T, ctx context.Context, chromium, name, page string, secure ...string) *browser {
-	t.Helper()
-	if strings.HasPrefix(page, s.api) {
-		page = probeURL(page)
-	}
-	secure = append(secure, s.api)
-	cmd := s.host.Command(ctx, chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
-		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--autoplay-policy=no-user-gesture-required", "--enable-logging=stderr", "--v=0",
-		"--window-size=1280,800",
-		"--user-data-dir="+filepath.Join(t.TempDir(), name), "--unsafely-treat-insecure-origin-as-secure="+strings.Join(secure, ","), page)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{}
-	// Chromium's log goes to artifacts/ (gitignored) for a look after a run.
-	logf, _ := os.Create(filepath.Join(artifacts(t), name+".log"))
-	read := make(chan struct{})
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-read
-		_ = cmd.Wait()
-	})
-	go func() {
-		defer close(read)
-		if logf != nil {
-			defer logf.Close()
-		}
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if logf != nil {
-				_, _ = logf.WriteString(line + "\n")
-			}
-			if strings.Contains(line, "frame-ancestors") && (strings.Contains(line, "violates") || strings.Contains(line, "Refused to frame")) {
-				b.mu.Lock()
-				b.refused = true
-				b.mu.Unlock()
-			}
-			if i := strings.Index(line, `"HOST `); i >= 0 {
-				b.mu.Lock()
-				b.host = append(b.host, line[i+6:])
-				b.mu.Unlock()
-				continue
-			}
-			i := strings.Index(line, `"SPACECAST `)
-			if i < 0 {
-				continue
-			}
-			line = line[i+len(`"SPACECAST `):]
-			if j := strings.LastIndex(line, `", source:`); j >= 0 {
-				line = line[:j]
-			}
-			var p probe
-			if json.Unmarshal([]byte(strings.ReplaceAll(line, `\"`, `"`)), &p) == nil {
-				b.mu.Lock()
-				b.last, b.seen = p, true
-				b.micOn = b.micOn || (p.Screen == "call" && p.Microphone)
-				b.mu.Unlock()
-			}
-		}
-	}()
-	return b
-}
-
-// wait polls the browser's probe until ok or the context ends.
-func wait(t *testing.T, ctx context.Context, name string, b *browser, ok func(probe) bool) probe {
-	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		p, seen := b.get()
-		if seen && ok(p) {
-			return p
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("%s: page did not get there; last probe %+v (seen %v)", name, p, seen)
-		}
-	}
 }
 
 // artifacts is the folder for this test's logs: artifacts/browser/<test>

@@ -15,6 +15,7 @@
 //   press {page, frame?, selector, key}
 //   viewport {page, width, height}
 //   screenshot {page, path}
+//   frames {page}                       the URLs of the page's frames
 //   close {page}
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
@@ -83,6 +84,9 @@ const ops = {
   async screenshot(c) {
     await pages.get(c.page).screenshot({ path: c.path, animations: 'disabled', caret: 'hide' });
     return null;
+  },
+  async frames(c) {
+    return pages.get(c.page).frames().map((f) => f.url());
   },
   async close(c) {
     const p = pages.get(c.page);

@@ -140,9 +140,13 @@ func (d *driver) do(t *testing.T, cmd map[string]any) json.RawMessage {
 
 // page is one browser context and its page.
 type page struct {
-	d    *driver
-	name string
+	d     *driver
+	name  string
+	frame string // a URL substring: commands go to that frame of the page
 }
+
+// in is the page's frame whose URL contains sub.
+func (p *page) in(sub string) *page { return &page{d: p.d, name: p.name, frame: sub} }
 
 func (d *driver) open(t *testing.T, name, url string, width, height int) *page {
 	t.Helper()
@@ -153,6 +157,9 @@ func (d *driver) open(t *testing.T, name, url string, width, height int) *page {
 func (p *page) op(t *testing.T, op string, kv ...any) json.RawMessage {
 	t.Helper()
 	cmd := map[string]any{"op": op, "page": p.name}
+	if p.frame != "" {
+		cmd["frame"] = p.frame
+	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		cmd[kv[i].(string)] = kv[i+1]
 	}
@@ -234,3 +241,5 @@ func (p *page) shot(t *testing.T, name string) {
 	}
 	t.Logf("screenshot: %s", out)
 }
+
+func jsonOf(raw json.RawMessage, out any) error { return json.Unmarshal(raw, out) }

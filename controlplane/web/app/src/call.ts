@@ -365,6 +365,7 @@ export class Call {
     if (el) return el;
     el = document.createElement('figure');
     el.className = 'tile ' + cls;
+    el.setAttribute('role', 'listitem');
     el.dataset.key = key;
     el.innerHTML =
       '<video autoplay playsinline muted></video><div class="avatar"><span></span></div>' +
