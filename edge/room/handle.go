@@ -251,6 +251,15 @@ func (p *Participant) MuteTrack(ctx context.Context, sid string, muted bool) (*l
 	return info, err
 }
 
+// UpdateSubscriptions subscribes p to tracks, or unsubscribes it, on a
+// server's behalf (RoomService.UpdateSubscriptions): the same as p's own
+// UpdateSubscription, including the SubscriptionResponse errors p is sent
+// for tracks that are not live or that it may not subscribe to.
+func (p *Participant) UpdateSubscriptions(ctx context.Context, trackSids []string, tracks []*livekit.ParticipantTracks, subscribe bool) error {
+	u := &livekit.UpdateSubscription{TrackSids: trackSids, ParticipantTracks: tracks, Subscribe: subscribe}
+	return p.call(ctx, func() { p.onSubscription(u) })
+}
+
 // Update changes name, metadata, attributes or permission (RoomService) and
 // returns the new info.
 func (p *Participant) Update(ctx context.Context, name, metadata *string, attrs map[string]string, perm *livekit.ParticipantPermission) (*livekit.ParticipantInfo, error) {

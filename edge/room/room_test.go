@@ -3,8 +3,10 @@ package room
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"testing"
@@ -486,5 +488,48 @@ func TestDemandTellsPublisher(t *testing.T) {
 	tr.setDemand("PA_a", 0) // no change: no update
 	if n := len(owner.mbox); n != 2 {
 		t.Fatalf("%d updates queued after a no-op, want 2", n)
+	}
+}
+
+func TestUpdateSubscriptions(t *testing.T) {
+	m := newTestManager(t, nil)
+	p, err := m.Join(JoinParams{Room: "r", Identity: "sub", Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wanted := func() map[string]bool {
+		var w map[string]bool
+		if err := p.call(ctx, func() { w = maps.Clone(p.wanted) }); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	tests := []struct {
+		name      string
+		sids      []string
+		tracks    []*livekit.ParticipantTracks
+		subscribe bool
+		want      map[string]bool
+	}{
+		{"subscribe to tracks not live yet", []string{"TR_a"}, []*livekit.ParticipantTracks{{ParticipantSid: "PA_x", TrackSids: []string{"TR_b"}}}, true, map[string]bool{"TR_a": true, "TR_b": true}},
+		{"unsubscribe one", []string{"TR_a"}, nil, false, map[string]bool{"TR_b": true}},
+		{"unsubscribe by participant", nil, []*livekit.ParticipantTracks{{ParticipantSid: "PA_x", TrackSids: []string{"TR_b"}}}, false, map[string]bool{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := p.UpdateSubscriptions(ctx, tt.sids, tt.tracks, tt.subscribe); err != nil {
+				t.Fatal(err)
+			}
+			if got := wanted(); !maps.Equal(got, tt.want) {
+				t.Fatalf("wanted = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	m.Room("r").Remove(p)
+	<-p.Done()
+	if err := p.UpdateSubscriptions(ctx, []string{"TR_a"}, nil, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after leaving: %v, want ErrNotFound", err)
 	}
 }
