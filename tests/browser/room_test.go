@@ -112,6 +112,14 @@ func TestRoomPage(t *testing.T) {
 			t.Error("the page is wider than a 390 px phone")
 		}
 		cat.shot(t, "phone")
+		cat.click(t, "#btn-chat")
+		var chatFits bool
+		cat.eval(t, `(() => { const r = document.querySelector('#chat').getBoundingClientRect(); return r.width > 0 && r.right <= innerWidth && r.bottom <= innerHeight; })()`, &chatFits)
+		if !chatFits {
+			t.Error("the chat panel does not fit a 390 px phone")
+		}
+		cat.shot(t, "phone-chat")
+		cat.click(t, "#chat-close")
 		ann.until(t, ctx, "saw three tiles", func(st state) bool { return st.Tiles == 3 })
 		ann.shot(t, "call-three")
 		cat.click(t, "#btn-leave")

@@ -306,6 +306,8 @@ export class Call {
       }
     }
     this.arrange(keep.size);
+    const n = people.length;
+    setText($('#people'), n === 1 ? 'Only you so far' : `${n} people`);
     this.renderToolbar(lp);
   }
 
