@@ -9,6 +9,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -29,6 +31,11 @@ type APIOptions struct {
 	// interceptors (the edge answers NACKs from its own packet cache) and no
 	// receive-side feedback.
 	Subscriber bool
+	// NoTWCC leaves transport-cc out of subscriber connections: their
+	// layers then follow the clients' REMB only. TWCC costs the edge
+	// CPU and memory per packet sent (pion's estimator records every
+	// packet); see notes/issue3-bench.md for the figures.
+	NoTWCC bool
 
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
@@ -85,17 +92,23 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 			return nil, fmt.Errorf("room: twcc: %w", err)
 		}
 	}
-	if o.Subscriber {
-		// Send-side bandwidth estimation from transport-cc feedback; the
-		// estimator goes before the extension numbering so that it sees
-		// every packet's transport-wide sequence number. Clients that
-		// answer without transport-cc keep sending REMB.
+	if o.Subscriber && !o.NoTWCC {
+		// Send-side bandwidth estimation from transport-cc feedback on
+		// video (audio is a small, steady share and is left out, which
+		// halves the estimator's per-packet work); the estimator goes
+		// before the extension numbering so that it sees every packet's
+		// transport-wide sequence number. Clients that answer without
+		// transport-cc keep sending REMB.
 		ir.Add(bweFactory{logs: sclog.Pion(loggerOr(o.Logger))})
-		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, fmt.Errorf("room: twcc: %w", err)
 		}
+		hdr, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("room: twcc: %w", err)
+		}
+		ir.Add(hdr)
 		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
-		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeAudio)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return nil, fmt.Errorf("room: simulcast extensions: %w", err)

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
@@ -162,5 +164,60 @@ func TestREMBWithoutTWCC(t *testing.T) {
 	sub.selectLayer(d, true)
 	if got := d.fwd.Target(); got != 0 {
 		t.Fatalf("layer %d at 150 kbit/s, want 0", got)
+	}
+}
+
+// TestSubscriberOfferTWCC: subscriber connections offer transport-cc (the
+// feedback and the extension) on video, not on audio, and not at all with
+// NoTWCC; REMB is offered either way.
+func TestSubscriberOfferTWCC(t *testing.T) {
+	tests := []struct {
+		name string
+		opts APIOptions
+		want bool
+	}{
+		{"subscriber", APIOptions{Subscriber: true}, true},
+		{"subscriber without TWCC", APIOptions{Subscriber: true, NoTWCC: true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api, err := NewAPI(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, err := api.NewPeerConnection(webrtc.Configuration{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+				if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			offer, err := pc.CreateOffer(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sd sdp.SessionDescription
+			if err := sd.UnmarshalString(offer.SDP); err != nil {
+				t.Fatal(err)
+			}
+			for _, md := range sd.MediaDescriptions {
+				var fb, ext, remb bool
+				for _, a := range md.Attributes {
+					fb = fb || a.Key == "rtcp-fb" && strings.HasSuffix(a.Value, " transport-cc")
+					ext = ext || a.Key == "extmap" && strings.Contains(a.Value, sdp.TransportCCURI)
+					remb = remb || a.Key == "rtcp-fb" && strings.HasSuffix(a.Value, " goog-remb")
+				}
+				want := tt.want && md.MediaName.Media == "video"
+				if fb != want || ext != want {
+					t.Errorf("%s: transport-cc feedback %v, extension %v; want %v", md.MediaName.Media, fb, ext, want)
+				}
+				if md.MediaName.Media == "video" && !remb {
+					t.Errorf("video without goog-remb")
+				}
+			}
+		})
 	}
 }
