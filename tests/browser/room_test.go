@@ -141,6 +141,27 @@ func TestRoomPage(t *testing.T) {
 		}
 	})
 
+	t.Run("keyboard camera", func(t *testing.T) {
+		ben.op(t, "press", "selector", "#btn-cam", "key", "Space")
+		ben.until(t, ctx, "turned the camera off", func(st state) bool { return !st.Camera })
+		var off bool
+		ann.op(t, "wait", "js", `!!document.querySelector('#grid .tile.person:not(.local).video-off')`, "timeout", 20000)
+		ann.eval(t, `!!document.querySelector('#grid .tile.person:not(.local).video-off .avatar')`, &off)
+		if !off {
+			t.Error("Ann's page shows no avatar for Ben's camera off")
+		}
+		ann.shot(t, "camera-off")
+		ben.op(t, "press", "selector", "#btn-cam", "key", "Enter")
+		ben.until(t, ctx, "turned the camera on", func(st state) bool { return st.Camera })
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		// The link is spent; the session credential brings Ben back.
+		ben.op(t, "reload")
+		ben.until(t, ctx, "came back after a reload", func(st state) bool { return st.Screen == "call" && st.Tiles == 2 && st.FramesDecoded > 0 })
+		ann.until(t, ctx, "saw Ben back", func(st state) bool { return st.Tiles == 2 && st.FramesDecoded > 0 })
+	})
+
 	t.Run("network drop", func(t *testing.T) {
 		// Every page of this browser loses the network until it notices.
 		if err := s.host.Disconnect(ctx); err != nil {

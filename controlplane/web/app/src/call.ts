@@ -39,6 +39,7 @@ export class Call {
   toolbarReady = false;
   joinedAt = 0;
   private ended = false;
+  private leaving = false;
   private layout: Layout = 'auto';
   private readonly tiles = new Map<string, HTMLElement>();
   private readonly audio = new Map<string, HTMLMediaElement>();
@@ -113,7 +114,10 @@ export class Call {
     if (this.ended || room !== this.room) return;
     switch (reason) {
       case DisconnectReason.CLIENT_INITIATED:
-        return this.finish('left');
+        // Not our leave(): livekit-client disconnects while the page
+        // unloads (a reload); the session must survive that.
+        if (this.leaving) this.finish('left');
+        return;
       case DisconnectReason.PARTICIPANT_REMOVED:
         return this.finish('removed');
       case DisconnectReason.ROOM_DELETED:
@@ -140,6 +144,7 @@ export class Call {
 
   async leave(): Promise<void> {
     const room = this.room;
+    this.leaving = true;
     this.finish('left');
     if (room) await room.disconnect();
   }

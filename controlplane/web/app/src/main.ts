@@ -45,8 +45,9 @@ const endings: Record<EndReason, [string, string]> = {
 };
 
 function ended(reason: EndReason): void {
-  // Neither a leave nor a removal may be undone with a reload.
-  session.clear();
+  // Neither a leave nor a removal may be undone with a reload; after a lost
+  // connection a reload tries again with the session.
+  if (reason !== 'lost') session.clear();
   const [title, text] = endings[reason];
   $('#ended-title').textContent = title;
   $('#ended-text').textContent = text;
