@@ -2,6 +2,7 @@ package browser
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -74,6 +75,14 @@ func TestRoomPage(t *testing.T) {
 		ann.shot(t, "chat")
 		ann.click(t, "#chat-close")
 		ben.click(t, "#chat-close")
+	})
+
+	t.Run("speaker layout", func(t *testing.T) {
+		ann.click(t, "#btn-layout")
+		ann.op(t, "wait", "js", `document.querySelector('#grid').dataset.layout === 'speaker' && !!document.querySelector('#grid .tile.stage:not(.local)')`, "timeout", 10000)
+		ann.shot(t, "speaker-layout")
+		ann.click(t, "#btn-layout")
+		ann.op(t, "wait", "js", `document.querySelector('#grid').dataset.layout === 'grid' && !document.querySelector('#grid .tile.stage')`, "timeout", 10000)
 	})
 
 	t.Run("raise hand", func(t *testing.T) {
@@ -215,6 +224,31 @@ func TestRoomPage(t *testing.T) {
 		}
 		again.shot(t, "used-link")
 		again.op(t, "close")
+	})
+
+	t.Run("name asked when the link has none", func(t *testing.T) {
+		open := s.room(t, map[string]any{"name": "Open office", "isPublic": true, "type": "lesson"})
+		u, err := url.Parse(s.link(t, open, "unused", "user"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		guest := d.open(t, "guest", s.api+u.Path+"?probe=1", 1280, 800)
+		guest.until(t, ctx, "asked for a name", func(st state) bool { return st.Screen == "prejoin" })
+		var visible bool
+		guest.eval(t, `!document.querySelector('#pre-name-row').hidden`, &visible)
+		if !visible {
+			t.Fatal("the pre-join step does not ask for a name")
+		}
+		guest.op(t, "fill", "selector", "#pre-name", "text", "Gus Guest")
+		guest.shot(t, "prejoin-name")
+		guest.click(t, "#pre-join-btn")
+		guest.until(t, ctx, "joined as a guest", func(st state) bool { return st.Screen == "call" && st.ToolbarReady })
+		var name string
+		guest.eval(t, `document.querySelector('#grid .tile.local .name').textContent`, &name)
+		if !strings.HasPrefix(name, "Gus Guest") {
+			t.Errorf("the guest's tile says %q", name)
+		}
+		guest.op(t, "close")
 	})
 
 	t.Run("webinar viewer", func(t *testing.T) {
