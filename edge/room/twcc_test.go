@@ -167,17 +167,17 @@ func TestREMBWithoutTWCC(t *testing.T) {
 	}
 }
 
-// TestSubscriberOfferTWCC: subscriber connections offer transport-cc (the
-// feedback and the extension) on video, not on audio, and not at all with
-// NoTWCC; REMB is offered either way.
+// TestSubscriberOfferTWCC: subscriber connections with TWCC offer
+// transport-cc (the feedback and the extension) on video, not on audio,
+// and without TWCC not at all; REMB is offered either way.
 func TestSubscriberOfferTWCC(t *testing.T) {
 	tests := []struct {
 		name string
 		opts APIOptions
 		want bool
 	}{
-		{"subscriber", APIOptions{Subscriber: true}, true},
-		{"subscriber without TWCC", APIOptions{Subscriber: true, NoTWCC: true}, false},
+		{"subscriber with TWCC", APIOptions{Subscriber: true, TWCC: true}, true},
+		{"subscriber without TWCC", APIOptions{Subscriber: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
