@@ -6,5 +6,8 @@
 // Rooms keep immutable snapshots of participant info under a mutex and post
 // to mailboxes only after releasing it. Media fans out from one reader
 // goroutine per received track layer to the subscribers' down tracks through
-// a copy-on-write slice: no lock and no allocation per packet.
+// a copy-on-write slice: no lock and no allocation per packet. Each
+// subscriber's layers follow its bandwidth estimate: the client's REMB, or,
+// with APIOptions.TWCC, the edge's own GCC estimate from the client's
+// transport-cc feedback (twcc.go).
 package room
