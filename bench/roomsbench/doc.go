@@ -11,4 +11,13 @@
 // addresses. A join storm is the same scenario with every participant
 // joining within a short window; a cut (an agent's link down for a while)
 // injects packet loss that the report must show.
+//
+// With LiveKitURL the same participants skip the control plane: tokens are
+// minted here (livekit/protocol/auth, key and secret from the environment)
+// and the agents connect straight to any LiveKit-protocol server —
+// livekit-server or a spacecast edge — listening on an address of this
+// machine in 198.18.0.0/15, so that both are measured identically. The
+// server's process (given, or found by its listening port) is read from
+// /proc in the run's steady phase for CPU-µs per forwarded packet and RSS
+// per subscriber.
 package roomsbench
