@@ -3,7 +3,7 @@
 GO ?= go
 PKG := ./...
 
-.PHONY: all build test deps test-short vet fuzz web bench-api
+.PHONY: all build test deps test-short vet web
 
 all: build
 
@@ -23,3 +23,9 @@ test-short:
 
 vet:
 	$(GO) vet $(PKG)
+
+# web rebuilds the room page's committed bundle (controlplane/web/dist) from
+# its TypeScript sources; TestDistIsFresh fails until this is run after a
+# change under controlplane/web/app.
+web:
+	cd controlplane/web/app && npm ci --no-audit --no-fund --loglevel=error && npm run build

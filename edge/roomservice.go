@@ -177,7 +177,14 @@ func (s roomService) UpdateParticipant(ctx context.Context, req *livekit.UpdateP
 }
 
 func (s roomService) UpdateSubscriptions(ctx context.Context, req *livekit.UpdateSubscriptionsRequest) (*livekit.UpdateSubscriptionsResponse, error) {
-	return nil, twirp.NewError(twirp.Unimplemented, "UpdateSubscriptions is not supported")
+	p, err := s.participant(ctx, req.Room, req.Identity)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.UpdateSubscriptions(ctx, req.TrackSids, req.ParticipantTracks, req.Subscribe); err != nil {
+		return nil, twirpError(err)
+	}
+	return &livekit.UpdateSubscriptionsResponse{}, nil
 }
 
 func (s roomService) SendData(ctx context.Context, req *livekit.SendDataRequest) (*livekit.SendDataResponse, error) {

@@ -466,6 +466,15 @@ func TestRoomServiceDeleteAndAuth(t *testing.T) {
 	if _, err := rs.SendData(ctx, &livekit.SendDataRequest{Room: "doomed", Data: []byte("x"), Kind: livekit.DataPacket_RELIABLE}); err != nil {
 		t.Fatalf("SendData: %v", err)
 	}
+	// UpdateSubscriptions reaches the participant (a track it does not
+	// know is ignored, as in its own subscription updates); an unknown
+	// participant is NotFound.
+	if _, err := rs.UpdateSubscriptions(ctx, &livekit.UpdateSubscriptionsRequest{Room: "doomed", Identity: "alice", TrackSids: []string{"TR_none"}, Subscribe: false}); err != nil {
+		t.Fatalf("UpdateSubscriptions: %v", err)
+	}
+	if _, err := rs.UpdateSubscriptions(ctx, &livekit.UpdateSubscriptionsRequest{Room: "doomed", Identity: "nobody", Subscribe: true}); err == nil || !strings.Contains(err.Error(), "not") {
+		t.Fatalf("UpdateSubscriptions for an unknown participant: %v", err)
+	}
 	if _, err := rs.DeleteRoom(ctx, &livekit.DeleteRoomRequest{Room: "doomed"}); err != nil {
 		t.Fatalf("DeleteRoom: %v", err)
 	}

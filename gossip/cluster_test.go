@@ -517,3 +517,31 @@ func ExampleNode() {
 	_ = n.Close()
 	// Output: 1
 }
+
+// The triggered-sync interval grows with the cluster so that the whole
+// cluster runs a bounded number of full-state syncs per interval.
+func TestSyncInterval(t *testing.T) {
+	for _, tc := range []struct {
+		members int
+		want    time.Duration
+	}{{1, time.Second}, {20, time.Second}, {21, 2 * time.Second}, {100, 5 * time.Second}, {200, 10 * time.Second}} {
+		if got := syncInterval(time.Second, tc.members); got != tc.want {
+			t.Errorf("syncInterval(1s, %d) = %s, want %s", tc.members, got, tc.want)
+		}
+	}
+}
+
+// A node joins through the first seed that answers: a dead seed in the
+// list does not keep it out.
+func TestJoinSkipsDeadSeed(t *testing.T) {
+	nodes := startCluster(t, 2)
+	pc, ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	pc.Close()
+	ln.Close()
+	late := startNode(t, "late-seeds", []string{dead, nodes[1].Addr()})
+	waitFor(t, 10*time.Second, "joined through the live seed", func() bool { return len(late.Nodes()) == 3 })
+}

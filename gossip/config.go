@@ -120,7 +120,8 @@ type Timing struct {
 // suspect and a few gossip rounds to spread the verdict. Without a
 // confirmation the timeout stays SuspicionMaxMult (6) times longer, which is
 // what protects a node that only one slow peer fails to reach. ProbeTimeout
-// 150 ms is still two orders of magnitude above a LAN RTT, and awareness
+// 250 ms is still two orders of magnitude above a LAN RTT and leaves room
+// for a busy host's scheduling and GC pauses, and awareness
 // multiplies it (and the interval) up to 8× on a node that is itself
 // overloaded, which is what keeps false positives down when a host stalls.
 // Idle cost: one ping/ack pair per interval each way, under 500 B/s with
@@ -129,7 +130,7 @@ type Timing struct {
 func LANTiming() Timing {
 	return Timing{
 		ProbeInterval:    300 * time.Millisecond,
-		ProbeTimeout:     150 * time.Millisecond,
+		ProbeTimeout:     250 * time.Millisecond,
 		IndirectChecks:   3,
 		SuspicionMult:    3,
 		SuspicionMaxMult: 6,

@@ -179,7 +179,10 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	c.TCPTimeout = t.TCPTimeout
 	c.GossipToTheDeadTime = t.GossipToTheDead
 	c.DeadNodeReclaimTime = t.DeadReclaim
-	c.EnableCompression = true
+	// No compression: memberlist's LZW allocates a 64 KB table per
+	// message, which costs more CPU and garbage than the bytes it saves on
+	// small probe packets (docs/benchmarks.md, gossip).
+	c.EnableCompression = false
 	d := &delegate{n: n}
 	c.Delegate = d
 	c.Events = (*eventDelegate)(d)
@@ -309,10 +312,16 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 			n.expire()
 		case addr := <-n.syncCh:
 			pending[addr] = struct{}{}
-			wait := t.SyncMinInterval - n.now().Sub(lastSync)
+			wait := syncInterval(t.SyncMinInterval, ml.NumMembers()) - n.now().Sub(lastSync)
 			syncTimer.Reset(max(wait, time.Millisecond))
 		case <-syncTimer.C:
 			if len(pending) == 0 {
+				continue
+			}
+			if ml.GetHealthScore() > 0 {
+				// This node is itself struggling (Lifeguard's awareness):
+				// a full-state sync now would make it worse. Try later.
+				syncTimer.Reset(syncInterval(t.SyncMinInterval, ml.NumMembers()))
 				continue
 			}
 			n.triggeredSync(ml, pending)
@@ -337,7 +346,18 @@ func (n *Node) joinSeeds(ml *memberlist.Memberlist) bool {
 	if len(seeds) == 0 {
 		return true
 	}
-	got, err := ml.Join(seeds)
+	// One seed is enough to learn the cluster: try them in random order
+	// and stop at the first that answers (a full-state exchange each;
+	// asking every seed would triple the load on the seeds when a fleet
+	// boots).
+	rand.Shuffle(len(seeds), func(i, j int) { seeds[i], seeds[j] = seeds[j], seeds[i] })
+	got := 0
+	var err error
+	for _, s := range seeds {
+		if got, err = ml.Join([]string{s}); got > 0 {
+			break
+		}
+	}
 	if got == 0 {
 		n.log.Warn("join: no seed answered; retrying", "seeds", len(seeds), "err", err)
 		return false
@@ -381,6 +401,17 @@ func (n *Node) triggeredSync(ml *memberlist.Memberlist, pending map[string]struc
 	}
 }
 
+// syncInterval is the least time between two triggered syncs of one node:
+// SyncMinInterval up to 20 members, then growing with the cluster, so that
+// the whole cluster runs at most about 20 triggered syncs per
+// SyncMinInterval however large it is. Without the bound, a burst of false
+// failures (a host that stalls) makes every node sync every second, which
+// costs the CPU whose lack caused the false failures: a storm that keeps a
+// large cluster from settling.
+func syncInterval(min time.Duration, members int) time.Duration {
+	return min * time.Duration(max(1, (members+19)/20))
+}
+
 // reconnect tries to reach one node that failed (not one that left), which
 // is how two sides of a healed partition find each other again once
 // memberlist has stopped gossiping to the dead.
@@ -396,7 +427,7 @@ func (n *Node) reconnect(ml *memberlist.Memberlist) {
 		addrs = append(addrs, f.addr)
 	}
 	n.mu.Unlock()
-	if len(addrs) == 0 {
+	if len(addrs) == 0 || ml.GetHealthScore() > 0 {
 		return
 	}
 	a := addrs[rand.IntN(len(addrs))]

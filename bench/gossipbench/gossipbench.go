@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +35,8 @@ type Config struct {
 	// Kills is how many nodes crash, one after the other, per size.
 	Kills int `yaml:"kills" json:"kills"`
 	// Idle is the window over which idle traffic is measured, after Quiet
-	// (default 3 s) for the formation's broadcasts and syncs to settle.
+	// (default 15 s: longer than the triggered-sync interval, 10 s at
+	// N = 200) for the formation's broadcasts and syncs to settle.
 	Idle  time.Duration `yaml:"idle" json:"idle"`
 	Quiet time.Duration `yaml:"quiet" json:"quiet"`
 	// Encrypt runs the cluster with a keyring (as in production).
@@ -64,7 +67,7 @@ func DefaultConfig() Config {
 		Joins:   20,
 		Kills:   5,
 		Idle:    20 * time.Second,
-		Quiet:   3 * time.Second,
+		Quiet:   15 * time.Second,
 		Encrypt: true,
 		Timeout: 60 * time.Second,
 		Probes:  5,
@@ -116,6 +119,9 @@ type Report struct {
 // formWave is how many nodes start at once while a cluster forms.
 const formWave = 10
 
+// inProcessGCPercent is GOGC while in-process clusters run (see Measure).
+const inProcessGCPercent = 400
+
 // Progress receives a line of progress (may be nil).
 type Progress func(format string, args ...any)
 
@@ -130,6 +136,12 @@ func Measure(ctx context.Context, cfg Config, progress Progress) (Report, error)
 	if _, err := gossip.ProfileTiming(cfg.Profile); err != nil {
 		return Report{}, err
 	}
+	// N nodes share this process's heap, so its garbage collector works N
+	// times as hard as one node's would (each node runs in its own process
+	// in a deployment) and its pauses land on every node at once: at
+	// N = 200 that alone makes probes time out. A larger GC target brings
+	// the collector's share back towards one node's.
+	defer debug.SetGCPercent(debug.SetGCPercent(inProcessGCPercent))
 	rep := Report{Start: time.Now(), Config: cfg}
 	for _, n := range cfg.Sizes {
 		progress("N=%d: starting", n)
@@ -293,7 +305,7 @@ func (c *cluster) waitAll(ctx context.Context, want int, timeout time.Duration) 
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("cluster did not converge to %d members in %v", want, timeout)
+			return fmt.Errorf("cluster did not converge to %d members in %v (%s)", want, timeout, c.views(want))
 		}
 		select {
 		case <-ctx.Done():
@@ -301,6 +313,26 @@ func (c *cluster) waitAll(ctx context.Context, want int, timeout time.Duration) 
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// views describes the nodes that do not see want members: how many see
+// how many, and the first few by name.
+func (c *cluster) views(want int) string {
+	counts := map[int]int{}
+	var odd []string
+	disagree := 0
+	for _, n := range c.nodes {
+		got := len(n.Nodes())
+		if got == want {
+			continue
+		}
+		disagree++
+		counts[got]++
+		if len(odd) < 5 {
+			odd = append(odd, fmt.Sprintf("%s sees %d", n.ID(), got))
+		}
+	}
+	return fmt.Sprintf("%d of %d nodes disagree: member counts %v, e.g. %s", disagree, len(c.nodes), counts, strings.Join(odd, ", "))
 }
 
 func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row, error) {
@@ -336,7 +368,7 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 	progress("N=%d: formed in %.0f ms", size, row.FormMs)
 
 	// Idle traffic: let the formation's broadcasts and syncs settle first.
-	if err := sleep(ctx, cmp.Or(cfg.Quiet, 3*time.Second)); err != nil {
+	if err := sleep(ctx, cmp.Or(cfg.Quiet, 15*time.Second)); err != nil {
 		return row, err
 	}
 	before := make([]uint64, len(c.nodes))
