@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
@@ -115,6 +113,14 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err := cfg.Webhooks.Validate(); err != nil {
 		return err
 	}
+	if gossipEnabled(cfg.Gossip) {
+		if err := cfg.Gossip.Validate(); err != nil {
+			return err
+		}
+		if err := cfg.Placement.Validate(); err != nil {
+			return err
+		}
+	}
 	log, err := cfg.Log.New(e.stderr)
 	if err != nil {
 		return err
@@ -128,8 +134,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	deliverer, err := webhook.New(cfg.Webhooks, webhook.Deps{Store: st, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -145,21 +150,26 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler(), Internal: events.Serve}
 	var node *gossip.Node
 	if gossipEnabled(cfg.Gossip) {
-		if node, err = fleetDeps(&deps, cfg, log); err != nil {
+		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {
+			return err
+		}
+		defer node.Close() // after Run returned; closes the sockets if it never ran
+		if err := fleetDeps(&deps, node, cfg); err != nil {
 			return err
 		}
 	}
 	srv, err := controlplane.New(cfg.Controlplane, deps)
 	if err != nil {
-		if node != nil {
-			_ = node.Close()
-		}
+		return err
+	}
+	ml, err := cfg.Metrics.listen()
+	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Controlplane.Listen)
 	if err != nil {
-		if node != nil {
-			_ = node.Close()
+		if ml != nil {
+			_ = ml.Close()
 		}
 		return fmt.Errorf("listen %s: %w", cfg.Controlplane.Listen, err)
 	}
@@ -168,15 +178,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	g.Go(func() error { return srv.Run(gctx, ln) })
 	g.Go(func() error { return deliverer.Run(gctx) })
 	g.Go(func() error { return calls.Run(gctx) })
-	if cfg.Metrics.Listen != "" {
-		ml, err := net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			_ = ln.Close()
-			if node != nil {
-				_ = node.Close()
-			}
-			return fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
-		}
+	if ml != nil {
 		log.Info("metrics listening", "addr", ml.Addr().String())
 		g.Go(func() error { return metricsServer(gctx, ml, reg, log) })
 	}
@@ -209,31 +211,19 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// fleetDeps builds the control plane's gossip node and points placement,
-// moderation, revocations and the region list at the fleet it sees.
-func fleetDeps(deps *controlplane.Deps, cfg controlplaneFile, log *slog.Logger) (*gossip.Node, error) {
-	if err := cfg.Gossip.Validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Placement.Validate(); err != nil {
-		return nil, err
-	}
-	node, err := startGossip(cfg.Gossip, cfg.Cluster, log)
-	if err != nil {
-		return nil, err
-	}
+// fleetDeps points placement, moderation, revocations and the region list
+// at the fleet node sees.
+func fleetDeps(deps *controlplane.Deps, node *gossip.Node, cfg controlplaneFile) error {
 	placer, err := placement.NewGossip(node, cfg.Placement)
 	if err != nil {
-		_ = node.Close()
-		return nil, err
+		return err
 	}
 	fl, err := cpfleet.New(node, cfg.Controlplane.SessionTTL)
 	if err != nil {
-		_ = node.Close()
-		return nil, err
+		return err
 	}
 	deps.Placer, deps.Locator, deps.Revocations, deps.Regions = placer, fl, fl, fl.Regions
-	return node, nil
+	return nil
 }
 
 // printURLs tells the operator what is served where.

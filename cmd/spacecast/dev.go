@@ -152,7 +152,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	if err := turnCfg.Validate(); err != nil {
 		return err
 	}
-	turnURLs := devTURNURLs(turnCfg, host)
+	turnURLs := turnURLs(turnCfg, host)
 	ts, err := turn.New(turnCfg, cl.TURNSecrets, l.turn, turn.WithLogger(log), turn.WithRegisterer(reg))
 	if err != nil {
 		return err
@@ -301,8 +301,9 @@ func devRelayIP(host string) string {
 	return "127.0.0.1"
 }
 
-// devTURNURLs are the TURN URLs handed to participants.
-func devTURNURLs(c turn.Config, host string) []string {
+// turnURLs are the TURN URLs handed to participants of a TURN server with
+// config c reached at host (dev's, and an edge's embedded one).
+func turnURLs(c turn.Config, host string) []string {
 	var urls []string
 	for _, s := range turn.ICEServers(c, host, "unused", "unused", time.Now()) {
 		urls = append(urls, s.URLs...)

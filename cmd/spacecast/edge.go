@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/edge"
@@ -109,7 +107,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		if len(cfg.Edge.TURNURLs) == 0 {
-			cfg.Edge.TURNURLs = devTURNURLs(turnCfg, turnCfg.PublicHost)
+			cfg.Edge.TURNURLs = turnURLs(turnCfg, turnCfg.PublicHost)
 		}
 	}
 	if gossipEnabled(cfg.Gossip) {
@@ -123,8 +121,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	var ts *turn.Server
 	if cfg.Turn.on() {
 		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" {
@@ -145,14 +142,13 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {
 			return err
 		}
+		defer node.Close() // after Run returned; closes the sockets if it never ran
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
 		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: media.BytesOut}); err != nil {
-			_ = node.Close()
 			return err
 		}
 		deps.Observer, deps.Revoked = member, member.Revoked
 		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
-			_ = node.Close()
 			return err
 		}
 	}
@@ -173,9 +169,6 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		deps.Observer = rep
 	}
 	if ed, err = edge.New(cfg.Edge, deps); err != nil {
-		if node != nil {
-			_ = node.Close()
-		}
 		return err
 	}
 	s.udp, s.tcp, s.sig = nil, nil, nil // owned by the edge now
@@ -255,7 +248,7 @@ func drainEdge(ctx context.Context, ed *edge.Edge, member *fleet.Member, cfg edg
 		"participants", left, "timeout", cfg.DrainTimeout)
 	dctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout)
 	defer cancel()
-	if ed.WaitEmpty(dctx, 250e6) {
+	if ed.WaitEmpty(dctx, 250*time.Millisecond) {
 		log.Info("drained: no participant left")
 		return
 	}
@@ -319,11 +312,9 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 			return nil, fmt.Errorf("rtc tcp port: %w", err)
 		}
 	}
-	if cfg.Metrics.Listen != "" {
-		if s.metrics, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
-			s.close()
-			return nil, fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
-		}
+	if s.metrics, err = cfg.Metrics.listen(); err != nil {
+		s.close()
+		return nil, err
 	}
 	if cfg.Turn.on() {
 		tc := cfg.Turn.Config.WithDefaults()

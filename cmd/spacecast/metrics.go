@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spacecast/spacecast/internal/httpserve"
@@ -20,6 +21,26 @@ import (
 type metricsSection struct {
 	// Listen is host:port for GET /metrics; empty serves nothing.
 	Listen string `yaml:"listen"`
+}
+
+// newRegistry is a process's metrics registry, with the Go runtime and
+// process (CPU, RSS) collectors every role reports.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// listen binds the metrics address; nil when metrics are off.
+func (m metricsSection) listen() (net.Listener, error) {
+	if m.Listen == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", m.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen %s: %w", m.Listen, err)
+	}
+	return ln, nil
 }
 
 // metricsServer serves /metrics from g on ln until ctx ends.
