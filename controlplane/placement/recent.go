@@ -9,18 +9,26 @@ import (
 // decisions made faster than gossip spreads load and rooms still see them:
 // each recent placement on an edge counts as one more participant there,
 // and a room placed recently counts as hosted by the edge it went to. Safe
-// for concurrent use; bounded by the join rate times the window.
+// for concurrent use; its size is the join rate times the window, and each
+// join costs O(1) amortised (placements expire from the front of a FIFO).
 type recent struct {
 	window time.Duration
 	now    func() time.Time
 
-	mu     sync.Mutex
-	byNode map[string][]time.Time          // placement times, oldest first
-	byRoom map[string]map[string]time.Time // room → node → last placement
+	mu      sync.Mutex
+	picks   []pick                    // oldest first, from head on
+	head    int                       // picks[:head] have expired
+	perNode map[string]int            // node → placements in the window
+	perRoom map[string]map[string]int // room → node → placements in the window
+}
+
+type pick struct {
+	at         time.Time
+	node, room string
 }
 
 func newRecent(window time.Duration, now func() time.Time) *recent {
-	return &recent{window: window, now: now, byNode: map[string][]time.Time{}, byRoom: map[string]map[string]time.Time{}}
+	return &recent{window: window, now: now, perNode: map[string]int{}, perRoom: map[string]map[string]int{}}
 }
 
 // place runs choose over f adjusted by the recent placements, and records
@@ -30,18 +38,18 @@ func (r *recent) place(room string, f Fleet, choose func(Fleet) (Placement, erro
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	r.prune(now)
+	r.expire(now.Add(-r.window))
 	for i := range f.Edges {
-		f.Edges[i].Participants += len(r.byNode[f.Edges[i].NodeID])
+		f.Edges[i].Participants += r.perNode[f.Edges[i].NodeID]
 	}
-	if nodes := r.byRoom[room]; len(nodes) > 0 {
+	if nodes := r.perRoom[room]; len(nodes) > 0 {
 		hosts := make(map[string]int, len(f.RoomHosts)+len(nodes))
 		for id, n := range f.RoomHosts {
 			hosts[id] = n
 		}
-		for id := range nodes {
+		for id, n := range nodes {
 			if _, ok := hosts[id]; !ok {
-				hosts[id] = 1
+				hosts[id] = n
 			}
 		}
 		f.RoomHosts = hosts
@@ -50,38 +58,37 @@ func (r *recent) place(room string, f Fleet, choose func(Fleet) (Placement, erro
 	if err != nil {
 		return pl, err
 	}
-	r.byNode[pl.NodeID] = append(r.byNode[pl.NodeID], now)
+	r.picks = append(r.picks, pick{at: now, node: pl.NodeID, room: room})
+	r.perNode[pl.NodeID]++
 	if room != "" {
-		if r.byRoom[room] == nil {
-			r.byRoom[room] = map[string]time.Time{}
+		if r.perRoom[room] == nil {
+			r.perRoom[room] = map[string]int{}
 		}
-		r.byRoom[room][pl.NodeID] = now
+		r.perRoom[room][pl.NodeID]++
 	}
 	return pl, nil
 }
 
-// prune forgets placements older than the window.
-func (r *recent) prune(now time.Time) {
-	cut := now.Add(-r.window)
-	for id, ts := range r.byNode {
-		i := 0
-		for i < len(ts) && !ts[i].After(cut) {
-			i++
+// expire forgets the placements made at or before cut. The expired prefix
+// is dropped by moving head; the slice is compacted only once it is at
+// least half dead, so each placement is copied O(1) times.
+func (r *recent) expire(cut time.Time) {
+	for ; r.head < len(r.picks) && !r.picks[r.head].at.After(cut); r.head++ {
+		p := r.picks[r.head]
+		if r.perNode[p.node]--; r.perNode[p.node] == 0 {
+			delete(r.perNode, p.node)
 		}
-		if i == len(ts) {
-			delete(r.byNode, id)
-		} else if i > 0 {
-			r.byNode[id] = append(ts[:0], ts[i:]...)
-		}
-	}
-	for room, nodes := range r.byRoom {
-		for id, at := range nodes {
-			if !at.After(cut) {
-				delete(nodes, id)
+		if nodes := r.perRoom[p.room]; nodes != nil {
+			if nodes[p.node]--; nodes[p.node] == 0 {
+				delete(nodes, p.node)
+			}
+			if len(nodes) == 0 {
+				delete(r.perRoom, p.room)
 			}
 		}
-		if len(nodes) == 0 {
-			delete(r.byRoom, room)
-		}
+	}
+	if r.head > 0 && r.head*2 >= len(r.picks) {
+		r.picks = append(r.picks[:0], r.picks[r.head:]...)
+		r.head = 0
 	}
 }

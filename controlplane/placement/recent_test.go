@@ -66,8 +66,8 @@ func TestRecentPlacements(t *testing.T) {
 	if pl.NodeID != "e1" {
 		t.Fatalf("after the window: %s, want e1 (ties by node id)", pl.NodeID)
 	}
-	if len(g.recent.byNode) != 1 || len(g.recent.byRoom) != 1 {
-		t.Fatalf("old placements kept: %d nodes, %d rooms", len(g.recent.byNode), len(g.recent.byRoom))
+	if len(g.recent.perNode) != 1 || len(g.recent.perRoom) != 1 || len(g.recent.picks)-g.recent.head != 1 {
+		t.Fatalf("old placements kept: %d nodes, %d rooms", len(g.recent.perNode), len(g.recent.perRoom))
 	}
 }
 
