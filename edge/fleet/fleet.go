@@ -120,8 +120,10 @@ func (m *Member) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-m.kick:
+			// Directory changes go out at once; the load waits for the
+			// tick, so CPU and bandwidth are rates over a whole interval
+			// (gossip spaces load-only updates out anyway).
 			m.flush()
-			m.publishLoad()
 		case <-t.C:
 			m.publishLoad()
 		}
