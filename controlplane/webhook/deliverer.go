@@ -10,7 +10,6 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/internal/retry"
 )
 
 // Sentinel errors.
@@ -280,7 +280,7 @@ type outcome int
 
 const (
 	delivered outcome = iota
-	retry
+	retryable
 	final
 )
 
@@ -321,7 +321,7 @@ func (d *Deliverer) deliver(ctx context.Context, ev Event) {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			d.m.retried.Inc()
-			if !sleep(ctx, wait) {
+			if !retry.Sleep(ctx, wait) {
 				d.m.dropped.WithLabelValues("shutdown").Inc()
 				return
 			}
@@ -374,7 +374,7 @@ func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, nam
 		if errors.Is(err, ErrForbiddenAddress) {
 			return final, "forbidden_address", 0, err
 		}
-		return retry, "", 0, err
+		return retryable, "", 0, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
@@ -385,7 +385,7 @@ func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, nam
 		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
 			retryAfter = time.Duration(s) * time.Second
 		}
-		return retry, "", retryAfter, fmt.Errorf("webhook: receiver answered %d", code)
+		return retryable, "", retryAfter, fmt.Errorf("webhook: receiver answered %d", code)
 	default:
 		return final, "rejected", 0, fmt.Errorf("webhook: receiver answered %d", code)
 	}
@@ -398,24 +398,11 @@ func (d *Deliverer) backoff(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return min(retryAfter, d.cfg.MaxBackoff)
 	}
-	b := min(d.cfg.RetryBackoff<<min(n-1, 20), d.cfg.MaxBackoff)
-	return b/2 + rand.N(b/2+1)
+	return retry.Backoff(d.cfg.RetryBackoff, d.cfg.MaxBackoff, n)
 }
 
 func deliveryID() string {
 	b := make([]byte, 12)
 	_, _ = crand.Read(b) // never fails (crypto/rand panics instead)
 	return hex.EncodeToString(b)
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

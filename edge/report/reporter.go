@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacecast/spacecast/edge/room"
+	"github.com/spacecast/spacecast/internal/retry"
 )
 
 // Sink takes the edge's batches: Client (HTTP to a control plane) or, in
@@ -337,7 +337,7 @@ func (r *Reporter) send(ctx context.Context, b Batch) bool {
 	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
 		if attempt > 0 {
 			r.m.retried.Inc()
-			if !sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)) {
+			if !retry.Sleep(ctx, retry.Backoff(r.cfg.RetryBackoff, 0, attempt)) {
 				break
 			}
 		}
@@ -357,22 +357,4 @@ func (r *Reporter) send(ctx context.Context, b Batch) bool {
 		r.log.Warn("room-state batch dropped", "seq", b.Seq, "full", b.Full, "rooms", len(b.Rooms), "err", err)
 	}
 	return false
-}
-
-// backoff is base·2^(attempt-1), jittered to between half and all of it.
-func backoff(base time.Duration, attempt int) time.Duration {
-	d := base << min(attempt-1, 16)
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
