@@ -38,13 +38,7 @@ func (e *Edge) Draining() bool {
 }
 
 // Participants counts the participants in every room of this edge.
-func (e *Edge) Participants() int {
-	n := 0
-	for _, r := range e.rooms.Rooms() {
-		n += len(r.Participants())
-	}
-	return n
-}
+func (e *Edge) Participants() int { return e.rooms.ParticipantCount() }
 
 // WaitEmpty blocks until no participant is left on the edge (polling every
 // interval) or ctx ends; it reports whether the edge emptied.

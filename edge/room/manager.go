@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -50,6 +51,8 @@ type Manager struct {
 	metrics *Metrics
 
 	epoch time.Time // the media clock: now() is nanoseconds since epoch
+
+	participants atomic.Int64 // in every room, kept with the gauge
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -171,6 +174,9 @@ func (m *Manager) forget(r *Room) {
 	m.mu.Unlock()
 	m.cfg.Observer.RoomFinished(r.Proto())
 }
+
+// ParticipantCount is the number of participants in every room.
+func (m *Manager) ParticipantCount() int { return int(m.participants.Load()) }
 
 // Room returns an open room, or nil.
 func (m *Manager) Room(name string) *Room {

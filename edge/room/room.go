@@ -172,6 +172,7 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	r.wg.Add(1)
 	r.mu.Unlock()
 	r.mgr.metrics.participants.Inc()
+	r.mgr.participants.Add(1)
 	go func() {
 		defer r.wg.Done()
 		p.loop()
@@ -223,6 +224,7 @@ func (r *Room) remove(p *Participant, broadcast bool) {
 	others := r.participantsLocked()
 	r.mu.Unlock()
 	r.mgr.metrics.participants.Dec()
+	r.mgr.participants.Add(-1)
 	for _, t := range gone {
 		for _, o := range others {
 			o.post(func() { o.unsubscribe(t.sid) })
