@@ -200,7 +200,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 			log.Error("reload cluster keys for edge reports", "error", err)
 		}
 		if node != nil {
-			reloadGossipKeys(node, func() (cluster.Config, error) { return c.Cluster, nil }, log)
+			reloadGossipKeys(node, c.Cluster, log)
 		}
 	})
 	defer waitHUP()

@@ -211,7 +211,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return
 		}
 		if node != nil {
-			reloadGossipKeys(node, func() (cluster.Config, error) { return reloaded.Cluster, nil }, log)
+			reloadGossipKeys(node, reloaded.Cluster, log)
 		}
 		if reportClient != nil {
 			if err := reportClient.SetCluster(reloaded.Cluster); err != nil {

@@ -61,15 +61,12 @@ func onHangup(ctx context.Context, reload func()) (wait func()) {
 	return func() { <-done }
 }
 
-// reloadGossipKeys re-reads the cluster section and gives the node its
-// gossip keys: rotation without a restart.
-func reloadGossipKeys(node *gossip.Node, load func() (cluster.Config, error), log *slog.Logger) {
-	cl, err := load()
+// reloadGossipKeys gives node the gossip keys of a re-read cluster section:
+// rotation without a restart.
+func reloadGossipKeys(node *gossip.Node, cl cluster.Config, log *slog.Logger) {
+	keys, err := cl.GossipKeyring()
 	if err == nil {
-		var keys [][]byte
-		if keys, err = cl.GossipKeyring(); err == nil {
-			err = node.SetKeys(keys)
-		}
+		err = node.SetKeys(keys)
 	}
 	if err != nil {
 		log.Error("reload gossip keys", "component", "gossip", "error", err)

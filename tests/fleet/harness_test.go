@@ -17,7 +17,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,31 +40,13 @@ const (
 	gossipPort = "7946"
 )
 
-// lockedBuffer collects a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is one spacecast process in its namespace.
 type proc struct {
 	name   string
 	host   *netns.Host
 	args   []string
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr string // file the process's stderr goes to
 	done   chan error
 }
 
@@ -249,10 +230,17 @@ report:
 // run starts p (again).
 func (w *world) run(p *proc) {
 	w.t.Helper()
-	p.stderr = &lockedBuffer{}
+	// stderr goes to a file (the process writes it, the test reads it
+	// only after the process is gone); a restart appends.
+	p.stderr = filepath.Join(w.dir, p.name+".stderr")
+	f, err := os.OpenFile(p.stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer f.Close() // the child has its own descriptor
 	p.cmd = p.host.Command(w.ctx, w.bin, p.args...)
 	p.cmd.Env = w.env
-	p.cmd.Stderr = p.stderr
+	p.cmd.Stderr = f
 	if err := p.cmd.Start(); err != nil {
 		w.t.Fatalf("start %s: %v", p.name, err)
 	}
@@ -263,7 +251,8 @@ func (w *world) run(p *proc) {
 		_ = cmd.Process.Kill()
 		<-done
 		if w.t.Failed() {
-			w.t.Logf("--- %s stderr (last 3000 bytes) ---\n%s", p.name, tail(p.stderr.String(), 12000))
+			b, _ := os.ReadFile(p.stderr)
+			w.t.Logf("--- %s stderr (last 3000 bytes) ---\n%s", p.name, tail(string(b), 3000))
 		}
 	})
 }
