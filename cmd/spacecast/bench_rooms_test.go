@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/bench/report"
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/internal/cluster"
@@ -73,7 +71,7 @@ func TestBenchRoomsSelfContained(t *testing.T) {
 				if len(r.Resources.Servers) != 1 || r.Resources.Generator.Samples == 0 {
 					t.Errorf("resources = %+v", r.Resources)
 				}
-				screenshot(t, filepath.Join(dir, "rooms.html"))
+				renderReport(t, filepath.Join(dir, "rooms.html"), "bench-rooms")
 			},
 		},
 		{
@@ -246,28 +244,4 @@ func directEdge(t *testing.T, ctx context.Context) (string, cluster.Config) {
 		}
 	})
 	return cfg.PublicURL, cl
-}
-
-// screenshot renders the report in headless Chromium and checks that it
-// drew something substantial.
-func screenshot(t *testing.T, page string) {
-	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is required in CI")
-		}
-		t.Log("chromium missing: report not rendered")
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	shot := filepath.Join(t.TempDir(), "shot.png")
-	if err := report.Screenshot(ctx, bin, page, shot, t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
-	if keep := os.Getenv("BENCH_KEEP_SCREENSHOT"); keep != "" {
-		b, _ := os.ReadFile(shot)
-		_ = os.WriteFile(keep, b, 0o644)
-	}
 }
