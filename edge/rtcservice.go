@@ -62,6 +62,12 @@ func boolParam(r *http.Request, name string, def bool) bool {
 	return b
 }
 
+// isResume reports whether the client asks to resume its session (a
+// reconnect with the sid it had) rather than to join.
+func isResume(r *http.Request) bool {
+	return boolParam(r, "reconnect", false) && r.URL.Query().Get("sid") != ""
+}
+
 // authorize verifies the token and its join grant.
 func (e *Edge) authorize(r *http.Request) (*auth.ClaimGrants, string, time.Time, error) {
 	g, iat, err := e.verifier.VerifyIssued(bearer(r))
@@ -84,7 +90,7 @@ func (e *Edge) serveValidate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if e.Draining() && !(boolParam(r, "reconnect", false) && r.URL.Query().Get("sid") != "") {
+	if e.Draining() && !isResume(r) {
 		writeError(w, ErrDraining)
 		return
 	}
@@ -118,7 +124,7 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 	}
 	defer e.sessions.Done()
 
-	resume := boolParam(r, "reconnect", false) && r.URL.Query().Get("sid") != ""
+	resume := isResume(r)
 	var p *room.Participant
 	if resume {
 		p, err = e.rooms.Resume(roomName, g.Identity, r.URL.Query().Get("sid"))

@@ -79,10 +79,10 @@ type Options struct {
 
 // API serves the /v1 surface.
 type API struct {
-	o       Options
-	removed Revocations
-	rt      router
-	cache   *readCache // nil when disabled
+	o           Options
+	revocations Revocations
+	rt          router
+	cache       *readCache // nil when disabled
 }
 
 // New checks the options and registers every route.
@@ -111,9 +111,9 @@ func New(o Options) (*API, error) {
 	if o.RemovalTTL <= 0 {
 		o.RemovalTTL = 4 * time.Hour
 	}
-	a := &API{o: o, removed: o.Revocations}
-	if a.removed == nil {
-		a.removed = newRemovals(o.RemovalTTL, 100_000)
+	a := &API{o: o, revocations: o.Revocations}
+	if a.revocations == nil {
+		a.revocations = newRemovals(o.RemovalTTL, 100_000)
 	}
 	if o.ReadCacheTTL > 0 {
 		a.cache = newReadCache(o.ReadCacheTTL)

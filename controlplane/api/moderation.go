@@ -126,7 +126,7 @@ func (a *API) removeParticipant(r *request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.removed.RevokeParticipant(string(rm.ID), id, r.now); err != nil {
+	if err := a.revocations.RevokeParticipant(string(rm.ID), id, r.now); err != nil {
 		return err
 	}
 	ans := RemoveReply{Identity: id}
@@ -297,7 +297,7 @@ func sourceName(s livekit.TrackSource) string { return strings.ToLower(s.String(
 // the credential (issued at issued; zero for a user token) is newer than
 // the removal.
 func (a *API) refuseRemoved(room, identity string, issued, now time.Time) error {
-	if !a.removed.ParticipantRevoked(room, identity, issued, now) {
+	if !a.revocations.ParticipantRevoked(room, identity, issued, now) {
 		return nil
 	}
 	return &Error{Status: http.StatusForbidden, Code: "participant_removed", Message: "a moderator removed this participant from the room"}
