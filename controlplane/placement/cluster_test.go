@@ -63,12 +63,18 @@ func TestKilledEdgeLeavesPlacement(t *testing.T) {
 		edges = append(edges, e)
 		stops[id] = stop
 	}
-	g, err := NewGossip(cp, Policy{DefaultRegion: "eu"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Each poll is a join to the placer, which remembers its own placements
+	// (a hundred polls on edge-1 would make it look full): poll through a
+	// fresh placer each time so that only gossip decides.
+	place := func(room string) (Placement, error) {
+		g, err := NewGossip(cp, Policy{DefaultRegion: "eu"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Place(ctx, Request{RoomID: room})
+	}
 	poll(t, 10*time.Second, "edges visible", func() bool { return len(FleetOf(cp.Nodes(), nil).Edges) == 3 })
 
 	// The room lives on edge-1 (others are busier, so stickiness decides).
@@ -77,12 +83,12 @@ func TestKilledEdgeLeavesPlacement(t *testing.T) {
 	edges[2].SetLoad(gossip.Load{Participants: 1})
 	edges[1].SetRoom("room-1", gossip.Room{Participants: 30})
 	poll(t, 10*time.Second, "sticky placement on edge-1", func() bool {
-		p, err := g.Place(ctx, Request{RoomID: "room-1"})
+		p, err := place("room-1")
 		return err == nil && p.NodeID == "edge-1"
 	})
 	stops["edge-1"]() // crash: no leave
 	poll(t, 10*time.Second, "edge-1 out of placement", func() bool {
-		p, err := g.Place(ctx, Request{RoomID: "room-1"})
+		p, err := place("room-1")
 		return err == nil && p.NodeID != "edge-1"
 	})
 	if hs := cp.Hosts("room-1"); len(hs) != 0 {
@@ -91,7 +97,7 @@ func TestKilledEdgeLeavesPlacement(t *testing.T) {
 	// Draining takes an edge out at once.
 	edges[0].SetDraining(true)
 	poll(t, 10*time.Second, "only edge-2 left", func() bool {
-		p, err := g.Place(ctx, Request{RoomID: "room-2"})
+		p, err := place("room-2")
 		return err == nil && p.NodeID == "edge-2"
 	})
 	regions := Regions(cp.Nodes())
