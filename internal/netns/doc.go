@@ -4,5 +4,8 @@
 // namespace joined to the bridge by a veth pair, with no default route. Code
 // that must not use loopback (LiveKit's Go SDK, Chromium) runs inside a host
 // through Host.Command; servers in the test process listen on the bridge's
-// address. Nothing can leave for any other address. Requires root and ip(8).
+// address. Host.ListenTCP and Host.ListenPacket open sockets inside a host
+// for this process to serve (a bridge from the host's loopback to the root
+// namespace's, say). Nothing can leave for any other address. Requires
+// root and ip(8).
 package netns

@@ -9,13 +9,18 @@ import (
 	"time"
 )
 
-func TestNetwork(t *testing.T) {
+func needRoot(t *testing.T) {
+	t.Helper()
 	if err := Available(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI needs network namespaces: %v", err)
 		}
 		t.Skip(err)
 	}
+}
+
+func TestNetwork(t *testing.T) {
+	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := NewNetwork(ctx)
@@ -99,4 +104,99 @@ func TestNetwork(t *testing.T) {
 func portOf(ln net.Listener) string {
 	_, p, _ := net.SplitHostPort(ln.Addr().String())
 	return p
+}
+
+// TestListenInNamespace opens sockets inside a host from this process: the
+// host's own programs reach them on its loopback, the root namespace does
+// not see them, and a socket bound to the host's bridge address (where the
+// LiveKit SDK gathers) reaches the host's loopback too.
+func TestListenInNamespace(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := NewNetwork(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h, err := n.AddHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("tcp on the host's loopback", func(t *testing.T) {
+		ln, err := h.ListenTCP("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				_, _ = c.Write([]byte("inside\n"))
+				_ = c.Close()
+			}
+		}()
+		out, err := h.Command(ctx, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+portOf(ln)+"; head -1 <&3").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "inside" {
+			t.Fatalf("the host could not reach the socket on its loopback: %v: %q", err, out)
+		}
+		// The root namespace's loopback does not have it.
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+portOf(ln), time.Second)
+		if err == nil {
+			c.Close()
+			t.Skip("port taken in the root namespace too (by chance): cannot tell")
+		}
+	})
+
+	t.Run("udp from the bridge address to the host's loopback", func(t *testing.T) {
+		pc, err := h.ListenPacket("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		// A socket on the host's bridge address, as the SDK's candidate.
+		src, err := h.ListenPacket(net.JoinHostPort(h.Addr().String(), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		if _, err := src.WriteTo([]byte("ping"), pc.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		k, from, err := pc.ReadFrom(buf)
+		if err != nil || string(buf[:k]) != "ping" {
+			t.Fatalf("read %q, %v", buf[:k], err)
+		}
+		if from.String() != src.LocalAddr().String() {
+			t.Fatalf("from %v, want %v", from, src.LocalAddr())
+		}
+		// And the answer finds its way back.
+		if _, err := pc.WriteTo([]byte("pong"), from); err != nil {
+			t.Fatal(err)
+		}
+		_ = src.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, from, err = src.ReadFrom(buf)
+		if err != nil || string(buf[:k]) != "pong" || from.String() != pc.LocalAddr().String() {
+			t.Fatalf("answer %q from %v, %v", buf[:k], from, err)
+		}
+	})
+
+	t.Run("missing namespace", func(t *testing.T) {
+		ghost := &Host{Name: "sc-no-such-namespace"}
+		if _, err := ghost.ListenTCP("127.0.0.1:0"); err == nil {
+			t.Fatal("listened in a namespace that does not exist")
+		}
+	})
+
+	after, err := os.Readlink("/proc/self/ns/net")
+	if err != nil || after != before {
+		t.Fatalf("the process's namespace changed: %s -> %s (%v)", before, after, err)
+	}
 }
