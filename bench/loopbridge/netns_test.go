@@ -1,0 +1,99 @@
+package loopbridge
+
+import (
+	"context"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spacecast/spacecast/internal/netns"
+)
+
+// TestNamespace bridges a real namespace: a program inside reaches the
+// root namespace's TCP service on its own 127.0.0.1, and a UDP socket on
+// the host's bridge address (where the LiveKit SDK gathers its candidate)
+// reaches the UDP service at 127.0.0.1 and gets its answers from there.
+func TestNamespace(t *testing.T) {
+	if err := netns.Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs network namespaces: %v", err)
+		}
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := netns.NewNetwork(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h, err := n.AddHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsvc, tWG := echoTCP(t)
+	defer tWG.Wait()
+	defer tsvc.Close()
+	usvc, uWG := echoUDP(t)
+	defer uWG.Wait()
+	defer usvc.Close()
+	tp, up := portOf(tsvc.Addr()), portOf(usvc.LocalAddr())
+	b, err := New(Config{Ports: []Port{{"tcp", tp}, {"udp", up}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(h.Name, h); err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, b)
+	defer stop()
+
+	out, err := h.Command(ctx, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(int(tp))+"; echo inside >&3; head -1 <&3").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "inside" {
+		t.Fatalf("TCP from inside the host: %v: %q", err, out)
+	}
+
+	pc, err := h.ListenPacket(net.JoinHostPort(h.Addr().String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pc.(*net.UDPConn)
+	defer c.Close()
+	svc := "127.0.0.1:" + strconv.Itoa(int(up))
+	ask := func(msg string, wait time.Duration) (string, string) {
+		t.Helper()
+		ua, _ := net.ResolveUDPAddr("udp4", svc)
+		if _, err := c.WriteToUDP([]byte(msg), ua); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(wait))
+		buf := make([]byte, 2048)
+		k, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			return "", ""
+		}
+		return string(buf[:k]), from.String()
+	}
+	got, from := ask("candidate", 5*time.Second)
+	peer, msg, _ := strings.Cut(got, " ")
+	if msg != "candidate" || from != svc || !strings.HasPrefix(peer, "127.0.0.1:") {
+		t.Fatalf("answer %q from %s: want the payload back from %s, seen by the service as a 127.0.0.1 peer", got, from, svc)
+	}
+
+	// A cut through the bridge.
+	if err := b.Pause(h.Name); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ask("cut", 300*time.Millisecond); got != "" {
+		t.Fatalf("a paused host got %q", got)
+	}
+	if err := b.Resume(h.Name); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ask("again", 5*time.Second); got != peer+" again" {
+		t.Fatalf("after Resume: %q", got)
+	}
+}
