@@ -39,11 +39,20 @@ type Config struct {
 	// its root-namespace socket is closed (default 1 minute; ICE consent
 	// checks keep a live one busy every few seconds).
 	UDPIdle time.Duration
-	// MaxFlows bounds the UDP flows of one host and port (default 4096);
+	// MaxFlows bounds the UDP flows of one host (default 4096);
 	// packets of new sources beyond it are dropped.
 	MaxFlows int
 	// DialTimeout bounds a TCP connection to the service (default 5 s).
 	DialTimeout time.Duration
+	// KeepSource binds each UDP flow's root-namespace socket to the
+	// flow's source address and port inside the host, so that the
+	// services see the very address the host's programs advertise (an
+	// ICE host candidate then matches, instead of showing up as a
+	// peer-reflexive one, which a controlling pion agent nominates only
+	// after a second). The hosts' addresses must be local to the root
+	// namespace (netns.Network.Mirror). Sources on loopback, and flows
+	// whose address cannot be bound, get an ephemeral port on Addr.
+	KeepSource bool
 }
 
 func (c Config) withDefaults() Config {
@@ -85,16 +94,17 @@ func (c Config) validate() error {
 type Stats struct {
 	TCPConns      uint64 // connections accepted in hosts
 	TCPBytes      uint64 // bytes copied, both ways
-	UDPFlows      uint64 // flows made (source address in a host, port)
+	UDPFlows      uint64 // flows made (source addresses in hosts)
+	Translated    uint64 // flows that could not keep their source (KeepSource)
 	UDPPacketsIn  uint64 // packets from hosts to the services
 	UDPPacketsOut uint64 // packets from the services to hosts
 	UDPBytes      uint64 // bytes of those packets, both ways
-	Dropped       uint64 // UDP packets dropped: paused host, flow limit, stray source
+	Dropped       uint64 // UDP packets dropped: paused host, flow limit, from a port not forwarded
 	Errors        uint64 // failed dials to a service, socket errors
 }
 
 type counters struct {
-	tcpConns, tcpBytes, udpFlows, udpIn, udpOut, udpBytes, dropped, errors atomic.Uint64
+	tcpConns, tcpBytes, udpFlows, translated, udpIn, udpOut, udpBytes, dropped, errors atomic.Uint64
 }
 
 // Bridge relays the ports of Config from inside the hosts to the root
@@ -121,6 +131,7 @@ type host struct {
 	gate  *gate
 	tcp   []tcpPort
 	udp   []*udpPort
+	nat   *nat
 	conns map[net.Conn]struct{} // live TCP connections, both ends (under Bridge.mu)
 }
 
@@ -157,6 +168,7 @@ func (b *Bridge) Add(name string, h Host) error {
 		return fmt.Errorf("loopbridge: host %q added twice", name)
 	}
 	hs := &host{name: name, gate: newGate(), conns: map[net.Conn]struct{}{}}
+	hs.nat = &nat{b: b, h: hs, flows: map[netip.AddrPort]*flow{}}
 	for _, p := range b.cfg.Ports {
 		addr := netip.AddrPortFrom(b.cfg.Addr, p.Port)
 		switch p.Network {
@@ -181,7 +193,7 @@ func (b *Bridge) Add(name string, h Host) error {
 			}
 			_ = uc.SetReadBuffer(4 << 20)
 			_ = uc.SetWriteBuffer(4 << 20)
-			hs.udp = append(hs.udp, &udpPort{b: b, h: hs, in: uc, target: addr, flows: map[netip.AddrPort]*flow{}})
+			hs.udp = append(hs.udp, &udpPort{h: hs, in: uc, target: addr})
 		}
 	}
 	b.hosts[name] = hs
@@ -215,7 +227,7 @@ func (b *Bridge) setPaused(name string, paused bool) error {
 func (b *Bridge) Stats() Stats {
 	return Stats{
 		TCPConns: b.c.tcpConns.Load(), TCPBytes: b.c.tcpBytes.Load(),
-		UDPFlows: b.c.udpFlows.Load(), UDPPacketsIn: b.c.udpIn.Load(), UDPPacketsOut: b.c.udpOut.Load(),
+		UDPFlows: b.c.udpFlows.Load(), Translated: b.c.translated.Load(), UDPPacketsIn: b.c.udpIn.Load(), UDPPacketsOut: b.c.udpOut.Load(),
 		UDPBytes: b.c.udpBytes.Load(), Dropped: b.c.dropped.Load(), Errors: b.c.errors.Load(),
 	}
 }
@@ -290,8 +302,8 @@ func (h *host) close() {
 	}
 	for _, p := range h.udp {
 		_ = p.in.Close()
-		p.closeFlows()
 	}
+	h.nat.close()
 }
 
 // reap forgets idle UDP flows.
@@ -309,9 +321,7 @@ func (b *Bridge) reap() {
 			hosts := append([]*host(nil), b.order...)
 			b.mu.Unlock()
 			for _, h := range hosts {
-				for _, p := range h.udp {
-					p.expire(now.Add(-b.cfg.UDPIdle))
-				}
+				h.nat.expire(now.Add(-b.cfg.UDPIdle))
 			}
 		}
 	}

@@ -275,6 +275,63 @@ func TestUDP(t *testing.T) {
 	}
 }
 
+// TestUDPOneMapping: one source talking to two services keeps one
+// outside address, each service's answers come back from its own port,
+// and a packet from anywhere else is dropped.
+func TestUDPOneMapping(t *testing.T) {
+	s1, w1 := echoUDP(t)
+	defer w1.Wait()
+	defer s1.Close()
+	s2, w2 := echoUDP(t)
+	defer w2.Wait()
+	defer s2.Close()
+	b, err := New(Config{Ports: []Port{{"udp", portOf(s1.LocalAddr())}, {"udp", portOf(s2.LocalAddr())}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFakeHost()
+	if err := b.Add("a", h); err != nil {
+		t.Fatal(err)
+	}
+	stop := running(t, b)
+	defer stop()
+	c := udpClient(t)
+	a1 := exchange(t, c, h.inside(t, "udp", s1.LocalAddr().String()), "one", 5*time.Second)
+	in2 := h.inside(t, "udp", s2.LocalAddr().String())
+	ua2, _ := net.ResolveUDPAddr("udp4", in2)
+	if _, err := c.WriteToUDP([]byte("two"), ua2); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 256)
+	n, from, err := c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, _, _ := strings.Cut(a1, " ")
+	p2, msg, _ := strings.Cut(string(buf[:n]), " ")
+	if p1 != p2 || msg != "two" {
+		t.Fatalf("services saw %s and %s (%q): want one outside address", p1, p2, buf[:n])
+	}
+	if from.String() != in2 {
+		t.Fatalf("second service's answer came from %v, want its own port %s", from, in2)
+	}
+	if s := b.Stats(); s.UDPFlows != 1 {
+		t.Fatalf("flows = %d, want 1", s.UDPFlows)
+	}
+	// Something that is not a forwarded service writes to the outside
+	// address: dropped.
+	stray := udpClient(t)
+	pa, _ := net.ResolveUDPAddr("udp4", p1)
+	if _, err := stray.WriteToUDP([]byte("stray"), pa); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the stray packet dropped", func() bool { return b.Stats().Dropped == 1 })
+	if got := readUDP(c, 100*time.Millisecond); got != "" {
+		t.Fatalf("a stray packet reached the host: %q", got)
+	}
+}
+
 func TestPause(t *testing.T) {
 	usvc, uWG := echoUDP(t)
 	defer uWG.Wait()
@@ -373,7 +430,7 @@ func TestUDPFlowExpiry(t *testing.T) {
 		t.Fatal("no answer")
 	}
 	// Idle, the flow is forgotten; the next packet makes a new one.
-	poll(t, "expiry", func() bool { return b.hosts["a"].udp[0].flowCount() == 0 })
+	poll(t, "expiry", func() bool { return b.hosts["a"].nat.count() == 0 })
 	second := exchange(t, c1, in, "x", 5*time.Second)
 	p1, _, _ := strings.Cut(first, " ")
 	p2, _, _ := strings.Cut(second, " ")

@@ -8,8 +8,11 @@
 // and the bridge relays them to 127.0.0.1 in the root namespace. TCP is
 // accepted and copied both ways (half-closes passed on); UDP goes through
 // a small NAT table, one root-namespace socket per source address inside a
-// host, forgotten after an idle time, so the server sees each of the
-// host's sockets as a peer of its own at 127.0.0.1:<port>. A host can be
+// host whichever port it talks to, forgotten after an idle time, so the
+// servers see each of the host's sockets as one peer of its own. With
+// KeepSource that socket is bound to the source's own address and port
+// (the host's address mirrored into the root namespace), so the servers
+// see exactly the address the host's programs advertise. A host can be
 // paused (fault injection): its UDP is dropped both ways and its TCP bytes
 // are held until it resumes, as a link that is down would do. The cost is
 // one userspace hop per packet, in this process.

@@ -30,10 +30,6 @@ func TestNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	h, err := n.AddHost(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tsvc, tWG := echoTCP(t)
 	defer tWG.Wait()
 	defer tsvc.Close()
@@ -41,16 +37,37 @@ func TestNamespace(t *testing.T) {
 	defer uWG.Wait()
 	defer usvc.Close()
 	tp, up := portOf(tsvc.Addr()), portOf(usvc.LocalAddr())
-	b, err := New(Config{Ports: []Port{{"tcp", tp}, {"udp", up}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Add(h.Name, h); err != nil {
-		t.Fatal(err)
-	}
-	stop := running(t, b)
-	defer stop()
 
+	for _, keep := range []bool{false, true} {
+		name := map[bool]string{false: "translated source", true: "kept source"}[keep]
+		t.Run(name, func(t *testing.T) {
+			h, err := n.AddHost(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keep {
+				if err := n.Mirror(ctx, h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := New(Config{Ports: []Port{{"tcp", tp}, {"udp", up}}, KeepSource: keep}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Add(h.Name, h); err != nil {
+				t.Fatal(err)
+			}
+			stop := running(t, b)
+			defer stop()
+			bridged(t, ctx, b, h, tp, up, keep)
+		})
+	}
+}
+
+// bridged checks h's programs reach the services on tcp port tp and udp
+// port up through b, and that pausing h cuts it off.
+func bridged(t *testing.T, ctx context.Context, b *Bridge, h *netns.Host, tp, up uint16, keep bool) {
+	t.Helper()
 	out, err := h.Command(ctx, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/"+strconv.Itoa(int(tp))+"; echo inside >&3; head -1 <&3").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "inside" {
 		t.Fatalf("TCP from inside the host: %v: %q", err, out)
@@ -79,8 +96,15 @@ func TestNamespace(t *testing.T) {
 	}
 	got, from := ask("candidate", 5*time.Second)
 	peer, msg, _ := strings.Cut(got, " ")
-	if msg != "candidate" || from != svc || !strings.HasPrefix(peer, "127.0.0.1:") {
-		t.Fatalf("answer %q from %s: want the payload back from %s, seen by the service as a 127.0.0.1 peer", got, from, svc)
+	want := "127.0.0.1:"
+	if keep {
+		want = c.LocalAddr().String() // the host's own address and port
+	}
+	if msg != "candidate" || from != svc || !strings.HasPrefix(peer, want) {
+		t.Fatalf("answer %q from %s: want the payload back from %s, the service seeing %s", got, from, svc, want)
+	}
+	if s := b.Stats(); s.Translated != 0 {
+		t.Fatalf("%d flows translated", s.Translated)
 	}
 
 	// A cut through the bridge.

@@ -9,13 +9,21 @@ import (
 	"time"
 )
 
-// udpPort is one UDP port inside a host, and its NAT table: one
-// root-namespace socket per source address inside the host.
+// udpPort is one UDP port inside a host, on the service's address.
 type udpPort struct {
-	b      *Bridge
 	h      *host
-	in     *net.UDPConn // inside the host, on the service's address
+	in     *net.UDPConn
 	target netip.AddrPort
+}
+
+// nat is a host's UDP translation table: one root-namespace socket per
+// source address inside the host, for every forwarded port (the mapping
+// is endpoint-independent, as a well-behaved NAT's, so a source keeps one
+// outside address whichever service it talks to). Only the services'
+// ports may answer through it.
+type nat struct {
+	b *Bridge
+	h *host
 
 	mu    sync.Mutex
 	flows map[netip.AddrPort]*flow
@@ -31,13 +39,13 @@ type flow struct {
 
 // readHost relays packets from the host to the service.
 func (p *udpPort) readHost() {
-	b := p.b
+	b := p.h.nat.b
 	defer b.wg.Done()
 	buf := make([]byte, 64<<10)
 	for {
 		n, src, err := p.in.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || p.closed() {
+			if errors.Is(err, net.ErrClosed) || p.h.nat.closed() {
 				return
 			}
 			b.c.errors.Add(1)
@@ -47,7 +55,7 @@ func (p *udpPort) readHost() {
 			b.c.dropped.Add(1)
 			continue
 		}
-		f := p.flow(src)
+		f := p.h.nat.flow(src)
 		if f == nil {
 			b.c.dropped.Add(1)
 			continue
@@ -63,44 +71,60 @@ func (p *udpPort) readHost() {
 }
 
 // flow returns src's flow, making it (and its reader) on its first packet;
-// nil when the table is full or the port is shut.
-func (p *udpPort) flow(src netip.AddrPort) *flow {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if f := p.flows[src]; f != nil {
+// nil when the table is full or shut.
+func (t *nat) flow(src netip.AddrPort) *flow {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.flows[src]; f != nil {
 		return f
 	}
-	if p.shut || len(p.flows) >= p.b.cfg.MaxFlows {
+	if t.shut || len(t.flows) >= t.b.cfg.MaxFlows {
 		return nil
 	}
-	out, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.target.Addr(), 0)))
+	out, err := t.b.outside(src)
 	if err != nil {
-		p.b.c.errors.Add(1)
+		t.b.c.errors.Add(1)
 		return nil
 	}
 	_ = out.SetReadBuffer(1 << 20)
 	f := &flow{src: src, out: out}
 	f.last.Store(time.Now().UnixNano())
-	p.flows[src] = f
-	p.b.c.udpFlows.Add(1)
-	p.b.wg.Add(1)
-	go p.readService(f)
+	t.flows[src] = f
+	t.b.c.udpFlows.Add(1)
+	t.b.wg.Add(1)
+	go t.readService(f)
 	return f
 }
 
-// readService relays the service's packets back to the flow's source. It
-// ends when the flow's socket is closed (expiry or shutdown).
-func (p *udpPort) readService(f *flow) {
-	b := p.b
+// outside opens a flow's root-namespace socket: on the source's own
+// address with KeepSource (when it is not a loopback one), else on an
+// ephemeral port of the services' address.
+func (b *Bridge) outside(src netip.AddrPort) (*net.UDPConn, error) {
+	if b.cfg.KeepSource && !src.Addr().IsLoopback() {
+		out, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(src))
+		if err == nil {
+			return out, nil
+		}
+		b.c.translated.Add(1)
+	}
+	return net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(b.cfg.Addr, 0)))
+}
+
+// readService relays the services' packets back to the flow's source,
+// through the host socket of the port they come from. It ends when the
+// flow's socket is closed (expiry or shutdown).
+func (t *nat) readService(f *flow) {
+	b := t.b
 	defer b.wg.Done()
 	buf := make([]byte, 64<<10)
 	for {
 		n, from, err := f.out.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			p.forget(f)
+			t.forget(f)
 			return
 		}
-		if from != p.target || p.h.gate.paused.Load() {
+		p := t.h.udpFrom(from)
+		if p == nil || t.h.gate.paused.Load() {
 			b.c.dropped.Add(1)
 			continue
 		}
@@ -114,49 +138,59 @@ func (p *udpPort) readService(f *flow) {
 	}
 }
 
-// forget removes f from the table (if still there) and closes its socket.
-func (p *udpPort) forget(f *flow) {
-	p.mu.Lock()
-	if p.flows[f.src] == f {
-		delete(p.flows, f.src)
+// udpFrom is the forwarded port a service packet comes from, or nil.
+func (h *host) udpFrom(from netip.AddrPort) *udpPort {
+	for _, p := range h.udp { // a handful
+		if p.target == from {
+			return p
+		}
 	}
-	p.mu.Unlock()
+	return nil
+}
+
+// forget removes f from the table (if still there) and closes its socket.
+func (t *nat) forget(f *flow) {
+	t.mu.Lock()
+	if t.flows[f.src] == f {
+		delete(t.flows, f.src)
+	}
+	t.mu.Unlock()
 	_ = f.out.Close()
 }
 
 // expire closes the flows idle since before cutoff.
-func (p *udpPort) expire(cutoff time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+func (t *nat) expire(cutoff time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	c := cutoff.UnixNano()
-	for src, f := range p.flows {
+	for src, f := range t.flows {
 		if f.last.Load() < c {
-			delete(p.flows, src)
+			delete(t.flows, src)
 			_ = f.out.Close()
 		}
 	}
 }
 
-// closeFlows shuts the table: every flow closed, no new one made.
-func (p *udpPort) closeFlows() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.shut = true
-	for src, f := range p.flows {
-		delete(p.flows, src)
+// close shuts the table: every flow closed, no new one made.
+func (t *nat) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.shut = true
+	for src, f := range t.flows {
+		delete(t.flows, src)
 		_ = f.out.Close()
 	}
 }
 
-func (p *udpPort) closed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.shut
+func (t *nat) closed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.shut
 }
 
-// flowCount is the number of live flows (tests).
-func (p *udpPort) flowCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.flows)
+// count is the number of live flows (tests).
+func (t *nat) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.flows)
 }

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
+	"strconv"
 	"time"
 
+	"github.com/spacecast/spacecast/bench/loopbridge"
 	"github.com/spacecast/spacecast/bench/scenario"
 )
 
@@ -42,8 +46,15 @@ type Config struct {
 	// agents reach it from their namespaces.
 	LiveKitURL string `yaml:"livekitURL" json:"livekitURL,omitempty"`
 	// ServerPID is that server's process, read from /proc for its CPU and
-	// memory (0: the process listening on the URL's port).
+	// memory (0: the process listening on the URL's port). Also for a
+	// Target on this machine's loopback.
 	ServerPID int `yaml:"serverPID" json:"serverPID,omitempty"`
+
+	// LoopbackPorts are forwarded into the agents' namespaces by the
+	// loopback bridge, besides the API's port, when Target is on this
+	// machine's loopback ("tcp:7880,udp:7882", see package loopbridge;
+	// empty: DefaultLoopbackPorts, those of `spacecast dev`).
+	LoopbackPorts string `yaml:"loopbackPorts" json:"loopbackPorts,omitempty"`
 	// APIKey and APISecret sign the tokens; they come from the environment.
 	APIKey    string `yaml:"-" json:"-"`
 	APISecret string `yaml:"-" json:"-"`
@@ -58,6 +69,10 @@ type Config struct {
 	AgentEnv      []string `yaml:"-" json:"-"`
 	SelfContained bool     `yaml:"-" json:"selfContained"`
 }
+
+// DefaultLoopbackPorts are `spacecast dev`'s edge signalling, edge ICE
+// UDP, TURN UDP and TCP, and TURN TLS ports.
+const DefaultLoopbackPorts = "tcp:7880,udp:7882,udp:3478,tcp:3478,tcp:5349"
 
 // Cut is a fault: agent Agent (0-based) loses its link At after the first
 // join, for For.
@@ -111,8 +126,19 @@ func (c Config) Validate() error {
 	if c.Target != "" && (c.ClientID == "" || c.ClientSecret == "") {
 		bad("a run against --target needs --client-id and SPACECAST_BENCH_CLIENT_SECRET")
 	}
-	if c.Target != "" && c.Cut != nil {
-		bad("cut: only in a self-contained run (agents in namespaces)")
+	bridged := false
+	if c.Target != "" {
+		_, lb, err := loopbackTarget(c.Target)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		bridged = lb
+		if _, err := loopbridge.ParsePorts(c.LoopbackPorts); err != nil {
+			bad("loopbackPorts: %w", err)
+		}
+	}
+	if c.Target != "" && !bridged && c.Cut != nil {
+		bad("cut: only with agents in namespaces (a self-contained run, or a target on this machine's loopback)")
 	}
 	if c.VideoKbps < 0 || c.VideoKbps > 20_000 {
 		bad("videoKbps: 0 to 20000")
@@ -128,8 +154,8 @@ func (c Config) Validate() error {
 			bad("a run against --livekit-url needs SPACECAST_BENCH_LK_KEY and SPACECAST_BENCH_LK_SECRET")
 		}
 	}
-	if c.ServerPID < 0 || (c.ServerPID > 0 && c.LiveKitURL == "") {
-		bad("serverPID: only with livekitURL")
+	if c.ServerPID < 0 || (c.ServerPID > 0 && c.LiveKitURL == "" && !bridged) {
+		bad("serverPID: only with livekitURL or a target on this machine's loopback")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("roomsbench: %w", err)
@@ -149,4 +175,40 @@ func (c Config) spread() time.Duration {
 		return 0
 	}
 	return c.Spread
+}
+
+// loopbackTarget reads a --target URL: its host and port, and whether the
+// host is this machine's loopback (127.0.0.0/8 or localhost), which the
+// agents then reach through the loopback bridge.
+func loopbackTarget(raw string) (netip.AddrPort, bool, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return netip.AddrPort{}, false, fmt.Errorf("target %q: want http(s)://host[:port]", raw)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, false, fmt.Errorf("target %q: bad port", raw)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !addr.Is4() || !addr.IsLoopback() {
+		return netip.AddrPort{}, false, nil
+	}
+	return netip.AddrPortFrom(addr, uint16(p)), true, nil
+}
+
+// bridgePorts are the ports the loopback bridge forwards: the API's and
+// LoopbackPorts (or their default).
+func (c Config) bridgePorts(api uint16) ([]loopbridge.Port, error) {
+	list := c.LoopbackPorts
+	if list == "" {
+		list = DefaultLoopbackPorts
+	}
+	return loopbridge.ParsePorts("tcp:" + strconv.Itoa(int(api)) + "," + list)
 }

@@ -62,10 +62,21 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	base, clientID, secret := c.Target, c.ClientID, c.ClientSecret
 	var (
 		loc   *local
-		hosts []*netns.Host // the agents' namespaces, if any
-		pid   int           // the server process of a direct run
+		bt    *bridgedTarget // a target on this machine's loopback
+		hosts []*netns.Host  // the agents' namespaces, if any
+		pid   int            // the server process of a direct or bridged run
 	)
+	lbAddr, bridged, _ := loopbackTarget(c.Target)
 	switch {
+	case bridged:
+		var err error
+		if bt, err = startBridged(ctx, c, lbAddr, b.log); err != nil {
+			return nil, err
+		}
+		defer bt.close()
+		hosts, pid = bt.hosts, bt.pid
+		p.Printf("%s is on this machine's loopback: participants in network namespaces, bridged to 127.0.0.1 ports %s; server pid %d", c.Target, bt.ports, pid)
+		c.SelfContained = false
 	case c.LiveKitURL != "":
 		addr, err := serverAddr(c.LiveKitURL)
 		if err != nil {
@@ -156,6 +167,11 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	defer stopAgents(agents)
 
 	sources := []usage.Source{usage.Self()}
+	if bt != nil {
+		// The bridge relays every packet in this process: its CPU is the
+		// generator's.
+		sources = []usage.Source{usage.GeneratorProc("bench process (with the loopback bridge)", os.Getpid())}
+	}
 	if loc != nil {
 		sources = []usage.Source{usage.SelfServer("control plane + edge (bench process)")}
 	}
@@ -175,10 +191,16 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	go func() { defer bg.Done(); _ = sampler.Run(sctx) }()
 
 	if c.Cut != nil && hosts != nil {
+		h := hosts[c.Cut.Agent]
+		f := fault{name: h.Name, down: h.Disconnect, up: h.Reconnect}
+		if bt != nil { // the agents' traffic goes through the bridge, not the link
+			f.down = func(context.Context) error { return bt.bridge.Pause(h.Name) }
+			f.up = func(context.Context) error { return bt.bridge.Resume(h.Name) }
+		}
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			b.cut(sctx, hosts[c.Cut.Agent], first.Add(c.Cut.At), c.Cut.For, p)
+			b.cut(sctx, f, first.Add(c.Cut.At), c.Cut.For, p)
 		}()
 	}
 	if meter != nil {
@@ -235,6 +257,9 @@ wait:
 	}
 	for _, e := range agentErrs {
 		r.Warn("%s", e)
+	}
+	if bt != nil {
+		bt.fill(r)
 	}
 	sampler.Report().Fill(r)
 	r.Meta.DurationSec = time.Since(start).Seconds()
@@ -298,8 +323,14 @@ func stopAgents(agents []*agent) {
 	}
 }
 
-// cut takes host's link down at at, for d.
-func (b *Bench) cut(ctx context.Context, h *netns.Host, at time.Time, d time.Duration, p *progress.Printer) {
+// fault is how an agent is cut off: its link, or its bridge.
+type fault struct {
+	name     string
+	down, up func(context.Context) error
+}
+
+// cut takes an agent off the network at at, for d.
+func (b *Bench) cut(ctx context.Context, f fault, at time.Time, d time.Duration, p *progress.Printer) {
 	t := time.NewTimer(time.Until(at))
 	defer t.Stop()
 	select {
@@ -307,17 +338,17 @@ func (b *Bench) cut(ctx context.Context, h *netns.Host, at time.Time, d time.Dur
 		return
 	case <-t.C:
 	}
-	if err := h.Disconnect(context.Background()); err != nil {
+	if err := f.down(context.Background()); err != nil {
 		p.Printf("cut: %v", err)
 		return
 	}
-	p.Printf("cut: %s off the network for %s", h.Name, d)
+	p.Printf("cut: %s off the network for %s", f.name, d)
 	t.Reset(d)
 	select {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-	if err := h.Reconnect(context.Background()); err != nil {
+	if err := f.up(context.Background()); err != nil {
 		p.Printf("cut: reconnect: %v", err)
 	}
 }

@@ -3,9 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,7 +59,9 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 	})
 	fs.IntVar(&cfg.VideoKbps, "video-kbps", cfg.VideoKbps, "single-layer camera bitrate in kbps (with --simulcast=false)")
 	fs.StringVar(&cfg.LiveKitURL, "livekit-url", cfg.LiveKitURL, "run directly against this LiveKit-protocol server `ws://ADDR:PORT` (livekit-server or a spacecast edge; ADDR in 198.18.0.0/15) with tokens signed by "+envBenchLKKey+" / "+envBenchLKSecret+" instead of the REST join")
-	fs.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "with --livekit-url: the server's `PID` for its CPU and memory (default: the process listening on the URL's port)")
+	fs.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "with --livekit-url or a --target on this machine's loopback: the server's `PID` for its CPU and memory (default: the process listening on the URL's port)")
+	fs.StringVar(&cfg.LoopbackPorts, "loopback-ports", cfg.LoopbackPorts, "with a --target on this machine's loopback: the deployment's other `PORTS` that the agents' namespaces reach through the loopback bridge (default "+roomsbench.DefaultLoopbackPorts+": spacecast dev's edge signalling, edge ICE UDP, TURN UDP, TCP and TLS)")
+	devDir := fs.String("dev", "", "bench the `spacecast dev` whose data folder is `DIR` (on this machine, as root): its API client, URL and ports come from DIR/"+devClientFile)
 	fs.Func("metrics-url", "a server's Prometheus `URL` (control plane, edge), for its CPU and memory; repeatable", func(v string) error {
 		cfg.MetricsURLs = append(cfg.MetricsURLs, v)
 		return nil
@@ -75,6 +82,11 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	cfg.ClientSecret = e.getenv(envBenchSecret)
+	if *devDir != "" {
+		if err := benchDev(&cfg, *devDir); err != nil {
+			return err
+		}
+	}
 	cfg.APIKey, cfg.APISecret = e.getenv(envBenchLKKey), e.getenv(envBenchLKSecret)
 	var log *slog.Logger
 	if *verbose {
@@ -111,4 +123,70 @@ func runRoomsAgent(ctx context.Context, in io.Reader, out io.Writer) error {
 		_ = enc.Encode(ev)
 	}
 	return participant.Run(ctx, plan, emit)
+}
+
+// errDevFile means `bench rooms --dev` could not use a dev data folder.
+var errDevFile = errors.New("bench rooms --dev")
+
+// benchDev points a rooms run at the `spacecast dev` whose data folder is
+// dir: the target, API client and loopback ports are read from its
+// dev-client.json unless given otherwise (flags, scenario file); the
+// client's secret too, unless the environment has one.
+func benchDev(cfg *roomsbench.Config, dir string) error {
+	path := filepath.Join(dir, devClientFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w (start `spacecast dev --data %s` first)", errDevFile, err, dir)
+	}
+	var d devClientCreds
+	if err := json.Unmarshal(b, &d); err != nil || d.ClientID == "" || d.ClientSecret == "" {
+		return fmt.Errorf("%w: %s is not a dev client file (%v)", errDevFile, path, err)
+	}
+	if cfg.Target == "" {
+		cfg.Target = d.APIURL
+		if cfg.Target == "" { // written by a dev before it recorded its URLs
+			cfg.Target = "http://127.0.0.1:8080"
+		}
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = d.ClientID
+	}
+	if cfg.ClientSecret == "" && cfg.ClientID == d.ClientID {
+		cfg.ClientSecret = d.ClientSecret
+	}
+	if cfg.LoopbackPorts == "" && d.EdgeURL != "" {
+		if cfg.LoopbackPorts, err = devPorts(d); err != nil {
+			return fmt.Errorf("%w: %s: %w", errDevFile, path, err)
+		}
+	}
+	return nil
+}
+
+// devPorts lists a dev's edge signalling, edge ICE UDP and TURN ports in
+// the --loopback-ports form.
+func devPorts(d devClientCreds) (string, error) {
+	u, err := url.Parse(d.EdgeURL)
+	if err != nil || u.Port() == "" {
+		return "", fmt.Errorf("edge URL %q without a port", d.EdgeURL)
+	}
+	ports := []string{"tcp:" + u.Port()}
+	if d.RTCPort > 0 {
+		ports = append(ports, "udp:"+strconv.Itoa(d.RTCPort))
+	}
+	for _, t := range d.TURNURLs {
+		// turn:HOST:PORT?transport=udp|tcp, turns:HOST:PORT?transport=tcp
+		scheme, rest, _ := strings.Cut(t, ":")
+		hostPort, query, _ := strings.Cut(rest, "?")
+		_, port, err := net.SplitHostPort(hostPort)
+		if err != nil || (scheme != "turn" && scheme != "turns") {
+			return "", fmt.Errorf("TURN URL %q: want turn(s):HOST:PORT", t)
+		}
+		q, _ := url.ParseQuery(query)
+		proto := "udp"
+		if scheme == "turns" || q.Get("transport") == "tcp" {
+			proto = "tcp"
+		}
+		ports = append(ports, proto+":"+port)
+	}
+	return strings.Join(ports, ","), nil
 }

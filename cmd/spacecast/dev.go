@@ -193,6 +193,10 @@ func runDev(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
+	client.APIURL, client.EdgeURL, client.RTCPort, client.TURNURLs = apiURL, edgeURL, edgeCfg.RTC.UDPPort, turnURLs
+	if err := saveDevClient(filepath.Join(f.data, devClientFile), client); err != nil {
+		return err
+	}
 	printDev(e, apiURL, edgeURL, turnURLs, f.data, client)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ts.Run(gctx) })
@@ -341,6 +345,13 @@ func devCluster(path string) (cluster.Config, error) {
 type devClientCreds struct {
 	ClientID     string `json:"clientId"`
 	ClientSecret string `json:"clientSecret"`
+	// Where this dev listens, rewritten at every start, for tools on the
+	// same machine (`spacecast bench rooms --dev`). A file without them
+	// (written before they existed) means dev's default addresses.
+	APIURL   string   `json:"apiURL,omitempty"`
+	EdgeURL  string   `json:"edgeURL,omitempty"`
+	RTCPort  int      `json:"rtcPort,omitempty"` // the edge's ICE UDP port
+	TURNURLs []string `json:"turnURLs,omitempty"`
 }
 
 func devClient(ctx context.Context, st store.Clients, path string) (devClientCreds, error) {
@@ -362,14 +373,24 @@ func devClient(ctx context.Context, st store.Clients, path string) (devClientCre
 		return c, err
 	}
 	c = devClientCreds{ClientID: string(id), ClientSecret: secret}
-	b, err = json.MarshalIndent(c, "", "  ")
+	return c, saveDevClient(path, c)
+}
+
+// saveDevClient writes the dev client file (mode 0600: it holds the
+// secret) through a temporary file, so that a reader never sees half of it.
+func saveDevClient(path string, c devClientCreds) error {
+	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
-		return c, err
+		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
-		return c, fmt.Errorf("dev client: %w", err)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("dev client: %w", err)
 	}
-	return c, nil
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("dev client: %w", err)
+	}
+	return nil
 }
 
 func printDev(e env, apiURL, edgeURL string, turnURLs []string, data string, c devClientCreds) {

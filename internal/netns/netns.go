@@ -159,6 +159,16 @@ func (h *Host) Reconnect(ctx context.Context) error {
 	return runAll(ctx, []string{"link", "set", h.veth, "up"})
 }
 
+// Mirror makes h's address local to the root namespace too (a /32 on the
+// bridge), so that a process there can bind it: a relay that speaks for
+// the host (package bench/loopbridge) then sends with the host's own
+// address, the one the host's programs advertise. From then on the root
+// namespace delivers that address to itself and no longer reaches the
+// host at it. It goes away with the bridge.
+func (n *Network) Mirror(ctx context.Context, h *Host) error {
+	return runAll(ctx, []string{"addr", "add", h.addr.String() + "/32", "dev", n.bridge})
+}
+
 // Close deletes every host and the bridge. It is safe to call twice.
 func (n *Network) Close() error {
 	n.mu.Lock()

@@ -200,3 +200,54 @@ func TestListenInNamespace(t *testing.T) {
 		t.Fatalf("the process's namespace changed: %s -> %s (%v)", before, after, err)
 	}
 }
+
+// TestMirror: once mirrored, the host's address can be bound in the root
+// namespace, and what a socket there sends to loopback carries it.
+func TestMirror(t *testing.T) {
+	needRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := NewNetwork(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h, err := n.AddHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := net.JoinHostPort(h.Addr().String(), "0")
+	if pc, err := net.ListenPacket("udp4", at); err == nil {
+		pc.Close()
+		t.Fatalf("bound %s in the root namespace before Mirror", at)
+	}
+	if err := n.Mirror(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	src, err := net.ListenPacket("udp4", at)
+	if err != nil {
+		t.Fatalf("after Mirror: %v", err)
+	}
+	defer src.Close()
+	dst, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := src.WriteTo([]byte("x"), dst.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = dst.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, from, err := dst.ReadFrom(make([]byte, 8))
+	if err != nil || from.String() != src.LocalAddr().String() {
+		t.Fatalf("from %v (%v), want %v", from, err, src.LocalAddr())
+	}
+	// And the answer comes back to it.
+	if _, err := dst.WriteTo([]byte("y"), from); err != nil {
+		t.Fatal(err)
+	}
+	_ = src.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := src.ReadFrom(make([]byte, 8)); err != nil {
+		t.Fatalf("answer: %v", err)
+	}
+}
