@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spacecast/spacecast/bench/result"
+	"github.com/spacecast/spacecast/bench/roomsbench"
+	"github.com/spacecast/spacecast/bench/scenario"
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
@@ -244,4 +251,241 @@ func directEdge(t *testing.T, ctx context.Context) (string, cluster.Config) {
 		}
 	})
 	return cfg.PublicURL, cl
+}
+
+// TestBenchRoomsDev is the load tester's path: `spacecast dev` (a child
+// process, every port ephemeral), then `bench rooms --dev DIR` against it
+// on loopback: the agents run in namespaces and reach dev through the
+// loopback bridge; dev's CPU and memory come from /proc. A cut through the
+// bridge must show as loss.
+func TestBenchRoomsDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs spacecast dev and SDK participants in network namespaces")
+	}
+	needNetns(t)
+	t.Setenv(envReexec, "1") // dev and the agents are this test binary
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	data := t.TempDir()
+	devPID := startDevProcess(t, data)
+	getenv := func(k string) string {
+		if k == envBenchSecret {
+			return "" // the secret comes from dev's data folder
+		}
+		return os.Getenv(k)
+	}
+	// One publisher (VP8 + Opus), two subscribers, over two agents.
+	tiny := []string{"bench", "rooms", "--dev", data, "--rooms", "1", "--participants", "3", "--publishers", "1", "--agents", "2",
+		"--simulcast=false", "--video-kbps", "300", "--duration", "4s", "--spread", "100ms"}
+	html := filepath.Join(t.TempDir(), "rooms-dev.html")
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, r *result.Result, code int, out string)
+	}{
+		{
+			name: "through the bridge",
+			args: []string{"--html", html, "--slo", "loss<2%"},
+			check: func(t *testing.T, r *result.Result, code int, out string) {
+				if code != 0 {
+					t.Fatalf("exit %d:\n%s", code, out)
+				}
+				if !strings.Contains(out, "this machine's loopback") {
+					t.Errorf("the run does not say it bridges loopback:\n%s", out)
+				}
+				if v, _, _ := r.Lookup("joined"); v != 3 {
+					t.Errorf("joined = %v, want 3", v)
+				}
+				got, _, _ := r.Lookup("tracks_received")
+				want, _, _ := r.Lookup("tracks_expected")
+				if want != 4 || got != want { // camera + mic to two subscribers
+					t.Errorf("tracks_received = %v, tracks_expected = %v, want 4 and 4", got, want)
+				}
+				for _, name := range []string{"join_rest_p50", "join_p50", "first_rtp_p50"} {
+					if v, _, err := r.Lookup(name); err != nil || v <= 0 || v > 10000 {
+						t.Errorf("%s = %v ms (%v)", name, v, err)
+					}
+				}
+				if v, _, err := r.Lookup("loss"); err != nil || v > 2 {
+					t.Errorf("loss = %v%% (%v)", v, err)
+				}
+				if v, _, _ := r.Lookup("bridge_udp_packets"); v < 100 {
+					t.Errorf("bridge_udp_packets = %v: the media did not go through the bridge", v)
+				}
+				if v, _, _ := r.Lookup("bridge_dropped"); v != 0 {
+					t.Errorf("bridge_dropped = %v in a clean run", v)
+				}
+				pid := fmt.Sprintf("pid %d", devPID)
+				if len(r.Resources.Servers) != 1 || !strings.Contains(r.Resources.Servers[0].Name, pid) || r.Resources.Servers[0].RSSBytes <= 0 {
+					t.Errorf("servers = %+v, want spacecast dev (%s) read from /proc", r.Resources.Servers, pid)
+				}
+				if r.Resources.Generator.Samples == 0 {
+					t.Errorf("generator usage not sampled: %+v", r.Resources.Generator)
+				}
+				for _, w := range r.Warnings {
+					if strings.Contains(w, "loopback bridge") {
+						t.Errorf("warning: %s", w)
+					}
+				}
+				renderReport(t, html, "bench-rooms-dev")
+			},
+		},
+		{
+			// Agent 1 (participant 2, a subscriber) is cut off by the
+			// bridge for 1.5 s.
+			name: "cut through the bridge",
+			args: []string{"--cut", "1:1500ms:1500ms", "--slo", "loss_max<1%"},
+			check: func(t *testing.T, r *result.Result, code int, out string) {
+				if code == 0 || !strings.Contains(out, "BROKEN loss_max<1%") {
+					t.Fatalf("a cut passed loss_max<1%%: exit %d:\n%s", code, out)
+				}
+				if v, _, _ := r.Lookup("loss_max"); v < 5 {
+					t.Errorf("loss_max = %v%%, want the cut to show", v)
+				}
+				if v, _, _ := r.Lookup("bridge_dropped"); v < 10 {
+					t.Errorf("bridge_dropped = %v, want the cut's packets", v)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "r.json")
+			code, text := benchCmd(t, ctx, getenv, append(append(tiny, "--out", out), tt.args...)...)
+			r, err := result.Read(out)
+			if err != nil {
+				t.Fatalf("no result (exit %d): %v\n%s", code, err, text)
+			}
+			tt.check(t, r, code, text)
+		})
+	}
+}
+
+// startDevProcess starts `spacecast dev` (this test binary) on 127.0.0.1
+// with ephemeral ports, waits until it serves, and stops it at cleanup.
+func startDevProcess(t *testing.T, data string) int {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "dev", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), envReexec+"=1")
+	logPath := filepath.Join(t.TempDir(), "dev.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+				close(ready)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { <-drained; done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			// The re-executed test binary does not catch SIGINT (main
+			// does): killed by it is a clean stop here.
+			var ee *exec.ExitError
+			if err != nil && !(errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signal() == syscall.SIGINT) {
+				b, _ := os.ReadFile(logPath)
+				t.Errorf("spacecast dev: %v\n%s", err, b)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Error("spacecast dev did not stop on SIGINT")
+		}
+	})
+	select {
+	case <-ready:
+	case <-drained:
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("spacecast dev exited before serving:\n%s", b)
+	case <-time.After(30 * time.Second):
+		t.Fatal("spacecast dev did not start in 30 s")
+	}
+	return cmd.Process.Pid
+}
+
+func TestBenchDev(t *testing.T) {
+	full := devClientCreds{ClientID: "cid", ClientSecret: "file-secret", APIURL: "http://127.0.0.1:41000", EdgeURL: "ws://127.0.0.1:41001", RTCPort: 41002,
+		TURNURLs: []string{"turn:127.0.0.1:41003?transport=udp", "turn:127.0.0.1:41003?transport=tcp", "turns:127.0.0.1:41004?transport=tcp"}}
+	old := devClientCreds{ClientID: "cid", ClientSecret: "file-secret"}
+	tests := []struct {
+		name  string
+		file  *devClientCreds // nil: no file
+		given func(*roomsbench.Config)
+		want  roomsbench.Config // Target, ClientID, ClientSecret, LoopbackPorts
+		err   bool
+	}{
+		{name: "current file", file: &full, want: roomsbench.Config{
+			Common:        scenario.Common{Target: "http://127.0.0.1:41000", ClientID: "cid"},
+			ClientSecret:  "file-secret",
+			LoopbackPorts: "tcp:41001,udp:41002,udp:41003,tcp:41003,tcp:41004",
+		}},
+		{name: "file of an older dev", file: &old, want: roomsbench.Config{
+			Common: scenario.Common{Target: "http://127.0.0.1:8080", ClientID: "cid"}, ClientSecret: "file-secret",
+		}},
+		{name: "secret from the environment wins", file: &full, given: func(c *roomsbench.Config) { c.ClientSecret = "env-secret" }, want: roomsbench.Config{
+			Common:        scenario.Common{Target: "http://127.0.0.1:41000", ClientID: "cid"},
+			ClientSecret:  "env-secret",
+			LoopbackPorts: "tcp:41001,udp:41002,udp:41003,tcp:41003,tcp:41004",
+		}},
+		{name: "flags win", file: &full, given: func(c *roomsbench.Config) {
+			c.Target, c.ClientID, c.LoopbackPorts = "http://127.0.0.1:9000", "other", "tcp:1"
+		}, want: roomsbench.Config{
+			// Another client: the file's secret is not its.
+			Common: scenario.Common{Target: "http://127.0.0.1:9000", ClientID: "other"}, LoopbackPorts: "tcp:1",
+		}},
+		{name: "no file", err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.file != nil {
+				b, _ := json.Marshal(tt.file)
+				if err := os.WriteFile(filepath.Join(dir, devClientFile), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var c roomsbench.Config
+			if tt.given != nil {
+				tt.given(&c)
+			}
+			err := benchDev(&c, dir)
+			if tt.err {
+				if !errors.Is(err, errDevFile) {
+					t.Fatalf("benchDev = %v, want errDevFile", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Target != tt.want.Target || c.ClientID != tt.want.ClientID || c.ClientSecret != tt.want.ClientSecret || c.LoopbackPorts != tt.want.LoopbackPorts {
+				t.Fatalf("got target %q client %q secret %q ports %q\nwant target %q client %q secret %q ports %q",
+					c.Target, c.ClientID, c.ClientSecret, c.LoopbackPorts, tt.want.Target, tt.want.ClientID, tt.want.ClientSecret, tt.want.LoopbackPorts)
+			}
+		})
+	}
 }
