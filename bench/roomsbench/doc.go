@@ -8,8 +8,12 @@
 // In a self-contained run it starts a control plane and an edge on a
 // bridge of a throwaway network (internal/netns) and runs each agent in a
 // namespace of its own, because the LiveKit SDK ignores loopback
-// addresses. A join storm is the same scenario with every participant
-// joining within a short window; a cut (an agent's link down for a while)
+// addresses. Against a Target on this machine's loopback (`spacecast dev`)
+// the agents run in namespaces too, and a loopback bridge (package
+// loopbridge) makes the deployment's 127.0.0.1 ports reachable at the same
+// addresses inside each of them; the server process is read from /proc. A
+// join storm is the same scenario with every participant joining within a
+// short window; a cut (an agent's link down for a while)
 // injects packet loss that the report must show.
 //
 // With LiveKitURL the same participants skip the control plane: tokens are
