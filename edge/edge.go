@@ -12,6 +12,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/token"
 	"github.com/spacecast/spacecast/internal/cluster"
@@ -57,6 +58,7 @@ type Edge struct {
 	handler  http.Handler
 	signal   net.Listener
 	udp      net.PacketConn
+	media    *mmsg.Conn // wraps udp
 	tcp      net.Listener
 
 	revoked func(room, identity string, issued time.Time) bool
@@ -89,8 +91,11 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	if a, ok := deps.UDP.LocalAddr().(*net.UDPAddr); ok && a.IP.IsLoopback() {
 		loopback = true
 	}
+	// The media socket under the UDP mux: a fan-out's packets leave in one
+	// sendmmsg, and what it sends is counted.
+	media := mmsg.New(deps.UDP)
 	api, subAPI, err := room.NewAPIs(room.APIOptions{
-		UDP: deps.UDP, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
+		UDP: media, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
 		Loopback: loopback, Logger: log,
 	})
 	if err != nil {
@@ -100,10 +105,13 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := registerMedia(deps.Registerer, media); err != nil {
+		return nil, err
+	}
 	e := &Edge{
 		cfg: cfg, log: log, verifier: token.NewVerifier(deps.Cluster.APIKeys),
 		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
-		revoked: deps.Revoked,
+		revoked: deps.Revoked, media: media,
 	}
 	turnSecret := ""
 	if len(deps.Cluster.TURNSecrets) > 0 {
@@ -114,7 +122,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		MaxParticipants: cfg.Room.MaxParticipants, EmptyTimeout: cfg.Room.EmptyTimeout,
 		DepartureTimeout: cfg.Room.DepartureTimeout, SubscriberQueue: cfg.RTC.SubscriberQueue,
 		ICEServers: func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },
-		Logger:     log, Metrics: metrics, Observer: deps.Observer,
+		Logger:     log, Metrics: metrics, Observer: deps.Observer, Batch: media,
 	})
 	if err != nil {
 		return nil, err
@@ -220,3 +228,32 @@ func (e *Edge) Close() error {
 	})
 	return nil
 }
+
+// registerMedia exports the media socket's counters.
+func registerMedia(reg prometheus.Registerer, media *mmsg.Conn) error {
+	if reg == nil {
+		return nil
+	}
+	counters := []struct {
+		name, help string
+		get        func(mmsg.Stats) uint64
+	}{
+		{"spacecast_edge_udp_sent_bytes_total", "Bytes the edge's media socket sent.", func(s mmsg.Stats) uint64 { return s.Bytes }},
+		{"spacecast_edge_udp_sent_packets_total", "Packets the edge's media socket sent.", func(s mmsg.Stats) uint64 { return s.Packets }},
+		{"spacecast_edge_udp_send_calls_total", "System calls (sendto or sendmmsg) that sent them.", func(s mmsg.Stats) uint64 { return s.Calls }},
+		{"spacecast_edge_udp_send_failures_total", "Packets the kernel refused to send.", func(s mmsg.Stats) uint64 { return s.Failed }},
+		{"spacecast_edge_udp_segmented_packets_total", "Packets sent inside segmented (GSO) writes: a video frame's packets for one subscriber in one write.", func(s mmsg.Stats) uint64 { return s.Segmented }},
+	}
+	for _, c := range counters {
+		get := c.get
+		f := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 { return float64(get(media.Stats())) })
+		if err := reg.Register(f); err != nil {
+			return fmt.Errorf("edge: metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// MediaBytesOut is the bytes the media socket has sent (the bandwidth an
+// edge advertises in its load).
+func (e *Edge) MediaBytesOut() uint64 { return e.media.BytesOut() }

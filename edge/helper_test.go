@@ -175,7 +175,7 @@ func helperMain() int {
 		}
 		pubs["audio"] = ap
 		emit(event{Ev: "published", Kind: "audio", SID: ap.SID()})
-		write := func(t *lksdk.LocalTrack, every time.Duration, size int, frame func(i int, b []byte)) {
+		write := func(t *lksdk.LocalTrack, every time.Duration, size func(i int) int, frame func(i int, b []byte)) {
 			defer wg.Done()
 			tick := time.NewTicker(every)
 			defer tick.Stop()
@@ -185,14 +185,22 @@ func helperMain() int {
 					return
 				case <-tick.C:
 				}
-				b := make([]byte, size)
+				b := make([]byte, size(i))
 				frame(i, b)
 				_ = t.WriteSample(media.Sample{Data: b, Duration: every}, nil)
 			}
 		}
 		wg.Add(2)
-		go write(video, 33*time.Millisecond, 600, vp8)
-		go write(audio, 20*time.Millisecond, 60, func(_ int, b []byte) { b[0] = 0x78 })
+		// Interframes fit one packet; keyframes take three (as real ones
+		// do), so the edge's per-frame fan-out has frames to batch.
+		videoSize := func(i int) int {
+			if i%30 == 0 {
+				return 3000
+			}
+			return 600
+		}
+		go write(video, 33*time.Millisecond, videoSize, vp8)
+		go write(audio, 20*time.Millisecond, func(int) int { return 60 }, func(_ int, b []byte) { b[0] = 0x78 })
 		return nil
 	}
 

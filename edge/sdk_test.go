@@ -11,13 +11,15 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestSDKPublishSubscribe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end with SDK participants in a namespace")
 	}
-	f := newFixture(t, fixtureOpts{netns: true})
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, fixtureOpts{netns: true, registerer: reg})
 	g := joinGrant("r1")
 	pub := f.spawn("alice", f.token("alice", g, time.Minute))
 	pub.waitFor("connected", 20*time.Second, pub.ev("connected"))
@@ -70,6 +72,12 @@ func TestSDKPublishSubscribe(t *testing.T) {
 			t.Errorf("%s: %d sequence gaps on a clean link", kind, r.Gaps)
 		}
 		t.Logf("%s: %d packets, %d gaps", kind, r.Packets, r.Gaps)
+	}
+	// The media socket sent each keyframe's packets (three) to bob in one
+	// segmented write, and the fan-outs in fewer calls than packets.
+	sent, calls := counter(reg, "spacecast_edge_udp_sent_packets_total"), counter(reg, "spacecast_edge_udp_send_calls_total")
+	if seg := counter(reg, "spacecast_edge_udp_segmented_packets_total"); seg < 3 || calls >= sent {
+		t.Errorf("media socket: %v packets in %v calls, %v segmented: want keyframes segmented", sent, calls, seg)
 	}
 }
 

@@ -180,7 +180,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	g.Go(func() error { return calls.Run(gctx) })
 	if ml != nil {
 		log.Info("metrics listening", "addr", ml.Addr().String())
-		g.Go(func() error { return metricsServer(gctx, ml, reg, log) })
+		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, reg, log) })
 	}
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })

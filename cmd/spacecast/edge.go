@@ -132,8 +132,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		s.turn = turn.Sockets{}
 	}
-	media := fleet.Meter(s.udp) // the bandwidth in the advertised load
-	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: media, TCP: s.tcp, Signal: s.sig}
+	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
 	var member *fleet.Member
 	var ed *edge.Edge // set below, before anything runs
@@ -144,7 +143,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		defer node.Close() // after Run returned; closes the sockets if it never ran
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
-		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: media.BytesOut}); err != nil {
+		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() }}); err != nil {
 			return err
 		}
 		deps.Observer, deps.Revoked = member, member.Revoked
@@ -192,7 +191,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		ml := s.metrics
 		s.metrics = nil
 		log.Info("metrics listening", "addr", ml.Addr().String())
-		g.Go(func() error { return metricsServer(gctx, ml, reg, log) })
+		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, reg, log) })
 	}
 	g.Go(func() error {
 		select {

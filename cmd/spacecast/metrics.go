@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,9 @@ import (
 type metricsSection struct {
 	// Listen is host:port for GET /metrics; empty serves nothing.
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiler under /debug/pprof/ on the same
+	// listener, for profiling a production process under real load.
+	Pprof bool `yaml:"pprof"`
 }
 
 // newRegistry is a process's metrics registry, with the Go runtime and
@@ -43,10 +47,18 @@ func (m metricsSection) listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// metricsServer serves /metrics from g on ln until ctx ends.
-func metricsServer(ctx context.Context, ln net.Listener, g prometheus.Gatherer, log *slog.Logger) error {
+// metricsServer serves /metrics from g on ln until ctx ends, and the
+// profiler when m.Pprof.
+func metricsServer(ctx context.Context, m metricsSection, ln net.Listener, g prometheus.Gatherer, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	if m.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if err := httpserve.Serve(ctx, ln, mux, 2*time.Second); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}

@@ -39,7 +39,7 @@ type Deps struct {
 	// CPU measures the process's CPU use in percent of the machine since
 	// the last call; nil uses getrusage.
 	CPU func() float64
-	// BytesOut is the media bytes sent so far (MeteredConn.BytesOut); the
+	// BytesOut is the media bytes sent so far (edge.Edge.MediaBytesOut); the
 	// load's bandwidth is its rate. Nil: bandwidth is not reported.
 	BytesOut func() uint64
 	// Evict disconnects the participants a revocation bars (edge.Evict):

@@ -42,7 +42,22 @@ type Config struct {
 	Metrics    *Metrics
 	// Observer hears room, participant and track events (nil: nobody).
 	Observer Observer
+	// Batch, when set, brackets every fan-out of a packet to a track's
+	// subscribers, so the media socket can send them together (the
+	// edge/mmsg Conn under the UDP mux).
+	Batch Batcher
 }
+
+// Batcher holds the media socket's writes back between Hold and Release.
+type Batcher interface {
+	Hold()
+	Release()
+}
+
+type noBatch struct{}
+
+func (noBatch) Hold()    {}
+func (noBatch) Release() {}
 
 // Manager owns the rooms of one edge.
 type Manager struct {
@@ -70,6 +85,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Batch == nil {
+		cfg.Batch = noBatch{}
 	}
 	if cfg.Metrics == nil {
 		m, err := NewMetrics(nil)

@@ -1,8 +1,11 @@
 package room
 
 import (
+	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/rtcp"
@@ -231,19 +234,35 @@ func (t *PubTrack) loss() float64 {
 }
 
 // read forwards a received layer until it ends. It runs in its own
-// goroutine owned by the publishing participant. Per packet it parses once,
-// caches, and hands the packet to every subscriber's forwarder (which copies
-// it into that subscriber's bounded queue): no allocation, no lock besides
-// the forwarders' uncontended ones.
+// goroutine owned by the publishing participant. Per packet it parses once
+// and caches; then it hands the packet to every subscriber's forwarder
+// (which copies it into that subscriber's bounded queue): no allocation, no
+// lock besides the forwarders' uncontended ones.
+//
+// Video is fanned out a frame at a time: the packets of a frame (up to the
+// one with the marker bit) are collected first and then forwarded to each
+// subscriber back to back, inside one Batch hold, so that the media socket
+// sends each subscriber's share of the frame as one segmented (GSO) write.
+// A frame is not decodable before its last packet anyway, so this delays
+// no frame; a frame whose last packet is lost waits at most frameWait.
 func (l *layer) read(levelExt uint8) {
 	t := l.track
 	m := t.owner.room.mgr
-	buf := make([]byte, 1500)
+	f := frame{group: t.kind == webrtc.RTPCodecTypeVideo}
+	out := l.fanout
 	var h rtp.Header
 	c := t.caches[l.quality]
+	waiting := false // a read deadline is set for the rest of a frame
 	for {
+		buf := f.next()
 		n, _, err := l.remote.Read(buf)
 		if err != nil {
+			f.flush(out) // the frame's last packet is late, lost, or never coming
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				_ = l.remote.SetReadDeadline(time.Time{})
+				waiting = false
+				continue
+			}
 			return
 		}
 		now := m.now()
@@ -266,10 +285,79 @@ func (l *layer) read(levelExt uint8) {
 			continue // padding only (bandwidth probe)
 		}
 		m.metrics.packetsIn.Inc()
-
 		c.StoreParsed(buf[:n], pkt.Header.Seq, pkt.Header.Timestamp, pkt.Keyframe)
-		for _, d := range *t.downs.Load() {
-			res := d.fwd.Forward(&pkt)
+		switch pending := f.add(pkt, out); {
+		case pending && !waiting:
+			_ = l.remote.SetReadDeadline(time.Now().Add(frameWait))
+			waiting = true
+		case !pending && waiting:
+			_ = l.remote.SetReadDeadline(time.Time{})
+			waiting = false
+		}
+	}
+}
+
+// frameWait is how long a frame's packets wait for the rest of the frame.
+const frameWait = 20 * time.Millisecond
+
+// maxFramePackets bounds the packets fanned out together.
+const maxFramePackets = 16
+
+// frame is the packets of one video frame collected by a layer's reader
+// (one packet at a time for audio).
+type frame struct {
+	group bool // collect up to the marker bit (video)
+	n     int
+	bufs  [maxFramePackets][]byte // read buffers, allocated on first use
+	pkts  [maxFramePackets]forward.Packet
+}
+
+// next returns the buffer the next packet is read into.
+func (f *frame) next() []byte {
+	if f.bufs[f.n] == nil {
+		f.bufs[f.n] = make([]byte, 1500)
+	}
+	return f.bufs[f.n]
+}
+
+// add takes pkt, just read into next(). A packet of a new frame first
+// sends the frame collected so far (its marker was lost or late); a packet
+// that completes its frame (marker bit, a full buffer, or any audio packet)
+// sends the frame with it. It reports whether packets remain collected.
+func (f *frame) add(pkt forward.Packet, out func([]forward.Packet)) (pending bool) {
+	if f.n > 0 && pkt.Header.Timestamp != f.pkts[0].Header.Timestamp {
+		out(f.pkts[:f.n])
+		// pkt's buffer (slot n) becomes slot 0.
+		f.bufs[0], f.bufs[f.n] = f.bufs[f.n], f.bufs[0]
+		f.n = 0
+	}
+	f.pkts[f.n] = pkt
+	f.n++
+	if !f.group || pkt.Header.Marker || f.n == maxFramePackets {
+		out(f.pkts[:f.n])
+		f.n = 0
+	}
+	return f.n > 0
+}
+
+// flush sends what is collected.
+func (f *frame) flush(out func([]forward.Packet)) {
+	if f.n > 0 {
+		out(f.pkts[:f.n])
+		f.n = 0
+	}
+}
+
+// fanout forwards pkts (one frame) to every subscriber, each subscriber's
+// packets back to back, inside one Batch hold.
+func (l *layer) fanout(pkts []forward.Packet) {
+	t := l.track
+	m := t.owner.room.mgr
+	now := m.now()
+	m.cfg.Batch.Hold()
+	for _, d := range *t.downs.Load() {
+		for i := range pkts {
+			res := d.fwd.Forward(&pkts[i])
 			switch res.Verdict {
 			case forward.Sent:
 				d.sub.flush()
@@ -281,6 +369,7 @@ func (l *layer) read(levelExt uint8) {
 			}
 		}
 	}
+	m.cfg.Batch.Release()
 }
 
 func (l *layer) count(seq uint16, now int64) {

@@ -1,0 +1,67 @@
+package room
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/spacecast/spacecast/edge/codec"
+	"github.com/spacecast/spacecast/edge/forward"
+)
+
+// The reader's frame buffer: which packets go out together, and that a
+// packet keeps its bytes when its buffer changes slots.
+func TestFrameGrouping(t *testing.T) {
+	type in struct {
+		ts     uint32
+		marker bool
+	}
+	cases := []struct {
+		name  string
+		video bool
+		pkts  []in
+		want  string // the fan-outs, each the payload bytes of its packets
+		left  int    // packets still collected at the end
+	}{
+		{"a frame goes out at its marker", true, []in{{1, false}, {1, false}, {1, true}}, "[[0 1 2]]", 0},
+		{"single-packet frames go out one by one", true, []in{{1, true}, {2, true}}, "[[0] [1]]", 0},
+		{"a new frame sends the unfinished one first", true, []in{{1, false}, {1, false}, {2, false}, {2, true}}, "[[0 1] [2 3]]", 0},
+		{"an unfinished frame waits", true, []in{{1, false}, {1, false}}, "[]", 2},
+		{"audio is never held", false, []in{{1, false}, {1, false}}, "[[0] [1]]", 0},
+		{"a full buffer goes out", true, func() []in {
+			var p []in
+			for range maxFramePackets + 1 {
+				p = append(p, in{7, false})
+			}
+			return p
+		}(), "[[0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15]]", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := frame{group: tc.video}
+			var got [][]byte
+			out := func(ps []forward.Packet) {
+				var b []byte
+				for _, p := range ps {
+					b = append(b, p.Buf[0])
+				}
+				got = append(got, b)
+			}
+			for i, p := range tc.pkts {
+				buf := f.next()
+				buf[0] = byte(i)
+				f.add(forward.Packet{Buf: buf[:1], Header: codec.Header{Timestamp: p.ts, Marker: p.marker}}, out)
+			}
+			if s := fmt.Sprint(got); s != tc.want {
+				t.Fatalf("fan-outs %s, want %s", s, tc.want)
+			}
+			if f.n != tc.left {
+				t.Fatalf("%d packets left, want %d", f.n, tc.left)
+			}
+			got = nil
+			f.flush(out)
+			if tc.left > 0 && len(got) != 1 {
+				t.Fatalf("flush sent %v", got)
+			}
+		})
+	}
+}
