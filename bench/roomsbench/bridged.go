@@ -97,7 +97,7 @@ func (t *bridgedTarget) close() {
 func (t *bridgedTarget) fill(r *result.Result) {
 	s := t.bridge.Stats()
 	r.Add("bridge_udp_packets", result.UnitCount, float64(s.UDPPacketsIn+s.UDPPacketsOut), "UDP packets the loopback bridge relayed (both ways; one extra userspace hop each, in the bench process)")
-	r.Add("bridge_udp_flows", result.UnitCount, float64(s.UDPFlows), "UDP flows through the loopback bridge (one per participant socket and server port)")
+	r.Add("bridge_udp_flows", result.UnitCount, float64(s.UDPFlows), "UDP flows through the loopback bridge (one per participant socket)")
 	r.Add("bridge_tcp_conns", result.UnitCount, float64(s.TCPConns), "TCP connections through the loopback bridge")
 	r.Add("bridge_dropped", result.UnitCount, float64(s.Dropped), "UDP packets the loopback bridge dropped (a cut agent, a full flow table)")
 	if s.Translated > 0 {

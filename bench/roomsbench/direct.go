@@ -139,6 +139,17 @@ func listenerPID(port uint16) (int, error) {
 	return 0, fmt.Errorf("%w (%d): socket found, owner not", ErrNoServer, port)
 }
 
+// procLabel names a server process for the report: its command name and
+// pid.
+func procLabel(pid int) string {
+	if p, err := procfs.NewProc(pid); err == nil {
+		if comm, err := p.Comm(); err == nil && comm != "" {
+			return fmt.Sprintf("%s (pid %d)", comm, pid)
+		}
+	}
+	return fmt.Sprintf("server (pid %d)", pid)
+}
+
 // procUsage reads a process's CPU seconds and resident bytes.
 func procUsage(pid int) (cpu float64, rss float64, err error) {
 	p, err := procfs.NewProc(pid)
@@ -244,6 +255,9 @@ func (m *serverMeter) fill(r *result.Result, col *collector, subscribers int) {
 	}
 	r.Add("server_rss", result.UnitBytes, m.rss1, "server resident memory at the end of the steady phase")
 	r.Add("server_rss_baseline", result.UnitBytes, m.baseRSS, "server resident memory before the first join")
+	if m.rss1 < m.baseRSS {
+		r.Warn("server memory fell below its level before the first join (the runtime returned memory): server_rss_per_subscriber is meaningless at this size")
+	}
 	if subscribers > 0 {
 		r.Add("server_rss_per_subscriber", result.UnitBytes, (m.rss1-m.baseRSS)/float64(subscribers), "server resident memory over its baseline, per subscriber")
 	}

@@ -2,6 +2,7 @@ package roomsbench
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -99,6 +100,9 @@ func TestListenerPID(t *testing.T) {
 	ln.Close()
 	if pid, err := listenerPID(port); !errors.Is(err, ErrNoServer) {
 		t.Fatalf("after close: listenerPID = %d, %v; want ErrNoServer", pid, err)
+	}
+	if l := procLabel(os.Getpid()); !strings.HasSuffix(l, fmt.Sprintf(" (pid %d)", os.Getpid())) || strings.HasPrefix(l, "server") {
+		t.Errorf("procLabel = %q, want the command name and pid", l)
 	}
 	cpu, rss, err := procUsage(os.Getpid())
 	if err != nil || cpu <= 0 || rss <= 0 {

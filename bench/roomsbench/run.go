@@ -176,7 +176,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		sources = []usage.Source{usage.SelfServer("control plane + edge (bench process)")}
 	}
 	if pid != 0 {
-		sources = append(sources, usage.Proc(fmt.Sprintf("server (pid %d)", pid), pid))
+		sources = append(sources, usage.Proc(procLabel(pid), pid))
 	}
 	for i, u := range c.MetricsURLs {
 		sources = append(sources, usage.Prometheus(fmt.Sprintf("server %d (%s)", i+1, u), u, nil))
