@@ -147,6 +147,13 @@ func benchDev(cfg *roomsbench.Config, dir string) error {
 		if cfg.Target == "" { // written by a dev before it recorded its URLs
 			cfg.Target = "http://127.0.0.1:8080"
 		}
+		// A dev on every address (--listen 0.0.0.0:8080) is on loopback too.
+		if u, err := url.Parse(cfg.Target); err == nil {
+			if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+				u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+				cfg.Target = u.String()
+			}
+		}
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = d.ClientID

@@ -457,6 +457,9 @@ func TestBenchDev(t *testing.T) {
 			// Another client: the file's secret is not its.
 			Common: scenario.Common{Target: "http://127.0.0.1:9000", ClientID: "other"}, LoopbackPorts: "tcp:1",
 		}},
+		{name: "dev on every address", file: &devClientCreds{ClientID: "cid", ClientSecret: "s", APIURL: "http://0.0.0.0:8080"}, want: roomsbench.Config{
+			Common: scenario.Common{Target: "http://127.0.0.1:8080", ClientID: "cid"}, ClientSecret: "s",
+		}},
 		{name: "no file", err: true},
 	}
 	for _, tt := range tests {
