@@ -75,7 +75,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		}
 		defer bt.close()
 		hosts, pid = bt.hosts, bt.pid
-		p.Printf("%s is on this machine's loopback: participants in network namespaces, bridged to 127.0.0.1 ports %s; server pid %d", c.Target, bt.ports, pid)
+		p.Printf("%s is on this machine's loopback: participants in network namespaces, bridged to %s ports %s; server pid %d", c.Target, lbAddr.Addr(), bt.ports, pid)
 		c.SelfContained = false
 	case c.LiveKitURL != "":
 		addr, err := serverAddr(c.LiveKitURL)
