@@ -13,6 +13,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -60,6 +61,8 @@ type trackReport struct {
 	Packets  int    `json:"packets"`
 	Gaps     int    `json:"gaps"`
 	LastSize int    `json:"lastSize"` // payload bytes of the newest packet
+	// SenderReports counts RTCP sender reports for the track's SSRC.
+	SenderReports int `json:"senderReports"`
 }
 
 func helperMain() int {
@@ -90,6 +93,23 @@ func helperMain() int {
 		received[sid] = rep
 		mu.Unlock()
 		emit(event{Ev: "subscribed", Track: sid, Kind: track.Kind().String(), From: rp.Identity()})
+		if r := pub.Receiver(); r != nil {
+			go func() {
+				for {
+					pkts, _, err := r.ReadRTCP()
+					if err != nil {
+						return
+					}
+					for _, p := range pkts {
+						if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == uint32(track.SSRC()) {
+							mu.Lock()
+							rep.SenderReports++
+							mu.Unlock()
+						}
+					}
+				}
+			}()
+		}
 		go func() {
 			var last uint16
 			first := true

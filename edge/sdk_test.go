@@ -71,6 +71,9 @@ func TestSDKPublishSubscribe(t *testing.T) {
 		if r.Gaps != 0 {
 			t.Errorf("%s: %d sequence gaps on a clean link", kind, r.Gaps)
 		}
+		if r.SenderReports == 0 {
+			t.Errorf("%s: no sender report from the edge", kind)
+		}
 		t.Logf("%s: %d packets, %d gaps", kind, r.Packets, r.Gaps)
 	}
 	// The media socket sent each keyframe's packets (three) to bob in one

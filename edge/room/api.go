@@ -9,6 +9,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -69,9 +70,10 @@ func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
 
 // NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1 without RTX;
 // NACK, PLI, FIR, transport-cc feedback), the interceptors (publishers: NACK
-// generator, receiver reports, transport-cc feedback; subscribers: sender
-// reports, transport-wide sequence numbers and a GCC bandwidth estimator
-// fed by the subscriber's transport-cc feedback) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
+// generator, receiver reports, transport-cc feedback; subscribers, with
+// APIOptions.TWCC: transport-wide sequence numbers and a GCC bandwidth
+// estimator fed by the subscriber's transport-cc feedback; the edge writes
+// subscribers' sender reports itself) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
 // interface filter). The UDP and TCP muxes are shared by every API built on
 // the same sockets only if built once: build the publisher and subscriber
 // APIs with NewAPIs.
@@ -81,10 +83,14 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("room: reports: %w", err)
-	}
 	if !o.Subscriber {
+		// Receiver reports to publishers. Subscribers get sender reports
+		// from the edge itself (Participant.sendReports).
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("room: reports: %w", err)
+		}
+		ir.Add(rr)
 		gen, err := nack.NewGeneratorInterceptor()
 		if err != nil {
 			return nil, fmt.Errorf("room: nack: %w", err)

@@ -43,13 +43,23 @@ type DownTrack struct {
 
 	hdr rtp.Header // used by the subscriber's writer goroutine only
 
+	// Sender-report state, written per packet by whoever sends (see send)
+	// and read by the subscriber's loop: the RTP timestamp of the newest
+	// packet sent (high 32 bits) with the manager clock in microseconds
+	// when it went out (low 32 bits, wrapping), in one word so that the
+	// two never tear; and RFC 3550's packet and octet counts.
+	srLast    atomic.Uint64
+	srPackets atomic.Uint32
+	srOctets  atomic.Uint32
+
 	sender *webrtc.RTPSender
 }
 
 type binding struct {
-	w    webrtc.TrackLocalWriter
-	ssrc uint32
-	pt   uint8
+	w         webrtc.TrackLocalWriter
+	ssrc      uint32
+	pt        uint8
+	clockRate uint32
 	// redToOpus: the publisher sends RED (RFC 2198) but this subscriber
 	// negotiated plain Opus; only the primary encoding is sent.
 	redToOpus bool
@@ -87,7 +97,7 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.track.kind }
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	want := d.track.codec.Load()
 	bind := func(c webrtc.RTPCodecParameters, redToOpus bool) (webrtc.RTPCodecParameters, error) {
-		d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), redToOpus: redToOpus})
+		d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), clockRate: c.ClockRate, redToOpus: redToOpus})
 		d.sub.post(func() { d.sub.selectLayer(d, true) })
 		return c, nil
 	}
@@ -147,11 +157,52 @@ func (d *DownTrack) send(pkt []byte) {
 			return
 		}
 	}
+	m := d.sub.room.mgr
 	if _, err := b.w.WriteRTP(&d.hdr, payload); err != nil {
-		d.sub.room.mgr.metrics.packetsDropped.Inc()
+		m.metrics.packetsDropped.Inc()
 		return
 	}
-	d.sub.room.mgr.metrics.packetsOut.Inc()
+	d.srPackets.Add(1)
+	d.srOctets.Add(uint32(len(payload)))
+	d.srLast.Store(uint64(d.hdr.Timestamp)<<32 | uint64(uint32(m.now()/1000)))
+	m.metrics.packetsOut.Inc()
+}
+
+// srStale is how long after its last packet a down track stops sending
+// sender reports (a paused or muted track).
+const srStale = 5 * time.Second
+
+// senderReport is the RTCP sender report for what d has sent, at
+// manager-clock time now (wall clock wall), or nil when d is unbound or has
+// sent nothing lately. The RTP time is the newest packet's timestamp
+// advanced by the time since it went out (RFC 3550 §6.4.1), the mapping a
+// subscriber needs to synchronise audio and video.
+func (d *DownTrack) senderReport(now int64, wall time.Time) *rtcp.SenderReport {
+	b := d.bound.Load()
+	last := d.srLast.Load()
+	if b == nil || last == 0 || b.clockRate == 0 {
+		return nil
+	}
+	elapsed := time.Duration(uint32(now/1000)-uint32(last)) * time.Microsecond
+	if elapsed > srStale {
+		return nil
+	}
+	return &rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(wall),
+		RTPTime:     uint32(last>>32) + uint32(elapsed.Microseconds()*int64(b.clockRate)/1e6),
+		PacketCount: d.srPackets.Load(),
+		OctetCount:  d.srOctets.Load(),
+	}
+}
+
+// ntpTime is t as a 64-bit NTP timestamp (seconds since 1900 in the high
+// 32 bits, the fraction in the low 32).
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	secs := uint64(t.Unix()) + unixToNTP
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return secs<<32 | frac
 }
 
 // mimeRED is RFC 2198 redundant audio, as LiveKit clients publish Opus.

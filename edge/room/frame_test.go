@@ -3,6 +3,7 @@ package room
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/spacecast/spacecast/edge/codec"
 	"github.com/spacecast/spacecast/edge/forward"
@@ -63,5 +64,36 @@ func TestFrameGrouping(t *testing.T) {
 				t.Fatalf("flush sent %v", got)
 			}
 		})
+	}
+}
+
+func TestSenderReport(t *testing.T) {
+	d := &DownTrack{}
+	if d.senderReport(0, time.Now()) != nil {
+		t.Fatal("report from an unbound track")
+	}
+	d.bound.Store(&binding{ssrc: 42, clockRate: 90000})
+	if d.senderReport(0, time.Now()) != nil {
+		t.Fatal("report before any packet")
+	}
+	// Two packets went out; the newest (RTP 1000) at 2 s on the manager clock.
+	sent := int64(2 * time.Second)
+	d.srPackets.Store(2)
+	d.srOctets.Store(2400)
+	d.srLast.Store(uint64(1000)<<32 | uint64(uint32(sent/1000)))
+	wall := time.Date(2026, 11, 28, 12, 0, 0, 500_000_000, time.UTC)
+	sr := d.senderReport(sent+int64(100*time.Millisecond), wall)
+	if sr == nil {
+		t.Fatal("no report")
+	}
+	// 100 ms later at 90 kHz: 9000 ticks on.
+	if sr.SSRC != 42 || sr.RTPTime != 10000 || sr.PacketCount != 2 || sr.OctetCount != 2400 {
+		t.Fatalf("report %+v", sr)
+	}
+	if secs, frac := sr.NTPTime>>32, sr.NTPTime&0xffffffff; secs != uint64(wall.Unix())+2208988800 || frac != 1<<31 {
+		t.Fatalf("NTP time %x: want the wall clock in NTP form", sr.NTPTime)
+	}
+	if d.senderReport(sent+int64(srStale)+1e6, wall) != nil {
+		t.Fatal("report from a track silent for longer than srStale")
 	}
 }

@@ -227,6 +227,7 @@ func (p *Participant) loop() {
 	}()
 	tick := time.NewTicker(selectEvery)
 	defer tick.Stop()
+	reports := false // sender reports every other tick
 	for {
 		select {
 		case <-p.stop:
@@ -234,6 +235,9 @@ func (p *Participant) loop() {
 		case <-tick.C:
 			for _, d := range p.downs {
 				p.selectLayer(d, false)
+			}
+			if reports = !reports; reports {
+				p.sendReports()
 			}
 		case <-p.departC:
 			p.log.Info("departure timeout")
@@ -436,6 +440,35 @@ func (p *Participant) detach(c *signal.Conn, err error) {
 	}
 	p.depart = time.NewTimer(p.room.mgr.cfg.DepartureTimeout)
 	p.departC = p.depart.C
+}
+
+// reportsPerPacket bounds the sender reports in one compound RTCP packet
+// (28 bytes each: 30 stay well inside an MTU).
+const reportsPerPacket = 30
+
+// sendReports sends a sender report for every down track that sent media
+// lately (loop only). The edge writes them itself instead of running
+// pion's report interceptor on subscriber connections, which took a lock
+// and a clock read on every forwarded packet.
+func (p *Participant) sendReports() {
+	if p.sub == nil {
+		return
+	}
+	m := p.room.mgr
+	now, wall := m.now(), time.Now()
+	var pkts []rtcp.Packet
+	for _, d := range p.downs {
+		if sr := d.senderReport(now, wall); sr != nil {
+			pkts = append(pkts, sr)
+		}
+		if len(pkts) == reportsPerPacket {
+			_ = p.sub.WriteRTCP(pkts)
+			pkts = pkts[:0:0]
+		}
+	}
+	if len(pkts) > 0 {
+		_ = p.sub.WriteRTCP(pkts)
+	}
 }
 
 // writePublisherRTCP sends RTCP to the publisher (any goroutine).
