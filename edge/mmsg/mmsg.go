@@ -15,7 +15,13 @@ import (
 )
 
 // Capacity is the most packets one batch holds before it is sent.
-const Capacity = 64
+const Capacity = 128
+
+// runRoom is how close to Capacity a batch may fill before it is sent at
+// the next change of destination, so that a run of packets to one
+// destination (one subscriber's share of a frame) is not split between two
+// batches, and so between two writes.
+const runRoom = 16
 
 // maxPacket is the largest packet a batch slot holds; a bigger one is sent
 // on its own.
@@ -139,6 +145,12 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.mu.Unlock()
 		return c.write(p, addr)
 	}
+	var ready, full *batch
+	if b := c.cur; b != nil {
+		if n := len(b.msgs); n >= Capacity-runRoom && !sameAddr(&b.addrs[n-1], ua) {
+			ready, c.cur = b, nil // nearly full, and a run just ended
+		}
+	}
 	if c.cur == nil {
 		if n := len(c.free); n > 0 {
 			c.cur, c.free = c.free[n-1], c.free[:n-1]
@@ -151,11 +163,13 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	b.addrs[i] = *ua
 	b.iov[i] = b.bufs[i][:copy(b.bufs[i], p)]
 	b.msgs = append(b.msgs, ipv4.Message{Buffers: b.iov[i : i+1 : i+1], Addr: &b.addrs[i]})
-	var full *batch
 	if len(b.msgs) == Capacity {
 		full, c.cur = b, nil
 	}
 	c.mu.Unlock()
+	if ready != nil {
+		c.send(ready)
+	}
 	if full != nil {
 		c.send(full)
 	}

@@ -289,3 +289,36 @@ func TestRefusedSegmentationFallsBack(t *testing.T) {
 		t.Fatalf("stats %+v: want one refused segmented write, then plain ones", s)
 	}
 }
+
+// A batch close to full is sent where one destination's run ends, not in
+// the middle of the next run.
+func TestNearlyFullBatchEndsBetweenRuns(t *testing.T) {
+	c := New(listen(t))
+	if !c.gso.Load() {
+		t.Skip("kernel without UDP_SEGMENT")
+	}
+	r1, r2 := listen(t), listen(t)
+	if err := r1.SetReadBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	c.Hold()
+	n := Capacity - runRoom + 1 // past the soft limit, all to r1: one run
+	for range n {
+		_, _ = c.WriteTo([]byte("x"), r1.LocalAddr())
+	}
+	if s := c.Stats(); s.Calls != 0 {
+		t.Fatalf("sent inside a run: %+v", s)
+	}
+	for range 3 {
+		_, _ = c.WriteTo([]byte("y"), r2.LocalAddr()) // a new run: the first batch leaves before it
+	}
+	if s := c.Stats(); s.Calls != 1 || s.Packets != uint64(n) {
+		t.Fatalf("stats %+v: want the r1 run sent alone", s)
+	}
+	c.Release()
+	if s := c.Stats(); s.Calls != 2 || s.Packets != uint64(n+3) || s.Segmented != uint64(n+3) {
+		t.Fatalf("stats %+v: want both runs whole, each one segmented write", s)
+	}
+	read(t, r1, n)
+	read(t, r2, 3)
+}
