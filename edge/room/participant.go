@@ -514,6 +514,9 @@ func (p *Participant) flush() {
 // draining closes the gap).
 func (p *Participant) drain() {
 	for p.draining.CompareAndSwap(false, true) {
+		tags := *p.tags.Load()
+		var last *DownTrack // a frame's packets share a tag: look it up once
+		lastTag := uint32(0)
 		for {
 			// Sent from the queue's own slot: the holder of draining is the
 			// queue's single consumer, and producers never overwrite a slot
@@ -522,8 +525,11 @@ func (p *Participant) drain() {
 			if !ok {
 				break
 			}
-			if d := (*p.tags.Load())[tag]; d != nil {
-				d.send(pkt)
+			if last == nil || tag != lastTag {
+				last, lastTag = tags[tag], tag
+			}
+			if last != nil {
+				last.send(pkt)
 			}
 			p.queue.Advance()
 		}

@@ -356,17 +356,21 @@ func (l *layer) fanout(pkts []forward.Packet) {
 	now := m.now()
 	m.cfg.Batch.Hold()
 	for _, d := range *t.downs.Load() {
+		sent := false
 		for i := range pkts {
 			res := d.fwd.Forward(&pkts[i])
 			switch res.Verdict {
 			case forward.Sent:
-				d.sub.flush()
+				sent = true
 			case forward.Dropped:
 				m.metrics.packetsDropped.Inc()
 			}
 			if res.KeyframeLayer >= 0 {
 				t.keyframe(int(res.KeyframeLayer), now, false)
 			}
+		}
+		if sent {
+			d.sub.flush() // the subscriber's share of the frame, back to back
 		}
 	}
 	m.cfg.Batch.Release()
