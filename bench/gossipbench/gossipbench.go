@@ -100,8 +100,10 @@ type Row struct {
 	// FalseFailures counts nodes declared dead that were alive, over the
 	// whole run at this size.
 	FalseFailures int `json:"falseFailures"`
-	// Missed counts joins or failures not seen everywhere within Timeout.
-	Missed int `json:"missed"`
+	// Missed counts joins or failures not seen everywhere within Timeout;
+	// MissedWhat says which, and by whom.
+	Missed     int      `json:"missed"`
+	MissedWhat []string `json:"missedWhat,omitempty"`
 
 	// The samples behind the percentiles, in milliseconds: join until
 	// every member has it, failure until every member and until the first
@@ -195,6 +197,27 @@ func (s *seen) times(observers []string, subject string, kind gossip.EventKind) 
 		}
 	}
 	return out, len(out)
+}
+
+// missing lists the observers that did not see (subject, kind), with what
+// they saw of subject instead.
+func (s *seen) missing(observers []string, subject string, kind gossip.EventKind) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, o := range observers {
+		if _, ok := s.at[seenKey{o, subject, kind}]; ok {
+			continue
+		}
+		var saw []string
+		for _, k := range []gossip.EventKind{gossip.EventJoin, gossip.EventUpdate, gossip.EventLeave, gossip.EventFail} {
+			if _, ok := s.at[seenKey{o, subject, k}]; ok {
+				saw = append(saw, fmt.Sprint(k))
+			}
+		}
+		out = append(out, fmt.Sprintf("%s (saw %v)", o, saw))
+	}
+	return out
 }
 
 func (s *seen) setAlive(id string, alive bool) {
@@ -405,6 +428,7 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 		times, got := c.seen.times(observers, id, gossip.EventJoin)
 		if !done || got < len(observers) {
 			row.Missed++
+			row.MissedWhat = append(row.MissedWhat, fmt.Sprintf("N=%d: join of %s not seen by %v", size, id, c.seen.missing(observers, id, gossip.EventJoin)))
 		}
 		var last time.Time
 		for _, t := range times {
@@ -439,6 +463,7 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 		times, _ := c.seen.times(observers, victim.ID(), gossip.EventFail)
 		if !done {
 			row.Missed++
+			row.MissedWhat = append(row.MissedWhat, fmt.Sprintf("N=%d: crash of %s not seen by %v (%s)", size, victim.ID(), c.seen.missing(observers, victim.ID(), gossip.EventFail), c.views(len(c.nodes))))
 		}
 		if len(times) == 0 {
 			continue

@@ -217,7 +217,13 @@ func fillRows(r *result.Result, rows []Row) {
 	r.Add("idle_bytes_per_node_worst", result.UnitBytesPerSec, idleWorst, "the largest mean idle bytes/s per node over the sizes")
 	r.Add("false_failures", result.UnitCount, float64(falseF), "live nodes declared dead, over every size")
 	r.Add("missed", result.UnitCount, float64(missed), "joins or crashes not seen by every member within the timeout")
-	r.AddCheck("every join and crash seen everywhere", missed == 0, fmt.Sprintf("%d missed within the timeout", missed))
+	detail := fmt.Sprintf("%d missed within the timeout", missed)
+	for _, row := range rows {
+		for _, w := range row.MissedWhat {
+			detail += "; " + w
+		}
+	}
+	r.AddCheck("every join and crash seen everywhere", missed == 0, detail)
 	r.Tables = append(r.Tables, tbl)
 	r.Plots = append(r.Plots, times, bytes)
 }
