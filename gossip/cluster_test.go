@@ -14,7 +14,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// memberlist's Shutdown does not wait for a probe in flight: its goroutine
+// waits out the probe's ack timer (up to the probe interval, stretched by
+// the node's health score) and then ends. Everything else must stop.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+}
 
 // testNode is one in-process node and the goroutine that runs it.
 type testNode struct {
