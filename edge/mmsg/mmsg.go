@@ -261,7 +261,7 @@ func (b *batch) coalesce() ([]ipv4.Message, []int) {
 		seg := len(b.iov[i])
 		total := seg
 		j := i + 1
-		for j < len(b.msgs) && j-i < maxSegments && sameAddr(&b.addrs[i], &b.addrs[j]) {
+		for seg <= maxSegmentSize && j < len(b.msgs) && j-i < maxSegments && sameAddr(&b.addrs[i], &b.addrs[j]) {
 			l := len(b.iov[j])
 			if l > seg || total+l > maxGSOBytes {
 				break
@@ -293,6 +293,10 @@ func (b *batch) coalesce() ([]ipv4.Message, []int) {
 const (
 	maxSegments = 64
 	maxGSOBytes = 65507
+	// maxSegmentSize keeps segments within a 1500-byte MTU over IPv6 (the
+	// kernel refuses a segment that would not fit the route's MTU, and a
+	// refusal turns GSO off for the Conn); RTP packets are smaller.
+	maxSegmentSize = 1500 - 40 - 8
 )
 
 func sameAddr(a, b *net.UDPAddr) bool {

@@ -322,3 +322,22 @@ func TestNearlyFullBatchEndsBetweenRuns(t *testing.T) {
 	read(t, r1, n)
 	read(t, r2, 3)
 }
+
+// Packets too big to be segments on a 1500-byte path go out one by one,
+// and GSO stays on.
+func TestBigPacketsAreNotSegmented(t *testing.T) {
+	c := New(listen(t))
+	if !c.gso.Load() {
+		t.Skip("kernel without UDP_SEGMENT")
+	}
+	r := listen(t)
+	c.Hold()
+	for range 2 {
+		_, _ = c.WriteTo(bytes.Repeat([]byte{'z'}, maxSegmentSize+1), r.LocalAddr())
+	}
+	c.Release()
+	if s := c.Stats(); s.Segmented != 0 || s.Packets != 2 || s.GSOOff != 0 || !c.gso.Load() {
+		t.Fatalf("stats %+v", s)
+	}
+	read(t, r, 2)
+}
