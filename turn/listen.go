@@ -22,7 +22,21 @@ import (
 // Listen with SO_REUSEPORT (the kernel spreads clients over them, so relaying
 // uses every core), a TCP listener on Listen, and a TLS listener on TLSListen
 // unless it is "off".
+//
+// With port 0 the UDP sockets get a free port and the TCP listener must
+// take the same number, which another program may hold: then Listen tries
+// again with another port, a few times.
 func Listen(ctx context.Context, cfg Config) (Sockets, error) {
+	ephemeral := len(cfg.Listen) >= 2 && cfg.Listen[len(cfg.Listen)-2:] == ":0"
+	for attempt := 0; ; attempt++ {
+		socks, err := listenOnce(ctx, cfg)
+		if err == nil || !ephemeral || attempt == 7 || !errors.Is(err, syscall.EADDRINUSE) {
+			return socks, err
+		}
+	}
+}
+
+func listenOnce(ctx context.Context, cfg Config) (Sockets, error) {
 	var socks Sockets
 	lc := net.ListenConfig{Control: reusePort}
 	for range cfg.UDPSockets {
