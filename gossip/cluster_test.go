@@ -550,3 +550,23 @@ func TestJoinSkipsDeadSeed(t *testing.T) {
 	late := startNode(t, "late-seeds", []string{dead, nodes[1].Addr()})
 	waitFor(t, 10*time.Second, "joined through the live seed", func() bool { return len(late.Nodes()) == 3 })
 }
+
+// A struggling node puts triggered syncs off, but not for ever: the sync
+// with a node that came back is what restores its rooms.
+func TestDeferSync(t *testing.T) {
+	for _, tc := range []struct {
+		health int
+		waited time.Duration
+		want   bool
+	}{
+		{0, 0, false},
+		{1, 0, true},
+		{8, maxSyncDefer - time.Millisecond, true},
+		{8, maxSyncDefer, false},
+		{0, time.Minute, false},
+	} {
+		if got := deferSync(tc.health, tc.waited); got != tc.want {
+			t.Errorf("deferSync(%d, %v) = %v, want %v", tc.health, tc.waited, got, tc.want)
+		}
+	}
+}

@@ -297,7 +297,7 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 	defer loadTimer.Stop()
 
 	pending := map[string]struct{}{}
-	var lastSync time.Time
+	var lastSync, pendingSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -311,6 +311,9 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 			n.reconnect(ml)
 			n.expire()
 		case addr := <-n.syncCh:
+			if len(pending) == 0 {
+				pendingSince = n.now()
+			}
 			pending[addr] = struct{}{}
 			wait := syncInterval(t.SyncMinInterval, ml.NumMembers()) - n.now().Sub(lastSync)
 			syncTimer.Reset(max(wait, time.Millisecond))
@@ -318,7 +321,7 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 			if len(pending) == 0 {
 				continue
 			}
-			if ml.GetHealthScore() > 0 {
+			if deferSync(ml.GetHealthScore(), n.now().Sub(pendingSince)) {
 				// This node is itself struggling (Lifeguard's awareness):
 				// a full-state sync now would make it worse. Try later.
 				syncTimer.Reset(syncInterval(t.SyncMinInterval, ml.NumMembers()))
@@ -327,6 +330,7 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 			n.triggeredSync(ml, pending)
 			clear(pending)
 			lastSync = n.now()
+			pendingSince = time.Time{}
 		case <-n.metaCh:
 			if wait := n.publishMeta(ml); wait > 0 {
 				loadTimer.Reset(wait)
@@ -337,6 +341,19 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 			}
 		}
 	}
+}
+
+// maxSyncDefer bounds how long a struggling node puts off a triggered
+// sync. The sync with a node that came back is what restores its rooms in
+// the directory (it announces nothing new by itself), and a node still
+// missing probes after a partition heals may keep a health score above 0
+// for a long time.
+const maxSyncDefer = 5 * time.Second
+
+// deferSync reports whether a triggered sync waiting for waited is put off
+// at Lifeguard health score health.
+func deferSync(health int, waited time.Duration) bool {
+	return health > 0 && waited < maxSyncDefer
 }
 
 // joinSeeds joins through the configured seeds, then syncs with a few random
