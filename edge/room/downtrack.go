@@ -138,9 +138,10 @@ func fmtpMatch(a, b webrtc.RTPCodecParameters) bool {
 		strings.EqualFold(get(a.SDPFmtpLine, "profile-level-id"), get(b.SDPFmtpLine, "profile-level-id"))
 }
 
-// send writes one rewritten packet from the subscriber's queue (the
-// subscriber's writer goroutine only).
-func (d *DownTrack) send(pkt []byte) {
+// send writes one rewritten packet from the subscriber's queue (whoever
+// drains it: see Participant.drain); now is the manager clock when the
+// drain began, the send time the sender reports map RTP time from.
+func (d *DownTrack) send(pkt []byte, now int64) {
 	b := d.bound.Load()
 	if b == nil {
 		return
@@ -164,7 +165,7 @@ func (d *DownTrack) send(pkt []byte) {
 	}
 	d.srPackets.Add(1)
 	d.srOctets.Add(uint32(len(payload)))
-	d.srLast.Store(uint64(d.hdr.Timestamp)<<32 | uint64(uint32(m.now()/1000)))
+	d.srLast.Store(uint64(d.hdr.Timestamp)<<32 | uint64(uint32(now/1000)))
 	m.metrics.packetsOut.Inc()
 }
 

@@ -515,7 +515,8 @@ func (p *Participant) flush() {
 func (p *Participant) drain() {
 	for p.draining.CompareAndSwap(false, true) {
 		tags := *p.tags.Load()
-		var last *DownTrack // a frame's packets share a tag: look it up once
+		now := p.room.mgr.now() // one clock read a pass, not a packet
+		var last *DownTrack     // a frame's packets share a tag: look it up once
 		lastTag := uint32(0)
 		for {
 			// Sent from the queue's own slot: the holder of draining is the
@@ -529,7 +530,7 @@ func (p *Participant) drain() {
 				last, lastTag = tags[tag], tag
 			}
 			if last != nil {
-				last.send(pkt)
+				last.send(pkt, now)
 			}
 			p.queue.Advance()
 		}
