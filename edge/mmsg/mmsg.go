@@ -49,12 +49,13 @@ type Conn struct {
 }
 
 type batch struct {
-	msgs  []ipv4.Message
+	n     int // packets held
 	addrs []net.UDPAddr
 	bufs  [][]byte
 	iov   [][]byte // iov[i] is the packet in bufs[i]; a message's Buffers are a run of it
 
-	// GSO: runs of packets to one destination merged into one message each.
+	// What send writes: each run of packets to one destination (one packet
+	// without GSO) as one message.
 	out  []ipv4.Message
 	segs []int    // packets in out[i]
 	oob  [][]byte // UDP_SEGMENT control message per out slot
@@ -62,7 +63,6 @@ type batch struct {
 
 func newBatch() *batch {
 	b := &batch{
-		msgs:  make([]ipv4.Message, 0, Capacity),
 		addrs: make([]net.UDPAddr, Capacity),
 		bufs:  make([][]byte, Capacity),
 		iov:   make([][]byte, Capacity),
@@ -123,7 +123,7 @@ func (c *Conn) Release() {
 	c.mu.Lock()
 	c.holds--
 	var b *batch
-	if c.holds == 0 && c.cur != nil && len(c.cur.msgs) > 0 {
+	if c.holds == 0 && c.cur != nil && c.cur.n > 0 {
 		b, c.cur = c.cur, nil
 	}
 	c.mu.Unlock()
@@ -147,7 +147,7 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	var ready, full *batch
 	if b := c.cur; b != nil {
-		if n := len(b.msgs); n >= Capacity-runRoom && !sameAddr(&b.addrs[n-1], ua) {
+		if n := b.n; n >= Capacity-runRoom && !sameAddr(&b.addrs[n-1], ua) {
 			ready, c.cur = b, nil // nearly full, and a run just ended
 		}
 	}
@@ -159,11 +159,10 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		}
 	}
 	b := c.cur
-	i := len(b.msgs)
-	b.addrs[i] = *ua
-	b.iov[i] = b.bufs[i][:copy(b.bufs[i], p)]
-	b.msgs = append(b.msgs, ipv4.Message{Buffers: b.iov[i : i+1 : i+1], Addr: &b.addrs[i]})
-	if len(b.msgs) == Capacity {
+	b.addrs[b.n] = *ua
+	b.iov[b.n] = b.bufs[b.n][:copy(b.bufs[b.n], p)]
+	b.n++
+	if b.n == Capacity {
 		full, c.cur = b, nil
 	}
 	c.mu.Unlock()
@@ -191,15 +190,12 @@ func (c *Conn) write(p []byte, addr net.Addr) (int, error) {
 // send writes b with as few sendmmsg calls as the kernel allows and
 // returns it to the free list.
 func (c *Conn) send(b *batch) {
-	ms, segs := b.msgs, []int(nil)
-	if c.gso.Load() {
-		ms, segs = b.coalesce()
-	}
+	ms, segs := b.coalesce(c.gso.Load())
 	for i := 0; i < len(ms); {
 		n, err := c.batch.WriteBatch(ms[i:], 0)
 		c.calls.Add(1)
 		for j := i; j < i+max(n, 0); j++ {
-			c.sent(ms[j], segs, j)
+			c.sent(ms[j], segs[j])
 		}
 		if n > 0 && err == nil {
 			i += n
@@ -208,7 +204,7 @@ func (c *Conn) send(b *batch) {
 		// ms[i+max(n,0)] failed (a bad address, a full buffer, or a
 		// device that cannot segment): count it and go on with the rest.
 		i += max(n, 0)
-		if segs != nil && segs[i] > 1 && (errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL)) {
+		if segs[i] > 1 && (errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL)) {
 			// The path cannot take segmented writes: stop making them and
 			// send this run packet by packet.
 			c.gso.Store(false)
@@ -217,51 +213,43 @@ func (c *Conn) send(b *batch) {
 				_, _ = c.write(p, ms[i].Addr)
 			}
 		} else {
-			c.failed.Add(uint64(max(1, segsAt(segs, i))))
+			c.failed.Add(uint64(segs[i]))
 		}
 		i++
 	}
-	clear(b.msgs)
-	clear(b.addrs)
-	clear(b.iov)
+	clear(b.addrs[:b.n])
+	clear(b.iov[:b.n])
 	clear(b.out)
-	b.msgs, b.out, b.segs = b.msgs[:0], b.out[:0], b.segs[:0]
+	b.n, b.out, b.segs = 0, b.out[:0], b.segs[:0]
 	c.mu.Lock()
 	c.free = append(c.free, b)
 	c.mu.Unlock()
 }
 
-func segsAt(segs []int, i int) int {
-	if segs == nil {
-		return 1
-	}
-	return segs[i]
-}
-
-// sent counts message j of ms as sent.
-func (c *Conn) sent(m ipv4.Message, segs []int, j int) {
+// sent counts a message of segs packets as sent.
+func (c *Conn) sent(m ipv4.Message, segs int) {
 	var bytes uint64
 	for _, p := range m.Buffers {
 		bytes += uint64(len(p))
 	}
 	c.bytes.Add(bytes)
-	n := uint64(segsAt(segs, j))
-	c.packets.Add(n)
-	if n > 1 {
-		c.gsoPkts.Add(n)
+	c.packets.Add(uint64(segs))
+	if segs > 1 {
+		c.gsoPkts.Add(uint64(segs))
 	}
 }
 
-// coalesce merges each run of packets to one destination whose sizes are
-// equal (the last may be shorter) into one message with a UDP_SEGMENT
-// control message: the kernel then walks its stack once for the run
-// instead of once per packet. Other packets stay as they are.
-func (b *batch) coalesce() ([]ipv4.Message, []int) {
-	for i := 0; i < len(b.msgs); {
+// coalesce makes b's messages. With gso, each run of packets to one
+// destination whose sizes are equal (the last may be shorter) becomes one
+// message with a UDP_SEGMENT control message: the kernel then walks its
+// stack once for the run instead of once per packet. Every other packet
+// is a message of its own.
+func (b *batch) coalesce(gso bool) ([]ipv4.Message, []int) {
+	for i := 0; i < b.n; {
 		seg := len(b.iov[i])
 		total := seg
 		j := i + 1
-		for seg <= maxSegmentSize && j < len(b.msgs) && j-i < maxSegments && sameAddr(&b.addrs[i], &b.addrs[j]) {
+		for gso && seg <= maxSegmentSize && j < b.n && j-i < maxSegments && sameAddr(&b.addrs[i], &b.addrs[j]) {
 			l := len(b.iov[j])
 			if l > seg || total+l > maxGSOBytes {
 				break
