@@ -27,13 +27,19 @@ import (
 // take the same number, which another program may hold: then Listen tries
 // again with another port, a few times.
 func Listen(ctx context.Context, cfg Config) (Sockets, error) {
-	ephemeral := len(cfg.Listen) >= 2 && cfg.Listen[len(cfg.Listen)-2:] == ":0"
+	ephemeral := ephemeralPort(cfg.Listen)
 	for attempt := 0; ; attempt++ {
 		socks, err := listenOnce(ctx, cfg)
 		if err == nil || !ephemeral || attempt == 7 || !errors.Is(err, syscall.EADDRINUSE) {
 			return socks, err
 		}
 	}
+}
+
+// ephemeralPort reports whether addr asks for any free port.
+func ephemeralPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
 }
 
 func listenOnce(ctx context.Context, cfg Config) (Sockets, error) {
@@ -51,7 +57,7 @@ func listenOnce(ctx context.Context, cfg Config) (Sockets, error) {
 		// at net.core.rmem_max / wmem_max).
 		_ = uc.SetReadBuffer(socketBuffer)
 		_ = uc.SetWriteBuffer(socketBuffer)
-		if cfg.Listen[len(cfg.Listen)-2:] == ":0" {
+		if ephemeralPort(cfg.Listen) {
 			// An ephemeral port: the next sockets share the one just chosen.
 			cfg.Listen = uc.LocalAddr().String()
 		}
