@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/bench/progress"
+	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/bench/usage"
 	"github.com/spacecast/spacecast/turn"
 )
@@ -50,6 +51,20 @@ func startServerStats(t *testing.T, ctx context.Context, secret string, allow []
 		}
 	})
 	return socks.UDP[0].LocalAddr().String(), srv.Stats
+}
+
+// runBench runs the scenario with cfg and returns its result.
+func runBench(t *testing.T, ctx context.Context, cfg Config) *result.Result {
+	t.Helper()
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.Run(ctx, progress.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // TestMeasureAgainstOurServer drives an in-process server through two
@@ -101,14 +116,7 @@ func TestBenchRemote(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Target, cfg.Secret, cfg.ServerPID = "turn:"+addr, testSecret, os.Getpid()
 	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 8, 100, []int{800, 1600}, 300*time.Millisecond
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Run(ctx, progress.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runBench(t, ctx, cfg)
 	if r.Meta.SelfContained || r.Scenario != "turn" {
 		t.Errorf("meta %+v", r.Meta)
 	}
@@ -202,14 +210,7 @@ func TestGeneratorLimited(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Target, cfg.Secret, cfg.ServerPID = "turn:"+addr, testSecret, os.Getpid()
 	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 4, 100, []int{1000, 50_000_000}, 300*time.Millisecond
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Run(ctx, progress.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runBench(t, ctx, cfg)
 	if !r.Resources.GeneratorLimited {
 		t.Fatalf("50M packets/s offered and not generator-limited: %+v", r.Tables)
 	}
@@ -235,14 +236,7 @@ func TestRemoteWithoutCPU(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Target, cfg.Secret = "turn:"+addr, testSecret
 	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 2, 100, []int{500}, 200*time.Millisecond
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Run(ctx, progress.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runBench(t, ctx, cfg)
 	if len(r.Resources.Servers) != 0 {
 		t.Errorf("servers %+v", r.Resources.Servers)
 	}
@@ -268,13 +262,7 @@ func TestAllocationsOwnIdentityAndReleased(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Target, cfg.Secret = "turn:"+addr, testSecret
 	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 15, 100, []int{500}, 200*time.Millisecond
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Run(ctx, progress.Discard()); err != nil {
-		t.Fatal(err)
-	}
+	runBench(t, ctx, cfg)
 	deadline := time.Now().Add(5 * time.Second)
 	for stats().Allocations != 0 {
 		if time.Now().After(deadline) {

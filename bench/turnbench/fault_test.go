@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/bench/progress"
 )
 
 // lossyProxy stands between TURN clients and the server: it forwards
@@ -109,14 +108,7 @@ func TestLossShowsInTheResult(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Target, cfg.Secret = "turn:"+proxy, testSecret
 	cfg.Allocations, cfg.Payload, cfg.Rates, cfg.Step = 6, 100, []int{1000, 2000}, 400*time.Millisecond
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Run(ctx, progress.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runBench(t, ctx, cfg)
 	for _, name := range []string{"loss", "loss_at_saturation"} {
 		if v, _, _ := r.Lookup(name); v < 7 || v > 13 {
 			t.Errorf("%s = %.2f%%, want about 10%%", name, v)
