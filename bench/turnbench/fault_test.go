@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // lossyProxy stands between TURN clients and the server: it forwards
