@@ -73,8 +73,8 @@ func (f *fakeHost) inside(t *testing.T, network, service string) string {
 }
 
 // echoTCP is a service that echoes each connection, and answers "bye" and
-// closes when the client half-closes.
-func echoTCP(t *testing.T) (net.Listener, *sync.WaitGroup) {
+// closes when the client half-closes. It stops when the test ends.
+func echoTCP(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,11 +98,16 @@ func echoTCP(t *testing.T) (net.Listener, *sync.WaitGroup) {
 			}()
 		}
 	}()
-	return ln, &wg
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return ln
 }
 
 // echoUDP is a service answering each datagram with "<source> <payload>".
-func echoUDP(t *testing.T) (*net.UDPConn, *sync.WaitGroup) {
+// It stops when the test ends.
+func echoUDP(t *testing.T) *net.UDPConn {
 	t.Helper()
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -121,12 +126,32 @@ func echoUDP(t *testing.T) (*net.UDPConn, *sync.WaitGroup) {
 			_, _ = pc.WriteToUDPAddrPort(append([]byte(from.String()+" "), buf[:n]...), from)
 		}
 	}()
-	return pc, &wg
+	t.Cleanup(func() {
+		pc.Close()
+		wg.Wait()
+	})
+	return pc
 }
 
 func portOf(a net.Addr) uint16 {
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap.Port()
+}
+
+// started makes a bridge with cfg and one fake host "a", and runs it until
+// the test ends.
+func started(t *testing.T, cfg Config) (*Bridge, *fakeHost) {
+	t.Helper()
+	b, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFakeHost()
+	if err := b.Add("a", h); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(running(t, b))
+	return b, h
 }
 
 // running starts b.Run and returns a stop that waits for it.
@@ -194,20 +219,9 @@ func readUDP(c *net.UDPConn, wait time.Duration) string {
 }
 
 func TestTCP(t *testing.T) {
-	svc, svcWG := echoTCP(t)
-	defer svcWG.Wait()
-	defer svc.Close()
+	svc := echoTCP(t)
 	port := portOf(svc.Addr())
-	b, err := New(Config{Ports: []Port{{"tcp", port}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newFakeHost()
-	if err := b.Add("a", h); err != nil {
-		t.Fatal(err)
-	}
-	stop := running(t, b)
-	defer stop()
+	b, h := started(t, Config{Ports: []Port{{"tcp", port}}})
 
 	c, err := net.DialTimeout("tcp", h.inside(t, "tcp", svc.Addr().String()), 5*time.Second)
 	if err != nil {
@@ -238,19 +252,8 @@ func TestTCP(t *testing.T) {
 }
 
 func TestUDP(t *testing.T) {
-	svc, svcWG := echoUDP(t)
-	defer svcWG.Wait()
-	defer svc.Close()
-	b, err := New(Config{Ports: []Port{{"udp", portOf(svc.LocalAddr())}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newFakeHost()
-	if err := b.Add("a", h); err != nil {
-		t.Fatal(err)
-	}
-	stop := running(t, b)
-	defer stop()
+	svc := echoUDP(t)
+	b, h := started(t, Config{Ports: []Port{{"udp", portOf(svc.LocalAddr())}}})
 	in := h.inside(t, "udp", svc.LocalAddr().String())
 
 	// Two sources inside the host are two peers to the service.
@@ -283,22 +286,9 @@ func TestUDP(t *testing.T) {
 // outside address, each service's answers come back from its own port,
 // and a packet from anywhere else is dropped.
 func TestUDPOneMapping(t *testing.T) {
-	s1, w1 := echoUDP(t)
-	defer w1.Wait()
-	defer s1.Close()
-	s2, w2 := echoUDP(t)
-	defer w2.Wait()
-	defer s2.Close()
-	b, err := New(Config{Ports: []Port{{"udp", portOf(s1.LocalAddr())}, {"udp", portOf(s2.LocalAddr())}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newFakeHost()
-	if err := b.Add("a", h); err != nil {
-		t.Fatal(err)
-	}
-	stop := running(t, b)
-	defer stop()
+	s1 := echoUDP(t)
+	s2 := echoUDP(t)
+	b, h := started(t, Config{Ports: []Port{{"udp", portOf(s1.LocalAddr())}, {"udp", portOf(s2.LocalAddr())}}})
 	c := udpClient(t)
 	a1 := exchange(t, c, h.inside(t, "udp", s1.LocalAddr().String()), "one", 5*time.Second)
 	in2 := h.inside(t, "udp", s2.LocalAddr().String())
@@ -337,12 +327,8 @@ func TestUDPOneMapping(t *testing.T) {
 }
 
 func TestPause(t *testing.T) {
-	usvc, uWG := echoUDP(t)
-	defer uWG.Wait()
-	defer usvc.Close()
-	tsvc, tWG := echoTCP(t)
-	defer tWG.Wait()
-	defer tsvc.Close()
+	usvc := echoUDP(t)
+	tsvc := echoTCP(t)
 	b, err := New(Config{Ports: []Port{{"udp", portOf(usvc.LocalAddr())}, {"tcp", portOf(tsvc.Addr())}}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -414,19 +400,8 @@ func TestPause(t *testing.T) {
 }
 
 func TestUDPFlowExpiry(t *testing.T) {
-	svc, svcWG := echoUDP(t)
-	defer svcWG.Wait()
-	defer svc.Close()
-	b, err := New(Config{Ports: []Port{{"udp", portOf(svc.LocalAddr())}}, UDPIdle: 300 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newFakeHost()
-	if err := b.Add("a", h); err != nil {
-		t.Fatal(err)
-	}
-	stop := running(t, b)
-	defer stop()
+	svc := echoUDP(t)
+	b, h := started(t, Config{Ports: []Port{{"udp", portOf(svc.LocalAddr())}}, UDPIdle: 300 * time.Millisecond})
 	in := h.inside(t, "udp", svc.LocalAddr().String())
 	c1 := udpClient(t)
 	first := exchange(t, c1, in, "x", 5*time.Second)
@@ -447,19 +422,8 @@ func TestUDPFlowExpiry(t *testing.T) {
 }
 
 func TestFlowLimit(t *testing.T) {
-	svc, svcWG := echoUDP(t)
-	defer svcWG.Wait()
-	defer svc.Close()
-	b, err := New(Config{Ports: []Port{{"udp", portOf(svc.LocalAddr())}}, MaxFlows: 1}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := newFakeHost()
-	if err := b.Add("a", h); err != nil {
-		t.Fatal(err)
-	}
-	stop := running(t, b)
-	defer stop()
+	svc := echoUDP(t)
+	b, h := started(t, Config{Ports: []Port{{"udp", portOf(svc.LocalAddr())}}, MaxFlows: 1})
 	in := h.inside(t, "udp", svc.LocalAddr().String())
 	if got := exchange(t, udpClient(t), in, "x", 5*time.Second); got == "" {
 		t.Fatal("no answer")

@@ -30,12 +30,8 @@ func TestNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	tsvc, tWG := echoTCP(t)
-	defer tWG.Wait()
-	defer tsvc.Close()
-	usvc, uWG := echoUDP(t)
-	defer uWG.Wait()
-	defer usvc.Close()
+	tsvc := echoTCP(t)
+	usvc := echoUDP(t)
 	tp, up := portOf(tsvc.Addr()), portOf(usvc.LocalAddr())
 
 	for _, keep := range []bool{false, true} {
