@@ -19,23 +19,34 @@ func needRoot(t *testing.T) {
 	}
 }
 
-func TestNetwork(t *testing.T) {
+// network makes a network that lasts as long as the test, and a context
+// for its commands (root only).
+func network(t *testing.T) (context.Context, *Network) {
+	t.Helper()
 	needRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	n, err := NewNetwork(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
-	a, err := n.AddHost(ctx)
+	t.Cleanup(func() { n.Close() })
+	return ctx, n
+}
+
+func host(t *testing.T, ctx context.Context, n *Network) *Host {
+	t.Helper()
+	h, err := n.AddHost(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := n.AddHost(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return h
+}
+
+func TestNetwork(t *testing.T) {
+	ctx, n := network(t)
+	a := host(t, ctx, n)
+	b := host(t, ctx, n)
 
 	// A server in the root namespace on the gateway is reachable from a host.
 	ln, err := net.Listen("tcp", net.JoinHostPort(n.Gateway().String(), "0"))
@@ -111,18 +122,8 @@ func portOf(ln net.Listener) string {
 // not see them, and a socket bound to the host's bridge address (where the
 // LiveKit SDK gathers) reaches the host's loopback too.
 func TestListenInNamespace(t *testing.T) {
-	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := NewNetwork(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	h, err := n.AddHost(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, n := network(t)
+	h := host(t, ctx, n)
 	before, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
@@ -204,18 +205,8 @@ func TestListenInNamespace(t *testing.T) {
 // TestMirror: once mirrored, the host's address can be bound in the root
 // namespace, and what a socket there sends to loopback carries it.
 func TestMirror(t *testing.T) {
-	needRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := NewNetwork(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	h, err := n.AddHost(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, n := network(t)
+	h := host(t, ctx, n)
 	at := net.JoinHostPort(h.Addr().String(), "0")
 	if pc, err := net.ListenPacket("udp4", at); err == nil {
 		pc.Close()
