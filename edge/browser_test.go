@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // livekitClientJS is livekit-client's browser bundle, installed by .ci/deps
@@ -43,12 +45,7 @@ func browserCall(t *testing.T, codec, want string) {
 	if err == nil {
 		_, err = os.Stat(livekitClientJS)
 	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium and livekit-client are needed in CI: %v", err)
-		}
-		t.Skipf("no chromium or livekit-client: %v", err)
-	}
+	testenv.Need(t, "chromium and livekit-client", err)
 	f := newFixture(t, fixtureOpts{netns: true})
 	pageLn, err := net.Listen("tcp", net.JoinHostPort(f.net.Gateway().String(), "0"))
 	if err != nil {

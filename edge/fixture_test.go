@@ -21,6 +21,7 @@ import (
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -68,12 +69,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	ip := "127.0.0.1"
 	cfg := DefaultConfig()
 	if o.netns {
-		if err := netns.Available(); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("network namespaces needed in CI: %v", err)
-			}
-			t.Skipf("no network namespaces: %v", err)
-		}
+		testenv.Need(t, "network namespaces", netns.Available())
 		if f.net, err = netns.NewNetwork(ctx); err != nil {
 			t.Fatal(err)
 		}

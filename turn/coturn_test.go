@@ -3,12 +3,13 @@ package turn
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // needTool finds a tool installed by .ci/deps: missing, it fails the test
@@ -16,12 +17,7 @@ import (
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (package coturn, .ci/deps)", name)
-		}
-		t.Skipf("%s not installed (apt-get install coturn)", name)
-	}
+	testenv.Need(t, name+" (Debian package coturn)", err)
 	return p
 }
 

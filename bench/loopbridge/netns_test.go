@@ -3,13 +3,13 @@ package loopbridge
 import (
 	"context"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spacecast/spacecast/internal/netns"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // TestNamespace bridges a real namespace: a program inside reaches the
@@ -17,12 +17,7 @@ import (
 // the host's bridge address (where the LiveKit SDK gathers its candidate)
 // reaches the UDP service at 127.0.0.1 and gets its answers from there.
 func TestNamespace(t *testing.T) {
-	if err := netns.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs network namespaces: %v", err)
-		}
-		t.Skip(err)
-	}
+	testenv.Need(t, "network namespaces", netns.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := netns.NewNetwork(ctx)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/hist"
 	"github.com/spacecast/spacecast/bench/result"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 func sample() *result.Result {
@@ -84,12 +85,7 @@ func TestHTMLSelfContained(t *testing.T) {
 // the screenshot holds a drawn page.
 func TestHTMLRendersInChromium(t *testing.T) {
 	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is required in CI (apt-get install chromium)")
-		}
-		t.Skip("chromium not installed")
-	}
+	testenv.Need(t, "chromium", err)
 	dir := t.TempDir()
 	page := filepath.Join(dir, "report.html")
 	if err := WriteHTML(page, sample()); err != nil {

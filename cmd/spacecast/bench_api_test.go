@@ -15,6 +15,7 @@ import (
 	"github.com/spacecast/spacecast/bench/report"
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/bench/selfhost"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // envReexec makes the test binary act as the spacecast binary: the bench
@@ -196,7 +197,7 @@ func renderReport(t *testing.T, page, name string) {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testenv.InCI() {
 			t.Fatal("chromium is required in CI")
 		}
 		t.Log("chromium missing: report not rendered")

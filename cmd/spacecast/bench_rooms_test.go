@@ -21,17 +21,13 @@ import (
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // needNetns fails in CI (where namespaces must work) and skips elsewhere.
 func needNetns(t *testing.T) {
 	t.Helper()
-	if err := netns.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("network namespaces are required in CI: %v", err)
-		}
-		t.Skipf("no network namespaces: %v", err)
-	}
+	testenv.Need(t, "network namespaces", netns.Available())
 }
 
 func TestBenchRoomsSelfContained(t *testing.T) {

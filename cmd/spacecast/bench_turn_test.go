@@ -17,6 +17,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/testenv"
 	"github.com/spacecast/spacecast/turn"
 )
 
@@ -95,12 +96,7 @@ func TestBenchTurnSelfContained(t *testing.T) {
 // comparison is in the result and the report.
 func TestBenchTurnSideBySide(t *testing.T) {
 	bin, err := exec.LookPath("turnserver")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("coturn's turnserver is required in CI")
-		}
-		t.Skip("turnserver not installed")
-	}
+	testenv.Need(t, "coturn's turnserver", err)
 	t.Setenv(envReexec, "1")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -21,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -254,12 +255,7 @@ func TestBundleRebuilds(t *testing.T) {
 	}
 	_, nodeErr := exec.LookPath("node")
 	_, modErr := os.Stat("app/node_modules/esbuild")
-	if err := errors.Join(nodeErr, modErr); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("node and app/node_modules are needed in CI (npm ci in controlplane/web/app): %v", err)
-		}
-		t.Skipf("no node or app/node_modules: %v", err)
-	}
+	testenv.Need(t, "node and app/node_modules (npm ci in controlplane/web/app)", errors.Join(nodeErr, modErr))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out := t.TempDir()

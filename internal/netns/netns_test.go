@@ -7,16 +7,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI needs network namespaces: %v", err)
-		}
-		t.Skip(err)
-	}
+	testenv.Need(t, "network namespaces", Available())
 }
 
 // network makes a network that lasts as long as the test, and a context

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/spacecast/spacecast/internal/netns"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // need returns chromium's path, or skips (fails in CI) when the test
@@ -30,12 +31,7 @@ func need(t *testing.T) string {
 	if err == nil {
 		err = netns.Available()
 	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium and network namespaces are needed in CI: %v", err)
-		}
-		t.Skipf("no chromium or namespaces: %v", err)
-	}
+	testenv.Need(t, "chromium and network namespaces", err)
 	return chromium
 }
 

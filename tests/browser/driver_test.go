@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // driver is one headless Chromium inside the stack's namespace, driven by
@@ -34,12 +36,7 @@ func needDriver(t *testing.T) string {
 	chromium := need(t)
 	_, nodeErr := exec.LookPath("node")
 	_, pwErr := os.Stat("node_modules/playwright-core")
-	if err := errors.Join(nodeErr, pwErr); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("node and playwright-core are needed in CI (npm ci in tests/browser): %v", err)
-		}
-		t.Skipf("no node or playwright-core: %v", err)
-	}
+	testenv.Need(t, "node and playwright-core (npm ci in tests/browser)", errors.Join(nodeErr, pwErr))
 	return chromium
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
+	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // Ports inside each namespace. Every process has a network namespace and
@@ -84,12 +85,7 @@ func randomHex(n int) string {
 // newWorld builds spacecast, makes the network and the cluster secrets.
 func newWorld(t *testing.T, ctx context.Context) *world {
 	t.Helper()
-	if err := netns.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("network namespaces needed in CI: %v", err)
-		}
-		t.Skipf("no network namespaces: %v", err)
-	}
+	testenv.Need(t, "network namespaces", netns.Available())
 	w := &world{t: t, ctx: ctx, dir: t.TempDir(), edges: map[string]*proc{},
 		hc: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
 	// SC_FLEET_BIN names a prebuilt binary (debugging); by default the
