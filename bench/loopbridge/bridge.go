@@ -114,6 +114,11 @@ type Bridge struct {
 	log *slog.Logger
 	c   counters
 
+	// now is a coarse clock (unix ns), advanced by reap on each tick: a
+	// flow's idle time needs no finer grain, and the relay path then reads
+	// no clock per packet.
+	now atomic.Int64
+
 	closing   chan struct{}
 	closeOnce sync.Once
 
@@ -255,6 +260,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			go p.readHost()
 		}
 	}
+	b.now.Store(time.Now().UnixNano())
 	b.wg.Add(1)
 	go b.reap()
 	b.mu.Unlock()
@@ -317,6 +323,7 @@ func (b *Bridge) reap() {
 		case <-b.closing:
 			return
 		case now := <-t.C:
+			b.now.Store(now.UnixNano())
 			b.mu.Lock()
 			hosts := append([]*host(nil), b.order...)
 			b.mu.Unlock()

@@ -34,7 +34,7 @@ type nat struct {
 type flow struct {
 	src  netip.AddrPort
 	out  *net.UDPConn
-	last atomic.Int64 // unix ns of the last packet either way
+	last atomic.Int64 // Bridge.now at the last packet either way
 }
 
 // readHost relays packets from the host to the service.
@@ -60,7 +60,7 @@ func (p *udpPort) readHost() {
 			b.c.dropped.Add(1)
 			continue
 		}
-		f.last.Store(time.Now().UnixNano())
+		f.last.Store(b.now.Load())
 		if _, err := f.out.WriteToUDPAddrPort(buf[:n], p.target); err != nil {
 			b.c.errors.Add(1)
 			continue
@@ -88,7 +88,7 @@ func (t *nat) flow(src netip.AddrPort) *flow {
 	}
 	_ = out.SetReadBuffer(1 << 20)
 	f := &flow{src: src, out: out}
-	f.last.Store(time.Now().UnixNano())
+	f.last.Store(t.b.now.Load())
 	t.flows[src] = f
 	t.b.c.udpFlows.Add(1)
 	t.b.wg.Add(1)
@@ -128,7 +128,7 @@ func (t *nat) readService(f *flow) {
 			b.c.dropped.Add(1)
 			continue
 		}
-		f.last.Store(time.Now().UnixNano())
+		f.last.Store(b.now.Load())
 		if _, err := p.in.WriteToUDPAddrPort(buf[:n], f.src); err != nil {
 			b.c.errors.Add(1)
 			continue
