@@ -24,20 +24,23 @@ import (
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
-// needNetns fails in CI (where namespaces must work) and skips elsewhere.
-func needNetns(t *testing.T) {
+// agentsTest prepares a test whose SDK participants (and whatever else the
+// test binary re-executes as) run in network namespaces: skipped with
+// -short, failed in CI without namespaces, and bounded by d.
+func agentsTest(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
-	testenv.Need(t, "network namespaces", netns.Available())
-}
-
-func TestBenchRoomsSelfContained(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs SDK participants in network namespaces")
 	}
-	needNetns(t)
+	testenv.Need(t, "network namespaces", netns.Available())
 	t.Setenv(envReexec, "1") // the agents are this test binary
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestBenchRoomsSelfContained(t *testing.T) {
+	ctx := agentsTest(t, 3*time.Minute)
 	dir := t.TempDir()
 	// One room of four, two publishing (simulcast VP8 + Opus), over two agents.
 	tiny := []string{"bench", "rooms", "--rooms", "1", "--participants", "4", "--publishers", "2", "--agents", "2", "--duration", "5s"}
@@ -121,13 +124,7 @@ func TestBenchRoomsSelfContained(t *testing.T) {
 // bridge of the test's own) with tokens signed from the environment, the
 // way the bench measures livekit-server side by side with an edge.
 func TestBenchRoomsDirect(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs SDK participants in network namespaces")
-	}
-	needNetns(t)
-	t.Setenv(envReexec, "1") // the agents are this test binary
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := agentsTest(t, 3*time.Minute)
 	url, cl := directEdge(t, ctx)
 	key := cl.SigningKey
 	getenv := func(secret string) func(string) string {
@@ -255,13 +252,7 @@ func directEdge(t *testing.T, ctx context.Context) (string, cluster.Config) {
 // loopback bridge; dev's CPU and memory come from /proc. A cut through the
 // bridge must show as loss.
 func TestBenchRoomsDev(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs spacecast dev and SDK participants in network namespaces")
-	}
-	needNetns(t)
-	t.Setenv(envReexec, "1") // dev and the agents are this test binary
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := agentsTest(t, 2*time.Minute)
 	data := t.TempDir()
 	devPID := startDevProcess(t, data)
 	getenv := func(k string) string {
