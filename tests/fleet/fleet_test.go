@@ -228,7 +228,10 @@ func TestFleet(t *testing.T) {
 			t.Fatal(err)
 		}
 		cut := time.Now()
-		took := w.eventually("the cut edge declared dead", 15*time.Second, func() bool { return len(w.regions()["b"]) == 0 })
+		took := w.eventually("the cut edge declared dead", 15*time.Second, func() bool {
+			r := w.regions() // nil while the replicas disagree
+			return r != nil && len(r["b"]) == 0
+		})
 		t.Logf("edge-b1 cut off: declared dead after %s", took.Round(time.Millisecond))
 		if a, c := w.join(r3, map[string]any{"regionHint": "b"}); c != 200 || a.Edge.Region != "a" {
 			t.Fatalf("join for region b with b down: HTTP %d region %q, want a (a far edge beats no call)", c, a.Edge.Region)

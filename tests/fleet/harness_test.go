@@ -388,8 +388,8 @@ func (w *world) join(rm room, body map[string]any) (joinAnswer, int) {
 
 // regions reads GET /v1/regions of the first replica: region → probe
 // URLs. Every replica must give the same answer (one fleet view): when they
-// differ, the answer is nil, and the callers' conditions fail until they
-// converge.
+// differ, the answer is nil, so a condition must test for nil before it
+// looks for an absent region (len of a nil map's entry is 0 too).
 func (w *world) regions() map[string][]string {
 	w.t.Helper()
 	var first map[string][]string
