@@ -96,7 +96,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	media := mmsg.New(deps.UDP)
 	api, subAPI, err := room.NewAPIs(room.APIOptions{
 		UDP: media, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
-		Loopback: loopback, Logger: log,
+		Loopback: loopback, Logger: log, Direct: media,
 	})
 	if err != nil {
 		return nil, err

@@ -82,6 +82,14 @@ func TestSDKPublishSubscribe(t *testing.T) {
 	if seg := counter(reg, "spacecast_edge_udp_segmented_packets_total"); seg < 3 || calls >= sent {
 		t.Errorf("media socket: %v packets in %v calls, %v segmented: want keyframes segmented", sent, calls, seg)
 	}
+	// bob's RTP was encrypted and sent by the edge itself (edge/srtpout),
+	// not through pion's write path: the keys it derived from the DTLS
+	// handshake are the ones bob decrypted with.
+	fwd, direct := counter(reg, "spacecast_edge_rtp_packets_forwarded_total"), counter(reg, "spacecast_edge_rtp_packets_direct_total")
+	if fwd == 0 || direct < fwd*0.95 {
+		t.Errorf("%v of %v forwarded packets sent on the edge's own SRTP path, want all", direct, fwd)
+	}
+	t.Logf("%v of %v forwarded packets sent on the edge's own SRTP path", direct, fwd)
 }
 
 func TestSDKIdentityReplacement(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/spacecast/spacecast/edge/srtpout"
 )
 
 // APIOptions configure the pion API every peer connection of the edge uses.
@@ -39,14 +41,51 @@ type APIOptions struct {
 	// 0.3 MiB per subscriber (it records every packet sent and allocates
 	// per feedback): see /work/notes/issue3-bench.md for the figures.
 	TWCC bool
+	// Direct is the socket under the UDP mux (UDP must write to it). When
+	// set, and TWCC is off, the edge encrypts and sends subscribers' RTP
+	// itself (edge/srtpout) instead of through pion's write path: each
+	// subscriber connection then gets its own pion API, whose
+	// SettingEngine reports the DTLS handshake's keys.
+	Direct srtpout.Socket
 
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 }
 
+// SubAPI makes subscriber peer connections.
+type SubAPI struct {
+	api *webrtc.API // shared by every connection without direct sending
+
+	// With direct sending: each connection's own API from these.
+	direct   srtpout.Socket
+	media    *webrtc.MediaEngine
+	registry *interceptor.Registry
+	settings webrtc.SettingEngine
+}
+
+// NewPeerConnection makes a subscriber peer connection and, with direct
+// sending, the srtpout.Sender its handshake reports to (else nil).
+func (a *SubAPI) NewPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, *srtpout.Sender, error) {
+	if a.direct == nil {
+		pc, err := a.api.NewPeerConnection(cfg)
+		return pc, nil, err
+	}
+	s := srtpout.NewSender(a.direct)
+	settings := a.settings
+	s.Keys().Configure(&settings)
+	// Every connection copies the MediaEngine and builds its interceptors
+	// from the registry, so sharing them between APIs is safe.
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.media), webrtc.WithInterceptorRegistry(a.registry), webrtc.WithSettingEngine(settings))
+	pc, err := api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, s, nil
+}
+
 // NewAPIs builds the publisher and subscriber APIs over one UDP mux (and
 // one TCP mux).
-func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
+func NewAPIs(o APIOptions) (pub *webrtc.API, sub *SubAPI, err error) {
 	logs := sclog.Pion(o.Logger)
 	if o.Logger == nil {
 		logs = sclog.Pion(slog.New(slog.DiscardHandler))
@@ -62,8 +101,13 @@ func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
 		return nil, nil, err
 	}
 	o.Subscriber = true
-	if sub, err = NewAPI(o); err != nil {
+	m, ir, s, err := buildAPI(o)
+	if err != nil {
 		return nil, nil, err
+	}
+	sub = &SubAPI{api: webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s))}
+	if o.Direct != nil && !o.TWCC {
+		sub.direct, sub.media, sub.registry, sub.settings = o.Direct, m, ir, s
 	}
 	return pub, sub, nil
 }
@@ -78,9 +122,21 @@ func NewAPIs(o APIOptions) (pub, sub *webrtc.API, err error) {
 // the same sockets only if built once: build the publisher and subscriber
 // APIs with NewAPIs.
 func NewAPI(o APIOptions) (*webrtc.API, error) {
+	m, ir, s, err := buildAPI(o)
+	if err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)), nil
+}
+
+// buildAPI is NewAPI's parts.
+func buildAPI(o APIOptions) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.SettingEngine, error) {
+	fail := func(err error) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.SettingEngine, error) {
+		return nil, nil, webrtc.SettingEngine{}, err
+	}
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	ir := &interceptor.Registry{}
 	if !o.Subscriber {
@@ -88,16 +144,16 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 		// from the edge itself (Participant.sendReports).
 		rr, err := report.NewReceiverInterceptor()
 		if err != nil {
-			return nil, fmt.Errorf("room: reports: %w", err)
+			return fail(fmt.Errorf("room: reports: %w", err))
 		}
 		ir.Add(rr)
 		gen, err := nack.NewGeneratorInterceptor()
 		if err != nil {
-			return nil, fmt.Errorf("room: nack: %w", err)
+			return fail(fmt.Errorf("room: nack: %w", err))
 		}
 		ir.Add(gen)
 		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-			return nil, fmt.Errorf("room: twcc: %w", err)
+			return fail(fmt.Errorf("room: twcc: %w", err))
 		}
 	}
 	if o.Subscriber && o.TWCC {
@@ -109,17 +165,17 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 		// transport-cc keep sending REMB.
 		ir.Add(bweFactory{logs: sclog.Pion(loggerOr(o.Logger))})
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, fmt.Errorf("room: twcc: %w", err)
+			return fail(fmt.Errorf("room: twcc: %w", err))
 		}
 		hdr, err := twcc.NewHeaderExtensionInterceptor()
 		if err != nil {
-			return nil, fmt.Errorf("room: twcc: %w", err)
+			return fail(fmt.Errorf("room: twcc: %w", err))
 		}
 		ir.Add(hdr)
 		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, fmt.Errorf("room: simulcast extensions: %w", err)
+		return fail(fmt.Errorf("room: simulcast extensions: %w", err))
 	}
 	s := webrtc.SettingEngine{LoggerFactory: sclog.Pion(loggerOr(o.Logger))}
 	if o.udpMux == nil && o.UDP != nil {
@@ -149,7 +205,7 @@ func NewAPI(o APIOptions) (*webrtc.API, error) {
 	}
 	s.SetIncludeLoopbackCandidate(o.Loopback)
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)), nil
+	return m, ir, s, nil
 }
 
 var videoFeedback = []webrtc.RTCPFeedback{

@@ -35,7 +35,22 @@ func (p *Participant) wireCallbacks() {
 	if sctp := p.sub.SCTP(); sctp != nil {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
 			p.setInline(pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP)
+			if p.direct != nil {
+				p.routeDirect(pair)
+			}
 		})
+		if p.direct != nil {
+			sctp.Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
+				if s != webrtc.DTLSTransportStateConnected {
+					return
+				}
+				// Called with the transport's lock held: derive the keys
+				// only.
+				if err := p.direct.Connected(); err != nil {
+					p.log.Debug("subscriber RTP stays on pion's write path", "err", err)
+				}
+			})
+		}
 	}
 	p.pub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if s == webrtc.ICEConnectionStateConnected {
@@ -201,5 +216,21 @@ func (p *Participant) sendData(kind livekit.DataPacket_Kind, b []byte) {
 	}
 	if dc == nil || dc.Send(b) != nil {
 		p.room.mgr.metrics.dataUndelivered.Inc()
+	}
+}
+
+// routeDirect points the edge's own SRTP path at the subscriber
+// connection's newly selected pair. A pair it cannot use (ICE-TCP) sends
+// the subscriber's RTP back through pion, whose SRTP state has not seen the
+// packets the edge sent itself and would encrypt with the wrong rollover
+// counter once a stream's sequence numbers have wrapped; such a subscriber
+// is asked to reconnect in full, which starts new SRTP state.
+func (p *Participant) routeDirect(pair *webrtc.ICECandidatePair) {
+	if err := p.direct.SetPair(pair); err != nil {
+		p.log.Debug("subscriber RTP on pion's write path", "err", err)
+	}
+	if !p.direct.Ready() && p.direct.Used() {
+		p.log.Info("subscriber moved off the UDP path the edge sent on; asking for a full reconnect")
+		p.reconnect(livekit.DisconnectReason_STATE_MISMATCH)
 	}
 }

@@ -159,7 +159,17 @@ func (d *DownTrack) send(pkt []byte, now int64) {
 		}
 	}
 	m := d.sub.room.mgr
-	if _, err := b.w.WriteRTP(&d.hdr, payload); err != nil {
+	if direct := d.sub.direct; direct != nil && !b.redToOpus && direct.Ready() {
+		// The edge's own SRTP path: the queue slot is the drain's, so the
+		// subscriber's payload type and SSRC are written into it in place.
+		pkt[1] = pkt[1]&0x80 | b.pt
+		binary.BigEndian.PutUint32(pkt[8:12], b.ssrc)
+		if err := direct.WriteRTP(pkt, &d.hdr); err != nil {
+			m.metrics.packetsDropped.Inc()
+			return
+		}
+		m.metrics.packetsDirect.Inc()
+	} else if _, err := b.w.WriteRTP(&d.hdr, payload); err != nil {
 		m.metrics.packetsDropped.Inc()
 		return
 	}

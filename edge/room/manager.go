@@ -25,8 +25,9 @@ var (
 // Config is what the manager needs from the edge.
 type Config struct {
 	// API makes publisher peer connections, SubAPI subscriber ones (nil:
-	// API). Build both with NewAPIs.
-	API, SubAPI      *webrtc.API
+	// API, without direct sending). Build both with NewAPIs.
+	API              *webrtc.API
+	SubAPI           *SubAPI
 	NodeID, Region   string
 	Version          string
 	MaxParticipants  int
@@ -81,7 +82,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, errors.New("room: Config.API is required")
 	}
 	if cfg.SubAPI == nil {
-		cfg.SubAPI = cfg.API
+		cfg.SubAPI = &SubAPI{api: cfg.API}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -14,6 +14,7 @@ type Metrics struct {
 	packetsIn        prometheus.Counter
 	packetsOut       prometheus.Counter
 	packetsDropped   prometheus.Counter
+	packetsDirect    prometheus.Counter
 	packetsMalformed prometheus.Counter
 	pliSent          prometheus.Counter
 	dataIn           prometheus.Counter
@@ -37,6 +38,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		packetsIn:        c("rtp_packets_received_total", "RTP packets received from publishers."),
 		packetsOut:       c("rtp_packets_forwarded_total", "RTP packets forwarded to subscribers."),
 		packetsDropped:   c("rtp_packets_dropped_total", "RTP packets that could not be written to a subscriber."),
+		packetsDirect:    c("rtp_packets_direct_total", "RTP packets forwarded to subscribers that the edge encrypted and sent itself rather than through pion's write path."),
 		packetsMalformed: c("rtp_packets_malformed_total", "Received RTP packets that did not parse."),
 		pliSent:          c("pli_sent_total", "Keyframe requests sent to publishers."),
 		dataIn:           c("data_packets_received_total", "Data packets received from participants."),
@@ -47,7 +49,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.packetsIn, m.packetsOut, m.packetsDropped,
+	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.packetsIn, m.packetsOut, m.packetsDropped, m.packetsDirect,
 		m.packetsMalformed, m.pliSent, m.dataIn, m.dataDenied, m.dataUndelivered, m.signalErrors} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("room: metrics: %w", err)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/srtpout"
 	"github.com/spacecast/spacecast/edge/signal"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
@@ -52,6 +53,7 @@ type Participant struct {
 	once   sync.Once
 	done   chan struct{}
 	reason atomic.Int32 // livekit.DisconnectReason of a Close
+	action atomic.Int32 // livekit.LeaveRequest_Action of a Close (DISCONNECT unless set)
 
 	wg sync.WaitGroup // media goroutines (layer readers, RTCP readers, writer)
 
@@ -72,6 +74,10 @@ type Participant struct {
 	inline      atomic.Bool
 	draining    atomic.Bool
 	modeChanged chan struct{}
+	// direct, when set, encrypts and sends the subscriber's RTP in place
+	// of pion's write path once the handshake and the selected pair allow
+	// (whoever holds draining writes with it).
+	direct *srtpout.Sender
 
 	// Owned by the loop goroutine.
 	conn          *signal.Conn
@@ -129,7 +135,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
 		return nil, fmt.Errorf("room: publisher peer connection: %w", err)
 	}
-	if p.sub, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
+	if p.sub, p.direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
 	}
@@ -191,6 +197,13 @@ func (p *Participant) Close(reason livekit.DisconnectReason) {
 		p.reason.Store(int32(reason))
 		close(p.stop)
 	})
+}
+
+// reconnect makes the participant leave, asking the client to join again
+// in full (new peer connections); safe from any goroutine.
+func (p *Participant) reconnect(reason livekit.DisconnectReason) {
+	p.action.Store(int32(livekit.LeaveRequest_RECONNECT))
+	p.Close(reason)
 }
 
 // Attach gives the participant its signalling connection: a fresh join gets
@@ -266,8 +279,9 @@ func (p *Participant) cleanup() {
 	}
 	if p.conn != nil {
 		if !p.leaving {
+			action := livekit.LeaveRequest_Action(p.action.Load())
 			_ = p.conn.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
-				Reason: reason, Action: livekit.LeaveRequest_DISCONNECT,
+				Reason: reason, Action: action, CanReconnect: action == livekit.LeaveRequest_RECONNECT,
 			}}})
 		}
 		p.conn.Close(reason.String())
