@@ -27,6 +27,9 @@ const runRoom = 16
 // on its own.
 const maxPacket = 1500
 
+// SlotSize is the most a Batch slot (Batch.Next) holds.
+const SlotSize = maxPacket
+
 // Conn is a net.PacketConn whose writes between Hold and Release leave
 // together. Safe for concurrent use.
 type Conn struct {
@@ -152,11 +155,7 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		}
 	}
 	if c.cur == nil {
-		if n := len(c.free); n > 0 {
-			c.cur, c.free = c.free[n-1], c.free[:n-1]
-		} else {
-			c.cur = newBatch()
-		}
+		c.cur = c.get()
 	}
 	b := c.cur
 	b.addrs[b.n] = *ua
@@ -190,6 +189,13 @@ func (c *Conn) write(p []byte, addr net.Addr) (int, error) {
 // send writes b with as few sendmmsg calls as the kernel allows and
 // returns it to the free list.
 func (c *Conn) send(b *batch) {
+	c.transmit(b)
+	c.put(b)
+}
+
+// transmit writes b with as few sendmmsg calls as the kernel allows and
+// empties it.
+func (c *Conn) transmit(b *batch) {
 	ms, segs := b.coalesce(c.gso.Load())
 	for i := 0; i < len(ms); {
 		n, err := c.batch.WriteBatch(ms[i:], 0)
@@ -217,13 +223,32 @@ func (c *Conn) send(b *batch) {
 		}
 		i++
 	}
+	b.reset()
+}
+
+// reset empties b for reuse.
+func (b *batch) reset() {
 	clear(b.addrs[:b.n])
 	clear(b.iov[:b.n])
 	clear(b.out)
 	b.n, b.out, b.segs = 0, b.out[:0], b.segs[:0]
+}
+
+// put returns b, sent and empty, to the free list.
+func (c *Conn) put(b *batch) {
 	c.mu.Lock()
 	c.free = append(c.free, b)
 	c.mu.Unlock()
+}
+
+// get takes a batch from the free list (mu held).
+func (c *Conn) get() *batch {
+	if n := len(c.free); n > 0 {
+		b := c.free[n-1]
+		c.free = c.free[:n-1]
+		return b
+	}
+	return newBatch()
 }
 
 // sent counts a message of segs packets as sent.

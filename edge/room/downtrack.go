@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
@@ -140,8 +141,9 @@ func fmtpMatch(a, b webrtc.RTPCodecParameters) bool {
 
 // send writes one rewritten packet from the subscriber's queue (whoever
 // drains it: see Participant.drain); now is the manager clock when the
-// drain began, the send time the sender reports map RTP time from.
-func (d *DownTrack) send(pkt []byte, now int64) {
+// drain began, the send time the sender reports map RTP time from. On the
+// edge's own SRTP path the packet goes into out when it is not nil.
+func (d *DownTrack) send(pkt []byte, now int64, out *mmsg.Batch) {
 	b := d.bound.Load()
 	if b == nil {
 		return
@@ -164,7 +166,7 @@ func (d *DownTrack) send(pkt []byte, now int64) {
 		// subscriber's payload type and SSRC are written into it in place.
 		pkt[1] = pkt[1]&0x80 | b.pt
 		binary.BigEndian.PutUint32(pkt[8:12], b.ssrc)
-		if err := direct.WriteRTP(pkt, &d.hdr); err != nil {
+		if err := direct.WriteRTP(pkt, &d.hdr, out); err != nil {
 			m.metrics.packetsDropped.Inc()
 			return
 		}
@@ -293,7 +295,7 @@ func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch [
 			for _, pair := range p.Nacks {
 				d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), d.track.caches[:], scratch)
 			}
-			d.sub.flush()
+			d.sub.flush(nil)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/spacecast/spacecast/edge/mmsg"
 )
 
 // Sentinel errors.
@@ -49,16 +51,20 @@ type Config struct {
 	Batch Batcher
 }
 
-// Batcher holds the media socket's writes back between Hold and Release.
+// Batcher holds the media socket's writes back between Hold and Release,
+// and gives out batches a goroutine fills on its own (the edge's own SRTP
+// writes; nil when the socket cannot batch). The edge/mmsg Conn is one.
 type Batcher interface {
 	Hold()
 	Release()
+	NewBatch() *mmsg.Batch
 }
 
 type noBatch struct{}
 
-func (noBatch) Hold()    {}
-func (noBatch) Release() {}
+func (noBatch) Hold()                 {}
+func (noBatch) Release()              {}
+func (noBatch) NewBatch() *mmsg.Batch { return nil }
 
 // Manager owns the rooms of one edge.
 type Manager struct {

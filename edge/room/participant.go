@@ -14,9 +14,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/spacecast/spacecast/edge/forward"
-	"github.com/spacecast/spacecast/edge/srtpout"
+	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/signal"
 	"github.com/spacecast/spacecast/edge/simulcast"
+	"github.com/spacecast/spacecast/edge/srtpout"
 )
 
 // Participant tuning.
@@ -510,23 +511,25 @@ func (p *Participant) writeMedia() {
 			return
 		case <-p.modeChanged:
 		case <-p.queue.Ready():
-			p.drain()
+			p.drain(nil)
 		}
 	}
 }
 
 // flush sends what is queued for p if its connection is inline; called by
-// whoever just queued packets (a publisher's reader, an RTCP reader).
-func (p *Participant) flush() {
+// whoever just queued packets (a publisher's reader, an RTCP reader). out,
+// when not nil, is the caller's batch: packets the edge encrypts itself go
+// into it, and the caller sends it.
+func (p *Participant) flush(out *mmsg.Batch) {
 	if p.inline.Load() {
-		p.drain()
+		p.drain(out)
 	}
 }
 
 // drain sends everything queued, unless another goroutine is draining
 // already (it will see the new packets: the check after releasing
-// draining closes the gap).
-func (p *Participant) drain() {
+// draining closes the gap). out is as for flush.
+func (p *Participant) drain(out *mmsg.Batch) {
 	for p.draining.CompareAndSwap(false, true) {
 		tags := *p.tags.Load()
 		now := p.room.mgr.now() // one clock read a pass, not a packet
@@ -544,7 +547,7 @@ func (p *Participant) drain() {
 				last, lastTag = tags[tag], tag
 			}
 			if last != nil {
-				last.send(pkt, now)
+				last.send(pkt, now, out)
 			}
 			p.queue.Advance()
 		}

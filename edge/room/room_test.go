@@ -191,7 +191,7 @@ func (mp *mediaPath) forward(pkt []byte) {
 			if !ok {
 				break
 			}
-			mp.downs[i].send(mp.buf[:n], 0)
+			mp.downs[i].send(mp.buf[:n], 0, nil)
 		}
 	}
 }
@@ -445,14 +445,14 @@ func TestInlineFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 		if d.fwd.Forward(&p).Verdict == forward.Sent {
-			sub.flush()
+			sub.flush(nil)
 		}
 	}
 	send(1, true)
 	if mp.ws[0].n != 0 || sub.queue.Len() != 1 {
 		t.Fatalf("not inline: %d written, %d queued; want 0 and 1", mp.ws[0].n, sub.queue.Len())
 	}
-	sub.drain() // what the writer goroutine does
+	sub.drain(nil) // what the writer goroutine does
 	sub.setInline(true)
 	send(2, false)
 	if mp.ws[0].n != 2 || sub.queue.Len() != 0 {

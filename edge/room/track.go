@@ -16,6 +16,7 @@ import (
 	"github.com/spacecast/spacecast/edge/cache"
 	"github.com/spacecast/spacecast/edge/codec"
 	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
@@ -249,7 +250,8 @@ func (l *layer) read(levelExt uint8) {
 	t := l.track
 	m := t.owner.room.mgr
 	f := frame{group: t.kind == webrtc.RTPCodecTypeVideo}
-	out := l.fanout
+	batch := m.cfg.Batch.NewBatch() // this reader's, for the edge's own SRTP writes
+	out := func(pkts []forward.Packet) { l.fanout(pkts, batch) }
 	var h rtp.Header
 	c := t.caches[l.quality]
 	waiting := false // a read deadline is set for the rest of a frame
@@ -349,8 +351,9 @@ func (f *frame) flush(out func([]forward.Packet)) {
 }
 
 // fanout forwards pkts (one frame) to every subscriber, each subscriber's
-// packets back to back, inside one Batch hold.
-func (l *layer) fanout(pkts []forward.Packet) {
+// packets back to back, inside one Batch hold; what the edge encrypts
+// itself goes into batch (nil: straight to the socket), sent at the end.
+func (l *layer) fanout(pkts []forward.Packet, batch *mmsg.Batch) {
 	t := l.track
 	m := t.owner.room.mgr
 	now := m.now()
@@ -370,8 +373,11 @@ func (l *layer) fanout(pkts []forward.Packet) {
 			}
 		}
 		if sent {
-			d.sub.flush() // the subscriber's share of the frame, back to back
+			d.sub.flush(batch) // the subscriber's share of the frame, back to back
 		}
+	}
+	if batch != nil {
+		batch.Send()
 	}
 	m.cfg.Batch.Release()
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/spacecast/spacecast/edge/mmsg"
 )
 
 // ErrNoRoute is returned by WriteRTP while the sender cannot send itself:
@@ -111,23 +113,39 @@ func (s *Sender) Ready() bool { return s.route.Load() != nil }
 func (s *Sender) Used() bool { return s.used.Load() }
 
 // WriteRTP encrypts pkt, a whole RTP packet whose header is hdr (it is
-// unmarshalled again from pkt), and sends it on the selected pair. It
-// returns ErrNoRoute when it cannot.
-func (s *Sender) WriteRTP(pkt []byte, hdr *rtp.Header) error {
+// unmarshalled again from pkt), and sends it on the selected pair: into
+// out's next slot when out is not nil (out's owner sends it), else on the
+// socket at once. It returns ErrNoRoute when it cannot.
+func (s *Sender) WriteRTP(pkt []byte, hdr *rtp.Header, out *mmsg.Batch) error {
 	r := s.route.Load()
 	if r == nil {
 		return ErrNoRoute
 	}
-	out, err := r.ctx.EncryptRTP(s.buf[:0], pkt, hdr)
+	if !s.used.Load() {
+		s.used.Store(true)
+	}
+	if out != nil && len(pkt)+maxOverhead <= mmsg.SlotSize {
+		slot := out.Next(r.addr)
+		enc, err := r.ctx.EncryptRTP(slot[:0], pkt, hdr)
+		if err != nil {
+			return fmt.Errorf("srtpout: encrypt: %w", err)
+		}
+		out.Commit(len(enc))
+		return nil
+	}
+	enc, err := r.ctx.EncryptRTP(s.buf[:0], pkt, hdr)
 	if err != nil {
 		return fmt.Errorf("srtpout: encrypt: %w", err)
 	}
-	if cap(out) > cap(s.buf) {
-		s.buf = out[:0]
+	if cap(enc) > cap(s.buf) {
+		s.buf = enc[:0]
 	}
-	s.used.Store(true)
-	if _, err := s.sock.WriteTo(out, r.addr); err != nil {
+	if _, err := s.sock.WriteTo(enc, r.addr); err != nil {
 		return fmt.Errorf("srtpout: send: %w", err)
 	}
 	return nil
 }
+
+// maxOverhead is the most SRTP adds to an RTP packet (a 16-byte AEAD tag,
+// or the 10-byte HMAC tag; no MKI).
+const maxOverhead = 16

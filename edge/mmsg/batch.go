@@ -1,0 +1,74 @@
+package mmsg
+
+import "net"
+
+// Batch is a batch that one goroutine fills on its own, with no lock per
+// packet and no copy: the caller writes each packet straight into the
+// batch's slot (Next, then Commit), and Send sends what it holds. The
+// edge's own SRTP path encrypts into these slots. A Batch is not safe for
+// concurrent use; the packets of one destination keep their order, and
+// Conn.WriteTo traffic (held or not) goes out independently of it.
+//
+// A Batch is meant to live as long as its goroutine: it takes slots from
+// the Conn at its first Next and gives them back at Send.
+type Batch struct {
+	c *Conn
+	b *batch // nil between a Send and the next Next
+}
+
+// NewBatch returns an empty batch. It is nil when the Conn cannot send
+// batches (its PacketConn is not a *net.UDPConn).
+func (c *Conn) NewBatch() *Batch {
+	if c.batch == nil {
+		return nil
+	}
+	return &Batch{c: c}
+}
+
+// Next returns the buffer for the next packet, to addr (len maxPacket,
+// the most a slot holds). The packet counts once Commit gives its length;
+// a Next without Commit is overwritten by the next one. When the batch is
+// full, or nearly so and addr ends a run of one destination's packets,
+// what it holds is sent first.
+func (b *Batch) Next(addr *net.UDPAddr) []byte {
+	x := b.b
+	if x == nil {
+		b.c.mu.Lock()
+		x = b.c.get()
+		b.c.mu.Unlock()
+		b.b = x
+	}
+	if n := x.n; n == Capacity || n >= Capacity-runRoom && !sameAddr(&x.addrs[n-1], addr) {
+		b.c.transmit(x)
+	}
+	x.addrs[x.n] = *addr
+	return x.bufs[x.n][:maxPacket]
+}
+
+// Commit adds the packet the caller wrote into Next's buffer, n bytes.
+func (b *Batch) Commit(n int) {
+	x := b.b
+	x.iov[x.n] = x.bufs[x.n][:n]
+	x.n++
+}
+
+// Len is the number of packets waiting.
+func (b *Batch) Len() int {
+	if b.b == nil {
+		return 0
+	}
+	return b.b.n
+}
+
+// Send sends what the batch holds and gives its slots back to the Conn;
+// the Batch stays usable.
+func (b *Batch) Send() {
+	if b.b == nil {
+		return
+	}
+	if b.b.n > 0 {
+		b.c.transmit(b.b)
+	}
+	b.c.put(b.b)
+	b.b = nil
+}
