@@ -142,43 +142,45 @@ func fmtpMatch(a, b webrtc.RTPCodecParameters) bool {
 // send writes one rewritten packet from the subscriber's queue (whoever
 // drains it: see Participant.drain); now is the manager clock when the
 // drain began, the send time the sender reports map RTP time from. On the
-// edge's own SRTP path the packet goes into out when it is not nil.
-func (d *DownTrack) send(pkt []byte, now int64, out *mmsg.Batch) {
+// edge's own SRTP path the packet goes into out when it is not nil. It
+// reports whether the packet was sent and on which path; the caller counts
+// them (a drain's worth at a time, not a shared counter per packet).
+func (d *DownTrack) send(pkt []byte, now int64, out *mmsg.Batch) (sent, direct bool) {
 	b := d.bound.Load()
 	if b == nil {
-		return
+		return false, false
 	}
 	n, err := d.hdr.Unmarshal(pkt)
 	if err != nil {
-		return
+		return false, false
 	}
 	d.hdr.SSRC = b.ssrc
 	d.hdr.PayloadType = b.pt
 	payload := pkt[n:]
 	if b.redToOpus {
 		if payload, err = primaryFromRED(payload); err != nil {
-			return
+			return false, false
 		}
 	}
 	m := d.sub.room.mgr
-	if direct := d.sub.direct; direct != nil && !b.redToOpus && direct.Ready() {
+	if ds := d.sub.direct; ds != nil && !b.redToOpus && ds.Ready() {
 		// The edge's own SRTP path: the queue slot is the drain's, so the
 		// subscriber's payload type and SSRC are written into it in place.
 		pkt[1] = pkt[1]&0x80 | b.pt
 		binary.BigEndian.PutUint32(pkt[8:12], b.ssrc)
-		if err := direct.WriteRTP(pkt, &d.hdr, out); err != nil {
+		if err := ds.WriteRTP(pkt, &d.hdr, out); err != nil {
 			m.metrics.packetsDropped.Inc()
-			return
+			return false, false
 		}
-		m.metrics.packetsDirect.Inc()
+		direct = true
 	} else if _, err := b.w.WriteRTP(&d.hdr, payload); err != nil {
 		m.metrics.packetsDropped.Inc()
-		return
+		return false, false
 	}
 	d.srPackets.Add(1)
 	d.srOctets.Add(uint32(len(payload)))
 	d.srLast.Store(uint64(d.hdr.Timestamp)<<32 | uint64(uint32(now/1000)))
-	m.metrics.packetsOut.Inc()
+	return true, direct
 }
 
 // srStale is how long after its last packet a down track stops sending

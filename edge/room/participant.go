@@ -10,6 +10,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 
@@ -78,7 +79,7 @@ type Participant struct {
 	// direct, when set, encrypts and sends the subscriber's RTP in place
 	// of pion's write path once the handshake and the selected pair allow
 	// (whoever holds draining writes with it).
-	direct *srtpout.Sender
+	direct directSender
 
 	// Owned by the loop goroutine.
 	conn          *signal.Conn
@@ -100,6 +101,16 @@ type Participant struct {
 	leaving       bool
 	nextTag       uint32
 	subPrimary    bool // the subscriber connection is primary (carries data down)
+}
+
+// directSender is the edge's own SRTP write path of a subscriber
+// connection (an srtpout.Sender).
+type directSender interface {
+	Connected() error
+	SetPair(*webrtc.ICECandidatePair) error
+	Ready() bool
+	Used() bool
+	WriteRTP(pkt []byte, hdr *rtp.Header, out *mmsg.Batch) error
 }
 
 type dataChannels struct {
@@ -136,9 +147,13 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
 		return nil, fmt.Errorf("room: publisher peer connection: %w", err)
 	}
-	if p.sub, p.direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
+	var direct *srtpout.Sender
+	if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
+	}
+	if direct != nil {
+		p.direct = direct
 	}
 	if p.queue, err = forward.NewQueue(forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}); err != nil {
 		p.discard()
@@ -530,6 +545,7 @@ func (p *Participant) flush(out *mmsg.Batch) {
 // already (it will see the new packets: the check after releasing
 // draining closes the gap). out is as for flush.
 func (p *Participant) drain(out *mmsg.Batch) {
+	var sent, direct int
 	for p.draining.CompareAndSwap(false, true) {
 		tags := *p.tags.Load()
 		now := p.room.mgr.now() // one clock read a pass, not a packet
@@ -547,14 +563,26 @@ func (p *Participant) drain(out *mmsg.Batch) {
 				last, lastTag = tags[tag], tag
 			}
 			if last != nil {
-				last.send(pkt, now, out)
+				if ok, d := last.send(pkt, now, out); ok {
+					sent++
+					if d {
+						direct++
+					}
+				}
 			}
 			p.queue.Advance()
 		}
 		p.draining.Store(false)
 		if p.queue.Len() == 0 {
-			return
+			break
 		}
+	}
+	if sent > 0 {
+		// Counted per drain, not per packet: the counters are shared by
+		// every fan-out.
+		m := p.room.mgr.metrics
+		m.packetsOut.Add(float64(sent))
+		m.packetsDirect.Add(float64(direct))
 	}
 }
 
