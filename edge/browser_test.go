@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
@@ -46,7 +48,8 @@ func browserCall(t *testing.T, codec, want string) {
 		_, err = os.Stat(livekitClientJS)
 	}
 	testenv.Need(t, "chromium and livekit-client", err)
-	f := newFixture(t, fixtureOpts{netns: true})
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, fixtureOpts{netns: true, registerer: reg})
 	pageLn, err := net.Listen("tcp", net.JoinHostPort(f.net.Gateway().String(), "0"))
 	if err != nil {
 		t.Fatal(err)
@@ -162,4 +165,11 @@ func browserCall(t *testing.T, codec, want string) {
 		}
 	}
 	t.Logf("ann decoded %v frames of ben's %s video, ben %v of ann's", st["ann"].frames, st["ann"].codec, st["ben"].frames)
+	// What they decoded the edge encrypted itself (edge/srtpout), with the
+	// keys it took from Chromium's DTLS handshake.
+	fwd, direct := counter(reg, "spacecast_edge_rtp_packets_forwarded_total"), counter(reg, "spacecast_edge_rtp_packets_direct_total")
+	if fwd == 0 || direct < fwd*0.9 {
+		t.Errorf("%v of %v forwarded packets on the edge's own SRTP path, want (nearly) all", direct, fwd)
+	}
+	t.Logf("%v of %v forwarded packets on the edge's own SRTP path", direct, fwd)
 }
