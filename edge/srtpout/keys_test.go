@@ -117,16 +117,7 @@ func TestKeysMatchTheConnectionsExporter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The client decrypts with the remote (server write) keys of its
-			// own export.
-			cfg := srtp.Config{Profile: tc.srtp}
-			if err := cfg.ExtractSessionKeysFromDTLS(&client, true); err != nil {
-				t.Fatal(err)
-			}
-			dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, tc.srtp)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dec := clientDecrypter(t, &client, tc.srtp)
 			pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 7, Timestamp: 9, SSRC: 0x1234}, Payload: []byte("frame data")}).Marshal()
 			ct, err := enc.EncryptRTP(nil, pkt, nil)
 			if err != nil {
@@ -141,6 +132,21 @@ func TestKeysMatchTheConnectionsExporter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clientDecrypter is the context a DTLS client decrypts the server's SRTP
+// with: the remote (server write) keys of its own export.
+func clientDecrypter(t *testing.T, client *dtls.State, profile srtp.ProtectionProfile) *srtp.Context {
+	t.Helper()
+	cfg := srtp.Config{Profile: profile}
+	if err := cfg.ExtractSessionKeysFromDTLS(client, true); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dec
 }
 
 func TestKeysWriteKeepsOnlyWellFormedLines(t *testing.T) {

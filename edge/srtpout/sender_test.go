@@ -43,15 +43,7 @@ func connectedSender(t *testing.T, sock Socket) (*Sender, *srtp.Context) {
 	if err := s.Connected(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := srtp.Config{Profile: srtp.ProtectionProfileAeadAes128Gcm}
-	if err := cfg.ExtractSessionKeysFromDTLS(&client, true); err != nil {
-		t.Fatal(err)
-	}
-	dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, dec
+	return s, clientDecrypter(t, &client, srtp.ProtectionProfileAeadAes128Gcm)
 }
 
 func rtpPacket(t *testing.T, seq uint16) ([]byte, *rtp.Header) {
