@@ -9,5 +9,7 @@
 // a copy-on-write slice: no lock and no allocation per packet. Each
 // subscriber's layers follow its bandwidth estimate: the client's REMB, or,
 // with APIOptions.TWCC, the edge's own GCC estimate from the client's
-// transport-cc feedback (twcc.go).
+// transport-cc feedback (twcc.go). Subscribers' RTP leaves through the
+// edge's own SRTP path (edge/srtpout) into the reader's mmsg.Batch when the
+// subscriber connection allows it (APIOptions.Direct), else through pion.
 package room
