@@ -38,7 +38,7 @@ func (b *Batch) Next(addr *net.UDPAddr) []byte {
 		b.c.mu.Unlock()
 		b.b = x
 	}
-	if n := x.n; n == Capacity || n >= Capacity-runRoom && !sameAddr(&x.addrs[n-1], addr) {
+	if x.leaveBefore(addr) {
 		b.c.transmit(x)
 	}
 	x.addrs[x.n] = *addr

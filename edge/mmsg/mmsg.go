@@ -149,10 +149,8 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		return c.write(p, addr)
 	}
 	var ready, full *batch
-	if b := c.cur; b != nil {
-		if n := b.n; n >= Capacity-runRoom && !sameAddr(&b.addrs[n-1], ua) {
-			ready, c.cur = b, nil // nearly full, and a run just ended
-		}
+	if b := c.cur; b != nil && b.leaveBefore(ua) {
+		ready, c.cur = b, nil
 	}
 	if c.cur == nil {
 		c.cur = c.get()
@@ -311,6 +309,14 @@ const (
 	// refusal turns GSO off for the Conn); RTP packets are smaller.
 	maxSegmentSize = 1500 - 40 - 8
 )
+
+// leaveBefore reports whether b must be sent before a packet to addr joins
+// it: it is full, or nearly full and addr ends a run of one destination's
+// packets (so that a run is not split between two writes).
+func (b *batch) leaveBefore(addr *net.UDPAddr) bool {
+	n := b.n
+	return n == Capacity || n >= Capacity-runRoom && !sameAddr(&b.addrs[n-1], addr)
+}
 
 func sameAddr(a, b *net.UDPAddr) bool {
 	return a.Port == b.Port && a.IP.Equal(b.IP) && a.Zone == b.Zone
