@@ -26,12 +26,12 @@ func (f *fakeDirect) SetPair(p *webrtc.ICECandidatePair) error {
 func (f *fakeDirect) Ready() bool { return f.ready }
 func (f *fakeDirect) Used() bool  { return f.used }
 func (f *fakeDirect) WriteRTP(pkt []byte, hdr *rtp.Header, _ *mmsg.Batch) error {
-	var h rtp.Header
-	if _, err := h.Unmarshal(pkt); err != nil {
+	// As srtpout.Sender: hdr receives pkt's header.
+	if _, err := hdr.Unmarshal(pkt); err != nil {
 		return err
 	}
 	f.used = true
-	f.sent = append(f.sent, h)
+	f.sent = append(f.sent, *hdr)
 	return nil
 }
 
@@ -105,7 +105,14 @@ func TestDownTrackSendsDirect(t *testing.T) {
 	if h := f.sent[0]; h.SSRC != 1234 || h.PayloadType != 100 || h.SequenceNumber != mp.ws[0].last.SequenceNumber+1 {
 		t.Fatalf("direct header %+v: want the subscriber's SSRC 1234, PT 100 and the next sequence number", h)
 	}
+	// The sender reports count it: two packets, the newest's RTP time.
 	d := mp.downs[0]
+	if n, ts := d.srPackets.Load(), uint32(d.srLast.Load()>>32); n != 2 || ts != f.sent[0].Timestamp {
+		t.Fatalf("sender report state: %d packets, RTP time %d; want 2 and %d", n, ts, f.sent[0].Timestamp)
+	}
+	if o, want := d.srOctets.Load(), uint32(len(vp8Packet(1, 3000, true))-12+len(vp8Packet(2, 6000, false))-12); o != want {
+		t.Fatalf("sender report octets %d, want %d", o, want)
+	}
 	b := *d.bound.Load()
 	b.redToOpus = true
 	d.bound.Store(&b)

@@ -147,41 +147,50 @@ func fmtpMatch(a, b webrtc.RTPCodecParameters) bool {
 // them (a drain's worth at a time, not a shared counter per packet).
 func (d *DownTrack) send(pkt []byte, now int64, out *mmsg.Batch) (sent, direct bool) {
 	b := d.bound.Load()
-	if b == nil {
+	if b == nil || len(pkt) < rtpHeaderSize {
 		return false, false
-	}
-	n, err := d.hdr.Unmarshal(pkt)
-	if err != nil {
-		return false, false
-	}
-	d.hdr.SSRC = b.ssrc
-	d.hdr.PayloadType = b.pt
-	payload := pkt[n:]
-	if b.redToOpus {
-		if payload, err = primaryFromRED(payload); err != nil {
-			return false, false
-		}
 	}
 	m := d.sub.room.mgr
+	var octets int // payload octets, for the sender reports
 	if ds := d.sub.direct; ds != nil && !b.redToOpus && ds.Ready() {
 		// The edge's own SRTP path: the queue slot is the drain's, so the
-		// subscriber's payload type and SSRC are written into it in place.
+		// subscriber's payload type and SSRC are written into it in place;
+		// the encryption parses the header (into d.hdr) once.
 		pkt[1] = pkt[1]&0x80 | b.pt
 		binary.BigEndian.PutUint32(pkt[8:12], b.ssrc)
 		if err := ds.WriteRTP(pkt, &d.hdr, out); err != nil {
 			m.metrics.packetsDropped.Inc()
 			return false, false
 		}
+		octets = len(pkt) - d.hdr.MarshalSize()
 		direct = true
-	} else if _, err := b.w.WriteRTP(&d.hdr, payload); err != nil {
-		m.metrics.packetsDropped.Inc()
-		return false, false
+	} else {
+		n, err := d.hdr.Unmarshal(pkt)
+		if err != nil {
+			return false, false
+		}
+		d.hdr.SSRC = b.ssrc
+		d.hdr.PayloadType = b.pt
+		payload := pkt[n:]
+		if b.redToOpus {
+			if payload, err = primaryFromRED(payload); err != nil {
+				return false, false
+			}
+		}
+		if _, err := b.w.WriteRTP(&d.hdr, payload); err != nil {
+			m.metrics.packetsDropped.Inc()
+			return false, false
+		}
+		octets = len(payload)
 	}
 	d.srPackets.Add(1)
-	d.srOctets.Add(uint32(len(payload)))
+	d.srOctets.Add(uint32(octets))
 	d.srLast.Store(uint64(d.hdr.Timestamp)<<32 | uint64(uint32(now/1000)))
 	return true, direct
 }
+
+// rtpHeaderSize is the fixed part of an RTP header (RFC 3550 §5.1).
+const rtpHeaderSize = 12
 
 // srStale is how long after its last packet a down track stops sending
 // sender reports (a paused or muted track).

@@ -112,8 +112,8 @@ func (s *Sender) Ready() bool { return s.route.Load() != nil }
 // (65,536 packets on one stream) it would encrypt with the wrong index.
 func (s *Sender) Used() bool { return s.used.Load() }
 
-// WriteRTP encrypts pkt, a whole RTP packet whose header is hdr (it is
-// unmarshalled again from pkt), and sends it on the selected pair: into
+// WriteRTP encrypts pkt, a whole RTP packet, and sends it on the selected
+// pair; hdr receives pkt's header (the encryption parses it). It goes into
 // out's next slot when out is not nil (out's owner sends it), else on the
 // socket at once. It returns ErrNoRoute when it cannot.
 func (s *Sender) WriteRTP(pkt []byte, hdr *rtp.Header, out *mmsg.Batch) error {

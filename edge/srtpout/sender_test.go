@@ -88,6 +88,9 @@ func TestSenderRoutes(t *testing.T) {
 		if err := s.WriteRTP(pkt, h, nil); err != nil {
 			t.Fatal(err)
 		}
+		if h.SequenceNumber != seq || h.SSRC != 0xabc {
+			t.Fatalf("hdr after WriteRTP: %+v, want the packet's header", h)
+		}
 		got := sock.sent[len(sock.sent)-1]
 		if got.addr != "127.0.0.2:5000" {
 			t.Fatalf("sent to %s", got.addr)
