@@ -54,9 +54,9 @@ type APIOptions struct {
 
 // SubAPI makes subscriber peer connections.
 type SubAPI struct {
-	api *webrtc.API // shared by every connection without direct sending
+	api *webrtc.API // shared by every connection, without direct sending
 
-	// With direct sending: each connection's own API from these.
+	// With direct sending (api nil): each connection's own API from these.
 	direct   srtpout.Socket
 	media    *webrtc.MediaEngine
 	registry *interceptor.Registry
@@ -105,11 +105,10 @@ func NewAPIs(o APIOptions) (pub *webrtc.API, sub *SubAPI, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sub = &SubAPI{api: webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s))}
 	if o.Direct != nil && !o.TWCC {
-		sub.direct, sub.media, sub.registry, sub.settings = o.Direct, m, ir, s
+		return pub, &SubAPI{direct: o.Direct, media: m, registry: ir, settings: s}, nil
 	}
-	return pub, sub, nil
+	return pub, &SubAPI{api: webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s))}, nil
 }
 
 // NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1 without RTX;
