@@ -2,7 +2,6 @@ package mmsg
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"testing"
 )
@@ -91,31 +90,5 @@ func TestNoBatchWithoutUDPConn(t *testing.T) {
 	c := New(struct{ net.PacketConn }{listen(t)})
 	if b := c.NewBatch(); b != nil {
 		t.Fatal("a plain PacketConn cannot batch")
-	}
-}
-
-// BenchmarkBatch is a fan-out of 1200-byte packets to 100 destinations
-// written in place (no copy, no lock per packet) and sent.
-func BenchmarkBatch(b *testing.B) {
-	c := New(listen(b))
-	rs := make([]*net.UDPAddr, 100)
-	for i := range rs {
-		rs[i] = listen(b).LocalAddr().(*net.UDPAddr)
-	}
-	bt := c.NewBatch()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		slot := bt.Next(rs[i%len(rs)])
-		slot[0] = byte(i)
-		bt.Commit(1200)
-		if i%len(rs) == len(rs)-1 {
-			bt.Send()
-		}
-	}
-	bt.Send()
-	b.StopTimer()
-	if s := c.Stats(); s.Packets+s.Failed != uint64(b.N) {
-		b.Fatal(fmt.Sprintf("%+v, want %d packets", s, b.N))
 	}
 }
