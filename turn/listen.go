@@ -25,15 +25,35 @@ import (
 //
 // With port 0 the UDP sockets get a free port and the TCP listener must
 // take the same number, which another program may hold: then Listen tries
-// again with another port, a few times.
+// that pair again with another port, a few times. The TLS listener has its
+// own address and is opened once, after the pair.
 func Listen(ctx context.Context, cfg Config) (Sockets, error) {
-	ephemeral := ephemeralPort(cfg.Listen)
-	for attempt := 0; ; attempt++ {
-		socks, err := listenOnce(ctx, cfg)
-		if err == nil || !ephemeral || attempt == 7 || !errors.Is(err, syscall.EADDRINUSE) {
-			return socks, err
+	var tc *tls.Config
+	if cfg.TLSListen != TLSOff {
+		var err error
+		if tc, err = TLSConfig(cfg); err != nil {
+			return Sockets{}, err
 		}
 	}
+	ephemeral := ephemeralPort(cfg.Listen)
+	var socks Sockets
+	var err error
+	for attempt := 0; ; attempt++ {
+		socks, err = listenPair(ctx, cfg)
+		if err == nil || !ephemeral || attempt == 7 || !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	if err != nil || tc == nil {
+		return socks, err
+	}
+	l, err := (&net.ListenConfig{Control: reusePort}).Listen(ctx, "tcp", cfg.TLSListen)
+	if err != nil {
+		socks.Close()
+		return Sockets{}, fmt.Errorf("turn: listen tls %s: %w", cfg.TLSListen, err)
+	}
+	socks.TLS = append(socks.TLS, tls.NewListener(l, tc))
+	return socks, nil
 }
 
 // ephemeralPort reports whether addr asks for any free port.
@@ -42,7 +62,8 @@ func ephemeralPort(addr string) bool {
 	return err == nil && port == "0"
 }
 
-func listenOnce(ctx context.Context, cfg Config) (Sockets, error) {
+// listenPair opens the UDP sockets and the TCP listener on cfg.Listen.
+func listenPair(ctx context.Context, cfg Config) (Sockets, error) {
 	var socks Sockets
 	lc := net.ListenConfig{Control: reusePort}
 	for range cfg.UDPSockets {
@@ -68,19 +89,6 @@ func listenOnce(ctx context.Context, cfg Config) (Sockets, error) {
 		return Sockets{}, fmt.Errorf("turn: listen tcp %s: %w", cfg.Listen, err)
 	}
 	socks.TCP = append(socks.TCP, tl)
-	if cfg.TLSListen != TLSOff {
-		tc, err := TLSConfig(cfg)
-		if err != nil {
-			socks.Close()
-			return Sockets{}, err
-		}
-		l, err := lc.Listen(ctx, "tcp", cfg.TLSListen)
-		if err != nil {
-			socks.Close()
-			return Sockets{}, fmt.Errorf("turn: listen tls %s: %w", cfg.TLSListen, err)
-		}
-		socks.TLS = append(socks.TLS, tls.NewListener(l, tc))
-	}
 	return socks, nil
 }
 
