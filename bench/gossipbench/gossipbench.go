@@ -100,8 +100,8 @@ type Row struct {
 	// FalseFailures counts nodes declared dead that were alive, over the
 	// whole run at this size.
 	FalseFailures int `json:"falseFailures"`
-	// Missed counts joins or failures not seen everywhere within Timeout;
-	// MissedWhat says which, and by whom.
+	// Missed counts joins or failures not seen everywhere within Timeout
+	// (len(MissedWhat)); MissedWhat says which, and by whom.
 	Missed     int      `json:"missed"`
 	MissedWhat []string `json:"missedWhat,omitempty"`
 
@@ -427,7 +427,6 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 		done := waitSeen(ctx, c.seen, observers, id, gossip.EventJoin, cfg.Timeout)
 		times, got := c.seen.times(observers, id, gossip.EventJoin)
 		if !done || got < len(observers) {
-			row.Missed++
 			row.MissedWhat = append(row.MissedWhat, fmt.Sprintf("N=%d: join of %s not seen by %v", size, id, c.seen.missing(observers, id, gossip.EventJoin)))
 		}
 		var last time.Time
@@ -462,7 +461,6 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 		done := waitSeen(ctx, c.seen, observers, victim.ID(), gossip.EventFail, cfg.Timeout)
 		times, _ := c.seen.times(observers, victim.ID(), gossip.EventFail)
 		if !done {
-			row.Missed++
 			row.MissedWhat = append(row.MissedWhat, fmt.Sprintf("N=%d: crash of %s not seen by %v (%s)", size, victim.ID(), c.seen.missing(observers, victim.ID(), gossip.EventFail), c.views(len(c.nodes))))
 		}
 		if len(times) == 0 {
@@ -479,6 +477,7 @@ func runSize(ctx context.Context, cfg Config, size int, progress Progress) (Row,
 	row.detectAll, row.detectFirst = all, first
 	progress("N=%d: failure detected everywhere p50 %.0f ms, p99 %.0f ms", size, row.DetectAllP50Ms, row.DetectAllP99Ms)
 
+	row.Missed = len(row.MissedWhat)
 	c.seen.mu.Lock()
 	row.FalseFailures = c.seen.falseF
 	c.seen.mu.Unlock()

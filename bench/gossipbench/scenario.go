@@ -168,6 +168,7 @@ func (b *Bench) selfContained(ctx context.Context, p *progress.Printer, r *resul
 func fillRows(r *result.Result, rows []Row) {
 	var joinWorst, detectWorst, idleWorst float64
 	var falseF, missed int
+	var missedWhat []string
 	times := result.Plot{Name: "join convergence and failure detection against N", XLabel: "nodes (N)", Unit: result.UnitMs, LogX: true}
 	bytes := result.Plot{Name: "idle gossip traffic per node against N", XLabel: "nodes (N)", Unit: result.UnitBytesPerSec, LogX: true}
 	add := func(p *result.Plot, name string, x, y float64) {
@@ -198,6 +199,7 @@ func fillRows(r *result.Result, rows []Row) {
 		idleWorst = max(idleWorst, row.IdleBytesPerSec)
 		falseF += row.FalseFailures
 		missed += row.Missed
+		missedWhat = append(missedWhat, row.MissedWhat...)
 		x := float64(row.N)
 		add(&times, "join p50", x, row.JoinP50Ms)
 		add(&times, "join p99", x, row.JoinP99Ms)
@@ -217,13 +219,8 @@ func fillRows(r *result.Result, rows []Row) {
 	r.Add("idle_bytes_per_node_worst", result.UnitBytesPerSec, idleWorst, "the largest mean idle bytes/s per node over the sizes")
 	r.Add("false_failures", result.UnitCount, float64(falseF), "live nodes declared dead, over every size")
 	r.Add("missed", result.UnitCount, float64(missed), "joins or crashes not seen by every member within the timeout")
-	detail := fmt.Sprintf("%d missed within the timeout", missed)
-	for _, row := range rows {
-		for _, w := range row.MissedWhat {
-			detail += "; " + w
-		}
-	}
-	r.AddCheck("every join and crash seen everywhere", missed == 0, detail)
+	r.AddCheck("every join and crash seen everywhere", missed == 0,
+		strings.Join(append([]string{fmt.Sprintf("%d missed within the timeout", missed)}, missedWhat...), "; "))
 	r.Tables = append(r.Tables, tbl)
 	r.Plots = append(r.Plots, times, bytes)
 }
