@@ -312,7 +312,7 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 			n.expire()
 		case addr := <-n.syncCh:
 			if len(pending) == 0 {
-				pendingSince = n.now()
+				pendingSince = n.now() // read only while pending is not empty
 			}
 			pending[addr] = struct{}{}
 			wait := syncInterval(t.SyncMinInterval, ml.NumMembers()) - n.now().Sub(lastSync)
@@ -330,7 +330,6 @@ func (n *Node) loop(ctx context.Context, ml *memberlist.Memberlist) {
 			n.triggeredSync(ml, pending)
 			clear(pending)
 			lastSync = n.now()
-			pendingSince = time.Time{}
 		case <-n.metaCh:
 			if wait := n.publishMeta(ml); wait > 0 {
 				loadTimer.Reset(wait)
