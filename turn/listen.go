@@ -28,6 +28,14 @@ import (
 // that pair again with another port, a few times. The TLS listener has its
 // own address and is opened once, after the pair.
 func Listen(ctx context.Context, cfg Config) (Sockets, error) {
+	return listen(ctx, cfg, listenPair)
+}
+
+// listenAttempts bounds the tries of an ephemeral UDP/TCP pair.
+const listenAttempts = 8
+
+// listen is Listen with the UDP/TCP pair opened by pair.
+func listen(ctx context.Context, cfg Config, pair func(context.Context, Config) (Sockets, error)) (Sockets, error) {
 	var tc *tls.Config
 	if cfg.TLSListen != TLSOff {
 		var err error
@@ -38,9 +46,9 @@ func Listen(ctx context.Context, cfg Config) (Sockets, error) {
 	ephemeral := ephemeralPort(cfg.Listen)
 	var socks Sockets
 	var err error
-	for attempt := 0; ; attempt++ {
-		socks, err = listenPair(ctx, cfg)
-		if err == nil || !ephemeral || attempt == 7 || !errors.Is(err, syscall.EADDRINUSE) {
+	for attempt := 1; ; attempt++ {
+		socks, err = pair(ctx, cfg)
+		if err == nil || !ephemeral || attempt == listenAttempts || !errors.Is(err, syscall.EADDRINUSE) {
 			break
 		}
 	}

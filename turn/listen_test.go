@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -156,5 +158,68 @@ func TestTLSConfig(t *testing.T) {
 	_ = c.Close()
 	if err := <-accepted; err != nil && !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("server handshake: %v", err)
+	}
+}
+
+// TestListenRetries: with port 0 a UDP/TCP pair that collides (the TCP
+// port held elsewhere) is tried again with another port, a bounded number
+// of times; a fixed port, another error or a busy TLS address is not.
+func TestListenRetries(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	inUse := fmt.Errorf("turn: listen tcp: %w", syscall.EADDRINUSE)
+	for _, tc := range []struct {
+		name, listen, tlsListen string
+		fail                    int   // the pair's first calls that fail with failErr
+		failErr                 error // nil: the pair never fails
+		wantCalls               int
+		wantErr                 error
+	}{
+		{"ephemeral collides twice", "127.0.0.1:0", TLSOff, 2, inUse, 3, nil},
+		{"ephemeral always collides", "127.0.0.1:0", TLSOff, 100, inUse, listenAttempts, syscall.EADDRINUSE},
+		{"fixed port collides", busy.Addr().String(), TLSOff, 100, inUse, 1, syscall.EADDRINUSE},
+		{"another error", "127.0.0.1:0", TLSOff, 100, syscall.EACCES, 1, syscall.EACCES},
+		{"busy TLS address", "127.0.0.1:0", busy.Addr().String(), 0, nil, 1, syscall.EADDRINUSE},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cfg := Config{Listen: tc.listen, TLSListen: tc.tlsListen, UDPSockets: 1, RelayBind: "127.0.0.1"}.WithDefaults()
+			calls := 0
+			var opened []Sockets
+			socks, err := listen(ctx, cfg, func(ctx context.Context, cfg Config) (Sockets, error) {
+				calls++
+				if calls <= tc.fail {
+					return Sockets{}, tc.failErr
+				}
+				s, err := listenPair(ctx, cfg)
+				opened = append(opened, s)
+				return s, err
+			})
+			defer socks.Close()
+			if calls != tc.wantCalls {
+				t.Errorf("pair opened %d times, want %d", calls, tc.wantCalls)
+			}
+			if tc.wantErr == nil {
+				if err != nil || len(socks.UDP) != 1 || len(socks.TCP) != 1 {
+					t.Fatalf("Listen = %+v, %v", socks, err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Listen error %v, want %v", err, tc.wantErr)
+			}
+			// A failed Listen leaves nothing open.
+			for _, s := range opened {
+				for _, c := range s.UDP {
+					if _, err := c.WriteTo([]byte{0}, c.LocalAddr()); !errors.Is(err, net.ErrClosed) {
+						t.Errorf("UDP socket %s left open after a failed Listen (%v)", c.LocalAddr(), err)
+					}
+				}
+			}
+		})
 	}
 }
