@@ -57,7 +57,7 @@ func (f *fakeHost) ListenPacket(addr string) (net.PacketConn, error) {
 }
 
 // inside is where the host's programs reach the service's address.
-func (f *fakeHost) inside(t *testing.T, network, service string) string {
+func (f *fakeHost) inside(t testing.TB, network, service string) string {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -140,7 +140,7 @@ func portOf(a net.Addr) uint16 {
 
 // started makes a bridge with cfg and one fake host "a", and runs it until
 // the test ends.
-func started(t *testing.T, cfg Config) (*Bridge, *fakeHost) {
+func started(t testing.TB, cfg Config) (*Bridge, *fakeHost) {
 	t.Helper()
 	b, err := New(cfg, nil)
 	if err != nil {
@@ -155,7 +155,7 @@ func started(t *testing.T, cfg Config) (*Bridge, *fakeHost) {
 }
 
 // running starts b.Run and returns a stop that waits for it.
-func running(t *testing.T, b *Bridge) func() {
+func running(t testing.TB, b *Bridge) func() {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -185,7 +185,7 @@ func poll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func udpClient(t *testing.T) *net.UDPConn {
+func udpClient(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
