@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/stun/v4"
+
 	"github.com/spacecast/spacecast/bench/harness"
 	"github.com/spacecast/spacecast/bench/participant"
 	"github.com/spacecast/spacecast/bench/roomsbench"
@@ -181,19 +183,11 @@ func devPorts(d devClientCreds) (string, error) {
 		ports = append(ports, "udp:"+strconv.Itoa(d.RTCPort))
 	}
 	for _, t := range d.TURNURLs {
-		// turn:HOST:PORT?transport=udp|tcp, turns:HOST:PORT?transport=tcp
-		scheme, rest, _ := strings.Cut(t, ":")
-		hostPort, query, _ := strings.Cut(rest, "?")
-		_, port, err := net.SplitHostPort(hostPort)
-		if err != nil || (scheme != "turn" && scheme != "turns") {
-			return "", fmt.Errorf("TURN URL %q: want turn(s):HOST:PORT", t)
+		u, err := stun.ParseURI(t)
+		if err != nil || (u.Scheme != stun.SchemeTypeTURN && u.Scheme != stun.SchemeTypeTURNS) {
+			return "", fmt.Errorf("TURN URL %q: want turn(s):HOST:PORT (%v)", t, err)
 		}
-		q, _ := url.ParseQuery(query)
-		proto := "udp"
-		if scheme == "turns" || q.Get("transport") == "tcp" {
-			proto = "tcp"
-		}
-		ports = append(ports, proto+":"+port)
+		ports = append(ports, u.Proto.String()+":"+strconv.Itoa(u.Port))
 	}
 	return strings.Join(ports, ","), nil
 }

@@ -448,6 +448,7 @@ func TestBenchDev(t *testing.T) {
 			Common: scenario.Common{Target: "http://127.0.0.1:8080", ClientID: "cid"}, ClientSecret: "s",
 		}},
 		{name: "no file", err: true},
+		{name: "not a TURN URL", file: &devClientCreds{ClientID: "cid", ClientSecret: "s", EdgeURL: "ws://127.0.0.1:41001", TURNURLs: []string{"stun:127.0.0.1:41003"}}, err: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
