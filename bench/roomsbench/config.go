@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -181,17 +180,9 @@ func (c Config) spread() time.Duration {
 // host is this machine's loopback (127.0.0.0/8 or localhost), which the
 // agents then reach through the loopback bridge.
 func loopbackTarget(raw string) (netip.AddrPort, bool, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return netip.AddrPort{}, false, fmt.Errorf("target %q: want http(s)://host[:port]", raw)
-	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return netip.AddrPort{}, false, fmt.Errorf("target %q: bad port", raw)
+	host, port, err := hostPort(raw, map[string]string{"http": "80", "https": "443"}, "http(s)://host[:port]")
+	if err != nil {
+		return netip.AddrPort{}, false, fmt.Errorf("target %w", err)
 	}
 	if host == "localhost" {
 		host = "127.0.0.1"
@@ -200,7 +191,7 @@ func loopbackTarget(raw string) (netip.AddrPort, bool, error) {
 	if err != nil || !addr.Is4() || !addr.IsLoopback() {
 		return netip.AddrPort{}, false, nil
 	}
-	return netip.AddrPortFrom(addr, uint16(p)), true, nil
+	return netip.AddrPortFrom(addr, port), true, nil
 }
 
 // bridgePorts are the ports the loopback bridge forwards: the API's and

@@ -29,26 +29,34 @@ var benchRange = netip.MustParsePrefix("198.18.0.0/15")
 
 // serverAddr checks a --livekit-url and returns its host and port.
 func serverAddr(raw string) (netip.AddrPort, error) {
-	u, err := url.Parse(raw)
+	host, port, err := hostPort(raw, map[string]string{"ws": "80", "wss": "443"}, "ws://host:port or wss://host:port")
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("livekitURL: %w", err)
-	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		return netip.AddrPort{}, fmt.Errorf("livekitURL %q: want ws://host:port or wss://host:port", raw)
-	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = map[string]string{"ws": "80", "wss": "443"}[u.Scheme]
+		return netip.AddrPort{}, fmt.Errorf("livekitURL %w", err)
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil || !benchRange.Contains(addr) {
 		return netip.AddrPort{}, fmt.Errorf("livekitURL %q: the host must be an address of this machine in %s (participants run in network namespaces and the SDK skips loopback)", raw, benchRange)
 	}
+	return netip.AddrPortFrom(addr, port), nil
+}
+
+// hostPort reads a URL whose scheme is one of defaultPorts' keys (the
+// value is its port when the URL gives none): its host name and port.
+// Errors say it should look like want.
+func hostPort(raw string, defaultPorts map[string]string, want string) (string, uint16, error) {
+	u, err := url.Parse(raw)
+	if err != nil || defaultPorts[u.Scheme] == "" || u.Host == "" {
+		return "", 0, fmt.Errorf("%q: want %s", raw, want)
+	}
+	port := u.Port()
+	if port == "" {
+		port = defaultPorts[u.Scheme]
+	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || p == 0 {
-		return netip.AddrPort{}, fmt.Errorf("livekitURL %q: bad port", raw)
+		return "", 0, fmt.Errorf("%q: bad port", raw)
 	}
-	return netip.AddrPortFrom(addr, uint16(p)), nil
+	return u.Hostname(), uint16(p), nil
 }
 
 // directSeats mints one LiveKit token per participant: rooms
