@@ -239,6 +239,9 @@ func TestDevRestartKeepsState(t *testing.T) {
 	if after.ClientID != creds.ClientID || after.ClientSecret != creds.ClientSecret || !bytes.Equal(clusterBefore, clusterAfter) {
 		t.Fatal("restart changed the dev client or the cluster secrets")
 	}
+	if after.APIURL != d.api || after.EdgeURL != d.edge || after.RTCPort == 0 || len(after.TURNURLs) == 0 {
+		t.Fatalf("the client file records %s, %s, rtc port %d, TURN %v; want the restarted dev's %s and %s", after.APIURL, after.EdgeURL, after.RTCPort, after.TURNURLs, d.api, d.edge)
+	}
 	// A token from before the restart still works (the signing keys are in
 	// the store): the client may create a user with it.
 	if c := call(t, "POST", d.api+"/v1/users", tok.AccessToken, map[string]string{"email": "b@example.com", "password": "another long password", "username": "B"}, nil); c/100 != 2 {
