@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,6 +38,31 @@ func agentsTest(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// benchRooms runs `spacecast bench rooms` (args from "bench") with --out
+// and returns its result, exit code and output; no result is fatal.
+func benchRooms(t *testing.T, ctx context.Context, getenv func(string) string, args ...string) (*result.Result, int, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "r.json")
+	code, text := benchCmd(t, ctx, getenv, append(slices.Clip(args), "--out", out)...)
+	r, err := result.Read(out)
+	if err != nil {
+		t.Fatalf("no result (exit %d): %v\n%s", code, err, text)
+	}
+	return r, code, text
+}
+
+// cutShows checks a run with a cut (and --slo loss_max<1%) failed that
+// objective and shows the loss.
+func cutShows(t *testing.T, r *result.Result, code int, out string) {
+	t.Helper()
+	if code == 0 || !strings.Contains(out, "BROKEN loss_max<1%") {
+		t.Fatalf("a cut passed loss_max<1%%: exit %d:\n%s", code, out)
+	}
+	if v, _, _ := r.Lookup("loss_max"); v < 5 {
+		t.Errorf("loss_max = %v%%, want the cut to show", v)
+	}
 }
 
 func TestBenchRoomsSelfContained(t *testing.T) {
@@ -86,12 +112,7 @@ func TestBenchRoomsSelfContained(t *testing.T) {
 			name: "cut agent loses packets",
 			args: []string{"--cut", "1:1500ms:1500ms", "--slo", "loss_max<1%"},
 			check: func(t *testing.T, r *result.Result, code int, out string) {
-				if code == 0 || !strings.Contains(out, "BROKEN loss_max<1%") {
-					t.Fatalf("a cut link passed loss_max<1%%: exit %d:\n%s", code, out)
-				}
-				if v, _, _ := r.Lookup("loss_max"); v < 5 {
-					t.Errorf("loss_max = %v%%, want the cut to show", v)
-				}
+				cutShows(t, r, code, out)
 				var peak float64
 				for _, s := range r.Series {
 					if strings.HasPrefix(s.Name, "loss") {
@@ -108,12 +129,7 @@ func TestBenchRoomsSelfContained(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "r.json")
-			code, text := benchCmd(t, ctx, os.Getenv, append(append(tiny, "--out", out), tt.args...)...)
-			r, err := result.Read(out)
-			if err != nil {
-				t.Fatalf("no result (exit %d): %v\n%s", code, err, text)
-			}
+			r, code, text := benchRooms(t, ctx, os.Getenv, slices.Concat(tiny, tt.args)...)
 			tt.check(t, r, code, text)
 		})
 	}
@@ -193,12 +209,7 @@ func TestBenchRoomsDirect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "r.json")
-			code, text := benchCmd(t, ctx, getenv(tt.secret), append(append(tiny, "--out", out), tt.args...)...)
-			r, err := result.Read(out)
-			if err != nil {
-				t.Fatalf("no result (exit %d): %v\n%s", code, err, text)
-			}
+			r, code, text := benchRooms(t, ctx, getenv(tt.secret), slices.Concat(tiny, tt.args)...)
 			tt.check(t, r, code, text)
 		})
 	}
@@ -323,12 +334,7 @@ func TestBenchRoomsDev(t *testing.T) {
 			name: "cut through the bridge",
 			args: []string{"--cut", "1:1500ms:1500ms", "--slo", "loss_max<1%"},
 			check: func(t *testing.T, r *result.Result, code int, out string) {
-				if code == 0 || !strings.Contains(out, "BROKEN loss_max<1%") {
-					t.Fatalf("a cut passed loss_max<1%%: exit %d:\n%s", code, out)
-				}
-				if v, _, _ := r.Lookup("loss_max"); v < 5 {
-					t.Errorf("loss_max = %v%%, want the cut to show", v)
-				}
+				cutShows(t, r, code, out)
 				if v, _, _ := r.Lookup("bridge_dropped"); v < 10 {
 					t.Errorf("bridge_dropped = %v, want the cut's packets", v)
 				}
@@ -337,12 +343,7 @@ func TestBenchRoomsDev(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "r.json")
-			code, text := benchCmd(t, ctx, getenv, append(append(tiny, "--out", out), tt.args...)...)
-			r, err := result.Read(out)
-			if err != nil {
-				t.Fatalf("no result (exit %d): %v\n%s", code, err, text)
-			}
+			r, code, text := benchRooms(t, ctx, getenv, slices.Concat(tiny, tt.args)...)
 			tt.check(t, r, code, text)
 		})
 	}
