@@ -104,7 +104,9 @@ const kfMask = 1<<48 - 1
 
 // Store copies an RTP packet into the cache, detecting keyframes with the
 // configured codec. It reports false if the packet was not stored: not RTP,
-// longer than MaxPacket, or older than the whole cache.
+// longer than MaxPacket, older than the whole cache, or already there (a
+// duplicate: a retransmission that crossed a late original, or a
+// publisher's bandwidth probe that repeats recent packets on RTX).
 func (c *Cache) Store(pkt []byte) bool {
 	h, err := codec.ParseRTP(pkt)
 	if err != nil {
@@ -138,6 +140,10 @@ func (c *Cache) StoreParsed(pkt []byte, seq uint16, ts uint32, keyframe bool) bo
 	s := &c.slots[i]
 	off := int(i) * c.slotSize
 	s.mu.Lock()
+	if s.ext == ext+1 {
+		s.mu.Unlock()
+		return false // a duplicate
+	}
 	s.ext = ext + 1
 	s.n = copy(c.buf[off:off+c.slotSize], pkt)
 	s.mu.Unlock()

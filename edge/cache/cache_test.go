@@ -139,6 +139,15 @@ func TestStoreRejects(t *testing.T) {
 	if c.Store(packet(1000, 0, false, 100)) {
 		t.Fatal("stored a packet older than the ring")
 	}
+	// A duplicate (a retransmission that crossed its late original, a probe
+	// repeating a recent packet) is refused, newest or not; the packet a
+	// late arrival fills in is not a duplicate.
+	if c.Store(packet(1039, 0, false, 100)) || c.Store(packet(1030, 0, false, 100)) {
+		t.Fatal("stored a duplicate")
+	}
+	if !c.Store(packet(1042, 0, false, 100)) || !c.Store(packet(1041, 0, false, 100)) {
+		t.Fatal("did not store a late packet that fills a hole")
+	}
 	if _, ok := c.Get(1039, make([]byte, 99)); ok {
 		t.Fatal("Get into a too-short buffer succeeded")
 	}

@@ -76,7 +76,7 @@ func BenchmarkForwardFanout(b *testing.B) {
 					f.Forward(&p)
 					if qs[j].Len() == qs[j].Cap() {
 						for {
-							if _, _, ok := qs[j].Front(); !ok {
+							if _, ok := qs[j].Front(); !ok {
 								break
 							}
 							qs[j].Advance()

@@ -79,6 +79,10 @@ type segment struct {
 	picOffset    uint16
 	tl0Offset    uint8
 	keyIdxOffset uint8
+	// cont: the segment continues the one before it (same layer, same
+	// offsets) past a padding-only packet; a late packet may belong to
+	// either.
+	cont bool
 }
 
 // Forwarder rewrites one Source's packets for one subscriber. See the package
@@ -222,10 +226,10 @@ func (f *Forwarder) Forward(p *Packet) Result {
 	var out uint64
 	if d > 0 {
 		out = f.lastOut + uint64(d)
-	} else if d == 0 || int16(p.Header.Seq-seg.srcStart) < 0 {
-		return f.filter(res) // duplicate, or belongs before this segment
-	} else {
-		out = seg.outStart + uint64(p.Header.Seq-seg.srcStart) // late, within the segment
+	} else if d == 0 {
+		return f.filter(res) // duplicate
+	} else if out, seg = f.placeLate(p.Header.Seq); seg == nil {
+		return f.filter(res) // belongs before this run of the layer
 	}
 	rw := rewrite{
 		pkt:      p.Buf,
@@ -277,6 +281,35 @@ func (f *Forwarder) filter(res Result) Result {
 	return res
 }
 
+// placeLate finds where a late packet (older than the newest forwarded) of
+// the current layer goes: the segment of the current run of the layer that
+// holds its source sequence number, searched back across the segments that
+// padding split off (a retransmission answering the edge's NACK comes after
+// the probes that followed the loss). It returns a nil segment for a packet
+// from before the run (before the keyframe the subscriber started at) or
+// for the sequence number of a padding packet. Called with f.mu held.
+func (f *Forwarder) placeLate(seq uint16) (uint64, *segment) {
+	next := uint64(0) // outStart of the segment after s; 0 for the newest
+	for i := 0; i < min(f.nsegs, segHistory); i++ {
+		s := &f.segs[(f.nsegs-1-i)%segHistory]
+		if s.layer != f.cur {
+			return 0, nil
+		}
+		if int16(seq-s.srcStart) >= 0 {
+			out := s.outStart + uint64(seq-s.srcStart)
+			if next != 0 && out >= next {
+				return 0, nil // the padding packet's own number
+			}
+			return out, s
+		}
+		if !s.cont {
+			return 0, nil
+		}
+		next = s.outStart
+	}
+	return 0, nil
+}
+
 // skipPadding takes a padding-only packet (RFC 3550 §5.1: no payload, only
 // padding, as in a bandwidth probe) out of the subscriber's sequence space,
 // so it leaves no hole: the next packet continues at lastOut+1 in a new
@@ -292,6 +325,7 @@ func (f *Forwarder) skipPadding(p *Packet, d int16, seg *segment) {
 	next := *seg
 	next.srcStart = p.Header.Seq + 1
 	next.outStart = f.lastOut + 1
+	next.cont = true
 	f.nsegs++
 	f.segs[(f.nsegs-1)%segHistory] = next
 }

@@ -204,6 +204,33 @@ func TestRewrite(t *testing.T) {
 			},
 		},
 		{
+			name: "a late packet after padding takes the place kept for it", layers: 1,
+			steps: []step{
+				sent(l0(10, 0, true), 10, 9000),
+				// 11 lost upstream; Chromium's probes follow; the
+				// publisher's retransmission of 11 comes after them.
+				filtered(pk{seq: 12, ts: 9000, padOnly: true}, -1),
+				filtered(pk{seq: 13, ts: 9000, padOnly: true}, -1),
+				sent(l0(14, 1, false), 12, 12000),
+				filtered(pk{seq: 15, ts: 12000, padOnly: true}, -1),
+				sent(l0(16, 2, false), 13, 15000),
+				sent(l0(11, 0, false), 11, 9000), // two padding segments back
+				sent(l0(17, 3, false), 14, 18000),
+			},
+		},
+		{
+			name: "a late packet from before a layer switch is not forwarded", layers: 2,
+			steps: []step{
+				sent(l0(100, 0, true), 100, 9000),
+				sent(l0(102, 2, false), 102, 15000),
+				sent(l1(502, 3, true), 103, 18000).then(target(1, true)),
+				filtered(pk{seq: 503, ts: 709000, layer: 1, padOnly: true}, -1),
+				sent(l1(504, 4, false), 104, 21000),
+				filtered(l0(101, 1, false), -1), // layer 0's run is over
+				filtered(l1(501, 2, false), -1), // before the keyframe layer 1 started at
+			},
+		},
+		{
 			name: "start paused", layers: 1,
 			steps: []step{
 				filtered(l0(100, 0, true), -1).then(target(-1, false)),

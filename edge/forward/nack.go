@@ -61,6 +61,7 @@ func (f *Forwarder) Retransmit(pkt []byte, outSeq uint16) bool {
 		ssrc:     f.ssrc,
 		pt:       f.pt,
 		stripExt: !f.keepExt,
+		resend:   true,
 	}
 	if f.src.kind == codec.VP8 {
 		if d, err := codec.ParseVP8(pkt[h.PayloadOffset:h.PayloadEnd]); err == nil {

@@ -45,6 +45,7 @@ type Queue struct {
 	slots   [][]byte
 	lens    []int32
 	tags    []uint32
+	resent  []bool
 	head    uint64 // next to pop
 	tail    uint64 // next to push
 	pushed  uint64
@@ -68,6 +69,7 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 		slots:    make([][]byte, cfg.Size),
 		lens:     make([]int32, cfg.Size),
 		tags:     make([]uint32, cfg.Size),
+		resent:   make([]bool, cfg.Size),
 		ready:    make(chan struct{}, 1),
 	}, nil
 }
@@ -97,6 +99,7 @@ func (q *Queue) push(tag uint32, rw *rewrite) int {
 	}
 	q.lens[i] = int32(n)
 	q.tags[i] = tag
+	q.resent[i] = rw.resend
 	wasEmpty := q.tail == q.head
 	q.tail++
 	q.pushed++
@@ -139,18 +142,31 @@ func (q *Queue) rewind() {
 	}
 }
 
+// Item is a queued packet.
+type Item struct {
+	// Pkt is the rewritten RTP packet, in the queue's own slot: the
+	// consumer may patch it in place (up to the slot's capacity, cap(Pkt))
+	// until Advance.
+	Pkt []byte
+	// Tag is the Tag of the Forwarder that queued it.
+	Tag uint32
+	// Resend: a retransmission answering a NACK (RFC 4585 §6.2.1), which
+	// goes on the RTX stream when the subscriber negotiated one.
+	Resend bool
+}
+
 // Front returns the oldest packet without copying it. The slice stays valid
 // (producers never overwrite it) until the consumer calls Advance; only the
 // single consumer may call Front and Advance.
-func (q *Queue) Front() (pkt []byte, tag uint32, ok bool) {
+func (q *Queue) Front() (Item, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.head == q.tail {
-		return nil, 0, false
+		return Item{}, false
 	}
 	i := int(q.head % uint64(len(q.lens)))
 	l := int(q.lens[i])
-	return q.slots[i][:l:l], q.tags[i], true
+	return Item{Pkt: q.slots[i][:l], Tag: q.tags[i], Resend: q.resent[i]}, true
 }
 
 // Advance removes the packet returned by Front.

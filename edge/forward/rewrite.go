@@ -17,6 +17,7 @@ type rewrite struct {
 	ssrc     uint32
 	pt       uint8 // 0: keep
 	stripExt bool
+	resend   bool // a retransmission (Item.Resend)
 
 	vp8    bool // patch the VP8 descriptor
 	vd     codec.VP8Descriptor

@@ -81,10 +81,11 @@ func (s *Sender) drain() {
 	hdr := &s.hdr
 	writers := *s.writers.Load()
 	for {
-		pkt, tag, ok := s.q.Front()
+		it, ok := s.q.Front()
 		if !ok {
 			return
 		}
+		pkt, tag := it.Pkt, it.Tag
 		w := writers[tag]
 		if w == nil {
 			s.unrouted.Add(1)

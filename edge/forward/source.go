@@ -160,13 +160,19 @@ func (s *Source) parse(buf []byte, layer int, arrival int64, count bool) (Packet
 		return p, fmt.Errorf("forward: %w", err)
 	}
 	p.Header = h
+	payload := buf[h.PayloadOffset:h.PayloadEnd]
+	if len(payload) == 0 {
+		// Padding only (RFC 3550 §5.1), a bandwidth probe: never forwarded,
+		// so it costs a subscriber nothing and is not counted in the
+		// layer's bitrate; never a point to start decoding at.
+		return p, nil
+	}
 	if count {
 		l := &s.layers[layer]
 		l.packets.Add(1)
 		l.bytes.Add(uint64(len(buf)))
 		l.rate.Add(len(buf), arrival)
 	}
-	payload := buf[h.PayloadOffset:h.PayloadEnd]
 	switch s.kind {
 	case codec.VP8:
 		if d, err := codec.ParseVP8(payload); err == nil {

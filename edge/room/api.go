@@ -8,7 +8,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
@@ -111,9 +110,9 @@ func NewAPIs(o APIOptions) (pub *webrtc.API, sub *SubAPI, err error) {
 	return pub, &SubAPI{api: webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s))}, nil
 }
 
-// NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1 without RTX;
-// NACK, PLI, FIR, transport-cc feedback), the interceptors (publishers: NACK
-// generator, receiver reports, transport-cc feedback; subscribers, with
+// NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1, each video codec with RTX;
+// NACK, PLI, FIR, transport-cc feedback), the interceptors (publishers:
+// receiver reports, transport-cc feedback; subscribers, with
 // APIOptions.TWCC: transport-wide sequence numbers and a GCC bandwidth
 // estimator fed by the subscriber's transport-cc feedback; the edge writes
 // subscribers' sender reports itself) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
@@ -146,11 +145,8 @@ func buildAPI(o APIOptions) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.
 			return fail(fmt.Errorf("room: reports: %w", err))
 		}
 		ir.Add(rr)
-		gen, err := nack.NewGeneratorInterceptor()
-		if err != nil {
-			return fail(fmt.Errorf("room: nack: %w", err))
-		}
-		ir.Add(gen)
+		// NACKs to publishers come from the layers' own requesters
+		// (edge/nack): pion's generator never sees RTX repairs.
 		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
 			return fail(fmt.Errorf("room: twcc: %w", err))
 		}
@@ -223,12 +219,36 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
 		}
+		if err := m.RegisterCodec(rtxFor(c), webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("room: rtx for %s: %w", c.MimeType, err)
+		}
 	}
 	return registerExtensions(m)
 }
 
+// rtxPayloadType is the edge's RTX payload type (RFC 4588) for one video
+// payload type of supportedCodecs. Publishers retransmit and probe on RTX;
+// subscribers get the edge's retransmissions there.
+func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
+	switch pt {
+	case 96, 98, 100, 108, 112, 35:
+		return pt + 1
+	case 125, 127, 123:
+		return pt - 1
+	}
+	return 0
+}
+
+// rtxFor is the RTX codec whose apt is c (RFC 4588 §8.6).
+func rtxFor(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: c.ClockRate, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)},
+		PayloadType:        rtxPayloadType(c.PayloadType),
+	}
+}
+
 // supportedCodecs are the codecs the edge negotiates, in its own order of
-// preference.
+// preference; every video codec also has an RTX codec (rtxFor).
 func supportedCodecs() (audio, video []webrtc.RTPCodecParameters) {
 	audio = []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},

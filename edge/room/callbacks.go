@@ -4,6 +4,8 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/spacecast/spacecast/edge/nack"
 )
 
 // Data channel labels LiveKit clients use.
@@ -142,6 +144,13 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		p.byCID[cid] = t
 	}
 	l := &layer{track: t, quality: qualityOfRID(remote.RID()), remote: remote, ssrc: uint32(remote.SSRC())}
+	if remote.Kind() == webrtc.RTPCodecTypeVideo {
+		var err error
+		if l.nack, err = nack.New(nack.Config{}); err != nil {
+			p.log.Warn("track refused", "error", err)
+			return
+		}
+	}
 	if !t.addLayer(l) {
 		return
 	}

@@ -87,10 +87,40 @@ func preferOfferedCodecs(pc *webrtc.PeerConnection, offer string, want map[strin
 				prefs = append(prefs, c)
 			}
 		}
+		prefs = append(prefs, offeredRTX(md, prefs)...)
 		if len(prefs) > 0 {
 			_ = tr.SetCodecPreferences(prefs)
 		}
 	}
+}
+
+// offeredRTX returns the RTX codecs (RFC 4588) of an offered media section
+// whose apt is one of codecs, with the offer's payload types: an answer
+// that keeps them lets the publisher retransmit, and probe for bandwidth,
+// on RTX streams instead of padding its media stream.
+func offeredRTX(md *sdp.MediaDescription, codecs []webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
+	var out []webrtc.RTPCodecParameters
+	for _, pt := range md.MediaName.Formats {
+		name, fmtp := offeredCodec(md, pt)
+		n, err := strconv.ParseUint(pt, 10, 7)
+		if err != nil || !strings.EqualFold(name, "rtx") {
+			continue
+		}
+		apt, ok := strings.CutPrefix(strings.TrimSpace(fmtp), "apt=")
+		if !ok {
+			continue
+		}
+		for _, c := range codecs {
+			if strconv.Itoa(int(c.PayloadType)) == apt {
+				out = append(out, webrtc.RTPCodecParameters{
+					RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: c.ClockRate, SDPFmtpLine: "apt=" + apt},
+					PayloadType:        webrtc.PayloadType(n),
+				})
+				break
+			}
+		}
+	}
+	return out
 }
 
 // offeredCodec returns the encoding name and fmtp line of payload type pt.
@@ -140,7 +170,7 @@ func contains(cs []webrtc.RTPCodecParameters, c webrtc.RTPCodecParameters) bool 
 
 // subscriberCodecs is what a subscriber is offered for a track the publisher
 // sends in c: the edge's own entry for that codec (its payload type: the
-// publisher's may differ), and plain Opus after RED for subscribers without
+// publisher's may differ) with its RTX codec for video, and plain Opus after RED for subscribers without
 // RED (they get the primary encoding).
 func subscriberCodecs(c webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
 	audio, video := supportedCodecs()
@@ -148,6 +178,9 @@ func subscriberCodecs(c webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
 	for _, o := range append(audio, video...) {
 		if strings.EqualFold(o.MimeType, c.MimeType) && sameProfile(o.SDPFmtpLine, c.SDPFmtpLine) {
 			out = append(out, o)
+			if rtxPayloadType(o.PayloadType) != 0 {
+				out = append(out, rtxFor(o)) // the edge's retransmissions
+			}
 			break
 		}
 	}

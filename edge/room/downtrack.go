@@ -3,6 +3,8 @@ package room
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -42,7 +44,8 @@ type DownTrack struct {
 	wanted  int
 	scratch []simulcast.Layer
 
-	hdr rtp.Header // used by the subscriber's writer goroutine only
+	hdr    rtp.Header // used by whoever drains the subscriber's queue only
+	rtxSeq uint16     // the RTX stream's next sequence number (likewise)
 
 	// Sender-report state, written per packet by whoever sends (see send)
 	// and read by the subscriber's loop: the RTP timestamp of the newest
@@ -61,6 +64,11 @@ type binding struct {
 	ssrc      uint32
 	pt        uint8
 	clockRate uint32
+	// rtxSSRC and rtxPT are the subscriber's RTX stream (RFC 4588), 0
+	// when it did not negotiate one: retransmissions then go on the media
+	// stream.
+	rtxSSRC uint32
+	rtxPT   uint8
 	// redToOpus: the publisher sends RED (RFC 2198) but this subscriber
 	// negotiated plain Opus; only the primary encoding is sent.
 	redToOpus bool
@@ -71,7 +79,8 @@ func newDownTrack(t *PubTrack, sub *Participant, tag uint32) (*DownTrack, error)
 	if err != nil {
 		return nil, err
 	}
-	d := &DownTrack{track: t, sub: sub, tag: tag, streamID: t.owner.sid + "|" + t.sid, fwd: fwd, wanted: -2}
+	d := &DownTrack{track: t, sub: sub, tag: tag, streamID: t.owner.sid + "|" + t.sid, fwd: fwd, wanted: -2,
+		rtxSeq: uint16(rand.Uint32())} // RFC 3550 §5.1: a random first sequence number
 	d.req = simulcast.Request{Quality: livekit.VideoQuality_HIGH}
 	if t.simulcast {
 		if d.sel, err = simulcast.NewSelector(simulcast.SelectorConfig{}); err != nil {
@@ -98,7 +107,16 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.track.kind }
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	want := d.track.codec.Load()
 	bind := func(c webrtc.RTPCodecParameters, redToOpus bool) (webrtc.RTPCodecParameters, error) {
-		d.bound.Store(&binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), clockRate: c.ClockRate, redToOpus: redToOpus})
+		b := &binding{w: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), clockRate: c.ClockRate, redToOpus: redToOpus}
+		if rtx := uint32(ctx.SSRCRetransmission()); rtx != 0 {
+			apt := fmt.Sprintf("apt=%d", c.PayloadType)
+			for _, r := range ctx.CodecParameters() {
+				if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && r.SDPFmtpLine == apt {
+					b.rtxSSRC, b.rtxPT = rtx, uint8(r.PayloadType)
+				}
+			}
+		}
+		d.bound.Store(b)
 		d.sub.post(func() { d.sub.selectLayer(d, true) })
 		return c, nil
 	}
@@ -142,22 +160,32 @@ func fmtpMatch(a, b webrtc.RTPCodecParameters) bool {
 // send writes one rewritten packet from the subscriber's queue (whoever
 // drains it: see Participant.drain); now is the manager clock when the
 // drain began, the send time the sender reports map RTP time from. On the
-// edge's own SRTP path the packet goes into out when it is not nil. It
-// reports whether the packet was sent and on which path; the caller counts
-// them (a drain's worth at a time, not a shared counter per packet).
-func (d *DownTrack) send(pkt []byte, now int64, out *mmsg.Batch) (sent, direct bool) {
+// edge's own SRTP path the packet goes into out when it is not nil. A
+// retransmission goes on the subscriber's RTX stream when it has one
+// (toRTX). It reports whether the packet was sent and on which path; the
+// caller counts them (a drain's worth at a time, not a shared counter per
+// packet).
+func (d *DownTrack) send(it forward.Item, now int64, out *mmsg.Batch) (sent, direct bool) {
 	b := d.bound.Load()
+	pkt := it.Pkt
 	if b == nil || len(pkt) < rtpHeaderSize {
 		return false, false
 	}
 	m := d.sub.room.mgr
+	ssrc, pt := b.ssrc, b.pt
+	rtx := it.Resend && b.rtxSSRC != 0
+	if rtx {
+		if pkt, rtx = d.toRTX(pkt, b); rtx {
+			ssrc, pt = b.rtxSSRC, b.rtxPT
+		}
+	}
 	var octets int // payload octets, for the sender reports
 	if ds := d.sub.direct; ds != nil && !b.redToOpus && ds.Ready() {
 		// The edge's own SRTP path: the queue slot is the drain's, so the
 		// subscriber's payload type and SSRC are written into it in place;
 		// the encryption parses the header (into d.hdr) once.
-		pkt[1] = pkt[1]&0x80 | b.pt
-		binary.BigEndian.PutUint32(pkt[8:12], b.ssrc)
+		pkt[1] = pkt[1]&0x80 | pt
+		binary.BigEndian.PutUint32(pkt[8:12], ssrc)
 		if err := ds.WriteRTP(pkt, &d.hdr, out); err != nil {
 			m.metrics.packetsDropped.Inc()
 			return false, false
@@ -169,8 +197,8 @@ func (d *DownTrack) send(pkt []byte, now int64, out *mmsg.Batch) (sent, direct b
 		if err != nil {
 			return false, false
 		}
-		d.hdr.SSRC = b.ssrc
-		d.hdr.PayloadType = b.pt
+		d.hdr.SSRC = ssrc
+		d.hdr.PayloadType = pt
 		payload := pkt[n:]
 		if b.redToOpus {
 			if payload, err = primaryFromRED(payload); err != nil {
@@ -183,10 +211,43 @@ func (d *DownTrack) send(pkt []byte, now int64, out *mmsg.Batch) (sent, direct b
 		}
 		octets = len(payload)
 	}
+	if it.Resend {
+		m.metrics.retransmitted.Inc()
+	}
+	if rtx {
+		return true, direct // not part of the media stream's sender reports
+	}
 	d.srPackets.Add(1)
 	d.srOctets.Add(uint32(octets))
 	d.srLast.Store(uint64(d.hdr.Timestamp)<<32 | uint64(uint32(now/1000)))
 	return true, direct
+}
+
+// toRTX turns a retransmission, in place in its queue slot, into an RTX
+// packet (RFC 4588 §4): the original sequence number (OSN) moves to the
+// front of the payload and the packet takes the RTX stream's next sequence
+// number; timestamp and marker stay. It reports false, leaving pkt as it
+// was, when the slot has no room for the OSN (the packet then goes again
+// on the media stream). Only the drain holder calls it, so rtxSeq needs no
+// lock.
+func (d *DownTrack) toRTX(pkt []byte, b *binding) ([]byte, bool) {
+	hl := rtpHeaderSize + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 { // header extension (RFC 3550 §5.3.1)
+		if len(pkt) < hl+4 {
+			return pkt, false
+		}
+		hl += 4 + 4*int(binary.BigEndian.Uint16(pkt[hl+2:]))
+	}
+	n := len(pkt)
+	if hl > n || n+2 > cap(pkt) {
+		return pkt, false
+	}
+	pkt = pkt[:n+2]
+	copy(pkt[hl+2:], pkt[hl:n])
+	copy(pkt[hl:hl+2], pkt[2:4]) // OSN
+	binary.BigEndian.PutUint16(pkt[2:4], d.rtxSeq)
+	d.rtxSeq++
+	return pkt, true
 }
 
 // rtpHeaderSize is the fixed part of an RTP header (RFC 3550 §5.1).

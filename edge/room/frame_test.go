@@ -15,6 +15,7 @@ func TestFrameGrouping(t *testing.T) {
 	type in struct {
 		ts     uint32
 		marker bool
+		probe  bool // padding only
 	}
 	cases := []struct {
 		name  string
@@ -23,15 +24,17 @@ func TestFrameGrouping(t *testing.T) {
 		want  string // the fan-outs, each the payload bytes of its packets
 		left  int    // packets still collected at the end
 	}{
-		{"a frame goes out at its marker", true, []in{{1, false}, {1, false}, {1, true}}, "[[0 1 2]]", 0},
-		{"single-packet frames go out one by one", true, []in{{1, true}, {2, true}}, "[[0] [1]]", 0},
-		{"a new frame sends the unfinished one first", true, []in{{1, false}, {1, false}, {2, false}, {2, true}}, "[[0 1] [2 3]]", 0},
-		{"an unfinished frame waits", true, []in{{1, false}, {1, false}}, "[]", 2},
-		{"audio is never held", false, []in{{1, false}, {1, false}}, "[[0] [1]]", 0},
+		{"a frame goes out at its marker", true, []in{{ts: 1, marker: false}, {ts: 1, marker: false}, {ts: 1, marker: true}}, "[[0 1 2]]", 0},
+		{"single-packet frames go out one by one", true, []in{{ts: 1, marker: true}, {ts: 2, marker: true}}, "[[0] [1]]", 0},
+		{"a new frame sends the unfinished one first", true, []in{{ts: 1, marker: false}, {ts: 1, marker: false}, {ts: 2, marker: false}, {ts: 2, marker: true}}, "[[0 1] [2 3]]", 0},
+		{"an unfinished frame waits", true, []in{{ts: 1, marker: false}, {ts: 1, marker: false}}, "[]", 2},
+		{"audio is never held", false, []in{{ts: 1, marker: false}, {ts: 1, marker: false}}, "[[0] [1]]", 0},
+		{"a probe between frames goes at once", true, []in{{ts: 1, marker: true}, {ts: 1, probe: true}, {ts: 2, marker: false}}, "[[0] [1]]", 1},
+		{"a probe inside a frame keeps its place", true, []in{{ts: 1, marker: false}, {ts: 1, probe: true}, {ts: 1, marker: true}}, "[[0 1 2]]", 0},
 		{"a full buffer goes out", true, func() []in {
 			var p []in
 			for range maxFramePackets + 1 {
-				p = append(p, in{7, false})
+				p = append(p, in{ts: 7, marker: false})
 			}
 			return p
 		}(), "[[0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15]]", 1},
@@ -50,7 +53,11 @@ func TestFrameGrouping(t *testing.T) {
 			for i, p := range tc.pkts {
 				buf := f.next()
 				buf[0] = byte(i)
-				f.add(forward.Packet{Buf: buf[:1], Header: codec.Header{Timestamp: p.ts, Marker: p.marker}}, out)
+				h := codec.Header{Timestamp: p.ts, Marker: p.marker, PayloadEnd: 1}
+				if p.probe {
+					h.PayloadEnd = 0
+				}
+				f.add(forward.Packet{Buf: buf[:1], Header: h}, out)
 			}
 			if s := fmt.Sprint(got); s != tc.want {
 				t.Fatalf("fan-outs %s, want %s", s, tc.want)

@@ -16,7 +16,11 @@ type Metrics struct {
 	packetsDropped   prometheus.Counter
 	packetsDirect    prometheus.Counter
 	packetsMalformed prometheus.Counter
+	packetsDuplicate prometheus.Counter
+	paddingIn        prometheus.Counter
+	retransmitted    prometheus.Counter
 	pliSent          prometheus.Counter
+	nackSent         prometheus.Counter
 	dataIn           prometheus.Counter
 	dataDenied       prometheus.Counter
 	dataUndelivered  prometheus.Counter
@@ -40,7 +44,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		packetsDropped:   c("rtp_packets_dropped_total", "RTP packets that could not be written to a subscriber."),
 		packetsDirect:    c("rtp_packets_direct_total", "RTP packets forwarded to subscribers that the edge encrypted and sent itself rather than through pion's write path."),
 		packetsMalformed: c("rtp_packets_malformed_total", "Received RTP packets that did not parse."),
+		packetsDuplicate: c("rtp_packets_duplicate_total", "Received RTP packets dropped as duplicates of packets already forwarded (or too old to forward)."),
+		paddingIn:        c("rtp_padding_received_total", "Padding-only RTP packets (bandwidth probes) received from publishers; never forwarded."),
+		retransmitted:    c("rtp_packets_retransmitted_total", "RTP packets sent again to subscribers in answer to their NACKs."),
 		pliSent:          c("pli_sent_total", "Keyframe requests sent to publishers."),
+		nackSent:         c("nack_sent_total", "Sequence numbers publishers were asked to send again (Generic NACK)."),
 		dataIn:           c("data_packets_received_total", "Data packets received from participants."),
 		dataDenied:       c("data_packets_denied_total", "Data packets dropped for lack of canPublishData or for being malformed."),
 		dataUndelivered:  c("data_packets_undelivered_total", "Data packets for a participant whose data channel was not open or refused them."),
@@ -50,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.packetsIn, m.packetsOut, m.packetsDropped, m.packetsDirect,
-		m.packetsMalformed, m.pliSent, m.dataIn, m.dataDenied, m.dataUndelivered, m.signalErrors} {
+		m.packetsMalformed, m.packetsDuplicate, m.paddingIn, m.retransmitted, m.pliSent, m.nackSent, m.dataIn, m.dataDenied, m.dataUndelivered, m.signalErrors} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("room: metrics: %w", err)
 		}

@@ -555,15 +555,15 @@ func (p *Participant) drain(out *mmsg.Batch) {
 			// Sent from the queue's own slot: the holder of draining is the
 			// queue's single consumer, and producers never overwrite a slot
 			// before Advance.
-			pkt, tag, ok := p.queue.Front()
+			it, ok := p.queue.Front()
 			if !ok {
 				break
 			}
-			if last == nil || tag != lastTag {
-				last, lastTag = tags[tag], tag
+			if last == nil || it.Tag != lastTag {
+				last, lastTag = tags[it.Tag], it.Tag
 			}
 			if last != nil {
-				if ok, d := last.send(pkt, now, out); ok {
+				if ok, d := last.send(it, now, out); ok {
 					sent++
 					if d {
 						direct++

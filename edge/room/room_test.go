@@ -191,7 +191,7 @@ func (mp *mediaPath) forward(pkt []byte) {
 			if !ok {
 				break
 			}
-			mp.downs[i].send(mp.buf[:n], 0, nil)
+			mp.downs[i].send(forward.Item{Pkt: mp.buf[:n]}, 0, nil)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -17,6 +18,7 @@ import (
 	"github.com/spacecast/spacecast/edge/codec"
 	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/mmsg"
+	"github.com/spacecast/spacecast/edge/nack"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
@@ -62,8 +64,12 @@ type PubTrack struct {
 type layer struct {
 	track   *PubTrack
 	quality int
-	remote  *webrtc.TrackRemote
+	remote  rtpReader
 	ssrc    uint32
+	// nack asks the publisher for what this layer lost (video only; nil
+	// for audio); owned by the layer's reader, like due.
+	nack *nack.Requester
+	due  []uint16
 
 	// Reception statistics, written by the layer's reader only.
 	packets  atomic.Uint64
@@ -71,6 +77,13 @@ type layer struct {
 	lastAt   atomic.Int64 // arrival of the newest packet (manager clock)
 	started  bool
 	highest  uint32 // extended highest sequence number
+}
+
+// rtpReader is a received layer's stream (a *webrtc.TrackRemote), which
+// hands over RTX-repaired packets unwrapped, as if they had come late.
+type rtpReader interface {
+	Read(b []byte) (int, interceptor.Attributes, error)
+	SetReadDeadline(t time.Time) error
 }
 
 func newPubTrack(owner *Participant, info *livekit.TrackInfo, remote *webrtc.TrackRemote) (*PubTrack, error) {
@@ -274,6 +287,9 @@ func (l *layer) read(levelExt uint8) {
 			continue
 		}
 		l.count(pkt.Header.Seq, now)
+		if l.nack != nil {
+			l.requestLost(pkt.Header.Seq, now)
+		}
 		if levelExt != 0 {
 			if _, err := h.Unmarshal(buf[:n]); err == nil {
 				if e := h.GetExtension(levelExt); len(e) > 0 {
@@ -283,11 +299,21 @@ func (l *layer) read(levelExt uint8) {
 				}
 			}
 		}
-		if pkt.Header.PayloadLen() == 0 {
-			continue // padding only (bandwidth probe)
+		switch {
+		case pkt.Header.PayloadLen() == 0:
+			// Padding only, a bandwidth probe: the forwarders take its
+			// number out of their subscribers' sequence spaces (it must
+			// reach them, in order, or it would leave a hole).
+			m.metrics.paddingIn.Inc()
+		case !c.StoreParsed(buf[:n], pkt.Header.Seq, pkt.Header.Timestamp, pkt.Keyframe):
+			// Already forwarded (a retransmission that crossed its late
+			// original, a probe repeating a recent packet), or older than
+			// anything a subscriber could still use.
+			m.metrics.packetsDuplicate.Inc()
+			continue
+		default:
+			m.metrics.packetsIn.Inc()
 		}
-		m.metrics.packetsIn.Inc()
-		c.StoreParsed(buf[:n], pkt.Header.Seq, pkt.Header.Timestamp, pkt.Keyframe)
 		switch pending := f.add(pkt, out); {
 		case pending && !waiting:
 			_ = l.remote.SetReadDeadline(time.Now().Add(frameWait))
@@ -335,7 +361,10 @@ func (f *frame) add(pkt forward.Packet, out func([]forward.Packet)) (pending boo
 	}
 	f.pkts[f.n] = pkt
 	f.n++
-	if !f.group || pkt.Header.Marker || f.n == maxFramePackets {
+	// A probe between frames goes at once; one inside a frame keeps its
+	// place in it.
+	probe := f.n == 1 && pkt.Header.PayloadLen() == 0
+	if !f.group || pkt.Header.Marker || f.n == maxFramePackets || probe {
 		out(f.pkts[:f.n])
 		f.n = 0
 	}
@@ -380,6 +409,23 @@ func (l *layer) fanout(pkts []forward.Packet, batch *mmsg.Batch) {
 		batch.Send()
 	}
 	m.cfg.Batch.Release()
+}
+
+// requestLost records seq with the layer's NACK requester and sends the
+// publisher a Generic NACK (RFC 4585 §6.2.1) for what is due, or a keyframe
+// request when the gap is too large to repair (the layer's reader only).
+func (l *layer) requestLost(seq uint16, now int64) {
+	t := l.track
+	if l.nack.Received(seq, now) {
+		t.keyframe(l.quality, now, false)
+	}
+	due := l.nack.Due(now, l.due[:0])
+	if len(due) == 0 {
+		return
+	}
+	l.due = due
+	t.owner.writePublisherRTCP(&rtcp.TransportLayerNack{MediaSSRC: l.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(due)})
+	t.owner.room.mgr.metrics.nackSent.Add(float64(len(due)))
 }
 
 func (l *layer) count(seq uint16, now int64) {
