@@ -104,7 +104,10 @@ type Forwarder struct {
 	segs    [segHistory]segment
 	nsegs   int
 
-	lastOut     uint64 // extended outgoing seq of the newest forwarded packet
+	lastOut uint64 // extended outgoing seq of the newest forwarded packet
+	// sent has bit i set when lastOut-i was queued: a late packet is
+	// forwarded only once.
+	sent        uint64
 	lastSrcSeq  uint16
 	lastLayer   int8
 	lastSrcTS   uint32
@@ -230,6 +233,8 @@ func (f *Forwarder) Forward(p *Packet) Result {
 		return f.filter(res) // duplicate
 	} else if out, seg = f.placeLate(p.Header.Seq); seg == nil {
 		return f.filter(res) // belongs before this run of the layer
+	} else if f.wasSent(out) {
+		return f.filter(res) // a late duplicate (see CatchUp)
 	}
 	rw := rewrite{
 		pkt:      p.Buf,
@@ -244,7 +249,7 @@ func (f *Forwarder) Forward(p *Packet) Result {
 		f.mungeVP8(&rw, &p.VP8, seg)
 	}
 	if d > 0 {
-		f.lastOut = out
+		f.advance(out)
 		f.lastSrcSeq = p.Header.Seq
 		f.lastLayer = p.Layer
 		f.lastSrcTS = p.Header.Timestamp
@@ -269,6 +274,7 @@ func (f *Forwarder) Forward(p *Packet) Result {
 		res.Verdict = Dropped
 		return res
 	}
+	f.sent |= 1 << (f.lastOut - out)
 	f.stats.Packets++
 	f.stats.Bytes += uint64(n)
 	res.Verdict = Sent
@@ -279,6 +285,24 @@ func (f *Forwarder) filter(res Result) Result {
 	f.stats.Filtered++
 	res.Verdict = Filtered
 	return res
+}
+
+// advance moves the newest outgoing sequence number to out, keeping the
+// record of what was sent. Called with f.mu held.
+func (f *Forwarder) advance(out uint64) {
+	if shift := out - f.lastOut; shift < 64 {
+		f.sent <<= shift
+	} else {
+		f.sent = 0
+	}
+	f.lastOut = out
+}
+
+// wasSent reports whether outgoing sequence number out was queued already
+// (false beyond the 64 newest: those go again). Called with f.mu held.
+func (f *Forwarder) wasSent(out uint64) bool {
+	back := f.lastOut - out
+	return back < 64 && f.sent&(1<<back) != 0
 }
 
 // placeLate finds where a late packet (older than the newest forwarded) of
@@ -321,7 +345,7 @@ func (f *Forwarder) skipPadding(p *Packet, d int16, seg *segment) {
 		seg.srcStart = p.Header.Seq + 1 // nothing forwarded in seg yet
 		return
 	}
-	f.lastOut += uint64(d - 1) // the lost packets before the padding
+	f.advance(f.lastOut + uint64(d-1)) // the lost packets before the padding
 	next := *seg
 	next.srcStart = p.Header.Seq + 1
 	next.outStart = f.lastOut + 1
@@ -350,6 +374,7 @@ func (f *Forwarder) startSegment(p *Packet) {
 	if !f.started {
 		f.started = true
 		f.lastOut = extBase + uint64(p.Header.Seq) - 1
+		f.sent = 0
 		if p.HasVP8 {
 			f.lastPic = p.VP8.PictureID - 1
 			f.lastTl0 = p.VP8.TL0PicIdx - 1

@@ -68,8 +68,9 @@ type layer struct {
 	ssrc    uint32
 	// nack asks the publisher for what this layer lost (video only; nil
 	// for audio); owned by the layer's reader, like due.
-	nack *nack.Requester
-	due  []uint16
+	nack   *nack.Requester
+	due    []uint16
+	cached []byte // see scratch
 
 	// Reception statistics, written by the layer's reader only.
 	packets  atomic.Uint64
@@ -400,6 +401,12 @@ func (l *layer) fanout(pkts []forward.Packet, batch *mmsg.Batch) {
 			if res.KeyframeLayer >= 0 {
 				t.keyframe(int(res.KeyframeLayer), now, false)
 			}
+			if res.Switched {
+				// A new segment: send what came before its first packet
+				// although it follows it (the rest of this frame too,
+				// which the forwarder then takes as duplicates).
+				d.fwd.CatchUp(t.caches[l.quality], l.quality, pkts[i].Header.Seq, l.scratch(), now)
+			}
 		}
 		if sent {
 			d.sub.flush(batch) // the subscriber's share of the frame, back to back
@@ -426,6 +433,14 @@ func (l *layer) requestLost(seq uint16, now int64) {
 	l.due = due
 	t.owner.writePublisherRTCP(&rtcp.TransportLayerNack{MediaSSRC: l.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(due)})
 	t.owner.room.mgr.metrics.nackSent.Add(float64(len(due)))
+}
+
+// scratch is the reader's buffer for packets read back from the cache.
+func (l *layer) scratch() []byte {
+	if l.cached == nil {
+		l.cached = make([]byte, cache.DefaultMaxPacket)
+	}
+	return l.cached
 }
 
 func (l *layer) count(seq uint16, now int64) {
