@@ -71,7 +71,7 @@ func Example() {
 	}
 	now := int64(0)
 	l := sel.Select(layers, simulcast.Request{Quality: livekit.VideoQuality_HIGH}, 800_000, now)
-	if fw.SetTarget(l) && src.RequestKeyframe(l, now, true) {
+	if fw.SetTarget(l) && src.RequestKeyframe(l, now) {
 		fmt.Println("PLI to layer", l) // send a PLI to that layer's SSRC
 	}
 
@@ -85,7 +85,7 @@ func Example() {
 		}
 		caches[1].StoreParsed(pkt, p.Header.Seq, p.Header.Timestamp, p.Keyframe)
 		res := fw.Forward(&p)
-		if res.KeyframeLayer >= 0 && src.RequestKeyframe(int(res.KeyframeLayer), now, false) {
+		if res.KeyframeLayer >= 0 && src.RequestKeyframe(int(res.KeyframeLayer), now) {
 			fmt.Println("PLI to layer", res.KeyframeLayer)
 		}
 	}

@@ -147,7 +147,7 @@ func New(cfg Config) (*Forwarder, error) {
 // Source's are clamped. The switch happens at the next keyframe of that
 // layer; until then the current layer keeps flowing. It reports whether a
 // keyframe is needed: the caller should then call
-// Source.RequestKeyframe(layer, now, true).
+// Source.RequestKeyframe(layer, now).
 func (f *Forwarder) SetTarget(layer int) (needKeyframe bool) {
 	layer = min(max(layer, -1), f.src.nlayers-1)
 	f.target.Store(int32(layer))

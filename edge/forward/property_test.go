@@ -69,7 +69,7 @@ func churn(t *testing.T, seed uint64) {
 			// then lands before it, it is a hole the cache can fill.
 			early[srcKey{p.layer, p.seq}] = true
 		}
-		if res.KeyframeLayer >= 0 && r.src.RequestKeyframe(int(res.KeyframeLayer), p.arrival, false) {
+		if res.KeyframeLayer >= 0 && r.src.RequestKeyframe(int(res.KeyframeLayer), p.arrival) {
 			wantKey[res.KeyframeLayer] = true
 		}
 		for _, o := range r.drain() {
@@ -107,7 +107,7 @@ func churn(t *testing.T, seed uint64) {
 		if rng.IntN(60) == 0 {
 			if need := r.f.SetTarget(rng.IntN(4) - 1); need {
 				l := r.f.Target()
-				if r.src.RequestKeyframe(l, frame*33_333_333, true) {
+				if r.src.RequestKeyframe(l, frame*33_333_333) {
 					wantKey[l] = true
 				}
 			}

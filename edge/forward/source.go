@@ -13,11 +13,11 @@ import (
 // MaxLayers is the largest number of simulcast layers a Source carries.
 const MaxLayers = 4
 
-// Keyframe request defaults.
-const (
-	DefaultKeyframeInterval       = 500 * time.Millisecond
-	DefaultForcedKeyframeInterval = 100 * time.Millisecond
-)
+// DefaultKeyframeInterval is the least time between two keyframe requests
+// for one track: libwebrtc honours one request (PLI or FIR) per 300 ms for
+// a whole simulcast stream, and answers it with a keyframe on every layer,
+// so a request sooner than that is lost (kMinKeyframeSendIntervalMs).
+const DefaultKeyframeInterval = 300 * time.Millisecond
 
 // SourceConfig describes a published track. Zero values mean defaults.
 type SourceConfig struct {
@@ -25,12 +25,9 @@ type SourceConfig struct {
 	ClockRate uint32 // Hz; default 90000 for video, 48000 for audio
 	Layers    int    // simulcast layers, 1..MaxLayers; default 1
 	// KeyframeInterval is the least time between two keyframe requests
-	// (PLI/FIR) sent to the publisher for one layer, whatever the number of
-	// subscribers asking.
+	// (PLI/FIR) sent to the publisher for the track, whatever the number of
+	// subscribers and layers asking; default DefaultKeyframeInterval.
 	KeyframeInterval time.Duration
-	// ForcedKeyframeInterval is the same for forced requests (a subscriber
-	// switching layers or resuming), which may come sooner.
-	ForcedKeyframeInterval time.Duration
 	// RateWindow is the sliding window over which each layer's bitrate is
 	// measured; default simulcast.DefaultRateWindow.
 	RateWindow time.Duration
@@ -41,7 +38,7 @@ func (c SourceConfig) Validate() error {
 	if c.Layers < 0 || c.Layers > MaxLayers {
 		return fmt.Errorf("%w: layers %d not in [1, %d]", ErrConfig, c.Layers, MaxLayers)
 	}
-	if c.KeyframeInterval < 0 || c.ForcedKeyframeInterval < 0 || c.RateWindow < 0 {
+	if c.KeyframeInterval < 0 || c.RateWindow < 0 {
 		return fmt.Errorf("%w: negative interval", ErrConfig)
 	}
 	return nil
@@ -58,9 +55,8 @@ type sourceLayer struct {
 	bytes   atomic.Uint64
 	rate    *simulcast.Rate
 
-	lastKeyframeReq atomic.Int64 // arrival-clock nanoseconds + 1; 0 = never
-	keyframeReqs    atomic.Uint64
-	suppressed      atomic.Uint64
+	keyframeReqs atomic.Uint64
+	suppressed   atomic.Uint64
 }
 
 // Source is the shared, publisher-side state of one published track. All
@@ -70,7 +66,9 @@ type Source struct {
 	clockRate uint32
 	nlayers   int
 	kfEvery   int64
-	kfForced  int64
+	// lastKeyframeReq is when the last request went (the Parse clock's
+	// nanoseconds + 1; 0: never), for every layer.
+	lastKeyframeReq atomic.Int64
 
 	layers [MaxLayers]sourceLayer
 
@@ -95,15 +93,11 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 	if cfg.KeyframeInterval == 0 {
 		cfg.KeyframeInterval = DefaultKeyframeInterval
 	}
-	if cfg.ForcedKeyframeInterval == 0 {
-		cfg.ForcedKeyframeInterval = DefaultForcedKeyframeInterval
-	}
 	s := &Source{
 		kind:      cfg.Codec,
 		clockRate: cfg.ClockRate,
 		nlayers:   cfg.Layers,
 		kfEvery:   int64(cfg.KeyframeInterval),
-		kfForced:  int64(cfg.ForcedKeyframeInterval),
 	}
 	for i := range s.layers[:cfg.Layers] {
 		r, err := simulcast.NewRate(cfg.RateWindow)
@@ -229,25 +223,23 @@ func (s *Source) mapTimestamp(from int8, fromTS uint32, to int8, toTS uint32) (i
 
 // RequestKeyframe asks whether a keyframe request (PLI, RFC 4585 §6.3.1, or
 // FIR, RFC 5104 §4.3.1) should be sent to the publisher for layer now. It
-// reports true at most once per KeyframeInterval per layer (once per
-// ForcedKeyframeInterval when forced), however many subscribers ask; the
-// caller sends the request when it gets true. now is on the Parse clock.
-func (s *Source) RequestKeyframe(layer int, now int64, forced bool) bool {
+// reports true at most once per KeyframeInterval for the whole track,
+// however many subscribers and layers ask; the caller sends the request
+// when it gets true. A forwarder that still waits asks again with its next
+// packet, so a request refused now goes out once the interval has passed.
+// now is on the Parse clock.
+func (s *Source) RequestKeyframe(layer int, now int64) bool {
 	if layer < 0 || layer >= s.nlayers || !s.kind.IsVideo() {
 		return false
 	}
 	l := &s.layers[layer]
-	every := s.kfEvery
-	if forced {
-		every = s.kfForced
-	}
 	for {
-		last := l.lastKeyframeReq.Load()
-		if last != 0 && now+1-last < every {
+		last := s.lastKeyframeReq.Load()
+		if last != 0 && now+1-last < s.kfEvery {
 			l.suppressed.Add(1)
 			return false
 		}
-		if l.lastKeyframeReq.CompareAndSwap(last, now+1) {
+		if s.lastKeyframeReq.CompareAndSwap(last, now+1) {
 			l.keyframeReqs.Add(1)
 			return true
 		}

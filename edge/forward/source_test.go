@@ -11,26 +11,24 @@ import (
 func TestKeyframeRateLimit(t *testing.T) {
 	ms := int64(time.Millisecond)
 	type ask struct {
-		layer  int
-		at     int64
-		forced bool
-		want   bool
+		layer int
+		at    int64
+		want  bool
 	}
 	tests := []struct {
 		name  string
 		codec codec.Kind
 		asks  []ask
 	}{
-		{"first request passes", codec.VP8, []ask{{0, 0, false, true}}},
+		{"first request passes", codec.VP8, []ask{{0, 0, true}}},
 		{"collapsed within the interval", codec.VP8, []ask{
-			{0, 0, false, true}, {0, 10 * ms, false, false}, {0, 499 * ms, false, false}, {0, 500 * ms, false, true},
+			{0, 0, true}, {0, 10 * ms, false}, {0, 299 * ms, false}, {0, 300 * ms, true},
 		}},
-		{"layers are independent", codec.VP8, []ask{{0, 0, false, true}, {1, 1 * ms, false, true}, {1, 2 * ms, false, false}}},
-		{"forced requests use the shorter interval", codec.VP8, []ask{
-			{0, 0, false, true}, {0, 50 * ms, true, false}, {0, 100 * ms, true, true}, {0, 150 * ms, false, false},
-		}},
-		{"audio never asks", codec.Opus, []ask{{0, 0, false, false}, {0, 0, true, false}}},
-		{"unknown layer", codec.VP8, []ask{{7, 0, false, false}}},
+		// libwebrtc honours one request per 300 ms for all its simulcast
+		// layers and answers it on every layer.
+		{"one interval for all layers", codec.VP8, []ask{{0, 0, true}, {1, 1 * ms, false}, {1, 300 * ms, true}, {0, 301 * ms, false}}},
+		{"audio never asks", codec.Opus, []ask{{0, 0, false}}},
+		{"unknown layer", codec.VP8, []ask{{7, 0, false}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,7 +37,7 @@ func TestKeyframeRateLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, a := range tt.asks {
-				if got := src.RequestKeyframe(a.layer, a.at, a.forced); got != a.want {
+				if got := src.RequestKeyframe(a.layer, a.at); got != a.want {
 					t.Fatalf("ask %d: %v, want %v", i, got, a.want)
 				}
 			}
@@ -60,7 +58,7 @@ func TestKeyframeRequestsCollapse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if src.RequestKeyframe(0, 5*int64(time.Millisecond), false) {
+			if src.RequestKeyframe(0, 5*int64(time.Millisecond)) {
 				mu.Lock()
 				granted++
 				mu.Unlock()

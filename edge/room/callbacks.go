@@ -54,6 +54,21 @@ func (p *Participant) wireCallbacks() {
 			})
 		}
 	}
+	p.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		// Media written before DTLS is up is lost, the first keyframe
+		// with it: down tracks start (and ask for keyframes) only once
+		// the connection can carry them.
+		connected := s == webrtc.PeerConnectionStateConnected
+		p.post(func() {
+			was := p.subConnected
+			p.subConnected = connected
+			if connected && !was {
+				for _, d := range p.downs {
+					p.selectLayer(d, true)
+				}
+			}
+		})
+	})
 	p.pub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if s == webrtc.ICEConnectionStateConnected {
 			p.post(func() { p.setState(livekit.ParticipantInfo_ACTIVE) })
@@ -176,7 +191,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		p.room.mgr.cfg.Observer.TrackPublished(p.room.Proto(), p.Info(), t.Info())
 		p.log.Info("track published", "track", t.sid, "kind", remote.Kind().String(), "codec", remote.Codec().MimeType)
 	}
-	t.keyframe(l.quality, p.room.mgr.now(), true)
+	t.keyframe(l.quality, p.room.mgr.now())
 }
 
 // onData routes a data packet from p (pion's goroutine). The sender's

@@ -355,7 +355,7 @@ func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch [
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			d.track.keyframe(d.fwd.Current(), m.now(), false)
+			d.track.keyframe(d.fwd.Current(), m.now())
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
 			// The subscriber's receive-side estimate for the whole
 			// connection, from clients that did not negotiate

@@ -211,7 +211,7 @@ func (p *Participant) muteTrack(t *PubTrack, muted bool) {
 	p.setInfo(p.syncTracks)
 	if !muted {
 		for q := 0; q < maxLayers; q++ {
-			t.keyframe(q, p.room.mgr.now(), true)
+			t.keyframe(q, p.room.mgr.now())
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spacecast/spacecast/edge/cache"
 	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/signal"
@@ -101,6 +102,8 @@ type Participant struct {
 	leaving       bool
 	nextTag       uint32
 	subPrimary    bool // the subscriber connection is primary (carries data down)
+	subConnected  bool // the subscriber connection is up (DTLS too): media can flow
+	primeBuf      []byte
 }
 
 // directSender is the edge's own SRTP write path of a subscriber
@@ -601,7 +604,7 @@ func (p *Participant) setInline(on bool) {
 // the layers the publisher sends and their bitrates (loop only). bind is
 // true when the track was just negotiated.
 func (p *Participant) selectLayer(d *DownTrack, bind bool) {
-	if d.bound.Load() == nil {
+	if d.bound.Load() == nil || !p.subConnected {
 		return
 	}
 	now := p.room.mgr.now()
@@ -619,8 +622,31 @@ func (p *Participant) selectLayer(d *DownTrack, bind bool) {
 		d.track.setDemand(p.sid, wanted)
 	}
 	if layer != d.fwd.Target() || bind {
+		if bind && layer >= 0 && d.fwd.Current() < 0 && d.track.kind == webrtc.RTPCodecTypeVideo {
+			p.prime(d, layer, now)
+		}
 		if d.fwd.SetTarget(layer) {
-			d.track.keyframe(layer, now, true)
+			d.track.keyframe(layer, now)
+		}
+	}
+}
+
+// prime starts a down track that has sent nothing yet from the newest
+// keyframe in the packet cache of its layer or, failing that, of a lower
+// layer (it then switches up at the next keyframe of its own, which
+// selectLayer asks for): the subscriber sees a picture at once instead of
+// after the publisher's answer to a keyframe request. A keyframe too old
+// for the cache to replay from is no use (see forward.Forwarder.Prime).
+// Loop only.
+func (p *Participant) prime(d *DownTrack, layer int, now int64) {
+	if p.primeBuf == nil {
+		p.primeBuf = make([]byte, cache.DefaultMaxPacket)
+	}
+	for l := layer; l >= 0; l-- {
+		d.fwd.SetTarget(l)
+		if d.fwd.Prime(d.track.caches[:], p.primeBuf, now) > 0 {
+			p.flush(nil)
+			return
 		}
 	}
 }

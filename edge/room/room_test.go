@@ -299,7 +299,7 @@ func layeredSubscriber(t *testing.T) (*Participant, *DownTrack) {
 			_, _ = tr.src.Parse(pkt, q, now-int64(time.Second)+int64(i)*int64(time.Second)/30)
 		}
 	}
-	sub := &Participant{room: r, sid: "PA_sub", downs: map[string]*DownTrack{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	sub := &Participant{room: r, sid: "PA_sub", downs: map[string]*DownTrack{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), subConnected: true}
 	if sub.queue, err = forward.NewQueue(forward.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}

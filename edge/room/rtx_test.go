@@ -231,3 +231,58 @@ func payloadTypes(t *testing.T, s, name string) []string {
 	}
 	return out
 }
+
+// A new down track starts only once the subscriber's connection is up
+// (media written before DTLS is lost, the keyframe with it), and then at
+// once from the newest keyframe in the cache: its own layer's, else a lower
+// layer's, switching up at the next keyframe it asks for.
+func TestNewSubscriberStartsFromCachedKeyframe(t *testing.T) {
+	cacheKeyframe := func(tr *PubTrack, q int) {
+		for i := 0; i < 4; i++ {
+			pkt := vp8Packet(uint16(1000+i), uint32(9000+3000*i), i == 0)
+			p, err := tr.src.Parse(pkt, q, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.caches[q].StoreParsed(pkt, p.Header.Seq, p.Header.Timestamp, p.Keyframe)
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		cached    []int // layers with a keyframe in the cache
+		current   int   // the layer it starts on
+		sent      int
+		requested uint64 // keyframe requests for layer 2
+	}{
+		{"own layer cached", []int{0, 2}, 2, 4, 0},
+		{"a lower layer cached", []int{0}, 0, 4, 1},
+		{"nothing cached", nil, -1, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub, d := layeredSubscriber(t)
+			w := &discard{}
+			d.bound.Store(&binding{w: w, ssrc: 1, pt: 96})
+			sub.inline.Store(true)
+			sub.tags.Store(&map[uint32]*DownTrack{d.tag: d})
+			for _, q := range tc.cached {
+				cacheKeyframe(d.track, q)
+			}
+			sub.subConnected = false
+			sub.selectLayer(d, true)
+			if d.fwd.Target() != -1 || d.track.src.LayerStats(2, 0).KeyframeRequests != 0 {
+				t.Fatalf("started before the connection was up: target %d", d.fwd.Target())
+			}
+			sub.subConnected = true
+			sub.selectLayer(d, true)
+			if d.fwd.Current() != tc.current || d.fwd.Target() != 2 {
+				t.Fatalf("current layer %d, target %d; want %d, 2", d.fwd.Current(), d.fwd.Target(), tc.current)
+			}
+			if w.n != tc.sent {
+				t.Fatalf("%d packets sent at once, want %d", w.n, tc.sent)
+			}
+			if got := d.track.src.LayerStats(2, 0).KeyframeRequests; got != tc.requested {
+				t.Fatalf("%d keyframe requests for layer 2, want %d", got, tc.requested)
+			}
+		})
+	}
+}

@@ -177,8 +177,8 @@ func (t *PubTrack) close() { t.once.Do(func() { close(t.closed) }) }
 
 // keyframe asks the publisher for a keyframe on layer q; forward.Source
 // collapses the requests of all subscribers into one per interval.
-func (t *PubTrack) keyframe(q int, now int64, forced bool) {
-	if q < 0 || q >= maxLayers || !t.src.RequestKeyframe(q, now, forced) {
+func (t *PubTrack) keyframe(q int, now int64) {
+	if q < 0 || q >= maxLayers || !t.src.RequestKeyframe(q, now) {
 		return
 	}
 	l := t.layers[q].Load()
@@ -399,7 +399,7 @@ func (l *layer) fanout(pkts []forward.Packet, batch *mmsg.Batch) {
 				m.metrics.packetsDropped.Inc()
 			}
 			if res.KeyframeLayer >= 0 {
-				t.keyframe(int(res.KeyframeLayer), now, false)
+				t.keyframe(int(res.KeyframeLayer), now)
 			}
 			if res.Switched {
 				// A new segment: send what came before its first packet
@@ -424,7 +424,7 @@ func (l *layer) fanout(pkts []forward.Packet, batch *mmsg.Batch) {
 func (l *layer) requestLost(seq uint16, now int64) {
 	t := l.track
 	if l.nack.Received(seq, now) {
-		t.keyframe(l.quality, now, false)
+		t.keyframe(l.quality, now)
 	}
 	due := l.nack.Due(now, l.due[:0])
 	if len(due) == 0 {
