@@ -74,6 +74,10 @@ type RoomConfig struct {
 	// DepartureTimeout keeps a participant whose signalling dropped this long,
 	// so it can resume with the same sid.
 	DepartureTimeout time.Duration `yaml:"departureTimeout"`
+	// RemovalTTL is how long a moderator's removal made on this edge
+	// (RoomService) bars the removed identity's older credentials across
+	// the cluster: at least the control plane's sessionTTL.
+	RemovalTTL time.Duration `yaml:"removalTTL"`
 }
 
 // DefaultConfig is the configuration a file's values are applied over.
@@ -91,6 +95,7 @@ func DefaultConfig() Config {
 			MaxParticipants:  0,
 			EmptyTimeout:     5 * time.Minute,
 			DepartureTimeout: 20 * time.Second,
+			RemovalTTL:       4 * time.Hour,
 		},
 		TURNCredentialTTL:     24 * time.Hour,
 		MaxSignalMessageBytes: 256 << 10,
@@ -146,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if c.Room.DepartureTimeout <= 0 {
 		bad("room.departureTimeout must be > 0")
+	}
+	if c.Room.RemovalTTL <= 0 {
+		bad("room.removalTTL must be > 0")
 	}
 	for _, u := range c.TURNURLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {

@@ -47,6 +47,14 @@ type Deps struct {
 	// gossiped from the control plane). A revoked credential gets 403. It
 	// must answer quickly: it runs on every connection attempt.
 	Revoked func(room, identity string, issued time.Time) bool
+	// Revoke, when set, records a moderator's removal made on this edge
+	// (RoomService.RemoveParticipant: the room page's Remove) as the same
+	// cluster-wide revocation as a removal through the control plane's
+	// REST API: identity is barred from room for every credential issued
+	// at or before at (session, permanent link, user token, media token),
+	// on every replica and edge, until it is invited again. Nil: the
+	// removal holds on this edge only.
+	Revoke func(room, identity string, at time.Time) error
 }
 
 // Edge is one media edge.
@@ -62,6 +70,7 @@ type Edge struct {
 	tcp      net.Listener
 
 	revoked func(room, identity string, issued time.Time) bool
+	revoke  func(room, identity string, at time.Time) error
 
 	mu       sync.Mutex
 	closed   bool
@@ -111,7 +120,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: log, verifier: token.NewVerifier(deps.Cluster.APIKeys),
 		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
-		revoked: deps.Revoked, media: media,
+		revoked: deps.Revoked, revoke: deps.Revoke, media: media,
 	}
 	turnSecret := ""
 	if len(deps.Cluster.TURNSecrets) > 0 {

@@ -143,10 +143,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		defer node.Close() // after Run returned; closes the sockets if it never ran
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
-		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() }}); err != nil {
+		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() },
+			RemovalTTL: cfg.Edge.Room.RemovalTTL}); err != nil {
 			return err
 		}
-		deps.Observer, deps.Revoked = member, member.Revoked
+		deps.Observer, deps.Revoked, deps.Revoke = member, member.Revoked, member.Revoke
 		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
 			return err
 		}

@@ -185,11 +185,26 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 
 // Remove disconnects p with PARTICIPANT_REMOVED and keeps it out: only a
 // token issued after now lets the same identity back in.
-func (r *Room) Remove(p *Participant) {
+func (r *Room) Remove(p *Participant) { r.RemoveAt(p, time.Now()) }
+
+// RemoveAt is Remove with the removal's time: only a token issued after at
+// lets the same identity back in.
+func (r *Room) RemoveAt(p *Participant, at time.Time) {
 	r.mu.Lock()
-	r.removed[p.identity] = time.Now()
+	if cur, ok := r.removed[p.identity]; !ok || at.After(cur) {
+		r.removed[p.identity] = at
+	}
 	r.mu.Unlock()
 	p.Close(livekit.DisconnectReason_PARTICIPANT_REMOVED)
+}
+
+// Removed reports whether a moderator removed identity from this room
+// after a token issued at issued (zero: unknown, treated as older).
+func (r *Room) Removed(identity string, issued time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.removed[identity]
+	return ok && !issued.After(at)
 }
 
 // RemoveIssued removes the participant with this identity (as Remove) if
