@@ -34,6 +34,8 @@ type Config struct {
 	TURNURLs []string `yaml:"turnURLs"`
 	// TURNCredentialTTL is how long those credentials stay valid.
 	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"`
+	// HTTP bounds the signalling server's HTTP surface.
+	HTTP HTTPConfig `yaml:"http"`
 	// MaxSignalMessageBytes caps one signalling message.
 	MaxSignalMessageBytes int `yaml:"maxSignalMessageBytes"`
 	// Capacity is the most participants this edge takes over all its rooms
@@ -63,6 +65,23 @@ type RTCConfig struct {
 	// subscriber before new ones are dropped (and counted): a slow
 	// subscriber loses packets instead of slowing the room.
 	SubscriberQueue int `yaml:"subscriberQueue"`
+}
+
+// HTTPConfig is the `edge.http:` section: what one client may hold of the
+// signalling server.
+type HTTPConfig struct {
+	// ReadTimeout bounds reading a request, headers and body, on every
+	// route but the /rtc WebSocket (whose frames have their own deadline).
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds writing the answer on those routes.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes caps the request line and headers (the access token
+	// travels in the query): beyond it, 431.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// MaxBodyBytes caps a RoomService request body: beyond it, 413.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 }
 
 // RoomConfig is the `edge.room:` section.
@@ -96,6 +115,10 @@ func DefaultConfig() Config {
 			EmptyTimeout:     5 * time.Minute,
 			DepartureTimeout: 20 * time.Second,
 			RemovalTTL:       4 * time.Hour,
+		},
+		HTTP: HTTPConfig{
+			ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+			MaxHeaderBytes: 32 << 10, MaxBodyBytes: 1 << 20,
 		},
 		TURNCredentialTTL:     24 * time.Hour,
 		MaxSignalMessageBytes: 256 << 10,
@@ -162,6 +185,15 @@ func (c Config) Validate() error {
 	}
 	if len(c.TURNURLs) > 0 && c.TURNCredentialTTL <= 0 {
 		bad("turnCredentialTTL must be > 0")
+	}
+	if c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		bad("http.readTimeout, http.writeTimeout and http.idleTimeout must be > 0")
+	}
+	if c.HTTP.MaxHeaderBytes < 4096 {
+		bad("http.maxHeaderBytes must be at least 4096")
+	}
+	if c.HTTP.MaxBodyBytes < 4096 {
+		bad("http.maxBodyBytes must be at least 4096")
 	}
 	if c.MaxSignalMessageBytes < 4096 {
 		bad("maxSignalMessageBytes must be at least 4096")

@@ -38,6 +38,18 @@ func (e *Edge) roomService() http.Handler {
 			_ = twirp.WriteError(w, twirp.NewError(twirp.Unauthenticated, err.Error()))
 			return
 		}
+		// Nothing is read before the token is known to allow some
+		// RoomService call, and then at most MaxBodyBytes.
+		if !token.AnyService(g) {
+			_ = twirp.WriteError(w, twirpError(fmt.Errorf("%w: roomAdmin, roomList or roomCreate grant required", token.ErrForbidden)))
+			return
+		}
+		if max := e.cfg.HTTP.MaxBodyBytes; r.ContentLength > max {
+			writeTooLarge(w, max)
+			return
+		} else {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
 		// A moderator removed from the room (here or anywhere in the
 		// cluster) holds a token with roomAdmin that must no longer work:
 		// the same check as a join.
@@ -48,6 +60,15 @@ func (e *Edge) roomService() http.Handler {
 		ctx := context.WithValue(r.Context(), callerKey{}, caller{grants: g, issued: iat})
 		srv.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// writeTooLarge answers a body over max bytes: 413 with a Twirp error
+// body, so Twirp clients read the reason.
+func writeTooLarge(w http.ResponseWriter, max int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = fmt.Fprintf(w, `{"code":"resource_exhausted","msg":"request body over %d bytes"}`, max)
 }
 
 // callerRevoked reports whether the identity of a RoomService token was
