@@ -170,6 +170,9 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 			p.Detach(conn, err)
 			break
 		}
+		if !p.AllowSignal() {
+			continue // dropped and counted; a flood disconnects
+		}
 		if !p.Deliver(conn, req) {
 			conn.Close("participant closed")
 		}

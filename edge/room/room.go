@@ -358,11 +358,25 @@ func (r *Room) run() {
 			r.Close(livekit.DisconnectReason_ROOM_CLOSED)
 			continue
 		}
+		r.flushInfos()
 		if n%speakerEvery == 0 {
 			r.speakers()
 		}
 		if n%qualityEvery == 0 {
 			r.quality()
+		}
+	}
+}
+
+// flushInfos has every participant with a coalesced info broadcast due
+// send it (guard.go).
+func (r *Room) flushInfos() {
+	r.mu.Lock()
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	for _, p := range ps {
+		if p.guard.infoPending.Load() {
+			p.post(p.flushInfo)
 		}
 	}
 }
