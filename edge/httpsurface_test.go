@@ -99,4 +99,3 @@ func TestHTTPSurfaceBounded(t *testing.T) {
 		}
 	})
 }
-
