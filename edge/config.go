@@ -86,7 +86,9 @@ type HTTPConfig struct {
 
 // RoomConfig is the `edge.room:` section.
 type RoomConfig struct {
-	// MaxParticipants per room (0 = no limit).
+	// MaxParticipants per room unless the media token's room configuration
+	// sets the room's own (roomConfig.maxParticipants, which the control
+	// plane derives from the room's maxParticipants); 0 = no limit.
 	MaxParticipants int `yaml:"maxParticipants"`
 	// EmptyTimeout closes a room that has had nobody in it this long.
 	EmptyTimeout time.Duration `yaml:"emptyTimeout"`
@@ -111,7 +113,7 @@ func DefaultConfig() Config {
 			SubscriberQueue: 128,
 		},
 		Room: RoomConfig{
-			MaxParticipants:  0,
+			MaxParticipants:  1000,
 			EmptyTimeout:     5 * time.Minute,
 			DepartureTimeout: 20 * time.Second,
 			RemovalTTL:       4 * time.Hour,

@@ -38,6 +38,9 @@ type Room struct {
 	emptySince   time.Time
 	speaking     map[string]int       // participant sid → ticks left
 	removed      map[string]time.Time // identity → when a moderator removed it
+	// maxParticipants is the room's own limit, from the newest join token
+	// that carried one (0: the edge's default).
+	maxParticipants int
 
 	wg   sync.WaitGroup // participant loops
 	stop chan struct{}
@@ -120,10 +123,18 @@ func (r *Room) Proto() *livekit.Room {
 		Sid: r.sid, Name: r.name, Metadata: r.metadata,
 		EmptyTimeout:     uint32(r.mgr.cfg.EmptyTimeout / time.Second),
 		DepartureTimeout: uint32(r.mgr.cfg.DepartureTimeout / time.Second),
-		MaxParticipants:  uint32(r.mgr.cfg.MaxParticipants),
+		MaxParticipants:  uint32(r.limitLocked()),
 		CreationTime:     r.created.Unix(), CreationTimeMs: r.created.UnixMilli(),
 		NumParticipants: uint32(n), NumPublishers: uint32(pubs),
 	}
+}
+
+// limitLocked is the room's participant limit (0: none).
+func (r *Room) limitLocked() int {
+	if r.maxParticipants > 0 {
+		return r.maxParticipants
+	}
+	return r.mgr.cfg.MaxParticipants
 }
 
 // SetMetadata changes the room's metadata and tells everyone.
@@ -159,7 +170,14 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	if old != nil {
 		count--
 	}
-	if max := r.mgr.cfg.MaxParticipants; max > 0 && count >= max {
+	max := r.mgr.cfg.MaxParticipants
+	if jp.MaxParticipants > 0 {
+		max = jp.MaxParticipants
+		r.maxParticipants = jp.MaxParticipants
+	} else if r.maxParticipants > 0 {
+		max = r.maxParticipants
+	}
+	if max > 0 && count >= max {
 		r.mu.Unlock()
 		p.discard()
 		return nil, fmt.Errorf("%w: %d participants", ErrFull, count)
