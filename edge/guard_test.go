@@ -7,6 +7,7 @@ import (
 
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 )
@@ -287,6 +288,89 @@ func TestDataFloodAndServerKinds(t *testing.T) {
 	bob.expect("bob's pong", func(m *livekit.SignalResponse) bool {
 		if m.GetLeave() != nil {
 			t.Fatalf("bob disconnected: %v", m.GetLeave())
+		}
+		return m.GetPong() != 0
+	})
+}
+
+// TestTrackKindMatchesSource: camera and screen share are video,
+// microphone and screen-share audio are audio. An AddTrack whose type
+// contradicts its source is refused, and a track announced as audio whose
+// media is video is never published: in a room with camera publishing off,
+// a participant allowed the microphone cannot send video disguised as it.
+func TestTrackKindMatchesSource(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, fixtureOpts{registerer: reg})
+	micOnly := &auth.VideoGrant{RoomJoin: true, Room: "r", CanPublishSources: []string{"microphone"}}
+	mallory, _ := f.rawJoin("mallory", micOnly, nil)
+	bob, _ := f.rawJoin("bob", joinGrant("r"), nil)
+
+	for i, tt := range []struct {
+		name   string
+		typ    livekit.TrackType
+		source livekit.TrackSource
+	}{
+		{"video as microphone", livekit.TrackType_VIDEO, livekit.TrackSource_MICROPHONE},
+		{"audio as camera", livekit.TrackType_AUDIO, livekit.TrackSource_CAMERA},
+		{"audio as screen share", livekit.TrackType_AUDIO, livekit.TrackSource_SCREEN_SHARE},
+		{"video as screen-share audio", livekit.TrackType_VIDEO, livekit.TrackSource_SCREEN_SHARE_AUDIO},
+		{"data track", livekit.TrackType_DATA, livekit.TrackSource_MICROPHONE},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mallory.t = t
+			cid := "bad" + strings.Repeat("x", i)
+			if err := mallory.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: &livekit.AddTrackRequest{
+				Cid: cid, Type: tt.typ, Source: tt.source,
+			}}}); err != nil {
+				t.Fatal(err)
+			}
+			m := mallory.expect("the answer", func(m *livekit.SignalResponse) bool {
+				return m.GetTrackPublished().GetCid() == cid || m.GetRequestResponse().GetAddTrack().GetCid() == cid
+			})
+			if m.GetTrackPublished() != nil || m.GetRequestResponse().GetReason() != livekit.RequestResponse_INVALID_REQUEST {
+				t.Fatalf("answer %v, want INVALID_REQUEST", m)
+			}
+		})
+	}
+	mallory.t = t
+
+	// Announced as a microphone (allowed), sent as VP8 video.
+	if err := mallory.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_AddTrack{AddTrack: &livekit.AddTrackRequest{
+		Cid: "mic", Type: livekit.TrackType_AUDIO, Source: livekit.TrackSource_MICROPHONE,
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	mallory.expect("the microphone's TrackPublished", func(m *livekit.SignalResponse) bool { return m.GetTrackPublished().GetCid() == "mic" })
+	before := counter(reg, "spacecast_edge_signal_errors_total")
+	keyframe := []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}
+	mallory.publishRaw("mic", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, keyframe, 33*time.Millisecond)
+
+	// The edge gets the media (pion's OnTrack) and either publishes it or
+	// refuses it: wait for one of the two.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		p := f.edge.Rooms().Room("r").Participant("mallory")
+		if p == nil {
+			t.Fatal("mallory left")
+		}
+		if n := len(p.Info().Tracks); n > 0 {
+			t.Fatalf("video announced as a microphone was published: %v", p.Info().Tracks)
+		}
+		if counter(reg, "spacecast_edge_signal_errors_total") > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the edge neither published nor refused mallory's media")
+		}
+		time.Sleep(20 * time.Millisecond) // polling
+	}
+	// bob, subscribed to everything, is offered no track of mallory's.
+	if err := bob.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Ping{Ping: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	bob.expect("a pong", func(m *livekit.SignalResponse) bool {
+		if o := m.GetOffer(); o != nil && strings.Contains(o.Sdp, "m=video") {
+			t.Fatalf("bob was offered video: %s", o.Sdp)
 		}
 		return m.GetPong() != 0
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -226,4 +227,43 @@ func userPacket(t testing.TB, payload string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// publishRaw adds a local track of codec with track id cid to the
+// publisher connection, negotiates it (the answer and candidates are
+// applied by the reader) and writes samples until the test ends.
+func (p *rawPeer) publishRaw(cid string, codec webrtc.RTPCodecCapability, sample []byte, every time.Duration) {
+	p.t.Helper()
+	tr, err := webrtc.NewTrackLocalStaticSample(codec, cid, "stream-"+cid)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.pub.AddTrack(tr); err != nil {
+		p.t.Fatal(err)
+	}
+	o, err := p.pub.CreateOffer(nil)
+	if err == nil {
+		err = p.pub.SetLocalDescription(o)
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.send(&livekit.SignalRequest{Message: &livekit.SignalRequest_Offer{Offer: &livekit.SessionDescription{Type: "offer", Sdp: o.SDP}}}); err != nil {
+		p.t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = tr.WriteSample(media.Sample{Data: sample, Duration: every})
+			}
+		}
+	}()
+	p.t.Cleanup(func() { close(stop); <-done })
 }

@@ -128,6 +128,13 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			p.room.mgr.metrics.signalErrors.Inc()
 			return
 		}
+		if (info.Type == livekit.TrackType_VIDEO) != (remote.Kind() == webrtc.RTPCodecTypeVideo) {
+			// Announced as audio (say a microphone), sent as video: never read.
+			p.log.Warn("track refused: its media kind differs from the announced one", "msid", remote.ID(),
+				"announced", info.Type.String(), "kind", remote.Kind().String())
+			p.room.mgr.metrics.signalErrors.Inc()
+			return
+		}
 		delete(p.pending, cid)
 		info = proto.Clone(info).(*livekit.TrackInfo)
 		info.MimeType = remote.Codec().MimeType

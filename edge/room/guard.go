@@ -186,6 +186,20 @@ func allowedDataKind(v any, kind livekit.ParticipantInfo_Kind) bool {
 	return false
 }
 
+// kindMatchesSource reports whether a track of media type t may carry
+// source: camera and screen share are video, microphone and screen-share
+// audio are audio. A published track is held to the type it announced
+// (onTrack), so a grant for the microphone never carries video.
+func kindMatchesSource(t livekit.TrackType, source livekit.TrackSource) bool {
+	switch source {
+	case livekit.TrackSource_CAMERA, livekit.TrackSource_SCREEN_SHARE:
+		return t == livekit.TrackType_VIDEO
+	case livekit.TrackSource_MICROPHONE, livekit.TrackSource_SCREEN_SHARE_AUDIO:
+		return t == livekit.TrackType_AUDIO
+	}
+	return false
+}
+
 // setOwnInfo applies a participant's own update: it sees it at once, the
 // others through broadcastInfoSoon (loop only).
 func (p *Participant) setOwnInfo(f func(*livekit.ParticipantInfo)) {

@@ -146,6 +146,12 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) {
 			source = livekit.TrackSource_MICROPHONE
 		}
 	}
+	if !kindMatchesSource(req.Type, source) {
+		p.refuse(livekit.RequestResponse_INVALID_REQUEST, "a "+source.String()+" track cannot be "+req.Type.String(), func(r *livekit.RequestResponse) {
+			r.Request = &livekit.RequestResponse_AddTrack{AddTrack: req}
+		})
+		return
+	}
 	if p.hidden || !token.CanPublishSource(perm, source) {
 		p.refuse(livekit.RequestResponse_NOT_ALLOWED, "not allowed to publish "+source.String(), func(r *livekit.RequestResponse) {
 			r.Request = &livekit.RequestResponse_AddTrack{AddTrack: req}
