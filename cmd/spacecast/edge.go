@@ -97,6 +97,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if err := cfg.Cluster.Validate(); err != nil {
 		return err
 	}
+	if err := checkProduction(cfg.Cluster, cfg.Gossip); err != nil {
+		return err
+	}
 	var turnCfg turn.Config
 	if cfg.Turn.on() {
 		turnCfg = cfg.Turn.Config.WithDefaults()
