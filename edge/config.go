@@ -34,6 +34,8 @@ type Config struct {
 	TURNURLs []string `yaml:"turnURLs"`
 	// TURNCredentialTTL is how long those credentials stay valid.
 	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"`
+	// HTTP bounds the signalling server's HTTP surface.
+	HTTP HTTPConfig `yaml:"http"`
 	// MaxSignalMessageBytes caps one signalling message.
 	MaxSignalMessageBytes int `yaml:"maxSignalMessageBytes"`
 	// Capacity is the most participants this edge takes over all its rooms
@@ -65,15 +67,38 @@ type RTCConfig struct {
 	SubscriberQueue int `yaml:"subscriberQueue"`
 }
 
+// HTTPConfig is the `edge.http:` section: what one client may hold of the
+// signalling server.
+type HTTPConfig struct {
+	// ReadTimeout bounds reading a request, headers and body, on every
+	// route but the /rtc WebSocket (whose frames have their own deadline).
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds writing the answer on those routes.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// IdleTimeout closes a keep-alive connection idle this long.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes caps the request line and headers (the access token
+	// travels in the query): beyond it, 431.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// MaxBodyBytes caps a RoomService request body: beyond it, 413.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+}
+
 // RoomConfig is the `edge.room:` section.
 type RoomConfig struct {
-	// MaxParticipants per room (0 = no limit).
+	// MaxParticipants per room unless the media token's room configuration
+	// sets the room's own (roomConfig.maxParticipants, which the control
+	// plane derives from the room's maxParticipants); 0 = no limit.
 	MaxParticipants int `yaml:"maxParticipants"`
 	// EmptyTimeout closes a room that has had nobody in it this long.
 	EmptyTimeout time.Duration `yaml:"emptyTimeout"`
 	// DepartureTimeout keeps a participant whose signalling dropped this long,
 	// so it can resume with the same sid.
 	DepartureTimeout time.Duration `yaml:"departureTimeout"`
+	// RemovalTTL is how long a moderator's removal made on this edge
+	// (RoomService) bars the removed identity's older credentials across
+	// the cluster: at least the control plane's sessionTTL.
+	RemovalTTL time.Duration `yaml:"removalTTL"`
 }
 
 // DefaultConfig is the configuration a file's values are applied over.
@@ -88,9 +113,14 @@ func DefaultConfig() Config {
 			SubscriberQueue: 128,
 		},
 		Room: RoomConfig{
-			MaxParticipants:  0,
+			MaxParticipants:  1000,
 			EmptyTimeout:     5 * time.Minute,
 			DepartureTimeout: 20 * time.Second,
+			RemovalTTL:       4 * time.Hour,
+		},
+		HTTP: HTTPConfig{
+			ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+			MaxHeaderBytes: 32 << 10, MaxBodyBytes: 1 << 20,
 		},
 		TURNCredentialTTL:     24 * time.Hour,
 		MaxSignalMessageBytes: 256 << 10,
@@ -147,6 +177,9 @@ func (c Config) Validate() error {
 	if c.Room.DepartureTimeout <= 0 {
 		bad("room.departureTimeout must be > 0")
 	}
+	if c.Room.RemovalTTL <= 0 {
+		bad("room.removalTTL must be > 0")
+	}
 	for _, u := range c.TURNURLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") && !strings.HasPrefix(u, "stun:") {
 			bad("turnURLs: %q must start with turn:, turns: or stun:", u)
@@ -154,6 +187,15 @@ func (c Config) Validate() error {
 	}
 	if len(c.TURNURLs) > 0 && c.TURNCredentialTTL <= 0 {
 		bad("turnCredentialTTL must be > 0")
+	}
+	if c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		bad("http.readTimeout, http.writeTimeout and http.idleTimeout must be > 0")
+	}
+	if c.HTTP.MaxHeaderBytes < 4096 {
+		bad("http.maxHeaderBytes must be at least 4096")
+	}
+	if c.HTTP.MaxBodyBytes < 4096 {
+		bad("http.maxBodyBytes must be at least 4096")
 	}
 	if c.MaxSignalMessageBytes < 4096 {
 		bad("maxSignalMessageBytes must be at least 4096")

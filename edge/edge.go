@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/livekit"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -47,6 +48,14 @@ type Deps struct {
 	// gossiped from the control plane). A revoked credential gets 403. It
 	// must answer quickly: it runs on every connection attempt.
 	Revoked func(room, identity string, issued time.Time) bool
+	// Revoke, when set, records a moderator's removal made on this edge
+	// (RoomService.RemoveParticipant: the room page's Remove) as the same
+	// cluster-wide revocation as a removal through the control plane's
+	// REST API: identity is barred from room for every credential issued
+	// at or before at (session, permanent link, user token, media token),
+	// on every replica and edge, until it is invited again. Nil: the
+	// removal holds on this edge only.
+	Revoke func(room, identity string, at time.Time) error
 }
 
 // Edge is one media edge.
@@ -62,6 +71,7 @@ type Edge struct {
 	tcp      net.Listener
 
 	revoked func(room, identity string, issued time.Time) bool
+	revoke  func(room, identity string, at time.Time) error
 
 	mu       sync.Mutex
 	closed   bool
@@ -111,7 +121,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: log, verifier: token.NewVerifier(deps.Cluster.APIKeys),
 		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
-		revoked: deps.Revoked, media: media,
+		revoked: deps.Revoked, revoke: deps.Revoke, media: media,
 	}
 	turnSecret := ""
 	if len(deps.Cluster.TURNSecrets) > 0 {
@@ -134,7 +144,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	mux.HandleFunc("/rtc/v1/validate", e.serveV1)
 	mux.HandleFunc("/probe", serveProbe)
 	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
-	e.handler = cors(mux)
+	e.handler = cors(e.bounded(mux))
 	return e, nil
 }
 
@@ -152,6 +162,22 @@ func cors(next http.Handler) http.Handler {
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bounded gives every request but a WebSocket upgrade a deadline to read
+// its body and one to write its answer, so a client that trickles a body
+// or never reads holds nothing for long. (A WebSocket's frames have their
+// own deadlines, edge/signal.)
+func (e *Edge) bounded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !websocket.IsWebSocketUpgrade(r) {
+			rc := http.NewResponseController(w)
+			now := time.Now()
+			_ = rc.SetReadDeadline(now.Add(e.cfg.HTTP.ReadTimeout))
+			_ = rc.SetWriteDeadline(now.Add(e.cfg.HTTP.WriteTimeout))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -188,7 +214,9 @@ func (e *Edge) Rooms() *room.Manager { return e.rooms }
 
 // Serve serves Handler on ln until ctx ends.
 func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
-	if err := httpserve.Serve(ctx, ln, e.handler, 5*time.Second); err != nil {
+	lim := httpserve.Limits{IdleTimeout: e.cfg.HTTP.IdleTimeout, MaxHeaderBytes: e.cfg.HTTP.MaxHeaderBytes,
+		ReadHeaderTimeout: e.cfg.HTTP.ReadTimeout}
+	if err := httpserve.ServeLimited(ctx, ln, e.handler, 5*time.Second, lim); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
 	return nil

@@ -3,7 +3,9 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
@@ -19,23 +21,80 @@ import (
 // roomCreate, as LiveKit's server asks.
 type roomService struct{ e *Edge }
 
-type grantsKey struct{}
+type callerKey struct{}
+
+// caller is who makes a RoomService call: the token's grants and when it
+// was issued (zero: the token does not say).
+type caller struct {
+	grants *auth.ClaimGrants
+	issued time.Time
+}
 
 func (e *Edge) roomService() http.Handler {
 	srv := livekit.NewRoomServiceServer(roomService{e})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g, err := e.verifier.Verify(bearer(r))
+		g, iat, err := e.verifier.VerifyIssued(bearer(r))
 		if err != nil {
 			_ = twirp.WriteError(w, twirp.NewError(twirp.Unauthenticated, err.Error()))
 			return
 		}
-		srv.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantsKey{}, g)))
+		// Nothing is read before the token is known to allow some
+		// RoomService call, and then at most MaxBodyBytes.
+		if !token.AnyService(g) {
+			_ = twirp.WriteError(w, twirpError(fmt.Errorf("%w: roomAdmin, roomList or roomCreate grant required", token.ErrForbidden)))
+			return
+		}
+		if max := e.cfg.HTTP.MaxBodyBytes; r.ContentLength > max {
+			writeTooLarge(w, max)
+			return
+		} else {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+		// A moderator removed from the room (here or anywhere in the
+		// cluster) holds a token with roomAdmin that must no longer work:
+		// the same check as a join.
+		if e.callerRevoked(g, iat) {
+			_ = twirp.WriteError(w, twirpError(ErrRevoked))
+			return
+		}
+		ctx := context.WithValue(r.Context(), callerKey{}, caller{grants: g, issued: iat})
+		srv.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
+// writeTooLarge answers a body over max bytes: 413 with a Twirp error
+// body, so Twirp clients read the reason.
+func writeTooLarge(w http.ResponseWriter, max int64) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = fmt.Fprintf(w, `{"code":"resource_exhausted","msg":"request body over %d bytes"}`, max)
+}
+
+// callerRevoked reports whether the identity of a RoomService token was
+// removed from the token's room (or revoked cluster-wide) after the token
+// was issued.
+func (e *Edge) callerRevoked(g *auth.ClaimGrants, issued time.Time) bool {
+	if g == nil || g.Identity == "" {
+		return false
+	}
+	roomName := ""
+	if g.Video != nil {
+		roomName = g.Video.Room
+	}
+	if e.revoked != nil && e.revoked(roomName, g.Identity, issued) {
+		return true
+	}
+	if roomName == "" {
+		return false
+	}
+	r := e.rooms.Room(roomName)
+	return r != nil && r.Removed(g.Identity, issued)
+}
+
 func grants(ctx context.Context) *auth.ClaimGrants {
-	g, _ := ctx.Value(grantsKey{}).(*auth.ClaimGrants)
-	return g
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c.grants
 }
 
 // twirpError maps errors to Twirp codes: the one place that does.
@@ -43,7 +102,7 @@ func twirpError(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, token.ErrForbidden):
+	case errors.Is(err, token.ErrForbidden), errors.Is(err, ErrRevoked):
 		return twirp.NewError(twirp.PermissionDenied, err.Error())
 	case errors.Is(err, room.ErrNotFound):
 		return twirp.NewError(twirp.NotFound, err.Error())
@@ -131,15 +190,28 @@ func (s roomService) GetParticipant(ctx context.Context, req *livekit.RoomPartic
 }
 
 func (s roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.RemoveParticipantResponse, error) {
-	r, err := s.admin(ctx, req.Room)
-	if err != nil {
-		return nil, err
+	if err := token.Admin(grants(ctx), req.Room); err != nil {
+		return nil, twirpError(err)
+	}
+	// Recorded first, as the REST removal does: whether or not the
+	// participant is on this edge, the cluster bars its credentials and
+	// the edge that hosts it evicts it.
+	at := time.Now()
+	if s.e.revoke != nil && req.Identity != "" {
+		if err := s.e.revoke(req.Room, req.Identity, at); err != nil {
+			s.e.log.Error("removal not recorded", "room", req.Room, "participant", req.Identity, "error", err)
+			return nil, twirpError(fmt.Errorf("edge: record the removal: %w", err))
+		}
+	}
+	r := s.e.rooms.Room(req.Room)
+	if r == nil {
+		return nil, twirp.NewError(twirp.NotFound, "room "+req.Room+" not found on this edge")
 	}
 	p := r.Participant(req.Identity)
 	if p == nil {
 		return nil, twirp.NewError(twirp.NotFound, "participant "+req.Identity+" not found")
 	}
-	r.Remove(p)
+	r.RemoveAt(p, at)
 	select {
 	case <-p.Done():
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -170,6 +171,9 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 			p.Detach(conn, err)
 			break
 		}
+		if !p.AllowSignal() {
+			continue // dropped and counted; a flood disconnects
+		}
 		if !p.Deliver(conn, req) {
 			conn.Close("participant closed")
 		}
@@ -197,8 +201,13 @@ func joinParams(r *http.Request, g *auth.ClaimGrants, roomName string) room.Join
 	q := r.URL.Query()
 	proto, _ := strconv.Atoi(q.Get("protocol"))
 	perm := token.Permission(g)
+	maxParticipants := 0
+	if g.RoomConfig != nil {
+		maxParticipants = int(min(g.RoomConfig.MaxParticipants, math.MaxInt32))
+	}
 	return room.JoinParams{
-		Room: roomName, Identity: g.Identity, Name: g.Name, Metadata: g.Metadata,
+		MaxParticipants: maxParticipants,
+		Room:            roomName, Identity: g.Identity, Name: g.Name, Metadata: g.Metadata,
 		Attributes: g.Attributes, Permission: perm,
 		AutoSubscribe: boolParam(r, "auto_subscribe", true), Kind: g.GetParticipantKind(),
 		Client: &livekit.ClientInfo{

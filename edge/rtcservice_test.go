@@ -498,3 +498,45 @@ func TestCORSPreflight(t *testing.T) {
 		t.Fatalf("preflight: HTTP %d, headers %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// TestRoomMaxParticipantsFromToken: the room's own limit travels in the
+// media token's room configuration (the control plane's maxParticipants
+// room flag) and holds for every join of the room, whatever the edge's
+// default; the same identity still replaces rather than counts.
+func TestRoomMaxParticipantsFromToken(t *testing.T) {
+	f := newFixture(t, fixtureOpts{}) // the edge's default: 1000
+	key, secret := f.cluster.SigningSecret()
+	mint := func(identity string, max uint32) string {
+		at := auth.NewAccessToken(key, secret).SetIdentity(identity).SetValidFor(time.Minute).SetVideoGrant(joinGrant("small"))
+		if max > 0 {
+			at.SetRoomConfig(&livekit.RoomConfiguration{MaxParticipants: max})
+		}
+		tok, err := at.ToJWT()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, id := range []string{"alice", "bob"} {
+		if _, _, err := f.dial("protocol=16&access_token=" + mint(id, 2)); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		token string
+	}{
+		{"third with the room's limit", mint("carol", 2)},
+		{"third with a token that says nothing", mint("dave", 0)},
+	} {
+		if _, resp, err := f.dial("protocol=16&access_token=" + tt.token); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: %v; want HTTP 403", tt.name, err)
+		}
+	}
+	if _, _, err := f.dial("protocol=16&access_token=" + mint("alice", 2)); err != nil {
+		t.Fatalf("alice again (replacement): %v", err)
+	}
+	if got := f.edge.Rooms().Room("small").Proto().MaxParticipants; got != 2 {
+		t.Fatalf("room reports maxParticipants %d, want 2", got)
+	}
+}

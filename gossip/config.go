@@ -47,6 +47,14 @@ type Config struct {
 	// Profile is lan (one region), wan (across regions) or local (tests on
 	// one host).
 	Profile string `yaml:"profile"`
+	// URLAllowlist names the hosts members may advertise in their
+	// signalling, probe and TURN URLs: host names, "*.example.com" (any
+	// name under the domain), IP addresses or CIDR prefixes. A member
+	// advertising any other host is kept out of placement and moderation
+	// (its Member.MetaErr is ErrURLNotAllowed), and a node refuses to
+	// advertise one itself. Empty: any host (spacecast dev; production
+	// refuses to start without it).
+	URLAllowlist []string `yaml:"urlAllowlist"`
 	// LeaveOnStop makes Run announce a graceful leave when it stops, so the
 	// others drop the node at once instead of detecting a failure.
 	LeaveOnStop bool `yaml:"leaveOnStop"`
@@ -301,6 +309,9 @@ func (c Config) Validate() error {
 		if _, _, err := splitHostPort(s); err != nil {
 			return fmt.Errorf("%w: seeds[%d] %q: %w", ErrInvalid, i, s, err)
 		}
+	}
+	if _, err := newURLPolicy(c.URLAllowlist); err != nil {
+		return fmt.Errorf("%w: urlAllowlist: %w", ErrInvalid, err)
 	}
 	t, err := c.Effective()
 	if err != nil {

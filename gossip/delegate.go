@@ -108,12 +108,15 @@ type eventDelegate delegate
 
 var _ memberlist.EventDelegate = (*eventDelegate)(nil)
 
-func memberOf(mn *memberlist.Node) Member {
+func (n *Node) memberOf(mn *memberlist.Node) Member {
 	m := Member{State: StateAlive}
 	if a, ok := netip.AddrFromSlice(mn.Addr); ok {
 		m.Addr = netip.AddrPortFrom(a.Unmap(), mn.Port)
 	}
 	m.Meta, m.MetaErr = decodeMeta(mn.Meta)
+	if m.MetaErr == nil {
+		m.MetaErr = n.urls.check(m.Meta)
+	}
 	if m.MetaErr != nil || m.Meta.NodeID != mn.Name {
 		// Index by memberlist's name whatever the metadata says.
 		m.Meta.NodeID = mn.Name
@@ -124,7 +127,7 @@ func memberOf(mn *memberlist.Node) Member {
 // NotifyJoin implements memberlist.EventDelegate.
 func (e *eventDelegate) NotifyJoin(mn *memberlist.Node) {
 	n := e.n
-	m := memberOf(mn)
+	m := n.memberOf(mn)
 	n.mu.Lock()
 	n.fleet[mn.Name] = m
 	delete(n.failed, mn.Name)
@@ -142,7 +145,7 @@ func (e *eventDelegate) NotifyJoin(mn *memberlist.Node) {
 // NotifyUpdate implements memberlist.EventDelegate.
 func (e *eventDelegate) NotifyUpdate(mn *memberlist.Node) {
 	n := e.n
-	m := memberOf(mn)
+	m := n.memberOf(mn)
 	n.mu.Lock()
 	n.fleet[mn.Name] = m
 	n.mu.Unlock()
@@ -154,7 +157,7 @@ func (e *eventDelegate) NotifyUpdate(mn *memberlist.Node) {
 // retried by Run's reconnect.
 func (e *eventDelegate) NotifyLeave(mn *memberlist.Node) {
 	n := e.n
-	m := memberOf(mn)
+	m := n.memberOf(mn)
 	// memberlist does not say whether the node left or died (Node.State is
 	// not kept up to date): a graceful leaver set Leaving first.
 	kind := EventFail

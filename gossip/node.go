@@ -45,6 +45,7 @@ type Deps struct {
 // concurrent use.
 type Node struct {
 	cfg    Config
+	urls   *urlPolicy
 	timing Timing
 	log    *slog.Logger
 	deps   Deps
@@ -107,8 +108,13 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	urls, err := newURLPolicy(cfg.URLAllowlist)
+	if err != nil {
+		return nil, fmt.Errorf("%w: urlAllowlist: %w", ErrInvalid, err)
+	}
 	n := &Node{
 		cfg:      cfg,
+		urls:     urls,
 		timing:   t,
 		log:      deps.Logger.With("component", "gossip", "node", cfg.NodeID, "region", cfg.Region),
 		deps:     deps,
@@ -532,6 +538,10 @@ func (n *Node) UpdateMeta(m Meta) error {
 	next.ProbeURL = m.ProbeURL
 	next.MaxParticipants = m.MaxParticipants
 	next.Version = m.Version
+	if err := n.urls.check(next); err != nil {
+		n.mu.Unlock()
+		return err
+	}
 	if _, err := next.encode(); err != nil {
 		n.mu.Unlock()
 		return err

@@ -45,8 +45,12 @@ type Config struct {
 	// (default 10; RFC 8656 §7.2 486 Allocation Quota Reached beyond it).
 	UserQuota int `yaml:"userQuota"`
 	// BandwidthBytes caps each allocation's relayed bytes per second, both
-	// directions together (default 0: no cap). Excess packets are dropped.
+	// directions together (default DefaultBandwidthBytes; -1: no cap).
+	// Excess packets are dropped.
 	BandwidthBytes int64 `yaml:"bandwidthBytes"`
+	// MaxAllocations caps the allocations of the whole server (default
+	// DefaultMaxAllocations): beyond it, 486 Allocation Quota Reached.
+	MaxAllocations int `yaml:"maxAllocations"`
 	// MaxLifetime is the longest an allocation may live, refreshes included
 	// (default 12h; 0 in the file means the default).
 	MaxLifetime time.Duration `yaml:"maxLifetime"`
@@ -57,7 +61,9 @@ type Config struct {
 	// built-in ones (loopback, private, link-local, multicast, cloud metadata…).
 	Deny []string `yaml:"deny"`
 	// Allow opens ranges that the deny lists would refuse (tests allow
-	// 127.0.0.0/8). Allow wins over deny.
+	// 127.0.0.0/8). Allow wins over deny and over the host's own addresses.
+	// Without it, peers are the fleet's edge media addresses (SetPeers) and
+	// public addresses that are not this host's.
 	Allow []string `yaml:"allow"`
 
 	// Public host names or IPs put in ICE server URLs (default: none, the
@@ -67,14 +73,18 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultListen        = ":3478"
-	DefaultTLSListen     = ":5349"
-	DefaultRealm         = "spacecast"
-	DefaultUserQuota     = 10
-	DefaultMaxLifetime   = 12 * time.Hour
-	DefaultCredentialTTL = 12 * time.Hour
-	DefaultRelayPortMin  = 49152
-	DefaultRelayPortMax  = 65535
+	DefaultListen    = ":3478"
+	DefaultTLSListen = ":5349"
+	DefaultRealm     = "spacecast"
+	DefaultUserQuota = 10
+	// DefaultBandwidthBytes is 40 Mbit/s per allocation: a call's media,
+	// a few simulcast layers up or several videos down, with room to spare.
+	DefaultBandwidthBytes = 5 << 20
+	DefaultMaxAllocations = 10000
+	DefaultMaxLifetime    = 12 * time.Hour
+	DefaultCredentialTTL  = 12 * time.Hour
+	DefaultRelayPortMin   = 49152
+	DefaultRelayPortMax   = 65535
 	// TLSOff as TLSListen disables TURN over TLS.
 	TLSOff = "off"
 )
@@ -104,6 +114,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxLifetime == 0 {
 		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.BandwidthBytes == 0 {
+		c.BandwidthBytes = DefaultBandwidthBytes
+	}
+	if c.MaxAllocations == 0 {
+		c.MaxAllocations = DefaultMaxAllocations
 	}
 	if c.CredentialTTL == 0 {
 		c.CredentialTTL = DefaultCredentialTTL
@@ -151,8 +167,11 @@ func (c Config) Validate() error {
 	if c.UserQuota < 1 {
 		return bad("userQuota %d: want >= 1", c.UserQuota)
 	}
-	if c.BandwidthBytes < 0 {
-		return bad("bandwidthBytes %d: want >= 0", c.BandwidthBytes)
+	if c.BandwidthBytes < -1 || c.BandwidthBytes == 0 {
+		return bad("bandwidthBytes %d: want > 0, or -1 for no cap", c.BandwidthBytes)
+	}
+	if c.MaxAllocations < 1 {
+		return bad("maxAllocations %d: want >= 1", c.MaxAllocations)
 	}
 	if c.MaxLifetime < time.Second {
 		return bad("maxLifetime %v: want >= 1s", c.MaxLifetime)

@@ -59,6 +59,12 @@ type testServer struct {
 // SO_REUSEPORT, TCP, TLS with a self-signed certificate).
 func startServer(t testing.TB, mutate func(*Config), secrets ...string) *testServer {
 	t.Helper()
+	return startServerOpts(t, mutate, nil, secrets...)
+}
+
+// startServerOpts is startServer with server options.
+func startServerOpts(t testing.TB, mutate func(*Config), opts []Option, secrets ...string) *testServer {
+	t.Helper()
 	cfg := Config{
 		Listen:      "127.0.0.1:0",
 		TLSListen:   "127.0.0.1:0",
@@ -81,7 +87,7 @@ func startServer(t testing.TB, mutate func(*Config), secrets ...string) *testSer
 		t.Fatal(err)
 	}
 	g := &sentGuard{}
-	s, err := New(cfg, secrets, socks, withSendGuard(g.check))
+	s, err := New(cfg, secrets, socks, append([]Option{withSendGuard(g.check)}, opts...)...)
 	if err != nil {
 		socks.Close()
 		t.Fatal(err)

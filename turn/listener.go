@@ -161,7 +161,7 @@ func (s *Server) screen(b []byte, from netip.AddrPort, reply func([]byte)) bool 
 		return true
 	}
 	ip, ok := netip.AddrFromSlice(peer.IP)
-	if ok && s.policy.allowed(ip) {
+	if ok && s.peerAllowed(netip.AddrPortFrom(ip, uint16(peer.Port))) { //nolint:gosec // a STUN port
 		return true
 	}
 	s.m.refusedPeers.Add(1)

@@ -40,6 +40,7 @@ type Stats struct {
 type metrics struct {
 	allocations, permissions, channels atomic.Int64
 	authExpired, authForged, authBad   atomic.Uint64
+	authRevoked                        atomic.Uint64
 	refusedPeers, quotaRejections      atomic.Uint64
 
 	mu      sync.Mutex
@@ -83,7 +84,7 @@ func (m *metrics) stats() Stats {
 		ToClientPackets: sum.toClientPackets.Load(),
 		ToClientBytes:   sum.toClientBytes.Load(),
 		DroppedPackets:  sum.dropped.Load(),
-		AuthFailures:    m.authExpired.Load() + m.authForged.Load() + m.authBad.Load(),
+		AuthFailures:    m.authExpired.Load() + m.authForged.Load() + m.authBad.Load() + m.authRevoked.Load(),
 		RefusedPeers:    m.refusedPeers.Load(),
 		QuotaRejections: m.quotaRejections.Load(),
 	}
@@ -129,6 +130,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAuth, c.m.authExpired.Load(), "expired")
 	counter(descAuth, c.m.authForged.Load(), "forged")
 	counter(descAuth, c.m.authBad.Load(), "malformed")
+	counter(descAuth, c.m.authRevoked.Load(), "revoked")
 	counter(descRefused, s.RefusedPeers)
 	counter(descQuota, s.QuotaRejections)
 }

@@ -38,6 +38,13 @@ func TestPolicy(t *testing.T) {
 		{"v4-mapped loopback", nil, nil, "::ffff:127.0.0.1", false},
 		{"v4-mapped public", nil, nil, "::ffff:8.8.8.8", true},
 		{"nat64 of private", nil, nil, "64:ff9b::a00:1", false},
+		{"ipv4-compatible ::/96", nil, nil, "::808:808", false},
+		{"teredo", nil, nil, "2001:0:4136:e378:8000:63bf:3fff:fdd2", false},
+		{"documentation v4", nil, nil, "203.0.113.9", false},
+		{"documentation v6 (RFC 9637)", nil, nil, "3fff::1", false},
+		{"6to4 relay anycast", nil, nil, "192.88.99.1", false},
+		{"own address", nil, nil, "9.9.9.9", false},
+		{"own address allowed explicitly", []string{"9.9.9.9"}, nil, "9.9.9.9", true},
 		{"allow opens loopback", []string{"127.0.0.0/8"}, nil, "127.0.0.1", true},
 		{"allow opens v4-mapped loopback", []string{"127.0.0.0/8"}, nil, "::ffff:127.0.0.1", true},
 		{"allow leaves others closed", []string{"127.0.0.0/8"}, nil, "10.0.0.1", false},
@@ -47,7 +54,7 @@ func TestPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := newPolicy(tt.deny, tt.allow)
+			p, err := newPolicy(tt.deny, tt.allow, netip.MustParseAddr("9.9.9.9"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +88,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no relay ip with unspecified bind", func(c *Config) { c.RelayIP = "" }},
 		{"port range upside down", func(c *Config) { c.RelayPortMin, c.RelayPortMax = 60000, 50000 }},
 		{"negative quota", func(c *Config) { c.UserQuota = -1 }},
-		{"negative bandwidth", func(c *Config) { c.BandwidthBytes = -1 }},
+		{"negative bandwidth", func(c *Config) { c.BandwidthBytes = -2 }},
+		{"no allocations", func(c *Config) { c.MaxAllocations = -1 }},
 		{"tiny lifetime", func(c *Config) { c.MaxLifetime = time.Millisecond }},
 		{"tiny ttl", func(c *Config) { c.CredentialTTL = time.Second }},
 		{"bad deny", func(c *Config) { c.Deny = []string{"10.0.0.0/33"} }},

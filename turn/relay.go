@@ -70,7 +70,7 @@ func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	ap := ua.AddrPort()
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if !r.s.policy.allowed(ap.Addr()) {
+	if !r.s.peerAllowed(ap) {
 		r.s.m.refusedPeers.Add(1)
 		return 0, fmt.Errorf("%w: %v", ErrPeerDenied, addr)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pionturn "github.com/pion/turn/v5"
@@ -60,6 +61,18 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(s *Server) { s
 // WithClock replaces time.Now (tests).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
+// WithOwnAddrs adds addresses of this host that are not on its interfaces
+// (an edge's public nodeIPs behind 1:1 NAT): relays refuse them as peers,
+// as they refuse the interfaces' own.
+func WithOwnAddrs(addrs ...netip.Addr) Option {
+	return func(s *Server) { s.own = append(s.own, addrs...) }
+}
+
+// withInterfaceAddrs replaces the interfaces' addresses (tests).
+func withInterfaceAddrs(addrs ...netip.Addr) Option {
+	return func(s *Server) { s.ifaces = func() []netip.Addr { return addrs } }
+}
+
 // withSendGuard makes every packet to a peer ask ok first (tests: it keeps
 // test traffic on loopback even if the policy were broken).
 func withSendGuard(ok func(netip.AddrPort) bool) Option {
@@ -75,6 +88,9 @@ type Server struct {
 	now       func() time.Time
 	sendGuard func(netip.AddrPort) bool
 	policy    *policy
+	peers     atomic.Pointer[peers]
+	own       []netip.Addr
+	ifaces    func() []netip.Addr
 	keys      *keyring
 	m         *metrics
 	relayIP   netip.Addr
@@ -85,6 +101,8 @@ type Server struct {
 	mu       sync.Mutex
 	relays   map[netip.AddrPort]*relayConn
 	quota    map[string]int
+	total    int                     // allocations charged, all identities
+	revoked  map[string]revokedCreds // by identity
 	closed   bool
 	running  bool
 	rr       int
@@ -105,24 +123,39 @@ func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, 
 	if len(socks.UDP)+len(socks.TCP)+len(socks.TLS) == 0 {
 		return nil, ErrNoSockets
 	}
-	pol, err := newPolicy(cfg.Deny, cfg.Allow)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
 	s := &Server{
-		cfg:    cfg,
-		socks:  socks,
-		log:    slog.New(slog.DiscardHandler),
-		now:    time.Now,
-		policy: pol,
-		m:      newMetrics(),
-		relays: map[netip.AddrPort]*relayConn{},
-		quota:  map[string]int{},
-		stop:   make(chan struct{}),
+		cfg:     cfg,
+		socks:   socks,
+		log:     slog.New(slog.DiscardHandler),
+		now:     time.Now,
+		ifaces:  interfaceAddrs,
+		m:       newMetrics(),
+		relays:  map[netip.AddrPort]*relayConn{},
+		quota:   map[string]int{},
+		revoked: map[string]revokedCreds{},
+		stop:    make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	s.peers.Store(newPeers(nil))
+	own := append(append([]netip.Addr{}, s.own...), s.ifaces()...)
+	for _, a := range []string{cfg.RelayIP, cfg.RelayBind} {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			own = append(own, ip)
+		}
+	}
+	for _, c := range socks.UDP {
+		own = append(own, addrPortOf(c.LocalAddr()).Addr())
+	}
+	for _, l := range append(append([]net.Listener{}, socks.TCP...), socks.TLS...) {
+		own = append(own, addrPortOf(l.Addr()).Addr())
+	}
+	pol, err := newPolicy(cfg.Deny, cfg.Allow, own...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s.policy = pol
 	s.log = s.log.With("component", "turn")
 	s.keys = newKeyring(secrets, s.now)
 	if cfg.RelayIP != "" {
@@ -311,20 +344,23 @@ func (s *Server) relayFor(a net.Addr) *relayConn {
 	return s.relays[k]
 }
 
-// reserve charges one allocation to identity, within the quota.
+// reserve charges one allocation to identity, within its quota and the
+// server's.
 func (s *Server) reserve(identity string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.quota[identity] >= s.cfg.UserQuota {
+	if s.quota[identity] >= s.cfg.UserQuota || s.total >= s.cfg.MaxAllocations {
 		return false
 	}
 	s.quota[identity]++
+	s.total++
 	return true
 }
 
 func (s *Server) release(identity string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.total--
 	if s.quota[identity] <= 1 {
 		delete(s.quota, identity)
 		return
@@ -333,10 +369,11 @@ func (s *Server) release(identity string) {
 }
 
 // quotaOK is pion's QuotaHandler: 486 Allocation Quota Reached (RFC 8656
-// §7.2 step 7) once the identity holds UserQuota allocations.
+// §7.2 step 7) once the identity holds UserQuota allocations, or the
+// server MaxAllocations.
 func (s *Server) quotaOK(identity, _ string, _ net.Addr) bool {
 	s.mu.Lock()
-	ok := s.quota[identity] < s.cfg.UserQuota
+	ok := s.quota[identity] < s.cfg.UserQuota && s.total < s.cfg.MaxAllocations
 	s.mu.Unlock()
 	if !ok {
 		s.m.quotaRejections.Add(1)
@@ -348,24 +385,67 @@ func (s *Server) quotaOK(identity, _ string, _ net.Addr) bool {
 // denied peer (RFC 8656 §10.2).
 func (s *Server) permit(_ net.Addr, peer net.IP) bool {
 	ip, ok := netip.AddrFromSlice(peer)
-	if ok && s.policy.allowed(ip) {
+	if ok && s.ipAllowed(ip) {
 		return true
 	}
 	s.m.refusedPeers.Add(1)
 	return false
 }
 
+// SetPeers sets the media addresses of the fleet's edges (an edge's
+// embedded TURN server learns them from gossip, its own included): a relay
+// reaches exactly these endpoints even on private or own addresses, where
+// it reaches nothing else. Safe for concurrent use.
+func (s *Server) SetPeers(addrs []netip.AddrPort) { s.peers.Store(newPeers(addrs)) }
+
+// ipAllowed decides a permission (per IP, RFC 8656 §9).
+func (s *Server) ipAllowed(ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
+	if _, edge := s.peers.Load().ips[ip]; edge {
+		return true
+	}
+	return s.policy.allowed(ip)
+}
+
+// peerAllowed decides a channel bind and every send: a fleet edge's media
+// endpoint, or an address the policy allows.
+func (s *Server) peerAllowed(ap netip.AddrPort) bool {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
+	if _, edge := s.peers.Load().addrs[ap]; edge {
+		return true
+	}
+	return s.policy.allowed(ap.Addr())
+}
+
+// interfaceAddrs lists the addresses of this host's interfaces.
+func interfaceAddrs() []netip.Addr {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	out := make([]netip.Addr, 0, len(as))
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
+}
+
 // authenticate is pion's AuthHandler for TURN REST credentials. The key it
 // returns is the one screen found for this username; pion checks the
 // message with it.
 func (s *Server) authenticate(ra *pionturn.RequestAttributes) (string, []byte, bool) {
-	identity, _, err := s.keys.check(ra.Username)
+	identity, expiry, err := s.keys.check(ra.Username)
 	switch {
 	case errors.Is(err, ErrExpired):
 		s.m.authExpired.Add(1)
 		return "", nil, false
 	case err != nil:
 		s.m.authBad.Add(1)
+		return "", nil, false
+	case s.credentialRevoked(identity, expiry):
+		s.m.authRevoked.Add(1)
 		return "", nil, false
 	}
 	return identity, s.keys.key(ra.Username, ra.Realm), true
@@ -408,7 +488,7 @@ func (s *Server) events() pionturn.EventHandler {
 				return
 			}
 			client, p := addrPortOf(src), addrPortOf(peer)
-			if !s.policy.allowed(p.Addr()) {
+			if !s.peerAllowed(p) {
 				return // pion asked us first; never route to a denied peer
 			}
 			r.addChannel(client, p, ch)

@@ -107,6 +107,9 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err := cfg.Cluster.Validate(); err != nil {
 		return err
 	}
+	if err := checkProduction(cfg.Cluster, cfg.Gossip); err != nil {
+		return err
+	}
 	if err := cfg.Controlplane.Validate(); err != nil {
 		return err
 	}

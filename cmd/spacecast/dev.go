@@ -170,13 +170,17 @@ func runDev(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ed, err := edge.New(edgeCfg, edge.Deps{Logger: log, Cluster: cl, Registerer: reg, UDP: l.rtc, Signal: l.edge, Observer: hooks.reporter})
+	cpCfg := controlplane.DefaultConfig()
+	// Removals made on the edge (the room page's Remove) and through REST
+	// bar the same credentials on both sides.
+	removals := newDevRemovals(cpCfg.SessionTTL, 100_000)
+	ed, err := edge.New(edgeCfg, edge.Deps{Logger: log, Cluster: cl, Registerer: reg, UDP: l.rtc, Signal: l.edge, Observer: hooks.reporter,
+		Revoked: removals.revoked, Revoke: removals.RevokeParticipant})
 	if err != nil {
 		return err
 	}
 	l.rtc, l.edge = nil, nil // owned by the edge now
 
-	cpCfg := controlplane.DefaultConfig()
 	cpCfg.Listen = l.api.Addr().String()
 	cpCfg.PublicURL = apiURL
 	page, err := web.New(web.Deps{Store: st, Logger: log})
@@ -184,7 +188,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	cp, err := controlplane.New(cpCfg, controlplane.Deps{
-		Store: st, Logger: log, Cluster: cl, Page: page.Handler(), Internal: hooks.internal.Serve,
+		Store: st, Logger: log, Cluster: cl, Page: page.Handler(), Internal: hooks.internal.Serve, Revocations: removals,
 		Placer: placement.Static{Edge: placement.Placement{
 			NodeID: edgeCfg.NodeID, Region: edgeCfg.Region, SignalURL: edgeURL, TURNURLs: turnURLs,
 		}},

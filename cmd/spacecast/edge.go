@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -97,6 +98,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if err := cfg.Cluster.Validate(); err != nil {
 		return err
 	}
+	if err := checkProduction(cfg.Cluster, cfg.Gossip); err != nil {
+		return err
+	}
 	var turnCfg turn.Config
 	if cfg.Turn.on() {
 		turnCfg = cfg.Turn.Config.WithDefaults()
@@ -127,10 +131,20 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" {
 			log.Warn("no certFile/keyFile: TURN over TLS uses a self-signed certificate (development only)", "component", "turn")
 		}
-		if ts, err = turn.New(turnCfg, cfg.Cluster.TURNSecrets, s.turn, turn.WithLogger(log), turn.WithRegisterer(reg)); err != nil {
+		var nodeIPs []netip.Addr
+		for _, a := range cfg.Edge.RTC.NodeIPs {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				nodeIPs = append(nodeIPs, ip)
+			}
+		}
+		if ts, err = turn.New(turnCfg, cfg.Cluster.TURNSecrets, s.turn, turn.WithLogger(log), turn.WithRegisterer(reg),
+			turn.WithOwnAddrs(nodeIPs...)); err != nil {
 			return err
 		}
 		s.turn = turn.Sockets{}
+		// The relay reaches this edge's media ports, and only those, on
+		// the host's own addresses.
+		ts.SetPeers(mediaEndpoints(cfg.Edge, s.udp, s.tcp))
 	}
 	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
@@ -143,12 +157,29 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		defer node.Close() // after Run returned; closes the sockets if it never ran
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
-		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() }}); err != nil {
+		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() },
+			RemovalTTL: cfg.Edge.Room.RemovalTTL}); err != nil {
 			return err
 		}
-		deps.Observer, deps.Revoked = member, member.Revoked
+		deps.Observer, deps.Revoked, deps.Revoke = member, member.Revoked, member.Revoke
 		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
 			return err
+		}
+		if ts != nil {
+			// A removal stops the removed participant's TURN credentials
+			// and closes its relays.
+			unsub := node.Subscribe(func(ev gossip.Event) {
+				r := ev.Revocation
+				if ev.Kind != gossip.EventRevoke || (r.Kind != gossip.RevokeParticipant && r.Kind != gossip.RevokeUser) {
+					return
+				}
+				before := r.IssuedBefore
+				if before.IsZero() {
+					before = r.Until
+				}
+				ts.Revoke(r.Subject, before, r.Until)
+			})
+			defer unsub()
 		}
 	}
 	var rep *report.Reporter
@@ -252,6 +283,46 @@ func drainEdge(ctx context.Context, ed *edge.Edge, member *fleet.Member, cfg edg
 		return
 	}
 	log.Warn("drain timeout: disconnecting the participants still here", "participants", ed.Participants())
+}
+
+// mediaEndpoints are the addresses and ports clients reach this edge's
+// media at (its ICE host candidates): the node IPs, else the bound
+// address, else every interface address, with the UDP and TCP ports.
+func mediaEndpoints(cfg edge.Config, udp net.PacketConn, tcp net.Listener) []netip.AddrPort {
+	var ips []netip.Addr
+	for _, a := range cfg.RTC.NodeIPs {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			ips = append(ips, ip)
+		}
+	}
+	if ip, err := netip.ParseAddr(cfg.RTC.BindIP); err == nil && !ip.IsUnspecified() {
+		ips = append(ips, ip)
+	}
+	if len(ips) == 0 {
+		if as, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range as {
+				if p, err := netip.ParsePrefix(a.String()); err == nil {
+					ips = append(ips, p.Addr())
+				}
+			}
+		}
+	}
+	var ports []uint16
+	if a, ok := udp.LocalAddr().(*net.UDPAddr); ok {
+		ports = append(ports, uint16(a.Port)) //nolint:gosec // a port
+	}
+	if tcp != nil {
+		if a, ok := tcp.Addr().(*net.TCPAddr); ok {
+			ports = append(ports, uint16(a.Port)) //nolint:gosec // a port
+		}
+	}
+	var out []netip.AddrPort
+	for _, ip := range ips {
+		for _, p := range ports {
+			out = append(out, netip.AddrPortFrom(ip.Unmap(), p))
+		}
+	}
+	return out
 }
 
 // edgeMeta is what the edge tells the fleet about itself.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,18 @@ import (
 // cluster: it names the node or gives seeds. Without it the process runs
 // alone (one edge, or a control plane with a static edge).
 func gossipEnabled(g gossip.Config) bool { return g.NodeID != "" || len(g.Seeds) > 0 }
+
+// checkProduction refuses what a process outside `spacecast dev` must not
+// start with: deploy/'s placeholder secrets, gossip without encryption and
+// a gossip member whose advertised URLs nobody checks.
+func checkProduction(cl cluster.Config, g gossip.Config) error {
+	on := gossipEnabled(g)
+	err := cl.CheckProduction(on)
+	if on && len(g.URLAllowlist) == 0 {
+		err = errors.Join(err, fmt.Errorf("%w: gossip.urlAllowlist is required: the hosts edges may advertise in signalling and TURN URLs", cluster.ErrUnsafe))
+	}
+	return err
+}
 
 // startGossip binds the gossip port and builds the node (it does not run
 // it). The keyring comes from the cluster section (SPACECAST_GOSSIP_KEYS).

@@ -126,5 +126,8 @@ func turnSecrets(path string, getenv func(string) string) ([]string, error) {
 			return nil, fmt.Errorf("%w: turnSecrets[%d]: at least 16 characters", cluster.ErrInvalid, i)
 		}
 	}
+	if err := (cluster.Config{TURNSecrets: f.Cluster.TURNSecrets}).CheckProduction(false); err != nil {
+		return nil, err
+	}
 	return f.Cluster.TURNSecrets, nil
 }

@@ -24,6 +24,7 @@ type Node interface {
 	SetLoad(l gossip.Load)
 	SetDraining(draining bool)
 	RevokedIssued(room, identity, tokenID string, issued time.Time) bool
+	Revoke(r gossip.Revocation) error
 	Subscribe(fn func(gossip.Event)) (unsubscribe func())
 }
 
@@ -46,7 +47,15 @@ type Deps struct {
 	// room "" means every room, a zero issuedBefore every token. Nil: a
 	// revocation only stops new connections.
 	Evict func(room, identity string, issuedBefore time.Time) int
+	// RemovalTTL is how long a moderator's removal made on this edge bars
+	// the removed participant's older credentials: the lifetime of the
+	// longest one it must stop, the control plane's session TTL (default
+	// DefaultRemovalTTL, the control plane's default sessionTTL).
+	RemovalTTL time.Duration
 }
+
+// DefaultRemovalTTL is the control plane's default session TTL.
+const DefaultRemovalTTL = 4 * time.Hour
 
 // Member connects one edge to the cluster. Its observer methods never
 // block (see room.Observer); Run does the gossip work.
@@ -58,6 +67,7 @@ type Member struct {
 	cpu      func() float64
 	evict    func(room, identity string, issuedBefore time.Time) int
 	bytesOut func() uint64
+	ttl      time.Duration
 	kick     chan struct{}
 
 	lastBytes uint64    // Run's goroutine only
@@ -86,7 +96,11 @@ func New(deps Deps) (*Member, error) {
 	}
 	m := &Member{
 		node: deps.Node, log: log.With("component", "fleet"), interval: deps.LoadInterval, cpu: deps.CPU, evict: deps.Evict, bytesOut: deps.BytesOut,
+		ttl:  deps.RemovalTTL,
 		kick: make(chan struct{}, 1), rooms: map[string]*hosted{}, dirty: map[string]struct{}{},
+	}
+	if m.ttl <= 0 {
+		m.ttl = DefaultRemovalTTL
 	}
 	if m.interval <= 0 {
 		m.interval = 2 * time.Second
@@ -100,6 +114,16 @@ func New(deps Deps) (*Member, error) {
 // Revoked answers the edge's revocation check (edge.Deps.Revoked).
 func (m *Member) Revoked(room, identity string, issued time.Time) bool {
 	return m.node.RevokedIssued(room, identity, "", issued)
+}
+
+// Revoke implements edge.Deps.Revoke: a moderator's removal on this edge
+// becomes the same gossiped revocation as a removal through the control
+// plane (controlplane/fleet), bounded by the removal time.
+func (m *Member) Revoke(room, identity string, at time.Time) error {
+	return m.node.Revoke(gossip.Revocation{
+		Kind: gossip.RevokeParticipant, Room: room, Subject: identity,
+		Until: at.Add(m.ttl), IssuedBefore: at,
+	})
 }
 
 // SetDraining advertises that the edge takes no new participants.

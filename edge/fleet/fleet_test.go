@@ -37,6 +37,13 @@ func (f *fakeNode) RevokedIssued(_, identity, _ string, issued time.Time) bool {
 	return ok && !issued.After(b)
 }
 
+func (f *fakeNode) Revoke(r gossip.Revocation) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revoked[r.Subject] = r.IssuedBefore
+	return nil
+}
+
 func (f *fakeNode) Subscribe(fn func(gossip.Event)) func() {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -145,6 +145,13 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			p.room.mgr.metrics.signalErrors.Inc()
 			return
 		}
+		if (info.Type == livekit.TrackType_VIDEO) != (remote.Kind() == webrtc.RTPCodecTypeVideo) {
+			// Announced as audio (say a microphone), sent as video: never read.
+			p.log.Warn("track refused: its media kind differs from the announced one", "msid", remote.ID(),
+				"announced", info.Type.String(), "kind", remote.Kind().String())
+			p.room.mgr.metrics.signalErrors.Inc()
+			return
+		}
 		delete(p.pending, cid)
 		info = proto.Clone(info).(*livekit.TrackInfo)
 		info.MimeType = remote.Codec().MimeType
@@ -199,16 +206,21 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 func (p *Participant) onData(kind livekit.DataPacket_Kind, m webrtc.DataChannelMessage) {
 	metrics := p.room.mgr.metrics
 	metrics.dataIn.Inc()
-	if !p.Info().Permission.GetCanPublishData() || len(m.Data) > maxDataPacket || m.IsString {
+	if !p.allowData(len(m.Data)) {
+		return
+	}
+	info := p.Info()
+	if !info.Permission.GetCanPublishData() || len(m.Data) > maxDataPacket || m.IsString {
 		metrics.dataDenied.Inc()
 		return
 	}
 	pkt := &livekit.DataPacket{}
-	if err := proto.Unmarshal(m.Data, pkt); err != nil {
+	if err := proto.Unmarshal(m.Data, pkt); err != nil || !allowedDataKind(pkt.Value, info.Kind) {
+		// Malformed, or a kind only the server (speaker updates), an
+		// agent or a SIP participant sends.
 		metrics.dataDenied.Inc()
 		return
 	}
-	info := p.Info()
 	pkt.ParticipantIdentity = info.Identity
 	pkt.ParticipantSid = info.Sid
 	dest := pkt.DestinationIdentities

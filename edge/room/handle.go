@@ -146,6 +146,12 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) {
 			source = livekit.TrackSource_MICROPHONE
 		}
 	}
+	if !kindMatchesSource(req.Type, source) {
+		p.refuse(livekit.RequestResponse_INVALID_REQUEST, "a "+source.String()+" track cannot be "+req.Type.String(), func(r *livekit.RequestResponse) {
+			r.Request = &livekit.RequestResponse_AddTrack{AddTrack: req}
+		})
+		return
+	}
 	if p.hidden || !token.CanPublishSource(perm, source) {
 		p.refuse(livekit.RequestResponse_NOT_ALLOWED, "not allowed to publish "+source.String(), func(r *livekit.RequestResponse) {
 			r.Request = &livekit.RequestResponse_AddTrack{AddTrack: req}
@@ -308,18 +314,27 @@ func mergeAttrs(i *livekit.ParticipantInfo, attrs map[string]string) {
 }
 
 func (p *Participant) onUpdateMetadata(u *livekit.UpdateParticipantMetadata) {
-	if !p.Info().Permission.GetCanUpdateMetadata() {
-		p.refuse(livekit.RequestResponse_NOT_ALLOWED, "canUpdateOwnMetadata not granted", func(r *livekit.RequestResponse) {
+	refuse := func(reason livekit.RequestResponse_Reason, msg string) {
+		p.room.mgr.metrics.metadataRefused.Inc()
+		p.refuse(reason, msg, func(r *livekit.RequestResponse) {
 			r.RequestId = u.RequestId
 			r.Request = &livekit.RequestResponse_UpdateMetadata{UpdateMetadata: u}
 		})
+	}
+	info := p.Info()
+	if !info.Permission.GetCanUpdateMetadata() {
+		refuse(livekit.RequestResponse_NOT_ALLOWED, "canUpdateOwnMetadata not granted")
 		return
 	}
-	if len(u.Metadata) > 64<<10 || len(u.Name) > 1024 || len(u.Attributes) > 256 {
-		p.refuse(livekit.RequestResponse_LIMIT_EXCEEDED, "metadata too large", func(r *livekit.RequestResponse) { r.RequestId = u.RequestId })
+	if !p.guard.metadata.Allow() {
+		refuse(livekit.RequestResponse_LIMIT_EXCEEDED, "metadata updates too frequent")
 		return
 	}
-	p.setInfo(func(i *livekit.ParticipantInfo) {
+	if reason, err := checkOwnUpdate(info, u); err != nil {
+		refuse(reason, err.Error())
+		return
+	}
+	p.setOwnInfo(func(i *livekit.ParticipantInfo) {
 		if u.Name != "" {
 			i.Name = u.Name
 		}

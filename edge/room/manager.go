@@ -132,6 +132,10 @@ type JoinParams struct {
 	AutoSubscribe bool
 	Kind          livekit.ParticipantInfo_Kind
 	Client        *livekit.ClientInfo
+	// MaxParticipants is the room's own limit, from the media token's room
+	// configuration (the control plane's room flag); 0: the edge's
+	// default (Config.MaxParticipants).
+	MaxParticipants int
 	// IssuedAt is when the token was issued: a participant removed by a
 	// moderator cannot come back with a token issued before the removal.
 	IssuedAt time.Time

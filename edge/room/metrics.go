@@ -25,6 +25,10 @@ type Metrics struct {
 	dataDenied       prometheus.Counter
 	dataUndelivered  prometheus.Counter
 	signalErrors     prometheus.Counter
+	signalDropped    prometheus.Counter
+	dataDropped      prometheus.Counter
+	floodClosed      prometheus.Counter
+	metadataRefused  prometheus.Counter
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -53,12 +57,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		dataDenied:       c("data_packets_denied_total", "Data packets dropped for lack of canPublishData or for being malformed."),
 		dataUndelivered:  c("data_packets_undelivered_total", "Data packets for a participant whose data channel was not open or refused them."),
 		signalErrors:     c("signal_errors_total", "Signalling messages refused (malformed, out of order, not allowed)."),
+		signalDropped:    c("signal_requests_dropped_total", "Signalling requests dropped because their participant sent faster than its rate."),
+		dataDropped:      c("data_packets_dropped_total", "Data packets dropped because their participant sent faster than its rate."),
+		floodClosed:      c("participants_flood_closed_total", "Participants disconnected for flooding the edge past their rate."),
+		metadataRefused:  c("metadata_updates_refused_total", "Participants' own metadata updates refused: too frequent, too large, server-owned attributes, renaming not allowed."),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.packetsIn, m.packetsOut, m.packetsDropped, m.packetsDirect,
-		m.packetsMalformed, m.packetsDuplicate, m.paddingIn, m.retransmitted, m.pliSent, m.nackSent, m.dataIn, m.dataDenied, m.dataUndelivered, m.signalErrors} {
+		m.packetsMalformed, m.packetsDuplicate, m.paddingIn, m.retransmitted, m.pliSent, m.nackSent, m.dataIn, m.dataDenied,
+		m.dataUndelivered, m.signalErrors, m.signalDropped, m.dataDropped, m.floodClosed, m.metadataRefused} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("room: metrics: %w", err)
 		}

@@ -82,6 +82,8 @@ type Participant struct {
 	// (whoever holds draining writes with it).
 	direct directSender
 
+	guard *guard // rates and sizes of what the client sends (guard.go)
+
 	// Owned by the loop goroutine.
 	conn          *signal.Conn
 	pub, sub      *webrtc.PeerConnection
@@ -137,6 +139,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 		modeChanged: make(chan struct{}, 1),
 		pending:     map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{}, wantCodec: map[string]string{},
 		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{}, wanted: map[string]bool{},
+		guard: newGuard(),
 	}
 	now := time.Now()
 	p.info.Store(&livekit.ParticipantInfo{
@@ -299,9 +302,9 @@ func (p *Participant) cleanup() {
 	if p.conn != nil {
 		if !p.leaving {
 			action := livekit.LeaveRequest_Action(p.action.Load())
-			_ = p.conn.Send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
+			p.conn.CloseWith(&livekit.SignalResponse{Message: &livekit.SignalResponse_Leave{Leave: &livekit.LeaveRequest{
 				Reason: reason, Action: action, CanReconnect: action == livekit.LeaveRequest_RECONNECT,
-			}}})
+			}}}, reason.String())
 		}
 		p.conn.Close(reason.String())
 		p.conn = nil

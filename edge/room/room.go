@@ -38,6 +38,9 @@ type Room struct {
 	emptySince   time.Time
 	speaking     map[string]int       // participant sid → ticks left
 	removed      map[string]time.Time // identity → when a moderator removed it
+	// maxParticipants is the room's own limit, from the newest join token
+	// that carried one (0: the edge's default).
+	maxParticipants int
 
 	wg   sync.WaitGroup // participant loops
 	stop chan struct{}
@@ -120,10 +123,18 @@ func (r *Room) Proto() *livekit.Room {
 		Sid: r.sid, Name: r.name, Metadata: r.metadata,
 		EmptyTimeout:     uint32(r.mgr.cfg.EmptyTimeout / time.Second),
 		DepartureTimeout: uint32(r.mgr.cfg.DepartureTimeout / time.Second),
-		MaxParticipants:  uint32(r.mgr.cfg.MaxParticipants),
+		MaxParticipants:  uint32(r.limitLocked()),
 		CreationTime:     r.created.Unix(), CreationTimeMs: r.created.UnixMilli(),
 		NumParticipants: uint32(n), NumPublishers: uint32(pubs),
 	}
+}
+
+// limitLocked is the room's participant limit (0: none).
+func (r *Room) limitLocked() int {
+	if r.maxParticipants > 0 {
+		return r.maxParticipants
+	}
+	return r.mgr.cfg.MaxParticipants
 }
 
 // SetMetadata changes the room's metadata and tells everyone.
@@ -159,7 +170,14 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	if old != nil {
 		count--
 	}
-	if max := r.mgr.cfg.MaxParticipants; max > 0 && count >= max {
+	max := r.mgr.cfg.MaxParticipants
+	if jp.MaxParticipants > 0 {
+		max = jp.MaxParticipants
+		r.maxParticipants = jp.MaxParticipants
+	} else if r.maxParticipants > 0 {
+		max = r.maxParticipants
+	}
+	if max > 0 && count >= max {
 		r.mu.Unlock()
 		p.discard()
 		return nil, fmt.Errorf("%w: %d participants", ErrFull, count)
@@ -185,11 +203,26 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 
 // Remove disconnects p with PARTICIPANT_REMOVED and keeps it out: only a
 // token issued after now lets the same identity back in.
-func (r *Room) Remove(p *Participant) {
+func (r *Room) Remove(p *Participant) { r.RemoveAt(p, time.Now()) }
+
+// RemoveAt is Remove with the removal's time: only a token issued after at
+// lets the same identity back in.
+func (r *Room) RemoveAt(p *Participant, at time.Time) {
 	r.mu.Lock()
-	r.removed[p.identity] = time.Now()
+	if cur, ok := r.removed[p.identity]; !ok || at.After(cur) {
+		r.removed[p.identity] = at
+	}
 	r.mu.Unlock()
 	p.Close(livekit.DisconnectReason_PARTICIPANT_REMOVED)
+}
+
+// Removed reports whether a moderator removed identity from this room
+// after a token issued at issued (zero: unknown, treated as older).
+func (r *Room) Removed(identity string, issued time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.removed[identity]
+	return ok && !issued.After(at)
 }
 
 // RemoveIssued removes the participant with this identity (as Remove) if
@@ -343,11 +376,25 @@ func (r *Room) run() {
 			r.Close(livekit.DisconnectReason_ROOM_CLOSED)
 			continue
 		}
+		r.flushInfos()
 		if n%speakerEvery == 0 {
 			r.speakers()
 		}
 		if n%qualityEvery == 0 {
 			r.quality()
+		}
+	}
+}
+
+// flushInfos has every participant with a coalesced info broadcast due
+// send it (guard.go).
+func (r *Room) flushInfos() {
+	r.mu.Lock()
+	ps := r.participantsLocked()
+	r.mu.Unlock()
+	for _, p := range ps {
+		if p.guard.infoPending.Load() {
+			p.post(p.flushInfo)
 		}
 	}
 }

@@ -70,6 +70,7 @@ type Conn struct {
 
 	closing   chan struct{} // closed by Close
 	closeMsg  atomic.Pointer[[]byte]
+	lastMsg   atomic.Pointer[[]byte] // sent after the queue, before the close frame
 	closeOnce sync.Once
 	abortOnce sync.Once
 }
@@ -165,6 +166,16 @@ func (c *Conn) Close(reason string) {
 	})
 }
 
+// CloseWith is Close that first sends last, after what is queued, even
+// when the queue is full: the LeaveRequest that says why the session ends
+// must not be lost to the backlog of a client that flooded the edge.
+func (c *Conn) CloseWith(last *livekit.SignalResponse, reason string) {
+	if b, err := proto.Marshal(last); err == nil {
+		c.lastMsg.CompareAndSwap(nil, &b)
+	}
+	c.Close(reason)
+}
+
 // Abort closes the socket at once (the reader unblocks).
 func (c *Conn) Abort() {
 	c.abortOnce.Do(func() { _ = c.ws.Close() })
@@ -201,6 +212,12 @@ func (c *Conn) WriteLoop() {
 				default:
 				}
 				break
+			}
+			if last := c.lastMsg.Load(); last != nil {
+				_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+				if c.ws.WriteMessage(websocket.BinaryMessage, *last) != nil {
+					return
+				}
 			}
 			_ = c.ws.WriteControl(websocket.CloseMessage, *c.closeMsg.Load(), time.Now().Add(closeGrace))
 			return

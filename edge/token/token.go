@@ -112,6 +112,13 @@ func Create(g *auth.ClaimGrants) error {
 	return nil
 }
 
+// AnyService reports whether grants allow at least one RoomService call
+// (roomAdmin, roomList or roomCreate): a token without any of them is
+// refused before its request body is read.
+func AnyService(g *auth.ClaimGrants) bool {
+	return g != nil && g.Video != nil && (g.Video.RoomAdmin || g.Video.RoomList || g.Video.RoomCreate)
+}
+
 // Permission converts grants to the participant permission LiveKit clients see.
 func Permission(g *auth.ClaimGrants) *livekit.ParticipantPermission {
 	if g == nil || g.Video == nil {

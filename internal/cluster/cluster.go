@@ -9,8 +9,14 @@ import (
 	"strings"
 )
 
-// ErrInvalid marks an unusable cluster section.
-var ErrInvalid = errors.New("cluster: invalid")
+// Sentinel errors.
+var (
+	// ErrInvalid marks an unusable cluster section.
+	ErrInvalid = errors.New("cluster: invalid")
+	// ErrUnsafe marks secrets a production process refuses to start with:
+	// the placeholders of the example files, or no gossip encryption.
+	ErrUnsafe = errors.New("cluster: unsafe secrets for production")
+)
 
 // Config is the `cluster:` section.
 type Config struct {
@@ -99,6 +105,48 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// placeholders mark the example values of deploy/ (secrets.example.yaml,
+// turn.yaml): a secret that contains one was copied, not generated.
+var placeholders = []string{"change-me", "changeme", "change_me", "replace-me", "example-secret"}
+
+func placeholder(s string) bool {
+	l := strings.ToLower(s)
+	for _, p := range placeholders {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckProduction refuses what a process outside `spacecast dev` must not
+// start with: any secret (API key secrets, TURN secrets, gossip keys, the
+// latter decoded) that is one of deploy/'s placeholders and, when the
+// process joins a gossip cluster, no gossip encryption key. Call it after
+// Validate.
+func (c Config) CheckProduction(gossip bool) error {
+	var errs []error
+	for k, s := range c.APIKeys {
+		if placeholder(s) {
+			errs = append(errs, fmt.Errorf("%w: apiKeys.%s is the example's placeholder; generate one (openssl rand -hex 32)", ErrUnsafe, k))
+		}
+	}
+	for i, s := range c.TURNSecrets {
+		if placeholder(s) {
+			errs = append(errs, fmt.Errorf("%w: turnSecrets[%d] is the example's placeholder; generate one (openssl rand -hex 32)", ErrUnsafe, i))
+		}
+	}
+	for i, k := range c.GossipKeys {
+		if b, err := c.gossipKey(k); err == nil && placeholder(string(b)) || placeholder(k) {
+			errs = append(errs, fmt.Errorf("%w: gossipKeys[%d] is the example's placeholder; generate one (openssl rand -base64 32)", ErrUnsafe, i))
+		}
+	}
+	if gossip && len(c.GossipKeys) == 0 {
+		errs = append(errs, fmt.Errorf("%w: gossip is not encrypted: set %s (openssl rand -base64 32)", ErrUnsafe, EnvGossipKeys))
+	}
+	return errors.Join(errs...)
 }
 
 // SigningSecret returns the key and secret that sign new media tokens.

@@ -159,6 +159,7 @@ gossip:
   bindAddr: %[1]s:%[4]s
   seeds: %[6]s
   profile: lan
+  urlAllowlist: [198.18.0.0/15] # the test network
 webhooks:
   allow: [198.18.0.0/15] # the test's receiver on the bridge
   calls: {finishGrace: 1s}
@@ -214,6 +215,7 @@ gossip:
   bindAddr: %[1]s:%[7]s
   seeds: [%[8]s:%[7]s]
   profile: lan
+  urlAllowlist: [198.18.0.0/15] # the test network
 report:
   url: http://%[8]s:%[9]s
 `, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort))
