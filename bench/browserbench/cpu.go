@@ -6,9 +6,10 @@ import (
 
 // cpuReading is cumulative CPU seconds at one moment: the server's, the
 // browsers' (every process of their groups) and the whole machine's busy
-// time.
+// time; and the server's and the browsers' resident memory in bytes.
 type cpuReading struct {
 	server, browsers, machine float64
+	serverRSS, browsersRSS    float64
 }
 
 // readCPU reads the server process pid (0: none) and the process groups
@@ -23,6 +24,7 @@ func readCPU(pid int, groups ...int) cpuReading {
 		if p, err := fs.Proc(pid); err == nil {
 			if st, err := p.Stat(); err == nil {
 				r.server = st.CPUTime()
+				r.serverRSS = float64(st.ResidentMemory())
 			}
 		}
 	}
@@ -36,6 +38,7 @@ func readCPU(pid int, groups ...int) cpuReading {
 				for _, g := range groups {
 					if g > 0 && st.PGRP == g {
 						r.browsers += st.CPUTime()
+						r.browsersRSS += float64(st.ResidentMemory())
 					}
 				}
 			}

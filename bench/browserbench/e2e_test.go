@@ -129,9 +129,9 @@ func TestRunAgainstEdge(t *testing.T) {
 	if len(res.Phases) != 2 || res.Phases[1].Packets == 0 {
 		t.Errorf("phases %+v: the 5 Mbit/s cap let nothing through", res.Phases)
 	}
-	t.Logf("ttff %.0f ms (first packet %.0f ms), %v frames, %.0f freezes (%.1f s), fps p50 %.0f, %s, %.0f kbit/s; wire: %d RTP down, %d holes, %d late on the media SSRC, %d RTX; publisher %s",
+	t.Logf("ttff %.0f ms (first packet %.0f ms), %v frames, %.0f freezes (%.1f s), fps p50 %.0f, %s, %.0f kbit/s; wire: %d RTP down, %d holes, %d resent on the media SSRC, %d RTX; publisher %s",
 		res.TTFFMs, res.FirstPacketMs, res.Video.FramesDecoded, res.Video.Freezes, res.Video.FreezeSeconds, res.Video.FPSp50,
-		res.Video.TimeAtHeightString(), res.Video.Kbps, res.Wire.Down.RTP, res.Wire.Holes, res.Wire.MediaLate, res.Wire.RTXPackets, res.Publisher.Reason)
+		res.Video.TimeAtHeightString(), res.Video.Kbps, res.Wire.Down.RTP, res.Wire.Holes, res.Wire.MediaResent, res.Wire.RTXPackets, res.Publisher.Reason)
 	for _, s := range res.Wire.Streams {
 		t.Logf("wire %s ssrc %08x %-12q pt %v: %d packets, %d padding, %d holes (%d filled), %d late, %d duplicates",
 			s.Direction, s.SSRC, s.Role, s.PayloadTypes, s.Packets, s.Padding, s.Holes, s.Filled, s.Late, s.Duplicates)

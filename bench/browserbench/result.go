@@ -50,6 +50,11 @@ type Result struct {
 	ServerCPU  float64 `json:"serverCPU"`
 	BrowserCPU float64 `json:"browserCPU"`
 	MachineCPU float64 `json:"machineCPU"`
+	// ServerRSS and BrowserRSS are resident memory at the end, bytes
+	// (the browsers' summed over their processes, shared pages counted
+	// in each).
+	ServerRSS  float64 `json:"serverRSS"`
+	BrowserRSS float64 `json:"browserRSS"`
 
 	// Network is where the run happened (all of it deleted by now).
 	Network NetworkInfo `json:"network"`
@@ -88,11 +93,13 @@ type WireResult struct {
 	// those that never came.
 	Holes    uint64 `json:"holes"`
 	Unfilled uint64 `json:"unfilled"`
-	// MediaLate is the packets that came late on the subscriber's video
-	// SSRC itself (retransmissions sent on the media SSRC, or
-	// reordering); RTXPackets those on its RTX SSRC.
-	MediaLate  uint64 `json:"mediaLate"`
-	RTXPackets uint64 `json:"rtxPackets"`
+	// MediaResent is the packets sent again, or late, on the
+	// subscriber's video SSRC itself (duplicates and late packets:
+	// retransmissions on the media SSRC, or reordering; the tap is before
+	// the shaper, so a packet the shaper dropped and the server resent
+	// shows as a duplicate); RTXPackets those on its RTX SSRC.
+	MediaResent uint64 `json:"mediaResent"`
+	RTXPackets  uint64 `json:"rtxPackets"`
 	// PaddingDown and PaddingUp count packets with the RTP P bit on the
 	// video SSRCs each way.
 	PaddingDown uint64 `json:"paddingDown"`

@@ -285,6 +285,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	}
 	res.BrowserCPU = 100 * (cpu1.browsers - cpu0.browsers) / wall
 	res.MachineCPU = 100 * (cpu1.machine - cpu0.machine) / wall
+	res.ServerRSS, res.BrowserRSS = cpu1.serverRSS, cpu1.browsersRSS
 	return res, nil
 }
 
@@ -487,7 +488,7 @@ func wireResult(w *wire, dropped uint64, subs []SubscriberSample, pubs []Publish
 			out.Unfilled += s.Holes - min(s.Filled, s.Holes)
 			switch s.Role {
 			case "video":
-				out.MediaLate += s.Late
+				out.MediaResent += s.Late + s.Duplicates
 				out.PaddingDown += s.Padding
 			case "video rtx":
 				out.RTXPackets += s.Packets
