@@ -124,9 +124,9 @@ func parseConsoleLine(s string) (pageEvent, bool) {
 	if j := strings.LastIndex(s, `", source:`); j >= 0 {
 		s = s[:j]
 	}
-	s = strings.TrimSuffix(strings.TrimSpace(s), `"`)
+	s = strings.TrimSuffix(strings.TrimRight(s, " \t\r"), `"`)
 	kind, rest, _ := strings.Cut(s, " ")
-	if kind == "" {
+	if kind == "" || strings.TrimLeft(kind, "abcdefghijklmnopqrstuvwxyz_") != "" {
 		return pageEvent{}, false
 	}
 	rest = strings.TrimSpace(rest)
