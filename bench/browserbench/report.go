@@ -185,7 +185,7 @@ func (b *Bench) fill(r *result.Result) {
 		r.Warn("the machine was %.0f%% busy (of %.0f%%) during the runs: the browsers' encoding and decoding compete with the server for it, so freezes and fps may be the machine's as much as the server's", machine, 100*cores)
 		r.Resources.GeneratorLimited = gen.CPUPercent > srv[b.servers[0]].CPUPercent
 	}
-	r.Tables = append(r.Tables, b.sideBySide(ms), b.runsTable(), b.phasesTable(), b.streamsTable())
+	r.Tables = append(r.Tables, b.sideBySide(ms), b.runsTable(), b.phasesTable(), b.publisherTable(), b.streamsTable())
 }
 
 // addSeries adds a run's per-second height, fps, bitrate and freezes.
@@ -301,6 +301,29 @@ func (b *Bench) phasesTable() result.Table {
 				Label: fmt.Sprintf("%s %s from %.0fs", run.label(), p.Rate, p.From),
 				Values: []float64{p.From, p.To, float64(p.Rate) / 1000, p.OfferedKbps, through, 100 * p.CapShare, float64(p.Drops),
 					p.Video.Freezes, p.Video.FreezeSeconds, p.Video.FPSp50, p.Video.HeightP50},
+			})
+		}
+	}
+	return t
+}
+
+// publisherTable has one row per run and publisher layer, and the
+// seconds by qualityLimitationReason.
+func (b *Bench) publisherTable() result.Table {
+	t := result.Table{Name: "publisher layers", Label: "run, layer",
+		Columns: []string{"height p50", "fps p50", "kbit/s", "retransmitted", "NACKs", "PLIs", "keyframes",
+			"s limited: none", "s: bandwidth", "s: cpu", "s: other"}}
+	for _, run := range b.runs {
+		p := run.res.Publisher
+		for _, l := range p.Layers {
+			rid := l.RID
+			if rid == "" {
+				rid = "(one encoding)"
+			}
+			t.Rows = append(t.Rows, result.TableRow{
+				Label: run.label() + " " + rid,
+				Values: []float64{l.HeightP50, l.FPSp50, l.Kbps, l.Retransmitted, l.NACKs, l.PLIs, l.KeyFrames,
+					p.Limitation["none"], p.Limitation["bandwidth"], p.Limitation["cpu"], p.Limitation["other"]},
 			})
 		}
 	}
