@@ -185,7 +185,11 @@ func (b *Bench) fill(r *result.Result) {
 		r.Warn("the machine was %.0f%% busy (of %.0f%%) during the runs: the browsers' encoding and decoding compete with the server for it, so freezes and fps may be the machine's as much as the server's", machine, 100*cores)
 		r.Resources.GeneratorLimited = gen.CPUPercent > srv[b.servers[0]].CPUPercent
 	}
-	r.Tables = append(r.Tables, b.sideBySide(ms), b.runsTable(), b.phasesTable(), b.publisherTable(), b.streamsTable())
+	for _, t := range []result.Table{b.sideBySide(ms), b.runsTable(), b.phasesTable(), b.publisherTable(), b.streamsTable()} {
+		if len(t.Rows) > 0 {
+			r.Tables = append(r.Tables, t)
+		}
+	}
 }
 
 // addSeries adds a run's per-second height, fps, bitrate and freezes.
