@@ -3,9 +3,12 @@ package browserbench
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/bench/scenario"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -111,5 +114,39 @@ func TestParseConsoleLine(t *testing.T) {
 				t.Fatalf("parseConsoleLine = %q %s %v; want %q %s %v", ev.Kind, ev.Raw, ok, tc.kind, tc.raw, tc.ok)
 			}
 		})
+	}
+}
+
+// TestBenchScenarioFile loads a scenario file strictly, as --scenario does.
+func TestBenchScenarioFile(t *testing.T) {
+	path := t.TempDir() + "/browser.yaml"
+	yaml := `scenario: browser
+servers: ours,livekit
+livekitBin: /opt/livekit-server
+repeat: 3
+codec: h264
+duration: 55s
+settle: 2s
+caps: 0s:off,15s:400kbit,40s:off
+slo: freezes<3
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultBenchConfig()
+	if err := scenario.Load(path, "browser", &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Servers != "ours,livekit" || c.Repeat != 3 || c.Codec != "h264" || c.Duration != 55*time.Second || c.Settle != 2*time.Second || c.SLO != "freezes<3" {
+		t.Fatalf("loaded %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(yaml+"bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := scenario.Load(path, "browser", &c); err == nil {
+		t.Fatal("an unknown key was accepted")
 	}
 }

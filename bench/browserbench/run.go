@@ -419,6 +419,19 @@ func (r *runner) result(target Target, w *wire, tp *tap, sh *shaper, wall float6
 		Subscriber:  r.subs, PublisherSamples: r.pubs, Events: r.notes,
 	}
 	end := wall
+	if !res.Decoded {
+		// The 20 ms poll never saw a frame; the per-second stats may have.
+		for _, s := range r.subs {
+			if s.Video != nil && s.Video.FramesDecoded > 0 {
+				res.Decoded = true
+				r.sub.firstFrameMs = s.TS - r.sub.connecting
+				res.TTFFMs = r.sub.firstFrameMs
+				r.note("subscriber: no first-frame report; the first frame is taken from the per-second stats (%.0f ms, up to a second late)", res.TTFFMs)
+				res.Events = r.notes
+				break
+			}
+		}
+	}
 	if res.Decoded {
 		res.FirstFrameAt = (r.sub.connecting + r.sub.firstFrameMs - originMs) / 1000
 		if r.sub.firstPacketMs > 0 {
