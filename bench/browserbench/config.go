@@ -16,8 +16,9 @@ import (
 // the repository's root (.ci/deps installs it with npm ci).
 const DefaultLiveKitClientJS = "controlplane/web/app/node_modules/livekit-client/dist/livekit-client.umd.js"
 
-// Codecs the publisher can be asked for (livekit-client's videoCodec).
-var Codecs = []string{"vp8", "vp9", "h264", "av1"}
+// Codecs are the video codecs the publisher can be asked for
+// (livekit-client's videoCodec).
+func Codecs() []string { return []string{"vp8", "vp9", "h264", "av1"} }
 
 // benchRange is where a server must listen: the RFC 2544 benchmarking
 // range, which the browsers' namespaces route to this machine through the
@@ -135,8 +136,8 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if !slices.Contains(Codecs, c.Codec) {
-		bad("codec %q: want one of %v", c.Codec, Codecs)
+	if !slices.Contains(Codecs(), c.Codec) {
+		bad("codec %q: want one of %v", c.Codec, Codecs())
 	}
 	if c.Duration < 5*time.Second || c.Duration > time.Hour {
 		bad("duration %s: want 5s to 1h", c.Duration)
