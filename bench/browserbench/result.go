@@ -135,8 +135,9 @@ func (v VideoSummary) TimeAtHeightString() string {
 }
 
 // seriesOf builds one point per whole second k = 1..n of the run: the
-// video over (k-1, k] from the samples, what the tap saw in that second,
-// what the shaper let through and the cap.
+// video over (k-1, k] from the samples (as the second before when no
+// sample came in it), what the tap saw in that second, what the shaper
+// let through and the cap.
 func seriesOf(samples []SubscriberSample, downBytes []uint64, delivered []qdiscCounters, sched Schedule, n int) []Second {
 	out := make([]Second, 0, n)
 	lastAt := func(t float64) *SubscriberSample {
@@ -148,21 +149,29 @@ func seriesOf(samples []SubscriberSample, downBytes []uint64, delivered []qdiscC
 		}
 		return s
 	}
+	var prev Second
 	for k := 1; k <= n; k++ {
 		p := Second{T: float64(k)}
 		a, b := lastAt(float64(k-1)), lastAt(float64(k))
-		if b != nil {
+		switch {
+		case b == nil:
+		case a == b:
+			// No stats came in this second (a busy page): the video is
+			// drawn as it was, not as a drop to zero.
+			p.Height, p.FPS, p.Kbps = prev.Height, prev.FPS, prev.Kbps
+		default:
 			p.Height = b.Video.FrameHeight
 			if a == nil {
 				a = &SubscriberSample{TS: b.TS - 1000, Video: &InboundVideo{}}
 			}
-			if d := (b.TS - a.TS) / 1000; d > 0 && a != b {
+			if d := (b.TS - a.TS) / 1000; d > 0 {
 				p.FPS = math.Max(0, b.Video.FramesDecoded-a.Video.FramesDecoded) / d
 				p.Kbps = math.Max(0, b.Video.BytesReceived-a.Video.BytesReceived) * 8 / 1000 / d
 				p.Freezes = b.Video.FreezeCount - a.Video.FreezeCount
 				p.Lost = b.Video.PacketsLost - a.Video.PacketsLost
 			}
 		}
+		prev = p
 		if k-1 < len(downBytes) {
 			p.WireKbps = float64(downBytes[k-1]) * 8 / 1000
 		}

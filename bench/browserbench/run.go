@@ -448,7 +448,7 @@ func (r *runner) result(target Target, w *wire, tp *tap, sh *shaper, wall float6
 	}
 	tp.with(func(w *wire, dropped uint64) {
 		res.Wire = wireResult(w, dropped, r.subs, r.pubs)
-		res.Series = seriesOf(r.subs, w.downBytes, delivered, cfg.Shaping, int(math.Ceil(wall)))
+		res.Series = seriesOf(r.subs, w.downBytes, delivered, cfg.Shaping, int(wall)) // whole seconds
 		if sh != nil {
 			res.Phases = sh.phases()
 			for i := range res.Phases {

@@ -170,8 +170,9 @@ func TestSeriesOf(t *testing.T) {
 	sched := Schedule{{At: 0, Rate: Off}, {At: 2 * time.Second, Rate: 500_000}}
 	delivered := []qdiscCounters{{}, {}, {}, {Bytes: 50_000, Drops: 3}, {Bytes: 110_000, Drops: 3}}
 	down := []uint64{10_000, 20_000, 90_000, 70_000}
-	got := seriesOf(call(), down, delivered, sched, 4)
-	if len(got) != 4 {
+	samples := append(call()[:4:4], videoSample(6, 135, 1, 1.5, 720, 550_000)) // none in (4, 5]
+	got := seriesOf(samples, down, delivered, sched, 5)
+	if len(got) != 5 {
 		t.Fatalf("%d points", len(got))
 	}
 	want := []Second{
@@ -179,6 +180,7 @@ func TestSeriesOf(t *testing.T) {
 		{T: 2, Height: 720, FPS: 30, Kbps: 1000, WireKbps: 160},
 		{T: 3, Height: 720, FPS: 30, Kbps: 1000, WireKbps: 720, DeliveredKbps: 400, QdiscDrops: 3, CapKbps: 500},
 		{T: 4, Height: 720, FPS: 15, Kbps: 400, Freezes: 1, Lost: 10, WireKbps: 560, DeliveredKbps: 480, CapKbps: 500},
+		{T: 5, Height: 720, FPS: 15, Kbps: 400, CapKbps: 500}, // no sample: as before
 	}
 	for i := range want {
 		if got[i] != want[i] {
