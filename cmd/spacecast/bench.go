@@ -18,6 +18,7 @@ func benchScenarios() []benchScenario {
 		{"rooms", "simulated participants publishing and subscribing through the edges", runBenchRooms},
 		{"turn", "TURN relay: delivered packets/s and CPU per packet up to saturation (ours, coturn, or a running server)", runBenchTurn},
 		{"gossip", "gossip join convergence, failure detection and idle traffic against N (or of a running cluster)", runBenchGossip},
+		{"browser", "Chromium publisher and subscriber: freezes, fps, resolution, time to first frame, the wire (ours, livekit, side by side)", runBenchBrowser},
 	}
 }
 

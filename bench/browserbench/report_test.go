@@ -1,0 +1,81 @@
+package browserbench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spacecast/spacecast/bench/result"
+)
+
+// fakeRun is a decoded run with the given freezes, fps and wire holes.
+func fakeRun(server string, n int, freezes, fps float64, holes uint64) benchRun {
+	return benchRun{server: server, n: n, res: Result{
+		Decoded: true, TTFFMs: 500 + 100*float64(n),
+		Video: VideoSummary{Freezes: freezes, FreezeSeconds: freezes / 2, FPSp50: fps, FPSp10: fps - 5, HeightP50: 720,
+			Kbps: 1000, TimeAtHeight: map[int]float64{720: 30, 360: 8}},
+		Wire:   WireResult{Holes: holes, Streams: []Stream{{Direction: "down", SSRC: 1, Role: "video", PayloadTypes: []uint8{96}, Packets: 100}}},
+		Phases: []PhaseResult{{From: 0, To: 40, Rate: 1_500_000, Sent: 6_000_000, Drops: 12, CapShare: 0.8}},
+		Series: []Second{{T: 1, Height: 720, FPS: 30, Kbps: 1000, CapKbps: 1500}},
+		Publisher: PublisherSummary{Layers: []LayerSummary{{RID: "f", HeightP50: 720}},
+			Limitation: map[string]float64{"none": 40}},
+	}}
+}
+
+// TestBenchFill: medians per server, the first server's metrics bare and
+// the others' prefixed, ratios of the first over the second, a check per
+// run, and the text table side by side.
+func TestBenchFill(t *testing.T) {
+	b := &Bench{servers: []string{"ours", "livekit"}, sched: Fixed(1_500_000), runs: []benchRun{
+		fakeRun("ours", 1, 6, 20, 40), fakeRun("livekit", 1, 0, 30, 0),
+		fakeRun("ours", 2, 2, 25, 10), fakeRun("livekit", 2, 1, 29, 0),
+		fakeRun("ours", 3, 9, 22, 30), fakeRun("livekit", 3, 0, 31, 0),
+	}}
+	r := result.New("browser", "ours,livekit", time.Now())
+	b.fill(r)
+	for name, want := range map[string]float64{
+		"freezes": 6, "livekit_freezes": 0, "fps_p50": 22, "livekit_fps_p50": 30, "wire_holes": 30, "livekit_wire_holes": 0,
+		"ttff_ms": 700, "qdisc_drops": 12, "cap_share": 80, "fps_p50_ours_over_livekit": 22.0 / 30,
+	} {
+		got, _, err := r.Lookup(name)
+		if err != nil || got != want {
+			t.Errorf("%s = %v (%v), want %v", name, got, err, want)
+		}
+	}
+	// livekit's median freeze time is 0: no ratio rather than infinity.
+	if v, _, err := r.Lookup("freeze_ms_ours_over_livekit"); err == nil {
+		t.Errorf("freeze ratio %v over a zero median", v)
+	}
+	if len(r.Checks) != 6 || len(r.FailedChecks()) != 0 {
+		t.Errorf("checks %+v", r.Checks)
+	}
+	names := map[string]bool{}
+	for _, tb := range r.Tables {
+		names[tb.Name] = true
+	}
+	for _, n := range []string{"side by side", "time at each height (s)", "shaping phases", "publisher layers", "wire, per SSRC"} {
+		if !names[n] {
+			t.Errorf("no table %q (have %v)", n, names)
+		}
+	}
+	var out bytes.Buffer
+	if err := b.WriteTable(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ours/livekit", "6 2 9", "0 1 0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	// A run that decoded nothing fails its check and stays out of the medians.
+	b.runs = append(b.runs, benchRun{server: "ours", n: 4})
+	r = result.New("browser", "ours,livekit", time.Now())
+	b.fill(r)
+	if len(r.FailedChecks()) != 1 {
+		t.Errorf("failed checks %+v", r.FailedChecks())
+	}
+	if v, _, _ := r.Lookup("freezes"); v != 6 {
+		t.Errorf("freezes %v with an empty run, want 6", v)
+	}
+}
