@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/spacecast/spacecast/bench/browserbench"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
@@ -172,4 +173,59 @@ func browserCall(t *testing.T, codec, want string) {
 		t.Errorf("%v of %v forwarded packets on the edge's own SRTP path, want (nearly) all", direct, fwd)
 	}
 	t.Logf("%v of %v forwarded packets on the edge's own SRTP path", direct, fwd)
+}
+
+// TestBrowserNoFreezes publishes a simulcast camera from Chromium through
+// the edge to a Chromium subscriber on a clean link and judges what a
+// person would see: once the call has settled, 20 s without a freeze
+// (Chromium's freezeCount), without a lost packet, and without a sequence
+// hole on the wire from the edge to the subscriber, for VP8, VP9 and H.264.
+func TestBrowserNoFreezes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with Chromium in network namespaces")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err == nil {
+		_, err = os.Stat(livekitClientJS)
+	}
+	testenv.Need(t, "chromium and livekit-client", err)
+	for _, codec := range []string{"vp8", "vp9", "h264"} {
+		t.Run(codec, func(t *testing.T) {
+			f := newFixture(t, fixtureOpts{netns: true})
+			key, secret := f.cluster.SigningSecret()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			const settle, window = 6 * time.Second, 20 * time.Second
+			res, err := browserbench.Run(ctx, browserbench.Config{
+				Target: browserbench.Target{URL: f.url, APIKey: key, APISecret: secret},
+				Codec:  codec,
+				// 640x360 keeps two simulcast layers (180p, 360p) and
+				// spares the two shared cores the 720p encodes.
+				Width: 640, Height: 360,
+				Duration:        settle + window + 4*time.Second,
+				Settle:          2 * time.Second,
+				LiveKitClientJS: livekitClientJS,
+				Chromium:        chromium,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Decoded {
+				t.Fatalf("the subscriber decoded nothing (events %v)", res.Events)
+			}
+			from := time.Duration(res.FirstFrameAt*float64(time.Second)) + settle
+			v := res.VideoWindow(from, from+window)
+			t.Logf("%s: first frame %.0f ms; %v–%v: %.0f freezes, %.0f lost, fps p10 %.0f, %s; %d holes on the wire",
+				codec, res.TTFFMs, from, from+window, v.Freezes, v.PacketsLost, v.FPSp10, v.TimeAtHeightString(), res.Wire.Holes)
+			if v.Seconds < window.Seconds()-2 {
+				t.Fatalf("stats cover %.1f s of the %v window", v.Seconds, window)
+			}
+			if v.Freezes > 0 || v.PacketsLost > 0 {
+				t.Errorf("%.0f freezes (%.1f s) and %.0f packets lost in %v on a clean link", v.Freezes, v.FreezeSeconds, v.PacketsLost, window)
+			}
+			if res.Wire.Holes > 0 {
+				t.Errorf("the edge skipped %d sequence numbers towards the subscriber (%d never sent)", res.Wire.Holes, res.Wire.Unfilled)
+			}
+		})
+	}
 }

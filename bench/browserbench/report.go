@@ -55,6 +55,8 @@ var metrics = []metric{
 	{name: "fps_p50", unit: result.UnitPerSec, help: "median frames decoded per second", ratio: true, get: func(r Result) float64 { return r.Video.FPSp50 }},
 	{name: "height_p50", unit: result.UnitCount, help: "median decoded height over time (pixels)", get: func(r Result) float64 { return r.Video.HeightP50 }},
 	{name: "ttff_ms", unit: result.UnitMs, help: "time to first frame: just before room.connect() to the first decoded frame", ratio: true, get: func(r Result) float64 { return r.TTFFMs }},
+	{name: "connect_ms", unit: result.UnitMs, help: "just before room.connect() to connect() returning (signalling joined)", get: func(r Result) float64 { return r.ConnectMs }},
+	{name: "subscribed_ms", unit: result.UnitMs, help: "just before room.connect() to the video track subscribed (its transceiver negotiated)", get: func(r Result) float64 { return r.SubscribedMs }},
 	{name: "first_packet_ms", unit: result.UnitMs, help: "just before room.connect() to the first video packet", get: func(r Result) float64 { return r.FirstPacketMs }},
 	{name: "first_keyframe_ms", unit: result.UnitMs, help: "first video packet to first decoded frame: the wait for a keyframe", get: func(r Result) float64 { return r.FirstKeyframeDelayMs }},
 	{name: "video_bitrate", unit: result.UnitBps, help: "video received by the subscriber (RTP payload), from its first frame", ratio: true, get: func(r Result) float64 { return r.Video.Kbps * 1000 }},
