@@ -92,7 +92,7 @@ func Example() {
 
 	// The subscriber's RTCP reader: a Generic NACK for 101 is answered
 	// from the cache (for each rtcp.NackPair: PacketID, LostPackets).
-	resent, missed := fw.HandleNACK(101, 0, caches, make([]byte, cache.DefaultMaxPacket))
+	resent, missed := fw.HandleNACK(101, 0, caches, make([]byte, cache.DefaultMaxPacket), now, 0)
 	fmt.Println("resent", resent, "missed", missed)
 
 	sender.Flush()

@@ -117,6 +117,8 @@ type Forwarder struct {
 	lastTl0     uint8
 	lastKeyIdx  uint8
 
+	resends [resendSlots]resend // see mayResend
+
 	stats Stats
 }
 
@@ -432,8 +434,11 @@ type Stats struct {
 	NACKs      uint64 // sequence numbers the subscriber asked for again
 	NACKMisses uint64 // of those, not mappable or no longer cached
 	Resent     uint64 // of those, queued again
-	Current    int    // layer being forwarded, -1 none
-	Target     int    // layer selected, -1 paused
+	// ResendsHeld counts NACKed numbers not sent again because they had
+	// been too often or too recently (see HandleNACK).
+	ResendsHeld uint64
+	Current     int // layer being forwarded, -1 none
+	Target      int // layer selected, -1 paused
 }
 
 // Stats returns the forwarder's counters.

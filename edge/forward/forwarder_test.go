@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/spacecast/spacecast/edge/cache"
 	"github.com/spacecast/spacecast/edge/codec"
@@ -454,7 +455,7 @@ func TestNACK(t *testing.T) {
 	t.Run("retransmission is byte-identical to the first send", func(t *testing.T) {
 		// NACK 65535 with BLP bits for 0, 1, 2 and 4 (4 was lost upstream,
 		// so it is not in the cache).
-		resent, missed := r.f.HandleNACK(65535, 0b10111, caches, make([]byte, 1500))
+		resent, missed := r.f.HandleNACK(65535, 0b10111, caches, make([]byte, 1500), 0, 0)
 		if resent != 4 || missed != 1 {
 			t.Fatalf("resent %d missed %d, want 4 and 1", resent, missed)
 		}
@@ -590,5 +591,44 @@ func TestSetOutput(t *testing.T) {
 	o := r.drain()[0]
 	if o.ssrc != 0x777 || o.pt != 111 {
 		t.Fatalf("ssrc %#x pt %d", o.ssrc, o.pt)
+	}
+}
+
+// A packet is sent again at most three times, and not again within twice
+// the round-trip time (10–100 ms): a subscriber behind a full bottleneck
+// NACKs it every round trip while the first retransmission still waits in
+// the queue.
+func TestResendLimits(t *testing.T) {
+	ms := int64(time.Millisecond)
+	r := newRig(t, 1, Config{}, 64)
+	caches := newBenchCache(t)
+	for i := 0; i < 4; i++ {
+		b := vp8Packet(pk{seq: uint16(10 + i), ts: uint32(i) * 3000, key: i == 0})
+		caches[0].Store(b)
+		r.feed(pk{seq: uint16(10 + i), ts: uint32(i) * 3000, key: i == 0})
+	}
+	r.drain()
+	scratch := make([]byte, 1500)
+	for i, tc := range []struct {
+		at   int64
+		rtt  time.Duration
+		want int
+	}{
+		{0, 0, 1},
+		{5 * ms, 0, 0},                       // within the 10 ms floor
+		{12 * ms, 0, 1},                      // past it
+		{60 * ms, 40 * time.Millisecond, 0},  // within 2 × 40 ms
+		{100 * ms, 40 * time.Millisecond, 1}, // the third
+		{400 * ms, 40 * time.Millisecond, 0}, // no fourth
+	} {
+		if resent, _ := r.f.HandleNACK(11, 0, caches, scratch, tc.at, tc.rtt); resent != tc.want {
+			t.Fatalf("NACK %d at %d ms: resent %d, want %d", i, tc.at/ms, resent, tc.want)
+		}
+	}
+	if resent, _ := r.f.HandleNACK(12, 0, caches, scratch, 400*ms, 0); resent != 1 {
+		t.Fatal("another packet held back")
+	}
+	if st := r.f.Stats(); st.Resent != 4 || st.ResendsHeld != 3 {
+		t.Fatalf("stats %+v", st)
 	}
 }

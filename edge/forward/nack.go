@@ -1,6 +1,8 @@
 package forward
 
 import (
+	"time"
+
 	"github.com/spacecast/spacecast/edge/cache"
 	"github.com/spacecast/spacecast/edge/codec"
 )
@@ -76,12 +78,36 @@ func (f *Forwarder) Retransmit(pkt []byte, outSeq uint16) bool {
 	return true
 }
 
+// Retransmission limits (what livekit-server's sequencer does too): one
+// packet is sent again at most maxResends times, and not again within
+// twice the round-trip time (between minResendGap and maxResendGap) — a
+// subscriber behind a full bottleneck NACKs the same packets every round
+// trip while the first retransmission still waits in the queue, and
+// answering each would only deepen the congestion.
+const (
+	maxResends   = 3
+	minResendGap = int64(10 * time.Millisecond)
+	maxResendGap = int64(100 * time.Millisecond)
+	resendSlots  = 128
+)
+
+// resend records when an outgoing sequence number was last sent again.
+type resend struct {
+	at    int64
+	seq   uint16
+	count uint8
+}
+
 // HandleNACK answers one NACK item of a Generic NACK (RFC 4585 §6.2.1): pid
 // is the first lost packet, blp the bitmask of the 16 following ones. Each
 // sequence number is mapped, fetched from caches[layer] (one cache per
 // layer, nil entries allowed) into scratch (at least the cache's MaxPacket
-// long) and queued again. It returns how many were resent and missed.
-func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch []byte) (resent, missed int) {
+// long) and queued again, unless it was sent again too often or too
+// recently for the round-trip time rtt (0: unknown). now is on the Parse
+// clock. It returns how many were resent and missed (not cached, not
+// mappable, or held back by the limits).
+func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch []byte, now int64, rtt time.Duration) (resent, missed int) {
+	gap := min(max(2*int64(rtt), minResendGap), maxResendGap)
 	for i := -1; i < 16; i++ {
 		seq := pid
 		if i >= 0 {
@@ -90,7 +116,7 @@ func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch [
 			}
 			seq = pid + uint16(i) + 1
 		}
-		if f.resendOne(seq, caches, scratch) {
+		if f.mayResend(seq, now, gap) && f.resendOne(seq, caches, scratch) {
 			resent++
 		} else {
 			missed++
@@ -101,6 +127,25 @@ func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch [
 	f.stats.NACKMisses += uint64(missed)
 	f.mu.Unlock()
 	return resent, missed
+}
+
+// mayResend applies the retransmission limits to outgoing sequence number
+// seq and, when it may go, records it.
+func (f *Forwarder) mayResend(seq uint16, now, gap int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := &f.resends[seq%resendSlots]
+	if r.seq != seq || r.count == 0 {
+		*r = resend{seq: seq, at: now, count: 1}
+		return true
+	}
+	if r.count >= maxResends || now-r.at < gap {
+		f.stats.ResendsHeld++
+		return false
+	}
+	r.count++
+	r.at = now
+	return true
 }
 
 func (f *Forwarder) resendOne(seq uint16, caches []*cache.Cache, scratch []byte) bool {

@@ -364,10 +364,35 @@ func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch [
 				d.sub.estimate.Store(uint64(p.Bitrate))
 			}
 		case *rtcp.TransportLayerNack:
+			now, rtt := m.now(), time.Duration(d.sub.rtt.Load())
 			for _, pair := range p.Nacks {
-				d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), d.track.caches[:], scratch)
+				d.fwd.HandleNACK(pair.PacketID, uint16(pair.LostPackets), d.track.caches[:], scratch, now, rtt)
 			}
 			d.sub.flush(nil)
+		case *rtcp.ReceiverReport:
+			d.roundTrip(p, time.Now())
 		}
+	}
+}
+
+// roundTrip takes the round-trip time to the subscriber from its receiver
+// report on this track's stream (RFC 3550 §6.4.1: the arrival time less the
+// LSR and DLSR fields, in 1/65536 s), when the report follows one of the
+// edge's sender reports.
+func (d *DownTrack) roundTrip(rr *rtcp.ReceiverReport, arrival time.Time) {
+	b := d.bound.Load()
+	if b == nil {
+		return
+	}
+	for _, r := range rr.Reports {
+		if r.SSRC != b.ssrc || r.LastSenderReport == 0 {
+			continue
+		}
+		a := uint32(ntpTime(arrival) >> 16)
+		units := int32(a - r.LastSenderReport - r.Delay)
+		if units < 0 || units > 10*65536 { // a clock step or a stale report
+			continue
+		}
+		d.sub.rtt.Store(int64(units) * int64(time.Second) / 65536)
 	}
 }

@@ -70,6 +70,9 @@ type Participant struct {
 	// twcc is set once TWCC feedback produced an estimate: REMB is then
 	// ignored.
 	twcc atomic.Bool
+	// rtt is the round-trip time to the subscriber (nanoseconds; 0:
+	// unknown), from its receiver reports.
+	rtt atomic.Int64
 	// Over UDP (inline) the goroutine that queued a packet sends it at once
 	// (whoever holds draining drains the queue), which spares a goroutine
 	// wake-up per packet; over TCP, whose writes can block, the writer

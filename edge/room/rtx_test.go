@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -284,5 +285,31 @@ func TestNewSubscriberStartsFromCachedKeyframe(t *testing.T) {
 				t.Fatalf("%d keyframe requests for layer 2, want %d", got, tc.requested)
 			}
 		})
+	}
+}
+
+// The round-trip time to a subscriber comes from its receiver reports
+// (arrival − LSR − DLSR); reports on other streams, before any sender
+// report, or that would give a negative time are ignored.
+func TestRoundTripFromReceiverReports(t *testing.T) {
+	mp := newMediaPath(t, 1)
+	d := mp.downs[0]
+	d.bound.Store(&binding{w: &rtpWriter{}, ssrc: 1234, pt: 96})
+	sent := time.Unix(1_800_000_000, 0)
+	lsr := uint32(ntpTime(sent) >> 16)
+	at := sent.Add(130 * time.Millisecond)
+	rr := func(ssrc, lsr, dlsr uint32) *rtcp.ReceiverReport {
+		return &rtcp.ReceiverReport{Reports: []rtcp.ReceptionReport{{SSRC: ssrc, LastSenderReport: lsr, Delay: dlsr}}}
+	}
+	d.roundTrip(rr(999, lsr, 0), at)
+	d.roundTrip(rr(1234, 0, 0), at)
+	d.roundTrip(rr(1234, lsr, 65536), at) // DLSR of 1 s: negative
+	if got := mp.subs[0].rtt.Load(); got != 0 {
+		t.Fatalf("rtt %v from reports that carry none", time.Duration(got))
+	}
+	d.roundTrip(rr(1234, lsr, 65536*50/1000), at) // held 50 ms at the subscriber
+	got := time.Duration(mp.subs[0].rtt.Load())
+	if got < 79*time.Millisecond || got > 81*time.Millisecond {
+		t.Fatalf("rtt %v, want 80 ms", got)
 	}
 }
