@@ -124,7 +124,7 @@ func (s *Server) Routes() []api.Route { return s.api.Routes() }
 
 // Handler is the control plane's request handler. Serving it on your own
 // fasthttp.Server? Call Init first, and start from FastHTTPServer for the
-// body limit, the 413 answer and the timeouts.
+// body limit, the 413 answer and the timeouts, served on a LingerListener.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 
 // Init loads the REST signing keys, creating the first one in a fresh
@@ -139,6 +139,9 @@ func (s *Server) Init(ctx context.Context) error {
 
 // FastHTTPServer returns a new fasthttp.Server configured as Run serves:
 // Handler, the body limit with its 413 {code, message} answer, timeouts.
+// Serve it on LingerListener(ln, cfg.MaxBodyBytes), as Run does, or a
+// client that sends an oversized body whole may get a connection reset
+// instead of the 413.
 func (s *Server) FastHTTPServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:            s.handler,
@@ -149,6 +152,9 @@ func (s *Server) FastHTTPServer() *fasthttp.Server {
 		IdleTimeout:        60 * time.Second,
 		CloseOnShutdown:    true,
 		ErrorHandler: func(c *fasthttp.RequestCtx, err error) {
+			// The request was not read to its end: drain the rest after
+			// the answer, so that the client reads the answer.
+			lingerOnClose(c.Conn())
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				api.TooLarge(c)
 				return
@@ -225,7 +231,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	srv := s.FastHTTPServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(LingerListener(ln, s.cfg.MaxBodyBytes)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("controlplane: serve: %w", err)
