@@ -231,11 +231,11 @@ func (s *server) must(t testing.TB, want int, method, path, token string, body a
 
 // tenant is an API client, maybe with one of its users.
 type tenant struct {
-	clientID, secret          string
+	clientID, secret           string
 	clientToken, clientRefresh string
-	userID                    string
-	userToken, userRefresh    string
-	email, password           string
+	userID                     string
+	userToken, userRefresh     string
+	email, password            string
 }
 
 func (s *server) newClient(t testing.TB, name string) tenant {
