@@ -85,24 +85,29 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	log := deps.Logger.With("component", "controlplane")
 	keys := auth.NewKeyring(deps.Store, deps.Now, cfg.KeyRefresh)
-	proxies, err := clientip.New(cfg.TrustedProxies)
+	proxies, err := clientip.New(cfg.TrustedProxies, cfg.ClientIPHeader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	rl := cfg.RateLimit
+	limiter := func(b Bucket) *ratelimit.Limiter { return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys) }
 	a, err := api.New(api.Options{
 		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Placer: deps.Placer, Cluster: deps.Cluster,
 		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionTTL: cfg.SessionTTL,
 		MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL,
-		TokenPerAddress: ratelimit.New(rl.TokenPerAddress.Rate, rl.TokenPerAddress.Burst, rl.MaxKeys),
-		TokenPerClient:  ratelimit.New(rl.TokenPerClient.Rate, rl.TokenPerClient.Burst, rl.MaxKeys),
-		RequestTimeout:  cfg.RequestTimeout,
-		ReadCacheTTL:    cfg.ReadCacheTTL,
-		Locator:         deps.Locator,
-		Revocations:     deps.Revocations,
-		Regions:         deps.Regions,
-		ClientIP:        proxies,
+		TokenPerAddress:     limiter(rl.TokenPerAddress),
+		TokenPerClient:      limiter(rl.TokenPerClient),
+		TokenPerUsername:    limiter(rl.TokenPerUsername),
+		CreateUserPerClient: limiter(rl.CreateUserPerClient),
+		JoinPerAddress:      limiter(rl.JoinPerAddress),
+		GuestJoinPerAddress: limiter(rl.GuestJoinPerAddress),
+		RequestTimeout:      cfg.RequestTimeout,
+		ReadCacheTTL:        cfg.ReadCacheTTL,
+		Locator:             deps.Locator,
+		Revocations:         deps.Revocations,
+		Regions:             deps.Regions,
+		ClientIP:            proxies,
 	})
 	if err != nil {
 		return nil, err

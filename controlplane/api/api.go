@@ -39,10 +39,14 @@ type Options struct {
 	MediaTTL   time.Duration // LiveKit media tokens
 	TURNTTL    time.Duration // TURN credentials
 
-	// TokenPerAddress and TokenPerClient limit POST /v1/auth/token; nil
-	// means no limit.
-	TokenPerAddress *ratelimit.Limiter
-	TokenPerClient  *ratelimit.Limiter
+	// Rate limits (controlplane.RateLimitConfig tells what each counts);
+	// nil means no limit.
+	TokenPerAddress     *ratelimit.Limiter
+	TokenPerClient      *ratelimit.Limiter
+	TokenPerUsername    *ratelimit.Limiter
+	CreateUserPerClient *ratelimit.Limiter
+	JoinPerAddress      *ratelimit.Limiter
+	GuestJoinPerAddress *ratelimit.Limiter
 
 	// ClientIP tells the client's address from the peer's and the
 	// forwarding headers of trusted proxies; nil trusts none.
@@ -233,9 +237,11 @@ func (r *request) clientAddr() netip.Addr {
 	if r.a.o.ClientIP == nil {
 		return peer.Unmap()
 	}
-	h := &r.c.Request.Header
-	return r.a.o.ClientIP.Addr(peer, h.PeekAll("Forwarded"), h.PeekAll("X-Forwarded-For"))
+	return r.a.o.ClientIP.Addr(peer, r.c.Request.Header.PeekAll(r.a.o.ClientIP.Header()))
 }
+
+// addrKey is the rate-limit key of the request's source (IPv6 per /64).
+func (r *request) addrKey() string { return ratelimit.AddrKey(r.clientAddr()) }
 
 // context is the request's storage context (RequestTimeout from its
 // first use).

@@ -97,7 +97,8 @@ func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthEr
 }
 
 func (a *API) issueToken(r *request) error {
-	if !r.limit(a.o.TokenPerAddress, "a:"+r.clientAddr().String()) {
+	if !r.take(a.o.TokenPerAddress, "a:"+r.addrKey()) {
+		writeJSON(r.c, http.StatusTooManyRequests, errSlowDown)
 		return nil
 	}
 	var basic []byte
@@ -106,9 +107,6 @@ func (a *API) issueToken(r *request) error {
 	}
 	req, oerr := decodeTokenRequest(r.c.Request.Header.ContentType(), r.c.PostBody(), basic)
 	if oerr == nil {
-		if req.ClientID != "" && !r.limit(a.o.TokenPerClient, "c:"+req.ClientID) {
-			return nil
-		}
 		var reply tokenReply
 		reply, oerr = a.grant(r, req)
 		if oerr == nil {
@@ -123,9 +121,13 @@ func (a *API) issueToken(r *request) error {
 	return nil
 }
 
-// limit takes a token of key's bucket; when refused it answers 429 and
-// returns false. The RateLimit-* headers are set either way.
-func (r *request) limit(l *ratelimit.Limiter, key string) bool {
+// errSlowDown is the token endpoint's 429.
+var errSlowDown = oauthErr(http.StatusTooManyRequests, "slow_down", "too many token requests; retry after the Retry-After delay")
+
+// take takes a token of key's bucket and reports whether it was there.
+// The RateLimit-* headers are set either way, Retry-After when refused;
+// the caller answers 429 in its own error form.
+func (r *request) take(l *ratelimit.Limiter, key string) bool {
 	if l == nil {
 		return true
 	}
@@ -141,8 +143,16 @@ func (r *request) limit(l *ratelimit.Limiter, key string) bool {
 		return true
 	}
 	h.Set("Retry-After", strconv.Itoa(ceilSeconds(d.RetryAfter.Seconds())))
-	writeJSON(r.c, http.StatusTooManyRequests, oauthErr(0, "slow_down", "too many token requests; retry after the Retry-After delay"))
 	return false
+}
+
+// limit is take for the {code, message} routes: nil, or the 429 to
+// answer.
+func (r *request) limit(l *ratelimit.Limiter, key, what string) error {
+	if r.take(l, key) {
+		return nil
+	}
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many " + what + "; retry after the Retry-After delay"}
 }
 
 func ceilSeconds(s float64) int {
@@ -156,6 +166,9 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		if oerr != nil {
 			return tokenReply{}, oerr
 		}
+		if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+			return tokenReply{}, errSlowDown
+		}
 		return a.tokenPair(r, auth.AudClient, string(client), client)
 	case "password":
 		client, oerr := a.authClient(r, req, true)
@@ -164,6 +177,15 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		}
 		if req.Username == "" || req.Password == "" {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
+		}
+		if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+			return tokenReply{}, errSlowDown
+		}
+		// Taken before the password is checked, so that concurrent guesses
+		// cannot all pass; given back on success: only failures count.
+		userKey := "u:" + string(client) + ":" + strings.ToLower(req.Username)
+		if !r.take(a.o.TokenPerUsername, userKey) {
+			return tokenReply{}, oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed sign-ins for this username; retry after the Retry-After delay")
 		}
 		u, err := a.o.Store.GetUserByEmail(r.context(), client, req.Username)
 		if errors.Is(err, store.ErrNotFound) {
@@ -175,6 +197,9 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		}
 		if ok, _ := auth.VerifyPassword(u.PasswordHash, req.Password); !ok {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
+		}
+		if a.o.TokenPerUsername != nil {
+			a.o.TokenPerUsername.Refund(userKey, r.now)
 		}
 		return a.tokenPair(r, auth.AudUser, string(u.ID), client)
 	case "refresh_token":
@@ -194,6 +219,9 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 			}
 		}
 		client := store.ClientID(c.ClientID)
+		if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+			return tokenReply{}, errSlowDown
+		}
 		if c.Audience == auth.AudUser {
 			_, err = a.o.Store.GetUser(r.context(), client, store.UserID(c.Subject))
 		} else {

@@ -94,6 +94,8 @@ func start(t *testing.T, o opts) *server {
 	}
 	cfg := controlplane.DefaultConfig()
 	cfg.PublicURL = "http://" + ln.Addr().String()
+	// No rate limit unless the test sets one: many tests make many calls.
+	cfg.RateLimit = controlplane.RateLimitConfig{MaxKeys: cfg.RateLimit.MaxKeys}
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
