@@ -25,6 +25,7 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 var (
 	errUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
 	errUserToken    = &Error{Status: http.StatusForbidden, Code: "user_token_required", Message: "this method needs a user token, not a client token"}
+	errClientToken  = &Error{Status: http.StatusForbidden, Code: "client_token_required", Message: "this method needs a client token, not a user token"}
 	errForbidden    = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "your role does not allow this"}
 )
 

@@ -28,8 +28,8 @@ func Operations() []Operation {
 		{"POST", "/v1/auth/token", "issueToken", "auth", "Issue tokens",
 			"OAuth2 token endpoint. grant_type client_credentials (client_id, client_secret) gives a client token; password (client credentials, or a client token in Authorization, plus username = e-mail and password) gives a user token; refresh_token gives a new pair. Accepts JSON or application/x-www-form-urlencoded and HTTP Basic client authentication. The x-cl-id header is accepted and ignored. Errors use the OAuth2 form {error, error_description}. Rate-limited per source address and per client_id: 429 with Retry-After and RateLimit-Limit/Remaining/Reset.",
 			"none", "TokenRequest", 200, "TokenReply", []int{400, 401, 413, 429}},
-		{"POST", "/v1/users", "createUser", "users", "Create a user", "With a client token (or a user token) of the client. The e-mail is unique per client, case-insensitively.",
-			"any", "CreateUser", 201, "IDReply", []int{400, 401, 409, 413, 422}},
+		{"POST", "/v1/users", "createUser", "users", "Create a user", "With the client token (a user or personal token gets 403 client_token_required). The e-mail is unique per client, case-insensitively. Rate-limited per client (rateLimit.createUserPerClient): 429 rate_limited with Retry-After.",
+			"client", "CreateUser", 201, "IDReply", []int{400, 401, 403, 409, 413, 422, 429}},
 		{"GET", "/v1/users/me", "getMe", "users", "The current user", "User token only; a client token gets 403.",
 			"user", "", 200, "User", []int{401, 403, 404}},
 		{"POST", "/v1/users/me/tokens", "createPersonalToken", "users", "Create a personal token",
@@ -169,7 +169,7 @@ const accessMatrix = `Access matrix:
 
 | method | client token | user token |
 |---|---|---|
-| POST /v1/users | yes | yes |
+| POST /v1/users | yes | 403 |
 | users/me, personal tokens | 403 | yes |
 | spaces: create, list | 403 | yes |
 | space: get | 403 | public space, or member |
@@ -247,13 +247,13 @@ func errorResponses() obj {
 	texts := map[int]string{
 		400: "Malformed JSON, wrong type, invalid id or query (codes invalid_json, invalid_type, invalid_id, invalid_query)",
 		401: "Missing, invalid or expired token (codes unauthorized, invalid_token)",
-		403: "Wrong token kind (user_token_required) or role (forbidden, wrong_room)",
+		403: "Wrong token kind (user_token_required, client_token_required) or role (forbidden, wrong_room)",
 		404: "Unknown or foreign entity (not_found)",
 		409: "Conflict (conflict, email_taken, owner_role)",
 		410: "Single-use token or invite already used or expired (access_link_used, access_link_expired, invite_used, invite_expired, session_expired)",
 		413: "Body over the limit (body_too_large)",
 		422: "Missing or unacceptable value (missing_field, invalid_value, invalid_enum, too_long, too_short, out_of_range)",
-		429: "Rate-limited; see Retry-After",
+		429: "Rate-limited (rate_limited); see Retry-After",
 		502: "The edge hosting the room did not answer (edge_unavailable); retry",
 		503: "No edge can take the call (no_edge), or the service is busy; see Retry-After",
 	}
