@@ -2,8 +2,8 @@
 // decoding and validation, the access rules, and the one function
 // (classify) that maps domain errors to an HTTP status and a machine code.
 //
-// Tokens: a client token (aud client) may create users and read public
-// rooms by alias; a user token (aud user, or a personal token scp_...) does
+// Tokens: a client token (aud client) may create users (it alone) and read
+// public rooms by alias; a user token (aud user, or a personal token scp_...) does
 // everything a user may. Every store call is scoped by the caller's client,
 // so another client's entity answers 404 exactly like a missing one.
 //
@@ -11,7 +11,7 @@
 // moderator, user):
 //
 //	method                                   client token   user token
-//	POST /v1/users                           yes            yes
+//	POST /v1/users                           yes            403
 //	GET users/me, personal tokens            403            yes
 //	spaces: create, list                     403            yes
 //	space: get, list rooms                   403            public space, or member
