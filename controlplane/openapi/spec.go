@@ -49,7 +49,7 @@ func Operations() []Operation {
 			"any", "", 200, "RoomView", []int{400, 401, 403, 404}},
 		{"GET", "/v1/spaces/{spaceId}", "getSpace", "spaces", "Get a space", "Public spaces are open to every user of the client; a private one to its members (403 otherwise). Another client's space: 404.",
 			"user", "", 200, "SpaceView", []int{400, 401, 403, 404}},
-		{"PUT", "/v1/spaces/{spaceId}", "updateSpace", "spaces", "Update a space", "Space owner or moderator. Fields left out keep their value.",
+		{"PUT", "/v1/spaces/{spaceId}", "updateSpace", "spaces", "Update a space", "Space owner or moderator. Fields left out keep their value. allowedOrigins (the sites that may frame the space's rooms) changes only by the owner: a moderator sending a different list gets 403 (field allowedOrigins); the same list is accepted.",
 			"user", "Space", 200, "SpaceView", []int{400, 401, 403, 404, 413, 422}},
 		{"DELETE", "/v1/spaces/{spaceId}", "deleteSpace", "spaces", "Delete a space", "Space owner only; removes its rooms, invites, links and webhook.",
 			"user", "", 200, "IDReply", []int{400, 401, 403, 404}},
