@@ -107,7 +107,10 @@ type joiner struct {
 	issued time.Time
 }
 
-var errRoomPrivate = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
+var (
+	errRoomPrivate  = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
+	errSpacePrivate = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room's space is private: join with an access link, a session or a user token"}
+)
 
 // joinRoom: POST /v1/rooms/{alias}/join. The credential is, in order of
 // precedence: sessionToken, accessToken, the Authorization user token,
@@ -240,8 +243,8 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role}, nil
 	default:
-		if !rm.IsPublic {
-			return joiner{}, errRoomPrivate
+		if err := a.openToGuests(r, rm); err != nil {
+			return joiner{}, err
 		}
 		id, err := auth.RandomString("g_", 9)
 		if err != nil {
@@ -253,6 +256,23 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		return joiner{identity: id, name: name, role: grant.RoleParticipant}, nil
 	}
+}
+
+// openToGuests tells whether anonymous guests may be in rm now: the room
+// is public and so is its space (a private space is open only to its
+// members, whatever its rooms say).
+func (a *API) openToGuests(r *request, rm store.Room) error {
+	if !rm.IsPublic {
+		return errRoomPrivate
+	}
+	s, err := a.o.Store.GetSpace(r.context(), rm.ClientID, rm.SpaceID)
+	if err != nil {
+		return about("space", "space", err)
+	}
+	if !s.IsPublic {
+		return errSpacePrivate
+	}
+	return nil
 }
 
 // userRole is a signed-in user's call role: the room's owner and
