@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/clientip"
+	"github.com/spacecast/spacecast/controlplane/store"
 )
 
 // ErrInvalidConfig marks an unusable `controlplane:` section.
@@ -28,6 +29,11 @@ type Config struct {
 	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"` // TURN REST credentials (12 h)
 	// KeyRefresh is how often a replica re-reads the signing keys (30 s).
 	KeyRefresh time.Duration `yaml:"keyRefresh"`
+	// RevocationSync is how stale a replica's copy of the token
+	// revocations (revoked tokens and families, rotated client secrets,
+	// deleted clients and users) may get (500 ms, at most 1 s): a
+	// revocation made anywhere holds on every replica within it.
+	RevocationSync time.Duration `yaml:"revocationSync"`
 
 	// MaxBodyBytes caps request bodies (1 MiB); larger ones get 413.
 	MaxBodyBytes int `yaml:"maxBodyBytes"`
@@ -109,6 +115,7 @@ func DefaultConfig() Config {
 		MediaTokenTTL:     10 * time.Minute,
 		TURNCredentialTTL: 12 * time.Hour,
 		KeyRefresh:        30 * time.Second,
+		RevocationSync:    500 * time.Millisecond,
 		MaxBodyBytes:      1 << 20,
 		RequestTimeout:    10 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
@@ -144,6 +151,14 @@ func (c Config) Validate() error {
 		"keyRefresh": c.KeyRefresh, "requestTimeout": c.RequestTimeout, "shutdownTimeout": c.ShutdownTimeout} {
 		if d <= 0 {
 			bad("%s: must be positive", name)
+		}
+	}
+	if c.RevocationSync <= 0 || c.RevocationSync > time.Second {
+		bad("revocationSync: must be positive and at most 1s")
+	}
+	for name, d := range map[string]time.Duration{"accessTokenTTL": c.AccessTokenTTL, "refreshTokenTTL": c.RefreshTokenTTL, "sessionTTL": c.SessionTTL} {
+		if d > store.RevocationHorizon {
+			bad("%s: at most %s (the revocations of deleted clients and users last that long)", name, store.RevocationHorizon)
 		}
 	}
 	if c.ReadCacheTTL < 0 || c.ReadCacheTTL > time.Minute {

@@ -45,7 +45,7 @@ func (e *env) snapshot(t *testing.T, w world) string {
 // samples are valid bodies for every operation, so that the isolation
 // matrix reaches the access check rather than failing validation.
 var samples = map[string]any{
-	"issueToken": nil, "createUser": nil, "getMe": nil, "createPersonalToken": nil, "listPersonalTokens": nil,
+	"issueToken": nil, "revokeToken": nil, "createUser": nil, "getMe": nil, "createPersonalToken": nil, "listPersonalTokens": nil,
 	"createSpace": nil, "listSpaces": nil,
 	"deletePersonalToken":  "",
 	"getRoomByAlias":       "",

@@ -56,6 +56,7 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	keys    *auth.Keyring
+	deny    *auth.Denylist
 	api     *api.API
 	spec    []byte
 	docs    fasthttp.RequestHandler
@@ -85,6 +86,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	log := deps.Logger.With("component", "controlplane")
 	keys := auth.NewKeyring(deps.Store, deps.Now, cfg.KeyRefresh)
+	deny := auth.NewDenylist(deps.Store, deps.Now, cfg.RevocationSync)
 	proxies, err := clientip.New(cfg.TrustedProxies, cfg.ClientIPHeader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -92,7 +94,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	rl := cfg.RateLimit
 	limiter := func(b Bucket) *ratelimit.Limiter { return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys) }
 	a, err := api.New(api.Options{
-		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Placer: deps.Placer, Cluster: deps.Cluster,
+		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Denylist: deny, Placer: deps.Placer, Cluster: deps.Cluster,
 		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionTTL: cfg.SessionTTL,
 		MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL,
@@ -116,7 +118,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, api: a, spec: spec, docs: openapi.UI("/docs")}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, spec: spec, docs: openapi.UI("/docs")}
 	s.handler = s.serve
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		s.handler = s.logged
@@ -133,11 +135,14 @@ func (s *Server) Routes() []api.Route { return s.api.Routes() }
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 
 // Init loads the REST signing keys, creating the first one in a fresh
-// store. Run calls it; call it yourself only when serving Handler on
+// store, and the token revocations. Run calls it; call it yourself only when serving Handler on
 // another server.
 func (s *Server) Init(ctx context.Context) error {
 	if err := s.keys.Init(ctx); err != nil {
 		return fmt.Errorf("controlplane: signing keys: %w", err)
+	}
+	if err := s.deny.Sync(ctx); err != nil {
+		return fmt.Errorf("controlplane: %w", err)
 	}
 	return nil
 }

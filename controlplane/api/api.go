@@ -23,12 +23,15 @@ import (
 
 // Options are the API's dependencies and settings.
 type Options struct {
-	Store   store.Store
-	Tokens  *auth.Tokens
-	Placer  placement.Placer
-	Cluster cluster.Config
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Store  store.Store
+	Tokens *auth.Tokens
+	// Denylist refuses revoked tokens; nil refuses none (tests of the
+	// routes alone).
+	Denylist *auth.Denylist
+	Placer   placement.Placer
+	Cluster  cluster.Config
+	Logger   *slog.Logger
+	Now      func() time.Time
 
 	// PublicURL is the web base of generate-access URLs (no trailing slash).
 	PublicURL string
@@ -138,6 +141,7 @@ func (a *API) Routes() []Route {
 func (a *API) routes() {
 	r := &a.rt
 	r.add("POST", "/v1/auth/token", "issueToken", a.issueToken)
+	r.add("POST", "/v1/auth/revoke", "revokeToken", a.revokeToken)
 
 	r.add("POST", "/v1/users", "createUser", a.createUser)
 	r.add("GET", "/v1/users/me", "getMe", a.getMe)

@@ -51,7 +51,7 @@ func (r *request) principalOf(tok string) (principal, error) {
 		}
 		return principal{client: pt.ClientID, user: pt.UserID}, nil
 	}
-	c, err := r.a.o.Tokens.Verify(r.context(), tok, auth.TypeAccess, auth.AudClient, auth.AudUser)
+	c, err := r.verify(tok, auth.TypeAccess, auth.AudClient, auth.AudUser)
 	if err != nil {
 		return principal{}, err
 	}
@@ -60,6 +60,28 @@ func (r *request) principalOf(tok string) (principal, error) {
 		p.user = store.UserID(c.Subject)
 	}
 	return p, nil
+}
+
+// verify checks a JWT as Tokens.Verify does, then against the
+// revocations every replica shares: a revoked token is auth.ErrTokenRevoked.
+func (r *request) verify(tok, typ string, audiences ...string) (auth.Claims, error) {
+	c, err := r.a.o.Tokens.Verify(r.context(), tok, typ, audiences...)
+	if err != nil {
+		return c, err
+	}
+	return c, r.notRevoked(c)
+}
+
+// notRevoked is nil unless a revocation bars the token with claims c.
+func (r *request) notRevoked(c auth.Claims) error {
+	bad, err := r.a.o.Denylist.Revoked(r.context(), c)
+	if err != nil {
+		return err
+	}
+	if bad {
+		return auth.ErrTokenRevoked
+	}
+	return nil
 }
 
 // user authenticates and requires a user token (a client token gets 403).

@@ -46,7 +46,7 @@ func schemas() obj {
 	roomRequest["description"] = "Create requires name; update applies only the fields present."
 	return obj{
 		"Error": object(obj{"code": str("Machine code"), "message": str("Human text"), "field": str("The offending request field")}, "code", "message"),
-		"OAuthError": object(obj{"error": enum("invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "slow_down"),
+		"OAuthError": object(obj{"error": enum("invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "unsupported_token_type", "slow_down"),
 			"error_description": str("")}, "error"),
 		"TokenRequest": object(obj{
 			"grant_type":    enum("client_credentials", "password", "refresh_token"),
@@ -54,8 +54,14 @@ func schemas() obj {
 			"client_secret": str(""),
 			"username":      str("The user's e-mail (password grant)"),
 			"password":      str("password grant"),
-			"refresh_token": str("refresh_token grant"),
+			"refresh_token": str("refresh_token grant: spent by the grant (the answer carries its successor); a spent one presented again revokes every token of its sign-in"),
 		}, "grant_type"),
+		"RevokeRequest": object(obj{
+			"token":           str("The token to revoke: refresh, access or personal"),
+			"token_type_hint": enum("refresh_token", "access_token"),
+			"client_id":       str("Optional client authentication"),
+			"client_secret":   str(""),
+		}, "token"),
 		"TokenReply": object(obj{"token_type": enum("Bearer"), "access_token": str("JWT (HS256, kid header); claims sub, aud client|user, type, cId, jti, iat, exp"),
 			"refresh_token": str("JWT"), "expires_in": obj{"type": "integer", "description": "Access token lifetime in seconds"}},
 			"token_type", "access_token", "refresh_token"),

@@ -26,8 +26,11 @@ func Operations() []Operation {
 	const spaceRoles = " Space roles: role_space_owner (creator), role_space_moderator, role_space_user (invited)."
 	return []Operation{
 		{"POST", "/v1/auth/token", "issueToken", "auth", "Issue tokens",
-			"OAuth2 token endpoint. grant_type client_credentials (client_id, client_secret) gives a client token; password (client credentials, or a client token in Authorization, plus username = e-mail and password) gives a user token; refresh_token gives a new pair. Accepts JSON or application/x-www-form-urlencoded and HTTP Basic client authentication. The x-cl-id header is accepted and ignored. Errors use the OAuth2 form {error, error_description}. Rate-limited per source address and per client_id: 429 with Retry-After and RateLimit-Limit/Remaining/Reset.",
+			"OAuth2 token endpoint. grant_type client_credentials (client_id, client_secret) gives a client token; password (client credentials, or a client token in Authorization, plus username = e-mail and password) gives a user token; refresh_token gives a new pair and spends the refresh token given (rotation: a spent refresh token presented again revokes every token of its sign-in, 400 invalid_grant). Accepts JSON or application/x-www-form-urlencoded and HTTP Basic client authentication. The x-cl-id header is accepted and ignored. Errors use the OAuth2 form {error, error_description}. Rate-limited per source address, per client once it has authenticated (a stranger's wrong secrets do not use up a client's bucket), and per username for failed password grants: 429 slow_down with Retry-After and RateLimit-Limit/Remaining/Reset.",
 			"none", "TokenRequest", 200, "TokenReply", []int{400, 401, 413, 429}},
+		{"POST", "/v1/auth/revoke", "revokeToken", "auth", "Revoke a token",
+			"Token revocation (RFC 7009). token is a refresh token (its whole sign-in is revoked: every access and refresh token descended from it), an access token (that token) or a personal token (deleted). Client credentials (body or HTTP Basic) are optional: holding a token is enough to revoke it, and an authenticated client revokes only its own clients' tokens. 200 with an empty body whether or not the token was valid (an invalid or expired token needs no revoking); every replica refuses a revoked token within a second. Refresh tokens also rotate: each refresh_token grant spends the one it is given, and a spent refresh token presented again revokes its whole sign-in (400 invalid_grant). Link, session and embed tokens: 400 unsupported_token_type. Rate-limited per source address.",
+			"none", "RevokeRequest", 200, "", []int{400, 401, 413, 429}},
 		{"POST", "/v1/users", "createUser", "users", "Create a user", "With the client token (a user or personal token gets 403 client_token_required). The e-mail is unique per client, case-insensitively. Rate-limited per client (rateLimit.createUserPerClient): 429 rate_limited with Retry-After.",
 			"client", "CreateUser", 201, "IDReply", []int{400, 401, 403, 409, 413, 422, 429}},
 		{"GET", "/v1/users/me", "getMe", "users", "The current user", "User token only; a client token gets 403.",
@@ -221,16 +224,20 @@ func operation(op Operation) obj {
 	}
 	if op.Request != "" {
 		content := obj{"application/json": obj{"schema": ref(op.Request)}}
-		if op.ID == "issueToken" {
+		if oauth(op) {
 			content["application/x-www-form-urlencoded"] = obj{"schema": ref(op.Request)}
 		}
 		o["requestBody"] = obj{"required": op.Auth != "optionalUser", "content": content}
 	}
-	responses := obj{fmt.Sprint(op.Status): obj{"description": "Success", "content": obj{"application/json": obj{"schema": ref(op.Response)}}}}
+	success := obj{"description": "Success"}
+	if op.Response != "" {
+		success["content"] = obj{"application/json": obj{"schema": ref(op.Response)}}
+	}
+	responses := obj{fmt.Sprint(op.Status): success}
 	errs := append([]int(nil), op.Errors...)
 	sort.Ints(errs)
 	for _, code := range errs {
-		if op.ID == "issueToken" && code != 413 {
+		if oauth(op) && code != 413 {
 			responses[fmt.Sprint(code)] = obj{"$ref": "#/components/responses/OAuth" + fmt.Sprint(code)}
 			continue
 		}
@@ -241,6 +248,10 @@ func operation(op Operation) obj {
 }
 
 func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+// oauth tells the OAuth2 endpoints: form bodies too, errors in the OAuth2
+// form.
+func oauth(op Operation) bool { return op.ID == "issueToken" || op.ID == "revokeToken" }
 
 func errorResponses() obj {
 	out := obj{}
@@ -261,7 +272,7 @@ func errorResponses() obj {
 		out[fmt.Sprintf("E%d", code)] = obj{"description": text, "content": obj{"application/json": obj{"schema": ref("Error")}}}
 	}
 	for _, code := range []int{400, 401, 429} {
-		out[fmt.Sprintf("OAuth%d", code)] = obj{"description": "OAuth2 error: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, slow_down",
+		out[fmt.Sprintf("OAuth%d", code)] = obj{"description": "OAuth2 error: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, unsupported_token_type, slow_down",
 			"content": obj{"application/json": obj{"schema": ref("OAuthError")}}}
 	}
 	return out

@@ -25,23 +25,25 @@ import (
 var testEdge = placement.Placement{NodeID: "edge-1", Region: "local", SignalURL: "ws://127.0.0.1:7880",
 	TURNURLs: []string{"turn:127.0.0.1:3478?transport=udp"}}
 
-// clock is a settable clock for the replicas that share it.
+// clock is the real clock plus an offset that a test moves forward (to
+// see what holds a second later without waiting a second), shared by the
+// replicas of a test.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	offset time.Duration
 }
 
-func newClock() *clock { return &clock{t: time.Now()} }
+func newClock() *clock { return &clock{} }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.t
+	return time.Now().Add(c.offset)
 }
 
 func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
-	c.t = c.t.Add(d)
+	c.offset += d
 	c.mu.Unlock()
 }
 
