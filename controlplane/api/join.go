@@ -105,6 +105,17 @@ type joiner struct {
 	// issued is when the credential was issued (zero for a user token or
 	// none): a credential older than a moderator's removal is refused.
 	issued time.Time
+	// What admitted the participant, carried in its session so that a
+	// rejoin derives the role again from what holds then: the user (a
+	// user or embed token, with the refresh family behind it) or the link.
+	// A session with neither is a guest's.
+	user   store.UserID
+	link   string
+	family string
+	// until is the latest the session may last: the expiry of the
+	// credential that admitted the participant (a link, a user token) or,
+	// on a rejoin, of the session presented. Zero: SessionTTL alone.
+	until time.Time
 }
 
 var (
@@ -156,6 +167,9 @@ func (a *API) joinRoom(r *request) error {
 		}
 		j.issued = issued
 	}
+	if !j.until.IsZero() && !j.until.After(r.now) {
+		return about("session", "session", store.ErrExpired)
+	}
 	if err := a.refuseRemoved(string(rm.ID), j.identity, j.issued, r.now); err != nil {
 		return err
 	}
@@ -176,12 +190,18 @@ func selfName(rm store.Room, asked, def string) string {
 	return def
 }
 
-// linkJoiner is the participant a redeemed link admits.
-func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error) {
-	j := joiner{name: selfName(rm, asked, l.Username), role: grant.RoleParticipant}
+// linkRole is the call role a link gives.
+func linkRole(l store.AccessLink) grant.Role {
 	if l.Role == store.LinkRoleModerator {
-		j.role = grant.RoleModerator
+		return grant.RoleModerator
 	}
+	return grant.RoleParticipant
+}
+
+// linkJoiner is the participant a redeemed link admits; its session ends
+// when the link does.
+func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error) {
+	j := joiner{name: selfName(rm, asked, l.Username), role: linkRole(l), link: l.ID, until: l.ExpiresAt}
 	switch {
 	case l.ExternalUserID != "":
 		j.identity = "x_" + l.ExternalUserID
@@ -200,16 +220,9 @@ func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error)
 func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error) {
 	switch {
 	case q.SessionToken != "":
-		c, err := a.o.Tokens.Verify(r.context(), q.SessionToken, auth.TypeSession, auth.AudSession)
-		if err != nil {
-			return joiner{}, about("session", "session", err)
-		}
-		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
-			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "sessionToken", Message: "sessionToken: the session is for another room"}
-		}
-		return joiner{identity: c.Subject, name: c.Name, role: grant.Role(c.Role), issued: time.Unix(c.IssuedAt, 0)}, nil
+		return a.rejoin(r, q, rm)
 	case q.AccessToken != "":
-		c, err := a.o.Tokens.Verify(r.context(), q.AccessToken, auth.TypeLink, auth.AudLink)
+		c, err := r.verify(q.AccessToken, auth.TypeLink, auth.AudLink)
 		if errors.Is(err, auth.ErrTokenExpired) {
 			return joiner{}, about("access link", "access_link", store.ErrExpired)
 		}
@@ -221,7 +234,7 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		// Redeemed after placement (one atomic store call decides the
 		// winner); the link's fields are known then.
-		return joiner{linkID: c.ID, issued: time.Unix(c.IssuedAt, 0)}, nil
+		return joiner{linkID: c.ID, issued: c.Issued()}, nil
 	case r.bearer() != "":
 		p, err := r.authenticate()
 		if err != nil {
@@ -241,7 +254,8 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		if err != nil {
 			return joiner{}, err
 		}
-		return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role}, nil
+		return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role,
+			user: u.ID, family: p.family, until: p.expires}, nil
 	default:
 		if err := a.openToGuests(r, rm); err != nil {
 			return joiner{}, err
@@ -315,14 +329,25 @@ func (a *API) userRole(r *request, p principal, rm store.Room) (grant.Role, erro
 func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement) (JoinAnswer, error) {
 	role := grant.InRoom(j.role, rm.Type)
 	g := grant.For(role, rm.Type, rm.Flags)
-	key, secret := a.o.Cluster.SigningSecret()
-	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
-		Room: string(rm.ID), Role: role, Grants: g, TTL: a.o.MediaTTL})
+	// The session never outlives what admitted the participant, nor, on a
+	// rejoin, the session presented: rejoins cannot renew it.
+	until := r.now.Add(a.o.SessionTTL)
+	if !j.until.IsZero() && j.until.Before(until) {
+		until = j.until
+	}
+	sess, sessExp, err := a.o.Tokens.IssueUntil(r.context(), auth.Claims{Subject: j.identity, Audience: auth.AudSession, Type: auth.TypeSession,
+		ClientID: string(rm.ClientID), Room: string(rm.ID), Role: string(j.role), Name: j.name,
+		User: string(j.user), Link: j.link, Family: j.family}, until)
 	if err != nil {
 		return JoinAnswer{}, err
 	}
-	sess, sessExp, err := a.o.Tokens.Issue(r.context(), auth.Claims{Subject: j.identity, Audience: auth.AudSession, Type: auth.TypeSession,
-		ClientID: string(rm.ClientID), Room: string(rm.ID), Role: string(j.role), Name: j.name}, a.o.SessionTTL)
+	if !sessExp.After(r.now) {
+		return JoinAnswer{}, about("session", "session", store.ErrExpired)
+	}
+	mediaTTL := min(a.o.MediaTTL, sessExp.Sub(r.now))
+	key, secret := a.o.Cluster.SigningSecret()
+	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
+		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL})
 	if err != nil {
 		return JoinAnswer{}, err
 	}
@@ -330,7 +355,7 @@ func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement
 		Identity: j.identity, Name: j.name, Role: role, Grants: g, Room: viewRoom(rm, ""),
 		Session:    Session{Token: sess, ExpiresAt: sessExp},
 		Edge:       Edge{URL: pl.SignalURL, Region: pl.Region, NodeID: pl.NodeID},
-		MediaToken: media, MediaTokenExpiresAt: r.now.Add(a.o.MediaTTL).Truncate(time.Second),
+		MediaToken: media, MediaTokenExpiresAt: r.now.Add(mediaTTL).Truncate(time.Second),
 		ICEServers: []ICEServer{},
 	}
 	if len(pl.TURNURLs) > 0 {
