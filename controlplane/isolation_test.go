@@ -64,6 +64,7 @@ var samples = map[string]any{
 	"setRoomRole":          map[string]any{"targetUserId": "000000000000000000000000", "role": "role_room_user"},
 	"listRoomRoles":        "",
 	"generateAccess":       map[string]any{"username": "x", "role": "moderator"},
+	"createEmbedToken":     map[string]any{"ttl": 60},
 	"createWebhook":        map[string]any{"url": "https://evil.example/"},
 	"updateWebhook":        map[string]any{"url": "https://evil.example/"},
 	"getWebhook":           "",

@@ -169,6 +169,7 @@ func (a *API) routes() {
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "setRoomRole", a.setRoomRole)
 	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "listRoomRoles", a.listRoomRoles)
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", a.generateAccess)
+	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/embed-token", "createEmbedToken", a.createEmbedToken)
 	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/participants", "listParticipants", a.listParticipants)
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/remove", "removeParticipant", a.removeParticipant)
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/mute", "muteParticipant", a.muteParticipant)

@@ -25,6 +25,7 @@
 //	room: get                                403            room owner/member; public room in a visible space
 //	room-by-alias                            public room    as room: get
 //	room: update, roles, generate-access     403            room owner, moderator (a moderator grants role_room_user only)
+//	room: embed-token                        403            whoever may see the room (a token for themselves)
 //	room: delete                             403            room owner, space owner
 //	join                                     403            room role; in a public room also space
 //	                                                        owner/moderator (moderator) and others (participant)

@@ -19,7 +19,11 @@ type JoinRequest struct {
 	// AccessToken is a generate-access token (spent on use unless permanent).
 	AccessToken string `json:"accessToken"`
 	// SessionToken is the session credential of an earlier join (reconnect).
-	SessionToken    string           `json:"sessionToken"`
+	SessionToken string `json:"sessionToken"`
+	// EmbedToken is a single-use embed token (POST .../embed-token): the
+	// integrator's backend signs its user in to the room page without
+	// putting a long-lived token in the page's URL.
+	EmbedToken      string           `json:"embedToken"`
 	ParticipantName string           `json:"participantName"`
 	RegionHint      string           `json:"regionHint"`
 	RTTs            map[string]int64 `json:"rtts"` // region → measured RTT in ms
@@ -73,6 +77,9 @@ func (q *JoinRequest) validate() error {
 	if len(q.SessionToken) > 4096 {
 		c.fail(invalid("too_long", "sessionToken", "sessionToken: too long"))
 	}
+	if len(q.EmbedToken) > 4096 {
+		c.fail(invalid("too_long", "embedToken", "embedToken: too long"))
+	}
 	if len(q.RTTs) > 64 {
 		c.fail(invalid("too_long", "rtts", "rtts: at most 64 regions"))
 	}
@@ -102,6 +109,8 @@ type joiner struct {
 	// linkID is a link to redeem after placement; identity, name and role
 	// then come from the redeemed link.
 	linkID string
+	// embed is an embed token to spend after placement.
+	embed *store.SpentToken
 	// issued is when the credential was issued (zero for a user token or
 	// none): a credential older than a moderator's removal is refused.
 	issued time.Time
@@ -124,8 +133,8 @@ var (
 )
 
 // joinRoom: POST /v1/rooms/{alias}/join. The credential is, in order of
-// precedence: sessionToken, accessToken, the Authorization user token,
-// nothing (public rooms only).
+// precedence: sessionToken, accessToken, embedToken, the Authorization user
+// token, nothing (public rooms in public spaces only).
 func (a *API) joinRoom(r *request) error {
 	alias := r.p.get(0)
 	if !validAlias(alias) {
@@ -166,6 +175,12 @@ func (a *API) joinRoom(r *request) error {
 			return err
 		}
 		j.issued = issued
+	}
+	if j.embed != nil {
+		j.embed.SpentAt = r.now
+		if err := a.o.Store.SpendToken(r.context(), *j.embed, nil); err != nil {
+			return about("embed token", "embed_token", err)
+		}
 	}
 	if !j.until.IsZero() && !j.until.After(r.now) {
 		return about("session", "session", store.ErrExpired)
@@ -235,6 +250,29 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		// Redeemed after placement (one atomic store call decides the
 		// winner); the link's fields are known then.
 		return joiner{linkID: c.ID, issued: c.Issued()}, nil
+	case q.EmbedToken != "":
+		c, err := r.verify(q.EmbedToken, auth.TypeEmbed, auth.AudEmbed)
+		if errors.Is(err, auth.ErrTokenExpired) {
+			return joiner{}, about("embed token", "embed_token", store.ErrExpired)
+		}
+		if err != nil {
+			return joiner{}, err
+		}
+		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
+			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "embedToken", Message: "embedToken: the token is for another room"}
+		}
+		p := principal{client: rm.ClientID, user: store.UserID(c.User), family: c.Family}
+		if c.Bound > 0 {
+			p.expires = time.Unix(c.Bound, 0)
+		}
+		j, err := a.userJoiner(r, q, rm, p)
+		if err != nil {
+			return joiner{}, err
+		}
+		// Spent after placement, as a link is: a refused placement
+		// leaves it usable.
+		j.embed = &store.SpentToken{ID: c.ID, ClientID: rm.ClientID, ExpiresAt: time.Unix(c.ExpiresAt, 0)}
+		return j, nil
 	case r.bearer() != "":
 		p, err := r.authenticate()
 		if err != nil {
@@ -246,16 +284,7 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		if !p.isUser() {
 			return joiner{}, errUserToken
 		}
-		u, err := a.o.Store.GetUser(r.context(), p.client, p.user)
-		if err != nil {
-			return joiner{}, about("user", "user", err)
-		}
-		role, err := a.userRole(r, p, rm)
-		if err != nil {
-			return joiner{}, err
-		}
-		return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role,
-			user: u.ID, family: p.family, until: p.expires}, nil
+		return a.userJoiner(r, q, rm, p)
 	default:
 		if err := a.openToGuests(r, rm); err != nil {
 			return joiner{}, err
@@ -270,6 +299,21 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		return joiner{identity: id, name: name, role: grant.RoleParticipant}, nil
 	}
+}
+
+// userJoiner is the signed-in user p joining rm: its room role, its name
+// (its own choice when the room allows), a session bound by p's expiry.
+func (a *API) userJoiner(r *request, q JoinRequest, rm store.Room, p principal) (joiner, error) {
+	u, err := a.o.Store.GetUser(r.context(), p.client, p.user)
+	if err != nil {
+		return joiner{}, about("user", "user", err)
+	}
+	role, err := a.userRole(r, p, rm)
+	if err != nil {
+		return joiner{}, err
+	}
+	return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role,
+		user: u.ID, family: p.family, until: p.expires}, nil
 }
 
 // openToGuests tells whether anonymous guests may be in rm now: the room

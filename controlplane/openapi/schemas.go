@@ -95,6 +95,9 @@ func schemas() obj {
 			"username", "role"),
 		"GenerateAccessReply": object(obj{"url": str("<publicURL>/room/<alias>?participantName=<username>&accessToken=<token>"),
 			"accessToken": str("The link's token (a JWT)"), "expiresAt": date()}, "url"),
+		"EmbedRequest": object(obj{"ttl": obj{"type": "integer", "minimum": 1, "maximum": 600, "default": 60, "description": "Lifetime in seconds"}}),
+		"EmbedReply": object(obj{"url": str("<publicURL>/room/<alias>?embedToken=<token>: the iframe's src"),
+			"embedToken": str("Single-use, short-lived (a JWT)"), "expiresAt": date()}, "url", "embedToken", "expiresAt"),
 		"WebhookRequest": object(obj{"url": obj{"type": "string", "format": "uri"}, "isActive": boolean("")}),
 		"Webhook": object(obj{"url": str(""), "secret": str("HMAC-SHA256 key of deliveries"), "isActive": boolean(""),
 			"createdAt": date(), "updatedAt": date()}, "url", "secret", "isActive"),
@@ -112,6 +115,7 @@ func schemas() obj {
 		"JoinRequest": object(obj{
 			"accessToken":     str("A generate-access token"),
 			"sessionToken":    str("The session.token of an earlier join (reconnect)"),
+			"embedToken":      str("A single-use embed token (POST .../embed-token): joins as the user it was made for"),
 			"participantName": strMax(100),
 			"regionHint":      strMax(64),
 			"rtts":            obj{"type": "object", "additionalProperties": obj{"type": "integer", "minimum": 0, "maximum": 60000}, "description": "region → measured RTT in ms"},

@@ -89,6 +89,9 @@ func Operations() []Operation {
 		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", "rooms", "Generate a guest link",
 			"Room owner or moderator. Answers url = <publicURL>/room/<alias>?participantName=<username>&accessToken=<token>. ttl in seconds: default 86400, at most 432000. Single-use unless isPermanent: the first join spends it, later joins get 410 access_link_used.",
 			"user", "GenerateAccess", 200, "GenerateAccessReply", []int{400, 401, 403, 404, 413, 422}},
+		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/embed-token", "createEmbedToken", "rooms", "Make an embed token",
+			"For the room page in an integrator's iframe, instead of a refresh token in its URL. The caller (a user token: the integrator's backend holds it for its user) gets a short-lived single-use token that signs that user in to the room: url = <publicURL>/room/<alias>?embedToken=<token>. ttl in seconds: default 60, at most 600. The first join spends it (a second: 410 embed_token_used; past expiry: 410 embed_token_expired); the session it opens ends no later than the caller's token, and revoking the caller's sign-in or deleting the user revokes it. The caller must be able to see the room (403 otherwise).",
+			"user", "EmbedRequest", 200, "EmbedReply", []int{400, 401, 403, 404, 413, 422}},
 
 		{"GET", "/v1/spaces/{spaceId}/rooms/{roomId}/participants", "listParticipants", "moderation", "List the live participants",
 			"Whoever a join makes owner or moderator of the room (room owner and moderators; in a public room the space's owner and moderators). Asks every edge hosting the room (LiveKit RoomService); an empty list when no call is live. 502 edge_unavailable when an edge does not answer.",
@@ -113,7 +116,7 @@ func Operations() []Operation {
 			"user", "", 200, "Webhook", []int{400, 401, 403, 404}},
 
 		{"POST", "/v1/rooms/{alias}/join", "joinRoom", "join", "Join a room",
-			"What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), the Authorization user token, or nothing for a public room in a public space (a private space is open to its members only: 401). Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. The session never outlives what admitted the participant (the link's expiry, the user token's) and a rejoin with it answers a session that ends no later than the one presented; a rejoin derives the role again from what holds then (the user's current room role and the room's visibility, the link's role; a guest's session is refused once the room or its space is private). 503 with Retry-After when no edge can take the call.",
+			"What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), embedToken (single-use likewise: 410 embed_token_used), the Authorization user token, or nothing for a public room in a public space (a private space is open to its members only: 401). Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. The session never outlives what admitted the participant (the link's expiry, the user token's) and a rejoin with it answers a session that ends no later than the one presented; a rejoin derives the role again from what holds then (the user's current room role and the room's visibility, the link's role; a guest's session is refused once the room or its space is private). 503 with Retry-After when no edge can take the call.",
 			"optionalUser", "JoinRequest", 200, "JoinAnswer", []int{400, 401, 403, 404, 410, 413, 422, 503}},
 		{"GET", "/v1/regions", "listRegions", "join", "List regions to probe",
 			"The regions that have an edge taking participants, each with its edges' probe URLs (GET answers 204 at once, never cached). A client may fetch one probe URL per region, measure the round trip, and pass the results as rtts (region → ms) to the join: placement then picks the nearest region. Public; may be cached for 5 seconds.",
@@ -183,6 +186,7 @@ const accessMatrix = `Access matrix:
 | room: get, list | 403 | room owner/member; public room in a visible space |
 | room-by-alias | public room | as room: get |
 | room: update, roles, generate-access | 403 | room owner, room moderator (moderator grants role_room_user only) |
+| room: embed-token | 403 | whoever may see the room (for themselves) |
 | room: delete | 403 | room owner, space owner |
 | participants: list, mute, remove | 403 | room owner, room moderator; space owner, moderator in a public room |
 | join | no (use a link) | room role, or public room |`
@@ -227,7 +231,8 @@ func operation(op Operation) obj {
 		if oauth(op) {
 			content["application/x-www-form-urlencoded"] = obj{"schema": ref(op.Request)}
 		}
-		o["requestBody"] = obj{"required": op.Auth != "optionalUser", "content": content}
+		// The join and the embed token take an empty body too.
+		o["requestBody"] = obj{"required": op.Auth != "optionalUser" && op.ID != "createEmbedToken", "content": content}
 	}
 	success := obj{"description": "Success"}
 	if op.Response != "" {
@@ -261,7 +266,7 @@ func errorResponses() obj {
 		403: "Wrong token kind (user_token_required, client_token_required) or role (forbidden, wrong_room)",
 		404: "Unknown or foreign entity (not_found)",
 		409: "Conflict (conflict, email_taken, owner_role)",
-		410: "Single-use token or invite already used or expired (access_link_used, access_link_expired, invite_used, invite_expired, session_expired)",
+		410: "Single-use token or invite already used or expired (access_link_used, access_link_expired, embed_token_used, embed_token_expired, invite_used, invite_expired, session_expired)",
 		413: "Body over the limit (body_too_large)",
 		422: "Missing or unacceptable value (missing_field, invalid_value, invalid_enum, too_long, too_short, out_of_range)",
 		429: "Rate-limited (rate_limited); see Retry-After",

@@ -357,7 +357,7 @@ func (d *Deliverer) fail(ctx context.Context, log *slog.Logger, reason string, e
 func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, name EventName, id string) (out outcome, reason string, retryAfter time.Duration, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return final, "bad_url", 0, fmt.Errorf("webhook: url %q is not an absolute http(s) URL", raw)
+		return final, "bad_url", 0, errors.New("webhook: the webhook's url is not an absolute http(s) URL")
 	}
 	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
@@ -371,6 +371,12 @@ func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, nam
 	req.Header.Set("X-Spacecast-Delivery", id)
 	resp, err := d.client.Do(req)
 	if err != nil {
+		// The error quotes the URL, whose query may hold the receiver's
+		// secret (?token=...): it is logged, so only its origin and path.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redact(u)
+		}
 		if errors.Is(err, ErrForbiddenAddress) {
 			return final, "forbidden_address", 0, err
 		}
@@ -399,6 +405,13 @@ func (d *Deliverer) backoff(n int, retryAfter time.Duration) time.Duration {
 		return min(retryAfter, d.cfg.MaxBackoff)
 	}
 	return retry.Backoff(d.cfg.RetryBackoff, d.cfg.MaxBackoff, n)
+}
+
+// redact is a URL fit for a log: scheme, host and path; no user info,
+// query or fragment.
+func redact(u *url.URL) string {
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return r.String()
 }
 
 func deliveryID() string {
