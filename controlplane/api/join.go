@@ -140,6 +140,9 @@ func (a *API) joinRoom(r *request) error {
 	if !validAlias(alias) {
 		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
 	}
+	if err := r.limit(a.o.JoinPerAddress, "j:"+r.addrKey(), "joins from your address"); err != nil {
+		return err
+	}
 	q, err := decodeJoin(r.c.PostBody())
 	if err != nil {
 		return err
@@ -286,6 +289,11 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		return a.userJoiner(r, q, rm, p)
 	default:
+		// Each guest join mints an identity and a media token out of
+		// nothing: its own, tighter limit.
+		if err := r.limit(a.o.GuestJoinPerAddress, "g:"+r.addrKey(), "guest joins from your address"); err != nil {
+			return joiner{}, err
+		}
 		if err := a.openToGuests(r, rm); err != nil {
 			return joiner{}, err
 		}
@@ -391,7 +399,7 @@ func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement
 	mediaTTL := min(a.o.MediaTTL, sessExp.Sub(r.now))
 	key, secret := a.o.Cluster.SigningSecret()
 	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
-		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL})
+		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants})
 	if err != nil {
 		return JoinAnswer{}, err
 	}
