@@ -90,6 +90,12 @@ type RateLimitConfig struct {
 	MaxKeys int `yaml:"maxKeys"`
 }
 
+// Disabled returns c with every limiter off (load tests that drive the
+// control plane from one address on purpose).
+func (c RateLimitConfig) Disabled() RateLimitConfig {
+	return RateLimitConfig{MaxKeys: c.MaxKeys}
+}
+
 // Bucket is a token bucket: Rate per second, up to Burst. Rate 0 disables.
 type Bucket struct {
 	Rate  float64 `yaml:"rate"`

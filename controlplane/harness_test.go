@@ -75,7 +75,7 @@ func start(t testing.TB, o envOpts) *env {
 	}
 	cfg := DefaultConfig()
 	cfg.PublicURL = "http://" + ln.Addr().String()
-	cfg.RateLimit = RateLimitConfig{MaxKeys: cfg.RateLimit.MaxKeys} // tests that need limits set them
+	cfg.RateLimit = cfg.RateLimit.Disabled() // tests that need limits set them
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}

@@ -97,7 +97,7 @@ func start(t *testing.T, o opts) *server {
 	cfg := controlplane.DefaultConfig()
 	cfg.PublicURL = "http://" + ln.Addr().String()
 	// No rate limit unless the test sets one: many tests make many calls.
-	cfg.RateLimit = controlplane.RateLimitConfig{MaxKeys: cfg.RateLimit.MaxKeys}
+	cfg.RateLimit = cfg.RateLimit.Disabled()
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
