@@ -15,7 +15,7 @@ interface PageConfig {
 
 const cfg = JSON.parse($('#spacecast-config').textContent || '{}') as PageConfig;
 // Read first: the credentials leave the address bar at once.
-const params = takeCredentials(location, history);
+const params = takeCredentials(cfg.alias, location, history);
 const session = new Session(cfg.alias);
 const parent = new Parent(cfg.parentOrigins || []);
 const loadedAt = performance.now();
