@@ -79,7 +79,7 @@ func TestRoomPageRemovesTokensFromAddressBar(t *testing.T) {
 			p := b.open(t, s.base+"/room/"+rm.alias+"?"+query+"#x")
 			var href string
 			eventually(t, "the page script to run", 10*time.Second, func() bool {
-				v, err := p.eval(`document.readyState === "complete" && window.__spacecast !== undefined ? location.href : ""`)
+				v, err := p.eval(`window.__spacecast !== undefined ? location.href : ""`)
 				href, _ = v.(string)
 				return err == nil && href != ""
 			})
