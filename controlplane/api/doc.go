@@ -39,8 +39,15 @@
 // identity a credential issued before the removal (session, link) or a user
 // token, and edges refuse the media tokens it held.
 //
+// Tokens: refresh tokens rotate (a spent one presented again revokes its
+// whole family); POST /v1/auth/revoke revokes a token (RFC 7009); every
+// JWT is checked against the shared revocations (auth.Denylist). Sessions
+// never outlive what admitted them and a rejoin derives the role again;
+// embed tokens sign a user in to the room page once.
+//
 // A private room admits only its owner and members, even against the
-// space's owner. Joins also accept a generate-access token, a session
+// space's owner; a public room in a private space admits no anonymous
+// guest. Joins also accept a generate-access token, a session
 // credential, or nothing for a public room.
 //
 // Decoding: bodies are JSON objects; unknown fields are ignored (an
