@@ -318,7 +318,7 @@ func (d *Deliverer) resolve(ctx context.Context) {
 			switch d.sched.add(j) {
 			case tenantFull:
 				d.m.dropped.WithLabelValues("tenant_queue_full").Inc()
-				d.log.Warn("webhook queue of the tenant full: event dropped", "client", string(ev.ClientID), "room", string(ev.RoomID), "event", string(ev.Name))
+				d.log.Warn("webhook queue of the tenant full: event dropped", "client", string(j.ev.ClientID), "room", string(ev.RoomID), "event", string(ev.Name))
 			case allFull:
 				d.m.dropped.WithLabelValues("queue_full").Inc()
 				d.log.Warn("webhook queue full: event dropped", "room", string(ev.RoomID), "event", string(ev.Name))
@@ -352,11 +352,14 @@ const (
 )
 
 // prepare finds ev's tenant, space and webhook and signs the payload;
-// false when there is nothing to deliver (counted).
+// false when there is nothing to deliver (counted). Its store reads get
+// Timeout: a stuck store does not stall every tenant's events for ever.
 func (d *Deliverer) prepare(ctx context.Context, ev Event) (job, bool) {
 	log := d.log.With("room", string(ev.RoomID), "event", string(ev.Name))
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
 	if ev.ClientID == "" || ev.SpaceID == "" {
-		rm, err := d.store.GetRoomByID(ctx, ev.RoomID)
+		rm, err := d.store.GetRoomByID(rctx, ev.RoomID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			d.m.skipped.WithLabelValues("no_room").Inc()
@@ -367,7 +370,7 @@ func (d *Deliverer) prepare(ctx context.Context, ev Event) (job, bool) {
 		}
 		ev.ClientID, ev.SpaceID = rm.ClientID, rm.SpaceID
 	}
-	wh, err := d.store.GetWebhook(ctx, ev.ClientID, ev.SpaceID)
+	wh, err := d.store.GetWebhook(rctx, ev.ClientID, ev.SpaceID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		d.m.skipped.WithLabelValues("no_webhook").Inc()
