@@ -34,13 +34,16 @@ func CreateClient(ctx context.Context, st store.Clients, name string, now time.T
 }
 
 // RotateClientSecret draws a new secret for a client; the old one stops
-// working at once. Tokens already issued stay valid until they expire.
+// working at once, and so do the client tokens (access and refresh)
+// issued until now: every replica refuses them within a second (the
+// store records the revocation with the new secret, in one transaction).
+// Its users' tokens stay valid: they need the users' passwords too.
 func RotateClientSecret(ctx context.Context, st store.Clients, id store.ClientID) (string, error) {
 	secret, err := auth.RandomString(ClientSecretPrefix, 32)
 	if err != nil {
 		return "", err
 	}
-	if err := st.SetClientSecret(ctx, id, auth.HashSecret(secret)); err != nil {
+	if err := st.SetClientSecret(ctx, id, auth.HashSecret(secret), time.Now()); err != nil {
 		return "", fmt.Errorf("controlplane: rotate client secret: %w", err)
 	}
 	return secret, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/clientip"
+	"github.com/spacecast/spacecast/controlplane/store"
 )
 
 // ErrInvalidConfig marks an unusable `controlplane:` section.
@@ -28,6 +29,11 @@ type Config struct {
 	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"` // TURN REST credentials (12 h)
 	// KeyRefresh is how often a replica re-reads the signing keys (30 s).
 	KeyRefresh time.Duration `yaml:"keyRefresh"`
+	// RevocationSync is how stale a replica's copy of the token
+	// revocations (revoked tokens and families, rotated client secrets,
+	// deleted clients and users) may get (500 ms, at most 1 s): a
+	// revocation made anywhere holds on every replica within it.
+	RevocationSync time.Duration `yaml:"revocationSync"`
 
 	// MaxBodyBytes caps request bodies (1 MiB); larger ones get 413.
 	MaxBodyBytes int `yaml:"maxBodyBytes"`
@@ -43,24 +49,51 @@ type Config struct {
 	RateLimit RateLimitConfig `yaml:"rateLimit"`
 
 	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
-	// whose Forwarded / X-Forwarded-For headers name the client address,
-	// for the per-address rate limit and placement. Empty: the TCP peer is
-	// the client and those headers are ignored.
+	// whose ClientIPHeader names the client address, for the per-address
+	// rate limits and placement. Empty: the TCP peer is the client and
+	// forwarding headers are ignored.
 	TrustedProxies []string `yaml:"trustedProxies"`
+	// ClientIPHeader is the one header the trusted proxies set:
+	// X-Forwarded-For (the default) or Forwarded. The other is never read:
+	// a proxy passes a client's own copy of it through untouched.
+	ClientIPHeader string `yaml:"clientIPHeader"`
 
 	// DevEdge is the single edge served when Deps.Placer is nil
 	// (spacecast dev, one-box deployments).
 	DevEdge EdgeConfig `yaml:"devEdge"`
 }
 
-// RateLimitConfig limits POST /v1/auth/token (password guessing).
+// RateLimitConfig limits what a stranger can do cheaply and repeat:
+// guess passwords, mint tokens, create users, join rooms. Source addresses
+// are keyed per IPv4 address and per IPv6 /64.
 type RateLimitConfig struct {
-	// TokenPerAddress is per source address.
+	// TokenPerAddress limits POST /v1/auth/token and /v1/auth/revoke per
+	// source address.
 	TokenPerAddress Bucket `yaml:"tokenPerAddress"`
-	// TokenPerClient is per client_id.
+	// TokenPerClient limits the token requests of one client, counted once
+	// the client has authenticated (its secret, its client token or one of
+	// its refresh tokens): a stranger who only knows a client_id cannot
+	// use up its bucket.
 	TokenPerClient Bucket `yaml:"tokenPerClient"`
+	// TokenPerUsername limits failed password grants per username (of one
+	// client): each attempt takes a token, a success gives it back.
+	TokenPerUsername Bucket `yaml:"tokenPerUsername"`
+	// CreateUserPerClient limits POST /v1/users per client.
+	CreateUserPerClient Bucket `yaml:"createUserPerClient"`
+	// JoinPerAddress limits POST /v1/rooms/{alias}/join per source address,
+	// whatever the credential.
+	JoinPerAddress Bucket `yaml:"joinPerAddress"`
+	// GuestJoinPerAddress further limits joins without any credential (a
+	// guest entering a public room) per source address.
+	GuestJoinPerAddress Bucket `yaml:"guestJoinPerAddress"`
 	// MaxKeys bounds the buckets kept per limiter (100,000).
 	MaxKeys int `yaml:"maxKeys"`
+}
+
+// Disabled returns c with every limiter off (load tests that drive the
+// control plane from one address on purpose).
+func (c RateLimitConfig) Disabled() RateLimitConfig {
+	return RateLimitConfig{MaxKeys: c.MaxKeys}
 }
 
 // Bucket is a token bucket: Rate per second, up to Burst. Rate 0 disables.
@@ -88,14 +121,20 @@ func DefaultConfig() Config {
 		MediaTokenTTL:     10 * time.Minute,
 		TURNCredentialTTL: 12 * time.Hour,
 		KeyRefresh:        30 * time.Second,
+		RevocationSync:    500 * time.Millisecond,
 		MaxBodyBytes:      1 << 20,
 		RequestTimeout:    10 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
 		ReadCacheTTL:      time.Second,
+		ClientIPHeader:    "X-Forwarded-For",
 		RateLimit: RateLimitConfig{
-			TokenPerAddress: Bucket{Rate: 5, Burst: 20},
-			TokenPerClient:  Bucket{Rate: 50, Burst: 100},
-			MaxKeys:         100_000,
+			TokenPerAddress:     Bucket{Rate: 5, Burst: 20},
+			TokenPerClient:      Bucket{Rate: 50, Burst: 100},
+			TokenPerUsername:    Bucket{Rate: 0.1, Burst: 10},
+			CreateUserPerClient: Bucket{Rate: 10, Burst: 100},
+			JoinPerAddress:      Bucket{Rate: 10, Burst: 100},
+			GuestJoinPerAddress: Bucket{Rate: 2, Burst: 30},
+			MaxKeys:             100_000,
 		},
 		DevEdge: EdgeConfig{Region: "local", NodeID: "dev"},
 	}
@@ -120,6 +159,14 @@ func (c Config) Validate() error {
 			bad("%s: must be positive", name)
 		}
 	}
+	if c.RevocationSync <= 0 || c.RevocationSync > time.Second {
+		bad("revocationSync: must be positive and at most 1s")
+	}
+	for name, d := range map[string]time.Duration{"accessTokenTTL": c.AccessTokenTTL, "refreshTokenTTL": c.RefreshTokenTTL, "sessionTTL": c.SessionTTL} {
+		if d > store.RevocationHorizon {
+			bad("%s: at most %s (the revocations of deleted clients and users last that long)", name, store.RevocationHorizon)
+		}
+	}
 	if c.ReadCacheTTL < 0 || c.ReadCacheTTL > time.Minute {
 		bad("readCacheTTL: between 0 (off) and 1m")
 	}
@@ -129,13 +176,16 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20 {
 		bad("maxBodyBytes: between 1 KiB and 64 MiB")
 	}
-	for name, b := range map[string]Bucket{"tokenPerAddress": c.RateLimit.TokenPerAddress, "tokenPerClient": c.RateLimit.TokenPerClient} {
+	rl := c.RateLimit
+	for name, b := range map[string]Bucket{"tokenPerAddress": rl.TokenPerAddress, "tokenPerClient": rl.TokenPerClient,
+		"tokenPerUsername": rl.TokenPerUsername, "createUserPerClient": rl.CreateUserPerClient,
+		"joinPerAddress": rl.JoinPerAddress, "guestJoinPerAddress": rl.GuestJoinPerAddress} {
 		if b.Rate < 0 || (b.Rate > 0 && b.Burst < 1) {
 			bad("rateLimit.%s: rate >= 0 and, when rate > 0, burst >= 1", name)
 		}
 	}
-	if _, err := clientip.New(c.TrustedProxies); err != nil {
-		bad("trustedProxies: %v", err)
+	if _, err := clientip.New(c.TrustedProxies, c.ClientIPHeader); err != nil {
+		bad("trustedProxies, clientIPHeader: %v", err)
 	}
 	if c.DevEdge.URL != "" {
 		if u, err := url.Parse(c.DevEdge.URL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {

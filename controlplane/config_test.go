@@ -27,6 +27,10 @@ func TestConfigValidate(t *testing.T) {
 		{"edge url scheme", func(c *Config) { c.DevEdge.URL = "http://edge" }},
 		{"read cache too long", func(c *Config) { c.ReadCacheTTL = time.Hour }},
 		{"trusted proxy not an address", func(c *Config) { c.TrustedProxies = []string{"proxy.example"} }},
+		{"client IP header neither Forwarded nor X-Forwarded-For", func(c *Config) { c.ClientIPHeader = "X-Real-IP" }},
+		{"revocation sync over a second", func(c *Config) { c.RevocationSync = 2 * time.Second }},
+		{"refresh tokens outliving the revocations", func(c *Config) { c.RefreshTokenTTL = 400 * 24 * time.Hour }},
+		{"guest join rate without burst", func(c *Config) { c.RateLimit.GuestJoinPerAddress = Bucket{Rate: 1} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

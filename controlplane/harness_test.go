@@ -75,8 +75,7 @@ func start(t testing.TB, o envOpts) *env {
 	}
 	cfg := DefaultConfig()
 	cfg.PublicURL = "http://" + ln.Addr().String()
-	cfg.RateLimit.TokenPerAddress = Bucket{} // tests that need limits set them
-	cfg.RateLimit.TokenPerClient = Bucket{}
+	cfg.RateLimit = cfg.RateLimit.Disabled() // tests that need limits set them
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}

@@ -45,7 +45,7 @@ func (e *env) snapshot(t *testing.T, w world) string {
 // samples are valid bodies for every operation, so that the isolation
 // matrix reaches the access check rather than failing validation.
 var samples = map[string]any{
-	"issueToken": nil, "createUser": nil, "getMe": nil, "createPersonalToken": nil, "listPersonalTokens": nil,
+	"issueToken": nil, "revokeToken": nil, "createUser": nil, "getMe": nil, "createPersonalToken": nil, "listPersonalTokens": nil,
 	"createSpace": nil, "listSpaces": nil,
 	"deletePersonalToken":  "",
 	"getRoomByAlias":       "",
@@ -64,6 +64,7 @@ var samples = map[string]any{
 	"setRoomRole":          map[string]any{"targetUserId": "000000000000000000000000", "role": "role_room_user"},
 	"listRoomRoles":        "",
 	"generateAccess":       map[string]any{"username": "x", "role": "moderator"},
+	"createEmbedToken":     map[string]any{"ttl": 60},
 	"createWebhook":        map[string]any{"url": "https://evil.example/"},
 	"updateWebhook":        map[string]any{"url": "https://evil.example/"},
 	"getWebhook":           "",

@@ -56,6 +56,7 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	keys    *auth.Keyring
+	deny    *auth.Denylist
 	api     *api.API
 	spec    []byte
 	docs    fasthttp.RequestHandler
@@ -85,24 +86,30 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	log := deps.Logger.With("component", "controlplane")
 	keys := auth.NewKeyring(deps.Store, deps.Now, cfg.KeyRefresh)
-	proxies, err := clientip.New(cfg.TrustedProxies)
+	deny := auth.NewDenylist(deps.Store, deps.Now, cfg.RevocationSync)
+	proxies, err := clientip.New(cfg.TrustedProxies, cfg.ClientIPHeader)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	rl := cfg.RateLimit
+	limiter := func(b Bucket) *ratelimit.Limiter { return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys) }
 	a, err := api.New(api.Options{
-		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Placer: deps.Placer, Cluster: deps.Cluster,
+		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Denylist: deny, Placer: deps.Placer, Cluster: deps.Cluster,
 		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionTTL: cfg.SessionTTL,
 		MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL,
-		TokenPerAddress: ratelimit.New(rl.TokenPerAddress.Rate, rl.TokenPerAddress.Burst, rl.MaxKeys),
-		TokenPerClient:  ratelimit.New(rl.TokenPerClient.Rate, rl.TokenPerClient.Burst, rl.MaxKeys),
-		RequestTimeout:  cfg.RequestTimeout,
-		ReadCacheTTL:    cfg.ReadCacheTTL,
-		Locator:         deps.Locator,
-		Revocations:     deps.Revocations,
-		Regions:         deps.Regions,
-		ClientIP:        proxies,
+		TokenPerAddress:     limiter(rl.TokenPerAddress),
+		TokenPerClient:      limiter(rl.TokenPerClient),
+		TokenPerUsername:    limiter(rl.TokenPerUsername),
+		CreateUserPerClient: limiter(rl.CreateUserPerClient),
+		JoinPerAddress:      limiter(rl.JoinPerAddress),
+		GuestJoinPerAddress: limiter(rl.GuestJoinPerAddress),
+		RequestTimeout:      cfg.RequestTimeout,
+		ReadCacheTTL:        cfg.ReadCacheTTL,
+		Locator:             deps.Locator,
+		Revocations:         deps.Revocations,
+		Regions:             deps.Regions,
+		ClientIP:            proxies,
 	})
 	if err != nil {
 		return nil, err
@@ -111,7 +118,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, api: a, spec: spec, docs: openapi.UI("/docs")}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, spec: spec, docs: openapi.UI("/docs")}
 	s.handler = s.serve
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		s.handler = s.logged
@@ -124,21 +131,27 @@ func (s *Server) Routes() []api.Route { return s.api.Routes() }
 
 // Handler is the control plane's request handler. Serving it on your own
 // fasthttp.Server? Call Init first, and start from FastHTTPServer for the
-// body limit, the 413 answer and the timeouts.
+// body limit, the 413 answer and the timeouts, served on a LingerListener.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 
 // Init loads the REST signing keys, creating the first one in a fresh
-// store. Run calls it; call it yourself only when serving Handler on
+// store, and the token revocations. Run calls it; call it yourself only when serving Handler on
 // another server.
 func (s *Server) Init(ctx context.Context) error {
 	if err := s.keys.Init(ctx); err != nil {
 		return fmt.Errorf("controlplane: signing keys: %w", err)
+	}
+	if err := s.deny.Sync(ctx); err != nil {
+		return fmt.Errorf("controlplane: %w", err)
 	}
 	return nil
 }
 
 // FastHTTPServer returns a new fasthttp.Server configured as Run serves:
 // Handler, the body limit with its 413 {code, message} answer, timeouts.
+// Serve it on LingerListener(ln, cfg.MaxBodyBytes), as Run does, or a
+// client that sends an oversized body whole may get a connection reset
+// instead of the 413.
 func (s *Server) FastHTTPServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:            s.handler,
@@ -149,6 +162,9 @@ func (s *Server) FastHTTPServer() *fasthttp.Server {
 		IdleTimeout:        60 * time.Second,
 		CloseOnShutdown:    true,
 		ErrorHandler: func(c *fasthttp.RequestCtx, err error) {
+			// The request was not read to its end: drain the rest after
+			// the answer, so that the client reads the answer.
+			lingerOnClose(c.Conn())
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				api.TooLarge(c)
 				return
@@ -225,7 +241,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	srv := s.FastHTTPServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(LingerListener(ln, s.cfg.MaxBodyBytes)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("controlplane: serve: %w", err)

@@ -23,12 +23,15 @@ import (
 
 // Options are the API's dependencies and settings.
 type Options struct {
-	Store   store.Store
-	Tokens  *auth.Tokens
-	Placer  placement.Placer
-	Cluster cluster.Config
-	Logger  *slog.Logger
-	Now     func() time.Time
+	Store  store.Store
+	Tokens *auth.Tokens
+	// Denylist refuses revoked tokens; nil refuses none (tests of the
+	// routes alone).
+	Denylist *auth.Denylist
+	Placer   placement.Placer
+	Cluster  cluster.Config
+	Logger   *slog.Logger
+	Now      func() time.Time
 
 	// PublicURL is the web base of generate-access URLs (no trailing slash).
 	PublicURL string
@@ -39,10 +42,14 @@ type Options struct {
 	MediaTTL   time.Duration // LiveKit media tokens
 	TURNTTL    time.Duration // TURN credentials
 
-	// TokenPerAddress and TokenPerClient limit POST /v1/auth/token; nil
-	// means no limit.
-	TokenPerAddress *ratelimit.Limiter
-	TokenPerClient  *ratelimit.Limiter
+	// Rate limits (controlplane.RateLimitConfig tells what each counts);
+	// nil means no limit.
+	TokenPerAddress     *ratelimit.Limiter
+	TokenPerClient      *ratelimit.Limiter
+	TokenPerUsername    *ratelimit.Limiter
+	CreateUserPerClient *ratelimit.Limiter
+	JoinPerAddress      *ratelimit.Limiter
+	GuestJoinPerAddress *ratelimit.Limiter
 
 	// ClientIP tells the client's address from the peer's and the
 	// forwarding headers of trusted proxies; nil trusts none.
@@ -134,6 +141,7 @@ func (a *API) Routes() []Route {
 func (a *API) routes() {
 	r := &a.rt
 	r.add("POST", "/v1/auth/token", "issueToken", a.issueToken)
+	r.add("POST", "/v1/auth/revoke", "revokeToken", a.revokeToken)
 
 	r.add("POST", "/v1/users", "createUser", a.createUser)
 	r.add("GET", "/v1/users/me", "getMe", a.getMe)
@@ -161,6 +169,7 @@ func (a *API) routes() {
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "setRoomRole", a.setRoomRole)
 	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "listRoomRoles", a.listRoomRoles)
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", a.generateAccess)
+	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/embed-token", "createEmbedToken", a.createEmbedToken)
 	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/participants", "listParticipants", a.listParticipants)
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/remove", "removeParticipant", a.removeParticipant)
 	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/mute", "muteParticipant", a.muteParticipant)
@@ -233,9 +242,11 @@ func (r *request) clientAddr() netip.Addr {
 	if r.a.o.ClientIP == nil {
 		return peer.Unmap()
 	}
-	h := &r.c.Request.Header
-	return r.a.o.ClientIP.Addr(peer, h.PeekAll("Forwarded"), h.PeekAll("X-Forwarded-For"))
+	return r.a.o.ClientIP.Addr(peer, r.c.Request.Header.PeekAll(r.a.o.ClientIP.Header()))
 }
+
+// addrKey is the rate-limit key of the request's source (IPv6 per /64).
+func (r *request) addrKey() string { return ratelimit.AddrKey(r.clientAddr()) }
 
 // context is the request's storage context (RequestTimeout from its
 // first use).

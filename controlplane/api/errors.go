@@ -25,6 +25,7 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 var (
 	errUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
 	errUserToken    = &Error{Status: http.StatusForbidden, Code: "user_token_required", Message: "this method needs a user token, not a client token"}
+	errClientToken  = &Error{Status: http.StatusForbidden, Code: "client_token_required", Message: "this method needs a client token, not a user token"}
 	errForbidden    = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "your role does not allow this"}
 )
 
@@ -83,7 +84,7 @@ func classify(err error) *Error {
 	case errors.Is(err, store.ErrExpired):
 		return &Error{Status: http.StatusGone, Code: code + "_expired", Message: entity + " has expired"}
 	case errors.Is(err, auth.ErrInvalidToken):
-		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: "the token is invalid or expired"}
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: "the token is invalid, expired or revoked"}
 	case errors.Is(err, placement.ErrNoEdge):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "no_edge", Message: "no media edge can take the call now; retry shortly"}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -19,7 +19,11 @@ type JoinRequest struct {
 	// AccessToken is a generate-access token (spent on use unless permanent).
 	AccessToken string `json:"accessToken"`
 	// SessionToken is the session credential of an earlier join (reconnect).
-	SessionToken    string           `json:"sessionToken"`
+	SessionToken string `json:"sessionToken"`
+	// EmbedToken is a single-use embed token (POST .../embed-token): the
+	// integrator's backend signs its user in to the room page without
+	// putting a long-lived token in the page's URL.
+	EmbedToken      string           `json:"embedToken"`
 	ParticipantName string           `json:"participantName"`
 	RegionHint      string           `json:"regionHint"`
 	RTTs            map[string]int64 `json:"rtts"` // region → measured RTT in ms
@@ -73,6 +77,9 @@ func (q *JoinRequest) validate() error {
 	if len(q.SessionToken) > 4096 {
 		c.fail(invalid("too_long", "sessionToken", "sessionToken: too long"))
 	}
+	if len(q.EmbedToken) > 4096 {
+		c.fail(invalid("too_long", "embedToken", "embedToken: too long"))
+	}
 	if len(q.RTTs) > 64 {
 		c.fail(invalid("too_long", "rtts", "rtts: at most 64 regions"))
 	}
@@ -102,20 +109,39 @@ type joiner struct {
 	// linkID is a link to redeem after placement; identity, name and role
 	// then come from the redeemed link.
 	linkID string
+	// embed is an embed token to spend after placement.
+	embed *store.SpentToken
 	// issued is when the credential was issued (zero for a user token or
 	// none): a credential older than a moderator's removal is refused.
 	issued time.Time
+	// What admitted the participant, carried in its session so that a
+	// rejoin derives the role again from what holds then: the user (a
+	// user or embed token, with the refresh family behind it) or the link.
+	// A session with neither is a guest's.
+	user   store.UserID
+	link   string
+	family string
+	// until is the latest the session may last: the expiry of the
+	// credential that admitted the participant (a link, a user token) or,
+	// on a rejoin, of the session presented. Zero: SessionTTL alone.
+	until time.Time
 }
 
-var errRoomPrivate = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
+var (
+	errRoomPrivate  = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
+	errSpacePrivate = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room's space is private: join with an access link, a session or a user token"}
+)
 
 // joinRoom: POST /v1/rooms/{alias}/join. The credential is, in order of
-// precedence: sessionToken, accessToken, the Authorization user token,
-// nothing (public rooms only).
+// precedence: sessionToken, accessToken, embedToken, the Authorization user
+// token, nothing (public rooms in public spaces only).
 func (a *API) joinRoom(r *request) error {
 	alias := r.p.get(0)
 	if !validAlias(alias) {
 		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
+	}
+	if err := r.limit(a.o.JoinPerAddress, "j:"+r.addrKey(), "joins from your address"); err != nil {
+		return err
 	}
 	q, err := decodeJoin(r.c.PostBody())
 	if err != nil {
@@ -153,6 +179,15 @@ func (a *API) joinRoom(r *request) error {
 		}
 		j.issued = issued
 	}
+	if j.embed != nil {
+		j.embed.SpentAt = r.now
+		if err := a.o.Store.SpendToken(r.context(), *j.embed, nil); err != nil {
+			return about("embed token", "embed_token", err)
+		}
+	}
+	if !j.until.IsZero() && !j.until.After(r.now) {
+		return about("session", "session", store.ErrExpired)
+	}
 	if err := a.refuseRemoved(string(rm.ID), j.identity, j.issued, r.now); err != nil {
 		return err
 	}
@@ -173,12 +208,18 @@ func selfName(rm store.Room, asked, def string) string {
 	return def
 }
 
-// linkJoiner is the participant a redeemed link admits.
-func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error) {
-	j := joiner{name: selfName(rm, asked, l.Username), role: grant.RoleParticipant}
+// linkRole is the call role a link gives.
+func linkRole(l store.AccessLink) grant.Role {
 	if l.Role == store.LinkRoleModerator {
-		j.role = grant.RoleModerator
+		return grant.RoleModerator
 	}
+	return grant.RoleParticipant
+}
+
+// linkJoiner is the participant a redeemed link admits; its session ends
+// when the link does.
+func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error) {
+	j := joiner{name: selfName(rm, asked, l.Username), role: linkRole(l), link: l.ID, until: l.ExpiresAt}
 	switch {
 	case l.ExternalUserID != "":
 		j.identity = "x_" + l.ExternalUserID
@@ -197,16 +238,9 @@ func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error)
 func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error) {
 	switch {
 	case q.SessionToken != "":
-		c, err := a.o.Tokens.Verify(r.context(), q.SessionToken, auth.TypeSession, auth.AudSession)
-		if err != nil {
-			return joiner{}, about("session", "session", err)
-		}
-		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
-			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "sessionToken", Message: "sessionToken: the session is for another room"}
-		}
-		return joiner{identity: c.Subject, name: c.Name, role: grant.Role(c.Role), issued: time.Unix(c.IssuedAt, 0)}, nil
+		return a.rejoin(r, q, rm)
 	case q.AccessToken != "":
-		c, err := a.o.Tokens.Verify(r.context(), q.AccessToken, auth.TypeLink, auth.AudLink)
+		c, err := r.verify(q.AccessToken, auth.TypeLink, auth.AudLink)
 		if errors.Is(err, auth.ErrTokenExpired) {
 			return joiner{}, about("access link", "access_link", store.ErrExpired)
 		}
@@ -218,7 +252,30 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		// Redeemed after placement (one atomic store call decides the
 		// winner); the link's fields are known then.
-		return joiner{linkID: c.ID, issued: time.Unix(c.IssuedAt, 0)}, nil
+		return joiner{linkID: c.ID, issued: c.Issued()}, nil
+	case q.EmbedToken != "":
+		c, err := r.verify(q.EmbedToken, auth.TypeEmbed, auth.AudEmbed)
+		if errors.Is(err, auth.ErrTokenExpired) {
+			return joiner{}, about("embed token", "embed_token", store.ErrExpired)
+		}
+		if err != nil {
+			return joiner{}, err
+		}
+		if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
+			return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "embedToken", Message: "embedToken: the token is for another room"}
+		}
+		p := principal{client: rm.ClientID, user: store.UserID(c.User), family: c.Family}
+		if c.Bound > 0 {
+			p.expires = time.Unix(c.Bound, 0)
+		}
+		j, err := a.userJoiner(r, q, rm, p)
+		if err != nil {
+			return joiner{}, err
+		}
+		// Spent after placement, as a link is: a refused placement
+		// leaves it usable.
+		j.embed = &store.SpentToken{ID: c.ID, ClientID: rm.ClientID, ExpiresAt: time.Unix(c.ExpiresAt, 0)}
+		return j, nil
 	case r.bearer() != "":
 		p, err := r.authenticate()
 		if err != nil {
@@ -230,18 +287,15 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		if !p.isUser() {
 			return joiner{}, errUserToken
 		}
-		u, err := a.o.Store.GetUser(r.context(), p.client, p.user)
-		if err != nil {
-			return joiner{}, about("user", "user", err)
-		}
-		role, err := a.userRole(r, p, rm)
-		if err != nil {
+		return a.userJoiner(r, q, rm, p)
+	default:
+		// Each guest join mints an identity and a media token out of
+		// nothing: its own, tighter limit.
+		if err := r.limit(a.o.GuestJoinPerAddress, "g:"+r.addrKey(), "guest joins from your address"); err != nil {
 			return joiner{}, err
 		}
-		return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role}, nil
-	default:
-		if !rm.IsPublic {
-			return joiner{}, errRoomPrivate
+		if err := a.openToGuests(r, rm); err != nil {
+			return joiner{}, err
 		}
 		id, err := auth.RandomString("g_", 9)
 		if err != nil {
@@ -253,6 +307,38 @@ func (a *API) whoJoins(r *request, q JoinRequest, rm store.Room) (joiner, error)
 		}
 		return joiner{identity: id, name: name, role: grant.RoleParticipant}, nil
 	}
+}
+
+// userJoiner is the signed-in user p joining rm: its room role, its name
+// (its own choice when the room allows), a session bound by p's expiry.
+func (a *API) userJoiner(r *request, q JoinRequest, rm store.Room, p principal) (joiner, error) {
+	u, err := a.o.Store.GetUser(r.context(), p.client, p.user)
+	if err != nil {
+		return joiner{}, about("user", "user", err)
+	}
+	role, err := a.userRole(r, p, rm)
+	if err != nil {
+		return joiner{}, err
+	}
+	return joiner{identity: "u_" + string(u.ID), name: selfName(rm, q.ParticipantName, u.Username), role: role,
+		user: u.ID, family: p.family, until: p.expires}, nil
+}
+
+// openToGuests tells whether anonymous guests may be in rm now: the room
+// is public and so is its space (a private space is open only to its
+// members, whatever its rooms say).
+func (a *API) openToGuests(r *request, rm store.Room) error {
+	if !rm.IsPublic {
+		return errRoomPrivate
+	}
+	s, err := a.o.Store.GetSpace(r.context(), rm.ClientID, rm.SpaceID)
+	if err != nil {
+		return about("space", "space", err)
+	}
+	if !s.IsPublic {
+		return errSpacePrivate
+	}
+	return nil
 }
 
 // userRole is a signed-in user's call role: the room's owner and
@@ -295,14 +381,25 @@ func (a *API) userRole(r *request, p principal, rm store.Room) (grant.Role, erro
 func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement) (JoinAnswer, error) {
 	role := grant.InRoom(j.role, rm.Type)
 	g := grant.For(role, rm.Type, rm.Flags)
-	key, secret := a.o.Cluster.SigningSecret()
-	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
-		Room: string(rm.ID), Role: role, Grants: g, TTL: a.o.MediaTTL})
+	// The session never outlives what admitted the participant, nor, on a
+	// rejoin, the session presented: rejoins cannot renew it.
+	until := r.now.Add(a.o.SessionTTL)
+	if !j.until.IsZero() && j.until.Before(until) {
+		until = j.until
+	}
+	sess, sessExp, err := a.o.Tokens.IssueUntil(r.context(), auth.Claims{Subject: j.identity, Audience: auth.AudSession, Type: auth.TypeSession,
+		ClientID: string(rm.ClientID), Room: string(rm.ID), Role: string(j.role), Name: j.name,
+		User: string(j.user), Link: j.link, Family: j.family}, until)
 	if err != nil {
 		return JoinAnswer{}, err
 	}
-	sess, sessExp, err := a.o.Tokens.Issue(r.context(), auth.Claims{Subject: j.identity, Audience: auth.AudSession, Type: auth.TypeSession,
-		ClientID: string(rm.ClientID), Room: string(rm.ID), Role: string(j.role), Name: j.name}, a.o.SessionTTL)
+	if !sessExp.After(r.now) {
+		return JoinAnswer{}, about("session", "session", store.ErrExpired)
+	}
+	mediaTTL := min(a.o.MediaTTL, sessExp.Sub(r.now))
+	key, secret := a.o.Cluster.SigningSecret()
+	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
+		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants})
 	if err != nil {
 		return JoinAnswer{}, err
 	}
@@ -310,7 +407,7 @@ func (a *API) answer(r *request, rm store.Room, j joiner, pl placement.Placement
 		Identity: j.identity, Name: j.name, Role: role, Grants: g, Room: viewRoom(rm, ""),
 		Session:    Session{Token: sess, ExpiresAt: sessExp},
 		Edge:       Edge{URL: pl.SignalURL, Region: pl.Region, NodeID: pl.NodeID},
-		MediaToken: media, MediaTokenExpiresAt: r.now.Add(a.o.MediaTTL).Truncate(time.Second),
+		MediaToken: media, MediaTokenExpiresAt: r.now.Add(mediaTTL).Truncate(time.Second),
 		ICEServers: []ICEServer{},
 	}
 	if len(pl.TURNURLs) > 0 {

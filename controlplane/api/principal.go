@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -17,6 +18,10 @@ const PersonalTokenPrefix = "scp_"
 type principal struct {
 	client store.ClientID
 	user   store.UserID // empty for a client token
+	// expires is when the credential expires (zero: a personal token
+	// without expiry); family is a JWT's refresh family.
+	expires time.Time
+	family  string
 }
 
 func (p principal) isUser() bool { return p.user != "" }
@@ -49,17 +54,43 @@ func (r *request) principalOf(tok string) (principal, error) {
 		if err != nil {
 			return principal{}, err
 		}
-		return principal{client: pt.ClientID, user: pt.UserID}, nil
+		p := principal{client: pt.ClientID, user: pt.UserID}
+		if pt.ExpiresAt != nil {
+			p.expires = *pt.ExpiresAt
+		}
+		return p, nil
 	}
-	c, err := r.a.o.Tokens.Verify(r.context(), tok, auth.TypeAccess, auth.AudClient, auth.AudUser)
+	c, err := r.verify(tok, auth.TypeAccess, auth.AudClient, auth.AudUser)
 	if err != nil {
 		return principal{}, err
 	}
-	p := principal{client: store.ClientID(c.ClientID)}
+	p := principal{client: store.ClientID(c.ClientID), expires: time.Unix(c.ExpiresAt, 0), family: c.Family}
 	if c.Audience == auth.AudUser {
 		p.user = store.UserID(c.Subject)
 	}
 	return p, nil
+}
+
+// verify checks a JWT as Tokens.Verify does, then against the
+// revocations every replica shares: a revoked token is auth.ErrTokenRevoked.
+func (r *request) verify(tok, typ string, audiences ...string) (auth.Claims, error) {
+	c, err := r.a.o.Tokens.Verify(r.context(), tok, typ, audiences...)
+	if err != nil {
+		return c, err
+	}
+	return c, r.notRevoked(c)
+}
+
+// notRevoked is nil unless a revocation bars the token with claims c.
+func (r *request) notRevoked(c auth.Claims) error {
+	bad, err := r.a.o.Denylist.Revoked(r.context(), c)
+	if err != nil {
+		return err
+	}
+	if bad {
+		return auth.ErrTokenRevoked
+	}
+	return nil
 }
 
 // user authenticates and requires a user token (a client token gets 403).

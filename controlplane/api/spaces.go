@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/auth"
@@ -192,7 +193,10 @@ func (a *API) getSpace(r *request) error {
 }
 
 // updateSpace: PUT /v1/spaces/{spaceId}, space owner or moderator. Fields
-// left out keep their value.
+// left out keep their value. The allowed origins decide which sites may
+// frame the space's rooms (and receive the page's events): only the owner
+// changes them, here as through allowed-origins; a moderator may send
+// them back unchanged (an edit of the whole object).
 func (a *API) updateSpace(r *request) error {
 	_, s, role, err := r.managedSpace("change it")
 	if err != nil {
@@ -202,8 +206,13 @@ func (a *API) updateSpace(r *request) error {
 	if err := r.decode(&q); err != nil {
 		return err
 	}
+	before := s.AllowedOrigins
 	if err := q.apply(&s, false); err != nil {
 		return err
+	}
+	if role != store.SpaceRoleOwner && !sameOrigins(before, s.AllowedOrigins) {
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: "allowedOrigins",
+			Message: "allowedOrigins: only the space's owner may change the origins allowed to frame its rooms"}
 	}
 	s.UpdatedAt = r.now
 	if err := a.o.Store.UpdateSpace(r.context(), s); err != nil {
@@ -229,6 +238,17 @@ func (a *API) deleteSpace(r *request) error {
 		return about("space", "space", err)
 	}
 	return r.json(http.StatusOK, idOnly{ID: string(s.ID)})
+}
+
+// sameOrigins reports whether two origin lists hold the same origins.
+func sameOrigins(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 type originsBody struct {

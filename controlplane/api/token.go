@@ -10,14 +10,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
-// tokenRequest is the body of POST /v1/auth/token, as JSON or as
-// application/x-www-form-urlencoded.
+// tokenRequest is the body of POST /v1/auth/token and /v1/auth/revoke,
+// as JSON or as application/x-www-form-urlencoded.
 type tokenRequest struct {
 	GrantType    string `json:"grant_type"`
 	ClientID     string `json:"client_id"`
@@ -25,6 +26,9 @@ type tokenRequest struct {
 	Username     string `json:"username"`
 	Password     string `json:"password"`
 	RefreshToken string `json:"refresh_token"`
+	// Token and TokenTypeHint are the revocation request's (RFC 7009).
+	Token         string `json:"token"`
+	TokenTypeHint string `json:"token_type_hint"`
 }
 
 type tokenReply struct {
@@ -63,7 +67,8 @@ func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthEr
 			return req, oauthErr(http.StatusBadRequest, "invalid_request", "malformed form body")
 		}
 		req = tokenRequest{GrantType: v.Get("grant_type"), ClientID: v.Get("client_id"), ClientSecret: v.Get("client_secret"),
-			Username: v.Get("username"), Password: v.Get("password"), RefreshToken: v.Get("refresh_token")}
+			Username: v.Get("username"), Password: v.Get("password"), RefreshToken: v.Get("refresh_token"),
+			Token: v.Get("token"), TokenTypeHint: v.Get("token_type_hint")}
 	} else {
 		trimmed := bytes.TrimSpace(body)
 		if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -88,7 +93,8 @@ func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthEr
 		req.ClientID, req.ClientSecret = id, secret
 	}
 	for name, v := range map[string]string{"grant_type": req.GrantType, "client_id": req.ClientID, "client_secret": req.ClientSecret,
-		"username": req.Username, "password": req.Password, "refresh_token": req.RefreshToken} {
+		"username": req.Username, "password": req.Password, "refresh_token": req.RefreshToken,
+		"token": req.Token, "token_type_hint": req.TokenTypeHint} {
 		if len(v) > 4096 {
 			return req, oauthErr(http.StatusBadRequest, "invalid_request", name+": too long")
 		}
@@ -97,7 +103,8 @@ func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthEr
 }
 
 func (a *API) issueToken(r *request) error {
-	if !r.limit(a.o.TokenPerAddress, "a:"+r.clientAddr().String()) {
+	if !r.take(a.o.TokenPerAddress, "a:"+r.addrKey()) {
+		writeJSON(r.c, http.StatusTooManyRequests, errSlowDown)
 		return nil
 	}
 	var basic []byte
@@ -106,9 +113,6 @@ func (a *API) issueToken(r *request) error {
 	}
 	req, oerr := decodeTokenRequest(r.c.Request.Header.ContentType(), r.c.PostBody(), basic)
 	if oerr == nil {
-		if req.ClientID != "" && !r.limit(a.o.TokenPerClient, "c:"+req.ClientID) {
-			return nil
-		}
 		var reply tokenReply
 		reply, oerr = a.grant(r, req)
 		if oerr == nil {
@@ -123,9 +127,13 @@ func (a *API) issueToken(r *request) error {
 	return nil
 }
 
-// limit takes a token of key's bucket; when refused it answers 429 and
-// returns false. The RateLimit-* headers are set either way.
-func (r *request) limit(l *ratelimit.Limiter, key string) bool {
+// errSlowDown is the token endpoint's 429.
+var errSlowDown = oauthErr(http.StatusTooManyRequests, "slow_down", "too many token requests; retry after the Retry-After delay")
+
+// take takes a token of key's bucket and reports whether it was there.
+// The RateLimit-* headers are set either way, Retry-After when refused;
+// the caller answers 429 in its own error form.
+func (r *request) take(l *ratelimit.Limiter, key string) bool {
 	if l == nil {
 		return true
 	}
@@ -141,8 +149,16 @@ func (r *request) limit(l *ratelimit.Limiter, key string) bool {
 		return true
 	}
 	h.Set("Retry-After", strconv.Itoa(ceilSeconds(d.RetryAfter.Seconds())))
-	writeJSON(r.c, http.StatusTooManyRequests, oauthErr(0, "slow_down", "too many token requests; retry after the Retry-After delay"))
 	return false
+}
+
+// limit is take for the {code, message} routes: nil, or the 429 to
+// answer.
+func (r *request) limit(l *ratelimit.Limiter, key, what string) error {
+	if r.take(l, key) {
+		return nil
+	}
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many " + what + "; retry after the Retry-After delay"}
 }
 
 func ceilSeconds(s float64) int {
@@ -156,7 +172,10 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		if oerr != nil {
 			return tokenReply{}, oerr
 		}
-		return a.tokenPair(r, auth.AudClient, string(client), client)
+		if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+			return tokenReply{}, errSlowDown
+		}
+		return a.tokenPair(r, auth.AudClient, string(client), client, "")
 	case "password":
 		client, oerr := a.authClient(r, req, true)
 		if oerr != nil {
@@ -164,6 +183,15 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		}
 		if req.Username == "" || req.Password == "" {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
+		}
+		if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+			return tokenReply{}, errSlowDown
+		}
+		// Taken before the password is checked, so that concurrent guesses
+		// cannot all pass; given back on success: only failures count.
+		userKey := "u:" + string(client) + ":" + strings.ToLower(req.Username)
+		if !r.take(a.o.TokenPerUsername, userKey) {
+			return tokenReply{}, oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed sign-ins for this username; retry after the Retry-After delay")
 		}
 		u, err := a.o.Store.GetUserByEmail(r.context(), client, req.Username)
 		if errors.Is(err, store.ErrNotFound) {
@@ -176,35 +204,12 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		if ok, _ := auth.VerifyPassword(u.PasswordHash, req.Password); !ok {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
 		}
-		return a.tokenPair(r, auth.AudUser, string(u.ID), client)
+		if a.o.TokenPerUsername != nil {
+			a.o.TokenPerUsername.Refund(userKey, r.now)
+		}
+		return a.tokenPair(r, auth.AudUser, string(u.ID), client, "")
 	case "refresh_token":
-		if req.RefreshToken == "" {
-			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "refresh_token is required")
-		}
-		c, err := a.o.Tokens.Verify(r.context(), req.RefreshToken, auth.TypeRefresh, auth.AudClient, auth.AudUser)
-		if err != nil {
-			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token is invalid or expired")
-		}
-		if req.ClientID != "" && req.ClientID != c.ClientID {
-			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token belongs to another client")
-		}
-		if req.ClientSecret != "" {
-			if _, oerr := a.authClient(r, req, false); oerr != nil {
-				return tokenReply{}, oerr
-			}
-		}
-		client := store.ClientID(c.ClientID)
-		if c.Audience == auth.AudUser {
-			_, err = a.o.Store.GetUser(r.context(), client, store.UserID(c.Subject))
-		} else {
-			_, err = a.o.Store.GetClient(r.context(), client)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the token's subject no longer exists")
-		} else if err != nil {
-			return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
-		}
-		return a.tokenPair(r, c.Audience, c.Subject, client)
+		return a.refresh(r, req)
 	case "":
 		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required")
 	}
@@ -217,7 +222,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 func (a *API) authClient(r *request, req tokenRequest, allowBearer bool) (store.ClientID, *oauthError) {
 	if req.ClientSecret == "" && allowBearer {
 		if tok := r.bearer(); tok != "" {
-			c, err := a.o.Tokens.Verify(r.context(), tok, auth.TypeAccess, auth.AudClient)
+			c, err := r.verify(tok, auth.TypeAccess, auth.AudClient)
 			if err != nil || (req.ClientID != "" && req.ClientID != c.ClientID) {
 				return "", oauthErr(http.StatusUnauthorized, "invalid_client", "the client token is invalid")
 			}
@@ -237,8 +242,80 @@ func (a *API) authClient(r *request, req tokenRequest, allowBearer bool) (store.
 	return cl.ID, nil
 }
 
-func (a *API) tokenPair(r *request, aud, sub string, client store.ClientID) (tokenReply, *oauthError) {
-	base := auth.Claims{Subject: sub, Audience: aud, ClientID: string(client)}
+// refresh is the refresh_token grant. Refresh tokens rotate: each use
+// spends the token (one atomic store operation) and answers a new pair of
+// the same family; a spent token presented again is taken for a stolen
+// copy (OAuth 2.0 Security BCP, section 4.14): the whole family is
+// revoked, the legitimate holder's newest tokens with the thief's.
+func (a *API) refresh(r *request, req tokenRequest) (tokenReply, *oauthError) {
+	if req.RefreshToken == "" {
+		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "refresh_token is required")
+	}
+	c, err := r.verify(req.RefreshToken, auth.TypeRefresh, auth.AudClient, auth.AudUser)
+	switch {
+	case errors.Is(err, auth.ErrTokenRevoked):
+		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token was revoked")
+	case errors.Is(err, auth.ErrInvalidToken):
+		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token is invalid or expired")
+	case err != nil:
+		return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+	}
+	if req.ClientID != "" && req.ClientID != c.ClientID {
+		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token belongs to another client")
+	}
+	if req.ClientSecret != "" {
+		if _, oerr := a.authClient(r, req, false); oerr != nil {
+			return tokenReply{}, oerr
+		}
+	}
+	client := store.ClientID(c.ClientID)
+	if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+		return tokenReply{}, errSlowDown
+	}
+	if c.Audience == auth.AudUser {
+		_, err = a.o.Store.GetUser(r.context(), client, store.UserID(c.Subject))
+	} else {
+		_, err = a.o.Store.GetClient(r.context(), client)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the token's subject no longer exists")
+	} else if err != nil {
+		return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+	}
+	family := c.Family
+	if family == "" { // a token from before families: its own
+		family = c.ID
+	}
+	// Every token of the family expires by now + RefreshTTL: the
+	// revocation of a reuse lasts that long.
+	reuse := a.familyRevocation(client, family, r.now)
+	err = a.o.Store.SpendToken(r.context(), store.SpentToken{ID: c.ID, ClientID: client, SpentAt: r.now, ExpiresAt: time.Unix(c.ExpiresAt, 0)}, &reuse)
+	if errors.Is(err, store.ErrUsed) {
+		a.o.Denylist.Add(reuse)
+		a.o.Logger.Warn("a spent refresh token was presented again: its family is revoked", "client", c.ClientID, "family", family)
+		return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "the refresh token was already used: every token of its sign-in is revoked; sign in again")
+	}
+	if err != nil {
+		return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+	}
+	return a.tokenPair(r, c.Audience, c.Subject, client, family)
+}
+
+// familyRevocation bars every token of a refresh family issued so far.
+func (a *API) familyRevocation(client store.ClientID, family string, now time.Time) store.TokenRevocation {
+	return store.TokenRevocation{Kind: store.RevokeFamily, ClientID: client, Subject: family, CreatedAt: now, Until: now.Add(a.o.RefreshTTL)}
+}
+
+// tokenPair issues an access and a refresh token of family (a new family
+// when empty: a sign-in).
+func (a *API) tokenPair(r *request, aud, sub string, client store.ClientID, family string) (tokenReply, *oauthError) {
+	if family == "" {
+		var err error
+		if family, err = auth.RandomString("f", 15); err != nil {
+			return tokenReply{}, oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+		}
+	}
+	base := auth.Claims{Subject: sub, Audience: aud, ClientID: string(client), Family: family}
 	access := base
 	access.Type = auth.TypeAccess
 	at, _, err := a.o.Tokens.Issue(r.context(), access, a.o.AccessTTL)

@@ -42,10 +42,18 @@ type userView struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// createUser: POST /v1/users, with a client or a user token of the client.
+// createUser: POST /v1/users, with a client token (as in the reference:
+// the integrator's backend creates its users; a user cannot mint
+// accounts), rate limited per client: each creation costs an argon2id hash.
 func (a *API) createUser(r *request) error {
 	p, err := r.authenticate()
 	if err != nil {
+		return err
+	}
+	if p.isUser() {
+		return errClientToken
+	}
+	if err := r.limit(a.o.CreateUserPerClient, "c:"+string(p.client), "user creations"); err != nil {
 		return err
 	}
 	var q createUserRequest

@@ -8,4 +8,14 @@
 // that has not expired verifies. The Keyring caches the keys and reloads
 // them from the store lazily (on an unknown kid, at most once a second, and
 // every refresh interval for signing), so it starts no goroutine.
+//
+// A JWT verifies until its exp wherever it is checked; revocations stop it
+// sooner. They live in the store (store.Tokens), recorded by whatever
+// revokes (a deleted client or user, a rotated client secret, a revoked
+// token or refresh family), and every replica's Denylist reads the new ones
+// lazily, at most once per sync interval (500 ms by default), so a
+// revocation made anywhere, `spacecast admin` included, holds on every
+// replica within it. Tokens carry what revocations match: the client (cId),
+// the user (sub, or uId on sessions and embed tokens), the token (jti), the
+// refresh family (fid) and the issue time to the millisecond (iatMs).
 package auth

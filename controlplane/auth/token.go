@@ -18,6 +18,10 @@ var ErrInvalidToken = errors.New("auth: invalid token")
 // ErrInvalidToken).
 var ErrTokenExpired = fmt.Errorf("%w: expired", ErrInvalidToken)
 
+// ErrTokenRevoked marks a well-signed token that a revocation bars (it
+// also matches ErrInvalidToken).
+var ErrTokenRevoked = fmt.Errorf("%w: revoked", ErrInvalidToken)
+
 // Tokens signs and verifies REST JWTs with a Keyring. Verified tokens are
 // cached (by their exact text, until the earlier of their exp and their
 // key's expiry), so the hot path of an authenticated request skips the
@@ -60,13 +64,19 @@ func NewTokens(keys *Keyring, now func() time.Time) *Tokens {
 // Issue fills iat, exp (now + ttl) and, when empty, jti, then signs c with
 // the current signing key. It returns the token and its expiry.
 func (t *Tokens) Issue(ctx context.Context, c Claims, ttl time.Duration) (string, time.Time, error) {
+	return t.IssueUntil(ctx, c, t.now().Add(ttl))
+}
+
+// IssueUntil is Issue with an expiry instead of a lifetime (truncated to
+// the second, as exp is).
+func (t *Tokens) IssueUntil(ctx context.Context, c Claims, exp time.Time) (string, time.Time, error) {
 	id, secret, err := t.keys.signingKey(ctx)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	now := t.now()
-	exp := now.Add(ttl)
 	c.IssuedAt = now.Unix()
+	c.IssuedAtMilli = now.UnixMilli()
 	c.ExpiresAt = exp.Unix()
 	if c.ID == "" {
 		if c.ID, err = RandomString("", 12); err != nil {

@@ -12,6 +12,16 @@ import (
 // CIDR prefix.
 var ErrInvalidProxy = errors.New("clientip: invalid trusted proxy")
 
+// ErrInvalidHeader marks a forwarding header that is neither Forwarded nor
+// X-Forwarded-For.
+var ErrInvalidHeader = errors.New("clientip: invalid forwarding header")
+
+// The forwarding headers a Resolver can read.
+const (
+	HeaderForwarded     = "Forwarded"       // RFC 7239
+	HeaderXForwardedFor = "X-Forwarded-For" // the de facto one
+)
+
 // maxHops bounds the forwarding entries looked at per request.
 const maxHops = 32
 
@@ -19,12 +29,25 @@ const maxHops = 32
 // no proxy: the peer address is the client. Safe for concurrent use.
 type Resolver struct {
 	trusted []netip.Prefix
+	header  string
 }
 
 // New builds a Resolver trusting the given proxies, each an address
-// ("10.0.0.7", "::1") or a CIDR prefix ("10.0.0.0/8").
-func New(proxies []string) (*Resolver, error) {
+// ("10.0.0.7", "::1") or a CIDR prefix ("10.0.0.0/8"), to report the
+// client in header: Forwarded or X-Forwarded-For (any case; empty means
+// X-Forwarded-For). Only that header is read: a deployment's proxies set
+// one of them, and a client could send the other itself, through the
+// proxy, with whatever address it likes.
+func New(proxies []string, header string) (*Resolver, error) {
 	r := &Resolver{}
+	switch {
+	case header == "" || strings.EqualFold(header, HeaderXForwardedFor):
+		r.header = HeaderXForwardedFor
+	case strings.EqualFold(header, HeaderForwarded):
+		r.header = HeaderForwarded
+	default:
+		return nil, fmt.Errorf("%w: %q (want %s or %s)", ErrInvalidHeader, header, HeaderForwarded, HeaderXForwardedFor)
+	}
 	for _, s := range proxies {
 		s = strings.TrimSpace(s)
 		p, err := netip.ParsePrefix(s)
@@ -57,23 +80,32 @@ func (r *Resolver) Trusts(a netip.Addr) bool {
 	return false
 }
 
+// Header is the one forwarding header the Resolver reads (its canonical
+// name); X-Forwarded-For for a nil Resolver.
+func (r *Resolver) Header() string {
+	if r == nil || r.header == "" {
+		return HeaderXForwardedFor
+	}
+	return r.header
+}
+
 // Addr returns the client address of a request from peer carrying the
-// given Forwarded and X-Forwarded-For header lines (in order of
-// appearance). Forwarded wins when present. The hops are read right to
+// given lines of the Resolver's header (in order of appearance; the
+// caller passes the lines of Header only). The hops are read right to
 // left, from the hop nearest this server: the first address that is not a
 // trusted proxy is the client. An unreadable or obfuscated hop stops the
 // walk at the last trusted proxy that reported it, so such a request is
 // keyed to that proxy.
-func (r *Resolver) Addr(peer netip.Addr, forwarded, xff [][]byte) netip.Addr {
+func (r *Resolver) Addr(peer netip.Addr, lines [][]byte) netip.Addr {
 	peer = peer.Unmap()
-	if !r.Trusts(peer) || (len(forwarded) == 0 && len(xff) == 0) {
+	if !r.Trusts(peer) || len(lines) == 0 {
 		return peer
 	}
 	var hops []netip.Addr
-	if len(forwarded) > 0 {
-		hops = parseForwarded(forwarded)
+	if r.Header() == HeaderForwarded {
+		hops = parseForwarded(lines)
 	} else {
-		hops = parseXFF(xff)
+		hops = parseXFF(lines)
 	}
 	// hops holds the readable entries nearest this server; when every one
 	// is a trusted proxy, the farthest of them is the best answer (it is

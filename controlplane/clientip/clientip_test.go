@@ -15,7 +15,12 @@ func lines(s ...string) [][]byte {
 }
 
 func TestAddr(t *testing.T) {
-	r, err := New([]string{"10.0.0.0/8", "::1", "2001:db8:ff::/48"})
+	trusted := []string{"10.0.0.0/8", "::1", "2001:db8:ff::/48"}
+	fr, err := New(trusted, "forwarded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xr, err := New(trusted, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +47,6 @@ func TestAddr(t *testing.T) {
 		{"mapped ipv4 peer", "::ffff:10.1.2.3", nil, []string{"198.51.100.1"}, "198.51.100.1"},
 		{"trusted ipv6 prefix", "2001:db8:ff::1", nil, []string{"198.51.100.1"}, "198.51.100.1"},
 		{"Forwarded", "10.1.2.3", []string{"for=198.51.100.1;proto=https"}, nil, "198.51.100.1"},
-		{"Forwarded wins over XFF", "10.1.2.3", []string{"for=198.51.100.1"}, []string{"198.51.100.2"}, "198.51.100.1"},
 		{"Forwarded quoted ipv6", "10.1.2.3", []string{`for="[2001:db8:cafe::17]:4711"`}, nil, "2001:db8:cafe::17"},
 		{"Forwarded case and spaces", "10.1.2.3", []string{`For = 198.51.100.1 ; by=10.0.0.1`}, nil, "198.51.100.1"},
 		{"Forwarded chain", "10.1.2.3", []string{"for=1.2.3.4, for=198.51.100.1, for=10.0.0.3"}, nil, "198.51.100.1"},
@@ -55,14 +59,18 @@ func TestAddr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := r.Addr(netip.MustParseAddr(tt.peer), lines(tt.forwarded...), lines(tt.xff...))
+			r, ls := xr, tt.xff
+			if tt.forwarded != nil {
+				r, ls = fr, tt.forwarded
+			}
+			got := r.Addr(netip.MustParseAddr(tt.peer), lines(ls...))
 			if got != netip.MustParseAddr(tt.want) {
 				t.Fatalf("Addr = %v, want %s", got, tt.want)
 			}
 		})
 	}
 	var none *Resolver
-	if got := none.Addr(netip.MustParseAddr("10.1.2.3"), nil, lines("1.2.3.4")); got.String() != "10.1.2.3" {
+	if got := none.Addr(netip.MustParseAddr("10.1.2.3"), lines("1.2.3.4")); got.String() != "10.1.2.3" {
 		t.Fatalf("nil resolver trusted a header: %v", got)
 	}
 }
@@ -79,15 +87,25 @@ func TestNew(t *testing.T) {
 		{"bad prefix", []string{"10.0.0.0/33"}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.in)
+			_, err := New(tt.in, "")
 			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalidProxy)) {
 				t.Fatalf("New(%v) = %v", tt.in, err)
 			}
 		})
 	}
-	r, _ := New([]string{"::ffff:10.0.0.0/104"})
+	r, _ := New([]string{"::ffff:10.0.0.0/104"}, "")
 	if !r.Trusts(netip.MustParseAddr("10.2.3.4")) {
 		t.Fatal("a mapped prefix does not cover its IPv4 addresses")
+	}
+	for _, h := range []string{"Forwarded", "x-forwarded-for", "X-FORWARDED-FOR", ""} {
+		if _, err := New(nil, h); err != nil {
+			t.Errorf("New(header %q) = %v", h, err)
+		}
+	}
+	for _, h := range []string{"X-Real-IP", "True-Client-IP", "Forwarded, X-Forwarded-For"} {
+		if _, err := New(nil, h); !errors.Is(err, ErrInvalidHeader) {
+			t.Errorf("New(header %q) = %v, want ErrInvalidHeader", h, err)
+		}
 	}
 }
 
@@ -97,11 +115,15 @@ func FuzzAddr(f *testing.F) {
 	for _, s := range []string{"for=198.51.100.1", `for="[2001:db8::1]:80";proto=https, for=10.0.0.1`, "1.2.3.4, 10.0.0.1", `for="a\"b,c"`, "[::1", "for=", ",,,"} {
 		f.Add(s, s)
 	}
-	r, _ := New([]string{"10.0.0.0/8", "2001:db8::/32"})
+	fr, _ := New([]string{"10.0.0.0/8", "2001:db8::/32"}, HeaderForwarded)
+	xr, _ := New([]string{"10.0.0.0/8", "2001:db8::/32"}, HeaderXForwardedFor)
 	peer := netip.MustParseAddr("10.0.0.9")
 	f.Fuzz(func(t *testing.T, fwd, xff string) {
-		for _, h := range [][2][][]byte{{lines(fwd), nil}, {nil, lines(xff)}} {
-			got := r.Addr(peer, h[0], h[1])
+		for _, h := range []struct {
+			r *Resolver
+			v string
+		}{{fr, fwd}, {xr, xff}} {
+			got := h.r.Addr(peer, lines(h.v))
 			if !got.IsValid() || got.Zone() != "" || got.Is4In6() {
 				t.Fatalf("Addr = %v", got)
 			}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	lkauth "github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
 
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -103,6 +104,11 @@ type Media struct {
 	Role   Role
 	Grants Grants
 	TTL    time.Duration
+	// MaxParticipants is the room's cap (0: the edge's default). It rides
+	// in the token's roomConfig, where LiveKit carries a room's settings to
+	// the server that hosts it: the edge refuses a join that would go past
+	// it (the smaller of it and the edge's own limit).
+	MaxParticipants int
 }
 
 // RoleAttribute is the participant attribute that carries the role.
@@ -116,6 +122,9 @@ func MediaToken(m Media) (string, error) {
 		SetValidFor(m.TTL).
 		SetVideoGrant(m.Grants.Video(m.Room)).
 		SetAttributes(map[string]string{RoleAttribute: string(m.Role)})
+	if m.MaxParticipants > 0 {
+		tok.SetRoomConfig(&livekit.RoomConfiguration{MaxParticipants: uint32(m.MaxParticipants)})
+	}
 	s, err := tok.ToJWT()
 	if err != nil {
 		return "", fmt.Errorf("grant: media token: %w", err)

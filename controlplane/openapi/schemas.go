@@ -46,7 +46,7 @@ func schemas() obj {
 	roomRequest["description"] = "Create requires name; update applies only the fields present."
 	return obj{
 		"Error": object(obj{"code": str("Machine code"), "message": str("Human text"), "field": str("The offending request field")}, "code", "message"),
-		"OAuthError": object(obj{"error": enum("invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "slow_down"),
+		"OAuthError": object(obj{"error": enum("invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "unsupported_token_type", "slow_down"),
 			"error_description": str("")}, "error"),
 		"TokenRequest": object(obj{
 			"grant_type":    enum("client_credentials", "password", "refresh_token"),
@@ -54,8 +54,14 @@ func schemas() obj {
 			"client_secret": str(""),
 			"username":      str("The user's e-mail (password grant)"),
 			"password":      str("password grant"),
-			"refresh_token": str("refresh_token grant"),
+			"refresh_token": str("refresh_token grant: spent by the grant (the answer carries its successor); a spent one presented again revokes every token of its sign-in"),
 		}, "grant_type"),
+		"RevokeRequest": object(obj{
+			"token":           str("The token to revoke: refresh, access or personal"),
+			"token_type_hint": enum("refresh_token", "access_token"),
+			"client_id":       str("Optional client authentication"),
+			"client_secret":   str(""),
+		}, "token"),
 		"TokenReply": object(obj{"token_type": enum("Bearer"), "access_token": str("JWT (HS256, kid header); claims sub, aud client|user, type, cId, jti, iat, exp"),
 			"refresh_token": str("JWT"), "expires_in": obj{"type": "integer", "description": "Access token lifetime in seconds"}},
 			"token_type", "access_token", "refresh_token"),
@@ -89,6 +95,9 @@ func schemas() obj {
 			"username", "role"),
 		"GenerateAccessReply": object(obj{"url": str("<publicURL>/room/<alias>?participantName=<username>&accessToken=<token>"),
 			"accessToken": str("The link's token (a JWT)"), "expiresAt": date()}, "url"),
+		"EmbedRequest": object(obj{"ttl": obj{"type": "integer", "minimum": 1, "maximum": 600, "default": 60, "description": "Lifetime in seconds"}}),
+		"EmbedReply": object(obj{"url": str("<publicURL>/room/<alias>?embedToken=<token>: the iframe's src"),
+			"embedToken": str("Single-use, short-lived (a JWT)"), "expiresAt": date()}, "url", "embedToken", "expiresAt"),
 		"WebhookRequest": object(obj{"url": obj{"type": "string", "format": "uri"}, "isActive": boolean("")}),
 		"Webhook": object(obj{"url": str(""), "secret": str("HMAC-SHA256 key of deliveries"), "isActive": boolean(""),
 			"createdAt": date(), "updatedAt": date()}, "url", "secret", "isActive"),
@@ -106,6 +115,7 @@ func schemas() obj {
 		"JoinRequest": object(obj{
 			"accessToken":     str("A generate-access token"),
 			"sessionToken":    str("The session.token of an earlier join (reconnect)"),
+			"embedToken":      str("A single-use embed token (POST .../embed-token): joins as the user it was made for"),
 			"participantName": strMax(100),
 			"regionHint":      strMax(64),
 			"rtts":            obj{"type": "object", "additionalProperties": obj{"type": "integer", "minimum": 0, "maximum": 60000}, "description": "region → measured RTT in ms"},

@@ -26,10 +26,13 @@ func Operations() []Operation {
 	const spaceRoles = " Space roles: role_space_owner (creator), role_space_moderator, role_space_user (invited)."
 	return []Operation{
 		{"POST", "/v1/auth/token", "issueToken", "auth", "Issue tokens",
-			"OAuth2 token endpoint. grant_type client_credentials (client_id, client_secret) gives a client token; password (client credentials, or a client token in Authorization, plus username = e-mail and password) gives a user token; refresh_token gives a new pair. Accepts JSON or application/x-www-form-urlencoded and HTTP Basic client authentication. The x-cl-id header is accepted and ignored. Errors use the OAuth2 form {error, error_description}. Rate-limited per source address and per client_id: 429 with Retry-After and RateLimit-Limit/Remaining/Reset.",
+			"OAuth2 token endpoint. grant_type client_credentials (client_id, client_secret) gives a client token; password (client credentials, or a client token in Authorization, plus username = e-mail and password) gives a user token; refresh_token gives a new pair and spends the refresh token given (rotation: a spent refresh token presented again revokes every token of its sign-in, 400 invalid_grant). Accepts JSON or application/x-www-form-urlencoded and HTTP Basic client authentication. The x-cl-id header is accepted and ignored. Errors use the OAuth2 form {error, error_description}. Rate-limited per source address, per client once it has authenticated (a stranger's wrong secrets do not use up a client's bucket), and per username for failed password grants: 429 slow_down with Retry-After and RateLimit-Limit/Remaining/Reset.",
 			"none", "TokenRequest", 200, "TokenReply", []int{400, 401, 413, 429}},
-		{"POST", "/v1/users", "createUser", "users", "Create a user", "With a client token (or a user token) of the client. The e-mail is unique per client, case-insensitively.",
-			"any", "CreateUser", 201, "IDReply", []int{400, 401, 409, 413, 422}},
+		{"POST", "/v1/auth/revoke", "revokeToken", "auth", "Revoke a token",
+			"Token revocation (RFC 7009). token is a refresh token (its whole sign-in is revoked: every access and refresh token descended from it), an access token (that token) or a personal token (deleted). Client credentials (body or HTTP Basic) are optional: holding a token is enough to revoke it, and an authenticated client revokes only its own clients' tokens. 200 with an empty body whether or not the token was valid (an invalid or expired token needs no revoking); every replica refuses a revoked token within a second. Refresh tokens also rotate: each refresh_token grant spends the one it is given, and a spent refresh token presented again revokes its whole sign-in (400 invalid_grant). Link, session and embed tokens: 400 unsupported_token_type. Rate-limited per source address.",
+			"none", "RevokeRequest", 200, "", []int{400, 401, 413, 429}},
+		{"POST", "/v1/users", "createUser", "users", "Create a user", "With the client token (a user or personal token gets 403 client_token_required). The e-mail is unique per client, case-insensitively. Rate-limited per client (rateLimit.createUserPerClient): 429 rate_limited with Retry-After.",
+			"client", "CreateUser", 201, "IDReply", []int{400, 401, 403, 409, 413, 422, 429}},
 		{"GET", "/v1/users/me", "getMe", "users", "The current user", "User token only; a client token gets 403.",
 			"user", "", 200, "User", []int{401, 403, 404}},
 		{"POST", "/v1/users/me/tokens", "createPersonalToken", "users", "Create a personal token",
@@ -49,7 +52,7 @@ func Operations() []Operation {
 			"any", "", 200, "RoomView", []int{400, 401, 403, 404}},
 		{"GET", "/v1/spaces/{spaceId}", "getSpace", "spaces", "Get a space", "Public spaces are open to every user of the client; a private one to its members (403 otherwise). Another client's space: 404.",
 			"user", "", 200, "SpaceView", []int{400, 401, 403, 404}},
-		{"PUT", "/v1/spaces/{spaceId}", "updateSpace", "spaces", "Update a space", "Space owner or moderator. Fields left out keep their value.",
+		{"PUT", "/v1/spaces/{spaceId}", "updateSpace", "spaces", "Update a space", "Space owner or moderator. Fields left out keep their value. allowedOrigins (the sites that may frame the space's rooms) changes only by the owner: a moderator sending a different list gets 403 (field allowedOrigins); the same list is accepted.",
 			"user", "Space", 200, "SpaceView", []int{400, 401, 403, 404, 413, 422}},
 		{"DELETE", "/v1/spaces/{spaceId}", "deleteSpace", "spaces", "Delete a space", "Space owner only; removes its rooms, invites, links and webhook.",
 			"user", "", 200, "IDReply", []int{400, 401, 403, 404}},
@@ -86,6 +89,9 @@ func Operations() []Operation {
 		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", "rooms", "Generate a guest link",
 			"Room owner or moderator. Answers url = <publicURL>/room/<alias>?participantName=<username>&accessToken=<token>. ttl in seconds: default 86400, at most 432000. Single-use unless isPermanent: the first join spends it, later joins get 410 access_link_used.",
 			"user", "GenerateAccess", 200, "GenerateAccessReply", []int{400, 401, 403, 404, 413, 422}},
+		{"POST", "/v1/spaces/{spaceId}/rooms/{roomId}/embed-token", "createEmbedToken", "rooms", "Make an embed token",
+			"For the room page in an integrator's iframe, instead of a refresh token in its URL. The caller (a user token: the integrator's backend holds it for its user) gets a short-lived single-use token that signs that user in to the room: url = <publicURL>/room/<alias>?embedToken=<token>. ttl in seconds: default 60, at most 600. The first join spends it (a second: 410 embed_token_used; past expiry: 410 embed_token_expired); the session it opens ends no later than the caller's token, and revoking the caller's sign-in or deleting the user revokes it. The caller must be able to see the room (403 otherwise).",
+			"user", "EmbedRequest", 200, "EmbedReply", []int{400, 401, 403, 404, 413, 422}},
 
 		{"GET", "/v1/spaces/{spaceId}/rooms/{roomId}/participants", "listParticipants", "moderation", "List the live participants",
 			"Whoever a join makes owner or moderator of the room (room owner and moderators; in a public room the space's owner and moderators). Asks every edge hosting the room (LiveKit RoomService); an empty list when no call is live. 502 edge_unavailable when an edge does not answer.",
@@ -110,8 +116,8 @@ func Operations() []Operation {
 			"user", "", 200, "Webhook", []int{400, 401, 403, 404}},
 
 		{"POST", "/v1/rooms/{alias}/join", "joinRoom", "join", "Join a room",
-			"What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), the Authorization user token, or nothing for a public room. Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. 503 with Retry-After when no edge can take the call.",
-			"optionalUser", "JoinRequest", 200, "JoinAnswer", []int{400, 401, 403, 404, 410, 413, 422, 503}},
+			"What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), embedToken (single-use likewise: 410 embed_token_used), the Authorization user token, or nothing for a public room in a public space (a private space is open to its members only: 401). Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. The session never outlives what admitted the participant (the link's expiry, the user token's) and a rejoin with it answers a session that ends no later than the one presented; a rejoin derives the role again from what holds then (the user's current room role and the room's visibility, the link's role; a guest's session is refused once the room or its space is private). 503 with Retry-After when no edge can take the call. The media token carries the room's maxParticipants in its roomConfig (LiveKit's room settings), which the edge enforces. Rate-limited per source address (rateLimit.joinPerAddress), and joins without any credential (guests) more tightly (rateLimit.guestJoinPerAddress): 429 rate_limited with Retry-After.",
+			"optionalUser", "JoinRequest", 200, "JoinAnswer", []int{400, 401, 403, 404, 410, 413, 422, 429, 503}},
 		{"GET", "/v1/regions", "listRegions", "join", "List regions to probe",
 			"The regions that have an edge taking participants, each with its edges' probe URLs (GET answers 204 at once, never cached). A client may fetch one probe URL per region, measure the round trip, and pass the results as rtts (region → ms) to the join: placement then picks the nearest region. Public; may be cached for 5 seconds.",
 			"none", "", 200, "RegionList", nil},
@@ -169,7 +175,7 @@ const accessMatrix = `Access matrix:
 
 | method | client token | user token |
 |---|---|---|
-| POST /v1/users | yes | yes |
+| POST /v1/users | yes | 403 |
 | users/me, personal tokens | 403 | yes |
 | spaces: create, list | 403 | yes |
 | space: get | 403 | public space, or member |
@@ -180,6 +186,7 @@ const accessMatrix = `Access matrix:
 | room: get, list | 403 | room owner/member; public room in a visible space |
 | room-by-alias | public room | as room: get |
 | room: update, roles, generate-access | 403 | room owner, room moderator (moderator grants role_room_user only) |
+| room: embed-token | 403 | whoever may see the room (for themselves) |
 | room: delete | 403 | room owner, space owner |
 | participants: list, mute, remove | 403 | room owner, room moderator; space owner, moderator in a public room |
 | join | no (use a link) | room role, or public room |`
@@ -221,16 +228,21 @@ func operation(op Operation) obj {
 	}
 	if op.Request != "" {
 		content := obj{"application/json": obj{"schema": ref(op.Request)}}
-		if op.ID == "issueToken" {
+		if oauth(op) {
 			content["application/x-www-form-urlencoded"] = obj{"schema": ref(op.Request)}
 		}
-		o["requestBody"] = obj{"required": op.Auth != "optionalUser", "content": content}
+		// The join and the embed token take an empty body too.
+		o["requestBody"] = obj{"required": op.Auth != "optionalUser" && op.ID != "createEmbedToken", "content": content}
 	}
-	responses := obj{fmt.Sprint(op.Status): obj{"description": "Success", "content": obj{"application/json": obj{"schema": ref(op.Response)}}}}
+	success := obj{"description": "Success"}
+	if op.Response != "" {
+		success["content"] = obj{"application/json": obj{"schema": ref(op.Response)}}
+	}
+	responses := obj{fmt.Sprint(op.Status): success}
 	errs := append([]int(nil), op.Errors...)
 	sort.Ints(errs)
 	for _, code := range errs {
-		if op.ID == "issueToken" && code != 413 {
+		if oauth(op) && code != 413 {
 			responses[fmt.Sprint(code)] = obj{"$ref": "#/components/responses/OAuth" + fmt.Sprint(code)}
 			continue
 		}
@@ -242,18 +254,22 @@ func operation(op Operation) obj {
 
 func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
 
+// oauth tells the OAuth2 endpoints: form bodies too, errors in the OAuth2
+// form.
+func oauth(op Operation) bool { return op.ID == "issueToken" || op.ID == "revokeToken" }
+
 func errorResponses() obj {
 	out := obj{}
 	texts := map[int]string{
 		400: "Malformed JSON, wrong type, invalid id or query (codes invalid_json, invalid_type, invalid_id, invalid_query)",
 		401: "Missing, invalid or expired token (codes unauthorized, invalid_token)",
-		403: "Wrong token kind (user_token_required) or role (forbidden, wrong_room)",
+		403: "Wrong token kind (user_token_required, client_token_required) or role (forbidden, wrong_room)",
 		404: "Unknown or foreign entity (not_found)",
 		409: "Conflict (conflict, email_taken, owner_role)",
-		410: "Single-use token or invite already used or expired (access_link_used, access_link_expired, invite_used, invite_expired, session_expired)",
+		410: "Single-use token or invite already used or expired (access_link_used, access_link_expired, embed_token_used, embed_token_expired, invite_used, invite_expired, session_expired)",
 		413: "Body over the limit (body_too_large)",
 		422: "Missing or unacceptable value (missing_field, invalid_value, invalid_enum, too_long, too_short, out_of_range)",
-		429: "Rate-limited; see Retry-After",
+		429: "Rate-limited (rate_limited); see Retry-After",
 		502: "The edge hosting the room did not answer (edge_unavailable); retry",
 		503: "No edge can take the call (no_edge), or the service is busy; see Retry-After",
 	}
@@ -261,7 +277,7 @@ func errorResponses() obj {
 		out[fmt.Sprintf("E%d", code)] = obj{"description": text, "content": obj{"application/json": obj{"schema": ref("Error")}}}
 	}
 	for _, code := range []int{400, 401, 429} {
-		out[fmt.Sprintf("OAuth%d", code)] = obj{"description": "OAuth2 error: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, slow_down",
+		out[fmt.Sprintf("OAuth%d", code)] = obj{"description": "OAuth2 error: invalid_request, invalid_client, invalid_grant, unsupported_grant_type, unsupported_token_type, slow_down",
 			"content": obj{"application/json": obj{"schema": ref("OAuthError")}}}
 	}
 	return out

@@ -2,9 +2,23 @@ package ratelimit
 
 import (
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
+
+// AddrKey is the bucket key of a client address: the address itself for
+// IPv4, its /64 for IPv6. One IPv6 subscriber (a home, a phone, a cloud
+// VM) is routinely handed a whole /64, so keying on the full address would
+// give it 2^64 buckets to spread its requests over.
+func AddrKey(a netip.Addr) string {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
 
 // Decision is the outcome of one Allow, with what the RateLimit-* headers
 // need.
@@ -82,6 +96,27 @@ func (l *Limiter) Allow(key string, now time.Time) Decision {
 	d.Remaining = int(b.tokens)
 	d.Reset = l.seconds(l.burst - b.tokens)
 	return d
+}
+
+// Refund gives back the token an Allow took from key's bucket (never
+// beyond the burst): for limits that count failures only, taken before the
+// attempt (so that concurrent attempts cannot all pass a check made before
+// any of them failed) and refunded when it succeeds.
+func (l *Limiter) Refund(key string, now time.Time) {
+	if l == nil || l.rate <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return
+	}
+	if now.After(b.at) {
+		b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+		b.at = now
+	}
+	b.tokens = math.Min(l.burst, b.tokens+1)
 }
 
 func (l *Limiter) seconds(tokens float64) time.Duration {

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -62,5 +63,43 @@ func TestBoundedMemory(t *testing.T) {
 	}
 	if n := l.Len(); n > 700 {
 		t.Fatalf("%d buckets after the idle sweep", n)
+	}
+}
+
+func TestAddrKey(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"198.51.100.7", "198.51.100.7"},
+		{"::ffff:198.51.100.7", "198.51.100.7"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+	} {
+		if got := AddrKey(netip.MustParseAddr(tt.in)); got != tt.want {
+			t.Errorf("AddrKey(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRefund(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	l := New(0.001, 2, 0)
+	l.Allow("k", now)
+	l.Allow("k", now)
+	if l.Allow("k", now).Allowed {
+		t.Fatal("bucket not empty")
+	}
+	l.Refund("k", now)
+	if !l.Allow("k", now).Allowed {
+		t.Fatal("refunded token not there")
+	}
+	for range 5 {
+		l.Refund("k", now)
+	}
+	if d := l.Allow("k", now); d.Remaining != 1 {
+		t.Fatalf("refunds went beyond the burst: %+v", d)
+	}
+	l.Refund("unknown", now) // no bucket: nothing to give back
+	if l.Len() != 1 {
+		t.Fatalf("Refund made a bucket: %d", l.Len())
 	}
 }

@@ -205,6 +205,58 @@ type SigningKey struct {
 	ExpiresAt *time.Time
 }
 
+// RevocationHorizon is how long the revocations recorded by deletions last:
+// no REST token lives longer (controlplane.Config caps the token TTLs at
+// it), so a token of a deleted client or user has expired by then.
+const RevocationHorizon = 366 * 24 * time.Hour
+
+// RevocationKind says which tokens a TokenRevocation bars.
+type RevocationKind string
+
+// Revocation kinds.
+const (
+	// RevokeClient bars every token of the client Subject (its own, its
+	// users', links, sessions): the client was deleted.
+	RevokeClient RevocationKind = "client"
+	// RevokeClientTokens bars the client's own tokens (audience client):
+	// its secret was rotated.
+	RevokeClientTokens RevocationKind = "client_tokens"
+	// RevokeUser bars every token of user Subject of ClientID, and the
+	// sessions it admitted.
+	RevokeUser RevocationKind = "user"
+	// RevokeToken bars one token: Subject is its jti.
+	RevokeToken RevocationKind = "token"
+	// RevokeFamily bars every token of a refresh-token family (the access
+	// and refresh tokens descended from one sign-in): Subject is the family
+	// id.
+	RevokeFamily RevocationKind = "family"
+)
+
+// TokenRevocation bars tokens of ClientID until Until.
+type TokenRevocation struct {
+	// Seq orders revocations in commit order; the store assigns it.
+	Seq      int64
+	Kind     RevocationKind
+	ClientID ClientID
+	Subject  string
+	// IssuedBefore, when set, limits the revocation to tokens issued at or
+	// before it; nil bars every token it matches.
+	IssuedBefore *time.Time
+	CreatedAt    time.Time
+	// Until is when the revocation may be forgotten: every token it bars
+	// has expired by then.
+	Until time.Time
+}
+
+// SpentToken is a used single-use token.
+type SpentToken struct {
+	ID       string // the token's jti
+	ClientID ClientID
+	SpentAt  time.Time
+	// ExpiresAt is the token's exp: after it the mark may be forgotten.
+	ExpiresAt time.Time
+}
+
 // Page selects a window of a list.
 type Page struct {
 	Offset int

@@ -33,6 +33,7 @@ type Store interface {
 	Access
 	Webhooks
 	SigningKeys
+	Tokens
 
 	// Ping reports whether the store can serve requests (for /readyz).
 	Ping(ctx context.Context) error
@@ -46,9 +47,13 @@ type Clients interface {
 	GetClient(ctx context.Context, id ClientID) (Client, error)
 	// ListClients returns every client, newest first.
 	ListClients(ctx context.Context) ([]Client, error)
-	// SetClientSecret replaces the stored secret hash.
-	SetClientSecret(ctx context.Context, id ClientID, secretHash string) error
-	// DeleteClient removes the client and everything it owns.
+	// SetClientSecret replaces the stored secret hash and, in the same
+	// transaction, revokes the client's own tokens (RevokeClientTokens)
+	// issued at or before at: the tokens the old secret got.
+	SetClientSecret(ctx context.Context, id ClientID, secretHash string, at time.Time) error
+	// DeleteClient removes the client and everything it owns and, in the
+	// same transaction, revokes every token of the client (RevokeClient,
+	// for RevocationHorizon).
 	DeleteClient(ctx context.Context, id ClientID) error
 }
 
@@ -60,7 +65,8 @@ type Users interface {
 	GetUser(ctx context.Context, client ClientID, id UserID) (User, error)
 	GetUserByEmail(ctx context.Context, client ClientID, email string) (User, error)
 	// DeleteUser removes the user, its memberships, room roles and personal
-	// tokens.
+	// tokens and, in the same transaction, revokes every token of the user
+	// (RevokeUser, for RevocationHorizon).
 	DeleteUser(ctx context.Context, client ClientID, id UserID) error
 
 	CreatePersonalToken(ctx context.Context, t PersonalToken) error
@@ -151,6 +157,33 @@ type Webhooks interface {
 	PutWebhook(ctx context.Context, w Webhook) error
 	GetWebhook(ctx context.Context, client ClientID, space SpaceID) (Webhook, error)
 	DeleteWebhook(ctx context.Context, client ClientID, space SpaceID) error
+}
+
+// Tokens are the records about issued JWTs that every control-plane replica
+// shares: revocations, which each replica reads as they come (a JWT is
+// otherwise valid until its exp on any replica), and the ids of spent
+// single-use tokens (rotated refresh tokens, embed tokens).
+type Tokens interface {
+	// RevokeTokens records r and returns the Seq it got (r.Seq is
+	// ignored). Revocations whose Until is before r.CreatedAt may be
+	// forgotten by the same call.
+	RevokeTokens(ctx context.Context, r TokenRevocation) (int64, error)
+	// ListTokenRevocations returns the revocations with a Seq above after
+	// and an Until after now, by increasing Seq. Seq follows commit order:
+	// once a reader has seen Seq n, no revocation with a Seq at or below n
+	// can commit later, so a reader that asks for what came after the
+	// highest Seq it saw misses nothing. (SQLite's single writer gives this
+	// for free; a PostgreSQL store must assign Seq under a lock taken until
+	// commit, or hold back Seqs above the oldest open writer.)
+	ListTokenRevocations(ctx context.Context, after int64, now time.Time) ([]TokenRevocation, error)
+	// SpendToken marks the single-use token t spent. Of any number of
+	// spenders of one (client, id) exactly one succeeds; the others get
+	// ErrUsed, and when onReuse is not nil that revocation is recorded in
+	// the same transaction as the refusal (refresh-token reuse revokes the
+	// whole family at once, whatever happens to the caller next). Spent
+	// marks past their ExpiresAt may be forgotten: the token they stand for
+	// is refused by its exp by then.
+	SpendToken(ctx context.Context, t SpentToken, onReuse *TokenRevocation) error
 }
 
 // SigningKeys are the JWT signing keys shared by every control-plane replica.

@@ -250,7 +250,7 @@ func safeOrigin(o string) bool {
 const Allow = "camera; microphone; display-capture; fullscreen; autoplay; clipboard-write; picture-in-picture; screen-wake-lock"
 
 // EmbedCode is the ready-to-paste iframe for a room page URL (a
-// generate-access link, or /room/{alias} with a refreshToken).
+// generate-access link, or the url of an embed token).
 func EmbedCode(pageURL string) string {
 	return `<iframe src="` + html.EscapeString(pageURL) + `" allow="` + Allow +
 		`" allowfullscreen style="border:0;width:100%;height:100%;min-height:480px" title="Video call"></iframe>`

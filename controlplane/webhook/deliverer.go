@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -35,14 +34,30 @@ var (
 
 // Config is the `webhooks:` section.
 type Config struct {
-	// Workers is the number of concurrent deliveries (16). Each room's
-	// events go to one worker, in order.
+	// Workers is the number of concurrent deliveries (16). One room's
+	// events are delivered one at a time, in order.
 	Workers int `yaml:"workers"`
-	// QueueSize bounds the events waiting for delivery (4096, split among
-	// the workers). An event that does not fit is dropped and counted.
+	// PerTenant is how many deliveries of one tenant (API client) may be
+	// in flight at once (0: a quarter of Workers, at least 1): a tenant
+	// whose receiver is slow or down holds at most that many workers,
+	// through its attempts and the waits between them; the other workers
+	// keep delivering everyone else's events.
+	PerTenant int `yaml:"perTenant"`
+	// QueueSize bounds the events waiting for delivery (4096). An event
+	// that does not fit is dropped and counted.
 	QueueSize int `yaml:"queueSize"`
-	// Timeout bounds one delivery attempt, connection included (10 s).
+	// TenantQueue bounds the events of one tenant waiting for a worker
+	// (0: a sixteenth of QueueSize, at least 64 or QueueSize when smaller):
+	// a tenant whose receiver is slow drops its own events beyond it
+	// (counted), not everyone's.
+	TenantQueue int `yaml:"tenantQueue"`
+	// Timeout bounds one delivery attempt, everything included: DNS,
+	// connection, TLS, the request and the answer with its body (10 s).
 	Timeout time.Duration `yaml:"timeout"`
+	// DeliveryTimeout bounds one event's delivery, every attempt and the
+	// waits between them included (2 min); then the event is dropped and
+	// counted.
+	DeliveryTimeout time.Duration `yaml:"deliveryTimeout"`
 	// Retries is how many times an attempt that failed on the network, with
 	// a 5xx or with a 429 is retried (3); then the event is dropped.
 	Retries int `yaml:"retries"`
@@ -66,8 +81,9 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Workers: 16, QueueSize: 4096, Timeout: 10 * time.Second, Retries: 3,
-		RetryBackoff: time.Second, MaxBackoff: 30 * time.Second, Calls: DefaultCallsConfig()}
+	return Config{Workers: 16, QueueSize: 4096, Timeout: 10 * time.Second,
+		DeliveryTimeout: 2 * time.Minute, Retries: 3, RetryBackoff: time.Second, MaxBackoff: 30 * time.Second,
+		Calls: DefaultCallsConfig()}
 }
 
 // Validate checks the section.
@@ -79,11 +95,20 @@ func (c Config) Validate() error {
 	if c.Workers < 1 || c.Workers > 1024 {
 		bad("workers must be 1 to 1024")
 	}
+	if c.PerTenant < 0 || c.PerTenant > c.Workers {
+		bad("perTenant must be 0 (a quarter of workers) to workers")
+	}
 	if c.QueueSize < c.Workers {
 		bad("queueSize must be at least workers")
 	}
+	if c.TenantQueue < 0 || c.TenantQueue > c.QueueSize {
+		bad("tenantQueue must be 0 (a sixteenth of queueSize, at least 64) to queueSize")
+	}
 	if c.Timeout <= 0 {
 		bad("timeout must be > 0")
+	}
+	if c.DeliveryTimeout < c.Timeout {
+		bad("deliveryTimeout must be at least timeout")
 	}
 	if c.Retries < 0 || c.Retries > 20 {
 		bad("retries must be 0 to 20")
@@ -98,6 +123,22 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// perTenant is PerTenant with its default applied.
+func (c Config) perTenant() int {
+	if c.PerTenant > 0 {
+		return c.PerTenant
+	}
+	return max(1, c.Workers/4)
+}
+
+// tenantQueue is TenantQueue with its default applied.
+func (c Config) tenantQueue() int {
+	if c.TenantQueue > 0 {
+		return c.TenantQueue
+	}
+	return max(c.QueueSize/16, min(c.QueueSize, 64))
 }
 
 // Store is what the Deliverer reads: sqlite.Store has both.
@@ -116,14 +157,17 @@ type Deps struct {
 }
 
 // Deliverer delivers events to the spaces' webhooks. Deliver may be called
-// from any goroutine and never blocks; Run does the work.
+// from any goroutine and never blocks; Run does the work: one goroutine
+// takes the events in order and finds their webhooks, Workers deliver
+// them, each tenant's at most PerTenant at a time.
 type Deliverer struct {
 	cfg    Config
 	store  Store
 	log    *slog.Logger
 	tr     *http.Transport
 	client *http.Client
-	queues []chan Event
+	intake chan Event
+	sched  *sched
 	m      delivererMetrics
 
 	mu      sync.Mutex
@@ -135,8 +179,8 @@ type Deliverer struct {
 type delivererMetrics struct {
 	delivered prometheus.Counter
 	retried   prometheus.Counter
-	failed    *prometheus.CounterVec // reason: exhausted, rejected, forbidden_address, bad_url, store
-	dropped   *prometheus.CounterVec // reason: queue_full, closed, shutdown
+	failed    *prometheus.CounterVec // reason: exhausted, timeout, rejected, forbidden_address, bad_url, store
+	dropped   *prometheus.CounterVec // reason: queue_full, tenant_queue_full, closed, shutdown
 	skipped   *prometheus.CounterVec // reason: no_room, no_webhook, inactive
 }
 
@@ -180,17 +224,15 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 			delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_delivered_total", Help: "Webhook events the receiver accepted (2xx)."}),
 			retried:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_retries_total", Help: "Retried webhook delivery attempts."}),
 			failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_failed_total",
-				Help: "Webhook events given up on after trying: retries exhausted, refused by the receiver, forbidden address, bad URL, store error."}, []string{"reason"}),
+				Help: "Webhook events given up on after trying: retries exhausted, delivery timeout, refused by the receiver, forbidden address, bad URL, store error."}, []string{"reason"}),
 			dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_dropped_total",
-				Help: "Webhook events dropped before or between attempts: queue full, closed, shutdown."}, []string{"reason"}),
+				Help: "Webhook events dropped before or between attempts: queue full, the tenant's queue full, closed, shutdown."}, []string{"reason"}),
 			skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_skipped_total",
 				Help: "Events with nobody to deliver to: unknown room, no webhook, inactive webhook."}, []string{"reason"}),
 		},
 	}
-	per := cfg.QueueSize / cfg.Workers
-	for range cfg.Workers {
-		d.queues = append(d.queues, make(chan Event, per))
-	}
+	d.intake = make(chan Event, cfg.QueueSize)
+	d.sched = newSched(cfg.perTenant(), cfg.tenantQueue(), cfg.QueueSize)
 	if deps.Registerer != nil {
 		for _, c := range []prometheus.Collector{d.m.delivered, d.m.retried, d.m.failed, d.m.dropped, d.m.skipped} {
 			if err := deps.Registerer.Register(c); err != nil {
@@ -210,10 +252,8 @@ func (d *Deliverer) Deliver(ev Event) bool {
 		return false
 	default:
 	}
-	h := fnv.New32a()
-	h.Write([]byte(ev.RoomID))
 	select {
-	case d.queues[h.Sum32()%uint32(len(d.queues))] <- ev:
+	case d.intake <- ev:
 		return true
 	default:
 		d.m.dropped.WithLabelValues("queue_full").Inc()
@@ -235,8 +275,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	defer d.tr.CloseIdleConnections()
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, q := range d.queues {
-		wg.Go(func() { d.work(wctx, q) })
+	wg.Go(func() { d.resolve(wctx) })
+	for range d.cfg.Workers {
+		wg.Go(func() { d.work(wctx) })
 	}
 	select {
 	case <-ctx.Done():
@@ -244,12 +285,10 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
-	left := 0
-	for _, q := range d.queues {
-		for len(q) > 0 {
-			<-q
-			left++
-		}
+	left := d.sched.drain()
+	for len(d.intake) > 0 {
+		<-d.intake
+		left++
 	}
 	if left > 0 {
 		d.m.dropped.WithLabelValues("shutdown").Add(float64(left))
@@ -264,13 +303,41 @@ func (d *Deliverer) Close() error {
 	return nil
 }
 
-func (d *Deliverer) work(ctx context.Context, q chan Event) {
+// resolve takes the events in the order they came, finds each one's
+// webhook and hands it to the workers' scheduler under its tenant.
+func (d *Deliverer) resolve(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case ev := <-q:
-			d.deliver(ctx, ev)
+		case ev := <-d.intake:
+			j, ok := d.prepare(ctx, ev)
+			if !ok {
+				continue
+			}
+			switch d.sched.add(j) {
+			case tenantFull:
+				d.m.dropped.WithLabelValues("tenant_queue_full").Inc()
+				d.log.Warn("webhook queue of the tenant full: event dropped", "client", string(j.ev.ClientID), "room", string(ev.RoomID), "event", string(ev.Name))
+			case allFull:
+				d.m.dropped.WithLabelValues("queue_full").Inc()
+				d.log.Warn("webhook queue full: event dropped", "room", string(ev.RoomID), "event", string(ev.Name))
+			}
+		}
+	}
+}
+
+func (d *Deliverer) work(ctx context.Context) {
+	for {
+		if j, ok := d.sched.take(); ok {
+			d.deliver(ctx, j)
+			d.sched.done(j)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.sched.wake:
 		}
 	}
 }
@@ -284,49 +351,62 @@ const (
 	final
 )
 
-func (d *Deliverer) deliver(ctx context.Context, ev Event) {
+// prepare finds ev's tenant, space and webhook and signs the payload;
+// false when there is nothing to deliver (counted). Its store reads get
+// Timeout: a stuck store does not stall every tenant's events for ever.
+func (d *Deliverer) prepare(ctx context.Context, ev Event) (job, bool) {
 	log := d.log.With("room", string(ev.RoomID), "event", string(ev.Name))
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
 	if ev.ClientID == "" || ev.SpaceID == "" {
-		rm, err := d.store.GetRoomByID(ctx, ev.RoomID)
+		rm, err := d.store.GetRoomByID(rctx, ev.RoomID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			d.m.skipped.WithLabelValues("no_room").Inc()
-			return
+			return job{}, false
 		case err != nil:
 			d.fail(ctx, log, "store", err)
-			return
+			return job{}, false
 		}
 		ev.ClientID, ev.SpaceID = rm.ClientID, rm.SpaceID
 	}
-	wh, err := d.store.GetWebhook(ctx, ev.ClientID, ev.SpaceID)
+	wh, err := d.store.GetWebhook(rctx, ev.ClientID, ev.SpaceID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		d.m.skipped.WithLabelValues("no_webhook").Inc()
-		return
+		return job{}, false
 	case err != nil:
 		d.fail(ctx, log, "store", err)
-		return
+		return job{}, false
 	case !wh.IsActive:
 		d.m.skipped.WithLabelValues("inactive").Inc()
-		return
+		return job{}, false
 	}
 	payload, err := Envelope(wh.Secret, Body{EventName: ev.Name, RoomID: string(ev.RoomID), SpaceID: string(ev.SpaceID), RecordID: ev.RecordID})
 	if err != nil {
 		d.fail(ctx, log, "encode", err)
-		return
+		return job{}, false
 	}
+	return job{ev: ev, url: wh.URL, payload: payload}, true
+}
+
+// deliver makes the attempts of one job, within DeliveryTimeout.
+func (d *Deliverer) deliver(ctx context.Context, j job) {
+	ev := j.ev
 	id := deliveryID()
-	log = log.With("space", string(ev.SpaceID), "delivery", id)
+	log := d.log.With("room", string(ev.RoomID), "event", string(ev.Name), "space", string(ev.SpaceID), "delivery", id)
+	dctx, cancel := context.WithTimeoutCause(ctx, d.cfg.DeliveryTimeout, errDeliveryTimeout)
+	defer cancel()
 	var wait time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			d.m.retried.Inc()
-			if !retry.Sleep(ctx, wait) {
-				d.m.dropped.WithLabelValues("shutdown").Inc()
+			if !retry.Sleep(dctx, wait) {
+				d.stopped(ctx, dctx, log)
 				return
 			}
 		}
-		out, reason, retryAfter, err := d.attempt(ctx, wh.URL, payload, ev.Name, id)
+		out, reason, retryAfter, err := d.attempt(dctx, j.url, j.payload, ev.Name, id)
 		switch out {
 		case delivered:
 			d.m.delivered.Inc()
@@ -336,12 +416,28 @@ func (d *Deliverer) deliver(ctx context.Context, ev Event) {
 			d.fail(ctx, log, reason, err)
 			return
 		}
+		if dctx.Err() != nil {
+			d.stopped(ctx, dctx, log)
+			return
+		}
 		if attempt == d.cfg.Retries {
 			d.fail(ctx, log, "exhausted", err)
 			return
 		}
 		wait = d.backoff(attempt+1, retryAfter)
 	}
+}
+
+// errDeliveryTimeout is the cause of a delivery cut by DeliveryTimeout.
+var errDeliveryTimeout = errors.New("webhook: delivery timeout")
+
+// stopped counts a delivery cut short: by shutdown or by its time budget.
+func (d *Deliverer) stopped(ctx, dctx context.Context, log *slog.Logger) {
+	if ctx.Err() != nil {
+		d.m.dropped.WithLabelValues("shutdown").Inc()
+		return
+	}
+	d.fail(ctx, log, "timeout", context.Cause(dctx))
 }
 
 func (d *Deliverer) fail(ctx context.Context, log *slog.Logger, reason string, err error) {
@@ -357,7 +453,7 @@ func (d *Deliverer) fail(ctx context.Context, log *slog.Logger, reason string, e
 func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, name EventName, id string) (out outcome, reason string, retryAfter time.Duration, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return final, "bad_url", 0, fmt.Errorf("webhook: url %q is not an absolute http(s) URL", raw)
+		return final, "bad_url", 0, errors.New("webhook: the webhook's url is not an absolute http(s) URL")
 	}
 	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
@@ -371,6 +467,12 @@ func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, nam
 	req.Header.Set("X-Spacecast-Delivery", id)
 	resp, err := d.client.Do(req)
 	if err != nil {
+		// The error quotes the URL, whose query may hold the receiver's
+		// secret (?token=...): it is logged, so only its origin and path.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redact(u)
+		}
 		if errors.Is(err, ErrForbiddenAddress) {
 			return final, "forbidden_address", 0, err
 		}
@@ -399,6 +501,13 @@ func (d *Deliverer) backoff(n int, retryAfter time.Duration) time.Duration {
 		return min(retryAfter, d.cfg.MaxBackoff)
 	}
 	return retry.Backoff(d.cfg.RetryBackoff, d.cfg.MaxBackoff, n)
+}
+
+// redact is a URL fit for a log: scheme, host and path; no user info,
+// query or fragment.
+func redact(u *url.URL) string {
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	return r.String()
 }
 
 func deliveryID() string {

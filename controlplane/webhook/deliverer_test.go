@@ -209,9 +209,10 @@ func TestGuard(t *testing.T) {
 		{"fe80::1", false},
 		{"::ffff:127.0.0.1", false},
 		{"::ffff:10.0.0.1", false},
-		{"64:ff9b::a00:1", false},    // NAT64 of 10.0.0.1
-		{"64:ff9b::5db8:d70e", true}, // NAT64 of a public address
-		{"2002:a00:1::1", false},     // 6to4 of 10.0.0.1
+		{"64:ff9b::a00:1", false},       // NAT64 of 10.0.0.1
+		{"64:ff9b::5db8:d70e", true},    // NAT64 of a public address
+		{"64:ff9b:1::5db8:d70e", false}, // local-use NAT64: refused whatever it embeds
+		{"2002:a00:1::1", false},        // 6to4 of 10.0.0.1
 		{"224.0.0.1", false},
 		{"255.255.255.255", false},
 		{"198.18.0.1", false},
@@ -292,6 +293,10 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", func(*Config) {}, true},
 		{"no workers", func(c *Config) { c.Workers = 0 }, false},
 		{"queue smaller than workers", func(c *Config) { c.QueueSize = 2 }, false},
+		{"perTenant above workers", func(c *Config) { c.PerTenant = c.Workers + 1 }, false},
+		{"perTenant set", func(c *Config) { c.PerTenant = 2 }, true},
+		{"tenantQueue above queueSize", func(c *Config) { c.TenantQueue = c.QueueSize + 1 }, false},
+		{"delivery timeout below the attempt timeout", func(c *Config) { c.DeliveryTimeout = time.Second }, false},
 		{"no timeout", func(c *Config) { c.Timeout = 0 }, false},
 		{"negative retries", func(c *Config) { c.Retries = -1 }, false},
 		{"zero retries", func(c *Config) { c.Retries = 0 }, true},

@@ -59,11 +59,16 @@ func (s *memStore) GetWebhook(_ context.Context, client store.ClientID, space st
 
 // addRoom adds room (in space, of client c1) whose space's webhook is url.
 func (s *memStore) addRoom(room, space, url string, active bool) {
+	s.addRoomOf("c1", room, space, url, active)
+}
+
+// addRoomOf is addRoom for a room of client.
+func (s *memStore) addRoomOf(client, room, space, url string, active bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rooms[store.RoomID(room)] = store.Room{ID: store.RoomID(room), SpaceID: store.SpaceID(space), ClientID: "c1"}
+	s.rooms[store.RoomID(room)] = store.Room{ID: store.RoomID(room), SpaceID: store.SpaceID(space), ClientID: store.ClientID(client)}
 	if url != "" {
-		s.webhooks[store.SpaceID(space)] = store.Webhook{SpaceID: store.SpaceID(space), ClientID: "c1", URL: url, Secret: "whsec_" + space, IsActive: active}
+		s.webhooks[store.SpaceID(space)] = store.Webhook{SpaceID: store.SpaceID(space), ClientID: store.ClientID(client), URL: url, Secret: "whsec_" + space, IsActive: active}
 	}
 }
 
@@ -145,12 +150,12 @@ func value(c prometheus.Counter) float64 {
 // stats are the Deliverer's counters, one string for comparisons.
 func (d *Deliverer) stats() string {
 	s := fmt.Sprintf("delivered=%v retried=%v", value(d.m.delivered), value(d.m.retried))
-	for _, r := range []string{"exhausted", "rejected", "forbidden_address", "bad_url", "store"} {
+	for _, r := range []string{"exhausted", "timeout", "rejected", "forbidden_address", "bad_url", "store"} {
 		if v := value(d.m.failed.WithLabelValues(r)); v > 0 {
 			s += fmt.Sprintf(" failed:%s=%v", r, v)
 		}
 	}
-	for _, r := range []string{"queue_full", "closed", "shutdown"} {
+	for _, r := range []string{"queue_full", "tenant_queue_full", "closed", "shutdown"} {
 		if v := value(d.m.dropped.WithLabelValues(r)); v > 0 {
 			s += fmt.Sprintf(" dropped:%s=%v", r, v)
 		}

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -50,15 +52,32 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 	return out, nil
 }
 
-// SetClientSecret replaces the client's secret hash.
-func (s *Store) SetClientSecret(ctx context.Context, id store.ClientID, secretHash string) error {
-	res, err := s.st.setClientSecret.ExecContext(ctx, secretHash, id)
-	return one("set client secret", res, err)
+// SetClientSecret replaces the client's secret hash and revokes the
+// client's own tokens issued at or before at, in one transaction.
+func (s *Store) SetClientSecret(ctx context.Context, id store.ClientID, secretHash string, at time.Time) error {
+	const op = "set client secret"
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.st.setClientSecret).ExecContext(ctx, secretHash, id)
+		if err := one(op, res, err); err != nil {
+			return err
+		}
+		_, err = s.revoke(ctx, tx, op, store.TokenRevocation{Kind: store.RevokeClientTokens, ClientID: id, Subject: string(id),
+			IssuedBefore: &at, CreatedAt: at, Until: at.Add(store.RevocationHorizon)})
+		return err
+	})
 }
 
-// DeleteClient removes the client; its users, spaces, rooms and everything
-// under them go with it (foreign-key cascades).
+// DeleteClient removes the client (its users, spaces, rooms and everything
+// under them go with it: foreign-key cascades) and revokes every token of
+// it, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id store.ClientID) error {
-	res, err := s.st.deleteClient.ExecContext(ctx, id)
-	return one("delete client", res, err)
+	const op = "delete client"
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.st.deleteClient).ExecContext(ctx, id)
+		if err := one(op, res, err); err != nil {
+			return err
+		}
+		_, err = s.revoke(ctx, tx, op, deletionRevocation(store.RevokeClient, id, string(id)))
+		return err
+	})
 }

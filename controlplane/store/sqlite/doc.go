@@ -19,6 +19,12 @@
 // number of concurrent callers (in this process or another one on the same
 // file) exactly one spends the link or invite.
 //
+// Token revocations get their seq from AUTOINCREMENT on the single writer,
+// so seqs commit in order and a replica that reads what came after the
+// highest seq it saw misses nothing. SpendToken is one INSERT ... ON
+// CONFLICT DO NOTHING in a transaction that also records the reuse
+// revocation when the insert found the token spent.
+//
 // The schema is versioned: the SQL files under migrations/ are embedded,
 // applied in order, each in its own transaction, and recorded in the
 // schema_migrations table. Open refuses a database whose schema is newer than

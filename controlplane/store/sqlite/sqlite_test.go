@@ -266,7 +266,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			if i%10 == 0 { // meanwhile, unrelated writes through both files
-				if err := s.SetClientSecret(ctx, "c", fmt.Sprint(i)); err != nil {
+				if err := s.SetClientSecret(ctx, "c", fmt.Sprint(i), now); err != nil {
 					errs <- err
 					return
 				}

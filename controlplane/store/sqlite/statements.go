@@ -19,6 +19,8 @@ const (
 		email, phone, is_permanent, created_by, created_at, expires_at, used_at, uses`
 	webhookCols = `client_id, space_id, url, secret, is_active, created_at, updated_at`
 	keyCols     = `id, secret, created_at, retired_at, expires_at`
+
+	revocationCols = `seq, kind, client_id, subject, issued_before, created_at, until`
 )
 
 // spaceRank orders space roles so that an upsert never lowers one.
@@ -51,6 +53,8 @@ type statements struct {
 	putWebhook, getWebhook, deleteWebhook *sql.Stmt
 	// signing keys
 	insertKey, listKeys, retireKey, deleteExpiredKeys *sql.Stmt
+	// token revocations and spent tokens
+	insertRevocation, purgeRevocations, listRevocations, spendToken, purgeSpent *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
@@ -154,6 +158,14 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&st.listKeys, r, `SELECT ` + keyCols + ` FROM signing_keys ORDER BY created_at DESC, rowid DESC`},
 		{&st.retireKey, w, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE id = ?`},
 		{&st.deleteExpiredKeys, w, `DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < ?`},
+
+		{&st.insertRevocation, w, `INSERT INTO token_revocations (kind, client_id, subject, issued_before, created_at, until)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING seq`},
+		{&st.purgeRevocations, w, `DELETE FROM token_revocations WHERE until < ?`},
+		{&st.listRevocations, r, `SELECT ` + revocationCols + ` FROM token_revocations WHERE seq > ? AND until > ? ORDER BY seq`},
+		{&st.spendToken, w, `INSERT INTO spent_tokens (client_id, id, spent_at, expires_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (client_id, id) DO NOTHING`},
+		{&st.purgeSpent, w, `DELETE FROM spent_tokens WHERE expires_at < ?`},
 	}
 	for _, p := range list {
 		s, err := p.db.PrepareContext(ctx, p.q)

@@ -53,10 +53,18 @@ func (s *Store) GetUserByEmail(ctx context.Context, client store.ClientID, email
 }
 
 // DeleteUser removes the user with its memberships, room roles and personal
-// tokens (foreign-key cascades). Spaces and rooms it owns stay.
+// tokens (foreign-key cascades) and revokes every token of the user, in
+// one transaction. Spaces and rooms it owns stay.
 func (s *Store) DeleteUser(ctx context.Context, client store.ClientID, id store.UserID) error {
-	res, err := s.st.deleteUser.ExecContext(ctx, client, id)
-	return one("delete user", res, err)
+	const op = "delete user"
+	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, s.st.deleteUser).ExecContext(ctx, client, id)
+		if err := one(op, res, err); err != nil {
+			return err
+		}
+		_, err = s.revoke(ctx, tx, op, deletionRevocation(store.RevokeUser, client, string(id)))
+		return err
+	})
 }
 
 func scanToken(r scanner) (store.PersonalToken, error) {

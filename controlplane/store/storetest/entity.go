@@ -24,13 +24,13 @@ func testClients(f *fx) {
 
 	f.is(f.s.CreateClient(f.ctx, c1), store.ErrConflict, "create client with a used id")
 
-	f.must(f.s.SetClientSecret(f.ctx, c1.ID, "rotated"), "set client secret")
+	f.must(f.s.SetClientSecret(f.ctx, c1.ID, "rotated", f.at()), "set client secret")
 	got, err = f.s.GetClient(f.ctx, c1.ID)
 	f.must(err, "get client after rotation")
 	if got.SecretHash != "rotated" {
 		f.t.Fatalf("secret hash %q after rotation", got.SecretHash)
 	}
-	f.is(f.s.SetClientSecret(f.ctx, "missing", "x"), store.ErrNotFound, "set secret of a missing client")
+	f.is(f.s.SetClientSecret(f.ctx, "missing", "x", f.at()), store.ErrNotFound, "set secret of a missing client")
 
 	f.must(f.s.DeleteClient(f.ctx, c1.ID), "delete client")
 	_, err = f.s.GetClient(f.ctx, c1.ID)

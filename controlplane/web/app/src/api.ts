@@ -1,5 +1,6 @@
-// The control plane's side of the page: redeem the link (or a refresh
-// token, or the session of an earlier join) for a join answer.
+// The control plane's side of the page: redeem the link (or an embed
+// token, a refresh token, the session of an earlier join) for a join
+// answer.
 
 export interface Grants {
   canPublish: boolean;
@@ -49,6 +50,7 @@ interface JoinBody {
   participantName?: string;
   sessionToken?: string;
   accessToken?: string;
+  embedToken?: string;
 }
 
 function codeOf(status: number): string {
@@ -102,9 +104,13 @@ export async function join(alias: string, params: URLSearchParams, session: Sess
   const saved = session.get();
   if (saved) body.sessionToken = saved;
   else if (params.get('accessToken')) body.accessToken = params.get('accessToken') ?? undefined;
+  else if (params.get('embedToken')) body.embedToken = params.get('embedToken') ?? undefined;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
+  // A refresh token in the URL is the reference's background sign-in
+  // (deprecated: an embed token is the way). Refresh tokens rotate, so it
+  // works once: the integrator must give the page a sign-in of its own.
   const refresh = params.get('refreshToken');
-  if (refresh && !body.sessionToken) {
+  if (refresh && !body.sessionToken && !body.accessToken && !body.embedToken) {
     const r = await fetch('/v1/auth/token', {
       method: 'POST',
       headers,

@@ -1,6 +1,7 @@
 // The Spacecast room page: redeem the link at the control plane, then join
 // the call on the edge with livekit-client. Talks to an embedding parent
 // window with postMessage (see docs/embedding.md).
+import { takeCredentials } from './address';
 import { join, JoinError, Session, type JoinAnswer } from './api';
 import { Call, type Devices, type EndReason } from './call';
 import { $, setStatus, show } from './dom';
@@ -13,7 +14,8 @@ interface PageConfig {
 }
 
 const cfg = JSON.parse($('#spacecast-config').textContent || '{}') as PageConfig;
-const params = new URLSearchParams(location.search);
+// Read first: the credentials leave the address bar at once.
+const params = takeCredentials(cfg.alias, location, history);
 const session = new Session(cfg.alias);
 const parent = new Parent(cfg.parentOrigins || []);
 const loadedAt = performance.now();
@@ -23,6 +25,8 @@ let answer: JoinAnswer | null = null;
 const notices: Record<string, [string, string]> = {
   access_link_used: ['This invitation link was already used', 'Invitation links work once. Ask the organiser for a new one.'],
   access_link_expired: ['This invitation link has expired', 'Ask the organiser for a new link.'],
+  embed_token_used: ['This link was already used', 'Open the call again from the site that sent you here.'],
+  embed_token_expired: ['This link has expired', 'Open the call again from the site that sent you here.'],
   not_found: ['This room does not exist', 'Check the link, or ask the organiser for a new one.'],
   unauthorized: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
   forbidden: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
