@@ -211,3 +211,29 @@ func TestRevocationIssuedBefore(t *testing.T) {
 		})
 	}
 }
+
+// A removal of any identity a permanent link admitted bars the link: the
+// prefix matches participants of the room only, bounded by the removal.
+func TestRevocationPrefix(t *testing.T) {
+	now := t0
+	removedAt := now.Add(-time.Minute)
+	s := newRevocations()
+	s.add(Revocation{Kind: RevokeParticipant, Room: "r", Subject: "l_abc_x1y2", Until: now.Add(time.Hour), IssuedBefore: removedAt}, now)
+	s.add(Revocation{Kind: RevokeUser, Subject: "l_zzz_1", Until: now.Add(time.Hour)}, now)
+	for _, tc := range []struct {
+		room, prefix string
+		issued       time.Time
+		want         bool
+	}{
+		{"r", "l_abc_", removedAt.Add(-time.Hour), true},
+		{"r", "l_abc_", removedAt.Add(time.Second), false}, // a link issued after the removal
+		{"other", "l_abc_", removedAt.Add(-time.Hour), false},
+		{"r", "l_ab_", removedAt.Add(-time.Hour), false},
+		{"r", "l_zzz_", time.Time{}, false}, // user revocations are not per room
+		{"r", "", time.Time{}, false},
+	} {
+		if got := s.revokedPrefix(tc.room, tc.prefix, tc.issued, now); got != tc.want {
+			t.Errorf("revokedPrefix(%q, %q, %v) = %v, want %v", tc.room, tc.prefix, tc.issued, got, tc.want)
+		}
+	}
+}

@@ -735,6 +735,14 @@ func (n *Node) RevokedIssued(room, identity, tokenID string, issued time.Time) b
 	return n.rev.revoked(room, identity, tokenID, issued, n.now())
 }
 
+// RevokedPrefix is RevokedIssued for every identity of room that starts
+// with prefix (the identities one permanent link admitted).
+func (n *Node) RevokedPrefix(room, prefix string, issued time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.rev.revokedPrefix(room, prefix, issued, n.now())
+}
+
 // Revocations returns the revocations in force.
 func (n *Node) Revocations() []Revocation {
 	n.mu.Lock()

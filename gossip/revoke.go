@@ -3,6 +3,7 @@ package gossip
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -145,6 +146,25 @@ func (s *revocations) revoked(room, identity, tokenID string, issued, now time.T
 		}
 	}
 	return tokenID != "" && live(revokeKey{kind: RevokeToken, subject: tokenID})
+}
+
+// revokedPrefix reports whether a participant of room whose identity
+// starts with prefix is barred for a credential issued at issued: one
+// credential (a permanent link) admits many identities, and a removal of
+// any of them bars it.
+func (s *revocations) revokedPrefix(room, prefix string, issued, now time.Time) bool {
+	if room == "" || prefix == "" {
+		return false
+	}
+	for k, v := range s.m {
+		if k.kind != RevokeParticipant || k.room != room || !strings.HasPrefix(k.subject, prefix) || !v.until.After(now) {
+			continue
+		}
+		if v.before.IsZero() || issued.IsZero() || !issued.After(v.before) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *revocations) expire(now time.Time) {

@@ -86,8 +86,7 @@ func Serve(ctx context.Context, o Options, ready func(Info)) error {
 		cfg.DevEdge.URL = "ws://127.0.0.1:9"
 	}
 	if !o.RateLimit {
-		cfg.RateLimit.TokenPerAddress.Rate = 0
-		cfg.RateLimit.TokenPerClient.Rate = 0
+		cfg.RateLimit = cfg.RateLimit.Disabled()
 	}
 	srv, err := controlplane.New(cfg, controlplane.Deps{Store: st, Logger: o.Logger, Cluster: o.Cluster})
 	if err != nil {

@@ -120,7 +120,7 @@ func New(o Options) (*API, error) {
 	}
 	a := &API{o: o, revocations: o.Revocations}
 	if a.revocations == nil {
-		a.revocations = newRemovals(o.RemovalTTL, 100_000)
+		a.revocations = NewRemovals(o.RemovalTTL, 100_000)
 	}
 	if o.ReadCacheTTL > 0 {
 		a.cache = newReadCache(o.ReadCacheTTL)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/auth"
@@ -191,6 +192,11 @@ func (a *API) joinRoom(r *request) error {
 	if err := a.refuseRemoved(string(rm.ID), j.identity, j.issued, r.now); err != nil {
 		return err
 	}
+	if j.link != "" && strings.HasPrefix(j.identity, permanentLinkPrefix(j.link)) {
+		if err := a.refuseRemovedLink(string(rm.ID), j.link, j.issued, r.now); err != nil {
+			return err
+		}
+	}
 	ans, err := a.answer(r, rm, j, pl)
 	if err != nil {
 		return err
@@ -228,7 +234,7 @@ func linkJoiner(l store.AccessLink, rm store.Room, asked string) (joiner, error)
 		if err != nil {
 			return joiner{}, err
 		}
-		j.identity = "l_" + l.ID + "_" + suffix
+		j.identity = permanentLinkPrefix(l.ID) + suffix
 	default:
 		j.identity = "l_" + l.ID
 	}

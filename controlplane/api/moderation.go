@@ -300,5 +300,22 @@ func (a *API) refuseRemoved(room, identity string, issued, now time.Time) error 
 	if !a.revocations.ParticipantRevoked(room, identity, issued, now) {
 		return nil
 	}
-	return &Error{Status: http.StatusForbidden, Code: "participant_removed", Message: "a moderator removed this participant from the room"}
+	return errRemoved
 }
+
+var errRemoved = &Error{Status: http.StatusForbidden, Code: "participant_removed", Message: "a moderator removed this participant from the room"}
+
+// refuseRemovedLink refuses a join through a permanent link (linkID) that
+// admitted a participant a moderator has removed since the link was issued
+// (at issued): the link is what the removed participant holds, and each of
+// its joins gets a new identity ("l_<link>_<suffix>"), so the removal of any
+// of them bars it until the participant is invited again (a new link).
+func (a *API) refuseRemovedLink(room, linkID string, issued, now time.Time) error {
+	if !a.revocations.PrefixRevoked(room, permanentLinkPrefix(linkID), issued, now) {
+		return nil
+	}
+	return errRemoved
+}
+
+// permanentLinkPrefix starts the identities a permanent link admits.
+func permanentLinkPrefix(linkID string) string { return "l_" + linkID + "_" }

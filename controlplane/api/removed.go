@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -15,15 +16,21 @@ type Revocations interface {
 	// (zero: a user token, which has no issue time here) is barred from
 	// room; now is the request's clock.
 	ParticipantRevoked(room, identity string, issued, now time.Time) bool
+	// PrefixRevoked is ParticipantRevoked for any identity of room that
+	// starts with prefix: a permanent link admits a new identity at each
+	// join, and the removal of any of them bars the link.
+	PrefixRevoked(room, prefix string, issued, now time.Time) bool
 }
 
-// removals remembers, on this replica, who a moderator removed from which
+// Removals remembers, in this process, who a moderator removed from which
 // room and when, so that the control plane does not hand a removed
 // participant a fresh media token with a credential issued before the
 // removal. Entries last ttl (the session TTL: every session credential
-// issued before the removal has expired by then). It is the Revocations of
-// a single replica; a cluster shares them over gossip instead.
-type removals struct {
+// issued before the removal has expired by then); at most max are kept,
+// the oldest forgotten first. It is the Revocations of a single replica
+// (and of `spacecast dev`, whose edge shares it); a cluster shares them
+// over gossip instead.
+type Removals struct {
 	mu  sync.Mutex
 	ttl time.Duration
 	max int
@@ -32,53 +39,64 @@ type removals struct {
 
 type removalKey struct{ room, identity string }
 
-func newRemovals(ttl time.Duration, max int) *removals {
-	return &removals{ttl: ttl, max: max, m: map[removalKey]time.Time{}}
-}
-
-// add records that identity was removed from room at now.
-func (r *removals) add(room, identity string, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.m) >= r.max {
-		for k, at := range r.m {
-			if now.Sub(at) >= r.ttl {
-				delete(r.m, k)
-			}
-		}
-		if len(r.m) >= r.max { // still full: forget the oldest
-			var oldest removalKey
-			var first time.Time
-			for k, at := range r.m {
-				if first.IsZero() || at.Before(first) {
-					oldest, first = k, at
-				}
-			}
-			delete(r.m, oldest)
-		}
-	}
-	r.m[removalKey{room, identity}] = now
+// NewRemovals makes an empty set.
+func NewRemovals(ttl time.Duration, max int) *Removals {
+	return &Removals{ttl: ttl, max: max, m: map[removalKey]time.Time{}}
 }
 
 // RevokeParticipant implements Revocations.
-func (r *removals) RevokeParticipant(room, identity string, at time.Time) error {
-	r.add(room, identity, at)
+func (r *Removals) RevokeParticipant(room, identity string, at time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) >= r.max {
+		var oldest removalKey
+		var first time.Time
+		for k, t := range r.m {
+			if at.Sub(t) >= r.ttl {
+				delete(r.m, k)
+			} else if first.IsZero() || t.Before(first) {
+				oldest, first = k, t
+			}
+		}
+		if len(r.m) >= r.max { // still full: forget the oldest
+			delete(r.m, oldest)
+		}
+	}
+	k := removalKey{room, identity}
+	if cur, ok := r.m[k]; !ok || at.After(cur) {
+		r.m[k] = at
+	}
 	return nil
 }
 
 // ParticipantRevoked implements Revocations.
-func (r *removals) ParticipantRevoked(room, identity string, issued, now time.Time) bool {
-	at, ok := r.since(room, identity, now)
-	return ok && (issued.IsZero() || !issued.After(at))
-}
-
-// since reports when identity was removed from room, if within the TTL.
-func (r *removals) since(room, identity string, now time.Time) (time.Time, bool) {
+func (r *Removals) ParticipantRevoked(room, identity string, issued, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	at, ok := r.m[removalKey{room, identity}]
-	if !ok || now.Sub(at) >= r.ttl {
-		return time.Time{}, false
+	return ok && r.bars(at, issued, now)
+}
+
+// PrefixRevoked implements Revocations.
+func (r *Removals) PrefixRevoked(room, prefix string, issued, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, at := range r.m {
+		if k.room == room && strings.HasPrefix(k.identity, prefix) && r.bars(at, issued, now) {
+			return true
+		}
 	}
-	return at, true
+	return false
+}
+
+// bars reports whether a removal at at, still in force at now, bars a
+// credential issued at issued (r.mu held).
+func (r *Removals) bars(at, issued, now time.Time) bool {
+	return now.Sub(at) < r.ttl && (issued.IsZero() || !issued.After(at))
+}
+
+// Revoked is ParticipantRevoked at the current time, for an edge in the
+// same process (edge.Deps.Revoked).
+func (r *Removals) Revoked(room, identity string, issued time.Time) bool {
+	return r.ParticipantRevoked(room, identity, issued, time.Now())
 }

@@ -16,6 +16,7 @@ type View interface {
 	placement.FleetView
 	Revoke(r gossip.Revocation) error
 	RevokedIssued(room, identity, tokenID string, issued time.Time) bool
+	RevokedPrefix(room, prefix string, issued time.Time) bool
 }
 
 var _ View = (*gossip.Node)(nil)
@@ -83,6 +84,11 @@ func (f *Fleet) RevokeParticipant(room, identity string, at time.Time) error {
 // ParticipantRevoked implements api.Revocations.
 func (f *Fleet) ParticipantRevoked(room, identity string, issued, _ time.Time) bool {
 	return f.view.RevokedIssued(room, identity, "", issued)
+}
+
+// PrefixRevoked implements api.Revocations.
+func (f *Fleet) PrefixRevoked(room, prefix string, issued, _ time.Time) bool {
+	return f.view.RevokedPrefix(room, prefix, issued)
 }
 
 // Regions is the region list clients probe before they join.

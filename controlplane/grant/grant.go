@@ -46,8 +46,13 @@ type Grants struct {
 	CanSubscribe         bool     `json:"canSubscribe"`
 	CanPublishData       bool     `json:"canPublishData"`
 	CanUpdateOwnMetadata bool     `json:"canUpdateOwnMetadata"`
-	RoomAdmin            bool     `json:"roomAdmin"`
-	Hidden               bool     `json:"hidden"`
+	// CanRename: the participant may change its own name (the room's
+	// isSelfRenamingAllowed; moderators always). canUpdateOwnMetadata
+	// alone does not say it, since hand raising needs it too; the media
+	// token carries it as RenameAttribute, which the edge enforces.
+	CanRename bool `json:"canRename"`
+	RoomAdmin bool `json:"roomAdmin"`
+	Hidden    bool `json:"hidden"`
 }
 
 // For derives the grants of role in a room of type t with flags f. The role
@@ -60,6 +65,7 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 		g.CanPublishSources = []string{SourceCamera, SourceMicrophone, SourceScreenShare, SourceScreenShareAudio}
 		g.CanPublishData = true
 		g.CanUpdateOwnMetadata = true
+		g.CanRename = true
 		g.RoomAdmin = true
 	case RoleParticipant:
 		if f.IsCameraPublishingAllowed {
@@ -78,6 +84,7 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 	default: // viewer, or an unknown role: the least rights
 		g.CanPublishData = f.IsChatAllowed
 		g.CanUpdateOwnMetadata = f.IsSelfRenamingAllowed || f.IsHandRaisingAllowed
+		g.CanRename = f.IsSelfRenamingAllowed
 	}
 	g.CanPublish = len(g.CanPublishSources) > 0
 	return g
@@ -111,8 +118,22 @@ type Media struct {
 	MaxParticipants int
 }
 
-// RoleAttribute is the participant attribute that carries the role.
-const RoleAttribute = "spacecast.role"
+// Server-owned participant attributes of the media token; participants
+// cannot change them (the edge refuses).
+const (
+	// RoleAttribute carries the role.
+	RoleAttribute = "spacecast.role"
+	// RenameAttribute is "true" when the participant may rename itself.
+	RenameAttribute = "spacecast.canRename"
+)
+
+func (m Media) attributes() map[string]string {
+	a := map[string]string{RoleAttribute: string(m.Role)}
+	if m.Grants.CanRename {
+		a[RenameAttribute] = "true"
+	}
+	return a
+}
 
 // MediaToken mints the LiveKit access token for m.
 func MediaToken(m Media) (string, error) {
@@ -121,7 +142,7 @@ func MediaToken(m Media) (string, error) {
 		SetName(m.Name).
 		SetValidFor(m.TTL).
 		SetVideoGrant(m.Grants.Video(m.Room)).
-		SetAttributes(map[string]string{RoleAttribute: string(m.Role)})
+		SetAttributes(m.attributes())
 	if m.MaxParticipants > 0 {
 		tok.SetRoomConfig(&livekit.RoomConfiguration{MaxParticipants: uint32(m.MaxParticipants)})
 	}

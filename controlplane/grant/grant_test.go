@@ -23,31 +23,31 @@ func TestFor(t *testing.T) {
 		want  Grants
 	}{
 		{"lesson owner", RoleOwner, store.RoomTypeLesson, none,
-			Grants{true, everything, true, true, true, true, false}},
+			Grants{true, everything, true, true, true, true, true, false}},
 		{"webinar moderator", RoleModerator, store.RoomTypeWebinar, none,
-			Grants{true, everything, true, true, true, true, false}},
+			Grants{true, everything, true, true, true, true, true, false}},
 		{"lesson participant, all flags", RoleParticipant, store.RoomTypeLesson, all,
-			Grants{true, everything, true, true, true, false, false}},
+			Grants{true, everything, true, true, true, false, false, false}},
 		{"lesson participant, no flags", RoleParticipant, store.RoomTypeLesson, none,
-			Grants{false, []string{}, true, false, false, false, false}},
+			Grants{false, []string{}, true, false, false, false, false, false}},
 		{"webinar participant becomes viewer", RoleParticipant, store.RoomTypeWebinar, all,
-			Grants{false, []string{}, true, true, true, false, false}},
+			Grants{false, []string{}, true, true, true, false, false, false}},
 		{"viewer", RoleViewer, store.RoomTypeLesson, all,
-			Grants{false, []string{}, true, true, true, false, false}},
+			Grants{false, []string{}, true, true, true, false, false, false}},
 		{"camera only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsCameraPublishingAllowed: true},
-			Grants{true, []string{SourceCamera}, true, false, false, false, false}},
+			Grants{true, []string{SourceCamera}, true, false, false, false, false, false}},
 		{"microphone only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsMicrophonePublishingAllowed: true},
-			Grants{true, []string{SourceMicrophone}, true, false, false, false, false}},
+			Grants{true, []string{SourceMicrophone}, true, false, false, false, false, false}},
 		{"screen without its audio", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsScreensharingAllowed: true},
-			Grants{true, []string{SourceScreenShare}, true, false, false, false, false}},
+			Grants{true, []string{SourceScreenShare}, true, false, false, false, false, false}},
 		{"screen audio needs screen share", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsScreenMediaPublishingAllowed: true},
-			Grants{false, []string{}, true, false, false, false, false}},
+			Grants{false, []string{}, true, false, false, false, false, false}},
 		{"chat only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsChatAllowed: true},
-			Grants{false, []string{}, true, true, false, false, false}},
+			Grants{false, []string{}, true, true, false, false, false, false}},
 		{"self renaming", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsSelfRenamingAllowed: true},
-			Grants{false, []string{}, true, false, true, false, false}},
+			Grants{false, []string{}, true, false, true, true, false, false}},
 		{"unknown role gets the least", Role("x"), store.RoomTypeLesson, all,
-			Grants{false, []string{}, true, true, true, false, false}},
+			Grants{false, []string{}, true, true, true, false, false, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,8 +84,21 @@ func TestMediaToken(t *testing.T) {
 	if !reflect.DeepEqual(vg.CanPublishSources, []string{SourceCamera}) {
 		t.Fatalf("sources %v", vg.CanPublishSources)
 	}
-	if claims.Attributes[RoleAttribute] != "participant" {
+	if claims.Attributes[RoleAttribute] != "participant" || claims.Attributes[RenameAttribute] != "" {
 		t.Fatalf("attributes %v", claims.Attributes)
+	}
+	// A room that lets participants rename themselves says so in the
+	// token, where the edge looks for it (edge/room.RenameAttribute).
+	g = For(RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsSelfRenamingAllowed: true})
+	tok, err = MediaToken(Media{APIKey: key, APISecret: secret, Identity: "u-1", Room: "room1", Role: RoleParticipant, Grants: g, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err = lkauth.ParseAPIToken(tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, claims, err = v.Verify(secret); err != nil || claims.Attributes[RenameAttribute] != "true" {
+		t.Fatalf("rename attribute missing: %v %v", err, claims.Attributes)
 	}
 	if _, _, err := v.Verify("wrong-secret-wrong-secret-wrong-secret"); err == nil {
 		t.Fatal("verified with the wrong secret")

@@ -121,8 +121,8 @@ func schemas() obj {
 			"rtts":            obj{"type": "object", "additionalProperties": obj{"type": "integer", "minimum": 0, "maximum": 60000}, "description": "region → measured RTT in ms"},
 		}),
 		"Grants": object(obj{"canPublish": boolean(""), "canPublishSources": array(enum("camera", "microphone", "screen_share", "screen_share_audio")),
-			"canSubscribe": boolean(""), "canPublishData": boolean(""), "canUpdateOwnMetadata": boolean(""), "roomAdmin": boolean(""), "hidden": boolean("")},
-			"canPublish", "canPublishSources", "canSubscribe", "canPublishData", "canUpdateOwnMetadata", "roomAdmin", "hidden"),
+			"canSubscribe": boolean(""), "canPublishData": boolean(""), "canUpdateOwnMetadata": boolean(""), "canRename": boolean("the participant may change its own name (isSelfRenamingAllowed; moderators always)"), "roomAdmin": boolean(""), "hidden": boolean("")},
+			"canPublish", "canPublishSources", "canSubscribe", "canPublishData", "canUpdateOwnMetadata", "canRename", "roomAdmin", "hidden"),
 		"RegionList": object(obj{"regions": array(object(obj{
 			"name":      str("Region name, as rtts and regionHint name it"),
 			"probeUrls": array(obj{"type": "string", "description": "GET → 204; measure the round trip"}),

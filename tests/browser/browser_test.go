@@ -115,7 +115,7 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	var space struct {
 		ID string `json:"id"`
 	}
-	s.call(t, "POST", "/spaces", map[string]any{"name": "Team", "isPublic": false}, &space)
+	s.call(t, "POST", "/spaces", map[string]any{"name": "Team", "isPublic": true}, &space)
 	s.space = space.ID
 	return s
 }

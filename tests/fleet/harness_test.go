@@ -152,6 +152,7 @@ func (w *world) startControlPlane(name string) *proc {
 controlplane:
   listen: %[1]s:%[2]s
   publicURL: http://%[1]s:%[2]s
+  rateLimit: {joinPerAddress: {rate: 0}, guestJoinPerAddress: {rate: 0}} # every join comes from the test's one address
 store: {dataDir: %[3]s}
 gossip:
   nodeId: %[5]s
