@@ -15,6 +15,7 @@ import (
 
 	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/room"
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/token"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/httpserve"
@@ -104,7 +105,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	// The media socket under the UDP mux: a fan-out's packets leave in one
 	// sendmmsg, and what it sends is counted.
 	media := mmsg.New(deps.UDP)
-	api, subAPI, err := room.NewAPIs(room.APIOptions{
+	api, subAPI, err := rtc.NewAPIs(rtc.APIOptions{
 		UDP: media, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
 		Loopback: loopback, Logger: log, Direct: media,
 	})

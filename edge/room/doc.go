@@ -8,8 +8,8 @@
 // goroutine per received track layer to the subscribers' down tracks through
 // a copy-on-write slice: no lock and no allocation per packet. Each
 // subscriber's layers follow its bandwidth estimate: the client's REMB, or,
-// with APIOptions.TWCC, the edge's own GCC estimate from the client's
+// with rtc.APIOptions.TWCC, the edge's own GCC estimate from the client's
 // transport-cc feedback (twcc.go). Subscribers' RTP leaves through the
 // edge's own SRTP path (edge/srtpout) into the reader's mmsg.Batch when the
-// subscriber connection allows it (APIOptions.Direct), else through pion.
+// subscriber connection allows it (rtc.APIOptions.Direct), else through pion.
 package room

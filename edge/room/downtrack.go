@@ -17,6 +17,7 @@ import (
 
 	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/mmsg"
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
@@ -125,7 +126,7 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			return bind(c, false)
 		}
 	}
-	if want != nil && strings.EqualFold(want.MimeType, mimeRED) {
+	if want != nil && strings.EqualFold(want.MimeType, rtc.MimeRED) {
 		for _, c := range ctx.CodecParameters() {
 			if strings.EqualFold(c.MimeType, webrtc.MimeTypeOpus) {
 				return bind(c, true)
@@ -290,9 +291,6 @@ func ntpTime(t time.Time) uint64 {
 	return secs<<32 | frac
 }
 
-// mimeRED is RFC 2198 redundant audio, as LiveKit clients publish Opus.
-const mimeRED = "audio/red"
-
 var errRED = errors.New("room: malformed RED payload")
 
 // primaryFromRED returns the primary (last) encoding of a RED payload
@@ -342,7 +340,7 @@ func (d *DownTrack) readRTCP() {
 // the attributes the interceptors gave it (readRTCP's goroutine only).
 func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch []byte) {
 	m := d.sub.room.mgr
-	if est, ok := estimateOf(attrs); ok {
+	if est, ok := rtc.EstimateOf(attrs); ok {
 		// The edge's own estimate from the subscriber's transport-cc
 		// feedback; it supersedes REMB from then on.
 		d.sub.twcc.Store(true)

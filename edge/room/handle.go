@@ -9,6 +9,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/simulcast"
 	"github.com/spacecast/spacecast/edge/token"
 )
@@ -75,7 +76,7 @@ func (p *Participant) onOffer(sd *livekit.SessionDescription) {
 		p.refuse(livekit.RequestResponse_INVALID_REQUEST, "offer refused: "+err.Error(), nil)
 		return
 	}
-	preferOfferedCodecs(p.pub, sd.Sdp, p.wantCodec)
+	rtc.PreferOfferedCodecs(p.pub, sd.Sdp, p.wantCodec)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err == nil {
 		err = p.pub.SetLocalDescription(answer)
@@ -182,7 +183,7 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) {
 			if sc.Codec == "" {
 				continue
 			}
-			if mime := videoMime(sc.Codec); mime != "" {
+			if mime := rtc.VideoMime(sc.Codec); mime != "" {
 				p.wantCodec[req.Cid] = mime
 				info.Codecs = append(info.Codecs, &livekit.SimulcastCodecInfo{MimeType: mime, Cid: req.Cid, Layers: req.Layers})
 			}
@@ -421,7 +422,7 @@ func (p *Participant) subscribe(t *PubTrack) {
 		return
 	}
 	if c := t.codec.Load(); c != nil {
-		_ = tr.SetCodecPreferences(subscriberCodecs(*c))
+		_ = tr.SetCodecPreferences(rtc.SubscriberCodecs(*c))
 	}
 	d.sender = tr.Sender()
 	p.wg.Add(1)

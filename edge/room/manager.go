@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/spacecast/spacecast/edge/mmsg"
+	"github.com/spacecast/spacecast/edge/rtc"
 )
 
 // Sentinel errors.
@@ -27,9 +28,9 @@ var (
 // Config is what the manager needs from the edge.
 type Config struct {
 	// API makes publisher peer connections, SubAPI subscriber ones (nil:
-	// API, without direct sending). Build both with NewAPIs.
+	// API, without direct sending). Build both with rtc.NewAPIs.
 	API              *webrtc.API
-	SubAPI           *SubAPI
+	SubAPI           *rtc.SubAPI
 	NodeID, Region   string
 	Version          string
 	MaxParticipants  int
@@ -88,7 +89,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, errors.New("room: Config.API is required")
 	}
 	if cfg.SubAPI == nil {
-		cfg.SubAPI = &SubAPI{api: cfg.API}
+		cfg.SubAPI = rtc.Shared(cfg.API)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/signal"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
@@ -30,7 +31,7 @@ func newTestManager(t testing.TB, mutate func(*Config)) *Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := NewAPI(APIOptions{UDP: udp, Loopback: true, Interfaces: []string{"lo"}})
+	api, err := rtc.NewAPI(rtc.APIOptions{UDP: udp, Loopback: true, Interfaces: []string{"lo"}})
 	if err != nil {
 		t.Fatal(err)
 	}

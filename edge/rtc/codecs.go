@@ -1,4 +1,4 @@
-package room
+package rtc
 
 import (
 	"strconv"
@@ -8,13 +8,16 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// videoMime maps the codec names of AddTrackRequest.simulcast_codecs to the
+// MimeRED is RFC 2198 redundant audio, as LiveKit clients publish Opus.
+const MimeRED = "audio/red"
+
+// VideoMime maps the codec names of AddTrackRequest.simulcast_codecs to the
 // MIME type the edge lets the client publish ("" for unknown ones). AV1 is
 // answered with VP9: browsers publish AV1 as SVC and their receivers need
 // its dependency descriptor, which the edge does not forward yet, so
 // livekit-client is told (TrackInfo.codecs) to fall back to VP9, which
 // decodes without it.
-func videoMime(codec string) string {
+func VideoMime(codec string) string {
 	switch strings.ToLower(codec) {
 	case "vp8":
 		return webrtc.MimeTypeVP8
@@ -26,18 +29,18 @@ func videoMime(codec string) string {
 	return ""
 }
 
-// preferOfferedCodecs orders, for each media section of a publisher offer,
+// PreferOfferedCodecs orders, for each media section of a publisher offer,
 // the codecs of the edge's answer: the codec the client asked for in its
 // AddTrackRequest (want, by the track id in a=msid) first, then the client's
 // own order. The offerer sends with the first codec of the answer, and
 // livekit-client chooses VP9, AV1 or H.264 this way; pion would otherwise
 // answer in the edge's own order and the client would send VP8.
-func preferOfferedCodecs(pc *webrtc.PeerConnection, offer string, want map[string]string) {
+func PreferOfferedCodecs(pc *webrtc.PeerConnection, offer string, want map[string]string) {
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(offer); err != nil {
 		return
 	}
-	audio, video := supportedCodecs()
+	audio, video := SupportedCodecs()
 	byMid := map[string]*webrtc.RTPTransceiver{}
 	for _, tr := range pc.GetTransceivers() {
 		byMid[tr.Mid()] = tr
@@ -168,23 +171,23 @@ func contains(cs []webrtc.RTPCodecParameters, c webrtc.RTPCodecParameters) bool 
 	return false
 }
 
-// subscriberCodecs is what a subscriber is offered for a track the publisher
+// SubscriberCodecs is what a subscriber is offered for a track the publisher
 // sends in c: the edge's own entry for that codec (its payload type: the
 // publisher's may differ) with its RTX codec for video, and plain Opus after RED for subscribers without
 // RED (they get the primary encoding).
-func subscriberCodecs(c webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
-	audio, video := supportedCodecs()
+func SubscriberCodecs(c webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
+	audio, video := SupportedCodecs()
 	var out []webrtc.RTPCodecParameters
 	for _, o := range append(audio, video...) {
 		if strings.EqualFold(o.MimeType, c.MimeType) && sameProfile(o.SDPFmtpLine, c.SDPFmtpLine) {
 			out = append(out, o)
-			if rtxPayloadType(o.PayloadType) != 0 {
-				out = append(out, rtxFor(o)) // the edge's retransmissions
+			if RTXPayloadType(o.PayloadType) != 0 {
+				out = append(out, RTXFor(o)) // the edge's retransmissions
 			}
 			break
 		}
 	}
-	if strings.EqualFold(c.MimeType, mimeRED) {
+	if strings.EqualFold(c.MimeType, MimeRED) {
 		for _, o := range audio {
 			if strings.EqualFold(o.MimeType, webrtc.MimeTypeOpus) {
 				out = append(out, o)

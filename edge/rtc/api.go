@@ -1,10 +1,11 @@
-package room
+package rtc
 
 import (
 	"fmt"
-	sclog "github.com/spacecast/spacecast/internal/logging"
 	"log/slog"
 	"net"
+
+	sclog "github.com/spacecast/spacecast/internal/logging"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -61,6 +62,10 @@ type SubAPI struct {
 	registry *interceptor.Registry
 	settings webrtc.SettingEngine
 }
+
+// Shared is a SubAPI that makes every connection with api, without direct
+// sending.
+func Shared(api *webrtc.API) *SubAPI { return &SubAPI{api: api} }
 
 // NewPeerConnection makes a subscriber peer connection and, with direct
 // sending, the srtpout.Sender its handshake reports to (else nil).
@@ -209,7 +214,7 @@ var videoFeedback = []webrtc.RTCPFeedback{
 }
 
 func registerCodecs(m *webrtc.MediaEngine) error {
-	audio, video := supportedCodecs()
+	audio, video := SupportedCodecs()
 	for _, c := range audio {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
@@ -219,17 +224,17 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return fmt.Errorf("room: codec %s: %w", c.MimeType, err)
 		}
-		if err := m.RegisterCodec(rtxFor(c), webrtc.RTPCodecTypeVideo); err != nil {
+		if err := m.RegisterCodec(RTXFor(c), webrtc.RTPCodecTypeVideo); err != nil {
 			return fmt.Errorf("room: rtx for %s: %w", c.MimeType, err)
 		}
 	}
 	return registerExtensions(m)
 }
 
-// rtxPayloadType is the edge's RTX payload type (RFC 4588) for one video
-// payload type of supportedCodecs. Publishers retransmit and probe on RTX;
+// RTXPayloadType is the edge's RTX payload type (RFC 4588) for one video
+// payload type of SupportedCodecs. Publishers retransmit and probe on RTX;
 // subscribers get the edge's retransmissions there.
-func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
+func RTXPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
 	switch pt {
 	case 96, 98, 100, 108, 112, 35:
 		return pt + 1
@@ -239,17 +244,17 @@ func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
 	return 0
 }
 
-// rtxFor is the RTX codec whose apt is c (RFC 4588 §8.6).
-func rtxFor(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
+// RTXFor is the RTX codec whose apt is c (RFC 4588 §8.6).
+func RTXFor(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
 	return webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: c.ClockRate, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)},
-		PayloadType:        rtxPayloadType(c.PayloadType),
+		PayloadType:        RTXPayloadType(c.PayloadType),
 	}
 }
 
-// supportedCodecs are the codecs the edge negotiates, in its own order of
-// preference; every video codec also has an RTX codec (rtxFor).
-func supportedCodecs() (audio, video []webrtc.RTPCodecParameters) {
+// SupportedCodecs are the codecs the edge negotiates, in its own order of
+// preference; every video codec also has an RTX codec (RTXFor).
+func SupportedCodecs() (audio, video []webrtc.RTPCodecParameters) {
 	audio = []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63},

@@ -1,4 +1,4 @@
-package room
+package rtc
 
 import (
 	"sync"
@@ -46,8 +46,12 @@ const twccLossCongested = 0.02
 // bandwidth estimate.
 type estimateKey struct{}
 
-// estimateOf returns the TWCC estimate an RTCP read carried, if any.
-func estimateOf(a interceptor.Attributes) (uint64, bool) {
+// SetEstimate attaches an estimate to an RTCP read's attributes, as the
+// estimator does (for tests of what reads it).
+func SetEstimate(a interceptor.Attributes, bps uint64) { a.Set(estimateKey{}, bps) }
+
+// EstimateOf returns the TWCC estimate an RTCP read carried, if any.
+func EstimateOf(a interceptor.Attributes) (uint64, bool) {
 	v, ok := a.Get(estimateKey{}).(uint64)
 	return v, ok
 }
