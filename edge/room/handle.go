@@ -396,8 +396,8 @@ func (p *Participant) onTrackSettings(s *livekit.UpdateTrackSettings) {
 			continue
 		}
 		d.req = simulcast.Request{Disabled: s.Disabled, Quality: s.Quality, Width: s.Width, Height: s.Height}
-		p.selectLayer(d, false)
 	}
+	p.allocate()
 }
 
 // subscribe forwards t to p (loop only).
@@ -410,14 +410,14 @@ func (p *Participant) subscribe(t *PubTrack) {
 		return
 	default:
 	}
-	p.nextTag++
-	d, err := newDownTrack(t, p, p.nextTag)
+	d, err := newDownTrack(t, p)
 	if err != nil {
 		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
 		return
 	}
 	tr, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
+		d.close()
 		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
 		return
 	}
@@ -431,12 +431,6 @@ func (p *Participant) subscribe(t *PubTrack) {
 		d.readRTCP()
 	}()
 	p.downs[t.sid] = d
-	tags := make(map[uint32]*DownTrack, len(p.downs))
-	for _, x := range p.downs {
-		tags[x.tag] = x
-	}
-	p.tags.Store(&tags)
-	t.addDown(d)
 	p.subDirty = true
 	p.scheduleOffer()
 }
@@ -454,12 +448,7 @@ func (p *Participant) unsubscribe(sid string) {
 func (p *Participant) dropDown(sid string) {
 	d := p.downs[sid]
 	delete(p.downs, sid)
-	tags := make(map[uint32]*DownTrack, len(p.downs))
-	for _, x := range p.downs {
-		tags[x.tag] = x
-	}
-	p.tags.Store(&tags)
-	d.track.removeDown(d)
+	d.close()
 	if d.sender != nil {
 		_ = p.sub.RemoveTrack(d.sender)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/spacecast/spacecast/edge/mmsg"
+	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/rtc"
 )
 
@@ -49,23 +49,8 @@ type Config struct {
 	// Batch, when set, brackets every fan-out of a packet to a track's
 	// subscribers, so the media socket can send them together (the
 	// edge/mmsg Conn under the UDP mux).
-	Batch Batcher
+	Batch forward.Batcher
 }
-
-// Batcher holds the media socket's writes back between Hold and Release,
-// and gives out batches a goroutine fills on its own (the edge's own SRTP
-// writes; nil when the socket cannot batch). The edge/mmsg Conn is one.
-type Batcher interface {
-	Hold()
-	Release()
-	NewBatch() *mmsg.Batch
-}
-
-type noBatch struct{}
-
-func (noBatch) Hold()                 {}
-func (noBatch) Release()              {}
-func (noBatch) NewBatch() *mmsg.Batch { return nil }
 
 // Manager owns the rooms of one edge.
 type Manager struct {
@@ -74,6 +59,9 @@ type Manager struct {
 	metrics *Metrics
 
 	epoch time.Time // the media clock: now() is nanoseconds since epoch
+	// clock, when set, replaces the media clock (tests that need time to
+	// pass at their own pace).
+	clock func() int64
 
 	participants atomic.Int64 // in every room, kept with the gauge
 
@@ -93,9 +81,6 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Batch == nil {
-		cfg.Batch = noBatch{}
 	}
 	if cfg.Metrics == nil {
 		m, err := NewMetrics(nil)
@@ -257,4 +242,9 @@ func newID(prefix string) string {
 }
 
 // now is the media clock (monotonic nanoseconds) shared by all tracks.
-func (m *Manager) now() int64 { return int64(time.Since(m.epoch)) }
+func (m *Manager) now() int64 {
+	if m.clock != nil {
+		return m.clock()
+	}
+	return int64(time.Since(m.epoch))
+}

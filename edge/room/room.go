@@ -419,7 +419,7 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 		if t.kind != webrtc.RTPCodecTypeAudio || t.owner.hidden {
 			continue
 		}
-		lvl := t.loudest.Swap(127)
+		lvl := t.media.Loudest()
 		sid := t.owner.sid
 		if lvl < speakingBelow && !t.Info().Muted {
 			if _, was := r.speaking[sid]; !was {
@@ -446,7 +446,7 @@ func (r *Room) quality() {
 	ps := r.participantsLocked()
 	loss := map[*Participant]float64{}
 	for _, t := range r.tracks {
-		if l := t.loss(); l > loss[t.owner] {
+		if l := t.media.Loss(); l > loss[t.owner] {
 			loss[t.owner] = l
 		}
 	}

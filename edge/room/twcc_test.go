@@ -35,8 +35,8 @@ func TestTWCCEstimateDrivesLayer(t *testing.T) {
 				t.Fatalf("subscriber estimate %d (twcc %v), want the TWCC estimate %d", got, sub.twcc.Load(), tt.est)
 			}
 			d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
-			sub.selectLayer(d, true)
-			if got := d.fwd.Target(); !tt.wantLayer(got) {
+			sub.allocate()
+			if got := d.down.Target(); !tt.wantLayer(got) {
 				t.Fatalf("estimate %d bit/s: layer %d", tt.est, got)
 			}
 		})
@@ -53,8 +53,8 @@ func TestREMBWithoutTWCC(t *testing.T) {
 		t.Fatalf("estimate %d (twcc %v), want REMB's 150000", got, sub.twcc.Load())
 	}
 	d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
-	sub.selectLayer(d, true)
-	if got := d.fwd.Target(); got != 0 {
+	sub.allocate()
+	if got := d.down.Target(); got != 0 {
 		t.Fatalf("layer %d at 150 kbit/s, want 0", got)
 	}
 }

@@ -1,10 +1,9 @@
-package room
+package forward
 
 import (
 	"bufio"
 	"compress/gzip"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,13 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/livekit/protocol/livekit"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/spacecast/spacecast/edge/forward"
-	"github.com/spacecast/spacecast/edge/nack"
+	"github.com/spacecast/spacecast/edge/codec"
 )
 
 // tracePacket is one packet of a recorded publisher trace (testdata/*.trace.gz).
@@ -156,7 +153,6 @@ func (w *seqRecorder) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
 	w.mu.Unlock()
 	return 0, nil
 }
-func (w *seqRecorder) Write(b []byte) (int, error) { return len(b), nil }
 
 // TestChromiumTracesReachSubscribersWithoutHoles replays what Chromium
 // published through the edge's whole receive → fan-out path (the layers'
@@ -188,13 +184,7 @@ func TestChromiumTracesReachSubscribersWithoutHoles(t *testing.T) {
 }
 
 func replayTrace(t *testing.T, mime string, pkts []tracePacket, neverArrived func(layer int, seq uint16) bool) {
-	m, _ := NewMetrics(nil)
-	mgr := &Manager{metrics: m, epoch: time.Now(), cfg: Config{Batch: noBatch{}}}
-	r := &Room{mgr: mgr}
-	owner := &Participant{room: r, sid: "PA_pub", wake: make(chan struct{}, 1), stop: make(chan struct{})}
-	info := &livekit.TrackInfo{Sid: "TR_1", Simulcast: true}
-	tr, err := newPubTrackCodec(owner, info, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}, PayloadType: 96})
+	tr, err := NewTrack(TrackConfig{Codec: codec.KindFromMime(mime), Layers: 3, Upstream: nopUpstream{}, Now: func() int64 { return int64(time.Since(time.Time{})) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,26 +192,24 @@ func replayTrace(t *testing.T, mime string, pkts []tracePacket, neverArrived fun
 	rp.hooks = map[int]func(){}
 	// Subscribers: one per layer, and one that moves 2 → 0 → 1 → 2.
 	type sub struct {
-		d       *DownTrack
+		d       *Down
 		w       *seqRecorder
 		targets []int // its layer in each quarter of the trace
 	}
 	var subs []sub
-	for i, targets := range [][]int{{0}, {1}, {2}, {2, 0, 1, 2}} {
-		p := &Participant{room: r, sid: fmt.Sprintf("PA_sub%d", i), stop: make(chan struct{}), modeChanged: make(chan struct{}, 1)}
-		p.inline.Store(true)
-		if p.queue, err = forward.NewQueue(forward.QueueConfig{}); err != nil {
+	for _, targets := range [][]int{{0}, {1}, {2}, {2, 0, 1, 2}} {
+		s, err := NewSink(SinkConfig{Now: tr.now})
+		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := newDownTrack(tr, p, 1)
+		s.SetInline(true)
+		d, err := s.Subscribe(tr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w := &seqRecorder{}
-		d.bound.Store(&binding{w: w, ssrc: 1234, pt: 96})
+		d.Bind(Output{Writer: w, SSRC: 1234, PayloadType: 96, ClockRate: 90000})
 		d.fwd.SetTarget(targets[0])
-		p.tags.Store(&map[uint32]*DownTrack{1: d})
-		tr.addDown(d)
 		subs = append(subs, sub{d: d, w: w, targets: targets})
 	}
 	// The mover changes layer at each quarter of the trace; the new
@@ -242,14 +230,13 @@ func replayTrace(t *testing.T, mime string, pkts []tracePacket, neverArrived fun
 		}
 	}
 	var wg sync.WaitGroup
-	for q := 0; q < maxLayers; q++ {
-		l := &layer{track: tr, quality: q, remote: replayReader{rp, q}, ssrc: 0x5000 + uint32(q)}
-		if l.nack, err = nack.New(nack.Config{}); err != nil {
+	for q := 0; q < 3; q++ {
+		l, err := tr.AddLayer(q, 0x5000+uint32(q), replayReader{rp, q}, 0)
+		if err != nil {
 			t.Fatal(err)
 		}
-		tr.addLayer(l)
 		wg.Add(1)
-		go func() { defer wg.Done(); l.read(0) }()
+		go func() { defer wg.Done(); l.Run() }()
 	}
 	wg.Wait()
 	if sw := mover.d.fwd.Stats().Switches; sw != uint64(segments) || segments < 3 {
