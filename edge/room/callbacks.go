@@ -31,7 +31,9 @@ func (p *Participant) wireCallbacks() {
 		}
 	}
 	p.pub.OnICECandidate(trickle(livekit.SignalTarget_PUBLISHER))
-	p.sub.OnICECandidate(trickle(livekit.SignalTarget_SUBSCRIBER))
+	if !p.single { // one connection: its candidates are the publisher's
+		p.sub.OnICECandidate(trickle(livekit.SignalTarget_SUBSCRIBER))
+	}
 	if sctp := p.sub.SCTP(); sctp != nil {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
 			p.sink.SetInline(pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP)

@@ -93,6 +93,12 @@ func (p *Participant) onOffer(sd *livekit.SessionDescription) {
 		_ = p.pub.AddICECandidate(c)
 	}
 	p.pubCandidates = nil
+	if p.single && p.unplaced() {
+		// Subscribed while this offer was on its way: ask for more
+		// media sections.
+		p.subDirty = true
+		p.scheduleOffer()
+	}
 }
 
 func (p *Participant) onAnswer(sd *livekit.SessionDescription) {
@@ -398,101 +404,6 @@ func (p *Participant) onTrackSettings(s *livekit.UpdateTrackSettings) {
 		d.req = simulcast.Request{Disabled: s.Disabled, Quality: s.Quality, Width: s.Width, Height: s.Height}
 	}
 	p.allocate()
-}
-
-// subscribe forwards t to p (loop only).
-func (p *Participant) subscribe(t *PubTrack) {
-	if t.owner == p || p.downs[t.sid] != nil || !p.Info().Permission.GetCanSubscribe() {
-		return
-	}
-	select {
-	case <-t.closed:
-		return
-	default:
-	}
-	d, err := newDownTrack(t, p)
-	if err != nil {
-		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
-		return
-	}
-	tr, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		d.close()
-		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
-		return
-	}
-	if c := t.codec.Load(); c != nil {
-		_ = tr.SetCodecPreferences(rtc.SubscriberCodecs(*c))
-	}
-	d.sender = tr.Sender()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		d.readRTCP()
-	}()
-	p.downs[t.sid] = d
-	p.subDirty = true
-	p.scheduleOffer()
-}
-
-// unsubscribe stops forwarding a track (loop only).
-func (p *Participant) unsubscribe(sid string) {
-	if p.downs[sid] == nil {
-		return
-	}
-	p.dropDown(sid)
-	p.subDirty = true
-	p.scheduleOffer()
-}
-
-func (p *Participant) dropDown(sid string) {
-	d := p.downs[sid]
-	delete(p.downs, sid)
-	d.close()
-	if d.sender != nil {
-		_ = p.sub.RemoveTrack(d.sender)
-	}
-}
-
-// scheduleOffer makes one subscriber offer after the requests already queued
-// (a join that subscribes to ten tracks negotiates once).
-func (p *Participant) scheduleOffer() {
-	if p.subScheduled {
-		return
-	}
-	p.subScheduled = true
-	p.post(func() {
-		p.subScheduled = false
-		p.offer()
-	})
-}
-
-func (p *Participant) offer() {
-	if !p.subDirty || p.subOffering || p.conn == nil {
-		return
-	}
-	if len(p.sub.GetTransceivers()) == 0 && p.sub.RemoteDescription() == nil && !p.subPrimary {
-		p.subDirty = false
-		return
-	}
-	var opts *webrtc.OfferOptions
-	if p.iceRestart {
-		opts = &webrtc.OfferOptions{ICERestart: true}
-	}
-	o, err := p.sub.CreateOffer(opts)
-	if err == nil {
-		err = p.sub.SetLocalDescription(o)
-	}
-	if err != nil {
-		p.log.Warn("subscriber offer failed", "error", err)
-		return
-	}
-	p.iceRestart = false
-	p.subDirty = false
-	p.subOffering = true
-	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Offer{Offer: &livekit.SessionDescription{
-		Type: "offer", Sdp: p.sub.LocalDescription().SDP,
-	}}})
 }
 
 // Unpublish withdraws one of p's tracks (RoomService or client).

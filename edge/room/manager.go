@@ -23,14 +23,19 @@ var (
 	ErrFull     = errors.New("room: room is full")
 	ErrNotFound = errors.New("room: not found")
 	ErrRemoved  = errors.New("room: removed from this room; a token issued after the removal is needed")
+	// ErrUnsupported: the edge does not serve what the client asked for.
+	ErrUnsupported = errors.New("room: not supported by this edge")
 )
 
 // Config is what the manager needs from the edge.
 type Config struct {
 	// API makes publisher peer connections, SubAPI subscriber ones (nil:
-	// API, without direct sending). Build both with rtc.NewAPIs.
+	// API, without direct sending) and SingleAPI the single connection of
+	// livekit-client's /rtc/v1 (nil: not offered). Build them with
+	// rtc.NewAPIs.
 	API              *webrtc.API
 	SubAPI           *rtc.SubAPI
+	SingleAPI        *rtc.SubAPI
 	NodeID, Region   string
 	Version          string
 	MaxParticipants  int
@@ -125,6 +130,9 @@ type JoinParams struct {
 	// IssuedAt is when the token was issued: a participant removed by a
 	// moderator cannot come back with a token issued before the removal.
 	IssuedAt time.Time
+	// Single: the client uses one peer connection for both directions
+	// (livekit-client's /rtc/v1), on which it makes every offer.
+	Single bool
 }
 
 // Join adds a participant to a room (creating the room), replacing a

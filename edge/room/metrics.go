@@ -22,6 +22,9 @@ type Metrics struct {
 	dataDropped     prometheus.Counter
 	floodClosed     prometheus.Counter
 	metadataRefused prometheus.Counter
+	// joined counts joins by connection: "single" (one peer connection,
+	// /rtc/v1) or "dual" (/rtc).
+	joined *prometheus.CounterVec
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -48,13 +51,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		signalDropped:   c("signal_requests_dropped_total", "Signalling requests dropped because their participant sent faster than its rate."),
 		dataDropped:     c("data_packets_dropped_total", "Data packets dropped because their participant sent faster than its rate."),
 		floodClosed:     c("participants_flood_closed_total", "Participants disconnected for flooding the edge past their rate."),
+		joined: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "spacecast", Subsystem: "edge", Name: "participants_joined_total",
+			Help: "Participants that joined, by connection: single (one peer connection both ways, /rtc/v1) or dual (/rtc)."}, []string{"connection"}),
 		metadataRefused: c("metadata_updates_refused_total", "Participants' own metadata updates refused: too frequent, too large, server-owned attributes, renaming not allowed."),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.dataIn, m.dataDenied,
-		m.dataUndelivered, m.signalErrors, m.signalDropped, m.dataDropped, m.floodClosed, m.metadataRefused} {
+		m.dataUndelivered, m.signalErrors, m.signalDropped, m.dataDropped, m.floodClosed, m.metadataRefused, m.joined} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("room: metrics: %w", err)
 		}

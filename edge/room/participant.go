@@ -93,6 +93,7 @@ type Participant struct {
 	depart        *time.Timer
 	departC       <-chan time.Time
 	leaving       bool
+	single        bool // one connection both ways (pub == sub), the client offering
 	subPrimary    bool // the subscriber connection is primary (carries data down)
 	subConnected  bool // the subscriber connection is up (DTLS too): media can flow
 	layers        layerChoice
@@ -139,13 +140,24 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	})
 	cfg := webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, BundlePolicy: webrtc.BundlePolicyMaxBundle}
 	var err error
-	if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
-		return nil, fmt.Errorf("room: publisher peer connection: %w", err)
-	}
 	var direct *srtpout.Sender
-	if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
-		_ = p.pub.Close()
-		return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
+	if jp.Single {
+		if r.mgr.cfg.SingleAPI == nil {
+			return nil, fmt.Errorf("%w: single peer connections", ErrUnsupported)
+		}
+		p.single = true
+		if p.pub, direct, err = r.mgr.cfg.SingleAPI.NewPeerConnection(cfg); err != nil {
+			return nil, fmt.Errorf("room: peer connection: %w", err)
+		}
+		p.sub = p.pub
+	} else {
+		if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
+			return nil, fmt.Errorf("room: publisher peer connection: %w", err)
+		}
+		if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
+			_ = p.pub.Close()
+			return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
+		}
 	}
 	if direct != nil {
 		p.direct = direct
@@ -356,6 +368,9 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 	ice := p.room.mgr.cfg.ICEServers(p.identity)
 	if resume {
 		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{IceServers: ice}}})
+		if p.single {
+			return // the client offers again, restarting ICE
+		}
 		// An offer in flight when the connection dropped is lost: make
 		// a new one, restarting ICE.
 		p.subOffering = false
@@ -374,7 +389,7 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 	// FastPublish stays off: the publisher connection is negotiated on the
 	// first publish or data packet, so pure subscribers cost one peer
 	// connection, not two.
-	p.subPrimary = perm.GetCanSubscribe()
+	p.subPrimary = perm.GetCanSubscribe() && !p.single
 	if p.subPrimary {
 		if err := p.createSubDataChannels(); err != nil {
 			p.log.Warn("subscriber data channels", "error", err)

@@ -190,6 +190,11 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	r.wg.Add(1)
 	r.mu.Unlock()
 	r.mgr.metrics.participants.Inc()
+	connection := "dual"
+	if p.single {
+		connection = "single"
+	}
+	r.mgr.metrics.joined.WithLabelValues(connection).Inc()
 	r.mgr.participants.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -30,16 +30,14 @@ type APIOptions struct {
 	// Loopback gathers loopback candidates too (tests, dev on one box).
 	Loopback bool
 	Logger   *slog.Logger
-	// Subscriber builds the API of subscriber peer connections: no NACK
-	// interceptors (the edge answers NACKs from its own packet cache) and no
-	// receive-side feedback.
-	Subscriber bool
+	// Role is what NewAPI builds for (NewAPIs builds all three).
+	Role Role
 	// TWCC offers transport-cc on subscriber connections and estimates
 	// their bandwidth at the edge (GCC) from the clients' feedback;
 	// otherwise layers follow the clients' REMB. It is opt-in because
 	// pion's estimator costs about 50% more CPU per forwarded packet and
 	// 0.3 MiB per subscriber (it records every packet sent and allocates
-	// per feedback): see /work/notes/issue3-bench.md for the figures.
+	// per feedback): see docs/benchmarks.md.
 	TWCC bool
 	// Direct is the socket under the UDP mux (UDP must write to it). When
 	// set, and TWCC is off, the edge encrypts and sends subscribers' RTP
@@ -52,7 +50,32 @@ type APIOptions struct {
 	tcpMux ice.TCPMux
 }
 
-// SubAPI makes subscriber peer connections.
+// Role is what a peer connection carries.
+type Role int
+
+// Roles.
+const (
+	// Publisher connections receive a client's media: receiver reports
+	// and transport-cc feedback go to the client.
+	Publisher Role = iota
+	// Subscriber connections send media to a client: the edge answers
+	// NACKs from its own packet cache and writes the sender reports.
+	Subscriber
+	// Single connections do both (livekit-client's single peer
+	// connection, /rtc/v1); the edge answers the client's offers as the
+	// DTLS server, so its own SRTP path can send.
+	Single
+)
+
+// APIs are the edge's three kinds of peer connection over one UDP mux
+// (and one TCP mux).
+type APIs struct {
+	Publisher          *webrtc.API
+	Subscriber, Single *SubAPI
+}
+
+// SubAPI makes peer connections that send media (subscribers, and single
+// connections).
 type SubAPI struct {
 	api *webrtc.API // shared by every connection, without direct sending
 
@@ -87,9 +110,9 @@ func (a *SubAPI) NewPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnec
 	return pc, s, nil
 }
 
-// NewAPIs builds the publisher and subscriber APIs over one UDP mux (and
-// one TCP mux).
-func NewAPIs(o APIOptions) (pub *webrtc.API, sub *SubAPI, err error) {
+// NewAPIs builds the publisher, subscriber and single-connection APIs
+// over one UDP mux (and one TCP mux).
+func NewAPIs(o APIOptions) (APIs, error) {
 	logs := sclog.Pion(o.Logger)
 	if o.Logger == nil {
 		logs = sclog.Pion(slog.New(slog.DiscardHandler))
@@ -100,19 +123,29 @@ func NewAPIs(o APIOptions) (pub *webrtc.API, sub *SubAPI, err error) {
 	if o.TCP != nil {
 		o.tcpMux = webrtc.NewICETCPMux(logs.NewLogger("tcpmux"), o.TCP, 32)
 	}
-	o.Subscriber = false
-	if pub, err = NewAPI(o); err != nil {
-		return nil, nil, err
+	var apis APIs
+	var err error
+	o.Role = Publisher
+	if apis.Publisher, err = NewAPI(o); err != nil {
+		return APIs{}, err
 	}
-	o.Subscriber = true
-	m, ir, s, err := buildAPI(o)
-	if err != nil {
-		return nil, nil, err
+	for _, r := range []Role{Subscriber, Single} {
+		o.Role = r
+		m, ir, s, err := buildAPI(o)
+		if err != nil {
+			return APIs{}, err
+		}
+		sub := &SubAPI{direct: o.Direct, media: m, registry: ir, settings: s}
+		if o.Direct == nil || o.TWCC {
+			sub = Shared(webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)))
+		}
+		if r == Subscriber {
+			apis.Subscriber = sub
+		} else {
+			apis.Single = sub
+		}
 	}
-	if o.Direct != nil && !o.TWCC {
-		return pub, &SubAPI{direct: o.Direct, media: m, registry: ir, settings: s}, nil
-	}
-	return pub, &SubAPI{api: webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s))}, nil
+	return apis, nil
 }
 
 // NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1, each video codec with RTX;
@@ -142,21 +175,21 @@ func buildAPI(o APIOptions) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.
 		return fail(err)
 	}
 	ir := &interceptor.Registry{}
-	if !o.Subscriber {
+	if o.Role != Subscriber {
 		// Receiver reports to publishers. Subscribers get sender reports
 		// from the edge itself (Participant.sendReports).
 		rr, err := report.NewReceiverInterceptor()
 		if err != nil {
-			return fail(fmt.Errorf("room: reports: %w", err))
+			return fail(fmt.Errorf("rtc: reports: %w", err))
 		}
 		ir.Add(rr)
 		// NACKs to publishers come from the layers' own requesters
 		// (edge/nack): pion's generator never sees RTX repairs.
 		if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-			return fail(fmt.Errorf("room: twcc: %w", err))
+			return fail(fmt.Errorf("rtc: twcc: %w", err))
 		}
 	}
-	if o.Subscriber && o.TWCC {
+	if o.Role != Publisher && o.TWCC {
 		// Send-side bandwidth estimation from transport-cc feedback on
 		// video (audio is a small, steady share and is left out, which
 		// halves the estimator's per-packet work); the estimator goes
@@ -165,17 +198,17 @@ func buildAPI(o APIOptions) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.
 		// transport-cc keep sending REMB.
 		ir.Add(bweFactory{logs: sclog.Pion(loggerOr(o.Logger))})
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
-			return fail(fmt.Errorf("room: twcc: %w", err))
+			return fail(fmt.Errorf("rtc: twcc: %w", err))
 		}
 		hdr, err := twcc.NewHeaderExtensionInterceptor()
 		if err != nil {
-			return fail(fmt.Errorf("room: twcc: %w", err))
+			return fail(fmt.Errorf("rtc: twcc: %w", err))
 		}
 		ir.Add(hdr)
 		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return fail(fmt.Errorf("room: simulcast extensions: %w", err))
+		return fail(fmt.Errorf("rtc: simulcast extensions: %w", err))
 	}
 	s := webrtc.SettingEngine{LoggerFactory: sclog.Pion(loggerOr(o.Logger))}
 	if o.udpMux == nil && o.UDP != nil {
@@ -205,6 +238,13 @@ func buildAPI(o APIOptions) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.
 	}
 	s.SetIncludeLoopbackCandidate(o.Loopback)
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if o.Role == Single {
+		// The client offers on its one connection; as the DTLS server
+		// the edge learns its SRTP keys (edge/srtpout) and sends itself.
+		if err := s.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+			return fail(fmt.Errorf("rtc: dtls role: %w", err))
+		}
+	}
 	return m, ir, s, nil
 }
 

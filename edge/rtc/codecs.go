@@ -51,6 +51,11 @@ func PreferOfferedCodecs(pc *webrtc.PeerConnection, offer string, want map[strin
 		if tr == nil {
 			continue
 		}
+		if _, recvonly := md.Attribute("recvonly"); recvonly {
+			// A section the client receives on (a single connection):
+			// its codecs are the subscribed track's (SubscriberCodecs).
+			continue
+		}
 		ours := audio
 		if md.MediaName.Media == "video" {
 			ours = video

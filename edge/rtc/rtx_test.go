@@ -43,7 +43,7 @@ func TestRTXCodecs(t *testing.T) {
 // RTX rather than padding its media stream; a subscriber's offer carries
 // it, with an FID group pairing the RTX SSRC with the media SSRC.
 func TestRTXNegotiated(t *testing.T) {
-	pubAPI, subAPI, err := NewAPIs(APIOptions{})
+	apis, err := NewAPIs(APIOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestRTXNegotiated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edge, err := pubAPI.NewPeerConnection(webrtc.Configuration{})
+	edge, err := apis.Publisher.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestRTXNegotiated(t *testing.T) {
 	}
 
 	// A subscriber's offer for a VP8 track.
-	sub, _, err := subAPI.NewPeerConnection(webrtc.Configuration{})
+	sub, _, err := apis.Subscriber.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}

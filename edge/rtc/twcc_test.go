@@ -138,8 +138,8 @@ func TestSubscriberOfferTWCC(t *testing.T) {
 		opts APIOptions
 		want bool
 	}{
-		{"subscriber with TWCC", APIOptions{Subscriber: true, TWCC: true}, true},
-		{"subscriber without TWCC", APIOptions{Subscriber: true}, false},
+		{"subscriber with TWCC", APIOptions{Role: Subscriber, TWCC: true}, true},
+		{"subscriber without TWCC", APIOptions{Role: Subscriber}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
