@@ -54,7 +54,8 @@ type Sink struct {
 	draining    atomic.Bool
 	modeChanged chan struct{}
 
-	hdr rtp.Header // the drain holder's
+	hdr    rtp.Header // the drain holder's, like tccSeq
+	tccSeq uint16     // the connection's next transport-wide sequence number
 }
 
 // NewSink makes a Sink; it starts nothing.
@@ -208,6 +209,12 @@ func (s *Sink) send(d *Down, it Item, now int64, out *mmsg.Batch) (sent, direct 
 	pkt := it.Pkt
 	if o == nil || len(pkt) < rtpHeaderSize {
 		return false, false
+	}
+	if ext := (extIDs{abs: o.AbsSendTimeID, tcc: o.TransportCCID}); ext.any() {
+		ext.stamp(pkt, now, s.tccSeq)
+		if ext.tcc != 0 {
+			s.tccSeq++
+		}
 	}
 	var octets int // payload octets, for the sender reports
 	if s.direct != nil && s.direct.Ready() {

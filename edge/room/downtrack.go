@@ -8,6 +8,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/spacecast/spacecast/edge/forward"
@@ -78,6 +79,14 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	bind := func(c webrtc.RTPCodecParameters, redToOpus bool) (webrtc.RTPCodecParameters, error) {
 		o := forward.Output{Writer: ctx.WriteStream(), SSRC: uint32(ctx.SSRC()), PayloadType: uint8(c.PayloadType),
 			ClockRate: c.ClockRate, REDToOpus: redToOpus}
+		for _, e := range ctx.HeaderExtensions() {
+			if e.URI == sdp.ABSSendTimeURI {
+				// Receivers' delay-based estimators (REMB) need the
+				// send time of each packet; the edge writes it as the
+				// packet leaves (forward/ext.go).
+				o.AbsSendTimeID = uint8(e.ID)
+			}
+		}
 		if rtx := uint32(ctx.SSRCRetransmission()); rtx != 0 {
 			apt := fmt.Sprintf("apt=%d", c.PayloadType)
 			for _, r := range ctx.CodecParameters() {
