@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -58,7 +59,7 @@ func (a *API) revoke(r *request, req tokenRequest) *oauthError {
 		}
 		client = c
 	}
-	if strings.HasPrefix(req.Token, PersonalTokenPrefix) {
+	if strings.HasPrefix(req.Token, access.PersonalTokenPrefix) {
 		pt, err := a.o.Store.GetPersonalTokenByHash(r.context(), auth.TokenHash(req.Token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
