@@ -23,8 +23,8 @@ type world struct {
 	acc *access.Service
 
 	spaceOwner, spaceMod, spaceUser, outsider access.Caller
-	roomMod, roomUser                        access.Caller
-	foreign                                  access.Caller // a user of another client
+	roomMod, roomUser                         access.Caller
+	foreign                                   access.Caller // a user of another client
 
 	privSpace, pubSpace store.Space
 	// rooms: in the private space, made by the space's moderator (a
@@ -65,7 +65,9 @@ const (
 	userToken
 )
 
-func (o outcome) String() string { return [...]string{"allowed", "denied", "not found", "user token required"}[o] }
+func (o outcome) String() string {
+	return [...]string{"allowed", "denied", "not found", "user token required"}[o]
+}
 
 func outcomeOf(t *testing.T, err error) outcome {
 	t.Helper()
