@@ -21,11 +21,18 @@ const (
 	AuthOptionalUser Auth = "optionalUser" // anyone; a user token when one is sent
 )
 
-// Operation is one method of the API as the document describes it.
+// Operation is one method of the API as the document describes it; the
+// API's route table declares one per route, and its router matches and
+// authenticates by Method, Path and Auth.
 type Operation struct {
-	Method, Path, ID, Tag, Summary, Description string
-	Auth                                        Auth
-	Request                                     string // schema name of the JSON body, "" for none
+	Method string
+	Path   string // path parameters in braces: /v1/spaces/{spaceId}
+	ID     string // operationId, the Swagger UI's deep link
+	// Auth is who may call.
+	Auth Auth
+
+	// Request is the schema name of the JSON body ("" for none).
+	Request string
 	// OptionalBody: the request body may be left out.
 	OptionalBody bool
 	// OAuth: an OAuth2 endpoint, which takes form bodies too and answers
@@ -36,9 +43,12 @@ type Operation struct {
 	// ClientIDHeader documents the reference SDK's x-cl-id header
 	// (accepted and ignored).
 	ClientIDHeader bool
-	Status         int    // success status
-	Response       string // schema name of the success body
-	Errors         []int
+
+	Status   int    // success status
+	Response string // schema name of the success body ("" for none)
+	Errors   []int  // error statuses, each answered by a shared response
+
+	Tag, Summary, Description string
 }
 
 // Document builds the OpenAPI 3.1 document of ops (every method of /v1,
