@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/spacecast/spacecast/controlplane/grant"
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -104,7 +105,7 @@ func (s *Service) RoomByAlias(ctx context.Context, c Caller, alias string) (Visi
 		return VisibleRoom{held: held[Room]{c, Room{Room: r}}}, nil
 	}
 	rm := Room{Room: r}
-	if rm.Role, err = s.roomRole(ctx, c, r.ID); err != nil {
+	if rm.Role, err = s.roomRole(ctx, c, r.ID, s.now()); err != nil {
 		return VisibleRoom{}, err
 	}
 	if err := s.visible(ctx, c, rm); err != nil {
@@ -124,8 +125,9 @@ func (s *Service) VisibleRooms(ctx context.Context, v VisibleSpace, p store.Page
 		return nil, 0, err
 	}
 	visible := make([]Room, 0, len(rooms))
+	now := s.now()
 	for _, r := range rooms {
-		rrole, err := s.roomRole(ctx, c, r.ID)
+		rrole, err := s.roomRole(ctx, c, r.ID, now)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -195,7 +197,7 @@ func (s *Service) Moderate(ctx context.Context, c Caller, ref RoomRef) (Moderate
 // room that c may see, the space's owner and moderators moderate and
 // everyone else participates. A room c may not see is refused.
 func (s *Service) CallRole(ctx context.Context, c Caller, rm store.Room) (grant.Role, error) {
-	rrole, err := s.roomRole(ctx, c, rm.ID)
+	rrole, err := s.roomRole(ctx, c, rm.ID, s.now())
 	if err != nil {
 		return "", err
 	}
@@ -275,18 +277,18 @@ func (s *Service) room(ctx context.Context, c Caller, ref RoomRef) (Room, *cache
 		entry = s.cache.putRoom(gen, key, r, now)
 	}
 	var err error
-	rm.Role, err = s.roomRole(ctx, c, rm.ID)
+	rm.Role, err = s.roomRole(ctx, c, rm.ID, now)
 	return rm, entry, err
 }
 
 // roomRole is c's explicit role in room id ("" for none, and for a
-// client), through the read cache.
-func (s *Service) roomRole(ctx context.Context, c Caller, id store.RoomID) (store.RoomRole, error) {
+// client), through the read cache (fresh at now: the clock is read once
+// per operation, which matters on machines where reading it is slow).
+func (s *Service) roomRole(ctx context.Context, c Caller, id store.RoomID, now time.Time) (store.RoomRole, error) {
 	if !c.IsUser() {
 		return "", nil
 	}
 	key := memberKey{c.Client, id, c.User}
-	now := s.now()
 	if role, ok := s.cache.role(key, now); ok {
 		return role, nil
 	}

@@ -96,10 +96,20 @@ type request struct {
 	c   *fasthttp.RequestCtx
 	p   params
 	a   *API
-	now time.Time
+	// at is the request's time, read on first use (now): reading the
+	// clock is not free, and most reads use none.
+	at time.Time
 	// caller is who presented the bearer token, for a route whose
 	// Operation.Auth asks for one.
 	caller access.Caller
+}
+
+// now is the request's time: the same for every use within the request.
+func (r *request) now() time.Time {
+	if r.at.IsZero() {
+		r.at = r.a.o.Now()
+	}
+	return r.at
 }
 
 // Handle serves one request under /v1. It answers 404 for unknown paths
@@ -123,7 +133,7 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 	// It is made on first use: a read served from the caches needs none.
 	r.ctx.timeout = a.o.RequestTimeout
 	defer r.ctx.release()
-	r.c, r.a, r.now = c, a, a.o.Now()
+	r.c, r.a = c, a
 	err := r.authenticate(route.Auth)
 	if err == nil {
 		err = route.handle(a, &r)

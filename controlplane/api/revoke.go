@@ -92,13 +92,13 @@ func (a *API) revoke(r *request, req tokenRequest) *oauthError {
 		return nil // another client's token: not this client's to revoke
 	}
 	v := store.TokenRevocation{Kind: store.RevokeToken, ClientID: store.ClientID(c.ClientID), Subject: c.ID,
-		CreatedAt: r.now, Until: time.Unix(c.ExpiresAt, 0)}
+		CreatedAt: r.now(), Until: time.Unix(c.ExpiresAt, 0)}
 	if typ == auth.TypeRefresh {
 		family := c.Family
 		if family == "" {
 			family = c.ID
 		}
-		v = a.familyRevocation(store.ClientID(c.ClientID), family, r.now)
+		v = a.familyRevocation(store.ClientID(c.ClientID), family, r.now())
 	}
 	if _, err := a.o.Store.RevokeTokens(r.context(), v); err != nil {
 		return oauthErr(http.StatusInternalServerError, "server_error", "internal error")

@@ -167,7 +167,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
 		}
 		if a.o.TokenPerUsername != nil {
-			a.o.TokenPerUsername.Refund(userKey, r.now)
+			a.o.TokenPerUsername.Refund(userKey, r.now())
 		}
 		return a.tokenPair(r, auth.AudUser, string(u.ID), client, "")
 	case "refresh_token":
@@ -250,8 +250,8 @@ func (a *API) refresh(r *request, req tokenRequest) (tokenReply, *oauthError) {
 	}
 	// Every token of the family expires by now + RefreshTTL: the
 	// revocation of a reuse lasts that long.
-	reuse := a.familyRevocation(client, family, r.now)
-	err = a.o.Store.SpendToken(r.context(), store.SpentToken{ID: c.ID, ClientID: client, SpentAt: r.now, ExpiresAt: time.Unix(c.ExpiresAt, 0)}, &reuse)
+	reuse := a.familyRevocation(client, family, r.now())
+	err = a.o.Store.SpendToken(r.context(), store.SpentToken{ID: c.ID, ClientID: client, SpentAt: r.now(), ExpiresAt: time.Unix(c.ExpiresAt, 0)}, &reuse)
 	if errors.Is(err, store.ErrUsed) {
 		a.o.Denylist.Add(reuse)
 		a.o.Logger.Warn("a spent refresh token was presented again: its family is revoked", "client", c.ClientID, "family", family)

@@ -66,7 +66,7 @@ func (a *API) createUser(r *request) error {
 	if err != nil {
 		return err
 	}
-	u.ID, u.ClientID, u.CreatedAt = store.UserID(id), p.Client, r.now
+	u.ID, u.ClientID, u.CreatedAt = store.UserID(id), p.Client, r.now()
 	if err := a.o.Store.CreateUser(r.context(), u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &Error{Status: http.StatusConflict, Code: "email_taken", Field: "email", Message: "email: a user with this e-mail already exists"}
@@ -133,9 +133,9 @@ func (a *API) createPersonalToken(r *request) error {
 	if err != nil {
 		return err
 	}
-	t := store.PersonalToken{ID: id, ClientID: p.Client, UserID: p.User, Name: name, TokenHash: auth.TokenHash(secret), CreatedAt: r.now}
+	t := store.PersonalToken{ID: id, ClientID: p.Client, UserID: p.User, Name: name, TokenHash: auth.TokenHash(secret), CreatedAt: r.now()}
 	if q.ExpiresIn > 0 {
-		exp := r.now.Add(time.Duration(q.ExpiresIn) * time.Second)
+		exp := r.now().Add(time.Duration(q.ExpiresIn) * time.Second)
 		t.ExpiresAt = &exp
 	}
 	if err := a.o.Store.CreatePersonalToken(r.context(), t); err != nil {
