@@ -39,8 +39,8 @@ func newWorld(t *testing.T) *world {
 	w.roomMod, w.roomUser = w.User("roommod"), w.User("roomuser")
 	w.foreign = w.UserOf(w.NewClient("other"), "stranger")
 	w.privSpace = w.Space(w.spaceOwner, false)
-	w.Join(w.privSpace, w.spaceMod, store.SpaceRoleModerator)
-	w.Join(w.privSpace, w.spaceUser, store.SpaceRoleUser)
+	w.AddMember(w.privSpace, w.spaceMod, store.SpaceRoleModerator)
+	w.AddMember(w.privSpace, w.spaceUser, store.SpaceRoleUser)
 	w.privRoom = w.Room(w.privSpace, w.spaceMod, func(r *store.Room) { r.IsPublic = false })
 	w.pubRoomPrivSpace = w.Room(w.privSpace, w.spaceMod, nil)
 	for _, r := range []store.Room{w.privRoom, w.pubRoomPrivSpace} {
@@ -48,7 +48,7 @@ func newWorld(t *testing.T) *world {
 		w.Grant(r, w.roomUser, store.RoomRoleUser)
 	}
 	w.pubSpace = w.Space(w.spaceOwner, true)
-	w.Join(w.pubSpace, w.spaceMod, store.SpaceRoleModerator)
+	w.AddMember(w.pubSpace, w.spaceMod, store.SpaceRoleModerator)
 	w.pubRoom = w.Room(w.pubSpace, w.spaceOwner, nil)
 	w.privRoomPubSpace = w.Room(w.pubSpace, w.spaceOwner, func(r *store.Room) { r.IsPublic = false })
 	return w

@@ -83,7 +83,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w.owner, w.mod, w.member, w.outsider = w.User("owner"), w.User("mod"), w.User("member"), w.User("outsider")
 	w.pubSpace = w.Space(w.owner, true)
-	w.Join(w.pubSpace, w.mod, store.SpaceRoleModerator)
+	w.AddMember(w.pubSpace, w.mod, store.SpaceRoleModerator)
 	w.lesson = w.Room(w.pubSpace, w.owner, nil)
 	w.webinar = w.Room(w.pubSpace, w.owner, func(r *store.Room) { r.Type = store.RoomTypeWebinar })
 	w.private = w.Room(w.pubSpace, w.owner, func(r *store.Room) { r.IsPublic = false })

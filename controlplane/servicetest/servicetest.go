@@ -124,9 +124,9 @@ func (w *World) Space(owner access.Caller, public bool) store.Space {
 	return s
 }
 
-// Join makes user a member of space with role (through an invite, the
+// AddMember makes user a member of space with role (through an invite, the
 // store's only way in).
-func (w *World) Join(s store.Space, user access.Caller, role store.SpaceRole) {
+func (w *World) AddMember(s store.Space, user access.Caller, role store.SpaceRole) {
 	w.t.Helper()
 	exp := w.Clock.Now().Add(time.Hour)
 	inv := store.Invite{ID: w.id(), ClientID: s.ClientID, SpaceID: s.ID, Role: role, CreatedBy: s.OwnerID, CreatedAt: w.Clock.Now(), ExpiresAt: &exp}

@@ -36,8 +36,8 @@ func newWorld(t *testing.T) *world {
 	}
 	w.owner, w.mod, w.member = w.User("owner"), w.User("mod"), w.User("member")
 	w.sp = w.Space(w.owner, false)
-	w.Join(w.sp, w.mod, store.SpaceRoleModerator)
-	w.Join(w.sp, w.member, store.SpaceRoleUser)
+	w.AddMember(w.sp, w.mod, store.SpaceRoleModerator)
+	w.AddMember(w.sp, w.member, store.SpaceRoleUser)
 	return w
 }
 
