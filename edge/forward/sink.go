@@ -56,6 +56,8 @@ type Sink struct {
 
 	hdr    rtp.Header // the drain holder's, like tccSeq
 	tccSeq uint16     // the connection's next transport-wide sequence number
+
+	firstSent atomic.Int64 // media clock of the first packet sent + 1; 0: none yet
 }
 
 // NewSink makes a Sink; it starts nothing.
@@ -241,7 +243,17 @@ func (s *Sink) send(d *Down, it Item, now int64, out *mmsg.Batch) (sent, direct 
 	if !it.RTX { // the RTX stream is not in the media stream's reports
 		d.sent(s.hdr.Timestamp, octets, now)
 	}
+	if s.firstSent.Load() == 0 {
+		s.firstSent.Store(now + 1)
+	}
 	return true, direct
+}
+
+// FirstSent is when the sink sent its first packet (media clock), and
+// whether it has.
+func (s *Sink) FirstSent() (int64, bool) {
+	t := s.firstSent.Load()
+	return t - 1, t != 0
 }
 
 // rtpHeaderSize is the fixed part of an RTP header (RFC 3550 §5.1).

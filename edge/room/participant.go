@@ -97,6 +97,10 @@ type Participant struct {
 	subPrimary    bool // the subscriber connection is primary (carries data down)
 	subConnected  bool // the subscriber connection is up (DTLS too): media can flow
 	layers        layerChoice
+	// joinStarted is when the join's signalling session began (media
+	// clock; 0: not timing), and stages the stages already observed.
+	joinStarted int64
+	stages      map[string]bool
 }
 
 // directSender is the edge's own SRTP write path of a subscriber
@@ -275,6 +279,9 @@ func (p *Participant) loop() {
 			return
 		case <-tick.C:
 			p.allocate()
+			if t, ok := p.sink.FirstSent(); ok {
+				p.joinStage("first_media", t)
+			}
 			if reports = !reports; reports {
 				p.sendReports()
 			}
@@ -354,6 +361,19 @@ func (p *Participant) syncTracks(n *livekit.ParticipantInfo) {
 		n.Tracks = append(n.Tracks, t.Info())
 	}
 	n.IsPublisher = len(n.Tracks) > 0
+}
+
+// joinStage records, once per join, that the join reached stage at
+// (media clock) (loop only).
+func (p *Participant) joinStage(stage string, at int64) {
+	if p.joinStarted == 0 || p.stages[stage] {
+		return
+	}
+	if p.stages == nil {
+		p.stages = map[string]bool{}
+	}
+	p.stages[stage] = true
+	p.room.mgr.metrics.joinStage.WithLabelValues(stage).Observe(time.Duration(at - p.joinStarted).Seconds())
 }
 
 // writePublisherRTCP sends RTCP to the publisher (any goroutine).

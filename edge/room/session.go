@@ -38,6 +38,7 @@ func (p *Participant) attach(c *signal.Conn, resume bool) {
 		p.scheduleOffer()
 		return
 	}
+	p.joinStarted = p.room.mgr.now()
 	p.setState(livekit.ParticipantInfo_JOINED)
 	cfg := p.room.mgr.cfg
 	cfg.Observer.ParticipantJoined(p.room.Proto(), p.Info())

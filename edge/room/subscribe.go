@@ -146,6 +146,7 @@ func (p *Participant) offer() {
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Offer{Offer: &livekit.SessionDescription{
 		Type: "offer", Sdp: p.sub.LocalDescription().SDP,
 	}}})
+	p.joinStage("answered", p.room.mgr.now())
 }
 
 // unplacedCounts counts the single connection's senders that no media
