@@ -109,8 +109,8 @@ const (
 	// K = k_u when |m| > γ, else k_d; γ clamped to [6, 600] ms; samples
 	// more than 15 ms beyond γ are not adapted to (a sudden capacity drop
 	// must not raise the threshold); Δt at most 100 ms.
-	kUp          = 0.01
-	kDown        = 0.00018
+	kUp          = 0.0087
+	kDown        = 0.039
 	gammaInitial = 12.5
 	gammaMin     = 6
 	gammaMax     = 600

@@ -64,9 +64,12 @@
 //
 // There is no pacer thread: the sender asks NextProbe, whenever it has just
 // drained its queue, how many padding bytes are due now (the cluster's rate
-// times the time since it began, a little ahead), sends them as RTX padding
-// or retransmissions, and reports each with Sent. Every packet sent while a
-// cluster is under way counts towards it, media included.
+// times the time since it began, and until the next call as the cadence of
+// past calls predicts), sends them as RTX padding
+// or retransmissions, and reports each with Sent and the cluster's id.
+// Media sent while a cluster is under way is measured with it (as
+// libwebrtc's pacer counts the media it sends during a probe); the padding
+// alone makes up the cluster's rate on top of it.
 //
 // # Threading
 //

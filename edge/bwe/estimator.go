@@ -124,6 +124,7 @@ func New(cfg Config) (*Estimator, error) {
 	}
 	e.fb.status = make([]uint32, cfg.History)
 	e.rc = aimd{rate: float64(cfg.Initial), min: e.minB, max: e.maxB}
+	e.pace.gap = 5 * int64(time.Millisecond)
 	e.probe.interval = probeStable
 	e.visitor.e = e
 	if !cfg.NoProbe {
@@ -141,15 +142,14 @@ func New(cfg Config) (*Estimator, error) {
 // (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), size its size
 // in bytes (RTP header and payload; what counts is that every packet is
 // measured alike), at its send time (ns, the caller's monotonic clock) and
-// probe the cluster id NextProbe gave for padding (0 otherwise; packets
-// sent while a cluster is under way count towards it either way).
+// probe the cluster id NextProbe gave for padding (0 for everything else;
+// media sent while a cluster is under way is measured with it).
 //
 // Sender side: calls of Sent and NextProbe must not overlap (one goroutine,
 // or one at a time with a happens-before edge between them, such as the
 // sink's drain flag). It allocates nothing and takes no lock.
 func (e *Estimator) Sent(seq uint16, size int, at int64, probe int) {
-	probe = e.pace.count(size, at, probe)
-	e.hist.put(seq, size, at, probe)
+	e.hist.put(seq, size, at, e.pace.count(size, at, probe))
 }
 
 // NextProbe tells the sender whether to send probe padding now, and how
@@ -162,6 +162,7 @@ func (e *Estimator) Sent(seq uint16, size int, at int64, probe int) {
 // queued new clusters (a few times a second at most).
 func (e *Estimator) NextProbe(now int64) (Probe, bool) {
 	p := &e.pace
+	p.tick(now)
 	for range maxPending + 1 {
 		if !p.on {
 			if p.n == 0 && !e.pull() {
@@ -176,6 +177,9 @@ func (e *Estimator) NextProbe(now int64) (Probe, bool) {
 			if c.created != 0 && now-c.created > pendingMaxAge {
 				continue
 			}
+			// A cluster spans at least two of the sender's calls, so that
+			// what it measures is its rate, not one burst's.
+			c.bytes = max(c.bytes, int(c.rate*float64(2*p.gap)/8e9))
 			p.act, p.on, p.start, p.bytes, p.packets = c, true, now, 0, 0
 		}
 		if now-p.start > probeMaxSpan {
@@ -184,15 +188,18 @@ func (e *Estimator) NextProbe(now int64) (Probe, bool) {
 		}
 		c := &p.act
 		remaining, pleft := c.bytes-p.bytes, c.packets-p.packets
-		if remaining <= 0 && pleft <= 0 {
+		if remaining <= probeSlack && pleft <= 0 {
 			p.on = false
 			continue
 		}
 		until := p.start + int64(float64(c.bytes)*8e9/c.rate)
-		if remaining <= 0 {
+		if remaining <= probeSlack {
 			return Probe{Cluster: c.id, Bytes: pleft * probePadPacket, Packets: pleft, Rate: uint64(c.rate), Until: until}, true
 		}
-		due := min(int(c.rate*float64(now-p.start+probeAhead)/8e9)-p.bytes, remaining)
+		due := min(int(c.rate*float64(now-p.start+p.gap)/8e9)-p.bytes, remaining)
+		if remaining-due < probePadPacket {
+			due = remaining // no straggler of a few bytes a call later
+		}
 		if due <= 0 {
 			return Probe{}, false
 		}

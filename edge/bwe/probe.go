@@ -38,7 +38,8 @@ type cluster struct {
 const (
 	maxPending      = 4
 	probeStats      = 8              // clusters remembered on the feedback side
-	probeAhead      = 5_000_000      // ns of bytes handed out ahead of pace
+	minGap          = 1_000_000      // bounds of the sender's call cadence ...
+	maxGap          = 20_000_000     // ... that sizes a burst
 	probeMaxSpan    = 1_000_000_000  // a cluster is sent and received within 1 s
 	pendingMaxAge   = 1_000_000_000  // a cluster not started within 1 s is dropped
 	episodeTimeout  = 1_500_000_000  // an episode without results by then failed
@@ -52,6 +53,7 @@ const (
 	probeSaturated  = 0.9            // receive < 90 % of send: the link is full ...
 	probeUtilise    = 0.95           // ... so take 95 % of the receive rate
 	probePadPacket  = 200            // bytes a packet when only packets are missing
+	probeSlack      = 50             // bytes a cluster may fall short and be done
 	startScaleLow   = 3.0            // the start probes: 3× and 6× Initial
 	startScaleHigh  = 6.0            // (libwebrtc's)
 	probeScaleLow   = 2.0            // later probes: 2× and 3× the estimate
@@ -72,29 +74,45 @@ type pacer struct {
 	start   int64
 	bytes   int
 	packets int
+
+	lastCall int64 // the last NextProbe, ns
+	gap      int64 // the average time between NextProbe calls, ns
 }
 
-// count accounts one packet sent at time at while a cluster is under way:
-// padding of the cluster and media sent meanwhile alike (libwebrtc counts
-// every packet the pacer sends during a probe). It returns the id to
-// record with the packet.
+// count accounts one packet sent at time at and returns the cluster id to
+// record it with. While a cluster is under way, its padding (probe is its
+// id) counts towards its size, and media sent meanwhile (probe 0) is
+// recorded as part of it without counting: the cluster's rate is measured
+// on everything that crossed the path during it, as libwebrtc's pacer
+// counts the media it sends during a probe, but the padding alone makes up
+// the cluster's rate on top of the media.
 func (p *pacer) count(size int, at int64, probe int) int {
-	if !p.on {
+	if !p.on || (probe != 0 && probe != p.act.id) {
 		return probe
 	}
 	if at-p.start > probeMaxSpan {
 		p.on = false
 		return probe
 	}
-	if probe != 0 && probe != p.act.id {
-		return probe
+	if probe == 0 {
+		return p.act.id
 	}
 	p.bytes += size
 	p.packets++
-	if p.bytes >= p.act.bytes && p.packets >= p.act.packets {
+	if p.bytes >= p.act.bytes-probeSlack && p.packets >= p.act.packets {
 		p.on = false
 	}
-	return p.act.id
+	return probe
+}
+
+// tick notes a NextProbe call at now: the sender's cadence, which sizes
+// each burst to what is due until the next call.
+func (p *pacer) tick(now int64) {
+	if p.lastCall != 0 {
+		g := min(max(now-p.lastCall, minGap), maxGap)
+		p.gap += (g - p.gap) / 4
+	}
+	p.lastCall = now
 }
 
 // probeStat is what the feedback side knows of one cluster and has seen of
