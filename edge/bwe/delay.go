@@ -108,7 +108,12 @@ const (
 	// Threshold adaptation, §5.4: γ(i) = γ(i-1) + Δt·K·(|m(i)| − γ(i-1)),
 	// K = k_u when |m| > γ, else k_d; γ clamped to [6, 600] ms; samples
 	// more than 15 ms beyond γ are not adapted to (a sudden capacity drop
-	// must not raise the threshold); Δt at most 100 ms.
+	// must not raise the threshold); Δt at most 100 ms. The draft's gains
+	// (k_u = 0.01, k_d = 0.00018) are for its Kalman filter's m(i); with
+	// the trendline's modified trend they keep γ up for seconds after a
+	// spike, and in the link simulator a queue then grew to the buffer's
+	// 300 ms without an over-use signal. libwebrtc retuned them for the
+	// trendline (k_up = 0.0087, k_down = 0.039), and so do we.
 	kUp          = 0.0087
 	kDown        = 0.039
 	gammaInitial = 12.5

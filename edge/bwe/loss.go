@@ -10,8 +10,8 @@ import "math"
 // loss has not limited anything the cap is off. Loss is counted over a
 // sliding window of about a second (four 250 ms bins) so that 5 % random
 // loss does not read as 10 % for lack of samples; decisions are taken at
-// most once a bin, and at most once per 300 ms + RTT downwards, from bins
-// filled after the last decrease.
+// most once a bin, on a full window (and so, downwards, at most once a
+// second, from packets sent after the last decrease).
 
 const (
 	lossHigh        = 0.10
@@ -26,6 +26,7 @@ type lossBased struct {
 	cap      float64 // bits/s; 0: not limiting
 	bins     [lossBins]struct{ lost, total int }
 	cur      int   // bin being filled
+	filled   int   // bins closed since the last decrease (or the start)
 	binStart int64 // ns, caller's clock
 	started  bool
 	ratio    float64 // the last loss ratio computed
@@ -60,8 +61,9 @@ func (l *lossBased) update(now, rtt int64, target, delay float64) bool {
 	}
 	l.cur = (l.cur + 1) % lossBins
 	l.bins[l.cur] = struct{ lost, total int }{}
-	if total < lossMinPackets {
-		return false
+	l.filled = min(l.filled+1, lossBins)
+	if total < lossMinPackets || l.filled < lossBins {
+		return false // judge a whole window, never a few packets
 	}
 	l.ratio = float64(lost) / float64(total)
 	switch {
@@ -78,6 +80,7 @@ func (l *lossBased) update(now, rtt int64, target, delay float64) bool {
 		l.decs++
 		// Decide next from packets sent after this decision.
 		l.bins = [lossBins]struct{ lost, total int }{}
+		l.filled = 0
 		return true
 	case l.ratio < lossLow:
 		if l.cap > 0 {
