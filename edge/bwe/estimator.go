@@ -1,7 +1,6 @@
 package bwe
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -286,7 +285,7 @@ func (e *Estimator) FeedbackBytes(b []byte, at int64) error {
 	e.beginFeedback(at)
 	if err := decodeBytes(b, &e.visitor); err != nil {
 		e.stats.Malformed++
-		return fmt.Errorf("bwe: feedback: %w", err)
+		return err
 	}
 	e.endFeedback(at)
 	return nil

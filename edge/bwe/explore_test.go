@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// TestExplore prints one simulated trace every 100 ms (BWE_EXPLORE=steady,
+// greedy, drop, loss or delay; FROM and TO in seconds narrow it): the tool
+// for looking at what the estimator does when tuning it.
 func TestExplore(t *testing.T) {
 	if os.Getenv("BWE_EXPLORE") == "" {
 		t.Skip()
