@@ -53,10 +53,12 @@
 //   - at start: 3× and 6× Config.Initial;
 //   - while the caller wants more than the estimate (WantProbe) and the
 //     estimate has been stable (no decrease or over-use) for a second: 2×
-//     and 3× the estimate, capped at what the caller wants; after a failed
-//     probe the wait doubles up to Config.ProbeInterval, so a caller in the
-//     application-limited region (sending less than the estimate because
-//     its layers are smaller) probes at least that often;
+//     and 3× the estimate, capped 10 % above what the caller wants; after a
+//     failed probe the wait doubles up to Config.ProbeInterval, so a caller
+//     in the application-limited region (sending less than the estimate
+//     because its layers are smaller) probes at least that often; a new,
+//     higher wish right after a success probes at once (an allocator climbs
+//     a layer at a time);
 //   - straight after a success that reached 70 % of its target, at 2× and
 //     3× the result (exponential probing up to what the caller wants);
 //   - after a large drop (below 2/3 of the rate before it), once the path

@@ -319,8 +319,13 @@ func (e *Estimator) WantProbe(desired uint64, now int64) bool {
 	defer e.mu.Unlock()
 	p := &e.probe
 	d := min(float64(desired), e.maxB)
-	if d > p.desired*probeHeadroom && p.interval > probeStable {
-		p.interval = probeStable // a new wish: no backoff from old failures
+	if d > p.desired*probeRaise {
+		// A new wish: no backoff from old failures, and none at all right
+		// after a success (the allocator climbs a layer at a time).
+		p.interval = min(p.interval, probeStable)
+		if p.succeeded {
+			p.interval = 0
+		}
 	}
 	p.desired = d
 	e.probeTick(now)
@@ -501,6 +506,7 @@ func (e *Estimator) probeTick(now int64) {
 		}
 		p.active, p.lastEnd = false, now
 		success := p.best >= probeContinue*p.top
+		p.succeeded = success
 		if !success {
 			e.stats.ProbesFailed++
 			p.interval = min(2*p.interval, int64(e.cfg.ProbeInterval))
@@ -510,17 +516,17 @@ func (e *Estimator) probeTick(now int64) {
 		p.dropFrom = 0
 		// Probe further while the result says the path may carry what the
 		// caller wants (libwebrtc's exponential probing).
-		if p.desired > e.target*probeHeadroom && p.best >= e.target*0.95 {
+		if p.desired > e.target && p.best >= e.target*0.95 {
 			e.startEpisode(now, probeScaleLow*p.best, probeScaleHigh*p.best)
 		}
 		return
 	}
-	if p.desired <= e.target*probeHeadroom || now-p.lastUnquiet < probeStable {
+	if p.desired <= e.target || now-p.lastUnquiet < probeStable {
 		return
 	}
 	// Quickly back towards the rate before a large drop, once the path is
 	// quiet again.
-	if p.dropFrom > e.target*probeHeadroom && !p.dropProbed && now-p.dropAt <= dropWindow {
+	if p.dropFrom > e.target*probeRaise && !p.dropProbed && now-p.dropAt <= dropWindow {
 		p.dropProbed = true
 		e.startEpisode(now, dropProbeFrac*p.dropFrom)
 		return
@@ -530,15 +536,16 @@ func (e *Estimator) probeTick(now int64) {
 	}
 }
 
-// startEpisode queues one cluster a distinct rate, capped at what the
-// caller wants.
+// startEpisode queues one cluster a distinct rate, capped a little above
+// what the caller wants (a result lands at or below the cluster's rate, and
+// must clear the wish).
 func (e *Estimator) startEpisode(now int64, rates ...float64) {
 	p := &e.probe
 	p.episode++
 	p.active, p.deadline, p.top, p.best = true, now+episodeTimeout, 0, 0
 	last := 0.0
 	for _, r := range rates {
-		r = min(r, p.desired)
+		r = min(r, p.desired*probeOvershoot)
 		if r <= last*1.01 || r <= e.target {
 			continue
 		}

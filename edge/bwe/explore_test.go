@@ -21,6 +21,14 @@ func TestExplore(t *testing.T) {
 	case "steady":
 		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms}
 		d = constant(2.5e6)
+	case "jitter":
+		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms, jitter: 30 * ms}
+		d = constant(2.5e6)
+		dur = 60 * sec
+	case "layered":
+		l = &link{capacity: steps(3e6, []int64{15 * sec, 40 * sec}, []float64{0.4e6, 3e6}), delay: 20 * ms, queueMax: 300 * ms}
+		d = constant(2.5e6)
+		dur = 60 * sec
 	case "greedy":
 		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms}
 		d = constant(10e6)
@@ -36,6 +44,9 @@ func TestExplore(t *testing.T) {
 		d = constant(2.5e6)
 	}
 	s := newSim(t, Config{}, l, d)
+	if sc == "layered" {
+		s.layers = []float64{150e3, 500e3, 1.7e6}
+	}
 	every := int64(100 * ms)
 	for at := int64(0); at < dur; at += every {
 		s.run(every)
@@ -50,8 +61,8 @@ func TestExplore(t *testing.T) {
 		} else if len(s.samples)%5 != 0 {
 			continue
 		}
-		fmt.Printf("%5.1fs target %5.0fk delay %5.0fk loss %5.0fk acked %5.0fk %-8v loss %.3f rtt %3dms m %6.1f γ %5.1f q %3dms\n", float64(x.at)/1e9,
-			float64(x.est.Target)/1e3, float64(x.est.DelayBased)/1e3, float64(x.est.LossBased)/1e3, float64(x.est.Acked)/1e3, x.est.Usage, x.est.Loss, x.est.RTT/1e6, s.e.trend.lastModified, s.e.trend.gamma, (s.link.busyUntil-s.now)/ms)
+		fmt.Printf("%5.1fs target %5.0fk delay %5.0fk loss %5.0fk acked %5.0fk %-8v loss %.3f rtt %3dms m %6.1f γ %5.1f q %3dms layer %d\n", float64(x.at)/1e9,
+			float64(x.est.Target)/1e3, float64(x.est.DelayBased)/1e3, float64(x.est.LossBased)/1e3, float64(x.est.Acked)/1e3, x.est.Usage, x.est.Loss, x.est.RTT/1e6, s.e.trend.lastModified, s.e.trend.gamma, (s.link.busyUntil-s.now)/ms, s.layer)
 	}
 	fmt.Printf("%+v\nmaxQueue %v drops %d sent %d probe %d\n", s.e.Stats(), s.link.maxQueue/ms, s.link.drops, s.sentB, s.probeB)
 }

@@ -58,7 +58,8 @@ const (
 	startScaleHigh  = 6.0            // (libwebrtc's)
 	probeScaleLow   = 2.0            // later probes: 2× and 3× the estimate
 	probeScaleHigh  = 3.0            //
-	probeHeadroom   = 1.05           // probe only for more than 5 % above
+	probeRaise      = 1.05           // a wish 5 % above the last is a new one
+	probeOvershoot  = 1.1            // probe up to 10 % above the wish
 	maxClusterID    = metaProbeMax   // ids wrap below the history's field
 	maxProbeRateBps = 10_000_000_000 // sanity bound
 )
@@ -184,16 +185,17 @@ func (s *probeStat) estimate() (float64, bool) {
 
 // prober is the feedback side's probe controller state.
 type prober struct {
-	nextID   int
-	stats    [probeStats]probeStat
-	episode  int     // the current or last episode
-	active   bool    // an episode is in flight
-	deadline int64   // when the active episode is given up (0: not timed yet)
-	top      float64 // highest target of the episode
-	best     float64 // best result of the episode
-	lastEnd  int64   // when the last episode ended
-	interval int64   // wait after the last episode before the next
-	desired  float64 // what the caller wants, bits/s (0: nothing said)
+	nextID    int
+	stats     [probeStats]probeStat
+	episode   int     // the current or last episode
+	active    bool    // an episode is in flight
+	deadline  int64   // when the active episode is given up (0: not timed yet)
+	top       float64 // highest target of the episode
+	best      float64 // best result of the episode
+	lastEnd   int64   // when the last episode ended
+	interval  int64   // wait after the last episode before the next
+	desired   float64 // what the caller wants, bits/s (0: nothing said)
+	succeeded bool    // the last episode reached 70 % of its target
 
 	// Large drops: dropRef is the target before the current run of
 	// decreases; a fall below dropRatio of it is a large drop.

@@ -32,6 +32,8 @@ type link struct {
 	delay     int64                  // one-way propagation, ns
 	loss      float64                // random loss before the queue
 	queueMax  int64                  // tail drop beyond this queueing delay, ns
+	jitter    int64                  // extra delay, uniform in [0, jitter), order kept
+	lastArr   int64
 	rng       *rand.Rand
 	busyUntil int64
 	maxQueue  int64 // the largest queueing delay seen
@@ -50,7 +52,12 @@ func (l *link) send(at int64, size int) (int64, bool) {
 	}
 	l.maxQueue = max(l.maxQueue, start-at)
 	l.busyUntil = start + int64(float64(size*8)/l.capacity(start)*1e9)
-	return l.busyUntil + l.delay, true
+	at = l.busyUntil + l.delay
+	if l.jitter > 0 {
+		at = max(at+l.rng.Int64N(l.jitter), l.lastArr) // a Wi-Fi-like path: late, never reordered
+	}
+	l.lastArr = at
+	return at, true
 }
 
 type arrival struct {
@@ -76,6 +83,8 @@ type sim struct {
 	link                                   *link
 	rec                                    *twcc.Recorder
 	demand                                 func(at int64) float64
+	layers                                 []float64 // when set, the sender picks a layer as the allocator does
+	layer                                  int
 	start                                  int64
 	now                                    int64
 	seq                                    uint16
@@ -177,6 +186,19 @@ func (s *sim) run(d int64) {
 			est := s.e.Estimate()
 			want := s.demand(s.now)
 			s.rate = min(float64(est.Target), want)
+			if s.layers != nil {
+				s.layer = 0 // the highest layer (plus audio) that fits
+				for i, r := range s.layers {
+					if r+40_000 <= float64(est.Target) {
+						s.layer = i
+					}
+				}
+				s.rate = s.layers[s.layer] + 40_000
+				want = s.rate
+				if s.layer+1 < len(s.layers) {
+					want = s.layers[s.layer+1] + 40_000
+				}
+			}
 			s.e.WantProbe(uint64(want), s.now)
 			s.samples = append(s.samples, sample{s.now - s.start, est, s.rate})
 		}

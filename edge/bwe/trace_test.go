@@ -36,14 +36,18 @@ func TestSteadyLinkDoesNotOscillate(t *testing.T) {
 		name     string
 		capacity float64
 		want     float64 // the media rate
+		jitter   int64
 	}{
-		{"3 Mbit/s link, 2.5 Mbit/s of layers", 3 * mbps, demand},
-		{"10 Mbit/s link, 2.5 Mbit/s of layers", 10 * mbps, demand},
-		{"1.5 Mbit/s link, 1.2 Mbit/s of layers", 1.5 * mbps, 1.2 * mbps},
+		{"3 Mbit/s link, 2.5 Mbit/s of layers", 3 * mbps, demand, 0},
+		{"10 Mbit/s link, 2.5 Mbit/s of layers", 10 * mbps, demand, 0},
+		{"1.5 Mbit/s link, 1.2 Mbit/s of layers", 1.5 * mbps, 1.2 * mbps, 0},
+		{"3 Mbit/s link with 30 ms of jitter", 3 * mbps, demand, 30 * ms},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, Config{}, shaped(constant(tt.capacity)), constant(tt.want))
+			l := shaped(constant(tt.capacity))
+			l.jitter = tt.jitter
+			s := newSim(t, Config{}, l, constant(tt.want))
 			s.run(10 * sec)
 			before := s.e.Stats()
 			s.run(60 * sec)
@@ -91,15 +95,17 @@ func TestCapacityDropDetectedWithinOneSecond(t *testing.T) {
 		name   string
 		buffer int64
 		delay  int64
+		jitter int64
 	}{
-		{"300 ms buffer", 300 * ms, 20 * ms},
-		{"1 s buffer", sec, 20 * ms},
-		{"100 ms buffer, 50 ms each way", 100 * ms, 50 * ms},
+		{"300 ms buffer", 300 * ms, 20 * ms, 0},
+		{"1 s buffer", sec, 20 * ms, 0},
+		{"100 ms buffer, 50 ms each way", 100 * ms, 50 * ms, 0},
+		{"300 ms buffer, 30 ms of jitter", 300 * ms, 20 * ms, 30 * ms},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := shaped(steps(3*mbps, []int64{20 * sec}, []float64{500 * kbps}))
-			l.queueMax, l.delay = tt.buffer, tt.delay
+			l.queueMax, l.delay, l.jitter = tt.buffer, tt.delay, tt.jitter
 			s := newSim(t, Config{}, l, constant(demand))
 			s.run(30 * sec)
 			at := firstBelow(s.samples, 20*sec, 600*kbps)
@@ -225,5 +231,39 @@ func TestDelayOnlyBottleneck(t *testing.T) {
 	}
 	if q := s.link.busyUntil - s.now; q > 200*ms {
 		t.Errorf("queue still %v long 20 s after the drop", time.Duration(q))
+	}
+}
+
+// A subscriber on simulcast layers (150 kbit/s, 500 kbit/s, 1.7 Mbit/s)
+// sends less than the estimate most of the time (the application-limited
+// region) and asks for the next layer up: a cap to 400 kbit/s moves it to
+// the lowest layer quickly, and when the cap is lifted probing brings it
+// back to the top layer (the issue asks for 10 s).
+func TestLayeredSubscriberFollowsCap(t *testing.T) {
+	l := shaped(steps(3*mbps, []int64{15 * sec, 40 * sec}, []float64{400 * kbps, 3 * mbps}))
+	s := newSim(t, Config{}, l, constant(demand))
+	s.layers = []float64{150 * kbps, 500 * kbps, 1.7 * mbps}
+	var down, up int64 = -1, -1
+	for s.now-s.start < 60*sec {
+		s.run(100 * ms)
+		at := s.now - s.start
+		if at > 15*sec && down < 0 && s.layer == 0 {
+			down = at
+		}
+		if at > 40*sec && up < 0 && s.layer == 2 {
+			up = at
+		}
+	}
+	st := s.e.Stats()
+	logf(t, "lowest layer %v after the cap, top layer %v after it was lifted; %d probe clusters, padding %.2f%% of bytes",
+		time.Duration(down-15*sec), time.Duration(up-40*sec), st.Probes, 100*float64(s.probeB)/float64(s.sentB))
+	if down < 0 || down-15*sec > 1500*ms {
+		t.Errorf("lowest layer %v after a cap to 400 kbit/s", time.Duration(down-15*sec))
+	}
+	if up < 0 || up-40*sec > 10*sec {
+		t.Errorf("top layer %v after the cap was lifted; want within 10 s", time.Duration(up-40*sec))
+	}
+	if lo, _, _ := targets(s.over(5*sec, 15*sec)); lo < 1.74*mbps {
+		t.Errorf("estimate %.0f kbit/s before the cap: the top layer did not fit", lo/kbps)
 	}
 }
