@@ -1,6 +1,7 @@
 package bwe
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/pion/rtcp"
@@ -73,12 +74,19 @@ func BenchmarkFeedback(b *testing.B) {
 		round := int64(i / len(fbs))
 		if f == 0 {
 			b.StopTimer()
-			for s := range span { // a fresh send history for this round
-				e.Sent(uint16(s), 1200, (round*int64(span)+int64(s))*ms, 0)
+			for s := range span { // the packets this round reports
+				e.Sent(uint16(int(round)*span+s), 1200, (round*int64(span)+int64(s))*ms, 0)
 			}
 			b.StartTimer()
 		}
+		// Each round reports new packets, 3.2 s later.
+		fbs[f].BaseSequenceNumber = uint16(int(round)*span + f*50)
+		fbs[f].ReferenceTime = uint32(1 + round*int64(span)/64)
 		_ = e.Feedback(fbs[f], (round*int64(span)+int64(f*50+60))*ms)
+	}
+	b.StopTimer()
+	if st := e.Stats(); st.Duplicates != 0 || st.Unknown != 0 || st.Received == 0 {
+		b.Fatalf("the benchmark did not report fresh packets: %+v", st)
 	}
 }
 
@@ -96,11 +104,19 @@ func BenchmarkFeedbackBytes(b *testing.B) {
 		if f == 0 {
 			b.StopTimer()
 			for s := range span {
-				e.Sent(uint16(s), 1200, (round*int64(span)+int64(s))*ms, 0)
+				e.Sent(uint16(int(round)*span+s), 1200, (round*int64(span)+int64(s))*ms, 0)
 			}
 			b.StartTimer()
 		}
-		_ = e.FeedbackBytes(raws[f], (round*int64(span)+int64(f*50+60))*ms)
+		b := raws[f]
+		binary.BigEndian.PutUint16(b[12:], uint16(int(round)*span+f*50))
+		ref := uint32(1 + round*int64(span)/64)
+		b[16], b[17], b[18] = byte(ref>>16), byte(ref>>8), byte(ref)
+		_ = e.FeedbackBytes(b, (round*int64(span)+int64(f*50+60))*ms)
+	}
+	b.StopTimer()
+	if st := e.Stats(); st.Duplicates != 0 || st.Unknown != 0 || st.Received == 0 {
+		b.Fatalf("the benchmark did not report fresh packets: %+v", st)
 	}
 }
 
