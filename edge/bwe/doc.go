@@ -81,7 +81,8 @@
 //     one goroutine, or one at a time with a happens-before edge between
 //     them (as the sink's drain flag gives). Sent takes no lock and
 //     allocates nothing: the send history is a ring of slots indexed by
-//     sequence number, each an atomic seqlock the feedback side reads.
+//     sequence number, each one atomic word (number, size, cluster, send
+//     time in µs) that the feedback side loads whole.
 //     NextProbe takes a lock only when new clusters were queued.
 //   - The feedback side: Feedback, FeedbackBytes, Estimate, Stats and
 //     WantProbe, serialised by one mutex among themselves; any goroutine

@@ -354,7 +354,7 @@ func (v *fbVisitor) begin(_ uint16, ref uint32, _ uint8) int64 {
 func (v *fbVisitor) status(seq uint16, received bool, arrival int64) {
 	e := v.e
 	f := &e.fb
-	p, ok := e.hist.get(seq)
+	p, ok := e.hist.get(seq, f.at)
 	if !ok {
 		e.stats.Unknown++
 		return

@@ -346,19 +346,38 @@ func TestConfigValidate(t *testing.T) {
 // The history answers only for the packet it holds.
 func TestHistory(t *testing.T) {
 	h := newHistory(256)
-	h.put(5, 1200, 77, 3)
-	if p, ok := h.get(5); !ok || p != (sent{at: 77, size: 1200, probe: 3}) {
-		t.Fatalf("get(5) = %+v %v", p, ok)
+	tests := []struct {
+		name      string
+		at, now   int64
+		size      int
+		probe     int
+		wantAt    int64
+		wantSize  int
+		wantProbe int
+	}{
+		{"plain", 77_000, 100 * ms, 1200, 3, 77_000, 1200, 3},
+		{"sub-µs send time rounds down", 77_999, 100 * ms, 1200, 0, 77_000, 1200, 0},
+		{"send time past the 2^27 µs field", 1_099_511_632_000, 1_099_511_632_000 + 900*ms, 100, 0, 1_099_511_632_000, 100, 0},
+		{"negative clock", -3 * sec, -2 * sec, 100, 0, -3 * sec, 100, 0},
+		{"a minute before the feedback", 10 * sec, 70 * sec, 100, 0, 10 * sec, 100, 0},
+		{"size clamped", 0, ms, maxSize + 100, 0, 0, maxSize, 0},
+		{"cluster id modulo 256", 0, ms, 1, 257, 0, 1, 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			seq := uint16(i)
+			h.put(seq, tt.size, tt.at, tt.probe)
+			p, ok := h.get(seq, tt.now)
+			if !ok || p != (sent{at: tt.wantAt, size: tt.wantSize, probe: tt.wantProbe}) {
+				t.Fatalf("get = %+v %v, want %d %d %d", p, ok, tt.wantAt, tt.wantSize, tt.wantProbe)
+			}
+		})
 	}
 	h.put(5+256, 100, 78, 0)
-	if _, ok := h.get(5); ok {
+	if _, ok := h.get(5, ms); ok {
 		t.Fatal("an overwritten packet is still found")
 	}
-	if _, ok := h.get(6); ok {
+	if _, ok := h.get(200, ms); ok {
 		t.Fatal("a packet never sent is found")
-	}
-	h.put(9, maxSize+100, 1, 0)
-	if p, _ := h.get(9); p.size != maxSize {
-		t.Fatalf("size %d, want clamped to %d", p.size, maxSize)
 	}
 }

@@ -60,7 +60,7 @@ const (
 	probeScaleHigh  = 3.0            //
 	probeRaise      = 1.05           // a wish 5 % above the last is a new one
 	probeOvershoot  = 1.1            // probe up to 10 % above the wish
-	maxClusterID    = metaProbeMax   // ids wrap below the history's field
+	maxClusterID    = hProbeMask     // ids wrap within the history's field
 	maxProbeRateBps = 10_000_000_000 // sanity bound
 )
 
