@@ -17,7 +17,8 @@ type Estimate struct {
 	// cap (0: loss limits nothing), bits/s.
 	DelayBased, LossBased uint64
 	// Acked is the rate at which packets arrived (the acknowledged
-	// bitrate), bits/s; 0 until half a second of feedback.
+	// bitrate) over the last half second, bits/s; 0 until 150 ms of
+	// arrivals.
 	Acked uint64
 	// Usage is the over-use detector's last signal.
 	Usage Usage
@@ -139,8 +140,8 @@ func New(cfg Config) (*Estimator, error) {
 // Sent records a packet the connection sent: seq is the transport-wide
 // sequence number written in its transport-cc header extension
 // (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), size its size
-// in bytes (RTP header and payload; what counts is that every packet is
-// measured alike), at its send time (ns, the caller's monotonic clock) and
+// in bytes (RTP header and payload, up to 4,095; what counts is that every
+// packet is measured alike), at its send time (ns, the caller's monotonic clock) and
 // probe the cluster id NextProbe gave for padding (0 for everything else;
 // media sent while a cluster is under way is measured with it).
 //
