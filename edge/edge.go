@@ -107,7 +107,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	media := mmsg.New(deps.UDP)
 	apis, err := rtc.NewAPIs(rtc.APIOptions{
 		UDP: media, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
-		Loopback: loopback, Logger: log, Direct: media,
+		Loopback: loopback, Logger: log, Direct: media, REMB: cfg.RTC.CongestionControl == "remb",
 	})
 	if err != nil {
 		return nil, err

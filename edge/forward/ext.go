@@ -50,11 +50,12 @@ func (e extIDs) write(b []byte) {
 
 // stamp fills in the block that write left in pkt: the send time now
 // (nanoseconds on the media clock) and the transport-wide sequence number.
-// A packet without the block is left alone.
-func (e extIDs) stamp(pkt []byte, now int64, seq uint16) {
+// A packet without the block is left alone, and stamp reports false: it
+// does not use seq.
+func (e extIDs) stamp(pkt []byte, now int64, seq uint16) bool {
 	hl := rtpHeaderSize + 4*int(pkt[0]&0x0f)
 	if pkt[0]&0x10 == 0 || len(pkt) < hl+e.size() || pkt[hl] != 0xbe || pkt[hl+1] != 0xde {
-		return
+		return false
 	}
 	o := hl + 4
 	if e.abs != 0 {
@@ -65,4 +66,5 @@ func (e extIDs) stamp(pkt []byte, now int64, seq uint16) {
 	if e.tcc != 0 {
 		binary.BigEndian.PutUint16(pkt[o+1:], seq)
 	}
+	return true
 }

@@ -40,12 +40,17 @@ type fakeDirect struct {
 
 func (f *fakeDirect) Ready() bool { return f.ready }
 func (f *fakeDirect) WriteRTP(pkt []byte, hdr *rtp.Header, _ *mmsg.Batch) error {
-	// As srtpout.Sender: hdr receives pkt's header.
-	n, err := hdr.Unmarshal(pkt)
-	if err != nil {
+	// As srtpout.Sender: hdr receives pkt's header. What is recorded is
+	// a copy (pkt is a queue slot or a buffer the sink reuses), parsed
+	// as a receiver would (padding taken off).
+	if _, err := hdr.Unmarshal(pkt); err != nil {
 		return err
 	}
-	f.sent = append(f.sent, rtp.Packet{Header: *hdr, Payload: append([]byte(nil), pkt[n:]...)})
+	var p rtp.Packet
+	if err := p.Unmarshal(append([]byte(nil), pkt...)); err != nil {
+		return err
+	}
+	f.sent = append(f.sent, p)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/signal"
 	"github.com/spacecast/spacecast/edge/srtpout"
@@ -22,7 +23,8 @@ import (
 // Participant tuning.
 const (
 	mailboxLimit   = 4096
-	selectEvery    = 500 * time.Millisecond
+	selectEvery    = 100 * time.Millisecond // layer choice
+	reportEvery    = 10                     // ticks between sender reports
 	candidateLimit = 64
 	wantedLimit    = 64
 	pingInterval   = 5  // seconds, told to clients
@@ -59,12 +61,19 @@ type Participant struct {
 	// sink is the way out of this subscriber's media (every down
 	// track's packets, the drain, the writer choice).
 	sink *forward.Sink
-	// estimate is the subscriber's bandwidth estimate in bits/s (the
-	// edge's own from TWCC feedback, else the client's REMB; 0: unknown).
+	// bwe is the subscriber connection's send-side bandwidth estimator
+	// (estimate.go): the sink reports what it sends, the connection's
+	// transport-cc feedback what arrived.
+	bwe *bwe.Estimator
+	// twcc is set once transport-cc feedback reached bwe, tcc once a down
+	// track negotiated the transport-cc extension; REMB is then ignored.
+	twcc, tcc atomic.Bool
+	// estimate is the client's REMB, bits/s (0: none).
 	estimate atomic.Uint64
-	// twcc is set once TWCC feedback produced an estimate: REMB is then
-	// ignored.
-	twcc atomic.Bool
+	// allocated is the estimate layers were last chosen with;
+	// reallocating is set while a choice woken by a drop is queued.
+	allocated    atomic.Uint64
+	reallocating atomic.Bool
 	// rtt is the round-trip time to the subscriber (nanoseconds; 0:
 	// unknown), from its receiver reports.
 	rtt atomic.Int64
@@ -144,13 +153,16 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	})
 	cfg := webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, BundlePolicy: webrtc.BundlePolicyMaxBundle}
 	var err error
+	if p.bwe, err = newEstimator(); err != nil {
+		return nil, err
+	}
 	var direct *srtpout.Sender
 	if jp.Single {
 		if r.mgr.cfg.SingleAPI == nil {
 			return nil, fmt.Errorf("%w: single peer connections", ErrUnsupported)
 		}
 		p.single = true
-		if p.pub, direct, err = r.mgr.cfg.SingleAPI.NewPeerConnection(cfg); err != nil {
+		if p.pub, direct, err = r.mgr.cfg.SingleAPI.NewPeerConnection(cfg, p.transportFeedback); err != nil {
 			return nil, fmt.Errorf("room: peer connection: %w", err)
 		}
 		p.sub = p.pub
@@ -158,7 +170,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 		if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
 			return nil, fmt.Errorf("room: publisher peer connection: %w", err)
 		}
-		if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
+		if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg, p.transportFeedback); err != nil {
 			_ = p.pub.Close()
 			return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
 		}
@@ -166,7 +178,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	if direct != nil {
 		p.direct = direct
 	}
-	sc := forward.SinkConfig{Queue: forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}, Metrics: r.mgr.metrics.media, Now: r.mgr.now}
+	sc := forward.SinkConfig{Queue: forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}, Metrics: r.mgr.metrics.media, Now: r.mgr.now, BWE: p.bwe}
 	if direct != nil {
 		sc.Direct = direct
 	}
@@ -272,7 +284,7 @@ func (p *Participant) loop() {
 	}()
 	tick := time.NewTicker(selectEvery)
 	defer tick.Stop()
-	reports := false // sender reports every other tick
+	ticks := 0
 	for {
 		select {
 		case <-p.stop:
@@ -282,8 +294,9 @@ func (p *Participant) loop() {
 			if t, ok := p.sink.FirstSent(); ok {
 				p.joinStage("first_media", t)
 			}
-			if reports = !reports; reports {
+			if ticks++; ticks%reportEvery == 0 {
 				p.sendReports()
+				p.room.mgr.metrics.bandwidth.Observe(float64(p.bandwidth()))
 			}
 		case <-p.departC:
 			p.log.Info("departure timeout")
