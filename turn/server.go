@@ -95,7 +95,8 @@ type Server struct {
 	m         *metrics
 	relayIP   netip.Addr
 	relayBind netip.Addr
-	udp       []*udpListener
+	portable  bool // serve on the portable data path even on Linux
+	udp       []clientSock
 	tcp       []*trackListener
 
 	mu       sync.Mutex
@@ -166,7 +167,7 @@ func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, 
 		return nil, fmt.Errorf("%w: at least one UDP socket is needed", ErrNoSockets)
 	}
 	for _, c := range socks.UDP {
-		l, err := newUDPListener(s, c)
+		l, err := s.newClientSock(c)
 		if err != nil {
 			for _, l := range s.udp {
 				_ = l.Close()
@@ -174,7 +175,6 @@ func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, 
 			return nil, fmt.Errorf("turn: %w", err)
 		}
 		s.udp = append(s.udp, l)
-		s.m.track(&l.t)
 	}
 	for _, l := range append(append([]net.Listener{}, socks.TCP...), socks.TLS...) {
 		s.tcp = append(s.tcp, &trackListener{Listener: l, s: s, conns: map[net.Conn]struct{}{}})
@@ -284,17 +284,14 @@ func (s *Server) closeSockets() {
 	}
 }
 
-// pollerFor picks the poller of a relay socket: its client's UDP socket's,
-// or for TCP/TLS clients one in turn.
-func (s *Server) pollerFor(l *udpListener) *poller {
-	if l != nil {
-		return l.p
-	}
+// nextSock picks the UDP socket whose data path serves the relay of a
+// TCP/TLS client: each in turn.
+func (s *Server) nextSock() clientSock {
 	s.mu.Lock()
 	s.rr++
 	i := s.rr % len(s.udp)
 	s.mu.Unlock()
-	return s.udp[i].p
+	return s.udp[i]
 }
 
 // closeRelays closes every relay socket and waits (briefly) for pion to
@@ -493,7 +490,7 @@ func (s *Server) events() pionturn.EventHandler {
 			}
 			r.addChannel(client, p, ch)
 			if r.turn != nil {
-				r.turn.addRoute(routeKey{client, ch}, &route{relay: r, peer: p})
+				r.turn.addRoute(routeKey{client, ch}, r, p)
 			}
 		},
 		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
@@ -510,6 +507,8 @@ func (s *Server) events() pionturn.EventHandler {
 	}
 }
 
-// pionLogs routes pion's logs into slog; pion's debug and trace output is
-// per packet, so it is dropped.
+// slotSize is the buffer of one datagram (UDP TURN traffic is MTU-sized),
+// pion's per UDP socket and per TCP connection included.
+const slotSize = 2048
+
 var _ io.Closer = (*Server)(nil)
