@@ -27,7 +27,8 @@ type Config struct {
 	CertFile string `yaml:"certFile"`
 	KeyFile  string `yaml:"keyFile"`
 	// UDPSockets is the number of SO_REUSEPORT UDP sockets bound to Listen,
-	// so that the kernel spreads clients over every core (default GOMAXPROCS).
+	// so that the kernel spreads clients over every core (default
+	// GOMAXPROCS; one on a system without SO_REUSEPORT).
 	UDPSockets int `yaml:"udpSockets"`
 
 	// RelayIP is the public IP advertised in XOR-RELAYED-ADDRESS. Empty means
