@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 // TestRelayReachesOnlyWhatACallNeeds: with no allowlist (the production
@@ -123,7 +125,7 @@ func testRevokedCredentialStopsWorking(t *testing.T, path Option) {
 	if code := again.allocate(); code != stun.CodeUnauthorized {
 		t.Fatalf("allocate with the old credential: %v, want 401", code)
 	}
-	user2, pass2 := Credential(testSecret, "mallory", removed.Add(DefaultCredentialTTL+time.Minute))
+	user2, pass2 := turncred.Mint(testSecret, "mallory", removed.Add(DefaultCredentialTTL+time.Minute))
 	if code := newRawClient(t, ts.udp, user2, pass2).allocate(); code != 0 {
 		t.Fatalf("allocate with a credential issued after the removal: %v", code)
 	}

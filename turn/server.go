@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	sclog "github.com/spacecast/spacecast/internal/logging"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/internal/logging"
 )
 
 // Server errors.
@@ -113,7 +114,7 @@ type Server struct {
 
 // New checks cfg (after WithDefaults) and prepares a server on socks with the
 // TURN secrets that verify credentials (the first one is the one that signs,
-// see Credential). It starts nothing.
+// see internal/turncred). It starts nothing.
 func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -209,7 +210,7 @@ func (s *Server) Run(ctx context.Context) error {
 		AuthHandler:       s.authenticate,
 		QuotaHandler:      s.quotaOK,
 		EventHandler:      s.events(),
-		LoggerFactory:     sclog.Pion(s.log),
+		LoggerFactory:     logging.Pion(s.log),
 		InboundMTU:        slotSize, // pion's buffer per UDP socket and per TCP connection
 		PermissionTimeout: 0,
 	}

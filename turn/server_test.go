@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	sclog "github.com/spacecast/spacecast/internal/logging"
 	"net"
 	"net/netip"
 	"testing"
@@ -13,10 +12,13 @@ import (
 	"github.com/pion/stun/v4"
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 func creds(secret, identity string, ttl time.Duration) (string, string) {
-	return Credential(secret, identity, time.Now().Add(ttl))
+	return turncred.Mint(secret, identity, time.Now().Add(ttl))
 }
 
 // TestPionClientRoundTrip relays both ways through our server with
@@ -50,7 +52,7 @@ func testPionClientRoundTrip(t *testing.T, path Option) {
 			user, pass := creds(testSecret, "alice", time.Hour)
 			client, err := pionturn.NewClient(&pionturn.ClientConfig{
 				TURNServerAddr: server, STUNServerAddr: server,
-				Username: user, Password: pass, Conn: conn, LoggerFactory: sclog.Pion(discard()),
+				Username: user, Password: pass, Conn: conn, LoggerFactory: logging.Pion(discard()),
 			})
 			if err != nil {
 				t.Fatal(err)
