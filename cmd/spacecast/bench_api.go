@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 
 	"github.com/spacecast/spacecast/bench/apibench"
 	"github.com/spacecast/spacecast/bench/harness"
@@ -129,7 +128,7 @@ func selfContainedControlPlane(ctx context.Context, e env, cfg *apibench.Config,
 	}
 	cmd := exec.CommandContext(ctx, exe, "bench", "api", "--serve", "--data", dir)
 	cmd.Stderr = e.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	child, err := selfhost.Start(ctx, cmd)
 	if err != nil {
 		_ = os.RemoveAll(dir)
