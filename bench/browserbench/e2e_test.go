@@ -102,7 +102,7 @@ func TestRunAgainstEdge(t *testing.T) {
 		Duration:        15 * time.Second,
 		Settle:          time.Second,
 		LiveKitClientJS: lkJS,
-		Shaping:         browserbench.Schedule{{At: 0, Rate: 0}, {At: 8 * time.Second, Rate: 5_000_000}},
+		Subscribers:     []browserbench.Link{{Shaping: browserbench.Schedule{{At: 0, Rate: 0}, {At: 8 * time.Second, Rate: 5_000_000}}}},
 		LogDir:          os.Getenv("BROWSERBENCH_LOGS"),
 	})
 	if err != nil {
@@ -111,47 +111,137 @@ func TestRunAgainstEdge(t *testing.T) {
 	for _, e := range res.Events {
 		t.Log(e)
 	}
-	if !res.Decoded || res.Video.FramesDecoded <= 0 {
-		t.Fatalf("the subscriber decoded nothing: %+v", res.Video)
+	if len(res.Subscribers) != 1 {
+		t.Fatalf("%d subscribers in the result, want 1", len(res.Subscribers))
 	}
-	if res.TTFFMs <= 0 || res.FirstPacketMs > res.TTFFMs {
-		t.Errorf("first packet %.0f ms, first frame %.0f ms: not measured", res.FirstPacketMs, res.TTFFMs)
+	s := res.Subscribers[0]
+	if !s.Decoded || s.Video.FramesDecoded <= 0 {
+		t.Fatalf("the subscriber decoded nothing: %+v", s.Video)
+	}
+	if s.TTFFMs <= 0 || s.FirstPacketMs > s.TTFFMs {
+		t.Errorf("first packet %.0f ms, first frame %.0f ms: not measured", s.FirstPacketMs, s.TTFFMs)
 	}
 	var videoDown uint64
-	for _, s := range res.Wire.Streams {
-		if s.Direction == "down" && s.Role == "video" {
-			videoDown += s.Packets
+	for _, st := range s.Wire.Streams {
+		if st.Direction == "down" && st.Role == "video" {
+			videoDown += st.Packets
 		}
 	}
-	if res.Wire.Down.RTP == 0 || videoDown == 0 {
-		t.Errorf("the tap saw %d RTP packets to the subscriber, %d on its video SSRC", res.Wire.Down.RTP, videoDown)
+	if s.Wire.Down.RTP == 0 || videoDown == 0 {
+		t.Errorf("the tap saw %d RTP packets to the subscriber, %d on its video SSRC", s.Wire.Down.RTP, videoDown)
 	}
-	if len(res.Phases) != 2 || res.Phases[1].Packets == 0 {
-		t.Errorf("phases %+v: the 5 Mbit/s cap let nothing through", res.Phases)
+	if len(s.Phases) != 2 || s.Phases[1].Packets == 0 {
+		t.Errorf("phases %+v: the 5 Mbit/s cap let nothing through", s.Phases)
 	}
-	t.Logf("ttff %.0f ms (first packet %.0f ms), %v frames, %.0f freezes (%.1f s), fps p50 %.0f, %s, %.0f kbit/s; wire: %d RTP down, %d holes, %d resent on the media SSRC, %d RTX; publisher %s",
-		res.TTFFMs, res.FirstPacketMs, res.Video.FramesDecoded, res.Video.Freezes, res.Video.FreezeSeconds, res.Video.FPSp50,
-		res.Video.TimeAtHeightString(), res.Video.Kbps, res.Wire.Down.RTP, res.Wire.Holes, res.Wire.MediaResent, res.Wire.RTXPackets, res.Publisher.Reason)
-	for _, s := range res.Wire.Streams {
-		t.Logf("wire %s ssrc %08x %-12q pt %v: %d packets, %d padding, %d holes (%d filled), %d late, %d duplicates",
-			s.Direction, s.SSRC, s.Role, s.PayloadTypes, s.Packets, s.Padding, s.Holes, s.Filled, s.Late, s.Duplicates)
+	if len(s.Recoveries) != 1 || s.Recoveries[0].At != 8 {
+		t.Errorf("recoveries %+v: want the drop at 8 s judged", s.Recoveries)
 	}
-	t.Logf("subscriber: %.0f lost, %.0f NACKs, %.0f PLIs, %.0f retransmitted; tap drops %d", res.Video.PacketsLost, res.Video.NACKs, res.Video.PLIs, res.Video.Retransmitted, res.Wire.TapDrops)
+	logSubscriber(t, res, 0)
 	leftovers(t, res.Network)
+}
+
+// shapedCap is the subscriber's downlink in TestLayerFitsShapedLink: room
+// for the publisher's 360p layer (~450 kbit/s) and its audio, not for its
+// 720p one (~1.1 Mbit/s).
+const shapedCap = 600_000
+
+// TestLayerFitsShapedLink is issue 16's end-to-end check of layer choice
+// with a real browser: a Chromium subscriber asking for high quality
+// behind a 600 kbit/s tbf link ends up, once settled, on a layer that
+// fits: the edge sends it no more than the link carries, it decodes 180p
+// or 360p (never 720p) and its video does not stay frozen. A second
+// subscriber on a clean link in the same room gets 720p meanwhile, so the
+// publisher did send the top layer and the edge chose per subscriber.
+func TestLayerFitsShapedLink(t *testing.T) {
+	need(t)
+	target := startEdge(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const settleAt, end = 12, 28 // seconds on the subscriber's clock
+	res, err := browserbench.Run(ctx, browserbench.Config{
+		Target:          target,
+		Duration:        end * time.Second,
+		Settle:          time.Second,
+		LiveKitClientJS: lkJS,
+		Subscribers:     []browserbench.Link{{Shaping: browserbench.Fixed(shapedCap)}, {}},
+		LogDir:          os.Getenv("BROWSERBENCH_LOGS"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.Events {
+		t.Log(e)
+	}
+	for i := range res.Subscribers {
+		logSubscriber(t, res, i)
+	}
+	shaped, clean := res.Subscribers[0], res.Subscribers[1]
+	if !shaped.Decoded || !clean.Decoded {
+		t.Fatalf("decoded: shaped %v, clean %v", shaped.Decoded, clean.Decoded)
+	}
+	settled := shaped.VideoWindow(settleAt*time.Second, end*time.Second)
+	offered := shaped.OfferedKbps(settleAt, end)
+	t.Logf("shaped, %d–%d s: offered %.0f kbit/s on the wire, received %.0f kbit/s of video, %s, %.0f freezes (%.1f s), fps p50 %.0f",
+		settleAt, end, offered, settled.Kbps, settled.TimeAtHeightString(), settled.Freezes, settled.FreezeSeconds, settled.FPSp50)
+	if settled.Seconds < 10 {
+		t.Fatalf("only %.0f s of stats after settling", settled.Seconds)
+	}
+	// What the edge sends (media, audio, retransmissions, probes) fits
+	// the link, give or take a tenth for the probes that find its edge.
+	if offered > 1.1*shapedCap/1000 {
+		t.Errorf("the edge sent %.0f kbit/s into a %d kbit/s link after settling", offered, shapedCap/1000)
+	}
+	if at720 := settled.TimeAtHeight[720]; at720 > 0 {
+		t.Errorf("%.0f s at 720p behind a %d kbit/s link after settling: the layer does not fit (%s)", at720, shapedCap/1000, settled.TimeAtHeightString())
+	}
+	var fits float64
+	for h, d := range settled.TimeAtHeight {
+		if h == 180 || h == 360 {
+			fits += d
+		}
+	}
+	if fits < 0.8*settled.Seconds {
+		t.Errorf("%.0f of %.0f s on 180p or 360p after settling (%s)", fits, settled.Seconds, settled.TimeAtHeightString())
+	}
+	if settled.FreezeSeconds > 2 {
+		t.Errorf("frozen %.1f s of the %.0f s after settling", settled.FreezeSeconds, settled.Seconds)
+	}
+	if cw := clean.VideoWindow(settleAt*time.Second, end*time.Second); cw.TimeAtHeight[720] < 0.5*cw.Seconds {
+		t.Errorf("the clean subscriber decoded 720p for only %.0f of %.0f s (%s): the publisher's top layer did not reach it", cw.TimeAtHeight[720], cw.Seconds, cw.TimeAtHeightString())
+	}
+	leftovers(t, res.Network)
+}
+
+// logSubscriber logs what subscriber i saw.
+func logSubscriber(t *testing.T, res browserbench.Result, i int) {
+	t.Helper()
+	s := res.Subscribers[i]
+	t.Logf("%s (%s): ttff %.0f ms (first packet %.0f ms), %v frames, %.0f freezes (%.1f s), fps p50 %.0f, %s, %.0f kbit/s; wire: %d RTP down, %d holes, %d resent on the media SSRC, %d RTX; publisher %s",
+		s.Name, s.Link, s.TTFFMs, s.FirstPacketMs, s.Video.FramesDecoded, s.Video.Freezes, s.Video.FreezeSeconds, s.Video.FPSp50,
+		s.Video.TimeAtHeightString(), s.Video.Kbps, s.Wire.Down.RTP, s.Wire.Holes, s.Wire.MediaResent, s.Wire.RTXPackets, res.Publisher.Reason)
+	for _, st := range s.Wire.Streams {
+		t.Logf("%s wire %s ssrc %08x %-12q pt %v: %d packets, %d padding, %d holes (%d filled), %d late, %d duplicates",
+			s.Name, st.Direction, st.SSRC, st.Role, st.PayloadTypes, st.Packets, st.Padding, st.Holes, st.Filled, st.Late, st.Duplicates)
+	}
+	t.Logf("%s: %.0f lost, %.0f NACKs, %.0f PLIs, %.0f retransmitted; tap drops %d", s.Name, s.Video.PacketsLost, s.Video.NACKs, s.Video.PLIs, s.Video.Retransmitted, s.Wire.TapDrops)
 }
 
 // leftovers fails t if anything of the run's network is still there.
 func leftovers(t *testing.T, n browserbench.NetworkInfo) {
 	t.Helper()
-	if n.Bridge == "" || n.PublisherNS == "" || n.SubscriberNS == "" {
+	if n.Bridge == "" || n.PublisherNS == "" || len(n.Subscribers) == 0 {
 		t.Fatalf("the result does not name its network: %+v", n)
 	}
-	for _, ns := range []string{n.PublisherNS, n.SubscriberNS} {
+	nss, devs := []string{n.PublisherNS}, []string{n.Bridge}
+	for _, s := range n.Subscribers {
+		nss, devs = append(nss, s.NS), append(devs, s.Veth)
+	}
+	for _, ns := range nss {
 		if _, err := os.Stat("/var/run/netns/" + ns); err == nil {
 			t.Errorf("namespace %s left behind", ns)
 		}
 	}
-	for _, dev := range []string{n.Bridge, n.SubscriberVeth} {
+	for _, dev := range devs {
 		if _, err := net.InterfaceByName(dev); err == nil {
 			t.Errorf("interface %s left behind", dev)
 		}

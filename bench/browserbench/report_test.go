@@ -12,12 +12,15 @@ import (
 // fakeRun is a decoded run with the given freezes, fps and wire holes.
 func fakeRun(server string, n int, freezes, fps float64, holes uint64) benchRun {
 	return benchRun{server: server, n: n, res: Result{
-		Decoded: true, TTFFMs: 500 + 100*float64(n),
-		Video: VideoSummary{Freezes: freezes, FreezeSeconds: freezes / 2, FPSp50: fps, FPSp10: fps - 5, HeightP50: 720,
-			Kbps: 1000, TimeAtHeight: map[int]float64{720: 30, 360: 8}},
-		Wire:   WireResult{Holes: holes, Streams: []Stream{{Direction: "down", SSRC: 1, Role: "video", PayloadTypes: []uint8{96}, Packets: 100}}},
-		Phases: []PhaseResult{{From: 0, To: 40, Rate: 1_500_000, Sent: 6_000_000, Drops: 12, CapShare: 0.8}},
-		Series: []Second{{T: 1, Height: 720, FPS: 30, Kbps: 1000, CapKbps: 1500}},
+		Subscribers: []SubscriberResult{{
+			Name: "s1", Link: Link{Shaping: Fixed(1_500_000)}, Decoded: true, TTFFMs: 500 + 100*float64(n),
+			Video: VideoSummary{Freezes: freezes, FreezeSeconds: freezes / 2, FPSp50: fps, FPSp10: fps - 5, HeightP50: 720,
+				Kbps: 1000, TimeAtHeight: map[int]float64{720: 30, 360: 8}},
+			Audio:  AudioSummary{Concealed: 0.01 * float64(n), ConcealmentEvents: float64(n)},
+			Wire:   WireResult{Holes: holes, Streams: []Stream{{Direction: "down", SSRC: 1, Role: "video", PayloadTypes: []uint8{96}, Packets: 100}}},
+			Phases: []PhaseResult{{From: 0, To: 40, Rate: 1_500_000, Sent: 6_000_000, Drops: 12, CapShare: 0.8, OfferedKbps: 1650}},
+			Series: []Second{{T: 1, Height: 720, FPS: 30, Kbps: 1000, CapKbps: 1500}},
+		}},
 		Publisher: PublisherSummary{Layers: []LayerSummary{{RID: "f", HeightP50: 720}},
 			Limitation: map[string]float64{"none": 40}},
 	}}
@@ -27,7 +30,7 @@ func fakeRun(server string, n int, freezes, fps float64, holes uint64) benchRun 
 // the others' prefixed, ratios of the first over the second, a check per
 // run, and the text table side by side.
 func TestBenchFill(t *testing.T) {
-	b := &Bench{servers: []string{"ours", "livekit"}, sched: Fixed(1_500_000), runs: []benchRun{
+	b := &Bench{servers: []string{"ours", "livekit"}, links: []Link{{Shaping: Fixed(1_500_000)}}, runs: []benchRun{
 		fakeRun("ours", 1, 6, 20, 40), fakeRun("livekit", 1, 0, 30, 0),
 		fakeRun("ours", 2, 2, 25, 10), fakeRun("livekit", 2, 1, 29, 0),
 		fakeRun("ours", 3, 9, 22, 30), fakeRun("livekit", 3, 0, 31, 0),
@@ -36,7 +39,8 @@ func TestBenchFill(t *testing.T) {
 	b.fill(r)
 	for name, want := range map[string]float64{
 		"freezes": 6, "livekit_freezes": 0, "fps_p50": 22, "livekit_fps_p50": 30, "wire_holes": 30, "livekit_wire_holes": 0,
-		"ttff_ms": 700, "qdisc_drops": 12, "cap_share": 80, "fps_p50_ours_over_livekit": 22.0 / 30,
+		"ttff_ms": 700, "qdisc_drops": 12, "cap_share": 80, "capped_offered_share": 110, "fps_p50_ours_over_livekit": 22.0 / 30,
+		"at_720p_ms": 30000, "at_360p_ms": 8000, "audio_concealment_events": 2, "livekit_audio_concealed": 2,
 	} {
 		got, _, err := r.Lookup(name)
 		if err != nil || got != want {
