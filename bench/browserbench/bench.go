@@ -93,7 +93,7 @@ func (l LinkSpec) Link() (Link, error) {
 	var errs []error
 	switch {
 	case l.Cap != "" && l.Caps != "":
-		errs = append(errs, fmt.Errorf("%w: cap and caps: give one", ErrInvalid))
+		errs = append(errs, fmt.Errorf("%w: --cap and --caps (cap, caps): give one", ErrInvalid))
 	case l.Cap != "":
 		r, err := ParseRate(l.Cap)
 		if err != nil {

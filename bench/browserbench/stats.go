@@ -57,8 +57,8 @@ type AudioSummary struct {
 	// the times it started making them up.
 	Concealed         float64 `json:"concealed"`
 	ConcealmentEvents float64 `json:"concealmentEvents"`
-	Kbps           float64 `json:"kbps"`
-	JitterBufferMs float64 `json:"jitterBufferMs"`
+	Kbps              float64 `json:"kbps"`
+	JitterBufferMs    float64 `json:"jitterBufferMs"`
 }
 
 // Second is one point of the run's time series.

@@ -23,7 +23,7 @@ import (
 type tap struct {
 	fd int
 
-	mu      sync.Mutex   // guards what follows while the reader runs
+	mu      sync.Mutex  // guards what follows while the reader runs
 	origins []time.Time // each wire's T = 0 (zero until set)
 	ws      []*wire     // one per subscriber
 	dropped uint64
