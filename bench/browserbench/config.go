@@ -46,8 +46,11 @@ type Bridge struct {
 type Server struct {
 	Target Target
 	// PID is the server's process, for its CPU (0: not measured).
-	PID  int
-	Stop func() error
+	PID int
+	// MetricsURL is our edge's Prometheus endpoint, read once a second
+	// during the run ("": none).
+	MetricsURL string
+	Stop       func() error
 }
 
 // StartFunc starts a server on the run's bridge.

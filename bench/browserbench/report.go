@@ -341,6 +341,17 @@ func (b *Bench) fill(r *result.Result) {
 // freezes in a run. Each subscriber's cap is drawn once, with the first
 // run.
 func (b *Bench) addSeries(r *result.Result, run benchRun, first bool) {
+	if len(run.res.Server) > 0 {
+		est := result.Series{Name: run.label() + " server's bandwidth estimate", Unit: result.UnitBps}
+		pr := result.Series{Name: run.label() + " server's probe packets", Unit: "packets"}
+		for _, s := range run.res.Server {
+			if s.Estimates > 0 {
+				est.Points = append(est.Points, result.Point{T: s.T, V: s.EstimateBps})
+			}
+			pr.Points = append(pr.Points, result.Point{T: s.T, V: s.Probes})
+		}
+		r.Series = append(r.Series, est, pr)
+	}
 	for _, sub := range run.res.Subscribers {
 		l := run.label()
 		if len(run.res.Subscribers) > 1 {

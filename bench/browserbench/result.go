@@ -37,6 +37,10 @@ type Result struct {
 	// Network is where the run happened (all of it deleted by now).
 	Network NetworkInfo `json:"network"`
 
+	// Server is what our edge's metrics said, second by second (empty
+	// for other servers).
+	Server []ServerSecond `json:"server,omitempty"`
+
 	// PublisherSamples are the publisher page's raw per-second stats.
 	PublisherSamples []PublisherSample `json:"publisherSamples"`
 	// Events lists what the pages reported besides stats (errors,

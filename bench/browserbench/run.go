@@ -161,7 +161,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		netInfo.Subscribers = append(netInfo.Subscribers, SubscriberHost{NS: s.host.Name, Addr: s.host.Addr().String(), Veth: s.veth})
 	}
 
-	target, serverPID := cfg.Target, 0
+	target, serverPID, metricsURL := cfg.Target, 0, ""
 	if cfg.Start != nil {
 		srv, err := cfg.Start(ctx, Bridge{Gateway: n.Gateway(), Interface: n.BridgeName()})
 		if err != nil {
@@ -172,7 +172,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 				r.log.Warn("stopping the server", "error", serr)
 			}
 		}()
-		target, serverPID = srv.Target, srv.PID
+		target, serverPID, metricsURL = srv.Target, srv.PID, srv.MetricsURL
 		if err := target.validate(); err != nil {
 			return Result{}, fmt.Errorf("browserbench: the started server: %w", err)
 		}
@@ -200,6 +200,16 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			r.log.Warn("page server", "error", err)
 		}
 	})
+	var sc *scraper
+	scCtx, stopScraper := context.WithCancel(bg)
+	defer stopScraper()
+	scDone := make(chan struct{})
+	if metricsURL != "" {
+		sc = newScraper(metricsURL)
+		wg.Go(func() { defer close(scDone); sc.run(scCtx) })
+	} else {
+		close(scDone)
+	}
 	wires := make([]*wire, len(r.subs))
 	for i, s := range r.subs {
 		wires[i] = newWire(pubHost.Addr(), s.host.Addr())
@@ -356,8 +366,17 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	relays.Wait()
 	stopTap()
 	<-tapDone
+	stopScraper()
+	<-scDone
 
 	res = r.result(target, tp, origin, wall)
+	if sc != nil {
+		res.Server = sc.seconds(origin)
+		if sc.failures > 0 {
+			r.note("server metrics: %d of %d reads failed", sc.failures, sc.failures+len(sc.readings))
+			res.Events = r.notes
+		}
+	}
 	res.Network = netInfo
 	if serverPID > 0 {
 		res.ServerCPU = 100 * (cpu1.server - cpu0.server) / wall
