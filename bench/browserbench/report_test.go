@@ -2,6 +2,7 @@ package browserbench
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +82,76 @@ func TestBenchFill(t *testing.T) {
 	}
 	if v, _, _ := r.Lookup("freezes"); v != 6 {
 		t.Errorf("freezes %v with an empty run, want 6", v)
+	}
+}
+
+// TestBenchFillSubscribers: with two subscribers every figure of the
+// second is prefixed s2_, figures of the run (the publisher, CPU) come
+// once, and metrics of a link only for the subscriber that has it.
+func TestBenchFillSubscribers(t *testing.T) {
+	run := func(server string, n int, fps2 float64) benchRun {
+		r := fakeRun(server, n, 1, 30, 0)
+		s2 := r.res.Subscribers[0]
+		s2.Name, s2.Link, s2.LossDropped = "s2", Link{Loss: 0.05}, 40
+		s2.Phases = nil
+		s2.Video.FPSp50 = fps2
+		r.res.Subscribers = append(r.res.Subscribers, s2)
+		r.res.Publisher.LimitedShare = 0.25
+		return r
+	}
+	b := &Bench{servers: []string{"ours", "livekit"}, links: []Link{{Shaping: Fixed(1_500_000)}, {Loss: 0.05}},
+		runs: []benchRun{run("ours", 1, 18), run("livekit", 1, 24)}}
+	r := result.New("browser", "ours,livekit", time.Now())
+	b.fill(r)
+	for name, want := range map[string]float64{
+		"fps_p50": 30, "s2_fps_p50": 18, "livekit_s2_fps_p50": 24, "s2_fps_p50_ours_over_livekit": 0.75,
+		"s2_loss_dropped": 40, "cap_share": 80, "publisher_limited": 25,
+	} {
+		if got, _, err := r.Lookup(name); err != nil || got != want {
+			t.Errorf("%s = %v (%v), want %v", name, got, err, want)
+		}
+	}
+	for _, absent := range []string{"s2_cap_share", "loss_dropped", "s2_publisher_limited"} {
+		if v, _, err := r.Lookup(absent); err == nil {
+			t.Errorf("%s = %v: not a figure of this bench", absent, v)
+		}
+	}
+	if len(r.Checks) != 4 {
+		t.Errorf("%d checks, want one per run and subscriber", len(r.Checks))
+	}
+}
+
+// TestParseServerMetrics reads the edge's exposition and turns two
+// readings into what changed between them.
+func TestParseServerMetrics(t *testing.T) {
+	expo := func(sum float64, count, probes int) string {
+		return fmt.Sprintf(`# HELP spacecast_edge_subscriber_bandwidth_bps x
+# TYPE spacecast_edge_subscriber_bandwidth_bps histogram
+spacecast_edge_subscriber_bandwidth_bps_bucket{le="+Inf"} %d
+spacecast_edge_subscriber_bandwidth_bps_sum %g
+spacecast_edge_subscriber_bandwidth_bps_count %d
+# HELP spacecast_edge_rtp_probe_packets_sent_total x
+# TYPE spacecast_edge_rtp_probe_packets_sent_total counter
+spacecast_edge_rtp_probe_packets_sent_total %d
+# HELP spacecast_edge_rtp_packets_retransmitted_total x
+# TYPE spacecast_edge_rtp_packets_retransmitted_total counter
+spacecast_edge_rtp_packets_retransmitted_total 7
+`, count, sum, count, probes)
+	}
+	t0 := time.Unix(100, 0)
+	a, err := parseServerMetrics(strings.NewReader(expo(3e6, 3, 10)), t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := parseServerMetrics(strings.NewReader(expo(3e6+2*450_000, 5, 25)), t0.Add(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := secondBetween(a, b, t0)
+	if s.T != 2 || s.Estimates != 2 || s.EstimateBps != 450_000 || s.Probes != 15 || s.Retransmitted != 0 {
+		t.Fatalf("second %+v", s)
+	}
+	if _, err := parseServerMetrics(strings.NewReader("spacecast_edge_x{ 1\n"), t0); err == nil {
+		t.Fatal("a broken exposition was read")
 	}
 }
