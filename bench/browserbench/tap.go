@@ -15,8 +15,10 @@ import (
 
 // tap reads every frame that crosses the bridge interface in the root
 // namespace (an AF_PACKET socket bound to it), so it sees what the server
-// sends towards the subscriber before a shaper on the subscriber's veth
-// can drop any of it, and what the publisher sends the server. Frames
+// sends towards each subscriber before anything on its link (the shaper
+// on its veth, the loss rule and the delay relay in its namespace) can
+// drop or hold it, and what the publisher sends the server. Every frame
+// goes to each subscriber's wire, which keeps what concerns it. Frames
 // come with a virtio_net_hdr (PACKET_VNET_HDR): a UDP GSO super-packet
 // (the edge's segmented writes) is one frame on the bridge, cut into its
 // datagrams here.
