@@ -5,12 +5,16 @@ import (
 )
 
 // What a change of the cap is judged by: after a drop, playback is
-// smooth again once SmoothFPS frames or more were decoded in each of
-// SmoothRun whole seconds running; after a rise, once the decoded height
-// is back at the top layer's.
+// smooth again once SmoothFPS frames a second or more were decoded in
+// each of SmoothRun whole seconds running; after a rise, once the decoded
+// height is back at the top layer's. A second counts as SmoothFPS when it
+// reaches SmoothTolerance of it: the publisher's 180p and 360p layers are
+// encoded at 20 fps, and frames decoded per second, read from stats about
+// a second apart, swing by a frame or two around that.
 const (
-	SmoothFPS = 20
-	SmoothRun = 3
+	SmoothFPS       = 20
+	SmoothRun       = 3
+	SmoothTolerance = 0.9
 )
 
 // capacity is a rate for comparing caps: Off is no cap at all.
@@ -64,7 +68,8 @@ func recoveries(series []Second, samples []SubscriberSample, sched Schedule, top
 }
 
 // smoothAfter is the start of the first SmoothRun whole seconds of the
-// series, after at and ending by until, with SmoothFPS or more in each
+// series, after at and ending by until, at SmoothFPS (within
+// SmoothTolerance) or more in each
 // (a point at T covers the second (T-1, T]); never earlier than at.
 func smoothAfter(series []Second, at, until float64) (float64, bool) {
 	run := 0
@@ -72,7 +77,7 @@ func smoothAfter(series []Second, at, until float64) (float64, bool) {
 		if p.T-1 < math.Floor(at) || p.T > until {
 			continue
 		}
-		if p.FPS >= SmoothFPS {
+		if p.FPS >= SmoothTolerance*SmoothFPS {
 			run++
 		} else {
 			run = 0

@@ -109,7 +109,7 @@ var metrics = []metric{
 		}
 		return d
 	}},
-	{name: "recovery_ms", unit: result.UnitMs, help: fmt.Sprintf("after the cap's first drop, the time until playback is smooth again (%d fps or more for %d s running); when never, the time the drop lasted", SmoothFPS, SmoothRun), when: hasDrop, get: func(_ Result, s SubscriberResult) float64 { return 1000 * firstOr(s.Recoveries) }},
+	{name: "recovery_ms", unit: result.UnitMs, help: fmt.Sprintf("after the cap's first drop, the time until playback is smooth again (%d fps, within %.0f %%, for %d s running); when never, the time the drop lasted", SmoothFPS, 100*(1-SmoothTolerance), SmoothRun), when: hasDrop, get: func(_ Result, s SubscriberResult) float64 { return 1000 * firstOr(s.Recoveries) }},
 	{name: "recovered", unit: result.UnitCount, help: "1 when playback was smooth again before the cap changed again or the run ended", when: hasDrop, get: func(_ Result, s SubscriberResult) float64 { return reached(s.Recoveries) }},
 	{name: "back_at_top_ms", unit: result.UnitMs, help: "after the cap's first rise, the time until the subscriber decodes the camera's height (720p) again; when never, the time there was", when: hasRise, get: func(_ Result, s SubscriberResult) float64 { return 1000 * firstOr(s.BackToTop) }},
 	{name: "back_at_top", unit: result.UnitCount, help: "1 when the subscriber was back at the top height before the end", when: hasRise, get: func(_ Result, s SubscriberResult) float64 { return reached(s.BackToTop) }},
