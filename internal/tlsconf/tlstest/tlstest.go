@@ -92,7 +92,9 @@ func (ca *CA) IssueNow(t testing.TB, dir string, serial int64, names ...string) 
 }
 
 // ClientConfig trusts the CA.
-func (ca *CA) ClientConfig() *tls.Config { return &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12} }
+func (ca *CA) ClientConfig() *tls.Config {
+	return &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
+}
 
 // WriteFile replaces path atomically (a write then a rename).
 func WriteFile(t testing.TB, path string, b []byte) {
