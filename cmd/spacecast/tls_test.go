@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/auth"
 
+	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/tlsconf/tlstest"
 )
@@ -165,5 +168,43 @@ tls: {certFile: `+tc.cert+`, keyFile: `+tc.key+`}
 				t.Fatalf("exit %d, log:\n%s\nwant a failure saying %q", code, logs, tc.want)
 			}
 		})
+	}
+}
+
+// The gossip readiness check: an edge with seeds is ready once another
+// member is alive, not before; without seeds it runs alone and is ready.
+func TestFleetJoinedCheck(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	start := func(id string, seeds []string) *gossip.Node {
+		t.Helper()
+		cfg := gossip.Config{NodeID: id, Role: gossip.RoleEdge, Region: "r", BindAddr: "127.0.0.1:0", Seeds: seeds, Profile: "local"}
+		node, err := startGossip(cfg, cluster.Config{}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = node.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done; _ = node.Close() })
+		return node
+	}
+	a := start("a", nil)
+	if err := fleetJoined(a, gossip.Config{}); err != nil {
+		t.Fatalf("no seeds: %v, want ready", err)
+	}
+	// b's seed is a's address, but a is not up yet from b's point of
+	// view until the join completes: poll for the transition.
+	bCfg := gossip.Config{Seeds: []string{a.Addr()}}
+	lonely := start("lonely", []string{"127.0.0.1:9"}) // nobody answers there
+	if err := fleetJoined(lonely, gossip.Config{Seeds: []string{"127.0.0.1:9"}}); !errors.Is(err, errNoFleet) {
+		t.Fatalf("seeds unreachable: %v, want errNoFleet", err)
+	}
+	b := start("b", bCfg.Seeds)
+	deadline := time.Now().Add(10 * time.Second)
+	for fleetJoined(b, bCfg) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("b never saw a")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
