@@ -139,7 +139,13 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.close()
-	reg := newRegistry()
+	if cfg.Metrics.Region == "" {
+		cfg.Metrics.Region = cfg.Edge.Region
+	}
+	if cfg.Metrics.Node == "" {
+		cfg.Metrics.Node = cfg.Edge.NodeID
+	}
+	gather, reg := newRegistry(cfg.Metrics)
 	var ts *turn.Server
 	if cfg.Turn.on() {
 		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" && turnCfg.TLS == nil {
@@ -240,7 +246,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		ml := s.metrics
 		s.metrics = nil
 		log.Info("metrics listening", "addr", ml.Addr().String())
-		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, reg, log) })
+		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, gather, log) })
 	}
 	g.Go(func() error {
 		select {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -206,5 +207,64 @@ func TestFleetJoinedCheck(t *testing.T) {
 			t.Fatal("b never saw a")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// `spacecast turn` alone serves /metrics, every series labelled with the
+// configured region and node.
+func TestTurnCommandServesMetrics(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "turn.yaml")
+	if err := os.WriteFile(cfg, []byte(`turn:
+  listen: 127.0.0.1:0
+  tlsListen: "off"
+  realm: test
+  relayBind: 127.0.0.1
+metrics: {listen: 127.0.0.1:0, region: eu-west, node: turn-1}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{cluster.EnvTURNSecrets: strings.Repeat("t", 16)}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, []string{"turn", "--config", cfg}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, pw)
+		_ = pw.Close()
+		done <- code
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := metricsLine.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("spacecast turn exited with %d", code)
+		}
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case code := <-done:
+		done <- code
+		t.Fatalf("spacecast turn exited with %d", code)
+	case <-time.After(15 * time.Second):
+		t.Fatal("no metrics listener logged")
+	}
+	resp, err := http.Get("http://" + a + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`spacecast_turn_allocations{node="turn-1",region="eu-west"} 0`, `go_goroutines{node="turn-1",region="eu-west"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %q:\n%.2000s", want, body)
+		}
 	}
 }
