@@ -161,7 +161,7 @@ func TestLayerFitsShapedLink(t *testing.T) {
 	target := startEdge(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	const end = 32 // seconds on the subscriber's clock
+	const end = 40 // seconds on the subscriber's clock
 	res, err := browserbench.Run(ctx, browserbench.Config{
 		Target:          target,
 		Duration:        end * time.Second,

@@ -127,12 +127,12 @@ func TestParseServerMetrics(t *testing.T) {
 	expo := func(sum float64, count, probes int) string {
 		return fmt.Sprintf(`# HELP spacecast_edge_subscriber_bandwidth_bps x
 # TYPE spacecast_edge_subscriber_bandwidth_bps histogram
-spacecast_edge_subscriber_bandwidth_bps_bucket{le="+Inf"} %d
-spacecast_edge_subscriber_bandwidth_bps_sum %g
-spacecast_edge_subscriber_bandwidth_bps_count %d
+spacecast_edge_subscriber_bandwidth_bps_bucket{node="n",region="r",le="+Inf"} %d
+spacecast_edge_subscriber_bandwidth_bps_sum{node="n",region="r"} %g
+spacecast_edge_subscriber_bandwidth_bps_count{node="n",region="r"} %d
 # HELP spacecast_edge_rtp_probe_packets_sent_total x
 # TYPE spacecast_edge_rtp_probe_packets_sent_total counter
-spacecast_edge_rtp_probe_packets_sent_total %d
+spacecast_edge_rtp_probe_packets_sent_total{node="n",region="r"} %d
 # HELP spacecast_edge_rtp_packets_retransmitted_total x
 # TYPE spacecast_edge_rtp_packets_retransmitted_total counter
 spacecast_edge_rtp_packets_retransmitted_total 7
