@@ -146,16 +146,23 @@ func TestRunAgainstEdge(t *testing.T) {
 
 // shapedCap is the subscriber's downlink in TestLayerFitsShapedLink: room
 // for the publisher's 360p layer (~450 kbit/s) and its audio, not for its
-// 720p one (~1.1 Mbit/s).
-const shapedCap = 600_000
+// 720p one (~1.1 Mbit/s). After settling the subscriber may spend maxAbove
+// seconds on a layer above it (an up-switch taken back) and be frozen for
+// maxFrozen of the time; a subscriber left on 720p behind it is frozen
+// most of the time.
+const (
+	shapedCap = 600_000
+	maxAbove  = 2.0
+	maxFrozen = 0.15
+)
 
 // TestLayerFitsShapedLink is issue 16's end-to-end check of layer choice
 // with a real browser: a Chromium subscriber asking for high quality
 // behind a 600 kbit/s tbf link ends up, once settled, on a layer that
 // fits: the edge sends it no more than the link carries, it decodes 180p
-// or 360p, never a layer the publisher sends at more than the link
+// or 360p, stays on no layer the publisher sends at more than the link
 // carries (its 720p, ~1.1 Mbit/s, unless the publisher's own uplink
-// keeps that one small), and its video does not stay frozen.
+// keeps that one small), and its video is not frozen for long.
 func TestLayerFitsShapedLink(t *testing.T) {
 	need(t)
 	target := startEdge(t)
@@ -197,20 +204,25 @@ func TestLayerFitsShapedLink(t *testing.T) {
 	if offered > 1.1*shapedCap/1000 {
 		t.Errorf("the edge sent %.0f kbit/s into a %d kbit/s link after settling", offered, shapedCap/1000)
 	}
-	var fits float64
+	// Settled on a layer that fits: a brief look at a layer above the
+	// link (an up-switch taken back) is allowed, staying there is not.
+	var fits, above float64
 	for h, d := range settled.TimeAtHeight {
 		kbps, known := layers[h]
 		switch {
 		case known && kbps > shapedCap/1000:
-			t.Errorf("%.0f s at %dp after settling, a layer the publisher sent at %.0f kbit/s, behind a %d kbit/s link", d, h, kbps, shapedCap/1000)
+			above += d
 		case h == 180 || h == 360:
 			fits += d
 		}
 	}
+	if above > maxAbove {
+		t.Errorf("%.0f s after settling on layers the publisher sends above the %d kbit/s link (%s; layers %v)", above, shapedCap/1000, settled.TimeAtHeightString(), layers)
+	}
 	if fits < 0.8*settled.Seconds {
 		t.Errorf("%.0f of %.0f s on 180p or 360p after settling (%s)", fits, settled.Seconds, settled.TimeAtHeightString())
 	}
-	if settled.FreezeSeconds > 2 {
+	if settled.FreezeSeconds > maxFrozen*settled.Seconds {
 		t.Errorf("frozen %.1f s of the %.0f s after settling", settled.FreezeSeconds, settled.Seconds)
 	}
 	leftovers(t, res.Network)
