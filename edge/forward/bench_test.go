@@ -124,7 +124,7 @@ func BenchmarkHandleNACK(b *testing.B) {
 		p, _ := r.src.Parse(pkt, 0, int64(i)*frame)
 		r.f.Forward(&p)
 		pop(r.q, dst)
-		if resent, _ := r.f.HandleNACK(uint16(i), 0, c, scratch, int64(i)*frame, 0); resent != 1 {
+		if resent, _, _ := r.f.HandleNACK(uint16(i), 0, c, scratch, int64(i)*frame, 0); resent != 1 {
 			b.Fatal("not resent")
 		}
 		pop(r.q, dst)

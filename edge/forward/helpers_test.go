@@ -26,6 +26,8 @@ type pk struct {
 	pic     uint16
 	tl0     uint8
 	keyIdx  uint8
+	tid     uint8 // temporal layer (TID)
+	y       bool  // layer sync
 	arrival int64 // ns
 	ext     bool  // carry a header extension
 	cont    bool  // continuation packet (S=0)
@@ -55,7 +57,11 @@ func vp8Packet(p pk) []byte {
 	if p.cont {
 		s = 0
 	}
-	b = append(b, 0x80|s, 0xf0, 0x80|byte(p.pic>>8), byte(p.pic), p.tl0, 0x40|p.keyIdx&0x1f)
+	tk := p.tid<<6 | p.keyIdx&0x1f
+	if p.y {
+		tk |= 0x20
+	}
+	b = append(b, 0x80|s, 0xf0, 0x80|byte(p.pic>>8), byte(p.pic), p.tl0, tk)
 	if p.key {
 		b = append(b, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a)
 	} else {

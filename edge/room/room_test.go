@@ -232,7 +232,7 @@ func TestBandwidthDrivesLayer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
+			resetChoice(sub, d)
 			sub.estimate.Store(tt.estimate)
 			sub.allocate()
 			if got := d.down.Target(); got != tt.want {
@@ -240,6 +240,12 @@ func TestBandwidthDrivesLayer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resetChoice makes the subscriber's next layer choice its first.
+func resetChoice(sub *Participant, d *DownTrack) {
+	sub.layers.alloc = nil
+	d.pick, d.paused = simulcast.Pick{Spatial: -1, Temporal: -1}, false
 }
 
 func TestSpeakerChanges(t *testing.T) {

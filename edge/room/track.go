@@ -34,6 +34,10 @@ type PubTrack struct {
 	info  atomic.Pointer[livekit.TrackInfo] // immutable snapshot
 	codec atomic.Pointer[webrtc.RTPCodecParameters]
 
+	// up is what the readers had counted at the last quality rating
+	// (quality.go; the room's goroutine only).
+	up upstream
+
 	mu     sync.Mutex // serialises changes of info
 	closed chan struct{}
 	once   sync.Once
@@ -95,11 +99,19 @@ func (t *PubTrack) updateInfo(f func(*livekit.TrackInfo)) *livekit.TrackInfo {
 
 func (t *PubTrack) close() { t.once.Do(func() { close(t.closed) }) }
 
+// clockRate is the track's RTP clock rate (0: not known yet).
+func (t *PubTrack) clockRate() uint32 {
+	if c := t.codec.Load(); c != nil {
+		return c.ClockRate
+	}
+	return 0
+}
+
 // keyframe asks the publisher for a keyframe on layer q; forward.Source
 // collapses the requests of all subscribers into one per interval.
 func (t *PubTrack) keyframe(q int, now int64) { t.media.RequestKeyframe(q, now) }
 
-// simLayers describes the layers for simulcast.Selector, lowest first.
+// simLayers describes the layers for simulcast.Allocator, lowest first.
 func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer {
 	info := t.Info()
 	return t.media.SimLayers(now, func(q int) (w, h uint32) {
