@@ -29,12 +29,14 @@ type DownTrack struct {
 	down     *forward.Down
 
 	// Layer choice, owned by the subscriber's loop (layers.go): the
-	// request, whether it changed since the last choice, what that choice
-	// was (paused: for want of bandwidth), what the subscriber was last
-	// told of it (StreamStateUpdate), the layer it asks the publisher for
-	// (dynacast), the track's layers as last described.
+	// request, whether it changed since the last choice, the highest
+	// active layer it wants, what the last choice was (paused: for want of
+	// bandwidth), what the subscriber was last told of it
+	// (StreamStateUpdate), the layer it asks the publisher for (dynacast),
+	// the track's layers as last described.
 	req       simulcast.Request
 	fresh     bool
+	wanted    int
 	pick      simulcast.Pick
 	paused    bool
 	toldPause bool
@@ -57,7 +59,7 @@ func newDownTrack(t *PubTrack, sub *Participant) (*DownTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DownTrack{track: t, sub: sub, streamID: t.owner.sid + "|" + t.sid, down: down, requested: -2,
+	d := &DownTrack{track: t, sub: sub, streamID: t.owner.sid + "|" + t.sid, down: down, requested: -2, wanted: -1,
 		pick: simulcast.Pick{Spatial: -1, Temporal: -1}}
 	d.req = simulcast.Request{Quality: livekit.VideoQuality_HIGH}
 	return d, nil

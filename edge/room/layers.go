@@ -64,6 +64,13 @@ func (p *Participant) allocate() {
 			continue
 		}
 		d.scratch = d.track.simLayers(now, d.scratch)
+		if w := simulcast.Wanted(d.scratch, d.req); w != d.wanted {
+			// A layer the request wants came back (the publisher
+			// resumed it, dynacast): take it at once, from the keyframe
+			// the publisher resumes it with, if it fits.
+			d.fresh = d.fresh || w > d.wanted
+			d.wanted = w
+		}
 		c.tracks = append(c.tracks, simulcast.Track{Layers: d.scratch, Request: d.req, Priority: p.priority(d),
 			Current: d.pick, Paused: d.paused, Fresh: d.fresh})
 		c.downs = append(c.downs, d)
