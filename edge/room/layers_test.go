@@ -289,4 +289,3 @@ func TestRatings(t *testing.T) {
 		t.Fatal("MOS outside 1..4.5")
 	}
 }
-
