@@ -216,7 +216,7 @@ func (e *Edge) Rooms() *room.Manager { return e.rooms }
 // Serve serves Handler on ln until ctx ends.
 func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 	lim := httpserve.Limits{IdleTimeout: e.cfg.HTTP.IdleTimeout, MaxHeaderBytes: e.cfg.HTTP.MaxHeaderBytes,
-		ReadHeaderTimeout: e.cfg.HTTP.ReadTimeout}
+		ReadHeaderTimeout: e.cfg.HTTP.ReadTimeout, ErrorLog: e.log}
 	if err := httpserve.ServeLimited(ctx, ln, e.handler, 5*time.Second, lim); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
