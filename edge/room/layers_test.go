@@ -289,3 +289,30 @@ func TestRatings(t *testing.T) {
 		t.Fatal("MOS outside 1..4.5")
 	}
 }
+
+// A subscriber that cannot decode (PLI or FIR: it lost what the edge
+// could not send again) makes the edge ask the publisher for a keyframe
+// of the layer it gets, at most once per keyframe interval for the track.
+func TestSubscriberPLIReachesPublisher(t *testing.T) {
+	sub, d := layeredSubscriber(t)
+	sub.sink.SetInline(true)
+	remb(sub, 1_000_000)
+	sub.allocate()
+	layer := d.down.Current()
+	if layer < 0 {
+		t.Fatal("not started from the cached keyframe")
+	}
+	src := d.track.media.Source()
+	now := sub.room.mgr.now()
+	before := src.LayerStats(layer, now).KeyframeRequests
+	pli, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: 1}})
+	fir, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.FullIntraRequest{FIR: []rtcp.FIREntry{{SSRC: 1}}}})
+	d.handleRTCP(pli, nil, make([]byte, 1500))
+	if got := src.LayerStats(layer, now).KeyframeRequests; got != before+1 {
+		t.Fatalf("%d keyframe requests to the publisher after a PLI, want %d", got, before+1)
+	}
+	d.handleRTCP(fir, nil, make([]byte, 1500))
+	if got := src.LayerStats(layer, now).KeyframeRequests; got != before+1 {
+		t.Fatalf("%d keyframe requests after a FIR within the interval, want still %d", got, before+1)
+	}
+}
