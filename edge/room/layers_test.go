@@ -316,3 +316,32 @@ func TestSubscriberPLIReachesPublisher(t *testing.T) {
 		t.Fatalf("%d keyframe requests after a FIR within the interval, want still %d", got, before+1)
 	}
 }
+
+// A layer with nothing measured over the last second (stalled, though
+// still counted as sent) costs what the publisher announced, not nothing:
+// a subscriber with 1 Mbit/s does not get the 720p layer announced at 1.7
+// Mbit/s because nothing was counted lately.
+func TestUnmeasuredLayerCostsWhatWasAnnounced(t *testing.T) {
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{})
+	tr.updateInfo(func(i *livekit.TrackInfo) {
+		for j, b := range []uint32{150_000, 500_000, 1_700_000} {
+			i.Layers[j].Bitrate = b
+		}
+	})
+	// A second after the last packets: nothing within the meters'
+	// window, the layers still active.
+	now := testStart + int64(1980*time.Millisecond)
+	clock.Store(now)
+	sub := testSubscriber(t, r, "PA_sub")
+	d := subscribeTest(t, sub, tr)
+	d.scratch = tr.simLayers(now, d.scratch)
+	if got := d.scratch[2].Bitrate; got != 1_700_000 {
+		t.Fatalf("unmeasured 720p costs %d, want the announced 1700000", got)
+	}
+	remb(sub, 1_000_000)
+	sub.allocate()
+	if d.down.Target() != 1 {
+		t.Fatalf("layer %d at 1 Mbit/s before any bitrate was measured, want 1", d.down.Target())
+	}
+}

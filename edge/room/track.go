@@ -111,10 +111,13 @@ func (t *PubTrack) clockRate() uint32 {
 // collapses the requests of all subscribers into one per interval.
 func (t *PubTrack) keyframe(q int, now int64) { t.media.RequestKeyframe(q, now) }
 
-// simLayers describes the layers for simulcast.Allocator, lowest first.
+// simLayers describes the layers for simulcast.Allocator, lowest first. A
+// layer whose bitrate is not measured yet (it has just started) costs what
+// the publisher announced for it (livekit-client announces its encodings'
+// maximum bitrates), not nothing.
 func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer {
 	info := t.Info()
-	return t.media.SimLayers(now, func(q int) (w, h uint32) {
+	dst = t.media.SimLayers(now, func(q int) (w, h uint32) {
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == q {
 				return vl.Width, vl.Height
@@ -122,6 +125,17 @@ func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer
 		}
 		return 0, 0
 	}, dst)
+	for i := range dst {
+		if dst[i].Bitrate != 0 {
+			continue
+		}
+		for _, vl := range info.Layers {
+			if int(vl.Quality) == i {
+				dst[i].Bitrate = uint64(vl.Bitrate)
+			}
+		}
+	}
+	return dst
 }
 
 // setDemand records the highest layer a subscriber wants and tells the
