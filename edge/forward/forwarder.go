@@ -135,6 +135,11 @@ type Forwarder struct {
 	tUpSince   int64
 	droppedPic uint16
 	dropped    bool
+	// pics are the source timestamps of the newest pictures forwarded
+	// (a ring; npics counts them all), so that a late packet of a
+	// forwarded picture is sent whatever its temporal layer.
+	pics  [picHistory]uint32
+	npics int
 
 	resends [resendSlots]resend // see mayResend
 
@@ -260,6 +265,9 @@ func (f *Forwarder) Forward(p *Packet) Result {
 	}
 	if p.HasVP8 && f.dropTemporal(p, d, seg, switched) {
 		f.stats.TemporalDrops++
+		if d < 0 {
+			return f.fillHole(p, res)
+		}
 		res.Verdict = Filtered
 		return res
 	}
@@ -289,6 +297,7 @@ func (f *Forwarder) Forward(p *Packet) Result {
 	}
 	if d > 0 {
 		f.advance(out)
+		f.notePicture(p.Header.Timestamp)
 		f.lastSrcSeq = p.Header.Seq
 		f.lastLayer = p.Layer
 		f.lastSrcTS = p.Header.Timestamp
@@ -480,8 +489,10 @@ type Stats struct {
 	// been too often or too recently (see HandleNACK).
 	ResendsHeld uint64
 	// TemporalDrops counts packets of temporal layers above the
-	// subscriber's (SetTemporal), not sent.
+	// subscriber's (SetTemporal), not sent; HolesFilled the empty packets
+	// sent in their place where one was lost and came late.
 	TemporalDrops uint64
+	HolesFilled   uint64
 	// Unrecoverable counts NACKed numbers the edge could not send again
 	// because the packet is gone (see HandleNACK).
 	Unrecoverable uint64

@@ -92,9 +92,11 @@ func parseOut(t testing.TB, b []byte) out {
 	if err != nil {
 		t.Fatalf("forwarded packet does not parse: %v", err)
 	}
-	d, err := codec.ParseVP8(b[h.PayloadOffset:h.PayloadEnd])
-	if err != nil {
-		t.Fatalf("forwarded VP8 descriptor does not parse: %v", err)
+	var d codec.VP8Descriptor
+	if h.PayloadLen() > 0 { // an empty packet (a filler) has none
+		if d, err = codec.ParseVP8(b[h.PayloadOffset:h.PayloadEnd]); err != nil {
+			t.Fatalf("forwarded VP8 descriptor does not parse: %v", err)
+		}
 	}
 	return out{seq: h.Seq, ts: h.Timestamp, ssrc: h.SSRC, pt: h.PayloadType, pic: d.PictureID, tl0: d.TL0PicIdx,
 		keyIdx: d.KeyIdx, hasExt: b[0]&0x10 != 0, raw: append([]byte(nil), b...)}

@@ -68,7 +68,12 @@ func (f *Forwarder) Retransmit(pkt []byte, outSeq uint16) bool {
 		ext:       f.ext,
 	}
 	if f.src.kind == codec.VP8 {
-		if d, err := codec.ParseVP8(pkt[h.PayloadOffset:h.PayloadEnd]); err == nil {
+		if f.droppedLayer(pkt[h.PayloadOffset:h.PayloadEnd]) && !f.wasSent(ext) && !f.pictureSent(h.Timestamp) {
+			// A hole where a packet of a dropped temporal layer was lost:
+			// filled with an empty packet (see fillHole).
+			rw = f.emptyAt(pkt, h, outSeq, s)
+			rw.resend = true
+		} else if d, err := codec.ParseVP8(pkt[h.PayloadOffset:h.PayloadEnd]); err == nil {
 			f.mungeVP8(&rw, &d, s)
 		}
 	}

@@ -81,7 +81,7 @@ func (f *Forwarder) dropTemporal(p *Packet, d int16, seg *segment, switched bool
 			}
 		}
 	}
-	if tid <= f.tCur {
+	if tid <= f.tCur || d <= 0 && f.pictureSent(p.Header.Timestamp) {
 		return false
 	}
 	if d > 0 {
@@ -95,4 +95,74 @@ func (f *Forwarder) dropTemporal(p *Packet, d int16, seg *segment, switched bool
 		f.skip(p, d, seg, step)
 	}
 	return true
+}
+
+// picHistory is how many forwarded pictures a forwarder remembers (a
+// second at 30 fps).
+const picHistory = 32
+
+// notePicture records that a packet of the picture with source timestamp
+// ts was forwarded. Called with f.mu held.
+func (f *Forwarder) notePicture(ts uint32) {
+	if f.npics > 0 && f.pics[(f.npics-1)%picHistory] == ts {
+		return
+	}
+	f.pics[f.npics%picHistory] = ts
+	f.npics++
+}
+
+// pictureSent reports whether a packet of the picture with source
+// timestamp ts was forwarded lately: its other packets go too, whatever
+// the temporal layer forwarded now. Called with f.mu held.
+func (f *Forwarder) pictureSent(ts uint32) bool {
+	for i := range min(f.npics, picHistory) {
+		if f.pics[i] == ts {
+			return true
+		}
+	}
+	return false
+}
+
+// fillHole handles a late packet of a temporal layer the subscriber does
+// not get, from a picture it did not get either (the repair of a packet
+// lost just before a dropped one, whose place the forwarder kept): if its
+// number is a hole in what the subscriber received, an empty packet goes
+// there instead. A receiver without picture ids (libwebrtc's
+// sequence-number reference finder) can decode nothing past a hole until a
+// keyframe, and takes an empty packet as padding. Called with f.mu held.
+func (f *Forwarder) fillHole(p *Packet, res Result) Result {
+	out, seg := f.placeLate(p.Header.Seq)
+	if seg == nil || f.wasSent(out) {
+		res.Verdict = Filtered
+		return res
+	}
+	rw := f.emptyAt(p.Buf, p.Header, uint16(out), seg)
+	if f.q.push(f.tag, &rw) == 0 {
+		f.stats.QueueDrops++
+		res.Verdict = Dropped
+		return res
+	}
+	f.sent |= 1 << (f.lastOut - out)
+	f.stats.HolesFilled++
+	res.Verdict = Sent
+	return res
+}
+
+// emptyAt is the rewrite of an empty packet (header only) at outgoing
+// sequence number out of segment seg, made from pkt and its header h.
+func (f *Forwarder) emptyAt(pkt []byte, h codec.Header, out uint16, seg *segment) rewrite {
+	h.PayloadEnd = h.PayloadOffset
+	return rewrite{pkt: pkt, h: h, seq: out, ts: h.Timestamp + seg.tsOffset, ssrc: f.ssrc, pt: f.pt,
+		stripExt: !f.keepExt, ext: f.ext}
+}
+
+// droppedLayer reports whether the VP8 payload belongs to a temporal
+// layer above the one forwarded now. Called with f.mu held.
+func (f *Forwarder) droppedLayer(payload []byte) bool {
+	d, err := codec.ParseVP8(payload)
+	if err != nil {
+		return false
+	}
+	tid, _ := temporalID(&d)
+	return tid > f.tCur
 }

@@ -317,3 +317,76 @@ func TestForgottenSegmentIsGone(t *testing.T) {
 		t.Fatalf("a NACK for the first packet, %d segments ago: gone %d, want 1", segHistory+2, gone)
 	}
 }
+
+// A packet lost just before a dropped one keeps its place in the
+// subscriber's numbers; when its repair comes and belongs to the dropped
+// layer, an empty packet fills the place: a receiver without picture ids
+// would decode nothing past a hole until the next keyframe.
+func TestTemporalDropFillsHoles(t *testing.T) {
+	r := newRig(t, 1, Config{Layer: 0}, 256)
+	short := func(seq uint16, k int) []byte {
+		// Picture k in two packets, a short descriptor: N on odd
+		// pictures.
+		b := vp8Packet(pk{seq: seq, ts: uint32(k) * 3000, key: k == 0 && seq%2 == 0})
+		b = append(b[:12], b[12+6:]...)
+		b[12] = 0x10
+		if seq%2 == 1 {
+			b[12] = 0 // continuation
+		}
+		if k%2 == 1 {
+			b[12] |= 0x20
+		}
+		return b
+	}
+	var got []out
+	feed := func(seq uint16, k int) {
+		pkt, err := r.src.Parse(short(seq, k), 0, int64(k)*frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.f.Forward(&pkt)
+		got = append(got, r.drain()...)
+	}
+	feed(0, 0)
+	feed(1, 0)
+	r.f.SetTemporal(0)
+	feed(2, 1) // picture 1: non-reference, dropped
+	feed(3, 1)
+	feed(4, 2)
+	feed(5, 2)
+	feed(7, 3) // picture 3, dropped; its first packet late
+	feed(6, 3)
+	feed(8, 4)
+	feed(9, 4)
+	if len(got) != 7 {
+		t.Fatalf("%d packets sent, want 7: pictures 0 and 2, a filler, picture 4", len(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].seq != got[i-1].seq+1 {
+			t.Fatalf("sequence numbers %d then %d: a hole", got[i-1].seq, got[i].seq)
+		}
+	}
+	if h, _ := codec.ParseRTP(got[4].raw); h.PayloadLen() != 0 {
+		t.Fatalf("the filler carries %d bytes of payload, want none", h.PayloadLen())
+	}
+	if st := r.f.Stats(); st.HolesFilled != 1 {
+		t.Fatalf("stats %+v: want 1 hole filled", st)
+	}
+
+	// A late packet of a picture that was forwarded goes as it is, even
+	// after the forwarder went down a temporal layer.
+	r.f.SetTemporal(simulcast.AllTemporal)
+	got = got[:0]
+	feed(10, 5) // picture 5 (non-reference): taken again; its end late
+	r.f.SetTemporal(0)
+	feed(12, 6)
+	feed(13, 6)
+	feed(11, 5)
+	if len(got) != 4 {
+		t.Fatalf("%d packets sent, want 4: pictures 5 and 6", len(got))
+	}
+	late := got[3]
+	if h, _ := codec.ParseRTP(late.raw); h.PayloadLen() == 0 || late.seq != got[0].seq+1 {
+		t.Fatalf("the late end of picture 5: %d bytes at %d, want its payload right after its start (%d)", h.PayloadLen(), late.seq, got[0].seq)
+	}
+}
