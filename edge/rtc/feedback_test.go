@@ -253,7 +253,7 @@ func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
 // offered for a track (set as codec preferences, which replace the
 // MediaEngine's feedback) list transport-cc feedback when the connections
 // negotiate it, so that a browser sends the feedback the edge estimates
-// from; with APIOptions.REMB they do not.
+// from; with APIOptions.REMB they do not. Opus keeps inband FEC.
 func TestSubscriberCodecsCarryTransportCC(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -292,12 +292,16 @@ func TestSubscriberCodecsCarryTransportCC(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, md := range sd.MediaDescriptions {
-				fb := false
+				fb, fec := false, false
 				for _, a := range md.Attributes {
 					fb = fb || a.Key == "rtcp-fb" && strings.HasSuffix(a.Value, " transport-cc")
+					fec = fec || a.Key == "fmtp" && strings.Contains(a.Value, "useinbandfec=1")
 				}
 				if fb == tt.remb {
 					t.Errorf("section %d (%s): transport-cc feedback %v", i, md.MediaName.Media, fb)
+				}
+				if md.MediaName.Media == "audio" && !fec {
+					t.Errorf("section %d: Opus without inband FEC (useinbandfec=1)", i)
 				}
 			}
 			if cs := apis.Single.Codecs(video[0]); !hasTransportCC(cs[0]) {
