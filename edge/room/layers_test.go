@@ -345,3 +345,21 @@ func TestUnmeasuredLayerCostsWhatWasAnnounced(t *testing.T) {
 		t.Fatalf("layer %d at 1 Mbit/s before any bitrate was measured, want 1", d.down.Target())
 	}
 }
+
+// A track describes its layers once per layerViewAge for all its
+// subscribers' layer choices, and afresh after.
+func TestLayerViewShared(t *testing.T) {
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{})
+	now := testStart + int64(time.Second)
+	first := tr.simLayers(now, nil)
+	v := tr.view.Load()
+	again := tr.simLayers(now+layerViewAge-1, nil)
+	if tr.view.Load() != v || len(again) != len(first) || again[2] != first[2] {
+		t.Fatal("described again within layerViewAge")
+	}
+	tr.simLayers(now+layerViewAge, nil)
+	if tr.view.Load() == v {
+		t.Fatal("a description older than layerViewAge still served")
+	}
+}

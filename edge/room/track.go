@@ -37,6 +37,8 @@ type PubTrack struct {
 	// up is what the readers had counted at the last quality rating
 	// (quality.go; the room's goroutine only).
 	up upstream
+	// view is the layers as last described for layer choice (simLayers).
+	view atomic.Pointer[layerView]
 
 	mu     sync.Mutex // serialises changes of info
 	closed chan struct{}
@@ -111,31 +113,48 @@ func (t *PubTrack) clockRate() uint32 {
 // collapses the requests of all subscribers into one per interval.
 func (t *PubTrack) keyframe(q int, now int64) { t.media.RequestKeyframe(q, now) }
 
-// simLayers describes the layers for simulcast.Allocator, lowest first. A
-// layer whose bitrate is not measured yet (it has just started) costs what
-// the publisher announced for it (livekit-client announces its encodings'
+// layerViewAge is how long a track's description of its layers serves
+// its subscribers' layer choices (which run every selectEvery) before it
+// is made again: once per track rather than once per subscriber.
+const layerViewAge = int64(selectEvery / 2)
+
+// layerView is a track's layers as simLayers described them at a time
+// (media clock); immutable.
+type layerView struct {
+	at     int64
+	layers []simulcast.Layer
+}
+
+// simLayers describes the layers for simulcast.Allocator into dst, lowest
+// first, as made within layerViewAge by any subscriber or made now. A
+// layer whose bitrate is not measured (nothing lately) costs what the
+// publisher announced for it (livekit-client announces its encodings'
 // maximum bitrates), not nothing.
 func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer {
+	if v := t.view.Load(); v != nil && now >= v.at && now-v.at < layerViewAge {
+		return append(dst[:0], v.layers...)
+	}
 	info := t.Info()
-	dst = t.media.SimLayers(now, func(q int) (w, h uint32) {
+	l := t.media.SimLayers(now, func(q int) (w, h uint32) {
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == q {
 				return vl.Width, vl.Height
 			}
 		}
 		return 0, 0
-	}, dst)
-	for i := range dst {
-		if dst[i].Bitrate != 0 {
+	}, nil)
+	for i := range l {
+		if l[i].Bitrate != 0 {
 			continue
 		}
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == i {
-				dst[i].Bitrate = uint64(vl.Bitrate)
+				l[i].Bitrate = uint64(vl.Bitrate)
 			}
 		}
 	}
-	return dst
+	t.view.Store(&layerView{at: now, layers: l})
+	return append(dst[:0], l...)
 }
 
 // setDemand records the highest layer a subscriber wants and tells the
