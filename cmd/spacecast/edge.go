@@ -139,7 +139,13 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer s.close()
-	reg := newRegistry()
+	if cfg.Metrics.Region == "" {
+		cfg.Metrics.Region = cfg.Edge.Region
+	}
+	if cfg.Metrics.Node == "" {
+		cfg.Metrics.Node = cfg.Edge.NodeID
+	}
+	gather, reg := newRegistry(cfg.Metrics)
 	var ts *turn.Server
 	if cfg.Turn.on() {
 		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" && turnCfg.TLS == nil {
@@ -176,6 +182,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		deps.Observer, deps.Revoked, deps.Revoke = member, member.Revoked, member.Revoke
+		deps.Checks = append(deps.Checks, edge.Check{Name: "gossip", Err: func() error { return fleetJoined(node, cfg.Gossip) }})
 		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
 			return err
 		}
@@ -239,7 +246,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		ml := s.metrics
 		s.metrics = nil
 		log.Info("metrics listening", "addr", ml.Addr().String())
-		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, reg, log) })
+		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, gather, log) })
 	}
 	g.Go(func() error {
 		select {
@@ -418,6 +425,19 @@ func listenEdge(ctx context.Context, cfg edgeFile, turnCfg turn.Config, tlsSrc *
 		}
 	}
 	return s, nil
+}
+
+// errNoFleet: gossip has seeds but no other member is alive.
+var errNoFleet = errors.New("no other fleet member reachable through the gossip seeds")
+
+// fleetJoined is the edge's gossip readiness: with seeds, at least one
+// other member alive (an edge alone cannot be placed on, nor hear
+// revocations).
+func fleetJoined(node *gossip.Node, cfg gossip.Config) error {
+	if len(cfg.Seeds) == 0 || len(node.Nodes()) > 1 {
+		return nil
+	}
+	return errNoFleet
 }
 
 // loadEdgeTLS loads the `tls:` section's certificate (nil when the

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
+	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/auth"
 
+	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/tlsconf/tlstest"
 )
@@ -165,5 +169,102 @@ tls: {certFile: `+tc.cert+`, keyFile: `+tc.key+`}
 				t.Fatalf("exit %d, log:\n%s\nwant a failure saying %q", code, logs, tc.want)
 			}
 		})
+	}
+}
+
+// The gossip readiness check: an edge with seeds is ready once another
+// member is alive, not before; without seeds it runs alone and is ready.
+func TestFleetJoinedCheck(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	start := func(id string, seeds []string) *gossip.Node {
+		t.Helper()
+		cfg := gossip.Config{NodeID: id, Role: gossip.RoleEdge, Region: "r", BindAddr: "127.0.0.1:0", Seeds: seeds, Profile: "local"}
+		node, err := startGossip(cfg, cluster.Config{}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = node.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done; _ = node.Close() })
+		return node
+	}
+	a := start("a", nil)
+	if err := fleetJoined(a, gossip.Config{}); err != nil {
+		t.Fatalf("no seeds: %v, want ready", err)
+	}
+	// b's seed is a's address, but a is not up yet from b's point of
+	// view until the join completes: poll for the transition.
+	bCfg := gossip.Config{Seeds: []string{a.Addr()}}
+	lonely := start("lonely", []string{"127.0.0.1:9"}) // nobody answers there
+	if err := fleetJoined(lonely, gossip.Config{Seeds: []string{"127.0.0.1:9"}}); !errors.Is(err, errNoFleet) {
+		t.Fatalf("seeds unreachable: %v, want errNoFleet", err)
+	}
+	b := start("b", bCfg.Seeds)
+	deadline := time.Now().Add(10 * time.Second)
+	for fleetJoined(b, bCfg) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("b never saw a")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// `spacecast turn` alone serves /metrics, every series labelled with the
+// configured region and node.
+func TestTurnCommandServesMetrics(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "turn.yaml")
+	if err := os.WriteFile(cfg, []byte(`turn:
+  listen: 127.0.0.1:0
+  tlsListen: "off"
+  realm: test
+  relayBind: 127.0.0.1
+metrics: {listen: 127.0.0.1:0, region: eu-west, node: turn-1}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{cluster.EnvTURNSecrets: strings.Repeat("t", 16)}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, []string{"turn", "--config", cfg}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, pw)
+		_ = pw.Close()
+		done <- code
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := metricsLine.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("spacecast turn exited with %d", code)
+		}
+	}()
+	var a string
+	select {
+	case a = <-addr:
+	case code := <-done:
+		done <- code
+		t.Fatalf("spacecast turn exited with %d", code)
+	case <-time.After(15 * time.Second):
+		t.Fatal("no metrics listener logged")
+	}
+	resp, err := http.Get("http://" + a + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`spacecast_turn_allocations{node="turn-1",region="eu-west"} 0`, `go_goroutines{node="turn-1",region="eu-west"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %q:\n%.2000s", want, body)
+		}
 	}
 }
