@@ -17,6 +17,10 @@ var (
 	ErrUsed = errors.New("store: already used")
 	// ErrExpired: an invite or link is past its expiry.
 	ErrExpired = errors.New("store: expired")
+	// ErrUnavailable: the store cannot serve the call now (a statement or
+	// lock timeout, no connection to be had, a server shutting down); the
+	// caller may retry.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Store is the control plane's persistence. Every method is a single atomic

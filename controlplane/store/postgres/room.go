@@ -1,0 +1,197 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/spacecast/spacecast/controlplane/store"
+)
+
+const roomCols = `client_id, id, space_id, owner_id, alias, channel_id, name, type, max_participants, is_public, flags,
+	waiting_room_audience, redirect_url, created_at, updated_at`
+
+// roomBits are the bits of rooms.flags.
+const (
+	bitChat = 1 << iota
+	bitScreensharing
+	bitCamera
+	bitMicrophone
+	bitScreenMedia
+	bitRecord
+	bitAutoRecording
+	bitHandRaising
+	bitSelfRenaming
+)
+
+// roomBits packs the boolean flags into rooms.flags.
+func roomBits(f store.RoomFlags) int32 {
+	var b int32
+	set := func(on bool, bit int32) {
+		if on {
+			b |= bit
+		}
+	}
+	set(f.IsChatAllowed, bitChat)
+	set(f.IsScreensharingAllowed, bitScreensharing)
+	set(f.IsCameraPublishingAllowed, bitCamera)
+	set(f.IsMicrophonePublishingAllowed, bitMicrophone)
+	set(f.IsScreenMediaPublishingAllowed, bitScreenMedia)
+	set(f.IsRecordAllowed, bitRecord)
+	set(f.IsAutoRecordingAllowed, bitAutoRecording)
+	set(f.IsHandRaisingAllowed, bitHandRaising)
+	set(f.IsSelfRenamingAllowed, bitSelfRenaming)
+	return b
+}
+
+func scanRoom(r pgx.Row) (store.Room, error) {
+	var rm store.Room
+	var bits int32
+	var maxP int32
+	var created, updated int64
+	f := &rm.Flags
+	if err := r.Scan(&rm.ClientID, &rm.ID, &rm.SpaceID, &rm.OwnerID, &rm.Alias, &rm.ChannelID, &rm.Name,
+		&rm.Type, &maxP, &rm.IsPublic, &bits, &f.WaitingRoomAudience, &f.RedirectURL, &created, &updated); err != nil {
+		return store.Room{}, err
+	}
+	rm.MaxParticipants = int(maxP)
+	f.IsChatAllowed = bits&bitChat != 0
+	f.IsScreensharingAllowed = bits&bitScreensharing != 0
+	f.IsCameraPublishingAllowed = bits&bitCamera != 0
+	f.IsMicrophonePublishingAllowed = bits&bitMicrophone != 0
+	f.IsScreenMediaPublishingAllowed = bits&bitScreenMedia != 0
+	f.IsRecordAllowed = bits&bitRecord != 0
+	f.IsAutoRecordingAllowed = bits&bitAutoRecording != 0
+	f.IsHandRaisingAllowed = bits&bitHandRaising != 0
+	f.IsSelfRenamingAllowed = bits&bitSelfRenaming != 0
+	rm.CreatedAt = fromMS(created)
+	rm.UpdatedAt = fromMS(updated)
+	return rm, nil
+}
+
+// CreateRoom stores the room and gives its owner store.RoomRoleOwner, in
+// one transaction. A taken alias or id gives store.ErrConflict; a space or
+// owner that is not of the client store.ErrNotFound.
+func (s *Store) CreateRoom(ctx context.Context, r store.Room) error {
+	const op = "create room"
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO rooms (`+roomCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			r.ClientID, r.ID, r.SpaceID, r.OwnerID, r.Alias, r.ChannelID, r.Name, r.Type, int32(r.MaxParticipants), r.IsPublic,
+			roomBits(r.Flags), r.Flags.WaitingRoomAudience, r.Flags.RedirectURL, ms(r.CreatedAt), ms(r.UpdatedAt)); err != nil {
+			return translate(op, err)
+		}
+		_, err := tx.Exec(ctx, upsertRoomMember, r.ClientID, r.ID, r.OwnerID, store.RoomRoleOwner, ms(r.CreatedAt))
+		return translate(op, err)
+	})
+}
+
+const upsertRoomMember = `INSERT INTO room_members (client_id, room_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, $5)
+	ON CONFLICT (client_id, room_id, user_id) DO UPDATE SET role = excluded.role`
+
+// GetRoom returns one room of a space of the client.
+func (s *Store) GetRoom(ctx context.Context, client store.ClientID, space store.SpaceID, id store.RoomID) (store.Room, error) {
+	r, err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomCols+` FROM rooms WHERE client_id = $1 AND space_id = $2 AND id = $3`,
+		client, space, id))
+	return r, translate("get room", err)
+}
+
+// GetRoomByAlias returns the room with the alias, whatever its client.
+func (s *Store) GetRoomByAlias(ctx context.Context, alias string) (store.Room, error) {
+	r, err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomCols+` FROM rooms WHERE alias = $1`, alias))
+	return r, translate("get room by alias", err)
+}
+
+// GetRoomByID returns the room with the id, whatever its client.
+func (s *Store) GetRoomByID(ctx context.Context, id store.RoomID) (store.Room, error) {
+	r, err := scanRoom(s.pool.QueryRow(ctx, `SELECT `+roomCols+` FROM rooms WHERE id = $1`, id))
+	return r, translate("get room by id", err)
+}
+
+// ListRooms lists the rooms of a space, newest first (ties by id), with
+// their total. An unknown space gives store.ErrNotFound.
+func (s *Store) ListRooms(ctx context.Context, client store.ClientID, space store.SpaceID, p store.Page) ([]store.Room, int, error) {
+	const op = "list rooms"
+	p = p.Normalize()
+	var out []store.Room
+	var total int
+	err := s.readTx(ctx, op, func(tx pgx.Tx) error {
+		if err := exists(ctx, tx, `SELECT 1 FROM spaces WHERE client_id = $1 AND id = $2`, client, space); err != nil {
+			return translate(op, err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM rooms WHERE client_id = $1 AND space_id = $2`, client, space).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+roomCols+` FROM rooms WHERE client_id = $1 AND space_id = $2
+			ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`, client, space, p.Limit, p.Offset)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanRoom)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// UpdateRoom replaces the mutable fields (name, type, isPublic, max
+// participants, flags) and UpdatedAt.
+func (s *Store) UpdateRoom(ctx context.Context, r store.Room) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE rooms SET name = $1, type = $2, max_participants = $3, is_public = $4, flags = $5,
+		waiting_room_audience = $6, redirect_url = $7, updated_at = $8 WHERE client_id = $9 AND space_id = $10 AND id = $11`,
+		r.Name, r.Type, int32(r.MaxParticipants), r.IsPublic, roomBits(r.Flags), r.Flags.WaitingRoomAudience, r.Flags.RedirectURL,
+		ms(r.UpdatedAt), r.ClientID, r.SpaceID, r.ID)
+	return one("update room", tag, err)
+}
+
+// DeleteRoom removes the room with its roles and access links.
+func (s *Store) DeleteRoom(ctx context.Context, client store.ClientID, space store.SpaceID, id store.RoomID) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM rooms WHERE client_id = $1 AND space_id = $2 AND id = $3`, client, space, id)
+	return one("delete room", tag, err)
+}
+
+func scanRoomMember(r pgx.Row) (store.RoomMember, error) {
+	var m store.RoomMember
+	var created int64
+	if err := r.Scan(&m.RoomID, &m.UserID, &m.Role, &created); err != nil {
+		return store.RoomMember{}, err
+	}
+	m.CreatedAt = fromMS(created)
+	return m, nil
+}
+
+// SetRoomMember inserts or replaces a user's role in a room; replacing
+// keeps the original CreatedAt.
+func (s *Store) SetRoomMember(ctx context.Context, client store.ClientID, m store.RoomMember) error {
+	_, err := s.pool.Exec(ctx, upsertRoomMember, client, m.RoomID, m.UserID, m.Role, ms(m.CreatedAt))
+	return translate("set room member", err)
+}
+
+// GetRoomMember returns a user's role in a room.
+func (s *Store) GetRoomMember(ctx context.Context, client store.ClientID, room store.RoomID, user store.UserID) (store.RoomMember, error) {
+	m, err := scanRoomMember(s.pool.QueryRow(ctx, `SELECT room_id, user_id, role, created_at FROM room_members
+		WHERE client_id = $1 AND room_id = $2 AND user_id = $3`, client, room, user))
+	return m, translate("get room member", err)
+}
+
+// ListRoomMembers lists a room's explicit roles, oldest first. An unknown
+// room gives store.ErrNotFound.
+func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID) ([]store.RoomMember, error) {
+	const op = "list room members"
+	var out []store.RoomMember
+	err := s.readTx(ctx, op, func(tx pgx.Tx) error {
+		if err := exists(ctx, tx, `SELECT 1 FROM rooms WHERE client_id = $1 AND id = $2`, client, room); err != nil {
+			return translate(op, err)
+		}
+		rows, err := tx.Query(ctx, `SELECT room_id, user_id, role, created_at FROM room_members
+			WHERE client_id = $1 AND room_id = $2 ORDER BY created_at, user_id`, client, room)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scanRoomMember)
+		return err
+	})
+	return out, err
+}
