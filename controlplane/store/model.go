@@ -144,6 +144,12 @@ type Room struct {
 	UpdatedAt       time.Time
 }
 
+// RoomWithRole is a room with a user's explicit role in it ("" for none).
+type RoomWithRole struct {
+	Room
+	Role RoomRole
+}
+
 // RoomMember is a user's explicit role in a room.
 type RoomMember struct {
 	RoomID    RoomID

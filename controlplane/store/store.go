@@ -38,6 +38,8 @@ type Store interface {
 	Webhooks
 	SigningKeys
 	Tokens
+	RateLimits
+	Changes
 
 	// Ping reports whether the store can serve requests (for /readyz).
 	Ping(ctx context.Context) error
@@ -129,6 +131,13 @@ type Rooms interface {
 	// ListRooms lists the rooms of a space, newest first, with the total; an
 	// unknown space gives ErrNotFound.
 	ListRooms(ctx context.Context, client ClientID, space SpaceID, p Page) ([]Room, int, error)
+	// ListVisibleRooms lists the rooms of a space that user may see in it
+	// (the public ones and those where the user holds a role), each with
+	// the user's role ("" for none): newest first, ties broken by id, the
+	// page cut and the total counted in the query, so every room can be
+	// reached whatever the size of the space. Whether the user may see the
+	// space itself is the caller's rule. An unknown space gives ErrNotFound.
+	ListVisibleRooms(ctx context.Context, client ClientID, space SpaceID, user UserID, p Page) ([]RoomWithRole, int, error)
 	// UpdateRoom replaces the mutable fields (name, type, isPublic, max
 	// participants, flags) and UpdatedAt.
 	UpdateRoom(ctx context.Context, r Room) error
@@ -200,4 +209,55 @@ type SigningKeys interface {
 	RetireSigningKey(ctx context.Context, id string, retiredAt, expiresAt time.Time) error
 	// DeleteExpiredSigningKeys removes keys whose ExpiresAt is before now.
 	DeleteExpiredSigningKeys(ctx context.Context, now time.Time) error
+}
+
+// RateLimits are token buckets shared by every replica (the generic cell
+// rate algorithm: a bucket is its theoretical arrival time, TAT). A bucket
+// holds up to burst tokens and regains one every interval; a missing
+// bucket is full.
+type RateLimits interface {
+	// TakeRateToken takes one token from bucket key at now, if it has one,
+	// in one atomic operation: of concurrent takers on any replica no more
+	// succeed than the bucket holds. It returns whether a token was taken
+	// and the bucket's TAT afterwards (when it is full again; with
+	// ok false, the next token is there at tat - (burst-1)·interval).
+	TakeRateToken(ctx context.Context, key string, interval time.Duration, burst int, now time.Time) (ok bool, tat time.Time, err error)
+	// RefundRateToken gives back one token of bucket key (never beyond a
+	// full bucket).
+	RefundRateToken(ctx context.Context, key string, interval time.Duration, now time.Time) error
+	// PruneRateTokens forgets the buckets that are full at now.
+	PruneRateTokens(ctx context.Context, now time.Time) error
+}
+
+// Topic names a kind of change that replicas cache.
+type Topic string
+
+// Topics of Changes.
+const (
+	// TopicKeys: signing keys were added, retired or deleted.
+	TopicKeys Topic = "keys"
+	// TopicRevocations: a token revocation was recorded.
+	TopicRevocations Topic = "revocations"
+	// TopicRooms: a room, a room role or a space changed or went (read
+	// caches of rooms and roles).
+	TopicRooms Topic = "rooms"
+	// TopicDeliveries: a webhook delivery was queued.
+	TopicDeliveries Topic = "deliveries"
+)
+
+// Topics lists every topic.
+func Topics() []Topic { return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries} }
+
+// Changes tells a replica what was changed through the store, so that it
+// drops what it caches at once instead of when a TTL runs out.
+type Changes interface {
+	// Listen calls fn with the topic of every committed change made
+	// through this store (PostgreSQL: through any replica's store on the
+	// database) until ctx ends, then returns ctx's error. Calls come from
+	// Listen's goroutine, one at a time; several changes of one topic may
+	// come as one call, and fn must not block for long. When changes may
+	// have been missed (a lost connection, now back) fn is called with
+	// every topic. Listen returns another error only if it cannot listen
+	// at all.
+	Listen(ctx context.Context, fn func(Topic)) error
 }

@@ -222,3 +222,61 @@ func TestConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesAcrossReplicas: a change made through one replica's store is
+// heard by another's Listen within a second, and a listener whose
+// connection is cut reconnects and hears every topic (what it may have
+// missed).
+func TestChangesAcrossReplicas(t *testing.T) {
+	dsn := migratedDB(t)
+	a, b := openDSN(t, dsn, Config{}), openDSN(t, dsn, Config{})
+	ctx, cancel := context.WithCancel(t.Context())
+	var mu sync.Mutex
+	heard := map[store.Topic]time.Time{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = b.Listen(ctx, func(tp store.Topic) {
+			mu.Lock()
+			heard[tp] = time.Now()
+			mu.Unlock()
+		})
+	})
+	defer func() { cancel(); wg.Wait() }()
+	waitFor := func(tp store.Topic, after time.Time) time.Duration {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			mu.Lock()
+			at, ok := heard[tp]
+			mu.Unlock()
+			if ok && !at.Before(after) {
+				return at.Sub(after)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s change heard", tp)
+			}
+			time.Sleep(5 * time.Millisecond) // polling
+		}
+	}
+	waitFor(store.TopicRooms, time.Time{}) // connected: every topic once
+	now := time.Now()
+	if err := a.AddSigningKey(ctx, store.SigningKey{ID: "k1", Secret: []byte("s"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if d := waitFor(store.TopicKeys, now); d > time.Second {
+		t.Fatalf("a key added on replica A reached B after %s", d)
+	}
+	// Cut B's listening connection: it comes back and reports everything.
+	cut := time.Now()
+	if _, err := a.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN%'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(store.TopicRevocations, cut)
+	now = time.Now()
+	if _, err := a.RevokeTokens(ctx, store.TokenRevocation{Kind: store.RevokeToken, ClientID: "c", Subject: "j", CreatedAt: now, Until: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if d := waitFor(store.TopicRevocations, now); d > time.Second {
+		t.Fatalf("a revocation on A reached B after %s", d)
+	}
+}

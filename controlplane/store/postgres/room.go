@@ -195,3 +195,50 @@ func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room
 	})
 	return out, err
 }
+
+// ListVisibleRooms lists the rooms of a space that user may see (public,
+// or holding a role), with the user's role, newest first (ties by id), and
+// their total, in one snapshot. An unknown space gives store.ErrNotFound.
+func (s *Store) ListVisibleRooms(ctx context.Context, client store.ClientID, space store.SpaceID, user store.UserID, p store.Page) ([]store.RoomWithRole, int, error) {
+	const op = "list visible rooms"
+	p = p.Normalize()
+	var out []store.RoomWithRole
+	var total int
+	const from = ` FROM rooms r LEFT JOIN room_members m ON m.client_id = r.client_id AND m.room_id = r.id AND m.user_id = $3
+		WHERE r.client_id = $1 AND r.space_id = $2 AND (r.is_public OR m.role IS NOT NULL)`
+	err := s.readTx(ctx, op, func(tx pgx.Tx) error {
+		if err := exists(ctx, tx, `SELECT 1 FROM spaces WHERE client_id = $1 AND id = $2`, client, space); err != nil {
+			return translate(op, err)
+		}
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*)`+from, client, space, user).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+roomColsR+`, COALESCE(m.role, '')`+from+`
+			ORDER BY r.created_at DESC, r.id DESC LIMIT $4 OFFSET $5`, client, space, user, p.Limit, p.Offset)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, func(r pgx.Row) (store.RoomWithRole, error) {
+			var rr store.RoomWithRole
+			var err error
+			rr.Room, err = scanRoom(roleRow{r, &rr.Role})
+			return rr, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+const roomColsR = `r.client_id, r.id, r.space_id, r.owner_id, r.alias, r.channel_id, r.name, r.type, r.max_participants, r.is_public,
+	r.flags, r.waiting_room_audience, r.redirect_url, r.created_at, r.updated_at`
+
+// roleRow scans a room row followed by one more column, the role.
+type roleRow struct {
+	r    pgx.Row
+	role *store.RoomRole
+}
+
+func (s roleRow) Scan(dest ...any) error { return s.r.Scan(append(dest, s.role)...) }
