@@ -236,7 +236,7 @@ func testVisibleRooms(f *fx) {
 		role store.RoomRole
 	}
 	var ownerSees, viewerSees []want // newest first
-	same := f.at() // several rooms share one creation time
+	same := f.at()                   // several rooms share one creation time
 	for i := range 12 {
 		r := store.Room{ID: store.RoomID(newID("rm")), ClientID: c.ID, SpaceID: sp.ID, OwnerID: owner.ID,
 			Alias: newID("a"), ChannelID: newID("ch"), Name: "room", Type: store.RoomTypeLesson, IsPublic: i%3 != 0,
