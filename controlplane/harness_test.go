@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/internal/cluster"
 )
@@ -45,7 +46,7 @@ type env struct {
 	done    chan error
 	base    string
 	srv     *Server
-	st      *sqlite.Store
+	st      store.Store
 	cluster cluster.Config
 	hc      *http.Client
 }
@@ -56,18 +57,33 @@ type envOpts struct {
 	page     fasthttp.RequestHandler
 	internal fasthttp.RequestHandler
 	logger   *slog.Logger
+	// store, when set, is the store to serve (another replica's, say);
+	// the caller closes it. Default: a fresh SQLite store.
+	store store.Store
+	// cluster, when set, are the cluster secrets (replicas share them).
+	cluster *cluster.Config
 }
 
 func start(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "spacecast.db"), nil)
-	if err != nil {
-		t.Fatal(err)
+	st := o.store
+	if st == nil {
+		s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "spacecast.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		st = s
 	}
-	cl, err := cluster.Generate()
-	if err != nil {
-		t.Fatal(err)
+	var cl cluster.Config
+	if o.cluster != nil {
+		cl = *o.cluster
+	} else {
+		var err error
+		if cl, err = cluster.Generate(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,6 +92,7 @@ func start(t testing.TB, o envOpts) *env {
 	cfg := DefaultConfig()
 	cfg.PublicURL = "http://" + ln.Addr().String()
 	cfg.RateLimit = cfg.RateLimit.Disabled() // tests that need limits set them
+	cfg.DrainDelay = 0                       // no load balancer to wait for
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
@@ -106,7 +123,6 @@ func start(t testing.TB, o envOpts) *env {
 			}
 		}
 		tr.CloseIdleConnections()
-		st.Close()
 	})
 	// Ready once /readyz answers (Run initialises the keys first).
 	deadline := time.Now().Add(10 * time.Second)
@@ -131,6 +147,7 @@ type reply struct {
 	status int
 	header http.Header
 	body   []byte
+	close  bool // the server closes the connection after it
 }
 
 func (r reply) json(t testing.TB) map[string]any {
@@ -185,7 +202,7 @@ func (e *env) do(t testing.TB, method, path, token string, body any) reply {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}
 }
 
 // must sends a request and fails the test unless the status is want.

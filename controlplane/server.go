@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -61,6 +63,9 @@ type Server struct {
 	spec    []byte
 	docs    fasthttp.RequestHandler
 	handler fasthttp.RequestHandler
+	// draining is set when Run's context ends: /readyz answers 503 and
+	// every answer closes its connection.
+	draining atomic.Bool
 }
 
 // New validates cfg and deps and builds the server; it starts nothing.
@@ -92,18 +97,23 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	rl := cfg.RateLimit
-	limiter := func(b Bucket) *ratelimit.Limiter { return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys) }
+	limiter := func(name string, b Bucket) *ratelimit.Limiter {
+		if rl.PerReplica {
+			return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys)
+		}
+		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
+	}
 	a, err := api.New(api.Options{
 		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Denylist: deny, Placer: deps.Placer, Cluster: deps.Cluster,
 		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionTTL: cfg.SessionTTL,
 		MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL,
-		TokenPerAddress:     limiter(rl.TokenPerAddress),
-		TokenPerClient:      limiter(rl.TokenPerClient),
-		TokenPerUsername:    limiter(rl.TokenPerUsername),
-		CreateUserPerClient: limiter(rl.CreateUserPerClient),
-		JoinPerAddress:      limiter(rl.JoinPerAddress),
-		GuestJoinPerAddress: limiter(rl.GuestJoinPerAddress),
+		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
+		TokenPerClient:      limiter("tokenPerClient", rl.TokenPerClient),
+		TokenPerUsername:    limiter("tokenPerUsername", rl.TokenPerUsername),
+		CreateUserPerClient: limiter("createUserPerClient", rl.CreateUserPerClient),
+		JoinPerAddress:      limiter("joinPerAddress", rl.JoinPerAddress),
+		GuestJoinPerAddress: limiter("guestJoinPerAddress", rl.GuestJoinPerAddress),
 		RequestTimeout:      cfg.RequestTimeout,
 		ReadCacheTTL:        cfg.ReadCacheTTL,
 		Locator:             deps.Locator,
@@ -122,6 +132,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.handler = s.serve
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		s.handler = s.logged
+	}
+	inner := s.handler
+	s.handler = func(c *fasthttp.RequestCtx) {
+		inner(c)
+		if s.draining.Load() {
+			c.SetConnectionClose()
+		}
 	}
 	return s, nil
 }
@@ -190,6 +207,10 @@ func (s *Server) serve(c *fasthttp.RequestCtx) {
 		c.SetContentType("application/json")
 		c.SetBodyString(`{"status":"ok"}`)
 	case string(path) == "/readyz":
+		if s.draining.Load() {
+			api.WriteError(c, http.StatusServiceUnavailable, "draining", "this replica is shutting down")
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := s.deps.Store.Ping(ctx)
 		cancel()
@@ -232,13 +253,25 @@ func (s *Server) logged(c *fasthttp.RequestCtx) {
 }
 
 // Run initialises the signing keys and serves on ln until ctx is
-// cancelled, then stops accepting and waits (up to ShutdownTimeout) for
-// in-flight requests to finish. ln is closed on return.
+// cancelled. Then it drains: /readyz answers 503 at once, requests are
+// still served (each answer closing its connection) for DrainDelay, so
+// that load balancers move new requests to other replicas; then it stops
+// accepting and waits (up to ShutdownTimeout) for the requests in flight.
+// While it runs it listens for changes other replicas make
+// (store.Changes) and drops what it caches of them. ln is closed on
+// return.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	if err := s.Init(ctx); err != nil {
 		return err
 	}
+	// The watch and the upkeep outlive ctx until the drain is over: the
+	// requests in flight still check revocations.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.watch(bg) })
+	wg.Go(func() { s.upkeep(bg) })
+	defer func() { stopBG(); wg.Wait() }()
 	srv := s.FastHTTPServer()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(LingerListener(ln, s.cfg.MaxBodyBytes)) }()
@@ -246,6 +279,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return fmt.Errorf("controlplane: serve: %w", err)
 	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	if s.cfg.DrainDelay > 0 {
+		s.log.Info("draining: not ready, still serving", "for", s.cfg.DrainDelay)
+		t := time.NewTimer(s.cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("controlplane: serve: %w", err)
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -257,6 +301,58 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("controlplane: shutdown: %w", err)
 	}
 	return nil
+}
+
+// Draining reports whether Run is draining (its context ended).
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// watch drops what this replica caches of the changes the store reports
+// (other replicas' writes, `spacecast admin`): rooms and room roles, token
+// revocations, signing keys. The TTLs and refresh intervals stay as the
+// bound when notifications are lost.
+func (s *Server) watch(ctx context.Context) {
+	err := s.deps.Store.Listen(ctx, func(t store.Topic) {
+		switch t {
+		case store.TopicRooms:
+			s.api.ClearCache()
+		case store.TopicRevocations:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.deny.Sync(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("read token revocations after a change", "err", err)
+			}
+			cancel()
+		case store.TopicKeys:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.keys.Load(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reload signing keys after a change", "err", err)
+			}
+			cancel()
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("store change notifications stopped; caches fall back on their TTLs", "err", err)
+	}
+}
+
+// upkeepEvery is how often a replica prunes the shared rate-limit buckets
+// that have refilled.
+const upkeepEvery = time.Minute
+
+func (s *Server) upkeep(ctx context.Context) {
+	t := time.NewTicker(upkeepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := s.deps.Store.PruneRateTokens(rctx, s.deps.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("prune rate-limit buckets", "err", err)
+		}
+		cancel()
+	}
 }
 
 // fasthttpLogger logs fasthttp's own messages without their arguments:

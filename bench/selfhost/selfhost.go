@@ -34,7 +34,9 @@ type Options struct {
 	// RateLimit keeps the token endpoint's default rate limits; off by
 	// default so the token benchmark measures issuing, not refusing.
 	RateLimit bool
-	Logger    *slog.Logger
+	// DrainDelay is the control plane's (0: stop accepting at once).
+	DrainDelay time.Duration
+	Logger     *slog.Logger
 }
 
 // Info is what a client of the started control plane needs.
@@ -79,6 +81,7 @@ func Serve(ctx context.Context, o Options, ready func(Info)) error {
 	}
 	url := "http://" + ln.Addr().String()
 	cfg := controlplane.DefaultConfig()
+	cfg.DrainDelay = o.DrainDelay
 	cfg.Listen = ln.Addr().String()
 	cfg.PublicURL = url
 	cfg.DevEdge.URL = o.EdgeURL

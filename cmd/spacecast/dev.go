@@ -172,6 +172,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	cpCfg := controlplane.DefaultConfig()
+	cpCfg.DrainDelay = 0 // one process, no load balancer in front
 	// Removals made on the edge (the room page's Remove) and through REST
 	// bar the same credentials on both sides.
 	removals := api.NewRemovals(cpCfg.SessionTTL, 100_000)

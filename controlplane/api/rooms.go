@@ -300,29 +300,18 @@ func (a *API) listRooms(r *request) error {
 	if err != nil {
 		return err
 	}
-	// Visibility depends on the caller's room roles: filter the whole
-	// space (capped at 500 rooms), then page.
-	rooms, _, err := a.o.Store.ListRooms(r.context(), p.client, s.ID, store.Page{Limit: 500})
+	// The caller sees the space, so it sees the public rooms and those
+	// where it holds a role: the store applies that rule, the order and
+	// the page, and counts them all.
+	rooms, total, err := a.o.Store.ListVisibleRooms(r.context(), p.client, s.ID, p.user, pg)
 	if err != nil {
-		return err
+		return about("space", "space", err)
 	}
-	visible := make([]RoomView, 0, len(rooms))
+	items := make([]RoomView, 0, len(rooms))
 	for _, rm := range rooms {
-		rrole, err := r.roomRole(p, rm.ID)
-		if err != nil {
-			return err
-		}
-		if canSeeRoom(s, srole, rm, rrole) {
-			visible = append(visible, viewRoom(rm, rrole))
-		}
+		items = append(items, viewRoom(rm.Room, rm.Role))
 	}
-	total := len(visible)
-	limit := pg.Limit
-	if limit == 0 {
-		limit = 50
-	}
-	visible = visible[min(pg.Offset, total):min(pg.Offset+limit, total)]
-	return r.json(http.StatusOK, list[RoomView]{Items: visible, Total: total})
+	return r.json(http.StatusOK, list[RoomView]{Items: items, Total: total})
 }
 
 // getRoom: GET /v1/spaces/{spaceId}/rooms/{roomId}.

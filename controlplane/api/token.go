@@ -137,7 +137,7 @@ func (r *request) take(l *ratelimit.Limiter, key string) bool {
 	if l == nil {
 		return true
 	}
-	d := l.Allow(key, r.now)
+	d := l.AllowContext(r.context(), key, r.now)
 	if d.Limit == 0 {
 		return true
 	}
@@ -205,7 +205,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
 		}
 		if a.o.TokenPerUsername != nil {
-			a.o.TokenPerUsername.Refund(userKey, r.now)
+			a.o.TokenPerUsername.RefundContext(r.context(), userKey, r.now)
 		}
 		return a.tokenPair(r, auth.AudUser, string(u.ID), client, "")
 	case "refresh_token":
