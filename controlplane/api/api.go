@@ -145,6 +145,7 @@ func (a *API) routes() {
 
 	r.add("POST", "/v1/users", "createUser", a.createUser)
 	r.add("GET", "/v1/users/me", "getMe", a.getMe)
+	r.add("DELETE", "/v1/users/{userId}", "deleteUser", a.deleteUser)
 	r.add("POST", "/v1/users/me/tokens", "createPersonalToken", a.createPersonalToken)
 	r.add("GET", "/v1/users/me/tokens", "listPersonalTokens", a.listPersonalTokens)
 	r.add("DELETE", "/v1/users/me/tokens/{tokenId}", "deletePersonalToken", a.deletePersonalToken)

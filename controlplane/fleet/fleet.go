@@ -31,6 +31,7 @@ type Fleet struct {
 var (
 	_ api.RoomLocator = (*Fleet)(nil)
 	_ api.Revocations = (*Fleet)(nil)
+	_ api.UserRevoker = (*Fleet)(nil)
 )
 
 // New builds a Fleet over view. removalTTL is how long a removal lasts: the
@@ -79,6 +80,12 @@ func (f *Fleet) RevokeParticipant(room, identity string, at time.Time) error {
 		Kind: gossip.RevokeParticipant, Room: room, Subject: identity,
 		Until: at.Add(f.removalTTL), IssuedBefore: at,
 	})
+}
+
+// RevokeUser implements api.UserRevoker: every edge disconnects the
+// identity wherever it is and refuses its media tokens until until.
+func (f *Fleet) RevokeUser(identity string, until time.Time) error {
+	return f.view.Revoke(gossip.Revocation{Kind: gossip.RevokeUser, Subject: identity, Until: until})
 }
 
 // ParticipantRevoked implements api.Revocations.

@@ -44,7 +44,7 @@ func schemas() obj {
 	}
 	roomRequest := object(roomProps(), "name")
 	roomRequest["description"] = "Create requires name; update applies only the fields present."
-	return obj{
+	out := obj{
 		"Error": object(obj{"code": str("Machine code"), "message": str("Human text"), "field": str("The offending request field")}, "code", "message"),
 		"OAuthError": object(obj{"error": enum("invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "unsupported_token_type", "slow_down"),
 			"error_description": str("")}, "error"),
@@ -140,4 +140,8 @@ func schemas() obj {
 			"iceServers":          array(object(obj{"urls": array(obj{"type": "string"}), "username": str("TURN REST username <expiry>:<identity>"), "credential": str("")}, "urls")),
 		}, "identity", "name", "role", "grants", "room", "session", "edge", "mediaToken", "iceServers"),
 	}
+	for k, v := range haSchemas() {
+		out[k] = v
+	}
+	return out
 }

@@ -24,7 +24,7 @@ type Operation struct {
 // Operations is every method of /v1 (the openapi.json route itself aside).
 func Operations() []Operation {
 	const spaceRoles = " Space roles: role_space_owner (creator), role_space_moderator, role_space_user (invited)."
-	return []Operation{
+	return append([]Operation{
 		{"POST", "/v1/auth/token", "issueToken", "auth", "Issue tokens",
 			"OAuth2 token endpoint. grant_type client_credentials (client_id, client_secret) gives a client token; password (client credentials, or a client token in Authorization, plus username = e-mail and password) gives a user token; refresh_token gives a new pair and spends the refresh token given (rotation: a spent refresh token presented again revokes every token of its sign-in, 400 invalid_grant). Accepts JSON or application/x-www-form-urlencoded and HTTP Basic client authentication. The x-cl-id header is accepted and ignored. Errors use the OAuth2 form {error, error_description}. Rate-limited per source address, per client once it has authenticated (a stranger's wrong secrets do not use up a client's bucket), and per username for failed password grants: 429 slow_down with Retry-After and RateLimit-Limit/Remaining/Reset.",
 			"none", "TokenRequest", 200, "TokenReply", []int{400, 401, 413, 429}},
@@ -121,7 +121,7 @@ func Operations() []Operation {
 		{"GET", "/v1/regions", "listRegions", "join", "List regions to probe",
 			"The regions that have an edge taking participants, each with its edges' probe URLs (GET answers 204 at once, never cached). A client may fetch one probe URL per region, measure the round trip, and pass the results as rtts (region → ms) to the join: placement then picks the nearest region. Public; may be cached for 5 seconds.",
 			"none", "", 200, "RegionList", nil},
-	}
+	}, haOperations()...)
 }
 
 // Document builds the OpenAPI 3.1 document as indented JSON.
@@ -150,13 +150,13 @@ func Document() ([]byte, error) {
 				"Tenant isolation: an entity of another API client answers 404 exactly like a missing one.\n\n" + accessMatrix,
 		},
 		"servers": []obj{{"url": "/"}},
-		"tags": []obj{
+		"tags": append([]obj{
 			{"name": "auth", "description": "Tokens"}, {"name": "users", "description": "Users and personal tokens"},
 			{"name": "spaces", "description": "Spaces, invites, framing origins"}, {"name": "rooms", "description": "Rooms, roles, guest links"},
 			{"name": "moderation", "description": "Live participants: list, mute, remove"},
 			{"name": "webhooks", "description": "Per-space webhooks"}, {"name": "join", "description": "Joining a call"},
 			{"name": "meta", "description": "This document"},
-		},
+		}, haTags()...),
 		"paths": paths,
 		"components": obj{
 			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer", "bearerFormat": "JWT or scp_ personal token"}},
@@ -249,6 +249,7 @@ func operation(op Operation) obj {
 		responses[fmt.Sprint(code)] = obj{"$ref": fmt.Sprintf("#/components/responses/E%d", code)}
 	}
 	o["responses"] = responses
+	amend(op, o)
 	return o
 }
 
