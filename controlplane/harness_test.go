@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"io"
 	"log/slog"
 	"net"
@@ -20,10 +22,20 @@ import (
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/pgtest"
 )
 
+// pg is the PostgreSQL server of the multi-replica tests (started by the
+// first test that needs it).
+var pg pgtest.Shared
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	code := m.Run()
+	pg.Stop()
+	if code != 0 {
+		os.Exit(code)
+	}
+	if err := goleak.Find(
 		// fasthttp's once-per-process Date header ticker.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		// fasthttp's idle-worker cleaner notices Stop only after its sleep
@@ -32,7 +44,11 @@ func TestMain(m *testing.M) {
 		// The benchmarks' fasthttp client: its idle-connection cleaner and
 		// the process-wide default dialer's address cache cleaner.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"))
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean")); err != nil {
+		fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // testEdge is the edge the static placer answers in these tests.
