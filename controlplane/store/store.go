@@ -40,6 +40,8 @@ type Store interface {
 	Tokens
 	RateLimits
 	Changes
+	Calls
+	Deliveries
 
 	// Ping reports whether the store can serve requests (for /readyz).
 	Ping(ctx context.Context) error
@@ -260,4 +262,62 @@ type Changes interface {
 	// every topic. Listen returns another error only if it cannot listen
 	// at all.
 	Listen(ctx context.Context, fn func(Topic)) error
+}
+
+// Calls are the calls the edges' reports show, with their participants:
+// call history and analytics, and the source of call_started and
+// call_finished. Any replica may take any edge's report.
+type Calls interface {
+	// ApplyEdgeReport applies an edge's batch at now, in one transaction:
+	// the edge's rooms and their sessions, calls that start (with their
+	// call_started delivery when the space has an active webhook: state
+	// and event are written together), sessions that begin and end. A
+	// stale batch (at or below the last Seq applied of the same Boot)
+	// changes nothing. A room the store does not know starts no call.
+	ApplyEdgeReport(ctx context.Context, r EdgeReport, now time.Time) error
+	// SweepCalls counts the rooms of edges silent since before
+	// silentBefore as empty (their sessions end when the edge was last
+	// heard) and finishes the calls of rooms empty since before
+	// emptyBefore (finished when they emptied), each with its
+	// call_finished delivery in the same transaction. It returns the calls
+	// it finished. Every replica may sweep at once: each call finishes once.
+	SweepCalls(ctx context.Context, silentBefore, emptyBefore time.Time) (int, error)
+	// ListCalls lists a space's calls matching f, newest first, with the
+	// total; an unknown space gives ErrNotFound.
+	ListCalls(ctx context.Context, client ClientID, space SpaceID, f CallFilter, p Page) ([]Call, int, error)
+	// GetCall returns one call of a space.
+	GetCall(ctx context.Context, client ClientID, space SpaceID, id CallID) (Call, error)
+	// ListCallSessions lists a call's sessions by join time; an unknown
+	// call gives ErrNotFound.
+	ListCallSessions(ctx context.Context, client ClientID, space SpaceID, id CallID) ([]CallSession, error)
+}
+
+// Deliveries are the webhook outbox: events waiting for delivery, claimed
+// by any replica for an attempt, and the log of what became of them.
+type Deliveries interface {
+	// EnqueueWebhookEvent queues ev for delivery when its space has an
+	// active webhook, under delivery id; false when there is none.
+	EnqueueWebhookEvent(ctx context.Context, id string, ev WebhookEvent, now time.Time) (bool, error)
+	// ClaimWebhookDeliveries leases due deliveries to c.Owner for one
+	// attempt each (counting it): at most c.Max, at most c.PerTenant of
+	// one client in flight, the oldest of each client first and clients in
+	// turn, and only the first pending delivery of each room (a room's
+	// events go out in order). Of concurrent claimers on any replica, each
+	// delivery goes to one.
+	ClaimWebhookDeliveries(ctx context.Context, c WebhookClaim) ([]WebhookDelivery, error)
+	// RecordWebhookAttempt records how a claimed attempt ended; an attempt
+	// whose lease was lost (ErrNotFound) records nothing.
+	RecordWebhookAttempt(ctx context.Context, a WebhookAttempt) error
+	// ListWebhookDeliveries lists a space's deliveries, newest first, with
+	// the total; an unknown space gives ErrNotFound.
+	ListWebhookDeliveries(ctx context.Context, client ClientID, space SpaceID, p Page) ([]WebhookDelivery, int, error)
+	// GetWebhookDelivery returns one delivery of a space.
+	GetWebhookDelivery(ctx context.Context, client ClientID, space SpaceID, id string) (WebhookDelivery, error)
+	// RedeliverWebhook queues the event of delivery id again as a new
+	// delivery newID (the event keeps its id), when the space has an active
+	// webhook (else ErrConflict).
+	RedeliverWebhook(ctx context.Context, client ClientID, space SpaceID, id, newID string, now time.Time) (WebhookDelivery, error)
+	// PruneWebhookDeliveries forgets the finished deliveries (delivered
+	// or failed) created before before; it returns how many.
+	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
 }
