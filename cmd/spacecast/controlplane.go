@@ -118,7 +118,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	calls, err := webhook.NewCalls(cfg.Webhooks.Calls, deliverer, log, nil)
+	calls, err := webhook.NewCalls(cfg.Webhooks.Calls, st, log, nil)
 	if err != nil {
 		return err
 	}

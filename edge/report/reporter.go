@@ -32,6 +32,10 @@ type Config struct {
 	// the caller hands to NewClient: `spacecast edge` posts there; empty
 	// means the edge reports to nobody. The Reporter itself does not use it.
 	URL string `yaml:"url"`
+	// URLs are further control-plane replicas (their internal addresses):
+	// a batch the current one cannot take goes to the next (NewClient's
+	// more). Any replica takes any edge's batches.
+	URLs []string `yaml:"urls"`
 	// Node is the edge's node id (required; set from the edge's config).
 	Node string `yaml:"-"`
 	// QueueSize bounds the changes waiting to be sent (4096). When it is

@@ -1,12 +1,13 @@
 package report
 
 import (
-	"reflect"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -396,5 +397,63 @@ func TestReporterSessions(t *testing.T) {
 	}
 	if err := b[0].Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestClientFailover: with several control-plane replicas, a batch the
+// current one cannot take (down, 5xx) goes to the next, which the client
+// then sticks to; a refusal (4xx) is final.
+func TestClientFailover(t *testing.T) {
+	cl, err := cluster.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	hits := map[string]int{}
+	status := map[string]int{"a": 503, "b": 204}
+	serve := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			_, _ = io.ReadAll(req.Body)
+			mu.Lock()
+			hits[name]++
+			s := status[name]
+			mu.Unlock()
+			w.WriteHeader(s)
+		}))
+	}
+	a, b := serve("a"), serve("b")
+	defer a.Close()
+	defer b.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // nothing listens there
+	c, err := NewClient(down.URL, cl, a.URL, b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	batch := Batch{Edge: "e1", Boot: "b", Seq: 1}
+	if err := c.Report(ctx, batch); err != nil {
+		t.Fatalf("Report with one replica up: %v", err)
+	}
+	if err := c.Report(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if hits["a"] != 1 || hits["b"] != 2 {
+		t.Fatalf("hits %v: want a tried once, then b kept", hits)
+	}
+	status["b"] = 400
+	mu.Unlock()
+	if err := c.Report(ctx, batch); err == nil {
+		t.Fatal("a refused batch reported as taken")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits["a"] != 1 || hits["b"] != 3 {
+		t.Fatalf("hits %v: a 4xx went on to another replica", hits)
+	}
+	if _, err := NewClient("http://x", cl, "ftp://y"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a bad second URL: %v", err)
 	}
 }
