@@ -76,6 +76,11 @@ var samples = map[string]any{
 	"removeParticipant":    "",
 	"muteParticipant":      map[string]any{"source": "camera", "muted": true},
 	"deleteUser":           "",
+	// A foreign space's log, redelivery and analytics: 404.
+	"listWebhookDeliveries": "",
+	"redeliverWebhook":      "",
+	"listCalls":             "",
+	"callReport":            "",
 }
 
 // clientOnly are the routes with ids that take a client token: a user
@@ -103,7 +108,8 @@ func TestIsolation(t *testing.T) {
 			continue // acts on the caller's own tenant; checked below
 		}
 		path := strings.NewReplacer("{spaceId}", a.space, "{roomId}", a.room, "{inviteId}", a.invite,
-			"{tokenId}", a.tokenID, "{alias}", a.alias, "{identity}", "u_"+a.owner.userID, "{userId}", a.member.userID).Replace(rt.Pattern)
+			"{tokenId}", a.tokenID, "{alias}", a.alias, "{identity}", "u_"+a.owner.userID, "{userId}", a.member.userID,
+			"{deliveryId}", "000000000000000000000000").Replace(rt.Pattern)
 		userWant, clientWant := []int{404}, []int{403, 404}
 		if clientOnly[rt.Operation] {
 			userWant, clientWant = []int{403}, []int{404}

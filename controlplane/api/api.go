@@ -180,6 +180,10 @@ func (a *API) routes() {
 	r.add("GET", "/v1/spaces/{spaceId}/webhook", "getWebhook", a.getWebhook)
 	r.add("DELETE", "/v1/spaces/{spaceId}/webhook", "deleteWebhook", a.deleteWebhook)
 	r.add("PUT", "/v1/spaces/{spaceId}/webhook/refresh-secret", "refreshWebhookSecret", a.refreshWebhookSecret)
+	r.add("GET", "/v1/spaces/{spaceId}/webhook/deliveries", "listWebhookDeliveries", a.listWebhookDeliveries)
+	r.add("POST", "/v1/spaces/{spaceId}/webhook/deliveries/{deliveryId}/redeliver", "redeliverWebhook", a.redeliverWebhook)
+	r.add("GET", "/v1/spaces/{spaceId}/analytics/calls", "listCalls", a.listCalls)
+	r.add("GET", "/v1/spaces/{spaceId}/analytics/report", "callReport", a.callReport)
 
 	r.add("POST", "/v1/rooms/{alias}/join", "joinRoom", a.joinRoom)
 	r.add("GET", "/v1/regions", "listRegions", a.listRegions)

@@ -3,10 +3,10 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -79,9 +79,13 @@ type CallBackend interface {
 	EmptyCalls(ctx context.Context, before time.Time) ([]RoomID, error)
 }
 
-// NewID is a random 24-character lower-case id (calls, events,
-// deliveries).
-func NewID() string { return strings.ToLower(rand.Text())[:24] }
+// NewID is a random id of 24 hex digits, the API's id form (calls,
+// events, deliveries).
+func NewID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics instead)
+	return hex.EncodeToString(b)
+}
 
 // ApplyEdgeReport is Calls.ApplyEdgeReport over a backend.
 func ApplyEdgeReport(ctx context.Context, b CallBackend, r EdgeReport, now time.Time) error {
