@@ -8,8 +8,18 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/spacecast/spacecast/internal/pgserver"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
+
+// Server is a running server (pgserver.Server).
+type Server = pgserver.Server
+
+// Options tune a server (pgserver.Options).
+type Options = pgserver.Options
+
+// NewDBName is a fresh database name.
+func NewDBName(prefix string) string { return pgserver.NewDBName(prefix) }
 
 // Shared is one server for every test of a test binary, started on first
 // use. Declare one in the test package and stop it from TestMain:
@@ -45,7 +55,7 @@ func (s *Shared) Server(t testing.TB) *Server {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		s.srv, s.err = Start(ctx, s.Options)
+		s.srv, s.err = pgserver.Start(ctx, s.Options)
 	})
 	testenv.Need(t, "PostgreSQL", s.err)
 	return s.srv

@@ -1,4 +1,4 @@
-package pgtest
+package pgserver
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 
 // ErrUnavailable means PostgreSQL cannot run here: its programs or the
 // OS user to run it as are missing.
-var ErrUnavailable = errors.New("pgtest: PostgreSQL unavailable")
+var ErrUnavailable = errors.New("pgserver: PostgreSQL unavailable")
 
 // Options tune a server. The zero value is a fast, non-durable server for
 // tests.
@@ -104,9 +104,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "spacecast-pgtest-")
+	dir, err := os.MkdirTemp("", "spacecast-pg-")
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+		return nil, fmt.Errorf("pgserver: %w", err)
 	}
 	ok := false
 	defer func() {
@@ -117,13 +117,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{Host: "127.0.0.1", User: "spacecast", Password: strings.ToLower(rand.Text()), dir: dir}
 	pwfile := filepath.Join(dir, "pw")
 	if err := os.WriteFile(pwfile, []byte(s.Password+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+		return nil, fmt.Errorf("pgserver: %w", err)
 	}
 	data := filepath.Join(dir, "data")
 	if cred != nil {
 		for _, p := range []string{dir, pwfile} {
 			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				return nil, fmt.Errorf("pgtest: %w", err)
+				return nil, fmt.Errorf("pgserver: %w", err)
 			}
 		}
 	}
@@ -132,7 +132,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	initdb.Dir = dir
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+		return nil, fmt.Errorf("pgserver: initdb: %w\n%s", err, out)
 	}
 	// A port picked free may be taken before the server binds it: try a
 	// few.
@@ -155,7 +155,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("pgtest: free port: %w", err)
+		return 0, fmt.Errorf("pgserver: free port: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
@@ -194,7 +194,7 @@ func (s *Server) start(ctx context.Context, bin, data string, cred *syscall.Cred
 	}
 	logf, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
@@ -204,7 +204,7 @@ func (s *Server) start(ctx context.Context, bin, data string, cred *syscall.Cred
 	// so does the server (and its backends, which watch the postmaster).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("pgtest: start postgres: %w", err)
+		return fmt.Errorf("pgserver: start postgres: %w", err)
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func() {
@@ -223,12 +223,12 @@ func (s *Server) start(ctx context.Context, bin, data string, cred *syscall.Cred
 		select {
 		case <-s.done:
 			log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-			return fmt.Errorf("pgtest: postgres exited (%v): %s", s.err, tail(log, 2000))
+			return fmt.Errorf("pgserver: postgres exited (%v): %s", s.err, tail(log, 2000))
 		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			s.kill()
-			return fmt.Errorf("pgtest: postgres did not accept connections: %w", err)
+			return fmt.Errorf("pgserver: postgres did not accept connections: %w", err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling for readiness
 	}
@@ -304,11 +304,11 @@ func (s *Server) DropDB(ctx context.Context, name string) error {
 func (s *Server) admin(ctx context.Context, sql string) error {
 	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("pgserver: %w", err)
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("pgtest: %s: %w", sql, err)
+		return fmt.Errorf("pgserver: %s: %w", sql, err)
 	}
 	return nil
 }
