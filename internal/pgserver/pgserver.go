@@ -265,6 +265,10 @@ func (s *Server) Stop() error {
 	return nil
 }
 
+// PID is the server's process (the postmaster; its backends are its
+// children).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // DSN is the superuser's URL of database db.
 func (s *Server) DSN(db string) string {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(s.User, s.Password),
