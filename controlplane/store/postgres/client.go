@@ -68,6 +68,9 @@ func (s *Store) DeleteClient(ctx context.Context, id store.ClientID) error {
 		if err := one(op, tag, err); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM access_links WHERE client_id = $1`, id); err != nil {
+			return err
+		}
 		_, err = s.revoke(ctx, tx, deletionRevocation(store.RevokeClient, id, string(id)))
 		return err
 	})

@@ -146,10 +146,18 @@ func (s *Store) UpdateRoom(ctx context.Context, r store.Room) error {
 	return one("update room", tag, err)
 }
 
-// DeleteRoom removes the room with its roles and access links.
+// DeleteRoom removes the room with its roles (a cascade) and its access
+// links (no foreign key: migration 0004), in one transaction.
 func (s *Store) DeleteRoom(ctx context.Context, client store.ClientID, space store.SpaceID, id store.RoomID) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM rooms WHERE client_id = $1 AND space_id = $2 AND id = $3`, client, space, id)
-	return one("delete room", tag, err)
+	const op = "delete room"
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM rooms WHERE client_id = $1 AND space_id = $2 AND id = $3`, client, space, id)
+		if err := one(op, tag, err); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM access_links WHERE client_id = $1 AND room_id = $2`, client, id)
+		return err
+	})
 }
 
 func scanRoomMember(r pgx.Row) (store.RoomMember, error) {

@@ -102,11 +102,18 @@ func (s *Store) UpdateSpace(ctx context.Context, sp store.Space) error {
 	return one("update space", tag, err)
 }
 
-// DeleteSpace removes the space with its rooms, members, invites, links and
-// webhook (foreign-key cascades).
+// DeleteSpace removes the space with its rooms, members, invites and
+// webhook (foreign-key cascades) and its access links, in one transaction.
 func (s *Store) DeleteSpace(ctx context.Context, client store.ClientID, id store.SpaceID) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM spaces WHERE client_id = $1 AND id = $2`, client, id)
-	return one("delete space", tag, err)
+	const op = "delete space"
+	return s.inTx(ctx, op, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM spaces WHERE client_id = $1 AND id = $2`, client, id)
+		if err := one(op, tag, err); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM access_links WHERE client_id = $1 AND space_id = $2`, client, id)
+		return err
+	})
 }
 
 func scanSpaceMember(r pgx.Row) (store.SpaceMember, error) {
