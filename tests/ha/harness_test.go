@@ -138,6 +138,7 @@ controlplane:
   revocationSync: 200ms
   rateLimit:           # every request comes from the test's one address
     tokenPerAddress: {rate: 0}
+    tokenPerClient: {rate: 0}
     joinPerAddress: {rate: 0}
     guestJoinPerAddress: {rate: 0}
   devEdge: {url: "ws://%[2]s", region: local, nodeId: edge-1}
