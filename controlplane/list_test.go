@@ -91,3 +91,47 @@ func TestListRoomsComplete(t *testing.T) {
 	}
 	e.must(t, 400, "GET", "/v1/spaces/"+sp+"/rooms?limit=501", owner.userToken, nil)
 }
+
+// TestListRoomRolesPaged: a room's roles page with a total and a stable
+// order, every role reached.
+func TestListRoomRolesPaged(t *testing.T) {
+	e := start(t, envOpts{})
+	ctx := ctxT(t)
+	tn := e.newClient(t, "roles")
+	owner := e.newUser(t, tn, "owner@example.com")
+	sp := e.must(t, 201, "POST", "/v1/spaces", owner.userToken, map[string]any{"name": "S"}).str(t, "id")
+	rm := e.must(t, 201, "POST", "/v1/spaces/"+sp+"/rooms", owner.userToken, map[string]any{"name": "R"}).str(t, "id")
+	base := time.Now()
+	for i := range 7 {
+		u := store.User{ID: store.UserID(fmt.Sprintf("%024d", i)), ClientID: store.ClientID(tn.clientID), Email: fmt.Sprintf("u%d@example.com", i), CreatedAt: base}
+		if err := e.st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.SetRoomMember(ctx, u.ClientID, store.RoomMember{RoomID: store.RoomID(rm), UserID: u.ID, Role: store.RoomRoleUser, CreatedAt: base.Add(time.Duration(i) * time.Millisecond)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for off := 0; off < 9; off += 3 {
+		var page struct {
+			Items []struct{ UserID string }
+			Total int
+		}
+		r := e.must(t, 200, "GET", fmt.Sprintf("/v1/spaces/%s/rooms/%s/roles?offset=%d&limit=3", sp, rm, off), owner.userToken, nil)
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != 8 {
+			t.Fatalf("total %d, want 8", page.Total)
+		}
+		for _, it := range page.Items {
+			if seen[it.UserID] {
+				t.Fatalf("%s listed twice", it.UserID)
+			}
+			seen[it.UserID] = true
+		}
+	}
+	if len(seen) != 8 {
+		t.Fatalf("paged through %d roles, want 8", len(seen))
+	}
+}

@@ -495,11 +495,15 @@ func (a *API) listRoomRoles(r *request) error {
 	if !canManageRoom(rrole) {
 		return forbidden("only the room's owner and moderators may list roles")
 	}
-	ms, err := a.o.Store.ListRoomMembers(r.context(), p.client, rm.ID)
+	pg, err := r.page()
 	if err != nil {
 		return err
 	}
-	out := list[roleView]{Items: make([]roleView, 0, len(ms)), Total: len(ms)}
+	ms, total, err := a.o.Store.ListRoomMembers(r.context(), p.client, rm.ID, pg)
+	if err != nil {
+		return err
+	}
+	out := list[roleView]{Items: make([]roleView, 0, len(ms)), Total: total}
 	for _, m := range ms {
 		out.Items = append(out.Items, roleView{RoomID: string(m.RoomID), UserID: string(m.UserID), Role: string(m.Role)})
 	}

@@ -93,7 +93,7 @@ func amend(op Operation, o obj) {
 	}
 	var extra []obj
 	switch op.ID {
-	case "listWebhookDeliveries":
+	case "listWebhookDeliveries", "listRoomRoles":
 		extra = page
 	case "listCalls":
 		extra = append([]obj{id("roomId", "Only this room's calls", false),

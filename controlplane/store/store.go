@@ -149,9 +149,10 @@ type Rooms interface {
 	// SetRoomMember inserts or replaces a user's role in a room.
 	SetRoomMember(ctx context.Context, client ClientID, m RoomMember) error
 	GetRoomMember(ctx context.Context, client ClientID, room RoomID, user UserID) (RoomMember, error)
-	// ListRoomMembers lists the room's explicit roles, oldest first; an
-	// unknown room gives ErrNotFound.
-	ListRoomMembers(ctx context.Context, client ClientID, room RoomID) ([]RoomMember, error)
+	// ListRoomMembers lists the room's explicit roles, oldest first (ties
+	// by user id), a page of them with the total; an unknown room gives
+	// ErrNotFound.
+	ListRoomMembers(ctx context.Context, client ClientID, room RoomID, p Page) ([]RoomMember, int, error)
 }
 
 // Access are the generate-access links of rooms.

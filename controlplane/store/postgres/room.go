@@ -184,24 +184,32 @@ func (s *Store) GetRoomMember(ctx context.Context, client store.ClientID, room s
 	return m, translate("get room member", err)
 }
 
-// ListRoomMembers lists a room's explicit roles, oldest first. An unknown
-// room gives store.ErrNotFound.
-func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID) ([]store.RoomMember, error) {
+// ListRoomMembers lists a room's explicit roles, oldest first, a page of
+// them with the total. An unknown room gives store.ErrNotFound.
+func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID, p store.Page) ([]store.RoomMember, int, error) {
 	const op = "list room members"
+	p = p.Normalize()
 	var out []store.RoomMember
+	var total int
 	err := s.readTx(ctx, op, func(tx pgx.Tx) error {
 		if err := exists(ctx, tx, `SELECT 1 FROM rooms WHERE client_id = $1 AND id = $2`, client, room); err != nil {
 			return translate(op, err)
 		}
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM room_members WHERE client_id = $1 AND room_id = $2`, client, room).Scan(&total); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT room_id, user_id, role, created_at FROM room_members
-			WHERE client_id = $1 AND room_id = $2 ORDER BY created_at, user_id`, client, room)
+			WHERE client_id = $1 AND room_id = $2 ORDER BY created_at, user_id LIMIT $3 OFFSET $4`, client, room, p.Limit, p.Offset)
 		if err != nil {
 			return err
 		}
 		out, err = collect(rows, scanRoomMember)
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
 }
 
 // ListVisibleRooms lists the rooms of a space that user may see (public,

@@ -176,16 +176,21 @@ func (s *Store) GetRoomMember(ctx context.Context, client store.ClientID, room s
 	return m, translate("get room member", err)
 }
 
-// ListRoomMembers lists a room's explicit roles, oldest first. An unknown
-// room gives store.ErrNotFound.
-func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID) ([]store.RoomMember, error) {
+// ListRoomMembers lists a room's explicit roles, oldest first, a page of
+// them with the total. An unknown room gives store.ErrNotFound.
+func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID, p store.Page) ([]store.RoomMember, int, error) {
 	const op = "list room members"
+	p = p.Normalize()
 	var out []store.RoomMember
+	var total int
 	err := s.readTx(ctx, op, func(tx *sql.Tx) error {
 		if err := exists(ctx, tx, s.st.roomExists, client, room); err != nil {
 			return translate(op, err)
 		}
-		rows, err := tx.StmtContext(ctx, s.st.listRoomMembers).QueryContext(ctx, client, room)
+		if err := tx.StmtContext(ctx, s.st.countRoomMembers).QueryRowContext(ctx, client, room).Scan(&total); err != nil {
+			return translate(op, err)
+		}
+		rows, err := tx.StmtContext(ctx, s.st.listRoomMembers).QueryContext(ctx, client, room, p.Limit, p.Offset)
 		if err != nil {
 			return translate(op, err)
 		}
@@ -199,7 +204,10 @@ func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room
 		}
 		return translate(op, rows.Err())
 	})
-	return out, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
 }
 
 // ListVisibleRooms lists the rooms of a space that user may see (public,

@@ -61,6 +61,7 @@ type statements struct {
 	listVisibleRooms, countVisibleRooms *sql.Stmt
 	// shared rate limits
 	takeRate, rateState, refundRate, pruneRate *sql.Stmt
+	countRoomMembers                           *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
@@ -141,7 +142,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&st.getRoomMember, r, `SELECT room_id, user_id, role, created_at FROM room_members
 			WHERE client_id = ? AND room_id = ? AND user_id = ?`},
 		{&st.listRoomMembers, r, `SELECT room_id, user_id, role, created_at FROM room_members
-			WHERE client_id = ? AND room_id = ? ORDER BY created_at, rowid`},
+			WHERE client_id = ? AND room_id = ? ORDER BY created_at, user_id LIMIT ? OFFSET ?`},
+		{&st.countRoomMembers, r, `SELECT COUNT(*) FROM room_members WHERE client_id = ? AND room_id = ?`},
 
 		// The link's room must be in the link's space: the INSERT takes its
 		// row from rooms, so a mismatch inserts nothing.

@@ -196,8 +196,16 @@ func testRoomMembers(f *fx) {
 		f.t.Fatalf("replaced role: %s", got.Role)
 	}
 
-	list, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID)
+	list, total, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID, store.Page{})
 	f.must(err, "list room members")
+	if total != 3 {
+		f.t.Fatalf("room members total %d, want 3", total)
+	}
+	page, total, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID, store.Page{Offset: 1, Limit: 1})
+	f.must(err, "a page of room members")
+	if total != 3 || len(page) != 1 || page[0].UserID != u2.ID {
+		f.t.Fatalf("second page of one: %+v (total %d)", page, total)
+	}
 	if len(list) == 3 && (list[0].UserID != owner.ID || list[1].UserID != u2.ID || list[2].UserID != u3.ID) {
 		f.t.Fatalf("room members not oldest first: %+v", list)
 	}
@@ -216,7 +224,7 @@ func testRoomMembers(f *fx) {
 
 	_, err = f.s.GetRoomMember(f.ctx, c.ID, r2.ID, u2.ID)
 	f.is(err, store.ErrNotFound, "role in another room")
-	_, err = f.s.ListRoomMembers(f.ctx, c.ID, "missing")
+	_, _, err = f.s.ListRoomMembers(f.ctx, c.ID, "missing", store.Page{})
 	f.is(err, store.ErrNotFound, "list members of a missing room")
 	f.is(f.s.SetRoomMember(f.ctx, c.ID, store.RoomMember{RoomID: r.ID, UserID: "missing", Role: store.RoomRoleUser, CreatedAt: f.at()}),
 		store.ErrNotFound, "set role of a missing user")
