@@ -188,11 +188,14 @@ func TestReplicasOneTruth(t *testing.T) {
 	})
 
 	t.Run("deleted room", func(t *testing.T) {
-		r2 := a.must(t, 201, "POST", "/v1/spaces/"+sp+"/rooms", owner.userToken, map[string]any{"name": "R2"}).str(t, "id")
-		b.must(t, 200, "GET", "/v1/spaces/"+sp+"/rooms/"+r2, owner.userToken, nil) // cached on B
+		created := a.must(t, 201, "POST", "/v1/spaces/"+sp+"/rooms", owner.userToken, map[string]any{"name": "R2", "isPublic": true}).json(t)
+		r2, alias2 := created["id"].(string), created["alias"].(string)
+		b.must(t, 200, "GET", "/v1/spaces/"+sp+"/rooms/"+r2, owner.userToken, nil)             // cached on B
+		b.must(t, 200, "POST", "/v1/rooms/"+alias2+"/join", owner.userToken, map[string]any{}) // its alias too
 		a.must(t, 200, "DELETE", "/v1/spaces/"+sp+"/rooms/"+r2, owner.userToken, nil)
 		within(t, time.Second, "B forgets the room deleted on A", func() bool {
-			return b.do(t, "GET", "/v1/spaces/"+sp+"/rooms/"+r2, owner.userToken, nil).status == 404
+			return b.do(t, "GET", "/v1/spaces/"+sp+"/rooms/"+r2, owner.userToken, nil).status == 404 &&
+				b.do(t, "POST", "/v1/rooms/"+alias2+"/join", owner.userToken, map[string]any{}).status == 404
 		})
 	})
 

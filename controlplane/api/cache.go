@@ -19,6 +19,7 @@ type readCache struct {
 	gen     uint64 // bumped by clear; a put from an older generation is dropped
 	rooms   map[roomKey]*cachedRoom
 	members map[memberKey]cachedRole
+	aliases map[string]cachedAlias // rooms by alias (aliascache.go)
 }
 
 type roomKey struct {
@@ -81,7 +82,7 @@ type cachedRole struct {
 const maxCacheEntries = 100_000
 
 func newReadCache(ttl time.Duration) *readCache {
-	return &readCache{ttl: ttl, rooms: map[roomKey]*cachedRoom{}, members: map[memberKey]cachedRole{}}
+	return &readCache{ttl: ttl, rooms: map[roomKey]*cachedRoom{}, members: map[memberKey]cachedRole{}, aliases: map[string]cachedAlias{}}
 }
 
 func (c *readCache) room(k roomKey, now time.Time) (store.Room, bool) {
@@ -170,5 +171,6 @@ func (c *readCache) clear() {
 	c.gen++
 	c.rooms = map[roomKey]*cachedRoom{}
 	c.members = map[memberKey]cachedRole{}
+	c.aliases = map[string]cachedAlias{}
 	c.mu.Unlock()
 }

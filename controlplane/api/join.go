@@ -148,7 +148,7 @@ func (a *API) joinRoom(r *request) error {
 	if err != nil {
 		return err
 	}
-	rm, err := a.o.Store.GetRoomByAlias(r.context(), alias)
+	rm, err := r.roomByAlias(alias)
 	if err != nil {
 		return about("room", "room", err)
 	}
