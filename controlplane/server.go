@@ -338,20 +338,41 @@ func (s *Server) watch(ctx context.Context) {
 // that have refilled.
 const upkeepEvery = time.Minute
 
+// upkeep keeps this replica's copies of the revocations and the signing
+// keys fresh in the background (every half of revocationSync and of
+// keyRefresh), so that a request finds them fresh and never waits for the
+// store to refresh them (it does only when this loop has fallen behind),
+// and prunes the shared rate-limit buckets.
 func (s *Server) upkeep(ctx context.Context) {
-	t := time.NewTicker(upkeepEvery)
-	defer t.Stop()
+	prune := time.NewTicker(upkeepEvery)
+	defer prune.Stop()
+	revocations := time.NewTicker(max(s.cfg.RevocationSync/2, 10*time.Millisecond))
+	defer revocations.Stop()
+	keys := time.NewTicker(max(s.cfg.KeyRefresh/2, 10*time.Millisecond))
+	defer keys.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-revocations.C:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.deny.Sync(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("read token revocations", "err", err)
+			}
+			cancel()
+		case <-keys.C:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.keys.Load(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reload signing keys", "err", err)
+			}
+			cancel()
+		case <-prune.C:
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := s.deps.Store.PruneRateTokens(rctx, s.deps.Now()); err != nil && ctx.Err() == nil {
+				s.log.Warn("prune rate-limit buckets", "err", err)
+			}
+			cancel()
 		}
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := s.deps.Store.PruneRateTokens(rctx, s.deps.Now()); err != nil && ctx.Err() == nil {
-			s.log.Warn("prune rate-limit buckets", "err", err)
-		}
-		cancel()
 	}
 }
 
