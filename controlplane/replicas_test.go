@@ -162,6 +162,20 @@ func TestReplicasOneTruth(t *testing.T) {
 		b.must(t, 403, "POST", roomPath+"/generate-access", ann.userToken, map[string]any{"username": "g", "role": "user"})
 	})
 
+	t.Run("removed participant", func(t *testing.T) {
+		b.must(t, 200, "POST", "/v1/rooms/"+alias+"/join", ann.userToken, map[string]any{})
+		// The removal is recorded before the edges are asked (none answers
+		// in this test: 502).
+		if r := a.do(t, "POST", roomPath+"/participants/u_"+ann.userID+"/remove", owner.userToken, nil); r.status != 200 && r.status != 502 {
+			t.Fatalf("remove: %d %s", r.status, r.body)
+		}
+		within(t, time.Second, "B refuses the participant removed on A", func() bool {
+			r := b.do(t, "POST", "/v1/rooms/"+alias+"/join", ann.userToken, map[string]any{})
+			return r.status == 403 && r.str(t, "code") == "participant_removed"
+		})
+		b.must(t, 200, "POST", "/v1/rooms/"+alias+"/join", owner.userToken, map[string]any{})
+	})
+
 	t.Run("revoked token", func(t *testing.T) {
 		tok := b.must(t, 200, "POST", "/v1/auth/token", "", map[string]string{"grant_type": "password", "client_id": cl.clientID,
 			"client_secret": cl.secret, "username": ann.email, "password": ann.password}).str(t, "access_token")

@@ -103,6 +103,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
 	}
+	if deps.Revocations == nil {
+		// No fleet to gossip removals: the store carries them to the
+		// other replicas.
+		deps.Revocations = api.NewStoreRemovals(deps.Store, deny, cfg.SessionTTL)
+	}
 	a, err := api.New(api.Options{
 		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Denylist: deny, Placer: deps.Placer, Cluster: deps.Cluster,
 		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),

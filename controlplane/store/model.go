@@ -236,6 +236,11 @@ const (
 	// and refresh tokens descended from one sign-in): Subject is the family
 	// id.
 	RevokeFamily RevocationKind = "family"
+	// RevokeParticipant bars a participant from a room (a moderator's
+	// removal): Subject is "<room id>/<identity>", ClientID is empty;
+	// IssuedBefore limits it to credentials issued at or before the
+	// removal.
+	RevokeParticipant RevocationKind = "participant"
 )
 
 // TokenRevocation bars tokens of ClientID until Until.
