@@ -14,12 +14,18 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/analytics"
 	"github.com/spacecast/spacecast/controlplane/api"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
+	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/openapi"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/removal"
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/internal/cluster"
 )
@@ -32,11 +38,14 @@ type Deps struct {
 	// Placer picks edges; nil means a static placer over Config.DevEdge.
 	Placer placement.Placer
 	// Locator finds the edges that host a room (moderation calls go to
-	// each); nil means api.PlacerLocator over Placer.
-	Locator api.RoomLocator
-	// Revocations spreads moderators' removals over the cluster; nil keeps
-	// them on this replica (see api.Options.Revocations).
-	Revocations api.Revocations
+	// each); nil means moderation.PlacerLocator over Placer.
+	Locator moderation.RoomLocator
+	// Revocations spreads moderators' removals over the cluster (every
+	// replica and every edge); nil records them in the store, which every
+	// replica reads (removal.Stored). When it is also a
+	// removal.UserRevoker, a deleted user's participants are disconnected
+	// from every edge.
+	Revocations removal.Revocations
 	// Regions lists the regions clients probe (GET /v1/regions); nil
 	// answers the static edge's region.
 	Regions func() []placement.Region
@@ -61,6 +70,7 @@ type Server struct {
 	deny    *auth.Denylist
 	api     *api.API
 	spec    []byte
+	access  *access.Service
 	docs    fasthttp.RequestHandler
 	handler fasthttp.RequestHandler
 	// draining is set when Run's context ends: /readyz answers 503 and
@@ -96,44 +106,15 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	rl := cfg.RateLimit
-	limiter := func(name string, b Bucket) *ratelimit.Limiter {
-		if rl.PerReplica {
-			return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys)
-		}
-		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
-	}
-	if deps.Revocations == nil {
-		// No fleet to gossip removals: the store carries them to the
-		// other replicas.
-		deps.Revocations = api.NewStoreRemovals(deps.Store, deny, cfg.SessionTTL)
-	}
-	a, err := api.New(api.Options{
-		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Denylist: deny, Placer: deps.Placer, Cluster: deps.Cluster,
-		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
-		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionTTL: cfg.SessionTTL,
-		MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL,
-		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
-		TokenPerClient:      limiter("tokenPerClient", rl.TokenPerClient),
-		TokenPerUsername:    limiter("tokenPerUsername", rl.TokenPerUsername),
-		CreateUserPerClient: limiter("createUserPerClient", rl.CreateUserPerClient),
-		JoinPerAddress:      limiter("joinPerAddress", rl.JoinPerAddress),
-		GuestJoinPerAddress: limiter("guestJoinPerAddress", rl.GuestJoinPerAddress),
-		RequestTimeout:      cfg.RequestTimeout,
-		ReadCacheTTL:        cfg.ReadCacheTTL,
-		Locator:             deps.Locator,
-		Revocations:         deps.Revocations,
-		Regions:             deps.Regions,
-		ClientIP:            proxies,
-	})
+	a, acc, err := newAPI(cfg, deps, log, keys, deny, proxies)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := openapi.Document()
+	spec, err := openapi.Document(api.Operations())
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, spec: spec, docs: openapi.UI("/docs")}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, spec: spec, docs: openapi.UI("/docs")}
 	s.handler = s.serve
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		s.handler = s.logged
@@ -148,8 +129,72 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// Routes lists the API's routes.
-func (s *Server) Routes() []api.Route { return s.api.Routes() }
+// Routes lists the API's routes as its route table declares them.
+func (s *Server) Routes() []openapi.Operation { return api.Operations() }
+
+// newAPI builds the services that hold the rules (access, join, space,
+// moderation, analytics) and the /v1 API over them.
+func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver) (*api.API, *access.Service, error) {
+	tokens := auth.NewTokens(keys, deps.Now)
+	removals := deps.Revocations
+	if removals == nil {
+		// No fleet to gossip removals: the store carries them to the
+		// other replicas.
+		ttl := cfg.SessionTTL
+		if ttl <= 0 {
+			ttl = 4 * time.Hour
+		}
+		removals = removal.NewStored(deps.Store, deny, ttl)
+	}
+	locator := deps.Locator
+	if locator == nil {
+		locator = moderation.PlacerLocator{Placer: deps.Placer}
+	}
+	acc, err := access.New(access.Options{Store: deps.Store, Tokens: tokens, Denylist: deny, Now: deps.Now, ReadCacheTTL: cfg.ReadCacheTTL})
+	if err != nil {
+		return nil, nil, err
+	}
+	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Placer, Removals: removals,
+		Cluster: deps.Cluster, Regions: deps.Regions, Now: deps.Now,
+		SessionTTL: cfg.SessionTTL, MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL})
+	if err != nil {
+		return nil, nil, err
+	}
+	spaces, err := space.New(space.Options{Store: deps.Store, Tokens: tokens, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"), Now: deps.Now})
+	if err != nil {
+		return nil, nil, err
+	}
+	mod, err := moderation.New(moderation.Options{Locator: locator, Removals: removals, Cluster: deps.Cluster, Logger: log, Now: deps.Now})
+	if err != nil {
+		return nil, nil, err
+	}
+	calls, err := analytics.New(analytics.Options{Store: deps.Store, Now: deps.Now})
+	if err != nil {
+		return nil, nil, err
+	}
+	users, _ := removals.(removal.UserRevoker)
+	rl := cfg.RateLimit
+	limiter := func(name string, b Bucket) *ratelimit.Limiter {
+		if rl.PerReplica {
+			return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys)
+		}
+		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
+	}
+	a, err := api.New(api.Options{
+		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls,
+		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, MediaTTL: cfg.MediaTokenTTL,
+		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
+		TokenPerClient:      limiter("tokenPerClient", rl.TokenPerClient),
+		TokenPerUsername:    limiter("tokenPerUsername", rl.TokenPerUsername),
+		CreateUserPerClient: limiter("createUserPerClient", rl.CreateUserPerClient),
+		JoinPerAddress:      limiter("joinPerAddress", rl.JoinPerAddress),
+		GuestJoinPerAddress: limiter("guestJoinPerAddress", rl.GuestJoinPerAddress),
+		RequestTimeout:      cfg.RequestTimeout,
+		ClientIP:            proxies,
+	})
+	return a, acc, err
+}
 
 // Handler is the control plane's request handler. Serving it on your own
 // fasthttp.Server? Call Init first, and start from FastHTTPServer for the
@@ -319,7 +364,7 @@ func (s *Server) watch(ctx context.Context) {
 	err := s.deps.Store.Listen(ctx, func(t store.Topic) {
 		switch t {
 		case store.TopicRooms:
-			s.api.ClearCache()
+			s.access.Forget(access.CachedRooms | access.CachedRoomRoles)
 		case store.TopicRevocations:
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := s.deny.Sync(rctx); err != nil && ctx.Err() == nil {

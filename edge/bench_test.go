@@ -81,11 +81,24 @@ func forwarded(reg *prometheus.Registry) float64 {
 	return counter(reg, "spacecast_edge_rtp_packets_forwarded_total")
 }
 
-func counter(reg *prometheus.Registry, name string) float64 {
+func counter(reg *prometheus.Registry, name string, labels ...string) float64 {
 	mfs, _ := reg.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	return 0
@@ -109,4 +122,29 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// histogram returns the sample count and sum of a histogram's series with
+// the given label value (name=value pairs).
+func histogram(reg *prometheus.Registry, name string, labels ...string) (count uint64, sum float64) {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+		}
+	}
+	return 0, 0
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,8 +27,9 @@ import (
 const livekitClientJS = "../controlplane/web/app/node_modules/livekit-client/dist/livekit-client.umd.js"
 
 // TestBrowserCall runs two livekit-client pages in headless Chromium inside
-// a network namespace, each publishing its fake camera and microphone: each
-// must decode the other's video, receive its audio and its data packets, for
+// a network namespace, each publishing its fake camera and microphone, on
+// livekit-client's default single peer connection (/rtc/v1): each must
+// decode the other's video, receive its audio and its data packets, for
 // each video codec (VP8 simulcast; VP9 and AV1 in SVC, as livekit-client
 // publishes them; AV1 is steered to VP9; H.264 simulcast).
 func TestBrowserCall(t *testing.T) {
@@ -173,13 +175,28 @@ func browserCall(t *testing.T, codec, want string) {
 		t.Errorf("%v of %v forwarded packets on the edge's own SRTP path, want (nearly) all", direct, fwd)
 	}
 	t.Logf("%v of %v forwarded packets on the edge's own SRTP path", direct, fwd)
+	// livekit-client 2.23 joins through /rtc/v1 (one peer connection both
+	// ways) first: served, there is no fallback to /rtc.
+	if single, dual := counter(reg, "spacecast_edge_participants_joined_total", "connection", "single"),
+		counter(reg, "spacecast_edge_participants_joined_total", "connection", "dual"); single != 2 || dual != 0 {
+		t.Errorf("%v joins on one peer connection and %v on two, want both browsers on one", single, dual)
+	}
+	// Each join's stages were timed, from the signalling session's start.
+	for _, stage := range []string{"answered", "connected", "first_media"} {
+		n, sum := histogram(reg, "spacecast_edge_join_stage_seconds", "stage", stage)
+		if n != 2 {
+			t.Errorf("join stage %s timed %d times, want 2 (one per browser)", stage, n)
+		}
+		t.Logf("join stage %s: %.0f ms on average", stage, 1000*sum/float64(max(n, 1)))
+	}
 }
 
 // TestBrowserNoFreezes publishes a simulcast camera from Chromium through
 // the edge to a Chromium subscriber on a clean link and judges what a
 // person would see: once the call has settled, 20 s without a freeze
-// (Chromium's freezeCount), without a lost packet, and without a sequence
-// hole on the wire from the edge to the subscriber, for VP8, VP9 and H.264.
+// (Chromium's freezeCount) that the publisher's own encoder does not
+// explain, without a lost packet, and without a sequence hole on the wire
+// from the edge to the subscriber, for VP8, VP9 and H.264.
 func TestBrowserNoFreezes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end with Chromium in network namespaces")
@@ -202,7 +219,9 @@ func TestBrowserNoFreezes(t *testing.T) {
 				// 640x360 keeps two simulcast layers (180p, 360p) and
 				// spares the two shared cores the 720p encodes.
 				Width: 640, Height: 360,
-				Duration:        settle + window + 4*time.Second,
+				// Room for a first frame as late as 10 s (a busy machine)
+				// before the window that follows it.
+				Duration:        10*time.Second + settle + window,
 				Settle:          2 * time.Second,
 				LiveKitClientJS: livekitClientJS,
 				Chromium:        chromium,
@@ -215,17 +234,43 @@ func TestBrowserNoFreezes(t *testing.T) {
 			}
 			from := time.Duration(res.FirstFrameAt*float64(time.Second)) + settle
 			v := res.VideoWindow(from, from+window)
-			t.Logf("%s: first frame %.0f ms; %v–%v: %.0f freezes, %.0f lost, fps p10 %.0f, %s; %d holes on the wire",
-				codec, res.TTFFMs, from, from+window, v.Freezes, v.PacketsLost, v.FPSp10, v.TimeAtHeightString(), res.Wire.Holes)
+			path := res.PathFreezes(from, from+window)
+			t.Logf("%s: first frame %.0f ms; %v–%v: %.0f freezes (%.0f of the path's), %.0f lost, fps p10 %.0f, %s; %d holes on the wire",
+				codec, res.TTFFMs, from, from+window, v.Freezes, path, v.PacketsLost, v.FPSp10, v.TimeAtHeightString(), res.Wire.Holes)
 			if v.Seconds < window.Seconds()-2 {
 				t.Fatalf("stats cover %.1f s of the %v window", v.Seconds, window)
 			}
-			if v.Freezes > 0 || v.PacketsLost > 0 {
-				t.Errorf("%.0f freezes (%.1f s) and %.0f packets lost in %v on a clean link", v.Freezes, v.FreezeSeconds, v.PacketsLost, window)
+			// A freeze while the publisher's encoder stalled (this shared
+			// machine's CPU starves it now and then) is not the path's.
+			if path > 0 || v.PacketsLost > 0 {
+				t.Errorf("%.0f freezes (%.1f s in all) while the publisher kept encoding, and %.0f packets lost, in %v on a clean link",
+					path, v.FreezeSeconds, v.PacketsLost, window)
+				logSeconds(t, res)
 			}
 			if res.Wire.Holes > 0 {
 				t.Errorf("the edge skipped %d sequence numbers towards the subscriber (%d never sent)", res.Wire.Holes, res.Wire.Unfilled)
 			}
 		})
+	}
+}
+
+// logSeconds logs what the subscriber decoded and the publisher encoded,
+// second by second, to tell a freeze the edge caused (frames encoded but
+// not delivered) from one it did not (frames never encoded).
+func logSeconds(t *testing.T, res browserbench.Result) {
+	t.Helper()
+	for _, s := range res.Subscriber {
+		if v := s.Video; v != nil {
+			t.Logf("sub %5.1fs: decoded %4.0f freezes %2.0f (%.2fs) fps %4.1f %4.0fp keyframes %2.0f jb %.3fs nack %2.0f pli %2.0f",
+				s.T, v.FramesDecoded, v.FreezeCount, v.TotalFreezesDuration, v.FramesPerSecond, v.FrameHeight, v.KeyFramesDecoded,
+				v.JitterBufferDelay, v.NackCount, v.PliCount)
+		}
+	}
+	for _, s := range res.PublisherSamples {
+		line := ""
+		for _, l := range s.Layers {
+			line += fmt.Sprintf(" %s: %4.0fp %4.1ffps enc %4.0f key %2.0f %s;", l.RID, l.FrameHeight, l.FramesPerSecond, l.FramesEncoded, l.KeyFramesEncoded, l.QualityLimitationReason)
+		}
+		t.Logf("pub %5.1fs:%s", s.T, line)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/room"
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/token"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/httpserve"
@@ -104,9 +105,9 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	// The media socket under the UDP mux: a fan-out's packets leave in one
 	// sendmmsg, and what it sends is counted.
 	media := mmsg.New(deps.UDP)
-	api, subAPI, err := room.NewAPIs(room.APIOptions{
+	apis, err := rtc.NewAPIs(rtc.APIOptions{
 		UDP: media, TCP: deps.TCP, NodeIPs: cfg.RTC.NodeIPs, Interfaces: cfg.RTC.Interfaces,
-		Loopback: loopback, Logger: log, Direct: media,
+		Loopback: loopback, Logger: log, Direct: media, REMB: cfg.RTC.CongestionControl == "remb",
 	})
 	if err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		turnSecret = deps.Cluster.TURNSecrets[0]
 	}
 	e.rooms, err = room.NewManager(room.Config{
-		API: api, SubAPI: subAPI, NodeID: cfg.NodeID, Region: cfg.Region, Version: Version,
+		API: apis.Publisher, SubAPI: apis.Subscriber, SingleAPI: apis.Single, NodeID: cfg.NodeID, Region: cfg.Region, Version: Version,
 		MaxParticipants: cfg.Room.MaxParticipants, EmptyTimeout: cfg.Room.EmptyTimeout,
 		DepartureTimeout: cfg.Room.DepartureTimeout, SubscriberQueue: cfg.RTC.SubscriberQueue,
 		ICEServers: func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },
@@ -141,7 +142,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	mux.HandleFunc("/rtc", e.serveRTC)
 	mux.HandleFunc("/rtc/validate", e.serveValidate)
 	mux.HandleFunc("/rtc/v1", e.serveV1)
-	mux.HandleFunc("/rtc/v1/validate", e.serveV1)
+	mux.HandleFunc("/rtc/v1/validate", e.serveValidate)
 	mux.HandleFunc("/probe", serveProbe)
 	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
 	e.handler = cors(e.bounded(mux))
@@ -149,8 +150,8 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 }
 
 // cors lets pages on other origins (the control plane's room page) call the
-// edge: livekit-client fetches /rtc/validate (and /rtc/v1/validate, whose
-// 404 makes it fall back to /rtc) from the page. Access is granted by the
+// edge: livekit-client fetches /rtc/v1/validate (or /rtc/validate) from the
+// page after a failed connection. Access is granted by the
 // token in the request, never by cookies, so any origin may ask.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

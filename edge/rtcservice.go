@@ -1,7 +1,12 @@
 package edge
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -11,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/signal"
@@ -28,7 +34,7 @@ func httpStatus(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, room.ErrClosed), errors.Is(err, ErrDraining), errors.Is(err, ErrEdgeFull):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, room.ErrNotFound):
+	case errors.Is(err, room.ErrNotFound), errors.Is(err, room.ErrUnsupported):
 		return http.StatusNotFound
 	}
 	return http.StatusBadRequest
@@ -98,10 +104,56 @@ func (e *Edge) serveValidate(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("success"))
 }
 
-// serveV1 makes single-peer-connection clients (livekit-client's default
-// first attempt, /rtc/v1) fall back to the dual peer connection /rtc path.
-func (e *Edge) serveV1(w http.ResponseWriter, _ *http.Request) {
-	http.Error(w, "v1 signalling path not served by this edge; use /rtc", http.StatusNotFound)
+// maxJoinRequest bounds /rtc/v1's join_request, encoded and decompressed
+// (it carries the publisher's first offer).
+const maxJoinRequest = 256 << 10
+
+var errJoinRequest = errors.New("edge: malformed join_request")
+
+// joinRequest decodes /rtc/v1's join_request parameter: the URL-safe
+// base64 of a WrappedJoinRequest whose join request may be gzip-compressed
+// (livekit-client's single peer connection path). It returns nil when the
+// parameter is absent.
+func joinRequest(r *http.Request) (*livekit.JoinRequest, error) {
+	v := r.URL.Query().Get("join_request")
+	if v == "" {
+		return nil, nil
+	}
+	if len(v) > maxJoinRequest {
+		return nil, fmt.Errorf("%w: %d bytes", errJoinRequest, len(v))
+	}
+	raw, err := base64.URLEncoding.DecodeString(v)
+	if err != nil {
+		if raw, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "=")); err != nil {
+			return nil, fmt.Errorf("%w: %w", errJoinRequest, err)
+		}
+	}
+	var w livekit.WrappedJoinRequest
+	if err := proto.Unmarshal(raw, &w); err != nil {
+		return nil, fmt.Errorf("%w: %w", errJoinRequest, err)
+	}
+	b := w.JoinRequest
+	switch w.Compression {
+	case livekit.WrappedJoinRequest_NONE:
+	case livekit.WrappedJoinRequest_GZIP:
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errJoinRequest, err)
+		}
+		if b, err = io.ReadAll(io.LimitReader(zr, maxJoinRequest+1)); err != nil {
+			return nil, fmt.Errorf("%w: %w", errJoinRequest, err)
+		}
+		if len(b) > maxJoinRequest {
+			return nil, fmt.Errorf("%w: more than %d bytes decompressed", errJoinRequest, maxJoinRequest)
+		}
+	default:
+		return nil, fmt.Errorf("%w: compression %v", errJoinRequest, w.Compression)
+	}
+	var jr livekit.JoinRequest
+	if err := proto.Unmarshal(b, &jr); err != nil {
+		return nil, fmt.Errorf("%w: %w", errJoinRequest, err)
+	}
+	return &jr, nil
 }
 
 var upgrader = websocket.Upgrader{
@@ -109,7 +161,28 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin: func(*http.Request) bool { return true }, // authorised by token, not origin
 }
 
-func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
+// serveRTC is /rtc: a publisher and a subscriber peer connection, the
+// edge offering on the subscriber one.
+func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) { e.serveSignal(w, r, nil) }
+
+// serveV1 is /rtc/v1, livekit-client's first choice: one peer connection
+// both ways, the client offering (the first offer inside the join request),
+// the edge asking for more media sections when it has tracks to send.
+func (e *Edge) serveV1(w http.ResponseWriter, r *http.Request) {
+	jr, err := joinRequest(r)
+	if err == nil && jr == nil {
+		err = fmt.Errorf("%w: missing", errJoinRequest)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	e.serveSignal(w, r, jr)
+}
+
+// serveSignal runs one signalling session; jr is /rtc/v1's join request
+// (nil for /rtc).
+func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.JoinRequest) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		http.Error(w, "websocket upgrade required", http.StatusBadRequest)
 		return
@@ -125,10 +198,13 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 	}
 	defer e.sessions.Done()
 
-	resume := isResume(r)
+	resume, sid := isResume(r), r.URL.Query().Get("sid")
+	if jr != nil {
+		resume, sid = jr.Reconnect && jr.ParticipantSid != "", jr.ParticipantSid
+	}
 	var p *room.Participant
 	if resume {
-		p, err = e.rooms.Resume(roomName, g.Identity, r.URL.Query().Get("sid"))
+		p, err = e.rooms.Resume(roomName, g.Identity, sid)
 		if err != nil {
 			// Unknown session: tell the client to join afresh.
 			e.refuseOverWS(w, r, livekit.DisconnectReason_STATE_MISMATCH, livekit.LeaveRequest_RECONNECT)
@@ -145,6 +221,13 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 		}
 		jp := joinParams(r, g, roomName)
 		jp.IssuedAt = iat
+		if jr != nil {
+			jp.Single = true
+			jp.AutoSubscribe = jr.GetConnectionSettings().GetAutoSubscribe()
+			if ci := jr.GetClientInfo(); ci != nil {
+				jp.Client = ci
+			}
+		}
 		p, err = e.rooms.Join(jp)
 		if err != nil {
 			writeError(w, err)
@@ -163,6 +246,11 @@ func (e *Edge) serveRTC(w http.ResponseWriter, r *http.Request) {
 	defer e.untrack(r)
 	go conn.WriteLoop()
 	if !p.Attach(conn, resume) {
+		conn.Close("participant closed")
+	}
+	if offer := jr.GetPublisherOffer(); offer != nil && !p.Deliver(conn, &livekit.SignalRequest{
+		Message: &livekit.SignalRequest_Offer{Offer: offer},
+	}) {
 		conn.Close("participant closed")
 	}
 	for {

@@ -44,8 +44,9 @@ func TestValidateStatus(t *testing.T) {
 		{"no roomJoin", "/rtc/validate", mint(key, secret, time.Minute, &auth.VideoGrant{Room: "r"}), http.StatusForbidden},
 		{"no room", "/rtc/validate", mint(key, secret, time.Minute, &auth.VideoGrant{RoomJoin: true}), http.StatusForbidden},
 		{"rtc without upgrade", "/rtc", good, http.StatusBadRequest},
-		{"v1 path falls back", "/rtc/v1", good, http.StatusNotFound},
-		{"v1 validate falls back", "/rtc/v1/validate", good, http.StatusNotFound},
+		{"v1 without its join request", "/rtc/v1", good, http.StatusBadRequest},
+		{"v1 validate", "/rtc/v1/validate", good, http.StatusOK},
+		{"v1 validate, tampered", "/rtc/v1/validate", tampered, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

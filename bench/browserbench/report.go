@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spacecast/spacecast/bench/result"
 )
@@ -50,6 +51,9 @@ func capped(r Result) (share float64, v VideoSummary) {
 // metrics are the reported figures, in the order of the report.
 var metrics = []metric{
 	{name: "freezes", unit: result.UnitCount, help: "video freezes the subscriber counted (freezeCount) from its first frame to the end", get: func(r Result) float64 { return r.Video.Freezes }},
+	{name: "path_freezes", unit: result.UnitCount, help: "of those, freezes the publisher's encoder does not explain (Result.PathFreezes): the server's, the network's", get: func(r Result) float64 {
+		return r.PathFreezes(time.Duration(r.FirstFrameAt*float64(time.Second)), time.Duration(r.Seconds*float64(time.Second)))
+	}},
 	{name: "freeze_ms", unit: result.UnitMs, help: "total duration of those freezes (totalFreezesDuration)", ratio: true, get: func(r Result) float64 { return r.Video.FreezeSeconds * 1000 }},
 	{name: "fps_p10", unit: result.UnitPerSec, help: "10th percentile of the frames decoded per second, second by second", get: func(r Result) float64 { return r.Video.FPSp10 }},
 	{name: "fps_p50", unit: result.UnitPerSec, help: "median frames decoded per second", ratio: true, get: func(r Result) float64 { return r.Video.FPSp50 }},

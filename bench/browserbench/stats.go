@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"time"
 )
 
 // VideoSummary is the subscriber's video over a window of the run, from
@@ -344,4 +345,54 @@ func summarizePublisher(samples []PublisherSample, from, to float64) PublisherSu
 		ps.LimitedShare = limited / total
 	}
 	return ps
+}
+
+// PathFreezes counts the subscriber's freezes between from and to (on the
+// run's clock) that the publisher does not explain. A freeze in a second
+// in which the publisher encoded the layer the subscriber was decoding (the
+// one of the same height) at under three quarters of that layer's median
+// frame rate is its encoder's (a starved CPU, a stalled camera): no server
+// could have delivered frames that were never made. The rest are the
+// path's: the server's, the network's, the subscriber's.
+func (r Result) PathFreezes(from, to time.Duration) float64 {
+	base, in := videoWindow(r.Subscriber, from.Seconds(), to.Seconds())
+	prev, prevT := 0.0, from.Seconds()
+	if base != nil {
+		prev, prevT = base.Video.FreezeCount, base.T
+	} else if len(in) > 0 {
+		prev = in[0].Video.FreezeCount
+	}
+	n := 0.0
+	for _, s := range in {
+		d := s.Video.FreezeCount - prev
+		if d > 0 && !r.publisherStalled(s.Video.FrameHeight, prevT-1, s.T) {
+			n += d
+		}
+		prev, prevT = s.Video.FreezeCount, s.T
+	}
+	return n
+}
+
+// publisherStalled reports whether the publisher's layer of that height
+// was encoded at under 3/4 of its median frame rate at some point between
+// from and to (seconds on the run's clock).
+func (r Result) publisherStalled(height, from, to float64) bool {
+	var all []float64
+	low := math.Inf(1)
+	for _, p := range r.PublisherSamples {
+		for _, l := range p.Layers {
+			if l.FrameHeight != height || l.FramesPerSecond <= 0 {
+				continue
+			}
+			all = append(all, l.FramesPerSecond)
+			if p.T >= from && p.T <= to+1 {
+				low = min(low, l.FramesPerSecond)
+			}
+		}
+	}
+	if len(all) == 0 || math.IsInf(low, 1) {
+		return false
+	}
+	slices.Sort(all)
+	return low < 0.75*all[len(all)/2]
 }

@@ -195,3 +195,29 @@ func TestTimeAtHeightString(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A freeze while the publisher kept encoding is the path's; one while it
+// encoded the same layer at under 3/4 of its usual rate is its own.
+func TestPathFreezes(t *testing.T) {
+	var r Result
+	freezes := map[int]float64{5: 1, 10: 2, 15: 3}
+	count := 0.0
+	for s := 1; s <= 20; s++ {
+		if n, ok := freezes[s]; ok {
+			count = n
+		}
+		r.Subscriber = append(r.Subscriber, SubscriberSample{T: float64(s), Video: &InboundVideo{FreezeCount: count, FrameHeight: 360}})
+		fps := 30.0
+		if s == 10 {
+			fps = 14 // the encoder stalled: the freeze at 10 s is its
+		}
+		r.PublisherSamples = append(r.PublisherSamples, PublisherSample{T: float64(s) - 0.3, Layers: []OutboundLayer{
+			{RID: "h", FrameHeight: 360, FramesPerSecond: fps}, {RID: "q", FrameHeight: 180, FramesPerSecond: 5}}})
+	}
+	if got := r.PathFreezes(0, 20*time.Second); got != 2 {
+		t.Fatalf("path freezes %v, want 2 (at 5 s and 15 s)", got)
+	}
+	if got := r.PathFreezes(6*time.Second, 14*time.Second); got != 0 {
+		t.Fatalf("path freezes %v in 6–14 s, want 0", got)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/analytics"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
@@ -31,11 +33,14 @@ func viewCall(c store.Call) callView {
 		UniqueParticipantsCount: c.UniqueParticipants, StartedAt: c.StartedAt, FinishedAt: c.FinishedAt}
 }
 
-// analyticsSpace loads the space of path parameter 0 for its owner or a
-// moderator: call analytics are the space managers'.
-func (r *request) analyticsSpace() (principal, store.Space, error) {
-	p, s, _, err := r.managedSpace("read its call analytics")
-	return p, s, err
+// analyticsSpace is the space of the path for its owner or a moderator:
+// call analytics are the space managers'.
+func (r *request) analyticsSpace() (access.ManagedSpace, error) {
+	id, err := r.spaceID()
+	if err != nil {
+		return access.ManagedSpace{}, err
+	}
+	return r.a.o.Access.ManageSpace(r.context(), r.caller, id, "read its call analytics")
 }
 
 // queryID reads an optional id from the query.
@@ -52,30 +57,28 @@ func (r *request) queryID(name string) (string, error) {
 // room's, date (YYYY-MM-DD, UTC) those started that day. Paged with
 // offset and limit, with the total.
 func (a *API) listCalls(r *request) error {
-	p, s, err := r.analyticsSpace()
+	m, err := r.analyticsSpace()
 	if err != nil {
 		return err
 	}
-	var f store.CallFilter
+	var q analytics.Query
 	room, err := r.queryID("roomId")
 	if err != nil {
 		return err
 	}
-	f.RoomID = store.RoomID(room)
+	q.Room = store.RoomID(room)
 	if d := string(r.c.QueryArgs().Peek("date")); d != "" {
-		day, err := time.Parse(time.DateOnly, d)
-		if err != nil {
+		if q.Day, err = time.Parse(time.DateOnly, d); err != nil {
 			return badInput("invalid_query", "date", "date: want YYYY-MM-DD")
 		}
-		f.From, f.To = day, day.AddDate(0, 0, 1)
 	}
 	pg, err := r.page()
 	if err != nil {
 		return err
 	}
-	l, total, err := a.o.Store.ListCalls(r.context(), p.client, s.ID, f, pg)
+	l, total, err := a.o.Analytics.Calls(r.context(), m, q, pg)
 	if err != nil {
-		return about("space", "space", err)
+		return err
 	}
 	out := list[callView]{Items: make([]callView, 0, len(l)), Total: total}
 	for _, c := range l {
@@ -104,7 +107,7 @@ type callReport struct {
 // (format=json, the default) or CSV (format=csv, the stand-in for the
 // reference's xlsx).
 func (a *API) callReport(r *request) error {
-	p, s, err := r.analyticsSpace()
+	m, err := r.analyticsSpace()
 	if err != nil {
 		return err
 	}
@@ -125,26 +128,16 @@ func (a *API) callReport(r *request) error {
 	default:
 		return invalid("invalid_enum", "format", "format: json or csv")
 	}
-	call, err := a.o.Store.GetCall(r.context(), p.client, s.ID, store.CallID(callID))
-	if err == nil && room != "" && string(call.RoomID) != room {
-		err = store.ErrNotFound
-	}
+	rep, err := a.o.Analytics.Report(r.context(), m, store.CallID(callID), store.RoomID(room))
 	if err != nil {
-		return about("call", "call", err)
+		return err
 	}
-	sessions, err := a.o.Store.ListCallSessions(r.context(), p.client, s.ID, call.ID)
-	if err != nil {
-		return about("call", "call", err)
+	rows := make([]reportRow, 0, len(rep.Stays))
+	for _, st := range rep.Stays {
+		rows = append(rows, reportRow{Identity: st.Identity, Name: st.Name, JoinedAt: st.JoinedAt, LeftAt: st.LeftAt,
+			DurationSeconds: int64(st.Duration / time.Second)})
 	}
-	rows := make([]reportRow, 0, len(sessions))
-	for _, cs := range sessions {
-		end := r.now
-		if cs.LeftAt != nil {
-			end = *cs.LeftAt
-		}
-		rows = append(rows, reportRow{Identity: cs.Identity, Name: cs.Name, JoinedAt: cs.JoinedAt, LeftAt: cs.LeftAt,
-			DurationSeconds: int64(end.Sub(cs.JoinedAt).Round(time.Second) / time.Second)})
-	}
+	call := rep.Call
 	if format != "csv" {
 		return r.json(http.StatusOK, callReport{callView: viewCall(call), Participants: rows})
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -42,7 +41,7 @@ func viewDelivery(d store.WebhookDelivery) deliveryView {
 // listWebhookDeliveries: GET /v1/spaces/{spaceId}/webhook/deliveries,
 // the space's owner: the delivery log, newest first (offset, limit).
 func (a *API) listWebhookDeliveries(r *request) error {
-	p, s, err := r.ownedSpace()
+	o, err := r.ownedSpace()
 	if err != nil {
 		return err
 	}
@@ -50,9 +49,9 @@ func (a *API) listWebhookDeliveries(r *request) error {
 	if err != nil {
 		return err
 	}
-	l, total, err := a.o.Store.ListWebhookDeliveries(r.context(), p.client, s.ID, pg)
+	l, total, err := a.o.Spaces.WebhookDeliveries(r.context(), o, pg)
 	if err != nil {
-		return about("space", "space", err)
+		return err
 	}
 	out := list[deliveryView]{Items: make([]deliveryView, 0, len(l)), Total: total}
 	for _, d := range l {
@@ -67,7 +66,7 @@ func (a *API) listWebhookDeliveries(r *request) error {
 // (the event keeps its id: a receiver that has it drops it). 409 without
 // an active webhook.
 func (a *API) redeliverWebhook(r *request) error {
-	p, s, err := r.ownedSpace()
+	o, err := r.ownedSpace()
 	if err != nil {
 		return err
 	}
@@ -75,12 +74,9 @@ func (a *API) redeliverWebhook(r *request) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.o.Store.RedeliverWebhook(r.context(), p.client, s.ID, id, store.NewID(), r.now)
-	if errors.Is(err, store.ErrConflict) {
-		return &Error{Status: http.StatusConflict, Code: "webhook_inactive", Message: "the space has no active webhook to deliver to"}
-	}
+	d, err := a.o.Spaces.Redeliver(r.context(), o, id)
 	if err != nil {
-		return about("webhook delivery", "webhook_delivery", err)
+		return err
 	}
 	return r.json(http.StatusCreated, viewDelivery(d))
 }

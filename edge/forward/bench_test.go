@@ -37,7 +37,7 @@ func BenchmarkForward(b *testing.B) {
 		if res := r.f.Forward(&p); res.Verdict != Sent {
 			b.Fatalf("verdict %v", res.Verdict)
 		}
-		if _, _, ok := r.q.Pop(dst); !ok {
+		if _, _, ok := pop(r.q, dst); !ok {
 			b.Fatal("empty queue")
 		}
 		i++
@@ -123,11 +123,11 @@ func BenchmarkHandleNACK(b *testing.B) {
 		c[0].Store(pkt)
 		p, _ := r.src.Parse(pkt, 0, int64(i)*frame)
 		r.f.Forward(&p)
-		r.q.Pop(dst)
+		pop(r.q, dst)
 		if resent, _ := r.f.HandleNACK(uint16(i), 0, c, scratch, int64(i)*frame, 0); resent != 1 {
 			b.Fatal("not resent")
 		}
-		r.q.Pop(dst)
+		pop(r.q, dst)
 		i++
 	}
 }
@@ -139,26 +139,51 @@ func (d *discard) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	return len(payload), nil
 }
 
-// BenchmarkForwardAndSend adds the Sender's hand-over to a pion-style
-// Writer (header unmarshal into a reused rtp.Header) to BenchmarkForward.
-func BenchmarkForwardAndSend(b *testing.B) {
-	r := newRig(b, 1, Config{Tag: 1}, 256)
-	s := NewSender(r.q)
-	s.SetWriter(1, &discard{})
+// BenchmarkFanout is one layer reader's work for a packet of a frame
+// fanned out to 10 subscribers: the forwarders' rewrite into each
+// subscriber's queue and each sink's drain into a pion-style writer
+// (header unmarshal into a reused rtp.Header), without SRTP and the socket.
+func BenchmarkFanout(b *testing.B) {
+	const subs = 10
+	tr, err := NewTrack(TrackConfig{Codec: codec.VP8, Upstream: nopUpstream{}, Now: func() int64 { return 0 }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := tr.AddLayer(0, 1, nil, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &discard{}
+	for i := 0; i < subs; i++ {
+		sink, err := NewSink(SinkConfig{Now: func() int64 { return 0 }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink.SetInline(true)
+		d, err := sink.Subscribe(tr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d.Bind(Output{Writer: w, SSRC: 5, PayloadType: 96, ClockRate: 90000})
+		d.fwd.SetTarget(0)
+	}
 	pkt := benchPacket()
+	pkts := make([]Packet, 1)
 	b.ReportAllocs()
 	var i uint32
 	for b.Loop() {
 		binary.BigEndian.PutUint16(pkt[codec.SeqOffset:], uint16(i))
-		p, err := r.src.Parse(pkt, 0, int64(i)*frame)
+		p, err := tr.src.Parse(pkt, 0, int64(i)*frame)
 		if err != nil {
 			b.Fatal(err)
 		}
-		r.f.Forward(&p)
-		s.Flush()
+		p.Keyframe = i == 0
+		pkts[0] = p
+		l.fanout(pkts, nil)
 		i++
 	}
-	if s.Stats().Written == 0 {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/subs, "ns/forwarded-packet")
+	if w.n == 0 {
 		b.Fatal("nothing written")
 	}
 }

@@ -3,15 +3,15 @@ package forward_test
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"sync"
+	"time"
 
-	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 
-	"github.com/spacecast/spacecast/edge/cache"
 	"github.com/spacecast/spacecast/edge/codec"
 	"github.com/spacecast/spacecast/edge/forward"
-	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
 // countingWriter stands for pion's webrtc.TrackLocalWriter.
@@ -27,10 +27,32 @@ func (w *countingWriter) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
 	return 0, nil
 }
 
-// vp8 builds a minimal VP8 RTP packet of layer `layer`.
+// sliceReader stands for a received stream (pion's TrackRemote).
+type sliceReader struct{ pkts [][]byte }
+
+func (r *sliceReader) Read(b []byte) (int, interceptor.Attributes, error) {
+	if len(r.pkts) == 0 {
+		return 0, nil, io.EOF
+	}
+	n := copy(b, r.pkts[0])
+	r.pkts = r.pkts[1:]
+	return n, nil, nil
+}
+func (r *sliceReader) SetReadDeadline(time.Time) error { return nil }
+
+// publisher stands for the publisher's peer connection.
+type publisher struct{}
+
+func (publisher) RequestKeyframe(layer int, ssrc uint32) {
+	fmt.Println("PLI to layer", layer)
+}
+func (publisher) RequestRetransmission(int, uint32, []uint16) {}
+
+// vp8 builds a minimal one-packet VP8 frame.
 func vp8(seq uint16, ts uint32, key bool) []byte {
 	b := make([]byte, 12, 40)
 	b[0], b[1] = 0x80, 96
+	b[1] |= 0x80 // marker: the frame's last packet
 	binary.BigEndian.PutUint16(b[2:], seq)
 	binary.BigEndian.PutUint32(b[4:], ts)
 	p := byte(0x11)
@@ -40,65 +62,43 @@ func vp8(seq uint16, ts uint32, key bool) []byte {
 	return append(b, 0x90, 0x80, 0x80, 0x01, p, 0, 0, 0)
 }
 
-// Example shows how the edge wires one simulcast video track to one
-// subscriber.
+// Example shows how the edge wires one published track to one subscriber.
 func Example() {
-	// Once per published track: the Source and one cache per layer.
-	src, _ := forward.NewSource(forward.SourceConfig{Codec: codec.KindFromMime("video/VP8"), Layers: 3})
-	caches := make([]*cache.Cache, 3)
-	for i := range caches {
-		caches[i], _ = cache.New(cache.Config{Codec: codec.VP8})
-	}
+	epoch := time.Now()
+	now := func() int64 { return int64(time.Since(epoch)) }
 
-	// Once per subscriber: a bounded queue drained by a Sender. The edge
-	// runs `go sender.Run(ctx)` (owned and waited for by the participant);
-	// this example calls Flush instead to stay deterministic.
-	q, _ := forward.NewQueue(forward.QueueConfig{})
-	sender := forward.NewSender(q)
+	// Once per published track.
+	track, _ := forward.NewTrack(forward.TrackConfig{Codec: codec.VP8, Upstream: publisher{}, Now: now})
 
-	// Once per subscribed track, in DownTrack.Bind: SSRC and payload type
-	// from the TrackLocalContext, the writer from ctx.WriteStream().
+	// Once per subscriber: its Sink. Over UDP its packets leave from the
+	// publisher's reader (inline); over TCP its owner runs sink.Run.
+	sink, _ := forward.NewSink(forward.SinkConfig{Now: now})
+	sink.SetInline(true)
+
+	// Once per received layer: its reader, which the publisher runs in a
+	// goroutine it owns (here, below, until the stream ends).
+	layer, _ := track.AddLayer(0, 0x1000, &sliceReader{pkts: [][]byte{
+		vp8(100, 0, true), vp8(101, 3000, false), vp8(103, 6000, false),
+	}}, 0)
+
+	// Once per subscription; Bind when pion negotiated the track, Start
+	// once the subscriber's connection is up (nothing cached yet: it asks
+	// for a keyframe).
+	down, _ := sink.Subscribe(track)
 	w := &countingWriter{}
-	fw, _ := forward.New(forward.Config{Source: src, Queue: q, SSRC: 0x5eed, PayloadType: 96, Tag: 7, Layer: 0})
-	sender.SetWriter(7, w)
+	down.Bind(forward.Output{Writer: w, SSRC: 0x5eed, PayloadType: 96, ClockRate: 90000})
+	down.Start(0, make([]byte, 1500), now())
 
-	// Layer choice, whenever settings, layers or the estimate change.
-	sel, _ := simulcast.NewSelector(simulcast.SelectorConfig{})
-	layers := []simulcast.Layer{
-		{Quality: livekit.VideoQuality_LOW, Bitrate: 150_000, Active: true},
-		{Quality: livekit.VideoQuality_MEDIUM, Bitrate: 500_000, Active: true},
-		{Quality: livekit.VideoQuality_HIGH, Bitrate: 1_700_000, Active: true},
-	}
-	now := int64(0)
-	l := sel.Select(layers, simulcast.Request{Quality: livekit.VideoQuality_HIGH}, 800_000, now)
-	if fw.SetTarget(l) && src.RequestKeyframe(l, now) {
-		fmt.Println("PLI to layer", l) // send a PLI to that layer's SSRC
-	}
+	layer.Run()
 
-	// The publisher's read loop of each layer: parse once, cache, forward
-	// to every subscriber, ask for keyframes when a forwarder waits.
-	for i := 0; i < 3; i++ {
-		pkt := vp8(uint16(100+i), uint32(i)*3000, i == 0)
-		p, err := src.Parse(pkt, 1, now)
-		if err != nil {
-			continue
-		}
-		caches[1].StoreParsed(pkt, p.Header.Seq, p.Header.Timestamp, p.Keyframe)
-		res := fw.Forward(&p)
-		if res.KeyframeLayer >= 0 && src.RequestKeyframe(int(res.KeyframeLayer), now) {
-			fmt.Println("PLI to layer", res.KeyframeLayer)
-		}
-	}
-
-	// The subscriber's RTCP reader: a Generic NACK for 101 is answered
-	// from the cache (for each rtcp.NackPair: PacketID, LostPackets).
-	resent, missed := fw.HandleNACK(101, 0, caches, make([]byte, cache.DefaultMaxPacket), now, 0)
+	// The subscriber's RTCP: a Generic NACK for 101 is answered from the
+	// cache.
+	resent, missed := down.HandleNACK(101, 0, make([]byte, 1500), now(), 0)
+	sink.Flush(nil)
 	fmt.Println("resent", resent, "missed", missed)
-
-	sender.Flush()
-	fmt.Println("written", w.seqs, "stats", fw.Stats().Packets, fw.Stats().Resent)
+	fmt.Println("written", w.seqs, "forwarded", down.Stats().Packets)
 	// Output:
-	// PLI to layer 1
+	// PLI to layer 0
 	// resent 1 missed 0
-	// written [100 101 102 101] stats 3 1
+	// written [100 101 103 101] forwarded 3
 }

@@ -3,6 +3,7 @@ package forward
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -90,10 +91,17 @@ type segment struct {
 type Forwarder struct {
 	src     *Source
 	q       *Queue
-	ssrc    uint32
-	pt      uint8
 	tag     uint32
 	keepExt bool
+
+	// The subscriber's side (SetOutput), guarded by mu: its SSRC and
+	// payload type, its RTX stream's and that stream's next sequence
+	// number, and whether RED goes out as plain Opus.
+	ssrc, rtxSSRC uint32
+	pt, rtxPT     uint8
+	rtxSeq        uint16
+	redToOpus     bool
+	ext           extIDs
 
 	target  atomic.Int32
 	current atomic.Int32
@@ -156,12 +164,21 @@ func (f *Forwarder) SetTarget(layer int) (needKeyframe bool) {
 	return layer >= 0 && int32(layer) != f.current.Load() && f.src.kind.IsVideo()
 }
 
-// SetOutput sets the subscriber-side SSRC and payload type (0 keeps the
-// publisher's), for callers that learn them after New (pion's Bind).
-func (f *Forwarder) SetOutput(ssrc uint32, payloadType uint8) {
+// SetOutput sets the subscriber's side of every packet from now on: the
+// SSRC and payload type (0 keeps the publisher's), the RTX stream that
+// retransmissions go on (none when its SSRC is 0), and RED reduced to its
+// primary encoding. The edge learns them when the subscriber's connection
+// negotiates the track (pion's Bind).
+func (f *Forwarder) SetOutput(o Output) {
 	f.mu.Lock()
-	f.ssrc, f.pt = ssrc, payloadType
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	f.ssrc, f.pt = o.SSRC, o.PayloadType
+	if o.RTXSSRC != f.rtxSSRC {
+		f.rtxSeq = uint16(rand.Uint32()) // RFC 3550 §5.1: a random start
+	}
+	f.rtxSSRC, f.rtxPT = o.RTXSSRC, o.RTXPayloadType
+	f.redToOpus = o.REDToOpus
+	f.ext = extIDs{abs: o.AbsSendTimeID, tcc: o.TransportCCID}
 }
 
 // Target is the selected layer (-1: paused).
@@ -239,13 +256,15 @@ func (f *Forwarder) Forward(p *Packet) Result {
 		return f.filter(res) // a late duplicate (see CatchUp)
 	}
 	rw := rewrite{
-		pkt:      p.Buf,
-		h:        p.Header,
-		seq:      uint16(out),
-		ts:       p.Header.Timestamp + seg.tsOffset,
-		ssrc:     f.ssrc,
-		pt:       f.pt,
-		stripExt: !f.keepExt,
+		pkt:       p.Buf,
+		h:         p.Header,
+		seq:       uint16(out),
+		ts:        p.Header.Timestamp + seg.tsOffset,
+		ssrc:      f.ssrc,
+		pt:        f.pt,
+		stripExt:  !f.keepExt,
+		redToOpus: f.redToOpus,
+		ext:       f.ext,
 	}
 	if p.HasVP8 {
 		f.mungeVP8(&rw, &p.VP8, seg)

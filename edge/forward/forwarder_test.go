@@ -586,7 +586,7 @@ func TestNACKAcrossPadding(t *testing.T) {
 
 func TestSetOutput(t *testing.T) {
 	r := newRig(t, 1, Config{}, 8)
-	r.f.SetOutput(0x777, 111)
+	r.f.SetOutput(Output{SSRC: 0x777, PayloadType: 111})
 	r.feed(pk{seq: 1, key: true})
 	o := r.drain()[0]
 	if o.ssrc != 0x777 || o.pt != 111 {

@@ -43,7 +43,7 @@ func FuzzForward(f *testing.F) {
 		}
 		out := make([]byte, 1500)
 		for {
-			n, _, ok := q.Pop(out)
+			n, _, ok := pop(q, out)
 			if !ok {
 				break
 			}

@@ -2,7 +2,11 @@ package forward
 
 import (
 	"encoding/binary"
+	"io"
 	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
 
 	"go.uber.org/goleak"
 
@@ -135,7 +139,7 @@ func (r *rig) drain() []out {
 	var outs []out
 	buf := make([]byte, 1500)
 	for {
-		n, _, ok := r.q.Pop(buf)
+		n, _, ok := pop(r.q, buf)
 		if !ok {
 			return outs
 		}
@@ -150,3 +154,55 @@ func newBenchCache(b testing.TB) []*cache.Cache {
 	}
 	return []*cache.Cache{c}
 }
+
+// pop copies the oldest queued packet into dst and removes it, as a
+// consumer that copies out would.
+func pop(q *Queue, dst []byte) (n int, tag uint32, ok bool) {
+	it, ok := q.Front()
+	if !ok {
+		return 0, 0, false
+	}
+	n = copy(dst, it.Pkt)
+	q.Advance()
+	return n, it.Tag, true
+}
+
+// nopUpstream drops a track's feedback.
+type nopUpstream struct{}
+
+func (nopUpstream) RequestKeyframe(int, uint32)                 {}
+func (nopUpstream) RequestRetransmission(int, uint32, []uint16) {}
+
+// stepReader hands a layer's reader one packet at a time: feed returns
+// once the reader has forwarded the packet (it came back for the next).
+type stepReader struct {
+	pkts     chan []byte
+	done     chan struct{}
+	inflight bool // the reader's own
+}
+
+func newStepReader() *stepReader {
+	return &stepReader{pkts: make(chan []byte), done: make(chan struct{})}
+}
+
+func (r *stepReader) Read(b []byte) (int, interceptor.Attributes, error) {
+	if r.inflight {
+		r.done <- struct{}{}
+	}
+	p, ok := <-r.pkts
+	if !ok {
+		return 0, nil, io.EOF
+	}
+	r.inflight = true
+	return copy(b, p), nil, nil
+}
+
+func (r *stepReader) SetReadDeadline(time.Time) error { return nil }
+
+func (r *stepReader) feed(p []byte) {
+	r.pkts <- p
+	<-r.done
+}
+
+// close ends the stream (after feed's packets, all forwarded).
+func (r *stepReader) close() { close(r.pkts) }

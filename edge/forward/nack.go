@@ -56,23 +56,34 @@ func (f *Forwarder) Retransmit(pkt []byte, outSeq uint16) bool {
 		return false
 	}
 	rw := rewrite{
-		pkt:      pkt,
-		h:        h,
-		seq:      outSeq,
-		ts:       h.Timestamp + s.tsOffset,
-		ssrc:     f.ssrc,
-		pt:       f.pt,
-		stripExt: !f.keepExt,
-		resend:   true,
+		pkt:       pkt,
+		h:         h,
+		seq:       outSeq,
+		ts:        h.Timestamp + s.tsOffset,
+		ssrc:      f.ssrc,
+		pt:        f.pt,
+		stripExt:  !f.keepExt,
+		resend:    true,
+		redToOpus: f.redToOpus,
+		ext:       f.ext,
 	}
 	if f.src.kind == codec.VP8 {
 		if d, err := codec.ParseVP8(pkt[h.PayloadOffset:h.PayloadEnd]); err == nil {
 			f.mungeVP8(&rw, &d, s)
 		}
 	}
+	if f.rtxSSRC != 0 {
+		// RFC 4588 §4: on the RTX stream, with its own numbers, the
+		// media stream's number in front of the payload.
+		rw.rtx, rw.osn = true, outSeq
+		rw.seq, rw.ssrc, rw.pt = f.rtxSeq, f.rtxSSRC, f.rtxPT
+	}
 	if f.q.push(f.tag, &rw) == 0 {
 		f.stats.QueueDrops++
 		return false
+	}
+	if rw.rtx {
+		f.rtxSeq++
 	}
 	f.stats.Resent++
 	return true

@@ -55,10 +55,11 @@ func loopbackAPI(t *testing.T) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m))
 }
 
-// TestThroughPion forwards a simulcast switch through a real pion
-// PeerConnection (loopback only): the subscriber's pion receives every packet
-// with the negotiated SSRC and payload type, contiguous sequence numbers
-// across the switch and timestamps that never go back.
+// TestThroughPion forwards a simulcast switch from a Track's layer readers
+// through a Sink into a real pion PeerConnection (loopback only): the
+// subscriber's pion receives every packet with the negotiated SSRC and
+// payload type, contiguous sequence numbers across the switch, timestamps
+// that never go back, and no padding.
 func TestThroughPion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -137,31 +138,37 @@ func TestThroughPion(t *testing.T) {
 		}
 	}
 
-	src, err := NewSource(SourceConfig{Codec: codec.VP8, Layers: 2})
+	tr, err := NewTrack(TrackConfig{Codec: codec.VP8, Layers: 2, Upstream: nopUpstream{}, Now: func() int64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := NewQueue(QueueConfig{Size: 512})
+	sink, err := NewSink(SinkConfig{Queue: QueueConfig{Size: 512}, Now: func() int64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw, err := New(Config{Source: src, Queue: q, Tag: 1})
+	sink.SetInline(true)
+	down, err := sink.Subscribe(tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fw.SetOutput(track.ssrc, track.pt)
-	sender := NewSender(q)
-	sender.SetWriter(1, track.w)
-	sctx, stop := context.WithCancel(ctx)
+	down.Bind(Output{Writer: track.w, SSRC: track.ssrc, PayloadType: track.pt, ClockRate: 90000})
+	layerReaders := make([]*stepReader, 2)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = sender.Run(sctx) }()
+	for l := range layerReaders {
+		layerReaders[l] = newStepReader()
+		layer, err := tr.AddLayer(l, layerSSRC[l], layerReaders[l], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); layer.Run() }()
+	}
+	fw := down.fwd
 
 	// 40 frames of layer 0, then a switch to layer 1 at its keyframe; the
 	// layers' numbers have nothing in common. Each packet carries padding,
 	// which must not reach the subscriber.
 	const frames = 80
-	want := 0
 	fw.SetTarget(0)
 	for i := 0; i < frames; i++ {
 		if i == 40 {
@@ -171,26 +178,23 @@ func TestThroughPion(t *testing.T) {
 			b := vp8Packet(pk{seq: uint16(1000*l + i + 65500), ts: uint32(i*3000 + l*777777), layer: l, key: i == 0 || (l == 1 && i == 45), pic: uint16(i + 100*l)})
 			b[0] |= 0x20
 			b = append(b, 0, 0, 2)
-			p, err := src.Parse(b, l, int64(i)*frame)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fw.Forward(&p).Verdict == Sent {
-				want++
-			}
+			layerReaders[l].feed(b)
 		}
 	}
+	for _, r := range layerReaders {
+		r.close()
+	}
+	wg.Wait()
+	want := int(down.Stats().Packets)
 	var rxs []rx
 	for len(rxs) < want {
 		select {
 		case r := <-got:
 			rxs = append(rxs, r)
 		case <-ctx.Done():
-			t.Fatalf("received %d of %d packets; sender %+v", len(rxs), want, sender.Stats())
+			t.Fatalf("received %d of %d packets", len(rxs), want)
 		}
 	}
-	stop()
-	wg.Wait()
 	if want != 81 { // layer 0 frames 0..45 (it flows until layer 1's keyframe), layer 1 frames 45..79
 		t.Fatalf("forwarded %d packets, want 81", want)
 	}

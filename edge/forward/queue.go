@@ -46,6 +46,7 @@ type Queue struct {
 	lens    []int32
 	tags    []uint32
 	resent  []bool
+	rtx     []bool
 	head    uint64 // next to pop
 	tail    uint64 // next to push
 	pushed  uint64
@@ -70,6 +71,7 @@ func NewQueue(cfg QueueConfig) (*Queue, error) {
 		lens:     make([]int32, cfg.Size),
 		tags:     make([]uint32, cfg.Size),
 		resent:   make([]bool, cfg.Size),
+		rtx:      make([]bool, cfg.Size),
 		ready:    make(chan struct{}, 1),
 	}, nil
 }
@@ -100,6 +102,7 @@ func (q *Queue) push(tag uint32, rw *rewrite) int {
 	q.lens[i] = int32(n)
 	q.tags[i] = tag
 	q.resent[i] = rw.resend
+	q.rtx[i] = rw.rtx
 	wasEmpty := q.tail == q.head
 	q.tail++
 	q.pushed++
@@ -111,26 +114,6 @@ func (q *Queue) push(tag uint32, rw *rewrite) int {
 		}
 	}
 	return n
-}
-
-// Pop copies the oldest packet into dst and removes it. It reports false if
-// the queue is empty. A packet longer than dst is dropped (and counted).
-func (q *Queue) Pop(dst []byte) (n int, tag uint32, ok bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for q.head != q.tail {
-		i := int(q.head % uint64(len(q.lens)))
-		q.head++
-		l := int(q.lens[i])
-		if l > len(dst) {
-			q.dropped++
-			continue
-		}
-		n = copy(dst, q.slots[i][:l])
-		q.rewind()
-		return n, q.tags[i], true
-	}
-	return 0, 0, false
 }
 
 // rewind starts an empty queue over at its first slot (q.mu held). A
@@ -145,14 +128,13 @@ func (q *Queue) rewind() {
 // Item is a queued packet.
 type Item struct {
 	// Pkt is the rewritten RTP packet, in the queue's own slot: the
-	// consumer may patch it in place (up to the slot's capacity, cap(Pkt))
-	// until Advance.
+	// consumer may patch it in place until Advance.
 	Pkt []byte
 	// Tag is the Tag of the Forwarder that queued it.
 	Tag uint32
-	// Resend: a retransmission answering a NACK (RFC 4585 §6.2.1), which
-	// goes on the RTX stream when the subscriber negotiated one.
-	Resend bool
+	// Resend: a retransmission answering a NACK (RFC 4585 §6.2.1); RTX:
+	// rewritten for the subscriber's RTX stream (RFC 4588).
+	Resend, RTX bool
 }
 
 // Front returns the oldest packet without copying it. The slice stays valid
@@ -166,7 +148,7 @@ func (q *Queue) Front() (Item, bool) {
 	}
 	i := int(q.head % uint64(len(q.lens)))
 	l := int(q.lens[i])
-	return Item{Pkt: q.slots[i][:l], Tag: q.tags[i], Resend: q.resent[i]}, true
+	return Item{Pkt: q.slots[i][:l], Tag: q.tags[i], Resend: q.resent[i], RTX: q.rtx[i]}, true
 }
 
 // Advance removes the packet returned by Front.

@@ -16,7 +16,7 @@ func TestQueueReusesFirstSlots(t *testing.T) {
 		consume func(q *Queue, buf []byte) bool
 		slots   int // distinct slots expected to be written
 	}{
-		{"pop one at a time", 1, func(q *Queue, buf []byte) bool { _, _, ok := q.Pop(buf); return ok }, 1},
+		{"pop one at a time", 1, func(q *Queue, buf []byte) bool { _, _, ok := pop(q, buf); return ok }, 1},
 		{"front and advance one at a time", 1, func(q *Queue, _ []byte) bool {
 			_, ok := q.Front()
 			if ok {
@@ -24,7 +24,7 @@ func TestQueueReusesFirstSlots(t *testing.T) {
 			}
 			return ok
 		}, 1},
-		{"backlog of three", 3, func(q *Queue, buf []byte) bool { _, _, ok := q.Pop(buf); return ok }, 3},
+		{"backlog of three", 3, func(q *Queue, buf []byte) bool { _, _, ok := pop(q, buf); return ok }, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

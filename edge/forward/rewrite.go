@@ -2,13 +2,15 @@ package forward
 
 import (
 	"encoding/binary"
+	"errors"
 
 	"github.com/spacecast/spacecast/edge/codec"
 )
 
 // rewrite describes one outgoing packet: the source packet and the header
 // fields to write. apply copies it into a queue slot and patches it there,
-// so a packet is copied exactly once between publisher and subscriber.
+// so a packet is copied exactly once between publisher and subscriber, and
+// every change to a packet on its way to a subscriber is made here.
 type rewrite struct {
 	pkt      []byte
 	h        codec.Header
@@ -18,6 +20,17 @@ type rewrite struct {
 	pt       uint8 // 0: keep
 	stripExt bool
 	resend   bool // a retransmission (Item.Resend)
+	// rtx: send it on the RTX stream (RFC 4588 §4): the media sequence
+	// number osn goes in front of the payload, and seq, ssrc and pt are
+	// the RTX stream's.
+	rtx bool
+	osn uint16
+	// redToOpus: keep only RED's primary encoding (RFC 2198), for a
+	// subscriber that negotiated plain Opus.
+	redToOpus bool
+	// ext: the header extensions the edge writes itself (ext.go), in
+	// place of the publisher's (with stripExt).
+	ext extIDs
 
 	vp8    bool // patch the VP8 descriptor
 	vd     codec.VP8Descriptor
@@ -27,7 +40,7 @@ type rewrite struct {
 }
 
 // apply writes the rewritten packet into dst and returns its length, or 0 if
-// it does not fit.
+// it does not fit (or, for redToOpus, the RED payload is malformed).
 //
 // With stripExt the RTP header extension (RFC 3550 §5.3.1) is removed: the
 // publisher's extension IDs need not match the subscriber's negotiation, and
@@ -39,20 +52,35 @@ func (rw *rewrite) apply(dst []byte) int {
 	pkt := rw.pkt
 	hl := 12 + 4*int(pkt[0]&0x0f)
 	payload := pkt[rw.h.PayloadOffset:rw.h.PayloadEnd]
+	if rw.redToOpus {
+		var err error
+		if payload, err = primaryFromRED(payload); err != nil {
+			return 0
+		}
+	}
 	head := pkt[:rw.h.PayloadOffset]
+	own := 0 // the edge's own extension block
 	if rw.stripExt {
 		head = pkt[:hl]
+		own = rw.ext.size()
 	}
-	n := len(head) + len(payload)
+	po := len(head) + own
+	if rw.rtx {
+		po += 2 // the OSN
+	}
+	n := po + len(payload)
 	if n > len(dst) {
 		return 0
 	}
 	copy(dst, head)
-	copy(dst[len(head):], payload)
-	po := len(head)
+	copy(dst[po:], payload)
 	dst[0] &^= 0x20 // no padding
 	if rw.stripExt {
 		dst[0] &^= 0x10
+		if own > 0 {
+			dst[0] |= 0x10
+			rw.ext.write(dst[len(head):])
+		}
 	}
 	if rw.pt != 0 {
 		dst[1] = dst[1]&0x80 | rw.pt&0x7f
@@ -60,6 +88,9 @@ func (rw *rewrite) apply(dst []byte) int {
 	binary.BigEndian.PutUint16(dst[codec.SeqOffset:], rw.seq)
 	binary.BigEndian.PutUint32(dst[codec.TimestampOffset:], rw.ts)
 	binary.BigEndian.PutUint32(dst[codec.SSRCOffset:], rw.ssrc)
+	if rw.rtx {
+		binary.BigEndian.PutUint16(dst[len(head)+own:], rw.osn)
+	}
 	if rw.vp8 {
 		// RFC 7741 §4.2: rewrite in place, keeping the field sizes (the M
 		// bit), so the descriptor length never changes.
@@ -82,6 +113,33 @@ func (rw *rewrite) apply(dst []byte) int {
 		}
 	}
 	return n
+}
+
+var errRED = errors.New("forward: malformed RED payload")
+
+// primaryFromRED returns the primary (last) encoding of a RED payload
+// (RFC 2198 §3): 4-byte headers for the redundant blocks, each with its
+// length, then a 1-byte header for the primary; the data follow in order.
+func primaryFromRED(p []byte) ([]byte, error) {
+	i, skip := 0, 0
+	for {
+		if i >= len(p) {
+			return nil, errRED
+		}
+		if p[i]&0x80 == 0 {
+			i++
+			break
+		}
+		if i+4 > len(p) {
+			return nil, errRED
+		}
+		skip += int(binary.BigEndian.Uint16(p[i+2:]) & 0x3ff)
+		i += 4
+	}
+	if i+skip > len(p) {
+		return nil, errRED
+	}
+	return p[i+skip:], nil
 }
 
 // pictureIDMask is the modulus of a VP8 picture ID of the given size.

@@ -141,7 +141,7 @@ func TestConcurrentUse(t *testing.T) {
 				return
 			case <-r.q.Ready():
 				for {
-					if _, _, ok := r.q.Pop(buf); !ok {
+					if _, _, ok := pop(r.q, buf); !ok {
 						break
 					}
 				}

@@ -4,8 +4,6 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/spacecast/spacecast/edge/nack"
 )
 
 // Data channel labels LiveKit clients use.
@@ -33,10 +31,12 @@ func (p *Participant) wireCallbacks() {
 		}
 	}
 	p.pub.OnICECandidate(trickle(livekit.SignalTarget_PUBLISHER))
-	p.sub.OnICECandidate(trickle(livekit.SignalTarget_SUBSCRIBER))
+	if !p.single { // one connection: its candidates are the publisher's
+		p.sub.OnICECandidate(trickle(livekit.SignalTarget_SUBSCRIBER))
+	}
 	if sctp := p.sub.SCTP(); sctp != nil {
 		sctp.Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
-			p.setInline(pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP)
+			p.sink.SetInline(pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP)
 			if p.direct != nil {
 				p.routeDirect(pair)
 			}
@@ -63,9 +63,8 @@ func (p *Participant) wireCallbacks() {
 			was := p.subConnected
 			p.subConnected = connected
 			if connected && !was {
-				for _, d := range p.downs {
-					p.selectLayer(d, true)
-				}
+				p.joinStage("connected", p.room.mgr.now())
+				p.allocate()
 			}
 		})
 	})
@@ -165,17 +164,6 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		}
 		p.byCID[cid] = t
 	}
-	l := &layer{track: t, quality: qualityOfRID(remote.RID()), remote: remote, ssrc: uint32(remote.SSRC())}
-	if remote.Kind() == webrtc.RTPCodecTypeVideo {
-		var err error
-		if l.nack, err = nack.New(nack.Config{}); err != nil {
-			p.log.Warn("track refused", "error", err)
-			return
-		}
-	}
-	if !t.addLayer(l) {
-		return
-	}
 	var levelExt uint8
 	if remote.Kind() == webrtc.RTPCodecTypeAudio {
 		for _, e := range recv.GetParameters().HeaderExtensions {
@@ -184,10 +172,14 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			}
 		}
 	}
+	l, err := t.media.AddLayer(qualityOfRID(remote.RID()), uint32(remote.SSRC()), remote, levelExt)
+	if err != nil {
+		return // a layer already received (or beyond the track's)
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		l.read(levelExt)
+		l.Run()
 		// The publisher removed the track (or the connection closed).
 		p.post(func() { p.unpublish(t.sid) })
 	}()
@@ -198,7 +190,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		p.room.mgr.cfg.Observer.TrackPublished(p.room.Proto(), p.Info(), t.Info())
 		p.log.Info("track published", "track", t.sid, "kind", remote.Kind().String(), "codec", remote.Codec().MimeType)
 	}
-	t.keyframe(l.quality, p.room.mgr.now())
+	t.keyframe(l.Quality(), p.room.mgr.now())
 }
 
 // onData routes a data packet from p (pion's goroutine). The sender's

@@ -85,39 +85,3 @@ func TestRouteDirectReconnectsWhenLeavingUDP(t *testing.T) {
 		t.Fatalf("reason %v", r)
 	}
 }
-
-// DownTrack.send takes the direct path when it is ready, with the
-// subscriber's SSRC and payload type written into the packet; otherwise,
-// and always for RED turned into plain Opus, pion's writer.
-func TestDownTrackSendsDirect(t *testing.T) {
-	mp := newMediaPath(t, 1)
-	f := &fakeDirect{}
-	mp.subs[0].direct = f
-	mp.forward(vp8Packet(1, 3000, true))
-	if f.sent != nil || mp.ws[0].n != 1 {
-		t.Fatalf("direct not ready: %d direct, %d through pion, want pion", len(f.sent), mp.ws[0].n)
-	}
-	_ = f.SetPair(icePair(webrtc.ICEProtocolUDP))
-	mp.forward(vp8Packet(2, 6000, false))
-	if len(f.sent) != 1 || mp.ws[0].n != 1 {
-		t.Fatalf("direct ready: %d direct, %d through pion, want direct", len(f.sent), mp.ws[0].n)
-	}
-	if h := f.sent[0]; h.SSRC != 1234 || h.PayloadType != 100 || h.SequenceNumber != mp.ws[0].last.SequenceNumber+1 {
-		t.Fatalf("direct header %+v: want the subscriber's SSRC 1234, PT 100 and the next sequence number", h)
-	}
-	// The sender reports count it: two packets, the newest's RTP time.
-	d := mp.downs[0]
-	if n, ts := d.srPackets.Load(), uint32(d.srLast.Load()>>32); n != 2 || ts != f.sent[0].Timestamp {
-		t.Fatalf("sender report state: %d packets, RTP time %d; want 2 and %d", n, ts, f.sent[0].Timestamp)
-	}
-	if o, want := d.srOctets.Load(), uint32(len(vp8Packet(1, 3000, true))-12+len(vp8Packet(2, 6000, false))-12); o != want {
-		t.Fatalf("sender report octets %d, want %d", o, want)
-	}
-	b := *d.bound.Load()
-	b.redToOpus = true
-	d.bound.Store(&b)
-	mp.forward(vp8Packet(3, 9000, false))
-	if len(f.sent) != 1 || mp.ws[0].n != 2 {
-		t.Fatalf("RED to Opus: %d direct, %d through pion, want pion", len(f.sent), mp.ws[0].n)
-	}
-}

@@ -9,6 +9,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/simulcast"
 	"github.com/spacecast/spacecast/edge/token"
 )
@@ -75,7 +76,7 @@ func (p *Participant) onOffer(sd *livekit.SessionDescription) {
 		p.refuse(livekit.RequestResponse_INVALID_REQUEST, "offer refused: "+err.Error(), nil)
 		return
 	}
-	preferOfferedCodecs(p.pub, sd.Sdp, p.wantCodec)
+	rtc.PreferOfferedCodecs(p.pub, sd.Sdp, p.wantCodec)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err == nil {
 		err = p.pub.SetLocalDescription(answer)
@@ -88,10 +89,17 @@ func (p *Participant) onOffer(sd *livekit.SessionDescription) {
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Answer{Answer: &livekit.SessionDescription{
 		Type: "answer", Sdp: p.pub.LocalDescription().SDP, Id: sd.Id,
 	}}})
+	p.joinStage("answered", p.room.mgr.now())
 	for _, c := range p.pubCandidates {
 		_ = p.pub.AddICECandidate(c)
 	}
 	p.pubCandidates = nil
+	if p.single && p.unplaced() {
+		// Subscribed while this offer was on its way: ask for more
+		// media sections.
+		p.subDirty = true
+		p.scheduleOffer()
+	}
 }
 
 func (p *Participant) onAnswer(sd *livekit.SessionDescription) {
@@ -182,7 +190,7 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) {
 			if sc.Codec == "" {
 				continue
 			}
-			if mime := videoMime(sc.Codec); mime != "" {
+			if mime := rtc.VideoMime(sc.Codec); mime != "" {
 				p.wantCodec[req.Cid] = mime
 				info.Codecs = append(info.Codecs, &livekit.SimulcastCodecInfo{MimeType: mime, Cid: req.Cid, Layers: req.Layers})
 			}
@@ -395,114 +403,8 @@ func (p *Participant) onTrackSettings(s *livekit.UpdateTrackSettings) {
 			continue
 		}
 		d.req = simulcast.Request{Disabled: s.Disabled, Quality: s.Quality, Width: s.Width, Height: s.Height}
-		p.selectLayer(d, false)
 	}
-}
-
-// subscribe forwards t to p (loop only).
-func (p *Participant) subscribe(t *PubTrack) {
-	if t.owner == p || p.downs[t.sid] != nil || !p.Info().Permission.GetCanSubscribe() {
-		return
-	}
-	select {
-	case <-t.closed:
-		return
-	default:
-	}
-	p.nextTag++
-	d, err := newDownTrack(t, p, p.nextTag)
-	if err != nil {
-		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
-		return
-	}
-	tr, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		p.log.Warn("subscribe failed", "track", t.sid, "error", err)
-		return
-	}
-	if c := t.codec.Load(); c != nil {
-		_ = tr.SetCodecPreferences(subscriberCodecs(*c))
-	}
-	d.sender = tr.Sender()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		d.readRTCP()
-	}()
-	p.downs[t.sid] = d
-	tags := make(map[uint32]*DownTrack, len(p.downs))
-	for _, x := range p.downs {
-		tags[x.tag] = x
-	}
-	p.tags.Store(&tags)
-	t.addDown(d)
-	p.subDirty = true
-	p.scheduleOffer()
-}
-
-// unsubscribe stops forwarding a track (loop only).
-func (p *Participant) unsubscribe(sid string) {
-	if p.downs[sid] == nil {
-		return
-	}
-	p.dropDown(sid)
-	p.subDirty = true
-	p.scheduleOffer()
-}
-
-func (p *Participant) dropDown(sid string) {
-	d := p.downs[sid]
-	delete(p.downs, sid)
-	tags := make(map[uint32]*DownTrack, len(p.downs))
-	for _, x := range p.downs {
-		tags[x.tag] = x
-	}
-	p.tags.Store(&tags)
-	d.track.removeDown(d)
-	if d.sender != nil {
-		_ = p.sub.RemoveTrack(d.sender)
-	}
-}
-
-// scheduleOffer makes one subscriber offer after the requests already queued
-// (a join that subscribes to ten tracks negotiates once).
-func (p *Participant) scheduleOffer() {
-	if p.subScheduled {
-		return
-	}
-	p.subScheduled = true
-	p.post(func() {
-		p.subScheduled = false
-		p.offer()
-	})
-}
-
-func (p *Participant) offer() {
-	if !p.subDirty || p.subOffering || p.conn == nil {
-		return
-	}
-	if len(p.sub.GetTransceivers()) == 0 && p.sub.RemoteDescription() == nil && !p.subPrimary {
-		p.subDirty = false
-		return
-	}
-	var opts *webrtc.OfferOptions
-	if p.iceRestart {
-		opts = &webrtc.OfferOptions{ICERestart: true}
-	}
-	o, err := p.sub.CreateOffer(opts)
-	if err == nil {
-		err = p.sub.SetLocalDescription(o)
-	}
-	if err != nil {
-		p.log.Warn("subscriber offer failed", "error", err)
-		return
-	}
-	p.iceRestart = false
-	p.subDirty = false
-	p.subOffering = true
-	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Offer{Offer: &livekit.SessionDescription{
-		Type: "offer", Sdp: p.sub.LocalDescription().SDP,
-	}}})
+	p.allocate()
 }
 
 // Unpublish withdraws one of p's tracks (RoomService or client).

@@ -13,7 +13,8 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/spacecast/spacecast/edge/mmsg"
+	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/rtc"
 )
 
 // Sentinel errors.
@@ -22,14 +23,19 @@ var (
 	ErrFull     = errors.New("room: room is full")
 	ErrNotFound = errors.New("room: not found")
 	ErrRemoved  = errors.New("room: removed from this room; a token issued after the removal is needed")
+	// ErrUnsupported: the edge does not serve what the client asked for.
+	ErrUnsupported = errors.New("room: not supported by this edge")
 )
 
 // Config is what the manager needs from the edge.
 type Config struct {
 	// API makes publisher peer connections, SubAPI subscriber ones (nil:
-	// API, without direct sending). Build both with NewAPIs.
+	// API, without direct sending) and SingleAPI the single connection of
+	// livekit-client's /rtc/v1 (nil: not offered). Build them with
+	// rtc.NewAPIs.
 	API              *webrtc.API
-	SubAPI           *SubAPI
+	SubAPI           *rtc.SubAPI
+	SingleAPI        *rtc.SubAPI
 	NodeID, Region   string
 	Version          string
 	MaxParticipants  int
@@ -48,23 +54,8 @@ type Config struct {
 	// Batch, when set, brackets every fan-out of a packet to a track's
 	// subscribers, so the media socket can send them together (the
 	// edge/mmsg Conn under the UDP mux).
-	Batch Batcher
+	Batch forward.Batcher
 }
-
-// Batcher holds the media socket's writes back between Hold and Release,
-// and gives out batches a goroutine fills on its own (the edge's own SRTP
-// writes; nil when the socket cannot batch). The edge/mmsg Conn is one.
-type Batcher interface {
-	Hold()
-	Release()
-	NewBatch() *mmsg.Batch
-}
-
-type noBatch struct{}
-
-func (noBatch) Hold()                 {}
-func (noBatch) Release()              {}
-func (noBatch) NewBatch() *mmsg.Batch { return nil }
 
 // Manager owns the rooms of one edge.
 type Manager struct {
@@ -73,6 +64,9 @@ type Manager struct {
 	metrics *Metrics
 
 	epoch time.Time // the media clock: now() is nanoseconds since epoch
+	// clock, when set, replaces the media clock (tests that need time to
+	// pass at their own pace).
+	clock func() int64
 
 	participants atomic.Int64 // in every room, kept with the gauge
 
@@ -88,13 +82,10 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, errors.New("room: Config.API is required")
 	}
 	if cfg.SubAPI == nil {
-		cfg.SubAPI = &SubAPI{api: cfg.API}
+		cfg.SubAPI = rtc.Shared(cfg.API)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Batch == nil {
-		cfg.Batch = noBatch{}
 	}
 	if cfg.Metrics == nil {
 		m, err := NewMetrics(nil)
@@ -139,6 +130,9 @@ type JoinParams struct {
 	// IssuedAt is when the token was issued: a participant removed by a
 	// moderator cannot come back with a token issued before the removal.
 	IssuedAt time.Time
+	// Single: the client uses one peer connection for both directions
+	// (livekit-client's /rtc/v1), on which it makes every offer.
+	Single bool
 }
 
 // Join adds a participant to a room (creating the room), replacing a
@@ -256,4 +250,9 @@ func newID(prefix string) string {
 }
 
 // now is the media clock (monotonic nanoseconds) shared by all tracks.
-func (m *Manager) now() int64 { return int64(time.Since(m.epoch)) }
+func (m *Manager) now() int64 {
+	if m.clock != nil {
+		return m.clock()
+	}
+	return int64(time.Since(m.epoch))
+}

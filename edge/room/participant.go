@@ -1,6 +1,7 @@
 package room
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,23 +11,20 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/spacecast/spacecast/edge/cache"
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/forward"
-	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/signal"
-	"github.com/spacecast/spacecast/edge/simulcast"
 	"github.com/spacecast/spacecast/edge/srtpout"
 )
 
 // Participant tuning.
 const (
 	mailboxLimit   = 4096
-	selectEvery    = 500 * time.Millisecond
-	audioBudget    = 64_000 // bits/s set aside per audio track
+	selectEvery    = 100 * time.Millisecond // layer choice
+	reportEvery    = 10                     // ticks between sender reports
 	candidateLimit = 64
 	wantedLimit    = 64
 	pingInterval   = 5  // seconds, told to clients
@@ -60,29 +58,28 @@ type Participant struct {
 
 	wg sync.WaitGroup // media goroutines (layer readers, RTCP readers, writer)
 
-	// Media to this subscriber: every down track's forwarder fills queue;
-	// one writer goroutine drains it.
-	queue *forward.Queue
-	tags  atomic.Pointer[map[uint32]*DownTrack]
-	// estimate is the subscriber's bandwidth estimate in bits/s (the
-	// edge's own from TWCC feedback, else the client's REMB; 0: unknown).
+	// sink is the way out of this subscriber's media (every down
+	// track's packets, the drain, the writer choice).
+	sink *forward.Sink
+	// bwe is the subscriber connection's send-side bandwidth estimator
+	// (estimate.go): the sink reports what it sends, the connection's
+	// transport-cc feedback what arrived.
+	bwe *bwe.Estimator
+	// twcc is set once transport-cc feedback reached bwe, tcc once a down
+	// track negotiated the transport-cc extension; REMB is then ignored.
+	twcc, tcc atomic.Bool
+	// estimate is the client's REMB, bits/s (0: none).
 	estimate atomic.Uint64
-	// twcc is set once TWCC feedback produced an estimate: REMB is then
-	// ignored.
-	twcc atomic.Bool
+	// allocated is the estimate layers were last chosen with;
+	// reallocating is set while a choice woken by a drop is queued.
+	allocated    atomic.Uint64
+	reallocating atomic.Bool
 	// rtt is the round-trip time to the subscriber (nanoseconds; 0:
 	// unknown), from its receiver reports.
 	rtt atomic.Int64
-	// Over UDP (inline) the goroutine that queued a packet sends it at once
-	// (whoever holds draining drains the queue), which spares a goroutine
-	// wake-up per packet; over TCP, whose writes can block, the writer
-	// goroutine does, so a slow subscriber never holds a publisher's reader.
-	inline      atomic.Bool
-	draining    atomic.Bool
-	modeChanged chan struct{}
 	// direct, when set, encrypts and sends the subscriber's RTP in place
 	// of pion's write path once the handshake and the selected pair allow
-	// (whoever holds draining writes with it).
+	// (the sink writes with it).
 	direct directSender
 
 	guard *guard // rates and sizes of what the client sends (guard.go)
@@ -105,20 +102,24 @@ type Participant struct {
 	depart        *time.Timer
 	departC       <-chan time.Time
 	leaving       bool
-	nextTag       uint32
+	single        bool // one connection both ways (pub == sub), the client offering
 	subPrimary    bool // the subscriber connection is primary (carries data down)
 	subConnected  bool // the subscriber connection is up (DTLS too): media can flow
-	primeBuf      []byte
+	layers        layerChoice
+	// joinStarted is when the join's signalling session began (media
+	// clock; 0: not timing), and stages the stages already observed.
+	joinStarted int64
+	stages      map[string]bool
 }
 
 // directSender is the edge's own SRTP write path of a subscriber
-// connection (an srtpout.Sender).
+// connection (an srtpout.Sender): the sink writes with it, the
+// participant follows the connection's handshake and selected pair.
 type directSender interface {
+	forward.Direct
 	Connected() error
 	SetPair(*webrtc.ICECandidatePair) error
-	Ready() bool
 	Used() bool
-	WriteRTP(pkt []byte, hdr *rtp.Header, out *mmsg.Batch) error
 }
 
 type dataChannels struct {
@@ -134,13 +135,12 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	p := &Participant{
 		room: r, sid: sid, identity: jp.Identity, issuedAt: jp.IssuedAt,
 		hidden: perm.Hidden, autoSubscribe: jp.AutoSubscribe,
-		client:      jp.Client,
-		log:         r.log.With("participant", jp.Identity, "sid", sid),
-		wake:        make(chan struct{}, 1),
-		stop:        make(chan struct{}),
-		done:        make(chan struct{}),
-		modeChanged: make(chan struct{}, 1),
-		pending:     map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{}, wantCodec: map[string]string{},
+		client:  jp.Client,
+		log:     r.log.With("participant", jp.Identity, "sid", sid),
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		pending: map[string]*livekit.TrackInfo{}, byCID: map[string]*PubTrack{}, wantCodec: map[string]string{},
 		published: map[string]*PubTrack{}, downs: map[string]*DownTrack{}, wanted: map[string]bool{},
 		guard: newGuard(),
 	}
@@ -153,22 +153,39 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	})
 	cfg := webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, BundlePolicy: webrtc.BundlePolicyMaxBundle}
 	var err error
-	if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
-		return nil, fmt.Errorf("room: publisher peer connection: %w", err)
+	if p.bwe, err = newEstimator(); err != nil {
+		return nil, err
 	}
 	var direct *srtpout.Sender
-	if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
-		_ = p.pub.Close()
-		return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
+	if jp.Single {
+		if r.mgr.cfg.SingleAPI == nil {
+			return nil, fmt.Errorf("%w: single peer connections", ErrUnsupported)
+		}
+		p.single = true
+		if p.pub, direct, err = r.mgr.cfg.SingleAPI.NewPeerConnection(cfg, p.transportFeedback); err != nil {
+			return nil, fmt.Errorf("room: peer connection: %w", err)
+		}
+		p.sub = p.pub
+	} else {
+		if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
+			return nil, fmt.Errorf("room: publisher peer connection: %w", err)
+		}
+		if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg, p.transportFeedback); err != nil {
+			_ = p.pub.Close()
+			return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
+		}
 	}
 	if direct != nil {
 		p.direct = direct
 	}
-	if p.queue, err = forward.NewQueue(forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}); err != nil {
+	sc := forward.SinkConfig{Queue: forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}, Metrics: r.mgr.metrics.media, Now: r.mgr.now, BWE: p.bwe}
+	if direct != nil {
+		sc.Direct = direct
+	}
+	if p.sink, err = forward.NewSink(sc); err != nil {
 		p.discard()
 		return nil, err
 	}
-	p.tags.Store(&map[uint32]*DownTrack{})
 	p.wireCallbacks()
 	return p, nil
 }
@@ -258,24 +275,28 @@ func (p *Participant) Detach(c *signal.Conn, err error) {
 func (p *Participant) loop() {
 	defer close(p.done)
 	defer p.cleanup()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // before cleanup (deferred earlier) waits for the sink's goroutine
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		p.writeMedia()
+		p.sink.Run(ctx) // the writer while the connection is not inline (TCP)
 	}()
 	tick := time.NewTicker(selectEvery)
 	defer tick.Stop()
-	reports := false // sender reports every other tick
+	ticks := 0
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-tick.C:
-			for _, d := range p.downs {
-				p.selectLayer(d, false)
+			p.allocate()
+			if t, ok := p.sink.FirstSent(); ok {
+				p.joinStage("first_media", t)
 			}
-			if reports = !reports; reports {
+			if ticks++; ticks%reportEvery == 0 {
 				p.sendReports()
+				p.room.mgr.metrics.bandwidth.Observe(float64(p.bandwidth()))
 			}
 		case <-p.departC:
 			p.log.Info("departure timeout")
@@ -355,159 +376,17 @@ func (p *Participant) syncTracks(n *livekit.ParticipantInfo) {
 	n.IsPublisher = len(n.Tracks) > 0
 }
 
-func (p *Participant) attach(c *signal.Conn, resume bool) {
-	if p.conn != nil && p.conn != c {
-		p.conn.Close("replaced by a new connection")
-	}
-	p.conn = c
-	if p.depart != nil {
-		p.depart.Stop()
-		p.depart, p.departC = nil, nil
-	}
-	ice := p.room.mgr.cfg.ICEServers(p.identity)
-	if resume {
-		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{IceServers: ice}}})
-		// An offer in flight when the connection dropped is lost: make
-		// a new one, restarting ICE.
-		p.subOffering = false
-		p.iceRestart = true
-		p.subDirty = true
-		p.scheduleOffer()
+// joinStage records, once per join, that the join reached stage at
+// (media clock) (loop only).
+func (p *Participant) joinStage(stage string, at int64) {
+	if p.joinStarted == 0 || p.stages[stage] {
 		return
 	}
-	p.setState(livekit.ParticipantInfo_JOINED)
-	cfg := p.room.mgr.cfg
-	cfg.Observer.ParticipantJoined(p.room.Proto(), p.Info())
-	perm := p.Info().Permission
-	// Like LiveKit's server: a participant that may subscribe gets the
-	// subscriber connection as primary, offered at once with the edge's
-	// data channels (so the SDKs wait for data to be ready before sending).
-	// FastPublish stays off: the publisher connection is negotiated on the
-	// first publish or data packet, so pure subscribers cost one peer
-	// connection, not two.
-	p.subPrimary = perm.GetCanSubscribe()
-	if p.subPrimary {
-		if err := p.createSubDataChannels(); err != nil {
-			p.log.Warn("subscriber data channels", "error", err)
-			p.subPrimary = false
-		}
+	if p.stages == nil {
+		p.stages = map[string]bool{}
 	}
-	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Join{Join: &livekit.JoinResponse{
-		Room:              p.room.Proto(),
-		Participant:       p.Info(),
-		OtherParticipants: p.room.others(p),
-		ServerVersion:     cfg.Version,
-		ServerRegion:      cfg.Region,
-		IceServers:        ice,
-		SubscriberPrimary: p.subPrimary,
-		PingInterval:      pingInterval,
-		PingTimeout:       pingTimeout,
-		ServerInfo: &livekit.ServerInfo{
-			Edition: livekit.ServerInfo_Standard, Version: cfg.Version, Protocol: 16,
-			Region: cfg.Region, NodeId: cfg.NodeID,
-		},
-	}}})
-	if p.autoSubscribe {
-		for _, t := range p.room.tracksOf(p) {
-			p.subscribe(t)
-		}
-	}
-	if p.subPrimary {
-		p.subDirty = true
-		p.scheduleOffer()
-	}
-}
-
-// createSubDataChannels makes the edge's data channels on the subscriber
-// connection, the way LiveKit clients expect them when it is primary.
-func (p *Participant) createSubDataChannels() error {
-	ordered, unordered, none := true, false, uint16(0)
-	rel, err := p.sub.CreateDataChannel(reliableLabel, &webrtc.DataChannelInit{Ordered: &ordered})
-	if err != nil {
-		return err
-	}
-	lossy, err := p.sub.CreateDataChannel(lossyLabel, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &none})
-	if err != nil {
-		return err
-	}
-	dcs := &dataChannels{reliable: rel, lossy: lossy}
-	var opened atomic.Int32
-	for _, dc := range []*webrtc.DataChannel{rel, lossy} {
-		kind := livekit.DataPacket_RELIABLE
-		if dc == lossy {
-			kind = livekit.DataPacket_LOSSY
-		}
-		dc.OnOpen(func() {
-			if opened.Add(1) == 2 {
-				p.subDCs.Store(dcs)
-			}
-		})
-		// Clients may send on these too.
-		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.onData(kind, m) })
-	}
-	return nil
-}
-
-func (p *Participant) setState(s livekit.ParticipantInfo_State) {
-	if p.Info().State == s {
-		return
-	}
-	n := proto.Clone(p.info.Load()).(*livekit.ParticipantInfo)
-	n.State = s
-	n.Version++
-	p.info.Store(n)
-	if s == livekit.ParticipantInfo_ACTIVE || s == livekit.ParticipantInfo_JOINED {
-		p.room.broadcast(p, n)
-	}
-}
-
-func (p *Participant) detach(c *signal.Conn, err error) {
-	if c != p.conn {
-		c.Close("")
-		return
-	}
-	if errors.Is(err, signal.ErrTooLarge) || errors.Is(err, signal.ErrMalformed) || errors.Is(err, signal.ErrEmpty) {
-		p.room.mgr.metrics.signalErrors.Inc()
-		p.log.Warn("bad signalling message, closing", "error", err)
-		p.Close(livekit.DisconnectReason_STATE_MISMATCH)
-		return
-	}
-	c.Close("")
-	p.conn = nil
-	if p.leaving {
-		return
-	}
-	p.depart = time.NewTimer(p.room.mgr.cfg.DepartureTimeout)
-	p.departC = p.depart.C
-}
-
-// reportsPerPacket bounds the sender reports in one compound RTCP packet
-// (28 bytes each: 30 stay well inside an MTU).
-const reportsPerPacket = 30
-
-// sendReports sends a sender report for every down track that sent media
-// lately (loop only). The edge writes them itself instead of running
-// pion's report interceptor on subscriber connections, which took a lock
-// and a clock read on every forwarded packet.
-func (p *Participant) sendReports() {
-	if p.sub == nil {
-		return
-	}
-	m := p.room.mgr
-	now, wall := m.now(), time.Now()
-	var pkts []rtcp.Packet
-	for _, d := range p.downs {
-		if sr := d.senderReport(now, wall); sr != nil {
-			pkts = append(pkts, sr)
-		}
-		if len(pkts) == reportsPerPacket {
-			_ = p.sub.WriteRTCP(pkts)
-			pkts = pkts[:0:0]
-		}
-	}
-	if len(pkts) > 0 {
-		_ = p.sub.WriteRTCP(pkts)
-	}
+	p.stages[stage] = true
+	p.room.mgr.metrics.joinStage.WithLabelValues(stage).Observe(time.Duration(at - p.joinStarted).Seconds())
 }
 
 // writePublisherRTCP sends RTCP to the publisher (any goroutine).
@@ -516,161 +395,4 @@ func (p *Participant) writePublisherRTCP(pkt rtcp.Packet) {
 		return
 	}
 	_ = p.pub.WriteRTCP([]rtcp.Packet{pkt})
-}
-
-// writeMedia drains the subscriber's queue when its connection is not
-// inline (TCP, or not yet connected), until the participant stops.
-func (p *Participant) writeMedia() {
-	for {
-		if p.inline.Load() {
-			select {
-			case <-p.stop:
-				return
-			case <-p.modeChanged:
-			}
-			continue
-		}
-		select {
-		case <-p.stop:
-			return
-		case <-p.modeChanged:
-		case <-p.queue.Ready():
-			p.drain(nil)
-		}
-	}
-}
-
-// flush sends what is queued for p if its connection is inline; called by
-// whoever just queued packets (a publisher's reader, an RTCP reader). out,
-// when not nil, is the caller's batch: packets the edge encrypts itself go
-// into it, and the caller sends it.
-func (p *Participant) flush(out *mmsg.Batch) {
-	if p.inline.Load() {
-		p.drain(out)
-	}
-}
-
-// drain sends everything queued, unless another goroutine is draining
-// already (it will see the new packets: the check after releasing
-// draining closes the gap). out is as for flush.
-func (p *Participant) drain(out *mmsg.Batch) {
-	var sent, direct int
-	for p.draining.CompareAndSwap(false, true) {
-		tags := *p.tags.Load()
-		now := p.room.mgr.now() // one clock read a pass, not a packet
-		var last *DownTrack     // a frame's packets share a tag: look it up once
-		lastTag := uint32(0)
-		for {
-			// Sent from the queue's own slot: the holder of draining is the
-			// queue's single consumer, and producers never overwrite a slot
-			// before Advance.
-			it, ok := p.queue.Front()
-			if !ok {
-				break
-			}
-			if last == nil || it.Tag != lastTag {
-				last, lastTag = tags[it.Tag], it.Tag
-			}
-			if last != nil {
-				if ok, d := last.send(it, now, out); ok {
-					sent++
-					if d {
-						direct++
-					}
-				}
-			}
-			p.queue.Advance()
-		}
-		p.draining.Store(false)
-		if p.queue.Len() == 0 {
-			break
-		}
-	}
-	if sent > 0 {
-		// Counted per drain, not per packet: the counters are shared by
-		// every fan-out.
-		m := p.room.mgr.metrics
-		m.packetsOut.Add(float64(sent))
-		m.packetsDirect.Add(float64(direct))
-	}
-}
-
-// setInline switches between sending from the producers (UDP) and from the
-// writer goroutine (TCP).
-func (p *Participant) setInline(on bool) {
-	if p.inline.Swap(on) != on {
-		select {
-		case p.modeChanged <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// selectLayer chooses the layer d forwards from the subscriber's request,
-// the layers the publisher sends and their bitrates (loop only). bind is
-// true when the track was just negotiated.
-func (p *Participant) selectLayer(d *DownTrack, bind bool) {
-	if d.bound.Load() == nil || !p.subConnected {
-		return
-	}
-	now := p.room.mgr.now()
-	layer, wanted := 0, 0
-	if d.req.Disabled {
-		layer, wanted = -1, -1
-	}
-	if d.sel != nil {
-		d.scratch = d.track.simLayers(now, d.scratch)
-		wanted = simulcast.Wanted(d.scratch, d.req)
-		layer = d.sel.Select(d.scratch, d.req, p.trackBudget(), now)
-	}
-	if wanted != d.wanted {
-		d.wanted = wanted
-		d.track.setDemand(p.sid, wanted)
-	}
-	if layer != d.fwd.Target() || bind {
-		if bind && layer >= 0 && d.fwd.Current() < 0 && d.track.kind == webrtc.RTPCodecTypeVideo {
-			p.prime(d, layer, now)
-		}
-		if d.fwd.SetTarget(layer) {
-			d.track.keyframe(layer, now)
-		}
-	}
-}
-
-// prime starts a down track that has sent nothing yet from the newest
-// keyframe in the packet cache of its layer or, failing that, of a lower
-// layer (it then switches up at the next keyframe of its own, which
-// selectLayer asks for): the subscriber sees a picture at once instead of
-// after the publisher's answer to a keyframe request. A keyframe too old
-// for the cache to replay from is no use (see forward.Forwarder.Prime).
-// Loop only.
-func (p *Participant) prime(d *DownTrack, layer int, now int64) {
-	if p.primeBuf == nil {
-		p.primeBuf = make([]byte, cache.DefaultMaxPacket)
-	}
-	for l := layer; l >= 0; l-- {
-		d.fwd.SetTarget(l)
-		if d.fwd.Prime(d.track.caches[:], p.primeBuf, now) > 0 {
-			p.flush(nil)
-			return
-		}
-	}
-}
-
-// trackBudget splits the subscriber's bandwidth estimate evenly across its
-// video tracks, after what its audio tracks take (0: no estimate).
-func (p *Participant) trackBudget() uint64 {
-	est := p.estimate.Load()
-	if est == 0 {
-		return 0
-	}
-	video := 0
-	for _, d := range p.downs {
-		if d.track.kind == webrtc.RTPCodecTypeVideo {
-			video++
-		} else if est > audioBudget {
-			est -= audioBudget
-		}
-	}
-	return est / uint64(max(video, 1))
 }

@@ -190,6 +190,11 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	r.wg.Add(1)
 	r.mu.Unlock()
 	r.mgr.metrics.participants.Inc()
+	connection := "dual"
+	if p.single {
+		connection = "single"
+	}
+	r.mgr.metrics.joined.WithLabelValues(connection).Inc()
 	r.mgr.participants.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -419,7 +424,7 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 		if t.kind != webrtc.RTPCodecTypeAudio || t.owner.hidden {
 			continue
 		}
-		lvl := t.loudest.Swap(127)
+		lvl := t.media.Loudest()
 		sid := t.owner.sid
 		if lvl < speakingBelow && !t.Info().Muted {
 			if _, was := r.speaking[sid]; !was {
@@ -446,7 +451,7 @@ func (r *Room) quality() {
 	ps := r.participantsLocked()
 	loss := map[*Participant]float64{}
 	for _, t := range r.tracks {
-		if l := t.loss(); l > loss[t.owner] {
+		if l := t.media.Loss(); l > loss[t.owner] {
 			loss[t.owner] = l
 		}
 	}

@@ -2,22 +2,26 @@ package room
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/signal"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
@@ -30,7 +34,7 @@ func newTestManager(t testing.TB, mutate func(*Config)) *Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := NewAPI(APIOptions{UDP: udp, Loopback: true, Interfaces: []string{"lo"}})
+	api, err := rtc.NewAPI(rtc.APIOptions{UDP: udp, Loopback: true, Interfaces: []string{"lo"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,157 +94,6 @@ func TestJoinLimitsAndReplacement(t *testing.T) {
 	}
 }
 
-func TestLayerLoss(t *testing.T) {
-	l := &layer{}
-	for _, seq := range []uint16{65530, 65531, 65533, 65535, 0, 1, 4} {
-		l.count(seq, 1)
-	}
-	if got, want := l.expected.Load(), uint64(11); got != want {
-		t.Fatalf("expected = %d, want %d (wrap at 65535)", got, want)
-	}
-	if got := l.packets.Load(); got != 7 {
-		t.Fatalf("packets = %d", got)
-	}
-}
-
-// discard is a TrackLocalWriter that drops what it is given.
-type discard struct {
-	n    int
-	last rtp.Header
-}
-
-func (d *discard) WriteRTP(h *rtp.Header, p []byte) (int, error) {
-	d.n++
-	d.last = *h
-	return len(p), nil
-}
-func (d *discard) Write(b []byte) (int, error) { d.n++; return len(b), nil }
-
-// mediaPath is one publisher track with n subscribers whose down tracks
-// write into discard writers, without pion in between.
-type mediaPath struct {
-	track *PubTrack
-	subs  []*Participant
-	downs []*DownTrack
-	ws    []*discard
-	buf   []byte
-}
-
-func newMediaPath(t testing.TB, n int) *mediaPath {
-	m, _ := NewMetrics(nil)
-	mgr := &Manager{metrics: m, epoch: time.Now()}
-	r := &Room{mgr: mgr}
-	owner := &Participant{room: r, sid: "PA_pub"}
-	info := &livekit.TrackInfo{Sid: "TR_1"}
-	tr, err := newPubTrackCodec(owner, info, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.layers[0].Store(&layer{track: tr})
-	mp := &mediaPath{track: tr, buf: make([]byte, 1500)}
-	for i := 0; i < n; i++ {
-		sub := &Participant{room: r, sid: "PA_sub", stop: make(chan struct{}), modeChanged: make(chan struct{}, 1)}
-		if sub.queue, err = forward.NewQueue(forward.QueueConfig{}); err != nil {
-			t.Fatal(err)
-		}
-		d, err := newDownTrack(tr, sub, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := &discard{}
-		d.bound.Store(&binding{w: w, ssrc: 1234, pt: 100})
-		d.fwd.SetTarget(0)
-		sub.tags.Store(&map[uint32]*DownTrack{1: d})
-		tr.addDown(d)
-		mp.subs, mp.downs, mp.ws = append(mp.subs, sub), append(mp.downs, d), append(mp.ws, w)
-	}
-	return mp
-}
-
-// packet builds a VP8 RTP packet (keyframe when key).
-func vp8Packet(seq uint16, ts uint32, key bool) []byte {
-	h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: 99, Marker: true}
-	b, _ := h.Marshal()
-	frame := []byte{0x10, 0, 0, 0x11, 0x02, 0x00} // VP8 descriptor (S=1), then frame header
-	if key {
-		frame = []byte{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}
-	} else {
-		frame[1] = 0x11
-	}
-	b = append(b, frame...)
-	return append(b, make([]byte, 900)...)
-}
-
-// forward runs pkt through the track's per-packet path and every
-// subscriber's writer.
-func (mp *mediaPath) forward(pkt []byte) {
-	t := mp.track
-	now := t.owner.room.mgr.now()
-	p, err := t.src.Parse(pkt, 0, now)
-	if err != nil {
-		return
-	}
-	t.caches[0].StoreParsed(pkt, p.Header.Seq, p.Header.Timestamp, p.Keyframe)
-	for _, d := range *t.downs.Load() {
-		d.fwd.Forward(&p)
-	}
-	for i, sub := range mp.subs {
-		for {
-			n, _, ok := sub.queue.Pop(mp.buf)
-			if !ok {
-				break
-			}
-			mp.downs[i].send(forward.Item{Pkt: mp.buf[:n]}, 0, nil)
-		}
-	}
-}
-
-func TestMediaPathRewrite(t *testing.T) {
-	mp := newMediaPath(t, 2)
-	mp.forward(vp8Packet(10, 1000, false)) // no keyframe yet: held back
-	if mp.ws[0].n != 0 {
-		t.Fatal("forwarded before a keyframe")
-	}
-	mp.forward(vp8Packet(11, 4000, true))
-	mp.forward(vp8Packet(12, 7000, false))
-	for i, w := range mp.ws {
-		if w.n != 2 || w.last.SSRC != 1234 || w.last.PayloadType != 100 {
-			t.Fatalf("subscriber %d: %d packets, last %+v", i, w.n, w.last)
-		}
-	}
-	first := mp.ws[0].last.SequenceNumber
-	mp.forward(vp8Packet(13, 10000, false))
-	if got := mp.ws[0].last.SequenceNumber; got != first+1 {
-		t.Fatalf("sequence %d after %d", got, first)
-	}
-	mp.downs[1].fwd.SetTarget(-1)
-	mp.forward(vp8Packet(14, 13000, false))
-	if mp.ws[1].n != 3 || mp.ws[0].n != 4 {
-		t.Fatalf("paused subscriber got %d, other %d", mp.ws[1].n, mp.ws[0].n)
-	}
-}
-
-// BenchmarkForward measures the edge's per-packet work for one packet
-// fanned out to 10 subscribers: parse, cache, forwarders, queues and the
-// writers' header rewrite (pion's interceptors and SRTP excluded). It must
-// not allocate.
-func BenchmarkForward(b *testing.B) {
-	mp := newMediaPath(b, 10)
-	mp.forward(vp8Packet(0, 0, true))
-	pkts := make([][]byte, 64)
-	for i := range pkts {
-		pkts[i] = vp8Packet(uint16(i+1), uint32(i+1)*3000, false)
-	}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		pkt := pkts[i%len(pkts)]
-		binary.BigEndian.PutUint16(pkt[2:], uint16(i+1))
-		mp.forward(pkt)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10, "ns/forwarded-packet")
-}
-
 func FuzzHandle(f *testing.F) {
 	m := newTestManager(f, nil)
 	join := func() *Participant {
@@ -269,12 +122,50 @@ func FuzzHandle(f *testing.F) {
 	})
 }
 
+// clockedReader plays a layer's packets, setting the media clock to each
+// one's arrival before handing it over.
+type clockedReader struct {
+	pkts  [][]byte
+	at    []int64
+	clock *atomic.Int64
+}
+
+func (r *clockedReader) Read(b []byte) (int, interceptor.Attributes, error) {
+	if len(r.pkts) == 0 {
+		return 0, nil, io.EOF
+	}
+	r.clock.Store(r.at[0])
+	n := copy(b, r.pkts[0])
+	r.pkts, r.at = r.pkts[1:], r.at[1:]
+	return n, nil, nil
+}
+func (r *clockedReader) SetReadDeadline(time.Time) error { return nil }
+
+// vp8Packet builds a one-packet VP8 frame (a keyframe when key).
+func vp8Packet(seq uint16, ts uint32, key bool) []byte {
+	h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: 99, Marker: true}
+	b, _ := h.Marshal()
+	frame := []byte{0x10, 0x11, 0x02, 0x00} // VP8 descriptor (S=1), then an inter frame header
+	if key {
+		frame = []byte{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00}
+	}
+	return append(b, frame...)
+}
+
+// discard is a TrackLocalWriter that counts what it is given.
+type discard struct{ n int }
+
+func (d *discard) WriteRTP(_ *rtp.Header, p []byte) (int, error) { d.n++; return len(p), nil }
+
 // layeredSubscriber is a subscriber of one simulcast VP8 track whose three
-// layers were measured at 100 kbit/s, 500 kbit/s and 2 Mbit/s.
-func layeredSubscriber(t *testing.T) (*Participant, *DownTrack) {
+// layers were received at 100 kbit/s, 500 kbit/s and 2 Mbit/s for the
+// last second, through the track's real readers: 30 frames each, the 26th
+// a keyframe unless noKeyframe names the layer.
+func layeredSubscriber(t *testing.T, noKeyframe ...int) (*Participant, *DownTrack) {
 	t.Helper()
 	m, _ := NewMetrics(nil)
-	mgr := &Manager{metrics: m, epoch: time.Now().Add(-time.Hour)}
+	var clock atomic.Int64
+	mgr := &Manager{metrics: m, clock: clock.Load}
 	r := &Room{mgr: mgr}
 	owner := &Participant{room: r, sid: "PA_pub", wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	info := &livekit.TrackInfo{Sid: "TR_1", Simulcast: true, Layers: []*livekit.VideoLayer{
@@ -287,27 +178,43 @@ func layeredSubscriber(t *testing.T) (*Participant, *DownTrack) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Three layers at 100 kbit/s, 500 kbit/s, 2 Mbit/s for one second.
-	now := mgr.now()
+	start := int64(time.Hour)
 	for q, size := range []int{417, 2083, 8333} { // bytes per 1/30 s
-		tr.layers[q].Store(&layer{track: tr, quality: q})
-		tr.layers[q].Load().lastAt.Store(now)
+		rd := &clockedReader{clock: &clock}
+		key := !slices.Contains(noKeyframe, q)
+		seq := uint16(0)
 		for i := 0; i < 30; i++ {
-			pkt := vp8Packet(uint16(i), uint32(i)*3000, i == 0)
-			pkt = append(pkt[:12], make([]byte, size)...)
-			copy(pkt[12:], []byte{0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a})
-			_, _ = tr.src.Parse(pkt, q, now-int64(time.Second)+int64(i)*int64(time.Second)/30)
+			// A frame of size bytes in packets of at most 1200.
+			for left := size; left > 0; left -= 1200 {
+				pkt := vp8Packet(seq, uint32(i)*3000, i == 25 && key && left == size)
+				pkt = append(pkt, make([]byte, min(left, 1200)-(len(pkt)-12))...)
+				if left > 1200 {
+					pkt[1] &^= 0x80 // not the frame's last packet
+				}
+				rd.pkts = append(rd.pkts, pkt)
+				rd.at = append(rd.at, start+int64(i)*int64(time.Second)/30)
+				seq++
+			}
 		}
+		l, err := tr.media.AddLayer(q, uint32(0x1000+q), rd, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Run()
 	}
+	clock.Store(start + int64(time.Second))
 	sub := &Participant{room: r, sid: "PA_sub", downs: map[string]*DownTrack{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), subConnected: true}
-	if sub.queue, err = forward.NewQueue(forward.QueueConfig{}); err != nil {
+	if sub.bwe, err = newEstimator(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := newDownTrack(tr, sub, 1)
+	if sub.sink, err = forward.NewSink(forward.SinkConfig{Now: mgr.now, BWE: sub.bwe}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDownTrack(tr, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.bound.Store(&binding{w: &discard{}})
+	d.down.Bind(forward.Output{Writer: &discard{}, SSRC: 1, PayloadType: 96, ClockRate: 90000})
 	sub.downs["TR_1"] = d
 	return sub, d
 }
@@ -327,8 +234,8 @@ func TestBandwidthDrivesLayer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
 			sub.estimate.Store(tt.estimate)
-			sub.selectLayer(d, true)
-			if got := d.fwd.Target(); got != tt.want {
+			sub.allocate()
+			if got := d.down.Target(); got != tt.want {
 				t.Fatalf("target layer %d, want %d", got, tt.want)
 			}
 		})
@@ -346,12 +253,12 @@ func TestSpeakerChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.tracks[tr.sid] = tr
-	tr.loudest.Store(20) // -20 dBov: speaking
+	tr.media.NoteLevel(20) // -20 dBov: speaking
 	ch, _ := r.speakerChanges()
 	if len(ch) != 1 || !ch[0].Active || ch[0].Sid != "PA_a" || ch[0].Level <= 0 {
 		t.Fatalf("changes %v, want alice speaking", ch)
 	}
-	tr.loudest.Store(20)
+	tr.media.NoteLevel(20)
 	if ch, _ := r.speakerChanges(); len(ch) != 0 {
 		t.Fatalf("repeated speaker reported again: %v", ch)
 	}
@@ -362,33 +269,9 @@ func TestSpeakerChanges(t *testing.T) {
 	if len(stopped) != 1 || stopped[0].Active {
 		t.Fatalf("changes %v, want alice stopped", stopped)
 	}
-	tr.loudest.Store(100) // quiet: not speaking
+	tr.media.NoteLevel(100) // quiet: not speaking
 	if ch, _ := r.speakerChanges(); len(ch) != 0 {
 		t.Fatalf("quiet track reported: %v", ch)
-	}
-}
-
-func TestPrimaryFromRED(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []byte
-		want []byte
-		ok   bool
-	}{
-		{"primary only", []byte{111, 1, 2, 3}, []byte{1, 2, 3}, true},
-		{"one redundant block", []byte{0x80 | 111, 0, 0, 2, 111, 9, 9, 1, 2}, []byte{1, 2}, true},
-		{"two redundant blocks", []byte{0x80 | 111, 0x10, 0, 1, 0x80 | 111, 0x08, 0, 1, 111, 7, 8, 5}, []byte{5}, true},
-		{"truncated header", []byte{0x80 | 111, 0}, nil, false},
-		{"block longer than payload", []byte{0x80 | 111, 0, 0, 9, 111, 1}, nil, false},
-		{"empty", nil, nil, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := primaryFromRED(tt.in)
-			if (err == nil) != tt.ok || string(got) != string(tt.want) {
-				t.Fatalf("primaryFromRED() = %v, %v; want %v", got, err, tt.want)
-			}
-		})
 	}
 }
 
@@ -433,30 +316,6 @@ func TestObserver(t *testing.T) {
 	want := []string{"started obs", "joined a", "left a CLIENT_INITIATED", "finished obs"}
 	if got := rec.list(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("events %v, want %v", got, want)
-	}
-}
-
-func TestInlineFlush(t *testing.T) {
-	mp := newMediaPath(t, 1)
-	sub, d := mp.subs[0], mp.downs[0]
-	send := func(seq uint16, key bool) {
-		p, err := mp.track.src.Parse(vp8Packet(seq, uint32(seq)*3000, key), 0, mp.track.owner.room.mgr.now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.fwd.Forward(&p).Verdict == forward.Sent {
-			sub.flush(nil)
-		}
-	}
-	send(1, true)
-	if mp.ws[0].n != 0 || sub.queue.Len() != 1 {
-		t.Fatalf("not inline: %d written, %d queued; want 0 and 1", mp.ws[0].n, sub.queue.Len())
-	}
-	sub.drain(nil) // what the writer goroutine does
-	sub.setInline(true)
-	send(2, false)
-	if mp.ws[0].n != 2 || sub.queue.Len() != 0 {
-		t.Fatalf("inline: %d written, %d queued; want 2 and 0", mp.ws[0].n, sub.queue.Len())
 	}
 }
 

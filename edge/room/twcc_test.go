@@ -1,271 +1,127 @@
 package room
 
 import (
-	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/twcc"
-	"github.com/pion/logging"
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
-	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
-// twccPath is a subscriber connection's interceptors as NewAPI chains them
-// (estimator, then transport-wide numbering), with a simulated subscriber
-// that answers each round of packets with transport-cc feedback.
-type twccPath struct {
-	chain    interceptor.Interceptor
-	send     interceptor.RTPWriter
-	rtcp     interceptor.RTCPReader
-	sent     []sentPkt
-	feedback []byte
+// TestBandwidthSource: the estimate layers are chosen with is the client's
+// REMB until the subscriber negotiates transport-cc, then the edge's own
+// estimator (its start value before any feedback), and once feedback
+// arrived REMB no longer counts.
+func TestBandwidthSource(t *testing.T) {
+	sub, _ := layeredSubscriber(t)
+	remb, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 150_000, SSRCs: []uint32{1}}})
+	d := sub.downs["TR_1"]
+	d.handleRTCP(remb, nil, make([]byte, 1500))
+	if got := sub.bandwidth(); got != 150_000 {
+		t.Fatalf("REMB only: bandwidth %d, want REMB's 150000", got)
+	}
+	sub.tcc.Store(true)
+	if got := sub.bandwidth(); got != bwe.DefaultInitial {
+		t.Fatalf("transport-cc negotiated, no feedback: bandwidth %d, want the start value %d", got, bwe.DefaultInitial)
+	}
+	rec := twcc.NewRecorder(1)
+	rec.Record(1, 0, 1000)
+	sub.transportFeedback(feedback(t, rec))
+	if !sub.twcc.Load() {
+		t.Fatal("feedback not taken")
+	}
+	remb, _ = rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 10e6, SSRCs: []uint32{1}}})
+	d.handleRTCP(remb, nil, make([]byte, 1500))
+	if got, want := sub.bandwidth(), sub.bwe.Estimate().Target; got != want || got == 10e6 {
+		t.Fatalf("after feedback: bandwidth %d, want the estimator's %d", got, want)
+	}
+	sub.transportFeedback([]byte{0x8f, 205, 0, 1, 0, 0, 0, 0})
+	if v := counter(t, sub.room.mgr.metrics.feedbackMalformed); v != 1 {
+		t.Fatalf("malformed feedback counted %v times", v)
+	}
 }
 
-type sentPkt struct {
-	seq uint16
-	at  time.Time
+// TestTransportFeedbackDrivesLayer: what the subscriber's feedback reports
+// moves its layer. A path that loses half of what the edge sends brings
+// the estimate down and the subscriber to the lowest layer, and the drop
+// wakes the layer choice at once rather than at the next tick.
+func TestTransportFeedbackDrivesLayer(t *testing.T) {
+	sub, d := layeredSubscriber(t)
+	sub.tcc.Store(true)
+	d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
+	sub.allocate()
+	if got := d.down.Target(); got != 1 {
+		t.Fatalf("layer %d at the start value (1 Mbit/s), want 1", got)
+	}
+	start := sub.room.mgr.now()
+	now := start
+	sub.room.mgr.clock = func() int64 { return now }
+	rec := twcc.NewRecorder(1)
+	seq := uint16(0)
+	woken := false
+	for step := 0; step < 200 && sub.bwe.Estimate().Target > 300_000; step++ {
+		// 50 ms of 1 Mbit/s in 1200-byte packets; every other one lost.
+		var arrived []uint16
+		for i := 0; i < 5; i++ {
+			sub.bwe.Sent(seq, 1200, now, 0)
+			if seq%2 == 0 {
+				arrived = append(arrived, seq)
+			}
+			seq++
+			now += int64(10 * time.Millisecond)
+		}
+		for _, s := range arrived {
+			rec.Record(1, s, now/1000)
+		}
+		sub.transportFeedback(feedback(t, rec))
+		if len(sub.wake) > 0 {
+			woken = true
+			sub.mu.Lock()
+			sub.mbox = nil
+			sub.mu.Unlock()
+			<-sub.wake
+			sub.reallocating.Store(false)
+		}
+	}
+	if est := sub.bwe.Estimate(); est.Target > 300_000 {
+		t.Fatalf("estimate %d bit/s after 10 s at 50 %% loss (%+v)", est.Target, est)
+	}
+	if !woken {
+		t.Fatal("the drop did not wake the layer choice")
+	}
+	now = start // the publisher's layers were recorded as active then
+	sub.allocate()
+	now += int64(400 * time.Millisecond) // past the selector's down hold
+	sub.allocate()
+	if got := d.down.Target(); got != 0 {
+		t.Fatalf("layer %d at %d bit/s, want 0", got, sub.bandwidth())
+	}
 }
 
-const twccExtID = 5
-
-func newTWCCPath(t *testing.T) *twccPath {
+// feedback is the transport-cc packet rec builds now, marshalled.
+func feedback(t *testing.T, rec *twcc.Recorder) []byte {
 	t.Helper()
-	p := &twccPath{}
-	ir := &interceptor.Registry{}
-	ir.Add(bweFactory{logs: logging.NewDefaultLoggerFactory()})
-	hdr, err := twcc.NewHeaderExtensionInterceptor()
+	pkts := rec.BuildFeedbackPacket()
+	if len(pkts) == 0 {
+		t.Fatal("nothing recorded")
+	}
+	b, err := pkts[0].Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ir.Add(hdr)
-	if p.chain, err = ir.Build("pc"); err != nil {
-		t.Fatal(err)
-	}
-	info := &interceptor.StreamInfo{SSRC: 1, ClockRate: 90000, MimeType: "video/VP8",
-		RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: twccExtID}}}
-	p.send = p.chain.BindLocalStream(info, interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
-		var ext rtp.TransportCCExtension
-		if err := ext.Unmarshal(h.GetExtension(twccExtID)); err != nil {
-			t.Errorf("packet without a transport-wide sequence number: %v", err)
-		}
-		p.sent = append(p.sent, sentPkt{seq: ext.TransportSequence, at: time.Now()})
-		return len(payload), nil
-	}))
-	p.rtcp = p.chain.BindRTCPReader(interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		return copy(b, p.feedback), a, nil
-	}))
-	return p
+	return b
 }
 
-// round sends 600 kbit/s of 1200-byte packets for 200 ms over a link that
-// loses every lossEvery-th packet (0: none) and delivers the rest after
-// 20 ms, then reads the subscriber's feedback and returns the estimate it
-// produced.
-func (p *twccPath) round(t *testing.T, lossEvery int) uint64 {
+func counter(t *testing.T, c prometheus.Counter) float64 {
 	t.Helper()
-	p.sent = p.sent[:0]
-	for i := 0; i < 12; i++ {
-		h := &rtp.Header{Version: 2, SSRC: 1, PayloadType: 96}
-		if _, err := p.send.Write(h, make([]byte, 1200), nil); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(200 * time.Millisecond / 12)
-	}
-	rec := twcc.NewRecorder(7)
-	for i, s := range p.sent {
-		if lossEvery > 0 && i%lossEvery == 0 {
-			continue
-		}
-		rec.Record(1, s.seq, s.at.Add(20*time.Millisecond).UnixMicro())
-	}
-	var err error
-	if p.feedback, err = rtcp.Marshal(rec.BuildFeedbackPacket()); err != nil {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 1500)
-	n, attrs, err := p.rtcp.Read(buf, nil)
-	if err != nil || n != len(p.feedback) {
-		t.Fatalf("rtcp read = %d, %v", n, err)
-	}
-	est, ok := estimateOf(attrs)
-	if !ok {
-		t.Fatal("transport-cc feedback produced no estimate")
-	}
-	return est
-}
-
-// TestTWCCEstimateDrivesLayer: a subscriber whose transport-cc feedback
-// reports heavy loss is moved to the lowest layer, one on a clean link is
-// not, and REMB from the client no longer overrides the TWCC estimate.
-func TestTWCCEstimateDrivesLayer(t *testing.T) {
-	tests := []struct {
-		name      string
-		lossEvery int // every n-th packet lost (0: none)
-		maxEst    uint64
-		minEst    uint64
-		wantLayer func(int) bool
-	}{
-		{"lossy link: lowest layer", 2, 300_000, twccMinBitrate, func(l int) bool { return l == 0 }},
-		{"clean link: above the lowest", 0, twccMaxBitrate, 600_000, func(l int) bool { return l > 0 }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				p := newTWCCPath(t)
-				defer p.chain.Close()
-				var est uint64
-				for i := 0; i < 60; i++ { // 12 s of feedback
-					est = p.round(t, tt.lossEvery)
-				}
-				t.Logf("estimate after 12 s: %d bit/s", est)
-				if est < tt.minEst || est > tt.maxEst {
-					t.Fatalf("estimate %d bit/s, want within [%d, %d]", est, tt.minEst, tt.maxEst)
-				}
-
-				// The estimate reaches the down track with the feedback read,
-				// and then drives its layer; a REMB that says otherwise does
-				// not count any more.
-				sub, d := layeredSubscriber(t)
-				attrs := interceptor.Attributes{}
-				attrs.Set(estimateKey{}, est)
-				remb, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 10e6, SSRCs: []uint32{1}}})
-				d.handleRTCP(p.feedback, attrs, make([]byte, 1500))
-				d.handleRTCP(remb, nil, make([]byte, 1500))
-				if got := sub.estimate.Load(); got != est || !sub.twcc.Load() {
-					t.Fatalf("subscriber estimate %d (twcc %v), want the TWCC estimate %d", got, sub.twcc.Load(), est)
-				}
-				d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
-				sub.selectLayer(d, true)
-				if got := d.fwd.Target(); !tt.wantLayer(got) {
-					t.Fatalf("estimate %d bit/s: layer %d", est, got)
-				}
-			})
-		})
-	}
-}
-
-// TestREMBWithoutTWCC: a client that negotiated only REMB still drives the
-// layer with it.
-func TestREMBWithoutTWCC(t *testing.T) {
-	sub, d := layeredSubscriber(t)
-	remb, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 150_000, SSRCs: []uint32{1}}})
-	d.handleRTCP(remb, nil, make([]byte, 1500))
-	if got := sub.estimate.Load(); got != 150_000 || sub.twcc.Load() {
-		t.Fatalf("estimate %d (twcc %v), want REMB's 150000", got, sub.twcc.Load())
-	}
-	d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
-	sub.selectLayer(d, true)
-	if got := d.fwd.Target(); got != 0 {
-		t.Fatalf("layer %d at 150 kbit/s, want 0", got)
-	}
-}
-
-// TestSubscriberOfferTWCC: subscriber connections with TWCC offer
-// transport-cc (the feedback and the extension) on video, not on audio,
-// and without TWCC not at all; REMB is offered either way.
-func TestSubscriberOfferTWCC(t *testing.T) {
-	tests := []struct {
-		name string
-		opts APIOptions
-		want bool
-	}{
-		{"subscriber with TWCC", APIOptions{Subscriber: true, TWCC: true}, true},
-		{"subscriber without TWCC", APIOptions{Subscriber: true}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			api, err := NewAPI(tt.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pc, err := api.NewPeerConnection(webrtc.Configuration{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pc.Close()
-			for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-				if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			offer, err := pc.CreateOffer(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sd sdp.SessionDescription
-			if err := sd.UnmarshalString(offer.SDP); err != nil {
-				t.Fatal(err)
-			}
-			for _, md := range sd.MediaDescriptions {
-				var fb, ext, remb bool
-				for _, a := range md.Attributes {
-					fb = fb || a.Key == "rtcp-fb" && strings.HasSuffix(a.Value, " transport-cc")
-					ext = ext || a.Key == "extmap" && strings.Contains(a.Value, sdp.TransportCCURI)
-					remb = remb || a.Key == "rtcp-fb" && strings.HasSuffix(a.Value, " goog-remb")
-				}
-				want := tt.want && md.MediaName.Media == "video"
-				if fb != want || ext != want {
-					t.Errorf("%s: transport-cc feedback %v, extension %v; want %v", md.MediaName.Media, fb, ext, want)
-				}
-				if md.MediaName.Media == "video" && !remb {
-					t.Errorf("video without goog-remb")
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkSubscriberInterceptors is the per-packet cost of a subscriber
-// connection's interceptors (sender reports, and with TWCC the
-// transport-wide numbering and GCC's record of every packet sent), without
-// SRTP and the socket.
-func BenchmarkSubscriberInterceptors(b *testing.B) {
-	for _, withTWCC := range []bool{false, true} {
-		name := "remb"
-		if withTWCC {
-			name = "twcc"
-		}
-		b.Run(name, func(b *testing.B) {
-			ir := &interceptor.Registry{}
-			if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-				b.Fatal(err)
-			}
-			if withTWCC {
-				ir.Add(bweFactory{logs: logging.NewDefaultLoggerFactory()})
-				hdr, err := twcc.NewHeaderExtensionInterceptor()
-				if err != nil {
-					b.Fatal(err)
-				}
-				ir.Add(hdr)
-			}
-			chain, err := ir.Build("pc")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer chain.Close()
-			info := &interceptor.StreamInfo{SSRC: 1, ClockRate: 90000, MimeType: "video/VP8",
-				RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: twccExtID}}}
-			w := chain.BindLocalStream(info, interceptor.RTPWriterFunc(func(_ *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
-				return len(p), nil
-			}))
-			payload := make([]byte, 1200)
-			h := &rtp.Header{Version: 2, SSRC: 1, PayloadType: 96}
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				h.SequenceNumber = uint16(i)
-				h.Extensions = h.Extensions[:0]
-				h.Extension = false
-				if _, err := w.Write(h, payload, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	return m.GetCounter().GetValue()
 }
