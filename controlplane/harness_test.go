@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/internal/cluster"
@@ -78,6 +79,8 @@ type envOpts struct {
 	store store.Store
 	// cluster, when set, are the cluster secrets (replicas share them).
 	cluster *cluster.Config
+	// revocations, when set, carries removals (a fleet's, say).
+	revocations removal.Revocations
 }
 
 func start(t testing.TB, o envOpts) *env {
@@ -115,7 +118,8 @@ func start(t testing.TB, o envOpts) *env {
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger})
+	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
+		Revocations: o.revocations})
 	if err != nil {
 		t.Fatal(err)
 	}

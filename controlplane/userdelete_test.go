@@ -1,7 +1,11 @@
 package controlplane
 
 import (
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/spacecast/spacecast/controlplane/removal"
 )
 
 // TestDeleteUser: a client token deletes a user of its client; the user's
@@ -44,4 +48,46 @@ func TestDeleteUser(t *testing.T) {
 	again := e.newUser(t, cl, "ann@acme.test")
 	e.must(t, 200, "GET", "/v1/users/me", again.userToken, nil)
 	e.must(t, 200, "GET", "/v1/users/me", owner.userToken, nil)
+}
+
+// userRevokerSpy is a fleet's removals as far as a user deletion goes: it
+// records the users barred from every edge.
+type userRevokerSpy struct {
+	*removal.Set
+	mu    sync.Mutex
+	users map[string]time.Time
+}
+
+func (s *userRevokerSpy) RevokeUser(identity string, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[identity] = until
+	return nil
+}
+
+// TestDeleteUserDisconnects: in a fleet (removals that also bar users on
+// every edge), deleting a user bars its participant identity on the edges
+// for at least the media token TTL, so that the edges disconnect it and
+// refuse the media tokens it still holds.
+func TestDeleteUserDisconnects(t *testing.T) {
+	spy := &userRevokerSpy{Set: removal.NewSet(time.Hour, 100), users: map[string]time.Time{}}
+	var mediaTTL time.Duration
+	e := start(t, envOpts{revocations: spy, mutate: func(c *Config) { mediaTTL = c.MediaTokenTTL }})
+	cl := e.newClient(t, "acme")
+	ann := e.newUser(t, cl, "ann@acme.test")
+	bob := e.newUser(t, cl, "bob@acme.test")
+	before := time.Now()
+	e.must(t, 200, "DELETE", "/v1/users/"+ann.userID, cl.clientToken, nil)
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	until, ok := spy.users["u_"+ann.userID]
+	if !ok || len(spy.users) != 1 {
+		t.Fatalf("barred on the edges: %v; want u_%s alone", spy.users, ann.userID)
+	}
+	if until.Before(before.Add(mediaTTL)) {
+		t.Fatalf("barred until %s, before the media tokens it holds expire (%s from %s)", until, mediaTTL, before)
+	}
+	if _, ok := spy.users["u_"+bob.userID]; ok {
+		t.Fatal("another user was barred")
+	}
 }
