@@ -95,3 +95,43 @@ func TestSharedStoreDown(t *testing.T) {
 		t.Fatalf("admitted %d (want the local burst 2), store errors %d", ok, l.StoreErrors())
 	}
 }
+
+// TestSharedClockSkew: the stated error of the shared limit. A replica
+// whose clock runs δ ahead of the other's admits rate·δ tokens more than
+// the limit, and no more; the other then admits nothing until its clock
+// catches up.
+func TestSharedClockSkew(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const rate, burst = 10, 5
+	const skew = 500 * time.Millisecond
+	a, b := NewShared("join", rate, burst, 0, st), NewShared("join", rate, burst, 0, st)
+	t0 := time.Unix(1_800_000_000, 0)
+	admit := func(l *Limiter, at time.Time, n int) int {
+		ok := 0
+		for range n {
+			if l.AllowContext(ctx, "k", at).Allowed {
+				ok++
+			}
+		}
+		return ok
+	}
+	if got := admit(a, t0, 20); got != burst {
+		t.Fatalf("A at t0: %d admitted, want the burst %d", got, burst)
+	}
+	extra := int(rate * skew.Seconds())
+	if got := admit(b, t0.Add(skew), 20); got != extra {
+		t.Fatalf("B, %s ahead: %d admitted, want rate·δ = %d", skew, got, extra)
+	}
+	if got := admit(a, t0, 20); got != 0 {
+		t.Fatalf("A at t0 again: %d admitted, want none", got)
+	}
+	if got := admit(a, t0.Add(skew+time.Second/rate), 20); got != 1 {
+		t.Fatalf("A once its clock is past B's: %d admitted, want 1", got)
+	}
+}
