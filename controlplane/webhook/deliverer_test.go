@@ -51,6 +51,8 @@ func TestDeliveryAttempts(t *testing.T) {
 				log = f.deliveries("c1", "space1")
 				return len(log) == 1 && log[0].Status != store.DeliveryPending
 			})
+			// The counters follow the store's record of the last attempt.
+			eventually(t, "the counters "+tt.stats, func() bool { return d.stats() == tt.stats })
 			bodies, hdrs := rcv.got()
 			if len(bodies) != tt.attempts || log[0].Attempts != tt.attempts || log[0].Status != tt.final {
 				t.Fatalf("%d attempts (log: %d, %s), want %d, %s", len(bodies), log[0].Attempts, log[0].Status, tt.attempts, tt.final)
