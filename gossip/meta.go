@@ -50,6 +50,13 @@ type Meta struct {
 	// MaxParticipants is the capacity; 0 means unlimited.
 	MaxParticipants int
 	Version         string
+	// WANAddr is the host:port of the node's WAN pool when it has a wan
+	// section (Config.WAN), whether it is in the WAN pool or not.
+	WANAddr string
+	// WAN is set while the node is a member of the WAN pool: it relays
+	// membership, the room directory and revocations between its region
+	// and the others.
+	WAN bool
 }
 
 // Full reports whether the node cannot take one more participant.
@@ -61,10 +68,17 @@ func (m Meta) Full() bool {
 // signal URL, TURN URL count + URLs, relay address, probe URL, software
 // version (each a uvarint length + bytes); then CPU in per-mille,
 // participants, tracks, bandwidth, max participants (uvarints) and a flags
-// byte (bit 0: draining, bit 1: leaving).
+// byte (bit 0: draining, bit 1: leaving, bit 2: in the WAN pool). An
+// optional trailer follows, which decoders that predate it ignore: the
+// metadata's sequence number (uvarint) and the WAN address (uvarint length
+// + bytes). The sequence number orders the copies of a node's metadata that
+// travel between regions: the node raises it with every change.
 const metaVersion = 1
 
-func (m Meta) encode() ([]byte, error) {
+func (m Meta) encode() ([]byte, error) { return encodeMeta(m, 0) }
+
+// encodeMeta encodes m with sequence number seq.
+func encodeMeta(m Meta, seq uint64) ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, metaVersion)
 	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
@@ -95,7 +109,14 @@ func (m Meta) encode() ([]byte, error) {
 	if m.Leaving {
 		flags |= 2
 	}
+	if m.WAN {
+		flags |= 4
+	}
 	b = append(b, flags)
+	if seq != 0 || m.WANAddr != "" {
+		b = binary.AppendUvarint(b, seq)
+		str(m.WANAddr)
+	}
 	if len(b) > MetaLimit {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrMetaTooLarge, len(b))
 	}
@@ -112,9 +133,16 @@ func nonNeg(v int) uint64 {
 // decodeMeta parses metadata from the network (untrusted beyond the
 // keyring; fuzzed).
 func decodeMeta(b []byte) (Meta, error) {
+	m, _, err := decodeMetaSeq(b)
+	return m, err
+}
+
+// decodeMetaSeq is decodeMeta that also returns the sequence number (0
+// when the trailer is absent).
+func decodeMetaSeq(b []byte) (Meta, uint64, error) {
 	d := metaDecoder{b: b}
 	if v := d.byte(); v != metaVersion {
-		return Meta{}, fmt.Errorf("%w: version %d", errMeta, v)
+		return Meta{}, 0, fmt.Errorf("%w: version %d", errMeta, v)
 	}
 	var m Meta
 	m.NodeID = d.str()
@@ -123,7 +151,7 @@ func decodeMeta(b []byte) (Meta, error) {
 	m.SignalURL = d.str()
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
-		return Meta{}, fmt.Errorf("%w: %d TURN URLs", errMeta, n)
+		return Meta{}, 0, fmt.Errorf("%w: %d TURN URLs", errMeta, n)
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		m.TURNURLs = append(m.TURNURLs, d.str())
@@ -139,10 +167,16 @@ func decodeMeta(b []byte) (Meta, error) {
 	flags := d.byte()
 	m.Draining = flags&1 != 0
 	m.Leaving = flags&2 != 0
-	if d.err != nil {
-		return Meta{}, d.err
+	m.WAN = flags&4 != 0
+	var seq uint64
+	if d.err == nil && len(d.b) > 0 {
+		seq = d.uvarint()
+		m.WANAddr = d.str()
 	}
-	return m, nil
+	if d.err != nil {
+		return Meta{}, 0, d.err
+	}
+	return m, seq, nil
 }
 
 type metaDecoder struct {

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"encoding/binary"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			Load:     Load{CPU: 73.4, Participants: 312, Tracks: 900, BandwidthKbps: 450000},
 			Draining: true, Leaving: true, MaxParticipants: 1000, Version: "v1.4.2-3-gabcdef",
 		}},
+		{"relayer", Meta{NodeID: "edge-2", Role: RoleEdge, Region: "us-east", WAN: true, WANAddr: "198.51.100.2:7947"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -38,8 +40,27 @@ func TestMetaRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.m) {
 				t.Fatalf("got %+v\nwant %+v", got, tc.m)
 			}
+			// With a sequence number, and as a decoder that predates the
+			// trailer reads it.
+			b, err = encodeMeta(tc.m, 42)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, seq, err := decodeMetaSeq(b)
+			if err != nil || seq != 42 || !reflect.DeepEqual(got, tc.m) {
+				t.Fatalf("with seq: %+v %d %v", got, seq, err)
+			}
+			old := tc.m
+			old.WANAddr = ""
+			if got, err := decodeMeta(b[:len(b)-trailerLen(42, tc.m.WANAddr)]); err != nil || !reflect.DeepEqual(got, old) {
+				t.Fatalf("without trailer: %+v %v", got, err)
+			}
 		})
 	}
+}
+
+func trailerLen(seq uint64, wanAddr string) int {
+	return len(binary.AppendUvarint(nil, seq)) + len(binary.AppendUvarint(nil, uint64(len(wanAddr)))) + len(wanAddr)
 }
 
 func TestMetaLimits(t *testing.T) {
@@ -62,31 +83,36 @@ func TestMetaLimits(t *testing.T) {
 func FuzzDecodeMeta(f *testing.F) {
 	full, _ := Meta{NodeID: "n", Role: "edge", Region: "eu", TURNURLs: []string{"turn:x"}, Draining: true}.encode()
 	f.Add(full)
+	wan, _ := encodeMeta(Meta{NodeID: "n", Role: "edge", Region: "eu", WAN: true, WANAddr: "198.18.0.1:7947"}, 1_700_000_000_000_000_000)
+	f.Add(wan)
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeMeta(b)
+		m, seq, err := decodeMetaSeq(b)
 		if err != nil {
 			return
 		}
 		// What decodes re-encodes to something that decodes the same.
-		b2, err := m.encode()
+		b2, err := encodeMeta(m, seq)
 		if err != nil {
 			if len(b) > MetaLimit {
 				return
 			}
 			t.Fatalf("re-encode: %v", err)
 		}
-		m2, err := decodeMeta(b2)
-		if err != nil || !reflect.DeepEqual(m, m2) {
-			t.Fatalf("round trip: %+v vs %+v (%v)", m, m2, err)
+		m2, seq2, err := decodeMetaSeq(b2)
+		if err != nil || !reflect.DeepEqual(m, m2) || seq != seq2 {
+			t.Fatalf("round trip: %+v %d vs %+v %d (%v)", m, seq, m2, seq2, err)
 		}
 	})
 }
 
 func FuzzDecodeMsg(f *testing.F) {
-	f.Add(encodeMsg(msgRoom, dirDelta{Node: "a", Name: "r", Entry: roomEntry{Ver: 3, Room: Room{Participants: 1, Tracks: []Track{{SID: "T"}}}}}))
+	f.Add(encodeMsg(msgRoom, dirDelta{Origin: "a", Name: pubKey("r", "p"), Entry: ventry[dirValue]{Ver: 3, Val: dirValue{Tracks: []Track{{SID: "T", Participant: "p"}}}}}))
+	f.Add(encodeMsg(msgRoom, dirDelta{Origin: "a", Entry: ventry[dirValue]{Ver: 3, Deleted: true}}))
+	f.Add(encodeMsg(msgList, listDelta{Origin: "a", Name: "b", Entry: ventry[listValue]{Ver: 3, Val: listValue{Alive: true, WAN: true}}}))
+	f.Add(encodeMsg(msgRecord, record{ID: "a", Addr: "198.18.0.1:7946", Meta: []byte{1, 1, 'a'}}))
 	f.Add(encodeMsg(msgRevoke, Revocation{Kind: RevokeUser, Subject: "u", Until: t0}))
-	f.Add([]byte("d{}"))
+	f.Add([]byte("D{}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		msg, err := decodeMsg(b)
 		if err != nil {
@@ -94,10 +120,15 @@ func FuzzDecodeMsg(f *testing.F) {
 		}
 		// Whatever decodes can be applied without panicking.
 		d := newDirectory("self", t0)
+		l := newVmap[listValue]("self", t0, nil)
 		r := newRevocations()
 		switch m := msg.(type) {
 		case dirDelta:
 			d.apply(m)
+		case listDelta:
+			l.apply(m)
+		case record:
+			newRemoteNode(m, &urlPolicy{}, t0)
 		case Revocation:
 			r.add(m, t0)
 		}
@@ -106,16 +137,24 @@ func FuzzDecodeMsg(f *testing.F) {
 
 func FuzzDecodeState(f *testing.F) {
 	a := newDirectory("a", t0)
-	a.set("r", Room{Participants: 2})
-	f.Add(encodeMsg(0, state{Dir: a.snapshot(), Revoke: []Revocation{{Kind: RevokeToken, Subject: "j", Until: t0.Add(time.Hour)}}})[1:])
-	f.Add([]byte(`{"d":[{"o":"self","c":18446744073709551615}]}`))
+	a.setRoom("r", Room{Participants: 2, Tracks: []Track{{SID: "T", Participant: "p"}}})
+	l := newVmap[listValue]("a", t0, nil)
+	l.set("b", listValue{Alive: true})
+	f.Add(encodeState(state{Rooms: a.snapshot(nil), Lists: l.snapshot(nil), Records: []record{{ID: "b", Meta: []byte{1}}},
+		Revoke: []Revocation{{Kind: RevokeToken, Subject: "j", Until: t0.Add(time.Hour)}}}))
+	f.Add([]byte(`{"rooms":[{"o":"self","c":18446744073709551615}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeState(b)
 		if err != nil {
 			return
 		}
 		d := newDirectory("self", t0)
-		d.merge(s.Dir)
+		d.merge(s.Rooms)
+		l := newVmap[listValue]("self", t0, nil)
+		l.merge(s.Lists)
+		for _, rec := range s.Records {
+			newRemoteNode(rec, &urlPolicy{}, t0)
+		}
 		r := newRevocations()
 		for _, rv := range s.Revoke {
 			r.add(rv, t0)
