@@ -85,6 +85,19 @@ func startNode(t *testing.T, id string, seeds []string, opts ...nodeOpt) *testNo
 		t.Fatal(err)
 	}
 	deps.PacketConn, deps.Listener = pc, ln
+	if cfg.WAN.Enabled() {
+		for {
+			pc, ln, err = Listen(cfg.WAN.BindAddr)
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.WANPacketConn, deps.WANListener = pc, ln
+	}
 	n, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)

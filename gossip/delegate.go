@@ -384,8 +384,11 @@ func (n *Node) reconcileListing() []listDelta {
 		want[id] = listValue{Alive: true}
 	}
 	if n.wan != nil {
-		for id := range n.wan.members {
-			if _, ok := want[id]; !ok {
+		for id, m := range n.wan.members {
+			// Only other regions' nodes: our region's pool has the last
+			// word on ours (a relayer of ours that crashed stays in the WAN
+			// pool until its slower verdict, and must be listed as gone).
+			if _, ok := want[id]; !ok && m.Meta.Region != n.cfg.Region {
 				want[id] = listValue{Alive: true, WAN: true}
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -174,6 +176,10 @@ func (p *pool) run(ctx context.Context, ml *memberlist.Memberlist, seeds func() 
 
 	pending := map[string]struct{}{}
 	var lastSync, pendingSince time.Time
+	var bridging sync.WaitGroup // at most one bridge attempt at a time
+	bridgeDone := make(chan struct{}, 1)
+	bridgeDone <- struct{}{}
+	defer bridging.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -181,6 +187,15 @@ func (p *pool) run(ctx context.Context, ml *memberlist.Memberlist, seeds func() 
 		case <-rejoin.C:
 			if !joined || ml.NumMembers() <= 1 {
 				joined = p.joinSeeds(ml, seeds())
+			} else if p.kind == poolWAN {
+				select {
+				case <-bridgeDone:
+					bridging.Go(func() {
+						defer func() { bridgeDone <- struct{}{} }()
+						p.bridge(ctx, ml, seeds())
+					})
+				default:
+				}
 			}
 			p.reconnect(ml)
 		case addr := <-p.syncCh:
@@ -244,10 +259,11 @@ func (p *pool) joinSeeds(ml *memberlist.Memberlist, seeds []string) bool {
 		return false
 	}
 	p.log.Info("joined", "seeds", got, "members", ml.NumMembers())
+	// Memberlist's Members hands out nodes it keeps writing to: read our
+	// own copy.
 	var others []string
-	for _, m := range ml.Members() {
-		a := m.Address()
-		if m.Name != p.n.cfg.NodeID && !slices.Contains(seeds, a) {
+	for a := range p.memberAddrs() {
+		if a != p.tr.advertise.String() && !slices.Contains(seeds, a) {
 			others = append(others, a)
 		}
 	}
@@ -256,6 +272,54 @@ func (p *pool) joinSeeds(ml *memberlist.Memberlist, seeds []string) bool {
 		_, _ = ml.Join(others[:k])
 	}
 	return true
+}
+
+// memberAddrs returns the addresses of the pool's alive members.
+func (p *pool) memberAddrs() map[string]bool {
+	p.n.mu.Lock()
+	defer p.n.mu.Unlock()
+	out := make(map[string]bool, len(p.members))
+	for _, m := range p.members {
+		out[m.Addr.String()] = true
+	}
+	return out
+}
+
+// bridge joins one seed that is not a member of our pool. Two groups of
+// relayers that started while their seeds were down form two WAN pools
+// that do not know each other (each is not alone, so it stops retrying);
+// the seeds are what joins them. Only the WAN pool does it: its members and
+// seeds are few.
+func (p *pool) bridge(ctx context.Context, ml *memberlist.Memberlist, seeds []string) {
+	have := p.memberAddrs()
+	var missing []string
+	for _, s := range seeds {
+		if s == p.tr.advertise.String() || have[s] {
+			continue
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(host); err != nil {
+			lctx, cancel := context.WithTimeout(ctx, time.Second)
+			addrs, err := net.DefaultResolver.LookupHost(lctx, host)
+			cancel()
+			if err != nil || slices.ContainsFunc(addrs, func(a string) bool { return have[net.JoinHostPort(a, port)] }) {
+				continue
+			}
+		}
+		missing = append(missing, s)
+	}
+	if len(missing) == 0 {
+		return
+	}
+	s := missing[rand.IntN(len(missing))]
+	if n, err := ml.Join([]string{s}); n > 0 {
+		p.log.Info("joined a seed outside the pool", "seed", s)
+	} else {
+		p.log.Debug("seed outside the pool unreachable", "seed", s, "err", err)
+	}
 }
 
 // triggeredSync runs a full-state sync with one of the nodes that joined
