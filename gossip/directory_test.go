@@ -259,6 +259,32 @@ func TestDirectoryMergeNews(t *testing.T) {
 	}
 }
 
+// A full-state sync brings as news only what changed: the entries a copy
+// has already (by broadcast or an earlier sync) are not restated, however
+// many changes the origin made since to other entries. (Each piece of news
+// is broadcast again by relayers into the other pool: restating a whole
+// map at every push/pull cost an idle fleet more than its probes.)
+func TestDirectoryMergeOnlyChanges(t *testing.T) {
+	a := newDirectory("a", t0)
+	b := newDirectory("b", t0)
+	applyAll(b, a.setRoom("r1", Room{Participants: 1}))
+	applyAll(b, a.setRoom("r2", Room{Participants: 2, Tracks: []Track{{SID: "T1", Participant: "p"}}}))
+	if _, news := b.merge(a.snapshot(nil)); len(news) != 0 {
+		t.Fatalf("a sync with an origin whose every change we had: news %+v", news)
+	}
+	a.setRoom("r3", Room{Participants: 3})
+	_, news := b.merge(a.snapshot(nil))
+	if len(news) != 1 || news[0].Name != "r3" {
+		t.Fatalf("one room changed, news %+v", news)
+	}
+	// A third node that holds b's copy finds nothing new in a's.
+	c := newDirectory("c", t0)
+	c.merge(b.snapshot(nil))
+	if _, news := c.merge(a.snapshot(nil)); len(news) != 0 {
+		t.Fatalf("a copy through another node, then the origin's: news %+v", news)
+	}
+}
+
 func TestRevocationSet(t *testing.T) {
 	s := newRevocations()
 	now := t0

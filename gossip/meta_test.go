@@ -161,3 +161,38 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+// Only a load that moved noticeably since the last published one is
+// published: an idle edge's CPU noise is not.
+func TestLoadMoved(t *testing.T) {
+	base := Load{CPU: 10, Participants: 4, Tracks: 8, BandwidthKbps: 10000}
+	tests := []struct {
+		name string
+		to   func(l *Load)
+		want bool
+	}{
+		{"same", func(*Load) {}, false},
+		{"CPU noise", func(l *Load) { l.CPU = 10.7 }, false},
+		{"CPU just under the step", func(l *Load) { l.CPU = 14.9 }, false},
+		{"CPU up a step", func(l *Load) { l.CPU = 15 }, true},
+		{"CPU down a step", func(l *Load) { l.CPU = 5 }, true},
+		{"one participant more", func(l *Load) { l.Participants = 5 }, true},
+		{"one track less", func(l *Load) { l.Tracks = 7 }, true},
+		{"bandwidth up 10 %", func(l *Load) { l.BandwidthKbps = 11000 }, false},
+		{"bandwidth up 20 %", func(l *Load) { l.BandwidthKbps = 12000 }, true},
+		{"bandwidth halved", func(l *Load) { l.BandwidthKbps = 5000 }, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			to := base
+			tc.to(&to)
+			if got := loadMoved(base, to); got != tc.want {
+				t.Fatalf("loadMoved(%+v, %+v) = %v, want %v", base, to, got, tc.want)
+			}
+		})
+	}
+	// From idle, a small absolute move in bandwidth is still noise.
+	if loadMoved(Load{}, Load{BandwidthKbps: 300}) || !loadMoved(Load{}, Load{BandwidthKbps: 2000}) {
+		t.Fatal("bandwidth from idle")
+	}
+}

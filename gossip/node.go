@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -382,7 +383,7 @@ func (n *Node) publishMeta(ml *memberlist.Memberlist) time.Duration {
 	n.mu.Lock()
 	now := n.now()
 	m := n.meta
-	if sameMeta(m, n.published) {
+	if sameMetaButLoad(m, n.published) && !loadMoved(n.published.Load, m.Load) {
 		n.mu.Unlock()
 		return 0
 	}
@@ -409,8 +410,34 @@ func (n *Node) publishMeta(ml *memberlist.Memberlist) time.Duration {
 	return 0
 }
 
-func sameMeta(a, b Meta) bool {
-	return sameMetaButLoad(a, b) && a.Load == b.Load
+// Load changes smaller than these are not published: an idle edge's CPU
+// wobbles by a fraction of a point between two measurements, and each
+// published change is a broadcast that every node of the fleet sends on a
+// few times (in a fleet of nine nodes, six idle edges republishing their
+// load every loadInterval tripled the idle traffic). Placement weighs CPU
+// in whole percents, and bandwidth is only reported.
+const (
+	loadCPUStep       = 5.0  // points of CPU
+	loadBandwidthStep = 1000 // kbit/s, and a fifth of the published value
+)
+
+// loadMoved reports whether load to differs enough from the published
+// load from to be published: another count of participants or tracks,
+// CPU moved by loadCPUStep or more, or bandwidth by loadBandwidthStep and
+// a fifth or more. Small moves add up: the comparison is with what was
+// last published.
+func loadMoved(from, to Load) bool {
+	if from.Participants != to.Participants || from.Tracks != to.Tracks {
+		return true
+	}
+	if math.Abs(to.CPU-from.CPU) >= loadCPUStep {
+		return true
+	}
+	d := to.BandwidthKbps - from.BandwidthKbps
+	if d < 0 {
+		d = -d
+	}
+	return d >= loadBandwidthStep && 5*d >= from.BandwidthKbps
 }
 
 func sameMetaButLoad(a, b Meta) bool {
@@ -468,8 +495,10 @@ func (n *Node) UpdateMeta(m Meta) error {
 }
 
 // SetLoad records the node's load. Load-only changes reach the cluster at
-// most every LoadInterval (each is a broadcast to every node); becoming full
-// or not full goes out at once.
+// most every LoadInterval (each is a broadcast to every node), and only
+// when the counts changed or CPU or bandwidth moved noticeably since the
+// last published load (see loadMoved); becoming full or not full goes out
+// at once.
 func (n *Node) SetLoad(l Load) {
 	n.mu.Lock()
 	n.meta.Load = l

@@ -22,6 +22,7 @@ type vmap[T any] struct {
 	start   uint64 // the counter when this process started
 	counter uint64
 	own     map[string]T
+	ownVer  map[string]uint64 // the version of each of own's entries
 	others  map[string]*vorigin[T]
 	clone   func(T) T
 	// gone holds the version at which a failed or departed node's entries
@@ -75,6 +76,7 @@ func newVmap[T any](self string, now time.Time, clone func(T) T) *vmap[T] {
 		start:   c,
 		counter: c,
 		own:     map[string]T{},
+		ownVer:  map[string]uint64{},
 		others:  map[string]*vorigin[T]{},
 		clone:   clone,
 		gone:    map[string]goneNode{},
@@ -86,6 +88,7 @@ func (m *vmap[T]) set(name string, v T) vdelta[T] {
 	m.counter++
 	v = m.clone(v)
 	m.own[name] = v
+	m.ownVer[name] = m.counter
 	return vdelta[T]{Origin: m.self, Name: name, Entry: ventry[T]{Ver: m.counter, Val: m.clone(v)}}
 }
 
@@ -96,6 +99,7 @@ func (m *vmap[T]) remove(name string) (vdelta[T], bool) {
 	}
 	m.counter++
 	delete(m.own, name)
+	delete(m.ownVer, name)
 	return vdelta[T]{Origin: m.self, Name: name, Entry: ventry[T]{Ver: m.counter, Deleted: true}}, true
 }
 
@@ -169,6 +173,7 @@ func (m *vmap[T]) refute(claimed uint64, theirs map[string]ventry[T]) []vdelta[T
 	var out []vdelta[T]
 	for name, v := range m.own {
 		m.counter++
+		m.ownVer[name] = m.counter
 		out = append(out, vdelta[T]{Origin: m.self, Name: name, Entry: ventry[T]{Ver: m.counter, Val: m.clone(v)}})
 	}
 	for name, e := range theirs {
@@ -256,10 +261,13 @@ func (m *vmap[T]) snapshot(keep func(origin string) bool) []vsnap[T] {
 	out := make([]vsnap[T], 0, len(m.others)+1)
 	own := make(map[string]ventry[T], len(m.own))
 	for name, v := range m.own {
-		own[name] = ventry[T]{Ver: m.counter, Val: m.clone(v)}
+		own[name] = ventry[T]{Ver: m.ownVer[name], Val: m.clone(v)}
 	}
-	// Our own entries all carry the counter: the copy is complete at it, so
-	// versions of individual entries do not matter to the receiver.
+	// The copy is complete at our counter. Each entry keeps the version of
+	// its last change, so that a receiver that has it already finds
+	// nothing new (a snapshot that stamped every entry with the counter
+	// would make each push/pull restate the whole map as news, and every
+	// relayer broadcast it again into the other pool).
 	out = append(out, vsnap[T]{Origin: m.self, Complete: m.counter, Entries: own})
 	for node, o := range m.others {
 		if keep != nil && !keep(node) {
