@@ -48,7 +48,7 @@ type Config struct {
 	// one host).
 	Profile string `yaml:"profile"`
 	// URLAllowlist names the hosts members may advertise in their
-	// signalling, probe and TURN URLs: host names, "*.example.com" (any
+	// signalling, probe and TURN URLs and their relay address: host names, "*.example.com" (any
 	// name under the domain), IP addresses or CIDR prefixes. A member
 	// advertising any other host is kept out of placement and moderation
 	// (its Member.MetaErr is ErrURLNotAllowed), and a node refuses to

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
+	"slices"
+	"strings"
 )
 
 // MetaLimit is memberlist's limit on node metadata.
@@ -38,7 +41,12 @@ type Meta struct {
 	SignalURL string
 	// TURNURLs are the edge's TURN/STUN URLs.
 	TURNURLs []string
-	// RelayAddr is the host:port of the inter-region relay.
+	// MediaAddrs are the addresses and ports the edge's media is reached
+	// at (its ICE host candidates, UDP and TCP ports): the other edges'
+	// embedded TURN servers relay to them (turn.Server.SetPeers).
+	MediaAddrs []netip.AddrPort
+	// RelayAddr is the host:port other edges reach this edge's
+	// edge-to-edge media relay at (edge/relay); empty when it has none.
 	RelayAddr string
 	// ProbeURL is the URL clients measure their RTT to (see RegionList).
 	ProbeURL string
@@ -70,9 +78,13 @@ func (m Meta) Full() bool {
 // participants, tracks, bandwidth, max participants (uvarints) and a flags
 // byte (bit 0: draining, bit 1: leaving, bit 2: in the WAN pool). An
 // optional trailer follows, which decoders that predate it ignore: the
-// metadata's sequence number (uvarint) and the WAN address (uvarint length
-// + bytes). The sequence number orders the copies of a node's metadata that
-// travel between regions: the node raises it with every change.
+// metadata's sequence number (uvarint), the WAN address (uvarint length +
+// bytes) and, when there are any, the media addresses (a uvarint count,
+// then each as a uvarint length + netip.AddrPort's binary form: 6 bytes
+// for IPv4, 18 for IPv6). The sequence number orders the copies of a
+// node's metadata that travel between regions: the node raises it with
+// every change. Each part of the trailer is optional in turn: a decoder
+// reads what is there.
 const metaVersion = 1
 
 func (m Meta) encode() ([]byte, error) { return encodeMeta(m, 0) }
@@ -113,14 +125,54 @@ func encodeMeta(m Meta, seq uint64) ([]byte, error) {
 		flags |= 4
 	}
 	b = append(b, flags)
-	if seq != 0 || m.WANAddr != "" {
+	if seq != 0 || m.WANAddr != "" || len(m.MediaAddrs) > 0 {
 		b = binary.AppendUvarint(b, seq)
 		str(m.WANAddr)
 	}
+	if len(m.MediaAddrs) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(m.MediaAddrs)))
+		for _, a := range m.MediaAddrs {
+			ab, _ := a.MarshalBinary() // never fails
+			b = binary.AppendUvarint(b, uint64(len(ab)))
+			b = append(b, ab...)
+		}
+	}
 	if len(b) > MetaLimit {
-		return nil, fmt.Errorf("%w (%d bytes)", ErrMetaTooLarge, len(b))
+		return nil, fmt.Errorf("%w: %d bytes (%s)", ErrMetaTooLarge, len(b), metaSizes(m))
 	}
 	return b, nil
+}
+
+// metaSizes names the variable parts of m by size, largest first: what an
+// operator whose metadata does not fit can shorten.
+func metaSizes(m Meta) string {
+	type part struct {
+		name string
+		n    int
+	}
+	turn := 0
+	for _, u := range m.TURNURLs {
+		turn += len(u) + 1
+	}
+	media := 0
+	for _, a := range m.MediaAddrs {
+		ab, _ := a.MarshalBinary()
+		media += len(ab) + 1
+	}
+	parts := []part{
+		{"node id", len(m.NodeID)}, {"region", len(m.Region)}, {"signalling URL", len(m.SignalURL)},
+		{fmt.Sprintf("%d TURN URLs", len(m.TURNURLs)), turn}, {"relay address", len(m.RelayAddr)},
+		{"probe URL", len(m.ProbeURL)}, {"version", len(m.Version)}, {"WAN address", len(m.WANAddr)},
+		{fmt.Sprintf("%d media addresses", len(m.MediaAddrs)), media},
+	}
+	slices.SortStableFunc(parts, func(a, b part) int { return b.n - a.n })
+	var out []string
+	for _, p := range parts {
+		if p.n > 0 {
+			out = append(out, fmt.Sprintf("%s %d B", p.name, p.n))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func nonNeg(v int) uint64 {
@@ -173,10 +225,29 @@ func decodeMetaSeq(b []byte) (Meta, uint64, error) {
 		seq = d.uvarint()
 		m.WANAddr = d.str()
 	}
+	if d.err == nil && len(d.b) > 0 {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			return Meta{}, 0, fmt.Errorf("%w: %d media addresses", errMeta, n)
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			var a netip.AddrPort
+			if err := a.UnmarshalBinary([]byte(d.str())); err != nil || !validMediaAddr(a) {
+				return Meta{}, 0, fmt.Errorf("%w: media address %d", errMeta, i)
+			}
+			m.MediaAddrs = append(m.MediaAddrs, a)
+		}
+	}
 	if d.err != nil {
 		return Meta{}, 0, d.err
 	}
 	return m, seq, nil
+}
+
+// validMediaAddr reports whether a can be a media address: an IP address
+// without zone, and a port.
+func validMediaAddr(a netip.AddrPort) bool {
+	return a.Addr().IsValid() && a.Addr().Zone() == "" && !a.Addr().IsUnspecified() && a.Port() != 0
 }
 
 type metaDecoder struct {

@@ -2,7 +2,9 @@ package gossip
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +18,10 @@ func TestMetaRoundTrip(t *testing.T) {
 		{"minimal", Meta{NodeID: "a", Role: RoleControlPlane, Region: "eu"}},
 		{"full", Meta{
 			NodeID: "edge-eu-west-1", Role: RoleEdge, Region: "eu-west",
-			SignalURL: "wss://edge-1.eu-west.example.com",
-			TURNURLs:  []string{"turn:edge-1.eu-west.example.com:3478?transport=udp", "turns:edge-1.eu-west.example.com:5349?transport=tcp"},
-			RelayAddr: "203.0.113.7:7881", ProbeURL: "https://edge-1.eu-west.example.com/probe",
+			SignalURL:  "wss://edge-1.eu-west.example.com",
+			TURNURLs:   []string{"turn:edge-1.eu-west.example.com:3478?transport=udp", "turns:edge-1.eu-west.example.com:5349?transport=tcp"},
+			MediaAddrs: []netip.AddrPort{netip.MustParseAddrPort("203.0.113.7:7882"), netip.MustParseAddrPort("[2001:db8::7]:7882")},
+			RelayAddr:  "203.0.113.7:7881", ProbeURL: "https://edge-1.eu-west.example.com/probe",
 			Load:     Load{CPU: 73.4, Participants: 312, Tracks: 900, BandwidthKbps: 450000},
 			Draining: true, Leaving: true, MaxParticipants: 1000, Version: "v1.4.2-3-gabcdef",
 		}},
@@ -51,16 +54,24 @@ func TestMetaRoundTrip(t *testing.T) {
 				t.Fatalf("with seq: %+v %d %v", got, seq, err)
 			}
 			old := tc.m
-			old.WANAddr = ""
-			if got, err := decodeMeta(b[:len(b)-trailerLen(42, tc.m.WANAddr)]); err != nil || !reflect.DeepEqual(got, old) {
+			old.WANAddr, old.MediaAddrs = "", nil
+			if got, err := decodeMeta(b[:len(b)-trailerLen(42, tc.m)]); err != nil || !reflect.DeepEqual(got, old) {
 				t.Fatalf("without trailer: %+v %v", got, err)
 			}
 		})
 	}
 }
 
-func trailerLen(seq uint64, wanAddr string) int {
-	return len(binary.AppendUvarint(nil, seq)) + len(binary.AppendUvarint(nil, uint64(len(wanAddr)))) + len(wanAddr)
+func trailerLen(seq uint64, m Meta) int {
+	n := len(binary.AppendUvarint(nil, seq)) + len(binary.AppendUvarint(nil, uint64(len(m.WANAddr)))) + len(m.WANAddr)
+	if len(m.MediaAddrs) > 0 {
+		n++ // the count
+		for _, a := range m.MediaAddrs {
+			ab, _ := a.MarshalBinary()
+			n += 1 + len(ab)
+		}
+	}
+	return n
 }
 
 func TestMetaLimits(t *testing.T) {
@@ -68,11 +79,17 @@ func TestMetaLimits(t *testing.T) {
 	if _, err := m.encode(); err == nil {
 		t.Fatal("oversized metadata encoded")
 	}
+	withMedia, _ := encodeMeta(Meta{NodeID: "a", MediaAddrs: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:7882")}}, 1)
+	badMedia := slices.Clone(withMedia)
+	badMedia[len(badMedia)-1], badMedia[len(badMedia)-2] = 0, 0 // port 0
 	for name, b := range map[string][]byte{
-		"empty":       nil,
-		"bad version": {9},
-		"truncated":   {1, 5, 'a'},
-		"huge count":  {1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f},
+		"media address without port": badMedia,
+		"media count too high":       append(slices.Clone(withMedia[:len(withMedia)-8]), 0x7f),
+		"media address truncated":    withMedia[:len(withMedia)-1],
+		"empty":                      nil,
+		"bad version":                {9},
+		"truncated":                  {1, 5, 'a'},
+		"huge count":                 {1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f},
 	} {
 		if _, err := decodeMeta(b); err == nil {
 			t.Errorf("%s: decoded", name)
@@ -85,6 +102,9 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add(full)
 	wan, _ := encodeMeta(Meta{NodeID: "n", Role: "edge", Region: "eu", WAN: true, WANAddr: "198.18.0.1:7947"}, 1_700_000_000_000_000_000)
 	f.Add(wan)
+	media, _ := encodeMeta(Meta{NodeID: "n", Role: "edge", Region: "eu", RelayAddr: "198.18.0.1:7000",
+		MediaAddrs: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:7882"), netip.MustParseAddrPort("[2001:db8::1]:7881")}}, 1)
+	f.Add(media)
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, seq, err := decodeMetaSeq(b)

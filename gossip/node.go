@@ -442,7 +442,7 @@ func loadMoved(from, to Load) bool {
 
 func sameMetaButLoad(a, b Meta) bool {
 	return a.NodeID == b.NodeID && a.Role == b.Role && a.Region == b.Region &&
-		a.SignalURL == b.SignalURL && slices.Equal(a.TURNURLs, b.TURNURLs) &&
+		a.SignalURL == b.SignalURL && slices.Equal(a.TURNURLs, b.TURNURLs) && slices.Equal(a.MediaAddrs, b.MediaAddrs) &&
 		a.RelayAddr == b.RelayAddr && a.ProbeURL == b.ProbeURL &&
 		a.Draining == b.Draining && a.Leaving == b.Leaving && a.MaxParticipants == b.MaxParticipants &&
 		a.Version == b.Version && a.WANAddr == b.WANAddr && a.WAN == b.WAN
@@ -470,12 +470,23 @@ func (n *Node) Close() error {
 // UpdateMeta replaces the node's public addresses, capacity and version
 // (node id, role and region come from Config; load and draining from
 // SetLoad and SetDraining; the WAN fields from the node itself). It fails
-// if the encoding exceeds MetaLimit.
+// with ErrBadMeta for a malformed media or relay address, with
+// ErrURLNotAllowed for a host outside the URL allowlist and with
+// ErrMetaTooLarge if the encoding exceeds MetaLimit; the metadata in
+// force is then unchanged.
 func (n *Node) UpdateMeta(m Meta) error {
+	media, err := mediaAddrs(m.MediaAddrs)
+	if err != nil {
+		return err
+	}
+	if err := checkRelayAddr(m.RelayAddr); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	next := n.meta
 	next.SignalURL = m.SignalURL
 	next.TURNURLs = slices.Clone(m.TURNURLs)
+	next.MediaAddrs = media
 	next.RelayAddr = m.RelayAddr
 	next.ProbeURL = m.ProbeURL
 	next.MaxParticipants = m.MaxParticipants
@@ -491,6 +502,45 @@ func (n *Node) UpdateMeta(m Meta) error {
 	n.meta = next
 	n.mu.Unlock()
 	n.kickMeta()
+	return nil
+}
+
+// ErrBadMeta marks metadata a node refuses to advertise: a malformed media
+// or relay address.
+var ErrBadMeta = errors.New("gossip: invalid metadata")
+
+// mediaAddrs checks media addresses and returns them unmapped, without
+// duplicates, in their order.
+func mediaAddrs(in []netip.AddrPort) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, a := range in {
+		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+		if !validMediaAddr(a) {
+			return nil, fmt.Errorf("%w: media address %q: want an IP address (no zone, not unspecified) and a port", ErrBadMeta, a)
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// checkRelayAddr checks a relay address: empty, or host:port with a host
+// (a name or an address that is not unspecified) and a port.
+func checkRelayAddr(a string) error {
+	if a == "" {
+		return nil
+	}
+	host, port, err := splitHostPort(a)
+	if err == nil && (host == "" || port == 0) {
+		err = errors.New("want host:port with a host and a port")
+	}
+	if ip, perr := netip.ParseAddr(host); err == nil && perr == nil && ip.IsUnspecified() {
+		err = errors.New("an unspecified address cannot be reached")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: relay address %q: %w", ErrBadMeta, a, err)
+	}
 	return nil
 }
 
@@ -535,6 +585,7 @@ func (n *Node) Meta() Meta {
 	defer n.mu.Unlock()
 	m := n.meta
 	m.TURNURLs = slices.Clone(m.TURNURLs)
+	m.MediaAddrs = slices.Clone(m.MediaAddrs)
 	return m
 }
 
@@ -576,17 +627,41 @@ func (n *Node) Nodes() []Member {
 	n.mu.Lock()
 	out := make([]Member, 0, len(n.lan.members)+len(n.remote))
 	for _, m := range n.lan.members {
-		m.Meta.TURNURLs = slices.Clone(m.Meta.TURNURLs)
-		out = append(out, m)
+		out = append(out, m.clone())
 	}
 	for _, rn := range n.remote {
-		m := rn.member
-		m.Meta.TURNURLs = slices.Clone(m.Meta.TURNURLs)
-		out = append(out, m)
+		out = append(out, rn.member.clone())
 	}
 	n.mu.Unlock()
 	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.Meta.NodeID, b.Meta.NodeID) })
 	return out
+}
+
+// Member returns the alive member of the fleet view with node id id (this
+// node included): of its region's pool, or of another region through the
+// relayers.
+func (n *Node) Member(id string) (Member, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if m, ok := n.lan.members[id]; ok {
+		return m.clone(), true
+	}
+	if rn, ok := n.remote[id]; ok {
+		return rn.member.clone(), true
+	}
+	return Member{}, false
+}
+
+// RelayAddr returns the relay address (Meta.RelayAddr) of the alive edge
+// with node id id, in any region; false when the node is not in the view,
+// has no relay address or advertises something the URL allowlist refuses.
+// Its signature is edge/relay's Config.Resolve.
+func (n *Node) RelayAddr(id string) (string, bool) {
+	m, ok := n.Member(id)
+	if !ok || m.MetaErr != nil || m.Meta.RelayAddr == "" {
+		return "", false
+	}
+	return m.Meta.RelayAddr, true
 }
 
 // inView reports whether node is alive in the fleet view. Call with the

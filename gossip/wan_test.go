@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -57,6 +58,13 @@ func (f *testFleet) delay(self string) func(string) time.Duration {
 		}
 		return f.minDelay + rand.N(f.maxDelay-f.minDelay+1)
 	}
+}
+
+// regionOf returns n's region.
+func (f *testFleet) regionOf(n *testNode) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.region[n.Addr()]
 }
 
 func (f *testFleet) setCut(region string, cut bool) {
@@ -290,19 +298,31 @@ func TestFleetAcrossRegions(t *testing.T) {
 	}
 
 	t.Run("metadata", func(t *testing.T) {
-		if err := n["edge-c3"].UpdateMeta(Meta{SignalURL: "wss://edge-c3.example.test", MaxParticipants: 7}); err != nil {
+		media := []netip.AddrPort{netip.MustParseAddrPort("198.18.3.3:7882"), netip.MustParseAddrPort("198.18.3.3:7881")}
+		if err := n["edge-c3"].UpdateMeta(Meta{SignalURL: "wss://edge-c3.example.test", MaxParticipants: 7,
+			MediaAddrs: media, RelayAddr: "198.18.3.3:7000"}); err != nil {
 			t.Fatal(err)
 		}
 		n["edge-c3"].SetDraining(true)
 		waitFor(t, 10*time.Second, "edge-c3's metadata in every region", func() bool {
 			for _, tn := range f.all() {
-				m, ok := memberByID(tn.Node, "edge-c3")
-				if !ok || !m.Meta.Draining || m.Meta.SignalURL != "wss://edge-c3.example.test" || m.Meta.MaxParticipants != 7 {
+				m, ok := tn.Member("edge-c3")
+				if !ok || !m.Meta.Draining || m.Meta.SignalURL != "wss://edge-c3.example.test" || m.Meta.MaxParticipants != 7 ||
+					!slices.Equal(m.Meta.MediaAddrs, media) {
+					return false
+				}
+				if a, ok := tn.RelayAddr("edge-c3"); !ok || a != "198.18.3.3:7000" {
 					return false
 				}
 			}
 			return true
 		})
+		if _, ok := n["edge-a3"].RelayAddr("edge-b3"); ok {
+			t.Fatal("a relay address for an edge that advertises none")
+		}
+		if _, ok := n["edge-a3"].Member("nobody"); ok {
+			t.Fatal("a member that does not exist")
+		}
 	})
 
 	t.Run("room directory", func(t *testing.T) {
@@ -337,6 +357,23 @@ func TestFleetAcrossRegions(t *testing.T) {
 	})
 
 	t.Run("revocation", func(t *testing.T) {
+		var mu sync.Mutex
+		heard := map[string]time.Time{}
+		for _, tn := range f.all() {
+			unsub := tn.Subscribe(func(e Event) {
+				if e.Kind == EventRevoke && e.Revocation.Subject == "mallory" {
+					mu.Lock()
+					if _, ok := heard[tn.ID()]; !ok {
+						heard[tn.ID()] = time.Now()
+					}
+					mu.Unlock()
+				}
+			})
+			t.Cleanup(unsub)
+		}
+		start := time.Now()
+		// Made on an edge that is not in the WAN pool: it reaches the
+		// others through its region's relayers.
 		if err := n["edge-b3"].Revoke(Revocation{Kind: RevokeParticipant, Room: "r", Subject: "mallory", Until: time.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -346,8 +383,20 @@ func TestFleetAcrossRegions(t *testing.T) {
 					return false
 				}
 			}
-			return true
+			mu.Lock()
+			defer mu.Unlock()
+			return len(heard) == len(f.all())
 		})
+		var inRegion, across time.Duration
+		for id, at := range heard {
+			if f.regionOf(f.nodes[id]) == "b" {
+				inRegion = max(inRegion, at.Sub(start))
+			} else {
+				across = max(across, at.Sub(start))
+			}
+		}
+		t.Logf("revocation made on edge-b3: heard by every node of region b within %s, of regions a and c within %s",
+			inRegion.Round(time.Millisecond), across.Round(time.Millisecond))
 	})
 
 	if fails := f.rec.failures(); len(fails) > 0 {
@@ -406,18 +455,23 @@ func TestCrossRegionFailureDetection(t *testing.T) {
 			crash := time.Now()
 			victim.stop(t)
 			dead = append(dead, tc.victim)
-			var worst time.Duration
+			var own, others time.Duration
 			waitFor(t, 8*time.Second, "every region declared the crash", func() bool {
 				for _, n := range rest {
 					at, ok := f.rec.when(n.ID(), tc.victim, EventFail, crash)
 					if !ok {
 						return false
 					}
-					worst = max(worst, at.Sub(crash))
+					if f.regionOf(n) == f.regionOf(victim) {
+						own = max(own, at.Sub(crash))
+					} else {
+						others = max(others, at.Sub(crash))
+					}
 				}
 				return true
 			})
-			t.Logf("%s crashed: declared dead by every node in every region within %s", tc.victim, worst.Round(time.Millisecond))
+			t.Logf("%s crashed: declared dead by every node of its region within %s, of the other regions within %s",
+				tc.victim, own.Round(time.Millisecond), others.Round(time.Millisecond))
 			for _, n := range rest {
 				if len(n.Hosts("doomed")) != 0 || len(n.TrackSources("doomed", "TD")) != 0 {
 					t.Fatalf("%s still lists the dead edge's room", n.ID())
