@@ -90,15 +90,15 @@ func TestIsolation(t *testing.T) {
 	before := e.snapshot(t, a)
 
 	for _, rt := range e.srv.Routes() {
-		body, ok := samples[rt.Operation]
+		body, ok := samples[rt.ID]
 		if !ok {
-			t.Fatalf("route %s %s (%s) has no isolation sample: add one", rt.Method, rt.Pattern, rt.Operation)
+			t.Fatalf("route %s %s (%s) has no isolation sample: add one", rt.Method, rt.Path, rt.ID)
 		}
-		if !strings.Contains(rt.Pattern, "{") {
+		if !strings.Contains(rt.Path, "{") {
 			continue // acts on the caller's own tenant; checked below
 		}
 		path := strings.NewReplacer("{spaceId}", a.space, "{roomId}", a.room, "{inviteId}", a.invite,
-			"{tokenId}", a.tokenID, "{alias}", a.alias, "{identity}", "u_"+a.owner.userID).Replace(rt.Pattern)
+			"{tokenId}", a.tokenID, "{alias}", a.alias, "{identity}", "u_"+a.owner.userID).Replace(rt.Path)
 		if body == "" {
 			body = nil
 		}
@@ -110,7 +110,7 @@ func TestIsolation(t *testing.T) {
 			{"user", b.owner.userToken, []int{404}},
 			{"client", b.owner.clientToken, []int{403, 404}},
 		} {
-			t.Run(rt.Operation+"/"+cred.name, func(t *testing.T) {
+			t.Run(rt.ID+"/"+cred.name, func(t *testing.T) {
 				r := e.do(t, rt.Method, path, cred.token, body)
 				if !contains(cred.want, r.status) {
 					t.Fatalf("%s %s with %s's %s token = %d %s, want %v", rt.Method, path, "beta", cred.name, r.status, r.body, cred.want)

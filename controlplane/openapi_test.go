@@ -33,7 +33,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	registered := map[string]bool{"GET /v1/openapi.json": true}
 	for _, rt := range e.srv.Routes() {
-		registered[rt.Method+" "+rt.Pattern] = true
+		registered[rt.Method+" "+rt.Path] = true
 	}
 	var missing, extra []string
 	for k := range registered {
@@ -61,9 +61,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		var op struct {
 			OperationID string `json:"operationId"`
 		}
-		_ = json.Unmarshal(doc.Paths[rt.Pattern][strings.ToLower(rt.Method)], &op)
-		if op.OperationID != rt.Operation {
-			t.Errorf("%s %s: spec operationId %q, route %q", rt.Method, rt.Pattern, op.OperationID, rt.Operation)
+		_ = json.Unmarshal(doc.Paths[rt.Path][strings.ToLower(rt.Method)], &op)
+		if op.OperationID != rt.ID {
+			t.Errorf("%s %s: spec operationId %q, route %q", rt.Method, rt.Path, op.OperationID, rt.ID)
 		}
 	}
 	// Swagger UI is served with deep linking on.

@@ -12,12 +12,17 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/api"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
+	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/openapi"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/removal"
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/internal/cluster"
 )
@@ -30,11 +35,12 @@ type Deps struct {
 	// Placer picks edges; nil means a static placer over Config.DevEdge.
 	Placer placement.Placer
 	// Locator finds the edges that host a room (moderation calls go to
-	// each); nil means api.PlacerLocator over Placer.
-	Locator api.RoomLocator
-	// Revocations spreads moderators' removals over the cluster; nil keeps
-	// them on this replica (see api.Options.Revocations).
-	Revocations api.Revocations
+	// each); nil means moderation.PlacerLocator over Placer.
+	Locator moderation.RoomLocator
+	// Revocations spreads moderators' removals over the cluster (every
+	// replica and every edge); nil keeps them on this replica, which is
+	// enough for one replica and one edge (spacecast dev).
+	Revocations removal.Revocations
 	// Regions lists the regions clients probe (GET /v1/regions); nil
 	// answers the static edge's region.
 	Regions func() []placement.Region
@@ -91,30 +97,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	rl := cfg.RateLimit
-	limiter := func(b Bucket) *ratelimit.Limiter { return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys) }
-	a, err := api.New(api.Options{
-		Store: deps.Store, Tokens: auth.NewTokens(keys, deps.Now), Denylist: deny, Placer: deps.Placer, Cluster: deps.Cluster,
-		Logger: log, Now: deps.Now, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
-		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, SessionTTL: cfg.SessionTTL,
-		MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL,
-		TokenPerAddress:     limiter(rl.TokenPerAddress),
-		TokenPerClient:      limiter(rl.TokenPerClient),
-		TokenPerUsername:    limiter(rl.TokenPerUsername),
-		CreateUserPerClient: limiter(rl.CreateUserPerClient),
-		JoinPerAddress:      limiter(rl.JoinPerAddress),
-		GuestJoinPerAddress: limiter(rl.GuestJoinPerAddress),
-		RequestTimeout:      cfg.RequestTimeout,
-		ReadCacheTTL:        cfg.ReadCacheTTL,
-		Locator:             deps.Locator,
-		Revocations:         deps.Revocations,
-		Regions:             deps.Regions,
-		ClientIP:            proxies,
-	})
+	a, err := newAPI(cfg, deps, log, keys, deny, proxies)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := openapi.Document()
+	spec, err := openapi.Document(api.Operations())
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +113,59 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// Routes lists the API's routes.
-func (s *Server) Routes() []api.Route { return s.api.Routes() }
+// Routes lists the API's routes as its route table declares them.
+func (s *Server) Routes() []openapi.Operation { return api.Operations() }
+
+// newAPI builds the services that hold the rules (access, join, space,
+// moderation) and the /v1 API over them.
+func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver) (*api.API, error) {
+	tokens := auth.NewTokens(keys, deps.Now)
+	removals := deps.Revocations
+	if removals == nil {
+		ttl := cfg.SessionTTL
+		if ttl <= 0 {
+			ttl = 4 * time.Hour
+		}
+		removals = removal.NewSet(ttl, 100_000)
+	}
+	locator := deps.Locator
+	if locator == nil {
+		locator = moderation.PlacerLocator{Placer: deps.Placer}
+	}
+	acc, err := access.New(access.Options{Store: deps.Store, Tokens: tokens, Denylist: deny, Now: deps.Now, ReadCacheTTL: cfg.ReadCacheTTL})
+	if err != nil {
+		return nil, err
+	}
+	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Placer, Removals: removals,
+		Cluster: deps.Cluster, Regions: deps.Regions, Now: deps.Now,
+		SessionTTL: cfg.SessionTTL, MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL})
+	if err != nil {
+		return nil, err
+	}
+	spaces, err := space.New(space.Options{Store: deps.Store, Tokens: tokens, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"), Now: deps.Now})
+	if err != nil {
+		return nil, err
+	}
+	mod, err := moderation.New(moderation.Options{Locator: locator, Removals: removals, Cluster: deps.Cluster, Logger: log, Now: deps.Now})
+	if err != nil {
+		return nil, err
+	}
+	rl := cfg.RateLimit
+	limiter := func(b Bucket) *ratelimit.Limiter { return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys) }
+	return api.New(api.Options{
+		Access: acc, Join: joins, Spaces: spaces, Moderation: mod,
+		Store: deps.Store, Tokens: tokens, Denylist: deny, Logger: log, Now: deps.Now,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
+		TokenPerAddress:     limiter(rl.TokenPerAddress),
+		TokenPerClient:      limiter(rl.TokenPerClient),
+		TokenPerUsername:    limiter(rl.TokenPerUsername),
+		CreateUserPerClient: limiter(rl.CreateUserPerClient),
+		JoinPerAddress:      limiter(rl.JoinPerAddress),
+		GuestJoinPerAddress: limiter(rl.GuestJoinPerAddress),
+		RequestTimeout:      cfg.RequestTimeout,
+		ClientIP:            proxies,
+	})
+}
 
 // Handler is the control plane's request handler. Serving it on your own
 // fasthttp.Server? Call Init first, and start from FastHTTPServer for the

@@ -123,3 +123,28 @@ func rss() int64 {
 	}
 	return 0
 }
+
+// histogram returns the sample count and sum of a histogram's series with
+// the given label value (name=value pairs).
+func histogram(reg *prometheus.Registry, name string, labels ...string) (count uint64, sum float64) {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+		}
+	}
+	return 0, 0
+}

@@ -65,6 +65,12 @@ type RTCConfig struct {
 	// subscriber before new ones are dropped (and counted): a slow
 	// subscriber loses packets instead of slowing the room.
 	SubscriberQueue int `yaml:"subscriberQueue"`
+	// CongestionControl is how subscribers' bandwidth is estimated:
+	// "twcc" (the default) offers transport-cc and the edge estimates
+	// each subscriber's bandwidth from its feedback, probing for
+	// headroom; "remb" offers REMB alone and follows what the clients'
+	// receivers estimate.
+	CongestionControl string `yaml:"congestionControl"`
 }
 
 // HTTPConfig is the `edge.http:` section: what one client may hold of the
@@ -109,8 +115,9 @@ func DefaultConfig() Config {
 		NodeID:    "edge-1",
 		Region:    "local",
 		RTC: RTCConfig{
-			UDPPort:         7882,
-			SubscriberQueue: 128,
+			UDPPort:           7882,
+			SubscriberQueue:   128,
+			CongestionControl: "twcc",
 		},
 		Room: RoomConfig{
 			MaxParticipants:  1000,
@@ -159,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if c.RTC.SubscriberQueue < 16 || c.RTC.SubscriberQueue > 4096 {
 		bad("rtc.subscriberQueue %d not in [16, 4096]", c.RTC.SubscriberQueue)
+	}
+	if cc := c.RTC.CongestionControl; cc != "" && cc != "twcc" && cc != "remb" {
+		bad("rtc.congestionControl %q: want twcc or remb", cc)
 	}
 	if c.RTC.BindIP != "" && net.ParseIP(c.RTC.BindIP) == nil {
 		bad("rtc.bindIP %q is not an IP address", c.RTC.BindIP)

@@ -24,6 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		{"zero empty timeout", func(c *Config) { c.Room.EmptyTimeout = 0 }},
 		{"bad turn url", func(c *Config) { c.TURNURLs = []string{"http://x"} }},
 		{"tiny message cap", func(c *Config) { c.MaxSignalMessageBytes = 10 }},
+		{"unknown congestion control", func(c *Config) { c.RTC.CongestionControl = "bbr" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
-	"github.com/spacecast/spacecast/controlplane/api"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/controlplane/web"
@@ -174,7 +174,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	cpCfg := controlplane.DefaultConfig()
 	// Removals made on the edge (the room page's Remove) and through REST
 	// bar the same credentials on both sides.
-	removals := api.NewRemovals(cpCfg.SessionTTL, 100_000)
+	removals := removal.NewSet(cpCfg.SessionTTL, 100_000)
 	ed, err := edge.New(edgeCfg, edge.Deps{Logger: log, Cluster: cl, Registerer: reg, UDP: l.rtc, Signal: l.edge, Observer: hooks.reporter,
 		Revoked: removals.Revoked, Revoke: removals.RevokeParticipant})
 	if err != nil {

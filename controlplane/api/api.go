@@ -13,34 +13,36 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
-	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/internal/cluster"
 )
 
 // Options are the API's dependencies and settings.
 type Options struct {
-	Store  store.Store
-	Tokens *auth.Tokens
-	// Denylist refuses revoked tokens; nil refuses none (tests of the
-	// routes alone).
-	Denylist *auth.Denylist
-	Placer   placement.Placer
-	Cluster  cluster.Config
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// The services that hold the rules.
+	Access     *access.Service
+	Join       *join.Service
+	Spaces     *space.Service
+	Moderation *moderation.Service
 
-	// PublicURL is the web base of generate-access URLs (no trailing slash).
-	PublicURL string
+	// Store, Tokens and Denylist serve the token endpoints, users and
+	// personal tokens. Denylist (nil: none) hears the revocations they
+	// record.
+	Store    store.Store
+	Tokens   *auth.Tokens
+	Denylist *auth.Denylist
+
+	Logger *slog.Logger
+	Now    func() time.Time
 
 	AccessTTL  time.Duration // REST access tokens
 	RefreshTTL time.Duration // REST refresh tokens
-	SessionTTL time.Duration // join session credentials
-	MediaTTL   time.Duration // LiveKit media tokens
-	TURNTTL    time.Duration // TURN credentials
 
 	// Rate limits (controlplane.RateLimitConfig tells what each counts);
 	// nil means no limit.
@@ -57,45 +59,18 @@ type Options struct {
 
 	// RequestTimeout bounds the storage work of one request.
 	RequestTimeout time.Duration
-
-	// Locator finds the edges hosting a room (moderation); nil means
-	// PlacerLocator over Placer.
-	Locator RoomLocator
-	// EdgeClient makes the Twirp calls to edges; nil means a client with a
-	// 5 s timeout and no kept-alive connections (moderation is rare).
-	EdgeClient *http.Client
-	// RemovalTTL is how long a removed participant's credentials issued
-	// before the removal are refused (the session TTL when 0).
-	RemovalTTL time.Duration
-	// Revocations spreads moderators' removals over the cluster (every
-	// replica and every edge: controlplane/fleet over gossip); nil keeps
-	// them on this replica, which is enough for one replica and one edge
-	// (spacecast dev).
-	Revocations Revocations
-	// Regions lists the regions clients probe before a join (GET
-	// /v1/regions); nil answers the region of the edge Placer gives a
-	// room-less request, without probe URLs.
-	Regions func() []placement.Region
-
-	// ReadCacheTTL is how long rooms and room roles read by authenticated
-	// requests are cached on this replica (0 disables the cache). Writes
-	// through this replica clear it; other replicas' writes show within
-	// the TTL.
-	ReadCacheTTL time.Duration
 }
 
 // API serves the /v1 surface.
 type API struct {
-	o           Options
-	revocations Revocations
-	rt          router
-	cache       *readCache // nil when disabled
+	o  Options
+	rt router
 }
 
-// New checks the options and registers every route.
+// New checks the options and registers every route of the route table.
 func New(o Options) (*API, error) {
-	if o.Store == nil || o.Tokens == nil || o.Placer == nil {
-		return nil, errors.New("api: Store, Tokens and Placer are required")
+	if o.Access == nil || o.Join == nil || o.Spaces == nil || o.Moderation == nil || o.Store == nil || o.Tokens == nil {
+		return nil, errors.New("api: Access, Join, Spaces, Moderation, Store and Tokens are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -106,82 +81,13 @@ func New(o Options) (*API, error) {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
 	}
-	if o.Locator == nil {
-		o.Locator = PlacerLocator{Placer: o.Placer}
+	a := &API{o: o}
+	for _, r := range routeTable() {
+		if err := a.rt.add(r); err != nil {
+			return nil, err
+		}
 	}
-	if o.EdgeClient == nil {
-		o.EdgeClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	}
-	if o.RemovalTTL <= 0 {
-		o.RemovalTTL = o.SessionTTL
-	}
-	if o.RemovalTTL <= 0 {
-		o.RemovalTTL = 4 * time.Hour
-	}
-	a := &API{o: o, revocations: o.Revocations}
-	if a.revocations == nil {
-		a.revocations = NewRemovals(o.RemovalTTL, 100_000)
-	}
-	if o.ReadCacheTTL > 0 {
-		a.cache = newReadCache(o.ReadCacheTTL)
-	}
-	a.routes()
 	return a, nil
-}
-
-// Routes lists every registered route (for the OpenAPI cross-check).
-func (a *API) Routes() []Route {
-	out := make([]Route, len(a.rt.routes))
-	for i, r := range a.rt.routes {
-		out[i] = *r
-	}
-	return out
-}
-
-func (a *API) routes() {
-	r := &a.rt
-	r.add("POST", "/v1/auth/token", "issueToken", a.issueToken)
-	r.add("POST", "/v1/auth/revoke", "revokeToken", a.revokeToken)
-
-	r.add("POST", "/v1/users", "createUser", a.createUser)
-	r.add("GET", "/v1/users/me", "getMe", a.getMe)
-	r.add("POST", "/v1/users/me/tokens", "createPersonalToken", a.createPersonalToken)
-	r.add("GET", "/v1/users/me/tokens", "listPersonalTokens", a.listPersonalTokens)
-	r.add("DELETE", "/v1/users/me/tokens/{tokenId}", "deletePersonalToken", a.deletePersonalToken)
-
-	r.add("POST", "/v1/spaces", "createSpace", a.createSpace)
-	r.add("GET", "/v1/spaces", "listSpaces", a.listSpaces)
-	r.add("GET", "/v1/spaces/room-by-alias/{alias}", "getRoomByAlias", a.getRoomByAlias)
-	r.add("GET", "/v1/spaces/{spaceId}", "getSpace", a.getSpace)
-	r.add("PUT", "/v1/spaces/{spaceId}", "updateSpace", a.updateSpace)
-	r.add("DELETE", "/v1/spaces/{spaceId}", "deleteSpace", a.deleteSpace)
-	r.add("GET", "/v1/spaces/{spaceId}/allowed-origins", "getAllowedOrigins", a.getAllowedOrigins)
-	r.add("PUT", "/v1/spaces/{spaceId}/allowed-origins", "putAllowedOrigins", a.putAllowedOrigins)
-
-	r.add("POST", "/v1/spaces/{spaceId}/invites", "createInvite", a.createInvite)
-	r.add("POST", "/v1/spaces/{spaceId}/invites/{inviteId}/activate", "activateInvite", a.activateInvite)
-
-	r.add("POST", "/v1/spaces/{spaceId}/rooms", "createRoom", a.createRoom)
-	r.add("GET", "/v1/spaces/{spaceId}/rooms", "listRooms", a.listRooms)
-	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}", "getRoom", a.getRoom)
-	r.add("PUT", "/v1/spaces/{spaceId}/rooms/{roomId}", "updateRoom", a.updateRoom)
-	r.add("DELETE", "/v1/spaces/{spaceId}/rooms/{roomId}", "deleteRoom", a.deleteRoom)
-	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "setRoomRole", a.setRoomRole)
-	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/roles", "listRoomRoles", a.listRoomRoles)
-	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", "generateAccess", a.generateAccess)
-	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/embed-token", "createEmbedToken", a.createEmbedToken)
-	r.add("GET", "/v1/spaces/{spaceId}/rooms/{roomId}/participants", "listParticipants", a.listParticipants)
-	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/remove", "removeParticipant", a.removeParticipant)
-	r.add("POST", "/v1/spaces/{spaceId}/rooms/{roomId}/participants/{identity}/mute", "muteParticipant", a.muteParticipant)
-
-	r.add("POST", "/v1/spaces/{spaceId}/webhook", "createWebhook", a.createWebhook)
-	r.add("PUT", "/v1/spaces/{spaceId}/webhook", "updateWebhook", a.updateWebhook)
-	r.add("GET", "/v1/spaces/{spaceId}/webhook", "getWebhook", a.getWebhook)
-	r.add("DELETE", "/v1/spaces/{spaceId}/webhook", "deleteWebhook", a.deleteWebhook)
-	r.add("PUT", "/v1/spaces/{spaceId}/webhook/refresh-secret", "refreshWebhookSecret", a.refreshWebhookSecret)
-
-	r.add("POST", "/v1/rooms/{alias}/join", "joinRoom", a.joinRoom)
-	r.add("GET", "/v1/regions", "listRegions", a.listRegions)
 }
 
 // request is one call being served.
@@ -190,9 +96,20 @@ type request struct {
 	c   *fasthttp.RequestCtx
 	p   params
 	a   *API
-	now time.Time
-	// cached is the read-cache entry of the room r.room loaded, if any.
-	cached *cachedRoom
+	// at is the request's time, read on first use (now): reading the
+	// clock is not free, and most reads use none.
+	at time.Time
+	// caller is who presented the bearer token, for a route whose
+	// Operation.Auth asks for one.
+	caller access.Caller
+}
+
+// now is the request's time: the same for every use within the request.
+func (r *request) now() time.Time {
+	if r.at.IsZero() {
+		r.at = r.a.o.Now()
+	}
+	return r.at
 }
 
 // Handle serves one request under /v1. It answers 404 for unknown paths
@@ -216,17 +133,20 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 	// It is made on first use: a read served from the caches needs none.
 	r.ctx.timeout = a.o.RequestTimeout
 	defer r.ctx.release()
-	r.c, r.a, r.now = c, a, a.o.Now()
-	err := route.handle(&r)
-	if route.invalidates {
-		// Cleared after the write whatever its outcome, so no read that
+	r.c, r.a = c, a
+	err := r.authenticate(route.Auth)
+	if err == nil {
+		err = route.handle(a, &r)
+	}
+	if route.invalidates != 0 {
+		// Forgotten after the write whatever its outcome, so no read that
 		// raced with it keeps a stale entry past this point.
-		a.cache.clear()
+		a.o.Access.Forget(route.invalidates)
 	}
 	if err != nil {
 		e := classify(err)
 		if e.Status >= 500 {
-			a.o.Logger.Error("request failed", "method", method, "route", route.Pattern, "err", err)
+			a.o.Logger.Error("request failed", "method", method, "route", route.Path, "err", err)
 		}
 		if e.Status == http.StatusServiceUnavailable {
 			c.Response.Header.Set("Retry-After", "5")
@@ -325,6 +245,26 @@ func (r *request) id(i int, name string) (string, error) {
 		return "", badInput("invalid_id", name, fieldf(name, "is not a valid id"))
 	}
 	return s, nil
+}
+
+// spaceID is the {spaceId} path parameter (index 0).
+func (r *request) spaceID() (store.SpaceID, error) {
+	id, err := r.id(0, "spaceId")
+	return store.SpaceID(id), err
+}
+
+// roomRef is the room of the {spaceId} and {roomId} path parameters
+// (indexes 0 and 1).
+func (r *request) roomRef() (access.RoomRef, error) {
+	sid, err := r.id(0, "spaceId")
+	if err != nil {
+		return access.RoomRef{}, err
+	}
+	rid, err := r.id(1, "roomId")
+	if err != nil {
+		return access.RoomRef{}, err
+	}
+	return access.RoomRef{Space: store.SpaceID(sid), Room: store.RoomID(rid)}, nil
 }
 
 // page reads offset and limit from the query.

@@ -1,23 +1,41 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"testing"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/moderation"
+	"github.com/spacecast/spacecast/controlplane/openapi"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
+// testRoute is a route of method, path and operation id, open to anyone.
+func testRoute(method, path, id string) route {
+	return route{Operation: openapi.Operation{Method: method, Path: path, ID: id, Auth: openapi.AuthNone},
+		handle: func(*API, *request) error { return nil }}
+}
+
 func TestRouter(t *testing.T) {
 	var rt router
-	rt.add("GET", "/v1/spaces", "list", nil)
-	rt.add("GET", "/v1/spaces/room-by-alias/{alias}", "alias", nil)
-	rt.add("GET", "/v1/spaces/{spaceId}", "get", nil)
-	rt.add("PUT", "/v1/spaces/{spaceId}", "put", nil)
-	rt.add("POST", "/v1/spaces/{spaceId}/invites/{inviteId}/activate", "act", nil)
+	for _, r := range []route{
+		testRoute("GET", "/v1/spaces", "list"),
+		testRoute("GET", "/v1/spaces/room-by-alias/{alias}", "alias"),
+		testRoute("GET", "/v1/spaces/{spaceId}", "get"),
+		testRoute("PUT", "/v1/spaces/{spaceId}", "put"),
+		testRoute("POST", "/v1/spaces/{spaceId}/invites/{inviteId}/activate", "act"),
+	} {
+		if err := rt.add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		method, path, op string
 		found            bool
@@ -45,7 +63,7 @@ func TestRouter(t *testing.T) {
 			r, found := rt.match(tt.method, tt.path, &p)
 			op := ""
 			if r != nil {
-				op = r.Operation
+				op = r.ID
 			}
 			if op != tt.op || found != tt.found {
 				t.Fatalf("match = %q, %v; want %q, %v", op, found, tt.op, tt.found)
@@ -60,6 +78,33 @@ func TestRouter(t *testing.T) {
 	if got := rt.allowed("/v1/spaces/x"); got != "GET, PUT" {
 		t.Fatalf("allowed = %q", got)
 	}
+	for _, bad := range []route{
+		testRoute("GET", "/v1/spaces", "again"),                                                       // same method and path
+		testRoute("POST", "/v1/spaces", "list"),                                                       // same operation id
+		{Operation: openapi.Operation{Method: "GET", Path: "/v1/x", ID: "x", Auth: openapi.AuthNone}}, // no handler
+		{Operation: openapi.Operation{Method: "GET", Path: "/v1/y", ID: "y", Auth: "staff"}, handle: func(*API, *request) error { return nil }},
+	} {
+		if err := rt.add(bad); err == nil {
+			t.Errorf("add(%s %s %s) accepted", bad.Method, bad.Path, bad.ID)
+		}
+	}
+}
+
+// TestRouteTable: the table registers without a clash, and only writes
+// invalidate the read cache.
+func TestRouteTable(t *testing.T) {
+	var rt router
+	for _, r := range routeTable() {
+		if err := rt.add(r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Method == "GET" && r.invalidates != 0 {
+			t.Errorf("%s: a read invalidates the read cache", r.ID)
+		}
+	}
+	if len(Operations()) != len(rt.routes) {
+		t.Fatalf("Operations lists %d routes, the router holds %d", len(Operations()), len(rt.routes))
+	}
 }
 
 func TestClassify(t *testing.T) {
@@ -68,17 +113,29 @@ func TestClassify(t *testing.T) {
 		status int
 		code   string
 	}{
-		{about("room", "room", fmt.Errorf("x: %w", store.ErrNotFound)), 404, "not_found"},
-		{about("invite", "invite", store.ErrUsed), 410, "invite_used"},
-		{about("access link", "access_link", store.ErrExpired), 410, "access_link_expired"},
-		{about("space", "space", store.ErrConflict), 409, "conflict"},
+		{access.About("room", "room", fmt.Errorf("x: %w", store.ErrNotFound)), 404, "not_found"},
+		{access.About("invite", "invite", store.ErrUsed), 410, "invite_used"},
+		{access.About("access link", "access_link", store.ErrExpired), 410, "access_link_expired"},
+		{access.About("space", "space", store.ErrConflict), 409, "conflict"},
 		{fmt.Errorf("w: %w", auth.ErrTokenExpired), 401, "invalid_token"},
 		{placement.ErrNoEdge, 503, "no_edge"},
-		{errUserToken, 403, "user_token_required"},
+		{access.ErrUserToken, 403, "user_token_required"},
+		{access.ErrClientToken, 403, "client_token_required"},
+		{fmt.Errorf("w: %w", access.Deny("only the room's owner and moderators may change it")), 403, "forbidden"},
+		{space.ErrOriginsOwnerOnly, 403, "forbidden"},
+		{space.ErrOwnerKeepsRole, 409, "owner_role"},
+		{&join.WrongRoomError{Credential: join.CredentialLink}, 403, "wrong_room"},
+		{join.ErrRoomPrivate, 401, "unauthorized"},
+		{join.ErrAdmissionGone, 401, "invalid_token"},
+		{join.ErrRemoved, 403, "participant_removed"},
+		{moderation.ErrEdgeUnavailable, 502, "edge_unavailable"},
+		{moderation.ErrNotConnected, 404, "not_found"},
+		{moderation.ErrNoSuchTrack, 404, "track_not_found"},
+		{context.DeadlineExceeded, 503, "unavailable"},
 		{errors.New("disk on fire"), 500, "internal"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
+		t.Run(tt.err.Error(), func(t *testing.T) {
 			e := classify(tt.err)
 			if e.Status != tt.status || e.Code != tt.code {
 				t.Fatalf("classify = %d %s, want %d %s", e.Status, e.Code, tt.status, tt.code)
@@ -106,11 +163,5 @@ func TestValidators(t *testing.T) {
 	}
 	if !validAlias("abcd2345") || validAlias("a b") || validAlias("ab") {
 		t.Error("validAlias")
-	}
-	for range 100 {
-		a, err := newAlias()
-		if err != nil || len(a) != 10 || !validAlias(a) {
-			t.Fatalf("newAlias = %q, %v", a, err)
-		}
 	}
 }

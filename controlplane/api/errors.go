@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
 // Error is an error the API answers as it is: {code, message[, field]}.
+// The API makes them for what it checks itself (paths, bodies, rate
+// limits); the services' errors become one in classify.
 type Error struct {
 	Status  int
 	Code    string
@@ -21,17 +27,8 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Errors of the access rules.
-var (
-	errUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
-	errUserToken    = &Error{Status: http.StatusForbidden, Code: "user_token_required", Message: "this method needs a user token, not a client token"}
-	errClientToken  = &Error{Status: http.StatusForbidden, Code: "client_token_required", Message: "this method needs a client token, not a user token"}
-	errForbidden    = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "your role does not allow this"}
-)
-
-func forbidden(msg string) error {
-	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: msg}
-}
+// errUnauthorized: a route that needs a token got none.
+var errUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid bearer token is required"}
 
 // badInput is a request that is syntactically broken (400).
 func badInput(code, field, msg string) error {
@@ -43,36 +40,49 @@ func invalid(code, field, msg string) error {
 	return &Error{Status: http.StatusUnprocessableEntity, Code: code, Field: field, Message: msg}
 }
 
-// entityError names the entity a store error is about, for the message and
-// the code of 404 and 410 answers.
-type entityError struct {
-	entity string // "room", "invite", "access link", ...
-	code   string // code prefix for 410: "invite", "access_link", "session"
-	err    error
-}
-
-func (e *entityError) Error() string { return e.entity + ": " + e.err.Error() }
-func (e *entityError) Unwrap() error { return e.err }
-
-// about wraps a store error with the entity it concerns; nil stays nil.
-func about(entity, code string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &entityError{entity: entity, code: code, err: err}
-}
-
 // classify is the one place where an error becomes an HTTP status and a
 // machine code.
 func classify(err error) *Error {
-	var ae *Error
-	if errors.As(err, &ae) {
+	var (
+		ae     *Error
+		denied *access.DeniedError
+		wrong  *join.WrongRoomError
+	)
+	switch {
+	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, access.ErrUserToken):
+		return &Error{Status: http.StatusForbidden, Code: "user_token_required", Message: "this method needs a user token, not a client token"}
+	case errors.Is(err, access.ErrClientToken):
+		return &Error{Status: http.StatusForbidden, Code: "client_token_required", Message: "this method needs a client token, not a user token"}
+	case errors.As(err, &denied):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: denied.Reason}
+	case errors.Is(err, space.ErrOriginsOwnerOnly):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: "allowedOrigins",
+			Message: "allowedOrigins: only the space's owner may change the origins allowed to frame its rooms"}
+	case errors.Is(err, space.ErrOwnerKeepsRole):
+		return &Error{Status: http.StatusConflict, Code: "owner_role", Field: "targetUserId", Message: "targetUserId: the room's owner keeps role_room_owner"}
+	case errors.As(err, &wrong):
+		return wrongRoom(wrong.Credential)
+	case errors.Is(err, join.ErrRoomPrivate):
+		return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room is private: join with an access link, a session or a user token"}
+	case errors.Is(err, join.ErrSpacePrivate):
+		return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "this room's space is private: join with an access link, a session or a user token"}
+	case errors.Is(err, join.ErrAdmissionGone):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: "sessionToken: the user or link that admitted this session no longer exists"}
+	case errors.Is(err, join.ErrRemoved):
+		return &Error{Status: http.StatusForbidden, Code: "participant_removed", Message: "a moderator removed this participant from the room"}
+	case errors.Is(err, moderation.ErrEdgeUnavailable):
+		return &Error{Status: http.StatusBadGateway, Code: "edge_unavailable", Message: "the edge hosting the room did not answer; retry shortly"}
+	case errors.Is(err, moderation.ErrNotConnected):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "participant not found in the room"}
+	case errors.Is(err, moderation.ErrNoSuchTrack):
+		return &Error{Status: http.StatusNotFound, Code: "track_not_found", Message: "the participant publishes no such track"}
 	}
 	entity, code := "entity", "entity"
-	var ee *entityError
+	var ee *access.EntityError
 	if errors.As(err, &ee) {
-		entity, code = ee.entity, ee.code
+		entity, code = ee.Entity, ee.Code
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -91,6 +101,21 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the service is busy; retry shortly"}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+}
+
+// wrongRoom answers a join credential made for another room, naming the
+// request field that carried it.
+func wrongRoom(c join.Credential) *Error {
+	e := &Error{Status: http.StatusForbidden, Code: "wrong_room"}
+	switch c {
+	case join.CredentialSession:
+		e.Field, e.Message = "sessionToken", "sessionToken: the session is for another room"
+	case join.CredentialLink:
+		e.Field, e.Message = "accessToken", "accessToken: the link is for another room"
+	default:
+		e.Field, e.Message = "embedToken", "embedToken: the token is for another room"
+	}
+	return e
 }
 
 // fieldf builds a message naming a field.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
@@ -42,7 +43,7 @@ func FuzzDecodeRoom(f *testing.F) {
 		var q roomRequest
 		err := decodeJSON(b, &q)
 		if err == nil {
-			rm := newRoomDefaults()
+			rm := space.NewRoom()
 			err = q.apply(&rm, true)
 		}
 		checkErr(t, err)

@@ -1,21 +1,15 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
-	"github.com/twitchtv/twirp"
 
-	"github.com/spacecast/spacecast/controlplane/grant"
-	"github.com/spacecast/spacecast/controlplane/placement"
-	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/moderation"
 )
 
 // ParticipantView is one live participant as the moderation routes show it.
@@ -58,29 +52,6 @@ type RemoveReply struct {
 	Connected bool   `json:"connected"`
 }
 
-var errEdgeUnavailable = &Error{Status: http.StatusBadGateway, Code: "edge_unavailable", Message: "the edge hosting the room did not answer; retry shortly"}
-
-// moderated authenticates a moderation call: a user token whose call role
-// in the room (as a join would give it) is owner or moderator.
-func (r *request) moderated() (store.Room, error) {
-	p, err := r.user()
-	if err != nil {
-		return store.Room{}, err
-	}
-	rm, _, err := r.room(p)
-	if err != nil {
-		return store.Room{}, err
-	}
-	role, err := r.a.userRole(r, p, rm)
-	if err != nil {
-		return store.Room{}, err
-	}
-	if role != grant.RoleOwner && role != grant.RoleModerator {
-		return store.Room{}, forbidden("only the room's owner and moderators may moderate it")
-	}
-	return rm, nil
-}
-
 // identity reads the {identity} path parameter (index i).
 func (r *request) identity(i int) (string, error) {
 	s := r.p.get(i)
@@ -90,35 +61,35 @@ func (r *request) identity(i int) (string, error) {
 	return s, nil
 }
 
+// moderated is the room of the path for a caller that moderates it.
+func (r *request) moderated() (access.ModeratedRoom, error) {
+	ref, err := r.roomRef()
+	if err != nil {
+		return access.ModeratedRoom{}, err
+	}
+	return r.a.o.Access.Moderate(r.context(), r.caller, ref)
+}
+
 // listParticipants: GET /v1/spaces/{spaceId}/rooms/{roomId}/participants.
 func (a *API) listParticipants(r *request) error {
-	rm, err := r.moderated()
+	m, err := r.moderated()
 	if err != nil {
 		return err
 	}
-	out := list[ParticipantView]{Items: []ParticipantView{}}
-	err = a.onEdges(r.context(), string(rm.ID), func(ctx context.Context, pl placement.Placement, rs livekit.RoomService) error {
-		res, err := rs.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: string(rm.ID)})
-		if err != nil {
-			return err
-		}
-		for _, p := range res.Participants {
-			out.Items = append(out.Items, viewParticipant(p, pl.NodeID))
-		}
-		return nil
-	})
+	ps, err := a.o.Moderation.List(r.context(), m)
 	if err != nil {
 		return err
 	}
-	out.Total = len(out.Items)
+	out := list[ParticipantView]{Items: make([]ParticipantView, 0, len(ps)), Total: len(ps)}
+	for _, p := range ps {
+		out.Items = append(out.Items, viewParticipant(p.Info, p.NodeID))
+	}
 	return r.json(http.StatusOK, out)
 }
 
-// removeParticipant: POST .../participants/{identity}/remove. The removal
-// is recorded first, so a credential issued before it does not bring the
-// participant back through a join on this replica.
+// removeParticipant: POST .../participants/{identity}/remove.
 func (a *API) removeParticipant(r *request) error {
-	rm, err := r.moderated()
+	m, err := r.moderated()
 	if err != nil {
 		return err
 	}
@@ -126,26 +97,16 @@ func (a *API) removeParticipant(r *request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.revocations.RevokeParticipant(string(rm.ID), id, r.now); err != nil {
-		return err
-	}
-	ans := RemoveReply{Identity: id}
-	err = a.onEdges(r.context(), string(rm.ID), func(ctx context.Context, _ placement.Placement, rs livekit.RoomService) error {
-		_, err := rs.RemoveParticipant(ctx, &livekit.RoomParticipantIdentity{Room: string(rm.ID), Identity: id})
-		if err == nil {
-			ans.Connected = true
-		}
-		return err
-	})
+	connected, err := a.o.Moderation.Remove(r.context(), m, id)
 	if err != nil {
 		return err
 	}
-	return r.json(http.StatusOK, ans)
+	return r.json(http.StatusOK, RemoveReply{Identity: id, Connected: connected})
 }
 
 // muteParticipant: POST .../participants/{identity}/mute.
 func (a *API) muteParticipant(r *request) error {
-	rm, err := r.moderated()
+	m, err := r.moderated()
 	if err != nil {
 		return err
 	}
@@ -157,38 +118,19 @@ func (a *API) muteParticipant(r *request) error {
 	if err != nil {
 		return err
 	}
-	muted := *q.Muted
-	ans := MuteReply{Tracks: []TrackView{}}
-	found := false
-	err = a.onEdges(r.context(), string(rm.ID), func(ctx context.Context, _ placement.Placement, rs livekit.RoomService) error {
-		p, err := rs.GetParticipant(ctx, &livekit.RoomParticipantIdentity{Room: string(rm.ID), Identity: id})
-		if err != nil {
-			return err
-		}
-		found = true
-		for _, t := range p.Tracks {
-			if (q.TrackSID != nil && t.Sid != *q.TrackSID) || (q.Source != nil && sourceName(t.Source) != *q.Source) {
-				continue
-			}
-			res, err := rs.MutePublishedTrack(ctx, &livekit.MuteRoomTrackRequest{Room: string(rm.ID), Identity: id, TrackSid: t.Sid, Muted: muted})
-			if err != nil {
-				return err
-			}
-			if res.Track != nil {
-				t = res.Track
-			}
-			ans.Tracks = append(ans.Tracks, viewTrack(t))
-		}
-		return nil
-	})
+	sel := moderation.Tracks{}
+	if q.Source != nil {
+		sel.BySource, sel.Source = true, livekit.TrackSource(livekit.TrackSource_value[strings.ToUpper(*q.Source)])
+	} else {
+		sel.SID = *q.TrackSID
+	}
+	tracks, err := a.o.Moderation.Mute(r.context(), m, id, sel, *q.Muted)
 	if err != nil {
 		return err
 	}
-	if !found {
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "participant not found in the room"}
-	}
-	if len(ans.Tracks) == 0 {
-		return &Error{Status: http.StatusNotFound, Code: "track_not_found", Message: "the participant publishes no such track"}
+	ans := MuteReply{Tracks: make([]TrackView, 0, len(tracks))}
+	for _, t := range tracks {
+		ans.Tracks = append(ans.Tracks, viewTrack(t))
 	}
 	return r.json(http.StatusOK, ans)
 }
@@ -216,68 +158,6 @@ func decodeMute(body []byte) (MuteRequest, error) {
 	return q, c.err
 }
 
-// onEdges calls fn with a RoomService client for every edge hosting room.
-// An edge that answers NotFound is skipped; any other failure answers 502.
-func (a *API) onEdges(ctx context.Context, room string, fn func(context.Context, placement.Placement, livekit.RoomService) error) error {
-	edges, err := a.o.Locator.Locate(ctx, room)
-	if errors.Is(err, placement.ErrNoEdge) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	key, secret := a.o.Cluster.SigningSecret()
-	tok, err := lkauth.NewAccessToken(key, secret).SetIdentity("spacecast-controlplane").
-		SetVideoGrant(&lkauth.VideoGrant{RoomAdmin: true, Room: room}).SetValidFor(time.Minute).ToJWT()
-	if err != nil {
-		return err
-	}
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+tok)
-	ctx, err = twirp.WithHTTPRequestHeaders(ctx, h)
-	if err != nil {
-		return err
-	}
-	for _, pl := range edges {
-		base, err := twirpBase(pl.SignalURL)
-		if err != nil {
-			a.o.Logger.Warn("edge with an unusable signalling URL", "node", pl.NodeID, "err", err)
-			return errEdgeUnavailable
-		}
-		err = fn(ctx, pl, livekit.NewRoomServiceProtobufClient(base, a.o.EdgeClient))
-		var te twirp.Error
-		switch {
-		case err == nil:
-		case errors.As(err, &te) && te.Code() == twirp.NotFound:
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-			return err
-		default:
-			a.o.Logger.Warn("edge room service call failed", "node", pl.NodeID, "room", room, "err", err)
-			return errEdgeUnavailable
-		}
-	}
-	return nil
-}
-
-// twirpBase turns an edge's signalling URL (ws(s)://host[:port][/prefix])
-// into the base URL of its Twirp services (http(s)://host[:port][/prefix]).
-func twirpBase(signal string) (string, error) {
-	u, err := url.Parse(signal)
-	if err != nil {
-		return "", err
-	}
-	switch u.Scheme {
-	case "ws", "http":
-		u.Scheme = "http"
-	case "wss", "https":
-		u.Scheme = "https"
-	default:
-		return "", errors.New("api: signalling URL scheme " + u.Scheme)
-	}
-	u.RawQuery, u.Fragment = "", ""
-	return strings.TrimSuffix(u.String(), "/"), nil
-}
-
 func viewParticipant(p *livekit.ParticipantInfo, node string) ParticipantView {
 	v := ParticipantView{Identity: p.Identity, SID: p.Sid, Name: p.Name, State: strings.ToLower(p.State.String()),
 		JoinedAt: time.Unix(p.JoinedAt, 0).UTC(), IsPublisher: p.IsPublisher, NodeID: node, Tracks: []TrackView{}}
@@ -292,30 +172,3 @@ func viewTrack(t *livekit.TrackInfo) TrackView {
 }
 
 func sourceName(s livekit.TrackSource) string { return strings.ToLower(s.String()) }
-
-// refuseRemoved refuses a join of an identity a moderator removed, unless
-// the credential (issued at issued; zero for a user token) is newer than
-// the removal.
-func (a *API) refuseRemoved(room, identity string, issued, now time.Time) error {
-	if !a.revocations.ParticipantRevoked(room, identity, issued, now) {
-		return nil
-	}
-	return errRemoved
-}
-
-var errRemoved = &Error{Status: http.StatusForbidden, Code: "participant_removed", Message: "a moderator removed this participant from the room"}
-
-// refuseRemovedLink refuses a join through a permanent link (linkID) that
-// admitted a participant a moderator has removed since the link was issued
-// (at issued): the link is what the removed participant holds, and each of
-// its joins gets a new identity ("l_<link>_<suffix>"), so the removal of any
-// of them bars it until the participant is invited again (a new link).
-func (a *API) refuseRemovedLink(room, linkID string, issued, now time.Time) error {
-	if !a.revocations.PrefixRevoked(room, permanentLinkPrefix(linkID), issued, now) {
-		return nil
-	}
-	return errRemoved
-}
-
-// permanentLinkPrefix starts the identities a permanent link admits.
-func permanentLinkPrefix(linkID string) string { return "l_" + linkID + "_" }

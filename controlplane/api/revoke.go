@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -58,7 +59,7 @@ func (a *API) revoke(r *request, req tokenRequest) *oauthError {
 		}
 		client = c
 	}
-	if strings.HasPrefix(req.Token, PersonalTokenPrefix) {
+	if strings.HasPrefix(req.Token, access.PersonalTokenPrefix) {
 		pt, err := a.o.Store.GetPersonalTokenByHash(r.context(), auth.TokenHash(req.Token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -91,13 +92,13 @@ func (a *API) revoke(r *request, req tokenRequest) *oauthError {
 		return nil // another client's token: not this client's to revoke
 	}
 	v := store.TokenRevocation{Kind: store.RevokeToken, ClientID: store.ClientID(c.ClientID), Subject: c.ID,
-		CreatedAt: r.now, Until: time.Unix(c.ExpiresAt, 0)}
+		CreatedAt: r.now(), Until: time.Unix(c.ExpiresAt, 0)}
 	if typ == auth.TypeRefresh {
 		family := c.Family
 		if family == "" {
 			family = c.ID
 		}
-		v = a.familyRevocation(store.ClientID(c.ClientID), family, r.now)
+		v = a.familyRevocation(store.ClientID(c.ClientID), family, r.now())
 	}
 	if _, err := a.o.Store.RevokeTokens(r.context(), v); err != nil {
 		return oauthErr(http.StatusInternalServerError, "server_error", "internal error")

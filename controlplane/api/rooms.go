@@ -1,14 +1,12 @@
 package api
 
 import (
-	"crypto/rand"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
@@ -32,16 +30,6 @@ type roomRequest struct {
 
 // Waiting-room audiences.
 var waitingAudiences = []string{"nobody", "guests", "everyone"}
-
-// newRoomDefaults are the values of a room whose create request leaves them
-// out: a lesson where everyone may use camera, microphone, screen and chat.
-func newRoomDefaults() store.Room {
-	return store.Room{Type: store.RoomTypeLesson, Flags: store.RoomFlags{
-		IsChatAllowed: true, IsScreensharingAllowed: true, IsCameraPublishingAllowed: true,
-		IsMicrophonePublishingAllowed: true, IsScreenMediaPublishingAllowed: true, IsHandRaisingAllowed: true,
-		WaitingRoomAudience: "nobody",
-	}}
-}
 
 func (q *roomRequest) apply(rm *store.Room, create bool) error {
 	var c check
@@ -125,20 +113,18 @@ func viewRoom(rm store.Room, role store.RoomRole) RoomView {
 		Role: string(role), CreatedAt: rm.CreatedAt, UpdatedAt: rm.UpdatedAt}
 }
 
-// roomView answers rm as seen by a caller with room role rrole. When rm
-// came from the read cache (r.cached) the encoded answer is kept with the
-// entry, per role, and reused until the entry goes.
-func (r *request) roomView(rm store.Room, rrole store.RoomRole) error {
-	if r.cached == nil || r.cached.room.ID != rm.ID {
-		return r.json(http.StatusOK, viewRoom(rm, rrole))
-	}
-	b := r.cached.view(rrole)
+// roomView answers v's room as its caller sees it. An answer encoded
+// for the same room and caller's role is reused while the room stays in
+// the read cache.
+func (r *request) roomView(v access.VisibleRoom) error {
+	b := v.Encoded()
 	if b == nil {
+		rm := v.Room()
 		var err error
-		if b, err = json.Marshal(viewRoom(rm, rrole)); err != nil {
+		if b, err = json.Marshal(viewRoom(rm.Room, rm.Role)); err != nil {
 			return err
 		}
-		r.cached.setView(rrole, b)
+		v.KeepEncoded(b)
 	}
 	r.c.SetStatusCode(http.StatusOK)
 	r.c.SetContentType("application/json")
@@ -146,102 +132,14 @@ func (r *request) roomView(rm store.Room, rrole store.RoomRole) error {
 	return nil
 }
 
-// roomRole is the caller's explicit role in a room ("" for none).
-func (r *request) roomRole(p principal, id store.RoomID) (store.RoomRole, error) {
-	if !p.isUser() {
-		return "", nil
-	}
-	key := memberKey{p.client, id, p.user}
-	if role, ok := r.a.cache.role(key, r.now); ok {
-		return role, nil
-	}
-	gen := r.a.cache.generation()
-	m, err := r.a.o.Store.GetRoomMember(r.context(), p.client, id, p.user)
-	if errors.Is(err, store.ErrNotFound) {
-		err = nil
-	}
-	if err == nil {
-		r.a.cache.putRole(gen, key, m.Role, r.now)
-	}
-	return m.Role, err
-}
-
-// room loads the room of path parameters 0 (space) and 1 (room) in the
-// caller's client, with the caller's role in it. A missing or foreign space
-// or room is 404. The space itself is loaded only where a rule needs it.
-func (r *request) room(p principal) (store.Room, store.RoomRole, error) {
-	sid, err := r.id(0, "spaceId")
-	if err != nil {
-		return store.Room{}, "", err
-	}
-	rid, err := r.id(1, "roomId")
-	if err != nil {
-		return store.Room{}, "", err
-	}
-	key := roomKey{p.client, store.SpaceID(sid), store.RoomID(rid)}
-	var rm store.Room
-	if r.cached = r.a.cache.entry(key, r.now); r.cached != nil {
-		rm = r.cached.room
-	} else {
-		gen := r.a.cache.generation()
-		if rm, err = r.a.o.Store.GetRoom(r.context(), p.client, key.space, key.room); err != nil {
-			return rm, "", about("room", "room", err)
-		}
-		r.cached = r.a.cache.putRoom(gen, key, rm, r.now)
-	}
-	rrole, err := r.roomRole(p, rm.ID)
-	return rm, rrole, err
-}
-
-// roomVisible applies canSeeRoom, loading the space only when the caller
-// has no room role and the room is public.
-func (r *request) roomVisible(p principal, rm store.Room, rrole store.RoomRole) (bool, error) {
-	if rrole != "" {
-		return true, nil
-	}
-	if !rm.IsPublic {
-		return false, nil
-	}
-	s, err := r.a.o.Store.GetSpace(r.context(), p.client, rm.SpaceID)
-	if err != nil {
-		return false, about("space", "space", err)
-	}
-	srole, err := r.spaceRole(p, s.ID)
-	if err != nil {
-		return false, err
-	}
-	return canSeeSpace(s, srole), nil
-}
-
-// canSeeRoom: the room's owner and members always; others when the room is
-// public and its space is open to them. A private room keeps even the
-// space's owner out unless the room grants a role.
-func canSeeRoom(s store.Space, srole store.SpaceRole, rm store.Room, rrole store.RoomRole) bool {
-	return rrole != "" || (rm.IsPublic && canSeeSpace(s, srole))
-}
-
-func canManageRoom(rrole store.RoomRole) bool {
-	return rrole == store.RoomRoleOwner || rrole == store.RoomRoleModerator
-}
-
-// aliasAlphabet is URL-safe and unambiguous in print.
-const aliasAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
-
-func newAlias() (string, error) {
-	b := make([]byte, 10)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("api: random: %w", err)
-	}
-	for i := range b { // 256 is a multiple of 32: uniform
-		b[i] = aliasAlphabet[int(b[i])%len(aliasAlphabet)]
-	}
-	return string(b), nil
-}
-
 // createRoom: POST /v1/spaces/{spaceId}/rooms, space owner or moderator;
 // the caller becomes the room's owner.
 func (a *API) createRoom(r *request) error {
-	p, s, _, err := r.managedSpace("create rooms")
+	id, err := r.spaceID()
+	if err != nil {
+		return err
+	}
+	m, err := a.o.Access.ManageSpace(r.context(), r.caller, id, "create rooms")
 	if err != nil {
 		return err
 	}
@@ -249,189 +147,115 @@ func (a *API) createRoom(r *request) error {
 	if err := r.decode(&q); err != nil {
 		return err
 	}
-	rm := newRoomDefaults()
+	rm := space.NewRoom()
 	if err := q.apply(&rm, true); err != nil {
 		return err
 	}
-	id, err := auth.RandomID()
-	if err != nil {
+	if rm, err = a.o.Spaces.CreateRoom(r.context(), m, rm); err != nil {
 		return err
-	}
-	channel, err := auth.RandomID()
-	if err != nil {
-		return err
-	}
-	rm.ID, rm.ClientID, rm.SpaceID, rm.OwnerID, rm.ChannelID = store.RoomID(id), p.client, s.ID, p.user, channel
-	rm.CreatedAt, rm.UpdatedAt = r.now, r.now
-	for attempt := 0; ; attempt++ {
-		if rm.Alias, err = newAlias(); err != nil {
-			return err
-		}
-		err = a.o.Store.CreateRoom(r.context(), rm)
-		if !errors.Is(err, store.ErrConflict) || attempt == 4 {
-			break
-		}
-	}
-	if err != nil {
-		return about("room", "room", err)
 	}
 	return r.json(http.StatusCreated, struct {
 		ID        string `json:"id"`
 		Alias     string `json:"alias"`
 		ChannelID string `json:"channelId"`
-	}{id, rm.Alias, channel})
+	}{string(rm.ID), rm.Alias, rm.ChannelID})
 }
 
 // listRooms: GET /v1/spaces/{spaceId}/rooms: the rooms of the space the
 // caller may see.
 func (a *API) listRooms(r *request) error {
-	p, err := r.user()
+	id, err := r.spaceID()
 	if err != nil {
 		return err
 	}
-	s, srole, err := r.space(p, 0)
+	v, err := a.o.Access.SeeSpace(r.context(), r.caller, id)
 	if err != nil {
 		return err
-	}
-	if !canSeeSpace(s, srole) {
-		return forbidden("this space is private")
 	}
 	pg, err := r.page()
 	if err != nil {
 		return err
 	}
-	// Visibility depends on the caller's room roles: filter the whole
-	// space (capped at 500 rooms), then page.
-	rooms, _, err := a.o.Store.ListRooms(r.context(), p.client, s.ID, store.Page{Limit: 500})
+	rooms, total, err := a.o.Access.VisibleRooms(r.context(), v, pg)
 	if err != nil {
 		return err
 	}
-	visible := make([]RoomView, 0, len(rooms))
+	out := list[RoomView]{Items: make([]RoomView, 0, len(rooms)), Total: total}
 	for _, rm := range rooms {
-		rrole, err := r.roomRole(p, rm.ID)
-		if err != nil {
-			return err
-		}
-		if canSeeRoom(s, srole, rm, rrole) {
-			visible = append(visible, viewRoom(rm, rrole))
-		}
+		out.Items = append(out.Items, viewRoom(rm.Room, rm.Role))
 	}
-	total := len(visible)
-	limit := pg.Limit
-	if limit == 0 {
-		limit = 50
-	}
-	visible = visible[min(pg.Offset, total):min(pg.Offset+limit, total)]
-	return r.json(http.StatusOK, list[RoomView]{Items: visible, Total: total})
+	return r.json(http.StatusOK, out)
 }
 
 // getRoom: GET /v1/spaces/{spaceId}/rooms/{roomId}.
 func (a *API) getRoom(r *request) error {
-	p, err := r.user()
+	ref, err := r.roomRef()
 	if err != nil {
 		return err
 	}
-	rm, rrole, err := r.room(p)
+	v, err := a.o.Access.SeeRoom(r.context(), r.caller, ref)
 	if err != nil {
 		return err
 	}
-	if ok, err := r.roomVisible(p, rm, rrole); err != nil {
-		return err
-	} else if !ok {
-		return forbidden("this room is private")
-	}
-	return r.roomView(rm, rrole)
+	return r.roomView(v)
 }
 
 // updateRoom: PUT /v1/spaces/{spaceId}/rooms/{roomId}, room owner or
 // moderator; fields left out keep their value.
 func (a *API) updateRoom(r *request) error {
-	p, err := r.user()
+	ref, err := r.roomRef()
 	if err != nil {
 		return err
 	}
-	rm, rrole, err := r.room(p)
+	m, err := a.o.Access.ManageRoom(r.context(), r.caller, ref, "change it")
 	if err != nil {
 		return err
-	}
-	if !canManageRoom(rrole) {
-		return forbidden("only the room's owner and moderators may change it")
 	}
 	var q roomRequest
 	if err := r.decode(&q); err != nil {
 		return err
 	}
-	if err := q.apply(&rm, false); err != nil {
+	changed := m.Room().Room
+	if err := q.apply(&changed, false); err != nil {
 		return err
 	}
-	rm.UpdatedAt = r.now
-	if err := a.o.Store.UpdateRoom(r.context(), rm); err != nil {
-		return about("room", "room", err)
+	rm, err := a.o.Spaces.UpdateRoom(r.context(), m, changed)
+	if err != nil {
+		return err
 	}
-	return r.json(http.StatusOK, viewRoom(rm, rrole))
+	return r.json(http.StatusOK, viewRoom(rm, m.Room().Role))
 }
 
 // deleteRoom: DELETE /v1/spaces/{spaceId}/rooms/{roomId}, the room's owner
 // or the space's owner.
 func (a *API) deleteRoom(r *request) error {
-	p, err := r.user()
+	ref, err := r.roomRef()
 	if err != nil {
 		return err
 	}
-	rm, rrole, err := r.room(p)
+	o, err := a.o.Access.OwnRoom(r.context(), r.caller, ref, "delete it")
 	if err != nil {
 		return err
 	}
-	if rrole != store.RoomRoleOwner {
-		srole, err := r.spaceRole(p, rm.SpaceID)
-		if err != nil {
-			return err
-		}
-		if srole != store.SpaceRoleOwner {
-			return forbidden("only the room's owner or the space's owner may delete it")
-		}
+	if err := a.o.Spaces.DeleteRoom(r.context(), o); err != nil {
+		return err
 	}
-	if err := a.o.Store.DeleteRoom(r.context(), p.client, rm.SpaceID, rm.ID); err != nil {
-		return about("room", "room", err)
-	}
-	return r.json(http.StatusOK, idOnly{ID: string(rm.ID)})
+	return r.json(http.StatusOK, idOnly{ID: string(o.Room().ID)})
 }
 
 // getRoomByAlias: GET /v1/spaces/room-by-alias/{alias}. A client token may
-// read a public room of its client; a user token follows canSeeRoom. A room
-// of another client is 404.
+// read a public room of its client; a user token sees what it may see. A
+// room of another client is 404.
 func (a *API) getRoomByAlias(r *request) error {
-	p, err := r.authenticate()
-	if err != nil {
-		return err
-	}
 	alias := r.p.get(0)
 	if !validAlias(alias) {
 		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
 	}
-	rm, err := a.o.Store.GetRoomByAlias(r.context(), alias)
-	if err == nil && rm.ClientID != p.client {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return about("room", "room", err)
-	}
-	if !p.isUser() {
-		if !rm.IsPublic {
-			return forbidden("a client token may read public rooms only")
-		}
-		return r.json(http.StatusOK, viewRoom(rm, ""))
-	}
-	rrole, err := r.roomRole(p, rm.ID)
+	v, err := a.o.Access.RoomByAlias(r.context(), r.caller, alias)
 	if err != nil {
 		return err
 	}
-	if ok, err := r.roomVisible(p, rm, rrole); err != nil {
-		return err
-	} else if !ok {
-		return forbidden("this room is private")
-	}
-	return r.roomView(rm, rrole)
+	return r.roomView(v)
 }
 
 type roleRequest struct {
@@ -449,16 +273,13 @@ type roleView struct {
 // owner grants user or moderator, a moderator grants user; the owner's own
 // role cannot change.
 func (a *API) setRoomRole(r *request) error {
-	p, err := r.user()
+	ref, err := r.roomRef()
 	if err != nil {
 		return err
 	}
-	rm, rrole, err := r.room(p)
+	m, err := a.o.Access.ManageRoom(r.context(), r.caller, ref, "grant roles")
 	if err != nil {
 		return err
-	}
-	if !canManageRoom(rrole) {
-		return forbidden("only the room's owner and moderators may grant roles")
 	}
 	var q roleRequest
 	if err := r.decode(&q); err != nil {
@@ -476,37 +297,25 @@ func (a *API) setRoomRole(r *request) error {
 	if c.err != nil {
 		return c.err
 	}
-	if store.RoomRole(role) == store.RoomRoleModerator && rrole != store.RoomRoleOwner {
-		return forbidden("only the room's owner may grant the moderator role")
+	mem, err := a.o.Spaces.SetRoomRole(r.context(), m, store.UserID(target), store.RoomRole(role))
+	if err != nil {
+		return err
 	}
-	if store.UserID(target) == rm.OwnerID {
-		return &Error{Status: http.StatusConflict, Code: "owner_role", Field: "targetUserId", Message: "targetUserId: the room's owner keeps role_room_owner"}
-	}
-	if _, err := a.o.Store.GetUser(r.context(), p.client, store.UserID(target)); err != nil {
-		return about("user", "user", err)
-	}
-	m := store.RoomMember{RoomID: rm.ID, UserID: store.UserID(target), Role: store.RoomRole(role), CreatedAt: r.now}
-	if err := a.o.Store.SetRoomMember(r.context(), p.client, m); err != nil {
-		return about("room", "room", err)
-	}
-	return r.json(http.StatusOK, roleView{RoomID: string(rm.ID), UserID: target, Role: role})
+	return r.json(http.StatusOK, roleView{RoomID: string(mem.RoomID), UserID: string(mem.UserID), Role: string(mem.Role)})
 }
 
 // listRoomRoles: GET /v1/spaces/{spaceId}/rooms/{roomId}/roles, room owner
 // or moderator.
 func (a *API) listRoomRoles(r *request) error {
-	p, err := r.user()
+	ref, err := r.roomRef()
 	if err != nil {
 		return err
 	}
-	rm, rrole, err := r.room(p)
+	m, err := a.o.Access.ManageRoom(r.context(), r.caller, ref, "list roles")
 	if err != nil {
 		return err
 	}
-	if !canManageRoom(rrole) {
-		return forbidden("only the room's owner and moderators may list roles")
-	}
-	ms, err := a.o.Store.ListRoomMembers(r.context(), p.client, rm.ID)
+	ms, err := a.o.Spaces.RoomRoles(r.context(), m)
 	if err != nil {
 		return err
 	}

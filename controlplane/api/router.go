@@ -1,21 +1,11 @@
 package api
 
-import "strings"
+import (
+	"fmt"
+	"strings"
 
-// Route is one registered method and path pattern. Pattern segments in
-// braces ({spaceId}) are parameters.
-type Route struct {
-	Method  string
-	Pattern string
-	// Operation is the OpenAPI operationId.
-	Operation string
-	handle    handler
-	segs      []string
-	// invalidates marks a write that can change what the read cache holds.
-	invalidates bool
-}
-
-type handler func(r *request) error
+	"github.com/spacecast/spacecast/controlplane/openapi"
+)
 
 // params holds the parameter values of one matched route, in order.
 type params struct {
@@ -25,9 +15,17 @@ type params struct {
 
 func (p *params) get(i int) string { return p.vals[i] }
 
+// router matches a method and a path to a route of the table. Pattern
+// segments in braces ({spaceId}) are parameters.
 type router struct {
-	routes []*Route
+	routes []*entry
 	root   node
+}
+
+// entry is a route in the router, with its path split into segments.
+type entry struct {
+	route
+	segs []string
 }
 
 // node is one path segment of the routing tree: literal children first,
@@ -35,17 +33,30 @@ type router struct {
 type node struct {
 	static map[string]*node
 	param  *node
-	routes []*Route // the routes ending here, one per method
+	routes []*entry // the routes ending here, one per method
 }
 
-func (rt *router) add(method, pattern, op string, h handler) {
-	r := &Route{Method: method, Pattern: pattern, Operation: op, handle: h,
-		segs: strings.Split(strings.Trim(pattern, "/"), "/"),
-		// Moderation acts on edges, not on what the read cache holds.
-		invalidates: method != "GET" && strings.HasPrefix(pattern, "/v1/spaces/{spaceId}") && !strings.Contains(pattern, "/participants")}
-	rt.routes = append(rt.routes, r)
+// add registers r. A second route with r's method and path, or with its
+// operation id, is an error, and so is a route that names no handler or
+// an unknown Auth.
+func (rt *router) add(r route) error {
+	e := &entry{route: r, segs: strings.Split(strings.Trim(r.Path, "/"), "/")}
+	if r.handle == nil || r.Method == "" || r.ID == "" {
+		return fmt.Errorf("api: route %s %s: method, operation id and handler are required", r.Method, r.Path)
+	}
+	switch r.Auth {
+	case openapi.AuthNone, openapi.AuthOptionalUser, openapi.AuthClient, openapi.AuthUser, openapi.AuthAny:
+	default:
+		return fmt.Errorf("api: route %s: unknown auth %q", r.ID, r.Auth)
+	}
+	for _, o := range rt.routes {
+		if o.ID == r.ID || (o.Method == r.Method && o.Path == r.Path) {
+			return fmt.Errorf("api: route %s %s (%s) is registered twice", r.Method, r.Path, r.ID)
+		}
+	}
+	rt.routes = append(rt.routes, e)
 	n := &rt.root
-	for _, s := range r.segs {
+	for _, s := range e.segs {
 		if s[0] == '{' {
 			if n.param == nil {
 				n.param = &node{}
@@ -63,14 +74,15 @@ func (rt *router) add(method, pattern, op string, h handler) {
 		}
 		n = next
 	}
-	n.routes = append(n.routes, r)
+	n.routes = append(n.routes, e)
+	return nil
 }
 
 // match finds the route for method and path. found reports whether the
 // path matched some route (for 405 versus 404). A literal segment wins
 // over a parameter; the tree backtracks to the parameter when the literal
 // branch matches nothing.
-func (rt *router) match(method, path string, p *params) (r *Route, pathFound bool) {
+func (rt *router) match(method, path string, p *params) (r *entry, pathFound bool) {
 	path = strings.Trim(path, "/")
 	p.n = 0
 	n := rt.root.find(path, p)

@@ -1,12 +1,10 @@
 package api
 
 import (
-	"errors"
 	"net/http"
-	"slices"
 	"time"
 
-	"github.com/spacecast/spacecast/controlplane/auth"
+	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
@@ -79,92 +77,31 @@ func viewSpace(s store.Space, role store.SpaceRole) spaceView {
 		OwnerID: string(s.OwnerID), AllowedOrigins: origins, Role: string(role), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 
-// space loads path parameter i as a space of the caller's client and the
-// caller's role in it ("" for none). A missing or foreign space is 404.
-func (r *request) space(p principal, i int) (store.Space, store.SpaceRole, error) {
-	id, err := r.id(i, "spaceId")
-	if err != nil {
-		return store.Space{}, "", err
-	}
-	s, err := r.a.o.Store.GetSpace(r.context(), p.client, store.SpaceID(id))
-	if err != nil {
-		return s, "", about("space", "space", err)
-	}
-	role, err := r.spaceRole(p, s.ID)
-	return s, role, err
-}
-
-// managedSpace loads the space of path parameter 0 for a signed-in user who
-// owns or moderates it; anyone else gets 403 saying they may not action.
-func (r *request) managedSpace(action string) (principal, store.Space, store.SpaceRole, error) {
-	p, err := r.user()
-	if err != nil {
-		return p, store.Space{}, "", err
-	}
-	s, role, err := r.space(p, 0)
-	if err != nil {
-		return p, s, role, err
-	}
-	if !canManageSpace(role) {
-		return p, s, role, forbidden("only the space's owner and moderators may " + action)
-	}
-	return p, s, role, nil
-}
-
-func (r *request) spaceRole(p principal, id store.SpaceID) (store.SpaceRole, error) {
-	if !p.isUser() {
-		return "", nil
-	}
-	m, err := r.a.o.Store.GetSpaceMember(r.context(), p.client, id, p.user)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
-	}
-	return m.Role, err
-}
-
-func canSeeSpace(s store.Space, role store.SpaceRole) bool { return s.IsPublic || role != "" }
-
-func canManageSpace(role store.SpaceRole) bool {
-	return role == store.SpaceRoleOwner || role == store.SpaceRoleModerator
-}
-
 // createSpace: POST /v1/spaces, user token; the caller becomes its owner.
 func (a *API) createSpace(r *request) error {
-	p, err := r.user()
-	if err != nil {
-		return err
-	}
 	var q spaceRequest
 	if err := r.decode(&q); err != nil {
 		return err
 	}
-	var s store.Space
-	if err := q.apply(&s, true); err != nil {
+	var sp store.Space
+	if err := q.apply(&sp, true); err != nil {
 		return err
 	}
-	id, err := auth.RandomID()
+	sp, err := a.o.Spaces.CreateSpace(r.context(), r.caller, sp)
 	if err != nil {
 		return err
 	}
-	s.ID, s.ClientID, s.OwnerID, s.CreatedAt, s.UpdatedAt = store.SpaceID(id), p.client, p.user, r.now, r.now
-	if err := a.o.Store.CreateSpace(r.context(), s); err != nil {
-		return about("space", "space", err)
-	}
-	return r.json(http.StatusCreated, idOnly{ID: id})
+	return r.json(http.StatusCreated, idOnly{ID: string(sp.ID)})
 }
 
 // listSpaces: GET /v1/spaces, user token: the spaces the user owns or
 // belongs to.
 func (a *API) listSpaces(r *request) error {
-	p, err := r.user()
-	if err != nil {
-		return err
-	}
 	pg, err := r.page()
 	if err != nil {
 		return err
 	}
-	ss, total, err := a.o.Store.ListSpacesForUser(r.context(), p.client, p.user, pg)
+	ss, total, err := a.o.Spaces.ListSpaces(r.context(), r.caller, pg)
 	if err != nil {
 		return err
 	}
@@ -178,27 +115,26 @@ func (a *API) listSpaces(r *request) error {
 // getSpace: GET /v1/spaces/{spaceId}, user token; public spaces and the
 // caller's own.
 func (a *API) getSpace(r *request) error {
-	p, err := r.user()
+	id, err := r.spaceID()
 	if err != nil {
 		return err
 	}
-	s, role, err := r.space(p, 0)
+	v, err := a.o.Access.SeeSpace(r.context(), r.caller, id)
 	if err != nil {
 		return err
 	}
-	if !canSeeSpace(s, role) {
-		return forbidden("this space is private")
-	}
-	return r.json(http.StatusOK, viewSpace(s, role))
+	sp := v.Space()
+	return r.json(http.StatusOK, viewSpace(sp.Space, sp.Role))
 }
 
 // updateSpace: PUT /v1/spaces/{spaceId}, space owner or moderator. Fields
-// left out keep their value. The allowed origins decide which sites may
-// frame the space's rooms (and receive the page's events): only the owner
-// changes them, here as through allowed-origins; a moderator may send
-// them back unchanged (an edit of the whole object).
+// left out keep their value; only the owner changes the allowed origins.
 func (a *API) updateSpace(r *request) error {
-	_, s, role, err := r.managedSpace("change it")
+	id, err := r.spaceID()
+	if err != nil {
+		return err
+	}
+	m, err := a.o.Access.ManageSpace(r.context(), r.caller, id, "change it")
 	if err != nil {
 		return err
 	}
@@ -206,49 +142,31 @@ func (a *API) updateSpace(r *request) error {
 	if err := r.decode(&q); err != nil {
 		return err
 	}
-	before := s.AllowedOrigins
-	if err := q.apply(&s, false); err != nil {
+	changed := m.Space().Space
+	if err := q.apply(&changed, false); err != nil {
 		return err
 	}
-	if role != store.SpaceRoleOwner && !sameOrigins(before, s.AllowedOrigins) {
-		return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: "allowedOrigins",
-			Message: "allowedOrigins: only the space's owner may change the origins allowed to frame its rooms"}
+	sp, err := a.o.Spaces.UpdateSpace(r.context(), m, changed)
+	if err != nil {
+		return err
 	}
-	s.UpdatedAt = r.now
-	if err := a.o.Store.UpdateSpace(r.context(), s); err != nil {
-		return about("space", "space", err)
-	}
-	return r.json(http.StatusOK, viewSpace(s, role))
+	return r.json(http.StatusOK, viewSpace(sp, m.Space().Role))
 }
 
 // deleteSpace: DELETE /v1/spaces/{spaceId}, space owner.
 func (a *API) deleteSpace(r *request) error {
-	p, err := r.user()
+	id, err := r.spaceID()
 	if err != nil {
 		return err
 	}
-	s, role, err := r.space(p, 0)
+	o, err := a.o.Access.OwnSpace(r.context(), r.caller, id, "delete it")
 	if err != nil {
 		return err
 	}
-	if role != store.SpaceRoleOwner {
-		return forbidden("only the space's owner may delete it")
+	if err := a.o.Spaces.DeleteSpace(r.context(), o); err != nil {
+		return err
 	}
-	if err := a.o.Store.DeleteSpace(r.context(), p.client, s.ID); err != nil {
-		return about("space", "space", err)
-	}
-	return r.json(http.StatusOK, idOnly{ID: string(s.ID)})
-}
-
-// sameOrigins reports whether two origin lists hold the same origins.
-func sameOrigins(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
+	return r.json(http.StatusOK, idOnly{ID: string(id)})
 }
 
 type originsBody struct {
@@ -262,25 +180,27 @@ type originsView struct {
 // getAllowedOrigins: GET /v1/spaces/{spaceId}/allowed-origins, space owner
 // or moderator: the origins allowed to frame the space's room pages.
 func (a *API) getAllowedOrigins(r *request) error {
-	_, s, role, err := r.managedSpace("see its allowed origins")
+	id, err := r.spaceID()
 	if err != nil {
 		return err
 	}
-	return r.json(http.StatusOK, originsView{Origins: viewSpace(s, role).AllowedOrigins})
+	m, err := a.o.Access.ManageSpace(r.context(), r.caller, id, "see its allowed origins")
+	if err != nil {
+		return err
+	}
+	sp := m.Space()
+	return r.json(http.StatusOK, originsView{Origins: viewSpace(sp.Space, sp.Role).AllowedOrigins})
 }
 
 // putAllowedOrigins: PUT /v1/spaces/{spaceId}/allowed-origins, space owner.
 func (a *API) putAllowedOrigins(r *request) error {
-	p, err := r.user()
+	id, err := r.spaceID()
 	if err != nil {
 		return err
 	}
-	s, role, err := r.space(p, 0)
+	o, err := a.o.Access.OwnSpace(r.context(), r.caller, id, "change its allowed origins")
 	if err != nil {
 		return err
-	}
-	if role != store.SpaceRoleOwner {
-		return forbidden("only the space's owner may change its allowed origins")
 	}
 	var q originsBody
 	if err := r.decode(&q); err != nil {
@@ -290,15 +210,15 @@ func (a *API) putAllowedOrigins(r *request) error {
 		return invalid("missing_field", "origins", "origins: is required")
 	}
 	var c check
-	s.AllowedOrigins = c.origins(*q.Origins)
+	origins := c.origins(*q.Origins)
 	if c.err != nil {
 		return c.err
 	}
-	s.UpdatedAt = r.now
-	if err := a.o.Store.UpdateSpace(r.context(), s); err != nil {
-		return about("space", "space", err)
+	sp, err := a.o.Spaces.SetAllowedOrigins(r.context(), o, origins)
+	if err != nil {
+		return err
 	}
-	return r.json(http.StatusOK, originsView{Origins: s.AllowedOrigins})
+	return r.json(http.StatusOK, originsView{Origins: sp.AllowedOrigins})
 }
 
 type inviteRequest struct {
@@ -317,7 +237,11 @@ type inviteView struct {
 // createInvite: POST /v1/spaces/{spaceId}/invites. The owner invites
 // moderators and users, a moderator invites users.
 func (a *API) createInvite(r *request) error {
-	p, s, role, err := r.managedSpace("invite")
+	id, err := r.spaceID()
+	if err != nil {
+		return err
+	}
+	m, err := a.o.Access.ManageSpace(r.context(), r.caller, id, "invite")
 	if err != nil {
 		return err
 	}
@@ -326,41 +250,29 @@ func (a *API) createInvite(r *request) error {
 		return err
 	}
 	var c check
-	inviteRole := c.required("role", q.Role)
+	role := c.required("role", q.Role)
 	if c.err == nil {
-		c.oneOf("role", inviteRole, string(store.SpaceRoleModerator), string(store.SpaceRoleUser))
+		c.oneOf("role", role, string(store.SpaceRoleModerator), string(store.SpaceRoleUser))
 	}
-	ttl := int64(7 * 86400)
+	ttl := int64(space.DefaultInviteTTL / time.Second)
 	if q.TTL != nil {
 		ttl = *q.TTL
-		c.between("ttl", ttl, 60, 30*86400)
+		c.between("ttl", ttl, 60, int64(space.MaxInviteTTL/time.Second))
 	}
 	if c.err != nil {
 		return c.err
 	}
-	if store.SpaceRole(inviteRole) == store.SpaceRoleModerator && role != store.SpaceRoleOwner {
-		return forbidden("only the space's owner may invite moderators")
-	}
-	id, err := auth.RandomID()
+	inv, err := a.o.Spaces.CreateInvite(r.context(), m, store.SpaceRole(role), time.Duration(ttl)*time.Second)
 	if err != nil {
 		return err
 	}
-	exp := r.now.Add(time.Duration(ttl) * time.Second)
-	inv := store.Invite{ID: id, ClientID: p.client, SpaceID: s.ID, Role: store.SpaceRole(inviteRole), CreatedBy: p.user, CreatedAt: r.now, ExpiresAt: &exp}
-	if err := a.o.Store.CreateInvite(r.context(), inv); err != nil {
-		return about("invite", "invite", err)
-	}
-	return r.json(http.StatusCreated, inviteView{ID: id, SpaceID: string(s.ID), Role: inviteRole, ExpiresAt: &exp})
+	return r.json(http.StatusCreated, viewInvite(inv))
 }
 
 // activateInvite: POST /v1/spaces/{spaceId}/invites/{inviteId}/activate,
 // by the invited user (user token). Single use: 410 invite_used after.
 func (a *API) activateInvite(r *request) error {
-	p, err := r.user()
-	if err != nil {
-		return err
-	}
-	sid, err := r.id(0, "spaceId")
+	sid, err := r.spaceID()
 	if err != nil {
 		return err
 	}
@@ -368,9 +280,13 @@ func (a *API) activateInvite(r *request) error {
 	if err != nil {
 		return err
 	}
-	inv, err := a.o.Store.ActivateInvite(r.context(), p.client, store.SpaceID(sid), iid, p.user, r.now)
+	inv, err := a.o.Spaces.ActivateInvite(r.context(), r.caller, sid, iid)
 	if err != nil {
-		return about("invite", "invite", err)
+		return err
 	}
-	return r.json(http.StatusOK, inviteView{ID: inv.ID, SpaceID: string(inv.SpaceID), Role: string(inv.Role), ExpiresAt: inv.ExpiresAt})
+	return r.json(http.StatusOK, viewInvite(inv))
+}
+
+func viewInvite(inv store.Invite) inviteView {
+	return inviteView{ID: inv.ID, SpaceID: string(inv.SpaceID), Role: string(inv.Role), ExpiresAt: inv.ExpiresAt}
 }

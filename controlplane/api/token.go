@@ -5,15 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/auth"
-	"github.com/spacecast/spacecast/controlplane/ratelimit"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
@@ -130,41 +127,6 @@ func (a *API) issueToken(r *request) error {
 // errSlowDown is the token endpoint's 429.
 var errSlowDown = oauthErr(http.StatusTooManyRequests, "slow_down", "too many token requests; retry after the Retry-After delay")
 
-// take takes a token of key's bucket and reports whether it was there.
-// The RateLimit-* headers are set either way, Retry-After when refused;
-// the caller answers 429 in its own error form.
-func (r *request) take(l *ratelimit.Limiter, key string) bool {
-	if l == nil {
-		return true
-	}
-	d := l.Allow(key, r.now)
-	if d.Limit == 0 {
-		return true
-	}
-	h := &r.c.Response.Header
-	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset.Seconds())))
-	if d.Allowed {
-		return true
-	}
-	h.Set("Retry-After", strconv.Itoa(ceilSeconds(d.RetryAfter.Seconds())))
-	return false
-}
-
-// limit is take for the {code, message} routes: nil, or the 429 to
-// answer.
-func (r *request) limit(l *ratelimit.Limiter, key, what string) error {
-	if r.take(l, key) {
-		return nil
-	}
-	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many " + what + "; retry after the Retry-After delay"}
-}
-
-func ceilSeconds(s float64) int {
-	return int(math.Max(1, math.Ceil(s)))
-}
-
 func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 	switch req.GrantType {
 	case "client_credentials":
@@ -205,7 +167,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
 		}
 		if a.o.TokenPerUsername != nil {
-			a.o.TokenPerUsername.Refund(userKey, r.now)
+			a.o.TokenPerUsername.Refund(userKey, r.now())
 		}
 		return a.tokenPair(r, auth.AudUser, string(u.ID), client, "")
 	case "refresh_token":
@@ -288,8 +250,8 @@ func (a *API) refresh(r *request, req tokenRequest) (tokenReply, *oauthError) {
 	}
 	// Every token of the family expires by now + RefreshTTL: the
 	// revocation of a reuse lasts that long.
-	reuse := a.familyRevocation(client, family, r.now)
-	err = a.o.Store.SpendToken(r.context(), store.SpentToken{ID: c.ID, ClientID: client, SpentAt: r.now, ExpiresAt: time.Unix(c.ExpiresAt, 0)}, &reuse)
+	reuse := a.familyRevocation(client, family, r.now())
+	err = a.o.Store.SpendToken(r.context(), store.SpentToken{ID: c.ID, ClientID: client, SpentAt: r.now(), ExpiresAt: time.Unix(c.ExpiresAt, 0)}, &reuse)
 	if errors.Is(err, store.ErrUsed) {
 		a.o.Denylist.Add(reuse)
 		a.o.Logger.Warn("a spent refresh token was presented again: its family is revoked", "client", c.ClientID, "family", family)

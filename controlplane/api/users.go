@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -46,14 +47,8 @@ type userView struct {
 // the integrator's backend creates its users; a user cannot mint
 // accounts), rate limited per client: each creation costs an argon2id hash.
 func (a *API) createUser(r *request) error {
-	p, err := r.authenticate()
-	if err != nil {
-		return err
-	}
-	if p.isUser() {
-		return errClientToken
-	}
-	if err := r.limit(a.o.CreateUserPerClient, "c:"+string(p.client), "user creations"); err != nil {
+	p := r.caller
+	if err := r.limit(a.o.CreateUserPerClient, "c:"+string(p.Client), "user creations"); err != nil {
 		return err
 	}
 	var q createUserRequest
@@ -71,7 +66,7 @@ func (a *API) createUser(r *request) error {
 	if err != nil {
 		return err
 	}
-	u.ID, u.ClientID, u.CreatedAt = store.UserID(id), p.client, r.now
+	u.ID, u.ClientID, u.CreatedAt = store.UserID(id), p.Client, r.now()
 	if err := a.o.Store.CreateUser(r.context(), u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &Error{Status: http.StatusConflict, Code: "email_taken", Field: "email", Message: "email: a user with this e-mail already exists"}
@@ -83,13 +78,10 @@ func (a *API) createUser(r *request) error {
 
 // getMe: GET /v1/users/me, user token.
 func (a *API) getMe(r *request) error {
-	p, err := r.user()
+	p := r.caller
+	u, err := a.o.Store.GetUser(r.context(), p.Client, p.User)
 	if err != nil {
-		return err
-	}
-	u, err := a.o.Store.GetUser(r.context(), p.client, p.user)
-	if err != nil {
-		return about("user", "user", err)
+		return access.About("user", "user", err)
 	}
 	return r.json(http.StatusOK, userView{ID: string(u.ID), Email: u.Email, Username: u.Username, Phone: u.Phone, CreatedAt: u.CreatedAt})
 }
@@ -114,10 +106,7 @@ const maxPersonalTokens = 50
 // createPersonalToken: POST /v1/users/me/tokens, user token. The token is
 // shown once; only its hash is stored.
 func (a *API) createPersonalToken(r *request) error {
-	p, err := r.user()
-	if err != nil {
-		return err
-	}
+	p := r.caller
 	var q createTokenRequest
 	if err := r.decode(&q); err != nil {
 		return err
@@ -129,7 +118,7 @@ func (a *API) createPersonalToken(r *request) error {
 	if c.err != nil {
 		return c.err
 	}
-	existing, err := a.o.Store.ListPersonalTokens(r.context(), p.client, p.user)
+	existing, err := a.o.Store.ListPersonalTokens(r.context(), p.Client, p.User)
 	if err != nil {
 		return err
 	}
@@ -140,13 +129,13 @@ func (a *API) createPersonalToken(r *request) error {
 	if err != nil {
 		return err
 	}
-	secret, err := auth.RandomString(PersonalTokenPrefix, 32)
+	secret, err := auth.RandomString(access.PersonalTokenPrefix, 32)
 	if err != nil {
 		return err
 	}
-	t := store.PersonalToken{ID: id, ClientID: p.client, UserID: p.user, Name: name, TokenHash: auth.TokenHash(secret), CreatedAt: r.now}
+	t := store.PersonalToken{ID: id, ClientID: p.Client, UserID: p.User, Name: name, TokenHash: auth.TokenHash(secret), CreatedAt: r.now()}
 	if q.ExpiresIn > 0 {
-		exp := r.now.Add(time.Duration(q.ExpiresIn) * time.Second)
+		exp := r.now().Add(time.Duration(q.ExpiresIn) * time.Second)
 		t.ExpiresAt = &exp
 	}
 	if err := a.o.Store.CreatePersonalToken(r.context(), t); err != nil {
@@ -157,11 +146,8 @@ func (a *API) createPersonalToken(r *request) error {
 
 // listPersonalTokens: GET /v1/users/me/tokens, user token (no secrets).
 func (a *API) listPersonalTokens(r *request) error {
-	p, err := r.user()
-	if err != nil {
-		return err
-	}
-	ts, err := a.o.Store.ListPersonalTokens(r.context(), p.client, p.user)
+	p := r.caller
+	ts, err := a.o.Store.ListPersonalTokens(r.context(), p.Client, p.User)
 	if err != nil {
 		return err
 	}
@@ -174,16 +160,13 @@ func (a *API) listPersonalTokens(r *request) error {
 
 // deletePersonalToken: DELETE /v1/users/me/tokens/{tokenId}, user token.
 func (a *API) deletePersonalToken(r *request) error {
-	p, err := r.user()
-	if err != nil {
-		return err
-	}
+	p := r.caller
 	id, err := r.id(0, "tokenId")
 	if err != nil {
 		return err
 	}
-	if err := a.o.Store.DeletePersonalToken(r.context(), p.client, p.user, id); err != nil {
-		return about("personal token", "token", err)
+	if err := a.o.Store.DeletePersonalToken(r.context(), p.Client, p.User, id); err != nil {
+		return access.About("personal token", "token", err)
 	}
 	return r.json(http.StatusOK, idOnly{ID: id})
 }

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/spacecast/spacecast/controlplane/api"
+	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/gossip"
 )
 
@@ -29,8 +30,8 @@ type Fleet struct {
 }
 
 var (
-	_ api.RoomLocator = (*Fleet)(nil)
-	_ api.Revocations = (*Fleet)(nil)
+	_ moderation.RoomLocator = (*Fleet)(nil)
+	_ removal.Revocations    = (*Fleet)(nil)
 )
 
 // New builds a Fleet over view. removalTTL is how long a removal lasts: the
@@ -45,7 +46,7 @@ func New(view View, removalTTL time.Duration) (*Fleet, error) {
 	return &Fleet{view: view, removalTTL: removalTTL}, nil
 }
 
-// Locate implements api.RoomLocator: every alive edge the room directory
+// Locate implements moderation.RoomLocator: every alive edge the room directory
 // says hosts the room.
 func (f *Fleet) Locate(ctx context.Context, roomID string) ([]placement.Placement, error) {
 	if err := ctx.Err(); err != nil {
@@ -72,7 +73,7 @@ func (f *Fleet) Locate(ctx context.Context, roomID string) ([]placement.Placemen
 	return out, nil
 }
 
-// RevokeParticipant implements api.Revocations: the removal reaches every
+// RevokeParticipant implements removal.Revocations: the removal reaches every
 // replica and edge by gossip within seconds.
 func (f *Fleet) RevokeParticipant(room, identity string, at time.Time) error {
 	return f.view.Revoke(gossip.Revocation{
@@ -81,12 +82,12 @@ func (f *Fleet) RevokeParticipant(room, identity string, at time.Time) error {
 	})
 }
 
-// ParticipantRevoked implements api.Revocations.
+// ParticipantRevoked implements removal.Revocations.
 func (f *Fleet) ParticipantRevoked(room, identity string, issued, _ time.Time) bool {
 	return f.view.RevokedIssued(room, identity, "", issued)
 }
 
-// PrefixRevoked implements api.Revocations.
+// PrefixRevoked implements removal.Revocations.
 func (f *Fleet) PrefixRevoked(room, prefix string, issued, _ time.Time) bool {
 	return f.view.RevokedPrefix(room, prefix, issued)
 }

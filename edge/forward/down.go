@@ -32,6 +32,10 @@ type Output struct {
 	// REDToOpus: the publisher sends RED (RFC 2198) but the subscriber
 	// negotiated plain Opus; only the primary encoding is sent.
 	REDToOpus bool
+	// AbsSendTimeID and TransportCCID are the ids the subscriber
+	// negotiated for the abs-send-time and transport-cc header extensions
+	// (0: not negotiated); the edge writes them into every packet (ext.go).
+	AbsSendTimeID, TransportCCID uint8
 }
 
 // Down is one subscriber's copy of a Track: the Forwarder that picks the

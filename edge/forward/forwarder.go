@@ -101,6 +101,7 @@ type Forwarder struct {
 	pt, rtxPT     uint8
 	rtxSeq        uint16
 	redToOpus     bool
+	ext           extIDs
 
 	target  atomic.Int32
 	current atomic.Int32
@@ -177,6 +178,7 @@ func (f *Forwarder) SetOutput(o Output) {
 	}
 	f.rtxSSRC, f.rtxPT = o.RTXSSRC, o.RTXPayloadType
 	f.redToOpus = o.REDToOpus
+	f.ext = extIDs{abs: o.AbsSendTimeID, tcc: o.TransportCCID}
 }
 
 // Target is the selected layer (-1: paused).
@@ -262,6 +264,7 @@ func (f *Forwarder) Forward(p *Packet) Result {
 		pt:        f.pt,
 		stripExt:  !f.keepExt,
 		redToOpus: f.redToOpus,
+		ext:       f.ext,
 	}
 	if p.HasVP8 {
 		f.mungeVP8(&rw, &p.VP8, seg)

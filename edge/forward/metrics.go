@@ -17,6 +17,7 @@ type Metrics struct {
 	Direct        prometheus.Counter // of those, through the edge's own SRTP path
 	Dropped       prometheus.Counter // could not be queued or written for a subscriber
 	Retransmitted prometheus.Counter // sent again for a subscriber's NACK
+	Probes        prometheus.Counter // padding sent to subscribers to probe for bandwidth
 	PLISent       prometheus.Counter // keyframe requests to publishers
 	NACKSent      prometheus.Counter // sequence numbers asked of publishers again
 }
@@ -36,6 +37,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Direct:        c("rtp_packets_direct_total", "RTP packets forwarded to subscribers that the edge encrypted and sent itself rather than through pion's write path."),
 		Dropped:       c("rtp_packets_dropped_total", "RTP packets that could not be queued or written to a subscriber."),
 		Retransmitted: c("rtp_packets_retransmitted_total", "RTP packets sent again to subscribers in answer to their NACKs."),
+		Probes:        c("rtp_probe_packets_sent_total", "Padding-only RTP packets sent to subscribers on their RTX streams to probe for bandwidth (send-side estimation)."),
 		PLISent:       c("pli_sent_total", "Keyframe requests sent to publishers."),
 		NACKSent:      c("nack_sent_total", "Sequence numbers publishers were asked to send again (Generic NACK)."),
 	}
@@ -43,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.Received, m.Duplicate, m.Padding, m.Malformed, m.Forwarded, m.Direct,
-		m.Dropped, m.Retransmitted, m.PLISent, m.NACKSent} {
+		m.Dropped, m.Retransmitted, m.Probes, m.PLISent, m.NACKSent} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("forward: metrics: %w", err)
 		}

@@ -65,6 +65,7 @@ func (f *Forwarder) Retransmit(pkt []byte, outSeq uint16) bool {
 		stripExt:  !f.keepExt,
 		resend:    true,
 		redToOpus: f.redToOpus,
+		ext:       f.ext,
 	}
 	if f.src.kind == codec.VP8 {
 		if d, err := codec.ParseVP8(pkt[h.PayloadOffset:h.PayloadEnd]); err == nil {

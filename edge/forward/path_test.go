@@ -18,7 +18,16 @@ import (
 type rtpWriter struct{ pkts []rtp.Packet }
 
 func (w *rtpWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
-	w.pkts = append(w.pkts, rtp.Packet{Header: *h, Payload: append([]byte(nil), p...)})
+	// A deep copy: h's extensions point into the sink's queue slot.
+	b, err := (&rtp.Packet{Header: *h, Payload: p}).Marshal()
+	if err != nil {
+		return 0, err
+	}
+	var pkt rtp.Packet
+	if err := pkt.Unmarshal(b); err != nil {
+		return 0, err
+	}
+	w.pkts = append(w.pkts, pkt)
 	return len(p), nil
 }
 
@@ -31,12 +40,17 @@ type fakeDirect struct {
 
 func (f *fakeDirect) Ready() bool { return f.ready }
 func (f *fakeDirect) WriteRTP(pkt []byte, hdr *rtp.Header, _ *mmsg.Batch) error {
-	// As srtpout.Sender: hdr receives pkt's header.
-	n, err := hdr.Unmarshal(pkt)
-	if err != nil {
+	// As srtpout.Sender: hdr receives pkt's header. What is recorded is
+	// a copy (pkt is a queue slot or a buffer the sink reuses), parsed
+	// as a receiver would (padding taken off).
+	if _, err := hdr.Unmarshal(pkt); err != nil {
 		return err
 	}
-	f.sent = append(f.sent, rtp.Packet{Header: *hdr, Payload: append([]byte(nil), pkt[n:]...)})
+	var p rtp.Packet
+	if err := p.Unmarshal(append([]byte(nil), pkt...)); err != nil {
+		return err
+	}
+	f.sent = append(f.sent, p)
 	return nil
 }
 
@@ -387,6 +401,59 @@ func TestFrameGrouping(t *testing.T) {
 			f.flush(out)
 			if tc.left > 0 && len(got) != 1 {
 				t.Fatalf("flush sent %v", got)
+			}
+		})
+	}
+}
+
+// The edge writes its own abs-send-time and transport-cc extensions (RFC
+// 8285 one-byte form) into what it sends, with the send time and the
+// connection's transport-wide sequence number filled in as the packet
+// leaves, on media and RTX packets alike; the publisher's extensions are
+// not forwarded.
+func TestOwnHeaderExtensions(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		abs, tcc uint8
+	}{{"both", 3, 5}, {"abs-send-time only", 3, 0}, {"transport-cc only", 0, 5}, {"none", 0, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPath(t, 1, webrtc.MimeTypeVP8)
+			w := p.ws[0]
+			p.downs[0].Bind(Output{Writer: w, SSRC: 1234, PayloadType: 96, ClockRate: 90000,
+				RTXSSRC: 5678, RTXPayloadType: 97, AbsSendTimeID: tc.abs, TransportCCID: tc.tcc})
+			for i := 0; i < 3; i++ {
+				p.now = int64(i) * int64(time.Second) / 4 // 0, 250, 500 ms
+				raw := vp8Packet(pk{seq: uint16(10 + i), ts: uint32(i) * 3000, key: i == 0, ext: true})
+				p.forward(raw)
+			}
+			p.downs[0].HandleNACK(w.pkts[1].SequenceNumber, 0, make([]byte, 1500), p.now, 0) // an RTX packet too
+			p.sinks[0].Flush(nil)
+			if len(w.pkts) != 4 {
+				t.Fatalf("%d packets", len(w.pkts))
+			}
+			for i, pkt := range w.pkts {
+				if pkt.GetExtension(0xa) != nil {
+					t.Fatalf("packet %d: the publisher's extension was forwarded", i)
+				}
+				if (tc.abs == 0 && tc.tcc == 0) != !pkt.Extension {
+					t.Fatalf("packet %d: extension bit %v", i, pkt.Extension)
+				}
+				if tc.abs != 0 {
+					e := pkt.GetExtension(tc.abs)
+					want := uint32(uint64(min(i, 2))*uint64(time.Second/4)<<18/1e9) & 0xffffff
+					if len(e) != 3 || uint32(e[0])<<16|uint32(e[1])<<8|uint32(e[2]) != want {
+						t.Fatalf("packet %d: abs-send-time %x, want %06x", i, e, want)
+					}
+				}
+				if tc.tcc != 0 {
+					e := pkt.GetExtension(tc.tcc)
+					if len(e) != 2 || binary.BigEndian.Uint16(e) != uint16(i) {
+						t.Fatalf("packet %d: transport-wide sequence number %x, want %d", i, e, i)
+					}
+				}
+			}
+			if rtx := w.pkts[3]; rtx.SSRC != 5678 || binary.BigEndian.Uint16(rtx.Payload) != w.pkts[1].SequenceNumber {
+				t.Fatalf("RTX packet %+v: its OSN must follow the extensions", rtx.Header)
 			}
 		})
 	}

@@ -28,6 +28,9 @@ type rewrite struct {
 	// redToOpus: keep only RED's primary encoding (RFC 2198), for a
 	// subscriber that negotiated plain Opus.
 	redToOpus bool
+	// ext: the header extensions the edge writes itself (ext.go), in
+	// place of the publisher's (with stripExt).
+	ext extIDs
 
 	vp8    bool // patch the VP8 descriptor
 	vd     codec.VP8Descriptor
@@ -56,10 +59,12 @@ func (rw *rewrite) apply(dst []byte) int {
 		}
 	}
 	head := pkt[:rw.h.PayloadOffset]
+	own := 0 // the edge's own extension block
 	if rw.stripExt {
 		head = pkt[:hl]
+		own = rw.ext.size()
 	}
-	po := len(head)
+	po := len(head) + own
 	if rw.rtx {
 		po += 2 // the OSN
 	}
@@ -72,6 +77,10 @@ func (rw *rewrite) apply(dst []byte) int {
 	dst[0] &^= 0x20 // no padding
 	if rw.stripExt {
 		dst[0] &^= 0x10
+		if own > 0 {
+			dst[0] |= 0x10
+			rw.ext.write(dst[len(head):])
+		}
 	}
 	if rw.pt != 0 {
 		dst[1] = dst[1]&0x80 | rw.pt&0x7f
@@ -80,7 +89,7 @@ func (rw *rewrite) apply(dst []byte) int {
 	binary.BigEndian.PutUint32(dst[codec.TimestampOffset:], rw.ts)
 	binary.BigEndian.PutUint32(dst[codec.SSRCOffset:], rw.ssrc)
 	if rw.rtx {
-		binary.BigEndian.PutUint16(dst[len(head):], rw.osn)
+		binary.BigEndian.PutUint16(dst[len(head)+own:], rw.osn)
 	}
 	if rw.vp8 {
 		// RFC 7741 §4.2: rewrite in place, keeping the field sizes (the M

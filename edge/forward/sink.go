@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/mmsg"
 )
 
@@ -31,6 +32,12 @@ type SinkConfig struct {
 	Metrics *Metrics
 	// Now is the media clock (required; see TrackConfig.Now).
 	Now func() int64
+	// BWE, when set, is the connection's send-side bandwidth estimator:
+	// every packet that carries the transport-wide sequence number is
+	// reported to it as it leaves, and the probes it asks for are sent as
+	// padding on an RTX stream of the subscriber (see probe). Its
+	// feedback side is the caller's.
+	BWE *bwe.Estimator
 }
 
 // Sink is one subscriber's way out: one bounded Queue that every Down of
@@ -45,6 +52,7 @@ type Sink struct {
 	direct  Direct
 	metrics *Metrics
 	now     func() int64
+	bwe     *bwe.Estimator
 
 	mu      sync.Mutex // serialises changes of tags
 	nextTag uint32
@@ -54,7 +62,13 @@ type Sink struct {
 	draining    atomic.Bool
 	modeChanged chan struct{}
 
-	hdr rtp.Header // the drain holder's
+	// The drain holder's: a header to parse into, the connection's next
+	// transport-wide sequence number, a buffer for probe padding.
+	hdr    rtp.Header
+	tccSeq uint16
+	pad    []byte
+
+	firstSent atomic.Int64 // media clock of the first packet sent + 1; 0: none yet
 }
 
 // NewSink makes a Sink; it starts nothing.
@@ -66,7 +80,10 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sink{q: q, direct: cfg.Direct, metrics: cfg.Metrics, now: cfg.Now, modeChanged: make(chan struct{}, 1)}
+	s := &Sink{q: q, direct: cfg.Direct, metrics: cfg.Metrics, now: cfg.Now, bwe: cfg.BWE, modeChanged: make(chan struct{}, 1)}
+	if s.bwe != nil {
+		s.pad = make([]byte, padPacketSize)
+	}
 	if s.metrics == nil {
 		s.metrics = discardMetrics()
 	}
@@ -177,7 +194,7 @@ func (s *Sink) drain(out *mmsg.Batch) {
 				last, lastTag = tags[it.Tag], it.Tag
 			}
 			if last != nil {
-				if ok, d := s.send(last, it, now, out); ok {
+				if ok, d := s.send(last, it, now, out, 0); ok {
 					sent++
 					if d {
 						direct++
@@ -185,6 +202,11 @@ func (s *Sink) drain(out *mmsg.Batch) {
 				}
 			}
 			s.q.Advance()
+		}
+		if s.bwe != nil {
+			n, d := s.probe(tags, now, out)
+			sent += n
+			direct += d
 		}
 		s.draining.Store(false)
 		if s.q.Len() == 0 {
@@ -201,13 +223,18 @@ func (s *Sink) drain(out *mmsg.Batch) {
 
 // send writes one packet of d, rewritten for the subscriber already (see
 // rewrite.apply), through the edge's own SRTP path when it is ready, else
-// through pion's writer. It reports whether the packet was sent and on
-// which path; the caller counts them (a drain's worth at a time).
-func (s *Sink) send(d *Down, it Item, now int64, out *mmsg.Batch) (sent, direct bool) {
+// through pion's writer; probe is the bandwidth probe cluster it belongs
+// to (0: none). It reports whether the packet was sent and on which path;
+// the caller counts them (a drain's worth at a time).
+func (s *Sink) send(d *Down, it Item, now int64, out *mmsg.Batch, probe int) (sent, direct bool) {
 	o := d.out.Load()
 	pkt := it.Pkt
 	if o == nil || len(pkt) < rtpHeaderSize {
 		return false, false
+	}
+	numbered := false
+	if ext := (extIDs{abs: o.AbsSendTimeID, tcc: o.TransportCCID}); ext.any() {
+		numbered = ext.stamp(pkt, now, s.tccSeq) && ext.tcc != 0
 	}
 	var octets int // payload octets, for the sender reports
 	if s.direct != nil && s.direct.Ready() {
@@ -222,11 +249,26 @@ func (s *Sink) send(d *Down, it Item, now int64, out *mmsg.Batch) (sent, direct 
 		if err != nil {
 			return false, false
 		}
-		if _, err := o.Writer.WriteRTP(&s.hdr, pkt[n:]); err != nil {
+		payload := pkt[n:]
+		// pion's writer appends Header.PaddingSize bytes of padding
+		// itself (and indexes past its buffer with the P bit and no
+		// size): hand it the payload without them.
+		s.hdr.PaddingSize = 0
+		if s.hdr.Padding && len(payload) > 0 {
+			s.hdr.PaddingSize = payload[len(payload)-1]
+			payload = payload[:len(payload)-int(min(int(s.hdr.PaddingSize), len(payload)))]
+		}
+		if _, err := o.Writer.WriteRTP(&s.hdr, payload); err != nil {
 			s.metrics.Dropped.Inc()
 			return false, false
 		}
 		octets = len(pkt) - n
+	}
+	if numbered {
+		if s.bwe != nil {
+			s.bwe.Sent(s.tccSeq, len(pkt), now, probe)
+		}
+		s.tccSeq++
 	}
 	if it.Resend {
 		s.metrics.Retransmitted.Inc()
@@ -234,7 +276,65 @@ func (s *Sink) send(d *Down, it Item, now int64, out *mmsg.Batch) (sent, direct 
 	if !it.RTX { // the RTX stream is not in the media stream's reports
 		d.sent(s.hdr.Timestamp, octets, now)
 	}
+	if s.firstSent.Load() == 0 {
+		s.firstSent.Store(now + 1)
+	}
 	return true, direct
+}
+
+// Probe padding: RFC 3550 §5.1 allows at most 255 bytes of padding in one
+// packet; with the edge's header extensions a probe packet is under 300
+// bytes.
+const (
+	maxPadding    = 255
+	padPacketSize = rtpHeaderSize + 16 + maxPadding
+)
+
+// probe sends what the estimator's probe controller asks for now, as
+// padding-only packets on the RTX stream of one of the subscriber's video
+// downs (a subscriber without RTX is not probed: padding on a media stream
+// would shift its sequence numbers), and reports how many went and how many
+// of those on the direct path. Called by the drain holder after each pass.
+func (s *Sink) probe(tags map[uint32]*Down, now int64, out *mmsg.Batch) (sent, direct int) {
+	p, ok := s.bwe.NextProbe(now)
+	if !ok {
+		return 0, 0
+	}
+	var d *Down
+	for _, c := range tags {
+		if o := c.out.Load(); o != nil && o.RTXSSRC != 0 && o.TransportCCID != 0 {
+			d = c
+			break
+		}
+	}
+	if d == nil {
+		return 0, 0
+	}
+	n := max(p.Packets, (p.Bytes+maxPadding-1)/maxPadding)
+	size := min(max(p.Bytes/n, 1), maxPadding)
+	for range n {
+		l := d.fwd.Padding(s.pad, size)
+		if l == 0 {
+			break
+		}
+		ok, dir := s.send(d, Item{Pkt: s.pad[:l], Tag: d.tag, RTX: true}, now, out, p.Cluster)
+		if !ok {
+			break
+		}
+		sent++
+		if dir {
+			direct++
+		}
+	}
+	s.metrics.Probes.Add(float64(sent))
+	return sent, direct
+}
+
+// FirstSent is when the sink sent its first packet (media clock), and
+// whether it has.
+func (s *Sink) FirstSent() (int64, bool) {
+	t := s.firstSent.Load()
+	return t - 1, t != 0
 }
 
 // rtpHeaderSize is the fixed part of an RTP header (RFC 3550 §5.1).

@@ -63,6 +63,7 @@ func (p *Participant) wireCallbacks() {
 			was := p.subConnected
 			p.subConnected = connected
 			if connected && !was {
+				p.joinStage("connected", p.room.mgr.now())
 				p.allocate()
 			}
 		})

@@ -7,9 +7,10 @@
 // to mailboxes only after releasing it. Media fans out from one reader
 // goroutine per received track layer to the subscribers' down tracks through
 // a copy-on-write slice: no lock and no allocation per packet. Each
-// subscriber's layers follow its bandwidth estimate: the client's REMB, or,
-// with rtc.APIOptions.TWCC, the edge's own GCC estimate from the client's
-// transport-cc feedback (twcc.go). Subscribers' RTP leaves through the
+// subscriber's layers follow its bandwidth estimate: the edge's own
+// send-side estimate (edge/bwe) from the client's transport-cc feedback,
+// with probes for headroom, or the client's REMB when it negotiated no
+// transport-cc (estimate.go). Subscribers' RTP leaves through the
 // edge's own SRTP path (edge/srtpout) into the reader's mmsg.Batch when the
 // subscriber connection allows it (rtc.APIOptions.Direct), else through pion.
 package room

@@ -8,6 +8,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/spacecast/spacecast/edge/forward"
@@ -78,6 +79,20 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	bind := func(c webrtc.RTPCodecParameters, redToOpus bool) (webrtc.RTPCodecParameters, error) {
 		o := forward.Output{Writer: ctx.WriteStream(), SSRC: uint32(ctx.SSRC()), PayloadType: uint8(c.PayloadType),
 			ClockRate: c.ClockRate, REDToOpus: redToOpus}
+		for _, e := range ctx.HeaderExtensions() {
+			switch e.URI {
+			case sdp.ABSSendTimeURI:
+				// Receivers' delay-based estimators (REMB) need the
+				// send time of each packet; the edge writes it as the
+				// packet leaves (forward/ext.go).
+				o.AbsSendTimeID = uint8(e.ID)
+			case sdp.TransportCCURI:
+				// The connection's transport-wide sequence number,
+				// for the edge's own estimator (estimate.go).
+				o.TransportCCID = uint8(e.ID)
+				d.sub.tcc.Store(true)
+			}
+		}
 		if rtx := uint32(ctx.SSRCRetransmission()); rtx != 0 {
 			apt := fmt.Sprintf("apt=%d", c.PayloadType)
 			for _, r := range ctx.CodecParameters() {
@@ -130,9 +145,9 @@ func fmtpMatch(a, b webrtc.RTPCodecParameters) bool {
 // readRTCP handles the subscriber's feedback for this track until the
 // sender stops: NACKs are answered from the track's packet cache, PLI and
 // FIR become rate-limited keyframe requests to the publisher, receiver
-// reports give the round-trip time, and the connection's bandwidth
-// estimate that drives layer choice comes from the edge's TWCC estimator
-// (the read's attributes) or, for clients without transport-cc, from REMB.
+// reports give the round-trip time, and REMB is the bandwidth estimate of
+// a client without transport-cc (whose feedback reaches the edge's own
+// estimator before this, see estimate.go).
 func (d *DownTrack) readRTCP() {
 	buf := make([]byte, 1500)
 	scratch := make([]byte, 1500)
@@ -149,12 +164,6 @@ func (d *DownTrack) readRTCP() {
 // the attributes the interceptors gave it (readRTCP's goroutine only).
 func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch []byte) {
 	m := d.sub.room.mgr
-	if est, ok := rtc.EstimateOf(attrs); ok {
-		// The edge's own estimate from the subscriber's transport-cc
-		// feedback; it supersedes REMB from then on.
-		d.sub.twcc.Store(true)
-		d.sub.estimate.Store(est)
-	}
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
 		return
@@ -167,9 +176,7 @@ func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch [
 			// The subscriber's receive-side estimate for the whole
 			// connection, from clients that did not negotiate
 			// transport-cc.
-			if !d.sub.twcc.Load() {
-				d.sub.estimate.Store(uint64(p.Bitrate))
-			}
+			d.sub.estimate.Store(uint64(p.Bitrate))
 		case *rtcp.TransportLayerNack:
 			now, rtt := m.now(), time.Duration(d.sub.rtt.Load())
 			for _, pair := range p.Nacks {

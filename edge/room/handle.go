@@ -89,6 +89,7 @@ func (p *Participant) onOffer(sd *livekit.SessionDescription) {
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Answer{Answer: &livekit.SessionDescription{
 		Type: "answer", Sdp: p.pub.LocalDescription().SDP, Id: sd.Id,
 	}}})
+	p.joinStage("answered", p.room.mgr.now())
 	for _, c := range p.pubCandidates {
 		_ = p.pub.AddICECandidate(c)
 	}

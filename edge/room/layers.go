@@ -21,7 +21,9 @@ type layerChoice struct {
 }
 
 // allocate chooses the layer every down track of the subscriber forwards
-// (loop only). The subscriber's bandwidth estimate, less what its audio
+// (loop only), and tells the estimator what the subscriber would take if
+// the path allowed (it probes for it). The subscriber's bandwidth estimate
+// (estimate.go), less what its audio
 // takes, is split across its video tracks by simulcast.Allocator (screen
 // shares first; then a layer at a time, in turn), and each track's Selector
 // picks within its share, with hysteresis. A down track that has sent
@@ -34,13 +36,16 @@ func (p *Participant) allocate() {
 	}
 	now := p.room.mgr.now()
 	c := &p.layers
-	est := p.estimate.Load()
+	est := p.bandwidth()
+	p.allocated.Store(est)
+	audio := 0
 	c.tracks, c.downs = c.tracks[:0], c.downs[:0]
 	for _, d := range p.downs {
 		if !d.down.Bound() {
 			continue
 		}
 		if d.track.kind != webrtc.RTPCodecTypeVideo {
+			audio++
 			if est > audioBudget {
 				est -= audioBudget
 			}
@@ -54,6 +59,9 @@ func (p *Participant) allocate() {
 	c.budgets = c.alloc.Allocate(est, c.tracks, c.budgets)
 	for i, d := range c.downs {
 		p.apply(d, c.budgets[i], now)
+	}
+	if p.twcc.Load() {
+		p.bwe.WantProbe(wish(c.tracks, audio), now)
 	}
 }
 

@@ -25,6 +25,16 @@ type Metrics struct {
 	// joined counts joins by connection: "single" (one peer connection,
 	// /rtc/v1) or "dual" (/rtc).
 	joined *prometheus.CounterVec
+	// joinStage is the time from the signalling session's start to each
+	// stage of a join: answered (the first SDP answer or offer sent),
+	// connected (the connection media goes on is up, DTLS included),
+	// first_media (the first packet sent to the participant).
+	joinStage *prometheus.HistogramVec
+	// feedback and feedbackMalformed count subscribers' transport-cc
+	// feedback packets; bandwidth samples each subscriber's estimate
+	// once a second.
+	feedback, feedbackMalformed prometheus.Counter
+	bandwidth                   prometheus.Histogram
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -53,13 +63,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		floodClosed:     c("participants_flood_closed_total", "Participants disconnected for flooding the edge past their rate."),
 		joined: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "spacecast", Subsystem: "edge", Name: "participants_joined_total",
 			Help: "Participants that joined, by connection: single (one peer connection both ways, /rtc/v1) or dual (/rtc)."}, []string{"connection"}),
+		joinStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "spacecast", Subsystem: "edge", Name: "join_stage_seconds",
+			Help:    "Time from a join's signalling session start to each stage: answered (first SDP sent), connected (media connection up), first_media (first packet sent).",
+			Buckets: []float64{.025, .05, .1, .2, .3, .5, .75, 1, 1.5, 2, 3, 5, 10}}, []string{"stage"}),
+		feedback:          c("transport_feedback_total", "Transport-cc feedback packets from subscribers taken by their bandwidth estimators."),
+		feedbackMalformed: c("transport_feedback_malformed_total", "Transport-cc feedback packets from subscribers refused as malformed."),
+		bandwidth: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "spacecast", Subsystem: "edge", Name: "subscriber_bandwidth_bps",
+			Help:    "Subscribers' bandwidth estimates (the edge's own from transport-cc feedback, else the client's REMB), sampled once a second per subscriber.",
+			Buckets: prometheus.ExponentialBuckets(100_000, 1.5, 14)}),
 		metadataRefused: c("metadata_updates_refused_total", "Participants' own metadata updates refused: too frequent, too large, server-owned attributes, renaming not allowed."),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.dataIn, m.dataDenied,
-		m.dataUndelivered, m.signalErrors, m.signalDropped, m.dataDropped, m.floodClosed, m.metadataRefused, m.joined} {
+		m.dataUndelivered, m.signalErrors, m.signalDropped, m.dataDropped, m.floodClosed, m.metadataRefused, m.joined, m.joinStage,
+		m.feedback, m.feedbackMalformed, m.bandwidth} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("room: metrics: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/signal"
 	"github.com/spacecast/spacecast/edge/srtpout"
@@ -22,7 +23,8 @@ import (
 // Participant tuning.
 const (
 	mailboxLimit   = 4096
-	selectEvery    = 500 * time.Millisecond
+	selectEvery    = 100 * time.Millisecond // layer choice
+	reportEvery    = 10                     // ticks between sender reports
 	candidateLimit = 64
 	wantedLimit    = 64
 	pingInterval   = 5  // seconds, told to clients
@@ -59,12 +61,19 @@ type Participant struct {
 	// sink is the way out of this subscriber's media (every down
 	// track's packets, the drain, the writer choice).
 	sink *forward.Sink
-	// estimate is the subscriber's bandwidth estimate in bits/s (the
-	// edge's own from TWCC feedback, else the client's REMB; 0: unknown).
+	// bwe is the subscriber connection's send-side bandwidth estimator
+	// (estimate.go): the sink reports what it sends, the connection's
+	// transport-cc feedback what arrived.
+	bwe *bwe.Estimator
+	// twcc is set once transport-cc feedback reached bwe, tcc once a down
+	// track negotiated the transport-cc extension; REMB is then ignored.
+	twcc, tcc atomic.Bool
+	// estimate is the client's REMB, bits/s (0: none).
 	estimate atomic.Uint64
-	// twcc is set once TWCC feedback produced an estimate: REMB is then
-	// ignored.
-	twcc atomic.Bool
+	// allocated is the estimate layers were last chosen with;
+	// reallocating is set while a choice woken by a drop is queued.
+	allocated    atomic.Uint64
+	reallocating atomic.Bool
 	// rtt is the round-trip time to the subscriber (nanoseconds; 0:
 	// unknown), from its receiver reports.
 	rtt atomic.Int64
@@ -97,6 +106,10 @@ type Participant struct {
 	subPrimary    bool // the subscriber connection is primary (carries data down)
 	subConnected  bool // the subscriber connection is up (DTLS too): media can flow
 	layers        layerChoice
+	// joinStarted is when the join's signalling session began (media
+	// clock; 0: not timing), and stages the stages already observed.
+	joinStarted int64
+	stages      map[string]bool
 }
 
 // directSender is the edge's own SRTP write path of a subscriber
@@ -140,13 +153,16 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	})
 	cfg := webrtc.Configuration{SDPSemantics: webrtc.SDPSemanticsUnifiedPlan, BundlePolicy: webrtc.BundlePolicyMaxBundle}
 	var err error
+	if p.bwe, err = newEstimator(); err != nil {
+		return nil, err
+	}
 	var direct *srtpout.Sender
 	if jp.Single {
 		if r.mgr.cfg.SingleAPI == nil {
 			return nil, fmt.Errorf("%w: single peer connections", ErrUnsupported)
 		}
 		p.single = true
-		if p.pub, direct, err = r.mgr.cfg.SingleAPI.NewPeerConnection(cfg); err != nil {
+		if p.pub, direct, err = r.mgr.cfg.SingleAPI.NewPeerConnection(cfg, p.transportFeedback); err != nil {
 			return nil, fmt.Errorf("room: peer connection: %w", err)
 		}
 		p.sub = p.pub
@@ -154,7 +170,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 		if p.pub, err = r.mgr.cfg.API.NewPeerConnection(cfg); err != nil {
 			return nil, fmt.Errorf("room: publisher peer connection: %w", err)
 		}
-		if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg); err != nil {
+		if p.sub, direct, err = r.mgr.cfg.SubAPI.NewPeerConnection(cfg, p.transportFeedback); err != nil {
 			_ = p.pub.Close()
 			return nil, fmt.Errorf("room: subscriber peer connection: %w", err)
 		}
@@ -162,7 +178,7 @@ func newParticipant(r *Room, jp JoinParams) (*Participant, error) {
 	if direct != nil {
 		p.direct = direct
 	}
-	sc := forward.SinkConfig{Queue: forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}, Metrics: r.mgr.metrics.media, Now: r.mgr.now}
+	sc := forward.SinkConfig{Queue: forward.QueueConfig{Size: r.mgr.cfg.SubscriberQueue}, Metrics: r.mgr.metrics.media, Now: r.mgr.now, BWE: p.bwe}
 	if direct != nil {
 		sc.Direct = direct
 	}
@@ -268,15 +284,19 @@ func (p *Participant) loop() {
 	}()
 	tick := time.NewTicker(selectEvery)
 	defer tick.Stop()
-	reports := false // sender reports every other tick
+	ticks := 0
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-tick.C:
 			p.allocate()
-			if reports = !reports; reports {
+			if t, ok := p.sink.FirstSent(); ok {
+				p.joinStage("first_media", t)
+			}
+			if ticks++; ticks%reportEvery == 0 {
 				p.sendReports()
+				p.room.mgr.metrics.bandwidth.Observe(float64(p.bandwidth()))
 			}
 		case <-p.departC:
 			p.log.Info("departure timeout")
@@ -356,153 +376,17 @@ func (p *Participant) syncTracks(n *livekit.ParticipantInfo) {
 	n.IsPublisher = len(n.Tracks) > 0
 }
 
-func (p *Participant) attach(c *signal.Conn, resume bool) {
-	if p.conn != nil && p.conn != c {
-		p.conn.Close("replaced by a new connection")
-	}
-	p.conn = c
-	if p.depart != nil {
-		p.depart.Stop()
-		p.depart, p.departC = nil, nil
-	}
-	ice := p.room.mgr.cfg.ICEServers(p.identity)
-	if resume {
-		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Reconnect{Reconnect: &livekit.ReconnectResponse{IceServers: ice}}})
-		if p.single {
-			return // the client offers again, restarting ICE
-		}
-		// An offer in flight when the connection dropped is lost: make
-		// a new one, restarting ICE.
-		p.subOffering = false
-		p.iceRestart = true
-		p.subDirty = true
-		p.scheduleOffer()
+// joinStage records, once per join, that the join reached stage at
+// (media clock) (loop only).
+func (p *Participant) joinStage(stage string, at int64) {
+	if p.joinStarted == 0 || p.stages[stage] {
 		return
 	}
-	p.setState(livekit.ParticipantInfo_JOINED)
-	cfg := p.room.mgr.cfg
-	cfg.Observer.ParticipantJoined(p.room.Proto(), p.Info())
-	perm := p.Info().Permission
-	// Like LiveKit's server: a participant that may subscribe gets the
-	// subscriber connection as primary, offered at once with the edge's
-	// data channels (so the SDKs wait for data to be ready before sending).
-	// FastPublish stays off: the publisher connection is negotiated on the
-	// first publish or data packet, so pure subscribers cost one peer
-	// connection, not two.
-	p.subPrimary = perm.GetCanSubscribe() && !p.single
-	if p.subPrimary {
-		if err := p.createSubDataChannels(); err != nil {
-			p.log.Warn("subscriber data channels", "error", err)
-			p.subPrimary = false
-		}
+	if p.stages == nil {
+		p.stages = map[string]bool{}
 	}
-	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Join{Join: &livekit.JoinResponse{
-		Room:              p.room.Proto(),
-		Participant:       p.Info(),
-		OtherParticipants: p.room.others(p),
-		ServerVersion:     cfg.Version,
-		ServerRegion:      cfg.Region,
-		IceServers:        ice,
-		SubscriberPrimary: p.subPrimary,
-		PingInterval:      pingInterval,
-		PingTimeout:       pingTimeout,
-		ServerInfo: &livekit.ServerInfo{
-			Edition: livekit.ServerInfo_Standard, Version: cfg.Version, Protocol: 16,
-			Region: cfg.Region, NodeId: cfg.NodeID,
-		},
-	}}})
-	if p.autoSubscribe {
-		for _, t := range p.room.tracksOf(p) {
-			p.subscribe(t)
-		}
-	}
-	if p.subPrimary {
-		p.subDirty = true
-		p.scheduleOffer()
-	}
-}
-
-// createSubDataChannels makes the edge's data channels on the subscriber
-// connection, the way LiveKit clients expect them when it is primary.
-func (p *Participant) createSubDataChannels() error {
-	ordered, unordered, none := true, false, uint16(0)
-	rel, err := p.sub.CreateDataChannel(reliableLabel, &webrtc.DataChannelInit{Ordered: &ordered})
-	if err != nil {
-		return err
-	}
-	lossy, err := p.sub.CreateDataChannel(lossyLabel, &webrtc.DataChannelInit{Ordered: &unordered, MaxRetransmits: &none})
-	if err != nil {
-		return err
-	}
-	dcs := &dataChannels{reliable: rel, lossy: lossy}
-	var opened atomic.Int32
-	for _, dc := range []*webrtc.DataChannel{rel, lossy} {
-		kind := livekit.DataPacket_RELIABLE
-		if dc == lossy {
-			kind = livekit.DataPacket_LOSSY
-		}
-		dc.OnOpen(func() {
-			if opened.Add(1) == 2 {
-				p.subDCs.Store(dcs)
-			}
-		})
-		// Clients may send on these too.
-		dc.OnMessage(func(m webrtc.DataChannelMessage) { p.onData(kind, m) })
-	}
-	return nil
-}
-
-func (p *Participant) setState(s livekit.ParticipantInfo_State) {
-	if p.Info().State == s {
-		return
-	}
-	n := proto.Clone(p.info.Load()).(*livekit.ParticipantInfo)
-	n.State = s
-	n.Version++
-	p.info.Store(n)
-	if s == livekit.ParticipantInfo_ACTIVE || s == livekit.ParticipantInfo_JOINED {
-		p.room.broadcast(p, n)
-	}
-}
-
-func (p *Participant) detach(c *signal.Conn, err error) {
-	if c != p.conn {
-		c.Close("")
-		return
-	}
-	if errors.Is(err, signal.ErrTooLarge) || errors.Is(err, signal.ErrMalformed) || errors.Is(err, signal.ErrEmpty) {
-		p.room.mgr.metrics.signalErrors.Inc()
-		p.log.Warn("bad signalling message, closing", "error", err)
-		p.Close(livekit.DisconnectReason_STATE_MISMATCH)
-		return
-	}
-	c.Close("")
-	p.conn = nil
-	if p.leaving {
-		return
-	}
-	p.depart = time.NewTimer(p.room.mgr.cfg.DepartureTimeout)
-	p.departC = p.depart.C
-}
-
-// reportsPerPacket bounds the sender reports in one compound RTCP packet
-// (28 bytes each: 30 stay well inside an MTU).
-const reportsPerPacket = 30
-
-// sendReports sends a sender report for every down track that sent media
-// lately (loop only). The edge writes them itself instead of running
-// pion's report interceptor on subscriber connections, which took a lock
-// and a clock read on every forwarded packet.
-func (p *Participant) sendReports() {
-	if p.sub == nil {
-		return
-	}
-	pkts := p.sink.SenderReports(p.room.mgr.now(), time.Now(), nil)
-	for len(pkts) > 0 {
-		n := min(len(pkts), reportsPerPacket)
-		_ = p.sub.WriteRTCP(pkts[:n])
-		pkts = pkts[n:]
-	}
+	p.stages[stage] = true
+	p.room.mgr.metrics.joinStage.WithLabelValues(stage).Observe(time.Duration(at - p.joinStarted).Seconds())
 }
 
 // writePublisherRTCP sends RTCP to the publisher (any goroutine).

@@ -204,7 +204,10 @@ func layeredSubscriber(t *testing.T, noKeyframe ...int) (*Participant, *DownTrac
 	}
 	clock.Store(start + int64(time.Second))
 	sub := &Participant{room: r, sid: "PA_sub", downs: map[string]*DownTrack{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), subConnected: true}
-	if sub.sink, err = forward.NewSink(forward.SinkConfig{Now: mgr.now}); err != nil {
+	if sub.bwe, err = newEstimator(); err != nil {
+		t.Fatal(err)
+	}
+	if sub.sink, err = forward.NewSink(forward.SinkConfig{Now: mgr.now, BWE: sub.bwe}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := newDownTrack(tr, sub)

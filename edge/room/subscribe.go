@@ -2,6 +2,7 @@ package room
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
@@ -145,6 +146,7 @@ func (p *Participant) offer() {
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Offer{Offer: &livekit.SessionDescription{
 		Type: "offer", Sdp: p.sub.LocalDescription().SDP,
 	}}})
+	p.joinStage("answered", p.room.mgr.now())
 }
 
 // unplacedCounts counts the single connection's senders that no media
@@ -167,4 +169,24 @@ func (p *Participant) unplacedCounts() (audio, video uint32) {
 func (p *Participant) unplaced() bool {
 	a, v := p.unplacedCounts()
 	return a+v > 0
+}
+
+// reportsPerPacket bounds the sender reports in one compound RTCP packet
+// (28 bytes each: 30 stay well inside an MTU).
+const reportsPerPacket = 30
+
+// sendReports sends a sender report for every down track that sent media
+// lately (loop only). The edge writes them itself instead of running
+// pion's report interceptor on subscriber connections, which took a lock
+// and a clock read on every forwarded packet.
+func (p *Participant) sendReports() {
+	if p.sub == nil {
+		return
+	}
+	pkts := p.sink.SenderReports(p.room.mgr.now(), time.Now(), nil)
+	for len(pkts) > 0 {
+		n := min(len(pkts), reportsPerPacket)
+		_ = p.sub.WriteRTCP(pkts[:n])
+		pkts = pkts[n:]
+	}
 }

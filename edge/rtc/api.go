@@ -10,7 +10,6 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -32,18 +31,18 @@ type APIOptions struct {
 	Logger   *slog.Logger
 	// Role is what NewAPI builds for (NewAPIs builds all three).
 	Role Role
-	// TWCC offers transport-cc on subscriber connections and estimates
-	// their bandwidth at the edge (GCC) from the clients' feedback;
-	// otherwise layers follow the clients' REMB. It is opt-in because
-	// pion's estimator costs about 50% more CPU per forwarded packet and
-	// 0.3 MiB per subscriber (it records every packet sent and allocates
-	// per feedback): see docs/benchmarks.md.
-	TWCC bool
+	// REMB offers subscribers REMB alone: their receivers estimate the
+	// bandwidth and layers follow what they report. By default subscriber
+	// connections also offer transport-cc (the extension and the
+	// feedback), and the edge estimates each one's bandwidth itself from
+	// the feedback (edge/bwe, fed through SubAPI.NewPeerConnection's
+	// TransportFeedback); clients that answer without transport-cc keep
+	// sending REMB.
+	REMB bool
 	// Direct is the socket under the UDP mux (UDP must write to it). When
-	// set, and TWCC is off, the edge encrypts and sends subscribers' RTP
-	// itself (edge/srtpout) instead of through pion's write path: each
-	// subscriber connection then gets its own pion API, whose
-	// SettingEngine reports the DTLS handshake's keys.
+	// set the edge encrypts and sends subscribers' RTP itself
+	// (edge/srtpout) instead of through pion's write path, once each
+	// connection's handshake has reported its keys.
 	Direct srtpout.Socket
 
 	udpMux ice.UDPMux
@@ -75,33 +74,41 @@ type APIs struct {
 }
 
 // SubAPI makes peer connections that send media (subscribers, and single
-// connections).
+// connections). Each connection gets its own pion API (sharing the
+// MediaEngine and interceptor registry, which pion copies per connection
+// anyway), so that its SettingEngine can report the connection's DTLS keys
+// to edge/srtpout and its transport-cc feedback to the caller.
 type SubAPI struct {
-	api *webrtc.API // shared by every connection, without direct sending
+	api *webrtc.API // Shared: one API for every connection, neither of the above
 
-	// With direct sending (api nil): each connection's own API from these.
-	direct   srtpout.Socket
+	direct   srtpout.Socket // nil: pion writes the media
 	media    *webrtc.MediaEngine
 	registry *interceptor.Registry
 	settings webrtc.SettingEngine
 }
 
-// Shared is a SubAPI that makes every connection with api, without direct
-// sending.
+// Shared is a SubAPI that makes every connection with api: no direct
+// sending, and no transport-cc feedback reaches the caller (tests that
+// build one API for everything).
 func Shared(api *webrtc.API) *SubAPI { return &SubAPI{api: api} }
 
-// NewPeerConnection makes a subscriber peer connection and, with direct
-// sending, the srtpout.Sender its handshake reports to (else nil).
-func (a *SubAPI) NewPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, *srtpout.Sender, error) {
-	if a.direct == nil {
+// NewPeerConnection makes a sending peer connection and, with direct
+// sending, the srtpout.Sender its handshake reports to (else nil). fb, when
+// not nil, receives the connection's transport-cc feedback.
+func (a *SubAPI) NewPeerConnection(cfg webrtc.Configuration, fb TransportFeedback) (*webrtc.PeerConnection, *srtpout.Sender, error) {
+	if a.api != nil {
 		pc, err := a.api.NewPeerConnection(cfg)
 		return pc, nil, err
 	}
-	s := srtpout.NewSender(a.direct)
 	settings := a.settings
-	s.Keys().Configure(&settings)
-	// Every connection copies the MediaEngine and builds its interceptors
-	// from the registry, so sharing them between APIs is safe.
+	var s *srtpout.Sender
+	if a.direct != nil {
+		s = srtpout.NewSender(a.direct)
+		s.Keys().Configure(&settings)
+	}
+	if fb != nil {
+		settings.BufferFactory = feedbackBuffers(fb)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(a.media), webrtc.WithInterceptorRegistry(a.registry), webrtc.WithSettingEngine(settings))
 	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
@@ -136,9 +143,6 @@ func NewAPIs(o APIOptions) (APIs, error) {
 			return APIs{}, err
 		}
 		sub := &SubAPI{direct: o.Direct, media: m, registry: ir, settings: s}
-		if o.Direct == nil || o.TWCC {
-			sub = Shared(webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(s)))
-		}
 		if r == Subscriber {
 			apis.Subscriber = sub
 		} else {
@@ -148,12 +152,12 @@ func NewAPIs(o APIOptions) (APIs, error) {
 	return apis, nil
 }
 
-// NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1, each video codec with RTX;
-// NACK, PLI, FIR, transport-cc feedback), the interceptors (publishers:
-// receiver reports, transport-cc feedback; subscribers, with
-// APIOptions.TWCC: transport-wide sequence numbers and a GCC bandwidth
-// estimator fed by the subscriber's transport-cc feedback; the edge writes
-// subscribers' sender reports itself) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
+// NewAPI builds the MediaEngine (Opus, RED, VP8, VP9, H.264, AV1, each
+// video codec with RTX; NACK, PLI, FIR, REMB and, unless APIOptions.REMB,
+// transport-cc feedback), the interceptors (publishers: receiver reports
+// and transport-cc feedback; subscribers: none, the edge numbers their
+// packets, writes their sender reports and estimates their bandwidth
+// itself) and the SettingEngine (UDP mux, optional TCP mux, NAT 1:1,
 // interface filter). The UDP and TCP muxes are shared by every API built on
 // the same sockets only if built once: build the publisher and subscriber
 // APIs with NewAPIs.
@@ -189,23 +193,18 @@ func buildAPI(o APIOptions) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.
 			return fail(fmt.Errorf("rtc: twcc: %w", err))
 		}
 	}
-	if o.Role != Publisher && o.TWCC {
-		// Send-side bandwidth estimation from transport-cc feedback on
-		// video (audio is a small, steady share and is left out, which
-		// halves the estimator's per-packet work); the estimator goes
-		// before the extension numbering so that it sees every packet's
-		// transport-wide sequence number. Clients that answer without
-		// transport-cc keep sending REMB.
-		ir.Add(bweFactory{logs: sclog.Pion(loggerOr(o.Logger))})
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
-			return fail(fmt.Errorf("rtc: twcc: %w", err))
+	if o.Role == Subscriber && !o.REMB {
+		// Send-side bandwidth estimation: the edge writes the
+		// transport-wide sequence number into every packet it sends
+		// (edge/forward), audio and video alike, and reads the client's
+		// feedback itself (SubAPI.NewPeerConnection). Single connections
+		// negotiate the same through ConfigureTWCCSender above.
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+				return fail(fmt.Errorf("rtc: transport-cc: %w", err))
+			}
+			m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, k)
 		}
-		hdr, err := twcc.NewHeaderExtensionInterceptor()
-		if err != nil {
-			return fail(fmt.Errorf("rtc: twcc: %w", err))
-		}
-		ir.Add(hdr)
-		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return fail(fmt.Errorf("rtc: simulcast extensions: %w", err))

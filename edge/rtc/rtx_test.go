@@ -86,7 +86,7 @@ func TestRTXNegotiated(t *testing.T) {
 	}
 
 	// A subscriber's offer for a VP8 track.
-	sub, _, err := apis.Subscriber.NewPeerConnection(webrtc.Configuration{})
+	sub, _, err := apis.Subscriber.NewPeerConnection(webrtc.Configuration{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

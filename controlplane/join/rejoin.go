@@ -1,32 +1,29 @@
-package api
+package join
 
 import (
+	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
+	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/grant"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
-// errAdmissionGone: the user or link behind a session no longer exists.
-var errAdmissionGone = &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
-	Message: "sessionToken: the user or link that admitted this session no longer exists"}
-
 // rejoin checks a session credential (a reconnect) and derives the role
 // again from what holds now, as the first join would: the user's current
-// room role and the room's visibility, the link's role, a guest's right to
-// be in the room. The identity and name stay; the session answered ends no
-// later than the one presented.
-func (a *API) rejoin(r *request, q JoinRequest, rm store.Room) (joiner, error) {
-	c, err := r.verify(q.SessionToken, auth.TypeSession, auth.AudSession)
+// call role, the link's role, a guest's right to be in the room. The
+// identity and name stay; the session answered ends no later than the one
+// presented.
+func (s *Service) rejoin(ctx context.Context, q Request, rm store.Room) (joiner, error) {
+	c, err := s.o.Access.Verify(ctx, q.SessionToken, auth.TypeSession, auth.AudSession)
 	if err != nil {
-		return joiner{}, about("session", "session", err)
+		return joiner{}, access.About("session", "session", err)
 	}
 	if c.Room != string(rm.ID) || c.ClientID != string(rm.ClientID) {
-		return joiner{}, &Error{Status: http.StatusForbidden, Code: "wrong_room", Field: "sessionToken", Message: "sessionToken: the session is for another room"}
+		return joiner{}, &WrongRoomError{Credential: CredentialSession}
 	}
 	j := joiner{identity: c.Subject, name: c.Name, issued: c.Issued(), user: store.UserID(c.User), link: c.Link,
 		family: c.Family, until: time.Unix(c.ExpiresAt, 0)}
@@ -35,25 +32,25 @@ func (a *API) rejoin(r *request, q JoinRequest, rm store.Room) (joiner, error) {
 	}
 	switch {
 	case j.user != "":
-		p := principal{client: rm.ClientID, user: j.user}
-		if _, err := a.o.Store.GetUser(r.context(), p.client, p.user); errors.Is(err, store.ErrNotFound) {
-			return joiner{}, errAdmissionGone
+		caller := access.Caller{Client: rm.ClientID, User: j.user}
+		if _, err := s.o.Store.GetUser(ctx, caller.Client, caller.User); errors.Is(err, store.ErrNotFound) {
+			return joiner{}, ErrAdmissionGone
 		} else if err != nil {
 			return joiner{}, err
 		}
-		if j.role, err = a.userRole(r, p, rm); err != nil {
+		if j.role, err = s.o.Access.CallRole(ctx, caller, rm); err != nil {
 			return joiner{}, err
 		}
 	case j.link != "":
-		l, err := a.o.Store.GetAccessLink(r.context(), rm.ClientID, j.link)
+		l, err := s.o.Store.GetAccessLink(ctx, rm.ClientID, j.link)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && l.RoomID != rm.ID) {
-			return joiner{}, errAdmissionGone
+			return joiner{}, ErrAdmissionGone
 		} else if err != nil {
 			return joiner{}, err
 		}
 		j.role = linkRole(l)
 	case strings.HasPrefix(c.Subject, "g_"):
-		if err := a.openToGuests(r, rm); err != nil {
+		if err := s.openToGuests(ctx, rm); err != nil {
 			return joiner{}, err
 		}
 		j.role = grant.RoleParticipant

@@ -1,0 +1,68 @@
+package bwe
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestExplore prints one simulated trace every 100 ms (BWE_EXPLORE=steady,
+// greedy, drop, loss or delay; FROM and TO in seconds narrow it): the tool
+// for looking at what the estimator does when tuning it.
+func TestExplore(t *testing.T) {
+	if os.Getenv("BWE_EXPLORE") == "" {
+		t.Skip()
+	}
+	sc := os.Getenv("BWE_EXPLORE")
+	var l *link
+	var d func(int64) float64
+	var dur int64 = 40 * sec
+	switch sc {
+	case "steady":
+		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms}
+		d = constant(2.5e6)
+	case "jitter":
+		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms, jitter: 30 * ms}
+		d = constant(2.5e6)
+		dur = 60 * sec
+	case "layered":
+		l = &link{capacity: steps(3e6, []int64{15 * sec, 40 * sec}, []float64{0.4e6, 3e6}), delay: 20 * ms, queueMax: 300 * ms}
+		d = constant(2.5e6)
+		dur = 60 * sec
+	case "greedy":
+		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms}
+		d = constant(10e6)
+	case "drop":
+		l = &link{capacity: steps(3e6, []int64{20 * sec, 35 * sec}, []float64{0.5e6, 3e6}), delay: 20 * ms, queueMax: 300 * ms}
+		d = constant(2.5e6)
+		dur = 50 * sec
+	case "loss":
+		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms, loss: 0.05}
+		d = constant(2.5e6)
+	case "delay":
+		l = &link{capacity: steps(3e6, []int64{20 * sec}, []float64{1e6}), delay: 20 * ms, queueMax: 100 * sec}
+		d = constant(2.5e6)
+	}
+	s := newSim(t, Config{}, l, d)
+	if sc == "layered" {
+		s.layers = []float64{150e3, 500e3, 1.7e6}
+	}
+	every := int64(100 * ms)
+	for at := int64(0); at < dur; at += every {
+		s.run(every)
+		x := s.samples[len(s.samples)-1]
+		if lo, hi := os.Getenv("FROM"), os.Getenv("TO"); lo != "" {
+			var a, b float64
+			fmt.Sscan(lo, &a)
+			fmt.Sscan(hi, &b)
+			if float64(x.at)/1e9 < a || float64(x.at)/1e9 > b {
+				continue
+			}
+		} else if len(s.samples)%5 != 0 {
+			continue
+		}
+		fmt.Printf("%5.1fs target %5.0fk delay %5.0fk loss %5.0fk acked %5.0fk %-8v loss %.3f rtt %3dms m %6.1f γ %5.1f q %3dms layer %d\n", float64(x.at)/1e9,
+			float64(x.est.Target)/1e3, float64(x.est.DelayBased)/1e3, float64(x.est.LossBased)/1e3, float64(x.est.Acked)/1e3, x.est.Usage, x.est.Loss, x.est.RTT/1e6, s.e.trend.lastModified, s.e.trend.gamma, (s.link.busyUntil-s.now)/ms, s.layer)
+	}
+	fmt.Printf("%+v\nmaxQueue %v drops %d sent %d probe %d\n", s.e.Stats(), s.link.maxQueue/ms, s.link.drops, s.sentB, s.probeB)
+}
