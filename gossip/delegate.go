@@ -1,6 +1,8 @@
 package gossip
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -64,6 +66,30 @@ func (e *poolEvents) NotifyUpdate(mn *memberlist.Node) { e.p.n.memberUp(e.p, mn,
 // NotifyLeave implements memberlist.EventDelegate: a node left or was
 // declared dead.
 func (e *poolEvents) NotifyLeave(mn *memberlist.Node) { e.p.n.memberDown(e.p, mn) }
+
+// errOtherRegion refuses a node of another region into a region's pool.
+var errOtherRegion = errors.New("gossip: a node of another region in this region's pool")
+
+// regionGuard adapts a region pool to memberlist.AliveDelegate when the
+// node has a wan section: a node whose metadata names another region is
+// not let into the pool (memberlist ignores its alive messages and logs
+// why). Regions meet in the WAN pool; a node of another region in ours,
+// joined through a seed of the wrong region, would be probed with our
+// region's timing across the WAN, which is what the pools are there to
+// avoid. Metadata that cannot be decoded is let through, as everywhere.
+type regionGuard poolDelegate
+
+var _ memberlist.AliveDelegate = (*regionGuard)(nil)
+
+// NotifyAlive implements memberlist.AliveDelegate.
+func (g *regionGuard) NotifyAlive(mn *memberlist.Node) error {
+	m, err := decodeMeta(mn.Meta)
+	if err != nil || m.Region == "" || m.Region == g.p.n.cfg.Region {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is of region %q, this pool of %q (give each node seeds of its own region; regions meet in the WAN pool)",
+		errOtherRegion, mn.Name, m.Region, g.p.n.cfg.Region)
+}
 
 // poolConflicts logs two nodes claiming one id.
 type poolConflicts poolDelegate

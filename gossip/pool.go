@@ -116,10 +116,14 @@ func (p *pool) config() *memberlist.Config {
 	// message, which costs more CPU and garbage than the bytes it saves on
 	// small probe packets (docs/benchmarks.md, gossip).
 	c.EnableCompression = false
-	if p.kind == poolWAN {
-		c.Label = wanLabel
-	}
 	d := &poolDelegate{p: p}
+	switch {
+	case p.kind == poolWAN:
+		c.Label = wanLabel
+	case p.n.wan != nil:
+		// A node with a wan section keeps its region's pool to its region.
+		c.Alive = (*regionGuard)(d)
+	}
 	c.Delegate = d
 	c.Events = (*poolEvents)(d)
 	c.Conflict = (*poolConflicts)(d)

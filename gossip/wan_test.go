@@ -786,3 +786,30 @@ func TestRegionCutOffAndHeal(t *testing.T) {
 	})
 	t.Logf("healed: directory and revocations merged %s later", time.Since(healed).Round(time.Millisecond))
 }
+
+// TestRegionPoolRefusesOtherRegions: an edge of region b given a seed of
+// region a (a misconfiguration) is not let into region a's pool, where
+// region a's timing would probe it across the WAN; it is alone in its
+// region's pool, relays for it, and the fleet still sees it through the
+// WAN pool. The refusal is logged with the fix.
+func TestRegionPoolRefusesOtherRegions(t *testing.T) {
+	f := newTestFleet(t, 0, 0, fastWAN(1))
+	logs := &logWatch{}
+	cp := f.add("cp-a", "a", RoleControlPlane, true, withLogger(slog.New(logs)))
+	f.add("edge-a1", "a", RoleEdge, true)
+	wrong := func(c *Config, _ *Deps) { c.Seeds = []string{cp.Addr()} }
+	b1 := f.add("edge-b1", "b", RoleEdge, true, wrong)
+	f.waitWhole(t, 30*time.Second)
+	cp.mu.Lock()
+	_, inA := cp.lan.members["edge-b1"]
+	cp.mu.Unlock()
+	b1.mu.Lock()
+	alone := len(b1.lan.members) == 1
+	b1.mu.Unlock()
+	if inA || !alone || !b1.Relaying() {
+		t.Fatalf("edge-b1 in region a's pool %v, alone in its own %v, relaying %v", inA, alone, b1.Relaying())
+	}
+	if logs.count("of region \"b\", this pool of \"a\"") == 0 {
+		t.Fatal("the refusal was not logged")
+	}
+}
