@@ -44,8 +44,10 @@ type Config struct {
 	// Seeds are host:port addresses of nodes to join through. A node with no
 	// seeds starts a cluster of its own and waits for others to join it.
 	Seeds []string `yaml:"seeds"`
-	// Profile is lan (one region), wan (across regions) or local (tests on
-	// one host).
+	// Profile is the timing of the node's pool (its region's, with a wan
+	// section): lan (one region), local (tests on one host) or wan (one
+	// flat pool across regions, which is slow to find a dead node: prefer a
+	// pool per region and a wan section).
 	Profile string `yaml:"profile"`
 	// URLAllowlist names the hosts members may advertise in their
 	// signalling, probe and TURN URLs and their relay address: host names, "*.example.com" (any
@@ -78,7 +80,9 @@ const DefaultWANMembers = 3
 // its own port, with WAN timing. Every control plane that has the section
 // joins it; of a region's edges that have it, the Members ones with the
 // lowest node ids do (the others stand by, and take over when one of
-// those is gone).
+// those is gone). The region's pool then keeps nodes of other regions
+// out: its Seeds must be of the node's region; regions meet through
+// WANConfig.Seeds.
 type WANConfig struct {
 	// BindAddr is the UDP and TCP address of the WAN pool (host:port, not
 	// the region pool's port). Required when the section is present.
