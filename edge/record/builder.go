@@ -1,6 +1,7 @@
 package record
 
 import (
+	"slices"
 	"time"
 
 	"github.com/pion/rtp"
@@ -37,17 +38,29 @@ type builder struct {
 		seq uint16
 		ev  *event
 	}
-	// padding counts padding-only packets pushed whose drop the
-	// samplebuilder has not yet reported: its PrevDroppedPackets counts
-	// them along with the packets truly lost.
-	padding int
+	// Padding-only packets (probes) never reach the samplebuilder: it
+	// would take one for the head of the frame after it and drop that
+	// frame. pads are the recent ones' sequence numbers and shift counts
+	// older ones; media packets are renumbered without them.
+	pads   []uint16
+	shift  uint16
+	top    uint16 // the highest sequence number seen
+	hasTop bool
 	// floor is the newest sequence number the samplebuilder let go of
 	// (it releases in order): a packet at or before it comes too late.
 	floor    uint16
 	hasFloor bool
 	late     uint64
-	since    int64 // arrival of the first packet
-	frames   int
+	since    int64  // arrival of the first packet
+	lastTS   uint32 // of the last frame popped
+	// arrivals remembers when the first packet of each recent timestamp
+	// arrived, to time a frame by arrival.
+	arrivals [64]struct {
+		ts uint32
+		at int64
+	}
+	nArr   int
+	frames int
 }
 
 func newBuilder(k codec.Kind, clockRate uint32, layer int, ssrc uint32, src *Track, now int64) *builder {
@@ -62,10 +75,38 @@ func newBuilder(k codec.Kind, clockRate uint32, layer int, ssrc uint32, src *Tra
 	return b
 }
 
+// maxPads bounds the padding sequence numbers remembered.
+const maxPads = 256
+
 // push hands ev (a parsed packet of this stream) to the samplebuilder, or
-// releases it at once if it is a duplicate of one still held.
+// releases it at once if it is padding, a duplicate of one still held, or
+// too late.
 func (b *builder) push(ev *event) {
 	seq := ev.pkt.SequenceNumber
+	if !b.hasTop || int16(seq-b.top) > 0 {
+		b.top, b.hasTop = seq, true
+		b.prunePads(heldSpan)
+	}
+	if len(ev.pkt.Payload) == 0 {
+		if !slices.Contains(b.pads, seq) {
+			b.pads = append(b.pads, seq)
+			b.prunePads(heldSpan)
+		}
+		b.src.release(ev)
+		return
+	}
+	seq -= b.shift
+	for _, p := range b.pads {
+		if int16(ev.pkt.SequenceNumber-p) > 0 {
+			seq--
+		}
+	}
+	ev.pkt.SequenceNumber = seq
+	if last := &b.arrivals[(b.nArr+len(b.arrivals)-1)%len(b.arrivals)]; b.nArr == 0 || last.ts != ev.pkt.Timestamp {
+		a := &b.arrivals[b.nArr%len(b.arrivals)]
+		a.ts, a.at = ev.pkt.Timestamp, ev.arrival
+		b.nArr++
+	}
 	h := &b.held[seq%heldSpan]
 	if (h.ev != nil && h.seq == seq) || (b.hasFloor && int16(seq-b.floor) <= 0) {
 		b.late++
@@ -73,10 +114,26 @@ func (b *builder) push(ev *event) {
 		return
 	}
 	h.seq, h.ev = seq, ev
-	if len(ev.pkt.Payload) == 0 {
-		b.padding++
-	}
 	b.sb.Push(&ev.pkt)
+}
+
+// prunePads forgets padding more than span behind the highest sequence
+// number, and the oldest beyond maxPads: it lies before every packet
+// still to come.
+func (b *builder) prunePads(span int16) {
+	keep := b.pads[:0]
+	for _, p := range b.pads {
+		if int16(b.top-p) > span {
+			b.shift++
+			continue
+		}
+		keep = append(keep, p)
+	}
+	if n := len(keep) - maxPads; n > 0 {
+		b.shift += uint16(n)
+		keep = keep[:copy(keep, keep[n:])]
+	}
+	b.pads = keep
 }
 
 func (b *builder) released(p *rtp.Packet) {
@@ -88,18 +145,35 @@ func (b *builder) released(p *rtp.Packet) {
 	b.src.releasePacket(p)
 }
 
-// pop returns the next complete frame, or nil, and how many media
-// packets were lost before it (padding not counted).
+// pop returns the next complete frame, or nil, and how many packets were
+// lost before it.
 func (b *builder) pop() (*media.Sample, int) {
-	s := b.sb.Pop()
-	if s == nil {
-		return nil, 0
+	for {
+		s := b.sb.Pop()
+		if s == nil {
+			return nil, 0
+		}
+		if b.frames > 0 && s.PacketTimestamp == b.lastTS {
+			// The rest of the frame just given: pion's Flush builds a
+			// sample again from the packets of the last one that it has
+			// not released yet (single-NAL H.264 packets after the first).
+			continue
+		}
+		b.frames++
+		b.lastTS = s.PacketTimestamp
+		return s, int(s.PrevDroppedPackets)
 	}
-	b.frames++
-	lost := int(s.PrevDroppedPackets)
-	pad := min(lost, b.padding)
-	b.padding -= pad
-	return s, lost - pad
+}
+
+// arrival is when the first packet of timestamp ts arrived (or, if that
+// is forgotten, fallback).
+func (b *builder) arrival(ts uint32, fallback int64) int64 {
+	for i := range min(b.nArr, len(b.arrivals)) {
+		if a := &b.arrivals[i]; a.ts == ts {
+			return a.at
+		}
+	}
+	return fallback
 }
 
 // flush makes the samplebuilder give up waiting: every complete frame it

@@ -148,18 +148,30 @@ func (r *Recording) Run(ctx context.Context) error {
 	}
 }
 
-// work binds newly added taps to their streams and processes what every
-// tap has queued.
+// work processes what every tap has queued, then binds the taps added
+// since (after their predecessors' last packets: a republished track
+// takes over only then) and processes theirs.
 func (r *Recording) work() {
+	r.drainTaps(0)
 	r.mu.Lock()
 	added := r.added
 	r.added = nil
 	r.mu.Unlock()
+	if len(added) == 0 {
+		return
+	}
+	from := len(r.taps)
 	for _, t := range added {
 		r.bind(t)
 	}
-	keep := r.taps[:0]
-	for _, t := range r.taps {
+	r.drainTaps(from)
+}
+
+// drainTaps processes the queues of r.taps[from:] and forgets the closed
+// taps among them.
+func (r *Recording) drainTaps(from int) {
+	keep := r.taps[:from]
+	for _, t := range r.taps[from:] {
 		var closed bool
 		r.evs, closed = t.drain(r.evs[:0])
 		s := r.streams[t.key]

@@ -54,11 +54,16 @@ type stream struct {
 	clock *participantClock
 	input *Track
 
-	layers  [maxLayers]layerState
-	cur     *builder // the layer being recorded
-	pend    *builder // a better layer, from its keyframe on
-	needKey bool     // video: drop frames until a keyframe
-	lastKey int64    // last keyframe request
+	layers [maxLayers]layerState
+	cur    *builder // the layer being recorded
+	pend   *builder // a better layer, from its keyframe on
+	// pendAt is when pend's keyframe was captured (Unix nanoseconds, -1
+	// unknown): the current layer's frames from then on are dropped, the
+	// new layer's replace them; held says some were.
+	pendAt  int64
+	held    bool
+	needKey bool  // video: drop frames until a keyframe
+	lastKey int64 // last keyframe request
 
 	waiting   []waitFrame
 	waitBytes int
@@ -109,8 +114,11 @@ func (s *stream) attach(t *Track) {
 // detach ends the input: what its builders hold is written; the file
 // stays open for a republication.
 func (s *stream) detach() {
+	if s.input == nil {
+		return
+	}
 	s.endBuilder(s.pend, false)
-	s.pend = nil
+	s.pend, s.held = nil, false
 	s.endBuilder(s.cur, true)
 	s.cur = nil
 	s.flushWaiting()
@@ -152,10 +160,12 @@ func (s *stream) handle(ev *event) {
 		s.pend.push(ev)
 		s.drainPending(now)
 	case len(ev.pkt.Payload) > 0 && s.wants(l, now) && codec.IsKeyframe(s.kind, ev.pkt.Payload):
-		if s.pend != nil {
-			s.endBuilder(s.pend, false)
-		}
+		s.abandonPending()
 		s.pend = newBuilder(s.kind, s.info.ClockRate, l, ls.ssrc, s.input, now)
+		s.pendAt = -1
+		if ls.m.ok {
+			s.pendAt = ls.m.wall(ev.pkt.Timestamp)
+		}
 		s.pend.push(ev)
 		s.drainPending(now)
 	default:
@@ -165,8 +175,24 @@ func (s *stream) handle(ev *event) {
 		}
 	}
 	if s.pend != nil && now-s.pend.since > pendingTimeout {
-		s.endBuilder(s.pend, false)
-		s.pend = nil
+		s.abandonPending()
+	}
+}
+
+// abandonPending gives up a pending switch. If the current layer's frames
+// were dropped for it, the current layer needs a keyframe again.
+func (s *stream) abandonPending() {
+	if s.pend == nil {
+		return
+	}
+	s.endBuilder(s.pend, false)
+	s.pend = nil
+	if s.held {
+		s.held = false
+		s.needKey = s.video()
+		if s.cur != nil {
+			s.requestKeyframe(s.cur.layer, s.layers[s.cur.layer].last)
+		}
 	}
 }
 
@@ -192,17 +218,11 @@ func (s *stream) wants(l int, now int64) bool {
 // restarted its encoder or reconnected under the same track).
 func (s *stream) newSSRC(l int, ssrc uint32) {
 	ls := &s.layers[l]
-	if ls.seen {
-		s.mt.SSRCChanges++
-		ls.m = mapping{}
-	}
-	ls.seen, ls.ssrc = true, ssrc
 	if s.pend != nil && s.pend.layer == l {
-		s.endBuilder(s.pend, false)
-		s.pend = nil
+		s.abandonPending()
 	}
 	if s.cur != nil && s.cur.layer == l {
-		s.endBuilder(s.cur, true)
+		s.endBuilder(s.cur, true) // timed by the old SSRC's reports
 		s.cur = nil
 		s.needKey = s.video()
 	}
@@ -214,6 +234,11 @@ func (s *stream) newSSRC(l int, ssrc uint32) {
 			break
 		}
 	}
+	if ls.seen {
+		s.mt.SSRCChanges++
+		ls.m = mapping{}
+	}
+	ls.seen, ls.ssrc = true, ssrc
 }
 
 // report takes a sender report event.
@@ -273,12 +298,11 @@ func (s *stream) drainPending(now int64) {
 		return
 	}
 	if !keyframe(s.kind, f.Data) {
-		s.endBuilder(s.pend, false)
-		s.pend = nil
+		s.abandonPending()
 		return
 	}
 	p := s.pend
-	s.pend = nil
+	s.pend, s.held = nil, false
 	// What the old layer still holds is written up to the switch.
 	until := int64(-1)
 	if m := &s.layers[p.layer].m; m.ok {
@@ -334,7 +358,7 @@ func (s *stream) frame(b *builder, f *media.Sample, lost int, limit int64) {
 			s.needKey = false
 		}
 	}
-	w := waitFrame{layer: b.layer, ssrc: b.ssrc, ts: f.PacketTimestamp, key: key, data: f.Data, arrival: s.layers[b.layer].last}
+	w := waitFrame{layer: b.layer, ssrc: b.ssrc, ts: f.PacketTimestamp, key: key, data: f.Data, arrival: b.arrival(f.PacketTimestamp, s.layers[b.layer].last)}
 	m := &s.layers[b.layer].m
 	if len(s.waiting) > 0 || !m.ok {
 		s.waiting = append(s.waiting, w)
@@ -345,6 +369,10 @@ func (s *stream) frame(b *builder, f *media.Sample, lost int, limit int64) {
 		return
 	}
 	if limit >= 0 && m.wall(w.ts) >= limit {
+		return
+	}
+	if b == s.cur && s.pend != nil && s.pendAt >= 0 && m.wall(w.ts) >= s.pendAt {
+		s.held = true // the pending layer's keyframe replaces it
 		return
 	}
 	s.write(&w, m)
@@ -396,7 +424,7 @@ func (s *stream) write(w *waitFrame, m *mapping) {
 		return
 	}
 	ms := (m.wall(w.ts) - s.r.start.UnixNano()) / 1e6
-	ms = max(ms, s.lastMs, 0) // one timeline, never backwards
+	ms = max(ms, s.lastMs+1, 0) // one timeline, strictly forwards
 	if s.file == nil {
 		if !w.key {
 			s.mt.SkippedFrames++
@@ -506,8 +534,7 @@ func (s *stream) housekeep(now int64) {
 		return
 	}
 	if s.pend != nil && now-s.pend.since > pendingTimeout {
-		s.endBuilder(s.pend, false)
-		s.pend = nil
+		s.abandonPending()
 	}
 	if s.cur != nil && now-s.layers[s.cur.layer].last > int64(s.r.cfg.LayerIdle) {
 		s.cur.flush()

@@ -172,3 +172,10 @@ func (t *Track) releasePacket(p *rtp.Packet) {
 		t.release(ev)
 	}
 }
+
+// Queued is the number of packets and reports waiting for Run.
+func (t *Track) Queued() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.queued
+}
