@@ -73,7 +73,8 @@ type party struct {
 // seconds, into dir, and returns its manifest.
 func makeRecording(t testing.TB, dir string, parties []party, seconds float64) record.Manifest {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
 	video, err := synth.VP8(ctx, mediaDir, synth.Video{Width: 320, Height: 240, FPS: 30, GOP: 60, Seconds: seconds, Bitrate: "250k"})
 	if err != nil {
 		t.Fatal(err)
