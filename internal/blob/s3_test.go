@@ -156,7 +156,9 @@ func TestS3Contract(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts SeaweedFS")
 	}
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"), goleak.IgnoreTopFunction("internal/poll.runtime_pollWait")) })
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"), goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+	})
 	const ak, sk = "SPACECASTTESTKEY", "spacecast-test-secret-key-0123456789"
 	endpoint := seaweed(t, ak, sk)
 	cfg := Config{Kind: KindS3, S3: S3Config{Endpoint: endpoint, Bucket: "recordings", Prefix: "spacecast", Insecure: true, Lookup: "path", CreateBucket: true}}
