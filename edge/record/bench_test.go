@@ -29,11 +29,16 @@ func cpuTime(b *testing.B) time.Duration {
 func BenchmarkRecordTrack(b *testing.B) {
 	needFFmpeg(b)
 	const seconds = 20
-	video, err := synth.VP8(testCtx(b), mediaDir, synth.Video{Width: 640, Height: 360, FPS: 30, GOP: 90, Seconds: seconds, Bitrate: "800k"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	video, err := synth.VP8(ctx, mediaDir, synth.Video{Width: 640, Height: 360, FPS: 30, GOP: 90, Seconds: seconds, Bitrate: "800k"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	audio := opus(b, seconds, 440)
+	audio, err := synth.Opus(ctx, mediaDir, seconds, 440)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var rtpBytes, videoBytes, audioBytes int64
 	var cpu time.Duration
 	b.ResetTimer()
