@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -57,6 +58,9 @@ type Deps struct {
 	// on every replica and edge, until it is invited again. Nil: the
 	// removal holds on this edge only.
 	Revoke func(room, identity string, at time.Time) error
+	// Checks are readiness conditions beyond the edge's own (/readyz):
+	// the fleet joined, the TURN server running.
+	Checks []Check
 }
 
 // Edge is one media edge.
@@ -77,6 +81,8 @@ type Edge struct {
 	mu       sync.Mutex
 	closed   bool
 	draining bool
+	serving  atomic.Bool // Run is serving
+	checks   []Check
 	sessions sync.WaitGroup // signalling connections being served
 	conns    map[*http.Request]func()
 	once     sync.Once
@@ -122,7 +128,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: log, verifier: token.NewVerifier(deps.Cluster.APIKeys),
 		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
-		revoked: deps.Revoked, revoke: deps.Revoke, media: media,
+		revoked: deps.Revoked, revoke: deps.Revoke, media: media, checks: deps.Checks,
 	}
 	turnSecret := ""
 	if len(deps.Cluster.TURNSecrets) > 0 {
@@ -144,6 +150,8 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	mux.HandleFunc("/rtc/v1", e.serveV1)
 	mux.HandleFunc("/rtc/v1/validate", e.serveValidate)
 	mux.HandleFunc("/probe", serveProbe)
+	mux.HandleFunc("/healthz", serveHealthz)
+	mux.HandleFunc("/readyz", e.serveReadyz)
 	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
 	e.handler = cors(e.bounded(mux))
 	return e, nil
@@ -216,7 +224,7 @@ func (e *Edge) Rooms() *room.Manager { return e.rooms }
 // Serve serves Handler on ln until ctx ends.
 func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 	lim := httpserve.Limits{IdleTimeout: e.cfg.HTTP.IdleTimeout, MaxHeaderBytes: e.cfg.HTTP.MaxHeaderBytes,
-		ReadHeaderTimeout: e.cfg.HTTP.ReadTimeout}
+		ReadHeaderTimeout: e.cfg.HTTP.ReadTimeout, ErrorLog: e.log}
 	if err := httpserve.ServeLimited(ctx, ln, e.handler, 5*time.Second, lim); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
@@ -226,6 +234,8 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 // Run serves Deps.Signal (when given) until ctx ends, then closes the edge.
 func (e *Edge) Run(ctx context.Context) error {
 	defer e.Close()
+	e.serving.Store(true)
+	defer e.serving.Store(false)
 	if e.signal == nil {
 		<-ctx.Done()
 		return nil

@@ -159,7 +159,9 @@ func BenchmarkFanout(b *testing.B) {
 
 func benchFanout(b *testing.B, twcc bool) {
 	const subs = 10
-	tr, err := NewTrack(TrackConfig{Codec: codec.VP8, Upstream: nopUpstream{}, Now: func() int64 { return 0 }})
+	var clock int64 // the media clock: one frame a packet
+	now := func() int64 { return clock }
+	tr, err := NewTrack(TrackConfig{Codec: codec.VP8, Upstream: nopUpstream{}, Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func benchFanout(b *testing.B, twcc bool) {
 	}
 	w := &discard{}
 	for i := 0; i < subs; i++ {
-		cfg := SinkConfig{Now: func() int64 { return 0 }}
+		cfg := SinkConfig{Now: now}
 		out := Output{Writer: w, SSRC: 5, PayloadType: 96, ClockRate: 90000}
 		if twcc {
 			est, err := bwe.New(bwe.Config{})
@@ -196,8 +198,9 @@ func benchFanout(b *testing.B, twcc bool) {
 	b.ReportAllocs()
 	var i uint32
 	for b.Loop() {
+		clock = int64(i) * frame
 		binary.BigEndian.PutUint16(pkt[codec.SeqOffset:], uint16(i))
-		p, err := tr.src.Parse(pkt, 0, int64(i)*frame)
+		p, err := tr.src.Parse(pkt, 0, clock)
 		if err != nil {
 			b.Fatal(err)
 		}
