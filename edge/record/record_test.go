@@ -164,6 +164,9 @@ func TestRecordReconnect(t *testing.T) {
 	s.Frames(v1, 0, vp8Stream(2, 7000, t0, 3*time.Second), video, t0, 20*time.Millisecond, time.Second)
 	end1 := t0.Add(4 * time.Second)
 	s.Add(synth.Event{At: end1, Do: func() { a1.Close(); v1.Close() }})
+	var mid Manifest
+	var midErr error
+	s.Add(synth.Event{At: end1.Add(500 * time.Millisecond), Do: func() { mid, midErr = ReadManifest(h.dir) }})
 	back := end1.Add(1500 * time.Millisecond)
 	a2, v2 := &synth.Proxy{}, &synth.Proxy{}
 	s.Add(synth.Event{At: back, Do: func() {
@@ -176,6 +179,11 @@ func TestRecordReconnect(t *testing.T) {
 	m, err := h.stop()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// While it ran, the manifest on disk already listed the files (what an
+	// edge that dies leaves behind).
+	if midErr != nil || mid.State != StateRecording || len(mid.Tracks) != 2 || len(mid.Tracks[0].Files) != 1 {
+		t.Errorf("manifest during the recording: %+v, %v; want state recording with the two files", mid, midErr)
 	}
 	if len(m.Tracks) != 2 || len(m.Participants) != 1 || len(m.Participants[0].SIDs) != 2 {
 		t.Fatalf("manifest: %d tracks, participants %+v; want 2 tracks of one participant with two SIDs", len(m.Tracks), m.Participants)
