@@ -31,6 +31,13 @@ type builder struct {
 	ssrc  uint32
 	src   *Track // whose pool the packets are from
 	sb    *samplebuilder.SampleBuilder
+	// pushed counts the packets given to sb; newest is the highest
+	// (renumbered) sequence number among them, newestTS its timestamp.
+	pushed   int
+	newest   uint16
+	newestTS uint32
+	finished bool
+	term     rtp.Packet // finish's terminator
 	// held is what the samplebuilder holds by sequence number, so that a
 	// duplicate is refused (the samplebuilder would drop the first copy
 	// without releasing it).
@@ -114,6 +121,10 @@ func (b *builder) push(ev *event) {
 		return
 	}
 	h.seq, h.ev = seq, ev
+	if b.pushed == 0 || int16(seq-b.newest) > 0 {
+		b.newest, b.newestTS = seq, ev.pkt.Timestamp
+	}
+	b.pushed++
 	b.sb.Push(&ev.pkt)
 }
 
@@ -154,9 +165,9 @@ func (b *builder) pop() (*media.Sample, int) {
 			return nil, 0
 		}
 		if b.frames > 0 && s.PacketTimestamp == b.lastTS {
-			// The rest of the frame just given: pion's Flush builds a
-			// sample again from the packets of the last one that it has
-			// not released yet (single-NAL H.264 packets after the first).
+			// The rest of the frame just given, built again from packets
+			// the samplebuilder has not released yet (single-NAL H.264
+			// packets after the first).
 			continue
 		}
 		b.frames++
@@ -176,6 +187,28 @@ func (b *builder) arrival(ts uint32, fallback int64) int64 {
 	return fallback
 }
 
-// flush makes the samplebuilder give up waiting: every complete frame it
-// holds becomes ready to pop, and every packet goes back to its pool.
-func (b *builder) flush() { b.sb.Flush() }
+// finish makes the samplebuilder give out the last complete frame it
+// holds (it waits for the packet after a frame to know the frame is
+// whole) by pushing a terminator after the newest packet: an empty
+// payload with another timestamp, which is no frame's head. A frame
+// still waiting for a lost packet stays held. pion's Flush is not used:
+// it can take seconds, and a samplebuilder is not usable after it.
+func (b *builder) finish() {
+	if b.pushed == 0 || b.finished {
+		return
+	}
+	b.finished = true
+	b.term = rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: b.newest + 1, Timestamp: b.newestTS + 1, SSRC: b.ssrc}}
+	b.sb.Push(&b.term)
+}
+
+// close gives every packet the samplebuilder still holds back to its
+// pool; the builder is not used again.
+func (b *builder) close() {
+	for i := range b.held {
+		if ev := b.held[i].ev; ev != nil {
+			b.held[i].ev = nil
+			b.src.release(ev)
+		}
+	}
+}

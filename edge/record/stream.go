@@ -324,7 +324,8 @@ func (s *stream) endBuilder(b *builder, write bool, until ...int64) {
 	if b == nil {
 		return
 	}
-	b.flush()
+	b.finish()
+	defer b.close()
 	limit := int64(-1)
 	if len(until) > 0 {
 		limit = until[0]
@@ -527,18 +528,14 @@ func (s *stream) requestKeyframe(l int, now int64) {
 	s.info.RequestKeyframe(l)
 }
 
-// housekeep runs on Run's tick: an idle input's builders give up what
-// they wait for, waits for reports time out, a pending switch times out.
+// housekeep runs on Run's tick: waits for reports time out, a pending
+// switch times out.
 func (s *stream) housekeep(now int64) {
 	if s.input == nil {
 		return
 	}
 	if s.pend != nil && now-s.pend.since > pendingTimeout {
 		s.abandonPending()
-	}
-	if s.cur != nil && now-s.layers[s.cur.layer].last > int64(s.r.cfg.LayerIdle) {
-		s.cur.flush()
-		s.drainCur()
 	}
 	if len(s.waiting) > 0 && now-s.waiting[0].arrival > int64(s.r.cfg.ReportWait) {
 		s.flushWaiting()
