@@ -25,8 +25,8 @@ func benchCache(b *testing.B) string {
 }
 
 // BenchmarkCompose10Min4Party composes a 10-minute call of four
-// participants (320×240 VP8 cameras at 250 kbit/s, Opus microphones; they
-// join 0, 5, 10 and 15 s in) into a 1280×720 30 fps grid with the default
+// participants (320×240 VP8 cameras at 250 kbit/s, Opus microphones: a
+// one-minute clip looped; they join 0, 5, 10 and 15 s in) into a 1280×720 30 fps grid with the default
 // settings (libx264 veryfast, CRF 23). The recording is made once and
 // kept in the user's cache. Reported: compose-s (wall time of one
 // composition) and x-realtime (call length over compose time: above 1,

@@ -70,15 +70,21 @@ type party struct {
 }
 
 // makeRecording records a synthetic call of parties, each publishing for
-// seconds, into dir, and returns its manifest.
+// seconds (a clip of at most a minute, looped), into dir, and returns its
+// manifest.
 func makeRecording(t testing.TB, dir string, parties []party, seconds float64) record.Manifest {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	video, err := synth.VP8(ctx, mediaDir, synth.Video{Width: 320, Height: 240, FPS: 30, GOP: 60, Seconds: seconds, Bitrate: "250k"})
+	clip, loops := seconds, 1
+	if seconds > 60 {
+		clip, loops = 60, int(seconds/60)
+	}
+	video, err := synth.VP8(ctx, mediaDir, synth.Video{Width: 320, Height: 240, FPS: 30, GOP: 60, Seconds: clip, Bitrate: "250k"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	video = synth.Loop(video, loops, time.Duration(clip*float64(time.Second)))
 	clock := synth.NewClock(t0)
 	rec, err := record.New(record.Config{ID: "call", Dir: dir, Now: clock.Now})
 	if err != nil {
@@ -87,10 +93,11 @@ func makeRecording(t testing.TB, dir string, parties []party, seconds float64) r
 	var s synth.Schedule
 	var taps []*record.Track
 	for i, p := range parties {
-		audio, err := synth.Opus(ctx, mediaDir, seconds, p.freq)
+		audio, err := synth.Opus(ctx, mediaDir, clip, p.freq)
 		if err != nil {
 			t.Fatal(err)
 		}
+		audio = synth.Loop(audio, loops, time.Duration(clip*float64(time.Second)))
 		start := t0.Add(p.start)
 		skew := time.Duration(i*7) * time.Second
 		a, err := rec.AddTrack(record.TrackInfo{Participant: p.name, Source: record.SourceMicrophone, MimeType: "audio/opus"})

@@ -53,6 +53,29 @@ func run(ctx context.Context, args ...string) error {
 	return nil
 }
 
+// encode runs ffmpeg with args into a temporary file and renames it to
+// out once complete, so an interrupted encoding is never taken for one.
+func encode(ctx context.Context, out string, args ...string) error {
+	tmp := out + ".part"
+	defer os.Remove(tmp)
+	if err := run(ctx, append(args, tmp)...); err != nil {
+		return err
+	}
+	return os.Rename(tmp, out)
+}
+
+// Loop repeats frames, a clip that starts with a keyframe and whose
+// length is a whole number of GOPs, n times, one after the other.
+func Loop(frames []Frame, n int, clip time.Duration) []Frame {
+	out := make([]Frame, 0, len(frames)*n)
+	for i := range n {
+		for _, f := range frames {
+			out = append(out, Frame{Data: f.Data, At: f.At + time.Duration(i)*clip})
+		}
+	}
+	return out
+}
+
 // Video describes a test pattern to encode.
 type Video struct {
 	Width, Height, FPS int
@@ -85,9 +108,9 @@ func VP9(ctx context.Context, dir string, v Video) ([]Frame, error) {
 func vpx(ctx context.Context, dir string, v Video, enc, name string) ([]Frame, error) {
 	out := filepath.Join(dir, fmt.Sprintf("%s-%dx%d-%d-%s.ivf", name, v.Width, v.Height, v.GOP, strconv.FormatFloat(v.Seconds, 'f', 1, 64)))
 	if _, err := os.Stat(out); err != nil {
-		if err := run(ctx, "-f", "lavfi", "-i", v.src(), "-c:v", enc, "-b:v", v.bitrate(), "-g", strconv.Itoa(v.GOP),
+		if err := encode(ctx, out, "-f", "lavfi", "-i", v.src(), "-c:v", enc, "-b:v", v.bitrate(), "-g", strconv.Itoa(v.GOP),
 			"-keyint_min", strconv.Itoa(v.GOP), "-deadline", "realtime", "-cpu-used", "8", "-auto-alt-ref", "0", "-lag-in-frames", "0",
-			"-error-resilient", "1", out); err != nil {
+			"-error-resilient", "1", "-f", "ivf"); err != nil {
 			return nil, err
 		}
 	}
@@ -119,9 +142,9 @@ func vpx(ctx context.Context, dir string, v Video, enc, name string) ([]Frame, e
 func H264(ctx context.Context, dir string, v Video) ([]Frame, error) {
 	out := filepath.Join(dir, fmt.Sprintf("h264-%dx%d-%d-%s.h264", v.Width, v.Height, v.GOP, strconv.FormatFloat(v.Seconds, 'f', 1, 64)))
 	if _, err := os.Stat(out); err != nil {
-		if err := run(ctx, "-f", "lavfi", "-i", v.src(), "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
+		if err := encode(ctx, out, "-f", "lavfi", "-i", v.src(), "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
 			"-preset", "ultrafast", "-tune", "zerolatency", "-b:v", v.bitrate(), "-g", strconv.Itoa(v.GOP),
-			"-x264-params", "repeat-headers=1", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", out); err != nil {
+			"-x264-params", "repeat-headers=1", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264"); err != nil {
 			return nil, err
 		}
 	}
@@ -177,8 +200,8 @@ func splitAnnexB(p []byte) [][]byte {
 func Opus(ctx context.Context, dir string, seconds float64, freq int) ([]Frame, error) {
 	out := filepath.Join(dir, fmt.Sprintf("opus-%d-%s.ogg", freq, strconv.FormatFloat(seconds, 'f', 1, 64)))
 	if _, err := os.Stat(out); err != nil {
-		if err := run(ctx, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000:duration=%s", freq, strconv.FormatFloat(seconds, 'f', 3, 64)),
-			"-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", "-application", "voip", "-page_duration", "20000", out); err != nil {
+		if err := encode(ctx, out, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000:duration=%s", freq, strconv.FormatFloat(seconds, 'f', 3, 64)),
+			"-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", "-application", "voip", "-page_duration", "20000", "-f", "ogg"); err != nil {
 			return nil, err
 		}
 	}
