@@ -27,10 +27,7 @@ type layerState struct {
 	m      mapping
 	// report is a sender report that came before the layer's first
 	// packet (or first packet after an SSRC change), checked against it.
-	report    *event
-	reportAt  int64
-	reportNTP uint64
-	reportRTP uint32
+	report *event
 }
 
 // waitFrame is a frame waiting for its stream's first sender report.
