@@ -90,7 +90,7 @@ func (p *Participant) allocate() {
 		}})
 	}
 	if p.twcc.Load() {
-		p.bwe.WantProbe(c.alloc.Wish()+audio, now)
+		p.bwe.WantProbe(c.alloc.Needed()+audio, now)
 	}
 }
 
