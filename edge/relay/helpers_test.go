@@ -82,7 +82,7 @@ func startEndpoint(t *testing.T, node string, dir *directory, o endpointOpts) *e
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, err := listenUDP()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,3 +321,5 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.GetGauge().GetValue()
 }
+
+func listenUDP() (net.PacketConn, error) { return net.ListenPacket("udp", "127.0.0.1:0") }

@@ -188,31 +188,37 @@ func (l *link) writeDatagrams() {
 }
 
 func (l *link) readDatagrams() {
-	p := l.p
 	ctx := l.conn.Context()
 	for {
 		b, err := l.conn.ReceiveDatagram(ctx)
 		if err != nil {
 			return
 		}
-		ch, layer, pkt, err := parseDatagram(b)
-		if err != nil {
-			l.r.m.Malformed.Inc()
-			continue
-		}
-		s := (*p.inbound.Load())[ch]
-		if s == nil {
-			// Unsubscribed while the packet was on its way.
-			p.mDropChannel.Inc()
-			continue
-		}
-		n := uint64(len(pkt))
-		p.dgRecv.Add(1)
-		p.bRecv.Add(n)
-		p.mRecv.Inc()
-		p.mBRecv.Add(float64(n))
-		s.h.RTP(int(layer), pkt)
+		l.deliver(b)
 	}
+}
+
+// deliver hands one received datagram to its subscription's Handler, or
+// drops and counts it. It does not allocate.
+func (l *link) deliver(b []byte) {
+	p := l.p
+	ch, layer, pkt, err := parseDatagram(b)
+	if err != nil {
+		l.r.m.Malformed.Inc()
+		return
+	}
+	s := (*p.inbound.Load())[ch]
+	if s == nil {
+		// Unsubscribed while the packet was on its way.
+		p.mDropChannel.Inc()
+		return
+	}
+	n := uint64(len(pkt))
+	p.dgRecv.Add(1)
+	p.bRecv.Add(n)
+	p.mRecv.Inc()
+	p.mBRecv.Add(float64(n))
+	s.h.RTP(int(layer), pkt)
 }
 
 // readHello reads the first control message of a stream, which must be a
