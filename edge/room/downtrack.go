@@ -41,7 +41,7 @@ func newDownTrack(t *PubTrack, sub *Participant) (*DownTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DownTrack{track: t, sub: sub, streamID: t.owner.sid + "|" + t.sid, down: down, wanted: -2}
+	d := &DownTrack{track: t, sub: sub, streamID: t.ownerSID + "|" + t.sid, down: down, wanted: -2}
 	d.req = simulcast.Request{Quality: livekit.VideoQuality_HIGH}
 	if t.simulcast {
 		if d.sel, err = simulcast.NewSelector(simulcast.SelectorConfig{}); err != nil {

@@ -41,6 +41,11 @@ type Room struct {
 	// maxParticipants is the room's own limit, from the newest join token
 	// that carried one (0: the edge's default).
 	maxParticipants int
+	// remote are the room's participants on other edges (remote.go), by
+	// identity; holds the relay links kept to the other edges hosting the
+	// room (span.go), by node id.
+	remote map[string]*remotePart
+	holds  map[string]func()
 
 	wg   sync.WaitGroup // participant loops
 	stop chan struct{}
@@ -57,6 +62,8 @@ func newRoom(m *Manager, name string) *Room {
 		emptySince:   time.Now(),
 		speaking:     map[string]int{},
 		removed:      map[string]time.Time{},
+		remote:       map[string]*remotePart{},
+		holds:        map[string]func(){},
 		stop:         make(chan struct{}),
 	}
 }
@@ -79,6 +86,7 @@ func (r *Room) Close(reason livekit.DisconnectReason) {
 	for _, p := range ps {
 		p.Close(reason)
 	}
+	r.dropAllRemote()
 	r.once.Do(func() { close(r.stop) })
 }
 
@@ -116,6 +124,14 @@ func (r *Room) Proto() *livekit.Room {
 			n++
 		}
 		if len(p.Info().Tracks) > 0 {
+			pubs++
+		}
+	}
+	for _, rp := range r.remote {
+		if !rp.info.GetPermission().GetHidden() {
+			n++
+		}
+		if len(rp.info.Tracks) > 0 {
 			pubs++
 		}
 	}
@@ -166,8 +182,13 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		return nil, ErrRemoved
 	}
 	old := r.participants[jp.Identity]
-	count := len(r.participants)
+	// The whole room counts, on every edge (a participant that moves
+	// here from another edge replaces itself there).
+	count := len(r.participants) + len(r.remote)
 	if old != nil {
+		count--
+	}
+	if r.remote[jp.Identity] != nil {
 		count--
 	}
 	max := r.mgr.cfg.MaxParticipants
@@ -290,6 +311,7 @@ func (r *Room) broadcast(from *Participant, info *livekit.ParticipantInfo) {
 			o.sendAsync(msg)
 		}
 	}
+	r.spanInfo(info)
 }
 
 // others lists the infos of the visible participants other than p.
@@ -301,6 +323,11 @@ func (r *Room) others(p *Participant) []*livekit.ParticipantInfo {
 	for _, o := range ps {
 		if o != p && !o.hidden {
 			out = append(out, o.Info())
+		}
+	}
+	for _, info := range r.RemoteParticipants() {
+		if !info.GetPermission().GetHidden() {
+			out = append(out, info)
 		}
 	}
 	return out
@@ -330,8 +357,11 @@ func (r *Room) publish(t *PubTrack) {
 
 // unpublish withdraws t.
 func (r *Room) unpublish(t *PubTrack) {
+	t.refuseFeeds()
 	r.mu.Lock()
-	delete(r.tracks, t.sid)
+	if r.tracks[t.sid] == t {
+		delete(r.tracks, t.sid)
+	}
 	ps := r.participantsLocked()
 	r.mu.Unlock()
 	for _, o := range ps {
@@ -382,6 +412,11 @@ func (r *Room) run() {
 			continue
 		}
 		r.flushInfos()
+		r.updatePulls()
+		if n%4 == 0 {
+			r.spanHosts()
+			r.sendLayerStates()
+		}
 		if n%speakerEvery == 0 {
 			r.speakers()
 		}
@@ -409,9 +444,13 @@ func (r *Room) speakers() {
 	if len(changed) == 0 {
 		return
 	}
-	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: &livekit.SpeakersChanged{Speakers: changed}}}
+	sc := &livekit.SpeakersChanged{Speakers: changed}
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: sc}}
 	for _, p := range ps {
 		p.sendAsync(msg)
+	}
+	if b, err := proto.Marshal(sc); err == nil {
+		r.spanSend(spanSpeakers, b)
 	}
 }
 
@@ -421,8 +460,8 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 	r.mu.Lock()
 	var changed []*livekit.SpeakerInfo
 	for _, t := range r.tracks {
-		if t.kind != webrtc.RTPCodecTypeAudio || t.owner.hidden {
-			continue
+		if t.kind != webrtc.RTPCodecTypeAudio || t.owner == nil || t.owner.hidden {
+			continue // relayed tracks' speakers come from their edge
 		}
 		lvl := t.media.Loudest()
 		sid := t.owner.sid
@@ -451,6 +490,9 @@ func (r *Room) quality() {
 	ps := r.participantsLocked()
 	loss := map[*Participant]float64{}
 	for _, t := range r.tracks {
+		if t.owner == nil {
+			continue
+		}
 		if l := t.media.Loss(); l > loss[t.owner] {
 			loss[t.owner] = l
 		}

@@ -24,15 +24,27 @@ const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 // watches which layer (dynacast), and its media on their way to the
 // subscribers (forward.Track).
 type PubTrack struct {
-	sid       string
-	owner     *Participant
-	kind      webrtc.RTPCodecType
+	sid   string
+	owner *Participant // nil for a track relayed from another edge
+	// ownerSID and ownerIdentity name the publisher, here or on the edge
+	// the track is relayed from.
+	ownerSID, ownerIdentity string
+	kind                    webrtc.RTPCodecType
 	simulcast bool
 	media     *forward.Track
 	demand    *simulcast.Demand
 
 	info  atomic.Pointer[livekit.TrackInfo] // immutable snapshot
 	codec atomic.Pointer[webrtc.RTPCodecParameters]
+	// levelExt is the publisher's RFC 6464 audio level extension id (0:
+	// none), which relayed packets keep.
+	levelExt uint8
+
+	// pull is how a relayed track reaches this edge (nil: published here);
+	// feeds are the other edges this edge relays it to (remote.go,
+	// origin.go).
+	pull  *pull
+	feeds []*originFeed // guarded by mu
 
 	mu     sync.Mutex // serialises changes of info
 	closed chan struct{}
@@ -49,21 +61,30 @@ func newPubTrackCodec(owner *Participant, info *livekit.TrackInfo, kindRTP webrt
 		layers = maxLayers
 	}
 	t := &PubTrack{
-		sid: info.Sid, owner: owner, kind: kindRTP, simulcast: info.Simulcast,
+		sid: info.Sid, owner: owner, ownerSID: owner.sid, ownerIdentity: owner.identity,
+		kind: kindRTP, simulcast: info.Simulcast,
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}
-	m := owner.room.mgr
+	if err := t.init(owner.room.mgr, info, c, layers, publisherFeedback{owner}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// init makes the track's media path, fed by its publisher's connection or
+// by the relay (up).
+func (t *PubTrack) init(m *Manager, info *livekit.TrackInfo, c webrtc.RTPCodecParameters, layers int, up forward.Upstream) error {
 	var err error
 	t.media, err = forward.NewTrack(forward.TrackConfig{
 		Codec: codec.KindFromMime(c.MimeType), ClockRate: c.ClockRate, Layers: layers,
-		Upstream: publisherFeedback{owner}, Batch: m.cfg.Batch, Metrics: m.metrics.media, Now: m.now,
+		Upstream: up, Batch: m.cfg.Batch, Metrics: m.metrics.media, Now: m.now,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.codec.Store(&c)
 	t.info.Store(info)
-	return t, nil
+	return nil
 }
 
 // publisherFeedback sends a track's keyframe requests and NACKs to its
@@ -128,8 +149,8 @@ func (t *PubTrack) dropDemand(subscriber string) {
 }
 
 func (t *PubTrack) sendDemand() {
-	if !t.simulcast {
-		return
+	if !t.simulcast || t.owner == nil {
+		return // a relayed track's demand goes across as the layers it pulls
 	}
 	t.owner.sendAsync(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscribedQualityUpdate{
 		SubscribedQualityUpdate: t.demandUpdate(),
