@@ -312,18 +312,22 @@ func (r *Room) dropNode(node string) {
 	}
 }
 
-// dropAllRemote takes every remote participant out (the room closes).
+// dropAllRemote takes every remote participant out and releases the links
+// (the room closes): their relayed tracks stop, and their readers with
+// them.
 func (r *Room) dropAllRemote() {
 	r.mu.Lock()
-	nodes := map[string]bool{}
+	var changes []remoteChange
 	for _, rp := range r.remote {
-		nodes[rp.node] = true
+		changes = append(changes, r.dropRemoteLocked(rp))
 	}
 	holds := r.holds
 	r.holds = map[string]func(){}
 	r.mu.Unlock()
-	for n := range nodes {
-		r.dropNode(n)
+	for _, c := range changes {
+		for _, t := range c.gone {
+			r.withdraw(t)
+		}
 	}
 	for _, release := range holds {
 		release()

@@ -1,0 +1,493 @@
+package room
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/relay"
+)
+
+// The span tests run two edges' room managers in one process, joined by
+// real relays on loopback; the publisher's layers are fed through the same
+// readers a publisher's connection feeds, and subscribers' down tracks are
+// bound to writers that count what reaches them, so the whole media path
+// runs (cache, fan-out, rewrite, queue, drain) without WebRTC clients.
+
+type spanEdge struct {
+	node string
+	m    *Manager
+	r    *relay.Relay
+}
+
+// newSpan starts edges named nodes, each hosting a room the others host
+// when its manager has it open (the room directory).
+func newSpan(t *testing.T, mutate func(*Config), nodes ...string) []*spanEdge {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	edges := make([]*spanEdge, len(nodes))
+	addrs := sync.Map{}
+	for i, n := range nodes {
+		edges[i] = &spanEdge{node: n, m: newTestManager(t, func(c *Config) {
+			c.NodeID = n
+			if mutate != nil {
+				mutate(c)
+			}
+		})}
+	}
+	for _, e := range edges {
+		id, err := relay.NewIdentity(e.node, [][]byte{key}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs.Store(e.node, pc.LocalAddr().String())
+		e.r, err = relay.New(relay.Config{
+			Identity: id, PacketConn: pc, Origin: e.m, OnMessage: e.m.RelayMessage, OnLink: e.m.RelayLink,
+			Resolve: func(node string) (string, bool) {
+				a, ok := addrs.Load(node)
+				if !ok {
+					return "", false
+				}
+				return a.(string), true
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := e
+		e.m.AttachRelay(e.r, func(room string) []string {
+			var out []string
+			for _, o := range edges {
+				if o != self && o.m.Room(room) != nil {
+					out = append(out, o.node)
+				}
+			}
+			return out
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = e.r.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	return edges
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling
+	}
+}
+
+// countWriter counts what a down track writes.
+type countWriter struct{ pkts, bytes atomic.Int64 }
+
+func (w *countWriter) WriteRTP(_ *rtp.Header, p []byte) (int, error) {
+	w.pkts.Add(1)
+	w.bytes.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// publisher feeds a simulcast VP8 track (three layers) and an Opus track of
+// a participant, at 30 frames a second, a keyframe a second.
+type publisher struct {
+	p       *Participant
+	video   *PubTrack
+	audio   *PubTrack
+	streams [4]*relay.Stream // video layers 0–2, then audio
+	bytes   [4]atomic.Int64  // RTP bytes fed per stream
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+var layerFrame = [3]int{300, 1000, 3000} // bytes per frame
+
+func publish(t *testing.T, m *Manager, room, identity string) *publisher {
+	t.Helper()
+	p, err := m.Join(JoinParams{Room: room, Identity: identity, Name: "Pub " + identity, Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Attach(nil, false)
+	pb := &publisher{p: p, stop: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = p.call(ctx, func() {
+		vi := &livekit.TrackInfo{Sid: "TR_v" + identity, Type: livekit.TrackType_VIDEO, Simulcast: true, MimeType: webrtc.MimeTypeVP8,
+			Layers: []*livekit.VideoLayer{{Quality: 0, Width: 320, Height: 180}, {Quality: 1, Width: 640, Height: 360}, {Quality: 2, Width: 1280, Height: 720}}}
+		if pb.video, err = newPubTrackCodec(p, vi, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}); err != nil {
+			return
+		}
+		ai := &livekit.TrackInfo{Sid: "TR_a" + identity, Type: livekit.TrackType_AUDIO, MimeType: webrtc.MimeTypeOpus}
+		if pb.audio, err = newPubTrackCodec(p, ai, webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}); err != nil {
+			return
+		}
+		for i := range pb.streams {
+			pb.streams[i] = relay.NewStream(0)
+			tr, q := pb.video, i
+			if i == 3 {
+				tr, q = pb.audio, 0
+			}
+			l, lerr := tr.media.AddLayer(q, uint32(0x100+i), pb.streams[i], 0)
+			if lerr != nil {
+				err = lerr
+				return
+			}
+			p.wg.Add(1)
+			go func() { defer p.wg.Done(); l.Run() }()
+		}
+		for _, tr := range []*PubTrack{pb.video, pb.audio} {
+			p.published[tr.sid] = tr
+			p.room.publish(tr)
+		}
+		p.setInfo(p.syncTracks)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go pb.run()
+	t.Cleanup(pb.close)
+	return pb
+}
+
+func (pb *publisher) close() {
+	select {
+	case <-pb.stop:
+	default:
+		close(pb.stop)
+	}
+	<-pb.done
+	for _, s := range pb.streams {
+		s.Close()
+	}
+}
+
+func (pb *publisher) run() {
+	defer close(pb.done)
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	var seq [4]uint16
+	for frame := 0; ; frame++ {
+		select {
+		case <-pb.stop:
+			return
+		case <-tick.C:
+		}
+		ts := uint32(frame * 3000)
+		key := frame%30 == 0
+		for q := range 3 {
+			left := layerFrame[q]
+			first := true
+			for left > 0 {
+				n := min(left, 1000)
+				left -= n
+				pkt := vp8Packet(seq[q], ts, key && first)
+				pkt[8], pkt[9], pkt[10], pkt[11] = 0, 0, 1, byte(q) // SSRC per layer
+				if left > 0 {
+					pkt[1] &^= 0x80 // not the frame's last packet
+				}
+				if !first {
+					pkt[12] = 0x00 // VP8 descriptor: not the start of a partition
+				}
+				pkt = append(pkt, make([]byte, n)...)
+				first = false
+				seq[q]++
+				pb.streams[q].Push(pkt)
+				pb.bytes[q].Add(int64(len(pkt)))
+			}
+		}
+		h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq[3], Timestamp: uint32(frame * 1600), SSRC: 0x103}
+		b, _ := h.Marshal()
+		b = append(b, make([]byte, 80)...)
+		seq[3]++
+		pb.streams[3].Push(b)
+		pb.bytes[3].Add(int64(len(b)))
+	}
+}
+
+// subscriber is a participant whose subscriptions are bound to counting
+// writers as soon as they exist (standing in for the SDP negotiation).
+type subscriber struct {
+	p *Participant
+	w sync.Map // track sid → *countWriter
+}
+
+func subscribe(t *testing.T, m *Manager, room, identity string) *subscriber {
+	t.Helper()
+	p, err := m.Join(JoinParams{Room: room, Identity: identity, Permission: allPerms(), AutoSubscribe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Attach(nil, false)
+	return &subscriber{p: p}
+}
+
+// bind binds every down track not bound yet and chooses layers; it
+// reports how many are bound.
+func (s *subscriber) bind(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := 0
+	err := s.p.call(ctx, func() {
+		for sid, d := range s.p.downs {
+			if !d.down.Bound() {
+				w := &countWriter{}
+				s.w.Store(sid, w)
+				c := d.track.codec.Load()
+				d.down.Bind(forward.Output{Writer: w, SSRC: 1000 + uint32(len(sid)), PayloadType: uint8(c.PayloadType), ClockRate: c.ClockRate})
+			}
+			n++
+		}
+		s.p.subConnected = true
+		s.p.allocate()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (s *subscriber) received(sid string) int64 {
+	w, ok := s.w.Load(sid)
+	if !ok {
+		return 0
+	}
+	return w.(*countWriter).pkts.Load()
+}
+
+func (s *subscriber) setQuality(t *testing.T, q livekit.VideoQuality, sids ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.p.call(ctx, func() {
+		s.p.onTrackSettings(&livekit.UpdateTrackSettings{TrackSids: sids, Quality: q})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// crossing measures, over window, the RTP bytes the link from a to b
+// carried against the bytes the publisher fed on the layers in want.
+func crossing(a *spanEdge, to string, pb *publisher, window time.Duration, want ...int) (crossed, needed int64) {
+	c0 := a.r.Stats(to).BytesSent
+	var f0 [4]int64
+	for i := range f0 {
+		f0[i] = pb.bytes[i].Load()
+	}
+	time.Sleep(window) // a measurement window of real media
+	crossed = int64(a.r.Stats(to).BytesSent - c0)
+	for _, i := range want {
+		needed += pb.bytes[i].Load() - f0[i]
+	}
+	return crossed, needed
+}
+
+func within(got, want int64, frac float64) bool {
+	d := float64(got - want)
+	return d <= frac*float64(want) && -d <= frac*float64(want)
+}
+
+// TestSpanMedia: a publisher on edge A, subscribers on edge B. B's room
+// shows A's participant and its tracks; B's subscribers receive both
+// tracks through B's own fan-out; what crosses A→B is one copy of the
+// layers B needs, with one subscriber and with twenty; when B's
+// subscribers ask for the low layer only, the others stop crossing; when
+// they leave, nothing crosses.
+func TestSpanMedia(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time media for several seconds")
+	}
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	pb := publish(t, a.m, "r", "alice")
+	s1 := subscribe(t, b.m, "r", "bob")
+	vid, aud := pb.video.sid, pb.audio.sid
+
+	eventually(t, "B knows alice and her tracks", func() bool {
+		info := b.m.Room("r").RemoteParticipant("alice")
+		return info != nil && len(info.Tracks) == 2 && info.Name == "Pub alice"
+	})
+	eventually(t, "bob subscribed to both relayed tracks", func() bool { return s1.bind(t) == 2 })
+	eventually(t, "bob receives video and audio", func() bool { return s1.received(vid) > 30 && s1.received(aud) > 30 })
+	if got := b.m.Room("r").Track(vid); got == nil || got.pull == nil || got.owner != nil {
+		t.Fatal("the video on B is not a relayed track")
+	}
+
+	// One subscriber wants the high layer (no bandwidth limit): the high
+	// layer and the audio cross, once.
+	eventually(t, "only the high layer is pulled", func() bool { return b.m.Room("r").Track(vid).pull.mask.Load() == 0b100 })
+	crossed, needed := crossing(a, "edge-b", pb, 2*time.Second, 2, 3)
+	t.Logf("1 subscriber: %d bytes crossed, %d needed", crossed, needed)
+	if !within(crossed, needed, 0.10) {
+		t.Fatalf("1 subscriber: %d bytes crossed A→B, want %d ± 10%%", crossed, needed)
+	}
+
+	subs := []*subscriber{s1}
+	for i := range 19 {
+		subs = append(subs, subscribe(t, b.m, "r", "viewer"+string(rune('a'+i))))
+	}
+	for _, s := range subs {
+		eventually(t, "viewers subscribed", func() bool { return s.bind(t) == 2 })
+	}
+	eventually(t, "every viewer receives video", func() bool {
+		for _, s := range subs {
+			if s.received(vid) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	crossed, needed = crossing(a, "edge-b", pb, 2*time.Second, 2, 3)
+	t.Logf("20 subscribers: %d bytes crossed, %d needed", crossed, needed)
+	if !within(crossed, needed, 0.10) {
+		t.Fatalf("20 subscribers: %d bytes crossed A→B, want %d ± 10%%", crossed, needed)
+	}
+
+	// Everyone on B wants the low layer: the others stop crossing.
+	for _, s := range subs {
+		s.setQuality(t, livekit.VideoQuality_LOW, vid)
+	}
+	eventually(t, "only the low layer is pulled", func() bool { return b.m.Room("r").Track(vid).pull.mask.Load() == 0b001 })
+	before := subs[0].received(vid)
+	crossed, needed = crossing(a, "edge-b", pb, 2*time.Second, 0, 3)
+	t.Logf("low layer: %d bytes crossed, %d needed", crossed, needed)
+	if !within(crossed, needed, 0.10) {
+		t.Fatalf("low layer only: %d bytes crossed A→B, want %d ± 10%%", crossed, needed)
+	}
+	if subs[0].received(vid) <= before {
+		t.Fatal("the low layer does not reach the subscriber")
+	}
+
+	// Everyone leaves: nothing crosses.
+	for _, s := range subs {
+		s.p.Close(livekit.DisconnectReason_CLIENT_INITIATED)
+		<-s.p.Done()
+	}
+	eventually(t, "nothing is pulled", func() bool {
+		tr := b.m.Room("r")
+		if tr == nil {
+			return true
+		}
+		v, au := tr.Track(vid), tr.Track(aud)
+		return (v == nil || v.pull.mask.Load() == 0) && (au == nil || au.pull.mask.Load() == 0)
+	})
+	crossed, _ = crossing(a, "edge-b", pb, 500*time.Millisecond)
+	if crossed > 2000 {
+		t.Fatalf("%d bytes still crossed with nobody on B watching", crossed)
+	}
+}
+
+// TestSpanRoomState: the participant list, data packets, mutes, removals
+// and the participant limit span the edges.
+func TestSpanRoomState(t *testing.T) {
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	pa, err := a.m.Join(JoinParams{Room: "r", Identity: "alice", Permission: allPerms(), MaxParticipants: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa.Attach(nil, false)
+	pb, err := b.m.Join(JoinParams{Room: "r", Identity: "bob", Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.Attach(nil, false)
+	ra, rb := a.m.Room("r"), b.m.Room("r")
+	eventually(t, "each edge lists the other's participant", func() bool {
+		return ra.RemoteParticipant("bob") != nil && rb.RemoteParticipant("alice") != nil
+	})
+	if n := ra.Proto().NumParticipants; n != 2 {
+		t.Fatalf("A counts %d participants, want 2", n)
+	}
+
+	// Metadata set on B shows on A.
+	md := "hello"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := pb.Update(ctx, nil, &md, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob's metadata reaches A", func() bool { return ra.RemoteParticipant("bob").GetMetadata() == "hello" })
+
+	// A data packet from alice reaches bob's edge, which delivers it to
+	// bob (who has no data channel here: counted undelivered).
+	und := counter(t, b.m.metrics.dataUndelivered)
+	ra.route(pa, &livekit.DataPacket{ParticipantIdentity: "alice", Value: &livekit.DataPacket_User{User: &livekit.UserPacket{Payload: []byte("hi")}}}, livekit.DataPacket_RELIABLE, nil)
+	eventually(t, "alice's data reaches bob's edge", func() bool { return counter(t, b.m.metrics.dataUndelivered) == und+1 })
+
+	// The limit counts the whole room: with alice and bob and a limit of
+	// three, one more joins on A, then nobody.
+	pc, err := a.m.Join(JoinParams{Room: "r", Identity: "carol", Permission: allPerms(), MaxParticipants: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.Attach(nil, false)
+	if _, err := a.m.Join(JoinParams{Room: "r", Identity: "dave", Permission: allPerms(), MaxParticipants: 3}); err == nil {
+		t.Fatal("a fourth participant joined a room of three spread over two edges")
+	}
+
+	// A moderator's removal made on A disconnects bob on B.
+	gone, ok := ra.RemoveRemote("bob", time.Now())
+	if !ok {
+		t.Fatal("A does not know bob")
+	}
+	select {
+	case <-pb.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob is still on B after A removed him")
+	}
+	if r := livekit.DisconnectReason(pb.reason.Load()); r != livekit.DisconnectReason_PARTICIPANT_REMOVED {
+		t.Fatalf("bob left with %v", r)
+	}
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("A still lists bob")
+	}
+	if _, err := b.m.Join(JoinParams{Room: "r", Identity: "bob", Permission: allPerms(), IssuedAt: time.Now().Add(-time.Minute)}); err == nil {
+		t.Fatal("bob came back on B with a token older than the removal")
+	}
+}
+
+// TestSpanMute: a moderator on B mutes alice's track on A; A's publisher
+// is muted and B sees it.
+func TestSpanMute(t *testing.T) {
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	pb := publish(t, a.m, "r", "alice")
+	if _, err := b.m.Join(JoinParams{Room: "r", Identity: "mod", Permission: allPerms()}); err != nil {
+		t.Fatal(err)
+	}
+	rb := b.m.Room("r")
+	eventually(t, "B knows alice's tracks", func() bool {
+		info := rb.RemoteParticipant("alice")
+		return info != nil && len(info.Tracks) == 2
+	})
+	info, err := rb.MuteRemote("alice", pb.audio.sid, true)
+	if err != nil || !info.Muted {
+		t.Fatalf("MuteRemote = %v, %v", info, err)
+	}
+	eventually(t, "alice's audio muted on A", func() bool { return pb.audio.Info().Muted })
+	eventually(t, "B sees it muted", func() bool { return rb.Track(pb.audio.sid) != nil && rb.Track(pb.audio.sid).Info().Muted })
+}
