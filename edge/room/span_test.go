@@ -303,6 +303,16 @@ func crossing(a *spanEdge, to string, pb *publisher, window time.Duration, want 
 	return crossed, needed
 }
 
+// originMask is the layers the origin sends of t (its one feed's).
+func originMask(t *PubTrack) uint8 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.feeds) != 1 {
+		return 0xff
+	}
+	return t.feeds[0].out.Layers()
+}
+
 func within(got, want int64, frac float64) bool {
 	d := float64(got - want)
 	return d <= frac*float64(want) && -d <= frac*float64(want)
@@ -336,7 +346,9 @@ func TestSpanMedia(t *testing.T) {
 
 	// One subscriber wants the high layer (no bandwidth limit): the high
 	// layer and the audio cross, once.
-	eventually(t, "only the high layer is pulled", func() bool { return b.m.Room("r").Track(vid).pull.mask.Load() == 0b100 })
+	eventually(t, "only the high layer is pulled", func() bool {
+		return b.m.Room("r").Track(vid).pull.mask.Load() == 0b100 && originMask(pb.video) == 0b100
+	})
 	crossed, needed := crossing(a, "edge-b", pb, 2*time.Second, 2, 3)
 	t.Logf("1 subscriber: %d bytes crossed, %d needed", crossed, needed)
 	if !within(crossed, needed, 0.10) {
@@ -368,7 +380,9 @@ func TestSpanMedia(t *testing.T) {
 	for _, s := range subs {
 		s.setQuality(t, livekit.VideoQuality_LOW, vid)
 	}
-	eventually(t, "only the low layer is pulled", func() bool { return b.m.Room("r").Track(vid).pull.mask.Load() == 0b001 })
+	eventually(t, "only the low layer is pulled", func() bool {
+		return b.m.Room("r").Track(vid).pull.mask.Load() == 0b001 && originMask(pb.video) == 0b001
+	})
 	before := subs[0].received(vid)
 	crossed, needed = crossing(a, "edge-b", pb, 2*time.Second, 0, 3)
 	t.Logf("low layer: %d bytes crossed, %d needed", crossed, needed)
