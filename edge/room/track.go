@@ -99,6 +99,19 @@ func (f publisherFeedback) RequestRetransmission(_ int, ssrc uint32, seqs []uint
 	f.p.writePublisherRTCP(&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
 }
 
+// Media is the track's media path (counters and caches, for tests and
+// benchmarks).
+func (t *PubTrack) Media() *forward.Track { return t.media }
+
+// Pulled is the layers of a relayed track this edge pulls from the
+// publisher's edge now (bit i: layer i); 0 for a track published here.
+func (t *PubTrack) Pulled() uint8 {
+	if t.pull == nil {
+		return 0
+	}
+	return uint8(t.pull.mask.Load())
+}
+
 // Info is the track's current TrackInfo snapshot (do not modify).
 func (t *PubTrack) Info() *livekit.TrackInfo { return t.info.Load() }
 
