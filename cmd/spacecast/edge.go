@@ -38,6 +38,58 @@ type edgeFile struct {
 	// Report sends room occupancy to the control plane (report.url), which
 	// turns it into call_started/call_finished webhooks.
 	Report report.Config `yaml:"report"`
+	// Relay is the edge-to-edge media relay: a room spans the edges its
+	// participants are placed on.
+	Relay edgeRelay `yaml:"relay"`
+}
+
+// edgeRelay is the `relay:` section (edge/relay). It needs gossip: the
+// other edges' relay addresses (gossip.Meta.RelayAddr) and which edges
+// host a room (the room directory) come from there, and its certificates
+// from the cluster's gossip keys.
+type edgeRelay struct {
+	// Listen is the relay's UDP address (QUIC); empty: no relay, a room
+	// lives on one edge.
+	Listen string `yaml:"listen"`
+	// Advertise is the host:port other edges reach it at (default: Listen,
+	// when it names a host).
+	Advertise string `yaml:"advertise"`
+}
+
+// on reports whether the edge runs a relay.
+func (r edgeRelay) on() bool { return r.Listen != "" }
+
+// validate checks the section against the rest of the file.
+func (r edgeRelay) validate(cfg edgeFile) error {
+	if !r.on() {
+		return nil
+	}
+	if !gossipEnabled(cfg.Gossip) {
+		return errors.New("relay.listen needs a gossip section (the other edges' relay addresses come from gossip)")
+	}
+	if len(cfg.Cluster.GossipKeys) == 0 {
+		return errors.New("relay.listen needs cluster.gossipKeys (the relay's certificates derive from them)")
+	}
+	if _, err := netip.ParseAddrPort(r.Listen); err != nil {
+		return fmt.Errorf("relay.listen %q: %w", r.Listen, err)
+	}
+	if a := r.advertise(); a == "" {
+		return errors.New("relay.advertise is required when relay.listen binds every address")
+	} else if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("relay.advertise %q: %w", a, err)
+	}
+	return nil
+}
+
+// advertise is the address other edges dial.
+func (r edgeRelay) advertise() string {
+	if r.Advertise != "" {
+		return r.Advertise
+	}
+	if ap, err := netip.ParseAddrPort(r.Listen); err == nil && !ap.Addr().IsUnspecified() {
+		return r.Listen
+	}
+	return ""
 }
 
 // edgeTURN is the `turn:` section of an edge: turn.Config plus a switch.
@@ -119,6 +171,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
+	if err := cfg.Relay.validate(cfg); err != nil {
+		return err
+	}
 
 	s, err := listenEdge(ctx, cfg)
 	if err != nil {
@@ -165,6 +220,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
 			return err
 		}
+		if cfg.Relay.on() {
+			if deps.Relay, err = relayDeps(cfg, node, s); err != nil {
+				return err
+			}
+		}
 		if ts != nil {
 			// A removal stops the removed participant's TURN credentials
 			// and closes its relays.
@@ -201,7 +261,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if ed, err = edge.New(cfg.Edge, deps); err != nil {
 		return err
 	}
-	s.udp, s.tcp, s.sig = nil, nil, nil // owned by the edge now
+	s.udp, s.tcp, s.sig, s.relay = nil, nil, nil, nil // owned by the edge now
 
 	// run is cancelled when the drain ends; ctx (the first signal) starts it.
 	run, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -330,7 +390,39 @@ func edgeMeta(cfg edgeFile) gossip.Meta {
 	return gossip.Meta{
 		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
 		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
+		RelayAddr: cfg.Relay.advertise(),
 	}
+}
+
+// relayDeps connects the edge's relay to gossip: the other edges' relay
+// addresses from their node metadata, a room's other hosts from the room
+// directory, the certificates from the gossip keyring.
+func relayDeps(cfg edgeFile, node *gossip.Node, s *edgeSockets) (*edge.RelayDeps, error) {
+	keys, err := cfg.Cluster.GossipKeyring()
+	if err != nil {
+		return nil, err
+	}
+	self := node.ID()
+	return &edge.RelayDeps{
+		PacketConn: s.relay, Keys: keys,
+		Resolve: func(id string) (string, bool) {
+			for _, m := range node.Nodes() {
+				if m.Meta.NodeID == id && m.Meta.RelayAddr != "" {
+					return m.Meta.RelayAddr, true
+				}
+			}
+			return "", false
+		},
+		Hosts: func(room string) []string {
+			var out []string
+			for _, h := range node.Hosts(room) {
+				if h.NodeID != self {
+					out = append(out, h.NodeID)
+				}
+			}
+			return out
+		},
+	}, nil
 }
 
 // probeURL is the edge's RTT probe (GET /probe) as a browser fetches it.
@@ -360,10 +452,10 @@ func publicHost(signal string) string {
 
 // edgeSockets are an edge's listeners, bound before anything serves.
 type edgeSockets struct {
-	sig, tcp net.Listener
-	metrics  net.Listener
-	udp      net.PacketConn
-	turn     turn.Sockets
+	sig, tcp   net.Listener
+	metrics    net.Listener
+	udp, relay net.PacketConn
+	turn       turn.Sockets
 }
 
 func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
@@ -382,6 +474,12 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 			return nil, fmt.Errorf("rtc tcp port: %w", err)
 		}
 	}
+	if cfg.Relay.on() {
+		if s.relay, err = net.ListenPacket("udp", cfg.Relay.Listen); err != nil {
+			s.close()
+			return nil, fmt.Errorf("relay udp port: %w", err)
+		}
+	}
 	if s.metrics, err = cfg.Metrics.listen(); err != nil {
 		s.close()
 		return nil, err
@@ -398,7 +496,7 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 
 func (s *edgeSockets) close() {
 	// A nil listener converts to a nil interface here: skipped.
-	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp, s.metrics} {
+	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp, s.relay, s.metrics} {
 		if c != nil {
 			_ = c.Close()
 		}

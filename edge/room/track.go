@@ -30,9 +30,9 @@ type PubTrack struct {
 	// the track is relayed from.
 	ownerSID, ownerIdentity string
 	kind                    webrtc.RTPCodecType
-	simulcast bool
-	media     *forward.Track
-	demand    *simulcast.Demand
+	simulcast               bool
+	media                   *forward.Track
+	demand                  *simulcast.Demand
 
 	info  atomic.Pointer[livekit.TrackInfo] // immutable snapshot
 	codec atomic.Pointer[webrtc.RTPCodecParameters]
