@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -62,6 +63,9 @@ type Deps struct {
 	// other edges that host them (edge/relay): a room spans edges. Nil: a
 	// room lives on this edge alone.
 	Relay *RelayDeps
+	// Checks are readiness conditions beyond the edge's own (/readyz):
+	// the fleet joined, the TURN server running.
+	Checks []Check
 }
 
 // RelayDeps are what the edge-to-edge relay needs from the caller.
@@ -98,6 +102,8 @@ type Edge struct {
 	mu       sync.Mutex
 	closed   bool
 	draining bool
+	serving  atomic.Bool // Run is serving
+	checks   []Check
 	sessions sync.WaitGroup // signalling connections being served
 	conns    map[*http.Request]func()
 	once     sync.Once
@@ -143,7 +149,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	e := &Edge{
 		cfg: cfg, log: log, verifier: token.NewVerifier(deps.Cluster.APIKeys),
 		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
-		revoked: deps.Revoked, revoke: deps.Revoke, media: media,
+		revoked: deps.Revoked, revoke: deps.Revoke, media: media, checks: deps.Checks,
 	}
 	turnSecret := ""
 	if len(deps.Cluster.TURNSecrets) > 0 {
@@ -171,6 +177,8 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	mux.HandleFunc("/rtc/v1", e.serveV1)
 	mux.HandleFunc("/rtc/v1/validate", e.serveValidate)
 	mux.HandleFunc("/probe", serveProbe)
+	mux.HandleFunc("/healthz", serveHealthz)
+	mux.HandleFunc("/readyz", e.serveReadyz)
 	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
 	e.handler = cors(e.bounded(mux))
 	return e, nil
@@ -243,7 +251,7 @@ func (e *Edge) Rooms() *room.Manager { return e.rooms }
 // Serve serves Handler on ln until ctx ends.
 func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 	lim := httpserve.Limits{IdleTimeout: e.cfg.HTTP.IdleTimeout, MaxHeaderBytes: e.cfg.HTTP.MaxHeaderBytes,
-		ReadHeaderTimeout: e.cfg.HTTP.ReadTimeout}
+		ReadHeaderTimeout: e.cfg.HTTP.ReadTimeout, ErrorLog: e.log}
 	if err := httpserve.ServeLimited(ctx, ln, e.handler, 5*time.Second, lim); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
@@ -254,6 +262,8 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 // closes the edge.
 func (e *Edge) Run(ctx context.Context) error {
 	defer e.Close()
+	e.serving.Store(true)
+	defer e.serving.Store(false)
 	if e.relay != nil {
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})

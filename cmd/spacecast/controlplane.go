@@ -137,7 +137,13 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := newRegistry()
+	if cfg.Metrics.Node == "" {
+		cfg.Metrics.Node = cfg.Gossip.NodeID
+	}
+	if cfg.Metrics.Region == "" {
+		cfg.Metrics.Region = cfg.Gossip.Region
+	}
+	gather, reg := newRegistry(cfg.Metrics)
 	deliverer, err := webhook.New(cfg.Webhooks, webhook.Deps{Store: st, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -183,7 +189,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	g.Go(func() error { return calls.Run(gctx) })
 	if ml != nil {
 		log.Info("metrics listening", "addr", ml.Addr().String())
-		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, reg, log) })
+		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, gather, log) })
 	}
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })

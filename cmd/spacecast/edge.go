@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/internal/tlsconf"
 	"github.com/spacecast/spacecast/turn"
 )
 
@@ -38,6 +40,11 @@ type edgeFile struct {
 	// Report sends room occupancy to the control plane (report.url), which
 	// turns it into call_started/call_finished webhooks.
 	Report report.Config `yaml:"report"`
+	// TLS serves the signalling as wss:// (and TURN over TLS, unless
+	// turn.certFile names its own) from these certificates, reloaded when
+	// the files change or on SIGHUP. Empty: plain, for `spacecast dev` or
+	// behind a proxy that terminates TLS.
+	TLS tlsconf.Config `yaml:"tls"`
 	// Relay is the edge-to-edge media relay: a room spans the edges its
 	// participants are placed on.
 	Relay edgeRelay `yaml:"relay"`
@@ -153,9 +160,16 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if err := checkProduction(cfg.Cluster, cfg.Gossip); err != nil {
 		return err
 	}
+	tlsSrc, err := loadEdgeTLS(cfg, log)
+	if err != nil {
+		return err
+	}
 	var turnCfg turn.Config
 	if cfg.Turn.on() {
 		turnCfg = cfg.Turn.Config.WithDefaults()
+		if tlsSrc != nil && turnCfg.CertFile == "" {
+			turnCfg.TLS = tlsSrc.TLSConfig()
+		}
 		if turnCfg.PublicHost == "" {
 			turnCfg.PublicHost = publicHost(cfg.Edge.PublicURL)
 		}
@@ -175,15 +189,21 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		return err
 	}
 
-	s, err := listenEdge(ctx, cfg)
+	s, err := listenEdge(ctx, cfg, turnCfg, tlsSrc)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	reg := newRegistry()
+	if cfg.Metrics.Region == "" {
+		cfg.Metrics.Region = cfg.Edge.Region
+	}
+	if cfg.Metrics.Node == "" {
+		cfg.Metrics.Node = cfg.Edge.NodeID
+	}
+	gather, reg := newRegistry(cfg.Metrics)
 	var ts *turn.Server
 	if cfg.Turn.on() {
-		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" {
+		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" && turnCfg.TLS == nil {
 			log.Warn("no certFile/keyFile: TURN over TLS uses a self-signed certificate (development only)", "component", "turn")
 		}
 		var nodeIPs []netip.Addr
@@ -217,6 +237,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		deps.Observer, deps.Revoked, deps.Revoke = member, member.Revoked, member.Revoke
+		deps.Checks = append(deps.Checks, edge.Check{Name: "gossip", Err: func() error { return fleetJoined(node, cfg.Gossip) }})
 		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
 			return err
 		}
@@ -278,11 +299,14 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if rep != nil {
 		g.Go(func() error { return rep.Run(gctx) })
 	}
+	if tlsSrc != nil {
+		g.Go(func() error { tlsSrc.Run(gctx); return nil })
+	}
 	if s.metrics != nil {
 		ml := s.metrics
 		s.metrics = nil
 		log.Info("metrics listening", "addr", ml.Addr().String())
-		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, reg, log) })
+		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, gather, log) })
 	}
 	g.Go(func() error {
 		select {
@@ -306,6 +330,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if reportClient != nil {
 			if err := reportClient.SetCluster(reloaded.Cluster); err != nil {
 				log.Error("reload cluster keys for reports", "error", err)
+			}
+		}
+		if tlsSrc != nil {
+			if err := tlsSrc.Reload(gctx); err != nil {
+				log.Error("reload tls certificate; the previous one stays", "error", err)
 			}
 		}
 		if ts != nil && len(reloaded.Cluster.TURNSecrets) > 0 {
@@ -458,11 +487,14 @@ type edgeSockets struct {
 	turn       turn.Sockets
 }
 
-func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
+func listenEdge(ctx context.Context, cfg edgeFile, turnCfg turn.Config, tlsSrc *tlsconf.Source) (*edgeSockets, error) {
 	s := &edgeSockets{}
 	var err error
 	if s.sig, err = net.Listen("tcp", cfg.Edge.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Edge.Listen, err)
+	}
+	if tlsSrc != nil {
+		s.sig = tls.NewListener(s.sig, tlsSrc.TLSConfig("http/1.1"))
 	}
 	if s.udp, err = net.ListenPacket("udp", net.JoinHostPort(cfg.Edge.RTC.BindIP, strconv.Itoa(cfg.Edge.RTC.UDPPort))); err != nil {
 		s.close()
@@ -485,13 +517,42 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 		return nil, err
 	}
 	if cfg.Turn.on() {
-		tc := cfg.Turn.Config.WithDefaults()
-		if s.turn, err = turn.Listen(ctx, tc); err != nil {
+		if s.turn, err = turn.Listen(ctx, turnCfg); err != nil {
 			s.close()
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// errNoFleet: gossip has seeds but no other member is alive.
+var errNoFleet = errors.New("no other fleet member reachable through the gossip seeds")
+
+// fleetJoined is the edge's gossip readiness: with seeds, at least one
+// other member alive (an edge alone cannot be placed on, nor hear
+// revocations).
+func fleetJoined(node *gossip.Node, cfg gossip.Config) error {
+	if len(cfg.Seeds) == 0 || len(node.Nodes()) > 1 {
+		return nil
+	}
+	return errNoFleet
+}
+
+// loadEdgeTLS loads the `tls:` section's certificate (nil when the
+// section is empty). The public URL must then be wss://: a page served over
+// HTTPS cannot open ws://.
+func loadEdgeTLS(cfg edgeFile, log *slog.Logger) (*tlsconf.Source, error) {
+	if !cfg.TLS.Enabled() {
+		return nil, nil
+	}
+	if u, err := url.Parse(cfg.Edge.PublicURL); err == nil && (u.Scheme == "ws" || u.Scheme == "http") {
+		return nil, fmt.Errorf("edge.publicURL %q is %s:// but tls is on: give the wss:// URL clients reach", cfg.Edge.PublicURL, u.Scheme)
+	}
+	src, err := tlsconf.Load(cfg.TLS, log.With("component", "tls"))
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	return src, nil
 }
 
 func (s *edgeSockets) close() {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/codec"
 )
 
@@ -132,10 +133,15 @@ func BenchmarkHandleNACK(b *testing.B) {
 	}
 }
 
-type discard struct{ n int }
+// discard counts what it is given: payload bytes, and packets carrying a
+// transport-wide sequence number under id 3.
+type discard struct{ n, tcc int }
 
 func (d *discard) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	d.n += len(payload)
+	if h.GetExtension(3) != nil {
+		d.tcc++
+	}
 	return len(payload), nil
 }
 
@@ -143,9 +149,19 @@ func (d *discard) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 // fanned out to 10 subscribers: the forwarders' rewrite into each
 // subscriber's queue and each sink's drain into a pion-style writer
 // (header unmarshal into a reused rtp.Header), without SRTP and the socket.
+// "twcc" adds what send-side congestion control costs per packet: the
+// transport-wide sequence number and abs-send-time written into the
+// header extension and each packet recorded by the subscriber's estimator.
 func BenchmarkFanout(b *testing.B) {
+	b.Run("remb", func(b *testing.B) { benchFanout(b, false) })
+	b.Run("twcc", func(b *testing.B) { benchFanout(b, true) })
+}
+
+func benchFanout(b *testing.B, twcc bool) {
 	const subs = 10
-	tr, err := NewTrack(TrackConfig{Codec: codec.VP8, Upstream: nopUpstream{}, Now: func() int64 { return 0 }})
+	var clock int64 // the media clock: one frame a packet
+	now := func() int64 { return clock }
+	tr, err := NewTrack(TrackConfig{Codec: codec.VP8, Upstream: nopUpstream{}, Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,7 +171,17 @@ func BenchmarkFanout(b *testing.B) {
 	}
 	w := &discard{}
 	for i := 0; i < subs; i++ {
-		sink, err := NewSink(SinkConfig{Now: func() int64 { return 0 }})
+		cfg := SinkConfig{Now: now}
+		out := Output{Writer: w, SSRC: 5, PayloadType: 96, ClockRate: 90000}
+		if twcc {
+			est, err := bwe.New(bwe.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.BWE = est
+			out.AbsSendTimeID, out.TransportCCID = 2, 3
+		}
+		sink, err := NewSink(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -164,7 +190,7 @@ func BenchmarkFanout(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		d.Bind(Output{Writer: w, SSRC: 5, PayloadType: 96, ClockRate: 90000})
+		d.Bind(out)
 		d.fwd.SetTarget(0)
 	}
 	pkt := benchPacket()
@@ -172,8 +198,9 @@ func BenchmarkFanout(b *testing.B) {
 	b.ReportAllocs()
 	var i uint32
 	for b.Loop() {
+		clock = int64(i) * frame
 		binary.BigEndian.PutUint16(pkt[codec.SeqOffset:], uint16(i))
-		p, err := tr.src.Parse(pkt, 0, int64(i)*frame)
+		p, err := tr.src.Parse(pkt, 0, clock)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -185,5 +212,8 @@ func BenchmarkFanout(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/subs, "ns/forwarded-packet")
 	if w.n == 0 {
 		b.Fatal("nothing written")
+	}
+	if twcc && w.tcc == 0 {
+		b.Fatal("no packet carried a transport-wide sequence number")
 	}
 }
