@@ -114,20 +114,29 @@ type publisher struct {
 	audio   *PubTrack
 	streams [4]*relay.Stream // video layers 0–2, then audio
 	bytes   [4]atomic.Int64  // RTP bytes fed per stream
-	stop    chan struct{}
-	done    chan struct{}
+	seq     [4]atomic.Uint32 // next sequence number per stream
+	paused  atomic.Bool      // feeds nothing while set
+	// keyEvery is the frames between keyframes (0: only the first).
+	keyEvery int
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 var layerFrame = [3]int{300, 1000, 3000} // bytes per frame
 
 func publish(t *testing.T, m *Manager, room, identity string) *publisher {
 	t.Helper()
+	return publishEvery(t, m, room, identity, 30)
+}
+
+func publishEvery(t *testing.T, m *Manager, room, identity string, keyEvery int) *publisher {
+	t.Helper()
 	p, err := m.Join(JoinParams{Room: room, Identity: identity, Name: "Pub " + identity, Permission: allPerms()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Attach(nil, false)
-	pb := &publisher{p: p, stop: make(chan struct{}), done: make(chan struct{})}
+	pb := &publisher{p: p, keyEvery: keyEvery, stop: make(chan struct{}), done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = p.call(ctx, func() {
@@ -193,8 +202,11 @@ func (pb *publisher) run() {
 			return
 		case <-tick.C:
 		}
+		if pb.paused.Load() {
+			continue
+		}
 		ts := uint32(frame * 3000)
-		key := frame%30 == 0
+		key := frame == 0 || pb.keyEvery > 0 && frame%pb.keyEvery == 0
 		for q := range 3 {
 			left := layerFrame[q]
 			first := true
@@ -222,6 +234,9 @@ func (pb *publisher) run() {
 		seq[3]++
 		pb.streams[3].Push(b)
 		pb.bytes[3].Add(int64(len(b)))
+		for i := range seq {
+			pb.seq[i].Store(uint32(seq[i]))
+		}
 	}
 }
 
@@ -504,4 +519,120 @@ func TestSpanMute(t *testing.T) {
 	}
 	eventually(t, "alice's audio muted on A", func() bool { return pb.audio.Info().Muted })
 	eventually(t, "B sees it muted", func() bool { return rb.Track(pb.audio.sid) != nil && rb.Track(pb.audio.sid).Info().Muted })
+}
+
+// srTap records the sender reports a relayed track hears.
+type srTap struct {
+	mu  sync.Mutex
+	srs []uint32
+}
+
+func (*srTap) RTP(int, []byte) {}
+func (s *srTap) SenderReport(_ int, _ uint64, rtpTS uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.srs = append(s.srs, rtpTS)
+}
+func (s *srTap) list() []uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint32(nil), s.srs...)
+}
+
+// TestSpanFeedback: what the subscribing edge sends back reaches the
+// publisher's: a NACK is answered from the origin's cache (one datagram
+// per cached packet; a packet no longer cached is asked of the publisher),
+// a keyframe request goes to the publisher under the origin's rate limit
+// (one per interval however many arrive), and the publisher's sender
+// reports reach the relayed track.
+func TestSpanFeedback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time media")
+	}
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	pb := publish(t, a.m, "r", "alice")
+	s := subscribe(t, b.m, "r", "bob")
+	vid := pb.video.sid
+	eventually(t, "bob receives video", func() bool { s.bind(t); return s.received(vid) > 10 })
+	rb := b.m.Room("r")
+	tr := rb.Track(vid)
+	eventually(t, "the high layer is pulled", func() bool { return tr.Pulled() == 0b100 && originMask(pb.video) == 0b100 })
+
+	pb.paused.Store(true)
+	before := a.r.Stats("edge-b")
+	eventually(t, "the link is quiet", func() bool {
+		time.Sleep(100 * time.Millisecond) // the last frame's packets
+		now := a.r.Stats("edge-b")
+		quiet := now.DatagramsSent == before.DatagramsSent
+		before = now
+		return quiet
+	})
+	cached := uint16(pb.seq[2].Load() - 1)
+	nackA := counter(t, a.m.metrics.media.NACKSent)
+	dupB := counter(t, b.m.metrics.media.Duplicate)
+	tr.pull.RequestRetransmission(2, 0, []uint16{cached, cached - 2, cached - 4000})
+	eventually(t, "two cached packets cross again and arrive as duplicates", func() bool {
+		return a.r.Stats("edge-b").DatagramsSent == before.DatagramsSent+2 && counter(t, b.m.metrics.media.Duplicate) == dupB+2
+	})
+	eventually(t, "the uncached one is asked of the publisher", func() bool { return counter(t, a.m.metrics.media.NACKSent) == nackA+1 })
+
+	src := pb.video.media.Source()
+	k0 := src.LayerStats(2, 0)
+	for range 5 {
+		tr.pull.RequestKeyframe(2, 0)
+	}
+	eventually(t, "the keyframe requests reach the origin", func() bool {
+		k := src.LayerStats(2, 0)
+		return k.KeyframeRequests+k.Suppressed >= k0.KeyframeRequests+k0.Suppressed+5
+	})
+	if k := src.LayerStats(2, 0); k.KeyframeRequests > k0.KeyframeRequests+1 {
+		t.Fatalf("%d keyframe requests reached the publisher at once, want at most one per interval", k.KeyframeRequests-k0.KeyframeRequests)
+	}
+
+	rec := &srTap{}
+	tr.media.AddTap(rec)
+	pb.video.media.SenderReport(2, 1<<40, 123456)
+	eventually(t, "the sender report reaches the relayed track", func() bool {
+		l := rec.list()
+		return len(l) == 1 && l[0] == 123456
+	})
+}
+
+// TestSpanSwitchFromOriginCache: a publisher that sends a keyframe only
+// at its start; a subscriber on another edge switches from the high layer
+// to the low one, which was never pulled: the origin starts it from the
+// keyframe in its cache, so the switch completes without the publisher.
+func TestSpanSwitchFromOriginCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time media")
+	}
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	pb := publishEvery(t, a.m, "r", "alice", 0)
+	s := subscribe(t, b.m, "r", "bob")
+	vid := pb.video.sid
+	eventually(t, "bob receives the high layer", func() bool {
+		s.bind(t)
+		d := s.down(t, vid)
+		return d != nil && d.down.Current() == 2
+	})
+	tr := b.m.Room("r").Track(vid)
+	eventually(t, "only the high layer is pulled", func() bool { return tr.Pulled() == 0b100 && originMask(pb.video) == 0b100 })
+	s.setQuality(t, livekit.VideoQuality_LOW, vid)
+	eventually(t, "bob switched to the low layer", func() bool { return s.down(t, vid).down.Current() == 0 })
+	before := s.received(vid)
+	eventually(t, "the low layer flows", func() bool { return s.received(vid) > before+10 })
+}
+
+// down is the subscriber's down track of sid (nil: none yet).
+func (s *subscriber) down(t *testing.T, sid string) *DownTrack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var d *DownTrack
+	if err := s.p.call(ctx, func() { d = s.p.downs[sid] }); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
