@@ -218,9 +218,12 @@ func (s roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomPar
 	if p == nil {
 		// On another edge of the room: that edge removes it (the gossiped
 		// revocation reaches it too, this is the direct way).
-		gone, ok := r.RemoveRemote(req.Identity, at)
+		gone, ok, err := r.RemoveRemote(ctx, req.Identity, at)
 		if !ok {
 			return nil, twirp.NewError(twirp.NotFound, "participant "+req.Identity+" not found")
+		}
+		if err != nil {
+			return nil, twirpError(err)
 		}
 		select {
 		case <-gone:
@@ -240,7 +243,7 @@ func (s roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomPar
 
 func (s roomService) MutePublishedTrack(ctx context.Context, req *livekit.MuteRoomTrackRequest) (*livekit.MuteRoomTrackResponse, error) {
 	if r, err := s.admin(ctx, req.Room); err == nil && r.Participant(req.Identity) == nil && r.RemoteParticipant(req.Identity) != nil {
-		info, err := r.MuteRemote(req.Identity, req.TrackSid, req.Muted)
+		info, err := r.MuteRemote(ctx, req.Identity, req.TrackSid, req.Muted)
 		if err != nil {
 			return nil, twirpError(err)
 		}

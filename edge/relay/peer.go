@@ -79,9 +79,17 @@ func (p *peer) ensureDialerLocked() {
 
 // dial keeps a link to the peer up while something is wanted of it and no
 // link is, with a jittered backoff between failed attempts.
+//
+// Of two edges that want each other at once, the one with the larger node
+// id waits a moment before its first dial: the other's dial wins the
+// tie-break anyway (adopt), and a connection both dial then closes, which
+// would leave a gap while the winner's handshake completes.
 func (p *peer) dial() {
 	ctx := p.r.ctx
 	attempt := 0
+	if p.r.node > p.node {
+		attempt = 1
+	}
 	for {
 		p.mu.Lock()
 		if p.link != nil || !p.wantedLocked() || ctx.Err() != nil {

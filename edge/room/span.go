@@ -1,6 +1,7 @@
 package room
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -307,25 +308,45 @@ func (r *Room) tellLocals(msg *livekit.SignalResponse) {
 
 // RemoveRemote asks the edge hosting identity to remove it (a moderator's
 // removal made here); it reports false when identity is not a remote
-// participant. gone is closed when that edge says it left.
-func (r *Room) RemoveRemote(identity string, at time.Time) (gone <-chan struct{}, ok bool) {
+// participant. gone is closed when that edge says it left. It waits for a
+// link to that edge until ctx ends.
+func (r *Room) RemoveRemote(ctx context.Context, identity string, at time.Time) (gone <-chan struct{}, ok bool, err error) {
 	r.mu.Lock()
 	rp := r.remote[identity]
 	r.mu.Unlock()
 	if rp == nil || r.mgr.relay == nil {
-		return nil, false
+		return nil, false, nil
 	}
 	body := binary.AppendUvarint(nil, uint64(at.UnixNano()))
 	body = append(body, identity...)
-	if err := r.mgr.relay.Send(rp.node, spanTopic, appendSpan(spanRemove, r.name, body)); err != nil {
-		r.mgr.metrics.spanUnsent.Inc()
+	if err := r.sendTo(ctx, rp.node, appendSpan(spanRemove, r.name, body)); err != nil {
+		return nil, true, err
 	}
-	return rp.gone, true
+	return rp.gone, true, nil
+}
+
+// sendTo sends a moderator's request to node, waiting until ctx ends for
+// a link (one may be in the middle of replacing another).
+func (r *Room) sendTo(ctx context.Context, node string, msg []byte) error {
+	for {
+		err := r.mgr.relay.Send(node, spanTopic, msg)
+		if !errors.Is(err, relay.ErrNoLink) {
+			return err
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("room: no link to %s: %w", node, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
 
 // MuteRemote asks the edge hosting identity to mute (or unmute) one of its
-// tracks, and returns the track's info as it will be.
-func (r *Room) MuteRemote(identity, trackSID string, muted bool) (*livekit.TrackInfo, error) {
+// tracks, and returns the track's info as it will be. It waits for a link
+// to that edge until ctx ends.
+func (r *Room) MuteRemote(ctx context.Context, identity, trackSID string, muted bool) (*livekit.TrackInfo, error) {
 	r.mu.Lock()
 	rp := r.remote[identity]
 	var t *PubTrack
@@ -340,8 +361,8 @@ func (r *Room) MuteRemote(identity, trackSID string, muted bool) (*livekit.Track
 	if err != nil {
 		return nil, fmt.Errorf("room: mute: %w", err)
 	}
-	if err := r.mgr.relay.Send(rp.node, spanTopic, appendSpan(spanMute, r.name, b)); err != nil {
-		return nil, fmt.Errorf("room: mute on %s: %w", rp.node, err)
+	if err := r.sendTo(ctx, rp.node, appendSpan(spanMute, r.name, b)); err != nil {
+		return nil, err
 	}
 	info := proto.Clone(t.Info()).(*livekit.TrackInfo)
 	info.Muted = muted

@@ -477,9 +477,9 @@ func TestSpanRoomState(t *testing.T) {
 	}
 
 	// A moderator's removal made on A disconnects bob on B.
-	gone, ok := ra.RemoveRemote("bob", time.Now())
-	if !ok {
-		t.Fatal("A does not know bob")
+	gone, ok, err := ra.RemoveRemote(ctx, "bob", time.Now())
+	if !ok || err != nil {
+		t.Fatalf("RemoveRemote = %v, %v", ok, err)
 	}
 	select {
 	case <-pb.Done():
@@ -513,7 +513,9 @@ func TestSpanMute(t *testing.T) {
 		info := rb.RemoteParticipant("alice")
 		return info != nil && len(info.Tracks) == 2
 	})
-	info, err := rb.MuteRemote("alice", pb.audio.sid, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := rb.MuteRemote(ctx, "alice", pb.audio.sid, true)
 	if err != nil || !info.Muted {
 		t.Fatalf("MuteRemote = %v, %v", info, err)
 	}
