@@ -106,6 +106,9 @@ func (p *pull) close() {
 // here needs a layer) and the readers of its layers, which the room's
 // WaitGroup owns. Called with r.mu held.
 func (r *Room) newRemoteTrack(node string, owner *livekit.ParticipantInfo, info *livekit.TrackInfo, c spanCodec) (*PubTrack, error) {
+	if r.mgr.relay == nil {
+		return nil, relay.ErrNoLink
+	}
 	kind := webrtc.RTPCodecTypeAudio
 	if info.Type == livekit.TrackType_VIDEO {
 		kind = webrtc.RTPCodecTypeVideo

@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/relay"
@@ -637,4 +639,71 @@ func (s *subscriber) down(t *testing.T, sid string) *DownTrack {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestSpanMessagesRefused: room state that does not parse is counted and
+// changes nothing; a data packet that names a participant of another edge
+// than the sender's is refused.
+func TestSpanMessagesRefused(t *testing.T) {
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	pa, err := a.m.Join(JoinParams{Room: "r", Identity: "alice", Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa.Attach(nil, false)
+	pb, err := b.m.Join(JoinParams{Room: "r", Identity: "bob", Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.Attach(nil, false)
+	rb := b.m.Room("r")
+	eventually(t, "B knows alice", func() bool { return rb.RemoteParticipant("alice") != nil })
+
+	spoof, _ := proto.Marshal(&livekit.DataPacket{ParticipantIdentity: "bob", Value: &livekit.DataPacket_User{User: &livekit.UserPacket{Payload: []byte("x")}}})
+	badInfo, _ := json.Marshal(spanState{Participants: [][]byte{{0xff, 0xff}}})
+	cases := map[string][]byte{
+		"empty":             {},
+		"room length":       {spanUpdate, 0x7f, 'r'},
+		"unknown kind":      appendSpan(99, "r", nil),
+		"state not JSON":    appendSpan(spanUpdate, "r", []byte("{")),
+		"info not protobuf": appendSpan(spanSync, "r", badInfo),
+		"data not protobuf": appendSpan(spanData, "r", []byte{0xff}),
+		"data as bob":       appendSpan(spanData, "r", spoof),
+		"removal time":      appendSpan(spanRemove, "r", []byte{0xff}),
+	}
+	for name, msg := range cases {
+		t.Run(name, func(t *testing.T) {
+			before := counter(t, b.m.metrics.spanMalformed)
+			und := counter(t, b.m.metrics.dataUndelivered)
+			b.m.RelayMessage("edge-a", spanTopic, msg)
+			if got := counter(t, b.m.metrics.spanMalformed); got != before+1 {
+				t.Fatalf("malformed counted %v times", got-before)
+			}
+			if counter(t, b.m.metrics.dataUndelivered) != und {
+				t.Fatal("a refused data packet was delivered")
+			}
+		})
+	}
+	if rb.RemoteParticipant("alice") == nil || rb.Participant("bob") == nil {
+		t.Fatal("refused messages changed the room")
+	}
+}
+
+// FuzzSpanMessage: no room state message from another edge makes the
+// room panic.
+func FuzzSpanMessage(f *testing.F) {
+	m := newTestManager(f, nil)
+	p, err := m.Join(JoinParams{Room: "r", Identity: "local", Permission: allPerms()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	p.Attach(nil, false)
+	info, _ := proto.Marshal(&livekit.ParticipantInfo{Identity: "x", Sid: "PA_x", Tracks: []*livekit.TrackInfo{{Sid: "TR_1"}}})
+	st, _ := json.Marshal(spanState{Participants: [][]byte{info}, Codecs: map[string]spanCodec{"TR_1": {Mime: "video/VP8", Clock: 90000}}})
+	f.Add(appendSpan(spanSync, "r", st))
+	f.Add(appendSpan(spanRemove, "r", []byte{1, 'x'}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m.RelayMessage("edge-x", spanTopic, b)
+	})
 }
