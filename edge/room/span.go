@@ -192,6 +192,22 @@ func (r *Room) sendSync(peer string) {
 	}
 	if err := r.mgr.relay.Send(peer, spanTopic, appendSpan(spanSync, r.name, r.stateOf(infos))); err != nil {
 		r.mgr.metrics.spanUnsent.Inc()
+		return
+	}
+	// Who speaks now: the changes went out before this edge was a host.
+	r.mu.Lock()
+	sc := &livekit.SpeakersChanged{}
+	for sid := range r.speaking {
+		sc.Speakers = append(sc.Speakers, &livekit.SpeakerInfo{Sid: sid, Active: true, Level: 1})
+	}
+	r.mu.Unlock()
+	if len(sc.Speakers) == 0 {
+		return
+	}
+	if b, err := proto.Marshal(sc); err == nil {
+		if err := r.mgr.relay.Send(peer, spanTopic, appendSpan(spanSpeakers, r.name, b)); err != nil {
+			r.mgr.metrics.spanUnsent.Inc()
+		}
 	}
 }
 

@@ -29,6 +29,29 @@ type spanEdge struct {
 	node string
 	m    *Manager
 	r    *relay.Relay
+
+	mu    sync.Mutex
+	heard [][]byte // room state messages received
+}
+
+func (e *spanEdge) onMessage(peer, topic string, payload []byte) {
+	e.mu.Lock()
+	e.heard = append(e.heard, append([]byte(nil), payload...))
+	e.mu.Unlock()
+	e.m.RelayMessage(peer, topic, payload)
+}
+
+// heardKind returns the bodies of the room state messages of kind heard.
+func (e *spanEdge) heardKind(kind byte) [][]byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out [][]byte
+	for _, b := range e.heard {
+		if k, _, body, err := parseSpan(b); err == nil && k == kind {
+			out = append(out, body)
+		}
+	}
+	return out
 }
 
 // newSpan starts edges named nodes, each hosting a room the others host
@@ -58,7 +81,7 @@ func newSpan(t *testing.T, mutate func(*Config), nodes ...string) []*spanEdge {
 		}
 		addrs.Store(e.node, pc.LocalAddr().String())
 		e.r, err = relay.New(relay.Config{
-			Identity: id, PacketConn: pc, Origin: e.m, OnMessage: e.m.RelayMessage, OnLink: e.m.RelayLink,
+			Identity: id, PacketConn: pc, Origin: e.m, OnMessage: e.onMessage, OnLink: e.m.RelayLink,
 			Resolve: func(node string) (string, bool) {
 				a, ok := addrs.Load(node)
 				if !ok {
@@ -159,7 +182,12 @@ func publishEvery(t *testing.T, m *Manager, room, identity string, keyEvery int)
 			if i == 3 {
 				tr, q = pb.audio, 0
 			}
-			l, lerr := tr.media.AddLayer(q, uint32(0x100+i), pb.streams[i], 0)
+			var levelExt uint8
+			if i == 3 {
+				levelExt = 1 // RFC 6464 audio level, id 1
+				tr.levelExt = levelExt
+			}
+			l, lerr := tr.media.AddLayer(q, uint32(0x100+i), pb.streams[i], levelExt)
 			if lerr != nil {
 				err = lerr
 				return
@@ -230,7 +258,9 @@ func (pb *publisher) run() {
 				pb.bytes[q].Add(int64(len(pkt)))
 			}
 		}
-		h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq[3], Timestamp: uint32(frame * 1600), SSRC: 0x103}
+		h := rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq[3], Timestamp: uint32(frame * 1600), SSRC: 0x103,
+			Extension: true, ExtensionProfile: 0xBEDE}
+		_ = h.SetExtension(1, []byte{0x80 | 20}) // voice, -20 dBov: speaking
 		b, _ := h.Marshal()
 		b = append(b, make([]byte, 80)...)
 		seq[3]++
@@ -705,5 +735,30 @@ func FuzzSpanMessage(f *testing.F) {
 	f.Add(appendSpan(spanRemove, "r", []byte{1, 'x'}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m.RelayMessage("edge-x", spanTopic, b)
+	})
+}
+
+// TestSpanSpeakers: the publisher's edge tells the room's other edges who
+// speaks, as it tells its own participants.
+func TestSpanSpeakers(t *testing.T) {
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	pb := publish(t, a.m, "r", "alice")
+	if _, err := b.m.Join(JoinParams{Room: "r", Identity: "bob", Permission: allPerms()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B hears that alice speaks", func() bool {
+		for _, body := range b.heardKind(spanSpeakers) {
+			sc := &livekit.SpeakersChanged{}
+			if proto.Unmarshal(body, sc) != nil {
+				continue
+			}
+			for _, sp := range sc.Speakers {
+				if sp.Sid == pb.p.sid && sp.Active {
+					return true
+				}
+			}
+		}
+		return false
 	})
 }
