@@ -23,7 +23,6 @@ type peer struct {
 	subs    map[uint32]*Subscription
 	holds   int
 	dialing bool
-	wake    chan struct{} // one token: the link went down or the wish changed
 
 	// inbound is the subscriptions by channel, read by the datagram reader
 	// without a lock (copy on write under mu).
@@ -36,7 +35,7 @@ type peer struct {
 }
 
 func newPeer(r *Relay, node string) *peer {
-	p := &peer{r: r, node: node, subs: map[uint32]*Subscription{}, wake: make(chan struct{}, 1)}
+	p := &peer{r: r, node: node, subs: map[uint32]*Subscription{}}
 	p.inbound.Store(&map[uint32]*Subscription{})
 	m := r.m
 	p.mSent = m.DatagramsSent.WithLabelValues(node)
@@ -58,13 +57,6 @@ func (p *peer) current() *link {
 // wanted reports whether something is wanted of the peer. Called with mu
 // held.
 func (p *peer) wantedLocked() bool { return len(p.subs) > 0 || p.holds > 0 }
-
-func (p *peer) kick() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
 
 // ensureDialerLocked starts the dialer if something is wanted, no link is
 // up, none runs and the relay runs. Called with mu held.

@@ -217,16 +217,20 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.listening = true
 	r.mu.Unlock()
 	r.wakeAll() // dials asked for before Run
+	var failed error
 	for {
 		conn, err := ln.Accept(r.ctx)
 		if err != nil {
+			if r.ctx.Err() == nil {
+				failed = fmt.Errorf("relay: accept: %w", err) // the socket failed
+			}
 			break
 		}
 		r.spawn(func() { r.accept(conn) })
 	}
 	_ = ln.Close()
 	r.shutdown()
-	return nil
+	return failed
 }
 
 // shutdown closes every link, waits for the goroutines, and closes the
