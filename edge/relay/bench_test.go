@@ -121,6 +121,11 @@ func BenchmarkLink(b *testing.B) {
 	n := <-got
 	b.StopTimer()
 	b.ReportMetric(float64(b.N-n)/float64(b.N), "lost/op")
+	// Where: the receiving Stream (its reader, the benchmark, fell
+	// behind) or before it (QUIC's receive queue, the network).
+	b.ReportMetric(float64(st.Drops())/float64(b.N), "stream-drops/op")
+	sent, arrived := a.Stats("edge-b").DatagramsSent, r.Stats("edge-a").DatagramsReceived
+	b.ReportMetric(float64(int64(sent)-int64(arrived))/float64(b.N), "net-drops/op")
 }
 
 func startBenchEndpoint(b *testing.B, node string, dir *directory, keys [][]byte) *endpoint {
