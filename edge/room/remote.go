@@ -246,8 +246,18 @@ func (r *Room) applyRemote(node string, infos []*livekit.ParticipantInfo, codecs
 			}
 		}
 	}
+	local := map[string]bool{}
+	for _, c := range changes {
+		if c.info.State == livekit.ParticipantInfo_DISCONNECTED && r.participants[c.info.Identity] != nil {
+			// It left there because it is here now: nobody here is told
+			// it left.
+			local[c.info.Identity] = true
+		}
+	}
 	r.mu.Unlock()
 	for _, p := range dup {
+		// It moved to another edge: the room is not told it left.
+		p.replaced.Store(true)
 		p.Close(livekit.DisconnectReason_DUPLICATE_IDENTITY)
 	}
 	for _, c := range changes {
@@ -257,7 +267,7 @@ func (r *Room) applyRemote(node string, infos []*livekit.ParticipantInfo, codecs
 		for _, t := range c.added {
 			r.publish(t)
 		}
-		if !c.info.Permission.GetHidden() {
+		if !c.info.Permission.GetHidden() && !local[c.info.Identity] {
 			r.broadcastRemote(c.info)
 		}
 	}

@@ -207,9 +207,18 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		delete(r.participants, jp.Identity)
 		old.replaced.Store(true)
 	}
+	var moved remoteChange
+	if rp := r.remote[jp.Identity]; rp != nil {
+		// It was on another edge and is here now (that edge hears it and
+		// lets it go): its relayed tracks stop, nobody is told it left.
+		moved = r.dropRemoteLocked(rp)
+	}
 	r.participants[jp.Identity] = p
 	r.wg.Add(1)
 	r.mu.Unlock()
+	for _, t := range moved.gone {
+		r.withdraw(t)
+	}
 	r.mgr.metrics.participants.Inc()
 	connection := "dual"
 	if p.single {

@@ -762,3 +762,41 @@ func TestSpanSpeakers(t *testing.T) {
 		return false
 	})
 }
+
+// TestSpanIdentityMoves: a participant that joins on another edge with the
+// identity it has here (it reconnected elsewhere) is replaced here: the
+// newer join wins on both edges, and the room keeps one of it.
+func TestSpanIdentityMoves(t *testing.T) {
+	e := newSpan(t, nil, "edge-a", "edge-b")
+	a, b := e[0], e[1]
+	old, err := a.m.Join(JoinParams{Room: "r", Identity: "x", Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Attach(nil, false)
+	if _, err := b.m.Join(JoinParams{Room: "r", Identity: "watcher", Permission: allPerms()}); err != nil {
+		t.Fatal(err)
+	}
+	ra, rb := a.m.Room("r"), b.m.Room("r")
+	eventually(t, "B knows x on A", func() bool { return rb.RemoteParticipant("x") != nil })
+	moved, err := b.m.Join(JoinParams{Room: "r", Identity: "x", Permission: allPerms()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved.Attach(nil, false)
+	select {
+	case <-old.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("x is still on A after joining B")
+	}
+	if r := livekit.DisconnectReason(old.reason.Load()); r != livekit.DisconnectReason_DUPLICATE_IDENTITY {
+		t.Fatalf("x left A with %v", r)
+	}
+	eventually(t, "A lists x on B, B lists x as its own", func() bool {
+		info := ra.RemoteParticipant("x")
+		return info != nil && info.Sid == moved.SID() && rb.RemoteParticipant("x") == nil && rb.Participant("x") == moved
+	})
+	if n := rb.Proto().NumParticipants; n != 2 {
+		t.Fatalf("B counts %d participants, want 2 (x once, watcher)", n)
+	}
+}
