@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
 	cpfleet "github.com/spacecast/spacecast/controlplane/fleet"
 	"github.com/spacecast/spacecast/controlplane/placement"
-	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/gossip"
@@ -42,14 +38,6 @@ type controlplaneFile struct {
 	Webhooks webhook.Config `yaml:"webhooks"`
 }
 
-// storeSection is the `store:` section.
-type storeSection struct {
-	// Driver is "sqlite" (PostgreSQL comes later).
-	Driver string `yaml:"driver"`
-	// DataDir holds the SQLite file spacecast.db.
-	DataDir string `yaml:"dataDir"`
-}
-
 func defaultControlplaneFile() controlplaneFile {
 	g := gossip.Default()
 	g.Role = gossip.RoleControlPlane
@@ -67,24 +55,9 @@ func loadControlplaneFile(path string, getenv func(string) string) (controlplane
 	if err := cfg.Cluster.ApplyEnv(getenv); err != nil {
 		return cfg, err
 	}
+	cfg.Store.applyEnv(getenv)
 	cfg.Gossip.Role = gossip.RoleControlPlane
 	return cfg, nil
-}
-
-// openStore opens the configured store.
-func (s storeSection) open(ctx context.Context, log *slog.Logger) (*sqlite.Store, error) {
-	switch s.Driver {
-	case "", "sqlite":
-	default:
-		return nil, fmt.Errorf("store.driver %q: only sqlite is supported", s.Driver)
-	}
-	if s.DataDir == "" {
-		return nil, errors.New("store.dataDir is required")
-	}
-	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
-		return nil, err
-	}
-	return sqlite.Open(ctx, filepath.Join(s.DataDir, "spacecast.db"), log)
 }
 
 // runControlplane runs the control plane from a config file: it listens on
@@ -114,6 +87,9 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if err := cfg.Webhooks.Validate(); err != nil {
+		return err
+	}
+	if err := cfg.Store.validate(); err != nil {
 		return err
 	}
 	if gossipEnabled(cfg.Gossip) {
@@ -148,7 +124,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	calls, err := webhook.NewCalls(cfg.Webhooks.Calls, deliverer, log, nil)
+	calls, err := webhook.NewCalls(cfg.Webhooks.Calls, st, log, nil)
 	if err != nil {
 		return err
 	}

@@ -264,8 +264,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 	}
 	var rep *report.Reporter
-	if cfg.Report.URL != "" {
-		client, err := report.NewClient(cfg.Report.URL, cfg.Cluster)
+	if bases := reportURLs(cfg.Report); len(bases) > 0 {
+		client, err := report.NewClient(bases[0], cfg.Cluster, bases[1:]...)
 		if err != nil {
 			return err
 		}
@@ -563,4 +563,16 @@ func (s *edgeSockets) close() {
 		}
 	}
 	s.turn.Close()
+}
+
+// reportURLs are the control-plane replicas the edge reports to: url, then
+// urls.
+func reportURLs(c report.Config) []string {
+	var out []string
+	for _, u := range append([]string{c.URL}, c.URLs...) {
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
