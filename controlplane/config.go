@@ -51,6 +51,9 @@ type Config struct {
 	// connection, so kept-alive clients reconnect to another replica.
 	// 0 stops accepting at once (one process, no load balancer).
 	DrainDelay time.Duration `yaml:"drainDelay"`
+	// HSTS sends Strict-Transport-Security on every answer: set by the
+	// process when it serves HTTPS itself (the file's tls: section).
+	HSTS bool `yaml:"-"`
 	// ReadCacheTTL caches rooms and room roles for authenticated reads on
 	// this replica (1 s; 0 disables). This replica's writes clear it at
 	// once; another replica's writes show within the TTL.

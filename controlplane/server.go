@@ -246,6 +246,10 @@ func (s *Server) FastHTTPServer() *fasthttp.Server {
 func (s *Server) Keyring() *auth.Keyring { return s.keys }
 
 func (s *Server) serve(c *fasthttp.RequestCtx) {
+	if s.cfg.HSTS {
+		// Browsers keep to HTTPS for two years, subdomains included.
+		c.Response.Header.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
 	path := c.Path()
 	switch {
 	case hasPrefix(path, "/v1/openapi.json"):

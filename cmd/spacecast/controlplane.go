@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 
 	"golang.org/x/sync/errgroup"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/internal/tlsconf"
 )
 
 // controlplaneFile is the config file of `spacecast controlplane` (see
@@ -36,6 +39,10 @@ type controlplaneFile struct {
 	// Webhooks delivers the spaces' signed call events, fed by the edges'
 	// reports at /internal/v1/edge-events.
 	Webhooks webhook.Config `yaml:"webhooks"`
+	// TLS serves the API and the room page over HTTPS (with HSTS) from
+	// these certificates, re-read when the files change or on SIGHUP.
+	// Empty: plain HTTP, behind a proxy that terminates TLS, or dev.
+	TLS tlsconf.Config `yaml:"tls"`
 }
 
 func defaultControlplaneFile() controlplaneFile {
@@ -104,6 +111,16 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var tlsSrc *tlsconf.Source
+	if cfg.TLS.Enabled() {
+		if u, err := url.Parse(cfg.Controlplane.PublicURL); err == nil && u.Scheme == "http" {
+			return fmt.Errorf("controlplane.publicURL %q is http:// but tls is on: give the https:// URL clients reach", cfg.Controlplane.PublicURL)
+		}
+		if tlsSrc, err = tlsconf.Load(cfg.TLS, log.With("component", "tls")); err != nil {
+			return fmt.Errorf("controlplane: %w", err)
+		}
+		cfg.Controlplane.HSTS = true
+	}
 	st, err := cfg.Store.open(ctx, log.With("component", "store"))
 	if err != nil {
 		return err
@@ -158,7 +175,12 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		}
 		return fmt.Errorf("listen %s: %w", cfg.Controlplane.Listen, err)
 	}
-	printURLs(e, "http://"+ln.Addr().String(), cfg.Controlplane.PublicURL)
+	scheme := "http://"
+	if tlsSrc != nil {
+		ln = tls.NewListener(ln, tlsSrc.TLSConfig("http/1.1"))
+		scheme = "https://"
+	}
+	printURLs(e, scheme+ln.Addr().String(), cfg.Controlplane.PublicURL)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx, ln) })
 	g.Go(func() error { return deliverer.Run(gctx) })
@@ -169,6 +191,9 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	}
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })
+	}
+	if tlsSrc != nil {
+		g.Go(func() error { tlsSrc.Run(gctx); return nil })
 	}
 	// SIGHUP re-reads the cluster section: gossip keys, and the API keys
 	// that authenticate the edges' event reports.
@@ -186,6 +211,11 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		}
 		if node != nil {
 			reloadGossipKeys(node, c.Cluster, log)
+		}
+		if tlsSrc != nil {
+			if err := tlsSrc.Reload(gctx); err != nil {
+				log.Error("reload tls certificate; the previous one stays", "error", err)
+			}
 		}
 	})
 	defer waitHUP()

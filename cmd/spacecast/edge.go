@@ -51,25 +51,47 @@ type edgeFile struct {
 }
 
 // edgeRelay is the `relay:` section (edge/relay). It needs gossip: the
-// other edges' relay addresses (gossip.Meta.RelayAddr) and which edges
-// host a room (the room directory) come from there, and its certificates
-// from the cluster's gossip keys.
+// other edges' relay addresses (gossip.Meta.RelayAddr, found by node id)
+// and which edges host a room (the room directory) come from there, and
+// its certificates from the cluster's gossip keys.
 type edgeRelay struct {
 	// Listen is the relay's UDP address (QUIC); empty: no relay, a room
 	// lives on one edge.
 	Listen string `yaml:"listen"`
-	// Advertise is the host:port other edges reach it at (default: Listen,
-	// when it names a host).
+	// Advertise is the host:port other edges reach this edge's relay at
+	// (default: Listen, when it names a host). Its host must be on
+	// gossip.urlAllowlist, like the edge's other advertised addresses.
 	Advertise string `yaml:"advertise"`
+}
+
+// validate checks the advertised address.
+func (r edgeRelay) validate() error {
+	if r.Advertise == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(r.Advertise)
+	if err == nil {
+		var p uint64
+		if p, err = strconv.ParseUint(port, 10, 16); err == nil && (p == 0 || host == "") {
+			err = errors.New("want host:port with a host and a port")
+		}
+	}
+	if ip, perr := netip.ParseAddr(host); err == nil && perr == nil && ip.IsUnspecified() {
+		err = errors.New("an unspecified address cannot be reached")
+	}
+	if err != nil {
+		return fmt.Errorf("relay.advertise %q: %w", r.Advertise, err)
+	}
+	return nil
 }
 
 // on reports whether the edge runs a relay.
 func (r edgeRelay) on() bool { return r.Listen != "" }
 
-// validate checks the section against the rest of the file.
-func (r edgeRelay) validate(cfg edgeFile) error {
-	if !r.on() {
-		return nil
+// check checks what a running relay needs of the rest of the file.
+func (r edgeRelay) check(cfg edgeFile) error {
+	if err := r.validate(); err != nil || !r.on() {
+		return err
 	}
 	if !gossipEnabled(cfg.Gossip) {
 		return errors.New("relay.listen needs a gossip section (the other edges' relay addresses come from gossip)")
@@ -80,10 +102,8 @@ func (r edgeRelay) validate(cfg edgeFile) error {
 	if _, err := netip.ParseAddrPort(r.Listen); err != nil {
 		return fmt.Errorf("relay.listen %q: %w", r.Listen, err)
 	}
-	if a := r.advertise(); a == "" {
+	if r.advertise() == "" {
 		return errors.New("relay.advertise is required when relay.listen binds every address")
-	} else if _, _, err := net.SplitHostPort(a); err != nil {
-		return fmt.Errorf("relay.advertise %q: %w", a, err)
 	}
 	return nil
 }
@@ -157,6 +177,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if err := cfg.Cluster.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.Relay.validate(); err != nil {
+		return err
+	}
 	if err := checkProduction(cfg.Cluster, cfg.Gossip); err != nil {
 		return err
 	}
@@ -185,7 +208,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
-	if err := cfg.Relay.validate(cfg); err != nil {
+	if err := cfg.Relay.check(cfg); err != nil {
 		return err
 	}
 
@@ -201,6 +224,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		cfg.Metrics.Node = cfg.Edge.NodeID
 	}
 	gather, reg := newRegistry(cfg.Metrics)
+	// The addresses and ports clients reach this edge's media at.
+	media := mediaEndpoints(cfg.Edge, s.udp, s.tcp)
 	var ts *turn.Server
 	if cfg.Turn.on() {
 		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" && turnCfg.TLS == nil {
@@ -218,8 +243,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		s.turn = turn.Sockets{}
 		// The relay reaches this edge's media ports, and only those, on
-		// the host's own addresses.
-		ts.SetPeers(mediaEndpoints(cfg.Edge, s.udp, s.tcp))
+		// the host's own addresses; with gossip, every edge's (below).
+		ts.SetPeers(media)
 	}
 	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
@@ -238,8 +263,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		deps.Observer, deps.Revoked, deps.Revoke = member, member.Revoked, member.Revoke
 		deps.Checks = append(deps.Checks, edge.Check{Name: "gossip", Err: func() error { return fleetJoined(node, cfg.Gossip) }})
-		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
-			return err
+		if err := node.UpdateMeta(edgeMeta(cfg, media)); err != nil {
+			return fmt.Errorf("gossip metadata: %w (shorten edge.publicURL or edge.turnURLs, or name the media addresses with edge.rtc.nodeIPs)", err)
 		}
 		if cfg.Relay.on() {
 			if deps.Relay, err = relayDeps(cfg, node, s); err != nil {
@@ -247,6 +272,10 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			}
 		}
 		if ts != nil {
+			// A client relayed by this edge's TURN server may reach any
+			// edge of the fleet, in any region, at its media addresses.
+			stopPeers := fleet.WatchMediaPeers(node, media, ts.SetPeers)
+			defer stopPeers()
 			// A removal stops the removed participant's TURN credentials
 			// and closes its relays.
 			unsub := node.Subscribe(func(ev gossip.Event) {
@@ -414,12 +443,13 @@ func mediaEndpoints(cfg edge.Config, udp net.PacketConn, tcp net.Listener) []net
 	return out
 }
 
-// edgeMeta is what the edge tells the fleet about itself.
-func edgeMeta(cfg edgeFile) gossip.Meta {
+// edgeMeta is what the edge tells the fleet about itself; media are its
+// media endpoints, of which it advertises those other hosts can reach.
+func edgeMeta(cfg edgeFile, media []netip.AddrPort) gossip.Meta {
 	return gossip.Meta{
 		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
+		MediaAddrs: fleet.PeerMedia(media), RelayAddr: cfg.Relay.advertise(),
 		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
-		RelayAddr: cfg.Relay.advertise(),
 	}
 }
 
@@ -434,14 +464,7 @@ func relayDeps(cfg edgeFile, node *gossip.Node, s *edgeSockets) (*edge.RelayDeps
 	self := node.ID()
 	return &edge.RelayDeps{
 		PacketConn: s.relay, Keys: keys,
-		Resolve: func(id string) (string, bool) {
-			for _, m := range node.Nodes() {
-				if m.Meta.NodeID == id && m.Meta.RelayAddr != "" {
-					return m.Meta.RelayAddr, true
-				}
-			}
-			return "", false
-		},
+		Resolve:    node.RelayAddr, // any region's edge, by node id
 		Hosts: func(room string) []string {
 			var out []string
 			for _, h := range node.Hosts(room) {

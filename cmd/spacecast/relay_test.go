@@ -7,10 +7,10 @@ import (
 	"github.com/spacecast/spacecast/internal/cluster"
 )
 
-// TestEdgeRelaySection: the relay section needs gossip and gossip keys,
+// TestEdgeRelayListen: a running relay needs gossip and gossip keys,
 // a listen address, and an address to advertise (its own when it names a
 // host).
-func TestEdgeRelaySection(t *testing.T) {
+func TestEdgeRelayListen(t *testing.T) {
 	cl, err := cluster.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestEdgeRelaySection(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.file.Relay.validate(tc.file)
+			err := tc.file.Relay.check(tc.file)
 			if (err == nil) != tc.ok {
 				t.Fatalf("validate = %v, want ok %v", err, tc.ok)
 			}
