@@ -464,7 +464,7 @@ func relayDeps(cfg edgeFile, node *gossip.Node, s *edgeSockets) (*edge.RelayDeps
 	self := node.ID()
 	return &edge.RelayDeps{
 		PacketConn: s.relay, Keys: keys,
-		Resolve:    node.RelayAddr, // any region's edge, by node id
+		Resolve: node.RelayAddr, // any region's edge, by node id
 		Hosts: func(room string) []string {
 			var out []string
 			for _, h := range node.Hosts(room) {
