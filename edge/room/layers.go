@@ -100,7 +100,7 @@ func (p *Participant) priority(d *DownTrack) int {
 	switch {
 	case d.track.Info().GetSource() == livekit.TrackSource_SCREEN_SHARE:
 		return simulcast.PriorityScreen
-	case d.track.owner.speaking.Load():
+	case d.track.speaking.Load():
 		return simulcast.PrioritySpeaker
 	}
 	return simulcast.PriorityNormal

@@ -16,7 +16,8 @@ import (
 // remotePart is a participant of the room on another edge, as that edge
 // describes it, with its tracks relayed here.
 type remotePart struct {
-	node   string
+	node     string
+	speaking atomic.Bool // its edge says it speaks (spanSpeakers)
 	info   *livekit.ParticipantInfo
 	tracks map[string]*PubTrack // by sid
 	gone   chan struct{}        // closed when it leaves the room here
@@ -105,7 +106,8 @@ func (p *pull) close() {
 // media path, its relay subscription (pulling nothing until a subscriber
 // here needs a layer) and the readers of its layers, which the room's
 // WaitGroup owns. Called with r.mu held.
-func (r *Room) newRemoteTrack(node string, owner *livekit.ParticipantInfo, info *livekit.TrackInfo, c spanCodec) (*PubTrack, error) {
+func (r *Room) newRemoteTrack(rp *remotePart, owner *livekit.ParticipantInfo, info *livekit.TrackInfo, c spanCodec) (*PubTrack, error) {
+	node := rp.node
 	if r.mgr.relay == nil {
 		return nil, relay.ErrNoLink
 	}
@@ -118,7 +120,7 @@ func (r *Room) newRemoteTrack(node string, owner *livekit.ParticipantInfo, info 
 		layers = maxLayers
 	}
 	t := &PubTrack{
-		sid: info.Sid, ownerSID: owner.Sid, ownerIdentity: owner.Identity,
+		sid: info.Sid, ownerSID: owner.Sid, ownerIdentity: owner.Identity, speaking: &rp.speaking,
 		kind: kind, simulcast: info.Simulcast, levelExt: c.Level,
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}
@@ -228,7 +230,7 @@ func (r *Room) applyRemote(node string, infos []*livekit.ParticipantInfo, codecs
 			if !ok || !strings.Contains(cd.Mime, "/") {
 				continue // no codec: cannot be negotiated here
 			}
-			t, err := r.newRemoteTrack(node, info, ti, cd)
+			t, err := r.newRemoteTrack(rp, info, ti, cd)
 			if err != nil {
 				r.log.Warn("relayed track refused", "track", sid, "err", err)
 				continue

@@ -289,6 +289,15 @@ func (r *Room) onSpan(peer string, kind byte, body []byte) error {
 		if err := proto.Unmarshal(body, sc); err != nil {
 			return fmt.Errorf("%w: speakers", ErrSpan)
 		}
+		r.mu.Lock()
+		for _, sp := range sc.Speakers {
+			for _, rp := range r.remote {
+				if rp.node == peer && rp.info.Sid == sp.Sid {
+					rp.speaking.Store(sp.Active) // its tracks' priority here
+				}
+			}
+		}
+		r.mu.Unlock()
 		r.tellLocals(&livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: sc}})
 	case spanMute:
 		req := &livekit.MuteRoomTrackRequest{}

@@ -739,7 +739,8 @@ func FuzzSpanMessage(f *testing.F) {
 }
 
 // TestSpanSpeakers: the publisher's edge tells the room's other edges who
-// speaks, as it tells its own participants.
+// speaks, as it tells its own participants, and there the speaker's
+// relayed tracks take the speaker's priority in layer choice.
 func TestSpanSpeakers(t *testing.T) {
 	e := newSpan(t, nil, "edge-a", "edge-b")
 	a, b := e[0], e[1]
@@ -760,6 +761,10 @@ func TestSpanSpeakers(t *testing.T) {
 			}
 		}
 		return false
+	})
+	eventually(t, "alice's relayed video has the speaker's priority on B", func() bool {
+		tr := b.m.Room("r").Track(pb.video.sid)
+		return tr != nil && tr.speaking.Load()
 	})
 }
 

@@ -27,8 +27,10 @@ type PubTrack struct {
 	sid   string
 	owner *Participant // nil for a track relayed from another edge
 	// ownerSID and ownerIdentity name the publisher, here or on the edge
-	// the track is relayed from.
+	// the track is relayed from; speaking is whether it speaks now (its
+	// Participant's flag, or its remotePart's).
 	ownerSID, ownerIdentity string
+	speaking                *atomic.Bool
 	kind                    webrtc.RTPCodecType
 	simulcast               bool
 	media                   *forward.Track
@@ -67,7 +69,7 @@ func newPubTrackCodec(owner *Participant, info *livekit.TrackInfo, kindRTP webrt
 		layers = maxLayers
 	}
 	t := &PubTrack{
-		sid: info.Sid, owner: owner, ownerSID: owner.sid, ownerIdentity: owner.identity,
+		sid: info.Sid, owner: owner, ownerSID: owner.sid, ownerIdentity: owner.identity, speaking: &owner.speaking,
 		kind: kindRTP, simulcast: info.Simulcast,
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}
