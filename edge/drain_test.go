@@ -2,8 +2,11 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,5 +168,67 @@ func TestEvict(t *testing.T) {
 	alice.expect("leave PARTICIPANT_REMOVED", isLeave(livekit.DisconnectReason_PARTICIPANT_REMOVED))
 	if _, resp, err := f.dial("protocol=16&access_token=" + f.token("alice", joinGrant("r"), time.Minute)); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("evicted participant rejoining with a token of before the eviction: err %v; want 403", err)
+	}
+}
+
+// /healthz answers while the process serves; /readyz says whether the edge
+// takes new participants, and which check fails when not: a check the
+// process added (the fleet) and the drain, from its first moment.
+func TestHealthAndReadiness(t *testing.T) {
+	var fleetErr atomic.Pointer[error]
+	f := newFixture(t, fixtureOpts{checks: []Check{{Name: "gossip", Err: func() error {
+		if p := fleetErr.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}}}})
+	readyz := func() (int, readiness) {
+		t.Helper()
+		resp, err := http.Get(f.httpURL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r readiness
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatalf("/readyz body: %v", err)
+		}
+		return resp.StatusCode, r
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, r := readyz()
+		if code == http.StatusOK && r.Ready && r.Checks["gossip"] == "ok" && r.Checks["draining"] == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: HTTP %d %+v, want 200 with every check ok", code, r)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, _ := httpStatusOf(t, http.MethodGet, f.httpURL+"/healthz", ""); code != http.StatusOK {
+		t.Fatalf("/healthz: HTTP %d", code)
+	}
+
+	lost := errors.New("no fleet member reachable")
+	fleetErr.Store(&lost)
+	if code, r := readyz(); code != http.StatusServiceUnavailable || r.Ready || r.Checks["gossip"] != lost.Error() {
+		t.Fatalf("fleet lost: /readyz HTTP %d %+v, want 503 naming gossip", code, r)
+	}
+	fleetErr.Store(nil)
+	if code, _ := readyz(); code != http.StatusOK {
+		t.Fatalf("fleet back: /readyz HTTP %d, want 200", code)
+	}
+
+	f.edge.Drain()
+	if code, r := readyz(); code != http.StatusServiceUnavailable || r.Checks["draining"] == "ok" {
+		t.Fatalf("draining: /readyz HTTP %d %+v, want 503 naming the drain", code, r)
+	}
+	// Alive all the same: a liveness probe must not restart a draining edge.
+	if code, _ := httpStatusOf(t, http.MethodGet, f.httpURL+"/healthz", ""); code != http.StatusOK {
+		t.Fatalf("/healthz while draining: HTTP %d, want 200", code)
+	}
+	if code, _ := httpStatusOf(t, http.MethodPost, f.httpURL+"/readyz", ""); code != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /readyz: HTTP %d, want 405", code)
 	}
 }

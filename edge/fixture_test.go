@@ -51,6 +51,7 @@ type fixtureOpts struct {
 	registerer prometheus.Registerer
 	revoked    func(room, identity string, issued time.Time) bool
 	observer   room.Observer
+	checks     []Check
 	// setup runs after mutate, with the namespace network up and the cluster
 	// generated, before the edge is made: it may start servers the edge's
 	// config points at (the relay tests' TURN server) and edit cfg.
@@ -104,7 +105,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Registerer: o.registerer, Logger: log,
-		Revoked: o.revoked, Observer: o.observer})
+		Revoked: o.revoked, Observer: o.observer, Checks: o.checks})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package turn
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +27,10 @@ type Config struct {
 	// empty a self-signed certificate is generated at start (dev only).
 	CertFile string `yaml:"certFile"`
 	KeyFile  string `yaml:"keyFile"`
+	// TLS, when set, is the TLS listener's configuration as the process
+	// built it (the edge's `tls:` section: the same certificates as its
+	// signalling, reloaded without a restart); it wins over CertFile.
+	TLS *tls.Config `yaml:"-"`
 	// UDPSockets is the number of SO_REUSEPORT UDP sockets bound to Listen,
 	// so that the kernel spreads clients over every core (default
 	// GOMAXPROCS; one on a system without SO_REUSEPORT).

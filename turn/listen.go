@@ -109,9 +109,13 @@ const socketBuffer = 4 << 20
 // ErrTLS marks an unusable certificate.
 var ErrTLS = errors.New("turn: tls")
 
-// TLSConfig loads CertFile/KeyFile, or makes a self-signed certificate when
-// both are empty (development: clients must be told not to verify it).
+// TLSConfig is cfg.TLS when set; else it loads CertFile/KeyFile, or makes a
+// self-signed certificate when both are empty (development: clients must be
+// told not to verify it).
 func TLSConfig(cfg Config) (*tls.Config, error) {
+	if cfg.TLS != nil {
+		return cfg.TLS, nil
+	}
 	var cert tls.Certificate
 	var err error
 	if cfg.CertFile != "" {

@@ -15,8 +15,9 @@ import (
 // htons turns a protocol number into the byte order AF_PACKET wants.
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// openTap binds a packet socket to iface. It does not read yet.
-func openTap(iface string, w *wire) (*tap, error) {
+// openTap binds a packet socket to iface, for the wires of every
+// subscriber. It does not read yet.
+func openTap(iface string, ws []*wire) (*tap, error) {
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("browserbench: tap: %w", err)
@@ -40,7 +41,7 @@ func openTap(iface string, w *wire) (*tap, error) {
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 		return fail("bind "+iface, err)
 	}
-	return &tap{fd: fd, w: w}, nil
+	return &tap{fd: fd, ws: ws, origins: make([]time.Time, len(ws))}, nil
 }
 
 // run reads frames until ctx ends, then closes the socket.
@@ -64,12 +65,15 @@ func (t *tap) run(ctx context.Context) error {
 		if n <= vnetHeaderLen {
 			continue
 		}
+		now := time.Now()
 		t.mu.Lock()
-		sec := -1 // before T = 0
-		if !t.origin.IsZero() {
-			sec = int(math.Floor(time.Since(t.origin).Seconds()))
+		for i, w := range t.ws {
+			sec := -1 // before T = 0
+			if o := t.origins[i]; !o.IsZero() {
+				sec = int(math.Floor(now.Sub(o).Seconds()))
+			}
+			w.frame(buf[vnetHeaderLen:n], vnetGSOSize(buf[:vnetHeaderLen]), sec)
 		}
-		t.w.frame(buf[vnetHeaderLen:n], vnetGSOSize(buf[:vnetHeaderLen]), sec)
 		t.mu.Unlock()
 	}
 	return nil

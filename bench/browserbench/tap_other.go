@@ -12,6 +12,6 @@ import (
 // alone has the network namespaces the bench runs in).
 var errNoTap = fmt.Errorf("browserbench: tap: AF_PACKET sockets are Linux-only: %w", errors.ErrUnsupported)
 
-func openTap(string, *wire) (*tap, error) { return nil, errNoTap }
+func openTap(string, []*wire) (*tap, error) { return nil, errNoTap }
 
 func (t *tap) run(context.Context) error { return errNoTap }

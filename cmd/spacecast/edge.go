@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/internal/tlsconf"
 	"github.com/spacecast/spacecast/turn"
 )
 
@@ -38,6 +40,83 @@ type edgeFile struct {
 	// Report sends room occupancy to the control plane (report.url), which
 	// turns it into call_started/call_finished webhooks.
 	Report report.Config `yaml:"report"`
+	// TLS serves the signalling as wss:// (and TURN over TLS, unless
+	// turn.certFile names its own) from these certificates, reloaded when
+	// the files change or on SIGHUP. Empty: plain, for `spacecast dev` or
+	// behind a proxy that terminates TLS.
+	TLS tlsconf.Config `yaml:"tls"`
+	// Relay is the edge-to-edge media relay: a room spans the edges its
+	// participants are placed on.
+	Relay edgeRelay `yaml:"relay"`
+}
+
+// edgeRelay is the `relay:` section (edge/relay). It needs gossip: the
+// other edges' relay addresses (gossip.Meta.RelayAddr, found by node id)
+// and which edges host a room (the room directory) come from there, and
+// its certificates from the cluster's gossip keys.
+type edgeRelay struct {
+	// Listen is the relay's UDP address (QUIC); empty: no relay, a room
+	// lives on one edge.
+	Listen string `yaml:"listen"`
+	// Advertise is the host:port other edges reach this edge's relay at
+	// (default: Listen, when it names a host). Its host must be on
+	// gossip.urlAllowlist, like the edge's other advertised addresses.
+	Advertise string `yaml:"advertise"`
+}
+
+// validate checks the advertised address.
+func (r edgeRelay) validate() error {
+	if r.Advertise == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(r.Advertise)
+	if err == nil {
+		var p uint64
+		if p, err = strconv.ParseUint(port, 10, 16); err == nil && (p == 0 || host == "") {
+			err = errors.New("want host:port with a host and a port")
+		}
+	}
+	if ip, perr := netip.ParseAddr(host); err == nil && perr == nil && ip.IsUnspecified() {
+		err = errors.New("an unspecified address cannot be reached")
+	}
+	if err != nil {
+		return fmt.Errorf("relay.advertise %q: %w", r.Advertise, err)
+	}
+	return nil
+}
+
+// on reports whether the edge runs a relay.
+func (r edgeRelay) on() bool { return r.Listen != "" }
+
+// check checks what a running relay needs of the rest of the file.
+func (r edgeRelay) check(cfg edgeFile) error {
+	if err := r.validate(); err != nil || !r.on() {
+		return err
+	}
+	if !gossipEnabled(cfg.Gossip) {
+		return errors.New("relay.listen needs a gossip section (the other edges' relay addresses come from gossip)")
+	}
+	if len(cfg.Cluster.GossipKeys) == 0 {
+		return errors.New("relay.listen needs cluster.gossipKeys (the relay's certificates derive from them)")
+	}
+	if _, err := netip.ParseAddrPort(r.Listen); err != nil {
+		return fmt.Errorf("relay.listen %q: %w", r.Listen, err)
+	}
+	if r.advertise() == "" {
+		return errors.New("relay.advertise is required when relay.listen binds every address")
+	}
+	return nil
+}
+
+// advertise is the address other edges dial.
+func (r edgeRelay) advertise() string {
+	if r.Advertise != "" {
+		return r.Advertise
+	}
+	if ap, err := netip.ParseAddrPort(r.Listen); err == nil && !ap.Addr().IsUnspecified() {
+		return r.Listen
+	}
+	return ""
 }
 
 // edgeTURN is the `turn:` section of an edge: turn.Config plus a switch.
@@ -98,12 +177,22 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if err := cfg.Cluster.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.Relay.validate(); err != nil {
+		return err
+	}
 	if err := checkProduction(cfg.Cluster, cfg.Gossip); err != nil {
+		return err
+	}
+	tlsSrc, err := loadEdgeTLS(cfg, log)
+	if err != nil {
 		return err
 	}
 	var turnCfg turn.Config
 	if cfg.Turn.on() {
 		turnCfg = cfg.Turn.Config.WithDefaults()
+		if tlsSrc != nil && turnCfg.CertFile == "" {
+			turnCfg.TLS = tlsSrc.TLSConfig()
+		}
 		if turnCfg.PublicHost == "" {
 			turnCfg.PublicHost = publicHost(cfg.Edge.PublicURL)
 		}
@@ -119,16 +208,27 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
+	if err := cfg.Relay.check(cfg); err != nil {
+		return err
+	}
 
-	s, err := listenEdge(ctx, cfg)
+	s, err := listenEdge(ctx, cfg, turnCfg, tlsSrc)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	reg := newRegistry()
+	if cfg.Metrics.Region == "" {
+		cfg.Metrics.Region = cfg.Edge.Region
+	}
+	if cfg.Metrics.Node == "" {
+		cfg.Metrics.Node = cfg.Edge.NodeID
+	}
+	gather, reg := newRegistry(cfg.Metrics)
+	// The addresses and ports clients reach this edge's media at.
+	media := mediaEndpoints(cfg.Edge, s.udp, s.tcp)
 	var ts *turn.Server
 	if cfg.Turn.on() {
-		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" {
+		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" && turnCfg.TLS == nil {
 			log.Warn("no certFile/keyFile: TURN over TLS uses a self-signed certificate (development only)", "component", "turn")
 		}
 		var nodeIPs []netip.Addr
@@ -143,8 +243,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		s.turn = turn.Sockets{}
 		// The relay reaches this edge's media ports, and only those, on
-		// the host's own addresses.
-		ts.SetPeers(mediaEndpoints(cfg.Edge, s.udp, s.tcp))
+		// the host's own addresses; with gossip, every edge's (below).
+		ts.SetPeers(media)
 	}
 	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
@@ -162,10 +262,20 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		deps.Observer, deps.Revoked, deps.Revoke = member, member.Revoked, member.Revoke
-		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
-			return err
+		deps.Checks = append(deps.Checks, edge.Check{Name: "gossip", Err: func() error { return fleetJoined(node, cfg.Gossip) }})
+		if err := node.UpdateMeta(edgeMeta(cfg, media)); err != nil {
+			return fmt.Errorf("gossip metadata: %w (shorten edge.publicURL or edge.turnURLs, or name the media addresses with edge.rtc.nodeIPs)", err)
+		}
+		if cfg.Relay.on() {
+			if deps.Relay, err = relayDeps(cfg, node, s); err != nil {
+				return err
+			}
 		}
 		if ts != nil {
+			// A client relayed by this edge's TURN server may reach any
+			// edge of the fleet, in any region, at its media addresses.
+			stopPeers := fleet.WatchMediaPeers(node, media, ts.SetPeers)
+			defer stopPeers()
 			// A removal stops the removed participant's TURN credentials
 			// and closes its relays.
 			unsub := node.Subscribe(func(ev gossip.Event) {
@@ -183,8 +293,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 	}
 	var rep *report.Reporter
-	if cfg.Report.URL != "" {
-		client, err := report.NewClient(cfg.Report.URL, cfg.Cluster)
+	if bases := reportURLs(cfg.Report); len(bases) > 0 {
+		client, err := report.NewClient(bases[0], cfg.Cluster, bases[1:]...)
 		if err != nil {
 			return err
 		}
@@ -201,7 +311,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if ed, err = edge.New(cfg.Edge, deps); err != nil {
 		return err
 	}
-	s.udp, s.tcp, s.sig = nil, nil, nil // owned by the edge now
+	s.udp, s.tcp, s.sig, s.relay = nil, nil, nil, nil // owned by the edge now
 
 	// run is cancelled when the drain ends; ctx (the first signal) starts it.
 	run, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -218,11 +328,14 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if rep != nil {
 		g.Go(func() error { return rep.Run(gctx) })
 	}
+	if tlsSrc != nil {
+		g.Go(func() error { tlsSrc.Run(gctx); return nil })
+	}
 	if s.metrics != nil {
 		ml := s.metrics
 		s.metrics = nil
 		log.Info("metrics listening", "addr", ml.Addr().String())
-		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, reg, log) })
+		g.Go(func() error { return metricsServer(gctx, cfg.Metrics, ml, gather, log) })
 	}
 	g.Go(func() error {
 		select {
@@ -246,6 +359,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if reportClient != nil {
 			if err := reportClient.SetCluster(reloaded.Cluster); err != nil {
 				log.Error("reload cluster keys for reports", "error", err)
+			}
+		}
+		if tlsSrc != nil {
+			if err := tlsSrc.Reload(gctx); err != nil {
+				log.Error("reload tls certificate; the previous one stays", "error", err)
 			}
 		}
 		if ts != nil && len(reloaded.Cluster.TURNSecrets) > 0 {
@@ -325,12 +443,38 @@ func mediaEndpoints(cfg edge.Config, udp net.PacketConn, tcp net.Listener) []net
 	return out
 }
 
-// edgeMeta is what the edge tells the fleet about itself.
-func edgeMeta(cfg edgeFile) gossip.Meta {
+// edgeMeta is what the edge tells the fleet about itself; media are its
+// media endpoints, of which it advertises those other hosts can reach.
+func edgeMeta(cfg edgeFile, media []netip.AddrPort) gossip.Meta {
 	return gossip.Meta{
 		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
+		MediaAddrs: fleet.PeerMedia(media), RelayAddr: cfg.Relay.advertise(),
 		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
 	}
+}
+
+// relayDeps connects the edge's relay to gossip: the other edges' relay
+// addresses from their node metadata, a room's other hosts from the room
+// directory, the certificates from the gossip keyring.
+func relayDeps(cfg edgeFile, node *gossip.Node, s *edgeSockets) (*edge.RelayDeps, error) {
+	keys, err := cfg.Cluster.GossipKeyring()
+	if err != nil {
+		return nil, err
+	}
+	self := node.ID()
+	return &edge.RelayDeps{
+		PacketConn: s.relay, Keys: keys,
+		Resolve: node.RelayAddr, // any region's edge, by node id
+		Hosts: func(room string) []string {
+			var out []string
+			for _, h := range node.Hosts(room) {
+				if h.NodeID != self {
+					out = append(out, h.NodeID)
+				}
+			}
+			return out
+		},
+	}, nil
 }
 
 // probeURL is the edge's RTT probe (GET /probe) as a browser fetches it.
@@ -360,17 +504,20 @@ func publicHost(signal string) string {
 
 // edgeSockets are an edge's listeners, bound before anything serves.
 type edgeSockets struct {
-	sig, tcp net.Listener
-	metrics  net.Listener
-	udp      net.PacketConn
-	turn     turn.Sockets
+	sig, tcp   net.Listener
+	metrics    net.Listener
+	udp, relay net.PacketConn
+	turn       turn.Sockets
 }
 
-func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
+func listenEdge(ctx context.Context, cfg edgeFile, turnCfg turn.Config, tlsSrc *tlsconf.Source) (*edgeSockets, error) {
 	s := &edgeSockets{}
 	var err error
 	if s.sig, err = net.Listen("tcp", cfg.Edge.Listen); err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Edge.Listen, err)
+	}
+	if tlsSrc != nil {
+		s.sig = tls.NewListener(s.sig, tlsSrc.TLSConfig("http/1.1"))
 	}
 	if s.udp, err = net.ListenPacket("udp", net.JoinHostPort(cfg.Edge.RTC.BindIP, strconv.Itoa(cfg.Edge.RTC.UDPPort))); err != nil {
 		s.close()
@@ -382,13 +529,18 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 			return nil, fmt.Errorf("rtc tcp port: %w", err)
 		}
 	}
+	if cfg.Relay.on() {
+		if s.relay, err = net.ListenPacket("udp", cfg.Relay.Listen); err != nil {
+			s.close()
+			return nil, fmt.Errorf("relay udp port: %w", err)
+		}
+	}
 	if s.metrics, err = cfg.Metrics.listen(); err != nil {
 		s.close()
 		return nil, err
 	}
 	if cfg.Turn.on() {
-		tc := cfg.Turn.Config.WithDefaults()
-		if s.turn, err = turn.Listen(ctx, tc); err != nil {
+		if s.turn, err = turn.Listen(ctx, turnCfg); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -396,12 +548,54 @@ func listenEdge(ctx context.Context, cfg edgeFile) (*edgeSockets, error) {
 	return s, nil
 }
 
+// errNoFleet: gossip has seeds but no other member is alive.
+var errNoFleet = errors.New("no other fleet member reachable through the gossip seeds")
+
+// fleetJoined is the edge's gossip readiness: with seeds, at least one
+// other member alive (an edge alone cannot be placed on, nor hear
+// revocations).
+func fleetJoined(node *gossip.Node, cfg gossip.Config) error {
+	if len(cfg.Seeds) == 0 || len(node.Nodes()) > 1 {
+		return nil
+	}
+	return errNoFleet
+}
+
+// loadEdgeTLS loads the `tls:` section's certificate (nil when the
+// section is empty). The public URL must then be wss://: a page served over
+// HTTPS cannot open ws://.
+func loadEdgeTLS(cfg edgeFile, log *slog.Logger) (*tlsconf.Source, error) {
+	if !cfg.TLS.Enabled() {
+		return nil, nil
+	}
+	if u, err := url.Parse(cfg.Edge.PublicURL); err == nil && (u.Scheme == "ws" || u.Scheme == "http") {
+		return nil, fmt.Errorf("edge.publicURL %q is %s:// but tls is on: give the wss:// URL clients reach", cfg.Edge.PublicURL, u.Scheme)
+	}
+	src, err := tlsconf.Load(cfg.TLS, log.With("component", "tls"))
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	return src, nil
+}
+
 func (s *edgeSockets) close() {
 	// A nil listener converts to a nil interface here: skipped.
-	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp, s.metrics} {
+	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp, s.relay, s.metrics} {
 		if c != nil {
 			_ = c.Close()
 		}
 	}
 	s.turn.Close()
+}
+
+// reportURLs are the control-plane replicas the edge reports to: url, then
+// urls.
+func reportURLs(c report.Config) []string {
+	var out []string
+	for _, u := range append([]string{c.URL}, c.URLs...) {
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }

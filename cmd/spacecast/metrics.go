@@ -25,14 +25,36 @@ type metricsSection struct {
 	// Pprof also serves Go's profiler under /debug/pprof/ on the same
 	// listener, for profiling a production process under real load.
 	Pprof bool `yaml:"pprof"`
+	// Region and Node label every series of the process (an edge takes
+	// them from edge.region and edge.nodeID unless given): dashboards and
+	// alerts group by them. Nothing is labelled by room or participant,
+	// which would grow without bound.
+	Region string `yaml:"region"`
+	Node   string `yaml:"node"`
 }
 
-// newRegistry is a process's metrics registry, with the Go runtime and
-// process (CPU, RSS) collectors every role reports.
-func newRegistry() *prometheus.Registry {
+// labels are the constant labels of every series: region and node, where
+// known.
+func (m metricsSection) labels() prometheus.Labels {
+	l := prometheus.Labels{}
+	if m.Region != "" {
+		l["region"] = m.Region
+	}
+	if m.Node != "" {
+		l["node"] = m.Node
+	}
+	return l
+}
+
+// newRegistry is a process's metrics registry (what /metrics serves) and
+// the registerer its parts register on, which adds the section's region
+// and node labels to every series; the Go runtime and process (CPU, RSS)
+// collectors every role reports are registered already.
+func newRegistry(m metricsSection) (*prometheus.Registry, prometheus.Registerer) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+	wrapped := prometheus.WrapRegistererWith(m.labels(), reg)
+	wrapped.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, wrapped
 }
 
 // listen binds the metrics address; nil when metrics are off.

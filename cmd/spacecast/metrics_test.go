@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The profiler is served beside /metrics only when the section asks.
@@ -22,7 +24,7 @@ func TestMetricsServerPprof(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		done := make(chan error, 1)
 		go func() {
-			done <- metricsServer(ctx, metricsSection{Pprof: tc.pprof}, ln, newRegistry(), slog.New(slog.DiscardHandler))
+			done <- metricsServer(ctx, metricsSection{Pprof: tc.pprof}, ln, func() *prometheus.Registry { g, _ := newRegistry(metricsSection{}); return g }(), slog.New(slog.DiscardHandler))
 		}()
 		for _, path := range []string{"/metrics", "/debug/pprof/cmdline"} {
 			resp, err := http.Get("http://" + ln.Addr().String() + path)

@@ -11,7 +11,9 @@ import (
 
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/internal/tlsconf"
 	"github.com/spacecast/spacecast/turn"
+	"golang.org/x/sync/errgroup"
 )
 
 // turnFile is the config file of `spacecast turn`: the `turn:` section and
@@ -20,6 +22,11 @@ import (
 type turnFile struct {
 	Turn    turn.Config    `yaml:"turn"`
 	Cluster cluster.Config `yaml:"cluster"`
+	// Metrics serves Prometheus metrics (TURN, Go runtime).
+	Metrics metricsSection `yaml:"metrics"`
+	// TLS is TURN over TLS's certificate, re-read when the files change
+	// or on SIGHUP (turn.certFile/keyFile are read once).
+	TLS tlsconf.Config `yaml:"tls"`
 }
 
 // runTurn runs the TURN/STUN server alone. SIGHUP reloads the TURN secrets.
@@ -49,14 +56,31 @@ func runTurn(ctx context.Context, e env, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	if cfg.TLSListen != turn.TLSOff && cfg.CertFile == "" {
+	var tlsSrc *tlsconf.Source
+	if f.TLS.Enabled() {
+		if tlsSrc, err = tlsconf.Load(f.TLS, log.With("component", "tls")); err != nil {
+			return fmt.Errorf("turn: %w", err)
+		}
+		if cfg.CertFile == "" {
+			cfg.TLS = tlsSrc.TLSConfig()
+		}
+	}
+	if cfg.TLSListen != turn.TLSOff && cfg.CertFile == "" && cfg.TLS == nil {
 		log.Warn("no certFile/keyFile: TURN over TLS uses a self-signed certificate (development only)", "component", "turn")
 	}
+	ml, err := f.Metrics.listen()
+	if err != nil {
+		return err
+	}
+	if ml != nil {
+		defer ml.Close()
+	}
+	gather, reg := newRegistry(f.Metrics)
 	socks, err := turn.Listen(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	srv, err := turn.New(cfg, secrets, socks, turn.WithLogger(log))
+	srv, err := turn.New(cfg, secrets, socks, turn.WithLogger(log), turn.WithRegisterer(reg))
 	if err != nil {
 		socks.Close()
 		return err
@@ -78,16 +102,27 @@ func runTurn(ctx context.Context, e env, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reloaded := make(chan struct{})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		defer close(reloaded)
+	var g errgroup.Group
+	if ml != nil {
+		log.Info("metrics listening", "addr", ml.Addr().String())
+		g.Go(func() error { return metricsServer(runCtx, f.Metrics, ml, gather, log) })
+	}
+	if tlsSrc != nil {
+		g.Go(func() error { tlsSrc.Run(runCtx); return nil })
+	}
+	g.Go(func() error {
 		for {
 			select {
 			case <-runCtx.Done():
-				return
+				return nil
 			case <-hup:
+				if tlsSrc != nil {
+					if err := tlsSrc.Reload(runCtx); err != nil {
+						log.Error("reload tls certificate; the previous one stays", "error", err)
+					}
+				}
 				secrets, err := turnSecrets(*path, e.getenv)
 				if err != nil {
 					log.Error("reload TURN secrets", "component", "turn", "error", err)
@@ -97,10 +132,12 @@ func runTurn(ctx context.Context, e env, args []string) error {
 				log.Info("TURN secrets reloaded", "component", "turn", "count", len(secrets))
 			}
 		}
-	}()
+	})
 	err = srv.Run(runCtx)
 	cancel()
-	<-reloaded
+	if werr := g.Wait(); werr != nil && err == nil {
+		err = werr
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

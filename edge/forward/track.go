@@ -93,9 +93,11 @@ type Track struct {
 	metrics  *Metrics
 	now      func() int64
 
-	mu     sync.Mutex // serialises changes of downs and layers
+	mu     sync.Mutex // serialises changes of downs, taps and layers
 	downs  atomic.Pointer[[]*Down]
+	taps   atomic.Pointer[[]Tap]
 	layers [MaxLayers]atomic.Pointer[Layer]
+	remote atomic.Pointer[RemoteLayers] // a relayed track's origin's view
 
 	// loudest is the loudest audio level (dBov, 0 loudest, 127 silence)
 	// since the last Loudest.
@@ -128,6 +130,7 @@ func NewTrack(cfg TrackConfig) (*Track, error) {
 		}
 	}
 	t.downs.Store(&[]*Down{})
+	t.taps.Store(&[]Tap{})
 	t.loudest.Store(127)
 	return t, nil
 }
@@ -158,6 +161,7 @@ type Layer struct {
 	nack   *nack.Requester // video only
 	due    []uint16
 	cached []byte // see scratch
+	pad    []byte // a padding packet cut for the taps
 }
 
 // AddLayer records a received layer of quality q (its SSRC, its reader,
@@ -249,6 +253,7 @@ func (l *Layer) Run() {
 		default:
 			m.Received.Inc()
 		}
+		l.tap(&pkt)
 		switch pending := f.add(pkt, out); {
 		case pending && !waiting:
 			_ = l.r.SetReadDeadline(time.Now().Add(frameWait))
@@ -409,16 +414,20 @@ func (t *Track) RequestKeyframe(q int, now int64) {
 // sent by the publisher.
 const layerIdle = 2 * time.Second
 
-// SimLayers describes the layers for simulcast.Selector, lowest first,
-// with their sizes from sizes (by quality) and whether they arrive now.
+// SimLayers describes the layers for simulcast.Allocator, lowest first,
+// with their sizes from sizes (by quality), whether they arrive now, and
+// their temporal layers' bitrates.
 func (t *Track) SimLayers(now int64, sizes func(q int) (w, h uint32), dst []simulcast.Layer) []simulcast.Layer {
 	dst = dst[:0]
 	for q := 0; q < t.src.Layers(); q++ {
 		l := simulcast.Layer{Quality: livekit.VideoQuality(q), Bitrate: t.src.Bitrate(q, now)}
+		l.Temporals = t.src.TemporalBitrates(q, now, &l.Temporal)
 		if sizes != nil {
 			l.Width, l.Height = sizes(q)
 		}
-		if x := t.layers[q].Load(); x != nil && now-x.lastAt.Load() < int64(layerIdle) {
+		if t.remoteLayer(q, now, &l) {
+			// A relayed track: the origin says what the publisher sends.
+		} else if x := t.layers[q].Load(); x != nil && now-x.lastAt.Load() < int64(layerIdle) {
 			l.Active = true
 		}
 		dst = append(dst, l)
@@ -426,18 +435,17 @@ func (t *Track) SimLayers(now int64, sizes func(q int) (w, h uint32), dst []simu
 	return dst
 }
 
-// Loss is the fraction of packets lost on the best layer since it started.
-func (t *Track) Loss() float64 {
-	for q := t.src.Layers() - 1; q >= 0; q-- {
+// Reception is what the track's layers received so far: the packets
+// their sequence numbers say were sent (expected) and those that arrived,
+// repairs included.
+func (t *Track) Reception() (expected, received uint64) {
+	for q := 0; q < t.src.Layers(); q++ {
 		if l := t.layers[q].Load(); l != nil {
-			exp, got := l.expected.Load(), l.packets.Load()
-			if exp == 0 || got >= exp {
-				return 0
-			}
-			return float64(exp-got) / float64(exp)
+			expected += l.expected.Load()
+			received += l.packets.Load()
 		}
 	}
-	return 0
+	return expected, received
 }
 
 // NoteLevel records an audio level (RFC 6464: dBov, 0 loudest, 127

@@ -24,15 +24,35 @@ const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 // watches which layer (dynacast), and its media on their way to the
 // subscribers (forward.Track).
 type PubTrack struct {
-	sid       string
-	owner     *Participant
-	kind      webrtc.RTPCodecType
-	simulcast bool
-	media     *forward.Track
-	demand    *simulcast.Demand
+	sid   string
+	owner *Participant // nil for a track relayed from another edge
+	// ownerSID and ownerIdentity name the publisher, here or on the edge
+	// the track is relayed from; speaking is whether it speaks now (its
+	// Participant's flag, or its remotePart's).
+	ownerSID, ownerIdentity string
+	speaking                *atomic.Bool
+	kind                    webrtc.RTPCodecType
+	simulcast               bool
+	media                   *forward.Track
+	demand                  *simulcast.Demand
 
 	info  atomic.Pointer[livekit.TrackInfo] // immutable snapshot
 	codec atomic.Pointer[webrtc.RTPCodecParameters]
+	// levelExt is the publisher's RFC 6464 audio level extension id (0:
+	// none), which relayed packets keep.
+	levelExt uint8
+
+	// pull is how a relayed track reaches this edge (nil: published here);
+	// feeds are the other edges this edge relays it to (remote.go,
+	// origin.go).
+	pull  *pull
+	feeds []*originFeed // guarded by mu
+
+	// up is what the readers had counted at the last quality rating
+	// (quality.go; the room's goroutine only).
+	up upstream
+	// view is the layers as last described for layer choice (simLayers).
+	view atomic.Pointer[layerView]
 
 	mu     sync.Mutex // serialises changes of info
 	closed chan struct{}
@@ -49,21 +69,30 @@ func newPubTrackCodec(owner *Participant, info *livekit.TrackInfo, kindRTP webrt
 		layers = maxLayers
 	}
 	t := &PubTrack{
-		sid: info.Sid, owner: owner, kind: kindRTP, simulcast: info.Simulcast,
+		sid: info.Sid, owner: owner, ownerSID: owner.sid, ownerIdentity: owner.identity, speaking: &owner.speaking,
+		kind: kindRTP, simulcast: info.Simulcast,
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}
-	m := owner.room.mgr
+	if err := t.init(owner.room.mgr, info, c, layers, publisherFeedback{owner}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// init makes the track's media path, fed by its publisher's connection or
+// by the relay (up).
+func (t *PubTrack) init(m *Manager, info *livekit.TrackInfo, c webrtc.RTPCodecParameters, layers int, up forward.Upstream) error {
 	var err error
 	t.media, err = forward.NewTrack(forward.TrackConfig{
 		Codec: codec.KindFromMime(c.MimeType), ClockRate: c.ClockRate, Layers: layers,
-		Upstream: publisherFeedback{owner}, Batch: m.cfg.Batch, Metrics: m.metrics.media, Now: m.now,
+		Upstream: up, Batch: m.cfg.Batch, Metrics: m.metrics.media, Now: m.now,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.codec.Store(&c)
 	t.info.Store(info)
-	return t, nil
+	return nil
 }
 
 // publisherFeedback sends a track's keyframe requests and NACKs to its
@@ -76,6 +105,19 @@ func (f publisherFeedback) RequestKeyframe(_ int, ssrc uint32) {
 
 func (f publisherFeedback) RequestRetransmission(_ int, ssrc uint32, seqs []uint16) {
 	f.p.writePublisherRTCP(&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
+}
+
+// Media is the track's media path (counters and caches, for tests and
+// benchmarks).
+func (t *PubTrack) Media() *forward.Track { return t.media }
+
+// Pulled is the layers of a relayed track this edge pulls from the
+// publisher's edge now (bit i: layer i); 0 for a track published here.
+func (t *PubTrack) Pulled() uint8 {
+	if t.pull == nil {
+		return 0
+	}
+	return uint8(t.pull.mask.Load())
 }
 
 // Info is the track's current TrackInfo snapshot (do not modify).
@@ -95,21 +137,60 @@ func (t *PubTrack) updateInfo(f func(*livekit.TrackInfo)) *livekit.TrackInfo {
 
 func (t *PubTrack) close() { t.once.Do(func() { close(t.closed) }) }
 
+// clockRate is the track's RTP clock rate (0: not known yet).
+func (t *PubTrack) clockRate() uint32 {
+	if c := t.codec.Load(); c != nil {
+		return c.ClockRate
+	}
+	return 0
+}
+
 // keyframe asks the publisher for a keyframe on layer q; forward.Source
 // collapses the requests of all subscribers into one per interval.
 func (t *PubTrack) keyframe(q int, now int64) { t.media.RequestKeyframe(q, now) }
 
-// simLayers describes the layers for simulcast.Selector, lowest first.
+// layerViewAge is how long a track's description of its layers serves
+// its subscribers' layer choices (which run every selectEvery) before it
+// is made again: once per track rather than once per subscriber.
+const layerViewAge = int64(selectEvery / 2)
+
+// layerView is a track's layers as simLayers described them at a time
+// (media clock); immutable.
+type layerView struct {
+	at     int64
+	layers []simulcast.Layer
+}
+
+// simLayers describes the layers for simulcast.Allocator into dst, lowest
+// first, as made within layerViewAge by any subscriber or made now. A
+// layer whose bitrate is not measured (nothing lately) costs what the
+// publisher announced for it (livekit-client announces its encodings'
+// maximum bitrates), not nothing.
 func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer {
+	if v := t.view.Load(); v != nil && now >= v.at && now-v.at < layerViewAge {
+		return append(dst[:0], v.layers...)
+	}
 	info := t.Info()
-	return t.media.SimLayers(now, func(q int) (w, h uint32) {
+	l := t.media.SimLayers(now, func(q int) (w, h uint32) {
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == q {
 				return vl.Width, vl.Height
 			}
 		}
 		return 0, 0
-	}, dst)
+	}, nil)
+	for i := range l {
+		if l[i].Bitrate != 0 {
+			continue
+		}
+		for _, vl := range info.Layers {
+			if int(vl.Quality) == i {
+				l[i].Bitrate = uint64(vl.Bitrate)
+			}
+		}
+	}
+	t.view.Store(&layerView{at: now, layers: l})
+	return append(dst[:0], l...)
 }
 
 // setDemand records the highest layer a subscriber wants and tells the
@@ -128,8 +209,8 @@ func (t *PubTrack) dropDemand(subscriber string) {
 }
 
 func (t *PubTrack) sendDemand() {
-	if !t.simulcast {
-		return
+	if !t.simulcast || t.owner == nil {
+		return // a relayed track's demand goes across as the layers it pulls
 	}
 	t.owner.sendAsync(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscribedQualityUpdate{
 		SubscribedQualityUpdate: t.demandUpdate(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -21,6 +22,9 @@ type Limits struct {
 	// MaxHeaderBytes caps the request line and headers (default 1 MiB,
 	// net/http's); beyond it the client gets 431.
 	MaxHeaderBytes int
+	// ErrorLog receives the server's own errors (failed TLS handshakes,
+	// accept errors) at debug level; nil: the standard logger, as net/http.
+	ErrorLog *slog.Logger
 }
 
 // Serve serves h on ln until ctx ends, then stops accepting and waits up to
@@ -43,6 +47,9 @@ func ServeLimited(ctx context.Context, ln net.Listener, h http.Handler, grace ti
 		l.IdleTimeout = 2 * time.Minute
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: l.ReadHeaderTimeout, IdleTimeout: l.IdleTimeout, MaxHeaderBytes: l.MaxHeaderBytes}
+	if l.ErrorLog != nil {
+		srv.ErrorLog = slog.NewLogLogger(l.ErrorLog.Handler(), slog.LevelDebug)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
