@@ -12,12 +12,14 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spacecast/spacecast/bench/participant"
 	"github.com/spacecast/spacecast/bench/progress"
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/bench/usage"
+	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/netns"
 )
 
@@ -276,7 +278,7 @@ func (b *Bench) startAgent(ag *agent, plan participant.Plan, col *collector) err
 	if b.cfg.AgentStderr != nil {
 		ag.cmd.Stderr = io.MultiWriter(&ag.stderr, b.cfg.AgentStderr)
 	}
-	ag.cmd.SysProcAttr = dieWithParent()
+	childproc.DieWithParent(ag.cmd, syscall.SIGKILL)
 	out, err := ag.cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/spacecast/spacecast/bench/roomsbench"
 	"github.com/spacecast/spacecast/bench/scenario"
 	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/testenv"
@@ -370,7 +371,7 @@ func startDevProcess(t *testing.T, data string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.SysProcAttr = dieWithParent()
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
@@ -95,7 +96,7 @@ func seaweed(t *testing.T, accessKey, secretKey string) string {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	logf, err := os.Create(filepath.Join(dir, "weed.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spacecast/spacecast/internal/childproc"
 )
 
 // ErrUnavailable means PostgreSQL cannot run here: its programs or the
@@ -202,7 +204,8 @@ func (s *Server) start(ctx context.Context, bin, data string, cred *syscall.Cred
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// SIGQUIT is PostgreSQL's immediate shutdown: if this process dies,
 	// so does the server (and its backends, which watch the postmaster).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	childproc.DieWithParent(cmd, syscall.SIGQUIT)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgserver: start postgres: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
 	"github.com/spacecast/spacecast/controlplane/webhook"
+	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/cluster"
 )
 
@@ -191,7 +192,7 @@ func (w *world) run(p *proc) {
 	p.cmd = exec.Command(w.bin, p.args...)
 	p.cmd.Env = w.env
 	p.cmd.Stderr = f
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	childproc.DieWithParent(p.cmd, syscall.SIGKILL)
 	if err := p.cmd.Start(); err != nil {
 		w.t.Fatalf("start %s: %v", p.name, err)
 	}

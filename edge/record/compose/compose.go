@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/edge/record"
+	"github.com/spacecast/spacecast/internal/childproc"
 )
 
 // Errors.
@@ -163,7 +164,7 @@ func Compose(ctx context.Context, cfg Config, dir string, m record.Manifest, dst
 // interrupted, and killed if it lingers); it dies with this process too.
 func runFFmpeg(ctx context.Context, bin string, args []string) error {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	childproc.DieWithParent(cmd, syscall.SIGKILL)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 	tw := &tailWriter{max: stderrLines}
