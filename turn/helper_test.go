@@ -56,13 +56,6 @@ type testServer struct {
 	guard         *sentGuard
 }
 
-// startServer runs a server on 127.0.0.1:0 sockets (2 UDP with
-// SO_REUSEPORT, TCP, TLS with a self-signed certificate).
-func startServer(t testing.TB, mutate func(*Config), secrets ...string) *testServer {
-	t.Helper()
-	return startServerOpts(t, mutate, nil, secrets...)
-}
-
 // onEveryPath runs test on each data path a server can serve UDP clients
 // with: Linux's poller ("fast", skipped elsewhere) and pion's own loops
 // ("portable", what other systems get). path is the Option that selects it.
@@ -76,7 +69,8 @@ func onEveryPath(t *testing.T, test func(t *testing.T, path Option)) {
 	t.Run("portable", func(t *testing.T) { test(t, withPortablePath()) })
 }
 
-// startServerOpts is startServer with server options.
+// startServerOpts runs a server with opts on 127.0.0.1:0 sockets (2 UDP
+// with SO_REUSEPORT, TCP, TLS with a self-signed certificate).
 func startServerOpts(t testing.TB, mutate func(*Config), opts []Option, secrets ...string) *testServer {
 	t.Helper()
 	cfg := Config{

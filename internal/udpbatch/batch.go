@@ -143,14 +143,3 @@ type Result struct {
 	// then stopped segmenting, and sent that run packet by packet.
 	GSOOff bool
 }
-
-// sent counts message m as sent.
-func (r *Result) sent(b *Batch, m message) {
-	for i := m.first; i < m.first+m.count; i++ {
-		r.Bytes += uint64(b.lens[i]) //nolint:gosec // a length
-	}
-	r.Packets += uint64(m.count) //nolint:gosec
-	if m.count > 1 {
-		r.Segmented += uint64(m.count) //nolint:gosec
-	}
-}

@@ -180,6 +180,17 @@ func (c *Conn) Send(b *Batch) Result {
 	return r
 }
 
+// sent counts message m as sent.
+func (r *Result) sent(b *Batch, m message) {
+	for i := m.first; i < m.first+m.count; i++ {
+		r.Bytes += uint64(b.lens[i]) //nolint:gosec // a length
+	}
+	r.Packets += uint64(m.count) //nolint:gosec
+	if m.count > 1 {
+		r.Segmented += uint64(m.count) //nolint:gosec
+	}
+}
+
 // encode writes ap into sa for a socket of family and returns the
 // sockaddr's size. An IPv6 destination on an IPv4 socket is encoded as
 // IPv6 for the kernel to refuse.
