@@ -27,7 +27,10 @@ type Config struct {
 	SessionTTL        time.Duration `yaml:"sessionTTL"`        // join session credentials (4 h)
 	MediaTokenTTL     time.Duration `yaml:"mediaTokenTTL"`     // LiveKit media tokens (10 min)
 	TURNCredentialTTL time.Duration `yaml:"turnCredentialTTL"` // TURN REST credentials (12 h)
-	// KeyRefresh is how often a replica re-reads the signing keys (30 s).
+	// KeyRefresh is how often a replica re-reads the signing keys (10 s),
+	// in case it missed the store's change notification: a key rotated on
+	// one replica is heard by the others at once (store.Changes), and at
+	// worst after this.
 	KeyRefresh time.Duration `yaml:"keyRefresh"`
 	// RevocationSync is how stale a replica's copy of the token
 	// revocations (revoked tokens and families, rotated client secrets,
@@ -41,6 +44,16 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"requestTimeout"`
 	// ShutdownTimeout bounds the drain of in-flight requests (30 s).
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// DrainDelay is how long a stopping replica keeps serving after it
+	// reports not ready (/readyz 503) and before it stops accepting
+	// connections (5 s): the time a load balancer takes to notice and send
+	// new requests elsewhere. Every answer meanwhile closes its
+	// connection, so kept-alive clients reconnect to another replica.
+	// 0 stops accepting at once (one process, no load balancer).
+	DrainDelay time.Duration `yaml:"drainDelay"`
+	// HSTS sends Strict-Transport-Security on every answer: set by the
+	// process when it serves HTTPS itself (the file's tls: section).
+	HSTS bool `yaml:"-"`
 	// ReadCacheTTL caches rooms and room roles for authenticated reads on
 	// this replica (1 s; 0 disables). This replica's writes clear it at
 	// once; another replica's writes show within the TTL.
@@ -88,12 +101,17 @@ type RateLimitConfig struct {
 	GuestJoinPerAddress Bucket `yaml:"guestJoinPerAddress"`
 	// MaxKeys bounds the buckets kept per limiter (100,000).
 	MaxKeys int `yaml:"maxKeys"`
+	// PerReplica keeps the buckets in each replica's memory only, so that
+	// with N replicas the service admits up to N times each limit. Off by
+	// default: the buckets live in the store and every limit is the
+	// service's (see package ratelimit for the error of that scheme).
+	PerReplica bool `yaml:"perReplica"`
 }
 
 // Disabled returns c with every limiter off (load tests that drive the
 // control plane from one address on purpose).
 func (c RateLimitConfig) Disabled() RateLimitConfig {
-	return RateLimitConfig{MaxKeys: c.MaxKeys}
+	return RateLimitConfig{MaxKeys: c.MaxKeys, PerReplica: c.PerReplica}
 }
 
 // Bucket is a token bucket: Rate per second, up to Burst. Rate 0 disables.
@@ -120,11 +138,12 @@ func DefaultConfig() Config {
 		SessionTTL:        4 * time.Hour,
 		MediaTokenTTL:     10 * time.Minute,
 		TURNCredentialTTL: 12 * time.Hour,
-		KeyRefresh:        30 * time.Second,
+		KeyRefresh:        10 * time.Second,
 		RevocationSync:    500 * time.Millisecond,
 		MaxBodyBytes:      1 << 20,
 		RequestTimeout:    10 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
+		DrainDelay:        5 * time.Second,
 		ReadCacheTTL:      time.Second,
 		ClientIPHeader:    "X-Forwarded-For",
 		RateLimit: RateLimitConfig{
@@ -166,6 +185,9 @@ func (c Config) Validate() error {
 		if d > store.RevocationHorizon {
 			bad("%s: at most %s (the revocations of deleted clients and users last that long)", name, store.RevocationHorizon)
 		}
+	}
+	if c.DrainDelay < 0 || c.DrainDelay > 5*time.Minute {
+		bad("drainDelay: between 0 and 5m")
 	}
 	if c.ReadCacheTTL < 0 || c.ReadCacheTTL > time.Minute {
 		bad("readCacheTTL: between 0 (off) and 1m")

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,12 +19,24 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/removal"
+	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/pgtest"
 )
 
+// pg is the PostgreSQL server of the multi-replica tests (started by the
+// first test that needs it).
+var pg pgtest.Shared
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
+	code := m.Run()
+	pg.Stop()
+	if code != 0 {
+		os.Exit(code)
+	}
+	if err := goleak.Find(
 		// fasthttp's once-per-process Date header ticker.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		// fasthttp's idle-worker cleaner notices Stop only after its sleep
@@ -31,7 +45,11 @@ func TestMain(m *testing.M) {
 		// The benchmarks' fasthttp client: its idle-connection cleaner and
 		// the process-wide default dialer's address cache cleaner.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"))
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean")); err != nil {
+		fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
 // testEdge is the edge the static placer answers in these tests.
@@ -45,7 +63,7 @@ type env struct {
 	done    chan error
 	base    string
 	srv     *Server
-	st      *sqlite.Store
+	st      store.Store
 	cluster cluster.Config
 	hc      *http.Client
 }
@@ -56,18 +74,35 @@ type envOpts struct {
 	page     fasthttp.RequestHandler
 	internal fasthttp.RequestHandler
 	logger   *slog.Logger
+	// store, when set, is the store to serve (another replica's, say);
+	// the caller closes it. Default: a fresh SQLite store.
+	store store.Store
+	// cluster, when set, are the cluster secrets (replicas share them).
+	cluster *cluster.Config
+	// revocations, when set, carries removals (a fleet's, say).
+	revocations removal.Revocations
 }
 
 func start(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "spacecast.db"), nil)
-	if err != nil {
-		t.Fatal(err)
+	st := o.store
+	if st == nil {
+		s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "spacecast.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		st = s
 	}
-	cl, err := cluster.Generate()
-	if err != nil {
-		t.Fatal(err)
+	var cl cluster.Config
+	if o.cluster != nil {
+		cl = *o.cluster
+	} else {
+		var err error
+		if cl, err = cluster.Generate(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,13 +111,15 @@ func start(t testing.TB, o envOpts) *env {
 	cfg := DefaultConfig()
 	cfg.PublicURL = "http://" + ln.Addr().String()
 	cfg.RateLimit = cfg.RateLimit.Disabled() // tests that need limits set them
+	cfg.DrainDelay = 0                       // no load balancer to wait for
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger})
+	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
+		Revocations: o.revocations})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +143,6 @@ func start(t testing.TB, o envOpts) *env {
 			}
 		}
 		tr.CloseIdleConnections()
-		st.Close()
 	})
 	// Ready once /readyz answers (Run initialises the keys first).
 	deadline := time.Now().Add(10 * time.Second)
@@ -131,6 +167,7 @@ type reply struct {
 	status int
 	header http.Header
 	body   []byte
+	close  bool // the server closes the connection after it
 }
 
 func (r reply) json(t testing.TB) map[string]any {
@@ -185,7 +222,7 @@ func (e *env) do(t testing.TB, method, path, token string, body any) reply {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}
 }
 
 // must sends a request and fails the test unless the status is want.

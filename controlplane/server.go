@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/analytics"
 	"github.com/spacecast/spacecast/controlplane/api"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
@@ -38,8 +41,10 @@ type Deps struct {
 	// each); nil means moderation.PlacerLocator over Placer.
 	Locator moderation.RoomLocator
 	// Revocations spreads moderators' removals over the cluster (every
-	// replica and every edge); nil keeps them on this replica, which is
-	// enough for one replica and one edge (spacecast dev).
+	// replica and every edge); nil records them in the store, which every
+	// replica reads (removal.Stored). When it is also a
+	// removal.UserRevoker, a deleted user's participants are disconnected
+	// from every edge.
 	Revocations removal.Revocations
 	// Regions lists the regions clients probe (GET /v1/regions); nil
 	// answers the static edge's region.
@@ -65,8 +70,12 @@ type Server struct {
 	deny    *auth.Denylist
 	api     *api.API
 	spec    []byte
+	access  *access.Service
 	docs    fasthttp.RequestHandler
 	handler fasthttp.RequestHandler
+	// draining is set when Run's context ends: /readyz answers 503 and
+	// every answer closes its connection.
+	draining atomic.Bool
 }
 
 // New validates cfg and deps and builds the server; it starts nothing.
@@ -97,7 +106,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	a, err := newAPI(cfg, deps, log, keys, deny, proxies)
+	a, acc, err := newAPI(cfg, deps, log, keys, deny, proxies)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +114,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, spec: spec, docs: openapi.UI("/docs")}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, spec: spec, docs: openapi.UI("/docs")}
 	s.handler = s.serve
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		s.handler = s.logged
+	}
+	inner := s.handler
+	s.handler = func(c *fasthttp.RequestCtx) {
+		inner(c)
+		if s.draining.Load() {
+			c.SetConnectionClose()
+		}
 	}
 	return s, nil
 }
@@ -117,16 +133,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 func (s *Server) Routes() []openapi.Operation { return api.Operations() }
 
 // newAPI builds the services that hold the rules (access, join, space,
-// moderation) and the /v1 API over them.
-func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver) (*api.API, error) {
+// moderation, analytics) and the /v1 API over them.
+func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver) (*api.API, *access.Service, error) {
 	tokens := auth.NewTokens(keys, deps.Now)
 	removals := deps.Revocations
 	if removals == nil {
+		// No fleet to gossip removals: the store carries them to the
+		// other replicas.
 		ttl := cfg.SessionTTL
 		if ttl <= 0 {
 			ttl = 4 * time.Hour
 		}
-		removals = removal.NewSet(ttl, 100_000)
+		removals = removal.NewStored(deps.Store, deny, ttl)
 	}
 	locator := deps.Locator
 	if locator == nil {
@@ -134,37 +152,48 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 	}
 	acc, err := access.New(access.Options{Store: deps.Store, Tokens: tokens, Denylist: deny, Now: deps.Now, ReadCacheTTL: cfg.ReadCacheTTL})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Placer, Removals: removals,
 		Cluster: deps.Cluster, Regions: deps.Regions, Now: deps.Now,
 		SessionTTL: cfg.SessionTTL, MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	spaces, err := space.New(space.Options{Store: deps.Store, Tokens: tokens, PublicURL: strings.TrimSuffix(cfg.PublicURL, "/"), Now: deps.Now})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mod, err := moderation.New(moderation.Options{Locator: locator, Removals: removals, Cluster: deps.Cluster, Logger: log, Now: deps.Now})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	calls, err := analytics.New(analytics.Options{Store: deps.Store, Now: deps.Now})
+	if err != nil {
+		return nil, nil, err
+	}
+	users, _ := removals.(removal.UserRevoker)
 	rl := cfg.RateLimit
-	limiter := func(b Bucket) *ratelimit.Limiter { return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys) }
-	return api.New(api.Options{
-		Access: acc, Join: joins, Spaces: spaces, Moderation: mod,
-		Store: deps.Store, Tokens: tokens, Denylist: deny, Logger: log, Now: deps.Now,
-		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
-		TokenPerAddress:     limiter(rl.TokenPerAddress),
-		TokenPerClient:      limiter(rl.TokenPerClient),
-		TokenPerUsername:    limiter(rl.TokenPerUsername),
-		CreateUserPerClient: limiter(rl.CreateUserPerClient),
-		JoinPerAddress:      limiter(rl.JoinPerAddress),
-		GuestJoinPerAddress: limiter(rl.GuestJoinPerAddress),
+	limiter := func(name string, b Bucket) *ratelimit.Limiter {
+		if rl.PerReplica {
+			return ratelimit.New(b.Rate, b.Burst, rl.MaxKeys)
+		}
+		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
+	}
+	a, err := api.New(api.Options{
+		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls,
+		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, MediaTTL: cfg.MediaTokenTTL,
+		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
+		TokenPerClient:      limiter("tokenPerClient", rl.TokenPerClient),
+		TokenPerUsername:    limiter("tokenPerUsername", rl.TokenPerUsername),
+		CreateUserPerClient: limiter("createUserPerClient", rl.CreateUserPerClient),
+		JoinPerAddress:      limiter("joinPerAddress", rl.JoinPerAddress),
+		GuestJoinPerAddress: limiter("guestJoinPerAddress", rl.GuestJoinPerAddress),
 		RequestTimeout:      cfg.RequestTimeout,
 		ClientIP:            proxies,
 	})
+	return a, acc, err
 }
 
 // Handler is the control plane's request handler. Serving it on your own
@@ -217,6 +246,10 @@ func (s *Server) FastHTTPServer() *fasthttp.Server {
 func (s *Server) Keyring() *auth.Keyring { return s.keys }
 
 func (s *Server) serve(c *fasthttp.RequestCtx) {
+	if s.cfg.HSTS {
+		// Browsers keep to HTTPS for two years, subdomains included.
+		c.Response.Header.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
 	path := c.Path()
 	switch {
 	case hasPrefix(path, "/v1/openapi.json"):
@@ -228,6 +261,10 @@ func (s *Server) serve(c *fasthttp.RequestCtx) {
 		c.SetContentType("application/json")
 		c.SetBodyString(`{"status":"ok"}`)
 	case string(path) == "/readyz":
+		if s.draining.Load() {
+			api.WriteError(c, http.StatusServiceUnavailable, "draining", "this replica is shutting down")
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := s.deps.Store.Ping(ctx)
 		cancel()
@@ -270,13 +307,25 @@ func (s *Server) logged(c *fasthttp.RequestCtx) {
 }
 
 // Run initialises the signing keys and serves on ln until ctx is
-// cancelled, then stops accepting and waits (up to ShutdownTimeout) for
-// in-flight requests to finish. ln is closed on return.
+// cancelled. Then it drains: /readyz answers 503 at once, requests are
+// still served (each answer closing its connection) for DrainDelay, so
+// that load balancers move new requests to other replicas; then it stops
+// accepting and waits (up to ShutdownTimeout) for the requests in flight.
+// While it runs it listens for changes other replicas make
+// (store.Changes) and drops what it caches of them. ln is closed on
+// return.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	if err := s.Init(ctx); err != nil {
 		return err
 	}
+	// The watch and the upkeep outlive ctx until the drain is over: the
+	// requests in flight still check revocations.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.watch(bg) })
+	wg.Go(func() { s.upkeep(bg) })
+	defer func() { stopBG(); wg.Wait() }()
 	srv := s.FastHTTPServer()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(LingerListener(ln, s.cfg.MaxBodyBytes)) }()
@@ -284,6 +333,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		return fmt.Errorf("controlplane: serve: %w", err)
 	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	if s.cfg.DrainDelay > 0 {
+		s.log.Info("draining: not ready, still serving", "for", s.cfg.DrainDelay)
+		t := time.NewTimer(s.cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("controlplane: serve: %w", err)
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -295,6 +355,79 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("controlplane: shutdown: %w", err)
 	}
 	return nil
+}
+
+// Draining reports whether Run is draining (its context ended).
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// watch drops what this replica caches of the changes the store reports
+// (other replicas' writes, `spacecast admin`): rooms and room roles, token
+// revocations, signing keys. The TTLs and refresh intervals stay as the
+// bound when notifications are lost.
+func (s *Server) watch(ctx context.Context) {
+	err := s.deps.Store.Listen(ctx, func(t store.Topic) {
+		switch t {
+		case store.TopicRooms:
+			s.access.Forget(access.CachedRooms | access.CachedRoomRoles)
+		case store.TopicRevocations:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.deny.Sync(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("read token revocations after a change", "err", err)
+			}
+			cancel()
+		case store.TopicKeys:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.keys.Load(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reload signing keys after a change", "err", err)
+			}
+			cancel()
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("store change notifications stopped; caches fall back on their TTLs", "err", err)
+	}
+}
+
+// upkeepEvery is how often a replica prunes the shared rate-limit buckets
+// that have refilled.
+const upkeepEvery = time.Minute
+
+// upkeep keeps this replica's copies of the revocations and the signing
+// keys fresh in the background (every half of revocationSync and of
+// keyRefresh), so that a request finds them fresh and never waits for the
+// store to refresh them (it does only when this loop has fallen behind),
+// and prunes the shared rate-limit buckets.
+func (s *Server) upkeep(ctx context.Context) {
+	prune := time.NewTicker(upkeepEvery)
+	defer prune.Stop()
+	revocations := time.NewTicker(max(s.cfg.RevocationSync/2, 10*time.Millisecond))
+	defer revocations.Stop()
+	keys := time.NewTicker(max(s.cfg.KeyRefresh/2, 10*time.Millisecond))
+	defer keys.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-revocations.C:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.deny.Sync(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("read token revocations", "err", err)
+			}
+			cancel()
+		case <-keys.C:
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := s.keys.Load(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reload signing keys", "err", err)
+			}
+			cancel()
+		case <-prune.C:
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := s.deps.Store.PruneRateTokens(rctx, s.deps.Now()); err != nil && ctx.Err() == nil {
+				s.log.Warn("prune rate-limit buckets", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // fasthttpLogger logs fasthttp's own messages without their arguments:

@@ -2,11 +2,14 @@ package gossip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +88,19 @@ func startNode(t *testing.T, id string, seeds []string, opts ...nodeOpt) *testNo
 		t.Fatal(err)
 	}
 	deps.PacketConn, deps.Listener = pc, ln
+	if cfg.WAN.Enabled() {
+		for {
+			pc, ln, err = Listen(cfg.WAN.BindAddr)
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.WANPacketConn, deps.WANListener = pc, ln
+	}
 	n, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +161,7 @@ func TestJoinAndMetadata(t *testing.T) {
 	meta := Meta{
 		SignalURL:       "wss://edge-1.example.test",
 		TURNURLs:        []string{"turn:edge-1.example.test:3478?transport=udp", "turns:edge-1.example.test:5349"},
+		MediaAddrs:      []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:7882"), netip.MustParseAddrPort("198.18.0.1:7881")},
 		RelayAddr:       "198.18.0.1:7000",
 		ProbeURL:        "https://edge-1.example.test/probe",
 		MaxParticipants: 500,
@@ -157,7 +174,7 @@ func TestJoinAndMetadata(t *testing.T) {
 	waitFor(t, 5*time.Second, "metadata everywhere", func() bool {
 		for _, n := range nodes {
 			m, ok := memberByID(n.Node, "n1")
-			if !ok || m.Meta.SignalURL != meta.SignalURL || !m.Meta.Draining ||
+			if !ok || m.Meta.SignalURL != meta.SignalURL || !m.Meta.Draining || !slices.Equal(m.Meta.MediaAddrs, meta.MediaAddrs) ||
 				len(m.Meta.TURNURLs) != 2 || m.Meta.MaxParticipants != 500 || m.Meta.Region != "eu" || m.Meta.Role != RoleEdge {
 				return false
 			}
@@ -176,24 +193,77 @@ func TestJoinAndMetadata(t *testing.T) {
 	})
 }
 
-func TestUpdateMetaTooLarge(t *testing.T) {
+// UpdateMeta refuses what cannot be advertised with a clear error, and
+// the metadata in force stays whole: nothing is truncated.
+func TestUpdateMetaRefuses(t *testing.T) {
 	pc, ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Default()
 	cfg.NodeID, cfg.Region, cfg.BindAddr = "a", "eu", "127.0.0.1:0"
+	cfg.URLAllowlist = []string{"*.example.com", "198.18.0.0/15", "2001:db8::/32"}
 	n, err := New(cfg, Deps{PacketConn: pc, Listener: ln})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	long := make([]byte, 600)
-	for i := range long {
-		long[i] = 'x'
+	good := Meta{
+		SignalURL: "wss://edge-1.eu-west.example.com", TURNURLs: []string{"turn:edge-1.eu-west.example.com:3478?transport=udp"},
+		MediaAddrs: []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:7882"), netip.MustParseAddrPort("198.18.0.1:7881")},
+		RelayAddr:  "relay-1.eu-west.example.com:7000", ProbeURL: "https://edge-1.eu-west.example.com/probe",
 	}
-	if err := n.UpdateMeta(Meta{SignalURL: string(long)}); err == nil {
-		t.Fatal("600-byte URL accepted")
+	if err := n.UpdateMeta(good); err != nil {
+		t.Fatal(err)
+	}
+	// Long but plausible values: every part fits alone, not together.
+	long := good
+	host := strings.Repeat("edge-with-a-very-long-name-", 3) + "1.eu-west.example.com"
+	long.SignalURL = "wss://" + host + "/spacecast/signalling"
+	long.ProbeURL = "https://" + host + "/spacecast/signalling/probe"
+	long.TURNURLs = []string{"turn:" + host + ":3478?transport=udp", "turn:" + host + ":3478?transport=tcp", "turns:" + host + ":443?transport=tcp"}
+	for i := range 12 {
+		long.MediaAddrs = append(long.MediaAddrs, netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1").Next().Next(), uint16(7000+i)))
+	}
+	tests := []struct {
+		name string
+		m    Meta
+		want error
+		says []string // what the error names
+	}{
+		{"too large", long, ErrMetaTooLarge, []string{"bytes", "3 TURN URLs", "14 media addresses", "signalling URL"}},
+		{"one huge URL", Meta{SignalURL: "wss://edge.example.com/" + strings.Repeat("x", 600)}, ErrMetaTooLarge, []string{"signalling URL 623 B"}},
+		{"media address without port", Meta{MediaAddrs: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("198.18.0.1"), 0)}}, ErrBadMeta, []string{"198.18.0.1:0"}},
+		{"unspecified media address", Meta{MediaAddrs: []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:7882")}}, ErrBadMeta, nil},
+		{"zero media address", Meta{MediaAddrs: []netip.AddrPort{{}}}, ErrBadMeta, nil},
+		{"relay address without port", Meta{RelayAddr: "relay-1.example.com"}, ErrBadMeta, []string{"relay-1.example.com"}},
+		{"relay address on an unspecified host", Meta{RelayAddr: "0.0.0.0:7000"}, ErrBadMeta, nil},
+		{"relay address off the allowlist", Meta{RelayAddr: "relay.example.org:7000"}, ErrURLNotAllowed, []string{"relay.example.org"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := n.UpdateMeta(tc.m)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("UpdateMeta: %v, want %v", err, tc.want)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+			if got := n.Meta(); got.SignalURL != good.SignalURL || !slices.Equal(got.MediaAddrs, good.MediaAddrs) || got.RelayAddr != good.RelayAddr {
+				t.Fatalf("metadata changed by a refused update: %+v", got)
+			}
+		})
+	}
+	// Duplicates and mapped addresses are folded.
+	dup := good
+	dup.MediaAddrs = []netip.AddrPort{netip.MustParseAddrPort("[::ffff:198.18.0.1]:7882"), netip.MustParseAddrPort("198.18.0.1:7882")}
+	if err := n.UpdateMeta(dup); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Meta().MediaAddrs; len(got) != 1 || got[0] != netip.MustParseAddrPort("198.18.0.1:7882") {
+		t.Fatalf("media addresses %v", got)
 	}
 }
 

@@ -44,11 +44,13 @@ type Config struct {
 	// Seeds are host:port addresses of nodes to join through. A node with no
 	// seeds starts a cluster of its own and waits for others to join it.
 	Seeds []string `yaml:"seeds"`
-	// Profile is lan (one region), wan (across regions) or local (tests on
-	// one host).
+	// Profile is the timing of the node's pool (its region's, with a wan
+	// section): lan (one region), local (tests on one host) or wan (one
+	// flat pool across regions, which is slow to find a dead node: prefer a
+	// pool per region and a wan section).
 	Profile string `yaml:"profile"`
 	// URLAllowlist names the hosts members may advertise in their
-	// signalling, probe and TURN URLs: host names, "*.example.com" (any
+	// signalling, probe and TURN URLs and their relay address: host names, "*.example.com" (any
 	// name under the domain), IP addresses or CIDR prefixes. A member
 	// advertising any other host is kept out of placement and moderation
 	// (its Member.MetaErr is ErrURLNotAllowed), and a node refuses to
@@ -58,8 +60,77 @@ type Config struct {
 	// LeaveOnStop makes Run announce a graceful leave when it stops, so the
 	// others drop the node at once instead of detecting a failure.
 	LeaveOnStop bool `yaml:"leaveOnStop"`
+	// WAN makes the node able to join the pool that spans the regions (see
+	// WANConfig). Absent, the node is a member of its region's pool only,
+	// and learns about other regions through the nodes of its region that
+	// are in the WAN pool; a fleet where no node has it is one flat pool,
+	// as before regions had pools of their own.
+	WAN WANConfig `yaml:"wan"`
 
 	Timing `yaml:",inline"`
+}
+
+// DefaultWANMembers is how many edges of a region join the WAN pool when
+// WANConfig.Members is zero.
+const DefaultWANMembers = 3
+
+// WANConfig is the `gossip.wan:` section. With a WAN section the node's
+// main pool (BindAddr, Seeds, Profile) is its region's pool, with LAN
+// timing, and the node may also join the pool that joins the regions, on
+// its own port, with WAN timing. Every control plane that has the section
+// joins it; of a region's edges that have it, the Members ones with the
+// lowest node ids do (the others stand by, and take over when one of
+// those is gone). The region's pool then keeps nodes of other regions
+// out: its Seeds must be of the node's region; regions meet through
+// WANConfig.Seeds.
+type WANConfig struct {
+	// BindAddr is the UDP and TCP address of the WAN pool (host:port, not
+	// the region pool's port). Required when the section is present.
+	BindAddr string `yaml:"bindAddr"`
+	// AdvertiseAddr is the host:port nodes of other regions reach this one
+	// at; empty means the bound address.
+	AdvertiseAddr string `yaml:"advertiseAddr"`
+	// Seeds are WAN addresses (host:port) of nodes in the WAN pool, ideally
+	// control planes of several regions. WAN members also find each other
+	// through the fleet view, so seeds only matter until a node has seen
+	// one WAN member.
+	Seeds []string `yaml:"seeds"`
+	// Members is how many edges per region join the WAN pool (0: 3).
+	// Every node of a region should have the same value.
+	Members int `yaml:"members"`
+	// Profile is the WAN pool's timing profile (default wan); the Timing
+	// fields below override it.
+	Profile string `yaml:"profile"`
+
+	Timing `yaml:",inline"`
+}
+
+// Enabled reports whether the section is present.
+func (w WANConfig) Enabled() bool {
+	return w.BindAddr != "" || w.AdvertiseAddr != "" || len(w.Seeds) > 0 || w.Members != 0 ||
+		w.Profile != "" || w.Timing != (Timing{})
+}
+
+// members is Members with its default.
+func (w WANConfig) members() int {
+	if w.Members == 0 {
+		return DefaultWANMembers
+	}
+	return w.Members
+}
+
+// Effective returns the WAN pool's timing: the profile's (wan when
+// empty), overridden by every non-zero field of w.Timing.
+func (w WANConfig) Effective() (Timing, error) {
+	p := w.Profile
+	if p == "" {
+		p = ProfileWAN
+	}
+	t, err := ProfileTiming(p)
+	if err != nil {
+		return Timing{}, fmt.Errorf("%w (wan)", err)
+	}
+	return overlay(t, w.Timing), nil
 }
 
 // Timing holds the protocol intervals. The profile functions (LANTiming,
@@ -245,7 +316,11 @@ func (c Config) Effective() (Timing, error) {
 	if err != nil {
 		return Timing{}, err
 	}
-	o := c.Timing
+	return overlay(t, c.Timing), nil
+}
+
+// overlay returns t with every non-zero field of o.
+func overlay(t, o Timing) Timing {
 	setD := func(dst *time.Duration, v time.Duration) {
 		if v != 0 {
 			*dst = v
@@ -274,7 +349,7 @@ func (c Config) Effective() (Timing, error) {
 	setD(&t.SyncMinInterval, o.SyncMinInterval)
 	setD(&t.LoadInterval, o.LoadInterval)
 	setD(&t.LeaveTimeout, o.LeaveTimeout)
-	return t, nil
+	return t
 }
 
 // Validate checks that the section can be used.
@@ -317,15 +392,67 @@ func (c Config) Validate() error {
 	if err != nil {
 		return err
 	}
+	if err := t.validate(""); err != nil {
+		return err
+	}
+	if c.WAN.Enabled() {
+		if err := c.WAN.validate(c.BindAddr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w WANConfig) validate(lanBind string) error {
+	if w.BindAddr == "" {
+		return fmt.Errorf("%w: wan.bindAddr is required in a wan section", ErrInvalid)
+	}
+	bind, err := netip.ParseAddrPort(w.BindAddr)
+	if err != nil {
+		return fmt.Errorf("%w: wan.bindAddr %q: %w", ErrInvalid, w.BindAddr, err)
+	}
+	if lan, err := netip.ParseAddrPort(lanBind); err == nil && bind.Port() != 0 && lan.Port() == bind.Port() &&
+		(lan.Addr() == bind.Addr() || lan.Addr().IsUnspecified() || bind.Addr().IsUnspecified()) {
+		return fmt.Errorf("%w: wan.bindAddr %s takes the port of bindAddr %s: the pools need a port each", ErrInvalid, w.BindAddr, lanBind)
+	}
+	if w.AdvertiseAddr != "" {
+		ap, err := netip.ParseAddrPort(w.AdvertiseAddr)
+		if err != nil {
+			return fmt.Errorf("%w: wan.advertiseAddr %q: %w", ErrInvalid, w.AdvertiseAddr, err)
+		}
+		if ap.Addr().IsUnspecified() || ap.Port() == 0 {
+			return fmt.Errorf("%w: wan.advertiseAddr %q must name a host and a port", ErrInvalid, w.AdvertiseAddr)
+		}
+	}
+	for i, s := range w.Seeds {
+		if _, _, err := splitHostPort(s); err != nil {
+			return fmt.Errorf("%w: wan.seeds[%d] %q: %w", ErrInvalid, i, s, err)
+		}
+	}
+	if w.Members < 0 || w.Members > maxWANMembers {
+		return fmt.Errorf("%w: wan.members %d: want 1 to %d (0: %d)", ErrInvalid, w.Members, maxWANMembers, DefaultWANMembers)
+	}
+	t, err := w.Effective()
+	if err != nil {
+		return err
+	}
+	return t.validate("wan.")
+}
+
+// maxWANMembers bounds wan.members: the WAN pool is meant to be small.
+const maxWANMembers = 32
+
+// validate checks a complete timing; prefix names the section in errors.
+func (t Timing) validate(prefix string) error {
 	switch {
 	case t.ProbeTimeout >= t.ProbeInterval:
-		return fmt.Errorf("%w: probeTimeout (%v) must be shorter than probeInterval (%v)", ErrInvalid, t.ProbeTimeout, t.ProbeInterval)
+		return fmt.Errorf("%w: %sprobeTimeout (%v) must be shorter than %sprobeInterval (%v)", ErrInvalid, prefix, t.ProbeTimeout, prefix, t.ProbeInterval)
 	case t.SuspicionMult < 2:
-		return fmt.Errorf("%w: suspicionMult must be at least 2", ErrInvalid)
+		return fmt.Errorf("%w: %ssuspicionMult must be at least 2", ErrInvalid, prefix)
 	case t.SuspicionMaxMult < 1:
-		return fmt.Errorf("%w: suspicionMaxMult must be at least 1", ErrInvalid)
+		return fmt.Errorf("%w: %ssuspicionMaxMult must be at least 1", ErrInvalid, prefix)
 	case t.GossipNodes < 1 || t.RetransmitMult < 1 || t.IndirectChecks < 0 || t.SyncFanout < 0:
-		return fmt.Errorf("%w: gossipNodes and retransmitMult must be positive", ErrInvalid)
+		return fmt.Errorf("%w: %sgossipNodes and %sretransmitMult must be positive", ErrInvalid, prefix, prefix)
 	}
 	for name, d := range map[string]time.Duration{
 		"probeInterval": t.ProbeInterval, "probeTimeout": t.ProbeTimeout,
@@ -335,7 +462,7 @@ func (c Config) Validate() error {
 		"leaveTimeout": t.LeaveTimeout, "reconnectTimeout": t.ReconnectTimeout,
 	} {
 		if d < 0 {
-			return fmt.Errorf("%w: %s is negative", ErrInvalid, name)
+			return fmt.Errorf("%w: %s%s is negative", ErrInvalid, prefix, name)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 )
 
@@ -42,6 +43,13 @@ type Member struct {
 
 // ID returns the member's node id.
 func (m Member) ID() string { return m.Meta.NodeID }
+
+// clone returns m with slices of its own.
+func (m Member) clone() Member {
+	m.Meta.TURNURLs = slices.Clone(m.Meta.TURNURLs)
+	m.Meta.MediaAddrs = slices.Clone(m.Meta.MediaAddrs)
+	return m
+}
 
 // EventKind says what happened to a member.
 type EventKind uint8

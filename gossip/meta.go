@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
+	"slices"
+	"strings"
 )
 
 // MetaLimit is memberlist's limit on node metadata.
@@ -38,7 +41,12 @@ type Meta struct {
 	SignalURL string
 	// TURNURLs are the edge's TURN/STUN URLs.
 	TURNURLs []string
-	// RelayAddr is the host:port of the inter-region relay.
+	// MediaAddrs are the addresses and ports the edge's media is reached
+	// at (its ICE host candidates, UDP and TCP ports): the other edges'
+	// embedded TURN servers relay to them (turn.Server.SetPeers).
+	MediaAddrs []netip.AddrPort
+	// RelayAddr is the host:port other edges reach this edge's
+	// edge-to-edge media relay at (edge/relay); empty when it has none.
 	RelayAddr string
 	// ProbeURL is the URL clients measure their RTT to (see RegionList).
 	ProbeURL string
@@ -50,6 +58,13 @@ type Meta struct {
 	// MaxParticipants is the capacity; 0 means unlimited.
 	MaxParticipants int
 	Version         string
+	// WANAddr is the host:port of the node's WAN pool when it has a wan
+	// section (Config.WAN), whether it is in the WAN pool or not.
+	WANAddr string
+	// WAN is set while the node is a member of the WAN pool: it relays
+	// membership, the room directory and revocations between its region
+	// and the others.
+	WAN bool
 }
 
 // Full reports whether the node cannot take one more participant.
@@ -61,10 +76,21 @@ func (m Meta) Full() bool {
 // signal URL, TURN URL count + URLs, relay address, probe URL, software
 // version (each a uvarint length + bytes); then CPU in per-mille,
 // participants, tracks, bandwidth, max participants (uvarints) and a flags
-// byte (bit 0: draining, bit 1: leaving).
+// byte (bit 0: draining, bit 1: leaving, bit 2: in the WAN pool). An
+// optional trailer follows, which decoders that predate it ignore: the
+// metadata's sequence number (uvarint), the WAN address (uvarint length +
+// bytes) and, when there are any, the media addresses (a uvarint count,
+// then each as a uvarint length + netip.AddrPort's binary form: 6 bytes
+// for IPv4, 18 for IPv6). The sequence number orders the copies of a
+// node's metadata that travel between regions: the node raises it with
+// every change. Each part of the trailer is optional in turn: a decoder
+// reads what is there.
 const metaVersion = 1
 
-func (m Meta) encode() ([]byte, error) {
+func (m Meta) encode() ([]byte, error) { return encodeMeta(m, 0) }
+
+// encodeMeta encodes m with sequence number seq.
+func encodeMeta(m Meta, seq uint64) ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, metaVersion)
 	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
@@ -95,11 +121,58 @@ func (m Meta) encode() ([]byte, error) {
 	if m.Leaving {
 		flags |= 2
 	}
+	if m.WAN {
+		flags |= 4
+	}
 	b = append(b, flags)
+	if seq != 0 || m.WANAddr != "" || len(m.MediaAddrs) > 0 {
+		b = binary.AppendUvarint(b, seq)
+		str(m.WANAddr)
+	}
+	if len(m.MediaAddrs) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(m.MediaAddrs)))
+		for _, a := range m.MediaAddrs {
+			ab, _ := a.MarshalBinary() // never fails
+			b = binary.AppendUvarint(b, uint64(len(ab)))
+			b = append(b, ab...)
+		}
+	}
 	if len(b) > MetaLimit {
-		return nil, fmt.Errorf("%w (%d bytes)", ErrMetaTooLarge, len(b))
+		return nil, fmt.Errorf("%w: %d bytes (%s)", ErrMetaTooLarge, len(b), metaSizes(m))
 	}
 	return b, nil
+}
+
+// metaSizes names the variable parts of m by size, largest first: what an
+// operator whose metadata does not fit can shorten.
+func metaSizes(m Meta) string {
+	type part struct {
+		name string
+		n    int
+	}
+	turn := 0
+	for _, u := range m.TURNURLs {
+		turn += len(u) + 1
+	}
+	media := 0
+	for _, a := range m.MediaAddrs {
+		ab, _ := a.MarshalBinary()
+		media += len(ab) + 1
+	}
+	parts := []part{
+		{"node id", len(m.NodeID)}, {"region", len(m.Region)}, {"signalling URL", len(m.SignalURL)},
+		{fmt.Sprintf("%d TURN URLs", len(m.TURNURLs)), turn}, {"relay address", len(m.RelayAddr)},
+		{"probe URL", len(m.ProbeURL)}, {"version", len(m.Version)}, {"WAN address", len(m.WANAddr)},
+		{fmt.Sprintf("%d media addresses", len(m.MediaAddrs)), media},
+	}
+	slices.SortStableFunc(parts, func(a, b part) int { return b.n - a.n })
+	var out []string
+	for _, p := range parts {
+		if p.n > 0 {
+			out = append(out, fmt.Sprintf("%s %d B", p.name, p.n))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func nonNeg(v int) uint64 {
@@ -112,9 +185,16 @@ func nonNeg(v int) uint64 {
 // decodeMeta parses metadata from the network (untrusted beyond the
 // keyring; fuzzed).
 func decodeMeta(b []byte) (Meta, error) {
+	m, _, err := decodeMetaSeq(b)
+	return m, err
+}
+
+// decodeMetaSeq is decodeMeta that also returns the sequence number (0
+// when the trailer is absent).
+func decodeMetaSeq(b []byte) (Meta, uint64, error) {
 	d := metaDecoder{b: b}
 	if v := d.byte(); v != metaVersion {
-		return Meta{}, fmt.Errorf("%w: version %d", errMeta, v)
+		return Meta{}, 0, fmt.Errorf("%w: version %d", errMeta, v)
 	}
 	var m Meta
 	m.NodeID = d.str()
@@ -123,7 +203,7 @@ func decodeMeta(b []byte) (Meta, error) {
 	m.SignalURL = d.str()
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
-		return Meta{}, fmt.Errorf("%w: %d TURN URLs", errMeta, n)
+		return Meta{}, 0, fmt.Errorf("%w: %d TURN URLs", errMeta, n)
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		m.TURNURLs = append(m.TURNURLs, d.str())
@@ -139,10 +219,35 @@ func decodeMeta(b []byte) (Meta, error) {
 	flags := d.byte()
 	m.Draining = flags&1 != 0
 	m.Leaving = flags&2 != 0
-	if d.err != nil {
-		return Meta{}, d.err
+	m.WAN = flags&4 != 0
+	var seq uint64
+	if d.err == nil && len(d.b) > 0 {
+		seq = d.uvarint()
+		m.WANAddr = d.str()
 	}
-	return m, nil
+	if d.err == nil && len(d.b) > 0 {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			return Meta{}, 0, fmt.Errorf("%w: %d media addresses", errMeta, n)
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			var a netip.AddrPort
+			if err := a.UnmarshalBinary([]byte(d.str())); err != nil || !validMediaAddr(a) {
+				return Meta{}, 0, fmt.Errorf("%w: media address %d", errMeta, i)
+			}
+			m.MediaAddrs = append(m.MediaAddrs, a)
+		}
+	}
+	if d.err != nil {
+		return Meta{}, 0, d.err
+	}
+	return m, seq, nil
+}
+
+// validMediaAddr reports whether a can be a media address: an IP address
+// without zone, and a port.
+func validMediaAddr(a netip.AddrPort) bool {
+	return a.Addr().IsValid() && a.Addr().Zone() == "" && !a.Addr().IsUnspecified() && a.Port() != 0
 }
 
 type metaDecoder struct {

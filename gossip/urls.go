@@ -3,6 +3,7 @@ package gossip
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -16,7 +17,7 @@ import (
 var ErrURLNotAllowed = errors.New("gossip: advertised URL outside the allowlist")
 
 // urlPolicy says which hosts a member may advertise in its signalling,
-// probe and TURN URLs. Immutable; an empty one allows every host.
+// probe and TURN URLs and its relay address. Immutable; an empty one allows every host.
 type urlPolicy struct {
 	hosts    []string // exact host names, lower case
 	suffixes []string // ".example.com" from "*.example.com"
@@ -99,6 +100,11 @@ func (p *urlPolicy) check(m Meta) error {
 	for _, u := range m.TURNURLs {
 		if err := p.ice(u); err != nil {
 			return fmt.Errorf("%w: TURN URL: %w", ErrURLNotAllowed, err)
+		}
+	}
+	if m.RelayAddr != "" {
+		if host, _, err := net.SplitHostPort(m.RelayAddr); err != nil || !p.host(host) {
+			return fmt.Errorf("%w: relay address %q", ErrURLNotAllowed, m.RelayAddr)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -11,16 +12,23 @@ import (
 // errWire marks a gossip message or state that cannot be decoded.
 var errWire = errors.New("gossip: malformed message")
 
-// Message types: the first byte of every user broadcast.
+// Message types: the first byte of every user broadcast. ('d', the room
+// change of the directory's first format, is no longer sent nor read.)
 const (
-	msgRoom   byte = 'd'
+	msgRoom   byte = 'D'
 	msgRevoke byte = 'r'
+	msgList   byte = 'l'
+	msgRecord byte = 'm'
 )
 
-// state is the user part of a push/pull.
+// state is the user part of a push/pull. Its keys differ from the first
+// format's ("d"), which older nodes would fail to read; the revocations
+// keep theirs.
 type state struct {
-	Dir    []dirOrigin  `json:"d,omitempty"`
-	Revoke []Revocation `json:"v,omitempty"`
+	Rooms   []dirOrigin  `json:"rooms,omitempty"`
+	Lists   []listOrigin `json:"lists,omitempty"`
+	Records []record     `json:"nodes,omitempty"`
+	Revoke  []Revocation `json:"v,omitempty"`
 }
 
 func encodeMsg(t byte, v any) []byte {
@@ -31,6 +39,8 @@ func encodeMsg(t byte, v any) []byte {
 	}
 	return append([]byte{t}, b...)
 }
+
+func encodeState(s state) []byte { return encodeMsg(0, s)[1:] }
 
 // decodeMsg parses a broadcast (untrusted beyond the keyring; fuzzed).
 func decodeMsg(b []byte) (any, error) {
@@ -43,10 +53,28 @@ func decodeMsg(b []byte) (any, error) {
 		if err := json.Unmarshal(b[1:], &d); err != nil {
 			return nil, fmt.Errorf("%w: %w", errWire, err)
 		}
-		if d.Node == "" || d.Name == "" {
-			return nil, fmt.Errorf("%w: room delta without node or room", errWire)
+		if err := checkDelta(d); err != nil {
+			return nil, err
 		}
 		return d, nil
+	case msgList:
+		var d listDelta
+		if err := json.Unmarshal(b[1:], &d); err != nil {
+			return nil, fmt.Errorf("%w: %w", errWire, err)
+		}
+		if err := checkDelta(d); err != nil {
+			return nil, err
+		}
+		return d, nil
+	case msgRecord:
+		var r record
+		if err := json.Unmarshal(b[1:], &r); err != nil {
+			return nil, fmt.Errorf("%w: %w", errWire, err)
+		}
+		if r.ID == "" || len(r.Meta) > MetaLimit {
+			return nil, fmt.Errorf("%w: record without node or with %d bytes of metadata", errWire, len(r.Meta))
+		}
+		return r, nil
 	case msgRevoke:
 		var r Revocation
 		if err := json.Unmarshal(b[1:], &r); err != nil {
@@ -58,6 +86,15 @@ func decodeMsg(b []byte) (any, error) {
 		return r, nil
 	}
 	return nil, fmt.Errorf("%w: type %q", errWire, b[0])
+}
+
+// checkDelta refuses a delta without origin, or without name unless it is
+// a reset.
+func checkDelta[T any](d vdelta[T]) error {
+	if d.Origin == "" || (d.Name == "" && !d.Entry.Deleted) {
+		return fmt.Errorf("%w: delta without origin or name", errWire)
+	}
+	return nil
 }
 
 func decodeState(b []byte) (state, error) {
@@ -85,3 +122,7 @@ func (b broadcast) Invalidates(o memberlist.Broadcast) bool {
 func (b broadcast) Name() string    { return b.key }
 func (b broadcast) Message() []byte { return b.msg }
 func (b broadcast) Finished()       {}
+
+func revokeBroadcast(r Revocation) broadcast {
+	return broadcast{key: "r/" + strconv.Itoa(int(r.Kind)) + "/" + r.Room + "/" + r.Subject, msg: encodeMsg(msgRevoke, r)}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,12 +51,28 @@ type Config struct {
 	// MetricsURL is the server's Prometheus endpoint, read for its CPU and
 	// memory when it is not a local child process.
 	MetricsURL string `yaml:"metricsURL" json:"metricsURL,omitempty"`
+	// Replicas are further control-plane replicas (base URLs) beside
+	// Target: requests are spread over them all in turn, and a request
+	// that could not reach one (refused, or a kept-alive connection closed
+	// before the request was read, as during a rolling restart) goes to
+	// the next; see client.
+	Replicas []string `yaml:"replicas" json:"replicas,omitempty"`
 
 	// ClientSecret comes from the environment, never a file or a flag.
 	ClientSecret string `yaml:"-" json:"-"`
-	// ServerPID is the local control plane process, when known.
-	ServerPID     int  `yaml:"-" json:"-"`
+	// ServerPIDs are the local control-plane processes, when known.
+	ServerPIDs []int `yaml:"-" json:"-"`
+	// DatabasePID is the local PostgreSQL server, when known: its CPU and
+	// memory are sampled with its backends'.
+	DatabasePID   int  `yaml:"-" json:"-"`
 	SelfContained bool `yaml:"-" json:"selfContained"`
+	// Store names the store of a self-contained run (sqlite, postgres).
+	Store string `yaml:"-" json:"store,omitempty"`
+	// Baseline starts the bare handler the GET is compared with and
+	// returns its URL and how to stop it; nil runs it in this process (it
+	// then shares the generator's CPU, which flatters the ratio: `spacecast
+	// bench api` runs it as a child process).
+	Baseline func(ctx context.Context) (url string, stop func(), err error) `yaml:"-" json:"-"`
 }
 
 // DefaultConfig returns the defaults.
@@ -115,6 +132,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// targets are Target and Replicas.
+func (c Config) targets() []string { return append([]string{c.Target}, c.Replicas...) }
+
 // Bench is one run of the api scenario.
 type Bench struct {
 	cfg Config
@@ -133,7 +153,7 @@ func New(cfg Config) (*Bench, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := newClient(cfg.Target, cfg.Connections)
+	c, err := newClient(cfg.targets(), cfg.Connections)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +170,17 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	r.Config = b.cfg
 	sources := []usage.Source{usage.Self()}
 	switch {
-	case b.cfg.ServerPID > 0:
-		sources = append(sources, usage.Proc("controlplane", b.cfg.ServerPID))
+	case len(b.cfg.ServerPIDs) == 1:
+		sources = append(sources, usage.Proc("controlplane", b.cfg.ServerPIDs[0]))
+	case len(b.cfg.ServerPIDs) > 1:
+		for i, pid := range b.cfg.ServerPIDs {
+			sources = append(sources, usage.Proc(fmt.Sprintf("controlplane-%d", i+1), pid))
+		}
 	case b.cfg.MetricsURL != "":
 		sources = append(sources, usage.Prometheus("controlplane", b.cfg.MetricsURL, nil))
+	}
+	if b.cfg.DatabasePID > 0 {
+		sources = append(sources, usage.ProcTree("postgres", b.cfg.DatabasePID))
 	}
 	sampler := usage.NewSampler(time.Second, start, sources...)
 	sctx, stopSampler := context.WithCancel(ctx)
@@ -162,7 +189,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	go func() { defer swg.Done(); _ = sampler.Run(sctx) }()
 	defer func() { stopSampler(); swg.Wait() }()
 
-	p.Printf("api bench against %s: %d connections, %s per phase", b.cfg.Target, b.cfg.Connections, b.cfg.Duration)
+	p.Printf("api bench against %s: %d connections, %s per phase", strings.Join(b.cfg.targets(), " and "), b.cfg.Connections, b.cfg.Duration)
 	if err := b.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -180,13 +207,18 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	}
 	closed := load.Options{Workers: b.cfg.Connections, Duration: b.cfg.Duration}
 
-	// The machine's limit: a bare handler under the same load.
-	base, err := startBaseline(ctx)
+	// The machine's limit: a bare handler under the same load, in a process
+	// of its own like the control plane (Config.Baseline).
+	startBase, where := b.cfg.Baseline, "a child process"
+	if startBase == nil {
+		startBase, where = inProcessBaseline, "the bench process (its CPU shared with the generator's)"
+	}
+	baseURL, stopBase, err := startBase(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer base.close()
-	baseClient, err := newClient(base.url, b.cfg.Connections)
+	defer stopBase()
+	baseClient, err := newClient([]string{baseURL}, b.cfg.Connections)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +227,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	bst := phase("baseline GET", closed, func(ctx context.Context, _ int) error {
 		return expect(baseClient.do(ctx, "GET", "/v1/spaces/x/rooms/y", b.userToken, nil, nil))
 	})
-	record(r, "baseline", "bare fasthttp handler answering a fixed 200", bst)
+	record(r, "baseline", "bare fasthttp handler answering a fixed 200, in "+where, bst)
 
 	var getMax, getFrom, getTo float64
 	if b.has("get") {
@@ -237,6 +269,9 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		if err := b.joins(ctx, r, phase); err != nil {
 			return nil, err
 		}
+	}
+	if n := b.api.failover.Load(); n > 0 {
+		r.Add("failovers", result.UnitCount, float64(n), "requests that could not reach a replica (restarting) and went to the next")
 	}
 	stopSampler()
 	swg.Wait()
@@ -329,8 +364,13 @@ type baseline struct {
 	done chan error
 }
 
-func startBaseline(context.Context) (*baseline, error) {
-	return listenBaseline("127.0.0.1:0")
+// inProcessBaseline serves the bare handler in this process.
+func inProcessBaseline(context.Context) (string, func(), error) {
+	b, err := listenBaseline("127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	return b.url, b.close, nil
 }
 
 // ServeBaseline serves the bare handler on addr until ctx ends (to load it

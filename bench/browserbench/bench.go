@@ -27,7 +27,8 @@ const (
 // BenchConfig is `spacecast bench browser` and its scenario file.
 // Common.Target, when set, is a running server's ws:// URL (its key and
 // secret from the environment); otherwise Servers are started here, each
-// afresh before each of its runs.
+// afresh before each of its runs, except livekit when LiveKitURL names a
+// running livekit-server.
 type BenchConfig struct {
 	scenario.Common `yaml:",inline"`
 	// Servers to start and compare, comma-separated: ours, livekit
@@ -35,6 +36,11 @@ type BenchConfig struct {
 	Servers string `yaml:"servers" json:"servers,omitempty"`
 	// LiveKitBin is livekit-server's binary.
 	LiveKitBin string `yaml:"livekitBin" json:"livekitBin,omitempty"`
+	// LiveKitURL is a running livekit-server (ws://ADDR:PORT on this
+	// machine in 198.18.0.0/15, its key and secret from the environment)
+	// to measure as "livekit" instead of starting LiveKitBin; Servers
+	// defaults to ours,livekit with it.
+	LiveKitURL string `yaml:"livekitURL" json:"livekitURL,omitempty"`
 	// Repeat runs every server this many times, interleaved (ours,
 	// livekit, ours, livekit...); the figures are medians.
 	Repeat int    `yaml:"repeat" json:"repeat"`
@@ -42,10 +48,15 @@ type BenchConfig struct {
 	// Duration and Settle: see Config.
 	Duration time.Duration `yaml:"duration" json:"duration"`
 	Settle   time.Duration `yaml:"settle" json:"settle"`
-	// Cap caps the subscriber's downlink for the whole run ("1.5mbit");
-	// Caps is a schedule instead ("0s:off,15s:400kbit,40s:off").
-	Cap  string `yaml:"cap" json:"cap,omitempty"`
-	Caps string `yaml:"caps" json:"caps,omitempty"`
+	// Subscribers is how many subscribers join, each in a namespace of
+	// its own with the same link (default 1).
+	Subscribers int `yaml:"subscribers" json:"subscribers"`
+	// LinkSpec is every subscriber's downlink: a cap, loss, delay and
+	// jitter.
+	LinkSpec `yaml:",inline"`
+	// Links, instead of Subscribers and the keys above, gives each
+	// subscriber a link of its own (one entry per subscriber).
+	Links []LinkSpec `yaml:"links" json:"links,omitempty"`
 	// LiveKitClientJS is livekit-client's UMD bundle; Chromium the browser.
 	LiveKitClientJS string `yaml:"livekitClient" json:"livekitClient"`
 	Chromium        string `yaml:"chromium" json:"chromium"`
@@ -62,12 +73,55 @@ type BenchConfig struct {
 	Logger *slog.Logger `yaml:"-" json:"-"`
 }
 
+// LinkSpec is a subscriber's downlink as the flags and the scenario
+// file write it.
+type LinkSpec struct {
+	// Cap caps the downlink for the whole run ("1.5mbit"); Caps is a
+	// schedule instead ("0s:off,15s:400kbit,40s:off").
+	Cap  string `yaml:"cap" json:"cap,omitempty"`
+	Caps string `yaml:"caps" json:"caps,omitempty"`
+	// Loss drops a share of the UDP datagrams at random ("5%").
+	Loss string `yaml:"loss" json:"loss,omitempty"`
+	// Delay holds every UDP datagram, Jitter varies that by up to ± it.
+	Delay  time.Duration `yaml:"delay" json:"delay,omitempty"`
+	Jitter time.Duration `yaml:"jitter" json:"jitter,omitempty"`
+}
+
+// Link reads the spec.
+func (l LinkSpec) Link() (Link, error) {
+	var out Link
+	var errs []error
+	switch {
+	case l.Cap != "" && l.Caps != "":
+		errs = append(errs, fmt.Errorf("%w: --cap and --caps (cap, caps): give one", ErrInvalid))
+	case l.Cap != "":
+		r, err := ParseRate(l.Cap)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cap: %w", err))
+		}
+		out.Shaping = Fixed(r)
+	default:
+		sched, err := ParseSchedule(l.Caps)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out.Shaping = sched
+	}
+	loss, err := ParseLoss(l.Loss)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	out.Loss, out.Delay, out.Jitter = loss, l.Delay, l.Jitter
+	return out, errors.Join(errs...)
+}
+
 // DefaultBenchConfig is `spacecast bench browser` without flags.
 func DefaultBenchConfig() BenchConfig {
 	return BenchConfig{
 		Common:          scenario.Common{Scenario: "browser"},
 		LiveKitBin:      "livekit-server",
 		Repeat:          1,
+		Subscribers:     1,
 		Codec:           "vp8",
 		Duration:        40 * time.Second,
 		Settle:          3 * time.Second,
@@ -79,13 +133,16 @@ func DefaultBenchConfig() BenchConfig {
 // servers is the labels of what the bench measures.
 func (c BenchConfig) servers() ([]string, error) {
 	if c.Target != "" {
-		if c.Servers != "" {
-			return nil, fmt.Errorf("%w: --target and --servers: give one (a running server, or servers to start)", ErrInvalid)
+		if c.Servers != "" || c.LiveKitURL != "" {
+			return nil, fmt.Errorf("%w: --target and --servers or --livekit-url: give one (a running server, or servers to compare)", ErrInvalid)
 		}
 		return []string{serverTarget}, nil
 	}
 	s := c.Servers
-	if s == "" {
+	switch {
+	case s == "" && c.LiveKitURL != "":
+		s = ServerOurs + "," + ServerLiveKit
+	case s == "":
 		s = ServerOurs
 	}
 	var out []string
@@ -99,22 +156,41 @@ func (c BenchConfig) servers() ([]string, error) {
 		}
 		out = append(out, f)
 	}
+	if c.LiveKitURL != "" && !slices.Contains(out, ServerLiveKit) {
+		return nil, fmt.Errorf("%w: --livekit-url without livekit in --servers", ErrInvalid)
+	}
 	return out, nil
 }
 
-// schedule is the shaping the flags ask for.
-func (c BenchConfig) schedule() (Schedule, error) {
-	switch {
-	case c.Cap != "" && c.Caps != "":
-		return nil, fmt.Errorf("%w: --cap and --caps: give one", ErrInvalid)
-	case c.Cap != "":
-		r, err := ParseRate(c.Cap)
-		if err != nil {
-			return nil, fmt.Errorf("cap: %w", err)
+// links is every subscriber's link.
+func (c BenchConfig) links() ([]Link, error) {
+	if len(c.Links) > 0 {
+		if c.LinkSpec != (LinkSpec{}) || c.Subscribers > 1 {
+			return nil, fmt.Errorf("%w: links gives each subscriber its link: not with subscribers, cap, caps, loss, delay or jitter", ErrInvalid)
 		}
-		return Fixed(r), nil
+		var out []Link
+		var errs []error
+		for i, ls := range c.Links {
+			l, err := ls.Link()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("links[%d]: %w", i, err))
+			}
+			out = append(out, l)
+		}
+		return out, errors.Join(errs...)
 	}
-	return ParseSchedule(c.Caps)
+	if c.Subscribers < 1 || c.Subscribers > maxSubscribers {
+		return nil, fmt.Errorf("%w: subscribers %d: want 1 to %d", ErrInvalid, c.Subscribers, maxSubscribers)
+	}
+	l, err := c.LinkSpec.Link()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Link, c.Subscribers)
+	for i := range out {
+		out[i] = l
+	}
+	return out, nil
 }
 
 // Validate checks the settings.
@@ -127,14 +203,24 @@ func (c BenchConfig) Validate() error {
 	if c.Repeat < 1 || c.Repeat > 50 {
 		errs = append(errs, fmt.Errorf("%w: repeat %d: want 1 to 50", ErrInvalid, c.Repeat))
 	}
-	sched, err := c.schedule()
+	links, err := c.links()
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if slices.Contains(servers, ServerLiveKit) && c.LiveKitBin == "" {
-		errs = append(errs, fmt.Errorf("%w: livekit needs --livekit-bin", ErrInvalid))
+	if slices.Contains(servers, ServerLiveKit) && c.LiveKitBin == "" && c.LiveKitURL == "" {
+		errs = append(errs, fmt.Errorf("%w: livekit needs --livekit-bin (or --livekit-url)", ErrInvalid))
 	}
-	run := c.runConfig(sched)
+	run := c.runConfig(links)
+	if c.LiveKitURL != "" {
+		t := Target{URL: c.LiveKitURL, APIKey: c.APIKey, APISecret: c.APISecret}
+		if c.APIKey == "" || c.APISecret == "" {
+			errs = append(errs, fmt.Errorf("%w: --livekit-url needs the server's API key and secret in SPACECAST_BENCH_LK_KEY and SPACECAST_BENCH_LK_SECRET", ErrInvalid))
+			t.APIKey, t.APISecret = "k", "s" // reported above
+		}
+		if err := t.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--livekit-url: %w", err))
+		}
+	}
 	if c.Target != "" {
 		run.Target = Target{URL: c.Target, APIKey: c.APIKey, APISecret: c.APISecret}
 		if c.APIKey == "" || c.APISecret == "" {
@@ -154,9 +240,9 @@ func (c BenchConfig) Validate() error {
 }
 
 // runConfig is one run's Config without its server.
-func (c BenchConfig) runConfig(sched Schedule) Config {
+func (c BenchConfig) runConfig(links []Link) Config {
 	return Config{
-		Codec: c.Codec, Duration: c.Duration, Settle: c.Settle, Shaping: sched,
+		Codec: c.Codec, Duration: c.Duration, Settle: c.Settle, Subscribers: links,
 		LiveKitClientJS: c.LiveKitClientJS, Chromium: c.Chromium, Logger: c.Logger,
 	}
 }
@@ -166,7 +252,7 @@ func (c BenchConfig) runConfig(sched Schedule) Config {
 type Bench struct {
 	cfg     BenchConfig
 	servers []string
-	sched   Schedule
+	links   []Link
 	runs    []benchRun
 }
 
@@ -188,7 +274,7 @@ func NewBench(cfg BenchConfig) (*Bench, error) {
 		return nil, err
 	}
 	servers, _ := cfg.servers()
-	sched, _ := cfg.schedule()
+	links, _ := cfg.links()
 	if cfg.Exe == "" && slices.Contains(servers, ServerOurs) {
 		exe, err := os.Executable()
 		if err != nil {
@@ -196,7 +282,7 @@ func NewBench(cfg BenchConfig) (*Bench, error) {
 		}
 		cfg.Exe = exe
 	}
-	return &Bench{cfg: cfg, servers: servers, sched: sched}, nil
+	return &Bench{cfg: cfg, servers: servers, links: links}, nil
 }
 
 // Run measures every server Repeat times, interleaved, and returns the
@@ -211,13 +297,13 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	r := result.New("browser", target, start)
 	r.Meta.SelfContained = c.Target == ""
 	r.Config = c
-	p.Printf("browser bench: %s, %s simulcast publisher and a subscriber asking for high quality in Chromium, %s each (after %s of settling), downlink %s, %d run(s) each",
-		target, c.Codec, c.Duration, c.Settle, b.sched, c.Repeat)
+	p.Printf("browser bench: %s, %s simulcast publisher and %d subscriber(s) asking for high quality in Chromium, %s each (after %s of settling), downlink %s, %d run(s) each",
+		target, c.Codec, len(b.links), c.Duration, c.Settle, b.linksString(), c.Repeat)
 	b.runs = nil
 	for i := range c.Repeat {
 		for _, s := range b.servers {
 			run := benchRun{server: s, n: i + 1}
-			cfg := c.runConfig(b.sched)
+			cfg := c.runConfig(b.links)
 			var dir string
 			if c.Logs != "" {
 				dir = filepath.Join(c.Logs, fmt.Sprintf("%s-%d", s, i+1))
@@ -230,7 +316,11 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 			case ServerOurs:
 				cfg.Start = StartOurs(c.Exe, dir)
 			case ServerLiveKit:
-				cfg.Start = StartLiveKit(c.LiveKitBin, dir)
+				if c.LiveKitURL != "" {
+					cfg.Target = Target{URL: c.LiveKitURL, APIKey: c.APIKey, APISecret: c.APISecret}
+				} else {
+					cfg.Start = StartLiveKit(c.LiveKitBin, dir)
+				}
 			default:
 				cfg.Target = Target{URL: c.Target, APIKey: c.APIKey, APISecret: c.APISecret}
 			}
@@ -249,13 +339,39 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	return r, nil
 }
 
-// oneLine is a run's gist for the progress display.
+// linksString sums up the subscribers' links.
+func (b *Bench) linksString() string {
+	same := true
+	for _, l := range b.links[1:] {
+		same = same && l.String() == b.links[0].String()
+	}
+	if same {
+		return b.links[0].String()
+	}
+	parts := make([]string, len(b.links))
+	for i, l := range b.links {
+		parts[i] = fmt.Sprintf("s%d %s", i+1, l)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// oneLine is a run's gist for the progress display: one clause per
+// subscriber.
 func oneLine(res Result) string {
-	v := res.Video
-	if !res.Decoded {
+	var parts []string
+	for _, s := range res.Subscribers {
+		parts = append(parts, s.Name+": "+subscriberLine(s))
+	}
+	return strings.Join(parts, "; ") + "; publisher limited by " + res.Publisher.Reason
+}
+
+// subscriberLine is one subscriber's gist.
+func subscriberLine(s SubscriberResult) string {
+	v := s.Video
+	if !s.Decoded {
 		return "NO FRAME DECODED"
 	}
-	return fmt.Sprintf("ttff %.0f ms, %.0f freezes (%.1f s), fps p10 %.0f p50 %.0f, %s, %.0f kbit/s, lost %.0f, NACK %.0f, PLI %.0f; wire: %d holes (%d never filled), %d RTX, %d resent on the media SSRC; publisher limited by %s",
-		res.TTFFMs, v.Freezes, v.FreezeSeconds, v.FPSp10, v.FPSp50, v.TimeAtHeightString(), v.Kbps, v.PacketsLost, v.NACKs, v.PLIs,
-		res.Wire.Holes, res.Wire.Unfilled, res.Wire.RTXPackets, res.Wire.MediaResent, res.Publisher.Reason)
+	return fmt.Sprintf("ttff %.0f ms, %.0f freezes (%.1f s), fps p10 %.0f p50 %.0f, %s, %.0f kbit/s, lost %.0f, NACK %.0f, PLI %.0f, audio concealed %.1f%%; wire: %d holes (%d never filled), %d RTX, %d resent on the media SSRC",
+		s.TTFFMs, v.Freezes, v.FreezeSeconds, v.FPSp10, v.FPSp50, v.TimeAtHeightString(), v.Kbps, v.PacketsLost, v.NACKs, v.PLIs, 100*s.Audio.Concealed,
+		s.Wire.Holes, s.Wire.Unfilled, s.Wire.RTXPackets, s.Wire.MediaResent)
 }

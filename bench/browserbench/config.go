@@ -46,15 +46,18 @@ type Bridge struct {
 type Server struct {
 	Target Target
 	// PID is the server's process, for its CPU (0: not measured).
-	PID  int
-	Stop func() error
+	PID int
+	// MetricsURL is our edge's Prometheus endpoint, read once a second
+	// during the run ("": none).
+	MetricsURL string
+	Stop       func() error
 }
 
 // StartFunc starts a server on the run's bridge.
 type StartFunc func(ctx context.Context, at Bridge) (*Server, error)
 
-// Config is one run: a publisher and a subscriber in Chromium through
-// one server.
+// Config is one run: a publisher and one or more subscribers in
+// Chromium through one server.
 type Config struct {
 	// Target is a running server. Exactly one of Target and Start.
 	Target Target
@@ -71,9 +74,11 @@ type Config struct {
 	// Settle is the wait between the publisher's publication and the
 	// subscriber's start (default 3 s).
 	Settle time.Duration
-	// Shaping caps the subscriber's downlink over the run (nil: clean),
-	// its steps' times on the run's clock.
-	Shaping Schedule
+	// Subscribers has one Link per subscriber, each in a namespace of its
+	// own: what its downlink does to the server's packets (cap steps'
+	// times count from its own connect()). Nil: one subscriber on a
+	// clean link.
+	Subscribers []Link
 	// Width, Height and FPS are the camera's (default 1280x720 at 30).
 	Width, Height, FPS int
 	// LiveKitClientJS is livekit-client's UMD bundle (default
@@ -84,7 +89,7 @@ type Config struct {
 	// Room is the room's name (default: a fresh random one).
 	Room string
 	// LogDir, when set, keeps each browser's stderr there
-	// (publisher.log, subscriber.log).
+	// (publisher.log, subscriber-1.log, ...).
 	LogDir string
 	// Logger receives the run's progress (nil: none).
 	Logger *slog.Logger
@@ -116,8 +121,15 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if len(c.Subscribers) == 0 {
+		c.Subscribers = []Link{{}}
+	}
 	return c
 }
+
+// maxSubscribers bounds a run's subscribers (each a Chromium decoding
+// video: a handful is all a small machine can hold).
+const maxSubscribers = 16
 
 // Validate checks the settings (zero values stand for their defaults).
 func (c Config) Validate() error {
@@ -151,12 +163,15 @@ func (c Config) Validate() error {
 	if c.FPS < 1 || c.FPS > 60 {
 		bad("fps %d: want 1 to 60", c.FPS)
 	}
-	if err := c.Shaping.validate(); err != nil {
-		errs = append(errs, err)
+	if len(c.Subscribers) > maxSubscribers {
+		bad("%d subscribers: want 1 to %d", len(c.Subscribers), maxSubscribers)
 	}
-	for _, st := range c.Shaping {
-		if st.At >= c.Duration {
-			bad("caps step %s:%s is not before the run's end (%s)", st.At, st.Rate, c.Duration)
+	for i, l := range c.Subscribers {
+		for _, err := range l.validate(c.Duration) {
+			if len(c.Subscribers) > 1 {
+				err = fmt.Errorf("subscriber %d: %w", i+1, err)
+			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -3,9 +3,13 @@ package browserbench_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,7 +106,7 @@ func TestRunAgainstEdge(t *testing.T) {
 		Duration:        15 * time.Second,
 		Settle:          time.Second,
 		LiveKitClientJS: lkJS,
-		Shaping:         browserbench.Schedule{{At: 0, Rate: 0}, {At: 8 * time.Second, Rate: 5_000_000}},
+		Subscribers:     []browserbench.Link{{Shaping: browserbench.Schedule{{At: 0, Rate: 0}, {At: 8 * time.Second, Rate: 5_000_000}}}},
 		LogDir:          os.Getenv("BROWSERBENCH_LOGS"),
 	})
 	if err != nil {
@@ -111,47 +115,187 @@ func TestRunAgainstEdge(t *testing.T) {
 	for _, e := range res.Events {
 		t.Log(e)
 	}
-	if !res.Decoded || res.Video.FramesDecoded <= 0 {
-		t.Fatalf("the subscriber decoded nothing: %+v", res.Video)
+	if len(res.Subscribers) != 1 {
+		t.Fatalf("%d subscribers in the result, want 1", len(res.Subscribers))
 	}
-	if res.TTFFMs <= 0 || res.FirstPacketMs > res.TTFFMs {
-		t.Errorf("first packet %.0f ms, first frame %.0f ms: not measured", res.FirstPacketMs, res.TTFFMs)
+	s := res.Subscribers[0]
+	if !s.Decoded || s.Video.FramesDecoded <= 0 {
+		t.Fatalf("the subscriber decoded nothing: %+v", s.Video)
+	}
+	if s.TTFFMs <= 0 || s.FirstPacketMs > s.TTFFMs {
+		t.Errorf("first packet %.0f ms, first frame %.0f ms: not measured", s.FirstPacketMs, s.TTFFMs)
 	}
 	var videoDown uint64
-	for _, s := range res.Wire.Streams {
-		if s.Direction == "down" && s.Role == "video" {
-			videoDown += s.Packets
+	for _, st := range s.Wire.Streams {
+		if st.Direction == "down" && st.Role == "video" {
+			videoDown += st.Packets
 		}
 	}
-	if res.Wire.Down.RTP == 0 || videoDown == 0 {
-		t.Errorf("the tap saw %d RTP packets to the subscriber, %d on its video SSRC", res.Wire.Down.RTP, videoDown)
+	if s.Wire.Down.RTP == 0 || videoDown == 0 {
+		t.Errorf("the tap saw %d RTP packets to the subscriber, %d on its video SSRC", s.Wire.Down.RTP, videoDown)
 	}
-	if len(res.Phases) != 2 || res.Phases[1].Packets == 0 {
-		t.Errorf("phases %+v: the 5 Mbit/s cap let nothing through", res.Phases)
+	if len(s.Phases) != 2 || s.Phases[1].Packets == 0 {
+		t.Errorf("phases %+v: the 5 Mbit/s cap let nothing through", s.Phases)
 	}
-	t.Logf("ttff %.0f ms (first packet %.0f ms), %v frames, %.0f freezes (%.1f s), fps p50 %.0f, %s, %.0f kbit/s; wire: %d RTP down, %d holes, %d resent on the media SSRC, %d RTX; publisher %s",
-		res.TTFFMs, res.FirstPacketMs, res.Video.FramesDecoded, res.Video.Freezes, res.Video.FreezeSeconds, res.Video.FPSp50,
-		res.Video.TimeAtHeightString(), res.Video.Kbps, res.Wire.Down.RTP, res.Wire.Holes, res.Wire.MediaResent, res.Wire.RTXPackets, res.Publisher.Reason)
-	for _, s := range res.Wire.Streams {
-		t.Logf("wire %s ssrc %08x %-12q pt %v: %d packets, %d padding, %d holes (%d filled), %d late, %d duplicates",
-			s.Direction, s.SSRC, s.Role, s.PayloadTypes, s.Packets, s.Padding, s.Holes, s.Filled, s.Late, s.Duplicates)
+	if len(s.Recoveries) != 1 || s.Recoveries[0].At != 8 {
+		t.Errorf("recoveries %+v: want the drop at 8 s judged", s.Recoveries)
 	}
-	t.Logf("subscriber: %.0f lost, %.0f NACKs, %.0f PLIs, %.0f retransmitted; tap drops %d", res.Video.PacketsLost, res.Video.NACKs, res.Video.PLIs, res.Video.Retransmitted, res.Wire.TapDrops)
+	logSubscriber(t, res, 0)
 	leftovers(t, res.Network)
+}
+
+// shapedCap is the subscriber's downlink in TestLayerFitsShapedLink: room
+// for the publisher's 360p layer (~450 kbit/s) and its audio, not for its
+// 720p one (~1.1 Mbit/s). After settling the subscriber may spend maxAbove
+// seconds on a layer above it (an up-switch taken back) and be frozen for
+// maxFrozen of the time; a subscriber left on 720p behind it is frozen
+// most of the time.
+const (
+	shapedCap = 600_000
+	maxAbove  = 2.0
+	maxFrozen = 0.15
+)
+
+// TestLayerFitsShapedLink is issue 16's end-to-end check of layer choice
+// with a real browser: a Chromium subscriber asking for high quality
+// behind a 600 kbit/s tbf link ends up, once settled, on a layer that
+// fits: the edge sends it no more than the link carries, it decodes 180p
+// or 360p, stays on no layer the publisher sends at more than the link
+// carries (its 720p, ~1.1 Mbit/s, unless the publisher's own uplink
+// keeps that one small), and its video is not frozen for long.
+func TestLayerFitsShapedLink(t *testing.T) {
+	need(t)
+	target := startEdge(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const end = 40 // seconds on the subscriber's clock
+	res, err := browserbench.Run(ctx, browserbench.Config{
+		Target:          target,
+		Duration:        end * time.Second,
+		Settle:          time.Second,
+		LiveKitClientJS: lkJS,
+		Subscribers:     []browserbench.Link{{Shaping: browserbench.Fixed(shapedCap)}},
+		LogDir:          os.Getenv("BROWSERBENCH_LOGS"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.Events {
+		t.Log(e)
+	}
+	logSubscriber(t, res, 0)
+	s := res.Subscribers[0]
+	if !s.Decoded {
+		t.Fatal("the subscriber decoded nothing")
+	}
+	// Settled: 8 s after the first frame (a busy machine can take seconds
+	// to start Chromium), 12 s at the earliest.
+	settleAt := int(max(12, math.Ceil(s.FirstFrameAt)+8))
+	settled := s.VideoWindow(time.Duration(settleAt)*time.Second, end*time.Second)
+	offered := s.OfferedKbps(settleAt, end)
+	layers := layerKbps(res, float64(settleAt), end)
+	t.Logf("settled, %d–%d s: the edge sent %.0f kbit/s, the subscriber received %.0f kbit/s of video, %s, %.0f freezes (%.1f s), fps p50 %.0f; the publisher's layers (height: kbit/s) %v",
+		settleAt, end, offered, settled.Kbps, settled.TimeAtHeightString(), settled.Freezes, settled.FreezeSeconds, settled.FPSp50, layers)
+	if settled.Seconds < 10 {
+		t.Fatalf("only %.0f s of stats after settling", settled.Seconds)
+	}
+	// What the edge sends (media, audio, retransmissions, probes) fits
+	// the link, give or take a tenth for the probes that find its edge.
+	if offered > 1.1*shapedCap/1000 {
+		t.Errorf("the edge sent %.0f kbit/s into a %d kbit/s link after settling", offered, shapedCap/1000)
+	}
+	// Settled on a layer that fits: a brief look at a layer above the
+	// link (an up-switch taken back) is allowed, staying there is not.
+	var fits, above float64
+	for h, d := range settled.TimeAtHeight {
+		kbps, known := layers[h]
+		switch {
+		case known && kbps > shapedCap/1000:
+			above += d
+		case h == 180 || h == 360:
+			fits += d
+		}
+	}
+	if above > maxAbove {
+		t.Errorf("%.0f s after settling on layers the publisher sends above the %d kbit/s link (%s; layers %v)", above, shapedCap/1000, settled.TimeAtHeightString(), layers)
+	}
+	if fits < 0.8*settled.Seconds {
+		t.Errorf("%.0f of %.0f s on 180p or 360p after settling (%s)", fits, settled.Seconds, settled.TimeAtHeightString())
+	}
+	if settled.FreezeSeconds > maxFrozen*settled.Seconds {
+		t.Errorf("frozen %.1f s of the %.0f s after settling", settled.FreezeSeconds, settled.Seconds)
+	}
+	leftovers(t, res.Network)
+}
+
+// layerKbps is each publisher layer's rate between from and to (seconds
+// on the first subscriber's clock), by its median height.
+func layerKbps(res browserbench.Result, from, to float64) map[int]float64 {
+	type acc struct {
+		b0, b1, t0, t1 float64
+		hs             []float64
+	}
+	byRID := map[string]*acc{}
+	for _, p := range res.PublisherSamples {
+		if p.T < from || p.T > to {
+			continue
+		}
+		for _, l := range p.Layers {
+			a := byRID[l.RID]
+			if a == nil {
+				a = &acc{b0: l.BytesSent, t0: p.TS}
+				byRID[l.RID] = a
+			}
+			a.b1, a.t1 = l.BytesSent, p.TS
+			a.hs = append(a.hs, l.FrameHeight)
+		}
+	}
+	out := map[int]float64{}
+	for _, a := range byRID {
+		if a.t1 <= a.t0 || len(a.hs) == 0 {
+			continue
+		}
+		slices.Sort(a.hs)
+		out[int(a.hs[len(a.hs)/2])] = (a.b1 - a.b0) * 8 / (a.t1 - a.t0) // bytes per ms: kbit/s
+	}
+	return out
+}
+
+// logSubscriber logs what subscriber i saw.
+func logSubscriber(t *testing.T, res browserbench.Result, i int) {
+	t.Helper()
+	s := res.Subscribers[i]
+	t.Logf("%s (%s): ttff %.0f ms (first packet %.0f ms), %v frames, %.0f freezes (%.1f s), fps p50 %.0f, %s, %.0f kbit/s; wire: %d RTP down, %d holes, %d resent on the media SSRC, %d RTX; publisher %s",
+		s.Name, s.Link, s.TTFFMs, s.FirstPacketMs, s.Video.FramesDecoded, s.Video.Freezes, s.Video.FreezeSeconds, s.Video.FPSp50,
+		s.Video.TimeAtHeightString(), s.Video.Kbps, s.Wire.Down.RTP, s.Wire.Holes, s.Wire.MediaResent, s.Wire.RTXPackets, res.Publisher.Reason)
+	for _, st := range s.Wire.Streams {
+		t.Logf("%s wire %s ssrc %08x %-12q pt %v: %d packets, %d padding, %d holes (%d filled), %d late, %d duplicates",
+			s.Name, st.Direction, st.SSRC, st.Role, st.PayloadTypes, st.Packets, st.Padding, st.Holes, st.Filled, st.Late, st.Duplicates)
+	}
+	t.Logf("%s: %.0f lost, %.0f NACKs, %.0f PLIs, %.0f retransmitted; tap drops %d", s.Name, s.Video.PacketsLost, s.Video.NACKs, s.Video.PLIs, s.Video.Retransmitted, s.Wire.TapDrops)
+	var b strings.Builder
+	for _, p := range s.Series {
+		fmt.Fprintf(&b, " %.0f:%.0fp/%.0ffps/%.0fk", p.T, p.Height, p.FPS, p.WireKbps)
+	}
+	t.Logf("%s per second (height/fps/sent kbit/s):%s", s.Name, b.String())
 }
 
 // leftovers fails t if anything of the run's network is still there.
 func leftovers(t *testing.T, n browserbench.NetworkInfo) {
 	t.Helper()
-	if n.Bridge == "" || n.PublisherNS == "" || n.SubscriberNS == "" {
+	if n.Bridge == "" || n.PublisherNS == "" || len(n.Subscribers) == 0 {
 		t.Fatalf("the result does not name its network: %+v", n)
 	}
-	for _, ns := range []string{n.PublisherNS, n.SubscriberNS} {
+	nss, devs := []string{n.PublisherNS}, []string{n.Bridge}
+	for _, s := range n.Subscribers {
+		nss, devs = append(nss, s.NS), append(devs, s.Veth)
+	}
+	for _, ns := range nss {
 		if _, err := os.Stat("/var/run/netns/" + ns); err == nil {
 			t.Errorf("namespace %s left behind", ns)
 		}
 	}
-	for _, dev := range []string{n.Bridge, n.SubscriberVeth} {
+	for _, dev := range devs {
 		if _, err := net.InterfaceByName(dev); err == nil {
 			t.Errorf("interface %s left behind", dev)
 		}

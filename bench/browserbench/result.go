@@ -7,14 +7,55 @@ import (
 	"time"
 )
 
-// Result is one run as the subscriber saw it, as the wire carried it and
-// as the publisher sent it.
+// Result is one run: what each subscriber saw, what the wire carried
+// and what the publisher sent.
 type Result struct {
-	Target  string    `json:"target"`
-	Codec   string    `json:"codec"`
-	Start   time.Time `json:"start"` // T = 0: just before the subscriber's connect()
+	Target string `json:"target"`
+	Codec  string `json:"codec"`
+	// Start is the first subscriber's T = 0 (just before its connect());
+	// Seconds runs from there to the end.
+	Start   time.Time `json:"start"`
 	Seconds float64   `json:"seconds"`
-	Shaping string    `json:"shaping"`
+	// PublishedMs is the publisher's connect() to published.
+	PublishedMs float64 `json:"publishedMs"`
+
+	// Subscribers are the subscribers in the order of Config.Subscribers.
+	Subscribers []SubscriberResult `json:"subscribers"`
+	Publisher   PublisherSummary   `json:"publisher"`
+
+	// CPU over the subscribers' time, percent of one core: the server's
+	// (when its process is known), every browser's, the whole machine's.
+	ServerCPU  float64 `json:"serverCPU"`
+	BrowserCPU float64 `json:"browserCPU"`
+	MachineCPU float64 `json:"machineCPU"`
+	// ServerRSS and BrowserRSS are resident memory at the end, bytes
+	// (the browsers' summed over their processes, shared pages counted
+	// in each).
+	ServerRSS  float64 `json:"serverRSS"`
+	BrowserRSS float64 `json:"browserRSS"`
+
+	// Network is where the run happened (all of it deleted by now).
+	Network NetworkInfo `json:"network"`
+
+	// Server is what our edge's metrics said, second by second (empty
+	// for other servers).
+	Server []ServerSecond `json:"server,omitempty"`
+
+	// PublisherSamples are the publisher page's raw per-second stats.
+	PublisherSamples []PublisherSample `json:"publisherSamples"`
+	// Events lists what the pages reported besides stats (errors,
+	// reconnections), with the time they came on the first subscriber's
+	// clock.
+	Events []string `json:"events,omitempty"`
+}
+
+// SubscriberResult is one subscriber's run, on its own clock (T = 0 just
+// before its room.connect()).
+type SubscriberResult struct {
+	// Name is "s1", "s2", ... in the order of Config.Subscribers.
+	Name  string    `json:"name"`
+	Link  Link      `json:"link"`
+	Start time.Time `json:"start"`
 
 	// Joining, in milliseconds from just before the subscriber's
 	// room.connect(): connect() returned, the video track subscribed, its
@@ -30,54 +71,62 @@ type Result struct {
 	Decoded              bool    `json:"decoded"`
 	// FirstFrameAt is the first decoded frame in seconds since T = 0.
 	FirstFrameAt float64 `json:"firstFrameAt"`
-	// PublishedMs is the publisher's connect() to published.
-	PublishedMs float64 `json:"publishedMs"`
 
 	// Video is the subscriber's video from its first decoded frame to the
 	// end; Audio the same for audio. Use VideoWindow for another window.
-	Video     VideoSummary     `json:"video"`
-	Audio     AudioSummary     `json:"audio"`
-	Publisher PublisherSummary `json:"publisher"`
-	Wire      WireResult       `json:"wire"`
-	// Phases are the shaping schedule's steps as they happened (empty on
-	// a clean link).
+	Video VideoSummary `json:"video"`
+	Audio AudioSummary `json:"audio"`
+	// Wire is what the tap saw between the server and this subscriber
+	// (and, the same for every subscriber, the publisher's uplink).
+	Wire WireResult `json:"wire"`
+	// Phases are the cap schedule's steps as they happened (empty on an
+	// uncapped link).
 	Phases []PhaseResult `json:"phases,omitempty"`
+	// Recoveries has one entry per drop of the cap; BackToTop one per
+	// rise of it (see Recovery).
+	Recoveries []Recovery `json:"recoveries,omitempty"`
+	BackToTop  []Recovery `json:"backToTop,omitempty"`
+	// LossDropped is the datagrams the loss rule dropped; Relay what the
+	// delay relay did (nil when the link has no delay).
+	LossDropped uint64      `json:"lossDropped,omitempty"`
+	Relay       *RelayStats `json:"relay,omitempty"`
 	// Series has one point per second of the subscriber's time.
 	Series []Second `json:"series"`
+	// Samples are the page's raw per-second stats.
+	Samples []SubscriberSample `json:"samples"`
+}
 
-	// CPU over the subscriber's time, percent of one core: the server's
-	// (when its process is known), both browsers', the whole machine's.
-	ServerCPU  float64 `json:"serverCPU"`
-	BrowserCPU float64 `json:"browserCPU"`
-	MachineCPU float64 `json:"machineCPU"`
-	// ServerRSS and BrowserRSS are resident memory at the end, bytes
-	// (the browsers' summed over their processes, shared pages counted
-	// in each).
-	ServerRSS  float64 `json:"serverRSS"`
-	BrowserRSS float64 `json:"browserRSS"`
-
-	// Network is where the run happened (all of it deleted by now).
-	Network NetworkInfo `json:"network"`
-
-	// Subscriber and PublisherSamples are the pages' raw per-second stats.
-	Subscriber       []SubscriberSample `json:"subscriber"`
-	PublisherSamples []PublisherSample  `json:"publisherSamples"`
-	// Events lists what the pages reported besides stats (errors,
-	// reconnections), with the time they came.
-	Events []string `json:"events,omitempty"`
+// Recovery is how long the subscriber's video took, after a change of
+// its cap at At (seconds on its clock), to reach what the change is
+// judged by: after a drop, smooth playback (SmoothFPS or more for
+// SmoothRun); after a rise, the top layer's height again. Seconds counts
+// from the change; when Reached is false the goal never came before the
+// next change or the end, and Seconds is the time there was (a lower
+// bound).
+type Recovery struct {
+	At      float64 `json:"at"`
+	From    Rate    `json:"fromBps"`
+	To      Rate    `json:"toBps"`
+	Seconds float64 `json:"seconds"`
+	Reached bool    `json:"reached"`
 }
 
 // NetworkInfo names the run's throwaway network.
 type NetworkInfo struct {
-	Bridge         string `json:"bridge"`
-	Gateway        string `json:"gateway"`
-	PublisherNS    string `json:"publisherNamespace"`
-	PublisherAddr  string `json:"publisherAddr"`
-	SubscriberNS   string `json:"subscriberNamespace"`
-	SubscriberAddr string `json:"subscriberAddr"`
-	// SubscriberVeth is the root namespace's end of the subscriber's
-	// link, where the shaper sits.
-	SubscriberVeth string `json:"subscriberVeth"`
+	Bridge        string           `json:"bridge"`
+	Gateway       string           `json:"gateway"`
+	PublisherNS   string           `json:"publisherNamespace"`
+	PublisherAddr string           `json:"publisherAddr"`
+	Subscribers   []SubscriberHost `json:"subscribers"`
+}
+
+// SubscriberHost is one subscriber's namespace.
+type SubscriberHost struct {
+	NS   string `json:"namespace"`
+	Addr string `json:"addr"`
+	// Veth is the root namespace's end of the subscriber's link, where
+	// the shaper sits.
+	Veth string `json:"veth"`
 }
 
 // WireResult is what the tap on the bridge saw.
@@ -110,9 +159,27 @@ type WireResult struct {
 }
 
 // VideoWindow sums up the subscriber's video between from and to (time
-// on the run's clock).
-func (r Result) VideoWindow(from, to time.Duration) VideoSummary {
-	return summarizeVideo(r.Subscriber, from.Seconds(), to.Seconds())
+// on its clock).
+func (s SubscriberResult) VideoWindow(from, to time.Duration) VideoSummary {
+	return summarizeVideo(s.Samples, from.Seconds(), to.Seconds())
+}
+
+// OfferedKbps is what the server sent towards the subscriber between
+// from and to (whole seconds on its clock), on the wire before the
+// shaper, in kbit/s of UDP payload.
+func (s SubscriberResult) OfferedKbps(from, to int) float64 {
+	var sum float64
+	n := 0
+	for _, p := range s.Series {
+		if p.T > float64(from) && p.T <= float64(to) {
+			sum += p.WireKbps
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 // TimeAtHeightString lists the seconds at each height, highest first:

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,11 +40,12 @@ const (
 )
 
 // Run starts a publisher and, once it has published and Settle has
-// passed, a subscriber, both in headless Chromium through livekit-client
-// in network namespaces of a throwaway bridge; it shapes the subscriber's
-// downlink as Shaping says, taps the bridge, and returns what the
-// subscriber saw for Duration. It needs root. Everything it made
-// (namespaces, bridge, qdisc, processes, files) is gone when it returns.
+// passed, the subscribers, all in headless Chromium through
+// livekit-client, each in a network namespace of a throwaway bridge; it
+// impairs each subscriber's downlink as its Link says, taps the bridge,
+// and returns what every subscriber saw for Duration. It needs root.
+// Everything it made (namespaces, bridge, qdiscs, rules, processes,
+// files) is gone when it returns.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -59,9 +61,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: chromium: %w", ErrUnavailable, err)
 	}
-	if cfg.Shaping.Shaped() {
-		if _, err := exec.LookPath("tc"); err != nil {
-			return Result{}, fmt.Errorf("%w: tc (iproute2) shapes the link: %w", ErrUnavailable, err)
+	for _, l := range cfg.Subscribers {
+		if l.Shaping.Shaped() {
+			if _, err := exec.LookPath("tc"); err != nil {
+				return Result{}, fmt.Errorf("%w: tc (iproute2) shapes the link: %w", ErrUnavailable, err)
+			}
+		}
+		if l.Loss > 0 || l.Delayed() {
+			if err := needIptables(); err != nil {
+				return Result{}, err
+			}
 		}
 	}
 	r := &runner{cfg: cfg, chromium: chromium, log: cfg.Logger, events: make(chan browserEvent, 256)}
@@ -75,11 +84,26 @@ type runner struct {
 	log      *slog.Logger
 	events   chan browserEvent
 
-	origin   time.Time // T = 0: just before the subscriber's connect()
-	pub, sub pageState
-	subs     []SubscriberSample
-	pubs     []PublisherSample
-	notes    []string
+	pub   pageState
+	subs  []*subscriber
+	pubs  []PublisherSample
+	notes []string
+}
+
+// subscriber is one subscriber's part of a run.
+type subscriber struct {
+	name    string // s1, s2, ...
+	link    Link
+	host    *netns.Host
+	veth    string
+	page    pageState
+	origin  time.Time // T = 0: just before its connect() (zero until then)
+	samples []SubscriberSample
+	browser *browser
+	shaper  *shaper
+	relay   *delayRelay
+	lossErr error
+	lossN   uint64
 }
 
 // pageState is what one page reported about its call.
@@ -110,28 +134,34 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("browserbench: publisher host: %w", err)
 	}
-	subHost, err := n.AddHost(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("browserbench: subscriber host: %w", err)
+	hosts := []*netns.Host{pubHost}
+	for i, l := range cfg.Subscribers {
+		h, err := n.AddHost(ctx)
+		if err != nil {
+			return Result{}, fmt.Errorf("browserbench: subscriber host: %w", err)
+		}
+		r.subs = append(r.subs, &subscriber{name: "s" + strconv.Itoa(i+1), link: l, host: h})
+		hosts = append(hosts, h)
 	}
-	for _, h := range []*netns.Host{pubHost, subHost} {
+	for _, h := range hosts {
 		// A server on another bridge of this machine in the range (a test's
 		// edge) is reached through this bridge.
 		if out, err := exec.CommandContext(ctx, "ip", "-n", h.Name, "route", "add", benchRange.String(), "via", n.Gateway().String()).CombinedOutput(); err != nil {
 			return Result{}, fmt.Errorf("browserbench: route in %s: %w: %s", h.Name, err, strings.TrimSpace(string(out)))
 		}
 	}
-	subVeth, err := rootVeth(ctx, subHost.Name)
-	if err != nil {
-		return Result{}, err
-	}
-
 	netInfo := NetworkInfo{
 		Bridge: n.BridgeName(), Gateway: n.Gateway().String(),
 		PublisherNS: pubHost.Name, PublisherAddr: pubHost.Addr().String(),
-		SubscriberNS: subHost.Name, SubscriberAddr: subHost.Addr().String(), SubscriberVeth: subVeth,
 	}
-	target, serverPID := cfg.Target, 0
+	for _, s := range r.subs {
+		if s.veth, err = rootVeth(ctx, s.host.Name); err != nil {
+			return Result{}, err
+		}
+		netInfo.Subscribers = append(netInfo.Subscribers, SubscriberHost{NS: s.host.Name, Addr: s.host.Addr().String(), Veth: s.veth})
+	}
+
+	target, serverPID, metricsURL := cfg.Target, 0, ""
 	if cfg.Start != nil {
 		srv, err := cfg.Start(ctx, Bridge{Gateway: n.Gateway(), Interface: n.BridgeName()})
 		if err != nil {
@@ -142,7 +172,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 				r.log.Warn("stopping the server", "error", serr)
 			}
 		}()
-		target, serverPID = srv.Target, srv.PID
+		target, serverPID, metricsURL = srv.Target, srv.PID, srv.MetricsURL
 		if err := target.validate(); err != nil {
 			return Result{}, fmt.Errorf("browserbench: the started server: %w", err)
 		}
@@ -152,10 +182,6 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		room = "bench-" + randomHex(4)
 	}
 	pubTok, err := token(target, room, "publisher", true)
-	if err != nil {
-		return Result{}, err
-	}
-	subTok, err := token(target, room, "subscriber", false)
 	if err != nil {
 		return Result{}, err
 	}
@@ -174,8 +200,21 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 			r.log.Warn("page server", "error", err)
 		}
 	})
-	w := newWire(pubHost.Addr(), subHost.Addr())
-	tp, err := openTap(n.BridgeName(), w)
+	var sc *scraper
+	scCtx, stopScraper := context.WithCancel(bg)
+	defer stopScraper()
+	scDone := make(chan struct{})
+	if metricsURL != "" {
+		sc = newScraper(metricsURL)
+		wg.Go(func() { defer close(scDone); sc.run(scCtx) })
+	} else {
+		close(scDone)
+	}
+	wires := make([]*wire, len(r.subs))
+	for i, s := range r.subs {
+		wires[i] = newWire(pubHost.Addr(), s.host.Addr())
+	}
+	tp, err := openTap(n.BridgeName(), wires)
 	if err != nil {
 		return Result{}, err
 	}
@@ -189,14 +228,34 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		}
 	})
 
+	// Loss and delay are in place before the subscribers start.
+	relayCtx, stopRelays := context.WithCancel(bg)
+	var relays sync.WaitGroup
+	defer func() { stopRelays(); relays.Wait() }()
+	for i, s := range r.subs {
+		if s.link.Loss > 0 {
+			if err := addLoss(ctx, s.host, s.link.Loss); err != nil {
+				return Result{}, err
+			}
+		}
+		if s.link.Delayed() {
+			rl, err := newDelayRelay(ctx, s.host, s.link.Delay, s.link.Jitter, uint64(time.Now().UnixNano())+uint64(i))
+			if err != nil {
+				return Result{}, err
+			}
+			s.relay = rl
+			relays.Go(func() { rl.run(relayCtx) })
+		}
+	}
+
 	flags := func(who string) []string {
 		return chromiumFlags(filepath.Join(dir, who), pages.origin, cfg.FPS)
 	}
-	logw := func(who string) (io.Writer, func()) {
+	logw := func(file string) (io.Writer, func()) {
 		if cfg.LogDir == "" {
 			return nil, func() {}
 		}
-		f, err := os.Create(filepath.Join(cfg.LogDir, who+".log"))
+		f, err := os.Create(filepath.Join(cfg.LogDir, file+".log"))
 		if err != nil {
 			r.log.Warn("browser log", "error", err)
 			return nil, func() {}
@@ -225,60 +284,99 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		return Result{}, err
 	}
 
-	// The subscriber. T = 0 is just before its room.connect(): the
-	// shaper's schedule and the measured time count from there, however
-	// long Chromium took to start.
-	subPage, err := pages.page("subscriber.html", session{URL: target.URL, Token: subTok})
-	if err != nil {
-		return Result{}, err
+	// The subscribers, all at once. Each one's T = 0 is just before its
+	// room.connect(): its cap's schedule and its measured time count from
+	// there, however long Chromium took to start.
+	for i, s := range r.subs {
+		tok, err := token(target, room, "subscriber-"+strconv.Itoa(i+1), false)
+		if err != nil {
+			return Result{}, err
+		}
+		page, err := pages.page("subscriber.html", session{URL: target.URL, Token: tok})
+		if err != nil {
+			return Result{}, err
+		}
+		lw, closeLog := logw("subscriber-" + strconv.Itoa(i+1))
+		defer closeLog()
+		r.log.Info("starting a subscriber", "subscriber", s.name, "page", page, "link", s.link.String())
+		s.browser, err = startBrowser(bg, s.host, s.name, r.chromium, flags(s.name), page, lw, r.events)
+		if err != nil {
+			return Result{}, err
+		}
+		defer s.browser.close()
 	}
-	subLog, closeSubLog := logw("subscriber")
-	defer closeSubLog()
-	r.log.Info("starting the subscriber", "page", subPage, "shaping", cfg.Shaping.String())
-	subB, err := startBrowser(bg, subHost, "subscriber", r.chromium, flags("subscriber"), subPage, subLog, r.events)
-	if err != nil {
-		return Result{}, err
-	}
-	defer subB.close()
-	if err := r.until(ctx, time.Now().Add(publishTimeout), func() bool { return r.sub.connecting > 0 }, "the subscriber's page"); err != nil {
-		return Result{}, err
-	}
-	r.origin = time.Unix(0, int64(r.sub.connecting*1e6))
-	tp.setOrigin(r.origin)
-	var sh *shaper
-	shDone := make(chan struct{})
-	shCtx, stopShaper := context.WithCancel(bg)
-	defer stopShaper()
-	if cfg.Shaping.Shaped() {
-		sh = newShaper(subVeth, cfg.Shaping, r.origin)
-		wg.Go(func() {
-			defer close(shDone)
-			if err := sh.run(shCtx); err != nil {
-				r.log.Warn("shaper", "error", err)
-				r.note("shaper: %v", err)
+	var shapers sync.WaitGroup
+	shCtx, stopShapers := context.WithCancel(bg)
+	defer func() { stopShapers(); shapers.Wait() }()
+	started := 0
+	err = r.until(ctx, time.Now().Add(publishTimeout), func() bool {
+		for i, s := range r.subs {
+			if !s.origin.IsZero() || s.page.connecting == 0 {
+				continue
 			}
-		})
-	} else {
-		close(shDone)
-	}
-	cpu0 := readCPU(serverPID, pubB.pid(), subB.pid())
-	end := r.origin.Add(cfg.Duration)
-	if err := r.until(ctx, end, nil, ""); err != nil {
+			s.origin = time.Unix(0, int64(s.page.connecting*1e6))
+			tp.setOrigin(i, s.origin)
+			started++
+			if s.link.Shaping.Shaped() {
+				sh := newShaper(s.veth, s.link.Shaping, s.origin)
+				s.shaper = sh
+				shapers.Go(func() {
+					if err := sh.run(shCtx); err != nil {
+						r.log.Warn("shaper", "error", err, "subscriber", s.name)
+						r.note("%s: shaper: %v", s.name, err)
+					}
+				})
+			}
+		}
+		return started == len(r.subs)
+	}, "the subscribers' pages")
+	if err != nil {
 		return Result{}, err
 	}
-	cpu1 := readCPU(serverPID, pubB.pid(), subB.pid())
-	wall := time.Since(r.origin).Seconds()
+	origin := r.subs[0].origin
+	last := origin
+	for _, s := range r.subs {
+		origin, last = minTime(origin, s.origin), maxTime(last, s.origin)
+	}
+	browserPIDs := []int{pubB.pid()}
+	for _, s := range r.subs {
+		browserPIDs = append(browserPIDs, s.browser.pid())
+	}
+	cpu0 := readCPU(serverPID, browserPIDs...)
+	if err := r.until(ctx, last.Add(cfg.Duration), nil, ""); err != nil {
+		return Result{}, err
+	}
+	cpu1 := readCPU(serverPID, browserPIDs...)
+	wall := time.Since(origin).Seconds()
 
-	// Stop the shaper first (it reads its last counters and removes the
-	// cap), then the browsers, then the tap.
-	stopShaper()
-	<-shDone
-	subB.close()
+	// Stop the shapers first (each reads its last counters and removes its
+	// cap), read the loss rules, then the browsers, the relays, the tap.
+	stopShapers()
+	shapers.Wait()
+	for _, s := range r.subs {
+		if s.link.Loss > 0 {
+			s.lossN, s.lossErr = lossDrops(ctx, s.host)
+		}
+	}
+	for _, s := range r.subs {
+		s.browser.close()
+	}
 	pubB.close()
+	stopRelays()
+	relays.Wait()
 	stopTap()
 	<-tapDone
+	stopScraper()
+	<-scDone
 
-	res = r.result(target, w, tp, sh, wall)
+	res = r.result(target, tp, origin, wall)
+	if sc != nil {
+		res.Server = sc.seconds(origin)
+		if sc.failures > 0 {
+			r.note("server metrics: %d of %d reads failed", sc.failures, sc.failures+len(sc.readings))
+			res.Events = r.notes
+		}
+	}
 	res.Network = netInfo
 	if serverPID > 0 {
 		res.ServerCPU = 100 * (cpu1.server - cpu0.server) / wall
@@ -287,6 +385,20 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	res.MachineCPU = 100 * (cpu1.machine - cpu0.machine) / wall
 	res.ServerRSS, res.BrowserRSS = cpu1.serverRSS, cpu1.browsersRSS
 	return res, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // until handles page events until done reports true (nil: never) or the
@@ -299,17 +411,8 @@ func (r *runner) until(ctx context.Context, deadline time.Time, done func() bool
 		if done != nil && done() {
 			return nil
 		}
-		for _, p := range []*pageState{&r.pub, &r.sub} {
-			who := "publisher"
-			if p == &r.sub {
-				who = "subscriber"
-			}
-			if p.fatal != "" {
-				return fmt.Errorf("%w: %s: %s", ErrPage, who, p.fatal)
-			}
-			if p.exited {
-				return fmt.Errorf("%w: %s: chromium exited (give a log directory to see why)", ErrPage, who)
-			}
+		if err := r.failed(); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -325,10 +428,33 @@ func (r *runner) until(ctx context.Context, deadline time.Time, done func() bool
 	}
 }
 
+// failed is the first page that failed before its call was up, or whose
+// browser exited.
+func (r *runner) failed() error {
+	check := func(who string, p *pageState) error {
+		if p.fatal != "" {
+			return fmt.Errorf("%w: %s: %s", ErrPage, who, p.fatal)
+		}
+		if p.exited {
+			return fmt.Errorf("%w: %s: chromium exited (give a log directory to see why)", ErrPage, who)
+		}
+		return nil
+	}
+	if err := check("publisher", &r.pub); err != nil {
+		return err
+	}
+	for _, s := range r.subs {
+		if err := check("subscriber "+s.name, &s.page); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *runner) note(format string, a ...any) {
 	at := 0.0
-	if !r.origin.IsZero() {
-		at = time.Since(r.origin).Seconds()
+	if len(r.subs) > 0 && !r.subs[0].origin.IsZero() {
+		at = time.Since(r.subs[0].origin).Seconds()
 	}
 	r.notes = append(r.notes, fmt.Sprintf("%6.1fs ", at)+fmt.Sprintf(format, a...))
 }
@@ -336,8 +462,11 @@ func (r *runner) note(format string, a ...any) {
 // handle takes one page event.
 func (r *runner) handle(be browserEvent) {
 	p := &r.pub
-	if be.who == "subscriber" {
-		p = &r.sub
+	var sub *subscriber
+	for _, s := range r.subs {
+		if s.name == be.who {
+			sub, p = s, &s.page
+		}
 	}
 	if be.exited {
 		p.exited = true
@@ -357,8 +486,8 @@ func (r *runner) handle(be browserEvent) {
 	switch be.ev.Kind {
 	case "sub":
 		var s SubscriberSample
-		if json.Unmarshal(be.ev.Raw, &s) == nil {
-			r.subs = append(r.subs, s)
+		if sub != nil && json.Unmarshal(be.ev.Raw, &s) == nil {
+			sub.samples = append(sub.samples, s)
 		}
 		return
 	case "pub":
@@ -381,18 +510,18 @@ func (r *runner) handle(be browserEvent) {
 		if v.Kind == "video" {
 			p.subscribedVideo, p.subscribedMs = true, v.Ms
 		}
-		r.note("subscriber: subscribed to %s %s (%s) after %.0f ms", v.Identity, v.Kind, v.Codec, v.Ms)
+		r.note("%s: subscribed to %s %s (%s) after %.0f ms", be.who, v.Identity, v.Kind, v.Codec, v.Ms)
 	case "first_packet":
 		p.firstPacketMs = v.Ms
 	case "first_frame":
 		p.firstFrameMs = v.Ms
-		r.note("subscriber: first frame after %.0f ms", v.Ms)
+		r.note("%s: first frame after %.0f ms", be.who, v.Ms)
 	case "rendered":
 		p.renderedMs = v.Ms
 	case "error":
 		r.log.Warn("page error", "page", be.who, "msg", v.Msg)
 		r.note("%s: error: %s", be.who, v.Msg)
-		if (be.who == "publisher" && !p.published) || (be.who == "subscriber" && !p.connected) {
+		if (sub == nil && !p.published) || (sub != nil && !p.connected) {
 			p.fatal = v.Msg
 		}
 	case "room":
@@ -401,70 +530,93 @@ func (r *runner) handle(be browserEvent) {
 	}
 }
 
-// result assembles what the run saw.
-func (r *runner) result(target Target, w *wire, tp *tap, sh *shaper, wall float64) Result {
+// result assembles what the run saw; origin is the first subscriber's
+// T = 0 and wall the seconds from there to the end.
+func (r *runner) result(target Target, tp *tap, origin time.Time, wall float64) Result {
 	cfg := r.cfg
-	originMs := float64(r.origin.UnixNano()) / 1e6
-	for i := range r.subs {
-		r.subs[i].T = (r.subs[i].TS - originMs) / 1000
-	}
+	originMs := float64(origin.UnixNano()) / 1e6
 	for i := range r.pubs {
 		r.pubs[i].T = (r.pubs[i].TS - originMs) / 1000
 	}
 	res := Result{
-		Target: target.URL, Codec: cfg.Codec, Start: r.origin.UTC(), Seconds: wall, Shaping: cfg.Shaping.String(),
-		ConnectMs: r.sub.connectMs, SubscribedMs: r.sub.subscribedMs, FirstPacketMs: r.sub.firstPacketMs,
-		TTFFMs: r.sub.firstFrameMs, RenderedMs: r.sub.renderedMs, Decoded: r.sub.firstFrameMs > 0,
-		PublishedMs: r.pub.publishedMs,
-		Subscriber:  r.subs, PublisherSamples: r.pubs, Events: r.notes,
+		Target: target.URL, Codec: cfg.Codec, Start: origin.UTC(), Seconds: wall,
+		PublishedMs: r.pub.publishedMs, PublisherSamples: r.pubs,
 	}
-	end := wall
-	if !res.Decoded {
+	res.Publisher = summarizePublisher(r.pubs, 0, wall)
+	tp.with(func(ws []*wire, dropped uint64) {
+		for i, s := range r.subs {
+			res.Subscribers = append(res.Subscribers, r.subscriberResult(s, ws[i], dropped))
+		}
+	})
+	res.Events = r.notes
+	return res
+}
+
+// subscriberResult sums up one subscriber, on its own clock.
+func (r *runner) subscriberResult(s *subscriber, w *wire, tapDropped uint64) SubscriberResult {
+	originMs := float64(s.origin.UnixNano()) / 1e6
+	for i := range s.samples {
+		s.samples[i].T = (s.samples[i].TS - originMs) / 1000
+	}
+	end := time.Since(s.origin).Seconds()
+	if n := len(s.samples); n > 0 {
+		end = max(s.samples[n-1].T, r.cfg.Duration.Seconds())
+	}
+	p := s.page
+	out := SubscriberResult{
+		Name: s.name, Link: s.link, Start: s.origin.UTC(),
+		ConnectMs: p.connectMs, SubscribedMs: p.subscribedMs, FirstPacketMs: p.firstPacketMs,
+		TTFFMs: p.firstFrameMs, RenderedMs: p.renderedMs, Decoded: p.firstFrameMs > 0,
+		Samples: s.samples, LossDropped: s.lossN,
+	}
+	if s.lossErr != nil {
+		r.note("%s: %v", s.name, s.lossErr)
+	}
+	if !out.Decoded {
 		// The 20 ms poll never saw a frame; the per-second stats may have.
-		for _, s := range r.subs {
-			if s.Video != nil && s.Video.FramesDecoded > 0 {
-				res.Decoded = true
-				r.sub.firstFrameMs = s.TS - r.sub.connecting
-				res.TTFFMs = r.sub.firstFrameMs
-				r.note("subscriber: no first-frame report; the first frame is taken from the per-second stats (%.0f ms, up to a second late)", res.TTFFMs)
-				res.Events = r.notes
+		for _, smp := range s.samples {
+			if smp.Video != nil && smp.Video.FramesDecoded > 0 {
+				out.Decoded = true
+				out.TTFFMs = smp.TS - p.connecting
+				r.note("%s: no first-frame report; the first frame is taken from the per-second stats (%.0f ms, up to a second late)", s.name, out.TTFFMs)
 				break
 			}
 		}
 	}
-	if res.Decoded {
-		res.FirstFrameAt = (r.sub.connecting + r.sub.firstFrameMs - originMs) / 1000
-		if r.sub.firstPacketMs > 0 {
-			res.FirstKeyframeDelayMs = r.sub.firstFrameMs - r.sub.firstPacketMs
+	if out.Decoded {
+		out.FirstFrameAt = (p.connecting + out.TTFFMs - originMs) / 1000
+		if p.firstPacketMs > 0 {
+			out.FirstKeyframeDelayMs = out.TTFFMs - p.firstPacketMs
 		}
-		res.Video = summarizeVideo(r.subs, res.FirstFrameAt, end)
-		res.Audio = summarizeAudio(r.subs, res.FirstFrameAt, end)
+		out.Video = summarizeVideo(s.samples, out.FirstFrameAt, end)
+		out.Audio = summarizeAudio(s.samples, out.FirstFrameAt, end)
 	}
-	res.Publisher = summarizePublisher(r.pubs, 0, end)
-
+	if s.relay != nil {
+		st := s.relay.stats()
+		out.Relay = &st
+	}
 	var delivered []qdiscCounters
-	if sh != nil {
-		delivered = sh.perSec
+	if s.shaper != nil {
+		delivered = s.shaper.perSec
 	}
-	tp.with(func(w *wire, dropped uint64) {
-		res.Wire = wireResult(w, dropped, r.subs, r.pubs)
-		res.Series = seriesOf(r.subs, w.downBytes, delivered, cfg.Shaping, int(wall)) // whole seconds
-		if sh != nil {
-			res.Phases = sh.phases()
-			for i := range res.Phases {
-				p := &res.Phases[i]
-				var bytes uint64
-				for s := int(p.From); s < int(math.Ceil(p.To)) && s < len(w.downBytes); s++ {
-					bytes += w.downBytes[s]
-				}
-				if d := p.To - p.From; d > 0 {
-					p.OfferedKbps = float64(bytes) * 8 / 1000 / d
-				}
-				p.Video = summarizeVideo(r.subs, max(p.From, res.FirstFrameAt), p.To)
+	out.Wire = wireResult(w, tapDropped, s.samples, r.pubs)
+	out.Series = seriesOf(s.samples, w.downBytes, delivered, s.link.Shaping, int(end))
+	if s.shaper != nil {
+		out.Phases = s.shaper.phases()
+		for i := range out.Phases {
+			ph := &out.Phases[i]
+			var bytes uint64
+			for k := int(ph.From); k < int(math.Ceil(ph.To)) && k < len(w.downBytes); k++ {
+				bytes += w.downBytes[k]
 			}
+			if d := ph.To - ph.From; d > 0 {
+				ph.OfferedKbps = float64(bytes) * 8 / 1000 / d
+			}
+			ph.Video = summarizeVideo(s.samples, max(ph.From, out.FirstFrameAt), ph.To)
 		}
-	})
-	return res
+	}
+	out.Recoveries, out.BackToTop = recoveries(out.Series, s.samples, s.link.Shaping, float64(r.cfg.Height), end)
+	return out
 }
 
 // wireResult names the tap's streams after the browsers' stats and adds

@@ -24,8 +24,8 @@ var ErrServer = errors.New("browserbench: server did not start")
 const serverReadyTimeout = 20 * time.Second
 
 // StartOurs starts our edge as a child process, `exe edge --config F`
-// (exe is this binary), on the bridge's gateway: signalling and the one
-// ICE UDP port there, candidates gathered on the bridge only, TURN and
+// (exe is this binary), on the bridge's gateway: signalling, metrics
+// (read once a second during the run) and the one ICE UDP port there, candidates gathered on the bridge only, TURN and
 // gossip off, and short room timeouts so it stops at once. Its secrets
 // (a fresh API key, a TURN secret the config needs even unused) go
 // through the environment, never a file or a flag. Its log goes to
@@ -40,10 +40,16 @@ func StartOurs(exe, logDir string) StartFunc {
 		if err != nil {
 			return nil, err
 		}
+		met, err := freeTCP(at.Gateway)
+		if err != nil {
+			return nil, err
+		}
 		key, secret := "SCbench"+randomHex(4), randomHex(32)
 		url := "ws://" + netip.AddrPortFrom(at.Gateway, sig).String()
 		cfg := fmt.Sprintf(`log:
   level: info
+metrics:
+  listen: %q
 edge:
   listen: %q
   publicURL: %q
@@ -58,14 +64,19 @@ edge:
   drainTimeout: 3s
 turn:
   enabled: false
-`, netip.AddrPortFrom(at.Gateway, sig), url, udp, at.Gateway, at.Interface)
+`, netip.AddrPortFrom(at.Gateway, met), netip.AddrPortFrom(at.Gateway, sig), url, udp, at.Gateway, at.Interface)
 		env := []string{
 			"SPACECAST_API_KEYS=" + key + ":" + secret,
 			"SPACECAST_SIGNING_KEY=" + key,
 			"SPACECAST_TURN_SECRETS=" + randomHex(24),
 		}
-		return startChild(ctx, "ours", exe, []string{"edge", "--config"}, cfg, "edge.yaml", env, logDir,
+		srv, err := startChild(ctx, "ours", exe, []string{"edge", "--config"}, cfg, "edge.yaml", env, logDir,
 			Target{URL: url, APIKey: key, APISecret: secret}, netip.AddrPortFrom(at.Gateway, sig))
+		if err != nil {
+			return nil, err
+		}
+		srv.MetricsURL = "http://" + netip.AddrPortFrom(at.Gateway, met).String() + "/metrics"
+		return srv, nil
 	}
 }
 

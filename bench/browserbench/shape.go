@@ -79,8 +79,9 @@ func parseQdiscJSON(b []byte) (qdiscCounters, bool, error) {
 }
 
 // ifLink matches the peer's interface index in `ip -o link show`:
-// "2: eth0@if57: <...".
-var ifLink = regexp.MustCompile(`^\d+:\s*[^@:\s]+@if(\d+):`)
+// "2: eth0@if57: <...", on any line (ip may warn on a line before it:
+// "Error: Peer netns reference is invalid.").
+var ifLink = regexp.MustCompile(`(?m)^\d+:\s*[^@:\s]+@if(\d+):`)
 
 // rootVeth finds the root namespace's end of the veth pair whose other
 // end is eth0 in namespace ns.

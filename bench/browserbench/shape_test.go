@@ -130,6 +130,11 @@ func TestIfLink(t *testing.T) {
 	if m == nil || string(m[1]) != "57" {
 		t.Fatalf("match %q", m)
 	}
+	// ip(8) sometimes warns first, on a line of its own.
+	warned := "Error: Peer netns reference is invalid.\n2734: eth0@if2735: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT"
+	if m := ifLink.FindSubmatch([]byte(warned)); m == nil || string(m[1]) != "2735" {
+		t.Fatalf("after a warning: match %q", m)
+	}
 }
 
 // fakeTC is tc for the shaper's tests: it keeps one tbf's counters.

@@ -52,10 +52,13 @@ type VideoSummary struct {
 type AudioSummary struct {
 	PacketsReceived float64 `json:"packetsReceived"`
 	PacketsLost     float64 `json:"packetsLost"`
-	// Concealed is the share of samples the decoder had to make up.
-	Concealed      float64 `json:"concealed"`
-	Kbps           float64 `json:"kbps"`
-	JitterBufferMs float64 `json:"jitterBufferMs"`
+	// Concealed is the share of samples the decoder had to make up
+	// (concealedSamples over totalSamplesReceived); ConcealmentEvents
+	// the times it started making them up.
+	Concealed         float64 `json:"concealed"`
+	ConcealmentEvents float64 `json:"concealmentEvents"`
+	Kbps              float64 `json:"kbps"`
+	JitterBufferMs    float64 `json:"jitterBufferMs"`
 }
 
 // Second is one point of the run's time series.
@@ -185,6 +188,7 @@ func summarizeAudio(samples []SubscriberSample, from, to float64) AudioSummary {
 	if n := l.TotalSamplesReceived - f.TotalSamplesReceived; n > 0 {
 		a.Concealed = (l.ConcealedSamples - f.ConcealedSamples) / n
 	}
+	a.ConcealmentEvents = l.ConcealmentEvents - f.ConcealmentEvents
 	if d := (last.TS - first.TS) / 1000; d > 0 {
 		a.Kbps = (l.BytesReceived - f.BytesReceived) * 8 / 1000 / d
 	}
@@ -347,15 +351,18 @@ func summarizePublisher(samples []PublisherSample, from, to float64) PublisherSu
 	return ps
 }
 
-// PathFreezes counts the subscriber's freezes between from and to (on the
-// run's clock) that the publisher does not explain. A freeze in a second
+// PathFreezes counts subscriber i's freezes between from and to (on its
+// clock) that the publisher does not explain. A freeze in a second
 // in which the publisher encoded the layer the subscriber was decoding (the
 // one of the same height) at under three quarters of that layer's median
 // frame rate is its encoder's (a starved CPU, a stalled camera): no server
 // could have delivered frames that were never made. The rest are the
 // path's: the server's, the network's, the subscriber's.
-func (r Result) PathFreezes(from, to time.Duration) float64 {
-	base, in := videoWindow(r.Subscriber, from.Seconds(), to.Seconds())
+func (r Result) PathFreezes(i int, from, to time.Duration) float64 {
+	sub := r.Subscribers[i]
+	// The publisher's samples are on the first subscriber's clock.
+	shift := sub.Start.Sub(r.Start).Seconds()
+	base, in := videoWindow(sub.Samples, from.Seconds(), to.Seconds())
 	prev, prevT := 0.0, from.Seconds()
 	if base != nil {
 		prev, prevT = base.Video.FreezeCount, base.T
@@ -365,7 +372,7 @@ func (r Result) PathFreezes(from, to time.Duration) float64 {
 	n := 0.0
 	for _, s := range in {
 		d := s.Video.FreezeCount - prev
-		if d > 0 && !r.publisherStalled(s.Video.FrameHeight, prevT-1, s.T) {
+		if d > 0 && !r.publisherStalled(s.Video.FrameHeight, prevT-1+shift, s.T+shift) {
 			n += d
 		}
 		prev, prevT = s.Video.FreezeCount, s.T

@@ -199,14 +199,14 @@ func TestTimeAtHeightString(t *testing.T) {
 // A freeze while the publisher kept encoding is the path's; one while it
 // encoded the same layer at under 3/4 of its usual rate is its own.
 func TestPathFreezes(t *testing.T) {
-	var r Result
+	r := Result{Subscribers: []SubscriberResult{{Name: "s1"}}}
 	freezes := map[int]float64{5: 1, 10: 2, 15: 3}
 	count := 0.0
 	for s := 1; s <= 20; s++ {
 		if n, ok := freezes[s]; ok {
 			count = n
 		}
-		r.Subscriber = append(r.Subscriber, SubscriberSample{T: float64(s), Video: &InboundVideo{FreezeCount: count, FrameHeight: 360}})
+		r.Subscribers[0].Samples = append(r.Subscribers[0].Samples, SubscriberSample{T: float64(s), Video: &InboundVideo{FreezeCount: count, FrameHeight: 360}})
 		fps := 30.0
 		if s == 10 {
 			fps = 14 // the encoder stalled: the freeze at 10 s is its
@@ -214,10 +214,64 @@ func TestPathFreezes(t *testing.T) {
 		r.PublisherSamples = append(r.PublisherSamples, PublisherSample{T: float64(s) - 0.3, Layers: []OutboundLayer{
 			{RID: "h", FrameHeight: 360, FramesPerSecond: fps}, {RID: "q", FrameHeight: 180, FramesPerSecond: 5}}})
 	}
-	if got := r.PathFreezes(0, 20*time.Second); got != 2 {
+	if got := r.PathFreezes(0, 0, 20*time.Second); got != 2 {
 		t.Fatalf("path freezes %v, want 2 (at 5 s and 15 s)", got)
 	}
-	if got := r.PathFreezes(6*time.Second, 14*time.Second); got != 0 {
+	if got := r.PathFreezes(0, 6*time.Second, 14*time.Second); got != 0 {
 		t.Fatalf("path freezes %v in 6–14 s, want 0", got)
+	}
+}
+
+// secondsOf is a series with the given fps, one point a second from 1.
+func secondsOf(fps ...float64) []Second {
+	out := make([]Second, len(fps))
+	for i, f := range fps {
+		out[i] = Second{T: float64(i + 1), FPS: f}
+	}
+	return out
+}
+
+// TestRecoveries: a drop is judged by the first SmoothRun seconds at
+// SmoothFPS or more after it, a rise by the first sample at the top
+// height after it; a cap set at T = 0 is no change; a goal never reached
+// counts the time there was.
+func TestRecoveries(t *testing.T) {
+	drop := Schedule{{0, Off}, {5 * time.Second, 400_000}, {12 * time.Second, Off}}
+	// Smooth to 5 s, stalls 6–8, 18+ (20 fps within the tolerance) from 9
+	// s on (the second (8, 9]); 17 is not.
+	series := secondsOf(30, 30, 30, 30, 30, 12, 5, 17, 18, 25, 21, 30, 30, 30, 30, 30)
+	var samples []SubscriberSample
+	for i, h := range []float64{720, 720, 720, 720, 720, 360, 180, 180, 180, 180, 180, 180, 180, 360, 720, 720} {
+		samples = append(samples, SubscriberSample{T: float64(i+1) - 0.2, Video: &InboundVideo{FrameHeight: h}})
+	}
+	drops, rises := recoveries(series, samples, drop, 720, 16)
+	if len(drops) != 1 || !drops[0].Reached || drops[0].Seconds != 3 || drops[0].From != Off || drops[0].To != 400_000 {
+		t.Fatalf("drops %+v: want smooth again 3 s after the drop at 5 s (seconds 9–11)", drops)
+	}
+	if len(rises) != 1 || !rises[0].Reached || math.Abs(rises[0].Seconds-2.8) > 1e-9 {
+		t.Fatalf("rises %+v: want 720p again 2.8 s after the rise at 12 s", rises)
+	}
+
+	// Never smooth before the cap is lifted; never back at the top.
+	still := secondsOf(30, 30, 30, 30, 30, 10, 10, 10, 10, 10, 25, 25, 25, 25, 25, 25)
+	low := samples[:13]
+	drops, rises = recoveries(still, low, drop, 720, 16)
+	if drops[0].Reached || drops[0].Seconds != 7 || rises[0].Reached || rises[0].Seconds != 4 {
+		t.Fatalf("drops %+v rises %+v: want 7 s (the drop's length) and 4 s (to the end), not reached", drops, rises)
+	}
+
+	// No dip at all: smooth from the drop on.
+	drops, _ = recoveries(secondsOf(30, 30, 30, 30, 30, 30, 30, 30, 30, 30), nil, drop, 720, 10)
+	if !drops[0].Reached || drops[0].Seconds != 0 {
+		t.Fatalf("drops %+v: want 0 s when playback never stopped being smooth", drops)
+	}
+
+	// A fixed cap from T = 0 is the link, not a change; so is an
+	// unchanged rate.
+	if d, r := recoveries(series, samples, Fixed(500_000), 720, 16); len(d)+len(r) != 0 {
+		t.Fatalf("a fixed cap judged as changes: %+v %+v", d, r)
+	}
+	if !hasDrop(Link{Shaping: drop}) || !hasRise(Link{Shaping: drop}) || hasDrop(Link{Shaping: Fixed(500_000)}) {
+		t.Fatal("hasDrop/hasRise")
 	}
 }

@@ -15,25 +15,28 @@ import (
 
 // tap reads every frame that crosses the bridge interface in the root
 // namespace (an AF_PACKET socket bound to it), so it sees what the server
-// sends towards the subscriber before a shaper on the subscriber's veth
-// can drop any of it, and what the publisher sends the server. Frames
+// sends towards each subscriber before anything on its link (the shaper
+// on its veth, the loss rule and the delay relay in its namespace) can
+// drop or hold it, and what the publisher sends the server. Every frame
+// goes to each subscriber's wire, which keeps what concerns it. Frames
 // come with a virtio_net_hdr (PACKET_VNET_HDR): a UDP GSO super-packet
 // (the edge's segmented writes) is one frame on the bridge, cut into its
 // datagrams here.
 type tap struct {
 	fd int
 
-	mu      sync.Mutex // guards what follows while the reader runs
-	origin  time.Time  // the run's T = 0 (zero until set)
-	w       *wire
+	mu      sync.Mutex  // guards what follows while the reader runs
+	origins []time.Time // each wire's T = 0 (zero until set)
+	ws      []*wire     // one per subscriber
 	dropped uint64
 }
 
 // htons turns a protocol number into the byte order AF_PACKET wants.
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// openTap binds a packet socket to iface. It does not read yet.
-func openTap(iface string, w *wire) (*tap, error) {
+// openTap binds a packet socket to iface, for the wires of every
+// subscriber. It does not read yet.
+func openTap(iface string, ws []*wire) (*tap, error) {
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("browserbench: tap: %w", err)
@@ -57,7 +60,7 @@ func openTap(iface string, w *wire) (*tap, error) {
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 		return fail("bind "+iface, err)
 	}
-	return &tap{fd: fd, w: w}, nil
+	return &tap{fd: fd, ws: ws, origins: make([]time.Time, len(ws))}, nil
 }
 
 // run reads frames until ctx ends, then closes the socket.
@@ -81,22 +84,26 @@ func (t *tap) run(ctx context.Context) error {
 		if n <= vnetHeaderLen {
 			continue
 		}
+		now := time.Now()
 		t.mu.Lock()
-		sec := -1 // before T = 0
-		if !t.origin.IsZero() {
-			sec = int(math.Floor(time.Since(t.origin).Seconds()))
+		for i, w := range t.ws {
+			sec := -1 // before T = 0
+			if o := t.origins[i]; !o.IsZero() {
+				sec = int(math.Floor(now.Sub(o).Seconds()))
+			}
+			w.frame(buf[vnetHeaderLen:n], vnetGSOSize(buf[:vnetHeaderLen]), sec)
 		}
-		t.w.frame(buf[vnetHeaderLen:n], vnetGSOSize(buf[:vnetHeaderLen]), sec)
 		t.mu.Unlock()
 	}
 	return nil
 }
 
-// setOrigin sets the run's T = 0, from which the tap counts seconds.
-func (t *tap) setOrigin(o time.Time) {
+// setOrigin sets wire i's T = 0 (its subscriber's), from which the tap
+// counts its seconds.
+func (t *tap) setOrigin(i int, o time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.origin = o
+	t.origins[i] = o
 }
 
 // readDrops is how many frames the kernel dropped for want of room in the
@@ -112,9 +119,9 @@ func (t *tap) readDrops() uint64 {
 	return uint64(st.Drops)
 }
 
-// with runs f on the wire while the reader is held off.
-func (t *tap) with(f func(w *wire, dropped uint64)) {
+// with runs f on the wires while the reader is held off.
+func (t *tap) with(f func(ws []*wire, dropped uint64)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f(t.w, t.dropped)
+	f(t.ws, t.dropped)
 }

@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/spacecast/spacecast/bench/apibench"
+	"github.com/spacecast/spacecast/bench/browserbench"
 	"github.com/spacecast/spacecast/bench/gossipbench"
 	"github.com/spacecast/spacecast/bench/roomsbench"
 	"github.com/spacecast/spacecast/bench/scenario"
@@ -48,6 +49,9 @@ func TestShippedScenarios(t *testing.T) {
 			case "turn":
 				tc := turnbench.DefaultConfig()
 				c, validate = &tc, func() error { tc.Secret = "from-the-environment"; return tc.Validate() }
+			case "browser":
+				b := browserbench.DefaultBenchConfig()
+				c, validate = &b, func() error { return b.Validate() }
 			case "gossip":
 				g := gossipbench.DefaultConfig()
 				c, validate = &g, func() error { return g.Validate() }
@@ -66,7 +70,7 @@ func TestShippedScenarios(t *testing.T) {
 			}
 		})
 	}
-	for _, s := range []string{"api", "rooms", "turn", "gossip"} {
+	for _, s := range []string{"api", "rooms", "turn", "gossip", "browser"} {
 		if !seen[s] {
 			t.Errorf("no example scenario file for %s", s)
 		}

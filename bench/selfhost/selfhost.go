@@ -15,14 +15,23 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane"
+	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/store/postgres"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/internal/cluster"
 )
 
 // Options say how to run the control plane.
 type Options struct {
-	// DataDir holds the SQLite database (made if missing).
+	// DataDir holds the SQLite database (made if missing); unused with
+	// Postgres.
 	DataDir string
+	// Postgres, when its DSN is set, is the store instead of SQLite: the
+	// database of several replicas.
+	Postgres postgres.Config
+	// NoClient serves without making an API client (a further replica of
+	// one whose client the bench already has).
+	NoClient bool
 	// Listen is the API address; default 127.0.0.1:0.
 	Listen string
 	// EdgeURL is the ws:// signalling URL joins answer with; without one a
@@ -34,7 +43,9 @@ type Options struct {
 	// RateLimit keeps the token endpoint's default rate limits; off by
 	// default so the token benchmark measures issuing, not refusing.
 	RateLimit bool
-	Logger    *slog.Logger
+	// DrainDelay is the control plane's (0: stop accepting at once).
+	DrainDelay time.Duration
+	Logger     *slog.Logger
 }
 
 // Info is what a client of the started control plane needs.
@@ -48,8 +59,8 @@ type Info struct {
 // Serve runs a control plane until ctx ends; ready is called once it
 // accepts requests.
 func Serve(ctx context.Context, o Options, ready func(Info)) error {
-	if o.DataDir == "" {
-		return errors.New("selfhost: DataDir is required")
+	if o.DataDir == "" && o.Postgres.DSN == "" {
+		return errors.New("selfhost: DataDir or a Postgres DSN is required")
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
@@ -64,14 +75,23 @@ func Serve(ctx context.Context, o Options, ready func(Info)) error {
 		}
 		o.Cluster = c
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "controlplane.db"), o.Logger)
+	var st store.Store
+	var err error
+	if o.Postgres.DSN != "" {
+		st, err = postgres.Open(ctx, o.Postgres, o.Logger)
+	} else {
+		st, err = sqlite.Open(ctx, filepath.Join(o.DataDir, "controlplane.db"), o.Logger)
+	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	id, secret, err := controlplane.CreateClient(ctx, st, "bench", time.Now())
-	if err != nil {
-		return err
+	var id store.ClientID
+	var secret string
+	if !o.NoClient {
+		if id, secret, err = controlplane.CreateClient(ctx, st, "bench", time.Now()); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
@@ -79,6 +99,7 @@ func Serve(ctx context.Context, o Options, ready func(Info)) error {
 	}
 	url := "http://" + ln.Addr().String()
 	cfg := controlplane.DefaultConfig()
+	cfg.DrainDelay = o.DrainDelay
 	cfg.Listen = ln.Addr().String()
 	cfg.PublicURL = url
 	cfg.DevEdge.URL = o.EdgeURL

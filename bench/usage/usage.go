@@ -381,3 +381,41 @@ func meanIn(pts []result.Point, from, to float64) float64 {
 	}
 	return sum / float64(n)
 }
+
+// ProcTree is a local server process read from /proc together with its
+// children (a PostgreSQL server: the postmaster and its backends).
+func ProcTree(name string, pid int) Source { return treeSource{name: name, pid: pid} }
+
+type treeSource struct {
+	name string
+	pid  int
+}
+
+func (p treeSource) Name() string    { return p.name }
+func (p treeSource) Kind() string    { return "/proc" }
+func (p treeSource) Generator() bool { return false }
+
+func (p treeSource) Read(context.Context) (float64, float64, error) {
+	root, err := procfs.NewProc(p.pid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: %s: %w", p.name, err)
+	}
+	st, err := root.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: %s: %w", p.name, err)
+	}
+	cpu, rss := st.CPUTime(), float64(st.ResidentMemory())
+	all, err := procfs.AllProcs()
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage: %s: %w", p.name, err)
+	}
+	for _, c := range all {
+		cs, err := c.Stat()
+		if err != nil || cs.PPID != p.pid {
+			continue // gone meanwhile, or not a child
+		}
+		cpu += cs.CPUTime()
+		rss += float64(cs.ResidentMemory())
+	}
+	return cpu, rss, nil
+}

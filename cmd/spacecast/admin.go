@@ -13,7 +13,6 @@ import (
 	"github.com/spacecast/spacecast/controlplane"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 )
 
 const adminUsage = `usage: spacecast admin <command> [flags]
@@ -22,13 +21,16 @@ const adminUsage = `usage: spacecast admin <command> [flags]
   client list [--json]                   list API clients
   client rotate-secret --id ID [--json]  draw a new secret (the old one stops working)
   client delete --id ID                  delete a client and everything it owns
+  user delete --client ID (--id USER | --email EMAIL)
+                                         delete a user of a client; its tokens and sessions stop on every replica
   key rotate [--grace DURATION]          new REST token signing key; the old one verifies for --grace
 
-Every command takes --data DIR (the data folder) or --config FILE (its store section).`
+Every command takes --data DIR (an SQLite data folder) or --config FILE (its store section:
+SQLite or PostgreSQL, with SPACECAST_STORE_PASSWORD and SPACECAST_STORE_DSN from the environment).`
 
 // runAdmin runs an operator task against the store.
 func runAdmin(ctx context.Context, e env, args []string) error {
-	if len(args) < 2 || (args[0] != "client" && args[0] != "key") {
+	if len(args) < 2 || (args[0] != "client" && args[0] != "key" && args[0] != "user") {
 		fmt.Fprintln(e.stderr, adminUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return flag.ErrHelp
@@ -41,12 +43,14 @@ func runAdmin(ctx context.Context, e env, args []string) error {
 	cfgPath := fs.String("config", "", "config file whose store section names the data folder")
 	asJSON := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "client name (client create)")
-	id := fs.String("id", "", "client id (client rotate-secret, client delete)")
+	id := fs.String("id", "", "client id (client rotate-secret, client delete), user id (user delete)")
+	clientID := fs.String("client", "", "the user's client id (user delete)")
+	email := fs.String("email", "", "the user's e-mail, instead of --id (user delete)")
 	grace := fs.Duration("grace", 30*24*time.Hour, "how long the retired key keeps verifying (key rotate); at least the refresh token TTL")
 	if err := parseFlags(fs, args[2:]); err != nil {
 		return err
 	}
-	open := func() (*sqlite.Store, error) {
+	open := func() (store.Store, error) {
 		switch {
 		case *data != "" && *cfgPath != "":
 			return nil, errors.New("give --data or --config, not both")
@@ -76,6 +80,14 @@ func runAdmin(ctx context.Context, e env, args []string) error {
 	case "client rotate-secret", "client delete":
 		if err := needs("id", *id); err != nil {
 			return err
+		}
+	case "user delete":
+		if err := needs("client", *clientID); err != nil {
+			return err
+		}
+		if (*id == "") == (*email == "") {
+			fmt.Fprintln(e.stderr, "spacecast admin user delete: give --id or --email")
+			return errUsage
 		}
 	case "client list", "key rotate":
 	default:
@@ -141,6 +153,20 @@ func runAdmin(ctx context.Context, e env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ClientID, r.Name, r.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
+	case "user delete":
+		uid := store.UserID(*id)
+		if *email != "" {
+			u, err := st.GetUserByEmail(ctx, store.ClientID(*clientID), *email)
+			if err != nil {
+				return fmt.Errorf("user %s of client %s: %w", *email, *clientID, err)
+			}
+			uid = u.ID
+		}
+		if err := st.DeleteUser(ctx, store.ClientID(*clientID), uid); err != nil {
+			return fmt.Errorf("delete user %s of client %s: %w", uid, *clientID, err)
+		}
+		fmt.Fprintf(e.stdout, "deleted user %s of client %s; its tokens and sessions are revoked\n", uid, *clientID)
+		return nil
 	case "key rotate":
 		kr := auth.NewKeyring(st, nil, 0)
 		kid, err := kr.Rotate(ctx, *grace)

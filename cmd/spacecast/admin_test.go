@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/internal/cluster"
 )
 
@@ -157,5 +159,89 @@ func TestControlplaneCommand(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not drain")
+	}
+}
+
+// TestAdminOnPostgres: the admin commands work against the store the
+// config file names, PostgreSQL with its password from the environment;
+// user delete removes the user and revokes its tokens for every replica.
+func TestAdminOnPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := pg.Server(t)
+	dsn := pg.DB(t)
+	db := dsn[strings.LastIndex(dsn, "/")+1 : strings.Index(dsn, "?")]
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "cp.yaml")
+	write := func(dsn string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte("store:\n  driver: postgres\n  dsn: "+dsn+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{envStorePassword: srv.Password}
+
+	// A password in the file is refused, saying where it belongs.
+	write(srv.DSN(db))
+	if code, _, stderr := runCmd(t, ctx, env, "admin", "client", "list", "--config", cfg); code == 0 || !strings.Contains(stderr, envStorePassword) {
+		t.Fatalf("a DSN with a password: exit %d, %s", code, stderr)
+	}
+	write(srv.DSNWithoutPassword(db))
+	t.Setenv("PGPASSWORD", "")
+	if code, _, _ := runCmd(t, ctx, nil, "admin", "client", "list", "--config", cfg); code == 0 {
+		t.Fatal("opened the store without the password")
+	}
+
+	code, out, stderr := runCmd(t, ctx, env, "admin", "client", "create", "--config", cfg, "--name", "acme", "--json")
+	if code != 0 {
+		t.Fatalf("create: %d %s", code, stderr)
+	}
+	var created struct{ ClientID, ClientSecret string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ClientID == "" {
+		t.Fatalf("create output %q: %v", out, err)
+	}
+	code, out, _ = runCmd(t, ctx, env, "admin", "client", "list", "--config", cfg, "--json")
+	if code != 0 || !strings.Contains(out, created.ClientID) {
+		t.Fatalf("list: %d %s", code, out)
+	}
+
+	st, err := storeSection{Driver: "postgres", DSN: srv.DSNWithoutPassword(db), password: srv.Password}.open(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u := store.User{ID: "u1", ClientID: store.ClientID(created.ClientID), Email: "Ann@example.com", Username: "ann", CreatedAt: time.Now()}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{
+		{"admin", "user", "delete", "--config", cfg, "--id", "u1"},                                               // no client
+		{"admin", "user", "delete", "--config", cfg, "--client", created.ClientID},                               // no user
+		{"admin", "user", "delete", "--config", cfg, "--client", created.ClientID, "--id", "u1", "--email", "x"}, // both
+	} {
+		if code, _, _ := runCmd(t, ctx, env, bad...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+	if code, _, stderr := runCmd(t, ctx, env, "admin", "user", "delete", "--config", cfg, "--client", created.ClientID, "--id", "nobody"); code != 1 || !strings.Contains(stderr, "not found") {
+		t.Fatalf("delete a missing user: %d %s", code, stderr)
+	}
+	code, out, stderr = runCmd(t, ctx, env, "admin", "user", "delete", "--config", cfg, "--client", created.ClientID, "--email", "ann@EXAMPLE.com")
+	if code != 0 || !strings.Contains(out, "deleted user u1") {
+		t.Fatalf("delete by e-mail: %d %s %s", code, out, stderr)
+	}
+	if _, err := st.GetUser(ctx, u.ClientID, u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("user after delete: %v", err)
+	}
+	revs, err := st.ListTokenRevocations(ctx, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range revs {
+		found = found || (r.Kind == store.RevokeUser && r.Subject == "u1" && r.ClientID == u.ClientID)
+	}
+	if !found {
+		t.Fatalf("no user revocation recorded: %+v", revs)
 	}
 }

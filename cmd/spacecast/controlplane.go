@@ -2,25 +2,24 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
+	"net/url"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
 	cpfleet "github.com/spacecast/spacecast/controlplane/fleet"
 	"github.com/spacecast/spacecast/controlplane/placement"
-	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/internal/tlsconf"
 )
 
 // controlplaneFile is the config file of `spacecast controlplane` (see
@@ -40,14 +39,10 @@ type controlplaneFile struct {
 	// Webhooks delivers the spaces' signed call events, fed by the edges'
 	// reports at /internal/v1/edge-events.
 	Webhooks webhook.Config `yaml:"webhooks"`
-}
-
-// storeSection is the `store:` section.
-type storeSection struct {
-	// Driver is "sqlite" (PostgreSQL comes later).
-	Driver string `yaml:"driver"`
-	// DataDir holds the SQLite file spacecast.db.
-	DataDir string `yaml:"dataDir"`
+	// TLS serves the API and the room page over HTTPS (with HSTS) from
+	// these certificates, re-read when the files change or on SIGHUP.
+	// Empty: plain HTTP, behind a proxy that terminates TLS, or dev.
+	TLS tlsconf.Config `yaml:"tls"`
 }
 
 func defaultControlplaneFile() controlplaneFile {
@@ -67,24 +62,9 @@ func loadControlplaneFile(path string, getenv func(string) string) (controlplane
 	if err := cfg.Cluster.ApplyEnv(getenv); err != nil {
 		return cfg, err
 	}
+	cfg.Store.applyEnv(getenv)
 	cfg.Gossip.Role = gossip.RoleControlPlane
 	return cfg, nil
-}
-
-// openStore opens the configured store.
-func (s storeSection) open(ctx context.Context, log *slog.Logger) (*sqlite.Store, error) {
-	switch s.Driver {
-	case "", "sqlite":
-	default:
-		return nil, fmt.Errorf("store.driver %q: only sqlite is supported", s.Driver)
-	}
-	if s.DataDir == "" {
-		return nil, errors.New("store.dataDir is required")
-	}
-	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
-		return nil, err
-	}
-	return sqlite.Open(ctx, filepath.Join(s.DataDir, "spacecast.db"), log)
 }
 
 // runControlplane runs the control plane from a config file: it listens on
@@ -116,6 +96,9 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err := cfg.Webhooks.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.Store.validate(); err != nil {
+		return err
+	}
 	if gossipEnabled(cfg.Gossip) {
 		if err := cfg.Gossip.Validate(); err != nil {
 			return err
@@ -127,6 +110,16 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	log, err := cfg.Log.New(e.stderr)
 	if err != nil {
 		return err
+	}
+	var tlsSrc *tlsconf.Source
+	if cfg.TLS.Enabled() {
+		if u, err := url.Parse(cfg.Controlplane.PublicURL); err == nil && u.Scheme == "http" {
+			return fmt.Errorf("controlplane.publicURL %q is http:// but tls is on: give the https:// URL clients reach", cfg.Controlplane.PublicURL)
+		}
+		if tlsSrc, err = tlsconf.Load(cfg.TLS, log.With("component", "tls")); err != nil {
+			return fmt.Errorf("controlplane: %w", err)
+		}
+		cfg.Controlplane.HSTS = true
 	}
 	st, err := cfg.Store.open(ctx, log.With("component", "store"))
 	if err != nil {
@@ -148,7 +141,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	calls, err := webhook.NewCalls(cfg.Webhooks.Calls, deliverer, log, nil)
+	calls, err := webhook.NewCalls(cfg.Webhooks.Calls, st, log, nil)
 	if err != nil {
 		return err
 	}
@@ -182,7 +175,12 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		}
 		return fmt.Errorf("listen %s: %w", cfg.Controlplane.Listen, err)
 	}
-	printURLs(e, "http://"+ln.Addr().String(), cfg.Controlplane.PublicURL)
+	scheme := "http://"
+	if tlsSrc != nil {
+		ln = tls.NewListener(ln, tlsSrc.TLSConfig("http/1.1"))
+		scheme = "https://"
+	}
+	printURLs(e, scheme+ln.Addr().String(), cfg.Controlplane.PublicURL)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx, ln) })
 	g.Go(func() error { return deliverer.Run(gctx) })
@@ -193,6 +191,9 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	}
 	if node != nil {
 		g.Go(func() error { return node.Run(gctx) })
+	}
+	if tlsSrc != nil {
+		g.Go(func() error { tlsSrc.Run(gctx); return nil })
 	}
 	// SIGHUP re-reads the cluster section: gossip keys, and the API keys
 	// that authenticate the edges' event reports.
@@ -210,6 +211,11 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		}
 		if node != nil {
 			reloadGossipKeys(node, c.Cluster, log)
+		}
+		if tlsSrc != nil {
+			if err := tlsSrc.Reload(gctx); err != nil {
+				log.Error("reload tls certificate; the previous one stays", "error", err)
+			}
 		}
 	})
 	defer waitHUP()

@@ -100,6 +100,9 @@ func TestDeployConfigs(t *testing.T) {
 				if err := cfg.Placement.Validate(); err != nil {
 					t.Fatal(err)
 				}
+				if err := cfg.Store.validate(); err != nil {
+					t.Fatal(err)
+				}
 				if gossipEnabled(cfg.Gossip) {
 					if err := cfg.Gossip.Validate(); err != nil {
 						t.Fatal(err)

@@ -172,6 +172,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	cpCfg := controlplane.DefaultConfig()
+	cpCfg.DrainDelay = 0 // one process, no load balancer in front
 	// Removals made on the edge (the room page's Remove) and through REST
 	// bar the same credentials on both sides.
 	removals := removal.NewSet(cpCfg.SessionTTL, 100_000)
@@ -231,7 +232,7 @@ type devHooks struct {
 	internal  *webhook.Handler
 }
 
-func devWebhooks(st webhook.Store, cl cluster.Config, node string, log *slog.Logger, reg prometheus.Registerer) (devHooks, error) {
+func devWebhooks(st devHookStore, cl cluster.Config, node string, log *slog.Logger, reg prometheus.Registerer) (devHooks, error) {
 	var h devHooks
 	cfg := webhook.DefaultConfig()
 	// Dev serves this machine: receivers on loopback are allowed, the rest
@@ -241,7 +242,7 @@ func devWebhooks(st webhook.Store, cl cluster.Config, node string, log *slog.Log
 	if h.deliverer, err = webhook.New(cfg, webhook.Deps{Store: st, Logger: log, Registerer: reg}); err != nil {
 		return h, err
 	}
-	if h.calls, err = webhook.NewCalls(cfg.Calls, h.deliverer, log, nil); err != nil {
+	if h.calls, err = webhook.NewCalls(cfg.Calls, st, log, nil); err != nil {
 		return h, err
 	}
 	if h.reporter, err = report.New(report.Config{Node: node}, report.Deps{Sink: h.calls, Logger: log, Registerer: reg}); err != nil {
@@ -251,6 +252,12 @@ func devWebhooks(st webhook.Store, cl cluster.Config, node string, log *slog.Log
 		return h, err
 	}
 	return h, nil
+}
+
+// devHookStore is what dev's webhook parts use of the store.
+type devHookStore interface {
+	webhook.Store
+	webhook.CallStore
 }
 
 // devListeners are the sockets of `spacecast dev`, opened before serving.

@@ -45,6 +45,39 @@ type edgeFile struct {
 	// the files change or on SIGHUP. Empty: plain, for `spacecast dev` or
 	// behind a proxy that terminates TLS.
 	TLS tlsconf.Config `yaml:"tls"`
+	// Relay is the edge-to-edge media relay.
+	Relay edgeRelay `yaml:"relay"`
+}
+
+// edgeRelay is the `relay:` section: the edge-to-edge media relay
+// (edge/relay). Gossip carries its address to the other edges
+// (gossip.Meta.RelayAddr), which find it by node id (gossip.Node.RelayAddr).
+type edgeRelay struct {
+	// Advertise is the host:port other edges reach this edge's relay at;
+	// empty: the edge has none. Its host must be on gossip.urlAllowlist,
+	// like the edge's other advertised addresses.
+	Advertise string `yaml:"advertise"`
+}
+
+// validate checks the section.
+func (r edgeRelay) validate() error {
+	if r.Advertise == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(r.Advertise)
+	if err == nil {
+		var p uint64
+		if p, err = strconv.ParseUint(port, 10, 16); err == nil && (p == 0 || host == "") {
+			err = errors.New("want host:port with a host and a port")
+		}
+	}
+	if ip, perr := netip.ParseAddr(host); err == nil && perr == nil && ip.IsUnspecified() {
+		err = errors.New("an unspecified address cannot be reached")
+	}
+	if err != nil {
+		return fmt.Errorf("relay.advertise %q: %w", r.Advertise, err)
+	}
+	return nil
 }
 
 // edgeTURN is the `turn:` section of an edge: turn.Config plus a switch.
@@ -105,6 +138,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if err := cfg.Cluster.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.Relay.validate(); err != nil {
+		return err
+	}
 	if err := checkProduction(cfg.Cluster, cfg.Gossip); err != nil {
 		return err
 	}
@@ -146,6 +182,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		cfg.Metrics.Node = cfg.Edge.NodeID
 	}
 	gather, reg := newRegistry(cfg.Metrics)
+	// The addresses and ports clients reach this edge's media at.
+	media := mediaEndpoints(cfg.Edge, s.udp, s.tcp)
 	var ts *turn.Server
 	if cfg.Turn.on() {
 		if turnCfg.TLSListen != turn.TLSOff && turnCfg.CertFile == "" && turnCfg.TLS == nil {
@@ -163,8 +201,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		s.turn = turn.Sockets{}
 		// The relay reaches this edge's media ports, and only those, on
-		// the host's own addresses.
-		ts.SetPeers(mediaEndpoints(cfg.Edge, s.udp, s.tcp))
+		// the host's own addresses; with gossip, every edge's (below).
+		ts.SetPeers(media)
 	}
 	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
@@ -183,10 +221,14 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		deps.Observer, deps.Revoked, deps.Revoke = member, member.Revoked, member.Revoke
 		deps.Checks = append(deps.Checks, edge.Check{Name: "gossip", Err: func() error { return fleetJoined(node, cfg.Gossip) }})
-		if err := node.UpdateMeta(edgeMeta(cfg)); err != nil {
-			return err
+		if err := node.UpdateMeta(edgeMeta(cfg, media)); err != nil {
+			return fmt.Errorf("gossip metadata: %w (shorten edge.publicURL or edge.turnURLs, or name the media addresses with edge.rtc.nodeIPs)", err)
 		}
 		if ts != nil {
+			// A client relayed by this edge's TURN server may reach any
+			// edge of the fleet, in any region, at its media addresses.
+			stopPeers := fleet.WatchMediaPeers(node, media, ts.SetPeers)
+			defer stopPeers()
 			// A removal stops the removed participant's TURN credentials
 			// and closes its relays.
 			unsub := node.Subscribe(func(ev gossip.Event) {
@@ -204,8 +246,8 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 	}
 	var rep *report.Reporter
-	if cfg.Report.URL != "" {
-		client, err := report.NewClient(cfg.Report.URL, cfg.Cluster)
+	if bases := reportURLs(cfg.Report); len(bases) > 0 {
+		client, err := report.NewClient(bases[0], cfg.Cluster, bases[1:]...)
 		if err != nil {
 			return err
 		}
@@ -354,10 +396,12 @@ func mediaEndpoints(cfg edge.Config, udp net.PacketConn, tcp net.Listener) []net
 	return out
 }
 
-// edgeMeta is what the edge tells the fleet about itself.
-func edgeMeta(cfg edgeFile) gossip.Meta {
+// edgeMeta is what the edge tells the fleet about itself; media are its
+// media endpoints, of which it advertises those other hosts can reach.
+func edgeMeta(cfg edgeFile, media []netip.AddrPort) gossip.Meta {
 	return gossip.Meta{
 		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
+		MediaAddrs: fleet.PeerMedia(media), RelayAddr: cfg.Relay.Advertise,
 		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
 	}
 }
@@ -465,4 +509,16 @@ func (s *edgeSockets) close() {
 		}
 	}
 	s.turn.Close()
+}
+
+// reportURLs are the control-plane replicas the edge reports to: url, then
+// urls.
+func reportURLs(c report.Config) []string {
+	var out []string
+	for _, u := range append([]string{c.URL}, c.URLs...) {
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }

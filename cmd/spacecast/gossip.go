@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -30,8 +31,9 @@ func checkProduction(cl cluster.Config, g gossip.Config) error {
 	return err
 }
 
-// startGossip binds the gossip port and builds the node (it does not run
-// it). The keyring comes from the cluster section (SPACECAST_GOSSIP_KEYS).
+// startGossip binds the gossip port (and, with a wan section, the WAN
+// pool's) and builds the node (it does not run it). The keyring comes from
+// the cluster section (SPACECAST_GOSSIP_KEYS).
 func startGossip(g gossip.Config, cl cluster.Config, log *slog.Logger) (*gossip.Node, error) {
 	keys, err := cl.GossipKeyring()
 	if err != nil {
@@ -44,10 +46,23 @@ func startGossip(g gossip.Config, cl cluster.Config, log *slog.Logger) (*gossip.
 	if err != nil {
 		return nil, fmt.Errorf("gossip: listen %s: %w", g.BindAddr, err)
 	}
-	node, err := gossip.New(g, gossip.Deps{Logger: log, PacketConn: pc, Listener: ln, Keyring: keys})
+	deps := gossip.Deps{Logger: log, PacketConn: pc, Listener: ln, Keyring: keys}
+	closeAll := func() {
+		for _, c := range []io.Closer{deps.PacketConn, deps.Listener, deps.WANPacketConn, deps.WANListener} {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}
+	if g.WAN.Enabled() {
+		if deps.WANPacketConn, deps.WANListener, err = gossip.Listen(g.WAN.BindAddr); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("gossip: listen wan.bindAddr %s: %w", g.WAN.BindAddr, err)
+		}
+	}
+	node, err := gossip.New(g, deps)
 	if err != nil {
-		_ = pc.Close()
-		_ = ln.Close()
+		closeAll()
 		return nil, err
 	}
 	return node, nil

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +267,100 @@ metrics: {listen: 127.0.0.1:0, region: eu-west, node: turn-1}
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("/metrics lacks %q:\n%.2000s", want, body)
 		}
+	}
+}
+
+// With a tls: section the control plane serves HTTPS only, with HSTS, from
+// a certificate it re-reads when the file changes; an http:// publicURL
+// with tls on is refused at start.
+func TestControlplaneServesHTTPS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ca := tlstest.NewCA(t)
+	dir := t.TempDir()
+	leaf := ca.IssueNow(t, dir, 7)
+	env := map[string]string{
+		cluster.EnvAPIKeys: "k1:0123456789abcdef0123456789abcdef", cluster.EnvSigningKey: "k1", cluster.EnvTURNSecrets: "0123456789abcdef",
+	}
+	body := func(publicURL string) string {
+		return `controlplane:
+  listen: 127.0.0.1:0
+  publicURL: ` + publicURL + `
+  drainDelay: 0s
+store: {driver: sqlite, dataDir: ` + filepath.Join(dir, "data") + `}
+tls: {certFile: ` + leaf.CertFile + `, keyFile: ` + leaf.KeyFile + `, reloadEvery: 50ms}
+`
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(body("http://meet.example.com")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCmd(t, ctx, env, "controlplane", "--config", bad); code == 0 || !strings.Contains(stderr, "https://") {
+		t.Fatalf("http:// publicURL with tls: exit %d, %s", code, stderr)
+	}
+
+	path := filepath.Join(dir, "cp.yaml")
+	if err := os.WriteFile(path, []byte(body("https://meet.example.com")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var out, errb syncBuf
+	done := make(chan int, 1)
+	go func() {
+		done <- run(runCtx, []string{"controlplane", "--config", path}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb)
+	}()
+	defer func() {
+		stop()
+		if code := <-done; code != 0 {
+			t.Errorf("controlplane exited with %d: %s", code, errb.String())
+		}
+	}()
+	re := regexp.MustCompile(`listening on https://(127\.0\.0\.1:\d+)`)
+	var addr string
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no https URL printed: %s %s", out.String(), errb.String())
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: ca.ClientConfig(), DisableKeepAlives: true}}
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, err = hc.Get("https://" + addr + "/healthz"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /healthz over https: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Strict-Transport-Security"), "max-age=") {
+		t.Fatalf("GET /healthz: HTTP %d, Strict-Transport-Security %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	if r, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/healthz"); err == nil {
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP was served on the TLS listener")
+		}
+	}
+	serial := func() int64 {
+		c, err := tls.Dial("tcp", addr, ca.ClientConfig())
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	ca.IssueNow(t, dir, 8)
+	for deadline := time.Now().Add(10 * time.Second); serial() != 8; {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated certificate was never served")
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }

@@ -367,3 +367,56 @@ func TestCachedReads(t *testing.T) {
 		t.Fatalf("after the TTL: %+v", v.Room())
 	}
 }
+
+// TestLookupAlias: a room looked up by alias comes from the read cache
+// within the TTL (a change behind the cache does not show), goes with the
+// cached rooms (Forget) and after the TTL; a missing alias is
+// store.ErrNotFound and is not cached.
+func TestLookupAlias(t *testing.T) {
+	w := newWorld(t)
+	acc, err := access.New(access.Options{Store: w.Store, Tokens: w.Tokens, Now: w.Clock.Now, ReadCacheTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := w.privRoom
+	if got, err := acc.LookupAlias(w.Ctx, rm.Alias); err != nil || got.ID != rm.ID {
+		t.Fatalf("lookup: %+v, %v", got, err)
+	}
+	changed := rm
+	changed.Name = "renamed"
+	if err := w.Store.UpdateRoom(w.Ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := acc.LookupAlias(w.Ctx, rm.Alias); got.Name != rm.Name {
+		t.Fatalf("within the TTL: %q, want the cached %q", got.Name, rm.Name)
+	}
+	acc.Forget(access.CachedRoomRoles)
+	if got, _ := acc.LookupAlias(w.Ctx, rm.Alias); got.Name != rm.Name {
+		t.Fatalf("after forgetting roles only: %q, want the cached %q", got.Name, rm.Name)
+	}
+	acc.Forget(access.CachedRooms)
+	if got, _ := acc.LookupAlias(w.Ctx, rm.Alias); got.Name != "renamed" {
+		t.Fatalf("after forgetting rooms: %q", got.Name)
+	}
+	changed.Name = "again"
+	if err := w.Store.UpdateRoom(w.Ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	w.Clock.Advance(time.Second)
+	if got, _ := acc.LookupAlias(w.Ctx, rm.Alias); got.Name != "again" {
+		t.Fatalf("after the TTL: %q", got.Name)
+	}
+	if _, err := acc.LookupAlias(w.Ctx, "no-such-alias"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing alias: %v", err)
+	}
+	// A room that appears behind the cache is found at once: misses are
+	// not cached.
+	sp, err := w.Store.GetSpace(w.Ctx, w.Client, rm.SpaceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := w.Room(sp, w.spaceOwner, nil)
+	if got, err := acc.LookupAlias(w.Ctx, late.Alias); err != nil || got.ID != late.ID {
+		t.Fatalf("a new room: %+v, %v", got, err)
+	}
+}

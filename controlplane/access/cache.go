@@ -14,7 +14,7 @@ type Cached uint8
 
 // What the read cache keeps.
 const (
-	// CachedRooms are rooms read by space and id.
+	// CachedRooms are rooms read by space and id, and by alias.
 	CachedRooms Cached = 1 << iota
 	// CachedRoomRoles are users' explicit roles in rooms (and their
 	// absence).
@@ -34,6 +34,14 @@ type readCache struct {
 	roomGen, roleGen uint64
 	rooms            map[roomKey]*cachedRoom
 	roles            map[memberKey]cachedRole
+	// aliases are rooms looked up by alias (every join does one): a part
+	// of CachedRooms.
+	aliases map[string]cachedAlias
+}
+
+type cachedAlias struct {
+	room store.Room
+	at   time.Time
 }
 
 type roomKey struct {
@@ -96,7 +104,7 @@ type cachedRole struct {
 const maxCacheEntries = 100_000
 
 func newReadCache(ttl time.Duration) *readCache {
-	return &readCache{ttl: ttl, rooms: map[roomKey]*cachedRoom{}, roles: map[memberKey]cachedRole{}}
+	return &readCache{ttl: ttl, rooms: map[roomKey]*cachedRoom{}, roles: map[memberKey]cachedRole{}, aliases: map[string]cachedAlias{}}
 }
 
 // room is the live entry of k, nil if none.
@@ -142,6 +150,36 @@ func (c *readCache) putRoom(gen uint64, k roomKey, r store.Room, now time.Time) 
 	return e
 }
 
+// alias is the live entry of alias.
+func (c *readCache) alias(alias string, now time.Time) (store.Room, bool) {
+	if c == nil {
+		return store.Room{}, false
+	}
+	c.mu.RLock()
+	e, ok := c.aliases[alias]
+	c.mu.RUnlock()
+	if !ok || now.Sub(e.at) >= c.ttl {
+		return store.Room{}, false
+	}
+	return e.room, true
+}
+
+// putAlias caches r as the room of alias, read at rooms generation gen.
+func (c *readCache) putAlias(gen uint64, alias string, r store.Room, now time.Time) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.roomGen {
+		return // rooms were written meanwhile: the read may be stale
+	}
+	if len(c.aliases) >= maxCacheEntries {
+		c.aliases = map[string]cachedAlias{}
+	}
+	c.aliases[alias] = cachedAlias{room: r, at: now}
+}
+
 func (c *readCache) role(k memberKey, now time.Time) (store.RoomRole, bool) {
 	if c == nil {
 		return "", false
@@ -181,6 +219,7 @@ func (c *readCache) forget(what Cached) {
 	if what&CachedRooms != 0 {
 		c.roomGen++
 		c.rooms = map[roomKey]*cachedRoom{}
+		c.aliases = map[string]cachedAlias{}
 	}
 	if what&CachedRoomRoles != 0 {
 		c.roleGen++

@@ -91,7 +91,7 @@ func (s *Service) SeeRoom(ctx context.Context, c Caller, ref RoomRef) (VisibleRo
 // client may read a public room, a user as SeeRoom. A room of another
 // client is store.ErrNotFound.
 func (s *Service) RoomByAlias(ctx context.Context, c Caller, alias string) (VisibleRoom, error) {
-	r, err := s.store.GetRoomByAlias(ctx, alias)
+	r, err := s.LookupAlias(ctx, alias)
 	if err == nil && r.ClientID != c.Client {
 		err = store.ErrNotFound
 	}
@@ -114,33 +114,42 @@ func (s *Service) RoomByAlias(ctx context.Context, c Caller, alias string) (Visi
 	return VisibleRoom{held: held[Room]{c, rm}}, nil
 }
 
-// VisibleRooms lists the rooms of v's space that its caller may see, with
-// their total, paged by p (limit 0: 50). Visibility depends on the
-// caller's room roles: the whole space is filtered (at most its 500 newest
-// rooms), then paged.
+// VisibleRooms lists the rooms of v's space that its caller may see
+// (the space is visible to it, so the public rooms and those where it
+// holds a role: CanSeeRoom), with their total, paged by p (limit 0: 50).
+// The store applies that rule, the order and the page in its query, so
+// every room can be reached and the total is right whatever the size of
+// the space.
 func (s *Service) VisibleRooms(ctx context.Context, v VisibleSpace, p store.Page) ([]Room, int, error) {
 	c, sp := v.Caller(), v.Space()
-	rooms, _, err := s.store.ListRooms(ctx, c.Client, sp.ID, store.Page{Limit: 500})
+	rooms, total, err := s.store.ListVisibleRooms(ctx, c.Client, sp.ID, c.User, p)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, About("space", "space", err)
 	}
-	visible := make([]Room, 0, len(rooms))
+	out := make([]Room, len(rooms))
+	for i, r := range rooms {
+		out[i] = Room{Room: r.Room, Role: r.Role}
+	}
+	return out, total, nil
+}
+
+// LookupAlias is the room with alias, whoever asks (the caller decides
+// who may use it), through the read cache: every join looks its room up by
+// alias, and with a store across the network that is a round trip. The
+// entry goes with the cached rooms (a write through this replica, another
+// replica's change) or after the TTL. A missing room is store.ErrNotFound.
+func (s *Service) LookupAlias(ctx context.Context, alias string) (store.Room, error) {
 	now := s.now()
-	for _, r := range rooms {
-		rrole, err := s.roomRole(ctx, c, r.ID, now)
-		if err != nil {
-			return nil, 0, err
-		}
-		if CanSeeRoom(sp.Space, sp.Role, r, rrole) {
-			visible = append(visible, Room{Room: r, Role: rrole})
-		}
+	if r, ok := s.cache.alias(alias, now); ok {
+		return r, nil
 	}
-	total := len(visible)
-	limit := p.Limit
-	if limit == 0 {
-		limit = 50
+	gen, _ := s.cache.generations()
+	r, err := s.store.GetRoomByAlias(ctx, alias)
+	if err != nil {
+		return store.Room{}, err
 	}
-	return visible[min(p.Offset, total):min(p.Offset+limit, total)], total, nil
+	s.cache.putAlias(gen, alias, r, now)
+	return r, nil
 }
 
 // ManageRoom loads room ref for c if c owns or moderates it; otherwise the

@@ -14,11 +14,13 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/analytics"
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/join"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -30,6 +32,7 @@ type Options struct {
 	Join       *join.Service
 	Spaces     *space.Service
 	Moderation *moderation.Service
+	Analytics  *analytics.Service
 
 	// Store, Tokens and Denylist serve the token endpoints, users and
 	// personal tokens. Denylist (nil: none) hears the revocations they
@@ -37,12 +40,16 @@ type Options struct {
 	Store    store.Store
 	Tokens   *auth.Tokens
 	Denylist *auth.Denylist
+	// UserRevoker (nil: none) disconnects a deleted user's participants
+	// from every edge.
+	UserRevoker removal.UserRevoker
 
 	Logger *slog.Logger
 	Now    func() time.Time
 
 	AccessTTL  time.Duration // REST access tokens
 	RefreshTTL time.Duration // REST refresh tokens
+	MediaTTL   time.Duration // LiveKit media tokens: how long a deleted user stays barred on the edges
 
 	// Rate limits (controlplane.RateLimitConfig tells what each counts);
 	// nil means no limit.
@@ -69,8 +76,8 @@ type API struct {
 
 // New checks the options and registers every route of the route table.
 func New(o Options) (*API, error) {
-	if o.Access == nil || o.Join == nil || o.Spaces == nil || o.Moderation == nil || o.Store == nil || o.Tokens == nil {
-		return nil, errors.New("api: Access, Join, Spaces, Moderation, Store and Tokens are required")
+	if o.Access == nil || o.Join == nil || o.Spaces == nil || o.Moderation == nil || o.Analytics == nil || o.Store == nil || o.Tokens == nil {
+		return nil, errors.New("api: Access, Join, Spaces, Moderation, Analytics, Store and Tokens are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

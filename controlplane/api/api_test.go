@@ -124,6 +124,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("w: %w", access.Deny("only the room's owner and moderators may change it")), 403, "forbidden"},
 		{space.ErrOriginsOwnerOnly, 403, "forbidden"},
 		{space.ErrOwnerKeepsRole, 409, "owner_role"},
+		{space.ErrWebhookInactive, 409, "webhook_inactive"},
 		{&join.WrongRoomError{Credential: join.CredentialLink}, 403, "wrong_room"},
 		{join.ErrRoomPrivate, 401, "unauthorized"},
 		{join.ErrAdmissionGone, 401, "invalid_token"},
@@ -132,6 +133,7 @@ func TestClassify(t *testing.T) {
 		{moderation.ErrNotConnected, 404, "not_found"},
 		{moderation.ErrNoSuchTrack, 404, "track_not_found"},
 		{context.DeadlineExceeded, 503, "unavailable"},
+		{fmt.Errorf("postgres: get room: %w", store.ErrUnavailable), 503, "unavailable"},
 		{errors.New("disk on fire"), 500, "internal"},
 	}
 	for _, tt := range tests {

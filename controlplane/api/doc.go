@@ -13,10 +13,11 @@
 //
 // The rules live in the services: access (who the caller is, the access
 // matrix of spaces and rooms, the read cache), space (managing spaces,
-// rooms, roles, invites, guest links, embed tokens, webhook settings),
-// join (the join and rejoin of a room) and moderation (live participants
-// on the edges). The token endpoints (POST /v1/auth/token, /v1/auth/revoke),
-// users and personal tokens are served here over the store.
+// rooms, roles, invites, guest links, embed tokens, webhook settings and
+// the delivery log), join (the join and rejoin of a room), moderation
+// (live participants on the edges) and analytics (call history). The
+// token endpoints (POST /v1/auth/token, /v1/auth/revoke), users (with
+// their deletion) and personal tokens are served here over the store.
 //
 // Tokens: a client token (aud client) may create users (it alone) and read
 // public rooms by alias; a user token (aud user, or a personal token scp_...)

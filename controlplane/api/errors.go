@@ -60,6 +60,8 @@ func classify(err error) *Error {
 	case errors.Is(err, space.ErrOriginsOwnerOnly):
 		return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: "allowedOrigins",
 			Message: "allowedOrigins: only the space's owner may change the origins allowed to frame its rooms"}
+	case errors.Is(err, space.ErrWebhookInactive):
+		return &Error{Status: http.StatusConflict, Code: "webhook_inactive", Message: "the space has no active webhook to deliver to"}
 	case errors.Is(err, space.ErrOwnerKeepsRole):
 		return &Error{Status: http.StatusConflict, Code: "owner_role", Field: "targetUserId", Message: "targetUserId: the room's owner keeps role_room_owner"}
 	case errors.As(err, &wrong):
@@ -97,7 +99,7 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: "the token is invalid, expired or revoked"}
 	case errors.Is(err, placement.ErrNoEdge):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "no_edge", Message: "no media edge can take the call now; retry shortly"}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the service is busy; retry shortly"}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}

@@ -15,7 +15,7 @@ func (r *request) take(l *ratelimit.Limiter, key string) bool {
 	if l == nil {
 		return true
 	}
-	d := l.Allow(key, r.now())
+	d := l.AllowContext(r.context(), key, r.now())
 	if d.Limit == 0 {
 		return true
 	}

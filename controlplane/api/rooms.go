@@ -315,11 +315,15 @@ func (a *API) listRoomRoles(r *request) error {
 	if err != nil {
 		return err
 	}
-	ms, err := a.o.Spaces.RoomRoles(r.context(), m)
+	pg, err := r.page()
 	if err != nil {
 		return err
 	}
-	out := list[roleView]{Items: make([]roleView, 0, len(ms)), Total: len(ms)}
+	ms, total, err := a.o.Spaces.RoomRoles(r.context(), m, pg)
+	if err != nil {
+		return err
+	}
+	out := list[roleView]{Items: make([]roleView, 0, len(ms)), Total: total}
 	for _, m := range ms {
 		out.Items = append(out.Items, roleView{RoomID: string(m.RoomID), UserID: string(m.UserID), Role: string(m.Role)})
 	}

@@ -63,6 +63,12 @@ func routeTable() []route {
 			Tag: "users", Summary: "The current user",
 			Description: "User token only; a client token gets 403.",
 		}},
+		{handle: (*API).deleteUser, invalidates: access.CachedRoomRoles, Operation: openapi.Operation{
+			Method: "DELETE", Path: "/v1/users/{userId}", ID: "deleteUser", Auth: openapi.AuthClient,
+			Status: 200, Response: "IDReply", Errors: []int{400, 401, 403, 404},
+			Tag: "users", Summary: "Delete a user",
+			Description: "With the client token of the user's client (a user token gets 403 client_token_required). Removes the user with its space memberships, room roles and personal tokens (the spaces and rooms it owns stay) and revokes every token the user holds — access, refresh and embed tokens and the session credentials of its joins — on every replica within a second; in a fleet its participants are disconnected from every edge. Another client's user: 404.",
+		}},
 		{handle: (*API).createPersonalToken, Operation: openapi.Operation{
 			Method: "POST", Path: "/v1/users/me/tokens", ID: "createPersonalToken", Auth: openapi.AuthUser,
 			Request: "CreatePersonalToken", Status: 201, Response: "PersonalToken", Errors: []int{400, 401, 403, 413, 422},
@@ -155,7 +161,7 @@ func routeTable() []route {
 			Method: "GET", Path: "/v1/spaces/{spaceId}/rooms", ID: "listRooms", Auth: openapi.AuthUser,
 			Status: 200, Response: "RoomList", Errors: []int{400, 401, 403, 404}, Paged: true,
 			Tag: "rooms", Summary: "List rooms",
-			Description: "The rooms of the space the caller may see. Query: offset, limit.",
+			Description: "The rooms of the space the caller may see (public rooms and those where the caller holds a role), newest first, ties by id, with the total of them all. Query: offset, limit (default 50, max 500).",
 		}},
 		{handle: (*API).getRoom, Operation: openapi.Operation{
 			Method: "GET", Path: "/v1/spaces/{spaceId}/rooms/{roomId}", ID: "getRoom", Auth: openapi.AuthUser,
@@ -183,9 +189,9 @@ func routeTable() []route {
 		}},
 		{handle: (*API).listRoomRoles, Operation: openapi.Operation{
 			Method: "GET", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/roles", ID: "listRoomRoles", Auth: openapi.AuthUser,
-			Status: 200, Response: "RoomRoleList", Errors: []int{400, 401, 403, 404},
+			Status: 200, Response: "RoomRoleList", Errors: []int{400, 401, 403, 404}, Paged: true,
 			Tag: "rooms", Summary: "List room roles",
-			Description: "Room owner or moderator.",
+			Description: "Room owner or moderator. Oldest first. Query: offset, limit (default 50, max 500).",
 		}},
 		{handle: (*API).generateAccess, Operation: openapi.Operation{
 			Method: "POST", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/generate-access", ID: "generateAccess", Auth: openapi.AuthUser,
@@ -250,6 +256,38 @@ func routeTable() []route {
 			Status: 200, Response: "Webhook", Errors: []int{400, 401, 403, 404},
 			Tag: "webhooks", Summary: "Draw a new webhook secret",
 			Description: "Space owner.",
+		}},
+
+		{handle: (*API).listWebhookDeliveries, Operation: openapi.Operation{
+			Method: "GET", Path: "/v1/spaces/{spaceId}/webhook/deliveries", ID: "listWebhookDeliveries", Auth: openapi.AuthUser,
+			Status: 200, Response: "WebhookDeliveryList", Errors: []int{400, 401, 403, 404}, Paged: true,
+			Tag: "webhooks", Summary: "The webhook delivery log",
+			Description: "Space owner. The space's deliveries, newest first: each event's status (pending, delivered, failed), attempts, the last attempt's HTTP status and error, and when it is tried next. Deliveries stay in the log for webhooks.keep (7 days) once finished. Query: offset, limit (default 50, max 500).",
+		}},
+		{handle: (*API).redeliverWebhook, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/spaces/{spaceId}/webhook/deliveries/{deliveryId}/redeliver", ID: "redeliverWebhook", Auth: openapi.AuthUser,
+			Status: 201, Response: "WebhookDelivery", Errors: []int{400, 401, 403, 404, 409},
+			Tag: "webhooks", Summary: "Deliver an event again",
+			Description: "Space owner. Queues the delivery's event again as a new delivery (answered, with redeliveryOf); the event keeps its id (X-Spacecast-Event-Id), so a receiver that already has it drops it. 409 webhook_inactive when the space has no active webhook.",
+		}},
+
+		// Call analytics.
+		{handle: (*API).listCalls, Operation: openapi.Operation{
+			Method: "GET", Path: "/v1/spaces/{spaceId}/analytics/calls", ID: "listCalls", Auth: openapi.AuthUser,
+			Status: 200, Response: "CallList", Errors: []int{400, 401, 403, 404}, Paged: true,
+			Query: []openapi.Param{{Name: "roomId", Description: "Only this room's calls"},
+				{Name: "date", Description: "Only calls started this UTC day", Type: openapi.ParamDate}},
+			Tag: "analytics", Summary: "Call history",
+			Description: "Space owner or moderator. The space's calls as the edges reported them, newest first: a call runs from a room's first participant until it has been empty on every edge for the finish grace (finishedAt is when it emptied). participantsCount: in the call now (0 once finished); maxParticipantsCount: most at once; totalParticipantsCount: stays (a reconnect counts again); uniqueParticipantsCount: distinct identities. Query: roomId (one room's calls), date (YYYY-MM-DD, calls started that UTC day), offset, limit.",
+		}},
+		{handle: (*API).callReport, Operation: openapi.Operation{
+			Method: "GET", Path: "/v1/spaces/{spaceId}/analytics/report", ID: "callReport", Auth: openapi.AuthUser,
+			Status: 200, Response: "CallReport", Errors: []int{400, 401, 403, 404, 422}, CSV: true,
+			Query: []openapi.Param{{Name: "callId", Description: "The call", Required: true},
+				{Name: "roomId", Description: "Its room (checked when given)"},
+				{Name: "format", Type: openapi.ParamEnum, Enum: []string{"json", "csv"}, Default: "json"}},
+			Tag: "analytics", Summary: "One call's participants",
+			Description: "Space owner or moderator. The call (callId, required; roomId, if given, must be its room) with each participant's stay: identity, name, joinedAt, leftAt (null while present), durationSeconds. format=json (the default) or csv (text/csv with a header row: callId, roomId, identity, name, joinedAt, leftAt, durationSeconds; the stand-in for the reference's xlsx).",
 		}},
 
 		// Joining a call.

@@ -167,7 +167,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_grant", "invalid username or password")
 		}
 		if a.o.TokenPerUsername != nil {
-			a.o.TokenPerUsername.Refund(userKey, r.now())
+			a.o.TokenPerUsername.RefundContext(r.context(), userKey, r.now())
 		}
 		return a.tokenPair(r, auth.AudUser, string(u.ID), client, "")
 	case "refresh_token":

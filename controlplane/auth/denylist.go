@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,6 +136,40 @@ func (d *Denylist) addLocked(v store.TokenRevocation) {
 		}
 	}
 	d.m[k] = nv
+}
+
+// Bars reports, from this replica's copy, whether a revocation of kind,
+// client and subject in force at now bars a credential issued at issued
+// (zero: a credential without an issue time, barred by any such
+// revocation). The copy is kept fresh by Sync and the change
+// notifications; Bars itself never reads the store.
+func (d *Denylist) Bars(kind store.RevocationKind, client store.ClientID, subject string, issued, now time.Time) bool {
+	if d == nil {
+		return false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	v, ok := d.m[denyKey{kind: kind, client: client, subject: subject}]
+	return ok && barsAt(v, issued, now)
+}
+
+// BarsPrefix is Bars for any subject that starts with prefix.
+func (d *Denylist) BarsPrefix(kind store.RevocationKind, client store.ClientID, prefix string, issued, now time.Time) bool {
+	if d == nil {
+		return false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for k, v := range d.m {
+		if k.kind == kind && k.client == client && strings.HasPrefix(k.subject, prefix) && barsAt(v, issued, now) {
+			return true
+		}
+	}
+	return false
+}
+
+func barsAt(v denyVal, issued, now time.Time) bool {
+	return v.until.After(now) && (v.before.IsZero() || issued.IsZero() || !issued.After(v.before))
 }
 
 // Revoked reports whether a revocation bars the token with claims c: its

@@ -135,3 +135,51 @@ func TestDenylist(t *testing.T) {
 		t.Fatal("a nil denylist refuses")
 	}
 }
+
+// TestDenylistBars: a participant removal read from the store bars that
+// identity's credentials issued up to it, and any identity under a
+// prefix; later credentials and other rooms pass; it ends at Until.
+func TestDenylistBars(t *testing.T) {
+	st := &fakeRevocations{}
+	now := time.Unix(1_800_000_000, 0)
+	at := now.Add(-time.Minute)
+	if _, err := st.RevokeTokens(context.Background(), store.TokenRevocation{Kind: store.RevokeParticipant, Subject: "room1/l_abc-2",
+		IssuedBefore: &at, CreatedAt: at, Until: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDenylist(st, func() time.Time { return now }, time.Second)
+	if err := d.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		subject string
+		prefix  bool
+		issued  time.Time
+		at      time.Time
+		want    bool
+	}{
+		{"issued before the removal", "room1/l_abc-2", false, at.Add(-time.Second), now, true},
+		{"no issue time (a user token)", "room1/l_abc-2", false, time.Time{}, now, true},
+		{"issued after the removal", "room1/l_abc-2", false, at.Add(time.Second), now, false},
+		{"another identity", "room1/l_abc-3", false, time.Time{}, now, false},
+		{"another room", "room2/l_abc-2", false, time.Time{}, now, false},
+		{"the link's prefix", "room1/l_abc-", true, at, now, true},
+		{"another prefix", "room1/l_abd-", true, at, now, false},
+		{"past Until", "room1/l_abc-2", false, time.Time{}, now.Add(2 * time.Hour), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bars := d.Bars
+			if tc.prefix {
+				bars = d.BarsPrefix
+			}
+			if got := bars(store.RevokeParticipant, "", tc.subject, tc.issued, tc.at); got != tc.want {
+				t.Fatalf("bars = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	var nilList *Denylist
+	if nilList.Bars(store.RevokeParticipant, "", "room1/l_abc-2", time.Time{}, now) {
+		t.Fatal("a nil denylist bars")
+	}
+}

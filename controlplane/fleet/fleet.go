@@ -32,6 +32,7 @@ type Fleet struct {
 var (
 	_ moderation.RoomLocator = (*Fleet)(nil)
 	_ removal.Revocations    = (*Fleet)(nil)
+	_ removal.UserRevoker    = (*Fleet)(nil)
 )
 
 // New builds a Fleet over view. removalTTL is how long a removal lasts: the
@@ -80,6 +81,12 @@ func (f *Fleet) RevokeParticipant(room, identity string, at time.Time) error {
 		Kind: gossip.RevokeParticipant, Room: room, Subject: identity,
 		Until: at.Add(f.removalTTL), IssuedBefore: at,
 	})
+}
+
+// RevokeUser implements removal.UserRevoker: every edge disconnects the
+// identity wherever it is and refuses its media tokens until until.
+func (f *Fleet) RevokeUser(identity string, until time.Time) error {
+	return f.view.Revoke(gossip.Revocation{Kind: gossip.RevokeUser, Subject: identity, Until: until})
 }
 
 // ParticipantRevoked implements removal.Revocations.

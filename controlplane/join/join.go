@@ -131,7 +131,7 @@ type joiner struct {
 // Join admits the participant q describes into the room with q.Alias.
 func (s *Service) Join(ctx context.Context, q Request) (Answer, error) {
 	now := s.o.Now()
-	rm, err := s.o.Store.GetRoomByAlias(ctx, q.Alias)
+	rm, err := s.o.Access.LookupAlias(ctx, q.Alias)
 	if err != nil {
 		return Answer{}, access.About("room", "room", err)
 	}

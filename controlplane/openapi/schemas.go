@@ -44,7 +44,7 @@ func schemas() obj {
 	}
 	roomRequest := object(roomProps(), "name")
 	roomRequest["description"] = "Create requires name; update applies only the fields present."
-	return obj{
+	out := obj{
 		"Error": object(obj{"code": str("Machine code"), "message": str("Human text"), "field": str("The offending request field")}, "code", "message"),
 		"OAuthError": object(obj{"error": enum("invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "unsupported_token_type", "slow_down"),
 			"error_description": str("")}, "error"),
@@ -139,5 +139,63 @@ func schemas() obj {
 			"mediaTokenExpiresAt": date(),
 			"iceServers":          array(object(obj{"urls": array(obj{"type": "string"}), "username": str("TURN REST username <expiry>:<identity>"), "credential": str("")}, "urls")),
 		}, "identity", "name", "role", "grants", "room", "session", "edge", "mediaToken", "iceServers"),
+	}
+	for k, v := range outboxSchemas() {
+		out[k] = v
+	}
+	return out
+}
+
+// outboxSchemas are the schemas of the webhook delivery log and of call
+// analytics.
+func outboxSchemas() obj {
+	deliveryProps := obj{
+		"id":             str("The delivery's id (X-Spacecast-Delivery)"),
+		"eventId":        str("The event's id (X-Spacecast-Event-Id): the same on every attempt and redelivery"),
+		"eventName":      enum("call_started", "call_finished", "record_started", "record_finished", "record_failed"),
+		"roomId":         str(""),
+		"callId":         str("The call, for call events"),
+		"recordId":       str("The recording, for record events"),
+		"occurredAt":     date(),
+		"status":         enum("pending", "delivered", "failed"),
+		"attempts":       obj{"type": "integer", "description": "Attempts started"},
+		"lastStatusCode": obj{"type": "integer", "description": "HTTP status of the last attempt (absent: none, or no answer)"},
+		"lastError":      str("Why the last attempt failed"),
+		"lastAttemptAt":  obj{"type": []string{"string", "null"}, "format": "date-time"},
+		"nextAttemptAt":  obj{"type": []string{"string", "null"}, "format": "date-time", "description": "When a pending delivery is tried next"},
+		"deliveredAt":    obj{"type": []string{"string", "null"}, "format": "date-time"},
+		"createdAt":      date(),
+		"redeliveryOf":   str("The delivery this one repeats"),
+	}
+	callProps := obj{
+		"id":                      str("The call's id"),
+		"active":                  boolean("The call is on"),
+		"roomId":                  str(""),
+		"roomType":                enum("lesson", "webinar"),
+		"participantsCount":       obj{"type": "integer", "description": "In the call now (0 once finished)"},
+		"maxParticipantsCount":    obj{"type": "integer", "description": "Most at once"},
+		"totalParticipantsCount":  obj{"type": "integer", "description": "Stays: a participant who reconnects counts again"},
+		"uniqueParticipantsCount": obj{"type": "integer", "description": "Distinct identities"},
+		"startedAt":               date(),
+		"finishedAt":              obj{"type": []string{"string", "null"}, "format": "date-time", "description": "When the room emptied; null while on"},
+	}
+	callRequired := []string{"id", "active", "roomId", "participantsCount", "roomType", "totalParticipantsCount", "uniqueParticipantsCount", "startedAt", "finishedAt"}
+	reportProps := obj{}
+	for k, v := range callProps {
+		reportProps[k] = v
+	}
+	reportProps["participants"] = array(object(obj{
+		"identity":        str("The participant's identity (u_<userId>, l_<linkId>, x_<externalUserId>, g_<random>)"),
+		"name":            str("Display name"),
+		"joinedAt":        date(),
+		"leftAt":          obj{"type": []string{"string", "null"}, "format": "date-time", "description": "null while present"},
+		"durationSeconds": obj{"type": "integer"},
+	}, "identity", "name", "joinedAt", "leftAt", "durationSeconds"))
+	return obj{
+		"WebhookDelivery":     object(deliveryProps, "id", "eventId", "eventName", "roomId", "occurredAt", "status", "attempts", "createdAt"),
+		"WebhookDeliveryList": listOf("WebhookDelivery"),
+		"Call":                object(callProps, callRequired...),
+		"CallList":            listOf("Call"),
+		"CallReport":          object(reportProps, append(callRequired, "participants")...),
 	}
 }

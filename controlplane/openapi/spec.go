@@ -43,12 +43,53 @@ type Operation struct {
 	// ClientIDHeader documents the reference SDK's x-cl-id header
 	// (accepted and ignored).
 	ClientIDHeader bool
+	// Query are the query parameters other than offset and limit.
+	Query []Param
+	// CSV: the success answer may also be text/csv (by a query parameter).
+	CSV bool
 
 	Status   int    // success status
 	Response string // schema name of the success body ("" for none)
 	Errors   []int  // error statuses, each answered by a shared response
 
 	Tag, Summary, Description string
+}
+
+// Param is a query parameter.
+type Param struct {
+	Name        string
+	Description string
+	Required    bool
+	// Type is the value's shape.
+	Type ParamType
+	// Enum are the values of a ParamEnum; Default is the one taken when
+	// the parameter is left out.
+	Enum    []string
+	Default string
+}
+
+// ParamType is the shape of a query parameter's value.
+type ParamType int
+
+// Shapes of query parameters.
+const (
+	ParamID   ParamType = iota // an id: 24 hex digits
+	ParamDate                  // a day: YYYY-MM-DD
+	ParamEnum                  // one of Param.Enum
+)
+
+func (p Param) schema() obj {
+	switch p.Type {
+	case ParamDate:
+		return obj{"type": "string", "format": "date"}
+	case ParamEnum:
+		o := obj{"type": "string", "enum": p.Enum}
+		if p.Default != "" {
+			o["default"] = p.Default
+		}
+		return o
+	}
+	return obj{"type": "string", "pattern": "^[0-9a-f]{24}$"}
 }
 
 // Document builds the OpenAPI 3.1 document of ops (every method of /v1,
@@ -83,7 +124,7 @@ func Document(ops []Operation) ([]byte, error) {
 			{"name": "spaces", "description": "Spaces, invites, framing origins"}, {"name": "rooms", "description": "Rooms, roles, guest links"},
 			{"name": "moderation", "description": "Live participants: list, mute, remove"},
 			{"name": "webhooks", "description": "Per-space webhooks"}, {"name": "join", "description": "Joining a call"},
-			{"name": "meta", "description": "This document"},
+			{"name": "meta", "description": "This document"}, {"name": "analytics", "description": "Call history and per-call reports"},
 		},
 		"paths": paths,
 		"components": obj{
@@ -143,6 +184,13 @@ func operation(op Operation) obj {
 			params = append(params, p)
 		}
 	}
+	for _, q := range op.Query {
+		p := obj{"name": q.Name, "in": "query", "required": q.Required, "schema": q.schema()}
+		if q.Description != "" {
+			p["description"] = q.Description
+		}
+		params = append(params, p)
+	}
 	if op.Paged {
 		params = append(params,
 			obj{"name": "offset", "in": "query", "schema": obj{"type": "integer", "minimum": 0}},
@@ -163,7 +211,11 @@ func operation(op Operation) obj {
 	}
 	success := obj{"description": "Success"}
 	if op.Response != "" {
-		success["content"] = obj{"application/json": obj{"schema": ref(op.Response)}}
+		content := obj{"application/json": obj{"schema": ref(op.Response)}}
+		if op.CSV {
+			content["text/csv"] = obj{"schema": obj{"type": "string"}}
+		}
+		success["content"] = content
 	}
 	responses := obj{fmt.Sprint(op.Status): success}
 	errs := append([]int(nil), op.Errors...)

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,11 @@ type Limiter struct {
 	mu        sync.Mutex
 	buckets   map[string]*bucket
 	lastSweep time.Time
+
+	// shared holds the buckets every replica uses (NewShared), under name.
+	shared    Shared
+	name      string
+	storeErrs atomic.Uint64
 }
 
 type bucket struct {

@@ -22,6 +22,16 @@ type Revocations interface {
 	PrefixRevoked(room, prefix string, issued, now time.Time) bool
 }
 
+// UserRevoker is what can also bar a user everywhere: in a fleet the
+// revocation reaches every edge, which disconnects the user's
+// participants (controlplane/fleet, over gossip). Implementations are safe
+// for concurrent use.
+type UserRevoker interface {
+	// RevokeUser bars the participant identity of a user in every room
+	// until until.
+	RevokeUser(identity string, until time.Time) error
+}
+
 // Set remembers, in this process, who a moderator removed from which room
 // and when, so that the control plane does not hand a removed participant
 // a fresh media token with a credential issued before the removal. Entries

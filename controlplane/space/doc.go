@@ -1,6 +1,7 @@
 // Package space owns what a client's users build and manage: spaces and,
 // inside them, rooms, room roles, invites, guest links (generate-access),
-// embed tokens and the space's webhook settings.
+// embed tokens, the space's webhook settings and its delivery log (read
+// and redeliver).
 //
 // Every change that needs a permission takes the capability package access
 // makes for it (an access.ManagedSpace to create a room, an

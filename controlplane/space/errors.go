@@ -9,4 +9,7 @@ var (
 	// ErrOriginsOwnerOnly: only the space's owner changes the origins
 	// allowed to frame its rooms.
 	ErrOriginsOwnerOnly = errors.New("space: only the space's owner may change the origins allowed to frame its rooms")
+	// ErrWebhookInactive: a redelivery needs an active webhook to deliver
+	// to.
+	ErrWebhookInactive = errors.New("space: the space has no active webhook to deliver to")
 )

@@ -94,9 +94,14 @@ func (s *Service) SetRoomRole(ctx context.Context, m access.ManagedRoom, user st
 	return mem, nil
 }
 
-// RoomRoles lists the explicit roles in m's room.
-func (s *Service) RoomRoles(ctx context.Context, m access.ManagedRoom) ([]store.RoomMember, error) {
-	return s.o.Store.ListRoomMembers(ctx, m.Caller().Client, m.Room().ID)
+// RoomRoles lists a page of the explicit roles in m's room, oldest
+// first, with their total.
+func (s *Service) RoomRoles(ctx context.Context, m access.ManagedRoom, p store.Page) ([]store.RoomMember, int, error) {
+	ms, total, err := s.o.Store.ListRoomMembers(ctx, m.Caller().Client, m.Room().ID, p)
+	if err != nil {
+		return nil, 0, access.About("room", "room", err)
+	}
+	return ms, total, nil
 }
 
 // aliasAlphabet is URL-safe and unambiguous in print.

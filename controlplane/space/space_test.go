@@ -209,9 +209,14 @@ func TestRoomRoles(t *testing.T) {
 			}
 		})
 	}
-	roles, err := w.spaces.RoomRoles(w.Ctx, w.managedRoom(t, w.owner, rm))
-	if err != nil || len(roles) != 3 {
-		t.Fatalf("roles %+v, %v", roles, err)
+	roles, total, err := w.spaces.RoomRoles(w.Ctx, w.managedRoom(t, w.owner, rm), store.Page{})
+	if err != nil || len(roles) != 3 || total != 3 {
+		t.Fatalf("roles %+v (total %d), %v", roles, total, err)
+	}
+	// Paged: one at a time, oldest first, the total of them all.
+	page, total, err := w.spaces.RoomRoles(w.Ctx, w.managedRoom(t, w.owner, rm), store.Page{Offset: 1, Limit: 1})
+	if err != nil || len(page) != 1 || total != 3 || page[0] != roles[1] {
+		t.Fatalf("page %+v (total %d), %v; want %+v of 3", page, total, err, roles[1])
 	}
 }
 
@@ -297,6 +302,57 @@ func TestWebhook(t *testing.T) {
 	}
 	if _, err := w.spaces.UpdateWebhook(w.Ctx, o, func(*string, *bool) error { return nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("edit of a deleted webhook: %v", err)
+	}
+}
+
+// TestWebhookDeliveries: the space's delivery log, newest first and
+// paged; a redelivery queues the event again under a new delivery that
+// keeps the event's id; without an active webhook it is
+// ErrWebhookInactive; another space's delivery is not found.
+func TestWebhookDeliveries(t *testing.T) {
+	w := newWorld(t)
+	o, err := w.acc.OwnSpace(w.Ctx, w.owner, w.sp.ID, "manage its webhook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.spaces.PutWebhook(w.Ctx, o, "https://hooks.example.test/a", nil); err != nil {
+		t.Fatal(err)
+	}
+	rm := w.Room(w.sp, w.owner, nil)
+	for i, name := range []string{"call_started", "call_finished"} {
+		ev := store.WebhookEvent{ID: store.NewID(), Name: name, ClientID: w.Client, SpaceID: w.sp.ID, RoomID: rm.ID, At: w.Clock.Now()}
+		if ok, err := w.Store.EnqueueWebhookEvent(w.Ctx, store.NewID(), ev, w.Clock.Now()); err != nil || !ok {
+			t.Fatalf("event %d: %v %v", i, ok, err)
+		}
+		w.Clock.Advance(time.Second)
+	}
+	log, total, err := w.spaces.WebhookDeliveries(w.Ctx, o, store.Page{})
+	if err != nil || total != 2 || len(log) != 2 || log[0].Event.Name != "call_finished" {
+		t.Fatalf("log: %+v (total %d), %v", log, total, err)
+	}
+	if page, total, err := w.spaces.WebhookDeliveries(w.Ctx, o, store.Page{Offset: 1, Limit: 1}); err != nil || total != 2 || len(page) != 1 || page[0].ID != log[1].ID {
+		t.Fatalf("page 2: %+v (total %d), %v", page, total, err)
+	}
+	again, err := w.spaces.Redeliver(w.Ctx, o, log[1].ID)
+	if err != nil || again.ID == log[1].ID || again.Event.ID != log[1].Event.ID || again.RedeliveryOf != log[1].ID || again.Status != store.DeliveryPending {
+		t.Fatalf("redeliver: %+v, %v", again, err)
+	}
+	if _, err := w.spaces.Redeliver(w.Ctx, o, store.NewID()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("redeliver an unknown delivery: %v", err)
+	}
+	other := w.Space(w.owner, false)
+	oo, err := w.acc.OwnSpace(w.Ctx, w.owner, other.ID, "manage its webhook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.spaces.Redeliver(w.Ctx, oo, log[0].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("redeliver through another space: %v", err)
+	}
+	if _, err := w.spaces.UpdateWebhook(w.Ctx, o, func(_ *string, active *bool) error { *active = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.spaces.Redeliver(w.Ctx, o, log[0].ID); !errors.Is(err, space.ErrWebhookInactive) {
+		t.Fatalf("redeliver without an active webhook: %v", err)
 	}
 }
 

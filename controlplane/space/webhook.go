@@ -85,3 +85,27 @@ func (s *Service) RefreshWebhookSecret(ctx context.Context, o access.OwnedSpace)
 }
 
 func newWebhookSecret() (string, error) { return auth.RandomString("whsec_", 32) }
+
+// WebhookDeliveries is a page of o's webhook delivery log, newest first,
+// with its total.
+func (s *Service) WebhookDeliveries(ctx context.Context, o access.OwnedSpace, p store.Page) ([]store.WebhookDelivery, int, error) {
+	l, total, err := s.o.Store.ListWebhookDeliveries(ctx, o.Caller().Client, o.Space().ID, p)
+	if err != nil {
+		return nil, 0, access.About("space", "space", err)
+	}
+	return l, total, nil
+}
+
+// Redeliver queues the event of o's delivery id again, as a new delivery
+// that keeps the event's id (a receiver that has the event drops it).
+// Without an active webhook to deliver to it is ErrWebhookInactive.
+func (s *Service) Redeliver(ctx context.Context, o access.OwnedSpace, id string) (store.WebhookDelivery, error) {
+	d, err := s.o.Store.RedeliverWebhook(ctx, o.Caller().Client, o.Space().ID, id, store.NewID(), s.o.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return store.WebhookDelivery{}, ErrWebhookInactive
+	}
+	if err != nil {
+		return store.WebhookDelivery{}, access.About("webhook delivery", "webhook_delivery", err)
+	}
+	return d, nil
+}

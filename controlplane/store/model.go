@@ -144,6 +144,12 @@ type Room struct {
 	UpdatedAt       time.Time
 }
 
+// RoomWithRole is a room with a user's explicit role in it ("" for none).
+type RoomWithRole struct {
+	Room
+	Role RoomRole
+}
+
 // RoomMember is a user's explicit role in a room.
 type RoomMember struct {
 	RoomID    RoomID
@@ -230,6 +236,11 @@ const (
 	// and refresh tokens descended from one sign-in): Subject is the family
 	// id.
 	RevokeFamily RevocationKind = "family"
+	// RevokeParticipant bars a participant from a room (a moderator's
+	// removal): Subject is "<room id>/<identity>", ClientID is empty;
+	// IssuedBefore limits it to credentials issued at or before the
+	// removal.
+	RevokeParticipant RevocationKind = "participant"
 )
 
 // TokenRevocation bars tokens of ClientID until Until.
@@ -282,4 +293,162 @@ func (p Page) Normalize() Page {
 		p.Limit = MaxPageLimit
 	}
 	return p
+}
+
+// CallID identifies a call.
+type CallID string
+
+// Call is one stretch of time a room had participants on some edge: it
+// starts with the first participant and finishes when the room has been
+// empty on every edge for the finish grace (it is then recorded as
+// finished when it emptied).
+type Call struct {
+	ID         CallID
+	ClientID   ClientID
+	SpaceID    SpaceID
+	RoomID     RoomID
+	RoomType   RoomType
+	StartedAt  time.Time
+	FinishedAt *time.Time // nil while the call is on
+	// EmptySince is when the room last became empty while the call is on
+	// (nil while it has participants): the call finishes after the grace.
+	EmptySince *time.Time
+	// Participants are in the call now (0 once it finished); Max is the
+	// most there were at once.
+	Participants, MaxParticipants int
+	// TotalParticipants counts the sessions (a participant who reconnects
+	// counts again), UniqueParticipants the distinct identities; both
+	// count only the sessions the edges reported (EdgeRoomState.Sessions).
+	TotalParticipants, UniqueParticipants int
+}
+
+// CallSession is one participant's stay in a call on one edge.
+type CallSession struct {
+	CallID   CallID
+	SID      string // the edge's participant sid
+	Identity string
+	Name     string
+	Edge     string
+	JoinedAt time.Time
+	LeftAt   *time.Time // nil while present
+}
+
+// EdgeReport is one batch of an edge's room occupancy (edge/report.Batch).
+type EdgeReport struct {
+	Edge string
+	// Boot identifies one run of the edge's reporter; Seq grows by one per
+	// batch within it: a batch at or below the last applied Seq of the same
+	// Boot is stale.
+	Boot string
+	Seq  uint64
+	// Full: Rooms is every room of the edge with participants; rooms left
+	// out have none.
+	Full  bool
+	Rooms []EdgeRoomState
+}
+
+// EdgeRoomState is what an edge says of one room.
+type EdgeRoomState struct {
+	Room         RoomID
+	Participants int
+	// Sessions are the participants present on the edge; nil when the
+	// edge reports counts only (no sessions are then recorded for it).
+	Sessions []SessionInfo
+}
+
+// SessionInfo is one participant an edge reports.
+type SessionInfo struct {
+	SID, Identity, Name string
+}
+
+// CallFilter selects calls: of one room (when set), started in [From, To)
+// (when set).
+type CallFilter struct {
+	RoomID   RoomID
+	From, To time.Time
+}
+
+// WebhookEvent is something that happened to a room, for its space's
+// webhook.
+type WebhookEvent struct {
+	// ID identifies the event: the same on every attempt and redelivery,
+	// so a receiver can drop what it already has.
+	ID       string
+	Name     string // call_started, call_finished, record_*
+	ClientID ClientID
+	SpaceID  SpaceID
+	RoomID   RoomID
+	CallID   CallID // for call events
+	RecordID string // for record events
+	At       time.Time
+}
+
+// DeliveryStatus is where a webhook delivery stands.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	DeliveryPending   DeliveryStatus = "pending"   // waiting for its next attempt, or in one
+	DeliveryDelivered DeliveryStatus = "delivered" // the receiver answered 2xx
+	DeliveryFailed    DeliveryStatus = "failed"    // given up: refused, retries or time exhausted, no webhook
+)
+
+// WebhookDelivery is one event's delivery to its space's webhook.
+type WebhookDelivery struct {
+	ID    string // the delivery's id
+	Event WebhookEvent
+	// Seq orders deliveries as they were queued; a room's go out in it.
+	Seq            int64
+	Status         DeliveryStatus
+	Attempts       int // attempts started
+	NextAttemptAt  time.Time
+	LastAttemptAt  *time.Time
+	LastStatusCode int    // HTTP status of the last attempt (0: none, or no answer)
+	LastError      string // why the last attempt failed
+	DeliveredAt    *time.Time
+	CreatedAt      time.Time
+	RedeliveryOf   string // the delivery this one repeats, if any
+	// LeaseOwner holds the delivery for an attempt until LeaseUntil.
+	LeaseOwner string
+	LeaseUntil *time.Time
+}
+
+// WebhookClaim asks for deliveries to attempt.
+type WebhookClaim struct {
+	// Owner is the claiming replica (unique per process run).
+	Owner string
+	// Max bounds the deliveries handed out.
+	Max int
+	// PerTenant bounds the deliveries of one client in flight (leased and
+	// unexpired) across every replica, these included.
+	PerTenant int
+	Now       time.Time
+	// LeaseUntil is when the claimed deliveries may be claimed again if
+	// their attempt is not recorded (the claimer died).
+	LeaseUntil time.Time
+}
+
+// AttemptOutcome is how an attempt ended.
+type AttemptOutcome int
+
+// Attempt outcomes.
+const (
+	AttemptDelivered AttemptOutcome = iota + 1 // 2xx: done
+	AttemptRetry                               // try again at NextAttemptAt
+	AttemptFailed                              // give up
+)
+
+// WebhookAttempt is the outcome of one attempt of a claimed delivery.
+type WebhookAttempt struct {
+	ClientID   ClientID
+	DeliveryID string
+	Owner      string
+	// Attempt is the delivery's Attempts as claimed: an attempt whose
+	// lease passed to another claim records nothing.
+	Attempt       int
+	Outcome       AttemptOutcome
+	At            time.Time
+	NextAttemptAt time.Time // AttemptRetry
+	StatusCode    int
+	Error         string
 }

@@ -17,6 +17,10 @@ var (
 	ErrUsed = errors.New("store: already used")
 	// ErrExpired: an invite or link is past its expiry.
 	ErrExpired = errors.New("store: expired")
+	// ErrUnavailable: the store cannot serve the call now (a statement or
+	// lock timeout, no connection to be had, a server shutting down); the
+	// caller may retry.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Store is the control plane's persistence. Every method is a single atomic
@@ -34,6 +38,10 @@ type Store interface {
 	Webhooks
 	SigningKeys
 	Tokens
+	RateLimits
+	Changes
+	Calls
+	Deliveries
 
 	// Ping reports whether the store can serve requests (for /readyz).
 	Ping(ctx context.Context) error
@@ -125,6 +133,13 @@ type Rooms interface {
 	// ListRooms lists the rooms of a space, newest first, with the total; an
 	// unknown space gives ErrNotFound.
 	ListRooms(ctx context.Context, client ClientID, space SpaceID, p Page) ([]Room, int, error)
+	// ListVisibleRooms lists the rooms of a space that user may see in it
+	// (the public ones and those where the user holds a role), each with
+	// the user's role ("" for none): newest first, ties broken by id, the
+	// page cut and the total counted in the query, so every room can be
+	// reached whatever the size of the space. Whether the user may see the
+	// space itself is the caller's rule. An unknown space gives ErrNotFound.
+	ListVisibleRooms(ctx context.Context, client ClientID, space SpaceID, user UserID, p Page) ([]RoomWithRole, int, error)
 	// UpdateRoom replaces the mutable fields (name, type, isPublic, max
 	// participants, flags) and UpdatedAt.
 	UpdateRoom(ctx context.Context, r Room) error
@@ -134,9 +149,10 @@ type Rooms interface {
 	// SetRoomMember inserts or replaces a user's role in a room.
 	SetRoomMember(ctx context.Context, client ClientID, m RoomMember) error
 	GetRoomMember(ctx context.Context, client ClientID, room RoomID, user UserID) (RoomMember, error)
-	// ListRoomMembers lists the room's explicit roles, oldest first; an
-	// unknown room gives ErrNotFound.
-	ListRoomMembers(ctx context.Context, client ClientID, room RoomID) ([]RoomMember, error)
+	// ListRoomMembers lists the room's explicit roles, oldest first (ties
+	// by user id), a page of them with the total; an unknown room gives
+	// ErrNotFound.
+	ListRoomMembers(ctx context.Context, client ClientID, room RoomID, p Page) ([]RoomMember, int, error)
 }
 
 // Access are the generate-access links of rooms.
@@ -196,4 +212,113 @@ type SigningKeys interface {
 	RetireSigningKey(ctx context.Context, id string, retiredAt, expiresAt time.Time) error
 	// DeleteExpiredSigningKeys removes keys whose ExpiresAt is before now.
 	DeleteExpiredSigningKeys(ctx context.Context, now time.Time) error
+}
+
+// RateLimits are token buckets shared by every replica (the generic cell
+// rate algorithm: a bucket is its theoretical arrival time, TAT). A bucket
+// holds up to burst tokens and regains one every interval; a missing
+// bucket is full.
+type RateLimits interface {
+	// TakeRateToken takes one token from bucket key at now, if it has one,
+	// in one atomic operation: of concurrent takers on any replica no more
+	// succeed than the bucket holds. It returns whether a token was taken
+	// and the bucket's TAT afterwards (when it is full again; with
+	// ok false, the next token is there at tat - (burst-1)·interval).
+	TakeRateToken(ctx context.Context, key string, interval time.Duration, burst int, now time.Time) (ok bool, tat time.Time, err error)
+	// RefundRateToken gives back one token of bucket key (never beyond a
+	// full bucket).
+	RefundRateToken(ctx context.Context, key string, interval time.Duration, now time.Time) error
+	// PruneRateTokens forgets the buckets that are full at now.
+	PruneRateTokens(ctx context.Context, now time.Time) error
+}
+
+// Topic names a kind of change that replicas cache.
+type Topic string
+
+// Topics of Changes.
+const (
+	// TopicKeys: signing keys were added, retired or deleted.
+	TopicKeys Topic = "keys"
+	// TopicRevocations: a token revocation was recorded.
+	TopicRevocations Topic = "revocations"
+	// TopicRooms: a room, a room role or a space changed or went (read
+	// caches of rooms and roles).
+	TopicRooms Topic = "rooms"
+	// TopicDeliveries: a webhook delivery was queued.
+	TopicDeliveries Topic = "deliveries"
+)
+
+// Topics lists every topic.
+func Topics() []Topic { return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries} }
+
+// Changes tells a replica what was changed through the store, so that it
+// drops what it caches at once instead of when a TTL runs out.
+type Changes interface {
+	// Listen calls fn with the topic of every committed change made
+	// through this store (PostgreSQL: through any replica's store on the
+	// database) until ctx ends, then returns ctx's error. Calls come from
+	// Listen's goroutine, one at a time; several changes of one topic may
+	// come as one call, and fn must not block for long. When changes may
+	// have been missed (a lost connection, now back) fn is called with
+	// every topic. Listen returns another error only if it cannot listen
+	// at all.
+	Listen(ctx context.Context, fn func(Topic)) error
+}
+
+// Calls are the calls the edges' reports show, with their participants:
+// call history and analytics, and the source of call_started and
+// call_finished. Any replica may take any edge's report.
+type Calls interface {
+	// ApplyEdgeReport applies an edge's batch at now, in one transaction:
+	// the edge's rooms and their sessions, calls that start (with their
+	// call_started delivery when the space has an active webhook: state
+	// and event are written together), sessions that begin and end. A
+	// stale batch (at or below the last Seq applied of the same Boot)
+	// changes nothing. A room the store does not know starts no call.
+	ApplyEdgeReport(ctx context.Context, r EdgeReport, now time.Time) error
+	// SweepCalls counts the rooms of edges silent since before
+	// silentBefore as empty (their sessions end when the edge was last
+	// heard) and finishes the calls of rooms empty since before
+	// emptyBefore (finished when they emptied), each with its
+	// call_finished delivery in the same transaction. It returns the calls
+	// it finished. Every replica may sweep at once: each call finishes once.
+	SweepCalls(ctx context.Context, silentBefore, emptyBefore time.Time) (int, error)
+	// ListCalls lists a space's calls matching f, newest first, with the
+	// total; an unknown space gives ErrNotFound.
+	ListCalls(ctx context.Context, client ClientID, space SpaceID, f CallFilter, p Page) ([]Call, int, error)
+	// GetCall returns one call of a space.
+	GetCall(ctx context.Context, client ClientID, space SpaceID, id CallID) (Call, error)
+	// ListCallSessions lists a call's sessions by join time; an unknown
+	// call gives ErrNotFound.
+	ListCallSessions(ctx context.Context, client ClientID, space SpaceID, id CallID) ([]CallSession, error)
+}
+
+// Deliveries are the webhook outbox: events waiting for delivery, claimed
+// by any replica for an attempt, and the log of what became of them.
+type Deliveries interface {
+	// EnqueueWebhookEvent queues ev for delivery when its space has an
+	// active webhook, under delivery id; false when there is none.
+	EnqueueWebhookEvent(ctx context.Context, id string, ev WebhookEvent, now time.Time) (bool, error)
+	// ClaimWebhookDeliveries leases due deliveries to c.Owner for one
+	// attempt each (counting it): at most c.Max, at most c.PerTenant of
+	// one client in flight, the oldest of each client first and clients in
+	// turn, and only the first pending delivery of each room (a room's
+	// events go out in order). Of concurrent claimers on any replica, each
+	// delivery goes to one.
+	ClaimWebhookDeliveries(ctx context.Context, c WebhookClaim) ([]WebhookDelivery, error)
+	// RecordWebhookAttempt records how a claimed attempt ended; an attempt
+	// whose lease was lost (ErrNotFound) records nothing.
+	RecordWebhookAttempt(ctx context.Context, a WebhookAttempt) error
+	// ListWebhookDeliveries lists a space's deliveries, newest first, with
+	// the total; an unknown space gives ErrNotFound.
+	ListWebhookDeliveries(ctx context.Context, client ClientID, space SpaceID, p Page) ([]WebhookDelivery, int, error)
+	// GetWebhookDelivery returns one delivery of a space.
+	GetWebhookDelivery(ctx context.Context, client ClientID, space SpaceID, id string) (WebhookDelivery, error)
+	// RedeliverWebhook queues the event of delivery id again as a new
+	// delivery newID (the event keeps its id), when the space has an active
+	// webhook (else ErrConflict).
+	RedeliverWebhook(ctx context.Context, client ClientID, space SpaceID, id, newID string, now time.Time) (WebhookDelivery, error)
+	// PruneWebhookDeliveries forgets the finished deliveries (delivered
+	// or failed) created before before; it returns how many.
+	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
 }

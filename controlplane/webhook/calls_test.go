@@ -3,33 +3,12 @@ package webhook
 import (
 	"context"
 	"errors"
-	"strings"
-	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
+	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/edge/report"
 )
-
-// notes records the events Calls emits.
-type notes struct {
-	mu  sync.Mutex
-	evs []string
-}
-
-func (n *notes) Deliver(ev Event) bool {
-	n.mu.Lock()
-	n.evs = append(n.evs, string(ev.Name)+":"+string(ev.RoomID))
-	n.mu.Unlock()
-	return true
-}
-
-func (n *notes) String() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return strings.Join(n.evs, " ")
-}
 
 // edgeSim sends batches as one edge run would.
 type edgeSim struct {
@@ -37,135 +16,102 @@ type edgeSim struct {
 	seq        uint64
 }
 
-func (e *edgeSim) batch(full bool, rooms ...any) report.Batch {
+func (e *edgeSim) batch(full bool, rooms ...report.RoomState) report.Batch {
 	e.seq++
-	b := report.Batch{Edge: e.name, Boot: e.boot, Seq: e.seq, Full: full, Rooms: []report.RoomState{}}
-	for i := 0; i < len(rooms); i += 2 {
-		b.Rooms = append(b.Rooms, report.RoomState{Room: rooms[i].(string), Participants: rooms[i+1].(int)})
+	return report.Batch{Edge: e.name, Boot: e.boot, Seq: e.seq, Full: full, Rooms: append([]report.RoomState{}, rooms...)}
+}
+
+func in(room string, sids ...string) report.RoomState {
+	s := report.RoomState{Room: room, Participants: len(sids), Sessions: []report.Session{}}
+	for _, sid := range sids {
+		s.Sessions = append(s.Sessions, report.Session{SID: sid, Identity: "u-" + sid, Name: "name " + sid})
 	}
-	return b
+	return s
 }
 
-const grace = 5 * time.Second
-
-// step is one thing that happens in a Calls scenario.
-type step struct {
-	edge  *edgeSim
-	full  bool
-	rooms []any
-	wait  time.Duration // then let fake time pass
-	stale *report.Batch // send this batch again instead
-}
-
+// TestCalls: batches from two edges, reported to two trackers (two
+// replicas) on one store, make one call with its sessions; the call
+// finishes once the room has been empty for the grace, with one
+// call_started and one call_finished in the outbox.
 func TestCalls(t *testing.T) {
-	a := func() *edgeSim { return &edgeSim{name: "edge-a", boot: "a1"} }
-	b := func() *edgeSim { return &edgeSim{name: "edge-b", boot: "b1"} }
-	tests := []struct {
-		name  string
-		steps func() []step
-		want  string
-	}{
-		{"one edge: start, empty, grace, finish", func() []step {
-			ea := a()
-			return []step{{edge: ea, rooms: []any{"r1", 1}}, {edge: ea, rooms: []any{"r1", 2}}, {edge: ea, rooms: []any{"r1", 0}, wait: grace + time.Second}}
-		}, "call_started:r1 call_finished:r1"},
-		{"not finished within the grace", func() []step {
-			ea := a()
-			return []step{{edge: ea, rooms: []any{"r1", 1}}, {edge: ea, rooms: []any{"r1", 0}, wait: grace - time.Second}}
-		}, "call_started:r1"},
-		{"back within the grace: one call", func() []step {
-			ea := a()
-			return []step{{edge: ea, rooms: []any{"r1", 1}}, {edge: ea, rooms: []any{"r1", 0}, wait: grace / 2}, {edge: ea, rooms: []any{"r1", 1}, wait: grace * 2}}
-		}, "call_started:r1"},
-		{"two edges host one room: one start, one finish", func() []step {
-			ea, eb := a(), b()
-			return []step{
-				{edge: ea, rooms: []any{"r1", 1}},
-				{edge: eb, rooms: []any{"r1", 3}},
-				{edge: ea, rooms: []any{"r1", 0}, wait: grace * 2}, // b still has it
-				{edge: ea, rooms: []any{"r1", 1}},
-				{edge: eb, rooms: []any{"r1", 0}},
-				{edge: ea, rooms: []any{"r1", 0}, wait: grace + time.Second},
-			}
-		}, "call_started:r1 call_finished:r1"},
-		{"participant moves between edges", func() []step {
-			ea, eb := a(), b()
-			return []step{{edge: ea, rooms: []any{"r1", 1}}, {edge: ea, rooms: []any{"r1", 0}, wait: time.Second}, {edge: eb, rooms: []any{"r1", 1}, wait: grace * 2}}
-		}, "call_started:r1"},
-		{"a snapshot leaving a room out empties it", func() []step {
-			ea := a()
-			return []step{{edge: ea, rooms: []any{"r1", 1, "r2", 1}}, {edge: ea, full: true, rooms: []any{"r2", 4}, wait: grace + time.Second}}
-		}, "call_started:r1 call_started:r2 call_finished:r1"},
-		{"an edge's goodbye finishes its calls", func() []step {
-			ea := a()
-			return []step{{edge: ea, rooms: []any{"r1", 1}}, {edge: ea, full: true, wait: grace + time.Second}}
-		}, "call_started:r1 call_finished:r1"},
-		{"a silent edge times out", func() []step {
-			ea := a()
-			return []step{{edge: ea, rooms: []any{"r1", 1}, wait: DefaultCallsConfig().EdgeTTL + grace + 2*time.Second}}
-		}, "call_started:r1 call_finished:r1"},
-		{"a late retry of an old batch is ignored", func() []step {
-			ea := a()
-			old := ea.batch(false, "r1", 0)
-			return []step{{edge: ea, rooms: []any{"r1", 1}}, {stale: &old, wait: grace * 2}}
-		}, "call_started:r1"},
-		{"a restarted edge starts a new sequence", func() []step {
-			ea := a()
-			ea2 := &edgeSim{name: "edge-a", boot: "a2"}
-			return []step{{edge: ea, rooms: []any{"r1", 1}}, {edge: ea, rooms: []any{"r1", 2}}, {edge: ea2, full: true, wait: grace + time.Second}}
-		}, "call_started:r1 call_finished:r1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				n := &notes{}
-				c, err := NewCalls(DefaultCallsConfig(), n, nil, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- c.Run(ctx) }()
-				for i, s := range tt.steps() {
-					var b report.Batch
-					if s.stale != nil {
-						b = *s.stale
-					} else {
-						b = s.edge.batch(s.full, s.rooms...)
-					}
-					if err := c.Report(ctx, b); err != nil {
-						t.Fatalf("step %d: Report() = %v", i, err)
-					}
-					synctest.Wait()
-					time.Sleep(s.wait)
-					synctest.Wait()
-				}
-				cancel()
-				if err := <-done; err != nil {
-					t.Fatalf("Run() = %v", err)
-				}
-				if got := n.String(); got != tt.want {
-					t.Fatalf("events %q, want %q", got, tt.want)
-				}
-			})
-		})
-	}
-}
-
-func TestCallsReportAfterClose(t *testing.T) {
-	c, err := NewCalls(DefaultCallsConfig(), &notes{}, nil, nil)
+	f := newFixture(t)
+	f.addRoom("c1", "space1", "room1", "https://hooks.example.com/x", true)
+	cfg := DefaultCallsConfig()
+	cfg.FinishGrace, cfg.Sweep = 200*time.Millisecond, 20*time.Millisecond
+	a, err := NewCalls(cfg, f.st, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
-	c.Close()
-	if err := c.Report(context.Background(), report.Batch{Edge: "e"}); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Report() after Close = %v", err)
+	b, err := NewCalls(cfg, f.st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := c.Report(context.Background(), report.Batch{}); err == nil {
-		t.Fatal("Report() of an invalid batch = nil")
+	runCalls(t, a)
+	runCalls(t, b)
+	ctx := context.Background()
+	e1, e2 := &edgeSim{name: "e1", boot: "x"}, &edgeSim{name: "e2", boot: "y"}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := NewCalls(CallsConfig{}, &notes{}, nil, nil); err == nil {
-		t.Fatal("NewCalls(zero config) = nil error")
+	must(a.Report(ctx, e1.batch(false, in("room1", "PA_1"))))
+	must(b.Report(ctx, e2.batch(false, in("room1", "PA_2", "PA_3"))))
+	stale := e1.batch(true) // sent, lost, retried late below
+	must(a.Report(ctx, e1.batch(false, in("room1"))))
+	must(b.Report(ctx, stale)) // superseded: changes nothing
+	calls, _, err := f.st.ListCalls(ctx, "c1", "space1", store.CallFilter{}, store.Page{})
+	must(err)
+	if len(calls) != 1 || calls[0].Participants != 2 || calls[0].MaxParticipants != 3 || calls[0].FinishedAt != nil {
+		t.Fatalf("calls %+v", calls)
+	}
+	// A room empty for less than the grace is still in its call.
+	must(b.Report(ctx, e2.batch(true)))
+	must(a.Report(ctx, e1.batch(false, in("room1", "PA_4"))))
+	time.Sleep(2 * cfg.FinishGrace) // the grace passes while someone is there
+	must(a.Report(ctx, e1.batch(true)))
+	eventually(t, "call_finished", func() bool { return len(f.deliveries("c1", "space1")) == 2 })
+	calls, _, err = f.st.ListCalls(ctx, "c1", "space1", store.CallFilter{}, store.Page{})
+	must(err)
+	if len(calls) != 1 || calls[0].FinishedAt == nil || calls[0].TotalParticipants != 4 || calls[0].UniqueParticipants != 4 {
+		t.Fatalf("finished call %+v", calls)
+	}
+	l := f.deliveries("c1", "space1")
+	if l[0].Event.Name != "call_started" || l[1].Event.Name != "call_finished" || l[0].Event.CallID != calls[0].ID || l[1].Event.CallID != calls[0].ID {
+		t.Fatalf("events %+v", l)
+	}
+	// Bad batches are refused before the store.
+	if err := a.Report(ctx, report.Batch{}); !errors.Is(err, report.ErrInvalid) {
+		t.Fatalf("empty batch: %v", err)
+	}
+	a.Close()
+	a.Close()
+	if err := a.Report(ctx, e1.batch(true)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Report after Close = %v", err)
+	}
+}
+
+// TestCallsSilentEdge: an edge that stops reporting counts as empty after
+// EdgeTTL: its call finishes.
+func TestCallsSilentEdge(t *testing.T) {
+	f := newFixture(t)
+	f.addRoom("c1", "space1", "room1", "https://hooks.example.com/x", true)
+	cfg := DefaultCallsConfig()
+	cfg.FinishGrace, cfg.EdgeTTL, cfg.Sweep = 50*time.Millisecond, 300*time.Millisecond, 20*time.Millisecond
+	c, err := NewCalls(cfg, f.st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCalls(t, c)
+	e := &edgeSim{name: "e1", boot: "x"}
+	// Before the report: the edge was last heard no earlier than this.
+	start := time.Now()
+	if err := c.Report(context.Background(), e.batch(true, in("room1", "PA_1"))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "call_finished of a silent edge", func() bool { return len(f.deliveries("c1", "space1")) == 2 })
+	if took := time.Since(start); took < cfg.EdgeTTL {
+		t.Fatalf("finished after %s, before the edge TTL", took)
 	}
 }

@@ -34,39 +34,37 @@ var (
 
 // Config is the `webhooks:` section.
 type Config struct {
-	// Workers is the number of concurrent deliveries (16). One room's
-	// events are delivered one at a time, in order.
+	// Workers is the number of attempts this replica makes at once (16).
 	Workers int `yaml:"workers"`
 	// PerTenant is how many deliveries of one tenant (API client) may be
-	// in flight at once (0: a quarter of Workers, at least 1): a tenant
-	// whose receiver is slow or down holds at most that many workers,
-	// through its attempts and the waits between them; the other workers
-	// keep delivering everyone else's events.
+	// in flight at once on all replicas together (0: a quarter of
+	// Workers, at least 1): a tenant whose receiver is slow or down holds
+	// at most that many workers; the others keep delivering everyone
+	// else's events.
 	PerTenant int `yaml:"perTenant"`
-	// QueueSize bounds the events waiting for delivery (4096). An event
-	// that does not fit is dropped and counted.
-	QueueSize int `yaml:"queueSize"`
-	// TenantQueue bounds the events of one tenant waiting for a worker
-	// (0: a sixteenth of QueueSize, at least 64 or QueueSize when smaller):
-	// a tenant whose receiver is slow drops its own events beyond it
-	// (counted), not everyone's.
-	TenantQueue int `yaml:"tenantQueue"`
 	// Timeout bounds one delivery attempt, everything included: DNS,
 	// connection, TLS, the request and the answer with its body (10 s).
 	Timeout time.Duration `yaml:"timeout"`
-	// DeliveryTimeout bounds one event's delivery, every attempt and the
-	// waits between them included (2 min); then the event is dropped and
-	// counted.
+	// DeliveryTimeout is the retry window: an event not delivered this
+	// long after it was queued is given up (1 h). A receiver that is down
+	// for less gets every event when it is back.
 	DeliveryTimeout time.Duration `yaml:"deliveryTimeout"`
-	// Retries is how many times an attempt that failed on the network, with
-	// a 5xx or with a 429 is retried (3); then the event is dropped.
+	// Retries is how many times an attempt that failed on the network,
+	// with a 5xx or with a 429 is retried (20), within DeliveryTimeout.
 	Retries int `yaml:"retries"`
 	// RetryBackoff is the first retry's delay (1 s), doubled per retry up
-	// to MaxBackoff (30 s), each jittered to between half and all of it. A
-	// 429 or 503 with Retry-After in seconds waits that long (at most
+	// to MaxBackoff (5 min), each jittered to between half and all of it.
+	// A 429 or 503 with Retry-After in seconds waits that long (at most
 	// MaxBackoff).
 	RetryBackoff time.Duration `yaml:"retryBackoff"`
 	MaxBackoff   time.Duration `yaml:"maxBackoff"`
+	// Poll is how often the outbox is looked at when no change
+	// notification says there is something to deliver (1 s): the bound on
+	// a retry's lateness, and the fallback when notifications are lost.
+	Poll time.Duration `yaml:"poll"`
+	// Keep is how long finished deliveries stay in the delivery log
+	// (7 days).
+	Keep time.Duration `yaml:"keep"`
 	// AllowPrivate lets deliveries reach loopback, private, link-local and
 	// other non-public addresses. Off in production: a space owner could
 	// otherwise make the control plane call its internal network or the
@@ -81,8 +79,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Workers: 16, QueueSize: 4096, Timeout: 10 * time.Second,
-		DeliveryTimeout: 2 * time.Minute, Retries: 3, RetryBackoff: time.Second, MaxBackoff: 30 * time.Second,
+	return Config{Workers: 16, Timeout: 10 * time.Second, DeliveryTimeout: time.Hour, Retries: 20,
+		RetryBackoff: time.Second, MaxBackoff: 5 * time.Minute, Poll: time.Second, Keep: 7 * 24 * time.Hour,
 		Calls: DefaultCallsConfig()}
 }
 
@@ -98,23 +96,23 @@ func (c Config) Validate() error {
 	if c.PerTenant < 0 || c.PerTenant > c.Workers {
 		bad("perTenant must be 0 (a quarter of workers) to workers")
 	}
-	if c.QueueSize < c.Workers {
-		bad("queueSize must be at least workers")
-	}
-	if c.TenantQueue < 0 || c.TenantQueue > c.QueueSize {
-		bad("tenantQueue must be 0 (a sixteenth of queueSize, at least 64) to queueSize")
-	}
 	if c.Timeout <= 0 {
 		bad("timeout must be > 0")
 	}
 	if c.DeliveryTimeout < c.Timeout {
 		bad("deliveryTimeout must be at least timeout")
 	}
-	if c.Retries < 0 || c.Retries > 20 {
-		bad("retries must be 0 to 20")
+	if c.Retries < 0 || c.Retries > 100 {
+		bad("retries must be 0 to 100")
 	}
 	if c.RetryBackoff <= 0 || c.MaxBackoff < c.RetryBackoff {
 		bad("retryBackoff must be > 0 and maxBackoff at least retryBackoff")
+	}
+	if c.Poll < 10*time.Millisecond || c.Poll > time.Minute {
+		bad("poll must be 10ms to 1m")
+	}
+	if c.Keep < time.Hour {
+		bad("keep must be at least 1h")
 	}
 	if _, err := newGuard(c.AllowPrivate, c.Allow); err != nil {
 		errs = append(errs, err)
@@ -133,19 +131,16 @@ func (c Config) perTenant() int {
 	return max(1, c.Workers/4)
 }
 
-// tenantQueue is TenantQueue with its default applied.
-func (c Config) tenantQueue() int {
-	if c.TenantQueue > 0 {
-		return c.TenantQueue
-	}
-	return max(c.QueueSize/16, min(c.QueueSize, 64))
-}
-
-// Store is what the Deliverer reads: sqlite.Store has both.
+// Store is what the Deliverer uses of the store.
 type Store interface {
-	// GetRoomByID finds a room by id whatever its client.
+	// GetRoomByID finds a room by id whatever its client (Deliver).
 	GetRoomByID(ctx context.Context, id store.RoomID) (store.Room, error)
 	GetWebhook(ctx context.Context, client store.ClientID, space store.SpaceID) (store.Webhook, error)
+	EnqueueWebhookEvent(ctx context.Context, id string, ev store.WebhookEvent, now time.Time) (bool, error)
+	ClaimWebhookDeliveries(ctx context.Context, c store.WebhookClaim) ([]store.WebhookDelivery, error)
+	RecordWebhookAttempt(ctx context.Context, a store.WebhookAttempt) error
+	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
+	Listen(ctx context.Context, fn func(store.Topic)) error
 }
 
 // Deps are what a Deliverer works with.
@@ -154,21 +149,25 @@ type Deps struct {
 	Logger *slog.Logger
 	// Registerer takes the counters; nil: not registered.
 	Registerer prometheus.Registerer
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
 }
 
-// Deliverer delivers events to the spaces' webhooks. Deliver may be called
-// from any goroutine and never blocks; Run does the work: one goroutine
-// takes the events in order and finds their webhooks, Workers deliver
-// them, each tenant's at most PerTenant at a time.
+// Deliverer delivers the outbox (store.Deliveries) to the spaces'
+// webhooks. Every replica runs one: each claims due deliveries for one
+// attempt at a time under a lease, so a delivery a dead replica was making
+// is made by another once the lease runs out, and a receiver that dedupes
+// on the event id sees each event once.
 type Deliverer struct {
 	cfg    Config
 	store  Store
 	log    *slog.Logger
+	now    func() time.Time
+	owner  string // this run's claims
 	tr     *http.Transport
 	client *http.Client
-	intake chan Event
-	sched  *sched
 	m      delivererMetrics
+	wake   chan struct{}
 
 	mu      sync.Mutex
 	running bool
@@ -179,10 +178,14 @@ type Deliverer struct {
 type delivererMetrics struct {
 	delivered prometheus.Counter
 	retried   prometheus.Counter
-	failed    *prometheus.CounterVec // reason: exhausted, timeout, rejected, forbidden_address, bad_url, store
-	dropped   *prometheus.CounterVec // reason: queue_full, tenant_queue_full, closed, shutdown
-	skipped   *prometheus.CounterVec // reason: no_room, no_webhook, inactive
+	failed    *prometheus.CounterVec // reason: exhausted, timeout, rejected, forbidden_address, bad_url, no_webhook, inactive
+	lost      prometheus.Counter     // attempts whose lease another replica took over
 }
+
+// leaseMargin is added to Timeout for a claim's lease: an attempt cut by
+// its timeout records its outcome well before another replica may claim
+// the delivery again.
+const leaseMargin = 10 * time.Second
 
 // New checks cfg and deps and builds a Deliverer; it starts nothing.
 func New(cfg Config, deps Deps) (*Deliverer, error) {
@@ -200,6 +203,10 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second, Control: g.control}
 	tr := &http.Transport{
 		Proxy:                 nil, // a proxy would dial for us, round the guard
@@ -212,29 +219,26 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 		ResponseHeaderTimeout: cfg.Timeout,
 	}
 	d := &Deliverer{
-		cfg: cfg, store: deps.Store, log: log.With("component", "webhook"), tr: tr,
+		cfg: cfg, store: deps.Store, log: log.With("component", "webhook"), now: now, owner: randomID(), tr: tr,
 		client: &http.Client{
 			Transport: tr,
 			// A redirect is the receiver's answer, not a new target: the
 			// webhook's URL is what its owner registered.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
+		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 		m: delivererMetrics{
-			delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_delivered_total", Help: "Webhook events the receiver accepted (2xx)."}),
-			retried:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_retries_total", Help: "Retried webhook delivery attempts."}),
+			delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_delivered_total", Help: "Webhook deliveries the receiver accepted (2xx)."}),
+			retried:   prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_retries_total", Help: "Webhook attempts that failed and will be retried."}),
 			failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_failed_total",
-				Help: "Webhook events given up on after trying: retries exhausted, delivery timeout, refused by the receiver, forbidden address, bad URL, store error."}, []string{"reason"}),
-			dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_dropped_total",
-				Help: "Webhook events dropped before or between attempts: queue full, the tenant's queue full, closed, shutdown."}, []string{"reason"}),
-			skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "spacecast_webhook_skipped_total",
-				Help: "Events with nobody to deliver to: unknown room, no webhook, inactive webhook."}, []string{"reason"}),
+				Help: "Webhook deliveries given up: retries or the retry window exhausted, refused by the receiver, forbidden address, bad URL, no or inactive webhook."}, []string{"reason"}),
+			lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_leases_lost_total",
+				Help: "Webhook attempts that ended after their lease passed to another claim (the receiver may see that event twice; it dedupes on its id)."}),
 		},
 	}
-	d.intake = make(chan Event, cfg.QueueSize)
-	d.sched = newSched(cfg.perTenant(), cfg.tenantQueue(), cfg.QueueSize)
 	if deps.Registerer != nil {
-		for _, c := range []prometheus.Collector{d.m.delivered, d.m.retried, d.m.failed, d.m.dropped, d.m.skipped} {
+		for _, c := range []prometheus.Collector{d.m.delivered, d.m.retried, d.m.failed, d.m.lost} {
 			if err := deps.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("webhook: metrics: %w", err)
 			}
@@ -243,27 +247,57 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 	return d, nil
 }
 
-// Deliver queues ev for delivery; false when it was dropped (a full queue,
-// or the Deliverer is closed). It never blocks.
-func (d *Deliverer) Deliver(ev Event) bool {
-	select {
-	case <-d.done:
-		d.m.dropped.WithLabelValues("closed").Inc()
-		return false
-	default:
+// Enqueue queues ev in the outbox, looking its room up when ev lacks the
+// client or space; false when there is nobody to deliver to (an unknown
+// room, no active webhook).
+func (d *Deliverer) Enqueue(ctx context.Context, ev Event) (bool, error) {
+	if ev.ClientID == "" || ev.SpaceID == "" {
+		rm, err := d.store.GetRoomByID(ctx, ev.RoomID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("webhook: enqueue: %w", err)
+		}
+		ev.ClientID, ev.SpaceID = rm.ClientID, rm.SpaceID
 	}
+	now := d.now()
+	ok, err := d.store.EnqueueWebhookEvent(ctx, store.NewID(), store.WebhookEvent{ID: store.NewID(), Name: string(ev.Name),
+		ClientID: ev.ClientID, SpaceID: ev.SpaceID, RoomID: ev.RoomID, RecordID: ev.RecordID, At: now}, now)
+	if err != nil {
+		return false, fmt.Errorf("webhook: enqueue: %w", err)
+	}
+	if ok {
+		d.poke()
+	}
+	return ok, nil
+}
+
+// Deliver is Enqueue within 5 s; false when the event was not queued.
+func (d *Deliverer) Deliver(ev Event) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ok, err := d.Enqueue(ctx, ev)
+	if err != nil {
+		d.log.Warn("webhook event not queued", "room", string(ev.RoomID), "event", string(ev.Name), "err", err)
+	}
+	return ok
+}
+
+// poke wakes the dispatcher (never blocks).
+func (d *Deliverer) poke() {
 	select {
-	case d.intake <- ev:
-		return true
+	case d.wake <- struct{}{}:
 	default:
-		d.m.dropped.WithLabelValues("queue_full").Inc()
-		d.log.Warn("webhook queue full: event dropped", "room", ev.RoomID, "event", ev.Name)
-		return false
 	}
 }
 
-// Run delivers until ctx ends or Close is called, then stops the attempts
-// in flight, counts what is left in the queues as dropped and returns nil.
+// Run delivers until ctx ends or Close is called. It claims due
+// deliveries (one attempt each, under a lease) whenever a worker is free
+// and the outbox may have something: a change notification (a delivery
+// queued on any replica), a finished attempt, or every Poll. At the end
+// the attempts in flight are cut and recorded as to be retried at once,
+// by another replica; Run returns nil.
 func (d *Deliverer) Run(ctx context.Context) error {
 	d.mu.Lock()
 	if d.running {
@@ -273,76 +307,165 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	d.running = true
 	d.mu.Unlock()
 	defer d.tr.CloseIdleConnections()
-	wctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan store.WebhookDelivery, d.cfg.Workers)
+	freed := make(chan struct{}, d.cfg.Workers)
 	var wg sync.WaitGroup
-	wg.Go(func() { d.resolve(wctx) })
+	wg.Go(func() {
+		select {
+		case <-d.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	wg.Go(func() {
+		err := d.store.Listen(ctx, func(t store.Topic) {
+			if t == store.TopicDeliveries {
+				d.poke()
+			}
+		})
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("no change notifications: the outbox is polled only", "err", err)
+		}
+	})
 	for range d.cfg.Workers {
-		wg.Go(func() { d.work(wctx) })
+		wg.Go(func() {
+			for j := range jobs {
+				d.attempt(ctx, j)
+				freed <- struct{}{}
+			}
+		})
 	}
-	select {
-	case <-ctx.Done():
-	case <-d.done:
-	}
-	cancel()
+	d.dispatch(ctx, jobs, freed)
+	close(jobs)
 	wg.Wait()
-	left := d.sched.drain()
-	for len(d.intake) > 0 {
-		<-d.intake
-		left++
-	}
-	if left > 0 {
-		d.m.dropped.WithLabelValues("shutdown").Add(float64(left))
-		d.log.Warn("webhook events left undelivered at shutdown", "events", left)
-	}
 	return nil
 }
 
-// Close stops Run and makes Deliver drop; safe to call twice.
+// dispatch claims deliveries for free workers until ctx ends.
+func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.WebhookDelivery, freed <-chan struct{}) {
+	free := d.cfg.Workers
+	poll := time.NewTicker(d.cfg.Poll)
+	defer poll.Stop()
+	pruned := time.Time{}
+	for {
+		if free > 0 {
+			now := d.now()
+			cctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+			l, err := d.store.ClaimWebhookDeliveries(cctx, store.WebhookClaim{Owner: d.owner, Max: free, PerTenant: d.cfg.perTenant(),
+				Now: now, LeaseUntil: now.Add(d.cfg.Timeout + leaseMargin)})
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("claim webhook deliveries", "err", err)
+			}
+			for _, j := range l {
+				jobs <- j
+				free--
+			}
+			if now.Sub(pruned) >= time.Hour {
+				pruned = now
+				pctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+				if n, err := d.store.PruneWebhookDeliveries(pctx, now.Add(-d.cfg.Keep)); err != nil && ctx.Err() == nil {
+					d.log.Warn("prune the delivery log", "err", err)
+				} else if n > 0 {
+					d.log.Info("delivery log pruned", "deliveries", n)
+				}
+				cancel()
+			}
+			if free > 0 && len(l) > 0 && err == nil {
+				continue // there may be more
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-freed:
+			free++
+		case <-d.wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// Close stops Run; safe to call twice.
 func (d *Deliverer) Close() error {
 	d.once.Do(func() { close(d.done) })
 	return nil
 }
 
-// resolve takes the events in the order they came, finds each one's
-// webhook and hands it to the workers' scheduler under its tenant.
-func (d *Deliverer) resolve(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev := <-d.intake:
-			j, ok := d.prepare(ctx, ev)
-			if !ok {
-				continue
-			}
-			switch d.sched.add(j) {
-			case tenantFull:
-				d.m.dropped.WithLabelValues("tenant_queue_full").Inc()
-				d.log.Warn("webhook queue of the tenant full: event dropped", "client", string(j.ev.ClientID), "room", string(ev.RoomID), "event", string(ev.Name))
-			case allFull:
-				d.m.dropped.WithLabelValues("queue_full").Inc()
-				d.log.Warn("webhook queue full: event dropped", "room", string(ev.RoomID), "event", string(ev.Name))
+// attempt makes one attempt of a claimed delivery and records how it
+// ended.
+func (d *Deliverer) attempt(ctx context.Context, j store.WebhookDelivery) {
+	ev := j.Event
+	log := d.log.With("room", string(ev.RoomID), "event", ev.Name, "space", string(ev.SpaceID), "client", string(ev.ClientID),
+		"delivery", j.ID, "eventId", ev.ID, "attempt", j.Attempts)
+	out := store.WebhookAttempt{ClientID: ev.ClientID, DeliveryID: j.ID, Owner: d.owner, Attempt: j.Attempts}
+	reason := ""
+	var retryAfter time.Duration
+	wctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	wh, err := d.store.GetWebhook(wctx, ev.ClientID, ev.SpaceID)
+	cancel()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		out.Outcome, reason, out.Error = store.AttemptFailed, "no_webhook", "the space has no webhook"
+	case err != nil:
+		out.Outcome, out.Error = store.AttemptRetry, "store: "+err.Error()
+	case !wh.IsActive:
+		out.Outcome, reason, out.Error = store.AttemptFailed, "inactive", "the space's webhook is inactive"
+	default:
+		var o outcome
+		o, reason, retryAfter, out.StatusCode, err = d.post(ctx, wh, j)
+		switch o {
+		case delivered:
+			out.Outcome = store.AttemptDelivered
+		case final:
+			out.Outcome, out.Error = store.AttemptFailed, err.Error()
+		default:
+			out.Outcome, out.Error = store.AttemptRetry, err.Error()
+		}
+	}
+	out.At = d.now()
+	if out.Outcome == store.AttemptRetry {
+		switch {
+		case ctx.Err() != nil:
+			// Shutting down: another replica takes it over at once.
+			out.NextAttemptAt, out.Error = out.At, "cut by this replica's shutdown: "+out.Error
+		case j.Attempts > d.cfg.Retries:
+			out.Outcome, reason = store.AttemptFailed, "exhausted"
+		default:
+			out.NextAttemptAt = out.At.Add(d.backoff(j.Attempts, retryAfter))
+			if !out.NextAttemptAt.Before(j.CreatedAt.Add(d.cfg.DeliveryTimeout)) {
+				out.Outcome, reason = store.AttemptFailed, "timeout"
 			}
 		}
 	}
-}
-
-func (d *Deliverer) work(ctx context.Context) {
-	for {
-		if j, ok := d.sched.take(); ok {
-			d.deliver(ctx, j)
-			d.sched.done(j)
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.sched.wake:
-		}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
+	err = d.store.RecordWebhookAttempt(rctx, out)
+	cancel()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		d.m.lost.Inc()
+		log.Warn("webhook attempt ended after its lease passed to another claim")
+		return
+	case err != nil:
+		log.Error("record webhook attempt (the lease runs out and the delivery is tried again)", "err", err)
+		return
+	}
+	switch out.Outcome {
+	case store.AttemptDelivered:
+		d.m.delivered.Inc()
+		log.Debug("webhook delivered")
+	case store.AttemptRetry:
+		d.m.retried.Inc()
+		log.Info("webhook attempt failed; will retry", "err", out.Error, "next", out.NextAttemptAt)
+	case store.AttemptFailed:
+		d.m.failed.WithLabelValues(reason).Inc()
+		log.Warn("webhook delivery failed: given up", "reason", reason, "err", out.Error)
 	}
 }
 
-// outcome of one attempt.
+// outcome of one POST.
 type outcome int
 
 const (
@@ -351,150 +474,64 @@ const (
 	final
 )
 
-// prepare finds ev's tenant, space and webhook and signs the payload;
-// false when there is nothing to deliver (counted). Its store reads get
-// Timeout: a stuck store does not stall every tenant's events for ever.
-func (d *Deliverer) prepare(ctx context.Context, ev Event) (job, bool) {
-	log := d.log.With("room", string(ev.RoomID), "event", string(ev.Name))
-	rctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-	defer cancel()
-	if ev.ClientID == "" || ev.SpaceID == "" {
-		rm, err := d.store.GetRoomByID(rctx, ev.RoomID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			d.m.skipped.WithLabelValues("no_room").Inc()
-			return job{}, false
-		case err != nil:
-			d.fail(ctx, log, "store", err)
-			return job{}, false
-		}
-		ev.ClientID, ev.SpaceID = rm.ClientID, rm.SpaceID
-	}
-	wh, err := d.store.GetWebhook(rctx, ev.ClientID, ev.SpaceID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		d.m.skipped.WithLabelValues("no_webhook").Inc()
-		return job{}, false
-	case err != nil:
-		d.fail(ctx, log, "store", err)
-		return job{}, false
-	case !wh.IsActive:
-		d.m.skipped.WithLabelValues("inactive").Inc()
-		return job{}, false
-	}
-	payload, err := Envelope(wh.Secret, Body{EventName: ev.Name, RoomID: string(ev.RoomID), SpaceID: string(ev.SpaceID), RecordID: ev.RecordID})
-	if err != nil {
-		d.fail(ctx, log, "encode", err)
-		return job{}, false
-	}
-	return job{ev: ev, url: wh.URL, payload: payload}, true
-}
-
-// deliver makes the attempts of one job, within DeliveryTimeout.
-func (d *Deliverer) deliver(ctx context.Context, j job) {
-	ev := j.ev
-	id := deliveryID()
-	log := d.log.With("room", string(ev.RoomID), "event", string(ev.Name), "space", string(ev.SpaceID), "delivery", id)
-	dctx, cancel := context.WithTimeoutCause(ctx, d.cfg.DeliveryTimeout, errDeliveryTimeout)
-	defer cancel()
-	var wait time.Duration
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			d.m.retried.Inc()
-			if !retry.Sleep(dctx, wait) {
-				d.stopped(ctx, dctx, log)
-				return
-			}
-		}
-		out, reason, retryAfter, err := d.attempt(dctx, j.url, j.payload, ev.Name, id)
-		switch out {
-		case delivered:
-			d.m.delivered.Inc()
-			log.Debug("webhook delivered", "attempts", attempt+1)
-			return
-		case final:
-			d.fail(ctx, log, reason, err)
-			return
-		}
-		if dctx.Err() != nil {
-			d.stopped(ctx, dctx, log)
-			return
-		}
-		if attempt == d.cfg.Retries {
-			d.fail(ctx, log, "exhausted", err)
-			return
-		}
-		wait = d.backoff(attempt+1, retryAfter)
-	}
-}
-
-// errDeliveryTimeout is the cause of a delivery cut by DeliveryTimeout.
-var errDeliveryTimeout = errors.New("webhook: delivery timeout")
-
-// stopped counts a delivery cut short: by shutdown or by its time budget.
-func (d *Deliverer) stopped(ctx, dctx context.Context, log *slog.Logger) {
-	if ctx.Err() != nil {
-		d.m.dropped.WithLabelValues("shutdown").Inc()
-		return
-	}
-	d.fail(ctx, log, "timeout", context.Cause(dctx))
-}
-
-func (d *Deliverer) fail(ctx context.Context, log *slog.Logger, reason string, err error) {
-	if ctx.Err() != nil {
-		d.m.dropped.WithLabelValues("shutdown").Inc()
-		return
-	}
-	d.m.failed.WithLabelValues(reason).Inc()
-	log.Warn("webhook delivery failed", "reason", reason, "err", err)
-}
-
-// attempt POSTs once. retryAfter is the receiver's Retry-After (0: none).
-func (d *Deliverer) attempt(ctx context.Context, raw string, payload []byte, name EventName, id string) (out outcome, reason string, retryAfter time.Duration, err error) {
-	u, err := url.Parse(raw)
+// post sends one attempt. retryAfter is the receiver's Retry-After (0:
+// none).
+func (d *Deliverer) post(ctx context.Context, wh store.Webhook, j store.WebhookDelivery) (out outcome, reason string, retryAfter time.Duration, status int, err error) {
+	ev := j.Event
+	u, err := url.Parse(wh.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return final, "bad_url", 0, errors.New("webhook: the webhook's url is not an absolute http(s) URL")
+		return final, "bad_url", 0, 0, errors.New("webhook: the webhook's url is not an absolute http(s) URL")
 	}
+	body, err := EncodeBody(Body{EventName: EventName(ev.Name), RoomID: string(ev.RoomID), SpaceID: string(ev.SpaceID), RecordID: ev.RecordID})
+	if err != nil {
+		return final, "bad_event", 0, 0, err
+	}
+	ts := d.now().Unix()
 	actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.String(), bytes.NewReader(EnvelopeOf(wh.Secret, body)))
 	if err != nil {
-		return final, "bad_url", 0, fmt.Errorf("webhook: %w", err)
+		return final, "bad_url", 0, 0, fmt.Errorf("webhook: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Spacecast-Webhook/1")
-	req.Header.Set("X-Spacecast-Event", string(name))
-	req.Header.Set("X-Spacecast-Delivery", id)
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "Spacecast-Webhook/1")
+	h.Set(HeaderEvent, ev.Name)
+	h.Set(HeaderEventID, ev.ID)
+	h.Set(HeaderDelivery, j.ID)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(HeaderSignature, HeaderSign(wh.Secret, ev.ID, ts, body))
 	resp, err := d.client.Do(req)
 	if err != nil {
 		// The error quotes the URL, whose query may hold the receiver's
-		// secret (?token=...): it is logged, so only its origin and path.
+		// secret (?token=...): it is logged and kept in the log, so only
+		// its origin and path.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			ue.URL = redact(u)
 		}
 		if errors.Is(err, ErrForbiddenAddress) {
-			return final, "forbidden_address", 0, err
+			return final, "forbidden_address", 0, 0, err
 		}
-		return retryable, "", 0, err
+		return retryable, "", 0, 0, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	switch code := resp.StatusCode; {
 	case code/100 == 2:
-		return delivered, "", 0, nil
+		return delivered, "", 0, code, nil
 	case code == http.StatusTooManyRequests || code/100 == 5:
 		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
 			retryAfter = time.Duration(s) * time.Second
 		}
-		return retryable, "", retryAfter, fmt.Errorf("webhook: receiver answered %d", code)
+		return retryable, "", retryAfter, code, fmt.Errorf("webhook: receiver answered %d", code)
 	default:
-		return final, "rejected", 0, fmt.Errorf("webhook: receiver answered %d", code)
+		return final, "rejected", 0, code, fmt.Errorf("webhook: receiver answered %d", code)
 	}
 }
 
-// backoff is the wait before retry n (1, 2, …): RetryBackoff·2^(n-1) up to
-// MaxBackoff, jittered to between half and all of it; a Retry-After
+// backoff is the wait after attempt n (1, 2, …): RetryBackoff·2^(n-1) up
+// to MaxBackoff, jittered to between half and all of it; a Retry-After
 // replaces it (capped at MaxBackoff).
 func (d *Deliverer) backoff(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
@@ -510,7 +547,7 @@ func redact(u *url.URL) string {
 	return r.String()
 }
 
-func deliveryID() string {
+func randomID() string {
 	b := make([]byte, 12)
 	_, _ = crand.Read(b) // never fails (crypto/rand panics instead)
 	return hex.EncodeToString(b)

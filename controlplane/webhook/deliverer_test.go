@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/controlplane/store"
 )
 
 func TestDeliveryAttempts(t *testing.T) {
@@ -16,127 +16,163 @@ func TestDeliveryAttempts(t *testing.T) {
 		name     string
 		status   func(n int) int
 		attempts int
+		final    store.DeliveryStatus
 		stats    string
 	}{
-		{"first try", func(int) int { return 200 }, 1, "delivered=1 retried=0"},
+		{"first try", func(int) int { return 200 }, 1, store.DeliveryDelivered, "delivered=1 retried=0"},
 		{"fails twice then succeeds", func(n int) int {
 			if n <= 2 {
 				return 500
 			}
 			return 204
-		}, 3, "delivered=1 retried=2"},
-		{"always 503: 1+3 attempts then dropped", func(int) int { return 503 }, 4, "delivered=0 retried=3 failed:exhausted=1"},
+		}, 3, store.DeliveryDelivered, "delivered=1 retried=2"},
+		{"always 503: 1+3 attempts then given up", func(int) int { return 503 }, 4, store.DeliveryFailed, "delivered=0 retried=3 failed:exhausted=1"},
 		{"429 is retried", func(n int) int {
 			if n == 1 {
 				return 429
 			}
 			return 200
-		}, 2, "delivered=1 retried=1"},
-		{"400 is final", func(int) int { return 400 }, 1, "delivered=0 retried=0 failed:rejected=1"},
-		{"410 is final", func(int) int { return 410 }, 1, "delivered=0 retried=0 failed:rejected=1"},
-		{"a redirect is not followed", func(int) int { return 307 }, 1, "delivered=0 retried=0 failed:rejected=1"},
+		}, 2, store.DeliveryDelivered, "delivered=1 retried=1"},
+		{"400 is final", func(int) int { return 400 }, 1, store.DeliveryFailed, "delivered=0 retried=0 failed:rejected=1"},
+		{"410 is final", func(int) int { return 410 }, 1, store.DeliveryFailed, "delivered=0 retried=0 failed:rejected=1"},
+		{"a redirect is not followed", func(int) int { return 307 }, 1, store.DeliveryFailed, "delivered=0 retried=0 failed:rejected=1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rcv := newReceiver(t, tt.status)
-			st := newMemStore()
-			st.addRoom("room1", "space1", rcv.URL+"/hook", true)
-			d := startDeliverer(t, testConfig(), st)
+			f := newFixture(t)
+			f.addRoom("c1", "space1", "room1", rcv.URL+"/hook", true)
+			d := startDeliverer(t, testConfig(), f.st)
 			if !d.Deliver(Event{Name: CallStarted, RoomID: "room1"}) {
 				t.Fatal("Deliver() = false")
 			}
+			var log []store.WebhookDelivery
 			eventually(t, "the delivery to settle", func() bool {
-				return value(d.m.delivered)+value(d.m.failed.WithLabelValues("exhausted"))+value(d.m.failed.WithLabelValues("rejected")) == 1
+				log = f.deliveries("c1", "space1")
+				return len(log) == 1 && log[0].Status != store.DeliveryPending
 			})
+			// The counters follow the store's record of the last attempt.
+			eventually(t, "the counters "+tt.stats, func() bool { return d.stats() == tt.stats })
 			bodies, hdrs := rcv.got()
-			if len(bodies) != tt.attempts {
-				t.Fatalf("%d attempts, want %d", len(bodies), tt.attempts)
+			if len(bodies) != tt.attempts || log[0].Attempts != tt.attempts || log[0].Status != tt.final {
+				t.Fatalf("%d attempts (log: %d, %s), want %d, %s", len(bodies), log[0].Attempts, log[0].Status, tt.attempts, tt.final)
 			}
 			if s := d.stats(); s != tt.stats {
 				t.Fatalf("counters %q, want %q", s, tt.stats)
 			}
+			if tt.final == store.DeliveryFailed && (log[0].LastError == "" || log[0].LastStatusCode != tt.status(tt.attempts)) {
+				t.Fatalf("log of a failed delivery: %+v", log[0])
+			}
 			for i, b := range bodies {
 				got, err := Verify("whsec_space1", b)
 				if err != nil {
-					t.Fatalf("attempt %d: %v (%s)", i+1, err, b)
+					t.Fatalf("attempt %d: %v", i, err)
 				}
 				if got != (Body{EventName: CallStarted, RoomID: "room1", SpaceID: "space1"}) {
-					t.Fatalf("attempt %d: body %+v", i+1, got)
+					t.Fatalf("attempt %d body %+v", i, got)
 				}
-				if hdrs[i].Get("X-Spacecast-Delivery") != hdrs[0].Get("X-Spacecast-Delivery") || hdrs[i].Get("Content-Type") != "application/json" {
-					t.Fatalf("attempt %d: headers %v", i+1, hdrs[i])
+				h := hdrs[i]
+				id, _, err := VerifyHeaders("whsec_space1", h, b, time.Now(), time.Minute)
+				if err != nil {
+					t.Fatalf("attempt %d headers: %v", i, err)
+				}
+				if id != log[0].Event.ID || h.Get(HeaderDelivery) != log[0].ID || h.Get(HeaderEvent) != "call_started" ||
+					h.Get("Content-Type") != "application/json" {
+					t.Fatalf("attempt %d headers %v", i, h)
 				}
 			}
 		})
 	}
 }
 
-// A network error (nobody listening) is retried, then the event is dropped.
+// A receiver that cannot be reached is retried and then given up; the
+// error kept in the log leaves out the URL's query (a secret there stays
+// out of the log and of the delivery log).
 func TestDeliveryNetworkError(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
-	st := newMemStore()
-	st.addRoom("room1", "space1", "http://"+addr+"/hook", true)
-	d := startDeliverer(t, testConfig(), st)
+	ln.Close() // nothing listens there now
+	f := newFixture(t)
+	f.addRoom("c1", "space1", "room1", "http://"+addr+"/hook?token=s3cret", true)
+	d := startDeliverer(t, testConfig(), f.st)
 	d.Deliver(Event{Name: CallStarted, RoomID: "room1"})
-	eventually(t, "the event to be dropped", func() bool { return value(d.m.failed.WithLabelValues("exhausted")) == 1 })
-	if s := d.stats(); s != "delivered=0 retried=3 failed:exhausted=1" {
-		t.Fatalf("counters %q", s)
+	eventually(t, "give up", func() bool { return value(d.m.failed.WithLabelValues("exhausted")) == 1 })
+	l := f.deliveries("c1", "space1")
+	if l[0].Attempts != 4 || l[0].LastStatusCode != 0 || l[0].LastError == "" || strings.Contains(l[0].LastError, "s3cret") {
+		t.Fatalf("log %+v", l[0])
 	}
 }
 
-func TestDeliverySkips(t *testing.T) {
+// A webhook deleted or deactivated after the event was queued: the
+// delivery is given up, not retried; an event with nobody to deliver to is
+// not queued at all.
+func TestDeliveryWithoutWebhook(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	st := newMemStore()
-	st.addRoom("inactive", "s-inactive", rcv.URL, false)
-	st.addRoom("nohook", "s-nohook", "", false)
-	d := startDeliverer(t, testConfig(), st)
-	d.Deliver(Event{Name: CallStarted, RoomID: "inactive"})
-	d.Deliver(Event{Name: CallStarted, RoomID: "nohook"})
-	d.Deliver(Event{Name: CallStarted, RoomID: "unknown"})
-	want := "delivered=0 retried=0 skipped:no_room=1 skipped:no_webhook=1 skipped:inactive=1"
-	eventually(t, want, func() bool { return d.stats() == want })
+	f := newFixture(t)
+	f.addRoom("c1", "gone", "room1", rcv.URL, true)
+	f.addRoom("c1", "off", "room2", rcv.URL, true)
+	f.addRoom("c1", "never", "room3", "", true)
+	ctx := context.Background()
+	d, err := New(testConfig(), Deps{Store: f.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"room1", "room2"} {
+		if ok, err := d.Enqueue(ctx, Event{Name: CallStarted, RoomID: store.RoomID(r)}); !ok || err != nil {
+			t.Fatalf("enqueue %s: %v %v", r, ok, err)
+		}
+	}
+	for _, r := range []string{"room3", "no-such-room"} {
+		if ok, err := d.Enqueue(ctx, Event{Name: CallStarted, RoomID: store.RoomID(r)}); ok || err != nil {
+			t.Fatalf("enqueue %s: %v %v, want nothing queued", r, ok, err)
+		}
+	}
+	f.must(f.st.DeleteWebhook(ctx, "c1", "gone"))
+	w, err := f.st.GetWebhook(ctx, "c1", "off")
+	f.must(err)
+	w.IsActive = false
+	f.must(f.st.PutWebhook(ctx, w))
+	d = startDeliverer(t, testConfig(), f.st)
+	eventually(t, "both given up", func() bool { return d.stats() == "delivered=0 retried=0 failed:no_webhook=1 failed:inactive=1" })
 	if b, _ := rcv.got(); len(b) != 0 {
 		t.Fatalf("the receiver got %d requests", len(b))
 	}
 }
 
-// Events that carry their space and client are not looked up.
-func TestDeliveryKnownSpace(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	st := newMemStore()
-	st.addRoom("other", "space1", rcv.URL, true)
-	d := startDeliverer(t, testConfig(), st)
-	d.Deliver(Event{Name: RecordStarted, RoomID: "deleted-room", SpaceID: "space1", ClientID: "c1", RecordID: "rec1"})
-	eventually(t, "delivery", func() bool { return value(d.m.delivered) == 1 })
-	b, _ := rcv.got()
-	got, err := Verify("whsec_space1", b[0])
-	if err != nil || got != (Body{EventName: RecordStarted, RoomID: "deleted-room", SpaceID: "space1", RecordID: "rec1"}) {
-		t.Fatalf("Verify() = %+v, %v", got, err)
-	}
-}
-
-// One room's events arrive in the order they were given.
+// One room's events are delivered in order, even when the first needs
+// retries; other rooms do not wait for it.
 func TestDeliveryOrderPerRoom(t *testing.T) {
-	rcv := newReceiver(t, nil)
-	st := newMemStore()
-	st.addRoom("room1", "space1", rcv.URL, true)
-	d := startDeliverer(t, testConfig(), st)
-	names := []EventName{CallStarted, RecordStarted, RecordFinished, CallFinished, CallStarted, CallFinished}
+	rcv := newReceiver(t, func(n int) int {
+		if n <= 2 {
+			return 500
+		}
+		return 200
+	})
+	f := newFixture(t)
+	f.addRoom("c1", "space1", "room1", rcv.URL, true)
+	d := startDeliverer(t, testConfig(), f.st)
+	names := []EventName{CallStarted, CallFinished, CallStarted, CallFinished}
 	for _, n := range names {
 		d.Deliver(Event{Name: n, RoomID: "room1"})
 	}
-	eventually(t, "deliveries", func() bool { return value(d.m.delivered) == float64(len(names)) })
-	b, _ := rcv.got()
-	for i, raw := range b {
-		got, err := Verify("whsec_space1", raw)
-		if err != nil || got.EventName != names[i] {
-			t.Fatalf("delivery %d: %+v, %v; want %s", i, got, err, names[i])
+	eventually(t, "all delivered", func() bool { return value(d.m.delivered) == 4 })
+	bodies, _ := rcv.got()
+	var got []EventName
+	for i, b := range bodies {
+		if i < 2 {
+			continue // the failed attempts of the first event
 		}
+		body, err := Verify("whsec_space1", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, body.EventName)
+	}
+	if len(got) != 4 || got[0] != names[0] || got[1] != names[1] || got[2] != names[2] || got[3] != names[3] {
+		t.Fatalf("order %v, want %v", got, names)
 	}
 }
 
@@ -156,11 +192,11 @@ func TestDeliverySSRFRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := newMemStore()
-			st.addRoom("room1", "space1", tt.url, true)
+			f := newFixture(t)
+			f.addRoom("c1", "space1", "room1", tt.url, true)
 			cfg := testConfig()
 			cfg.Allow = nil
-			d := startDeliverer(t, cfg, st)
+			d := startDeliverer(t, cfg, f.st)
 			d.Deliver(Event{Name: CallStarted, RoomID: "room1"})
 			eventually(t, "refusal", func() bool { return value(d.m.failed.WithLabelValues("forbidden_address")) == 1 })
 			if s := d.stats(); s != "delivered=0 retried=0 failed:forbidden_address=1" {
@@ -172,102 +208,28 @@ func TestDeliverySSRFRefused(t *testing.T) {
 		t.Fatalf("the receiver got %d requests", len(b))
 	}
 	// The same receiver with allowPrivate is reached.
-	st := newMemStore()
-	st.addRoom("room1", "space1", rcv.URL, true)
+	f := newFixture(t)
+	f.addRoom("c1", "space1", "room1", rcv.URL, true)
 	cfg := testConfig()
 	cfg.Allow, cfg.AllowPrivate = nil, true
-	d := startDeliverer(t, cfg, st)
+	d := startDeliverer(t, cfg, f.st)
 	d.Deliver(Event{Name: CallStarted, RoomID: "room1"})
 	eventually(t, "delivery with allowPrivate", func() bool { return value(d.m.delivered) == 1 })
 }
 
-func TestGuard(t *testing.T) {
-	g, err := newGuard(false, []string{"10.1.0.0/16", "fd12::7"})
+// TestRunTwiceAndClose: Run refuses a second call; Close stops it; both are
+// safe twice.
+func TestRunTwiceAndClose(t *testing.T) {
+	f := newFixture(t)
+	d, err := New(testConfig(), Deps{Store: f.st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		addr string
-		ok   bool
-	}{
-		{"93.184.215.14", true},
-		{"2606:4700:4700::1111", true},
-		{"127.0.0.1", false},
-		{"127.8.9.10", false},
-		{"::1", false},
-		{"0.0.0.0", false},
-		{"::", false},
-		{"10.0.0.1", false},
-		{"10.1.2.3", true}, // allowed prefix
-		{"172.16.5.4", false},
-		{"192.168.1.1", false},
-		{"169.254.169.254", false}, // AWS/GCP/Azure metadata
-		{"fd00:ec2::254", false},   // AWS metadata over IPv6
-		{"fd12::7", true},          // allowed address
-		{"fd12::8", false},
-		{"100.100.100.200", false}, // Alibaba metadata (CGNAT range)
-		{"fe80::1", false},
-		{"::ffff:127.0.0.1", false},
-		{"::ffff:10.0.0.1", false},
-		{"64:ff9b::a00:1", false},       // NAT64 of 10.0.0.1
-		{"64:ff9b::5db8:d70e", true},    // NAT64 of a public address
-		{"64:ff9b:1::5db8:d70e", false}, // local-use NAT64: refused whatever it embeds
-		{"2002:a00:1::1", false},        // 6to4 of 10.0.0.1
-		{"224.0.0.1", false},
-		{"255.255.255.255", false},
-		{"198.18.0.1", false},
-		{"192.0.2.1", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.addr, func(t *testing.T) {
-			err := g.check(netip.MustParseAddr(tt.addr))
-			if tt.ok != (err == nil) {
-				t.Fatalf("check(%s) = %v, want ok=%v", tt.addr, err, tt.ok)
-			}
-			if err != nil && !errors.Is(err, ErrForbiddenAddress) {
-				t.Fatalf("check(%s) = %v, want ErrForbiddenAddress", tt.addr, err)
-			}
-			if err := g.control("tcp", netip.AddrPortFrom(netip.MustParseAddr(tt.addr), 443).String(), nil); tt.ok != (err == nil) {
-				t.Fatalf("control(%s) = %v", tt.addr, err)
-			}
-		})
-	}
-	if _, err := newGuard(false, []string{"not-a-cidr"}); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("newGuard(bad) = %v", err)
-	}
-}
-
-// Deliver never blocks: with no worker running, the queue fills and the
-// rest is dropped and counted; after Close everything is dropped.
-func TestDeliverQueueOverflow(t *testing.T) {
-	cfg := testConfig()
-	cfg.Workers, cfg.QueueSize = 1, 4
-	d, err := New(cfg, Deps{Store: newMemStore()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range 10 {
-			d.Deliver(Event{Name: CallStarted, RoomID: "r"})
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Deliver blocked")
-	}
-	if s := d.stats(); s != "delivered=0 retried=0 dropped:queue_full=6" {
-		t.Fatalf("counters %q", s)
-	}
-	// Run then Close: the 4 queued events are delivered (the room is
-	// unknown: skipped) or counted as dropped at shutdown.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- d.Run(ctx) }()
-	eventually(t, "the queue to drain", func() bool { return value(d.m.skipped.WithLabelValues("no_room")) == 4 })
+	eventually(t, "Run to start", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.running })
 	if err := d.Run(ctx); !errors.Is(err, ErrRunning) {
 		t.Fatalf("second Run() = %v, want ErrRunning", err)
 	}
@@ -276,75 +238,26 @@ func TestDeliverQueueOverflow(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
-	if d.Deliver(Event{Name: CallStarted, RoomID: "r"}) {
-		t.Fatal("Deliver after Close = true")
-	}
-	if v := value(d.m.dropped.WithLabelValues("closed")); v != 1 {
-		t.Fatalf("dropped:closed = %v", v)
-	}
 }
 
-func TestConfigValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		ok     bool
-	}{
-		{"defaults", func(*Config) {}, true},
-		{"no workers", func(c *Config) { c.Workers = 0 }, false},
-		{"queue smaller than workers", func(c *Config) { c.QueueSize = 2 }, false},
-		{"perTenant above workers", func(c *Config) { c.PerTenant = c.Workers + 1 }, false},
-		{"perTenant set", func(c *Config) { c.PerTenant = 2 }, true},
-		{"tenantQueue above queueSize", func(c *Config) { c.TenantQueue = c.QueueSize + 1 }, false},
-		{"delivery timeout below the attempt timeout", func(c *Config) { c.DeliveryTimeout = time.Second }, false},
-		{"no timeout", func(c *Config) { c.Timeout = 0 }, false},
-		{"negative retries", func(c *Config) { c.Retries = -1 }, false},
-		{"zero retries", func(c *Config) { c.Retries = 0 }, true},
-		{"max backoff below first", func(c *Config) { c.MaxBackoff = time.Millisecond }, false},
-		{"bad allow", func(c *Config) { c.Allow = []string{"10.0.0.0/33"} }, false},
-		{"allow address", func(c *Config) { c.Allow = []string{"10.0.0.7", "fd00::/8"} }, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := DefaultConfig()
-			tt.mutate(&c)
-			err := c.Validate()
-			if tt.ok != (err == nil) {
-				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
-			}
-			if err != nil && !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
-			}
-		})
-	}
-	if _, err := New(DefaultConfig(), Deps{}); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("New without a store: %v", err)
-	}
-}
-
-func TestConfigYAML(t *testing.T) {
-	c := DefaultConfig()
-	in := "workers: 8\nqueueSize: 4096\nallowPrivate: false\nallow: [10.20.0.0/16]\ncalls:\n  finishGrace: 10s\n"
-	if err := config.Decode([]byte(in), &c); err != nil {
+// TestBackoff: the wait grows, is jittered, and a Retry-After replaces it
+// up to MaxBackoff.
+func TestBackoff(t *testing.T) {
+	d, err := New(DefaultConfig(), Deps{Store: newFixture(t).st})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Workers != 8 || c.Calls.FinishGrace != 10*time.Second || c.Calls.EdgeTTL != DefaultCallsConfig().EdgeTTL || c.Retries != 3 {
-		t.Fatalf("decoded %+v", c)
-	}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if err := config.Decode([]byte("allowPrivat: true\n"), &c); err == nil {
-		t.Fatal("an unknown key decodes")
-	}
-}
-
-func BenchmarkEnvelope(b *testing.B) {
-	body := Body{EventName: CallStarted, RoomID: "6745f0c2a1b2c3d4e5f60718", SpaceID: "6745f0c2a1b2c3d4e5f60719"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Envelope("whsec_0123456789abcdef0123456789abcdef", body); err != nil {
-			b.Fatal(err)
+	for n := 1; n <= 12; n++ {
+		w := d.backoff(n, 0)
+		full := min(time.Second<<(n-1), 5*time.Minute)
+		if w < full/2 || w > full {
+			t.Fatalf("backoff(%d) = %s, want within [%s, %s]", n, w, full/2, full)
 		}
+	}
+	if w := d.backoff(1, 7*time.Second); w != 7*time.Second {
+		t.Fatalf("Retry-After 7s: %s", w)
+	}
+	if w := d.backoff(1, time.Hour); w != 5*time.Minute {
+		t.Fatalf("Retry-After 1h: %s", w)
 	}
 }

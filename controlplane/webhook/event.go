@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -75,6 +78,11 @@ func Envelope(secret string, b Body) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return EnvelopeOf(secret, body), nil
+}
+
+// EnvelopeOf is Envelope of an encoded body.
+func EnvelopeOf(secret string, body []byte) []byte {
 	sig := Sign(secret, body)
 	out := make([]byte, 0, len(body)+len(sig)+32)
 	out = append(out, `{"signature":"`...)
@@ -82,7 +90,69 @@ func Envelope(secret string, b Body) ([]byte, error) {
 	out = append(out, `","body":`...)
 	out = append(out, body...)
 	out = append(out, '}')
-	return out, nil
+	return out
+}
+
+// Headers of a delivery. The event id is the same on every attempt and
+// redelivery of an event (a receiver drops what it has seen); the delivery
+// id names one delivery of the delivery log; the timestamp is when the
+// attempt was signed. HeaderSignature covers the event id, the timestamp
+// and the body (HeaderSign), so a receiver can refuse a replayed request:
+// an old timestamp, or an event id it has seen.
+const (
+	HeaderEvent     = "X-Spacecast-Event"
+	HeaderEventID   = "X-Spacecast-Event-Id"
+	HeaderDelivery  = "X-Spacecast-Delivery"
+	HeaderTimestamp = "X-Spacecast-Timestamp"
+	HeaderSignature = "X-Spacecast-Signature"
+)
+
+// ErrStale marks a delivery whose timestamp is outside the receiver's
+// tolerance (a replay, or clocks far apart).
+var ErrStale = errors.New("webhook: timestamp outside the tolerance")
+
+// HeaderSign is the value of HeaderSignature: "v1=" and the hex
+// HMAC-SHA256, with the webhook's secret, of the event id, ".", the
+// timestamp in Unix seconds, ".", and the body's bytes as signed in the
+// envelope.
+func HeaderSign(secret, eventID string, ts int64, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(eventID))
+	m.Write([]byte{'.'})
+	m.Write(strconv.AppendInt(nil, ts, 10))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "v1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifyHeaders checks a delivery as a receiver that refuses replays does:
+// the envelope's signature (Verify), then HeaderSignature over the event
+// id, the timestamp and the body, and the timestamp within tolerance of
+// now. It returns the event id and the body; the caller then drops an
+// event id it has already processed.
+func VerifyHeaders(secret string, h http.Header, payload []byte, now time.Time, tolerance time.Duration) (string, Body, error) {
+	b, err := Verify(secret, payload)
+	if err != nil {
+		return "", Body{}, err
+	}
+	id, sig := h.Get(HeaderEventID), h.Get(HeaderSignature)
+	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	if id == "" || sig == "" || err != nil {
+		return "", Body{}, fmt.Errorf("%w: event id, timestamp or signature header missing", ErrSignature)
+	}
+	var env struct {
+		Body json.RawMessage `json:"body"`
+	}
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return "", Body{}, fmt.Errorf("%w: %w", ErrSignature, err)
+	}
+	if !hmac.Equal([]byte(sig), []byte(HeaderSign(secret, id, ts, env.Body))) {
+		return "", Body{}, fmt.Errorf("%w: header signature", ErrSignature)
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+		return "", Body{}, fmt.Errorf("%w: signed %s ago", ErrStale, d.Round(time.Second))
+	}
+	return id, b, nil
 }
 
 // Verify checks a delivery's request body as a receiver does: it takes the

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEnvelopeSignature(t *testing.T) {
@@ -88,4 +91,53 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("verified %q without the secret's signature", b)
 		}
 	})
+}
+
+// TestHeaderSignature: the header signature covers the event id, the
+// timestamp and the body; a receiver refuses a request where any of them
+// was changed, an old one (a replay), or one without the headers.
+func TestHeaderSignature(t *testing.T) {
+	body, err := EncodeBody(Body{EventName: CallStarted, RoomID: "r1", SpaceID: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	payload := EnvelopeOf("sec", body)
+	headers := func(id string, ts int64, sig string) http.Header {
+		h := http.Header{}
+		h.Set(HeaderEventID, id)
+		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(HeaderSignature, sig)
+		return h
+	}
+	good := HeaderSign("sec", "ev1", now.Unix(), body)
+	if !strings.HasPrefix(good, "v1=") || len(good) != 3+64 {
+		t.Fatalf("signature %q", good)
+	}
+	tests := []struct {
+		name    string
+		h       http.Header
+		payload []byte
+		secret  string
+		want    error
+	}{
+		{"good", headers("ev1", now.Unix(), good), payload, "sec", nil},
+		{"another event id", headers("ev2", now.Unix(), good), payload, "sec", ErrSignature},
+		{"another timestamp", headers("ev1", now.Unix()+1, good), payload, "sec", ErrSignature},
+		{"another secret", headers("ev1", now.Unix(), good), EnvelopeOf("other", body), "other", ErrSignature},
+		{"no headers", http.Header{}, payload, "sec", ErrSignature},
+		{"replayed later", headers("ev1", now.Unix()-600, HeaderSign("sec", "ev1", now.Unix()-600, body)), payload, "sec", ErrStale},
+		{"body changed", headers("ev1", now.Unix(), good), EnvelopeOf("sec", []byte(`{"eventName":"call_finished","roomId":"r1","spaceId":"s1"}`)), "sec", ErrSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, b, err := VerifyHeaders(tt.secret, tt.h, tt.payload, now, 5*time.Minute)
+			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("VerifyHeaders = %v, want %v", err, tt.want)
+			}
+			if err == nil && (id != "ev1" || b.EventName != CallStarted) {
+				t.Fatalf("got %q %+v", id, b)
+			}
+		})
+	}
 }

@@ -36,7 +36,7 @@ func NewHandler(calls *Calls, cl cluster.Config, log *slog.Logger) (*Handler, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{calls: calls, log: log.With("component", "calls"), now: time.Now, wait: 2 * time.Second}
+	h := &Handler{calls: calls, log: log.With("component", "calls"), now: time.Now, wait: 5 * time.Second}
 	if err := h.SetCluster(cl); err != nil {
 		return nil, err
 	}

@@ -54,8 +54,9 @@ func TestHandlerAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &notes{}
-	calls, err := NewCalls(DefaultCallsConfig(), n, nil, nil)
+	f := newFixture(t)
+	f.addRoom("c1", "s1", "r1", "https://hooks.example.com/x", true)
+	calls, err := NewCalls(DefaultCallsConfig(), f.st, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,9 @@ func TestHandlerAuth(t *testing.T) {
 		})
 	}
 	// Only the valid batch reached the tracker.
-	eventually(t, "call_started", func() bool { return n.String() == "call_started:r1" })
+	if l := f.deliveries("c1", "s1"); len(l) != 1 || l[0].Event.Name != "call_started" {
+		t.Fatalf("the tracker took %+v", l)
+	}
 
 	// Key rotation: after SetCluster, the new cluster's key verifies and
 	// the old one does not.
@@ -156,12 +159,12 @@ func TestEdgeEventsOverHTTPToWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	rcv := newReceiver(t, nil)
-	st := newMemStore()
-	st.addRoom("room1", "space1", rcv.URL+"/hook", true)
-	d := startDeliverer(t, testConfig(), st)
+	f := newFixture(t)
+	f.addRoom("c1", "space1", "room1", rcv.URL+"/hook", true)
+	startDeliverer(t, testConfig(), f.st)
 	ccfg := DefaultCallsConfig()
-	ccfg.FinishGrace = 50 * time.Millisecond
-	calls, err := NewCalls(ccfg, d, nil, nil)
+	ccfg.FinishGrace, ccfg.Sweep = 50*time.Millisecond, 10*time.Millisecond
+	calls, err := NewCalls(ccfg, f.st, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -26,50 +28,60 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// memStore is the two reads the Deliverer makes.
-type memStore struct {
-	mu       sync.Mutex
-	rooms    map[store.RoomID]store.Room
-	webhooks map[store.SpaceID]store.Webhook
+// fixture is a store with tenants, spaces, rooms and webhooks.
+type fixture struct {
+	t  *testing.T
+	st *sqlite.Store
 }
 
-func newMemStore() *memStore {
-	return &memStore{rooms: map[store.RoomID]store.Room{}, webhooks: map[store.SpaceID]store.Webhook{}}
-}
-
-func (s *memStore) GetRoomByID(_ context.Context, id store.RoomID) (store.Room, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.rooms[id]
-	if !ok {
-		return r, store.ErrNotFound
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return r, nil
+	t.Cleanup(func() { st.Close() })
+	return &fixture{t: t, st: st}
 }
 
-func (s *memStore) GetWebhook(_ context.Context, client store.ClientID, space store.SpaceID) (store.Webhook, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, ok := s.webhooks[space]
-	if !ok || w.ClientID != client {
-		return w, store.ErrNotFound
+// addRoom makes room (in space, of client, its owner made as needed) and,
+// when url is set, the space's webhook with secret "whsec_<space>".
+func (f *fixture) addRoom(client, space, room, url string, active bool) {
+	f.t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	c := store.ClientID(client)
+	if _, err := f.st.GetClient(ctx, c); err != nil {
+		f.must(f.st.CreateClient(ctx, store.Client{ID: c, Name: client, SecretHash: "h", CreatedAt: now}))
+		f.must(f.st.CreateUser(ctx, store.User{ID: "owner", ClientID: c, Email: client + "@example.com", CreatedAt: now}))
 	}
-	return w, nil
-}
-
-// addRoom adds room (in space, of client c1) whose space's webhook is url.
-func (s *memStore) addRoom(room, space, url string, active bool) {
-	s.addRoomOf("c1", room, space, url, active)
-}
-
-// addRoomOf is addRoom for a room of client.
-func (s *memStore) addRoomOf(client, room, space, url string, active bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rooms[store.RoomID(room)] = store.Room{ID: store.RoomID(room), SpaceID: store.SpaceID(space), ClientID: store.ClientID(client)}
-	if url != "" {
-		s.webhooks[store.SpaceID(space)] = store.Webhook{SpaceID: store.SpaceID(space), ClientID: store.ClientID(client), URL: url, Secret: "whsec_" + space, IsActive: active}
+	if _, err := f.st.GetSpace(ctx, c, store.SpaceID(space)); err != nil {
+		f.must(f.st.CreateSpace(ctx, store.Space{ID: store.SpaceID(space), ClientID: c, OwnerID: "owner", Name: space, CreatedAt: now, UpdatedAt: now}))
+		if url != "" {
+			f.must(f.st.PutWebhook(ctx, store.Webhook{SpaceID: store.SpaceID(space), ClientID: c, URL: url, Secret: "whsec_" + space,
+				IsActive: active, CreatedAt: now, UpdatedAt: now}))
+		}
 	}
+	f.must(f.st.CreateRoom(ctx, store.Room{ID: store.RoomID(room), ClientID: c, SpaceID: store.SpaceID(space), OwnerID: "owner",
+		Alias: "a-" + room, ChannelID: room, Name: room, Type: store.RoomTypeLesson, CreatedAt: now, UpdatedAt: now}))
+}
+
+func (f *fixture) must(err error) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// deliveries is a space's delivery log, oldest first.
+func (f *fixture) deliveries(client, space string) []store.WebhookDelivery {
+	f.t.Helper()
+	l, _, err := f.st.ListWebhookDeliveries(context.Background(), store.ClientID(client), store.SpaceID(space), store.Page{Limit: store.MaxPageLimit})
+	f.must(err)
+	for i, j := 0, len(l)-1; i < j; i, j = i+1, j-1 {
+		l[i], l[j] = l[j], l[i]
+	}
+	return l
 }
 
 // receiver is a webhook endpoint on 127.0.0.1 answering status(n) to its
@@ -90,12 +102,13 @@ func newReceiver(t *testing.T, status func(n int) int) *receiver {
 		r.bodies = append(r.bodies, b)
 		r.hdrs = append(r.hdrs, req.Header.Clone())
 		n := len(r.bodies)
+		status := r.status
 		r.mu.Unlock()
-		if r.status == nil {
+		if status == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		if s := r.status(n); s/100 == 3 {
+		if s := status(n); s/100 == 3 {
 			http.Redirect(w, req, "/elsewhere", s)
 		} else {
 			w.WriteHeader(s)
@@ -113,9 +126,11 @@ func (r *receiver) got() ([][]byte, []http.Header) {
 
 func testConfig() Config {
 	c := DefaultConfig()
-	c.Workers, c.QueueSize = 2, 16
+	c.Workers = 4
+	c.Retries = 3
 	c.RetryBackoff, c.MaxBackoff = time.Millisecond, 4*time.Millisecond
 	c.Timeout = 5 * time.Second
+	c.Poll = 20 * time.Millisecond
 	c.Allow = []string{"127.0.0.0/8"}
 	return c
 }
@@ -150,19 +165,9 @@ func value(c prometheus.Counter) float64 {
 // stats are the Deliverer's counters, one string for comparisons.
 func (d *Deliverer) stats() string {
 	s := fmt.Sprintf("delivered=%v retried=%v", value(d.m.delivered), value(d.m.retried))
-	for _, r := range []string{"exhausted", "timeout", "rejected", "forbidden_address", "bad_url", "store"} {
+	for _, r := range []string{"exhausted", "timeout", "rejected", "forbidden_address", "bad_url", "no_webhook", "inactive"} {
 		if v := value(d.m.failed.WithLabelValues(r)); v > 0 {
 			s += fmt.Sprintf(" failed:%s=%v", r, v)
-		}
-	}
-	for _, r := range []string{"queue_full", "tenant_queue_full", "closed", "shutdown"} {
-		if v := value(d.m.dropped.WithLabelValues(r)); v > 0 {
-			s += fmt.Sprintf(" dropped:%s=%v", r, v)
-		}
-	}
-	for _, r := range []string{"no_room", "no_webhook", "inactive"} {
-		if v := value(d.m.skipped.WithLabelValues(r)); v > 0 {
-			s += fmt.Sprintf(" skipped:%s=%v", r, v)
 		}
 	}
 	return s
@@ -183,4 +188,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func roomProto(name string) *livekit.Room { return &livekit.Room{Name: name} }
 func participant(sid string) *livekit.ParticipantInfo {
 	return &livekit.ParticipantInfo{Sid: sid, Identity: sid}
+}
+
+// newReceiverFunc serves h on 127.0.0.1 until the test ends.
+func newReceiverFunc(t *testing.T, h http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }

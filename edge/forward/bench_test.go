@@ -125,7 +125,7 @@ func BenchmarkHandleNACK(b *testing.B) {
 		p, _ := r.src.Parse(pkt, 0, int64(i)*frame)
 		r.f.Forward(&p)
 		pop(r.q, dst)
-		if resent, _ := r.f.HandleNACK(uint16(i), 0, c, scratch, int64(i)*frame, 0); resent != 1 {
+		if resent, _, _ := r.f.HandleNACK(uint16(i), 0, c, scratch, int64(i)*frame, 0); resent != 1 {
 			b.Fatal("not resent")
 		}
 		pop(r.q, dst)
@@ -215,5 +215,47 @@ func benchFanout(b *testing.B, twcc bool) {
 	}
 	if twcc && w.tcc == 0 {
 		b.Fatal("no packet carried a transport-wide sequence number")
+	}
+}
+
+// BenchmarkForwardTemporal is BenchmarkForward for a subscriber at the
+// base temporal layer of an L1T3 stream: three pictures in four dropped
+// (taken out of its sequence numbers and picture ids). It must report
+// 0 B/op.
+func BenchmarkForwardTemporal(b *testing.B) {
+	r := newRig(b, 1, Config{Layer: 0}, 256)
+	r.f.SetTemporal(0)
+	dst := make([]byte, 1500)
+	pkts := make([][]byte, 4)
+	for k := range pkts {
+		p := temporalPacket(k, 0)
+		p.cont, p.key = false, false
+		pkts[k] = append(vp8Packet(p), make([]byte, 1100)...)
+	}
+	key := append(vp8Packet(temporalPacket(0, 0)), make([]byte, 1100)...)
+	p, err := r.src.Parse(key, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.f.Forward(&p)
+	pop(r.q, dst)
+	b.ReportAllocs()
+	i := 1
+	for b.Loop() {
+		pkt := pkts[i%4]
+		binary.BigEndian.PutUint16(pkt[codec.SeqOffset:], uint16(i))
+		binary.BigEndian.PutUint32(pkt[codec.TimestampOffset:], uint32(i)*3000)
+		binary.BigEndian.PutUint16(pkt[14:], 0x8000|uint16(i)&0x7fff) // picture id
+		p, err := r.src.Parse(pkt, 0, int64(i)*frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res := r.f.Forward(&p); res.Verdict == Sent {
+			pop(r.q, dst)
+		}
+		i++
+	}
+	if st := r.f.Stats(); st.TemporalDrops == 0 || st.Packets == 0 {
+		b.Fatalf("stats %+v: want packets both dropped and sent", st)
 	}
 }

@@ -15,7 +15,11 @@
 // Queue. A Queue that is full drops and counts, so one slow subscriber never
 // slows the others. NACKs from the subscriber (in its rewritten sequence space)
 // map back to (layer, source sequence number) for edge/cache, and Retransmit
-// rewrites the cached packet the same way.
+// rewrites the cached packet the same way; a NACK for a packet gone for good
+// asks the publisher for a keyframe. Within the layer, the pictures of VP8
+// temporal layers above the subscriber's (SetTemporal) are dropped, out of
+// its sequence numbers and picture ids, so it sees a lower frame rate of
+// the same stream (temporal.go).
 //
 // Padding-only packets (bandwidth probes) are taken out of the subscriber's
 // sequence space, and a jump of thousands of sequence numbers (a restarted

@@ -120,9 +120,23 @@ func (d *Down) Start(layer int, scratch []byte, now int64) (queued int) {
 
 // HandleNACK answers one NACK item of the subscriber (pid and its bitmask,
 // RFC 4585 §6.2.1) from the track's packet caches; see Forwarder.HandleNACK.
+// A packet gone for good leaves the subscriber unable to decode until the
+// next keyframe: it asks the publisher for one (rate-limited per track,
+// see Track.RequestKeyframe).
 func (d *Down) HandleNACK(pid, blp uint16, scratch []byte, now int64, rtt time.Duration) (resent, missed int) {
-	return d.fwd.HandleNACK(pid, blp, d.track.caches[:], scratch, now, rtt)
+	resent, missed, gone := d.fwd.HandleNACK(pid, blp, d.track.caches[:], scratch, now, rtt)
+	if gone > 0 {
+		d.RequestKeyframe(now)
+	}
+	return resent, missed
 }
+
+// SetTemporal selects the highest VP8 temporal layer to forward
+// (simulcast.AllTemporal: every one); see Forwarder.SetTemporal.
+func (d *Down) SetTemporal(t int) { d.fwd.SetTemporal(t) }
+
+// Temporal is the highest temporal layer selected.
+func (d *Down) Temporal() int { return d.fwd.Temporal() }
 
 // RequestKeyframe passes on the subscriber's keyframe request (PLI/FIR)
 // for the layer it receives.
@@ -193,6 +207,22 @@ func (d *Down) RoundTrip(rr *rtcp.ReceiverReport, arrival time.Time) (time.Durat
 		return time.Duration(int64(units) * int64(time.Second) / 65536), true
 	}
 	return 0, false
+}
+
+// Reception is the report block of a receiver report about the down's
+// stream (RFC 3550 §6.4.2: fraction lost, jitter), or false when it
+// carries none.
+func (d *Down) Reception(rr *rtcp.ReceiverReport) (rtcp.ReceptionReport, bool) {
+	o := d.out.Load()
+	if o == nil {
+		return rtcp.ReceptionReport{}, false
+	}
+	for _, r := range rr.Reports {
+		if r.SSRC == o.SSRC {
+			return r, true
+		}
+	}
+	return rtcp.ReceptionReport{}, false
 }
 
 // scratchSize is the buffer a caller of Start and HandleNACK provides.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/spacecast/spacecast/edge/codec"
+	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
 // ErrLayer is returned for a layer outside the Source's layers.
@@ -105,6 +106,8 @@ type Forwarder struct {
 
 	target  atomic.Int32
 	current atomic.Int32
+	// temporal is the highest VP8 temporal layer to forward (SetTemporal).
+	temporal atomic.Int32
 
 	mu      sync.Mutex
 	cur     int8
@@ -124,6 +127,19 @@ type Forwarder struct {
 	lastPic     uint16
 	lastTl0     uint8
 	lastKeyIdx  uint8
+
+	// Temporal layers (temporal.go): the highest one forwarded now, since
+	// when a higher one is wanted (+1; 0: not), and the picture id of the
+	// last picture dropped (dropped: there was one).
+	tCur       int8
+	tUpSince   int64
+	droppedPic uint16
+	dropped    bool
+	// pics are the source timestamps of the newest pictures forwarded
+	// (a ring; npics counts them all), so that a late packet of a
+	// forwarded picture is sent whatever its temporal layer.
+	pics  [picHistory]uint32
+	npics int
 
 	resends [resendSlots]resend // see mayResend
 
@@ -146,10 +162,12 @@ func New(cfg Config) (*Forwarder, error) {
 		tag:     cfg.Tag,
 		keepExt: cfg.KeepExtensions,
 		cur:     -1,
+		tCur:    simulcast.AllTemporal,
 	}
 	t := max(cfg.Layer, -1)
 	f.target.Store(int32(t))
 	f.current.Store(-1)
+	f.temporal.Store(simulcast.AllTemporal)
 	return f, nil
 }
 
@@ -241,9 +259,17 @@ func (f *Forwarder) Forward(p *Packet) Result {
 	seg := &f.segs[(f.nsegs-1)%segHistory]
 	if p.Header.PayloadLen() == 0 && !switched {
 		if d > 0 {
-			f.skipPadding(p, d, seg)
+			f.skip(p, d, seg, 0)
 		}
 		return f.filter(res)
+	}
+	if p.HasVP8 && f.dropTemporal(p, d, seg, switched) {
+		f.stats.TemporalDrops++
+		if d < 0 {
+			return f.fillHole(p, res)
+		}
+		res.Verdict = Filtered
+		return res
 	}
 	var out uint64
 	if d > 0 {
@@ -271,6 +297,7 @@ func (f *Forwarder) Forward(p *Packet) Result {
 	}
 	if d > 0 {
 		f.advance(out)
+		f.notePicture(p.Header.Timestamp)
 		f.lastSrcSeq = p.Header.Seq
 		f.lastLayer = p.Layer
 		f.lastSrcTS = p.Header.Timestamp
@@ -355,22 +382,26 @@ func (f *Forwarder) placeLate(seq uint16) (uint64, *segment) {
 	return 0, nil
 }
 
-// skipPadding takes a padding-only packet (RFC 3550 §5.1: no payload, only
-// padding, as in a bandwidth probe) out of the subscriber's sequence space,
-// so it leaves no hole: the next packet continues at lastOut+1 in a new
-// segment with the same offsets. Source packets lost just before it keep
-// their place (and stay NACKable). A burst of padding makes one segment.
-func (f *Forwarder) skipPadding(p *Packet, d int16, seg *segment) {
+// skip takes a packet that is not forwarded out of the subscriber's
+// sequence space (a padding-only packet, RFC 3550 §5.1, as in a bandwidth
+// probe; a picture of a temporal layer the subscriber does not get), so
+// it leaves no hole: the next packet continues at lastOut+1 in a new
+// segment with the same offsets, its picture id offset raised by picStep
+// (the pictures dropped). Source packets lost just before it keep their
+// place (and stay NACKable). A run of skipped packets makes one segment.
+func (f *Forwarder) skip(p *Packet, d int16, seg *segment, picStep uint16) {
 	f.lastSrcSeq = p.Header.Seq
 	if d == 1 && seg.outStart == f.lastOut+1 {
 		seg.srcStart = p.Header.Seq + 1 // nothing forwarded in seg yet
+		seg.picOffset += picStep
 		return
 	}
-	f.advance(f.lastOut + uint64(d-1)) // the lost packets before the padding
+	f.advance(f.lastOut + uint64(d-1)) // the lost packets before it
 	next := *seg
 	next.srcStart = p.Header.Seq + 1
 	next.outStart = f.lastOut + 1
 	next.cont = true
+	next.picOffset += picStep
 	f.nsegs++
 	f.segs[(f.nsegs-1)%segHistory] = next
 }
@@ -417,6 +448,7 @@ func (f *Forwarder) startSegment(p *Packet) {
 	f.lastSrcSeq = p.Header.Seq - 1
 	f.cur = p.Layer
 	f.current.Store(int32(p.Layer))
+	f.dropped = false
 	f.stats.Switches++
 }
 
@@ -456,14 +488,26 @@ type Stats struct {
 	// ResendsHeld counts NACKed numbers not sent again because they had
 	// been too often or too recently (see HandleNACK).
 	ResendsHeld uint64
-	Current     int // layer being forwarded, -1 none
-	Target      int // layer selected, -1 paused
+	// TemporalDrops counts packets of temporal layers above the
+	// subscriber's (SetTemporal), not sent; HolesFilled the empty packets
+	// sent in their place where one was lost and came late.
+	TemporalDrops uint64
+	HolesFilled   uint64
+	// Unrecoverable counts NACKed numbers the edge could not send again
+	// because the packet is gone (see HandleNACK).
+	Unrecoverable uint64
+	Current       int // layer being forwarded, -1 none
+	Target        int // layer selected, -1 paused
+	// Temporal is the highest temporal layer being forwarded
+	// (simulcast.AllTemporal: every one).
+	Temporal int
 }
 
 // Stats returns the forwarder's counters.
 func (f *Forwarder) Stats() Stats {
 	f.mu.Lock()
 	s := f.stats
+	s.Temporal = int(f.tCur)
 	f.mu.Unlock()
 	s.Current = f.Current()
 	s.Target = f.Target()

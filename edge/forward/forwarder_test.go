@@ -455,7 +455,7 @@ func TestNACK(t *testing.T) {
 	t.Run("retransmission is byte-identical to the first send", func(t *testing.T) {
 		// NACK 65535 with BLP bits for 0, 1, 2 and 4 (4 was lost upstream,
 		// so it is not in the cache).
-		resent, missed := r.f.HandleNACK(65535, 0b10111, caches, make([]byte, 1500), 0, 0)
+		resent, missed, _ := r.f.HandleNACK(65535, 0b10111, caches, make([]byte, 1500), 0, 0)
 		if resent != 4 || missed != 1 {
 			t.Fatalf("resent %d missed %d, want 4 and 1", resent, missed)
 		}
@@ -621,11 +621,11 @@ func TestResendLimits(t *testing.T) {
 		{100 * ms, 40 * time.Millisecond, 1}, // the third
 		{400 * ms, 40 * time.Millisecond, 0}, // no fourth
 	} {
-		if resent, _ := r.f.HandleNACK(11, 0, caches, scratch, tc.at, tc.rtt); resent != tc.want {
+		if resent, _, _ := r.f.HandleNACK(11, 0, caches, scratch, tc.at, tc.rtt); resent != tc.want {
 			t.Fatalf("NACK %d at %d ms: resent %d, want %d", i, tc.at/ms, resent, tc.want)
 		}
 	}
-	if resent, _ := r.f.HandleNACK(12, 0, caches, scratch, 400*ms, 0); resent != 1 {
+	if resent, _, _ := r.f.HandleNACK(12, 0, caches, scratch, 400*ms, 0); resent != 1 {
 		t.Fatal("another packet held back")
 	}
 	if st := r.f.Stats(); st.Resent != 4 || st.ResendsHeld != 3 {

@@ -26,6 +26,8 @@ type pk struct {
 	pic     uint16
 	tl0     uint8
 	keyIdx  uint8
+	tid     uint8 // temporal layer (TID)
+	y       bool  // layer sync
 	arrival int64 // ns
 	ext     bool  // carry a header extension
 	cont    bool  // continuation packet (S=0)
@@ -55,7 +57,11 @@ func vp8Packet(p pk) []byte {
 	if p.cont {
 		s = 0
 	}
-	b = append(b, 0x80|s, 0xf0, 0x80|byte(p.pic>>8), byte(p.pic), p.tl0, 0x40|p.keyIdx&0x1f)
+	tk := p.tid<<6 | p.keyIdx&0x1f
+	if p.y {
+		tk |= 0x20
+	}
+	b = append(b, 0x80|s, 0xf0, 0x80|byte(p.pic>>8), byte(p.pic), p.tl0, tk)
 	if p.key {
 		b = append(b, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a)
 	} else {
@@ -86,9 +92,11 @@ func parseOut(t testing.TB, b []byte) out {
 	if err != nil {
 		t.Fatalf("forwarded packet does not parse: %v", err)
 	}
-	d, err := codec.ParseVP8(b[h.PayloadOffset:h.PayloadEnd])
-	if err != nil {
-		t.Fatalf("forwarded VP8 descriptor does not parse: %v", err)
+	var d codec.VP8Descriptor
+	if h.PayloadLen() > 0 { // an empty packet (a filler) has none
+		if d, err = codec.ParseVP8(b[h.PayloadOffset:h.PayloadEnd]); err != nil {
+			t.Fatalf("forwarded VP8 descriptor does not parse: %v", err)
+		}
 	}
 	return out{seq: h.Seq, ts: h.Timestamp, ssrc: h.SSRC, pt: h.PayloadType, pic: d.PictureID, tl0: d.TL0PicIdx,
 		keyIdx: d.KeyIdx, hasExt: b[0]&0x10 != 0, raw: append([]byte(nil), b...)}

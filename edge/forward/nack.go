@@ -68,7 +68,12 @@ func (f *Forwarder) Retransmit(pkt []byte, outSeq uint16) bool {
 		ext:       f.ext,
 	}
 	if f.src.kind == codec.VP8 {
-		if d, err := codec.ParseVP8(pkt[h.PayloadOffset:h.PayloadEnd]); err == nil {
+		if f.droppedLayer(pkt[h.PayloadOffset:h.PayloadEnd]) && !f.wasSent(ext) && !f.pictureSent(h.Timestamp) {
+			// A hole where a packet of a dropped temporal layer was lost:
+			// filled with an empty packet (see fillHole).
+			rw = f.emptyAt(pkt, h, outSeq, s)
+			rw.resend = true
+		} else if d, err := codec.ParseVP8(pkt[h.PayloadOffset:h.PayloadEnd]); err == nil {
 			f.mungeVP8(&rw, &d, s)
 		}
 	}
@@ -116,8 +121,11 @@ type resend struct {
 // long) and queued again, unless it was sent again too often or too
 // recently for the round-trip time rtt (0: unknown). now is on the Parse
 // clock. It returns how many were resent and missed (not cached, not
-// mappable, or held back by the limits).
-func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch []byte, now int64, rtt time.Duration) (resent, missed int) {
+// mappable, or held back by the limits), and of those missed how many are
+// gone for good: sent from segments the forwarder no longer remembers, or
+// evicted from the cache. A subscriber missing those cannot recover but
+// from a keyframe.
+func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch []byte, now int64, rtt time.Duration) (resent, missed, gone int) {
 	gap := min(max(2*int64(rtt), minResendGap), maxResendGap)
 	for i := -1; i < 16; i++ {
 		seq := pid
@@ -127,17 +135,26 @@ func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch [
 			}
 			seq = pid + uint16(i) + 1
 		}
-		if f.mayResend(seq, now, gap) && f.resendOne(seq, caches, scratch) {
+		if !f.mayResend(seq, now, gap) {
+			missed++
+			continue
+		}
+		switch f.resendOne(seq, caches, scratch) {
+		case resendSent:
 			resent++
-		} else {
+		case resendGone:
+			gone++
+			missed++
+		default:
 			missed++
 		}
 	}
 	f.mu.Lock()
 	f.stats.NACKs += uint64(resent + missed)
 	f.stats.NACKMisses += uint64(missed)
+	f.stats.Unrecoverable += uint64(gone)
 	f.mu.Unlock()
-	return resent, missed
+	return resent, missed, gone
 }
 
 // mayResend applies the retransmission limits to outgoing sequence number
@@ -159,14 +176,46 @@ func (f *Forwarder) mayResend(seq uint16, now, gap int64) bool {
 	return true
 }
 
-func (f *Forwarder) resendOne(seq uint16, caches []*cache.Cache, scratch []byte) bool {
+// What resendOne did.
+const (
+	resendSent = iota
+	resendMissed
+	resendGone
+)
+
+func (f *Forwarder) resendOne(seq uint16, caches []*cache.Cache, scratch []byte) int {
 	layer, src, ok := f.MapNACK(seq)
-	if !ok || layer >= len(caches) || caches[layer] == nil {
-		return false
-	}
-	n, ok := caches[layer].Get(src, scratch)
 	if !ok {
+		if f.forgotten(seq) {
+			return resendGone
+		}
+		return resendMissed
+	}
+	if layer >= len(caches) || caches[layer] == nil {
+		return resendMissed
+	}
+	c := caches[layer]
+	n, ok := c.Get(src, scratch)
+	if !ok {
+		if newest, has := c.Newest(); has && int(int16(newest-src)) >= c.Capacity() {
+			return resendGone // evicted: too old to send again
+		}
+		return resendMissed // lost upstream: the edge's own NACK may bring it
+	}
+	if !f.Retransmit(scratch[:n], seq) {
+		return resendMissed
+	}
+	return resendSent
+}
+
+// forgotten reports whether outgoing sequence number seq was sent before
+// the oldest segment the forwarder remembers.
+func (f *Forwarder) forgotten(seq uint16) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started || f.nsegs < segHistory {
 		return false
 	}
-	return f.Retransmit(scratch[:n], seq)
+	ext := f.lastOut + uint64(int64(int16(seq-uint16(f.lastOut))))
+	return ext < f.segs[f.nsegs%segHistory].outStart
 }

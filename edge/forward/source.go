@@ -54,6 +54,9 @@ type sourceLayer struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	rate    *simulcast.Rate
+	// temporal meters the bitrate of each VP8 temporal layer (see
+	// temporalID).
+	temporal [simulcast.MaxTemporal]*simulcast.Rate
 
 	keyframeReqs atomic.Uint64
 	suppressed   atomic.Uint64
@@ -105,6 +108,14 @@ func NewSource(cfg SourceConfig) (*Source, error) {
 			return nil, fmt.Errorf("forward: layer %d rate: %w", i, err)
 		}
 		s.layers[i].rate = r
+		if !cfg.Codec.IsVideo() {
+			continue
+		}
+		for t := range s.layers[i].temporal {
+			if s.layers[i].temporal[t], err = simulcast.NewRate(cfg.RateWindow); err != nil {
+				return nil, fmt.Errorf("forward: layer %d temporal rate: %w", i, err)
+			}
+		}
 	}
 	return s, nil
 }
@@ -161,8 +172,8 @@ func (s *Source) parse(buf []byte, layer int, arrival int64, count bool) (Packet
 		// layer's bitrate; never a point to start decoding at.
 		return p, nil
 	}
+	l := &s.layers[layer]
 	if count {
-		l := &s.layers[layer]
 		l.packets.Add(1)
 		l.bytes.Add(uint64(len(buf)))
 		l.rate.Add(len(buf), arrival)
@@ -173,6 +184,10 @@ func (s *Source) parse(buf []byte, layer int, arrival int64, count bool) (Packet
 			p.HasVP8 = true
 			p.VP8 = d
 			p.Keyframe = d.Keyframe
+			if count {
+				tid, _ := temporalID(&d)
+				l.temporal[tid].Add(len(buf), arrival)
+			}
 		}
 	case codec.VP9, codec.H264, codec.AV1:
 		p.Keyframe = codec.IsKeyframe(s.kind, payload)
@@ -268,6 +283,37 @@ func (s *Source) LayerStats(layer int, now int64) LayerStats {
 		KeyframeRequests: l.keyframeReqs.Load(),
 		Suppressed:       l.suppressed.Load(),
 	}
+}
+
+// TemporalBitrates writes into dst the bitrate of VP8 temporal layers
+// 0..t of layer, for each t (cumulative: what a subscriber receives when
+// it gets temporal layers up to t; the highest equals the layer's
+// Bitrate), and returns how many temporal layers the layer carries now:
+// 1 + the highest temporal layer seen within the rate window (1 for a VP8
+// stream without temporal layers nor non-reference pictures), 0 for
+// another codec. now is on the Parse clock.
+func (s *Source) TemporalBitrates(layer int, now int64, dst *[simulcast.MaxTemporal]uint64) (n int) {
+	*dst = [simulcast.MaxTemporal]uint64{}
+	if layer < 0 || layer >= s.nlayers || s.layers[layer].temporal[0] == nil {
+		return 0
+	}
+	var sum uint64
+	for t, r := range s.layers[layer].temporal {
+		b := r.Bitrate(now)
+		if b > 0 {
+			n = t + 1
+		}
+		sum += b
+		dst[t] = sum
+	}
+	// The meters' windows start at their first packets: scale to the
+	// layer's own.
+	if total := s.layers[layer].rate.Bitrate(now); sum > 0 {
+		for t := range dst {
+			dst[t] = uint64(float64(dst[t]) * float64(total) / float64(sum))
+		}
+	}
+	return n
 }
 
 // Bitrate is the measured bitrate of a layer in bits/s.

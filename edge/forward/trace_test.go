@@ -157,7 +157,8 @@ func (w *seqRecorder) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
 // TestChromiumTracesReachSubscribersWithoutHoles replays what Chromium
 // published through the edge's whole receive → fan-out path (the layers'
 // readers, packet cache, frame grouping, forwarders, queues and drain) to
-// subscribers of each layer and one that switches layers: a subscriber's
+// subscribers of each layer, one that switches layers and one at half the
+// frame rate (its non-reference pictures dropped): a subscriber's
 // sequence numbers have no hole and no repeat, except a hole for a packet
 // the publisher never delivered. The traces carry Chromium's bandwidth
 // probes as padding on the media stream (no RTX negotiated) and as RTX
@@ -197,7 +198,7 @@ func replayTrace(t *testing.T, mime string, pkts []tracePacket, neverArrived fun
 		targets []int // its layer in each quarter of the trace
 	}
 	var subs []sub
-	for _, targets := range [][]int{{0}, {1}, {2}, {2, 0, 1, 2}} {
+	for _, targets := range [][]int{{0}, {1}, {2}, {2, 0, 1, 2}, {2}} {
 		s, err := NewSink(SinkConfig{Now: tr.now})
 		if err != nil {
 			t.Fatal(err)
@@ -212,6 +213,11 @@ func replayTrace(t *testing.T, mime string, pkts []tracePacket, neverArrived fun
 		d.fwd.SetTarget(targets[0])
 		subs = append(subs, sub{d: d, w: w, targets: targets})
 	}
+	// The last subscriber gets layer 2 at half the frame rate: without
+	// Chromium's non-reference pictures (VP8; H.264 has no temporal layer
+	// the edge can drop).
+	halfRate := subs[4]
+	halfRate.d.SetTemporal(0)
 	// The mover changes layer at each quarter of the trace; the new
 	// layer's next frame is made a keyframe, as the publisher's answer to
 	// the keyframe request would be.
@@ -243,6 +249,9 @@ func replayTrace(t *testing.T, mime string, pkts []tracePacket, neverArrived fun
 		t.Errorf("the mover started %d segments, want %d (a start and a switch per keyframe)", sw, segments)
 	}
 
+	if full, half := len(subs[2].w.seqs), len(halfRate.w.seqs); mime == webrtc.MimeTypeVP8 && (half >= full*9/10 || halfRate.d.Stats().TemporalDrops == 0) {
+		t.Errorf("at half the frame rate, %d packets of layer 2's %d sent", half, full)
+	}
 	for i, s := range subs {
 		seqs := s.w.seqs
 		if len(seqs) < 50 {

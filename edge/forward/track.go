@@ -409,12 +409,14 @@ func (t *Track) RequestKeyframe(q int, now int64) {
 // sent by the publisher.
 const layerIdle = 2 * time.Second
 
-// SimLayers describes the layers for simulcast.Selector, lowest first,
-// with their sizes from sizes (by quality) and whether they arrive now.
+// SimLayers describes the layers for simulcast.Allocator, lowest first,
+// with their sizes from sizes (by quality), whether they arrive now, and
+// their temporal layers' bitrates.
 func (t *Track) SimLayers(now int64, sizes func(q int) (w, h uint32), dst []simulcast.Layer) []simulcast.Layer {
 	dst = dst[:0]
 	for q := 0; q < t.src.Layers(); q++ {
 		l := simulcast.Layer{Quality: livekit.VideoQuality(q), Bitrate: t.src.Bitrate(q, now)}
+		l.Temporals = t.src.TemporalBitrates(q, now, &l.Temporal)
 		if sizes != nil {
 			l.Width, l.Height = sizes(q)
 		}
@@ -426,18 +428,17 @@ func (t *Track) SimLayers(now int64, sizes func(q int) (w, h uint32), dst []simu
 	return dst
 }
 
-// Loss is the fraction of packets lost on the best layer since it started.
-func (t *Track) Loss() float64 {
-	for q := t.src.Layers() - 1; q >= 0; q-- {
+// Reception is what the track's layers received so far: the packets
+// their sequence numbers say were sent (expected) and those that arrived,
+// repairs included.
+func (t *Track) Reception() (expected, received uint64) {
+	for q := 0; q < t.src.Layers(); q++ {
 		if l := t.layers[q].Load(); l != nil {
-			exp, got := l.expected.Load(), l.packets.Load()
-			if exp == 0 || got >= exp {
-				return 0
-			}
-			return float64(exp-got) / float64(exp)
+			expected += l.expected.Load()
+			received += l.packets.Load()
 		}
 	}
-	return 0
+	return expected, received
 }
 
 // NoteLevel records an audio level (RFC 6464: dBov, 0 loudest, 127

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +32,10 @@ type Config struct {
 	// the caller hands to NewClient: `spacecast edge` posts there; empty
 	// means the edge reports to nobody. The Reporter itself does not use it.
 	URL string `yaml:"url"`
+	// URLs are further control-plane replicas (their internal addresses):
+	// a batch the current one cannot take goes to the next (NewClient's
+	// more). Any replica takes any edge's batches.
+	URLs []string `yaml:"urls"`
 	// Node is the edge's node id (required; set from the edge's config).
 	Node string `yaml:"-"`
 	// QueueSize bounds the changes waiting to be sent (4096). When it is
@@ -101,11 +107,27 @@ type Reporter struct {
 	m    metrics
 
 	mu     sync.Mutex
-	rooms  map[string]map[string]struct{} // room → participant sids
-	queue  []RoomState
+	rooms  map[string]map[string]Session // room → participant sid → session
+	queue  []queuedState
+	queued int  // sessions listed in queue
 	resync bool // a change was lost: send a snapshot
 	seq    uint64
 }
+
+// queuedState is a queued change and whether it only took sessions away
+// from the room's state before it.
+type queuedState struct {
+	RoomState
+	onlyLeft bool
+}
+
+// Bounds of the sessions a Reporter holds and sends: a queue of changes
+// over maxQueuedSessions is dropped (a snapshot follows), a batch carries
+// at most maxBatchSessions (about 2 MB of JSON, half of MaxBodyBytes).
+const (
+	maxQueuedSessions = 50_000
+	maxBatchSessions  = 20_000
+)
 
 type metrics struct {
 	sent, failed, retried, dropped prometheus.Counter
@@ -136,7 +158,7 @@ func New(cfg Config, deps Deps) (*Reporter, error) {
 	}
 	r := &Reporter{
 		cfg: cfg, sink: deps.Sink, next: next, log: log.With("component", "report", "node", cfg.Node),
-		boot: hex.EncodeToString(b), kick: make(chan struct{}, 1), rooms: map[string]map[string]struct{}{},
+		boot: hex.EncodeToString(b), kick: make(chan struct{}, 1), rooms: map[string]map[string]Session{},
 		m: metrics{
 			sent:    prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_sent_total", Help: "Room-state batches the control plane took."}),
 			failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_failed_total", Help: "Room-state batches dropped after their retries."}),
@@ -164,7 +186,7 @@ func (r *Reporter) RoomFinished(rm *livekit.Room) {
 	n := len(r.rooms[name])
 	delete(r.rooms, name)
 	if n > 0 {
-		r.pushLocked(RoomState{Room: name})
+		r.pushLocked(RoomState{Room: name, Sessions: []Session{}}, true)
 	}
 	r.mu.Unlock()
 	r.wake()
@@ -173,13 +195,13 @@ func (r *Reporter) RoomFinished(rm *livekit.Room) {
 
 // ParticipantJoined implements room.Observer.
 func (r *Reporter) ParticipantJoined(rm *livekit.Room, p *livekit.ParticipantInfo) {
-	r.change(rm.GetName(), p.GetSid(), true)
+	r.change(rm.GetName(), Session{SID: p.GetSid(), Identity: p.GetIdentity(), Name: p.GetName()}, true)
 	r.next.ParticipantJoined(rm, p)
 }
 
 // ParticipantLeft implements room.Observer.
 func (r *Reporter) ParticipantLeft(rm *livekit.Room, p *livekit.ParticipantInfo, reason livekit.DisconnectReason) {
-	r.change(rm.GetName(), p.GetSid(), false)
+	r.change(rm.GetName(), Session{SID: p.GetSid()}, false)
 	r.next.ParticipantLeft(rm, p, reason)
 }
 
@@ -193,25 +215,25 @@ func (r *Reporter) TrackUnpublished(rm *livekit.Room, p *livekit.ParticipantInfo
 	r.next.TrackUnpublished(rm, p, t)
 }
 
-func (r *Reporter) change(name, sid string, joined bool) {
+func (r *Reporter) change(name string, s Session, joined bool) {
 	r.mu.Lock()
 	sids := r.rooms[name]
 	before := len(sids)
 	if joined {
 		if sids == nil {
-			sids = map[string]struct{}{}
+			sids = map[string]Session{}
 			r.rooms[name] = sids
 		}
-		sids[sid] = struct{}{}
+		sids[s.SID] = s
 	} else {
-		delete(sids, sid)
+		delete(sids, s.SID)
 		if len(sids) == 0 {
 			delete(r.rooms, name)
 		}
 	}
 	n := len(sids)
 	if n != before {
-		r.pushLocked(RoomState{Room: name, Participants: n})
+		r.pushLocked(stateOf(name, sids), !joined)
 	}
 	r.mu.Unlock()
 	if n != before {
@@ -219,20 +241,60 @@ func (r *Reporter) change(name, sid string, joined bool) {
 	}
 }
 
-// pushLocked queues a change. Consecutive non-zero counts of one room
-// collapse into the last (only empty ↔ non-empty matters for calls, and
-// every such transition is kept).
-func (r *Reporter) pushLocked(s RoomState) {
-	if k := len(r.queue); k > 0 && r.queue[k-1].Room == s.Room && r.queue[k-1].Participants > 0 && s.Participants > 0 {
-		r.queue[k-1] = s
-		return
+// stateOf is a room's state: its count and, up to MaxSessions, its
+// sessions (ordered by sid, so equal states encode equally).
+func stateOf(name string, sids map[string]Session) RoomState {
+	st := RoomState{Room: name, Participants: len(sids)}
+	if len(sids) <= MaxSessions {
+		st.Sessions = make([]Session, 0, len(sids))
+		for _, s := range sids {
+			st.Sessions = append(st.Sessions, s)
+		}
+		slices.SortFunc(st.Sessions, func(a, b Session) int { return strings.Compare(a.SID, b.SID) })
 	}
-	if len(r.queue) >= r.cfg.QueueSize {
+	return st
+}
+
+// pushLocked queues a change; onlyLeft says it only took sessions away. A
+// change of a room replaces the one queued just before it when nothing is
+// lost that way: when every session of that one is still there (only
+// joins since), or when both only took sessions away. So every session
+// shows in some state sent, however short, and every empty ↔ non-empty
+// transition is kept (counts of 0 never collapse).
+func (r *Reporter) pushLocked(s RoomState, onlyLeft bool) {
+	if k := len(r.queue); k > 0 && r.queue[k-1].Room == s.Room && r.queue[k-1].Participants > 0 && s.Participants > 0 {
+		last := &r.queue[k-1]
+		if subset(last.Sessions, s.Sessions) || (onlyLeft && last.onlyLeft) {
+			r.queued += len(s.Sessions) - len(last.Sessions)
+			last.RoomState, last.onlyLeft = s, last.onlyLeft && onlyLeft
+			return
+		}
+	}
+	if len(r.queue) >= r.cfg.QueueSize || r.queued+len(s.Sessions) > maxQueuedSessions {
 		r.resync = true
 		r.m.dropped.Inc()
 		return
 	}
-	r.queue = append(r.queue, s)
+	r.queue = append(r.queue, queuedState{RoomState: s, onlyLeft: onlyLeft})
+	r.queued += len(s.Sessions)
+}
+
+// subset reports whether every session of a (sorted by sid) is in b (sorted
+// by sid). A nil b (counts only) holds every session.
+func subset(a, b []Session) bool {
+	if b == nil {
+		return true
+	}
+	j := 0
+	for _, s := range a {
+		for j < len(b) && b[j].SID < s.SID {
+			j++
+		}
+		if j == len(b) || b[j].SID != s.SID {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Reporter) wake() {
@@ -277,14 +339,21 @@ func (r *Reporter) flush(ctx context.Context) {
 			r.snapshot(ctx)
 			return
 		}
-		n := min(len(r.queue), r.cfg.MaxBatch)
+		n, sessions := 0, 0
+		for n < min(len(r.queue), r.cfg.MaxBatch) && (n == 0 || sessions+len(r.queue[n].Sessions) <= maxBatchSessions) {
+			sessions += len(r.queue[n].Sessions)
+			n++
+		}
 		if n == 0 {
 			r.mu.Unlock()
 			return
 		}
 		rooms := make([]RoomState, n)
-		copy(rooms, r.queue)
+		for i := range n {
+			rooms[i] = r.queue[i].RoomState
+		}
 		r.queue = append(r.queue[:0], r.queue[n:]...)
+		r.queued -= sessions
 		b := r.batchLocked(false, rooms)
 		r.mu.Unlock()
 		if !r.send(ctx, b) {
@@ -300,14 +369,21 @@ func (r *Reporter) flush(ctx context.Context) {
 func (r *Reporter) snapshot(ctx context.Context) {
 	r.mu.Lock()
 	rooms := make([]RoomState, 0, len(r.rooms))
+	sessions := 0
 	for name, sids := range r.rooms {
 		if len(rooms) == MaxRooms {
 			r.log.Warn("more rooms than a batch carries: the snapshot leaves some out", "rooms", len(r.rooms))
 			break
 		}
-		rooms = append(rooms, RoomState{Room: name, Participants: len(sids)})
+		st := stateOf(name, sids)
+		if sessions+len(st.Sessions) > maxBatchSessions {
+			st.Sessions = nil // counts only for the rest: the batch must fit
+		}
+		sessions += len(st.Sessions)
+		rooms = append(rooms, st)
 	}
 	r.queue = r.queue[:0]
+	r.queued = 0
 	r.resync = false
 	b := r.batchLocked(true, rooms)
 	r.mu.Unlock()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -117,8 +119,9 @@ func TestReporterChanges(t *testing.T) {
 }
 
 // A join and a leave queued together keep the empty→non-empty→empty
-// transitions (a short call is still a call); runs of non-zero counts
-// collapse.
+// transitions (a short call is still a call); runs of joins collapse, and
+// runs of leaves, but a leave after joins is kept: every session shows in
+// some state.
 func TestReporterCoalesces(t *testing.T) {
 	r, err := New(Config{Node: "e1"}, Deps{Sink: &fakeSink{}})
 	if err != nil {
@@ -132,8 +135,17 @@ func TestReporterCoalesces(t *testing.T) {
 		r.ParticipantLeft(rm("r1"), pi(fmt.Sprint("PA_", i)), 0)
 	}
 	r.ParticipantJoined(rm("r1"), pi("PA_9"))
-	if fmt.Sprint(r.queue) != "[{r1 1} {r1 0} {r1 1}]" {
-		t.Fatalf("queue %v", r.queue)
+	var got []string
+	for _, q := range r.queue {
+		s := fmt.Sprintf("%s:%d", q.Room, q.Participants)
+		for _, ss := range q.Sessions {
+			s += " " + ss.SID + "/" + ss.Identity
+		}
+		got = append(got, s)
+	}
+	want := []string{"r1:5 PA_0/PA_0 PA_1/PA_1 PA_2/PA_2 PA_3/PA_3 PA_4/PA_4", "r1:1 PA_4/PA_4", "r1:0", "r1:1 PA_9/PA_9"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("queue %q, want %q", got, want)
 	}
 }
 
@@ -312,7 +324,7 @@ func TestClient(t *testing.T) {
 	if err := c.Report(ctx, b); err == nil {
 		t.Fatal("Report() with a 503 answer = nil")
 	}
-	if len(got) != 2 || got[0].Rooms[0] != (RoomState{Room: "r1", Participants: 2}) {
+	if len(got) != 2 || !reflect.DeepEqual(got[0].Rooms[0], RoomState{Room: "r1", Participants: 2}) {
 		t.Fatalf("server got %+v", got)
 	}
 	// After a rotation the client signs with the new key, which the old
@@ -360,5 +372,88 @@ func BenchmarkObserve(b *testing.B) {
 		r.mu.Lock()
 		r.queue = r.queue[:0]
 		r.mu.Unlock()
+	}
+}
+
+// TestReporterSessions: changes and snapshots say who is in each room
+// (sid, identity, name), sorted by sid.
+func TestReporterSessions(t *testing.T) {
+	r, err := New(Config{Node: "e1"}, Deps{Sink: &fakeSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ParticipantJoined(rm("r1"), &livekit.ParticipantInfo{Sid: "PA_b", Identity: "u_2", Name: "Bob"})
+	r.ParticipantJoined(rm("r1"), &livekit.ParticipantInfo{Sid: "PA_a", Identity: "u_1", Name: "Ann"})
+	want := []Session{{SID: "PA_a", Identity: "u_1", Name: "Ann"}, {SID: "PA_b", Identity: "u_2", Name: "Bob"}}
+	if len(r.queue) != 1 || !reflect.DeepEqual(r.queue[0].Sessions, want) {
+		t.Fatalf("queue %+v", r.queue)
+	}
+	sink := &fakeSink{}
+	r.sink = sink
+	r.snapshot(context.Background())
+	b, _ := sink.got()
+	if len(b) != 1 || !b[0].Full || len(b[0].Rooms) != 1 || !reflect.DeepEqual(b[0].Rooms[0].Sessions, want) {
+		t.Fatalf("snapshot %+v", b)
+	}
+	if err := b[0].Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClientFailover: with several control-plane replicas, a batch the
+// current one cannot take (down, 5xx) goes to the next, which the client
+// then sticks to; a refusal (4xx) is final.
+func TestClientFailover(t *testing.T) {
+	cl, err := cluster.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	hits := map[string]int{}
+	status := map[string]int{"a": 503, "b": 204}
+	serve := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			_, _ = io.ReadAll(req.Body)
+			mu.Lock()
+			hits[name]++
+			s := status[name]
+			mu.Unlock()
+			w.WriteHeader(s)
+		}))
+	}
+	a, b := serve("a"), serve("b")
+	defer a.Close()
+	defer b.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // nothing listens there
+	c, err := NewClient(down.URL, cl, a.URL, b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	batch := Batch{Edge: "e1", Boot: "b", Seq: 1}
+	if err := c.Report(ctx, batch); err != nil {
+		t.Fatalf("Report with one replica up: %v", err)
+	}
+	if err := c.Report(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if hits["a"] != 1 || hits["b"] != 2 {
+		t.Fatalf("hits %v: want a tried once, then b kept", hits)
+	}
+	status["b"] = 400
+	mu.Unlock()
+	if err := c.Report(ctx, batch); err == nil {
+		t.Fatal("a refused batch reported as taken")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits["a"] != 1 || hits["b"] != 3 {
+		t.Fatalf("hits %v: a 4xx went on to another replica", hits)
+	}
+	if _, err := NewClient("http://x", cl, "ftp://y"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a bad second URL: %v", err)
 	}
 }

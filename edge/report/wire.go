@@ -25,6 +25,9 @@ const (
 	MaxRooms        = 10000   // rooms in one batch
 	MaxNameLen      = 256     // bytes in an edge or room name
 	MaxParticipants = 1 << 20 // participants of one room on one edge
+	// MaxSessions bounds the sessions a batch lists for one room; a room
+	// with more is reported by its count alone.
+	MaxSessions = 2000
 	// MaxBodyBytes bounds an encoded batch (MaxRooms long names fit).
 	MaxBodyBytes = 4 << 20
 )
@@ -64,10 +67,22 @@ type Batch struct {
 	Rooms []RoomState `json:"rooms"`
 }
 
-// RoomState is the number of participants of a room on the edge.
+// RoomState is the number of participants of a room on the edge and,
+// when Sessions is not nil, who they are (call analytics: each
+// participant's join and leave times). Sessions, like the count, is the
+// absolute state, not a change.
 type RoomState struct {
-	Room         string `json:"room"`
-	Participants int    `json:"participants"`
+	Room         string    `json:"room"`
+	Participants int       `json:"participants"`
+	Sessions     []Session `json:"sessions,omitempty"`
+}
+
+// Session is one participant on the edge.
+type Session struct {
+	// SID is the edge's participant sid (one per connection).
+	SID      string `json:"sid"`
+	Identity string `json:"identity"`
+	Name     string `json:"name,omitempty"`
 }
 
 // Decode parses and checks a batch (untrusted input: strict JSON, no
@@ -108,6 +123,14 @@ func (b Batch) Validate() error {
 		}
 		if r.Participants < 0 || r.Participants > MaxParticipants {
 			return fmt.Errorf("%w: rooms[%d].participants out of range", ErrInvalid, i)
+		}
+		if len(r.Sessions) > MaxSessions || (r.Sessions != nil && len(r.Sessions) != r.Participants) {
+			return fmt.Errorf("%w: rooms[%d].sessions: at most %d, as many as participants", ErrInvalid, i, MaxSessions)
+		}
+		for j, s := range r.Sessions {
+			if s.SID == "" || len(s.SID) > MaxNameLen || len(s.Identity) > MaxNameLen || len(s.Name) > MaxNameLen {
+				return fmt.Errorf("%w: rooms[%d].sessions[%d]: sid 1 to %d bytes, identity and name at most %d", ErrInvalid, i, j, MaxNameLen, MaxNameLen)
+			}
 		}
 	}
 	return nil

@@ -101,6 +101,10 @@ func TestDecode(t *testing.T) {
 		{"trailing data", `{"edge":"e1","rooms":[]} {}`, false},
 		{"not json", `edge=e1`, false},
 		{"wrong type", `{"edge":1}`, false},
+		{"sessions", `{"edge":"e1","rooms":[{"room":"r","participants":2,"sessions":[{"sid":"PA_1","identity":"u_1","name":"Ann"},{"sid":"PA_2","identity":"l_x"}]}]}`, true},
+		{"sessions without sid", `{"edge":"e1","rooms":[{"room":"r","participants":1,"sessions":[{"sid":"","identity":"u_1"}]}]}`, false},
+		{"sessions not the count", `{"edge":"e1","rooms":[{"room":"r","participants":3,"sessions":[{"sid":"PA_1","identity":"u_1"}]}]}`, false},
+		{"no sessions", `{"edge":"e1","rooms":[{"room":"r","participants":0,"sessions":[]}]}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +137,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"edge":"e1","boot":"b","seq":3,"full":false,"rooms":[{"room":"r1","participants":2}]}`))
 	f.Add([]byte(`{"edge":"e1","full":true,"rooms":[]}`))
 	f.Add([]byte(`{"edge":"","rooms":null}`))
+	f.Add([]byte(`{"edge":"e1","rooms":[{"room":"r","participants":1,"sessions":[{"sid":"PA_1","identity":"u_1","name":"Ann"}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := Decode(b)
 		if err != nil {

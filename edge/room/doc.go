@@ -10,7 +10,10 @@
 // subscriber's layers follow its bandwidth estimate: the edge's own
 // send-side estimate (edge/bwe) from the client's transport-cc feedback,
 // with probes for headroom, or the client's REMB when it negotiated no
-// transport-cc (estimate.go). Subscribers' RTP leaves through the
+// transport-cc (estimate.go); its simulcast.Allocator shares the estimate
+// among its tracks by priority, pausing the videos nothing fits
+// (layers.go). Connection quality rates every participant's paths and
+// layers (quality.go). Subscribers' RTP leaves through the
 // edge's own SRTP path (edge/srtpout) into the reader's mmsg.Batch when the
 // subscriber connection allows it (rtc.APIOptions.Direct), else through pion.
 package room

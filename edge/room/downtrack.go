@@ -3,6 +3,7 @@ package room
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -27,11 +28,28 @@ type DownTrack struct {
 	streamID string
 	down     *forward.Down
 
-	// Layer choice, owned by the subscriber's loop.
-	sel     *simulcast.Selector
-	req     simulcast.Request
-	wanted  int
-	scratch []simulcast.Layer
+	// Layer choice, owned by the subscriber's loop (layers.go): the
+	// request, whether it changed since the last choice, the highest
+	// active layer it wants, what the last choice was (paused: for want of
+	// bandwidth), what the subscriber was last told of it
+	// (StreamStateUpdate), the layer it asks the publisher for (dynacast),
+	// the track's layers as last described.
+	req       simulcast.Request
+	fresh     bool
+	wanted    int
+	pick      simulcast.Pick
+	paused    bool
+	toldPause bool
+	requested int
+	scratch   []simulcast.Layer
+
+	// What the subscriber reports of the track (receiver reports, read by
+	// the loop for connection quality): the fraction lost (1/256) and the
+	// jitter in microseconds; and the layer choice's distance from what the
+	// request wants (quality.go), in hundredths of a layer.
+	fractionLost atomic.Uint32
+	jitterMicros atomic.Uint32
+	distance     atomic.Uint32
 
 	sender *webrtc.RTPSender
 }
@@ -41,14 +59,9 @@ func newDownTrack(t *PubTrack, sub *Participant) (*DownTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DownTrack{track: t, sub: sub, streamID: t.owner.sid + "|" + t.sid, down: down, wanted: -2}
+	d := &DownTrack{track: t, sub: sub, streamID: t.owner.sid + "|" + t.sid, down: down, requested: -2, wanted: -1,
+		pick: simulcast.Pick{Spatial: -1, Temporal: -1}}
 	d.req = simulcast.Request{Quality: livekit.VideoQuality_HIGH}
-	if t.simulcast {
-		if d.sel, err = simulcast.NewSelector(simulcast.SelectorConfig{}); err != nil {
-			down.Close()
-			return nil, err
-		}
-	}
 	return d, nil
 }
 
@@ -186,6 +199,10 @@ func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch [
 		case *rtcp.ReceiverReport:
 			if rtt, ok := d.down.RoundTrip(p, time.Now()); ok {
 				d.sub.rtt.Store(int64(rtt))
+			}
+			if r, ok := d.down.Reception(p); ok {
+				d.fractionLost.Store(uint32(r.FractionLost))
+				d.jitterMicros.Store(uint32(min(uint64(r.Jitter)*1e6/uint64(max(d.track.clockRate(), 1)), 1<<31)))
 			}
 		}
 	}

@@ -1,9 +1,6 @@
 package room
 
-import (
-	"github.com/spacecast/spacecast/edge/bwe"
-	"github.com/spacecast/spacecast/edge/simulcast"
-)
+import "github.com/spacecast/spacecast/edge/bwe"
 
 // The subscriber's bandwidth, which layer choice divides among its tracks,
 // comes from the edge's own send-side estimator (edge/bwe) once the
@@ -50,16 +47,4 @@ func (p *Participant) bandwidth() uint64 {
 		return bwe.DefaultInitial
 	}
 	return p.estimate.Load()
-}
-
-// wish is what the subscriber would receive if the path allowed: each
-// video track's wanted layer, and the audio. The estimator probes for it while its estimate is lower.
-func wish(tracks []simulcast.Track, audio int) uint64 {
-	w := uint64(audio) * audioBudget
-	for _, t := range tracks {
-		if i := simulcast.Wanted(t.Layers, t.Request); i >= 0 {
-			w += t.Layers[i].Bitrate
-		}
-	}
-	return w
 }

@@ -402,7 +402,10 @@ func (p *Participant) onTrackSettings(s *livekit.UpdateTrackSettings) {
 		if d == nil {
 			continue
 		}
-		d.req = simulcast.Request{Disabled: s.Disabled, Quality: s.Quality, Width: s.Width, Height: s.Height}
+		req := simulcast.Request{Disabled: s.Disabled, Quality: s.Quality, Width: s.Width, Height: s.Height}
+		if req != d.req {
+			d.req, d.fresh = req, true
+		}
 	}
 	p.allocate()
 }

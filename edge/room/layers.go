@@ -11,23 +11,30 @@ import (
 // audioBudget is what the layer choice sets aside per audio track, bits/s.
 const audioBudget = 64_000
 
-// layerChoice is a subscriber's scratch space for allocate (loop only).
+// layerChoice is a subscriber's layer choice: its allocator and scratch
+// space (loop only).
 type layerChoice struct {
-	alloc   simulcast.Allocator
-	tracks  []simulcast.Track
-	downs   []*DownTrack
-	budgets []uint64
-	prime   []byte // a packet read back from a cache
+	alloc  *simulcast.Allocator
+	tracks []simulcast.Track
+	allocs []simulcast.Allocation
+	downs  []*DownTrack
+	states []*livekit.StreamStateInfo
+	prime  []byte // a packet read back from a cache
 }
 
 // allocate chooses the layer every down track of the subscriber forwards
-// (loop only), and tells the estimator what the subscriber would take if
-// the path allowed (it probes for it). The subscriber's bandwidth estimate
-// (estimate.go), less what its audio
-// takes, is split across its video tracks by simulcast.Allocator (screen
-// shares first; then a layer at a time, in turn), and each track's Selector
-// picks within its share, with hysteresis. A down track that has sent
-// nothing yet starts from the newest cached keyframe if it can (see
+// (loop only), tells the subscriber which of its video tracks are paused
+// for want of bandwidth (StreamStateUpdate), and tells the estimator what
+// the subscriber would take if the path allowed (it probes for it). The
+// subscriber's bandwidth estimate (estimate.go), less what its audio
+// takes, is shared among its video tracks by its simulcast.Allocator:
+// screen shares first, then the active speaker's camera, then the others;
+// each within what its request (UpdateTrackSettings: quality, or the size
+// of the video element) wants; a lower frame rate (VP8 temporal layers)
+// before a lower resolution, a pause when not even the lowest layer fits;
+// down at once when the estimate falls below what is allocated, up only
+// once the headroom has lasted. A down track that has sent nothing yet
+// starts from the newest cached keyframe if it can (see
 // forward.Down.Start). Nothing starts before the connection is up: media
 // written before DTLS is lost, and the first keyframe with it.
 func (p *Participant) allocate() {
@@ -36,58 +43,106 @@ func (p *Participant) allocate() {
 	}
 	now := p.room.mgr.now()
 	c := &p.layers
+	if c.alloc == nil {
+		var err error
+		if c.alloc, err = simulcast.NewAllocator(simulcast.AllocatorConfig{}); err != nil {
+			p.log.Error("layer choice", "error", err)
+			return
+		}
+	}
 	est := p.bandwidth()
 	p.allocated.Store(est)
-	audio := 0
+	audio := uint64(0)
 	c.tracks, c.downs = c.tracks[:0], c.downs[:0]
 	for _, d := range p.downs {
 		if !d.down.Bound() {
 			continue
 		}
 		if d.track.kind != webrtc.RTPCodecTypeVideo {
-			audio++
-			if est > audioBudget {
-				est -= audioBudget
-			}
-			p.apply(d, 0, now)
+			audio += audioBudget
+			p.startAudio(d, now)
 			continue
 		}
 		d.scratch = d.track.simLayers(now, d.scratch)
-		c.tracks = append(c.tracks, simulcast.Track{Layers: d.scratch, Request: d.req, Priority: priority(d)})
+		if w := simulcast.Wanted(d.scratch, d.req); w != d.wanted {
+			// A layer the request wants came back (the publisher
+			// resumed it, dynacast): take it at once, from the keyframe
+			// the publisher resumes it with, if it fits.
+			d.fresh = d.fresh || w > d.wanted
+			d.wanted = w
+		}
+		c.tracks = append(c.tracks, simulcast.Track{Layers: d.scratch, Request: d.req, Priority: p.priority(d),
+			Current: d.pick, Paused: d.paused, Fresh: d.fresh})
 		c.downs = append(c.downs, d)
 	}
-	c.budgets = c.alloc.Allocate(est, c.tracks, c.budgets)
+	if est > 0 {
+		// Audio first; 1, not 0, when nothing is left: 0 means unknown.
+		est = max(est-min(est, audio), 1)
+	}
+	c.allocs = c.alloc.Allocate(est, c.tracks, now, c.allocs)
+	c.states = c.states[:0]
 	for i, d := range c.downs {
-		p.apply(d, c.budgets[i], now)
+		p.apply(d, c.allocs[i], now)
+	}
+	if len(c.states) > 0 {
+		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_StreamStateUpdate{
+			StreamStateUpdate: &livekit.StreamStateUpdate{StreamStates: c.states},
+		}})
 	}
 	if p.twcc.Load() {
-		p.bwe.WantProbe(wish(c.tracks, audio), now)
+		p.bwe.WantProbe(c.alloc.Wish()+audio, now)
 	}
 }
 
 // priority ranks a track for the allocator: screen shares are unreadable
-// when starved.
-func priority(d *DownTrack) int {
-	if d.track.Info().GetSource() == livekit.TrackSource_SCREEN_SHARE {
+// when starved, and the active speaker is who everyone looks at.
+func (p *Participant) priority(d *DownTrack) int {
+	switch {
+	case d.track.Info().GetSource() == livekit.TrackSource_SCREEN_SHARE:
 		return simulcast.PriorityScreen
+	case d.track.owner.speaking.Load():
+		return simulcast.PrioritySpeaker
 	}
 	return simulcast.PriorityNormal
 }
 
-// apply gives d its layer within budget (bits/s; 0: no limit) and tells
-// the publisher what the subscriber watches (dynacast).
-func (p *Participant) apply(d *DownTrack, budget uint64, now int64) {
-	layer, wanted := 0, 0
+// startAudio forwards an audio track (it has one layer, always sent).
+func (p *Participant) startAudio(d *DownTrack, now int64) {
+	layer := 0
 	if d.req.Disabled {
-		layer, wanted = -1, -1
+		layer = -1
 	}
-	if d.sel != nil {
-		wanted = simulcast.Wanted(d.scratch, d.req)
-		layer = d.sel.Select(d.scratch, d.req, budget, now)
+	if layer != d.down.Target() {
+		d.down.SetTarget(layer, now)
 	}
-	if wanted != d.wanted {
-		d.wanted = wanted
-		d.track.setDemand(p.sid, wanted)
+}
+
+// apply gives video down track d the allocator's choice al, tells the
+// publisher what the subscriber requests (dynacast: the layer it asks for
+// among all the announced ones, sent now or not, so that a layer nobody
+// watched comes back when asked for), and records a change of the
+// track's paused state for the subscriber.
+func (p *Participant) apply(d *DownTrack, al simulcast.Allocation, now int64) {
+	if r := simulcast.Requested(d.scratch, d.req); r != d.requested {
+		d.requested = r
+		d.track.setDemand(p.sid, r)
+	}
+	d.fresh = false
+	d.pick, d.paused = al.Pick, al.Paused
+	d.distance.Store(uint32(layerDistance(al) * 100))
+	if d.paused != d.toldPause {
+		d.toldPause = d.paused
+		state := livekit.StreamState_ACTIVE
+		if d.paused {
+			state = livekit.StreamState_PAUSED
+		}
+		p.layers.states = append(p.layers.states, &livekit.StreamStateInfo{
+			ParticipantSid: d.track.owner.sid, TrackSid: d.track.sid, State: state,
+		})
+	}
+	layer := al.Pick.Spatial
+	if layer >= 0 {
+		d.down.SetTemporal(al.Pick.Temporal)
 	}
 	switch {
 	case layer >= 0 && d.down.Current() < 0:
@@ -98,6 +153,6 @@ func (p *Participant) apply(d *DownTrack, budget uint64, now int64) {
 			p.sink.Flush(nil)
 		}
 	case layer != d.down.Target():
-		d.down.SetTarget(layer, now)
+		d.down.SetTarget(max(layer, -1), now)
 	}
 }

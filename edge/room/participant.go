@@ -77,6 +77,15 @@ type Participant struct {
 	// rtt is the round-trip time to the subscriber (nanoseconds; 0:
 	// unknown), from its receiver reports.
 	rtt atomic.Int64
+	// speaking: the room counts the participant among the active
+	// speakers; its camera comes first in its subscribers' layer choice.
+	speaking atomic.Bool
+	// downScore is the quality of what the participant receives
+	// (quality.go), as its loop last rated it.
+	downScore atomic.Uint64 // math.Float64bits
+	// quality is the connection quality the room last reported (the
+	// room's goroutine only).
+	quality float64
 	// direct, when set, encrypts and sends the subscriber's RTP in place
 	// of pion's write path once the handshake and the selected pair allow
 	// (the sink writes with it).
@@ -296,6 +305,7 @@ func (p *Participant) loop() {
 			}
 			if ticks++; ticks%reportEvery == 0 {
 				p.sendReports()
+				p.rateDownstream()
 				p.room.mgr.metrics.bandwidth.Observe(float64(p.bandwidth()))
 			}
 		case <-p.departC:

@@ -404,6 +404,16 @@ func (r *Room) flushInfos() {
 	}
 }
 
+// bySID is the participant with sid, or nil. Called with r.mu held.
+func (r *Room) bySID(sid string) *Participant {
+	for _, p := range r.participants {
+		if p.sid == sid {
+			return p
+		}
+	}
+	return nil
+}
+
 func (r *Room) speakers() {
 	changed, ps := r.speakerChanges()
 	if len(changed) == 0 {
@@ -429,6 +439,7 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 		if lvl < speakingBelow && !t.Info().Muted {
 			if _, was := r.speaking[sid]; !was {
 				changed = append(changed, &livekit.SpeakerInfo{Sid: sid, Level: float32(math.Pow(10, -float64(lvl)/20)), Active: true})
+				t.owner.speaking.Store(true)
 			}
 			r.speaking[sid] = speakerHoldTick
 		}
@@ -437,6 +448,9 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 		if left--; left <= 0 {
 			delete(r.speaking, sid)
 			changed = append(changed, &livekit.SpeakerInfo{Sid: sid, Active: false})
+			if p := r.bySID(sid); p != nil {
+				p.speaking.Store(false)
+			}
 		} else {
 			r.speaking[sid] = left
 		}
@@ -447,35 +461,11 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 }
 
 func (r *Room) quality() {
-	r.mu.Lock()
-	ps := r.participantsLocked()
-	loss := map[*Participant]float64{}
-	for _, t := range r.tracks {
-		if l := t.media.Loss(); l > loss[t.owner] {
-			loss[t.owner] = l
-		}
-	}
-	r.mu.Unlock()
-	var ups []*livekit.ConnectionQualityInfo
-	for _, p := range ps {
-		if p.hidden {
-			continue
-		}
-		q, score := livekit.ConnectionQuality_EXCELLENT, float32(5)
-		switch l := loss[p]; {
-		case p.Info().State != livekit.ParticipantInfo_ACTIVE:
-			q, score = livekit.ConnectionQuality_POOR, 1
-		case l > 0.08:
-			q, score = livekit.ConnectionQuality_POOR, 2
-		case l > 0.02:
-			q, score = livekit.ConnectionQuality_GOOD, 3.5
-		}
-		ups = append(ups, &livekit.ConnectionQualityInfo{ParticipantSid: p.sid, Quality: q, Score: score})
-	}
-	if len(ups) == 0 {
+	infos, ps := r.qualityInfos()
+	if len(infos) == 0 {
 		return
 	}
-	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_ConnectionQuality{ConnectionQuality: &livekit.ConnectionQualityUpdate{Updates: ups}}}
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_ConnectionQuality{ConnectionQuality: &livekit.ConnectionQualityUpdate{Updates: infos}}}
 	for _, p := range ps {
 		p.sendAsync(msg)
 	}

@@ -163,60 +163,122 @@ func (d *discard) WriteRTP(_ *rtp.Header, p []byte) (int, error) { d.n++; return
 // a keyframe unless noKeyframe names the layer.
 func layeredSubscriber(t *testing.T, noKeyframe ...int) (*Participant, *DownTrack) {
 	t.Helper()
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{noKeyframe: noKeyframe})
+	clock.Store(testStart + int64(time.Second))
+	sub := testSubscriber(t, r, "PA_sub")
+	return sub, subscribeTest(t, sub, tr)
+}
+
+// testStart is where the media clock of testRoom's tracks starts.
+const testStart = int64(time.Hour)
+
+// testRoom is a room with a media clock the test sets.
+func testRoom() (*Room, *atomic.Int64) {
 	m, _ := NewMetrics(nil)
-	var clock atomic.Int64
-	mgr := &Manager{metrics: m, clock: clock.Load}
-	r := &Room{mgr: mgr}
-	owner := &Participant{room: r, sid: "PA_pub", wake: make(chan struct{}, 1), stop: make(chan struct{})}
-	info := &livekit.TrackInfo{Sid: "TR_1", Simulcast: true, Layers: []*livekit.VideoLayer{
+	clock := &atomic.Int64{}
+	mgr := &Manager{metrics: m, clock: clock.Load, log: slog.New(slog.DiscardHandler)}
+	r := newRoom(mgr, "r")
+	return r, clock
+}
+
+// layerOpts vary layeredTrack's media.
+type layerOpts struct {
+	noKeyframe []int // layers without a keyframe
+	missing    []int // layers never received
+	drop       int   // every drop-th packet lost on its way to the edge (0: none)
+}
+
+// layeredTrack publishes, as participant owner (made up), a simulcast VP8
+// track whose three layers were received at 100 kbit/s, 500 kbit/s and 2
+// Mbit/s for the second after testStart through the track's real readers.
+func layeredTrack(t *testing.T, r *Room, clock *atomic.Int64, owner, sid string, o layerOpts) *PubTrack {
+	t.Helper()
+	pub := &Participant{room: r, sid: owner, identity: owner, wake: make(chan struct{}, 1), stop: make(chan struct{}), log: r.log}
+	pub.info.Store(&livekit.ParticipantInfo{Sid: owner, Identity: owner, State: livekit.ParticipantInfo_ACTIVE})
+	info := &livekit.TrackInfo{Sid: sid, Simulcast: true, Layers: []*livekit.VideoLayer{
 		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180},
 		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360},
 		{Quality: livekit.VideoQuality_HIGH, Width: 1280, Height: 720},
 	}}
-	tr, err := newPubTrackCodec(owner, info, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
+	tr, err := newPubTrackCodec(pub, info, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := int64(time.Hour)
 	for q, size := range []int{417, 2083, 8333} { // bytes per 1/30 s
-		rd := &clockedReader{clock: &clock}
-		key := !slices.Contains(noKeyframe, q)
-		seq := uint16(0)
-		for i := 0; i < 30; i++ {
-			// A frame of size bytes in packets of at most 1200.
-			for left := size; left > 0; left -= 1200 {
-				pkt := vp8Packet(seq, uint32(i)*3000, i == 25 && key && left == size)
-				pkt = append(pkt, make([]byte, min(left, 1200)-(len(pkt)-12))...)
-				if left > 1200 {
-					pkt[1] &^= 0x80 // not the frame's last packet
-				}
-				rd.pkts = append(rd.pkts, pkt)
-				rd.at = append(rd.at, start+int64(i)*int64(time.Second)/30)
-				seq++
-			}
+		if slices.Contains(o.missing, q) {
+			continue
 		}
-		l, err := tr.media.AddLayer(q, uint32(0x1000+q), rd, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.Run()
+		feedLayer(t, tr, q, size, clock, testStart, !slices.Contains(o.noKeyframe, q), o.drop)
 	}
-	clock.Store(start + int64(time.Second))
-	sub := &Participant{room: r, sid: "PA_sub", downs: map[string]*DownTrack{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), subConnected: true}
+	r.mu.Lock()
+	r.participants[owner] = pub
+	r.tracks[sid] = tr
+	r.mu.Unlock()
+	return tr
+}
+
+// feedLayer hands layer q of tr a second of frames of size bytes from
+// start through its real reader, the 26th a keyframe when key, losing
+// every drop-th packet (0: none).
+func feedLayer(t *testing.T, tr *PubTrack, q, size int, clock *atomic.Int64, start int64, key bool, drop int) {
+	t.Helper()
+	rd := &clockedReader{clock: clock}
+	seq := uint16(0)
+	for i := 0; i < 30; i++ {
+		// A frame of size bytes in packets of at most 1200.
+		for left := size; left > 0; left -= 1200 {
+			pkt := vp8Packet(seq, uint32(i)*3000, i == 25 && key && left == size)
+			pkt = append(pkt, make([]byte, min(left, 1200)-(len(pkt)-12))...)
+			if left > 1200 {
+				pkt[1] &^= 0x80 // not the frame's last packet
+			}
+			seq++
+			if drop > 0 && int(seq)%drop == 0 {
+				continue
+			}
+			rd.pkts = append(rd.pkts, pkt)
+			rd.at = append(rd.at, start+int64(i)*int64(time.Second)/30)
+		}
+	}
+	l, err := tr.media.AddLayer(q, uint32(0x1000+q), rd, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Run()
+}
+
+// testSubscriber is a participant of r whose subscriber connection is up.
+func testSubscriber(t *testing.T, r *Room, sid string) *Participant {
+	t.Helper()
+	sub := &Participant{room: r, sid: sid, identity: sid, downs: map[string]*DownTrack{}, wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), subConnected: true, log: r.log}
+	sub.info.Store(&livekit.ParticipantInfo{Sid: sid, Identity: sid, State: livekit.ParticipantInfo_ACTIVE})
+	var err error
 	if sub.bwe, err = newEstimator(); err != nil {
 		t.Fatal(err)
 	}
-	if sub.sink, err = forward.NewSink(forward.SinkConfig{Now: mgr.now, BWE: sub.bwe}); err != nil {
+	if sub.sink, err = forward.NewSink(forward.SinkConfig{Now: r.mgr.now, BWE: sub.bwe}); err != nil {
 		t.Fatal(err)
 	}
+	r.mu.Lock()
+	r.participants[sid] = sub
+	r.mu.Unlock()
+	return sub
+}
+
+// subscribeTest gives sub a down track of tr, bound to a writer that
+// discards.
+func subscribeTest(t *testing.T, sub *Participant, tr *PubTrack) *DownTrack {
+	t.Helper()
 	d, err := newDownTrack(tr, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.down.Bind(forward.Output{Writer: &discard{}, SSRC: 1, PayloadType: 96, ClockRate: 90000})
-	sub.downs["TR_1"] = d
-	return sub, d
+	d.down.Bind(forward.Output{Writer: &discard{}, SSRC: uint32(len(sub.downs) + 1), PayloadType: 96, ClockRate: tr.clockRate()})
+	sub.downs[tr.sid] = d
+	return d
 }
 
 func TestBandwidthDrivesLayer(t *testing.T) {
@@ -232,7 +294,7 @@ func TestBandwidthDrivesLayer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
+			resetChoice(sub, d)
 			sub.estimate.Store(tt.estimate)
 			sub.allocate()
 			if got := d.down.Target(); got != tt.want {
@@ -240,6 +302,12 @@ func TestBandwidthDrivesLayer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resetChoice makes the subscriber's next layer choice its first.
+func resetChoice(sub *Participant, d *DownTrack) {
+	sub.layers.alloc = nil
+	d.pick, d.paused = simulcast.Pick{Spatial: -1, Temporal: -1}, false
 }
 
 func TestSpeakerChanges(t *testing.T) {

@@ -32,7 +32,7 @@ func (p *Participant) subscribe(t *PubTrack) {
 		return
 	}
 	if c := t.codec.Load(); c != nil {
-		_ = tr.SetCodecPreferences(rtc.SubscriberCodecs(*c))
+		_ = tr.SetCodecPreferences(p.subAPI().Codecs(*c))
 	}
 	d.sender = tr.Sender()
 	p.wg.Add(1)
@@ -43,6 +43,14 @@ func (p *Participant) subscribe(t *PubTrack) {
 	p.downs[t.sid] = d
 	p.subDirty = true
 	p.scheduleOffer()
+}
+
+// subAPI is the API the participant's sending connection was made with.
+func (p *Participant) subAPI() *rtc.SubAPI {
+	if p.single {
+		return p.room.mgr.cfg.SingleAPI
+	}
+	return p.room.mgr.cfg.SubAPI
 }
 
 // unsubscribe stops forwarding a track (loop only).

@@ -34,6 +34,12 @@ type PubTrack struct {
 	info  atomic.Pointer[livekit.TrackInfo] // immutable snapshot
 	codec atomic.Pointer[webrtc.RTPCodecParameters]
 
+	// up is what the readers had counted at the last quality rating
+	// (quality.go; the room's goroutine only).
+	up upstream
+	// view is the layers as last described for layer choice (simLayers).
+	view atomic.Pointer[layerView]
+
 	mu     sync.Mutex // serialises changes of info
 	closed chan struct{}
 	once   sync.Once
@@ -95,21 +101,60 @@ func (t *PubTrack) updateInfo(f func(*livekit.TrackInfo)) *livekit.TrackInfo {
 
 func (t *PubTrack) close() { t.once.Do(func() { close(t.closed) }) }
 
+// clockRate is the track's RTP clock rate (0: not known yet).
+func (t *PubTrack) clockRate() uint32 {
+	if c := t.codec.Load(); c != nil {
+		return c.ClockRate
+	}
+	return 0
+}
+
 // keyframe asks the publisher for a keyframe on layer q; forward.Source
 // collapses the requests of all subscribers into one per interval.
 func (t *PubTrack) keyframe(q int, now int64) { t.media.RequestKeyframe(q, now) }
 
-// simLayers describes the layers for simulcast.Selector, lowest first.
+// layerViewAge is how long a track's description of its layers serves
+// its subscribers' layer choices (which run every selectEvery) before it
+// is made again: once per track rather than once per subscriber.
+const layerViewAge = int64(selectEvery / 2)
+
+// layerView is a track's layers as simLayers described them at a time
+// (media clock); immutable.
+type layerView struct {
+	at     int64
+	layers []simulcast.Layer
+}
+
+// simLayers describes the layers for simulcast.Allocator into dst, lowest
+// first, as made within layerViewAge by any subscriber or made now. A
+// layer whose bitrate is not measured (nothing lately) costs what the
+// publisher announced for it (livekit-client announces its encodings'
+// maximum bitrates), not nothing.
 func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer {
+	if v := t.view.Load(); v != nil && now >= v.at && now-v.at < layerViewAge {
+		return append(dst[:0], v.layers...)
+	}
 	info := t.Info()
-	return t.media.SimLayers(now, func(q int) (w, h uint32) {
+	l := t.media.SimLayers(now, func(q int) (w, h uint32) {
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == q {
 				return vl.Width, vl.Height
 			}
 		}
 		return 0, 0
-	}, dst)
+	}, nil)
+	for i := range l {
+		if l[i].Bitrate != 0 {
+			continue
+		}
+		for _, vl := range info.Layers {
+			if int(vl.Quality) == i {
+				l[i].Bitrate = uint64(vl.Bitrate)
+			}
+		}
+	}
+	t.view.Store(&layerView{at: now, layers: l})
+	return append(dst[:0], l...)
 }
 
 // setDemand records the highest layer a subscriber wants and tells the

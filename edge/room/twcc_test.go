@@ -10,7 +10,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spacecast/spacecast/edge/bwe"
-	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
 // TestBandwidthSource: the estimate layers are chosen with is the client's
@@ -53,7 +52,6 @@ func TestBandwidthSource(t *testing.T) {
 func TestTransportFeedbackDrivesLayer(t *testing.T) {
 	sub, d := layeredSubscriber(t)
 	sub.tcc.Store(true)
-	d.sel, _ = simulcast.NewSelector(simulcast.SelectorConfig{})
 	sub.allocate()
 	if got := d.down.Target(); got != 1 {
 		t.Fatalf("layer %d at the start value (1 Mbit/s), want 1", got)
@@ -95,8 +93,6 @@ func TestTransportFeedbackDrivesLayer(t *testing.T) {
 		t.Fatal("the drop did not wake the layer choice")
 	}
 	now = start // the publisher's layers were recorded as active then
-	sub.allocate()
-	now += int64(400 * time.Millisecond) // past the selector's down hold
 	sub.allocate()
 	if got := d.down.Target(); got != 0 {
 		t.Fatalf("layer %d at %d bit/s, want 0", got, sub.bandwidth())

@@ -82,6 +82,7 @@ type SubAPI struct {
 	api *webrtc.API // Shared: one API for every connection, neither of the above
 
 	direct   srtpout.Socket // nil: pion writes the media
+	twcc     bool           // the connections negotiate transport-cc
 	media    *webrtc.MediaEngine
 	registry *interceptor.Registry
 	settings webrtc.SettingEngine
@@ -117,6 +118,26 @@ func (a *SubAPI) NewPeerConnection(cfg webrtc.Configuration, fb TransportFeedbac
 	return pc, s, nil
 }
 
+// Codecs is what a connection of this API offers a subscriber for a track
+// the publisher sends in c (SubscriberCodecs), with transport-cc feedback
+// on each codec when the connections negotiate transport-cc: codec
+// preferences replace the MediaEngine's feedback, and a browser sends
+// transport-cc feedback for what it receives (which the edge's estimator
+// lives on) only for codecs whose negotiation lists it; without, it
+// estimates the bandwidth itself and sends REMB.
+func (a *SubAPI) Codecs(c webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
+	cs := SubscriberCodecs(c)
+	if !a.twcc {
+		return cs
+	}
+	for i := range cs {
+		if cs[i].MimeType != webrtc.MimeTypeRTX {
+			cs[i].RTCPFeedback = append(append([]webrtc.RTCPFeedback(nil), cs[i].RTCPFeedback...), webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+		}
+	}
+	return cs
+}
+
 // NewAPIs builds the publisher, subscriber and single-connection APIs
 // over one UDP mux (and one TCP mux).
 func NewAPIs(o APIOptions) (APIs, error) {
@@ -142,7 +163,7 @@ func NewAPIs(o APIOptions) (APIs, error) {
 		if err != nil {
 			return APIs{}, err
 		}
-		sub := &SubAPI{direct: o.Direct, media: m, registry: ir, settings: s}
+		sub := &SubAPI{direct: o.Direct, twcc: r == Single || !o.REMB, media: m, registry: ir, settings: s}
 		if r == Subscriber {
 			apis.Subscriber = sub
 		} else {

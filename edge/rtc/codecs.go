@@ -75,6 +75,7 @@ func PreferOfferedCodecs(pc *webrtc.PeerConnection, offer string, want map[strin
 				if strings.EqualFold(c.MimeType, md.MediaName.Media+"/"+mime) && sameProfile(c.SDPFmtpLine, fmtp) {
 					c.PayloadType = webrtc.PayloadType(n)
 					c.SDPFmtpLine = fmtp
+					c.RTCPFeedback = withTransportCC(md, pt, c.RTCPFeedback)
 					offered = append(offered, c)
 					break
 				}
@@ -100,6 +101,21 @@ func PreferOfferedCodecs(pc *webrtc.PeerConnection, offer string, want map[strin
 			_ = tr.SetCodecPreferences(prefs)
 		}
 	}
+}
+
+// withTransportCC is fb with transport-cc added when the offer asks for it
+// on payload type pt: the edge sends publishers transport-cc feedback
+// (ConfigureTWCCSender), and a browser runs its send-side bandwidth
+// estimation on it, adapting its encodings to its uplink, only when the
+// answer's codec lists it (codec preferences replace the MediaEngine's
+// feedback, so it must be added here).
+func withTransportCC(md *sdp.MediaDescription, pt string, fb []webrtc.RTCPFeedback) []webrtc.RTCPFeedback {
+	for _, a := range md.Attributes {
+		if a.Key == "rtcp-fb" && a.Value == pt+" "+webrtc.TypeRTCPFBTransportCC {
+			return append(append([]webrtc.RTCPFeedback(nil), fb...), webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+		}
+	}
+	return fb
 }
 
 // offeredRTX returns the RTX codecs (RFC 4588) of an offered media section

@@ -248,3 +248,74 @@ func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
 		}
 	}
 }
+
+// TestSubscriberCodecsCarryTransportCC: the codecs a subscriber is
+// offered for a track (set as codec preferences, which replace the
+// MediaEngine's feedback) list transport-cc feedback when the connections
+// negotiate it, so that a browser sends the feedback the edge estimates
+// from; with APIOptions.REMB they do not. Opus keeps inband FEC.
+func TestSubscriberCodecsCarryTransportCC(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		remb bool
+	}{{"default", false}, {"REMB only", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			apis, err := NewAPIs(APIOptions{REMB: tt.remb})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, _, err := apis.Subscriber.NewPeerConnection(webrtc.Configuration{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			audio, video := SupportedCodecs()
+			for _, c := range []webrtc.RTPCodecParameters{video[0], audio[0], audio[1]} {
+				kind := webrtc.RTPCodecTypeVideo
+				if strings.HasPrefix(c.MimeType, "audio/") {
+					kind = webrtc.RTPCodecTypeAudio
+				}
+				tr, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tr.SetCodecPreferences(apis.Subscriber.Codecs(c)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			offer, err := pc.CreateOffer(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sd sdp.SessionDescription
+			if err := sd.UnmarshalString(offer.SDP); err != nil {
+				t.Fatal(err)
+			}
+			for i, md := range sd.MediaDescriptions {
+				fb, fec := false, false
+				for _, a := range md.Attributes {
+					fb = fb || a.Key == "rtcp-fb" && strings.HasSuffix(a.Value, " transport-cc")
+					fec = fec || a.Key == "fmtp" && strings.Contains(a.Value, "useinbandfec=1")
+				}
+				if fb == tt.remb {
+					t.Errorf("section %d (%s): transport-cc feedback %v", i, md.MediaName.Media, fb)
+				}
+				if md.MediaName.Media == "audio" && !fec {
+					t.Errorf("section %d: Opus without inband FEC (useinbandfec=1)", i)
+				}
+			}
+			if cs := apis.Single.Codecs(video[0]); !hasTransportCC(cs[0]) {
+				t.Errorf("single connections: %+v without transport-cc", cs[0])
+			}
+		})
+	}
+}
+
+func hasTransportCC(c webrtc.RTPCodecParameters) bool {
+	for _, f := range c.RTCPFeedback {
+		if f.Type == webrtc.TypeRTCPFBTransportCC {
+			return true
+		}
+	}
+	return false
+}

@@ -1,5 +1,10 @@
 package simulcast
 
+import (
+	"fmt"
+	"time"
+)
+
 // Track priorities for Allocate: higher is served first.
 const (
 	PriorityNormal  = 0
@@ -7,131 +12,385 @@ const (
 	PriorityScreen  = 2 // screen shares: unreadable when starved
 )
 
+// Pick is a layer choice for one track: a spatial layer (an index into the
+// track's Layers; negative: none, the track receives no video) and the
+// highest temporal layer forwarded within it (AllTemporal: every one).
+type Pick struct {
+	Spatial, Temporal int
+}
+
+// AllTemporal is the Temporal of a Pick that drops no temporal layer.
+const AllTemporal = MaxTemporal - 1
+
+// On reports whether the pick forwards a layer.
+func (p Pick) On() bool { return p.Spatial >= 0 }
+
+// less orders picks by spatial, then temporal layer: the order in which a
+// track's allocation climbs.
+func (p Pick) less(q Pick) bool {
+	return p.Spatial < q.Spatial || p.Spatial == q.Spatial && p.Temporal < q.Temporal
+}
+
 // Track is one video track a subscriber receives, for Allocate.
 type Track struct {
 	Layers   []Layer
 	Request  Request
 	Priority int
+	// Current is what the previous Allocate chose for the track (its
+	// Pick; Spatial -1 when it chose none or the track is new).
+	Current Pick
+	// Paused: the previous Allocate paused the track for want of
+	// bandwidth (so a Current of none is not a new track).
+	Paused bool
+	// Fresh: the track's request changed since the previous Allocate.
+	// A fresh track (and a new one) is placed at once in what the others
+	// leave of the estimate, without the up hold.
+	Fresh bool
 }
 
-// Allocator splits one subscriber's bandwidth estimate across its video
-// tracks. It keeps scratch space between calls, so it allocates only when
-// the number of tracks grows. Not safe for concurrent use.
+// Allocation is Allocate's choice for one track.
+type Allocation struct {
+	Pick Pick
+	// Wanted is the best pick the request allows among the active layers
+	// (Spatial -1: the request wants nothing).
+	Wanted Pick
+	// Paused: the track wants a layer and none fits the estimate.
+	Paused bool
+	// Bitrate is what the pick costs, bits/s (0: unknown).
+	Bitrate uint64
+}
+
+// AllocatorConfig tunes an Allocator's hysteresis. Zero values mean
+// defaults.
+type AllocatorConfig struct {
+	// UpMargin: an allocation better than the current one is taken only
+	// when it fits the estimate divided by this factor (default 1.1) ...
+	UpMargin float64
+	// UpHold: ... continuously for this long (default 1 s).
+	UpHold time.Duration
+}
+
+// Defaults of AllocatorConfig.
+const (
+	DefaultUpMargin = 1.1
+	DefaultUpHold   = time.Second
+)
+
+// Validate checks the config.
+func (c AllocatorConfig) Validate() error {
+	if c.UpHold < 0 || c.UpMargin < 0 || c.UpMargin != 0 && c.UpMargin < 1 {
+		return fmt.Errorf("%w: up margin %v (at least 1) or up hold %v", ErrConfig, c.UpMargin, c.UpHold)
+	}
+	return nil
+}
+
+// rung is one rung of a track's ladder: a pick and what it costs.
+type rung struct {
+	pick Pick
+	cost uint64
+}
+
+// Allocator chooses the layers of one subscriber's video tracks from its
+// bandwidth estimate. It keeps state between calls (the up hold) and
+// scratch space, so it allocates only when the number of tracks or layers
+// grows. Not safe for concurrent use: the goroutine that owns the
+// subscriber calls it.
+//
+// Each track has a ladder of picks, lowest first: for each active layer up
+// to the one the request wants, its temporal layers from the fewest (a
+// layer above the lowest never below half its frame rate) to all of them.
+// A short estimate thus first lowers the frame rate, then the resolution,
+// and pauses the track last, as livekit-server's allocator does.
+//
+// Allocate then:
+//   - places new and fresh tracks at once, by the priority fill of what
+//     the others' current picks leave;
+//   - when the current picks cost more than the estimate (or a new track
+//     would get nothing), moves down at once: each track to the lower of
+//     its current pick and what the priority fill of the estimate gives it,
+//     so nothing rises while the estimate falls;
+//   - otherwise moves up only when the priority fill of the estimate less a
+//     margin is better than the current picks (more tracks served, or
+//     higher rungs, priority class by priority class) and has been so for
+//     the up hold: after a probe or the estimate's own growth has shown the
+//     headroom for a while.
+//
+// The priority fill gives every track its lowest rung, highest priority
+// first, so a short estimate pauses the least important tracks; then it
+// climbs the tracks of the highest priority class to what they want, a
+// rung at a time in turn, before the next class climbs.
 type Allocator struct {
-	order  []int
-	wanted []int
-	level  []int
+	upMargin float64
+	upHold   int64
+	upSince  int64 // when a better allocation first fitted + 1; 0: none
+
+	steps                 []rung
+	start                 []int // track i's ladder is steps[start[i]:start[i+1]]
+	order                 []int // track indices by priority, highest first
+	prio                  []int // track i's priority
+	cur, pos, fill, fresh []int
+	wish                  uint64
 }
 
-// cost is layer i's bitrate (0 if unknown: assumed to fit).
-func cost(layers []Layer, i int) uint64 {
-	if i < 0 {
+// NewAllocator builds an Allocator.
+func NewAllocator(cfg AllocatorConfig) (*Allocator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.UpMargin == 0 {
+		cfg.UpMargin = DefaultUpMargin
+	}
+	if cfg.UpHold == 0 {
+		cfg.UpHold = DefaultUpHold
+	}
+	return &Allocator{upMargin: cfg.UpMargin, upHold: int64(cfg.UpHold)}, nil
+}
+
+// Wish is what the tracks of the last Allocate would cost at the picks
+// their requests want, bits/s: what the subscriber would receive if the
+// path allowed (the estimator probes for it).
+func (a *Allocator) Wish() uint64 { return a.wish }
+
+// ladder builds track t's ladder at the end of a.steps.
+func (a *Allocator) ladder(t *Track) {
+	w := Wanted(t.Layers, t.Request)
+	lowest := true
+	for s := 0; s <= w; s++ {
+		l := &t.Layers[s]
+		if !l.Active {
+			continue
+		}
+		if l.Temporals > 1 {
+			first := 0
+			if !lowest {
+				first = max(l.Temporals-2, 0) // half the frame rate
+			}
+			for tl := first; tl < l.Temporals; tl++ {
+				p := Pick{Spatial: s, Temporal: tl}
+				if tl == l.Temporals-1 {
+					p.Temporal = AllTemporal
+				}
+				a.steps = append(a.steps, rung{pick: p, cost: l.Temporal[tl]})
+			}
+		} else {
+			a.steps = append(a.steps, rung{pick: Pick{Spatial: s, Temporal: AllTemporal}, cost: l.Bitrate})
+		}
+		lowest = false
+	}
+}
+
+// rungs is track i's ladder.
+func (a *Allocator) rungs(i int) []rung { return a.steps[a.start[i]:a.start[i+1]] }
+
+// cost is what rung k of track i costs (0 for none).
+func (a *Allocator) cost(i, k int) uint64 {
+	if k < 0 {
 		return 0
 	}
-	return layers[i].Bitrate
+	return a.rungs(i)[k].cost
 }
 
-// nextActive is the first active layer above from and at most limit, or -1.
-func nextActive(layers []Layer, from, limit int) int {
-	for i := from + 1; i <= limit && i < len(layers); i++ {
-		if layers[i].Active {
-			return i
-		}
+// place is the rung of track i that stands for pick p: the highest rung
+// at or below it (the lowest rung if p is below them all), -1 for none.
+func (a *Allocator) place(i int, p Pick) int {
+	r := a.rungs(i)
+	if !p.On() || len(r) == 0 {
+		return -1
 	}
-	return -1
+	k := 0
+	for j := range r {
+		if p.less(r[j].pick) {
+			break
+		}
+		k = j
+	}
+	return k
 }
 
-// Allocate writes into out (grown to len(tracks)) the budget in bits/s that
-// each track's Selector should get as its estimate, and returns it. estimate
-// is the subscriber's video bandwidth (audio already subtracted); 0 means
-// unknown, and every budget is then 0 (no limit).
-//
-// Every track first gets its lowest wanted layer, highest priority first, so
-// a short estimate starves the least important tracks (budget 1: nothing
-// fits). Then tracks climb towards the layer they want, a whole priority
-// class before the next, tracks of one class one layer at a time in turn so
-// they share fairly. What is left is spread over the tracks that got a
-// layer, as headroom for the selectors' up margin.
-func (a *Allocator) Allocate(estimate uint64, tracks []Track, out []uint64) []uint64 {
+// Allocate chooses each track's pick from the subscriber's video
+// bandwidth estimate (bits/s, audio already subtracted; 0: unknown, and
+// every track gets what it wants) at now (nanoseconds, the caller's
+// monotonic clock), writing them into out (grown to len(tracks)), which it
+// returns. See Allocator for the rules.
+func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []Allocation) []Allocation {
 	n := len(tracks)
-	out = grow(out, n)
-	if estimate == 0 {
-		for i := range out {
-			out[i] = 0
-		}
-		return out
+	if cap(out) < n {
+		out = make([]Allocation, n)
 	}
-	a.order = growInt(a.order, n)
-	a.wanted = growInt(a.wanted, n)
-	a.level = growInt(a.level, n)
+	out = out[:n]
+	a.steps = a.steps[:0]
+	a.start = growInt(a.start, n+1)
+	a.cur, a.pos, a.fill, a.fresh = growInt(a.cur, n), growInt(a.pos, n), growInt(a.fill, n), growInt(a.fresh, n)
+	a.order, a.prio = growInt(a.order, n), growInt(a.prio, n)
+	a.wish = 0
 	for i := range tracks {
+		a.start[i] = len(a.steps)
+		a.ladder(&tracks[i])
+		a.start[i+1] = len(a.steps)
 		a.order[i] = i
-		a.wanted[i] = Wanted(tracks[i].Layers, tracks[i].Request)
-		a.level[i] = -1
+		a.prio[i] = tracks[i].Priority
+		if r := a.rungs(i); len(r) > 0 {
+			a.wish += r[len(r)-1].cost
+		}
+		a.cur[i] = a.place(i, tracks[i].Current)
+		a.fresh[i] = 0
+		if len(a.rungs(i)) > 0 && (tracks[i].Fresh || a.cur[i] < 0 && !tracks[i].Paused) {
+			a.fresh[i] = 1
+		}
 	}
 	// Stable insertion sort by priority, highest first (few tracks).
 	for i := 1; i < n; i++ {
-		for j := i; j > 0 && tracks[a.order[j]].Priority > tracks[a.order[j-1]].Priority; j-- {
+		for j := i; j > 0 && a.prio[a.order[j]] > a.prio[a.order[j-1]]; j-- {
 			a.order[j], a.order[j-1] = a.order[j-1], a.order[j]
 		}
 	}
-	remaining := estimate
-	for _, i := range a.order {
-		if a.wanted[i] < 0 {
-			continue
+	switch {
+	case estimate == 0:
+		for i := range tracks {
+			a.pos[i] = len(a.rungs(i)) - 1
 		}
-		low := nextActive(tracks[i].Layers, -1, a.wanted[i])
-		if c := cost(tracks[i].Layers, low); low >= 0 && c <= remaining {
-			a.level[i] = low
-			remaining -= c
-		}
-	}
-	for start := 0; start < n; {
-		end := start + 1
-		for end < n && tracks[a.order[end]].Priority == tracks[a.order[start]].Priority {
-			end++
-		}
-		for progress := true; progress; {
-			progress = false
-			for _, i := range a.order[start:end] {
-				if a.level[i] < 0 {
-					continue
-				}
-				next := nextActive(tracks[i].Layers, a.level[i], a.wanted[i])
-				if next < 0 {
-					continue
-				}
-				delta := cost(tracks[i].Layers, next) - min(cost(tracks[i].Layers, next), cost(tracks[i].Layers, a.level[i]))
-				if delta <= remaining {
-					a.level[i] = next
-					remaining -= delta
-					progress = true
-				}
+		a.upSince = 0
+	case !a.placeFresh(estimate):
+		// Down at once: the current picks cost more than the estimate,
+		// or a new track would get nothing beside them.
+		a.priorityFill(estimate, a.fill, nil)
+		for i := range tracks {
+			a.pos[i] = a.fill[i]
+			if a.fresh[i] == 0 {
+				a.pos[i] = min(a.cur[i], a.fill[i])
 			}
 		}
-		start = end
-	}
-	served := 0
-	for i := range tracks {
-		if a.level[i] >= 0 {
-			served++
+		a.upSince = 0
+	default:
+		a.priorityFill(uint64(float64(estimate)/a.upMargin), a.fill, nil)
+		if !a.better(a.fill, a.pos) {
+			a.upSince = 0
+			break
+		}
+		if a.upSince == 0 {
+			a.upSince = now + 1
+		}
+		if now+1-a.upSince >= a.upHold {
+			copy(a.pos, a.fill)
+			a.upSince = 0
 		}
 	}
 	for i := range tracks {
-		if a.level[i] < 0 {
-			out[i] = 1
-			continue
+		r := a.rungs(i)
+		al := Allocation{Pick: Pick{Spatial: -1, Temporal: -1}, Wanted: Pick{Spatial: -1, Temporal: -1}}
+		if len(r) > 0 {
+			al.Wanted = r[len(r)-1].pick
+			al.Paused = a.pos[i] < 0
 		}
-		out[i] = max(cost(tracks[i].Layers, a.level[i])+remaining/uint64(served), 1)
+		if k := a.pos[i]; k >= 0 {
+			al.Pick, al.Bitrate = r[k].pick, r[k].cost
+		}
+		out[i] = al
 	}
 	return out
 }
 
-func grow(s []uint64, n int) []uint64 {
-	if cap(s) < n {
-		return make([]uint64, n)
+// placeFresh keeps the tracks that are not fresh on their current picks
+// and places the fresh ones in what is left of estimate, by the priority
+// fill among themselves (a.pos). It reports false when the current picks
+// alone cost more than estimate or a fresh track gets nothing.
+func (a *Allocator) placeFresh(estimate uint64) bool {
+	var used uint64
+	some := false
+	for i := range a.cur {
+		a.pos[i] = a.cur[i]
+		if a.fresh[i] == 0 {
+			used += a.cost(i, a.cur[i])
+		} else {
+			some = true
+		}
 	}
-	return s[:n]
+	if used > estimate {
+		return false
+	}
+	if !some {
+		return true
+	}
+	a.priorityFill(estimate-used, a.fill, a.fresh)
+	for i, f := range a.fresh {
+		if f == 0 {
+			continue
+		}
+		if a.fill[i] < 0 {
+			return false
+		}
+		a.pos[i] = a.fill[i]
+	}
+	return true
+}
+
+// priorityFill writes into pos the rungs the estimate buys by priority
+// (see Allocator), for the tracks i with only[i] != 0 (every track when
+// only is nil; the others get none).
+func (a *Allocator) priorityFill(estimate uint64, pos, only []int) {
+	left := estimate
+	for _, i := range a.order {
+		pos[i] = -1
+		if only != nil && only[i] == 0 {
+			continue
+		}
+		if r := a.rungs(i); len(r) > 0 && r[0].cost <= left {
+			pos[i] = 0
+			left -= r[0].cost
+		}
+	}
+	for from := 0; from < len(a.order); {
+		to := from + 1
+		prio := a.prio[a.order[from]]
+		for to < len(a.order) && a.prio[a.order[to]] == prio {
+			to++
+		}
+		for climbed := true; climbed; {
+			climbed = false
+			for _, i := range a.order[from:to] {
+				r := a.rungs(i)
+				if pos[i] < 0 || pos[i]+1 >= len(r) {
+					continue
+				}
+				next, cur := r[pos[i]+1].cost, r[pos[i]].cost
+				if delta := next - min(next, cur); delta <= left {
+					pos[i]++
+					left -= delta
+					climbed = true
+				}
+			}
+		}
+		from = to
+	}
+}
+
+// better reports whether allocation x beats y: priority class by class,
+// highest first, more tracks served, then higher rungs in all.
+func (a *Allocator) better(x, y []int) bool {
+	for from := 0; from < len(a.order); {
+		prio := a.prio[a.order[from]]
+		var servedX, servedY, sumX, sumY int
+		to := from
+		for ; to < len(a.order) && a.prio[a.order[to]] == prio; to++ {
+			i := a.order[to]
+			if x[i] >= 0 {
+				servedX++
+				sumX += x[i]
+			}
+			if y[i] >= 0 {
+				servedY++
+				sumY += y[i]
+			}
+		}
+		if servedX != servedY {
+			return servedX > servedY
+		}
+		if sumX != sumY {
+			return sumX > sumY
+		}
+		from = to
+	}
+	return false
 }
 
 func growInt(s []int, n int) []int {

@@ -1,63 +1,307 @@
 package simulcast
 
 import (
+	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 )
 
-func TestAllocate(t *testing.T) {
-	high := Request{Quality: livekit.VideoQuality_HIGH}
-	cam := func(p int) Track { return Track{Layers: three(), Request: high, Priority: p} }
-	// The layer each track's Selector picks with its budget (no hysteresis:
-	// a fresh Selector).
+var high = Request{Quality: livekit.VideoQuality_HIGH}
+
+// temporal is three() with Chromium's three temporal layers (7.5, 15 and
+// 30 fps) on every layer: the base carries half the bits, the first two
+// three quarters.
+func temporal() []Layer {
+	l := three()
+	for i := range l {
+		b := l[i].Bitrate
+		l[i].Temporals = 3
+		l[i].Temporal = [MaxTemporal]uint64{b / 2, b * 3 / 4, b}
+	}
+	return l
+}
+
+// subscriber drives an Allocator as the room does: each call passes the
+// previous allocations back as Current and Paused.
+type subscriber struct {
+	t      *testing.T
+	a      *Allocator
+	tracks []Track
+	out    []Allocation
+}
+
+func newSubscriber(t *testing.T, tracks ...Track) *subscriber {
+	t.Helper()
+	a, err := NewAllocator(AllocatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tracks {
+		tracks[i].Current = Pick{Spatial: -1, Temporal: -1}
+	}
+	return &subscriber{t: t, a: a, tracks: tracks}
+}
+
+// at allocates estimate at time at (ms) and returns the picks.
+func (s *subscriber) at(at int64, estimate uint64) []Pick {
+	s.out = s.a.Allocate(estimate, s.tracks, at*ms, s.out)
+	picks := make([]Pick, len(s.out))
+	var sum uint64
+	for i, al := range s.out {
+		picks[i] = al.Pick
+		s.tracks[i].Current, s.tracks[i].Paused, s.tracks[i].Fresh = al.Pick, al.Paused, false
+		sum += al.Bitrate
+	}
+	if estimate > 0 && sum > estimate {
+		s.t.Fatalf("at %d ms: picks %v cost %d, above the estimate %d", at, picks, sum, estimate)
+	}
+	return picks
+}
+
+func cam(p int, layers []Layer) Track { return Track{Layers: layers, Request: high, Priority: p} }
+
+func p(s, t int) Pick { return Pick{Spatial: s, Temporal: t} }
+
+var (
+	off = Pick{Spatial: -1, Temporal: -1}
+	all = AllTemporal
+)
+
+// A first allocation (every track new) from the estimate alone.
+func TestAllocateFirst(t *testing.T) {
 	tests := []struct {
 		name     string
 		estimate uint64
 		tracks   []Track
-		want     []int
+		want     []Pick
 	}{
-		{"unknown estimate: everything", 0, []Track{cam(0), cam(0)}, []int{2, 2}},
-		{"plenty", 10_000_000, []Track{cam(0), cam(0)}, []int{2, 2}},
-		{"screen share first", 2_000_000, []Track{cam(PriorityNormal), cam(PriorityScreen)}, []int{0, 2}},
-		{"speaker before the others", 2_500_000, []Track{cam(0), cam(PrioritySpeaker), cam(0)}, []int{1, 2, 0}},
-		{"equal tracks share fairly", 1_400_000, []Track{cam(0), cam(0)}, []int{1, 1}},
-		{"starved: least important loses its layer", 200_000, []Track{cam(0), cam(PriorityScreen)}, []int{-1, 0}},
-		{"a paused track costs nothing", 1_800_000, []Track{{Layers: three(), Request: Request{Disabled: true}}, cam(0)}, []int{-1, 2}},
-		{"requests cap the allocation", 10_000_000, []Track{{Layers: three(), Request: Request{Quality: livekit.VideoQuality_LOW}}, cam(0)}, []int{0, 2}},
+		{"unknown estimate: everything", 0, []Track{cam(0, three()), cam(0, three())}, []Pick{p(2, all), p(2, all)}},
+		{"plenty", 10_000_000, []Track{cam(0, three()), cam(0, three())}, []Pick{p(2, all), p(2, all)}},
+		{"screen share first", 2_000_000, []Track{cam(PriorityNormal, three()), cam(PriorityScreen, three())}, []Pick{p(0, all), p(2, all)}},
+		{"speaker before the others", 2_500_000, []Track{cam(0, three()), cam(PrioritySpeaker, three()), cam(0, three())}, []Pick{p(1, all), p(2, all), p(0, all)}},
+		{"equal tracks share fairly", 1_400_000, []Track{cam(0, three()), cam(0, three())}, []Pick{p(1, all), p(1, all)}},
+		{"equal tracks share fairly above one's top", 2_000_000, []Track{cam(0, three()), cam(0, three())}, []Pick{p(1, all), p(1, all)}},
+		{"starved: the least important is paused", 200_000, []Track{cam(0, three()), cam(PriorityScreen, three())}, []Pick{off, p(0, all)}},
+		{"a disabled track costs nothing", 1_800_000, []Track{{Layers: three(), Request: Request{Disabled: true}}, cam(0, three())}, []Pick{off, p(2, all)}},
+		{"requests cap the allocation", 10_000_000, []Track{{Layers: three(), Request: Request{Quality: livekit.VideoQuality_LOW}}, cam(0, three())}, []Pick{p(0, all), p(2, all)}},
+		// 360p at 30 fps (500 kbit/s) does not fit, at 15 fps (375) does:
+		// fewer frames before fewer pixels.
+		{"temporal layers before a lower resolution", 400_000, []Track{cam(0, temporal())}, []Pick{p(1, 1)}},
+		// ... but never below half the frame rate above the lowest layer:
+		// 360p at 7.5 fps (250) is not a rung, 180p at 30 fps is.
+		{"no quarter frame rate above the lowest layer", 300_000, []Track{cam(0, temporal())}, []Pick{p(0, all)}},
+		{"the lowest layer at a quarter frame rate", 100_000, []Track{cam(0, temporal())}, []Pick{p(0, 0)}},
+		{"nothing fits: paused", 50_000, []Track{cam(0, temporal())}, []Pick{off}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var a Allocator
-			budgets := a.Allocate(tt.estimate, tt.tracks, nil)
-			var sum uint64
-			for i, tr := range tt.tracks {
-				s, err := NewSelector(SelectorConfig{PauseWhenShort: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := s.Select(tr.Layers, tr.Request, budgets[i], 0); got != tt.want[i] {
-					t.Fatalf("track %d: layer %d with budget %d, want %d (budgets %v)", i, got, budgets[i], tt.want[i], budgets)
-				}
-				if budgets[i] > 1 {
-					sum += budgets[i]
-				}
-			}
-			if tt.estimate > 0 && sum > tt.estimate {
-				t.Fatalf("budgets %v exceed the estimate %d", budgets, tt.estimate)
+			s := newSubscriber(t, tt.tracks...)
+			if got := s.at(0, tt.estimate); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("picks %v, want %v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestAllocateNoAllocs(t *testing.T) {
-	var a Allocator
-	tracks := []Track{
-		{Layers: three(), Request: Request{Quality: livekit.VideoQuality_HIGH}},
-		{Layers: three(), Request: Request{Quality: livekit.VideoQuality_HIGH}, Priority: PriorityScreen},
+// step is one Allocate call of a scenario: at (ms), the estimate, and the
+// picks wanted after it.
+type step struct {
+	at       int64
+	estimate uint64
+	want     []Pick
+	change   func(*subscriber)
+}
+
+func TestAllocateOverTime(t *testing.T) {
+	tests := []struct {
+		name   string
+		tracks []Track
+		steps  []step
+	}{
+		{"down at once, up only after the hold", []Track{cam(0, three())}, []step{
+			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
+			{at: 100, estimate: 1_000_000, want: []Pick{p(1, all)}}, // at once
+			{at: 200, estimate: 3_000_000, want: []Pick{p(1, all)}}, // headroom: the hold starts
+			{at: 1100, estimate: 3_000_000, want: []Pick{p(1, all)}},
+			{at: 1200, estimate: 3_000_000, want: []Pick{p(2, all)}}, // a second of headroom
+		}},
+		{"the hold starts over when the headroom goes", []Track{cam(0, three())}, []step{
+			{at: 0, estimate: 1_000_000, want: []Pick{p(1, all)}},
+			{at: 100, estimate: 3_000_000, want: []Pick{p(1, all)}},
+			{at: 800, estimate: 1_000_000, want: []Pick{p(1, all)}},
+			{at: 900, estimate: 3_000_000, want: []Pick{p(1, all)}},
+			{at: 1800, estimate: 3_000_000, want: []Pick{p(1, all)}},
+			{at: 1900, estimate: 3_000_000, want: []Pick{p(2, all)}},
+		}},
+		{"up needs the margin", []Track{cam(0, three())}, []step{
+			{at: 0, estimate: 1_000_000, want: []Pick{p(1, all)}},
+			{at: 100, estimate: 1_800_000, want: []Pick{p(1, all)}}, // fits 720p, not with 10 %
+			{at: 5000, estimate: 1_800_000, want: []Pick{p(1, all)}},
+			{at: 5100, estimate: 1_880_000, want: []Pick{p(1, all)}},
+			{at: 6100, estimate: 1_880_000, want: []Pick{p(2, all)}},
+		}},
+		{"kept while it fits, however close", []Track{cam(0, three())}, []step{
+			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
+			{at: 100, estimate: 1_700_000, want: []Pick{p(2, all)}},
+			{at: 200, estimate: 1_699_999, want: []Pick{p(1, all)}},
+		}},
+		{"paused when nothing fits, resumed after the hold", []Track{cam(0, temporal())}, []step{
+			{at: 0, estimate: 1_000_000, want: []Pick{p(1, all)}},
+			{at: 100, estimate: 60_000, want: []Pick{off}},
+			{at: 200, estimate: 200_000, want: []Pick{off}},
+			{at: 1200, estimate: 200_000, want: []Pick{p(0, all)}},
+		}},
+		{"frame rate first, then resolution, on the way down", []Track{cam(0, temporal())}, []step{
+			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
+			{at: 100, estimate: 1_500_000, want: []Pick{p(2, 1)}},
+			{at: 200, estimate: 1_000_000, want: []Pick{p(1, all)}},
+			{at: 300, estimate: 400_000, want: []Pick{p(1, 1)}},
+			{at: 400, estimate: 200_000, want: []Pick{p(0, all)}},
+			{at: 500, estimate: 100_000, want: []Pick{p(0, 0)}},
+		}},
+		{"a new track is placed at once in what the others leave", []Track{cam(0, three())}, []step{
+			{at: 0, estimate: 900_000, want: []Pick{p(1, all)}},
+			{at: 100, estimate: 900_000, want: []Pick{p(1, all), p(0, all)}, change: func(s *subscriber) {
+				s.tracks = append(s.tracks, Track{Layers: three(), Request: high, Current: off})
+			}},
+		}},
+		{"a new screen share takes from the cameras at once", []Track{cam(0, three()), cam(0, three())}, []step{
+			{at: 0, estimate: 1_000_000, want: []Pick{p(1, all), p(1, all)}},
+			{at: 100, estimate: 1_000_000, want: []Pick{p(0, all), p(0, all), p(1, all)}, change: func(s *subscriber) {
+				s.tracks = append(s.tracks, Track{Layers: three(), Request: high, Priority: PriorityScreen, Current: off})
+			}},
+		}},
+		{"a larger request is met at once when it fits", []Track{{Layers: three(), Request: Request{Quality: livekit.VideoQuality_LOW}}}, []step{
+			{at: 0, estimate: 3_000_000, want: []Pick{p(0, all)}},
+			{at: 100, estimate: 3_000_000, want: []Pick{p(2, all)}, change: func(s *subscriber) {
+				s.tracks[0].Request, s.tracks[0].Fresh = high, true
+			}},
+		}},
+		{"a smaller request at once", []Track{cam(0, three())}, []step{
+			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
+			{at: 100, estimate: 3_000_000, want: []Pick{p(0, all)}, change: func(s *subscriber) {
+				s.tracks[0].Request, s.tracks[0].Fresh = Request{Quality: livekit.VideoQuality_LOW}, true
+			}},
+		}},
+		{"a new speaker gets the better layer after the hold", []Track{cam(PrioritySpeaker, three()), cam(0, three())}, []step{
+			{at: 0, estimate: 2_500_000, want: []Pick{p(2, all), p(1, all)}},
+			{at: 100, estimate: 2_500_000, want: []Pick{p(2, all), p(1, all)}, change: func(s *subscriber) {
+				s.tracks[0].Priority, s.tracks[1].Priority = PriorityNormal, PrioritySpeaker
+			}},
+			{at: 1000, estimate: 2_500_000, want: []Pick{p(2, all), p(1, all)}},
+			{at: 1100, estimate: 2_500_000, want: []Pick{p(1, all), p(2, all)}},
+		}},
+		{"a layer the publisher stopped is left at once", []Track{cam(0, three())}, []step{
+			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
+			{at: 100, estimate: 3_000_000, want: []Pick{p(1, all)}, change: func(s *subscriber) {
+				s.tracks[0].Layers[2].Active = false
+			}},
+		}},
 	}
-	out := a.Allocate(1_000_000, tracks, nil)
-	if n := testing.AllocsPerRun(100, func() { out = a.Allocate(1_000_000, tracks, out) }); n != 0 {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSubscriber(t, tt.tracks...)
+			for _, st := range tt.steps {
+				if st.change != nil {
+					st.change(s)
+				}
+				if got := s.at(st.at, st.estimate); fmt.Sprint(got) != fmt.Sprint(st.want) {
+					t.Fatalf("at %d ms, %d bit/s: picks %v, want %v", st.at, st.estimate, got, st.want)
+				}
+			}
+		})
+	}
+}
+
+// An estimate jittering around a layer's bitrate every 100 ms, and two
+// equal tracks whose fair share could go either way, must not make the
+// choice flap.
+func TestAllocateDoesNotFlap(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		tracks []Track
+		est    func(i int64) uint64
+	}{
+		{"estimate dipping below 720p every second", []Track{cam(0, three())}, func(i int64) uint64 {
+			if i%10 == 9 {
+				return 1_650_000
+			}
+			return 1_950_000
+		}},
+		{"two cameras, jittery layer bitrates", []Track{cam(0, temporal()), cam(0, temporal())}, func(int64) uint64 { return 2_300_000 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSubscriber(t, tt.tracks...)
+			changes, last := 0, ""
+			for i := int64(0); i < 600; i++ { // a minute
+				for j := range s.tracks {
+					// ±5 % on every layer, out of phase between tracks.
+					l := temporal()
+					if len(tt.tracks[j].Layers) > 0 && tt.tracks[j].Layers[0].Temporals == 0 {
+						l = three()
+					}
+					f := 1.05
+					if (i+int64(j))%2 == 0 {
+						f = 0.95
+					}
+					for k := range l {
+						l[k].Bitrate = uint64(float64(l[k].Bitrate) * f)
+						for x := range l[k].Temporal {
+							l[k].Temporal[x] = uint64(float64(l[k].Temporal[x]) * f)
+						}
+					}
+					s.tracks[j].Layers = l
+				}
+				if got := fmt.Sprint(s.at(i*100, tt.est(i))); got != last {
+					changes++
+					last = got
+				}
+			}
+			if changes > 3 {
+				t.Fatalf("%d changes of the picks in a minute", changes)
+			}
+		})
+	}
+}
+
+func TestAllocateWish(t *testing.T) {
+	s := newSubscriber(t, cam(0, three()), Track{Layers: three(), Request: Request{Quality: livekit.VideoQuality_MEDIUM}},
+		Track{Layers: three(), Request: Request{Disabled: true}})
+	s.at(0, 100_000)
+	if got, want := s.a.Wish(), uint64(1_700_000+500_000); got != want {
+		t.Fatalf("wish %d, want %d", got, want)
+	}
+	if !s.out[0].Paused || s.out[2].Paused {
+		t.Fatalf("paused %v %v %v: want the starved track paused, not the disabled one", s.out[0].Paused, s.out[1].Paused, s.out[2].Paused)
+	}
+	if w := s.out[1].Wanted; w != p(1, all) {
+		t.Fatalf("wanted %v, want 360p with every temporal layer", w)
+	}
+}
+
+func TestAllocatorConfig(t *testing.T) {
+	for _, cfg := range []AllocatorConfig{{UpMargin: -1}, {UpMargin: 0.9}, {UpHold: -time.Second}} {
+		if _, err := NewAllocator(cfg); !errors.Is(err, ErrConfig) {
+			t.Fatalf("%+v: err = %v", cfg, err)
+		}
+	}
+}
+
+func TestAllocateNoAllocs(t *testing.T) {
+	a, err := NewAllocator(AllocatorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracks := []Track{cam(0, temporal()), cam(PriorityScreen, three())}
+	out := a.Allocate(1_000_000, tracks, 0, nil)
+	now := int64(0)
+	if n := testing.AllocsPerRun(100, func() {
+		now += 100 * ms
+		out = a.Allocate(1_000_000, tracks, now, out)
+	}); n != 0 {
 		t.Fatalf("%v allocations per Allocate", n)
 	}
 }

@@ -1,14 +1,16 @@
-// Package simulcast chooses which simulcast layer each subscriber receives.
+// Package simulcast chooses which layers each subscriber receives.
 //
-// A Selector, one per subscriber and video track, combines the layers the
-// publisher announced (with their measured bitrates, see Rate), what the
-// subscriber asked for (a livekit.VideoQuality or a width/height from
-// UpdateTrackSettings, or disabled) and the bandwidth the subscriber's
-// estimator grants the track, with hysteresis so the choice does not flap.
-// Demand counts, per published track, what its subscribers want, so the edge
-// can tell the publisher which layers nobody watches (SubscribedQualityUpdate).
-// Allocator splits one subscriber's bandwidth estimate across its tracks,
-// screen shares and the active speaker first.
+// An Allocator, one per subscriber, chooses a Pick (a simulcast layer and
+// how many of its temporal layers) for each of the subscriber's video
+// tracks from its bandwidth estimate: the layers the publishers announced
+// with their measured bitrates (see Rate), what the subscriber asked for
+// (a livekit.VideoQuality or a width/height from UpdateTrackSettings, or
+// disabled), each track's priority (screen shares, then the active
+// speaker, then the others), with hysteresis so the choice does not flap:
+// down at once, up only after the headroom has lasted. A track that not
+// even its lowest layer fits is paused. Demand counts, per published
+// track, what its subscribers request, so the edge can tell the publisher
+// which layers nobody watches (SubscribedQualityUpdate, dynacast).
 //
 // Everything here is plain computation on values the caller passes in: no
 // goroutines, no clocks of its own (times are nanoseconds on the caller's

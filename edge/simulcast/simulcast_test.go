@@ -78,134 +78,30 @@ func TestWanted(t *testing.T) {
 	}
 }
 
-// tick is one Select call: estimate at time at; want the chosen layer.
-type tick struct {
-	at       int64
-	estimate uint64
-	want     int
-	req      *Request
-	layers   []Layer
-}
-
-func TestSelector(t *testing.T) {
-	high := Request{Quality: livekit.VideoQuality_HIGH}
-	low := Request{Quality: livekit.VideoQuality_LOW}
-	off := Request{Disabled: true}
-	noMedium := three()
-	noMedium[1].Active = false
-	tests := []struct {
-		name  string
-		cfg   SelectorConfig
-		ticks []tick
+// Requested sees the layers the publisher paused (dynacast): a
+// subscriber asking for HIGH again must get it enabled, although nobody
+// received it and so it is not active.
+func TestRequested(t *testing.T) {
+	paused := three()
+	paused[1].Active, paused[2].Active = false, false
+	for _, tt := range []struct {
+		name string
+		req  Request
+		want int
 	}{
-		{"unknown estimate: best wanted", SelectorConfig{}, []tick{{0, 0, 2, nil, nil}}},
-		{"start within the estimate", SelectorConfig{}, []tick{{0, 800_000, 1, nil, nil}}},
-		{"start: nothing fits, lowest kept", SelectorConfig{}, []tick{{0, 50_000, 0, nil, nil}}},
-		{"start: nothing fits, pause", SelectorConfig{PauseWhenShort: true}, []tick{{0, 50_000, -1, nil, nil}}},
-		{"down only after the hold", SelectorConfig{}, []tick{
-			{0, 2_500_000, 2, nil, nil},
-			{100 * ms, 1_000_000, 2, nil, nil},
-			{399 * ms, 1_000_000, 2, nil, nil},
-			{400 * ms, 1_000_000, 1, nil, nil},
-		}},
-		{"a short dip is ignored", SelectorConfig{}, []tick{
-			{0, 2_500_000, 2, nil, nil},
-			{100 * ms, 1_000_000, 2, nil, nil},
-			{200 * ms, 2_500_000, 2, nil, nil},
-			{450 * ms, 1_000_000, 2, nil, nil},
-		}},
-		{"small overshoot tolerated", SelectorConfig{}, []tick{
-			{0, 2_500_000, 2, nil, nil},
-			{100 * ms, 1_600_000, 2, nil, nil}, // 1.7 M <= 1.6 M × 1.1
-			{1000 * ms, 1_600_000, 2, nil, nil},
-		}},
-		{"down jumps to what fits", SelectorConfig{DownHold: time.Nanosecond}, []tick{
-			{0, 2_500_000, 2, nil, nil},
-			{1, 200_000, 2, nil, nil},
-			{2, 200_000, 0, nil, nil},
-		}},
-		{"up needs margin and hold", SelectorConfig{}, []tick{
-			{0, 800_000, 1, nil, nil},
-			{100 * ms, 1_800_000, 1, nil, nil}, // fits, but not with 20 % margin
-			{5000 * ms, 1_800_000, 1, nil, nil},
-			{5100 * ms, 2_100_000, 1, nil, nil}, // margin: hold starts
-			{7099 * ms, 2_100_000, 1, nil, nil},
-			{7100 * ms, 2_100_000, 2, nil, nil},
-		}},
-		{"interrupted up hold restarts", SelectorConfig{}, []tick{
-			{0, 800_000, 1, nil, nil},
-			{0, 2_100_000, 1, nil, nil},
-			{1500 * ms, 900_000, 1, nil, nil},
-			{1600 * ms, 2_100_000, 1, nil, nil},
-			{3500 * ms, 2_100_000, 1, nil, nil},
-			{3600 * ms, 2_100_000, 2, nil, nil},
-		}},
-		{"request change applies at once", SelectorConfig{}, []tick{
-			{0, 0, 2, nil, nil},
-			{1, 0, 0, &low, nil},
-			{2, 0, -1, &off, nil},
-			{3, 0, 2, &high, nil},
-		}},
-		{"layer stopped by publisher: move at once", SelectorConfig{}, []tick{
-			{0, 1_000_000, 1, nil, nil},
-			{1, 1_000_000, 0, nil, noMedium},
-		}},
-	}
-	for _, tt := range tests {
+		{"high", Request{Quality: livekit.VideoQuality_HIGH}, 2},
+		{"medium", Request{Quality: livekit.VideoQuality_MEDIUM}, 1},
+		{"dimensions", Request{Width: 640, Height: 360}, 1},
+		{"disabled", Request{Disabled: true}, -1},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := NewSelector(tt.cfg)
-			if err != nil {
-				t.Fatal(err)
+			if got := Requested(paused, tt.req); got != tt.want {
+				t.Fatalf("Requested = %d, want %d", got, tt.want)
 			}
-			req, layers := high, three()
-			for i, tk := range tt.ticks {
-				if tk.req != nil {
-					req = *tk.req
-				}
-				if tk.layers != nil {
-					layers = tk.layers
-				}
-				if got := s.Select(layers, req, tk.estimate, tk.at); got != tk.want {
-					t.Fatalf("tick %d: layer %d, want %d", i, got, tk.want)
-				}
-				if s.Current() != tk.want {
-					t.Fatalf("tick %d: Current %d", i, s.Current())
-				}
+			if got := Wanted(paused, tt.req); got > 0 {
+				t.Fatalf("Wanted = %d among the active layers, want at most 0", got)
 			}
 		})
-	}
-}
-
-// An estimate oscillating around a layer's bitrate every 100 ms must not
-// make the selection flap.
-func TestSelectorDoesNotFlap(t *testing.T) {
-	s, err := NewSelector(SelectorConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers := three()
-	req := Request{Quality: livekit.VideoQuality_HIGH}
-	switches, last := 0, -2
-	for i := int64(0); i < 600; i++ { // one minute
-		est := uint64(1_550_000)
-		if i%2 == 0 {
-			est = 1_900_000
-		}
-		if got := s.Select(layers, req, est, i*100*ms); got != last {
-			switches++
-			last = got
-		}
-	}
-	if switches > 2 {
-		t.Fatalf("%d layer changes in a minute of a jittery estimate", switches)
-	}
-}
-
-func TestSelectorConfig(t *testing.T) {
-	for _, cfg := range []SelectorConfig{{UpMargin: -1}, {UpHold: -1}, {UpMargin: 1.0, DownMargin: 1.5}} {
-		if _, err := NewSelector(cfg); !errors.Is(err, ErrConfig) {
-			t.Fatalf("%+v: err = %v", cfg, err)
-		}
 	}
 }
 

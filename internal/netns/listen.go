@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -31,6 +32,21 @@ func (h *Host) ListenPacket(addr string) (net.PacketConn, error) {
 	var pc net.PacketConn
 	err := h.inNamespace(func() (err error) {
 		pc, err = net.ListenPacket("udp", addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netns: listen udp %s in %s: %w", addr, h.Name, err)
+	}
+	return pc, nil
+}
+
+// ListenPacketConfig opens a UDP socket on addr inside the host's
+// namespace through lc, whose Control can set socket options before the
+// bind (IP_TRANSPARENT, say).
+func (h *Host) ListenPacketConfig(lc *net.ListenConfig, addr string) (net.PacketConn, error) {
+	var pc net.PacketConn
+	err := h.inNamespace(func() (err error) {
+		pc, err = lc.ListenPacket(context.Background(), "udp4", addr)
 		return err
 	})
 	if err != nil {

@@ -2,11 +2,15 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spacecast/spacecast/internal/testenv"
 )
@@ -184,6 +188,26 @@ func TestListenInNamespace(t *testing.T) {
 		if err != nil || string(buf[:k]) != "pong" || from.String() != pc.LocalAddr().String() {
 			t.Fatalf("answer %q from %v, %v", buf[:k], from, err)
 		}
+	})
+
+	t.Run("udp with socket options", func(t *testing.T) {
+		// An address the host does not have: only a transparent socket
+		// (IP_TRANSPARENT, set by the config's Control) may bind it.
+		const foreign = "203.0.113.7:0"
+		if pc, err := h.ListenPacket(foreign); err == nil {
+			pc.Close()
+			t.Fatal("bound a foreign address without IP_TRANSPARENT")
+		}
+		lc := &net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_TRANSPARENT, 1) })
+			return errors.Join(err, serr)
+		}}
+		pc, err := h.ListenPacketConfig(lc, foreign)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.Close()
 	})
 
 	t.Run("missing namespace", func(t *testing.T) {

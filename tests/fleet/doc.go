@@ -1,7 +1,10 @@
 // Package fleet holds the multi-host test of the edge fleet: a control
 // plane and three edges in two regions, each its own `spacecast` process in
 // its own network namespace with its own address (a bridge and veth pairs
-// the test creates and removes), joined by gossip. It kills an edge, cuts
+// the test creates and removes), joined by gossip as in a fleet over
+// regions: a pool per region and the WAN pool (every node has a wan
+// section; the control planes and region a's edges are in the WAN pool,
+// and so is edge-b1, region b's only edge). It kills an edge, cuts
 // one off the network and heals it, restarts one and drains one, and
 // checks through the REST API what an integrator would see: placement by
 // region and load, sticky rooms, failover of participants, revocations on

@@ -39,11 +39,13 @@ const (
 	rtcPort    = "7882"
 	turnPort   = "3478"
 	gossipPort = "7946"
+	wanPort    = "7947" // the WAN pool's gossip
 )
 
 // proc is one spacecast process in its namespace.
 type proc struct {
 	name   string
+	region string // an edge's
 	host   *netns.Host
 	args   []string
 	cmd    *exec.Cmd
@@ -134,6 +136,7 @@ func (w *world) startControlPlane(name string) *proc {
 	}
 	data := filepath.Join(w.dir, name+"-data")
 	seeds := "[]"
+	wanSeeds := "[]"
 	if w.cp == nil {
 		out, err := exec.CommandContext(w.ctx, w.bin, "admin", "client", "create", "--data", data, "--name", "fleet", "--json").Output()
 		if err != nil {
@@ -146,6 +149,7 @@ func (w *world) startControlPlane(name string) *proc {
 		w.client.ID, w.client.Secret = c.ClientID, c.ClientSecret
 	} else {
 		seeds = "[" + w.cp.addr() + ":" + gossipPort + "]"
+		wanSeeds = "[" + w.cp.addr() + ":" + wanPort + "]"
 	}
 	ip := h.Addr().String()
 	cfg := w.write(name+".yaml", fmt.Sprintf(`log: {level: info}
@@ -161,6 +165,7 @@ gossip:
   seeds: %[6]s
   profile: lan
   urlAllowlist: [198.18.0.0/15] # the test network
+  wan: {bindAddr: %[1]s:%[7]s, seeds: %[8]s, %[9]s}
 webhooks:
   allow: [198.18.0.0/15] # the test's receiver on the bridge
   calls: {finishGrace: 1s}
@@ -170,7 +175,7 @@ placement:
   # (load, the room directory) rather than this replica's own memory of
   # its placements (unit-tested in controlplane/placement).
   recentWindow: 1s
-`, ip, apiPort, data, gossipPort, name, seeds))
+`, ip, apiPort, data, gossipPort, name, seeds, wanPort, wanSeeds, wanTiming))
 	p := &proc{name: name, host: h, args: []string{"controlplane", "--config", cfg}}
 	if w.cp == nil {
 		w.cp = p
@@ -189,6 +194,12 @@ placement:
 	return p
 }
 
+// wanTiming is the WAN pool's timing here: the namespaces have no delay,
+// and a region whose only edge is cut off (edge-b1) is declared gone on
+// the WAN pool's verdict, which the wan profile (probe every 5 s) would
+// take tens of seconds to reach.
+const wanTiming = "probeInterval: 1s, probeTimeout: 500ms, suspicionMult: 3, rejoinInterval: 1s"
+
 // addEdge starts an edge of region in a new namespace.
 func (w *world) addEdge(name, region string) *proc {
 	w.t.Helper()
@@ -197,6 +208,20 @@ func (w *world) addEdge(name, region string) *proc {
 		w.t.Fatal(err)
 	}
 	ip := h.Addr().String()
+	// The region pool's seeds are of the edge's region: the control
+	// planes' region a, else the region's first edge (none for the
+	// first: it starts its region's pool). Regions meet in the WAN pool.
+	seeds := "[]"
+	if region == "a" {
+		seeds = "[" + w.cp.addr() + ":" + gossipPort + "]"
+	} else {
+		for _, e := range w.edges {
+			if e.region == region {
+				seeds = "[" + e.addr() + ":" + gossipPort + "]"
+				break
+			}
+		}
+	}
 	cfg := w.write(name+".yaml", fmt.Sprintf(`log: {level: info}
 edge:
   listen: %[1]s:%[2]s
@@ -214,13 +239,14 @@ turn:
 gossip:
   nodeId: %[3]s
   bindAddr: %[1]s:%[7]s
-  seeds: [%[8]s:%[7]s]
+  seeds: %[12]s
   profile: lan
   urlAllowlist: [198.18.0.0/15] # the test network
+  wan: {bindAddr: %[1]s:%[10]s, seeds: [%[8]s:%[10]s], %[11]s}
 report:
   url: http://%[8]s:%[9]s
-`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort))
-	p := &proc{name: name, host: h, args: []string{"edge", "--config", cfg}}
+`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort, wanPort, wanTiming, seeds))
+	p := &proc{name: name, region: region, host: h, args: []string{"edge", "--config", cfg}}
 	w.edges[name] = p
 	w.run(p)
 	return p

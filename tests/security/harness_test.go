@@ -98,6 +98,7 @@ func start(t *testing.T, o opts) *server {
 	cfg.PublicURL = "http://" + ln.Addr().String()
 	// No rate limit unless the test sets one: many tests make many calls.
 	cfg.RateLimit = cfg.RateLimit.Disabled()
+	cfg.DrainDelay = 0 // no load balancer to wait for
 	if o.mutate != nil {
 		o.mutate(&cfg)
 	}

@@ -56,7 +56,7 @@ func (s *Store) ListClients(ctx context.Context) ([]store.Client, error) {
 // client's own tokens issued at or before at, in one transaction.
 func (s *Store) SetClientSecret(ctx context.Context, id store.ClientID, secretHash string, at time.Time) error {
 	const op = "set client secret"
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.notified(s.inTx(ctx, op, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.st.setClientSecret).ExecContext(ctx, secretHash, id)
 		if err := one(op, res, err); err != nil {
 			return err
@@ -64,7 +64,7 @@ func (s *Store) SetClientSecret(ctx context.Context, id store.ClientID, secretHa
 		_, err = s.revoke(ctx, tx, op, store.TokenRevocation{Kind: store.RevokeClientTokens, ClientID: id, Subject: string(id),
 			IssuedBefore: &at, CreatedAt: at, Until: at.Add(store.RevocationHorizon)})
 		return err
-	})
+	}), store.TopicRevocations)
 }
 
 // DeleteClient removes the client (its users, spaces, rooms and everything
@@ -72,12 +72,12 @@ func (s *Store) SetClientSecret(ctx context.Context, id store.ClientID, secretHa
 // it, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id store.ClientID) error {
 	const op = "delete client"
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.notified(s.inTx(ctx, op, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.st.deleteClient).ExecContext(ctx, id)
 		if err := one(op, res, err); err != nil {
 			return err
 		}
 		_, err = s.revoke(ctx, tx, op, deletionRevocation(store.RevokeClient, id, string(id)))
 		return err
-	})
+	}), store.TopicRooms, store.TopicRevocations)
 }

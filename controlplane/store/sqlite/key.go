@@ -25,7 +25,7 @@ func scanKey(r scanner) (store.SigningKey, error) {
 // AddSigningKey stores a new key; a used id gives store.ErrConflict.
 func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
 	_, err := s.st.insertKey.ExecContext(ctx, k.ID, k.Secret, ms(k.CreatedAt), msPtr(k.RetiredAt), msPtr(k.ExpiresAt))
-	return translate("add signing key", err)
+	return s.notified(translate("add signing key", err), store.TopicKeys)
 }
 
 // ListSigningKeys returns every key, newest first.
@@ -52,11 +52,17 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 // RetireSigningKey stops a key from signing and schedules its expiry.
 func (s *Store) RetireSigningKey(ctx context.Context, id string, retiredAt, expiresAt time.Time) error {
 	res, err := s.st.retireKey.ExecContext(ctx, ms(retiredAt), ms(expiresAt), id)
-	return one("retire signing key", res, err)
+	return s.notified(one("retire signing key", res, err), store.TopicKeys)
 }
 
 // DeleteExpiredSigningKeys removes the keys whose ExpiresAt is before now.
 func (s *Store) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) error {
-	_, err := s.st.deleteExpiredKeys.ExecContext(ctx, ms(now))
-	return translate("delete expired signing keys", err)
+	res, err := s.st.deleteExpiredKeys.ExecContext(ctx, ms(now))
+	if err != nil {
+		return translate("delete expired signing keys", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.hub.Notify(store.TopicKeys)
+	}
+	return nil
 }

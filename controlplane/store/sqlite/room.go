@@ -143,13 +143,13 @@ func (s *Store) UpdateRoom(ctx context.Context, r store.Room) error {
 	args := []any{r.Name, r.Type, r.MaxParticipants, roomBits(r), r.Flags.WaitingRoomAudience, r.Flags.RedirectURL,
 		ms(r.UpdatedAt), r.ClientID, r.SpaceID, r.ID}
 	res, err := s.st.updateRoom.ExecContext(ctx, args...)
-	return one("update room", res, err)
+	return s.notified(one("update room", res, err), store.TopicRooms)
 }
 
 // DeleteRoom removes the room with its roles and access links.
 func (s *Store) DeleteRoom(ctx context.Context, client store.ClientID, space store.SpaceID, id store.RoomID) error {
 	res, err := s.st.deleteRoom.ExecContext(ctx, client, space, id)
-	return one("delete room", res, err)
+	return s.notified(one("delete room", res, err), store.TopicRooms)
 }
 
 func scanRoomMember(r scanner) (store.RoomMember, error) {
@@ -167,7 +167,7 @@ func scanRoomMember(r scanner) (store.RoomMember, error) {
 // original CreatedAt.
 func (s *Store) SetRoomMember(ctx context.Context, client store.ClientID, m store.RoomMember) error {
 	_, err := s.st.upsertRoomMember.ExecContext(ctx, client, m.RoomID, m.UserID, m.Role, ms(m.CreatedAt))
-	return translate("set room member", err)
+	return s.notified(translate("set room member", err), store.TopicRooms)
 }
 
 // GetRoomMember returns a user's role in a room.
@@ -176,16 +176,21 @@ func (s *Store) GetRoomMember(ctx context.Context, client store.ClientID, room s
 	return m, translate("get room member", err)
 }
 
-// ListRoomMembers lists a room's explicit roles, oldest first. An unknown
-// room gives store.ErrNotFound.
-func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID) ([]store.RoomMember, error) {
+// ListRoomMembers lists a room's explicit roles, oldest first, a page of
+// them with the total. An unknown room gives store.ErrNotFound.
+func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room store.RoomID, p store.Page) ([]store.RoomMember, int, error) {
 	const op = "list room members"
+	p = p.Normalize()
 	var out []store.RoomMember
+	var total int
 	err := s.readTx(ctx, op, func(tx *sql.Tx) error {
 		if err := exists(ctx, tx, s.st.roomExists, client, room); err != nil {
 			return translate(op, err)
 		}
-		rows, err := tx.StmtContext(ctx, s.st.listRoomMembers).QueryContext(ctx, client, room)
+		if err := tx.StmtContext(ctx, s.st.countRoomMembers).QueryRowContext(ctx, client, room).Scan(&total); err != nil {
+			return translate(op, err)
+		}
+		rows, err := tx.StmtContext(ctx, s.st.listRoomMembers).QueryContext(ctx, client, room, p.Limit, p.Offset)
 		if err != nil {
 			return translate(op, err)
 		}
@@ -199,5 +204,53 @@ func (s *Store) ListRoomMembers(ctx context.Context, client store.ClientID, room
 		}
 		return translate(op, rows.Err())
 	})
-	return out, err
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
 }
+
+// ListVisibleRooms lists the rooms of a space that user may see (public,
+// or holding a role), with the user's role, newest first (ties by id), and
+// their total, in one read transaction. An unknown space gives
+// store.ErrNotFound.
+func (s *Store) ListVisibleRooms(ctx context.Context, client store.ClientID, space store.SpaceID, user store.UserID, p store.Page) ([]store.RoomWithRole, int, error) {
+	const op = "list visible rooms"
+	p = p.Normalize()
+	var out []store.RoomWithRole
+	var total int
+	err := s.readTx(ctx, op, func(tx *sql.Tx) error {
+		if err := exists(ctx, tx, s.st.spaceExists, client, space); err != nil {
+			return translate(op, err)
+		}
+		if err := tx.StmtContext(ctx, s.st.countVisibleRooms).QueryRowContext(ctx, client, space, user).Scan(&total); err != nil {
+			return translate(op, err)
+		}
+		rows, err := tx.StmtContext(ctx, s.st.listVisibleRooms).QueryContext(ctx, client, space, user, p.Limit, p.Offset)
+		if err != nil {
+			return translate(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var rr store.RoomWithRole
+			var err error
+			if rr.Room, err = scanRoom(roleScanner{rows, &rr.Role}); err != nil {
+				return translate(op, err)
+			}
+			out = append(out, rr)
+		}
+		return translate(op, rows.Err())
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// roleScanner scans a room row followed by one more column, the role.
+type roleScanner struct {
+	r    scanner
+	role *store.RoomRole
+}
+
+func (s roleScanner) Scan(dest ...any) error { return s.r.Scan(append(dest, s.role)...) }

@@ -110,14 +110,14 @@ func (s *Store) UpdateSpace(ctx context.Context, sp store.Space) error {
 	}
 	res, err := s.st.updateSpace.ExecContext(ctx, sp.Name, sp.Description, sp.Logo, boolInt(sp.IsPublic),
 		origins, ms(sp.UpdatedAt), sp.ClientID, sp.ID)
-	return one("update space", res, err)
+	return s.notified(one("update space", res, err), store.TopicRooms)
 }
 
 // DeleteSpace removes the space with its rooms, members, invites, links and
 // webhook (foreign-key cascades).
 func (s *Store) DeleteSpace(ctx context.Context, client store.ClientID, id store.SpaceID) error {
 	res, err := s.st.deleteSpace.ExecContext(ctx, client, id)
-	return one("delete space", res, err)
+	return s.notified(one("delete space", res, err), store.TopicRooms)
 }
 
 func scanSpaceMember(r scanner) (store.SpaceMember, error) {

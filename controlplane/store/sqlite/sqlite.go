@@ -32,6 +32,7 @@ type Store struct {
 	writer *sql.DB // exactly one connection; transactions BEGIN IMMEDIATE
 	reader *sql.DB // read-only connections
 	st     statements
+	hub    store.Hub // Changes: this process is the only replica
 
 	closeOnce sync.Once
 	closeErr  error
@@ -153,6 +154,20 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// Listen implements store.Changes: SQLite has one replica, this process,
+// so the changes are the ones made through this Store.
+func (s *Store) Listen(ctx context.Context, fn func(store.Topic)) error { return s.hub.Listen(ctx, fn) }
+
+// notified returns err, telling the listeners about topics when it is nil.
+func (s *Store) notified(err error, topics ...store.Topic) error {
+	if err == nil {
+		for _, t := range topics {
+			s.hub.Notify(t)
+		}
+	}
+	return err
 }
 
 // SchemaVersion returns the highest migration recorded in the database.

@@ -17,6 +17,8 @@ const (
 		waiting_room_audience, redirect_url, created_at, updated_at`
 	linkCols = `client_id, id, space_id, room_id, username, role, external_user_id, external_meeting_id,
 		email, phone, is_permanent, created_by, created_at, expires_at, used_at, uses`
+	roomColsR = `r.client_id, r.id, r.space_id, r.owner_id, r.alias, r.channel_id, r.name, r.type, r.max_participants, r.flags,
+		r.waiting_room_audience, r.redirect_url, r.created_at, r.updated_at`
 	webhookCols = `client_id, space_id, url, secret, is_active, created_at, updated_at`
 	keyCols     = `id, secret, created_at, retired_at, expires_at`
 
@@ -55,6 +57,11 @@ type statements struct {
 	insertKey, listKeys, retireKey, deleteExpiredKeys *sql.Stmt
 	// token revocations and spent tokens
 	insertRevocation, purgeRevocations, listRevocations, spendToken, purgeSpent *sql.Stmt
+	// visible rooms
+	listVisibleRooms, countVisibleRooms *sql.Stmt
+	// shared rate limits
+	takeRate, rateState, refundRate, pruneRate *sql.Stmt
+	countRoomMembers                           *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
@@ -135,7 +142,8 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&st.getRoomMember, r, `SELECT room_id, user_id, role, created_at FROM room_members
 			WHERE client_id = ? AND room_id = ? AND user_id = ?`},
 		{&st.listRoomMembers, r, `SELECT room_id, user_id, role, created_at FROM room_members
-			WHERE client_id = ? AND room_id = ? ORDER BY created_at, rowid`},
+			WHERE client_id = ? AND room_id = ? ORDER BY created_at, user_id LIMIT ? OFFSET ?`},
+		{&st.countRoomMembers, r, `SELECT COUNT(*) FROM room_members WHERE client_id = ? AND room_id = ?`},
 
 		// The link's room must be in the link's space: the INSERT takes its
 		// row from rooms, so a mismatch inserts nothing.
@@ -166,6 +174,25 @@ func (st *statements) prepare(ctx context.Context, w, r *sql.DB) error {
 		{&st.spendToken, w, `INSERT INTO spent_tokens (client_id, id, spent_at, expires_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (client_id, id) DO NOTHING`},
 		{&st.purgeSpent, w, `DELETE FROM spent_tokens WHERE expires_at < ?`},
+
+		// The rooms of a space a user may see: public ones (flags bit 1)
+		// and those where it holds a role.
+		{&st.listVisibleRooms, r, `SELECT ` + roomColsR + `, COALESCE(m.role, '') FROM rooms r
+			LEFT JOIN room_members m ON m.client_id = r.client_id AND m.room_id = r.id AND m.user_id = ?3
+			WHERE r.client_id = ?1 AND r.space_id = ?2 AND ((r.flags & 1) = 1 OR m.role IS NOT NULL)
+			ORDER BY r.created_at DESC, r.id DESC LIMIT ?4 OFFSET ?5`},
+		{&st.countVisibleRooms, r, `SELECT COUNT(*) FROM rooms r
+			LEFT JOIN room_members m ON m.client_id = r.client_id AND m.room_id = r.id AND m.user_id = ?3
+			WHERE r.client_id = ?1 AND r.space_id = ?2 AND ((r.flags & 1) = 1 OR m.role IS NOT NULL)`},
+
+		// GCRA: the new TAT is max(tat, now) + interval, taken only if it
+		// is within burst·interval of now. A missing bucket is full.
+		{&st.takeRate, w, `INSERT INTO rate_limits (key, tat) VALUES (?1, ?2 + ?3)
+			ON CONFLICT (key) DO UPDATE SET tat = MAX(tat, ?2) + ?3 WHERE MAX(tat, ?2) + ?3 - ?2 <= ?4
+			RETURNING tat`},
+		{&st.rateState, w, `SELECT tat FROM rate_limits WHERE key = ?`},
+		{&st.refundRate, w, `UPDATE rate_limits SET tat = MAX(tat - ?2, ?3) WHERE key = ?1`},
+		{&st.pruneRate, w, `DELETE FROM rate_limits WHERE tat <= ?`},
 	}
 	for _, p := range list {
 		s, err := p.db.PrepareContext(ctx, p.q)

@@ -48,7 +48,7 @@ func (s *Store) RevokeTokens(ctx context.Context, v store.TokenRevocation) (int6
 		seq, err = s.revoke(ctx, tx, op, v)
 		return err
 	})
-	return seq, err
+	return seq, s.notified(err, store.TopicRevocations)
 }
 
 // ListTokenRevocations returns the revocations after seq that are still in
@@ -98,6 +98,9 @@ func (s *Store) SpendToken(ctx context.Context, t store.SpentToken, onReuse *sto
 		return err
 	})
 	if err == nil && reused {
+		if onReuse != nil {
+			s.hub.Notify(store.TopicRevocations)
+		}
 		err = fmt.Errorf("sqlite: %s: %w", op, store.ErrUsed)
 	}
 	return err

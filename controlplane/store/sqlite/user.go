@@ -57,14 +57,14 @@ func (s *Store) GetUserByEmail(ctx context.Context, client store.ClientID, email
 // one transaction. Spaces and rooms it owns stay.
 func (s *Store) DeleteUser(ctx context.Context, client store.ClientID, id store.UserID) error {
 	const op = "delete user"
-	return s.inTx(ctx, op, func(tx *sql.Tx) error {
+	return s.notified(s.inTx(ctx, op, func(tx *sql.Tx) error {
 		res, err := tx.StmtContext(ctx, s.st.deleteUser).ExecContext(ctx, client, id)
 		if err := one(op, res, err); err != nil {
 			return err
 		}
 		_, err = s.revoke(ctx, tx, op, deletionRevocation(store.RevokeUser, client, string(id)))
 		return err
-	})
+	}), store.TopicRooms, store.TopicRevocations)
 }
 
 func scanToken(r scanner) (store.PersonalToken, error) {

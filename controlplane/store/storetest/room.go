@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -195,8 +196,16 @@ func testRoomMembers(f *fx) {
 		f.t.Fatalf("replaced role: %s", got.Role)
 	}
 
-	list, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID)
+	list, total, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID, store.Page{})
 	f.must(err, "list room members")
+	if total != 3 {
+		f.t.Fatalf("room members total %d, want 3", total)
+	}
+	page, total, err := f.s.ListRoomMembers(f.ctx, c.ID, r.ID, store.Page{Offset: 1, Limit: 1})
+	f.must(err, "a page of room members")
+	if total != 3 || len(page) != 1 || page[0].UserID != u2.ID {
+		f.t.Fatalf("second page of one: %+v (total %d)", page, total)
+	}
 	if len(list) == 3 && (list[0].UserID != owner.ID || list[1].UserID != u2.ID || list[2].UserID != u3.ID) {
 		f.t.Fatalf("room members not oldest first: %+v", list)
 	}
@@ -215,10 +224,100 @@ func testRoomMembers(f *fx) {
 
 	_, err = f.s.GetRoomMember(f.ctx, c.ID, r2.ID, u2.ID)
 	f.is(err, store.ErrNotFound, "role in another room")
-	_, err = f.s.ListRoomMembers(f.ctx, c.ID, "missing")
+	_, _, err = f.s.ListRoomMembers(f.ctx, c.ID, "missing", store.Page{})
 	f.is(err, store.ErrNotFound, "list members of a missing room")
 	f.is(f.s.SetRoomMember(f.ctx, c.ID, store.RoomMember{RoomID: r.ID, UserID: "missing", Role: store.RoomRoleUser, CreatedAt: f.at()}),
 		store.ErrNotFound, "set role of a missing user")
 	f.is(f.s.SetRoomMember(f.ctx, c.ID, store.RoomMember{RoomID: "missing", UserID: u2.ID, Role: store.RoomRoleUser, CreatedAt: f.at()}),
 		store.ErrNotFound, "set role in a missing room")
+}
+
+// testVisibleRooms: a user sees the public rooms of a space and the
+// private ones where it holds a role, with that role, paged in the query
+// with a total over all of them; ties in creation time are broken by id.
+func testVisibleRooms(f *fx) {
+	c := f.client()
+	owner, viewer := f.user(c.ID), f.user(c.ID)
+	sp, other := f.space(c.ID, owner.ID), f.space(c.ID, owner.ID)
+	type want struct {
+		id   store.RoomID
+		role store.RoomRole
+	}
+	var ownerSees, viewerSees []want // newest first
+	same := f.at()                   // several rooms share one creation time
+	for i := range 12 {
+		r := store.Room{ID: store.RoomID(newID("rm")), ClientID: c.ID, SpaceID: sp.ID, OwnerID: owner.ID,
+			Alias: newID("a"), ChannelID: newID("ch"), Name: "room", Type: store.RoomTypeLesson, IsPublic: i%3 != 0,
+			Flags: store.RoomFlags{WaitingRoomAudience: "nobody"}, CreatedAt: f.at()}
+		if i >= 9 {
+			r.CreatedAt = same
+		}
+		r.UpdatedAt = r.CreatedAt
+		f.must(f.s.CreateRoom(f.ctx, r), "create room")
+		role := store.RoomRole("")
+		if i%4 == 0 {
+			role = store.RoomRoleModerator
+			f.must(f.s.SetRoomMember(f.ctx, c.ID, store.RoomMember{RoomID: r.ID, UserID: viewer.ID, Role: role, CreatedAt: f.at()}), "role")
+		}
+		ownerSees = append(ownerSees, want{r.ID, store.RoomRoleOwner})
+		if r.IsPublic || role != "" {
+			viewerSees = append(viewerSees, want{r.ID, role})
+		}
+	}
+	f.room(c.ID, other.ID, owner.ID) // another space's room is never listed
+	order := func(ws []want, created func(store.RoomID) int64) []want {
+		out := slices.Clone(ws)
+		slices.SortStableFunc(out, func(a, b want) int {
+			if ca, cb := created(a.id), created(b.id); ca != cb {
+				return int(cb - ca)
+			}
+			return strings.Compare(string(b.id), string(a.id))
+		})
+		return out
+	}
+	created := map[store.RoomID]int64{}
+	all, _, err := f.s.ListRooms(f.ctx, c.ID, sp.ID, store.Page{Limit: 100})
+	f.must(err, "list rooms")
+	for _, r := range all {
+		created[r.ID] = r.CreatedAt.UnixMilli()
+	}
+	at := func(id store.RoomID) int64 { return created[id] }
+	ownerSees, viewerSees = order(ownerSees, at), order(viewerSees, at)
+
+	for _, tc := range []struct {
+		name string
+		user store.UserID
+		want []want
+	}{{"owner", owner.ID, ownerSees}, {"viewer", viewer.ID, viewerSees}} {
+		var got []want
+		for off := 0; ; off += 5 {
+			page, total, err := f.s.ListVisibleRooms(f.ctx, c.ID, sp.ID, tc.user, store.Page{Offset: off, Limit: 5})
+			f.must(err, "list visible rooms")
+			if total != len(tc.want) {
+				f.t.Fatalf("%s: total %d, want %d", tc.name, total, len(tc.want))
+			}
+			for _, r := range page {
+				if r.SpaceID != sp.ID || r.ClientID != c.ID || r.Alias == "" {
+					f.t.Fatalf("%s: incomplete or foreign room %+v", tc.name, r)
+				}
+				got = append(got, want{r.ID, r.Role})
+			}
+			if len(page) < 5 {
+				break
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			f.t.Fatalf("%s pages through %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	page, total, err := f.s.ListVisibleRooms(f.ctx, c.ID, sp.ID, viewer.ID, store.Page{Limit: store.MaxPageLimit + 1})
+	f.must(err, "over the cap")
+	if len(page) != len(viewerSees) || total != len(viewerSees) {
+		f.t.Fatalf("over the cap: %d of %d", len(page), total)
+	}
+	_, _, err = f.s.ListVisibleRooms(f.ctx, c.ID, "missing", viewer.ID, store.Page{})
+	f.is(err, store.ErrNotFound, "list visible rooms of a missing space")
+	c2 := f.client()
+	_, _, err = f.s.ListVisibleRooms(f.ctx, c2.ID, sp.ID, viewer.ID, store.Page{})
+	f.is(err, store.ErrNotFound, "list visible rooms of another client's space")
 }

@@ -87,7 +87,10 @@ func (f *fx) snapshot(w world) snapshot {
 			return err
 		},
 		func() error { s.Room, err = f.s.GetRoom(f.ctx, c, w.space.ID, w.room.ID); return err },
-		func() error { s.RoomMembers, err = f.s.ListRoomMembers(f.ctx, c, w.room.ID); return err },
+		func() error {
+			s.RoomMembers, _, err = f.s.ListRoomMembers(f.ctx, c, w.room.ID, store.Page{})
+			return err
+		},
 		func() error { s.Link, err = f.s.GetAccessLink(f.ctx, c, w.link.ID); return err },
 		func() error { s.PermLink, err = f.s.GetAccessLink(f.ctx, c, w.permLink.ID); return err },
 		func() error { s.Webhook, err = f.s.GetWebhook(f.ctx, c, w.space.ID); return err },
@@ -302,7 +305,7 @@ func testTenantIsolation(f *fx) {
 			return f.s.SetRoomMember(f.ctx, A, store.RoomMember{RoomID: a.room.ID, UserID: stranger, Role: store.RoomRoleModerator, CreatedAt: at})
 		}},
 		{"GetRoomMember", func() error { return second(f.s.GetRoomMember(f.ctx, B, a.room.ID, a.member.ID)) }},
-		{"ListRoomMembers", func() error { return second(f.s.ListRoomMembers(f.ctx, B, a.room.ID)) }},
+		{"ListRoomMembers", func() error { _, _, err := f.s.ListRoomMembers(f.ctx, B, a.room.ID, store.Page{}); return err }},
 
 		{"CreateAccessLink", func() error {
 			l := a.link

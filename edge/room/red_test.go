@@ -1,0 +1,104 @@
+package room
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/spacecast/spacecast/edge/rtc"
+)
+
+// fakeContext is what pion's Bind gives a track: the codecs and header
+// extensions the subscriber negotiated, its SSRC and the writer.
+type fakeContext struct {
+	codecs []webrtc.RTPCodecParameters
+	w      webrtc.TrackLocalWriter
+}
+
+func (c fakeContext) CodecParameters() []webrtc.RTPCodecParameters { return c.codecs }
+func (c fakeContext) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter {
+	return nil
+}
+func (c fakeContext) SSRC() webrtc.SSRC                       { return 4242 }
+func (c fakeContext) SSRCRetransmission() webrtc.SSRC         { return 0 }
+func (c fakeContext) SSRCForwardErrorCorrection() webrtc.SSRC { return 0 }
+func (c fakeContext) WriteStream() webrtc.TrackLocalWriter    { return c.w }
+func (c fakeContext) ID() string                              { return "ctx" }
+func (c fakeContext) RTCPReader() interceptor.RTCPReader      { return nil }
+
+// packetWriter records what reaches pion's writer.
+type packetWriter struct {
+	pts      []uint8
+	payloads [][]byte
+}
+
+func (w *packetWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	w.pts = append(w.pts, h.PayloadType)
+	w.payloads = append(w.payloads, append([]byte(nil), p...))
+	return len(p), nil
+}
+func (w *packetWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// Opus with RED (RFC 2198) from a publisher that offers it (livekit-client
+// does) reaches a subscriber that negotiated RED as it is, redundancy and
+// all, under the subscriber's payload type; one that negotiated only Opus
+// gets the primary encoding.
+func TestREDPassedThrough(t *testing.T) {
+	redParams := func(pt webrtc.PayloadType) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: rtc.MimeRED, ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: pt}
+	}
+	opus := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}
+	// A RED payload: one redundant block (the previous frame, 3 bytes, 960
+	// ticks old), then the primary (4 bytes), both Opus (111).
+	red := []byte{0x80 | 111, 0x0f, 0x00, 0x03, 111, 'o', 'l', 'd', 'n', 'e', 'w', '!'}
+	for _, tc := range []struct {
+		name        string
+		negotiated  []webrtc.RTPCodecParameters
+		wantPT      uint8
+		wantPayload []byte
+	}{
+		{"subscriber with RED", []webrtc.RTPCodecParameters{redParams(100), opus}, 100, red},
+		{"subscriber with Opus only", []webrtc.RTPCodecParameters{opus}, 111, []byte("new!")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, clock := testRoom()
+			pub := &Participant{room: r, sid: "PA_pub", wake: make(chan struct{}, 1), stop: make(chan struct{}), log: r.log}
+			tr, err := newPubTrackCodec(pub, &livekit.TrackInfo{Sid: "TR_mic"}, webrtc.RTPCodecTypeAudio, redParams(63))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub := testSubscriber(t, r, "PA_sub")
+			sub.sink.SetInline(true)
+			d, err := newDownTrack(tr, sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub.downs[tr.sid] = d
+			w := &packetWriter{}
+			got, err := d.Bind(fakeContext{codecs: tc.negotiated, w: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uint8(got.PayloadType) != tc.wantPT {
+				t.Fatalf("bound to %s/%d, want payload type %d", got.MimeType, got.PayloadType, tc.wantPT)
+			}
+			sub.startAudio(d, 0)
+			h := rtp.Header{Version: 2, PayloadType: 63, SequenceNumber: 7, Timestamp: 960, SSRC: 5}
+			pkt, _ := h.Marshal()
+			rd := &clockedReader{clock: clock, pkts: [][]byte{append(pkt, red...)}, at: []int64{int64(time.Second)}}
+			l, err := tr.media.AddLayer(0, 5, rd, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Run()
+			if len(w.pts) != 1 || w.pts[0] != tc.wantPT || !bytes.Equal(w.payloads[0], tc.wantPayload) {
+				t.Fatalf("sent payload types %v, payloads %q; want %d and %q", w.pts, w.payloads, tc.wantPT, tc.wantPayload)
+			}
+		})
+	}
+}
