@@ -27,6 +27,7 @@ require (
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0
 	github.com/prometheus/procfs v0.22.0
+	github.com/quic-go/quic-go v0.65.0
 	github.com/twitchtv/twirp v8.1.3+incompatible
 	github.com/valyala/fasthttp v1.78.0
 	go.uber.org/goleak v1.3.0

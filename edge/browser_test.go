@@ -229,14 +229,18 @@ func TestBrowserNoFreezes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !res.Decoded {
+			if len(res.Subscribers) != 1 {
+				t.Fatalf("%d subscribers in the result, want 1", len(res.Subscribers))
+			}
+			sub := res.Subscribers[0]
+			if !sub.Decoded {
 				t.Fatalf("the subscriber decoded nothing (events %v)", res.Events)
 			}
-			from := time.Duration(res.FirstFrameAt*float64(time.Second)) + settle
-			v := res.VideoWindow(from, from+window)
-			path := res.PathFreezes(from, from+window)
+			from := time.Duration(sub.FirstFrameAt*float64(time.Second)) + settle
+			v := sub.VideoWindow(from, from+window)
+			path := res.PathFreezes(0, from, from+window)
 			t.Logf("%s: first frame %.0f ms; %v–%v: %.0f freezes (%.0f of the path's), %.0f lost, fps p10 %.0f, %s; %d holes on the wire",
-				codec, res.TTFFMs, from, from+window, v.Freezes, path, v.PacketsLost, v.FPSp10, v.TimeAtHeightString(), res.Wire.Holes)
+				codec, sub.TTFFMs, from, from+window, v.Freezes, path, v.PacketsLost, v.FPSp10, v.TimeAtHeightString(), sub.Wire.Holes)
 			if v.Seconds < window.Seconds()-2 {
 				t.Fatalf("stats cover %.1f s of the %v window", v.Seconds, window)
 			}
@@ -245,10 +249,10 @@ func TestBrowserNoFreezes(t *testing.T) {
 			if path > 0 || v.PacketsLost > 0 {
 				t.Errorf("%.0f freezes (%.1f s in all) while the publisher kept encoding, and %.0f packets lost, in %v on a clean link",
 					path, v.FreezeSeconds, v.PacketsLost, window)
-				logSeconds(t, res)
+				logSeconds(t, res, sub)
 			}
-			if res.Wire.Holes > 0 {
-				t.Errorf("the edge skipped %d sequence numbers towards the subscriber (%d never sent)", res.Wire.Holes, res.Wire.Unfilled)
+			if sub.Wire.Holes > 0 {
+				t.Errorf("the edge skipped %d sequence numbers towards the subscriber (%d never sent)", sub.Wire.Holes, sub.Wire.Unfilled)
 			}
 		})
 	}
@@ -257,9 +261,9 @@ func TestBrowserNoFreezes(t *testing.T) {
 // logSeconds logs what the subscriber decoded and the publisher encoded,
 // second by second, to tell a freeze the edge caused (frames encoded but
 // not delivered) from one it did not (frames never encoded).
-func logSeconds(t *testing.T, res browserbench.Result) {
+func logSeconds(t *testing.T, res browserbench.Result, sub browserbench.SubscriberResult) {
 	t.Helper()
-	for _, s := range res.Subscriber {
+	for _, s := range sub.Samples {
 		if v := s.Video; v != nil {
 			t.Logf("sub %5.1fs: decoded %4.0f freezes %2.0f (%.2fs) fps %4.1f %4.0fp keyframes %2.0f jb %.3fs nack %2.0f pli %2.0f",
 				s.T, v.FramesDecoded, v.FreezeCount, v.TotalFreezesDuration, v.FramesPerSecond, v.FrameHeight, v.KeyFramesDecoded,

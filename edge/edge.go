@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacecast/spacecast/edge/mmsg"
+	"github.com/spacecast/spacecast/edge/relay"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/token"
@@ -58,9 +59,28 @@ type Deps struct {
 	// on every replica and edge, until it is invited again. Nil: the
 	// removal holds on this edge only.
 	Revoke func(room, identity string, at time.Time) error
+	// Relay, when set, joins this edge's rooms with the same rooms on the
+	// other edges that host them (edge/relay): a room spans edges. Nil: a
+	// room lives on this edge alone.
+	Relay *RelayDeps
 	// Checks are readiness conditions beyond the edge's own (/readyz):
 	// the fleet joined, the TURN server running.
 	Checks []Check
+}
+
+// RelayDeps are what the edge-to-edge relay needs from the caller.
+type RelayDeps struct {
+	// PacketConn is the relay's UDP socket; the edge owns it from New on.
+	PacketConn net.PacketConn
+	// Keys is the cluster keyring the relay's CA derives from
+	// (cluster.Config.GossipKeyring, primary first).
+	Keys [][]byte
+	// Resolve finds another edge's relay address (host:port) by node id,
+	// from the gossip node metadata.
+	Resolve func(node string) (addr string, ok bool)
+	// Hosts lists the other edges hosting a room, from the gossip room
+	// directory (without this edge).
+	Hosts func(room string) []string
 }
 
 // Edge is one media edge.
@@ -77,6 +97,7 @@ type Edge struct {
 
 	revoked func(room, identity string, issued time.Time) bool
 	revoke  func(room, identity string, at time.Time) error
+	relay   *relay.Relay // nil: rooms live on this edge alone
 
 	mu       sync.Mutex
 	closed   bool
@@ -143,6 +164,12 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if deps.Relay != nil {
+		if e.relay, err = newRelay(cfg, deps, e.rooms, log); err != nil {
+			return nil, err
+		}
+		e.rooms.AttachRelay(e.relay, deps.Relay.Hosts)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rtc", e.serveRTC)
@@ -231,17 +258,59 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Run serves Deps.Signal (when given) until ctx ends, then closes the edge.
+// Run serves Deps.Signal (when given) and the relay until ctx ends, then
+// closes the edge.
 func (e *Edge) Run(ctx context.Context) error {
 	defer e.Close()
 	e.serving.Store(true)
 	defer e.serving.Store(false)
+	if e.relay != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := e.relay.Run(ctx); err != nil {
+				e.log.Error("relay stopped", "err", err)
+			}
+		}()
+		defer func() { cancel(); <-done }()
+		e.log.Info("relay listening", "udp", e.relay.Addr().String())
+	}
 	if e.signal == nil {
 		<-ctx.Done()
 		return nil
 	}
 	e.log.Info("edge listening", "signal", e.signal.Addr().String(), "udp", e.udp.LocalAddr().String())
 	return e.Serve(ctx, e.signal)
+}
+
+// Relay is the edge-to-edge relay (nil when Deps.Relay was not given).
+func (e *Edge) Relay() *relay.Relay { return e.relay }
+
+// newRelay makes the edge's end of the relay: its identity from the
+// cluster keys, the room manager serving its tracks and taking the other
+// edges' room state.
+func newRelay(cfg Config, deps Deps, rooms *room.Manager, log *slog.Logger) (*relay.Relay, error) {
+	rd := deps.Relay
+	if rd.PacketConn == nil || rd.Resolve == nil || rd.Hosts == nil {
+		return nil, fmt.Errorf("%w: Relay needs PacketConn, Resolve and Hosts", ErrInvalidConfig)
+	}
+	if cfg.NodeID == "" {
+		return nil, fmt.Errorf("%w: the relay needs edge.nodeID", ErrInvalidConfig)
+	}
+	id, err := relay.NewIdentity(cfg.NodeID, rd.Keys, nil)
+	if err != nil {
+		return nil, fmt.Errorf("edge: relay: %w", err)
+	}
+	m, err := relay.NewMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return relay.New(relay.Config{
+		Identity: id, PacketConn: rd.PacketConn, Resolve: rd.Resolve,
+		Origin: rooms, OnMessage: rooms.RelayMessage, OnLink: rooms.RelayLink,
+		Logger: log, Metrics: m,
+	})
 }
 
 // Close disconnects everyone (SERVER_SHUTDOWN), waits for every goroutine
@@ -260,6 +329,9 @@ func (e *Edge) Close() error {
 			f()
 		}
 		e.sessions.Wait()
+		if e.relay != nil {
+			_ = e.relay.Close()
+		}
 		_ = e.udp.Close()
 		if e.tcp != nil {
 			_ = e.tcp.Close()

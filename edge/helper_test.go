@@ -23,7 +23,7 @@ import (
 // not run in the test's own namespace). The test drives it with commands on
 // stdin and reads JSON events on stdout:
 //
-//	stdin:  "publish", "simulcast", "mute video", "unmute video", "stats",
+//	stdin:  "publish", "simulcast", "audio", "mute video", "unmute video", "stats",
 //	        "quality <track> low|medium|high", "unpublish video", "reconnect",
 //	        "data <reliable|lossy> <dest|*> <payload>", "ice", "quit"
 //	stdout: {"ev":"connected"|"published"|"subscribed"|"muted"|"unmuted"|
@@ -174,6 +174,19 @@ func helperMain() int {
 		}
 		b[0] = 0x11
 	}
+	publishAudio := func() (*lksdk.LocalSampleTrack, error) {
+		audio, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+		if err != nil {
+			return nil, err
+		}
+		ap, err := room.LocalParticipant.PublishTrack(audio, &lksdk.TrackPublicationOptions{Name: "mic", Source: livekit.TrackSource_MICROPHONE})
+		if err != nil {
+			return nil, fmt.Errorf("publish audio: %w", err)
+		}
+		pubs["audio"] = ap
+		emit(event{Ev: "published", Kind: "audio", SID: ap.SID()})
+		return audio, nil
+	}
 	publish := func() error {
 		video, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
 		if err != nil {
@@ -185,16 +198,10 @@ func helperMain() int {
 		}
 		pubs["video"] = vp
 		emit(event{Ev: "published", Kind: "video", SID: vp.SID()})
-		audio, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+		audio, err := publishAudio()
 		if err != nil {
 			return err
 		}
-		ap, err := room.LocalParticipant.PublishTrack(audio, &lksdk.TrackPublicationOptions{Name: "mic", Source: livekit.TrackSource_MICROPHONE})
-		if err != nil {
-			return fmt.Errorf("publish audio: %w", err)
-		}
-		pubs["audio"] = ap
-		emit(event{Ev: "published", Kind: "audio", SID: ap.SID()})
 		write := func(t *lksdk.LocalTrack, every time.Duration, size func(i int) int, frame func(i int, b []byte)) {
 			defer wg.Done()
 			tick := time.NewTicker(every)
@@ -221,6 +228,28 @@ func helperMain() int {
 		}
 		go write(video, 33*time.Millisecond, videoSize, vp8)
 		go write(audio, 20*time.Millisecond, func(int) int { return 60 }, func(_ int, b []byte) { b[0] = 0x78 })
+		return nil
+	}
+	// audioOnly publishes an Opus track alone (beside "simulcast").
+	audioOnly := func() error {
+		audio, err := publishAudio()
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				_ = audio.WriteSample(media.Sample{Data: []byte{0x78, 1, 2, 3, 4, 5, 6, 7}, Duration: 20 * time.Millisecond}, nil)
+			}
+		}()
 		return nil
 	}
 
@@ -273,6 +302,10 @@ func helperMain() int {
 			}
 		case "simulcast":
 			if err := publishSimulcast(); err != nil {
+				emit(event{Ev: "error", Msg: err.Error()})
+			}
+		case "audio":
+			if err := audioOnly(); err != nil {
 				emit(event{Ev: "error", Msg: err.Error()})
 			}
 		case "quality":

@@ -178,10 +178,17 @@ func (s roomService) ListParticipants(ctx context.Context, req *livekit.ListPart
 	for _, p := range r.Participants() {
 		out.Participants = append(out.Participants, p.Info())
 	}
+	// The room's participants on other edges too: the room spans them.
+	out.Participants = append(out.Participants, r.RemoteParticipants()...)
 	return out, nil
 }
 
 func (s roomService) GetParticipant(ctx context.Context, req *livekit.RoomParticipantIdentity) (*livekit.ParticipantInfo, error) {
+	if r, err := s.admin(ctx, req.Room); err == nil && r.Participant(req.Identity) == nil {
+		if info := r.RemoteParticipant(req.Identity); info != nil {
+			return info, nil
+		}
+	}
 	p, err := s.participant(ctx, req.Room, req.Identity)
 	if err != nil {
 		return nil, err
@@ -209,7 +216,21 @@ func (s roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomPar
 	}
 	p := r.Participant(req.Identity)
 	if p == nil {
-		return nil, twirp.NewError(twirp.NotFound, "participant "+req.Identity+" not found")
+		// On another edge of the room: that edge removes it (the gossiped
+		// revocation reaches it too, this is the direct way).
+		gone, ok, err := r.RemoveRemote(ctx, req.Identity, at)
+		if !ok {
+			return nil, twirp.NewError(twirp.NotFound, "participant "+req.Identity+" not found")
+		}
+		if err != nil {
+			return nil, twirpError(err)
+		}
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return nil, twirpError(ctx.Err())
+		}
+		return &livekit.RemoveParticipantResponse{}, nil
 	}
 	r.RemoveAt(p, at)
 	select {
@@ -221,6 +242,13 @@ func (s roomService) RemoveParticipant(ctx context.Context, req *livekit.RoomPar
 }
 
 func (s roomService) MutePublishedTrack(ctx context.Context, req *livekit.MuteRoomTrackRequest) (*livekit.MuteRoomTrackResponse, error) {
+	if r, err := s.admin(ctx, req.Room); err == nil && r.Participant(req.Identity) == nil && r.RemoteParticipant(req.Identity) != nil {
+		info, err := r.MuteRemote(ctx, req.Identity, req.TrackSid, req.Muted)
+		if err != nil {
+			return nil, twirpError(err)
+		}
+		return &livekit.MuteRoomTrackResponse{Track: info}, nil
+	}
 	p, err := s.participant(ctx, req.Room, req.Identity)
 	if err != nil {
 		return nil, err

@@ -45,21 +45,26 @@ type edgeFile struct {
 	// the files change or on SIGHUP. Empty: plain, for `spacecast dev` or
 	// behind a proxy that terminates TLS.
 	TLS tlsconf.Config `yaml:"tls"`
-	// Relay is the edge-to-edge media relay.
+	// Relay is the edge-to-edge media relay: a room spans the edges its
+	// participants are placed on.
 	Relay edgeRelay `yaml:"relay"`
 }
 
-// edgeRelay is the `relay:` section: the edge-to-edge media relay
-// (edge/relay). Gossip carries its address to the other edges
-// (gossip.Meta.RelayAddr), which find it by node id (gossip.Node.RelayAddr).
+// edgeRelay is the `relay:` section (edge/relay). It needs gossip: the
+// other edges' relay addresses (gossip.Meta.RelayAddr, found by node id)
+// and which edges host a room (the room directory) come from there, and
+// its certificates from the cluster's gossip keys.
 type edgeRelay struct {
-	// Advertise is the host:port other edges reach this edge's relay at;
-	// empty: the edge has none. Its host must be on gossip.urlAllowlist,
-	// like the edge's other advertised addresses.
+	// Listen is the relay's UDP address (QUIC); empty: no relay, a room
+	// lives on one edge.
+	Listen string `yaml:"listen"`
+	// Advertise is the host:port other edges reach this edge's relay at
+	// (default: Listen, when it names a host). Its host must be on
+	// gossip.urlAllowlist, like the edge's other advertised addresses.
 	Advertise string `yaml:"advertise"`
 }
 
-// validate checks the section.
+// validate checks the advertised address.
 func (r edgeRelay) validate() error {
 	if r.Advertise == "" {
 		return nil
@@ -78,6 +83,40 @@ func (r edgeRelay) validate() error {
 		return fmt.Errorf("relay.advertise %q: %w", r.Advertise, err)
 	}
 	return nil
+}
+
+// on reports whether the edge runs a relay.
+func (r edgeRelay) on() bool { return r.Listen != "" }
+
+// check checks what a running relay needs of the rest of the file.
+func (r edgeRelay) check(cfg edgeFile) error {
+	if err := r.validate(); err != nil || !r.on() {
+		return err
+	}
+	if !gossipEnabled(cfg.Gossip) {
+		return errors.New("relay.listen needs a gossip section (the other edges' relay addresses come from gossip)")
+	}
+	if len(cfg.Cluster.GossipKeys) == 0 {
+		return errors.New("relay.listen needs cluster.gossipKeys (the relay's certificates derive from them)")
+	}
+	if _, err := netip.ParseAddrPort(r.Listen); err != nil {
+		return fmt.Errorf("relay.listen %q: %w", r.Listen, err)
+	}
+	if r.advertise() == "" {
+		return errors.New("relay.advertise is required when relay.listen binds every address")
+	}
+	return nil
+}
+
+// advertise is the address other edges dial.
+func (r edgeRelay) advertise() string {
+	if r.Advertise != "" {
+		return r.Advertise
+	}
+	if ap, err := netip.ParseAddrPort(r.Listen); err == nil && !ap.Addr().IsUnspecified() {
+		return r.Listen
+	}
+	return ""
 }
 
 // edgeTURN is the `turn:` section of an edge: turn.Config plus a switch.
@@ -169,6 +208,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 	}
+	if err := cfg.Relay.check(cfg); err != nil {
+		return err
+	}
 
 	s, err := listenEdge(ctx, cfg, turnCfg, tlsSrc)
 	if err != nil {
@@ -224,6 +266,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if err := node.UpdateMeta(edgeMeta(cfg, media)); err != nil {
 			return fmt.Errorf("gossip metadata: %w (shorten edge.publicURL or edge.turnURLs, or name the media addresses with edge.rtc.nodeIPs)", err)
 		}
+		if cfg.Relay.on() {
+			if deps.Relay, err = relayDeps(cfg, node, s); err != nil {
+				return err
+			}
+		}
 		if ts != nil {
 			// A client relayed by this edge's TURN server may reach any
 			// edge of the fleet, in any region, at its media addresses.
@@ -264,7 +311,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	if ed, err = edge.New(cfg.Edge, deps); err != nil {
 		return err
 	}
-	s.udp, s.tcp, s.sig = nil, nil, nil // owned by the edge now
+	s.udp, s.tcp, s.sig, s.relay = nil, nil, nil, nil // owned by the edge now
 
 	// run is cancelled when the drain ends; ctx (the first signal) starts it.
 	run, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -401,9 +448,33 @@ func mediaEndpoints(cfg edge.Config, udp net.PacketConn, tcp net.Listener) []net
 func edgeMeta(cfg edgeFile, media []netip.AddrPort) gossip.Meta {
 	return gossip.Meta{
 		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
-		MediaAddrs: fleet.PeerMedia(media), RelayAddr: cfg.Relay.Advertise,
+		MediaAddrs: fleet.PeerMedia(media), RelayAddr: cfg.Relay.advertise(),
 		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
 	}
+}
+
+// relayDeps connects the edge's relay to gossip: the other edges' relay
+// addresses from their node metadata, a room's other hosts from the room
+// directory, the certificates from the gossip keyring.
+func relayDeps(cfg edgeFile, node *gossip.Node, s *edgeSockets) (*edge.RelayDeps, error) {
+	keys, err := cfg.Cluster.GossipKeyring()
+	if err != nil {
+		return nil, err
+	}
+	self := node.ID()
+	return &edge.RelayDeps{
+		PacketConn: s.relay, Keys: keys,
+		Resolve: node.RelayAddr, // any region's edge, by node id
+		Hosts: func(room string) []string {
+			var out []string
+			for _, h := range node.Hosts(room) {
+				if h.NodeID != self {
+					out = append(out, h.NodeID)
+				}
+			}
+			return out
+		},
+	}, nil
 }
 
 // probeURL is the edge's RTT probe (GET /probe) as a browser fetches it.
@@ -433,10 +504,10 @@ func publicHost(signal string) string {
 
 // edgeSockets are an edge's listeners, bound before anything serves.
 type edgeSockets struct {
-	sig, tcp net.Listener
-	metrics  net.Listener
-	udp      net.PacketConn
-	turn     turn.Sockets
+	sig, tcp   net.Listener
+	metrics    net.Listener
+	udp, relay net.PacketConn
+	turn       turn.Sockets
 }
 
 func listenEdge(ctx context.Context, cfg edgeFile, turnCfg turn.Config, tlsSrc *tlsconf.Source) (*edgeSockets, error) {
@@ -456,6 +527,12 @@ func listenEdge(ctx context.Context, cfg edgeFile, turnCfg turn.Config, tlsSrc *
 		if s.tcp, err = net.Listen("tcp", net.JoinHostPort(cfg.Edge.RTC.BindIP, strconv.Itoa(cfg.Edge.RTC.TCPPort))); err != nil {
 			s.close()
 			return nil, fmt.Errorf("rtc tcp port: %w", err)
+		}
+	}
+	if cfg.Relay.on() {
+		if s.relay, err = net.ListenPacket("udp", cfg.Relay.Listen); err != nil {
+			s.close()
+			return nil, fmt.Errorf("relay udp port: %w", err)
 		}
 	}
 	if s.metrics, err = cfg.Metrics.listen(); err != nil {
@@ -503,7 +580,7 @@ func loadEdgeTLS(cfg edgeFile, log *slog.Logger) (*tlsconf.Source, error) {
 
 func (s *edgeSockets) close() {
 	// A nil listener converts to a nil interface here: skipped.
-	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp, s.metrics} {
+	for _, c := range []interface{ Close() error }{s.sig, s.tcp, s.udp, s.relay, s.metrics} {
 		if c != nil {
 			_ = c.Close()
 		}

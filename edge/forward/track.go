@@ -93,9 +93,11 @@ type Track struct {
 	metrics  *Metrics
 	now      func() int64
 
-	mu     sync.Mutex // serialises changes of downs and layers
+	mu     sync.Mutex // serialises changes of downs, taps and layers
 	downs  atomic.Pointer[[]*Down]
+	taps   atomic.Pointer[[]Tap]
 	layers [MaxLayers]atomic.Pointer[Layer]
+	remote atomic.Pointer[RemoteLayers] // a relayed track's origin's view
 
 	// loudest is the loudest audio level (dBov, 0 loudest, 127 silence)
 	// since the last Loudest.
@@ -128,6 +130,7 @@ func NewTrack(cfg TrackConfig) (*Track, error) {
 		}
 	}
 	t.downs.Store(&[]*Down{})
+	t.taps.Store(&[]Tap{})
 	t.loudest.Store(127)
 	return t, nil
 }
@@ -158,6 +161,7 @@ type Layer struct {
 	nack   *nack.Requester // video only
 	due    []uint16
 	cached []byte // see scratch
+	pad    []byte // a padding packet cut for the taps
 }
 
 // AddLayer records a received layer of quality q (its SSRC, its reader,
@@ -249,6 +253,7 @@ func (l *Layer) Run() {
 		default:
 			m.Received.Inc()
 		}
+		l.tap(&pkt)
 		switch pending := f.add(pkt, out); {
 		case pending && !waiting:
 			_ = l.r.SetReadDeadline(time.Now().Add(frameWait))
@@ -420,7 +425,9 @@ func (t *Track) SimLayers(now int64, sizes func(q int) (w, h uint32), dst []simu
 		if sizes != nil {
 			l.Width, l.Height = sizes(q)
 		}
-		if x := t.layers[q].Load(); x != nil && now-x.lastAt.Load() < int64(layerIdle) {
+		if t.remoteLayer(q, now, &l) {
+			// A relayed track: the origin says what the publisher sends.
+		} else if x := t.layers[q].Load(); x != nil && now-x.lastAt.Load() < int64(layerIdle) {
 			l.Active = true
 		}
 		dst = append(dst, l)

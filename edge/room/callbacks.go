@@ -2,6 +2,7 @@ package room
 
 import (
 	"github.com/livekit/protocol/livekit"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 )
@@ -172,16 +173,21 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 			}
 		}
 	}
+	t.levelExt = levelExt
 	l, err := t.media.AddLayer(qualityOfRID(remote.RID()), uint32(remote.SSRC()), remote, levelExt)
 	if err != nil {
 		return // a layer already received (or beyond the track's)
 	}
-	p.wg.Add(1)
+	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
 		l.Run()
 		// The publisher removed the track (or the connection closed).
 		p.post(func() { p.unpublish(t.sid) })
+	}()
+	go func() {
+		defer p.wg.Done()
+		readSenderReports(recv, remote.RID(), l.Quality(), t)
 	}()
 	if p.published[t.sid] == nil {
 		p.published[t.sid] = t
@@ -191,6 +197,30 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		p.log.Info("track published", "track", t.sid, "kind", remote.Kind().String(), "codec", remote.Codec().MimeType)
 	}
 	t.keyframe(l.Quality(), p.room.mgr.now())
+}
+
+// readSenderReports reads the RTCP of one received layer until the
+// receiver stops, and gives the track the publisher's sender reports: its
+// forwarders map timestamps across layer switches with them, and the
+// edges it is relayed to get them too.
+func readSenderReports(recv *webrtc.RTPReceiver, rid string, q int, t *PubTrack) {
+	for {
+		var pkts []rtcp.Packet
+		var err error
+		if rid != "" {
+			pkts, _, err = recv.ReadSimulcastRTCP(rid)
+		} else {
+			pkts, _, err = recv.ReadRTCP()
+		}
+		if err != nil {
+			return
+		}
+		for _, pk := range pkts {
+			if sr, ok := pk.(*rtcp.SenderReport); ok {
+				t.media.SenderReport(q, sr.NTPTime, sr.RTPTime)
+			}
+		}
+	}
 }
 
 // onData routes a data packet from p (pion's goroutine). The sender's

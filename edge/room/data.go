@@ -15,11 +15,21 @@ func jsonCandidate(c webrtc.ICECandidateInit) (string, error) {
 
 // route delivers pkt from `from` (nil: the server) to dest identities, or to
 // everyone else when dest is empty. Hidden participants receive data too.
+// The packet goes to the room's other edges too, which deliver it to
+// their own participants.
 func (r *Room) route(from *Participant, pkt *livekit.DataPacket, kind livekit.DataPacket_Kind, dest []string) {
+	pkt.Kind = kind
 	b, err := proto.Marshal(pkt)
 	if err != nil {
 		return
 	}
+	r.deliver(from, b, kind, dest)
+	r.spanSend(spanData, b)
+}
+
+// deliver sends an encoded data packet to this edge's participants: dest
+// identities, or everyone but from when dest is empty.
+func (r *Room) deliver(from *Participant, b []byte, kind livekit.DataPacket_Kind, dest []string) {
 	r.mu.Lock()
 	ps := r.participantsLocked()
 	r.mu.Unlock()

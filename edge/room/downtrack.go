@@ -59,7 +59,7 @@ func newDownTrack(t *PubTrack, sub *Participant) (*DownTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &DownTrack{track: t, sub: sub, streamID: t.owner.sid + "|" + t.sid, down: down, requested: -2, wanted: -1,
+	d := &DownTrack{track: t, sub: sub, streamID: t.ownerSID + "|" + t.sid, down: down, requested: -2, wanted: -1,
 		pick: simulcast.Pick{Spatial: -1, Temporal: -1}}
 	d.req = simulcast.Request{Quality: livekit.VideoQuality_HIGH}
 	return d, nil

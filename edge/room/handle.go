@@ -250,15 +250,7 @@ func (p *Participant) call(ctx context.Context, f func()) error {
 // told (so it stops sending) and everyone sees the track muted.
 func (p *Participant) MuteTrack(ctx context.Context, sid string, muted bool) (*livekit.TrackInfo, error) {
 	var info *livekit.TrackInfo
-	err := p.call(ctx, func() {
-		t := p.published[sid]
-		if t == nil {
-			return
-		}
-		p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_Mute{Mute: &livekit.MuteTrackRequest{Sid: sid, Muted: muted}}})
-		p.muteTrack(t, muted)
-		info = t.Info()
-	})
+	err := p.call(ctx, func() { info = p.moderatorMute(sid, muted) })
 	if err == nil && info == nil {
 		err = fmt.Errorf("%w: track %q", ErrNotFound, sid)
 	}

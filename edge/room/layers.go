@@ -90,7 +90,7 @@ func (p *Participant) allocate() {
 		}})
 	}
 	if p.twcc.Load() {
-		p.bwe.WantProbe(c.alloc.Wish()+audio, now)
+		p.bwe.WantProbe(c.alloc.Needed()+audio, now)
 	}
 }
 
@@ -100,7 +100,7 @@ func (p *Participant) priority(d *DownTrack) int {
 	switch {
 	case d.track.Info().GetSource() == livekit.TrackSource_SCREEN_SHARE:
 		return simulcast.PriorityScreen
-	case d.track.owner.speaking.Load():
+	case d.track.speaking.Load():
 		return simulcast.PrioritySpeaker
 	}
 	return simulcast.PriorityNormal
@@ -137,7 +137,7 @@ func (p *Participant) apply(d *DownTrack, al simulcast.Allocation, now int64) {
 			state = livekit.StreamState_PAUSED
 		}
 		p.layers.states = append(p.layers.states, &livekit.StreamStateInfo{
-			ParticipantSid: d.track.owner.sid, TrackSid: d.track.sid, State: state,
+			ParticipantSid: d.track.ownerSID, TrackSid: d.track.sid, State: state,
 		})
 	}
 	layer := al.Pick.Spatial

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/spacecast/spacecast/edge/forward"
+	"github.com/spacecast/spacecast/edge/relay"
 	"github.com/spacecast/spacecast/edge/rtc"
 )
 
@@ -69,6 +70,10 @@ type Manager struct {
 	clock func() int64
 
 	participants atomic.Int64 // in every room, kept with the gauge
+
+	// relay and hosts join rooms across edges (span.go; nil: one edge).
+	relay *relay.Relay
+	hosts func(room string) []string
 
 	mu     sync.Mutex
 	rooms  map[string]*Room

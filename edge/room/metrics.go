@@ -35,6 +35,10 @@ type Metrics struct {
 	// once a second.
 	feedback, feedbackMalformed prometheus.Counter
 	bandwidth                   prometheus.Histogram
+	// spanMalformed and spanUnsent count room state messages from other
+	// edges that did not parse, and ours that found no link up (the
+	// state is sent again in full when it comes up).
+	spanMalformed, spanUnsent prometheus.Counter
 }
 
 // NewMetrics makes the metrics and registers them with reg (nil: not
@@ -71,6 +75,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		bandwidth: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "spacecast", Subsystem: "edge", Name: "subscriber_bandwidth_bps",
 			Help:    "Subscribers' bandwidth estimates (the edge's own from transport-cc feedback, else the client's REMB), sampled once a second per subscriber.",
 			Buckets: prometheus.ExponentialBuckets(100_000, 1.5, 14)}),
+		spanMalformed:   c("room_state_malformed_total", "Room state messages from other edges that did not parse or named a participant of another edge."),
+		spanUnsent:      c("room_state_unsent_total", "Room state messages for another edge hosting the room that found no relay link up."),
 		metadataRefused: c("metadata_updates_refused_total", "Participants' own metadata updates refused: too frequent, too large, server-owned attributes, renaming not allowed."),
 	}
 	if reg == nil {
@@ -78,7 +84,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for _, col := range []prometheus.Collector{m.rooms, m.participants, m.dataIn, m.dataDenied,
 		m.dataUndelivered, m.signalErrors, m.signalDropped, m.dataDropped, m.floodClosed, m.metadataRefused, m.joined, m.joinStage,
-		m.feedback, m.feedbackMalformed, m.bandwidth} {
+		m.feedback, m.feedbackMalformed, m.bandwidth, m.spanMalformed, m.spanUnsent} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("room: metrics: %w", err)
 		}

@@ -161,6 +161,9 @@ func (r *Room) qualityInfos() ([]*livekit.ConnectionQualityInfo, []*Participant)
 	ps := r.participantsLocked()
 	up := map[*Participant]float64{}
 	for _, t := range r.tracks {
+		if t.owner == nil {
+			continue // relayed: its publisher's edge rates it
+		}
 		rating := pathRating(time.Duration(t.owner.rtt.Load()), 0, t.upLoss())
 		if cur, ok := up[t.owner]; !ok || rating < cur {
 			up[t.owner] = rating

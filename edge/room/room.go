@@ -41,6 +41,11 @@ type Room struct {
 	// maxParticipants is the room's own limit, from the newest join token
 	// that carried one (0: the edge's default).
 	maxParticipants int
+	// remote are the room's participants on other edges (remote.go), by
+	// identity; holds the relay links kept to the other edges hosting the
+	// room (span.go), by node id.
+	remote map[string]*remotePart
+	holds  map[string]func()
 
 	wg   sync.WaitGroup // participant loops
 	stop chan struct{}
@@ -57,6 +62,8 @@ func newRoom(m *Manager, name string) *Room {
 		emptySince:   time.Now(),
 		speaking:     map[string]int{},
 		removed:      map[string]time.Time{},
+		remote:       map[string]*remotePart{},
+		holds:        map[string]func(){},
 		stop:         make(chan struct{}),
 	}
 }
@@ -79,6 +86,7 @@ func (r *Room) Close(reason livekit.DisconnectReason) {
 	for _, p := range ps {
 		p.Close(reason)
 	}
+	r.dropAllRemote()
 	r.once.Do(func() { close(r.stop) })
 }
 
@@ -116,6 +124,14 @@ func (r *Room) Proto() *livekit.Room {
 			n++
 		}
 		if len(p.Info().Tracks) > 0 {
+			pubs++
+		}
+	}
+	for _, rp := range r.remote {
+		if !rp.info.GetPermission().GetHidden() {
+			n++
+		}
+		if len(rp.info.Tracks) > 0 {
 			pubs++
 		}
 	}
@@ -166,8 +182,13 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		return nil, ErrRemoved
 	}
 	old := r.participants[jp.Identity]
-	count := len(r.participants)
+	// The whole room counts, on every edge (a participant that moves
+	// here from another edge replaces itself there).
+	count := len(r.participants) + len(r.remote)
 	if old != nil {
+		count--
+	}
+	if r.remote[jp.Identity] != nil {
 		count--
 	}
 	max := r.mgr.cfg.MaxParticipants
@@ -186,9 +207,18 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		delete(r.participants, jp.Identity)
 		old.replaced.Store(true)
 	}
+	var moved remoteChange
+	if rp := r.remote[jp.Identity]; rp != nil {
+		// It was on another edge and is here now (that edge hears it and
+		// lets it go): its relayed tracks stop, nobody is told it left.
+		moved = r.dropRemoteLocked(rp)
+	}
 	r.participants[jp.Identity] = p
 	r.wg.Add(1)
 	r.mu.Unlock()
+	for _, t := range moved.gone {
+		r.withdraw(t)
+	}
 	r.mgr.metrics.participants.Inc()
 	connection := "dual"
 	if p.single {
@@ -290,6 +320,7 @@ func (r *Room) broadcast(from *Participant, info *livekit.ParticipantInfo) {
 			o.sendAsync(msg)
 		}
 	}
+	r.spanInfo(info)
 }
 
 // others lists the infos of the visible participants other than p.
@@ -301,6 +332,11 @@ func (r *Room) others(p *Participant) []*livekit.ParticipantInfo {
 	for _, o := range ps {
 		if o != p && !o.hidden {
 			out = append(out, o.Info())
+		}
+	}
+	for _, info := range r.RemoteParticipants() {
+		if !info.GetPermission().GetHidden() {
+			out = append(out, info)
 		}
 	}
 	return out
@@ -330,8 +366,11 @@ func (r *Room) publish(t *PubTrack) {
 
 // unpublish withdraws t.
 func (r *Room) unpublish(t *PubTrack) {
+	t.refuseFeeds()
 	r.mu.Lock()
-	delete(r.tracks, t.sid)
+	if r.tracks[t.sid] == t {
+		delete(r.tracks, t.sid)
+	}
 	ps := r.participantsLocked()
 	r.mu.Unlock()
 	for _, o := range ps {
@@ -382,6 +421,11 @@ func (r *Room) run() {
 			continue
 		}
 		r.flushInfos()
+		r.updatePulls()
+		if n%4 == 0 {
+			r.spanHosts()
+			r.sendLayerStates()
+		}
 		if n%speakerEvery == 0 {
 			r.speakers()
 		}
@@ -419,9 +463,13 @@ func (r *Room) speakers() {
 	if len(changed) == 0 {
 		return
 	}
-	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: &livekit.SpeakersChanged{Speakers: changed}}}
+	sc := &livekit.SpeakersChanged{Speakers: changed}
+	msg := &livekit.SignalResponse{Message: &livekit.SignalResponse_SpeakersChanged{SpeakersChanged: sc}}
 	for _, p := range ps {
 		p.sendAsync(msg)
+	}
+	if b, err := proto.Marshal(sc); err == nil {
+		r.spanSend(spanSpeakers, b)
 	}
 }
 
@@ -431,8 +479,8 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 	r.mu.Lock()
 	var changed []*livekit.SpeakerInfo
 	for _, t := range r.tracks {
-		if t.kind != webrtc.RTPCodecTypeAudio || t.owner.hidden {
-			continue
+		if t.kind != webrtc.RTPCodecTypeAudio || t.owner == nil || t.owner.hidden {
+			continue // relayed tracks' speakers come from their edge
 		}
 		lvl := t.media.Loudest()
 		sid := t.owner.sid

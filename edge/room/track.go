@@ -24,15 +24,29 @@ const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 // watches which layer (dynacast), and its media on their way to the
 // subscribers (forward.Track).
 type PubTrack struct {
-	sid       string
-	owner     *Participant
-	kind      webrtc.RTPCodecType
-	simulcast bool
-	media     *forward.Track
-	demand    *simulcast.Demand
+	sid   string
+	owner *Participant // nil for a track relayed from another edge
+	// ownerSID and ownerIdentity name the publisher, here or on the edge
+	// the track is relayed from; speaking is whether it speaks now (its
+	// Participant's flag, or its remotePart's).
+	ownerSID, ownerIdentity string
+	speaking                *atomic.Bool
+	kind                    webrtc.RTPCodecType
+	simulcast               bool
+	media                   *forward.Track
+	demand                  *simulcast.Demand
 
 	info  atomic.Pointer[livekit.TrackInfo] // immutable snapshot
 	codec atomic.Pointer[webrtc.RTPCodecParameters]
+	// levelExt is the publisher's RFC 6464 audio level extension id (0:
+	// none), which relayed packets keep.
+	levelExt uint8
+
+	// pull is how a relayed track reaches this edge (nil: published here);
+	// feeds are the other edges this edge relays it to (remote.go,
+	// origin.go).
+	pull  *pull
+	feeds []*originFeed // guarded by mu
 
 	// up is what the readers had counted at the last quality rating
 	// (quality.go; the room's goroutine only).
@@ -55,21 +69,30 @@ func newPubTrackCodec(owner *Participant, info *livekit.TrackInfo, kindRTP webrt
 		layers = maxLayers
 	}
 	t := &PubTrack{
-		sid: info.Sid, owner: owner, kind: kindRTP, simulcast: info.Simulcast,
+		sid: info.Sid, owner: owner, ownerSID: owner.sid, ownerIdentity: owner.identity, speaking: &owner.speaking,
+		kind: kindRTP, simulcast: info.Simulcast,
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}
-	m := owner.room.mgr
+	if err := t.init(owner.room.mgr, info, c, layers, publisherFeedback{owner}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// init makes the track's media path, fed by its publisher's connection or
+// by the relay (up).
+func (t *PubTrack) init(m *Manager, info *livekit.TrackInfo, c webrtc.RTPCodecParameters, layers int, up forward.Upstream) error {
 	var err error
 	t.media, err = forward.NewTrack(forward.TrackConfig{
 		Codec: codec.KindFromMime(c.MimeType), ClockRate: c.ClockRate, Layers: layers,
-		Upstream: publisherFeedback{owner}, Batch: m.cfg.Batch, Metrics: m.metrics.media, Now: m.now,
+		Upstream: up, Batch: m.cfg.Batch, Metrics: m.metrics.media, Now: m.now,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.codec.Store(&c)
 	t.info.Store(info)
-	return t, nil
+	return nil
 }
 
 // publisherFeedback sends a track's keyframe requests and NACKs to its
@@ -82,6 +105,19 @@ func (f publisherFeedback) RequestKeyframe(_ int, ssrc uint32) {
 
 func (f publisherFeedback) RequestRetransmission(_ int, ssrc uint32, seqs []uint16) {
 	f.p.writePublisherRTCP(&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
+}
+
+// Media is the track's media path (counters and caches, for tests and
+// benchmarks).
+func (t *PubTrack) Media() *forward.Track { return t.media }
+
+// Pulled is the layers of a relayed track this edge pulls from the
+// publisher's edge now (bit i: layer i); 0 for a track published here.
+func (t *PubTrack) Pulled() uint8 {
+	if t.pull == nil {
+		return 0
+	}
+	return uint8(t.pull.mask.Load())
 }
 
 // Info is the track's current TrackInfo snapshot (do not modify).
@@ -173,8 +209,8 @@ func (t *PubTrack) dropDemand(subscriber string) {
 }
 
 func (t *PubTrack) sendDemand() {
-	if !t.simulcast {
-		return
+	if !t.simulcast || t.owner == nil {
+		return // a relayed track's demand goes across as the layers it pulls
 	}
 	t.owner.sendAsync(&livekit.SignalResponse{Message: &livekit.SignalResponse_SubscribedQualityUpdate{
 		SubscribedQualityUpdate: t.demandUpdate(),

@@ -2,6 +2,7 @@ package simulcast
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -150,6 +151,11 @@ func NewAllocator(cfg AllocatorConfig) (*Allocator, error) {
 // their requests want, bits/s: what the subscriber would receive if the
 // path allowed (the estimator probes for it).
 func (a *Allocator) Wish() uint64 { return a.wish }
+
+// Needed is the estimate at which the allocator would take its wish: the
+// wish with the up margin on top. What a probe must show, so that a probe
+// that succeeds unlocks the layer it was sent for.
+func (a *Allocator) Needed() uint64 { return uint64(math.Ceil(float64(a.wish)*a.upMargin)) + 1 }
 
 // ladder builds track t's ladder at the end of a.steps.
 func (a *Allocator) ladder(t *Track) {

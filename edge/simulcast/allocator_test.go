@@ -305,3 +305,34 @@ func TestAllocateNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per Allocate", n)
 	}
 }
+
+// An estimate of Needed, held for the up hold, takes the wish: a probe
+// aimed at Needed that succeeds unlocks the layer it was sent for (aimed at
+// the wish alone, it fell short of the up margin and never did).
+func TestNeededUnlocksTheWish(t *testing.T) {
+	s := newSubscriber(t, cam(0, three()))
+	s.at(0, 700_000)
+	if got := s.out[0].Pick; got.Spatial != 1 {
+		t.Fatalf("at 700 kbit/s: %v, want 360p", got)
+	}
+	need := s.a.Needed()
+	if need <= s.a.Wish() {
+		t.Fatalf("Needed %d not above the wish %d", need, s.a.Wish())
+	}
+	var got Pick
+	for at := int64(100); at <= 3000; at += 100 {
+		got = s.at(at, need)[0]
+	}
+	if got.Spatial != 2 {
+		t.Fatalf("after 3 s at Needed (%d): %v, want 720p", need, got)
+	}
+	// Just under it, the wish is never taken.
+	s2 := newSubscriber(t, cam(0, three()))
+	s2.at(0, 700_000)
+	for at := int64(100); at <= 3000; at += 100 {
+		got = s2.at(at, s2.a.Wish())[0]
+	}
+	if got.Spatial == 2 {
+		t.Fatal("the wish alone (no margin) took 720p: Needed is not what the allocator needs")
+	}
+}

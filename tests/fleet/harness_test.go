@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ const (
 	turnPort   = "3478"
 	gossipPort = "7946"
 	wanPort    = "7947" // the WAN pool's gossip
+	relayPort  = "7883"
 )
 
 // proc is one spacecast process in its namespace.
@@ -245,7 +247,9 @@ gossip:
   wan: {bindAddr: %[1]s:%[10]s, seeds: [%[8]s:%[10]s], %[11]s}
 report:
   url: http://%[8]s:%[9]s
-`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort, wanPort, wanTiming, seeds))
+relay:
+  listen: %[1]s:%[13]s
+`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort, wanPort, wanTiming, seeds, relayPort))
 	p := &proc{name: name, region: region, host: h, args: []string{"edge", "--config", cfg}}
 	w.edges[name] = p
 	w.run(p)
@@ -462,6 +466,17 @@ type participant struct {
 	ws     *websocket.Conn
 	join   *livekit.JoinResponse
 	closed chan struct{} // closed when the edge closes the connection
+
+	mu     sync.Mutex
+	others map[string]livekit.ParticipantInfo_State // what the edge said of the others, by identity
+}
+
+// state is the newest state the edge told of identity (false: never).
+func (p *participant) state(identity string) (livekit.ParticipantInfo_State, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.others[identity]
+	return s, ok
 }
 
 // connect opens the LiveKit signalling connection an SDK would; it
@@ -486,14 +501,28 @@ func (w *world) connect(edgeURL, token string) (*participant, int) {
 	if err := proto.Unmarshal(msg, &res); err != nil || res.GetJoin() == nil {
 		w.t.Fatalf("first message is not a join (%v)", err)
 	}
-	p := &participant{ws: ws, join: res.GetJoin(), closed: make(chan struct{})}
-	// Drain what the edge sends so that it never blocks on us.
+	p := &participant{ws: ws, join: res.GetJoin(), closed: make(chan struct{}), others: map[string]livekit.ParticipantInfo_State{}}
+	for _, o := range p.join.OtherParticipants {
+		p.others[o.Identity] = o.State
+	}
+	// Drain what the edge sends so that it never blocks on us, noting
+	// what it says of the other participants.
 	go func() {
 		defer close(p.closed)
 		for {
-			if _, _, err := ws.ReadMessage(); err != nil {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
 				return
 			}
+			var m livekit.SignalResponse
+			if proto.Unmarshal(b, &m) != nil || m.GetUpdate() == nil {
+				continue
+			}
+			p.mu.Lock()
+			for _, o := range m.GetUpdate().Participants {
+				p.others[o.Identity] = o.State
+			}
+			p.mu.Unlock()
 		}
 	}()
 	w.t.Cleanup(func() { _ = ws.Close(); <-p.closed })
