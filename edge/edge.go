@@ -21,7 +21,7 @@ import (
 	"github.com/spacecast/spacecast/edge/token"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/httpserve"
-	"github.com/spacecast/spacecast/turn"
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 // Version is reported to clients in ServerInfo. LiveKit clients compare it
@@ -235,7 +235,7 @@ func iceServers(cfg Config, secret, identity string) []*livekit.ICEServer {
 		out = append(out, &livekit.ICEServer{Urls: stun})
 	}
 	if len(turnURLs) > 0 && secret != "" {
-		user, pass := turn.Credential(secret, identity, time.Now().Add(cfg.TURNCredentialTTL))
+		user, pass := turncred.Mint(secret, identity, time.Now().Add(cfg.TURNCredentialTTL))
 		out = append(out, &livekit.ICEServer{Urls: turnURLs, Username: user, Credential: pass})
 	}
 	return out

@@ -1,59 +1,29 @@
 package turn
 
 import (
-	"crypto/hmac"
 	"crypto/md5" //nolint:gosec // RFC 8489 §9.2.2 long-term key is MD5 by definition.
-	"crypto/sha1"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
-// Sentinel errors of credential checks.
+// Sentinel errors of credential checks (internal/turncred's).
 var (
-	ErrMalformedUsername = errors.New("turn: malformed username")
-	ErrExpired           = errors.New("turn: credential expired")
-	ErrForged            = errors.New("turn: credential not signed by any secret")
+	ErrMalformedUsername = turncred.ErrMalformedUsername
+	ErrExpired           = turncred.ErrExpired
+	ErrForged            = turncred.ErrForged
 )
-
-// maxUsernameLen bounds what we parse (RFC 8489 §14.3: < 509 bytes).
-const maxUsernameLen = 508
-
-// ParseUsername splits a TURN REST API username "<expiry>:<identity>" into
-// its parts. The identity may itself contain colons; it must not be empty.
-func ParseUsername(username string) (expiry time.Time, identity string, err error) {
-	if len(username) > maxUsernameLen {
-		return time.Time{}, "", fmt.Errorf("%w: longer than %d bytes", ErrMalformedUsername, maxUsernameLen)
-	}
-	ts, id, ok := strings.Cut(username, ":")
-	if !ok || id == "" {
-		return time.Time{}, "", fmt.Errorf("%w: want <expiry>:<identity>", ErrMalformedUsername)
-	}
-	if ts == "" || len(ts) > 12 || ts[0] == '+' || ts[0] == '-' {
-		return time.Time{}, "", fmt.Errorf("%w: bad expiry", ErrMalformedUsername)
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: bad expiry: %w", ErrMalformedUsername, err)
-	}
-	return time.Unix(sec, 0), id, nil
-}
 
 // longTermKey is the RFC 8489 §9.2.2 key MD5(username ":" realm ":" password)
-// with the TURN REST password base64(HMAC-SHA1(secret, username)).
+// with the TURN REST password of username under secret.
 func longTermKey(secret, username, realm string) []byte {
-	mac := hmac.New(sha1.New, []byte(secret))
-	mac.Write([]byte(username))
-	password := base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	h := md5.New() //nolint:gosec
-	h.Write([]byte(username + ":" + realm + ":" + password))
+	h.Write([]byte(username + ":" + realm + ":" + turncred.Password(secret, username)))
 	return h.Sum(nil)
 }
 
@@ -94,14 +64,7 @@ func (k *keyring) setSecrets(secrets []string) {
 
 // check parses and dates a username.
 func (k *keyring) check(username string) (identity string, expiry time.Time, err error) {
-	expiry, identity, err = ParseUsername(username)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	if !k.now().Before(expiry) {
-		return "", time.Time{}, fmt.Errorf("%w at %s", ErrExpired, expiry.UTC().Format(time.RFC3339))
-	}
-	return identity, expiry, nil
+	return turncred.Check(username, k.now())
 }
 
 // verify finds which secret signed msg (a STUN request carrying USERNAME,

@@ -10,8 +10,16 @@ import (
 // BenchmarkRelayRoundTrip relays one packet client→peer and one back per
 // op through the channel fast path (report allocs: the path allocates
 // nothing per packet; the test's own reads and writes allocate nothing).
-func BenchmarkRelayRoundTrip(b *testing.B) {
-	ts := startServer(b, func(c *Config) { c.UDPSockets = 1 })
+func BenchmarkRelayRoundTrip(b *testing.B) { benchRelayRoundTrip(b, nil) }
+
+// BenchmarkRelayRoundTripPortable is the same through the portable data
+// path (pion's loops), what systems other than Linux get.
+func BenchmarkRelayRoundTripPortable(b *testing.B) {
+	benchRelayRoundTrip(b, []Option{withPortablePath()})
+}
+
+func benchRelayRoundTrip(b *testing.B, opts []Option) {
+	ts := startServerOpts(b, func(c *Config) { c.UDPSockets = 1 }, opts)
 	user, pass := creds(testSecret, "bench", time.Hour)
 	c := newRawClient(b, ts.udp, user, pass)
 	if code := c.allocate(); code != 0 {

@@ -32,7 +32,8 @@ type Config struct {
 	// signalling, reloaded without a restart); it wins over CertFile.
 	TLS *tls.Config `yaml:"-"`
 	// UDPSockets is the number of SO_REUSEPORT UDP sockets bound to Listen,
-	// so that the kernel spreads clients over every core (default GOMAXPROCS).
+	// so that the kernel spreads clients over every core (default
+	// GOMAXPROCS; one on a system without SO_REUSEPORT).
 	UDPSockets int `yaml:"udpSockets"`
 
 	// RelayIP is the public IP advertised in XOR-RELAYED-ADDRESS. Empty means

@@ -41,10 +41,12 @@ var lossRE = regexp.MustCompile(`Total lost packets (\d+) \(([0-9.]+)%\)`)
 // allocation; uclient reserves it with EVEN-PORT + RESERVATION-TOKEN, and
 // pion/turn keeps reservations per server socket, so with SO_REUSEPORT the
 // second request may land on a socket that does not know the token.)
-func TestCoturnUclient(t *testing.T) {
+func TestCoturnUclient(t *testing.T) { onEveryPath(t, testCoturnUclient) }
+
+func testCoturnUclient(t *testing.T, path Option) {
 	uclient := needTool(t, "turnutils_uclient")
 	peerBin := needTool(t, "turnutils_peer")
-	ts := startServer(t, nil)
+	ts := startServerOpts(t, nil, []Option{path})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	peerPort := freeUDPPort(t)

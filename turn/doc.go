@@ -1,8 +1,8 @@
 // Package turn is Spacecast's built-in TURN/STUN server on pion/turn, started
-// by every edge and by spacecast dev, and runnable alone. It also owns the
-// TURN REST API credential scheme (time-limited HMAC credentials derived from
-// a shared cluster secret) that control planes and edges use to hand
-// credentials to participants (Credential, ICEServers).
+// by every edge and by spacecast dev, and runnable alone. It accepts the
+// TURN REST API credentials of internal/turncred (time-limited HMAC
+// credentials derived from a shared cluster secret, which control planes
+// and edges mint for participants), and says which URLs reach it (URLs).
 //
 // The caller owns the sockets: Listen opens them from a Config (several
 // SO_REUSEPORT UDP sockets, TCP, TLS), New takes them with the TURN secrets,
@@ -18,9 +18,14 @@
 //   - a per-identity allocation quota, a per-allocation bandwidth cap and a
 //     maximum allocation lifetime;
 //   - Prometheus metrics (no per-packet logging);
-//   - its own data path for channel traffic of UDP clients (poller_linux.go):
-//     per-socket epoll loops with recvmmsg/sendmmsg, no allocation per
-//     packet, never entering pion.
+//   - on Linux, its own data path for channel traffic of UDP clients
+//     (listener_linux.go, poller_linux.go): per-socket epoll loops with
+//     recvmmsg/sendmmsg (internal/udpbatch), no allocation per packet,
+//     never entering pion.
 //
-// The data path is Linux-only (epoll, recvmmsg, sendmmsg).
+// Elsewhere (and on Linux when a test asks) the portable data path serves
+// (portable.go): pion's own loops read the client and relay sockets, with
+// the same policy, quotas, caps and counters, one wake-up and a few
+// allocations per packet. Each UDP socket's data path is a clientSock
+// (datapath.go).
 package turn

@@ -2,33 +2,18 @@ package turn
 
 import (
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
-)
 
-// FuzzParseUsername: usernames come from anyone on the Internet.
-func FuzzParseUsername(f *testing.F) {
-	for _, s := range []string{"1800000000:alice", "1:a:b", ":", "", "99999999999999999999:x", "-5:x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		exp, id, err := ParseUsername(s)
-		if err != nil {
-			return
-		}
-		if id == "" || !strings.HasSuffix(s, ":"+id) || exp.Unix() < 0 {
-			t.Fatalf("ParseUsername(%q) = %v, %q", s, exp, id)
-		}
-	})
-}
+	"github.com/spacecast/spacecast/internal/turncred"
+)
 
 // FuzzScreen: every STUN message reaches screen before pion, and TCP
 // streams reach the frame parser of sniffConn.
 func FuzzScreen(f *testing.F) {
-	user, pass := Credential(testSecret, "fuzz", time.Unix(1<<40, 0))
+	user, pass := turncred.Mint(testSecret, "fuzz", time.Unix(1<<40, 0))
 	m := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest),
 		xorPeer{&stun.XORMappedAddress{IP: []byte{10, 0, 0, 1}, Port: 9}}, channelNumber(0x4000),
 		stun.NewUsername(user), stun.NewRealm(DefaultRealm), stun.NewNonce("n"),

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 // TestRelayReachesOnlyWhatACallNeeds: with no allowlist (the production
@@ -16,13 +18,17 @@ import (
 // 443 to any IPv6 peer), nor another port of an edge's host.
 // Permissions and channel binds are only asked for: no packet leaves.
 func TestRelayReachesOnlyWhatACallNeeds(t *testing.T) {
+	onEveryPath(t, testRelayReachesOnlyWhatACallNeeds)
+}
+
+func testRelayReachesOnlyWhatACallNeeds(t *testing.T, path Option) {
 	nodeIP := netip.MustParseAddr("9.9.9.9")  // the node's public address (1:1 NAT)
 	ifaceIP := netip.MustParseAddr("8.8.4.4") // an interface's address
 	ts2 := startServerOpts(t, func(c *Config) {
 		c.Allow = nil
 		c.RelayIP = "8.8.8.8" // advertised in XOR-RELAYED-ADDRESS
 	},
-		[]Option{WithOwnAddrs(nodeIP), withInterfaceAddrs(ifaceIP, netip.MustParseAddr("127.0.0.1"))})
+		[]Option{path, WithOwnAddrs(nodeIP), withInterfaceAddrs(ifaceIP, netip.MustParseAddr("127.0.0.1"))})
 	edge := netip.MustParseAddrPort("10.1.2.3:7882") // an edge's media port, on a private address
 	ts2.SetPeers([]netip.AddrPort{edge})
 	user, pass := creds(testSecret, "alice", time.Hour)
@@ -71,12 +77,14 @@ func TestRelayReachesOnlyWhatACallNeeds(t *testing.T) {
 
 // TestAllocationCapsByDefault: every allocation has a bandwidth cap unless
 // the operator removes it, and the server as a whole a cap on allocations.
-func TestAllocationCapsByDefault(t *testing.T) {
+func TestAllocationCapsByDefault(t *testing.T) { onEveryPath(t, testAllocationCapsByDefault) }
+
+func testAllocationCapsByDefault(t *testing.T, path Option) {
 	def := Config{RelayIP: "203.0.113.1"}.WithDefaults()
 	if def.BandwidthBytes <= 0 || def.MaxAllocations <= 0 {
 		t.Fatalf("defaults: bandwidthBytes %d, maxAllocations %d; want both capped", def.BandwidthBytes, def.MaxAllocations)
 	}
-	ts := startServer(t, func(c *Config) { c.MaxAllocations = 2 })
+	ts := startServerOpts(t, func(c *Config) { c.MaxAllocations = 2 }, []Option{path})
 	for i, id := range []string{"a", "b", "c"} {
 		user, pass := creds(testSecret, id, time.Hour)
 		code := newRawClient(t, ts.udp, user, pass).allocate()
@@ -94,7 +102,11 @@ func TestAllocationCapsByDefault(t *testing.T) {
 // before the removal) are refused; a credential issued afterwards (a new
 // invitation) works.
 func TestRevokedCredentialStopsWorking(t *testing.T) {
-	ts := startServer(t, nil)
+	onEveryPath(t, testRevokedCredentialStopsWorking)
+}
+
+func testRevokedCredentialStopsWorking(t *testing.T, path Option) {
+	ts := startServerOpts(t, nil, []Option{path})
 	user, pass := creds(testSecret, "mallory", DefaultCredentialTTL)
 	c := newRawClient(t, ts.udp, user, pass)
 	if code := c.allocate(); code != 0 {
@@ -113,7 +125,7 @@ func TestRevokedCredentialStopsWorking(t *testing.T) {
 	if code := again.allocate(); code != stun.CodeUnauthorized {
 		t.Fatalf("allocate with the old credential: %v, want 401", code)
 	}
-	user2, pass2 := Credential(testSecret, "mallory", removed.Add(DefaultCredentialTTL+time.Minute))
+	user2, pass2 := turncred.Mint(testSecret, "mallory", removed.Add(DefaultCredentialTTL+time.Minute))
 	if code := newRawClient(t, ts.udp, user2, pass2).allocate(); code != 0 {
 		t.Fatalf("allocate with a credential issued after the removal: %v", code)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +61,19 @@ type testServer struct {
 func startServer(t testing.TB, mutate func(*Config), secrets ...string) *testServer {
 	t.Helper()
 	return startServerOpts(t, mutate, nil, secrets...)
+}
+
+// onEveryPath runs test on each data path a server can serve UDP clients
+// with: Linux's poller ("fast", skipped elsewhere) and pion's own loops
+// ("portable", what other systems get). path is the Option that selects it.
+func onEveryPath(t *testing.T, test func(t *testing.T, path Option)) {
+	t.Run("fast", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("the fast data path (epoll, recvmmsg, sendmmsg) is Linux's")
+		}
+		test(t, func(*Server) {})
+	})
+	t.Run("portable", func(t *testing.T) { test(t, withPortablePath()) })
 }
 
 // startServerOpts is startServer with server options.

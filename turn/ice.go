@@ -3,24 +3,14 @@ package turn
 import (
 	"net"
 	"strconv"
-	"time"
 )
 
-// ICEServer is one entry of a join answer's ICE servers (the shape of
-// WebRTC's RTCIceServer and LiveKit's ICEServer).
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
-
-// ICEServers returns the ICE servers a participant of identity gets with a
-// join: turn: over UDP and TCP on the main port and turns: on the TLS port,
-// all with one credential signed by secret (the primary TURN secret) and
-// valid for cfg.CredentialTTL. host is the edge's public name or IP.
-func ICEServers(cfg Config, host, secret, identity string, now time.Time) []ICEServer {
+// URLs are the URLs of a TURN server with config cfg reached at host (an
+// edge's public name or IP), for the ICE servers participants get (see
+// internal/turncred): turn: over UDP and TCP on the main port, and turns:
+// on the TLS port unless TLS is off.
+func URLs(cfg Config, host string) []string {
 	cfg = cfg.WithDefaults()
-	user, pass := Credential(secret, identity, now.Add(cfg.CredentialTTL))
 	h := host
 	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
 		h = "[" + host + "]"
@@ -32,7 +22,7 @@ func ICEServers(cfg Config, host, secret, identity string, now time.Time) []ICES
 	if cfg.TLSListen != TLSOff {
 		urls = append(urls, "turns:"+h+":"+port(cfg.TLSListen, 5349)+"?transport=tcp")
 	}
-	return []ICEServer{{URLs: urls, Username: user, Credential: pass}}
+	return urls
 }
 
 func port(addr string, def int) string {

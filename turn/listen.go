@@ -14,8 +14,6 @@ import (
 	"net"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Listen opens the sockets cfg asks for: UDPSockets UDP sockets sharing
@@ -74,7 +72,11 @@ func ephemeralPort(addr string) bool {
 func listenPair(ctx context.Context, cfg Config) (Sockets, error) {
 	var socks Sockets
 	lc := net.ListenConfig{Control: reusePort}
-	for range cfg.UDPSockets {
+	udpSockets := cfg.UDPSockets
+	if !canReusePort {
+		udpSockets = 1
+	}
+	for range udpSockets {
 		pc, err := lc.ListenPacket(ctx, "udp", cfg.Listen)
 		if err != nil {
 			socks.Close()
@@ -103,16 +105,6 @@ func listenPair(ctx context.Context, cfg Config) (Sockets, error) {
 // socketBuffer is the receive and send buffer asked for the server's UDP
 // sockets.
 const socketBuffer = 4 << 20
-
-func reusePort(_, _ string, c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) //nolint:gosec
-	}); err != nil {
-		return err
-	}
-	return serr
-}
 
 // ErrTLS marks an unusable certificate.
 var ErrTLS = errors.New("turn: tls")

@@ -16,6 +16,18 @@ type traffic struct {
 	dropped                        atomic.Uint64 // over the bandwidth cap
 }
 
+// sentToPeer counts a packet of size bytes relayed to a peer.
+func (t *traffic) sentToPeer(size int) {
+	t.toPeerPackets.Add(1)
+	t.toPeerBytes.Add(uint64(size)) //nolint:gosec // a length
+}
+
+// sentToClient counts a packet of size bytes relayed to a client.
+func (t *traffic) sentToClient(size int) {
+	t.toClientPackets.Add(1)
+	t.toClientBytes.Add(uint64(size)) //nolint:gosec // a length
+}
+
 func (t *traffic) addTo(dst *traffic) {
 	dst.toPeerPackets.Add(t.toPeerPackets.Load())
 	dst.toPeerBytes.Add(t.toPeerBytes.Load())

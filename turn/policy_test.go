@@ -106,60 +106,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestICEServers(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	cfg := Config{Listen: ":3478", TLSListen: ":443"}
-	got := ICEServers(cfg, "turn.example.com", testSecret, "alice", now)
-	if len(got) != 1 {
-		t.Fatalf("got %d servers", len(got))
-	}
+func TestURLs(t *testing.T) {
+	got := URLs(Config{Listen: ":3478", TLSListen: ":443"}, "turn.example.com")
 	want := []string{
 		"turn:turn.example.com:3478?transport=udp",
 		"turn:turn.example.com:3478?transport=tcp",
 		"turns:turn.example.com:443?transport=tcp",
 	}
-	if strings.Join(got[0].URLs, " ") != strings.Join(want, " ") {
-		t.Fatalf("URLs = %v", got[0].URLs)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("URLs = %v", got)
 	}
-	exp, id, err := ParseUsername(got[0].Username)
-	if err != nil || id != "alice" || !exp.Equal(now.Add(DefaultCredentialTTL)) {
-		t.Fatalf("username %q: %v %q %v", got[0].Username, exp, id, err)
-	}
-	u, p := Credential(testSecret, "alice", exp)
-	if u != got[0].Username || p != got[0].Credential {
-		t.Fatal("credential does not match Credential()")
-	}
-	v6 := ICEServers(Config{TLSListen: TLSOff}, "2001:db8::1", testSecret, "a", now)
-	if len(v6[0].URLs) != 2 || v6[0].URLs[0] != "turn:[2001:db8::1]:3478?transport=udp" {
-		t.Fatalf("v6 URLs = %v", v6[0].URLs)
-	}
-}
-
-func TestParseUsername(t *testing.T) {
-	tests := []struct {
-		name, in string
-		wantID   string
-		wantErr  bool
-	}{
-		{"plain", "1800000000:alice", "alice", false},
-		{"identity with colons", "1800000000:room:alice", "room:alice", false},
-		{"no colon", "1800000000", "", true},
-		{"empty identity", "1800000000:", "", true},
-		{"empty expiry", ":alice", "", true},
-		{"signed expiry", "+1800000000:alice", "", true},
-		{"negative expiry", "-1:alice", "", true},
-		{"not a number", "soon:alice", "", true},
-		{"too long", "1:" + strings.Repeat("a", 600), "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, id, err := ParseUsername(tt.in)
-			if (err != nil) != tt.wantErr || id != tt.wantID {
-				t.Fatalf("ParseUsername(%q) = %q, %v", tt.in, id, err)
-			}
-			if err != nil && !errors.Is(err, ErrMalformedUsername) {
-				t.Fatalf("error %v is not ErrMalformedUsername", err)
-			}
-		})
+	v6 := URLs(Config{TLSListen: TLSOff}, "2001:db8::1")
+	if len(v6) != 2 || v6[0] != "turn:[2001:db8::1]:3478?transport=udp" {
+		t.Fatalf("v6 URLs = %v", v6)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spacecast/spacecast/internal/udpbatch"
 )
 
 // Every syscall here is non-blocking (MSG_DONTWAIT, epoll timeout 0), so
@@ -17,135 +19,21 @@ import (
 // The relay data path runs outside Go's netpoller: one poller per UDP
 // server socket (one per core with SO_REUSEPORT) waits in epoll_wait on that
 // socket and on the relay sockets of its allocations, reads with recvmmsg,
-// and sends ChannelData to clients with sendmmsg. One wake-up then serves
-// every socket that became readable, instead of one goroutine park/unpark
-// per packet, and nothing is allocated per packet. STUN messages and
-// non-channel peer traffic are handed to pion/turn through channels.
+// and sends ChannelData to clients with sendmmsg (internal/udpbatch). One
+// wake-up then serves every socket that became readable, instead of one
+// goroutine park/unpark per packet, and nothing is allocated per packet.
+// STUN messages and non-channel peer traffic are handed to pion/turn
+// through channels.
 
 const (
-	batchSize = 32   // messages per recvmmsg/sendmmsg
-	slotSize  = 2048 // bytes per message buffer (UDP TURN traffic is MTU-sized)
-	slowQueue = 256  // STUN messages waiting for pion per socket
+	batchSize = 32  // messages per recvmmsg/sendmmsg
+	slowQueue = 256 // STUN messages waiting for pion per socket
 )
 
 // packet is a datagram for pion's slow path.
 type packet struct {
 	data []byte
 	from netip.AddrPort
-}
-
-// mmsgBatch is the preallocated state of one recvmmsg/sendmmsg call.
-type mmsgBatch struct {
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	names []unix.RawSockaddrInet6
-	bufs  [][]byte
-}
-
-func newBatch(n int) *mmsgBatch {
-	b := &mmsgBatch{
-		hdrs:  make([]unix.Mmsghdr, n),
-		iovs:  make([]unix.Iovec, n),
-		names: make([]unix.RawSockaddrInet6, n),
-		bufs:  make([][]byte, n),
-	}
-	for i := range b.bufs {
-		b.bufs[i] = make([]byte, slotSize)
-	}
-	return b
-}
-
-// prepRecv points message i at buffer i from offset off.
-func (b *mmsgBatch) prepRecv(i, off int) {
-	b.iovs[i].Base = &b.bufs[i][off]
-	b.iovs[i].SetLen(slotSize - off)
-	h := &b.hdrs[i].Hdr
-	h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
-	h.Namelen = unix.SizeofSockaddrInet6
-	h.Iov = &b.iovs[i]
-	h.SetIovlen(1)
-	h.Flags = 0
-	b.hdrs[i].Len = 0
-}
-
-// recvmmsg reads up to n messages from fd without blocking.
-func (b *mmsgBatch) recvmmsg(fd, n int) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
-// sendmmsg sends messages [0,n) to fd, retrying partial sends.
-func (b *mmsgBatch) sendmmsg(fd, n int) (sent int, err error) {
-	for sent < n {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&b.hdrs[sent])), uintptr(n-sent), unix.MSG_DONTWAIT, 0, 0)
-		if e != 0 {
-			if e == unix.EINTR {
-				continue
-			}
-			return sent, e
-		}
-		sent += int(r)
-	}
-	return sent, nil
-}
-
-// sockaddr encodes ap for a socket of family into sa and returns its size.
-func sockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, family int) uint32 {
-	port := ap.Port()
-	if family == unix.AF_INET {
-		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		s4.Family = unix.AF_INET
-		p := (*[2]byte)(unsafe.Pointer(&s4.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		s4.Addr = ap.Addr().Unmap().As4()
-		s4.Zero = [8]byte{}
-		return unix.SizeofSockaddrInet4
-	}
-	sa.Family = unix.AF_INET6
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p[0], p[1] = byte(port>>8), byte(port)
-	sa.Flowinfo = 0
-	sa.Addr = ap.Addr().As16()
-	sa.Scope_id = 0
-	return unix.SizeofSockaddrInet6
-}
-
-// addrPort decodes a sockaddr filled by the kernel (IPv4-mapped unmapped).
-func addrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	port := uint16(p[0])<<8 | uint16(p[1])
-	if sa.Family == unix.AF_INET {
-		s4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(s4.Addr), port)
-	}
-	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
-}
-
-// sendto sends p to sa (of size n) on fd without blocking or allocating.
-func sendto(fd int, p []byte, sa *unix.RawSockaddrInet6, n uint32) error {
-	if len(p) == 0 {
-		return nil
-	}
-	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(sa)), uintptr(n))
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
-func socketFamily(fd int) (int, error) {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return 0, err
-	}
-	if _, ok := sa.(*unix.SockaddrInet4); ok {
-		return unix.AF_INET, nil
-	}
-	return unix.AF_INET6, nil
 }
 
 // poller owns one UDP server socket's data path. Its loop goroutine is the
@@ -159,8 +47,8 @@ type poller struct {
 	lfamily int
 
 	mu      sync.Mutex
-	relays  map[int32]*relayConn
-	closing []*relayConn
+	relays  map[int32]*fdRelay
+	closing []*fdRelay
 	stopped bool // the loop has ended (closes are done directly)
 
 	stun chan packet
@@ -178,10 +66,10 @@ type poller struct {
 
 	// Owned by the loop goroutine.
 	events []unix.EpollEvent
-	rx     *mmsgBatch // from clients
-	tx     *mmsgBatch // to clients
-	ntx    int
-	rrx    *mmsgBatch // headers for relay reads into tx slots
+	rx     *udpbatch.Recv // from clients, into rxBufs
+	rxBufs [][]byte
+	tx     *udpbatch.Batch // ChannelData to clients
+	rrx    *udpbatch.Recv  // relay reads, into tx's free slots
 }
 
 func newPoller(l *udpListener) (*poller, error) {
@@ -193,7 +81,7 @@ func newPoller(l *udpListener) (*poller, error) {
 	if err := sc.Control(func(fd uintptr) { lfd = int(fd) }); err != nil { //nolint:gosec
 		return nil, err
 	}
-	fam, err := socketFamily(lfd)
+	fam, err := udpbatch.SocketFamily(lfd)
 	if err != nil {
 		return nil, err
 	}
@@ -208,14 +96,18 @@ func newPoller(l *udpListener) (*poller, error) {
 	}
 	p := &poller{
 		l: l, epfd: epfd, evfd: evfd, lfd: lfd, lfamily: fam,
-		relays: map[int32]*relayConn{},
+		relays: map[int32]*fdRelay{},
 		stun:   make(chan packet, slowQueue),
 		done:   make(chan struct{}),
 		quit:   make(chan struct{}),
 		events: make([]unix.EpollEvent, 128),
-		rx:     newBatch(batchSize),
-		tx:     newBatch(batchSize),
-		rrx:    &mmsgBatch{hdrs: make([]unix.Mmsghdr, batchSize), iovs: make([]unix.Iovec, batchSize), names: make([]unix.RawSockaddrInet6, batchSize)},
+		rx:     udpbatch.NewRecv(batchSize),
+		rxBufs: make([][]byte, batchSize),
+		tx:     udpbatch.NewBatch(batchSize, slotSize),
+		rrx:    udpbatch.NewRecv(batchSize),
+	}
+	for i := range p.rxBufs {
+		p.rxBufs[i] = make([]byte, slotSize)
 	}
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		p.release()
@@ -301,7 +193,7 @@ func (p *poller) stop() {
 }
 
 // register starts watching a relay socket.
-func (p *poller) register(r *relayConn) error {
+func (p *poller) register(r *fdRelay) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
@@ -316,7 +208,7 @@ func (p *poller) register(r *relayConn) error {
 
 // unregister has the loop close r's socket (or closes it now if the loop
 // has ended).
-func (p *poller) unregister(r *relayConn) {
+func (p *poller) unregister(r *fdRelay) {
 	p.mu.Lock()
 	if p.stopped {
 		p.mu.Unlock()
@@ -397,22 +289,22 @@ func (p *poller) finish() {
 // readClients drains the server socket: ChannelData is relayed to peers
 // right away, STUN goes to pion.
 func (p *poller) readClients() (drained bool) {
-	b := p.rx
+	rx := p.rx
 	for range 8 { // then let the relay sockets have a turn
 		for i := range batchSize {
-			b.prepRecv(i, 0)
+			rx.Set(i, p.rxBufs[i])
 		}
-		n, err := b.recvmmsg(p.lfd, batchSize)
+		n, err := rx.ReadFD(p.lfd, batchSize)
 		if err != nil || n == 0 {
 			return true
 		}
 		for i := range n {
-			size := int(b.hdrs[i].Len)
-			if b.hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 || size > slotSize {
+			size := rx.Size(i)
+			if rx.Truncated(i) || size > slotSize {
 				continue
 			}
-			msg := b.bufs[i][:size]
-			from := addrPort(&b.names[i])
+			msg := p.rxBufs[i][:size]
+			from := rx.From(i)
 			if size >= channelHeader && msg[0]&0xc0 == 0x40 {
 				p.l.channelData(msg, from)
 				continue
@@ -430,41 +322,27 @@ func (p *poller) readClients() (drained bool) {
 }
 
 // readRelay drains one relay socket into the outgoing batch: payloads land
-// 4 bytes into a tx slot, so the ChannelData header goes in front in place.
-func (p *poller) readRelay(r *relayConn) (drained bool) {
+// 4 bytes into a free tx slot, so the ChannelData header goes in front in
+// place, and a packet that is not relayed leaves its slot to the next.
+func (p *poller) readRelay(f *fdRelay) (drained bool) {
+	r := f.r
 	for range 4 {
-		free := batchSize - p.ntx
+		free := batchSize - p.tx.Len()
 		if free == 0 {
 			p.flush()
 			free = batchSize
 		}
-		rb := p.rrx
+		base := p.tx.Len()
 		for i := range free {
-			slot := p.ntx + i
-			rb.iovs[i].Base = &p.tx.bufs[slot][channelHeader]
-			rb.iovs[i].SetLen(slotSize - channelHeader)
-			h := &rb.hdrs[i].Hdr
-			h.Name = (*byte)(unsafe.Pointer(&rb.names[i]))
-			h.Namelen = unix.SizeofSockaddrInet6
-			h.Iov = &rb.iovs[i]
-			h.SetIovlen(1)
-			h.Flags = 0
+			p.rrx.Set(i, p.tx.Slot(base + i)[channelHeader:])
 		}
-		n, err := rb.recvmmsg(r.fd, free)
+		n, err := p.rrx.ReadFD(f.fd, free)
 		if err != nil || n == 0 {
 			return true
 		}
-		base := p.ntx
 		for i := range n {
-			size := int(rb.hdrs[i].Len)
-			from := addrPort(&rb.names[i])
-			slot := p.ntx
-			// Packet i landed in slot base+i; a packet dropped before it
-			// leaves a gap, closed by swapping the buffers (no copy).
-			if base+i != slot {
-				p.tx.bufs[slot], p.tx.bufs[base+i] = p.tx.bufs[base+i], p.tx.bufs[slot]
-			}
-			buf := p.tx.bufs[slot]
+			size := p.rrx.Size(i)
+			from := p.rrx.From(i)
 			if !r.bucket.take(size) {
 				r.t.dropped.Add(1)
 				continue
@@ -474,20 +352,12 @@ func (p *poller) readRelay(r *relayConn) (drained bool) {
 			client := r.client
 			permitted := r.perms[from.Addr()] > 0
 			r.mu.RUnlock()
+			buf := p.tx.Slot(base + i)
 			if ok && r.turn != nil {
 				buf[0], buf[1] = byte(ch>>8), byte(ch)
 				buf[2], buf[3] = byte(size>>8), byte(size)
-				p.tx.iovs[slot].Base = &buf[0]
-				p.tx.iovs[slot].SetLen(channelHeader + size)
-				h := &p.tx.hdrs[slot].Hdr
-				h.Name = (*byte)(unsafe.Pointer(&p.tx.names[slot]))
-				h.Namelen = sockaddr(&p.tx.names[slot], client, p.lfamily)
-				h.Iov = &p.tx.iovs[slot]
-				h.SetIovlen(1)
-				h.Flags = 0
-				p.ntx++
-				r.t.toClientPackets.Add(1)
-				r.t.toClientBytes.Add(uint64(size)) //nolint:gosec
+				p.tx.CommitSlot(base+i, channelHeader+size, client)
+				r.t.sentToClient(size)
 				continue
 			}
 			if !permitted {
@@ -496,10 +366,9 @@ func (p *poller) readRelay(r *relayConn) (drained bool) {
 				// too; junk sent to a relay port costs no allocation.
 				continue
 			}
-			r.t.toClientPackets.Add(1)
-			r.t.toClientBytes.Add(uint64(size)) //nolint:gosec
+			r.t.sentToClient(size)
 			select {
-			case r.in <- packet{data: append([]byte(nil), buf[channelHeader:channelHeader+size]...), from: from}:
+			case f.in <- packet{data: append([]byte(nil), buf[channelHeader:channelHeader+size]...), from: from}:
 			default:
 			}
 		}
@@ -512,9 +381,8 @@ func (p *poller) readRelay(r *relayConn) (drained bool) {
 
 // flush sends the ChannelData batched for clients.
 func (p *poller) flush() {
-	if p.ntx == 0 {
+	if p.tx.Len() == 0 {
 		return
 	}
-	_, _ = p.tx.sendmmsg(p.lfd, p.ntx)
-	p.ntx = 0
+	udpbatch.SendFD(p.lfd, p.lfamily, p.tx)
 }

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Relay errors.
@@ -21,48 +19,56 @@ var (
 	errNoRelayPort        = errors.New("turn: no free relay port")
 )
 
-// relayConn is one allocation's relayed transport address (RFC 8656 §2), a
-// UDP socket read by its poller. pion/turn sees it as a net.PacketConn for
-// Send and Data indications; channel traffic of allocations made over UDP
-// never enters pion (see poller).
+// relayConn is one allocation's relayed transport address (RFC 8656 §2).
+// pion/turn sees it as a net.PacketConn for Send and Data indications; its
+// socket and how packets cross it are its data path's (relaySock): on
+// Linux the poller relays channel traffic of allocations made over UDP
+// without entering pion (poller_linux.go); elsewhere pion's loop reads the
+// socket (portable.go).
 type relayConn struct {
 	s          *Server
-	fd         int
-	family     int
-	p          *poller
+	sock       relaySock
 	advertised *net.UDPAddr
 	key        netip.AddrPort // advertised, as the server's map key
 	identity   string
-	turn       *udpListener // the client's UDP socket; nil for TCP/TLS clients
-	bucket     *bucket      // nil when there is no bandwidth cap
+	turn       clientSock // the client's UDP socket; nil for TCP/TLS clients
+	bucket     *bucket    // nil when there is no bandwidth cap
 	t          traffic
 	lifetime   *time.Timer // guarded by mu
-	in         chan packet // non-channel peer traffic for pion
 	done       chan struct{}
-	fdDone     chan struct{} // closed with the socket
 
-	mu       sync.RWMutex
-	fdClosed bool
-	client   netip.AddrPort
-	peers    map[netip.AddrPort]uint16 // channel peer → channel number
-	perms    map[netip.Addr]int        // permitted peer IPs (counted for metrics)
+	mu     sync.RWMutex
+	client netip.AddrPort
+	peers  map[netip.AddrPort]uint16 // channel peer → channel number
+	perms  map[netip.Addr]int        // permitted peer IPs (counted for metrics)
 
 	closeOnce sync.Once
 }
 
-// ReadFrom gives pion the peer packets that are not channel traffic.
-func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	select {
-	case pkt := <-r.in:
-		return copy(p, pkt.data), net.UDPAddrFromAddrPort(pkt.from), nil
-	case <-r.done:
-		return 0, nil, net.ErrClosed
-	}
+// relaySock is the socket of a relay and the data path that moves its
+// packets.
+type relaySock interface {
+	// readFrom returns the next peer packet for pion (permitted, within
+	// the bandwidth cap, counted).
+	readFrom(r *relayConn, p []byte) (int, netip.AddrPort, error)
+	// writeTo sends p to peer (already checked and charged).
+	writeTo(p []byte, peer netip.AddrPort) error
+	// close closes the socket; the port is free when it returns.
+	close()
 }
 
-// WriteTo is pion's path to the peer (Send indications, and ChannelData from
-// TCP/TLS clients). The policy is checked again here: whatever pion decided,
-// no packet leaves for a denied peer.
+// ReadFrom gives pion the peer packets that are not relayed without it.
+func (r *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := r.sock.readFrom(r, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// WriteTo is pion's path to the peer (Send indications, and ChannelData
+// that pion relays). The policy is checked again here: whatever pion
+// decided, no packet leaves for a denied peer.
 func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
@@ -74,37 +80,48 @@ func (r *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		r.s.m.refusedPeers.Add(1)
 		return 0, fmt.Errorf("%w: %v", ErrPeerDenied, addr)
 	}
-	var sa unix.RawSockaddrInet6
-	n := sockaddr(&sa, ap, r.family)
-	if err := r.sendToPeer(p, ap, &sa, n, &r.t); err != nil {
+	send, err := r.admit(p, ap, &r.t)
+	if err != nil || !send {
+		return len(p), err
+	}
+	if err := r.sock.writeTo(p, ap); err != nil {
 		return 0, err
 	}
+	r.t.sentToPeer(len(p))
 	return len(p), nil
 }
 
-// sendToPeer writes one payload to a peer whose sockaddr is sa (n bytes).
-// t is the caller's counters.
-func (r *relayConn) sendToPeer(p []byte, peer netip.AddrPort, sa *unix.RawSockaddrInet6, n uint32, t *traffic) error {
+// admit applies the checks of every packet to a peer: the send guard
+// (tests) and the bandwidth cap, whose drops count in t. It reports
+// whether p may leave.
+func (r *relayConn) admit(p []byte, peer netip.AddrPort, t *traffic) (bool, error) {
 	if r.s.sendGuard != nil && !r.s.sendGuard(peer) {
-		return fmt.Errorf("%w: %v (send guard)", ErrPeerDenied, peer)
+		return false, fmt.Errorf("%w: %v (send guard)", ErrPeerDenied, peer)
 	}
 	if !r.bucket.take(len(p)) {
 		t.dropped.Add(1)
-		return nil
+		return false, nil
+	}
+	return true, nil
+}
+
+// fromPeer applies the checks of a packet from a peer for the client (the
+// bandwidth cap, then the client's permissions, RFC 8656 §10.3: without
+// one the packet is discarded) and counts it. It reports whether the
+// packet goes on.
+func (r *relayConn) fromPeer(size int, from netip.AddrPort) bool {
+	if !r.bucket.take(size) {
+		r.t.dropped.Add(1)
+		return false
 	}
 	r.mu.RLock()
-	if r.fdClosed {
-		r.mu.RUnlock()
-		return net.ErrClosed
-	}
-	err := sendto(r.fd, p, sa, n)
+	permitted := r.perms[from.Addr()] > 0
 	r.mu.RUnlock()
-	if err != nil {
-		return fmt.Errorf("turn: relay write: %w", err)
+	if !permitted {
+		return false
 	}
-	t.toPeerPackets.Add(1)
-	t.toPeerBytes.Add(uint64(len(p)))
-	return nil
+	r.t.sentToClient(size)
+	return true
 }
 
 func (r *relayConn) addChannel(client, peer netip.AddrPort, ch uint16) {
@@ -138,22 +155,10 @@ func (r *relayConn) Close() error {
 			r.lifetime.Stop()
 		}
 		r.mu.Unlock()
-		r.p.unregister(r)
-		<-r.fdDone // the port is free again when Close returns
+		r.sock.close() // the port is free again when Close returns
 		r.s.dropRelay(r)
 	})
 	return nil
-}
-
-// closeFD closes the socket once; the poller calls it from its loop.
-func (r *relayConn) closeFD() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.fdClosed {
-		r.fdClosed = true
-		_ = unix.Close(r.fd)
-		close(r.fdDone)
-	}
 }
 
 func (r *relayConn) LocalAddr() net.Addr              { return r.advertised }
@@ -166,65 +171,52 @@ const channelHeader = 4
 // relayGen is pion's RelayAddressGenerator for one client socket.
 type relayGen struct {
 	s    *Server
-	turn *udpListener // nil for TCP/TLS listeners
+	turn clientSock // nil for TCP/TLS listeners
 }
 
 func (g *relayGen) Validate() error { return nil }
 
 // AllocatePacketConn binds a relay socket in the configured port range,
-// after charging the identity's quota, and hands it to a poller.
+// after charging the identity's quota, on the data path of the client's
+// socket (for TCP/TLS clients, of the UDP sockets in turn).
 func (g *relayGen) AllocatePacketConn(conf AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
 	s := g.s
 	// pion probes for an even port (EVEN-PORT) with no user: not charged.
 	if conf.UserID != "" && !s.reserve(conf.UserID) {
 		return nil, nil, fmt.Errorf("%w for %q", ErrQuota, conf.UserID)
 	}
-	release := func() {
+	r := &relayConn{
+		s:        s,
+		identity: conf.UserID,
+		turn:     g.turn,
+		bucket:   newBucket(s.cfg.BandwidthBytes, s.now),
+		peers:    map[netip.AddrPort]uint16{},
+		perms:    map[netip.Addr]int{},
+		done:     make(chan struct{}),
+	}
+	path := g.turn
+	if path == nil {
+		path = s.nextSock()
+	}
+	sock, local, err := path.relay(r, conf.Network, conf.RequestedPort)
+	if err != nil {
 		if conf.UserID != "" {
 			s.release(conf.UserID)
 		}
-	}
-	fd, local, err := s.bindRelay(conf.Network, conf.RequestedPort)
-	if err != nil {
-		release()
 		return nil, nil, err
 	}
-	adv := net.UDPAddrFromAddrPort(local)
+	r.sock = sock
+	r.advertised = net.UDPAddrFromAddrPort(local)
 	if s.relayIP.IsValid() {
-		adv.IP = net.IP(s.relayIP.AsSlice())
+		r.advertised.IP = net.IP(s.relayIP.AsSlice())
 	}
-	fam := unix.AF_INET
-	if !local.Addr().Is4() {
-		fam = unix.AF_INET6
-	}
-	p := s.pollerFor(g.turn)
-	r := &relayConn{
-		s:          s,
-		fd:         fd,
-		family:     fam,
-		p:          p,
-		advertised: adv,
-		key:        adv.AddrPort(),
-		identity:   conf.UserID,
-		turn:       g.turn,
-		bucket:     newBucket(s.cfg.BandwidthBytes, s.now),
-		peers:      map[netip.AddrPort]uint16{},
-		perms:      map[netip.Addr]int{},
-		in:         make(chan packet, 64),
-		done:       make(chan struct{}),
-		fdDone:     make(chan struct{}),
-	}
-	r.key = netip.AddrPortFrom(r.key.Addr().Unmap(), r.key.Port())
-	if err := p.register(r); err != nil {
-		_ = unix.Close(fd)
-		release()
-		return nil, nil, err
-	}
+	ap := r.advertised.AddrPort()
+	r.key = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	r.mu.Lock()
 	r.lifetime = time.AfterFunc(s.cfg.MaxLifetime, func() { _ = r.Close() })
 	r.mu.Unlock()
 	s.addRelay(r)
-	return r, adv, nil
+	return r, r.advertised, nil
 }
 
 func (g *relayGen) AllocateListener(AllocateListenerConfig) (net.Listener, net.Addr, error) {
@@ -235,21 +227,18 @@ func (g *relayGen) AllocateConn(AllocateConnConfig) (net.Conn, error) {
 	return nil, ErrTCPRelayNotAllowed
 }
 
-const maxDatagram = 65535
-
-// bindRelay binds a non-blocking UDP socket on port, or on a random port of
-// the relay range when port is 0.
-func (s *Server) bindRelay(network string, port int) (int, netip.AddrPort, error) {
-	bind := s.relayBind
-	if network == "udp6" && bind.Is4() {
-		return -1, netip.AddrPort{}, fmt.Errorf("%w: relayBind %v is IPv4", errNoRelayPort, bind)
+// bindRelay binds a relay socket with bind on port, or on a random port of
+// the relay range when port is 0 (a port that fails to bind, most likely
+// taken, is then tried again with another). bind opens one socket on one
+// port.
+func bindRelay[T any](s *Server, network string, port int, bind func(netip.AddrPort) (T, error)) (T, netip.AddrPort, error) {
+	var none T
+	addr := s.relayBind
+	if network == "udp6" && addr.Is4() {
+		return none, netip.AddrPort{}, fmt.Errorf("%w: relayBind %v is IPv4", errNoRelayPort, addr)
 	}
 	if port != 0 && (port < s.cfg.RelayPortMin || port > s.cfg.RelayPortMax) {
-		return -1, netip.AddrPort{}, fmt.Errorf("%w: port %d is outside the relay range", errNoRelayPort, port)
-	}
-	fam := unix.AF_INET
-	if !bind.Is4() {
-		fam = unix.AF_INET6
+		return none, netip.AddrPort{}, fmt.Errorf("%w: port %d is outside the relay range", errNoRelayPort, port)
 	}
 	span := s.cfg.RelayPortMax - s.cfg.RelayPortMin + 1
 	for range 64 {
@@ -257,26 +246,16 @@ func (s *Server) bindRelay(network string, port int) (int, netip.AddrPort, error
 		if try == 0 {
 			try = s.cfg.RelayPortMin + rand.IntN(span) //nolint:gosec // port choice, not a secret
 		}
-		fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return -1, netip.AddrPort{}, fmt.Errorf("turn: relay socket: %w", err)
+		local := netip.AddrPortFrom(addr, uint16(try)) //nolint:gosec // within the relay range
+		sock, err := bind(local)
+		if err == nil {
+			return sock, local, nil
 		}
-		var sa unix.Sockaddr
-		if fam == unix.AF_INET {
-			sa = &unix.SockaddrInet4{Port: try, Addr: bind.As4()}
-		} else {
-			sa = &unix.SockaddrInet6{Port: try, Addr: bind.As16()}
+		if port != 0 {
+			return none, netip.AddrPort{}, fmt.Errorf("turn: relay bind %v: %w", local, err)
 		}
-		if err := unix.Bind(fd, sa); err != nil {
-			_ = unix.Close(fd)
-			if port != 0 {
-				return -1, netip.AddrPort{}, fmt.Errorf("turn: relay bind: %w", err)
-			}
-			continue
-		}
-		return fd, netip.AddrPortFrom(bind, uint16(try)), nil //nolint:gosec
 	}
-	return -1, netip.AddrPort{}, fmt.Errorf("%w in %s:%d-%d", errNoRelayPort, s.cfg.RelayBind, s.cfg.RelayPortMin, s.cfg.RelayPortMax)
+	return none, netip.AddrPort{}, fmt.Errorf("%w in %s:%d-%d", errNoRelayPort, s.cfg.RelayBind, s.cfg.RelayPortMin, s.cfg.RelayPortMax)
 }
 
 // bucket is a token bucket in bytes: rate per second, one second of burst.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	sclog "github.com/spacecast/spacecast/internal/logging"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/internal/logging"
 )
 
 // Server errors.
@@ -95,7 +96,8 @@ type Server struct {
 	m         *metrics
 	relayIP   netip.Addr
 	relayBind netip.Addr
-	udp       []*udpListener
+	portable  bool // serve on the portable data path even on Linux
+	udp       []clientSock
 	tcp       []*trackListener
 
 	mu       sync.Mutex
@@ -112,7 +114,7 @@ type Server struct {
 
 // New checks cfg (after WithDefaults) and prepares a server on socks with the
 // TURN secrets that verify credentials (the first one is the one that signs,
-// see Credential). It starts nothing.
+// see internal/turncred). It starts nothing.
 func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -166,7 +168,7 @@ func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, 
 		return nil, fmt.Errorf("%w: at least one UDP socket is needed", ErrNoSockets)
 	}
 	for _, c := range socks.UDP {
-		l, err := newUDPListener(s, c)
+		l, err := s.newClientSock(c)
 		if err != nil {
 			for _, l := range s.udp {
 				_ = l.Close()
@@ -174,7 +176,6 @@ func New(cfg Config, secrets []string, socks Sockets, opts ...Option) (*Server, 
 			return nil, fmt.Errorf("turn: %w", err)
 		}
 		s.udp = append(s.udp, l)
-		s.m.track(&l.t)
 	}
 	for _, l := range append(append([]net.Listener{}, socks.TCP...), socks.TLS...) {
 		s.tcp = append(s.tcp, &trackListener{Listener: l, s: s, conns: map[net.Conn]struct{}{}})
@@ -209,7 +210,7 @@ func (s *Server) Run(ctx context.Context) error {
 		AuthHandler:       s.authenticate,
 		QuotaHandler:      s.quotaOK,
 		EventHandler:      s.events(),
-		LoggerFactory:     sclog.Pion(s.log),
+		LoggerFactory:     logging.Pion(s.log),
 		InboundMTU:        slotSize, // pion's buffer per UDP socket and per TCP connection
 		PermissionTimeout: 0,
 	}
@@ -284,17 +285,14 @@ func (s *Server) closeSockets() {
 	}
 }
 
-// pollerFor picks the poller of a relay socket: its client's UDP socket's,
-// or for TCP/TLS clients one in turn.
-func (s *Server) pollerFor(l *udpListener) *poller {
-	if l != nil {
-		return l.p
-	}
+// nextSock picks the UDP socket whose data path serves the relay of a
+// TCP/TLS client: each in turn.
+func (s *Server) nextSock() clientSock {
 	s.mu.Lock()
 	s.rr++
 	i := s.rr % len(s.udp)
 	s.mu.Unlock()
-	return s.udp[i].p
+	return s.udp[i]
 }
 
 // closeRelays closes every relay socket and waits (briefly) for pion to
@@ -493,7 +491,7 @@ func (s *Server) events() pionturn.EventHandler {
 			}
 			r.addChannel(client, p, ch)
 			if r.turn != nil {
-				r.turn.addRoute(routeKey{client, ch}, &route{relay: r, peer: p})
+				r.turn.addRoute(routeKey{client, ch}, r, p)
 			}
 		},
 		OnChannelDeleted: func(src, _ net.Addr, _, _, _ string, relay, peer net.Addr, ch uint16) {
@@ -510,6 +508,8 @@ func (s *Server) events() pionturn.EventHandler {
 	}
 }
 
-// pionLogs routes pion's logs into slog; pion's debug and trace output is
-// per packet, so it is dropped.
+// slotSize is the buffer of one datagram (UDP TURN traffic is MTU-sized),
+// pion's per UDP socket and per TCP connection included.
+const slotSize = 2048
+
 var _ io.Closer = (*Server)(nil)

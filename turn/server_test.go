@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	sclog "github.com/spacecast/spacecast/internal/logging"
 	"net"
 	"net/netip"
 	"testing"
@@ -13,17 +12,22 @@ import (
 	"github.com/pion/stun/v4"
 	pionturn "github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/internal/logging"
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 func creds(secret, identity string, ttl time.Duration) (string, string) {
-	return Credential(secret, identity, time.Now().Add(ttl))
+	return turncred.Mint(secret, identity, time.Now().Add(ttl))
 }
 
 // TestPionClientRoundTrip relays both ways through our server with
 // pion/turn's own client. (Over TCP, pion's v5 client does not deliver
 // inbound ChannelData to its relay conn; coturn's uclient covers TCP/TLS.)
-func TestPionClientRoundTrip(t *testing.T) {
-	ts := startServer(t, nil)
+func TestPionClientRoundTrip(t *testing.T) { onEveryPath(t, testPionClientRoundTrip) }
+
+func testPionClientRoundTrip(t *testing.T, path Option) {
+	ts := startServerOpts(t, nil, []Option{path})
 	for _, transport := range []string{"udp"} {
 		t.Run(transport, func(t *testing.T) {
 			var conn net.PacketConn
@@ -48,7 +52,7 @@ func TestPionClientRoundTrip(t *testing.T) {
 			user, pass := creds(testSecret, "alice", time.Hour)
 			client, err := pionturn.NewClient(&pionturn.ClientConfig{
 				TURNServerAddr: server, STUNServerAddr: server,
-				Username: user, Password: pass, Conn: conn, LoggerFactory: sclog.Pion(discard()),
+				Username: user, Password: pass, Conn: conn, LoggerFactory: logging.Pion(discard()),
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -91,8 +95,10 @@ func TestPionClientRoundTrip(t *testing.T) {
 
 // TestChannelFastPath checks the zero-copy channel path both ways and that
 // it is counted.
-func TestChannelFastPath(t *testing.T) {
-	ts := startServer(t, nil)
+func TestChannelFastPath(t *testing.T) { onEveryPath(t, testChannelFastPath) }
+
+func testChannelFastPath(t *testing.T, path Option) {
+	ts := startServerOpts(t, nil, []Option{path})
 	user, pass := creds(testSecret, "bob", time.Hour)
 	c := newRawClient(t, ts.udp, user, pass)
 	if code := c.allocate(); code != 0 {
@@ -127,8 +133,10 @@ func TestChannelFastPath(t *testing.T) {
 
 // TestDeniedPeers asks to relay to addresses the policy refuses, over UDP
 // and TCP: the server answers 403 and sends nothing.
-func TestDeniedPeers(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.Allow = nil }) // loopback not opened
+func TestDeniedPeers(t *testing.T) { onEveryPath(t, testDeniedPeers) }
+
+func testDeniedPeers(t *testing.T, path Option) {
+	ts := startServerOpts(t, func(c *Config) { c.Allow = nil }, []Option{path}) // loopback not opened
 	user, pass := creds(testSecret, "mallory", time.Hour)
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
@@ -192,8 +200,10 @@ func testDenied(t *testing.T, ts *testServer, c *rawClient) {
 // TestUnpermittedPeerDropped: packets that reach a relay address from a
 // peer without a permission are discarded (RFC 8656 §10.3), while a
 // permitted peer's packets arrive as Data indications.
-func TestUnpermittedPeerDropped(t *testing.T) {
-	ts := startServer(t, nil)
+func TestUnpermittedPeerDropped(t *testing.T) { onEveryPath(t, testUnpermittedPeerDropped) }
+
+func testUnpermittedPeerDropped(t *testing.T, path Option) {
+	ts := startServerOpts(t, nil, []Option{path})
 	user, pass := creds(testSecret, "grace", time.Hour)
 	c := newRawClient(t, ts.udp, user, pass)
 	if code := c.allocate(); code != 0 {
@@ -248,9 +258,11 @@ func TestUnpermittedPeerDropped(t *testing.T) {
 	}
 }
 
-func TestCredentials(t *testing.T) {
+func TestCredentials(t *testing.T) { onEveryPath(t, testCredentials) }
+
+func testCredentials(t *testing.T, path Option) {
 	// The server knows the new secret (signing) and the old one (rotation).
-	ts := startServer(t, nil, otherSecret, testSecret)
+	ts := startServerOpts(t, nil, []Option{path}, otherSecret, testSecret)
 	tests := []struct {
 		name     string
 		user     string
@@ -296,8 +308,10 @@ func TestCredentials(t *testing.T) {
 	}
 }
 
-func TestQuota(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.UserQuota = 2 })
+func TestQuota(t *testing.T) { onEveryPath(t, testQuota) }
+
+func testQuota(t *testing.T, path Option) {
+	ts := startServerOpts(t, func(c *Config) { c.UserQuota = 2 }, []Option{path})
 	u, p := creds(testSecret, "carol", time.Hour)
 	var clients []*rawClient
 	for i, want := range []stun.ErrorCode{0, 0, stun.CodeAllocQuotaReached} {
@@ -329,8 +343,10 @@ func TestQuota(t *testing.T) {
 	}
 }
 
-func TestMaxLifetime(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.MaxLifetime = time.Second })
+func TestMaxLifetime(t *testing.T) { onEveryPath(t, testMaxLifetime) }
+
+func testMaxLifetime(t *testing.T, path Option) {
+	ts := startServerOpts(t, func(c *Config) { c.MaxLifetime = time.Second }, []Option{path})
 	u, p := creds(testSecret, "erin", time.Hour)
 	c := newRawClient(t, ts.udp, u, p)
 	if code := c.allocate(); code != 0 {
@@ -343,8 +359,10 @@ func TestMaxLifetime(t *testing.T) {
 	eventually(t, "allocation to end", func() bool { return ts.Stats().Allocations == 0 })
 }
 
-func TestBandwidthCap(t *testing.T) {
-	ts := startServer(t, func(c *Config) { c.BandwidthBytes = 2000 })
+func TestBandwidthCap(t *testing.T) { onEveryPath(t, testBandwidthCap) }
+
+func testBandwidthCap(t *testing.T, path Option) {
+	ts := startServerOpts(t, func(c *Config) { c.BandwidthBytes = 2000 }, []Option{path})
 	u, p := creds(testSecret, "frank", time.Hour)
 	c := newRawClient(t, ts.udp, u, p)
 	if code := c.allocate(); code != 0 {

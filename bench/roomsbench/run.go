@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spacecast/spacecast/bench/participant"
@@ -277,7 +276,7 @@ func (b *Bench) startAgent(ag *agent, plan participant.Plan, col *collector) err
 	if b.cfg.AgentStderr != nil {
 		ag.cmd.Stderr = io.MultiWriter(&ag.stderr, b.cfg.AgentStderr)
 	}
-	ag.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	ag.cmd.SysProcAttr = dieWithParent()
 	out, err := ag.cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ import (
 // Options is one measurement of one server.
 type Options struct {
 	Server   string // TURN server UDP address, host:port
-	Username string // TURN REST credential (see turn.Credential)
+	Username string // TURN REST credential (see internal/turncred)
 	Password string //nolint:gosec // runtime credential
 	// Credential, when set, gives allocation i its own credential (as
 	// real clients have theirs: a server's per-user quota then does not

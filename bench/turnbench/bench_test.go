@@ -14,6 +14,7 @@ import (
 	"github.com/spacecast/spacecast/bench/progress"
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/bench/usage"
+	"github.com/spacecast/spacecast/internal/turncred"
 	"github.com/spacecast/spacecast/turn"
 )
 
@@ -73,7 +74,7 @@ func TestMeasureAgainstOurServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	addr := startServer(t, ctx, testSecret, []string{"127.0.0.0/8"})
-	user, pass := turn.Credential(testSecret, "bench", time.Now().Add(time.Hour))
+	user, pass := turncred.Mint(testSecret, "bench", time.Now().Add(time.Hour))
 	res, err := Measure(ctx, Options{
 		Server: addr, Username: user, Password: pass, ServerCPU: usage.Proc("self", os.Getpid()),
 		Allocations: 10, Payload: 100, Rates: []int{1000, 2000}, Step: 300 * time.Millisecond,
@@ -105,7 +106,7 @@ func TestMeasureRefusedCredential(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	addr := startServer(t, ctx, testSecret, nil)
-	user, pass := turn.Credential("another-secret-entirely", "x", time.Now().Add(time.Hour))
+	user, pass := turncred.Mint("another-secret-entirely", "x", time.Now().Add(time.Hour))
 	_, err := Measure(ctx, Options{Server: addr, Username: user, Password: pass,
 		Allocations: 1, Payload: 100, Rates: []int{100}, Step: 100 * time.Millisecond})
 	if !errors.Is(err, ErrTURN) {

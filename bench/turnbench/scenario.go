@@ -22,7 +22,7 @@ import (
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/bench/scenario"
 	"github.com/spacecast/spacecast/bench/usage"
-	"github.com/spacecast/spacecast/turn"
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 // Config is the turn scenario's settings (and its scenario-file format).
@@ -257,7 +257,7 @@ func (b *Bench) once(ctx context.Context, p *progress.Printer, t target, n int, 
 	_, _ = rand.Read(tag)
 	expiry := time.Now().Add(time.Hour)
 	o.Credential = func(i int) (string, string) {
-		return turn.Credential(b.cfg.Secret, fmt.Sprintf("bench-%x-%d", tag, i), expiry)
+		return turncred.Mint(b.cfg.Secret, fmt.Sprintf("bench-%x-%d", tag, i), expiry)
 	}
 	switch t.kind {
 	case "remote":

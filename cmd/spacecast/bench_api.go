@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spacecast/spacecast/bench/apibench"
@@ -175,7 +174,7 @@ func selfContainedControlPlane(ctx context.Context, e env, cfg *apibench.Config,
 	}
 	cmd := exec.CommandContext(ctx, exe, "bench", "api", "--serve", "--data", dir)
 	cmd.Stderr = e.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithParent()
 	child, err := selfhost.Start(ctx, cmd)
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -231,7 +230,7 @@ func selfContainedReplicas(ctx context.Context, e env, cfg *apibench.Config, n i
 		cmd := exec.CommandContext(ctx, exe, args...)
 		cmd.Env = childEnv
 		cmd.Stderr = e.stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = dieWithParent()
 		child, err := selfhost.Start(ctx, cmd)
 		if err != nil {
 			stop()
@@ -261,7 +260,7 @@ func childBaseline(e env) func(context.Context) (string, func(), error) {
 		}
 		cmd := exec.Command(exe, "bench", "api", "--serve-baseline", "127.0.0.1:0")
 		cmd.Stderr = e.stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = dieWithParent()
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return "", nil, err

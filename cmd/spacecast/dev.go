@@ -153,7 +153,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	if err := turnCfg.Validate(); err != nil {
 		return err
 	}
-	turnURLs := turnURLs(turnCfg, host)
+	turnURLs := turn.URLs(turnCfg, host)
 	ts, err := turn.New(turnCfg, cl.TURNSecrets, l.turn, turn.WithLogger(log), turn.WithRegisterer(reg))
 	if err != nil {
 		return err
@@ -315,16 +315,6 @@ func devRelayIP(host string) string {
 		return ip.String()
 	}
 	return "127.0.0.1"
-}
-
-// turnURLs are the TURN URLs handed to participants of a TURN server with
-// config c reached at host (dev's, and an edge's embedded one).
-func turnURLs(c turn.Config, host string) []string {
-	var urls []string
-	for _, s := range turn.ICEServers(c, host, "unused", "unused", time.Now()) {
-		urls = append(urls, s.URLs...)
-	}
-	return urls
 }
 
 // devCluster loads the generated cluster secrets, making them on first start.

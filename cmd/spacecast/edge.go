@@ -200,7 +200,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		if len(cfg.Edge.TURNURLs) == 0 {
-			cfg.Edge.TURNURLs = turnURLs(turnCfg, turnCfg.PublicHost)
+			cfg.Edge.TURNURLs = turn.URLs(turnCfg, turnCfg.PublicHost)
 		}
 	}
 	if gossipEnabled(cfg.Gossip) {

@@ -8,6 +8,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/grant"
 	"github.com/spacecast/spacecast/controlplane/join"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 // JoinRequest is the body of POST /v1/rooms/{alias}/join. Every field is
@@ -39,8 +40,8 @@ type JoinAnswer struct {
 	MediaToken string       `json:"mediaToken"`
 	// MediaTokenExpiresAt is when MediaToken stops being accepted for a new
 	// connection.
-	MediaTokenExpiresAt time.Time   `json:"mediaTokenExpiresAt"`
-	ICEServers          []ICEServer `json:"iceServers"`
+	MediaTokenExpiresAt time.Time            `json:"mediaTokenExpiresAt"`
+	ICEServers          []turncred.ICEServer `json:"iceServers"`
 }
 
 // Session is the reconnect credential: a later join accepts Token in place
@@ -55,13 +56,6 @@ type Edge struct {
 	URL    string `json:"url"` // LiveKit signalling base URL (ws:// or wss://)
 	Region string `json:"region"`
 	NodeID string `json:"nodeId"`
-}
-
-// ICEServer is one RTCIceServer entry.
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
 }
 
 func (q *JoinRequest) validate() error {
@@ -140,10 +134,10 @@ func joinAnswer(ans join.Answer) JoinAnswer {
 		Session:    Session{Token: ans.SessionToken, ExpiresAt: ans.SessionExpiresAt},
 		Edge:       Edge{URL: ans.Edge.SignalURL, Region: ans.Edge.Region, NodeID: ans.Edge.NodeID},
 		MediaToken: ans.MediaToken, MediaTokenExpiresAt: ans.MediaTokenExpiresAt,
-		ICEServers: []ICEServer{},
+		ICEServers: []turncred.ICEServer{},
 	}
 	if len(ans.Edge.TURNURLs) > 0 {
-		out.ICEServers = append(out.ICEServers, ICEServer{URLs: ans.Edge.TURNURLs, Username: ans.TURNUsername, Credential: ans.TURNCredential})
+		out.ICEServers = append(out.ICEServers, turncred.ICEServer{URLs: ans.Edge.TURNURLs, Username: ans.TURNUsername, Credential: ans.TURNCredential})
 	}
 	return out
 }

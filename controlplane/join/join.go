@@ -14,7 +14,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/internal/cluster"
-	"github.com/spacecast/spacecast/turn"
+	"github.com/spacecast/spacecast/internal/turncred"
 )
 
 // Options are the Service's dependencies and settings.
@@ -91,7 +91,8 @@ type Answer struct {
 	SessionExpiresAt time.Time
 
 	// Edge is where to connect; its TURN URLs take TURNUsername and
-	// TURNCredential (empty without a TURN secret).
+	// TURNCredential, a TURN REST credential (internal/turncred; empty
+	// without a TURN secret).
 	Edge           placement.Placement
 	TURNUsername   string
 	TURNCredential string
@@ -371,7 +372,7 @@ func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placem
 		MediaToken: media, MediaTokenExpiresAt: now.Add(mediaTTL).Truncate(time.Second),
 	}
 	if len(pl.TURNURLs) > 0 && len(s.o.Cluster.TURNSecrets) > 0 {
-		ans.TURNUsername, ans.TURNCredential = turn.Credential(s.o.Cluster.TURNSecrets[0], j.identity, now.Add(s.o.TURNTTL))
+		ans.TURNUsername, ans.TURNCredential = turncred.Mint(s.o.Cluster.TURNSecrets[0], j.identity, now.Add(s.o.TURNTTL))
 	}
 	return ans, nil
 }

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -310,12 +309,4 @@ func newRusageCPU() func() float64 {
 		pct := 100 * float64(used) / float64(wall) / float64(runtime.NumCPU())
 		return min(max(pct, 0), 100)
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,6 +1,10 @@
 package mmsg
 
-import "net"
+import (
+	"net/netip"
+
+	"github.com/spacecast/spacecast/internal/udpbatch"
+)
 
 // Batch is a batch that one goroutine fills on its own, with no lock per
 // packet and no copy: the caller writes each packet straight into the
@@ -12,25 +16,26 @@ import "net"
 // A Batch is meant to live as long as its goroutine: it takes slots from
 // the Conn at its first Next and gives them back at Send.
 type Batch struct {
-	c *Conn
-	b *batch // nil between a Send and the next Next
+	c  *Conn
+	b  *udpbatch.Batch // nil between a Send and the next Next
+	to netip.AddrPort  // the destination of the slot Next gave
 }
 
 // NewBatch returns an empty batch. It is nil when the Conn cannot send
 // batches (its PacketConn is not a *net.UDPConn).
 func (c *Conn) NewBatch() *Batch {
-	if c.batch == nil {
+	if c.out == nil {
 		return nil
 	}
 	return &Batch{c: c}
 }
 
-// Next returns the buffer for the next packet, to addr (len maxPacket,
-// the most a slot holds). The packet counts once Commit gives its length;
-// a Next without Commit is overwritten by the next one. When the batch is
+// Next returns the buffer for the next packet, to addr (len SlotSize, the
+// most a slot holds). The packet counts once Commit gives its length; a
+// Next without Commit is overwritten by the next one. When the batch is
 // full, or nearly so and addr ends a run of one destination's packets,
 // what it holds is sent first.
-func (b *Batch) Next(addr *net.UDPAddr) []byte {
+func (b *Batch) Next(addr netip.AddrPort) []byte {
 	x := b.b
 	if x == nil {
 		b.c.mu.Lock()
@@ -38,26 +43,22 @@ func (b *Batch) Next(addr *net.UDPAddr) []byte {
 		b.c.mu.Unlock()
 		b.b = x
 	}
-	if x.leaveBefore(addr) {
+	if leaveBefore(x, addr) {
 		b.c.transmit(x)
 	}
-	x.addrs[x.n] = *addr
-	return x.bufs[x.n][:maxPacket]
+	b.to = addr
+	return x.Next()[:maxPacket]
 }
 
 // Commit adds the packet the caller wrote into Next's buffer, n bytes.
-func (b *Batch) Commit(n int) {
-	x := b.b
-	x.iov[x.n] = x.bufs[x.n][:n]
-	x.n++
-}
+func (b *Batch) Commit(n int) { b.b.Commit(n, b.to) }
 
 // Len is the number of packets waiting.
 func (b *Batch) Len() int {
 	if b.b == nil {
 		return 0
 	}
-	return b.b.n
+	return b.b.Len()
 }
 
 // Send sends what the batch holds and gives its slots back to the Conn;
@@ -66,7 +67,7 @@ func (b *Batch) Send() {
 	if b.b == nil {
 		return
 	}
-	if b.b.n > 0 {
+	if b.b.Len() > 0 {
 		b.c.transmit(b.b)
 	}
 	b.c.put(b.b)

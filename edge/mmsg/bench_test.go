@@ -85,7 +85,7 @@ func BenchmarkHeldWrite(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, d := range dsts {
-				batch.Commit(copy(batch.Next(d), p))
+				batch.Commit(copy(batch.Next(d.AddrPort()), p))
 			}
 			batch.Send()
 		}

@@ -17,7 +17,9 @@
 // one segmented write (UDP GSO, UDP_SEGMENT): the kernel then walks its
 // stack once for the run, not once per packet, and the receiver still gets
 // one datagram per packet. A path that refuses segmented writes turns them
-// off for the Conn.
+// off for the Conn. The system calls and the grouping into runs are
+// internal/udpbatch's; off Linux it writes one packet at a time, and the
+// Conn behaves the same.
 //
 // The Conn also counts what it sends (bytes, packets, system calls), which
 // the edge advertises as its bandwidth and exports to Prometheus.

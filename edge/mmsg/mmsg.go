@@ -1,17 +1,13 @@
 package mmsg
 
 import (
-	"encoding/binary"
-	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
+	"github.com/spacecast/spacecast/internal/udpbatch"
 )
 
 // Capacity is the most packets one batch holds before it is sent.
@@ -33,15 +29,13 @@ const SlotSize = maxPacket
 // Conn is a net.PacketConn whose writes between Hold and Release leave
 // together. Safe for concurrent use.
 type Conn struct {
-	pc    net.PacketConn
-	batch *ipv4.PacketConn // nil when pc cannot send batches
+	pc  net.PacketConn
+	out *udpbatch.Conn // nil when pc cannot send batches
 
 	mu    sync.Mutex
 	holds int
-	cur   *batch
-	free  []*batch
-
-	gso atomic.Bool // the socket takes UDP_SEGMENT
+	cur   *udpbatch.Batch
+	free  []*udpbatch.Batch
 
 	bytes   atomic.Uint64
 	packets atomic.Uint64
@@ -51,66 +45,28 @@ type Conn struct {
 	gsoPkts atomic.Uint64
 }
 
-type batch struct {
-	n     int // packets held
-	addrs []net.UDPAddr
-	bufs  [][]byte
-	iov   [][]byte // iov[i] is the packet in bufs[i]; a message's Buffers are a run of it
-
-	// What send writes: each run of packets to one destination (one packet
-	// without GSO) as one message.
-	out  []ipv4.Message
-	segs []int    // packets in out[i]
-	oob  [][]byte // UDP_SEGMENT control message per out slot
-}
-
-func newBatch() *batch {
-	b := &batch{
-		addrs: make([]net.UDPAddr, Capacity),
-		bufs:  make([][]byte, Capacity),
-		iov:   make([][]byte, Capacity),
-		out:   make([]ipv4.Message, 0, Capacity),
-		segs:  make([]int, 0, Capacity),
-		oob:   make([][]byte, Capacity),
-	}
-	for i := range b.bufs {
-		b.bufs[i] = make([]byte, maxPacket)
-		b.oob[i] = make([]byte, unix.CmsgSpace(2))
-	}
-	return b
-}
-
 // New wraps pc. Only a *net.UDPConn can batch; any other PacketConn is
 // written packet by packet (and still counted).
 func New(pc net.PacketConn) *Conn {
 	c := &Conn{pc: pc}
 	if u, ok := pc.(*net.UDPConn); ok {
-		c.batch = ipv4.NewPacketConn(u)
-		c.gso.Store(canSegment(u))
+		if out, err := udpbatch.NewConn(u); err == nil {
+			c.out = out
+		}
 	}
 	return c
 }
 
-// canSegment reports whether the kernel knows UDP_SEGMENT (Linux 4.18+).
-func canSegment(u *net.UDPConn) bool {
-	rc, err := u.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok := false
-	_ = rc.Control(func(fd uintptr) {
-		_, err := unix.GetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_SEGMENT)
-		ok = err == nil
-	})
-	return ok
-}
-
 // DisableGSO stops segmented writes (tests, and paths known not to take them).
-func (c *Conn) DisableGSO() { c.gso.Store(false) }
+func (c *Conn) DisableGSO() {
+	if c.out != nil {
+		c.out.DisableGSO()
+	}
+}
 
 // Hold starts holding writes back; every Hold needs one Release.
 func (c *Conn) Hold() {
-	if c.batch == nil {
+	if c.out == nil {
 		return
 	}
 	c.mu.Lock()
@@ -120,13 +76,13 @@ func (c *Conn) Hold() {
 
 // Release ends one Hold; the last one sends what was held.
 func (c *Conn) Release() {
-	if c.batch == nil {
+	if c.out == nil {
 		return
 	}
 	c.mu.Lock()
 	c.holds--
-	var b *batch
-	if c.holds == 0 && c.cur != nil && c.cur.n > 0 {
+	var b *udpbatch.Batch
+	if c.holds == 0 && c.cur != nil && c.cur.Len() > 0 {
 		b, c.cur = c.cur, nil
 	}
 	c.mu.Unlock()
@@ -140,26 +96,25 @@ func (c *Conn) Release() {
 // counted (Stats) rather than returned, as for any lost datagram.
 func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
-	if c.batch == nil || !ok || len(p) > maxPacket {
+	if c.out == nil || !ok || len(p) > maxPacket {
 		return c.write(p, addr)
 	}
+	to := ua.AddrPort()
 	c.mu.Lock()
 	if c.holds == 0 {
 		c.mu.Unlock()
 		return c.write(p, addr)
 	}
-	var ready, full *batch
-	if b := c.cur; b != nil && b.leaveBefore(ua) {
+	var ready, full *udpbatch.Batch
+	if b := c.cur; b != nil && leaveBefore(b, to) {
 		ready, c.cur = b, nil
 	}
 	if c.cur == nil {
 		c.cur = c.get()
 	}
 	b := c.cur
-	b.addrs[b.n] = *ua
-	b.iov[b.n] = b.bufs[b.n][:copy(b.bufs[b.n], p)]
-	b.n++
-	if b.n == Capacity {
+	b.Commit(copy(b.Next(), p), to)
+	if b.Full() {
 		full, c.cur = b, nil
 	}
 	c.mu.Unlock()
@@ -179,147 +134,62 @@ func (c *Conn) write(p []byte, addr net.Addr) (int, error) {
 		c.failed.Add(1)
 		return n, err
 	}
-	c.bytes.Add(uint64(n))
+	c.bytes.Add(uint64(n)) //nolint:gosec // a length
 	c.packets.Add(1)
 	return n, nil
 }
 
-// send writes b with as few sendmmsg calls as the kernel allows and
-// returns it to the free list.
-func (c *Conn) send(b *batch) {
+// send sends b and returns it to the free list.
+func (c *Conn) send(b *udpbatch.Batch) {
 	c.transmit(b)
 	c.put(b)
 }
 
-// transmit writes b with as few sendmmsg calls as the kernel allows and
-// empties it.
-func (c *Conn) transmit(b *batch) {
-	ms, segs := b.coalesce(c.gso.Load())
-	for i := 0; i < len(ms); {
-		n, err := c.batch.WriteBatch(ms[i:], 0)
-		c.calls.Add(1)
-		for j := i; j < i+max(n, 0); j++ {
-			c.sent(ms[j], segs[j])
-		}
-		if n > 0 && err == nil {
-			i += n
-			continue
-		}
-		// ms[i+max(n,0)] failed (a bad address, a full buffer, or a
-		// device that cannot segment): count it and go on with the rest.
-		i += max(n, 0)
-		if segs[i] > 1 && (errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL)) {
-			// The path cannot take segmented writes: stop making them and
-			// send this run packet by packet.
-			c.gso.Store(false)
-			c.gsoOff.Add(1)
-			for _, p := range ms[i].Buffers {
-				_, _ = c.write(p, ms[i].Addr)
-			}
-		} else {
-			c.failed.Add(uint64(segs[i]))
-		}
-		i++
+// transmit sends b (it is then empty) and counts what happened.
+func (c *Conn) transmit(b *udpbatch.Batch) {
+	r := c.out.Send(b)
+	c.bytes.Add(r.Bytes)
+	c.packets.Add(r.Packets)
+	c.calls.Add(r.Calls)
+	if r.Failed > 0 {
+		c.failed.Add(r.Failed)
 	}
-	b.reset()
-}
-
-// reset empties b for reuse.
-func (b *batch) reset() {
-	clear(b.addrs[:b.n])
-	clear(b.iov[:b.n])
-	clear(b.out)
-	b.n, b.out, b.segs = 0, b.out[:0], b.segs[:0]
+	if r.Segmented > 0 {
+		c.gsoPkts.Add(r.Segmented)
+	}
+	if r.GSOOff {
+		c.gsoOff.Add(1)
+	}
 }
 
 // put returns b, sent and empty, to the free list.
-func (c *Conn) put(b *batch) {
+func (c *Conn) put(b *udpbatch.Batch) {
 	c.mu.Lock()
 	c.free = append(c.free, b)
 	c.mu.Unlock()
 }
 
 // get takes a batch from the free list (mu held).
-func (c *Conn) get() *batch {
+func (c *Conn) get() *udpbatch.Batch {
 	if n := len(c.free); n > 0 {
 		b := c.free[n-1]
 		c.free = c.free[:n-1]
 		return b
 	}
-	return newBatch()
+	return udpbatch.NewBatch(Capacity, maxPacket)
 }
-
-// sent counts a message of segs packets as sent.
-func (c *Conn) sent(m ipv4.Message, segs int) {
-	var bytes uint64
-	for _, p := range m.Buffers {
-		bytes += uint64(len(p))
-	}
-	c.bytes.Add(bytes)
-	c.packets.Add(uint64(segs))
-	if segs > 1 {
-		c.gsoPkts.Add(uint64(segs))
-	}
-}
-
-// coalesce makes b's messages. With gso, each run of packets to one
-// destination whose sizes are equal (the last may be shorter) becomes one
-// message with a UDP_SEGMENT control message: the kernel then walks its
-// stack once for the run instead of once per packet. Every other packet
-// is a message of its own.
-func (b *batch) coalesce(gso bool) ([]ipv4.Message, []int) {
-	for i := 0; i < b.n; {
-		seg := len(b.iov[i])
-		total := seg
-		j := i + 1
-		for gso && seg <= maxSegmentSize && j < b.n && j-i < maxSegments && sameAddr(&b.addrs[i], &b.addrs[j]) {
-			l := len(b.iov[j])
-			if l > seg || total+l > maxGSOBytes {
-				break
-			}
-			total += l
-			j++
-			if l < seg {
-				break // a shorter packet ends a run
-			}
-		}
-		m := ipv4.Message{Buffers: b.iov[i:j:j], Addr: &b.addrs[i]}
-		if j-i > 1 {
-			o := b.oob[len(b.out)]
-			h := (*unix.Cmsghdr)(unsafe.Pointer(&o[0]))
-			h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-			h.SetLen(unix.CmsgLen(2))
-			binary.NativeEndian.PutUint16(o[unix.CmsgLen(0):], uint16(seg))
-			m.OOB = o
-		}
-		b.out = append(b.out, m)
-		b.segs = append(b.segs, j-i)
-		i = j
-	}
-	return b.out, b.segs
-}
-
-// The kernel's limits on one segmented write (UDP_MAX_SEGMENTS, and the
-// largest UDP datagram).
-const (
-	maxSegments = 64
-	maxGSOBytes = 65507
-	// maxSegmentSize keeps segments within a 1500-byte MTU over IPv6 (the
-	// kernel refuses a segment that would not fit the route's MTU, and a
-	// refusal turns GSO off for the Conn); RTP packets are smaller.
-	maxSegmentSize = 1500 - 40 - 8
-)
 
 // leaveBefore reports whether b must be sent before a packet to addr joins
 // it: it is full, or nearly full and addr ends a run of one destination's
 // packets (so that a run is not split between two writes).
-func (b *batch) leaveBefore(addr *net.UDPAddr) bool {
-	n := b.n
-	return n == Capacity || n >= Capacity-runRoom && !sameAddr(&b.addrs[n-1], addr)
+func leaveBefore(b *udpbatch.Batch, to netip.AddrPort) bool {
+	n := b.Len()
+	return n == Capacity || n >= Capacity-runRoom && b.To(n-1) != unmap(to)
 }
 
-func sameAddr(a, b *net.UDPAddr) bool {
-	return a.Port == b.Port && a.IP.Equal(b.IP) && a.Zone == b.Zone
+// unmap is to as a Batch keeps it (IPv4 unmapped).
+func unmap(to netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
 }
 
 // Stats are a Conn's counters.

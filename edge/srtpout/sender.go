@@ -47,6 +47,7 @@ type Sender struct {
 type route struct {
 	ctx  *srtp.Context
 	addr *net.UDPAddr
+	ap   netip.AddrPort // addr, for batches
 }
 
 // NewSender makes a sender that writes to sock once its keys and route are
@@ -101,7 +102,7 @@ func (s *Sender) publish() {
 		s.route.Store(nil)
 		return
 	}
-	s.route.Store(&route{ctx: s.ctx, addr: s.addr})
+	s.route.Store(&route{ctx: s.ctx, addr: s.addr, ap: s.addr.AddrPort()})
 }
 
 // Ready reports whether WriteRTP sends.
@@ -125,7 +126,7 @@ func (s *Sender) WriteRTP(pkt []byte, hdr *rtp.Header, out *mmsg.Batch) error {
 		s.used.Store(true)
 	}
 	if out != nil && len(pkt)+maxOverhead <= mmsg.SlotSize {
-		slot := out.Next(r.addr)
+		slot := out.Next(r.ap)
 		enc, err := r.ctx.EncryptRTP(slot[:0], pkt, hdr)
 		if err != nil {
 			return fmt.Errorf("srtpout: encrypt: %w", err)

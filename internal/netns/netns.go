@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -17,8 +18,15 @@ import (
 // ip command).
 var ErrUnavailable = errors.New("netns: unavailable")
 
+// errNotLinux: network namespaces are Linux's (errors.ErrUnsupported
+// elsewhere, so that tests skip even in CI).
+var errNotLinux = fmt.Errorf("%w: network namespaces are Linux-only: %w", ErrUnavailable, errors.ErrUnsupported)
+
 // Available reports whether networks can be made here.
 func Available() error {
+	if runtime.GOOS != "linux" {
+		return errNotLinux
+	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%w: needs root", ErrUnavailable)
 	}

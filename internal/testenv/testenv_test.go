@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -24,6 +25,7 @@ func TestNeed(t *testing.T) {
 		{"present", "true", nil, false, false},
 		{"missing in CI", "true", errors.New("not found"), true, false},
 		{"missing elsewhere", "", errors.New("not found"), false, true},
+		{"unsupported by the system, in CI", "true", fmt.Errorf("netns: %w", errors.ErrUnsupported), false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("CI", tc.ci)

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+// dieWithParent: only Linux kills a child when its parent dies; elsewhere
+// the child ends with its context or its input.
+func dieWithParent() *syscall.SysProcAttr { return nil }
