@@ -2,7 +2,6 @@ package browserbench
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,10 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/spacecast/spacecast/internal/netns"
 )
@@ -168,26 +164,6 @@ type delayRelay struct {
 	heldNs                  atomic.Int64
 }
 
-// transparent is a ListenConfig whose sockets may bind any address and
-// receive TPROXY'd datagrams with their original destination.
-func transparent(recvOrigDst bool) *net.ListenConfig {
-	return &net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_TRANSPARENT, 1); serr != nil {
-				return
-			}
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-				return
-			}
-			if recvOrigDst {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_RECVORIGDSTADDR, 1)
-			}
-		})
-		return errors.Join(err, serr)
-	}}
-}
-
 // newDelayRelay opens the relay's socket in h and installs the rules that
 // send it h's incoming UDP. The seed makes the jitter reproducible.
 func newDelayRelay(ctx context.Context, h *netns.Host, delay, jitter time.Duration, seed uint64) (*delayRelay, error) {
@@ -308,26 +284,6 @@ func (r *delayRelay) stats() RelayStats {
 		s.MeanDelayMs = float64(r.heldNs.Load()) / float64(s.Relayed) / 1e6
 	}
 	return s
-}
-
-// origDst reads IP_ORIGDSTADDR (a struct sockaddr_in) from a datagram's
-// control messages.
-func origDst(oob []byte) (netip.AddrPort, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return netip.AddrPort{}, false
-	}
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_IP || m.Header.Type != unix.IP_ORIGDSTADDR || len(m.Data) < 8 {
-			continue
-		}
-		if binary.NativeEndian.Uint16(m.Data[0:2]) != unix.AF_INET {
-			continue
-		}
-		port := binary.BigEndian.Uint16(m.Data[2:4])
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(m.Data[4:8])), port), true
-	}
-	return netip.AddrPort{}, false
 }
 
 // needIptables says why loss or delay cannot be had here.

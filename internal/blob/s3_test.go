@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spacecast/spacecast/internal/procattr"
+
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/internal/testenv"
@@ -95,7 +97,7 @@ func seaweed(t *testing.T, accessKey, secretKey string) string {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	logf, err := os.Create(filepath.Join(dir, "weed.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spacecast/spacecast/internal/procattr"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -202,7 +204,8 @@ func (s *Server) start(ctx context.Context, bin, data string, cred *syscall.Cred
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// SIGQUIT is PostgreSQL's immediate shutdown: if this process dies,
 	// so does the server (and its backends, which watch the postmaster).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGQUIT)
+	cmd.SysProcAttr.Credential, cmd.SysProcAttr.Setpgid = cred, true
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgserver: start postgres: %w", err)
 	}

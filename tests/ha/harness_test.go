@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spacecast/spacecast/internal/procattr"
+
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/proto"
@@ -191,7 +193,7 @@ func (w *world) run(p *proc) {
 	p.cmd = exec.Command(w.bin, p.args...)
 	p.cmd.Env = w.env
 	p.cmd.Stderr = f
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p.cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	if err := p.cmd.Start(); err != nil {
 		w.t.Fatalf("start %s: %v", p.name, err)
 	}

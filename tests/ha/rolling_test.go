@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/internal/procattr"
 )
 
 // TestRollingRestartUnderLoad: `spacecast bench api` loads two replicas
@@ -51,7 +53,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	bench.Env = append(os.Environ(), "SPACECAST_BENCH_CLIENT_SECRET="+client.ClientSecret)
 	var benchOut bytes.Buffer
 	bench.Stdout, bench.Stderr = &benchOut, &benchOut
-	bench.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	bench.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	if err := bench.Start(); err != nil {
 		t.Fatal(err)
 	}
