@@ -4,20 +4,19 @@ package browserbench
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
 )
 
-// errNoTPROXY: the delay relay takes its datagrams by TPROXY, which only
-// Linux has (as it alone has the network namespaces it runs in).
-var errNoTPROXY = fmt.Errorf("browserbench: transparent sockets are Linux-only: %w", errors.ErrUnsupported)
+// errNoTPROXY: the delay relay needs Linux's transparent sockets.
+var errNoTPROXY = errors.New("browserbench: the delay relay needs Linux (IP_TRANSPARENT)")
 
-// transparent is a ListenConfig whose sockets refuse to open.
+// transparent fails off Linux: the bench's delay relay is Linux-only, like
+// its network namespaces.
 func transparent(bool) *net.ListenConfig {
-	return &net.ListenConfig{Control: func(string, string, syscall.RawConn) error { return errNoTPROXY }}
+	return &net.ListenConfig{Control: func(_, _ string, _ syscall.RawConn) error { return errNoTPROXY }}
 }
 
-// origDst finds no original destination.
+// origDst has nothing to read off Linux.
 func origDst([]byte) (netip.AddrPort, bool) { return netip.AddrPort{}, false }

@@ -19,8 +19,8 @@ import (
 	"github.com/spacecast/spacecast/bench/progress"
 	"github.com/spacecast/spacecast/bench/result"
 	"github.com/spacecast/spacecast/bench/usage"
-	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/netns"
+	"github.com/spacecast/spacecast/internal/procattr"
 )
 
 // Bench is one run of the rooms scenario.
@@ -278,7 +278,7 @@ func (b *Bench) startAgent(ag *agent, plan participant.Plan, col *collector) err
 	if b.cfg.AgentStderr != nil {
 		ag.cmd.Stderr = io.MultiWriter(&ag.stderr, b.cfg.AgentStderr)
 	}
-	childproc.DieWithParent(ag.cmd, syscall.SIGKILL)
+	ag.cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	out, err := ag.cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -17,9 +17,9 @@ import (
 	"github.com/spacecast/spacecast/bench/harness"
 	"github.com/spacecast/spacecast/bench/selfhost"
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
-	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/pgserver"
+	"github.com/spacecast/spacecast/internal/procattr"
 )
 
 // envBenchSecret holds the API client secret of a bench run against a
@@ -176,7 +176,7 @@ func selfContainedControlPlane(ctx context.Context, e env, cfg *apibench.Config,
 	}
 	cmd := exec.CommandContext(ctx, exe, "bench", "api", "--serve", "--data", dir)
 	cmd.Stderr = e.stderr
-	childproc.DieWithParent(cmd, syscall.SIGKILL)
+	cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	child, err := selfhost.Start(ctx, cmd)
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -232,7 +232,7 @@ func selfContainedReplicas(ctx context.Context, e env, cfg *apibench.Config, n i
 		cmd := exec.CommandContext(ctx, exe, args...)
 		cmd.Env = childEnv
 		cmd.Stderr = e.stderr
-		childproc.DieWithParent(cmd, syscall.SIGKILL)
+		cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 		child, err := selfhost.Start(ctx, cmd)
 		if err != nil {
 			stop()
@@ -262,7 +262,7 @@ func childBaseline(e env) func(context.Context) (string, func(), error) {
 		}
 		cmd := exec.Command(exe, "bench", "api", "--serve-baseline", "127.0.0.1:0")
 		cmd.Stderr = e.stderr
-		childproc.DieWithParent(cmd, syscall.SIGKILL)
+		cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return "", nil, err

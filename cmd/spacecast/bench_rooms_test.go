@@ -20,9 +20,9 @@ import (
 	"github.com/spacecast/spacecast/bench/roomsbench"
 	"github.com/spacecast/spacecast/bench/scenario"
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/netns"
+	"github.com/spacecast/spacecast/internal/procattr"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
@@ -371,7 +371,7 @@ func startDevProcess(t *testing.T, data string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	childproc.DieWithParent(cmd, syscall.SIGKILL)
+	cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,9 @@ import (
 type remotePart struct {
 	node     string
 	speaking atomic.Bool // its edge says it speaks (spanSpeakers)
-	info   *livekit.ParticipantInfo
-	tracks map[string]*PubTrack // by sid
-	gone   chan struct{}        // closed when it leaves the room here
+	info     *livekit.ParticipantInfo
+	tracks   map[string]*PubTrack // by sid
+	gone     chan struct{}        // closed when it leaves the room here
 }
 
 // pull is how a relayed track reaches this edge: one relay subscription to

@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spacecast/spacecast/internal/procattr"
+
 	"go.uber.org/goleak"
 
-	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
@@ -96,7 +97,7 @@ func seaweed(t *testing.T, accessKey, secretKey string) string {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	childproc.DieWithParent(cmd, syscall.SIGKILL)
+	cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	logf, err := os.Create(filepath.Join(dir, "weed.log"))
 	if err != nil {
 		t.Fatal(err)

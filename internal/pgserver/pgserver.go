@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/spacecast/spacecast/internal/procattr"
 
-	"github.com/spacecast/spacecast/internal/childproc"
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrUnavailable means PostgreSQL cannot run here: its programs or the
@@ -204,8 +204,8 @@ func (s *Server) start(ctx context.Context, bin, data string, cred *syscall.Cred
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// SIGQUIT is PostgreSQL's immediate shutdown: if this process dies,
 	// so does the server (and its backends, which watch the postmaster).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-	childproc.DieWithParent(cmd, syscall.SIGQUIT)
+	cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGQUIT)
+	cmd.SysProcAttr.Credential, cmd.SysProcAttr.Setpgid = cred, true
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("pgserver: start postgres: %w", err)
 	}

@@ -21,13 +21,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spacecast/spacecast/internal/procattr"
+
 	"github.com/gorilla/websocket"
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
 	"github.com/spacecast/spacecast/controlplane/webhook"
-	"github.com/spacecast/spacecast/internal/childproc"
 	"github.com/spacecast/spacecast/internal/cluster"
 )
 
@@ -192,7 +193,7 @@ func (w *world) run(p *proc) {
 	p.cmd = exec.Command(w.bin, p.args...)
 	p.cmd.Env = w.env
 	p.cmd.Stderr = f
-	childproc.DieWithParent(p.cmd, syscall.SIGKILL)
+	p.cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	if err := p.cmd.Start(); err != nil {
 		w.t.Fatalf("start %s: %v", p.name, err)
 	}

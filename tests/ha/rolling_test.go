@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/internal/childproc"
+	"github.com/spacecast/spacecast/internal/procattr"
 )
 
 // TestRollingRestartUnderLoad: `spacecast bench api` loads two replicas
@@ -53,7 +53,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	bench.Env = append(os.Environ(), "SPACECAST_BENCH_CLIENT_SECRET="+client.ClientSecret)
 	var benchOut bytes.Buffer
 	bench.Stdout, bench.Stderr = &benchOut, &benchOut
-	childproc.DieWithParent(bench, syscall.SIGKILL)
+	bench.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	if err := bench.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spacecast/spacecast/internal/procattr"
+
 	"github.com/spacecast/spacecast/edge/record"
-	"github.com/spacecast/spacecast/internal/childproc"
 )
 
 // Errors.
@@ -164,7 +165,7 @@ func Compose(ctx context.Context, cfg Config, dir string, m record.Manifest, dst
 // interrupted, and killed if it lingers); it dies with this process too.
 func runFFmpeg(ctx context.Context, bin string, args []string) error {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	childproc.DieWithParent(cmd, syscall.SIGKILL)
+	cmd.SysProcAttr = procattr.DieWithParent(syscall.SIGKILL)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 	tw := &tailWriter{max: stderrLines}

@@ -1,4 +1,4 @@
-package childproc
+package procattr
 
 import (
 	"bufio"
@@ -13,14 +13,14 @@ import (
 )
 
 // envParent makes the test binary the parent of TestChildDiesWithParent.
-const envParent = "CHILDPROC_TEST_PARENT"
+const envParent = "PROCATTR_TEST_PARENT"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(envParent) == "1" {
 		// The parent: start a child that would sleep a minute, print its
 		// pid, and die at once.
 		cmd := exec.Command("sleep", "60")
-		DieWithParent(cmd, syscall.SIGKILL)
+		cmd.SysProcAttr = DieWithParent(syscall.SIGKILL)
 		if err := cmd.Start(); err != nil {
 			os.Exit(2)
 		}
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// A child started with DieWithParent ends when its parent does.
+// A child started under DieWithParent ends when its parent does.
 func TestChildDiesWithParent(t *testing.T) {
 	if _, err := exec.LookPath("sleep"); err != nil {
 		t.Skip("no sleep(1)")
