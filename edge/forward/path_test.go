@@ -266,9 +266,9 @@ func TestPrimaryFromRED(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := primaryFromRED(tt.in)
+			got, err := codec.REDPrimary(tt.in)
 			if (err == nil) != tt.ok || string(got) != string(tt.want) {
-				t.Fatalf("primaryFromRED() = %v, %v; want %v", got, err, tt.want)
+				t.Fatalf("REDPrimary() = %v, %v; want %v", got, err, tt.want)
 			}
 		})
 	}

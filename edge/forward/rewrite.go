@@ -2,7 +2,6 @@ package forward
 
 import (
 	"encoding/binary"
-	"errors"
 
 	"github.com/spacecast/spacecast/edge/codec"
 )
@@ -54,7 +53,7 @@ func (rw *rewrite) apply(dst []byte) int {
 	payload := pkt[rw.h.PayloadOffset:rw.h.PayloadEnd]
 	if rw.redToOpus {
 		var err error
-		if payload, err = primaryFromRED(payload); err != nil {
+		if payload, err = codec.REDPrimary(payload); err != nil {
 			return 0
 		}
 	}
@@ -113,33 +112,6 @@ func (rw *rewrite) apply(dst []byte) int {
 		}
 	}
 	return n
-}
-
-var errRED = errors.New("forward: malformed RED payload")
-
-// primaryFromRED returns the primary (last) encoding of a RED payload
-// (RFC 2198 §3): 4-byte headers for the redundant blocks, each with its
-// length, then a 1-byte header for the primary; the data follow in order.
-func primaryFromRED(p []byte) ([]byte, error) {
-	i, skip := 0, 0
-	for {
-		if i >= len(p) {
-			return nil, errRED
-		}
-		if p[i]&0x80 == 0 {
-			i++
-			break
-		}
-		if i+4 > len(p) {
-			return nil, errRED
-		}
-		skip += int(binary.BigEndian.Uint16(p[i+2:]) & 0x3ff)
-		i += 4
-	}
-	if i+skip > len(p) {
-		return nil, errRED
-	}
-	return p[i+skip:], nil
 }
 
 // pictureIDMask is the modulus of a VP8 picture ID of the given size.

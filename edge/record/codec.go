@@ -66,31 +66,16 @@ func (d *audioDepacketizer) Unmarshal(p []byte) ([]byte, error) {
 func (d *audioDepacketizer) IsPartitionHead(p []byte) bool     { return len(p) > 0 }
 func (d *audioDepacketizer) IsPartitionTail(bool, []byte) bool { return true }
 
-var errRED = errors.New("record: malformed RED payload")
+var errRED = errors.New("record: malformed or empty RED payload")
 
-// primaryFromRED returns the primary encoding of a RED payload (RFC 2198
-// §3): 4-byte headers for the redundant blocks, each with its length, then
-// a 1-byte header for the primary; the data follow in that order.
+// primaryFromRED is codec.REDPrimary refusing an empty primary (nothing to
+// record).
 func primaryFromRED(p []byte) ([]byte, error) {
-	i, skip := 0, 0
-	for {
-		if i >= len(p) {
-			return nil, errRED
-		}
-		if p[i]&0x80 == 0 {
-			i++
-			break
-		}
-		if i+4 > len(p) {
-			return nil, errRED
-		}
-		skip += int(binary.BigEndian.Uint16(p[i+2:]) & 0x3ff)
-		i += 4
-	}
-	if i+skip >= len(p) {
+	prim, err := codec.REDPrimary(p)
+	if err != nil || len(prim) == 0 {
 		return nil, errRED
 	}
-	return p[i+skip:], nil
+	return prim, nil
 }
 
 // keyframe reports whether frame, a whole depacketized frame of codec k,
