@@ -27,7 +27,7 @@ func cpuTime(b *testing.B) time.Duration {
 // bytes written (video-B/s, audio-B/s) beside the RTP bytes received
 // (rtp-B/s), so the file's overhead is the ratio of the two.
 func BenchmarkRecordTrack(b *testing.B) {
-	needFFmpeg(b)
+	synth.NeedFFmpeg(b)
 	const seconds = 20
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()

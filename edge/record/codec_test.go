@@ -16,7 +16,7 @@ import (
 
 // TestSPSSize: the sizes of the SPSs libx264 writes, cropped ones too.
 func TestSPSSize(t *testing.T) {
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	for _, tc := range []struct{ w, h int }{{320, 240}, {640, 360}, {1280, 720}, {322, 182}} {
 		frames, err := synth.H264(testCtx(t), mediaDir, synth.Video{Width: tc.w, Height: tc.h, FPS: 30, GOP: 30, Seconds: 0.1})
 		if err != nil {
@@ -33,7 +33,7 @@ func TestSPSSize(t *testing.T) {
 
 // TestVP8VP9Header: the keyframe bit and size of libvpx's frames.
 func TestVP8VP9Header(t *testing.T) {
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	vp9, err := synth.VP9(testCtx(t), mediaDir, synth.Video{Width: 352, Height: 288, FPS: 30, GOP: 30, Seconds: 0.2})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func FuzzParsers(f *testing.F) {
 // plain Opus.
 func TestRecordCodecs(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	ctx := testCtx(t)
 	h264, err := synth.H264(ctx, mediaDir, synth.Video{Width: 320, Height: 180, FPS: 30, GOP: 30, Seconds: 3})
 	if err != nil {

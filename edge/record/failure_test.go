@@ -19,7 +19,7 @@ import (
 // decodes, the taps keep returning at once and AddTrack refuses.
 func TestRecordDiskFull(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	video := vp8(t, 320, 240, 30, 8)
 	h := newHarness(t, func(c *Config) { c.FS = failAfter{FS: DirFS(c.Dir), limit: 150 << 10} })
 	tr := h.add(TrackInfo{Participant: "gus", Source: SourceCamera, MimeType: "video/VP8"})
@@ -79,7 +79,7 @@ func TestRecordDiskFull(t *testing.T) {
 // failed (ErrInterrupted), with every file closed and decodable.
 func TestRecordInterrupted(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	audio := opus(t, 8, 440)[:100]
 	clock := synth.NewClock(t0)
 	dir := t.TempDir()

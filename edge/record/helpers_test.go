@@ -14,7 +14,6 @@ import (
 	"github.com/pion/rtp/codecs"
 
 	"github.com/spacecast/spacecast/edge/record/internal/synth"
-	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 // mediaDir holds the test patterns ffmpeg encodes, shared by the tests of
@@ -35,15 +34,6 @@ func TestMain(m *testing.M) {
 
 // t0 is the wall-clock start of every test timeline.
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-func needFFmpeg(t testing.TB) {
-	t.Helper()
-	_, err := synth.FFmpeg()
-	if err == nil {
-		_, err = synth.FFprobe()
-	}
-	testenv.Need(t, "ffmpeg and ffprobe", err)
-}
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

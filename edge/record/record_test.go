@@ -18,7 +18,7 @@ import (
 // s after alice (by the edge's clock, not his); every file decodes.
 func TestRecordTimeline(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	video := vp8(t, 320, 240, 30, 8)[:180]
 	audio := opus(t, 8, 440)[:300]
 	h := newHarness(t, nil)
@@ -100,7 +100,7 @@ func TestRecordTimeline(t *testing.T) {
 // switches at the sizes of the layers.
 func TestRecordSimulcast(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	low := vp8(t, 160, 120, 30, 8)
 	high := vp8(t, 320, 240, 30, 8)
 	h := newHarness(t, nil)
@@ -152,7 +152,7 @@ func TestRecordSimulcast(t *testing.T) {
 // one file with a 1.5 s gap at the right place.
 func TestRecordReconnect(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	video := vp8(t, 320, 240, 30, 8)[:120]
 	audio := opus(t, 8, 440)[:200]
 	h := newHarness(t, nil)
@@ -220,7 +220,7 @@ func TestRecordReconnect(t *testing.T) {
 // time.
 func TestRecordSSRCChange(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	video := vp8(t, 320, 240, 30, 8)[:120]
 	h := newHarness(t, nil)
 	tr := h.add(TrackInfo{Participant: "dave", Source: SourceCamera, MimeType: "video/VP8"})
@@ -256,7 +256,7 @@ func TestRecordSSRCChange(t *testing.T) {
 // timed by arrival, and says so in the manifest.
 func TestRecordWithoutSenderReports(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	audio := opus(t, 8, 440)[:200]
 	h := newHarness(t, nil)
 	tr := h.add(TrackInfo{Participant: "erin", Source: SourceMicrophone, MimeType: "audio/opus"})
@@ -279,7 +279,7 @@ func TestRecordWithoutSenderReports(t *testing.T) {
 // the frames that depend on it up to the next keyframe, and ask for one.
 func TestRecordLossWaitsForKeyframe(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	video := vp8(t, 320, 240, 30, 8)[:120]
 	h := newHarness(t, nil)
 	tr := h.add(TrackInfo{Participant: "fay", Source: SourceCamera, MimeType: "video/VP8"})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/edge/record"
+	"github.com/spacecast/spacecast/edge/record/internal/synth"
 )
 
 // benchCache is where BenchmarkCompose keeps its generated recording
@@ -34,7 +35,7 @@ func benchCache(b *testing.B) string {
 // steadier number) and x-realtime (call length over compose time: above
 // 1, faster than the call lasted).
 func BenchmarkCompose10Min4Party(b *testing.B) {
-	needFFmpeg(b)
+	synth.NeedFFmpeg(b)
 	const seconds = 600
 	cache := benchCache(b)
 	recDir := filepath.Join(cache, "recording")

@@ -23,7 +23,6 @@ import (
 
 	"github.com/spacecast/spacecast/edge/record"
 	"github.com/spacecast/spacecast/edge/record/internal/synth"
-	"github.com/spacecast/spacecast/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -44,15 +43,6 @@ func TestMain(m *testing.M) {
 }
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-
-func needFFmpeg(t testing.TB) {
-	t.Helper()
-	_, err := synth.FFmpeg()
-	if err == nil {
-		_, err = synth.FFprobe()
-	}
-	testenv.Need(t, "ffmpeg and ffprobe", err)
-}
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -138,7 +128,7 @@ func makeRecording(t testing.TB, dir string, parties []party, seconds float64) r
 // lasts the recording, has its index first, no black frames, and sound.
 func TestComposeGrid(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	dir := t.TempDir()
 	m := makeRecording(t, dir, []party{
 		{name: "alice", video: true, source: record.SourceCamera, freq: 440},
@@ -252,7 +242,7 @@ func topBoxes(t *testing.T, path string) string {
 // simulcast layer switch) composes without restarting the picture.
 func TestComposeLayerSwitch(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	ctx := testCtx(t)
 	low, err := synth.VP8(ctx, mediaDir, synth.Video{Width: 160, Height: 120, FPS: 30, GOP: 30, Seconds: 4})
 	if err != nil {
@@ -313,7 +303,7 @@ func TestComposeLayerSwitch(t *testing.T) {
 // with its last lines, and no output appears.
 func TestComposeFFmpegError(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "broken.webm"), []byte("this is not a webm file"), 0o644); err != nil {
 		t.Fatal(err)
@@ -337,7 +327,7 @@ func TestComposeFFmpegError(t *testing.T) {
 // says so.
 func TestComposeCanceled(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	needFFmpeg(t)
+	synth.NeedFFmpeg(t)
 	dir := t.TempDir()
 	m := makeRecording(t, dir, []party{{name: "a", video: true, source: record.SourceCamera, freq: 440}}, 5)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -19,7 +19,10 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/spacecast/spacecast/internal/testenv"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -38,6 +41,17 @@ func FFmpeg() (string, error) { return exec.LookPath("ffmpeg") }
 
 // FFprobe returns the path of ffprobe, or why there is none.
 func FFprobe() (string, error) { return exec.LookPath("ffprobe") }
+
+// NeedFFmpeg stops a test that needs ffmpeg and ffprobe when they are
+// missing (testenv's rule: fail in CI, skip elsewhere).
+func NeedFFmpeg(t testing.TB) {
+	t.Helper()
+	_, err := FFmpeg()
+	if err == nil {
+		_, err = FFprobe()
+	}
+	testenv.Need(t, "ffmpeg and ffprobe", err)
+}
 
 func run(ctx context.Context, args ...string) error {
 	ff, err := FFmpeg()
