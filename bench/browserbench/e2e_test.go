@@ -167,11 +167,12 @@ const (
 // carries (its 720p, ~1.1 Mbit/s, unless the publisher's own uplink
 // keeps that one small), and its video is not frozen for long.
 func TestLayerFitsShapedLink(t *testing.T) {
-	// Known to fail on today's edge (issue 16, open): behind a 600 kbit/s
-	// cap the edge's probes and an up-switch to 720p push 1.3–1.7 Mbit/s
-	// into the link for a second at a time, and the losses that follow
-	// freeze the subscriber. Run it with SPACECAST_E2E_LAYER_FIT=1 while
-	// fixing that; it goes back into CI with the fix.
+	// Not yet reliable on today's edge (issue 16, open): on a quiet
+	// machine it passed 3 of 3 runs, but the edge still tries 720p behind
+	// the cap for 1–2 s (the limit is 2 s), and at load 40 it failed 3 of
+	// 4 runs with 1.3–1.7 Mbit/s pushed into the 600 kbit/s link. Run it
+	// with SPACECAST_E2E_LAYER_FIT=1; it goes back into CI when the
+	// allocator stops trying layers above the estimate's proven headroom.
 	if os.Getenv("SPACECAST_E2E_LAYER_FIT") == "" {
 		t.Skip("known failure, issue 16: the edge over-probes into a capped link; SPACECAST_E2E_LAYER_FIT=1 runs it")
 	}
