@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
 
+	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -81,6 +82,8 @@ type envOpts struct {
 	cluster *cluster.Config
 	// revocations, when set, carries removals (a fleet's, say).
 	revocations removal.Revocations
+	// metrics, when set, counts requests and the store's operations.
+	metrics *metrics.Metrics
 }
 
 func start(t testing.TB, o envOpts) *env {
@@ -118,8 +121,8 @@ func start(t testing.TB, o envOpts) *env {
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
-		Revocations: o.revocations})
+	srv, err := New(cfg, Deps{Store: o.metrics.Store(st), Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
+		Revocations: o.revocations, Metrics: o.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/openapi"
 	"github.com/spacecast/spacecast/controlplane/placement"
@@ -59,6 +60,10 @@ type Deps struct {
 	Internal fasthttp.RequestHandler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts requests, joins, placements, tokens and rate-limit
+	// refusals (nil: nothing is counted). The store's operations are
+	// counted when Store is wrapped by Metrics.Store.
+	Metrics *metrics.Metrics
 }
 
 // Server is the control plane's HTTP server.
@@ -115,17 +120,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, spec: spec, docs: openapi.UI("/docs")}
-	s.handler = s.serve
-	if log.Enabled(context.Background(), slog.LevelDebug) {
-		s.handler = s.logged
-	}
-	inner := s.handler
-	s.handler = func(c *fasthttp.RequestCtx) {
-		inner(c)
-		if s.draining.Load() {
-			c.SetConnectionClose()
-		}
-	}
+	s.handler = s.observed
 	return s, nil
 }
 
@@ -154,7 +149,7 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 	if err != nil {
 		return nil, nil, err
 	}
-	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Placer, Removals: removals,
+	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Metrics.Placer(deps.Placer), Removals: removals,
 		Cluster: deps.Cluster, Regions: deps.Regions, Now: deps.Now,
 		SessionTTL: cfg.SessionTTL, MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL})
 	if err != nil {
@@ -182,7 +177,7 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 	}
 	a, err := api.New(api.Options{
 		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls,
-		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now,
+		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now, Metrics: deps.Metrics,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, MediaTTL: cfg.MediaTokenTTL,
 		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
 		TokenPerClient:      limiter("tokenPerClient", rl.TokenPerClient),
@@ -245,7 +240,10 @@ func (s *Server) FastHTTPServer() *fasthttp.Server {
 // Keyring is the REST token signing keyring (for rotation).
 func (s *Server) Keyring() *auth.Keyring { return s.keys }
 
-func (s *Server) serve(c *fasthttp.RequestCtx) {
+// serve answers one request and returns the route pattern it served
+// (metrics.RouteUnmatched for none): what the request is counted and
+// logged by, never the raw path.
+func (s *Server) serve(c *fasthttp.RequestCtx) string {
 	if s.cfg.HSTS {
 		// Browsers keep to HTTPS for two years, subdomains included.
 		c.Response.Header.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
@@ -255,56 +253,66 @@ func (s *Server) serve(c *fasthttp.RequestCtx) {
 	case hasPrefix(path, "/v1/openapi.json"):
 		c.SetContentType("application/json")
 		c.SetBody(s.spec)
+		return "/v1/openapi.json"
 	case hasPrefix(path, "/v1/"):
-		s.api.Handle(c)
+		if p := s.api.Handle(c); p != "" {
+			return p
+		}
 	case string(path) == "/healthz":
 		c.SetContentType("application/json")
 		c.SetBodyString(`{"status":"ok"}`)
+		return "/healthz"
 	case string(path) == "/readyz":
-		if s.draining.Load() {
-			api.WriteError(c, http.StatusServiceUnavailable, "draining", "this replica is shutting down")
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := s.deps.Store.Ping(ctx)
-		cancel()
-		if err != nil {
-			api.WriteError(c, http.StatusServiceUnavailable, "not_ready", "the store is unavailable")
-			return
-		}
-		c.SetContentType("application/json")
-		c.SetBodyString(`{"status":"ready"}`)
+		s.ready(c)
+		return "/readyz"
 	case string(path) == "/docs" || hasPrefix(path, "/docs/"):
 		s.docs(c)
+		return "/docs/*"
 	case hasPrefix(path, "/room/") || hasPrefix(path, "/assets/"):
 		if s.deps.Page == nil {
 			api.WriteError(c, http.StatusNotFound, "not_found", "the room page is not served here")
-			return
+			break
 		}
 		s.deps.Page(c)
+		if hasPrefix(path, "/room/") {
+			return "/room/{alias}"
+		}
+		return "/assets/*"
 	case hasPrefix(path, "/internal/"):
 		if s.deps.Internal == nil {
 			api.WriteError(c, http.StatusNotFound, "not_found", "no such path")
-			return
+			break
 		}
 		s.deps.Internal(c)
+		return "/internal/*"
 	case string(path) == "/":
 		c.Redirect("/docs", http.StatusFound)
+		return "/"
 	default:
 		api.WriteError(c, http.StatusNotFound, "not_found", "no such path")
 	}
+	return metrics.RouteUnmatched
+}
+
+// ready answers /readyz: 503 while draining or when the store does not
+// answer.
+func (s *Server) ready(c *fasthttp.RequestCtx) {
+	if s.draining.Load() {
+		api.WriteError(c, http.StatusServiceUnavailable, "draining", "this replica is shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	err := s.deps.Store.Ping(ctx)
+	cancel()
+	if err != nil {
+		api.WriteError(c, http.StatusServiceUnavailable, "not_ready", "the store is unavailable")
+		return
+	}
+	c.SetContentType("application/json")
+	c.SetBodyString(`{"status":"ready"}`)
 }
 
 func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
-
-// logged serves and writes a debug access log line. The query string is
-// left out: it can carry access tokens.
-func (s *Server) logged(c *fasthttp.RequestCtx) {
-	start := time.Now()
-	s.serve(c)
-	s.log.Debug("http", "method", string(c.Method()), "path", string(c.Path()), "status", c.Response.StatusCode(),
-		"bytes", len(c.Response.Body()), "dur", time.Since(start))
-}
 
 // Run initialises the signing keys and serves on ln until ctx is
 // cancelled. Then it drains: /readyz answers 503 at once, requests are

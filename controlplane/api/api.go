@@ -18,6 +18,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
 	"github.com/spacecast/spacecast/controlplane/removal"
@@ -46,6 +47,9 @@ type Options struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics counts joins, tokens issued and rate-limit refusals (nil:
+	// nothing is counted).
+	Metrics *metrics.Metrics
 
 	AccessTTL  time.Duration // REST access tokens
 	RefreshTTL time.Duration // REST refresh tokens
@@ -119,9 +123,12 @@ func (r *request) now() time.Time {
 	return r.at
 }
 
-// Handle serves one request under /v1. It answers 404 for unknown paths
-// and 405 for known paths with another method.
-func (a *API) Handle(c *fasthttp.RequestCtx) {
+// Handle serves one request under /v1 and returns the route pattern it
+// matched (the route table's path, such as /v1/rooms/{alias}/join: what
+// metrics and the access log name a request by, never the raw path), ""
+// when none did. It answers 404 for unknown paths and 405 for known paths
+// with another method.
+func (a *API) Handle(c *fasthttp.RequestCtx) (pattern string) {
 	path := string(c.Path())
 	method := string(c.Method())
 	var r request
@@ -130,10 +137,10 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 		if found {
 			c.Response.Header.Set("Allow", a.rt.allowed(path))
 			writeError(c, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: method + " is not allowed on this path"})
-			return
+			return ""
 		}
 		writeError(c, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such API path"})
-		return
+		return ""
 	}
 	// Storage work is bound to a fresh context, not to the fasthttp
 	// context, whose Done closes at shutdown: in-flight requests finish.
@@ -160,6 +167,7 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 		}
 		writeError(c, e)
 	}
+	return route.Path
 }
 
 // clientAddr is the address the request came from (through trusted

@@ -93,25 +93,41 @@ func decodeJoin(body []byte) (JoinRequest, error) {
 }
 
 // joinRoom: POST /v1/rooms/{alias}/join. The join service reads the
-// credential (join.Request's order of precedence).
+// credential (join.Request's order of precedence). Each join is counted
+// by outcome (ok, or the error code answered) and the region placed in.
 func (a *API) joinRoom(r *request) error {
+	start := time.Now()
+	region, err := a.join(r)
+	outcome := "ok"
+	if err != nil {
+		outcome = classify(err).Code
+	} else {
+		a.o.Metrics.TokenIssued("media")
+	}
+	a.o.Metrics.Join(outcome, region, time.Since(start))
+	return err
+}
+
+// join serves a join and returns the region of the edge it placed the
+// participant on.
+func (a *API) join(r *request) (string, error) {
 	alias := r.p.get(0)
 	if !validAlias(alias) {
-		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
+		return "", badInput("invalid_id", "alias", "alias: is not a valid room alias")
 	}
-	if err := r.limit(a.o.JoinPerAddress, "j:"+r.addrKey(), "joins from your address"); err != nil {
-		return err
+	if err := r.limit(a.o.JoinPerAddress, "joinPerAddress", "j:"+r.addrKey(), "joins from your address"); err != nil {
+		return "", err
 	}
 	q, err := decodeJoin(r.c.PostBody())
 	if err != nil {
-		return err
+		return "", err
 	}
 	req := join.Request{Alias: alias, SessionToken: q.SessionToken, AccessToken: q.AccessToken, EmbedToken: q.EmbedToken,
 		Bearer: r.bearer(), ParticipantName: q.ParticipantName, RegionHint: q.RegionHint, ClientAddr: r.clientAddr(),
 		// Each guest join mints an identity and a media token out of
 		// nothing: its own, tighter limit.
 		AdmitGuest: func() error {
-			return r.limit(a.o.GuestJoinPerAddress, "g:"+r.addrKey(), "guest joins from your address")
+			return r.limit(a.o.GuestJoinPerAddress, "guestJoinPerAddress", "g:"+r.addrKey(), "guest joins from your address")
 		}}
 	if len(q.RTTs) > 0 {
 		req.RTTs = make(map[string]time.Duration, len(q.RTTs))
@@ -121,10 +137,10 @@ func (a *API) joinRoom(r *request) error {
 	}
 	ans, err := a.o.Join.Join(r.context(), req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	r.c.Response.Header.Set("Cache-Control", "no-store")
-	return r.json(http.StatusOK, joinAnswer(ans))
+	return ans.Edge.Region, r.json(http.StatusOK, joinAnswer(ans))
 }
 
 // joinAnswer is the wire form of a join's answer.

@@ -321,4 +321,7 @@ type Deliveries interface {
 	// PruneWebhookDeliveries forgets the finished deliveries (delivered
 	// or failed) created before before; it returns how many.
 	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
+	// PendingWebhookDeliveries counts the deliveries not finished yet, of
+	// every client (claimed or waiting): the outbox's depth.
+	PendingWebhookDeliveries(ctx context.Context) (int, error)
 }
