@@ -78,6 +78,7 @@ type Server struct {
 	access  *access.Service
 	docs    fasthttp.RequestHandler
 	handler fasthttp.RequestHandler
+	proxies *clientip.Resolver
 	// draining is set when Run's context ends: /readyz answers 503 and
 	// every answer closes its connection.
 	draining atomic.Bool
@@ -119,7 +120,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, spec: spec, docs: openapi.UI("/docs")}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, spec: spec, docs: openapi.UI("/docs"), proxies: proxies}
 	s.handler = s.observed
 	return s, nil
 }

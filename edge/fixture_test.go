@@ -52,6 +52,7 @@ type fixtureOpts struct {
 	revoked    func(room, identity string, issued time.Time) bool
 	observer   room.Observer
 	checks     []Check
+	logger     *slog.Logger // nil: none (SC_EDGE_LOG=1 logs to stderr)
 	// setup runs after mutate, with the namespace network up and the cluster
 	// generated, before the edge is made: it may start servers the edge's
 	// config points at (the relay tests' TURN server) and edit cfg.
@@ -100,7 +101,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.setup != nil {
 		o.setup(f, &cfg)
 	}
-	var log *slog.Logger
+	log := o.logger
 	if os.Getenv("SC_EDGE_LOG") != "" { // debugging: the edge's log on stderr
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

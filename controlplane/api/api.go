@@ -24,6 +24,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/internal/requestid"
 )
 
 // Options are the API's dependencies and settings.
@@ -160,7 +161,8 @@ func (a *API) Handle(c *fasthttp.RequestCtx) (pattern string) {
 	if err != nil {
 		e := classify(err)
 		if e.Status >= 500 {
-			a.o.Logger.Error("request failed", "method", method, "route", route.Path, "err", err)
+			a.o.Logger.Error("request failed", "method", method, "route", route.Path, "err", err,
+				"request_id", string(c.Request.Header.Peek(requestid.Header)))
 		}
 		if e.Status == http.StatusServiceUnavailable {
 			c.Response.Header.Set("Retry-After", "5")

@@ -8,6 +8,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/grant"
 	"github.com/spacecast/spacecast/controlplane/join"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/internal/requestid"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
 
@@ -124,6 +125,7 @@ func (a *API) join(r *request) (string, error) {
 	}
 	req := join.Request{Alias: alias, SessionToken: q.SessionToken, AccessToken: q.AccessToken, EmbedToken: q.EmbedToken,
 		Bearer: r.bearer(), ParticipantName: q.ParticipantName, RegionHint: q.RegionHint, ClientAddr: r.clientAddr(),
+		RequestID: requestid.Or(string(r.c.Request.Header.Peek(requestid.Header))),
 		// Each guest join mints an identity and a media token out of
 		// nothing: its own, tighter limit.
 		AdmitGuest: func() error {

@@ -1,9 +1,11 @@
 package grant
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 
@@ -116,6 +118,10 @@ type Media struct {
 	// the server that hosts it: the edge refuses a join that would go past
 	// it (the smaller of it and the edge's own limit).
 	MaxParticipants int
+	// RequestID is the id of the join request (internal/requestid), carried
+	// in the claim requestid.Claim so that the edge logs it when the
+	// participant connects; "" carries none.
+	RequestID string
 }
 
 // Server-owned participant attributes of the media token; participants
@@ -135,20 +141,39 @@ func (m Media) attributes() map[string]string {
 	return a
 }
 
-// MediaToken mints the LiveKit access token for m.
+// MediaToken mints the LiveKit access token for m: LiveKit's claims,
+// signed HS256 with m's API secret, and the join's request id.
 func MediaToken(m Media) (string, error) {
+	if m.APIKey == "" || m.APISecret == "" || m.TTL <= 0 {
+		return "", errors.New("grant: media token: API key, secret and a positive TTL are required")
+	}
 	tok := lkauth.NewAccessToken(m.APIKey, m.APISecret).
 		SetIdentity(m.Identity).
 		SetName(m.Name).
-		SetValidFor(m.TTL).
 		SetVideoGrant(m.Grants.Video(m.Room)).
 		SetAttributes(m.attributes())
 	if m.MaxParticipants > 0 {
 		tok.SetRoomConfig(&livekit.RoomConfiguration{MaxParticipants: uint32(m.MaxParticipants)})
 	}
-	s, err := tok.ToJWT()
+	now := time.Now()
+	claims := mediaClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: m.APIKey, Subject: m.Identity, IssuedAt: jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(m.TTL))},
+		ClaimGrants: *tok.GetGrants(),
+		RequestID:   m.RequestID,
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(m.APISecret))
 	if err != nil {
 		return "", fmt.Errorf("grant: media token: %w", err)
 	}
 	return s, nil
+}
+
+// mediaClaims are a media token's claims: LiveKit's (as its AccessToken
+// writes them: the registered claims and the grants at the top level) and
+// the request id (requestid.Claim), which LiveKit's parsers ignore.
+type mediaClaims struct {
+	jwt.RegisteredClaims
+	lkauth.ClaimGrants
+	RequestID string `json:"rid,omitempty"`
 }

@@ -71,6 +71,10 @@ type Request struct {
 	RTTs       map[string]time.Duration
 	ClientAddr netip.Addr
 
+	// RequestID is the join request's id (internal/requestid), carried in
+	// the media token for the edge's log; "" carries none.
+	RequestID string
+
 	// AdmitGuest is asked before a join without any credential goes on
 	// (the caller's rate limit of guests); its error refuses the join.
 	// Nil admits every guest.
@@ -169,7 +173,7 @@ func (s *Service) Join(ctx context.Context, q Request) (Answer, error) {
 	if err := s.refuseRemoved(rm, j, now); err != nil {
 		return Answer{}, err
 	}
-	return s.answer(ctx, rm, j, pl, now)
+	return s.answer(ctx, rm, j, pl, now, q.RequestID)
 }
 
 // whoJoins checks the credential of q for rm.
@@ -340,7 +344,7 @@ func (s *Service) refuseRemoved(rm store.Room, j joiner, now time.Time) error {
 
 // answer issues what j needs to connect to pl: its session credential,
 // media token and TURN credentials.
-func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placement.Placement, now time.Time) (Answer, error) {
+func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placement.Placement, now time.Time, requestID string) (Answer, error) {
 	role := grant.InRoom(j.role, rm.Type)
 	g := grant.For(role, rm.Type, rm.Flags)
 	// The session never outlives what admitted the participant, nor, on a
@@ -361,7 +365,7 @@ func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placem
 	mediaTTL := min(s.o.MediaTTL, sessExp.Sub(now))
 	key, secret := s.o.Cluster.SigningSecret()
 	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
-		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants})
+		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants, RequestID: requestID})
 	if err != nil {
 		return Answer{}, err
 	}
