@@ -81,7 +81,8 @@ type Server struct {
 	proxies *clientip.Resolver
 	// draining is set when Run's context ends: /readyz answers 503 and
 	// every answer closes its connection.
-	draining atomic.Bool
+	draining   atomic.Bool
+	storeCheck readiness
 }
 
 // New validates cfg and deps and builds the server; it starts nothing.
@@ -293,24 +294,6 @@ func (s *Server) serve(c *fasthttp.RequestCtx) string {
 		api.WriteError(c, http.StatusNotFound, "not_found", "no such path")
 	}
 	return metrics.RouteUnmatched
-}
-
-// ready answers /readyz: 503 while draining or when the store does not
-// answer.
-func (s *Server) ready(c *fasthttp.RequestCtx) {
-	if s.draining.Load() {
-		api.WriteError(c, http.StatusServiceUnavailable, "draining", "this replica is shutting down")
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	err := s.deps.Store.Ping(ctx)
-	cancel()
-	if err != nil {
-		api.WriteError(c, http.StatusServiceUnavailable, "not_ready", "the store is unavailable")
-		return
-	}
-	c.SetContentType("application/json")
-	c.SetBodyString(`{"status":"ready"}`)
 }
 
 func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
