@@ -68,6 +68,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		storeDownSeen: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "store_ping_failures_total",
 			Help: "Readiness checks that did not reach the store in time."}),
 	}
+	// The label values known in advance are there from the start (at 0),
+	// so that dashboards and alerts see a series before the first event.
+	for _, l := range Limiters() {
+		m.rateLimited.WithLabelValues(l)
+	}
+	for _, k := range []string{"client_credentials", "password", "refresh_token", "media"} {
+		m.tokens.WithLabelValues(k)
+	}
 	if reg == nil {
 		return m, nil
 	}
@@ -121,7 +129,13 @@ func (m *Metrics) TokenIssued(kind string) {
 	m.tokens.WithLabelValues(kind).Inc()
 }
 
-// RateLimited counts a request refused by limiter.
+// Limiters are the names of the rate limits (the rateLimit section's),
+// the limiter label of RateLimited.
+func Limiters() []string {
+	return []string{"tokenPerAddress", "tokenPerClient", "tokenPerUsername", "createUserPerClient", "joinPerAddress", "guestJoinPerAddress"}
+}
+
+// RateLimited counts a request refused by limiter (one of Limiters).
 func (m *Metrics) RateLimited(limiter string) {
 	if m == nil {
 		return
