@@ -1,12 +1,17 @@
 package controlplane
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+
+	"github.com/spacecast/spacecast/controlplane/metrics"
 )
 
 // Benchmarks drive the full server over a real loopback socket with
@@ -74,8 +79,21 @@ func BenchmarkTokenIssue(b *testing.B) {
 	})
 }
 
-func BenchmarkGetRoom(b *testing.B) {
-	e := start(b, envOpts{})
+func BenchmarkGetRoom(b *testing.B) { benchGetRoom(b, envOpts{}) }
+
+// BenchmarkGetRoomObserved is BenchmarkGetRoom with what production runs
+// on every request: the metrics and the access log (JSON at info, into a
+// discarding writer): its ratio to BenchmarkGetRoom is their cost.
+func BenchmarkGetRoomObserved(b *testing.B) {
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchGetRoom(b, envOpts{metrics: m, logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+}
+
+func benchGetRoom(b *testing.B, o envOpts) {
+	e := start(b, o)
 	cl := e.newClient(b, "bench")
 	u := e.newUser(b, cl, "bench@example.com")
 	sp := e.must(b, 201, "POST", "/v1/spaces", u.userToken, map[string]any{"name": "s"}).str(b, "id")

@@ -277,7 +277,7 @@ func (s *Server) serve(c *fasthttp.RequestCtx) string {
 		}
 		s.deps.Page(c)
 		if hasPrefix(path, "/room/") {
-			return "/room/{alias}"
+			return "/room/*"
 		}
 		return "/assets/*"
 	case hasPrefix(path, "/internal/"):
