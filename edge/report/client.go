@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
-// Client is the Sink that POSTs batches to a control plane: one of
+// Client is the occupancy.Sink that POSTs batches to a control plane: one of
 // several replicas, any of which takes any edge's batches. It sticks to the
 // replica that last answered and moves on to the next when one cannot take
 // a batch (unreachable, 5xx), within the same Report.
@@ -46,7 +47,7 @@ func NewClient(base string, cl cluster.Config, more ...string) (*Client, error) 
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("%w: control plane URL %q: want http(s)://host[:port]", ErrInvalid, b)
 		}
-		c.endpoints = append(c.endpoints, strings.TrimSuffix(b, "/")+Path)
+		c.endpoints = append(c.endpoints, strings.TrimSuffix(b, "/")+occupancy.Path)
 	}
 	if err := c.SetCluster(cl); err != nil {
 		return nil, err
@@ -65,17 +66,17 @@ func (c *Client) SetCluster(cl cluster.Config) error {
 	return nil
 }
 
-// Report implements Sink: a POST to the current replica and, when it
+// Report implements occupancy.Sink: a POST to the current replica and, when it
 // cannot take the batch (no connection, 5xx), to each other replica in
 // turn; any answer but 2xx from all is an error. A 4xx is final (the batch
 // or its token is refused: another replica would refuse it too).
-func (c *Client) Report(ctx context.Context, b Batch) error {
+func (c *Client) Report(ctx context.Context, b occupancy.Batch) error {
 	body, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("report: encode: %w", err)
 	}
 	k := c.key.Load()
-	tok, err := Sign(k.key, k.secret, b.Edge, body, c.now())
+	tok, err := occupancy.Sign(k.key, k.secret, b.Edge, body, c.now())
 	if err != nil {
 		return err
 	}
