@@ -25,7 +25,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
@@ -228,7 +228,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 type devHooks struct {
 	deliverer *webhook.Deliverer
 	calls     *webhook.Calls
-	reporter  *report.Reporter
+	reporter  *reporter.Reporter
 	internal  *webhook.Handler
 }
 
@@ -245,7 +245,7 @@ func devWebhooks(st devHookStore, cl cluster.Config, node string, log *slog.Logg
 	if h.calls, err = webhook.NewCalls(cfg.Calls, st, log, nil); err != nil {
 		return h, err
 	}
-	if h.reporter, err = report.New(report.Config{Node: node}, report.Deps{Sink: h.calls, Logger: log, Registerer: reg}); err != nil {
+	if h.reporter, err = reporter.New(reporter.Config{Node: node}, reporter.Deps{Sink: h.calls, Logger: log, Registerer: reg}); err != nil {
 		return h, err
 	}
 	if h.internal, err = webhook.NewHandler(h.calls, cl, log); err != nil {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/fleet"
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/config"
@@ -39,7 +39,7 @@ type edgeFile struct {
 	Metrics metricsSection `yaml:"metrics"`
 	// Report sends room occupancy to the control plane (report.url), which
 	// turns it into call_started/call_finished webhooks.
-	Report report.Config `yaml:"report"`
+	Report reporter.Config `yaml:"report"`
 	// TLS serves the signalling as wss:// (and TURN over TLS, unless
 	// turn.certFile names its own) from these certificates, reloaded when
 	// the files change or on SIGHUP. Empty: plain, for `spacecast dev` or
@@ -250,7 +250,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	var node *gossip.Node
 	var member *fleet.Member
 	var ed *edge.Edge // set below, before anything runs
-	var reportClient *report.Client
+	var reportClient *reporter.Client
 	if gossipEnabled(cfg.Gossip) {
 		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {
 			return err
@@ -292,9 +292,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			defer unsub()
 		}
 	}
-	var rep *report.Reporter
+	var rep *reporter.Reporter
 	if bases := reportURLs(cfg.Report); len(bases) > 0 {
-		client, err := report.NewClient(bases[0], cfg.Cluster, bases[1:]...)
+		client, err := reporter.NewClient(bases[0], cfg.Cluster, bases[1:]...)
 		if err != nil {
 			return err
 		}
@@ -303,7 +303,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		cfg.Report.Node = cfg.Edge.NodeID
 		// Last in the observer chain: it hears the final departures of a
 		// drain before its closing snapshot.
-		if rep, err = report.New(cfg.Report, report.Deps{Sink: client, Logger: log, Registerer: reg, Next: deps.Observer}); err != nil {
+		if rep, err = reporter.New(cfg.Report, reporter.Deps{Sink: client, Logger: log, Registerer: reg, Next: deps.Observer}); err != nil {
 			return err
 		}
 		deps.Observer = rep
@@ -590,7 +590,7 @@ func (s *edgeSockets) close() {
 
 // reportURLs are the control-plane replicas the edge reports to: url, then
 // urls.
-func reportURLs(c report.Config) []string {
+func reportURLs(c reporter.Config) []string {
 	var out []string
 	for _, u := range append([]string{c.URL}, c.URLs...) {
 		if u != "" {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/occupancy"
 )
@@ -176,12 +176,12 @@ func TestEdgeEventsOverHTTPToWebhook(t *testing.T) {
 	}
 	base := serveInternal(t, h)
 
-	client, err := report.NewClient(base, cl)
+	client, err := reporter.NewClient(base, cl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	rep, err := report.New(report.Config{Node: "edge-a", RetryBackoff: time.Millisecond}, report.Deps{Sink: client})
+	rep, err := reporter.New(reporter.Config{Node: "edge-a", RetryBackoff: time.Millisecond}, reporter.Deps{Sink: client})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
-// Package report carries an edge's room occupancy to the control plane, which
-// turns it into call_started / call_finished webhooks (controlplane/webhook).
+// Package reporter carries an edge's room occupancy to the control plane,
+// which turns it into call_started / call_finished webhooks
+// (controlplane/webhook).
 //
 // A Reporter is a room.Observer: the edge's goroutines tell it who joined and
 // left, it keeps each room's participant count and queues the changes in a
@@ -14,4 +15,4 @@
 // one of the cluster's LiveKit API keys (occupancy.Sign); the control plane
 // checks it with occupancy.Verify. In one process (spacecast dev) the control plane's tracker is
 // the Sink itself and no HTTP is involved.
-package report
+package reporter

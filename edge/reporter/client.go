@@ -1,4 +1,4 @@
-package report
+package reporter
 
 import (
 	"bytes"
@@ -73,7 +73,7 @@ func (c *Client) SetCluster(cl cluster.Config) error {
 func (c *Client) Report(ctx context.Context, b occupancy.Batch) error {
 	body, err := json.Marshal(b)
 	if err != nil {
-		return fmt.Errorf("report: encode: %w", err)
+		return fmt.Errorf("reporter: encode: %w", err)
 	}
 	k := c.key.Load()
 	tok, err := occupancy.Sign(k.key, k.secret, b.Edge, body, c.now())
@@ -104,18 +104,18 @@ func (c *Client) Report(ctx context.Context, b occupancy.Batch) error {
 func (c *Client) post(ctx context.Context, endpoint, tok string, body []byte) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return false, fmt.Errorf("report: %w", err)
+		return false, fmt.Errorf("reporter: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return true, fmt.Errorf("report: post: %w", err)
+		return true, fmt.Errorf("reporter: post: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode/100 == 5, fmt.Errorf("report: control plane answered %d", resp.StatusCode)
+		return resp.StatusCode/100 == 5, fmt.Errorf("reporter: control plane answered %d", resp.StatusCode)
 	}
 	return false, nil
 }

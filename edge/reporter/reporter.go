@@ -1,4 +1,4 @@
-package report
+package reporter
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 )
 
 // ErrInvalid marks a bad configuration of a Reporter or a Client.
-var ErrInvalid = errors.New("report: invalid configuration")
+var ErrInvalid = errors.New("reporter: invalid configuration")
 
 // Config tunes a Reporter. Zero values mean the defaults.
 type Config struct {
@@ -151,7 +151,7 @@ func New(cfg Config, deps Deps) (*Reporter, error) {
 	}
 	b := make([]byte, 8)
 	if _, err := crand.Read(b); err != nil {
-		return nil, fmt.Errorf("report: random: %w", err)
+		return nil, fmt.Errorf("reporter: random: %w", err)
 	}
 	r := &Reporter{
 		cfg: cfg, sink: deps.Sink, next: next, log: log.With("component", "report", "node", cfg.Node),
@@ -166,7 +166,7 @@ func New(cfg Config, deps Deps) (*Reporter, error) {
 	if deps.Registerer != nil {
 		for _, c := range []prometheus.Collector{r.m.sent, r.m.failed, r.m.retried, r.m.dropped} {
 			if err := deps.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("report: metrics: %w", err)
+				return nil, fmt.Errorf("reporter: metrics: %w", err)
 			}
 		}
 	}
