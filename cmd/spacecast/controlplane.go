@@ -16,7 +16,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
 	"github.com/spacecast/spacecast/internal/tlsconf"
@@ -26,7 +26,7 @@ import (
 // deploy/controlplane.yaml).
 type controlplaneFile struct {
 	Log          logging.Config      `yaml:"log"`
-	Cluster      cluster.Config      `yaml:"cluster"`
+	Cluster      clusterkey.Config   `yaml:"cluster"`
 	Controlplane controlplane.Config `yaml:"controlplane"`
 	Store        storeSection        `yaml:"store"`
 	// Gossip joins the fleet when it names the node or gives seeds: joins

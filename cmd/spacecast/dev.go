@@ -26,7 +26,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/reporter"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
 	"github.com/spacecast/spacecast/turn"
@@ -232,7 +232,7 @@ type devHooks struct {
 	internal  *webhook.Handler
 }
 
-func devWebhooks(st devHookStore, cl cluster.Config, node string, log *slog.Logger, reg prometheus.Registerer) (devHooks, error) {
+func devWebhooks(st devHookStore, cl clusterkey.Config, node string, log *slog.Logger, reg prometheus.Registerer) (devHooks, error) {
 	var h devHooks
 	cfg := webhook.DefaultConfig()
 	// Dev serves this machine: receivers on loopback are allowed, the rest
@@ -318,8 +318,8 @@ func devRelayIP(host string) string {
 }
 
 // devCluster loads the generated cluster secrets, making them on first start.
-func devCluster(path string) (cluster.Config, error) {
-	var c cluster.Config
+func devCluster(path string) (clusterkey.Config, error) {
+	var c clusterkey.Config
 	err := config.Load(path, &c)
 	if err == nil {
 		return c, c.Validate()
@@ -327,7 +327,7 @@ func devCluster(path string) (cluster.Config, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return c, err
 	}
-	if c, err = cluster.Generate(); err != nil {
+	if c, err = clusterkey.Generate(); err != nil {
 		return c, err
 	}
 	b, err := yaml.Marshal(c)

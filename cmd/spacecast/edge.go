@@ -19,7 +19,7 @@ import (
 	"github.com/spacecast/spacecast/edge/fleet"
 	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
 	"github.com/spacecast/spacecast/internal/tlsconf"
@@ -28,9 +28,9 @@ import (
 
 // edgeFile is the config file of `spacecast edge` (see deploy/edge.yaml).
 type edgeFile struct {
-	Log     logging.Config `yaml:"log"`
-	Cluster cluster.Config `yaml:"cluster"`
-	Edge    edge.Config    `yaml:"edge"`
+	Log     logging.Config    `yaml:"log"`
+	Cluster clusterkey.Config `yaml:"cluster"`
+	Edge    edge.Config       `yaml:"edge"`
 	// Turn is the embedded TURN server (on unless enabled: false).
 	Turn edgeTURN `yaml:"turn"`
 	// Gossip joins the fleet when it names the node or gives seeds.

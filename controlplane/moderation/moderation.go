@@ -17,7 +17,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // Errors of moderation calls.
@@ -36,7 +36,7 @@ type Options struct {
 	Locator  RoomLocator
 	Removals removal.Revocations
 	// Cluster signs the roomAdmin tokens.
-	Cluster cluster.Config
+	Cluster clusterkey.Config
 	// EdgeClient makes the Twirp calls; nil means a client with a 5 s
 	// timeout and no kept-alive connections (moderation is rare).
 	EdgeClient *http.Client

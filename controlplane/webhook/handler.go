@@ -12,7 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
@@ -29,7 +29,7 @@ type Handler struct {
 
 // NewHandler builds the edge-events handler over calls, accepting tokens
 // signed with any of the cluster's API keys.
-func NewHandler(calls *Calls, cl cluster.Config, log *slog.Logger) (*Handler, error) {
+func NewHandler(calls *Calls, cl clusterkey.Config, log *slog.Logger) (*Handler, error) {
 	if calls == nil {
 		return nil, errors.New("webhook: handler: calls is required")
 	}
@@ -45,7 +45,7 @@ func NewHandler(calls *Calls, cl cluster.Config, log *slog.Logger) (*Handler, er
 
 // SetCluster replaces the accepted keys (after a key rotation reloaded the
 // config); safe while serving.
-func (h *Handler) SetCluster(cl cluster.Config) error {
+func (h *Handler) SetCluster(cl clusterkey.Config) error {
 	if len(cl.APIKeys) == 0 {
 		return errors.New("webhook: handler: the cluster has no API keys")
 	}

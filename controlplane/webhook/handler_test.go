@@ -12,7 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/spacecast/spacecast/edge/reporter"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
@@ -47,11 +47,11 @@ func runCalls(t *testing.T, c *Calls) {
 }
 
 func TestHandlerAuth(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := cluster.Generate()
+	other, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestHandlerAuth(t *testing.T) {
 // Deliverer sign and deliver call_started and call_finished to the space's
 // webhook.
 func TestEdgeEventsOverHTTPToWebhook(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/fleet"
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // startGossip runs a gossip node of role on loopback until the test ends.
@@ -56,7 +56,7 @@ func TestRoomServiceRemovalRevokesClusterWide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

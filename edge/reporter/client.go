@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
@@ -35,7 +35,7 @@ type signingKey struct{ key, secret string }
 // its internal address) and, in order, the other replicas more, signing
 // with the cluster's current LiveKit API key. It starts nothing; Close
 // releases its idle connections.
-func NewClient(base string, cl cluster.Config, more ...string) (*Client, error) {
+func NewClient(base string, cl clusterkey.Config, more ...string) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2
 	c := &Client{
@@ -57,7 +57,7 @@ func NewClient(base string, cl cluster.Config, more ...string) (*Client, error) 
 
 // SetCluster switches to the cluster's current signing key (after a key
 // rotation reloaded the config); safe while Report runs.
-func (c *Client) SetCluster(cl cluster.Config) error {
+func (c *Client) SetCluster(cl clusterkey.Config) error {
 	key, secret := cl.SigningSecret()
 	if key == "" || secret == "" {
 		return fmt.Errorf("%w: the cluster has no signing key", ErrInvalid)

@@ -18,7 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spacecast/spacecast/edge/room"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
@@ -278,7 +278,7 @@ func TestNewRejects(t *testing.T) {
 // Client signs each batch; the receiving side verifies it with the cluster
 // keys and answers; non-2xx is an error.
 func TestClient(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestClient(t *testing.T) {
 	if err := c.Report(ctx, b); err != nil {
 		t.Fatalf("Report() = %v", err)
 	}
-	rotated, err := cluster.Generate()
+	rotated, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestReporterSessions(t *testing.T) {
 // current one cannot take (down, 5xx) goes to the next, which the client
 // then sticks to; a refusal (4xx) is final.
 func TestClientFailover(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
 	"github.com/spacecast/spacecast/controlplane/webhook"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // proc is one spacecast process.
@@ -92,7 +92,7 @@ func newWorld(t *testing.T, ctx context.Context) *world {
 			t.Fatal(err)
 		}
 	}
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +101,9 @@ func newWorld(t *testing.T, ctx context.Context) *world {
 		keys = append(keys, k+":"+v)
 	}
 	w.env = append(os.Environ(),
-		cluster.EnvAPIKeys+"="+strings.Join(keys, ","),
-		cluster.EnvSigningKey+"="+cl.SigningKey,
-		cluster.EnvTURNSecrets+"="+strings.Join(cl.TURNSecrets, ","),
+		clusterkey.EnvAPIKeys+"="+strings.Join(keys, ","),
+		clusterkey.EnvSigningKey+"="+cl.SigningKey,
+		clusterkey.EnvTURNSecrets+"="+strings.Join(cl.TURNSecrets, ","),
 		"SPACECAST_STORE_PASSWORD="+srv.Password,
 	)
 	return w
