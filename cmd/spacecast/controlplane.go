@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
-	cpfleet "github.com/spacecast/spacecast/controlplane/fleet"
+	"github.com/spacecast/spacecast/controlplane/gossipview"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
@@ -233,7 +233,7 @@ func fleetDeps(deps *controlplane.Deps, node *gossip.Node, cfg controlplaneFile)
 	if err != nil {
 		return err
 	}
-	fl, err := cpfleet.New(node, cfg.Controlplane.SessionTTL)
+	fl, err := gossipview.New(node, cfg.Controlplane.SessionTTL)
 	if err != nil {
 		return err
 	}

@@ -117,7 +117,7 @@ func (m *Member) Revoked(room, identity string, issued time.Time) bool {
 
 // Revoke implements edge.Deps.Revoke: a moderator's removal on this edge
 // becomes the same gossiped revocation as a removal through the control
-// plane (controlplane/fleet), bounded by the removal time.
+// plane (controlplane/gossipview), bounded by the removal time.
 func (m *Member) Revoke(room, identity string, at time.Time) error {
 	return m.node.Revoke(gossip.Revocation{
 		Kind: gossip.RevokeParticipant, Room: room, Subject: identity,
