@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/edge/fleet"
+	"github.com/spacecast/spacecast/edge/gossipmember"
 	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/clusterkey"
@@ -248,7 +248,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	}
 	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
-	var member *fleet.Member
+	var member *gossipmember.Member
 	var ed *edge.Edge // set below, before anything runs
 	var reportClient *reporter.Client
 	if gossipEnabled(cfg.Gossip) {
@@ -257,7 +257,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		defer node.Close() // after Run returned; closes the sockets if it never ran
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
-		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() },
+		if member, err = gossipmember.New(gossipmember.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() },
 			RemovalTTL: cfg.Edge.Room.RemovalTTL}); err != nil {
 			return err
 		}
@@ -274,7 +274,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if ts != nil {
 			// A client relayed by this edge's TURN server may reach any
 			// edge of the fleet, in any region, at its media addresses.
-			stopPeers := fleet.WatchMediaPeers(node, media, ts.SetPeers)
+			stopPeers := gossipmember.WatchMediaPeers(node, media, ts.SetPeers)
 			defer stopPeers()
 			// A removal stops the removed participant's TURN credentials
 			// and closes its relays.
@@ -386,7 +386,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 
 // drainEdge advertises draining, refuses new participants and waits until
 // the edge is empty or the drain timeout passes (or ctx ends).
-func drainEdge(ctx context.Context, ed *edge.Edge, member *fleet.Member, cfg edge.Config, log *slog.Logger) {
+func drainEdge(ctx context.Context, ed *edge.Edge, member *gossipmember.Member, cfg edge.Config, log *slog.Logger) {
 	ed.Drain()
 	if member != nil {
 		member.SetDraining(true)
@@ -448,7 +448,7 @@ func mediaEndpoints(cfg edge.Config, udp net.PacketConn, tcp net.Listener) []net
 func edgeMeta(cfg edgeFile, media []netip.AddrPort) gossip.Meta {
 	return gossip.Meta{
 		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
-		MediaAddrs: fleet.PeerMedia(media), RelayAddr: cfg.Relay.advertise(),
+		MediaAddrs: gossipmember.PeerMedia(media), RelayAddr: cfg.Relay.advertise(),
 		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
 	}
 }

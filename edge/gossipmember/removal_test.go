@@ -1,4 +1,4 @@
-package fleet_test
+package gossipmember_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/gossipview"
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/edge/fleet"
+	"github.com/spacecast/spacecast/edge/gossipmember"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 )
@@ -61,7 +61,7 @@ func TestRoomServiceRemovalRevokesClusterWide(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ed *edge.Edge
-	member, err := fleet.New(fleet.Deps{Node: en, Evict: func(room, identity string, before time.Time) int {
+	member, err := gossipmember.New(gossipmember.Deps{Node: en, Evict: func(room, identity string, before time.Time) int {
 		return ed.Evict(room, identity, before)
 	}})
 	if err != nil {

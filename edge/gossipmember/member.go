@@ -1,4 +1,4 @@
-package fleet
+package gossipmember
 
 import (
 	"context"
@@ -87,7 +87,7 @@ var _ room.Observer = (*Member)(nil)
 // New builds a Member; it starts nothing.
 func New(deps Deps) (*Member, error) {
 	if deps.Node == nil {
-		return nil, errors.New("fleet: Deps.Node is required")
+		return nil, errors.New("gossipmember: Deps.Node is required")
 	}
 	log := deps.Logger
 	if log == nil {
