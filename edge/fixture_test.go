@@ -297,8 +297,6 @@ func (p *proc) stats(what string, timeout time.Duration, ok func(map[string]trac
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%s: %s not reached: %+v", p.identity, what, rep)
 		}
-		select {
-		case <-time.After(200 * time.Millisecond): // polling interval
-		}
+		time.Sleep(200 * time.Millisecond) // polling interval
 	}
 }

@@ -46,16 +46,15 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // world is the deployment under test.
 type world struct {
-	t      *testing.T
-	ctx    context.Context
-	bin    string
-	dir    string
-	env    []string
-	dsn    string // without the password
-	hc     *http.Client
-	client struct{ ID, Secret string }
-	mu     sync.Mutex
-	procs  []*proc
+	t     *testing.T
+	ctx   context.Context
+	bin   string
+	dir   string
+	env   []string
+	dsn   string // without the password
+	hc    *http.Client
+	mu    sync.Mutex
+	procs []*proc
 }
 
 // buildSpacecast builds the binary of this tree once per test binary.
