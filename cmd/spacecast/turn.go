@@ -9,11 +9,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/tlsconf"
 	"github.com/spacecast/spacecast/turn"
-	"golang.org/x/sync/errgroup"
 )
 
 // turnFile is the config file of `spacecast turn`: the `turn:` section and
