@@ -1,13 +1,8 @@
 package grant
 
 import (
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-	lkauth "github.com/livekit/protocol/auth"
-	"github.com/livekit/protocol/livekit"
 
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -93,15 +88,17 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 }
 
 // Video converts the grants into a LiveKit VideoGrant for room.
-func (g Grants) Video(room string) *lkauth.VideoGrant {
-	v := &lkauth.VideoGrant{RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden}
-	v.SetCanPublish(g.CanPublish)
-	v.SetCanSubscribe(g.CanSubscribe)
-	v.SetCanPublishData(g.CanPublishData)
-	v.SetCanUpdateOwnMetadata(g.CanUpdateOwnMetadata)
-	// An explicit list, even empty, so that an edge never widens it.
-	v.CanPublishSources = append([]string{}, g.CanPublishSources...)
-	return v
+func (g Grants) Video(room string) *VideoGrant {
+	return &VideoGrant{
+		RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden,
+		CanPublish:           &g.CanPublish,
+		CanSubscribe:         &g.CanSubscribe,
+		CanPublishData:       &g.CanPublishData,
+		CanUpdateOwnMetadata: &g.CanUpdateOwnMetadata,
+		// A list even when empty; in the token an empty list is left out,
+		// and CanPublish false then forbids every source.
+		CanPublishSources: append([]string{}, g.CanPublishSources...),
+	}
 }
 
 // Media describes one media token.
@@ -141,39 +138,15 @@ func (m Media) attributes() map[string]string {
 	return a
 }
 
-// MediaToken mints the LiveKit access token for m: LiveKit's claims,
-// signed HS256 with m's API secret, and the join's request id.
+// MediaToken mints the LiveKit access token for m.
 func MediaToken(m Media) (string, error) {
-	if m.APIKey == "" || m.APISecret == "" || m.TTL <= 0 {
-		return "", errors.New("grant: media token: API key, secret and a positive TTL are required")
-	}
-	tok := lkauth.NewAccessToken(m.APIKey, m.APISecret).
-		SetIdentity(m.Identity).
-		SetName(m.Name).
-		SetVideoGrant(m.Grants.Video(m.Room)).
-		SetAttributes(m.attributes())
+	c := claims{Identity: m.Identity, Name: m.Name, Video: m.Grants.Video(m.Room), Attributes: m.attributes(), RequestID: m.RequestID}
 	if m.MaxParticipants > 0 {
-		tok.SetRoomConfig(&livekit.RoomConfiguration{MaxParticipants: uint32(m.MaxParticipants)})
+		c.RoomConfig = &roomConfig{MaxParticipants: uint32(m.MaxParticipants)}
 	}
-	now := time.Now()
-	claims := mediaClaims{
-		RegisteredClaims: jwt.RegisteredClaims{Issuer: m.APIKey, Subject: m.Identity, IssuedAt: jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(m.TTL))},
-		ClaimGrants: *tok.GetGrants(),
-		RequestID:   m.RequestID,
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(m.APISecret))
+	s, err := sign(m.APIKey, m.APISecret, c, m.TTL, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("grant: media token: %w", err)
 	}
 	return s, nil
-}
-
-// mediaClaims are a media token's claims: LiveKit's (as its AccessToken
-// writes them: the registered claims and the grants at the top level) and
-// the request id (requestid.Claim), which LiveKit's parsers ignore.
-type mediaClaims struct {
-	jwt.RegisteredClaims
-	lkauth.ClaimGrants
-	RequestID string `json:"rid,omitempty"`
 }

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/tlsconf/tlstest"
 )
@@ -59,13 +59,13 @@ func TestRoomPageOverHTTPS(t *testing.T) {
 	spki := spkiHash(t, leaf.CertFile)
 
 	// The cluster secrets both processes share, from the environment.
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, signing := cl.SigningSecret()
-	env := append(os.Environ(), cluster.EnvAPIKeys+"="+key+":"+signing, cluster.EnvSigningKey+"="+key,
-		cluster.EnvTURNSecrets+"="+cl.TURNSecrets[0])
+	env := append(os.Environ(), clusterkey.EnvAPIKeys+"="+key+":"+signing, clusterkey.EnvSigningKey+"="+key,
+		clusterkey.EnvTURNSecrets+"="+cl.TURNSecrets[0])
 	data := filepath.Join(dir, "data")
 	out, err := exec.CommandContext(ctx, bin, "admin", "client", "create", "--data", data, "--name", "https", "--json").Output()
 	if err != nil {
