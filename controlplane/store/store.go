@@ -253,7 +253,9 @@ const (
 )
 
 // Topics lists every topic.
-func Topics() []Topic { return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries, TopicWaiting} }
+func Topics() []Topic {
+	return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries, TopicWaiting}
+}
 
 // Changes tells a replica what was changed through the store, so that it
 // drops what it caches at once instead of when a TTL runs out.
