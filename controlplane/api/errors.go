@@ -45,7 +45,7 @@ func invalid(code, field, msg string) error {
 // machine code.
 func classify(err error) *Error {
 	var (
-		ae     *Error
+		ae      *Error
 		denied  *access.DeniedError
 		wrong   *join.WrongRoomError
 		refused *waiting.RefusedError

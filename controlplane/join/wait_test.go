@@ -77,7 +77,9 @@ func TestWhoWaits(t *testing.T) {
 		}},
 		{"signed-in participant", func(store.Room) join.Request { return join.Request{Bearer: w.userToken(t, w.member)} }},
 		{"signed-in participant by embed token", func(r store.Room) join.Request { return join.Request{EmbedToken: embed(r)} }},
-		{"guest link", func(r store.Room) join.Request { return join.Request{AccessToken: w.link(t, r, space.LinkSpec{}).Token} }},
+		{"guest link", func(r store.Room) join.Request {
+			return join.Request{AccessToken: w.link(t, r, space.LinkSpec{}).Token}
+		}},
 		{"permanent guest link", func(r store.Room) join.Request {
 			return join.Request{AccessToken: w.link(t, r, space.LinkSpec{IsPermanent: true}).Token}
 		}},

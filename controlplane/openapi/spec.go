@@ -56,7 +56,7 @@ type Operation struct {
 	// Accepted is the schema name of a 202 answer: not done yet (a
 	// participant waiting for a moderator); "" for none.
 	Accepted string
-	Errors   []int  // error statuses, each answered by a shared response
+	Errors   []int // error statuses, each answered by a shared response
 
 	Tag, Summary, Description string
 }
