@@ -145,7 +145,9 @@ func TestWaitingRoom(t *testing.T) {
 
 	t.Run("admitted, the poll wakes", func(t *testing.T) {
 		polled := make(chan reply, 1)
-		go func() { polled <- l.e.do(t, "POST", "/v1/rooms/"+l.alias+"/wait", "", map[string]any{"ticket": ticket}) }()
+		go func() {
+			polled <- l.e.do(t, "POST", "/v1/rooms/"+l.alias+"/wait", "", map[string]any{"ticket": ticket})
+		}()
 		a := e.must(t, 200, "POST", l.path+"/waiting/"+l.entry(t, "Gus")+"/admit", cl.clientToken, nil).json(t)
 		if a["state"] != "admitted" || a["decidedAt"] == nil {
 			t.Fatalf("admit: %v", a)
@@ -264,7 +266,9 @@ func TestWaitingRoomReplicas(t *testing.T) {
 		t.Fatalf("the other replica lists %v", got)
 	}
 	polled := make(chan reply, 1)
-	go func() { polled <- a.do(t, "POST", "/v1/rooms/"+la.alias+"/wait", "", map[string]any{"ticket": w["ticket"]}) }()
+	go func() {
+		polled <- a.do(t, "POST", "/v1/rooms/"+la.alias+"/wait", "", map[string]any{"ticket": w["ticket"]})
+	}()
 	// The poll is held by a (15 s unless woken); b admits once the poll
 	// has recorded the page's visit, the step before it reads the entry:
 	// the notification of b's admission is then what wakes it.
