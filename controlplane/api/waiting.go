@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -134,6 +135,23 @@ func ticketOf(p *string) (string, error) {
 	return t, c.err
 }
 
+// decodeWait decodes and checks a waiter's poll: its ticket and how long
+// to hold it.
+func decodeWait(body []byte) (q WaitRequest, ticket string, wait time.Duration, err error) {
+	if err = decodeJSON(body, &q); err != nil {
+		return q, "", 0, err
+	}
+	if ticket, err = ticketOf(q.Ticket); err != nil {
+		return q, "", 0, err
+	}
+	wait, ok := pollWait(q.Wait)
+	if !ok {
+		return q, "", 0, invalid("out_of_range", "wait", pollRange)
+	}
+	jq := JoinRequest{RegionHint: q.RegionHint, RTTs: q.RTTs}
+	return q, ticket, wait, jq.validate()
+}
+
 // waitRoom: POST /v1/rooms/{alias}/wait, a waiter's poll (the ticket is
 // its credential).
 func (a *API) waitRoom(r *request) error {
@@ -141,20 +159,8 @@ func (a *API) waitRoom(r *request) error {
 	if !validAlias(alias) {
 		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
 	}
-	var q WaitRequest
-	if err := r.decode(&q); err != nil {
-		return err
-	}
-	ticket, err := ticketOf(q.Ticket)
+	q, ticket, wait, err := decodeWait(r.c.PostBody())
 	if err != nil {
-		return err
-	}
-	wait, ok := pollWait(q.Wait)
-	if !ok {
-		return invalid("out_of_range", "wait", pollRange)
-	}
-	jq := JoinRequest{RegionHint: q.RegionHint, RTTs: q.RTTs}
-	if err := jq.validate(); err != nil {
 		return err
 	}
 	ctx, cancel := r.pollContext(wait)
@@ -167,20 +173,26 @@ func (a *API) waitRoom(r *request) error {
 	return r.answerJoin(ans)
 }
 
+// decodeLeave decodes and checks a waiter's leave.
+func decodeLeave(body []byte) (ticket string, reconnect bool, err error) {
+	var q LeaveWaitingRequest
+	if err := decodeJSON(body, &q); err != nil {
+		return "", false, err
+	}
+	ticket, err = ticketOf(q.Ticket)
+	return ticket, q.Reconnect, err
+}
+
 // leaveWaiting: POST /v1/rooms/{alias}/wait/leave.
 func (a *API) leaveWaiting(r *request) error {
 	if !validAlias(r.p.get(0)) {
 		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
 	}
-	var q LeaveWaitingRequest
-	if err := r.decode(&q); err != nil {
-		return err
-	}
-	ticket, err := ticketOf(q.Ticket)
+	ticket, reconnect, err := decodeLeave(r.c.PostBody())
 	if err != nil {
 		return err
 	}
-	if err := a.o.Waiting.Leave(r.context(), ticket, q.Reconnect); err != nil {
+	if err := a.o.Waiting.Leave(r.context(), ticket, reconnect); err != nil {
 		return err
 	}
 	return r.json(http.StatusOK, struct{}{})
@@ -244,11 +256,10 @@ func (a *API) listWaiting(r *request) error {
 // entryID is the {entryId} path parameter (index 2).
 func (r *request) entryID() (string, error) { return r.id(2, "entryId") }
 
-// reason reads a refusal's optional body.
-func (r *request) reason() (string, error) {
-	body := r.c.PostBody()
+// decodeReason decodes a refusal's optional body: its reason, if any.
+func decodeReason(body []byte) (string, error) {
 	var q RefuseRequest
-	if len(body) > 0 {
+	if len(bytes.TrimSpace(body)) > 0 {
 		if err := decodeJSON(body, &q); err != nil {
 			return "", err
 		}
@@ -288,7 +299,7 @@ func (a *API) refuseWaiting(r *request) error {
 	if err != nil {
 		return err
 	}
-	reason, err := r.reason()
+	reason, err := decodeReason(r.c.PostBody())
 	if err != nil {
 		return err
 	}
@@ -318,7 +329,7 @@ func (a *API) refuseAllWaiting(r *request) error {
 	if err != nil {
 		return err
 	}
-	reason, err := r.reason()
+	reason, err := decodeReason(r.c.PostBody())
 	if err != nil {
 		return err
 	}
