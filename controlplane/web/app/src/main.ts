@@ -34,7 +34,7 @@ const notices: Record<string, [string, string]> = {
   unauthorized: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
   forbidden: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
   waiting_refused: ['You were not let in', 'A moderator refused you entry to this room.'],
-  waiting_gone: ['You are no longer waiting', 'Your place in the waiting room was given up. Open the link again to ask to join.'],
+  waiting_gone: ['You are no longer waiting', 'Your place in the waiting room was given up while the page was away. Open the room again, or ask the organiser for a new invitation.'],
   waiting_left: ['You left the waiting room', 'You can close this page.'],
 };
 
