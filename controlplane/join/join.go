@@ -14,7 +14,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/waiting"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
 
@@ -29,7 +29,7 @@ type Options struct {
 	// Waiting holds those whom a room's waitingRoomAudience makes wait.
 	Waiting *waiting.Service
 	// Cluster signs media tokens and TURN credentials.
-	Cluster cluster.Config
+	Cluster clusterkey.Config
 	// Regions lists the regions clients probe before a join; nil answers
 	// the region of the edge Placer gives a room-less request.
 	Regions func() []placement.Region
