@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/internal/requestid"
 )
 
@@ -122,5 +125,46 @@ func TestRequestID(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "a b") {
 		t.Errorf("an unsafe request id reached the log")
+	}
+}
+
+// TestRequestIDAdmittedFromWaiting: a participant let in from the waiting
+// room gets its media token from its poll, which carries the poll's
+// request id; the join that made it wait is counted as waiting.
+func TestRequestIDAdmittedFromWaiting(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, envOpts{metrics: m})
+	cl := e.newClient(t, "acme")
+	owner := e.newUser(t, cl, "owner@acme.test")
+	sp := e.must(t, 201, "POST", "/v1/spaces", owner.userToken, map[string]any{"name": "S", "isPublic": true}).str(t, "id")
+	l := newLobby(t, e, owner, sp, "guests")
+	ticket := l.join(t, 202, "", map[string]any{"accessToken": l.link(t, "Gus", "user", false)}).str(t, "ticket")
+	e.must(t, 200, "POST", l.path+"/waiting/"+l.entry(t, "Gus")+"/admit", owner.userToken, nil)
+	body, _ := json.Marshal(map[string]any{"ticket": ticket, "wait": 0})
+	req, err := http.NewRequest("POST", e.base+"/v1/rooms/"+l.alias+"/wait", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(requestid.Header, "poll-1")
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct {
+		MediaToken string `json:"mediaToken"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("poll after admission: %d %v", resp.StatusCode, err)
+	}
+	if id := requestid.FromToken(ans.MediaToken); id != "poll-1" {
+		t.Errorf("the admitted participant's media token carries request id %q, want poll-1", id)
+	}
+	if v := series(t, reg)["spacecast_controlplane_joins_total{edge_region=none,outcome=waiting}"]; v != 1 {
+		t.Errorf("%v joins counted as waiting, want 1", v)
 	}
 }

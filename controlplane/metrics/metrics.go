@@ -48,7 +48,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "http_request_duration_seconds",
 			Help: "Time to answer an HTTP request, by route pattern and method.", Buckets: httpBuckets}, []string{"route", "method"}),
 		joins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "joins_total",
-			Help: "Room joins (POST /v1/rooms/{alias}/join), by outcome (ok, or the error code answered) and the region of the edge chosen (none when the join failed)."}, []string{"outcome", "edge_region"}),
+			Help: "Room joins (POST /v1/rooms/{alias}/join), by outcome (ok, waiting, or the error code answered) and the region of the edge chosen (none when the join failed)."}, []string{"outcome", "edge_region"}),
 		joinLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "join_duration_seconds",
 			Help: "Time to answer a room join, by outcome.", Buckets: httpBuckets}, []string{"outcome"}),
 		placements: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "placements_total",

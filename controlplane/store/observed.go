@@ -468,6 +468,69 @@ func (o *observed) PendingWebhookDeliveries(ctx context.Context) (int, error) {
 	return r0, err
 }
 
+func (o *observed) CreateWaiting(ctx context.Context, e WaitingEntry) error {
+	start := time.Now()
+	err := o.s.CreateWaiting(ctx, e)
+	o.obs("CreateWaiting", time.Since(start), err)
+	return err
+}
+
+func (o *observed) GetWaitingByTicket(ctx context.Context, ticketHash string) (WaitingEntry, error) {
+	start := time.Now()
+	r0, err := o.s.GetWaitingByTicket(ctx, ticketHash)
+	o.obs("GetWaitingByTicket", time.Since(start), err)
+	return r0, err
+}
+
+func (o *observed) GetWaiting(ctx context.Context, client ClientID, room RoomID, id string) (WaitingEntry, error) {
+	start := time.Now()
+	r0, err := o.s.GetWaiting(ctx, client, room, id)
+	o.obs("GetWaiting", time.Since(start), err)
+	return r0, err
+}
+
+func (o *observed) ListWaiting(ctx context.Context, client ClientID, room RoomID, now time.Time) ([]WaitingEntry, error) {
+	start := time.Now()
+	r0, err := o.s.ListWaiting(ctx, client, room, now)
+	o.obs("ListWaiting", time.Since(start), err)
+	return r0, err
+}
+
+func (o *observed) TouchWaiting(ctx context.Context, client ClientID, id string, now time.Time, expires time.Time) error {
+	start := time.Now()
+	err := o.s.TouchWaiting(ctx, client, id, now, expires)
+	o.obs("TouchWaiting", time.Since(start), err)
+	return err
+}
+
+func (o *observed) DecideWaiting(ctx context.Context, d WaitingDecision) ([]WaitingEntry, error) {
+	start := time.Now()
+	r0, err := o.s.DecideWaiting(ctx, d)
+	o.obs("DecideWaiting", time.Since(start), err)
+	return r0, err
+}
+
+func (o *observed) DeleteWaiting(ctx context.Context, client ClientID, id string) error {
+	start := time.Now()
+	err := o.s.DeleteWaiting(ctx, client, id)
+	o.obs("DeleteWaiting", time.Since(start), err)
+	return err
+}
+
+func (o *observed) FindRefusedWaiting(ctx context.Context, client ClientID, room RoomID, linkID string, user UserID, now time.Time) (WaitingEntry, error) {
+	start := time.Now()
+	r0, err := o.s.FindRefusedWaiting(ctx, client, room, linkID, user, now)
+	o.obs("FindRefusedWaiting", time.Since(start), err)
+	return r0, err
+}
+
+func (o *observed) PruneWaiting(ctx context.Context, now time.Time) (int, error) {
+	start := time.Now()
+	r0, err := o.s.PruneWaiting(ctx, now)
+	o.obs("PruneWaiting", time.Since(start), err)
+	return r0, err
+}
+
 func (o *observed) Ping(ctx context.Context) error {
 	start := time.Now()
 	err := o.s.Ping(ctx)
