@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacecast/spacecast/bench/browserbench"
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
@@ -254,6 +256,16 @@ func TestBrowserNoFreezes(t *testing.T) {
 			if sub.Wire.Holes > 0 {
 				t.Errorf("the edge skipped %d sequence numbers towards the subscriber (%d never sent)", sub.Wire.Holes, sub.Wire.Unfilled)
 			}
+			// Audio survives a lost packet: livekit-client lets the
+			// server choose RED, the edge's answer makes the publisher
+			// send it and Chromium subscribers receive it.
+			// Audio survives a lost packet: livekit-client lets the
+			// server choose RED, the edge's answer makes the publisher
+			// send it, and the subscriber receives it. (Chromium's stats
+			// name the decoded codec, Opus, so the wire tells.)
+			if pts := audioPayloadTypes(sub); !slices.Equal(pts, []uint8{redPayloadType(t)}) {
+				t.Errorf("audio reaches the subscriber with payload types %v; want only RED's, %d (Opus with redundancy)", pts, redPayloadType(t))
+			}
 		})
 	}
 }
@@ -277,4 +289,28 @@ func logSeconds(t *testing.T, res browserbench.Result, sub browserbench.Subscrib
 		}
 		t.Logf("pub %5.1fs:%s", s.T, line)
 	}
+}
+
+// audioPayloadTypes are the payload types of the audio the edge sent the
+// subscriber.
+func audioPayloadTypes(sub browserbench.SubscriberResult) []uint8 {
+	for _, st := range sub.Wire.Streams {
+		if st.Direction == "down" && st.Role == "audio" {
+			return st.PayloadTypes
+		}
+	}
+	return nil
+}
+
+// redPayloadType is RED's payload type in the edge's codec table (and in
+// Chromium's offers).
+func redPayloadType(t *testing.T) uint8 {
+	audio, _ := rtc.SupportedCodecs()
+	for _, c := range audio {
+		if strings.EqualFold(c.MimeType, rtc.MimeRED) {
+			return uint8(c.PayloadType)
+		}
+	}
+	t.Fatal("no RED in the edge's codecs")
+	return 0
 }

@@ -97,7 +97,7 @@ type Participant struct {
 	conn          *signal.Conn
 	pub, sub      *webrtc.PeerConnection
 	pending       map[string]*livekit.TrackInfo // AddTrack requests by cid
-	wantCodec     map[string]string             // cid → video MIME type the client asked for
+	wantCodec     map[string]string             // cid → MIME type the answer puts first (the video codec the client asked for; RED for audio)
 	byCID         map[string]*PubTrack
 	published     map[string]*PubTrack // by sid
 	downs         map[string]*DownTrack
