@@ -18,7 +18,7 @@ var (
 const (
 	DefaultMin              = 100_000    // bits/s
 	DefaultMax              = 50_000_000 // bits/s
-	DefaultInitial          = 1_000_000  // bits/s
+	DefaultInitial          = 600_000    // bits/s: a 360p layer and audio, tried before anything above
 	DefaultHistory          = 4096       // packets
 	DefaultProbeMinPackets  = 5
 	DefaultProbeMinDuration = 15 * time.Millisecond

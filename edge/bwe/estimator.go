@@ -47,6 +47,7 @@ type Stats struct {
 	Probes         uint64 // probe clusters created
 	ProbeLifts     uint64 // probe results that raised the estimate
 	ProbesFailed   uint64 // probe episodes that ended without reaching 70 % of their target
+	StartLowered   uint64 // start probe results that lowered the initial estimate
 }
 
 // Estimator is the send-side bandwidth estimator of one connection. See
@@ -129,7 +130,7 @@ func New(cfg Config) (*Estimator, error) {
 	e.visitor.e = e
 	if !cfg.NoProbe {
 		e.probe.active = true
-		e.probe.episode = 1
+		e.probe.episode = startEpisode
 		e.queueCluster(startScaleLow*e.target, 0)
 		e.queueCluster(startScaleHigh*e.target, 0)
 	}
@@ -449,11 +450,21 @@ func (e *Estimator) endFeedback(now int64) {
 		if s.episode == e.probe.episode {
 			e.probe.best = max(e.probe.best, r)
 		}
-		if r > e.target {
+		switch {
+		case r > e.target:
 			e.rc.set(r, now)
 			e.loss.lift(r)
 			e.combine()
 			e.stats.ProbeLifts++
+		case s.episode == startEpisode && e.stats.DelayDecreases+e.stats.LossDecreases+e.stats.ProbeLifts == 0:
+			// The start probes saturated the path below the initial
+			// estimate, which nothing has confirmed yet: the path's
+			// rate is the better start (libwebrtc keeps its guess
+			// until over-use, after layers above the path were
+			// tried).
+			e.rc.set(r, now)
+			e.combine()
+			e.stats.StartLowered++
 		}
 	}
 

@@ -38,6 +38,12 @@ type link struct {
 	busyUntil int64
 	maxQueue  int64 // the largest queueing delay seen
 	drops     int
+	// burst > 0 makes the bottleneck a token bucket of that many bytes
+	// (tc-tbf): after a quiet spell up to burst bytes pass at once, the
+	// rest at the capacity, which a short probe cluster mistakes for
+	// headroom.
+	burst          int
+	tokens, tokenT float64 // bytes in the bucket at time tokenT (ns)
 }
 
 // send returns when the packet arrives, or false if the link loses it.
@@ -51,7 +57,21 @@ func (l *link) send(at int64, size int) (int64, bool) {
 		return 0, false
 	}
 	l.maxQueue = max(l.maxQueue, start-at)
-	l.busyUntil = start + int64(float64(size*8)/l.capacity(start)*1e9)
+	if l.burst > 0 {
+		// FIFO behind a token bucket: leave when the bucket holds the
+		// packet's bytes.
+		c := l.capacity(start)
+		tk := min(float64(l.burst), l.tokens+(float64(start)-l.tokenT)*c/8e9)
+		dep := float64(start)
+		if tk < float64(size) {
+			dep += (float64(size) - tk) * 8e9 / c
+			tk = float64(size)
+		}
+		l.tokens, l.tokenT = tk-float64(size), dep
+		l.busyUntil = int64(dep)
+	} else {
+		l.busyUntil = start + int64(float64(size*8)/l.capacity(start)*1e9)
+	}
 	at = l.busyUntil + l.delay
 	if l.jitter > 0 {
 		at = max(at+l.rng.Int64N(l.jitter), l.lastArr) // a Wi-Fi-like path: late, never reordered

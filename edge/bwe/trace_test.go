@@ -267,3 +267,31 @@ func TestLayeredSubscriberFollowsCap(t *testing.T) {
 		t.Errorf("estimate %.0f kbit/s before the cap: the top layer did not fit", lo/kbps)
 	}
 }
+
+// A shaper's token bucket (tc-tbf with a 3 KB burst, a modest home
+// router) lets a short probe cluster through at line rate after a quiet
+// spell: read as a whole, the cluster shows headroom the link does not
+// have, and a subscriber is moved to a layer that drowns it. The estimate
+// that probes produce stays within the link's rate, so a subscriber of
+// 180p/360p/720p layers behind 600 kbit/s never rises to 720p.
+func TestProbesSeeThroughTokenBucket(t *testing.T) {
+	l := &link{capacity: constant(600 * kbps), delay: 20 * ms, queueMax: 200 * ms, burst: 3028}
+	s := newSim(t, Config{}, l, constant(demand))
+	s.layers = []float64{150 * kbps, 500 * kbps, 1.7 * mbps}
+	s.run(40 * sec)
+	st := s.e.Stats()
+	var over, top int
+	for _, x := range s.over(3*sec, 40*sec) {
+		if float64(x.est.Target) > 1.1*600*kbps {
+			over++
+		}
+		if s.layers[len(s.layers)-1]+40_000 <= float64(x.est.Target) {
+			top++
+		}
+	}
+	lo, hi, mean := targets(s.over(3*sec, 40*sec))
+	logf(t, "estimate %.0f–%.0f kbit/s (mean %.0f) behind 600 kbit/s; %d probe clusters, %d lifts", lo/kbps, hi/kbps, mean/kbps, st.Probes, st.ProbeLifts)
+	if over > 0 || top > 0 {
+		t.Errorf("%d estimates read after 3 s above 660 kbit/s (up to %.0f kbit/s), %d of them enough for the top layer, behind a 600 kbit/s token bucket", over, hi/kbps, top)
+	}
+}

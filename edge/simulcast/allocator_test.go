@@ -283,7 +283,7 @@ func TestAllocateWish(t *testing.T) {
 }
 
 func TestAllocatorConfig(t *testing.T) {
-	for _, cfg := range []AllocatorConfig{{UpMargin: -1}, {UpMargin: 0.9}, {UpHold: -time.Second}} {
+	for _, cfg := range []AllocatorConfig{{UpMargin: -1}, {UpMargin: 0.9}, {UpHold: -time.Second}, {UpHold: 2 * time.Second, MaxUpHold: time.Second}, {MaxUpHold: -1}} {
 		if _, err := NewAllocator(cfg); !errors.Is(err, ErrConfig) {
 			t.Fatalf("%+v: err = %v", cfg, err)
 		}
@@ -334,5 +334,55 @@ func TestNeededUnlocksTheWish(t *testing.T) {
 	}
 	if got.Spatial == 2 {
 		t.Fatal("the wish alone (no margin) took 720p: Needed is not what the allocator needs")
+	}
+}
+
+// A link that keeps promising 720p and cannot carry it (a shaper's burst
+// read as headroom, cross traffic): each move up is taken back a second
+// later. The hold before the next try doubles each time (1, 2, 4, 8, 16
+// s), so a minute holds a handful of tries, not thirty; once 720p lasts,
+// the hold relaxes back towards a second.
+func TestFailedUpMovesBackOff(t *testing.T) {
+	s := newSubscriber(t, cam(0, three()))
+	const promise, carries = 2_200_000, 700_000
+	var ups []int64 // ms
+	var upAt int64 = -1
+	now := int64(0)
+	for ; now < 60_000; now += 100 {
+		est := uint64(promise)
+		if upAt >= 0 && now-upAt <= 1000 {
+			est = carries // over-use after the move up
+		}
+		if got := s.at(now, est); got[0].Spatial == 2 && upAt < 0 {
+			upAt = now
+			ups = append(ups, now)
+		} else if got[0].Spatial < 2 {
+			upAt = -1
+		}
+	}
+	t.Logf("moves up at %v ms; hold now %v", ups, s.a.UpHold())
+	if len(ups) < 2 || len(ups) > 7 {
+		t.Fatalf("%d moves up to a layer the link cannot carry in a minute; want 2–7 (the hold backing off)", len(ups))
+	}
+	for i := 2; i < len(ups); i++ {
+		if ups[i]-ups[i-1] < ups[i-1]-ups[i-2] {
+			t.Fatalf("moves up at %v ms: the waits between them shrink", ups)
+		}
+	}
+	if last := ups[len(ups)-1] - ups[len(ups)-2]; last < int64(DefaultMaxUpHold/time.Millisecond) {
+		t.Fatalf("moves up at %v ms: the last wait %d ms, want at least the maximum hold", ups, last)
+	}
+	if s.a.UpHold() != DefaultMaxUpHold {
+		t.Fatalf("hold %v after a minute of failed moves up; want the maximum %v", s.a.UpHold(), DefaultMaxUpHold)
+	}
+	// The link now carries 720p: the move up lasts and the hold relaxes.
+	for end := now + 60_000; now < end; now += 100 {
+		s.at(now, promise)
+	}
+	if got := s.tracks[0].Current; got.Spatial != 2 {
+		t.Fatalf("pick %v on a link that carries 720p", got)
+	}
+	if s.a.UpHold() > 2*DefaultUpHold {
+		t.Fatalf("hold %v after a minute at 720p; want it back near %v", s.a.UpHold(), DefaultUpHold)
 	}
 }
