@@ -141,8 +141,8 @@ func New(cfg Config) (*Estimator, error) {
 // Sent records a packet the connection sent: seq is the transport-wide
 // sequence number written in its transport-cc header extension
 // (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), size its size
-// in bytes (RTP header and payload, up to 4,095; what counts is that every
-// packet is measured alike), at its send time (ns, the caller's monotonic clock) and
+// in bytes (RTP header and payload; the estimator adds Config.Overhead for
+// what lies below), at its send time (ns, the caller's monotonic clock) and
 // probe the cluster id NextProbe gave for padding (0 for everything else;
 // media sent while a cluster is under way is measured with it).
 //
@@ -150,6 +150,7 @@ func New(cfg Config) (*Estimator, error) {
 // or one at a time with a happens-before edge between them, such as the
 // sink's drain flag). It allocates nothing and takes no lock.
 func (e *Estimator) Sent(seq uint16, size int, at int64, probe int) {
+	size += e.cfg.Overhead // what the link carries
 	e.hist.put(seq, size, at, e.pace.count(size, at, probe))
 }
 

@@ -246,17 +246,19 @@ func TestNextProbePacesClusters(t *testing.T) {
 				}
 				seq++
 				e.Sent(seq, size, now, p.Cluster)
-				sent[p.Cluster] += size
+				sent[p.Cluster] += size + DefaultOverhead // what the link carries
 			}
 			break // one burst a drain
 		}
 	}
-	// The start clusters: 3 and 6 Mbit/s for at least 15 ms and two drains.
+	// The start clusters: 3 and 6 Mbit/s for at least the minimum
+	// duration and two drains.
 	if len(sent) != 2 {
 		t.Fatalf("clusters sent: %v", sent)
 	}
+	d := int(max(DefaultProbeMinDuration, 20*time.Millisecond) / time.Millisecond)
 	for id, rate := range map[int]int{1: 3_000_000, 2: 6_000_000} {
-		lo, hi := rate*15/1000/8, rate*20/1000/8 // 15 ms, or two 10 ms drains
+		lo, hi := rate*d/1000/8, rate*(d+10)/1000/8 // at least d, within one more drain
 		if sent[id] < lo-probeSlack || sent[id] > hi+probePadPacket {
 			t.Errorf("cluster %d: %d bytes, want %d–%d", id, sent[id], lo, hi)
 		}

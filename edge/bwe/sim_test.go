@@ -137,7 +137,7 @@ func (s *sim) send(size, probe int) {
 	s.seq++
 	s.e.Sent(s.seq, size, s.now, probe)
 	s.sentB += int64(size)
-	if at, ok := s.link.send(s.now, size); ok {
+	if at, ok := s.link.send(s.now, size+DefaultOverhead); ok { // the link carries IP, UDP and SRTP's tag too
 		s.inflight = append(s.inflight, arrival{at, s.seq})
 	}
 }

@@ -4,12 +4,32 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/cache"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
-// audioBudget is what the layer choice sets aside per audio track, bits/s.
-const audioBudget = 64_000
+// What the layer choice sets aside for an audio track, bits/s: what the
+// publisher sends of it (Opus in RED carries each frame twice: about 100
+// kbit/s from Chromium), or audioBudget until that is measured, plus what
+// its packets carry below RTP (the estimate is in the link's terms:
+// bwe.Config.Overhead), about 50 packets a second.
+const (
+	audioBudget   = 64_000
+	audioFloor    = 24_000
+	audioPackets  = 50
+	audioOverhead = audioPackets * bwe.DefaultOverhead * 8
+)
+
+// audioCost is what audio track d takes from the estimate (loop only).
+func (d *DownTrack) audioCost(now int64) uint64 {
+	d.scratch = d.track.simLayers(now, d.scratch)
+	rate := uint64(audioBudget)
+	if len(d.scratch) > 0 && d.scratch[0].Bitrate > 0 {
+		rate = max(d.scratch[0].Bitrate, audioFloor)
+	}
+	return rate + audioOverhead
+}
 
 // layerChoice is a subscriber's layer choice: its allocator and scratch
 // space (loop only).
@@ -59,7 +79,9 @@ func (p *Participant) allocate() {
 			continue
 		}
 		if d.track.kind != webrtc.RTPCodecTypeVideo {
-			audio += audioBudget
+			if !d.req.Disabled {
+				audio += d.audioCost(now)
+			}
 			p.startAudio(d, now)
 			continue
 		}

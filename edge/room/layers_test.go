@@ -67,7 +67,7 @@ func TestPauseAndResume(t *testing.T) {
 	if d.down.Target() != 1 || len(states()) != 0 {
 		t.Fatalf("at 1 Mbit/s: layer %d, states %v; want layer 1, nothing to tell", d.down.Target(), states())
 	}
-	remb(sub, 120_000) // 64 kbit/s of audio leave 56: not the 100 kbit/s layer
+	remb(sub, 120_000) // ~79 kbit/s of audio (unmeasured: the budget and packet overhead) leave 41: not the 100 kbit/s layer
 	sub.allocate()
 	if d.down.Target() != -1 || !d.paused {
 		t.Fatalf("at 120 kbit/s: layer %d, paused %v; want paused", d.down.Target(), d.paused)
@@ -361,5 +361,27 @@ func TestLayerViewShared(t *testing.T) {
 	tr.simLayers(now+layerViewAge, nil)
 	if tr.view.Load() == v {
 		t.Fatal("a description older than layerViewAge still served")
+	}
+}
+
+// Audio takes what its publisher sends of it (Opus in RED is about twice
+// plain Opus) plus its packets' overhead from the subscriber's estimate,
+// before the video's layers are chosen; an audio track not yet measured
+// takes the budget.
+func TestAudioCostIsMeasured(t *testing.T) {
+	r, clock := testRoom()
+	now := testStart + int64(time.Second)
+	clock.Store(now)
+	sub := testSubscriber(t, r, "AC_sub")
+	a := audioDown(t, r, sub, "AC_talker")
+	if got, want := a.audioCost(now), uint64(audioBudget+audioOverhead); got != want {
+		t.Fatalf("unmeasured audio costs %d, want the budget %d", got, want)
+	}
+	feedLayer(t, a.track, 0, 400, clock, testStart, false, 0) // 400 bytes 30 times a second: ~100 kbit/s
+	now += layerViewAge // past the layer view read above
+	clock.Store(now)
+	got := a.audioCost(now)
+	if lo, hi := uint64(85_000+audioOverhead), uint64(110_000+audioOverhead); got < lo || got > hi {
+		t.Fatalf("audio of ~100 kbit/s costs %d, want %d–%d", got, lo, hi)
 	}
 }
