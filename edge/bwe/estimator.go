@@ -48,6 +48,7 @@ type Stats struct {
 	ProbeLifts     uint64 // probe results that raised the estimate
 	ProbesFailed   uint64 // probe episodes that ended without reaching 70 % of their target
 	StartLowered   uint64 // start probe results that lowered the initial estimate
+	ProbeOveruses  uint64 // over-use signals put down to a probe's queue (no decrease)
 }
 
 // Estimator is the send-side bandwidth estimator of one connection. See
@@ -66,21 +67,25 @@ type Estimator struct {
 	npending int
 
 	// Feedback side: everything below, under mu.
-	mu      sync.Mutex
-	fb      feedbackState
-	ia      interArrival
-	trend   trendline
-	acked   rateWindow
-	rc      aimd
-	loss    lossBased
-	probe   prober
-	rtt     int64
-	target  float64
-	est     Estimate
-	stats   Stats
-	minB    float64
-	maxB    float64
-	visitor fbVisitor
+	mu    sync.Mutex
+	fb    feedbackState
+	ia    interArrival
+	trend trendline
+	acked rateWindow
+	rc    aimd
+	loss  lossBased
+	probe prober
+	rtt   int64
+	// lastProbeSend is the newest send time of a probe packet reported
+	// received (0: none yet): over-use on packets sent soon after it is
+	// the probe's own queue (see endFeedback).
+	lastProbeSend int64
+	target        float64
+	est           Estimate
+	stats         Stats
+	minB          float64
+	maxB          float64
+	visitor       fbVisitor
 }
 
 // feedbackState is the feedback side's per-packet memory (which packets
@@ -392,6 +397,7 @@ func (v *fbVisitor) status(seq uint16, received bool, arrival int64) {
 		e.trend.update(sd, ad, at)
 	}
 	if p.probe != 0 {
+		e.lastProbeSend = max(e.lastProbeSend, p.at)
 		if s := e.probe.stat(p.probe); s != nil {
 			s.add(p, arrival)
 			if f.nprobes < len(f.probes) && (f.nprobes == 0 || f.probes[f.nprobes-1] != p.probe) {
@@ -426,19 +432,34 @@ func (e *Estimator) endFeedback(now int64) {
 		decreased = true
 	}
 
-	// Delay-based (§5.5), on feedback that brought arrivals.
+	// Delay-based (§5.5), on feedback that brought arrivals. Over-use on
+	// packets sent within probeShadow of a probe packet is the probe's
+	// own queue (a probe goes above the path to find its edge; the media
+	// alone, below the estimate, did not cause it): it fails the probe
+	// (no lift below) and holds the rate, rather than cutting it to a
+	// fraction of the media's rate, which the next probe would have to
+	// climb back from. Over-use that outlasts the shadow decreases.
 	acked := e.acked.bps()
-	if f.newRecv > 0 {
+	overuse := e.trend.state == Overuse
+	probeQueue := overuse && e.lastProbeSend != 0 && f.anySend && f.maxSend-e.lastProbeSend < probeShadow
+	if f.newRecv > 0 && !probeQueue {
 		if e.rc.update(e.trend.state, acked, now, e.rtt) {
 			e.stats.DelayDecreases++
 			decreased = true
 		}
 	}
+	if probeQueue {
+		e.stats.ProbeOveruses++
+	}
 	e.combine()
 
-	// Probe results: a cluster's rate above the estimate lifts it at once;
-	// below, it changes nothing.
+	// Probe results: a cluster's rate above the estimate lifts it at once
+	// unless the path is over-used (libwebrtc's DelayBasedBwe takes a probe
+	// only then too); below, it changes nothing.
 	for _, id := range f.probes[:f.nprobes] {
+		if overuse {
+			break
+		}
 		s := e.probe.stat(id)
 		if s == nil {
 			continue

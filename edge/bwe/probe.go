@@ -38,6 +38,7 @@ type cluster struct {
 const (
 	maxPending      = 4
 	startEpisode    = 1              // the start probes' episode
+	probeShadow     = 500_000_000    // over-use on packets sent this soon after a probe's is the probe's
 	probeStats      = 8              // clusters remembered on the feedback side
 	probeArrivals   = 64             // arrivals a cluster keeps for its second half
 	minGap          = 1_000_000      // bounds of the sender's call cadence ...

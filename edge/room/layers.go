@@ -112,7 +112,13 @@ func (p *Participant) allocate() {
 		}})
 	}
 	if p.twcc.Load() {
-		p.bwe.WantProbe(c.alloc.Needed()+audio, now)
+		// Probe for the next step up, not the whole wish: a probe far
+		// above a capped link fills its queue and costs what it finds.
+		want := uint64(0)
+		if next := c.alloc.Next(); next > 0 {
+			want = next + audio
+		}
+		p.bwe.WantProbe(want, now)
 	}
 }
 

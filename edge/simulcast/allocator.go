@@ -152,7 +152,7 @@ type Allocator struct {
 	order                 []int // track indices by priority, highest first
 	prio                  []int // track i's priority
 	cur, pos, fill, fresh []int
-	wish                  uint64
+	wish, next            uint64
 }
 
 // NewAllocator builds an Allocator.
@@ -201,10 +201,12 @@ func (a *Allocator) relaxHold(now int64) {
 // path allowed (the estimator probes for it).
 func (a *Allocator) Wish() uint64 { return a.wish }
 
-// Needed is the estimate at which the allocator would take its wish: the
-// wish with the up margin on top. What a probe must show, so that a probe
-// that succeeds unlocks the layer it was sent for.
-func (a *Allocator) Needed() uint64 { return uint64(math.Ceil(float64(a.wish)*a.upMargin)) + 1 }
+// Next is the estimate at which the allocator would take one step up from
+// the last Allocate's picks (the cheapest: one track one rung higher), the
+// up margin included; 0 when every track has what it wants. What a probe
+// should show before a move up: probing for the next step only, not the
+// whole wish, keeps a probe's burst within reach of the link it tests.
+func (a *Allocator) Next() uint64 { return a.next }
 
 // ladder builds track t's ladder at the end of a.steps.
 func (a *Allocator) ladder(t *Track) {
@@ -337,6 +339,7 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 			a.lastUp = now + 1
 		}
 	}
+	a.next = a.nextStep()
 	for i := range tracks {
 		r := a.rungs(i)
 		al := Allocation{Pick: Pick{Spatial: -1, Temporal: -1}, Wanted: Pick{Spatial: -1, Temporal: -1}}
@@ -350,6 +353,27 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		out[i] = al
 	}
 	return out
+}
+
+// nextStep is Next for the picks in a.pos.
+func (a *Allocator) nextStep() uint64 {
+	var total, step uint64
+	found := false
+	for i := range a.pos {
+		k := a.pos[i]
+		total += a.cost(i, k)
+		if k+1 >= len(a.rungs(i)) {
+			continue
+		}
+		d := a.cost(i, k+1) - min(a.cost(i, k+1), a.cost(i, k))
+		if !found || d < step {
+			step, found = d, true
+		}
+	}
+	if !found {
+		return 0
+	}
+	return uint64(math.Ceil(float64(total+step)*a.upMargin)) + 1
 }
 
 // placeFresh keeps the tracks that are not fresh on their current picks

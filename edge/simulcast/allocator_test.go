@@ -309,31 +309,36 @@ func TestAllocateNoAllocs(t *testing.T) {
 // An estimate of Needed, held for the up hold, takes the wish: a probe
 // aimed at Needed that succeeds unlocks the layer it was sent for (aimed at
 // the wish alone, it fell short of the up margin and never did).
-func TestNeededUnlocksTheWish(t *testing.T) {
-	s := newSubscriber(t, cam(0, three()))
+// Next is the estimate that unlocks one step up: held for the up hold it
+// moves the track a rung up (and no further), and just under it nothing
+// moves. At the top, there is nothing to probe for.
+func TestNextUnlocksOneStep(t *testing.T) {
+	s := newSubscriber(t, cam(0, temporal()))
 	s.at(0, 700_000)
-	if got := s.out[0].Pick; got.Spatial != 1 {
-		t.Fatalf("at 700 kbit/s: %v, want 360p", got)
-	}
-	need := s.a.Needed()
-	if need <= s.a.Wish() {
-		t.Fatalf("Needed %d not above the wish %d", need, s.a.Wish())
+	before := s.out[0].Pick
+	next := s.a.Next()
+	if next == 0 || next >= 1_700_000 {
+		t.Fatalf("at %v: Next %d, want a step below the 720p wish", before, next)
 	}
 	var got Pick
 	for at := int64(100); at <= 3000; at += 100 {
-		got = s.at(at, need)[0]
+		got = s.at(at, next)[0]
 	}
-	if got.Spatial != 2 {
-		t.Fatalf("after 3 s at Needed (%d): %v, want 720p", need, got)
+	if !before.less(got) {
+		t.Fatalf("after 3 s at Next (%d): %v, want above %v", next, got, before)
 	}
-	// Just under it, the wish is never taken.
-	s2 := newSubscriber(t, cam(0, three()))
+	s2 := newSubscriber(t, cam(0, temporal()))
 	s2.at(0, 700_000)
 	for at := int64(100); at <= 3000; at += 100 {
-		got = s2.at(at, s2.a.Wish())[0]
+		got = s2.at(at, next-2)[0]
 	}
-	if got.Spatial == 2 {
-		t.Fatal("the wish alone (no margin) took 720p: Needed is not what the allocator needs")
+	if got != before {
+		t.Fatalf("just under Next: %v, want %v unchanged", got, before)
+	}
+	top := newSubscriber(t, cam(0, three()))
+	top.at(0, 10_000_000)
+	if n := top.a.Next(); n != 0 {
+		t.Fatalf("at the top: Next %d, want 0", n)
 	}
 }
 
