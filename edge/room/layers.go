@@ -1,6 +1,9 @@
 package room
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
@@ -154,6 +157,10 @@ func (p *Participant) apply(d *DownTrack, al simulcast.Allocation, now int64) {
 	if r := simulcast.Requested(d.scratch, d.req); r != d.requested {
 		d.requested = r
 		d.track.setDemand(p.sid, r)
+	}
+	if al.Pick != d.pick && p.log.Enabled(context.Background(), slog.LevelDebug) {
+		p.log.Debug("layer choice", "track", d.track.sid, "from", d.pick, "to", al.Pick, "fresh", d.fresh,
+			"estimate_bps", p.allocated.Load(), "cost_bps", al.Bitrate, "hold", p.layers.alloc.UpHold())
 	}
 	d.fresh = false
 	d.pick, d.paused = al.Pick, al.Paused

@@ -378,10 +378,41 @@ func TestAudioCostIsMeasured(t *testing.T) {
 		t.Fatalf("unmeasured audio costs %d, want the budget %d", got, want)
 	}
 	feedLayer(t, a.track, 0, 400, clock, testStart, false, 0) // 400 bytes 30 times a second: ~100 kbit/s
-	now += layerViewAge // past the layer view read above
+	now += layerViewAge                                       // past the layer view read above
 	clock.Store(now)
 	got := a.audioCost(now)
 	if lo, hi := uint64(85_000+audioOverhead), uint64(110_000+audioOverhead); got < lo || got > hi {
 		t.Fatalf("audio of ~100 kbit/s costs %d, want %d–%d", got, lo, hi)
+	}
+}
+
+// A layer received for less than simulcast.RampWindow costs at least what
+// its publisher announced (its encoder is still climbing: the first
+// seconds' bitrate would place a new subscriber on a layer that costs
+// twice as much a second later); once it has run that long, what was
+// measured counts.
+func TestRampingLayerCostsWhatWasAnnounced(t *testing.T) {
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{}) // 720p: ~2 Mbit/s from testStart
+	tr.updateInfo(func(i *livekit.TrackInfo) {
+		for j, b := range []uint32{150_000, 500_000, 3_000_000} {
+			i.Layers[j].Bitrate = b
+		}
+	})
+	now := testStart + int64(990*time.Millisecond)
+	clock.Store(now)
+	l := tr.simLayers(now, nil)
+	if !l[2].Ramping || l[2].Bitrate != 3_000_000 {
+		t.Fatalf("a second in: 720p ramping %v, costs %d; want ramping at the announced 3000000", l[2].Ramping, l[2].Bitrate)
+	}
+	// Another track whose 720p has run for 6 s.
+	tr2 := layeredTrack(t, r, clock, "PA_pub2", "TR_2", layerOpts{missing: []int{2}})
+	tr2.updateInfo(func(i *livekit.TrackInfo) { i.Layers[2].Bitrate = 3_000_000 })
+	feedLayerFor(t, tr2, 2, 8333, clock, testStart, false, 0, 6)
+	now = testStart + int64(5990*time.Millisecond)
+	clock.Store(now)
+	l = tr2.simLayers(now, nil)
+	if l[2].Ramping || l[2].Bitrate < 1_500_000 || l[2].Bitrate > 2_500_000 {
+		t.Fatalf("after the ramp window: 720p ramping %v, costs %d; want the measured ~2 Mbit/s", l[2].Ramping, l[2].Bitrate)
 	}
 }

@@ -224,9 +224,15 @@ func layeredTrack(t *testing.T, r *Room, clock *atomic.Int64, owner, sid string,
 // every drop-th packet (0: none).
 func feedLayer(t *testing.T, tr *PubTrack, q, size int, clock *atomic.Int64, start int64, key bool, drop int) {
 	t.Helper()
+	feedLayerFor(t, tr, q, size, clock, start, key, drop, 1)
+}
+
+// feedLayerFor is feedLayer for the given number of seconds.
+func feedLayerFor(t *testing.T, tr *PubTrack, q, size int, clock *atomic.Int64, start int64, key bool, drop, seconds int) {
+	t.Helper()
 	rd := &clockedReader{clock: clock}
 	seq := uint16(0)
-	for i := 0; i < 30; i++ {
+	for i := 0; i < 30*seconds; i++ {
 		// A frame of size bytes in packets of at most 1200.
 		for left := size; left > 0; left -= 1200 {
 			pkt := vp8Packet(seq, uint32(i)*3000, i == 25 && key && left == size)

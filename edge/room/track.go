@@ -180,17 +180,39 @@ func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer
 		return 0, 0
 	}, nil)
 	for i := range l {
-		if l[i].Bitrate != 0 {
+		if l[i].Bitrate != 0 && !l[i].Ramping {
 			continue
 		}
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == i {
-				l[i].Bitrate = uint64(vl.Bitrate)
+				announce(&l[i], uint64(vl.Bitrate))
 			}
 		}
 	}
 	t.view.Store(&layerView{at: now, layers: l})
 	return append(dst[:0], l...)
+}
+
+// announce makes layer l cost at least what its publisher announced (an
+// unmeasured or ramping layer would otherwise look cheaper than it will
+// be: a new subscriber placed on 720p by the first second's bitrate meets
+// it a second later at twice that), its temporal layers in proportion.
+func announce(l *simulcast.Layer, announced uint64) {
+	if announced <= l.Bitrate {
+		return
+	}
+	if l.Bitrate > 0 {
+		for k := range l.Temporal {
+			l.Temporal[k] = l.Temporal[k] * announced / l.Bitrate
+		}
+	} else {
+		for k := range l.Temporals {
+			// Unmeasured: each temporal layer up doubles the frame rate;
+			// the base carries about half the bits (Chromium's VP8).
+			l.Temporal[k] = announced >> (l.Temporals - 1 - k)
+		}
+	}
+	l.Bitrate = announced
 }
 
 // setDemand records the highest layer a subscriber wants and tells the
