@@ -49,6 +49,8 @@ type Stats struct {
 	ProbesFailed   uint64 // probe episodes that ended without reaching 70 % of their target
 	StartLowered   uint64 // start probe results that lowered the initial estimate
 	ProbeOveruses  uint64 // over-use signals put down to a probe's queue (no decrease)
+	ProbeReverts   uint64 // probe lifts taken back when the path queued before carrying them
+	Fills          uint64 // sustained probes (Fill) started
 }
 
 // Estimator is the send-side bandwidth estimator of one connection. See
@@ -241,13 +243,18 @@ func (e *Estimator) pull() bool {
 // queueCluster creates a cluster at rate (bits/s) for the current episode
 // and queues it for the sender. Feedback side (mu held, or in New).
 func (e *Estimator) queueCluster(rate float64, now int64) {
+	e.queueClusterFor(rate, e.cfg.ProbeMinDuration, now)
+}
+
+// queueClusterFor is queueCluster lasting d at its rate.
+func (e *Estimator) queueClusterFor(rate float64, d time.Duration, now int64) {
 	rate = min(rate, e.maxB, maxProbeRateBps)
 	p := &e.probe
 	p.nextID = p.nextID%maxClusterID + 1
 	c := cluster{
 		id:      p.nextID,
 		rate:    rate,
-		bytes:   int(rate * e.cfg.ProbeMinDuration.Seconds() / 8),
+		bytes:   int(rate * d.Seconds() / 8),
 		packets: e.cfg.ProbeMinPackets,
 		created: now,
 	}
@@ -341,6 +348,33 @@ func (e *Estimator) WantProbe(desired uint64, now int64) bool {
 	return p.active
 }
 
+// Fill pads the connection up to rate (bits/s: padding at rate less
+// what the caller sends, given as media) for d (at most a second), now,
+// unless a probe is under way: a sustained probe that shows whether the
+// path carries a higher allocation before the caller moves to it (a move
+// up that fails costs a keyframe into a full queue: a freeze). A path
+// that queues under it takes an unconfirmed lift back (see endFeedback),
+// so the caller's move waits; one that carries it confirms the estimate.
+// It returns whether the fill was queued.
+//
+// Feedback side: safe for concurrent use with every other method.
+func (e *Estimator) Fill(rate, media uint64, d time.Duration, now int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := &e.probe
+	if e.cfg.NoProbe || p.active || rate <= media {
+		return false
+	}
+	d = min(d, time.Duration(probeMaxSpan))
+	pad := float64(rate - media)
+	p.episode++
+	p.active, p.deadline, p.top, p.best = true, now+int64(d)+episodeTimeout, pad, 0
+	e.queueClusterFor(pad, d, now)
+	e.stats.Fills++
+	e.est.Probing = true
+	return true
+}
+
 // fbVisitor adapts the Estimator to the decoders' visitor without exposing
 // its methods.
 type fbVisitor struct{ e *Estimator }
@@ -432,24 +466,40 @@ func (e *Estimator) endFeedback(now int64) {
 		decreased = true
 	}
 
-	// Delay-based (§5.5), on feedback that brought arrivals. Over-use on
-	// packets sent within probeShadow of a probe packet is the probe's
-	// own queue (a probe goes above the path to find its edge; the media
-	// alone, below the estimate, did not cause it): it fails the probe
-	// (no lift below) and holds the rate, rather than cutting it to a
-	// fraction of the media's rate, which the next probe would have to
-	// climb back from. Over-use that outlasts the shadow decreases.
+	// Delay-based (§5.5), on feedback that brought arrivals.
+	//
+	// A probe lift is unconfirmed until the path has carried traffic
+	// near it: over-use while it is takes the estimate back to where the
+	// probe found it (the lift was the probe's burst read as headroom: a
+	// shaper's bucket, a receiver that stamps arrivals in batches) rather
+	// than cutting to a fraction of the media's rate. Over-use on packets
+	// sent within probeShadow of a probe packet is the probe's own queue
+	// (a probe goes above the path to find its edge; the media alone,
+	// below the estimate, did not cause it): it holds the rate. Over-use
+	// otherwise decreases as GCC does.
 	acked := e.acked.bps()
 	overuse := e.trend.state == Overuse
 	probeQueue := overuse && e.lastProbeSend != 0 && f.anySend && f.maxSend-e.lastProbeSend < probeShadow
-	if f.newRecv > 0 && !probeQueue {
+	l := &e.probe
+	switch {
+	case overuse && l.liftFrom > 0:
+		if e.rc.rate > l.liftFrom {
+			e.rc.set(l.liftFrom, now)
+			e.loss.lift(l.liftFrom)
+			e.stats.ProbeReverts++
+			decreased = true
+		}
+		l.liftFrom = 0
+	case probeQueue:
+		e.stats.ProbeOveruses++
+	case f.newRecv > 0:
 		if e.rc.update(e.trend.state, acked, now, e.rtt) {
 			e.stats.DelayDecreases++
 			decreased = true
 		}
 	}
-	if probeQueue {
-		e.stats.ProbeOveruses++
+	if l.liftFrom > 0 && !overuse && acked >= liftConfirm*e.rc.rate {
+		l.liftFrom = 0 // carried: the lift was the path's
 	}
 	e.combine()
 
@@ -474,6 +524,9 @@ func (e *Estimator) endFeedback(now int64) {
 		}
 		switch {
 		case r > e.target:
+			if e.probe.liftFrom == 0 {
+				e.probe.liftFrom = e.target
+			}
 			e.rc.set(r, now)
 			e.loss.lift(r)
 			e.combine()

@@ -39,6 +39,7 @@ const (
 	maxPending      = 4
 	startEpisode    = 1              // the start probes' episode
 	probeShadow     = 500_000_000    // over-use on packets sent this soon after a probe's is the probe's
+	liftConfirm     = 0.85           // acknowledged this share of a lifted estimate confirms it
 	probeStats      = 8              // clusters remembered on the feedback side
 	probeArrivals   = 64             // arrivals a cluster keeps for its second half
 	minGap          = 1_000_000      // bounds of the sender's call cadence ...
@@ -254,6 +255,11 @@ type prober struct {
 	dropProbed  bool
 	lastUnquiet int64 // last decrease or over-use
 	quietKnown  bool
+
+	// liftFrom is the estimate before the last probe lift while that
+	// lift is unconfirmed (0: none): over-use within the probe's shadow
+	// takes the estimate back to it.
+	liftFrom float64
 }
 
 // stat returns the record of cluster id, if still held.

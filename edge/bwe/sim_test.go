@@ -2,6 +2,7 @@ package bwe
 
 import (
 	"math/rand/v2"
+	"time"
 	"testing"
 
 	"github.com/pion/interceptor/pkg/twcc"
@@ -44,6 +45,10 @@ type link struct {
 	// headroom.
 	burst          int
 	tokens, tokenT float64 // bytes in the bucket at time tokenT (ns)
+	// stampEvery > 0: the receiver stamps arrivals only when it wakes,
+	// every stampEvery ns (a CPU-starved browser reads its socket in
+	// batches), so packets that arrived spread out look bunched.
+	stampEvery int64
 }
 
 // send returns when the packet arrives, or false if the link loses it.
@@ -98,13 +103,18 @@ type sample struct {
 }
 
 type sim struct {
-	t                                      testing.TB
-	e                                      *Estimator
-	link                                   *link
-	rec                                    *twcc.Recorder
-	demand                                 func(at int64) float64
-	layers                                 []float64 // when set, the sender picks a layer as the allocator does
-	layer                                  int
+	t      testing.TB
+	e      *Estimator
+	link   *link
+	rec    *twcc.Recorder
+	demand func(at int64) float64
+	layers []float64 // when set, the sender picks a layer as the allocator does
+	layer  int
+	// verify: before a move up, Fill up to the next layer for a second
+	// and move only if the estimate still allows it (the room's up hold).
+	verify                                 bool
+	fillUntil                              int64   // 0: no fill under way
+	timeAt                                 []int64 // ns spent at each layer
 	start                                  int64
 	now                                    int64
 	seq                                    uint16
@@ -171,7 +181,11 @@ func (s *sim) run(d int64) {
 				k++
 				continue
 			}
-			s.rec.Record(simSSRC, a.seq, a.at/1000)
+			at := a.at
+			if e := s.link.stampEvery; e > 0 {
+				at = (at + e - 1) / e * e
+			}
+			s.rec.Record(simSSRC, a.seq, at/1000)
 		}
 		s.inflight = s.inflight[:k]
 		if s.now >= s.nextFB {
@@ -207,12 +221,25 @@ func (s *sim) run(d int64) {
 			want := s.demand(s.now)
 			s.rate = min(float64(est.Target), want)
 			if s.layers != nil {
-				s.layer = 0 // the highest layer (plus audio) that fits
+				fits := 0 // the highest layer (plus audio) that fits
 				for i, r := range s.layers {
 					if r+40_000 <= float64(est.Target) {
-						s.layer = i
+						fits = i
 					}
 				}
+				switch {
+				case !s.verify || fits <= s.layer:
+					s.layer, s.fillUntil = fits, 0
+				case s.fillUntil == 0:
+					s.e.Fill(uint64(s.layers[s.layer+1]+40_000), uint64(s.layers[s.layer]+40_000), time.Second, s.now)
+					s.fillUntil = s.now + sec
+				case s.now >= s.fillUntil:
+					s.layer, s.fillUntil = s.layer+1, 0
+				}
+				if s.timeAt == nil {
+					s.timeAt = make([]int64, len(s.layers))
+				}
+				s.timeAt[s.layer] += simPoll
 				s.rate = s.layers[s.layer] + 40_000
 				want = s.rate
 				if s.layer+1 < len(s.layers) {
