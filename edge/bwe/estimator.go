@@ -368,7 +368,7 @@ func (e *Estimator) Fill(rate, media uint64, d time.Duration, now int64) bool {
 	d = min(d, time.Duration(probeMaxSpan))
 	pad := float64(rate - media)
 	p.episode++
-	p.active, p.deadline, p.top, p.best = true, now+int64(d)+episodeTimeout, pad, 0
+	p.active, p.deadline, p.top, p.best, p.filling = true, now+int64(d)+episodeTimeout, pad, 0, true
 	e.queueClusterFor(pad, d, now)
 	e.stats.Fills++
 	e.est.Probing = true
@@ -490,6 +490,16 @@ func (e *Estimator) endFeedback(now int64) {
 			decreased = true
 		}
 		l.liftFrom = 0
+	case overuse && l.filling && acked > 0:
+		// The path queues under a Fill: what it carried under the fill is
+		// about its rate, and the move up that the fill checked does not
+		// fit.
+		if r := fillBeta * acked; r < e.rc.rate {
+			e.rc.set(r, now)
+			e.stats.DelayDecreases++
+			decreased = true
+		}
+		l.filling = false
 	case probeQueue:
 		e.stats.ProbeOveruses++
 	case f.newRecv > 0:
@@ -591,7 +601,7 @@ func (e *Estimator) probeTick(now int64) {
 		if !done && now < p.deadline {
 			return
 		}
-		p.active, p.lastEnd = false, now
+		p.active, p.lastEnd, p.filling = false, now, false
 		success := p.best >= probeContinue*p.top
 		p.succeeded = success
 		if !success {

@@ -383,3 +383,57 @@ func TestHistory(t *testing.T) {
 		t.Fatal("a packet never sent is found")
 	}
 }
+
+// Fill queues one cluster of padding at the difference between the rate
+// to check and what the caller sends, paced over the duration asked; it is
+// refused while another probe runs, for a rate the media already reaches,
+// and with probing off.
+func TestFill(t *testing.T) {
+	now := int64(sec)
+	e := mustNew(t, Config{Initial: 500_000, NoProbe: true})
+	if e.Fill(900_000, 400_000, time.Second, now) {
+		t.Fatal("Fill with probing off")
+	}
+	e = mustNew(t, Config{Initial: 500_000})
+	if e.Fill(900_000, 400_000, time.Second, now) {
+		t.Fatal("Fill while the start probes are under way")
+	}
+	e.mu.Lock()
+	e.probe.active = false // the start episode over
+	e.mu.Unlock()
+	if e.Fill(400_000, 400_000, time.Second, now) {
+		t.Fatal("Fill of a rate the media already reaches")
+	}
+	if !e.Fill(900_000, 400_000, time.Second, now) {
+		t.Fatal("Fill refused")
+	}
+	if st := e.Stats(); st.Fills != 1 {
+		t.Fatalf("fills %d, want 1", st.Fills)
+	}
+	// The sender paces it after the start clusters still queued: about
+	// 500 kbit/s of padding over a second.
+	var padding int
+	var first, last int64
+	seq := uint16(0)
+	for at := now; at < now+4*sec; at += 10 * ms {
+		p, ok := e.NextProbe(at)
+		if !ok {
+			continue
+		}
+		seq++
+		e.Sent(seq, p.Bytes, at, p.Cluster)
+		if p.Rate == 500_000 {
+			padding += p.Bytes + DefaultOverhead
+			if first == 0 {
+				first = at
+			}
+			last = at
+		}
+	}
+	if padding < 500_000/8*9/10 || padding > 500_000/8*11/10 {
+		t.Fatalf("fill sent %d bytes, want about %d (500 kbit/s for 1 s)", padding, 500_000/8)
+	}
+	if d := last - first; d < 800*ms || d > 1100*ms {
+		t.Fatalf("fill paced over %v, want about a second", time.Duration(d))
+	}
+}

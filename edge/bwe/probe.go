@@ -40,6 +40,7 @@ const (
 	startEpisode    = 1              // the start probes' episode
 	probeShadow     = 500_000_000    // over-use on packets sent this soon after a probe's is the probe's
 	liftConfirm     = 0.85           // acknowledged this share of a lifted estimate confirms it
+	fillBeta        = 0.95           // over-use under a Fill: the estimate goes to this share of what was carried
 	probeStats      = 8              // clusters remembered on the feedback side
 	probeArrivals   = 64             // arrivals a cluster keeps for its second half
 	minGap          = 1_000_000      // bounds of the sender's call cadence ...
@@ -260,6 +261,7 @@ type prober struct {
 	// lift is unconfirmed (0: none): over-use within the probe's shadow
 	// takes the estimate back to it.
 	liftFrom float64
+	filling  bool // the active episode is a Fill
 }
 
 // stat returns the record of cluster id, if still held.

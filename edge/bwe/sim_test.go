@@ -2,8 +2,8 @@ package bwe
 
 import (
 	"math/rand/v2"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"

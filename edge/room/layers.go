@@ -1,6 +1,8 @@
 package room
 
 import (
+	"time"
+
 	"context"
 	"log/slog"
 
@@ -43,6 +45,7 @@ type layerChoice struct {
 	downs  []*DownTrack
 	states []*livekit.StreamStateInfo
 	prime  []byte // a packet read back from a cache
+	filled bool   // the pending move up was checked (verifyUp)
 }
 
 // allocate chooses the layer every down track of the subscriber forwards
@@ -122,6 +125,37 @@ func (p *Participant) allocate() {
 			want = next + audio
 		}
 		p.bwe.WantProbe(want, now)
+		p.verifyUp(audio, now)
+	}
+}
+
+// fillBefore is how long before a pending move up the edge pads the
+// subscriber's connection up to the better allocation's rate.
+const fillBefore = time.Second
+
+// verifyUp checks a pending move up before it is taken (loop only): in
+// the last fillBefore of the up hold, the connection is padded up to
+// what the better allocation costs (bwe.Estimator.Fill). A path that
+// carries it confirms the estimate; one that queues takes the probe lift
+// it rests on back, the estimate falls below the better allocation and
+// the move waits (the allocator backs off), instead of a keyframe of the
+// higher layer meeting a full queue. Once per pending move.
+func (p *Participant) verifyUp(audio uint64, now int64) {
+	c := &p.layers
+	cost, left, ok := c.alloc.Pending(now)
+	if !ok {
+		c.filled = false
+		return
+	}
+	if c.filled || left > fillBefore {
+		return
+	}
+	var current uint64
+	for _, al := range c.allocs {
+		current += al.Bitrate
+	}
+	if p.bwe.Fill(cost+audio, current+audio, max(left, fillBefore/2), now) {
+		c.filled = true
 	}
 }
 

@@ -416,3 +416,41 @@ func TestRampingLayerCostsWhatWasAnnounced(t *testing.T) {
 		t.Fatalf("after the ramp window: 720p ramping %v, costs %d; want the measured ~2 Mbit/s", l[2].Ramping, l[2].Bitrate)
 	}
 }
+
+// A move up waits for the up hold; in the hold's last second the
+// subscriber's connection is padded up to what the better layers cost
+// (bwe.Estimator.Fill), once per pending move, so that a path that cannot
+// carry them shows it before a keyframe of the higher layer is sent.
+func TestMoveUpIsCheckedByAFill(t *testing.T) {
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{})
+	now := testStart + int64(time.Second)
+	clock.Store(now)
+	sub := testSubscriber(t, r, "PA_sub")
+	d := subscribeTest(t, sub, tr)
+	a, err := simulcast.NewAllocator(simulcast.AllocatorConfig{UpHold: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.layers.alloc = a
+	// The start probes' episode ends (no feedback within its timeout).
+	sub.bwe.WantProbe(0, now)
+	sub.bwe.WantProbe(0, now+int64(2*time.Second))
+
+	tracks := []simulcast.Track{{Layers: tr.simLayers(now, nil), Request: d.req, Current: simulcast.Pick{Spatial: 0, Temporal: simulcast.AllTemporal}}}
+	sub.layers.allocs = a.Allocate(100_000_000, tracks, now, nil)
+	if _, _, ok := a.Pending(now); !ok {
+		t.Fatal("no move up pending at 100 Mbit/s from the lowest layer")
+	}
+	sub.verifyUp(0, now)
+	if f := sub.bwe.Stats().Fills; f != 0 {
+		t.Fatalf("%d fills with the hold's 3 s ahead, want none before its last second", f)
+	}
+	later := now + int64(2500*time.Millisecond)
+	sub.layers.allocs = a.Allocate(100_000_000, tracks, later, sub.layers.allocs)
+	sub.verifyUp(0, later)
+	sub.verifyUp(0, later+int64(100*time.Millisecond))
+	if f := sub.bwe.Stats().Fills; f != 1 {
+		t.Fatalf("%d fills in the hold's last second, want 1", f)
+	}
+}

@@ -153,6 +153,7 @@ type Allocator struct {
 	prio                  []int // track i's priority
 	cur, pos, fill, fresh []int
 	wish, next            uint64
+	pending               uint64 // what the better allocation the hold waits for costs
 }
 
 // NewAllocator builds an Allocator.
@@ -200,6 +201,16 @@ func (a *Allocator) relaxHold(now int64) {
 // their requests want, bits/s: what the subscriber would receive if the
 // path allowed (the estimator probes for it).
 func (a *Allocator) Wish() uint64 { return a.wish }
+
+// Pending reports the move up the hold is waiting for: what the better
+// allocation costs (bits/s, without the margin), and how long the hold
+// has left at now. False when no move up is pending.
+func (a *Allocator) Pending(now int64) (cost uint64, left time.Duration, ok bool) {
+	if a.upSince == 0 {
+		return 0, 0, false
+	}
+	return a.pending, time.Duration(max(a.upSince-1+a.upHold-now, 0)), true
+}
 
 // Next is the estimate at which the allocator would take one step up from
 // the last Allocate's picks (the cheapest: one track one rung higher), the
@@ -332,6 +343,10 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		}
 		if a.upSince == 0 {
 			a.upSince = now + 1
+		}
+		a.pending = 0
+		for i := range a.fill {
+			a.pending += a.cost(i, a.fill[i])
 		}
 		if now+1-a.upSince >= a.upHold {
 			copy(a.pos, a.fill)
