@@ -405,11 +405,23 @@ func TestDemandTellsPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// livekit-client 2.x reads subscribedCodecs, older clients
+	// subscribedQualities: both say the same.
 	enabled := func() []bool {
-		var out []bool
-		//lint:ignore SA1019 the edge's demand goes out in this form only (subscribedCodecs is not filled)
-		for _, q := range tr.demandUpdate().SubscribedQualities {
+		u := tr.demandUpdate()
+		if len(u.SubscribedCodecs) != 1 || u.SubscribedCodecs[0].Codec != "vp8" {
+			t.Fatalf("subscribed codecs %v, want vp8's", u.SubscribedCodecs)
+		}
+		var out, old []bool
+		for _, q := range u.SubscribedCodecs[0].Qualities {
 			out = append(out, q.Enabled)
+		}
+		//lint:ignore SA1019 older clients read the demand in this form
+		for _, q := range u.SubscribedQualities {
+			old = append(old, q.Enabled)
+		}
+		if fmt.Sprint(out) != fmt.Sprint(old) {
+			t.Fatalf("subscribed codecs say %v, subscribed qualities %v", out, old)
 		}
 		return out
 	}

@@ -1,6 +1,8 @@
 package room
 
 import (
+	"strings"
+
 	"sync"
 	"sync/atomic"
 
@@ -249,6 +251,17 @@ func (t *PubTrack) demandUpdate() *livekit.SubscribedQualityUpdate {
 	for i := range qs {
 		qs[i] = livekit.VideoQuality(i)
 	}
-	//lint:ignore SA1019 the edge's demand goes out in this form only (subscribedCodecs is not filled)
-	return &livekit.SubscribedQualityUpdate{TrackSid: t.sid, SubscribedQualities: t.demand.SubscribedQualities(qs)}
+	sq := t.demand.SubscribedQualities(qs)
+	u := &livekit.SubscribedQualityUpdate{TrackSid: t.sid}
+	// livekit-client 2.x reads subscribedCodecs (per codec, the codec
+	// name as it publishes it: "vp8"); older clients and the Go SDK read
+	// subscribedQualities.
+	if c := t.codec.Load(); c != nil {
+		if _, name, ok := strings.Cut(c.MimeType, "/"); ok {
+			u.SubscribedCodecs = []*livekit.SubscribedCodec{{Codec: strings.ToLower(name), Qualities: sq}}
+		}
+	}
+	//lint:ignore SA1019 older clients read the demand in this form
+	u.SubscribedQualities = sq
+	return u
 }
