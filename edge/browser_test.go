@@ -314,3 +314,57 @@ func redPayloadType(t *testing.T) uint8 {
 	t.Fatal("no RED in the edge's codecs")
 	return 0
 }
+
+// TestBrowserDynacast: a Chromium subscriber that asks for the low layer
+// only; the edge tells the Chromium publisher (livekit-client reads the
+// demand per codec, SubscribedQualityUpdate.subscribedCodecs) and it stops
+// encoding its 360p and 720p layers, saving its uplink and CPU.
+func TestBrowserDynacast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with Chromium in network namespaces")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err == nil {
+		_, err = os.Stat(livekitClientJS)
+	}
+	testenv.Need(t, "chromium and livekit-client", err)
+	f := newFixture(t, fixtureOpts{netns: true})
+	key, secret := f.cluster.SigningSecret()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := browserbench.Run(ctx, browserbench.Config{
+		Target:   browserbench.Target{URL: f.url, APIKey: key, APISecret: secret},
+		Quality:  "LOW",
+		Duration: 20 * time.Second, Settle: 2 * time.Second,
+		LiveKitClientJS: livekitClientJS, Chromium: chromium,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Subscribers) != 1 || !res.Subscribers[0].Decoded {
+		t.Fatalf("the subscriber decoded nothing (events %v)", res.Events)
+	}
+	// The publisher's layers over the last 5 s: frames encoded per rid.
+	end := res.Subscribers[0].Samples[len(res.Subscribers[0].Samples)-1].T
+	first, last := map[string]float64{}, map[string]float64{}
+	for _, s := range res.PublisherSamples {
+		if s.T < end-5 {
+			continue
+		}
+		for _, l := range s.Layers {
+			if _, ok := first[l.RID]; !ok {
+				first[l.RID] = l.FramesEncoded
+			}
+			last[l.RID] = l.FramesEncoded
+		}
+	}
+	t.Logf("frames encoded per layer in the last 5 s: q %.0f, h %.0f, f %.0f", last["q"]-first["q"], last["h"]-first["h"], last["f"]-first["f"])
+	if last["q"]-first["q"] < 50 {
+		t.Errorf("the low layer encoded %.0f frames in 5 s; want it going", last["q"]-first["q"])
+	}
+	for _, rid := range []string{"h", "f"} {
+		if n := last[rid] - first[rid]; n > 5 {
+			t.Errorf("layer %s encoded %.0f frames in 5 s while only the low layer is watched; want it paused (dynacast)", rid, n)
+		}
+	}
+}
