@@ -397,6 +397,7 @@ func TestRampingLayerCostsWhatWasAnnounced(t *testing.T) {
 	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{}) // 720p: ~2 Mbit/s from testStart
 	tr.updateInfo(func(i *livekit.TrackInfo) {
 		for j, b := range []uint32{150_000, 500_000, 3_000_000} {
+			//lint:ignore SA1019 the test sets a layer's bitrate where a client announces it
 			i.Layers[j].Bitrate = b
 		}
 	})
@@ -408,7 +409,10 @@ func TestRampingLayerCostsWhatWasAnnounced(t *testing.T) {
 	}
 	// Another track whose 720p has run for 6 s.
 	tr2 := layeredTrack(t, r, clock, "PA_pub2", "TR_2", layerOpts{missing: []int{2}})
-	tr2.updateInfo(func(i *livekit.TrackInfo) { i.Layers[2].Bitrate = 3_000_000 })
+	tr2.updateInfo(func(i *livekit.TrackInfo) {
+		//lint:ignore SA1019 the test sets a layer's bitrate where a client announces it
+		i.Layers[2].Bitrate = 3_000_000
+	})
 	feedLayerFor(t, tr2, 2, 8333, clock, testStart, false, 0, 6)
 	now = testStart + int64(5990*time.Millisecond)
 	clock.Store(now)
