@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -179,4 +181,26 @@ func (c Config) edgeCount() int {
 		n += max(r.Edges, 1)
 	}
 	return n
+}
+
+// ParseRegions reads the --regions flag:
+// NAME:EDGES:PUBLISHERS:SUBSCRIBERS, comma-separated.
+func ParseRegions(v string) ([]Region, error) {
+	var out []Region
+	for _, item := range strings.Split(v, ",") {
+		f := strings.Split(strings.TrimSpace(item), ":")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("regions: %q: want NAME:EDGES:PUBLISHERS:SUBSCRIBERS", item)
+		}
+		r := Region{Name: f[0]}
+		for i, dst := range []*int{&r.Edges, &r.Publishers, &r.Subscribers} {
+			n, err := strconv.Atoi(f[i+1])
+			if err != nil {
+				return nil, fmt.Errorf("regions: %q: %w", item, err)
+			}
+			*dst = n
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package roomsbench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,9 @@ const (
 	metricRelayDatagramsSent = "spacecast_edge_relay_datagrams_sent_total"
 	metricRelayDropped       = "spacecast_edge_relay_datagrams_dropped_total"
 )
+
+// errNoMetrics: a run against --target without the edges' metrics.
+var errNoMetrics = errors.New("no --metrics-url of the edges: the bytes on the relay links are not measured")
 
 // edgeLink is one relay link as its sending edge counts it.
 type edgeLink struct{ node, peer string }
@@ -142,7 +146,7 @@ func pairRates(a, b relayReading) map[regionPair]pairRate {
 // and returns what crossed each region pair per second in between.
 func relayRates(ctx context.Context, urls []string, lastJoin, until time.Time) relayWindow {
 	if len(urls) == 0 {
-		return relayWindow{err: fmt.Errorf("no --metrics-url of the edges: the bytes on the relay links are not measured")}
+		return relayWindow{err: errNoMetrics}
 	}
 	from := lastJoin.Add(min(3*time.Second, until.Sub(lastJoin)/3))
 	to := until.Add(-500 * time.Millisecond)
