@@ -19,7 +19,7 @@ import (
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/token"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/httpserve"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
@@ -32,7 +32,7 @@ const Version = "1.9.0"
 // Deps are what the caller gives the edge.
 type Deps struct {
 	Logger     *slog.Logger
-	Cluster    cluster.Config
+	Cluster    clusterkey.Config
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	// UDP is the single ICE UDP socket (required). The edge owns it from
 	// New on and closes it in Close.
@@ -73,7 +73,7 @@ type RelayDeps struct {
 	// PacketConn is the relay's UDP socket; the edge owns it from New on.
 	PacketConn net.PacketConn
 	// Keys is the cluster keyring the relay's CA derives from
-	// (cluster.Config.GossipKeyring, primary first).
+	// (clusterkey.Config.GossipKeyring, primary first).
 	Keys [][]byte
 	// Resolve finds another edge's relay address (host:port) by node id,
 	// from the gossip node metadata.

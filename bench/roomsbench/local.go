@@ -10,7 +10,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/selfhost"
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 )
 
@@ -42,7 +42,7 @@ func startLocal(ctx context.Context, agents int, log *slog.Logger) (*local, erro
 		l.hosts = append(l.hosts, h)
 	}
 	gw := n.Gateway().String()
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		_ = n.Close()
 		return nil, err
