@@ -1,6 +1,7 @@
 // The control plane's side of the page: redeem the link (or an embed
 // token, a refresh token, the session of an earlier join) for a join
 // answer.
+import type { RTTs } from './regions';
 
 export interface Grants {
   canPublish: boolean;
@@ -48,6 +49,7 @@ export class JoinError extends Error {
 
 interface JoinBody {
   participantName?: string;
+  rtts?: RTTs;
   sessionToken?: string;
   accessToken?: string;
   embedToken?: string;
@@ -98,9 +100,9 @@ export class Session {
   }
 }
 
-/** join calls POST /v1/rooms/{alias}/join. */
-export async function join(alias: string, params: URLSearchParams, session: Session, name: string): Promise<JoinAnswer> {
-  const body: JoinBody = { participantName: name || undefined };
+/** join calls POST /v1/rooms/{alias}/join, with the regions' RTTs if measured. */
+export async function join(alias: string, params: URLSearchParams, session: Session, name: string, rtts?: RTTs): Promise<JoinAnswer> {
+  const body: JoinBody = { participantName: name || undefined, rtts };
   const saved = session.get();
   if (saved) body.sessionToken = saved;
   else if (params.get('accessToken')) body.accessToken = params.get('accessToken') ?? undefined;
