@@ -6,7 +6,7 @@ import { join, JoinError, Session, type JoinAnswer } from './api';
 import { Call, type Devices, type EndReason } from './call';
 import { $, setStatus, show } from './dom';
 import { Parent } from './parent';
-import { probeRegions } from './regions';
+import { atMost, joinWaitMs, probeRegions } from './regions';
 import { Track } from 'livekit-client';
 
 interface PageConfig {
@@ -21,7 +21,7 @@ const session = new Session(cfg.alias);
 const parent = new Parent(cfg.parentOrigins || []);
 const loadedAt = performance.now();
 // The regions are probed while the participant is on the pre-join step;
-// the join waits for what is left of the probe's bound, at most.
+// the join waits for the probe joinWaitMs at most.
 const rtts = probeRegions();
 let call: Call | null = null;
 let answer: JoinAnswer | null = null;
@@ -137,11 +137,11 @@ async function enter(name: string): Promise<void> {
   $<HTMLButtonElement>('#pre-join-btn').disabled = true;
   setStatus('Joining…');
   try {
-    answer = await join(cfg.alias, params, session, name, await rtts);
+    answer = await join(cfg.alias, params, session, name, await atMost(rtts, joinWaitMs));
     stopPreview();
     const current = new Call(answer, chosenDevices(), {
       emit: (type, detail) => parent.emit(type, detail),
-      rejoin: async () => (answer = await join(cfg.alias, params, session, answer?.name || name, await rtts)),
+      rejoin: async () => (answer = await join(cfg.alias, params, session, answer?.name || name, await atMost(rtts, joinWaitMs))),
       ended,
     });
     call = current;

@@ -1,17 +1,21 @@
 // Before the join, the page measures its round trip to each region's edges
 // (the probe URLs of GET /v1/regions) and sends the RTTs with the join, so
 // that the control plane places it in its nearest region without a map of
-// addresses. The probe is bounded: it starts when the page loads, every
-// region in parallel, and whatever it has after budgetMs is what the join
-// gets (nothing, at worst: the control plane then places by address or its
-// default region). The RTTs are kept for the session, so a reload or a
-// reconnect does not probe again.
+// addresses. The probe starts when the page loads, every region in
+// parallel, and runs while the participant is on the pre-join step, for at
+// most probeBudgetMs; the join waits for it at most joinWaitMs and goes
+// with whatever it has then (nothing, at worst: the control plane then
+// places by address or its default region). The RTTs are kept for the
+// session, so a reload or a reconnect does not probe again.
 
 /** RTTs are the measured round trips in milliseconds, by region. */
 export type RTTs = Record<string, number>;
 
-/** budgetMs bounds the probe, from its start to its answer. */
-export const budgetMs = 300;
+/** probeBudgetMs bounds the probe, from its start to its answer. */
+export const probeBudgetMs = 3000;
+
+/** joinWaitMs is the most a join waits for the probe. */
+export const joinWaitMs = 300;
 
 /** rounds per probe URL: the first pays for the connection, the second is the round trip. */
 const rounds = 2;
@@ -61,11 +65,11 @@ function cached(s: ProbeDeps['storage']): RTTs | null {
 
 /**
  * probeRegions measures the RTT to every region (the fastest of its probe
- * URLs) within budgetMs, and answers with the regions it heard from:
+ * URLs) within budgetMs (probeBudgetMs), and answers with the regions it heard from:
  * undefined when there is nothing to choose (one region or none, or none
  * answered). Later calls in the session answer from sessionStorage.
  */
-export async function probeRegions(base = '', deps: ProbeDeps = defaults()): Promise<RTTs | undefined> {
+export async function probeRegions(base = '', deps: ProbeDeps = defaults(), budgetMs = probeBudgetMs): Promise<RTTs | undefined> {
   const hit = cached(deps.storage);
   if (hit) return hit;
   const start = deps.now();
@@ -98,4 +102,12 @@ export async function probeRegions(base = '', deps: ProbeDeps = defaults()): Pro
     /* storage full or blocked */
   }
   return rtts;
+}
+
+/**
+ * atMost is what p resolves to if it does within ms (by after), else
+ * undefined: how the join waits for the probe.
+ */
+export async function atMost<T>(p: Promise<T>, ms: number, after: ProbeDeps['after'] = defaults().after): Promise<T | undefined> {
+  return Promise.race([p, after(ms).then(() => undefined)]);
 }

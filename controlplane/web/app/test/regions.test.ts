@@ -2,7 +2,7 @@
 // TestRegionProbe (bundled by esbuild, run by node): a fake network and a
 // fake clock, so nothing depends on the machine's speed.
 import assert from 'node:assert/strict';
-import { budgetMs, probeRegions, type ProbeDeps } from '../src/regions';
+import { atMost, joinWaitMs, probeBudgetMs as budgetMs, probeRegions, type ProbeDeps } from '../src/regions';
 
 type Answer = { status: number; body?: unknown } | 'never';
 
@@ -96,13 +96,14 @@ const regions = (list: [string, string[]][]) => ({ status: 200, body: { regions:
 // are cut off, whatever the list took.
 {
   const w = world({
-    '/v1/regions': { ms: 250, answer: regions([['a', ['http://a1/probe']], ['b', ['http://b1/probe']]]) },
+    '/v1/regions': { ms: budgetMs - 50, answer: regions([['a', ['http://a1/probe']], ['b', ['http://b1/probe']]]) },
     'http://a1/probe': { ms: 20, answer: { status: 0 } },
     'http://b1/probe': { ms: 40, answer: { status: 0 } },
   });
   const p = probeRegions('', w.deps);
   await w.run();
-  // a: two rounds of 20 ms end at 290; b's second round would end at 330.
+  // a: two rounds of 20 ms end 10 ms before the bound; b's second round
+  // would end 30 ms after it.
   assert.deepEqual(await p, { a: 20, b: 40 });
   assert.ok(w.aborted.includes('http://b1/probe'), 'the probe past the bound was not aborted');
 }
@@ -114,5 +115,16 @@ const regions = (list: [string, string[]][]) => ({ status: 200, body: { regions:
   await w.run();
   assert.equal(await p, undefined);
   assert.deepEqual(w.fetched, ['/v1/regions']);
+}
+// The join waits for the probe joinWaitMs at most: a probe still running
+// then is left behind (undefined), one that answered in time is used.
+{
+  const w = world({});
+  const never = new Promise<number>(() => undefined);
+  const p = atMost(never, joinWaitMs, w.deps.after);
+  await w.run();
+  assert.equal(await p, undefined);
+  assert.equal(w.now(), joinWaitMs, 'the join waited past its bound');
+  assert.equal(await atMost(Promise.resolve(7), joinWaitMs, w.deps.after), 7);
 }
 console.log('regions: ok');
