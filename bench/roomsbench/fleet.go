@@ -19,7 +19,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/impair"
 	"github.com/spacecast/spacecast/bench/result"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/procattr"
 )
@@ -87,7 +87,7 @@ func startRegionFleet(ctx context.Context, c Config, log *slog.Logger) (_ *regio
 	if f.dir, err = os.MkdirTemp("", "spacecast-bench-regions-"); err != nil {
 		return nil, fmt.Errorf("roomsbench: %w", err)
 	}
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		return nil, err
 	}
@@ -156,16 +156,16 @@ func startRegionFleet(ctx context.Context, c Config, log *slog.Logger) (_ *regio
 
 // clusterEnv is the environment that gives every process the cluster's
 // keys.
-func clusterEnv(cl cluster.Config) []string {
+func clusterEnv(cl clusterkey.Config) []string {
 	var keys []string
 	for k, s := range cl.APIKeys {
 		keys = append(keys, k+":"+s)
 	}
 	return []string{
-		cluster.EnvAPIKeys + "=" + strings.Join(keys, ","),
-		cluster.EnvSigningKey + "=" + cl.SigningKey,
-		cluster.EnvTURNSecrets + "=" + strings.Join(cl.TURNSecrets, ","),
-		cluster.EnvGossipKeys + "=" + strings.Join(cl.GossipKeys, ","),
+		clusterkey.EnvAPIKeys + "=" + strings.Join(keys, ","),
+		clusterkey.EnvSigningKey + "=" + cl.SigningKey,
+		clusterkey.EnvTURNSecrets + "=" + strings.Join(cl.TURNSecrets, ","),
+		clusterkey.EnvGossipKeys + "=" + strings.Join(cl.GossipKeys, ","),
 	}
 }
 
