@@ -93,12 +93,19 @@ func BenchmarkGetRoom(b *testing.B) {
 
 // BenchmarkJoin redeems a fresh single-use link per operation (the links
 // are generated before the timer starts).
-func BenchmarkJoin(b *testing.B) {
+func BenchmarkJoin(b *testing.B) { benchJoin(b, "nobody", 200) }
+
+// BenchmarkJoinWaiting is BenchmarkJoin into a room where guests wait:
+// each join reads its link's role, looks for a refusal, spends the link
+// and stores a place in the waiting room (202).
+func BenchmarkJoinWaiting(b *testing.B) { benchJoin(b, "guests", 202) }
+
+func benchJoin(b *testing.B, audience string, want int) {
 	e := start(b, envOpts{})
 	cl := e.newClient(b, "bench")
 	u := e.newUser(b, cl, "bench@example.com")
 	sp := e.must(b, 201, "POST", "/v1/spaces", u.userToken, map[string]any{"name": "s"}).str(b, "id")
-	rr := e.must(b, 201, "POST", "/v1/spaces/"+sp+"/rooms", u.userToken, map[string]any{"name": "r"}).json(b)
+	rr := e.must(b, 201, "POST", "/v1/spaces/"+sp+"/rooms", u.userToken, map[string]any{"name": "r", "waitingRoomAudience": audience}).json(b)
 	room, alias := rr["id"].(string), rr["alias"].(string)
 	hc := hostClient(e.base)
 	bodies := make([][]byte, b.N)
@@ -113,7 +120,7 @@ func BenchmarkJoin(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			doFast(b, hc, "POST", joinURI, "", bodies[next.Add(1)-1], 200)
+			doFast(b, hc, "POST", joinURI, "", bodies[next.Add(1)-1], want)
 		}
 	})
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
@@ -71,6 +72,7 @@ type Server struct {
 	api     *api.API
 	spec    []byte
 	access  *access.Service
+	waiting *waiting.Service
 	docs    fasthttp.RequestHandler
 	handler fasthttp.RequestHandler
 	// draining is set when Run's context ends: /readyz answers 503 and
@@ -106,7 +108,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	a, acc, err := newAPI(cfg, deps, log, keys, deny, proxies)
+	wait, err := waiting.New(waiting.Options{Store: deps.Store, Now: deps.Now})
+	if err != nil {
+		return nil, err
+	}
+	a, acc, err := newAPI(cfg, deps, log, keys, deny, proxies, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +120,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, spec: spec, docs: openapi.UI("/docs")}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, waiting: wait, spec: spec, docs: openapi.UI("/docs")}
 	s.handler = s.serve
 	if log.Enabled(context.Background(), slog.LevelDebug) {
 		s.handler = s.logged
@@ -133,8 +139,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 func (s *Server) Routes() []openapi.Operation { return api.Operations() }
 
 // newAPI builds the services that hold the rules (access, join, space,
-// moderation, analytics) and the /v1 API over them.
-func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver) (*api.API, *access.Service, error) {
+// moderation, analytics) and the /v1 API over them and wait (the waiting
+// rooms).
+func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver, wait *waiting.Service) (*api.API, *access.Service, error) {
 	tokens := auth.NewTokens(keys, deps.Now)
 	removals := deps.Revocations
 	if removals == nil {
@@ -154,7 +161,7 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 	if err != nil {
 		return nil, nil, err
 	}
-	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Placer, Removals: removals,
+	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Placer, Removals: removals, Waiting: wait,
 		Cluster: deps.Cluster, Regions: deps.Regions, Now: deps.Now,
 		SessionTTL: cfg.SessionTTL, MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL})
 	if err != nil {
@@ -181,7 +188,7 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
 	}
 	a, err := api.New(api.Options{
-		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls,
+		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls, Waiting: wait,
 		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, MediaTTL: cfg.MediaTokenTTL,
 		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
@@ -381,6 +388,8 @@ func (s *Server) watch(ctx context.Context) {
 				s.log.Warn("reload signing keys after a change", "err", err)
 			}
 			cancel()
+		case store.TopicWaiting:
+			s.waiting.Changed()
 		}
 	})
 	if err != nil && ctx.Err() == nil {
@@ -424,6 +433,9 @@ func (s *Server) upkeep(ctx context.Context) {
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			if err := s.deps.Store.PruneRateTokens(rctx, s.deps.Now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("prune rate-limit buckets", "err", err)
+			}
+			if _, err := s.waiting.Prune(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("prune waiting-room entries", "err", err)
 			}
 			cancel()
 		}

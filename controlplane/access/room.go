@@ -201,6 +201,38 @@ func (s *Service) Moderate(ctx context.Context, c Caller, ref RoomRef) (Moderate
 	return ModeratedRoom{held[Room]{c, rm}}, nil
 }
 
+// ModerateWaiting loads room ref for c if c may decide who comes in from
+// its waiting room: the room's client itself (a client token: the
+// integrator's backend), or whom a join makes owner or moderator
+// (Moderate).
+func (s *Service) ModerateWaiting(ctx context.Context, c Caller, ref RoomRef) (ModeratedRoom, error) {
+	if c.IsUser() {
+		return s.Moderate(ctx, c, ref)
+	}
+	rm, _, err := s.room(ctx, c, ref)
+	if err != nil {
+		return ModeratedRoom{}, err
+	}
+	return ModeratedRoom{held[Room]{c, rm}}, nil
+}
+
+// ModerateInCall loads room ref of client for a participant of its calls
+// whose call role is owner or moderator: the room page's moderators, who
+// may hold no user token (a moderator's link). role must be what the join
+// service derived again from the participant's session credential, as a
+// reconnect would.
+func (s *Service) ModerateInCall(ctx context.Context, client store.ClientID, ref RoomRef, role grant.Role) (ModeratedRoom, error) {
+	c := Caller{Client: client}
+	rm, _, err := s.room(ctx, c, ref)
+	if err != nil {
+		return ModeratedRoom{}, err
+	}
+	if role != grant.RoleOwner && role != grant.RoleModerator {
+		return ModeratedRoom{}, Deny("only the room's owner and moderators may moderate it")
+	}
+	return ModeratedRoom{held[Room]{c, rm}}, nil
+}
+
 // CallRole is the role signed-in user c gets in a call of rm: the room's
 // owner and moderators by their room role, then room users; in a public
 // room that c may see, the space's owner and moderators moderate and

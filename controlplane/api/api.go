@@ -23,6 +23,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 )
 
 // Options are the API's dependencies and settings.
@@ -33,6 +34,7 @@ type Options struct {
 	Spaces     *space.Service
 	Moderation *moderation.Service
 	Analytics  *analytics.Service
+	Waiting    *waiting.Service
 
 	// Store, Tokens and Denylist serve the token endpoints, users and
 	// personal tokens. Denylist (nil: none) hears the revocations they
@@ -76,8 +78,8 @@ type API struct {
 
 // New checks the options and registers every route of the route table.
 func New(o Options) (*API, error) {
-	if o.Access == nil || o.Join == nil || o.Spaces == nil || o.Moderation == nil || o.Analytics == nil || o.Store == nil || o.Tokens == nil {
-		return nil, errors.New("api: Access, Join, Spaces, Moderation, Analytics, Store and Tokens are required")
+	if o.Access == nil || o.Join == nil || o.Spaces == nil || o.Moderation == nil || o.Analytics == nil || o.Waiting == nil || o.Store == nil || o.Tokens == nil {
+		return nil, errors.New("api: Access, Join, Spaces, Moderation, Analytics, Waiting, Store and Tokens are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -109,6 +111,10 @@ type request struct {
 	// caller is who presented the bearer token, for a route whose
 	// Operation.Auth asks for one.
 	caller access.Caller
+	// session is the bearer token when it is a participant's session
+	// credential, on a route that takes one (AuthAnyOrSession); caller is
+	// then empty.
+	session string
 }
 
 // now is the request's time: the same for every use within the request.

@@ -30,6 +30,10 @@ type JoinRequest struct {
 // JoinAnswer is what a join returns: who the participant is, what it may
 // do, where to connect, and how to come back.
 type JoinAnswer struct {
+	// Status is "joined": the participant connects to Edge with
+	// MediaToken. A participant made to wait gets a WaitingAnswer
+	// (status "waiting", HTTP 202) instead.
+	Status     string       `json:"status"`
 	Identity   string       `json:"identity"`
 	Name       string       `json:"name"`
 	Role       grant.Role   `json:"role"`
@@ -113,23 +117,30 @@ func (a *API) joinRoom(r *request) error {
 		AdmitGuest: func() error {
 			return r.limit(a.o.GuestJoinPerAddress, "g:"+r.addrKey(), "guest joins from your address")
 		}}
-	if len(q.RTTs) > 0 {
-		req.RTTs = make(map[string]time.Duration, len(q.RTTs))
-		for k, ms := range q.RTTs {
-			req.RTTs[k] = time.Duration(ms) * time.Millisecond
-		}
-	}
+	req.RTTs = rtts(q.RTTs)
 	ans, err := a.o.Join.Join(r.context(), req)
 	if err != nil {
 		return err
 	}
-	r.c.Response.Header.Set("Cache-Control", "no-store")
-	return r.json(http.StatusOK, joinAnswer(ans))
+	return r.answerJoin(ans)
+}
+
+// rtts converts measured round trips in ms.
+func rtts(ms map[string]int64) map[string]time.Duration {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Duration, len(ms))
+	for k, v := range ms {
+		out[k] = time.Duration(v) * time.Millisecond
+	}
+	return out
 }
 
 // joinAnswer is the wire form of a join's answer.
 func joinAnswer(ans join.Answer) JoinAnswer {
 	out := JoinAnswer{
+		Status:   "joined",
 		Identity: ans.Identity, Name: ans.Name, Role: ans.Role, Grants: ans.Grants, Room: viewRoom(ans.Room, ""),
 		Session:    Session{Token: ans.SessionToken, ExpiresAt: ans.SessionExpiresAt},
 		Edge:       Edge{URL: ans.Edge.SignalURL, Region: ans.Edge.Region, NodeID: ans.Edge.NodeID},

@@ -13,6 +13,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
@@ -25,6 +26,8 @@ type Options struct {
 	Placer placement.Placer
 	// Removals bars removed participants' older credentials.
 	Removals removal.Revocations
+	// Waiting holds those whom a room's waitingRoomAudience makes wait.
+	Waiting *waiting.Service
 	// Cluster signs media tokens and TURN credentials.
 	Cluster clusterkey.Config
 	// Regions lists the regions clients probe before a join; nil answers
@@ -43,8 +46,8 @@ type Service struct{ o Options }
 
 // New checks o and builds the Service.
 func New(o Options) (*Service, error) {
-	if o.Store == nil || o.Access == nil || o.Tokens == nil || o.Placer == nil || o.Removals == nil {
-		return nil, errors.New("join: Store, Access, Tokens, Placer and Removals are required")
+	if o.Store == nil || o.Access == nil || o.Tokens == nil || o.Placer == nil || o.Removals == nil || o.Waiting == nil {
+		return nil, errors.New("join: Store, Access, Tokens, Placer, Removals and Waiting are required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -78,8 +81,14 @@ type Request struct {
 }
 
 // Answer is an admitted participant: who it is, what it may do, where it
-// connects and how it comes back.
+// connects and how it comes back. A participant that waits for a moderator
+// gets an Answer with Waiting set, and only Identity, Name, Role and Room
+// besides.
 type Answer struct {
+	// Waiting is the participant's place in the room's waiting room, when
+	// the room makes it wait: no media token, no session, no edge yet.
+	Waiting *Waiting
+
 	Identity string
 	Name     string
 	Role     grant.Role // in the room: a webinar's participant is a viewer
@@ -101,6 +110,15 @@ type Answer struct {
 	// MediaTokenExpiresAt is when MediaToken stops being accepted for a
 	// new connection.
 	MediaTokenExpiresAt time.Time
+}
+
+// Waiting is a place in a waiting room.
+type Waiting struct {
+	ID string
+	// Ticket is the waiter's credential: Wait takes it (and only its
+	// hash is stored).
+	Ticket string
+	Since  time.Time
 }
 
 // joiner is who is joining, once the credential is checked.
@@ -140,36 +158,50 @@ func (s *Service) Join(ctx context.Context, q Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	// A reconnect was admitted already; anyone else may have to wait.
+	if q.SessionToken == "" && rm.Flags.WaitingRoomAudience != waiting.Nobody {
+		if ans, waits, err := s.maybeWait(ctx, q, rm, j, now); waits || err != nil {
+			return ans, err
+		}
+	}
 	// Place before spending the link: a refused placement leaves it usable.
 	pl, err := s.o.Placer.Place(ctx, placement.Request{RoomID: string(rm.ID), RoomAlias: rm.Alias, ClientID: string(rm.ClientID),
 		RegionHint: q.RegionHint, RTTs: q.RTTs, ClientAddr: q.ClientAddr})
 	if err != nil {
 		return Answer{}, err
 	}
+	if j, err = s.spend(ctx, q, rm, j, now); err != nil {
+		return Answer{}, err
+	}
+	return s.answer(ctx, rm, j, pl, now)
+}
+
+// spend redeems j's single-use credential (a link, an embed token), then
+// checks that what admits j has not expired and that no moderator removed
+// it: the last step of a join before it is answered, or made to wait.
+func (s *Service) spend(ctx context.Context, q Request, rm store.Room, j joiner, now time.Time) (joiner, error) {
 	if j.linkID != "" {
 		l, err := s.o.Store.RedeemAccessLink(ctx, rm.ClientID, j.linkID, now)
 		if err != nil {
-			return Answer{}, access.About("access link", "access_link", err)
+			return j, access.About("access link", "access_link", err)
 		}
 		issued := j.issued
 		if j, err = linkJoiner(l, rm, q.ParticipantName); err != nil {
-			return Answer{}, err
+			return j, err
 		}
 		j.issued = issued
 	}
 	if j.embed != nil {
 		j.embed.SpentAt = now
 		if err := s.o.Store.SpendToken(ctx, *j.embed, nil); err != nil {
-			return Answer{}, access.About("embed token", "embed_token", err)
+			return j, access.About("embed token", "embed_token", err)
 		}
+		j.embed = nil
 	}
 	if !j.until.IsZero() && !j.until.After(now) {
-		return Answer{}, access.About("session", "session", store.ErrExpired)
+		return j, access.About("session", "session", store.ErrExpired)
 	}
-	if err := s.refuseRemoved(rm, j, now); err != nil {
-		return Answer{}, err
-	}
-	return s.answer(ctx, rm, j, pl, now)
+	return j, s.refuseRemoved(rm, j, now)
 }
 
 // whoJoins checks the credential of q for rm.

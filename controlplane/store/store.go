@@ -42,6 +42,7 @@ type Store interface {
 	Changes
 	Calls
 	Deliveries
+	WaitingRooms
 
 	// Ping reports whether the store can serve requests (for /readyz).
 	Ping(ctx context.Context) error
@@ -246,10 +247,15 @@ const (
 	TopicRooms Topic = "rooms"
 	// TopicDeliveries: a webhook delivery was queued.
 	TopicDeliveries Topic = "deliveries"
+	// TopicWaiting: someone entered or left a waiting room, or a moderator
+	// decided on an entry.
+	TopicWaiting Topic = "waiting"
 )
 
 // Topics lists every topic.
-func Topics() []Topic { return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries} }
+func Topics() []Topic {
+	return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries, TopicWaiting}
+}
 
 // Changes tells a replica what was changed through the store, so that it
 // drops what it caches at once instead of when a TTL runs out.

@@ -186,6 +186,7 @@ type state struct {
 	HandsRaised       int      `json:"handsRaised"`
 	Tiles             int      `json:"tiles"`
 	ScreenTiles       int      `json:"screenTiles"`
+	Lobby             []string `json:"lobby"`
 	Chat              []string `json:"chat"`
 	ToolbarReady      bool     `json:"toolbarReady"`
 	Role              string   `json:"role"`
