@@ -67,7 +67,7 @@ func cutShows(t *testing.T, r *result.Result, code int, out string) {
 }
 
 // TestBenchRoomsRegions runs the multi-region scenario at its smallest:
-// two regions 30 ms apart, a publisher in a, two subscribers in b. The
+// two regions 30 ms apart, a publisher in a, two subscribers in b, 8 s. The
 // region pairs table must show the pair a → b with every track received,
 // media on the relay link from a to b, and a one-way delay and a join →
 // first media above the injected delay.
@@ -75,7 +75,7 @@ func TestBenchRoomsRegions(t *testing.T) {
 	ctx := agentsTest(t, 3*time.Minute)
 	const delay = 30 * time.Millisecond
 	r, code, text := benchRooms(t, ctx, os.Getenv, "bench", "rooms", "--rooms", "1", "--regions", "a:1:1:0,b:1:0:2",
-		"--link-delay", delay.String(), "--link-jitter", "1ms", "--duration", "4s")
+		"--link-delay", delay.String(), "--link-jitter", "1ms", "--duration", "8s") // a room spanning edges takes a second or two to join up on a loaded machine
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, text)
 	}
