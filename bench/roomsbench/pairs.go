@@ -31,11 +31,10 @@ func (c *collector) fillPairs(r *result.Result, cfg Config, w relayWindow) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	type agg struct {
-		tracks              int
-		expected, got       uint64
-		owd, first          *hist.Histogram
-		kbps                float64 // sum over tracks
-		pubVideo, pubTracks int
+		tracks        int
+		expected, got uint64
+		owd, first    *hist.Histogram
+		kbps          float64 // sum over tracks
 	}
 	pairs := map[regionPair]*agg{}
 	get := func(p regionPair) *agg {

@@ -129,7 +129,9 @@ func servePage(w http.ResponseWriter, r *http.Request, h fasthttp.RequestHandler
 	var c fasthttp.RequestCtx
 	c.Init(&req, nil, nil)
 	h(&c)
-	c.Response.Header.VisitAll(func(k, v []byte) { w.Header().Add(string(k), string(v)) })
+	for k, v := range c.Response.Header.All() {
+		w.Header().Add(string(k), string(v))
+	}
 	w.WriteHeader(c.Response.StatusCode())
 	_, _ = w.Write(c.Response.Body())
 }
