@@ -294,7 +294,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		if err != nil {
 			return Result{}, err
 		}
-		page, err := pages.page("subscriber.html", session{URL: target.URL, Token: tok})
+		page, err := pages.page("subscriber.html", session{URL: target.URL, Token: tok, Quality: cfg.Quality})
 		if err != nil {
 			return Result{}, err
 		}
