@@ -1,6 +1,7 @@
 // The control plane's side of the page: redeem the link (or an embed
 // token, a refresh token, the session of an earlier join) for a join
 // answer.
+import type { RTTs } from './regions';
 
 export interface Grants {
   canPublish: boolean;
@@ -66,6 +67,7 @@ export class JoinError extends Error {
 
 interface JoinBody {
   participantName?: string;
+  rtts?: RTTs;
   sessionToken?: string;
   accessToken?: string;
   embedToken?: string;
@@ -117,11 +119,12 @@ export class Session {
 }
 
 /**
- * join calls POST /v1/rooms/{alias}/join. The answer is a join answer, or
- * a place in the room's waiting room.
+ * join calls POST /v1/rooms/{alias}/join, with the regions' RTTs if
+ * measured. The answer is a join answer, or a place in the room's waiting
+ * room.
  */
-export async function join(alias: string, params: URLSearchParams, session: Session, name: string): Promise<JoinAnswer | WaitingAnswer> {
-  const body: JoinBody = { participantName: name || undefined };
+export async function join(alias: string, params: URLSearchParams, session: Session, name: string, rtts?: RTTs): Promise<JoinAnswer | WaitingAnswer> {
+  const body: JoinBody = { participantName: name || undefined, rtts };
   const saved = session.get();
   if (saved) body.sessionToken = saved;
   else if (params.get('accessToken')) body.accessToken = params.get('accessToken') ?? undefined;

@@ -6,6 +6,7 @@ import { join, JoinError, Session, type JoinAnswer, type WaitingAnswer } from '.
 import { Call, type Devices, type EndReason } from './call';
 import { $, setStatus, show } from './dom';
 import { Parent } from './parent';
+import { atMost, joinWaitMs, probeRegions } from './regions';
 import { Lobby, resume, Tickets, Waiter } from './waiting';
 import { Track } from 'livekit-client';
 
@@ -21,6 +22,9 @@ const session = new Session(cfg.alias);
 const tickets = new Tickets(cfg.alias);
 const parent = new Parent(cfg.parentOrigins || []);
 const loadedAt = performance.now();
+// The regions are probed while the participant is on the pre-join step;
+// the join waits for the probe joinWaitMs at most.
+const rtts = probeRegions();
 let call: Call | null = null;
 let answer: JoinAnswer | null = null;
 let lobby: Lobby | null = null;
@@ -144,11 +148,14 @@ async function enter(name: string): Promise<void> {
   try {
     // A reload of the waiting screen takes its place back.
     const ticket = tickets.get();
-    let a: JoinAnswer | WaitingAnswer = ticket ? await resume(cfg.alias, ticket, session) : await join(cfg.alias, params, session, name);
+    const measured = await atMost(rtts, joinWaitMs);
+    let a: JoinAnswer | WaitingAnswer = ticket
+      ? await resume(cfg.alias, ticket, session, measured)
+      : await join(cfg.alias, params, session, name, measured);
     stopPreview();
     if (a.status === 'waiting') {
       setStatus('');
-      a = await new Waiter(cfg.alias, tickets, session).admitted(a);
+      a = await new Waiter(cfg.alias, tickets, session, measured).admitted(a);
       setStatus('Joining…');
     }
     answer = a;
@@ -156,7 +163,7 @@ async function enter(name: string): Promise<void> {
       emit: (type, detail) => parent.emit(type, detail),
       rejoin: async () => {
         // With the session credential: a reconnect never waits.
-        const again = await join(cfg.alias, params, session, answer?.name || name);
+        const again = await join(cfg.alias, params, session, answer?.name || name, await atMost(rtts, joinWaitMs));
         if (again.status !== 'joined') throw new JoinError('waiting');
         return (answer = again);
       },

@@ -3,6 +3,7 @@
 // it, and the moderators' list of who waits (admit, refuse, each or all),
 // which long-polls the room's waiting list with the moderator's session.
 import { answered, JoinError, type JoinAnswer, type Session, type WaitingAnswer } from './api';
+import type { RTTs } from './regions';
 import { $, setStatus, show } from './dom';
 
 /**
@@ -47,11 +48,12 @@ function waitPath(alias: string): string {
  * poll asks about the place of ticket: the server holds the answer while
  * nothing changes, up to wait seconds (its longest by default).
  */
-async function poll(alias: string, ticket: string, session: Session, wait?: number, signal?: AbortSignal): Promise<JoinAnswer | WaitingAnswer> {
+async function poll(alias: string, ticket: string, session: Session, wait?: number, signal?: AbortSignal, rtts?: RTTs): Promise<JoinAnswer | WaitingAnswer> {
   const r = await fetch(waitPath(alias), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ticket, wait }),
+    // The RTTs place the participant once admitted, as a join's would.
+    body: JSON.stringify({ ticket, wait, rtts }),
     cache: 'no-store',
     signal,
   });
@@ -59,8 +61,8 @@ async function poll(alias: string, ticket: string, session: Session, wait?: numb
 }
 
 /** resume takes back the place of a ticket kept across a reload. */
-export function resume(alias: string, ticket: string, session: Session): Promise<JoinAnswer | WaitingAnswer> {
-  return poll(alias, ticket, session, 0);
+export function resume(alias: string, ticket: string, session: Session, rtts?: RTTs): Promise<JoinAnswer | WaitingAnswer> {
+  return poll(alias, ticket, session, 0, undefined, rtts);
 }
 
 /**
@@ -78,6 +80,7 @@ export class Waiter {
     private readonly alias: string,
     private readonly tickets: Tickets,
     private readonly session: Session,
+    private readonly rtts?: RTTs,
   ) {}
 
   /** admitted shows the waiting screen and resolves with the join answer. */
@@ -92,7 +95,7 @@ export class Waiter {
       for (;;) {
         let a: JoinAnswer | WaitingAnswer;
         try {
-          a = await poll(this.alias, w.ticket, this.session, undefined, this.abort.signal);
+          a = await poll(this.alias, w.ticket, this.session, undefined, this.abort.signal, this.rtts);
         } catch (e) {
           if (this.left) throw new JoinError('waiting_left');
           if (e instanceof JoinError) throw e;
