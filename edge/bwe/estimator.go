@@ -51,6 +51,7 @@ type Stats struct {
 	ProbeOveruses  uint64 // over-use signals put down to a probe's queue (no decrease)
 	ProbeReverts   uint64 // probe lifts taken back when the path queued before carrying them
 	Fills          uint64 // sustained probes (Fill) started
+	ProbesStopped  uint64 // probe padding stopped because the path queued
 }
 
 // Estimator is the send-side bandwidth estimator of one connection. See
@@ -63,7 +64,11 @@ type Estimator struct {
 	pace pacer
 
 	// The probe queue from the feedback side to the sender.
-	queued   atomic.Uint32 // bumped under pmu when clusters are queued
+	queued atomic.Uint32 // bumped under pmu when clusters are queued
+	// stop is bumped by the feedback side when the path queues: the
+	// sender drops the cluster it is sending and those it holds, so a
+	// probe or a Fill stops filling a queue once it shows.
+	stop     atomic.Uint32
 	pmu      sync.Mutex
 	pending  [maxPending]cluster
 	npending int
@@ -172,6 +177,17 @@ func (e *Estimator) Sent(seq uint16, size int, at int64, probe int) {
 func (e *Estimator) NextProbe(now int64) (Probe, bool) {
 	p := &e.pace
 	p.tick(now)
+	if s := e.stop.Load(); s != p.stopped {
+		p.stopped = s
+		p.on, p.n = false, 0
+		if e.queued.Load() != p.seen {
+			// Clusters queued before the stop are dropped with it.
+			e.pmu.Lock()
+			e.npending = 0
+			p.seen = e.queued.Load()
+			e.pmu.Unlock()
+		}
+	}
 	for range maxPending + 1 {
 		if !p.on {
 			if p.n == 0 && !e.pull() {
@@ -479,6 +495,11 @@ func (e *Estimator) endFeedback(now int64) {
 	// otherwise decreases as GCC does.
 	acked := e.acked.bps()
 	overuse := e.trend.state == Overuse
+	if overuse && e.probe.active {
+		// The path queues: no more probe padding into it.
+		e.stop.Add(1)
+		e.stats.ProbesStopped++
+	}
 	probeQueue := overuse && e.lastProbeSend != 0 && f.anySend && f.maxSend-e.lastProbeSend < probeShadow
 	l := &e.probe
 	switch {

@@ -81,8 +81,9 @@ type pacer struct {
 	bytes   int
 	packets int
 
-	lastCall int64 // the last NextProbe, ns
-	gap      int64 // the average time between NextProbe calls, ns
+	stopped  uint32 // Estimator.stop when last seen
+	lastCall int64  // the last NextProbe, ns
+	gap      int64  // the average time between NextProbe calls, ns
 }
 
 // count accounts one packet sent at time at and returns the cluster id to

@@ -323,3 +323,22 @@ func TestBunchedArrivalsDoNotMoveUp(t *testing.T) {
 		t.Errorf("%d fills, %d lifts taken back: the bunched arrivals never fooled a probe, the test tests nothing", st.Fills, st.ProbeReverts)
 	}
 }
+
+// A Fill into a link that cannot carry it stops once the path queues: the
+// padding that would have filled the queue for the rest of its second,
+// delaying the media behind it, is not sent.
+func TestFillStopsWhenThePathQueues(t *testing.T) {
+	s := newSim(t, Config{}, shaped(constant(600*kbps)), constant(300*kbps))
+	s.run(5 * sec)
+	if !s.e.Fill(1_200_000, 300_000, time.Second, s.now) {
+		t.Fatal("Fill refused")
+	}
+	before := s.probeB
+	s.run(2 * sec)
+	sent, full := s.probeB-before, int64(900_000/8)
+	st := s.e.Stats()
+	logf(t, "fill sent %d of its %d bytes; %d stops", sent, full, st.ProbesStopped)
+	if st.ProbesStopped == 0 || sent > full/2 {
+		t.Errorf("fill sent %d of its %d bytes into a 600 kbit/s link (%d stops): want it stopped once the path queued", sent, full, st.ProbesStopped)
+	}
+}
