@@ -404,3 +404,12 @@ func (r *Room) MuteRemote(ctx context.Context, identity, trackSID string, muted 
 	info.Muted = muted
 	return info, nil
 }
+
+// OtherHosts lists the other edges that host the room (the room
+// directory); none on an edge without a relay.
+func (r *Room) OtherHosts() []string {
+	if r.mgr.hosts == nil {
+		return nil
+	}
+	return r.mgr.hosts(r.name)
+}
