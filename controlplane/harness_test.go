@@ -22,6 +22,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/cluster"
 	"github.com/spacecast/spacecast/internal/pgtest"
 )
@@ -81,6 +82,9 @@ type envOpts struct {
 	cluster *cluster.Config
 	// revocations, when set, carries removals (a fleet's, say).
 	revocations removal.Revocations
+	// storage, when set, makes the recordings' storage for the public
+	// URL (download links point there); it is served at /files/.
+	storage func(publicURL string) *blob.Local
 }
 
 func start(t testing.TB, o envOpts) *env {
@@ -118,8 +122,13 @@ func start(t testing.TB, o envOpts) *env {
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	srv, err := New(cfg, Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
-		Revocations: o.revocations})
+	deps := Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
+		Revocations: o.revocations}
+	if o.storage != nil {
+		l := o.storage(cfg.PublicURL)
+		deps.Recordings, deps.Files = l, l.Handler()
+	}
+	srv, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -201,6 +201,20 @@ func (s *Service) Moderate(ctx context.Context, c Caller, ref RoomRef) (Moderate
 	return ModeratedRoom{held[Room]{c, rm}}, nil
 }
 
+// ModerateOrClient is Moderate, or, for a client token (the integrator's
+// backend, which owns every room of its tenant), room ref of c's client:
+// who starts, stops and fetches a room's recordings.
+func (s *Service) ModerateOrClient(ctx context.Context, c Caller, ref RoomRef) (ModeratedRoom, error) {
+	if c.IsUser() {
+		return s.Moderate(ctx, c, ref)
+	}
+	rm, _, err := s.room(ctx, c, ref)
+	if err != nil {
+		return ModeratedRoom{}, err
+	}
+	return ModeratedRoom{held[Room]{c, rm}}, nil
+}
+
 // CallRole is the role signed-in user c gets in a call of rm: the room's
 // owner and moderators by their room role, then room users; in a public
 // room that c may see, the space's owner and moderators moderate and

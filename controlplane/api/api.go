@@ -19,6 +19,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/join"
 	"github.com/spacecast/spacecast/controlplane/moderation"
+	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
@@ -33,6 +34,7 @@ type Options struct {
 	Spaces     *space.Service
 	Moderation *moderation.Service
 	Analytics  *analytics.Service
+	Recording  *recording.Service
 
 	// Store, Tokens and Denylist serve the token endpoints, users and
 	// personal tokens. Denylist (nil: none) hears the revocations they

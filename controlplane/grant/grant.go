@@ -53,6 +53,10 @@ type Grants struct {
 	CanRename bool `json:"canRename"`
 	RoomAdmin bool `json:"roomAdmin"`
 	Hidden    bool `json:"hidden"`
+	// CanRecord: the participant may start and stop the room's recording
+	// (owners and moderators of a room with isRecordAllowed): LiveKit's
+	// roomRecord grant, which the edge's Egress service asks for.
+	CanRecord bool `json:"canRecord"`
 }
 
 // For derives the grants of role in a room of type t with flags f. The role
@@ -67,6 +71,7 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 		g.CanUpdateOwnMetadata = true
 		g.CanRename = true
 		g.RoomAdmin = true
+		g.CanRecord = f.IsRecordAllowed
 	case RoleParticipant:
 		if f.IsCameraPublishingAllowed {
 			g.CanPublishSources = append(g.CanPublishSources, SourceCamera)
@@ -92,7 +97,7 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 
 // Video converts the grants into a LiveKit VideoGrant for room.
 func (g Grants) Video(room string) *lkauth.VideoGrant {
-	v := &lkauth.VideoGrant{RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden}
+	v := &lkauth.VideoGrant{RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden, RoomRecord: g.CanRecord}
 	v.SetCanPublish(g.CanPublish)
 	v.SetCanSubscribe(g.CanSubscribe)
 	v.SetCanPublishData(g.CanPublishData)
@@ -116,6 +121,11 @@ type Media struct {
 	// the server that hosts it: the edge refuses a join that would go past
 	// it (the smaller of it and the edge's own limit).
 	MaxParticipants int
+	// AutoRecord: the room records its calls automatically
+	// (isAutoRecordingAllowed). It rides in the token's roomConfig as
+	// LiveKit's auto egress (a room composite egress): the edge where the
+	// call starts starts its recording.
+	AutoRecord bool
 }
 
 // Server-owned participant attributes of the media token; participants
@@ -143,8 +153,12 @@ func MediaToken(m Media) (string, error) {
 		SetValidFor(m.TTL).
 		SetVideoGrant(m.Grants.Video(m.Room)).
 		SetAttributes(m.attributes())
-	if m.MaxParticipants > 0 {
-		tok.SetRoomConfig(&livekit.RoomConfiguration{MaxParticipants: uint32(m.MaxParticipants)})
+	if m.MaxParticipants > 0 || m.AutoRecord {
+		rc := &livekit.RoomConfiguration{MaxParticipants: uint32(max(m.MaxParticipants, 0))}
+		if m.AutoRecord {
+			rc.Egress = &livekit.RoomEgress{Room: &livekit.RoomCompositeEgressRequest{RoomName: m.Room}}
+		}
+		tok.SetRoomConfig(rc)
 	}
 	s, err := tok.ToJWT()
 	if err != nil {
