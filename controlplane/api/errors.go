@@ -10,8 +10,8 @@ import (
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/join"
 	"github.com/spacecast/spacecast/controlplane/moderation"
-	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 )

@@ -199,13 +199,13 @@ func outboxSchemas() obj {
 		"CallList":            listOf("Call"),
 		"Record": object(obj{"id": str("Recording id"), "name": str("The room's name and the start time"),
 			"fileSize": obj{"type": "integer", "description": "The composed MP4's size in bytes (0 until it is stored)"},
-			"roomId": str(""), "spaceId": str(""), "callId": str("The call that was live when the recording started"),
+			"roomId":   str(""), "spaceId": str(""), "callId": str("The call that was live when the recording started"),
 			"state": enum("recording", "processing", "finished", "failed"), "error": str("Why a failed recording failed"),
 			"durationSeconds": obj{"type": "number"}, "createdAt": date(), "startedAt": date(),
 			"finishedAt": obj{"type": []string{"string", "null"}, "format": "date-time"}},
 			"id", "name", "fileSize", "roomId", "spaceId", "callId", "state", "durationSeconds", "createdAt", "startedAt", "finishedAt"),
 		"RecordList":        listOf("Record"),
 		"StopRecordRequest": object(obj{"recordId": str("The recording to stop (default: the one running)")}),
-		"CallReport":          object(reportProps, append(callRequired, "participants")...),
+		"CallReport":        object(reportProps, append(callRequired, "participants")...),
 	}
 }
