@@ -80,8 +80,16 @@ func applyRecord(ctx context.Context, tx CallTx, edge string, u RecordUpdate, no
 			return err
 		}
 	}
-	if cur.RoomID != u.Room || cur.Edge != edge {
-		return nil // another edge's, or a room's it is not: ignored
+	if cur.RoomID != u.Room || (cur.Edge != edge && cur.State.Terminal()) {
+		return nil // of another room, or over: ignored
+	}
+	if cur.Edge != edge {
+		// The edge that reports it records it (the control plane stored
+		// the start under the edge it asked, known by another name).
+		cur.Edge = edge
+		if err := tx.PutRecord(ctx, cur); err != nil {
+			return err
+		}
 	}
 	switch {
 	case cur.State.Terminal() && u.State == RecordFailed && cur.State == RecordFailed:

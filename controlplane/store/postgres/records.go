@@ -53,7 +53,7 @@ func (c callTx) PutRecord(ctx context.Context, r store.Record) error {
 		files = []byte("[]")
 	}
 	_, err = c.tx.Exec(ctx, `INSERT INTO records (`+recordCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-		ON CONFLICT (client_id, id) DO UPDATE SET state = excluded.state, error = excluded.error, file_key = excluded.file_key,
+		ON CONFLICT (client_id, id) DO UPDATE SET edge = excluded.edge, state = excluded.state, error = excluded.error, file_key = excluded.file_key,
 		file_size = excluded.file_size, duration_ms = excluded.duration_ms, files = excluded.files, finished_at = excluded.finished_at`,
 		r.ClientID, r.ID, r.SpaceID, r.RoomID, r.CallID, r.Edge, r.Name, r.State, r.Error, r.FileKey, r.FileSize, r.DurationMs,
 		string(files), ms(r.CreatedAt), ms(r.StartedAt), msPtr(r.FinishedAt))

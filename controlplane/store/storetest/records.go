@@ -35,9 +35,11 @@ func testRecords(f *fx) {
 	f.report("e1", "b1", 1, false, at(0), roomState(room, sess("s1", "ann")))
 	call := f.calls(c, sp)[0]
 
+	// The control plane stores the start under the name it knows the
+	// edge by; the edge's report of the same start claims it.
 	start := store.RecordUpdate{ID: "rec1", Room: room, State: store.RecordRecording, StartedAt: at(1)}
-	f.must(f.s.ApplyRecords(f.ctx, "e1", []store.RecordUpdate{start}, at(1)), "apply the start")
-	f.recordReport("e1", "b1", 2, false, at(1), start) // the edge's report of the same
+	f.must(f.s.ApplyRecords(f.ctx, "placed-as", []store.RecordUpdate{start}, at(1)), "apply the start")
+	f.recordReport("e1", "b1", 2, false, at(1), start)
 	l := f.records(c, sp, room, store.RecordFilter{})
 	if len(l) != 1 || l[0].ID != "rec1" || l[0].State != store.RecordRecording || l[0].CallID != call.ID || l[0].Edge != "e1" ||
 		!l[0].StartedAt.Equal(at(1)) || l[0].FinishedAt != nil || l[0].SpaceID != sp || l[0].Name == "" {
@@ -49,7 +51,8 @@ func testRecords(f *fx) {
 	done := store.RecordUpdate{ID: "rec1", Room: room, State: store.RecordFinished, StartedAt: at(1), FinishedAt: at(31), DurationMs: 30000,
 		FileKey: "recordings/rec1/rec1.mp4", FileSize: 2000, Files: files}
 	f.recordReport("e1", "b1", 3, false, at(32), store.RecordUpdate{ID: "rec1", Room: room, State: store.RecordProcessing, StartedAt: at(1)}, done)
-	// A stale state, and another edge's word on it, change nothing.
+	// A stale state, and another edge's word on it once it is over,
+	// change nothing.
 	f.recordReport("e1", "b1", 4, false, at(33), store.RecordUpdate{ID: "rec1", Room: room, State: store.RecordRecording, StartedAt: at(1)})
 	f.recordReport("e2", "x", 1, false, at(33), store.RecordUpdate{ID: "rec1", Room: room, State: store.RecordFailed, Error: "no", StartedAt: at(1)})
 	got, err := f.s.GetRecord(f.ctx, c, sp, room, "rec1")
