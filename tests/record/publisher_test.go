@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -60,7 +62,15 @@ func publisherMain() int {
 	}
 	defer room.Disconnect()
 	emit(event{Ev: "connected", SID: room.LocalParticipant.SID()})
-	video, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
+	// An encoder makes a keyframe when asked (a PLI): the player skips
+	// to the file's next one.
+	var keyframe atomic.Bool
+	video, err := lksdk.NewLocalSampleTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+		lksdk.WithRTCPHandler(func(p rtcp.Packet) {
+			if _, ok := p.(*rtcp.PictureLossIndication); ok {
+				keyframe.Store(true)
+			}
+		}))
 	if err != nil {
 		emit(event{Ev: "error", Msg: err.Error()})
 		return 1
@@ -88,7 +98,7 @@ func publisherMain() int {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := playIVF(ivf, video, stop); err != nil {
+		if err := playIVF(ivf, video, &keyframe, stop); err != nil {
 			emit(event{Ev: "error", Msg: "video: " + err.Error()})
 		}
 	}()
@@ -107,8 +117,9 @@ func publisherMain() int {
 }
 
 // playIVF writes the file's frames at its frame rate, from the start
-// again at its end, until stop.
-func playIVF(file []byte, t *lksdk.LocalSampleTrack, stop <-chan struct{}) error {
+// again at its end, until stop; when keyframe is set it goes on from the
+// next keyframe (VP8: bit 0 of the first byte clear, RFC 6386 §9.1).
+func playIVF(file []byte, t *lksdk.LocalSampleTrack, keyframe *atomic.Bool, stop <-chan struct{}) error {
 	for {
 		r, h, err := ivfreader.NewWith(bytes.NewReader(file))
 		if err != nil {
@@ -127,6 +138,12 @@ func playIVF(file []byte, t *lksdk.LocalSampleTrack, stop <-chan struct{}) error
 			if err != nil {
 				tick.Stop()
 				return err
+			}
+			if keyframe.Load() {
+				if len(frame) == 0 || frame[0]&1 != 0 {
+					continue
+				}
+				keyframe.Store(false)
 			}
 			select {
 			case <-stop:
