@@ -23,7 +23,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/pgtest"
 )
 
@@ -65,7 +65,7 @@ type env struct {
 	base    string
 	srv     *Server
 	st      store.Store
-	cluster cluster.Config
+	cluster clusterkey.Config
 	hc      *http.Client
 }
 
@@ -79,7 +79,7 @@ type envOpts struct {
 	// the caller closes it. Default: a fresh SQLite store.
 	store store.Store
 	// cluster, when set, are the cluster secrets (replicas share them).
-	cluster *cluster.Config
+	cluster *clusterkey.Config
 	// revocations, when set, carries removals (a fleet's, say).
 	revocations removal.Revocations
 	// storage, when set, makes the recordings' storage for the public
@@ -99,12 +99,12 @@ func start(t testing.TB, o envOpts) *env {
 		t.Cleanup(func() { s.Close() })
 		st = s
 	}
-	var cl cluster.Config
+	var cl clusterkey.Config
 	if o.cluster != nil {
 		cl = *o.cluster
 	} else {
 		var err error
-		if cl, err = cluster.Generate(); err != nil {
+		if cl, err = clusterkey.Generate(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,9 +9,9 @@ import (
 
 // world is one client's full set of entities.
 type world struct {
-	owner, member           tenant
-	space, room, alias      string
-	invite, tokenID, roleID string
+	owner, member      tenant
+	space, room, alias string
+	invite, tokenID    string
 }
 
 func (e *env) buildWorld(t *testing.T, name string) world {

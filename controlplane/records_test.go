@@ -14,7 +14,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/recorder"
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/internal/blob"
 )
 
@@ -39,7 +39,7 @@ func recordingEdge(t *testing.T, e *env, re *realEdge) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := report.New(report.Config{Node: "edge-t"}, report.Deps{Sink: calls})
+	rep, err := reporter.New(reporter.Config{Node: "edge-t"}, reporter.Deps{Sink: calls})
 	if err != nil {
 		t.Fatal(err)
 	}

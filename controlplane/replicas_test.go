@@ -10,7 +10,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // replicas are two control planes on one PostgreSQL database, each with
@@ -19,7 +19,7 @@ import (
 func replicas(t *testing.T, mutate func(*Config)) (a, b *env) {
 	t.Helper()
 	dsn := pg.DB(t)
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,14 +30,14 @@ import (
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // Deps are what the control plane is built on.
 type Deps struct {
 	Store   store.Store
 	Logger  *slog.Logger
-	Cluster cluster.Config
+	Cluster clusterkey.Config
 	// Placer picks edges; nil means a static placer over Config.DevEdge.
 	Placer placement.Placer
 	// Locator finds the edges that host a room (moderation calls go to

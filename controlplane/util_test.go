@@ -7,10 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
-
-func unix(s int64) time.Time { return time.Unix(s, 0) }
 
 func (e *env) postForm(t testing.TB, path string, form url.Values, headers map[string]string) reply {
 	t.Helper()

@@ -17,13 +17,13 @@ import (
 	"github.com/spacecast/spacecast/edge/mmsg"
 	"github.com/spacecast/spacecast/edge/recorder"
 	"github.com/spacecast/spacecast/edge/relay"
-	"github.com/spacecast/spacecast/edge/report"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/token"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/httpserve"
+	"github.com/spacecast/spacecast/internal/occupancy"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
 
@@ -35,7 +35,7 @@ const Version = "1.9.0"
 // Deps are what the caller gives the edge.
 type Deps struct {
 	Logger     *slog.Logger
-	Cluster    cluster.Config
+	Cluster    clusterkey.Config
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	// UDP is the single ICE UDP socket (required). The edge owns it from
 	// New on and closes it in Close.
@@ -83,7 +83,7 @@ type RecordingDeps struct {
 	Store blob.Store
 	// Report hears each recording's new state (the Reporter's
 	// RecordChanged: the control plane's records and record_* webhooks).
-	Report func(report.RecordState)
+	Report func(occupancy.RecordState)
 }
 
 // RelayDeps are what the edge-to-edge relay needs from the caller.
@@ -91,7 +91,7 @@ type RelayDeps struct {
 	// PacketConn is the relay's UDP socket; the edge owns it from New on.
 	PacketConn net.PacketConn
 	// Keys is the cluster keyring the relay's CA derives from
-	// (cluster.Config.GossipKeyring, primary first).
+	// (clusterkey.Config.GossipKeyring, primary first).
 	Keys [][]byte
 	// Resolve finds another edge's relay address (host:port) by node id,
 	// from the gossip node metadata.

@@ -14,8 +14,8 @@ import (
 	"github.com/livekit/protocol/livekit"
 
 	"github.com/spacecast/spacecast/edge/recorder"
-	"github.com/spacecast/spacecast/edge/report"
 	"github.com/spacecast/spacecast/internal/blob"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 // egressCall posts a JSON Egress request with token and returns the HTTP
@@ -39,10 +39,10 @@ func (f *fixture) egressCall(method, token, body string) (int, string) {
 // recordStates collects the recordings' states an edge reports.
 type recordStates struct {
 	mu  sync.Mutex
-	all []report.RecordState
+	all []occupancy.RecordState
 }
 
-func (r *recordStates) add(rs report.RecordState) {
+func (r *recordStates) add(rs occupancy.RecordState) {
 	r.mu.Lock()
 	r.all = append(r.all, rs)
 	r.mu.Unlock()
@@ -124,13 +124,13 @@ func TestEgressRecordsTheRoom(t *testing.T) {
 	}
 	alice.expect("room no longer flagged", activeRecording(false))
 	deadline := time.Now().Add(10 * time.Second)
-	for !states.has("r", report.RecordFailed) { // nobody published: nothing to compose
+	for !states.has("r", occupancy.RecordFailed) { // nobody published: nothing to compose
 		if time.Now().After(deadline) {
 			t.Fatal("the recording's end was not reported")
 		}
 		time.Sleep(10 * time.Millisecond) // polling
 	}
-	if !states.has("r", report.RecordRecording) {
+	if !states.has("r", occupancy.RecordRecording) {
 		t.Fatal("the recording's start was not reported")
 	}
 }
@@ -154,7 +154,7 @@ func TestAutoRecording(t *testing.T) {
 		t.Fatal("no join answer")
 	}
 	c.expect("room flagged as recorded", activeRecording(true))
-	if !states.has("auto", report.RecordRecording) {
+	if !states.has("auto", occupancy.RecordRecording) {
 		t.Fatal("the automatic recording was not reported")
 	}
 	// A second participant, with the same token's configuration, joins
@@ -171,7 +171,7 @@ func TestAutoRecording(t *testing.T) {
 	states.mu.Lock()
 	n := 0
 	for _, rs := range states.all {
-		if rs.State == report.RecordRecording {
+		if rs.State == occupancy.RecordRecording {
 			n++
 		}
 	}

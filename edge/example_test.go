@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // Embedding the edge in another server (what `spacecast dev` does): the
@@ -16,7 +16,7 @@ import (
 func Example_embed() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cl, _ := cluster.Generate()
+	cl, _ := clusterkey.Generate()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		return

@@ -19,7 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/edge/room"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
@@ -40,7 +40,7 @@ type fixture struct {
 	edge    *Edge
 	url     string // ws://host:port
 	httpURL string
-	cluster cluster.Config
+	cluster clusterkey.Config
 	net     *netns.Network
 	host    *netns.Host
 }
@@ -63,7 +63,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +298,6 @@ func (p *proc) stats(what string, timeout time.Duration, ok func(map[string]trac
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%s: %s not reached: %+v", p.identity, what, rep)
 		}
-		select {
-		case <-time.After(200 * time.Millisecond): // polling interval
-		}
+		time.Sleep(200 * time.Millisecond) // polling interval
 	}
 }

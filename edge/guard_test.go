@@ -231,6 +231,7 @@ func TestDataFloodAndServerKinds(t *testing.T) {
 		<-bob.data
 	}
 
+	//lint:ignore SA1019 the forged packet uses the deprecated speaker update, as an old client's would
 	forged, err := proto.Marshal(&livekit.DataPacket{Value: &livekit.DataPacket_Speaker{Speaker: &livekit.ActiveSpeakerUpdate{
 		Speakers: []*livekit.SpeakerInfo{{Sid: "PA_bob", Level: 1, Active: true}},
 	}}})

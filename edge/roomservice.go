@@ -307,8 +307,10 @@ func (s roomService) SendData(ctx context.Context, req *livekit.SendDataRequest)
 		return nil, twirp.NewError(twirp.InvalidArgument, "data over 64 KiB")
 	}
 	dest := append([]string(nil), req.DestinationIdentities...)
+	//lint:ignore SA1019 RoomService callers may still address data by participant sid
 	if len(req.DestinationSids) > 0 {
 		for _, p := range r.Participants() {
+			//lint:ignore SA1019 RoomService callers may still address data by participant sid
 			for _, sid := range req.DestinationSids {
 				if p.SID() == sid {
 					dest = append(dest, p.Identity())
@@ -316,7 +318,9 @@ func (s roomService) SendData(ctx context.Context, req *livekit.SendDataRequest)
 			}
 		}
 	}
+	//lint:ignore SA1019 livekit-client still reads the user packet's own destinations
 	user := &livekit.UserPacket{Payload: req.Data, Topic: req.Topic, Nonce: req.Nonce, DestinationIdentities: dest}
+	//lint:ignore SA1019 livekit-client still sends and reads DataPacket.kind
 	pkt := &livekit.DataPacket{Kind: req.Kind, DestinationIdentities: dest, Value: &livekit.DataPacket_User{User: user}}
 	r.SendData(pkt, req.Kind, dest)
 	return &livekit.SendDataResponse{}, nil

@@ -12,7 +12,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
@@ -32,7 +32,7 @@ func newFleetFixture(t *testing.T, nodes ...string) *fleetFixture {
 	testenv.Need(t, "network namespaces", netns.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,7 +171,7 @@ func TestIdleFleetAcrossRegions(t *testing.T) {
 			start := time.Now()
 			c0, _ := watch.counts()
 			m0 := watch.missedProbes()
-			// An idle edge still measures its load every 2 s (edge/fleet),
+			// An idle edge still measures its load every 2 s (edge/gossipmember),
 			// and its CPU wobbles by a fraction of a point.
 			stopLoad := make(chan struct{})
 			var loads sync.WaitGroup

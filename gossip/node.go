@@ -32,7 +32,7 @@ type Deps struct {
 	// Config.WAN.BindAddr; required with a wan section, owned likewise.
 	WANPacketConn net.PacketConn
 	WANListener   net.Listener
-	// Keyring is the gossip keyring, primary key first (cluster.Config
+	// Keyring is the gossip keyring, primary key first (clusterkey.Config
 	// GossipKeyring); both pools use it. Empty: gossip is not encrypted.
 	// Encryption cannot be switched on or off without a restart; keys
 	// rotate with SetKeys.

@@ -203,7 +203,9 @@ func TestListenRetries(t *testing.T) {
 				opened = append(opened, s)
 				return s, err
 			})
-			defer socks.Close()
+			if err == nil {
+				defer socks.Close()
+			}
 			if calls != tc.wantCalls {
 				t.Errorf("pair opened %d times, want %d", calls, tc.wantCalls)
 			}

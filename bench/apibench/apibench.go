@@ -341,11 +341,6 @@ func (b *Bench) setup(ctx context.Context) error {
 	return nil
 }
 
-func isStatus(err error, code int) bool {
-	var se *load.StatusError
-	return errors.As(err, &se) && se.Code == code
-}
-
 // created accepts 200 or 201.
 func created(code int, err error) error {
 	if err != nil {

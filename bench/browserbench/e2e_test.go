@@ -17,7 +17,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/browserbench"
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
@@ -39,7 +39,7 @@ func startEdge(t *testing.T) browserbench.Target {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,6 @@ var (
 // Timeouts of the steps before the measurement.
 const (
 	publishTimeout = 45 * time.Second
-	// pollEvery bounds how long the event loop waits between checks.
-	pollEvery = 250 * time.Millisecond
 )
 
 // Run starts a publisher and, once it has published and Settle has

@@ -198,31 +198,6 @@ func summarizeAudio(samples []SubscriberSample, from, to float64) AudioSummary {
 	return a
 }
 
-// videoSeconds turns the samples into one point per sample (the interval
-// before it).
-func videoSeconds(samples []SubscriberSample) []Second {
-	var out []Second
-	var prev *SubscriberSample
-	for i := range samples {
-		s := &samples[i]
-		if s.Video == nil {
-			continue
-		}
-		p := Second{T: s.T, Height: s.Video.FrameHeight}
-		if prev != nil {
-			if d := (s.TS - prev.TS) / 1000; d > 0 {
-				p.FPS = math.Max(0, s.Video.FramesDecoded-prev.Video.FramesDecoded) / d
-				p.Kbps = math.Max(0, s.Video.BytesReceived-prev.Video.BytesReceived) * 8 / 1000 / d
-			}
-			p.Freezes = s.Video.FreezeCount - prev.Video.FreezeCount
-			p.Lost = s.Video.PacketsLost - prev.Video.PacketsLost
-		}
-		out = append(out, p)
-		prev = s
-	}
-	return out
-}
-
 // percentile is the nearest-rank q-quantile of v (0 when empty).
 func percentile(v []float64, q float64) float64 {
 	if len(v) == 0 {

@@ -145,7 +145,7 @@ func Run(ctx context.Context, o Options, op Op) Stats {
 					}
 					next = next.Add(interval)
 				}
-				t.Reset(next.Sub(time.Now()))
+				t.Reset(time.Until(next))
 			}
 		}()
 	}

@@ -27,7 +27,6 @@ type trackStats struct {
 	// per-interval counters (reset by the agent's ticker)
 	tickBytes    uint64
 	tickPackets  uint64
-	tickExpected uint64
 	tickStartSeq uint32
 }
 

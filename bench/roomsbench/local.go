@@ -14,7 +14,7 @@ import (
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/recorder"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 )
 
@@ -49,7 +49,7 @@ func startLocal(ctx context.Context, agents int, record bool, log *slog.Logger) 
 		l.hosts = append(l.hosts, h)
 	}
 	gw := n.Gateway().String()
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		_ = n.Close()
 		return nil, err

@@ -18,7 +18,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // Options say how to run the control plane.
@@ -39,7 +39,7 @@ type Options struct {
 	EdgeURL string
 	// Cluster are the shared secrets (LiveKit API keys for media tokens);
 	// zero means freshly generated ones.
-	Cluster cluster.Config
+	Cluster clusterkey.Config
 	// RateLimit keeps the token endpoint's default rate limits; off by
 	// default so the token benchmark measures issuing, not refusing.
 	RateLimit bool
@@ -69,7 +69,7 @@ func Serve(ctx context.Context, o Options, ready func(Info)) error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Cluster.APIKeys == nil {
-		c, err := cluster.Generate()
+		c, err := clusterkey.Generate()
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 func runCmd(t *testing.T, ctx context.Context, env map[string]string, args ...string) (int, string, string) {
@@ -100,9 +100,9 @@ func TestControlplaneCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		cluster.EnvAPIKeys:     "k1:0123456789abcdef0123456789abcdef",
-		cluster.EnvSigningKey:  "k1",
-		cluster.EnvTURNSecrets: "0123456789abcdef",
+		clusterkey.EnvAPIKeys:     "k1:0123456789abcdef0123456789abcdef",
+		clusterkey.EnvSigningKey:  "k1",
+		clusterkey.EnvTURNSecrets: "0123456789abcdef",
 	}
 	// Without the env secrets the sample does not validate.
 	if code, _, _ := runCmd(t, ctx, nil, "controlplane", "--config", path); code == 0 {

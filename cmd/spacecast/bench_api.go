@@ -17,7 +17,7 @@ import (
 	"github.com/spacecast/spacecast/bench/harness"
 	"github.com/spacecast/spacecast/bench/selfhost"
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/pgserver"
 	"github.com/spacecast/spacecast/internal/procattr"
 )
@@ -86,7 +86,7 @@ func runBenchAPI(ctx context.Context, e env, args []string) error {
 		if dsn := e.getenv(envStoreDSN); dsn != "" {
 			o.Postgres = postgres.Config{DSN: dsn, Password: e.getenv(envStorePassword), MaxConns: 32}
 		}
-		if e.getenv(cluster.EnvAPIKeys) != "" {
+		if e.getenv(clusterkey.EnvAPIKeys) != "" {
 			if err := o.Cluster.ApplyEnv(e.getenv); err != nil {
 				return err
 			}
@@ -206,7 +206,7 @@ func selfContainedReplicas(ctx context.Context, e env, cfg *apibench.Config, n i
 		stop()
 		return nil, err
 	}
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		stop()
 		return nil, err
@@ -216,8 +216,8 @@ func selfContainedReplicas(ctx context.Context, e env, cfg *apibench.Config, n i
 		keys = append(keys, k+":"+v)
 	}
 	childEnv := append(os.Environ(), envStoreDSN+"="+srv.DSNWithoutPassword("spacecast"), envStorePassword+"="+srv.Password,
-		cluster.EnvAPIKeys+"="+strings.Join(keys, ","), cluster.EnvSigningKey+"="+cl.SigningKey,
-		cluster.EnvTURNSecrets+"="+strings.Join(cl.TURNSecrets, ","))
+		clusterkey.EnvAPIKeys+"="+strings.Join(keys, ","), clusterkey.EnvSigningKey+"="+cl.SigningKey,
+		clusterkey.EnvTURNSecrets+"="+strings.Join(cl.TURNSecrets, ","))
 	exe, err := os.Executable()
 	if err != nil {
 		stop()

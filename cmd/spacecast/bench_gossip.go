@@ -8,7 +8,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/gossipbench"
 	"github.com/spacecast/spacecast/bench/harness"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // runBenchGossip is `spacecast bench gossip`: self-contained, in-process
@@ -20,7 +20,7 @@ func runBenchGossip(ctx context.Context, e env, args []string) error {
 	cfg := gossipbench.DefaultConfig()
 	fs := newFlagSet(e, "bench gossip")
 	path := harness.OutputFlags(fs, &cfg.Common)
-	fs.StringVar(&cfg.Target, "target", cfg.Target, "a running cluster's seeds, gossip:`host:port`[,host:port...] (keyring from "+cluster.EnvGossipKeys+"); empty: self-contained")
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "a running cluster's seeds, gossip:`host:port`[,host:port...] (keyring from "+clusterkey.EnvGossipKeys+"); empty: self-contained")
 	fs.Func("sizes", "self-contained: cluster `sizes`, comma-separated (default 10,50,200)", func(s string) error {
 		cfg.Sizes = nil
 		for _, f := range strings.Split(s, ",") {
@@ -54,7 +54,7 @@ func runBenchGossip(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if cfg.Target != "" {
-		var cc cluster.Config
+		var cc clusterkey.Config
 		if err := cc.ApplyEnv(e.getenv); err != nil {
 			return err
 		}

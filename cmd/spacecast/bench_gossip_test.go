@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 func TestBenchGossipSelfContained(t *testing.T) {
@@ -88,13 +88,13 @@ func TestBenchGossipObserve(t *testing.T) {
 		}
 	}
 	keyEnv := func(k string) string {
-		if k == cluster.EnvGossipKeys {
+		if k == clusterkey.EnvGossipKeys {
 			return base64.StdEncoding.EncodeToString(key)
 		}
 		return os.Getenv(k)
 	}
 	noKey := func(k string) string {
-		if k == cluster.EnvGossipKeys {
+		if k == clusterkey.EnvGossipKeys {
 			return ""
 		}
 		return os.Getenv(k)

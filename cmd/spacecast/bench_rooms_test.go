@@ -20,7 +20,7 @@ import (
 	"github.com/spacecast/spacecast/bench/roomsbench"
 	"github.com/spacecast/spacecast/bench/scenario"
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/procattr"
 	"github.com/spacecast/spacecast/internal/testenv"
@@ -218,14 +218,14 @@ func TestBenchRoomsDirect(t *testing.T) {
 
 // directEdge runs an edge on the gateway of a bridge the test makes, and
 // returns its signalling URL and cluster keys.
-func directEdge(t *testing.T, ctx context.Context) (string, cluster.Config) {
+func directEdge(t *testing.T, ctx context.Context) (string, clusterkey.Config) {
 	t.Helper()
 	n, err := netns.NewNetwork(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Close() })
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

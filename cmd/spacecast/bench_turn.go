@@ -8,7 +8,7 @@ import (
 
 	"github.com/spacecast/spacecast/bench/harness"
 	"github.com/spacecast/spacecast/bench/turnbench"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // runBenchTurn is `spacecast bench turn`: many allocations on a TURN server
@@ -22,7 +22,7 @@ func runBenchTurn(ctx context.Context, e env, args []string) error {
 	cfg := turnbench.DefaultConfig()
 	fs := newFlagSet(e, "bench turn")
 	path := harness.OutputFlags(fs, &cfg.Common)
-	fs.StringVar(&cfg.Target, "target", cfg.Target, `what to measure, comma-separated: "ours" (child spacecast turn), "coturn" (child turnserver), "turn:host:port" (a running server; secret from `+cluster.EnvTURNSecrets+")")
+	fs.StringVar(&cfg.Target, "target", cfg.Target, `what to measure, comma-separated: "ours" (child spacecast turn), "coturn" (child turnserver), "turn:host:port" (a running server; secret from `+clusterkey.EnvTURNSecrets+")")
 	fs.Func("url", "deprecated: the same as --target turn:`host:port`", func(s string) error {
 		cfg.Target = turnbench.TargetRemotePrefix + s
 		return nil
@@ -58,7 +58,7 @@ func runBenchTurn(ctx context.Context, e env, args []string) error {
 	if err := harness.CheckSLO(cfg.SLO); err != nil {
 		return err
 	}
-	if s := strings.Split(e.getenv(cluster.EnvTURNSecrets), ","); strings.TrimSpace(s[0]) != "" {
+	if s := strings.Split(e.getenv(clusterkey.EnvTURNSecrets), ","); strings.TrimSpace(s[0]) != "" {
 		cfg.Secret = strings.TrimSpace(s[0])
 	}
 	if *verbose {

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spacecast/spacecast/bench/result"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/testenv"
 	"github.com/spacecast/spacecast/turn"
 )
@@ -165,13 +165,13 @@ func TestBenchTurnRemote(t *testing.T) {
 	}()
 	target := "turn:" + socks.UDP[0].LocalAddr().String()
 	withSecret := func(k string) string {
-		if k == cluster.EnvTURNSecrets {
+		if k == clusterkey.EnvTURNSecrets {
 			return secret + ",an-older-one"
 		}
 		return os.Getenv(k)
 	}
 	withoutSecret := func(k string) string {
-		if k == cluster.EnvTURNSecrets {
+		if k == clusterkey.EnvTURNSecrets {
 			return ""
 		}
 		return os.Getenv(k)
@@ -229,7 +229,7 @@ func TestBenchTurnRemote(t *testing.T) {
 			name:   "no secret, no run",
 			getenv: withoutSecret,
 			check: func(t *testing.T, code int, text, _ string) {
-				if code == 0 || !strings.Contains(text, cluster.EnvTURNSecrets) {
+				if code == 0 || !strings.Contains(text, clusterkey.EnvTURNSecrets) {
 					t.Fatalf("exit %d:\n%s", code, text)
 				}
 			},

@@ -11,13 +11,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
-	cpfleet "github.com/spacecast/spacecast/controlplane/fleet"
+	"github.com/spacecast/spacecast/controlplane/gossipview"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
 	"github.com/spacecast/spacecast/internal/tlsconf"
@@ -27,7 +27,7 @@ import (
 // deploy/controlplane.yaml).
 type controlplaneFile struct {
 	Log          logging.Config      `yaml:"log"`
-	Cluster      cluster.Config      `yaml:"cluster"`
+	Cluster      clusterkey.Config   `yaml:"cluster"`
 	Controlplane controlplane.Config `yaml:"controlplane"`
 	Store        storeSection        `yaml:"store"`
 	// Gossip joins the fleet when it names the node or gives seeds: joins
@@ -249,7 +249,7 @@ func fleetDeps(deps *controlplane.Deps, node *gossip.Node, cfg controlplaneFile)
 	if err != nil {
 		return err
 	}
-	fl, err := cpfleet.New(node, cfg.Controlplane.SessionTTL)
+	fl, err := gossipview.New(node, cfg.Controlplane.SessionTTL)
 	if err != nil {
 		return err
 	}

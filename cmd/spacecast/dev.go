@@ -26,9 +26,9 @@ import (
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/recorder"
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
 	"github.com/spacecast/spacecast/turn"
@@ -246,11 +246,11 @@ func runDev(ctx context.Context, e env, args []string) error {
 type devHooks struct {
 	deliverer *webhook.Deliverer
 	calls     *webhook.Calls
-	reporter  *report.Reporter
+	reporter  *reporter.Reporter
 	internal  *webhook.Handler
 }
 
-func devWebhooks(st devHookStore, cl cluster.Config, node string, log *slog.Logger, reg prometheus.Registerer) (devHooks, error) {
+func devWebhooks(st devHookStore, cl clusterkey.Config, node string, log *slog.Logger, reg prometheus.Registerer) (devHooks, error) {
 	var h devHooks
 	cfg := webhook.DefaultConfig()
 	// Dev serves this machine: receivers on loopback are allowed, the rest
@@ -263,7 +263,7 @@ func devWebhooks(st devHookStore, cl cluster.Config, node string, log *slog.Logg
 	if h.calls, err = webhook.NewCalls(cfg.Calls, st, log, nil); err != nil {
 		return h, err
 	}
-	if h.reporter, err = report.New(report.Config{Node: node}, report.Deps{Sink: h.calls, Logger: log, Registerer: reg}); err != nil {
+	if h.reporter, err = reporter.New(reporter.Config{Node: node}, reporter.Deps{Sink: h.calls, Logger: log, Registerer: reg}); err != nil {
 		return h, err
 	}
 	if h.internal, err = webhook.NewHandler(h.calls, cl, log); err != nil {
@@ -336,8 +336,8 @@ func devRelayIP(host string) string {
 }
 
 // devCluster loads the generated cluster secrets, making them on first start.
-func devCluster(path string) (cluster.Config, error) {
-	var c cluster.Config
+func devCluster(path string) (clusterkey.Config, error) {
+	var c clusterkey.Config
 	err := config.Load(path, &c)
 	if err == nil {
 		return c, c.Validate()
@@ -345,7 +345,7 @@ func devCluster(path string) (cluster.Config, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return c, err
 	}
-	if c, err = cluster.Generate(); err != nil {
+	if c, err = clusterkey.Generate(); err != nil {
 		return c, err
 	}
 	b, err := yaml.Marshal(c)

@@ -16,12 +16,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/edge/fleet"
+	"github.com/spacecast/spacecast/edge/gossipmember"
 	"github.com/spacecast/spacecast/edge/recorder"
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/gossip"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
 	"github.com/spacecast/spacecast/internal/tlsconf"
@@ -30,9 +30,9 @@ import (
 
 // edgeFile is the config file of `spacecast edge` (see deploy/edge.yaml).
 type edgeFile struct {
-	Log     logging.Config `yaml:"log"`
-	Cluster cluster.Config `yaml:"cluster"`
-	Edge    edge.Config    `yaml:"edge"`
+	Log     logging.Config    `yaml:"log"`
+	Cluster clusterkey.Config `yaml:"cluster"`
+	Edge    edge.Config       `yaml:"edge"`
 	// Turn is the embedded TURN server (on unless enabled: false).
 	Turn edgeTURN `yaml:"turn"`
 	// Gossip joins the fleet when it names the node or gives seeds.
@@ -41,7 +41,7 @@ type edgeFile struct {
 	Metrics metricsSection `yaml:"metrics"`
 	// Report sends room occupancy to the control plane (report.url), which
 	// turns it into call_started/call_finished webhooks.
-	Report report.Config `yaml:"report"`
+	Report reporter.Config `yaml:"report"`
 	// TLS serves the signalling as wss:// (and TURN over TLS, unless
 	// turn.certFile names its own) from these certificates, reloaded when
 	// the files change or on SIGHUP. Empty: plain, for `spacecast dev` or
@@ -257,16 +257,16 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	}
 	deps := edge.Deps{Logger: log, Cluster: cfg.Cluster, Registerer: reg, UDP: s.udp, TCP: s.tcp, Signal: s.sig}
 	var node *gossip.Node
-	var member *fleet.Member
+	var member *gossipmember.Member
 	var ed *edge.Edge // set below, before anything runs
-	var reportClient *report.Client
+	var reportClient *reporter.Client
 	if gossipEnabled(cfg.Gossip) {
 		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {
 			return err
 		}
 		defer node.Close() // after Run returned; closes the sockets if it never ran
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
-		if member, err = fleet.New(fleet.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() },
+		if member, err = gossipmember.New(gossipmember.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() },
 			RemovalTTL: cfg.Edge.Room.RemovalTTL}); err != nil {
 			return err
 		}
@@ -283,7 +283,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		if ts != nil {
 			// A client relayed by this edge's TURN server may reach any
 			// edge of the fleet, in any region, at its media addresses.
-			stopPeers := fleet.WatchMediaPeers(node, media, ts.SetPeers)
+			stopPeers := gossipmember.WatchMediaPeers(node, media, ts.SetPeers)
 			defer stopPeers()
 			// A removal stops the removed participant's TURN credentials
 			// and closes its relays.
@@ -301,9 +301,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			defer unsub()
 		}
 	}
-	var rep *report.Reporter
+	var rep *reporter.Reporter
 	if bases := reportURLs(cfg.Report); len(bases) > 0 {
-		client, err := report.NewClient(bases[0], cfg.Cluster, bases[1:]...)
+		client, err := reporter.NewClient(bases[0], cfg.Cluster, bases[1:]...)
 		if err != nil {
 			return err
 		}
@@ -312,7 +312,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		cfg.Report.Node = cfg.Edge.NodeID
 		// Last in the observer chain: it hears the final departures of a
 		// drain before its closing snapshot.
-		if rep, err = report.New(cfg.Report, report.Deps{Sink: client, Logger: log, Registerer: reg, Next: deps.Observer}); err != nil {
+		if rep, err = reporter.New(cfg.Report, reporter.Deps{Sink: client, Logger: log, Registerer: reg, Next: deps.Observer}); err != nil {
 			return err
 		}
 		deps.Observer = rep
@@ -410,7 +410,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 
 // drainEdge advertises draining, refuses new participants and waits until
 // the edge is empty or the drain timeout passes (or ctx ends).
-func drainEdge(ctx context.Context, ed *edge.Edge, member *fleet.Member, cfg edge.Config, log *slog.Logger) {
+func drainEdge(ctx context.Context, ed *edge.Edge, member *gossipmember.Member, cfg edge.Config, log *slog.Logger) {
 	ed.Drain()
 	if member != nil {
 		member.SetDraining(true)
@@ -472,7 +472,7 @@ func mediaEndpoints(cfg edge.Config, udp net.PacketConn, tcp net.Listener) []net
 func edgeMeta(cfg edgeFile, media []netip.AddrPort) gossip.Meta {
 	return gossip.Meta{
 		SignalURL: cfg.Edge.PublicURL, TURNURLs: cfg.Edge.TURNURLs,
-		MediaAddrs: fleet.PeerMedia(media), RelayAddr: cfg.Relay.advertise(),
+		MediaAddrs: gossipmember.PeerMedia(media), RelayAddr: cfg.Relay.advertise(),
 		ProbeURL: probeURL(cfg.Edge.PublicURL), MaxParticipants: cfg.Edge.Capacity, Version: version,
 	}
 }
@@ -614,7 +614,7 @@ func (s *edgeSockets) close() {
 
 // reportURLs are the control-plane replicas the edge reports to: url, then
 // urls.
-func reportURLs(c report.Config) []string {
+func reportURLs(c reporter.Config) []string {
 	var out []string
 	for _, u := range append([]string{c.URL}, c.URLs...) {
 		if u != "" {

@@ -18,7 +18,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 var (
@@ -47,7 +47,7 @@ metrics: {listen: 127.0.0.1:0}
 		t.Fatal(err)
 	}
 	key, secret := "k1", strings.Repeat("s", 32)
-	env := map[string]string{cluster.EnvAPIKeys: key + ":" + secret, cluster.EnvSigningKey: key, cluster.EnvTURNSecrets: strings.Repeat("t", 16)}
+	env := map[string]string{clusterkey.EnvAPIKeys: key + ":" + secret, clusterkey.EnvSigningKey: key, clusterkey.EnvTURNSecrets: strings.Repeat("t", 16)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()

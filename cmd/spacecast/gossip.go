@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // gossipEnabled reports whether a `gossip:` section asks to join a
@@ -22,11 +22,11 @@ func gossipEnabled(g gossip.Config) bool { return g.NodeID != "" || len(g.Seeds)
 // checkProduction refuses what a process outside `spacecast dev` must not
 // start with: deploy/'s placeholder secrets, gossip without encryption and
 // a gossip member whose advertised URLs nobody checks.
-func checkProduction(cl cluster.Config, g gossip.Config) error {
+func checkProduction(cl clusterkey.Config, g gossip.Config) error {
 	on := gossipEnabled(g)
 	err := cl.CheckProduction(on)
 	if on && len(g.URLAllowlist) == 0 {
-		err = errors.Join(err, fmt.Errorf("%w: gossip.urlAllowlist is required: the hosts edges may advertise in signalling and TURN URLs", cluster.ErrUnsafe))
+		err = errors.Join(err, fmt.Errorf("%w: gossip.urlAllowlist is required: the hosts edges may advertise in signalling and TURN URLs", clusterkey.ErrUnsafe))
 	}
 	return err
 }
@@ -34,7 +34,7 @@ func checkProduction(cl cluster.Config, g gossip.Config) error {
 // startGossip binds the gossip port (and, with a wan section, the WAN
 // pool's) and builds the node (it does not run it). The keyring comes from
 // the cluster section (SPACECAST_GOSSIP_KEYS).
-func startGossip(g gossip.Config, cl cluster.Config, log *slog.Logger) (*gossip.Node, error) {
+func startGossip(g gossip.Config, cl clusterkey.Config, log *slog.Logger) (*gossip.Node, error) {
 	keys, err := cl.GossipKeyring()
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func onHangup(ctx context.Context, reload func()) (wait func()) {
 
 // reloadGossipKeys gives node the gossip keys of a re-read cluster section:
 // rotation without a restart.
-func reloadGossipKeys(node *gossip.Node, cl cluster.Config, log *slog.Logger) {
+func reloadGossipKeys(node *gossip.Node, cl clusterkey.Config, log *slog.Logger) {
 	keys, err := cl.GossipKeyring()
 	if err == nil {
 		err = node.SetKeys(keys)

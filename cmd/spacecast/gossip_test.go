@@ -9,7 +9,7 @@ import (
 
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // A gossip section with a wan section binds the WAN pool's port too, and
@@ -20,7 +20,7 @@ func TestStartGossipWAN(t *testing.T) {
 	g.NodeID, g.Region, g.BindAddr = "edge-1", "eu", "127.0.0.1:0"
 	g.WAN = gossip.WANConfig{BindAddr: "127.0.0.1:0"}
 	log := slog.New(slog.DiscardHandler)
-	node, err := startGossip(g, cluster.Config{}, log)
+	node, err := startGossip(g, clusterkey.Config{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestStartGossipWAN(t *testing.T) {
 	_, _ = pc.Close(), ln.Close()
 	g2 := g
 	g2.NodeID, g2.BindAddr, g2.WAN.BindAddr = "edge-2", lan, wan
-	_, err = startGossip(g2, cluster.Config{}, log)
+	_, err = startGossip(g2, clusterkey.Config{}, log)
 	if err == nil || !strings.Contains(err.Error(), "wan.bindAddr") {
 		t.Fatalf("start on a taken WAN port: %v", err)
 	}
@@ -54,7 +54,7 @@ func TestStartGossipWAN(t *testing.T) {
 	// Closed: both ports are free for a new node.
 	g3 := g
 	g3.BindAddr, g3.WAN.BindAddr = node.Addr(), wan
-	again, err := startGossip(g3, cluster.Config{}, log)
+	again, err := startGossip(g3, clusterkey.Config{}, log)
 	if err != nil {
 		t.Fatalf("ports not released by Close: %v", err)
 	}

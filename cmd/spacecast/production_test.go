@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // exampleSecrets reads the environment deploy/kubernetes/secrets.example.yaml
@@ -68,8 +68,8 @@ store: {dataDir: `+filepath.Join(dir, "data")+`}
 	turnFile := filepath.Join("..", "..", "deploy", "turn.yaml")
 
 	good := map[string]string{
-		cluster.EnvAPIKeys: "k1:" + strings.Repeat("s", 40), cluster.EnvSigningKey: "k1",
-		cluster.EnvTURNSecrets: strings.Repeat("t", 24),
+		clusterkey.EnvAPIKeys: "k1:" + strings.Repeat("s", 40), clusterkey.EnvSigningKey: "k1",
+		clusterkey.EnvTURNSecrets: strings.Repeat("t", 24),
 	}
 	with := func(base map[string]string, k, v string) map[string]string {
 		out := map[string]string{}
@@ -89,11 +89,11 @@ store: {dataDir: `+filepath.Join(dir, "data")+`}
 	}{
 		{"edge with the example's secrets", []string{"edge", "--config", plain}, example, "placeholder"},
 		{"control plane with the example's secrets", []string{"controlplane", "--config", cp}, example, "placeholder"},
-		{"example API secret alone", []string{"edge", "--config", plain}, with(good, cluster.EnvAPIKeys, "k1:change-me-to-at-least-32-random-characters"), "apiKeys.k1"},
-		{"example TURN secret alone", []string{"edge", "--config", plain}, with(good, cluster.EnvTURNSecrets, example[cluster.EnvTURNSecrets]), "turnSecrets[0]"},
+		{"example API secret alone", []string{"edge", "--config", plain}, with(good, clusterkey.EnvAPIKeys, "k1:change-me-to-at-least-32-random-characters"), "apiKeys.k1"},
+		{"example TURN secret alone", []string{"edge", "--config", plain}, with(good, clusterkey.EnvTURNSecrets, example[clusterkey.EnvTURNSecrets]), "turnSecrets[0]"},
 		{"turn with deploy/turn.yaml's secret", []string{"turn", "--config", turnFile}, map[string]string{}, "placeholder"},
 		{"gossip without encryption", []string{"edge", "--config", withAllowlist}, good, "not encrypted"},
-		{"gossip without a URL allowlist", []string{"edge", "--config", withGossip}, with(good, cluster.EnvGossipKeys, key), "urlAllowlist"},
+		{"gossip without a URL allowlist", []string{"edge", "--config", withGossip}, with(good, clusterkey.EnvGossipKeys, key), "urlAllowlist"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

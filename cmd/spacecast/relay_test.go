@@ -4,14 +4,14 @@ import (
 	"testing"
 
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // TestEdgeRelayListen: a running relay needs gossip and gossip keys,
 // a listen address, and an address to advertise (its own when it names a
 // host).
 func TestEdgeRelayListen(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/livekit/protocol/auth"
 
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/tlsconf/tlstest"
 )
 
@@ -86,7 +86,7 @@ func TestEdgeServesWSSWithRotatingCertificate(t *testing.T) {
 	dir := t.TempDir()
 	leaf := ca.IssueNow(t, dir, 41)
 	key, secret := "k1", strings.Repeat("s", 32)
-	env := map[string]string{cluster.EnvAPIKeys: key + ":" + secret, cluster.EnvSigningKey: key, cluster.EnvTURNSecrets: strings.Repeat("t", 16)}
+	env := map[string]string{clusterkey.EnvAPIKeys: key + ":" + secret, clusterkey.EnvSigningKey: key, clusterkey.EnvTURNSecrets: strings.Repeat("t", 16)}
 	addr, _, logs := startEdgeCommand(t, `log: {level: info}
 edge:
   listen: 127.0.0.1:0
@@ -146,7 +146,7 @@ func TestEdgeRefusesUnusableTLS(t *testing.T) {
 	ca := tlstest.NewCA(t)
 	leaf := ca.IssueNow(t, t.TempDir(), 1)
 	expired := ca.Issue(t, t.TempDir(), 2, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
-	env := map[string]string{cluster.EnvAPIKeys: "k1:" + strings.Repeat("s", 32), cluster.EnvSigningKey: "k1", cluster.EnvTURNSecrets: strings.Repeat("t", 16)}
+	env := map[string]string{clusterkey.EnvAPIKeys: "k1:" + strings.Repeat("s", 32), clusterkey.EnvSigningKey: "k1", clusterkey.EnvTURNSecrets: strings.Repeat("t", 16)}
 	for _, tc := range []struct {
 		name, publicURL, cert, key, want string
 	}{
@@ -180,7 +180,7 @@ func TestFleetJoinedCheck(t *testing.T) {
 	start := func(id string, seeds []string) *gossip.Node {
 		t.Helper()
 		cfg := gossip.Config{NodeID: id, Role: gossip.RoleEdge, Region: "r", BindAddr: "127.0.0.1:0", Seeds: seeds, Profile: "local"}
-		node, err := startGossip(cfg, cluster.Config{}, log)
+		node, err := startGossip(cfg, clusterkey.Config{}, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ metrics: {listen: 127.0.0.1:0, region: eu-west, node: turn-1}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{cluster.EnvTURNSecrets: strings.Repeat("t", 16)}
+	env := map[string]string{clusterkey.EnvTURNSecrets: strings.Repeat("t", 16)}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
@@ -280,7 +280,7 @@ func TestControlplaneServesHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	leaf := ca.IssueNow(t, dir, 7)
 	env := map[string]string{
-		cluster.EnvAPIKeys: "k1:0123456789abcdef0123456789abcdef", cluster.EnvSigningKey: "k1", cluster.EnvTURNSecrets: "0123456789abcdef",
+		clusterkey.EnvAPIKeys: "k1:0123456789abcdef0123456789abcdef", clusterkey.EnvSigningKey: "k1", clusterkey.EnvTURNSecrets: "0123456789abcdef",
 	}
 	body := func(publicURL string) string {
 		return `controlplane:

@@ -9,19 +9,20 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/tlsconf"
 	"github.com/spacecast/spacecast/turn"
-	"golang.org/x/sync/errgroup"
 )
 
 // turnFile is the config file of `spacecast turn`: the `turn:` section and
 // the `cluster:` section that holds the TURN secrets (only turnSecrets is
 // used here; SPACECAST_TURN_SECRETS overrides it).
 type turnFile struct {
-	Turn    turn.Config    `yaml:"turn"`
-	Cluster cluster.Config `yaml:"cluster"`
+	Turn    turn.Config       `yaml:"turn"`
+	Cluster clusterkey.Config `yaml:"cluster"`
 	// Metrics serves Prometheus metrics (TURN, Go runtime).
 	Metrics metricsSection `yaml:"metrics"`
 	// TLS is TURN over TLS's certificate, re-read when the files change
@@ -156,14 +157,14 @@ func turnSecrets(path string, getenv func(string) string) ([]string, error) {
 		return nil, err
 	}
 	if len(f.Cluster.TURNSecrets) == 0 {
-		return nil, fmt.Errorf("%w: set cluster.turnSecrets or %s", turn.ErrNoSecrets, cluster.EnvTURNSecrets)
+		return nil, fmt.Errorf("%w: set cluster.turnSecrets or %s", turn.ErrNoSecrets, clusterkey.EnvTURNSecrets)
 	}
 	for i, s := range f.Cluster.TURNSecrets {
 		if len(s) < 16 {
-			return nil, fmt.Errorf("%w: turnSecrets[%d]: at least 16 characters", cluster.ErrInvalid, i)
+			return nil, fmt.Errorf("%w: turnSecrets[%d]: at least 16 characters", clusterkey.ErrInvalid, i)
 		}
 	}
-	if err := (cluster.Config{TURNSecrets: f.Cluster.TURNSecrets}).CheckProduction(false); err != nil {
+	if err := (clusterkey.Config{TURNSecrets: f.Cluster.TURNSecrets}).CheckProduction(false); err != nil {
 		return nil, err
 	}
 	return f.Cluster.TURNSecrets, nil

@@ -1,6 +1,9 @@
 // Package grant turns a participant's role and a room's type and flags into
 // the LiveKit grants an edge enforces, and mints the LiveKit media token
-// (github.com/livekit/protocol/auth) that carries them.
+// that carries them (and the control plane's own RoomService token). It
+// writes LiveKit's token format itself, with golang-jwt: the edges verify
+// it with github.com/livekit/protocol/auth, which the control plane does
+// not import, since that package pulls pion/webrtc into its build.
 //
 // The mapping:
 //

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -96,15 +95,17 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 }
 
 // Video converts the grants into a LiveKit VideoGrant for room.
-func (g Grants) Video(room string) *lkauth.VideoGrant {
-	v := &lkauth.VideoGrant{RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden, RoomRecord: g.CanRecord}
-	v.SetCanPublish(g.CanPublish)
-	v.SetCanSubscribe(g.CanSubscribe)
-	v.SetCanPublishData(g.CanPublishData)
-	v.SetCanUpdateOwnMetadata(g.CanUpdateOwnMetadata)
-	// An explicit list, even empty, so that an edge never widens it.
-	v.CanPublishSources = append([]string{}, g.CanPublishSources...)
-	return v
+func (g Grants) Video(room string) *VideoGrant {
+	return &VideoGrant{
+		RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden, RoomRecord: g.CanRecord,
+		CanPublish:           &g.CanPublish,
+		CanSubscribe:         &g.CanSubscribe,
+		CanPublishData:       &g.CanPublishData,
+		CanUpdateOwnMetadata: &g.CanUpdateOwnMetadata,
+		// A list even when empty; in the token an empty list is left out,
+		// and CanPublish false then forbids every source.
+		CanPublishSources: append([]string{}, g.CanPublishSources...),
+	}
 }
 
 // Media describes one media token.
@@ -147,20 +148,14 @@ func (m Media) attributes() map[string]string {
 
 // MediaToken mints the LiveKit access token for m.
 func MediaToken(m Media) (string, error) {
-	tok := lkauth.NewAccessToken(m.APIKey, m.APISecret).
-		SetIdentity(m.Identity).
-		SetName(m.Name).
-		SetValidFor(m.TTL).
-		SetVideoGrant(m.Grants.Video(m.Room)).
-		SetAttributes(m.attributes())
+	c := claims{Identity: m.Identity, Name: m.Name, Video: m.Grants.Video(m.Room), Attributes: m.attributes()}
 	if m.MaxParticipants > 0 || m.AutoRecord {
-		rc := &livekit.RoomConfiguration{MaxParticipants: uint32(max(m.MaxParticipants, 0))}
+		c.RoomConfig = &roomConfig{MaxParticipants: uint32(max(m.MaxParticipants, 0))}
 		if m.AutoRecord {
-			rc.Egress = &livekit.RoomEgress{Room: &livekit.RoomCompositeEgressRequest{RoomName: m.Room}}
+			c.RoomConfig.Egress = &livekit.RoomEgress{Room: &livekit.RoomCompositeEgressRequest{RoomName: m.Room}}
 		}
-		tok.SetRoomConfig(rc)
 	}
-	s, err := tok.ToJWT()
+	s, err := sign(m.APIKey, m.APISecret, c, m.TTL, time.Now())
 	if err != nil {
 		return "", fmt.Errorf("grant: media token: %w", err)
 	}

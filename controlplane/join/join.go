@@ -13,7 +13,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
 
@@ -26,7 +26,7 @@ type Options struct {
 	// Removals bars removed participants' older credentials.
 	Removals removal.Revocations
 	// Cluster signs media tokens and TURN credentials.
-	Cluster cluster.Config
+	Cluster clusterkey.Config
 	// Regions lists the regions clients probe before a join; nil answers
 	// the region of the edge Placer gives a room-less request.
 	Regions func() []placement.Region

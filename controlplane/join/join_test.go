@@ -19,7 +19,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/servicetest"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -71,7 +71,7 @@ func newWorld(t *testing.T) *world {
 	if w.spaces, err = space.New(space.Options{Store: w.Store, Tokens: w.Tokens, PublicURL: "https://meet.example.test", Now: w.Clock.Now}); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

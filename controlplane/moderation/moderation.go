@@ -10,14 +10,14 @@ import (
 	"strings"
 	"time"
 
-	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 	"github.com/twitchtv/twirp"
 
 	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/grant"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // Errors of moderation calls.
@@ -36,7 +36,7 @@ type Options struct {
 	Locator  RoomLocator
 	Removals removal.Revocations
 	// Cluster signs the roomAdmin tokens.
-	Cluster cluster.Config
+	Cluster clusterkey.Config
 	// EdgeClient makes the Twirp calls; nil means a client with a 5 s
 	// timeout and no kept-alive connections (moderation is rare).
 	EdgeClient *http.Client
@@ -174,8 +174,7 @@ func (s *Service) onEdges(ctx context.Context, room string, fn func(context.Cont
 		return err
 	}
 	key, secret := s.o.Cluster.SigningSecret()
-	tok, err := lkauth.NewAccessToken(key, secret).SetIdentity("spacecast-controlplane").
-		SetVideoGrant(&lkauth.VideoGrant{RoomAdmin: true, Room: room}).SetValidFor(time.Minute).ToJWT()
+	tok, err := grant.AdminToken(key, secret, "spacecast-controlplane", room, time.Minute)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/servicetest"
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -122,7 +122,7 @@ func newWorld(t *testing.T, edges func(signalURL string) locator) (*world, *mode
 	}}
 	srv := httptest.NewServer(livekit.NewRoomServiceServer(w.edge))
 	t.Cleanup(srv.Close)
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}

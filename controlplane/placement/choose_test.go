@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/gossip"
 	"go.uber.org/goleak"
+
+	"github.com/spacecast/spacecast/gossip"
 )
 
 // memberlist's Shutdown does not wait for a probe in flight: its goroutine

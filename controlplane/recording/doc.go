@@ -13,7 +13,7 @@
 // the edges tell each other (edge/room), so a second start anywhere is a
 // conflict and a stop reaches the recording edge wherever it is sent.
 // The recording's later states (processing, finished, failed) reach the
-// store through the edges' reports (edge/report, controlplane/webhook).
+// store through the edges' reports (edge/reporter, internal/occupancy, controlplane/webhook).
 //
 // Every call takes an access.ModeratedRoom: the room's API client (a
 // client token) or whom a join makes the room's owner or a moderator.

@@ -10,16 +10,16 @@ import (
 	"strings"
 	"time"
 
-	lkauth "github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 	"github.com/twitchtv/twirp"
 
 	"github.com/spacecast/spacecast/controlplane/access"
+	"github.com/spacecast/spacecast/controlplane/grant"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/internal/blob"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // Errors of recording calls.
@@ -51,7 +51,7 @@ type Options struct {
 	Store   Store
 	Locator moderation.RoomLocator
 	// Cluster signs the roomRecord tokens.
-	Cluster cluster.Config
+	Cluster clusterkey.Config
 	// Blob signs download links (nil: downloads answer ErrNoStorage).
 	Blob blob.Store
 	// URLTTL is how long a download link stays valid (0: the store's
@@ -223,8 +223,7 @@ func (s *Service) edges(ctx context.Context, room string) ([]placement.Placement
 // authorized carries a one-minute roomRecord token for room.
 func (s *Service) authorized(ctx context.Context, room string) (context.Context, error) {
 	key, secret := s.o.Cluster.SigningSecret()
-	tok, err := lkauth.NewAccessToken(key, secret).SetIdentity("spacecast-controlplane").
-		SetVideoGrant(&lkauth.VideoGrant{RoomRecord: true, Room: room}).SetValidFor(time.Minute).ToJWT()
+	tok, err := grant.RecordToken(key, secret, "spacecast-controlplane", room, time.Minute)
 	if err != nil {
 		return ctx, fmt.Errorf("recording: token: %w", err)
 	}

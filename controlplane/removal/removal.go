@@ -24,7 +24,7 @@ type Revocations interface {
 
 // UserRevoker is what can also bar a user everywhere: in a fleet the
 // revocation reaches every edge, which disconnects the user's
-// participants (controlplane/fleet, over gossip). Implementations are safe
+// participants (controlplane/gossipview, over gossip). Implementations are safe
 // for concurrent use.
 type UserRevoker interface {
 	// RevokeUser bars the participant identity of a user in every room

@@ -13,7 +13,7 @@ import (
 // gossip: a removal is a token revocation in the store (kind
 // participant), which every replica's Denylist reads at once (change
 // notifications) or within its sync interval. With a fleet, the gossiped
-// revocations (controlplane/fleet) also reach the edges.
+// revocations (controlplane/gossipview) also reach the edges.
 type Stored struct {
 	st   store.Tokens
 	deny *auth.Denylist

@@ -333,7 +333,7 @@ type CallSession struct {
 	LeftAt   *time.Time // nil while present
 }
 
-// EdgeReport is one batch of an edge's room occupancy (edge/report.Batch).
+// EdgeReport is one batch of an edge's room occupancy (occupancy.Batch).
 type EdgeReport struct {
 	Edge string
 	// Boot identifies one run of the edge's reporter; Seq grows by one per

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 // CallsConfig is the `calls:` part of the `webhooks:` section.
@@ -78,9 +78,9 @@ func NewCalls(cfg CallsConfig, st CallStore, log *slog.Logger, now func() time.T
 	return &Calls{cfg: cfg, st: st, log: log.With("component", "calls"), now: now, done: make(chan struct{})}, nil
 }
 
-// Report implements report.Sink: it applies the batch to the store,
+// Report implements occupancy.Sink: it applies the batch to the store,
 // within ctx. An error leaves the store as it was (the edge retries).
-func (c *Calls) Report(ctx context.Context, b report.Batch) error {
+func (c *Calls) Report(ctx context.Context, b occupancy.Batch) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (c *Calls) Run(ctx context.Context) error {
 }
 
 // RecordUpdates is the store's form of an edge's recording states.
-func RecordUpdates(rs []report.RecordState) []store.RecordUpdate {
+func RecordUpdates(rs []occupancy.RecordState) []store.RecordUpdate {
 	if len(rs) == 0 {
 		return nil
 	}

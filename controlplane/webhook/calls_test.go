@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/store"
-	"github.com/spacecast/spacecast/edge/report"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 // edgeSim sends batches as one edge run would.
@@ -16,15 +16,15 @@ type edgeSim struct {
 	seq        uint64
 }
 
-func (e *edgeSim) batch(full bool, rooms ...report.RoomState) report.Batch {
+func (e *edgeSim) batch(full bool, rooms ...occupancy.RoomState) occupancy.Batch {
 	e.seq++
-	return report.Batch{Edge: e.name, Boot: e.boot, Seq: e.seq, Full: full, Rooms: append([]report.RoomState{}, rooms...)}
+	return occupancy.Batch{Edge: e.name, Boot: e.boot, Seq: e.seq, Full: full, Rooms: append([]occupancy.RoomState{}, rooms...)}
 }
 
-func in(room string, sids ...string) report.RoomState {
-	s := report.RoomState{Room: room, Participants: len(sids), Sessions: []report.Session{}}
+func in(room string, sids ...string) occupancy.RoomState {
+	s := occupancy.RoomState{Room: room, Participants: len(sids), Sessions: []occupancy.Session{}}
 	for _, sid := range sids {
-		s.Sessions = append(s.Sessions, report.Session{SID: sid, Identity: "u-" + sid, Name: "name " + sid})
+		s.Sessions = append(s.Sessions, occupancy.Session{SID: sid, Identity: "u-" + sid, Name: "name " + sid})
 	}
 	return s
 }
@@ -82,7 +82,7 @@ func TestCalls(t *testing.T) {
 		t.Fatalf("events %+v", l)
 	}
 	// Bad batches are refused before the store.
-	if err := a.Report(ctx, report.Batch{}); !errors.Is(err, report.ErrInvalid) {
+	if err := a.Report(ctx, occupancy.Batch{}); !errors.Is(err, occupancy.ErrInvalid) {
 		t.Fatalf("empty batch: %v", err)
 	}
 	a.Close()

@@ -37,6 +37,6 @@
 // round it.
 //
 // Edges feed Calls through Handler (POST /internal/v1/edge-events, batches
-// of edge/report authenticated with a cluster key) or, in one process,
-// directly as an edge/report Sink.
+// of internal/occupancy authenticated with a cluster key) or, in one
+// process, directly as an occupancy.Sink.
 package webhook

@@ -18,7 +18,7 @@ import (
 // EventName names an event, as in the body's eventName.
 type EventName string
 
-// The events of the reference (api-compat: "Webhooks (per space)").
+// The events a space's webhook receives (docs/webhooks.md, "Events").
 const (
 	CallStarted    EventName = "call_started"
 	CallFinished   EventName = "call_finished"

@@ -12,13 +12,13 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/spacecast/spacecast/edge/report"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
-// Handler serves report.Path on the control plane's internal surface
+// Handler serves occupancy.Path on the control plane's internal surface
 // (controlplane.Deps.Internal): edges POST their room-state batches,
-// authenticated with a token signed by a cluster API key (report.Sign).
+// authenticated with a token signed by a cluster API key (occupancy.Sign).
 type Handler struct {
 	calls *Calls
 	keys  atomic.Pointer[map[string]string]
@@ -29,7 +29,7 @@ type Handler struct {
 
 // NewHandler builds the edge-events handler over calls, accepting tokens
 // signed with any of the cluster's API keys.
-func NewHandler(calls *Calls, cl cluster.Config, log *slog.Logger) (*Handler, error) {
+func NewHandler(calls *Calls, cl clusterkey.Config, log *slog.Logger) (*Handler, error) {
 	if calls == nil {
 		return nil, errors.New("webhook: handler: calls is required")
 	}
@@ -45,7 +45,7 @@ func NewHandler(calls *Calls, cl cluster.Config, log *slog.Logger) (*Handler, er
 
 // SetCluster replaces the accepted keys (after a key rotation reloaded the
 // config); safe while serving.
-func (h *Handler) SetCluster(cl cluster.Config) error {
+func (h *Handler) SetCluster(cl clusterkey.Config) error {
 	if len(cl.APIKeys) == 0 {
 		return errors.New("webhook: handler: the cluster has no API keys")
 	}
@@ -62,7 +62,7 @@ func (h *Handler) SetCluster(cl cluster.Config) error {
 // batch's; 400 for a malformed batch; 405, 404; 503 when the tracker
 // cannot take it now.
 func (h *Handler) Serve(c *fasthttp.RequestCtx) {
-	if string(c.Path()) != report.Path {
+	if string(c.Path()) != occupancy.Path {
 		writeError(c, http.StatusNotFound, "not_found", "no such path")
 		return
 	}
@@ -79,14 +79,14 @@ func (h *Handler) Serve(c *fasthttp.RequestCtx) {
 		writeError(c, http.StatusUnauthorized, "unauthorized", "a bearer token signed with a cluster key is required")
 		return
 	}
-	edge, err := report.Verify(*h.keys.Load(), tok, body, h.now())
+	edge, err := occupancy.Verify(*h.keys.Load(), tok, body, h.now())
 	if err != nil {
 		h.log.Warn("edge batch refused", "remote", c.RemoteIP().String(), "err", err)
 		c.Response.Header.Set("WWW-Authenticate", `Bearer realm="spacecast-internal", error="invalid_token"`)
 		writeError(c, http.StatusUnauthorized, "unauthorized", "invalid token")
 		return
 	}
-	b, err := report.Decode(body)
+	b, err := occupancy.Decode(body)
 	if err != nil {
 		writeError(c, http.StatusBadRequest, "invalid_batch", err.Error())
 		return

@@ -11,8 +11,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/spacecast/spacecast/edge/report"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/edge/reporter"
+	"github.com/spacecast/spacecast/internal/clusterkey"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 // serveInternal serves h on 127.0.0.1:0 until the test ends.
@@ -46,11 +47,11 @@ func runCalls(t *testing.T, c *Calls) {
 }
 
 func TestHandlerAuth(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := cluster.Generate()
+	other, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestHandlerAuth(t *testing.T) {
 	key, secret := cl.SigningSecret()
 	okBody := []byte(`{"edge":"e1","boot":"b","seq":1,"full":false,"rooms":[{"room":"r1","participants":1}]}`)
 	sign := func(key, secret, edge string, body []byte, at time.Time) string {
-		tok, err := report.Sign(key, secret, edge, body, at)
+		tok, err := occupancy.Sign(key, secret, edge, body, at)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,16 +85,16 @@ func TestHandlerAuth(t *testing.T) {
 		body   []byte
 		status int
 	}{
-		{"no token", "POST", report.Path, "", okBody, 401},
-		{"not bearer", "POST", report.Path, "Basic eDp5", okBody, 401},
-		{"another cluster's key", "POST", report.Path, sign(okey, osecret, "e1", okBody, time.Now()), okBody, 401},
-		{"expired", "POST", report.Path, sign(key, secret, "e1", okBody, time.Now().Add(-5*time.Minute)), okBody, 401},
-		{"token for another body", "POST", report.Path, sign(key, secret, "e1", []byte(`{}`), time.Now()), okBody, 401},
-		{"token of another edge", "POST", report.Path, sign(key, secret, "e2", okBody, time.Now()), okBody, 403},
-		{"malformed batch", "POST", report.Path, sign(key, secret, "e1", []byte(`{"edge":`), time.Now()), []byte(`{"edge":`), 400},
-		{"GET", "GET", report.Path, "", nil, 405},
+		{"no token", "POST", occupancy.Path, "", okBody, 401},
+		{"not bearer", "POST", occupancy.Path, "Basic eDp5", okBody, 401},
+		{"another cluster's key", "POST", occupancy.Path, sign(okey, osecret, "e1", okBody, time.Now()), okBody, 401},
+		{"expired", "POST", occupancy.Path, sign(key, secret, "e1", okBody, time.Now().Add(-5*time.Minute)), okBody, 401},
+		{"token for another body", "POST", occupancy.Path, sign(key, secret, "e1", []byte(`{}`), time.Now()), okBody, 401},
+		{"token of another edge", "POST", occupancy.Path, sign(key, secret, "e2", okBody, time.Now()), okBody, 403},
+		{"malformed batch", "POST", occupancy.Path, sign(key, secret, "e1", []byte(`{"edge":`), time.Now()), []byte(`{"edge":`), 400},
+		{"GET", "GET", occupancy.Path, "", nil, 405},
 		{"other path", "POST", "/internal/v1/other", "", okBody, 404},
-		{"valid", "POST", report.Path, sign(key, secret, "e1", okBody, time.Now()), okBody, 204},
+		{"valid", "POST", occupancy.Path, sign(key, secret, "e1", okBody, time.Now()), okBody, 204},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +128,7 @@ func TestHandlerAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	post := func(auth string, body []byte) int {
-		req, err := http.NewRequest("POST", base+report.Path, bytes.NewReader(body))
+		req, err := http.NewRequest("POST", base+occupancy.Path, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +155,7 @@ func TestHandlerAuth(t *testing.T) {
 // Deliverer sign and deliver call_started and call_finished to the space's
 // webhook.
 func TestEdgeEventsOverHTTPToWebhook(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +176,12 @@ func TestEdgeEventsOverHTTPToWebhook(t *testing.T) {
 	}
 	base := serveInternal(t, h)
 
-	client, err := report.NewClient(base, cl)
+	client, err := reporter.NewClient(base, cl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	rep, err := report.New(report.Config{Node: "edge-a", RetryBackoff: time.Millisecond}, report.Deps{Sink: client})
+	rep, err := reporter.New(reporter.Config{Node: "edge-a", RetryBackoff: time.Millisecond}, reporter.Deps{Sink: client})
 	if err != nil {
 		t.Fatal(err)
 	}

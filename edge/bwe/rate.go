@@ -80,6 +80,3 @@ func (r *rateWindow) bps() float64 {
 	}
 	return float64(sum) * 8 * 1e9 / float64(span)
 }
-
-// reset forgets every sample.
-func (r *rateWindow) reset() { *r = rateWindow{} }

@@ -6,8 +6,6 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-
-	"github.com/spacecast/spacecast/edge/cache"
 )
 
 // Writer is pion's way out for one subscribed track
@@ -224,6 +222,3 @@ func (d *Down) Reception(rr *rtcp.ReceiverReport) (rtcp.ReceptionReport, bool) {
 	}
 	return rtcp.ReceptionReport{}, false
 }
-
-// scratchSize is the buffer a caller of Start and HandleNACK provides.
-const scratchSize = cache.DefaultMaxPacket

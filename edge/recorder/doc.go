@@ -5,8 +5,9 @@
 // it); when the recording ends (a stop, the end of the call, the room
 // closing) it composes the call into one MP4 with edge/record/compose,
 // stores the track files, the manifest and the MP4 in internal/blob, and
-// reports each step to the control plane (edge/report's RecordState:
-// recording, processing, finished or failed).
+// reports each step to the control plane (internal/occupancy's
+// RecordState, which edge/reporter sends: recording, processing, finished
+// or failed).
 //
 // A failure ends the recording as failed and keeps what was written: a
 // write error (disk full) ends the recording where it is; a composition

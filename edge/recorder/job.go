@@ -13,9 +13,9 @@ import (
 
 	"github.com/spacecast/spacecast/edge/record"
 	"github.com/spacecast/spacecast/edge/record/compose"
-	"github.com/spacecast/spacecast/edge/report"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/internal/blob"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 // doneMarker, in a recording's folder kept after it was stored
@@ -64,7 +64,7 @@ func (j *job) state() string {
 }
 
 // report sends the recording's state, with its id, room and start.
-func (j *job) report(rs report.RecordState) {
+func (j *job) report(rs occupancy.RecordState) {
 	rs.ID, rs.Room, rs.StartedAt = j.id, j.room, j.started
 	j.mu.Lock()
 	j.cur = rs.State
@@ -88,8 +88,8 @@ func (j *job) run(ctx context.Context) {
 		err = why // another edge records the room
 	}
 	m := j.rec.Manifest()
-	j.report(report.RecordState{State: report.RecordProcessing, DurationMs: m.DurationMs})
-	end := report.RecordState{State: report.RecordFinished, DurationMs: m.DurationMs, FinishedAt: m.FinishedAt}
+	j.report(occupancy.RecordState{State: occupancy.RecordProcessing, DurationMs: m.DurationMs})
+	end := occupancy.RecordState{State: occupancy.RecordFinished, DurationMs: m.DurationMs, FinishedAt: m.FinishedAt}
 	if end.FinishedAt.IsZero() {
 		end.FinishedAt = j.s.deps.Now()
 	}
@@ -115,7 +115,7 @@ func (j *job) run(ctx context.Context) {
 		err = uerr
 	}
 	if err != nil {
-		end.State, end.Error = report.RecordFailed, reason(err)
+		end.State, end.Error = occupancy.RecordFailed, reason(err)
 		log.Warn("recording failed: what was written is kept", "err", err, "files", len(files))
 	} else {
 		log.Info("recording stored", "files", len(files), "bytes", end.ComposedBytes)
@@ -129,8 +129,8 @@ func (j *job) run(ctx context.Context) {
 // reason is a failure as the control plane shows it.
 func reason(err error) string {
 	s := err.Error()
-	if len(s) > report.MaxErrorLen {
-		s = s[:report.MaxErrorLen]
+	if len(s) > occupancy.MaxErrorLen {
+		s = s[:occupancy.MaxErrorLen]
 	}
 	return s
 }
@@ -138,7 +138,7 @@ func reason(err error) string {
 // store uploads every file of the recording's folder under
 // recordings/<id>/ and lists what it stored. An error names the first
 // file it could not store; the files stored before it are listed.
-func (s *Service) store(ctx context.Context, id, dir string) ([]report.RecordFile, error) {
+func (s *Service) store(ctx context.Context, id, dir string) ([]occupancy.RecordFile, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil // nothing was written
@@ -155,9 +155,9 @@ func (s *Service) store(ctx context.Context, id, dir string) ([]report.RecordFil
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var out []report.RecordFile
+	var out []occupancy.RecordFile
 	for _, n := range names {
-		if len(out) == report.MaxRecordFiles {
+		if len(out) == occupancy.MaxRecordFiles {
 			break
 		}
 		key := keyPrefix + id + "/" + n
@@ -168,7 +168,7 @@ func (s *Service) store(ctx context.Context, id, dir string) ([]report.RecordFil
 		if err != nil {
 			return out, fmt.Errorf("recorder: store %s: %w", n, err)
 		}
-		out = append(out, report.RecordFile{Key: key, Bytes: st.Size})
+		out = append(out, occupancy.RecordFile{Key: key, Bytes: st.Size})
 	}
 	return out, nil
 }
@@ -220,7 +220,7 @@ func (s *Service) recoverLeftovers(ctx context.Context) {
 			continue // not a recording's folder
 		}
 		files, uerr := s.store(ctx, m.ID, dir)
-		end := report.RecordState{ID: m.ID, Room: m.Room, State: report.RecordFailed, Error: errLeftOver.Error(),
+		end := occupancy.RecordState{ID: m.ID, Room: m.Room, State: occupancy.RecordFailed, Error: errLeftOver.Error(),
 			StartedAt: m.StartedAt, FinishedAt: m.FinishedAt, DurationMs: m.DurationMs, Files: files}
 		if m.State == record.StateFailed && m.Error != "" {
 			end.Error = reason(errors.New(m.Error))

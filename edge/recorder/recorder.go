@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/edge/record"
-	"github.com/spacecast/spacecast/edge/report"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/internal/blob"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 // Errors.
@@ -33,7 +33,7 @@ type Deps struct {
 	Store blob.Store
 	// Report hears every recording's new state (the edge's
 	// report.Reporter.RecordChanged); nil: nobody. It must not block.
-	Report func(report.RecordState)
+	Report func(occupancy.RecordState)
 	Logger *slog.Logger
 	// Now is the wall clock (default time.Now).
 	Now func() time.Time
@@ -45,7 +45,7 @@ type Deps struct {
 // Info describes a recording this edge makes.
 type Info struct {
 	ID, Room  string
-	State     string // report.RecordRecording, ...
+	State     string // occupancy.RecordRecording, ...
 	StartedAt time.Time
 }
 
@@ -78,7 +78,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		deps.Now = time.Now
 	}
 	if deps.Report == nil {
-		deps.Report = func(report.RecordState) {}
+		deps.Report = func(occupancy.RecordState) {}
 	}
 	return &Service{cfg: cfg, deps: deps, log: deps.Logger.With("component", "recorder"), jobs: map[string]*job{}}, nil
 }
@@ -164,10 +164,10 @@ func (s *Service) Start(roomName string) (Info, error) {
 		s.wg.Done()
 		return Info{}, err
 	}
-	j.report(report.RecordState{State: report.RecordRecording})
+	j.report(occupancy.RecordState{State: occupancy.RecordRecording})
 	s.log.Info("recording", "recording", id, "room", roomName)
 	go j.run(work)
-	return Info{ID: id, Room: roomName, State: report.RecordRecording, StartedAt: j.started}, nil
+	return Info{ID: id, Room: roomName, State: occupancy.RecordRecording, StartedAt: j.started}, nil
 }
 
 // Auto starts the recording of a call that starts (the media token asked

@@ -16,10 +16,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spacecast/spacecast/edge/record"
-	"github.com/spacecast/spacecast/edge/report"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/internal/blob"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,17 +27,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // reports collects what a Service reports.
 type reports struct {
 	mu  sync.Mutex
-	all []report.RecordState
+	all []occupancy.RecordState
 }
 
-func (r *reports) add(rs report.RecordState) {
+func (r *reports) add(rs occupancy.RecordState) {
 	r.mu.Lock()
 	r.all = append(r.all, rs)
 	r.mu.Unlock()
 }
 
 // final waits for the final state of id.
-func (r *reports) final(t *testing.T, id string) report.RecordState {
+func (r *reports) final(t *testing.T, id string) occupancy.RecordState {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -52,7 +52,7 @@ func (r *reports) final(t *testing.T, id string) report.RecordState {
 		time.Sleep(10 * time.Millisecond) // polling
 	}
 	t.Fatalf("no final state of %s", id)
-	return report.RecordState{}
+	return occupancy.RecordState{}
 }
 
 func (r *reports) states(id string) []string {
@@ -168,7 +168,7 @@ func TestNothingRecordedFailsAndKeepsTheManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := e.rep.final(t, info.ID)
-	if end.State != report.RecordFailed || !strings.Contains(end.Error, "nothing recorded") {
+	if end.State != occupancy.RecordFailed || !strings.Contains(end.Error, "nothing recorded") {
 		t.Fatalf("end %+v, want failed: nothing recorded", end)
 	}
 	if got := strings.Join(e.rep.states(info.ID), " "); got != "recording processing failed" {
@@ -203,7 +203,7 @@ func TestDiskFullFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	end := e.rep.final(t, info.ID)
-	if end.State != report.RecordFailed || !strings.Contains(end.Error, "no space left") {
+	if end.State != occupancy.RecordFailed || !strings.Contains(end.Error, "no space left") {
 		t.Fatalf("end %+v, want failed with the disk's error", end)
 	}
 	if e.rooms.Room("r1").Proto().ActiveRecording {
@@ -229,7 +229,7 @@ func TestLeftoversStoredAsFailed(t *testing.T) {
 	}
 	e := newEnv(t, func(c *Config) { c.Dir = dir }, nil)
 	end := e.rep.final(t, id)
-	if end.State != report.RecordFailed || end.Room != "r1" || end.DurationMs != 30000 || !strings.Contains(end.Error, "stopped while recording") {
+	if end.State != occupancy.RecordFailed || end.Room != "r1" || end.DurationMs != 30000 || !strings.Contains(end.Error, "stopped while recording") {
 		t.Fatalf("end %+v", end)
 	}
 	if len(end.Files) != 2 {

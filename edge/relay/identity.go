@@ -74,7 +74,7 @@ type Identity struct {
 }
 
 // NewIdentity derives the relay CAs from keys (the cluster's gossip
-// keyring, primary first: cluster.Config.GossipKeyring) for the edge node.
+// keyring, primary first: clusterkey.Config.GossipKeyring) for the edge node.
 // now is the clock (nil: time.Now).
 func NewIdentity(node string, keys [][]byte, now func() time.Time) (*Identity, error) {
 	if node == "" {

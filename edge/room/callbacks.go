@@ -156,6 +156,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		info = proto.Clone(info).(*livekit.TrackInfo)
 		info.MimeType = remote.Codec().MimeType
 		if remote.RID() != "" {
+			//lint:ignore SA1019 livekit-client still reads TrackInfo.simulcast
 			info.Simulcast = true
 		}
 		var err error
@@ -247,12 +248,16 @@ func (p *Participant) onData(kind livekit.DataPacket_Kind, m webrtc.DataChannelM
 	pkt.ParticipantSid = info.Sid
 	dest := pkt.DestinationIdentities
 	if u := pkt.GetUser(); u != nil {
+		//lint:ignore SA1019 livekit-client still fills and reads the user packet's own identity, sid and destinations
 		u.ParticipantIdentity = info.Identity
+		//lint:ignore SA1019 livekit-client still fills and reads the user packet's own identity, sid and destinations
 		u.ParticipantSid = info.Sid
 		if len(dest) == 0 {
+			//lint:ignore SA1019 livekit-client still fills and reads the user packet's own identity, sid and destinations
 			dest = u.DestinationIdentities
 		}
 	}
+	//lint:ignore SA1019 livekit-client still sends and reads DataPacket.kind
 	pkt.Kind = kind
 	p.room.route(p, pkt, kind, dest)
 }

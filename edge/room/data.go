@@ -18,6 +18,7 @@ func jsonCandidate(c webrtc.ICECandidateInit) (string, error) {
 // The packet goes to the room's other edges too, which deliver it to
 // their own participants.
 func (r *Room) route(from *Participant, pkt *livekit.DataPacket, kind livekit.DataPacket_Kind, dest []string) {
+	//lint:ignore SA1019 livekit-client still sends and reads DataPacket.kind
 	pkt.Kind = kind
 	b, err := proto.Marshal(pkt)
 	if err != nil {

@@ -179,8 +179,11 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) {
 	if info == nil {
 		info = &livekit.TrackInfo{
 			Sid: newID("TR_"), Type: req.Type, Name: req.Name, Muted: req.Muted,
+			//lint:ignore SA1019 livekit-client still sends AddTrackRequest.layers and reads TrackInfo.layers
 			Width: req.Width, Height: req.Height, Source: source, Layers: req.Layers,
-			Simulcast:  len(req.Layers) > 1 || len(req.SimulcastCodecs) > 0 && len(req.Layers) > 1,
+			//lint:ignore SA1019 livekit-client still reads TrackInfo.simulcast
+			Simulcast: len(req.Layers) > 1 || len(req.SimulcastCodecs) > 0 && len(req.Layers) > 1,
+			//lint:ignore SA1019 livekit-client still sends disableDtx and stereo, and reads them back in TrackInfo
 			DisableDtx: req.DisableDtx, Stereo: req.Stereo, Encryption: req.Encryption, Stream: req.Stream,
 			AudioFeatures: req.AudioFeatures, BackupCodecPolicy: req.BackupCodecPolicy,
 		}

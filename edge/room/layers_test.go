@@ -326,6 +326,7 @@ func TestUnmeasuredLayerCostsWhatWasAnnounced(t *testing.T) {
 	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{})
 	tr.updateInfo(func(i *livekit.TrackInfo) {
 		for j, b := range []uint32{150_000, 500_000, 1_700_000} {
+			//lint:ignore SA1019 the test sets a layer's bitrate where a client announces it
 			i.Layers[j].Bitrate = b
 		}
 	})

@@ -71,8 +71,8 @@ func TestRecordingSpansEdges(t *testing.T) {
 	// Nobody on A watches bob's video: the recording alone pulls its top
 	// layer, and has alice's publisher send her top layer.
 	eventually(t, "A pulls bob's top layer for the recording", func() bool { return relayed.Pulled()&0b100 != 0 })
-	if q := alice.video.demandUpdate().SubscribedQualities; len(q) != 3 || !q[2].Enabled {
-		t.Fatalf("alice's publisher is not asked for her top layer: %v", q)
+	if !alice.video.demand.Enabled(2) {
+		t.Fatal("alice's publisher is not asked for her top layer")
 	}
 	eventually(t, "every track recorded", func() bool {
 		m := rec.Manifest()

@@ -119,11 +119,13 @@ func (r *Room) newRemoteTrack(rp *remotePart, owner *livekit.ParticipantInfo, in
 		kind = webrtc.RTPCodecTypeVideo
 	}
 	layers := 1
+	//lint:ignore SA1019 TrackInfo.simulcast, which the edge fills for livekit-client, says the track has layers
 	if info.Simulcast {
 		layers = maxLayers
 	}
 	t := &PubTrack{
 		sid: info.Sid, ownerSID: owner.Sid, ownerIdentity: owner.Identity, speaking: &rp.speaking,
+		//lint:ignore SA1019 TrackInfo.simulcast, which the edge fills for livekit-client, says the track has layers
 		kind: kind, simulcast: info.Simulcast, levelExt: c.Level,
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}

@@ -196,6 +196,7 @@ func layeredTrack(t *testing.T, r *Room, clock *atomic.Int64, owner, sid string,
 	t.Helper()
 	pub := &Participant{room: r, sid: owner, identity: owner, wake: make(chan struct{}, 1), stop: make(chan struct{}), log: r.log}
 	pub.info.Store(&livekit.ParticipantInfo{Sid: owner, Identity: owner, State: livekit.ParticipantInfo_ACTIVE})
+	//lint:ignore SA1019 the test announces layers as livekit-client does
 	info := &livekit.TrackInfo{Sid: sid, Simulcast: true, Layers: []*livekit.VideoLayer{
 		{Quality: livekit.VideoQuality_LOW, Width: 320, Height: 180},
 		{Quality: livekit.VideoQuality_MEDIUM, Width: 640, Height: 360},
@@ -392,6 +393,7 @@ func TestDemandTellsPublisher(t *testing.T) {
 	mgr := &Manager{metrics: m, epoch: time.Now(), log: slog.New(slog.DiscardHandler)}
 	r := newRoom(mgr, "r")
 	owner := &Participant{room: r, sid: "PA_pub", wake: make(chan struct{}, 1), stop: make(chan struct{}), log: mgr.log}
+	//lint:ignore SA1019 the test announces a simulcast track as livekit-client does
 	tr, err := newPubTrackCodec(owner, &livekit.TrackInfo{Sid: "TR_1", Simulcast: true}, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
 	if err != nil {
@@ -399,6 +401,7 @@ func TestDemandTellsPublisher(t *testing.T) {
 	}
 	enabled := func() []bool {
 		var out []bool
+		//lint:ignore SA1019 the edge's demand goes out in this form only (subscribedCodecs is not filled)
 		for _, q := range tr.demandUpdate().SubscribedQualities {
 			out = append(out, q.Enabled)
 		}

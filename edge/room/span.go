@@ -290,8 +290,10 @@ func (r *Room) onSpan(peer string, kind byte, body []byte) error {
 		}
 		dest := pkt.DestinationIdentities
 		if u := pkt.GetUser(); u != nil && len(dest) == 0 {
+			//lint:ignore SA1019 livekit-client still fills and reads the user packet's own destinations
 			dest = u.DestinationIdentities
 		}
+		//lint:ignore SA1019 livekit-client still sends and reads DataPacket.kind
 		r.deliver(nil, body, pkt.Kind, dest)
 	case spanSpeakers:
 		sc := &livekit.SpeakersChanged{}

@@ -165,7 +165,9 @@ func publishEvery(t *testing.T, m *Manager, room, identity string, keyEvery int)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = p.call(ctx, func() {
+		//lint:ignore SA1019 the test announces layers as livekit-client does
 		vi := &livekit.TrackInfo{Sid: "TR_v" + identity, Type: livekit.TrackType_VIDEO, Simulcast: true, MimeType: webrtc.MimeTypeVP8,
+			//lint:ignore SA1019 the test announces layers as livekit-client does
 			Layers: []*livekit.VideoLayer{{Quality: 0, Width: 320, Height: 180}, {Quality: 1, Width: 640, Height: 360}, {Quality: 2, Width: 1280, Height: 720}}}
 		if pb.video, err = newPubTrackCodec(p, vi, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}); err != nil {

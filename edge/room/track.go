@@ -67,11 +67,13 @@ func newPubTrack(owner *Participant, info *livekit.TrackInfo, remote *webrtc.Tra
 
 func newPubTrackCodec(owner *Participant, info *livekit.TrackInfo, kindRTP webrtc.RTPCodecType, c webrtc.RTPCodecParameters) (*PubTrack, error) {
 	layers := 1
+	//lint:ignore SA1019 TrackInfo.simulcast, which the edge fills for livekit-client, says the track has layers
 	if info.Simulcast {
 		layers = maxLayers
 	}
 	t := &PubTrack{
 		sid: info.Sid, owner: owner, ownerSID: owner.sid, ownerIdentity: owner.identity, speaking: &owner.speaking,
+		//lint:ignore SA1019 TrackInfo.simulcast, which the edge fills for livekit-client, says the track has layers
 		kind: kindRTP, simulcast: info.Simulcast,
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}
@@ -174,6 +176,7 @@ func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer
 	}
 	info := t.Info()
 	l := t.media.SimLayers(now, func(q int) (w, h uint32) {
+		//lint:ignore SA1019 TrackInfo.layers carry the sizes and bitrates livekit-client announces
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == q {
 				return vl.Width, vl.Height
@@ -185,6 +188,7 @@ func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer
 		if l[i].Bitrate != 0 {
 			continue
 		}
+		//lint:ignore SA1019 TrackInfo.layers carry the sizes and bitrates livekit-client announces
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == i {
 				l[i].Bitrate = uint64(vl.Bitrate)
@@ -225,5 +229,6 @@ func (t *PubTrack) demandUpdate() *livekit.SubscribedQualityUpdate {
 	for i := range qs {
 		qs[i] = livekit.VideoQuality(i)
 	}
+	//lint:ignore SA1019 the edge's demand goes out in this form only (subscribedCodecs is not filled)
 	return &livekit.SubscribedQualityUpdate{TrackSid: t.sid, SubscribedQualities: t.demand.SubscribedQualities(qs)}
 }

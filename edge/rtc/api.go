@@ -247,7 +247,11 @@ func buildAPI(o APIOptions) (*webrtc.MediaEngine, *interceptor.Registry, webrtc.
 	}
 	s.SetNetworkTypes(nets)
 	if len(o.NodeIPs) > 0 {
-		s.SetNAT1To1IPs(o.NodeIPs, webrtc.ICECandidateTypeHost)
+		// 1:1 NAT: the node IPs replace the host candidates' addresses.
+		rule := webrtc.ICEAddressRewriteRule{External: o.NodeIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}
+		if err := s.SetICEAddressRewriteRules(rule); err != nil {
+			return fail(fmt.Errorf("rtc: node IPs: %w", err))
+		}
 	}
 	if len(o.Interfaces) > 0 {
 		allowed := map[string]bool{}

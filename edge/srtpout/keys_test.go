@@ -3,7 +3,6 @@ package srtpout
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"testing"
@@ -32,22 +31,25 @@ func runHandshake(t *testing.T, k *Keys, suite dtls.CipherSuiteID, profile dtls.
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := func() *dtls.Config {
-		return &dtls.Config{
-			Certificates: []tls.Certificate{cert}, CipherSuites: []dtls.CipherSuiteID{suite},
-			SRTPProtectionProfiles: []dtls.SRTPProtectionProfile{profile},
-			ExtendedMasterSecret:   ems, InsecureSkipVerify: true,
-		}
+	common := []dtls.Option{
+		dtls.WithCertificates(cert), dtls.WithCipherSuites(suite),
+		dtls.WithSRTPProtectionProfiles(profile),
+		dtls.WithExtendedMasterSecret(ems), dtls.WithInsecureSkipVerify(true),
 	}
-	scfg := cfg()
-	scfg.KeyLogWriter = k
-	scfg.ServerHelloMessageHook = k.ServerHello
-	scfg.ClientAuth = dtls.RequireAnyClientCert
-	srv, err := dtls.Server(sc, cc.LocalAddr(), scfg)
+	srvOpts := []dtls.ServerOption{
+		dtls.WithKeyLogWriter(k), dtls.WithServerHelloMessageHook(k.ServerHello),
+		dtls.WithClientAuth(dtls.RequireAnyClientCert),
+	}
+	cliOpts := []dtls.ClientOption{}
+	for _, o := range common {
+		srvOpts = append(srvOpts, o)
+		cliOpts = append(cliOpts, o)
+	}
+	srv, err := dtls.ServerWithOptions(sc, cc.LocalAddr(), srvOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := dtls.Client(cc, sc.LocalAddr(), cfg())
+	cli, err := dtls.ClientWithOptions(cc, sc.LocalAddr(), cliOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

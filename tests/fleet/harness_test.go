@@ -26,7 +26,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
@@ -70,7 +70,7 @@ type world struct {
 	edges  map[string]*proc
 	api    string // http://cp:8080/v1
 	hc     *http.Client
-	keys   cluster.Config
+	keys   clusterkey.Config
 	client struct{ ID, Secret string }
 }
 
@@ -107,12 +107,12 @@ func newWorld(t *testing.T, ctx context.Context) *world {
 	w.net = n
 	t.Cleanup(func() { _ = n.Close() })
 	key, secret := "fleetkey", randomHex(24)
-	w.keys = cluster.Config{APIKeys: map[string]string{key: secret}, SigningKey: key}
+	w.keys = clusterkey.Config{APIKeys: map[string]string{key: secret}, SigningKey: key}
 	w.env = append(os.Environ(),
-		cluster.EnvAPIKeys+"="+key+":"+secret,
-		cluster.EnvSigningKey+"="+key,
-		cluster.EnvTURNSecrets+"="+randomHex(16),
-		cluster.EnvGossipKeys+"="+randomB64(32),
+		clusterkey.EnvAPIKeys+"="+key+":"+secret,
+		clusterkey.EnvSigningKey+"="+key,
+		clusterkey.EnvTURNSecrets+"="+randomHex(16),
+		clusterkey.EnvGossipKeys+"="+randomB64(32),
 	)
 	return w
 }

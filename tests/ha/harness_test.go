@@ -29,7 +29,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/store/postgres"
 	"github.com/spacecast/spacecast/controlplane/webhook"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // proc is one spacecast process.
@@ -46,16 +46,15 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // world is the deployment under test.
 type world struct {
-	t      *testing.T
-	ctx    context.Context
-	bin    string
-	dir    string
-	env    []string
-	dsn    string // without the password
-	hc     *http.Client
-	client struct{ ID, Secret string }
-	mu     sync.Mutex
-	procs  []*proc
+	t     *testing.T
+	ctx   context.Context
+	bin   string
+	dir   string
+	env   []string
+	dsn   string // without the password
+	hc    *http.Client
+	mu    sync.Mutex
+	procs []*proc
 }
 
 // buildSpacecast builds the binary of this tree once per test binary.
@@ -92,7 +91,7 @@ func newWorld(t *testing.T, ctx context.Context) *world {
 			t.Fatal(err)
 		}
 	}
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +100,9 @@ func newWorld(t *testing.T, ctx context.Context) *world {
 		keys = append(keys, k+":"+v)
 	}
 	w.env = append(os.Environ(),
-		cluster.EnvAPIKeys+"="+strings.Join(keys, ","),
-		cluster.EnvSigningKey+"="+cl.SigningKey,
-		cluster.EnvTURNSecrets+"="+strings.Join(cl.TURNSecrets, ","),
+		clusterkey.EnvAPIKeys+"="+strings.Join(keys, ","),
+		clusterkey.EnvSigningKey+"="+cl.SigningKey,
+		clusterkey.EnvTURNSecrets+"="+strings.Join(cl.TURNSecrets, ","),
 		"SPACECAST_STORE_PASSWORD="+srv.Password,
 	)
 	return w

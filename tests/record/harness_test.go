@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/spacecast/spacecast/controlplane/webhook"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
@@ -100,9 +100,9 @@ func newWorld(t *testing.T, ctx context.Context) *world {
 	urlKey := make([]byte, 32)
 	_, _ = rand.Read(urlKey)
 	w.env = append(os.Environ(),
-		cluster.EnvAPIKeys+"="+key+":"+secret,
-		cluster.EnvSigningKey+"="+key,
-		cluster.EnvTURNSecrets+"="+randomHex(16),
+		clusterkey.EnvAPIKeys+"="+key+":"+secret,
+		clusterkey.EnvSigningKey+"="+key,
+		clusterkey.EnvTURNSecrets+"="+randomHex(16),
 		"SPACECAST_STORAGE_URL_KEY="+base64.StdEncoding.EncodeToString(urlKey),
 	)
 	w.hooks = newReceiver(t, w.net.Gateway().String())

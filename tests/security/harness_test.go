@@ -18,7 +18,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
 	"github.com/spacecast/spacecast/controlplane/web"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // testEdge is the edge the static placer answers.
@@ -54,7 +54,7 @@ type opts struct {
 	// same file share the store, as replicas of a deployment do.
 	db string
 	// cluster are the cluster keys; nil: fresh ones.
-	cluster *cluster.Config
+	cluster *clusterkey.Config
 	clock   *clock
 	// page serves the room page (/room/*, /assets/*).
 	page   bool
@@ -67,7 +67,7 @@ type server struct {
 	db      string
 	srv     *controlplane.Server
 	st      *sqlite.Store
-	cluster cluster.Config
+	cluster clusterkey.Config
 	hc      *http.Client
 }
 
@@ -84,7 +84,7 @@ func start(t *testing.T, o opts) *server {
 	}
 	cl := o.cluster
 	if cl == nil {
-		g, err := cluster.Generate()
+		g, err := clusterkey.Generate()
 		if err != nil {
 			t.Fatal(err)
 		}

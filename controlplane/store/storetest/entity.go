@@ -249,11 +249,11 @@ func testSpaceList(f *fx) {
 			f.t.Fatalf("%s: got %s (total %d), want %s (total %d)", tc.name, ids(got, id), total, ids(tc.want, id), tc.total)
 		}
 	}
-	got, total, err := f.s.ListSpacesForUser(f.ctx, c.ID, u.ID, store.Page{Limit: 1})
+	got, _, err := f.s.ListSpacesForUser(f.ctx, c.ID, u.ID, store.Page{Limit: 1})
 	f.must(err, "list one")
 	f.eq(got, want[:1], "listed space is complete")
 
-	got, total, err = f.s.ListSpacesForUser(f.ctx, c.ID, loner.ID, store.Page{})
+	got, total, err := f.s.ListSpacesForUser(f.ctx, c.ID, loner.ID, store.Page{})
 	f.must(err, "list spaces of a user without any")
 	if len(got) != 0 || total != 0 {
 		f.t.Fatalf("user without spaces: %d items, total %d", len(got), total)

@@ -1,10 +1,12 @@
-// Package report carries an edge's room occupancy to the control plane, which
-// turns it into call_started / call_finished webhooks (controlplane/webhook).
+// Package reporter carries an edge's room occupancy to the control plane,
+// which turns it into call_started / call_finished webhooks
+// (controlplane/webhook).
 //
 // A Reporter is a room.Observer: the edge's goroutines tell it who joined and
 // left, it keeps each room's participant count and queues the changes in a
 // bounded queue (never blocking the caller; an overflow is counted and heals
-// with a full snapshot). Run sends the changes in batches to a Sink with
+// with a full snapshot). Run sends the changes in batches (the
+// internal/occupancy format) to an occupancy.Sink with
 // retries, and every SnapshotInterval the edge's whole state, which doubles
 // as a heartbeat: the control plane forgets an edge it has not heard from.
 //
@@ -17,7 +19,7 @@
 //
 // Client is the Sink that POSTs batches to a control plane's
 // /internal/v1/edge-events, authenticated by a short-lived JWT signed with
-// one of the cluster's LiveKit API keys (Sign); the control plane checks it
-// with Verify. In one process (spacecast dev) the control plane's tracker is
+// one of the cluster's LiveKit API keys (occupancy.Sign); the control plane
+// checks it with occupancy.Verify. In one process (spacecast dev) the control plane's tracker is
 // the Sink itself and no HTTP is involved.
-package report
+package reporter

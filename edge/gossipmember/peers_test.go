@@ -1,4 +1,4 @@
-package fleet_test
+package gossipmember_test
 
 import (
 	"errors"
@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spacecast/spacecast/edge/fleet"
+	"github.com/spacecast/spacecast/edge/gossipmember"
 	"github.com/spacecast/spacecast/gossip"
 )
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
 func TestPeerMedia(t *testing.T) {
-	got := fleet.PeerMedia([]netip.AddrPort{
+	got := gossipmember.PeerMedia([]netip.AddrPort{
 		ap("198.18.0.1:7882"), ap("127.0.0.1:7882"), ap("[::1]:7882"), ap("0.0.0.0:7882"),
 		ap("169.254.169.254:80"), ap("[fe80::1%eth0]:7882"), ap("224.0.0.1:7882"), ap("198.18.0.1:0"),
 		ap("[::ffff:198.18.0.1]:7882"), ap("10.0.0.5:7881"), ap("[2001:db8::5]:7882"),
@@ -83,7 +83,7 @@ func TestWatchMediaPeers(t *testing.T) {
 	self := member("edge-1", gossip.RoleEdge, "198.18.0.1:7882")
 	v := &fakeView{members: []gossip.Member{self}}
 	var sets [][]netip.AddrPort
-	stop := fleet.WatchMediaPeers(v, own, func(l []netip.AddrPort) { sets = append(sets, l) })
+	stop := gossipmember.WatchMediaPeers(v, own, func(l []netip.AddrPort) { sets = append(sets, l) })
 	last := func() []netip.AddrPort { return sets[len(sets)-1] }
 	if len(sets) != 1 || !slices.Equal(last(), own) {
 		t.Fatalf("first list %v, want the edge's own %v", sets, own)
@@ -129,7 +129,7 @@ func TestWatchMediaPeersOverGossip(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var cur []netip.AddrPort
-	stop := fleet.WatchMediaPeers(a, own, func(l []netip.AddrPort) { mu.Lock(); cur = l; mu.Unlock() })
+	stop := gossipmember.WatchMediaPeers(a, own, func(l []netip.AddrPort) { mu.Lock(); cur = l; mu.Unlock() })
 	defer stop()
 	peers := func() []netip.AddrPort { mu.Lock(); defer mu.Unlock(); return slices.Clone(cur) }
 

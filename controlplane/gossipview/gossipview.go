@@ -1,4 +1,4 @@
-package fleet
+package gossipview
 
 import (
 	"context"
@@ -39,10 +39,10 @@ var (
 // lifetime of the longest credential it must stop (the session TTL).
 func New(view View, removalTTL time.Duration) (*Fleet, error) {
 	if view == nil {
-		return nil, errors.New("fleet: no gossip view")
+		return nil, errors.New("gossipview: no gossip view")
 	}
 	if removalTTL <= 0 {
-		return nil, errors.New("fleet: removalTTL must be positive")
+		return nil, errors.New("gossipview: removalTTL must be positive")
 	}
 	return &Fleet{view: view, removalTTL: removalTTL}, nil
 }

@@ -1,4 +1,4 @@
-package fleet_test
+package gossipmember_test
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"google.golang.org/protobuf/proto"
 
-	cpfleet "github.com/spacecast/spacecast/controlplane/fleet"
+	"github.com/spacecast/spacecast/controlplane/gossipview"
 	"github.com/spacecast/spacecast/edge"
-	"github.com/spacecast/spacecast/edge/fleet"
+	"github.com/spacecast/spacecast/edge/gossipmember"
 	"github.com/spacecast/spacecast/gossip"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
 // startGossip runs a gossip node of role on loopback until the test ends.
@@ -46,22 +46,22 @@ func startGossip(t *testing.T, id, role string, seeds []string) *gossip.Node {
 // TestRoomServiceRemovalRevokesClusterWide: a moderator's Remove made on
 // the edge (the room page calls RoomService.RemoveParticipant with its own
 // media token) is recorded as the same gossiped revocation as a REST
-// removal, so the control plane (controlplane/fleet, what its join
+// removal, so the control plane (controlplane/gossipview, what its join
 // endpoint asks) refuses the removed identity's older credentials and its
 // user token, while a credential issued after the removal passes.
 func TestRoomServiceRemovalRevokesClusterWide(t *testing.T) {
 	cp := startGossip(t, "cp-1", gossip.RoleControlPlane, nil)
 	en := startGossip(t, "edge-1", gossip.RoleEdge, []string{cp.Addr()})
-	cpView, err := cpfleet.New(cp, time.Hour)
+	cpView, err := gossipview.New(cp, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ed *edge.Edge
-	member, err := fleet.New(fleet.Deps{Node: en, Evict: func(room, identity string, before time.Time) int {
+	member, err := gossipmember.New(gossipmember.Deps{Node: en, Evict: func(room, identity string, before time.Time) int {
 		return ed.Evict(room, identity, before)
 	}})
 	if err != nil {

@@ -1,4 +1,4 @@
-package fleet
+package gossipmember
 
 import (
 	"context"
@@ -87,7 +87,7 @@ var _ room.Observer = (*Member)(nil)
 // New builds a Member; it starts nothing.
 func New(deps Deps) (*Member, error) {
 	if deps.Node == nil {
-		return nil, errors.New("fleet: Deps.Node is required")
+		return nil, errors.New("gossipmember: Deps.Node is required")
 	}
 	log := deps.Logger
 	if log == nil {
@@ -117,7 +117,7 @@ func (m *Member) Revoked(room, identity string, issued time.Time) bool {
 
 // Revoke implements edge.Deps.Revoke: a moderator's removal on this edge
 // becomes the same gossiped revocation as a removal through the control
-// plane (controlplane/fleet), bounded by the removal time.
+// plane (controlplane/gossipview), bounded by the removal time.
 func (m *Member) Revoke(room, identity string, at time.Time) error {
 	return m.node.Revoke(gossip.Revocation{
 		Kind: gossip.RevokeParticipant, Room: room, Subject: identity,

@@ -1,4 +1,4 @@
-package report
+package reporter
 
 import (
 	"context"
@@ -18,20 +18,21 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spacecast/spacecast/edge/room"
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
 // fakeSink records batches; fail decides per call whether to fail, block
 // holds calls until closed.
 type fakeSink struct {
 	mu      sync.Mutex
-	batches []Batch
+	batches []occupancy.Batch
 	calls   int
 	fail    func(call int) bool
 	block   chan struct{}
 }
 
-func (s *fakeSink) Report(ctx context.Context, b Batch) error {
+func (s *fakeSink) Report(ctx context.Context, b occupancy.Batch) error {
 	if s.block != nil {
 		select {
 		case <-s.block:
@@ -49,10 +50,10 @@ func (s *fakeSink) Report(ctx context.Context, b Batch) error {
 	return nil
 }
 
-func (s *fakeSink) got() ([]Batch, int) {
+func (s *fakeSink) got() ([]occupancy.Batch, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Batch(nil), s.batches...), s.calls
+	return append([]occupancy.Batch(nil), s.batches...), s.calls
 }
 
 func rm(name string) *livekit.Room { return &livekit.Room{Name: name} }
@@ -175,7 +176,7 @@ func TestReporterNeverBlocks(t *testing.T) {
 		stop()
 		batches, _ := sink.got()
 		// first snapshot, then a healing snapshot with the 50 rooms left.
-		var heal *Batch
+		var heal *occupancy.Batch
 		for i := range batches[1:] {
 			if batches[1+i].Full {
 				heal = &batches[1+i]
@@ -277,12 +278,12 @@ func TestNewRejects(t *testing.T) {
 // Client signs each batch; the receiving side verifies it with the cluster
 // keys and answers; non-2xx is an error.
 func TestClient(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var got []Batch
+	var got []occupancy.Batch
 	status := http.StatusNoContent
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := make([]byte, r.ContentLength)
@@ -290,12 +291,12 @@ func TestClient(t *testing.T) {
 			t.Error(err)
 		}
 		tok := r.Header.Get("Authorization")[len("Bearer "):]
-		edge, err := Verify(cl.APIKeys, tok, body, time.Now())
-		if err != nil || r.URL.Path != Path || r.Method != http.MethodPost {
+		edge, err := occupancy.Verify(cl.APIKeys, tok, body, time.Now())
+		if err != nil || r.URL.Path != occupancy.Path || r.Method != http.MethodPost {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		b, err := Decode(body)
+		b, err := occupancy.Decode(body)
 		if err != nil || b.Edge != edge {
 			w.WriteHeader(http.StatusBadRequest)
 			return
@@ -314,7 +315,7 @@ func TestClient(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b := Batch{Edge: "e1", Boot: "b", Seq: 1, Rooms: []RoomState{{Room: "r1", Participants: 2}}}
+	b := occupancy.Batch{Edge: "e1", Boot: "b", Seq: 1, Rooms: []occupancy.RoomState{{Room: "r1", Participants: 2}}}
 	if err := c.Report(ctx, b); err != nil {
 		t.Fatalf("Report() = %v", err)
 	}
@@ -324,7 +325,7 @@ func TestClient(t *testing.T) {
 	if err := c.Report(ctx, b); err == nil {
 		t.Fatal("Report() with a 503 answer = nil")
 	}
-	if len(got) != 2 || !reflect.DeepEqual(got[0].Rooms[0], RoomState{Room: "r1", Participants: 2}) {
+	if len(got) != 2 || !reflect.DeepEqual(got[0].Rooms[0], occupancy.RoomState{Room: "r1", Participants: 2}) {
 		t.Fatalf("server got %+v", got)
 	}
 	// After a rotation the client signs with the new key, which the old
@@ -335,7 +336,7 @@ func TestClient(t *testing.T) {
 	if err := c.Report(ctx, b); err != nil {
 		t.Fatalf("Report() = %v", err)
 	}
-	rotated, err := cluster.Generate()
+	rotated, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func TestReporterSessions(t *testing.T) {
 	}
 	r.ParticipantJoined(rm("r1"), &livekit.ParticipantInfo{Sid: "PA_b", Identity: "u_2", Name: "Bob"})
 	r.ParticipantJoined(rm("r1"), &livekit.ParticipantInfo{Sid: "PA_a", Identity: "u_1", Name: "Ann"})
-	want := []Session{{SID: "PA_a", Identity: "u_1", Name: "Ann"}, {SID: "PA_b", Identity: "u_2", Name: "Bob"}}
+	want := []occupancy.Session{{SID: "PA_a", Identity: "u_1", Name: "Ann"}, {SID: "PA_b", Identity: "u_2", Name: "Bob"}}
 	if len(r.queue) != 1 || !reflect.DeepEqual(r.queue[0].Sessions, want) {
 		t.Fatalf("queue %+v", r.queue)
 	}
@@ -404,7 +405,7 @@ func TestReporterSessions(t *testing.T) {
 // current one cannot take (down, 5xx) goes to the next, which the client
 // then sticks to; a refusal (4xx) is final.
 func TestClientFailover(t *testing.T) {
-	cl, err := cluster.Generate()
+	cl, err := clusterkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +433,7 @@ func TestClientFailover(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	batch := Batch{Edge: "e1", Boot: "b", Seq: 1}
+	batch := occupancy.Batch{Edge: "e1", Boot: "b", Seq: 1}
 	if err := c.Report(ctx, batch); err != nil {
 		t.Fatalf("Report with one replica up: %v", err)
 	}
@@ -474,11 +475,11 @@ func TestReporterRecords(t *testing.T) {
 		stop := run(t, r)
 		synctest.Wait()
 		at := time.Now()
-		r.RecordChanged(RecordState{ID: "rec1", Room: "r1", State: RecordRecording, StartedAt: at})
-		r.RecordChanged(RecordState{ID: "rec2", Room: "r2", State: RecordRecording, StartedAt: at})
+		r.RecordChanged(occupancy.RecordState{ID: "rec1", Room: "r1", State: occupancy.RecordRecording, StartedAt: at})
+		r.RecordChanged(occupancy.RecordState{ID: "rec2", Room: "r2", State: occupancy.RecordRecording, StartedAt: at})
 		synctest.Wait()
 		fail = true // rec1's final state is lost on the way
-		r.RecordChanged(RecordState{ID: "rec1", Room: "r1", State: RecordFinished, StartedAt: at, ComposedBytes: 42})
+		r.RecordChanged(occupancy.RecordState{ID: "rec1", Room: "r1", State: occupancy.RecordFinished, StartedAt: at, ComposedBytes: 42})
 		synctest.Wait()
 		fail = false
 		time.Sleep(time.Minute) // the snapshot

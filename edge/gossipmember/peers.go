@@ -1,4 +1,4 @@
-package fleet
+package gossipmember
 
 import (
 	"net/netip"

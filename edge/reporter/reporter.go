@@ -1,4 +1,4 @@
-package report
+package reporter
 
 import (
 	"context"
@@ -16,15 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacecast/spacecast/edge/room"
+	"github.com/spacecast/spacecast/internal/occupancy"
 	"github.com/spacecast/spacecast/internal/retry"
 )
 
-// Sink takes the edge's batches: Client (HTTP to a control plane) or, in
-// one process, the control plane's tracker itself. Report may block up to
-// ctx; an error makes the Reporter retry.
-type Sink interface {
-	Report(ctx context.Context, b Batch) error
-}
+// ErrInvalid marks a bad configuration of a Reporter or a Client.
+var ErrInvalid = errors.New("reporter: invalid configuration")
 
 // Config tunes a Reporter. Zero values mean the defaults.
 type Config struct {
@@ -64,8 +61,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 500
 	}
-	if c.MaxBatch > MaxRooms {
-		c.MaxBatch = MaxRooms
+	if c.MaxBatch > occupancy.MaxRooms {
+		c.MaxBatch = occupancy.MaxRooms
 	}
 	if c.SnapshotInterval <= 0 {
 		c.SnapshotInterval = 15 * time.Second
@@ -86,7 +83,7 @@ func (c Config) withDefaults() Config {
 
 // Deps are what a Reporter works with.
 type Deps struct {
-	Sink   Sink // required
+	Sink   occupancy.Sink // required
 	Logger *slog.Logger
 	// Registerer takes the Reporter's counters; nil: not registered.
 	Registerer prometheus.Registerer
@@ -95,11 +92,11 @@ type Deps struct {
 	Next room.Observer
 }
 
-// Reporter is a room.Observer that reports room occupancy to a Sink. Its
+// Reporter is a room.Observer that reports room occupancy to an occupancy.Sink. Its
 // observer methods never block; Run sends.
 type Reporter struct {
 	cfg  Config
-	sink Sink
+	sink occupancy.Sink
 	next room.Observer
 	log  *slog.Logger
 	boot string
@@ -107,27 +104,27 @@ type Reporter struct {
 	m    metrics
 
 	mu     sync.Mutex
-	rooms  map[string]map[string]Session // room → participant sid → session
+	rooms  map[string]map[string]occupancy.Session // room → participant sid → session
 	queue  []queuedState
 	queued int  // sessions listed in queue
 	resync bool // a change was lost: send a snapshot
 	seq    uint64
 	// records are the recordings of this edge not yet taken in a final
 	// state (every snapshot lists them), recQueue their changes to send.
-	records  map[string]RecordState
-	recQueue []RecordState
+	records  map[string]occupancy.RecordState
+	recQueue []occupancy.RecordState
 }
 
 // queuedState is a queued change and whether it only took sessions away
 // from the room's state before it.
 type queuedState struct {
-	RoomState
+	occupancy.RoomState
 	onlyLeft bool
 }
 
 // Bounds of the sessions a Reporter holds and sends: a queue of changes
 // over maxQueuedSessions is dropped (a snapshot follows), a batch carries
-// at most maxBatchSessions (about 2 MB of JSON, half of MaxBodyBytes).
+// at most maxBatchSessions (about 2 MB of JSON, half of occupancy.MaxBodyBytes).
 const (
 	maxQueuedSessions = 50_000
 	maxBatchSessions  = 20_000
@@ -158,11 +155,11 @@ func New(cfg Config, deps Deps) (*Reporter, error) {
 	}
 	b := make([]byte, 8)
 	if _, err := crand.Read(b); err != nil {
-		return nil, fmt.Errorf("report: random: %w", err)
+		return nil, fmt.Errorf("reporter: random: %w", err)
 	}
 	r := &Reporter{
 		cfg: cfg, sink: deps.Sink, next: next, log: log.With("component", "report", "node", cfg.Node),
-		boot: hex.EncodeToString(b), kick: make(chan struct{}, 1), rooms: map[string]map[string]Session{}, records: map[string]RecordState{},
+		boot: hex.EncodeToString(b), kick: make(chan struct{}, 1), rooms: map[string]map[string]occupancy.Session{}, records: map[string]occupancy.RecordState{},
 		m: metrics{
 			sent:    prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_sent_total", Help: "Room-state batches the control plane took."}),
 			failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_failed_total", Help: "Room-state batches dropped after their retries."}),
@@ -173,7 +170,7 @@ func New(cfg Config, deps Deps) (*Reporter, error) {
 	if deps.Registerer != nil {
 		for _, c := range []prometheus.Collector{r.m.sent, r.m.failed, r.m.retried, r.m.dropped} {
 			if err := deps.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("report: metrics: %w", err)
+				return nil, fmt.Errorf("reporter: metrics: %w", err)
 			}
 		}
 	}
@@ -190,7 +187,7 @@ func (r *Reporter) RoomFinished(rm *livekit.Room) {
 	n := len(r.rooms[name])
 	delete(r.rooms, name)
 	if n > 0 {
-		r.pushLocked(RoomState{Room: name, Sessions: []Session{}}, true)
+		r.pushLocked(occupancy.RoomState{Room: name, Sessions: []occupancy.Session{}}, true)
 	}
 	r.mu.Unlock()
 	r.wake()
@@ -199,13 +196,13 @@ func (r *Reporter) RoomFinished(rm *livekit.Room) {
 
 // ParticipantJoined implements room.Observer.
 func (r *Reporter) ParticipantJoined(rm *livekit.Room, p *livekit.ParticipantInfo) {
-	r.change(rm.GetName(), Session{SID: p.GetSid(), Identity: p.GetIdentity(), Name: p.GetName()}, true)
+	r.change(rm.GetName(), occupancy.Session{SID: p.GetSid(), Identity: p.GetIdentity(), Name: p.GetName()}, true)
 	r.next.ParticipantJoined(rm, p)
 }
 
 // ParticipantLeft implements room.Observer.
 func (r *Reporter) ParticipantLeft(rm *livekit.Room, p *livekit.ParticipantInfo, reason livekit.DisconnectReason) {
-	r.change(rm.GetName(), Session{SID: p.GetSid()}, false)
+	r.change(rm.GetName(), occupancy.Session{SID: p.GetSid()}, false)
 	r.next.ParticipantLeft(rm, p, reason)
 }
 
@@ -222,7 +219,7 @@ func (r *Reporter) TrackUnpublished(rm *livekit.Room, p *livekit.ParticipantInfo
 // RecordChanged reports a recording's new state (edge/recorder). It never
 // blocks: the change goes out with the next batch, and every snapshot
 // lists the recording until a batch with its final state was taken.
-func (r *Reporter) RecordChanged(rs RecordState) {
+func (r *Reporter) RecordChanged(rs occupancy.RecordState) {
 	r.mu.Lock()
 	r.records[rs.ID] = rs
 	if len(r.recQueue) >= r.cfg.QueueSize {
@@ -236,7 +233,7 @@ func (r *Reporter) RecordChanged(rs RecordState) {
 }
 
 // takenLocked forgets the recordings whose final state a batch carried.
-func (r *Reporter) takenLocked(sent []RecordState) {
+func (r *Reporter) takenLocked(sent []occupancy.RecordState) {
 	for _, rs := range sent {
 		if cur, ok := r.records[rs.ID]; ok && rs.Terminal() && cur.State == rs.State {
 			delete(r.records, rs.ID)
@@ -244,13 +241,13 @@ func (r *Reporter) takenLocked(sent []RecordState) {
 	}
 }
 
-func (r *Reporter) change(name string, s Session, joined bool) {
+func (r *Reporter) change(name string, s occupancy.Session, joined bool) {
 	r.mu.Lock()
 	sids := r.rooms[name]
 	before := len(sids)
 	if joined {
 		if sids == nil {
-			sids = map[string]Session{}
+			sids = map[string]occupancy.Session{}
 			r.rooms[name] = sids
 		}
 		sids[s.SID] = s
@@ -270,16 +267,16 @@ func (r *Reporter) change(name string, s Session, joined bool) {
 	}
 }
 
-// stateOf is a room's state: its count and, up to MaxSessions, its
+// stateOf is a room's state: its count and, up to occupancy.MaxSessions, its
 // sessions (ordered by sid, so equal states encode equally).
-func stateOf(name string, sids map[string]Session) RoomState {
-	st := RoomState{Room: name, Participants: len(sids)}
-	if len(sids) <= MaxSessions {
-		st.Sessions = make([]Session, 0, len(sids))
+func stateOf(name string, sids map[string]occupancy.Session) occupancy.RoomState {
+	st := occupancy.RoomState{Room: name, Participants: len(sids)}
+	if len(sids) <= occupancy.MaxSessions {
+		st.Sessions = make([]occupancy.Session, 0, len(sids))
 		for _, s := range sids {
 			st.Sessions = append(st.Sessions, s)
 		}
-		slices.SortFunc(st.Sessions, func(a, b Session) int { return strings.Compare(a.SID, b.SID) })
+		slices.SortFunc(st.Sessions, func(a, b occupancy.Session) int { return strings.Compare(a.SID, b.SID) })
 	}
 	return st
 }
@@ -290,7 +287,7 @@ func stateOf(name string, sids map[string]Session) RoomState {
 // joins since), or when both only took sessions away. So every session
 // shows in some state sent, however short, and every empty ↔ non-empty
 // transition is kept (counts of 0 never collapse).
-func (r *Reporter) pushLocked(s RoomState, onlyLeft bool) {
+func (r *Reporter) pushLocked(s occupancy.RoomState, onlyLeft bool) {
 	if k := len(r.queue); k > 0 && r.queue[k-1].Room == s.Room && r.queue[k-1].Participants > 0 && s.Participants > 0 {
 		last := &r.queue[k-1]
 		if subset(last.Sessions, s.Sessions) || (onlyLeft && last.onlyLeft) {
@@ -310,7 +307,7 @@ func (r *Reporter) pushLocked(s RoomState, onlyLeft bool) {
 
 // subset reports whether every session of a (sorted by sid) is in b (sorted
 // by sid). A nil b (counts only) holds every session.
-func subset(a, b []Session) bool {
+func subset(a, b []occupancy.Session) bool {
 	if b == nil {
 		return true
 	}
@@ -373,19 +370,19 @@ func (r *Reporter) flush(ctx context.Context) {
 			sessions += len(r.queue[n].Sessions)
 			n++
 		}
-		k := min(len(r.recQueue), MaxRecords)
+		k := min(len(r.recQueue), occupancy.MaxRecords)
 		if n == 0 && k == 0 {
 			r.mu.Unlock()
 			return
 		}
-		rooms := make([]RoomState, n)
+		rooms := make([]occupancy.RoomState, n)
 		for i := range n {
 			rooms[i] = r.queue[i].RoomState
 		}
 		r.queue = append(r.queue[:0], r.queue[n:]...)
 		r.queued -= sessions
 		b := r.batchLocked(false, rooms)
-		b.Records = append([]RecordState(nil), r.recQueue[:k]...)
+		b.Records = append([]occupancy.RecordState(nil), r.recQueue[:k]...)
 		r.recQueue = append(r.recQueue[:0], r.recQueue[k:]...)
 		r.mu.Unlock()
 		if !r.send(ctx, b) {
@@ -403,10 +400,10 @@ func (r *Reporter) flush(ctx context.Context) {
 // snapshot sends the whole state; it supersedes the queued changes.
 func (r *Reporter) snapshot(ctx context.Context) {
 	r.mu.Lock()
-	rooms := make([]RoomState, 0, len(r.rooms))
+	rooms := make([]occupancy.RoomState, 0, len(r.rooms))
 	sessions := 0
 	for name, sids := range r.rooms {
-		if len(rooms) == MaxRooms {
+		if len(rooms) == occupancy.MaxRooms {
 			r.log.Warn("more rooms than a batch carries: the snapshot leaves some out", "rooms", len(r.rooms))
 			break
 		}
@@ -422,12 +419,12 @@ func (r *Reporter) snapshot(ctx context.Context) {
 	r.resync = false
 	b := r.batchLocked(true, rooms)
 	for _, rs := range r.records {
-		if len(b.Records) == MaxRecords {
+		if len(b.Records) == occupancy.MaxRecords {
 			break
 		}
 		b.Records = append(b.Records, rs)
 	}
-	slices.SortFunc(b.Records, func(x, y RecordState) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(b.Records, func(x, y occupancy.RecordState) int { return strings.Compare(x.ID, y.ID) })
 	r.recQueue = r.recQueue[:0]
 	r.mu.Unlock()
 	if !r.send(ctx, b) {
@@ -446,7 +443,7 @@ func (r *Reporter) goodbye(ctx context.Context) {
 	r.mu.Lock()
 	b := r.batchLocked(true, nil)
 	for _, rs := range r.records { // what is left of them stays as it is
-		if len(b.Records) < MaxRecords {
+		if len(b.Records) < occupancy.MaxRecords {
 			b.Records = append(b.Records, rs)
 		}
 	}
@@ -454,13 +451,13 @@ func (r *Reporter) goodbye(ctx context.Context) {
 	r.send(ctx, b)
 }
 
-func (r *Reporter) batchLocked(full bool, rooms []RoomState) Batch {
+func (r *Reporter) batchLocked(full bool, rooms []occupancy.RoomState) occupancy.Batch {
 	r.seq++
-	return Batch{Edge: r.cfg.Node, Boot: r.boot, Seq: r.seq, Full: full, Rooms: rooms}
+	return occupancy.Batch{Edge: r.cfg.Node, Boot: r.boot, Seq: r.seq, Full: full, Rooms: rooms}
 }
 
 // send delivers b with retries; false when it was dropped.
-func (r *Reporter) send(ctx context.Context, b Batch) bool {
+func (r *Reporter) send(ctx context.Context, b occupancy.Batch) bool {
 	var err error
 	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
 		if attempt > 0 {

@@ -1,4 +1,4 @@
-// Package fleet connects the control plane to the gossip cluster of edges
+// Package gossipview connects the control plane to the gossip cluster of edges
 // and replicas. It answers, from what this replica's gossip node sees:
 // which edges host a room (a RoomLocator for moderation calls), which
 // regions exist and where clients probe them (the region list of the join
@@ -7,4 +7,4 @@
 // every edge its old media token.
 //
 // Placement itself is placement.Gossip over the same node.
-package fleet
+package gossipview

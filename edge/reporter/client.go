@@ -1,4 +1,4 @@
-package report
+package reporter
 
 import (
 	"bytes"
@@ -13,10 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/spacecast/spacecast/internal/cluster"
+	"github.com/spacecast/spacecast/internal/clusterkey"
+	"github.com/spacecast/spacecast/internal/occupancy"
 )
 
-// Client is the Sink that POSTs batches to a control plane: one of
+// Client is the occupancy.Sink that POSTs batches to a control plane: one of
 // several replicas, any of which takes any edge's batches. It sticks to the
 // replica that last answered and moves on to the next when one cannot take
 // a batch (unreachable, 5xx), within the same Report.
@@ -34,7 +35,7 @@ type signingKey struct{ key, secret string }
 // its internal address) and, in order, the other replicas more, signing
 // with the cluster's current LiveKit API key. It starts nothing; Close
 // releases its idle connections.
-func NewClient(base string, cl cluster.Config, more ...string) (*Client, error) {
+func NewClient(base string, cl clusterkey.Config, more ...string) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2
 	c := &Client{
@@ -46,7 +47,7 @@ func NewClient(base string, cl cluster.Config, more ...string) (*Client, error) 
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("%w: control plane URL %q: want http(s)://host[:port]", ErrInvalid, b)
 		}
-		c.endpoints = append(c.endpoints, strings.TrimSuffix(b, "/")+Path)
+		c.endpoints = append(c.endpoints, strings.TrimSuffix(b, "/")+occupancy.Path)
 	}
 	if err := c.SetCluster(cl); err != nil {
 		return nil, err
@@ -56,7 +57,7 @@ func NewClient(base string, cl cluster.Config, more ...string) (*Client, error) 
 
 // SetCluster switches to the cluster's current signing key (after a key
 // rotation reloaded the config); safe while Report runs.
-func (c *Client) SetCluster(cl cluster.Config) error {
+func (c *Client) SetCluster(cl clusterkey.Config) error {
 	key, secret := cl.SigningSecret()
 	if key == "" || secret == "" {
 		return fmt.Errorf("%w: the cluster has no signing key", ErrInvalid)
@@ -65,17 +66,17 @@ func (c *Client) SetCluster(cl cluster.Config) error {
 	return nil
 }
 
-// Report implements Sink: a POST to the current replica and, when it
+// Report implements occupancy.Sink: a POST to the current replica and, when it
 // cannot take the batch (no connection, 5xx), to each other replica in
 // turn; any answer but 2xx from all is an error. A 4xx is final (the batch
 // or its token is refused: another replica would refuse it too).
-func (c *Client) Report(ctx context.Context, b Batch) error {
+func (c *Client) Report(ctx context.Context, b occupancy.Batch) error {
 	body, err := json.Marshal(b)
 	if err != nil {
-		return fmt.Errorf("report: encode: %w", err)
+		return fmt.Errorf("reporter: encode: %w", err)
 	}
 	k := c.key.Load()
-	tok, err := Sign(k.key, k.secret, b.Edge, body, c.now())
+	tok, err := occupancy.Sign(k.key, k.secret, b.Edge, body, c.now())
 	if err != nil {
 		return err
 	}
@@ -103,18 +104,18 @@ func (c *Client) Report(ctx context.Context, b Batch) error {
 func (c *Client) post(ctx context.Context, endpoint, tok string, body []byte) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return false, fmt.Errorf("report: %w", err)
+		return false, fmt.Errorf("reporter: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return true, fmt.Errorf("report: post: %w", err)
+		return true, fmt.Errorf("reporter: post: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode/100 == 5, fmt.Errorf("report: control plane answered %d", resp.StatusCode)
+		return resp.StatusCode/100 == 5, fmt.Errorf("reporter: control plane answered %d", resp.StatusCode)
 	}
 	return false, nil
 }

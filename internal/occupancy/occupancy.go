@@ -1,7 +1,8 @@
-package report
+package occupancy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -50,11 +51,18 @@ const (
 // Sentinel errors.
 var (
 	// ErrInvalid marks a malformed batch or a bad configuration.
-	ErrInvalid = errors.New("report: invalid")
+	ErrInvalid = errors.New("occupancy: invalid")
 	// ErrUnauthorized marks a missing, malformed, expired or forged token, or
 	// one that does not cover the body it came with.
-	ErrUnauthorized = errors.New("report: unauthorized")
+	ErrUnauthorized = errors.New("occupancy: unauthorized")
 )
+
+// Sink takes an edge's batches: the edge's HTTP client (to a control
+// plane) or, in one process, the control plane's call tracker itself.
+// Report may block up to ctx; an error makes the sender retry.
+type Sink interface {
+	Report(ctx context.Context, b Batch) error
+}
 
 // Batch is what an edge sends: the participant counts of rooms that
 // changed, in the order they changed, or (Full) its whole state. Counts are
@@ -243,7 +251,7 @@ func Sign(key, secret, edge string, body []byte, now time.Time) (string, error) 
 	t.Header["kid"] = key
 	s, err := t.SignedString([]byte(secret))
 	if err != nil {
-		return "", fmt.Errorf("report: sign: %w", err)
+		return "", fmt.Errorf("occupancy: sign: %w", err)
 	}
 	return s, nil
 }
