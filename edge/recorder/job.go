@@ -75,7 +75,6 @@ func (j *job) report(rs occupancy.RecordState) {
 // run records until the end, then composes and stores.
 func (j *job) run(ctx context.Context) {
 	defer j.s.forget(j)
-	log := j.s.log.With("recording", j.id, "room", j.room)
 	err := j.rec.Run(ctx)
 	// However it ended, the room taps it no more.
 	if r := j.s.deps.Rooms.Room(j.room); r != nil {
@@ -89,14 +88,24 @@ func (j *job) run(ctx context.Context) {
 	}
 	m := j.rec.Manifest()
 	j.report(occupancy.RecordState{State: occupancy.RecordProcessing, DurationMs: m.DurationMs})
+	j.report(j.s.process(ctx, j.id, j.dir, m, err))
+}
+
+// process composes and stores what recording id wrote into dir (m
+// describes it; recErr is how the recording ended) and returns its final
+// state. A failure (recErr, ffmpeg's, the storage's) is a failed state
+// with what could be stored; the folder stays when the storage failed.
+func (s *Service) process(ctx context.Context, id, dir string, m record.Manifest, recErr error) occupancy.RecordState {
+	log := s.log.With("recording", id, "room", m.Room)
+	err := recErr
 	end := occupancy.RecordState{State: occupancy.RecordFinished, DurationMs: m.DurationMs, FinishedAt: m.FinishedAt}
 	if end.FinishedAt.IsZero() {
-		end.FinishedAt = j.s.deps.Now()
+		end.FinishedAt = s.deps.Now()
 	}
 	var composed string
 	if err == nil {
-		composed = filepath.Join(j.dir, j.id+".mp4")
-		res, cerr := compose.Compose(ctx, j.s.cfg.Compose.compose(), j.dir, m, composed)
+		composed = filepath.Join(dir, id+".mp4")
+		res, cerr := compose.Compose(ctx, s.cfg.Compose.compose(), dir, m, composed)
 		if cerr != nil {
 			err = fmt.Errorf("recorder: compose: %w", cerr)
 			composed = ""
@@ -104,10 +113,10 @@ func (j *job) run(ctx context.Context) {
 			log.Info("composed", "bytes", res.Bytes, "took", res.Took, "duration", res.Duration)
 		}
 	}
-	files, uerr := j.s.store(ctx, j.id, j.dir)
+	files, uerr := s.store(ctx, id, dir)
 	end.Files = files
 	for _, f := range files {
-		if composed != "" && f.Key == keyPrefix+j.id+"/"+filepath.Base(composed) {
+		if composed != "" && f.Key == keyPrefix+id+"/"+filepath.Base(composed) {
 			end.Composed, end.ComposedBytes = f.Key, f.Bytes
 		}
 	}
@@ -121,9 +130,9 @@ func (j *job) run(ctx context.Context) {
 		log.Info("recording stored", "files", len(files), "bytes", end.ComposedBytes)
 	}
 	if uerr == nil {
-		j.s.tidy(j.dir)
+		s.tidy(dir)
 	}
-	j.report(end)
+	return end
 }
 
 // reason is a failure as the control plane shows it.

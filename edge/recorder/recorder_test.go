@@ -245,3 +245,32 @@ func TestLeftoversStoredAsFailed(t *testing.T) {
 		t.Fatalf("stored %q", got)
 	}
 }
+
+// An ffmpeg that fails ends the recording as failed with ffmpeg's
+// reason, and the track files and the manifest are stored all the same.
+func TestComposeFailureKeepsTheTracks(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Compose.FFmpeg = "false" }, nil) // /bin/false: exits 1
+	id := "00112233445566778899aabb"
+	dir := filepath.Join(e.dir, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := record.Manifest{ID: id, Room: "r1", State: record.StateFinished, StartedAt: time.Now().Add(-10 * time.Second), DurationMs: 10000,
+		Tracks: []record.ManifestTrack{{Participant: "ann", Kind: "audio", Codec: "opus",
+			Files: []record.ManifestFile{{Name: "01-ann-microphone.webm", StartMs: 0, EndMs: 10000, Frames: 500, Bytes: 5}}}}}
+	for name, data := range map[string]string{"01-ann-microphone.webm": "audio", "manifest.json": "{}"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := e.svc.process(context.Background(), id, dir, m, nil)
+	if end.State != occupancy.RecordFailed || !strings.Contains(end.Error, "ffmpeg") || end.Composed != "" {
+		t.Fatalf("end %+v, want failed by ffmpeg", end)
+	}
+	if len(end.Files) != 2 {
+		t.Fatalf("stored %+v, want the track and the manifest", end.Files)
+	}
+	if _, err := e.store.Stat(context.Background(), "recordings/"+id+"/01-ann-microphone.webm"); err != nil {
+		t.Fatal(err)
+	}
+}
