@@ -224,10 +224,14 @@ func runDev(ctx context.Context, e env, args []string) error {
 	printDev(e, apiURL, edgeURL, turnURLs, f.data, client)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ts.Run(gctx) })
-	g.Go(func() error { return ed.Run(gctx) })
+	// The reporter stops after the edge: the states of the recordings the
+	// stopping edge composes and stores still reach the tracker.
+	repCtx, stopRep := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopRep()
+	g.Go(func() error { defer stopRep(); return ed.Run(gctx) })
 	g.Go(func() error { return hooks.deliverer.Run(gctx) })
 	g.Go(func() error { return hooks.calls.Run(gctx) })
-	g.Go(func() error { return hooks.reporter.Run(gctx) })
+	g.Go(func() error { return hooks.reporter.Run(repCtx) })
 	api := l.api
 	l.api = nil
 	g.Go(func() error { return cp.Run(gctx, api) })

@@ -341,7 +341,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	run, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	g, gctx := errgroup.WithContext(run)
-	g.Go(func() error { return ed.Run(gctx) })
+	// The reporter stops after the edge: the states of the recordings the
+	// stopping edge composes and stores still reach the control plane.
+	repCtx, stopRep := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopRep()
+	g.Go(func() error { defer stopRep(); return ed.Run(gctx) })
 	if ts != nil {
 		g.Go(func() error { return ts.Run(gctx) })
 	}
@@ -350,7 +354,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		g.Go(func() error { return member.Run(gctx) })
 	}
 	if rep != nil {
-		g.Go(func() error { return rep.Run(gctx) })
+		g.Go(func() error { return rep.Run(repCtx) })
 	}
 	if tlsSrc != nil {
 		g.Go(func() error { tlsSrc.Run(gctx); return nil })

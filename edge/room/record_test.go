@@ -55,7 +55,6 @@ func TestRecordingSpansEdges(t *testing.T) {
 	}
 
 	relayed := ra.Track(bob.video.sid)
-	taps := alice.video.media.Taps() + relayed.media.Taps() // the relay's feeds
 	rec, wait := runRecording(t, "rec1")
 	ended := make(chan error, 1)
 	if err := ra.StartRecording("rec1", rec, func(err error) { ended <- err }); err != nil {
@@ -74,13 +73,21 @@ func TestRecordingSpansEdges(t *testing.T) {
 	if !alice.video.demand.Enabled(2) {
 		t.Fatal("alice's publisher is not asked for her top layer")
 	}
-	eventually(t, "every track recorded", func() bool {
-		m := rec.Manifest()
-		if len(m.Tracks) != 4 {
-			return false
-		}
-		for _, tr := range m.Tracks {
-			if len(tr.Files) == 0 || tr.Files[0].Frames < 30 {
+	// Two seconds of media reach every tapped layer (the recording's
+	// manifest is only rewritten every 10 s; the final one is read below).
+	type tapped struct {
+		t     *PubTrack
+		layer int
+		from  uint64
+	}
+	var layers []*tapped
+	for _, tr := range []*PubTrack{alice.video, alice.audio, relayed, ra.Track(bob.audio.sid)} {
+		q := tr.media.Layers() - 1
+		layers = append(layers, &tapped{t: tr, layer: q, from: tr.media.Source().LayerStats(q, a.m.now()).Packets})
+	}
+	eventually(t, "two seconds of media on every recorded layer", func() bool {
+		for _, l := range layers {
+			if l.t.media.Source().LayerStats(l.layer, a.m.now()).Packets < l.from+100 {
 				return false
 			}
 		}
@@ -104,8 +111,13 @@ func TestRecordingSpansEdges(t *testing.T) {
 		return !ra.Proto().ActiveRecording && !rb.Proto().ActiveRecording
 	})
 	eventually(t, "the recording no longer pulls bob's video", func() bool { return relayed.Pulled() == 0 })
-	if alice.video.media.Taps()+relayed.media.Taps() != taps {
-		t.Fatal("taps left on the tracks")
+	// Alice's track keeps the relay's feed to B alone; the relayed one
+	// none.
+	alice.video.mu.Lock()
+	feeds := len(alice.video.feeds)
+	alice.video.mu.Unlock()
+	if alice.video.media.Taps() != feeds || relayed.media.Taps() != 0 || alice.video.recorded.Load() || relayed.recorded.Load() {
+		t.Fatalf("taps left on the tracks: alice's %d (%d feeds), the relayed one's %d", alice.video.media.Taps(), feeds, relayed.media.Taps())
 	}
 	m, err := wait()
 	if err != nil || m.State != record.StateFinished {
@@ -114,6 +126,12 @@ func TestRecordingSpansEdges(t *testing.T) {
 	people := map[string]bool{}
 	for _, tr := range m.Tracks {
 		people[tr.Participant] = true
+		if len(tr.Files) == 0 || tr.Files[0].Frames < 30 {
+			t.Errorf("%s's %s: %+v, want a file of 30 frames or more", tr.Participant, tr.Kind, tr.Files)
+		}
+	}
+	if len(m.Tracks) != 4 {
+		t.Errorf("%d tracks recorded, want 4", len(m.Tracks))
 	}
 	if !people["alice"] || !people["bob"] {
 		t.Fatalf("recorded %v, want alice and bob", people)
