@@ -1,12 +1,17 @@
 package controlplane
 
 import (
+	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+
+	"github.com/spacecast/spacecast/controlplane/metrics"
 )
 
 // Benchmarks drive the full server over a real loopback socket with
@@ -74,8 +79,21 @@ func BenchmarkTokenIssue(b *testing.B) {
 	})
 }
 
-func BenchmarkGetRoom(b *testing.B) {
-	e := start(b, envOpts{})
+func BenchmarkGetRoom(b *testing.B) { benchGetRoom(b, envOpts{}) }
+
+// BenchmarkGetRoomObserved is BenchmarkGetRoom with what production runs
+// on every request: the metrics and the access log (JSON at info, into a
+// discarding writer): its ratio to BenchmarkGetRoom is their cost.
+func BenchmarkGetRoomObserved(b *testing.B) {
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchGetRoom(b, envOpts{metrics: m, logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+}
+
+func benchGetRoom(b *testing.B, o envOpts) {
+	e := start(b, o)
 	cl := e.newClient(b, "bench")
 	u := e.newUser(b, cl, "bench@example.com")
 	sp := e.must(b, 201, "POST", "/v1/spaces", u.userToken, map[string]any{"name": "s"}).str(b, "id")
@@ -93,12 +111,19 @@ func BenchmarkGetRoom(b *testing.B) {
 
 // BenchmarkJoin redeems a fresh single-use link per operation (the links
 // are generated before the timer starts).
-func BenchmarkJoin(b *testing.B) {
+func BenchmarkJoin(b *testing.B) { benchJoin(b, "nobody", 200) }
+
+// BenchmarkJoinWaiting is BenchmarkJoin into a room where guests wait:
+// each join reads its link's role, looks for a refusal, spends the link
+// and stores a place in the waiting room (202).
+func BenchmarkJoinWaiting(b *testing.B) { benchJoin(b, "guests", 202) }
+
+func benchJoin(b *testing.B, audience string, want int) {
 	e := start(b, envOpts{})
 	cl := e.newClient(b, "bench")
 	u := e.newUser(b, cl, "bench@example.com")
 	sp := e.must(b, 201, "POST", "/v1/spaces", u.userToken, map[string]any{"name": "s"}).str(b, "id")
-	rr := e.must(b, 201, "POST", "/v1/spaces/"+sp+"/rooms", u.userToken, map[string]any{"name": "r"}).json(b)
+	rr := e.must(b, 201, "POST", "/v1/spaces/"+sp+"/rooms", u.userToken, map[string]any{"name": "r", "waitingRoomAudience": audience}).json(b)
 	room, alias := rr["id"].(string), rr["alias"].(string)
 	hc := hostClient(e.base)
 	bodies := make([][]byte, b.N)
@@ -113,7 +138,7 @@ func BenchmarkJoin(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			doFast(b, hc, "POST", joinURI, "", bodies[next.Add(1)-1], 200)
+			doFast(b, hc, "POST", joinURI, "", bodies[next.Add(1)-1], want)
 		}
 	})
 }

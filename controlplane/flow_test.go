@@ -70,7 +70,7 @@ func TestReferenceFlow(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if want := []string{"edge", "grants", "iceServers", "identity", "mediaToken", "mediaTokenExpiresAt", "name", "role", "room", "session"}; !reflect.DeepEqual(keys, want) {
+	if want := []string{"edge", "grants", "iceServers", "identity", "mediaToken", "mediaTokenExpiresAt", "name", "role", "room", "session", "status"}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("join answer keys %v, want %v", keys, want)
 	}
 	grants := ans["grants"].(map[string]any)

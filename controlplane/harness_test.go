@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
 
+	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -85,6 +86,8 @@ type envOpts struct {
 	// storage, when set, makes the recordings' storage for the public
 	// URL (download links point there); it is served at /files/.
 	storage func(publicURL string) *blob.Local
+	// metrics, when set, counts requests and the store's operations.
+	metrics *metrics.Metrics
 }
 
 func start(t testing.TB, o envOpts) *env {
@@ -122,8 +125,8 @@ func start(t testing.TB, o envOpts) *env {
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	deps := Deps{Store: st, Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
-		Revocations: o.revocations}
+	deps := Deps{Store: o.metrics.Store(st), Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
+		Revocations: o.revocations, Metrics: o.metrics}
 	if o.storage != nil {
 		l := o.storage(cfg.PublicURL)
 		deps.Recordings, deps.Files = l, l.Handler()

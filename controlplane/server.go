@@ -21,6 +21,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/openapi"
 	"github.com/spacecast/spacecast/controlplane/placement"
@@ -29,6 +30,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 )
@@ -69,6 +71,10 @@ type Deps struct {
 	Files http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts requests, joins, placements, tokens and rate-limit
+	// refusals (nil: nothing is counted). The store's operations are
+	// counted when Store is wrapped by Metrics.Store.
+	Metrics *metrics.Metrics
 }
 
 // Server is the control plane's HTTP server.
@@ -81,12 +87,15 @@ type Server struct {
 	api     *api.API
 	spec    []byte
 	access  *access.Service
+	waiting *waiting.Service
 	docs    fasthttp.RequestHandler
 	files   fasthttp.RequestHandler // Deps.Files
 	handler fasthttp.RequestHandler
+	proxies *clientip.Resolver
 	// draining is set when Run's context ends: /readyz answers 503 and
 	// every answer closes its connection.
-	draining atomic.Bool
+	draining   atomic.Bool
+	storeCheck readiness
 }
 
 // New validates cfg and deps and builds the server; it starts nothing.
@@ -117,7 +126,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	a, acc, err := newAPI(cfg, deps, log, keys, deny, proxies)
+	wait, err := waiting.New(waiting.Options{Store: deps.Store, Now: deps.Now})
+	if err != nil {
+		return nil, err
+	}
+	a, acc, err := newAPI(cfg, deps, log, keys, deny, proxies, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -125,20 +138,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, spec: spec, docs: openapi.UI("/docs")}
+	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, waiting: wait, spec: spec, docs: openapi.UI("/docs"),
+		proxies: proxies}
+	s.handler = s.observed
 	if deps.Files != nil {
 		s.files = fasthttpadaptor.NewFastHTTPHandler(http.StripPrefix("/files", deps.Files))
-	}
-	s.handler = s.serve
-	if log.Enabled(context.Background(), slog.LevelDebug) {
-		s.handler = s.logged
-	}
-	inner := s.handler
-	s.handler = func(c *fasthttp.RequestCtx) {
-		inner(c)
-		if s.draining.Load() {
-			c.SetConnectionClose()
-		}
 	}
 	return s, nil
 }
@@ -147,8 +151,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 func (s *Server) Routes() []openapi.Operation { return api.Operations() }
 
 // newAPI builds the services that hold the rules (access, join, space,
-// moderation, analytics) and the /v1 API over them.
-func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver) (*api.API, *access.Service, error) {
+// moderation, analytics) and the /v1 API over them and wait (the waiting
+// rooms).
+func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *auth.Denylist, proxies *clientip.Resolver, wait *waiting.Service) (*api.API, *access.Service, error) {
 	tokens := auth.NewTokens(keys, deps.Now)
 	removals := deps.Revocations
 	if removals == nil {
@@ -168,7 +173,7 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 	if err != nil {
 		return nil, nil, err
 	}
-	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Placer, Removals: removals,
+	joins, err := join.New(join.Options{Store: deps.Store, Access: acc, Tokens: tokens, Placer: deps.Metrics.Placer(deps.Placer), Removals: removals, Waiting: wait,
 		Cluster: deps.Cluster, Regions: deps.Regions, Now: deps.Now,
 		SessionTTL: cfg.SessionTTL, MediaTTL: cfg.MediaTokenTTL, TURNTTL: cfg.TURNCredentialTTL})
 	if err != nil {
@@ -199,8 +204,8 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
 	}
 	a, err := api.New(api.Options{
-		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls, Recording: recs,
-		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now,
+		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls, Waiting: wait, Recording: recs,
+		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now, Metrics: deps.Metrics,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, MediaTTL: cfg.MediaTokenTTL,
 		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
 		TokenPerClient:      limiter("tokenPerClient", rl.TokenPerClient),
@@ -263,7 +268,10 @@ func (s *Server) FastHTTPServer() *fasthttp.Server {
 // Keyring is the REST token signing keyring (for rotation).
 func (s *Server) Keyring() *auth.Keyring { return s.keys }
 
-func (s *Server) serve(c *fasthttp.RequestCtx) {
+// serve answers one request and returns the route pattern it served
+// (metrics.RouteUnmatched for none): what the request is counted and
+// logged by, never the raw path.
+func (s *Server) serve(c *fasthttp.RequestCtx) string {
 	if s.cfg.HSTS {
 		// Browsers keep to HTTPS for two years, subdomains included.
 		c.Response.Header.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
@@ -273,62 +281,55 @@ func (s *Server) serve(c *fasthttp.RequestCtx) {
 	case hasPrefix(path, "/v1/openapi.json"):
 		c.SetContentType("application/json")
 		c.SetBody(s.spec)
+		return "/v1/openapi.json"
 	case hasPrefix(path, "/v1/"):
-		s.api.Handle(c)
+		if p := s.api.Handle(c); p != "" {
+			return p
+		}
 	case string(path) == "/healthz":
 		c.SetContentType("application/json")
 		c.SetBodyString(`{"status":"ok"}`)
+		return "/healthz"
 	case string(path) == "/readyz":
-		if s.draining.Load() {
-			api.WriteError(c, http.StatusServiceUnavailable, "draining", "this replica is shutting down")
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := s.deps.Store.Ping(ctx)
-		cancel()
-		if err != nil {
-			api.WriteError(c, http.StatusServiceUnavailable, "not_ready", "the store is unavailable")
-			return
-		}
-		c.SetContentType("application/json")
-		c.SetBodyString(`{"status":"ready"}`)
+		s.ready(c)
+		return "/readyz"
 	case string(path) == "/docs" || hasPrefix(path, "/docs/"):
 		s.docs(c)
+		return "/docs/*"
 	case hasPrefix(path, "/room/") || hasPrefix(path, "/assets/"):
 		if s.deps.Page == nil {
 			api.WriteError(c, http.StatusNotFound, "not_found", "the room page is not served here")
-			return
+			break
 		}
 		s.deps.Page(c)
+		if hasPrefix(path, "/room/") {
+			return "/room/*"
+		}
+		return "/assets/*"
 	case hasPrefix(path, "/files/"):
 		if s.files == nil {
 			api.WriteError(c, http.StatusNotFound, "not_found", "no files are served here")
-			return
+			break
 		}
 		s.files(c)
+		return "/files/*"
 	case hasPrefix(path, "/internal/"):
 		if s.deps.Internal == nil {
 			api.WriteError(c, http.StatusNotFound, "not_found", "no such path")
-			return
+			break
 		}
 		s.deps.Internal(c)
+		return "/internal/*"
 	case string(path) == "/":
 		c.Redirect("/docs", http.StatusFound)
+		return "/"
 	default:
 		api.WriteError(c, http.StatusNotFound, "not_found", "no such path")
 	}
+	return metrics.RouteUnmatched
 }
 
 func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && string(b[:len(p)]) == p }
-
-// logged serves and writes a debug access log line. The query string is
-// left out: it can carry access tokens.
-func (s *Server) logged(c *fasthttp.RequestCtx) {
-	start := time.Now()
-	s.serve(c)
-	s.log.Debug("http", "method", string(c.Method()), "path", string(c.Path()), "status", c.Response.StatusCode(),
-		"bytes", len(c.Response.Body()), "dur", time.Since(start))
-}
 
 // Run initialises the signing keys and serves on ln until ctx is
 // cancelled. Then it drains: /readyz answers 503 at once, requests are
@@ -405,6 +406,8 @@ func (s *Server) watch(ctx context.Context) {
 				s.log.Warn("reload signing keys after a change", "err", err)
 			}
 			cancel()
+		case store.TopicWaiting:
+			s.waiting.Changed()
 		}
 	})
 	if err != nil && ctx.Err() == nil {
@@ -448,6 +451,9 @@ func (s *Server) upkeep(ctx context.Context) {
 			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			if err := s.deps.Store.PruneRateTokens(rctx, s.deps.Now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("prune rate-limit buckets", "err", err)
+			}
+			if _, err := s.waiting.Prune(rctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("prune waiting-room entries", "err", err)
 			}
 			cancel()
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacecast/spacecast/bench/browserbench"
+	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/internal/testenv"
 )
 
@@ -254,6 +256,16 @@ func TestBrowserNoFreezes(t *testing.T) {
 			if sub.Wire.Holes > 0 {
 				t.Errorf("the edge skipped %d sequence numbers towards the subscriber (%d never sent)", sub.Wire.Holes, sub.Wire.Unfilled)
 			}
+			// Audio survives a lost packet: livekit-client lets the
+			// server choose RED, the edge's answer makes the publisher
+			// send it and Chromium subscribers receive it.
+			// Audio survives a lost packet: livekit-client lets the
+			// server choose RED, the edge's answer makes the publisher
+			// send it, and the subscriber receives it. (Chromium's stats
+			// name the decoded codec, Opus, so the wire tells.)
+			if pts := audioPayloadTypes(sub); !slices.Equal(pts, []uint8{redPayloadType(t)}) {
+				t.Errorf("audio reaches the subscriber with payload types %v; want only RED's, %d (Opus with redundancy)", pts, redPayloadType(t))
+			}
 		})
 	}
 }
@@ -276,5 +288,83 @@ func logSeconds(t *testing.T, res browserbench.Result, sub browserbench.Subscrib
 			line += fmt.Sprintf(" %s: %4.0fp %4.1ffps enc %4.0f key %2.0f %s;", l.RID, l.FrameHeight, l.FramesPerSecond, l.FramesEncoded, l.KeyFramesEncoded, l.QualityLimitationReason)
 		}
 		t.Logf("pub %5.1fs:%s", s.T, line)
+	}
+}
+
+// audioPayloadTypes are the payload types of the audio the edge sent the
+// subscriber.
+func audioPayloadTypes(sub browserbench.SubscriberResult) []uint8 {
+	for _, st := range sub.Wire.Streams {
+		if st.Direction == "down" && st.Role == "audio" {
+			return st.PayloadTypes
+		}
+	}
+	return nil
+}
+
+// redPayloadType is RED's payload type in the edge's codec table (and in
+// Chromium's offers).
+func redPayloadType(t *testing.T) uint8 {
+	audio, _ := rtc.SupportedCodecs()
+	for _, c := range audio {
+		if strings.EqualFold(c.MimeType, rtc.MimeRED) {
+			return uint8(c.PayloadType)
+		}
+	}
+	t.Fatal("no RED in the edge's codecs")
+	return 0
+}
+
+// TestBrowserDynacast: a Chromium subscriber that asks for the low layer
+// only; the edge tells the Chromium publisher (livekit-client reads the
+// demand per codec, SubscribedQualityUpdate.subscribedCodecs) and it stops
+// encoding its 360p and 720p layers, saving its uplink and CPU.
+func TestBrowserDynacast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end with Chromium in network namespaces")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err == nil {
+		_, err = os.Stat(livekitClientJS)
+	}
+	testenv.Need(t, "chromium and livekit-client", err)
+	f := newFixture(t, fixtureOpts{netns: true})
+	key, secret := f.cluster.SigningSecret()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	res, err := browserbench.Run(ctx, browserbench.Config{
+		Target:   browserbench.Target{URL: f.url, APIKey: key, APISecret: secret},
+		Quality:  "LOW",
+		Duration: 20 * time.Second, Settle: 2 * time.Second,
+		LiveKitClientJS: livekitClientJS, Chromium: chromium,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Subscribers) != 1 || !res.Subscribers[0].Decoded {
+		t.Fatalf("the subscriber decoded nothing (events %v)", res.Events)
+	}
+	// The publisher's layers over the last 5 s: frames encoded per rid.
+	end := res.Subscribers[0].Samples[len(res.Subscribers[0].Samples)-1].T
+	first, last := map[string]float64{}, map[string]float64{}
+	for _, s := range res.PublisherSamples {
+		if s.T < end-5 {
+			continue
+		}
+		for _, l := range s.Layers {
+			if _, ok := first[l.RID]; !ok {
+				first[l.RID] = l.FramesEncoded
+			}
+			last[l.RID] = l.FramesEncoded
+		}
+	}
+	t.Logf("frames encoded per layer in the last 5 s: q %.0f, h %.0f, f %.0f", last["q"]-first["q"], last["h"]-first["h"], last["f"]-first["f"])
+	if last["q"]-first["q"] < 50 {
+		t.Errorf("the low layer encoded %.0f frames in 5 s; want it going", last["q"]-first["q"])
+	}
+	for _, rid := range []string{"h", "f"} {
+		if n := last[rid] - first[rid]; n > 5 {
+			t.Errorf("layer %s encoded %.0f frames in 5 s while only the low layer is watched; want it paused (dynacast)", rid, n)
+		}
 	}
 }

@@ -53,6 +53,7 @@ type fixtureOpts struct {
 	observer   room.Observer
 	checks     []Check
 	recording  *RecordingDeps
+	logger     *slog.Logger // nil: none (SC_EDGE_LOG=1 logs to stderr)
 	// setup runs after mutate, with the namespace network up and the cluster
 	// generated, before the edge is made: it may start servers the edge's
 	// config points at (the relay tests' TURN server) and edit cfg.
@@ -101,7 +102,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	if o.setup != nil {
 		o.setup(f, &cfg)
 	}
-	var log *slog.Logger
+	log := o.logger
 	if os.Getenv("SC_EDGE_LOG") != "" { // debugging: the edge's log on stderr
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

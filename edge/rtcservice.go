@@ -21,6 +21,7 @@ import (
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/signal"
 	"github.com/spacecast/spacecast/edge/token"
+	"github.com/spacecast/spacecast/internal/requestid"
 )
 
 // httpStatus chooses the HTTP status for a signalling error: the one place
@@ -192,6 +193,9 @@ func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.J
 		writeError(w, err)
 		return
 	}
+	// The control plane's request id of the join that minted the token
+	// ties this session's lines to the join's access-log line.
+	log := e.log.With("room", roomName, "participant", g.Identity, "request_id", requestid.FromToken(bearer(r)))
 	if !e.enter() {
 		writeError(w, room.ErrClosed)
 		return
@@ -208,15 +212,18 @@ func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.J
 		p, err = e.rooms.Resume(roomName, g.Identity, sid)
 		if err != nil {
 			// Unknown session: tell the client to join afresh.
+			log.Info("resume refused: unknown session", "sid", sid)
 			e.refuseOverWS(w, r, livekit.DisconnectReason_STATE_MISMATCH, livekit.LeaveRequest_RECONNECT)
 			return
 		}
 	} else {
 		if e.Draining() {
+			log.Info("join refused", "err", ErrDraining)
 			writeError(w, ErrDraining)
 			return
 		}
 		if e.cfg.Capacity > 0 && e.Participants() >= e.cfg.Capacity {
+			log.Info("join refused", "err", ErrEdgeFull)
 			writeError(w, ErrEdgeFull)
 			return
 		}
@@ -232,6 +239,7 @@ func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.J
 		fresh := e.rooms.Room(roomName) == nil
 		p, err = e.rooms.Join(jp)
 		if err != nil {
+			log.Info("join refused", "err", err)
 			writeError(w, err)
 			return
 		}
@@ -247,6 +255,7 @@ func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.J
 		}
 		return
 	}
+	log.Info("participant connected", "sid", p.SID(), "resume", resume)
 	conn := signal.NewConn(ws, e.cfg.MaxSignalMessageBytes)
 	e.track(r, conn.Abort)
 	defer e.untrack(r)

@@ -2,7 +2,9 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/spacecast/spacecast/internal/requestid"
 )
 
 func TestValidateStatus(t *testing.T) {
@@ -539,5 +543,41 @@ func TestRoomMaxParticipantsFromToken(t *testing.T) {
 	}
 	if got := f.edge.Rooms().Room("small").Proto().MaxParticipants; got != 2 {
 		t.Fatalf("room reports maxParticipants %d, want 2", got)
+	}
+}
+
+// TestJoinLogsRequestID: the edge logs a participant's connection with the
+// request id of the control-plane join that minted its token (the rid
+// claim), so that an operator finds the edge's lines of a join from its
+// access-log line.
+func TestJoinLogsRequestID(t *testing.T) {
+	var buf lockedBuffer
+	f := newFixture(t, fixtureOpts{logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	key, secret := f.cluster.SigningSecret()
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": key, "sub": "ann", "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Minute).Unix(),
+		"video": map[string]any{"roomJoin": true, "room": "r1"}, requestid.Claim: "join-7f3a",
+	}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.dial("protocol=16&access_token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.read().GetJoin() == nil {
+		t.Fatal("no join response")
+	}
+	var line map[string]any
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, `"participant connected"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line["request_id"] != "join-7f3a" || line["room"] != "r1" || line["participant"] != "ann" || line["sid"] == "" {
+		t.Fatalf("connection log line %v; want room r1, participant ann, its sid and request id join-7f3a\n%s", line, buf.String())
 	}
 }

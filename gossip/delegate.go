@@ -48,7 +48,10 @@ func (d *poolDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 func (d *poolDelegate) LocalState(bool) []byte { return d.p.n.localState(d.p.kind) }
 
 // MergeRemoteState implements memberlist.Delegate.
-func (d *poolDelegate) MergeRemoteState(buf []byte, _ bool) { d.p.n.mergeState(d.p.kind, buf) }
+func (d *poolDelegate) MergeRemoteState(buf []byte, _ bool) {
+	d.p.pushPulls.Add(1)
+	d.p.n.mergeState(d.p.kind, buf)
+}
 
 // poolEvents adapts a pool to memberlist.EventDelegate. Memberlist calls it
 // with its node lock held: it updates the views and queues events and
@@ -377,7 +380,7 @@ func (n *Node) memberDown(p *pool, mn *memberlist.Node) {
 	delete(p.members, mn.Name)
 	p.size.Store(int64(max(len(p.members), 1)))
 	if kind == EventFail {
-		p.failed[mn.Name] = failedNode{addr: mn.Address(), at: now}
+		p.failed[mn.Name] = failedNode{addr: mn.Address(), region: m.Meta.Region, at: now}
 	} else {
 		delete(p.failed, mn.Name)
 	}

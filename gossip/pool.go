@@ -55,6 +55,8 @@ type pool struct {
 	syncCh chan string   // a node joined: maybe sync with it (address)
 	ready  chan struct{} // closed once the first join through the seeds was tried
 	once   sync.Once
+	// pushPulls counts full-state exchanges merged (push/pull syncs).
+	pushPulls atomic.Uint64
 
 	// Guarded by Node.mu.
 	ml      *memberlist.Memberlist
@@ -63,8 +65,9 @@ type pool struct {
 }
 
 type failedNode struct {
-	addr string
-	at   time.Time
+	addr   string
+	region string
+	at     time.Time
 }
 
 func newPool(n *Node, kind poolKind, t Timing, tr *transport) *pool {

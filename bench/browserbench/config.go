@@ -81,6 +81,10 @@ type Config struct {
 	Subscribers []Link
 	// Width, Height and FPS are the camera's (default 1280x720 at 30).
 	Width, Height, FPS int
+	// Quality is the video quality every subscriber asks for (LOW,
+	// MEDIUM; default HIGH): below HIGH, the server's dynacast should
+	// have the publisher stop the layers above it.
+	Quality string
 	// LiveKitClientJS is livekit-client's UMD bundle (default
 	// DefaultLiveKitClientJS, relative to the working directory).
 	LiveKitClientJS string
@@ -162,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if c.FPS < 1 || c.FPS > 60 {
 		bad("fps %d: want 1 to 60", c.FPS)
+	}
+	if c.Quality != "" && !slices.Contains([]string{"LOW", "MEDIUM", "HIGH"}, c.Quality) {
+		bad("quality %q: want LOW, MEDIUM or HIGH", c.Quality)
 	}
 	if len(c.Subscribers) > maxSubscribers {
 		bad("%d subscribers: want 1 to %d", len(c.Subscribers), maxSubscribers)

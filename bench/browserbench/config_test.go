@@ -35,6 +35,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative settle", Config{Target: target, Settle: -time.Second}, "settle"},
 		{"odd camera", Config{Target: target, Width: 8, Height: 8}, "camera"},
 		{"fps", Config{Target: target, FPS: 120}, "fps"},
+		{"quality", Config{Target: target, Quality: "best"}, "quality"},
 		{"schedule out of order", Config{Target: target, Subscribers: []Link{{Shaping: Schedule{{10 * time.Second, 500_000}, {5 * time.Second, Off}}}}}, "increase"},
 		{"schedule rate too low", Config{Target: target, Subscribers: []Link{{Shaping: Schedule{{0, 1000}}}}}, "32kbit"},
 		{"schedule after the end", Config{Target: target, Duration: 20 * time.Second, Subscribers: []Link{{Shaping: Schedule{{0, Off}, {25 * time.Second, 500_000}}}}}, "before the run's end"},

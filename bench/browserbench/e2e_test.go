@@ -297,6 +297,13 @@ func logSubscriber(t *testing.T, res browserbench.Result, i int) {
 		fmt.Fprintf(&b, " %.0f:%.0fp/%.0ffps/%.0fk", p.T, p.Height, p.FPS, p.WireKbps)
 	}
 	t.Logf("%s per second (height/fps/sent kbit/s):%s", s.Name, b.String())
+	if i == 0 && len(res.Server) > 0 {
+		b.Reset()
+		for _, x := range res.Server {
+			fmt.Fprintf(&b, " %.0f:%.0fk/%.0f", x.T, x.EstimateBps/1000, x.Probes)
+		}
+		t.Logf("the edge's estimate and probe packets per second:%s", b.String())
+	}
 }
 
 // leftovers fails t if anything of the run's network is still there.

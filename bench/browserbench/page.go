@@ -28,6 +28,9 @@ type session struct {
 	Width  int    `json:"width,omitempty"`
 	Height int    `json:"height,omitempty"`
 	FPS    int    `json:"fps,omitempty"`
+	// Quality is the video quality the subscriber asks for: LOW,
+	// MEDIUM or HIGH (default).
+	Quality string `json:"quality,omitempty"`
 }
 
 // pageServer serves the bench's pages, livekit-client's bundle at /lk.js

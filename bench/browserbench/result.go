@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/spacecast/spacecast/bench/impair"
 )
 
 // Result is one run: what each subscriber saw, what the wire carried
@@ -88,8 +90,8 @@ type SubscriberResult struct {
 	BackToTop  []Recovery `json:"backToTop,omitempty"`
 	// LossDropped is the datagrams the loss rule dropped; Relay what the
 	// delay relay did (nil when the link has no delay).
-	LossDropped uint64      `json:"lossDropped,omitempty"`
-	Relay       *RelayStats `json:"relay,omitempty"`
+	LossDropped uint64             `json:"lossDropped,omitempty"`
+	Relay       *impair.RelayStats `json:"relay,omitempty"`
 	// Series has one point per second of the subscriber's time.
 	Series []Second `json:"series"`
 	// Samples are the page's raw per-second stats.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/livekit/protocol/auth"
 
+	"github.com/spacecast/spacecast/bench/impair"
 	"github.com/spacecast/spacecast/internal/netns"
 )
 
@@ -66,14 +67,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 		}
 		if l.Loss > 0 || l.Delayed() {
-			if err := needIptables(); err != nil {
-				return Result{}, err
+			if err := impair.Available(); err != nil {
+				return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 		}
 	}
 	r := &runner{cfg: cfg, chromium: chromium, log: cfg.Logger, events: make(chan browserEvent, 256)}
 	return r.run(ctx)
 }
+
+// lossTag names a subscriber's loss rule (package impair).
+const lossTag = "browserbench"
 
 // runner is the state of one Run.
 type runner struct {
@@ -99,7 +103,7 @@ type subscriber struct {
 	samples []SubscriberSample
 	browser *browser
 	shaper  *shaper
-	relay   *delayRelay
+	relay   *impair.DelayRelay
 	lossErr error
 	lossN   uint64
 }
@@ -232,17 +236,17 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	defer func() { stopRelays(); relays.Wait() }()
 	for i, s := range r.subs {
 		if s.link.Loss > 0 {
-			if err := addLoss(ctx, s.host, s.link.Loss); err != nil {
+			if err := impair.AddLoss(ctx, s.host, s.link.Loss, nil, lossTag); err != nil {
 				return Result{}, err
 			}
 		}
 		if s.link.Delayed() {
-			rl, err := newDelayRelay(ctx, s.host, s.link.Delay, s.link.Jitter, uint64(time.Now().UnixNano())+uint64(i))
+			rl, err := impair.NewDelayRelay(ctx, s.host, []impair.Class{{Delay: s.link.Delay, Jitter: s.link.Jitter}}, uint64(time.Now().UnixNano())+uint64(i))
 			if err != nil {
 				return Result{}, err
 			}
 			s.relay = rl
-			relays.Go(func() { rl.run(relayCtx) })
+			relays.Go(func() { rl.Run(relayCtx) })
 		}
 	}
 
@@ -290,7 +294,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		if err != nil {
 			return Result{}, err
 		}
-		page, err := pages.page("subscriber.html", session{URL: target.URL, Token: tok})
+		page, err := pages.page("subscriber.html", session{URL: target.URL, Token: tok, Quality: cfg.Quality})
 		if err != nil {
 			return Result{}, err
 		}
@@ -353,7 +357,9 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	shapers.Wait()
 	for _, s := range r.subs {
 		if s.link.Loss > 0 {
-			s.lossN, s.lossErr = lossDrops(ctx, s.host)
+			var drops map[string]uint64
+			drops, s.lossErr = impair.LossDrops(ctx, s.host)
+			s.lossN = drops[lossTag]
 		}
 	}
 	for _, s := range r.subs {
@@ -590,7 +596,7 @@ func (r *runner) subscriberResult(s *subscriber, w *wire, tapDropped uint64) Sub
 		out.Audio = summarizeAudio(s.samples, out.FirstFrameAt, end)
 	}
 	if s.relay != nil {
-		st := s.relay.stats()
+		st := s.relay.Stats()
 		out.Relay = &st
 	}
 	var delivered []qdiscCounters

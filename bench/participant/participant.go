@@ -30,6 +30,14 @@ type Seat struct {
 	// AccessToken is then a LiveKit access token for it (no REST join) and
 	// Name is the identity it carries.
 	URL string `json:"url,omitempty"`
+	// Region and RTTs go with the join, as the room page sends them: the
+	// region the participant asks for, and its measured round trips to
+	// each region in milliseconds. Region is reported with its events.
+	Region string           `json:"region,omitempty"`
+	RTTs   map[string]int64 `json:"rtts,omitempty"`
+	// JoinAt, when set, is when the seat joins (instead of its place in
+	// the plan's spread).
+	JoinAt time.Time `json:"joinAt,omitzero"`
 }
 
 // Plan is an agent's share of a run.
@@ -68,6 +76,11 @@ type Event struct {
 	JitterMs  float64    `json:"jitterMs,omitempty"`
 	OWD       []hist.Raw `json:"owd,omitempty"`
 	Msg       string     `json:"msg,omitempty"`
+	// Region is the seat's (joined and track events).
+	Region string `json:"region,omitempty"`
+	// FirstMs is, for a track, the time from the start of the
+	// subscriber's join to the track's first packet.
+	FirstMs float64 `json:"firstMs,omitempty"`
 }
 
 // joinAnswer is the part of the control plane's join answer used here.
@@ -79,11 +92,20 @@ type joinAnswer struct {
 	Identity   string `json:"identity"`
 }
 
+// joinRequest is the body of the control plane's join.
+type joinRequest struct {
+	AccessToken string           `json:"accessToken"`
+	RegionHint  string           `json:"regionHint,omitempty"`
+	RTTs        map[string]int64 `json:"rtts,omitempty"`
+}
+
 type track struct {
 	mu        sync.Mutex
 	id        string // subscriber identity
 	kind      string
 	publisher string
+	region    string    // the subscriber's
+	joinAt    time.Time // when the subscriber started joining
 	first     time.Time
 	last      time.Time
 	s         *trackStats
@@ -109,6 +131,9 @@ func Run(ctx context.Context, plan Plan, emit func(Event)) error {
 		go func() {
 			defer wg.Done()
 			at := plan.Start.Add(time.Duration(i) * plan.Spread)
+			if !seat.JoinAt.IsZero() {
+				at = seat.JoinAt
+			}
 			t := time.NewTimer(time.Until(at))
 			defer t.Stop()
 			select {
@@ -154,9 +179,10 @@ func Run(ctx context.Context, plan Plan, emit func(Event)) error {
 	for _, tr := range tracks {
 		tr.mu.Lock()
 		e := Event{Ev: "track", ID: tr.id, Kind: tr.kind, Publisher: tr.publisher, Packets: tr.s.received,
-			Expected: tr.s.expected(), Lost: tr.s.lost(), Bytes: tr.s.bytes, JitterMs: tr.s.jitterMs(), OWD: tr.s.owd.Raw()}
+			Expected: tr.s.expected(), Lost: tr.s.lost(), Bytes: tr.s.bytes, JitterMs: tr.s.jitterMs(), OWD: tr.s.owd.Raw(), Region: tr.region}
 		if !tr.first.IsZero() {
 			e.Seconds = tr.last.Sub(tr.first).Seconds()
+			e.FirstMs = float64(tr.first.Sub(tr.joinAt)) / 1e6
 		}
 		tr.mu.Unlock()
 		emit(e)
@@ -167,7 +193,7 @@ func Run(ctx context.Context, plan Plan, emit func(Event)) error {
 
 func join(ctx context.Context, plan Plan, seat Seat) (joinAnswer, error) {
 	var ans joinAnswer
-	body, _ := json.Marshal(map[string]string{"accessToken": seat.AccessToken})
+	body, _ := json.Marshal(joinRequest{AccessToken: seat.AccessToken, RegionHint: seat.Region, RTTs: seat.RTTs})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(plan.ControlPlane, "/")+"/v1/rooms/"+seat.Alias+"/join", bytes.NewReader(body))
 	if err != nil {
 		return ans, err
@@ -209,7 +235,7 @@ func runSeat(ctx context.Context, plan Plan, seat Seat, emit func(Event), addTra
 	var firstOnce sync.Once
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(tr *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
-		t := &track{id: ans.Identity, kind: tr.Kind().String(), publisher: rp.Identity(), s: newTrackStats(tr.Codec().ClockRate)}
+		t := &track{id: ans.Identity, kind: tr.Kind().String(), publisher: rp.Identity(), region: seat.Region, joinAt: t0, s: newTrackStats(tr.Codec().ClockRate)}
 		addTrack(t)
 		go func() {
 			for {
@@ -234,7 +260,7 @@ func runSeat(ctx context.Context, plan Plan, seat Seat, emit func(Event), addTra
 		return fmt.Errorf("connect %s: %w", ans.Edge.URL, err)
 	}
 	defer room.Disconnect()
-	emit(Event{Ev: "joined", ID: ans.Identity, RestMs: restMs, SignalMs: msSince(t0), T: time.Now().UnixNano()})
+	emit(Event{Ev: "joined", ID: ans.Identity, RestMs: restMs, SignalMs: msSince(t0), T: time.Now().UnixNano(), Region: seat.Region})
 	var wg sync.WaitGroup
 	if seat.Publish {
 		if err := publish(ctx, room, plan.Simulcast, frameBytes(plan.VideoKbps), &wg); err != nil {

@@ -28,6 +28,7 @@ type collector struct {
 	tracks   []participant.Event
 	lastRx   float64
 	lastLoss float64
+	region   map[string]string // identity → region, of the joined
 }
 
 type tickSum struct {
@@ -35,7 +36,7 @@ type tickSum struct {
 }
 
 func newCollector(origin time.Time) *collector {
-	return &collector{origin: origin, rest: hist.New(), signal: hist.New(), firstRTP: hist.New(), owd: hist.New(), ticks: map[int64]*tickSum{}}
+	return &collector{origin: origin, rest: hist.New(), signal: hist.New(), firstRTP: hist.New(), owd: hist.New(), ticks: map[int64]*tickSum{}, region: map[string]string{}}
 }
 
 func (c *collector) add(_ int, e participant.Event) {
@@ -48,6 +49,9 @@ func (c *collector) add(_ int, e participant.Event) {
 		c.rest.Record(ms(e.RestMs))
 		c.signal.Record(ms(e.SignalMs))
 		c.joinAt = append(c.joinAt, time.Unix(0, e.T))
+		if e.Region != "" {
+			c.region[e.ID] = e.Region
+		}
 	case "first_rtp":
 		c.firstRTP.Record(ms(e.FirstRTPMs))
 	case "tick":

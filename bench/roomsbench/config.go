@@ -63,6 +63,16 @@ type Config struct {
 	// machine's loopback ("tcp:7880,udp:7882", see package loopbridge;
 	// empty: DefaultLoopbackPorts, those of `spacecast dev`).
 	LoopbackPorts string `yaml:"loopbackPorts" json:"loopbackPorts,omitempty"`
+	// Regions, when set, make a multi-region run: every room has each
+	// region's publishers and subscribers, who join with the region as
+	// their hint (one agent per region). Self-contained, the run starts a
+	// control plane and each region's edges in network namespaces, with
+	// Link (or the pair's entry of Links) between every two regions;
+	// against --target, the fleet's own regions and links. Participants,
+	// Publishers and Agents then follow from the regions.
+	Regions []Region   `yaml:"regions" json:"regions,omitempty"`
+	Link    Link       `yaml:"link" json:"link,omitempty"`
+	Links   []PairLink `yaml:"links" json:"links,omitempty"`
 	// APIKey and APISecret sign the tokens; they come from the environment.
 	APIKey    string `yaml:"-" json:"-"`
 	APISecret string `yaml:"-" json:"-"`
@@ -170,6 +180,22 @@ func (c Config) Validate() error {
 	}
 	if c.ServerPID < 0 || (c.ServerPID > 0 && c.LiveKitURL == "" && !bridged) {
 		bad("serverPID: only with livekitURL or a target on this machine's loopback")
+	}
+	if err := c.validateRegions(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.multiRegion() && bridged {
+		bad("regions: a target on this machine's loopback has one region (leave the target out: the run starts a fleet of its own)")
+	}
+	if c.multiRegion() && c.Target != "" {
+		if len(c.Links) > 0 || c.Link != (Link{}) {
+			bad("regions: link and links shape the self-contained fleet's links, not a --target's")
+		}
+		for _, r := range c.Regions {
+			if r.Edges > 1 {
+				bad("regions: edges of region %s: the --target fleet has its own", r.Name)
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("roomsbench: %w", err)

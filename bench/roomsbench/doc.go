@@ -24,4 +24,13 @@
 // server's process (given, or found by its listening port) is read from
 // /proc in the run's steady phase for CPU-µs per forwarded packet and RSS
 // per subscriber.
+//
+// With Regions it is the multi-region scenario: each room's publishers and
+// subscribers are placed in regions and join with the region as their hint.
+// Self-contained, it starts a control plane and each region's edges as
+// spacecast processes in namespaces of their own, shapes the links between
+// the regions' servers (package bench/impair for delay, jitter and loss; htb
+// for rate) and reports, per publisher region → subscriber region, one-way
+// delay, join → first remote media, loss and the bytes on the relay links
+// (the edges' relay metrics); against a Target, the fleet's own regions.
 package roomsbench

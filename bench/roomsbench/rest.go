@@ -110,10 +110,21 @@ func seats(ctx context.Context, c Config, base, clientID, secret string) ([]part
 				AccessToken string `json:"accessToken"`
 			}
 			name := fmt.Sprintf("r%d-p%d", i+1, j+1)
+			if c.multiRegion() {
+				reg, _ := c.regionOf(j)
+				name = fmt.Sprintf("r%d-%s-p%d", i+1, reg, j+1)
+			}
 			if err := r.call(ctx, "POST", "/v1/spaces/"+space+"/rooms/"+id.ID+"/generate-access", map[string]any{"username": name, "role": "user", "externalUserId": name}, &link); err != nil {
 				return nil, nil, fmt.Errorf("roomsbench: link: %w", err)
 			}
-			out = append(out, participant.Seat{Alias: id.Alias, AccessToken: link.AccessToken, Name: name, Publish: j < c.Publishers})
+			seat := participant.Seat{Alias: id.Alias, AccessToken: link.AccessToken, Name: name, Publish: j < c.Publishers}
+			if c.multiRegion() {
+				seat.Region, seat.Publish = c.regionOf(j)
+				if c.Target == "" { // the links are the run's own: their round trips are known
+					seat.RTTs = c.rtts(seat.Region)
+				}
+			}
+			out = append(out, seat)
 		}
 	}
 	return out, made, nil

@@ -31,6 +31,7 @@ type Bench struct {
 
 // New validates cfg. log may be nil.
 func New(cfg Config, log *slog.Logger) (*Bench, error) {
+	cfg.applyRegions()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -67,8 +68,23 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		hosts []*netns.Host  // the agents' namespaces, if any
 		pid   int            // the server process of a direct or bridged run
 	)
+	var fleet *regionFleet // a self-contained multi-region run's
 	lbAddr, bridged, _ := loopbackTarget(c.Target)
 	switch {
+	case c.multiRegion() && c.Target == "":
+		if err := netns.Available(); err != nil {
+			return nil, fmt.Errorf("roomsbench: a self-contained multi-region run puts its servers and participants in network namespaces: %w", err)
+		}
+		p.Printf("self-contained, %d regions: starting a control plane and %d edges, each in a network namespace, links between regions shaped", len(c.Regions), c.edgeCount())
+		var err error
+		if fleet, err = startRegionFleet(ctx, c, b.log); err != nil {
+			return nil, err
+		}
+		defer fleet.close()
+		base, clientID, secret = fleet.api, fleet.client.ID, fleet.client.Secret
+		hosts = fleet.agents
+		c.MetricsURLs = append(c.MetricsURLs, fleet.metricsURLs()...)
+		c.SelfContained = true
 	case bridged:
 		var err error
 		if bt, err = startBridged(ctx, c, lbAddr, b.log); err != nil {
@@ -150,8 +166,19 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 	agents := make([]*agent, c.Agents)
 	for a := range agents {
 		plan := participant.Plan{ControlPlane: base, Simulcast: c.Simulcast, VideoKbps: c.VideoKbps, Start: first.Add(time.Duration(a) * spread), Spread: spread * time.Duration(c.Agents), Until: until}
-		for i := a; i < len(all); i += c.Agents {
-			plan.Seats = append(plan.Seats, all[i])
+		if c.multiRegion() {
+			// Agent a is region a's; every seat keeps its place in the
+			// join order (each room's publishers first).
+			for i, s := range all {
+				if s.Region == c.Regions[a].Name {
+					s.JoinAt = first.Add(time.Duration(i) * spread)
+					plan.Seats = append(plan.Seats, s)
+				}
+			}
+		} else {
+			for i := a; i < len(all); i += c.Agents {
+				plan.Seats = append(plan.Seats, all[i])
+			}
 		}
 		ag := &agent{idx: a, done: make(chan error, 1)}
 		if hosts != nil {
@@ -220,6 +247,11 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		go func() { defer bg.Done(); rec.run(sctx, lastJoin.Add(2*time.Second), until) }()
 		p.Printf("recording every room from %s", lastJoin.Add(2*time.Second).Format("15:04:05.000"))
 	}
+	var window relayWindow
+	if c.multiRegion() {
+		bg.Add(1)
+		go func() { defer bg.Done(); window = relayRates(sctx, c.MetricsURLs, lastJoin, until) }()
+	}
 
 	p.Printf("%d participants in %d agents, joins every %s from %s, leaving at %s", len(all), c.Agents, spread, first.Format("15:04:05.000"), until.Format("15:04:05.000"))
 	allDone := make(chan struct{})
@@ -265,6 +297,16 @@ wait:
 		return nil, err
 	}
 	col.fill(r, c, len(all))
+	if c.multiRegion() {
+		if fleet != nil {
+			var err error
+			if window.drops, err = fleet.lossDrops(ctx); err != nil {
+				r.Warn("link loss rules: %v", err)
+			}
+			fleet.fill(r)
+		}
+		col.fillPairs(r, c, window)
+	}
 	if meter != nil {
 		meter.fill(r, col, c.Rooms*(c.Participants-c.Publishers))
 	}

@@ -70,6 +70,15 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 		cfg.MetricsURLs = append(cfg.MetricsURLs, v)
 		return nil
 	})
+	fs.Func("regions", "a multi-region run: `NAME:EDGES:PUBLISHERS:SUBSCRIBERS,...` per room, e.g. a:1:1:0,b:1:0:2 (EDGES: started in a self-contained run; with --target, the fleet's regions, EDGES 0)", func(v string) error {
+		r, err := roomsbench.ParseRegions(v)
+		cfg.Regions = r
+		return err
+	})
+	fs.DurationVar(&cfg.Link.Delay, "link-delay", cfg.Link.Delay, "with --regions: one-way delay between every two regions (a userspace relay)")
+	fs.DurationVar(&cfg.Link.Jitter, "link-jitter", cfg.Link.Jitter, "with --regions: ± jitter on that delay")
+	fs.Float64Var(&cfg.Link.LossPercent, "link-loss", cfg.Link.LossPercent, "with --regions: percent of the UDP datagrams between regions dropped at random, each way (iptables)")
+	fs.IntVar(&cfg.Link.RateKbps, "link-rate", cfg.Link.RateKbps, "with --regions: cap in kbps on what each edge sends to another region (htb)")
 	verbose := fs.Bool("verbose", false, "show the agents' and servers' logs on stderr")
 	agent := fs.Bool("agent", false, "internal: run as an agent of a rooms run (plan on stdin, events on stdout)")
 	if err := harness.Parse(fs, args, "rooms", &cfg, path); err != nil {

@@ -66,6 +66,65 @@ func cutShows(t *testing.T, r *result.Result, code int, out string) {
 	}
 }
 
+// TestBenchRoomsRegions runs the multi-region scenario at its smallest:
+// two regions 30 ms apart, a publisher in a, two subscribers in b, 8 s. The
+// region pairs table must show the pair a → b with every track received,
+// media on the relay link from a to b, and a one-way delay and a join →
+// first media above the injected delay.
+func TestBenchRoomsRegions(t *testing.T) {
+	ctx := agentsTest(t, 3*time.Minute)
+	const delay = 30 * time.Millisecond
+	r, code, text := benchRooms(t, ctx, os.Getenv, "bench", "rooms", "--rooms", "1", "--regions", "a:1:1:0,b:1:0:2",
+		"--link-delay", delay.String(), "--link-jitter", "1ms", "--duration", "8s") // a room spanning edges takes a second or two to join up on a loaded machine
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, text)
+	}
+	var pairs *result.Table
+	for i := range r.Tables {
+		if r.Tables[i].Name == "region pairs" {
+			pairs = &r.Tables[i]
+		}
+	}
+	if pairs == nil {
+		t.Fatalf("no region pairs table:\n%s", text)
+	}
+	col := func(name string) int {
+		i := slices.Index(pairs.Columns, name)
+		if i < 0 {
+			t.Fatalf("no column %q in %v", name, pairs.Columns)
+		}
+		return i
+	}
+	var ab *result.TableRow
+	for i := range pairs.Rows {
+		if pairs.Rows[i].Label == "a → b" {
+			ab = &pairs.Rows[i]
+		}
+	}
+	if ab == nil {
+		t.Fatalf("no row a → b in %+v", pairs.Rows)
+	}
+	ms := float64(delay.Milliseconds())
+	for _, c := range []struct {
+		col string
+		min float64
+	}{
+		{"subscriber tracks", 4}, // camera + microphone, two subscribers
+		{"relay kbps", 1},
+		{"relay kbps per track", 0.5},
+		{"owd p50 ms", ms},
+		{"owd p99 ms", ms},
+		{"first media p50 ms", ms},
+	} {
+		if v := ab.Values[col(c.col)]; v < c.min {
+			t.Errorf("a → b %s = %v, want at least %v", c.col, v, c.min)
+		}
+	}
+	if v, _, err := r.Lookup("pair_a_b_owd_p50"); err != nil || v < ms {
+		t.Errorf("pair_a_b_owd_p50 = %v (%v), want above the %v link", v, err, delay)
+	}
+}
+
 func TestBenchRoomsSelfContained(t *testing.T) {
 	ctx := agentsTest(t, 3*time.Minute)
 	dir := t.TempDir()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane"
 	"github.com/spacecast/spacecast/controlplane/gossipview"
+	cpmetrics "github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
@@ -127,15 +128,6 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		}
 		cfg.Controlplane.HSTS = true
 	}
-	st, err := cfg.Store.open(ctx, log.With("component", "store"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	page, err := web.New(web.Deps{Store: st, Logger: log})
-	if err != nil {
-		return err
-	}
 	if cfg.Metrics.Node == "" {
 		cfg.Metrics.Node = cfg.Gossip.NodeID
 	}
@@ -143,6 +135,20 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		cfg.Metrics.Region = cfg.Gossip.Region
 	}
 	gather, reg := newRegistry(cfg.Metrics)
+	cpm, err := cpmetrics.New(reg)
+	if err != nil {
+		return err
+	}
+	opened, err := cfg.Store.open(ctx, log.With("component", "store"))
+	if err != nil {
+		return err
+	}
+	defer opened.Close()
+	st := cpm.Store(opened) // every operation timed, whoever makes it
+	page, err := web.New(web.Deps{Store: st, Logger: log})
+	if err != nil {
+		return err
+	}
 	deliverer, err := webhook.New(cfg.Webhooks, webhook.Deps{Store: st, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -155,7 +161,7 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler(), Internal: events.Serve}
+	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler(), Internal: events.Serve, Metrics: cpm}
 	if storageConfigured(cfg.Storage) {
 		rs, local, err := openStorage(ctx, cfg.Storage, cfg.Controlplane.PublicURL, e.getenv)
 		if err != nil {
@@ -172,6 +178,9 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		defer node.Close() // after Run returned; closes the sockets if it never ran
+		if err := reg.Register(node.Collector()); err != nil {
+			return fmt.Errorf("gossip metrics: %w", err)
+		}
 		if err := fleetDeps(&deps, node, cfg); err != nil {
 			return err
 		}

@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/internal/logging"
 )
 
 // The sample configs in deploy/ and the configs inside the Kubernetes
@@ -89,11 +92,13 @@ func TestDeployConfigs(t *testing.T) {
 				if _, err := cfg.Log.New(io.Discard); err != nil {
 					t.Fatal(err)
 				}
+				jsonLogs(t, cfg.Log)
 			case "controlplane":
 				cfg, err := loadControlplaneFile(path, env)
 				if err != nil {
 					t.Fatal(err)
 				}
+				jsonLogs(t, cfg.Log)
 				if err := cfg.Controlplane.Validate(); err != nil {
 					t.Fatal(err)
 				}
@@ -110,5 +115,29 @@ func TestDeployConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// jsonLogs: production configs log JSON, one object a line, which log
+// pipelines index without a parser of their own.
+func jsonLogs(t *testing.T, c logging.Config) {
+	t.Helper()
+	if c.Format != "json" {
+		t.Errorf("log.format %q, want json in a production config", c.Format)
+	}
+}
+
+// deploy/turn.yaml loads strictly and logs JSON like the other roles.
+func TestDeployTurnConfig(t *testing.T) {
+	f := turnFile{Log: logging.Default()}
+	if err := config.Load("../../deploy/turn.yaml", &f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Turn.WithDefaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	jsonLogs(t, f.Log)
+	if _, err := f.Log.New(io.Discard); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spacecast/spacecast/controlplane"
+	cpmetrics "github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -206,8 +207,12 @@ func runDev(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	cpm, err := cpmetrics.New(reg)
+	if err != nil {
+		return err
+	}
 	cp, err := controlplane.New(cpCfg, controlplane.Deps{
-		Store: st, Logger: log, Cluster: cl, Page: page.Handler(), Internal: hooks.internal.Serve, Revocations: removals,
+		Store: cpm.Store(st), Logger: log, Metrics: cpm, Cluster: cl, Page: page.Handler(), Internal: hooks.internal.Serve, Revocations: removals,
 		Recordings: files, Files: files.Handler(),
 		Placer: placement.Static{Edge: placement.Placement{
 			NodeID: edgeCfg.NodeID, Region: edgeCfg.Region, SignalURL: edgeURL, TURNURLs: turnURLs,

@@ -265,6 +265,9 @@ func runEdge(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		defer node.Close() // after Run returned; closes the sockets if it never ran
+		if err := reg.Register(node.Collector()); err != nil {
+			return fmt.Errorf("gossip metrics: %w", err)
+		}
 		evict := func(room, identity string, before time.Time) int { return ed.Evict(room, identity, before) }
 		if member, err = gossipmember.New(gossipmember.Deps{Node: node, Logger: log, Evict: evict, BytesOut: func() uint64 { return ed.MediaBytesOut() },
 			RemovalTTL: cfg.Edge.Room.RemovalTTL}); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
+	"github.com/spacecast/spacecast/internal/logging"
 	"github.com/spacecast/spacecast/internal/tlsconf"
 	"github.com/spacecast/spacecast/turn"
 )
@@ -21,6 +21,8 @@ import (
 // the `cluster:` section that holds the TURN secrets (only turnSecrets is
 // used here; SPACECAST_TURN_SECRETS overrides it).
 type turnFile struct {
+	// Log is the log's level and format (--debug forces debug).
+	Log     logging.Config    `yaml:"log"`
 	Turn    turn.Config       `yaml:"turn"`
 	Cluster clusterkey.Config `yaml:"cluster"`
 	// Metrics serves Prometheus metrics (TURN, Go runtime).
@@ -38,7 +40,7 @@ func runTurn(ctx context.Context, e env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var f turnFile
+	f := turnFile{Log: logging.Default()}
 	if *path != "" {
 		if err := config.Load(*path, &f); err != nil {
 			return err
@@ -52,11 +54,13 @@ func runTurn(ctx context.Context, e env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
 	if *debug {
-		level = slog.LevelDebug
+		f.Log.Level = "debug"
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	log, err := f.Log.New(e.stderr)
+	if err != nil {
+		return err
+	}
 	var tlsSrc *tlsconf.Source
 	if f.TLS.Enabled() {
 		if tlsSrc, err = tlsconf.Load(f.TLS, log.With("component", "tls")); err != nil {

@@ -18,6 +18,12 @@
 //	ManagedRoom     ManageRoom            room owner, room moderator
 //	OwnedRoom       OwnRoom               room owner, space owner
 //	ModeratedRoom   Moderate              whom a join makes owner or moderator
+//	                ModerateWaiting       the same, or the room's client (a client
+//	                                      token: the integrator decides who comes in
+//	                                      from the waiting room)
+//	                ModerateInCall        a participant whose session the join
+//	                                      service found owner or moderator (the
+//	                                      room page)
 //
 // A private room admits only its owner and members, even against the
 // space's owner. CallRole is the role a signed-in user gets in a call: the

@@ -201,16 +201,34 @@ func (s *Service) Moderate(ctx context.Context, c Caller, ref RoomRef) (Moderate
 	return ModeratedRoom{held[Room]{c, rm}}, nil
 }
 
-// ModerateOrClient is Moderate, or, for a client token (the integrator's
-// backend, which owns every room of its tenant), room ref of c's client:
-// who starts, stops and fetches a room's recordings.
-func (s *Service) ModerateOrClient(ctx context.Context, c Caller, ref RoomRef) (ModeratedRoom, error) {
+// ModerateWaiting loads room ref for c if c may decide who comes in from
+// its waiting room, or start, stop and fetch its recordings: the room's
+// client itself (a client token: the integrator's backend), or whom a
+// join makes owner or moderator (Moderate).
+func (s *Service) ModerateWaiting(ctx context.Context, c Caller, ref RoomRef) (ModeratedRoom, error) {
 	if c.IsUser() {
 		return s.Moderate(ctx, c, ref)
 	}
 	rm, _, err := s.room(ctx, c, ref)
 	if err != nil {
 		return ModeratedRoom{}, err
+	}
+	return ModeratedRoom{held[Room]{c, rm}}, nil
+}
+
+// ModerateInCall loads room ref of client for a participant of its calls
+// whose call role is owner or moderator: the room page's moderators, who
+// may hold no user token (a moderator's link). role must be what the join
+// service derived again from the participant's session credential, as a
+// reconnect would.
+func (s *Service) ModerateInCall(ctx context.Context, client store.ClientID, ref RoomRef, role grant.Role) (ModeratedRoom, error) {
+	c := Caller{Client: client}
+	rm, _, err := s.room(ctx, c, ref)
+	if err != nil {
+		return ModeratedRoom{}, err
+	}
+	if role != grant.RoleOwner && role != grant.RoleModerator {
+		return ModeratedRoom{}, Deny("only the room's owner and moderators may moderate it")
 	}
 	return ModeratedRoom{held[Room]{c, rm}}, nil
 }

@@ -18,12 +18,15 @@ import (
 	"github.com/spacecast/spacecast/controlplane/auth"
 	"github.com/spacecast/spacecast/controlplane/clientip"
 	"github.com/spacecast/spacecast/controlplane/join"
+	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
 	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
+	"github.com/spacecast/spacecast/internal/requestid"
 )
 
 // Options are the API's dependencies and settings.
@@ -35,6 +38,7 @@ type Options struct {
 	Moderation *moderation.Service
 	Analytics  *analytics.Service
 	Recording  *recording.Service
+	Waiting    *waiting.Service
 
 	// Store, Tokens and Denylist serve the token endpoints, users and
 	// personal tokens. Denylist (nil: none) hears the revocations they
@@ -48,6 +52,9 @@ type Options struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics counts joins, tokens issued and rate-limit refusals (nil:
+	// nothing is counted).
+	Metrics *metrics.Metrics
 
 	AccessTTL  time.Duration // REST access tokens
 	RefreshTTL time.Duration // REST refresh tokens
@@ -78,8 +85,8 @@ type API struct {
 
 // New checks the options and registers every route of the route table.
 func New(o Options) (*API, error) {
-	if o.Access == nil || o.Join == nil || o.Spaces == nil || o.Moderation == nil || o.Analytics == nil || o.Store == nil || o.Tokens == nil {
-		return nil, errors.New("api: Access, Join, Spaces, Moderation, Analytics, Store and Tokens are required")
+	if o.Access == nil || o.Join == nil || o.Spaces == nil || o.Moderation == nil || o.Analytics == nil || o.Waiting == nil || o.Store == nil || o.Tokens == nil {
+		return nil, errors.New("api: Access, Join, Spaces, Moderation, Analytics, Waiting, Store and Tokens are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -111,6 +118,10 @@ type request struct {
 	// caller is who presented the bearer token, for a route whose
 	// Operation.Auth asks for one.
 	caller access.Caller
+	// session is the bearer token when it is a participant's session
+	// credential, on a route that takes one (AuthAnyOrSession); caller is
+	// then empty.
+	session string
 }
 
 // now is the request's time: the same for every use within the request.
@@ -121,9 +132,12 @@ func (r *request) now() time.Time {
 	return r.at
 }
 
-// Handle serves one request under /v1. It answers 404 for unknown paths
-// and 405 for known paths with another method.
-func (a *API) Handle(c *fasthttp.RequestCtx) {
+// Handle serves one request under /v1 and returns the route pattern it
+// matched (the route table's path, such as /v1/rooms/{alias}/join: what
+// metrics and the access log name a request by, never the raw path), ""
+// when none did. It answers 404 for unknown paths and 405 for known paths
+// with another method.
+func (a *API) Handle(c *fasthttp.RequestCtx) (pattern string) {
 	path := string(c.Path())
 	method := string(c.Method())
 	var r request
@@ -132,10 +146,10 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 		if found {
 			c.Response.Header.Set("Allow", a.rt.allowed(path))
 			writeError(c, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: method + " is not allowed on this path"})
-			return
+			return ""
 		}
 		writeError(c, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such API path"})
-		return
+		return ""
 	}
 	// Storage work is bound to a fresh context, not to the fasthttp
 	// context, whose Done closes at shutdown: in-flight requests finish.
@@ -155,13 +169,15 @@ func (a *API) Handle(c *fasthttp.RequestCtx) {
 	if err != nil {
 		e := classify(err)
 		if e.Status >= 500 {
-			a.o.Logger.Error("request failed", "method", method, "route", route.Path, "err", err)
+			a.o.Logger.Error("request failed", "method", method, "route", route.Path, "err", err,
+				"request_id", string(c.Request.Header.Peek(requestid.Header)))
 		}
 		if e.Status == http.StatusServiceUnavailable {
 			c.Response.Header.Set("Retry-After", "5")
 		}
 		writeError(c, e)
 	}
+	return route.Path
 }
 
 // clientAddr is the address the request came from (through trusted

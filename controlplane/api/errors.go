@@ -14,6 +14,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 )
 
 // Error is an error the API answers as it is: {code, message[, field]}.
@@ -45,9 +46,10 @@ func invalid(code, field, msg string) error {
 // machine code.
 func classify(err error) *Error {
 	var (
-		ae     *Error
-		denied *access.DeniedError
-		wrong  *join.WrongRoomError
+		ae      *Error
+		denied  *access.DeniedError
+		wrong   *join.WrongRoomError
+		refused *waiting.RefusedError
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -75,6 +77,17 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: "sessionToken: the user or link that admitted this session no longer exists"}
 	case errors.Is(err, join.ErrRemoved):
 		return &Error{Status: http.StatusForbidden, Code: "participant_removed", Message: "a moderator removed this participant from the room"}
+	case errors.As(err, &refused):
+		msg := "a moderator refused you entry to this room"
+		if refused.Reason != "" {
+			msg += ": " + refused.Reason
+		}
+		return &Error{Status: http.StatusForbidden, Code: "waiting_refused", Message: msg}
+	case errors.Is(err, waiting.ErrGone):
+		return &Error{Status: http.StatusGone, Code: "waiting_gone", Field: "ticket",
+			Message: "ticket: this place in the waiting room is gone (it was left, timed out, or never was); join the room again"}
+	case errors.Is(err, waiting.ErrDecided):
+		return &Error{Status: http.StatusConflict, Code: "waiting_decided", Message: "a moderator already decided otherwise on this entry"}
 	case errors.Is(err, moderation.ErrEdgeUnavailable):
 		return &Error{Status: http.StatusBadGateway, Code: "edge_unavailable", Message: "the edge hosting the room did not answer; retry shortly"}
 	case errors.Is(err, moderation.ErrNotConnected):
@@ -127,6 +140,8 @@ func wrongRoom(c join.Credential) *Error {
 		e.Field, e.Message = "sessionToken", "sessionToken: the session is for another room"
 	case join.CredentialLink:
 		e.Field, e.Message = "accessToken", "accessToken: the link is for another room"
+	case join.CredentialTicket:
+		e.Field, e.Message = "ticket", "ticket: the waiting-room ticket is for another room"
 	default:
 		e.Field, e.Message = "embedToken", "embedToken: the token is for another room"
 	}

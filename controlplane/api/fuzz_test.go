@@ -6,6 +6,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 )
 
 // Every request-body decoder must, on any input, either decode or return
@@ -68,6 +69,28 @@ func FuzzDecodeJoin(f *testing.F) {
 	f.Add([]byte(`{"rtts":{"eu":-1}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, err := decodeJoin(b)
+		checkErr(t, err)
+	})
+}
+
+func FuzzDecodeWaiting(f *testing.F) {
+	f.Add([]byte(`{"ticket":"wt_abc","wait":15,"regionHint":"eu","rtts":{"eu":12}}`))
+	f.Add([]byte(`{"ticket":"wt_abc","reconnect":true}`))
+	f.Add([]byte(`{"reason":"Members only"}`))
+	f.Add([]byte(`{"ticket":"","wait":-1}`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, ticket, wait, err := decodeWait(b)
+		checkErr(t, err)
+		if err == nil && (ticket == "" || wait < 0 || wait > waiting.MaxPoll) {
+			t.Fatalf("accepted %s: ticket %q, wait %v", b, ticket, wait)
+		}
+		ticket, _, err = decodeLeave(b)
+		checkErr(t, err)
+		if err == nil && ticket == "" {
+			t.Fatalf("a leave without a ticket: %s", b)
+		}
+		_, err = decodeReason(b)
 		checkErr(t, err)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/grant"
 	"github.com/spacecast/spacecast/controlplane/join"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/internal/requestid"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
 
@@ -30,6 +31,10 @@ type JoinRequest struct {
 // JoinAnswer is what a join returns: who the participant is, what it may
 // do, where to connect, and how to come back.
 type JoinAnswer struct {
+	// Status is "joined": the participant connects to Edge with
+	// MediaToken. A participant made to wait gets a WaitingAnswer
+	// (status "waiting", HTTP 202) instead.
+	Status     string       `json:"status"`
 	Identity   string       `json:"identity"`
 	Name       string       `json:"name"`
 	Role       grant.Role   `json:"role"`
@@ -93,43 +98,76 @@ func decodeJoin(body []byte) (JoinRequest, error) {
 }
 
 // joinRoom: POST /v1/rooms/{alias}/join. The join service reads the
-// credential (join.Request's order of precedence).
+// credential (join.Request's order of precedence). Each join is counted
+// by outcome (ok, waiting, or the error code answered) and the region
+// placed in.
 func (a *API) joinRoom(r *request) error {
+	start := time.Now()
+	ans, err := a.join(r)
+	outcome, region := "ok", ""
+	switch {
+	case err != nil:
+		outcome = classify(err).Code
+	case ans.Waiting != nil:
+		outcome = "waiting"
+	default:
+		region = ans.Edge.Region
+		a.o.Metrics.TokenIssued("media")
+	}
+	a.o.Metrics.Join(outcome, region, time.Since(start))
+	if err != nil {
+		return err
+	}
+	return r.answerJoin(ans)
+}
+
+// join serves a join: the participant admitted, or waiting.
+func (a *API) join(r *request) (join.Answer, error) {
 	alias := r.p.get(0)
 	if !validAlias(alias) {
-		return badInput("invalid_id", "alias", "alias: is not a valid room alias")
+		return join.Answer{}, badInput("invalid_id", "alias", "alias: is not a valid room alias")
 	}
-	if err := r.limit(a.o.JoinPerAddress, "j:"+r.addrKey(), "joins from your address"); err != nil {
-		return err
+	if err := r.limit(a.o.JoinPerAddress, "joinPerAddress", "j:"+r.addrKey(), "joins from your address"); err != nil {
+		return join.Answer{}, err
 	}
 	q, err := decodeJoin(r.c.PostBody())
 	if err != nil {
-		return err
+		return join.Answer{}, err
 	}
 	req := join.Request{Alias: alias, SessionToken: q.SessionToken, AccessToken: q.AccessToken, EmbedToken: q.EmbedToken,
 		Bearer: r.bearer(), ParticipantName: q.ParticipantName, RegionHint: q.RegionHint, ClientAddr: r.clientAddr(),
+		RequestID: r.requestID(),
 		// Each guest join mints an identity and a media token out of
 		// nothing: its own, tighter limit.
 		AdmitGuest: func() error {
-			return r.limit(a.o.GuestJoinPerAddress, "g:"+r.addrKey(), "guest joins from your address")
+			return r.limit(a.o.GuestJoinPerAddress, "guestJoinPerAddress", "g:"+r.addrKey(), "guest joins from your address")
 		}}
-	if len(q.RTTs) > 0 {
-		req.RTTs = make(map[string]time.Duration, len(q.RTTs))
-		for k, ms := range q.RTTs {
-			req.RTTs[k] = time.Duration(ms) * time.Millisecond
-		}
+	req.RTTs = rtts(q.RTTs)
+	return a.o.Join.Join(r.context(), req)
+}
+
+// requestID is the request's id (the server set a valid one), for the
+// media token of a join.
+func (r *request) requestID() string {
+	return requestid.Or(string(r.c.Request.Header.Peek(requestid.Header)))
+}
+
+// rtts converts measured round trips in ms.
+func rtts(ms map[string]int64) map[string]time.Duration {
+	if len(ms) == 0 {
+		return nil
 	}
-	ans, err := a.o.Join.Join(r.context(), req)
-	if err != nil {
-		return err
+	out := make(map[string]time.Duration, len(ms))
+	for k, v := range ms {
+		out[k] = time.Duration(v) * time.Millisecond
 	}
-	r.c.Response.Header.Set("Cache-Control", "no-store")
-	return r.json(http.StatusOK, joinAnswer(ans))
+	return out
 }
 
 // joinAnswer is the wire form of a join's answer.
 func joinAnswer(ans join.Answer) JoinAnswer {
 	out := JoinAnswer{
+		Status:   "joined",
 		Identity: ans.Identity, Name: ans.Name, Role: ans.Role, Grants: ans.Grants, Room: viewRoom(ans.Room, ""),
 		Session:    Session{Token: ans.SessionToken, ExpiresAt: ans.SessionExpiresAt},
 		Edge:       Edge{URL: ans.Edge.SignalURL, Region: ans.Edge.Region, NodeID: ans.Edge.NodeID},

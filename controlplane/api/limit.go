@@ -9,9 +9,10 @@ import (
 )
 
 // take takes a token of key's bucket and reports whether it was there.
-// The RateLimit-* headers are set either way, Retry-After when refused;
-// the caller answers 429 in its own error form.
-func (r *request) take(l *ratelimit.Limiter, key string) bool {
+// The RateLimit-* headers are set either way, Retry-After when refused
+// (counted by the limiter's name, as the rateLimit section calls it); the
+// caller answers 429 in its own error form.
+func (r *request) take(l *ratelimit.Limiter, name, key string) bool {
 	if l == nil {
 		return true
 	}
@@ -27,13 +28,14 @@ func (r *request) take(l *ratelimit.Limiter, key string) bool {
 		return true
 	}
 	h.Set("Retry-After", strconv.Itoa(ceilSeconds(d.RetryAfter.Seconds())))
+	r.a.o.Metrics.RateLimited(name)
 	return false
 }
 
 // limit is take for the {code, message} routes: nil, or the 429 to
 // answer.
-func (r *request) limit(l *ratelimit.Limiter, key, what string) error {
-	if r.take(l, key) {
+func (r *request) limit(l *ratelimit.Limiter, name, key, what string) error {
+	if r.take(l, name, key) {
 		return nil
 	}
 	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many " + what + "; retry after the Retry-After delay"}

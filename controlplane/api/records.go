@@ -42,7 +42,7 @@ func (r *request) recorded() (access.ModeratedRoom, error) {
 	if err != nil {
 		return access.ModeratedRoom{}, err
 	}
-	return r.a.o.Access.ModerateOrClient(r.context(), r.caller, ref)
+	return r.a.o.Access.ModerateWaiting(r.context(), r.caller, ref)
 }
 
 // startRecord: POST .../records/start.

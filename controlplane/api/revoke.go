@@ -23,7 +23,7 @@ import (
 // (section 2.2): an invalid or expired token needs no revoking, and the
 // answer tells a stranger nothing about it.
 func (a *API) revokeToken(r *request) error {
-	if !r.take(a.o.TokenPerAddress, "a:"+r.addrKey()) {
+	if !r.take(a.o.TokenPerAddress, "tokenPerAddress", "a:"+r.addrKey()) {
 		writeJSON(r.c, http.StatusTooManyRequests, errSlowDown)
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 )
 
 type roomRequest struct {
@@ -28,9 +29,6 @@ type roomRequest struct {
 	RedirectURL                    *string `json:"redirectUrl"`
 }
 
-// Waiting-room audiences.
-var waitingAudiences = []string{"nobody", "guests", "everyone"}
-
 func (q *roomRequest) apply(rm *store.Room, create bool) error {
 	var c check
 	if create || q.Name != nil {
@@ -46,7 +44,7 @@ func (q *roomRequest) apply(rm *store.Room, create bool) error {
 		rm.MaxParticipants = int(*q.MaxParticipants)
 	}
 	if q.WaitingRoomAudience != nil {
-		c.oneOf("waitingRoomAudience", *q.WaitingRoomAudience, waitingAudiences...)
+		c.oneOf("waitingRoomAudience", *q.WaitingRoomAudience, waiting.Audiences()...)
 		rm.Flags.WaitingRoomAudience = *q.WaitingRoomAudience
 	}
 	if q.RedirectURL != nil {

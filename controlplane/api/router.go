@@ -45,7 +45,7 @@ func (rt *router) add(r route) error {
 		return fmt.Errorf("api: route %s %s: method, operation id and handler are required", r.Method, r.Path)
 	}
 	switch r.Auth {
-	case openapi.AuthNone, openapi.AuthOptionalUser, openapi.AuthClient, openapi.AuthUser, openapi.AuthAny:
+	case openapi.AuthNone, openapi.AuthOptionalUser, openapi.AuthClient, openapi.AuthUser, openapi.AuthAny, openapi.AuthAnyOrSession:
 	default:
 		return fmt.Errorf("api: route %s: unknown auth %q", r.ID, r.Auth)
 	}

@@ -254,6 +254,40 @@ func routeTable() []route {
 			Description: "As startRecord. Answers, as plain text, a link to the composed MP4 that anyone may fetch without a token until it expires (storage.urlTTL, 24 h by default): a presigned URL of the S3 storage, or a signed URL of the control plane's own file route for the local storage. 409 record_not_ready while the recording runs or is processed, or when it failed before a file was composed.",
 		}},
 
+		// Waiting rooms.
+		{handle: (*API).listWaiting, Operation: openapi.Operation{
+			Method: "GET", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/waiting", ID: "listWaiting", Auth: openapi.AuthAnyOrSession,
+			Status: 200, Response: "WaitingList", Errors: []int{400, 401, 403, 404},
+			Query: []openapi.Param{{Name: "after", Type: openapi.ParamText, Description: "The version of the list the caller has: the answer waits until the list differs"},
+				{Name: "wait", Type: openapi.ParamInt, Max: 15, Description: "With after: how long to wait for a change, in seconds (default 15)"}},
+			Tag: "waiting", Summary: "Who waits to be let in",
+			Description: "The client token of the room's client, or whom a join makes owner or moderator (a user token, or the session.token of a moderator's join: the room page). The people waiting in the room's waiting room (the room's waitingRoomAudience), oldest first: name, since, guest (no user account). A person is listed while their page asks (within 25 s; a page that leaves for good goes at once, one that closes or reloads after 10 s). version names the list: with after=<version> the call waits (wait seconds, 15 at most) until the list differs, then answers it; without after it answers at once.",
+		}},
+		{handle: (*API).admitWaiting, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/waiting/{entryId}/admit", ID: "admitWaiting", Auth: openapi.AuthAnyOrSession,
+			Status: 200, Response: "WaitingEntry", Errors: []int{400, 401, 403, 404, 409},
+			Tag: "waiting", Summary: "Let one person in",
+			Description: "As for listWaiting. The person's page gets its join answer (media token, edge) at its next poll, within a moment. Admitting an admitted entry again answers it; a refused one: 409 waiting_decided; an unknown entry, or one whose page is gone: 404.",
+		}},
+		{handle: (*API).refuseWaiting, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/waiting/{entryId}/refuse", ID: "refuseWaiting", Auth: openapi.AuthAnyOrSession,
+			Request: "RefuseRequest", OptionalBody: true, Status: 200, Response: "WaitingEntry", Errors: []int{400, 401, 403, 404, 409, 413, 422},
+			Tag: "waiting", Summary: "Keep one person out",
+			Description: "As for listWaiting. The person's page is told (403 waiting_refused, with the reason if given) and cannot come back with the same link: a single-use link was spent when it entered the waiting room, and any join with the same link (a permanent one too) or by the same user is refused with 403 waiting_refused while the refusal is kept (until the link expires; a user's for 4 hours). Refusing a refused entry again answers it; an admitted one: 409 waiting_decided; an unknown or gone one: 404.",
+		}},
+		{handle: (*API).admitAllWaiting, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/waiting/admit-all", ID: "admitAllWaiting", Auth: openapi.AuthAnyOrSession,
+			Status: 200, Response: "WaitingEntryList", Errors: []int{400, 401, 403, 404},
+			Tag: "waiting", Summary: "Let everyone waiting in",
+			Description: "As for listWaiting. Answers the entries admitted (none is not an error).",
+		}},
+		{handle: (*API).refuseAllWaiting, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/waiting/refuse-all", ID: "refuseAllWaiting", Auth: openapi.AuthAnyOrSession,
+			Request: "RefuseRequest", OptionalBody: true, Status: 200, Response: "WaitingEntryList", Errors: []int{400, 401, 403, 404, 413, 422},
+			Tag: "waiting", Summary: "Keep everyone waiting out",
+			Description: "As for refuseWaiting, for every entry waiting. Answers the entries refused.",
+		}},
+
 		// The space's webhook.
 		{handle: (*API).createWebhook, Operation: openapi.Operation{
 			Method: "POST", Path: "/v1/spaces/{spaceId}/webhook", ID: "createWebhook", Auth: openapi.AuthUser,
@@ -321,9 +355,21 @@ func routeTable() []route {
 		// Joining a call.
 		{handle: (*API).joinRoom, Operation: openapi.Operation{
 			Method: "POST", Path: "/v1/rooms/{alias}/join", ID: "joinRoom", Auth: openapi.AuthOptionalUser,
-			Request: "JoinRequest", Status: 200, Response: "JoinAnswer", Errors: []int{400, 401, 403, 404, 410, 413, 422, 429, 503}, OptionalBody: true,
+			Request: "JoinRequest", Status: 200, Response: "JoinAnswer", Accepted: "WaitingAnswer", Errors: []int{400, 401, 403, 404, 410, 413, 422, 429, 503}, OptionalBody: true,
 			Tag: "join", Summary: "Join a room",
-			Description: "What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), embedToken (single-use likewise: 410 embed_token_used), the Authorization user token, or nothing for a public room in a public space (a private space is open to its members only: 401). Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. The session never outlives what admitted the participant (the link's expiry, the user token's) and a rejoin with it answers a session that ends no later than the one presented; a rejoin derives the role again from what holds then (the user's current room role and the room's visibility, the link's role; a guest's session is refused once the room or its space is private). 503 with Retry-After when no edge can take the call. The media token carries the room's maxParticipants in its roomConfig (LiveKit's room settings), which the edge enforces. Rate-limited per source address (rateLimit.joinPerAddress), and joins without any credential (guests) more tightly (rateLimit.guestJoinPerAddress): 429 rate_limited with Retry-After.",
+			Description: "What the room page calls. The credential, in order of precedence: sessionToken (an earlier join's session), accessToken (a generate-access link, spent atomically: of concurrent joins with one single-use link exactly one succeeds, the others get 410 access_link_used), embedToken (single-use likewise: 410 embed_token_used), the Authorization user token, or nothing for a public room in a public space (a private space is open to its members only: 401). Roles: owner and moderators (room roles; a link with role moderator; the space's owner and moderators in a public room) get roomAdmin and may publish everything; participants publish what the room's flags allow; in a webinar participants become viewers and cannot publish. The answer names the edge (edge.url, a LiveKit signalling URL), a LiveKit media token (room = the room's id, short TTL), ICE servers with TURN REST credentials and a session credential for reconnects. The session never outlives what admitted the participant (the link's expiry, the user token's) and a rejoin with it answers a session that ends no later than the one presented; a rejoin derives the role again from what holds then (the user's current room role and the room's visibility, the link's role; a guest's session is refused once the room or its space is private). 503 with Retry-After when no edge can take the call. The media token carries the room's maxParticipants in its roomConfig (LiveKit's room settings), which the edge enforces. Rate-limited per source address (rateLimit.joinPerAddress), and joins without any credential (guests) more tightly (rateLimit.guestJoinPerAddress): 429 rate_limited with Retry-After. Waiting room: when the room's waitingRoomAudience makes the participant wait (guests: whoever joins without a user account, by a link or as an anonymous guest; everyone: all but owners and moderators; never on a reconnect with sessionToken), the answer is 202 with status waiting, an entry id and a ticket, and no media token: a single-use link or embed token is spent then, and the ticket is what it bought. Poll POST /v1/rooms/{alias}/wait with the ticket. A link or user a moderator refused is refused again: 403 waiting_refused.",
+		}},
+		{handle: (*API).waitRoom, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/rooms/{alias}/wait", ID: "waitRoom", Auth: openapi.AuthNone,
+			Request: "WaitRequest", Status: 200, Response: "JoinAnswer", Accepted: "WaitingAnswer", Errors: []int{400, 403, 404, 410, 413, 422, 503},
+			Tag: "join", Summary: "Wait to be let in",
+			Description: "The poll of a participant in a waiting room; the ticket of the 202 join answer is its credential. Held while nothing changes (wait seconds, 15 at most and by default), then 202 with the same waiting answer; poll again at once: a place is kept while its page asks (each poll keeps it 25 s). Once a moderator admits the participant: 200 with the join answer (status joined: media token, edge, session), and the ticket buys it again for 10 minutes if the answer is lost. Refused: 403 waiting_refused (the message carries the moderator's reason). A place that was left, timed out or never was: 410 waiting_gone. A room whose waitingRoomAudience no longer makes the participant wait lets it in.",
+		}},
+		{handle: (*API).leaveWaiting, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/rooms/{alias}/wait/leave", ID: "leaveWaiting", Auth: openapi.AuthNone,
+			Request: "LeaveWaitingRequest", Status: 200, Errors: []int{400, 413, 422},
+			Tag: "join", Summary: "Leave a waiting room",
+			Description: "The participant gives up its place at once; with reconnect true (a page that closes or reloads: navigator.sendBeacon on pagehide) the place is kept 10 s for the page to come back with its ticket. A decided entry stays as it is (a refusal is not undone). 200 whether or not the ticket held a place.",
 		}},
 		{handle: (*API).listRegions, Operation: openapi.Operation{
 			Method: "GET", Path: "/v1/regions", ID: "listRegions", Auth: openapi.AuthNone,

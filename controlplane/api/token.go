@@ -100,7 +100,7 @@ func decodeTokenRequest(contentType, body, basic []byte) (tokenRequest, *oauthEr
 }
 
 func (a *API) issueToken(r *request) error {
-	if !r.take(a.o.TokenPerAddress, "a:"+r.addrKey()) {
+	if !r.take(a.o.TokenPerAddress, "tokenPerAddress", "a:"+r.addrKey()) {
 		writeJSON(r.c, http.StatusTooManyRequests, errSlowDown)
 		return nil
 	}
@@ -113,6 +113,7 @@ func (a *API) issueToken(r *request) error {
 		var reply tokenReply
 		reply, oerr = a.grant(r, req)
 		if oerr == nil {
+			a.o.Metrics.TokenIssued(req.GrantType)
 			r.c.Response.Header.Set("Cache-Control", "no-store")
 			return r.json(http.StatusOK, reply)
 		}
@@ -134,7 +135,7 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		if oerr != nil {
 			return tokenReply{}, oerr
 		}
-		if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+		if !r.take(a.o.TokenPerClient, "tokenPerClient", "c:"+string(client)) {
 			return tokenReply{}, errSlowDown
 		}
 		return a.tokenPair(r, auth.AudClient, string(client), client, "")
@@ -146,13 +147,13 @@ func (a *API) grant(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		if req.Username == "" || req.Password == "" {
 			return tokenReply{}, oauthErr(http.StatusBadRequest, "invalid_request", "username and password are required")
 		}
-		if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+		if !r.take(a.o.TokenPerClient, "tokenPerClient", "c:"+string(client)) {
 			return tokenReply{}, errSlowDown
 		}
 		// Taken before the password is checked, so that concurrent guesses
 		// cannot all pass; given back on success: only failures count.
 		userKey := "u:" + string(client) + ":" + strings.ToLower(req.Username)
-		if !r.take(a.o.TokenPerUsername, userKey) {
+		if !r.take(a.o.TokenPerUsername, "tokenPerUsername", userKey) {
 			return tokenReply{}, oauthErr(http.StatusTooManyRequests, "slow_down", "too many failed sign-ins for this username; retry after the Retry-After delay")
 		}
 		u, err := a.o.Store.GetUserByEmail(r.context(), client, req.Username)
@@ -231,7 +232,7 @@ func (a *API) refresh(r *request, req tokenRequest) (tokenReply, *oauthError) {
 		}
 	}
 	client := store.ClientID(c.ClientID)
-	if !r.take(a.o.TokenPerClient, "c:"+string(client)) {
+	if !r.take(a.o.TokenPerClient, "tokenPerClient", "c:"+string(client)) {
 		return tokenReply{}, errSlowDown
 	}
 	if c.Audience == auth.AudUser {

@@ -48,7 +48,7 @@ type userView struct {
 // accounts), rate limited per client: each creation costs an argon2id hash.
 func (a *API) createUser(r *request) error {
 	p := r.caller
-	if err := r.limit(a.o.CreateUserPerClient, "c:"+string(p.Client), "user creations"); err != nil {
+	if err := r.limit(a.o.CreateUserPerClient, "createUserPerClient", "c:"+string(p.Client), "user creations"); err != nil {
 		return err
 	}
 	var q createUserRequest

@@ -127,6 +127,10 @@ type Media struct {
 	// LiveKit's auto egress (a room composite egress): the edge where the
 	// call starts starts its recording.
 	AutoRecord bool
+	// RequestID is the id of the join request (internal/requestid), carried
+	// in the claim requestid.Claim so that the edge logs it when the
+	// participant connects; "" carries none.
+	RequestID string
 }
 
 // Server-owned participant attributes of the media token; participants
@@ -148,7 +152,7 @@ func (m Media) attributes() map[string]string {
 
 // MediaToken mints the LiveKit access token for m.
 func MediaToken(m Media) (string, error) {
-	c := claims{Identity: m.Identity, Name: m.Name, Video: m.Grants.Video(m.Room), Attributes: m.attributes()}
+	c := claims{Identity: m.Identity, Name: m.Name, Video: m.Grants.Video(m.Room), Attributes: m.attributes(), RequestID: m.RequestID}
 	if m.MaxParticipants > 0 || m.AutoRecord {
 		c.RoomConfig = &roomConfig{MaxParticipants: uint32(max(m.MaxParticipants, 0))}
 		if m.AutoRecord {

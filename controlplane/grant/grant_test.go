@@ -8,6 +8,7 @@ import (
 	lkauth "github.com/livekit/protocol/auth"
 
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/internal/requestid"
 )
 
 func TestFor(t *testing.T) {
@@ -66,9 +67,13 @@ func TestMediaToken(t *testing.T) {
 	const key, secret = "APIkey", "0123456789abcdef0123456789abcdef"
 	g := For(RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsCameraPublishingAllowed: true})
 	tok, err := MediaToken(Media{APIKey: key, APISecret: secret, Identity: "u-1", Name: "Ann", Room: "room1",
-		Role: RoleParticipant, Grants: g, TTL: 10 * time.Minute})
+		Role: RoleParticipant, Grants: g, TTL: 10 * time.Minute, RequestID: "req-42"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The join's request id rides along for the edge's log.
+	if id := requestid.FromToken(tok); id != "req-42" {
+		t.Errorf("request id in the token: %q, want req-42", id)
 	}
 	v, err := lkauth.ParseAPIToken(tok)
 	if err != nil {
@@ -106,6 +111,14 @@ func TestMediaToken(t *testing.T) {
 	}
 	if _, _, err := v.Verify("wrong-secret-wrong-secret-wrong-secret"); err == nil {
 		t.Fatal("verified with the wrong secret")
+	}
+	if id := requestid.FromToken(tok); id != "" {
+		t.Errorf("a token minted without a request id carries %q", id)
+	}
+	// The validity is the TTL asked for.
+	c, _, err := v.Verify(secret)
+	if err != nil || c.ExpiresAt == nil || c.IssuedAt == nil || c.ExpiresAt.Sub(c.IssuedAt.Time) != time.Minute {
+		t.Errorf("validity: %+v, %v; want one minute", c, err)
 	}
 	if claims.RoomConfig != nil || claims.Video.RoomRecord {
 		t.Fatalf("a room that does not record: roomConfig %v, roomRecord %v", claims.RoomConfig, claims.Video.RoomRecord)

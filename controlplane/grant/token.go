@@ -53,6 +53,9 @@ type claims struct {
 	Video      *VideoGrant       `json:"video,omitempty"`
 	RoomConfig *roomConfig       `json:"roomConfig,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// RequestID is the id of the join that minted a media token
+	// (requestid.Claim), which LiveKit's parsers ignore and the edge logs.
+	RequestID string `json:"rid,omitempty"`
 }
 
 // roomConfig is the token's roomConfig claim, LiveKit's RoomConfiguration

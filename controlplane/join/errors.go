@@ -29,6 +29,8 @@ const (
 	CredentialSession Credential = iota + 1
 	CredentialLink
 	CredentialEmbed
+	// CredentialTicket is a waiting-room ticket.
+	CredentialTicket
 )
 
 func (c Credential) String() string {
@@ -39,6 +41,8 @@ func (c Credential) String() string {
 		return "link"
 	case CredentialEmbed:
 		return "embed token"
+	case CredentialTicket:
+		return "waiting ticket"
 	}
 	return fmt.Sprintf("credential(%d)", int(c))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
@@ -25,6 +26,8 @@ type Options struct {
 	Placer placement.Placer
 	// Removals bars removed participants' older credentials.
 	Removals removal.Revocations
+	// Waiting holds those whom a room's waitingRoomAudience makes wait.
+	Waiting *waiting.Service
 	// Cluster signs media tokens and TURN credentials.
 	Cluster clusterkey.Config
 	// Regions lists the regions clients probe before a join; nil answers
@@ -43,8 +46,8 @@ type Service struct{ o Options }
 
 // New checks o and builds the Service.
 func New(o Options) (*Service, error) {
-	if o.Store == nil || o.Access == nil || o.Tokens == nil || o.Placer == nil || o.Removals == nil {
-		return nil, errors.New("join: Store, Access, Tokens, Placer and Removals are required")
+	if o.Store == nil || o.Access == nil || o.Tokens == nil || o.Placer == nil || o.Removals == nil || o.Waiting == nil {
+		return nil, errors.New("join: Store, Access, Tokens, Placer, Removals and Waiting are required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -71,6 +74,10 @@ type Request struct {
 	RTTs       map[string]time.Duration
 	ClientAddr netip.Addr
 
+	// RequestID is the join request's id (internal/requestid), carried in
+	// the media token for the edge's log; "" carries none.
+	RequestID string
+
 	// AdmitGuest is asked before a join without any credential goes on
 	// (the caller's rate limit of guests); its error refuses the join.
 	// Nil admits every guest.
@@ -78,8 +85,14 @@ type Request struct {
 }
 
 // Answer is an admitted participant: who it is, what it may do, where it
-// connects and how it comes back.
+// connects and how it comes back. A participant that waits for a moderator
+// gets an Answer with Waiting set, and only Identity, Name, Role and Room
+// besides.
 type Answer struct {
+	// Waiting is the participant's place in the room's waiting room, when
+	// the room makes it wait: no media token, no session, no edge yet.
+	Waiting *Waiting
+
 	Identity string
 	Name     string
 	Role     grant.Role // in the room: a webinar's participant is a viewer
@@ -101,6 +114,15 @@ type Answer struct {
 	// MediaTokenExpiresAt is when MediaToken stops being accepted for a
 	// new connection.
 	MediaTokenExpiresAt time.Time
+}
+
+// Waiting is a place in a waiting room.
+type Waiting struct {
+	ID string
+	// Ticket is the waiter's credential: Wait takes it (and only its
+	// hash is stored).
+	Ticket string
+	Since  time.Time
 }
 
 // joiner is who is joining, once the credential is checked.
@@ -140,36 +162,50 @@ func (s *Service) Join(ctx context.Context, q Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
+	// A reconnect was admitted already; anyone else may have to wait.
+	if q.SessionToken == "" && rm.Flags.WaitingRoomAudience != waiting.Nobody {
+		if ans, waits, err := s.maybeWait(ctx, q, rm, j, now); waits || err != nil {
+			return ans, err
+		}
+	}
 	// Place before spending the link: a refused placement leaves it usable.
 	pl, err := s.o.Placer.Place(ctx, placement.Request{RoomID: string(rm.ID), RoomAlias: rm.Alias, ClientID: string(rm.ClientID),
 		RegionHint: q.RegionHint, RTTs: q.RTTs, ClientAddr: q.ClientAddr})
 	if err != nil {
 		return Answer{}, err
 	}
+	if j, err = s.spend(ctx, q, rm, j, now); err != nil {
+		return Answer{}, err
+	}
+	return s.answer(ctx, rm, j, pl, now, q.RequestID)
+}
+
+// spend redeems j's single-use credential (a link, an embed token), then
+// checks that what admits j has not expired and that no moderator removed
+// it: the last step of a join before it is answered, or made to wait.
+func (s *Service) spend(ctx context.Context, q Request, rm store.Room, j joiner, now time.Time) (joiner, error) {
 	if j.linkID != "" {
 		l, err := s.o.Store.RedeemAccessLink(ctx, rm.ClientID, j.linkID, now)
 		if err != nil {
-			return Answer{}, access.About("access link", "access_link", err)
+			return j, access.About("access link", "access_link", err)
 		}
 		issued := j.issued
 		if j, err = linkJoiner(l, rm, q.ParticipantName); err != nil {
-			return Answer{}, err
+			return j, err
 		}
 		j.issued = issued
 	}
 	if j.embed != nil {
 		j.embed.SpentAt = now
 		if err := s.o.Store.SpendToken(ctx, *j.embed, nil); err != nil {
-			return Answer{}, access.About("embed token", "embed_token", err)
+			return j, access.About("embed token", "embed_token", err)
 		}
+		j.embed = nil
 	}
 	if !j.until.IsZero() && !j.until.After(now) {
-		return Answer{}, access.About("session", "session", store.ErrExpired)
+		return j, access.About("session", "session", store.ErrExpired)
 	}
-	if err := s.refuseRemoved(rm, j, now); err != nil {
-		return Answer{}, err
-	}
-	return s.answer(ctx, rm, j, pl, now)
+	return j, s.refuseRemoved(rm, j, now)
 }
 
 // whoJoins checks the credential of q for rm.
@@ -340,7 +376,7 @@ func (s *Service) refuseRemoved(rm store.Room, j joiner, now time.Time) error {
 
 // answer issues what j needs to connect to pl: its session credential,
 // media token and TURN credentials.
-func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placement.Placement, now time.Time) (Answer, error) {
+func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placement.Placement, now time.Time, requestID string) (Answer, error) {
 	role := grant.InRoom(j.role, rm.Type)
 	g := grant.For(role, rm.Type, rm.Flags)
 	// The session never outlives what admitted the participant, nor, on a
@@ -361,7 +397,8 @@ func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placem
 	mediaTTL := min(s.o.MediaTTL, sessExp.Sub(now))
 	key, secret := s.o.Cluster.SigningSecret()
 	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
-		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants, AutoRecord: rm.Flags.IsAutoRecordingAllowed})
+		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants, RequestID: requestID,
+		AutoRecord: rm.Flags.IsAutoRecordingAllowed})
 	if err != nil {
 		return Answer{}, err
 	}

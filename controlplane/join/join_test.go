@@ -19,6 +19,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/servicetest"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
+	"github.com/spacecast/spacecast/controlplane/waiting"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
@@ -57,6 +58,7 @@ type world struct {
 	joins    *join.Service
 	placer   *placer
 	removals *removal.Set
+	waiting  *waiting.Service
 
 	owner, mod, member, outsider access.Caller
 	pubSpace, privSpace          store.Space
@@ -76,7 +78,10 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.removals = removal.NewSet(time.Hour, 1000)
-	w.joins, err = join.New(join.Options{Store: w.Store, Access: w.acc, Tokens: w.Tokens, Placer: w.placer, Removals: w.removals,
+	if w.waiting, err = waiting.New(waiting.Options{Store: w.Store, Now: w.Clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	w.joins, err = join.New(join.Options{Store: w.Store, Access: w.acc, Tokens: w.Tokens, Placer: w.placer, Removals: w.removals, Waiting: w.waiting,
 		Cluster: cl, Now: w.Clock.Now, SessionTTL: time.Hour, MediaTTL: 10 * time.Minute, TURNTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package join
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -31,29 +30,10 @@ func (s *Service) rejoin(ctx context.Context, q Request, rm store.Room) (joiner,
 		j.user = store.UserID(strings.TrimPrefix(c.Subject, "u_")) // a session from before the uId claim
 	}
 	switch {
-	case j.user != "":
-		caller := access.Caller{Client: rm.ClientID, User: j.user}
-		if _, err := s.o.Store.GetUser(ctx, caller.Client, caller.User); errors.Is(err, store.ErrNotFound) {
-			return joiner{}, ErrAdmissionGone
-		} else if err != nil {
+	case j.user != "" || j.link != "" || strings.HasPrefix(c.Subject, "g_"):
+		if j.role, err = s.roleNow(ctx, rm, j); err != nil {
 			return joiner{}, err
 		}
-		if j.role, err = s.o.Access.CallRole(ctx, caller, rm); err != nil {
-			return joiner{}, err
-		}
-	case j.link != "":
-		l, err := s.o.Store.GetAccessLink(ctx, rm.ClientID, j.link)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && l.RoomID != rm.ID) {
-			return joiner{}, ErrAdmissionGone
-		} else if err != nil {
-			return joiner{}, err
-		}
-		j.role = linkRole(l)
-	case strings.HasPrefix(c.Subject, "g_"):
-		if err := s.openToGuests(ctx, rm); err != nil {
-			return joiner{}, err
-		}
-		j.role = grant.RoleParticipant
 	default:
 		// A link's session from before the lId claim: the role it was
 		// given (it expires within the session TTL of the upgrade).

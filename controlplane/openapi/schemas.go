@@ -129,6 +129,7 @@ func schemas() obj {
 			"probeUrls": array(obj{"type": "string", "description": "GET → 204; measure the round trip"}),
 		}, "name", "probeUrls"))}, "regions"),
 		"JoinAnswer": object(obj{
+			"status":              enum("joined"),
 			"identity":            str("Unique in the room: u_<userId>, l_<linkId>, x_<externalUserId>, g_<random>"),
 			"name":                str("Display name"),
 			"role":                enum("owner", "moderator", "participant", "viewer"),
@@ -139,12 +140,58 @@ func schemas() obj {
 			"mediaToken":          str("LiveKit access token (HS256, signed with the cluster's API key); video grant room = the room's id"),
 			"mediaTokenExpiresAt": date(),
 			"iceServers":          array(object(obj{"urls": array(obj{"type": "string"}), "username": str("TURN REST username <expiry>:<identity>"), "credential": str("")}, "urls")),
-		}, "identity", "name", "role", "grants", "room", "session", "edge", "mediaToken", "iceServers"),
+		}, "status", "identity", "name", "role", "grants", "room", "session", "edge", "mediaToken", "iceServers"),
+	}
+	for k, v := range waitingSchemas() {
+		out[k] = v
 	}
 	for k, v := range outboxSchemas() {
 		out[k] = v
 	}
 	return out
+}
+
+// waitingSchemas are the schemas of the waiting rooms.
+func waitingSchemas() obj {
+	entry := object(obj{
+		"id":        str("The entry's id"),
+		"name":      str("Display name"),
+		"identity":  str("The identity it joins with once admitted"),
+		"guest":     boolean("Without a user account (a link's or an anonymous guest)"),
+		"role":      enum("participant", "viewer"),
+		"state":     enum("waiting", "admitted", "refused"),
+		"reason":    str("A refusal's reason"),
+		"since":     date(),
+		"decidedAt": date(),
+	}, "id", "name", "identity", "guest", "role", "state", "since")
+	return obj{
+		"WaitingAnswer": object(obj{
+			"status":      enum("waiting"),
+			"id":          str("The entry moderators see"),
+			"ticket":      str("The waiter's credential: POST /v1/rooms/{alias}/wait takes it (shown to the waiter only)"),
+			"identity":    str("The identity it joins with once admitted"),
+			"name":        str("Display name"),
+			"role":        enum("participant", "viewer"),
+			"since":       date(),
+			"room":        ref("RoomView"),
+			"pollSeconds": obj{"type": "integer", "description": "How long a poll is held while nothing changes"},
+		}, "status", "id", "ticket", "identity", "name", "role", "since", "room", "pollSeconds"),
+		"WaitRequest": object(obj{
+			"ticket":     strMax(256),
+			"wait":       obj{"type": "integer", "minimum": 0, "maximum": 15, "default": 15, "description": "Seconds to hold the poll while nothing changes"},
+			"regionHint": strMax(64),
+			"rtts":       obj{"type": "object", "additionalProperties": obj{"type": "integer", "minimum": 0, "maximum": 60000}, "description": "region → measured RTT in ms (used once admitted)"},
+		}, "ticket"),
+		"LeaveWaitingRequest": object(obj{
+			"ticket":    strMax(256),
+			"reconnect": boolean("The page closes or reloads: keep the place 10 s for it to come back"),
+		}, "ticket"),
+		"RefuseRequest":    object(obj{"reason": obj{"type": "string", "maxLength": 500, "description": "Shown to the person refused"}}),
+		"WaitingEntry":     entry,
+		"WaitingEntryList": listOf("WaitingEntry"),
+		"WaitingList": object(obj{"items": array(ref("WaitingEntry")), "total": obj{"type": "integer"},
+			"version": str("Names this list: send it back as after to wait for a change")}, "items", "total", "version"),
+	}
 }
 
 // outboxSchemas are the schemas of the webhook delivery log and of call

@@ -19,6 +19,9 @@ const (
 	AuthUser         Auth = "user"         // a user or personal token
 	AuthAny          Auth = "any"          // a client or a user token
 	AuthOptionalUser Auth = "optionalUser" // anyone; a user token when one is sent
+	// AuthAnyOrSession: a client or a user token, or a participant's
+	// session credential (the join answer's session.token: the room page).
+	AuthAnyOrSession Auth = "anyOrSession"
 )
 
 // Operation is one method of the API as the document describes it; the
@@ -52,7 +55,10 @@ type Operation struct {
 
 	Status   int    // success status
 	Response string // schema name of the success body ("" for none)
-	Errors   []int  // error statuses, each answered by a shared response
+	// Accepted is the schema name of a 202 answer: not done yet (a
+	// participant waiting for a moderator); "" for none.
+	Accepted string
+	Errors   []int // error statuses, each answered by a shared response
 
 	Tag, Summary, Description string
 }
@@ -68,6 +74,8 @@ type Param struct {
 	// the parameter is left out.
 	Enum    []string
 	Default string
+	// Max is the largest value of a ParamInt (from 0).
+	Max int
 }
 
 // ParamType is the shape of a query parameter's value.
@@ -78,12 +86,18 @@ const (
 	ParamID   ParamType = iota // an id: 24 hex digits
 	ParamDate                  // a day: YYYY-MM-DD
 	ParamEnum                  // one of Param.Enum
+	ParamText                  // an opaque string
+	ParamInt                   // an integer from 0 to Param.Max
 )
 
 func (p Param) schema() obj {
 	switch p.Type {
 	case ParamDate:
 		return obj{"type": "string", "format": "date"}
+	case ParamText:
+		return obj{"type": "string", "maxLength": 64}
+	case ParamInt:
+		return obj{"type": "integer", "minimum": 0, "maximum": p.Max}
 	case ParamEnum:
 		o := obj{"type": "string", "enum": p.Enum}
 		if p.Default != "" {
@@ -125,6 +139,7 @@ func Document(ops []Operation) ([]byte, error) {
 			{"name": "auth", "description": "Tokens"}, {"name": "users", "description": "Users and personal tokens"},
 			{"name": "spaces", "description": "Spaces, invites, framing origins"}, {"name": "rooms", "description": "Rooms, roles, guest links"},
 			{"name": "moderation", "description": "Live participants: list, mute, remove"},
+			{"name": "waiting", "description": "Waiting rooms: who waits, admit, refuse"},
 			{"name": "webhooks", "description": "Per-space webhooks"}, {"name": "join", "description": "Joining a call"},
 			{"name": "meta", "description": "This document"}, {"name": "analytics", "description": "Call history and per-call reports"},
 			{"name": "records", "description": "Recordings of calls: start, stop, list, download"},
@@ -162,6 +177,7 @@ const accessMatrix = `Access matrix:
 | room: delete | 403 | room owner, space owner |
 | participants: list, mute, remove | 403 | room owner, room moderator; space owner, moderator in a public room |
 | records: start, stop, list, download | the room's client | as participants |
+| waiting room: list, admit, refuse | the room's client | as participants (a moderator's session credential too) |
 | join | no (use a link) | room role, or public room |`
 
 func operation(op Operation) obj {
@@ -225,6 +241,10 @@ func operation(op Operation) obj {
 		success["content"] = content
 	}
 	responses := obj{fmt.Sprint(op.Status): success}
+	if op.Accepted != "" {
+		responses["202"] = obj{"description": "Accepted, not done yet: the participant waits for a moderator",
+			"content": obj{"application/json": obj{"schema": ref(op.Accepted)}}}
+	}
 	errs := append([]int(nil), op.Errors...)
 	sort.Ints(errs)
 	for _, code := range errs {

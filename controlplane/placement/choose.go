@@ -119,9 +119,11 @@ func Choose(p Policy, f Fleet, req Request) (Placement, error) {
 	if len(byRegion) == 0 {
 		return Placement{}, ErrNoEdge
 	}
-	for _, region := range regionOrder(p, req, byRegion) {
-		if edges := byRegion[region]; len(edges) > 0 {
-			return placementOf(pickEdge(edges, f.RoomHosts)), nil
+	for _, c := range regionOrder(p, req, byRegion) {
+		if edges := byRegion[c.region]; len(edges) > 0 {
+			pl := placementOf(pickEdge(edges, f.RoomHosts))
+			pl.Reason = c.reason
+			return pl, nil
 		}
 	}
 	// No preferred region has a usable edge: the least utilised anywhere.
@@ -129,14 +131,21 @@ func Choose(p Policy, f Fleet, req Request) (Placement, error) {
 	for _, edges := range byRegion {
 		all = append(all, edges...)
 	}
-	return placementOf(pickEdge(all, f.RoomHosts)), nil
+	pl := placementOf(pickEdge(all, f.RoomHosts))
+	pl.Reason = ReasonAny
+	return pl, nil
+}
+
+// regionChoice is a region to try and why.
+type regionChoice struct {
+	region, reason string
 }
 
 // regionOrder lists the regions to try, best first.
-func regionOrder(p Policy, req Request, live map[string][]Edge) []string {
-	var order []string
+func regionOrder(p Policy, req Request, live map[string][]Edge) []regionChoice {
+	var order []regionChoice
 	if req.RegionHint != "" {
-		order = append(order, req.RegionHint)
+		order = append(order, regionChoice{req.RegionHint, ReasonHint})
 	}
 	// RTTs to live regions, lowest first (ties by name).
 	type rtt struct {
@@ -153,19 +162,19 @@ func regionOrder(p Policy, req Request, live map[string][]Edge) []string {
 		return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.region, b.region))
 	})
 	if len(rtts) > 0 {
-		order = append(order, rtts[0].region)
+		order = append(order, regionChoice{rtts[0].region, ReasonRTT})
 	}
 	if len(rtts) == 0 {
 		if r, ok := cidrRegion(p.CIDRs, req.ClientAddr); ok {
-			order = append(order, r)
+			order = append(order, regionChoice{r, ReasonCIDR})
 		}
 	}
 	if p.DefaultRegion != "" {
-		order = append(order, p.DefaultRegion)
+		order = append(order, regionChoice{p.DefaultRegion, ReasonDefault})
 	}
 	// Fallbacks by RTT come before the generic fallback.
 	for _, r := range rtts[min(1, len(rtts)):] {
-		order = append(order, r.region)
+		order = append(order, regionChoice{r.region, ReasonRTT})
 	}
 	return order
 }

@@ -183,3 +183,40 @@ func TestGossipPlacer(t *testing.T) {
 		t.Fatal("nil view accepted")
 	}
 }
+
+// TestChooseReason: every placement says why its region was chosen, the
+// label placements are counted by.
+func TestChooseReason(t *testing.T) {
+	policy := Policy{DefaultRegion: "eu", CIDRs: []CIDRRegion{{Prefix: netip.MustParsePrefix("198.18.0.0/15"), Region: "us"}}}
+	fleet := []Edge{edge("eu-1", "eu", 0, 100), edge("us-1", "us", 0, 100), edge("ap-1", "ap", 0, 100)}
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	for _, tc := range []struct {
+		name   string
+		policy Policy
+		edges  []Edge
+		req    Request
+		region string
+		reason string
+	}{
+		{"hint", policy, fleet, Request{RegionHint: "ap"}, "ap", ReasonHint},
+		{"rtt", policy, fleet, Request{RTTs: map[string]time.Duration{"us": ms(10), "ap": ms(90)}}, "us", ReasonRTT},
+		{"cidr", policy, fleet, Request{ClientAddr: netip.MustParseAddr("198.18.0.9")}, "us", ReasonCIDR},
+		{"default", policy, fleet, Request{}, "eu", ReasonDefault},
+		{"unknown hint: rtt", Policy{}, fleet, Request{RegionHint: "mars", RTTs: map[string]time.Duration{"us": ms(10), "ap": ms(90)}}, "us", ReasonRTT},
+		{"no preference at all", Policy{}, []Edge{edge("ap-1", "ap", 0, 100)}, Request{}, "ap", ReasonAny},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pl, err := Choose(tc.policy, Fleet{Edges: tc.edges}, tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pl.Region != tc.region || pl.Reason != tc.reason {
+				t.Errorf("placed in %s for %q, want %s for %q", pl.Region, pl.Reason, tc.region, tc.reason)
+			}
+		})
+	}
+	pl, err := Static{Edge: Placement{SignalURL: "ws://edge.test", Region: "local"}}.Place(context.Background(), Request{})
+	if err != nil || pl.Reason != ReasonStatic {
+		t.Errorf("static placement: %q, %v; want reason %q", pl.Reason, err, ReasonStatic)
+	}
+}

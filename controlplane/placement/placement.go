@@ -34,7 +34,20 @@ type Placement struct {
 	// TURNURLs are the edge's TURN/STUN URLs (turn:, turns:, stun:); the
 	// control plane adds time-limited credentials.
 	TURNURLs []string
+	// Reason tells why the region was chosen (one of the Reason
+	// constants): what metrics count placements by.
+	Reason string
 }
+
+// Why a placement's region was chosen.
+const (
+	ReasonHint    = "hint"    // the client asked for it
+	ReasonRTT     = "rtt"     // the lowest round-trip time the client measured
+	ReasonCIDR    = "cidr"    // the client's address is in the region's CIDR map
+	ReasonDefault = "default" // the policy's default region
+	ReasonAny     = "any"     // no preferred region had a usable edge: the least utilised anywhere
+	ReasonStatic  = "static"  // one configured edge (Static)
+)
 
 // Placer picks an edge for a participant. Implementations are safe for
 // concurrent use and must answer quickly (they run on every join).
@@ -52,5 +65,7 @@ func (s Static) Place(_ context.Context, _ Request) (Placement, error) {
 	if s.Edge.SignalURL == "" {
 		return Placement{}, ErrNoEdge
 	}
-	return s.Edge, nil
+	pl := s.Edge
+	pl.Reason = ReasonStatic
+	return pl, nil
 }

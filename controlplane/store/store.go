@@ -43,6 +43,7 @@ type Store interface {
 	Calls
 	Records
 	Deliveries
+	WaitingRooms
 
 	// Ping reports whether the store can serve requests (for /readyz).
 	Ping(ctx context.Context) error
@@ -247,10 +248,15 @@ const (
 	TopicRooms Topic = "rooms"
 	// TopicDeliveries: a webhook delivery was queued.
 	TopicDeliveries Topic = "deliveries"
+	// TopicWaiting: someone entered or left a waiting room, or a moderator
+	// decided on an entry.
+	TopicWaiting Topic = "waiting"
 )
 
 // Topics lists every topic.
-func Topics() []Topic { return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries} }
+func Topics() []Topic {
+	return []Topic{TopicKeys, TopicRevocations, TopicRooms, TopicDeliveries, TopicWaiting}
+}
 
 // Changes tells a replica what was changed through the store, so that it
 // drops what it caches at once instead of when a TTL runs out.
@@ -340,4 +346,7 @@ type Deliveries interface {
 	// PruneWebhookDeliveries forgets the finished deliveries (delivered
 	// or failed) created before before; it returns how many.
 	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
+	// PendingWebhookDeliveries counts the deliveries not finished yet, of
+	// every client (claimed or waiting): the outbox's depth.
+	PendingWebhookDeliveries(ctx context.Context) (int, error)
 }

@@ -298,3 +298,26 @@ func TestEmbedCode(t *testing.T) {
 		}
 	}
 }
+
+// TestRegionProbe runs the page's unit checks of the region probe
+// (app/test/regions.test.ts: the bound, the abort of what is too far, the
+// session cache) in node, on a fake network and clock. It needs node and
+// app/node_modules (npm ci).
+func TestRegionProbe(t *testing.T) {
+	_, nodeErr := exec.LookPath("node")
+	_, modErr := os.Stat("app/node_modules/esbuild")
+	testenv.Need(t, "node and app/node_modules (npm ci in controlplane/web/app)", errors.Join(nodeErr, modErr))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	script := filepath.Join(t.TempDir(), "regions.test.mjs")
+	for _, args := range [][]string{
+		{"node_modules/.bin/esbuild", "test/regions.test.ts", "--bundle", "--platform=node", "--format=esm", "--log-level=warning", "--outfile=" + script},
+		{"node", script},
+	} {
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Dir = "app"
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+}

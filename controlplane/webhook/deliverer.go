@@ -140,6 +140,7 @@ type Store interface {
 	ClaimWebhookDeliveries(ctx context.Context, c store.WebhookClaim) ([]store.WebhookDelivery, error)
 	RecordWebhookAttempt(ctx context.Context, a store.WebhookAttempt) error
 	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int, error)
+	PendingWebhookDeliveries(ctx context.Context) (int, error)
 	Listen(ctx context.Context, fn func(store.Topic)) error
 }
 
@@ -180,7 +181,14 @@ type delivererMetrics struct {
 	retried   prometheus.Counter
 	failed    *prometheus.CounterVec // reason: exhausted, timeout, rejected, forbidden_address, bad_url, no_webhook, inactive
 	lost      prometheus.Counter     // attempts whose lease another replica took over
+	depth     prometheus.Gauge       // the outbox's pending deliveries, of every replica
+	latency   prometheus.Histogram   // queued → accepted by the receiver
+	attempt   *prometheus.HistogramVec
 }
+
+// depthPolls is how many Poll intervals apart a replica counts the
+// outbox's pending deliveries (the queue depth gauge).
+const depthPolls = 5
 
 // leaseMargin is added to Timeout for a claim's lease: an attempt cut by
 // its timeout records its outcome well before another replica may claim
@@ -235,10 +243,18 @@ func New(cfg Config, deps Deps) (*Deliverer, error) {
 				Help: "Webhook deliveries given up: retries or the retry window exhausted, refused by the receiver, forbidden address, bad URL, no or inactive webhook."}, []string{"reason"}),
 			lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_webhook_leases_lost_total",
 				Help: "Webhook attempts that ended after their lease passed to another claim (the receiver may see that event twice; it dedupes on its id)."}),
+			depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "spacecast_webhook_queue_depth",
+				Help: "Webhook deliveries pending in the outbox (every replica's: the store's count, refreshed every 5 polls)."}),
+			latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "spacecast_webhook_delivery_seconds",
+				Help:    "Time from an event's queueing to its acceptance by the receiver, retries included.",
+				Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600}}),
+			attempt: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "spacecast_webhook_attempt_duration_seconds",
+				Help:    "Time of one delivery attempt (the POST to the receiver), by outcome: delivered, retry, failed.",
+				Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"outcome"}),
 		},
 	}
 	if deps.Registerer != nil {
-		for _, c := range []prometheus.Collector{d.m.delivered, d.m.retried, d.m.failed, d.m.lost} {
+		for _, c := range []prometheus.Collector{d.m.delivered, d.m.retried, d.m.failed, d.m.lost, d.m.depth, d.m.latency, d.m.attempt} {
 			if err := deps.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("webhook: metrics: %w", err)
 			}
@@ -348,8 +364,12 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.WebhookDeliv
 	free := d.cfg.Workers
 	poll := time.NewTicker(d.cfg.Poll)
 	defer poll.Stop()
-	pruned := time.Time{}
+	pruned, counted := time.Time{}, time.Time{}
 	for {
+		if t := time.Now(); t.Sub(counted) >= depthPolls*d.cfg.Poll {
+			counted = t
+			d.countPending(ctx)
+		}
 		if free > 0 {
 			now := d.now()
 			cctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
@@ -388,6 +408,20 @@ func (d *Deliverer) dispatch(ctx context.Context, jobs chan<- store.WebhookDeliv
 	}
 }
 
+// countPending sets the queue depth gauge from the store.
+func (d *Deliverer) countPending(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	n, err := d.store.PendingWebhookDeliveries(cctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("count pending webhook deliveries", "err", err)
+		}
+		return
+	}
+	d.m.depth.Set(float64(n))
+}
+
 // Close stops Run; safe to call twice.
 func (d *Deliverer) Close() error {
 	d.once.Do(func() { close(d.done) })
@@ -415,7 +449,9 @@ func (d *Deliverer) attempt(ctx context.Context, j store.WebhookDelivery) {
 		out.Outcome, reason, out.Error = store.AttemptFailed, "inactive", "the space's webhook is inactive"
 	default:
 		var o outcome
+		start := time.Now()
 		o, reason, retryAfter, out.StatusCode, err = d.post(ctx, wh, j)
+		d.m.attempt.WithLabelValues(o.String()).Observe(time.Since(start).Seconds())
 		switch o {
 		case delivered:
 			out.Outcome = store.AttemptDelivered
@@ -455,6 +491,7 @@ func (d *Deliverer) attempt(ctx context.Context, j store.WebhookDelivery) {
 	switch out.Outcome {
 	case store.AttemptDelivered:
 		d.m.delivered.Inc()
+		d.m.latency.Observe(out.At.Sub(j.CreatedAt).Seconds())
 		log.Debug("webhook delivered")
 	case store.AttemptRetry:
 		d.m.retried.Inc()
@@ -473,6 +510,17 @@ const (
 	retryable
 	final
 )
+
+// String is the outcome's metric label.
+func (o outcome) String() string {
+	switch o {
+	case delivered:
+		return "delivered"
+	case retryable:
+		return "retry"
+	}
+	return "failed"
+}
 
 // post sends one attempt. retryAfter is the receiver's Retry-After (0:
 // none).

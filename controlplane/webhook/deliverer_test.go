@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/spacecast/spacecast/controlplane/store"
 )
@@ -259,5 +264,54 @@ func TestBackoff(t *testing.T) {
 	}
 	if w := d.backoff(1, time.Hour); w != 5*time.Minute {
 		t.Fatalf("Retry-After 1h: %s", w)
+	}
+}
+
+// The outbox's depth, the delivery latency and each attempt's duration
+// are measured: events held by a receiver that does not answer yet are
+// counted as pending, then none once it answers.
+func TestDeliveryMetrics(t *testing.T) {
+	release := make(chan struct{})
+	rcv := newReceiverFunc(t, func(w http.ResponseWriter, _ *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(open) // before the receiver closes, should the test fail
+	f := newFixture(t)
+	f.addRoom("c1", "space1", "room1", rcv.URL, true)
+	f.addRoom("c1", "space1", "room2", rcv.URL, true)
+	d := startDeliverer(t, testConfig(), f.st)
+	d.Deliver(Event{Name: CallStarted, RoomID: "room1"})
+	d.Deliver(Event{Name: CallStarted, RoomID: "room2"})
+	gauge := func() float64 {
+		var m dto.Metric
+		if err := d.m.depth.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetGauge().GetValue()
+	}
+	eventually(t, "two pending deliveries counted", func() bool { return gauge() == 2 })
+	open()
+	eventually(t, "both delivered", func() bool { return value(d.m.delivered) == 2 })
+	eventually(t, "the outbox counted empty", func() bool { return gauge() == 0 })
+	var m dto.Metric
+	if err := d.m.latency.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetHistogram().GetSampleCount(); n != 2 {
+		t.Errorf("delivery latency has %d samples, want 2", n)
+	}
+	h, err := d.m.attempt.GetMetricWithLabelValues("delivered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Reset()
+	if err := h.(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetHistogram().GetSampleCount(); n != 2 {
+		t.Errorf("delivered attempts timed: %d, want 2", n)
 	}
 }

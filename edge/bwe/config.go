@@ -18,11 +18,16 @@ var (
 const (
 	DefaultMin              = 100_000    // bits/s
 	DefaultMax              = 50_000_000 // bits/s
-	DefaultInitial          = 1_000_000  // bits/s
+	DefaultInitial          = 600_000    // bits/s: a 360p layer and audio, tried before anything above
 	DefaultHistory          = 4096       // packets
 	DefaultProbeMinPackets  = 5
-	DefaultProbeMinDuration = 15 * time.Millisecond
+	DefaultProbeMinDuration = 30 * time.Millisecond
 	DefaultProbeInterval    = 5 * time.Second
+	// DefaultOverhead is what a packet carries below its RTP header on
+	// the way: IPv4 (20 bytes), UDP (8) and SRTP's authentication tag
+	// (10). A link's rate counts them: a 600 kbit/s link carries about
+	// 500 kbit/s of 250-byte padding packets' RTP.
+	DefaultOverhead = 38
 )
 
 // Config bounds and tunes one connection's estimator. Zero values mean the
@@ -47,6 +52,9 @@ type Config struct {
 	ProbeInterval time.Duration
 	// NoProbe turns probing off: NextProbe never returns a cluster.
 	NoProbe bool
+	// Overhead is the bytes each packet carries besides what Sent is told
+	// (0: DefaultOverhead), so that estimates are in the link's terms.
+	Overhead int
 }
 
 // Validate checks the configuration as it will be used (after defaults).
@@ -65,6 +73,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: ProbeMinDuration %v not in [1ms, 500ms]", ErrConfig, d.ProbeMinDuration)
 	case d.ProbeInterval < time.Second || d.ProbeInterval > 5*time.Minute:
 		return fmt.Errorf("%w: ProbeInterval %v not in [1s, 5m]", ErrConfig, d.ProbeInterval)
+	case d.Overhead < 0 || d.Overhead > 200:
+		return fmt.Errorf("%w: Overhead %d not in [0, 200] bytes", ErrConfig, d.Overhead)
 	}
 	return nil
 }
@@ -88,6 +98,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ProbeMinDuration == 0 {
 		c.ProbeMinDuration = DefaultProbeMinDuration
+	}
+	if c.Overhead == 0 {
+		c.Overhead = DefaultOverhead
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = DefaultProbeInterval

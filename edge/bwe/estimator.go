@@ -47,6 +47,10 @@ type Stats struct {
 	Probes         uint64 // probe clusters created
 	ProbeLifts     uint64 // probe results that raised the estimate
 	ProbesFailed   uint64 // probe episodes that ended without reaching 70 % of their target
+	StartLowered   uint64 // start probe results that lowered the initial estimate
+	ProbeOveruses  uint64 // over-use signals put down to a probe's queue (no decrease)
+	ProbeReverts   uint64 // probe lifts taken back when the path queued before carrying them
+	Fills          uint64 // sustained probes (Fill) started
 }
 
 // Estimator is the send-side bandwidth estimator of one connection. See
@@ -65,21 +69,25 @@ type Estimator struct {
 	npending int
 
 	// Feedback side: everything below, under mu.
-	mu      sync.Mutex
-	fb      feedbackState
-	ia      interArrival
-	trend   trendline
-	acked   rateWindow
-	rc      aimd
-	loss    lossBased
-	probe   prober
-	rtt     int64
-	target  float64
-	est     Estimate
-	stats   Stats
-	minB    float64
-	maxB    float64
-	visitor fbVisitor
+	mu    sync.Mutex
+	fb    feedbackState
+	ia    interArrival
+	trend trendline
+	acked rateWindow
+	rc    aimd
+	loss  lossBased
+	probe prober
+	rtt   int64
+	// lastProbeSend is the newest send time of a probe packet reported
+	// received (0: none yet): over-use on packets sent soon after it is
+	// the probe's own queue (see endFeedback).
+	lastProbeSend int64
+	target        float64
+	est           Estimate
+	stats         Stats
+	minB          float64
+	maxB          float64
+	visitor       fbVisitor
 }
 
 // feedbackState is the feedback side's per-packet memory (which packets
@@ -129,7 +137,7 @@ func New(cfg Config) (*Estimator, error) {
 	e.visitor.e = e
 	if !cfg.NoProbe {
 		e.probe.active = true
-		e.probe.episode = 1
+		e.probe.episode = startEpisode
 		e.queueCluster(startScaleLow*e.target, 0)
 		e.queueCluster(startScaleHigh*e.target, 0)
 	}
@@ -140,8 +148,8 @@ func New(cfg Config) (*Estimator, error) {
 // Sent records a packet the connection sent: seq is the transport-wide
 // sequence number written in its transport-cc header extension
 // (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), size its size
-// in bytes (RTP header and payload, up to 4,095; what counts is that every
-// packet is measured alike), at its send time (ns, the caller's monotonic clock) and
+// in bytes (RTP header and payload; the estimator adds Config.Overhead for
+// what lies below), at its send time (ns, the caller's monotonic clock) and
 // probe the cluster id NextProbe gave for padding (0 for everything else;
 // media sent while a cluster is under way is measured with it).
 //
@@ -149,6 +157,7 @@ func New(cfg Config) (*Estimator, error) {
 // or one at a time with a happens-before edge between them, such as the
 // sink's drain flag). It allocates nothing and takes no lock.
 func (e *Estimator) Sent(seq uint16, size int, at int64, probe int) {
+	size += e.cfg.Overhead // what the link carries
 	e.hist.put(seq, size, at, e.pace.count(size, at, probe))
 }
 
@@ -234,13 +243,18 @@ func (e *Estimator) pull() bool {
 // queueCluster creates a cluster at rate (bits/s) for the current episode
 // and queues it for the sender. Feedback side (mu held, or in New).
 func (e *Estimator) queueCluster(rate float64, now int64) {
+	e.queueClusterFor(rate, e.cfg.ProbeMinDuration, now)
+}
+
+// queueClusterFor is queueCluster lasting d at its rate.
+func (e *Estimator) queueClusterFor(rate float64, d time.Duration, now int64) {
 	rate = min(rate, e.maxB, maxProbeRateBps)
 	p := &e.probe
 	p.nextID = p.nextID%maxClusterID + 1
 	c := cluster{
 		id:      p.nextID,
 		rate:    rate,
-		bytes:   int(rate * e.cfg.ProbeMinDuration.Seconds() / 8),
+		bytes:   int(rate * d.Seconds() / 8),
 		packets: e.cfg.ProbeMinPackets,
 		created: now,
 	}
@@ -334,6 +348,33 @@ func (e *Estimator) WantProbe(desired uint64, now int64) bool {
 	return p.active
 }
 
+// Fill pads the connection up to rate (bits/s: padding at rate less
+// what the caller sends, given as media) for d (at most a second), now,
+// unless a probe is under way: a sustained probe that shows whether the
+// path carries a higher allocation before the caller moves to it (a move
+// up that fails costs a keyframe into a full queue: a freeze). A path
+// that queues under it takes an unconfirmed lift back (see endFeedback),
+// so the caller's move waits; one that carries it confirms the estimate.
+// It returns whether the fill was queued.
+//
+// Feedback side: safe for concurrent use with every other method.
+func (e *Estimator) Fill(rate, media uint64, d time.Duration, now int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := &e.probe
+	if e.cfg.NoProbe || p.active || rate <= media {
+		return false
+	}
+	d = min(d, time.Duration(probeMaxSpan))
+	pad := float64(rate - media)
+	p.episode++
+	p.active, p.deadline, p.top, p.best, p.filling = true, now+int64(d)+episodeTimeout, pad, 0, true
+	e.queueClusterFor(pad, d, now)
+	e.stats.Fills++
+	e.est.Probing = true
+	return true
+}
+
 // fbVisitor adapts the Estimator to the decoders' visitor without exposing
 // its methods.
 type fbVisitor struct{ e *Estimator }
@@ -390,6 +431,7 @@ func (v *fbVisitor) status(seq uint16, received bool, arrival int64) {
 		e.trend.update(sd, ad, at)
 	}
 	if p.probe != 0 {
+		e.lastProbeSend = max(e.lastProbeSend, p.at)
 		if s := e.probe.stat(p.probe); s != nil {
 			s.add(p, arrival)
 			if f.nprobes < len(f.probes) && (f.nprobes == 0 || f.probes[f.nprobes-1] != p.probe) {
@@ -425,18 +467,59 @@ func (e *Estimator) endFeedback(now int64) {
 	}
 
 	// Delay-based (§5.5), on feedback that brought arrivals.
+	//
+	// A probe lift is unconfirmed until the path has carried traffic
+	// near it: over-use while it is takes the estimate back to where the
+	// probe found it (the lift was the probe's burst read as headroom: a
+	// shaper's bucket, a receiver that stamps arrivals in batches) rather
+	// than cutting to a fraction of the media's rate. Over-use on packets
+	// sent within probeShadow of a probe packet is the probe's own queue
+	// (a probe goes above the path to find its edge; the media alone,
+	// below the estimate, did not cause it): it holds the rate. Over-use
+	// otherwise decreases as GCC does.
 	acked := e.acked.bps()
-	if f.newRecv > 0 {
+	overuse := e.trend.state == Overuse
+	probeQueue := overuse && e.lastProbeSend != 0 && f.anySend && f.maxSend-e.lastProbeSend < probeShadow
+	l := &e.probe
+	switch {
+	case overuse && l.liftFrom > 0:
+		if e.rc.rate > l.liftFrom {
+			e.rc.set(l.liftFrom, now)
+			e.loss.lift(l.liftFrom)
+			e.stats.ProbeReverts++
+			decreased = true
+		}
+		l.liftFrom = 0
+	case overuse && l.filling && acked > 0:
+		// The path queues under a Fill: what it carried under the fill is
+		// about its rate, and the move up that the fill checked does not
+		// fit.
+		if r := fillBeta * acked; r < e.rc.rate {
+			e.rc.set(r, now)
+			e.stats.DelayDecreases++
+			decreased = true
+		}
+		l.filling = false
+	case probeQueue:
+		e.stats.ProbeOveruses++
+	case f.newRecv > 0:
 		if e.rc.update(e.trend.state, acked, now, e.rtt) {
 			e.stats.DelayDecreases++
 			decreased = true
 		}
 	}
+	if l.liftFrom > 0 && !overuse && acked >= liftConfirm*e.rc.rate {
+		l.liftFrom = 0 // carried: the lift was the path's
+	}
 	e.combine()
 
-	// Probe results: a cluster's rate above the estimate lifts it at once;
-	// below, it changes nothing.
+	// Probe results: a cluster's rate above the estimate lifts it at once
+	// unless the path is over-used (libwebrtc's DelayBasedBwe takes a probe
+	// only then too); below, it changes nothing.
 	for _, id := range f.probes[:f.nprobes] {
+		if overuse {
+			break
+		}
 		s := e.probe.stat(id)
 		if s == nil {
 			continue
@@ -449,11 +532,24 @@ func (e *Estimator) endFeedback(now int64) {
 		if s.episode == e.probe.episode {
 			e.probe.best = max(e.probe.best, r)
 		}
-		if r > e.target {
+		switch {
+		case r > e.target:
+			if e.probe.liftFrom == 0 {
+				e.probe.liftFrom = e.target
+			}
 			e.rc.set(r, now)
 			e.loss.lift(r)
 			e.combine()
 			e.stats.ProbeLifts++
+		case s.episode == startEpisode && e.stats.DelayDecreases+e.stats.LossDecreases+e.stats.ProbeLifts == 0:
+			// The start probes saturated the path below the initial
+			// estimate, which nothing has confirmed yet: the path's
+			// rate is the better start (libwebrtc keeps its guess
+			// until over-use, after layers above the path were
+			// tried).
+			e.rc.set(r, now)
+			e.combine()
+			e.stats.StartLowered++
 		}
 	}
 
@@ -505,7 +601,7 @@ func (e *Estimator) probeTick(now int64) {
 		if !done && now < p.deadline {
 			return
 		}
-		p.active, p.lastEnd = false, now
+		p.active, p.lastEnd, p.filling = false, now, false
 		success := p.best >= probeContinue*p.top
 		p.succeeded = success
 		if !success {

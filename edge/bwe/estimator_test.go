@@ -246,17 +246,19 @@ func TestNextProbePacesClusters(t *testing.T) {
 				}
 				seq++
 				e.Sent(seq, size, now, p.Cluster)
-				sent[p.Cluster] += size
+				sent[p.Cluster] += size + DefaultOverhead // what the link carries
 			}
 			break // one burst a drain
 		}
 	}
-	// The start clusters: 3 and 6 Mbit/s for at least 15 ms and two drains.
+	// The start clusters: 3 and 6 Mbit/s for at least the minimum
+	// duration and two drains.
 	if len(sent) != 2 {
 		t.Fatalf("clusters sent: %v", sent)
 	}
+	d := int(max(DefaultProbeMinDuration, 20*time.Millisecond) / time.Millisecond)
 	for id, rate := range map[int]int{1: 3_000_000, 2: 6_000_000} {
-		lo, hi := rate*15/1000/8, rate*20/1000/8 // 15 ms, or two 10 ms drains
+		lo, hi := rate*d/1000/8, rate*(d+10)/1000/8 // at least d, within one more drain
 		if sent[id] < lo-probeSlack || sent[id] > hi+probePadPacket {
 			t.Errorf("cluster %d: %d bytes, want %d–%d", id, sent[id], lo, hi)
 		}
@@ -379,5 +381,59 @@ func TestHistory(t *testing.T) {
 	}
 	if _, ok := h.get(200, ms); ok {
 		t.Fatal("a packet never sent is found")
+	}
+}
+
+// Fill queues one cluster of padding at the difference between the rate
+// to check and what the caller sends, paced over the duration asked; it is
+// refused while another probe runs, for a rate the media already reaches,
+// and with probing off.
+func TestFill(t *testing.T) {
+	now := int64(sec)
+	e := mustNew(t, Config{Initial: 500_000, NoProbe: true})
+	if e.Fill(900_000, 400_000, time.Second, now) {
+		t.Fatal("Fill with probing off")
+	}
+	e = mustNew(t, Config{Initial: 500_000})
+	if e.Fill(900_000, 400_000, time.Second, now) {
+		t.Fatal("Fill while the start probes are under way")
+	}
+	e.mu.Lock()
+	e.probe.active = false // the start episode over
+	e.mu.Unlock()
+	if e.Fill(400_000, 400_000, time.Second, now) {
+		t.Fatal("Fill of a rate the media already reaches")
+	}
+	if !e.Fill(900_000, 400_000, time.Second, now) {
+		t.Fatal("Fill refused")
+	}
+	if st := e.Stats(); st.Fills != 1 {
+		t.Fatalf("fills %d, want 1", st.Fills)
+	}
+	// The sender paces it after the start clusters still queued: about
+	// 500 kbit/s of padding over a second.
+	var padding int
+	var first, last int64
+	seq := uint16(0)
+	for at := now; at < now+4*sec; at += 10 * ms {
+		p, ok := e.NextProbe(at)
+		if !ok {
+			continue
+		}
+		seq++
+		e.Sent(seq, p.Bytes, at, p.Cluster)
+		if p.Rate == 500_000 {
+			padding += p.Bytes + DefaultOverhead
+			if first == 0 {
+				first = at
+			}
+			last = at
+		}
+	}
+	if padding < 500_000/8*9/10 || padding > 500_000/8*11/10 {
+		t.Fatalf("fill sent %d bytes, want about %d (500 kbit/s for 1 s)", padding, 500_000/8)
+	}
+	if d := last - first; d < 800*ms || d > 1100*ms {
+		t.Fatalf("fill paced over %v, want about a second", time.Duration(d))
 	}
 }

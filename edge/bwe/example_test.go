@@ -50,6 +50,6 @@ func Example() {
 	e.WantProbe(2_500_000, now+100_000_000)
 	fmt.Printf("target %d bit/s, %v\n", est.Target, est.Usage)
 	// Output:
-	// probe cluster 1: 937 bytes of padding in at least 2 packets now
+	// probe cluster 1: 937 bytes of padding in at least 1 packets now
 	// target 501000 bit/s, normal
 }

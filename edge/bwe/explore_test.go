@@ -29,6 +29,12 @@ func TestExplore(t *testing.T) {
 		l = &link{capacity: steps(3e6, []int64{15 * sec, 40 * sec}, []float64{0.4e6, 3e6}), delay: 20 * ms, queueMax: 300 * ms}
 		d = constant(2.5e6)
 		dur = 60 * sec
+	case "cap600":
+		l = &link{capacity: constant(0.6e6), delay: 20 * ms, queueMax: 200 * ms, burst: 3028}
+		d = constant(2.5e6)
+	case "starved":
+		l = &link{capacity: constant(0.6e6), delay: 20 * ms, queueMax: 200 * ms, burst: 3028, stampEvery: 25 * ms}
+		d = constant(2.5e6)
 	case "greedy":
 		l = &link{capacity: constant(3e6), delay: 20 * ms, queueMax: 300 * ms}
 		d = constant(10e6)
@@ -44,7 +50,7 @@ func TestExplore(t *testing.T) {
 		d = constant(2.5e6)
 	}
 	s := newSim(t, Config{}, l, d)
-	if sc == "layered" {
+	if sc == "layered" || sc == "cap600" || sc == "starved" {
 		s.layers = []float64{150e3, 500e3, 1.7e6}
 	}
 	every := int64(100 * ms)

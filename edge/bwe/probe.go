@@ -37,7 +37,12 @@ type cluster struct {
 
 const (
 	maxPending      = 4
+	startEpisode    = 1              // the start probes' episode
+	probeShadow     = 500_000_000    // over-use on packets sent this soon after a probe's is the probe's
+	liftConfirm     = 0.85           // acknowledged this share of a lifted estimate confirms it
+	fillBeta        = 0.95           // over-use under a Fill: the estimate goes to this share of what was carried
 	probeStats      = 8              // clusters remembered on the feedback side
+	probeArrivals   = 64             // arrivals a cluster keeps for its second half
 	minGap          = 1_000_000      // bounds of the sender's call cadence ...
 	maxGap          = 20_000_000     // ... that sizes a burst
 	probeMaxSpan    = 1_000_000_000  // a cluster is sent and received within 1 s
@@ -128,6 +133,16 @@ type probeStat struct {
 	firstRecvSize       int
 	bytes, packets      int
 	result              float64 // bits/s; 0: none yet
+	// The cluster's first arrivals in the order reported (the order
+	// they crossed a FIFO bottleneck), for the second half's rate.
+	arr  [probeArrivals]probeArrival
+	narr int
+}
+
+// probeArrival is one packet of a cluster as it arrived.
+type probeArrival struct {
+	at   int64
+	size int
 }
 
 func (s *probeStat) add(p sent, arrival int64) {
@@ -148,6 +163,38 @@ func (s *probeStat) add(p sent, arrival int64) {
 	}
 	s.bytes += p.size
 	s.packets++
+	if s.narr < len(s.arr) {
+		s.arr[s.narr] = probeArrival{at: arrival, size: p.size}
+		s.narr++
+	}
+}
+
+// secondHalf is the receive rate of the cluster's second half (by bytes,
+// in the order the packets arrived), bits/s, or false when too few
+// arrivals were kept to tell. A token bucket (a shaper's burst allowance)
+// passes its bucketful at once and the rest at the link's rate: the second
+// half of a cluster larger than the bucket arrives at the rate the path
+// sustains, while the whole cluster's rate would read the burst as
+// headroom.
+func (s *probeStat) secondHalf() (float64, bool) {
+	if s.narr < s.packets || s.narr < 4 {
+		return 0, false
+	}
+	cum := 0
+	for i := range s.narr {
+		cum += s.arr[i].size
+		if 2*cum < s.bytes {
+			continue
+		}
+		// From the arrival that completed the first half to the last
+		// (the span carries the bytes after it).
+		span := s.lastRecv - s.arr[i].at
+		if span <= 0 || i == s.narr-1 {
+			return 0, false
+		}
+		return float64(s.bytes-cum) * 8e9 / float64(span), true
+	}
+	return 0, false
 }
 
 // estimate is the rate the cluster's packets show, as libwebrtc's
@@ -169,6 +216,9 @@ func (s *probeStat) estimate() (float64, bool) {
 		return 0, false
 	}
 	recv := float64(s.bytes-s.firstRecvSize) * 8e9 / float64(ri)
+	if r2, ok := s.secondHalf(); ok {
+		recv = min(recv, r2)
+	}
 	send := math.Inf(1)
 	if si > 0 {
 		send = float64(s.bytes-s.lastSendSize) * 8e9 / float64(si)
@@ -206,6 +256,12 @@ type prober struct {
 	dropProbed  bool
 	lastUnquiet int64 // last decrease or over-use
 	quietKnown  bool
+
+	// liftFrom is the estimate before the last probe lift while that
+	// lift is unconfirmed (0: none): over-use within the probe's shadow
+	// takes the estimate back to it.
+	liftFrom float64
+	filling  bool // the active episode is a Fill
 }
 
 // stat returns the record of cluster id, if still held.

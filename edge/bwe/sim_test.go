@@ -3,6 +3,7 @@ package bwe
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
@@ -38,6 +39,16 @@ type link struct {
 	busyUntil int64
 	maxQueue  int64 // the largest queueing delay seen
 	drops     int
+	// burst > 0 makes the bottleneck a token bucket of that many bytes
+	// (tc-tbf): after a quiet spell up to burst bytes pass at once, the
+	// rest at the capacity, which a short probe cluster mistakes for
+	// headroom.
+	burst          int
+	tokens, tokenT float64 // bytes in the bucket at time tokenT (ns)
+	// stampEvery > 0: the receiver stamps arrivals only when it wakes,
+	// every stampEvery ns (a CPU-starved browser reads its socket in
+	// batches), so packets that arrived spread out look bunched.
+	stampEvery int64
 }
 
 // send returns when the packet arrives, or false if the link loses it.
@@ -51,7 +62,21 @@ func (l *link) send(at int64, size int) (int64, bool) {
 		return 0, false
 	}
 	l.maxQueue = max(l.maxQueue, start-at)
-	l.busyUntil = start + int64(float64(size*8)/l.capacity(start)*1e9)
+	if l.burst > 0 {
+		// FIFO behind a token bucket: leave when the bucket holds the
+		// packet's bytes.
+		c := l.capacity(start)
+		tk := min(float64(l.burst), l.tokens+(float64(start)-l.tokenT)*c/8e9)
+		dep := float64(start)
+		if tk < float64(size) {
+			dep += (float64(size) - tk) * 8e9 / c
+			tk = float64(size)
+		}
+		l.tokens, l.tokenT = tk-float64(size), dep
+		l.busyUntil = int64(dep)
+	} else {
+		l.busyUntil = start + int64(float64(size*8)/l.capacity(start)*1e9)
+	}
 	at = l.busyUntil + l.delay
 	if l.jitter > 0 {
 		at = max(at+l.rng.Int64N(l.jitter), l.lastArr) // a Wi-Fi-like path: late, never reordered
@@ -78,13 +103,18 @@ type sample struct {
 }
 
 type sim struct {
-	t                                      testing.TB
-	e                                      *Estimator
-	link                                   *link
-	rec                                    *twcc.Recorder
-	demand                                 func(at int64) float64
-	layers                                 []float64 // when set, the sender picks a layer as the allocator does
-	layer                                  int
+	t      testing.TB
+	e      *Estimator
+	link   *link
+	rec    *twcc.Recorder
+	demand func(at int64) float64
+	layers []float64 // when set, the sender picks a layer as the allocator does
+	layer  int
+	// verify: before a move up, Fill up to the next layer for a second
+	// and move only if the estimate still allows it (the room's up hold).
+	verify                                 bool
+	fillUntil                              int64   // 0: no fill under way
+	timeAt                                 []int64 // ns spent at each layer
 	start                                  int64
 	now                                    int64
 	seq                                    uint16
@@ -117,7 +147,7 @@ func (s *sim) send(size, probe int) {
 	s.seq++
 	s.e.Sent(s.seq, size, s.now, probe)
 	s.sentB += int64(size)
-	if at, ok := s.link.send(s.now, size); ok {
+	if at, ok := s.link.send(s.now, size+DefaultOverhead); ok { // the link carries IP, UDP and SRTP's tag too
 		s.inflight = append(s.inflight, arrival{at, s.seq})
 	}
 }
@@ -151,7 +181,11 @@ func (s *sim) run(d int64) {
 				k++
 				continue
 			}
-			s.rec.Record(simSSRC, a.seq, a.at/1000)
+			at := a.at
+			if e := s.link.stampEvery; e > 0 {
+				at = (at + e - 1) / e * e
+			}
+			s.rec.Record(simSSRC, a.seq, at/1000)
 		}
 		s.inflight = s.inflight[:k]
 		if s.now >= s.nextFB {
@@ -187,12 +221,25 @@ func (s *sim) run(d int64) {
 			want := s.demand(s.now)
 			s.rate = min(float64(est.Target), want)
 			if s.layers != nil {
-				s.layer = 0 // the highest layer (plus audio) that fits
+				fits := 0 // the highest layer (plus audio) that fits
 				for i, r := range s.layers {
 					if r+40_000 <= float64(est.Target) {
-						s.layer = i
+						fits = i
 					}
 				}
+				switch {
+				case !s.verify || fits <= s.layer:
+					s.layer, s.fillUntil = fits, 0
+				case s.fillUntil == 0:
+					s.e.Fill(uint64(s.layers[s.layer+1]+40_000), uint64(s.layers[s.layer]+40_000), time.Second, s.now)
+					s.fillUntil = s.now + sec
+				case s.now >= s.fillUntil:
+					s.layer, s.fillUntil = s.layer+1, 0
+				}
+				if s.timeAt == nil {
+					s.timeAt = make([]int64, len(s.layers))
+				}
+				s.timeAt[s.layer] += simPoll
 				s.rate = s.layers[s.layer] + 40_000
 				want = s.rate
 				if s.layer+1 < len(s.layers) {

@@ -267,3 +267,59 @@ func TestLayeredSubscriberFollowsCap(t *testing.T) {
 		t.Errorf("estimate %.0f kbit/s before the cap: the top layer did not fit", lo/kbps)
 	}
 }
+
+// A shaper's token bucket (tc-tbf with a 3 KB burst, a modest home
+// router) lets a short probe cluster through at line rate after a quiet
+// spell: read as a whole, the cluster shows headroom the link does not
+// have, and a subscriber is moved to a layer that drowns it. The estimate
+// that probes produce stays within the link's rate, so a subscriber of
+// 180p/360p/720p layers behind 600 kbit/s never rises to 720p.
+func TestProbesSeeThroughTokenBucket(t *testing.T) {
+	l := &link{capacity: constant(600 * kbps), delay: 20 * ms, queueMax: 200 * ms, burst: 3028}
+	s := newSim(t, Config{}, l, constant(demand))
+	s.layers = []float64{150 * kbps, 500 * kbps, 1.7 * mbps}
+	s.run(40 * sec)
+	st := s.e.Stats()
+	var over, top int
+	for _, x := range s.over(3*sec, 40*sec) {
+		if float64(x.est.Target) > 1.1*600*kbps {
+			over++
+		}
+		if s.layers[len(s.layers)-1]+40_000 <= float64(x.est.Target) {
+			top++
+		}
+	}
+	lo, hi, mean := targets(s.over(3*sec, 40*sec))
+	logf(t, "estimate %.0f–%.0f kbit/s (mean %.0f) behind 600 kbit/s; %d probe clusters, %d lifts", lo/kbps, hi/kbps, mean/kbps, st.Probes, st.ProbeLifts)
+	if over > 0 || top > 0 {
+		t.Errorf("%d estimates read after 3 s above 660 kbit/s (up to %.0f kbit/s), %d of them enough for the top layer, behind a 600 kbit/s token bucket", over, hi/kbps, top)
+	}
+}
+
+// A receiver starved of CPU (a browser on a busy phone or laptop) reads
+// its socket in batches, so packets that crossed the link spread out are
+// stamped bunched, and a probe seems to arrive faster than the link
+// carries. A subscriber of 150/350/800 kbit/s layers behind 600 kbit/s
+// whose sender checks a move up with a second of Fill first (as the room
+// does in its up hold) never moves to the 800 kbit/s layer: the path
+// queues under the fill and the false lift is taken back.
+func TestBunchedArrivalsDoNotMoveUp(t *testing.T) {
+	l := &link{capacity: constant(600 * kbps), delay: 20 * ms, queueMax: 200 * ms, burst: 3028, stampEvery: 25 * ms}
+	s := newSim(t, Config{}, l, constant(demand))
+	s.layers = []float64{150 * kbps, 350 * kbps, 800 * kbps}
+	s.verify = true
+	s.run(40 * sec)
+	st := s.e.Stats()
+	lo, hi, mean := targets(s.over(3*sec, 40*sec))
+	logf(t, "estimate %.0f–%.0f kbit/s (mean %.0f) behind 600 kbit/s, arrivals stamped every 25 ms; %d lifts, %d taken back, %d fills; ms at each layer %v",
+		lo/kbps, hi/kbps, mean/kbps, st.ProbeLifts, st.ProbeReverts, st.Fills, []int64{s.timeAt[0] / ms, s.timeAt[1] / ms, s.timeAt[2] / ms})
+	if s.timeAt[2] > 0 {
+		t.Errorf("%d ms at the 800 kbit/s layer behind a 600 kbit/s link", s.timeAt[2]/ms)
+	}
+	if s.timeAt[1] < 30*sec {
+		t.Errorf("%d ms at the 350 kbit/s layer, which fits: want most of the 40 s", s.timeAt[1]/ms)
+	}
+	if st.Fills == 0 || st.ProbeReverts == 0 {
+		t.Errorf("%d fills, %d lifts taken back: the bunched arrivals never fooled a probe, the test tests nothing", st.Fills, st.ProbeReverts)
+	}
+}

@@ -154,6 +154,7 @@ type Layer struct {
 	packets  atomic.Uint64
 	expected atomic.Uint64
 	lastAt   atomic.Int64 // arrival of the newest packet (media clock)
+	firstAt  atomic.Int64 // arrival of the first packet (media clock)
 	started  bool
 	highest  uint32 // extended highest sequence number
 
@@ -386,6 +387,7 @@ func (l *Layer) count(seq uint16, now int64) {
 	l.lastAt.Store(now)
 	if !l.started {
 		l.started = true
+		l.firstAt.Store(now)
 		l.highest = uint32(seq)
 		l.expected.Store(1)
 		return
@@ -429,6 +431,7 @@ func (t *Track) SimLayers(now int64, sizes func(q int) (w, h uint32), dst []simu
 			// A relayed track: the origin says what the publisher sends.
 		} else if x := t.layers[q].Load(); x != nil && now-x.lastAt.Load() < int64(layerIdle) {
 			l.Active = true
+			l.Ramping = now-x.firstAt.Load() < int64(simulcast.RampWindow)
 		}
 		dst = append(dst, l)
 	}

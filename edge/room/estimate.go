@@ -8,8 +8,9 @@ import "github.com/spacecast/spacecast/edge/bwe"
 // REMB is followed by its REMB instead.
 
 // newEstimator is a subscriber connection's estimator: bwe's defaults, a
-// start at 1 Mbit/s (a 360p layer) that the start probes, at 3 and 6
-// Mbit/s, lift within the first round trips when the path allows.
+// start at 600 kbit/s (a 360p layer and audio) that the start probes, at
+// 1.8 and 3.6 Mbit/s, lift within the first round trips when the path
+// allows (and lower when it carries less).
 func newEstimator() (*bwe.Estimator, error) { return bwe.New(bwe.Config{}) }
 
 // estimateDrop is the fall of the estimate, since layers were last chosen,

@@ -199,6 +199,16 @@ func (p *Participant) onAddTrack(req *livekit.AddTrackRequest) {
 			}
 			break
 		}
+		// Opus in RED (RFC 2198): each packet carries the previous
+		// frames too, so a subscriber conceals a lost packet from the
+		// next one. livekit-client leaves the choice to the server
+		// (disable_red false unless the track is stereo or encrypted)
+		// and Chromium offers RED after Opus, so the answer puts it
+		// first; subscribers that cannot take RED get its primary
+		// encoding (rtc.SubscriberCodecs).
+		if req.Type == livekit.TrackType_AUDIO && !req.DisableRed && req.Encryption == livekit.Encryption_NONE {
+			p.wantCodec[req.Cid] = rtc.MimeRED
+		}
 		p.pending[req.Cid] = info
 	}
 	p.send(&livekit.SignalResponse{Message: &livekit.SignalResponse_TrackPublished{TrackPublished: &livekit.TrackPublishedResponse{Cid: req.Cid, Track: info}}})

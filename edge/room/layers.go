@@ -1,15 +1,40 @@
 package room
 
 import (
+	"time"
+
+	"context"
+	"log/slog"
+
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/spacecast/spacecast/edge/bwe"
 	"github.com/spacecast/spacecast/edge/cache"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
 
-// audioBudget is what the layer choice sets aside per audio track, bits/s.
-const audioBudget = 64_000
+// What the layer choice sets aside for an audio track, bits/s: what the
+// publisher sends of it (Opus in RED carries each frame twice: about 100
+// kbit/s from Chromium), or audioBudget until that is measured, plus what
+// its packets carry below RTP (the estimate is in the link's terms:
+// bwe.Config.Overhead), about 50 packets a second.
+const (
+	audioBudget   = 64_000
+	audioFloor    = 24_000
+	audioPackets  = 50
+	audioOverhead = audioPackets * bwe.DefaultOverhead * 8
+)
+
+// audioCost is what audio track d takes from the estimate (loop only).
+func (d *DownTrack) audioCost(now int64) uint64 {
+	d.scratch = d.track.simLayers(now, d.scratch)
+	rate := uint64(audioBudget)
+	if len(d.scratch) > 0 && d.scratch[0].Bitrate > 0 {
+		rate = max(d.scratch[0].Bitrate, audioFloor)
+	}
+	return rate + audioOverhead
+}
 
 // layerChoice is a subscriber's layer choice: its allocator and scratch
 // space (loop only).
@@ -20,6 +45,7 @@ type layerChoice struct {
 	downs  []*DownTrack
 	states []*livekit.StreamStateInfo
 	prime  []byte // a packet read back from a cache
+	filled bool   // the pending move up was checked (verifyUp)
 }
 
 // allocate chooses the layer every down track of the subscriber forwards
@@ -59,7 +85,9 @@ func (p *Participant) allocate() {
 			continue
 		}
 		if d.track.kind != webrtc.RTPCodecTypeVideo {
-			audio += audioBudget
+			if !d.req.Disabled {
+				audio += d.audioCost(now)
+			}
 			p.startAudio(d, now)
 			continue
 		}
@@ -90,7 +118,44 @@ func (p *Participant) allocate() {
 		}})
 	}
 	if p.twcc.Load() {
-		p.bwe.WantProbe(c.alloc.Needed()+audio, now)
+		// Probe for the next step up, not the whole wish: a probe far
+		// above a capped link fills its queue and costs what it finds.
+		want := uint64(0)
+		if next := c.alloc.Next(); next > 0 {
+			want = next + audio
+		}
+		p.bwe.WantProbe(want, now)
+		p.verifyUp(audio, now)
+	}
+}
+
+// fillBefore is how long before a pending move up the edge pads the
+// subscriber's connection up to the better allocation's rate.
+const fillBefore = time.Second
+
+// verifyUp checks a pending move up before it is taken (loop only): in
+// the last fillBefore of the up hold, the connection is padded up to
+// what the better allocation costs (bwe.Estimator.Fill). A path that
+// carries it confirms the estimate; one that queues takes the probe lift
+// it rests on back, the estimate falls below the better allocation and
+// the move waits (the allocator backs off), instead of a keyframe of the
+// higher layer meeting a full queue. Once per pending move.
+func (p *Participant) verifyUp(audio uint64, now int64) {
+	c := &p.layers
+	cost, left, ok := c.alloc.Pending(now)
+	if !ok {
+		c.filled = false
+		return
+	}
+	if c.filled || left > fillBefore {
+		return
+	}
+	var current uint64
+	for _, al := range c.allocs {
+		current += al.Bitrate
+	}
+	if p.bwe.Fill(cost+audio, current+audio, max(left, fillBefore/2), now) {
+		c.filled = true
 	}
 }
 
@@ -126,6 +191,10 @@ func (p *Participant) apply(d *DownTrack, al simulcast.Allocation, now int64) {
 	if r := simulcast.Requested(d.scratch, d.req); r != d.requested {
 		d.requested = r
 		d.track.setDemand(p.sid, r)
+	}
+	if al.Pick != d.pick && p.log.Enabled(context.Background(), slog.LevelDebug) {
+		p.log.Debug("layer choice", "track", d.track.sid, "from", d.pick, "to", al.Pick, "fresh", d.fresh,
+			"estimate_bps", p.allocated.Load(), "cost_bps", al.Bitrate, "hold", p.layers.alloc.UpHold())
 	}
 	d.fresh = false
 	d.pick, d.paused = al.Pick, al.Paused

@@ -67,7 +67,7 @@ func TestPauseAndResume(t *testing.T) {
 	if d.down.Target() != 1 || len(states()) != 0 {
 		t.Fatalf("at 1 Mbit/s: layer %d, states %v; want layer 1, nothing to tell", d.down.Target(), states())
 	}
-	remb(sub, 120_000) // 64 kbit/s of audio leave 56: not the 100 kbit/s layer
+	remb(sub, 120_000) // ~79 kbit/s of audio (unmeasured: the budget and packet overhead) leave 41: not the 100 kbit/s layer
 	sub.allocate()
 	if d.down.Target() != -1 || !d.paused {
 		t.Fatalf("at 120 kbit/s: layer %d, paused %v; want paused", d.down.Target(), d.paused)
@@ -362,5 +362,100 @@ func TestLayerViewShared(t *testing.T) {
 	tr.simLayers(now+layerViewAge, nil)
 	if tr.view.Load() == v {
 		t.Fatal("a description older than layerViewAge still served")
+	}
+}
+
+// Audio takes what its publisher sends of it (Opus in RED is about twice
+// plain Opus) plus its packets' overhead from the subscriber's estimate,
+// before the video's layers are chosen; an audio track not yet measured
+// takes the budget.
+func TestAudioCostIsMeasured(t *testing.T) {
+	r, clock := testRoom()
+	now := testStart + int64(time.Second)
+	clock.Store(now)
+	sub := testSubscriber(t, r, "AC_sub")
+	a := audioDown(t, r, sub, "AC_talker")
+	if got, want := a.audioCost(now), uint64(audioBudget+audioOverhead); got != want {
+		t.Fatalf("unmeasured audio costs %d, want the budget %d", got, want)
+	}
+	feedLayer(t, a.track, 0, 400, clock, testStart, false, 0) // 400 bytes 30 times a second: ~100 kbit/s
+	now += layerViewAge                                       // past the layer view read above
+	clock.Store(now)
+	got := a.audioCost(now)
+	if lo, hi := uint64(85_000+audioOverhead), uint64(110_000+audioOverhead); got < lo || got > hi {
+		t.Fatalf("audio of ~100 kbit/s costs %d, want %d–%d", got, lo, hi)
+	}
+}
+
+// A layer received for less than simulcast.RampWindow costs at least what
+// its publisher announced (its encoder is still climbing: the first
+// seconds' bitrate would place a new subscriber on a layer that costs
+// twice as much a second later); once it has run that long, what was
+// measured counts.
+func TestRampingLayerCostsWhatWasAnnounced(t *testing.T) {
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{}) // 720p: ~2 Mbit/s from testStart
+	tr.updateInfo(func(i *livekit.TrackInfo) {
+		for j, b := range []uint32{150_000, 500_000, 3_000_000} {
+			//lint:ignore SA1019 the test sets a layer's bitrate where a client announces it
+			i.Layers[j].Bitrate = b
+		}
+	})
+	now := testStart + int64(990*time.Millisecond)
+	clock.Store(now)
+	l := tr.simLayers(now, nil)
+	if !l[2].Ramping || l[2].Bitrate != 3_000_000 {
+		t.Fatalf("a second in: 720p ramping %v, costs %d; want ramping at the announced 3000000", l[2].Ramping, l[2].Bitrate)
+	}
+	// Another track whose 720p has run for 6 s.
+	tr2 := layeredTrack(t, r, clock, "PA_pub2", "TR_2", layerOpts{missing: []int{2}})
+	tr2.updateInfo(func(i *livekit.TrackInfo) {
+		//lint:ignore SA1019 the test sets a layer's bitrate where a client announces it
+		i.Layers[2].Bitrate = 3_000_000
+	})
+	feedLayerFor(t, tr2, 2, 8333, clock, testStart, false, 0, 6)
+	now = testStart + int64(5990*time.Millisecond)
+	clock.Store(now)
+	l = tr2.simLayers(now, nil)
+	if l[2].Ramping || l[2].Bitrate < 1_500_000 || l[2].Bitrate > 2_500_000 {
+		t.Fatalf("after the ramp window: 720p ramping %v, costs %d; want the measured ~2 Mbit/s", l[2].Ramping, l[2].Bitrate)
+	}
+}
+
+// A move up waits for the up hold; in the hold's last second the
+// subscriber's connection is padded up to what the better layers cost
+// (bwe.Estimator.Fill), once per pending move, so that a path that cannot
+// carry them shows it before a keyframe of the higher layer is sent.
+func TestMoveUpIsCheckedByAFill(t *testing.T) {
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{})
+	now := testStart + int64(time.Second)
+	clock.Store(now)
+	sub := testSubscriber(t, r, "PA_sub")
+	d := subscribeTest(t, sub, tr)
+	a, err := simulcast.NewAllocator(simulcast.AllocatorConfig{UpHold: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.layers.alloc = a
+	// The start probes' episode ends (no feedback within its timeout).
+	sub.bwe.WantProbe(0, now)
+	sub.bwe.WantProbe(0, now+int64(2*time.Second))
+
+	tracks := []simulcast.Track{{Layers: tr.simLayers(now, nil), Request: d.req, Current: simulcast.Pick{Spatial: 0, Temporal: simulcast.AllTemporal}}}
+	sub.layers.allocs = a.Allocate(100_000_000, tracks, now, nil)
+	if _, _, ok := a.Pending(now); !ok {
+		t.Fatal("no move up pending at 100 Mbit/s from the lowest layer")
+	}
+	sub.verifyUp(0, now)
+	if f := sub.bwe.Stats().Fills; f != 0 {
+		t.Fatalf("%d fills with the hold's 3 s ahead, want none before its last second", f)
+	}
+	later := now + int64(2500*time.Millisecond)
+	sub.layers.allocs = a.Allocate(100_000_000, tracks, later, sub.layers.allocs)
+	sub.verifyUp(0, later)
+	sub.verifyUp(0, later+int64(100*time.Millisecond))
+	if f := sub.bwe.Stats().Fills; f != 1 {
+		t.Fatalf("%d fills in the hold's last second, want 1", f)
 	}
 }

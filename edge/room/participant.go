@@ -97,7 +97,7 @@ type Participant struct {
 	conn          *signal.Conn
 	pub, sub      *webrtc.PeerConnection
 	pending       map[string]*livekit.TrackInfo // AddTrack requests by cid
-	wantCodec     map[string]string             // cid → video MIME type the client asked for
+	wantCodec     map[string]string             // cid → MIME type the answer puts first (the video codec the client asked for; RED for audio)
 	byCID         map[string]*PubTrack
 	published     map[string]*PubTrack // by sid
 	downs         map[string]*DownTrack
@@ -356,6 +356,15 @@ func (p *Participant) cleanup() {
 	p.room.remove(p, !p.replaced.Load())
 	p.room.mgr.cfg.Observer.ParticipantLeft(p.room.Proto(), p.Info(), reason)
 	p.log.Info("participant left", "reason", reason.String())
+	if p.twcc.Load() {
+		// What the send-side estimator did over the session: what an
+		// operator reads when a subscriber's quality is questioned.
+		st, est := p.bwe.Stats(), p.bwe.Estimate()
+		p.log.Info("subscriber bandwidth estimation", "estimate_bps", est.Target, "rtt", est.RTT,
+			"feedbacks", st.Feedbacks, "received", st.Received, "lost", st.Lost,
+			"delay_decreases", st.DelayDecreases, "loss_decreases", st.LossDecreases,
+			"probes", st.Probes, "probe_lifts", st.ProbeLifts, "probes_failed", st.ProbesFailed, "start_lowered", st.StartLowered)
+	}
 }
 
 func (p *Participant) send(msg *livekit.SignalResponse) {

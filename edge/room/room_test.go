@@ -225,9 +225,15 @@ func layeredTrack(t *testing.T, r *Room, clock *atomic.Int64, owner, sid string,
 // every drop-th packet (0: none).
 func feedLayer(t *testing.T, tr *PubTrack, q, size int, clock *atomic.Int64, start int64, key bool, drop int) {
 	t.Helper()
+	feedLayerFor(t, tr, q, size, clock, start, key, drop, 1)
+}
+
+// feedLayerFor is feedLayer for the given number of seconds.
+func feedLayerFor(t *testing.T, tr *PubTrack, q, size int, clock *atomic.Int64, start int64, key bool, drop, seconds int) {
+	t.Helper()
 	rd := &clockedReader{clock: clock}
 	seq := uint16(0)
-	for i := 0; i < 30; i++ {
+	for i := 0; i < 30*seconds; i++ {
 		// A frame of size bytes in packets of at most 1200.
 		for left := size; left > 0; left -= 1200 {
 			pkt := vp8Packet(seq, uint32(i)*3000, i == 25 && key && left == size)
@@ -399,11 +405,23 @@ func TestDemandTellsPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// livekit-client 2.x reads subscribedCodecs, older clients
+	// subscribedQualities: both say the same.
 	enabled := func() []bool {
-		var out []bool
-		//lint:ignore SA1019 the edge's demand goes out in this form only (subscribedCodecs is not filled)
-		for _, q := range tr.demandUpdate().SubscribedQualities {
+		u := tr.demandUpdate()
+		if len(u.SubscribedCodecs) != 1 || u.SubscribedCodecs[0].Codec != "vp8" {
+			t.Fatalf("subscribed codecs %v, want vp8's", u.SubscribedCodecs)
+		}
+		var out, old []bool
+		for _, q := range u.SubscribedCodecs[0].Qualities {
 			out = append(out, q.Enabled)
+		}
+		//lint:ignore SA1019 older clients read the demand in this form
+		for _, q := range u.SubscribedQualities {
+			old = append(old, q.Enabled)
+		}
+		if fmt.Sprint(out) != fmt.Sprint(old) {
+			t.Fatalf("subscribed codecs say %v, subscribed qualities %v", out, old)
 		}
 		return out
 	}

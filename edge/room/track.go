@@ -1,6 +1,8 @@
 package room
 
 import (
+	"strings"
+
 	"sync"
 	"sync/atomic"
 
@@ -185,18 +187,40 @@ func (t *PubTrack) simLayers(now int64, dst []simulcast.Layer) []simulcast.Layer
 		return 0, 0
 	}, nil)
 	for i := range l {
-		if l[i].Bitrate != 0 {
+		if l[i].Bitrate != 0 && !l[i].Ramping {
 			continue
 		}
 		//lint:ignore SA1019 TrackInfo.layers carry the sizes and bitrates livekit-client announces
 		for _, vl := range info.Layers {
 			if int(vl.Quality) == i {
-				l[i].Bitrate = uint64(vl.Bitrate)
+				announce(&l[i], uint64(vl.Bitrate))
 			}
 		}
 	}
 	t.view.Store(&layerView{at: now, layers: l})
 	return append(dst[:0], l...)
+}
+
+// announce makes layer l cost at least what its publisher announced (an
+// unmeasured or ramping layer would otherwise look cheaper than it will
+// be: a new subscriber placed on 720p by the first second's bitrate meets
+// it a second later at twice that), its temporal layers in proportion.
+func announce(l *simulcast.Layer, announced uint64) {
+	if announced <= l.Bitrate {
+		return
+	}
+	if l.Bitrate > 0 {
+		for k := range l.Temporal {
+			l.Temporal[k] = l.Temporal[k] * announced / l.Bitrate
+		}
+	} else {
+		for k := range l.Temporals {
+			// Unmeasured: each temporal layer up doubles the frame rate;
+			// the base carries about half the bits (Chromium's VP8).
+			l.Temporal[k] = announced >> (l.Temporals - 1 - k)
+		}
+	}
+	l.Bitrate = announced
 }
 
 // setDemand records the highest layer a subscriber wants and tells the
@@ -229,6 +253,17 @@ func (t *PubTrack) demandUpdate() *livekit.SubscribedQualityUpdate {
 	for i := range qs {
 		qs[i] = livekit.VideoQuality(i)
 	}
-	//lint:ignore SA1019 the edge's demand goes out in this form only (subscribedCodecs is not filled)
-	return &livekit.SubscribedQualityUpdate{TrackSid: t.sid, SubscribedQualities: t.demand.SubscribedQualities(qs)}
+	sq := t.demand.SubscribedQualities(qs)
+	u := &livekit.SubscribedQualityUpdate{TrackSid: t.sid}
+	// livekit-client 2.x reads subscribedCodecs (per codec, the codec
+	// name as it publishes it: "vp8"); older clients and the Go SDK read
+	// subscribedQualities.
+	if c := t.codec.Load(); c != nil {
+		if _, name, ok := strings.Cut(c.MimeType, "/"); ok {
+			u.SubscribedCodecs = []*livekit.SubscribedCodec{{Codec: strings.ToLower(name), Qualities: sq}}
+		}
+	}
+	//lint:ignore SA1019 older clients read the demand in this form
+	u.SubscribedQualities = sq
+	return u
 }

@@ -69,18 +69,34 @@ type AllocatorConfig struct {
 	UpMargin float64
 	// UpHold: ... continuously for this long (default 1 s).
 	UpHold time.Duration
+	// MaxUpHold bounds the up hold's backoff (default 16 s): an up move
+	// taken back within UpRetract doubles the hold before the next one,
+	// so that a link whose estimate keeps promising a layer it cannot
+	// carry (a shaper's burst read as headroom, cross traffic) is not
+	// tried every second; an up move that lasts 4× UpRetract halves it
+	// again.
+	MaxUpHold time.Duration
 }
+
+// UpRetract is how soon a move down after a move up says the move up
+// failed (the estimate's over-use and loss reactions take one to three
+// seconds behind a deep buffer).
+const UpRetract = 4 * time.Second
 
 // Defaults of AllocatorConfig.
 const (
-	DefaultUpMargin = 1.1
-	DefaultUpHold   = time.Second
+	DefaultUpMargin  = 1.1
+	DefaultUpHold    = time.Second
+	DefaultMaxUpHold = 16 * time.Second
 )
 
 // Validate checks the config.
 func (c AllocatorConfig) Validate() error {
 	if c.UpHold < 0 || c.UpMargin < 0 || c.UpMargin != 0 && c.UpMargin < 1 {
 		return fmt.Errorf("%w: up margin %v (at least 1) or up hold %v", ErrConfig, c.UpMargin, c.UpHold)
+	}
+	if c.MaxUpHold < 0 || c.MaxUpHold != 0 && c.MaxUpHold < c.UpHold {
+		return fmt.Errorf("%w: max up hold %v (at least the up hold %v)", ErrConfig, c.MaxUpHold, c.UpHold)
 	}
 	return nil
 }
@@ -114,23 +130,30 @@ type rung struct {
 //     margin is better than the current picks (more tracks served, or
 //     higher rungs, priority class by priority class) and has been so for
 //     the up hold: after a probe or the estimate's own growth has shown the
-//     headroom for a while.
+//     headroom for a while. A move up taken back soon (UpRetract) doubles
+//     the hold, up to MaxUpHold, so a layer the link cannot carry is not
+//     retried every second; calm halves it again.
 //
 // The priority fill gives every track its lowest rung, highest priority
 // first, so a short estimate pauses the least important tracks; then it
 // climbs the tracks of the highest priority class to what they want, a
 // rung at a time in turn, before the next class climbs.
 type Allocator struct {
-	upMargin float64
-	upHold   int64
-	upSince  int64 // when a better allocation first fitted + 1; 0: none
+	upMargin  float64
+	baseHold  int64 // UpHold
+	maxHold   int64 // MaxUpHold
+	upHold    int64 // the hold now: baseHold, doubled by failed up moves
+	upSince   int64 // when a better allocation first fitted + 1; 0: none
+	lastUp    int64 // when the last up move was taken + 1; 0: none since
+	holdSince int64 // when upHold last changed + 1
 
 	steps                 []rung
 	start                 []int // track i's ladder is steps[start[i]:start[i+1]]
 	order                 []int // track indices by priority, highest first
 	prio                  []int // track i's priority
 	cur, pos, fill, fresh []int
-	wish                  uint64
+	wish, next            uint64
+	pending               uint64 // what the better allocation the hold waits for costs
 }
 
 // NewAllocator builds an Allocator.
@@ -144,7 +167,34 @@ func NewAllocator(cfg AllocatorConfig) (*Allocator, error) {
 	if cfg.UpHold == 0 {
 		cfg.UpHold = DefaultUpHold
 	}
-	return &Allocator{upMargin: cfg.UpMargin, upHold: int64(cfg.UpHold)}, nil
+	if cfg.MaxUpHold == 0 {
+		cfg.MaxUpHold = max(DefaultMaxUpHold, cfg.UpHold)
+	}
+	return &Allocator{upMargin: cfg.UpMargin, baseHold: int64(cfg.UpHold), maxHold: int64(cfg.MaxUpHold),
+		upHold: int64(cfg.UpHold)}, nil
+}
+
+// UpHold is the hold an up move waits for now (see AllocatorConfig's
+// MaxUpHold).
+func (a *Allocator) UpHold() time.Duration { return time.Duration(a.upHold) }
+
+// movedDown notes a move down at now: one soon after a move up doubles
+// the hold.
+func (a *Allocator) movedDown(now int64) {
+	if a.lastUp != 0 && now+1-a.lastUp < int64(UpRetract) {
+		a.upHold = min(2*a.upHold, a.maxHold)
+		a.holdSince = now + 1
+	}
+	a.lastUp = 0
+}
+
+// relaxHold halves a backed-off hold once the last change has lasted 4×
+// UpRetract without a failed up move.
+func (a *Allocator) relaxHold(now int64) {
+	if a.upHold > a.baseHold && now+1-a.holdSince >= 4*int64(UpRetract) {
+		a.upHold = max(a.upHold/2, a.baseHold)
+		a.holdSince = now + 1
+	}
 }
 
 // Wish is what the tracks of the last Allocate would cost at the picks
@@ -152,10 +202,22 @@ func NewAllocator(cfg AllocatorConfig) (*Allocator, error) {
 // path allowed (the estimator probes for it).
 func (a *Allocator) Wish() uint64 { return a.wish }
 
-// Needed is the estimate at which the allocator would take its wish: the
-// wish with the up margin on top. What a probe must show, so that a probe
-// that succeeds unlocks the layer it was sent for.
-func (a *Allocator) Needed() uint64 { return uint64(math.Ceil(float64(a.wish)*a.upMargin)) + 1 }
+// Pending reports the move up the hold is waiting for: what the better
+// allocation costs (bits/s, without the margin), and how long the hold
+// has left at now. False when no move up is pending.
+func (a *Allocator) Pending(now int64) (cost uint64, left time.Duration, ok bool) {
+	if a.upSince == 0 {
+		return 0, 0, false
+	}
+	return a.pending, time.Duration(max(a.upSince-1+a.upHold-now, 0)), true
+}
+
+// Next is the estimate at which the allocator would take one step up from
+// the last Allocate's picks (the cheapest: one track one rung higher), the
+// up margin included; 0 when every track has what it wants. What a probe
+// should show before a move up: probing for the next step only, not the
+// whole wish, keeps a probe's burst within reach of the link it tests.
+func (a *Allocator) Next() uint64 { return a.next }
 
 // ladder builds track t's ladder at the end of a.steps.
 func (a *Allocator) ladder(t *Track) {
@@ -260,14 +322,20 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		// Down at once: the current picks cost more than the estimate,
 		// or a new track would get nothing beside them.
 		a.priorityFill(estimate, a.fill, nil)
+		down := false
 		for i := range tracks {
 			a.pos[i] = a.fill[i]
 			if a.fresh[i] == 0 {
 				a.pos[i] = min(a.cur[i], a.fill[i])
+				down = down || a.pos[i] < a.cur[i]
 			}
+		}
+		if down {
+			a.movedDown(now)
 		}
 		a.upSince = 0
 	default:
+		a.relaxHold(now)
 		a.priorityFill(uint64(float64(estimate)/a.upMargin), a.fill, nil)
 		if !a.better(a.fill, a.pos) {
 			a.upSince = 0
@@ -276,11 +344,17 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		if a.upSince == 0 {
 			a.upSince = now + 1
 		}
+		a.pending = 0
+		for i := range a.fill {
+			a.pending += a.cost(i, a.fill[i])
+		}
 		if now+1-a.upSince >= a.upHold {
 			copy(a.pos, a.fill)
 			a.upSince = 0
+			a.lastUp = now + 1
 		}
 	}
+	a.next = a.nextStep()
 	for i := range tracks {
 		r := a.rungs(i)
 		al := Allocation{Pick: Pick{Spatial: -1, Temporal: -1}, Wanted: Pick{Spatial: -1, Temporal: -1}}
@@ -294,6 +368,27 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		out[i] = al
 	}
 	return out
+}
+
+// nextStep is Next for the picks in a.pos.
+func (a *Allocator) nextStep() uint64 {
+	var total, step uint64
+	found := false
+	for i := range a.pos {
+		k := a.pos[i]
+		total += a.cost(i, k)
+		if k+1 >= len(a.rungs(i)) {
+			continue
+		}
+		d := a.cost(i, k+1) - min(a.cost(i, k+1), a.cost(i, k))
+		if !found || d < step {
+			step, found = d, true
+		}
+	}
+	if !found {
+		return 0
+	}
+	return uint64(math.Ceil(float64(total+step)*a.upMargin)) + 1
 }
 
 // placeFresh keeps the tracks that are not fresh on their current picks

@@ -283,7 +283,7 @@ func TestAllocateWish(t *testing.T) {
 }
 
 func TestAllocatorConfig(t *testing.T) {
-	for _, cfg := range []AllocatorConfig{{UpMargin: -1}, {UpMargin: 0.9}, {UpHold: -time.Second}} {
+	for _, cfg := range []AllocatorConfig{{UpMargin: -1}, {UpMargin: 0.9}, {UpHold: -time.Second}, {UpHold: 2 * time.Second, MaxUpHold: time.Second}, {MaxUpHold: -1}} {
 		if _, err := NewAllocator(cfg); !errors.Is(err, ErrConfig) {
 			t.Fatalf("%+v: err = %v", cfg, err)
 		}
@@ -309,30 +309,85 @@ func TestAllocateNoAllocs(t *testing.T) {
 // An estimate of Needed, held for the up hold, takes the wish: a probe
 // aimed at Needed that succeeds unlocks the layer it was sent for (aimed at
 // the wish alone, it fell short of the up margin and never did).
-func TestNeededUnlocksTheWish(t *testing.T) {
-	s := newSubscriber(t, cam(0, three()))
+// Next is the estimate that unlocks one step up: held for the up hold it
+// moves the track a rung up (and no further), and just under it nothing
+// moves. At the top, there is nothing to probe for.
+func TestNextUnlocksOneStep(t *testing.T) {
+	s := newSubscriber(t, cam(0, temporal()))
 	s.at(0, 700_000)
-	if got := s.out[0].Pick; got.Spatial != 1 {
-		t.Fatalf("at 700 kbit/s: %v, want 360p", got)
-	}
-	need := s.a.Needed()
-	if need <= s.a.Wish() {
-		t.Fatalf("Needed %d not above the wish %d", need, s.a.Wish())
+	before := s.out[0].Pick
+	next := s.a.Next()
+	if next == 0 || next >= 1_700_000 {
+		t.Fatalf("at %v: Next %d, want a step below the 720p wish", before, next)
 	}
 	var got Pick
 	for at := int64(100); at <= 3000; at += 100 {
-		got = s.at(at, need)[0]
+		got = s.at(at, next)[0]
 	}
-	if got.Spatial != 2 {
-		t.Fatalf("after 3 s at Needed (%d): %v, want 720p", need, got)
+	if !before.less(got) {
+		t.Fatalf("after 3 s at Next (%d): %v, want above %v", next, got, before)
 	}
-	// Just under it, the wish is never taken.
-	s2 := newSubscriber(t, cam(0, three()))
+	s2 := newSubscriber(t, cam(0, temporal()))
 	s2.at(0, 700_000)
 	for at := int64(100); at <= 3000; at += 100 {
-		got = s2.at(at, s2.a.Wish())[0]
+		got = s2.at(at, next-2)[0]
 	}
-	if got.Spatial == 2 {
-		t.Fatal("the wish alone (no margin) took 720p: Needed is not what the allocator needs")
+	if got != before {
+		t.Fatalf("just under Next: %v, want %v unchanged", got, before)
+	}
+	top := newSubscriber(t, cam(0, three()))
+	top.at(0, 10_000_000)
+	if n := top.a.Next(); n != 0 {
+		t.Fatalf("at the top: Next %d, want 0", n)
+	}
+}
+
+// A link that keeps promising 720p and cannot carry it (a shaper's burst
+// read as headroom, cross traffic): each move up is taken back a second
+// later. The hold before the next try doubles each time (1, 2, 4, 8, 16
+// s), so a minute holds a handful of tries, not thirty; once 720p lasts,
+// the hold relaxes back towards a second.
+func TestFailedUpMovesBackOff(t *testing.T) {
+	s := newSubscriber(t, cam(0, three()))
+	const promise, carries = 2_200_000, 700_000
+	var ups []int64 // ms
+	var upAt int64 = -1
+	now := int64(0)
+	for ; now < 60_000; now += 100 {
+		est := uint64(promise)
+		if upAt >= 0 && now-upAt <= 1000 {
+			est = carries // over-use after the move up
+		}
+		if got := s.at(now, est); got[0].Spatial == 2 && upAt < 0 {
+			upAt = now
+			ups = append(ups, now)
+		} else if got[0].Spatial < 2 {
+			upAt = -1
+		}
+	}
+	t.Logf("moves up at %v ms; hold now %v", ups, s.a.UpHold())
+	if len(ups) < 2 || len(ups) > 7 {
+		t.Fatalf("%d moves up to a layer the link cannot carry in a minute; want 2–7 (the hold backing off)", len(ups))
+	}
+	for i := 2; i < len(ups); i++ {
+		if ups[i]-ups[i-1] < ups[i-1]-ups[i-2] {
+			t.Fatalf("moves up at %v ms: the waits between them shrink", ups)
+		}
+	}
+	if last := ups[len(ups)-1] - ups[len(ups)-2]; last < int64(DefaultMaxUpHold/time.Millisecond) {
+		t.Fatalf("moves up at %v ms: the last wait %d ms, want at least the maximum hold", ups, last)
+	}
+	if s.a.UpHold() != DefaultMaxUpHold {
+		t.Fatalf("hold %v after a minute of failed moves up; want the maximum %v", s.a.UpHold(), DefaultMaxUpHold)
+	}
+	// The link now carries 720p: the move up lasts and the hold relaxes.
+	for end := now + 60_000; now < end; now += 100 {
+		s.at(now, promise)
+	}
+	if got := s.tracks[0].Current; got.Spatial != 2 {
+		t.Fatalf("pick %v on a link that carries 720p", got)
+	}
+	if s.a.UpHold() > 2*DefaultUpHold {
+		t.Fatalf("hold %v after a minute at 720p; want it back near %v", s.a.UpHold(), DefaultUpHold)
 	}
 }

@@ -1,6 +1,10 @@
 package simulcast
 
-import "github.com/livekit/protocol/livekit"
+import (
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+)
 
 // MaxTemporal is the most temporal layers a layer can carry (VP8's TID is
 // two bits).
@@ -25,7 +29,14 @@ type Layer struct {
 	// Temporal[t] is the measured bitrate of temporal layers 0..t
 	// (cumulative), bits/s, for t < Temporals.
 	Temporal [MaxTemporal]uint64
+	// Ramping: the layer has been received for less than its encoder
+	// takes to reach its rate (a browser's encoder starts low and climbs
+	// for seconds), so Bitrate understates what it will cost.
+	Ramping bool
 }
+
+// RampWindow is how long after its first packet a layer is Ramping.
+const RampWindow = 5 * time.Second
 
 // Request is what a subscriber asked for (UpdateTrackSettings).
 type Request struct {

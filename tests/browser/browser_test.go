@@ -36,10 +36,14 @@ func need(t *testing.T) string {
 }
 
 type stack struct {
-	api   string // http://gw:port
-	host  *netns.Host
-	token string // the space owner's user token
-	space string
+	api  string // http://gw:port
+	host *netns.Host
+	// chromium are further Chromium flags of this stack's browsers.
+	chromium []string
+	// client calls the API (nil: http.DefaultClient).
+	client *http.Client
+	token  string // the space owner's user token
+	space  string
 }
 
 var apiLine = regexp.MustCompile(`API\s+(http://\S+)/v1`)
@@ -146,7 +150,11 @@ func (s *stack) call(t *testing.T, method, path string, body, out any) {
 	if s.token != "" {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := s.client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func chromiumArgs(secure []string) []string {
 // namespace. Its stderr (page consoles) goes to artifacts/.../name.log.
 func (s *stack) startDriver(t *testing.T, ctx context.Context, chromium, name string, secure ...string) *driver {
 	t.Helper()
-	args, _ := json.Marshal(chromiumArgs(append(secure, s.api)))
+	args, _ := json.Marshal(append(chromiumArgs(append(secure, s.api)), s.chromium...))
 	cmd := s.host.Command(ctx, "node", "driver.mjs")
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "CHROMIUM_ARGS="+string(args))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -186,6 +186,7 @@ type state struct {
 	HandsRaised       int      `json:"handsRaised"`
 	Tiles             int      `json:"tiles"`
 	ScreenTiles       int      `json:"screenTiles"`
+	Lobby             []string `json:"lobby"`
 	Chat              []string `json:"chat"`
 	ToolbarReady      bool     `json:"toolbarReady"`
 	Role              string   `json:"role"`

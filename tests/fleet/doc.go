@@ -9,4 +9,8 @@
 // checks through the REST API what an integrator would see: placement by
 // region and load, sticky rooms, failover of participants, revocations on
 // every edge, the room directory converging after the partition heals.
+// TestMetricsOfEveryRole scrapes every role's /metrics (a control plane,
+// an edge in each of two regions, a TURN server alone) after a call and
+// checks the families, their region and node labels, and that the shipped
+// dashboard and alert rules query only metrics that are served.
 package fleet

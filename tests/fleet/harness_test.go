@@ -35,13 +35,14 @@ import (
 // an address of its own, made by this test, so fixed ports cannot collide
 // with anything on the machine.
 const (
-	apiPort    = "8080"
-	signalPort = "7880"
-	rtcPort    = "7882"
-	turnPort   = "3478"
-	gossipPort = "7946"
-	wanPort    = "7947" // the WAN pool's gossip
-	relayPort  = "7883"
+	apiPort     = "8080"
+	signalPort  = "7880"
+	rtcPort     = "7882"
+	turnPort    = "3478"
+	gossipPort  = "7946"
+	wanPort     = "7947" // the WAN pool's gossip
+	relayPort   = "7883"
+	metricsPort = "9100" // every role's metrics: section
 )
 
 // proc is one spacecast process in its namespace.
@@ -171,13 +172,14 @@ gossip:
 webhooks:
   allow: [198.18.0.0/15] # the test's receiver on the bridge
   calls: {finishGrace: 1s}
+metrics: {listen: %[1]s:%[10]s}
 placement:
   defaultRegion: a
   # Short, so that the steps below check placement over what gossip says
   # (load, the room directory) rather than this replica's own memory of
   # its placements (unit-tested in controlplane/placement).
   recentWindow: 1s
-`, ip, apiPort, data, gossipPort, name, seeds, wanPort, wanSeeds, wanTiming))
+`, ip, apiPort, data, gossipPort, name, seeds, wanPort, wanSeeds, wanTiming, metricsPort))
 	p := &proc{name: name, host: h, args: []string{"controlplane", "--config", cfg}}
 	if w.cp == nil {
 		w.cp = p
@@ -249,7 +251,8 @@ report:
   url: http://%[8]s:%[9]s
 relay:
   listen: %[1]s:%[13]s
-`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort, wanPort, wanTiming, seeds, relayPort))
+metrics: {listen: %[1]s:%[14]s}
+`, ip, signalPort, name, region, rtcPort, turnPort, gossipPort, w.cp.addr(), apiPort, wanPort, wanTiming, seeds, relayPort, metricsPort))
 	p := &proc{name: name, region: region, host: h, args: []string{"edge", "--config", cfg}}
 	w.edges[name] = p
 	w.run(p)

@@ -215,3 +215,10 @@ func (s *Store) PruneWebhookDeliveries(ctx context.Context, before time.Time) (i
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// PendingWebhookDeliveries counts the unfinished deliveries.
+func (s *Store) PendingWebhookDeliveries(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&n)
+	return n, translate("count pending webhook deliveries", err)
+}

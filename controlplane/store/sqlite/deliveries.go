@@ -233,3 +233,10 @@ func (s *Store) PruneWebhookDeliveries(ctx context.Context, before time.Time) (i
 	n, err := res.RowsAffected()
 	return int(n), translate("prune webhook deliveries", err)
 }
+
+// PendingWebhookDeliveries counts the unfinished deliveries.
+func (s *Store) PendingWebhookDeliveries(ctx context.Context) (int, error) {
+	var n int
+	err := s.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&n)
+	return n, translate("count pending webhook deliveries", err)
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -290,5 +291,32 @@ func TestTwoStoresOneFile(t *testing.T) {
 	}
 	if wins != 1 {
 		t.Fatalf("%d redemptions won across two stores, want 1", wins)
+	}
+}
+
+// TestObservedContract: store.Observed passes the contract suite (every
+// call reaches the store it wraps, with its results), and every Store
+// method but Listen and Close is told to the observer by its name.
+func TestObservedContract(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	obs := func(op string, took time.Duration, _ error) {
+		if took < 0 {
+			t.Errorf("%s took %v", op, took)
+		}
+		mu.Lock()
+		seen[op] = true
+		mu.Unlock()
+	}
+	storetest.Run(t, func(t *testing.T) store.Store { return store.Observed(openTemp(t), obs) })
+	st := reflect.TypeFor[store.Store]()
+	for i := range st.NumMethod() {
+		name := st.Method(i).Name
+		if name == "Listen" || name == "Close" {
+			continue
+		}
+		if !seen[name] {
+			t.Errorf("%s was not observed", name)
+		}
 	}
 }

@@ -30,6 +30,16 @@ func (f *fx) claim(owner string, max, perTenant int, now time.Time) []store.Webh
 	return l
 }
 
+// pending checks the outbox's depth.
+func (f *fx) pending(want int, what string) {
+	f.t.Helper()
+	n, err := f.s.PendingWebhookDeliveries(f.ctx)
+	f.must(err, "pending deliveries")
+	if n != want {
+		f.t.Fatalf("%s: %d pending deliveries, want %d", what, n, want)
+	}
+}
+
 func deliveryIDs(l []store.WebhookDelivery) []string {
 	var out []string
 	for _, d := range l {
@@ -59,6 +69,7 @@ func testDeliveries(f *fx) {
 	d3 := f.enqueue(f.event(ca, a.space.ID, rA2.ID, store.EventCallStarted))
 	d4 := f.enqueue(f.event(cb, b.space.ID, b.room.ID, store.EventCallStarted))
 	now := f.now.Add(time.Second)
+	f.pending(4, "queued, of both clients")
 
 	got := f.claim("r1", 10, 2, now)
 	f.eq(deliveryIDs(got), []string{d1, d4, d3}, "first claim: the heads of the rooms, clients in turn")
@@ -78,6 +89,7 @@ func testDeliveries(f *fx) {
 	f.is(attempt(d1, ca, "r1", 2, store.AttemptDelivered, now), store.ErrNotFound, "record of another attempt")
 	f.is(attempt(d1, cb, "r1", 1, store.AttemptDelivered, now), store.ErrNotFound, "record through another client")
 	f.must(attempt(d1, ca, "r1", 1, store.AttemptDelivered, now), "record delivered")
+	f.pending(3, "one delivered, the claimed ones still pending")
 	f.is(attempt(d1, ca, "r1", 1, store.AttemptDelivered, now), store.ErrNotFound, "record twice")
 	f.eq(deliveryIDs(f.claim("r2", 10, 2, now)), []string{d2}, "the room's next delivery after the first is done")
 
@@ -91,6 +103,7 @@ func testDeliveries(f *fx) {
 		f.t.Fatalf("retry: %+v", retried)
 	}
 	f.must(attempt(d3, ca, "r2", 2, store.AttemptFailed, now), "record failed")
+	f.pending(2, "one delivered, one failed")
 
 	// A lease that runs out (its replica died) is claimed again; the old
 	// attempt can no longer record.

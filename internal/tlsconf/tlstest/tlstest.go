@@ -55,8 +55,9 @@ func NewCA(t testing.TB) *CA {
 // Leaf is a server certificate's files.
 type Leaf struct{ CertFile, KeyFile string }
 
-// Issue writes a server certificate for 127.0.0.1, localhost and names,
-// with this serial and validity, and its key, into dir/cert.pem and
+// Issue writes a server certificate for 127.0.0.1, localhost and names
+// (a name that is an IP address goes in the IP addresses), with this
+// serial and validity, and its key, into dir/cert.pem and
 // dir/key.pem (replacing them atomically, as a certificate manager does).
 func (ca *CA) Issue(t testing.TB, dir string, serial int64, notBefore, notAfter time.Time, names ...string) Leaf {
 	t.Helper()
@@ -64,11 +65,19 @@ func (ca *CA) Issue(t testing.TB, dir string, serial int64, notBefore, notAfter 
 	if err != nil {
 		t.Fatal(err)
 	}
+	ips, dns := []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, n)
+		}
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: notBefore, NotAfter: notAfter,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:    append([]string{"localhost"}, names...),
+		IPAddresses: ips,
+		DNSNames:    dns,
 		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)

@@ -1,6 +1,7 @@
 // The control plane's side of the page: redeem the link (or an embed
 // token, a refresh token, the session of an earlier join) for a join
 // answer.
+import type { RTTs } from './regions';
 
 export interface Grants {
   canPublish: boolean;
@@ -16,6 +17,7 @@ export interface Grants {
 
 export interface RoomView {
   id: string;
+  spaceId: string;
   name: string;
   type: string;
   isChatAllowed: boolean;
@@ -27,6 +29,7 @@ export interface RoomView {
 }
 
 export interface JoinAnswer {
+  status: 'joined';
   identity: string;
   name: string;
   role: string;
@@ -36,6 +39,22 @@ export interface JoinAnswer {
   edge: { url: string; region: string; nodeId: string };
   mediaToken: string;
   iceServers: RTCIceServer[] | null;
+}
+
+/**
+ * WaitingAnswer is a join's answer (HTTP 202) when the room's waiting room
+ * holds the participant: no media token yet, a ticket to wait with.
+ */
+export interface WaitingAnswer {
+  status: 'waiting';
+  id: string;
+  ticket: string;
+  identity: string;
+  name: string;
+  role: string;
+  since: string;
+  room: RoomView;
+  pollSeconds: number;
 }
 
 /** JoinError carries the control plane's error code (access_link_used, …). */
@@ -50,6 +69,7 @@ export class JoinError extends Error {
 
 interface JoinBody {
   participantName?: string;
+  rtts?: RTTs;
   sessionToken?: string;
   accessToken?: string;
   embedToken?: string;
@@ -100,9 +120,13 @@ export class Session {
   }
 }
 
-/** join calls POST /v1/rooms/{alias}/join. */
-export async function join(alias: string, params: URLSearchParams, session: Session, name: string): Promise<JoinAnswer> {
-  const body: JoinBody = { participantName: name || undefined };
+/**
+ * join calls POST /v1/rooms/{alias}/join, with the regions' RTTs if
+ * measured. The answer is a join answer, or a place in the room's waiting
+ * room.
+ */
+export async function join(alias: string, params: URLSearchParams, session: Session, name: string, rtts?: RTTs): Promise<JoinAnswer | WaitingAnswer> {
+  const body: JoinBody = { participantName: name || undefined, rtts };
   const saved = session.get();
   if (saved) body.sessionToken = saved;
   else if (params.get('accessToken')) body.accessToken = params.get('accessToken') ?? undefined;
@@ -127,11 +151,23 @@ export async function join(alias: string, params: URLSearchParams, session: Sess
     headers,
     body: JSON.stringify(body),
   });
+  return answered(r, session, () => {
+    if (body.sessionToken) session.clear();
+  });
+}
+
+/**
+ * answered reads the answer of a join or a waiter's poll: the join answer
+ * (its session kept for reconnects), a place in the waiting room (202), or
+ * a JoinError (refused is called first).
+ */
+export async function answered(r: Response, session: Session, refused?: () => void): Promise<JoinAnswer | WaitingAnswer> {
   const a = (await r.json().catch(() => ({}))) as Partial<JoinAnswer> & { code?: string; message?: string };
   if (!r.ok) {
-    if (body.sessionToken) session.clear();
+    refused?.();
     throw new JoinError(a.code || codeOf(r.status), a.message);
   }
+  if (r.status === 202) return a as unknown as WaitingAnswer;
   const answer = a as JoinAnswer;
   if (answer.session && answer.session.token) session.set(answer.session.token);
   return answer;

@@ -2,10 +2,12 @@
 // the call on the edge with livekit-client. Talks to an embedding parent
 // window with postMessage (see docs/embedding.md).
 import { takeCredentials } from './address';
-import { join, JoinError, Session, type JoinAnswer } from './api';
+import { join, JoinError, Session, type JoinAnswer, type WaitingAnswer } from './api';
 import { Call, type Devices, type EndReason } from './call';
 import { $, setStatus, show } from './dom';
 import { Parent } from './parent';
+import { atMost, joinWaitMs, probeRegions } from './regions';
+import { Lobby, resume, Tickets, Waiter } from './waiting';
 import { Track } from 'livekit-client';
 
 interface PageConfig {
@@ -17,10 +19,15 @@ const cfg = JSON.parse($('#spacecast-config').textContent || '{}') as PageConfig
 // Read first: the credentials leave the address bar at once.
 const params = takeCredentials(cfg.alias, location, history);
 const session = new Session(cfg.alias);
+const tickets = new Tickets(cfg.alias);
 const parent = new Parent(cfg.parentOrigins || []);
 const loadedAt = performance.now();
+// The regions are probed while the participant is on the pre-join step;
+// the join waits for the probe joinWaitMs at most.
+const rtts = probeRegions();
 let call: Call | null = null;
 let answer: JoinAnswer | null = null;
+let lobby: Lobby | null = null;
 
 const notices: Record<string, [string, string]> = {
   access_link_used: ['This invitation link was already used', 'Invitation links work once. Ask the organiser for a new one.'],
@@ -30,10 +37,15 @@ const notices: Record<string, [string, string]> = {
   not_found: ['This room does not exist', 'Check the link, or ask the organiser for a new one.'],
   unauthorized: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
   forbidden: ['You have no access to this room', 'This room is private. Ask the organiser for an invitation.'],
+  waiting_refused: ['You were not let in', 'A moderator refused you entry to this room.'],
+  waiting_gone: ['You are no longer waiting', 'Your place in the waiting room was given up while the page was away. Open the room again, or ask the organiser for a new invitation.'],
+  waiting_left: ['You left the waiting room', 'You can close this page.'],
 };
 
 function showNotice(code: string, fallback?: string): void {
-  const [title, text] = notices[code] || ['Could not join the call', fallback || 'Something went wrong. Try again later.'];
+  let [title, text] = notices[code] || ['Could not join the call', fallback || 'Something went wrong. Try again later.'];
+  // A refusal says why, in the moderator's words when there are some.
+  if (code === 'waiting_refused' && fallback) text = fallback.charAt(0).toUpperCase() + fallback.slice(1) + '.';
   $('#notice-title').textContent = title;
   $('#notice-text').textContent = text;
   $('#notice').dataset.code = code;
@@ -52,6 +64,7 @@ function ended(reason: EndReason): void {
   // Neither a leave nor a removal may be undone with a reload; after a lost
   // connection a reload tries again with the session.
   if (reason !== 'lost') session.clear();
+  lobby?.stop();
   const [title, text] = endings[reason];
   $('#ended-title').textContent = title;
   $('#ended-text').textContent = text;
@@ -133,20 +146,41 @@ async function enter(name: string): Promise<void> {
   $<HTMLButtonElement>('#pre-join-btn').disabled = true;
   setStatus('Joining…');
   try {
-    answer = await join(cfg.alias, params, session, name);
+    // A reload of the waiting screen takes its place back.
+    const ticket = tickets.get();
+    const measured = await atMost(rtts, joinWaitMs);
+    let a: JoinAnswer | WaitingAnswer = ticket
+      ? await resume(cfg.alias, ticket, session, measured)
+      : await join(cfg.alias, params, session, name, measured);
     stopPreview();
+    if (a.status === 'waiting') {
+      setStatus('');
+      a = await new Waiter(cfg.alias, tickets, session, measured).admitted(a);
+      setStatus('Joining…');
+    }
+    answer = a;
     const current = new Call(answer, chosenDevices(), {
       emit: (type, detail) => parent.emit(type, detail),
-      rejoin: async () => (answer = await join(cfg.alias, params, session, answer?.name || name)),
+      rejoin: async () => {
+        // With the session credential: a reconnect never waits.
+        const again = await join(cfg.alias, params, session, answer?.name || name, await atMost(rtts, joinWaitMs));
+        if (again.status !== 'joined') throw new JoinError('waiting');
+        return (answer = again);
+      },
       ended,
     });
     call = current;
     show('call');
     await current.connect();
     setStatus('');
+    if (answer.role === 'owner' || answer.role === 'moderator') {
+      lobby = new Lobby(answer.room, () => answer?.session.token || '');
+      lobby.start();
+    }
   } catch (e) {
     setStatus('');
     stopPreview();
+    tickets.clear();
     if (e instanceof JoinError) showNotice(e.code, e.message);
     else showNotice('error', e instanceof Error ? e.message : undefined);
   }
@@ -168,7 +202,8 @@ function start(): void {
     void enter($<HTMLInputElement>('#pre-name').value.trim() || name);
   };
   window.addEventListener('pagehide', stopPreview);
-  if (params.get('autojoin') === '1') $<HTMLButtonElement>('#pre-join-btn').click();
+  // autojoin=1, or a reload of the waiting screen: straight on.
+  if (params.get('autojoin') === '1' || tickets.get()) $<HTMLButtonElement>('#pre-join-btn').click();
 }
 
 // --- probe -------------------------------------------------------------------
@@ -185,6 +220,8 @@ interface PageState {
   handsRaised: number;
   tiles: number;
   screenTiles: number;
+  /** who the moderators' waiting list shows */
+  lobby: string[];
   chat: string[];
   toolbarReady: boolean;
   role: string;
@@ -215,6 +252,7 @@ async function state(): Promise<PageState> {
     handsRaised: document.querySelectorAll('#grid .tile.hand').length,
     tiles: document.querySelectorAll('#grid .tile').length,
     screenTiles: document.querySelectorAll('#grid .tile.screen-share').length,
+    lobby: lobby ? lobby.names : [],
     chat: [...document.querySelectorAll('#chat-log li')].map((li) => li.textContent || ''),
     toolbarReady: !!call?.toolbarReady,
     role: answer ? answer.role : '',

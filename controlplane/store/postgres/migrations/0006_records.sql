@@ -15,12 +15,12 @@ CREATE TABLE records (
     state       TEXT    NOT NULL,
     error       TEXT    NOT NULL,
     file_key    TEXT    NOT NULL,
-    file_size   INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL,
+    file_size   BIGINT NOT NULL,
+    duration_ms BIGINT NOT NULL,
     files       TEXT    NOT NULL,
-    created_at  INTEGER NOT NULL,
-    started_at  INTEGER NOT NULL,
-    finished_at INTEGER,
+    created_at  BIGINT NOT NULL,
+    started_at  BIGINT NOT NULL,
+    finished_at BIGINT,
     PRIMARY KEY (client_id, id),
     FOREIGN KEY (client_id, room_id) REFERENCES rooms (client_id, id) ON DELETE CASCADE
 );

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package browserbench
+package impair
 
 import (
 	"errors"
@@ -10,9 +10,9 @@ import (
 )
 
 // errNoTPROXY: the delay relay needs Linux's transparent sockets.
-var errNoTPROXY = errors.New("browserbench: the delay relay needs Linux (IP_TRANSPARENT)")
+var errNoTPROXY = errors.New("impair: the delay relay needs Linux (IP_TRANSPARENT)")
 
-// transparent fails off Linux: the bench's delay relay is Linux-only, like
+// transparent fails off Linux: the delay relay is Linux-only, like
 // its network namespaces.
 func transparent(bool) *net.ListenConfig {
 	return &net.ListenConfig{Control: func(_, _ string, _ syscall.RawConn) error { return errNoTPROXY }}

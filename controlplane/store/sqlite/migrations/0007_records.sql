@@ -1,4 +1,4 @@
--- 0005: recordings of calls, as the edges that make them report them.
+-- 0007: recordings of calls, as the edges that make them report them.
 --
 -- One row per recording, named by the edge that records; files is the
 -- JSON list of its stored files ([{"key","bytes"}]), file_key and
@@ -15,12 +15,12 @@ CREATE TABLE records (
     state       TEXT    NOT NULL,
     error       TEXT    NOT NULL,
     file_key    TEXT    NOT NULL,
-    file_size   BIGINT NOT NULL,
-    duration_ms BIGINT NOT NULL,
+    file_size   INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
     files       TEXT    NOT NULL,
-    created_at  BIGINT NOT NULL,
-    started_at  BIGINT NOT NULL,
-    finished_at BIGINT,
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
     PRIMARY KEY (client_id, id),
     FOREIGN KEY (client_id, room_id) REFERENCES rooms (client_id, id) ON DELETE CASCADE
 );

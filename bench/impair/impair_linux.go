@@ -1,4 +1,4 @@
-package browserbench
+package impair
 
 import (
 	"encoding/binary"
