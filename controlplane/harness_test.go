@@ -23,6 +23,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/store/sqlite"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/pgtest"
 )
@@ -82,6 +83,9 @@ type envOpts struct {
 	cluster *clusterkey.Config
 	// revocations, when set, carries removals (a fleet's, say).
 	revocations removal.Revocations
+	// storage, when set, makes the recordings' storage for the public
+	// URL (download links point there); it is served at /files/.
+	storage func(publicURL string) *blob.Local
 	// metrics, when set, counts requests and the store's operations.
 	metrics *metrics.Metrics
 }
@@ -121,8 +125,13 @@ func start(t testing.TB, o envOpts) *env {
 	if o.placer == nil {
 		o.placer = placement.Static{Edge: testEdge}
 	}
-	srv, err := New(cfg, Deps{Store: o.metrics.Store(st), Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
-		Revocations: o.revocations, Metrics: o.metrics})
+	deps := Deps{Store: o.metrics.Store(st), Cluster: cl, Placer: o.placer, Page: o.page, Internal: o.internal, Logger: o.logger,
+		Revocations: o.revocations, Metrics: o.metrics}
+	if o.storage != nil {
+		l := o.storage(cfg.PublicURL)
+		deps.Recordings, deps.Files = l, l.Handler()
+	}
+	srv, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,11 @@ var samples = map[string]any{
 	"redeliverWebhook":      "",
 	"listCalls":             "",
 	"callReport":            "",
+	// A foreign room's recordings: 404.
+	"startRecord":    "",
+	"stopRecord":     "",
+	"listRecords":    "",
+	"downloadRecord": "",
 	// A foreign room's waiting room: 404.
 	"listWaiting":      "",
 	"admitWaiting":     "",
@@ -126,7 +131,7 @@ func TestIsolation(t *testing.T) {
 		}
 		path := strings.NewReplacer("{spaceId}", a.space, "{roomId}", a.room, "{inviteId}", a.invite,
 			"{tokenId}", a.tokenID, "{alias}", a.alias, "{identity}", "u_"+a.owner.userID, "{userId}", a.member.userID,
-			"{deliveryId}", "000000000000000000000000", "{entryId}", "000000000000000000000000").Replace(rt.Path)
+			"{deliveryId}", "000000000000000000000000", "{entryId}", "000000000000000000000000", "{recordId}", "000000000000000000000000").Replace(rt.Path)
 		userWant, clientWant := []int{404}, []int{403, 404}
 		if clientOnly[rt.ID] {
 			userWant, clientWant = []int{403}, []int{404}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/edge/room"
 )
 
 // realEdge is an edge on 127.0.0.1:0 (signalling over HTTP, ICE on a
@@ -25,6 +26,10 @@ import (
 type realEdge struct {
 	url string // ws://127.0.0.1:port
 	ln  net.Listener
+	// recording, when set, lets the edge record (set before serve).
+	recording *edge.RecordingDeps
+	// observer, when set, hears the edge's rooms (its reports).
+	observer room.Observer
 }
 
 func listenEdge(t *testing.T) *realEdge {
@@ -47,7 +52,7 @@ func (re *realEdge) serve(t *testing.T, e *env) {
 	}
 	cfg := edge.DefaultConfig()
 	cfg.PublicURL, cfg.NodeID = re.url, "edge-t"
-	ed, err := edge.New(cfg, edge.Deps{Cluster: e.cluster, UDP: udp})
+	ed, err := edge.New(cfg, edge.Deps{Cluster: e.cluster, UDP: udp, Recording: re.recording, Observer: re.observer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/spacecast/spacecast/controlplane/access"
 	"github.com/spacecast/spacecast/controlplane/analytics"
@@ -25,10 +26,12 @@ import (
 	"github.com/spacecast/spacecast/controlplane/openapi"
 	"github.com/spacecast/spacecast/controlplane/placement"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/waiting"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 )
 
@@ -59,6 +62,13 @@ type Deps struct {
 	// public API: the OpenAPI document leaves it out, and the handler
 	// authenticates its callers itself (the cluster's keys).
 	Internal fasthttp.RequestHandler
+	// Recordings keeps the recordings' files (the `storage:` section):
+	// their download links are signed with it; nil answers 503 no_storage.
+	Recordings blob.Store
+	// Files serves /files/<key> (the local storage's signed download
+	// links: blob.Local.Handler, given the path after /files); nil answers
+	// 404 there.
+	Files http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Metrics counts requests, joins, placements, tokens and rate-limit
@@ -79,6 +89,7 @@ type Server struct {
 	access  *access.Service
 	waiting *waiting.Service
 	docs    fasthttp.RequestHandler
+	files   fasthttp.RequestHandler // Deps.Files
 	handler fasthttp.RequestHandler
 	proxies *clientip.Resolver
 	// draining is set when Run's context ends: /readyz answers 503 and
@@ -130,6 +141,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, log: log, keys: keys, deny: deny, api: a, access: acc, waiting: wait, spec: spec, docs: openapi.UI("/docs"),
 		proxies: proxies}
 	s.handler = s.observed
+	if deps.Files != nil {
+		s.files = fasthttpadaptor.NewFastHTTPHandler(http.StripPrefix("/files", deps.Files))
+	}
 	return s, nil
 }
 
@@ -177,6 +191,10 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 	if err != nil {
 		return nil, nil, err
 	}
+	recs, err := recording.New(recording.Options{Store: deps.Store, Locator: locator, Cluster: deps.Cluster, Blob: deps.Recordings, Logger: log, Now: deps.Now})
+	if err != nil {
+		return nil, nil, err
+	}
 	users, _ := removals.(removal.UserRevoker)
 	rl := cfg.RateLimit
 	limiter := func(name string, b Bucket) *ratelimit.Limiter {
@@ -186,7 +204,7 @@ func newAPI(cfg Config, deps Deps, log *slog.Logger, keys *auth.Keyring, deny *a
 		return ratelimit.NewShared(name, b.Rate, b.Burst, rl.MaxKeys, deps.Store)
 	}
 	a, err := api.New(api.Options{
-		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls, Waiting: wait,
+		Access: acc, Join: joins, Spaces: spaces, Moderation: mod, Analytics: calls, Waiting: wait, Recording: recs,
 		Store: deps.Store, Tokens: tokens, Denylist: deny, UserRevoker: users, Logger: log, Now: deps.Now, Metrics: deps.Metrics,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, MediaTTL: cfg.MediaTokenTTL,
 		TokenPerAddress:     limiter("tokenPerAddress", rl.TokenPerAddress),
@@ -288,6 +306,13 @@ func (s *Server) serve(c *fasthttp.RequestCtx) string {
 			return "/room/*"
 		}
 		return "/assets/*"
+	case hasPrefix(path, "/files/"):
+		if s.files == nil {
+			api.WriteError(c, http.StatusNotFound, "not_found", "no files are served here")
+			break
+		}
+		s.files(c)
+		return "/files/*"
 	case hasPrefix(path, "/internal/"):
 		if s.deps.Internal == nil {
 			api.WriteError(c, http.StatusNotFound, "not_found", "no such path")

@@ -15,12 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spacecast/spacecast/edge/mmsg"
+	"github.com/spacecast/spacecast/edge/recorder"
 	"github.com/spacecast/spacecast/edge/relay"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/rtc"
 	"github.com/spacecast/spacecast/edge/token"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/httpserve"
+	"github.com/spacecast/spacecast/internal/occupancy"
 	"github.com/spacecast/spacecast/internal/turncred"
 )
 
@@ -66,6 +69,21 @@ type Deps struct {
 	// Checks are readiness conditions beyond the edge's own (/readyz):
 	// the fleet joined, the TURN server running.
 	Checks []Check
+	// Recording, when set, lets the edge record its rooms (edge/recorder:
+	// LiveKit's Egress service, a room composite being the room's
+	// recording). Nil: the Egress service answers Unavailable.
+	Recording *RecordingDeps
+}
+
+// RecordingDeps are what the edge's recordings need from the caller.
+type RecordingDeps struct {
+	// Config is the `recording:` section.
+	Config recorder.Config
+	// Store keeps the recordings' files (the `storage:` section).
+	Store blob.Store
+	// Report hears each recording's new state (the Reporter's
+	// RecordChanged: the control plane's records and record_* webhooks).
+	Report func(occupancy.RecordState)
 }
 
 // RelayDeps are what the edge-to-edge relay needs from the caller.
@@ -95,9 +113,10 @@ type Edge struct {
 	media    *mmsg.Conn // wraps udp
 	tcp      net.Listener
 
-	revoked func(room, identity string, issued time.Time) bool
-	revoke  func(room, identity string, at time.Time) error
-	relay   *relay.Relay // nil: rooms live on this edge alone
+	revoked  func(room, identity string, issued time.Time) bool
+	revoke   func(room, identity string, at time.Time) error
+	relay    *relay.Relay      // nil: rooms live on this edge alone
+	recorder *recorder.Service // nil: no recording here
 
 	mu       sync.Mutex
 	closed   bool
@@ -151,6 +170,13 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		signal: deps.Signal, udp: deps.UDP, tcp: deps.TCP, conns: map[*http.Request]func(){},
 		revoked: deps.Revoked, revoke: deps.Revoke, media: media, checks: deps.Checks,
 	}
+	grace := time.Duration(0)
+	if deps.Recording != nil {
+		if err := deps.Recording.Config.Validate(); err != nil {
+			return nil, err
+		}
+		grace = deps.Recording.Config.EmptyGrace
+	}
 	turnSecret := ""
 	if len(deps.Cluster.TURNSecrets) > 0 {
 		turnSecret = deps.Cluster.TURNSecrets[0]
@@ -160,10 +186,15 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		MaxParticipants: cfg.Room.MaxParticipants, EmptyTimeout: cfg.Room.EmptyTimeout,
 		DepartureTimeout: cfg.Room.DepartureTimeout, SubscriberQueue: cfg.RTC.SubscriberQueue,
 		ICEServers: func(identity string) []*livekit.ICEServer { return iceServers(cfg, turnSecret, identity) },
-		Logger:     log, Metrics: metrics, Observer: deps.Observer, Batch: media,
+		Logger:     log, Metrics: metrics, Observer: deps.Observer, Batch: media, RecordingGrace: grace,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if rd := deps.Recording; rd != nil {
+		if e.recorder, err = recorder.New(rd.Config, recorder.Deps{Rooms: e.rooms, Store: rd.Store, Report: rd.Report, Logger: log}); err != nil {
+			return nil, err
+		}
 	}
 	if deps.Relay != nil {
 		if e.relay, err = newRelay(cfg, deps, e.rooms, log); err != nil {
@@ -180,6 +211,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	mux.HandleFunc("/healthz", serveHealthz)
 	mux.HandleFunc("/readyz", e.serveReadyz)
 	mux.Handle(livekit.RoomServicePathPrefix, e.roomService())
+	mux.Handle(livekit.EgressPathPrefix, e.egressService())
 	e.handler = cors(e.bounded(mux))
 	return e, nil
 }
@@ -264,6 +296,16 @@ func (e *Edge) Run(ctx context.Context) error {
 	defer e.Close()
 	e.serving.Store(true)
 	defer e.serving.Store(false)
+	if e.recorder != nil {
+		// Stopped, and its recordings stored, before the rooms close.
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = e.recorder.Run(rctx)
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	if e.relay != nil {
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})

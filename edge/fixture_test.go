@@ -52,6 +52,7 @@ type fixtureOpts struct {
 	revoked    func(room, identity string, issued time.Time) bool
 	observer   room.Observer
 	checks     []Check
+	recording  *RecordingDeps
 	logger     *slog.Logger // nil: none (SC_EDGE_LOG=1 logs to stderr)
 	// setup runs after mutate, with the namespace network up and the cluster
 	// generated, before the edge is made: it may start servers the edge's
@@ -106,7 +107,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f.edge, err = New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Registerer: o.registerer, Logger: log,
-		Revoked: o.revoked, Observer: o.observer, Checks: o.checks})
+		Revoked: o.revoked, Observer: o.observer, Checks: o.checks, Recording: o.recording})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/livekit/protocol/livekit"
 	"github.com/twitchtv/twirp"
 
+	"github.com/spacecast/spacecast/edge/recorder"
 	"github.com/spacecast/spacecast/edge/room"
 	"github.com/spacecast/spacecast/edge/token"
 )
@@ -31,17 +32,23 @@ type caller struct {
 }
 
 func (e *Edge) roomService() http.Handler {
-	srv := livekit.NewRoomServiceServer(roomService{e})
+	return e.twirpService(livekit.NewRoomServiceServer(roomService{e}), token.AnyService, "roomAdmin, roomList or roomCreate grant required")
+}
+
+// twirpService authenticates the calls of a Twirp service: a token that
+// allows some call of it (allowed; else 403 with need), a bounded body,
+// a caller not removed from the token's room.
+func (e *Edge) twirpService(srv http.Handler, allowed func(*auth.ClaimGrants) bool, need string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g, iat, err := e.verifier.VerifyIssued(bearer(r))
 		if err != nil {
 			_ = twirp.WriteError(w, twirp.NewError(twirp.Unauthenticated, err.Error()))
 			return
 		}
-		// Nothing is read before the token is known to allow some
-		// RoomService call, and then at most MaxBodyBytes.
-		if !token.AnyService(g) {
-			_ = twirp.WriteError(w, twirpError(fmt.Errorf("%w: roomAdmin, roomList or roomCreate grant required", token.ErrForbidden)))
+		// Nothing is read before the token is known to allow some call,
+		// and then at most MaxBodyBytes.
+		if !allowed(g) {
+			_ = twirp.WriteError(w, twirpError(fmt.Errorf("%w: %s", token.ErrForbidden, need)))
 			return
 		}
 		if max := e.cfg.HTTP.MaxBodyBytes; r.ContentLength > max {
@@ -104,8 +111,12 @@ func twirpError(err error) error {
 		return nil
 	case errors.Is(err, token.ErrForbidden), errors.Is(err, ErrRevoked):
 		return twirp.NewError(twirp.PermissionDenied, err.Error())
-	case errors.Is(err, room.ErrNotFound):
+	case errors.Is(err, room.ErrNotFound), errors.Is(err, room.ErrNotRecording), errors.Is(err, recorder.ErrNoRoom):
 		return twirp.NewError(twirp.NotFound, err.Error())
+	case errors.Is(err, room.ErrRecording):
+		return twirp.NewError(twirp.AlreadyExists, err.Error())
+	case errors.Is(err, recorder.ErrClosed), errors.Is(err, room.ErrClosed):
+		return twirp.NewError(twirp.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return twirp.NewError(twirp.DeadlineExceeded, err.Error())
 	}

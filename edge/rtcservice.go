@@ -207,6 +207,7 @@ func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.J
 		resume, sid = jr.Reconnect && jr.ParticipantSid != "", jr.ParticipantSid
 	}
 	var p *room.Participant
+	autoRecord := false
 	if resume {
 		p, err = e.rooms.Resume(roomName, g.Identity, sid)
 		if err != nil {
@@ -235,12 +236,17 @@ func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.J
 				jp.Client = ci
 			}
 		}
+		fresh := e.rooms.Room(roomName) == nil
 		p, err = e.rooms.Join(jp)
 		if err != nil {
 			log.Info("join refused", "err", err)
 			writeError(w, err)
 			return
 		}
+		// The room records automatically (the token's room configuration
+		// asks for a room composite egress, as LiveKit's auto egress):
+		// the call starts with this join.
+		autoRecord = fresh && e.recorder != nil && (*livekit.RoomConfiguration)(g.RoomConfig).GetEgress().GetRoom() != nil
 	}
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -256,6 +262,8 @@ func (e *Edge) serveSignal(w http.ResponseWriter, r *http.Request, jr *livekit.J
 	go conn.WriteLoop()
 	if !p.Attach(conn, resume) {
 		conn.Close("participant closed")
+	} else if autoRecord {
+		e.recorder.Auto(roomName) // after the join answer: the room update follows it
 	}
 	if offer := jr.GetPublisherOffer(); offer != nil && !p.Deliver(conn, &livekit.SignalRequest{
 		Message: &livekit.SignalRequest_Offer{Offer: offer},

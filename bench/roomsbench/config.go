@@ -37,6 +37,15 @@ type Config struct {
 	Cut *Cut `yaml:"cut" json:"cut,omitempty"`
 	// VideoKbps is the single-layer camera's bitrate (without Simulcast).
 	VideoKbps int `yaml:"videoKbps" json:"videoKbps"`
+	// Record records every room (its recording started through the REST
+	// API once everyone joined, ended by the call's end): the result says
+	// what it wrote, per recorded track, and the server's CPU is to be
+	// compared with a run without (bench compare).
+	Record bool `yaml:"record" json:"record,omitempty"`
+	// RecordDir is the edge's recording folder on this machine (spacecast
+	// dev's DATA/recording), whose growth the bench measures when it does
+	// not start the edge itself.
+	RecordDir string `yaml:"recordDir" json:"recordDir,omitempty"`
 
 	// LiveKitURL, when set, runs the participants directly against any
 	// LiveKit-protocol server (livekit-server, a spacecast edge) with
@@ -162,6 +171,12 @@ func (c Config) Validate() error {
 		if c.APIKey == "" || c.APISecret == "" {
 			bad("a run against --livekit-url needs SPACECAST_BENCH_LK_KEY and SPACECAST_BENCH_LK_SECRET")
 		}
+	}
+	if c.Record && (c.LiveKitURL != "" || c.Duration < 5*time.Second) {
+		bad("record: through the control plane (not livekitURL), with a duration of 5 s or more")
+	}
+	if c.RecordDir != "" && (!c.Record || c.Target == "") {
+		bad("recordDir: with record, against a target")
 	}
 	if c.ServerPID < 0 || (c.ServerPID > 0 && c.LiveKitURL == "" && !bridged) {
 		bad("serverPID: only with livekitURL or a target on this machine's loopback")

@@ -47,6 +47,12 @@ func TestConfigValidate(t *testing.T) {
 		{"bad loopback ports", func(c *Config) {
 			c.Target, c.ClientID, c.ClientSecret, c.LoopbackPorts = "http://127.0.0.1:8080", "c", "s", "tcp:7880,7882"
 		}, "loopbackPorts"},
+		{"record", func(c *Config) { c.Record = true }, ""},
+		{"record a short run", func(c *Config) { c.Record, c.Duration = true, 2*time.Second }, "record"},
+		{"record without the control plane", func(c *Config) {
+			c.Record, c.LiveKitURL, c.APIKey, c.APISecret = true, "ws://198.19.255.1:7880", "k", "s"
+		}, "record"},
+		{"record dir of a self-contained run", func(c *Config) { c.Record, c.RecordDir = true, "/x" }, "recordDir"},
 		{"target not a URL", func(c *Config) { c.Target, c.ClientID, c.ClientSecret = "127.0.0.1:8080", "c", "s" }, "http(s)://"},
 	}
 	for _, tt := range tests {

@@ -6,10 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/spacecast/spacecast/bench/selfhost"
 	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/edge/recorder"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/netns"
 )
@@ -21,13 +25,16 @@ type local struct {
 	net   *netns.Network
 	hosts []*netns.Host
 	info  selfhost.Info
+	// dir holds the control plane's store and the edge's recordings;
+	// recordDir is the edge's recording folder when it records.
+	dir, recordDir string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errs   chan error
 }
 
-func startLocal(ctx context.Context, agents int, log *slog.Logger) (*local, error) {
+func startLocal(ctx context.Context, agents int, record bool, log *slog.Logger) (*local, error) {
 	n, err := netns.NewNetwork(ctx)
 	if err != nil {
 		return nil, err
@@ -64,11 +71,35 @@ func startLocal(ctx context.Context, agents int, log *slog.Logger) (*local, erro
 	ecfg.NodeID = "bench-edge"
 	ecfg.RTC.Interfaces = []string{n.BridgeName()}
 	ecfg.RTC.SubscriberQueue = 512
-	e, err := edge.New(ecfg, edge.Deps{Cluster: cl, UDP: udp, Signal: sig, Logger: log})
+	dir, err := os.MkdirTemp("", "spacecast-bench-rooms-")
 	if err != nil {
 		_ = sig.Close()
 		_ = udp.Close()
 		_ = n.Close()
+		return nil, err
+	}
+	l.dir = dir
+	deps := edge.Deps{Cluster: cl, UDP: udp, Signal: sig, Logger: log}
+	if record {
+		// The recordings go to the run's folder; they end with the calls,
+		// and the edge composes and stores them as it stops (not measured).
+		l.recordDir = filepath.Join(dir, "recording")
+		st, err := blob.NewLocal(blob.LocalConfig{Dir: filepath.Join(dir, "storage")}, nil, 0)
+		if err != nil {
+			_ = sig.Close()
+			_ = udp.Close()
+			_ = n.Close()
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		deps.Recording = &edge.RecordingDeps{Config: recorder.Config{Dir: l.recordDir, ShutdownTimeout: 30 * time.Second}, Store: st}
+	}
+	e, err := edge.New(ecfg, deps)
+	if err != nil {
+		_ = sig.Close()
+		_ = udp.Close()
+		_ = n.Close()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -80,15 +111,9 @@ func startLocal(ctx context.Context, agents int, log *slog.Logger) (*local, erro
 			l.errs <- fmt.Errorf("edge: %w", err)
 		}
 	}()
-	dir, err := os.MkdirTemp("", "spacecast-bench-rooms-")
-	if err != nil {
-		l.close()
-		return nil, err
-	}
 	ready := make(chan selfhost.Info, 1)
 	go func() {
 		defer l.wg.Done()
-		defer os.RemoveAll(dir)
 		err := selfhost.Serve(runCtx, selfhost.Options{DataDir: dir, Listen: net.JoinHostPort(gw, "0"), EdgeURL: ecfg.PublicURL, Cluster: cl, Logger: log}, func(i selfhost.Info) { ready <- i })
 		if err != nil {
 			l.errs <- fmt.Errorf("control plane: %w", err)
@@ -111,5 +136,8 @@ func (l *local) close() {
 		l.cancel()
 	}
 	l.wg.Wait()
+	if l.dir != "" {
+		_ = os.RemoveAll(l.dir)
+	}
 	_ = l.net.Close()
 }

@@ -56,15 +56,23 @@ func (r *rest) call(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
+// benchRooms are the rooms a run made, and the REST client of their
+// owner.
+type benchRooms struct {
+	rest  *rest
+	space string
+	ids   []string
+}
+
 // seats makes a user, a space, the rooms and one single-use link per
 // participant, and returns the seats room by room.
-func seats(ctx context.Context, c Config, base, clientID, secret string) ([]participant.Seat, error) {
+func seats(ctx context.Context, c Config, base, clientID, secret string) ([]participant.Seat, *benchRooms, error) {
 	r := &rest{base: base, http: &http.Client{Timeout: 30 * time.Second}}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	if err := r.call(ctx, "POST", "/v1/auth/token", map[string]string{"grant_type": "client_credentials", "client_id": clientID, "client_secret": secret}, &tok); err != nil {
-		return nil, fmt.Errorf("roomsbench: client token: %w", err)
+		return nil, nil, fmt.Errorf("roomsbench: client token: %w", err)
 	}
 	r.token = tok.AccessToken
 	suffix := make([]byte, 6)
@@ -72,10 +80,10 @@ func seats(ctx context.Context, c Config, base, clientID, secret string) ([]part
 	email := "rooms-" + hex.EncodeToString(suffix) + "@bench.invalid"
 	password := "bench-" + hex.EncodeToString(suffix)
 	if err := r.call(ctx, "POST", "/v1/users", map[string]string{"email": email, "password": password, "username": "bench"}, nil); err != nil {
-		return nil, fmt.Errorf("roomsbench: user: %w", err)
+		return nil, nil, fmt.Errorf("roomsbench: user: %w", err)
 	}
 	if err := r.call(ctx, "POST", "/v1/auth/token", map[string]string{"grant_type": "password", "client_id": clientID, "client_secret": secret, "username": email, "password": password}, &tok); err != nil {
-		return nil, fmt.Errorf("roomsbench: user token: %w", err)
+		return nil, nil, fmt.Errorf("roomsbench: user token: %w", err)
 	}
 	r.token = tok.AccessToken
 	var id struct {
@@ -83,18 +91,20 @@ func seats(ctx context.Context, c Config, base, clientID, secret string) ([]part
 		Alias string `json:"alias"`
 	}
 	if err := r.call(ctx, "POST", "/v1/spaces", map[string]any{"name": "bench rooms", "isPublic": false}, &id); err != nil {
-		return nil, fmt.Errorf("roomsbench: space: %w", err)
+		return nil, nil, fmt.Errorf("roomsbench: space: %w", err)
 	}
 	space := id.ID
+	made := &benchRooms{rest: r, space: space}
 	var out []participant.Seat
 	for i := 0; i < c.Rooms; i++ {
 		if err := r.call(ctx, "POST", "/v1/spaces/"+space+"/rooms", map[string]any{
 			"name": fmt.Sprintf("bench room %d", i+1), "isPublic": false, "type": "lesson",
 			"isCameraPublishingAllowed": true, "isMicrophonePublishingAllowed": true,
-			"maxParticipants": c.Participants,
+			"maxParticipants": c.Participants, "isRecordAllowed": c.Record,
 		}, &id); err != nil {
-			return nil, fmt.Errorf("roomsbench: room: %w", err)
+			return nil, nil, fmt.Errorf("roomsbench: room: %w", err)
 		}
+		made.ids = append(made.ids, id.ID)
 		for j := 0; j < c.Participants; j++ {
 			var link struct {
 				AccessToken string `json:"accessToken"`
@@ -105,7 +115,7 @@ func seats(ctx context.Context, c Config, base, clientID, secret string) ([]part
 				name = fmt.Sprintf("r%d-%s-p%d", i+1, reg, j+1)
 			}
 			if err := r.call(ctx, "POST", "/v1/spaces/"+space+"/rooms/"+id.ID+"/generate-access", map[string]any{"username": name, "role": "user", "externalUserId": name}, &link); err != nil {
-				return nil, fmt.Errorf("roomsbench: link: %w", err)
+				return nil, nil, fmt.Errorf("roomsbench: link: %w", err)
 			}
 			seat := participant.Seat{Alias: id.Alias, AccessToken: link.AccessToken, Name: name, Publish: j < c.Publishers}
 			if c.multiRegion() {
@@ -117,5 +127,5 @@ func seats(ctx context.Context, c Config, base, clientID, secret string) ([]part
 			out = append(out, seat)
 		}
 	}
-	return out, nil
+	return out, made, nil
 }

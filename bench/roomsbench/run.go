@@ -124,7 +124,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		}
 		p.Printf("self-contained: starting a control plane and an edge on a throwaway bridge network")
 		var err error
-		if loc, err = startLocal(ctx, c.Agents, b.log); err != nil {
+		if loc, err = startLocal(ctx, c.Agents, c.Record, b.log); err != nil {
 			return nil, err
 		}
 		defer loc.close()
@@ -138,6 +138,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 
 	spread := c.spread()
 	var all []participant.Seat
+	var made *benchRooms
 	var err error
 	if c.LiveKitURL != "" {
 		p.Printf("minting %d tokens for %d rooms", c.total(), c.Rooms)
@@ -145,7 +146,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		all, err = directSeats(c, strconv.FormatInt(start.Unix(), 36), ttl)
 	} else {
 		p.Printf("creating %d rooms with %d single-use links each through %s", c.Rooms, c.Participants, base)
-		all, err = seats(ctx, c, base, clientID, secret)
+		all, made, err = seats(ctx, c, base, clientID, secret)
 	}
 	if err != nil {
 		return nil, err
@@ -235,6 +236,17 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 		bg.Add(1)
 		go func() { defer bg.Done(); meter.run(sctx) }()
 	}
+	var rec *roomRecorder
+	if c.Record {
+		rec = &roomRecorder{rooms: made, dir: c.RecordDir, tracks: c.Rooms * c.Publishers * 2}
+		if loc != nil {
+			rec.dir = loc.recordDir
+		}
+		// Recorded from once everyone is in until they leave.
+		bg.Add(1)
+		go func() { defer bg.Done(); rec.run(sctx, lastJoin.Add(2*time.Second), until) }()
+		p.Printf("recording every room from %s", lastJoin.Add(2*time.Second).Format("15:04:05.000"))
+	}
 	var window relayWindow
 	if c.multiRegion() {
 		bg.Add(1)
@@ -297,6 +309,9 @@ wait:
 	}
 	if meter != nil {
 		meter.fill(r, col, c.Rooms*(c.Participants-c.Publishers))
+	}
+	if rec != nil {
+		rec.fill(r)
 	}
 	for _, e := range agentErrs {
 		r.Warn("%s", e)

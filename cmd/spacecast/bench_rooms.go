@@ -60,6 +60,8 @@ func runBenchRooms(ctx context.Context, e env, args []string) error {
 		return nil
 	})
 	fs.IntVar(&cfg.VideoKbps, "video-kbps", cfg.VideoKbps, "single-layer camera bitrate in kbps (with --simulcast=false)")
+	fs.BoolVar(&cfg.Record, "record", cfg.Record, "record every room once everyone joined: what the edge writes per recorded track is measured; compare the server's CPU with a run without")
+	fs.StringVar(&cfg.RecordDir, "record-dir", cfg.RecordDir, "with --record against a --target: the edge's recording `DIR` on this machine, whose growth is measured (with --dev: DATA/"+devRecording+")")
 	fs.StringVar(&cfg.LiveKitURL, "livekit-url", cfg.LiveKitURL, "run directly against this LiveKit-protocol server `ws://ADDR:PORT` (livekit-server or a spacecast edge; ADDR in 198.18.0.0/15) with tokens signed by "+envBenchLKKey+" / "+envBenchLKSecret+" instead of the REST join")
 	fs.IntVar(&cfg.ServerPID, "server-pid", cfg.ServerPID, "with --livekit-url or a --target on this machine's loopback: the server's `PID` for its CPU and memory (default: the process listening on the URL's port)")
 	fs.StringVar(&cfg.LoopbackPorts, "loopback-ports", cfg.LoopbackPorts, "with a --target on this machine's loopback: the deployment's other `PORTS` that the agents' namespaces reach through the loopback bridge (default "+roomsbench.DefaultLoopbackPorts+": spacecast dev's edge signalling, edge ICE UDP, TURN UDP, TCP and TLS)")
@@ -171,6 +173,9 @@ func benchDev(cfg *roomsbench.Config, dir string) error {
 	}
 	if cfg.ClientSecret == "" && cfg.ClientID == d.ClientID {
 		cfg.ClientSecret = d.ClientSecret
+	}
+	if cfg.Record && cfg.RecordDir == "" {
+		cfg.RecordDir = filepath.Join(dir, devRecording)
 	}
 	if cfg.LoopbackPorts == "" && d.EdgeURL != "" {
 		if cfg.LoopbackPorts, err = devPorts(d); err != nil {

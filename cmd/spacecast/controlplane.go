@@ -17,6 +17,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/gossip"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
@@ -44,6 +45,11 @@ type controlplaneFile struct {
 	// these certificates, re-read when the files change or on SIGHUP.
 	// Empty: plain HTTP, behind a proxy that terminates TLS, or dev.
 	TLS tlsconf.Config `yaml:"tls"`
+	// Storage is where the edges store recordings: the control plane
+	// lists them and signs their download links with it (the same
+	// section as the edges'; credentials from the environment). Left out:
+	// downloads answer 503.
+	Storage blob.Config `yaml:"storage"`
 }
 
 func defaultControlplaneFile() controlplaneFile {
@@ -156,6 +162,16 @@ func runControlplane(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	deps := controlplane.Deps{Store: st, Logger: log, Cluster: cfg.Cluster, Page: page.Handler(), Internal: events.Serve, Metrics: cpm}
+	if storageConfigured(cfg.Storage) {
+		rs, local, err := openStorage(ctx, cfg.Storage, cfg.Controlplane.PublicURL, e.getenv)
+		if err != nil {
+			return err
+		}
+		deps.Recordings = rs
+		if local != nil {
+			deps.Files = local.Handler()
+		}
+	}
 	var node *gossip.Node
 	if gossipEnabled(cfg.Gossip) {
 		if node, err = startGossip(cfg.Gossip, cfg.Cluster, log); err != nil {

@@ -26,7 +26,9 @@ import (
 	"github.com/spacecast/spacecast/controlplane/web"
 	"github.com/spacecast/spacecast/controlplane/webhook"
 	"github.com/spacecast/spacecast/edge"
+	"github.com/spacecast/spacecast/edge/recorder"
 	"github.com/spacecast/spacecast/edge/reporter"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
@@ -37,6 +39,9 @@ import (
 const (
 	devClusterFile = "cluster.yaml"    // generated cluster secrets (mode 0600)
 	devClientFile  = "dev-client.json" // the API client made on first start (mode 0600)
+	devURLKeyFile  = "storage-url.key" // signs the recordings' download links (mode 0600)
+	devRecordings  = "recordings"      // the stored recordings
+	devRecording   = "recording"       // recordings while they are made
 )
 
 // devFlags are the command line of `spacecast dev`.
@@ -177,8 +182,20 @@ func runDev(ctx context.Context, e env, args []string) error {
 	// Removals made on the edge (the room page's Remove) and through REST
 	// bar the same credentials on both sides.
 	removals := removal.NewSet(cpCfg.SessionTTL, 100_000)
+	// Recordings: made in the data folder, stored beside it, downloaded
+	// through the control plane's signed links.
+	urlKey, err := devURLKey(filepath.Join(f.data, devURLKeyFile))
+	if err != nil {
+		return err
+	}
+	files, err := blob.NewLocal(blob.LocalConfig{Dir: filepath.Join(f.data, devRecordings), BaseURL: apiURL + "/files"}, urlKey, 0)
+	if err != nil {
+		return err
+	}
+	recording := &edge.RecordingDeps{Config: recorder.Config{Dir: filepath.Join(f.data, devRecording)}, Store: files,
+		Report: hooks.reporter.RecordChanged}
 	ed, err := edge.New(edgeCfg, edge.Deps{Logger: log, Cluster: cl, Registerer: reg, UDP: l.rtc, Signal: l.edge, Observer: hooks.reporter,
-		Revoked: removals.Revoked, Revoke: removals.RevokeParticipant})
+		Revoked: removals.Revoked, Revoke: removals.RevokeParticipant, Recording: recording})
 	if err != nil {
 		return err
 	}
@@ -196,6 +213,7 @@ func runDev(ctx context.Context, e env, args []string) error {
 	}
 	cp, err := controlplane.New(cpCfg, controlplane.Deps{
 		Store: cpm.Store(st), Logger: log, Metrics: cpm, Cluster: cl, Page: page.Handler(), Internal: hooks.internal.Serve, Revocations: removals,
+		Recordings: files, Files: files.Handler(),
 		Placer: placement.Static{Edge: placement.Placement{
 			NodeID: edgeCfg.NodeID, Region: edgeCfg.Region, SignalURL: edgeURL, TURNURLs: turnURLs,
 		}},
@@ -211,10 +229,14 @@ func runDev(ctx context.Context, e env, args []string) error {
 	printDev(e, apiURL, edgeURL, turnURLs, f.data, client)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ts.Run(gctx) })
-	g.Go(func() error { return ed.Run(gctx) })
+	// The reporter stops after the edge: the states of the recordings the
+	// stopping edge composes and stores still reach the tracker.
+	repCtx, stopRep := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopRep()
+	g.Go(func() error { defer stopRep(); return ed.Run(gctx) })
 	g.Go(func() error { return hooks.deliverer.Run(gctx) })
 	g.Go(func() error { return hooks.calls.Run(gctx) })
-	g.Go(func() error { return hooks.reporter.Run(gctx) })
+	g.Go(func() error { return hooks.reporter.Run(repCtx) })
 	api := l.api
 	l.api = nil
 	g.Go(func() error { return cp.Run(gctx, api) })

@@ -17,8 +17,10 @@ import (
 
 	"github.com/spacecast/spacecast/edge"
 	"github.com/spacecast/spacecast/edge/gossipmember"
+	"github.com/spacecast/spacecast/edge/recorder"
 	"github.com/spacecast/spacecast/edge/reporter"
 	"github.com/spacecast/spacecast/gossip"
+	"github.com/spacecast/spacecast/internal/blob"
 	"github.com/spacecast/spacecast/internal/clusterkey"
 	"github.com/spacecast/spacecast/internal/config"
 	"github.com/spacecast/spacecast/internal/logging"
@@ -48,6 +50,13 @@ type edgeFile struct {
 	// Relay is the edge-to-edge media relay: a room spans the edges its
 	// participants are placed on.
 	Relay edgeRelay `yaml:"relay"`
+	// Recording records rooms when its dir is set (LiveKit's Egress
+	// service: the control plane's records/start, a moderator's button,
+	// a room that records automatically); Storage is where the
+	// recordings go (credentials from the environment). Their states
+	// reach the control plane with the reports (report.url).
+	Recording recorder.Config `yaml:"recording"`
+	Storage   blob.Config     `yaml:"storage"`
 }
 
 // edgeRelay is the `relay:` section (edge/relay). It needs gossip: the
@@ -311,6 +320,21 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		}
 		deps.Observer = rep
 	}
+	if cfg.Recording.Dir != "" {
+		if !storageConfigured(cfg.Storage) {
+			return errors.New("recording.dir needs a storage section (where the recordings are stored)")
+		}
+		rs, _, err := openStorage(ctx, cfg.Storage, "", e.getenv)
+		if err != nil {
+			return err
+		}
+		deps.Recording = &edge.RecordingDeps{Config: cfg.Recording, Store: rs}
+		if rep != nil {
+			deps.Recording.Report = rep.RecordChanged
+		} else {
+			log.Warn("recording without report.url: the control plane will not hear of the recordings")
+		}
+	}
 	if ed, err = edge.New(cfg.Edge, deps); err != nil {
 		return err
 	}
@@ -320,7 +344,11 @@ func runEdge(ctx context.Context, e env, args []string) error {
 	run, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
 	g, gctx := errgroup.WithContext(run)
-	g.Go(func() error { return ed.Run(gctx) })
+	// The reporter stops after the edge: the states of the recordings the
+	// stopping edge composes and stores still reach the control plane.
+	repCtx, stopRep := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopRep()
+	g.Go(func() error { defer stopRep(); return ed.Run(gctx) })
 	if ts != nil {
 		g.Go(func() error { return ts.Run(gctx) })
 	}
@@ -329,7 +357,7 @@ func runEdge(ctx context.Context, e env, args []string) error {
 		g.Go(func() error { return member.Run(gctx) })
 	}
 	if rep != nil {
-		g.Go(func() error { return rep.Run(gctx) })
+		g.Go(func() error { return rep.Run(repCtx) })
 	}
 	if tlsSrc != nil {
 		g.Go(func() error { tlsSrc.Run(gctx); return nil })

@@ -202,9 +202,9 @@ func (s *Service) Moderate(ctx context.Context, c Caller, ref RoomRef) (Moderate
 }
 
 // ModerateWaiting loads room ref for c if c may decide who comes in from
-// its waiting room: the room's client itself (a client token: the
-// integrator's backend), or whom a join makes owner or moderator
-// (Moderate).
+// its waiting room, or start, stop and fetch its recordings: the room's
+// client itself (a client token: the integrator's backend), or whom a
+// join makes owner or moderator (Moderate).
 func (s *Service) ModerateWaiting(ctx context.Context, c Caller, ref RoomRef) (ModeratedRoom, error) {
 	if c.IsUser() {
 		return s.Moderate(ctx, c, ref)

@@ -21,6 +21,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/metrics"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/ratelimit"
+	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/removal"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
@@ -36,6 +37,7 @@ type Options struct {
 	Spaces     *space.Service
 	Moderation *moderation.Service
 	Analytics  *analytics.Service
+	Recording  *recording.Service
 	Waiting    *waiting.Service
 
 	// Store, Tokens and Denylist serve the token endpoints, users and

@@ -11,6 +11,7 @@ import (
 	"github.com/spacecast/spacecast/controlplane/join"
 	"github.com/spacecast/spacecast/controlplane/moderation"
 	"github.com/spacecast/spacecast/controlplane/placement"
+	"github.com/spacecast/spacecast/controlplane/recording"
 	"github.com/spacecast/spacecast/controlplane/space"
 	"github.com/spacecast/spacecast/controlplane/store"
 	"github.com/spacecast/spacecast/controlplane/waiting"
@@ -91,6 +92,18 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusBadGateway, Code: "edge_unavailable", Message: "the edge hosting the room did not answer; retry shortly"}
 	case errors.Is(err, moderation.ErrNotConnected):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "participant not found in the room"}
+	case errors.Is(err, recording.ErrNotAllowed):
+		return &Error{Status: http.StatusForbidden, Code: "recording_not_allowed", Message: "this room does not allow recording (isRecordAllowed)"}
+	case errors.Is(err, recording.ErrNoCall):
+		return &Error{Status: http.StatusConflict, Code: "no_call", Message: "no call is live in the room: a recording starts during a call"}
+	case errors.Is(err, recording.ErrRecording):
+		return &Error{Status: http.StatusConflict, Code: "already_recording", Message: "the room is being recorded already"}
+	case errors.Is(err, recording.ErrNotRecording):
+		return &Error{Status: http.StatusConflict, Code: "not_recording", Message: "the room is not being recorded"}
+	case errors.Is(err, recording.ErrNotReady):
+		return &Error{Status: http.StatusConflict, Code: "record_not_ready", Message: "the recording has no file to download (it runs, is being processed, or failed before one was made)"}
+	case errors.Is(err, recording.ErrNoStorage):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "no_storage", Message: "no storage is configured for recordings"}
 	case errors.Is(err, moderation.ErrNoSuchTrack):
 		return &Error{Status: http.StatusNotFound, Code: "track_not_found", Message: "the participant publishes no such track"}
 	}

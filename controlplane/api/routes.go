@@ -226,6 +226,34 @@ func routeTable() []route {
 			Description: "Room owner or moderator (as for listParticipants). {trackSid, muted} changes one track; {source, muted} every track of that source (camera, microphone, screen_share, screen_share_audio). Subscribers see the mute; the publisher is told. Answers the changed tracks; 404 when the participant is not connected (not_found) or publishes no such track (track_not_found).",
 		}},
 
+		// Recordings.
+		{handle: (*API).startRecord, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/records/start", ID: "startRecord", Auth: openapi.AuthAny,
+			Status: 200, Response: "Record", Errors: []int{400, 401, 403, 404, 409, 502},
+			Tag: "records", Summary: "Start recording the call",
+			Description: "The room's client token, or whoever a join makes owner or moderator of the room. The room must allow recording (403 recording_not_allowed) and a call must be live (409 no_call); 409 already_recording when it is recorded. One edge records the whole call (every participant's tracks, on whatever edge) to a file per track, composed into one MP4 (H.264 + AAC) when the call or the recording ends; everyone in the call sees that it is recorded. Answers the recording (state recording); webhook record_started.",
+		}},
+		{handle: (*API).stopRecord, Operation: openapi.Operation{
+			Method: "POST", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/records/stop", ID: "stopRecord", Auth: openapi.AuthAny,
+			Request: "StopRecordRequest", OptionalBody: true, Status: 200, Response: "Record", Errors: []int{400, 401, 403, 404, 409, 413, 422, 502},
+			Tag: "records", Summary: "Stop recording the call",
+			Description: "As startRecord. Stops the recording recordId, or the one running when the body is left out (409 not_recording when none). The recording is then composed and stored (state processing, then finished with webhook record_finished, or failed with the reason and webhook record_failed, keeping what was written).",
+		}},
+		{handle: (*API).listRecords, Operation: openapi.Operation{
+			Method: "GET", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/records", ID: "listRecords", Auth: openapi.AuthAny, Paged: true,
+			Query: []openapi.Param{{Name: "dateFrom", Type: openapi.ParamDate, Description: "Recordings started on or after this UTC day"},
+				{Name: "dateTo", Type: openapi.ParamDate, Description: "Recordings started on or before this UTC day"}},
+			Status: 200, Response: "RecordList", Errors: []int{400, 401, 403, 404, 422},
+			Tag: "records", Summary: "List the room's recordings",
+			Description: "As startRecord. Newest first. fileSize is the composed MP4's size in bytes (0 until it is stored); state is recording, processing, finished or failed (error says why).",
+		}},
+		{handle: (*API).downloadRecord, Operation: openapi.Operation{
+			Method: "GET", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/records/download/{recordId}", ID: "downloadRecord", Auth: openapi.AuthAny,
+			Text: true, Status: 200, Errors: []int{400, 401, 403, 404, 409, 503},
+			Tag: "records", Summary: "A download link of a recording",
+			Description: "As startRecord. Answers, as plain text, a link to the composed MP4 that anyone may fetch without a token until it expires (storage.urlTTL, 24 h by default): a presigned URL of the S3 storage, or a signed URL of the control plane's own file route for the local storage. 409 record_not_ready while the recording runs or is processed, or when it failed before a file was composed.",
+		}},
+
 		// Waiting rooms.
 		{handle: (*API).listWaiting, Operation: openapi.Operation{
 			Method: "GET", Path: "/v1/spaces/{spaceId}/rooms/{roomId}/waiting", ID: "listWaiting", Auth: openapi.AuthAnyOrSession,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
+
 	"github.com/spacecast/spacecast/controlplane/store"
 )
 
@@ -50,6 +52,10 @@ type Grants struct {
 	CanRename bool `json:"canRename"`
 	RoomAdmin bool `json:"roomAdmin"`
 	Hidden    bool `json:"hidden"`
+	// CanRecord: the participant may start and stop the room's recording
+	// (owners and moderators of a room with isRecordAllowed): LiveKit's
+	// roomRecord grant, which the edge's Egress service asks for.
+	CanRecord bool `json:"canRecord"`
 }
 
 // For derives the grants of role in a room of type t with flags f. The role
@@ -64,6 +70,7 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 		g.CanUpdateOwnMetadata = true
 		g.CanRename = true
 		g.RoomAdmin = true
+		g.CanRecord = f.IsRecordAllowed
 	case RoleParticipant:
 		if f.IsCameraPublishingAllowed {
 			g.CanPublishSources = append(g.CanPublishSources, SourceCamera)
@@ -90,7 +97,7 @@ func For(role Role, t store.RoomType, f store.RoomFlags) Grants {
 // Video converts the grants into a LiveKit VideoGrant for room.
 func (g Grants) Video(room string) *VideoGrant {
 	return &VideoGrant{
-		RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden,
+		RoomJoin: true, Room: room, RoomAdmin: g.RoomAdmin, Hidden: g.Hidden, RoomRecord: g.CanRecord,
 		CanPublish:           &g.CanPublish,
 		CanSubscribe:         &g.CanSubscribe,
 		CanPublishData:       &g.CanPublishData,
@@ -115,6 +122,11 @@ type Media struct {
 	// the server that hosts it: the edge refuses a join that would go past
 	// it (the smaller of it and the edge's own limit).
 	MaxParticipants int
+	// AutoRecord: the room records its calls automatically
+	// (isAutoRecordingAllowed). It rides in the token's roomConfig as
+	// LiveKit's auto egress (a room composite egress): the edge where the
+	// call starts starts its recording.
+	AutoRecord bool
 	// RequestID is the id of the join request (internal/requestid), carried
 	// in the claim requestid.Claim so that the edge logs it when the
 	// participant connects; "" carries none.
@@ -141,8 +153,11 @@ func (m Media) attributes() map[string]string {
 // MediaToken mints the LiveKit access token for m.
 func MediaToken(m Media) (string, error) {
 	c := claims{Identity: m.Identity, Name: m.Name, Video: m.Grants.Video(m.Room), Attributes: m.attributes(), RequestID: m.RequestID}
-	if m.MaxParticipants > 0 {
-		c.RoomConfig = &roomConfig{MaxParticipants: uint32(m.MaxParticipants)}
+	if m.MaxParticipants > 0 || m.AutoRecord {
+		c.RoomConfig = &roomConfig{MaxParticipants: uint32(max(m.MaxParticipants, 0))}
+		if m.AutoRecord {
+			c.RoomConfig.Egress = &livekit.RoomEgress{Room: &livekit.RoomCompositeEgressRequest{RoomName: m.Room}}
+		}
 	}
 	s, err := sign(m.APIKey, m.APISecret, c, m.TTL, time.Now())
 	if err != nil {

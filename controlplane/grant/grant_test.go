@@ -24,31 +24,35 @@ func TestFor(t *testing.T) {
 		want  Grants
 	}{
 		{"lesson owner", RoleOwner, store.RoomTypeLesson, none,
-			Grants{true, everything, true, true, true, true, true, false}},
+			Grants{true, everything, true, true, true, true, true, false, false}},
 		{"webinar moderator", RoleModerator, store.RoomTypeWebinar, none,
-			Grants{true, everything, true, true, true, true, true, false}},
+			Grants{true, everything, true, true, true, true, true, false, false}},
 		{"lesson participant, all flags", RoleParticipant, store.RoomTypeLesson, all,
-			Grants{true, everything, true, true, true, false, false, false}},
+			Grants{true, everything, true, true, true, false, false, false, false}},
 		{"lesson participant, no flags", RoleParticipant, store.RoomTypeLesson, none,
-			Grants{false, []string{}, true, false, false, false, false, false}},
+			Grants{false, []string{}, true, false, false, false, false, false, false}},
 		{"webinar participant becomes viewer", RoleParticipant, store.RoomTypeWebinar, all,
-			Grants{false, []string{}, true, true, true, false, false, false}},
+			Grants{false, []string{}, true, true, true, false, false, false, false}},
 		{"viewer", RoleViewer, store.RoomTypeLesson, all,
-			Grants{false, []string{}, true, true, true, false, false, false}},
+			Grants{false, []string{}, true, true, true, false, false, false, false}},
 		{"camera only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsCameraPublishingAllowed: true},
-			Grants{true, []string{SourceCamera}, true, false, false, false, false, false}},
+			Grants{true, []string{SourceCamera}, true, false, false, false, false, false, false}},
 		{"microphone only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsMicrophonePublishingAllowed: true},
-			Grants{true, []string{SourceMicrophone}, true, false, false, false, false, false}},
+			Grants{true, []string{SourceMicrophone}, true, false, false, false, false, false, false}},
 		{"screen without its audio", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsScreensharingAllowed: true},
-			Grants{true, []string{SourceScreenShare}, true, false, false, false, false, false}},
+			Grants{true, []string{SourceScreenShare}, true, false, false, false, false, false, false}},
 		{"screen audio needs screen share", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsScreenMediaPublishingAllowed: true},
-			Grants{false, []string{}, true, false, false, false, false, false}},
+			Grants{false, []string{}, true, false, false, false, false, false, false}},
 		{"chat only", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsChatAllowed: true},
-			Grants{false, []string{}, true, true, false, false, false, false}},
+			Grants{false, []string{}, true, true, false, false, false, false, false}},
 		{"self renaming", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsSelfRenamingAllowed: true},
-			Grants{false, []string{}, true, false, true, true, false, false}},
+			Grants{false, []string{}, true, false, true, true, false, false, false}},
+		{"owner of a room that records", RoleOwner, store.RoomTypeLesson, store.RoomFlags{IsRecordAllowed: true},
+			Grants{true, everything, true, true, true, true, true, false, true}},
+		{"participant of a room that records", RoleParticipant, store.RoomTypeLesson, store.RoomFlags{IsRecordAllowed: true},
+			Grants{false, []string{}, true, false, false, false, false, false, false}},
 		{"unknown role gets the least", Role("x"), store.RoomTypeLesson, all,
-			Grants{false, []string{}, true, true, true, false, false, false}},
+			Grants{false, []string{}, true, true, true, false, false, false, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,5 +119,23 @@ func TestMediaToken(t *testing.T) {
 	c, _, err := v.Verify(secret)
 	if err != nil || c.ExpiresAt == nil || c.IssuedAt == nil || c.ExpiresAt.Sub(c.IssuedAt.Time) != time.Minute {
 		t.Errorf("validity: %+v, %v; want one minute", c, err)
+	}
+	if claims.RoomConfig != nil || claims.Video.RoomRecord {
+		t.Fatalf("a room that does not record: roomConfig %v, roomRecord %v", claims.RoomConfig, claims.Video.RoomRecord)
+	}
+	// A moderator of a room that records may record (roomRecord); a room
+	// that records automatically asks the edge for a room composite
+	// egress in the token's room configuration.
+	g = For(RoleModerator, store.RoomTypeLesson, store.RoomFlags{IsRecordAllowed: true, IsAutoRecordingAllowed: true})
+	if tok, err = MediaToken(Media{APIKey: key, APISecret: secret, Identity: "m-1", Room: "room1", Role: RoleModerator, Grants: g,
+		TTL: time.Minute, AutoRecord: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err = lkauth.ParseAPIToken(tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, claims, err = v.Verify(secret); err != nil || !claims.Video.RoomRecord || claims.RoomConfig == nil ||
+		claims.RoomConfig.Egress.GetRoom().GetRoomName() != "room1" || claims.RoomConfig.MaxParticipants != 0 {
+		t.Fatalf("recording claims: %v %+v", err, claims)
 	}
 }

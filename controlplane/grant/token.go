@@ -29,9 +29,12 @@ const defaultTokenTTL = 6 * time.Hour
 // VideoGrant is LiveKit's "video" claim: what the bearer may do in a room.
 // It holds the fields the control plane grants; the edge reads them.
 type VideoGrant struct {
-	RoomAdmin bool   `json:"roomAdmin,omitempty"`
-	RoomJoin  bool   `json:"roomJoin,omitempty"`
-	Room      string `json:"room,omitempty"`
+	RoomAdmin bool `json:"roomAdmin,omitempty"`
+	RoomJoin  bool `json:"roomJoin,omitempty"`
+	// RoomRecord lets the bearer record the room (the edge's Egress
+	// service).
+	RoomRecord bool   `json:"roomRecord,omitempty"`
+	Room       string `json:"room,omitempty"`
 	// A nil pointer leaves the edge's default (allowed); the control plane
 	// always says.
 	CanPublish           *bool    `json:"canPublish,omitempty"`
@@ -82,6 +85,12 @@ func sign(key, secret string, c claims, ttl time.Duration, now time.Time) (strin
 		return "", fmt.Errorf("grant: sign: %w", err)
 	}
 	return s, nil
+}
+
+// RecordToken mints the short-lived token with which the control plane
+// calls an edge's Egress service for room (roomRecord on that room only).
+func RecordToken(key, secret, identity, room string, ttl time.Duration) (string, error) {
+	return sign(key, secret, claims{Identity: identity, Video: &VideoGrant{RoomRecord: true, Room: room}}, ttl, time.Now())
 }
 
 // AdminToken mints the short-lived token with which the control plane

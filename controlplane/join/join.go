@@ -397,7 +397,8 @@ func (s *Service) answer(ctx context.Context, rm store.Room, j joiner, pl placem
 	mediaTTL := min(s.o.MediaTTL, sessExp.Sub(now))
 	key, secret := s.o.Cluster.SigningSecret()
 	media, err := grant.MediaToken(grant.Media{APIKey: key, APISecret: secret, Identity: j.identity, Name: j.name,
-		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants, RequestID: requestID})
+		Room: string(rm.ID), Role: role, Grants: g, TTL: mediaTTL, MaxParticipants: rm.MaxParticipants, RequestID: requestID,
+		AutoRecord: rm.Flags.IsAutoRecordingAllowed})
 	if err != nil {
 		return Answer{}, err
 	}

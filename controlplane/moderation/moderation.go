@@ -185,7 +185,7 @@ func (s *Service) onEdges(ctx context.Context, room string, fn func(context.Cont
 		return err
 	}
 	for _, pl := range edges {
-		base, err := twirpBase(pl.SignalURL)
+		base, err := TwirpBase(pl.SignalURL)
 		if err != nil {
 			s.o.Logger.Warn("edge with an unusable signalling URL", "node", pl.NodeID, "err", err)
 			return ErrEdgeUnavailable
@@ -205,9 +205,9 @@ func (s *Service) onEdges(ctx context.Context, room string, fn func(context.Cont
 	return nil
 }
 
-// twirpBase turns an edge's signalling URL (ws(s)://host[:port][/prefix])
+// TwirpBase turns an edge's signalling URL (ws(s)://host[:port][/prefix])
 // into the base URL of its Twirp services (http(s)://host[:port][/prefix]).
-func twirpBase(signal string) (string, error) {
+func TwirpBase(signal string) (string, error) {
 	u, err := url.Parse(signal)
 	if err != nil {
 		return "", err

@@ -8,11 +8,11 @@ func TestTwirpBase(t *testing.T) {
 		{"wss://edge.example/sfu/", "https://edge.example/sfu"},
 		{"https://edge.example?x=1#f", "https://edge.example"},
 	} {
-		if got, err := twirpBase(tt.in); err != nil || got != tt.want {
-			t.Errorf("twirpBase(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		if got, err := TwirpBase(tt.in); err != nil || got != tt.want {
+			t.Errorf("TwirpBase(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	if _, err := twirpBase("turn:edge.example"); err == nil {
+	if _, err := TwirpBase("turn:edge.example"); err == nil {
 		t.Error("a turn: URL was taken for a signalling URL")
 	}
 }

@@ -121,8 +121,9 @@ func schemas() obj {
 			"rtts":            obj{"type": "object", "additionalProperties": obj{"type": "integer", "minimum": 0, "maximum": 60000}, "description": "region → measured RTT in ms"},
 		}),
 		"Grants": object(obj{"canPublish": boolean(""), "canPublishSources": array(enum("camera", "microphone", "screen_share", "screen_share_audio")),
-			"canSubscribe": boolean(""), "canPublishData": boolean(""), "canUpdateOwnMetadata": boolean(""), "canRename": boolean("the participant may change its own name (isSelfRenamingAllowed; moderators always)"), "roomAdmin": boolean(""), "hidden": boolean("")},
-			"canPublish", "canPublishSources", "canSubscribe", "canPublishData", "canUpdateOwnMetadata", "canRename", "roomAdmin", "hidden"),
+			"canSubscribe": boolean(""), "canPublishData": boolean(""), "canUpdateOwnMetadata": boolean(""), "canRename": boolean("the participant may change its own name (isSelfRenamingAllowed; moderators always)"), "roomAdmin": boolean(""), "hidden": boolean(""),
+			"canRecord": boolean("the participant may start and stop the room's recording (owners and moderators of a room with isRecordAllowed)")},
+			"canPublish", "canPublishSources", "canSubscribe", "canPublishData", "canUpdateOwnMetadata", "canRename", "roomAdmin", "hidden", "canRecord"),
 		"RegionList": object(obj{"regions": array(object(obj{
 			"name":      str("Region name, as rtts and regionHint name it"),
 			"probeUrls": array(obj{"type": "string", "description": "GET → 204; measure the round trip"}),
@@ -243,6 +244,15 @@ func outboxSchemas() obj {
 		"WebhookDeliveryList": listOf("WebhookDelivery"),
 		"Call":                object(callProps, callRequired...),
 		"CallList":            listOf("Call"),
-		"CallReport":          object(reportProps, append(callRequired, "participants")...),
+		"Record": object(obj{"id": str("Recording id"), "name": str("The room's name and the start time"),
+			"fileSize": obj{"type": "integer", "description": "The composed MP4's size in bytes (0 until it is stored)"},
+			"roomId":   str(""), "spaceId": str(""), "callId": str("The call that was live when the recording started"),
+			"state": enum("recording", "processing", "finished", "failed"), "error": str("Why a failed recording failed"),
+			"durationSeconds": obj{"type": "number"}, "createdAt": date(), "startedAt": date(),
+			"finishedAt": obj{"type": []string{"string", "null"}, "format": "date-time"}},
+			"id", "name", "fileSize", "roomId", "spaceId", "callId", "state", "durationSeconds", "createdAt", "startedAt", "finishedAt"),
+		"RecordList":        listOf("Record"),
+		"StopRecordRequest": object(obj{"recordId": str("The recording to stop (default: the one running)")}),
+		"CallReport":        object(reportProps, append(callRequired, "participants")...),
 	}
 }

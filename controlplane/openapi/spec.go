@@ -50,6 +50,8 @@ type Operation struct {
 	Query []Param
 	// CSV: the success answer may also be text/csv (by a query parameter).
 	CSV bool
+	// Text: the success answer is text/plain (a link).
+	Text bool
 
 	Status   int    // success status
 	Response string // schema name of the success body ("" for none)
@@ -140,6 +142,7 @@ func Document(ops []Operation) ([]byte, error) {
 			{"name": "waiting", "description": "Waiting rooms: who waits, admit, refuse"},
 			{"name": "webhooks", "description": "Per-space webhooks"}, {"name": "join", "description": "Joining a call"},
 			{"name": "meta", "description": "This document"}, {"name": "analytics", "description": "Call history and per-call reports"},
+			{"name": "records", "description": "Recordings of calls: start, stop, list, download"},
 		},
 		"paths": paths,
 		"components": obj{
@@ -173,6 +176,7 @@ const accessMatrix = `Access matrix:
 | room: embed-token | 403 | whoever may see the room (for themselves) |
 | room: delete | 403 | room owner, space owner |
 | participants: list, mute, remove | 403 | room owner, room moderator; space owner, moderator in a public room |
+| records: start, stop, list, download | the room's client | as participants |
 | waiting room: list, admit, refuse | the room's client | as participants (a moderator's session credential too) |
 | join | no (use a link) | room role, or public room |`
 
@@ -226,6 +230,9 @@ func operation(op Operation) obj {
 		o["requestBody"] = obj{"required": !op.OptionalBody, "content": content}
 	}
 	success := obj{"description": "Success"}
+	if op.Text {
+		success["content"] = obj{"text/plain": obj{"schema": obj{"type": "string", "format": "uri"}}}
+	}
 	if op.Response != "" {
 		content := obj{"application/json": obj{"schema": ref(op.Response)}}
 		if op.CSV {

@@ -58,6 +58,12 @@ type CallTx interface {
 	EndCallSessions(ctx context.Context, client ClientID, call CallID, at time.Time) error
 	// Enqueue queues ev (EnqueueWebhookEvent, in this transaction).
 	Enqueue(ctx context.Context, id string, ev WebhookEvent, now time.Time) (bool, error)
+	// Record finds a recording by id (false when unknown).
+	Record(ctx context.Context, id RecordID) (Record, bool, error)
+	// PutRecord inserts or replaces a recording.
+	PutRecord(ctx context.Context, r Record) error
+	// OpenRecords are the recordings of edge not yet final.
+	OpenRecords(ctx context.Context, edge string) ([]Record, error)
 }
 
 // OpenSession is an open session with the room and client it is in.
@@ -140,6 +146,12 @@ func applyReport(ctx context.Context, tx CallTx, r EdgeReport, now time.Time) er
 		if err := applyRoom(ctx, tx, r.Edge, target[room], prev[room], byRoom[room], now); err != nil {
 			return err
 		}
+	}
+	if err := applyRecords(ctx, tx, r.Edge, r.Records, now); err != nil {
+		return err
+	}
+	if r.Full {
+		return loseRecords(ctx, tx, r.Edge, r.Records, errRestarted, now)
 	}
 	return nil
 }
@@ -312,6 +324,9 @@ func forgetEdge(ctx context.Context, tx CallTx, edge string, silentBefore time.T
 		if err := applyRoom(ctx, tx, edge, EdgeRoomState{Room: room, Sessions: []SessionInfo{}}, prev[room], byRoom[room], st.SeenAt); err != nil {
 			return err
 		}
+	}
+	if err := loseRecords(ctx, tx, edge, nil, errSilent, st.SeenAt); err != nil {
+		return err
 	}
 	return tx.DeleteEdge(ctx, edge)
 }

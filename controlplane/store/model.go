@@ -345,6 +345,10 @@ type EdgeReport struct {
 	// out have none.
 	Full  bool
 	Rooms []EdgeRoomState
+	// Records are the recordings the edge makes, as they stand (see
+	// Records in records.go); in a Full report, a recording of this edge
+	// the store holds as running and Records leaves out was lost.
+	Records []RecordUpdate
 }
 
 // EdgeRoomState is what an edge says of one room.
@@ -451,4 +455,85 @@ type WebhookAttempt struct {
 	NextAttemptAt time.Time // AttemptRetry
 	StatusCode    int
 	Error         string
+}
+
+// RecordID identifies a recording (the edge that records names it).
+type RecordID string
+
+// RecordState is where a recording stands; states only move forward.
+type RecordState string
+
+// Recording states.
+const (
+	RecordRecording  RecordState = "recording"  // the edge records the call
+	RecordProcessing RecordState = "processing" // composing and storing
+	RecordFinished   RecordState = "finished"   // stored, with its composed file
+	RecordFailed     RecordState = "failed"     // ended by a failure; what was written is kept
+)
+
+// Terminal reports whether s is final.
+func (s RecordState) Terminal() bool { return s == RecordFinished || s == RecordFailed }
+
+// rank orders the states (the final ones last).
+func (s RecordState) rank() int {
+	switch s {
+	case RecordRecording:
+		return 0
+	case RecordProcessing:
+		return 1
+	}
+	return 2
+}
+
+// Record is a recording of a call.
+type Record struct {
+	ID       RecordID
+	ClientID ClientID
+	SpaceID  SpaceID
+	RoomID   RoomID
+	// CallID is the call that was on when the recording started ("" when
+	// none was known yet).
+	CallID CallID
+	// Edge is the edge that records.
+	Edge  string
+	Name  string
+	State RecordState
+	// Error says why a failed recording failed.
+	Error string
+	// FileKey is the storage key of the composed MP4 (the download; ""
+	// when none was made), FileSize its size.
+	FileKey    string
+	FileSize   int64
+	DurationMs int64
+	// Files are every stored file of the recording.
+	Files      []RecordFile
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// RecordFile is one stored file of a recording.
+type RecordFile struct {
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+}
+
+// RecordUpdate is what an edge says of one of its recordings.
+type RecordUpdate struct {
+	ID         RecordID
+	Room       RoomID
+	State      RecordState
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time // zero while it runs
+	DurationMs int64
+	FileKey    string
+	FileSize   int64
+	Files      []RecordFile
+}
+
+// RecordFilter selects a room's recordings started in [From, To) (each
+// bound when set).
+type RecordFilter struct {
+	From, To time.Time
 }

@@ -541,3 +541,24 @@ func (o *observed) Ping(ctx context.Context) error {
 func (o *observed) Close() error {
 	return o.s.Close()
 }
+
+func (o *observed) ApplyRecords(ctx context.Context, edge string, rs []RecordUpdate, now time.Time) error {
+	start := time.Now()
+	err := o.s.ApplyRecords(ctx, edge, rs, now)
+	o.obs("ApplyRecords", time.Since(start), err)
+	return err
+}
+
+func (o *observed) ListRecords(ctx context.Context, client ClientID, space SpaceID, room RoomID, f RecordFilter, p Page) ([]Record, int, error) {
+	start := time.Now()
+	r0, r1, err := o.s.ListRecords(ctx, client, space, room, f, p)
+	o.obs("ListRecords", time.Since(start), err)
+	return r0, r1, err
+}
+
+func (o *observed) GetRecord(ctx context.Context, client ClientID, space SpaceID, room RoomID, id RecordID) (Record, error) {
+	start := time.Now()
+	r0, err := o.s.GetRecord(ctx, client, space, room, id)
+	o.obs("GetRecord", time.Since(start), err)
+	return r0, err
+}

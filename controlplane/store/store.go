@@ -41,6 +41,7 @@ type Store interface {
 	RateLimits
 	Changes
 	Calls
+	Records
 	Deliveries
 	WaitingRooms
 
@@ -297,6 +298,24 @@ type Calls interface {
 	// ListCallSessions lists a call's sessions by join time; an unknown
 	// call gives ErrNotFound.
 	ListCallSessions(ctx context.Context, client ClientID, space SpaceID, id CallID) ([]CallSession, error)
+}
+
+// Records are the recordings of calls, as the edges that make them
+// report them (through EdgeReport.Records, or ApplyRecords for the answer
+// of an edge asked to start one): a recording appears with its
+// record_started delivery and ends with its record_finished or
+// record_failed in the same transaction. A recording whose edge was lost
+// (silent, or restarted without it) ends failed.
+type Records interface {
+	// ApplyRecords applies what edge says of its recordings, at now, in
+	// one transaction: as ApplyEdgeReport does with Records. A recording
+	// of a room the store does not know is ignored.
+	ApplyRecords(ctx context.Context, edge string, rs []RecordUpdate, now time.Time) error
+	// ListRecords lists a room's recordings matching f, newest first,
+	// with the total; an unknown room gives ErrNotFound.
+	ListRecords(ctx context.Context, client ClientID, space SpaceID, room RoomID, f RecordFilter, p Page) ([]Record, int, error)
+	// GetRecord returns one recording of a room.
+	GetRecord(ctx context.Context, client ClientID, space SpaceID, room RoomID, id RecordID) (Record, error)
 }
 
 // Deliveries are the webhook outbox: events waiting for delivery, claimed

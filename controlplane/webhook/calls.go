@@ -100,6 +100,7 @@ func (c *Calls) Report(ctx context.Context, b occupancy.Batch) error {
 		}
 		r.Rooms[i] = st
 	}
+	r.Records = RecordUpdates(b.Records)
 	if err := c.st.ApplyEdgeReport(ctx, r, c.now()); err != nil {
 		return fmt.Errorf("webhook: calls: %w", err)
 	}
@@ -141,4 +142,21 @@ func (c *Calls) Run(ctx context.Context) error {
 			c.log.Debug("calls finished", "calls", n)
 		}
 	}
+}
+
+// RecordUpdates is the store's form of an edge's recording states.
+func RecordUpdates(rs []occupancy.RecordState) []store.RecordUpdate {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]store.RecordUpdate, len(rs))
+	for i, x := range rs {
+		u := store.RecordUpdate{ID: store.RecordID(x.ID), Room: store.RoomID(x.Room), State: store.RecordState(x.State), Error: x.Error,
+			StartedAt: x.StartedAt, FinishedAt: x.FinishedAt, DurationMs: x.DurationMs, FileKey: x.Composed, FileSize: x.ComposedBytes}
+		for _, f := range x.Files {
+			u.Files = append(u.Files, store.RecordFile{Key: f.Key, Bytes: f.Bytes})
+		}
+		out[i] = u
+	}
+	return out
 }

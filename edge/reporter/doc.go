@@ -10,6 +10,13 @@
 // retries, and every SnapshotInterval the edge's whole state, which doubles
 // as a heartbeat: the control plane forgets an edge it has not heard from.
 //
+// The same batches carry the state of the recordings the edge makes
+// (RecordChanged, from edge/recorder): each change once, and every
+// recording in every snapshot until a batch with its final state was
+// taken, so the control plane (record_started, record_finished,
+// record_failed) hears the end of a recording even after a lost batch,
+// and tells a recording the edge lost (its restart) by its absence.
+//
 // Client is the Sink that POSTs batches to a control plane's
 // /internal/v1/edge-events, authenticated by a short-lived JWT signed with
 // one of the cluster's LiveKit API keys (occupancy.Sign); the control plane

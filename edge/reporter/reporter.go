@@ -109,6 +109,10 @@ type Reporter struct {
 	queued int  // sessions listed in queue
 	resync bool // a change was lost: send a snapshot
 	seq    uint64
+	// records are the recordings of this edge not yet taken in a final
+	// state (every snapshot lists them), recQueue their changes to send.
+	records  map[string]occupancy.RecordState
+	recQueue []occupancy.RecordState
 }
 
 // queuedState is a queued change and whether it only took sessions away
@@ -155,7 +159,7 @@ func New(cfg Config, deps Deps) (*Reporter, error) {
 	}
 	r := &Reporter{
 		cfg: cfg, sink: deps.Sink, next: next, log: log.With("component", "report", "node", cfg.Node),
-		boot: hex.EncodeToString(b), kick: make(chan struct{}, 1), rooms: map[string]map[string]occupancy.Session{},
+		boot: hex.EncodeToString(b), kick: make(chan struct{}, 1), rooms: map[string]map[string]occupancy.Session{}, records: map[string]occupancy.RecordState{},
 		m: metrics{
 			sent:    prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_sent_total", Help: "Room-state batches the control plane took."}),
 			failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "spacecast_edge_report_batches_failed_total", Help: "Room-state batches dropped after their retries."}),
@@ -210,6 +214,31 @@ func (r *Reporter) TrackPublished(rm *livekit.Room, p *livekit.ParticipantInfo, 
 // TrackUnpublished implements room.Observer.
 func (r *Reporter) TrackUnpublished(rm *livekit.Room, p *livekit.ParticipantInfo, t *livekit.TrackInfo) {
 	r.next.TrackUnpublished(rm, p, t)
+}
+
+// RecordChanged reports a recording's new state (edge/recorder). It never
+// blocks: the change goes out with the next batch, and every snapshot
+// lists the recording until a batch with its final state was taken.
+func (r *Reporter) RecordChanged(rs occupancy.RecordState) {
+	r.mu.Lock()
+	r.records[rs.ID] = rs
+	if len(r.recQueue) >= r.cfg.QueueSize {
+		r.resync = true // the snapshot carries it
+		r.m.dropped.Inc()
+	} else {
+		r.recQueue = append(r.recQueue, rs)
+	}
+	r.mu.Unlock()
+	r.wake()
+}
+
+// takenLocked forgets the recordings whose final state a batch carried.
+func (r *Reporter) takenLocked(sent []occupancy.RecordState) {
+	for _, rs := range sent {
+		if cur, ok := r.records[rs.ID]; ok && rs.Terminal() && cur.State == rs.State {
+			delete(r.records, rs.ID)
+		}
+	}
 }
 
 func (r *Reporter) change(name string, s occupancy.Session, joined bool) {
@@ -341,7 +370,8 @@ func (r *Reporter) flush(ctx context.Context) {
 			sessions += len(r.queue[n].Sessions)
 			n++
 		}
-		if n == 0 {
+		k := min(len(r.recQueue), occupancy.MaxRecords)
+		if n == 0 && k == 0 {
 			r.mu.Unlock()
 			return
 		}
@@ -352,6 +382,8 @@ func (r *Reporter) flush(ctx context.Context) {
 		r.queue = append(r.queue[:0], r.queue[n:]...)
 		r.queued -= sessions
 		b := r.batchLocked(false, rooms)
+		b.Records = append([]occupancy.RecordState(nil), r.recQueue[:k]...)
+		r.recQueue = append(r.recQueue[:0], r.recQueue[k:]...)
 		r.mu.Unlock()
 		if !r.send(ctx, b) {
 			r.mu.Lock()
@@ -359,6 +391,9 @@ func (r *Reporter) flush(ctx context.Context) {
 			r.mu.Unlock()
 			return
 		}
+		r.mu.Lock()
+		r.takenLocked(b.Records)
+		r.mu.Unlock()
 	}
 }
 
@@ -383,18 +418,35 @@ func (r *Reporter) snapshot(ctx context.Context) {
 	r.queued = 0
 	r.resync = false
 	b := r.batchLocked(true, rooms)
+	for _, rs := range r.records {
+		if len(b.Records) == occupancy.MaxRecords {
+			break
+		}
+		b.Records = append(b.Records, rs)
+	}
+	slices.SortFunc(b.Records, func(x, y occupancy.RecordState) int { return strings.Compare(x.ID, y.ID) })
+	r.recQueue = r.recQueue[:0]
 	r.mu.Unlock()
 	if !r.send(ctx, b) {
 		r.mu.Lock()
 		r.resync = true
 		r.mu.Unlock()
+		return
 	}
+	r.mu.Lock()
+	r.takenLocked(b.Records)
+	r.mu.Unlock()
 }
 
 // goodbye tells the control plane that this edge hosts nobody any more.
 func (r *Reporter) goodbye(ctx context.Context) {
 	r.mu.Lock()
 	b := r.batchLocked(true, nil)
+	for _, rs := range r.records { // what is left of them stays as it is
+		if len(b.Records) < occupancy.MaxRecords {
+			b.Records = append(b.Records, rs)
+		}
+	}
 	r.mu.Unlock()
 	r.send(ctx, b)
 }

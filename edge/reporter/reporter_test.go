@@ -458,3 +458,56 @@ func TestClientFailover(t *testing.T) {
 		t.Fatalf("a bad second URL: %v", err)
 	}
 }
+
+// Recording states go out with the next batch; every snapshot lists the
+// recordings not yet taken in a final state (so a control plane that
+// lost a batch still hears of them), and a final state taken is
+// forgotten. A failed send keeps them for the snapshot that follows.
+func TestReporterRecords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fail := false
+		sink := &fakeSink{}
+		sink.fail = func(int) bool { return fail }
+		r, err := New(Config{Node: "e1", SnapshotInterval: time.Minute, Retries: -1}, Deps{Sink: sink})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, r)
+		synctest.Wait()
+		at := time.Now()
+		r.RecordChanged(occupancy.RecordState{ID: "rec1", Room: "r1", State: occupancy.RecordRecording, StartedAt: at})
+		r.RecordChanged(occupancy.RecordState{ID: "rec2", Room: "r2", State: occupancy.RecordRecording, StartedAt: at})
+		synctest.Wait()
+		fail = true // rec1's final state is lost on the way
+		r.RecordChanged(occupancy.RecordState{ID: "rec1", Room: "r1", State: occupancy.RecordFinished, StartedAt: at, ComposedBytes: 42})
+		synctest.Wait()
+		fail = false
+		time.Sleep(time.Minute) // the snapshot
+		synctest.Wait()
+		time.Sleep(time.Minute) // and the next: rec1 was taken
+		synctest.Wait()
+		stop()
+
+		batches, _ := sink.got()
+		var got []string
+		for _, b := range batches {
+			s := fmt.Sprintf("full=%v", b.Full)
+			for _, rs := range b.Records {
+				s += fmt.Sprintf(" %s:%s", rs.ID, rs.State)
+			}
+			got = append(got, s)
+		}
+		want := []string{"full=true", "full=false rec1:recording rec2:recording",
+			// The failed send makes the next tick's flush a snapshot; then
+			// the periodic snapshots, then the goodbye, which keeps rec2.
+			"full=true rec1:finished rec2:recording", "full=true rec2:recording", "full=true rec2:recording", "full=true rec2:recording"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("batches %q, want %q", got, want)
+		}
+		for _, b := range batches {
+			if err := b.Validate(); err != nil {
+				t.Fatalf("batch %+v: %v", b, err)
+			}
+		}
+	})
+}

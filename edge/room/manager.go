@@ -52,6 +52,10 @@ type Config struct {
 	Metrics    *Metrics
 	// Observer hears room, participant and track events (nil: nobody).
 	Observer Observer
+	// RecordingGrace is how long a recorded room may have nobody on any
+	// edge before its recording ends (the call is over); 0 means 10 s. A
+	// participant reconnecting within it continues the same recording.
+	RecordingGrace time.Duration
 	// Batch, when set, brackets every fan-out of a packet to a track's
 	// subscribers, so the media socket can send them together (the
 	// edge/mmsg Conn under the UDP mux).
@@ -113,6 +117,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if cfg.DepartureTimeout <= 0 {
 		cfg.DepartureTimeout = 20 * time.Second
+	}
+	if cfg.RecordingGrace <= 0 {
+		cfg.RecordingGrace = 10 * time.Second
 	}
 	return &Manager{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, rooms: map[string]*Room{}, epoch: time.Now()}, nil
 }

@@ -35,6 +35,9 @@ type pull struct {
 	sub     *relay.Subscription
 	streams [forward.MaxLayers]*relay.Stream
 	mask    atomic.Uint32 // the layers pulled now
+	// record is the layer a recording on this edge pulls, as a mask (0:
+	// none), whoever watches here.
+	record atomic.Uint32
 }
 
 // RTP implements relay.Handler: a packet into its layer's stream.
@@ -87,7 +90,7 @@ func (p *pull) want(bits uint8) {
 // update pulls exactly the layers the subscribers here need (the room's
 // tick): a layer nobody watches stops crossing the link.
 func (p *pull) update() {
-	w := uint32(p.track.Wanted())
+	w := uint32(p.track.Wanted()) | p.record.Load()
 	if p.mask.Swap(w) != w {
 		p.sub.SetLayers(uint8(w))
 	}
@@ -327,6 +330,7 @@ func (r *Room) dropNode(node string) {
 	if len(infos) > 0 {
 		r.applyRemote(node, infos, nil, false)
 	}
+	r.forgetRemoteRecording(node)
 }
 
 // dropAllRemote takes every remote participant out and releases the links
@@ -393,12 +397,19 @@ func (r *Room) RemoteParticipant(identity string) *livekit.ParticipantInfo {
 func (r *Room) updatePulls() {
 	r.mu.Lock()
 	var pulls []*pull
+	var recorded []*PubTrack
 	for _, t := range r.tracks {
 		if t.pull != nil {
 			pulls = append(pulls, t.pull)
+			if t.recorded.Load() {
+				recorded = append(recorded, t)
+			}
 		}
 	}
 	r.mu.Unlock()
+	for _, t := range recorded {
+		t.pull.record.Store(uint32(1) << r.recordLayer(t))
+	}
 	for _, p := range pulls {
 		p.update()
 	}

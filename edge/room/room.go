@@ -46,6 +46,10 @@ type Room struct {
 	// room (span.go), by node id.
 	remote map[string]*remotePart
 	holds  map[string]func()
+	// rec is this edge's recording of the room (record.go), remoteRecs
+	// the recordings other edges say they make, by node id.
+	rec        *roomRecording
+	remoteRecs map[string]RecordingInfo
 
 	wg   sync.WaitGroup // participant loops
 	stop chan struct{}
@@ -64,6 +68,7 @@ func newRoom(m *Manager, name string) *Room {
 		removed:      map[string]time.Time{},
 		remote:       map[string]*remotePart{},
 		holds:        map[string]func(){},
+		remoteRecs:   map[string]RecordingInfo{},
 		stop:         make(chan struct{}),
 	}
 }
@@ -83,6 +88,7 @@ func (r *Room) Close(reason livekit.DisconnectReason) {
 	r.closed = true
 	ps := r.participantsLocked()
 	r.mu.Unlock()
+	r.endRecording(ErrRoomClosed)
 	for _, p := range ps {
 		p.Close(reason)
 	}
@@ -142,6 +148,7 @@ func (r *Room) Proto() *livekit.Room {
 		MaxParticipants:  uint32(r.limitLocked()),
 		CreationTime:     r.created.Unix(), CreationTimeMs: r.created.UnixMilli(),
 		NumParticipants: uint32(n), NumPublishers: uint32(pubs),
+		ActiveRecording: r.rec != nil || len(r.remoteRecs) > 0,
 	}
 }
 
@@ -351,7 +358,11 @@ func (r *Room) publish(t *PubTrack) {
 	}
 	r.tracks[t.sid] = t
 	ps := r.participantsLocked()
+	rec := r.rec
 	r.mu.Unlock()
+	if rec != nil {
+		r.recordTrack(rec, t)
+	}
 	for _, o := range ps {
 		if o != t.owner {
 			o.post(func() {
@@ -367,6 +378,7 @@ func (r *Room) publish(t *PubTrack) {
 // unpublish withdraws t.
 func (r *Room) unpublish(t *PubTrack) {
 	t.refuseFeeds()
+	r.untap(t)
 	r.mu.Lock()
 	if r.tracks[t.sid] == t {
 		delete(r.tracks, t.sid)
@@ -413,7 +425,7 @@ func (r *Room) run() {
 		case <-t.C:
 		}
 		r.mu.Lock()
-		empty := len(r.participants) == 0 && time.Since(r.emptySince) >= r.mgr.cfg.EmptyTimeout
+		empty := len(r.participants) == 0 && time.Since(r.emptySince) >= r.mgr.cfg.EmptyTimeout && !r.recordingKeepsOpenLocked()
 		r.mu.Unlock()
 		if empty {
 			r.log.Info("closing empty room")
@@ -421,6 +433,7 @@ func (r *Room) run() {
 			continue
 		}
 		r.flushInfos()
+		r.checkRecording(time.Now())
 		r.updatePulls()
 		if n%4 == 0 {
 			r.spanHosts()

@@ -34,6 +34,9 @@ const (
 	spanSpeakers = 4 // livekit.SpeakersChanged
 	spanMute     = 5 // livekit.MuteRoomTrackRequest (for a participant of the receiver)
 	spanRemove   = 6 // removal time (uvarint, Unix ns), then the identity
+	// spanRecording: the sender's recording of the room (record.go), or a
+	// stop for the receiver's.
+	spanRecording = 7
 )
 
 // ErrSpan marks a room state message that does not parse.
@@ -194,6 +197,12 @@ func (r *Room) sendSync(peer string) {
 		r.mgr.metrics.spanUnsent.Inc()
 		return
 	}
+	// The recording this edge makes of the room, if any.
+	if rec, ok := r.Recording(); ok && rec.Node == r.mgr.cfg.NodeID {
+		if err := r.mgr.relay.Send(peer, spanTopic, appendSpan(spanRecording, r.name, r.recordingState())); err != nil {
+			r.mgr.metrics.spanUnsent.Inc()
+		}
+	}
 	// Who speaks now: the changes went out before this edge was a host.
 	r.mu.Lock()
 	sc := &livekit.SpeakersChanged{}
@@ -309,6 +318,8 @@ func (r *Room) onSpan(peer string, kind byte, body []byte) error {
 		if p := r.Participant(req.Identity); p != nil {
 			p.post(func() { p.moderatorMute(req.TrackSid, req.Muted) })
 		}
+	case spanRecording:
+		return r.onSpanRecording(peer, body)
 	case spanRemove:
 		at, n := binary.Uvarint(body)
 		if n <= 0 || at > 1<<63-1 {
@@ -394,4 +405,13 @@ func (r *Room) MuteRemote(ctx context.Context, identity, trackSID string, muted 
 	info := proto.Clone(t.Info()).(*livekit.TrackInfo)
 	info.Muted = muted
 	return info, nil
+}
+
+// OtherHosts lists the other edges that host the room (the room
+// directory); none on an edge without a relay.
+func (r *Room) OtherHosts() []string {
+	if r.mgr.hosts == nil {
+		return nil
+	}
+	return r.mgr.hosts(r.name)
 }

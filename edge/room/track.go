@@ -55,6 +55,8 @@ type PubTrack struct {
 	up upstream
 	// view is the layers as last described for layer choice (simLayers).
 	view atomic.Pointer[layerView]
+	// recorded: a recording on this edge taps the track (record.go).
+	recorded atomic.Bool
 
 	mu     sync.Mutex // serialises changes of info
 	closed chan struct{}

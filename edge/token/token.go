@@ -96,6 +96,19 @@ func Admin(g *auth.ClaimGrants, room string) error {
 	return nil
 }
 
+// Record checks that grants allow recording room (LiveKit's roomRecord
+// grant, the one its Egress service asks for; "" = any room: only a token
+// without a room restriction passes).
+func Record(g *auth.ClaimGrants, room string) error {
+	if g == nil || g.Video == nil || !g.Video.RoomRecord {
+		return fmt.Errorf("%w: roomRecord grant required", ErrForbidden)
+	}
+	if g.Video.Room != "" && g.Video.Room != room {
+		return fmt.Errorf("%w: the token is for another room", ErrForbidden)
+	}
+	return nil
+}
+
 // List checks that grants allow listing rooms.
 func List(g *auth.ClaimGrants) error {
 	if g == nil || g.Video == nil || !g.Video.RoomList {

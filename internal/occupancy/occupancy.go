@@ -31,6 +31,11 @@ const (
 	MaxSessions = 2000
 	// MaxBodyBytes bounds an encoded batch (MaxRooms long names fit).
 	MaxBodyBytes = 4 << 20
+	// MaxRecords bounds the recordings of one batch, MaxRecordFiles the
+	// files of one recording, MaxErrorLen the bytes of a failure's reason.
+	MaxRecords     = 1000
+	MaxRecordFiles = 256
+	MaxErrorLen    = 1024
 )
 
 // Audience is the JWT audience of edge batches: a media token signed with
@@ -73,6 +78,72 @@ type Batch struct {
 	// it leaves out have none.
 	Full  bool        `json:"full"`
 	Rooms []RoomState `json:"rooms"`
+	// Records are the recordings this edge makes whose state changed, in
+	// the order they changed; in a Full batch, every recording the edge
+	// still runs or has not yet had taken in a final state: a recording
+	// of this edge the control plane holds as running and a Full batch
+	// leaves out was lost with the edge's previous run.
+	Records []RecordState `json:"records,omitempty"`
+}
+
+// Recording states (RecordState.State).
+const (
+	RecordRecording  = "recording"  // the edge records the room
+	RecordProcessing = "processing" // the call ended: composing and uploading
+	RecordFinished   = "finished"   // stored, composed file and track files
+	RecordFailed     = "failed"     // ended by a failure; what was written is kept
+)
+
+// RecordState is a recording an edge makes of a room and where it stands.
+// States are absolute, so a state applied twice changes nothing; they
+// only move forward (recording, processing, then finished or failed).
+type RecordState struct {
+	ID    string `json:"id"`
+	Room  string `json:"room"`
+	State string `json:"state"`
+	// Error says why a failed recording failed.
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
+	DurationMs int64     `json:"durationMs,omitempty"`
+	// Composed is the storage key of the composed MP4 (the download),
+	// ComposedBytes its size; empty when none was made.
+	Composed      string `json:"composed,omitempty"`
+	ComposedBytes int64  `json:"composedBytes,omitempty"`
+	// Files are the stored files of the recording (track files, the
+	// manifest, the composed MP4).
+	Files []RecordFile `json:"files,omitempty"`
+}
+
+// RecordFile is one stored file of a recording.
+type RecordFile struct {
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Terminal reports whether the state is final.
+func (r RecordState) Terminal() bool { return r.State == RecordFinished || r.State == RecordFailed }
+
+// Validate checks a recording's fields.
+func (r RecordState) Validate() error {
+	switch {
+	case r.ID == "" || len(r.ID) > MaxNameLen, r.Room == "" || len(r.Room) > MaxNameLen:
+		return fmt.Errorf("%w: record id and room must be 1 to %d bytes", ErrInvalid, MaxNameLen)
+	case r.State != RecordRecording && r.State != RecordProcessing && r.State != RecordFinished && r.State != RecordFailed:
+		return fmt.Errorf("%w: record state %q", ErrInvalid, r.State)
+	case len(r.Error) > MaxErrorLen, len(r.Composed) > 1024:
+		return fmt.Errorf("%w: record error or key too long", ErrInvalid)
+	case r.DurationMs < 0 || r.ComposedBytes < 0:
+		return fmt.Errorf("%w: negative record duration or size", ErrInvalid)
+	case len(r.Files) > MaxRecordFiles:
+		return fmt.Errorf("%w: %d record files, at most %d", ErrInvalid, len(r.Files), MaxRecordFiles)
+	}
+	for _, f := range r.Files {
+		if f.Key == "" || len(f.Key) > 1024 || f.Bytes < 0 {
+			return fmt.Errorf("%w: record file %q", ErrInvalid, f.Key)
+		}
+	}
+	return nil
 }
 
 // RoomState is the number of participants of a room on the edge and,
@@ -124,6 +195,14 @@ func (b Batch) Validate() error {
 	}
 	if len(b.Rooms) > MaxRooms {
 		return fmt.Errorf("%w: %d rooms, at most %d", ErrInvalid, len(b.Rooms), MaxRooms)
+	}
+	if len(b.Records) > MaxRecords {
+		return fmt.Errorf("%w: %d records, at most %d", ErrInvalid, len(b.Records), MaxRecords)
+	}
+	for i, r := range b.Records {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("records[%d]: %w", i, err)
+		}
 	}
 	for i, r := range b.Rooms {
 		if r.Room == "" || len(r.Room) > MaxNameLen {

@@ -105,6 +105,10 @@ func TestDecode(t *testing.T) {
 		{"sessions without sid", `{"edge":"e1","rooms":[{"room":"r","participants":1,"sessions":[{"sid":"","identity":"u_1"}]}]}`, false},
 		{"sessions not the count", `{"edge":"e1","rooms":[{"room":"r","participants":3,"sessions":[{"sid":"PA_1","identity":"u_1"}]}]}`, false},
 		{"no sessions", `{"edge":"e1","rooms":[{"room":"r","participants":0,"sessions":[]}]}`, true},
+		{"record", `{"edge":"e1","rooms":[],"records":[{"id":"rec1","room":"r","state":"finished","startedAt":"2026-01-02T03:04:05Z","composed":"recordings/rec1/rec1.mp4","composedBytes":12,"files":[{"key":"recordings/rec1/rec1.mp4","bytes":12}]}]}`, true},
+		{"record without room", `{"edge":"e1","rooms":[],"records":[{"id":"rec1","state":"recording","startedAt":"2026-01-02T03:04:05Z"}]}`, false},
+		{"record state unknown", `{"edge":"e1","rooms":[],"records":[{"id":"rec1","room":"r","state":"paused","startedAt":"2026-01-02T03:04:05Z"}]}`, false},
+		{"record file negative", `{"edge":"e1","rooms":[],"records":[{"id":"rec1","room":"r","state":"failed","startedAt":"2026-01-02T03:04:05Z","files":[{"key":"k","bytes":-1}]}]}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +141,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"edge":"e1","boot":"b","seq":3,"full":false,"rooms":[{"room":"r1","participants":2}]}`))
 	f.Add([]byte(`{"edge":"e1","full":true,"rooms":[]}`))
 	f.Add([]byte(`{"edge":"","rooms":null}`))
+	f.Add([]byte(`{"edge":"e1","rooms":[],"records":[{"id":"rec1","room":"r","state":"failed","error":"disk full","startedAt":"2026-01-02T03:04:05Z","files":[{"key":"k","bytes":1}]}]}`))
 	f.Add([]byte(`{"edge":"e1","rooms":[{"room":"r","participants":1,"sessions":[{"sid":"PA_1","identity":"u_1","name":"Ann"}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, err := Decode(b)

@@ -72,8 +72,15 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	// The log goes to a file (the process writes it; the test reads it
+	// when the test failed).
+	logPath := filepath.Join(dir, "dev.stderr")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +89,13 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-read
 		_ = cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("--- spacecast dev stderr (end) ---\n%s", b)
+		}
 	})
 	apiURL := make(chan string, 1)
 	go func() {
@@ -97,7 +111,8 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	select {
 	case s.api = <-apiURL:
 	case <-ctx.Done():
-		t.Fatalf("spacecast dev did not start: %s", stderr.String())
+		b, _ := os.ReadFile(logPath)
+		t.Fatalf("spacecast dev did not start: %s", b)
 	}
 	var creds struct {
 		ClientID     string `json:"clientId"`

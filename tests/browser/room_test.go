@@ -24,7 +24,8 @@ func TestRoomPage(t *testing.T) {
 	s := startStack(t, ctx)
 	d := s.startDriver(t, ctx, chromium, "chromium")
 
-	room := s.room(t, map[string]any{"name": "Design review", "isPublic": false, "type": "lesson", "isChatAllowed": true, "isScreensharingAllowed": true})
+	room := s.room(t, map[string]any{"name": "Design review", "isPublic": false, "type": "lesson", "isChatAllowed": true, "isScreensharingAllowed": true,
+		"isRecordAllowed": true})
 	annLink := s.link(t, room, "Ann Lee", "moderator")
 	benLink := s.link(t, room, "Ben Ortiz", "user")
 
@@ -83,6 +84,38 @@ func TestRoomPage(t *testing.T) {
 		ann.shot(t, "speaker-layout")
 		ann.click(t, "#btn-layout")
 		ann.op(t, "wait", "js", `document.querySelector('#grid').dataset.layout === 'grid' && !document.querySelector('#grid .tile.stage')`, "timeout", 10000)
+	})
+
+	t.Run("moderator records", func(t *testing.T) {
+		// flagged polls the recording indicator of p until it shows want.
+		flagged := func(p *page, want bool) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				var shown bool
+				p.eval(t, `!document.querySelector('#rec').hidden`, &shown)
+				if shown == want {
+					return
+				}
+				if time.Now().After(deadline) {
+					p.shot(t, "failed-recording-"+p.name)
+					t.Fatalf("%s: the recording indicator never showed %v", p.name, want)
+				}
+				time.Sleep(200 * time.Millisecond) // polling the page
+			}
+		}
+		var shown bool
+		ben.eval(t, `!document.querySelector('#btn-record').hidden`, &shown)
+		if shown {
+			t.Error("a participant sees the recording button")
+		}
+		ann.click(t, "#btn-record")
+		flagged(ann, true)
+		flagged(ben, true)
+		ben.shot(t, "recorded")
+		ann.click(t, "#btn-record")
+		flagged(ann, false)
+		flagged(ben, false)
 	})
 
 	t.Run("raise hand", func(t *testing.T) {

@@ -55,6 +55,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CallsSilentEdge", testCallsSilentEdge},
 		{"CallsConcurrent", testCallsConcurrent},
 		{"CallsWithoutWebhook", testCallsWithoutWebhook},
+		{"Records", testRecords},
+		{"RecordsLost", testRecordsLost},
 		{"Deliveries", testDeliveries},
 		{"DeliveriesConcurrentClaims", testDeliveriesConcurrentClaims},
 		{"Waiting", testWaiting},

@@ -49,6 +49,9 @@ type Config struct {
 	Log *slog.Logger
 }
 
+// Validate checks c and fills its defaults (Compose does it too).
+func (c *Config) Validate() error { return c.validate() }
+
 func (c *Config) validate() error {
 	switch {
 	case c.Width < 0 || c.Height < 0 || c.FPS < 0 || c.CRF < 0 || c.CRF > 51 || c.Threads < 0:

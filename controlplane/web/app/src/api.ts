@@ -11,6 +11,8 @@ export interface Grants {
   canUpdateOwnMetadata: boolean;
   roomAdmin: boolean;
   hidden: boolean;
+  /** canRecord: may start and stop the room's recording (LiveKit's roomRecord). */
+  canRecord?: boolean;
 }
 
 export interface RoomView {

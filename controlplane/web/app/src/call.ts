@@ -90,6 +90,7 @@ export class Call {
         render();
       })
       .on(RoomEvent.ParticipantAttributesChanged, render)
+      .on(RoomEvent.RecordingStatusChanged, render)
       .on(RoomEvent.DataReceived, (payload: Uint8Array, p?: RemoteParticipant) => this.onData(payload, p))
       .on(RoomEvent.Reconnecting, () => setStatus('Reconnecting…', 'reconnecting'))
       .on(RoomEvent.Reconnected, () => setStatus(''))
@@ -220,6 +221,9 @@ export class Call {
         })
         .catch((e: unknown) => setStatus(errorText(e), 'error', 4000));
     };
+    // Moderators of a room that records start and stop its recording
+    // through the edge's Egress service (their media token has roomRecord).
+    bind('#btn-record', a.grants.canRecord === true, () => this.toggleRecording());
     $('#btn-leave').onclick = () => void this.leave();
     this.toolbarReady = true;
   }
@@ -360,6 +364,12 @@ export class Call {
     screen.setAttribute('aria-pressed', String(lp.isScreenShareEnabled));
     screen.setAttribute('aria-label', lp.isScreenShareEnabled ? 'Stop sharing' : 'Share screen');
     screen.title = screen.getAttribute('aria-label') || '';
+    const recording = !!this.room?.isRecording;
+    $('#rec').hidden = !recording;
+    const rec = $('#btn-record');
+    rec.setAttribute('aria-pressed', String(recording));
+    rec.setAttribute('aria-label', recording ? 'Stop recording' : 'Start recording');
+    rec.title = rec.getAttribute('aria-label') || '';
     const hand = $('#btn-hand');
     const up = handUp(lp);
     hand.setAttribute('aria-pressed', String(up));
@@ -489,6 +499,27 @@ export class Call {
     }
     const mute = box.querySelector<HTMLButtonElement>('[data-action=mute]');
     if (mute) mute.hidden = muted;
+  }
+
+  private async toggleRecording(): Promise<void> {
+    const room = this.answer.room.id;
+    if (!this.room?.isRecording) {
+      await this.twirp('Egress', 'StartRoomCompositeEgress', { room_name: room });
+      return;
+    }
+    const list = (await this.twirp('Egress', 'ListEgress', { room_name: room, active: true })) as { items?: { egress_id: string }[] };
+    for (const e of list.items || []) await this.twirp('Egress', 'StopEgress', { egress_id: e.egress_id });
+  }
+
+  private async twirp(service: string, method: string, body: Record<string, unknown>): Promise<unknown> {
+    const base = this.answer.edge.url.replace(/^ws/, 'http').replace(/\/+$/, '');
+    const r = await fetch(base + '/twirp/livekit.' + service + '/' + method, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + this.answer.mediaToken },
+      body: JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`${method} failed (${r.status})`);
+    return r.json().catch(() => ({}));
   }
 
   private async roomService(method: string, body: Record<string, unknown>): Promise<void> {
