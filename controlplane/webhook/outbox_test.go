@@ -193,7 +193,13 @@ func TestReceiverBackWithinTheWindow(t *testing.T) {
 	down = false
 	mu.Unlock()
 	eventually(t, "both events", func() bool { e, _ := rcv.counts(); return e == 2 })
-	log := f.deliveries("c1", "space1")
+	// The receiver has an event before the deliverer records its answer:
+	// wait for the records.
+	var log []store.WebhookDelivery
+	eventually(t, "both deliveries recorded", func() bool {
+		log = f.deliveries("c1", "space1")
+		return len(log) == 2 && log[0].Status == store.DeliveryDelivered && log[1].Status == store.DeliveryDelivered
+	})
 	if log[0].Status != store.DeliveryDelivered || log[1].Status != store.DeliveryDelivered || log[0].Attempts < 4 ||
 		log[0].DeliveredAt.After(*log[1].DeliveredAt) {
 		t.Fatalf("log %+v", log)
