@@ -102,3 +102,27 @@ func TestREDPassedThrough(t *testing.T) {
 		})
 	}
 }
+
+// The answer to a publisher puts RED first for an audio track whose
+// AddTrackRequest allows it (livekit-client's disable_red false), and not
+// for one that disables it or is end-to-end encrypted.
+func TestAddTrackAsksForRED(t *testing.T) {
+	r, _ := testRoom()
+	p := testSubscriber(t, r, "PA_pub")
+	p.pending, p.byCID, p.wantCodec = map[string]*livekit.TrackInfo{}, map[string]*PubTrack{}, map[string]string{}
+	p.info.Store(&livekit.ParticipantInfo{Sid: "PA_pub", Permission: &livekit.ParticipantPermission{CanPublish: true}})
+	p.onAddTrack(&livekit.AddTrackRequest{Cid: "mic", Type: livekit.TrackType_AUDIO})
+	p.onAddTrack(&livekit.AddTrackRequest{Cid: "plain", Type: livekit.TrackType_AUDIO, DisableRed: true})
+	p.onAddTrack(&livekit.AddTrackRequest{Cid: "e2ee", Type: livekit.TrackType_AUDIO, Encryption: livekit.Encryption_GCM})
+	if len(p.pending) != 3 {
+		t.Fatalf("%d tracks pending, want 3", len(p.pending))
+	}
+	if got := p.wantCodec["mic"]; got != rtc.MimeRED {
+		t.Errorf("RED allowed: the answer prefers %q, want %s", got, rtc.MimeRED)
+	}
+	for _, cid := range []string{"plain", "e2ee"} {
+		if got, ok := p.wantCodec[cid]; ok {
+			t.Errorf("%s: the answer prefers %q, want the offer's order", cid, got)
+		}
+	}
+}
