@@ -495,8 +495,9 @@ func (e *Estimator) endFeedback(now int64) {
 	// otherwise decreases as GCC does.
 	acked := e.acked.bps()
 	overuse := e.trend.state == Overuse
-	if overuse && e.probe.active {
-		// The path queues: no more probe padding into it.
+	if overuse && e.probe.active && e.probe.stoppedEpisode != e.probe.episode {
+		// The path queues: no more of this episode's padding into it.
+		e.probe.stoppedEpisode = e.probe.episode
 		e.stop.Add(1)
 		e.stats.ProbesStopped++
 	}

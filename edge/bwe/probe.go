@@ -263,6 +263,8 @@ type prober struct {
 	// takes the estimate back to it.
 	liftFrom float64
 	filling  bool // the active episode is a Fill
+	// stoppedEpisode is the last episode whose padding was stopped.
+	stoppedEpisode int
 }
 
 // stat returns the record of cluster id, if still held.
