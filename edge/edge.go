@@ -99,6 +99,10 @@ type RelayDeps struct {
 	// Hosts lists the other edges hosting a room, from the gossip room
 	// directory (without this edge).
 	Hosts func(room string) []string
+	// Region is an edge's region by node id, from the gossip node
+	// metadata ("" unknown); nil: every remote track is pulled from its
+	// publisher's edge, never through an edge of this region that has it.
+	Region func(node string) string
 }
 
 // Edge is one media edge.
@@ -201,6 +205,9 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 			return nil, err
 		}
 		e.rooms.AttachRelay(e.relay, deps.Relay.Hosts)
+		if deps.Relay.Region != nil {
+			e.rooms.AttachRegions(deps.Relay.Region)
+		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rtc", e.serveRTC)

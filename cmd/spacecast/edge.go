@@ -505,6 +505,13 @@ func relayDeps(cfg edgeFile, node *gossip.Node, s *edgeSockets) (*edge.RelayDeps
 			}
 			return out
 		},
+		Region: func(id string) string {
+			m, ok := node.Member(id)
+			if !ok || m.MetaErr != nil {
+				return ""
+			}
+			return m.Meta.Region
+		},
 	}, nil
 }
 

@@ -106,10 +106,8 @@ func (l *link) start() {
 
 // teardown closes what the peer subscribed to here and tells the peer.
 func (l *link) teardown() {
-	for ch, s := range l.served {
-		s.out.closed.Store(true)
-		s.feed.Close()
-		delete(l.served, ch)
+	for ch := range l.served {
+		l.unserve(ch)
 	}
 	l.p.dropped(l)
 }
@@ -296,11 +294,7 @@ func (l *link) handle(m *msg) bool {
 	case msgSubscribe:
 		l.serve(m)
 	case msgUnsubscribe:
-		if s := l.served[m.ch]; s != nil {
-			delete(l.served, m.ch)
-			s.out.closed.Store(true)
-			s.feed.Close()
-		}
+		l.unserve(m.ch)
 	case msgLayers:
 		if s := l.served[m.ch]; s != nil {
 			s.out.layers.Store(uint32(m.layers))
@@ -336,11 +330,7 @@ func (l *link) handle(m *msg) bool {
 
 // serve starts serving a subscription of the peer through the Origin.
 func (l *link) serve(m *msg) {
-	if old := l.served[m.ch]; old != nil {
-		old.out.closed.Store(true)
-		old.feed.Close()
-		delete(l.served, m.ch)
-	}
+	l.unserve(m.ch)
 	if l.r.cfg.Origin == nil {
 		l.send(&msg{typ: msgRefuse, ch: m.ch, reason: "this edge serves no tracks"})
 		return
@@ -353,6 +343,21 @@ func (l *link) serve(m *msg) {
 		return
 	}
 	l.served[m.ch] = &served{feed: feed, out: out}
+	l.p.served.Add(1)
+	l.p.mServed.Inc()
+}
+
+// unserve ends a subscription the peer made here, if there is one.
+func (l *link) unserve(ch uint32) {
+	s := l.served[ch]
+	if s == nil {
+		return
+	}
+	delete(l.served, ch)
+	s.out.closed.Store(true)
+	s.feed.Close()
+	l.p.served.Add(-1)
+	l.p.mServed.Dec()
 }
 
 // Sender is an Origin's way to one subscribing edge's channel. WriteRTP is

@@ -18,6 +18,7 @@ type Metrics struct {
 	ControlDropped    prometheus.Counter     // control messages not queued (a wedged link)
 	Handshakes        *prometheus.CounterVec // result: ok, refused
 	Links             prometheus.Gauge       // connections up
+	Served            *prometheus.GaugeVec   // peer: subscriptions served to it now
 }
 
 // NewMetrics makes the counters and registers them with reg (nil: not
@@ -40,12 +41,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "spacecast", Subsystem: "edge_relay", Name: "handshakes_total",
 			Help: "Relay connections by result: ok, or refused (not a member of the cluster, wrong protocol)."}, []string{"result"}),
 		Links: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "spacecast", Subsystem: "edge_relay", Name: "links", Help: "Relay connections up."}),
+		Served: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "spacecast", Subsystem: "edge_relay", Name: "served_subscriptions",
+			Help: "Tracks this edge serves to a peer edge now (one per track the peer pulls from here)."}, []string{"peer"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.DatagramsSent, m.DatagramsReceived, m.BytesSent, m.BytesReceived, m.Dropped,
-		m.Malformed, m.ControlDropped, m.Handshakes, m.Links} {
+		m.Malformed, m.ControlDropped, m.Handshakes, m.Links, m.Served} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("relay: metrics: %w", err)
 		}

@@ -30,6 +30,8 @@ type peer struct {
 
 	// Counters over every link to the peer, and the Prometheus children.
 	dgSent, dgRecv, bSent, bRecv, drops, connects atomic.Uint64
+	served                                        atomic.Int64 // subscriptions served to the peer now
+	mServed                                       prometheus.Gauge
 	mSent, mRecv, mBSent, mBRecv                  prometheus.Counter
 	mDropQueue, mDropLarge, mDropChannel          prometheus.Counter
 }
@@ -45,6 +47,7 @@ func newPeer(r *Relay, node string) *peer {
 	p.mDropQueue = m.Dropped.WithLabelValues(node, "queue")
 	p.mDropLarge = m.Dropped.WithLabelValues(node, "too_large")
 	p.mDropChannel = m.Dropped.WithLabelValues(node, "channel")
+	p.mServed = m.Served.WithLabelValues(node)
 	return p
 }
 
@@ -244,6 +247,7 @@ func (p *peer) stats() LinkStats {
 		DatagramsSent: p.dgSent.Load(), DatagramsReceived: p.dgRecv.Load(),
 		BytesSent: p.bSent.Load(), BytesReceived: p.bRecv.Load(),
 		Dropped: p.drops.Load(), Connects: p.connects.Load(),
+		Served: int(p.served.Load()),
 	}
 	if l := p.current(); l != nil {
 		s.RTT = l.rtt()

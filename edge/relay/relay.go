@@ -510,6 +510,7 @@ type LinkStats struct {
 	BytesSent, BytesReceived         uint64 // RTP bytes
 	Dropped                          uint64 // not sent: queue full or too large
 	Connects                         uint64 // connections adopted
+	Served                           int    // the peer's subscriptions served here now
 	RTT                              time.Duration
 }
 

@@ -78,6 +78,9 @@ type Manager struct {
 	// relay and hosts join rooms across edges (span.go; nil: one edge).
 	relay *relay.Relay
 	hosts func(room string) []string
+	// region is each edge's region (source.go; nil: every remote track
+	// is pulled from its origin).
+	region func(node string) string
 
 	mu     sync.Mutex
 	rooms  map[string]*Room

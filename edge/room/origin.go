@@ -3,6 +3,7 @@ package room
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/livekit/protocol/livekit"
 
@@ -18,7 +19,8 @@ var ErrNotServed = errors.New("room: no such track published on this edge")
 const maxReplay = 256
 
 // Open implements relay.Origin: another edge pulls one of this edge's
-// published tracks. The feed taps the track's packets as they arrive
+// published tracks, or, as its region's source, one this edge pulls from
+// the publisher's edge (source.go). The feed taps the track's packets as they arrive
 // (forward.Tap), before any subscriber's rewrite, so the other edge gets
 // the publisher's stream as this edge does; it counts as one subscriber of
 // the track for the publisher's layer demand (dynacast).
@@ -28,9 +30,13 @@ func (m *Manager) Open(peer, room, track string, out *relay.Sender) (relay.Feed,
 		return nil, fmt.Errorf("%w: room %q", ErrNotServed, room)
 	}
 	t := r.Track(track)
-	if t == nil || t.owner == nil {
-		// Not here, or itself relayed: pull from its publisher's edge.
+	if t == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNotServed, track)
+	}
+	if t.pull != nil && (!t.pull.direct() || peer == t.pull.origin) {
+		// Relayed here from another regional source (or asked by its
+		// origin): pull from the publisher's edge (source.go).
+		return nil, fmt.Errorf("%w: %q is relayed here from %s", ErrNotServed, track, t.pull.source())
 	}
 	f := &originFeed{t: t, out: out, m: m, peer: peer}
 	f.key = fmt.Sprintf("relay %s %p", peer, f)
@@ -49,6 +55,10 @@ type originFeed struct {
 	m    *Manager
 	peer string
 	key  string // its name in the track's demand
+
+	// want is the layers the other edge pulls (a relayed track pulls
+	// them for it).
+	want atomic.Uint32
 
 	// The relay's control goroutine's.
 	mask    uint8
@@ -69,9 +79,17 @@ func (f *originFeed) SenderReport(layer int, ntp uint64, rtpTS uint32) {
 func (f *originFeed) SetLayers(mask uint8) {
 	added := mask &^ f.mask
 	f.mask = mask
+	f.want.Store(uint32(mask))
+	var pulled uint8 = 0xff
+	if p := f.t.pull; p != nil {
+		// A relayed track: what is not pulled yet is, at once, and starts
+		// from the upstream edge's cache rather than this one's (stale).
+		pulled = uint8(p.mask.Load())
+		p.want(added)
+	}
 	now := f.m.now()
 	for q := range f.t.media.Layers() {
-		if added&(1<<q) != 0 && !f.replay(q) {
+		if added&(1<<q) != 0 && (pulled&(1<<q) == 0 || !f.replay(q)) {
 			f.t.keyframe(q, now)
 		}
 	}
@@ -161,11 +179,9 @@ func (f *originFeed) Close() {
 // choose among layers they do not pull yet.
 func (r *Room) sendLayerStates() {
 	r.mu.Lock()
-	var ts []*PubTrack
+	ts := make([]*PubTrack, 0, len(r.tracks))
 	for _, t := range r.tracks {
-		if t.owner != nil {
-			ts = append(ts, t)
-		}
+		ts = append(ts, t)
 	}
 	r.mu.Unlock()
 	now := r.mgr.now()
@@ -174,6 +190,15 @@ func (r *Room) sendLayerStates() {
 		feeds := append([]*originFeed(nil), t.feeds...)
 		t.mu.Unlock()
 		if len(feeds) == 0 {
+			continue
+		}
+		if t.pull != nil {
+			// Relayed: the origin's own view, as it came.
+			if st := t.pull.state.Load(); st != nil {
+				for _, f := range feeds {
+					f.out.LayerState(*st)
+				}
+			}
 			continue
 		}
 		var st relay.LayerState

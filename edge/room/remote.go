@@ -8,7 +8,6 @@ import (
 	"github.com/pion/webrtc/v4"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/spacecast/spacecast/edge/forward"
 	"github.com/spacecast/spacecast/edge/relay"
 	"github.com/spacecast/spacecast/edge/simulcast"
 )
@@ -21,88 +20,6 @@ type remotePart struct {
 	info     *livekit.ParticipantInfo
 	tracks   map[string]*PubTrack // by sid
 	gone     chan struct{}        // closed when it leaves the room here
-}
-
-// pull is how a relayed track reaches this edge: one relay subscription to
-// the publisher's edge, one relay.Stream per layer that the track's layer
-// readers read as they read a publisher's connection, so relayed packets
-// enter the same cache, repair and fan-out as a local publisher's. It is
-// the track's forward.Upstream (keyframe requests and NACKs go back over
-// the relay) and the subscription's relay.Handler.
-type pull struct {
-	node    string
-	track   *forward.Track
-	sub     *relay.Subscription
-	streams [forward.MaxLayers]*relay.Stream
-	mask    atomic.Uint32 // the layers pulled now
-	// record is the layer a recording on this edge pulls, as a mask (0:
-	// none), whoever watches here.
-	record atomic.Uint32
-}
-
-// RTP implements relay.Handler: a packet into its layer's stream.
-func (p *pull) RTP(layer int, pkt []byte) {
-	if s := p.streams[layer]; s != nil {
-		s.Push(pkt)
-	}
-}
-
-// SenderReport implements relay.Handler.
-func (p *pull) SenderReport(layer int, ntp uint64, rtpTS uint32) {
-	p.track.SenderReport(layer, ntp, rtpTS)
-}
-
-// Refused implements relay.Handler: the origin no longer has the track;
-// its edge's state (which withdraws it) follows.
-func (p *pull) Refused(string) {}
-
-// RequestKeyframe implements forward.Upstream: a subscriber here needs a
-// keyframe of layer (already rate-limited by the track's source, like a
-// local publisher's): the layer is pulled at once if it was not (the
-// origin then starts it from its newest cached keyframe), and the request
-// goes to the origin, which rate-limits again towards the publisher.
-func (p *pull) RequestKeyframe(layer int, _ uint32) {
-	p.want(uint8(1) << layer)
-	p.sub.RequestKeyframe(layer)
-}
-
-// RequestRetransmission implements forward.Upstream: the origin answers
-// from its cache, or asks the publisher.
-func (p *pull) RequestRetransmission(layer int, _ uint32, seqs []uint16) {
-	p.sub.RequestRetransmission(layer, seqs)
-}
-
-// want adds layers to what is pulled.
-func (p *pull) want(bits uint8) {
-	for {
-		cur := p.mask.Load()
-		n := cur | uint32(bits)
-		if n == cur {
-			return
-		}
-		if p.mask.CompareAndSwap(cur, n) {
-			p.sub.SetLayers(uint8(n))
-			return
-		}
-	}
-}
-
-// update pulls exactly the layers the subscribers here need (the room's
-// tick): a layer nobody watches stops crossing the link.
-func (p *pull) update() {
-	w := uint32(p.track.Wanted()) | p.record.Load()
-	if p.mask.Swap(w) != w {
-		p.sub.SetLayers(uint8(w))
-	}
-}
-
-func (p *pull) close() {
-	p.sub.Close()
-	for _, s := range p.streams {
-		if s != nil {
-			s.Close()
-		}
-	}
 }
 
 // newRemoteTrack makes the relayed track of a remote participant: its
@@ -130,23 +47,23 @@ func (r *Room) newRemoteTrack(rp *remotePart, owner *livekit.ParticipantInfo, in
 		demand: simulcast.NewDemand(layers), closed: make(chan struct{}),
 	}
 	mgr := r.mgr
-	p := &pull{node: node}
+	p := &pull{origin: node, room: r.name, sid: info.Sid, mgr: mgr, pt: t}
 	codec := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: c.Mime, ClockRate: c.Clock, Channels: c.Channels, SDPFmtpLine: c.Fmtp}}
 	if err := t.init(mgr, proto.Clone(info).(*livekit.TrackInfo), codec, layers, p); err != nil {
 		return nil, err
 	}
 	p.track = t.media
-	sub, err := mgr.relay.Subscribe(node, r.name, info.Sid, 0, pullHandler{p, mgr})
-	if err != nil {
+	for q := range layers {
+		p.streams[q] = relay.NewStream(0)
+	}
+	if err := p.start(r.sourceOf(node, r.OtherHosts())); err != nil {
+		p.close()
 		return nil, err
 	}
-	p.sub = sub
 	t.pull = p
 	for q := range layers {
-		st := relay.NewStream(0)
-		p.streams[q] = st
-		l, err := t.media.AddLayer(q, 0, st, c.Level)
+		l, err := t.media.AddLayer(q, 0, p.streams[q], c.Level)
 		if err != nil {
 			p.close()
 			return nil, err
@@ -158,16 +75,6 @@ func (r *Room) newRemoteTrack(rp *remotePart, owner *livekit.ParticipantInfo, in
 		}()
 	}
 	return t, nil
-}
-
-// pullHandler is a pull's relay.Handler with the media clock.
-type pullHandler struct {
-	*pull
-	m *Manager
-}
-
-func (h pullHandler) LayerState(s relay.LayerState) {
-	h.track.SetRemoteLayers(forward.RemoteLayers{Active: s.Active, Bitrate: s.Bitrate, At: h.m.now()})
 }
 
 // applyRemote takes the infos an edge sent of its participants (full: all

@@ -110,9 +110,16 @@ func (m *Manager) RelayMessage(peer, topic string, payload []byte) {
 
 // RelayLink hears a link to another edge come up or go down
 // (relay.Config.OnLink): a new link gets this edge's state of every room
-// both host.
+// both host; the tracks pulled through a link that went down come from
+// their origin.
 func (m *Manager) RelayLink(peer string, up bool) {
-	if !up || m.hosts == nil {
+	if m.hosts == nil {
+		return
+	}
+	if !up {
+		for _, r := range m.Rooms() {
+			r.sourceDown(peer)
+		}
 		return
 	}
 	for _, r := range m.Rooms() {
@@ -261,6 +268,7 @@ func (r *Room) spanHosts() {
 	for _, h := range gone {
 		r.dropNode(h)
 	}
+	r.updateSources(hosts)
 }
 
 // onSpan acts on one room state message from peer (the relay's goroutine).
