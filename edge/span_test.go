@@ -29,6 +29,14 @@ type fleetFixture struct {
 
 func newFleetFixture(t *testing.T, nodes ...string) *fleetFixture {
 	t.Helper()
+	return newRegionFleet(t, nil, nodes...)
+}
+
+// newRegionFleet is newFleetFixture with each edge in the region regions
+// names (what gossip node metadata would say; nil: one region, and the
+// edges know nothing of regions).
+func newRegionFleet(t *testing.T, regions map[string]string, nodes ...string) *fleetFixture {
+	t.Helper()
 	testenv.Need(t, "network namespaces", netns.Available())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -72,8 +80,14 @@ func newFleetFixture(t *testing.T, nodes ...string) *fleetFixture {
 		cfg.PublicURL = "ws://" + sig.Addr().String()
 		cfg.Room.EmptyTimeout = time.Second
 		cfg.Room.DepartureTimeout = 3 * time.Second
+		var region func(string) string
+		if regions != nil {
+			cfg.Region = regions[node]
+			region = func(n string) string { return regions[n] }
+		}
 		self := node
 		e, err := New(cfg, Deps{Cluster: cl, UDP: udp, Signal: sig, Relay: &RelayDeps{
+			Region:     region,
 			PacketConn: rc, Keys: keys,
 			Resolve: func(n string) (string, bool) {
 				a, ok := relayAddrs.Load(n)
