@@ -1,6 +1,7 @@
 package room
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -57,7 +58,9 @@ func (r *Room) newRemoteTrack(rp *remotePart, owner *livekit.ParticipantInfo, in
 	for q := range layers {
 		p.streams[q] = relay.NewStream(0)
 	}
-	if err := p.start(r.sourceOf(node, r.OtherHosts())); err != nil {
+	// The hosts as the last directory check saw them (r.mu is held: the
+	// directory is not asked here).
+	if err := p.start(r.sourceOf(node, slices.Collect(mapKeys(r.holds)))); err != nil {
 		p.close()
 		return nil, err
 	}
