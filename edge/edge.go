@@ -103,6 +103,9 @@ type RelayDeps struct {
 	// metadata ("" unknown); nil: every remote track is pulled from its
 	// publisher's edge, never through an edge of this region that has it.
 	Region func(node string) string
+	// LinkIdle: a link to another edge that neither edge has wanted
+	// anything of for this long closes (relay.Config.LinkIdle; 0: 30 s).
+	LinkIdle time.Duration
 }
 
 // Edge is one media edge.
@@ -358,7 +361,7 @@ func newRelay(cfg Config, deps Deps, rooms *room.Manager, log *slog.Logger) (*re
 	return relay.New(relay.Config{
 		Identity: id, PacketConn: rd.PacketConn, Resolve: rd.Resolve,
 		Origin: rooms, OnMessage: rooms.RelayMessage, OnLink: rooms.RelayLink,
-		Logger: log, Metrics: m,
+		Logger: log, Metrics: m, LinkIdle: rd.LinkIdle,
 	})
 }
 

@@ -71,10 +71,17 @@ type edgeRelay struct {
 	// (default: Listen, when it names a host). Its host must be on
 	// gossip.urlAllowlist, like the edge's other advertised addresses.
 	Advertise string `yaml:"advertise"`
+	// IdleClose: a link to an edge that shares no room with this one (in
+	// either direction, nothing subscribed or held) for this long closes;
+	// it reopens on demand. 0: 30 s.
+	IdleClose time.Duration `yaml:"idleClose"`
 }
 
 // validate checks the advertised address.
 func (r edgeRelay) validate() error {
+	if r.IdleClose < 0 {
+		return fmt.Errorf("relay.idleClose %v: negative", r.IdleClose)
+	}
 	if r.Advertise == "" {
 		return nil
 	}
@@ -494,7 +501,7 @@ func relayDeps(cfg edgeFile, node *gossip.Node, s *edgeSockets) (*edge.RelayDeps
 	}
 	self := node.ID()
 	return &edge.RelayDeps{
-		PacketConn: s.relay, Keys: keys,
+		PacketConn: s.relay, Keys: keys, LinkIdle: cfg.Relay.IdleClose,
 		Resolve: node.RelayAddr, // any region's edge, by node id
 		Hosts: func(room string) []string {
 			var out []string

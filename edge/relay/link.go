@@ -320,6 +320,8 @@ func (l *link) handle(m *msg) bool {
 		if s := (*l.p.inbound.Load())[m.ch]; s != nil {
 			s.h.Refused(m.reason)
 		}
+	case msgWant:
+		l.p.setPeerWants(l, m.wants)
 	case msgApp:
 		if f := l.r.cfg.OnMessage; f != nil {
 			f(l.p.node, m.topic, m.payload)

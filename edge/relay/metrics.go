@@ -19,6 +19,7 @@ type Metrics struct {
 	Handshakes        *prometheus.CounterVec // result: ok, refused
 	Links             prometheus.Gauge       // connections up
 	Served            *prometheus.GaugeVec   // peer: subscriptions served to it now
+	IdleClosed        prometheus.Counter     // links closed because neither edge used them
 }
 
 // NewMetrics makes the counters and registers them with reg (nil: not
@@ -40,7 +41,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		ControlDropped:    c("control_dropped_total", "Control messages not queued because the link's control queue was full."),
 		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "spacecast", Subsystem: "edge_relay", Name: "handshakes_total",
 			Help: "Relay connections by result: ok, or refused (not a member of the cluster, wrong protocol)."}, []string{"result"}),
-		Links: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "spacecast", Subsystem: "edge_relay", Name: "links", Help: "Relay connections up."}),
+		Links:      prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "spacecast", Subsystem: "edge_relay", Name: "links", Help: "Relay connections up."}),
+		IdleClosed: c("idle_closed_total", "Relay connections closed because this edge had wanted nothing of the peer and served it nothing for relay.Config.LinkIdle."),
 		Served: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "spacecast", Subsystem: "edge_relay", Name: "served_subscriptions",
 			Help: "Tracks this edge serves to a peer edge now (one per track the peer pulls from here)."}, []string{"peer"}),
 	}
@@ -48,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	for _, col := range []prometheus.Collector{m.DatagramsSent, m.DatagramsReceived, m.BytesSent, m.BytesReceived, m.Dropped,
-		m.Malformed, m.ControlDropped, m.Handshakes, m.Links, m.Served} {
+		m.Malformed, m.ControlDropped, m.Handshakes, m.Links, m.Served, m.IdleClosed} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("relay: metrics: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,6 +24,11 @@ type peer struct {
 	subs    map[uint32]*Subscription
 	holds   int
 	dialing bool
+	// idleSince is when the link last stopped carrying anything wanted
+	// (zero: it carries something, or there is none); peerWants is what
+	// the peer last said of its own wants on the link (msgWant).
+	idleSince time.Time
+	peerWants bool
 
 	// inbound is the subscriptions by channel, read by the datagram reader
 	// without a lock (copy on write under mu).
@@ -152,6 +158,9 @@ func (p *peer) adopt(l *link) {
 		return
 	}
 	p.link = l
+	p.idleSince = time.Time{}
+	p.peerWants = true // until it says
+	l.send(&msg{typ: msgWant, wants: p.wantedLocked()})
 	p.connects.Add(1)
 	subs := make([]*Subscription, 0, len(p.subs))
 	for _, s := range p.subs {
@@ -188,6 +197,30 @@ func (p *peer) dropped(l *link) {
 	}
 }
 
+// idle closes the link once neither edge has wanted anything of it (no
+// subscription, no Hold, as each says with msgWant) and this edge has
+// served nothing over it for after (the relay's idle check). Either edge
+// may close it; whichever wants something later dials again.
+func (p *peer) idle(now time.Time, after time.Duration) {
+	p.mu.Lock()
+	l := p.link
+	if l == nil || p.wantedLocked() || p.peerWants || p.served.Load() > 0 {
+		p.idleSince = time.Time{}
+		p.mu.Unlock()
+		return
+	}
+	if p.idleSince.IsZero() {
+		p.idleSince = now
+	}
+	expired := now.Sub(p.idleSince) >= after
+	p.mu.Unlock()
+	if expired {
+		p.r.m.IdleClosed.Inc()
+		p.r.log.Debug("relay link idle; closing", "peer", p.node)
+		l.close(codeClosing, "idle")
+	}
+}
+
 func (p *peer) closeLink(why string) {
 	if l := p.current(); l != nil {
 		l.close(codeClosing, why)
@@ -196,7 +229,9 @@ func (p *peer) closeLink(why string) {
 
 func (p *peer) addSub(s *Subscription) {
 	p.mu.Lock()
+	was := p.wantedLocked()
 	p.subs[s.ch] = s
+	p.tellWantsLocked(was)
 	p.publishInbound()
 	l := p.link
 	p.ensureDialerLocked()
@@ -208,19 +243,41 @@ func (p *peer) addSub(s *Subscription) {
 
 func (p *peer) removeSub(s *Subscription) {
 	p.mu.Lock()
+	was := p.wantedLocked()
 	delete(p.subs, s.ch)
 	p.publishInbound()
 	l := p.link
-	p.mu.Unlock()
 	if l != nil {
 		l.send(&msg{typ: msgUnsubscribe, ch: s.ch})
 	}
+	p.tellWantsLocked(was)
+	p.mu.Unlock()
 }
 
 func (p *peer) hold(delta int) {
 	p.mu.Lock()
+	was := p.wantedLocked()
 	p.holds += delta
+	p.tellWantsLocked(was)
 	p.ensureDialerLocked()
+	p.mu.Unlock()
+}
+
+// tellWantsLocked tells the peer whether this edge wants something of the
+// link, if that changed from was (in order with the subscriptions: mu is
+// held).
+func (p *peer) tellWantsLocked(was bool) {
+	if now := p.wantedLocked(); now != was && p.link != nil {
+		p.link.send(&msg{typ: msgWant, wants: now})
+	}
+}
+
+// setPeerWants records what the peer said of its wants on l.
+func (p *peer) setPeerWants(l *link, wants bool) {
+	p.mu.Lock()
+	if p.link == l {
+		p.peerWants = wants
+	}
 	p.mu.Unlock()
 }
 

@@ -101,13 +101,17 @@ type Config struct {
 	// RedialMin and RedialMax bound the backoff between dials of a peer
 	// that something is wanted from (defaults 100 ms and 5 s).
 	RedialMin, RedialMax time.Duration
+	// LinkIdle: a link over which this edge has wanted nothing (no
+	// subscription, no Hold) and served nothing for this long closes; it
+	// is dialed again when something is wanted. Default 30 s.
+	LinkIdle time.Duration
 }
 
 func (c *Config) validate() error {
 	if c.Identity == nil || c.PacketConn == nil || c.Resolve == nil {
 		return fmt.Errorf("%w: Identity, PacketConn and Resolve are required", ErrConfig)
 	}
-	if c.SendQueue < 0 || c.ControlQueue < 0 || c.IdleTimeout < 0 || c.RedialMin < 0 || c.RedialMax < 0 {
+	if c.SendQueue < 0 || c.ControlQueue < 0 || c.IdleTimeout < 0 || c.RedialMin < 0 || c.RedialMax < 0 || c.LinkIdle < 0 {
 		return fmt.Errorf("%w: negative size or duration", ErrConfig)
 	}
 	if c.SendQueue == 0 {
@@ -124,6 +128,9 @@ func (c *Config) validate() error {
 	}
 	if c.RedialMax == 0 {
 		c.RedialMax = 5 * time.Second
+	}
+	if c.LinkIdle == 0 {
+		c.LinkIdle = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -217,6 +224,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.listening = true
 	r.mu.Unlock()
 	r.wakeAll() // dials asked for before Run
+	r.spawn(r.closeIdle)
 	var failed error
 	for {
 		conn, err := ln.Accept(r.ctx)
@@ -304,6 +312,29 @@ func (r *Relay) refuse(conn *quic.Conn, why string) {
 	r.m.Handshakes.WithLabelValues("refused").Inc()
 	r.log.Warn("relay connection refused", "remote", conn.RemoteAddr().String(), "reason", why)
 	_ = conn.CloseWithError(codeRefused, why)
+}
+
+// closeIdle closes the links that have carried nothing either edge wants
+// for cfg.LinkIdle (see peer.idle), until the relay stops.
+func (r *Relay) closeIdle() {
+	t := time.NewTicker(min(r.cfg.LinkIdle/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case now := <-t.C:
+			r.mu.Lock()
+			peers := make([]*peer, 0, len(r.peers))
+			for _, p := range r.peers {
+				peers = append(peers, p)
+			}
+			r.mu.Unlock()
+			for _, p := range peers {
+				p.idle(now, r.cfg.LinkIdle)
+			}
+		}
+	}
 }
 
 // peer returns (making it) the state kept for a remote edge.

@@ -58,10 +58,11 @@ const (
 	msgLayerState   = 8  // ch, per layer: active, bitrate; downstream
 	msgRefuse       = 9  // ch, reason: the origin does not serve it
 	msgApp          = 10 // topic, payload: Send / OnMessage
+	msgWant         = 11 // wants (1 byte, 0 or 1): the sender wants something of the link (LinkIdle)
 )
 
 // protocolVersion is the control protocol's version, sent in Hello.
-const protocolVersion = 1
+const protocolVersion = 2
 
 // Limits of control messages.
 const (
@@ -87,6 +88,7 @@ type msg struct {
 	reason  string
 	topic   string
 	payload []byte
+	wants   bool
 }
 
 // LayerState is what the origin tells a subscribing edge about a relayed
@@ -153,6 +155,12 @@ func appendMsg(b []byte, m *msg) []byte {
 		str(m.topic)
 		b = binary.AppendUvarint(b, uint64(len(m.payload)))
 		b = append(b, m.payload...)
+	case msgWant:
+		var w byte
+		if m.wants {
+			w = 1
+		}
+		b = append(b, w)
 	}
 	n := len(b) - start - 3
 	b[start], b[start+1], b[start+2] = byte(n>>16), byte(n>>8), byte(n)
@@ -306,6 +314,14 @@ func decodeMsg(body []byte, seqs []uint16) (msg, error) {
 	case msgApp:
 		m.topic = d.str()
 		m.payload = d.bytes(maxControl)
+	case msgWant:
+		switch d.byte() {
+		case 0:
+		case 1:
+			m.wants = true
+		default:
+			d.fail()
+		}
 	default:
 		return m, fmt.Errorf("%w: type %d", ErrMalformed, m.typ)
 	}

@@ -23,6 +23,8 @@ func TestControlRoundTrip(t *testing.T) {
 		{"refuse", msg{typ: msgRefuse, ch: 3, reason: "no such track"}},
 		{"app", msg{typ: msgApp, topic: "room", payload: []byte{0, 1, 2}}},
 		{"app empty", msg{typ: msgApp, topic: "t"}},
+		{"wants", msg{typ: msgWant, wants: true}},
+		{"wants nothing", msg{typ: msgWant}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
