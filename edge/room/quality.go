@@ -18,7 +18,9 @@ import (
 // quality is the worst of them, smoothed (it falls faster than it rises),
 // above 80 excellent, above 40 good, else poor. The room sends everyone
 // every participant's quality every qualityEvery ticks, so the page can
-// show who has a bad connection.
+// show who has a bad connection. Each edge rates its own participants and
+// sends the ratings to the room's other edges (spanQuality), which pass
+// them on to their participants with their own.
 
 // Rating constants.
 const (
@@ -187,4 +189,45 @@ func (r *Room) qualityInfos() ([]*livekit.ConnectionQualityInfo, []*Participant)
 		infos = append(infos, &livekit.ConnectionQualityInfo{ParticipantSid: p.sid, Quality: q, Score: score})
 	}
 	return infos, ps
+}
+
+// takeRemoteQuality keeps the ratings peer sent of its participants; one
+// naming a participant that is not peer's is ignored.
+func (r *Room) takeRemoteQuality(peer string, infos []*livekit.ConnectionQualityInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, in := range infos {
+		for _, rp := range r.remote {
+			if rp.node == peer && rp.info.Sid == in.ParticipantSid {
+				rp.quality = &livekit.ConnectionQualityInfo{ParticipantSid: in.ParticipantSid, Quality: in.Quality, Score: in.Score}
+				break
+			}
+		}
+	}
+}
+
+// remoteQualities is the last rating of each visible participant on
+// another edge, as its edge made it.
+func (r *Room) remoteQualities() []*livekit.ConnectionQualityInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*livekit.ConnectionQualityInfo
+	for _, rp := range r.remote {
+		if rp.quality != nil && !rp.info.Permission.GetHidden() {
+			out = append(out, rp.quality)
+		}
+	}
+	return out
+}
+
+// RemoteQuality is the connection quality of a participant on another
+// edge as its edge last rated it (nil: not rated yet, or not a remote
+// participant).
+func (r *Room) RemoteQuality(identity string) *livekit.ConnectionQualityInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rp := r.remote[identity]; rp != nil {
+		return rp.quality
+	}
+	return nil
 }

@@ -21,6 +21,9 @@ type remotePart struct {
 	info     *livekit.ParticipantInfo
 	tracks   map[string]*PubTrack // by sid
 	gone     chan struct{}        // closed when it leaves the room here
+	// quality is its connection quality as its edge last rated it (nil:
+	// not yet); guarded by the room's mu.
+	quality *livekit.ConnectionQualityInfo
 }
 
 // newRemoteTrack makes the relayed track of a remote participant: its

@@ -523,6 +523,13 @@ func (r *Room) speakerChanges() ([]*livekit.SpeakerInfo, []*Participant) {
 
 func (r *Room) quality() {
 	infos, ps := r.qualityInfos()
+	if len(infos) > 0 && r.mgr.relay != nil {
+		// The other edges pass this edge's ratings on to their own.
+		if b, err := proto.Marshal(&livekit.ConnectionQualityUpdate{Updates: infos}); err == nil {
+			r.spanSend(spanQuality, b)
+		}
+	}
+	infos = append(infos, r.remoteQualities()...)
 	if len(infos) == 0 {
 		return
 	}

@@ -37,6 +37,9 @@ const (
 	// spanRecording: the sender's recording of the room (record.go), or a
 	// stop for the receiver's.
 	spanRecording = 7
+	// spanQuality: livekit.ConnectionQualityUpdate, the sender's rating
+	// of its own participants (quality.go).
+	spanQuality = 8
 )
 
 // ErrSpan marks a room state message that does not parse.
@@ -328,6 +331,12 @@ func (r *Room) onSpan(peer string, kind byte, body []byte) error {
 		}
 	case spanRecording:
 		return r.onSpanRecording(peer, body)
+	case spanQuality:
+		u := &livekit.ConnectionQualityUpdate{}
+		if err := proto.Unmarshal(body, u); err != nil {
+			return fmt.Errorf("%w: quality", ErrSpan)
+		}
+		r.takeRemoteQuality(peer, u.Updates)
 	case spanRemove:
 		at, n := binary.Uvarint(body)
 		if n <= 0 || at > 1<<63-1 {
