@@ -14,12 +14,18 @@
 // layer uses for its own state.
 //
 // Who pulls from whom. A subscription is made by the edge that needs a track
-// (Relay.Subscribe) towards the edge that has it (the origin), which serves
-// it through Config.Origin. Either edge may dial; when both do, the
+// (Relay.Subscribe) towards an edge that has it (the origin, or an edge
+// that relays it: the relay does not tell them apart), which serves it
+// through Config.Origin; LinkStats.Served counts what a peer pulls here. Either edge may dial; when both do, the
 // connection dialed by the edge with the smaller node id wins and the other
 // is closed, so both ends agree on one connection. The subscribing side
 // keeps what it wants and states it again on every new connection, which is
 // how a restarted or reconnected peer is resumed.
+//
+// Idle links. Each side tells the other, on the control stream, whether it
+// wants anything of the link (a subscription or a Hold); a link that
+// neither side wants and that serves nothing for Config.LinkIdle closes,
+// and is dialed again when something is wanted.
 //
 // Trust. Both ends authenticate with certificates from a cluster CA that
 // every member derives from the cluster's shared keys (Identity): the CA's

@@ -18,9 +18,11 @@ import (
 // A room spans every edge that hosts it. Each edge tells the others, over
 // the relay's control stream (topic spanTopic), about its own participants
 // (their infos, tracks and codecs), data packets, active speakers and
-// moderators' requests; each edge pulls the tracks its own subscribers need
-// from the edge of their publisher (remote.go) and serves its publishers'
-// tracks to the others (origin.go). Which edges host a room comes from the
+// moderators' requests, and the connection quality of its participants;
+// each edge pulls the tracks its own subscribers need from the edge of
+// their publisher or its region's source of them (remote.go, pull.go,
+// source.go) and serves its publishers' tracks, and as a regional source
+// the tracks it pulls, to the others (origin.go). Which edges host a room comes from the
 // gossip room directory (Config.Hosts); nothing else coordinates them.
 
 // spanTopic is the relay application topic of room state.
