@@ -64,7 +64,7 @@ const estimateLogEvery = int64(time.Second)
 // of the video element) wants; a lower frame rate (VP8 temporal layers)
 // before a lower resolution, a pause when not even the lowest layer fits;
 // down when the estimate falls below what is allocated (at once, or after
-// a grace of 1.5 s when it is still within 80 % of it), up only
+// a grace of 2.5 s when it is still within 80 % of it), up only
 // once the headroom has lasted. A down track that has sent nothing yet
 // starts from the newest cached keyframe if it can (see
 // forward.Down.Start). Nothing starts before the connection is up: media

@@ -79,7 +79,7 @@ type AllocatorConfig struct {
 	// DownSlack and DownGrace: when the current picks cost more than the
 	// estimate, but the estimate is still at least DownSlack of what they
 	// cost (default 0.8), they are kept for up to DownGrace (default
-	// 1.5 s) before moving down. A delay-based estimator answers a brief
+	// 2.5 s) before moving down. A delay-based estimator answers a brief
 	// queue with a cut to 0.85× what the path carried; on a link the top
 	// layer nearly fills, the encoder's own bursts do that every few
 	// seconds, and moving down each time costs a frame rate or resolution
@@ -101,7 +101,7 @@ const (
 	DefaultUpHold    = time.Second
 	DefaultMaxUpHold = 16 * time.Second
 	DefaultDownSlack = 0.8
-	DefaultDownGrace = 1500 * time.Millisecond
+	DefaultDownGrace = 2500 * time.Millisecond
 )
 
 // Validate checks the config.

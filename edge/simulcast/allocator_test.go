@@ -418,16 +418,16 @@ func TestShortfallWithinTheSlackIsGraced(t *testing.T) {
 		{"kept through a brief cut", []step{
 			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
 			{at: 100, estimate: 1_450_000, want: []Pick{p(2, all)}}, // 0.85x 720p's cost
-			{at: 1500, estimate: 1_450_000, want: []Pick{p(2, all)}},
-			{at: 1600, estimate: 1_800_000, want: []Pick{p(2, all)}}, // recovered
-			{at: 1700, estimate: 1_450_000, want: []Pick{p(2, all)}}, // a new grace
-			{at: 3100, estimate: 1_450_000, want: []Pick{p(2, all)}},
+			{at: 2500, estimate: 1_450_000, want: []Pick{p(2, all)}},
+			{at: 2600, estimate: 1_800_000, want: []Pick{p(2, all)}}, // recovered
+			{at: 2700, estimate: 1_450_000, want: []Pick{p(2, all)}}, // a new grace
+			{at: 5100, estimate: 1_450_000, want: []Pick{p(2, all)}},
 		}},
 		{"down once the grace is over", []step{
 			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
 			{at: 100, estimate: 1_450_000, want: []Pick{p(2, all)}},
-			{at: 1500, estimate: 1_450_000, want: []Pick{p(2, all)}},
-			{at: 1600, estimate: 1_450_000, want: []Pick{p(1, all)}},
+			{at: 2500, estimate: 1_450_000, want: []Pick{p(2, all)}},
+			{at: 2600, estimate: 1_450_000, want: []Pick{p(1, all)}},
 		}},
 		{"down at once below the slack", []step{
 			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
