@@ -152,7 +152,6 @@ const mediaProbe = `(() => {
     constructor(url, ...a) { super(url, ...a); sockets.push(String(url)); }
   };
   window.__sockets = () => sockets.slice();
-  window.__pcs = pcs;
   window.__media = async () => {
     const m = { framesDecoded: 0, audioSamples: 0, concealedSamples: 0 };
     for (const pc of pcs) {
@@ -256,14 +255,6 @@ func TestRoomAcrossRegionsInBrowsers(t *testing.T) {
 		return m
 	}
 	a0, b0 := media(ann), media(ben)
-	{ // DEBUG
-		var dbg any
-		ann.eval(t, `(async () => { const out = []; for (const pc of window.__pcs) { (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' || s.type === 'outbound-rtp' || s.type==='track') out.push(s); }); } return out; })()`, &dbg)
-		t.Logf("DEBUG ann stats %+v", dbg)
-		ben.eval(t, `(async () => { const out = []; for (const pc of window.__pcs) { (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' || s.type === 'outbound-rtp') out.push(s); }); } return out; })()`, &dbg)
-		t.Logf("DEBUG ben stats %+v", dbg)
-		t.Logf("DEBUG states %+v %+v", ann.state(t), ben.state(t))
-	}
 	time.Sleep(3 * time.Second) // a window of real media
 	a1, b1 := media(ann), media(ben)
 	for _, c := range []struct {
