@@ -225,7 +225,9 @@ func TestRoomAcrossRegionsInBrowsers(t *testing.T) {
 	}
 	ann := open("ann", "Ann Lee", eb)
 	ben := open("ben", "Ben Ortiz", ea)
-	decoding := func(st state) bool { return st.Screen == "call" && st.ToolbarReady && st.Tiles == 2 && st.FramesDecoded > 0 }
+	decoding := func(st state) bool {
+		return st.Screen == "call" && st.ToolbarReady && st.Tiles == 2 && st.FramesDecoded > 0
+	}
 	ann.until(t, ctx, "decoded Ben's video", decoding)
 	ben.until(t, ctx, "decoded Ann's video", decoding)
 
