@@ -138,8 +138,9 @@ func servePage(w http.ResponseWriter, r *http.Request, h fasthttp.RequestHandler
 
 // mediaProbe runs before the room page's own script: it keeps the page's
 // peer connections and the URLs of its WebSockets, and window.__media()
-// sums what the page receives from getStats: decoded video frames, and
-// audio samples received and concealed.
+// sums what the page receives from getStats: decoded video frames and
+// freezes, audio samples received and concealed, and the audio jitter
+// buffer's delay (seconds, summed over the samples it emitted).
 const mediaProbe = `(() => {
   const pcs = [];
   const sockets = [];
@@ -153,15 +154,20 @@ const mediaProbe = `(() => {
   };
   window.__sockets = () => sockets.slice();
   window.__media = async () => {
-    const m = { framesDecoded: 0, audioSamples: 0, concealedSamples: 0 };
+    const m = { framesDecoded: 0, audioSamples: 0, concealedSamples: 0, audioBufferDelay: 0, audioEmitted: 0, freezes: 0 };
     for (const pc of pcs) {
       if (pc.connectionState === 'closed') continue;
       (await pc.getStats()).forEach((s) => {
         if (s.type !== 'inbound-rtp') return;
-        if (s.kind === 'video') m.framesDecoded += s.framesDecoded || 0;
+        if (s.kind === 'video') {
+          m.framesDecoded += s.framesDecoded || 0;
+          m.freezes += s.freezeCount || 0;
+        }
         if (s.kind === 'audio') {
           m.audioSamples += s.totalSamplesReceived || 0;
           m.concealedSamples += s.concealedSamples || 0;
+          m.audioBufferDelay += s.jitterBufferDelay || 0;
+          m.audioEmitted += s.jitterBufferEmittedCount || 0;
         }
       });
     }
@@ -174,6 +180,9 @@ type received struct {
 	FramesDecoded    float64 `json:"framesDecoded"`
 	AudioSamples     float64 `json:"audioSamples"`
 	ConcealedSamples float64 `json:"concealedSamples"`
+	AudioBufferDelay float64 `json:"audioBufferDelay"`
+	AudioEmitted     float64 `json:"audioEmitted"`
+	Freezes          float64 `json:"freezes"`
 }
 
 // TestRoomAcrossRegionsInBrowsers: a fleet of a control plane and an edge
@@ -266,7 +275,12 @@ func TestRoomAcrossRegionsInBrowsers(t *testing.T) {
 		frames := c.m1.FramesDecoded - c.m0.FramesDecoded
 		samples := c.m1.AudioSamples - c.m0.AudioSamples
 		concealed := c.m1.ConcealedSamples - c.m0.ConcealedSamples
-		t.Logf("%s over 3 s: %.0f frames decoded, %.0f audio samples received, %.0f concealed", c.name, frames, samples, concealed)
+		var bufferMs float64
+		if n := c.m1.AudioEmitted - c.m0.AudioEmitted; n > 0 {
+			bufferMs = 1000 * (c.m1.AudioBufferDelay - c.m0.AudioBufferDelay) / n
+		}
+		t.Logf("%s over 3 s: %.0f frames decoded, %.0f freezes, %.0f audio samples received, %.0f concealed, audio jitter buffer %.0f ms",
+			c.name, frames, c.m1.Freezes-c.m0.Freezes, samples, concealed, bufferMs)
 		if frames < 15 {
 			t.Errorf("%s decoded %.0f frames in 3 s: the remote video is not flowing", c.name, frames)
 		}
