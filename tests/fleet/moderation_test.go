@@ -19,7 +19,9 @@ import (
 // the participant on C is disconnected, A's participants see it leave,
 // and it stays out as the API promises (removeParticipant): its media
 // token is refused by every edge, its session credential and its spent
-// link by the control plane; a new link lets the same person back.
+// link by the control plane; a new link lets the same person back. A
+// signed-in user removed through the REST API cannot come back with its
+// user token.
 func TestRemovalAcrossRegions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process fleet: skipped in -short")
@@ -158,5 +160,46 @@ func TestRemovalAcrossRegions(t *testing.T) {
 		// same person back.
 		_, back := enter(map[string]any{"accessToken": link("Dave", "user")}, "c", c)
 		back.leave()
+	}
+
+	// A signed-in user (the same identity at every join) removed through
+	// the REST API: the user token, older than the removal, is refused.
+	{
+		var ct, ut struct {
+			AccessToken string `json:"access_token"`
+		}
+		if code := w.call("POST", "/auth/token", "", map[string]string{"grant_type": "client_credentials", "client_id": w.client.ID, "client_secret": w.client.Secret}, &ct); code != 200 {
+			t.Fatalf("client token: HTTP %d", code)
+		}
+		if code := w.call("POST", "/users", ct.AccessToken, map[string]string{"email": "erin@example.com", "password": "correct horse battery", "username": "Erin"}, nil); code/100 != 2 {
+			t.Fatalf("create user: HTTP %d", code)
+		}
+		if code := w.call("POST", "/auth/token", "", map[string]string{"grant_type": "password", "client_id": w.client.ID, "client_secret": w.client.Secret,
+			"username": "erin@example.com", "password": "correct horse battery"}, &ut); code != 200 {
+			t.Fatalf("user token: HTTP %d", code)
+		}
+		var je joinAnswer
+		if code := w.call("POST", "/rooms/"+rm.alias+"/join", ut.AccessToken, map[string]any{"regionHint": "c"}, &je); code != 200 || je.Edge.NodeID != c.name {
+			t.Fatalf("Erin's join: HTTP %d on %q", code, je.Edge.NodeID)
+		}
+		erin, code := w.connect(je.Edge.URL, je.MediaToken)
+		if erin == nil {
+			t.Fatalf("connect to edge-c1: HTTP %d", code)
+		}
+		w.eventually("the moderator on A sees Erin on C", 20*time.Second, func() bool {
+			s, ok := mod.state(je.Identity)
+			return ok && s != livekit.ParticipantInfo_DISCONNECTED
+		})
+		if code := w.call("POST", "/spaces/"+space+"/rooms/"+rm.id+"/participants/"+url.PathEscape(je.Identity)+"/remove", owner, nil, nil); code != 200 {
+			t.Fatalf("REST removal of Erin: HTTP %d", code)
+		}
+		removed(erin, je.Identity)
+		var again joinAnswer
+		if code := w.call("POST", "/rooms/"+rm.alias+"/join", ut.AccessToken, map[string]any{"regionHint": "c"}, &again); code != http.StatusForbidden || again.MediaToken != "" {
+			t.Errorf("rejoin with the user token of a removed user: HTTP %d, want 403", code)
+		}
+		if again, code := w.join(rm, map[string]any{"sessionToken": je.Session.Token, "regionHint": "c"}); code != http.StatusForbidden || again.MediaToken != "" {
+			t.Errorf("rejoin with the session of a removed user: HTTP %d, want 403", code)
+		}
 	}
 }
