@@ -277,6 +277,13 @@ var videoFeedback = []webrtc.RTCPFeedback{
 	{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
 }
 
+// audioFeedback is what the edge offers subscribers on audio: NACK, as
+// livekit-server does, answered from the track's audio cache on the media
+// stream (audio has no RTX), for clients that accept it. Chromium (156)
+// answers without it, so its audio losses are repaired by RED alone (see
+// codec.REDWidener).
+var audioFeedback = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}}
+
 func registerCodecs(m *webrtc.MediaEngine) error {
 	audio, video := SupportedCodecs()
 	for _, c := range audio {
@@ -320,8 +327,8 @@ func RTXFor(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
 // preference; every video codec also has an RTX codec (RTXFor).
 func SupportedCodecs() (audio, video []webrtc.RTPCodecParameters) {
 	audio = []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFeedback}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111", RTCPFeedback: audioFeedback}, PayloadType: 63},
 	}
 	h264 := func(pt webrtc.PayloadType, fmtp string) webrtc.RTPCodecParameters {
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: fmtp, RTCPFeedback: videoFeedback}, PayloadType: pt}
