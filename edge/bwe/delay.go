@@ -114,7 +114,7 @@ const (
 	// growing queue puts it far past, or keeps it past. In the link
 	// simulator, with 60 ms of jitter and a paced 1.3 Mbit/s stream, the
 	// 10 ms rule alone cut the estimate below the stream 5 times in 40 s.
-	overuseArea = 60.0
+	overuseArea = 150.0
 	// Threshold adaptation, §5.4: γ(i) = γ(i-1) + Δt·K·(|m(i)| − γ(i-1)),
 	// K = k_u when |m| > γ, else k_d; γ clamped to [6, 600] ms; samples
 	// more than 15 ms beyond γ are not adapted to (a sudden capacity drop
