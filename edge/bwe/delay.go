@@ -106,14 +106,19 @@ const (
 	trendMaxDeltas = 60   // the gain ramps up over the first 60 groups
 	overuseTime    = 10.0 // ms of over-use before it is signalled (§5.4)
 	// overuseArea: and the trend's excess over the threshold, integrated
-	// over the send time of that over-use, must reach 60 (threshold units
-	// × ms) before it is signalled: a trend 6 over the threshold for the
-	// 10 ms above, or 1 over it for 60 ms. Uniform delay jitter on a path
-	// with no bottleneck (Wi-Fi; the bench's relay, order kept) moves the
-	// trend just past the threshold for a few tens of ms at a time; a
-	// growing queue puts it far past, or keeps it past. In the link
-	// simulator, with 60 ms of jitter and a paced 1.3 Mbit/s stream, the
-	// 10 ms rule alone cut the estimate below the stream 5 times in 40 s.
+	// over the send time of that over-use, must reach 150 (threshold
+	// units × ms) before it is signalled: a trend 15 over the threshold
+	// for the 10 ms above, or 1 over it for 150 ms. Uniform delay jitter
+	// on a path with no bottleneck (Wi-Fi; the bench's relay, order kept)
+	// moves the trend just past the threshold for a few tens of ms at a
+	// time; a growing queue puts it far past, or keeps it past (livekit's
+	// send-side estimator likewise wants queueing to last 100–300 ms). In
+	// the link simulator, with 60 ms of jitter and a 1.3 Mbit/s stream
+	// paced 4 ms a packet, the 10 ms rule alone cut the estimate below the
+	// stream 5 times in 40 s; at 150 none, while a capacity drop is still
+	// seen as soon (TestCapacityDropDetectedWithinOneSecond,
+	// TestDelayOnlyBottleneck). Above about 200, a Fill into a full link
+	// stops later than TestFillStopsWhenThePathQueues allows.
 	overuseArea = 150.0
 	// Threshold adaptation, §5.4: γ(i) = γ(i-1) + Δt·K·(|m(i)| − γ(i-1)),
 	// K = k_u when |m| > γ, else k_d; γ clamped to [6, 600] ms; samples
