@@ -123,8 +123,7 @@ func (m *costMedia) next() [][]byte {
 
 // pace writes the stream through write at its rate until ctx ends; it
 // returns the packets written.
-func pace(ctx context.Context, write func([]byte)) int {
-	m := newCostMedia()
+func pace(ctx context.Context, m *costMedia, write func([]byte)) int {
 	t := time.NewTicker(costFrameEvery)
 	defer t.Stop()
 	n := 0
@@ -207,7 +206,9 @@ func (c *countReader) Read(b []byte) (int, interceptor.Attributes, error) {
 
 // costEdge is the measured edge's media path for one track: the track, its
 // layer reader, and the subscribers' sinks writing through the edge's media
-// socket (batched, as the edge does) to a UDP socket nobody reads.
+// socket (batched, as the edge does) to to, a UDP socket a child process
+// drains (as the relay's far end does: on loopback the sender's system
+// call carries the receiving socket's work too).
 type costEdge struct {
 	tb    testing.TB
 	track *forward.Track
@@ -220,19 +221,15 @@ type costEdge struct {
 	done  chan struct{}
 }
 
-func newCostEdge(tb testing.TB, r forward.RTPReader) *costEdge {
+func newCostEdge(tb testing.TB, r forward.RTPReader, to netip.AddrPort, closeSrc func()) *costEdge {
 	tb.Helper()
 	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	start := time.Now()
 	e := &costEdge{tb: tb, in: &countReader{RTPReader: r}, now: func() int64 { return int64(time.Since(start)) },
-		sock: sock, mm: mmsg.New(sock), to: sink.LocalAddr().(*net.UDPAddr).AddrPort(), done: make(chan struct{})}
+		sock: sock, mm: mmsg.New(sock), to: to, done: make(chan struct{})}
 	e.track, err = forward.NewTrack(forward.TrackConfig{Codec: codec.VP8, Upstream: nopUpstream{}, Batch: e.mm, Now: e.now})
 	if err != nil {
 		tb.Fatal(err)
@@ -246,9 +243,9 @@ func newCostEdge(tb testing.TB, r forward.RTPReader) *costEdge {
 		l.Run()
 	}()
 	tb.Cleanup(func() {
+		closeSrc()
 		<-e.done // the reader's Read fails once its source is closed
 		_ = sock.Close()
-		_ = sink.Close()
 	})
 	return e
 }
@@ -294,13 +291,13 @@ type costSample struct {
 
 // measure waits for the flow to settle, then reads this process's CPU
 // time and e's counts over one window.
-func (e *costEdge) measure(settle time.Duration) costSample {
+func (e *costEdge) measure(what string, settle time.Duration) costSample {
 	time.Sleep(settle)
 	in0, f0, c0 := e.in.n.Load(), e.forwarded(), cpuTime()
 	time.Sleep(costWindow())
 	in1, f1, c1 := e.in.n.Load(), e.forwarded(), cpuTime()
 	if in1 == in0 {
-		e.tb.Fatal("no packet arrived in the window")
+		e.tb.Fatalf("%s: no packet arrived in the window", what)
 	}
 	return costSample{cpuPerPkt: (c1 - c0) / time.Duration(in1-in0), fanout: float64(f1-f0) / float64(in1-in0), pkts: in1 - in0}
 }
@@ -448,11 +445,13 @@ func (o *tapOrigin) Open(_, _, _ string, out *relay.Sender) (relay.Feed, error) 
 func BenchmarkRelayOrigin(b *testing.B) {
 	key := make([]byte, 32)
 	key[0] = 1
+	peer := startCostChild(b, "peer", "SC_COST_KEY="+hex.EncodeToString(key))
+	to := netip.MustParseAddrPort(peer.expect(b, "sink"))
 	st := relay.NewStream(1024)
-	e := newCostEdge(b, st)
+	e := newCostEdge(b, st, to, st.Close)
 	o := &tapOrigin{track: e.track, open: make(chan struct{})}
 	r := costRelay(b, "edge-a", key, o, nil)
-	peer := startCostChild(b, "peer", "SC_COST_KEY="+hex.EncodeToString(key), "SC_COST_ORIGIN="+r.Addr().String())
+	peer.send(b, "subscribe "+r.Addr().String())
 	select {
 	case <-o.open:
 	case <-time.After(10 * time.Second):
@@ -460,7 +459,7 @@ func BenchmarkRelayOrigin(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	paced := make(chan int)
-	go func() { paced <- pace(ctx, func(p []byte) { st.Push(p) }) }()
+	go func() { paced <- pace(ctx, newCostMedia(), func(p []byte) { st.Push(p) }) }()
 	defer func() {
 		cancel()
 		<-paced
@@ -471,9 +470,9 @@ func BenchmarkRelayOrigin(b *testing.B) {
 	b.ResetTimer()
 	for range costRounds() {
 		e.subscribe(0)
-		base = append(base, e.measure(300*time.Millisecond).cpuPerPkt)
+		base = append(base, e.measure("base", 300*time.Millisecond).cpuPerPkt)
 		e.subscribe(1)
-		s := e.measure(500 * time.Millisecond)
+		s := e.measure("local", 500*time.Millisecond)
 		if s.fanout < 0.9 {
 			b.Fatalf("the local subscriber got %.2f of the packets", s.fanout)
 		}
@@ -481,7 +480,7 @@ func BenchmarkRelayOrigin(b *testing.B) {
 		e.subscribe(0)
 		sent0 := r.Stats("edge-b").DatagramsSent
 		e.track.AddTap(feed)
-		s = e.measure(300 * time.Millisecond)
+		s = e.measure("relay", 300*time.Millisecond)
 		e.track.RemoveTap(feed)
 		if got := float64(r.Stats("edge-b").DatagramsSent-sent0) / float64(s.pkts); got < 0.9 {
 			b.Fatalf("the relay sent %.2f of the packets", got)
@@ -524,22 +523,21 @@ func benchReceiver(b *testing.B, m int) {
 	// Relayed: the origin edge in a child.
 	origin := startCostChild(b, "origin", "SC_COST_KEY="+hex.EncodeToString(key))
 	addr := origin.expect(b, "addr")
+	to := netip.MustParseAddrPort(origin.expect(b, "sink"))
 	r := costRelay(b, "edge-b", key, nil, map[string]string{"edge-a": addr})
 	st := relay.NewStream(0)
-	viaRelay := newCostEdge(b, st)
+	viaRelay := newCostEdge(b, st, to, st.Close)
 	sub, err := r.Subscribe("edge-a", "room", "track", 1, streamHandler{st})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		sub.Close()
-		st.Close()
-	})
+	b.Cleanup(sub.Close)
+	origin.expect(b, "open")
 	// Local: a pion publisher in a child, received as the edge receives
 	// publishers (edge/rtc's publisher API).
 	pub := startCostChild(b, "pion")
-	tr := answerCostPublisher(b, pub)
-	viaPion := newCostEdge(b, tr)
+	tr, pc := answerCostPublisher(b, pub)
+	viaPion := newCostEdge(b, tr, to, func() { _ = pc.Close() })
 
 	var rel, loc []time.Duration
 	var relFan, locFan float64
@@ -548,13 +546,13 @@ func benchReceiver(b *testing.B, m int) {
 		viaPion.subscribe(0)
 		viaRelay.subscribe(m)
 		origin.send(b, "start")
-		s := viaRelay.measure(500 * time.Millisecond)
+		s := viaRelay.measure("relayed", 500*time.Millisecond)
 		origin.send(b, "stop")
 		rel, relFan = append(rel, s.cpuPerPkt), s.fanout
 		viaRelay.subscribe(0)
 		viaPion.subscribe(m)
 		pub.send(b, "start")
-		s = viaPion.measure(500 * time.Millisecond)
+		s = viaPion.measure("local", 500*time.Millisecond)
 		pub.send(b, "stop")
 		loc, locFan = append(loc, s.cpuPerPkt), s.fanout
 	}
@@ -589,7 +587,7 @@ func loopbackSettings() webrtc.SettingEngine {
 // answerCostPublisher answers the pion child's offer with the edge's
 // publisher API and returns the track it publishes (it starts sending to
 // make the track known, then stops).
-func answerCostPublisher(b *testing.B, pub *costChild) *webrtc.TrackRemote {
+func answerCostPublisher(b *testing.B, pub *costChild) (*webrtc.TrackRemote, *webrtc.PeerConnection) {
 	b.Helper()
 	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -643,11 +641,11 @@ func answerCostPublisher(b *testing.B, pub *costChild) *webrtc.TrackRemote {
 	defer pub.send(b, "stop")
 	select {
 	case t := <-tracks:
-		return t
+		return t, pc
 	case <-time.After(15 * time.Second):
 		b.Fatal("the publisher's track did not arrive")
 	}
-	return nil
+	return nil, nil
 }
 
 // costChildMain runs a child of the cost benchmarks (its role in
@@ -706,30 +704,60 @@ func (countHandler) SenderReport(int, uint64, uint32) {}
 func (countHandler) LayerState(relay.LayerState)      {}
 func (countHandler) Refused(string)                   {}
 
-// costPeer subscribes to edge-a's track and counts what arrives.
+// costPeer drains a UDP socket (the local subscriber's) and, told
+// "subscribe ADDR", subscribes to edge-a's track there and counts what
+// arrives.
 func costPeer() error {
 	key, err := costKey()
 	if err != nil {
 		return err
 	}
-	r, stop, err := childRelay("edge-b", key, nil, map[string]string{"edge-a": os.Getenv("SC_COST_ORIGIN")})
+	stopSink, err := costSink()
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer stopSink()
 	var n atomic.Int64
-	sub, err := r.Subscribe("edge-a", "room", "track", 1, countHandler{&n})
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
-		if sc.Text() == "report" {
+		switch cmd, arg, _ := strings.Cut(sc.Text(), " "); cmd {
+		case "subscribe":
+			r, stop, err := childRelay("edge-b", key, nil, map[string]string{"edge-a": arg})
+			if err != nil {
+				return err
+			}
+			defer stop()
+			sub, err := r.Subscribe("edge-a", "room", "track", 1, countHandler{&n})
+			if err != nil {
+				return err
+			}
+			defer sub.Close()
+		case "report":
 			fmt.Printf("received %d\n", n.Load())
 		}
 	}
 	return nil
+}
+
+// costSink opens a UDP socket that a goroutine drains, prints its address
+// ("sink ADDR") and returns its stop.
+func costSink() (func(), error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := c.ReadFromUDP(buf); err != nil {
+				return
+			}
+		}
+	}()
+	fmt.Printf("sink %s\n", c.LocalAddr())
+	return func() { _ = c.Close(); <-done }, nil
 }
 
 // senderOrigin hands the first subscriber's Sender to the child's pacer.
@@ -743,7 +771,9 @@ func (nopFeed) RequestRetransmission(int, []uint16) {}
 func (nopFeed) Close()                              {}
 
 func (o *senderOrigin) Open(_, _, _ string, out *relay.Sender) (relay.Feed, error) {
-	o.out.Store(out)
+	if o.out.Swap(out) == nil {
+		fmt.Println("open")
+	}
 	return nopFeed{}, nil
 }
 
@@ -760,6 +790,11 @@ func costOriginChild() error {
 	}
 	defer stop()
 	fmt.Printf("addr %s\n", r.Addr())
+	stopSink, err := costSink()
+	if err != nil {
+		return err
+	}
+	defer stopSink()
 	return costDrive(os.Stdin, func(p []byte) {
 		if s := o.out.Load(); s != nil {
 			s.WriteRTP(0, p)
@@ -771,6 +806,7 @@ func costOriginChild() error {
 // "stop" lines of stdin, until it ends.
 func costDrive(in io.Reader, write func([]byte)) error {
 	sc := bufio.NewScanner(in)
+	m := newCostMedia() // one stream across starts: its numbers go on
 	halt := func() {}
 	defer func() { halt() }()
 	for sc.Scan() {
@@ -779,7 +815,7 @@ func costDrive(in io.Reader, write func([]byte)) error {
 			halt()
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan int, 1)
-			go func() { done <- pace(ctx, write) }()
+			go func() { done <- pace(ctx, m, write) }()
 			halt = func() {
 				cancel()
 				<-done
