@@ -63,6 +63,9 @@ type BenchConfig struct {
 	// Logs, when set, is a folder that keeps every run's browser and
 	// server logs (<server>-<n>/).
 	Logs string `yaml:"logs" json:"logs,omitempty"`
+	// LogLevel is the log level of the edge that runs "ours" (debug shows
+	// every layer choice; default info).
+	LogLevel string `yaml:"logLevel" json:"logLevel,omitempty"`
 
 	// APIKey and APISecret sign tokens for Target (from the environment).
 	APIKey    string `yaml:"-" json:"-"`
@@ -314,7 +317,7 @@ func (b *Bench) Run(ctx context.Context, p *progress.Printer) (*result.Result, e
 			}
 			switch s {
 			case ServerOurs:
-				cfg.Start = StartOurs(c.Exe, dir)
+				cfg.Start = StartOurs(c.Exe, dir, c.LogLevel)
 			case ServerLiveKit:
 				if c.LiveKitURL != "" {
 					cfg.Target = Target{URL: c.LiveKitURL, APIKey: c.APIKey, APISecret: c.APISecret}

@@ -29,8 +29,12 @@ const serverReadyTimeout = 20 * time.Second
 // gossip off, and short room timeouts so it stops at once. Its secrets
 // (a fresh API key, a TURN secret the config needs even unused) go
 // through the environment, never a file or a flag. Its log goes to
-// logDir/ours-<n>.log (logDir empty: a temporary folder, removed).
-func StartOurs(exe, logDir string) StartFunc {
+// logDir/ours-<n>.log (logDir empty: a temporary folder, removed), at log
+// level level (empty: info).
+func StartOurs(exe, logDir, level string) StartFunc {
+	if level == "" {
+		level = "info"
+	}
 	return func(ctx context.Context, at Bridge) (*Server, error) {
 		sig, err := freeTCP(at.Gateway)
 		if err != nil {
@@ -47,7 +51,7 @@ func StartOurs(exe, logDir string) StartFunc {
 		key, secret := "SCbench"+randomHex(4), randomHex(32)
 		url := "ws://" + netip.AddrPortFrom(at.Gateway, sig).String()
 		cfg := fmt.Sprintf(`log:
-  level: info
+  level: %s
 metrics:
   listen: %q
 edge:
@@ -64,7 +68,7 @@ edge:
   drainTimeout: 3s
 turn:
   enabled: false
-`, netip.AddrPortFrom(at.Gateway, met), netip.AddrPortFrom(at.Gateway, sig), url, udp, at.Gateway, at.Interface)
+`, level, netip.AddrPortFrom(at.Gateway, met), netip.AddrPortFrom(at.Gateway, sig), url, udp, at.Gateway, at.Interface)
 		env := []string{
 			"SPACECAST_API_KEYS=" + key + ":" + secret,
 			"SPACECAST_SIGNING_KEY=" + key,

@@ -43,6 +43,7 @@ func runBenchBrowser(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&cfg.LiveKitClientJS, "livekit-client", cfg.LiveKitClientJS, "livekit-client's UMD bundle `file`")
 	fs.StringVar(&cfg.Chromium, "chromium", cfg.Chromium, "Chromium's `binary`")
 	fs.StringVar(&cfg.Logs, "logs", cfg.Logs, "keep every run's browser and server logs in this `folder`")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level` of our edge (debug: every layer choice)")
 	verbose := fs.Bool("verbose", false, "log each run's steps on stderr")
 	if err := harness.Parse(fs, args, "browser", &cfg, path); err != nil {
 		return benchParseError(err)

@@ -32,6 +32,9 @@ func TestExplore(t *testing.T) {
 	case "cap600":
 		l = &link{capacity: constant(0.6e6), delay: 20 * ms, queueMax: 200 * ms, burst: 3028}
 		d = constant(2.5e6)
+	case "cap1500":
+		l = &link{capacity: constant(1.5e6), delay: 20 * ms, queueMax: 200 * ms, burst: 3028}
+		d = constant(2.5e6)
 	case "starved":
 		l = &link{capacity: constant(0.6e6), delay: 20 * ms, queueMax: 200 * ms, burst: 3028, stampEvery: 25 * ms}
 		d = constant(2.5e6)
@@ -50,7 +53,7 @@ func TestExplore(t *testing.T) {
 		d = constant(2.5e6)
 	}
 	s := newSim(t, Config{}, l, d)
-	if sc == "layered" || sc == "cap600" || sc == "starved" {
+	if sc == "layered" || sc == "cap600" || sc == "cap1500" || sc == "starved" {
 		s.layers = []float64{150e3, 500e3, 1.7e6}
 	}
 	every := int64(100 * ms)

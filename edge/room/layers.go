@@ -46,7 +46,12 @@ type layerChoice struct {
 	states []*livekit.StreamStateInfo
 	prime  []byte // a packet read back from a cache
 	filled bool   // the pending move up was checked (verifyUp)
+	logged int64  // when the estimate was last logged (debug)
 }
+
+// estimateLogEvery is how often a subscriber's estimate is logged at debug
+// level: the trace to read a layer choice by.
+const estimateLogEvery = int64(time.Second)
 
 // allocate chooses the layer every down track of the subscriber forwards
 // (loop only), tells the subscriber which of its video tracks are paused
@@ -58,7 +63,8 @@ type layerChoice struct {
 // each within what its request (UpdateTrackSettings: quality, or the size
 // of the video element) wants; a lower frame rate (VP8 temporal layers)
 // before a lower resolution, a pause when not even the lowest layer fits;
-// down at once when the estimate falls below what is allocated, up only
+// down when the estimate falls below what is allocated (at once, or after
+// a grace of 2.5 s when it is still within 80 % of it), up only
 // once the headroom has lasted. A down track that has sent nothing yet
 // starts from the newest cached keyframe if it can (see
 // forward.Down.Start). Nothing starts before the connection is up: media
@@ -126,6 +132,12 @@ func (p *Participant) allocate() {
 		}
 		p.bwe.WantProbe(want, now)
 		p.verifyUp(audio, now)
+		if now-c.logged >= estimateLogEvery && p.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.logged = now
+			e := p.bwe.Estimate()
+			p.log.Debug("bandwidth estimate", "target_bps", e.Target, "delay_bps", e.DelayBased, "loss_bps", e.LossBased,
+				"acked_bps", e.Acked, "usage", e.Usage, "loss", e.Loss, "rtt", e.RTT, "probing", e.Probing, "audio_bps", audio, "want_bps", want)
+		}
 	}
 }
 

@@ -277,6 +277,13 @@ var videoFeedback = []webrtc.RTCPFeedback{
 	{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
 }
 
+// audioFeedback is what the edge offers subscribers on audio: NACK, which
+// Chromium's NetEq sends for lost audio packets when negotiated, answered
+// from the track's audio cache on the media stream (audio has no RTX). On
+// a lossy downlink it repairs what RED's single redundant copy cannot (two
+// packets lost in a row) in one round trip, well inside NetEq's buffer.
+var audioFeedback = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}}
+
 func registerCodecs(m *webrtc.MediaEngine) error {
 	audio, video := SupportedCodecs()
 	for _, c := range audio {
@@ -320,8 +327,8 @@ func RTXFor(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
 // preference; every video codec also has an RTX codec (RTXFor).
 func SupportedCodecs() (audio, video []webrtc.RTPCodecParameters) {
 	audio = []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"}, PayloadType: 63},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFeedback}, PayloadType: 111},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111", RTCPFeedback: audioFeedback}, PayloadType: 63},
 	}
 	h264 := func(pt webrtc.PayloadType, fmtp string) webrtc.RTPCodecParameters {
 		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: fmtp, RTCPFeedback: videoFeedback}, PayloadType: pt}

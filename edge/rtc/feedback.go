@@ -49,7 +49,11 @@ func feedbackBuffers(fb TransportFeedback) func(packetio.BufferPacketType, uint3
 
 // streamBuffer is a bounded packet buffer of one SRTP or SRTCP read stream
 // (what pion/srtp makes when no factory is set) that shows RTCP to a
-// TransportFeedback as it is written. A full buffer drops what comes.
+// TransportFeedback as it is written. A packet of transport-cc feedback
+// alone (what libwebrtc sends, 20 times a second) ends there: nothing but
+// the TransportFeedback reads it, and buffering it would wake the
+// stream's reader to parse it again (pion's rtcp.Unmarshal allocates for
+// it) only to ignore it. A full buffer drops what comes.
 type streamBuffer struct {
 	*packetio.Buffer
 	fb TransportFeedback // RTCP streams only
@@ -67,8 +71,8 @@ func (b *streamBuffer) ReadWithAttributes(p []byte, a packetio.Attributes) (int,
 }
 
 func (b *streamBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int, error) {
-	if b.fb != nil {
-		eachTransportCC(p, b.fb)
+	if b.fb != nil && eachTransportCC(p, b.fb) {
+		return len(p), nil
 	}
 	return b.Buffer.Write(p, a)
 }
@@ -76,16 +80,21 @@ func (b *streamBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int
 // eachTransportCC calls fb with every transport-cc packet in the RTCP
 // packet or compound b (RFC 3550 §6.1: packets back to back, each with its
 // length in 32-bit words minus one). It stops at the first malformed
-// header.
-func eachTransportCC(b []byte, fb TransportFeedback) {
+// header. It reports whether b held transport-cc feedback and nothing
+// else.
+func eachTransportCC(b []byte, fb TransportFeedback) (only bool) {
+	only = len(b) > 0
 	for len(b) >= rtcpHeaderSize {
 		n := 4 * (int(binary.BigEndian.Uint16(b[2:])) + 1)
 		if b[0]>>6 != 2 || n > len(b) {
-			return
+			return false
 		}
 		if b[1] == ptRTPFB && b[0]&0x1f == fmtTCC {
 			fb(b[:n])
+		} else {
+			only = false
 		}
 		b = b[n:]
 	}
+	return only && len(b) == 0
 }

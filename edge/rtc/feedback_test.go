@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -25,27 +26,37 @@ func TestEachTransportCC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	alone, err := rtcp.Marshal([]rtcp.Packet{tcc(3), tcc(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		b    []byte
 		want []uint32
+		only bool
 	}{
-		{"compound", compound, []uint32{1, 2}},
-		{"none", compound[:8], nil},
-		{"cut short", compound[:len(compound)-4], []uint32{1}},
-		{"bad version", append([]byte{0x0f, 205, 0, 0}, compound...), nil},
-		{"empty", nil, nil},
+		{"compound", compound, []uint32{1, 2}, false},
+		{"transport-cc alone", alone, []uint32{3, 4}, true},
+		{"none", compound[:8], nil, false},
+		{"cut short", compound[:len(compound)-4], []uint32{1}, false},
+		{"transport-cc then a torn header", append(alone[:len(alone):len(alone)], 0x80), []uint32{3, 4}, false},
+		{"bad version", append([]byte{0x0f, 205, 0, 0}, compound...), nil, false},
+		{"empty", nil, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []uint32
-			eachTransportCC(tt.b, func(pkt []byte) {
+			only := eachTransportCC(tt.b, func(pkt []byte) {
 				var p rtcp.TransportLayerCC
 				if err := p.Unmarshal(pkt); err != nil {
 					t.Fatalf("handed a packet that does not parse: %v", err)
 				}
 				got = append(got, p.MediaSSRC)
 			})
+			if only != tt.only {
+				t.Errorf("transport-cc alone: %v, want %v", only, tt.only)
+			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %v, want %v", got, tt.want)
 			}
@@ -318,4 +329,34 @@ func hasTransportCC(c webrtc.RTPCodecParameters) bool {
 		}
 	}
 	return false
+}
+
+// A transport-cc packet alone goes to the TransportFeedback and is not
+// buffered for the stream's reader (which would parse it again for
+// nothing); anything else is buffered as before.
+func TestTransportCCAloneIsNotBuffered(t *testing.T) {
+	var fed int
+	rw := feedbackBuffers(func([]byte) { fed++ })(packetio.RTCPBufferPacket, 1)
+	defer rw.Close()
+	alone, err := rtcp.Marshal([]rtcp.Packet{feedbackFor(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]byte{alone, rr} {
+		if n, err := rw.Write(b); err != nil || n != len(b) {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+	}
+	buf := make([]byte, 1500)
+	n, err := rw.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fed != 1 || string(buf[:n]) != string(rr) {
+		t.Fatalf("fed %d; the reader got %x first, want the receiver report %x", fed, buf[:n], rr)
+	}
 }

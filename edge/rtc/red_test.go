@@ -22,17 +22,18 @@ func TestPublisherAnswerPutsREDFirst(t *testing.T) {
 		{"red disabled", map[string]string{}, "opus"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := answeredAudioCodec(t, tc.want); got != tc.first {
+			md := answeredAudio(t, tc.want, nil)
+			if got, _ := offeredCodec(md, md.MediaName.Formats[0]); !strings.EqualFold(got, tc.first) {
 				t.Errorf("the answer's first audio codec is %q; want %q", got, tc.first)
 			}
 		})
 	}
 }
 
-// answeredAudioCodec negotiates a Chromium-like publisher (Opus, then RED
-// over it) with the edge and returns the encoding name of the first
-// payload type of the answer's audio section.
-func answeredAudioCodec(t *testing.T, want map[string]string) string {
+// answeredAudio negotiates a Chromium-like publisher (Opus with feedback
+// fb, then RED over it) with the edge and returns the answer's audio
+// section.
+func answeredAudio(t *testing.T, want map[string]string, fb []webrtc.RTCPFeedback) *sdp.MediaDescription {
 	t.Helper()
 	edgeAPI, err := NewAPI(APIOptions{Role: Publisher, Loopback: true, Interfaces: []string{"lo"}})
 	if err != nil {
@@ -44,7 +45,8 @@ func answeredAudioCodec(t *testing.T, want map[string]string) string {
 	}
 	defer edge.Close()
 	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: fb}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		t.Fatal(err)
 	}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -80,12 +82,10 @@ func answeredAudioCodec(t *testing.T, want map[string]string) string {
 		t.Fatal(err)
 	}
 	for _, md := range sd.MediaDescriptions {
-		if md.MediaName.Media != "audio" || len(md.MediaName.Formats) == 0 {
-			continue
+		if md.MediaName.Media == "audio" && len(md.MediaName.Formats) > 0 {
+			return md
 		}
-		name, _ := offeredCodec(md, md.MediaName.Formats[0])
-		return strings.ToLower(name)
 	}
 	t.Fatal("the answer has no audio section")
-	return ""
+	return nil
 }

@@ -76,6 +76,18 @@ type AllocatorConfig struct {
 	// tried every second; an up move that lasts 4× UpRetract halves it
 	// again.
 	MaxUpHold time.Duration
+	// DownSlack and DownGrace: when the current picks cost more than the
+	// estimate, but the estimate is still at least DownSlack of what they
+	// cost (default 0.8), they are kept for up to DownGrace (default
+	// 2.5 s) before moving down. A delay-based estimator answers a brief
+	// queue with a cut to 0.85× what the path carried; on a link the top
+	// layer nearly fills, the encoder's own bursts do that every few
+	// seconds, and moving down each time costs a frame rate or resolution
+	// step for the seconds the up hold then takes. A real shortfall
+	// either cuts the estimate further (below the slack: down at once) or
+	// outlasts the grace. DownSlack 1 moves down at once, always.
+	DownSlack float64
+	DownGrace time.Duration
 }
 
 // UpRetract is how soon a move down after a move up says the move up
@@ -88,12 +100,17 @@ const (
 	DefaultUpMargin  = 1.1
 	DefaultUpHold    = time.Second
 	DefaultMaxUpHold = 16 * time.Second
+	DefaultDownSlack = 0.8
+	DefaultDownGrace = 2500 * time.Millisecond
 )
 
 // Validate checks the config.
 func (c AllocatorConfig) Validate() error {
 	if c.UpHold < 0 || c.UpMargin < 0 || c.UpMargin != 0 && c.UpMargin < 1 {
 		return fmt.Errorf("%w: up margin %v (at least 1) or up hold %v", ErrConfig, c.UpMargin, c.UpHold)
+	}
+	if c.DownSlack < 0 || c.DownSlack > 1 || c.DownGrace < 0 {
+		return fmt.Errorf("%w: down slack %v (0 to 1) or down grace %v", ErrConfig, c.DownSlack, c.DownGrace)
 	}
 	if c.MaxUpHold < 0 || c.MaxUpHold != 0 && c.MaxUpHold < c.UpHold {
 		return fmt.Errorf("%w: max up hold %v (at least the up hold %v)", ErrConfig, c.MaxUpHold, c.UpHold)
@@ -123,7 +140,8 @@ type rung struct {
 //   - places new and fresh tracks at once, by the priority fill of what
 //     the others' current picks leave;
 //   - when the current picks cost more than the estimate (or a new track
-//     would get nothing), moves down at once: each track to the lower of
+//     would get nothing), moves down at once — unless the shortfall is
+//     within DownSlack and younger than DownGrace: each track to the lower of
 //     its current pick and what the priority fill of the estimate gives it,
 //     so nothing rises while the estimate falls;
 //   - otherwise moves up only when the priority fill of the estimate less a
@@ -139,13 +157,16 @@ type rung struct {
 // climbs the tracks of the highest priority class to what they want, a
 // rung at a time in turn, before the next class climbs.
 type Allocator struct {
-	upMargin  float64
-	baseHold  int64 // UpHold
-	maxHold   int64 // MaxUpHold
-	upHold    int64 // the hold now: baseHold, doubled by failed up moves
-	upSince   int64 // when a better allocation first fitted + 1; 0: none
-	lastUp    int64 // when the last up move was taken + 1; 0: none since
-	holdSince int64 // when upHold last changed + 1
+	upMargin   float64
+	baseHold   int64 // UpHold
+	maxHold    int64 // MaxUpHold
+	upHold     int64 // the hold now: baseHold, doubled by failed up moves
+	upSince    int64 // when a better allocation first fitted + 1; 0: none
+	lastUp     int64 // when the last up move was taken + 1; 0: none since
+	holdSince  int64 // when upHold last changed + 1
+	downSlack  float64
+	downGrace  int64
+	shortSince int64 // when the current picks first cost more than the estimate + 1; 0: they fit
 
 	steps                 []rung
 	start                 []int // track i's ladder is steps[start[i]:start[i+1]]
@@ -170,8 +191,14 @@ func NewAllocator(cfg AllocatorConfig) (*Allocator, error) {
 	if cfg.MaxUpHold == 0 {
 		cfg.MaxUpHold = max(DefaultMaxUpHold, cfg.UpHold)
 	}
+	if cfg.DownSlack == 0 {
+		cfg.DownSlack = DefaultDownSlack
+	}
+	if cfg.DownGrace == 0 {
+		cfg.DownGrace = DefaultDownGrace
+	}
 	return &Allocator{upMargin: cfg.UpMargin, baseHold: int64(cfg.UpHold), maxHold: int64(cfg.MaxUpHold),
-		upHold: int64(cfg.UpHold)}, nil
+		upHold: int64(cfg.UpHold), downSlack: cfg.DownSlack, downGrace: int64(cfg.DownGrace)}, nil
 }
 
 // UpHold is the hold an up move waits for now (see AllocatorConfig's
@@ -319,8 +346,13 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		}
 		a.upSince = 0
 	case !a.placeFresh(estimate):
-		// Down at once: the current picks cost more than the estimate,
-		// or a new track would get nothing beside them.
+		if a.graced(estimate, now) {
+			a.upSince = 0
+			break
+		}
+		// Down: the current picks cost more than the estimate, or a new
+		// track would get nothing beside them.
+		a.shortSince = 0
 		a.priorityFill(estimate, a.fill, nil)
 		down := false
 		for i := range tracks {
@@ -335,6 +367,7 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		}
 		a.upSince = 0
 	default:
+		a.shortSince = 0
 		a.relaxHold(now)
 		a.priorityFill(uint64(float64(estimate)/a.upMargin), a.fill, nil)
 		if !a.better(a.fill, a.pos) {
@@ -423,6 +456,27 @@ func (a *Allocator) placeFresh(estimate uint64) bool {
 		a.pos[i] = a.fill[i]
 	}
 	return true
+}
+
+// graced reports whether the current picks, which cost more than the
+// estimate, are kept for now (DownSlack, DownGrace): no track is new or
+// fresh, the estimate is within the slack of their cost, and the shortfall
+// began less than the grace ago. a.pos holds the current picks.
+func (a *Allocator) graced(estimate uint64, now int64) bool {
+	var used uint64
+	for i := range a.cur {
+		if a.fresh[i] != 0 {
+			return false
+		}
+		used += a.cost(i, a.cur[i])
+	}
+	if float64(estimate) < a.downSlack*float64(used) {
+		return false
+	}
+	if a.shortSince == 0 {
+		a.shortSince = now + 1
+	}
+	return now+1-a.shortSince < a.downGrace
 }
 
 // priorityFill writes into pos the rungs the estimate buys by priority

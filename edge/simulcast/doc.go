@@ -7,7 +7,8 @@
 // (a livekit.VideoQuality or a width/height from UpdateTrackSettings, or
 // disabled), each track's priority (screen shares, then the active
 // speaker, then the others), with hysteresis so the choice does not flap:
-// down at once, up only after the headroom has lasted. A track that not
+// down at once (after a short grace when the shortfall is small), up only
+// after the headroom has lasted. A track that not
 // even its lowest layer fits is paused. Demand counts, per published
 // track, what its subscribers request, so the edge can tell the publisher
 // which layers nobody watches (SubscribedQualityUpdate, dynacast).
