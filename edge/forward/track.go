@@ -102,7 +102,26 @@ type Track struct {
 	// loudest is the loudest audio level (dBov, 0 loudest, 127 silence)
 	// since the last Loudest.
 	loudest atomic.Uint32
+
+	// widenRED: a RED track's packets carry two earlier frames, not the
+	// publisher's one (SetREDWidening).
+	widenRED atomic.Bool
 }
+
+// redMaxAge is how far back a widened RED packet reaches: three 20 ms
+// Opus frames (a frame older than that is past most jitter buffers'
+// playout by the time it is needed).
+const redMaxAge = 3 * 960
+
+// SetREDWidening turns RED widening on or off for a RED audio track (see
+// codec.REDWidener): every packet then carries the two frames before its
+// primary, so that a subscriber's path losing two packets in a row
+// conceals nothing. It costs a frame's bytes a packet; the room turns it on
+// while a subscriber of the track reports loss. No effect on other codecs.
+func (t *Track) SetREDWidening(on bool) { t.widenRED.Store(on) }
+
+// REDWidening reports whether SetREDWidening turned it on.
+func (t *Track) REDWidening() bool { return t.widenRED.Load() }
 
 // NewTrack makes a Track; it starts nothing.
 func NewTrack(cfg TrackConfig) (*Track, error) {
@@ -159,7 +178,8 @@ type Layer struct {
 	highest  uint32 // extended highest sequence number
 
 	// Owned by the reader.
-	nack   *nack.Requester // video only
+	red    *codec.REDWidener // RED audio only
+	nack   *nack.Requester   // video only
 	due    []uint16
 	cached []byte // see scratch
 	pad    []byte // a padding packet cut for the taps
@@ -171,6 +191,9 @@ type Layer struct {
 // runs the returned layer's Run in a goroutine it owns.
 func (t *Track) AddLayer(q int, ssrc uint32, r RTPReader, levelExt uint8) (*Layer, error) {
 	l := &Layer{track: t, quality: q, ssrc: ssrc, r: r, levelExt: levelExt}
+	if t.src.Codec() == codec.RED {
+		l.red = &codec.REDWidener{}
+	}
 	if t.src.Codec().IsVideo() {
 		var err error
 		if l.nack, err = nack.New(nack.Config{}); err != nil {
@@ -223,6 +246,11 @@ func (l *Layer) Run() {
 			return
 		}
 		now := t.now()
+		if l.red != nil {
+			if h, err := codec.ParseRTP(buf[:n]); err == nil {
+				n = l.red.Widen(buf, n, h, t.widenRED.Load(), redMaxAge)
+			}
+		}
 		pkt, err := t.src.Parse(buf[:n], l.quality, now)
 		if err != nil {
 			m.Malformed.Inc()

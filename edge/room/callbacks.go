@@ -191,13 +191,26 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 		readSenderReports(recv, remote.RID(), l.Quality(), t)
 	}()
 	if p.published[t.sid] == nil {
-		p.published[t.sid] = t
-		p.setInfo(p.syncTracks)
-		p.room.publish(t)
+		p.announce(t)
 		p.room.mgr.cfg.Observer.TrackPublished(p.room.Proto(), p.Info(), t.Info())
 		p.log.Info("track published", "track", t.sid, "kind", remote.Kind().String(), "codec", remote.Codec().MimeType)
 	}
 	t.keyframe(l.Quality(), p.room.mgr.now())
+}
+
+// announce publishes t, a track of p whose first layer arrived. The room
+// knows the track before p's new info announces it: the room's other
+// edges, told of that info at once, relay only a track whose codec the
+// state carries, and the state takes it from the room's tracks (a track
+// announced before the room knew it crossed to no other edge until p's
+// info changed again: a participant's last published track was never
+// relayed). The subscribers here get it after they have heard of it.
+// (Loop only.)
+func (p *Participant) announce(t *PubTrack) {
+	p.published[t.sid] = t
+	p.room.addTrack(t)
+	p.setInfo(p.syncTracks)
+	p.room.publish(t)
 }
 
 // readSenderReports reads the RTCP of one received layer until the

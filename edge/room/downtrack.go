@@ -50,6 +50,9 @@ type DownTrack struct {
 	fractionLost atomic.Uint32
 	jitterMicros atomic.Uint32
 	distance     atomic.Uint32
+	// lossy: the subscriber's reports show loss (noteLoss), counted in
+	// the track's lossy.
+	lossy atomic.Bool
 
 	sender *webrtc.RTPSender
 }
@@ -69,6 +72,37 @@ func newDownTrack(t *PubTrack, sub *Participant) (*DownTrack, error) {
 func (d *DownTrack) close() {
 	d.down.Close()
 	d.track.dropDemand(d.sub.sid)
+	d.noteLoss(0)
+}
+
+// Loss that widens a RED track (forward.Track.SetREDWidening), in the
+// receiver report's 1/256 units: on at 3 (1.2 %; two losses in a row then
+// happen about once a minute of 50 packets a second), off once a report
+// shows none. One subscriber is enough: what widening costs (a frame's
+// bytes a packet) is small beside a subscriber hearing gaps.
+const (
+	redLossOn  = 3
+	redLossOff = 0
+)
+
+// noteLoss takes the fraction lost of the subscriber's latest receiver
+// report for the track (1/256) and turns RED widening on while any
+// subscriber of the track loses packets.
+func (d *DownTrack) noteLoss(fraction uint8) {
+	var change int32
+	switch {
+	case fraction >= redLossOn && !d.lossy.Swap(true):
+		change = 1
+	case fraction <= redLossOff && d.lossy.Swap(false):
+		change = -1
+	default:
+		return
+	}
+	// Under the track's lock, so that two subscribers' changes cannot
+	// leave the switch at the older count.
+	d.track.mu.Lock()
+	d.track.media.SetREDWidening(d.track.lossy.Add(change) > 0)
+	d.track.mu.Unlock()
 }
 
 // ID is the track sid: the SDK reads it from a=msid.
@@ -202,6 +236,9 @@ func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch [
 			}
 			if r, ok := d.down.Reception(p); ok {
 				d.fractionLost.Store(uint32(r.FractionLost))
+				if d.track.kind == webrtc.RTPCodecTypeAudio {
+					d.noteLoss(r.FractionLost)
+				}
 				d.jitterMicros.Store(uint32(min(uint64(r.Jitter)*1e6/uint64(max(d.track.clockRate(), 1)), 1<<31)))
 			}
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -123,6 +124,49 @@ func TestAddTrackAsksForRED(t *testing.T) {
 	for _, cid := range []string{"plain", "e2ee"} {
 		if got, ok := p.wantCodec[cid]; ok {
 			t.Errorf("%s: the answer prefers %q, want the offer's order", cid, got)
+		}
+	}
+}
+
+// A RED track is widened (two earlier frames a packet) while any of its
+// subscribers' receiver reports show loss, and no longer once none does
+// (or the lossy ones left).
+func TestLossWidensRED(t *testing.T) {
+	r, _ := testRoom()
+	pub := &Participant{room: r, sid: "PA_talker", identity: "talker", wake: make(chan struct{}, 1), stop: make(chan struct{}), log: r.log}
+	tr, err := newPubTrackCodec(pub, &livekit.TrackInfo{Sid: "TR_red"}, webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := subscribeTest(t, testSubscriber(t, r, "PA_a"), tr)
+	b := subscribeTest(t, testSubscriber(t, r, "PA_b"), tr)
+	// subscribeTest bound each one's (first) down to SSRC 1.
+	report := func(d *DownTrack, lost uint8) {
+		rr := &rtcp.ReceiverReport{SSRC: 7, Reports: []rtcp.ReceptionReport{{SSRC: 1, FractionLost: lost}}}
+		buf, err := rr.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.handleRTCP(buf, nil, make([]byte, 1500))
+	}
+	for _, st := range []struct {
+		what string
+		do   func()
+		want bool
+	}{
+		{"no reports", func() {}, false},
+		{"a loses 5 %", func() { report(a, 13) }, true},
+		{"b loses 1.5 %", func() { report(b, 4) }, true},
+		{"a clean again, b still lossy", func() { report(a, 0) }, true},
+		{"b: below the bar but not clean", func() { report(b, 1) }, true},
+		{"b clean", func() { report(b, 0) }, false},
+		{"a lossy again", func() { report(a, 20) }, true},
+		{"a leaves", func() { a.close() }, false},
+	} {
+		st.do()
+		if got := tr.media.REDWidening(); got != st.want {
+			t.Fatalf("%s: widening %v, want %v", st.what, got, st.want)
 		}
 	}
 }

@@ -349,6 +349,16 @@ func (r *Room) others(p *Participant) []*livekit.ParticipantInfo {
 	return out
 }
 
+// addTrack makes t one of the room's tracks (Track finds it) without
+// offering it to anyone yet (publish does).
+func (r *Room) addTrack(t *PubTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.tracks[t.sid] = t
+	}
+}
+
 // publish makes t subscribable and subscribes the auto-subscribers.
 func (r *Room) publish(t *PubTrack) {
 	r.mu.Lock()

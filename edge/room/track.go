@@ -57,8 +57,12 @@ type PubTrack struct {
 	view atomic.Pointer[layerView]
 	// recorded: a recording on this edge taps the track (record.go).
 	recorded atomic.Bool
+	// lossy counts the subscribers whose receiver reports show loss on
+	// this track (DownTrack.noteLoss): a RED track is widened while any
+	// does.
+	lossy atomic.Int32
 
-	mu     sync.Mutex // serialises changes of info
+	mu     sync.Mutex // serialises changes of info (and of RED widening)
 	closed chan struct{}
 	once   sync.Once
 }

@@ -277,11 +277,11 @@ var videoFeedback = []webrtc.RTCPFeedback{
 	{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
 }
 
-// audioFeedback is what the edge offers subscribers on audio: NACK, which
-// Chromium's NetEq sends for lost audio packets when negotiated, answered
-// from the track's audio cache on the media stream (audio has no RTX). On
-// a lossy downlink it repairs what RED's single redundant copy cannot (two
-// packets lost in a row) in one round trip, well inside NetEq's buffer.
+// audioFeedback is what the edge offers subscribers on audio: NACK, as
+// livekit-server does, answered from the track's audio cache on the media
+// stream (audio has no RTX), for clients that accept it. Chromium (156)
+// answers without it, so its audio losses are repaired by RED alone (see
+// codec.REDWidener).
 var audioFeedback = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}}
 
 func registerCodecs(m *webrtc.MediaEngine) error {

@@ -6,7 +6,13 @@
 //
 // Commands (page: a name the test chooses; frame: a URL substring picks a
 // frame of that page instead of its main frame):
-//   open {page, url, width?, height?}   a page in its own browser context
+//   open {page, url, width?, height?, init?, delay?}
+//                                       a page in its own browser context;
+//                                       init: a script run before the page's
+//                                       own in every document; delay: {URL
+//                                       prefix: ms} holds back each request
+//                                       of this page that starts with the
+//                                       prefix (a page far from that host)
 //   goto|reload {page, url?}
 //   eval {page, frame?, js}             value of the expression js (awaited)
 //   wait {page, frame?, js, timeout}    until js is truthy; its value
@@ -39,6 +45,16 @@ function target(cmd) {
 const ops = {
   async open(c) {
     const ctx = await browser.newContext({ viewport: { width: c.width || 1280, height: c.height || 800 } });
+    if (c.init) await ctx.addInitScript(c.init);
+    for (const [prefix, ms] of Object.entries(c.delay || {})) {
+      await ctx.route(
+        (u) => u.href.startsWith(prefix),
+        async (route) => {
+          await new Promise((r) => setTimeout(r, ms));
+          await route.continue();
+        },
+      );
+    }
     const page = await ctx.newPage();
     page.on('console', (m) => process.stderr.write(`${c.page}: console.${m.type()}: ${m.text()}\n`));
     page.on('pageerror', (e) => process.stderr.write(`${c.page}: pageerror: ${e.stack || e}\n`));

@@ -147,7 +147,18 @@ func (p *page) in(sub string) *page { return &page{d: p.d, name: p.name, frame: 
 
 func (d *driver) open(t *testing.T, name, url string, width, height int) *page {
 	t.Helper()
-	d.do(t, map[string]any{"op": "open", "page": name, "url": url, "width": width, "height": height})
+	return d.openWith(t, name, url, width, height, nil)
+}
+
+// openWith opens a page with further options of driver.mjs's open (init,
+// delay).
+func (d *driver) openWith(t *testing.T, name, url string, width, height int, opts map[string]any) *page {
+	t.Helper()
+	cmd := map[string]any{"op": "open", "page": name, "url": url, "width": width, "height": height}
+	for k, v := range opts {
+		cmd[k] = v
+	}
+	d.do(t, cmd)
 	return &page{d: d, name: name}
 }
 

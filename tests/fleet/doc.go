@@ -13,4 +13,7 @@
 // an edge in each of two regions, a TURN server alone) after a call and
 // checks the families, their region and node labels, and that the shipped
 // dashboard and alert rules query only metrics that are served.
+// TestRemovalAcrossRegions removes a participant on one region's edge
+// from another region's edge (its RoomService) and through the REST API,
+// and checks that it stays out.
 package fleet
