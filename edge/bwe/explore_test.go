@@ -7,8 +7,10 @@ import (
 )
 
 // TestExplore prints one simulated trace every 100 ms (BWE_EXPLORE=steady,
-// greedy, drop, loss or delay; FROM and TO in seconds narrow it): the tool
-// for looking at what the estimator does when tuning it.
+// greedy, drop, loss, delay, jitter, jitter40, layered, cap600, cap1500 or
+// starved; FROM and TO in seconds narrow it), then the time the target
+// spent below the demand and the decreases: the tool for looking at what
+// the estimator does when tuning it.
 func TestExplore(t *testing.T) {
 	if os.Getenv("BWE_EXPLORE") == "" {
 		t.Skip()
