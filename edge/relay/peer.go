@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type peer struct {
 	mServed                                       prometheus.Gauge
 	mSent, mRecv, mBSent, mBRecv                  prometheus.Counter
 	mDropQueue, mDropLarge, mDropChannel          prometheus.Counter
+	// Bytes sent by layer and kind.
+	bLayer  [MaxLayers][NumKinds]atomic.Uint64
+	mBLayer [MaxLayers][NumKinds]prometheus.Counter
 }
 
 func newPeer(r *Relay, node string) *peer {
@@ -54,6 +58,11 @@ func newPeer(r *Relay, node string) *peer {
 	p.mDropLarge = m.Dropped.WithLabelValues(node, "too_large")
 	p.mDropChannel = m.Dropped.WithLabelValues(node, "channel")
 	p.mServed = m.Served.WithLabelValues(node)
+	for q := range MaxLayers {
+		for k := range NumKinds {
+			p.mBLayer[q][k] = m.LayerBytesSent.WithLabelValues(node, strconv.Itoa(q), k.String())
+		}
+	}
 	return p
 }
 
@@ -305,6 +314,11 @@ func (p *peer) stats() LinkStats {
 		BytesSent: p.bSent.Load(), BytesReceived: p.bRecv.Load(),
 		Dropped: p.drops.Load(), Connects: p.connects.Load(),
 		Served: int(p.served.Load()),
+	}
+	for q := range MaxLayers {
+		for k := range NumKinds {
+			s.LayerBytesSent[q][k] = p.bLayer[q][k].Load()
+		}
 	}
 	if l := p.current(); l != nil {
 		s.RTT = l.rtt()
