@@ -182,26 +182,24 @@ func (s *Sink) drain(out *mmsg.Batch) {
 		now := s.now() // one clock read a pass, not a packet
 		var last *Down // a frame's packets share a tag: look it up once
 		lastTag := uint32(0)
-		for {
-			// Sent from the queue's own slot: the holder of draining is the
-			// queue's single consumer, and producers never overwrite a slot
-			// before Advance.
-			it, ok := s.q.Front()
-			if !ok {
-				break
-			}
-			if last == nil || it.Tag != lastTag {
-				last, lastTag = tags[it.Tag], it.Tag
-			}
-			if last != nil {
-				if ok, d := s.send(last, it, now, out, 0); ok {
-					sent++
-					if d {
-						direct++
+		// Sent from the queue's own slots: the holder of draining is the
+		// queue's single consumer, and producers never overwrite a slot
+		// before Next moves past it.
+		for run := s.q.Peek(); run.Len() > 0; run = s.q.Next(run.Len()) {
+			for i := range run.Len() {
+				it := run.At(i)
+				if last == nil || it.Tag != lastTag {
+					last, lastTag = tags[it.Tag], it.Tag
+				}
+				if last != nil {
+					if ok, d := s.send(last, it, now, out, 0); ok {
+						sent++
+						if d {
+							direct++
+						}
 					}
 				}
 			}
-			s.q.Advance()
 		}
 		if s.bwe != nil {
 			n, d := s.probe(tags, now, out)
