@@ -128,7 +128,7 @@ func (q *Queue) rewind() {
 // Item is a queued packet.
 type Item struct {
 	// Pkt is the rewritten RTP packet, in the queue's own slot: the
-	// consumer may patch it in place until Advance.
+	// consumer may patch it in place until Advance (Next for a run).
 	Pkt []byte
 	// Tag is the Tag of the Forwarder that queued it.
 	Tag uint32
