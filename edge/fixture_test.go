@@ -25,6 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(costRoleEnv) != "" {
+		os.Exit(costChildMain())
+	}
 	if os.Getenv(helperEnv) != "" {
 		if os.Getenv("SC_MULTI") != "" {
 			os.Exit(helperMulti())

@@ -140,7 +140,63 @@ func (c *collector) fillPairs(r *result.Result, cfg Config, w relayWindow) {
 	r.Tables = append(r.Tables, tbl)
 	if w.err != nil {
 		r.Warn("relay metrics: %v", w.err)
+		return
 	}
+	fillSplit(r, cfg, w)
+}
+
+// splitColumns are the columns of the table of what crossed by layer and
+// kind (kbit/s), and the share of what was not the publisher's media as it
+// arrived.
+var splitColumns = []string{"media q0", "media q1", "media q2", "media q3", "padding", "repair", "replay", "not media %"}
+
+// fillSplit writes what crossed each region pair by simulcast layer and
+// kind (edges whose relay does not count it: nothing).
+func fillSplit(r *result.Result, cfg Config, w relayWindow) {
+	var ps []regionPair
+	for p, rate := range w.rates {
+		if p.from != p.to && rate.split.total() > 0 {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) == 0 {
+		return
+	}
+	slices.SortFunc(ps, func(a, b regionPair) int {
+		if d := cmpRegion(cfg, a.from, b.from); d != 0 {
+			return d
+		}
+		return cmpRegion(cfg, a.to, b.to)
+	})
+	tbl := result.Table{Name: "relay kbit/s by layer and kind", Label: "publisher region → subscriber region", Columns: splitColumns}
+	for _, p := range ps {
+		sp := w.rates[p].split
+		var v []float64
+		for q := range relayLayers {
+			v = append(v, sp[q][0]/1e3)
+		}
+		var extra [3]float64 // padding, repair, replay
+		for q := range relayLayers {
+			for k := 1; k < len(relayKinds); k++ {
+				extra[k-1] += sp[q][k]
+			}
+		}
+		for _, x := range extra {
+			v = append(v, x/1e3)
+		}
+		v = append(v, 100*(extra[0]+extra[1]+extra[2])/sp.total())
+		tbl.Rows = append(tbl.Rows, result.TableRow{Label: fmt.Sprintf("%s → %s", p.from, p.to), Values: v})
+		name := "pair_" + p.from + "_" + p.to + "_relay_bps_"
+		for q := range relayLayers {
+			if sp[q][0] > 0 {
+				r.Add(fmt.Sprintf("%sq%d", name, q), result.UnitBps, sp[q][0], fmt.Sprintf("publisher's media of layer %d the relay links from %s to %s carried per second", q, p.from, p.to))
+			}
+		}
+		for k := 1; k < len(relayKinds); k++ {
+			r.Add(name+relayKinds[k], result.UnitBps, extra[k-1], fmt.Sprintf("%s the relay links from %s to %s carried per second", relayKinds[k], p.from, p.to))
+		}
+	}
+	r.Tables = append(r.Tables, tbl)
 }
 
 // cmpRegion orders regions as the config lists them.

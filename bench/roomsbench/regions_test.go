@@ -1,6 +1,7 @@
 package roomsbench
 
 import (
+	"slices"
 	"strconv"
 
 	"maps"
@@ -134,6 +135,12 @@ spacecast_edge_relay_datagrams_sent_total{node="a1",peer="b1",region="a"} ` + ft
 spacecast_edge_relay_datagrams_dropped_total{node="a1",peer="b1",reason="queue",region="a"} 2
 # TYPE spacecast_edge_relay_links gauge
 spacecast_edge_relay_links{node="a1",region="a"} 2
+# TYPE spacecast_edge_relay_layer_bytes_sent_total counter
+spacecast_edge_relay_layer_bytes_sent_total{kind="media",layer="0",node="a1",peer="b1",region="a"} ` + ftoa(aToB*0.6) + `
+spacecast_edge_relay_layer_bytes_sent_total{kind="media",layer="2",node="a1",peer="b1",region="a"} ` + ftoa(aToB*0.3) + `
+spacecast_edge_relay_layer_bytes_sent_total{kind="repair",layer="2",node="a1",peer="b1",region="a"} ` + ftoa(aToB*0.1) + `
+spacecast_edge_relay_layer_bytes_sent_total{kind="future",layer="0",node="a1",peer="b1",region="a"} 5
+spacecast_edge_relay_layer_bytes_sent_total{kind="media",layer="9",node="a1",peer="b1",region="a"} 5
 `,
 		`# TYPE spacecast_edge_relay_bytes_sent_total counter
 spacecast_edge_relay_bytes_sent_total{node="b1",peer="a1",region="b"} ` + ftoa(bToA) + `
@@ -170,6 +177,12 @@ func TestPairRates(t *testing.T) {
 	got := pairRates(a, b)
 	if ab := got[regionPair{"a", "b"}]; ab.bps != 1e6 || ab.datagrams != 125 || ab.links != 1 {
 		t.Errorf("a → b = %+v, want 1 Mbit/s, 125 datagrams/s, one link", ab)
+	}
+	// The split by layer and kind; unknown layers and kinds are left out.
+	var split layerSplit
+	split[0][0], split[2][0], split[2][2] = 0.6e6, 0.3e6, 0.1e6
+	if ab := got[regionPair{"a", "b"}]; !nearSplit(ab.split, split) {
+		t.Errorf("a → b split = %v, want %v", ab.split, split)
 	}
 	if ba := got[regionPair{"b", "a"}]; ba.bps != 0 || ba.links != 0 {
 		t.Errorf("b → a = %+v, want nothing carried", ba)
@@ -243,6 +256,48 @@ func TestFillPairs(t *testing.T) {
 	col.fillPairs(r, c, relayWindow{err: errNoMetrics})
 	if len(r.Tables) != 1 || len(r.Tables[0].Rows) != 2 || len(r.Warnings) != 1 {
 		t.Errorf("without metrics: tables %+v, warnings %v", r.Tables, r.Warnings)
+	}
+}
+
+func nearSplit(a, b layerSplit) bool {
+	for q := range a {
+		for k := range a[q] {
+			if d := a[q][k] - b[q][k]; d > 1e-6 || d < -1e-6 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestFillSplit: the table of what crossed by layer and kind, and its
+// metrics; pairs whose edges do not count it are left out.
+func TestFillSplit(t *testing.T) {
+	c := regionsConfig()
+	var ab layerSplit
+	ab[0][0], ab[2][0], ab[2][2], ab[2][3], ab[1][1] = 100e3, 300e3, 50e3, 40e3, 10e3
+	w := relayWindow{rates: map[regionPair]pairRate{{"a", "b"}: {bps: 500e3, split: ab}, {"a", "c"}: {bps: 200e3}}}
+	r := result.New("rooms", "", time.Unix(1000, 0))
+	fillSplit(r, c, w)
+	if len(r.Tables) != 1 || len(r.Tables[0].Rows) != 1 || r.Tables[0].Rows[0].Label != "a → b" {
+		t.Fatalf("tables %+v, want one row a → b", r.Tables)
+	}
+	want := []float64{100, 0, 300, 0, 10, 50, 40, 20}
+	if got := r.Tables[0].Rows[0].Values; !slices.Equal(got, want) {
+		t.Errorf("a → b = %v, want %v (%v)", got, want, splitColumns)
+	}
+	for name, want := range map[string]float64{"pair_a_b_relay_bps_q0": 100e3, "pair_a_b_relay_bps_q2": 300e3, "pair_a_b_relay_bps_repair": 50e3, "pair_a_b_relay_bps_replay": 40e3, "pair_a_b_relay_bps_padding": 10e3} {
+		if v, _, err := r.Lookup(name); err != nil || v != want {
+			t.Errorf("%s = %v (%v), want %v", name, v, err, want)
+		}
+	}
+	if _, _, err := r.Lookup("pair_a_b_relay_bps_q1"); err == nil {
+		t.Error("a layer that carried no media has a metric")
+	}
+	r = result.New("rooms", "", time.Unix(1000, 0))
+	fillSplit(r, c, relayWindow{rates: map[regionPair]pairRate{{"a", "c"}: {bps: 200e3}}})
+	if len(r.Tables) != 0 {
+		t.Errorf("without a split: tables %+v", r.Tables)
 	}
 }
 

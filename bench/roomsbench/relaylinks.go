@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -19,7 +21,33 @@ const (
 	metricRelayBytesSent     = "spacecast_edge_relay_bytes_sent_total"
 	metricRelayDatagramsSent = "spacecast_edge_relay_datagrams_sent_total"
 	metricRelayDropped       = "spacecast_edge_relay_datagrams_dropped_total"
+	// The bytes sent split by simulcast layer and kind (labels layer and
+	// kind: relayKinds).
+	metricRelayLayerBytes = "spacecast_edge_relay_layer_bytes_sent_total"
 )
+
+// relayLayers is the simulcast layers the split counts (edge/relay's
+// MaxLayers).
+const relayLayers = 4
+
+// relayKinds are the kind labels of the split, in its order: media as the
+// publisher sent it, padding-only probes, answers to NACKs, cached
+// keyframes replayed when a layer starts crossing.
+var relayKinds = []string{"media", "padding", "repair", "replay"}
+
+// layerSplit is bytes (or bits per second) by layer and kind.
+type layerSplit [relayLayers][4]float64
+
+// total is the sum over layers and kinds.
+func (s layerSplit) total() float64 {
+	var t float64
+	for _, l := range s {
+		for _, v := range l {
+			t += v
+		}
+	}
+	return t
+}
 
 // errNoMetrics: a run against --target without the edges' metrics.
 var errNoMetrics = errors.New("no --metrics-url of the edges: the bytes on the relay links are not measured")
@@ -28,7 +56,10 @@ var errNoMetrics = errors.New("no --metrics-url of the edges: the bytes on the r
 type edgeLink struct{ node, peer string }
 
 // linkCount is a link's counters.
-type linkCount struct{ bytes, datagrams, dropped float64 }
+type linkCount struct {
+	bytes, datagrams, dropped float64
+	split                     layerSplit
+}
 
 // relayReading is one scrape of every edge.
 type relayReading struct {
@@ -46,7 +77,7 @@ func parseRelayMetrics(r io.Reader, rd *relayReading) error {
 	}
 	for name, fam := range fams {
 		for _, m := range fam.GetMetric() {
-			var node, region, peer string
+			var node, region, peer, layer, kind string
 			for _, l := range m.GetLabel() {
 				switch l.GetName() {
 				case "node":
@@ -55,6 +86,10 @@ func parseRelayMetrics(r io.Reader, rd *relayReading) error {
 					region = l.GetValue()
 				case "peer":
 					peer = l.GetValue()
+				case "layer":
+					layer = l.GetValue()
+				case "kind":
+					kind = l.GetValue()
 				}
 			}
 			if node != "" && region != "" {
@@ -73,6 +108,13 @@ func parseRelayMetrics(r io.Reader, rd *relayReading) error {
 				c.datagrams += v
 			case metricRelayDropped:
 				c.dropped += v
+			case metricRelayLayerBytes:
+				q, err := strconv.Atoi(layer)
+				k := slices.Index(relayKinds, kind)
+				if err != nil || q < 0 || q >= relayLayers || k < 0 {
+					continue // a layer or kind this harness does not know
+				}
+				c.split[q][k] += v
 			default:
 				continue
 			}
@@ -110,7 +152,8 @@ type regionPair struct{ from, to string }
 // pairRate is what crossed from one region to another per second.
 type pairRate struct {
 	bps, datagrams, dropped float64
-	links                   int // edge-to-edge links that carried media
+	links                   int        // edge-to-edge links that carried media
+	split                   layerSplit // bps by layer and kind
 }
 
 // pairRates is what crossed each region pair per second between readings
@@ -132,6 +175,11 @@ func pairRates(a, b relayReading) map[regionPair]pairRate {
 		p.bps += db * 8 / dt
 		p.datagrams += (cb.datagrams - ca.datagrams) / dt
 		p.dropped += cb.dropped - ca.dropped
+		for q := range cb.split {
+			for k := range cb.split[q] {
+				p.split[q][k] += (cb.split[q][k] - ca.split[q][k]) * 8 / dt
+			}
+		}
 		if db > 0 {
 			p.links++
 		}

@@ -27,7 +27,11 @@
 //     smoothed and fitted by a line over the last 20 groups (the trendline
 //     filter); the over-use detector compares the slope with a threshold
 //     that adapts between 6 and 600 ms (§5.4) and signals over-use, normal
-//     or under-use.
+//     or under-use. Over-use is signalled once the slope has been over the
+//     threshold for 10 ms and two groups (§5.4) and its excess over the
+//     threshold, integrated over that time, is large enough (a slope far
+//     over it at once, or a little over it for 150 ms): delay jitter with
+//     no queue behind it (Wi-Fi) crosses the threshold only briefly.
 //   - Acknowledged bitrate: what arrived, over the last half second of
 //     arrival times.
 //   - AIMD rate control (§5.5): on over-use the rate drops to 0.85× the
@@ -48,7 +52,11 @@
 // rate (at least 5 packets and 15 ms); the rate at which the cluster
 // arrived (at least 80 % of it must), read from its feedback as libwebrtc's
 // ProbeBitrateEstimator does, lifts the estimate at once when it is higher;
-// a failed probe lowers nothing. Clusters are created:
+// a failed probe lowers nothing. A lift stays unconfirmed until the path
+// has carried traffic near it: over-use before then takes it back, to
+// the estimate before the lift or to what the path carried meanwhile
+// without queueing, whichever is higher (a caller sending less than the
+// lift never confirms it). Clusters are created:
 //
 //   - at start: 3× and 6× Config.Initial;
 //   - while the caller wants more than the estimate (WantProbe) and the

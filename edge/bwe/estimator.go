@@ -533,6 +533,13 @@ func (e *Estimator) endFeedback(now int64) {
 	if l.liftFrom > 0 && !overuse && acked >= liftConfirm*e.rc.rate {
 		l.liftFrom = 0 // carried: the lift was the path's
 	}
+	if l.liftFrom > 0 && !overuse && !l.active && acked > l.liftFrom {
+		// A caller sending less than the lifted estimate (application
+		// limited) never confirms it, but what the path carries without
+		// queueing, no probe or fill under way, is the path's: a revert
+		// goes no lower.
+		l.liftFrom = min(acked, e.rc.rate)
+	}
 	e.combine()
 
 	// Probe results: a cluster's rate above the estimate lifts it at once

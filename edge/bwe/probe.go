@@ -259,8 +259,9 @@ type prober struct {
 	quietKnown  bool
 
 	// liftFrom is the estimate before the last probe lift while that
-	// lift is unconfirmed (0: none): over-use within the probe's shadow
-	// takes the estimate back to it.
+	// lift is unconfirmed (0: none), raised to what the path carries
+	// without queueing while no probe is under way: over-use takes the
+	// estimate back to it.
 	liftFrom float64
 	filling  bool // the active episode is a Fill
 	// stoppedEpisode is the last episode whose padding was stopped.

@@ -112,7 +112,12 @@ type sim struct {
 	layer  int
 	// verify: before a move up, Fill up to the next layer for a second
 	// and move only if the estimate still allows it (the room's up hold).
-	verify                                 bool
+	verify bool
+	// pace > 0 spreads a frame's packets that far apart (ns), as a
+	// publisher's pacer does before the SFU forwards them as they come.
+	pace                                   int64
+	queued                                 []int
+	nextPaced                              int64
 	fillUntil                              int64   // 0: no fill under way
 	timeAt                                 []int64 // ns spent at each layer
 	start                                  int64
@@ -259,10 +264,24 @@ func (s *sim) run(d int64) {
 			frame := int(max(s.rate-40_000, 0) / 8 / 30)
 			for frame > 0 {
 				n := min(frame, simMTU)
-				s.send(n, 0)
+				if s.pace > 0 {
+					s.queued = append(s.queued, n)
+				} else {
+					s.send(n, 0)
+				}
 				frame -= n
 			}
-			s.drainProbe()
+			if s.pace == 0 {
+				s.drainProbe()
+			}
+		}
+		if len(s.queued) > 0 && s.now >= s.nextPaced {
+			s.send(s.queued[0], 0)
+			s.queued = s.queued[1:]
+			s.nextPaced = s.now + s.pace
+			if len(s.queued) == 0 {
+				s.drainProbe()
+			}
 		}
 	}
 }

@@ -34,7 +34,7 @@ func BenchmarkSenderWriteRTP(b *testing.B) {
 		if !s.WriteRTP(i%3, pkt) {
 			b.Fatal("refused")
 		}
-		buf, _ := l.ring.pop(spare)
+		buf, _, _ := l.ring.pop(spare)
 		spare = buf
 	}
 }

@@ -160,7 +160,7 @@ func (l *link) writeDatagrams() {
 	p := l.p
 	spare := make([]byte, dgHeader+maxRTPSize)
 	for {
-		buf, ok := l.ring.pop(spare)
+		buf, kind, ok := l.ring.pop(spare)
 		if !ok {
 			select {
 			case <-l.done:
@@ -184,6 +184,9 @@ func (l *link) writeDatagrams() {
 		p.bSent.Add(n)
 		p.mSent.Inc()
 		p.mBSent.Add(float64(n))
+		q := buf[5] // the layer (putDatagram)
+		p.bLayer[q][kind].Add(n)
+		p.mBLayer[q][kind].Add(float64(n))
 	}
 }
 
@@ -369,13 +372,32 @@ type Sender struct {
 func (s *Sender) Layers() uint8 { return uint8(s.layers.Load()) }
 
 // WriteRTP queues an RTP packet of layer for the subscriber, if it wants
-// that layer. It reports false when it did not: a layer not demanded, a
-// closed feed, or a full link queue (counted as dropped).
+// that layer: a publisher's packet as it arrived (counted as media, or as
+// padding when it carries no payload). It reports false when it did not: a
+// layer not demanded, a closed feed, or a full link queue (counted as
+// dropped).
 func (s *Sender) WriteRTP(layer int, pkt []byte) bool {
+	k := KindMedia
+	if paddingOnly(pkt) {
+		k = KindPadding
+	}
+	return s.write(layer, k, pkt)
+}
+
+// Repair is WriteRTP for a packet sent again in answer to the subscriber's
+// NACK (Feed.RequestRetransmission), counted as such.
+func (s *Sender) Repair(layer int, pkt []byte) bool { return s.write(layer, KindRepair, pkt) }
+
+// Replay is WriteRTP for a cached packet sent again because its layer
+// starts crossing (its newest keyframe and what followed), counted as
+// such.
+func (s *Sender) Replay(layer int, pkt []byte) bool { return s.write(layer, KindReplay, pkt) }
+
+func (s *Sender) write(layer int, k Kind, pkt []byte) bool {
 	if layer < 0 || layer >= MaxLayers || s.layers.Load()&(1<<layer) == 0 || s.closed.Load() {
 		return false
 	}
-	if !s.l.ring.push(s.ch, uint8(layer), pkt) {
+	if !s.l.ring.push(s.ch, uint8(layer), k, pkt) {
 		p := s.l.p
 		p.drops.Add(1)
 		p.mDropQueue.Inc()

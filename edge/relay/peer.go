@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,9 @@ type peer struct {
 	dgSent, dgRecv, bSent, bRecv, drops, connects atomic.Uint64
 	mSent, mRecv, mBSent, mBRecv                  prometheus.Counter
 	mDropQueue, mDropLarge, mDropChannel          prometheus.Counter
+	// Bytes sent by layer and kind.
+	bLayer  [MaxLayers][NumKinds]atomic.Uint64
+	mBLayer [MaxLayers][NumKinds]prometheus.Counter
 }
 
 func newPeer(r *Relay, node string) *peer {
@@ -45,6 +49,11 @@ func newPeer(r *Relay, node string) *peer {
 	p.mDropQueue = m.Dropped.WithLabelValues(node, "queue")
 	p.mDropLarge = m.Dropped.WithLabelValues(node, "too_large")
 	p.mDropChannel = m.Dropped.WithLabelValues(node, "channel")
+	for q := range MaxLayers {
+		for k := range NumKinds {
+			p.mBLayer[q][k] = m.LayerBytesSent.WithLabelValues(node, strconv.Itoa(q), k.String())
+		}
+	}
 	return p
 }
 
@@ -244,6 +253,11 @@ func (p *peer) stats() LinkStats {
 		DatagramsSent: p.dgSent.Load(), DatagramsReceived: p.dgRecv.Load(),
 		BytesSent: p.bSent.Load(), BytesReceived: p.bRecv.Load(),
 		Dropped: p.drops.Load(), Connects: p.connects.Load(),
+	}
+	for q := range MaxLayers {
+		for k := range NumKinds {
+			s.LayerBytesSent[q][k] = p.bLayer[q][k].Load()
+		}
 	}
 	if l := p.current(); l != nil {
 		s.RTT = l.rtt()

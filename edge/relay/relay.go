@@ -508,9 +508,11 @@ func (r *Relay) Forget(node string) {
 type LinkStats struct {
 	DatagramsSent, DatagramsReceived uint64
 	BytesSent, BytesReceived         uint64 // RTP bytes
-	Dropped                          uint64 // not sent: queue full or too large
-	Connects                         uint64 // connections adopted
-	RTT                              time.Duration
+	// LayerBytesSent is BytesSent by simulcast layer and Kind.
+	LayerBytesSent [MaxLayers][NumKinds]uint64
+	Dropped        uint64 // not sent: queue full or too large
+	Connects       uint64 // connections adopted
+	RTT            time.Duration
 }
 
 // Stats returns the counters of the link to node.

@@ -12,22 +12,23 @@ type sendRing struct {
 	mu    sync.Mutex
 	slots [][]byte
 	lens  []int
+	kinds []Kind
 	head  int // oldest
 	n     int
 	wake  chan struct{} // one token: something was pushed
 }
 
 func newSendRing(size int) *sendRing {
-	r := &sendRing{slots: make([][]byte, size), lens: make([]int, size), wake: make(chan struct{}, 1)}
+	r := &sendRing{slots: make([][]byte, size), lens: make([]int, size), kinds: make([]Kind, size), wake: make(chan struct{}, 1)}
 	for i := range r.slots {
 		r.slots[i] = make([]byte, dgHeader+maxRTPSize)
 	}
 	return r
 }
 
-// push queues the RTP packet pkt of layer for channel ch; it reports false
-// when the ring is full or pkt too large.
-func (r *sendRing) push(ch uint32, layer uint8, pkt []byte) bool {
+// push queues the RTP packet pkt of layer for channel ch, sent as kind; it
+// reports false when the ring is full or pkt too large.
+func (r *sendRing) push(ch uint32, layer uint8, kind Kind, pkt []byte) bool {
 	if len(pkt) > maxRTPSize {
 		return false
 	}
@@ -40,6 +41,7 @@ func (r *sendRing) push(ch uint32, layer uint8, pkt []byte) bool {
 	s := r.slots[i]
 	putDatagram(s, ch, layer)
 	r.lens[i] = dgHeader + copy(s[dgHeader:], pkt)
+	r.kinds[i] = kind
 	r.n++
 	r.mu.Unlock()
 	select {
@@ -50,19 +52,20 @@ func (r *sendRing) push(ch uint32, layer uint8, pkt []byte) bool {
 }
 
 // pop takes the oldest datagram: it returns that slot's buffer (valid until
-// the next pop) and leaves spare, a buffer of the same size, in its place.
-func (r *sendRing) pop(spare []byte) (buf []byte, ok bool) {
+// the next pop) and its kind, and leaves spare, a buffer of the same size,
+// in its place.
+func (r *sendRing) pop(spare []byte) (buf []byte, kind Kind, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.n == 0 {
-		return nil, false
+		return nil, 0, false
 	}
 	i := r.head
-	buf = r.slots[i][:r.lens[i]]
+	buf, kind = r.slots[i][:r.lens[i]], r.kinds[i]
 	r.slots[i] = spare[:cap(spare)]
 	r.head = (r.head + 1) % len(r.slots)
 	r.n--
-	return buf, true
+	return buf, kind, true
 }
 
 // len is the number of queued datagrams.

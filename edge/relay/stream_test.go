@@ -47,24 +47,27 @@ func TestStream(t *testing.T) {
 	}
 }
 
-// TestSendRing: datagrams leave in order with their header; a full ring
-// refuses; pop swaps buffers so nothing is copied out.
+// TestSendRing: datagrams leave in order with their header and kind; a
+// full ring refuses; pop swaps buffers so nothing is copied out.
 func TestSendRing(t *testing.T) {
 	r := newSendRing(2)
-	if !r.push(1, 0, rtpPacket(1, 5, 1)) || !r.push(2, 1, rtpPacket(2, 5, 2)) {
+	if !r.push(1, 0, KindMedia, rtpPacket(1, 5, 1)) || !r.push(2, 1, KindRepair, rtpPacket(2, 5, 2)) {
 		t.Fatal("push refused")
 	}
-	if r.push(3, 0, rtpPacket(3, 5, 3)) {
+	if r.push(3, 0, KindMedia, rtpPacket(3, 5, 3)) {
 		t.Fatal("a full ring took a datagram")
 	}
-	if r.push(3, 0, make([]byte, maxRTPSize+1)) {
+	if r.push(3, 0, KindMedia, make([]byte, maxRTPSize+1)) {
 		t.Fatal("an oversized packet was taken")
 	}
 	spare := make([]byte, dgHeader+maxRTPSize)
 	for i, want := range []uint32{1, 2} {
-		buf, ok := r.pop(spare)
+		buf, kind, ok := r.pop(spare)
 		if !ok {
 			t.Fatal("pop found nothing")
+		}
+		if wantKind := []Kind{KindMedia, KindRepair}[i]; kind != wantKind {
+			t.Fatalf("datagram %d: kind %v, want %v", i, kind, wantKind)
 		}
 		ch, layer, pkt, err := parseDatagram(buf)
 		if err != nil || ch != want || int(layer) != i || pkt[2] != 0 || pkt[3] != byte(want) {
@@ -72,7 +75,7 @@ func TestSendRing(t *testing.T) {
 		}
 		spare = buf
 	}
-	if _, ok := r.pop(spare); ok || r.len() != 0 {
+	if _, _, ok := r.pop(spare); ok || r.len() != 0 {
 		t.Fatal("pop from an empty ring")
 	}
 }

@@ -103,7 +103,7 @@ func (f *originFeed) replay(q int) bool {
 	buf := f.buf()
 	for seq := first; ; seq++ {
 		if n, ok := c.Get(seq, buf); ok {
-			f.out.WriteRTP(q, buf[:n])
+			f.out.Replay(q, buf[:n])
 		}
 		if seq == newest {
 			return true
@@ -134,7 +134,7 @@ func (f *originFeed) RequestRetransmission(layer int, seqs []uint16) {
 	var missing []uint16
 	for _, s := range seqs {
 		if n, ok := c.Get(s, buf); ok {
-			f.out.WriteRTP(layer, buf[:n])
+			f.out.Repair(layer, buf[:n])
 		} else {
 			missing = append(missing, s)
 		}
