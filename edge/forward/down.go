@@ -140,10 +140,12 @@ func (d *Down) Temporal() int { return d.fwd.Temporal() }
 // for the layer it receives.
 func (d *Down) RequestKeyframe(now int64) { d.track.RequestKeyframe(d.fwd.Current(), now) }
 
-// sent records a packet of the media stream for the sender reports.
-func (d *Down) sent(ts uint32, octets int, now int64) {
-	d.srPackets.Add(1)
-	d.srOctets.Add(uint32(octets))
+// sent records packets of the media stream for the sender reports: n of
+// them, octets of payload in all, the newest with RTP timestamp ts, sent at
+// media clock time now.
+func (d *Down) sent(n, octets, ts uint32, now int64) {
+	d.srPackets.Add(n)
+	d.srOctets.Add(octets)
 	d.srLast.Store(uint64(ts)<<32 | uint64(uint32(now/1000)))
 }
 

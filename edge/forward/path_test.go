@@ -458,3 +458,75 @@ func TestOwnHeaderExtensions(t *testing.T) {
 		})
 	}
 }
+
+// A subscriber's sender-report counters are added once a run of a track's
+// packets, not a packet: with two tracks' packets interleaved in one drain
+// (runs of 2, 1, 3 and 1), each track's report counts exactly its own
+// packets and payload octets, and carries its newest timestamp.
+func TestSenderReportCountsRuns(t *testing.T) {
+	var clock int64
+	now := func() int64 { return clock }
+	sink, err := NewSink(SinkConfig{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type sub struct {
+		tr *Track
+		l  *Layer
+		d  *Down
+	}
+	subs := make([]sub, 2)
+	for i := range subs {
+		tr, err := NewTrack(TrackConfig{Codec: codec.VP8, Upstream: nopUpstream{}, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := tr.AddLayer(0, 1, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := sink.Subscribe(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Bind(Output{Writer: &discard{}, SSRC: uint32(10 + i), PayloadType: 96, ClockRate: 90000})
+		d.fwd.SetTarget(0)
+		subs[i] = sub{tr, l, d}
+	}
+	seq := []uint16{1, 1}
+	wantN, wantOctets, wantTS := []uint32{0, 0}, []uint32{0, 0}, []uint32{0, 0}
+	queue := func(i, n int) {
+		for range n {
+			b := vp8Packet(pk{seq: seq[i], ts: uint32(seq[i]) * 3000, key: seq[i] == 1, pic: seq[i]})
+			p, err := subs[i].tr.src.Parse(b, 0, clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Keyframe = seq[i] == 1
+			subs[i].l.fanout([]Packet{p}, nil) // not inline: queued only
+			wantN[i]++
+			wantOctets[i] += uint32(len(b) - 12)
+			wantTS[i] = uint32(seq[i]) * 3000
+			seq[i]++
+		}
+	}
+	queue(0, 2)
+	queue(1, 1)
+	queue(0, 3)
+	queue(1, 1)
+	if st := sink.q.Stats(); st.Len != 7 {
+		t.Fatalf("%d packets queued, want 7", st.Len)
+	}
+	sink.SetInline(true)
+	sink.Flush(nil)
+	for i, s := range subs {
+		sr := s.d.SenderReport(clock, time.Now())
+		if sr == nil {
+			t.Fatalf("track %d: no sender report", i)
+		}
+		if sr.PacketCount != wantN[i] || sr.OctetCount != wantOctets[i] || sr.RTPTime != wantTS[i] {
+			t.Errorf("track %d: report %d packets, %d octets, RTP time %d; want %d, %d, %d",
+				i, sr.PacketCount, sr.OctetCount, sr.RTPTime, wantN[i], wantOctets[i], wantTS[i])
+		}
+	}
+}

@@ -128,7 +128,7 @@ func (q *Queue) rewind() {
 // Item is a queued packet.
 type Item struct {
 	// Pkt is the rewritten RTP packet, in the queue's own slot: the
-	// consumer may patch it in place until Advance.
+	// consumer may patch it in place until Advance (Next for a run).
 	Pkt []byte
 	// Tag is the Tag of the Forwarder that queued it.
 	Tag uint32
@@ -149,6 +149,49 @@ func (q *Queue) Front() (Item, bool) {
 	i := int(q.head % uint64(len(q.lens)))
 	l := int(q.lens[i])
 	return Item{Pkt: q.slots[i][:l], Tag: q.tags[i], Resend: q.resent[i], RTX: q.rtx[i]}, true
+}
+
+// Pending is a run of queued packets, oldest first, that the consumer
+// reads without the queue's lock: producers never overwrite them before
+// the consumer moves past them (Queue.Next). One lock a run, not two a
+// packet (Front, Advance), on every subscriber's share of every frame.
+type Pending struct {
+	q    *Queue
+	head uint64
+	n    int
+}
+
+// Len is the number of packets in the run.
+func (p Pending) Len() int { return p.n }
+
+// At returns the run's i-th packet (0 ≤ i < Len), as Front would.
+func (p Pending) At(i int) Item {
+	q := p.q
+	j := int((p.head + uint64(i)) % uint64(len(q.lens)))
+	return Item{Pkt: q.slots[j][:q.lens[j]], Tag: q.tags[j], Resend: q.resent[j], RTX: q.rtx[j]}
+}
+
+// Peek returns the packets queued now. Only the single consumer may call
+// Peek and Next, and not mixed with Front and Advance on one run.
+func (q *Queue) Peek() Pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending()
+}
+
+// Next removes the first n packets of the run Peek or Next returned
+// (n ≤ its Len) and returns what is queued after them.
+func (q *Queue) Next(n int) Pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.head += uint64(min(n, int(q.tail-q.head)))
+	q.rewind()
+	return q.pending()
+}
+
+// pending is the run from head to tail (q.mu held).
+func (q *Queue) pending() Pending {
+	return Pending{q: q, head: q.head, n: int(q.tail - q.head)}
 }
 
 // Advance removes the packet returned by Front.

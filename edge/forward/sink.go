@@ -67,6 +67,9 @@ type Sink struct {
 	hdr    rtp.Header
 	tccSeq uint16
 	pad    []byte
+	// sr is what the drain holder sent in a row for one Down, added to
+	// its sender-report counters (three atomics) once a run, not a packet.
+	sr srRun
 
 	firstSent atomic.Int64 // media clock of the first packet sent + 1; 0: none yet
 }
@@ -182,32 +185,31 @@ func (s *Sink) drain(out *mmsg.Batch) {
 		now := s.now() // one clock read a pass, not a packet
 		var last *Down // a frame's packets share a tag: look it up once
 		lastTag := uint32(0)
-		for {
-			// Sent from the queue's own slot: the holder of draining is the
-			// queue's single consumer, and producers never overwrite a slot
-			// before Advance.
-			it, ok := s.q.Front()
-			if !ok {
-				break
-			}
-			if last == nil || it.Tag != lastTag {
-				last, lastTag = tags[it.Tag], it.Tag
-			}
-			if last != nil {
-				if ok, d := s.send(last, it, now, out, 0); ok {
-					sent++
-					if d {
-						direct++
+		// Sent from the queue's own slots: the holder of draining is the
+		// queue's single consumer, and producers never overwrite a slot
+		// before Next moves past it.
+		for run := s.q.Peek(); run.Len() > 0; run = s.q.Next(run.Len()) {
+			for i := range run.Len() {
+				it := run.At(i)
+				if last == nil || it.Tag != lastTag {
+					last, lastTag = tags[it.Tag], it.Tag
+				}
+				if last != nil {
+					if ok, d := s.send(last, it, now, out, 0); ok {
+						sent++
+						if d {
+							direct++
+						}
 					}
 				}
 			}
-			s.q.Advance()
 		}
 		if s.bwe != nil {
 			n, d := s.probe(tags, now, out)
 			sent += n
 			direct += d
 		}
+		s.flushSent() // before another goroutine can hold the drain
 		s.draining.Store(false)
 		if s.q.Len() == 0 {
 			break
@@ -274,12 +276,42 @@ func (s *Sink) send(d *Down, it Item, now int64, out *mmsg.Batch, probe int) (se
 		s.metrics.Retransmitted.Inc()
 	}
 	if !it.RTX { // the RTX stream is not in the media stream's reports
-		d.sent(s.hdr.Timestamp, octets, now)
+		s.noteSent(d, s.hdr.Timestamp, octets, now)
 	}
 	if s.firstSent.Load() == 0 {
 		s.firstSent.Store(now + 1)
 	}
 	return true, direct
+}
+
+// srRun counts the media packets of one Down sent back to back (a
+// subscriber's share of a frame) for its sender reports.
+type srRun struct {
+	d             *Down
+	n, octets, ts uint32
+	now           int64
+}
+
+// noteSent counts a media packet of d, octets of payload with RTP
+// timestamp ts, into the drain holder's run (the drain holder only).
+func (s *Sink) noteSent(d *Down, ts uint32, octets int, now int64) {
+	r := &s.sr
+	if r.d != d {
+		s.flushSent()
+		r.d = d
+	}
+	r.n++
+	r.octets += uint32(octets)
+	r.ts, r.now = ts, now
+}
+
+// flushSent adds the run to its Down's counters (the drain holder only,
+// before it lets go of the drain).
+func (s *Sink) flushSent() {
+	if r := &s.sr; r.d != nil {
+		r.d.sent(r.n, r.octets, r.ts, r.now)
+		*r = srRun{}
+	}
 }
 
 // Probe padding: RFC 3550 §5.1 allows at most 255 bytes of padding in one
