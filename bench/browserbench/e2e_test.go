@@ -167,16 +167,6 @@ const (
 // carries (its 720p, ~1.1 Mbit/s, unless the publisher's own uplink
 // keeps that one small), and its video is not frozen for long.
 func TestLayerFitsShapedLink(t *testing.T) {
-	// Not yet proven reliable (issue 16, open). Before session 7's work
-	// the edge tried 720p behind the cap for 1–2 s; the estimator now
-	// reads probes through token buckets, takes back unconfirmed lifts
-	// and checks a move up with a Fill first, and the 600 kbit/s bench
-	// runs kept 360p with no 720p, but the test itself was not rerun on
-	// a quiet machine. Run it with SPACECAST_E2E_LAYER_FIT=1; it goes back
-	// into CI once it passes there repeatedly.
-	if os.Getenv("SPACECAST_E2E_LAYER_FIT") == "" {
-		t.Skip("issue 16: not yet proven reliable on a quiet machine; SPACECAST_E2E_LAYER_FIT=1 runs it")
-	}
 	need(t)
 	target := startEdge(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
