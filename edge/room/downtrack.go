@@ -72,7 +72,7 @@ func newDownTrack(t *PubTrack, sub *Participant) (*DownTrack, error) {
 func (d *DownTrack) close() {
 	d.down.Close()
 	d.track.dropDemand(d.sub.sid)
-	d.noteLoss(0)
+	d.noteLoss(0, false)
 }
 
 // Loss that widens a RED track (forward.Track.SetREDWidening), in the
@@ -87,13 +87,16 @@ const (
 
 // noteLoss takes the fraction lost of the subscriber's latest receiver
 // report for the track (1/256) and turns RED widening on while any
-// subscriber of the track loses packets.
-func (d *DownTrack) noteLoss(fraction uint8) {
+// subscriber of the track loses packets that its path did not drop for
+// want of room: congested (its estimator sees a queue, loss above 10 %, or
+// has cut for loss), a subscriber's losses are its bottleneck's, and
+// bigger audio packets would only add to them.
+func (d *DownTrack) noteLoss(fraction uint8, congested bool) {
 	var change int32
 	switch {
-	case fraction >= redLossOn && !d.lossy.Swap(true):
+	case fraction >= redLossOn && !congested && !d.lossy.Swap(true):
 		change = 1
-	case fraction <= redLossOff && d.lossy.Swap(false):
+	case (fraction <= redLossOff || congested) && d.lossy.Swap(false):
 		change = -1
 	default:
 		return
@@ -237,7 +240,8 @@ func (d *DownTrack) handleRTCP(b []byte, attrs interceptor.Attributes, scratch [
 			if r, ok := d.down.Reception(p); ok {
 				d.fractionLost.Store(uint32(r.FractionLost))
 				if d.track.kind == webrtc.RTPCodecTypeAudio {
-					d.noteLoss(r.FractionLost)
+					e := d.sub.bwe.Estimate()
+					d.noteLoss(r.FractionLost, e.Congested || e.LossBased > 0)
 				}
 				d.jitterMicros.Store(uint32(min(uint64(r.Jitter)*1e6/uint64(max(d.track.clockRate(), 1)), 1<<31)))
 			}

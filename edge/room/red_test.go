@@ -129,8 +129,8 @@ func TestAddTrackAsksForRED(t *testing.T) {
 }
 
 // A RED track is widened (two earlier frames a packet) while any of its
-// subscribers' receiver reports show loss, and no longer once none does
-// (or the lossy ones left).
+// subscribers' receiver reports show loss that is not congestion, and no
+// longer once none does (or the lossy ones left).
 func TestLossWidensRED(t *testing.T) {
 	r, _ := testRoom()
 	pub := &Participant{room: r, sid: "PA_talker", identity: "talker", wake: make(chan struct{}, 1), stop: make(chan struct{}), log: r.log}
@@ -162,6 +162,8 @@ func TestLossWidensRED(t *testing.T) {
 		{"b: below the bar but not clean", func() { report(b, 1) }, true},
 		{"b clean", func() { report(b, 0) }, false},
 		{"a lossy again", func() { report(a, 20) }, true},
+		{"a's estimator sees congestion: its loss is its bottleneck's", func() { a.noteLoss(20, true) }, false},
+		{"a's loss without congestion", func() { a.noteLoss(20, false) }, true},
 		{"a leaves", func() { a.close() }, false},
 	} {
 		st.do()
