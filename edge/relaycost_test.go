@@ -646,4 +646,3 @@ func answerCostPublisher(b *testing.B, pub *costChild) (*webrtc.TrackRemote, *we
 	}
 	return nil, nil
 }
-

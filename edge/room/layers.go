@@ -46,7 +46,11 @@ type layerChoice struct {
 	states []*livekit.StreamStateInfo
 	prime  []byte // a packet read back from a cache
 	filled bool   // the pending move up was checked (verifyUp)
-	logged int64  // when the estimate was last logged (debug)
+	// filledAt and fillFor: when that check's fill began and how long it
+	// pads; waitSince: when the pending move began to wait for a fill the
+	// estimator could not start (a probe under way).
+	filledAt, fillFor, waitSince int64
+	logged                       int64 // when the estimate was last logged (debug)
 }
 
 // estimateLogEvery is how often a subscriber's estimate is logged at debug
@@ -113,6 +117,7 @@ func (p *Participant) allocate() {
 		// Audio first; 1, not 0, when nothing is left: 0 means unknown.
 		est = max(est-min(est, audio), 1)
 	}
+	c.alloc.HoldUp(p.twcc.Load() && p.upUnchecked(now))
 	c.allocs = c.alloc.Allocate(est, c.tracks, now, c.allocs)
 	c.states = c.states[:0]
 	for i, d := range c.downs {
@@ -145,6 +150,29 @@ func (p *Participant) allocate() {
 // subscriber's connection up to the better allocation's rate.
 const fillBefore = time.Second
 
+// maxCheckWait bounds how long a move up waits for its fill when the
+// estimator cannot start one (a probe under way, probing off).
+const maxCheckWait = int64(3 * time.Second)
+
+// upUnchecked reports whether the pending move up has not yet been checked
+// by a fill that ran its course (loop only): the allocator holds it
+// meanwhile (simulcast.Allocator.HoldUp). Without the hold a move whose
+// fill the estimator refused (a probe was under way) was taken unchecked,
+// and a 720p keyframe met a full 500 kbit/s link.
+func (p *Participant) upUnchecked(now int64) bool {
+	c := &p.layers
+	if _, _, ok := c.alloc.Pending(now); !ok {
+		return false
+	}
+	if c.filled {
+		return now-c.filledAt < c.fillFor
+	}
+	if c.waitSince == 0 {
+		c.waitSince = now
+	}
+	return now-c.waitSince < maxCheckWait
+}
+
 // verifyUp checks a pending move up before it is taken (loop only): in
 // the last fillBefore of the up hold, the connection is padded up to
 // what the better allocation costs (bwe.Estimator.Fill). A path that
@@ -156,7 +184,7 @@ func (p *Participant) verifyUp(audio uint64, now int64) {
 	c := &p.layers
 	cost, left, ok := c.alloc.Pending(now)
 	if !ok {
-		c.filled = false
+		c.filled, c.waitSince = false, 0
 		return
 	}
 	if c.filled || left > fillBefore {
@@ -166,8 +194,13 @@ func (p *Participant) verifyUp(audio uint64, now int64) {
 	for _, al := range c.allocs {
 		current += al.Bitrate
 	}
-	if p.bwe.Fill(cost+audio, current+audio, max(left, fillBefore/2), now) {
-		c.filled = true
+	// The fill goes up to what the allocator asks of the estimate for the
+	// move (its margin and reserve), not the layers' bare cost: a link
+	// that carries only their mean is full once the layer swings above it
+	// and retransmissions go beside it.
+	d := max(left, fillBefore/2)
+	if p.bwe.Fill(c.alloc.Headroom(cost)+audio, current+audio, d, now) {
+		c.filled, c.filledAt, c.fillFor, c.waitSince = true, now, int64(d), 0
 	}
 }
 

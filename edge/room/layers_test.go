@@ -459,3 +459,53 @@ func TestMoveUpIsCheckedByAFill(t *testing.T) {
 		t.Fatalf("%d fills in the hold's last second, want 1", f)
 	}
 }
+
+// A move up waits for its fill: while the estimator cannot start one (a
+// probe is under way) the move stays pending past its hold; once a fill
+// runs, the move is taken when the fill has run its course.
+func TestMoveUpWaitsForItsFill(t *testing.T) {
+	r, clock := testRoom()
+	tr := layeredTrack(t, r, clock, "PA_pub", "TR_1", layerOpts{})
+	now := testStart + int64(time.Second)
+	clock.Store(now)
+	sub := testSubscriber(t, r, "PA_sub")
+	d := subscribeTest(t, sub, tr)
+	a, err := simulcast.NewAllocator(simulcast.AllocatorConfig{UpHold: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.layers.alloc = a
+	sub.bwe.WantProbe(0, now) // the start probes: an episode under way
+	if !sub.bwe.Estimate().Probing {
+		t.Fatal("no probe under way at the start")
+	}
+	tracks := []simulcast.Track{{Layers: tr.simLayers(now, nil), Request: d.req, Current: simulcast.Pick{Spatial: 0, Temporal: simulcast.AllTemporal}}}
+	step := func(at int64) simulcast.Pick {
+		a.HoldUp(sub.upUnchecked(at))
+		sub.layers.allocs = a.Allocate(100_000_000, tracks, at, sub.layers.allocs)
+		sub.verifyUp(0, at)
+		return sub.layers.allocs[0].Pick
+	}
+	if p := step(now); p.Spatial != 0 {
+		t.Fatalf("moved to %v at once", p)
+	}
+	if f := sub.bwe.Stats().Fills; f != 0 {
+		t.Fatalf("%d fills while a probe was under way", f)
+	}
+	// The hold is over, the fill never ran: the move waits.
+	if p := step(now + int64(1500*time.Millisecond)); p.Spatial != 0 {
+		t.Fatalf("moved to %v unchecked, past the hold", p)
+	}
+	// The probe episode times out; the next tick's fill starts.
+	free := now + int64(2500*time.Millisecond)
+	sub.bwe.WantProbe(0, free)
+	if p := step(free); p.Spatial != 0 || sub.bwe.Stats().Fills != 1 {
+		t.Fatalf("at the fill's start: %v, %d fills; want still layer 0 and one fill", p, sub.bwe.Stats().Fills)
+	}
+	if p := step(free + int64(200*time.Millisecond)); p.Spatial != 0 {
+		t.Fatalf("moved to %v while its fill runs", p)
+	}
+	if p := step(free + int64(fillBefore)); p.Spatial != 2 {
+		t.Fatalf("at %v after the fill began: layer %v, want the move taken", fillBefore, p)
+	}
+}

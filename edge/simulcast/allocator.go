@@ -67,6 +67,13 @@ type AllocatorConfig struct {
 	// UpMargin: an allocation better than the current one is taken only
 	// when it fits the estimate divided by this factor (default 1.1) ...
 	UpMargin float64
+	// UpReserve: ... less this many bits/s (default 50 kbit/s), which is
+	// what a layer's rate swings above its measured mean, and the
+	// retransmissions and padding that go beside it, take on a link the
+	// move fills: a 10 % margin alone is 30 kbit/s at 360p, and 360p at
+	// full frame rate beside RED audio then fills a 500 kbit/s link
+	// until its queue overflows ...
+	UpReserve uint64
 	// UpHold: ... continuously for this long (default 1 s).
 	UpHold time.Duration
 	// MaxUpHold bounds the up hold's backoff (default 16 s): an up move
@@ -98,6 +105,7 @@ const UpRetract = 4 * time.Second
 // Defaults of AllocatorConfig.
 const (
 	DefaultUpMargin  = 1.1
+	DefaultUpReserve = 50_000
 	DefaultUpHold    = time.Second
 	DefaultMaxUpHold = 16 * time.Second
 	DefaultDownSlack = 0.8
@@ -158,6 +166,7 @@ type rung struct {
 // rung at a time in turn, before the next class climbs.
 type Allocator struct {
 	upMargin   float64
+	upReserve  uint64
 	baseHold   int64 // UpHold
 	maxHold    int64 // MaxUpHold
 	upHold     int64 // the hold now: baseHold, doubled by failed up moves
@@ -167,6 +176,7 @@ type Allocator struct {
 	downSlack  float64
 	downGrace  int64
 	shortSince int64 // when the current picks first cost more than the estimate + 1; 0: they fit
+	upHeld     bool  // HoldUp: a move up whose hold is over waits
 
 	steps                 []rung
 	start                 []int // track i's ladder is steps[start[i]:start[i+1]]
@@ -197,7 +207,10 @@ func NewAllocator(cfg AllocatorConfig) (*Allocator, error) {
 	if cfg.DownGrace == 0 {
 		cfg.DownGrace = DefaultDownGrace
 	}
-	return &Allocator{upMargin: cfg.UpMargin, baseHold: int64(cfg.UpHold), maxHold: int64(cfg.MaxUpHold),
+	if cfg.UpReserve == 0 {
+		cfg.UpReserve = DefaultUpReserve
+	}
+	return &Allocator{upMargin: cfg.UpMargin, upReserve: cfg.UpReserve, baseHold: int64(cfg.UpHold), maxHold: int64(cfg.MaxUpHold),
 		upHold: int64(cfg.UpHold), downSlack: cfg.DownSlack, downGrace: int64(cfg.DownGrace)}, nil
 }
 
@@ -237,6 +250,18 @@ func (a *Allocator) Pending(now int64) (cost uint64, left time.Duration, ok bool
 		return 0, 0, false
 	}
 	return a.pending, time.Duration(max(a.upSince-1+a.upHold-now, 0)), true
+}
+
+// HoldUp keeps, while held, a move up whose hold is over from being taken
+// (it stays pending): the caller is still checking that the path carries
+// it (the room pads the connection up to it first, see room.verifyUp).
+// Moves down and the placement of new tracks are not held.
+func (a *Allocator) HoldUp(held bool) { a.upHeld = held }
+
+// Headroom is what the estimate must show for an allocation costing cost
+// to be moved up to: cost with the up margin and the up reserve.
+func (a *Allocator) Headroom(cost uint64) uint64 {
+	return uint64(math.Ceil(float64(cost)*a.upMargin)) + a.upReserve
 }
 
 // Next is the estimate at which the allocator would take one step up from
@@ -369,7 +394,7 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 	default:
 		a.shortSince = 0
 		a.relaxHold(now)
-		a.priorityFill(uint64(float64(estimate)/a.upMargin), a.fill, nil)
+		a.priorityFill(uint64(float64(estimate-min(estimate, a.upReserve))/a.upMargin), a.fill, nil)
 		if !a.better(a.fill, a.pos) {
 			a.upSince = 0
 			break
@@ -381,7 +406,7 @@ func (a *Allocator) Allocate(estimate uint64, tracks []Track, now int64, out []A
 		for i := range a.fill {
 			a.pending += a.cost(i, a.fill[i])
 		}
-		if now+1-a.upSince >= a.upHold {
+		if now+1-a.upSince >= a.upHold && !a.upHeld {
 			copy(a.pos, a.fill)
 			a.upSince = 0
 			a.lastUp = now + 1
@@ -421,7 +446,7 @@ func (a *Allocator) nextStep() uint64 {
 	if !found {
 		return 0
 	}
-	return uint64(math.Ceil(float64(total+step)*a.upMargin)) + 1
+	return a.Headroom(total+step) + 1
 }
 
 // placeFresh keeps the tracks that are not fresh on their current picks

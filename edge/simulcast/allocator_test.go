@@ -148,12 +148,14 @@ func TestAllocateOverTime(t *testing.T) {
 			{at: 1800, estimate: 3_000_000, want: []Pick{p(1, all)}},
 			{at: 1900, estimate: 3_000_000, want: []Pick{p(2, all)}},
 		}},
-		{"up needs the margin", []Track{cam(0, three())}, []step{
+		{"up needs the margin and the reserve", []Track{cam(0, three())}, []step{
 			{at: 0, estimate: 1_000_000, want: []Pick{p(1, all)}},
 			{at: 100, estimate: 1_800_000, want: []Pick{p(1, all)}}, // fits 720p, not with 10 %
 			{at: 5000, estimate: 1_800_000, want: []Pick{p(1, all)}},
-			{at: 5100, estimate: 1_880_000, want: []Pick{p(1, all)}},
-			{at: 6100, estimate: 1_880_000, want: []Pick{p(2, all)}},
+			{at: 5100, estimate: 1_900_000, want: []Pick{p(1, all)}}, // with 10 %, not with 50 kbit/s more
+			{at: 7000, estimate: 1_900_000, want: []Pick{p(1, all)}},
+			{at: 7100, estimate: 1_930_000, want: []Pick{p(1, all)}},
+			{at: 8100, estimate: 1_930_000, want: []Pick{p(2, all)}},
 		}},
 		{"kept while it fits, however close", []Track{cam(0, three())}, []step{
 			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
@@ -163,8 +165,8 @@ func TestAllocateOverTime(t *testing.T) {
 		{"paused when nothing fits, resumed after the hold", []Track{cam(0, temporal())}, []step{
 			{at: 0, estimate: 1_000_000, want: []Pick{p(1, all)}},
 			{at: 100, estimate: 60_000, want: []Pick{off}},
-			{at: 200, estimate: 200_000, want: []Pick{off}},
-			{at: 1200, estimate: 200_000, want: []Pick{p(0, all)}},
+			{at: 200, estimate: 220_000, want: []Pick{off}},
+			{at: 1200, estimate: 220_000, want: []Pick{p(0, all)}},
 		}},
 		{"frame rate first, then resolution, on the way down", []Track{cam(0, temporal())}, []step{
 			{at: 0, estimate: 3_000_000, want: []Pick{p(2, all)}},
@@ -443,5 +445,28 @@ func TestShortfallWithinTheSlackIsGraced(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// HoldUp keeps a move up pending past its hold; released, the move is
+// taken at the next call. Moves down are not held.
+func TestHoldUp(t *testing.T) {
+	s := newSubscriber(t, cam(0, three()))
+	s.at(0, 1_000_000)
+	s.a.HoldUp(true)
+	s.at(100, 3_000_000)
+	if got := s.at(1200, 3_000_000); fmt.Sprint(got) != fmt.Sprint([]Pick{p(1, all)}) {
+		t.Fatalf("held: picks %v, want 360p still", got)
+	}
+	if _, _, ok := s.a.Pending(1200 * ms); !ok {
+		t.Fatal("the held move is no longer pending")
+	}
+	if got := s.at(1300, 200_000); fmt.Sprint(got) != fmt.Sprint([]Pick{p(0, all)}) {
+		t.Fatalf("a move down while held: picks %v, want 180p", got)
+	}
+	s.a.HoldUp(false)
+	s.at(1400, 3_000_000)
+	if got := s.at(2500, 3_000_000); fmt.Sprint(got) != fmt.Sprint([]Pick{p(2, all)}) {
+		t.Fatalf("released: picks %v, want 720p", got)
 	}
 }
