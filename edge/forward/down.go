@@ -122,7 +122,11 @@ func (d *Down) Start(layer int, scratch []byte, now int64) (queued int) {
 // next keyframe: it asks the publisher for one (rate-limited per track,
 // see Track.RequestKeyframe).
 func (d *Down) HandleNACK(pid, blp uint16, scratch []byte, now int64, rtt time.Duration) (resent, missed int) {
-	resent, missed, gone := d.fwd.HandleNACK(pid, blp, d.track.caches[:], scratch, now, rtt)
+	var gate resendGate
+	if d.sink != nil {
+		gate = d.sink
+	}
+	resent, missed, gone := d.fwd.handleNACK(pid, blp, d.track.caches[:], scratch, now, rtt, gate)
 	if gone > 0 {
 		d.RequestKeyframe(now)
 	}

@@ -488,6 +488,10 @@ type Stats struct {
 	// ResendsHeld counts NACKed numbers not sent again because they had
 	// been too often or too recently (see HandleNACK).
 	ResendsHeld uint64
+	// ResendsOverBudget counts NACKed packets not sent again because the
+	// subscriber's retransmissions were over their share of its estimate
+	// (resend.go).
+	ResendsOverBudget uint64
 	// TemporalDrops counts packets of temporal layers above the
 	// subscriber's (SetTemporal), not sent; HolesFilled the empty packets
 	// sent in their place where one was lost and came late.

@@ -126,6 +126,16 @@ type resend struct {
 // evicted from the cache. A subscriber missing those cannot recover but
 // from a keyframe.
 func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch []byte, now int64, rtt time.Duration) (resent, missed, gone int) {
+	return f.handleNACK(pid, blp, caches, scratch, now, rtt, nil)
+}
+
+// resendGate is the check a retransmission passes before it is queued
+// (Sink.allowResend); nil: none.
+type resendGate interface {
+	allowResend(size int, now int64) bool
+}
+
+func (f *Forwarder) handleNACK(pid, blp uint16, caches []*cache.Cache, scratch []byte, now int64, rtt time.Duration, gate resendGate) (resent, missed, gone int) {
 	gap := min(max(2*int64(rtt), minResendGap), maxResendGap)
 	for i := -1; i < 16; i++ {
 		seq := pid
@@ -139,7 +149,7 @@ func (f *Forwarder) HandleNACK(pid, blp uint16, caches []*cache.Cache, scratch [
 			missed++
 			continue
 		}
-		switch f.resendOne(seq, caches, scratch) {
+		switch f.resendOne(seq, caches, scratch, now, gate) {
 		case resendSent:
 			resent++
 		case resendGone:
@@ -183,7 +193,7 @@ const (
 	resendGone
 )
 
-func (f *Forwarder) resendOne(seq uint16, caches []*cache.Cache, scratch []byte) int {
+func (f *Forwarder) resendOne(seq uint16, caches []*cache.Cache, scratch []byte, now int64, gate resendGate) int {
 	layer, src, ok := f.MapNACK(seq)
 	if !ok {
 		if f.forgotten(seq) {
@@ -201,6 +211,12 @@ func (f *Forwarder) resendOne(seq uint16, caches []*cache.Cache, scratch []byte)
 			return resendGone // evicted: too old to send again
 		}
 		return resendMissed // lost upstream: the edge's own NACK may bring it
+	}
+	if gate != nil && !gate.allowResend(n, now) {
+		f.mu.Lock()
+		f.stats.ResendsOverBudget++
+		f.mu.Unlock()
+		return resendMissed
 	}
 	if !f.Retransmit(scratch[:n], seq) {
 		return resendMissed

@@ -72,6 +72,8 @@ type Sink struct {
 	sr srRun
 
 	firstSent atomic.Int64 // media clock of the first packet sent + 1; 0: none yet
+
+	resends resendBudget // retransmissions' share of the estimate (resend.go)
 }
 
 // NewSink makes a Sink; it starts nothing.
