@@ -151,8 +151,9 @@ func (p *Participant) allocate() {
 const fillBefore = time.Second
 
 // maxCheckWait bounds how long a move up waits for its fill when the
-// estimator cannot start one (a probe under way, probing off).
-const maxCheckWait = int64(3 * time.Second)
+// estimator cannot start one (probing off; a probe under way ends within
+// its 1.5 s timeout, and the fill starts at the next tick).
+const maxCheckWait = int64(10 * time.Second)
 
 // upUnchecked reports whether the pending move up has not yet been checked
 // by a fill that ran its course (loop only): the allocator holds it
