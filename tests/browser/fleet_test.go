@@ -81,30 +81,7 @@ func startRegions(t *testing.T, ctx context.Context, regions ...string) (*stack,
 		}
 		return p
 	}
-	run := func(h *netns.Host, name string, args ...string) {
-		cmd := h.Command(ctx, bin, args...)
-		cmd.Env = env
-		logf, err := os.Create(filepath.Join(artifacts(t), name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-			_ = logf.Close()
-		})
-	}
+	run := func(h *netns.Host, name string, args ...string) { startIn(ctx, t, h, bin, env, name, args...) }
 	host := func() *netns.Host {
 		h, err := n.AddHost(ctx)
 		if err != nil {
@@ -243,4 +220,35 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// startIn runs bin with args in host h, its output in the test's artifacts
+// as name.log (whose path it returns), until the test ends: SIGTERM, then
+// a kill after 10 s.
+func startIn(ctx context.Context, t *testing.T, h *netns.Host, bin string, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := h.Command(ctx, bin, args...)
+	cmd.Env = env
+	path := filepath.Join(artifacts(t), name+".log")
+	logf, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = logf.Close()
+	})
+	return path
 }

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,29 +104,7 @@ turn: {enabled: false}
 `, ip, edgeURL)+tlsSection)
 	logs := map[string]string{}
 	for _, args := range [][]string{{"controlplane", "--config", cpCfg}, {"edge", "--config", edgeCfg}} {
-		cmd := srv.Command(ctx, bin, args...)
-		cmd.Env = env
-		logs[args[0]] = filepath.Join(artifacts(t), args[0]+".log")
-		logf, err := os.Create(logs[args[0]])
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-			_ = logf.Close()
-		})
+		logs[args[0]] = startIn(ctx, t, srv, bin, env, args[0], args...)
 	}
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: ca.ClientConfig()}}
 	defer hc.CloseIdleConnections()
