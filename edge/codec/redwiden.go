@@ -136,38 +136,33 @@ func (w *REDWidener) remember(ts uint32, pt uint8, data []byte) {
 	f.ts, f.pt, f.n, f.used = ts, pt, copy(f.data[:], data), true
 }
 
-// earlier fills pick with the remembered frames before ts, within maxAge
-// (and a RED header's reach), oldest first, at most redKeep of them, and
-// returns how many.
+// earlier fills pick with the (at most redKeep = 2) newest remembered
+// frames before ts, within maxAge and a RED header's reach, oldest first,
+// and returns how many.
 func (w *REDWidener) earlier(ts, maxAge uint32, pick *[redKeep]*redFrame) int {
-	n := 0
+	var newest, next *redFrame
 	for i := range w.frames {
 		f := &w.frames[i]
 		age := ts - f.ts
-		if !f.used || int32(age) <= 0 || age > maxAge || age > redOffsetMax {
+		if !f.used || int32(age) <= 0 || age > min(maxAge, redOffsetMax) {
 			continue
 		}
-		if n < redKeep {
-			pick[n] = f
-			n++
-		} else {
-			// Keep the newest redKeep: replace the oldest picked.
-			o := 0
-			for j := 1; j < n; j++ {
-				if int32(pick[j].ts-pick[o].ts) < 0 {
-					o = j
-				}
-			}
-			if int32(f.ts-pick[o].ts) > 0 {
-				pick[o] = f
-			}
+		switch {
+		case newest == nil || int32(f.ts-newest.ts) > 0:
+			newest, next = f, newest
+		case next == nil || int32(f.ts-next.ts) > 0:
+			next = f
 		}
 	}
-	// Oldest first (two at most).
-	if n == 2 && int32(pick[1].ts-pick[0].ts) < 0 {
-		pick[0], pick[1] = pick[1], pick[0]
+	switch {
+	case next != nil:
+		pick[0], pick[1] = next, newest
+		return 2
+	case newest != nil:
+		pick[0] = newest
+		return 1
 	}
-	return n
+	return 0
 }
 
 // parseRED splits a RED payload (RFC 2198 §3) whose packet has timestamp
